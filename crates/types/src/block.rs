@@ -1,0 +1,249 @@
+//! Blocks of the consortium (SUP) chain: a [`Header`] (DESIGN.md §3) and the transactions.
+//!
+//! The block digest is the SHA-256 of the encoded header, and the header commits to the body
+//! through `tx_root`. Decoding recomputes `tx_root` and refuses a body that does not match, so a
+//! decoded [`Block`] is always internally consistent: a peer cannot pair a valid header with a
+//! different body under the same digest.
+
+use crate::{Address, Hash32, Transaction, TxId, limits};
+use bytes::BufMut;
+use commonware_codec::{
+    Buf, Encode, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, Write,
+};
+use commonware_consensus::{Block as ConsensusBlock, BoundedBlock, Heightable, types::Height};
+use commonware_cryptography::{Digestible, Hasher, Sha256};
+use commonware_storage::bmt;
+
+/// A block header (DESIGN.md §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Height; genesis is 0.
+    pub height: u64,
+    /// Digest of the parent block (for genesis: the digest of the genesis document).
+    pub parent: Hash32,
+    /// Proposer's clock, unix milliseconds; never below the parent's (validators check).
+    pub timestamp_ms: u64,
+    /// The validator that built the block.
+    pub proposer: Address,
+    /// Binary Merkle root over the transaction ids, in block order (S1-block).
+    pub tx_root: Hash32,
+    /// Authenticated state root *after* executing this block (DESIGN.md §5).
+    pub state_root: Hash32,
+    /// Root of the doctor revocation list (S3-revoke); the empty-list root until revocation lands.
+    pub revocation_root: Hash32,
+    /// Latest checkpointed MED block (S3-supervise); all zeroes until the MED chain lands.
+    pub med_checkpoint: Hash32,
+}
+
+impl Header {
+    /// The block digest.
+    pub fn digest(&self) -> Hash32 {
+        Sha256::hash(&[&self.encode()])
+    }
+}
+
+impl Write for Header {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.height.write(buf);
+        self.parent.write(buf);
+        self.timestamp_ms.write(buf);
+        self.proposer.write(buf);
+        self.tx_root.write(buf);
+        self.state_root.write(buf);
+        self.revocation_root.write(buf);
+        self.med_checkpoint.write(buf);
+    }
+}
+
+impl FixedSize for Header {
+    const SIZE: usize = 2 * u64::SIZE + Address::SIZE + 5 * Hash32::SIZE;
+}
+
+impl Read for Header {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            height: u64::read(buf)?,
+            parent: Hash32::read(buf)?,
+            timestamp_ms: u64::read(buf)?,
+            proposer: Address::read(buf)?,
+            tx_root: Hash32::read(buf)?,
+            state_root: Hash32::read(buf)?,
+            revocation_root: Hash32::read(buf)?,
+            med_checkpoint: Hash32::read(buf)?,
+        })
+    }
+}
+
+/// The Merkle root over transaction ids (S1-block), using commonware's binary Merkle tree,
+/// whose root also commits to the leaf count.
+pub fn tx_root(ids: &[TxId]) -> Hash32 {
+    let mut builder = bmt::Builder::<Sha256>::new(ids.len());
+    for id in ids {
+        builder.add(&id.0);
+    }
+    builder.build().root()
+}
+
+/// A block: header plus transactions, with the transaction ids computed once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    header: Header,
+    txs: Vec<Transaction>,
+    tx_ids: Vec<TxId>,
+    digest: Hash32,
+}
+
+impl Block {
+    /// Assembles a block, computing `tx_root` from `txs` (the header's `tx_root` is overwritten).
+    pub fn new(mut header: Header, txs: Vec<Transaction>) -> Self {
+        let tx_ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
+        header.tx_root = tx_root(&tx_ids);
+        Self::from_parts(header, txs, tx_ids)
+    }
+
+    fn from_parts(header: Header, txs: Vec<Transaction>, tx_ids: Vec<TxId>) -> Self {
+        let digest = header.digest();
+        Self {
+            header,
+            txs,
+            tx_ids,
+            digest,
+        }
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The transactions, in execution order.
+    pub fn txs(&self) -> &[Transaction] {
+        &self.txs
+    }
+
+    /// The transaction ids, in execution order.
+    pub fn tx_ids(&self) -> &[TxId] {
+        &self.tx_ids
+    }
+
+    /// Height as a plain number.
+    pub fn number(&self) -> u64 {
+        self.header.height
+    }
+}
+
+/// Decoding bounds for blocks (fixed by [`limits`]; a type so the codec `Cfg` names it).
+pub type BlockDecodeConfig = ();
+
+impl Write for Block {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.header.write(buf);
+        self.txs.write(buf);
+    }
+}
+
+impl EncodeSize for Block {
+    fn encode_size(&self) -> usize {
+        Header::SIZE + self.txs.encode_size()
+    }
+}
+
+impl Read for Block {
+    type Cfg = BlockDecodeConfig;
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let header = Header::read(buf)?;
+        let count = usize::read_cfg(buf, &RangeCfg::from(0..=limits::MAX_BLOCK_TXS))?;
+        let start = buf.remaining();
+        let mut txs = Vec::with_capacity(count.min(start / 100));
+        for _ in 0..count {
+            txs.push(Transaction::read(buf)?);
+            if start - buf.remaining() > limits::MAX_BLOCK_BODY_BYTES {
+                return Err(CodecError::Invalid("block", "body exceeds the size limit"));
+            }
+        }
+        let tx_ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
+        if tx_root(&tx_ids) != header.tx_root {
+            return Err(CodecError::Invalid("block", "tx_root does not match the body"));
+        }
+        Ok(Self::from_parts(header, txs, tx_ids))
+    }
+}
+
+impl Digestible for Block {
+    type Digest = Hash32;
+    fn digest(&self) -> Hash32 {
+        self.digest
+    }
+}
+
+impl Heightable for Block {
+    fn height(&self) -> Height {
+        Height::new(self.header.height)
+    }
+}
+
+impl ConsensusBlock for Block {
+    fn parent(&self) -> Hash32 {
+        self.header.parent
+    }
+}
+
+impl BoundedBlock for Block {
+    fn max_encode_size(_: &()) -> usize {
+        // Header, a length prefix, the body bound, and one maximal transaction of slack
+        // (the body limit is checked after the transaction that crosses it is read).
+        Header::SIZE + 5 + limits::MAX_BLOCK_BODY_BYTES + limits::MAX_TX_BYTES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::*;
+    use commonware_codec::DecodeExt;
+
+    fn header() -> Header {
+        Header {
+            height: 7,
+            parent: Sha256::hash(&[b"parent"]),
+            timestamp_ms: 1_700_000_000_000,
+            proposer: address(1),
+            tx_root: Hash32::from([0; 32]),
+            state_root: Sha256::hash(&[b"state"]),
+            revocation_root: Hash32::from([0; 32]),
+            med_checkpoint: Hash32::from([0; 32]),
+        }
+    }
+
+    #[test]
+    fn blocks_round_trip_and_commit_to_their_body() {
+        let block = Block::new(header(), signed_txs());
+        let bytes = block.encode();
+        let decoded = Block::decode(bytes.clone()).unwrap();
+        assert_eq!(decoded, block);
+        assert_eq!(decoded.encode(), bytes);
+        assert_eq!(decoded.digest(), block.header().digest());
+        assert_eq!(decoded.tx_ids().len(), signed_txs().len());
+    }
+
+    #[test]
+    fn a_body_swapped_under_a_valid_header_is_rejected() {
+        let block = Block::new(header(), signed_txs());
+        let mut txs = signed_txs();
+        txs.swap(0, 1);
+        let forged = Block::from_parts(block.header().clone(), txs, vec![]);
+        assert!(Block::decode(forged.encode()).is_err());
+        let mut dropped = signed_txs();
+        dropped.pop();
+        let forged = Block::from_parts(block.header().clone(), dropped, vec![]);
+        assert!(Block::decode(forged.encode()).is_err());
+    }
+
+    #[test]
+    fn empty_blocks_are_valid_and_bounded_size_covers_the_limit() {
+        let block = Block::new(header(), vec![]);
+        assert_eq!(Block::decode(block.encode()).unwrap(), block);
+        assert!(Block::max_encode_size(&()) > limits::MAX_BLOCK_BODY_BYTES);
+    }
+}

@@ -1,0 +1,89 @@
+//! Sample values for this crate's tests: one transaction of every payload kind.
+
+use crate::*;
+use commonware_cryptography::Signer;
+
+pub fn chain() -> ChainId {
+    ChainId::new("medchain-test").unwrap()
+}
+
+pub fn key(seed: u64) -> PrivateKey {
+    PrivateKey::from_seed(seed)
+}
+
+pub fn address(seed: u64) -> Address {
+    Address(key(seed).public_key())
+}
+
+/// One payload of every kind, with valid embedded signatures for sender `key(1)`.
+pub fn payloads() -> Vec<Payload> {
+    let name = OrgName::new("Seoul General").unwrap();
+    let record_hash = ContentHash::of(b"EMR of patient 2");
+    let record = RecordId(TxId::of_encoded(b"release").0);
+    vec![
+        Payload::Registry(RegistryPayload::Register {
+            name: name.clone(),
+            kind: OrgKind::Hospital,
+        }),
+        Payload::Registry(RegistryPayload::SetState {
+            name: name.clone(),
+            state: OrgState::Audited,
+        }),
+        Payload::Registry(RegistryPayload::Join {
+            name: name.clone(),
+            endorser: address(3),
+            endorsement: JoinEndorsement {
+                chain_id: chain(),
+                org: name,
+                member: address(1),
+            }
+            .sign(&key(3)),
+        }),
+        Payload::Record(RecordPayload::Release {
+            patient: address(2),
+            record_hash,
+            attestation: RecordAttestation {
+                chain_id: chain(),
+                patient: address(2),
+                record_hash,
+            }
+            .sign(&key(1)),
+        }),
+        Payload::Record(RecordPayload::Store {
+            record,
+            blob_hash: ContentHash::of(b"ciphertext"),
+            location: Uri::new("file:///blobs/1").unwrap(),
+        }),
+        Payload::Consent(ConsentPayload::Grant {
+            grantee: address(4),
+            records: vec![record],
+            purpose: Purpose::Treatment,
+            expiry: Expiry::AtHeight(100),
+        }),
+        Payload::Consent(ConsentPayload::Revoke {
+            consent: ConsentId(record.0),
+        }),
+        Payload::Access(AccessPayload::Request {
+            record,
+            purpose: Purpose::Research,
+        }),
+    ]
+}
+
+/// `payloads()` signed by `key(1)` with nonces 0, 1, ...
+pub fn signed_txs() -> Vec<Transaction> {
+    payloads()
+        .into_iter()
+        .enumerate()
+        .map(|(nonce, payload)| {
+            TxBody {
+                chain_id: chain(),
+                sender: address(1),
+                nonce: nonce as u64,
+                payload,
+            }
+            .sign(&key(1))
+            .unwrap()
+        })
+        .collect()
+}

@@ -1,0 +1,96 @@
+//! The genesis document: what every node must agree on before block 1.
+
+use crate::{Address, ChainId, Hash32, limits};
+use bytes::BufMut;
+use commonware_codec::{EncodeSize, Write};
+use commonware_cryptography::{Hasher, Sha256};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// One validator named in genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorInfo {
+    /// Human-readable operator name (e.g. the hospital running it).
+    pub name: String,
+    /// Consensus and p2p identity.
+    pub public_key: Address,
+}
+
+/// The chain's genesis: chain id, start time, the regulator (S2-flow step 1: the supervision
+/// department deploys the contracts) and the validator set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    /// Chain id, part of every signed transaction.
+    pub chain_id: ChainId,
+    /// Timestamp of block 0, unix milliseconds.
+    pub genesis_time_ms: u64,
+    /// The regulator's account: the only one allowed to change organisation states (S2-state).
+    pub regulator: Address,
+    /// Validators (hospitals and the regulator run them; f < n/3 may be Byzantine).
+    pub validators: Vec<ValidatorInfo>,
+}
+
+/// Why a genesis document is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisError {
+    /// No validators, or more than the limit.
+    #[error("genesis must name 1 to {max} validators, it names {0}", max = limits::MAX_VALIDATORS)]
+    ValidatorCount(usize),
+    /// A key listed twice.
+    #[error("validator key {0} is listed twice")]
+    DuplicateValidator(Address),
+}
+
+impl Genesis {
+    /// Checks the document is usable.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let count = self.validators.len();
+        if count == 0 || count > limits::MAX_VALIDATORS {
+            return Err(GenesisError::ValidatorCount(count));
+        }
+        let mut seen = BTreeSet::new();
+        for validator in &self.validators {
+            if !seen.insert(&validator.public_key) {
+                return Err(GenesisError::DuplicateValidator(validator.public_key.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hash of the canonical encoding; the genesis block's parent, so chains started from
+    /// different genesis documents never share a block digest.
+    pub fn digest(&self) -> Hash32 {
+        let mut buf = Vec::with_capacity(self.encode_size());
+        self.write(&mut buf);
+        Sha256::hash(&[&buf])
+    }
+
+    /// Validator keys in genesis order.
+    pub fn validator_keys(&self) -> Vec<Address> {
+        self.validators
+            .iter()
+            .map(|validator| validator.public_key.clone())
+            .collect()
+    }
+}
+
+impl Write for Genesis {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.chain_id.write(buf);
+        self.genesis_time_ms.write(buf);
+        self.regulator.write(buf);
+        self.validators.len().write(buf);
+        for validator in &self.validators {
+            validator.name.as_bytes().write(buf);
+            validator.public_key.write(buf);
+        }
+    }
+}
+
+impl EncodeSize for Genesis {
+    fn encode_size(&self) -> usize {
+        let mut buf = Vec::new();
+        self.write(&mut buf);
+        buf.len()
+    }
+}

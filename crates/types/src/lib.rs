@@ -1,0 +1,68 @@
+//! medchain's wire types and their canonical encoding.
+//!
+//! Everything that crosses a process boundary or is hashed into the chain lives here:
+//! identifiers, [`Transaction`]s and their [`Payload`]s, [`Block`]s and [`Header`]s,
+//! [`Receipt`]s and the [`Genesis`] document. Encodings use `commonware-codec` and are
+//! canonical: `encode(decode(b)) == b`, and every variable-length field is bounded when
+//! decoding untrusted bytes, so malformed input is rejected with an error, never a panic.
+//!
+//! This crate does no I/O and holds no business rules; the state machine (`medchain-state`)
+//! decides what a valid transaction *does*.
+
+mod block;
+mod genesis;
+mod ids;
+mod payload;
+mod receipt;
+mod serde_hex;
+mod text;
+mod tx;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use block::{Block, BlockDecodeConfig, Header, tx_root};
+pub use genesis::{Genesis, GenesisError, ValidatorInfo};
+pub use ids::{Address, ConsentId, ContentHash, Hash32, ParseAddressError, ParseIdError, RecordId, TxId};
+pub use payload::{
+    AccessPayload, ConsentPayload, Expiry, OrgKind, OrgState, Payload, Purpose, RecordPayload,
+    RegistryPayload,
+};
+pub use receipt::{AccessDecision, DenyReason, Event, Receipt};
+pub use text::{ChainId, OrgName, TextError, Uri};
+pub use tx::{
+    JoinEndorsement, RecordAttestation, Transaction, TxBody, TxError, VerifiedTransaction,
+    verify_batch,
+};
+
+/// Re-exported so dependants name one ed25519 implementation (the one consensus uses).
+pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
+
+/// Domain-separation namespaces. Every signature in medchain is made over
+/// `namespace || message`, so a signature made for one purpose can never be replayed as another.
+pub mod namespace {
+    /// Transaction signatures (S1-release, S1-storage, S1-sharing, S2-register, S2-state).
+    pub const TX: &[u8] = b"_MEDCHAIN_TX_V1";
+    /// A doctor's attestation of a record hash, kept by the patient with the record (S1-release).
+    pub const RECORD_ATTESTATION: &[u8] = b"_MEDCHAIN_RECORD_ATTESTATION_V1";
+    /// An audited member's consent to a new address joining its organisation (S2-register).
+    pub const JOIN_ENDORSEMENT: &[u8] = b"_MEDCHAIN_JOIN_ENDORSEMENT_V1";
+    /// Consensus votes (simplex ed25519 scheme).
+    pub const CONSENSUS: &[u8] = b"_MEDCHAIN_CONSENSUS_V1";
+    /// Authenticated p2p handshake.
+    pub const P2P: &[u8] = b"_MEDCHAIN_P2P_V1";
+}
+
+/// Limits enforced when decoding untrusted bytes and when admitting transactions.
+pub mod limits {
+    /// Largest encoded transaction accepted anywhere.
+    pub const MAX_TX_BYTES: usize = 4 * 1024;
+    /// Most records one consent grant may cover (S1-sharing).
+    pub const MAX_CONSENT_RECORDS: usize = 64;
+    /// Most transactions in one block.
+    pub const MAX_BLOCK_TXS: usize = 32_768;
+    /// Largest encoded block body (sum of encoded transactions).
+    pub const MAX_BLOCK_BODY_BYTES: usize = 8 * 1024 * 1024;
+    /// Most validators a genesis may name.
+    pub const MAX_VALIDATORS: usize = 128;
+}

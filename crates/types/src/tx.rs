@@ -1,0 +1,513 @@
+//! Signed transactions.
+//!
+//! A transaction is `(chain id, sender, nonce, payload)` signed by the sender's ed25519 key
+//! under [`namespace::TX`]. The chain id is inside the signed bytes, so a transaction signed
+//! for one chain fails on every other; the nonce must equal the sender's account nonce when it
+//! executes, so a transaction can run at most once (replay protection within a chain).
+//!
+//! Some payloads carry a second signature (a doctor's [`RecordAttestation`], a member's
+//! [`JoinEndorsement`]). [`Transaction::verify`] and [`verify_batch`] check *every* signature
+//! a transaction carries; only then do they hand out a [`VerifiedTransaction`], the only form
+//! the state machine accepts. The state machine therefore never sees an unverified signature
+//! and never has to verify one itself (it stays free of randomness, which batch verification
+//! needs).
+
+use crate::{
+    Address, ChainId, ContentHash, OrgName, Payload, RecordPayload, RegistryPayload, TxId,
+    limits, namespace,
+};
+use bytes::BufMut;
+use commonware_codec::{
+    Buf, Copying, Decode, Encode, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write,
+};
+use commonware_cryptography::{
+    BatchEntry, BatchVerifier, Signer, Verifier,
+    ed25519::{PrivateKey, PublicKey, Signature},
+};
+use commonware_parallel::Sequential;
+use rand_core::CryptoRng;
+
+/// Why a transaction was refused before execution.
+#[derive(Debug, thiserror::Error)]
+pub enum TxError {
+    /// The transaction names another chain.
+    #[error("transaction is for chain {got}, this is chain {expected}")]
+    WrongChain {
+        /// This chain.
+        expected: ChainId,
+        /// The transaction's chain.
+        got: ChainId,
+    },
+    /// The sender's signature does not verify.
+    #[error("invalid transaction signature for sender {0}")]
+    BadSignature(Address),
+    /// The record attestation is not the sender's signature over (chain, patient, hEMR).
+    #[error("invalid record attestation: it must be the releasing doctor's signature")]
+    BadAttestation,
+    /// The join endorsement is not the endorser's signature over (chain, org, new member).
+    #[error("invalid join endorsement from {0}")]
+    BadEndorsement(Address),
+    /// The key given to sign is not the sender's.
+    #[error("signing key does not match the transaction sender")]
+    WrongSigner,
+    /// The bytes are too long to be a transaction.
+    #[error("transaction is {0} bytes; the limit is {max}", max = limits::MAX_TX_BYTES)]
+    TooLarge(usize),
+    /// The bytes are not a canonical transaction encoding.
+    #[error("malformed transaction: {0}")]
+    Malformed(#[from] CodecError),
+}
+
+/// The signed part of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxBody {
+    /// Chain the transaction is valid on.
+    pub chain_id: ChainId,
+    /// Signer and account.
+    pub sender: Address,
+    /// Must equal the sender's account nonce at execution.
+    pub nonce: u64,
+    /// What to do.
+    pub payload: Payload,
+}
+
+impl TxBody {
+    /// Signs the body with the sender's key.
+    pub fn sign(self, key: &PrivateKey) -> Result<Transaction, TxError> {
+        if key.public_key() != self.sender.0 {
+            return Err(TxError::WrongSigner);
+        }
+        let signature = key.sign(namespace::TX, &self.encode());
+        Ok(Transaction {
+            body: self,
+            signature,
+        })
+    }
+}
+
+impl Write for TxBody {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.chain_id.write(buf);
+        self.sender.write(buf);
+        self.nonce.write(buf);
+        self.payload.write(buf);
+    }
+}
+
+impl EncodeSize for TxBody {
+    fn encode_size(&self) -> usize {
+        self.chain_id.encode_size()
+            + Address::SIZE
+            + u64::SIZE
+            + self.payload.encode_size()
+    }
+}
+
+impl Read for TxBody {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            chain_id: ChainId::read(buf)?,
+            sender: Address::read(buf)?,
+            nonce: u64::read(buf)?,
+            payload: Payload::read(buf)?,
+        })
+    }
+}
+
+/// A signed transaction as it travels and as blocks carry it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    /// The signed content.
+    pub body: TxBody,
+    /// The sender's signature over the encoded body under [`namespace::TX`].
+    pub signature: Signature,
+}
+
+impl Transaction {
+    /// The transaction id: SHA-256 of the canonical signed encoding.
+    pub fn id(&self) -> TxId {
+        TxId::of_encoded(&self.encode())
+    }
+
+    /// Decodes untrusted bytes, enforcing the size limit and canonical form.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TxError> {
+        if bytes.len() > limits::MAX_TX_BYTES {
+            return Err(TxError::TooLarge(bytes.len()));
+        }
+        Ok(Self::decode_cfg(Copying(bytes), &())?)
+    }
+
+    /// Checks the chain id and every signature the transaction carries (S1-release: the
+    /// doctor's attestation; S2-register: the member's endorsement).
+    pub fn verify(&self, chain_id: &ChainId) -> Result<VerifiedTransaction, TxError> {
+        self.check_chain(chain_id)?;
+        let body = self.body.encode();
+        if !self
+            .body
+            .sender
+            .0
+            .verify(namespace::TX, &body, &self.signature)
+        {
+            return Err(TxError::BadSignature(self.body.sender.clone()));
+        }
+        if let Some(check) = self.embedded_check() {
+            if !check.public_key.verify(check.namespace, &check.message, check.signature) {
+                return Err(check.error);
+            }
+        }
+        Ok(VerifiedTransaction {
+            id: self.id(),
+            tx: self.clone(),
+        })
+    }
+
+    fn check_chain(&self, chain_id: &ChainId) -> Result<(), TxError> {
+        if &self.body.chain_id != chain_id {
+            return Err(TxError::WrongChain {
+                expected: chain_id.clone(),
+                got: self.body.chain_id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The second signature some payloads carry, with the message it must cover.
+    fn embedded_check(&self) -> Option<EmbeddedCheck<'_>> {
+        let chain_id = self.body.chain_id.clone();
+        match &self.body.payload {
+            Payload::Record(RecordPayload::Release {
+                patient,
+                record_hash,
+                attestation,
+            }) => Some(EmbeddedCheck {
+                namespace: namespace::RECORD_ATTESTATION,
+                message: RecordAttestation {
+                    chain_id,
+                    patient: patient.clone(),
+                    record_hash: *record_hash,
+                }
+                .encode()
+                .to_vec(),
+                public_key: &self.body.sender.0,
+                signature: attestation,
+                error: TxError::BadAttestation,
+            }),
+            Payload::Registry(RegistryPayload::Join {
+                name,
+                endorser,
+                endorsement,
+            }) => Some(EmbeddedCheck {
+                namespace: namespace::JOIN_ENDORSEMENT,
+                message: JoinEndorsement {
+                    chain_id,
+                    org: name.clone(),
+                    member: self.body.sender.clone(),
+                }
+                .encode()
+                .to_vec(),
+                public_key: &endorser.0,
+                signature: endorsement,
+                error: TxError::BadEndorsement(endorser.clone()),
+            }),
+            _ => None,
+        }
+    }
+}
+
+struct EmbeddedCheck<'a> {
+    namespace: &'static [u8],
+    message: Vec<u8>,
+    public_key: &'a PublicKey,
+    signature: &'a Signature,
+    error: TxError,
+}
+
+impl Write for Transaction {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.body.write(buf);
+        self.signature.write(buf);
+    }
+}
+
+impl EncodeSize for Transaction {
+    fn encode_size(&self) -> usize {
+        self.body.encode_size() + Signature::SIZE
+    }
+}
+
+impl Read for Transaction {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            body: TxBody::read(buf)?,
+            signature: Signature::read(buf)?,
+        })
+    }
+}
+
+/// A transaction whose chain id and signatures have been checked. Only [`Transaction::verify`]
+/// and [`verify_batch`] create one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedTransaction {
+    id: TxId,
+    tx: Transaction,
+}
+
+impl VerifiedTransaction {
+    /// The transaction id.
+    pub fn id(&self) -> TxId {
+        self.id
+    }
+
+    /// The verified transaction.
+    pub fn tx(&self) -> &Transaction {
+        &self.tx
+    }
+
+    /// Shorthand for the signed body.
+    pub fn body(&self) -> &TxBody {
+        &self.tx.body
+    }
+}
+
+/// Verifies many transactions with one ed25519 batch check, falling back to one-by-one checks
+/// only when the batch fails, to name the bad transactions. Results are in input order.
+///
+/// `rng` randomises the batch equation (so crafted signature pairs cannot cancel out); it does
+/// not influence the outcome for honest input.
+pub fn verify_batch(
+    rng: &mut impl CryptoRng,
+    chain_id: &ChainId,
+    txs: &[Transaction],
+) -> Vec<Result<VerifiedTransaction, TxError>> {
+    if txs.iter().any(|tx| tx.check_chain(chain_id).is_err()) || !batch_ok(rng, txs) {
+        return txs.iter().map(|tx| tx.verify(chain_id)).collect();
+    }
+    txs.iter()
+        .map(|tx| {
+            Ok(VerifiedTransaction {
+                id: tx.id(),
+                tx: tx.clone(),
+            })
+        })
+        .collect()
+}
+
+/// One batch equation over every signature in `txs` (transaction and embedded signatures).
+fn batch_ok(rng: &mut impl CryptoRng, txs: &[Transaction]) -> bool {
+    if txs.is_empty() {
+        return true;
+    }
+    let bodies: Vec<_> = txs.iter().map(|tx| tx.body.encode()).collect();
+    let embedded: Vec<_> = txs.iter().filter_map(Transaction::embedded_check).collect();
+    let mut entries: Vec<BatchEntry<'_, PublicKey>> = txs
+        .iter()
+        .zip(&bodies)
+        .map(|(tx, body)| BatchEntry {
+            namespace: namespace::TX,
+            message: body,
+            public_key: &tx.body.sender.0,
+            signature: &tx.signature,
+        })
+        .collect();
+    entries.extend(embedded.iter().map(|check| BatchEntry {
+        namespace: check.namespace,
+        message: &check.message,
+        public_key: check.public_key,
+        signature: check.signature,
+    }));
+    PublicKey::verify_batch(rng, &entries, |_, entry| *entry, &Sequential)
+}
+
+/// What a doctor signs when releasing a record (S1-release: "B signs H(D_A) with S_B").
+/// The patient keeps this signature with the record as portable proof of its origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordAttestation {
+    /// Chain the release is for.
+    pub chain_id: ChainId,
+    /// The patient the record is about.
+    pub patient: Address,
+    /// hEMR.
+    pub record_hash: ContentHash,
+}
+
+impl RecordAttestation {
+    /// The doctor signs the attestation.
+    pub fn sign(&self, doctor: &PrivateKey) -> Signature {
+        doctor.sign(namespace::RECORD_ATTESTATION, &self.encode())
+    }
+}
+
+impl Write for RecordAttestation {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.chain_id.write(buf);
+        self.patient.write(buf);
+        self.record_hash.write(buf);
+    }
+}
+
+impl EncodeSize for RecordAttestation {
+    fn encode_size(&self) -> usize {
+        self.chain_id.encode_size() + Address::SIZE + ContentHash::SIZE
+    }
+}
+
+/// What an audited member signs to let `member` join its organisation (S2-register: an address
+/// joins an existing organisation only with that organisation's consent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinEndorsement {
+    /// Chain the endorsement is for.
+    pub chain_id: ChainId,
+    /// The organisation.
+    pub org: OrgName,
+    /// The address allowed to join.
+    pub member: Address,
+}
+
+impl JoinEndorsement {
+    /// The endorsing member signs.
+    pub fn sign(&self, endorser: &PrivateKey) -> Signature {
+        endorser.sign(namespace::JOIN_ENDORSEMENT, &self.encode())
+    }
+}
+
+impl Write for JoinEndorsement {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.chain_id.write(buf);
+        self.org.write(buf);
+        self.member.write(buf);
+    }
+}
+
+impl EncodeSize for JoinEndorsement {
+    fn encode_size(&self) -> usize {
+        self.chain_id.encode_size() + self.org.encode_size() + Address::SIZE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ConsentPayload, Expiry, Purpose, fixtures::*};
+    use commonware_codec::DecodeExt;
+    use commonware_utils::test_rng;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_payload_round_trips_and_verifies() {
+        for tx in signed_txs() {
+            let bytes = tx.encode();
+            let decoded = Transaction::from_bytes(&bytes).unwrap();
+            assert_eq!(decoded, tx, "{}", tx.body.payload.kind());
+            assert_eq!(decoded.encode(), bytes, "canonical: {}", tx.body.payload.kind());
+            let verified = decoded.verify(&chain()).unwrap();
+            assert_eq!(verified.id(), tx.id());
+        }
+    }
+
+    #[test]
+    fn a_transaction_for_another_chain_is_rejected() {
+        let tx = signed_txs().remove(0);
+        let other = ChainId::new("medchain-other").unwrap();
+        assert!(matches!(tx.verify(&other), Err(TxError::WrongChain { .. })));
+    }
+
+    #[test]
+    fn tampering_with_any_signed_field_breaks_the_signature() {
+        let tx = signed_txs().remove(0);
+        let mut bumped_nonce = tx.clone();
+        bumped_nonce.body.nonce += 1;
+        assert!(matches!(bumped_nonce.verify(&chain()), Err(TxError::BadSignature(_))));
+
+        let mut other_sender = tx.clone();
+        other_sender.body.sender = address(9);
+        assert!(matches!(other_sender.verify(&chain()), Err(TxError::BadSignature(_))));
+
+        // Re-signing the body under another chain id gives a different signature.
+        let mut moved = tx.clone();
+        moved.body.chain_id = ChainId::new("medchain-other").unwrap();
+        assert!(moved.verify(&moved.body.chain_id.clone()).is_err());
+    }
+
+    #[test]
+    fn signing_with_someone_elses_key_is_refused() {
+        let body = signed_txs().remove(0).body;
+        assert!(matches!(body.sign(&key(9)), Err(TxError::WrongSigner)));
+    }
+
+    #[test]
+    fn a_forged_attestation_is_rejected_even_when_the_tx_signature_is_valid() {
+        let mut body = signed_txs().remove(3).body;
+        let Payload::Record(RecordPayload::Release { attestation, .. }) = &mut body.payload else {
+            panic!("fixture 3 is a release");
+        };
+        // Another doctor's attestation of the same record.
+        *attestation = key(9).sign(namespace::RECORD_ATTESTATION, b"anything");
+        let tx = body.sign(&key(1)).unwrap();
+        assert!(matches!(tx.verify(&chain()), Err(TxError::BadAttestation)));
+    }
+
+    #[test]
+    fn an_endorsement_for_another_member_is_rejected() {
+        let mut body = signed_txs().remove(2).body;
+        body.sender = address(5);
+        let tx = body.sign(&key(5)).unwrap();
+        assert!(matches!(tx.verify(&chain()), Err(TxError::BadEndorsement(_))));
+    }
+
+    #[test]
+    fn batch_verification_names_exactly_the_bad_transactions() {
+        let mut txs = signed_txs();
+        assert!(verify_batch(&mut test_rng(), &chain(), &txs).iter().all(Result::is_ok));
+        txs[4].body.nonce = 99;
+        let results = verify_batch(&mut test_rng(), &chain(), &txs);
+        for (i, result) in results.iter().enumerate() {
+            assert_eq!(result.is_err(), i == 4, "tx {i}");
+        }
+    }
+
+    #[test]
+    fn consent_grants_are_bounded_and_non_empty() {
+        let grant = |count: usize| Payload::Consent(ConsentPayload::Grant {
+            grantee: address(4),
+            records: (0..count)
+                .map(|i| crate::RecordId(TxId::of_encoded(&i.to_be_bytes()).0))
+                .collect(),
+            purpose: Purpose::Treatment,
+            expiry: Expiry::AtTime(1),
+        });
+        assert!(Payload::decode(grant(crate::limits::MAX_CONSENT_RECORDS).encode()).is_ok());
+        assert!(Payload::decode(grant(crate::limits::MAX_CONSENT_RECORDS + 1).encode()).is_err());
+        assert!(Payload::decode(grant(0).encode()).is_err());
+    }
+
+    #[test]
+    fn oversized_bytes_are_refused_before_decoding() {
+        let bytes = vec![0u8; crate::limits::MAX_TX_BYTES + 1];
+        assert!(matches!(Transaction::from_bytes(&bytes), Err(TxError::TooLarge(_))));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Transaction::from_bytes(&bytes);
+            let _ = crate::Block::decode(bytes.as_slice().to_vec());
+        }
+
+        #[test]
+        fn flipping_any_byte_of_a_valid_tx_never_yields_a_different_valid_tx(
+            which in 0usize..8, position in any::<prop::sample::Index>(), flip in 1u8..=255,
+        ) {
+            let tx = &signed_txs()[which];
+            let mut bytes = tx.encode().to_vec();
+            let at = position.index(bytes.len());
+            bytes[at] ^= flip;
+            if let Ok(mutated) = Transaction::from_bytes(&bytes) {
+                prop_assert!(mutated.verify(&chain()).is_err());
+            }
+        }
+    }
+}
