@@ -1,0 +1,297 @@
+//! The biometric-keyed EMR entry (S3-entry): EE = {W ‖ htxM ‖ ID_A ‖ j}, stored on MED as EEE so a
+//! doctor can find the patient's records in an emergency with the patient's fingerprint
+//! (S3-emergency step 1).
+//!
+//! The seed sets EEE = H6(fp) ⊕ EE. We replace the bare XOR with AES-256-GCM under a key derived
+//! from the biometric template by **Argon2id** with a random per-entry salt:
+//! * a wrong template now fails authentication instead of yielding garbage keywords;
+//! * EEE is public on MED, so anyone can guess templates offline. Biometric templates carry far
+//!   less entropy than their length suggests, so a fast KDF such as HKDF would let an attacker
+//!   test guesses at hash speed; Argon2id makes each guess cost memory and time. The salt keeps
+//!   one precomputed guess table from serving every entry.
+//!
+//! The template must be the stable, canonical output of the biometric pipeline (e.g. a fuzzy
+//! extractor); raw, noisy scans would never reproduce the key.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+use crate::aead::{open_with, seal_with};
+use crate::codec::{Reader, Writer, decode};
+use crate::error::{Error, Result};
+use crate::identity::{Identity, RecordIndex};
+
+const SALT_LEN: usize = 16;
+const AAD_LABEL: &[u8] = b"taka emr entry";
+/// Shortest template accepted: rejects obvious misuse such as a PIN in place of a template.
+pub const MIN_TEMPLATE_LEN: usize = 16;
+const MAX_KEYWORDS: usize = 64;
+const MAX_KEYWORD_LEN: usize = 255;
+
+/// Argon2id cost parameters, stored in each entry so they can be raised for new entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BiometricKdfParams {
+    memory_kib: u32,
+    iterations: u32,
+    lanes: u32,
+}
+
+impl BiometricKdfParams {
+    /// OWASP's Argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+    pub const RECOMMENDED: Self = Self {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        lanes: 1,
+    };
+
+    /// Largest accepted memory cost (1 GiB), so a stored entry cannot exhaust a reader's memory.
+    pub const MAX_MEMORY_KIB: u32 = 1 << 20;
+    /// Largest accepted pass count.
+    pub const MAX_ITERATIONS: u32 = 16;
+    /// Largest accepted lane count.
+    pub const MAX_LANES: u32 = 8;
+
+    /// Validated parameters: 1 ≤ lanes ≤ 8, 8·lanes ≤ memory_kib ≤ 1 GiB, 1 ≤ iterations ≤ 16.
+    pub fn new(memory_kib: u32, iterations: u32, lanes: u32) -> Result<Self> {
+        if !(1..=Self::MAX_LANES).contains(&lanes) {
+            return Err(Error::KdfParams("lanes"));
+        }
+        if memory_kib < 8 * lanes || memory_kib > Self::MAX_MEMORY_KIB {
+            return Err(Error::KdfParams("memory"));
+        }
+        if !(1..=Self::MAX_ITERATIONS).contains(&iterations) {
+            return Err(Error::KdfParams("iterations"));
+        }
+        Ok(Self {
+            memory_kib,
+            iterations,
+            lanes,
+        })
+    }
+
+    fn derive(&self, template: &[u8], salt: &[u8; SALT_LEN]) -> Result<Zeroizing<[u8; 32]>> {
+        if template.len() < MIN_TEMPLATE_LEN {
+            return Err(Error::KdfParams("template too short"));
+        }
+        let params = Params::new(self.memory_kib, self.iterations, self.lanes, Some(32))
+            .map_err(|_| Error::KdfParams("rejected by argon2"))?;
+        let mut key = Zeroizing::new([0u8; 32]);
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into(template, salt, &mut *key)
+            .map_err(|_| Error::KdfParams("rejected by argon2"))?;
+        Ok(key)
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.u32(self.memory_kib).u32(self.iterations).u32(self.lanes);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        Self::new(
+            r.u32("argon2 memory")?,
+            r.u32("argon2 iterations")?,
+            r.u32("argon2 lanes")?,
+        )
+    }
+}
+
+/// EE = {W ‖ htxM ‖ ID_A ‖ j}: keywords of one EMR, where its tx_mr is, which hospital holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmrEntry {
+    keywords: Vec<String>,
+    htxm: [u8; 32],
+    hospital: Identity,
+    record: RecordIndex,
+}
+
+impl EmrEntry {
+    /// Builds an entry; at most 64 keywords of 1..=255 bytes each.
+    pub fn new(
+        keywords: Vec<String>,
+        htxm: [u8; 32],
+        hospital: Identity,
+        record: RecordIndex,
+    ) -> Result<Self> {
+        let bad = |k: &String| k.is_empty() || k.len() > MAX_KEYWORD_LEN;
+        if keywords.len() > MAX_KEYWORDS || keywords.iter().any(bad) {
+            return Err(Error::InvalidList("keywords"));
+        }
+        Ok(Self {
+            keywords,
+            htxm,
+            hospital,
+            record,
+        })
+    }
+
+    /// W.
+    pub fn keywords(&self) -> &[String] {
+        &self.keywords
+    }
+
+    /// htxM.
+    pub fn htxm(&self) -> &[u8; 32] {
+        &self.htxm
+    }
+
+    /// ID_A.
+    pub fn hospital(&self) -> &Identity {
+        &self.hospital
+    }
+
+    /// j.
+    pub fn record(&self) -> RecordIndex {
+        self.record
+    }
+
+    /// Canonical encoding of EE.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(self.keywords.len() as u32);
+        self.keywords.iter().for_each(|k| {
+            w.bytes(k.as_bytes());
+        });
+        w.raw(&self.htxm);
+        self.hospital.write(&mut w);
+        self.record.write(&mut w);
+        w.into_bytes()
+    }
+
+    /// Strict decoding (UTF-8 keywords, same bounds as [`EmrEntry::new`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        decode(bytes, |r| {
+            let count = r.u32("keyword count")? as usize;
+            if count > MAX_KEYWORDS {
+                return Err(Error::InvalidList("keywords"));
+            }
+            let keywords = (0..count)
+                .map(|_| {
+                    String::from_utf8(r.bytes("keyword")?.to_vec())
+                        .map_err(|_| Error::Malformed("keyword"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Self::new(
+                keywords,
+                r.array("htxM")?,
+                Identity::read(r)?,
+                RecordIndex::read(r)?,
+            )
+        })
+    }
+}
+
+/// EEE: an [`EmrEntry`] sealed under a key derived from the patient's biometric template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncryptedEntry {
+    params: BiometricKdfParams,
+    salt: [u8; SALT_LEN],
+    sealed: Vec<u8>,
+}
+
+impl EncryptedEntry {
+    /// S3-entry: the patient seals EE for storage on MED. `patient` is authenticated as
+    /// associated data, so an entry copied under another patient's ID does not open.
+    pub fn seal(
+        patient: &Identity,
+        entry: &EmrEntry,
+        template: &[u8],
+        params: BiometricKdfParams,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Self> {
+        let mut salt = [0u8; SALT_LEN];
+        rng.fill_bytes(&mut salt);
+        let key = params.derive(template, &salt)?;
+        let aad = aad(patient, &params, &salt);
+        let sealed = seal_with(&key, &aad, &entry.to_bytes(), rng);
+        Ok(Self {
+            params,
+            salt,
+            sealed,
+        })
+    }
+
+    /// S3-emergency step 1: recovers EE with the patient's template; a wrong template, a wrong
+    /// patient or any tampering gives [`Error::Decryption`].
+    pub fn open(&self, patient: &Identity, template: &[u8]) -> Result<EmrEntry> {
+        let key = self.params.derive(template, &self.salt)?;
+        let aad = aad(patient, &self.params, &self.salt);
+        EmrEntry::from_bytes(&open_with(&key, &aad, &self.sealed)?)
+    }
+
+    /// Canonical encoding: params ‖ salt ‖ sealed.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        self.params.write(&mut w);
+        w.raw(&self.salt).bytes(&self.sealed);
+        w.into_bytes()
+    }
+
+    /// Strict decoding (parameters within bounds).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        decode(bytes, |r| {
+            Ok(Self {
+                params: BiometricKdfParams::read(r)?,
+                salt: r.array("salt")?,
+                sealed: r.bytes("sealed entry")?.to_vec(),
+            })
+        })
+    }
+}
+
+fn aad(patient: &Identity, params: &BiometricKdfParams, salt: &[u8; SALT_LEN]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.bytes(AAD_LABEL);
+    patient.write(&mut w);
+    params.write(&mut w);
+    w.raw(salt);
+    w.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(keywords: Vec<String>) -> Result<EmrEntry> {
+        let hospital = Identity::new("hospital-a")?;
+        EmrEntry::new(keywords, [0; 32], hospital, RecordIndex::new(1)?)
+    }
+
+    #[test]
+    fn keyword_bounds() {
+        assert!(entry(vec!["ok".into()]).is_ok());
+        assert!(entry(vec![String::new()]).is_err());
+        assert!(entry(vec!["x".repeat(MAX_KEYWORD_LEN + 1)]).is_err());
+        assert!(entry(vec!["k".into(); MAX_KEYWORDS + 1]).is_err());
+    }
+
+    #[test]
+    fn stored_parameters_are_bounds_checked() {
+        let mut w = Writer::new();
+        w.u32(BiometricKdfParams::MAX_MEMORY_KIB + 1).u32(1).u32(1);
+        let bytes = w.into_bytes();
+        assert_eq!(
+            BiometricKdfParams::read(&mut Reader::new(&bytes)),
+            Err(Error::KdfParams("memory"))
+        );
+        assert_eq!(
+            BiometricKdfParams::new(64, 1, 0),
+            Err(Error::KdfParams("lanes"))
+        );
+    }
+
+    #[test]
+    fn key_depends_on_salt_and_template() {
+        let params = BiometricKdfParams::new(64, 1, 1).unwrap();
+        let template = [7u8; MIN_TEMPLATE_LEN];
+        let k1 = params.derive(&template, &[1; SALT_LEN]).unwrap();
+        assert_eq!(*k1, *params.derive(&template, &[1; SALT_LEN]).unwrap());
+        assert_ne!(*k1, *params.derive(&template, &[2; SALT_LEN]).unwrap());
+        assert_ne!(
+            *k1,
+            *params
+                .derive(&[8u8; MIN_TEMPLATE_LEN], &[1; SALT_LEN])
+                .unwrap()
+        );
+    }
+}

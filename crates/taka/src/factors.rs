@@ -1,0 +1,184 @@
+//! Encryption factors (S3-release): per-record scalars s_α^j that patient and hospital derive
+//! identically from the initial factors s_α, s_β of their agreement (S3-agree).
+//!
+//! The seed builds, for n records, a forward chain s_β^i = H5(s_β^(i−1)) and an α-chain fed with
+//! it in reverse, s_α^i = H5(s_α^(i−1) ⊕ s_β^(n−i+1)). Every factor depends on n, so a record
+//! added later would change all earlier factors (and the authorizations built on them).
+//!
+//! **Segments.** We run the seed's construction on fixed-length segments of
+//! [`SEGMENT_LEN`] records. Record j (1-based) lies in segment k = ⌊(j−1)/m⌋ at position
+//! i = (j−1) mod m + 1, and
+//!
+//! ```text
+//! s_α^{k,0} = H4(s_α, k)     s_β^{k,0} = H4(s_β, k)
+//! s_β^{k,i} = H5(s_β^{k,i−1})                        i = 1..m
+//! s_α^{k,i} = H5(s_α^{k,i−1}, s_β^{k,m−i+1})         i = 1..m
+//! factor(j) = s_α^{k,i}
+//! ```
+//!
+//! A factor depends only on (s_α, s_β, j), never on how many records exist, so records added
+//! later never change earlier factors; with one segment and m = n it is the seed's chain.
+//! Secrecy: H4 and H5 are one-way, so one leaked factor reveals neither earlier factors (α-chain
+//! preimages) nor later ones (they need β-links earlier in the β-chain than any the leaked
+//! factor was computed from); a leaked segment reveals nothing about other segments. As in the
+//! seed, whoever holds s_α and s_β (patient and hospital) can compute every factor — they must,
+//! to serve old records — so those two points are the long-term secret to protect.
+
+use blstrs::{G1Affine, Scalar};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::codec::{Reader, Writer, decode};
+use crate::error::Result;
+use crate::hash;
+use crate::identity::RecordIndex;
+use crate::secret::Secret;
+
+/// Records per segment (m). Part of the protocol: patient and hospital must agree on it.
+pub const SEGMENT_LEN: u64 = 64;
+
+/// The initial factors s_α = c1·a2·P and s_β = c2·a1·P of a patient–hospital pair (S3-agree).
+#[derive(Clone, Debug)]
+pub struct InitialFactors {
+    s_alpha: Secret<G1Affine>,
+    s_beta: Secret<G1Affine>,
+}
+
+/// The encryption factor s_α^j of one record (S3-release).
+#[derive(Clone, Debug)]
+pub struct EncryptionFactor(Secret<Scalar>);
+
+impl EncryptionFactor {
+    pub(crate) fn scalar(&self) -> &Scalar {
+        self.0.expose()
+    }
+}
+
+/// Constant-time comparison, so patient and hospital can confirm they agree on a factor.
+impl PartialEq for EncryptionFactor {
+    fn eq(&self, other: &Self) -> bool {
+        self.scalar().ct_eq(other.scalar()).into()
+    }
+}
+
+impl Eq for EncryptionFactor {}
+
+impl InitialFactors {
+    pub(crate) fn new(s_alpha: G1Affine, s_beta: G1Affine) -> Self {
+        Self {
+            s_alpha: Secret::new(s_alpha),
+            s_beta: Secret::new(s_beta),
+        }
+    }
+
+    /// s_α^j for record j, identical on patient and hospital (S3-release, segmented).
+    pub fn factor(&self, j: RecordIndex) -> EncryptionFactor {
+        let index = j.get() - 1;
+        let (segment, position) = (index / SEGMENT_LEN, index % SEGMENT_LEN + 1);
+        let beta = self.beta_chain(segment);
+        let mut alpha = Secret::new(hash::h4(self.s_alpha.expose(), segment));
+        for i in 1..=position {
+            let beta_link = &beta[(SEGMENT_LEN - i + 1) as usize];
+            alpha = Secret::new(hash::h5(&[alpha.expose(), beta_link.expose()]));
+        }
+        EncryptionFactor(alpha)
+    }
+
+    /// s_β^{k,0..=m} of one segment.
+    fn beta_chain(&self, segment: u64) -> Vec<Secret<Scalar>> {
+        let mut chain = Vec::with_capacity(SEGMENT_LEN as usize + 1);
+        chain.push(Secret::new(hash::h4(self.s_beta.expose(), segment)));
+        for i in 1..=SEGMENT_LEN as usize {
+            let next = hash::h5(&[chain[i - 1].expose()]);
+            chain.push(Secret::new(next));
+        }
+        chain
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.g1(self.s_alpha.expose()).g1(self.s_beta.expose());
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(Self::new(r.g1("s_alpha")?, r.g1("s_beta")?))
+    }
+
+    /// Encoding for sealed storage (96 bytes).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new();
+        self.write(&mut w);
+        Zeroizing::new(w.into_bytes())
+    }
+
+    /// Strict decoding.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        decode(bytes, Self::read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curve::mul_p;
+
+    fn factors(a: u64, b: u64) -> InitialFactors {
+        InitialFactors::new(mul_p(&Scalar::from(a)), mul_p(&Scalar::from(b)))
+    }
+
+    fn j(n: u64) -> RecordIndex {
+        RecordIndex::new(n).unwrap()
+    }
+
+    /// The seed's formula for one segment of length m, written out directly.
+    fn seed_chain(f: &InitialFactors, m: u64) -> Vec<Scalar> {
+        let mut beta = vec![hash::h4(f.s_beta.expose(), 0)];
+        for i in 1..=m as usize {
+            beta.push(hash::h5(&[&beta[i - 1]]));
+        }
+        let mut alpha = vec![hash::h4(f.s_alpha.expose(), 0)];
+        for i in 1..=m as usize {
+            alpha.push(hash::h5(&[&alpha[i - 1], &beta[m as usize - i + 1]]));
+        }
+        alpha
+    }
+
+    #[test]
+    fn first_segment_is_the_seeds_reverse_chain() {
+        let f = factors(11, 13);
+        let expected = seed_chain(&f, SEGMENT_LEN);
+        for n in [1, 2, 33, SEGMENT_LEN] {
+            assert_eq!(*f.factor(j(n)).scalar(), expected[n as usize]);
+        }
+    }
+
+    #[test]
+    fn factors_are_distinct_across_records_and_segments() {
+        let f = factors(3, 5);
+        let all: Vec<Scalar> = (1..=2 * SEGMENT_LEN + 1)
+            .map(|n| *f.factor(j(n)).scalar())
+            .collect();
+        let mut dedup = all.clone();
+        dedup.sort_unstable();
+        dedup.dedup();
+        assert_eq!(dedup.len(), all.len());
+    }
+
+    #[test]
+    fn different_initial_factors_give_different_chains() {
+        assert_ne!(
+            factors(3, 5).factor(j(1)).scalar(),
+            factors(3, 6).factor(j(1)).scalar()
+        );
+        assert_ne!(
+            factors(3, 5).factor(j(1)).scalar(),
+            factors(4, 5).factor(j(1)).scalar()
+        );
+    }
+
+    #[test]
+    fn storage_round_trip_keeps_factors() {
+        let f = factors(7, 9);
+        let back = InitialFactors::from_bytes(&f.to_bytes()).unwrap();
+        assert_eq!(back.factor(j(70)).scalar(), f.factor(j(70)).scalar());
+    }
+}

@@ -1,0 +1,182 @@
+//! The seed's hash functions H0…H7 and H_sk (S3-setup), each under its own domain-separation tag.
+//!
+//! * to Zq*: RFC 9380 `hash_to_field` (expand_message_xmd/SHA-256 to 48 bytes, reduced mod q),
+//!   resampled with a counter in the (2^-255) event of zero — never truncation;
+//! * to G1*/G2*: RFC 9380 hash-to-curve (SSWU, random oracle);
+//! * to bit strings (H3) and to keys (H_sk, record-binding tags): HKDF-SHA256 with enough output;
+//! * H6 (biometric) is replaced by Argon2id, see [`crate::entry`].
+//!
+//! Multi-part inputs are encoded injectively with [`Writer`] (length prefixes, fixed-size points).
+
+use blst::blst_scalar;
+use blstrs::{G1Affine, G2Affine, Scalar};
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256};
+
+use crate::codec::Writer;
+use crate::curve::{self, Gt};
+use crate::error::{Error, Result};
+use crate::identity::Identity;
+
+const DST_H0: &[u8] = b"MEDCHAIN-TAKA-V1-H0-ID-TO-ZQ";
+const DST_H1_G1: &[u8] = b"MEDCHAIN-TAKA-V1-H1_BLS12381G1_XMD:SHA-256_SSWU_RO_";
+const DST_H1_G2: &[u8] = b"MEDCHAIN-TAKA-V1-H1_BLS12381G2_XMD:SHA-256_SSWU_RO_";
+const DST_H2: &[u8] = b"MEDCHAIN-TAKA-V1-H2-SIGNATURE-CHALLENGE";
+const DST_H3: &[u8] = b"MEDCHAIN-TAKA-V1-H3-GT-PAD";
+const DST_H4: &[u8] = b"MEDCHAIN-TAKA-V1-H4-FACTOR-SEED";
+const DST_H5: &[u8] = b"MEDCHAIN-TAKA-V1-H5-FACTOR-CHAIN";
+const DST_H7: &[u8] = b"MEDCHAIN-TAKA-V1-H7-KEY-BINDING";
+const DST_HSK: &[u8] = b"MEDCHAIN-TAKA-V1-HSK-SESSION-KEY";
+const DST_TAU: &[u8] = b"MEDCHAIN-TAKA-V1-RECORD-BINDING-TAG";
+const DST_HUR: &[u8] = b"MEDCHAIN-TAKA-V1-HUR";
+
+/// Hashes to a non-zero scalar (RFC 9380 hash_to_field, L = 48).
+fn to_scalar(msg: &[u8], dst: &[u8]) -> Scalar {
+    let mut counter: u32 = 0;
+    loop {
+        let mut input = msg.to_vec();
+        if counter > 0 {
+            input.extend_from_slice(&counter.to_be_bytes());
+        }
+        // `hash_to` returns None exactly when the reduced value is zero.
+        let hashed = blst_scalar::hash_to(&input, dst).and_then(|s| s.try_into().ok());
+        if let Some(s) = hashed {
+            return s;
+        }
+        counter += 1;
+    }
+}
+
+/// H0: {0,1}* → Zq*, Q_U = H0(ID_U), the authorization value (S3-register, S3-share).
+pub(crate) fn h0(id: &Identity) -> Scalar {
+    to_scalar(id.as_bytes(), DST_H0)
+}
+
+/// H1 into G1: Q̂_U = H1(ID_U) ∈ G1 (the seed's only H1; the asymmetric adaptation adds G2).
+pub(crate) fn h1_g1(id: &Identity) -> G1Affine {
+    curve::hash_to_g1(id.as_bytes(), DST_H1_G1)
+}
+
+/// H1 into G2: Q̌_U = H1'(ID_U) ∈ G2.
+pub(crate) fn h1_g2(id: &Identity) -> G2Affine {
+    curve::hash_to_g2(id.as_bytes(), DST_H1_G2)
+}
+
+/// The inputs of the signature challenge H2.
+pub(crate) struct Challenge<'a> {
+    pub message: &'a [u8],
+    pub signer: &'a Identity,
+    pub p_pub: &'a G1Affine,
+    pub l: &'a G1Affine,
+    pub t: &'a G1Affine,
+}
+
+/// H2: {0,1}* × G1^3 → Zq*, h = H2(m ‖ ID ‖ P_pub ‖ L ‖ T) (S3-share).
+pub(crate) fn h2(c: &Challenge<'_>) -> Scalar {
+    let mut w = Writer::new();
+    w.bytes(c.message);
+    c.signer.write(&mut w);
+    w.g1(c.p_pub).g1(c.l).g1(c.t);
+    to_scalar(&w.into_bytes(), DST_H2)
+}
+
+/// H3: GT → {0,1}^len, the one-time pad of N = H3(g_b) ⊕ θ (S3-share).
+pub(crate) fn h3_pad(g: Gt, len: usize) -> Result<Vec<u8>> {
+    // HKDF-SHA256 yields at most 255 blocks; refuse before allocating for a longer N.
+    if len > 255 * 32 {
+        return Err(Error::InvalidList("records"));
+    }
+    let mut pad = vec![0u8; len];
+    Hkdf::<Sha256>::new(Some(DST_H3), &g.to_bytes())
+        .expand(b"pad", &mut pad)
+        .map_err(|_| Error::InvalidList("records"))?;
+    Ok(pad)
+}
+
+/// H4: G1* × segment → Zq*, the first link of a factor chain (S3-release).
+pub(crate) fn h4(point: &G1Affine, segment: u64) -> Scalar {
+    let mut w = Writer::new();
+    w.g1(point).u64(segment);
+    to_scalar(&w.into_bytes(), DST_H4)
+}
+
+/// H5: Zq*^k → Zq*, one step of a factor chain (S3-release). The seed's `s ⊕ t` input is
+/// encoded as the pair (s, t): injective, and without XOR's algebraic cancellations.
+pub(crate) fn h5(inputs: &[&Scalar]) -> Scalar {
+    let mut w = Writer::new();
+    for s in inputs {
+        w.scalar(s);
+    }
+    to_scalar(&w.into_bytes(), DST_H5)
+}
+
+/// H7: {0,1}* × G1 × G1 → Zq*, f = H7(ID_U ‖ P_pub ‖ L_U) (S3-register).
+pub(crate) fn h7(id: &Identity, p_pub: &G1Affine, l: &G1Affine) -> Scalar {
+    let mut w = Writer::new();
+    id.write(&mut w);
+    w.g1(p_pub).g1(l);
+    to_scalar(&w.into_bytes(), DST_H7)
+}
+
+/// H_sk: {0,1}* → {0,1}^256 (HKDF-SHA256), a session key from its transcript.
+pub(crate) fn h_sk(label: &[u8], transcript: &[u8]) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    let expanded = Hkdf::<Sha256>::new(Some(DST_HSK), transcript).expand(label, &mut key);
+    debug_assert!(expanded.is_ok(), "32 bytes is within HKDF's range");
+    key
+}
+
+/// The record-binding tag τ_j that the patient hands the doctor with W_j (our S3-share addition):
+/// derived from the factor s_α^j that only patient and hospital know.
+pub(crate) fn record_tag(factor_input: &[u8]) -> [u8; 32] {
+    let mut tag = [0u8; 32];
+    let expanded = Hkdf::<Sha256>::new(Some(DST_TAU), factor_input).expand(b"tau", &mut tag);
+    debug_assert!(expanded.is_ok(), "32 bytes is within HKDF's range");
+    tag
+}
+
+/// H: the plain SHA-256 digest used for hUR = H(η) (S3-emergency).
+pub(crate) fn h_ur(eta: &[u8]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(DST_HUR)
+        .chain_update(eta)
+        .finalize()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ff::Field;
+
+    fn id(s: &str) -> Identity {
+        Identity::new(s).unwrap()
+    }
+
+    #[test]
+    fn hashes_are_deterministic_and_domain_separated() {
+        assert_eq!(h0(&id("alice")), h0(&id("alice")));
+        assert_ne!(h0(&id("alice")), h0(&id("bob")));
+        // The same input under H0 and H5's tags differs.
+        assert_ne!(to_scalar(b"x", DST_H0), to_scalar(b"x", DST_H5));
+        assert!(!bool::from(h0(&id("alice")).is_zero()));
+        assert_ne!(h1_g1(&id("alice")), h1_g1(&id("bob")));
+        assert_ne!(h1_g2(&id("alice")), h1_g2(&id("bob")));
+    }
+
+    #[test]
+    fn h5_distinguishes_arity_and_order() {
+        let (a, b) = (Scalar::from(1u64), Scalar::from(2u64));
+        assert_ne!(h5(&[&a, &b]), h5(&[&b, &a]));
+        assert_ne!(h5(&[&a]), h5(&[&a, &a]));
+    }
+
+    #[test]
+    fn h3_pad_has_requested_length() {
+        let g = curve::pairing(&curve::p(), &curve::p_hat());
+        let pad = h3_pad(g, 1000).unwrap();
+        assert_eq!(pad.len(), 1000);
+        assert_ne!(pad[..32], pad[32..64]);
+        assert!(h3_pad(g, 255 * 32 + 1).is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! Entity side of registration (S3-register): the request, the check of the PKG's response,
+//! and the resulting long-term keys.
+
+use blstrs::{G1Affine, G2Affine, Scalar};
+use ff::Field;
+use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+use crate::codec::{Reader, Writer, decode};
+use crate::curve::{self, mul_g1, mul_p, random_nonzero_scalar};
+use crate::error::{Error, Result};
+use crate::hash;
+use crate::identity::Identity;
+use crate::params::PublicParams;
+use crate::secret::Secret;
+
+/// What entity U sends the PKG: ID_U and L_U1 = x_U·P (S3-register step 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationRequest {
+    id: Identity,
+    l1: G1Affine,
+}
+
+impl RegistrationRequest {
+    /// The identity being registered.
+    pub fn id(&self) -> &Identity {
+        &self.id
+    }
+
+    /// L_U1 = x_U·P.
+    pub fn l1(&self) -> &G1Affine {
+        &self.l1
+    }
+
+    /// Canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        self.id.write(&mut w);
+        w.g1(&self.l1);
+        w.into_bytes()
+    }
+
+    /// Strict decoding (non-identity, subgroup-checked L_U1).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        decode(bytes, |r| {
+            Ok(Self {
+                id: Identity::read(r)?,
+                l1: r.g1("L_U1")?,
+            })
+        })
+    }
+}
+
+/// The PKG's answer (L_U, d_U, Ŝ_U, Š_U) (S3-register step 2). Contains secrets.
+#[derive(Clone, Debug)]
+pub struct RegistrationResponse {
+    l: G1Affine,
+    d: Secret<Scalar>,
+    s_hat: Secret<G1Affine>,
+    s_check: Secret<G2Affine>,
+}
+
+impl RegistrationResponse {
+    pub(crate) fn new(l: G1Affine, d: Secret<Scalar>, s_hat: G1Affine, s_check: G2Affine) -> Self {
+        Self {
+            l,
+            d,
+            s_hat: Secret::new(s_hat),
+            s_check: Secret::new(s_check),
+        }
+    }
+
+    /// Canonical encoding: L_U ‖ d_U ‖ Ŝ_U ‖ Š_U (48 + 32 + 48 + 96 bytes).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new();
+        w.g1(&self.l)
+            .scalar(self.d.expose())
+            .g1(self.s_hat.expose())
+            .g2(self.s_check.expose());
+        Zeroizing::new(w.into_bytes())
+    }
+
+    /// Strict decoding; the cryptographic checks happen in [`PendingRegistration::complete`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        decode(bytes, |r| {
+            Ok(Self::new(
+                r.g1("L_U")?,
+                Secret::new(r.scalar("d_U")?),
+                r.g1("S_U")?,
+                r.g2("S_U_hat")?,
+            ))
+        })
+    }
+}
+
+/// An entity between sending its request and receiving the PKG's response; holds x_U.
+pub struct PendingRegistration {
+    id: Identity,
+    x: Secret<Scalar>,
+    l1: G1Affine,
+}
+
+impl PendingRegistration {
+    /// S3-register step 1: picks x_U and forms the request (ID_U, L_U1 = x_U·P).
+    pub fn new(id: Identity, rng: &mut (impl RngCore + CryptoRng)) -> (Self, RegistrationRequest) {
+        let x = random_nonzero_scalar(rng);
+        let l1 = mul_p(&x);
+        let request = RegistrationRequest { id: id.clone(), l1 };
+        let pending = Self {
+            id,
+            x: Secret::new(x),
+            l1,
+        };
+        (pending, request)
+    }
+
+    /// S3-register step 3: accepts the PKG's response only if it is what an honest PKG with
+    /// the published master key would have sent for this identity:
+    ///
+    /// 1. L_U ≠ L_U1, so the PKG contributed a non-zero y_U;
+    /// 2. d_U·P = (L_U − L_U1) + f·P_pub with f = H7(ID_U, P_pub, L_U), so d_U = y_U + s·f and
+    ///    the signing key d_U + x_U has public image L_U + f·P_pub (what verifiers recompute);
+    /// 3. e(Ŝ_U, P̂) = e(H1(ID_U), P̂_pub), so Ŝ_U = s·H1(ID_U) in G1;
+    /// 4. e(P, Š_U) = e(P_pub, H1'(ID_U)), so Š_U = s·H1'(ID_U) in G2.
+    ///
+    /// Without these checks a faulty or malicious response would only surface later as failed
+    /// signatures or mismatched session keys, far from the cause.
+    pub fn complete(
+        self,
+        params: &PublicParams,
+        response: RegistrationResponse,
+    ) -> Result<EntityKeys> {
+        if response.l == self.l1 {
+            return Err(Error::RegistrationRejected("PKG share y_U is zero"));
+        }
+        let keys = EntityKeys {
+            id: self.id.clone(),
+            x: self.x.clone(),
+            l: response.l,
+            d: response.d,
+            s_hat: response.s_hat,
+            s_check: response.s_check,
+        };
+        keys.check(params)?;
+        Ok(keys)
+    }
+}
+
+/// Entity U's long-term keys (S3-register): (x_U, L_U, d_U) sign messages; Q_U = H0(ID_U)
+/// authorizes; the identity keys Ŝ_U ∈ G1 and Š_U ∈ G2 agree session keys.
+#[derive(Clone, Debug)]
+pub struct EntityKeys {
+    id: Identity,
+    x: Secret<Scalar>,
+    l: G1Affine,
+    d: Secret<Scalar>,
+    s_hat: Secret<G1Affine>,
+    s_check: Secret<G2Affine>,
+}
+
+impl EntityKeys {
+    /// ID_U.
+    pub fn id(&self) -> &Identity {
+        &self.id
+    }
+
+    /// L_U, the public key part carried in every signature.
+    pub fn l(&self) -> &G1Affine {
+        &self.l
+    }
+
+    /// The signing exponent d_U + x_U.
+    pub(crate) fn signing_key(&self) -> Secret<Scalar> {
+        Secret::new(*self.d.expose() + self.x.expose())
+    }
+
+    /// Ŝ_U = s·H1(ID_U) ∈ G1: used when this entity initiates an agreement.
+    pub(crate) fn s_hat(&self) -> &G1Affine {
+        self.s_hat.expose()
+    }
+
+    /// Š_U = s·H1'(ID_U) ∈ G2: used when this entity responds to an agreement.
+    pub(crate) fn s_check(&self) -> &G2Affine {
+        self.s_check.expose()
+    }
+
+    fn check(&self, params: &PublicParams) -> Result<()> {
+        let f = hash::h7(&self.id, params.p_pub(), &self.l);
+        let l1 = mul_p(self.x.expose());
+        let expected = curve::add_g1(&curve::sub_g1(&self.l, &l1), &mul_g1(params.p_pub(), &f));
+        if mul_p(self.d.expose()) != expected {
+            return Err(Error::RegistrationRejected("d_U does not match L_U"));
+        }
+        if bool::from(self.signing_key().expose().is_zero()) {
+            return Err(Error::RegistrationRejected("signing key is zero"));
+        }
+        let g1_key_ok = curve::pairings_equal(
+            (self.s_hat(), &curve::p_hat()),
+            (&hash::h1_g1(&self.id), params.p_pub_hat()),
+        );
+        let g2_key_ok = curve::pairings_equal(
+            (&curve::p(), self.s_check()),
+            (params.p_pub(), &hash::h1_g2(&self.id)),
+        );
+        if !(g1_key_ok && g2_key_ok) {
+            return Err(Error::RegistrationRejected(
+                "identity key is not s·H1(ID_U)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Encoding for the entity's own sealed storage: ID ‖ x_U ‖ L_U ‖ d_U ‖ Ŝ_U ‖ Š_U.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new();
+        self.id.write(&mut w);
+        w.scalar(self.x.expose())
+            .g1(&self.l)
+            .scalar(self.d.expose())
+            .g1(self.s_hat())
+            .g2(self.s_check());
+        Zeroizing::new(w.into_bytes())
+    }
+
+    /// Decodes stored keys and re-runs the registration checks against `params`, so keys
+    /// stored under another PKG (or corrupted) are refused.
+    pub fn from_bytes(params: &PublicParams, bytes: &[u8]) -> Result<Self> {
+        let keys = decode(bytes, |r: &mut Reader<'_>| {
+            Ok(Self {
+                id: Identity::read(r)?,
+                x: Secret::new(r.scalar("x_U")?),
+                l: r.g1("L_U")?,
+                d: Secret::new(r.scalar("d_U")?),
+                s_hat: Secret::new(r.g1("S_U")?),
+                s_check: Secret::new(r.g2("S_U_hat")?),
+            })
+        })?;
+        keys.check(params)?;
+        Ok(keys)
+    }
+}
