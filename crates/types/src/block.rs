@@ -127,6 +127,11 @@ impl Block {
         &self.tx_ids
     }
 
+    /// The block digest (SHA-256 of the encoded header).
+    pub fn digest(&self) -> Hash32 {
+        self.digest
+    }
+
     /// Height as a plain number.
     pub fn number(&self) -> u64 {
         self.header.height
@@ -164,7 +169,10 @@ impl Read for Block {
         }
         let tx_ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
         if tx_root(&tx_ids) != header.tx_root {
-            return Err(CodecError::Invalid("block", "tx_root does not match the body"));
+            return Err(CodecError::Invalid(
+                "block",
+                "tx_root does not match the body",
+            ));
         }
         Ok(Self::from_parts(header, txs, tx_ids))
     }

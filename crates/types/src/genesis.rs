@@ -51,7 +51,9 @@ impl Genesis {
         let mut seen = BTreeSet::new();
         for validator in &self.validators {
             if !seen.insert(&validator.public_key) {
-                return Err(GenesisError::DuplicateValidator(validator.public_key.clone()));
+                return Err(GenesisError::DuplicateValidator(
+                    validator.public_key.clone(),
+                ));
             }
         }
         Ok(())

@@ -12,6 +12,7 @@
 mod block;
 mod genesis;
 mod ids;
+pub mod keyfile;
 mod payload;
 mod receipt;
 mod serde_hex;
@@ -23,7 +24,9 @@ mod fixtures;
 
 pub use block::{Block, BlockDecodeConfig, Header, tx_root};
 pub use genesis::{Genesis, GenesisError, ValidatorInfo};
-pub use ids::{Address, ConsentId, ContentHash, Hash32, ParseAddressError, ParseIdError, RecordId, TxId};
+pub use ids::{
+    Address, ConsentId, ContentHash, Hash32, ParseAddressError, ParseIdError, RecordId, TxId,
+};
 pub use payload::{
     AccessPayload, ConsentPayload, Expiry, OrgKind, OrgState, Payload, Purpose, RecordPayload,
     RegistryPayload,

@@ -160,8 +160,14 @@ mod tests {
     #[test]
     fn invalid_text_is_rejected_when_parsed_and_when_decoded() {
         assert!(matches!(OrgName::new(""), Err(TextError::Length { .. })));
-        assert!(matches!(OrgName::new("a".repeat(65)), Err(TextError::Length { .. })));
-        assert!(matches!(OrgName::new("evil\nname"), Err(TextError::Character { .. })));
+        assert!(matches!(
+            OrgName::new("a".repeat(65)),
+            Err(TextError::Length { .. })
+        ));
+        assert!(matches!(
+            OrgName::new("evil\nname"),
+            Err(TextError::Character { .. })
+        ));
         assert!(ChainId::new("MedChain").is_err());
         assert!(Uri::new("has space").is_err());
         // Bytes that bypass `new` must still be refused by the decoder.

@@ -13,8 +13,8 @@
 //! needs).
 
 use crate::{
-    Address, ChainId, ContentHash, OrgName, Payload, RecordPayload, RegistryPayload, TxId,
-    limits, namespace,
+    Address, ChainId, ContentHash, OrgName, Payload, RecordPayload, RegistryPayload, TxId, limits,
+    namespace,
 };
 use bytes::BufMut;
 use commonware_codec::{
@@ -96,10 +96,7 @@ impl Write for TxBody {
 
 impl EncodeSize for TxBody {
     fn encode_size(&self) -> usize {
-        self.chain_id.encode_size()
-            + Address::SIZE
-            + u64::SIZE
-            + self.payload.encode_size()
+        self.chain_id.encode_size() + Address::SIZE + u64::SIZE + self.payload.encode_size()
     }
 }
 
@@ -152,7 +149,10 @@ impl Transaction {
             return Err(TxError::BadSignature(self.body.sender.clone()));
         }
         if let Some(check) = self.embedded_check() {
-            if !check.public_key.verify(check.namespace, &check.message, check.signature) {
+            if !check
+                .public_key
+                .verify(check.namespace, &check.message, check.signature)
+            {
                 return Err(check.error);
             }
         }
@@ -400,7 +400,12 @@ mod tests {
             let bytes = tx.encode();
             let decoded = Transaction::from_bytes(&bytes).unwrap();
             assert_eq!(decoded, tx, "{}", tx.body.payload.kind());
-            assert_eq!(decoded.encode(), bytes, "canonical: {}", tx.body.payload.kind());
+            assert_eq!(
+                decoded.encode(),
+                bytes,
+                "canonical: {}",
+                tx.body.payload.kind()
+            );
             let verified = decoded.verify(&chain()).unwrap();
             assert_eq!(verified.id(), tx.id());
         }
@@ -418,11 +423,17 @@ mod tests {
         let tx = signed_txs().remove(0);
         let mut bumped_nonce = tx.clone();
         bumped_nonce.body.nonce += 1;
-        assert!(matches!(bumped_nonce.verify(&chain()), Err(TxError::BadSignature(_))));
+        assert!(matches!(
+            bumped_nonce.verify(&chain()),
+            Err(TxError::BadSignature(_))
+        ));
 
         let mut other_sender = tx.clone();
         other_sender.body.sender = address(9);
-        assert!(matches!(other_sender.verify(&chain()), Err(TxError::BadSignature(_))));
+        assert!(matches!(
+            other_sender.verify(&chain()),
+            Err(TxError::BadSignature(_))
+        ));
 
         // Re-signing the body under another chain id gives a different signature.
         let mut moved = tx.clone();
@@ -453,13 +464,20 @@ mod tests {
         let mut body = signed_txs().remove(2).body;
         body.sender = address(5);
         let tx = body.sign(&key(5)).unwrap();
-        assert!(matches!(tx.verify(&chain()), Err(TxError::BadEndorsement(_))));
+        assert!(matches!(
+            tx.verify(&chain()),
+            Err(TxError::BadEndorsement(_))
+        ));
     }
 
     #[test]
     fn batch_verification_names_exactly_the_bad_transactions() {
         let mut txs = signed_txs();
-        assert!(verify_batch(&mut test_rng(), &chain(), &txs).iter().all(Result::is_ok));
+        assert!(
+            verify_batch(&mut test_rng(), &chain(), &txs)
+                .iter()
+                .all(Result::is_ok)
+        );
         txs[4].body.nonce = 99;
         let results = verify_batch(&mut test_rng(), &chain(), &txs);
         for (i, result) in results.iter().enumerate() {
@@ -469,14 +487,16 @@ mod tests {
 
     #[test]
     fn consent_grants_are_bounded_and_non_empty() {
-        let grant = |count: usize| Payload::Consent(ConsentPayload::Grant {
-            grantee: address(4),
-            records: (0..count)
-                .map(|i| crate::RecordId(TxId::of_encoded(&i.to_be_bytes()).0))
-                .collect(),
-            purpose: Purpose::Treatment,
-            expiry: Expiry::AtTime(1),
-        });
+        let grant = |count: usize| {
+            Payload::Consent(ConsentPayload::Grant {
+                grantee: address(4),
+                records: (0..count)
+                    .map(|i| crate::RecordId(TxId::of_encoded(&i.to_be_bytes()).0))
+                    .collect(),
+                purpose: Purpose::Treatment,
+                expiry: Expiry::AtTime(1),
+            })
+        };
         assert!(Payload::decode(grant(crate::limits::MAX_CONSENT_RECORDS).encode()).is_ok());
         assert!(Payload::decode(grant(crate::limits::MAX_CONSENT_RECORDS + 1).encode()).is_err());
         assert!(Payload::decode(grant(0).encode()).is_err());
@@ -485,7 +505,10 @@ mod tests {
     #[test]
     fn oversized_bytes_are_refused_before_decoding() {
         let bytes = vec![0u8; crate::limits::MAX_TX_BYTES + 1];
-        assert!(matches!(Transaction::from_bytes(&bytes), Err(TxError::TooLarge(_))));
+        assert!(matches!(
+            Transaction::from_bytes(&bytes),
+            Err(TxError::TooLarge(_))
+        ));
     }
 
     proptest! {
