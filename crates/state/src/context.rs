@@ -1,0 +1,83 @@
+//! One transaction's view of the state while it executes: reads see the transaction's own
+//! writes, then the block's earlier transactions, then the reader; writes stay in a per-tx
+//! buffer that the executor merges only if the transaction succeeds (so a rejected
+//! transaction changes nothing).
+
+use crate::{
+    BlockEnv, StateError, StateRead, StateValue, executor::LoggedAccess, keys::StateKey,
+    values::ChainConfig,
+};
+use medchain_types::{Address, TxId};
+use std::collections::HashMap;
+
+/// The block's writes so far, by key; `None` deletes.
+pub(crate) type BlockWrites = HashMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// One transaction's writes, in order (a later write to a key wins).
+pub(crate) type TxWrites = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A transaction in execution.
+pub(crate) struct TxContext<'a, R> {
+    reader: &'a R,
+    block_writes: &'a BlockWrites,
+    writes: TxWrites,
+    access_log: Vec<LoggedAccess>,
+    /// The executing block.
+    pub env: BlockEnv,
+    /// The chain's configuration.
+    pub chain: &'a ChainConfig,
+    /// The transaction's id.
+    pub tx_id: TxId,
+    /// The transaction's (verified) signer.
+    pub sender: &'a Address,
+}
+
+impl<'a, R: StateRead> TxContext<'a, R> {
+    pub fn new(
+        reader: &'a R,
+        block_writes: &'a BlockWrites,
+        env: BlockEnv,
+        chain: &'a ChainConfig,
+        tx_id: TxId,
+        sender: &'a Address,
+    ) -> Self {
+        Self {
+            reader,
+            block_writes,
+            writes: Vec::new(),
+            access_log: Vec::new(),
+            env,
+            chain,
+            tx_id,
+            sender,
+        }
+    }
+
+    /// Buffers a write.
+    pub fn put<V: StateValue>(&mut self, key: &StateKey<V>, value: &V) {
+        self.writes
+            .push((key.as_bytes().to_vec(), value.to_bytes()));
+    }
+
+    /// Buffers an access log entry for the block's list.
+    pub fn log_access(&mut self, logged: LoggedAccess) {
+        self.access_log.push(logged);
+    }
+
+    /// The buffered writes and access log entries.
+    pub fn into_parts(self) -> (TxWrites, Vec<LoggedAccess>) {
+        (self.writes, self.access_log)
+    }
+}
+
+impl<R: StateRead> StateRead for TxContext<'_, R> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        if let Some((_, value)) = self.writes.iter().rev().find(|(k, _)| k == key) {
+            return Ok(Some(value.clone()));
+        }
+        match self.block_writes.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => self.reader.get(key),
+        }
+    }
+}

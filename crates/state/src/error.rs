@@ -1,0 +1,204 @@
+//! Typed errors: [`ExecError`] for transactions the rules reject, [`StateError`] for a state
+//! that cannot be read or a block that cannot run on it, [`ProofError`] for proofs that fail.
+
+use crate::values::AddressBytes;
+use medchain_types::{ChainId, ConsentId, OrgName, OrgState, RecordId};
+
+/// Why the state could not be read, or a block cannot be executed on it.
+///
+/// These are never the fault of a transaction: a node that meets one must stop executing
+/// (and not, say, drop the transaction that happened to trigger it).
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The backing store failed (I/O, a broken database).
+    #[error("state backend failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored value does not decode as the type its key promises.
+    #[error("corrupt value under key {key}: {reason}")]
+    Corrupt {
+        /// The key, hex.
+        key: String,
+        /// What the decoder said.
+        reason: commonware_codec::Error,
+    },
+    /// The Jellyfish Merkle tree failed (usually a node missing from the reader).
+    #[error("authenticated tree: {0}")]
+    Tree(String),
+    /// Entries that must agree do not (e.g. an index pointing at nothing).
+    #[error("inconsistent state: {0}")]
+    Inconsistent(String),
+    /// The state holds no genesis (no `cfg/chain`, `cfg/block`).
+    #[error("the state has no genesis")]
+    NoGenesis,
+    /// The genesis document is unusable.
+    #[error("invalid genesis: {0}")]
+    Genesis(Box<medchain_types::GenesisError>),
+    /// The block's height does not follow the state's.
+    #[error("block height {got} does not follow state height {state}")]
+    HeightMismatch {
+        /// The height the state is at.
+        state: u64,
+        /// The block's height.
+        got: u64,
+    },
+    /// The block's timestamp is before its parent's.
+    #[error("block timestamp {got} ms is before the parent's {parent} ms")]
+    TimeWentBackwards {
+        /// The parent's timestamp.
+        parent: u64,
+        /// The block's timestamp.
+        got: u64,
+    },
+    /// Overlay layers must be consecutive heights, oldest first.
+    #[error("overlay layers are not consecutive: height {next} after {previous}")]
+    LayersNotConsecutive {
+        /// A layer's height.
+        previous: u64,
+        /// The next layer's height.
+        next: u64,
+    },
+}
+
+impl From<medchain_types::GenesisError> for StateError {
+    fn from(error: medchain_types::GenesisError) -> Self {
+        Self::Genesis(Box::new(error))
+    }
+}
+
+impl StateError {
+    /// Wraps a backend failure.
+    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(error))
+    }
+
+    pub(crate) fn tree(error: anyhow::Error) -> Self {
+        Self::Tree(format!("{error:#}"))
+    }
+}
+
+/// Why a transaction was rejected. A rejected transaction changes nothing, not even the
+/// sender's nonce, and the proposer leaves it out of the block.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The state could not be read: not the transaction's fault, see [`ExecError::is_fatal`].
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Signed for another chain (the types already refuse to verify one; checked again here).
+    #[error("transaction is for chain {got}, this is chain {expected}")]
+    WrongChain {
+        /// This chain.
+        expected: ChainId,
+        /// The transaction's.
+        got: ChainId,
+    },
+    /// Replay protection: the nonce must equal the sender's account nonce.
+    #[error("bad nonce: expected {expected}, got {got}")]
+    BadNonce {
+        /// The account's nonce.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// The account has used every nonce.
+    #[error("account nonce is exhausted")]
+    NonceExhausted,
+
+    // Registry (S2-register, S2-state).
+    /// S2-register: the regulator may not register an organisation.
+    #[error("the regulator cannot register an organisation")]
+    RegulatorCannotRegister,
+    /// The regulator may not join an organisation either: it must stay independent.
+    #[error("the regulator cannot join an organisation")]
+    RegulatorCannotJoin,
+    /// S2-register: the name is taken.
+    #[error("organisation {0} already exists")]
+    OrgExists(OrgName),
+    /// S2-register: an address belongs to at most one organisation.
+    #[error("sender is already a member of {0}")]
+    AlreadyMember(OrgName),
+    /// S2-state: only the regulator changes states.
+    #[error("only the regulator may change an organisation's state")]
+    NotRegulator,
+    /// No organisation has this name.
+    #[error("unknown organisation {0}")]
+    UnknownOrg(OrgName),
+    /// S2-state: the organisation is already in that state.
+    #[error("organisation is already {0:?}")]
+    StateUnchanged(OrgState),
+    /// An address joins only an audited organisation.
+    #[error("organisation {0} is not audited")]
+    OrgNotAudited(OrgName),
+    /// The join endorsement must come from a member of the organisation being joined.
+    #[error("endorser {0} is not a member of the organisation")]
+    EndorserNotMember(AddressBytes),
+
+    // Records (S1-release, S1-storage).
+    /// S1-release: only a member of an audited hospital releases records.
+    #[error("sender is not a member of an audited hospital")]
+    NotAuditedHospitalMember,
+    /// S1-release: this record hash was already released for this patient.
+    #[error("record already released as {0}")]
+    RecordAlreadyReleased(RecordId),
+    /// No record has this id.
+    #[error("unknown record {0}")]
+    UnknownRecord(RecordId),
+    /// Only the patient a record (or consent) is about may act on it.
+    #[error("sender is not the patient of {0}")]
+    NotPatient(RecordId),
+
+    // Consent (S1-rights, S1-sharing).
+    /// S1-sharing: a grant covers at least one record.
+    #[error("a grant must name at least one record")]
+    EmptyGrant,
+    /// S1-sharing: a grant covers at most `limits::MAX_CONSENT_RECORDS` records.
+    #[error("a grant names {0} records; the limit is {max}", max = medchain_types::limits::MAX_CONSENT_RECORDS)]
+    TooManyRecords(usize),
+    /// S1-sharing: a record listed twice in one grant.
+    #[error("record {0} is listed twice")]
+    DuplicateRecord(RecordId),
+    /// A patient needs no consent to read its own records.
+    #[error("a patient cannot grant consent to itself")]
+    SelfGrant,
+    /// S1-sharing: the expiry must lie after the executing block.
+    #[error("consent expiry is not after the current block")]
+    ExpiryInPast,
+    /// No consent has this id.
+    #[error("unknown consent {0}")]
+    UnknownConsent(ConsentId),
+    /// Only the granting patient revokes a consent.
+    #[error("sender is not the patient who granted {0}")]
+    NotGrantor(ConsentId),
+    /// The consent was already revoked.
+    #[error("consent {0} is already revoked")]
+    AlreadyRevoked(ConsentId),
+}
+
+impl ExecError {
+    /// Whether the error is the node's problem rather than the transaction's: the node must
+    /// stop, not drop the transaction and carry on with a state it cannot read.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::State(_))
+    }
+}
+
+/// Why a state proof does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    /// The proof bytes are too long to be a proof.
+    #[error("proof is {0} bytes; the limit is {max}", max = crate::proof::MAX_PROOF_BYTES)]
+    TooLarge(usize),
+    /// The proof bytes are not a canonical encoding.
+    #[error("malformed proof: {0}")]
+    Malformed(String),
+    /// The proof does not bind (key, value) to the root.
+    #[error("proof does not verify: {0}")]
+    Invalid(String),
+    /// The proven value was taken at another root than the one trusted.
+    #[error("proof is for state root {proven}, the trusted root is {trusted}")]
+    RootMismatch {
+        /// The root the proof claims.
+        proven: String,
+        /// The root the verifier trusts (from a finalized header).
+        trusted: String,
+    },
+}

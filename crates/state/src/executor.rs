@@ -1,0 +1,223 @@
+//! Block execution: [`BlockExecutor`] applies verified transactions one at a time (each
+//! atomically), then [`BlockExecutor::finish`] updates the authenticated tree once for the
+//! whole block and returns an [`ExecutedBlock`]: the write set, the tree delta and the new
+//! state root, ready to commit or to stack in an [`crate::Overlay`].
+//!
+//! Execution is deterministic: it reads nothing but the state, the transactions and the
+//! block's height and timestamp ([`BlockEnv`], from the header the proposer built and the
+//! validators checked), so every validator computes the same root.
+
+use crate::{
+    ExecError, StateError, StateRead, StateReadExt, access, consent,
+    context::{BlockWrites, TxContext},
+    keys, records, registry, tree,
+    values::{AccessLogEntry, Account, AddressBytes, BlockInfo, ChainConfig, StateValue},
+};
+use jmt::storage::{TreeReader, TreeUpdateBatch};
+use medchain_types::{Event, Genesis, Hash32, Payload, TxId, VerifiedTransaction};
+use std::collections::BTreeMap;
+
+/// The block a transaction executes in (from its header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockEnv {
+    /// Height; genesis is 0.
+    pub height: u64,
+    /// Proposer's timestamp, unix milliseconds; never below the parent's.
+    pub timestamp_ms: u64,
+}
+
+/// An access decision as logged: the patient's log and its sequence number there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedAccess {
+    /// Whose log.
+    pub patient: AddressBytes,
+    /// Position in that log (from 0).
+    pub seq: u64,
+    /// The entry, stored under `keys::access_log_entry(patient, seq)`.
+    pub entry: AccessLogEntry,
+}
+
+/// The outcome of executing a block: everything a store needs to commit it, and everything a
+/// node needs to answer for it before it commits.
+#[derive(Clone, Debug)]
+pub struct ExecutedBlock {
+    /// Height (the tree version written).
+    pub height: u64,
+    /// Block timestamp, unix milliseconds.
+    pub timestamp_ms: u64,
+    /// Every state key the block wrote, with its new value (`None` deletes).
+    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// New tree nodes and values, and the nodes this version made stale (for pruning).
+    pub tree_batch: TreeUpdateBatch,
+    /// The state root after the block: the header's `state_root`.
+    pub state_root: Hash32,
+    /// Each transaction's id and events, in block order.
+    pub events: Vec<(TxId, Vec<Event>)>,
+    /// The access decisions the block logged, in order.
+    pub access_log: Vec<LoggedAccess>,
+}
+
+/// Executes one block on top of `reader` (a committed store, or an [`crate::Overlay`]).
+pub struct BlockExecutor<'r, R> {
+    reader: &'r R,
+    env: BlockEnv,
+    chain: ChainConfig,
+    writes: BlockWrites,
+    events: Vec<(TxId, Vec<Event>)>,
+    access_log: Vec<LoggedAccess>,
+}
+
+impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
+    /// Starts block `env` on `reader`, which must hold the parent: height `env.height - 1` and a
+    /// timestamp not after `env.timestamp_ms`. The chain id and regulator come from the state.
+    pub fn new(reader: &'r R, env: BlockEnv) -> Result<Self, StateError> {
+        let chain = reader
+            .value(&keys::chain_config())?
+            .ok_or(StateError::NoGenesis)?;
+        let parent = reader
+            .value(&keys::block_info())?
+            .ok_or(StateError::NoGenesis)?;
+        if parent.height.checked_add(1) != Some(env.height) {
+            return Err(StateError::HeightMismatch {
+                state: parent.height,
+                got: env.height,
+            });
+        }
+        if env.timestamp_ms < parent.timestamp_ms {
+            return Err(StateError::TimeWentBackwards {
+                parent: parent.timestamp_ms,
+                got: env.timestamp_ms,
+            });
+        }
+        Ok(Self {
+            reader,
+            env,
+            chain,
+            writes: BlockWrites::new(),
+            events: Vec::new(),
+            access_log: Vec::new(),
+        })
+    }
+
+    /// The chain's id and regulator.
+    pub fn chain(&self) -> &ChainConfig {
+        &self.chain
+    }
+
+    /// The block being executed.
+    pub fn env(&self) -> BlockEnv {
+        self.env
+    }
+
+    /// How many transactions succeeded so far.
+    pub fn tx_count(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Executes one transaction. On success its writes join the block and its events are
+    /// returned (and kept for [`ExecutedBlock::events`]); on error nothing changes, not even
+    /// the sender's nonce, and the transaction must be left out of the block.
+    ///
+    /// Checked first: the chain id (again; verification already did) and the nonce, which must
+    /// equal the sender's account nonce (so a transaction runs at most once: replay
+    /// protection). Then the module's rules.
+    pub fn apply(&mut self, tx: &VerifiedTransaction) -> Result<Vec<Event>, ExecError> {
+        let body = tx.body();
+        if body.chain_id != self.chain.chain_id {
+            return Err(ExecError::WrongChain {
+                expected: self.chain.chain_id.clone(),
+                got: body.chain_id.clone(),
+            });
+        }
+        let mut ctx = TxContext::new(
+            self.reader,
+            &self.writes,
+            self.env,
+            &self.chain,
+            tx.id(),
+            &body.sender,
+        );
+        let account_key = keys::account(&body.sender);
+        let nonce = ctx.value(&account_key)?.map_or(0, |account| account.nonce);
+        if body.nonce != nonce {
+            return Err(ExecError::BadNonce {
+                expected: nonce,
+                got: body.nonce,
+            });
+        }
+        let next = nonce.checked_add(1).ok_or(ExecError::NonceExhausted)?;
+        let events = match &body.payload {
+            Payload::Registry(payload) => registry::execute(&mut ctx, payload)?,
+            Payload::Record(payload) => records::execute(&mut ctx, payload)?,
+            Payload::Consent(payload) => consent::execute(&mut ctx, payload)?,
+            Payload::Access(payload) => access::execute(&mut ctx, payload)?,
+        };
+        ctx.put(&account_key, &Account { nonce: next });
+        let (writes, access_log) = ctx.into_parts();
+        self.writes
+            .extend(writes.into_iter().map(|(key, value)| (key, Some(value))));
+        self.access_log.extend(access_log);
+        self.events.push((tx.id(), events.clone()));
+        Ok(events)
+    }
+
+    /// Ends the block: records its height and time under `cfg/block`, applies the write set to
+    /// the tree as version `height` (one tree update for the whole block), and returns the
+    /// result with the new state root.
+    pub fn finish(mut self) -> Result<ExecutedBlock, StateError> {
+        let info = BlockInfo {
+            height: self.env.height,
+            timestamp_ms: self.env.timestamp_ms,
+        };
+        self.writes.insert(
+            keys::block_info().as_bytes().to_vec(),
+            Some(info.to_bytes()),
+        );
+        let writes: BTreeMap<_, _> = self.writes.into_iter().collect();
+        let (state_root, tree_batch) = tree::apply_writes(self.reader, &writes, self.env.height)?;
+        Ok(ExecutedBlock {
+            height: self.env.height,
+            timestamp_ms: self.env.timestamp_ms,
+            writes,
+            tree_batch,
+            state_root,
+            events: self.events,
+            access_log: self.access_log,
+        })
+    }
+}
+
+/// The genesis state (height 0): the chain config (chain id, regulator) and the genesis time.
+/// Its `state_root` goes into block 0's header.
+pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
+    genesis.validate()?;
+    let config = ChainConfig {
+        chain_id: genesis.chain_id.clone(),
+        regulator: genesis.regulator.clone(),
+    };
+    let info = BlockInfo {
+        height: 0,
+        timestamp_ms: genesis.genesis_time_ms,
+    };
+    let writes: BTreeMap<_, _> = [
+        (
+            keys::chain_config().as_bytes().to_vec(),
+            Some(config.to_bytes()),
+        ),
+        (
+            keys::block_info().as_bytes().to_vec(),
+            Some(info.to_bytes()),
+        ),
+    ]
+    .into();
+    let (state_root, tree_batch) = tree::apply_writes(&crate::MemoryStore::new(), &writes, 0)?;
+    Ok(ExecutedBlock {
+        height: 0,
+        timestamp_ms: genesis.genesis_time_ms,
+        writes,
+        tree_batch,
+        state_root,
+        events: Vec::new(),
+        access_log: Vec::new(),
+    })
+}

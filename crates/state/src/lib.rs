@@ -1,0 +1,52 @@
+//! medchain's state machine: pure and deterministic (no clock, randomness, files or threads).
+//!
+//! It owns the rules of the consortium chain's first modules — [`registry`] (S2-register,
+//! S2-state), [`records`] (S1-release, S1-storage), [`consent`] and [`access`] (S1-rights,
+//! S1-sharing) — and the authenticated state they write: a Jellyfish Merkle tree whose root is
+//! in every header (DESIGN.md §5), with inclusion and exclusion [`proof`]s.
+//!
+//! A node executes a block with a [`BlockExecutor`] over a reader that implements
+//! [`StateRead`] and `jmt`'s [`TreeReader`]: a committed store (`medchain-storage`), or an
+//! [`Overlay`] of not-yet-final blocks on top of it. [`BlockExecutor::finish`] returns an
+//! [`ExecutedBlock`] (writes, tree delta, root, events) for the store to commit.
+//!
+//! Transactions arrive as [`medchain_types::VerifiedTransaction`]s, so every signature they
+//! carry is already checked; this crate checks everything else.
+
+#![warn(missing_docs)]
+
+pub mod access;
+pub mod consent;
+mod context;
+mod error;
+mod executor;
+pub mod keys;
+mod memory;
+pub mod proof;
+mod read;
+pub mod records;
+pub mod registry;
+mod serde_hex;
+mod tree;
+pub mod values;
+
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
+
+pub use error::{ExecError, ProofError, StateError};
+pub use executor::{BlockEnv, BlockExecutor, ExecutedBlock, LoggedAccess, genesis};
+pub use jmt::storage::TreeReader;
+pub use memory::MemoryStore;
+pub use proof::{ProvenValue, StateProof, verify_proof};
+pub use read::{Overlay, StateRead, StateReadExt};
+pub use tree::{TreeHasher, key_hash, prove, root_at};
+pub use values::StateValue;
+
+/// `jmt` types a store implementing [`TreeReader`] works with, re-exported so it needs no
+/// direct dependency on the same `jmt` version.
+pub mod jmt_types {
+    pub use jmt::{
+        KeyHash, OwnedValue, Version,
+        storage::{LeafNode, Node, NodeBatch, NodeKey, StaleNodeIndex, TreeUpdateBatch},
+    };
+}

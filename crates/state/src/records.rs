@@ -1,0 +1,318 @@
+//! Records module (S1-release, S1-storage): a doctor releases a record about a patient (the
+//! record itself stays off chain; the chain keeps hEMR and the doctor's signature over it),
+//! and the patient files where its encrypted copy is stored.
+//!
+//! | action | rule | error |
+//! |---|---|---|
+//! | release | the sender is a member of an audited hospital (S1-release; licences come later) | `NotAuditedHospitalMember` |
+//! | release | (patient, hEMR) was not released before | `RecordAlreadyReleased` |
+//! | store | the record exists | `UnknownRecord` |
+//! | store | the sender is the record's patient (S1-storage: "signed by A") | `NotPatient` |
+//!
+//! The record id is the release transaction's id, so the storage pointer's `record` field is
+//! the hash pointer to the release transaction that S1-storage asks for. A patient may store
+//! again (migrating its blob); the newest pointer wins.
+
+use crate::{
+    ExecError, StateRead, StateReadExt,
+    context::TxContext,
+    keys,
+    registry::audited_org_of,
+    values::{AddressBytes, Record, StoragePointer},
+};
+use medchain_types::{
+    Address, ContentHash, Event, OrgKind, RecordId, RecordPayload, Signature, Uri,
+};
+
+pub(crate) fn execute<R: StateRead>(
+    ctx: &mut TxContext<'_, R>,
+    payload: &RecordPayload,
+) -> Result<Vec<Event>, ExecError> {
+    match payload {
+        RecordPayload::Release {
+            patient,
+            record_hash,
+            attestation,
+        } => release(ctx, patient, record_hash, attestation),
+        RecordPayload::Store {
+            record,
+            blob_hash,
+            location,
+        } => store(ctx, record, blob_hash, location),
+    }
+}
+
+fn release<R: StateRead>(
+    ctx: &mut TxContext<'_, R>,
+    patient: &Address,
+    record_hash: &ContentHash,
+    attestation: &Signature,
+) -> Result<Vec<Event>, ExecError> {
+    let doctor = ctx.sender.clone();
+    let hospital = audited_org_of(ctx, &doctor)?
+        .filter(|org| org.kind == OrgKind::Hospital)
+        .ok_or(ExecError::NotAuditedHospitalMember)?;
+    let by_hash = keys::record_by_hash(patient, record_hash);
+    if let Some(existing) = ctx.value(&by_hash)? {
+        return Err(ExecError::RecordAlreadyReleased(existing));
+    }
+    let id = RecordId::from(ctx.tx_id);
+    ctx.put(&by_hash, &id);
+    ctx.put(
+        &keys::record(&id),
+        &Record {
+            patient: AddressBytes::from(patient),
+            doctor: AddressBytes::from(&doctor),
+            hospital: hospital.name.clone(),
+            record_hash: *record_hash,
+            attestation: attestation.clone(),
+            released_at: ctx.env.height,
+            timestamp_ms: ctx.env.timestamp_ms,
+        },
+    );
+    Ok(vec![Event::RecordReleased {
+        record: id,
+        patient: patient.clone(),
+        doctor,
+        hospital: hospital.name,
+    }])
+}
+
+fn store<R: StateRead>(
+    ctx: &mut TxContext<'_, R>,
+    record: &RecordId,
+    blob_hash: &ContentHash,
+    location: &Uri,
+) -> Result<Vec<Event>, ExecError> {
+    let released = existing_record(ctx, record)?;
+    if released.patient != *ctx.sender {
+        return Err(ExecError::NotPatient(*record));
+    }
+    ctx.put(
+        &keys::storage_pointer(record),
+        &StoragePointer {
+            record: *record,
+            blob_hash: *blob_hash,
+            location: location.clone(),
+            stored_at: ctx.env.height,
+        },
+    );
+    Ok(vec![Event::RecordStored {
+        record: *record,
+        blob_hash: *blob_hash,
+    }])
+}
+
+/// The record, or `UnknownRecord`.
+pub(crate) fn existing_record(state: &impl StateRead, id: &RecordId) -> Result<Record, ExecError> {
+    state
+        .value(&keys::record(id))?
+        .ok_or(ExecError::UnknownRecord(*id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{
+        Actor, World, join, org_name, register, release as release_payload, set_state,
+        store as store_payload,
+    };
+    use medchain_types::OrgState;
+
+    struct Setup {
+        world: World,
+        doctor: Actor,
+        patient: Actor,
+    }
+
+    fn setup() -> Setup {
+        let mut world = World::new();
+        let doctor = Actor::new(1);
+        world.audited_org(&doctor, &org_name("Seoul General"), OrgKind::Hospital);
+        Setup {
+            world,
+            doctor,
+            patient: Actor::new(50),
+        }
+    }
+
+    #[test]
+    fn an_audited_hospital_member_releases_a_record() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let hash = ContentHash::of(b"EMR 1");
+        let tx = world.tx(&doctor, release_payload(&doctor, &patient.address, &hash));
+        let id = RecordId::from(tx.id());
+        let events = world.run_tx(&tx).unwrap();
+        assert_eq!(
+            events,
+            vec![Event::RecordReleased {
+                record: id,
+                patient: patient.address.clone(),
+                doctor: doctor.address.clone(),
+                hospital: org_name("Seoul General"),
+            }]
+        );
+        let record = world.value(&keys::record(&id)).unwrap();
+        assert_eq!(record.patient, patient.address);
+        assert_eq!(record.doctor, doctor.address);
+        assert_eq!(record.record_hash, hash);
+        assert_eq!(record.released_at, world.height());
+        assert_eq!(record.timestamp_ms, world.timestamp_ms());
+        assert_eq!(
+            world.value(&keys::record_by_hash(&patient.address, &hash)),
+            Some(id)
+        );
+    }
+
+    #[test]
+    fn a_joined_member_may_release_too() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let second = Actor::new(2);
+        world
+            .run(&second, join(&org_name("Seoul General"), &doctor, &second))
+            .unwrap();
+        let hash = ContentHash::of(b"EMR 2");
+        world
+            .run(&second, release_payload(&second, &patient.address, &hash))
+            .unwrap();
+    }
+
+    #[test]
+    fn non_members_unaudited_and_non_hospital_members_cannot_release() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let hash = ContentHash::of(b"EMR");
+        let not_audited = |e: &ExecError| matches!(e, ExecError::NotAuditedHospitalMember);
+
+        let outsider = Actor::new(7);
+        world.assert_rejected(
+            &outsider,
+            release_payload(&outsider, &patient.address, &hash),
+            not_audited,
+        );
+
+        let researcher = Actor::new(8);
+        world.audited_org(&researcher, &org_name("Lab"), OrgKind::Research);
+        world.assert_rejected(
+            &researcher,
+            release_payload(&researcher, &patient.address, &hash),
+            not_audited,
+        );
+
+        let pending = Actor::new(9);
+        world
+            .run(
+                &pending,
+                register(&org_name("New Clinic"), OrgKind::Hospital),
+            )
+            .unwrap();
+        world.assert_rejected(
+            &pending,
+            release_payload(&pending, &patient.address, &hash),
+            not_audited,
+        );
+
+        let regulator = world.regulator.clone();
+        world
+            .run(
+                &regulator,
+                set_state(&org_name("Seoul General"), OrgState::Suspended),
+            )
+            .unwrap();
+        world.assert_rejected(
+            &doctor,
+            release_payload(&doctor, &patient.address, &hash),
+            not_audited,
+        );
+    }
+
+    #[test]
+    fn the_same_record_cannot_be_released_twice_for_a_patient() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let hash = ContentHash::of(b"EMR");
+        let tx = world.tx(&doctor, release_payload(&doctor, &patient.address, &hash));
+        world.run_tx(&tx).unwrap();
+        world.assert_rejected(
+            &doctor,
+            release_payload(&doctor, &patient.address, &hash),
+            |e| matches!(e, ExecError::RecordAlreadyReleased(id) if *id == RecordId::from(tx.id())),
+        );
+        // The same hash for another patient is another record.
+        let other = Actor::new(51);
+        world
+            .run(&doctor, release_payload(&doctor, &other.address, &hash))
+            .unwrap();
+    }
+
+    #[test]
+    fn the_patient_stores_and_migrates_a_pointer() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let id = world.released(&doctor, &patient, b"EMR");
+        let blob = ContentHash::of(b"ciphertext");
+        let events = world
+            .run(&patient, store_payload(&id, &blob, "s3://bucket/a"))
+            .unwrap();
+        assert_eq!(
+            events,
+            vec![Event::RecordStored {
+                record: id,
+                blob_hash: blob
+            }]
+        );
+        let pointer = world.value(&keys::storage_pointer(&id)).unwrap();
+        assert_eq!((pointer.record, pointer.blob_hash), (id, blob));
+        assert_eq!(pointer.location.as_str(), "s3://bucket/a");
+
+        let moved = ContentHash::of(b"re-encrypted ciphertext");
+        world
+            .run(&patient, store_payload(&id, &moved, "file:///blobs/b"))
+            .unwrap();
+        let pointer = world.value(&keys::storage_pointer(&id)).unwrap();
+        assert_eq!(pointer.blob_hash, moved);
+        assert_eq!(pointer.location.as_str(), "file:///blobs/b");
+        assert_eq!(pointer.stored_at, world.height());
+    }
+
+    #[test]
+    fn only_the_patient_stores_and_only_for_a_known_record() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let blob = ContentHash::of(b"ciphertext");
+        let unknown = RecordId(ContentHash::of(b"nothing").0);
+        world.assert_rejected(
+            &patient,
+            store_payload(&unknown, &blob, "s3://x"),
+            |e| matches!(e, ExecError::UnknownRecord(id) if *id == unknown),
+        );
+        let id = world.released(&doctor, &patient, b"EMR");
+        for intruder in [doctor.clone(), Actor::new(99)] {
+            world.assert_rejected(
+                &intruder,
+                store_payload(&id, &blob, "s3://x"),
+                |e| matches!(e, ExecError::NotPatient(r) if *r == id),
+            );
+        }
+    }
+}

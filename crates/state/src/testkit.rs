@@ -1,0 +1,319 @@
+//! Test helpers (feature `testkit`): deterministic keys, payload builders, and a [`World`]
+//! that executes and commits blocks on a [`MemoryStore`]. Test code only: helpers panic on
+//! unexpected failures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use crate::{
+    BlockEnv, BlockExecutor, ExecError, ExecutedBlock, MemoryStore, StateReadExt, StateValue,
+    genesis,
+    keys::{self, StateKey},
+    root_at,
+};
+use commonware_cryptography::Signer;
+use medchain_types::{
+    AccessPayload, Address, ChainId, ConsentId, ConsentPayload, ContentHash, Event, Expiry,
+    Genesis, Hash32, JoinEndorsement, OrgKind, OrgName, OrgState, Payload, PrivateKey, Purpose,
+    RecordAttestation, RecordId, RecordPayload, RegistryPayload, TxBody, TxId, Uri, ValidatorInfo,
+    VerifiedTransaction,
+};
+
+/// Seed of the regulator's key in [`genesis_document`].
+pub const REGULATOR_SEED: u64 = 0;
+/// Genesis time of [`genesis_document`].
+pub const GENESIS_TIME_MS: u64 = 1_700_000_000_000;
+/// Time between blocks in a [`World`].
+pub const BLOCK_INTERVAL_MS: u64 = 1_000;
+
+pub fn chain_id() -> ChainId {
+    ChainId::new("medchain-test").unwrap()
+}
+
+pub fn key(seed: u64) -> PrivateKey {
+    PrivateKey::from_seed(seed)
+}
+
+pub fn address(seed: u64) -> Address {
+    Address(key(seed).public_key())
+}
+
+/// An arbitrary record id (not necessarily released).
+pub fn record_id(n: u64) -> RecordId {
+    RecordId(TxId::of_encoded(&n.to_be_bytes()).0)
+}
+
+pub fn org_name(name: &str) -> OrgName {
+    OrgName::new(name).unwrap()
+}
+
+/// A genesis with the regulator `address(REGULATOR_SEED)` and one validator.
+pub fn genesis_document() -> Genesis {
+    Genesis {
+        chain_id: chain_id(),
+        genesis_time_ms: GENESIS_TIME_MS,
+        regulator: address(REGULATOR_SEED),
+        validators: vec![ValidatorInfo {
+            name: "validator-0".into(),
+            public_key: address(1_000),
+        }],
+    }
+}
+
+/// Someone with a key.
+#[derive(Clone)]
+pub struct Actor {
+    pub key: PrivateKey,
+    pub address: Address,
+}
+
+impl Actor {
+    pub fn new(seed: u64) -> Self {
+        let key = key(seed);
+        let address = Address(key.public_key());
+        Self { key, address }
+    }
+
+    /// Signs `payload` with `nonce` for `chain` and verifies it.
+    pub fn sign_for(&self, chain: &ChainId, nonce: u64, payload: Payload) -> VerifiedTransaction {
+        TxBody {
+            chain_id: chain.clone(),
+            sender: self.address.clone(),
+            nonce,
+            payload,
+        }
+        .sign(&self.key)
+        .unwrap()
+        .verify(chain)
+        .unwrap()
+    }
+
+    /// Signs `payload` with `nonce` for the test chain.
+    pub fn sign(&self, nonce: u64, payload: Payload) -> VerifiedTransaction {
+        self.sign_for(&chain_id(), nonce, payload)
+    }
+}
+
+pub fn register(name: &OrgName, kind: OrgKind) -> Payload {
+    Payload::Registry(RegistryPayload::Register {
+        name: name.clone(),
+        kind,
+    })
+}
+
+pub fn set_state(name: &OrgName, state: OrgState) -> Payload {
+    Payload::Registry(RegistryPayload::SetState {
+        name: name.clone(),
+        state,
+    })
+}
+
+/// `member` joins `name`, endorsed (signed) by `endorser`.
+pub fn join(name: &OrgName, endorser: &Actor, member: &Actor) -> Payload {
+    let endorsement = JoinEndorsement {
+        chain_id: chain_id(),
+        org: name.clone(),
+        member: member.address.clone(),
+    }
+    .sign(&endorser.key);
+    Payload::Registry(RegistryPayload::Join {
+        name: name.clone(),
+        endorser: endorser.address.clone(),
+        endorsement,
+    })
+}
+
+/// `doctor` releases `record_hash` about `patient`, with its attestation.
+pub fn release(doctor: &Actor, patient: &Address, record_hash: &ContentHash) -> Payload {
+    let attestation = RecordAttestation {
+        chain_id: chain_id(),
+        patient: patient.clone(),
+        record_hash: *record_hash,
+    }
+    .sign(&doctor.key);
+    Payload::Record(RecordPayload::Release {
+        patient: patient.clone(),
+        record_hash: *record_hash,
+        attestation,
+    })
+}
+
+pub fn store(record: &RecordId, blob_hash: &ContentHash, location: &str) -> Payload {
+    Payload::Record(RecordPayload::Store {
+        record: *record,
+        blob_hash: *blob_hash,
+        location: Uri::new(location).unwrap(),
+    })
+}
+
+pub fn grant(grantee: &Address, records: &[RecordId], purpose: Purpose, expiry: Expiry) -> Payload {
+    Payload::Consent(ConsentPayload::Grant {
+        grantee: grantee.clone(),
+        records: records.to_vec(),
+        purpose,
+        expiry,
+    })
+}
+
+pub fn revoke(consent: &ConsentId) -> Payload {
+    Payload::Consent(ConsentPayload::Revoke { consent: *consent })
+}
+
+pub fn request(record: &RecordId, purpose: Purpose) -> Payload {
+    Payload::Access(AccessPayload::Request {
+        record: *record,
+        purpose,
+    })
+}
+
+/// A chain in memory: genesis committed, then one committed block per `run`/`commit_block`.
+pub struct World {
+    pub store: MemoryStore,
+    pub regulator: Actor,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl World {
+    pub fn new() -> Self {
+        let mut store = MemoryStore::new();
+        store
+            .commit(&genesis(&genesis_document()).unwrap())
+            .unwrap();
+        Self {
+            store,
+            regulator: Actor::new(REGULATOR_SEED),
+        }
+    }
+
+    /// Height of the last committed block.
+    pub fn height(&self) -> u64 {
+        self.store.height().unwrap()
+    }
+
+    /// Timestamp of the last committed block.
+    pub fn timestamp_ms(&self) -> u64 {
+        self.store
+            .value(&keys::block_info())
+            .unwrap()
+            .unwrap()
+            .timestamp_ms
+    }
+
+    /// The block the next `run` executes in.
+    pub fn next_env(&self) -> BlockEnv {
+        BlockEnv {
+            height: self.height() + 1,
+            timestamp_ms: self.timestamp_ms() + BLOCK_INTERVAL_MS,
+        }
+    }
+
+    pub fn root(&self) -> Hash32 {
+        root_at(&self.store, self.height()).unwrap()
+    }
+
+    pub fn value<V: StateValue>(&self, key: &StateKey<V>) -> Option<V> {
+        self.store.value(key).unwrap()
+    }
+
+    /// The committed nonce of `actor`.
+    pub fn nonce(&self, actor: &Actor) -> u64 {
+        self.value(&keys::account(&actor.address))
+            .map_or(0, |a| a.nonce)
+    }
+
+    /// `payload` signed by `actor` with its committed nonce.
+    pub fn tx(&self, actor: &Actor, payload: Payload) -> VerifiedTransaction {
+        actor.sign(self.nonce(actor), payload)
+    }
+
+    /// `payload` signed by `actor` with its committed nonce plus `offset` (for several
+    /// transactions of one sender in a block).
+    pub fn tx_at(&self, actor: &Actor, offset: u64, payload: Payload) -> VerifiedTransaction {
+        actor.sign(self.nonce(actor) + offset, payload)
+    }
+
+    /// Executes `txs` as the next block without committing; returns each result and the block.
+    pub fn execute(
+        &self,
+        txs: &[VerifiedTransaction],
+    ) -> (Vec<Result<Vec<Event>, ExecError>>, ExecutedBlock) {
+        let mut executor = BlockExecutor::new(&self.store, self.next_env()).unwrap();
+        let results = txs.iter().map(|tx| executor.apply(tx)).collect();
+        (results, executor.finish().unwrap())
+    }
+
+    /// Executes and commits `txs` as the next block; every transaction must succeed.
+    pub fn commit_block(&mut self, txs: &[VerifiedTransaction]) -> ExecutedBlock {
+        let (results, block) = self.execute(txs);
+        for (tx, result) in txs.iter().zip(results) {
+            if let Err(e) = result {
+                panic!("{} failed: {e}", tx.body().payload.kind());
+            }
+        }
+        self.store.commit(&block).unwrap();
+        block
+    }
+
+    /// Runs one transaction in its own block and commits it (the block is empty if it fails).
+    pub fn run_tx(&mut self, tx: &VerifiedTransaction) -> Result<Vec<Event>, ExecError> {
+        let (mut results, block) = self.execute(std::slice::from_ref(tx));
+        self.store.commit(&block).unwrap();
+        results.remove(0)
+    }
+
+    /// Runs `payload` from `actor` (committed nonce) in its own block.
+    pub fn run(&mut self, actor: &Actor, payload: Payload) -> Result<Vec<Event>, ExecError> {
+        let tx = self.tx(actor, payload);
+        self.run_tx(&tx)
+    }
+
+    /// Asserts that `payload` from `actor` is rejected with an error `expected` accepts, and
+    /// that the block carrying it writes exactly what an empty block writes (same root, same
+    /// values: not even the nonce moved). Nothing is committed.
+    pub fn assert_rejected(
+        &mut self,
+        actor: &Actor,
+        payload: Payload,
+        expected: impl Fn(&ExecError) -> bool,
+    ) {
+        let tx = self.tx(actor, payload);
+        let kind = tx.body().payload.kind();
+        let (results, with_tx) = self.execute(std::slice::from_ref(&tx));
+        match &results[0] {
+            Err(error) => assert!(expected(error), "{kind}: unexpected error {error:?}"),
+            Ok(events) => panic!("{kind} succeeded: {events:?}"),
+        }
+        let (_, empty) = self.execute(&[]);
+        assert_eq!(
+            with_tx.writes, empty.writes,
+            "{kind}: a rejected tx wrote state"
+        );
+        assert_eq!(
+            with_tx.state_root, empty.state_root,
+            "{kind}: a rejected tx moved the root"
+        );
+        assert!(with_tx.events.is_empty() && with_tx.access_log.is_empty());
+    }
+
+    /// Registers `name` with `founder` and has the regulator audit it.
+    pub fn audited_org(&mut self, founder: &Actor, name: &OrgName, kind: OrgKind) {
+        self.run(founder, register(name, kind)).unwrap();
+        let regulator = self.regulator.clone();
+        self.run(&regulator, set_state(name, OrgState::Audited))
+            .unwrap();
+    }
+
+    /// `doctor` releases a record with content `content` about `patient`; returns its id.
+    pub fn released(&mut self, doctor: &Actor, patient: &Actor, content: &[u8]) -> RecordId {
+        let tx = self.tx(
+            doctor,
+            release(doctor, &patient.address, &ContentHash::of(content)),
+        );
+        self.run_tx(&tx).unwrap();
+        RecordId::from(tx.id())
+    }
+}

@@ -1,0 +1,597 @@
+//! What the state stores under each key (see [`crate::keys`]): typed values with canonical
+//! `commonware-codec` encodings. `from_bytes(to_bytes(v)) == v`, `to_bytes(from_bytes(b)) == b`,
+//! and malformed or trailing bytes are an error, never a panic.
+//!
+//! Clients decode a proven value with [`StateValue::from_bytes`] (or
+//! [`crate::keys::StateKey::decode`], which names the right type for the key).
+
+use crate::serde_hex;
+use bytes::BufMut;
+use commonware_codec::{
+    Buf, Copying, Decode, Encode, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read,
+    ReadExt, Write,
+};
+use medchain_types::{
+    AccessDecision, Address, ChainId, ConsentId, ContentHash, DenyReason, Expiry, OrgKind, OrgName,
+    OrgState, ParseAddressError, Purpose, RecordId, Signature, TxId, Uri, limits,
+};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
+use std::fmt;
+
+/// A value stored in the state, with its canonical encoding.
+pub trait StateValue: Sized {
+    /// The canonical encoding.
+    fn to_bytes(&self) -> Vec<u8>;
+    /// Decodes the canonical encoding, refusing anything else.
+    fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError>;
+}
+
+impl<T: Encode + Decode<Cfg = ()>> StateValue for T {
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(self.encode_size());
+        self.write(&mut buf);
+        buf
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
+        Self::decode_cfg(Copying(bytes), &())
+    }
+}
+
+/// An address as a stored value holds it: its 32 bytes.
+///
+/// Decoding a value does not check that the bytes are an ed25519 point: every address the
+/// state stores was a verified signer or a decoded (so checked) payload field when written,
+/// and point decompression (~10 µs) on every read would dominate execution. Compare it with
+/// an [`Address`] directly; [`Self::to_address`] performs the check when a key is needed.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AddressBytes(pub [u8; 32]);
+
+impl AddressBytes {
+    /// The 32 bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The address, if the bytes are a valid ed25519 public key.
+    pub fn to_address(&self) -> Result<Address, ParseAddressError> {
+        Address::read(&mut Copying(&self.0)).map_err(|_| ParseAddressError::NotAKey)
+    }
+}
+
+impl From<&Address> for AddressBytes {
+    fn from(address: &Address) -> Self {
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(address.as_bytes());
+        Self(bytes)
+    }
+}
+
+impl PartialEq<Address> for AddressBytes {
+    fn eq(&self, address: &Address) -> bool {
+        self.0.as_slice() == address.as_bytes()
+    }
+}
+
+impl PartialEq<AddressBytes> for Address {
+    fn eq(&self, bytes: &AddressBytes) -> bool {
+        bytes == self
+    }
+}
+
+impl fmt::Display for AddressBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for AddressBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AddressBytes({self})")
+    }
+}
+
+impl Write for AddressBytes {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.0.write(buf);
+    }
+}
+
+impl FixedSize for AddressBytes {
+    const SIZE: usize = 32;
+}
+
+impl Read for AddressBytes {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        <[u8; 32]>::read(buf).map(Self)
+    }
+}
+
+impl Serialize for AddressBytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AddressBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let bytes = hex::decode(text.as_ref()).map_err(D::Error::custom)?;
+        bytes
+            .try_into()
+            .map(Self)
+            .map_err(|_| D::Error::custom("an address is 32 bytes"))
+    }
+}
+
+/// Anything that names an account by its 32 address bytes: an [`Address`] or the
+/// [`AddressBytes`] a stored value holds. State keys take either.
+pub trait AddressKey {
+    /// The 32 bytes.
+    fn address_bytes(&self) -> &[u8];
+}
+
+impl AddressKey for Address {
+    fn address_bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AddressKey for AddressBytes {
+    fn address_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Defines a value struct whose encoding is its fields in order. A field may name the decoder
+/// config it needs (`=> cfg`), e.g. the length bounds of a list.
+macro_rules! value_struct {
+    (
+        $(#[$doc:meta])*
+        $name:ident { $($(#[$fattr:meta])* $field:ident : $ty:ty $(=> $cfg:expr)?),+ $(,)? }
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $name { $($(#[$fattr])* pub $field: $ty),+ }
+
+        impl Write for $name {
+            fn write(&self, buf: &mut impl BufMut) {
+                $(self.$field.write(buf);)+
+            }
+        }
+
+        impl EncodeSize for $name {
+            fn encode_size(&self) -> usize {
+                0 $(+ self.$field.encode_size())+
+            }
+        }
+
+        impl Read for $name {
+            type Cfg = ();
+            fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+                Ok(Self { $($field: value_struct!(@read buf, $ty $(, $cfg)?)),+ })
+            }
+        }
+    };
+    (@read $buf:ident, $ty:ty) => { <$ty>::read($buf)? };
+    (@read $buf:ident, $ty:ty, $cfg:expr) => { <$ty>::read_cfg($buf, &$cfg)? };
+}
+
+value_struct!(
+    /// The chain's identity, fixed at genesis (`cfg/chain`): its id and the regulator (S2-flow
+    /// step 1: the supervision department is named when the chain starts).
+    ChainConfig {
+        /// Chain id, inside every signed transaction.
+        chain_id: ChainId,
+        /// The only account that changes organisation states (S2-state).
+        regulator: Address,
+    }
+);
+
+value_struct!(
+    /// The last executed block (`cfg/block`). Written by every block, so every block moves the
+    /// state root and a proof names the height it was taken at.
+    BlockInfo {
+        /// Height.
+        height: u64,
+        /// Block timestamp, unix milliseconds.
+        timestamp_ms: u64,
+    }
+);
+
+value_struct!(
+    /// An account (`acct/<address>`). Absent means nonce 0.
+    Account {
+        /// The nonce the account's next transaction must carry.
+        nonce: u64,
+    }
+);
+
+value_struct!(
+    /// A registered organisation (`org/<name>`, S2-register, S2-state).
+    Org {
+        /// Registered name.
+        name: OrgName,
+        /// Kind of institution.
+        kind: OrgKind,
+        /// Audit state, changed only by the regulator.
+        state: OrgState,
+        /// The address that registered it.
+        founder: AddressBytes,
+        /// Number of member addresses.
+        members: u64,
+        /// Height of the registering block.
+        registered_at: u64,
+    }
+);
+
+value_struct!(
+    /// An address's organisation (`member/<address>`): at most one per address.
+    Membership {
+        /// The organisation.
+        org: OrgName,
+        /// Height at which the address joined (or registered the organisation).
+        joined_at: u64,
+        /// The audited member who endorsed the join; `None` for the founder.
+        endorser: Option<AddressBytes>,
+    }
+);
+
+value_struct!(
+    /// A released record (`rec/<record id>`, S1-release): the doctor's signed hEMR for a patient.
+    Record {
+        /// Patient pseudonym.
+        patient: AddressBytes,
+        /// Releasing doctor.
+        doctor: AddressBytes,
+        /// The doctor's audited hospital at release time.
+        hospital: OrgName,
+        /// hEMR: hash of the record's plaintext.
+        record_hash: ContentHash,
+        /// The doctor's signature over the [`medchain_types::RecordAttestation`].
+        #[serde(with = "serde_hex::codec")]
+        attestation: Signature,
+        /// Height of the releasing block.
+        released_at: u64,
+        /// Timestamp of the releasing block, unix milliseconds.
+        timestamp_ms: u64,
+    }
+);
+
+value_struct!(
+    /// Where a record's encrypted blob is (`store/<record id>`, S1-storage); the newest wins.
+    StoragePointer {
+        /// Hash pointer to the release transaction.
+        record: RecordId,
+        /// Hash pointer to the encrypted blob.
+        blob_hash: ContentHash,
+        /// Where the blob is kept.
+        location: Uri,
+        /// Height of the storing block.
+        stored_at: u64,
+    }
+);
+
+value_struct!(
+    /// A patient's consent (`consent/<consent id>`, S1-sharing).
+    Consent {
+        /// The granting patient.
+        patient: AddressBytes,
+        /// Who may access.
+        grantee: AddressBytes,
+        /// Which records.
+        records: Vec<RecordId> => (RangeCfg::from(1..=limits::MAX_CONSENT_RECORDS), ()),
+        /// For what.
+        purpose: Purpose,
+        /// Until when.
+        expiry: Expiry,
+        /// Height of the granting block.
+        granted_at: u64,
+        /// Height of the revoking block, if revoked.
+        revoked_at: Option<u64>,
+    }
+);
+
+/// One logged access decision (`log/<patient><seq>`, S1-rights): who asked for what, when,
+/// and the answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLogEntry {
+    /// Who asked.
+    pub requester: AddressBytes,
+    /// For which record.
+    pub record: RecordId,
+    /// Why.
+    pub purpose: Purpose,
+    /// The answer.
+    pub decision: AccessDecision,
+    /// Height of the deciding block.
+    pub height: u64,
+    /// Timestamp of the deciding block, unix milliseconds.
+    pub timestamp_ms: u64,
+    /// The request transaction.
+    pub tx: TxId,
+}
+
+impl Write for AccessLogEntry {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.requester.write(buf);
+        self.record.write(buf);
+        self.purpose.write(buf);
+        write_decision(&self.decision, buf);
+        self.height.write(buf);
+        self.timestamp_ms.write(buf);
+        self.tx.write(buf);
+    }
+}
+
+impl EncodeSize for AccessLogEntry {
+    fn encode_size(&self) -> usize {
+        self.requester.encode_size()
+            + self.record.encode_size()
+            + self.purpose.encode_size()
+            + decision_size(&self.decision)
+            + self.height.encode_size()
+            + self.timestamp_ms.encode_size()
+            + self.tx.encode_size()
+    }
+}
+
+impl Read for AccessLogEntry {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            requester: AddressBytes::read(buf)?,
+            record: RecordId::read(buf)?,
+            purpose: Purpose::read(buf)?,
+            decision: read_decision(buf)?,
+            height: u64::read(buf)?,
+            timestamp_ms: u64::read(buf)?,
+            tx: TxId::read(buf)?,
+        })
+    }
+}
+
+// Decision wire form: 0 = allowed (+ optional consent id), 1 = denied (+ reason tag).
+const ALLOWED: u8 = 0;
+const DENIED: u8 = 1;
+
+/// Writes an [`AccessDecision`] (the type lives in `medchain-types`, which gives it no codec).
+pub fn write_decision(decision: &AccessDecision, buf: &mut impl BufMut) {
+    match decision {
+        AccessDecision::Allowed { consent } => {
+            ALLOWED.write(buf);
+            consent.write(buf);
+        }
+        AccessDecision::Denied { reason } => {
+            DENIED.write(buf);
+            deny_tag(*reason).write(buf);
+        }
+    }
+}
+
+/// Encoded size of an [`AccessDecision`].
+pub fn decision_size(decision: &AccessDecision) -> usize {
+    match decision {
+        AccessDecision::Allowed { consent } => 1 + consent.encode_size(),
+        AccessDecision::Denied { .. } => 2,
+    }
+}
+
+/// Reads an [`AccessDecision`] written by [`write_decision`].
+pub fn read_decision(buf: &mut impl Buf) -> Result<AccessDecision, CodecError> {
+    match u8::read(buf)? {
+        ALLOWED => Ok(AccessDecision::Allowed {
+            consent: Option::<ConsentId>::read(buf)?,
+        }),
+        DENIED => Ok(AccessDecision::Denied {
+            reason: deny_reason(u8::read(buf)?)?,
+        }),
+        other => Err(CodecError::InvalidEnum(other)),
+    }
+}
+
+const DENY_REASONS: [DenyReason; 4] = [
+    DenyReason::NoConsent,
+    DenyReason::ConsentExpired,
+    DenyReason::ConsentRevoked,
+    DenyReason::RequesterNotAudited,
+];
+
+fn deny_tag(reason: DenyReason) -> u8 {
+    match reason {
+        DenyReason::NoConsent => 0,
+        DenyReason::ConsentExpired => 1,
+        DenyReason::ConsentRevoked => 2,
+        DenyReason::RequesterNotAudited => 3,
+    }
+}
+
+fn deny_reason(tag: u8) -> Result<DenyReason, CodecError> {
+    DENY_REASONS
+        .get(usize::from(tag))
+        .copied()
+        .ok_or(CodecError::InvalidEnum(tag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{address, record_id};
+    use commonware_cryptography::Signer;
+    use medchain_types::PrivateKey;
+    use proptest::prelude::*;
+
+    fn raw(seed: u64) -> AddressBytes {
+        AddressBytes::from(&address(seed))
+    }
+
+    fn round_trips<V: StateValue + PartialEq + std::fmt::Debug>(value: &V) {
+        let bytes = value.to_bytes();
+        let decoded = V::from_bytes(&bytes).expect("decodes");
+        assert_eq!(&decoded, value);
+        assert_eq!(decoded.to_bytes(), bytes, "canonical");
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(V::from_bytes(&longer).is_err(), "trailing bytes refused");
+        for cut in 0..bytes.len() {
+            assert!(
+                V::from_bytes(&bytes[..cut]).is_err(),
+                "truncated at {cut} refused"
+            );
+        }
+    }
+
+    fn consent(records: Vec<RecordId>, revoked_at: Option<u64>) -> Consent {
+        Consent {
+            patient: raw(1),
+            grantee: raw(2),
+            records,
+            purpose: Purpose::Research,
+            expiry: Expiry::AtTime(9),
+            granted_at: 3,
+            revoked_at,
+        }
+    }
+
+    #[test]
+    fn every_value_round_trips_canonically() {
+        let name = OrgName::new("Seoul General").unwrap();
+        round_trips(&ChainConfig {
+            chain_id: ChainId::new("medchain-test").unwrap(),
+            regulator: address(0),
+        });
+        round_trips(&BlockInfo {
+            height: 7,
+            timestamp_ms: 8,
+        });
+        round_trips(&Account { nonce: u64::MAX });
+        round_trips(&Org {
+            name: name.clone(),
+            kind: OrgKind::Research,
+            state: OrgState::Suspended,
+            founder: raw(1),
+            members: 3,
+            registered_at: 4,
+        });
+        round_trips(&Membership {
+            org: name.clone(),
+            joined_at: 2,
+            endorser: None,
+        });
+        round_trips(&Membership {
+            org: name.clone(),
+            joined_at: 2,
+            endorser: Some(raw(5)),
+        });
+        round_trips(&Record {
+            patient: raw(1),
+            doctor: raw(2),
+            hospital: name,
+            record_hash: ContentHash::of(b"emr"),
+            attestation: PrivateKey::from_seed(2).sign(b"ns", b"msg"),
+            released_at: 5,
+            timestamp_ms: 6,
+        });
+        round_trips(&StoragePointer {
+            record: record_id(1),
+            blob_hash: ContentHash::of(b"blob"),
+            location: Uri::new("s3://bucket/key").unwrap(),
+            stored_at: 9,
+        });
+        round_trips(&consent(vec![record_id(1), record_id(2)], None));
+        round_trips(&consent(vec![record_id(1)], Some(12)));
+        round_trips(&record_id(3));
+        round_trips(&7u64);
+    }
+
+    #[test]
+    fn every_decision_round_trips_in_a_log_entry() {
+        let mut decisions = vec![
+            AccessDecision::Allowed { consent: None },
+            AccessDecision::Allowed {
+                consent: Some(ConsentId(record_id(4).0)),
+            },
+        ];
+        decisions.extend(DENY_REASONS.map(|reason| AccessDecision::Denied { reason }));
+        for decision in decisions {
+            round_trips(&AccessLogEntry {
+                requester: raw(3),
+                record: record_id(1),
+                purpose: Purpose::Treatment,
+                decision,
+                height: 10,
+                timestamp_ms: 11,
+                tx: TxId(record_id(9).0),
+            });
+        }
+    }
+
+    #[test]
+    fn out_of_range_tags_and_counts_are_refused() {
+        let mut bytes = consent(vec![record_id(1)], None).to_bytes();
+        // The record count follows the two addresses; zero records is not a consent.
+        bytes[64] = 0;
+        assert!(Consent::from_bytes(&bytes).is_err());
+        let too_many: Vec<RecordId> = (0..=limits::MAX_CONSENT_RECORDS as u64)
+            .map(record_id)
+            .collect();
+        assert!(Consent::from_bytes(&consent(too_many, None).to_bytes()).is_err());
+
+        let entry_bytes = |decision_tag: u8, reason_tag: u8| {
+            let mut bytes = Vec::new();
+            address(1).write(&mut bytes);
+            record_id(1).write(&mut bytes);
+            Purpose::Audit.write(&mut bytes);
+            bytes.extend([decision_tag, reason_tag]);
+            bytes.extend([0u8; 16 + 32]);
+            bytes
+        };
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(DENIED, 3)).is_ok());
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(DENIED, 4)).is_err());
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(2, 0)).is_err());
+        // An optional consent id's presence flag must be 0 or 1.
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(ALLOWED, 2)).is_err());
+    }
+
+    #[test]
+    fn address_bytes_compare_convert_and_serialise() {
+        let address = address(7);
+        let bytes = AddressBytes::from(&address);
+        assert_eq!(bytes, address);
+        assert_eq!(address, bytes);
+        assert_ne!(raw(8), address);
+        assert_eq!(bytes.to_address().unwrap(), address);
+        // y = 2 is not a curve point: stored bytes never become an Address unchecked.
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        assert!(AddressBytes(not_a_point).to_address().is_err());
+        let json = serde_json::to_string(&bytes).unwrap();
+        assert_eq!(json, format!("\"{address}\""));
+        assert_eq!(serde_json::from_str::<AddressBytes>(&json).unwrap(), bytes);
+        assert!(serde_json::from_str::<AddressBytes>("\"00\"").is_err());
+        round_trips(&bytes);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_any_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = ChainConfig::from_bytes(&bytes);
+            let _ = Org::from_bytes(&bytes);
+            let _ = Membership::from_bytes(&bytes);
+            let _ = Record::from_bytes(&bytes);
+            let _ = StoragePointer::from_bytes(&bytes);
+            let _ = Consent::from_bytes(&bytes);
+            let _ = AccessLogEntry::from_bytes(&bytes);
+        }
+
+        #[test]
+        fn consents_round_trip(count in 1usize..=limits::MAX_CONSENT_RECORDS, revoked in any::<Option<u64>>()) {
+            let records = (0..count as u64).map(record_id).collect();
+            let value = consent(records, revoked);
+            prop_assert_eq!(Consent::from_bytes(&value.to_bytes()).unwrap(), value);
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! [`Store`]: opening the database, committing blocks, and the queries the API serves.
+
+use crate::{
+    CommitBatch, CommitOutcome, LastApplied, Snapshot, StorageError, TxLocation,
+    commit::{self, Position},
+    events::decode_events,
+    snapshot::StateTables,
+    tables,
+};
+use commonware_codec::{Copying, Decode};
+use medchain_state::{
+    ProvenValue, StateReadExt, key_hash, keys, prove, root_at, values::AccessLogEntry,
+};
+use medchain_types::{Address, Block, Hash32, Receipt, TxId};
+use redb::{
+    Builder, Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, backends::InMemoryBackend,
+};
+use std::{num::NonZeroU64, path::Path, sync::Arc};
+
+/// How many recent tree versions (heights) keep their nodes, so proofs at those heights work.
+pub const DEFAULT_KEEP_VERSIONS: NonZeroU64 = NonZeroU64::new(64).unwrap();
+
+/// Most access log entries one query returns.
+pub const MAX_LOG_PAGE: usize = 1_000;
+
+/// Store settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Heights whose state stays provable (the newest one included); older tree nodes are
+    /// pruned as new blocks commit.
+    pub keep_versions: NonZeroU64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            keep_versions: DEFAULT_KEEP_VERSIONS,
+        }
+    }
+}
+
+/// Entry counts per table, for metrics and to watch pruning work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Latest state values.
+    pub state_entries: u64,
+    /// Superseded state values kept for proofs at recent heights.
+    pub history_values: u64,
+    /// Authenticated tree nodes (all retained versions).
+    pub tree_nodes: u64,
+    /// Versions whose stale tree nodes await pruning.
+    pub stale_versions: u64,
+    /// Committed blocks.
+    pub blocks: u64,
+    /// Stored receipts.
+    pub receipts: u64,
+}
+
+/// One access log entry and its position in the patient's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Sequence number (from 0); the entry is provable under
+    /// `medchain_state::keys::access_log_entry(patient, seq)`.
+    pub seq: u64,
+    /// The entry.
+    pub entry: AccessLogEntry,
+}
+
+/// The node's durable application data. Cheap to clone (an `Arc`); usable from several
+/// threads (redb serialises writers and gives readers consistent snapshots).
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    options: StoreOptions,
+}
+
+impl Store {
+    /// Opens (or creates) the database file at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
+    /// Opens (or creates) the database file at `path`.
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, StorageError> {
+        Self::init(Database::create(path)?, options)
+    }
+
+    /// A database in memory, for deterministic simulations: it lives as long as a clone of
+    /// the `Store` does, so a simulated node can "restart" on the same handle.
+    pub fn in_memory() -> Result<Self, StorageError> {
+        Self::in_memory_with(StoreOptions::default())
+    }
+
+    /// [`Self::in_memory`] with options.
+    pub fn in_memory_with(options: StoreOptions) -> Result<Self, StorageError> {
+        Self::init(
+            Builder::new().create_with_backend(InMemoryBackend::new())?,
+            options,
+        )
+    }
+
+    fn init(db: Database, options: StoreOptions) -> Result<Self, StorageError> {
+        // Create every table up front so read transactions never meet a missing one.
+        let txn = db.begin_write()?;
+        for table in tables::ALL {
+            txn.open_table(table)?;
+        }
+        txn.commit()?;
+        Ok(Self {
+            db: Arc::new(db),
+            options,
+        })
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> StoreOptions {
+        self.options
+    }
+
+    /// Commits a finalized block in one durable write transaction: state writes, tree nodes
+    /// and values, pruning, receipts, the tx index, the block by height and digest, its
+    /// finalization, and `last_applied`.
+    ///
+    /// Idempotent: a block already committed at its height returns `AlreadyCommitted`; a
+    /// different block at a committed height is a `Conflict` and nothing is overwritten.
+    /// Otherwise the block must be the next height and a child of the last committed block.
+    /// On any error nothing is written.
+    pub fn commit(&self, batch: CommitBatch<'_>) -> Result<CommitOutcome, StorageError> {
+        commit::check_batch(&batch)?;
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| StorageError::Database(e.into()))?;
+        if let Position::Committed = commit::position(&txn, batch.block)? {
+            txn.abort()?;
+            return Ok(CommitOutcome::AlreadyCommitted);
+        }
+        // On error `txn` drops uncommitted, which aborts it.
+        commit::write(&txn, &batch, self.options.keep_versions.get())?;
+        txn.commit()?;
+        Ok(CommitOutcome::Committed)
+    }
+
+    /// Whether the block with `digest` is committed at `height`: `true` if so, `false` if
+    /// `height` is not committed yet, `Conflict` if another block is. Lets a node acknowledge
+    /// a redelivered block without executing it again.
+    pub fn is_committed(&self, height: u64, digest: &Hash32) -> Result<bool, StorageError> {
+        let txn = self.db.begin_read()?;
+        match last_applied_in(&txn.open_table(tables::META)?)? {
+            Some(last) if height <= last.height => {
+                let committed = commit::committed_digest(&txn.open_table(tables::BLOCKS)?, height)?;
+                match committed == *digest {
+                    true => Ok(true),
+                    false => Err(StorageError::conflict(height, &committed, digest)),
+                }
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// A consistent view of the last commit, for executing (and speculating) on.
+    pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        Snapshot::new(&self.db.begin_read()?)
+    }
+
+    /// The last committed block; `None` before genesis is committed.
+    pub fn last_applied(&self) -> Result<Option<LastApplied>, StorageError> {
+        last_applied_in(&self.read()?.open_table(tables::META)?)
+    }
+
+    /// The lowest height whose state is still provable.
+    pub fn oldest_provable_height(&self) -> Result<Option<u64>, StorageError> {
+        Ok(self
+            .last_applied()?
+            .map(|last| (last.height + 1).saturating_sub(self.options.keep_versions.get())))
+    }
+
+    /// The latest value of a state key, without proof.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let txn = self.read()?;
+        StateTables::open(|table| txn.open_table(table))?.latest(&key_hash(key))
+    }
+
+    /// The latest value of `key` (or its absence) with a proof against the last committed
+    /// state root.
+    pub fn get_proven(&self, key: &[u8]) -> Result<ProvenValue, StorageError> {
+        let snapshot = self.snapshot()?;
+        let last = *snapshot.last_applied().ok_or(StorageError::Empty)?;
+        let (value, proof) = prove(&snapshot, key, last.height)?;
+        Ok(ProvenValue {
+            height: last.height,
+            state_root: last.state_root,
+            key: key.to_vec(),
+            value,
+            proof,
+        })
+    }
+
+    /// The value of `key` (or its absence) at a recent `height` (within the retention
+    /// window), with a proof against that height's state root.
+    pub fn get_proven_at(&self, key: &[u8], height: u64) -> Result<ProvenValue, StorageError> {
+        let snapshot = self.snapshot()?;
+        let last = *snapshot.last_applied().ok_or(StorageError::Empty)?;
+        if height > last.height {
+            return Err(StorageError::NotCommitted {
+                height,
+                last: last.height,
+            });
+        }
+        let oldest = (last.height + 1).saturating_sub(self.options.keep_versions.get());
+        if height < oldest {
+            return Err(StorageError::Pruned { height, oldest });
+        }
+        let (value, proof) = prove(&snapshot, key, height)?;
+        Ok(ProvenValue {
+            height,
+            state_root: root_at(&snapshot, height)?,
+            key: key.to_vec(),
+            value,
+            proof,
+        })
+    }
+
+    /// The receipt of a committed transaction.
+    pub fn receipt(&self, tx: &TxId) -> Result<Option<Receipt>, StorageError> {
+        let txn = self.read()?;
+        let receipts = txn.open_table(tables::RECEIPTS)?;
+        let Some(row) = receipts.get(tx.as_bytes())? else {
+            return Ok(None);
+        };
+        let location = TxLocation::from_bytes(row.value())?;
+        let events = decode_events(&row.value()[TxLocation::SIZE..])
+            .map_err(|e| StorageError::corrupt("receipt", e))?;
+        Ok(Some(Receipt {
+            tx: *tx,
+            height: location.height,
+            index: location.index,
+            events,
+        }))
+    }
+
+    /// Where a committed transaction is.
+    pub fn tx_location(&self, tx: &TxId) -> Result<Option<TxLocation>, StorageError> {
+        let txn = self.read()?;
+        let receipts = txn.open_table(tables::RECEIPTS)?;
+        receipts
+            .get(tx.as_bytes())?
+            .map(|row| TxLocation::from_bytes(row.value()))
+            .transpose()
+    }
+
+    /// The committed block at `height`.
+    pub fn block_by_height(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        let txn = self.read()?;
+        let blocks = txn.open_table(tables::BLOCKS)?;
+        blocks
+            .get(height.to_be_bytes().as_slice())?
+            .map(|bytes| decode_block(bytes.value()))
+            .transpose()
+    }
+
+    /// The committed block with this digest.
+    pub fn block_by_digest(&self, digest: &Hash32) -> Result<Option<Block>, StorageError> {
+        let txn = self.read()?;
+        let height = txn
+            .open_table(tables::BLOCK_DIGESTS)?
+            .get(digest.as_ref())?
+            .map(|bytes| tables::u64_at(bytes.value(), "block digest index"))
+            .transpose()?;
+        drop(txn);
+        match height {
+            Some(height) => self.block_by_height(height),
+            None => Ok(None),
+        }
+    }
+
+    /// The finalization certificate stored with the block at `height`.
+    pub fn finalization(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        let txn = self.read()?;
+        let finalizations = txn.open_table(tables::FINALIZATIONS)?;
+        Ok(finalizations
+            .get(height.to_be_bytes().as_slice())?
+            .map(|bytes| bytes.value().to_vec()))
+    }
+
+    /// Up to `limit` (at most [`MAX_LOG_PAGE`]) entries of `patient`'s access log, from
+    /// sequence number `from_seq` on, in order. Each is provable with
+    /// [`Self::get_proven`] on `keys::access_log_entry(patient, seq)`.
+    pub fn access_log(
+        &self,
+        patient: &Address,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StorageError> {
+        let snapshot = self.snapshot()?;
+        let len = snapshot.value(&keys::access_log_len(patient))?.unwrap_or(0);
+        let end = len.min(from_seq.saturating_add(limit.min(MAX_LOG_PAGE) as u64));
+        (from_seq..end)
+            .map(|seq| {
+                let entry = snapshot
+                    .value(&keys::access_log_entry(patient, seq))?
+                    .ok_or_else(|| {
+                        StorageError::corrupt("access log", format!("entry {seq} missing"))
+                    })?;
+                Ok(LogEntry { seq, entry })
+            })
+            .collect()
+    }
+
+    /// Entry counts per table.
+    pub fn stats(&self) -> Result<StoreStats, StorageError> {
+        let txn = self.read()?;
+        let count = |table| -> Result<u64, StorageError> { Ok(txn.open_table(table)?.len()?) };
+        Ok(StoreStats {
+            state_entries: count(tables::STATE)?,
+            history_values: count(tables::STATE_HISTORY)?,
+            tree_nodes: count(tables::TREE_NODES)?,
+            stale_versions: count(tables::TREE_STALE)?,
+            blocks: count(tables::BLOCKS)?,
+            receipts: count(tables::RECEIPTS)?,
+        })
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StorageError> {
+        Ok(self.db.begin_read()?)
+    }
+}
+
+pub(crate) fn last_applied_in(
+    meta: &impl ReadableTable<tables::Bytes, tables::Bytes>,
+) -> Result<Option<LastApplied>, StorageError> {
+    meta.get(tables::LAST_APPLIED)?
+        .map(|bytes| LastApplied::from_bytes(bytes.value()))
+        .transpose()
+}
+
+fn decode_block(bytes: &[u8]) -> Result<Block, StorageError> {
+    Block::decode_cfg(Copying(bytes), &()).map_err(|e| StorageError::corrupt("block", e))
+}
