@@ -1,0 +1,409 @@
+//! `cargo bench -p medchain-node --bench network`: a 4-validator network on loopback (real
+//! authenticated TCP p2p between four in-process validators, each on its own tokio runtime,
+//! redb state on disk) driven with signed registry, record, consent and access transactions.
+//!
+//! Prints sustained finalized tx/s, finality latency (submission to commit, p50/p99), block
+//! statistics, and this machine's ed25519 batch-verification bound for 4 validators
+//! (verifications/s per core × cores ÷ 4), measured in the same run (issue 2 §7).
+//!
+//! Environment: `MEDCHAIN_BENCH_TXS` (timed transactions, default 40000),
+//! `MEDCHAIN_BENCH_INFLIGHT` (most unfinalized submitted transactions, default 20000).
+
+use commonware_cryptography::Signer as _;
+use commonware_runtime::Runner as _;
+use medchain_node::{
+    config::{ApiConfig, LoadedConfig, NodeConfig, P2pConfig, PeerConfig},
+    engine::Tuning,
+    run::{Running, launch, runtime_for},
+};
+use medchain_state::testkit::{self, Actor};
+use medchain_types::{
+    Address, ContentHash, Event, Expiry, Genesis, OrgKind, OrgState, PrivateKey, Purpose, RecordId,
+    Transaction, TxId, ValidatorInfo, verify_batch,
+};
+use std::{
+    collections::HashMap,
+    net::{SocketAddr, TcpListener},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+const VALIDATORS: usize = 4;
+const DOCTORS: u64 = 32;
+const RESEARCHERS: u64 = 16;
+const PATIENTS: u64 = 2_000;
+const CHUNK: usize = 512;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address")
+}
+
+/// Four validator configurations sharing one genesis, in `dir`.
+fn network(dir: &std::path::Path) -> Vec<LoadedConfig> {
+    let keys: Vec<PrivateKey> = (0..VALIDATORS as u64)
+        .map(|i| PrivateKey::from_seed(5_000 + i))
+        .collect();
+    let genesis = Genesis {
+        chain_id: testkit::chain_id(),
+        genesis_time_ms: 0,
+        regulator: testkit::address(testkit::REGULATOR_SEED),
+        validators: keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| ValidatorInfo {
+                name: format!("hospital-{i}"),
+                public_key: Address(key.public_key()),
+            })
+            .collect(),
+    };
+    let p2p: Vec<SocketAddr> = (0..VALIDATORS).map(|_| free_port()).collect();
+    let peers: Vec<PeerConfig> = keys
+        .iter()
+        .zip(&p2p)
+        .map(|(key, address)| PeerConfig {
+            public_key: Address(key.public_key()),
+            address: *address,
+        })
+        .collect();
+    keys.into_iter()
+        .enumerate()
+        .map(|(i, key)| LoadedConfig {
+            config: NodeConfig {
+                data_dir: dir.join(format!("node-{i}")),
+                key_file: dir.join("unused.key"),
+                genesis_file: dir.join("unused.json"),
+                p2p: P2pConfig {
+                    listen: p2p[i],
+                    peers: peers.clone(),
+                },
+                api: ApiConfig {
+                    listen: free_port(),
+                },
+            },
+            key,
+            genesis: genesis.clone(),
+        })
+        .collect()
+}
+
+/// Starts each validator on its own runtime thread; returns their handles.
+fn start(configs: Vec<LoadedConfig>) -> Vec<Running> {
+    let (sender, receiver) = mpsc::channel();
+    for (index, loaded) in configs.into_iter().enumerate() {
+        let sender = sender.clone();
+        std::thread::spawn(move || {
+            let runtime = runtime_for(&loaded).expect("runtime");
+            runtime.start(|context| async move {
+                let running = launch(context, loaded, Tuning::default(), None)
+                    .await
+                    .expect("launch");
+                sender.send((index, running)).expect("report");
+                futures::future::pending::<()>().await;
+            });
+        });
+    }
+    let mut nodes: Vec<(usize, Running)> = (0..VALIDATORS)
+        .map(|_| receiver.recv().expect("validator started"))
+        .collect();
+    nodes.sort_by_key(|(index, _)| *index);
+    nodes.into_iter().map(|(_, running)| running).collect()
+}
+
+/// Everyone in the workload, and their next nonces.
+struct People {
+    regulator: Actor,
+    doctors: Vec<Actor>,
+    researchers: Vec<Actor>,
+    patients: Vec<Actor>,
+    nonces: HashMap<Address, u64>,
+}
+
+impl People {
+    fn new() -> Self {
+        Self {
+            regulator: Actor::new(testkit::REGULATOR_SEED),
+            doctors: (0..DOCTORS).map(|i| Actor::new(10_000 + i)).collect(),
+            researchers: (0..RESEARCHERS).map(|i| Actor::new(20_000 + i)).collect(),
+            patients: (0..PATIENTS).map(|i| Actor::new(30_000 + i)).collect(),
+            nonces: HashMap::new(),
+        }
+    }
+
+    fn sign(&mut self, actor: &Actor, payload: medchain_types::Payload) -> Transaction {
+        let nonce = self.nonces.entry(actor.address.clone()).or_default();
+        let tx = actor.sign(*nonce, payload).tx().clone();
+        *nonce += 1;
+        tx
+    }
+}
+
+/// Submits transactions and watches node 0's committed blocks.
+struct Driver {
+    nodes: Vec<Running>,
+    next_node: usize,
+    next_height: u64,
+    submitted: HashMap<TxId, Instant>,
+    latencies: Vec<Duration>,
+    finalized: usize,
+    blocks: Vec<usize>,
+    finalized_at: Vec<Instant>,
+}
+
+impl Driver {
+    fn submit(&mut self, txs: &[Transaction]) {
+        let mut rng = commonware_utils::sys_rng();
+        for chunk in txs.chunks(CHUNK) {
+            let node = &self.nodes[self.next_node % VALIDATORS];
+            self.next_node += 1;
+            let now = Instant::now();
+            for (tx, result) in chunk.iter().zip(node.chain.admit(&mut rng, chunk.to_vec())) {
+                match result {
+                    Ok(id) => {
+                        self.submitted.insert(id, now);
+                        node.gossip.publish(tx.clone());
+                    }
+                    Err(error) => panic!("{} refused: {error}", tx.body.payload.kind()),
+                }
+            }
+        }
+    }
+
+    /// Reads newly committed blocks of node 0; returns their events.
+    fn scan(&mut self) -> Vec<Vec<Event>> {
+        let store = self.nodes[0].chain.store().clone();
+        let mut events = Vec::new();
+        while let Some(block) = store.block_by_height(self.next_height).expect("store") {
+            let now = Instant::now();
+            for id in block.tx_ids() {
+                if let Some(sent) = self.submitted.remove(id) {
+                    self.latencies.push(now - sent);
+                    self.finalized += 1;
+                    self.finalized_at.push(now);
+                }
+                if let Some(receipt) = store.receipt(id).expect("store") {
+                    events.push(receipt.events);
+                }
+            }
+            self.blocks.push(block.txs().len());
+            self.next_height += 1;
+        }
+        events
+    }
+
+    /// Submits `txs` and waits until all are committed; returns their events.
+    fn settle(&mut self, txs: Vec<Transaction>) -> Vec<Vec<Event>> {
+        let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
+        self.submit(&txs);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !self.submitted.is_empty() {
+            self.scan();
+            assert!(
+                Instant::now() < deadline,
+                "setup transactions not finalized"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let store = self.nodes[0].chain.store();
+        ids.iter()
+            .map(|id| store.receipt(id).expect("store").expect("receipt").events)
+            .collect()
+    }
+
+    fn reset_stats(&mut self) {
+        self.latencies.clear();
+        self.blocks.clear();
+        self.finalized = 0;
+        self.finalized_at.clear();
+    }
+}
+
+/// Organisations, members and one released record per patient (not timed).
+fn setup(driver: &mut Driver, people: &mut People) -> Vec<RecordId> {
+    let hospital = testkit::org_name("Bench Hospital");
+    let lab = testkit::org_name("Bench Lab");
+    let (founder, lead) = (people.doctors[0].clone(), people.researchers[0].clone());
+    let regulator = people.regulator.clone();
+    let txs = vec![
+        people.sign(&founder, testkit::register(&hospital, OrgKind::Hospital)),
+        people.sign(&lead, testkit::register(&lab, OrgKind::Research)),
+    ];
+    driver.settle(txs);
+    let txs = vec![
+        people.sign(&regulator, testkit::set_state(&hospital, OrgState::Audited)),
+        people.sign(&regulator, testkit::set_state(&lab, OrgState::Audited)),
+    ];
+    driver.settle(txs);
+    let mut joins = Vec::new();
+    for doctor in people.doctors.clone().iter().skip(1) {
+        joins.push(people.sign(doctor, testkit::join(&hospital, &founder, doctor)));
+    }
+    for researcher in people.researchers.clone().iter().skip(1) {
+        joins.push(people.sign(researcher, testkit::join(&lab, &lead, researcher)));
+    }
+    driver.settle(joins);
+    let mut releases = Vec::new();
+    for (i, patient) in people.patients.clone().iter().enumerate() {
+        let doctor = people.doctors[i % people.doctors.len()].clone();
+        let hash = ContentHash::of(&(i as u64).to_be_bytes());
+        releases.push(people.sign(&doctor, testkit::release(&doctor, &patient.address, &hash)));
+    }
+    driver
+        .settle(releases)
+        .iter()
+        .map(|events| match &events[0] {
+            Event::RecordReleased { record, .. } => *record,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
+/// The timed load: a round-robin mix of record releases, consent grants and access requests.
+fn load(people: &mut People, records: &[RecordId], count: usize) -> Vec<Transaction> {
+    let lab = people.researchers[0].address.clone();
+    (0..count)
+        .map(|i| match i % 3 {
+            0 => {
+                let doctor = people.doctors[i % people.doctors.len()].clone();
+                let patient = people.patients[i % people.patients.len()].address.clone();
+                let hash = ContentHash::of(format!("timed record {i}").as_bytes());
+                people.sign(&doctor, testkit::release(&doctor, &patient, &hash))
+            }
+            1 => {
+                let p = i % people.patients.len();
+                let patient = people.patients[p].clone();
+                let grant = testkit::grant(
+                    &lab,
+                    &[records[p]],
+                    Purpose::Research,
+                    Expiry::AtHeight(u64::MAX),
+                );
+                people.sign(&patient, grant)
+            }
+            _ => {
+                let researcher = people.researchers[i % people.researchers.len()].clone();
+                people.sign(
+                    &researcher,
+                    testkit::request(&records[i % records.len()], Purpose::Research),
+                )
+            }
+        })
+        .collect()
+}
+
+/// ed25519 batch verifications per second on one core, over these transactions.
+fn batch_verification_rate(txs: &[Transaction]) -> f64 {
+    let mut rng = commonware_utils::sys_rng();
+    let chain = testkit::chain_id();
+    let batch = &txs[..txs.len().min(1024)];
+    let started = Instant::now();
+    let mut verified = 0usize;
+    while started.elapsed() < Duration::from_secs(2) {
+        assert!(
+            verify_batch(&mut rng, &chain, batch)
+                .iter()
+                .all(Result::is_ok)
+        );
+        verified += batch.len();
+    }
+    verified as f64 / started.elapsed().as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let count = env_usize("MEDCHAIN_BENCH_TXS", 40_000);
+    let max_in_flight = env_usize("MEDCHAIN_BENCH_INFLIGHT", 20_000);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut people = People::new();
+
+    let nodes = start(network(dir.path()));
+    let mut driver = Driver {
+        nodes,
+        next_node: 0,
+        next_height: 1,
+        submitted: HashMap::new(),
+        latencies: Vec::new(),
+        finalized: 0,
+        blocks: Vec::new(),
+        finalized_at: Vec::new(),
+    };
+    eprintln!(
+        "setting up organisations, {DOCTORS} doctors, {RESEARCHERS} researchers, {PATIENTS} patients..."
+    );
+    let records = setup(&mut driver, &mut people);
+    let txs = load(&mut people, &records, count);
+    eprintln!("measuring ed25519 batch verification (network idle)...");
+    let per_core = batch_verification_rate(&txs);
+
+    eprintln!("timed run: {count} transactions, at most {max_in_flight} in flight...");
+    driver.scan();
+    driver.reset_stats();
+    let started = Instant::now();
+    let mut next = 0;
+    while driver.finalized < count {
+        if next < txs.len() && driver.submitted.len() < max_in_flight {
+            let end = (next + CHUNK * VALIDATORS).min(txs.len());
+            driver.submit(&txs[next..end]);
+            next = end;
+        } else {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        driver.scan();
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "timed run did not finish"
+        );
+    }
+    let elapsed = started.elapsed();
+    let mut latencies = driver.latencies.clone();
+    latencies.sort();
+    let at = |fraction: f64| driver.finalized_at[((count as f64) * fraction) as usize] - started;
+    let sustained = (0.8 * count as f64) / (at(0.9) - at(0.1)).as_secs_f64();
+    let blocks = driver.blocks.iter().filter(|&&n| n > 0).count();
+    println!("| metric | value |");
+    println!("|---|---|");
+    println!(
+        "| validators | {VALIDATORS} in-process, authenticated TCP p2p on loopback, redb on disk |"
+    );
+    println!("| machine cores | {cores} |");
+    println!(
+        "| timed transactions | {count} (1/3 record release, 1/3 consent grant, 1/3 access request) |"
+    );
+    println!("| wall time | {:.2} s |", elapsed.as_secs_f64());
+    println!(
+        "| finalized tx/s (whole run) | {:.0} |",
+        count as f64 / elapsed.as_secs_f64()
+    );
+    println!("| sustained finalized tx/s (10%–90%) | {sustained:.0} |");
+    println!(
+        "| finality latency p50 | {} ms |",
+        percentile(&latencies, 0.50).as_millis()
+    );
+    println!(
+        "| finality latency p99 | {} ms |",
+        percentile(&latencies, 0.99).as_millis()
+    );
+    println!(
+        "| non-empty blocks | {blocks} (mean {:.0} txs) |",
+        count as f64 / blocks.max(1) as f64
+    );
+    println!("| ed25519 batch verification, one core | {per_core:.0} /s |");
+    println!(
+        "| verification bound for {VALIDATORS} validators ({cores} cores) | {:.0} tx/s |",
+        per_core * cores as f64 / VALIDATORS as f64
+    );
+    // Validators run on detached runtime threads; end the process rather than wait for them.
+    std::process::exit(0);
+}

@@ -1,0 +1,126 @@
+//! API errors: a status code, a stable machine-readable code, a message, and what to do next.
+
+use crate::chain::{AdmitError, BlockError};
+use crate::mempool::AdmissionError;
+use axum::{Json, http::StatusCode, response::IntoResponse};
+use medchain_api::ErrorBody;
+
+/// An error a handler returns.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        error: &'static str,
+        message: impl ToString,
+        hint: &'static str,
+    ) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                error: error.into(),
+                message: message.to_string(),
+                hint: hint.into(),
+            },
+        }
+    }
+
+    /// A malformed request parameter or body.
+    pub fn bad_request(message: impl ToString, hint: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message, hint)
+    }
+
+    /// Nothing at that id or height.
+    pub fn not_found(message: impl ToString) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            message,
+            "check the id; finalized data appears only after its block is committed",
+        )
+    }
+
+    /// The node itself failed.
+    pub fn internal(message: impl ToString) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node_unavailable",
+            message,
+            "retry later; if it persists, check the node's logs",
+        )
+    }
+}
+
+impl From<AdmitError> for ApiError {
+    fn from(error: AdmitError) -> Self {
+        use medchain_types::TxError;
+        match &error {
+            AdmitError::Invalid(TxError::WrongChain { .. }) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "wrong_chain",
+                error,
+                "sign the transaction with this node's chain id (GET /v1/status)",
+            ),
+            AdmitError::Invalid(TxError::Malformed(_) | TxError::TooLarge(_)) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_transaction",
+                error,
+                "send the hex of a canonically encoded signed transaction",
+            ),
+            AdmitError::Invalid(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "bad_signature",
+                error,
+                "sign with the sender's key; embedded attestations and endorsements must be signed by the named parties",
+            ),
+            AdmitError::Rejected(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rejected",
+                error,
+                "the state machine refuses this transaction now; fix its content (see message)",
+            ),
+            AdmitError::Mempool(AdmissionError::Full) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "mempool_full",
+                error,
+                "retry after a few blocks",
+            ),
+            AdmitError::Mempool(_) => Self::new(
+                StatusCode::CONFLICT,
+                "nonce_conflict",
+                error,
+                "use the sender's next nonce (GET /v1/state/accounts/{address})",
+            ),
+            AdmitError::State(_) => Self::internal(error),
+        }
+    }
+}
+
+impl From<BlockError> for ApiError {
+    fn from(error: BlockError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<medchain_storage::StorageError> for ApiError {
+    fn from(error: medchain_storage::StorageError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+impl ApiError {
+    /// The JSON body, for embedding in a batch response.
+    pub fn into_body(self) -> ErrorBody {
+        self.body
+    }
+}

@@ -1,0 +1,121 @@
+//! The HTTP API (axum; OpenAPI document at `/openapi.json`).
+//!
+//! Reads come from the committed store, so every answer reflects finalized state. Queries of
+//! state carry a Jellyfish-Merkle proof, the header whose `state_root` it verifies against,
+//! and that header's finalization certificate, so a client that knows the validator set
+//! (from genesis) trusts no node (DESIGN.md §4: light clients verify).
+//!
+//! Errors are JSON `{"error": code, "message": ..., "hint": ...}` with a 4xx status for bad
+//! requests and 5xx only for the node's own trouble. No input can panic a handler: every
+//! parameter is parsed into a typed value first.
+
+mod error;
+mod queries;
+mod transactions;
+
+pub use error::ApiError;
+pub use medchain_api::*;
+
+use crate::{chain::Chain, gossip::GossipHandle, metrics::NodeMetrics};
+use axum::{Json, Router, extract::State, http::header, response::IntoResponse, routing::get};
+use commonware_runtime::{Metrics as _, tokio::Context};
+use medchain_types::Genesis;
+use std::sync::Arc;
+use utoipa::OpenApi;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    pub(crate) inner: Arc<ApiInner>,
+}
+
+pub(crate) struct ApiInner {
+    pub(crate) context: Context,
+    pub(crate) chain: Arc<Chain>,
+    pub(crate) gossip: GossipHandle,
+    pub(crate) genesis: Genesis,
+    pub(crate) metrics: NodeMetrics,
+}
+
+impl ApiState {
+    /// Assembles the handler state.
+    pub fn new(
+        context: Context,
+        chain: Arc<Chain>,
+        gossip: GossipHandle,
+        genesis: Genesis,
+        metrics: NodeMetrics,
+    ) -> Self {
+        Self {
+            inner: Arc::new(ApiInner {
+                context,
+                chain,
+                gossip,
+                genesis,
+                metrics,
+            }),
+        }
+    }
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "medchain node API", description = "Submit transactions, read finalized blocks, and query consortium state with Merkle proofs."),
+    paths(
+        transactions::submit,
+        transactions::submit_batch,
+        transactions::status,
+        queries::chain_status,
+        queries::block_by_height,
+        queries::block_by_digest,
+        queries::org,
+        queries::account,
+        queries::membership,
+        queries::record,
+        queries::storage_pointer,
+        queries::consent,
+        queries::grant,
+        queries::access_log,
+        queries::access_log_entry,
+    ),
+    tags(
+        (name = "transactions", description = "Submit signed transactions and follow them to finality"),
+        (name = "chain", description = "Finalized blocks and chain status"),
+        (name = "state", description = "Consortium state with Merkle proofs against finalized headers"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The router with every route.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .route("/health", get(|| async { "ok" }))
+        .merge(transactions::routes())
+        .merge(queries::routes())
+        .with_state(state)
+}
+
+/// Serves the API until the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) {
+    if let Err(error) = axum::serve(listener, router(state)).await {
+        tracing::error!(%error, "HTTP API stopped");
+    }
+}
+
+async fn openapi() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    state
+        .inner
+        .metrics
+        .mempool(state.inner.chain.mempool().len());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.inner.context.encode(),
+    )
+}

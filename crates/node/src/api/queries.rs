@@ -1,0 +1,296 @@
+//! Reads of finalized chain data: status, blocks, and state with proofs.
+
+use super::{
+    AccessLogView, ApiError, ApiState, BlockView, HeaderView, ProvenView, StatusView, ValidatorView,
+};
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    routing::get,
+};
+use medchain_state::{StateValue, keys, keys::StateKey};
+use medchain_types::{Address, Block, ConsentId, OrgName, Purpose, RecordId};
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/status", get(chain_status))
+        .route("/v1/blocks/{height}", get(block_by_height))
+        .route("/v1/blocks/by-digest/{digest}", get(block_by_digest))
+        .route("/v1/state/orgs/{name}", get(org))
+        .route("/v1/state/accounts/{address}", get(account))
+        .route("/v1/state/members/{address}", get(membership))
+        .route("/v1/state/records/{id}", get(record))
+        .route("/v1/state/storage/{record}", get(storage_pointer))
+        .route("/v1/state/consents/{id}", get(consent))
+        .route("/v1/state/grants/{grantee}/{record}/{purpose}", get(grant))
+        .route(
+            "/v1/state/access-log/{patient}/{seq}",
+            get(access_log_entry),
+        )
+        .route("/v1/access-log/{patient}", get(access_log))
+}
+
+fn parse<T: FromStr>(text: &str, what: &'static str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e| {
+        ApiError::bad_request(
+            format!("invalid {what} {text:?}: {e}"),
+            "see /openapi.json for each parameter's format",
+        )
+    })
+}
+
+fn parse_purpose(text: &str) -> Result<Purpose, ApiError> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
+        ApiError::bad_request(
+            format!("invalid purpose {text:?}"),
+            "purpose is one of treatment, research, billing, public_health, audit",
+        )
+    })
+}
+
+/// Last committed block and the chain's parameters.
+#[utoipa::path(get, path = "/v1/status", tag = "chain", responses((status = 200, body = StatusView)))]
+pub(super) async fn chain_status(
+    State(state): State<ApiState>,
+) -> Result<Json<StatusView>, ApiError> {
+    let inner = &state.inner;
+    let store = inner.chain.store();
+    let applied = store
+        .last_applied()?
+        .ok_or_else(|| ApiError::internal("no committed block yet"))?;
+    let block = committed_block(&state, applied.height)?;
+    Ok(Json(StatusView {
+        chain_id: inner.genesis.chain_id.clone(),
+        height: applied.height,
+        block_digest: hex::encode(applied.block_digest),
+        state_root: hex::encode(block.header().state_root),
+        timestamp_ms: block.header().timestamp_ms,
+        regulator: inner.genesis.regulator.clone(),
+        validators: inner
+            .genesis
+            .validators
+            .iter()
+            .map(|v| ValidatorView {
+                name: v.name.clone(),
+                public_key: v.public_key.clone(),
+            })
+            .collect(),
+        mempool_size: inner.chain.mempool().len(),
+    }))
+}
+
+fn committed_block(state: &ApiState, height: u64) -> Result<Block, ApiError> {
+    state
+        .inner
+        .chain
+        .store()
+        .block_by_height(height)?
+        .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))
+}
+
+fn finalization_hex(state: &ApiState, height: u64) -> Result<Option<String>, ApiError> {
+    Ok(state
+        .inner
+        .chain
+        .store()
+        .finalization(height)?
+        .map(hex::encode))
+}
+
+fn block_view(state: &ApiState, block: Block) -> Result<BlockView, ApiError> {
+    Ok(BlockView {
+        header: HeaderView::from(block.header()),
+        tx_ids: block.tx_ids().to_vec(),
+        finalization: finalization_hex(state, block.number())?,
+    })
+}
+
+/// A finalized block by height.
+#[utoipa::path(get, path = "/v1/blocks/{height}", tag = "chain",
+    params(("height" = u64, Path, description = "Block height")),
+    responses((status = 200, body = BlockView), (status = 404, body = medchain_api::ErrorBody)))]
+pub(super) async fn block_by_height(
+    State(state): State<ApiState>,
+    Path(height): Path<String>,
+) -> Result<Json<BlockView>, ApiError> {
+    let block = committed_block(&state, parse(&height, "height")?)?;
+    Ok(Json(block_view(&state, block)?))
+}
+
+/// A finalized block by digest.
+#[utoipa::path(get, path = "/v1/blocks/by-digest/{digest}", tag = "chain",
+    params(("digest" = String, Path, description = "Block digest (hex)")),
+    responses((status = 200, body = BlockView), (status = 404, body = medchain_api::ErrorBody)))]
+pub(super) async fn block_by_digest(
+    State(state): State<ApiState>,
+    Path(digest): Path<String>,
+) -> Result<Json<BlockView>, ApiError> {
+    let digest = parse::<RecordId>(&digest, "digest")?.0;
+    let block = state
+        .inner
+        .chain
+        .store()
+        .block_by_digest(&digest)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no finalized block {}", hex::encode(digest)))
+        })?;
+    Ok(Json(block_view(&state, block)?))
+}
+
+/// Reads `key` at the last committed height with its proof, header and finalization.
+async fn proven<V: StateValue + Serialize>(
+    state: &ApiState,
+    key: StateKey<V>,
+) -> Result<Json<ProvenView>, ApiError> {
+    let store = state.inner.chain.store();
+    let proven = store.get_proven(key.as_bytes())?;
+    let value = match proven.value.as_deref() {
+        Some(bytes) => Some(
+            serde_json::to_value(key.decode(bytes).map_err(ApiError::internal)?)
+                .map_err(ApiError::internal)?,
+        ),
+        None => None,
+    };
+    let block = committed_block(state, proven.height)?;
+    let finalization = finalization_hex(state, proven.height)?;
+    Ok(Json(ProvenView {
+        value,
+        proven,
+        header: HeaderView::from(block.header()),
+        finalization,
+    }))
+}
+
+/// Defines a proven-state handler taking one path parameter.
+macro_rules! proven_route {
+    ($(#[$doc:meta])* $name:ident, $path:literal, $param:literal, $what:literal, $ty:ty, $key:expr) => {
+        $(#[$doc])*
+        #[utoipa::path(get, path = $path, tag = "state",
+            params(($param = String, Path, description = $what)),
+            responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
+        pub(super) async fn $name(
+            State(state): State<ApiState>,
+            Path(param): Path<String>,
+        ) -> Result<Json<ProvenView>, ApiError> {
+            let parsed: $ty = parse(&param, $what)?;
+            proven(&state, $key(&parsed)).await
+        }
+    };
+}
+
+proven_route!(
+    /// An organisation (S2-register, S2-state), with proof.
+    org, "/v1/state/orgs/{name}", "name", "organisation name", OrgName, keys::org
+);
+proven_route!(
+    /// An account's next nonce, with proof.
+    account, "/v1/state/accounts/{address}", "address", "address (hex public key)", Address, keys::account
+);
+proven_route!(
+    /// Which organisation an address belongs to, with proof.
+    membership, "/v1/state/members/{address}", "address", "address (hex public key)", Address, keys::membership
+);
+proven_route!(
+    /// A released record (S1-release), with proof.
+    record, "/v1/state/records/{id}", "id", "record id (hex)", RecordId, keys::record
+);
+proven_route!(
+    /// A record's storage pointer (S1-storage), with proof.
+    storage_pointer, "/v1/state/storage/{record}", "record", "record id (hex)", RecordId, keys::storage_pointer
+);
+proven_route!(
+    /// A consent (S1-sharing), with proof.
+    consent, "/v1/state/consents/{id}", "id", "consent id (hex)", ConsentId, keys::consent
+);
+
+/// The consent (if any) covering a grantee, record and purpose, with proof; absence is proven too.
+#[utoipa::path(get, path = "/v1/state/grants/{grantee}/{record}/{purpose}", tag = "state",
+    params(
+        ("grantee" = String, Path, description = "grantee address (hex)"),
+        ("record" = String, Path, description = "record id (hex)"),
+        ("purpose" = String, Path, description = "treatment, research, billing, public_health or audit"),
+    ),
+    responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
+pub(super) async fn grant(
+    State(state): State<ApiState>,
+    Path((grantee, record, purpose)): Path<(String, String, String)>,
+) -> Result<Json<ProvenView>, ApiError> {
+    let grantee: Address = parse(&grantee, "grantee")?;
+    let record: RecordId = parse(&record, "record id")?;
+    proven(
+        &state,
+        keys::grant(&grantee, &record, parse_purpose(&purpose)?),
+    )
+    .await
+}
+
+/// One entry of a patient's access log, with proof.
+#[utoipa::path(get, path = "/v1/state/access-log/{patient}/{seq}", tag = "state",
+    params(
+        ("patient" = String, Path, description = "patient address (hex)"),
+        ("seq" = u64, Path, description = "position in the log, from 0"),
+    ),
+    responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
+pub(super) async fn access_log_entry(
+    State(state): State<ApiState>,
+    Path((patient, seq)): Path<(String, String)>,
+) -> Result<Json<ProvenView>, ApiError> {
+    let patient: Address = parse(&patient, "patient")?;
+    proven(
+        &state,
+        keys::access_log_entry(&patient, parse(&seq, "sequence number")?),
+    )
+    .await
+}
+
+/// Paging of the access log.
+#[derive(Debug, Deserialize)]
+pub(super) struct LogPage {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Most entries per page.
+const MAX_PAGE: usize = 500;
+
+/// A patient's access log: who asked for which record, when, and the decision (S1-rights).
+#[utoipa::path(get, path = "/v1/access-log/{patient}", tag = "state",
+    params(
+        ("patient" = String, Path, description = "patient address (hex)"),
+        ("from" = Option<u64>, Query, description = "first sequence number (default 0)"),
+        ("limit" = Option<usize>, Query, description = "entries to return (default and maximum 500)"),
+    ),
+    responses((status = 200, body = AccessLogView), (status = 400, body = medchain_api::ErrorBody)))]
+pub(super) async fn access_log(
+    State(state): State<ApiState>,
+    Path(patient): Path<String>,
+    Query(page): Query<LogPage>,
+) -> Result<Json<AccessLogView>, ApiError> {
+    let patient: Address = parse(&patient, "patient")?;
+    let limit = page.limit.unwrap_or(MAX_PAGE).min(MAX_PAGE);
+    let store = state.inner.chain.store();
+    let total_key = keys::access_log_len(&patient);
+    let total = match store.get(total_key.as_bytes())? {
+        Some(bytes) => total_key.decode(&bytes).map_err(ApiError::internal)?,
+        None => 0,
+    };
+    let entries = store
+        .access_log(&patient, page.from.unwrap_or(0), limit)?
+        .into_iter()
+        .map(|logged| {
+            serde_json::to_value(&logged.entry)
+                .map(|entry| serde_json::json!({ "seq": logged.seq, "entry": entry }))
+                .map_err(ApiError::internal)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Json(AccessLogView {
+        patient,
+        total,
+        entries,
+    }))
+}

@@ -1,0 +1,148 @@
+//! Submitting transactions and following them to finality.
+
+use super::{
+    ApiError, ApiState, BatchItem, BatchRequest, BatchResponse, SubmitRequest, SubmitResponse,
+    TxState, TxStatusView,
+};
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::{get, post},
+};
+use medchain_types::{Transaction, TxId};
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/transactions", post(submit))
+        .route("/v1/transactions/batch", post(submit_batch))
+        .route("/v1/transactions/{id}", get(status))
+}
+
+fn decode(hex_tx: &str) -> Result<Transaction, ApiError> {
+    let bytes = hex::decode(hex_tx.trim()).map_err(|e| {
+        ApiError::bad_request(
+            format!("tx is not hex: {e}"),
+            "send {\"tx\": \"<hex of the signed transaction>\"}",
+        )
+    })?;
+    Transaction::from_bytes(&bytes)
+        .map_err(|e| ApiError::from(crate::chain::AdmitError::Invalid(e)))
+}
+
+/// Submit one signed transaction.
+#[utoipa::path(
+    post, path = "/v1/transactions", tag = "transactions",
+    request_body = SubmitRequest,
+    responses(
+        (status = 202, description = "Accepted into the mempool", body = SubmitResponse),
+        (status = 400, description = "Malformed, wrong chain or bad signature", body = medchain_api::ErrorBody),
+        (status = 409, description = "Nonce already used or taken", body = medchain_api::ErrorBody),
+        (status = 422, description = "The state machine rejects it", body = medchain_api::ErrorBody),
+        (status = 503, description = "Mempool full or node unavailable", body = medchain_api::ErrorBody),
+    )
+)]
+pub(super) async fn submit(
+    State(state): State<ApiState>,
+    Json(request): Json<SubmitRequest>,
+) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
+    let tx = decode(&request.tx)?;
+    let mut rng = commonware_utils::sys_rng();
+    let result = state
+        .inner
+        .chain
+        .admit(&mut rng, vec![tx.clone()])
+        .remove(0);
+    let id = result?;
+    state.inner.gossip.publish(tx);
+    Ok((StatusCode::ACCEPTED, Json(SubmitResponse { id })))
+}
+
+/// Submit many signed transactions at once (verified as one signature batch).
+#[utoipa::path(
+    post, path = "/v1/transactions/batch", tag = "transactions",
+    request_body = BatchRequest,
+    responses((status = 200, description = "Per-transaction outcome, in order", body = BatchResponse))
+)]
+pub(super) async fn submit_batch(
+    State(state): State<ApiState>,
+    Json(request): Json<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    if request.txs.len() > crate::gossip::MAX_BATCH_TXS * 8 {
+        return Err(ApiError::bad_request(
+            format!("{} transactions in one batch", request.txs.len()),
+            "send at most 4096 transactions per batch",
+        ));
+    }
+    let decoded: Vec<Result<Transaction, ApiError>> =
+        request.txs.iter().map(|t| decode(t)).collect();
+    let valid: Vec<(usize, Transaction)> = decoded
+        .iter()
+        .enumerate()
+        .filter_map(|(i, tx)| tx.as_ref().ok().map(|tx| (i, tx.clone())))
+        .collect();
+    let mut rng = commonware_utils::sys_rng();
+    let outcomes = state
+        .inner
+        .chain
+        .admit(&mut rng, valid.iter().map(|(_, tx)| tx.clone()).collect());
+    let mut results: Vec<BatchItem> = decoded
+        .into_iter()
+        .map(|tx| BatchItem {
+            id: None,
+            error: tx.err().map(ApiError::into_body),
+        })
+        .collect();
+    for ((index, tx), outcome) in valid.into_iter().zip(outcomes) {
+        results[index] = match outcome {
+            Ok(id) => {
+                state.inner.gossip.publish(tx);
+                BatchItem {
+                    id: Some(id),
+                    error: None,
+                }
+            }
+            Err(error) => BatchItem {
+                id: None,
+                error: Some(ApiError::from(error).into_body()),
+            },
+        };
+    }
+    Ok(Json(BatchResponse { results }))
+}
+
+/// A transaction's status: pending, finalized with its receipt, or unknown.
+#[utoipa::path(
+    get, path = "/v1/transactions/{id}", tag = "transactions",
+    params(("id" = String, Path, description = "Transaction id (hex)")),
+    responses(
+        (status = 200, description = "Status", body = TxStatusView),
+        (status = 400, description = "Not a transaction id", body = medchain_api::ErrorBody),
+    )
+)]
+pub(super) async fn status(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<TxStatusView>, ApiError> {
+    let id: TxId = id
+        .parse()
+        .map_err(|e| ApiError::bad_request(e, "a transaction id is 64 hex characters"))?;
+    let chain = &state.inner.chain;
+    if let Some(receipt) = chain.store().receipt(&id)? {
+        return Ok(Json(TxStatusView {
+            id,
+            status: TxState::Finalized,
+            receipt: Some(receipt),
+        }));
+    }
+    let status = if chain.mempool().contains(&id) {
+        TxState::Pending
+    } else {
+        TxState::Unknown
+    };
+    Ok(Json(TxStatusView {
+        id,
+        status,
+        receipt: None,
+    }))
+}

@@ -1,0 +1,182 @@
+//! The consensus application: proposes and verifies blocks for simplex through marshal's
+//! `Inline` wrapper (verification completes before this validator votes to notarize).
+
+use crate::{chain::Chain, engine::ConsensusScheme};
+use commonware_consensus::{Application, marshal::ancestry::Ancestry, simplex::types::Context};
+use commonware_cryptography::{Digested, Digestible as _, ed25519};
+use commonware_runtime::{Clock, Spawner};
+use futures::StreamExt;
+use medchain_types::{Address, Block, Hash32};
+use rand_core::CryptoRng;
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tracing::{debug, warn};
+
+/// How far a proposer's timestamp may run ahead of this validator's clock before verification
+/// waits for the local clock to catch up (it never rejects for this: a "not yet" condition
+/// must not become a permanent verdict).
+pub const MAX_CLOCK_DRIFT: Duration = Duration::from_secs(2);
+
+/// With nothing to include, a proposer waits this long after its parent before proposing an
+/// empty block, so an idle chain makes a couple of heartbeat blocks per second rather than
+/// hundreds (well under the 1 s leader timeout).
+pub const EMPTY_BLOCK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The simplex application for medchain blocks.
+#[derive(Clone)]
+pub struct ChainApplication {
+    chain: Arc<Chain>,
+    proposer: Address,
+}
+
+impl ChainApplication {
+    /// An application proposing as `proposer`.
+    pub fn new(chain: Arc<Chain>, proposer: ed25519::PublicKey) -> Self {
+        Self {
+            chain,
+            proposer: Address(proposer),
+        }
+    }
+
+    /// Block 0, as marshal and simplex expect it.
+    pub fn genesis_block(&self) -> Digested<Block> {
+        digested(self.chain.genesis_block().clone())
+    }
+
+    /// Makes sure the state after `tip` is known, executing any ancestors that are not
+    /// (after a restart, or blocks this validator did not see verified), oldest first.
+    async fn ensure_state<E: CryptoRng>(
+        &self,
+        rng: &mut E,
+        tip: &Digested<Block>,
+        ancestry: &mut (impl Ancestry<Block> + Unpin),
+    ) -> bool {
+        if self.chain.knows(&tip.digest()) {
+            return true;
+        }
+        let mut missing = vec![tip.clone()];
+        loop {
+            let Some(ancestor) = ancestry.next().await else {
+                warn!(tip = %tip.digest(), "ancestry ended before a known state");
+                return false;
+            };
+            if self.chain.knows(&ancestor.digest()) {
+                missing.push(ancestor);
+                break;
+            }
+            missing.push(ancestor);
+        }
+        // missing = [tip, ..., known ancestor]; execute each block on its parent, oldest first.
+        for pair in missing.windows(2).rev() {
+            let (block, parent) = (&pair[0], &pair[1]);
+            if let Err(error) = self.chain.execute(rng, block.inner(), parent.inner()) {
+                warn!(%error, height = block.inner().number(), "cannot replay ancestor");
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl ChainApplication {
+    /// Returns once the mempool has transactions or [`EMPTY_BLOCK_INTERVAL`] has passed since
+    /// the parent's timestamp.
+    async fn wait_for_work(&self, clock: &impl Clock, parent_ms: u64) {
+        let poll = Duration::from_millis(10);
+        loop {
+            let elapsed = unix_millis(clock.current()).saturating_sub(parent_ms);
+            let remaining = (EMPTY_BLOCK_INTERVAL.as_millis() as u64).saturating_sub(elapsed);
+            if remaining == 0 || !self.chain.mempool().is_empty() {
+                return;
+            }
+            clock
+                .sleep(poll.min(Duration::from_millis(remaining)))
+                .await;
+        }
+    }
+}
+
+fn digested(block: Block) -> Digested<Block> {
+    let digest = block.digest();
+    Digested::precomputed(block, digest)
+}
+
+fn unix_millis(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+impl<E> Application<E> for ChainApplication
+where
+    E: Clock + CryptoRng + Spawner,
+{
+    type SigningScheme = ConsensusScheme;
+    type Context = Context<Hash32, ed25519::PublicKey>;
+    type Block = Block;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (mut runtime, _context): (E, Self::Context),
+        ancestry: impl Ancestry<Self::Block>,
+        _input: (),
+    ) -> Option<Digested<Self::Block>> {
+        let mut ancestry = ancestry;
+        let parent = ancestry.next().await?;
+        if !self
+            .ensure_state(&mut runtime, &parent, &mut ancestry)
+            .await
+        {
+            return None;
+        }
+        self.wait_for_work(&runtime, parent.inner().header().timestamp_ms)
+            .await;
+        let now = unix_millis(runtime.current());
+        match self.chain.build(parent.inner(), now, self.proposer.clone()) {
+            Ok(block) => {
+                debug!(height = block.number(), txs = block.txs().len(), "proposed");
+                Some(digested(block))
+            }
+            Err(error) => {
+                warn!(%error, "cannot build a block");
+                None
+            }
+        }
+    }
+
+    async fn verify(
+        &mut self,
+        (mut runtime, _context): (E, Self::Context),
+        ancestry: impl Ancestry<Self::Block>,
+    ) -> bool {
+        let mut ancestry = ancestry;
+        let (Some(block), Some(parent)) = (ancestry.next().await, ancestry.next().await) else {
+            return false;
+        };
+        let ahead =
+            block.inner().header().timestamp_ms.saturating_sub(
+                unix_millis(runtime.current()) + MAX_CLOCK_DRIFT.as_millis() as u64,
+            );
+        if ahead > 0 {
+            runtime.sleep(Duration::from_millis(ahead)).await;
+        }
+        if !self
+            .ensure_state(&mut runtime, &parent, &mut ancestry)
+            .await
+        {
+            return false;
+        }
+        match self
+            .chain
+            .execute(&mut runtime, block.inner(), parent.inner())
+        {
+            Ok(()) => true,
+            Err(error) => {
+                warn!(%error, height = block.inner().number(), "rejecting block");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,504 @@
+//! The execution driver: everything the node does with blocks and transactions that is not
+//! consensus plumbing.
+//!
+//! - *Admission* (API and gossip): batch signature verification, nonce window, a dry run of the
+//!   transaction against committed state when it is next in line (so a client hears about a
+//!   rule violation at once), then the mempool.
+//! - *Speculation*: proposals and verifications execute on top of their parent, which may not be
+//!   final yet. Executed-but-unfinalized blocks are kept by digest and stacked as overlay layers
+//!   over the committed store, so competing forks never see each other's writes.
+//! - *Finalization*: marshal delivers finalized blocks in height order, at least once. Each is
+//!   committed to redb in one transaction together with the height and digest it reflects
+//!   (issue 2 §4); a redelivered height with the same digest is a no-op.
+//!
+//! Validity of a block is decided here by replaying it: every transaction must verify and
+//! execute successfully, and the header's state root must equal the replayed root.
+
+use crate::mempool::{AdmissionError, Mempool};
+use commonware_cryptography::Digest as _;
+use medchain_state::{
+    BlockEnv, BlockExecutor, ExecError, ExecutedBlock, Overlay, StateError, StateRead,
+    StateReadExt, keys,
+};
+use medchain_storage::{CommitBatch, Snapshot, StorageError, Store};
+use medchain_types::{
+    Address, Block, ChainId, Genesis, Hash32, Header, Transaction, TxError, TxId,
+    VerifiedTransaction, verify_batch,
+};
+use rand_core::CryptoRng;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+/// Roots the header must carry until the revocation list (S3-revoke) and the MED chain
+/// (S3-supervise) exist: both fixed, so a block claiming otherwise is invalid.
+pub const EMPTY_ROOT: Hash32 = Hash32::EMPTY;
+
+/// Why a transaction was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// Chain id or a signature is wrong.
+    #[error(transparent)]
+    Invalid(#[from] TxError),
+    /// It would be rejected by the state machine right now.
+    #[error("rejected by the state machine: {0}")]
+    Rejected(#[from] ExecError),
+    /// The mempool refused it.
+    #[error(transparent)]
+    Mempool(#[from] AdmissionError),
+    /// The store failed.
+    #[error("state unavailable: {0}")]
+    State(String),
+}
+
+/// Why a block is invalid (a permanent verdict) or could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// A transaction's signature or chain id is wrong.
+    #[error("transaction {index}: {source}")]
+    BadTransaction {
+        /// Position in the block.
+        index: usize,
+        /// Why.
+        source: TxError,
+    },
+    /// A transaction failed to execute.
+    #[error("transaction {index} does not execute: {source}")]
+    Execution {
+        /// Position in the block.
+        index: usize,
+        /// Why.
+        source: ExecError,
+    },
+    /// The header disagrees with the replayed block.
+    #[error("header field {field} does not match the replayed block")]
+    Header {
+        /// Which field.
+        field: &'static str,
+    },
+    /// The parent's state is not available (not executed, or on a pruned fork).
+    #[error("parent {0} has no known state")]
+    UnknownParent(Hash32),
+    /// The block conflicts with what is already finalized.
+    #[error("block at height {height} conflicts with the finalized chain")]
+    Conflict {
+        /// Height.
+        height: u64,
+    },
+    /// State or storage failure (not a verdict on the block).
+    #[error("state: {0}")]
+    State(String),
+}
+
+impl From<StateError> for BlockError {
+    fn from(error: StateError) -> Self {
+        Self::State(error.to_string())
+    }
+}
+
+impl From<StorageError> for BlockError {
+    fn from(error: StorageError) -> Self {
+        Self::State(error.to_string())
+    }
+}
+
+/// A block executed on top of its parent but not final yet.
+struct Pending {
+    parent: Hash32,
+    executed: Arc<ExecutedBlock>,
+}
+
+/// What finalizing a block produced, for metrics and the API.
+pub struct Finalized {
+    /// Height committed.
+    pub height: u64,
+    /// Transactions committed.
+    pub txs: usize,
+    /// Whether this height was already committed (a redelivery).
+    pub redelivered: bool,
+}
+
+/// The execution driver shared by the consensus application, the finalizer, gossip and the API.
+pub struct Chain {
+    chain_id: ChainId,
+    store: Store,
+    mempool: Mempool,
+    genesis_block: Block,
+    pending: Mutex<HashMap<Hash32, Pending>>,
+    max_block_txs: usize,
+}
+
+impl Chain {
+    /// Opens the chain on `store`, committing the genesis state if the store is empty and
+    /// checking that a non-empty store belongs to this genesis.
+    pub fn open(
+        store: Store,
+        genesis: &Genesis,
+        mempool: Mempool,
+        max_block_txs: usize,
+    ) -> Result<Self, BlockError> {
+        let executed = medchain_state::genesis(genesis)?;
+        let genesis_block = Block::new(
+            Header {
+                height: 0,
+                parent: genesis.digest(),
+                timestamp_ms: genesis.genesis_time_ms,
+                proposer: genesis.regulator.clone(),
+                tx_root: EMPTY_ROOT,
+                state_root: executed.state_root,
+                revocation_root: EMPTY_ROOT,
+                med_checkpoint: EMPTY_ROOT,
+            },
+            Vec::new(),
+        );
+        if store.last_applied()?.is_none() {
+            store.commit(CommitBatch {
+                block: &genesis_block,
+                executed: &executed,
+                finalization: None,
+            })?;
+        } else if !store.is_committed(0, &genesis_block.digest())? {
+            return Err(BlockError::Conflict { height: 0 });
+        }
+        Ok(Self {
+            chain_id: genesis.chain_id.clone(),
+            store,
+            mempool,
+            genesis_block,
+            pending: Mutex::default(),
+            max_block_txs,
+        })
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    /// Block 0.
+    pub fn genesis_block(&self) -> &Block {
+        &self.genesis_block
+    }
+
+    /// The durable store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The mempool.
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<Hash32, Pending>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Admits transactions (from the API or gossip). Results are in input order.
+    pub fn admit(
+        &self,
+        rng: &mut impl CryptoRng,
+        txs: Vec<Transaction>,
+    ) -> Vec<Result<TxId, AdmitError>> {
+        let snapshot = match self.store.snapshot() {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                return txs
+                    .iter()
+                    .map(|_| Err(AdmitError::State(error.to_string())))
+                    .collect();
+            }
+        };
+        verify_batch(rng, &self.chain_id, &txs)
+            .into_iter()
+            .map(|verified| self.admit_verified(&snapshot, verified?))
+            .collect()
+    }
+
+    fn admit_verified(
+        &self,
+        snapshot: &Snapshot,
+        tx: VerifiedTransaction,
+    ) -> Result<TxId, AdmitError> {
+        let id = tx.id();
+        if self.mempool.contains(&id) {
+            return Ok(id);
+        }
+        let nonce = account_nonce(snapshot, &tx.body().sender)
+            .map_err(|e| AdmitError::State(e.to_string()))?;
+        if tx.body().nonce == nonce {
+            self.dry_run(snapshot, &tx)?;
+        }
+        self.mempool.admit(tx, nonce)?;
+        Ok(id)
+    }
+
+    /// Executes `tx` alone on committed state, discarding the result.
+    fn dry_run(&self, snapshot: &Snapshot, tx: &VerifiedTransaction) -> Result<(), AdmitError> {
+        let state = |e: StateError| AdmitError::State(e.to_string());
+        let parent = snapshot
+            .value(&keys::block_info())
+            .map_err(state)?
+            .ok_or_else(|| AdmitError::State("no genesis".into()))?;
+        let env = BlockEnv {
+            height: parent.height + 1,
+            timestamp_ms: parent.timestamp_ms,
+        };
+        let mut executor = BlockExecutor::new(snapshot, env).map_err(state)?;
+        executor.apply(tx)?;
+        Ok(())
+    }
+
+    /// The overlay layers (oldest first) that lead from `snapshot` to the state after `tip`.
+    /// `Err(UnknownParent(d))` names the first block on the way that has not been executed.
+    fn layers(
+        &self,
+        snapshot: &Snapshot,
+        tip: Hash32,
+    ) -> Result<Vec<Arc<ExecutedBlock>>, BlockError> {
+        let applied = snapshot
+            .last_applied()
+            .ok_or_else(|| BlockError::State("store has no genesis".into()))?;
+        let pending = self.pending();
+        let mut layers = Vec::new();
+        let mut cursor = tip;
+        while cursor != applied.block_digest {
+            let Some(entry) = pending.get(&cursor) else {
+                return Err(BlockError::UnknownParent(cursor));
+            };
+            if entry.executed.height <= applied.height {
+                return Err(BlockError::Conflict {
+                    height: entry.executed.height,
+                });
+            }
+            layers.push(entry.executed.clone());
+            cursor = entry.parent;
+        }
+        layers.reverse();
+        Ok(layers)
+    }
+
+    /// Whether the state after `digest` is known (committed tip or executed pending block).
+    pub fn knows(&self, digest: &Hash32) -> bool {
+        self.pending().contains_key(digest)
+            || self
+                .store
+                .last_applied()
+                .ok()
+                .flatten()
+                .is_some_and(|applied| applied.block_digest == *digest)
+    }
+
+    /// Builds a block on `parent` from the mempool. The parent's state must be known.
+    pub fn build(
+        &self,
+        parent: &Block,
+        timestamp_ms: u64,
+        proposer: Address,
+    ) -> Result<Block, BlockError> {
+        let snapshot = self.store.snapshot()?;
+        let layers = self.layers(&snapshot, parent.digest())?;
+        let overlay = Overlay::new(snapshot, layers)?;
+        let env = BlockEnv {
+            height: parent.number() + 1,
+            timestamp_ms: timestamp_ms.max(parent.header().timestamp_ms),
+        };
+        let candidates = self.mempool.candidates(self.max_block_txs, |sender| {
+            account_nonce(&overlay, sender).unwrap_or(u64::MAX)
+        });
+        let mut executor = BlockExecutor::new(&overlay, env)?;
+        let mut included = Vec::with_capacity(candidates.len());
+        for tx in candidates {
+            // A candidate that no longer applies (a conflicting transaction got in first) stays
+            // out of this block; its sender's later nonces then fail the nonce check too.
+            if executor.apply(&tx).is_ok() {
+                included.push(tx.tx().clone());
+            }
+        }
+        let executed = executor.finish()?;
+        let block = Block::new(
+            Header {
+                height: env.height,
+                parent: parent.digest(),
+                timestamp_ms: env.timestamp_ms,
+                proposer,
+                tx_root: EMPTY_ROOT,
+                state_root: executed.state_root,
+                revocation_root: EMPTY_ROOT,
+                med_checkpoint: EMPTY_ROOT,
+            },
+            included,
+        );
+        self.remember(&block, executed);
+        Ok(block)
+    }
+
+    /// Replays `block` on its parent's state and remembers the result if it is valid.
+    /// The parent's state must be known.
+    pub fn execute(
+        &self,
+        rng: &mut impl CryptoRng,
+        block: &Block,
+        parent: &Block,
+    ) -> Result<(), BlockError> {
+        if self.pending().contains_key(&block.digest()) {
+            return Ok(());
+        }
+        let header = block.header();
+        if header.parent != parent.digest() || header.height != parent.number() + 1 {
+            return Err(BlockError::Header { field: "parent" });
+        }
+        if header.timestamp_ms < parent.header().timestamp_ms {
+            return Err(BlockError::Header {
+                field: "timestamp_ms",
+            });
+        }
+        if header.revocation_root != EMPTY_ROOT {
+            return Err(BlockError::Header {
+                field: "revocation_root",
+            });
+        }
+        if header.med_checkpoint != EMPTY_ROOT {
+            return Err(BlockError::Header {
+                field: "med_checkpoint",
+            });
+        }
+        let txs = self.verified_txs(rng, block)?;
+        let snapshot = self.store.snapshot()?;
+        let layers = self.layers(&snapshot, parent.digest())?;
+        let overlay = Overlay::new(snapshot, layers)?;
+        let env = BlockEnv {
+            height: header.height,
+            timestamp_ms: header.timestamp_ms,
+        };
+        let mut executor = BlockExecutor::new(&overlay, env)?;
+        for (index, tx) in txs.iter().enumerate() {
+            executor
+                .apply(tx)
+                .map_err(|source| BlockError::Execution { index, source })?;
+        }
+        let executed = executor.finish()?;
+        if executed.state_root != header.state_root {
+            return Err(BlockError::Header {
+                field: "state_root",
+            });
+        }
+        self.remember(block, executed);
+        Ok(())
+    }
+
+    /// The block's transactions as verified transactions: those pending in the mempool were
+    /// verified on admission; the rest are batch-verified now.
+    fn verified_txs(
+        &self,
+        rng: &mut impl CryptoRng,
+        block: &Block,
+    ) -> Result<Vec<VerifiedTransaction>, BlockError> {
+        let mut known: Vec<Option<VerifiedTransaction>> = block
+            .tx_ids()
+            .iter()
+            .map(|id| self.mempool.get(id))
+            .collect();
+        let unknown: Vec<usize> = (0..known.len()).filter(|&i| known[i].is_none()).collect();
+        let to_verify: Vec<Transaction> = unknown.iter().map(|&i| block.txs()[i].clone()).collect();
+        for (&index, result) in unknown
+            .iter()
+            .zip(verify_batch(rng, &self.chain_id, &to_verify))
+        {
+            known[index] =
+                Some(result.map_err(|source| BlockError::BadTransaction { index, source })?);
+        }
+        Ok(known.into_iter().flatten().collect())
+    }
+
+    fn cached(&self, digest: &Hash32) -> Option<Arc<ExecutedBlock>> {
+        self.pending()
+            .get(digest)
+            .map(|entry| entry.executed.clone())
+    }
+
+    fn remember(&self, block: &Block, executed: ExecutedBlock) {
+        self.pending().insert(
+            block.digest(),
+            Pending {
+                parent: block.header().parent,
+                executed: Arc::new(executed),
+            },
+        );
+    }
+
+    /// Commits a finalized block (delivered in height order, possibly again after a restart).
+    /// Returns once the commit is durable.
+    pub fn finalize(
+        &self,
+        rng: &mut impl CryptoRng,
+        block: &Block,
+        finalization: Option<&[u8]>,
+    ) -> Result<Finalized, BlockError> {
+        let applied = self
+            .store
+            .last_applied()?
+            .ok_or(BlockError::State("store has no genesis".into()))?;
+        if block.number() <= applied.height {
+            return self.redelivered(block);
+        }
+        if block.number() != applied.height + 1 || block.header().parent != applied.block_digest {
+            return Err(BlockError::Conflict {
+                height: block.number(),
+            });
+        }
+        // Bind first: a guard in the match scrutinee would live through `execute`, which locks too.
+        let cached = self.cached(&block.digest());
+        let executed = match cached {
+            Some(executed) => executed,
+            None => {
+                let parent = self
+                    .store
+                    .block_by_height(applied.height)?
+                    .ok_or(BlockError::UnknownParent(applied.block_digest))?;
+                self.execute(rng, block, &parent)?;
+                self.cached(&block.digest())
+                    .ok_or(BlockError::UnknownParent(block.digest()))?
+            }
+        };
+        self.store.commit(CommitBatch {
+            block,
+            executed: &executed,
+            finalization,
+        })?;
+        self.pending()
+            .retain(|_, entry| entry.executed.height > block.number());
+        let snapshot = self.store.snapshot()?;
+        self.mempool.remove_finalized(block.tx_ids(), |sender| {
+            account_nonce(&snapshot, sender).unwrap_or(0)
+        });
+        Ok(Finalized {
+            height: block.number(),
+            txs: block.txs().len(),
+            redelivered: false,
+        })
+    }
+
+    fn redelivered(&self, block: &Block) -> Result<Finalized, BlockError> {
+        if !self.store.is_committed(block.number(), &block.digest())? {
+            return Err(BlockError::Conflict {
+                height: block.number(),
+            });
+        }
+        Ok(Finalized {
+            height: block.number(),
+            txs: block.txs().len(),
+            redelivered: true,
+        })
+    }
+}
+
+/// The next nonce of `sender` in `state` (0 for an address that never sent).
+pub fn account_nonce(state: &impl StateRead, sender: &Address) -> Result<u64, StateError> {
+    Ok(state
+        .value(&keys::account(sender))?
+        .map_or(0, |account| account.nonce))
+}

@@ -1,0 +1,182 @@
+//! A validator's configuration file (`node.toml`), written by `medchain init`.
+//!
+//! Relative paths are resolved against the directory holding the configuration file, so a
+//! node directory can be moved as a whole.
+
+use medchain_types::{Address, Genesis, PrivateKey, keyfile};
+use serde::{Deserialize, Serialize};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+/// A peer validator: identity and where to dial it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerConfig {
+    /// The peer's validator key.
+    pub public_key: Address,
+    /// Its p2p listen address.
+    pub address: SocketAddr,
+}
+
+/// p2p settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct P2pConfig {
+    /// Where this node listens for validators.
+    pub listen: SocketAddr,
+    /// Every validator (this one included), with its dial address.
+    pub peers: Vec<PeerConfig>,
+}
+
+/// HTTP API settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiConfig {
+    /// Where the HTTP API (and `/metrics`) listens.
+    pub listen: SocketAddr,
+}
+
+/// The whole node configuration file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeConfig {
+    /// Directory for consensus journals and the state database.
+    pub data_dir: PathBuf,
+    /// The validator key file.
+    pub key_file: PathBuf,
+    /// The genesis document.
+    pub genesis_file: PathBuf,
+    /// p2p.
+    pub p2p: P2pConfig,
+    /// HTTP API.
+    pub api: ApiConfig,
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration is not valid TOML of the expected shape.
+    #[error("{path} is not a valid node configuration: {source}")]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        source: toml::de::Error,
+    },
+    /// The genesis is not valid JSON or not usable.
+    #[error("{path} is not a valid genesis: {reason}")]
+    Genesis {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The key file is unusable.
+    #[error("{path}: {source}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: keyfile::KeyFileError,
+    },
+    /// The configuration contradicts the genesis.
+    #[error("configuration does not match genesis: {0}")]
+    Mismatch(String),
+}
+
+/// A configuration with its files loaded and cross-checked.
+pub struct LoadedConfig {
+    /// The configuration, paths made absolute.
+    pub config: NodeConfig,
+    /// The validator key.
+    pub key: PrivateKey,
+    /// The genesis document.
+    pub genesis: Genesis,
+}
+
+impl NodeConfig {
+    /// Reads `path`, resolves relative paths against its directory, loads the key and genesis,
+    /// and checks they agree (this node and every listed peer must be genesis validators).
+    pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+        let text = read(path)?;
+        let mut config: NodeConfig = toml::from_str(&text).map_err(|source| ConfigError::Toml {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for field in [
+            &mut config.data_dir,
+            &mut config.key_file,
+            &mut config.genesis_file,
+        ] {
+            if field.is_relative() {
+                *field = base.join(&*field);
+            }
+        }
+        let key =
+            keyfile::from_json(&read(&config.key_file)?).map_err(|source| ConfigError::Key {
+                path: config.key_file.clone(),
+                source,
+            })?;
+        let genesis = load_genesis(&config.genesis_file)?;
+        config.check_against(&genesis, &key)?;
+        Ok(LoadedConfig {
+            config,
+            key,
+            genesis,
+        })
+    }
+
+    fn check_against(&self, genesis: &Genesis, key: &PrivateKey) -> Result<(), ConfigError> {
+        use commonware_cryptography::Signer;
+        let validators = genesis.validator_keys();
+        let me = Address(key.public_key());
+        if !validators.contains(&me) {
+            return Err(ConfigError::Mismatch(format!(
+                "this node's key {me} is not a genesis validator"
+            )));
+        }
+        for peer in &self.p2p.peers {
+            if !validators.contains(&peer.public_key) {
+                return Err(ConfigError::Mismatch(format!(
+                    "peer {} is not a genesis validator",
+                    peer.public_key
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders the configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        // Every field is a plain string, number or table: serialisation cannot fail.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Reads and validates a genesis file.
+pub fn load_genesis(path: &Path) -> Result<Genesis, ConfigError> {
+    let genesis: Genesis =
+        serde_json::from_str(&read(path)?).map_err(|e| ConfigError::Genesis {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    genesis.validate().map_err(|e| ConfigError::Genesis {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(genesis)
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}

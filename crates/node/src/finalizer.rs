@@ -1,0 +1,83 @@
+//! Receives finalized blocks from marshal, commits them with their finalization certificate,
+//! and acknowledges them only once the commit is durable (notes/commonware.md §2 step 7:
+//! never ack before the redb commit).
+
+use crate::{chain::Chain, engine::MarshalMailbox, metrics::NodeMetrics};
+use commonware_actor::Feedback;
+use commonware_codec::Encode;
+use commonware_consensus::{Heightable, Reporter, marshal::Update};
+use commonware_cryptography::Digested;
+use commonware_runtime::{Clock, Handle, Spawner};
+use commonware_utils::{Acknowledgement, acknowledgement::Exact};
+use futures::{StreamExt, channel::mpsc};
+use medchain_types::Block;
+use rand_core::CryptoRng;
+use std::sync::Arc;
+use tracing::{error, info};
+
+type Delivery = (Digested<Block>, Exact);
+
+/// Marshal's reporter: queues finalized blocks for the commit task.
+#[derive(Clone)]
+pub struct Finalizer {
+    queue: mpsc::UnboundedSender<Delivery>,
+}
+
+/// The receiving end of a [`Finalizer`], consumed by [`spawn`].
+pub struct Deliveries(mpsc::UnboundedReceiver<Delivery>);
+
+/// A reporter for marshal and the queue it feeds.
+pub fn channel() -> (Finalizer, Deliveries) {
+    let (queue, inbox) = mpsc::unbounded();
+    (Finalizer { queue }, Deliveries(inbox))
+}
+
+impl Reporter for Finalizer {
+    type Activity = Update<Block>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        if let Update::Block(block, ack) = activity {
+            // If the commit task is gone the node is stopping; dropping the ack stops marshal,
+            // which is what we want then.
+            let _ = self.queue.unbounded_send((block, ack));
+        }
+        Feedback::Ok
+    }
+}
+
+/// Starts the commit task. It stops (and with it this node's progress) on a failure to commit
+/// a finalized block: that means this node's state diverged, and continuing would serve wrong
+/// data.
+pub fn spawn<E>(
+    context: E,
+    chain: Arc<Chain>,
+    metrics: NodeMetrics,
+    Deliveries(mut inbox): Deliveries,
+    marshal: MarshalMailbox,
+) -> Handle<()>
+where
+    E: Spawner + Clock + CryptoRng,
+{
+    context.spawn(move |mut context| async move {
+        while let Some((block, ack)) = inbox.next().await {
+            // Marshal persists a block's finalization before delivering the block.
+            let finalization = marshal
+                .get_finalization(block.height())
+                .await
+                .map(|finalization| finalization.encode());
+            match chain.finalize(&mut context, block.inner(), finalization.as_deref()) {
+                Ok(finalized) => {
+                    ack.acknowledge();
+                    if !finalized.redelivered {
+                        metrics.finalized(&context, block.inner(), chain.mempool().len());
+                        info!(height = finalized.height, txs = finalized.txs, "finalized");
+                    }
+                }
+                Err(err) => {
+                    error!(%err, height = block.inner().number(), "cannot commit finalized block; stopping");
+                    return;
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,246 @@
+//! Running a validator in production: tokio runtime, authenticated `lookup` p2p over TCP,
+//! the consensus stack, the HTTP API, and a clean stop on Ctrl-C / SIGTERM.
+
+use crate::{
+    api::{self, ApiState},
+    app::ChainApplication,
+    chain::{BlockError, Chain},
+    config::LoadedConfig,
+    engine::{self, Channels, EngineError, Identity, Tuning, channel},
+    finalizer,
+    gossip::{self, GossipHandle},
+    mempool::{Mempool, MempoolLimits},
+    metrics::NodeMetrics,
+};
+use commonware_cryptography::{ChaCha20Poly1305, Signer};
+use commonware_p2p::{AddressableManager, authenticated::lookup};
+use commonware_runtime::{Runner, Spawner as _, Supervisor as _, tokio};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::{
+    NZU32, NZUsize, TryCollect,
+    ordered::{Map, Set},
+    union,
+};
+use medchain_storage::Store;
+use medchain_types::{PublicKey, namespace};
+use std::{sync::Arc, time::Duration};
+use tracing::info;
+
+/// Most transactions a proposer puts in one block.
+pub const MAX_BLOCK_TXS: usize = 20_000;
+
+/// Why the node stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The data directory is unusable.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The state database could not be opened or is inconsistent with genesis.
+    #[error("state database: {0}")]
+    State(String),
+    /// The chain could not start.
+    #[error(transparent)]
+    Chain(#[from] BlockError),
+    /// Consensus could not start.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The API could not bind.
+    #[error("HTTP API: {0}")]
+    Api(std::io::Error),
+    /// The validator set in genesis has duplicate keys.
+    #[error("genesis validator keys are not unique")]
+    DuplicateValidators,
+}
+
+/// A validator started by [`launch`]: handles for driving it in-process (benchmarks, tests).
+pub struct Running {
+    /// The execution driver.
+    pub chain: Arc<Chain>,
+    /// Publishes admitted transactions to the other validators.
+    pub gossip: GossipHandle,
+}
+
+/// Runs a validator until Ctrl-C or SIGTERM.
+pub fn run(loaded: LoadedConfig, tuning: Tuning) -> Result<(), NodeError> {
+    let runtime = runtime_for(&loaded)?;
+    runtime.start(|context| async move {
+        let api = loaded.config.api.listen;
+        launch(context, loaded, tuning, Some(api)).await?;
+        shutdown_signal().await;
+        info!("stopping");
+        Ok(())
+    })
+}
+
+/// The tokio runtime a validator runs on, storing consensus data under its data directory.
+pub fn runtime_for(loaded: &LoadedConfig) -> Result<tokio::Runner, NodeError> {
+    let data_dir = &loaded.config.data_dir;
+    std::fs::create_dir_all(data_dir).map_err(|source| NodeError::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
+    Ok(tokio::Runner::new(
+        tokio::Config::new()
+            .with_storage_directory(data_dir.join("consensus"))
+            .with_worker_threads(2)
+            .with_catch_panics(false),
+    ))
+}
+
+/// Starts every part of a validator on `context`: state, p2p, gossip, consensus, the finalizer
+/// and (when `api` is given) the HTTP API. Returns once all are running.
+pub async fn launch(
+    context: tokio::Context,
+    loaded: LoadedConfig,
+    tuning: Tuning,
+    api: Option<std::net::SocketAddr>,
+) -> Result<Running, NodeError> {
+    let LoadedConfig {
+        config,
+        key,
+        genesis,
+    } = loaded;
+    let store = Store::open(config.data_dir.join("state.redb"))
+        .map_err(|e| NodeError::State(e.to_string()))?;
+    let participants: Set<PublicKey> = genesis
+        .validators
+        .iter()
+        .map(|v| v.public_key.0.clone())
+        .try_collect()
+        .map_err(|_| NodeError::DuplicateValidators)?;
+    let identity = Identity {
+        signer: key.clone(),
+        participants: participants.clone(),
+    };
+    let chain = Arc::new(Chain::open(
+        store,
+        &genesis,
+        Mempool::new(MempoolLimits::default()),
+        MAX_BLOCK_TXS,
+    )?);
+    let metrics = NodeMetrics::register(&context.child("medchain"));
+
+    let p2p = p2p_config(&key, &genesis, config.p2p.listen, &participants);
+    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
+    let peers: Map<PublicKey, commonware_p2p::Address> = config
+        .p2p
+        .peers
+        .iter()
+        .map(|peer| (peer.public_key.0.clone(), peer.address.into()))
+        .try_collect()
+        .map_err(|_| NodeError::DuplicateValidators)?;
+    oracle.track(0, peers);
+    let [
+        votes,
+        certificates,
+        resolver,
+        broadcast,
+        backfill,
+        gossip_channel,
+    ] = channel::all().map(|(id, quota)| network.register(id, quota));
+    network.start();
+
+    let (_gossip, gossip) = gossip::start(context.child("gossip"), chain.clone(), gossip_channel);
+    let (finalizer, deliveries) = finalizer::channel();
+    let application = ChainApplication::new(chain.clone(), key.public_key());
+    let (_engine, marshal) = engine::start(
+        context.child("engine"),
+        &identity,
+        "medchain",
+        &tuning,
+        application,
+        finalizer,
+        Channels {
+            votes,
+            certificates,
+            resolver,
+            broadcast,
+            backfill,
+        },
+        oracle.clone(),
+        oracle,
+    )
+    .await?;
+    let _finalizer = finalizer::spawn(
+        context.child("finalizer"),
+        chain.clone(),
+        metrics.clone(),
+        deliveries,
+        marshal,
+    );
+    if let Some(address) = api {
+        let listener = ::tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(NodeError::Api)?;
+        let state = ApiState::new(
+            context.child("api"),
+            chain.clone(),
+            gossip.clone(),
+            genesis,
+            metrics,
+        );
+        context
+            .child("http")
+            .spawn(move |_| api::serve(listener, state));
+    }
+    info!(api = ?api, p2p = %config.p2p.listen, "validator running");
+    Ok(Running { chain, gossip })
+}
+
+/// The authenticated p2p configuration: production defaults, adapted to a fixed consortium.
+fn p2p_config(
+    key: &medchain_types::PrivateKey,
+    genesis: &medchain_types::Genesis,
+    listen: std::net::SocketAddr,
+    participants: &Set<PublicKey>,
+) -> lookup::Config<commonware_stream::SakeCups<medchain_types::PrivateKey, ChaCha20Poly1305>> {
+    let mut p2p = lookup::Config::recommended(
+        Cups::<_, ChaCha20Poly1305>::new(
+            Sake {
+                signer: key.clone(),
+                synchrony_bound: Duration::from_secs(5),
+                max_handshake_age: Duration::from_secs(10),
+                version: sake::Version::V1,
+            },
+            cups::Version::V1,
+        ),
+        &union(namespace::P2P, genesis.chain_id.as_str().as_bytes()),
+        listen,
+        commonware_p2p::authenticated::peer_set_limit(participants, &key.public_key()),
+        engine::max_message_size(participants.len()),
+        NZUsize!(4096),
+    );
+    // Hospitals sit on private networks; peers are a fixed, known set (unknown IPs are refused
+    // anyway), so the per-IP handshake limit can allow quick reconnects after a restart.
+    p2p.allow_private_ips = true;
+    p2p.allowed_handshake_rate_per_ip = commonware_runtime::Quota::per_second(NZU32!(16));
+    p2p.peer_connection_cooldown = Duration::from_secs(1);
+    p2p.dial_frequency = Duration::from_millis(500);
+    p2p.ping_frequency = Duration::from_secs(5);
+    p2p.block_duration = Duration::from_secs(30 * 60);
+    p2p
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match ::tokio::signal::unix::signal(::tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    ::tokio::select! {
+        _ = ::tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,579 @@
+//! Deterministic simulation of a 4-validator medchain network (issue 2 §6): the real node
+//! stack (simplex, marshal, broadcast, backfill, gossip, execution, redb state) on
+//! commonware's deterministic runtime and simulated network.
+//!
+//! Scenarios: all honest; one Byzantine validator sending conflicting votes; one validator
+//! crashed and restarted on its own storage; a partition that halts progress and then heals.
+//! In each, every honest validator must commit the same blocks with the same state roots, and
+//! the medical workload (register → approve → release → store → grant → access → revoke →
+//! access denied) must reach its expected outcome. Each scenario runs over several seeds.
+
+use commonware_consensus::simplex::mocks::conflicter;
+use commonware_cryptography::{Sha256, Signer as _, ed25519};
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor as _, deterministic};
+use commonware_utils::{NZUsize, TryCollect, ordered::Set, probability};
+use futures::channel::oneshot;
+use medchain_node::{
+    app::ChainApplication,
+    chain::Chain,
+    engine::{self, Channels, Identity, Tuning, channel},
+    finalizer,
+    gossip::{self, GossipHandle},
+    mempool::Mempool,
+    metrics::NodeMetrics,
+};
+use medchain_state::{
+    keys,
+    testkit::{self, Actor},
+};
+use medchain_storage::Store;
+use medchain_types::{
+    Address, ConsentId, ContentHash, Event, Expiry, Genesis, OrgKind, OrgState, Purpose, RecordId,
+    Transaction, TxId, ValidatorInfo,
+};
+use std::{sync::Arc, time::Duration};
+
+const VALIDATORS: usize = 4;
+const PATIENTS: u64 = 12;
+
+type PublicKey = ed25519::PublicKey;
+
+/// One running validator.
+struct Node {
+    handle: Handle<()>,
+    chain: Arc<Chain>,
+    gossip: GossipHandle,
+}
+
+/// The simulated network and each validator's durable store (kept across crashes).
+struct Cluster {
+    context: deterministic::Context,
+    oracle: Oracle<PublicKey, deterministic::Context>,
+    signers: Vec<ed25519::PrivateKey>,
+    participants: Set<PublicKey>,
+    genesis: Genesis,
+    stores: Vec<Store>,
+    nodes: Vec<Option<Node>>,
+}
+
+fn link() -> Link {
+    Link {
+        latency: Duration::from_millis(10),
+        jitter: Duration::from_millis(2),
+        success_rate: probability!(1.0),
+    }
+}
+
+impl Cluster {
+    async fn new(context: deterministic::Context) -> Self {
+        let signers: Vec<_> = (0..VALIDATORS as u64)
+            .map(|i| ed25519::PrivateKey::from_seed(1_000 + i))
+            .collect();
+        let participants: Set<PublicKey> = signers
+            .iter()
+            .map(|s| s.public_key())
+            .try_collect()
+            .unwrap();
+        let mut genesis = testkit::genesis_document();
+        genesis.genesis_time_ms = 0;
+        genesis.validators = signers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ValidatorInfo {
+                name: format!("hospital-{i}"),
+                public_key: Address(s.public_key()),
+            })
+            .collect();
+        let (network, oracle) = Network::new_with_peers(
+            context.child("network"),
+            simulated::Config {
+                max_size: engine::max_message_size(VALIDATORS),
+                max_peers_per_set: NZUsize!(VALIDATORS),
+                disconnect_on_block: true,
+                tracked_peer_sets: NZUsize!(1),
+            },
+            participants.clone(),
+        )
+        .await;
+        network.start();
+        let mut cluster = Self {
+            context,
+            oracle,
+            signers,
+            participants,
+            genesis,
+            stores: (0..VALIDATORS)
+                .map(|_| Store::in_memory().unwrap())
+                .collect(),
+            nodes: (0..VALIDATORS).map(|_| None).collect(),
+        };
+        cluster.set_links(|_, _| true, true).await;
+        cluster
+    }
+
+    /// Adds (or removes) the links between every ordered pair `(a, b)` with `pick(a, b)`.
+    async fn set_links(&mut self, pick: impl Fn(usize, usize) -> bool, up: bool) {
+        for a in 0..VALIDATORS {
+            for b in 0..VALIDATORS {
+                if a == b || !pick(a, b) {
+                    continue;
+                }
+                let (from, to) = (self.signers[a].public_key(), self.signers[b].public_key());
+                if up {
+                    self.oracle.add_link(from, to, link()).await.unwrap();
+                } else {
+                    self.oracle.remove_link(from, to).await.unwrap();
+                }
+            }
+        }
+    }
+
+    async fn channels(
+        &self,
+        index: usize,
+    ) -> Vec<(
+        simulated::Sender<PublicKey, deterministic::Context>,
+        simulated::Receiver<PublicKey>,
+    )> {
+        let control = self.oracle.control(self.signers[index].public_key());
+        let mut channels = Vec::new();
+        for (id, quota) in channel::all() {
+            channels.push(control.register(id, quota).await.unwrap());
+        }
+        channels
+    }
+
+    /// Starts validator `index` on its store; everything it spawns dies with its handle.
+    async fn start(&mut self, index: usize) {
+        let mut channels = self.channels(index).await.into_iter();
+        let mut next = || channels.next().unwrap();
+        let (votes, certificates, resolver, broadcast, backfill, gossip_channel) =
+            (next(), next(), next(), next(), next(), next());
+        let identity = Identity {
+            signer: self.signers[index].clone(),
+            participants: self.participants.clone(),
+        };
+        let store = self.stores[index].clone();
+        let genesis = self.genesis.clone();
+        let oracle = self.oracle.clone();
+        let (ready, started) = oneshot::channel();
+        let handle = self
+            .context
+            .child("validator")
+            .with_attribute("index", index)
+            .spawn(move |context| async move {
+                let chain =
+                    Arc::new(Chain::open(store, &genesis, Mempool::default(), 2_000).unwrap());
+                let metrics = NodeMetrics::register(&context.child("medchain"));
+                let (_gossip, gossip) =
+                    gossip::start(context.child("gossip"), chain.clone(), gossip_channel);
+                let (finalizer, deliveries) = finalizer::channel();
+                let application =
+                    ChainApplication::new(chain.clone(), identity.signer.public_key());
+                let control = oracle.control(identity.signer.public_key());
+                let (_engine, marshal) = engine::start(
+                    context.child("engine"),
+                    &identity,
+                    &format!("validator-{index}"),
+                    &Tuning::default(),
+                    application,
+                    finalizer,
+                    Channels {
+                        votes,
+                        certificates,
+                        resolver,
+                        broadcast,
+                        backfill,
+                    },
+                    oracle.manager(),
+                    control,
+                )
+                .await
+                .unwrap();
+                let _finalizer = finalizer::spawn(
+                    context.child("finalizer"),
+                    chain.clone(),
+                    metrics,
+                    deliveries,
+                    marshal,
+                );
+                let _ = ready.send((chain, gossip));
+                futures::future::pending::<()>().await;
+            });
+        let (chain, gossip) = started.await.unwrap();
+        self.nodes[index] = Some(Node {
+            handle,
+            chain,
+            gossip,
+        });
+    }
+
+    /// Replaces validator `index` with a Byzantine one that signs a conflicting vote for every
+    /// vote it sees (and runs nothing else).
+    async fn start_conflicter(&mut self, index: usize) {
+        let votes = self.channels(index).await.into_iter().next().unwrap();
+        let scheme = Identity {
+            signer: self.signers[index].clone(),
+            participants: self.participants.clone(),
+        }
+        .scheme()
+        .unwrap();
+        let engine: conflicter::Conflicter<_, _, Sha256> = conflicter::Conflicter::new(
+            self.context.child("byzantine"),
+            conflicter::Config { scheme },
+        );
+        engine.start(votes);
+    }
+
+    fn crash(&mut self, index: usize) {
+        if let Some(node) = self.nodes[index].take() {
+            node.handle.abort();
+        }
+    }
+
+    fn honest(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().flatten()
+    }
+
+    fn height(&self, index: usize) -> u64 {
+        self.stores[index]
+            .last_applied()
+            .unwrap()
+            .map_or(0, |a| a.height)
+    }
+
+    /// Submits transactions round-robin through the running validators and waits until every
+    /// running validator has committed all of them. Returns their receipts' events.
+    async fn submit_and_wait(&mut self, txs: Vec<Transaction>) -> Vec<Vec<Event>> {
+        let nodes: Vec<&Node> = self.honest().collect();
+        let mut rng = commonware_utils::test_rng();
+        for (i, tx) in txs.iter().enumerate() {
+            let node = nodes[i % nodes.len()];
+            let result = node.chain.admit(&mut rng, vec![tx.clone()]).remove(0);
+            result.unwrap_or_else(|e| panic!("tx {i} ({}) refused: {e}", tx.body.payload.kind()));
+            node.gossip.publish(tx.clone());
+        }
+        let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
+        let deadline = self.context.current() + Duration::from_secs(120);
+        loop {
+            let done = self.honest().all(|node| {
+                ids.iter()
+                    .all(|id| node.chain.store().receipt(id).unwrap().is_some())
+            });
+            if done {
+                break;
+            }
+            assert!(
+                self.context.current() < deadline,
+                "transactions not finalized in time"
+            );
+            self.context.sleep(Duration::from_millis(50)).await;
+        }
+        let store = self.honest().next().unwrap().chain.store().clone();
+        ids.iter()
+            .map(|id| store.receipt(id).unwrap().unwrap().events)
+            .collect()
+    }
+
+    /// Waits until every running validator committed at least `height`.
+    async fn wait_for_height(&self, height: u64) {
+        let deadline = self.context.current() + Duration::from_secs(120);
+        while (0..VALIDATORS).any(|i| self.nodes[i].is_some() && self.height(i) < height) {
+            assert!(
+                self.context.current() < deadline,
+                "height {height} not reached in time"
+            );
+            self.context.sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every pair of the given validators committed identical blocks and state roots up to the
+    /// lowest height among them.
+    fn assert_agreement(&self, validators: &[usize]) {
+        let top = validators.iter().map(|&i| self.height(i)).min().unwrap();
+        assert!(top > 0, "nothing finalized");
+        for height in 0..=top {
+            let blocks: Vec<_> = validators
+                .iter()
+                .map(|&i| self.stores[i].block_by_height(height).unwrap().unwrap())
+                .collect();
+            for (block, &i) in blocks.iter().zip(validators) {
+                assert_eq!(
+                    block.digest(),
+                    blocks[0].digest(),
+                    "validator {i} diverges at height {height}"
+                );
+                assert_eq!(block.header().state_root, blocks[0].header().state_root);
+            }
+        }
+        let roots: Vec<_> = validators
+            .iter()
+            .map(|&i| {
+                self.stores[i]
+                    .get_proven(keys::chain_config().as_bytes())
+                    .unwrap()
+            })
+            .collect();
+        for proven in &roots {
+            proven.verify().unwrap();
+        }
+    }
+}
+
+/// The medical workload, phase by phase (each phase needs the previous one finalized).
+struct Workload {
+    regulator: Actor,
+    doctor: Actor,
+    researcher: Actor,
+    patients: Vec<Actor>,
+    nonces: std::collections::HashMap<Address, u64>,
+    records: Vec<RecordId>,
+    consents: Vec<ConsentId>,
+}
+
+impl Workload {
+    fn new() -> Self {
+        Self {
+            regulator: Actor::new(testkit::REGULATOR_SEED),
+            doctor: Actor::new(10),
+            researcher: Actor::new(11),
+            patients: (0..PATIENTS).map(|i| Actor::new(100 + i)).collect(),
+            nonces: Default::default(),
+            records: Vec::new(),
+            consents: Vec::new(),
+        }
+    }
+
+    fn tx(&mut self, actor: &Actor, payload: medchain_types::Payload) -> Transaction {
+        let nonce = self.nonces.entry(actor.address.clone()).or_default();
+        let tx = actor.sign(*nonce, payload).tx().clone();
+        *nonce += 1;
+        tx
+    }
+
+    fn hospital() -> medchain_types::OrgName {
+        testkit::org_name("General Hospital")
+    }
+
+    fn lab() -> medchain_types::OrgName {
+        testkit::org_name("Cohort Lab")
+    }
+
+    fn register(&mut self) -> Vec<Transaction> {
+        let (doctor, researcher) = (self.doctor.clone(), self.researcher.clone());
+        vec![
+            self.tx(
+                &doctor,
+                testkit::register(&Self::hospital(), OrgKind::Hospital),
+            ),
+            self.tx(
+                &researcher,
+                testkit::register(&Self::lab(), OrgKind::Research),
+            ),
+        ]
+    }
+
+    fn approve(&mut self) -> Vec<Transaction> {
+        let regulator = self.regulator.clone();
+        vec![
+            self.tx(
+                &regulator,
+                testkit::set_state(&Self::hospital(), OrgState::Audited),
+            ),
+            self.tx(
+                &regulator,
+                testkit::set_state(&Self::lab(), OrgState::Audited),
+            ),
+        ]
+    }
+
+    fn release(&mut self) -> Vec<Transaction> {
+        let doctor = self.doctor.clone();
+        self.patients
+            .clone()
+            .iter()
+            .map(|patient| {
+                let hash = ContentHash::of(patient.address.as_bytes());
+                self.tx(&doctor, testkit::release(&doctor, &patient.address, &hash))
+            })
+            .collect()
+    }
+
+    fn store_and_grant(&mut self, released: &[Vec<Event>]) -> Vec<Transaction> {
+        self.records = released
+            .iter()
+            .map(|events| match &events[0] {
+                Event::RecordReleased { record, .. } => *record,
+                other => panic!("unexpected event {other:?}"),
+            })
+            .collect();
+        let grantee = self.researcher.address.clone();
+        let mut txs = Vec::new();
+        for (patient, record) in self.patients.clone().iter().zip(self.records.clone()) {
+            let blob = ContentHash::of(record.as_bytes());
+            txs.push(self.tx(patient, testkit::store(&record, &blob, "file:///blobs/x")));
+            txs.push(self.tx(
+                patient,
+                testkit::grant(
+                    &grantee,
+                    &[record],
+                    Purpose::Research,
+                    Expiry::AtHeight(1_000_000),
+                ),
+            ));
+        }
+        txs
+    }
+
+    fn request_all(&mut self) -> Vec<Transaction> {
+        let researcher = self.researcher.clone();
+        self.records
+            .clone()
+            .iter()
+            .map(|record| self.tx(&researcher, testkit::request(record, Purpose::Research)))
+            .collect()
+    }
+
+    fn revoke_all(&mut self, granted: &[Vec<Event>]) -> Vec<Transaction> {
+        self.consents = granted
+            .iter()
+            .filter_map(|events| match events.first() {
+                Some(Event::ConsentGranted { consent, .. }) => Some(*consent),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(self.consents.len(), PATIENTS as usize);
+        self.patients
+            .clone()
+            .iter()
+            .zip(self.consents.clone())
+            .map(|(patient, consent)| self.tx(patient, testkit::revoke(&consent)))
+            .collect()
+    }
+}
+
+fn decisions(events: &[Vec<Event>]) -> Vec<bool> {
+    events
+        .iter()
+        .map(|events| match &events[0] {
+            Event::AccessDecided { decision, .. } => decision.is_allowed(),
+            other => panic!("unexpected event {other:?}"),
+        })
+        .collect()
+}
+
+/// Which disruption a run applies.
+#[derive(Clone, Copy, Debug)]
+enum Scenario {
+    Honest,
+    Conflicter,
+    CrashRestart,
+    Partition,
+}
+
+fn run(seed: u64, scenario: Scenario) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let mut cluster = Cluster::new(context).await;
+        let byzantine = matches!(scenario, Scenario::Conflicter).then_some(VALIDATORS - 1);
+        for index in 0..VALIDATORS {
+            if Some(index) == byzantine {
+                cluster.start_conflicter(index).await;
+            } else {
+                cluster.start(index).await;
+            }
+        }
+        let honest: Vec<usize> = (0..VALIDATORS).filter(|i| Some(*i) != byzantine).collect();
+
+        let mut workload = Workload::new();
+        cluster.submit_and_wait(workload.register()).await;
+        cluster.submit_and_wait(workload.approve()).await;
+
+        if let Scenario::Partition = scenario {
+            let halves = |a: usize, b: usize| (a < 2) != (b < 2);
+            cluster.set_links(halves, false).await;
+            // Let in-flight views settle, then no quorum exists: nothing may finalize.
+            cluster.context.sleep(Duration::from_secs(3)).await;
+            let frozen: Vec<u64> = honest.iter().map(|&i| cluster.height(i)).collect();
+            cluster.context.sleep(Duration::from_secs(20)).await;
+            let after: Vec<u64> = honest.iter().map(|&i| cluster.height(i)).collect();
+            assert_eq!(frozen, after, "a minority partition finalized blocks");
+            cluster.set_links(halves, true).await;
+        }
+
+        let released = cluster.submit_and_wait(workload.release()).await;
+        if let Scenario::CrashRestart = scenario {
+            cluster.crash(2);
+        }
+        let granted = cluster
+            .submit_and_wait(workload.store_and_grant(&released))
+            .await;
+        let allowed = cluster.submit_and_wait(workload.request_all()).await;
+        assert!(decisions(&allowed).iter().all(|&allowed| allowed));
+
+        if let Scenario::CrashRestart = scenario {
+            let before = cluster.height(2);
+            cluster.start(2).await;
+            let target = cluster.height(0);
+            cluster.wait_for_height(target).await;
+            assert!(
+                cluster.height(2) > before,
+                "restarted validator did not catch up"
+            );
+        }
+
+        cluster.submit_and_wait(workload.revoke_all(&granted)).await;
+        let denied = cluster.submit_and_wait(workload.request_all()).await;
+        assert!(decisions(&denied).iter().all(|&allowed| !allowed));
+
+        let top = honest.iter().map(|&i| cluster.height(i)).max().unwrap();
+        cluster.wait_for_height(top).await;
+        cluster.assert_agreement(&honest);
+
+        if byzantine.is_some() {
+            let blocked = cluster.oracle.blocked().await.unwrap();
+            let byzantine_key = cluster.signers[VALIDATORS - 1].public_key();
+            assert!(
+                !blocked.is_empty(),
+                "the conflicting validator was never blocked"
+            );
+            assert!(
+                blocked.iter().all(|(_, b)| *b == byzantine_key),
+                "an honest validator was blocked"
+            );
+        }
+    });
+}
+
+const SEEDS: std::ops::Range<u64> = 0..5;
+
+#[test]
+fn honest_validators_agree() {
+    for seed in SEEDS {
+        run(seed, Scenario::Honest);
+    }
+}
+
+#[test]
+fn a_conflicting_validator_cannot_break_agreement() {
+    for seed in SEEDS {
+        run(seed, Scenario::Conflicter);
+    }
+}
+
+#[test]
+fn a_crashed_validator_recovers_and_catches_up() {
+    for seed in SEEDS {
+        run(seed, Scenario::CrashRestart);
+    }
+}
+
+#[test]
+fn a_partition_halts_finality_and_heals() {
+    for seed in SEEDS {
+        run(seed, Scenario::Partition);
+    }
+}
