@@ -1,0 +1,450 @@
+//! Builders for every transaction payload. They check locally what would make the chain
+//! refuse the transaction outright (so the user hears it before paying a round trip) and make
+//! the embedded signatures some payloads carry; signing the transaction itself is
+//! [`crate::Signer`]'s job.
+
+use commonware_codec::{Copying, DecodeExt as _, Encode as _};
+use medchain_types::{
+    AccessPayload, Address, ChainId, ConsentId, ConsentPayload, ContentHash, Expiry,
+    JoinEndorsement, OrgKind, OrgName, OrgState, Payload, PrivateKey, Purpose, RecordAttestation,
+    RecordId, RecordPayload, RegistryPayload, Signature, Uri, limits,
+};
+use std::{collections::BTreeSet, time::Duration};
+
+/// Why a payload could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A consent must name 1 to `MAX_CONSENT_RECORDS` records (S1-sharing).
+    #[error("a consent names 1 to {max} records, got {0}", max = limits::MAX_CONSENT_RECORDS)]
+    RecordCount(usize),
+    /// A record listed twice in one consent.
+    #[error("record {0} is listed twice")]
+    DuplicateRecord(RecordId),
+    /// A patient needs no consent to its own records.
+    #[error("a patient cannot grant consent to itself")]
+    SelfGrant,
+    /// Not the hex of one ed25519 signature.
+    #[error("{0:?} is not a signature (128 hex characters, e.g. from `medchain org endorse`)")]
+    Signature(String),
+    /// An expiry that cannot be parsed or lies in the past.
+    #[error("invalid expiry: {0}")]
+    Expiry(String),
+}
+
+/// S2-register: register `name` with the sender as its first member; it starts `ToAudit`.
+pub fn register_org(name: OrgName, kind: OrgKind) -> Payload {
+    Payload::Registry(RegistryPayload::Register { name, kind })
+}
+
+/// S2-state: the regulator sets an organisation's state (approve and reinstate are
+/// `Audited`, suspend is `Suspended`).
+pub fn set_org_state(name: OrgName, state: OrgState) -> Payload {
+    Payload::Registry(RegistryPayload::SetState { name, state })
+}
+
+/// S2-register: an audited member of `org` consents to `member` joining it. The chain accepts
+/// the join only with this signature, made under its own namespace over (chain, org, member),
+/// so it cannot be replayed on another chain, for another organisation or another address.
+pub fn endorse_join(
+    chain_id: &ChainId,
+    org: &OrgName,
+    member: &Address,
+    endorser: &PrivateKey,
+) -> Signature {
+    JoinEndorsement {
+        chain_id: chain_id.clone(),
+        org: org.clone(),
+        member: member.clone(),
+    }
+    .sign(endorser)
+}
+
+/// A signature (e.g. an endorsement) as the hex a user copies between commands.
+pub fn signature_hex(signature: &Signature) -> String {
+    hex::encode(signature.encode())
+}
+
+/// Parses [`signature_hex`]'s output, refusing anything that is not one canonical signature.
+pub fn parse_signature(text: &str) -> Result<Signature, BuildError> {
+    let invalid = || BuildError::Signature(text.chars().take(140).collect());
+    let bytes = hex::decode(text.trim()).map_err(|_| invalid())?;
+    Signature::decode(Copying(&bytes)).map_err(|_| invalid())
+}
+
+/// S2-register: the sender joins `name` with `endorser`'s endorsement (see [`endorse_join`]).
+pub fn join_org(name: OrgName, endorser: Address, endorsement: Signature) -> Payload {
+    Payload::Registry(RegistryPayload::Join {
+        name,
+        endorser,
+        endorsement,
+    })
+}
+
+/// A record release and the hash it commits to.
+#[derive(Clone, Debug)]
+pub struct Release {
+    /// The payload to sign with the doctor's key.
+    pub payload: Payload,
+    /// hEMR: SHA-256 of the record's bytes.
+    pub record_hash: ContentHash,
+    /// The doctor's attestation, which the patient keeps with the record.
+    pub attestation: Signature,
+}
+
+/// S1-release: doctor B releases record D_A about patient A: hEMR = SHA-256(D_A), and B's
+/// signature over (chain, A, hEMR). Only the hash goes on chain; the record stays off chain.
+/// The transaction must be signed with the same `doctor` key (the chain checks the
+/// attestation against the sender).
+pub fn release_record(
+    chain_id: &ChainId,
+    doctor: &PrivateKey,
+    patient: Address,
+    record: &[u8],
+) -> Release {
+    let record_hash = ContentHash::of(record);
+    let attestation = RecordAttestation {
+        chain_id: chain_id.clone(),
+        patient: patient.clone(),
+        record_hash,
+    }
+    .sign(doctor);
+    Release {
+        payload: Payload::Record(RecordPayload::Release {
+            patient,
+            record_hash,
+            attestation: attestation.clone(),
+        }),
+        record_hash,
+        attestation,
+    }
+}
+
+/// S1-storage: the patient files where the encrypted copy of `record` is kept. The pointer
+/// holds hash pointers to the release transaction (`record`) and to the blob (its SHA-256).
+pub fn store_pointer(record: RecordId, encrypted_blob: &[u8], location: Uri) -> Payload {
+    Payload::Record(RecordPayload::Store {
+        record,
+        blob_hash: ContentHash::of(encrypted_blob),
+        location,
+    })
+}
+
+/// S1-sharing: `patient` grants `grantee` access to `records` for `purpose` until `expiry`.
+/// Checks what the chain would refuse regardless of state: the record count, duplicates, and
+/// a grant to oneself.
+pub fn grant_consent(
+    patient: &Address,
+    grantee: Address,
+    records: Vec<RecordId>,
+    purpose: Purpose,
+    expiry: Expiry,
+) -> Result<Payload, BuildError> {
+    if records.is_empty() || records.len() > limits::MAX_CONSENT_RECORDS {
+        return Err(BuildError::RecordCount(records.len()));
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(duplicate) = records.iter().find(|id| !seen.insert(**id)) {
+        return Err(BuildError::DuplicateRecord(*duplicate));
+    }
+    if &grantee == patient {
+        return Err(BuildError::SelfGrant);
+    }
+    Ok(Payload::Consent(ConsentPayload::Grant {
+        grantee,
+        records,
+        purpose,
+        expiry,
+    }))
+}
+
+/// S1-sharing: the patient withdraws a consent it granted.
+pub fn revoke_consent(consent: ConsentId) -> Payload {
+    Payload::Consent(ConsentPayload::Revoke { consent })
+}
+
+/// S1-rights: ask the chain for access to `record` for `purpose`; allowed or denied, the
+/// decision is logged in the patient's access log.
+pub fn request_access(record: RecordId, purpose: Purpose) -> Payload {
+    Payload::Access(AccessPayload::Request { record, purpose })
+}
+
+/// How a user states a consent's expiry; resolved against the chain's height and the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpirySpec {
+    /// Valid below this block height.
+    AtHeight(u64),
+    /// Valid for this many blocks after the current height.
+    InBlocks(u64),
+    /// Valid until this unix time in milliseconds.
+    AtTimeMs(u64),
+    /// Valid for this long from now.
+    For(Duration),
+}
+
+impl ExpirySpec {
+    /// The on-chain expiry, given the chain's current height and the time now (unix ms).
+    pub fn resolve(self, current_height: u64, now_ms: u64) -> Result<Expiry, BuildError> {
+        let past = |what: String| Err(BuildError::Expiry(format!("{what} is not in the future")));
+        match self {
+            Self::AtHeight(height) if height <= current_height => {
+                past(format!("height {height} (chain is at {current_height})"))
+            }
+            Self::AtHeight(height) => Ok(Expiry::AtHeight(height)),
+            Self::InBlocks(0) => past("0 blocks from now".into()),
+            Self::InBlocks(blocks) => Ok(Expiry::AtHeight(current_height.saturating_add(blocks))),
+            Self::AtTimeMs(millis) if millis <= now_ms => past(format!("time {millis} ms")),
+            Self::AtTimeMs(millis) => Ok(Expiry::AtTime(millis)),
+            Self::For(duration) if duration.is_zero() => past("a zero duration".into()),
+            Self::For(duration) => {
+                let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+                Ok(Expiry::AtTime(now_ms.saturating_add(millis)))
+            }
+        }
+    }
+}
+
+/// Parses a duration such as `90s`, `45m`, `12h`, `30d` or `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration, BuildError> {
+    let text = text.trim();
+    let invalid = || {
+        BuildError::Expiry(format!(
+            "{text:?} is not a duration like 30m, 12h, 30d or 2w"
+        ))
+    };
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(invalid)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(invalid()),
+    };
+    number
+        .checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_state::testkit::{address, chain_id, key, record_id};
+    use medchain_types::{Transaction, TxBody, TxError};
+
+    fn signed(payload: Payload, sender: u64) -> Transaction {
+        TxBody {
+            chain_id: chain_id(),
+            sender: address(sender),
+            nonce: 0,
+            payload,
+        }
+        .sign(&key(sender))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_builder_yields_a_payload_that_round_trips_and_verifies() {
+        let name = OrgName::new("Seoul General").unwrap();
+        let release = release_record(&chain_id(), &key(1), address(2), b"EMR");
+        let payloads = vec![
+            (register_org(name.clone(), OrgKind::Hospital), 1),
+            (set_org_state(name.clone(), OrgState::Suspended), 0),
+            (
+                join_org(
+                    name.clone(),
+                    address(1),
+                    endorse_join(&chain_id(), &name, &address(3), &key(1)),
+                ),
+                3,
+            ),
+            (release.payload.clone(), 1),
+            (
+                store_pointer(
+                    record_id(1),
+                    b"ciphertext",
+                    Uri::new("file:///b/1").unwrap(),
+                ),
+                2,
+            ),
+            (
+                grant_consent(
+                    &address(2),
+                    address(3),
+                    vec![record_id(1)],
+                    Purpose::Treatment,
+                    Expiry::AtHeight(9),
+                )
+                .unwrap(),
+                2,
+            ),
+            (revoke_consent(ConsentId(record_id(4).0)), 2),
+            (request_access(record_id(1), Purpose::Research), 3),
+        ];
+        for (payload, sender) in payloads {
+            assert_eq!(Payload::decode(payload.encode()).unwrap(), payload);
+            let tx = signed(payload, sender);
+            let decoded = Transaction::from_bytes(&tx.encode()).unwrap();
+            decoded
+                .verify(&chain_id())
+                .unwrap_or_else(|e| panic!("{}: {e}", tx.body.payload.kind()));
+        }
+        assert_eq!(release.record_hash, ContentHash::of(b"EMR"));
+    }
+
+    #[test]
+    fn a_release_signed_by_another_key_than_the_attesting_doctor_fails_verification() {
+        // S1-release: the attestation must be the sender's signature.
+        let release = release_record(&chain_id(), &key(1), address(2), b"EMR");
+        let tx = signed(release.payload, 5);
+        assert!(matches!(
+            tx.verify(&chain_id()),
+            Err(TxError::BadAttestation)
+        ));
+    }
+
+    #[test]
+    fn an_endorsement_does_not_transfer_to_another_member_or_chain() {
+        // S2-register: the endorsement names the member and the chain.
+        let name = OrgName::new("Seoul General").unwrap();
+        let endorsement = endorse_join(&chain_id(), &name, &address(3), &key(1));
+        let stolen = signed(join_org(name.clone(), address(1), endorsement), 4);
+        assert!(matches!(
+            stolen.verify(&chain_id()),
+            Err(TxError::BadEndorsement(_))
+        ));
+
+        let other_chain = ChainId::new("medchain-other").unwrap();
+        let foreign = endorse_join(&other_chain, &name, &address(3), &key(1));
+        let replayed = signed(join_org(name, address(1), foreign), 3);
+        assert!(matches!(
+            replayed.verify(&chain_id()),
+            Err(TxError::BadEndorsement(_))
+        ));
+    }
+
+    #[test]
+    fn signatures_round_trip_through_hex_and_garbage_is_refused() {
+        let name = OrgName::new("Seoul General").unwrap();
+        let endorsement = endorse_join(&chain_id(), &name, &address(3), &key(1));
+        let text = signature_hex(&endorsement);
+        assert_eq!(text.len(), 128);
+        assert_eq!(parse_signature(&text).unwrap(), endorsement);
+        for bad in ["", "zz", &text[..126], &format!("{text}00")] {
+            assert!(
+                matches!(parse_signature(bad), Err(BuildError::Signature(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn storage_pointers_hash_the_encrypted_blob() {
+        let payload = store_pointer(record_id(1), b"blob", Uri::new("s3://b/k").unwrap());
+        let Payload::Record(RecordPayload::Store { blob_hash, .. }) = payload else {
+            panic!("not a store payload");
+        };
+        assert_eq!(blob_hash, ContentHash::of(b"blob"));
+        assert_ne!(blob_hash, ContentHash::of(b"blob2"));
+    }
+
+    #[test]
+    fn consent_grants_refuse_bad_record_lists_and_self_grants() {
+        let grant = |records: Vec<RecordId>, grantee: u64| {
+            grant_consent(
+                &address(2),
+                address(grantee),
+                records,
+                Purpose::Treatment,
+                Expiry::AtHeight(5),
+            )
+        };
+        assert!(matches!(grant(vec![], 3), Err(BuildError::RecordCount(0))));
+        let too_many: Vec<_> = (0..=limits::MAX_CONSENT_RECORDS as u64)
+            .map(record_id)
+            .collect();
+        assert!(matches!(
+            grant(too_many, 3),
+            Err(BuildError::RecordCount(_))
+        ));
+        assert!(matches!(
+            grant(vec![record_id(1), record_id(2), record_id(1)], 3),
+            Err(BuildError::DuplicateRecord(id)) if id == record_id(1)
+        ));
+        assert!(matches!(
+            grant(vec![record_id(1)], 2),
+            Err(BuildError::SelfGrant)
+        ));
+        let most: Vec<_> = (0..limits::MAX_CONSENT_RECORDS as u64)
+            .map(record_id)
+            .collect();
+        assert!(grant(most, 3).is_ok());
+    }
+
+    #[test]
+    fn expiries_resolve_relative_to_the_chain_and_refuse_the_past() {
+        let (height, now) = (100, 1_000_000);
+        assert_eq!(
+            ExpirySpec::AtHeight(150).resolve(height, now).unwrap(),
+            Expiry::AtHeight(150)
+        );
+        assert_eq!(
+            ExpirySpec::InBlocks(20).resolve(height, now).unwrap(),
+            Expiry::AtHeight(120)
+        );
+        assert_eq!(
+            ExpirySpec::AtTimeMs(now + 1).resolve(height, now).unwrap(),
+            Expiry::AtTime(now + 1)
+        );
+        assert_eq!(
+            ExpirySpec::For(Duration::from_secs(60))
+                .resolve(height, now)
+                .unwrap(),
+            Expiry::AtTime(now + 60_000)
+        );
+        for past in [
+            ExpirySpec::AtHeight(100),
+            ExpirySpec::InBlocks(0),
+            ExpirySpec::AtTimeMs(now),
+            ExpirySpec::For(Duration::ZERO),
+        ] {
+            assert!(
+                matches!(past.resolve(height, now), Err(BuildError::Expiry(_))),
+                "{past:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_parse_with_units_and_reject_garbage() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            parse_duration("12h").unwrap(),
+            Duration::from_secs(12 * 3600)
+        );
+        assert_eq!(
+            parse_duration(" 30d ").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(14 * 86_400)
+        );
+        for bad in [
+            "",
+            "d",
+            "30",
+            "30y",
+            "-3d",
+            "3.5h",
+            "99999999999999999999d",
+            "18446744073709551615w",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

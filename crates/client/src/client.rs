@@ -1,0 +1,165 @@
+//! A node plus a light client: every read is verified before it is returned.
+
+use crate::{
+    ClientError, LightClient, NodeClient, Signer, StateQuery, Verified, VerifiedBlock, VerifyError,
+};
+use medchain_api::TxState;
+use medchain_state::{StateValue, values::Account};
+use medchain_types::{AccessDecision, Address, Event, PrivateKey, Receipt, TxId};
+use std::{
+    thread,
+    time::{Duration, Instant},
+};
+
+/// How long and how often to poll for a transaction's finality.
+#[derive(Clone, Copy, Debug)]
+pub struct WaitPolicy {
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// First pause between polls; doubles up to `max_interval`.
+    pub first_interval: Duration,
+    /// Longest pause between polls.
+    pub max_interval: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(60),
+            first_interval: Duration::from_millis(100),
+            max_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A transaction proven to be in a finalized block, with the node's receipt for it.
+#[derive(Clone, Debug)]
+pub struct Confirmed {
+    /// What executing it did, as the node reports it. The block and position are verified
+    /// (the transaction is at `receipt.index` of the finalized block `receipt.height`); the
+    /// events are the node's account of them (read verified state to rely on an effect).
+    pub receipt: Receipt,
+    /// The finalized block that holds it.
+    pub block: VerifiedBlock,
+}
+
+impl Confirmed {
+    /// The access decision, for an access request (S1-rights).
+    pub fn access_decision(&self) -> Option<&AccessDecision> {
+        self.receipt.events.iter().find_map(|event| match event {
+            Event::AccessDecided { decision, .. } => Some(decision),
+            _ => None,
+        })
+    }
+}
+
+/// Where a transaction is, as far as one node knows.
+#[derive(Clone, Debug)]
+pub enum TxOutcome {
+    /// In the node's mempool.
+    Pending,
+    /// Not known to the node (not submitted there, not gossiped yet, or dropped).
+    Unknown,
+    /// In a finalized block (verified; boxed, it is large).
+    Finalized(Box<Confirmed>),
+}
+
+/// A node's API with verification against a genesis document.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// The node.
+    pub node: NodeClient,
+    /// The verifier.
+    pub light: LightClient,
+}
+
+impl Client {
+    /// Talks to `node`, trusting only what `light` verifies.
+    pub fn new(node: NodeClient, light: LightClient) -> Self {
+        Self { node, light }
+    }
+
+    /// Reads a state value and verifies it against a finalized header.
+    pub fn read<V: StateValue>(&self, query: &StateQuery<V>) -> Result<Verified<V>, ClientError> {
+        let view = self.node.proven(query)?;
+        Ok(self.light.verify_proven(&view, query.key())?)
+    }
+
+    /// The nonce `address`'s next transaction must carry, from verified state.
+    pub fn next_nonce(&self, address: &Address) -> Result<u64, ClientError> {
+        let account = self.read(&StateQuery::<Account>::account(address))?;
+        Ok(account.value.map_or(0, |account| account.nonce))
+    }
+
+    /// A finalized block, verified.
+    pub fn block(&self, height: u64) -> Result<VerifiedBlock, ClientError> {
+        let view = self.node.block(height)?;
+        let block = self.light.verify_block(&view)?;
+        if block.at.header.height != height {
+            return Err(VerifyError::HeightMismatch {
+                proof: height,
+                header: block.at.header.height,
+            }
+            .into());
+        }
+        Ok(block)
+    }
+
+    /// A signer acting with `key` through this client.
+    pub fn signer(&self, key: PrivateKey) -> Signer<'_> {
+        Signer::new(self, key)
+    }
+
+    /// Where a transaction is; a finalized one comes with its verified inclusion.
+    pub fn transaction(&self, id: &TxId) -> Result<TxOutcome, ClientError> {
+        let status = self.node.tx_status(id)?;
+        Ok(match (status.status, status.receipt) {
+            (TxState::Finalized, Some(receipt)) => {
+                TxOutcome::Finalized(Box::new(self.confirm(id, receipt)?))
+            }
+            (TxState::Pending, _) => TxOutcome::Pending,
+            _ => TxOutcome::Unknown,
+        })
+    }
+
+    /// Polls until `id` is finalized (with backoff), then verifies that the finalized block
+    /// the receipt names really holds it at the stated position.
+    pub fn wait_finalized(&self, id: &TxId, policy: &WaitPolicy) -> Result<Confirmed, ClientError> {
+        let start = Instant::now();
+        let mut interval = policy.first_interval;
+        loop {
+            let status = match self.transaction(id)? {
+                TxOutcome::Finalized(confirmed) => return Ok(*confirmed),
+                TxOutcome::Pending => TxState::Pending,
+                TxOutcome::Unknown => TxState::Unknown,
+            };
+            let waited = start.elapsed();
+            if waited >= policy.timeout {
+                return Err(ClientError::Timeout {
+                    id: *id,
+                    waited,
+                    status,
+                });
+            }
+            thread::sleep(interval.min(policy.timeout - waited));
+            interval = (interval * 2).min(policy.max_interval);
+        }
+    }
+
+    fn confirm(&self, id: &TxId, receipt: Receipt) -> Result<Confirmed, ClientError> {
+        let block = self.block(receipt.height)?;
+        let included = usize::try_from(receipt.index)
+            .ok()
+            .and_then(|index| block.tx_ids.get(index))
+            == Some(id);
+        if receipt.tx != *id || !included {
+            return Err(VerifyError::NotIncluded {
+                tx: *id,
+                height: receipt.height,
+                index: receipt.index,
+            }
+            .into());
+        }
+        Ok(Confirmed { receipt, block })
+    }
+}

@@ -1,0 +1,174 @@
+//! Typed errors. Every message says what went wrong and, where the user can act, what to do.
+
+use crate::{build::BuildError, keys::KeyError};
+use medchain_api::{ErrorBody, TxState};
+use medchain_state::ProofError;
+use medchain_types::{TxError, TxId};
+use std::time::Duration;
+
+/// Why a node's answer was not accepted as true (DESIGN.md §4: light clients verify).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The genesis document cannot seed a light client.
+    #[error("unusable genesis: {0}")]
+    Genesis(String),
+    /// `header_hex` is not hex of a canonical header.
+    #[error("the node sent a header that does not decode: {0}")]
+    HeaderEncoding(String),
+    /// The header does not hash to the digest the node claims.
+    #[error("header digest mismatch: the node claims {claimed}, the header hashes to {computed}")]
+    HeaderDigest {
+        /// What the node claimed.
+        claimed: String,
+        /// SHA-256 of the header it sent.
+        computed: String,
+    },
+    /// A block other than genesis came without a finalization certificate.
+    #[error("block {height} has no finalization certificate")]
+    MissingCertificate {
+        /// Height of the block.
+        height: u64,
+    },
+    /// The certificate is not hex of a canonical finalization for this validator set.
+    #[error("the finalization certificate does not decode: {0}")]
+    CertificateEncoding(String),
+    /// Fewer validators signed than a quorum (2f + 1 of n).
+    #[error(
+        "the certificate has {signers} signatures; a quorum of this validator set is {required}"
+    )]
+    TooFewSigners {
+        /// Signatures in the certificate.
+        signers: usize,
+        /// Quorum size.
+        required: usize,
+    },
+    /// The signatures do not verify under the genesis validators' keys.
+    #[error(
+        "the finalization certificate's signatures do not verify against the genesis validators"
+    )]
+    BadCertificate,
+    /// The certificate finalizes another block.
+    #[error("the certificate finalizes block {certified}, not {header}")]
+    CertifiesOtherBlock {
+        /// Digest in the certificate.
+        certified: String,
+        /// Digest of the header it came with.
+        header: String,
+    },
+    /// A height-0 header that is not this genesis's block 0.
+    #[error("the node's genesis block does not match the local genesis document (another chain?)")]
+    GenesisMismatch,
+    /// The proof was taken at another height than the header.
+    #[error("the proof is for height {proof}, the header is height {header}")]
+    HeightMismatch {
+        /// Height in the proof.
+        proof: u64,
+        /// Height of the header.
+        header: u64,
+    },
+    /// The Merkle proof does not bind the value to the header's state root.
+    #[error("the state proof does not verify: {0}")]
+    Proof(#[from] ProofError),
+    /// The block's transaction list does not hash to its header's `tx_root`.
+    #[error("the block's transaction ids do not match its header's tx_root")]
+    TxRoot,
+    /// A receipt names a block and position that do not hold the transaction.
+    #[error("transaction {tx} is not at position {index} of finalized block {height}")]
+    NotIncluded {
+        /// The transaction.
+        tx: TxId,
+        /// Block the receipt names.
+        height: u64,
+        /// Position the receipt names.
+        index: u32,
+    },
+}
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URL given for the node is unusable.
+    #[error("invalid node URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No HTTP answer (connection refused, timeout, …).
+    #[error(
+        "cannot reach the node at {url}: {reason}. Is the node running? Start one with `medchain devnet`, or pass --node URL"
+    )]
+    Unreachable {
+        /// The URL requested.
+        url: String,
+        /// The transport error.
+        reason: String,
+    },
+    /// The node answered with its JSON error body.
+    #[error("the node refused ({status} {}): {}. Hint: {}", body.error, body.message, body.hint)]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The node's error: stable code, message and hint.
+        body: ErrorBody,
+    },
+    /// The node answered something that is not the expected JSON.
+    #[error("unexpected answer from {url} (HTTP {status}): {detail}")]
+    BadResponse {
+        /// The URL requested.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// What could not be parsed.
+        detail: String,
+    },
+    /// The node's answer failed verification: it is not to be trusted.
+    #[error("verification failed, the answer is not trusted: {0}")]
+    Verify(#[from] VerifyError),
+    /// A key file could not be read or written.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A transaction could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// A transaction could not be signed (boxed: it can hold a whole public key).
+    #[error(transparent)]
+    Tx(Box<TxError>),
+    /// The node returned another id than the transaction's own.
+    #[error("the node acknowledged {got}, but the transaction's id is {expected}")]
+    WrongId {
+        /// The transaction's id.
+        expected: TxId,
+        /// What the node returned.
+        got: TxId,
+    },
+    /// The transaction did not reach a finalized block in time.
+    #[error(
+        "transaction {id} is not finalized after {waited:?} (last status: {status:?}). Check it later with `medchain query tx {id}`"
+    )]
+    Timeout {
+        /// The transaction.
+        id: TxId,
+        /// How long we waited.
+        waited: Duration,
+        /// Its last status.
+        status: TxState,
+    },
+}
+
+impl From<TxError> for ClientError {
+    fn from(error: TxError) -> Self {
+        Self::Tx(Box::new(error))
+    }
+}
+
+impl ClientError {
+    /// The node's stable error code (e.g. `rejected`, `nonce_conflict`), for `Api` errors.
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            Self::Api { body, .. } => Some(&body.error),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! medchain's client SDK, used by the `medchain` CLI, the workspace's end-to-end tests and,
+//! later, the hospital gateway.
+//!
+//! - [`NodeClient`]: a blocking HTTP client for one node's API, one method per endpoint, every
+//!   answer parsed into the `medchain-api` views; a node's JSON error comes back as
+//!   [`ClientError::Api`] with its code, message and hint.
+//! - [`keys`]: key files (`medchain keygen`), written owner-only.
+//! - [`build`]: a builder for every transaction payload, including the embedded signatures
+//!   (a doctor's record attestation, S1-release; a member's join endorsement, S2-register).
+//! - [`LightClient`]: verifies what a node says against the genesis validator set instead of
+//!   trusting the node (DESIGN.md §4: patients verify, they do not trust a node).
+//! - [`Client`] and [`Signer`]: reads that are verified before they are returned, and the
+//!   sign → submit → wait-for-finality flow with a verified nonce and a verified inclusion.
+//!
+//! This crate holds no chain rules (the state machine decides what a transaction does) and
+//! runs no node.
+
+#![warn(missing_docs)]
+
+pub mod build;
+mod client;
+mod error;
+mod http;
+pub mod keys;
+mod light;
+mod query;
+mod signer;
+
+pub use client::{Client, Confirmed, TxOutcome, WaitPolicy};
+pub use error::{ClientError, VerifyError};
+pub use http::NodeClient;
+pub use light::{
+    ConsensusScheme, Finality, FinalizedHeader, LightClient, Verified, VerifiedBlock,
+    genesis_header,
+};
+pub use query::{StateQuery, purpose_name};
+pub use signer::{Sent, Signer};
+
+/// Re-exported so callers name the same view types this crate parses.
+pub use medchain_api as api;

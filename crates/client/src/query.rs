@@ -1,0 +1,158 @@
+//! State queries: each pairs the API path that serves a value with the state key (and so the
+//! value type) its proof must be for, so a node cannot answer one question with the proof of
+//! another.
+
+use crate::http::path_segment;
+use medchain_state::{
+    keys::{self, StateKey},
+    values::{AccessLogEntry, Account, Consent, Membership, Org, Record, StoragePointer},
+};
+use medchain_types::{Address, ConsentId, OrgName, Purpose, RecordId};
+
+/// A provable state read: the endpoint and the key its answer must prove.
+#[derive(Clone, Debug)]
+pub struct StateQuery<V> {
+    path: String,
+    key: StateKey<V>,
+}
+
+impl<V> StateQuery<V> {
+    /// The API path (`/v1/state/...`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The state key the answer's proof must be for.
+    pub fn key(&self) -> &StateKey<V> {
+        &self.key
+    }
+}
+
+impl StateQuery<Org> {
+    /// An organisation (S2-register, S2-state).
+    pub fn org(name: &OrgName) -> Self {
+        Self {
+            path: format!("/v1/state/orgs/{}", path_segment(name.as_str())),
+            key: keys::org(name),
+        }
+    }
+}
+
+impl StateQuery<Account> {
+    /// An account's next nonce (absent means 0).
+    pub fn account(address: &Address) -> Self {
+        Self {
+            path: format!("/v1/state/accounts/{address}"),
+            key: keys::account(address),
+        }
+    }
+}
+
+impl StateQuery<Membership> {
+    /// The organisation an address belongs to.
+    pub fn membership(address: &Address) -> Self {
+        Self {
+            path: format!("/v1/state/members/{address}"),
+            key: keys::membership(address),
+        }
+    }
+}
+
+impl StateQuery<Record> {
+    /// A released record (S1-release).
+    pub fn record(id: &RecordId) -> Self {
+        Self {
+            path: format!("/v1/state/records/{id}"),
+            key: keys::record(id),
+        }
+    }
+}
+
+impl StateQuery<StoragePointer> {
+    /// A record's storage pointer (S1-storage).
+    pub fn storage(record: &RecordId) -> Self {
+        Self {
+            path: format!("/v1/state/storage/{record}"),
+            key: keys::storage_pointer(record),
+        }
+    }
+}
+
+impl StateQuery<Consent> {
+    /// A consent (S1-sharing).
+    pub fn consent(id: &ConsentId) -> Self {
+        Self {
+            path: format!("/v1/state/consents/{id}"),
+            key: keys::consent(id),
+        }
+    }
+}
+
+impl StateQuery<ConsentId> {
+    /// The newest consent covering a grantee, record and purpose (S1-sharing).
+    pub fn grant(grantee: &Address, record: &RecordId, purpose: Purpose) -> Self {
+        Self {
+            path: format!(
+                "/v1/state/grants/{grantee}/{record}/{}",
+                purpose_name(purpose)
+            ),
+            key: keys::grant(grantee, record, purpose),
+        }
+    }
+}
+
+impl StateQuery<AccessLogEntry> {
+    /// Entry `seq` (from 0) of a patient's access log (S1-rights).
+    pub fn access_log_entry(patient: &Address, seq: u64) -> Self {
+        Self {
+            path: format!("/v1/state/access-log/{patient}/{seq}"),
+            key: keys::access_log_entry(patient, seq),
+        }
+    }
+}
+
+/// The purpose as the API spells it (`treatment`, `public_health`, …).
+pub fn purpose_name(purpose: Purpose) -> String {
+    match serde_json::to_value(purpose) {
+        Ok(serde_json::Value::String(name)) => name,
+        // Purpose serialises as a plain string; this arm is unreachable in practice.
+        _ => format!("{purpose:?}").to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_state::testkit::{address, record_id};
+
+    #[test]
+    fn paths_and_keys_name_the_same_thing() {
+        let name = OrgName::new("Seoul General").unwrap();
+        let org = StateQuery::org(&name);
+        assert_eq!(org.path(), "/v1/state/orgs/Seoul%20General");
+        assert_eq!(org.key(), &keys::org(&name));
+
+        let grant = StateQuery::grant(&address(1), &record_id(2), Purpose::PublicHealth);
+        assert!(grant.path().ends_with("/public_health"), "{}", grant.path());
+        assert_eq!(
+            grant.key(),
+            &keys::grant(&address(1), &record_id(2), Purpose::PublicHealth)
+        );
+
+        let entry = StateQuery::access_log_entry(&address(3), 7);
+        assert_eq!(
+            entry.path(),
+            format!("/v1/state/access-log/{}/7", address(3))
+        );
+        assert_ne!(entry.key(), &keys::access_log_entry(&address(3), 8));
+    }
+
+    #[test]
+    fn every_purpose_has_its_api_name() {
+        let names: Vec<String> = Purpose::ALL.iter().map(|p| purpose_name(*p)).collect();
+        assert_eq!(
+            names,
+            ["treatment", "research", "billing", "public_health", "audit"]
+        );
+    }
+}

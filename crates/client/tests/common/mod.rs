@@ -1,0 +1,121 @@
+//! Fixtures shared by this crate's integration tests: a four-validator genesis matching the
+//! state testkit's chain, real simplex finalization certificates, and proven state reads.
+
+#![allow(dead_code)]
+
+use commonware_codec::Encode;
+use commonware_consensus::{
+    simplex::types::{Finalization, Finalize, Proposal},
+    types::{Epoch, Round, View},
+};
+use commonware_cryptography::{Hasher, Sha256, Signer as _};
+use commonware_parallel::Sequential;
+use commonware_utils::{TryCollect, iter::NonEmpty, ordered::Set};
+use medchain_client::ConsensusScheme;
+use medchain_state::{
+    ProvenValue, prove,
+    testkit::{GENESIS_TIME_MS, REGULATOR_SEED, World, address, chain_id},
+};
+use medchain_types::{
+    Address, Genesis, Hash32, Header, PrivateKey, PublicKey, TxId, ValidatorInfo, namespace,
+    tx_root,
+};
+
+pub const VALIDATOR_SEEDS: [u64; 4] = [100, 101, 102, 103];
+
+pub fn validator_keys(seeds: &[u64]) -> Vec<PrivateKey> {
+    seeds
+        .iter()
+        .map(|seed| PrivateKey::from_seed(*seed))
+        .collect()
+}
+
+/// The testkit's chain (same id, time and regulator, so the same genesis state) with four
+/// validators.
+pub fn genesis() -> Genesis {
+    Genesis {
+        chain_id: chain_id(),
+        genesis_time_ms: GENESIS_TIME_MS,
+        regulator: address(REGULATOR_SEED),
+        validators: validator_keys(&VALIDATOR_SEEDS)
+            .iter()
+            .enumerate()
+            .map(|(i, key)| ValidatorInfo {
+                name: format!("node-{i}"),
+                public_key: Address(key.public_key()),
+            })
+            .collect(),
+    }
+}
+
+pub fn participants(keys: &[PrivateKey]) -> Set<PublicKey> {
+    keys.iter()
+        .map(|key| key.public_key())
+        .try_collect()
+        .unwrap()
+}
+
+/// A finalization of `digest` by `signers` (a subset of `set`), assembled as simplex does.
+pub fn finalization(
+    set: &[PrivateKey],
+    signers: &[usize],
+    digest: Hash32,
+) -> Finalization<ConsensusScheme, Hash32> {
+    let participants = participants(set);
+    let proposal = Proposal::new(
+        Round::new(Epoch::zero(), View::new(9)),
+        View::new(8),
+        digest,
+    );
+    let schemes: Vec<ConsensusScheme> = signers
+        .iter()
+        .map(|&i| {
+            ConsensusScheme::signer(namespace::CONSENSUS, participants.clone(), set[i].clone())
+                .unwrap()
+        })
+        .collect();
+    let votes: Vec<Finalize<ConsensusScheme, Hash32>> = schemes
+        .iter()
+        .map(|scheme| Finalize::sign(scheme, proposal.clone()).unwrap())
+        .collect();
+    Finalization::from_finalizes(
+        &schemes[0],
+        NonEmpty::try_new(votes.iter()).unwrap(),
+        &Sequential,
+    )
+    .unwrap()
+}
+
+pub fn cert_hex(finalization: &Finalization<ConsensusScheme, Hash32>) -> Option<String> {
+    Some(hex::encode(finalization.encode()))
+}
+
+/// A header over the world's latest state carrying `tx_ids`.
+pub fn header_with(world: &World, tx_ids: &[TxId]) -> Header {
+    Header {
+        height: world.height(),
+        parent: Sha256::hash(&[b"parent"]),
+        timestamp_ms: world.timestamp_ms(),
+        proposer: Address(validator_keys(&VALIDATOR_SEEDS)[0].public_key()),
+        tx_root: tx_root(tx_ids),
+        state_root: world.root(),
+        revocation_root: Hash32::from([0; 32]),
+        med_checkpoint: Hash32::from([0; 32]),
+    }
+}
+
+pub fn proven(world: &World, key: &[u8]) -> ProvenValue {
+    let height = world.height();
+    let (value, proof) = prove(&world.store, key, height).unwrap();
+    ProvenValue {
+        height,
+        state_root: world.root(),
+        key: key.to_vec(),
+        value,
+        proof,
+    }
+}
+
+pub fn header_at(world: &World) -> Header {
+    header_with(world, &[])
+}

@@ -1,0 +1,419 @@
+//! The command line: every subcommand, its arguments and its `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use medchain_types::{Address, ConsentId, OrgKind, OrgName, Purpose, RecordId, TxId, Uri};
+use std::path::PathBuf;
+
+/// medchain: medical records shared over a consortium blockchain. The chain holds metadata,
+/// consent, licences and audit; records stay off chain, encrypted, under the patient's control.
+#[derive(Debug, Parser)]
+#[command(name = "medchain", version, propagate_version = true)]
+#[command(after_help = "Quick start: `medchain devnet` in one terminal, then see docs/cli.md.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new key file (mode 0600) and print its address.
+    Keygen {
+        /// Where to write the key; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the address of a key file.
+    Address {
+        /// The key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Write a new network: genesis, regulator key, and one directory per validator.
+    Init(InitArgs),
+    /// Run a validator until Ctrl-C or SIGTERM.
+    Node {
+        /// The node's configuration (written by `medchain init`).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a local 4-validator network in the background of this terminal (Ctrl-C stops it).
+    /// Re-running it with the same --dir continues the same chain.
+    Devnet(DevnetArgs),
+    /// Organisations: register, approve, suspend, reinstate, endorse and join (S2-register, S2-state).
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Medical records: release (doctor) and storage pointer (patient) (S1-release, S1-storage).
+    #[command(subcommand)]
+    Record(RecordCommand),
+    /// Patient consent: grant and revoke (S1-rights, S1-sharing).
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// Access requests: the chain decides and logs them (S1-rights).
+    #[command(subcommand)]
+    Access(AccessCommand),
+    /// Read chain state; every answer is verified against a finalized block before it is shown.
+    #[command(subcommand)]
+    Query(QueryCommand),
+}
+
+/// `medchain init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// Directory to create the network in.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Chain id (part of every signed transaction).
+    #[arg(long, default_value = "medchain-devnet")]
+    pub chain_id: String,
+    /// Validator i listens for peers on 127.0.0.1:(this + i).
+    #[arg(long, default_value_t = 9400)]
+    pub p2p_base_port: u16,
+    /// Validator i serves its HTTP API on 127.0.0.1:(this + i).
+    #[arg(long, default_value_t = 8400)]
+    pub api_base_port: u16,
+}
+
+/// `medchain devnet`.
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Data directory; initialised on first use, reused afterwards.
+    #[arg(long, default_value = ".devnet")]
+    pub dir: PathBuf,
+    /// Number of validators (first run only).
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+}
+
+/// Where the node is and how to verify its answers.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// The node's API URL.
+    #[arg(long, env = "MEDCHAIN_NODE", default_value = "http://127.0.0.1:8400")]
+    pub node: String,
+    /// The chain's genesis document, the only thing trusted to verify answers
+    /// [default: ./.devnet/genesis.json].
+    #[arg(long, env = "MEDCHAIN_GENESIS")]
+    pub genesis: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of every command that signs and sends a transaction.
+#[derive(Debug, Args)]
+pub struct Sending {
+    /// The signer's key file.
+    #[arg(long, env = "MEDCHAIN_KEY")]
+    pub key: PathBuf,
+    /// Return once the node accepted the transaction instead of waiting for finality.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait for finality.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Node and verification options.
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// Kinds of organisation, as typed on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KindArg {
+    /// Releases records and runs a node.
+    Hospital,
+    /// Research institution.
+    Research,
+    /// Enterprise data owner.
+    Enterprise,
+    /// Cloud storage provider.
+    Cloud,
+}
+
+impl From<KindArg> for OrgKind {
+    fn from(kind: KindArg) -> Self {
+        match kind {
+            KindArg::Hospital => Self::Hospital,
+            KindArg::Research => Self::Research,
+            KindArg::Enterprise => Self::Enterprise,
+            KindArg::Cloud => Self::Cloud,
+        }
+    }
+}
+
+/// Purposes, as typed on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PurposeArg {
+    /// Diagnosis and care.
+    Treatment,
+    /// A research study.
+    Research,
+    /// Billing and insurance.
+    Billing,
+    /// Public-health reporting.
+    PublicHealth,
+    /// Regulatory audit.
+    Audit,
+}
+
+impl From<PurposeArg> for Purpose {
+    fn from(purpose: PurposeArg) -> Self {
+        match purpose {
+            PurposeArg::Treatment => Self::Treatment,
+            PurposeArg::Research => Self::Research,
+            PurposeArg::Billing => Self::Billing,
+            PurposeArg::PublicHealth => Self::PublicHealth,
+            PurposeArg::Audit => Self::Audit,
+        }
+    }
+}
+
+/// `medchain org …`.
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Register an organisation with you as its first member; it waits for the regulator's audit.
+    Register {
+        /// Organisation name (letters, digits, spaces, . _ -).
+        #[arg(long)]
+        name: OrgName,
+        /// Kind of institution.
+        #[arg(long, value_enum, default_value = "hospital")]
+        kind: KindArg,
+        #[command(flatten)]
+        send: Sending,
+    },
+    /// Regulator: approve an audited organisation.
+    Approve(OrgStateArgs),
+    /// Regulator: suspend an organisation (its members can no longer act).
+    Suspend(OrgStateArgs),
+    /// Regulator: reinstate a suspended organisation.
+    Reinstate(OrgStateArgs),
+    /// Member: sign your consent for an address to join your organisation (prints the
+    /// endorsement to hand to the new member; sends nothing).
+    Endorse {
+        /// Your organisation.
+        #[arg(long)]
+        name: OrgName,
+        /// The address allowed to join.
+        #[arg(long)]
+        member: Address,
+        /// Your key file.
+        #[arg(long, env = "MEDCHAIN_KEY")]
+        key: PathBuf,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Join an organisation with an endorsement from one of its members.
+    Join {
+        /// The organisation.
+        #[arg(long)]
+        name: OrgName,
+        /// The member who endorsed you.
+        #[arg(long)]
+        endorser: Address,
+        /// The endorsement hex printed by `medchain org endorse`.
+        #[arg(long)]
+        endorsement: String,
+        #[command(flatten)]
+        send: Sending,
+    },
+}
+
+/// Arguments of the regulator's state changes.
+#[derive(Debug, Args)]
+pub struct OrgStateArgs {
+    /// Organisation name.
+    #[arg(long)]
+    pub name: OrgName,
+    #[command(flatten)]
+    pub send: Sending,
+}
+
+/// `medchain record …`.
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Doctor: release a record about a patient. Only its SHA-256 (hEMR) and your signature go
+    /// on chain; the record id printed is what the patient stores and shares.
+    Release {
+        /// The patient's address.
+        #[arg(long)]
+        patient: Address,
+        /// The record (any file, e.g. a FHIR bundle).
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        send: Sending,
+    },
+    /// Patient: record where the encrypted copy of a record is stored.
+    Store {
+        /// The record id (from `record release`).
+        #[arg(long)]
+        record: RecordId,
+        /// The encrypted blob; its SHA-256 goes on chain.
+        #[arg(long)]
+        blob: PathBuf,
+        /// Where the blob is kept, e.g. s3://bucket/key or file:///path.
+        #[arg(long)]
+        location: Uri,
+        #[command(flatten)]
+        send: Sending,
+    },
+}
+
+/// `medchain consent …`.
+// Parsed once per process: the size of an `Address` in one variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum ConsentCommand {
+    /// Patient: let a grantee access some of your records for one purpose until an expiry.
+    Grant {
+        /// Who may access.
+        #[arg(long)]
+        grantee: Address,
+        /// A record id; repeat for several (at most 64).
+        #[arg(long = "record", required = true)]
+        records: Vec<RecordId>,
+        /// For what.
+        #[arg(long, value_enum)]
+        purpose: PurposeArg,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
+        #[command(flatten)]
+        send: Sending,
+    },
+    /// Patient: withdraw a consent you granted.
+    Revoke {
+        /// The consent id (from `consent grant`).
+        #[arg(long)]
+        consent: ConsentId,
+        #[command(flatten)]
+        send: Sending,
+    },
+}
+
+/// When a consent expires: exactly one of these.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ExpiryArgs {
+    /// Valid for a duration from now: 90s, 45m, 12h, 30d, 2w.
+    #[arg(long = "for")]
+    pub valid_for: Option<String>,
+    /// Valid until this unix time in milliseconds.
+    #[arg(long)]
+    pub until_ms: Option<u64>,
+    /// Valid for this many blocks.
+    #[arg(long)]
+    pub for_blocks: Option<u64>,
+    /// Valid below this block height.
+    #[arg(long)]
+    pub until_height: Option<u64>,
+}
+
+/// `medchain access …`.
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Ask for access to a record; prints ALLOWED or DENIED and why. Either way it is logged
+    /// in the patient's access log.
+    Request {
+        /// The record id.
+        #[arg(long)]
+        record: RecordId,
+        /// Why you need it.
+        #[arg(long, value_enum)]
+        purpose: PurposeArg,
+        #[command(flatten)]
+        send: Sending,
+    },
+}
+
+/// `medchain query …`.
+#[derive(Debug, Subcommand)]
+pub enum QueryCommand {
+    /// The chain's height and latest finalized block.
+    Status(Connection),
+    /// An organisation.
+    Org {
+        /// Its name.
+        name: OrgName,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// An account's next nonce.
+    Account {
+        /// The address.
+        address: Address,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// The organisation an address belongs to.
+    Member {
+        /// The address.
+        address: Address,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// A released record.
+    Record {
+        /// The record id.
+        id: RecordId,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// A record's storage pointer.
+    Storage {
+        /// The record id.
+        record: RecordId,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// A consent.
+    Consent {
+        /// The consent id.
+        id: ConsentId,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// The consent (if any) covering a grantee, record and purpose.
+    Grant {
+        /// The grantee.
+        grantee: Address,
+        /// The record id.
+        record: RecordId,
+        /// The purpose.
+        #[arg(value_enum)]
+        purpose: PurposeArg,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// A patient's access log: who asked for which record, when, and the decision.
+    AccessLog {
+        /// The patient.
+        patient: Address,
+        /// First entry (from 0).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Entries to show (each is verified separately).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// A transaction's status and receipt.
+    Tx {
+        /// The transaction id.
+        id: TxId,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// A finalized block.
+    Block {
+        /// Its height.
+        height: u64,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}

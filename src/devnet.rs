@@ -1,0 +1,319 @@
+//! `medchain devnet`: a local network of validator *processes* on loopback.
+//!
+//! First run: `init` into the directory. Later runs: reuse it, so the same chain continues
+//! (each validator recovers from its data directory). Each validator is this executable
+//! running `node --config DIR/node-i/node.toml`, logging to `DIR/node-i/node.log`. Ctrl-C or
+//! SIGTERM stops them cleanly: SIGTERM, a grace period, then SIGKILL for any that hang.
+
+use crate::{
+    cli::{DevnetArgs, InitArgs},
+    error::CliError,
+    init,
+};
+use medchain_client::NodeClient;
+use medchain_node::config::NodeConfig;
+use nix::{sys::signal, unistd::Pid};
+use std::{
+    fs,
+    io::{BufRead, BufReader},
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+/// How long validators get to answer on their API after start.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a validator gets to stop after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+/// How often the supervisor looks at its children.
+const POLL: Duration = Duration::from_millis(200);
+/// Lines of a log shown when a validator dies.
+const LOG_TAIL: usize = 15;
+
+/// One validator process.
+struct Validator {
+    name: String,
+    config: PathBuf,
+    log: PathBuf,
+    api: String,
+    child: Option<Child>,
+}
+
+/// Runs the devnet until Ctrl-C / SIGTERM.
+pub fn run(args: &DevnetArgs) -> Result<(), CliError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| CliError::Devnet(format!("cannot handle signals: {e}")))?;
+    }
+    let dir = &args.dir;
+    prepare(dir, args.validators)?;
+    let mut network = Network {
+        validators: load_validators(dir)?,
+    };
+    for validator in &network.validators {
+        check_ports_free(&validator.config)?;
+    }
+    for validator in &mut network.validators {
+        validator.start()?;
+    }
+    network.wait_ready(&stop)?;
+    print_banner(dir, &network.validators)?;
+    network.supervise(&stop)?;
+    network.stop_all();
+    println!("devnet stopped; run `medchain devnet` again to resume the same chain");
+    Ok(())
+}
+
+/// Initialises `dir` unless it already holds a network.
+fn prepare(dir: &Path, validators: usize) -> Result<(), CliError> {
+    if init::genesis_file(dir).exists() {
+        println!("reusing {}", dir.display());
+        return Ok(());
+    }
+    let layout = init::init(&InitArgs {
+        validators,
+        out: dir.to_path_buf(),
+        chain_id: "medchain-devnet".into(),
+        p2p_base_port: 9400,
+        api_base_port: 8400,
+    })?;
+    println!(
+        "initialised a new {validators}-validator chain {} in {}",
+        layout.chain_id,
+        dir.display()
+    );
+    Ok(())
+}
+
+fn load_validators(dir: &Path) -> Result<Vec<Validator>, CliError> {
+    let mut validators = Vec::new();
+    while init::node_config_file(dir, validators.len()).exists() {
+        let index = validators.len();
+        let config = init::node_config_file(dir, index);
+        let loaded = NodeConfig::load(&config).map_err(|e| CliError::Devnet(e.to_string()))?;
+        validators.push(Validator {
+            name: format!("node-{index}"),
+            log: dir.join(format!("node-{index}")).join("node.log"),
+            api: format!("http://{}", loaded.config.api.listen),
+            config,
+            child: None,
+        });
+    }
+    if validators.is_empty() {
+        return Err(CliError::Devnet(format!(
+            "{} has a genesis but no node-0/node.toml; delete the directory to start over",
+            dir.display()
+        )));
+    }
+    Ok(validators)
+}
+
+/// Refuses to start if a validator's ports are taken (another devnet is probably running,
+/// and its API would answer our readiness checks).
+fn check_ports_free(config: &Path) -> Result<(), CliError> {
+    let loaded = NodeConfig::load(config).map_err(|e| CliError::Devnet(e.to_string()))?;
+    for address in [loaded.config.api.listen, loaded.config.p2p.listen] {
+        TcpListener::bind(address).map_err(|e| port_in_use(address, e))?;
+    }
+    Ok(())
+}
+
+fn port_in_use(address: SocketAddr, error: std::io::Error) -> CliError {
+    CliError::Devnet(format!(
+        "cannot use {address}: {error}. Is another devnet or node running? Stop it, or use `medchain init` with other ports"
+    ))
+}
+
+impl Validator {
+    fn start(&mut self) -> Result<(), CliError> {
+        let exe = std::env::current_exe()
+            .map_err(|e| CliError::Devnet(format!("cannot find this executable: {e}")))?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(CliError::io(&self.log))?;
+        let stderr = log.try_clone().map_err(CliError::io(&self.log))?;
+        let child = Command::new(exe)
+            .arg("node")
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| CliError::Devnet(format!("cannot start {}: {e}", self.name)))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The exit status if the process has ended (and forgets it).
+    fn exited(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok().flatten()?;
+        self.child = None;
+        Some(status)
+    }
+
+    fn report_exit(&self, status: ExitStatus) -> String {
+        format!(
+            "{} exited unexpectedly ({status}); last lines of {}:\n{}",
+            self.name,
+            self.log.display(),
+            log_tail(&self.log, LOG_TAIL)
+        )
+    }
+}
+
+/// The validators as a group; stopping them is guaranteed by `Drop`.
+struct Network {
+    validators: Vec<Validator>,
+}
+
+impl Network {
+    fn wait_ready(&mut self, stop: &AtomicBool) -> Result<(), CliError> {
+        let start = Instant::now();
+        let clients: Vec<NodeClient> = self
+            .validators
+            .iter()
+            .map(|v| NodeClient::with_timeout(&v.api, Duration::from_secs(2)))
+            .collect::<Result<_, _>>()?;
+        let mut ready = vec![false; clients.len()];
+        while !ready.iter().all(|r| *r) {
+            if stop.load(Ordering::SeqCst) {
+                return Err(CliError::Devnet("interrupted while starting".into()));
+            }
+            for (index, validator) in self.validators.iter_mut().enumerate() {
+                if let Some(status) = validator.exited() {
+                    return Err(CliError::Devnet(validator.report_exit(status)));
+                }
+                ready[index] = ready[index] || clients[index].health().is_ok();
+            }
+            if start.elapsed() > STARTUP_TIMEOUT {
+                return Err(CliError::Devnet(format!(
+                    "validators did not answer within {STARTUP_TIMEOUT:?}; see {}",
+                    self.validators[0].log.display()
+                )));
+            }
+            thread::sleep(POLL);
+        }
+        Ok(())
+    }
+
+    /// Watches the children until a stop signal; reports any that die.
+    fn supervise(&mut self, stop: &AtomicBool) -> Result<(), CliError> {
+        while !stop.load(Ordering::SeqCst) {
+            for validator in &mut self.validators {
+                if let Some(status) = validator.exited() {
+                    eprintln!("{}", validator.report_exit(status));
+                }
+            }
+            if self.validators.iter().all(|v| v.child.is_none()) {
+                return Err(CliError::Devnet("every validator has stopped".into()));
+            }
+            thread::sleep(POLL);
+        }
+        println!("stopping validators…");
+        Ok(())
+    }
+
+    /// How many validators are still running (reaping those that ended).
+    fn running(&mut self) -> usize {
+        self.validators
+            .iter_mut()
+            .map(|v| v.child.is_some() && v.exited().is_none())
+            .filter(|running| *running)
+            .count()
+    }
+
+    /// SIGTERM to every running validator, then SIGKILL for any still running after the grace
+    /// period.
+    fn stop_all(&mut self) {
+        for validator in &self.validators {
+            if let Some(pid) = validator
+                .child
+                .as_ref()
+                .and_then(|c| i32::try_from(c.id()).ok())
+            {
+                // Already gone is fine: that is the state we want.
+                let _ = signal::kill(Pid::from_raw(pid), signal::Signal::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline && self.running() > 0 {
+            thread::sleep(POLL);
+        }
+        for validator in &mut self.validators {
+            if let Some(mut child) = validator.child.take() {
+                eprintln!(
+                    "{} did not stop within {STOP_GRACE:?}; killing it",
+                    validator.name
+                );
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+fn print_banner(dir: &Path, validators: &[Validator]) -> Result<(), CliError> {
+    let genesis_path = init::genesis_file(dir);
+    let genesis = medchain_client::keys::read_genesis(&genesis_path)?;
+    println!(
+        "\nmedchain devnet is running: chain {}, {} validators",
+        genesis.chain_id,
+        validators.len()
+    );
+    for validator in validators {
+        println!(
+            "  {}  {}  (log {})",
+            validator.name,
+            validator.api,
+            validator.log.display()
+        );
+    }
+    let regulator = dir.join("regulator.key");
+    println!("regulator key: {}", regulator.display());
+    if dir != Path::new(".devnet") {
+        println!("\nin another terminal, point the client at this network:");
+        println!(
+            "  export MEDCHAIN_GENESIS={} MEDCHAIN_NODE={}",
+            genesis_path.display(),
+            validators[0].api
+        );
+    }
+    println!("\nquick start (another terminal, same directory):");
+    println!("  medchain keygen --out doctor.key");
+    println!("  medchain org register --key doctor.key --name \"Seoul General\" --kind hospital");
+    println!(
+        "  medchain org approve --key {} --name \"Seoul General\"",
+        regulator.display()
+    );
+    println!("  medchain query org \"Seoul General\"");
+    println!("the whole flow (records, consent, access): docs/cli.md");
+    println!("\nCtrl-C stops the validators; `medchain devnet` again resumes the same chain.");
+    Ok(())
+}
+
+/// The last `lines` lines of a log file (or why it cannot be read).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    match fs::File::open(path) {
+        Ok(file) => {
+            let all: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(error) => format!("(cannot read {}: {error})", path.display()),
+    }
+}

@@ -1,0 +1,338 @@
+//! Issue 2's "done when" flow, through the `medchain` binary exactly as a user types it, on 4
+//! validator processes: org register → approve → record release → store → consent grant →
+//! query with verified proof → access allowed → consent revoke → access denied → the access
+//! log shows both (S2-register, S2-state, S1-release, S1-storage, S1-sharing, S1-rights); and
+//! the same answers are refused when they do not verify against the user's genesis.
+
+mod common;
+
+use common::Network;
+use serde_json::Value;
+use std::fs;
+
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"))
+        .to_string()
+}
+
+/// `medchain keygen`, returning the key path and the address it printed.
+fn keygen(network: &Network, name: &str) -> (String, String) {
+    let path = network.path(name).display().to_string();
+    let out = network.ok(&["keygen", "--out", &path]);
+    let address = out
+        .lines()
+        .find_map(|line| line.strip_prefix("address: "))
+        .unwrap_or_else(|| panic!("keygen printed no address:\n{out}"))
+        .to_string();
+    assert_eq!(network.ok(&["address", "--key", &path]).trim(), address);
+    (path, address)
+}
+
+#[test]
+fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
+    let network = Network::start(4);
+    let regulator = network.regulator_key.display().to_string();
+    let (doctor, _) = keygen(&network, "doctor.key");
+    let (patient, patient_address) = keygen(&network, "patient.key");
+    let (researcher, researcher_address) = keygen(&network, "researcher.key");
+    let (colleague, colleague_address) = keygen(&network, "colleague.key");
+
+    // Block 0 verifies against the genesis the client recomputes; the chain moves.
+    assert!(
+        network
+            .ok(&["query", "block", "0"])
+            .contains("the genesis block, recomputed")
+    );
+    let status = network.ok(&["query", "status"]);
+    assert!(
+        status.contains("chain medchain-e2e") && status.contains("certificate signed by"),
+        "{status}"
+    );
+
+    // S2-register / S2-state: register, only the regulator approves.
+    let hospital = "Seoul General";
+    let registered = network.json(&[
+        "org", "register", "--key", &doctor, "--name", hospital, "--kind", "hospital",
+    ]);
+    assert_eq!(registered["kind"], "registry.register");
+    assert!(
+        registered["finalized"]["signers"].as_u64().unwrap() >= 3,
+        "{registered}"
+    );
+    let org = network.json(&["query", "org", hospital]);
+    assert_eq!(org["value"]["state"], "to_audit");
+    let refused = network.fails(&["org", "approve", "--key", &doctor, "--name", hospital]);
+    assert!(refused.contains("only the regulator"), "{refused}");
+    network.ok(&["org", "approve", "--key", &regulator, "--name", hospital]);
+    let shown = network.ok(&["query", "org", hospital]);
+    assert!(shown.contains("\"audited\""), "{shown}");
+    assert!(
+        shown.contains("proof verified against finalized block"),
+        "{shown}"
+    );
+
+    // A colleague joins only with a member's endorsement (S2-register).
+    let endorsement = network.json(&[
+        "org",
+        "endorse",
+        "--key",
+        &doctor,
+        "--name",
+        hospital,
+        "--member",
+        &colleague_address,
+    ]);
+    let endorsement = text(&endorsement["endorsement"]);
+    let doctor_address = network
+        .ok(&["address", "--key", &doctor])
+        .trim()
+        .to_string();
+    network.ok(&[
+        "org",
+        "join",
+        "--key",
+        &colleague,
+        "--name",
+        hospital,
+        "--endorser",
+        &doctor_address,
+        "--endorsement",
+        &endorsement,
+    ]);
+    assert_eq!(
+        network.json(&["query", "member", &colleague_address])["value"]["org"],
+        hospital
+    );
+
+    // A research institute, audited, whose founder will ask for access.
+    network.ok(&[
+        "org",
+        "register",
+        "--key",
+        &researcher,
+        "--name",
+        "Busan Research",
+        "--kind",
+        "research",
+    ]);
+    network.ok(&[
+        "org",
+        "approve",
+        "--key",
+        &regulator,
+        "--name",
+        "Busan Research",
+    ]);
+
+    // S1-release: the doctor releases a record; only its hash goes on chain.
+    let record_file = network.path("record.json");
+    fs::write(
+        &record_file,
+        br#"{"resourceType":"Bundle","type":"collection"}"#,
+    )
+    .unwrap();
+    let released = network.json(&[
+        "record",
+        "release",
+        "--key",
+        &doctor,
+        "--patient",
+        &patient_address,
+        "--file",
+        &record_file.display().to_string(),
+    ]);
+    let record = text(&released["record"]);
+    assert_eq!(
+        record,
+        text(&released["tx"]),
+        "the record id is the release tx id"
+    );
+    let on_chain = network.json(&["query", "record", &record]);
+    assert_eq!(on_chain["value"]["patient"], patient_address.as_str());
+    assert_eq!(on_chain["value"]["record_hash"], released["record_hash"]);
+
+    // S1-storage: the patient files where the encrypted copy is.
+    let blob = network.path("record.enc");
+    fs::write(&blob, [7u8; 48]).unwrap();
+    network.ok(&[
+        "record",
+        "store",
+        "--key",
+        &patient,
+        "--record",
+        &record,
+        "--blob",
+        &blob.display().to_string(),
+        "--location",
+        "file:///blobs/record.enc",
+    ]);
+    assert_eq!(
+        network.json(&["query", "storage", &record])["value"]["location"],
+        "file:///blobs/record.enc"
+    );
+
+    // Deny by default (S1-rights): no consent yet.
+    let denied = network.ok(&[
+        "access",
+        "request",
+        "--key",
+        &researcher,
+        "--record",
+        &record,
+        "--purpose",
+        "research",
+    ]);
+    assert!(denied.contains("DENIED: no consent"), "{denied}");
+
+    // S1-sharing: grant, then query it with a verified proof.
+    let granted = network.json(&[
+        "consent",
+        "grant",
+        "--key",
+        &patient,
+        "--grantee",
+        &researcher_address,
+        "--record",
+        &record,
+        "--purpose",
+        "research",
+        "--for",
+        "30d",
+    ]);
+    let consent = text(&granted["consent"]);
+    let shown = network.ok(&["query", "consent", &consent]);
+    assert!(shown.contains(&researcher_address), "{shown}");
+    assert!(
+        shown.contains("proof verified against finalized block"),
+        "{shown}"
+    );
+    let grant = network.json(&["query", "grant", &researcher_address, &record, "research"]);
+    assert_eq!(text(&grant["value"]), consent);
+    assert!(grant["verified"]["signers"].as_u64().unwrap() >= 3);
+    // Another purpose stays denied; the record's own patient needs no consent.
+    let treatment = network.ok(&[
+        "access",
+        "request",
+        "--key",
+        &researcher,
+        "--record",
+        &record,
+        "--purpose",
+        "treatment",
+    ]);
+    assert!(treatment.contains("DENIED"), "{treatment}");
+
+    let allowed = network.ok(&[
+        "access",
+        "request",
+        "--key",
+        &researcher,
+        "--record",
+        &record,
+        "--purpose",
+        "research",
+    ]);
+    assert!(
+        allowed.contains(&format!("ALLOWED under consent {consent}")),
+        "{allowed}"
+    );
+
+    // Only the patient revokes; then access is denied.
+    let stolen = network.fails(&[
+        "consent",
+        "revoke",
+        "--key",
+        &researcher,
+        "--consent",
+        &consent,
+    ]);
+    assert!(stolen.contains("rejected"), "{stolen}");
+    network.ok(&[
+        "consent",
+        "revoke",
+        "--key",
+        &patient,
+        "--consent",
+        &consent,
+    ]);
+    assert!(network.json(&["query", "consent", &consent])["value"]["revoked_at"].is_u64());
+    let revoked = network.ok(&[
+        "access",
+        "request",
+        "--key",
+        &researcher,
+        "--record",
+        &record,
+        "--purpose",
+        "research",
+    ]);
+    assert!(
+        revoked.contains("DENIED: the patient revoked the consent"),
+        "{revoked}"
+    );
+
+    // The patient's access log holds every decision, each entry verified.
+    let log = network.json(&["query", "access-log", &patient_address]);
+    assert_eq!(log["total"], 4);
+    let decisions: Vec<String> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| text(&entry["entry"]["decision"]["decision"]))
+        .collect();
+    assert_eq!(decisions, ["denied", "denied", "allowed", "denied"]);
+    let human = network.ok(&["query", "access-log", &patient_address]);
+    assert!(
+        human.contains("ALLOWED under consent") && human.contains("DENIED: the patient revoked"),
+        "{human}"
+    );
+    assert!(human.contains("4 entries verified"), "{human}");
+
+    // A transaction's receipt is shown with its verified inclusion.
+    let tx = network.ok(&["query", "tx", &record]);
+    assert!(
+        tx.contains("finalized") && tx.contains("record_released"),
+        "{tx}"
+    );
+
+    // The same answers are refused under a genesis naming other validators.
+    // (same chain id and regulator, other validators: certificates no longer verify).
+    let mut genesis: Value =
+        serde_json::from_str(&fs::read_to_string(&network.genesis).unwrap()).unwrap();
+    for validator in genesis["validators"].as_array_mut().unwrap() {
+        let key = network.path(&format!(
+            "impostor-{}.key",
+            validator["name"].as_str().unwrap()
+        ));
+        let out = network.ok(&["keygen", "--out", &key.display().to_string()]);
+        let address = out
+            .lines()
+            .find_map(|l| l.strip_prefix("address: "))
+            .unwrap()
+            .to_string();
+        validator["public_key"] = Value::String(address);
+    }
+    let forged = network.path("forged-genesis.json");
+    fs::write(&forged, serde_json::to_string(&genesis).unwrap()).unwrap();
+    let forged = forged.display().to_string();
+    let error = network.fails(&["query", "status", "--genesis", &forged]);
+    assert!(error.contains("verification failed"), "{error}");
+    let regulator_address = network.ok(&["address", "--key", &regulator]);
+    let error = network.fails(&[
+        "query",
+        "account",
+        "--genesis",
+        &forged,
+        regulator_address.trim(),
+    ]);
+    assert!(
+        error.contains("do not verify against the genesis validators"),
+        "{error}"
+    );
+
+    // A node that is not running: the error says what to do.
+    let error = network.fails(&["query", "status", "--node", "http://127.0.0.1:1"]);
+    assert!(error.contains("medchain devnet"), "{error}");
+}

@@ -1,0 +1,270 @@
+//! A local network of validator processes for end-to-end tests: `medchain init` into a temp
+//! directory with free loopback ports, one `medchain node` process per validator (logs in
+//! `node-i/node.log`), and a guard that kills every process when the test ends, passes or
+//! fails. Failure messages carry the tail of every node's log.
+
+#![allow(dead_code)]
+
+use medchain_client::{Client, LightClient, NodeClient, keys};
+use std::{
+    fs,
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// The `medchain` binary under test.
+pub const MEDCHAIN: &str = env!("CARGO_BIN_EXE_medchain");
+
+/// Generous: debug builds on a busy 2-core machine.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// One validator process.
+pub struct NodeProcess {
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub api: String,
+    child: Option<Child>,
+}
+
+/// A running network; dropping it kills every validator.
+pub struct Network {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<NodeProcess>,
+    pub genesis: PathBuf,
+    pub regulator_key: PathBuf,
+}
+
+impl Network {
+    /// Initialises `validators` validators on free ports, starts them, and waits until each
+    /// answers and the chain has finalized a block.
+    pub fn start(validators: usize) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (p2p, api) = free_port_bases(validators);
+        let init = Command::new(MEDCHAIN)
+            .args([
+                "init",
+                "--chain-id",
+                "medchain-e2e",
+                "--validators",
+                &validators.to_string(),
+            ])
+            .arg("--out")
+            .arg(dir.path())
+            .args([
+                "--p2p-base-port",
+                &p2p.to_string(),
+                "--api-base-port",
+                &api.to_string(),
+            ])
+            .output()
+            .expect("run medchain init");
+        assert!(
+            init.status.success(),
+            "medchain init failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let nodes = (0..validators)
+            .map(|i| {
+                let node_dir = dir.path().join(format!("node-{i}"));
+                NodeProcess {
+                    config: node_dir.join("node.toml"),
+                    log: node_dir.join("node.log"),
+                    api: format!("http://127.0.0.1:{}", api + i as u16),
+                    child: None,
+                }
+            })
+            .collect();
+        let mut network = Self {
+            genesis: dir.path().join("genesis.json"),
+            regulator_key: dir.path().join("regulator.key"),
+            dir,
+            nodes,
+        };
+        for index in 0..validators {
+            network.spawn(index);
+        }
+        for index in 0..validators {
+            network.wait_ready(index, 1);
+        }
+        network
+    }
+
+    fn spawn(&mut self, index: usize) {
+        let node = &mut self.nodes[index];
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .expect("open log");
+        let stderr = log.try_clone().expect("clone log handle");
+        let child = Command::new(MEDCHAIN)
+            .arg("node")
+            .arg("--config")
+            .arg(&node.config)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr)
+            .spawn()
+            .expect("start medchain node");
+        node.child = Some(child);
+    }
+
+    /// Waits until validator `index` answers and has committed `height`.
+    pub fn wait_ready(&self, index: usize, height: u64) {
+        let node = self.node_client(index);
+        let start = Instant::now();
+        loop {
+            if let Ok(status) = node.status()
+                && status.height >= height
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < READY_TIMEOUT,
+                "node-{index} did not reach height {height} within {READY_TIMEOUT:?}\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `kill -9` validator `index`.
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.nodes[index].child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+        }
+    }
+
+    /// Starts validator `index` again on its data directory.
+    pub fn restart(&mut self, index: usize) {
+        assert!(self.nodes[index].child.is_none(), "node-{index} is running");
+        self.spawn(index);
+    }
+
+    /// The HTTP API of validator `index`.
+    pub fn node_client(&self, index: usize) -> NodeClient {
+        NodeClient::with_timeout(&self.nodes[index].api, Duration::from_secs(10)).expect("node URL")
+    }
+
+    /// A verifying client for validator `index`.
+    pub fn client(&self, index: usize) -> Client {
+        let genesis = keys::read_genesis(&self.genesis).expect("genesis");
+        Client::new(
+            self.node_client(index),
+            LightClient::new(genesis).expect("light client"),
+        )
+    }
+
+    /// A path inside the network's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `medchain ARGS` as a user would, in the network directory, pointed at node-0.
+    pub fn medchain(&self, args: &[&str]) -> Output {
+        Command::new(MEDCHAIN)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("MEDCHAIN_NODE", &self.nodes[0].api)
+            .env("MEDCHAIN_GENESIS", &self.genesis)
+            .env_remove("MEDCHAIN_KEY")
+            .output()
+            .expect("run medchain")
+    }
+
+    /// Runs `medchain ARGS`, asserts success, and returns its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.medchain(args);
+        assert!(
+            output.status.success(),
+            "`medchain {}` failed:\n{}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr),
+            self.logs()
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Runs `medchain ARGS`, asserts failure, and returns its standard error.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let output = self.medchain(args);
+        assert!(
+            !output.status.success(),
+            "`medchain {}` should have failed but printed:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    /// `medchain ARGS --json`, parsed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut with_json = args.to_vec();
+        with_json.push("--json");
+        let text = self.ok(&with_json);
+        serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!(
+                "`medchain {}` printed no JSON ({e}):\n{text}",
+                args.join(" ")
+            )
+        })
+    }
+
+    /// The tail of every node's log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                format!(
+                    "--- node-{i} ({}) ---\n{}",
+                    node.log.display(),
+                    tail(&node.log, 20)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for index in 0..self.nodes.len() {
+            self.kill(index);
+        }
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    match fs::File::open(path) {
+        Ok(file) => {
+            let all: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(error) => format!("(no log: {error})"),
+    }
+}
+
+/// Two non-overlapping ranges of `count` consecutive free loopback ports (p2p, API), below
+/// the kernel's ephemeral range so outgoing connections do not take them.
+fn free_port_bases(count: usize) -> (u16, u16) {
+    let count = count as u16;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos());
+    let seed = (std::process::id() ^ nanos) as u16;
+    for attempt in 0..200u16 {
+        let base = 12_000 + (seed.wrapping_add(attempt.wrapping_mul(997)) % 18_000);
+        let all_free =
+            (base..base + 2 * count).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if all_free {
+            return (base, base + count);
+        }
+    }
+    panic!("no free loopback port range found");
+}
