@@ -90,7 +90,7 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
         .iter()
         .zip(&p2p)
         .map(|(validator, address)| PeerConfig {
-            public_key: validator.public_key.clone(),
+            public_key: validator.public_key,
             address: *address,
         })
         .collect();

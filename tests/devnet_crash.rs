@@ -51,7 +51,7 @@ impl Account {
     fn sign(&mut self, chain: &ChainId, payload: Payload) -> Transaction {
         let tx = TxBody {
             chain_id: chain.clone(),
-            sender: self.address.clone(),
+            sender: self.address,
             nonce: self.nonce,
             payload,
         }
@@ -128,7 +128,7 @@ impl Actors {
                 let release = build::release_record(
                     &self.chain,
                     &doctor.key,
-                    patient.address.clone(),
+                    patient.address,
                     content.as_bytes(),
                 );
                 let tx = doctor.sign(&self.chain, release.payload);
@@ -150,7 +150,7 @@ impl Actors {
                     build::store_pointer(*record, record.as_bytes(), location),
                 ));
             }
-            let grantee = self.researchers[p % INSTITUTIONS].address.clone();
+            let grantee = self.researchers[p % INSTITUTIONS].address;
             let grant = build::grant_consent(
                 &patient.address,
                 grantee,

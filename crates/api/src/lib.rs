@@ -44,7 +44,7 @@ impl From<&Header> for HeaderView {
             height: header.height,
             parent: hex32(&header.parent),
             timestamp_ms: header.timestamp_ms,
-            proposer: header.proposer.clone(),
+            proposer: header.proposer,
             tx_root: hex32(&header.tx_root),
             state_root: hex32(&header.state_root),
             revocation_root: hex32(&header.revocation_root),

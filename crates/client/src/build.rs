@@ -54,7 +54,7 @@ pub fn endorse_join(
     JoinEndorsement {
         chain_id: chain_id.clone(),
         org: org.clone(),
-        member: member.clone(),
+        member: *member,
     }
     .sign(endorser)
 }
@@ -104,7 +104,7 @@ pub fn release_record(
     let record_hash = ContentHash::of(record);
     let attestation = RecordAttestation {
         chain_id: chain_id.clone(),
-        patient: patient.clone(),
+        patient,
         record_hash,
     }
     .sign(doctor);

@@ -63,7 +63,7 @@ pub fn generate() -> PrivateKey {
 
 /// The address (public key) a key signs as.
 pub fn address_of(key: &PrivateKey) -> Address {
-    Address(key.public_key())
+    Address::from(key.public_key())
 }
 
 /// Writes `key` to a new file at `path`, owner read/write only (0600), synced to disk.

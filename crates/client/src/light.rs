@@ -19,20 +19,14 @@
 use crate::VerifyError;
 use commonware_codec::{Copying, Decode as _, DecodeExt as _};
 use commonware_consensus::simplex::types::Finalization;
-use commonware_cryptography::{Digest as _, certificate::Verifier as _};
+use commonware_cryptography::certificate::Verifier as _;
 use commonware_parallel::Sequential;
-use commonware_utils::{
-    N3f1, TryCollect as _,
-    ordered::{Quorum as _, Set},
-};
+use commonware_utils::{N3f1, ordered::Quorum as _};
 use medchain_api::{BlockView, HeaderView, ProvenView};
 use medchain_state::{StateValue, keys::StateKey};
-use medchain_types::{
-    Block, ChainId, Genesis, Hash32, Header, PublicKey, TxId, namespace, tx_root,
-};
+use medchain_types::{ChainId, Genesis, Hash32, Header, TxId, namespace, tx_root};
 
-/// The consensus signing scheme; must be the node's (`medchain_node::engine::ConsensusScheme`).
-pub type ConsensusScheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
+pub use medchain_types::ConsensusScheme;
 
 /// Why a header is final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,12 +87,9 @@ impl LightClient {
         genesis
             .validate()
             .map_err(|e| VerifyError::Genesis(e.to_string()))?;
-        let participants: Set<PublicKey> = genesis
-            .validators
-            .iter()
-            .map(|validator| validator.public_key.0.clone())
-            .try_collect()
-            .map_err(|_| VerifyError::Genesis("validator keys are not unique".into()))?;
+        let participants = genesis
+            .validator_set()
+            .map_err(|e| VerifyError::Genesis(e.to_string()))?;
         let validators = participants.len();
         let quorum = participants.quorum::<N3f1>() as usize;
         let genesis_header = genesis_header(&genesis)?;
@@ -236,17 +227,7 @@ fn decode_header(view: &HeaderView) -> Result<Header, VerifyError> {
 /// the genesis time, the regulator as proposer, no transactions, the genesis state root, and
 /// empty revocation and MED roots.
 pub fn genesis_header(genesis: &Genesis) -> Result<Header, VerifyError> {
-    let state =
-        medchain_state::genesis(genesis).map_err(|e| VerifyError::Genesis(e.to_string()))?;
-    let header = Header {
-        height: 0,
-        parent: genesis.digest(),
-        timestamp_ms: genesis.genesis_time_ms,
-        proposer: genesis.regulator.clone(),
-        tx_root: Hash32::EMPTY,
-        state_root: state.state_root,
-        revocation_root: Hash32::EMPTY,
-        med_checkpoint: Hash32::EMPTY,
-    };
-    Ok(Block::new(header, Vec::new()).header().clone())
+    let (block, _) =
+        medchain_state::genesis_block(genesis).map_err(|e| VerifyError::Genesis(e.to_string()))?;
+    Ok(block.header().clone())
 }

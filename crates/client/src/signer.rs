@@ -48,7 +48,7 @@ impl<'c> Signer<'c> {
     pub fn sign(&self, payload: Payload, nonce: u64) -> Result<Transaction, ClientError> {
         let body = TxBody {
             chain_id: self.client.light.chain_id().clone(),
-            sender: self.address.clone(),
+            sender: self.address,
             nonce,
             payload,
         };

@@ -269,7 +269,7 @@ fn scripted_chain(
                     index: receipt_index,
                     events: vec![Event::AccessDecided {
                         record: record_id(1),
-                        requester: scenario.actor.address.clone(),
+                        requester: scenario.actor.address,
                         purpose: Purpose::Treatment,
                         decision: AccessDecision::Allowed { consent: None },
                     }],

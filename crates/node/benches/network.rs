@@ -60,7 +60,7 @@ fn network(dir: &std::path::Path) -> Vec<LoadedConfig> {
             .enumerate()
             .map(|(i, key)| ValidatorInfo {
                 name: format!("hospital-{i}"),
-                public_key: Address(key.public_key()),
+                public_key: Address::from(key.public_key()),
             })
             .collect(),
     };
@@ -69,7 +69,7 @@ fn network(dir: &std::path::Path) -> Vec<LoadedConfig> {
         .iter()
         .zip(&p2p)
         .map(|(key, address)| PeerConfig {
-            public_key: Address(key.public_key()),
+            public_key: Address::from(key.public_key()),
             address: *address,
         })
         .collect();
@@ -138,7 +138,7 @@ impl People {
     }
 
     fn sign(&mut self, actor: &Actor, payload: medchain_types::Payload) -> Transaction {
-        let nonce = self.nonces.entry(actor.address.clone()).or_default();
+        let nonce = self.nonces.entry(actor.address).or_default();
         let tx = actor.sign(*nonce, payload).tx().clone();
         *nonce += 1;
         tx
@@ -267,12 +267,12 @@ fn setup(driver: &mut Driver, people: &mut People) -> Vec<RecordId> {
 
 /// The timed load: a round-robin mix of record releases, consent grants and access requests.
 fn load(people: &mut People, records: &[RecordId], count: usize) -> Vec<Transaction> {
-    let lab = people.researchers[0].address.clone();
+    let lab = people.researchers[0].address;
     (0..count)
         .map(|i| match i % 3 {
             0 => {
                 let doctor = people.doctors[i % people.doctors.len()].clone();
-                let patient = people.patients[i % people.patients.len()].address.clone();
+                let patient = people.patients[i % people.patients.len()].address;
                 let hash = ContentHash::of(format!("timed record {i}").as_bytes());
                 people.sign(&doctor, testkit::release(&doctor, &patient, &hash))
             }

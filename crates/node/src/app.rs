@@ -36,7 +36,7 @@ impl ChainApplication {
     pub fn new(chain: Arc<Chain>, proposer: ed25519::PublicKey) -> Self {
         Self {
             chain,
-            proposer: Address(proposer),
+            proposer: Address::from(proposer),
         }
     }
 
@@ -51,7 +51,7 @@ impl ChainApplication {
         &self,
         rng: &mut E,
         tip: &Digested<Block>,
-        ancestry: &mut (impl Ancestry<Block> + Unpin),
+        ancestry: &mut impl Ancestry<Block>,
     ) -> bool {
         if self.chain.knows(&tip.digest()) {
             return true;
@@ -134,7 +134,7 @@ where
         self.wait_for_work(&runtime, parent.inner().header().timestamp_ms)
             .await;
         let now = unix_millis(runtime.current());
-        match self.chain.build(parent.inner(), now, self.proposer.clone()) {
+        match self.chain.build(parent.inner(), now, self.proposer) {
             Ok(block) => {
                 debug!(height = block.number(), txs = block.txs().len(), "proposed");
                 Some(digested(block))

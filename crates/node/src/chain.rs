@@ -138,20 +138,7 @@ impl Chain {
         mempool: Mempool,
         max_block_txs: usize,
     ) -> Result<Self, BlockError> {
-        let executed = medchain_state::genesis(genesis)?;
-        let genesis_block = Block::new(
-            Header {
-                height: 0,
-                parent: genesis.digest(),
-                timestamp_ms: genesis.genesis_time_ms,
-                proposer: genesis.regulator.clone(),
-                tx_root: EMPTY_ROOT,
-                state_root: executed.state_root,
-                revocation_root: EMPTY_ROOT,
-                med_checkpoint: EMPTY_ROOT,
-            },
-            Vec::new(),
-        );
+        let (genesis_block, executed) = medchain_state::genesis_block(genesis)?;
         if store.last_applied()?.is_none() {
             store.commit(CommitBatch {
                 block: &genesis_block,

@@ -136,7 +136,7 @@ impl NodeConfig {
     fn check_against(&self, genesis: &Genesis, key: &PrivateKey) -> Result<(), ConfigError> {
         use commonware_cryptography::Signer;
         let validators = genesis.validator_keys();
-        let me = Address(key.public_key());
+        let me = Address::from(key.public_key());
         if !validators.contains(&me) {
             return Err(ConfigError::Mismatch(format!(
                 "this node's key {me} is not a genesis validator"

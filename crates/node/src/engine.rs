@@ -38,8 +38,7 @@ use std::{
     time::Duration,
 };
 
-/// The consensus signing scheme: attributable ed25519 votes (every certificate names its signers).
-pub type ConsensusScheme = simplex::scheme::ed25519::Scheme;
+pub use medchain_types::ConsensusScheme;
 
 /// The marshal mailbox for our block type.
 pub type MarshalMailbox = marshal::core::Mailbox<ConsensusScheme, Standard<Block>>;

@@ -128,7 +128,7 @@ impl Mempool {
         if inner.by_id.contains_key(&tx.id()) {
             return Ok(Admitted::Duplicate);
         }
-        let sender = tx.body().sender.clone();
+        let sender = tx.body().sender;
         let queue_len = inner.by_sender.get(&sender).map_or(0, BTreeMap::len);
         if inner
             .by_sender
@@ -143,8 +143,8 @@ impl Mempool {
         if queue_len == 0 {
             let seq = inner.next_arrival;
             inner.next_arrival += 1;
-            inner.arrival.insert(seq, sender.clone());
-            inner.sender_arrival.insert(sender.clone(), seq);
+            inner.arrival.insert(seq, sender);
+            inner.sender_arrival.insert(sender, seq);
         }
         inner
             .by_sender
@@ -188,13 +188,12 @@ impl Mempool {
             let Some(queue) = inner.by_sender.get(sender) else {
                 continue;
             };
-            let mut expected = next_nonce(sender);
-            for (&nonce, id) in queue.range(expected..) {
+            let start = next_nonce(sender);
+            for (expected, (&nonce, id)) in (start..).zip(queue.range(start..)) {
                 if nonce != expected || selected.len() == max_txs {
                     break;
                 }
                 selected.push(inner.by_id[id].clone());
-                expected += 1;
             }
             if selected.len() == max_txs {
                 break;
@@ -210,7 +209,7 @@ impl Mempool {
         let mut senders = Vec::new();
         for id in included {
             if let Some(tx) = inner.by_id.get(id) {
-                senders.push(tx.body().sender.clone());
+                senders.push(tx.body().sender);
             }
         }
         senders.sort();
@@ -252,7 +251,7 @@ mod tests {
         let chain = ChainId::new("medchain-test").unwrap();
         TxBody {
             chain_id: chain.clone(),
-            sender: Address(key.public_key()),
+            sender: Address::from(key.public_key()),
             nonce,
             payload: Payload::Registry(RegistryPayload::Register {
                 name: OrgName::new(format!("org {seed} {nonce}")).unwrap(),
@@ -291,11 +290,11 @@ mod tests {
         let picked: Vec<_> = pool
             .candidates(10, |_| 0)
             .iter()
-            .map(|t| (t.body().sender.clone(), t.body().nonce))
+            .map(|t| (t.body().sender, t.body().nonce))
             .collect();
-        let a = tx(1, 0).body().sender.clone();
-        let b = tx(2, 0).body().sender.clone();
-        assert_eq!(picked, vec![(a.clone(), 0), (a, 1), (b, 0)]);
+        let a = tx(1, 0).body().sender;
+        let b = tx(2, 0).body().sender;
+        assert_eq!(picked, vec![(a, 0), (a, 1), (b, 0)]);
         assert_eq!(pool.candidates(2, |_| 0).len(), 2);
         // A parent that already included nonce 0 and 1 of sender a.
         let after = pool.candidates(10, |s| if *s == tx(1, 0).body().sender { 2 } else { 0 });

@@ -55,9 +55,12 @@ pub enum NodeError {
     /// The API could not bind.
     #[error("HTTP API: {0}")]
     Api(std::io::Error),
-    /// The validator set in genesis has duplicate keys.
-    #[error("genesis validator keys are not unique")]
-    DuplicateValidators,
+    /// The genesis validator set is unusable.
+    #[error("genesis: {0}")]
+    Genesis(String),
+    /// The configured peers are unusable.
+    #[error("p2p peers: {0}")]
+    Peers(String),
 }
 
 /// A validator started by [`launch`]: handles for driving it in-process (benchmarks, tests).
@@ -110,12 +113,9 @@ pub async fn launch(
     } = loaded;
     let store = Store::open(config.data_dir.join("state.redb"))
         .map_err(|e| NodeError::State(e.to_string()))?;
-    let participants: Set<PublicKey> = genesis
-        .validators
-        .iter()
-        .map(|v| v.public_key.0.clone())
-        .try_collect()
-        .map_err(|_| NodeError::DuplicateValidators)?;
+    let participants = genesis
+        .validator_set()
+        .map_err(|e| NodeError::Genesis(e.to_string()))?;
     let identity = Identity {
         signer: key.clone(),
         participants: participants.clone(),
@@ -134,9 +134,12 @@ pub async fn launch(
         .p2p
         .peers
         .iter()
-        .map(|peer| (peer.public_key.0.clone(), peer.address.into()))
+        .map(|peer| Ok((peer.public_key.public_key()?, peer.address.into())))
+        .collect::<Result<Vec<_>, medchain_types::ParseAddressError>>()
+        .map_err(|e| NodeError::Peers(e.to_string()))?
+        .into_iter()
         .try_collect()
-        .map_err(|_| NodeError::DuplicateValidators)?;
+        .map_err(|_| NodeError::Peers("a peer is listed twice".into()))?;
     oracle.track(0, peers);
     let [
         votes,

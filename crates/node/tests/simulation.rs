@@ -82,7 +82,7 @@ impl Cluster {
             .enumerate()
             .map(|(i, s)| ValidatorInfo {
                 name: format!("hospital-{i}"),
-                public_key: Address(s.public_key()),
+                public_key: Address::from(s.public_key()),
             })
             .collect();
         let (network, oracle) = Network::new_with_peers(
@@ -346,7 +346,7 @@ impl Workload {
     }
 
     fn tx(&mut self, actor: &Actor, payload: medchain_types::Payload) -> Transaction {
-        let nonce = self.nonces.entry(actor.address.clone()).or_default();
+        let nonce = self.nonces.entry(actor.address).or_default();
         let tx = actor.sign(*nonce, payload).tx().clone();
         *nonce += 1;
         tx
@@ -408,7 +408,7 @@ impl Workload {
                 other => panic!("unexpected event {other:?}"),
             })
             .collect();
-        let grantee = self.researcher.address.clone();
+        let grantee = self.researcher.address;
         let mut txs = Vec::new();
         for (patient, record) in self.patients.clone().iter().zip(self.records.clone()) {
             let blob = ContentHash::of(record.as_bytes());

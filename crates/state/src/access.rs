@@ -27,7 +27,7 @@ use crate::{
     keys,
     records::existing_record,
     registry::audited_org_of,
-    values::{AccessLogEntry, AddressBytes, Record},
+    values::{AccessLogEntry, Record},
 };
 use medchain_types::{
     AccessDecision, AccessPayload, Address, DenyReason, Event, Purpose, RecordId,
@@ -38,12 +38,12 @@ pub(crate) fn execute<R: StateRead>(
     payload: &AccessPayload,
 ) -> Result<Vec<Event>, ExecError> {
     let AccessPayload::Request { record, purpose } = payload;
-    let requester = ctx.sender.clone();
+    let requester = *ctx.sender;
     let released = existing_record(ctx, record)?;
     let decision = decide(ctx, ctx.env, &requester, record, &released, *purpose)?;
     let patient = released.patient;
     let entry = AccessLogEntry {
-        requester: AddressBytes::from(&requester),
+        requester,
         record: *record,
         purpose: *purpose,
         decision: decision.clone(),
@@ -112,7 +112,7 @@ fn denied(reason: DenyReason) -> AccessDecision {
 /// `logseq/<patient>`.
 fn append_log<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
-    patient: AddressBytes,
+    patient: Address,
     entry: AccessLogEntry,
 ) -> Result<(), ExecError> {
     let len_key = keys::access_log_len(&patient);
@@ -207,7 +207,7 @@ mod tests {
         assert_eq!(
             entry,
             AccessLogEntry {
-                requester: AddressBytes::from(&requester.address),
+                requester: requester.address,
                 record,
                 purpose,
                 decision: decision.clone(),
@@ -397,10 +397,7 @@ mod tests {
             .iter()
             .map(|l| (l.patient, l.seq))
             .collect();
-        let (patient, other_patient) = (
-            AddressBytes::from(&patient.address),
-            AddressBytes::from(&other_patient.address),
-        );
+        let (patient, other_patient) = (patient.address, other_patient.address);
         assert_eq!(logged, vec![(patient, 0), (other_patient, 0), (patient, 1)]);
         assert_eq!(world.value(&keys::access_log_len(&patient)), Some(2));
         assert_eq!(world.value(&keys::access_log_len(&other_patient)), Some(1));

@@ -16,11 +16,8 @@
 //! provable.
 
 use crate::{
-    BlockEnv, ExecError, StateRead, StateReadExt,
-    context::TxContext,
-    keys,
-    records::existing_record,
-    values::{AddressBytes, Consent},
+    BlockEnv, ExecError, StateRead, StateReadExt, context::TxContext, keys,
+    records::existing_record, values::Consent,
 };
 use medchain_types::{
     Address, ConsentId, ConsentPayload, Event, Expiry, Purpose, RecordId, limits,
@@ -59,7 +56,7 @@ fn grant<R: StateRead>(
     expiry: Expiry,
 ) -> Result<Vec<Event>, ExecError> {
     check_record_list(records)?;
-    let patient = ctx.sender.clone();
+    let patient = *ctx.sender;
     if *grantee == patient {
         return Err(ExecError::SelfGrant);
     }
@@ -78,8 +75,8 @@ fn grant<R: StateRead>(
     ctx.put(
         &keys::consent(&id),
         &Consent {
-            patient: AddressBytes::from(&patient),
-            grantee: AddressBytes::from(grantee),
+            patient,
+            grantee: *grantee,
             records: records.to_vec(),
             purpose,
             expiry,
@@ -90,7 +87,7 @@ fn grant<R: StateRead>(
     Ok(vec![Event::ConsentGranted {
         consent: id,
         patient,
-        grantee: grantee.clone(),
+        grantee: *grantee,
     }])
 }
 
@@ -184,8 +181,8 @@ mod tests {
             events,
             vec![Event::ConsentGranted {
                 consent: id,
-                patient: patient.address.clone(),
-                grantee: grantee.address.clone(),
+                patient: patient.address,
+                grantee: grantee.address,
             }]
         );
         let consent = world.value(&keys::consent(&id)).unwrap();

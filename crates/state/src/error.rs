@@ -1,7 +1,7 @@
 //! Typed errors: [`ExecError`] for transactions the rules reject, [`StateError`] for a state
 //! that cannot be read or a block that cannot run on it, [`ProofError`] for proofs that fail.
 
-use crate::values::AddressBytes;
+use medchain_types::Address;
 use medchain_types::{ChainId, ConsentId, OrgName, OrgState, RecordId};
 
 /// Why the state could not be read, or a block cannot be executed on it.
@@ -130,7 +130,7 @@ pub enum ExecError {
     OrgNotAudited(OrgName),
     /// The join endorsement must come from a member of the organisation being joined.
     #[error("endorser {0} is not a member of the organisation")]
-    EndorserNotMember(AddressBytes),
+    EndorserNotMember(Address),
 
     // Records (S1-release, S1-storage).
     /// S1-release: only a member of an audited hospital releases records.

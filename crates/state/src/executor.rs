@@ -11,10 +11,10 @@ use crate::{
     ExecError, StateError, StateRead, StateReadExt, access, consent,
     context::{BlockWrites, TxContext},
     keys, records, registry, tree,
-    values::{AccessLogEntry, Account, AddressBytes, BlockInfo, ChainConfig, StateValue},
+    values::{AccessLogEntry, Account, BlockInfo, ChainConfig, StateValue},
 };
 use jmt::storage::{TreeReader, TreeUpdateBatch};
-use medchain_types::{Event, Genesis, Hash32, Payload, TxId, VerifiedTransaction};
+use medchain_types::{Address, Event, Genesis, Hash32, Payload, TxId, VerifiedTransaction};
 use std::collections::BTreeMap;
 
 /// The block a transaction executes in (from its header).
@@ -30,7 +30,7 @@ pub struct BlockEnv {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoggedAccess {
     /// Whose log.
-    pub patient: AddressBytes,
+    pub patient: Address,
     /// Position in that log (from 0).
     pub seq: u64,
     /// The entry, stored under `keys::access_log_entry(patient, seq)`.
@@ -193,7 +193,7 @@ pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
     genesis.validate()?;
     let config = ChainConfig {
         chain_id: genesis.chain_id.clone(),
-        regulator: genesis.regulator.clone(),
+        regulator: genesis.regulator,
     };
     let info = BlockInfo {
         height: 0,
@@ -220,4 +220,16 @@ pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
         events: Vec::new(),
         access_log: Vec::new(),
     })
+}
+
+/// Block 0 and the genesis state it commits to: what every node commits first and what a
+/// light client recomputes to trust height 0 without a certificate.
+pub fn genesis_block(
+    document: &Genesis,
+) -> Result<(medchain_types::Block, ExecutedBlock), StateError> {
+    let executed = genesis(document)?;
+    Ok((
+        medchain_types::Block::genesis(document, executed.state_root),
+        executed,
+    ))
 }

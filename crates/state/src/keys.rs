@@ -24,10 +24,10 @@
 //! also knows how to decode what a node proves for it.
 
 use crate::values::{
-    AccessLogEntry, Account, AddressKey, BlockInfo, ChainConfig, Consent, Membership, Org, Record,
-    StateValue, StoragePointer,
+    AccessLogEntry, Account, BlockInfo, ChainConfig, Consent, Membership, Org, Record, StateValue,
+    StoragePointer,
 };
-use medchain_types::{ConsentId, ContentHash, OrgName, Purpose, RecordId};
+use medchain_types::{Address, ConsentId, ContentHash, OrgName, Purpose, RecordId};
 use std::{fmt, marker::PhantomData};
 
 /// Namespace of [`chain_config`].
@@ -120,8 +120,8 @@ pub fn block_info() -> StateKey<BlockInfo> {
 }
 
 /// `acct/<address>`: an account's nonce.
-pub fn account(address: &impl AddressKey) -> StateKey<Account> {
-    StateKey::new(&[ACCOUNT, address.address_bytes()])
+pub fn account(address: &Address) -> StateKey<Account> {
+    StateKey::new(&[ACCOUNT, address.as_bytes()])
 }
 
 /// `org/<name>`: an organisation.
@@ -130,8 +130,8 @@ pub fn org(name: &OrgName) -> StateKey<Org> {
 }
 
 /// `member/<address>`: the organisation an address belongs to.
-pub fn membership(address: &impl AddressKey) -> StateKey<Membership> {
-    StateKey::new(&[MEMBER, address.address_bytes()])
+pub fn membership(address: &Address) -> StateKey<Membership> {
+    StateKey::new(&[MEMBER, address.as_bytes()])
 }
 
 /// `rec/<record id>`: a released record.
@@ -140,12 +140,8 @@ pub fn record(id: &RecordId) -> StateKey<Record> {
 }
 
 /// `rechash/<patient><hEMR>`: the record released for this patient and hash.
-pub fn record_by_hash(patient: &impl AddressKey, record_hash: &ContentHash) -> StateKey<RecordId> {
-    StateKey::new(&[
-        RECORD_BY_HASH,
-        patient.address_bytes(),
-        record_hash.as_bytes(),
-    ])
+pub fn record_by_hash(patient: &Address, record_hash: &ContentHash) -> StateKey<RecordId> {
+    StateKey::new(&[RECORD_BY_HASH, patient.as_bytes(), record_hash.as_bytes()])
 }
 
 /// `store/<record id>`: a record's newest storage pointer.
@@ -159,32 +155,28 @@ pub fn consent(id: &ConsentId) -> StateKey<Consent> {
 }
 
 /// `grant/<grantee><record id><purpose>`: the newest consent for this triple.
-pub fn grant(
-    grantee: &impl AddressKey,
-    record: &RecordId,
-    purpose: Purpose,
-) -> StateKey<ConsentId> {
+pub fn grant(grantee: &Address, record: &RecordId, purpose: Purpose) -> StateKey<ConsentId> {
     StateKey::new(&[
         GRANT,
-        grantee.address_bytes(),
+        grantee.as_bytes(),
         record.as_bytes(),
         &[purpose as u8],
     ])
 }
 
 /// `log/<patient><seq>`: a patient's `seq`-th access log entry (from 0).
-pub fn access_log_entry(patient: &impl AddressKey, seq: u64) -> StateKey<AccessLogEntry> {
-    StateKey::new(&[ACCESS_LOG, patient.address_bytes(), &seq.to_be_bytes()])
+pub fn access_log_entry(patient: &Address, seq: u64) -> StateKey<AccessLogEntry> {
+    StateKey::new(&[ACCESS_LOG, patient.as_bytes(), &seq.to_be_bytes()])
 }
 
 /// `logseq/<patient>`: how many access log entries the patient has.
-pub fn access_log_len(patient: &impl AddressKey) -> StateKey<u64> {
-    StateKey::new(&[ACCESS_LOG_LEN, patient.address_bytes()])
+pub fn access_log_len(patient: &Address) -> StateKey<u64> {
+    StateKey::new(&[ACCESS_LOG_LEN, patient.as_bytes()])
 }
 
 /// `log/<patient>`: the prefix of every access log entry of a patient, for range scans.
-pub fn access_log_prefix(patient: &impl AddressKey) -> Vec<u8> {
-    [ACCESS_LOG, patient.address_bytes()].concat()
+pub fn access_log_prefix(patient: &Address) -> Vec<u8> {
+    [ACCESS_LOG, patient.as_bytes()].concat()
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::{
     context::TxContext,
     keys,
     registry::audited_org_of,
-    values::{AddressBytes, Record, StoragePointer},
+    values::{Record, StoragePointer},
 };
 use medchain_types::{
     Address, ContentHash, Event, OrgKind, RecordId, RecordPayload, Signature, Uri,
@@ -48,7 +48,7 @@ fn release<R: StateRead>(
     record_hash: &ContentHash,
     attestation: &Signature,
 ) -> Result<Vec<Event>, ExecError> {
-    let doctor = ctx.sender.clone();
+    let doctor = *ctx.sender;
     let hospital = audited_org_of(ctx, &doctor)?
         .filter(|org| org.kind == OrgKind::Hospital)
         .ok_or(ExecError::NotAuditedHospitalMember)?;
@@ -61,8 +61,8 @@ fn release<R: StateRead>(
     ctx.put(
         &keys::record(&id),
         &Record {
-            patient: AddressBytes::from(patient),
-            doctor: AddressBytes::from(&doctor),
+            patient: *patient,
+            doctor,
             hospital: hospital.name.clone(),
             record_hash: *record_hash,
             attestation: attestation.clone(),
@@ -72,7 +72,7 @@ fn release<R: StateRead>(
     );
     Ok(vec![Event::RecordReleased {
         record: id,
-        patient: patient.clone(),
+        patient: *patient,
         doctor,
         hospital: hospital.name,
     }])
@@ -151,8 +151,8 @@ mod tests {
             events,
             vec![Event::RecordReleased {
                 record: id,
-                patient: patient.address.clone(),
-                doctor: doctor.address.clone(),
+                patient: patient.address,
+                doctor: doctor.address,
                 hospital: org_name("Seoul General"),
             }]
         );

@@ -21,7 +21,7 @@ use crate::{
     ExecError, StateError, StateRead, StateReadExt,
     context::TxContext,
     keys,
-    values::{AddressBytes, Membership, Org},
+    values::{Membership, Org},
 };
 use medchain_types::{Address, Event, OrgKind, OrgName, OrgState, RegistryPayload};
 
@@ -54,7 +54,7 @@ fn register<R: StateRead>(
     name: &OrgName,
     kind: OrgKind,
 ) -> Result<Vec<Event>, ExecError> {
-    let founder = ctx.sender.clone();
+    let founder = *ctx.sender;
     if founder == ctx.chain.regulator {
         return Err(ExecError::RegulatorCannotRegister);
     }
@@ -69,7 +69,7 @@ fn register<R: StateRead>(
             name: name.clone(),
             kind,
             state: OrgState::ToAudit,
-            founder: AddressBytes::from(&founder),
+            founder,
             members: 1,
             registered_at: height,
         },
@@ -122,9 +122,9 @@ fn join<R: StateRead>(
     }
     let endorser_org = ctx.value(&keys::membership(endorser))?.map(|m| m.org);
     if endorser_org.as_ref() != Some(name) {
-        return Err(ExecError::EndorserNotMember(AddressBytes::from(endorser)));
+        return Err(ExecError::EndorserNotMember(*endorser));
     }
-    let member = ctx.sender.clone();
+    let member = *ctx.sender;
     if member == ctx.chain.regulator {
         return Err(ExecError::RegulatorCannotJoin);
     }
@@ -136,13 +136,13 @@ fn join<R: StateRead>(
         &Membership {
             org: name.clone(),
             joined_at: ctx.env.height,
-            endorser: Some(AddressBytes::from(endorser)),
+            endorser: Some(*endorser),
         },
     );
     Ok(vec![Event::MemberJoined {
         name: name.clone(),
         member,
-        endorser: endorser.clone(),
+        endorser: *endorser,
     }])
 }
 
@@ -185,7 +185,7 @@ mod tests {
             vec![Event::OrgRegistered {
                 name: hospital(),
                 kind: OrgKind::Hospital,
-                founder: founder.address.clone(),
+                founder: founder.address,
             }]
         );
         let org = world.value(&keys::org(&hospital())).unwrap();
@@ -311,16 +311,13 @@ mod tests {
             events,
             vec![Event::MemberJoined {
                 name: hospital(),
-                member: doctor.address.clone(),
-                endorser: founder.address.clone(),
+                member: doctor.address,
+                endorser: founder.address,
             }]
         );
         assert_eq!(world.value(&keys::org(&hospital())).unwrap().members, 2);
         let membership = world.value(&keys::membership(&doctor.address)).unwrap();
-        assert_eq!(
-            membership.endorser,
-            Some(AddressBytes::from(&founder.address))
-        );
+        assert_eq!(membership.endorser, Some(founder.address));
         // The new member can endorse in turn.
         let nurse = Actor::new(3);
         world

@@ -34,7 +34,7 @@ pub fn key(seed: u64) -> PrivateKey {
 }
 
 pub fn address(seed: u64) -> Address {
-    Address(key(seed).public_key())
+    Address::from(key(seed).public_key())
 }
 
 /// An arbitrary record id (not necessarily released).
@@ -69,7 +69,7 @@ pub struct Actor {
 impl Actor {
     pub fn new(seed: u64) -> Self {
         let key = key(seed);
-        let address = Address(key.public_key());
+        let address = Address::from(key.public_key());
         Self { key, address }
     }
 
@@ -77,7 +77,7 @@ impl Actor {
     pub fn sign_for(&self, chain: &ChainId, nonce: u64, payload: Payload) -> VerifiedTransaction {
         TxBody {
             chain_id: chain.clone(),
-            sender: self.address.clone(),
+            sender: self.address,
             nonce,
             payload,
         }
@@ -112,12 +112,12 @@ pub fn join(name: &OrgName, endorser: &Actor, member: &Actor) -> Payload {
     let endorsement = JoinEndorsement {
         chain_id: chain_id(),
         org: name.clone(),
-        member: member.address.clone(),
+        member: member.address,
     }
     .sign(&endorser.key);
     Payload::Registry(RegistryPayload::Join {
         name: name.clone(),
-        endorser: endorser.address.clone(),
+        endorser: endorser.address,
         endorsement,
     })
 }
@@ -126,12 +126,12 @@ pub fn join(name: &OrgName, endorser: &Actor, member: &Actor) -> Payload {
 pub fn release(doctor: &Actor, patient: &Address, record_hash: &ContentHash) -> Payload {
     let attestation = RecordAttestation {
         chain_id: chain_id(),
-        patient: patient.clone(),
+        patient: *patient,
         record_hash: *record_hash,
     }
     .sign(&doctor.key);
     Payload::Record(RecordPayload::Release {
-        patient: patient.clone(),
+        patient: *patient,
         record_hash: *record_hash,
         attestation,
     })
@@ -147,7 +147,7 @@ pub fn store(record: &RecordId, blob_hash: &ContentHash, location: &str) -> Payl
 
 pub fn grant(grantee: &Address, records: &[RecordId], purpose: Purpose, expiry: Expiry) -> Payload {
     Payload::Consent(ConsentPayload::Grant {
-        grantee: grantee.clone(),
+        grantee: *grantee,
         records: records.to_vec(),
         purpose,
         expiry,

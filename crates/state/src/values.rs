@@ -8,15 +8,13 @@
 use crate::serde_hex;
 use bytes::BufMut;
 use commonware_codec::{
-    Buf, Copying, Decode, Encode, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read,
-    ReadExt, Write,
+    Buf, Copying, Decode, Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write,
 };
 use medchain_types::{
     AccessDecision, Address, ChainId, ConsentId, ContentHash, DenyReason, Expiry, OrgKind, OrgName,
-    OrgState, ParseAddressError, Purpose, RecordId, Signature, TxId, Uri, limits,
+    OrgState, Purpose, RecordId, Signature, TxId, Uri, limits,
 };
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
-use std::fmt;
+use serde::{Deserialize, Serialize};
 
 /// A value stored in the state, with its canonical encoding.
 pub trait StateValue: Sized {
@@ -35,112 +33,6 @@ impl<T: Encode + Decode<Cfg = ()>> StateValue for T {
 
     fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
         Self::decode_cfg(Copying(bytes), &())
-    }
-}
-
-/// An address as a stored value holds it: its 32 bytes.
-///
-/// Decoding a value does not check that the bytes are an ed25519 point: every address the
-/// state stores was a verified signer or a decoded (so checked) payload field when written,
-/// and point decompression (~10 µs) on every read would dominate execution. Compare it with
-/// an [`Address`] directly; [`Self::to_address`] performs the check when a key is needed.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AddressBytes(pub [u8; 32]);
-
-impl AddressBytes {
-    /// The 32 bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// The address, if the bytes are a valid ed25519 public key.
-    pub fn to_address(&self) -> Result<Address, ParseAddressError> {
-        Address::read(&mut Copying(&self.0)).map_err(|_| ParseAddressError::NotAKey)
-    }
-}
-
-impl From<&Address> for AddressBytes {
-    fn from(address: &Address) -> Self {
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(address.as_bytes());
-        Self(bytes)
-    }
-}
-
-impl PartialEq<Address> for AddressBytes {
-    fn eq(&self, address: &Address) -> bool {
-        self.0.as_slice() == address.as_bytes()
-    }
-}
-
-impl PartialEq<AddressBytes> for Address {
-    fn eq(&self, bytes: &AddressBytes) -> bool {
-        bytes == self
-    }
-}
-
-impl fmt::Display for AddressBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for AddressBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AddressBytes({self})")
-    }
-}
-
-impl Write for AddressBytes {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.0.write(buf);
-    }
-}
-
-impl FixedSize for AddressBytes {
-    const SIZE: usize = 32;
-}
-
-impl Read for AddressBytes {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        <[u8; 32]>::read(buf).map(Self)
-    }
-}
-
-impl Serialize for AddressBytes {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for AddressBytes {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        let bytes = hex::decode(text.as_ref()).map_err(D::Error::custom)?;
-        bytes
-            .try_into()
-            .map(Self)
-            .map_err(|_| D::Error::custom("an address is 32 bytes"))
-    }
-}
-
-/// Anything that names an account by its 32 address bytes: an [`Address`] or the
-/// [`AddressBytes`] a stored value holds. State keys take either.
-pub trait AddressKey {
-    /// The 32 bytes.
-    fn address_bytes(&self) -> &[u8];
-}
-
-impl AddressKey for Address {
-    fn address_bytes(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-impl AddressKey for AddressBytes {
-    fn address_bytes(&self) -> &[u8] {
-        &self.0
     }
 }
 
@@ -218,7 +110,7 @@ value_struct!(
         /// Audit state, changed only by the regulator.
         state: OrgState,
         /// The address that registered it.
-        founder: AddressBytes,
+        founder: Address,
         /// Number of member addresses.
         members: u64,
         /// Height of the registering block.
@@ -234,7 +126,7 @@ value_struct!(
         /// Height at which the address joined (or registered the organisation).
         joined_at: u64,
         /// The audited member who endorsed the join; `None` for the founder.
-        endorser: Option<AddressBytes>,
+        endorser: Option<Address>,
     }
 );
 
@@ -242,9 +134,9 @@ value_struct!(
     /// A released record (`rec/<record id>`, S1-release): the doctor's signed hEMR for a patient.
     Record {
         /// Patient pseudonym.
-        patient: AddressBytes,
+        patient: Address,
         /// Releasing doctor.
-        doctor: AddressBytes,
+        doctor: Address,
         /// The doctor's audited hospital at release time.
         hospital: OrgName,
         /// hEMR: hash of the record's plaintext.
@@ -277,9 +169,9 @@ value_struct!(
     /// A patient's consent (`consent/<consent id>`, S1-sharing).
     Consent {
         /// The granting patient.
-        patient: AddressBytes,
+        patient: Address,
         /// Who may access.
-        grantee: AddressBytes,
+        grantee: Address,
         /// Which records.
         records: Vec<RecordId> => (RangeCfg::from(1..=limits::MAX_CONSENT_RECORDS), ()),
         /// For what.
@@ -298,7 +190,7 @@ value_struct!(
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessLogEntry {
     /// Who asked.
-    pub requester: AddressBytes,
+    pub requester: Address,
     /// For which record.
     pub record: RecordId,
     /// Why.
@@ -341,7 +233,7 @@ impl Read for AccessLogEntry {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
         Ok(Self {
-            requester: AddressBytes::read(buf)?,
+            requester: Address::read(buf)?,
             record: RecordId::read(buf)?,
             purpose: Purpose::read(buf)?,
             decision: read_decision(buf)?,
@@ -422,8 +314,8 @@ mod tests {
     use medchain_types::PrivateKey;
     use proptest::prelude::*;
 
-    fn raw(seed: u64) -> AddressBytes {
-        AddressBytes::from(&address(seed))
+    fn raw(seed: u64) -> Address {
+        address(seed)
     }
 
     fn round_trips<V: StateValue + PartialEq + std::fmt::Debug>(value: &V) {
@@ -552,25 +444,6 @@ mod tests {
         assert!(AccessLogEntry::from_bytes(&entry_bytes(2, 0)).is_err());
         // An optional consent id's presence flag must be 0 or 1.
         assert!(AccessLogEntry::from_bytes(&entry_bytes(ALLOWED, 2)).is_err());
-    }
-
-    #[test]
-    fn address_bytes_compare_convert_and_serialise() {
-        let address = address(7);
-        let bytes = AddressBytes::from(&address);
-        assert_eq!(bytes, address);
-        assert_eq!(address, bytes);
-        assert_ne!(raw(8), address);
-        assert_eq!(bytes.to_address().unwrap(), address);
-        // y = 2 is not a curve point: stored bytes never become an Address unchecked.
-        let mut not_a_point = [0u8; 32];
-        not_a_point[0] = 2;
-        assert!(AddressBytes(not_a_point).to_address().is_err());
-        let json = serde_json::to_string(&bytes).unwrap();
-        assert_eq!(json, format!("\"{address}\""));
-        assert_eq!(serde_json::from_str::<AddressBytes>(&json).unwrap(), bytes);
-        assert!(serde_json::from_str::<AddressBytes>("\"00\"").is_err());
-        round_trips(&bytes);
     }
 
     proptest! {

@@ -226,7 +226,7 @@ fn genesis_holds_the_chain_config_and_is_deterministic() {
     let config = store.value(&keys::chain_config()).unwrap().unwrap();
     assert_eq!(
         (config.chain_id, config.regulator),
-        (document.chain_id.clone(), document.regulator.clone())
+        (document.chain_id.clone(), document.regulator)
     );
     assert_eq!(
         store

@@ -52,7 +52,7 @@ struct Workload {
 
 impl Workload {
     fn sign(&mut self, actor: &Actor, payload: Payload) -> VerifiedTransaction {
-        let nonce = self.nonces.entry(actor.address.clone()).or_insert(0);
+        let nonce = self.nonces.entry(actor.address).or_insert(0);
         let tx = actor.sign(*nonce, payload);
         *nonce += 1;
         tx
@@ -105,7 +105,7 @@ impl Workload {
         }
         if let Some(previous) = self.released.last().cloned() {
             for (i, (record, patient)) in previous.iter().enumerate() {
-                let grantee = self.grantees[i % self.grantees.len()].address.clone();
+                let grantee = self.grantees[i % self.grantees.len()].address;
                 txs.push(self.sign(
                     patient,
                     store(

@@ -101,7 +101,7 @@ fn regulator_doctor_patient_grantee_flow() {
         receipt.events,
         vec![Event::AccessDecided {
             record,
-            requester: researcher.address.clone(),
+            requester: researcher.address,
             purpose: Purpose::Research,
             decision: allowed.clone(),
         }]

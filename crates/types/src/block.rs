@@ -85,6 +85,10 @@ pub fn tx_root(ids: &[TxId]) -> Hash32 {
     builder.build().root()
 }
 
+/// The consensus signing scheme: attributable ed25519 votes, certificates naming their signers.
+/// Validators sign with it and light clients verify finalization certificates with it.
+pub type ConsensusScheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
+
 /// A block: header plus transactions, with the transaction ids computed once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
@@ -100,6 +104,26 @@ impl Block {
         let tx_ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
         header.tx_root = tx_root(&tx_ids);
         Self::from_parts(header, txs, tx_ids)
+    }
+
+    /// Block 0 of the chain started from `genesis`, whose genesis state has root `state_root`.
+    /// Its parent is the genesis document's digest, so chains from different genesis documents
+    /// never share a block; the revocation and MED roots are empty until those chains exist.
+    pub fn genesis(genesis: &crate::Genesis, state_root: Hash32) -> Self {
+        use commonware_cryptography::Digest as _;
+        Self::new(
+            Header {
+                height: 0,
+                parent: genesis.digest(),
+                timestamp_ms: genesis.genesis_time_ms,
+                proposer: genesis.regulator,
+                tx_root: Hash32::EMPTY,
+                state_root,
+                revocation_root: Hash32::EMPTY,
+                med_checkpoint: Hash32::EMPTY,
+            },
+            Vec::new(),
+        )
     }
 
     fn from_parts(header: Header, txs: Vec<Transaction>, tx_ids: Vec<TxId>) -> Self {

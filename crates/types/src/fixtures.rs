@@ -12,7 +12,7 @@ pub fn key(seed: u64) -> PrivateKey {
 }
 
 pub fn address(seed: u64) -> Address {
-    Address(key(seed).public_key())
+    Address::from(key(seed).public_key())
 }
 
 /// One payload of every kind, with valid embedded signatures for sender `key(1)`.

@@ -1,9 +1,10 @@
 //! The genesis document: what every node must agree on before block 1.
 
-use crate::{Address, ChainId, Hash32, limits};
+use crate::{Address, ChainId, Hash32, PublicKey, limits};
 use bytes::BufMut;
 use commonware_codec::{EncodeSize, Write};
 use commonware_cryptography::{Hasher, Sha256};
+use commonware_utils::ordered::Set;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -39,6 +40,9 @@ pub enum GenesisError {
     /// A key listed twice.
     #[error("validator key {0} is listed twice")]
     DuplicateValidator(Address),
+    /// A validator or regulator address that is not an ed25519 public key.
+    #[error("{0} is not a valid ed25519 public key")]
+    InvalidKey(Address),
 }
 
 impl Genesis {
@@ -48,15 +52,26 @@ impl Genesis {
         if count == 0 || count > limits::MAX_VALIDATORS {
             return Err(GenesisError::ValidatorCount(count));
         }
-        let mut seen = BTreeSet::new();
+        self.regulator
+            .public_key()
+            .map_err(|_| GenesisError::InvalidKey(self.regulator))?;
+        self.validator_set().map(|_| ())
+    }
+
+    /// The validator keys as the sorted set consensus uses (signer indices in certificates
+    /// follow this order, so every node and light client must build it the same way).
+    pub fn validator_set(&self) -> Result<Set<PublicKey>, GenesisError> {
+        let mut keys = BTreeSet::new();
         for validator in &self.validators {
-            if !seen.insert(&validator.public_key) {
-                return Err(GenesisError::DuplicateValidator(
-                    validator.public_key.clone(),
-                ));
+            let key = validator
+                .public_key
+                .public_key()
+                .map_err(|_| GenesisError::InvalidKey(validator.public_key))?;
+            if !keys.insert(key) {
+                return Err(GenesisError::DuplicateValidator(validator.public_key));
             }
         }
-        Ok(())
+        Ok(Set::from_iter_dedup(keys))
     }
 
     /// Hash of the canonical encoding; the genesis block's parent, so chains started from
@@ -71,7 +86,7 @@ impl Genesis {
     pub fn validator_keys(&self) -> Vec<Address> {
         self.validators
             .iter()
-            .map(|validator| validator.public_key.clone())
+            .map(|validator| validator.public_key)
             .collect()
     }
 }

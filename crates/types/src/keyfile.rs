@@ -33,7 +33,7 @@ struct KeyFileJson {
 /// Renders a key as key-file JSON.
 pub fn to_json(key: &PrivateKey) -> String {
     let json = KeyFileJson {
-        public_key: Address(key.public_key()),
+        public_key: Address::from(key.public_key()),
         private_key: hex::encode(key.encode()),
     };
     // Serialising two strings cannot fail.
@@ -45,7 +45,7 @@ pub fn from_json(text: &str) -> Result<PrivateKey, KeyFileError> {
     let json: KeyFileJson = serde_json::from_str(text)?;
     let bytes = hex::decode(json.private_key.trim()).map_err(|_| KeyFileError::PrivateKey)?;
     let key = PrivateKey::decode(Copying(&bytes)).map_err(|_| KeyFileError::PrivateKey)?;
-    if Address(key.public_key()) != json.public_key {
+    if Address::from(key.public_key()) != json.public_key {
         return Err(KeyFileError::Mismatch(json.public_key));
     }
     Ok(key)
@@ -61,8 +61,11 @@ mod tests {
         let json = to_json(&key);
         assert_eq!(from_json(&json).unwrap().public_key(), key.public_key());
 
-        let other = Address(PrivateKey::from_seed(4).public_key());
-        let tampered = json.replace(&Address(key.public_key()).to_string(), &other.to_string());
+        let other = Address::from(PrivateKey::from_seed(4).public_key());
+        let tampered = json.replace(
+            &Address::from(key.public_key()).to_string(),
+            &other.to_string(),
+        );
         assert!(matches!(
             from_json(&tampered),
             Err(KeyFileError::Mismatch(_))

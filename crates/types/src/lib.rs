@@ -22,7 +22,7 @@ mod tx;
 #[cfg(test)]
 mod fixtures;
 
-pub use block::{Block, BlockDecodeConfig, Header, tx_root};
+pub use block::{Block, BlockDecodeConfig, ConsensusScheme, Header, tx_root};
 pub use genesis::{Genesis, GenesisError, ValidatorInfo};
 pub use ids::{
     Address, ConsentId, ContentHash, Hash32, ParseAddressError, ParseIdError, RecordId, TxId,

@@ -74,7 +74,7 @@ pub struct TxBody {
 impl TxBody {
     /// Signs the body with the sender's key.
     pub fn sign(self, key: &PrivateKey) -> Result<Transaction, TxError> {
-        if key.public_key() != self.sender.0 {
+        if Address::from(key.public_key()) != self.sender {
             return Err(TxError::WrongSigner);
         }
         let signature = key.sign(namespace::TX, &self.encode());
@@ -139,16 +139,7 @@ impl Transaction {
     /// doctor's attestation; S2-register: the member's endorsement).
     pub fn verify(&self, chain_id: &ChainId) -> Result<VerifiedTransaction, TxError> {
         self.check_chain(chain_id)?;
-        let body = self.body.encode();
-        if !self
-            .body
-            .sender
-            .0
-            .verify(namespace::TX, &body, &self.signature)
-        {
-            return Err(TxError::BadSignature(self.body.sender.clone()));
-        }
-        if let Some(check) = self.embedded_check() {
+        for check in self.signature_checks()? {
             if !check
                 .public_key
                 .verify(check.namespace, &check.message, check.signature)
@@ -172,24 +163,37 @@ impl Transaction {
         Ok(())
     }
 
-    /// The second signature some payloads carry, with the message it must cover.
-    fn embedded_check(&self) -> Option<EmbeddedCheck<'_>> {
+    /// Every signature the transaction carries, with the key and message it must verify
+    /// against: the sender's over the body, and the embedded attestation or endorsement.
+    /// Fails if a signer's address is not a valid public key.
+    fn signature_checks(&self) -> Result<Vec<SignatureCheck<'_>>, TxError> {
+        let sender = &self.body.sender;
+        let sender_key = sender
+            .public_key()
+            .map_err(|_| TxError::BadSignature(*sender))?;
+        let mut checks = vec![SignatureCheck {
+            namespace: namespace::TX,
+            message: self.body.encode().to_vec(),
+            public_key: sender_key.clone(),
+            signature: &self.signature,
+            error: TxError::BadSignature(*sender),
+        }];
         let chain_id = self.body.chain_id.clone();
         match &self.body.payload {
             Payload::Record(RecordPayload::Release {
                 patient,
                 record_hash,
                 attestation,
-            }) => Some(EmbeddedCheck {
+            }) => checks.push(SignatureCheck {
                 namespace: namespace::RECORD_ATTESTATION,
                 message: RecordAttestation {
                     chain_id,
-                    patient: patient.clone(),
+                    patient: *patient,
                     record_hash: *record_hash,
                 }
                 .encode()
                 .to_vec(),
-                public_key: &self.body.sender.0,
+                public_key: sender_key,
                 signature: attestation,
                 error: TxError::BadAttestation,
             }),
@@ -197,28 +201,32 @@ impl Transaction {
                 name,
                 endorser,
                 endorsement,
-            }) => Some(EmbeddedCheck {
+            }) => checks.push(SignatureCheck {
                 namespace: namespace::JOIN_ENDORSEMENT,
                 message: JoinEndorsement {
                     chain_id,
                     org: name.clone(),
-                    member: self.body.sender.clone(),
+                    member: *sender,
                 }
                 .encode()
                 .to_vec(),
-                public_key: &endorser.0,
+                public_key: endorser
+                    .public_key()
+                    .map_err(|_| TxError::BadEndorsement(*endorser))?,
                 signature: endorsement,
-                error: TxError::BadEndorsement(endorser.clone()),
+                error: TxError::BadEndorsement(*endorser),
             }),
-            _ => None,
+            _ => {}
         }
+        Ok(checks)
     }
 }
 
-struct EmbeddedCheck<'a> {
+/// One signature to check.
+struct SignatureCheck<'a> {
     namespace: &'static [u8],
     message: Vec<u8>,
-    public_key: &'a PublicKey,
+    public_key: PublicKey,
     signature: &'a Signature,
     error: TxError,
 }
@@ -295,28 +303,28 @@ pub fn verify_batch(
 }
 
 /// One batch equation over every signature in `txs` (transaction and embedded signatures).
+/// False if any signer's address is not a key (the one-by-one pass then names it).
 fn batch_ok(rng: &mut impl CryptoRng, txs: &[Transaction]) -> bool {
     if txs.is_empty() {
         return true;
     }
-    let bodies: Vec<_> = txs.iter().map(|tx| tx.body.encode()).collect();
-    let embedded: Vec<_> = txs.iter().filter_map(Transaction::embedded_check).collect();
-    let mut entries: Vec<BatchEntry<'_, PublicKey>> = txs
+    let Ok(checks) = txs
         .iter()
-        .zip(&bodies)
-        .map(|(tx, body)| BatchEntry {
-            namespace: namespace::TX,
-            message: body,
-            public_key: &tx.body.sender.0,
-            signature: &tx.signature,
+        .map(Transaction::signature_checks)
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return false;
+    };
+    let entries: Vec<BatchEntry<'_, PublicKey>> = checks
+        .iter()
+        .flatten()
+        .map(|check| BatchEntry {
+            namespace: check.namespace,
+            message: &check.message,
+            public_key: &check.public_key,
+            signature: check.signature,
         })
         .collect();
-    entries.extend(embedded.iter().map(|check| BatchEntry {
-        namespace: check.namespace,
-        message: &check.message,
-        public_key: check.public_key,
-        signature: check.signature,
-    }));
     PublicKey::verify_batch(rng, &entries, |_, entry| *entry, &Sequential)
 }
 

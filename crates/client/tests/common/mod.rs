@@ -42,7 +42,7 @@ pub fn genesis() -> Genesis {
             .enumerate()
             .map(|(i, key)| ValidatorInfo {
                 name: format!("node-{i}"),
-                public_key: Address(key.public_key()),
+                public_key: Address::from(key.public_key()),
             })
             .collect(),
     }
@@ -96,7 +96,7 @@ pub fn header_with(world: &World, tx_ids: &[TxId]) -> Header {
         height: world.height(),
         parent: Sha256::hash(&[b"parent"]),
         timestamp_ms: world.timestamp_ms(),
-        proposer: Address(validator_keys(&VALIDATOR_SEEDS)[0].public_key()),
+        proposer: Address::from(validator_keys(&VALIDATOR_SEEDS)[0].public_key()),
         tx_root: tx_root(tx_ids),
         state_root: world.root(),
         revocation_root: Hash32::from([0; 32]),

@@ -70,14 +70,14 @@ pub(super) async fn chain_status(
         block_digest: hex::encode(applied.block_digest),
         state_root: hex::encode(block.header().state_root),
         timestamp_ms: block.header().timestamp_ms,
-        regulator: inner.genesis.regulator.clone(),
+        regulator: inner.genesis.regulator,
         validators: inner
             .genesis
             .validators
             .iter()
             .map(|v| ValidatorView {
                 name: v.name.clone(),
-                public_key: v.public_key.clone(),
+                public_key: v.public_key,
             })
             .collect(),
         mempool_size: inner.chain.mempool().len(),
