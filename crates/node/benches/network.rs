@@ -203,7 +203,15 @@ impl Driver {
         let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
         self.submit(&txs);
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !self.submitted.is_empty() {
+        // Every validator must have committed them: the next phase is admitted (and dry-run)
+        // by any of them.
+        let everywhere = |nodes: &[Running]| {
+            nodes.iter().all(|node| {
+                let store = node.chain.store();
+                ids.iter().all(|id| store.receipt(id).ok().flatten().is_some())
+            })
+        };
+        while !self.submitted.is_empty() || !everywhere(&self.nodes) {
             self.scan();
             assert!(
                 Instant::now() < deadline,
