@@ -208,7 +208,8 @@ impl Driver {
         let everywhere = |nodes: &[Running]| {
             nodes.iter().all(|node| {
                 let store = node.chain.store();
-                ids.iter().all(|id| store.receipt(id).ok().flatten().is_some())
+                ids.iter()
+                    .all(|id| store.receipt(id).ok().flatten().is_some())
             })
         };
         while !self.submitted.is_empty() || !everywhere(&self.nodes) {

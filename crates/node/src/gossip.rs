@@ -60,6 +60,13 @@ pub struct GossipHandle {
 }
 
 impl GossipHandle {
+    /// A handle that publishes to no one: for a node without peers (a single-validator chain,
+    /// or an API served in isolation).
+    pub fn disconnected() -> Self {
+        let (outbox, _) = mpsc::unbounded();
+        Self { outbox }
+    }
+
     /// Queues a transaction for broadcast; dropped silently if the node is shutting down.
     pub fn publish(&self, tx: Transaction) {
         let _ = self.outbox.unbounded_send(tx);

@@ -14,7 +14,7 @@ use crate::{
 };
 use commonware_cryptography::{ChaCha20Poly1305, Signer};
 use commonware_p2p::{AddressableManager, authenticated::lookup};
-use commonware_runtime::{Runner, Spawner as _, Supervisor as _, tokio};
+use commonware_runtime::{Metrics as _, Runner, Spawner as _, Supervisor as _, tokio};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
@@ -183,8 +183,9 @@ pub async fn launch(
         let listener = ::tokio::net::TcpListener::bind(address)
             .await
             .map_err(NodeError::Api)?;
+        let registry = context.child("api");
         let state = ApiState::new(
-            context.child("api"),
+            Box::new(move || registry.encode()),
             chain.clone(),
             gossip.clone(),
             genesis,

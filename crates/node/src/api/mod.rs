@@ -18,7 +18,6 @@ pub use medchain_api::*;
 
 use crate::{chain::Chain, gossip::GossipHandle, metrics::NodeMetrics};
 use axum::{Json, Router, extract::State, http::header, response::IntoResponse, routing::get};
-use commonware_runtime::{Metrics as _, tokio::Context};
 use medchain_types::Genesis;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -29,8 +28,11 @@ pub struct ApiState {
     pub(crate) inner: Arc<ApiInner>,
 }
 
+/// Renders the node's Prometheus metrics (the runtime's registry).
+pub type MetricsEncoder = Box<dyn Fn() -> String + Send + Sync>;
+
 pub(crate) struct ApiInner {
-    pub(crate) context: Context,
+    pub(crate) encode_metrics: MetricsEncoder,
     pub(crate) chain: Arc<Chain>,
     pub(crate) gossip: GossipHandle,
     pub(crate) genesis: Genesis,
@@ -40,7 +42,7 @@ pub(crate) struct ApiInner {
 impl ApiState {
     /// Assembles the handler state.
     pub fn new(
-        context: Context,
+        encode_metrics: MetricsEncoder,
         chain: Arc<Chain>,
         gossip: GossipHandle,
         genesis: Genesis,
@@ -48,7 +50,7 @@ impl ApiState {
     ) -> Self {
         Self {
             inner: Arc::new(ApiInner {
-                context,
+                encode_metrics,
                 chain,
                 gossip,
                 genesis,
@@ -116,6 +118,6 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         .mempool(state.inner.chain.mempool().len());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.inner.context.encode(),
+        (state.inner.encode_metrics)(),
     )
 }
