@@ -166,8 +166,8 @@ impl Driver {
             let now = Instant::now();
             for (tx, result) in chunk.iter().zip(node.chain.admit(&mut rng, chunk.to_vec())) {
                 match result {
-                    Ok(id) => {
-                        self.submitted.insert(id, now);
+                    Ok(admission) => {
+                        self.submitted.insert(admission.id, now);
                         node.gossip.publish(tx.clone());
                     }
                     Err(error) => panic!("{} refused: {error}", tx.body.payload.kind()),

@@ -4,7 +4,7 @@
 use crate::{chain::Chain, engine::ConsensusScheme};
 use commonware_consensus::{Application, marshal::ancestry::Ancestry, simplex::types::Context};
 use commonware_cryptography::{Digested, Digestible as _, ed25519};
-use commonware_runtime::{Clock, Spawner};
+use commonware_runtime::{Clock, Spawner, Supervisor};
 use futures::StreamExt;
 use medchain_types::{Address, Block, Hash32};
 use rand_core::CryptoRng;
@@ -56,17 +56,23 @@ impl ChainApplication {
         if self.chain.knows(&tip.digest()) {
             return true;
         }
+        let committed = self.chain.committed_height();
         let mut missing = vec![tip.clone()];
         loop {
             let Some(ancestor) = ancestry.next().await else {
                 warn!(tip = %tip.digest(), "ancestry ended before a known state");
                 return false;
             };
-            if self.chain.knows(&ancestor.digest()) {
-                missing.push(ancestor);
-                break;
+            let known = self.chain.knows(&ancestor.digest());
+            if !known && ancestor.inner().number() <= committed {
+                // Below the committed tip on another branch: it can never be built on.
+                warn!(tip = %tip.digest(), "ancestry leaves the finalized chain");
+                return false;
             }
             missing.push(ancestor);
+            if known {
+                break;
+            }
         }
         // missing = [tip, ..., known ancestor]; execute each block on its parent, oldest first.
         for pair in missing.windows(2).rev() {
@@ -110,7 +116,7 @@ fn unix_millis(now: SystemTime) -> u64 {
 
 impl<E> Application<E> for ChainApplication
 where
-    E: Clock + CryptoRng + Spawner,
+    E: Clock + CryptoRng + Spawner + Supervisor,
 {
     type SigningScheme = ConsensusScheme;
     type Context = Context<Hash32, ed25519::PublicKey>;
@@ -134,13 +140,24 @@ where
         self.wait_for_work(&runtime, parent.inner().header().timestamp_ms)
             .await;
         let now = unix_millis(runtime.current());
-        match self.chain.build(parent.inner(), now, self.proposer) {
-            Ok(block) => {
+        let (chain, proposer) = (self.chain.clone(), self.proposer);
+        // Building executes every candidate: keep it off the async workers consensus needs.
+        let built = runtime
+            .child("build")
+            .shared(true)
+            .spawn(move |_| async move { chain.build(parent.inner(), now, proposer) })
+            .await;
+        match built {
+            Ok(Ok(block)) => {
                 debug!(height = block.number(), txs = block.txs().len(), "proposed");
                 Some(digested(block))
             }
-            Err(error) => {
+            Ok(Err(error)) => {
                 warn!(%error, "cannot build a block");
+                None
+            }
+            Err(error) => {
+                warn!(%error, "block builder stopped");
                 None
             }
         }
@@ -148,13 +165,22 @@ where
 
     async fn verify(
         &mut self,
-        (mut runtime, _context): (E, Self::Context),
+        (mut runtime, context): (E, Self::Context),
         ancestry: impl Ancestry<Self::Block>,
     ) -> bool {
         let mut ancestry = ancestry;
         let (Some(block), Some(parent)) = (ancestry.next().await, ancestry.next().await) else {
             return false;
         };
+        // The proposer named in the header must be the view's leader (it is who gets credit,
+        // and later rewards, for the block).
+        if block.inner().header().proposer != Address::from(&context.leader) {
+            warn!(
+                height = block.inner().number(),
+                "block names a proposer other than the leader"
+            );
+            return false;
+        }
         let ahead =
             block.inner().header().timestamp_ms.saturating_sub(
                 unix_millis(runtime.current()) + MAX_CLOCK_DRIFT.as_millis() as u64,
@@ -168,13 +194,24 @@ where
         {
             return false;
         }
-        match self
-            .chain
-            .execute(&mut runtime, block.inner(), parent.inner())
-        {
-            Ok(()) => true,
+        let chain = self.chain.clone();
+        // Replaying executes every transaction: keep it off the async workers consensus needs.
+        let verdict =
+            runtime
+                .child("verify")
+                .shared(true)
+                .spawn(move |mut rng| async move {
+                    chain.execute(&mut rng, block.inner(), parent.inner())
+                })
+                .await;
+        match verdict {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                warn!(%error, "rejecting block");
+                false
+            }
             Err(error) => {
-                warn!(%error, height = block.inner().number(), "rejecting block");
+                warn!(%error, "block verifier stopped");
                 false
             }
         }

@@ -14,7 +14,8 @@
 //! Validity of a block is decided here by replaying it: every transaction must verify and
 //! execute successfully, and the header's state root must equal the replayed root.
 
-use crate::mempool::{AdmissionError, Mempool};
+use crate::mempool::{AdmissionError, Admitted, Mempool};
+use commonware_codec::EncodeSize as _;
 use commonware_cryptography::Digest as _;
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecError, ExecutedBlock, Overlay, StateError, StateRead,
@@ -23,7 +24,7 @@ use medchain_state::{
 use medchain_storage::{CommitBatch, Snapshot, StorageError, Store};
 use medchain_types::{
     Address, Block, ChainId, Genesis, Hash32, Header, Transaction, TxError, TxId,
-    VerifiedTransaction, verify_batch,
+    VerifiedTransaction, limits, verify_batch,
 };
 use rand_core::CryptoRng;
 use std::{
@@ -109,6 +110,15 @@ struct Pending {
     executed: Arc<ExecutedBlock>,
 }
 
+/// A transaction the mempool holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admission {
+    /// Its id.
+    pub id: TxId,
+    /// Whether it is new (and so must be gossiped) or was already pending.
+    pub admitted: Admitted,
+}
+
 /// What finalizing a block produced, for metrics and the API.
 pub struct Finalized {
     /// Height committed.
@@ -189,7 +199,7 @@ impl Chain {
         &self,
         rng: &mut impl CryptoRng,
         txs: Vec<Transaction>,
-    ) -> Vec<Result<TxId, AdmitError>> {
+    ) -> Vec<Result<Admission, AdmitError>> {
         let snapshot = match self.store.snapshot() {
             Ok(snapshot) => snapshot,
             Err(error) => {
@@ -199,28 +209,45 @@ impl Chain {
                     .collect();
             }
         };
-        verify_batch(rng, &self.chain_id, &txs)
+        // Transactions already pending were verified when they arrived: skip their signatures.
+        let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
+        let (known, fresh): (Vec<usize>, Vec<usize>) =
+            (0..txs.len()).partition(|&i| self.mempool.contains(&ids[i]));
+        let to_verify: Vec<Transaction> = fresh.iter().map(|&i| txs[i].clone()).collect();
+        let mut results: Vec<Option<Result<Admission, AdmitError>>> =
+            (0..txs.len()).map(|_| None).collect();
+        for i in known {
+            results[i] = Some(Ok(Admission {
+                id: ids[i],
+                admitted: Admitted::Duplicate,
+            }));
+        }
+        for (i, verified) in fresh
             .into_iter()
-            .map(|verified| self.admit_verified(&snapshot, verified?))
-            .collect()
+            .zip(verify_batch(rng, &self.chain_id, &to_verify))
+        {
+            results[i] = Some(
+                verified
+                    .map_err(AdmitError::from)
+                    .and_then(|tx| self.admit_verified(&snapshot, tx)),
+            );
+        }
+        results.into_iter().flatten().collect()
     }
 
     fn admit_verified(
         &self,
         snapshot: &Snapshot,
         tx: VerifiedTransaction,
-    ) -> Result<TxId, AdmitError> {
+    ) -> Result<Admission, AdmitError> {
         let id = tx.id();
-        if self.mempool.contains(&id) {
-            return Ok(id);
-        }
         let nonce = account_nonce(snapshot, &tx.body().sender)
             .map_err(|e| AdmitError::State(e.to_string()))?;
         if tx.body().nonce == nonce {
             self.dry_run(snapshot, &tx)?;
         }
-        self.mempool.admit(tx, nonce)?;
-        Ok(id)
+        let admitted = self.mempool.admit(tx, nonce)?;
+        Ok(Admission { id, admitted })
     }
 
     /// Executes `tx` alone on committed state, discarding the result.
@@ -268,6 +295,15 @@ impl Chain {
         Ok(layers)
     }
 
+    /// Height of the last committed block (0 before anything but genesis).
+    pub fn committed_height(&self) -> u64 {
+        self.store
+            .last_applied()
+            .ok()
+            .flatten()
+            .map_or(0, |applied| applied.height)
+    }
+
     /// Whether the state after `digest` is known (committed tip or executed pending block).
     pub fn knows(&self, digest: &Hash32) -> bool {
         self.pending().contains_key(digest)
@@ -293,17 +329,34 @@ impl Chain {
             height: parent.number() + 1,
             timestamp_ms: timestamp_ms.max(parent.header().timestamp_ms),
         };
-        let candidates = self.mempool.candidates(self.max_block_txs, |sender| {
+        let max_txs = self.max_block_txs.min(limits::MAX_BLOCK_TXS);
+        let candidates = self.mempool.candidates(max_txs, |sender| {
             account_nonce(&overlay, sender).unwrap_or(u64::MAX)
         });
         let mut executor = BlockExecutor::new(&overlay, env)?;
         let mut included = Vec::with_capacity(candidates.len());
+        let mut body_bytes = 0;
+        let mut failed = Vec::new();
         for tx in candidates {
-            // A candidate that no longer applies (a conflicting transaction got in first) stays
-            // out of this block; its sender's later nonces then fail the nonce check too.
-            if executor.apply(&tx).is_ok() {
-                included.push(tx.tx().clone());
+            let size = tx.tx().encode_size();
+            if body_bytes + size > limits::MAX_BLOCK_BODY_BYTES {
+                break;
             }
+            match executor.apply(&tx) {
+                Ok(_) => {
+                    body_bytes += size;
+                    included.push(tx.tx().clone());
+                }
+                Err(error) if error.is_fatal() => return Err(BlockError::State(error.to_string())),
+                // Its sender's earlier transaction failed in this block: nothing to do here.
+                Err(ExecError::BadNonce { .. }) => {}
+                // It would fail in any block from now on: drop it (and its sender's later
+                // transactions) so the sender is not stuck behind it.
+                Err(_) => failed.push((tx.body().sender, tx.body().nonce)),
+            }
+        }
+        for (sender, nonce) in failed {
+            self.mempool.evict_from(&sender, nonce);
         }
         let executed = executor.finish()?;
         let block = Block::new(
@@ -456,12 +509,15 @@ impl Chain {
             executed: &executed,
             finalization,
         })?;
+        // Keep the block just committed: an execution that took its snapshot before this commit
+        // still walks through it to reach that snapshot.
         self.pending()
-            .retain(|_, entry| entry.executed.height > block.number());
+            .retain(|_, entry| entry.executed.height >= block.number());
         let snapshot = self.store.snapshot()?;
-        self.mempool.remove_finalized(block.tx_ids(), |sender| {
-            account_nonce(&snapshot, sender).unwrap_or(0)
-        });
+        self.mempool
+            .remove_finalized(block.txs().iter().map(|tx| &tx.body.sender), |sender| {
+                account_nonce(&snapshot, sender).unwrap_or(0)
+            });
         Ok(Finalized {
             height: block.number(),
             txs: block.txs().len(),

@@ -7,7 +7,7 @@ use commonware_actor::Feedback;
 use commonware_codec::Encode;
 use commonware_consensus::{Heightable, Reporter, marshal::Update};
 use commonware_cryptography::Digested;
-use commonware_runtime::{Clock, Handle, Spawner};
+use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
 use commonware_utils::{Acknowledgement, acknowledgement::Exact};
 use futures::{StreamExt, channel::mpsc};
 use medchain_types::Block;
@@ -45,9 +45,9 @@ impl Reporter for Finalizer {
     }
 }
 
-/// Starts the commit task. It stops (and with it this node's progress) on a failure to commit
-/// a finalized block: that means this node's state diverged, and continuing would serve wrong
-/// data.
+/// Starts the commit task. It ends on a failure to commit a finalized block: that means this
+/// node's state diverged, and continuing would serve wrong data, so `run` stops the process
+/// when this task's handle completes.
 pub fn spawn<E>(
     context: E,
     chain: Arc<Chain>,
@@ -56,16 +56,28 @@ pub fn spawn<E>(
     marshal: MarshalMailbox,
 ) -> Handle<()>
 where
-    E: Spawner + Clock + CryptoRng,
+    E: Spawner + Clock + CryptoRng + Supervisor,
 {
-    context.spawn(move |mut context| async move {
+    context.spawn(move |context| async move {
         while let Some((block, ack)) = inbox.next().await {
             // Marshal persists a block's finalization before delivering the block.
             let finalization = marshal
                 .get_finalization(block.height())
                 .await
                 .map(|finalization| finalization.encode());
-            match chain.finalize(&mut context, block.inner(), finalization.as_deref()) {
+            // The commit executes (if needed) and fsyncs: keep it off the async workers.
+            let committing = chain.clone();
+            let delivered = block.clone();
+            let outcome = context
+                .child("commit")
+                .shared(true)
+                .spawn(move |mut rng| async move {
+                    committing.finalize(&mut rng, delivered.inner(), finalization.as_deref())
+                })
+                .await
+                .map_err(|e| crate::chain::BlockError::State(e.to_string()))
+                .and_then(|outcome| outcome);
+            match outcome {
                 Ok(finalized) => {
                     ack.acknowledge();
                     if !finalized.redelivered {

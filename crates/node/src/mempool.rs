@@ -2,9 +2,14 @@
 //!
 //! Admission (S1-block; issue 2 §4) checks, in order: size and decoding (done by the caller),
 //! chain id and every signature (the caller hands in [`VerifiedTransaction`]s, batch-verified),
-//! the nonce window against the sender's committed nonce, duplicates, and capacity. Selection
-//! for a block takes each sender's transactions in nonce order starting from the nonce the
-//! proposal's parent state expects, so a block never carries a gap or a replay.
+//! the nonce against the sender's committed nonce and pending transactions (at most
+//! [`FUTURE_WINDOW`] past the sender's last pending one: room for a client's transactions
+//! reaching this validator out of order through different nodes, not for parking many
+//! transactions that cannot run), duplicates, and capacity. Selection for a block takes each sender's
+//! transactions in nonce order starting from the nonce the proposal's parent state expects, so
+//! a block never carries a gap or a replay. A transaction that fails to execute when a block is
+//! built is evicted with the rest of its sender's queue ([`Mempool::evict_from`]), so a failed
+//! transaction never blocks its sender.
 
 use medchain_types::{Address, TxId, VerifiedTransaction};
 use std::{
@@ -14,6 +19,10 @@ use std::{
 
 /// How far ahead of its committed nonce a sender may queue transactions.
 pub const NONCE_WINDOW: u64 = 1024;
+
+/// How far past its last pending transaction a sender's next one may skip (out-of-order
+/// arrival through different validators).
+pub const FUTURE_WINDOW: u64 = 64;
 
 /// Mempool bounds.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +66,16 @@ pub enum AdmissionError {
     /// Another transaction with the same sender and nonce is waiting.
     #[error("another transaction from this sender with nonce {0} is already pending")]
     NonceTaken(u64),
+    /// Nonce skips too far ahead of the sender's pending transactions.
+    #[error(
+        "nonce {got} is too far past the sender's next nonce {expected} (at most {FUTURE_WINDOW} ahead)"
+    )]
+    NonceGap {
+        /// The nonce that would follow the sender's pending transactions.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
     /// The mempool or the sender's share of it is full.
     #[error("mempool is full; retry later")]
     Full,
@@ -129,13 +148,20 @@ impl Mempool {
             return Ok(Admitted::Duplicate);
         }
         let sender = tx.body().sender;
-        let queue_len = inner.by_sender.get(&sender).map_or(0, BTreeMap::len);
-        if inner
-            .by_sender
-            .get(&sender)
-            .is_some_and(|q| q.contains_key(&nonce))
-        {
+        let queue = inner.by_sender.get(&sender);
+        let queue_len = queue.map_or(0, BTreeMap::len);
+        if queue.is_some_and(|q| q.contains_key(&nonce)) {
             return Err(AdmissionError::NonceTaken(nonce));
+        }
+        let next = queue
+            .and_then(|q| q.last_key_value())
+            .map_or(committed_nonce, |(last, _)| last + 1)
+            .max(committed_nonce);
+        if nonce > next + FUTURE_WINDOW {
+            return Err(AdmissionError::NonceGap {
+                expected: next,
+                got: nonce,
+            });
         }
         if inner.by_id.len() >= self.limits.max_txs || queue_len >= self.limits.max_per_sender {
             return Err(AdmissionError::Full);
@@ -202,36 +228,48 @@ impl Mempool {
         selected
     }
 
-    /// Drops transactions made obsolete by a finalized block: the included ones, and any other
-    /// transaction of those senders whose nonce is now below `next_nonce(sender)`.
-    pub fn remove_finalized(&self, included: &[TxId], mut next_nonce: impl FnMut(&Address) -> u64) {
-        let mut inner = self.lock();
-        let mut senders = Vec::new();
-        for id in included {
-            if let Some(tx) = inner.by_id.get(id) {
-                senders.push(tx.body().sender);
-            }
-        }
+    /// Drops transactions made obsolete by a finalized block: for every sender of `included`,
+    /// each of its transactions whose nonce is now below `next_nonce(sender)` (the included one,
+    /// or a different transaction with the same nonce that lost the race).
+    pub fn remove_finalized<'a>(
+        &self,
+        included: impl IntoIterator<Item = &'a Address>,
+        mut next_nonce: impl FnMut(&Address) -> u64,
+    ) {
+        let mut senders: Vec<Address> = included.into_iter().copied().collect();
         senders.sort();
         senders.dedup();
+        let mut inner = self.lock();
         for sender in senders {
             let floor = next_nonce(&sender);
-            inner.prune_sender(&sender, floor);
+            let Some(queue) = inner.by_sender.get_mut(&sender) else {
+                continue;
+            };
+            let keep = queue.split_off(&floor);
+            let dropped = std::mem::replace(queue, keep);
+            inner.forget(&sender, dropped);
         }
+    }
+
+    /// Evicts `sender`'s transaction at `nonce` and every later one: it failed to execute, so
+    /// the later ones (which follow it in nonce order) can never run either.
+    pub fn evict_from(&self, sender: &Address, nonce: u64) {
+        let mut inner = self.lock();
+        let Some(queue) = inner.by_sender.get_mut(sender) else {
+            return;
+        };
+        let dropped = queue.split_off(&nonce);
+        inner.forget(sender, dropped);
     }
 }
 
 impl Inner {
-    fn prune_sender(&mut self, sender: &Address, floor: u64) {
-        let Some(queue) = self.by_sender.get_mut(sender) else {
-            return;
-        };
-        let keep = queue.split_off(&floor);
-        let dropped = std::mem::replace(queue, keep);
+    /// Removes the dropped transactions of `sender`, and the sender itself once it has none.
+    fn forget(&mut self, sender: &Address, dropped: BTreeMap<u64, TxId>) {
         for id in dropped.values() {
             self.by_id.remove(id);
         }
-        if queue.is_empty() {
+        if self.by_sender.get(sender).is_some_and(BTreeMap::is_empty) {
             self.by_sender.remove(sender);
             if let Some(seq) = self.sender_arrival.remove(sender) {
                 self.arrival.remove(&seq);
@@ -283,7 +321,7 @@ mod tests {
     #[test]
     fn candidates_follow_nonces_without_gaps() {
         let pool = Mempool::default();
-        for nonce in [0, 1, 3] {
+        for nonce in [0, 1] {
             pool.admit(tx(1, nonce), 0).unwrap();
         }
         pool.admit(tx(2, 0), 0).unwrap();
@@ -308,12 +346,53 @@ mod tests {
         for t in [&t0, &t1, &t2] {
             pool.admit(t.clone(), 0).unwrap();
         }
-        pool.remove_finalized(&[t0.id(), t1.id()], |_| 2);
+        let sender = t0.body().sender;
+        pool.remove_finalized([&sender], |_| 2);
         assert!(!pool.contains(&t0.id()) && !pool.contains(&t1.id()));
         assert!(pool.contains(&t2.id()));
-        pool.remove_finalized(&[t2.id()], |_| 3);
+        pool.remove_finalized([&sender], |_| 3);
         assert!(pool.is_empty());
         assert!(pool.candidates(10, |_| 0).is_empty());
+    }
+
+    #[test]
+    fn a_losing_transaction_with_the_included_nonce_is_pruned_too() {
+        let pool = Mempool::default();
+        let mine = tx(1, 0);
+        pool.admit(mine.clone(), 0).unwrap();
+        // The block carried another transaction of the same sender and nonce: the sender's
+        // nonce moved past 0, so the pending one can never run.
+        pool.remove_finalized([&mine.body().sender], |_| 1);
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn far_gaps_are_refused_and_failed_transactions_evicted_with_their_successors() {
+        let pool = Mempool::default();
+        let far = FUTURE_WINDOW + 1;
+        assert_eq!(
+            pool.admit(tx(1, far), 0),
+            Err(AdmissionError::NonceGap {
+                expected: 0,
+                got: far
+            })
+        );
+        // A little out of order is fine (it waits for the gap to fill).
+        pool.admit(tx(1, 2), 0).unwrap();
+        assert!(
+            pool.candidates(10, |_| 0).is_empty(),
+            "a gapped transaction was selected"
+        );
+        for nonce in 0..2 {
+            pool.admit(tx(1, nonce), 0).unwrap();
+        }
+        assert_eq!(pool.candidates(10, |_| 0).len(), 3);
+        let sender = tx(1, 0).body().sender;
+        pool.evict_from(&sender, 1);
+        assert_eq!(pool.len(), 1);
+        assert!(pool.contains(&tx(1, 0).id()));
+        // The sender can submit a replacement for the evicted nonce.
+        assert_eq!(pool.admit(tx(1, 1), 0), Ok(Admitted::New));
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub enum NodeError {
     /// The API could not bind.
     #[error("HTTP API: {0}")]
     Api(std::io::Error),
+    /// A finalized block could not be committed: this node's state cannot follow the chain.
+    #[error(
+        "a finalized block could not be committed; see the log above (the data directory may be corrupt or from another chain)"
+    )]
+    Diverged,
     /// The genesis validator set is unusable.
     #[error("genesis: {0}")]
     Genesis(String),
@@ -69,6 +74,8 @@ pub struct Running {
     pub chain: Arc<Chain>,
     /// Publishes admitted transactions to the other validators.
     pub gossip: GossipHandle,
+    /// The commit task; it completes only if committing a finalized block failed.
+    pub finalizer: commonware_runtime::Handle<()>,
 }
 
 /// Runs a validator until Ctrl-C or SIGTERM.
@@ -76,10 +83,14 @@ pub fn run(loaded: LoadedConfig, tuning: Tuning) -> Result<(), NodeError> {
     let runtime = runtime_for(&loaded)?;
     runtime.start(|context| async move {
         let api = loaded.config.api.listen;
-        launch(context, loaded, tuning, Some(api)).await?;
-        shutdown_signal().await;
-        info!("stopping");
-        Ok(())
+        let running = launch(context, loaded, tuning, Some(api)).await?;
+        ::tokio::select! {
+            _ = shutdown_signal() => {
+                info!("stopping");
+                Ok(())
+            }
+            _ = running.finalizer => Err(NodeError::Diverged),
+        }
     })
 }
 
@@ -172,7 +183,7 @@ pub async fn launch(
         oracle,
     )
     .await?;
-    let _finalizer = finalizer::spawn(
+    let finalizer = finalizer::spawn(
         context.child("finalizer"),
         chain.clone(),
         metrics.clone(),
@@ -196,7 +207,11 @@ pub async fn launch(
             .spawn(move |_| api::serve(listener, state));
     }
     info!(api = ?api, p2p = %config.p2p.listen, "validator running");
-    Ok(Running { chain, gossip })
+    Ok(Running {
+        chain,
+        gossip,
+        finalizer,
+    })
 }
 
 /// The authenticated p2p configuration: production defaults, adapted to a fixed consortium.

@@ -4,6 +4,7 @@ use super::{
     ApiError, ApiState, BatchItem, BatchRequest, BatchResponse, SubmitRequest, SubmitResponse,
     TxState, TxStatusView,
 };
+use crate::mempool::Admitted;
 use axum::{
     Json, Router,
     extract::{Path, State},
@@ -12,11 +13,18 @@ use axum::{
 };
 use medchain_types::{Transaction, TxId};
 
+/// Most transactions in one batch submission.
+pub const MAX_BATCH: usize = 1024;
+
+/// Largest request body: a full batch of maximal transactions, hex-encoded, with JSON framing.
+pub const MAX_BODY_BYTES: usize = MAX_BATCH * 2 * medchain_types::limits::MAX_TX_BYTES + 64 * 1024;
+
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/transactions", post(submit))
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/transactions/{id}", get(status))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 fn decode(hex_tx: &str) -> Result<Transaction, ApiError> {
@@ -48,14 +56,18 @@ pub(super) async fn submit(
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
     let tx = decode(&request.tx)?;
     let mut rng = commonware_utils::sys_rng();
-    let result = state
+    let admission = state
         .inner
         .chain
         .admit(&mut rng, vec![tx.clone()])
-        .remove(0);
-    let id = result?;
-    state.inner.gossip.publish(tx);
-    Ok((StatusCode::ACCEPTED, Json(SubmitResponse { id })))
+        .remove(0)?;
+    if admission.admitted == Admitted::New {
+        state.inner.gossip.publish(tx);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SubmitResponse { id: admission.id }),
+    ))
 }
 
 /// Submit many signed transactions at once (verified as one signature batch).
@@ -68,10 +80,10 @@ pub(super) async fn submit_batch(
     State(state): State<ApiState>,
     Json(request): Json<BatchRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    if request.txs.len() > crate::gossip::MAX_BATCH_TXS * 8 {
+    if request.txs.len() > MAX_BATCH {
         return Err(ApiError::bad_request(
             format!("{} transactions in one batch", request.txs.len()),
-            "send at most 4096 transactions per batch",
+            "send at most 1024 transactions per batch",
         ));
     }
     let decoded: Vec<Result<Transaction, ApiError>> =
@@ -95,10 +107,12 @@ pub(super) async fn submit_batch(
         .collect();
     for ((index, tx), outcome) in valid.into_iter().zip(outcomes) {
         results[index] = match outcome {
-            Ok(id) => {
-                state.inner.gossip.publish(tx);
+            Ok(admission) => {
+                if admission.admitted == Admitted::New {
+                    state.inner.gossip.publish(tx);
+                }
                 BatchItem {
-                    id: Some(id),
+                    id: Some(admission.id),
                     error: None,
                 }
             }
