@@ -104,8 +104,8 @@ async fn malformed_transactions_are_refused_with_json_errors() {
         assert_eq!(got, status, "{json}");
         assert_eq!(error_code(&json), code);
     }
-    // Not JSON of the expected shape at all.
-    let (got, _) = call(
+    // Not JSON of the expected shape at all: still a JSON error.
+    let (got, json) = call(
         &router,
         "POST",
         "/v1/transactions",
@@ -113,6 +113,7 @@ async fn malformed_transactions_are_refused_with_json_errors() {
     )
     .await;
     assert!(got.is_client_error());
+    assert_eq!(error_code(&json), "bad_request");
     assert!(
         chain.mempool().is_empty(),
         "a refused transaction reached the mempool"
@@ -267,6 +268,26 @@ async fn queries_validate_parameters_and_prove_answers() {
 }
 
 #[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let (router, _) = node();
+    let (status, json) = call(&router, "GET", "/v1/nothing-here", None).await;
+    assert_eq!(
+        (status, error_code(&json).as_str()),
+        (StatusCode::NOT_FOUND, "no_such_route")
+    );
+    let (status, json) = call(&router, "DELETE", "/v1/transactions", None).await;
+    assert_eq!(
+        (status, error_code(&json).as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+    let (status, json) = call(&router, "GET", "/v1/access-log/00?from=abc", None).await;
+    assert_eq!(
+        (status, error_code(&json).as_str()),
+        (StatusCode::BAD_REQUEST, "bad_request")
+    );
+}
+
+#[tokio::test]
 async fn openapi_and_metrics_are_served() {
     let (router, _) = node();
     let (status, json) = call(&router, "GET", "/openapi.json", None).await;
@@ -310,8 +331,12 @@ proptest! {
                 .header("content-type", "application/json")
                 .body(Body::from(body.clone()))
                 .unwrap();
-            let status = router.clone().oneshot(request).await.unwrap().status();
+            let response = router.clone().oneshot(request).await.unwrap();
+            let status = response.status();
             assert!(status.is_client_error(), "POST garbage -> {status}");
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let body: ErrorBody = serde_json::from_slice(&bytes).expect("a JSON error body");
+            assert!(!body.hint.is_empty());
         });
     }
 }

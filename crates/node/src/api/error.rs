@@ -124,3 +124,41 @@ impl ApiError {
         self.body
     }
 }
+
+/// Rejections of axum's extractors (unparsable JSON, bad query strings or paths) become the
+/// same JSON errors as everything else.
+macro_rules! rejection_into_api_error {
+    ($($rejection:ty => $hint:literal),+ $(,)?) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(rejection: $rejection) -> Self {
+                Self::new(rejection.status(), "bad_request", rejection.body_text(), $hint)
+            }
+        }
+    )+};
+}
+
+rejection_into_api_error!(
+    axum::extract::rejection::JsonRejection => "send a JSON body as documented at /openapi.json",
+    axum::extract::rejection::QueryRejection => "check the query parameters at /openapi.json",
+    axum::extract::rejection::PathRejection => "check the path parameters at /openapi.json",
+);
+
+/// The answer to a route that does not exist.
+pub(super) async fn no_such_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_such_route",
+        "no such route",
+        "the routes are listed at /openapi.json",
+    )
+}
+
+/// The answer to a known route called with the wrong method.
+pub(super) async fn wrong_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+        "the methods of each route are listed at /openapi.json",
+    )
+}

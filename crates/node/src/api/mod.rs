@@ -97,6 +97,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(|| async { "ok" }))
         .merge(transactions::routes())
         .merge(queries::routes())
+        .fallback(error::no_such_route)
+        .method_not_allowed_fallback(error::wrong_method)
         .with_state(state)
 }
 

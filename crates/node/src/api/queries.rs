@@ -5,6 +5,7 @@ use super::{
 };
 use axum::{
     Json, Router,
+    extract::rejection::{PathRejection, QueryRejection},
     extract::{Path, Query, State},
     routing::get,
 };
@@ -116,8 +117,9 @@ fn block_view(state: &ApiState, block: Block) -> Result<BlockView, ApiError> {
     responses((status = 200, body = BlockView), (status = 404, body = medchain_api::ErrorBody)))]
 pub(super) async fn block_by_height(
     State(state): State<ApiState>,
-    Path(height): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<BlockView>, ApiError> {
+    let Path(height) = path?;
     let block = committed_block(&state, parse(&height, "height")?)?;
     Ok(Json(block_view(&state, block)?))
 }
@@ -128,8 +130,9 @@ pub(super) async fn block_by_height(
     responses((status = 200, body = BlockView), (status = 404, body = medchain_api::ErrorBody)))]
 pub(super) async fn block_by_digest(
     State(state): State<ApiState>,
-    Path(digest): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<BlockView>, ApiError> {
+    let Path(digest) = path?;
     let digest = parse::<RecordId>(&digest, "digest")?.0;
     let block = state
         .inner
@@ -175,8 +178,9 @@ macro_rules! proven_route {
             responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
         pub(super) async fn $name(
             State(state): State<ApiState>,
-            Path(param): Path<String>,
+            path: Result<Path<String>, PathRejection>,
         ) -> Result<Json<ProvenView>, ApiError> {
+    let Path(param) = path?;
             let parsed: $ty = parse(&param, $what)?;
             proven(&state, $key(&parsed)).await
         }
@@ -218,8 +222,9 @@ proven_route!(
     responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn grant(
     State(state): State<ApiState>,
-    Path((grantee, record, purpose)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<Json<ProvenView>, ApiError> {
+    let Path((grantee, record, purpose)) = path?;
     let grantee: Address = parse(&grantee, "grantee")?;
     let record: RecordId = parse(&record, "record id")?;
     proven(
@@ -238,8 +243,9 @@ pub(super) async fn grant(
     responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn access_log_entry(
     State(state): State<ApiState>,
-    Path((patient, seq)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<ProvenView>, ApiError> {
+    let Path((patient, seq)) = path?;
     let patient: Address = parse(&patient, "patient")?;
     proven(
         &state,
@@ -268,9 +274,11 @@ const MAX_PAGE: usize = 500;
     responses((status = 200, body = AccessLogView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn access_log(
     State(state): State<ApiState>,
-    Path(patient): Path<String>,
-    Query(page): Query<LogPage>,
+    path: Result<Path<String>, PathRejection>,
+    page: Result<Query<LogPage>, QueryRejection>,
 ) -> Result<Json<AccessLogView>, ApiError> {
+    let Path(patient) = path?;
+    let Query(page) = page?;
     let patient: Address = parse(&patient, "patient")?;
     let limit = page.limit.unwrap_or(MAX_PAGE).min(MAX_PAGE);
     let store = state.inner.chain.store();

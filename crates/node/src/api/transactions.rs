@@ -7,6 +7,7 @@ use super::{
 use crate::mempool::Admitted;
 use axum::{
     Json, Router,
+    extract::rejection::{JsonRejection, PathRejection},
     extract::{Path, State},
     http::StatusCode,
     routing::{get, post},
@@ -52,8 +53,9 @@ fn decode(hex_tx: &str) -> Result<Transaction, ApiError> {
 )]
 pub(super) async fn submit(
     State(state): State<ApiState>,
-    Json(request): Json<SubmitRequest>,
+    request: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
+    let Json(request) = request?;
     let tx = decode(&request.tx)?;
     let mut rng = commonware_utils::sys_rng();
     let admission = state
@@ -78,8 +80,9 @@ pub(super) async fn submit(
 )]
 pub(super) async fn submit_batch(
     State(state): State<ApiState>,
-    Json(request): Json<BatchRequest>,
+    request: Result<Json<BatchRequest>, JsonRejection>,
 ) -> Result<Json<BatchResponse>, ApiError> {
+    let Json(request) = request?;
     if request.txs.len() > MAX_BATCH {
         return Err(ApiError::bad_request(
             format!("{} transactions in one batch", request.txs.len()),
@@ -136,8 +139,9 @@ pub(super) async fn submit_batch(
 )]
 pub(super) async fn status(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<TxStatusView>, ApiError> {
+    let Path(id) = path?;
     let id: TxId = id
         .parse()
         .map_err(|e| ApiError::bad_request(e, "a transaction id is 64 hex characters"))?;
