@@ -80,7 +80,7 @@ fn prepare(dir: &Path, validators: usize) -> Result<(), CliError> {
     let layout = init::init(&InitArgs {
         validators,
         out: dir.to_path_buf(),
-        chain_id: "medchain-devnet".into(),
+        chain_id: devnet_chain_id(),
         p2p_base_port: 9400,
         api_base_port: 8400,
     })?;
@@ -90,6 +90,15 @@ fn prepare(dir: &Path, validators: usize) -> Result<(), CliError> {
         dir.display()
     );
     Ok(())
+}
+
+/// A fresh chain id per devnet (`medchain-devnet-<6 hex>`), so transactions signed for one
+/// devnet are never valid on another.
+fn devnet_chain_id() -> String {
+    let mut suffix = [0u8; 3];
+    // Without OS randomness the id is still valid, just shared with other such devnets.
+    let _ = getrandom::fill(&mut suffix);
+    format!("medchain-devnet-{}", hex::encode(suffix))
 }
 
 fn load_validators(dir: &Path) -> Result<Vec<Validator>, CliError> {

@@ -6,7 +6,7 @@
 //! 1. the header it comes with decodes canonically and hashes to the digest the node names;
 //! 2. that digest is final: either a finalization certificate — a quorum (`n - f`, f < n/3) of
 //!    distinct genesis validators' ed25519 signatures over the simplex `Finalize` message for
-//!    exactly this digest, under `namespace::CONSENSUS` — or, at height 0 only, the header is
+//!    exactly this digest, under the genesis-bound consensus namespace — or, at height 0 only, the header is
 //!    the genesis block this client recomputes from its own genesis document;
 //! 3. for state reads, the proof was taken at that header's height, against its `state_root`,
 //!    for the key the client asked about (a node cannot answer another question), and the
@@ -24,7 +24,7 @@ use commonware_parallel::Sequential;
 use commonware_utils::{N3f1, ordered::Quorum as _};
 use medchain_api::{BlockView, HeaderView, ProvenView};
 use medchain_state::{StateValue, keys::StateKey};
-use medchain_types::{ChainId, Genesis, Hash32, Header, TxId, namespace, tx_root};
+use medchain_types::{ChainId, Genesis, Hash32, Header, TxId, tx_root};
 
 pub use medchain_types::ConsensusScheme;
 
@@ -94,7 +94,7 @@ impl LightClient {
         let quorum = participants.quorum::<N3f1>() as usize;
         let genesis_header = genesis_header(&genesis)?;
         Ok(Self {
-            verifier: ConsensusScheme::verifier(namespace::CONSENSUS, participants),
+            verifier: ConsensusScheme::verifier(&genesis.consensus_namespace(), participants),
             genesis,
             validators,
             quorum,

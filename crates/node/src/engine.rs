@@ -31,7 +31,7 @@ use commonware_runtime::{
 };
 use commonware_storage::{archive::prunable, translator::EightCap};
 use commonware_utils::{NZDuration, NZU16, NZU32, NZU64, NZUsize, ordered::Set};
-use medchain_types::{Block, Hash32, namespace};
+use medchain_types::{Block, Hash32};
 use rand_core::CryptoRng;
 use std::{
     num::{NonZeroU64, NonZeroUsize},
@@ -129,19 +129,21 @@ pub fn max_message_size(validators: usize) -> u32 {
     ])
 }
 
-/// Who this validator is and whom it validates with.
+/// Who this validator is, whom it validates with, and for which chain.
 pub struct Identity {
     /// This validator's key.
     pub signer: ed25519::PrivateKey,
     /// All validators (including this one).
     pub participants: Set<ed25519::PublicKey>,
+    /// The chain's consensus namespace ([`medchain_types::Genesis::consensus_namespace`]).
+    pub namespace: Vec<u8>,
 }
 
 impl Identity {
     /// The consensus scheme for this validator.
     pub fn scheme(&self) -> Option<ConsensusScheme> {
         ConsensusScheme::signer(
-            namespace::CONSENSUS,
+            &self.namespace,
             self.participants.clone(),
             self.signer.clone(),
         )

@@ -130,6 +130,7 @@ pub async fn launch(
     let identity = Identity {
         signer: key.clone(),
         participants: participants.clone(),
+        namespace: genesis.consensus_namespace(),
     };
     let chain = Arc::new(Chain::open(
         store,

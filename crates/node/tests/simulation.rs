@@ -153,6 +153,7 @@ impl Cluster {
         let identity = Identity {
             signer: self.signers[index].clone(),
             participants: self.participants.clone(),
+            namespace: self.genesis.consensus_namespace(),
         };
         let store = self.stores[index].clone();
         let genesis = self.genesis.clone();
@@ -216,6 +217,7 @@ impl Cluster {
         let scheme = Identity {
             signer: self.signers[index].clone(),
             participants: self.participants.clone(),
+            namespace: self.genesis.consensus_namespace(),
         }
         .scheme()
         .unwrap();

@@ -82,6 +82,13 @@ impl Genesis {
         Sha256::hash(&[&buf])
     }
 
+    /// The namespace validators sign consensus votes under: the consensus namespace bound to
+    /// this genesis, so a finalization certificate from any other chain — even one run by the
+    /// same validator keys — never verifies here.
+    pub fn consensus_namespace(&self) -> Vec<u8> {
+        commonware_utils::union(crate::namespace::CONSENSUS, self.digest().as_ref())
+    }
+
     /// Validator keys in genesis order.
     pub fn validator_keys(&self) -> Vec<Address> {
         self.validators

@@ -17,8 +17,7 @@ use medchain_state::{
     testkit::{GENESIS_TIME_MS, REGULATOR_SEED, World, address, chain_id},
 };
 use medchain_types::{
-    Address, Genesis, Hash32, Header, PrivateKey, PublicKey, TxId, ValidatorInfo, namespace,
-    tx_root,
+    Address, Genesis, Hash32, Header, PrivateKey, PublicKey, TxId, ValidatorInfo, tx_root,
 };
 
 pub const VALIDATOR_SEEDS: [u64; 4] = [100, 101, 102, 103];
@@ -70,8 +69,12 @@ pub fn finalization(
     let schemes: Vec<ConsensusScheme> = signers
         .iter()
         .map(|&i| {
-            ConsensusScheme::signer(namespace::CONSENSUS, participants.clone(), set[i].clone())
-                .unwrap()
+            ConsensusScheme::signer(
+                &genesis().consensus_namespace(),
+                participants.clone(),
+                set[i].clone(),
+            )
+            .unwrap()
         })
         .collect();
     let votes: Vec<Finalize<ConsensusScheme, Hash32>> = schemes
