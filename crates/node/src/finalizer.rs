@@ -60,7 +60,9 @@ where
 {
     context.spawn(move |context| async move {
         while let Some((block, ack)) = inbox.next().await {
-            // Marshal persists a block's finalization before delivering the block.
+            // Marshal holds the finalization of a block finalized through consensus; a block it
+            // fetched to repair a gap below a later finalization comes without one (`None`),
+            // and the API then serves proofs at the newest height that has a certificate.
             let finalization = marshal
                 .get_finalization(block.height())
                 .await

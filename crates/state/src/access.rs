@@ -23,7 +23,6 @@ use crate::{
     BlockEnv, ExecError, StateError, StateRead, StateReadExt,
     consent::is_expired,
     context::TxContext,
-    executor::LoggedAccess,
     keys,
     records::existing_record,
     registry::audited_org_of,
@@ -119,11 +118,6 @@ fn append_log<R: StateRead>(
     let seq = ctx.value(&len_key)?.unwrap_or(0);
     ctx.put(&keys::access_log_entry(&patient, seq), &entry);
     ctx.put(&len_key, &seq.saturating_add(1));
-    ctx.log_access(LoggedAccess {
-        patient,
-        seq,
-        entry,
-    });
     Ok(())
 }
 
@@ -391,14 +385,13 @@ mod tests {
             world.tx_at(&grantee, 1, request(&other_record, Purpose::Treatment)),
             world.tx_at(&grantee, 2, request(&record, Purpose::Audit)),
         ];
-        let block = world.commit_block(&txs);
-        let logged: Vec<_> = block
-            .access_log
-            .iter()
-            .map(|l| (l.patient, l.seq))
-            .collect();
+        world.commit_block(&txs);
         let (patient, other_patient) = (patient.address, other_patient.address);
-        assert_eq!(logged, vec![(patient, 0), (other_patient, 0), (patient, 1)]);
+        let logged =
+            |who: &Address, seq| world.value(&keys::access_log_entry(who, seq)).map(|e| e.tx);
+        assert_eq!(logged(&patient, 0), Some(txs[0].id()));
+        assert_eq!(logged(&other_patient, 0), Some(txs[1].id()));
+        assert_eq!(logged(&patient, 1), Some(txs[2].id()));
         assert_eq!(world.value(&keys::access_log_len(&patient)), Some(2));
         assert_eq!(world.value(&keys::access_log_len(&other_patient)), Some(1));
         let second = world.value(&keys::access_log_entry(&patient, 1)).unwrap();

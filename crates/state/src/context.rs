@@ -3,10 +3,7 @@
 //! buffer that the executor merges only if the transaction succeeds (so a rejected
 //! transaction changes nothing).
 
-use crate::{
-    BlockEnv, StateError, StateRead, StateValue, executor::LoggedAccess, keys::StateKey,
-    values::ChainConfig,
-};
+use crate::{BlockEnv, StateError, StateRead, StateValue, keys::StateKey, values::ChainConfig};
 use medchain_types::{Address, TxId};
 use std::collections::HashMap;
 
@@ -21,7 +18,6 @@ pub(crate) struct TxContext<'a, R> {
     reader: &'a R,
     block_writes: &'a BlockWrites,
     writes: TxWrites,
-    access_log: Vec<LoggedAccess>,
     /// The executing block.
     pub env: BlockEnv,
     /// The chain's configuration.
@@ -45,7 +41,6 @@ impl<'a, R: StateRead> TxContext<'a, R> {
             reader,
             block_writes,
             writes: Vec::new(),
-            access_log: Vec::new(),
             env,
             chain,
             tx_id,
@@ -59,14 +54,9 @@ impl<'a, R: StateRead> TxContext<'a, R> {
             .push((key.as_bytes().to_vec(), value.to_bytes()));
     }
 
-    /// Buffers an access log entry for the block's list.
-    pub fn log_access(&mut self, logged: LoggedAccess) {
-        self.access_log.push(logged);
-    }
-
-    /// The buffered writes and access log entries.
-    pub fn into_parts(self) -> (TxWrites, Vec<LoggedAccess>) {
-        (self.writes, self.access_log)
+    /// The buffered writes.
+    pub fn into_writes(self) -> TxWrites {
+        self.writes
     }
 }
 

@@ -11,10 +11,10 @@ use crate::{
     ExecError, StateError, StateRead, StateReadExt, access, consent,
     context::{BlockWrites, TxContext},
     keys, records, registry, tree,
-    values::{AccessLogEntry, Account, BlockInfo, ChainConfig, StateValue},
+    values::{Account, BlockInfo, ChainConfig, StateValue},
 };
 use jmt::storage::{TreeReader, TreeUpdateBatch};
-use medchain_types::{Address, Event, Genesis, Hash32, Payload, TxId, VerifiedTransaction};
+use medchain_types::{Event, Genesis, Hash32, Payload, TxId, VerifiedTransaction};
 use std::collections::BTreeMap;
 
 /// The block a transaction executes in (from its header).
@@ -24,17 +24,6 @@ pub struct BlockEnv {
     pub height: u64,
     /// Proposer's timestamp, unix milliseconds; never below the parent's.
     pub timestamp_ms: u64,
-}
-
-/// An access decision as logged: the patient's log and its sequence number there.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoggedAccess {
-    /// Whose log.
-    pub patient: Address,
-    /// Position in that log (from 0).
-    pub seq: u64,
-    /// The entry, stored under `keys::access_log_entry(patient, seq)`.
-    pub entry: AccessLogEntry,
 }
 
 /// The outcome of executing a block: everything a store needs to commit it, and everything a
@@ -53,8 +42,6 @@ pub struct ExecutedBlock {
     pub state_root: Hash32,
     /// Each transaction's id and events, in block order.
     pub events: Vec<(TxId, Vec<Event>)>,
-    /// The access decisions the block logged, in order.
-    pub access_log: Vec<LoggedAccess>,
 }
 
 /// Executes one block on top of `reader` (a committed store, or an [`crate::Overlay`]).
@@ -64,7 +51,6 @@ pub struct BlockExecutor<'r, R> {
     chain: ChainConfig,
     writes: BlockWrites,
     events: Vec<(TxId, Vec<Event>)>,
-    access_log: Vec<LoggedAccess>,
 }
 
 impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
@@ -95,7 +81,6 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             chain,
             writes: BlockWrites::new(),
             events: Vec::new(),
-            access_log: Vec::new(),
         })
     }
 
@@ -153,10 +138,11 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             Payload::Access(payload) => access::execute(&mut ctx, payload)?,
         };
         ctx.put(&account_key, &Account { nonce: next });
-        let (writes, access_log) = ctx.into_parts();
-        self.writes
-            .extend(writes.into_iter().map(|(key, value)| (key, Some(value))));
-        self.access_log.extend(access_log);
+        self.writes.extend(
+            ctx.into_writes()
+                .into_iter()
+                .map(|(key, value)| (key, Some(value))),
+        );
         self.events.push((tx.id(), events.clone()));
         Ok(events)
     }
@@ -182,7 +168,6 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             tree_batch,
             state_root,
             events: self.events,
-            access_log: self.access_log,
         })
     }
 }
@@ -218,7 +203,6 @@ pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
         tree_batch,
         state_root,
         events: Vec::new(),
-        access_log: Vec::new(),
     })
 }
 

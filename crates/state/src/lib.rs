@@ -34,7 +34,7 @@ pub mod values;
 pub mod testkit;
 
 pub use error::{ExecError, ProofError, StateError};
-pub use executor::{BlockEnv, BlockExecutor, ExecutedBlock, LoggedAccess, genesis, genesis_block};
+pub use executor::{BlockEnv, BlockExecutor, ExecutedBlock, genesis, genesis_block};
 pub use jmt::storage::TreeReader;
 pub use memory::MemoryStore;
 pub use proof::{ProvenValue, StateProof, verify_proof};

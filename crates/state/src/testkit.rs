@@ -296,7 +296,7 @@ impl World {
             with_tx.state_root, empty.state_root,
             "{kind}: a rejected tx moved the root"
         );
-        assert!(with_tx.events.is_empty() && with_tx.access_log.is_empty());
+        assert!(with_tx.events.is_empty());
     }
 
     /// Registers `name` with `founder` and has the regulator audit it.

@@ -115,7 +115,6 @@ mod tests {
                 tree_batch,
                 state_root: root,
                 events: vec![],
-                access_log: vec![],
             })
             .unwrap();
     }

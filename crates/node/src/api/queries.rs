@@ -145,13 +145,31 @@ pub(super) async fn block_by_digest(
     Ok(Json(block_view(&state, block)?))
 }
 
-/// Reads `key` at the last committed height with its proof, header and finalization.
+/// The newest committed height whose finalization certificate this node holds (block 0 needs
+/// none). Blocks marshal delivered while repairing a gap come without their own certificate;
+/// proofs are served at a certified height so a light client can always check them.
+fn certified_height(state: &ApiState) -> Result<u64, ApiError> {
+    let store = state.inner.chain.store();
+    let tip = store
+        .last_applied()?
+        .ok_or_else(|| ApiError::internal("no committed block yet"))?
+        .height;
+    let oldest = store.oldest_provable_height()?.unwrap_or(tip);
+    for height in (oldest..=tip).rev() {
+        if height == 0 || store.finalization(height)?.is_some() {
+            return Ok(height);
+        }
+    }
+    Ok(tip)
+}
+
+/// Reads `key` at the newest certified height with its proof, header and finalization.
 async fn proven<V: StateValue + Serialize>(
     state: &ApiState,
     key: StateKey<V>,
 ) -> Result<Json<ProvenView>, ApiError> {
     let store = state.inner.chain.store();
-    let proven = store.get_proven(key.as_bytes())?;
+    let proven = store.get_proven_at(key.as_bytes(), certified_height(state)?)?;
     let value = match proven.value.as_deref() {
         Some(bytes) => Some(
             serde_json::to_value(key.decode(bytes).map_err(ApiError::internal)?)
