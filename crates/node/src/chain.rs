@@ -526,10 +526,15 @@ impl Chain {
     }
 
     fn redelivered(&self, block: &Block) -> Result<Finalized, BlockError> {
-        if !self.store.is_committed(block.number(), &block.digest())? {
-            return Err(BlockError::Conflict {
-                height: block.number(),
-            });
+        let conflict = BlockError::Conflict {
+            height: block.number(),
+        };
+        let committed = match self.store.is_committed(block.number(), &block.digest()) {
+            Err(StorageError::Conflict { .. }) => return Err(conflict),
+            other => other?,
+        };
+        if !committed {
+            return Err(conflict);
         }
         Ok(Finalized {
             height: block.number(),
@@ -544,4 +549,165 @@ pub fn account_nonce(state: &impl StateRead, sender: &Address) -> Result<u64, St
     Ok(state
         .value(&keys::account(sender))?
         .map_or(0, |account| account.nonce))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::{Hasher as _, Sha256};
+    use commonware_utils::test_rng;
+    use medchain_state::testkit::{self, Actor};
+    use medchain_types::OrgKind;
+
+    fn chain() -> Chain {
+        let genesis = testkit::genesis_document();
+        Chain::open(
+            Store::in_memory().unwrap(),
+            &genesis,
+            Mempool::default(),
+            100,
+        )
+        .unwrap()
+    }
+
+    fn register(actor: &Actor, nonce: u64, name: &str) -> Transaction {
+        actor
+            .sign(
+                nonce,
+                testkit::register(&testkit::org_name(name), OrgKind::Hospital),
+            )
+            .tx()
+            .clone()
+    }
+
+    /// A chain with one valid block built on genesis (not yet finalized).
+    fn with_block() -> (Chain, Block) {
+        let chain = chain();
+        let doctor = Actor::new(10);
+        let admitted = chain.admit(&mut test_rng(), vec![register(&doctor, 0, "General")]);
+        assert!(admitted[0].is_ok());
+        let genesis = chain.genesis_block().clone();
+        let block = chain
+            .build(&genesis, 1_700_000_001_000, doctor.address)
+            .unwrap();
+        assert_eq!(block.txs().len(), 1);
+        (chain, block)
+    }
+
+    /// Rebuilds `block` with `edit` applied to its header and transactions.
+    fn tampered(block: &Block, edit: impl FnOnce(&mut Header, &mut Vec<Transaction>)) -> Block {
+        let mut header = block.header().clone();
+        let mut txs = block.txs().to_vec();
+        edit(&mut header, &mut txs);
+        Block::new(header, txs)
+    }
+
+    fn verdict(chain: &Chain, block: &Block) -> Result<(), BlockError> {
+        chain.execute(&mut test_rng(), block, chain.genesis_block())
+    }
+
+    #[test]
+    fn a_built_block_replays_on_another_validator() {
+        let (_, block) = with_block();
+        let other = chain();
+        assert!(verdict(&other, &block).is_ok());
+        assert!(other.knows(&block.digest()));
+    }
+
+    #[test]
+    fn tampered_headers_are_refused_and_nothing_is_remembered() {
+        let (_, block) = with_block();
+        let cases: [(&str, Block); 4] = [
+            (
+                "state_root",
+                tampered(&block, |h, _| h.state_root = Sha256::hash(&[b"x"])),
+            ),
+            (
+                "parent",
+                tampered(&block, |h, _| h.parent = Sha256::hash(&[b"x"])),
+            ),
+            ("timestamp_ms", tampered(&block, |h, _| h.timestamp_ms = 0)),
+            (
+                "revocation_root",
+                tampered(&block, |h, _| h.revocation_root = Sha256::hash(&[b"x"])),
+            ),
+        ];
+        for (field, forged) in cases {
+            let other = chain();
+            match verdict(&other, &forged) {
+                Err(BlockError::Header { field: got }) => assert_eq!(got, field),
+                other => panic!("{field}: expected a header error, got {other:?}"),
+            }
+            assert!(!other.knows(&forged.digest()));
+        }
+    }
+
+    #[test]
+    fn blocks_with_forged_or_failing_transactions_are_refused() {
+        let (_, block) = with_block();
+        let forged_signature = tampered(&block, |_, txs| txs[0].body.nonce = 7);
+        assert!(matches!(
+            verdict(&chain(), &forged_signature),
+            Err(BlockError::BadTransaction { index: 0, .. })
+        ));
+
+        // A replay of the same transaction within the block: the second fails its nonce.
+        let replayed = tampered(&block, |_, txs| txs.push(txs[0].clone()));
+        assert!(matches!(
+            verdict(&chain(), &replayed),
+            Err(BlockError::Execution { index: 1, .. })
+        ));
+
+        // Validly signed but against the rules: the regulator may not register (S2-register).
+        let regulator = Actor::new(testkit::REGULATOR_SEED);
+        let breaking = tampered(&block, |_, txs| {
+            txs[0] = register(&regulator, 0, "Regulated")
+        });
+        assert!(matches!(
+            verdict(&chain(), &breaking),
+            Err(BlockError::Execution { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn finalization_is_idempotent_and_refuses_conflicts() {
+        let (chain, block) = with_block();
+        let first = chain.finalize(&mut test_rng(), &block, None).unwrap();
+        assert!(!first.redelivered);
+        assert!(
+            chain.mempool().is_empty(),
+            "the included transaction stayed pending"
+        );
+        let again = chain.finalize(&mut test_rng(), &block, None).unwrap();
+        assert!(again.redelivered);
+        let other = tampered(&block, |h, _| h.timestamp_ms += 1);
+        assert!(matches!(
+            chain.finalize(&mut test_rng(), &other, None),
+            Err(BlockError::Conflict { height: 1 })
+        ));
+        assert_eq!(chain.committed_height(), 1);
+    }
+
+    #[test]
+    fn a_transaction_that_stops_applying_is_evicted_when_building() {
+        let chain = chain();
+        let (first, second) = (Actor::new(10), Actor::new(11));
+        // Both want the same name; the second can never succeed once the first is in.
+        for tx in [
+            register(&first, 0, "Same Name"),
+            register(&second, 0, "Same Name"),
+        ] {
+            assert!(chain.admit(&mut test_rng(), vec![tx])[0].is_ok());
+        }
+        let genesis = chain.genesis_block().clone();
+        let block = chain
+            .build(&genesis, 1_700_000_001_000, first.address)
+            .unwrap();
+        assert_eq!(block.txs().len(), 1);
+        assert_eq!(
+            chain.mempool().len(),
+            1,
+            "the losing registration should be evicted"
+        );
+    }
 }

@@ -7,20 +7,22 @@
 //! marshal started with our finalizer as reporter → simplex engine with the wrapper as
 //! automaton, relay and reporter.
 
-use crate::{app::ChainApplication, finalizer::Finalizer};
+use crate::finalizer::Finalizer;
 use commonware_broadcast::buffered;
 use commonware_consensus::{
+    Application,
     marshal::{
         self,
         core::Actor as MarshalActor,
         resolver::p2p as marshal_resolver,
         standard::{Inline, Standard},
     },
+    simplex::types::Context,
     simplex::{self, ForwardPolicy, SkipBudget, SkipPolicy, elector::RoundRobin},
     types::{Epoch, FixedEpocher, ViewDelta},
 };
 use commonware_cryptography::{
-    Sha256, Signer as _,
+    Digested, Sha256, Signer as _,
     certificate::{ConstantProvider, Verifier as _},
     ed25519,
 };
@@ -150,15 +152,17 @@ impl Identity {
     }
 }
 
-/// Starts marshal, broadcast, backfill and simplex for one validator. Returns the simplex
+/// Starts marshal, broadcast, backfill and simplex for one validator, with `application`
+/// proposing and verifying blocks on top of `genesis` (block 0). Returns the simplex
 /// engine's handle and the marshal mailbox (which the API uses to serve blocks and certificates).
 #[allow(clippy::too_many_arguments)]
-pub async fn start<E, S, R, P, B>(
+pub async fn start<E, A, S, R, P, B>(
     context: E,
     identity: &Identity,
     partition_prefix: &str,
     tuning: &Tuning,
-    application: ChainApplication,
+    genesis: Digested<Block>,
+    application: A,
     finalizer: Finalizer,
     channels: Channels<S, R>,
     peers: P,
@@ -166,6 +170,13 @@ pub async fn start<E, S, R, P, B>(
 ) -> Result<(Handle<()>, MarshalMailbox), EngineError>
 where
     E: Spawner + Clock + Storage + Metrics + Supervisor + CryptoRng + rand_core::Rng,
+    A: Application<
+            E,
+            SigningScheme = ConsensusScheme,
+            Context = Context<Hash32, ed25519::PublicKey>,
+            Block = Block,
+            Input = (),
+        >,
     S: Sender<PublicKey = ed25519::PublicKey>,
     R: Receiver<PublicKey = ed25519::PublicKey>,
     P: Provider<PublicKey = ed25519::PublicKey>,
@@ -227,7 +238,6 @@ where
     .await
     .map_err(|e| EngineError::Storage(e.to_string()))?;
 
-    let genesis = application.genesis_block();
     let (marshal_actor, marshal_mailbox, _floor) =
         MarshalActor::<_, Standard<Block>, _, _, _, _, _>::init(
             context.child("marshal"),

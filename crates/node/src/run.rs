@@ -171,6 +171,7 @@ pub async fn launch(
         &identity,
         "medchain",
         &tuning,
+        application.genesis_block(),
         application,
         finalizer,
         Channels {

@@ -8,10 +8,12 @@
 //! the medical workload (register → approve → release → store → grant → access → revoke →
 //! access denied) must reach its expected outcome. Each scenario runs over several seeds.
 
-use commonware_consensus::simplex::mocks::conflicter;
-use commonware_cryptography::{Sha256, Signer as _, ed25519};
+use commonware_consensus::{
+    Application, marshal::ancestry::Ancestry, simplex::mocks::conflicter, simplex::types::Context,
+};
+use commonware_cryptography::{Digested, Hasher as _, Sha256, Signer as _, ed25519};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor as _, deterministic};
+use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor, deterministic};
 use commonware_utils::{NZUsize, TryCollect, ordered::Set, probability};
 use futures::channel::oneshot;
 use medchain_node::{
@@ -29,10 +31,48 @@ use medchain_state::{
 };
 use medchain_storage::Store;
 use medchain_types::{
-    Address, ConsentId, ContentHash, Event, Expiry, Genesis, OrgKind, OrgState, Purpose, RecordId,
-    Transaction, TxId, ValidatorInfo,
+    Address, Block, ConsensusScheme, ConsentId, ContentHash, Event, Expiry, Genesis, Hash32,
+    OrgKind, OrgState, Purpose, RecordId, Transaction, TxId, ValidatorInfo,
 };
+use rand_core::CryptoRng;
 use std::{sync::Arc, time::Duration};
+
+/// A validator that proposes blocks claiming a state root their transactions do not produce
+/// (application-level Byzantine behaviour commonware has no mock for); it verifies honestly.
+#[derive(Clone)]
+struct ForgingProposer(ChainApplication);
+
+impl<E> Application<E> for ForgingProposer
+where
+    E: Clock + CryptoRng + Spawner + Supervisor,
+{
+    type SigningScheme = ConsensusScheme;
+    type Context = Context<Hash32, PublicKey>;
+    type Block = Block;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        context: (E, Self::Context),
+        ancestry: impl Ancestry<Block>,
+        input: (),
+    ) -> Option<Digested<Block>> {
+        let honest = Application::<E>::propose(&mut self.0, context, ancestry, input).await?;
+        let mut header = honest.inner().header().clone();
+        header.state_root = Sha256::hash(&[b"a state root nobody computed"]);
+        let forged = Block::new(header, honest.inner().txs().to_vec());
+        let digest = forged.digest();
+        Some(Digested::precomputed(forged, digest))
+    }
+
+    async fn verify(
+        &mut self,
+        context: (E, Self::Context),
+        ancestry: impl Ancestry<Block>,
+    ) -> bool {
+        Application::<E>::verify(&mut self.0, context, ancestry).await
+    }
+}
 
 const VALIDATORS: usize = 4;
 const PATIENTS: u64 = 12;
@@ -146,6 +186,11 @@ impl Cluster {
 
     /// Starts validator `index` on its store; everything it spawns dies with its handle.
     async fn start(&mut self, index: usize) {
+        self.start_as(index, false).await;
+    }
+
+    /// Starts validator `index`, forging the state root of its proposals if `forging`.
+    async fn start_as(&mut self, index: usize, forging: bool) {
         let mut channels = self.channels(index).await.into_iter();
         let mut next = || channels.next().unwrap();
         let (votes, certificates, resolver, broadcast, backfill, gossip_channel) =
@@ -173,24 +218,46 @@ impl Cluster {
                 let application =
                     ChainApplication::new(chain.clone(), identity.signer.public_key());
                 let control = oracle.control(identity.signer.public_key());
-                let (_engine, marshal) = engine::start(
-                    context.child("engine"),
-                    &identity,
-                    &format!("validator-{index}"),
-                    &Tuning::default(),
-                    application,
-                    finalizer,
-                    Channels {
-                        votes,
-                        certificates,
-                        resolver,
-                        broadcast,
-                        backfill,
-                    },
-                    oracle.manager(),
-                    control,
-                )
-                .await
+                let genesis_block = application.genesis_block();
+                let channels = Channels {
+                    votes,
+                    certificates,
+                    resolver,
+                    broadcast,
+                    backfill,
+                };
+                let prefix = format!("validator-{index}");
+                let tuning = Tuning::default();
+                let engine_context = context.child("engine");
+                let (_engine, marshal) = if forging {
+                    engine::start(
+                        engine_context,
+                        &identity,
+                        &prefix,
+                        &tuning,
+                        genesis_block,
+                        ForgingProposer(application),
+                        finalizer,
+                        channels,
+                        oracle.manager(),
+                        control,
+                    )
+                    .await
+                } else {
+                    engine::start(
+                        engine_context,
+                        &identity,
+                        &prefix,
+                        &tuning,
+                        genesis_block,
+                        application,
+                        finalizer,
+                        channels,
+                        oracle.manager(),
+                        control,
+                    )
+                    .await
+                }
                 .unwrap();
                 let _finalizer = finalizer::spawn(
                     context.child("finalizer"),
@@ -470,6 +537,7 @@ fn decisions(events: &[Vec<Event>]) -> Vec<bool> {
 enum Scenario {
     Honest,
     Conflicter,
+    ForgingProposer,
     CrashRestart,
     Partition,
 }
@@ -481,11 +549,13 @@ fn run(seed: u64, scenario: Scenario) {
     deterministic::Runner::new(config).start(|context| async move {
         let mut cluster = Cluster::new(context).await;
         let byzantine = matches!(scenario, Scenario::Conflicter).then_some(VALIDATORS - 1);
+        let forger = VALIDATORS - 1;
         for index in 0..VALIDATORS {
             if Some(index) == byzantine {
                 cluster.start_conflicter(index).await;
             } else {
-                cluster.start(index).await;
+                let forging = matches!(scenario, Scenario::ForgingProposer) && index == forger;
+                cluster.start_as(index, forging).await;
             }
         }
         let honest: Vec<usize> = (0..VALIDATORS).filter(|i| Some(*i) != byzantine).collect();
@@ -535,6 +605,18 @@ fn run(seed: u64, scenario: Scenario) {
         cluster.wait_for_height(top).await;
         cluster.assert_agreement(&honest);
 
+        if let Scenario::ForgingProposer = scenario {
+            // Every block the forger proposed was refused: none is on the chain.
+            let forger_address = Address::from(cluster.signers[forger].public_key());
+            for height in 1..=cluster.height(0) {
+                let block = cluster.stores[0].block_by_height(height).unwrap().unwrap();
+                assert_ne!(
+                    block.header().proposer,
+                    forger_address,
+                    "a forged block was finalized"
+                );
+            }
+        }
         if byzantine.is_some() {
             let blocked = cluster.oracle.blocked().await.unwrap();
             let byzantine_key = cluster.signers[VALIDATORS - 1].public_key();
@@ -550,7 +632,7 @@ fn run(seed: u64, scenario: Scenario) {
     });
 }
 
-const SEEDS: std::ops::Range<u64> = 0..5;
+const SEEDS: std::ops::Range<u64> = 0..20;
 
 #[test]
 fn honest_validators_agree() {
@@ -563,6 +645,13 @@ fn honest_validators_agree() {
 fn a_conflicting_validator_cannot_break_agreement() {
     for seed in SEEDS {
         run(seed, Scenario::Conflicter);
+    }
+}
+
+#[test]
+fn blocks_with_a_forged_state_root_are_refused() {
+    for seed in SEEDS {
+        run(seed, Scenario::ForgingProposer);
     }
 }
 
