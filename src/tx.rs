@@ -15,8 +15,10 @@ use medchain_client::{
     build::{self, ExpirySpec},
     keys,
 };
+use medchain_state::values::AccessLogEntry;
 use medchain_types::{
-    Address, ConsentId, ContentHash, OrgName, OrgState, Payload, PrivateKey, RecordId,
+    AccessPayload, Address, ConsentId, ContentHash, OrgName, OrgState, Payload, PrivateKey,
+    RecordId,
 };
 use serde_json::{Map, Value, json};
 use std::{path::Path, time::Duration};
@@ -209,6 +211,10 @@ fn run(
     let key = connect::key(&send.key)?;
     let payload = payload(&client, &key)?;
     let kind = payload.kind();
+    let requested = match &payload {
+        Payload::Access(AccessPayload::Request { record, .. }) => Some(*record),
+        _ => None,
+    };
     let policy = WaitPolicy {
         timeout: Duration::from_secs(send.timeout),
         ..WaitPolicy::default()
@@ -217,15 +223,26 @@ fn run(
         .signer(key)
         .send(payload, (!send.no_wait).then_some(&policy))?;
     let extras = extras(&sent);
+    // An access decision is shown from the patient's proven access log, not the receipt.
+    let decision = match (requested, &sent.confirmed) {
+        (Some(record), Some(_)) => Some(client.proven_access_decision(&sent.id, &record)?),
+        _ => None,
+    };
+    let decision = decision.as_ref().and_then(|entry| entry.value.as_ref());
     if send.connection.json {
-        output::print_json(&outcome_json(kind, &sent, extras));
+        output::print_json(&outcome_json(kind, &sent, decision, extras));
     } else {
-        print_outcome(kind, &sent, &extras);
+        print_outcome(kind, &sent, decision, &extras);
     }
     Ok(())
 }
 
-fn outcome_json(kind: &str, sent: &Sent, extras: Map<String, Value>) -> Value {
+fn outcome_json(
+    kind: &str,
+    sent: &Sent,
+    decision: Option<&AccessLogEntry>,
+    extras: Map<String, Value>,
+) -> Value {
     let mut outcome = json!({
         "tx": sent.id,
         "kind": kind,
@@ -236,7 +253,7 @@ fn outcome_json(kind: &str, sent: &Sent, extras: Map<String, Value>) -> Value {
             at
         }),
         "events": sent.confirmed.as_ref().map(|c| output::to_json(&c.receipt.events)),
-        "decision": sent.confirmed.as_ref().and_then(|c| c.access_decision()).map(output::to_json),
+        "decision": decision.map(|entry| output::to_json(&entry.decision)),
     });
     if let Value::Object(fields) = &mut outcome {
         fields.extend(extras);
@@ -244,7 +261,12 @@ fn outcome_json(kind: &str, sent: &Sent, extras: Map<String, Value>) -> Value {
     outcome
 }
 
-fn print_outcome(kind: &str, sent: &Sent, extras: &Map<String, Value>) {
+fn print_outcome(
+    kind: &str,
+    sent: &Sent,
+    decision: Option<&AccessLogEntry>,
+    extras: &Map<String, Value>,
+) {
     println!("{kind} {} accepted (nonce {})", sent.id, sent.nonce);
     for (name, value) in extras {
         let text = value
@@ -260,7 +282,10 @@ fn print_outcome(kind: &str, sent: &Sent, extras: &Map<String, Value>) {
         return;
     };
     println!("finalized in {}", output::block_phrase(&confirmed.block.at));
-    if let Some(decision) = confirmed.access_decision() {
-        println!("{}", output::decision_line(decision));
+    if let Some(entry) = decision {
+        println!(
+            "{} (verified in the patient's access log)",
+            output::decision_line(&entry.decision)
+        );
     }
 }

@@ -4,12 +4,18 @@ use crate::{
     ClientError, LightClient, NodeClient, Signer, StateQuery, Verified, VerifiedBlock, VerifyError,
 };
 use medchain_api::TxState;
-use medchain_state::{StateValue, values::Account};
-use medchain_types::{AccessDecision, Address, Event, PrivateKey, Receipt, TxId};
+use medchain_state::{
+    StateValue,
+    values::{AccessLogEntry, Account},
+};
+use medchain_types::{AccessDecision, Address, Event, PrivateKey, Receipt, RecordId, TxId};
 use std::{
     thread,
     time::{Duration, Instant},
 };
+
+/// How many of a patient's newest access-log entries are searched for a decision.
+const DECISION_LOOKBACK: u64 = 256;
 
 /// How long and how often to poll for a transaction's finality.
 #[derive(Clone, Copy, Debug)]
@@ -103,6 +109,32 @@ impl Client {
             .into());
         }
         Ok(block)
+    }
+
+    /// The chain's decision on access request `tx` for `record`, read from the patient's
+    /// access log (S1-rights) and verified against a finalized header. Unlike a receipt's
+    /// events (the node's word), a node cannot forge this; it can only withhold it, which is
+    /// reported as [`ClientError::DecisionNotProven`].
+    pub fn proven_access_decision(
+        &self,
+        tx: &TxId,
+        record: &RecordId,
+    ) -> Result<Verified<AccessLogEntry>, ClientError> {
+        let not_proven = || ClientError::DecisionNotProven { tx: *tx };
+        let patient = self
+            .read(&StateQuery::record(record))?
+            .value
+            .ok_or_else(not_proven)?
+            .patient;
+        // The log's length is only a hint where to look: every entry read is verified.
+        let total = self.node.access_log(&patient, 0, 1)?.total;
+        for seq in (total.saturating_sub(DECISION_LOOKBACK)..total).rev() {
+            let entry = self.read(&StateQuery::access_log_entry(&patient, seq))?;
+            if entry.value.as_ref().is_some_and(|logged| logged.tx == *tx) {
+                return Ok(entry);
+            }
+        }
+        Err(not_proven())
     }
 
     /// A signer acting with `key` through this client.

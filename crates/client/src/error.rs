@@ -143,6 +143,15 @@ pub enum ClientError {
         /// What the node returned.
         got: TxId,
     },
+    /// The patient's access log, as this node serves it, holds no verified entry for the
+    /// request (the node is withholding it, or the request was not an access request).
+    #[error(
+        "no verified access-log entry for {tx}: the decision cannot be proven by this node; ask another node"
+    )]
+    DecisionNotProven {
+        /// The access request.
+        tx: TxId,
+    },
     /// The transaction did not reach a finalized block in time.
     #[error(
         "transaction {id} is not finalized after {waited:?} (last status: {status:?}). Check it later with `medchain query tx {id}`"

@@ -365,7 +365,7 @@ impl Chain {
                 parent: parent.digest(),
                 timestamp_ms: env.timestamp_ms,
                 proposer,
-                tx_root: EMPTY_ROOT,
+                tx_root: EMPTY_ROOT, // computed from the transactions by `Block::new`
                 state_root: executed.state_root,
                 revocation_root: EMPTY_ROOT,
                 med_checkpoint: EMPTY_ROOT,

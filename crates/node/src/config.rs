@@ -85,6 +85,14 @@ pub enum ConfigError {
         /// What is wrong.
         source: keyfile::KeyFileError,
     },
+    /// The key file is readable by other users.
+    #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    KeyPermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The configuration contradicts the genesis.
     #[error("configuration does not match genesis: {0}")]
     Mismatch(String),
@@ -119,11 +127,7 @@ impl NodeConfig {
                 *field = base.join(&*field);
             }
         }
-        let key =
-            keyfile::from_json(&read(&config.key_file)?).map_err(|source| ConfigError::Key {
-                path: config.key_file.clone(),
-                source,
-            })?;
+        let key = read_key(&config.key_file)?;
         let genesis = load_genesis(&config.genesis_file)?;
         config.check_against(&genesis, &key)?;
         Ok(LoadedConfig {
@@ -158,6 +162,32 @@ impl NodeConfig {
         // Every field is a plain string, number or table: serialisation cannot fail.
         toml::to_string_pretty(self).unwrap_or_default()
     }
+}
+
+/// Reads the validator key, refusing a file other users can read: whoever reads it can sign
+/// consensus votes as this validator.
+fn read_key(path: &Path) -> Result<PrivateKey, ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(ConfigError::KeyPermissions {
+                path: path.to_path_buf(),
+                mode: mode & 0o777,
+            });
+        }
+    }
+    keyfile::from_json(&read(path)?).map_err(|source| ConfigError::Key {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads and validates a genesis file.

@@ -1,8 +1,8 @@
 //! Transaction gossip: every validator forwards the transactions its API admitted to all other
 //! validators in small batches, so whichever validator leads the next view can include them.
 //!
-//! Received batches are decoded with the same bounds as blocks and admitted through the same
-//! path as API submissions ([`Chain::admit`]): batch signature verification, nonce window,
+//! Received batches are decoded with their own bounds ([`MAX_BATCH_TXS`] transactions, each
+//! bounded like any transaction) and admitted through the same path as API submissions ([`Chain::admit`]): batch signature verification, nonce window,
 //! dedup. Admitted transactions are not re-gossiped (validators are fully connected).
 
 use crate::chain::Chain;

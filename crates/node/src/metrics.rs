@@ -96,7 +96,7 @@ impl NodeMetrics {
         recent.iter().map(|(_, n)| n).sum::<usize>() as f64 / TPS_WINDOW.as_secs_f64()
     }
 
-    /// Records the mempool size (sampled by the API on submissions).
+    /// Records the mempool size (sampled when `/metrics` is scraped).
     pub fn mempool(&self, size: usize) {
         self.mempool_size.set(size as i64);
     }

@@ -133,7 +133,7 @@ pub(super) async fn block_by_digest(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<BlockView>, ApiError> {
     let Path(digest) = path?;
-    let digest = parse::<RecordId>(&digest, "digest")?.0;
+    let digest = parse::<BlockDigest>(&digest, "digest")?.0;
     let block = state
         .inner
         .chain
@@ -270,6 +270,17 @@ pub(super) async fn access_log_entry(
         keys::access_log_entry(&patient, parse(&seq, "sequence number")?),
     )
     .await
+}
+
+/// A block digest in a path: 64 hex characters.
+struct BlockDigest(medchain_types::Hash32);
+
+impl FromStr for BlockDigest {
+    type Err = medchain_types::ParseIdError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // Same text form as every other 32-byte id.
+        text.parse::<medchain_types::TxId>().map(|id| Self(id.0))
+    }
 }
 
 /// Paging of the access log.

@@ -39,6 +39,18 @@ fn decode(hex_tx: &str) -> Result<Transaction, ApiError> {
         .map_err(|e| ApiError::from(crate::chain::AdmitError::Invalid(e)))
 }
 
+/// Admits transactions on the blocking pool: signature batches and dry runs are CPU work that
+/// must not hold up the async workers consensus shares.
+async fn admit(
+    state: &ApiState,
+    txs: Vec<Transaction>,
+) -> Result<Vec<Result<crate::chain::Admission, crate::chain::AdmitError>>, ApiError> {
+    let chain = state.inner.chain.clone();
+    tokio::task::spawn_blocking(move || chain.admit(&mut commonware_utils::sys_rng(), txs))
+        .await
+        .map_err(ApiError::internal)
+}
+
 /// Submit one signed transaction.
 #[utoipa::path(
     post, path = "/v1/transactions", tag = "transactions",
@@ -57,12 +69,7 @@ pub(super) async fn submit(
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
     let Json(request) = request?;
     let tx = decode(&request.tx)?;
-    let mut rng = commonware_utils::sys_rng();
-    let admission = state
-        .inner
-        .chain
-        .admit(&mut rng, vec![tx.clone()])
-        .remove(0)?;
+    let admission = admit(&state, vec![tx.clone()]).await?.remove(0)?;
     if admission.admitted == Admitted::New {
         state.inner.gossip.publish(tx);
     }
@@ -96,11 +103,7 @@ pub(super) async fn submit_batch(
         .enumerate()
         .filter_map(|(i, tx)| tx.as_ref().ok().map(|tx| (i, tx.clone())))
         .collect();
-    let mut rng = commonware_utils::sys_rng();
-    let outcomes = state
-        .inner
-        .chain
-        .admit(&mut rng, valid.iter().map(|(_, tx)| tx.clone()).collect());
+    let outcomes = admit(&state, valid.iter().map(|(_, tx)| tx.clone()).collect()).await?;
     let mut results: Vec<BatchItem> = decoded
         .into_iter()
         .map(|tx| BatchItem {
