@@ -317,7 +317,7 @@ pub struct ExpiryArgs {
 #[derive(Debug, Subcommand)]
 pub enum AccessCommand {
     /// Ask for access to a record; prints ALLOWED or DENIED and why. Either way it is logged
-    /// in the patient's access log.
+    /// in the patient's access log. Exits with status 3 when the chain denied the request.
     Request {
         /// The record id.
         #[arg(long)]

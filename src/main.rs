@@ -25,7 +25,7 @@ use std::{io::IsTerminal as _, path::Path, process::ExitCode};
 
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
@@ -33,24 +33,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<(), CliError> {
+/// Runs one command; the exit status is 0, or 3 for a denied access request (`tx::Finished`).
+fn run(command: Command) -> Result<ExitCode, CliError> {
+    let success = |()| ExitCode::SUCCESS;
     match command {
-        Command::Keygen { out } => keygen(&out),
+        Command::Keygen { out } => keygen(&out).map(success),
         Command::Address { key } => {
             println!("{}", keys::address_of(&connect::key(&key)?));
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Init(args) => {
             init::print(&init::init(&args)?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Node { config } => node(&config),
-        Command::Devnet(args) => devnet::run(&args),
-        Command::Org(command) => tx::org(command),
-        Command::Record(command) => tx::record(command),
-        Command::Consent(command) => tx::consent(command),
-        Command::Access(command) => tx::access(command),
-        Command::Query(command) => query::run(command),
+        Command::Node { config } => node(&config).map(success),
+        Command::Devnet(args) => devnet::run(&args).map(success),
+        Command::Org(command) => tx::org(command).map(ExitCode::from),
+        Command::Record(command) => tx::record(command).map(ExitCode::from),
+        Command::Consent(command) => tx::consent(command).map(ExitCode::from),
+        Command::Access(command) => tx::access(command).map(ExitCode::from),
+        Command::Query(command) => query::run(command).map(success),
     }
 }
 

@@ -21,10 +21,29 @@ use medchain_types::{
     RecordId,
 };
 use serde_json::{Map, Value, json};
-use std::{path::Path, time::Duration};
+use std::{path::Path, process::ExitCode, time::Duration};
+
+/// How a sent transaction ended, as the command's exit status: scripts can branch on a denied
+/// access request (exit 3) without parsing the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// Accepted (and finalized, unless `--no-wait`); an access request was allowed.
+    Done,
+    /// An access request was finalized and the chain denied it (it is still logged).
+    AccessDenied,
+}
+
+impl From<Finished> for ExitCode {
+    fn from(finished: Finished) -> Self {
+        match finished {
+            Finished::Done => ExitCode::SUCCESS,
+            Finished::AccessDenied => ExitCode::from(3),
+        }
+    }
+}
 
 /// `medchain org …`.
-pub fn org(command: OrgCommand) -> Result<(), CliError> {
+pub fn org(command: OrgCommand) -> Result<Finished, CliError> {
     match command {
         OrgCommand::Register { name, kind, send } => run(
             &send,
@@ -39,7 +58,7 @@ pub fn org(command: OrgCommand) -> Result<(), CliError> {
             member,
             key,
             connection,
-        } => endorse(&name, &member, &key, &connection),
+        } => endorse(&name, &member, &key, &connection).map(|()| Finished::Done),
         OrgCommand::Join {
             name,
             endorser,
@@ -81,7 +100,7 @@ fn endorse(
     Ok(())
 }
 
-fn set_state(args: OrgStateArgs, state: OrgState) -> Result<(), CliError> {
+fn set_state(args: OrgStateArgs, state: OrgState) -> Result<Finished, CliError> {
     let OrgStateArgs { name, send } = args;
     run(
         &send,
@@ -91,7 +110,7 @@ fn set_state(args: OrgStateArgs, state: OrgState) -> Result<(), CliError> {
 }
 
 /// `medchain record …`.
-pub fn record(command: RecordCommand) -> Result<(), CliError> {
+pub fn record(command: RecordCommand) -> Result<Finished, CliError> {
     match command {
         RecordCommand::Release {
             patient,
@@ -132,7 +151,7 @@ pub fn record(command: RecordCommand) -> Result<(), CliError> {
 }
 
 /// `medchain consent …`.
-pub fn consent(command: ConsentCommand) -> Result<(), CliError> {
+pub fn consent(command: ConsentCommand) -> Result<Finished, CliError> {
     match command {
         ConsentCommand::Grant {
             grantee,
@@ -169,7 +188,7 @@ pub fn consent(command: ConsentCommand) -> Result<(), CliError> {
 }
 
 /// `medchain access …`.
-pub fn access(command: AccessCommand) -> Result<(), CliError> {
+pub fn access(command: AccessCommand) -> Result<Finished, CliError> {
     let AccessCommand::Request {
         record,
         purpose,
@@ -206,7 +225,7 @@ fn run(
     send: &Sending,
     payload: impl FnOnce(&Client, &PrivateKey) -> Result<Payload, CliError>,
     extras: impl FnOnce(&Sent) -> Map<String, Value>,
-) -> Result<(), CliError> {
+) -> Result<Finished, CliError> {
     let client = connect::client(&send.connection)?;
     let key = connect::key(&send.key)?;
     let payload = payload(&client, &key)?;
@@ -234,7 +253,12 @@ fn run(
     } else {
         print_outcome(kind, &sent, decision, &extras);
     }
-    Ok(())
+    let denied = decision.is_some_and(|entry| !entry.decision.is_allowed());
+    Ok(if denied {
+        Finished::AccessDenied
+    } else {
+        Finished::Done
+    })
 }
 
 fn outcome_json(

@@ -174,7 +174,7 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
     );
 
     // Deny by default (S1-rights): no consent yet.
-    let denied = network.ok(&[
+    let denied = network.denied(&[
         "access",
         "request",
         "--key",
@@ -212,7 +212,7 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
     assert_eq!(text(&grant["value"]), consent);
     assert!(grant["verified"]["signers"].as_u64().unwrap() >= 3);
     // Another purpose stays denied; the record's own patient needs no consent.
-    let treatment = network.ok(&[
+    let treatment = network.denied(&[
         "access",
         "request",
         "--key",
@@ -258,7 +258,7 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
         &consent,
     ]);
     assert!(network.json(&["query", "consent", &consent])["value"]["revoked_at"].is_u64());
-    let revoked = network.ok(&[
+    let revoked = network.denied(&[
         "access",
         "request",
         "--key",

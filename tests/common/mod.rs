@@ -190,6 +190,21 @@ impl Network {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Runs an access request, asserts it was finalized and denied (exit status 3), and returns
+    /// its standard output.
+    pub fn denied(&self, args: &[&str]) -> String {
+        let output = self.medchain(args);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "`medchain {}` should have been denied:\n{}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Runs `medchain ARGS`, asserts failure, and returns its standard error.
     pub fn fails(&self, args: &[&str]) -> String {
         let output = self.medchain(args);
