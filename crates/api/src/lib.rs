@@ -159,7 +159,8 @@ pub struct TxStatusView {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProvenView {
     /// The decoded value, for display (`null` when absent). Verify `proven` before trusting it.
-    #[schema(value_type = Object)]
+    /// Any JSON type: an object, a string (a consent id), a number (a nonce) or `null`.
+    #[schema(value_type = Option<serde_json::Value>)]
     pub value: Option<serde_json::Value>,
     /// Key, encoded value and Merkle proof (inclusion, or exclusion when absent) at `height`.
     #[schema(value_type = Object)]

@@ -113,8 +113,8 @@ fn block_view(state: &ApiState, block: Block) -> Result<BlockView, ApiError> {
 
 /// A finalized block by height.
 #[utoipa::path(get, path = "/v1/blocks/{height}", tag = "chain",
-    params(("height" = u64, Path, description = "Block height")),
-    responses((status = 200, body = BlockView), (status = 404, body = medchain_api::ErrorBody)))]
+    params(("height" = u64, Path, description = "Block height", minimum = 0)),
+    responses((status = 200, body = BlockView), (status = 400, body = medchain_api::ErrorBody), (status = 404, body = medchain_api::ErrorBody)))]
 pub(super) async fn block_by_height(
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
@@ -126,8 +126,8 @@ pub(super) async fn block_by_height(
 
 /// A finalized block by digest.
 #[utoipa::path(get, path = "/v1/blocks/by-digest/{digest}", tag = "chain",
-    params(("digest" = String, Path, description = "Block digest (hex)")),
-    responses((status = 200, body = BlockView), (status = 404, body = medchain_api::ErrorBody)))]
+    params(("digest" = String, Path, description = "Block digest (hex)", pattern = "^[0-9a-fA-F]{64}$")),
+    responses((status = 200, body = BlockView), (status = 400, body = medchain_api::ErrorBody), (status = 404, body = medchain_api::ErrorBody)))]
 pub(super) async fn block_by_digest(
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
@@ -189,10 +189,10 @@ async fn proven<V: StateValue + Serialize>(
 
 /// Defines a proven-state handler taking one path parameter.
 macro_rules! proven_route {
-    ($(#[$doc:meta])* $name:ident, $path:literal, $param:literal, $what:literal, $ty:ty, $key:expr) => {
+    ($(#[$doc:meta])* $name:ident, $path:literal, $param:literal, $what:literal, $pattern:literal, $ty:ty, $key:expr) => {
         $(#[$doc])*
         #[utoipa::path(get, path = $path, tag = "state",
-            params(($param = String, Path, description = $what)),
+            params(($param = String, Path, description = $what, pattern = $pattern)),
             responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
         pub(super) async fn $name(
             State(state): State<ApiState>,
@@ -207,35 +207,35 @@ macro_rules! proven_route {
 
 proven_route!(
     /// An organisation (S2-register, S2-state), with proof.
-    org, "/v1/state/orgs/{name}", "name", "organisation name", OrgName, keys::org
+    org, "/v1/state/orgs/{name}", "name", "organisation name", "^[A-Za-z0-9 ._-]{1,64}$", OrgName, keys::org
 );
 proven_route!(
     /// An account's next nonce, with proof.
-    account, "/v1/state/accounts/{address}", "address", "address (hex public key)", Address, keys::account
+    account, "/v1/state/accounts/{address}", "address", "address (hex public key)", "^[0-9a-fA-F]{64}$", Address, keys::account
 );
 proven_route!(
     /// Which organisation an address belongs to, with proof.
-    membership, "/v1/state/members/{address}", "address", "address (hex public key)", Address, keys::membership
+    membership, "/v1/state/members/{address}", "address", "address (hex public key)", "^[0-9a-fA-F]{64}$", Address, keys::membership
 );
 proven_route!(
     /// A released record (S1-release), with proof.
-    record, "/v1/state/records/{id}", "id", "record id (hex)", RecordId, keys::record
+    record, "/v1/state/records/{id}", "id", "record id (hex)", "^[0-9a-fA-F]{64}$", RecordId, keys::record
 );
 proven_route!(
     /// A record's storage pointer (S1-storage), with proof.
-    storage_pointer, "/v1/state/storage/{record}", "record", "record id (hex)", RecordId, keys::storage_pointer
+    storage_pointer, "/v1/state/storage/{record}", "record", "record id (hex)", "^[0-9a-fA-F]{64}$", RecordId, keys::storage_pointer
 );
 proven_route!(
     /// A consent (S1-sharing), with proof.
-    consent, "/v1/state/consents/{id}", "id", "consent id (hex)", ConsentId, keys::consent
+    consent, "/v1/state/consents/{id}", "id", "consent id (hex)", "^[0-9a-fA-F]{64}$", ConsentId, keys::consent
 );
 
 /// The consent (if any) covering a grantee, record and purpose, with proof; absence is proven too.
 #[utoipa::path(get, path = "/v1/state/grants/{grantee}/{record}/{purpose}", tag = "state",
     params(
-        ("grantee" = String, Path, description = "grantee address (hex)"),
-        ("record" = String, Path, description = "record id (hex)"),
-        ("purpose" = String, Path, description = "treatment, research, billing, public_health or audit"),
+        ("grantee" = String, Path, description = "grantee address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
+        ("record" = String, Path, description = "record id (hex)", pattern = "^[0-9a-fA-F]{64}$"),
+        ("purpose" = medchain_types::Purpose, Path, description = "why access is needed"),
     ),
     responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn grant(
@@ -255,8 +255,8 @@ pub(super) async fn grant(
 /// One entry of a patient's access log, with proof.
 #[utoipa::path(get, path = "/v1/state/access-log/{patient}/{seq}", tag = "state",
     params(
-        ("patient" = String, Path, description = "patient address (hex)"),
-        ("seq" = u64, Path, description = "position in the log, from 0"),
+        ("patient" = String, Path, description = "patient address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
+        ("seq" = u64, Path, description = "position in the log, from 0", minimum = 0),
     ),
     responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn access_log_entry(
@@ -296,9 +296,9 @@ const MAX_PAGE: usize = 500;
 /// A patient's access log: who asked for which record, when, and the decision (S1-rights).
 #[utoipa::path(get, path = "/v1/access-log/{patient}", tag = "state",
     params(
-        ("patient" = String, Path, description = "patient address (hex)"),
-        ("from" = Option<u64>, Query, description = "first sequence number (default 0)"),
-        ("limit" = Option<usize>, Query, description = "entries to return (default and maximum 500)"),
+        ("patient" = String, Path, description = "patient address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
+        ("from" = Option<u64>, Query, description = "first sequence number (default 0)", minimum = 0),
+        ("limit" = Option<usize>, Query, description = "entries to return (default and maximum 500)", minimum = 0),
     ),
     responses((status = 200, body = AccessLogView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn access_log(

@@ -59,7 +59,9 @@ async fn admit(
         (status = 202, description = "Accepted into the mempool", body = SubmitResponse),
         (status = 400, description = "Malformed, wrong chain or bad signature", body = medchain_api::ErrorBody),
         (status = 409, description = "Nonce already used or taken", body = medchain_api::ErrorBody),
-        (status = 422, description = "The state machine rejects it", body = medchain_api::ErrorBody),
+        (status = 413, description = "Body larger than a transaction may be", body = medchain_api::ErrorBody),
+        (status = 415, description = "Not sent as application/json", body = medchain_api::ErrorBody),
+        (status = 422, description = "Not the documented JSON shape, or the state machine rejects it", body = medchain_api::ErrorBody),
         (status = 503, description = "Mempool full or node unavailable", body = medchain_api::ErrorBody),
     )
 )]
@@ -83,7 +85,13 @@ pub(super) async fn submit(
 #[utoipa::path(
     post, path = "/v1/transactions/batch", tag = "transactions",
     request_body = BatchRequest,
-    responses((status = 200, description = "Per-transaction outcome, in order", body = BatchResponse))
+    responses(
+        (status = 200, description = "Per-transaction outcome, in order", body = BatchResponse),
+        (status = 400, description = "Too many transactions in one batch", body = medchain_api::ErrorBody),
+        (status = 413, description = "Body larger than a batch may be", body = medchain_api::ErrorBody),
+        (status = 415, description = "Not sent as application/json", body = medchain_api::ErrorBody),
+        (status = 422, description = "Not the documented JSON shape", body = medchain_api::ErrorBody),
+    )
 )]
 pub(super) async fn submit_batch(
     State(state): State<ApiState>,
@@ -134,7 +142,7 @@ pub(super) async fn submit_batch(
 /// A transaction's status: pending, finalized with its receipt, or unknown.
 #[utoipa::path(
     get, path = "/v1/transactions/{id}", tag = "transactions",
-    params(("id" = String, Path, description = "Transaction id (hex)")),
+    params(("id" = String, Path, description = "Transaction id (hex)", pattern = "^[0-9a-fA-F]{64}$")),
     responses(
         (status = 200, description = "Status", body = TxStatusView),
         (status = 400, description = "Not a transaction id", body = medchain_api::ErrorBody),
