@@ -60,16 +60,7 @@ impl NodeClient {
 
     /// `GET /health`: whether the node's API answers.
     pub fn health(&self) -> Result<(), ClientError> {
-        let url = self.endpoint("/health");
-        let response = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| unreachable(&url, e))?;
-        match response.status().as_u16() {
-            200 => Ok(()),
-            status => Err(error_from(&url, status, response)),
-        }
+        self.get_text("/health").map(drop)
     }
 
     /// `GET /v1/status`.
@@ -136,16 +127,7 @@ impl NodeClient {
 
     /// `GET /metrics` (Prometheus text).
     pub fn metrics(&self) -> Result<String, ClientError> {
-        let url = self.endpoint("/metrics");
-        let response = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| unreachable(&url, e))?;
-        match response.status().as_u16() {
-            200 => read_text(&url, response),
-            status => Err(error_from(&url, status, response)),
-        }
+        self.get_text("/metrics")
     }
 
     fn endpoint(&self, path: &str) -> String {
@@ -153,13 +135,24 @@ impl NodeClient {
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let (url, response) = self.call_get(path)?;
+        parse(&url, response)
+    }
+
+    /// A 2xx answer's body as text, for the endpoints that do not answer JSON.
+    fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let (url, response) = self.call_get(path)?;
+        success_text(&url, response).map(|(_, text)| text)
+    }
+
+    fn call_get(&self, path: &str) -> Result<(String, Response<Body>), ClientError> {
         let url = self.endpoint(path);
         let response = self
             .agent
             .get(&url)
             .call()
             .map_err(|e| unreachable(&url, e))?;
-        parse(&url, response)
+        Ok((url, response))
     }
 
     fn post<B: Serialize, T: DeserializeOwned>(
@@ -186,16 +179,21 @@ fn unreachable(url: &str, error: ureq::Error) -> ClientError {
 
 /// A 2xx answer as `T`; anything else as the node's [`ErrorBody`].
 fn parse<T: DeserializeOwned>(url: &str, response: Response<Body>) -> Result<T, ClientError> {
-    let status = response.status().as_u16();
-    if !(200..300).contains(&status) {
-        return Err(error_from(url, status, response));
-    }
-    let text = read_text(url, response)?;
+    let (status, text) = success_text(url, response)?;
     serde_json::from_str(&text).map_err(|e| ClientError::BadResponse {
         url: url.to_string(),
         status,
         detail: e.to_string(),
     })
+}
+
+/// A 2xx answer's status and body; anything else as the node's [`ErrorBody`].
+fn success_text(url: &str, response: Response<Body>) -> Result<(u16, String), ClientError> {
+    let status = response.status().as_u16();
+    if !(200..300).contains(&status) {
+        return Err(error_from(url, status, response));
+    }
+    Ok((status, read_text(url, response)?))
 }
 
 /// The error a non-2xx answer carries: the node's JSON body, or a description of the raw body.
