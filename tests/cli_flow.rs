@@ -174,16 +174,19 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
     );
 
     // Deny by default (S1-rights): no consent yet.
-    let denied = network.denied(&[
-        "access",
-        "request",
-        "--key",
-        &researcher,
-        "--record",
-        &record,
-        "--purpose",
-        "research",
-    ]);
+    let access_request = |purpose| {
+        [
+            "access",
+            "request",
+            "--key",
+            researcher.as_str(),
+            "--record",
+            record.as_str(),
+            "--purpose",
+            purpose,
+        ]
+    };
+    let denied = network.denied(&access_request("research"));
     assert!(denied.contains("DENIED: no consent"), "{denied}");
 
     // S1-sharing: grant, then query it with a verified proof.
@@ -211,29 +214,11 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
     let grant = network.json(&["query", "grant", &researcher_address, &record, "research"]);
     assert_eq!(text(&grant["value"]), consent);
     assert!(grant["verified"]["signers"].as_u64().unwrap() >= 3);
-    // Another purpose stays denied; the record's own patient needs no consent.
-    let treatment = network.denied(&[
-        "access",
-        "request",
-        "--key",
-        &researcher,
-        "--record",
-        &record,
-        "--purpose",
-        "treatment",
-    ]);
+    // Another purpose stays denied.
+    let treatment = network.denied(&access_request("treatment"));
     assert!(treatment.contains("DENIED"), "{treatment}");
 
-    let allowed = network.ok(&[
-        "access",
-        "request",
-        "--key",
-        &researcher,
-        "--record",
-        &record,
-        "--purpose",
-        "research",
-    ]);
+    let allowed = network.ok(&access_request("research"));
     assert!(
         allowed.contains(&format!("ALLOWED under consent {consent}")),
         "{allowed}"
@@ -258,16 +243,7 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
         &consent,
     ]);
     assert!(network.json(&["query", "consent", &consent])["value"]["revoked_at"].is_u64());
-    let revoked = network.denied(&[
-        "access",
-        "request",
-        "--key",
-        &researcher,
-        "--record",
-        &record,
-        "--purpose",
-        "research",
-    ]);
+    let revoked = network.denied(&access_request("research"));
     assert!(
         revoked.contains("DENIED: the patient revoked the consent"),
         "{revoked}"

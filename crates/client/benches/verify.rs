@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use medchain_api::{BlockView, HeaderView, ProvenView};
+use medchain_api::BlockView;
 use medchain_client::{LightClient, genesis_header};
 use medchain_state::{
     keys,
@@ -41,22 +41,11 @@ fn main() {
             )
             .expect("register");
     }
-    let header = header_at(&world);
-    let certificate = cert_hex(&finalization(
-        &validator_keys(&VALIDATOR_SEEDS),
-        &[0, 1, 2],
-        header.digest(),
-    ));
-    let view = ProvenView {
-        value: None,
-        proven: proven(&world, keys::org(&name).as_bytes()),
-        header: HeaderView::from(&header),
-        finalization: certificate.clone(),
-    };
+    let view = certified_view(&world, keys::org(&name).as_bytes());
     let block = BlockView {
-        header: HeaderView::from(&header),
+        header: view.header.clone(),
         tx_ids: vec![],
-        finalization: certificate,
+        finalization: view.finalization.clone(),
     };
     let light = LightClient::new(genesis()).expect("light client");
     let key = keys::org(&name);

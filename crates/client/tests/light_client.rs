@@ -29,18 +29,7 @@ fn answer() -> Answer {
     let mut world = World::new();
     let name = org_name("Seoul General");
     world.audited_org(&Actor::new(1), &name, OrgKind::Hospital);
-    let header = header_at(&world);
-    let certificate = finalization(
-        &validator_keys(&VALIDATOR_SEEDS),
-        &[0, 1, 2],
-        header.digest(),
-    );
-    let view = ProvenView {
-        value: None,
-        proven: proven(&world, keys::org(&name).as_bytes()),
-        header: HeaderView::from(&header),
-        finalization: cert_hex(&certificate),
-    };
+    let view = certified_view(&world, keys::org(&name).as_bytes());
     Answer { world, name, view }
 }
 
@@ -114,25 +103,17 @@ fn a_proof_from_an_older_state_under_a_newer_header_is_refused() {
             medchain_client::build::register_org(org_name("Later"), OrgKind::Research),
         )
         .unwrap();
-    let header = header_at(&world);
-    let certificate = finalization(
-        &validator_keys(&VALIDATOR_SEEDS),
-        &[0, 1, 2],
-        header.digest(),
-    );
     let mut stale = ProvenView {
-        value: None,
         proven: old,
-        header: HeaderView::from(&header),
-        finalization: cert_hex(&certificate),
+        ..certified_view(&world, keys::org(&name).as_bytes())
     };
     assert!(matches!(
         light().verify_proven(&stale, &keys::org(&name)),
         Err(VerifyError::HeightMismatch { .. })
     ));
     // Claiming the new height does not help: the old proof does not verify against the new root.
-    stale.proven.height = header.height;
-    stale.proven.state_root = header.state_root;
+    stale.proven.height = world.height();
+    stale.proven.state_root = world.root();
     assert!(matches!(
         light().verify_proven(&stale, &keys::org(&name)),
         Err(VerifyError::Proof(_))

@@ -200,13 +200,7 @@ impl Scenario {
             proven: proven(&self.world, key.as_bytes()),
             header: HeaderView::from(&header),
             finalization: certified
-                .then(|| {
-                    cert_hex(&finalization(
-                        &validator_keys(&VALIDATOR_SEEDS),
-                        &[1, 2, 3],
-                        header.digest(),
-                    ))
-                })
+                .then(|| certified_by(&[1, 2, 3], &header))
                 .flatten(),
         })
     }
@@ -221,11 +215,7 @@ impl Scenario {
         json(&BlockView {
             header: HeaderView::from(&header),
             tx_ids: txs.to_vec(),
-            finalization: cert_hex(&finalization(
-                &validator_keys(&VALIDATOR_SEEDS),
-                &[0, 1, 2],
-                header.digest(),
-            )),
+            finalization: certified_by(&[0, 1, 2], &header),
         })
     }
 

@@ -632,39 +632,34 @@ fn run(seed: u64, scenario: Scenario) {
     });
 }
 
-const SEEDS: std::ops::Range<u64> = 0..20;
+/// Each scenario runs under 20 seeds of the deterministic runtime (issue 2 §6).
+fn run_every_seed(scenario: Scenario) {
+    for seed in 0..20 {
+        run(seed, scenario);
+    }
+}
 
 #[test]
 fn honest_validators_agree() {
-    for seed in SEEDS {
-        run(seed, Scenario::Honest);
-    }
+    run_every_seed(Scenario::Honest);
 }
 
 #[test]
 fn a_conflicting_validator_cannot_break_agreement() {
-    for seed in SEEDS {
-        run(seed, Scenario::Conflicter);
-    }
+    run_every_seed(Scenario::Conflicter);
 }
 
 #[test]
 fn blocks_with_a_forged_state_root_are_refused() {
-    for seed in SEEDS {
-        run(seed, Scenario::ForgingProposer);
-    }
+    run_every_seed(Scenario::ForgingProposer);
 }
 
 #[test]
 fn a_crashed_validator_recovers_and_catches_up() {
-    for seed in SEEDS {
-        run(seed, Scenario::CrashRestart);
-    }
+    run_every_seed(Scenario::CrashRestart);
 }
 
 #[test]
 fn a_partition_halts_finality_and_heals() {
-    for seed in SEEDS {
-        run(seed, Scenario::Partition);
-    }
+    run_every_seed(Scenario::Partition);
 }

@@ -124,8 +124,8 @@ fn append_log<R: StateRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{Actor, World, grant, org_name, request, revoke, set_state};
-    use medchain_types::{ConsentId, Expiry, OrgKind, OrgState};
+    use crate::testkit::{Actor, Cast, World, org_name, request, revoke, set_state};
+    use medchain_types::{Expiry, OrgState};
 
     struct Setup {
         world: World,
@@ -136,12 +136,12 @@ mod tests {
 
     /// A record of `patient`, and a grantee doctor at another audited hospital.
     fn setup() -> Setup {
-        let mut world = World::new();
-        let doctor = Actor::new(1);
-        world.audited_org(&doctor, &org_name("Seoul General"), OrgKind::Hospital);
-        let grantee = Actor::new(2);
-        world.audited_org(&grantee, &org_name("Busan Clinic"), OrgKind::Hospital);
-        let patient = Actor::new(50);
+        let Cast {
+            mut world,
+            doctor,
+            grantee,
+            patient,
+        } = Cast::new();
         let record = world.released(&doctor, &patient, b"EMR");
         Setup {
             world,
@@ -149,21 +149,6 @@ mod tests {
             grantee,
             record,
         }
-    }
-
-    fn granted(
-        world: &mut World,
-        patient: &Actor,
-        grantee: &Actor,
-        record: RecordId,
-        expiry: Expiry,
-    ) -> ConsentId {
-        let tx = world.tx(
-            patient,
-            grant(&grantee.address, &[record], Purpose::Treatment, expiry),
-        );
-        world.run_tx(&tx).unwrap();
-        ConsentId::from(tx.id())
     }
 
     /// Runs a request and returns its decision, checking the event and the log entry.
@@ -243,13 +228,7 @@ mod tests {
             ask(&mut world, &grantee, record, Purpose::Treatment, &patient),
             denial(DenyReason::NoConsent)
         );
-        let id = granted(
-            &mut world,
-            &patient,
-            &grantee,
-            record,
-            Expiry::AtHeight(1_000),
-        );
+        let id = world.granted(&patient, &grantee, record, Expiry::AtHeight(1_000));
         assert_eq!(
             ask(&mut world, &grantee, record, Purpose::Treatment, &patient),
             AccessDecision::Allowed { consent: Some(id) }
@@ -269,13 +248,7 @@ mod tests {
             grantee,
             record,
         } = setup();
-        granted(
-            &mut world,
-            &patient,
-            &grantee,
-            record,
-            Expiry::AtHeight(1_000),
-        );
+        world.granted(&patient, &grantee, record, Expiry::AtHeight(1_000));
         let regulator = world.regulator.clone();
         world
             .run(
@@ -302,13 +275,7 @@ mod tests {
             grantee,
             record,
         } = setup();
-        let id = granted(
-            &mut world,
-            &patient,
-            &grantee,
-            record,
-            Expiry::AtHeight(1_000),
-        );
+        let id = world.granted(&patient, &grantee, record, Expiry::AtHeight(1_000));
         world.run(&patient, revoke(&id)).unwrap();
         assert_eq!(
             ask(&mut world, &grantee, record, Purpose::Treatment, &patient),
@@ -326,8 +293,7 @@ mod tests {
         } = setup();
         let next = world.next_env();
         // Valid in the next block only (the one that carries the grant), expired afterwards.
-        granted(
-            &mut world,
+        world.granted(
             &patient,
             &grantee,
             record,
@@ -339,8 +305,7 @@ mod tests {
         );
 
         let next = world.next_env();
-        let id = granted(
-            &mut world,
+        let id = world.granted(
             &patient,
             &grantee,
             record,
@@ -406,13 +371,7 @@ mod tests {
             grantee,
             record,
         } = setup();
-        let id = granted(
-            &mut world,
-            &patient,
-            &grantee,
-            record,
-            Expiry::AtHeight(1_000),
-        );
+        let id = world.granted(&patient, &grantee, record, Expiry::AtHeight(1_000));
         let preview = decision(
             &world.store,
             world.next_env(),

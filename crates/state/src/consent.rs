@@ -360,17 +360,7 @@ mod tests {
             record,
             ..
         } = setup();
-        let tx = world.tx(
-            &patient,
-            grant_payload(
-                &grantee.address,
-                &[record],
-                Purpose::Treatment,
-                Expiry::AtHeight(1_000),
-            ),
-        );
-        let id = ConsentId::from(tx.id());
-        world.run_tx(&tx).unwrap();
+        let id = world.granted(&patient, &grantee, record, Expiry::AtHeight(1_000));
         let events = world.run(&patient, revoke_payload(&id)).unwrap();
         assert_eq!(events, vec![Event::ConsentRevoked { consent: id }]);
         assert_eq!(
@@ -399,17 +389,7 @@ mod tests {
             revoke_payload(&unknown),
             |e| matches!(e, ExecError::UnknownConsent(c) if *c == unknown),
         );
-        let tx = world.tx(
-            &patient,
-            grant_payload(
-                &grantee.address,
-                &[record],
-                Purpose::Treatment,
-                Expiry::AtHeight(1_000),
-            ),
-        );
-        let id = ConsentId::from(tx.id());
-        world.run_tx(&tx).unwrap();
+        let id = world.granted(&patient, &grantee, record, Expiry::AtHeight(1_000));
         world.assert_rejected(
             &grantee,
             revoke_payload(&id),

@@ -316,4 +316,53 @@ impl World {
         self.run_tx(&tx).unwrap();
         RecordId::from(tx.id())
     }
+
+    /// `patient` grants `grantee` treatment access to `record` until `expiry`; returns the
+    /// consent id.
+    pub fn granted(
+        &mut self,
+        patient: &Actor,
+        grantee: &Actor,
+        record: RecordId,
+        expiry: Expiry,
+    ) -> ConsentId {
+        let tx = self.tx(
+            patient,
+            grant(&grantee.address, &[record], Purpose::Treatment, expiry),
+        );
+        self.run_tx(&tx).unwrap();
+        ConsentId::from(tx.id())
+    }
+}
+
+/// The cast of a sharing scenario (S1-sharing): `doctor` at the audited hospital
+/// "Seoul General", `grantee` at the audited hospital "Busan Clinic", and a `patient` with no
+/// organisation.
+pub struct Cast {
+    pub world: World,
+    pub doctor: Actor,
+    pub grantee: Actor,
+    pub patient: Actor,
+}
+
+impl Cast {
+    pub fn new() -> Self {
+        let mut world = World::new();
+        let doctor = Actor::new(1);
+        world.audited_org(&doctor, &org_name("Seoul General"), OrgKind::Hospital);
+        let grantee = Actor::new(2);
+        world.audited_org(&grantee, &org_name("Busan Clinic"), OrgKind::Hospital);
+        Self {
+            world,
+            doctor,
+            grantee,
+            patient: Actor::new(50),
+        }
+    }
+}
+
+impl Default for Cast {
+    fn default() -> Self {
+        Self::new()
+    }
 }

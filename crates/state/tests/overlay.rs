@@ -5,9 +5,9 @@
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecutedBlock, Overlay, StateError, StateRead, StateReadExt,
     TreeReader, keys, prove, root_at,
-    testkit::{Actor, BLOCK_INTERVAL_MS, World, grant, org_name, release, request, store},
+    testkit::{BLOCK_INTERVAL_MS, Cast, World, grant, release, request, store},
 };
-use medchain_types::{ContentHash, Expiry, OrgKind, Purpose, RecordId, VerifiedTransaction};
+use medchain_types::{ContentHash, Expiry, Purpose, RecordId, VerifiedTransaction};
 use std::sync::Arc;
 
 fn execute_on<R: StateRead + TreeReader>(
@@ -29,35 +29,14 @@ fn after(env: BlockEnv) -> BlockEnv {
     }
 }
 
-struct Chain {
-    world: World,
-    doctor: Actor,
-    patient: Actor,
-    grantee: Actor,
-}
-
-fn chain() -> Chain {
-    let mut world = World::new();
-    let doctor = Actor::new(1);
-    world.audited_org(&doctor, &org_name("Seoul General"), OrgKind::Hospital);
-    let grantee = Actor::new(2);
-    world.audited_org(&grantee, &org_name("Busan Clinic"), OrgKind::Hospital);
-    Chain {
-        world,
-        doctor,
-        patient: Actor::new(50),
-        grantee,
-    }
-}
-
 #[test]
 fn executing_on_an_overlay_matches_executing_after_commit() {
-    let Chain {
+    let Cast {
         mut world,
         doctor,
         patient,
         grantee,
-    } = chain();
+    } = Cast::new();
     let base = world.store.clone();
     let env_1 = world.next_env();
     let release_tx = world.tx(
@@ -112,12 +91,12 @@ fn executing_on_an_overlay_matches_executing_after_commit() {
 
 #[test]
 fn an_overlay_reads_and_proves_like_the_committed_store() {
-    let Chain {
+    let Cast {
         mut world,
         doctor,
         patient,
         ..
-    } = chain();
+    } = Cast::new();
     let base = world.store.clone();
     let release_tx = world.tx(
         &doctor,
@@ -155,12 +134,12 @@ fn an_overlay_reads_and_proves_like_the_committed_store() {
 
 #[test]
 fn competing_forks_do_not_see_each_other() {
-    let Chain {
+    let Cast {
         world,
         doctor,
         patient,
         ..
-    } = chain();
+    } = Cast::new();
     let env = world.next_env();
     let fork_a_tx = world.tx(
         &doctor,

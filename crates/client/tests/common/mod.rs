@@ -11,6 +11,7 @@ use commonware_consensus::{
 use commonware_cryptography::{Hasher, Sha256, Signer as _};
 use commonware_parallel::Sequential;
 use commonware_utils::{TryCollect, iter::NonEmpty, ordered::Set};
+use medchain_api::{HeaderView, ProvenView};
 use medchain_client::ConsensusScheme;
 use medchain_state::{
     ProvenValue, prove,
@@ -91,6 +92,27 @@ pub fn finalization(
 
 pub fn cert_hex(finalization: &Finalization<ConsensusScheme, Hash32>) -> Option<String> {
     Some(hex::encode(finalization.encode()))
+}
+
+/// A certificate over `header` by `signers` of the [`VALIDATOR_SEEDS`] validators, as a node
+/// serves it.
+pub fn certified_by(signers: &[usize], header: &Header) -> Option<String> {
+    cert_hex(&finalization(
+        &validator_keys(&VALIDATOR_SEEDS),
+        signers,
+        header.digest(),
+    ))
+}
+
+/// What a node serves for `key` at the world's latest height, certified by validators 0, 1, 2.
+pub fn certified_view(world: &World, key: &[u8]) -> ProvenView {
+    let header = header_at(world);
+    ProvenView {
+        value: None,
+        proven: proven(world, key),
+        header: HeaderView::from(&header),
+        finalization: certified_by(&[0, 1, 2], &header),
+    }
 }
 
 /// A header over the world's latest state carrying `tx_ids`.
