@@ -200,12 +200,12 @@ impl Chain {
         rng: &mut impl CryptoRng,
         txs: Vec<Transaction>,
     ) -> Vec<Result<Admission, AdmitError>> {
-        let snapshot = match self.store.snapshot() {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
+        let (snapshot, env) = match self.admission_state() {
+            Ok(state) => state,
+            Err(reason) => {
                 return txs
                     .iter()
-                    .map(|_| Err(AdmitError::State(error.to_string())))
+                    .map(|_| Err(AdmitError::State(reason.clone())))
                     .collect();
             }
         };
@@ -229,41 +229,45 @@ impl Chain {
             results[i] = Some(
                 verified
                     .map_err(AdmitError::from)
-                    .and_then(|tx| self.admit_verified(&snapshot, tx)),
+                    .and_then(|tx| self.admit_verified(&snapshot, env, tx)),
             );
         }
         results.into_iter().flatten().collect()
     }
 
+    /// Committed state to admit against, and the block a transaction admitted now would
+    /// execute in at the earliest (read once per batch, not per transaction).
+    /// Fails with why the store could not be read.
+    fn admission_state(&self) -> Result<(Snapshot, BlockEnv), String> {
+        let snapshot = self.store.snapshot().map_err(|e| e.to_string())?;
+        let parent = snapshot
+            .value(&keys::block_info())
+            .map_err(|e| e.to_string())?
+            .ok_or("no genesis")?;
+        let env = BlockEnv {
+            height: parent.height + 1,
+            timestamp_ms: parent.timestamp_ms,
+        };
+        Ok((snapshot, env))
+    }
+
     fn admit_verified(
         &self,
         snapshot: &Snapshot,
+        env: BlockEnv,
         tx: VerifiedTransaction,
     ) -> Result<Admission, AdmitError> {
         let id = tx.id();
         let nonce = account_nonce(snapshot, &tx.body().sender)
             .map_err(|e| AdmitError::State(e.to_string()))?;
         if tx.body().nonce == nonce {
-            self.dry_run(snapshot, &tx)?;
+            // Executed alone on committed state, result discarded: refuses what cannot apply.
+            BlockExecutor::new(snapshot, env)
+                .map_err(|e| AdmitError::State(e.to_string()))?
+                .apply(&tx)?;
         }
         let admitted = self.mempool.admit(tx, nonce)?;
         Ok(Admission { id, admitted })
-    }
-
-    /// Executes `tx` alone on committed state, discarding the result.
-    fn dry_run(&self, snapshot: &Snapshot, tx: &VerifiedTransaction) -> Result<(), AdmitError> {
-        let state = |e: StateError| AdmitError::State(e.to_string());
-        let parent = snapshot
-            .value(&keys::block_info())
-            .map_err(state)?
-            .ok_or_else(|| AdmitError::State("no genesis".into()))?;
-        let env = BlockEnv {
-            height: parent.height + 1,
-            timestamp_ms: parent.timestamp_ms,
-        };
-        let mut executor = BlockExecutor::new(snapshot, env).map_err(state)?;
-        executor.apply(tx)?;
-        Ok(())
     }
 
     /// The overlay layers (oldest first) that lead from `snapshot` to the state after `tip`.
