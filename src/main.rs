@@ -1,4 +1,5 @@
-//! The `medchain` command: one binary for every role (DESIGN.md §1).
+//! The `medchain` command: one binary for every role (docs/architecture.md § One binary,
+//! every role).
 //!
 //! - `keygen`, `address`: key files.
 //! - `init`, `node`, `devnet`: start a network (validators from `medchain-node`).

@@ -1,6 +1,7 @@
-//! What a light client's checks cost (DESIGN.md §4): verifying a state answer (header digest,
-//! a 3-of-4 ed25519 finalization certificate, a Jellyfish Merkle proof), a block, and
-//! recomputing block 0. Prints a table; run with `cargo bench -p medchain-client`.
+//! What a light client's checks cost (docs/architecture.md § Light-client trust model):
+//! verifying a state answer (header digest, a 3-of-4 ed25519 finalization certificate, a
+//! Jellyfish Merkle proof), a block, and recomputing block 0. Prints a table; run with
+//! `cargo bench -p medchain-client`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -6,7 +6,8 @@ use medchain_state::ProofError;
 use medchain_types::{TxError, TxId};
 use std::time::Duration;
 
-/// Why a node's answer was not accepted as true (DESIGN.md §4: light clients verify).
+/// Why a node's answer was not accepted as true (docs/architecture.md § Light-client trust
+/// model: light clients verify).
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     /// The genesis document cannot seed a light client.

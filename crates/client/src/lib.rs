@@ -8,7 +8,8 @@
 //! - [`build`]: a builder for every transaction payload, including the embedded signatures
 //!   (a doctor's record attestation, S1-release; a member's join endorsement, S2-register).
 //! - [`LightClient`]: verifies what a node says against the genesis validator set instead of
-//!   trusting the node (DESIGN.md §4: patients verify, they do not trust a node).
+//!   trusting the node: patients verify, they do not trust a node (docs/architecture.md
+//!   § Light-client trust model).
 //! - [`Client`] and [`Signer`]: reads that are verified before they are returned, and the
 //!   sign → submit → wait-for-finality flow with a verified nonce and a verified inclusion.
 //!

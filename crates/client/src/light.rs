@@ -1,4 +1,5 @@
-//! Light-client verification (DESIGN.md §4: patients verify, they do not trust a node).
+//! Light-client verification: patients verify, they do not trust a node (docs/architecture.md
+//! § Light-client trust model).
 //!
 //! The only thing a [`LightClient`] trusts is the genesis document: the chain id and the
 //! validator set. A node's answer is accepted only if:

@@ -1,6 +1,7 @@
-//! Light-client verification (DESIGN.md §4) with real commonware finalization certificates:
-//! a state built by the real state machine, a header over its root, and a simplex
-//! `Finalization` assembled from validators' `Finalize` votes, as a node would serve them.
+//! Light-client verification (docs/architecture.md § Light-client trust model) with real
+//! commonware finalization certificates: a state built by the real state machine, a header over
+//! its root, and a simplex `Finalization` assembled from validators' `Finalize` votes, as a node
+//! would serve them.
 //! Every negative case changes one thing an attacker (a lying node) controls.
 
 mod common;

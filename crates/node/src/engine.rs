@@ -2,7 +2,7 @@
 //! same code runs in production (tokio + authenticated `lookup` p2p over TCP) and in the
 //! deterministic simulation (deterministic runtime + simulated network).
 //!
-//! Order of construction follows commonware's reference stack (notes/commonware.md §1):
+//! Order of construction follows commonware's reference stack (docs/architecture.md § Consensus):
 //! marshal resolver → buffered broadcast → archives → marshal actor → `Inline` wrapper →
 //! marshal started with our finalizer as reporter → simplex engine with the wrapper as
 //! automaton, relay and reporter.

@@ -1,6 +1,6 @@
 //! Receives finalized blocks from marshal, commits them with their finalization certificate,
-//! and acknowledges them only once the commit is durable (notes/commonware.md §2 step 7:
-//! never ack before the redb commit).
+//! and acknowledges them only once the commit is durable (docs/architecture.md § Finalization
+//! and storage: never ack before the redb commit).
 
 use crate::{chain::Chain, engine::MarshalMailbox, metrics::NodeMetrics};
 use commonware_actor::Feedback;

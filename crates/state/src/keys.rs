@@ -19,9 +19,9 @@
 //! | `log/<patient><seq u64 BE>` | [`AccessLogEntry`] | access (S1-rights) |
 //! | `logseq/<patient>` | `u64` (entries so far) | access (S1-rights) |
 //!
-//! The authenticated tree (DESIGN.md §5) stores each entry at `SHA-256(key)`; see
-//! [`crate::proof`]. A [`StateKey`] carries the value type, so a client that builds a key here
-//! also knows how to decode what a node proves for it.
+//! The authenticated tree (docs/architecture.md § Authenticated state) stores each entry at
+//! `SHA-256(key)`; see [`crate::proof`]. A [`StateKey`] carries the value type, so a client that
+//! builds a key here also knows how to decode what a node proves for it.
 
 use crate::values::{
     AccessLogEntry, Account, BlockInfo, ChainConfig, Consent, Membership, Org, Record, StateValue,

@@ -3,7 +3,8 @@
 //! It owns the rules of the consortium chain's first modules — [`registry`] (S2-register,
 //! S2-state), [`records`] (S1-release, S1-storage), [`consent`] and [`access`] (S1-rights,
 //! S1-sharing) — and the authenticated state they write: a Jellyfish Merkle tree whose root is
-//! in every header (DESIGN.md §5), with inclusion and exclusion [`proof`]s.
+//! in every header (docs/architecture.md § Authenticated state), with inclusion and exclusion
+//! [`proof`]s.
 //!
 //! A node executes a block with a [`BlockExecutor`] over a reader that implements
 //! [`StateRead`] and `jmt`'s [`TreeReader`]: a committed store (`medchain-storage`), or an

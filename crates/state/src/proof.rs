@@ -1,5 +1,6 @@
-//! State proofs: a value (or its absence) bound to a state root (DESIGN.md §5: "every state
-//! read that a client relies on is provable against the state root").
+//! State proofs: a value (or its absence) bound to a state root (docs/architecture.md
+//! § Authenticated state: every state read that a client relies on is provable against the
+//! state root).
 //!
 //! A [`StateProof`] is `jmt`'s `SparseMerkleProof` over SHA-256. Its wire form is the proof's
 //! borsh encoding (the stable encoding `jmt` itself derives), at most [`MAX_PROOF_BYTES`] long,

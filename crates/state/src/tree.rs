@@ -1,6 +1,7 @@
-//! The authenticated state (DESIGN.md §5): a Jellyfish Merkle tree over SHA-256, one tree
-//! version per block height. A state entry `(key, value)` is the tree leaf
-//! `(SHA-256(key), SHA-256(value))`; the root over all leaves is the header's `state_root`.
+//! The authenticated state (docs/architecture.md § Authenticated state): a Jellyfish Merkle
+//! tree over SHA-256, one tree version per block height. A state entry `(key, value)` is the
+//! tree leaf `(SHA-256(key), SHA-256(value))`; the root over all leaves is the header's
+//! `state_root`.
 
 use crate::{StateError, proof::StateProof};
 use jmt::{

@@ -1,6 +1,6 @@
-//! State proofs (DESIGN.md §5): inclusion and exclusion proofs verify against the state root;
-//! a tampered value, a wrong root, or a proof for another key do not; the wire forms are
-//! canonical and bounded.
+//! State proofs (docs/architecture.md § Authenticated state): inclusion and exclusion proofs
+//! verify against the state root; a tampered value, a wrong root, or a proof for another key do
+//! not; the wire forms are canonical and bounded.
 
 use medchain_state::{
     ProofError, ProvenValue, StateProof, StateValue, keys,

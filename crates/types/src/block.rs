@@ -1,4 +1,5 @@
-//! Blocks of the consortium (SUP) chain: a [`Header`] (DESIGN.md §3) and the transactions.
+//! Blocks of the consortium (SUP) chain: a [`Header`] (docs/architecture.md § Block header)
+//! and the transactions.
 //!
 //! The block digest is the SHA-256 of the encoded header, and the header commits to the body
 //! through `tx_root`. Decoding recomputes `tx_root` and refuses a body that does not match, so a
@@ -14,7 +15,7 @@ use commonware_consensus::{Block as ConsensusBlock, BoundedBlock, Heightable, ty
 use commonware_cryptography::{Digestible, Hasher, Sha256};
 use commonware_storage::bmt;
 
-/// A block header (DESIGN.md §3).
+/// A block header (docs/architecture.md § Block header).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
     /// Height; genesis is 0.
@@ -27,7 +28,8 @@ pub struct Header {
     pub proposer: Address,
     /// Binary Merkle root over the transaction ids, in block order (S1-block).
     pub tx_root: Hash32,
-    /// Authenticated state root *after* executing this block (DESIGN.md §5).
+    /// Authenticated state root *after* executing this block (docs/architecture.md
+    /// § Authenticated state).
     pub state_root: Hash32,
     /// Root of the doctor revocation list (S3-revoke); the empty-list root until revocation lands.
     pub revocation_root: Hash32,

@@ -1,4 +1,5 @@
-//! Transaction payloads, one sub-enum per state-machine module (DESIGN.md §4).
+//! Transaction payloads, one sub-enum per state-machine module (docs/architecture.md
+//! § State machine modules).
 //!
 //! Wire form: a module tag byte, an action tag byte, then the action's fields. New modules and
 //! actions append tags; existing tags never change meaning.

@@ -1,4 +1,4 @@
-//! Groth16 on BN254 (arkworks, DESIGN.md §5): setup, prove, verify, and the key and proof
+//! Groth16 on BN254 (arkworks): setup, prove, verify, and the key and proof
 //! formats (S4-flow step 4 `ZKPKeyGen` / `Prove`, step 5 `Verify`).
 
 use crate::circuit::{EligibilityCircuit, PUBLIC_INPUTS};

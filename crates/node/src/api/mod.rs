@@ -3,7 +3,7 @@
 //! Reads come from the committed store, so every answer reflects finalized state. Queries of
 //! state carry a Jellyfish-Merkle proof, the header whose `state_root` it verifies against,
 //! and that header's finalization certificate, so a client that knows the validator set
-//! (from genesis) trusts no node (DESIGN.md §4: light clients verify).
+//! (from genesis) trusts no node (docs/architecture.md § Light-client trust model).
 //!
 //! Errors are JSON `{"error": code, "message": ..., "hint": ...}` with a 4xx status for bad
 //! requests and 5xx only for the node's own trouble. No input can panic a handler: every
