@@ -141,24 +141,42 @@ fn print_block(block: &VerifiedBlock, as_json: bool) {
 
 fn tx(client: &Client, id: &medchain_types::TxId, as_json: bool) -> Result<(), CliError> {
     let outcome = client.transaction(id)?;
-    let (status, confirmed) = match &outcome {
-        TxOutcome::Pending => ("pending", None),
-        TxOutcome::Unknown => ("unknown", None),
-        TxOutcome::Finalized(confirmed) => ("finalized", Some(confirmed.as_ref())),
+    let (status, confirmed, detail) = match &outcome {
+        TxOutcome::Pending => ("pending", None, None),
+        TxOutcome::Queued { waiting_for } => (
+            "queued",
+            None,
+            Some(match waiting_for {
+                Some(nonce) => format!("waiting for the sender's nonce {nonce}"),
+                None => "waiting for an earlier nonce of the sender".to_string(),
+            }),
+        ),
+        TxOutcome::Dropped(dropped) => ("dropped", None, Some(dropped.message.clone())),
+        TxOutcome::Unknown => ("unknown", None, None),
+        TxOutcome::Finalized(confirmed) => ("finalized", Some(confirmed.as_ref()), None),
     };
     if as_json {
+        let dropped = match &outcome {
+            TxOutcome::Dropped(dropped) => Some(output::to_json(dropped)),
+            _ => None,
+        };
         output::print_json(&json!({
             "tx": id,
             "status": status,
+            "detail": detail,
+            "dropped": dropped,
             "receipt": confirmed.map(|c| output::to_json(&c.receipt)),
             "verified": confirmed.map(|c| output::finality_json(&c.block.at)),
         }));
         return Ok(());
     }
     println!("transaction {id}: {status}");
+    if let Some(detail) = detail {
+        println!("  {detail}");
+    }
     if let Some(confirmed) = confirmed {
         println!(
-            "in finalized {}, position {}",
+            "in finalized {}, position {}; receipt verified against the block's receipts root",
             output::block_phrase(&confirmed.block.at),
             confirmed.receipt.index
         );

@@ -53,6 +53,7 @@ impl Account {
             chain_id: chain.clone(),
             sender: self.address,
             nonce: self.nonce,
+            valid_until_ms: u64::MAX,
             payload,
         }
         .sign(&self.key)

@@ -24,6 +24,8 @@ pub struct HeaderView {
     pub tx_root: String,
     /// State root after the block.
     pub state_root: String,
+    /// Merkle root of the block's receipts, in transaction order.
+    pub receipts_root: String,
     /// Revocation-list root (S3-revoke).
     pub revocation_root: String,
     /// Latest MED checkpoint (S3-supervise).
@@ -47,6 +49,7 @@ impl From<&Header> for HeaderView {
             proposer: header.proposer,
             tx_root: hex32(&header.tx_root),
             state_root: hex32(&header.state_root),
+            receipts_root: hex32(&header.receipts_root),
             revocation_root: hex32(&header.revocation_root),
             med_checkpoint: hex32(&header.med_checkpoint),
             header_hex: hex::encode(header.encode()),
@@ -107,6 +110,13 @@ pub struct SubmitRequest {
 pub struct SubmitResponse {
     /// Transaction id; poll `GET /v1/transactions/{id}`.
     pub id: TxId,
+    /// `pending` (executable, gossiped) or `queued` (waiting for an earlier nonce of its
+    /// sender; dropped as expired if that never comes).
+    #[serde(default = "TxState::pending")]
+    pub status: TxState,
+    /// For a queued transaction: the sender's first missing nonce it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<u64>,
 }
 
 /// Several signed transactions (batch signature verification on the node).
@@ -136,12 +146,37 @@ pub struct BatchResponse {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TxState {
-    /// In this node's mempool.
+    /// In this node's mempool, executable.
     Pending,
+    /// In this node's mempool, waiting for an earlier nonce of its sender.
+    Queued,
     /// Executed in a finalized block; the receipt says what it did.
     Finalized,
-    /// Not known to this node (never submitted here, dropped, or not gossiped yet).
+    /// Left the mempool without a block; `dropped` says why. It will never execute.
+    Dropped,
+    /// Not known to this node (never submitted here, not gossiped yet, or dropped so long
+    /// ago that the reason was forgotten).
     Unknown,
+}
+
+impl TxState {
+    fn pending() -> Self {
+        Self::Pending
+    }
+}
+
+/// Why a transaction was dropped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DroppedView {
+    /// Stable code: `failed`, `expired`, `evicted`, `superseded` or `predecessor_dropped`.
+    pub reason: String,
+    /// For `failed`: the state machine's error code (e.g. `org_exists`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What happened, for people.
+    pub message: String,
+    /// The node's committed height when it was dropped.
+    pub height: u64,
 }
 
 /// A transaction's status.
@@ -151,8 +186,18 @@ pub struct TxStatusView {
     pub id: TxId,
     /// Where it is.
     pub status: TxState,
-    /// What it did, once finalized.
+    /// What it did, once finalized. Verify it with `receipt_proof` before trusting it.
     pub receipt: Option<Receipt>,
+    /// Once finalized: hex of the binary Merkle proof that the receipt is leaf `receipt.index`
+    /// of the `receipts_root` in the header of block `receipt.height`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_proof: Option<String>,
+    /// For a queued transaction: the sender's first missing nonce it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<u64>,
+    /// For a dropped transaction: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<DroppedView>,
 }
 
 /// A state value with everything needed to verify it without trusting the node.

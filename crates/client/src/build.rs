@@ -241,6 +241,7 @@ mod tests {
             chain_id: chain_id(),
             sender: address(sender),
             nonce: 0,
+            valid_until_ms: u64::MAX,
             payload,
         }
         .sign(&key(sender))

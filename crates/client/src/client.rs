@@ -3,7 +3,7 @@
 use crate::{
     ClientError, LightClient, NodeClient, Signer, StateQuery, Verified, VerifiedBlock, VerifyError,
 };
-use medchain_api::TxState;
+use medchain_api::{DroppedView, TxState, TxStatusView};
 use medchain_state::{
     StateValue,
     values::{AccessLogEntry, Account},
@@ -38,12 +38,12 @@ impl Default for WaitPolicy {
     }
 }
 
-/// A transaction proven to be in a finalized block, with the node's receipt for it.
+/// A transaction proven to be in a finalized block, with its verified receipt.
 #[derive(Clone, Debug)]
 pub struct Confirmed {
-    /// What executing it did, as the node reports it. The block and position are verified
-    /// (the transaction is at `receipt.index` of the finalized block `receipt.height`); the
-    /// events are the node's account of them (read verified state to rely on an effect).
+    /// What executing it did. Verified: the transaction is at `receipt.index` of the finalized
+    /// block `receipt.height`, and the receipt (its events) is the leaf at that index of the
+    /// block header's `receipts_root` ([`LightClient::verify_receipt`]).
     pub receipt: Receipt,
     /// The finalized block that holds it.
     pub block: VerifiedBlock,
@@ -62,9 +62,17 @@ impl Confirmed {
 /// Where a transaction is, as far as one node knows.
 #[derive(Clone, Debug)]
 pub enum TxOutcome {
-    /// In the node's mempool.
+    /// In the node's mempool, executable.
     Pending,
-    /// Not known to the node (not submitted there, not gossiped yet, or dropped).
+    /// In the node's mempool, waiting for the sender's earlier nonce `waiting_for`.
+    Queued {
+        /// The sender's first missing nonce.
+        waiting_for: Option<u64>,
+    },
+    /// Dropped from the node's mempool without a block: it will never execute. The reason is
+    /// the node's word (a node can always withhold a transaction; it cannot fake finality).
+    Dropped(DroppedView),
+    /// Not known to the node (not submitted there, not gossiped yet, or dropped long ago).
     Unknown,
     /// In a finalized block (verified; boxed, it is large).
     Finalized(Box<Confirmed>),
@@ -142,27 +150,36 @@ impl Client {
         Signer::new(self, key)
     }
 
-    /// Where a transaction is; a finalized one comes with its verified inclusion.
+    /// Where a transaction is; a finalized one comes with its verified inclusion and receipt.
     pub fn transaction(&self, id: &TxId) -> Result<TxOutcome, ClientError> {
         let status = self.node.tx_status(id)?;
-        Ok(match (status.status, status.receipt) {
-            (TxState::Finalized, Some(receipt)) => {
-                TxOutcome::Finalized(Box::new(self.confirm(id, receipt)?))
-            }
-            (TxState::Pending, _) => TxOutcome::Pending,
-            _ => TxOutcome::Unknown,
+        Ok(match status.status {
+            TxState::Finalized => TxOutcome::Finalized(Box::new(self.confirm(id, &status)?)),
+            TxState::Pending => TxOutcome::Pending,
+            TxState::Queued => TxOutcome::Queued {
+                waiting_for: status.waiting_for,
+            },
+            TxState::Dropped => match status.dropped {
+                Some(reason) => TxOutcome::Dropped(reason),
+                None => TxOutcome::Unknown,
+            },
+            TxState::Unknown => TxOutcome::Unknown,
         })
     }
 
-    /// Polls until `id` is finalized (with backoff), then verifies that the finalized block
-    /// the receipt names really holds it at the stated position.
+    /// Polls until `id` is finalized (with backoff) and verifies its inclusion and receipt.
+    /// Returns [`ClientError::Dropped`] as soon as the node reports the transaction dropped.
     pub fn wait_finalized(&self, id: &TxId, policy: &WaitPolicy) -> Result<Confirmed, ClientError> {
         let start = Instant::now();
         let mut interval = policy.first_interval;
         loop {
             let status = match self.transaction(id)? {
                 TxOutcome::Finalized(confirmed) => return Ok(*confirmed),
+                TxOutcome::Dropped(reason) => {
+                    return Err(ClientError::Dropped { id: *id, reason });
+                }
                 TxOutcome::Pending => TxState::Pending,
+                TxOutcome::Queued { .. } => TxState::Queued,
                 TxOutcome::Unknown => TxState::Unknown,
             };
             let waited = start.elapsed();
@@ -178,20 +195,15 @@ impl Client {
         }
     }
 
-    fn confirm(&self, id: &TxId, receipt: Receipt) -> Result<Confirmed, ClientError> {
+    /// Verifies a finalized status: the block its receipt names, then the receipt against it.
+    fn confirm(&self, id: &TxId, status: &TxStatusView) -> Result<Confirmed, ClientError> {
+        let receipt = status
+            .receipt
+            .clone()
+            .ok_or(VerifyError::MissingReceiptProof(*id))?;
         let block = self.block(receipt.height)?;
-        let included = usize::try_from(receipt.index)
-            .ok()
-            .and_then(|index| block.tx_ids.get(index))
-            == Some(id);
-        if receipt.tx != *id || !included {
-            return Err(VerifyError::NotIncluded {
-                tx: *id,
-                height: receipt.height,
-                index: receipt.index,
-            }
-            .into());
-        }
+        self.light
+            .verify_receipt(id, &block, &receipt, status.receipt_proof.as_deref())?;
         Ok(Confirmed { receipt, block })
     }
 }

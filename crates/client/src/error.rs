@@ -1,7 +1,7 @@
 //! Typed errors. Every message says what went wrong and, where the user can act, what to do.
 
 use crate::{build::BuildError, keys::KeyError};
-use medchain_api::{ErrorBody, TxState};
+use medchain_api::{DroppedView, ErrorBody, TxState};
 use medchain_state::ProofError;
 use medchain_types::{TxError, TxId};
 use std::time::Duration;
@@ -83,6 +83,22 @@ pub enum VerifyError {
         /// Position the receipt names.
         index: u32,
     },
+    /// A finalized transaction's status came without the receipt's Merkle proof.
+    #[error("the node sent no receipt proof for transaction {0}; ask another node")]
+    MissingReceiptProof(TxId),
+    /// The receipt is not the one the block's header commits to: a node (or anything between
+    /// it and this client) changed what the transaction did.
+    #[error(
+        "the receipt of transaction {tx} does not match the receipts root of finalized block {height}: {reason}"
+    )]
+    ReceiptMismatch {
+        /// The transaction.
+        tx: TxId,
+        /// Its block.
+        height: u64,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// Why a client call failed.
@@ -152,6 +168,14 @@ pub enum ClientError {
     DecisionNotProven {
         /// The access request.
         tx: TxId,
+    },
+    /// The transaction left the mempool without a block and will never execute.
+    #[error("transaction {id} was dropped and will never execute: {}", reason.message)]
+    Dropped {
+        /// The transaction.
+        id: TxId,
+        /// Why, as the node recorded it.
+        reason: DroppedView,
     },
     /// The transaction did not reach a finalized block in time.
     #[error(

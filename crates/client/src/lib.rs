@@ -35,7 +35,7 @@ pub use light::{
     genesis_header,
 };
 pub use query::{StateQuery, purpose_name};
-pub use signer::{Sent, Signer};
+pub use signer::{Sent, Signer, TX_LIFETIME};
 
 /// Re-exported so callers name the same view types this crate parses.
 pub use medchain_api as api;

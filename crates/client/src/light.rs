@@ -20,12 +20,15 @@
 use crate::VerifyError;
 use commonware_codec::{Copying, Decode as _, DecodeExt as _};
 use commonware_consensus::simplex::types::Finalization;
+use commonware_cryptography::Sha256;
 use commonware_cryptography::certificate::Verifier as _;
 use commonware_parallel::Sequential;
 use commonware_utils::{N3f1, ordered::Quorum as _};
 use medchain_api::{BlockView, HeaderView, ProvenView};
 use medchain_state::{StateValue, keys::StateKey};
-use medchain_types::{ChainId, Genesis, Hash32, Header, TxId, tx_root};
+use medchain_types::{
+    ChainId, Genesis, Hash32, Header, RECEIPT_PROOF_ITEMS, Receipt, ReceiptProof, TxId, tx_root,
+};
 
 pub use medchain_types::ConsensusScheme;
 
@@ -156,6 +159,52 @@ impl LightClient {
             at,
             tx_ids: view.tx_ids.clone(),
         })
+    }
+
+    /// Checks that `receipt` is what transaction `id` did in the verified `block`: the block is
+    /// the one the receipt names, the transaction sits at the receipt's index, and the
+    /// receipt's leaf (transaction id and events) is included at that index under the
+    /// header's `receipts_root` (`proof_hex`, a binary Merkle proof). A node that changes an
+    /// event — an access decision, a hospital's name — fails here (issue 7 §2).
+    pub fn verify_receipt(
+        &self,
+        id: &TxId,
+        block: &VerifiedBlock,
+        receipt: &Receipt,
+        proof_hex: Option<&str>,
+    ) -> Result<(), VerifyError> {
+        let header = &block.at.header;
+        let included = usize::try_from(receipt.index)
+            .ok()
+            .and_then(|index| block.tx_ids.get(index))
+            == Some(id);
+        if receipt.tx != *id || receipt.height != header.height || !included {
+            return Err(VerifyError::NotIncluded {
+                tx: *id,
+                height: receipt.height,
+                index: receipt.index,
+            });
+        }
+        let mismatch = |reason: String| VerifyError::ReceiptMismatch {
+            tx: *id,
+            height: header.height,
+            reason,
+        };
+        let bytes = hex::decode(
+            proof_hex
+                .ok_or(VerifyError::MissingReceiptProof(*id))?
+                .trim(),
+        )
+        .map_err(|e| mismatch(format!("proof is not hex: {e}")))?;
+        let proof = ReceiptProof::decode_cfg(Copying(&bytes), &RECEIPT_PROOF_ITEMS)
+            .map_err(|e| mismatch(format!("malformed proof: {e}")))?;
+        proof
+            .verify_element_inclusion::<Sha256>(
+                &receipt.leaf(),
+                receipt.index,
+                &header.receipts_root,
+            )
+            .map_err(|e| mismatch(e.to_string()))
     }
 
     /// Checks a state answer for `key` (all three steps) and returns the decoded value.

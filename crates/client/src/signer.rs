@@ -4,6 +4,10 @@
 use crate::{Client, ClientError, Confirmed, WaitPolicy, keys::address_of};
 use medchain_types::{Address, Payload, PrivateKey, Transaction, TxBody, TxId};
 
+/// How long after signing a transaction may still execute (by block time). Long enough for a
+/// busy chain and a slow client, short enough that a forgotten transaction is dead soon.
+pub const TX_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// What sending a transaction produced.
 #[derive(Clone, Debug)]
 pub struct Sent {
@@ -44,12 +48,18 @@ impl<'c> Signer<'c> {
     }
 
     /// Signs `payload` with `nonce` for the light client's chain (the chain id comes from the
-    /// trusted genesis, never from the node).
+    /// trusted genesis, never from the node), valid for [`TX_LIFETIME`] of block time from now
+    /// by this machine's clock: a signed transaction that is lost or forgotten cannot be
+    /// replayed into the chain later.
     pub fn sign(&self, payload: Payload, nonce: u64) -> Result<Transaction, ClientError> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as u64);
         let body = TxBody {
             chain_id: self.client.light.chain_id().clone(),
             sender: self.address,
             nonce,
+            valid_until_ms: now_ms.saturating_add(TX_LIFETIME.as_millis() as u64),
             payload,
         };
         Ok(body.sign(&self.key)?)

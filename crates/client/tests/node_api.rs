@@ -6,8 +6,9 @@
 mod common;
 
 use common::*;
+use commonware_codec::Encode as _;
 use medchain_api::{
-    BlockView, ErrorBody, HeaderView, ProvenView, SubmitRequest, TxState, TxStatusView,
+    BlockView, DroppedView, ErrorBody, HeaderView, ProvenView, SubmitRequest, TxState, TxStatusView,
 };
 use medchain_client::{
     Client, ClientError, LightClient, NodeClient, StateQuery, VerifyError, WaitPolicy, build,
@@ -17,7 +18,8 @@ use medchain_state::{
     testkit::{Actor, World, org_name, record_id},
 };
 use medchain_types::{
-    AccessDecision, Event, Header, OrgKind, Purpose, Receipt, Transaction, TxId, tx_root,
+    AccessDecision, DenyReason, Event, Header, OrgKind, Purpose, Receipt, Transaction, TxId,
+    receipts_root, receipts_tree, tx_root,
 };
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -206,10 +208,13 @@ impl Scenario {
     }
 
     /// The next block, holding `txs`, certified.
-    fn block_view(&self, txs: &[TxId]) -> String {
+    /// A certified block holding `txs` whose header commits to `receipts`.
+    fn block_view(&self, txs: &[TxId], receipts: &[Receipt]) -> String {
+        let leaves: Vec<_> = receipts.iter().map(Receipt::leaf).collect();
         let header = Header {
             height: self.world.height() + 1,
             tx_root: tx_root(txs),
+            receipts_root: receipts_root(&leaves),
             ..header_at(&self.world)
         };
         json(&BlockView {
@@ -229,12 +234,50 @@ fn decode_submitted(body: &str) -> Transaction {
     Transaction::from_bytes(&hex::decode(request.tx).unwrap()).unwrap()
 }
 
+/// What the scripted node does with the receipt it serves.
+#[derive(Clone, Copy, PartialEq)]
+enum ReceiptServed {
+    /// The receipt the block commits to, with its proof.
+    Honest,
+    /// The access decision turned from allowed to denied after the proof was made.
+    Tampered,
+}
+
+/// The receipt the block of a scripted chain commits to: access allowed.
+fn committed_receipt(scenario: &Scenario, tx: TxId, height: u64, index: u32) -> Receipt {
+    Receipt {
+        tx,
+        height,
+        index,
+        events: vec![Event::AccessDecided {
+            record: record_id(1),
+            requester: scenario.actor.address,
+            purpose: Purpose::Treatment,
+            decision: AccessDecision::Allowed { consent: None },
+        }],
+    }
+}
+
 /// A node that accepts one transaction, reports it pending `pending_polls` times, then
 /// finalized at `receipt_index` of the next block (which holds only it).
 fn scripted_chain(
     scenario: Arc<Scenario>,
     pending_polls: usize,
     receipt_index: u32,
+) -> ScriptedNode {
+    scripted_chain_serving(
+        scenario,
+        pending_polls,
+        receipt_index,
+        ReceiptServed::Honest,
+    )
+}
+
+fn scripted_chain_serving(
+    scenario: Arc<Scenario>,
+    pending_polls: usize,
+    receipt_index: u32,
+    served: ReceiptServed,
 ) -> ScriptedNode {
     let submitted: Arc<Mutex<Option<TxId>>> = Arc::default();
     let polls = AtomicUsize::new(0);
@@ -248,39 +291,46 @@ fn scripted_chain(
                 let tx = decode_submitted(body);
                 assert_eq!(tx.body.nonce, 1, "the signer used the verified nonce");
                 *submitted.lock().unwrap() = Some(tx.id());
-                (202, json(&serde_json::json!({ "id": tx.id() })))
+                (
+                    202,
+                    json(&serde_json::json!({ "id": tx.id(), "status": "pending" })),
+                )
             }
             ("GET", p) if p.starts_with("/v1/transactions/") => {
                 let id = submitted.lock().unwrap().unwrap();
                 let finalized = polls.fetch_add(1, Ordering::SeqCst) >= pending_polls;
-                let receipt = finalized.then(|| Receipt {
-                    tx: id,
-                    height,
-                    index: receipt_index,
-                    events: vec![Event::AccessDecided {
-                        record: record_id(1),
-                        requester: scenario.actor.address,
-                        purpose: Purpose::Treatment,
-                        decision: AccessDecision::Allowed { consent: None },
-                    }],
-                });
-                let status = if finalized {
-                    TxState::Finalized
-                } else {
-                    TxState::Pending
+                let mut view = TxStatusView {
+                    id,
+                    status: TxState::Pending,
+                    receipt: None,
+                    receipt_proof: None,
+                    waiting_for: None,
+                    dropped: None,
                 };
-                (
-                    200,
-                    json(&TxStatusView {
-                        id,
-                        status,
-                        receipt,
-                    }),
-                )
+                if finalized {
+                    let committed = committed_receipt(&scenario, id, height, receipt_index);
+                    let proof = receipts_tree(&[committed.leaf()]).proof(0).unwrap();
+                    let mut served_receipt = committed;
+                    if served == ReceiptServed::Tampered {
+                        served_receipt.events = vec![Event::AccessDecided {
+                            record: record_id(1),
+                            requester: scenario.actor.address,
+                            purpose: Purpose::Treatment,
+                            decision: AccessDecision::Denied {
+                                reason: DenyReason::NoConsent,
+                            },
+                        }];
+                    }
+                    view.status = TxState::Finalized;
+                    view.receipt = Some(served_receipt);
+                    view.receipt_proof = Some(hex::encode(proof.encode()));
+                }
+                (200, json(&view))
             }
             ("GET", p) if p == format!("/v1/blocks/{height}") => {
                 let id = submitted.lock().unwrap().unwrap();
-                (200, scenario.block_view(&[id]))
+                let committed = committed_receipt(&scenario, id, height, 0);
+                (200, scenario.block_view(&[id], &[committed]))
             }
             _ => (404, error_body("not_found")),
         }
@@ -344,6 +394,66 @@ fn a_receipt_naming_a_position_that_does_not_hold_the_transaction_is_refused() {
         ),
         "{error:?}"
     );
+}
+
+/// Issue 7 §2: a node (or a proxy in front of it) that turns an access decision from allowed
+/// into denied is caught: the receipt no longer matches the header's receipts root.
+#[test]
+fn a_tampered_receipt_is_refused() {
+    let scenario = Arc::new(Scenario::new());
+    let node = scripted_chain_serving(scenario.clone(), 0, 0, ReceiptServed::Tampered);
+    let error = scenario
+        .client(&node)
+        .signer(scenario.actor.key.clone())
+        .send(
+            build::request_access(record_id(1), Purpose::Treatment),
+            Some(&quick_policy(5_000)),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ClientError::Verify(VerifyError::ReceiptMismatch { .. })
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_dropped_transaction_is_reported_at_once_with_its_reason() {
+    let scenario = Arc::new(Scenario::new());
+    let node = ScriptedNode::start(move |method, path, _| match (method, path) {
+        ("GET", p) if p.starts_with("/v1/transactions/") => (
+            200,
+            json(&TxStatusView {
+                id: TxId::of_encoded(b"lost race"),
+                status: TxState::Dropped,
+                receipt: None,
+                receipt_proof: None,
+                waiting_for: None,
+                dropped: Some(DroppedView {
+                    reason: "failed".into(),
+                    error: Some("org_exists".into()),
+                    message: "failed when a block was built: organisation exists".into(),
+                    height: 9,
+                }),
+            }),
+        ),
+        _ => (404, error_body("not_found")),
+    });
+    let id = TxId::of_encoded(b"lost race");
+    let error = scenario
+        .client(&node)
+        .wait_finalized(&id, &quick_policy(60_000))
+        .unwrap_err();
+    match error {
+        ClientError::Dropped { id: got, reason } => {
+            assert_eq!(got, id);
+            assert_eq!(reason.error.as_deref(), Some("org_exists"));
+        }
+        other => panic!("expected a drop, got {other:?}"),
+    }
+    assert_eq!(node.requests().len(), 1, "no polling after a drop");
 }
 
 #[test]

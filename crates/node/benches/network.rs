@@ -7,7 +7,9 @@
 //! (verifications/s per core × cores ÷ 4), measured in the same run (issue 2 §7).
 //!
 //! Environment: `MEDCHAIN_BENCH_TXS` (timed transactions, default 40000),
-//! `MEDCHAIN_BENCH_INFLIGHT` (most unfinalized submitted transactions, default 20000).
+//! `MEDCHAIN_BENCH_INFLIGHT` (most unfinalized submitted transactions, default 20000),
+//! `MEDCHAIN_BENCH_FLOOD` (throwaway keys flooding every validator with gapped nonces 1..=64
+//! during the timed run, issue 7 §1; default 0: no flood).
 
 use commonware_cryptography::Signer as _;
 use commonware_runtime::Runner as _;
@@ -24,7 +26,11 @@ use medchain_types::{
 use std::{
     collections::HashMap,
     net::{SocketAddr, TcpListener},
-    sync::mpsc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
@@ -168,7 +174,6 @@ impl Driver {
                 match result {
                     Ok(admission) => {
                         self.submitted.insert(admission.id, now);
-                        node.gossip.publish(tx.clone());
                     }
                     Err(error) => panic!("{} refused: {error}", tx.body.payload.kind()),
                 }
@@ -325,6 +330,52 @@ fn batch_verification_rate(txs: &[Transaction]) -> f64 {
     verified as f64 / started.elapsed().as_secs_f64()
 }
 
+/// What a flood did: junk transactions offered to validators, and how many they held.
+struct FloodReport {
+    offered: usize,
+    accepted: usize,
+}
+
+/// Starts flooding every validator with gapped junk from `keys` throwaway keys (nonces 1..=64,
+/// never 0, so none can execute): signed up front, then offered in batches until `stop`.
+fn flood(
+    nodes: &[Running],
+    keys: u64,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<FloodReport> {
+    let junk: Vec<Transaction> = (0..keys)
+        .flat_map(|key| {
+            let actor = Actor::new(9_000_000 + key);
+            (1..=64).map(move |nonce| {
+                let name = testkit::org_name(&format!("Junk {key} {nonce}"));
+                actor
+                    .sign(nonce, testkit::register(&name, OrgKind::Hospital))
+                    .tx()
+                    .clone()
+            })
+        })
+        .collect();
+    let chains: Vec<_> = nodes.iter().map(|node| node.chain.clone()).collect();
+    std::thread::spawn(move || {
+        let mut rng = commonware_utils::sys_rng();
+        let mut report = FloodReport {
+            offered: 0,
+            accepted: 0,
+        };
+        for chunk in junk.chunks(CHUNK) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            for chain in &chains {
+                let results = chain.admit(&mut rng, chunk.to_vec());
+                report.offered += results.len();
+                report.accepted += results.iter().filter(|r| r.is_ok()).count();
+            }
+        }
+        report
+    })
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -333,6 +384,7 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let count = env_usize("MEDCHAIN_BENCH_TXS", 40_000);
     let max_in_flight = env_usize("MEDCHAIN_BENCH_INFLIGHT", 20_000);
+    let flood_keys = env_usize("MEDCHAIN_BENCH_FLOOD", 0) as u64;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut people = People::new();
@@ -359,6 +411,11 @@ fn main() {
     eprintln!("timed run: {count} transactions, at most {max_in_flight} in flight...");
     driver.scan();
     driver.reset_stats();
+    let stop_flood = Arc::new(AtomicBool::new(false));
+    let flooding = (flood_keys > 0).then(|| {
+        eprintln!("signing the flood: {flood_keys} keys x 64 gapped nonces...");
+        flood(&driver.nodes, flood_keys, stop_flood.clone())
+    });
     let started = Instant::now();
     let mut next = 0;
     while driver.finalized < count {
@@ -376,6 +433,8 @@ fn main() {
         );
     }
     let elapsed = started.elapsed();
+    stop_flood.store(true, Ordering::Relaxed);
+    let flood_report = flooding.map(|handle| handle.join().expect("flood thread"));
     let mut latencies = driver.latencies.clone();
     latencies.sort();
     let at = |fraction: f64| driver.finalized_at[((count as f64) * fraction) as usize] - started;
@@ -390,6 +449,12 @@ fn main() {
     println!(
         "| timed transactions | {count} (1/3 record release, 1/3 consent grant, 1/3 access request) |"
     );
+    if let Some(report) = &flood_report {
+        println!(
+            "| flood during the run | {flood_keys} throwaway keys x 64 gapped nonces: {} offered to the validators, {} held (queued, never gossiped) |",
+            report.offered, report.accepted
+        );
+    }
     println!("| wall time | {:.2} s |", elapsed.as_secs_f64());
     println!(
         "| finalized tx/s (whole run) | {:.0} |",

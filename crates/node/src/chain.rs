@@ -14,7 +14,10 @@
 //! Validity of a block is decided here by replaying it: every transaction must verify and
 //! execute successfully, and the header's state root must equal the replayed root.
 
-use crate::mempool::{AdmissionError, Admitted, Mempool};
+use crate::{
+    gossip::GossipHandle,
+    mempool::{AdmissionError, Admitted, DropReason, Mempool, MempoolStatus},
+};
 use commonware_codec::EncodeSize as _;
 use commonware_cryptography::Digest as _;
 use medchain_state::{
@@ -29,7 +32,7 @@ use medchain_types::{
 use rand_core::CryptoRng;
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 /// Roots the header must carry until the revocation list (S3-revoke) and the MED chain
@@ -115,8 +118,31 @@ struct Pending {
 pub struct Admission {
     /// Its id.
     pub id: TxId,
-    /// Whether it is new (and so must be gossiped) or was already pending.
+    /// Whether it is new and executable, new and waiting for an earlier nonce, or was
+    /// already held.
     pub admitted: Admitted,
+}
+
+/// Where a transaction came from: decides whether admitting it announces it to the peers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A client of this node: announced once executable.
+    Client,
+    /// A peer's gossip: the peer already announced it to everyone (validators are fully
+    /// connected), so only what it makes executable here is announced.
+    Peer,
+}
+
+/// Where a transaction is, as far as this node knows.
+#[derive(Clone, Debug)]
+pub enum TxStatus {
+    /// Committed in a finalized block: its receipt and the receipt's proof against the
+    /// block's `receipts_root`.
+    Finalized(medchain_types::Receipt, medchain_types::ReceiptProof),
+    /// Waiting in the mempool, or dropped from it (with why).
+    Mempool(MempoolStatus),
+    /// Never seen, or forgotten.
+    Unknown,
 }
 
 /// What finalizing a block produced, for metrics and the API.
@@ -137,6 +163,7 @@ pub struct Chain {
     genesis_block: Block,
     pending: Mutex<HashMap<Hash32, Pending>>,
     max_block_txs: usize,
+    announcer: OnceLock<GossipHandle>,
 }
 
 impl Chain {
@@ -158,6 +185,8 @@ impl Chain {
         } else if !store.is_committed(0, &genesis_block.digest())? {
             return Err(BlockError::Conflict { height: 0 });
         }
+        let committed = store.last_applied()?.map_or(0, |applied| applied.height);
+        mempool.observe_height(committed);
         Ok(Self {
             chain_id: genesis.chain_id.clone(),
             store,
@@ -165,7 +194,31 @@ impl Chain {
             genesis_block,
             pending: Mutex::default(),
             max_block_txs,
+            announcer: OnceLock::new(),
         })
+    }
+
+    /// Where transactions that become executable here are announced to the other validators.
+    /// Set once, when gossip starts; until then (and in tests) nothing is announced.
+    pub fn announce_with(&self, gossip: GossipHandle) {
+        let _ = self.announcer.set(gossip);
+    }
+
+    fn announce(&self, txs: impl IntoIterator<Item = Transaction>) {
+        if let Some(gossip) = self.announcer.get() {
+            txs.into_iter().for_each(|tx| gossip.publish(tx));
+        }
+    }
+
+    /// Where transaction `id` is: finalized (with its receipt), waiting, dropped, or unknown.
+    pub fn tx_status(&self, id: &TxId) -> Result<TxStatus, StorageError> {
+        if let Some((receipt, proof)) = self.store.receipt_with_proof(id)? {
+            return Ok(TxStatus::Finalized(receipt, proof));
+        }
+        Ok(self
+            .mempool
+            .status(id)
+            .map_or(TxStatus::Unknown, TxStatus::Mempool))
     }
 
     /// The chain id.
@@ -194,11 +247,22 @@ impl Chain {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Admits transactions (from the API or gossip). Results are in input order.
+    /// Admits transactions from a client of this node. Results are in input order.
     pub fn admit(
         &self,
         rng: &mut impl CryptoRng,
         txs: Vec<Transaction>,
+    ) -> Vec<Result<Admission, AdmitError>> {
+        self.admit_from(rng, txs, Origin::Client)
+    }
+
+    /// Admits transactions from `origin`, announcing what became executable. Results are in
+    /// input order.
+    pub fn admit_from(
+        &self,
+        rng: &mut impl CryptoRng,
+        txs: Vec<Transaction>,
+        origin: Origin,
     ) -> Vec<Result<Admission, AdmitError>> {
         let (snapshot, env) = match self.admission_state() {
             Ok(state) => state,
@@ -229,7 +293,7 @@ impl Chain {
             results[i] = Some(
                 verified
                     .map_err(AdmitError::from)
-                    .and_then(|tx| self.admit_verified(&snapshot, env, tx)),
+                    .and_then(|tx| self.admit_verified(&snapshot, env, tx, origin)),
             );
         }
         results.into_iter().flatten().collect()
@@ -256,6 +320,7 @@ impl Chain {
         snapshot: &Snapshot,
         env: BlockEnv,
         tx: VerifiedTransaction,
+        origin: Origin,
     ) -> Result<Admission, AdmitError> {
         let id = tx.id();
         let nonce = account_nonce(snapshot, &tx.body().sender)
@@ -266,8 +331,18 @@ impl Chain {
                 .map_err(|e| AdmitError::State(e.to_string()))?
                 .apply(&tx)?;
         }
-        let admitted = self.mempool.admit(tx, nonce)?;
-        Ok(Admission { id, admitted })
+        let announce_it = origin == Origin::Client;
+        let own = announce_it.then(|| tx.tx().clone());
+        let outcome = self.mempool.admit(tx, nonce)?;
+        let own = own.filter(|_| outcome.admitted == Admitted::Pending);
+        self.announce(
+            own.into_iter()
+                .chain(outcome.promoted.iter().map(|tx| tx.tx().clone())),
+        );
+        Ok(Admission {
+            id,
+            admitted: outcome.admitted,
+        })
     }
 
     /// The overlay layers (oldest first) that lead from `snapshot` to the state after `tip`.
@@ -355,12 +430,16 @@ impl Chain {
                 // Its sender's earlier transaction failed in this block: nothing to do here.
                 Err(ExecError::BadNonce { .. }) => {}
                 // It would fail in any block from now on: drop it (and its sender's later
-                // transactions) so the sender is not stuck behind it.
-                Err(_) => failed.push((tx.body().sender, tx.body().nonce)),
+                // transactions) so the sender is not stuck behind it, keeping why.
+                Err(error) => failed.push((tx.body().sender, tx.body().nonce, error)),
             }
         }
-        for (sender, nonce) in failed {
-            self.mempool.evict_from(&sender, nonce);
+        for (sender, nonce, error) in failed {
+            let reason = DropReason::Failed {
+                code: error.code().to_string(),
+                message: error.to_string(),
+            };
+            self.mempool.evict_from(&sender, nonce, reason);
         }
         let executed = executor.finish()?;
         let block = Block::new(
@@ -371,6 +450,7 @@ impl Chain {
                 proposer,
                 tx_root: EMPTY_ROOT, // computed from the transactions by `Block::new`
                 state_root: executed.state_root,
+                receipts_root: executed.receipts_root,
                 revocation_root: EMPTY_ROOT,
                 med_checkpoint: EMPTY_ROOT,
             },
@@ -428,6 +508,11 @@ impl Chain {
         if executed.state_root != header.state_root {
             return Err(BlockError::Header {
                 field: "state_root",
+            });
+        }
+        if executed.receipts_root != header.receipts_root {
+            return Err(BlockError::Header {
+                field: "receipts_root",
             });
         }
         self.remember(block, executed);
@@ -518,10 +603,17 @@ impl Chain {
         self.pending()
             .retain(|_, entry| entry.executed.height >= block.number());
         let snapshot = self.store.snapshot()?;
-        self.mempool
-            .remove_finalized(block.txs().iter().map(|tx| &tx.body.sender), |sender| {
+        let included = block
+            .txs()
+            .iter()
+            .zip(block.tx_ids())
+            .map(|(tx, id)| (&tx.body.sender, tx.body.nonce, *id));
+        let promoted = self
+            .mempool
+            .on_finalized(block.number(), included, |sender| {
                 account_nonce(&snapshot, sender).unwrap_or(0)
             });
+        self.announce(promoted.into_iter().map(|tx| tx.tx().clone()));
         Ok(Finalized {
             height: block.number(),
             txs: block.txs().len(),
@@ -621,7 +713,7 @@ mod tests {
     #[test]
     fn tampered_headers_are_refused_and_nothing_is_remembered() {
         let (_, block) = with_block();
-        let cases: [(&str, Block); 4] = [
+        let cases: [(&str, Block); 5] = [
             (
                 "state_root",
                 tampered(&block, |h, _| h.state_root = Sha256::hash(&[b"x"])),
@@ -631,6 +723,10 @@ mod tests {
                 tampered(&block, |h, _| h.parent = Sha256::hash(&[b"x"])),
             ),
             ("timestamp_ms", tampered(&block, |h, _| h.timestamp_ms = 0)),
+            (
+                "receipts_root",
+                tampered(&block, |h, _| h.receipts_root = Sha256::hash(&[b"x"])),
+            ),
             (
                 "revocation_root",
                 tampered(&block, |h, _| h.revocation_root = Sha256::hash(&[b"x"])),
@@ -713,5 +809,14 @@ mod tests {
             1,
             "the losing registration should be evicted"
         );
+        // ...and its sender can learn why (issue 7 §3: no silent drop).
+        let loser = register(&second, 0, "Same Name").id();
+        match chain.tx_status(&loser).unwrap() {
+            TxStatus::Mempool(MempoolStatus::Dropped(dropped)) => assert!(matches!(
+                dropped.reason,
+                DropReason::Failed { ref code, .. } if code == "org_exists"
+            )),
+            other => panic!("expected a drop record, got {other:?}"),
+        }
     }
 }

@@ -1,11 +1,14 @@
-//! Transaction gossip: every validator forwards the transactions its API admitted to all other
-//! validators in small batches, so whichever validator leads the next view can include them.
+//! Transaction gossip: every validator forwards the transactions that became executable in its
+//! mempool (admitted from its API, or promoted when a nonce gap filled) to all other validators
+//! in small batches, so whichever validator leads the next view can include them. Queued
+//! (gapped) transactions are never gossiped: they cost only the node that accepted them.
 //!
 //! Received batches are decoded with their own bounds ([`MAX_BATCH_TXS`] transactions, each
 //! bounded like any transaction) and admitted through the same path as API submissions ([`Chain::admit`]): batch signature verification, nonce window,
-//! dedup. Admitted transactions are not re-gossiped (validators are fully connected).
+//! dedup. Admitted transactions are not re-gossiped (validators are fully connected); only
+//! those a batch makes executable here are ([`crate::chain::Origin::Peer`]).
 
-use crate::chain::Chain;
+use crate::chain::{Chain, Origin};
 use bytes::BufMut;
 use commonware_codec::{
     Buf, Copying, Decode, Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write,
@@ -81,8 +84,10 @@ where
     R: Receiver<PublicKey = PublicKey>,
 {
     let (outbox, inbox) = mpsc::unbounded();
+    let gossip = GossipHandle { outbox };
+    chain.announce_with(gossip.clone());
     let handle = context.spawn(move |context| run(context, chain, channel, inbox));
-    (handle, GossipHandle { outbox })
+    (handle, gossip)
 }
 
 async fn run<E, S, R>(
@@ -119,7 +124,7 @@ async fn run<E, S, R>(
                 let Ok((peer, payload)) = message else { return };
                 match Batch::decode_cfg(Copying(payload.as_ref()), &()) {
                     Ok(Batch(txs)) => {
-                        let admitted = chain.admit(&mut context, txs).iter().filter(|r| r.is_ok()).count();
+                        let admitted = chain.admit_from(&mut context, txs, Origin::Peer).iter().filter(|r| r.is_ok()).count();
                         debug!(%peer, admitted, "gossip batch");
                     }
                     Err(error) => debug!(%peer, %error, "malformed gossip batch"),

@@ -7,8 +7,7 @@ use crate::{
     chain::{BlockError, Chain},
     config::LoadedConfig,
     engine::{self, Channels, EngineError, Identity, Tuning, channel},
-    finalizer,
-    gossip::{self, GossipHandle},
+    finalizer, gossip,
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
 };
@@ -72,8 +71,6 @@ pub enum NodeError {
 pub struct Running {
     /// The execution driver.
     pub chain: Arc<Chain>,
-    /// Publishes admitted transactions to the other validators.
-    pub gossip: GossipHandle,
     /// The commit task; it completes only if committing a finalized block failed.
     pub finalizer: commonware_runtime::Handle<()>,
 }
@@ -163,7 +160,7 @@ pub async fn launch(
     ] = channel::all().map(|(id, quota)| network.register(id, quota));
     network.start();
 
-    let (_gossip, gossip) = gossip::start(context.child("gossip"), chain.clone(), gossip_channel);
+    let (_gossip, _) = gossip::start(context.child("gossip"), chain.clone(), gossip_channel);
     let (finalizer, deliveries) = finalizer::channel();
     let application = ChainApplication::new(chain.clone(), key.public_key());
     let (_engine, marshal) = engine::start(
@@ -200,7 +197,6 @@ pub async fn launch(
         let state = ApiState::new(
             Box::new(move || registry.encode()),
             chain.clone(),
-            gossip.clone(),
             genesis,
             metrics,
         );
@@ -209,11 +205,7 @@ pub async fn launch(
             .spawn(move |_| api::serve(listener, state));
     }
     info!(api = ?api, p2p = %config.p2p.listen, "validator running");
-    Ok(Running {
-        chain,
-        gossip,
-        finalizer,
-    })
+    Ok(Running { chain, finalizer })
 }
 
 /// The authenticated p2p configuration: production defaults, adapted to a fixed consortium.

@@ -14,7 +14,6 @@ use medchain_api::{ErrorBody, ProvenView, StatusView, SubmitResponse, TxStatusVi
 use medchain_node::{
     api::{self, ApiState},
     chain::Chain,
-    gossip::GossipHandle,
     mempool::Mempool,
     metrics::NodeMetrics,
 };
@@ -42,7 +41,6 @@ fn node() -> (Router, Arc<Chain>) {
     let state = ApiState::new(
         Box::new(|| "medchain_finalized_height 0\n".to_string()),
         chain.clone(),
-        GossipHandle::disconnected(),
         genesis,
         metrics,
     );
@@ -211,6 +209,103 @@ async fn forged_replayed_and_rejected_transactions_change_nothing() {
     assert_eq!(status, StatusCode::OK);
     let tx_status: TxStatusView = serde_json::from_value(json).unwrap();
     assert_eq!(tx_status.status, medchain_api::TxState::Pending);
+}
+
+async fn tx_status(router: &Router, id: &medchain_types::TxId) -> TxStatusView {
+    let (status, json) = call(router, "GET", &format!("/v1/transactions/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    serde_json::from_value(json).unwrap()
+}
+
+/// Issue 7 §1–3: a gapped transaction is accepted as `queued`; of two registrations of one
+/// name racing into a block, the loser is reported `dropped` with the state machine's reason
+/// (not silently forgotten), and the winner's receipt comes with a proof against the block's
+/// receipts root.
+#[tokio::test]
+async fn queued_dropped_and_finalized_transactions_are_reported() {
+    use commonware_codec::Decode as _;
+    let (router, chain) = node();
+    let (first, second, gapped) = (Actor::new(10), Actor::new(11), Actor::new(12));
+    let name = testkit::org_name("Same Name");
+
+    let later = gapped.sign(2, testkit::register(&name, OrgKind::Hospital));
+    let (status, json) = call(
+        &router,
+        "POST",
+        "/v1/transactions",
+        Some(submit_body(later.tx())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let accepted: SubmitResponse = serde_json::from_value(json).unwrap();
+    assert_eq!(
+        (accepted.status, accepted.waiting_for),
+        (medchain_api::TxState::Queued, Some(0))
+    );
+    assert_eq!(tx_status(&router, &later.id()).await.waiting_for, Some(0));
+
+    let winner = first.sign(0, testkit::register(&name, OrgKind::Hospital));
+    let loser = second.sign(0, testkit::register(&name, OrgKind::Hospital));
+    for tx in [&winner, &loser] {
+        let (status, _) = call(
+            &router,
+            "POST",
+            "/v1/transactions",
+            Some(submit_body(tx.tx())),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let genesis = chain.genesis_block().clone();
+    let block = chain
+        .build(&genesis, 1_700_000_001_000, first.address)
+        .unwrap();
+    chain
+        .finalize(&mut commonware_utils::test_rng(), &block, None)
+        .unwrap();
+
+    let dropped = tx_status(&router, &loser.id()).await;
+    assert_eq!(dropped.status, medchain_api::TxState::Dropped);
+    let reason = dropped.dropped.expect("a drop reason");
+    assert_eq!(
+        (reason.reason.as_str(), reason.error.as_deref()),
+        ("failed", Some("org_exists"))
+    );
+
+    let finalized = tx_status(&router, &winner.id()).await;
+    assert_eq!(finalized.status, medchain_api::TxState::Finalized);
+    let receipt = finalized.receipt.unwrap();
+    let proof = medchain_types::ReceiptProof::decode_cfg(
+        commonware_codec::Copying(
+            hex::decode(finalized.receipt_proof.unwrap())
+                .unwrap()
+                .as_slice(),
+        ),
+        &medchain_types::RECEIPT_PROOF_ITEMS,
+    )
+    .unwrap();
+    let root = block.header().receipts_root;
+    assert!(
+        proof
+            .verify_element_inclusion::<commonware_cryptography::Sha256>(
+                &receipt.leaf(),
+                receipt.index,
+                &root
+            )
+            .is_ok()
+    );
+    let mut forged = receipt.clone();
+    forged.events.clear();
+    assert!(
+        proof
+            .verify_element_inclusion::<commonware_cryptography::Sha256>(
+                &forged.leaf(),
+                forged.index,
+                &root
+            )
+            .is_err(),
+        "a changed receipt must not verify"
+    );
 }
 
 #[tokio::test]

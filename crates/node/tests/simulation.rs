@@ -20,9 +20,8 @@ use medchain_node::{
     app::ChainApplication,
     chain::Chain,
     engine::{self, Channels, Identity, Tuning, channel},
-    finalizer,
-    gossip::{self, GossipHandle},
-    mempool::Mempool,
+    finalizer, gossip,
+    mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
 };
 use medchain_state::{
@@ -83,7 +82,6 @@ type PublicKey = ed25519::PublicKey;
 struct Node {
     handle: Handle<()>,
     chain: Arc<Chain>,
-    gossip: GossipHandle,
 }
 
 /// The simulated network and each validator's durable store (kept across crashes).
@@ -212,7 +210,7 @@ impl Cluster {
                 let chain =
                     Arc::new(Chain::open(store, &genesis, Mempool::default(), 2_000).unwrap());
                 let metrics = NodeMetrics::register(&context.child("medchain"));
-                let (_gossip, gossip) =
+                let (_gossip, _) =
                     gossip::start(context.child("gossip"), chain.clone(), gossip_channel);
                 let (finalizer, deliveries) = finalizer::channel();
                 let application =
@@ -266,15 +264,11 @@ impl Cluster {
                     deliveries,
                     marshal,
                 );
-                let _ = ready.send((chain, gossip));
+                let _ = ready.send(chain);
                 futures::future::pending::<()>().await;
             });
-        let (chain, gossip) = started.await.unwrap();
-        self.nodes[index] = Some(Node {
-            handle,
-            chain,
-            gossip,
-        });
+        let chain = started.await.unwrap();
+        self.nodes[index] = Some(Node { handle, chain });
     }
 
     /// Replaces validator `index` with a Byzantine one that signs a conflicting vote for every
@@ -321,7 +315,6 @@ impl Cluster {
             let node = nodes[i % nodes.len()];
             let result = node.chain.admit(&mut rng, vec![tx.clone()]).remove(0);
             result.unwrap_or_else(|e| panic!("tx {i} ({}) refused: {e}", tx.body.payload.kind()));
-            node.gossip.publish(tx.clone());
         }
         let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
         let deadline = self.context.current() + Duration::from_secs(120);
@@ -343,6 +336,37 @@ impl Cluster {
         ids.iter()
             .map(|id| store.receipt(id).unwrap().unwrap().events)
             .collect()
+    }
+
+    /// The flood of issue 7 §1 on every running validator: `keys` throwaway keys, each sending
+    /// nonces 1..=`per_key` (never 0, so none can ever execute). Returns how many were held.
+    fn flood(&self, keys: u64, per_key: u64) -> usize {
+        let mut rng = commonware_utils::test_rng();
+        let junk: Vec<Transaction> = (0..keys)
+            .flat_map(|key| {
+                let actor = Actor::new(1_000_000 + key);
+                (1..=per_key).map(move |nonce| {
+                    let name = testkit::org_name(&format!("Junk {key} {nonce}"));
+                    actor
+                        .sign(nonce, testkit::register(&name, OrgKind::Hospital))
+                        .tx()
+                        .clone()
+                })
+            })
+            .collect();
+        let mut held = 0;
+        for node in self.honest() {
+            for chunk in junk.chunks(512) {
+                node.chain.admit(&mut rng, chunk.to_vec());
+            }
+            assert_eq!(
+                node.chain.mempool().pending_len(),
+                0,
+                "gapped junk was counted as executable"
+            );
+            held += node.chain.mempool().len();
+        }
+        held
     }
 
     /// Waits until every running validator committed at least `height`.
@@ -540,6 +564,7 @@ enum Scenario {
     ForgingProposer,
     CrashRestart,
     Partition,
+    Flood,
 }
 
 fn run(seed: u64, scenario: Scenario) {
@@ -574,6 +599,17 @@ fn run(seed: u64, scenario: Scenario) {
             let after: Vec<u64> = honest.iter().map(|&i| cluster.height(i)).collect();
             assert_eq!(frozen, after, "a minority partition finalized blocks");
             cluster.set_links(halves, true).await;
+        }
+
+        if let Scenario::Flood = scenario {
+            // Junk waits in every mempool, never gossiped, while the honest workload below
+            // must still finalize within `submit_and_wait`'s bound.
+            let held = cluster.flood(200, 64);
+            assert!(
+                held > 0,
+                "the flood was refused outright; it must be held, bounded"
+            );
+            assert!(held <= VALIDATORS * MempoolLimits::default().max_queued);
         }
 
         let released = cluster.submit_and_wait(workload.release()).await;
@@ -657,6 +693,15 @@ fn blocks_with_a_forged_state_root_are_refused() {
 #[test]
 fn a_crashed_validator_recovers_and_catches_up() {
     run_every_seed(Scenario::CrashRestart);
+}
+
+/// Issue 7 §1: 200 throwaway keys flooding every validator with gapped nonces do not stop
+/// honest transactions from finalizing (the run asserts every phase finalizes in time).
+#[test]
+fn a_gapped_nonce_flood_does_not_stop_honest_transactions() {
+    for seed in 0..5 {
+        run(seed, Scenario::Flood);
+    }
 }
 
 #[test]

@@ -91,6 +91,16 @@ pub enum ExecError {
         /// The transaction's.
         got: ChainId,
     },
+    /// The block's time is past the transaction's deadline.
+    #[error(
+        "transaction expired: valid until {valid_until_ms} ms, the block's time is {block_time_ms} ms; sign it again"
+    )]
+    TxExpired {
+        /// The transaction's deadline, unix milliseconds.
+        valid_until_ms: u64,
+        /// The block's timestamp, unix milliseconds.
+        block_time_ms: u64,
+    },
     /// Replay protection: the nonce must equal the sender's account nonce.
     #[error("bad nonce: expected {expected}, got {got}")]
     BadNonce {
@@ -178,6 +188,39 @@ impl ExecError {
     /// stop, not drop the transaction and carry on with a state it cannot read.
     pub fn is_fatal(&self) -> bool {
         matches!(self, Self::State(_))
+    }
+
+    /// A stable machine-readable code for the error (snake case of its variant), for APIs and
+    /// scripts that must branch on why a transaction was refused.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::State(_) => "state",
+            Self::WrongChain { .. } => "wrong_chain",
+            Self::TxExpired { .. } => "tx_expired",
+            Self::BadNonce { .. } => "bad_nonce",
+            Self::NonceExhausted => "nonce_exhausted",
+            Self::RegulatorCannotRegister => "regulator_cannot_register",
+            Self::RegulatorCannotJoin => "regulator_cannot_join",
+            Self::OrgExists(_) => "org_exists",
+            Self::AlreadyMember(_) => "already_member",
+            Self::NotRegulator => "not_regulator",
+            Self::UnknownOrg(_) => "unknown_org",
+            Self::StateUnchanged(_) => "state_unchanged",
+            Self::OrgNotAudited(_) => "org_not_audited",
+            Self::EndorserNotMember(_) => "endorser_not_member",
+            Self::NotAuditedHospitalMember => "not_audited_hospital_member",
+            Self::RecordAlreadyReleased(_) => "record_already_released",
+            Self::UnknownRecord(_) => "unknown_record",
+            Self::NotPatient(_) => "not_patient",
+            Self::EmptyGrant => "empty_grant",
+            Self::TooManyRecords(_) => "too_many_records",
+            Self::DuplicateRecord(_) => "duplicate_record",
+            Self::SelfGrant => "self_grant",
+            Self::ExpiryInPast => "expiry_in_past",
+            Self::UnknownConsent(_) => "unknown_consent",
+            Self::NotGrantor(_) => "not_grantor",
+            Self::AlreadyRevoked(_) => "already_revoked",
+        }
     }
 }
 

@@ -14,7 +14,9 @@ use crate::{
     values::{Account, BlockInfo, ChainConfig, StateValue},
 };
 use jmt::storage::{TreeReader, TreeUpdateBatch};
-use medchain_types::{Event, Genesis, Hash32, Payload, TxId, VerifiedTransaction};
+use medchain_types::{
+    Event, Genesis, Hash32, Payload, TxId, VerifiedTransaction, receipt_leaf, receipts_root,
+};
 use std::collections::BTreeMap;
 
 /// The block a transaction executes in (from its header).
@@ -40,6 +42,8 @@ pub struct ExecutedBlock {
     pub tree_batch: TreeUpdateBatch,
     /// The state root after the block: the header's `state_root`.
     pub state_root: Hash32,
+    /// The root over the block's receipts: the header's `receipts_root`.
+    pub receipts_root: Hash32,
     /// Each transaction's id and events, in block order.
     pub events: Vec<(TxId, Vec<Event>)>,
 }
@@ -103,15 +107,22 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
     /// returned (and kept for [`ExecutedBlock::events`]); on error nothing changes, not even
     /// the sender's nonce, and the transaction must be left out of the block.
     ///
-    /// Checked first: the chain id (again; verification already did) and the nonce, which must
-    /// equal the sender's account nonce (so a transaction runs at most once: replay
-    /// protection). Then the module's rules.
+    /// Checked first: the chain id (again; verification already did), the transaction's
+    /// deadline against the block's timestamp (so a forgotten signed transaction cannot take
+    /// effect later), and the nonce, which must equal the sender's account nonce (so a
+    /// transaction runs at most once: replay protection). Then the module's rules.
     pub fn apply(&mut self, tx: &VerifiedTransaction) -> Result<Vec<Event>, ExecError> {
         let body = tx.body();
         if body.chain_id != self.chain.chain_id {
             return Err(ExecError::WrongChain {
                 expected: self.chain.chain_id.clone(),
                 got: body.chain_id.clone(),
+            });
+        }
+        if self.env.timestamp_ms > body.valid_until_ms {
+            return Err(ExecError::TxExpired {
+                valid_until_ms: body.valid_until_ms,
+                block_time_ms: self.env.timestamp_ms,
             });
         }
         let mut ctx = TxContext::new(
@@ -161,12 +172,18 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
         );
         let writes: BTreeMap<_, _> = self.writes.into_iter().collect();
         let (state_root, tree_batch) = tree::apply_writes(self.reader, &writes, self.env.height)?;
+        let leaves: Vec<Hash32> = self
+            .events
+            .iter()
+            .map(|(tx, events)| receipt_leaf(tx, events))
+            .collect();
         Ok(ExecutedBlock {
             height: self.env.height,
             timestamp_ms: self.env.timestamp_ms,
             writes,
             tree_batch,
             state_root,
+            receipts_root: receipts_root(&leaves),
             events: self.events,
         })
     }
@@ -202,6 +219,7 @@ pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
         writes,
         tree_batch,
         state_root,
+        receipts_root: receipts_root(&[]),
         events: Vec::new(),
     })
 }

@@ -79,6 +79,7 @@ impl Actor {
             chain_id: chain.clone(),
             sender: self.address,
             nonce,
+            valid_until_ms: u64::MAX,
             payload,
         }
         .sign(&self.key)

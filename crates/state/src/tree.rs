@@ -115,6 +115,7 @@ mod tests {
                 writes,
                 tree_batch,
                 state_root: root,
+                receipts_root: medchain_types::receipts_root(&[]),
                 events: vec![],
             })
             .unwrap();

@@ -11,8 +11,8 @@ use commonware_codec::{
     Buf, Copying, Decode, Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write,
 };
 use medchain_types::{
-    AccessDecision, Address, ChainId, ConsentId, ContentHash, DenyReason, Expiry, OrgKind, OrgName,
-    OrgState, Purpose, RecordId, Signature, TxId, Uri, limits,
+    AccessDecision, Address, ChainId, ContentHash, Expiry, OrgKind, OrgName, OrgState, Purpose,
+    RecordId, Signature, TxId, Uri, limits,
 };
 use serde::{Deserialize, Serialize};
 
@@ -210,7 +210,7 @@ impl Write for AccessLogEntry {
         self.requester.write(buf);
         self.record.write(buf);
         self.purpose.write(buf);
-        write_decision(&self.decision, buf);
+        self.decision.write(buf);
         self.height.write(buf);
         self.timestamp_ms.write(buf);
         self.tx.write(buf);
@@ -222,7 +222,7 @@ impl EncodeSize for AccessLogEntry {
         self.requester.encode_size()
             + self.record.encode_size()
             + self.purpose.encode_size()
-            + decision_size(&self.decision)
+            + self.decision.encode_size()
             + self.height.encode_size()
             + self.timestamp_ms.encode_size()
             + self.tx.encode_size()
@@ -236,7 +236,7 @@ impl Read for AccessLogEntry {
             requester: Address::read(buf)?,
             record: RecordId::read(buf)?,
             purpose: Purpose::read(buf)?,
-            decision: read_decision(buf)?,
+            decision: AccessDecision::read(buf)?,
             height: u64::read(buf)?,
             timestamp_ms: u64::read(buf)?,
             tx: TxId::read(buf)?,
@@ -244,74 +244,12 @@ impl Read for AccessLogEntry {
     }
 }
 
-// Decision wire form: 0 = allowed (+ optional consent id), 1 = denied (+ reason tag).
-const ALLOWED: u8 = 0;
-const DENIED: u8 = 1;
-
-/// Writes an [`AccessDecision`] (the type lives in `medchain-types`, which gives it no codec).
-pub fn write_decision(decision: &AccessDecision, buf: &mut impl BufMut) {
-    match decision {
-        AccessDecision::Allowed { consent } => {
-            ALLOWED.write(buf);
-            consent.write(buf);
-        }
-        AccessDecision::Denied { reason } => {
-            DENIED.write(buf);
-            deny_tag(*reason).write(buf);
-        }
-    }
-}
-
-/// Encoded size of an [`AccessDecision`].
-pub fn decision_size(decision: &AccessDecision) -> usize {
-    match decision {
-        AccessDecision::Allowed { consent } => 1 + consent.encode_size(),
-        AccessDecision::Denied { .. } => 2,
-    }
-}
-
-/// Reads an [`AccessDecision`] written by [`write_decision`].
-pub fn read_decision(buf: &mut impl Buf) -> Result<AccessDecision, CodecError> {
-    match u8::read(buf)? {
-        ALLOWED => Ok(AccessDecision::Allowed {
-            consent: Option::<ConsentId>::read(buf)?,
-        }),
-        DENIED => Ok(AccessDecision::Denied {
-            reason: deny_reason(u8::read(buf)?)?,
-        }),
-        other => Err(CodecError::InvalidEnum(other)),
-    }
-}
-
-const DENY_REASONS: [DenyReason; 4] = [
-    DenyReason::NoConsent,
-    DenyReason::ConsentExpired,
-    DenyReason::ConsentRevoked,
-    DenyReason::RequesterNotAudited,
-];
-
-fn deny_tag(reason: DenyReason) -> u8 {
-    match reason {
-        DenyReason::NoConsent => 0,
-        DenyReason::ConsentExpired => 1,
-        DenyReason::ConsentRevoked => 2,
-        DenyReason::RequesterNotAudited => 3,
-    }
-}
-
-fn deny_reason(tag: u8) -> Result<DenyReason, CodecError> {
-    DENY_REASONS
-        .get(usize::from(tag))
-        .copied()
-        .ok_or(CodecError::InvalidEnum(tag))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testkit::{address, record_id};
     use commonware_cryptography::Signer;
-    use medchain_types::PrivateKey;
+    use medchain_types::{ConsentId, DenyReason, PrivateKey};
     use proptest::prelude::*;
 
     fn raw(seed: u64) -> Address {
@@ -405,7 +343,7 @@ mod tests {
                 consent: Some(ConsentId(record_id(4).0)),
             },
         ];
-        decisions.extend(DENY_REASONS.map(|reason| AccessDecision::Denied { reason }));
+        decisions.extend(DenyReason::ALL.map(|reason| AccessDecision::Denied { reason }));
         for decision in decisions {
             round_trips(&AccessLogEntry {
                 requester: raw(3),
@@ -439,11 +377,12 @@ mod tests {
             bytes.extend([0u8; 16 + 32]);
             bytes
         };
-        assert!(AccessLogEntry::from_bytes(&entry_bytes(DENIED, 3)).is_ok());
-        assert!(AccessLogEntry::from_bytes(&entry_bytes(DENIED, 4)).is_err());
+        // Decision tags: 0 allowed, 1 denied (medchain_types::AccessDecision's codec).
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(1, 3)).is_ok());
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(1, 4)).is_err());
         assert!(AccessLogEntry::from_bytes(&entry_bytes(2, 0)).is_err());
         // An optional consent id's presence flag must be 0 or 1.
-        assert!(AccessLogEntry::from_bytes(&entry_bytes(ALLOWED, 2)).is_err());
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(0, 2)).is_err());
     }
 
     proptest! {

@@ -49,6 +49,37 @@ fn a_replayed_transaction_fails_with_bad_nonce_and_changes_nothing() {
     assert_eq!(block.events.len(), 1);
 }
 
+/// Issue 7: a signed transaction whose deadline has passed never executes, even with the right
+/// nonce — a forgotten or dropped transaction cannot surface later.
+#[test]
+fn a_transaction_past_its_deadline_never_executes_and_changes_nothing() {
+    let (world, doctor) = world_with_hospital();
+    let patient = Actor::new(50);
+    let next_block_ms = world.next_env().timestamp_ms;
+    let signed_with = |valid_until_ms: u64| {
+        let body = medchain_types::TxBody {
+            chain_id: chain_id(),
+            sender: doctor.address,
+            nonce: world.nonce(&doctor),
+            valid_until_ms,
+            payload: release(&doctor, &patient.address, &ContentHash::of(b"EMR")),
+        };
+        body.sign(&doctor.key).unwrap().verify(&chain_id()).unwrap()
+    };
+    let root = world.root();
+    let (results, block) = world.execute(&[signed_with(next_block_ms - 1)]);
+    assert!(matches!(
+        results[0],
+        Err(ExecError::TxExpired { valid_until_ms, block_time_ms })
+            if valid_until_ms == next_block_ms - 1 && block_time_ms == next_block_ms
+    ));
+    assert!(block.events.is_empty());
+    assert_eq!(world.root(), root);
+    // The deadline itself is still in time.
+    let (results, _) = world.execute(&[signed_with(next_block_ms)]);
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+}
+
 #[test]
 fn a_nonce_from_the_future_is_rejected() {
     let (world, doctor) = world_with_hospital();

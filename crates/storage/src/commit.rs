@@ -5,7 +5,6 @@
 use crate::{
     LastApplied, StorageError, TxLocation,
     error::hex,
-    events::encode_events,
     snapshot::StateTables,
     store::last_applied_in,
     tables::{self, Def, decode_node, encode_borsh, node_key},
@@ -16,7 +15,7 @@ use medchain_state::{
     jmt_types::{KeyHash, Node},
     root_at,
 };
-use medchain_types::{Block, Hash32, Header};
+use medchain_types::{Block, Hash32, Header, encode_events};
 use redb::{ReadableTable, Table, WriteTransaction};
 use std::collections::BTreeMap;
 

@@ -16,7 +16,6 @@
 
 mod commit;
 mod error;
-pub mod events;
 mod meta;
 mod snapshot;
 mod store;

@@ -3,7 +3,6 @@
 use crate::{
     CommitBatch, CommitOutcome, LastApplied, Snapshot, StorageError, TxLocation,
     commit::{self, Position},
-    events::decode_events,
     snapshot::StateTables,
     tables,
 };
@@ -11,7 +10,9 @@ use commonware_codec::{Copying, Decode};
 use medchain_state::{
     ProvenValue, StateReadExt, key_hash, keys, prove, root_at, values::AccessLogEntry,
 };
-use medchain_types::{Address, Block, Hash32, Receipt, TxId};
+use medchain_types::{
+    Address, Block, Hash32, Receipt, ReceiptProof, TxId, decode_events, receipts_tree,
+};
 use redb::{
     Builder, Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable,
     ReadableTableMetadata, backends::InMemoryBackend,
@@ -225,18 +226,42 @@ impl Store {
     pub fn receipt(&self, tx: &TxId) -> Result<Option<Receipt>, StorageError> {
         let txn = self.read()?;
         let receipts = txn.open_table(tables::RECEIPTS)?;
+        receipts
+            .get(tx.as_bytes())?
+            .map(|row| decode_receipt(tx, row.value()))
+            .transpose()
+    }
+
+    /// The receipt of a committed transaction with the Merkle proof that it is leaf
+    /// `receipt.index` of its block's `receipts_root` (issue 7 §2). Rebuilds the block's
+    /// receipts tree from the stored receipts, in one read transaction.
+    pub fn receipt_with_proof(
+        &self,
+        tx: &TxId,
+    ) -> Result<Option<(Receipt, ReceiptProof)>, StorageError> {
+        let txn = self.read()?;
+        let receipts = txn.open_table(tables::RECEIPTS)?;
         let Some(row) = receipts.get(tx.as_bytes())? else {
             return Ok(None);
         };
-        let location = TxLocation::from_bytes(row.value())?;
-        let events = decode_events(&row.value()[TxLocation::SIZE..])
-            .map_err(|e| StorageError::corrupt("receipt", e))?;
-        Ok(Some(Receipt {
-            tx: *tx,
-            height: location.height,
-            index: location.index,
-            events,
-        }))
+        let receipt = decode_receipt(tx, row.value())?;
+        let block = txn
+            .open_table(tables::BLOCKS)?
+            .get(receipt.height.to_be_bytes().as_slice())?
+            .map(|bytes| decode_block(bytes.value()))
+            .transpose()?
+            .ok_or_else(|| StorageError::Mismatch(format!("no block {}", receipt.height)))?;
+        let mut leaves = Vec::with_capacity(block.tx_ids().len());
+        for id in block.tx_ids() {
+            let row = receipts
+                .get(id.as_bytes())?
+                .ok_or_else(|| StorageError::Mismatch(format!("no receipt for {id}")))?;
+            leaves.push(decode_receipt(id, row.value())?.leaf());
+        }
+        let proof = receipts_tree(&leaves)
+            .proof(receipt.index)
+            .map_err(|e| StorageError::Mismatch(format!("receipt proof: {e}")))?;
+        Ok(Some((receipt, proof)))
     }
 
     /// Where a committed transaction is.
@@ -336,4 +361,17 @@ pub(crate) fn last_applied_in(
 
 fn decode_block(bytes: &[u8]) -> Result<Block, StorageError> {
     Block::decode_cfg(Copying(bytes), &()).map_err(|e| StorageError::corrupt("block", e))
+}
+
+/// A `receipts` row: location, then the canonically encoded events.
+fn decode_receipt(tx: &TxId, row: &[u8]) -> Result<Receipt, StorageError> {
+    let location = TxLocation::from_bytes(row)?;
+    let events =
+        decode_events(&row[TxLocation::SIZE..]).map_err(|e| StorageError::corrupt("receipt", e))?;
+    Ok(Receipt {
+        tx: *tx,
+        height: location.height,
+        index: location.index,
+        events,
+    })
 }

@@ -31,6 +31,9 @@ pub struct Header {
     /// Authenticated state root *after* executing this block (docs/architecture.md
     /// § Authenticated state).
     pub state_root: Hash32,
+    /// Binary Merkle root over the block's receipt leaves, in transaction order
+    /// ([`crate::receipt_leaf`]): what each transaction did, checkable by light clients.
+    pub receipts_root: Hash32,
     /// Root of the doctor revocation list (S3-revoke); the empty-list root until revocation lands.
     pub revocation_root: Hash32,
     /// Latest checkpointed MED block (S3-supervise); all zeroes until the MED chain lands.
@@ -52,13 +55,14 @@ impl Write for Header {
         self.proposer.write(buf);
         self.tx_root.write(buf);
         self.state_root.write(buf);
+        self.receipts_root.write(buf);
         self.revocation_root.write(buf);
         self.med_checkpoint.write(buf);
     }
 }
 
 impl FixedSize for Header {
-    const SIZE: usize = 2 * u64::SIZE + Address::SIZE + 5 * Hash32::SIZE;
+    const SIZE: usize = 2 * u64::SIZE + Address::SIZE + 6 * Hash32::SIZE;
 }
 
 impl Read for Header {
@@ -71,6 +75,7 @@ impl Read for Header {
             proposer: Address::read(buf)?,
             tx_root: Hash32::read(buf)?,
             state_root: Hash32::read(buf)?,
+            receipts_root: Hash32::read(buf)?,
             revocation_root: Hash32::read(buf)?,
             med_checkpoint: Hash32::read(buf)?,
         })
@@ -121,6 +126,7 @@ impl Block {
                 proposer: genesis.regulator,
                 tx_root: Hash32::EMPTY,
                 state_root,
+                receipts_root: crate::receipts_root(&[]),
                 revocation_root: Hash32::EMPTY,
                 med_checkpoint: Hash32::EMPTY,
             },
@@ -245,6 +251,7 @@ mod tests {
             proposer: address(1),
             tx_root: Hash32::from([0; 32]),
             state_root: Sha256::hash(&[b"state"]),
+            receipts_root: Sha256::hash(&[b"receipts"]),
             revocation_root: Hash32::from([0; 32]),
             med_checkpoint: Hash32::from([0; 32]),
         }

@@ -15,6 +15,15 @@ pub fn address(seed: u64) -> Address {
     Address::from(key(seed).public_key())
 }
 
+/// An arbitrary record id (not necessarily released).
+pub fn record_id(n: u64) -> RecordId {
+    RecordId(TxId::of_encoded(&n.to_be_bytes()).0)
+}
+
+pub fn org_name(name: &str) -> OrgName {
+    OrgName::new(name).unwrap()
+}
+
 /// One payload of every kind, with valid embedded signatures for sender `key(1)`.
 pub fn payloads() -> Vec<Payload> {
     let name = OrgName::new("Seoul General").unwrap();
@@ -80,6 +89,7 @@ pub fn signed_txs() -> Vec<Transaction> {
                 chain_id: chain(),
                 sender: address(1),
                 nonce: nonce as u64,
+                valid_until_ms: u64::MAX,
                 payload,
             }
             .sign(&key(1))

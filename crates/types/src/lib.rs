@@ -31,7 +31,10 @@ pub use payload::{
     AccessPayload, ConsentPayload, Expiry, OrgKind, OrgState, Payload, Purpose, RecordPayload,
     RegistryPayload,
 };
-pub use receipt::{AccessDecision, DenyReason, Event, Receipt};
+pub use receipt::{
+    AccessDecision, DenyReason, Event, MAX_EVENTS_PER_TX, RECEIPT_PROOF_ITEMS, Receipt,
+    ReceiptProof, decode_events, encode_events, receipt_leaf, receipts_root, receipts_tree,
+};
 pub use text::{ChainId, OrgName, TextError, Uri};
 pub use tx::{
     JoinEndorsement, RecordAttestation, Transaction, TxBody, TxError, VerifiedTransaction,

@@ -1,7 +1,24 @@
 //! Receipts: what executing a transaction did, for clients and auditors.
+//!
+//! Events have one canonical binary encoding (a count, then per event a tag byte and its fields
+//! in declaration order): the store keeps it, and every block header commits to its receipts
+//! through [`receipts_root`], a binary Merkle root over [`receipt_leaf`]s in transaction order,
+//! so a client can check a node's receipt instead of trusting it (issue 7 §2). Decoding is
+//! bounded and rejects trailing bytes.
 
-use crate::{Address, ConsentId, ContentHash, OrgKind, OrgName, OrgState, Purpose, RecordId, TxId};
+use crate::{
+    Address, ConsentId, ContentHash, Hash32, OrgKind, OrgName, OrgState, Purpose, RecordId, TxId,
+};
+use bytes::{Buf as _, BufMut};
+use commonware_codec::{
+    Buf, Copying, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write,
+};
+use commonware_cryptography::{Hasher, Sha256};
+use commonware_storage::bmt;
 use serde::{Deserialize, Serialize};
+
+/// Most events one transaction may have in a receipt.
+pub const MAX_EVENTS_PER_TX: usize = 1_024;
 
 /// The outcome of one executed transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,9 +129,57 @@ pub enum AccessDecision {
 }
 
 impl AccessDecision {
+    const ALLOWED: u8 = 0;
+    const DENIED: u8 = 1;
+
     /// Whether access was granted.
     pub fn is_allowed(&self) -> bool {
         matches!(self, Self::Allowed { .. })
+    }
+}
+
+// Decision wire form: 0 = allowed (+ optional consent id), 1 = denied (+ reason tag).
+impl Write for AccessDecision {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Self::Allowed { consent } => {
+                Self::ALLOWED.write(buf);
+                consent.write(buf);
+            }
+            Self::Denied { reason } => {
+                Self::DENIED.write(buf);
+                reason.tag().write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for AccessDecision {
+    fn encode_size(&self) -> usize {
+        match self {
+            Self::Allowed { consent } => 1 + consent.encode_size(),
+            Self::Denied { .. } => 2,
+        }
+    }
+}
+
+impl Read for AccessDecision {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        match u8::read(buf)? {
+            Self::ALLOWED => Ok(Self::Allowed {
+                consent: Option::<ConsentId>::read(buf)?,
+            }),
+            Self::DENIED => {
+                let tag = u8::read(buf)?;
+                let reason = DenyReason::ALL
+                    .get(usize::from(tag))
+                    .copied()
+                    .ok_or(CodecError::InvalidEnum(tag))?;
+                Ok(Self::Denied { reason })
+            }
+            other => Err(CodecError::InvalidEnum(other)),
+        }
     }
 }
 
@@ -131,4 +196,264 @@ pub enum DenyReason {
     ConsentRevoked,
     /// The requester is not a member of an audited organisation (e.g. suspended).
     RequesterNotAudited,
+}
+
+impl DenyReason {
+    /// Every reason, in wire-tag order.
+    pub const ALL: [Self; 4] = [
+        Self::NoConsent,
+        Self::ConsentExpired,
+        Self::ConsentRevoked,
+        Self::RequesterNotAudited,
+    ];
+
+    fn tag(self) -> u8 {
+        match self {
+            Self::NoConsent => 0,
+            Self::ConsentExpired => 1,
+            Self::ConsentRevoked => 2,
+            Self::RequesterNotAudited => 3,
+        }
+    }
+}
+
+/// Writes each value in order.
+macro_rules! put {
+    ($buf:expr; $($value:expr),+ $(,)?) => {{ $(($value).write($buf);)+ }};
+}
+
+/// Encodes a transaction's events canonically.
+pub fn encode_events(events: &[Event]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(8 + 160 * events.len());
+    events.len().write(&mut buf);
+    for event in events {
+        write_event(event, &mut buf);
+    }
+    buf
+}
+
+/// Decodes [`encode_events`] output; anything else is an error.
+pub fn decode_events(bytes: &[u8]) -> Result<Vec<Event>, CodecError> {
+    let mut buf = Copying(bytes);
+    let count = usize::read_cfg(&mut buf, &RangeCfg::from(0..=MAX_EVENTS_PER_TX))?;
+    let events = (0..count)
+        .map(|_| read_event(&mut buf))
+        .collect::<Result<Vec<_>, _>>()?;
+    match buf.remaining() {
+        0 => Ok(events),
+        extra => Err(CodecError::ExtraData(extra)),
+    }
+}
+
+/// The leaf a receipt contributes to its block's [`receipts_root`]: SHA-256 of the
+/// transaction id and its canonically encoded events. Height and position are implied by the
+/// header and the leaf's position in the tree.
+pub fn receipt_leaf(tx: &TxId, events: &[Event]) -> Hash32 {
+    Sha256::hash(&[tx.as_bytes(), &encode_events(events)])
+}
+
+/// The binary Merkle tree over a block's receipt leaves, in transaction order (commonware's
+/// BMT, whose root also commits to the leaf count).
+pub fn receipts_tree(leaves: &[Hash32]) -> bmt::Tree<Hash32> {
+    let mut builder = bmt::Builder::<Sha256>::new(leaves.len());
+    for leaf in leaves {
+        builder.add(leaf);
+    }
+    builder.build()
+}
+
+/// A proof that one receipt leaf is in a block's receipts tree.
+pub type ReceiptProof = bmt::Proof<Hash32>;
+
+/// Most receipts one proof may prove (it proves one; the bound sizes the decoder).
+pub const RECEIPT_PROOF_ITEMS: usize = 1;
+
+/// The receipts root a header carries for these leaves.
+pub fn receipts_root(leaves: &[Hash32]) -> Hash32 {
+    receipts_tree(leaves).root()
+}
+
+impl Receipt {
+    /// This receipt's leaf in its block's receipts tree.
+    pub fn leaf(&self) -> Hash32 {
+        receipt_leaf(&self.tx, &self.events)
+    }
+}
+
+fn write_event(event: &Event, buf: &mut impl BufMut) {
+    match event {
+        Event::OrgRegistered {
+            name,
+            kind,
+            founder,
+        } => put!(buf; 0u8, name, *kind, founder),
+        Event::OrgStateChanged { name, from, to } => put!(buf; 1u8, name, *from, *to),
+        Event::MemberJoined {
+            name,
+            member,
+            endorser,
+        } => put!(buf; 2u8, name, member, endorser),
+        Event::RecordReleased {
+            record,
+            patient,
+            doctor,
+            hospital,
+        } => put!(buf; 3u8, *record, patient, doctor, hospital),
+        Event::RecordStored { record, blob_hash } => put!(buf; 4u8, *record, *blob_hash),
+        Event::ConsentGranted {
+            consent,
+            patient,
+            grantee,
+        } => put!(buf; 5u8, *consent, patient, grantee),
+        Event::ConsentRevoked { consent } => put!(buf; 6u8, *consent),
+        Event::AccessDecided {
+            record,
+            requester,
+            purpose,
+            decision,
+        } => {
+            put!(buf; 7u8, *record, requester, *purpose, decision);
+        }
+    }
+}
+
+fn read_event(buf: &mut impl Buf) -> Result<Event, CodecError> {
+    Ok(match u8::read(buf)? {
+        0 => Event::OrgRegistered {
+            name: OrgName::read(buf)?,
+            kind: OrgKind::read(buf)?,
+            founder: Address::read(buf)?,
+        },
+        1 => Event::OrgStateChanged {
+            name: OrgName::read(buf)?,
+            from: OrgState::read(buf)?,
+            to: OrgState::read(buf)?,
+        },
+        2 => Event::MemberJoined {
+            name: OrgName::read(buf)?,
+            member: Address::read(buf)?,
+            endorser: Address::read(buf)?,
+        },
+        3 => Event::RecordReleased {
+            record: RecordId::read(buf)?,
+            patient: Address::read(buf)?,
+            doctor: Address::read(buf)?,
+            hospital: OrgName::read(buf)?,
+        },
+        4 => Event::RecordStored {
+            record: RecordId::read(buf)?,
+            blob_hash: ContentHash::read(buf)?,
+        },
+        5 => Event::ConsentGranted {
+            consent: ConsentId::read(buf)?,
+            patient: Address::read(buf)?,
+            grantee: Address::read(buf)?,
+        },
+        6 => Event::ConsentRevoked {
+            consent: ConsentId::read(buf)?,
+        },
+        7 => Event::AccessDecided {
+            record: RecordId::read(buf)?,
+            requester: Address::read(buf)?,
+            purpose: Purpose::read(buf)?,
+            decision: AccessDecision::read(buf)?,
+        },
+        other => return Err(CodecError::InvalidEnum(other)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{address, org_name, record_id};
+
+    fn every_event() -> Vec<Event> {
+        let name = org_name("Seoul General");
+        vec![
+            Event::OrgRegistered {
+                name: name.clone(),
+                kind: OrgKind::Cloud,
+                founder: address(1),
+            },
+            Event::OrgStateChanged {
+                name: name.clone(),
+                from: OrgState::ToAudit,
+                to: OrgState::Audited,
+            },
+            Event::MemberJoined {
+                name: name.clone(),
+                member: address(2),
+                endorser: address(1),
+            },
+            Event::RecordReleased {
+                record: record_id(1),
+                patient: address(3),
+                doctor: address(2),
+                hospital: name,
+            },
+            Event::RecordStored {
+                record: record_id(1),
+                blob_hash: ContentHash::of(b"blob"),
+            },
+            Event::ConsentGranted {
+                consent: ConsentId(record_id(2).0),
+                patient: address(3),
+                grantee: address(4),
+            },
+            Event::ConsentRevoked {
+                consent: ConsentId(record_id(2).0),
+            },
+            Event::AccessDecided {
+                record: record_id(1),
+                requester: address(4),
+                purpose: Purpose::Billing,
+                decision: AccessDecision::Allowed {
+                    consent: Some(ConsentId(record_id(2).0)),
+                },
+            },
+            Event::AccessDecided {
+                record: record_id(1),
+                requester: address(5),
+                purpose: Purpose::PublicHealth,
+                decision: AccessDecision::Denied {
+                    reason: DenyReason::ConsentExpired,
+                },
+            },
+        ]
+    }
+
+    #[test]
+    fn every_event_round_trips_canonically() {
+        let events = every_event();
+        let bytes = encode_events(&events);
+        assert_eq!(decode_events(&bytes).unwrap(), events);
+        for event in &events {
+            let one = encode_events(std::slice::from_ref(event));
+            assert_eq!(decode_events(&one).unwrap(), vec![event.clone()]);
+        }
+        assert_eq!(decode_events(&encode_events(&[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn malformed_event_bytes_are_refused() {
+        let bytes = encode_events(&every_event());
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(matches!(
+            decode_events(&trailing),
+            Err(CodecError::ExtraData(1))
+        ));
+        for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+            assert!(decode_events(&bytes[..cut]).is_err());
+        }
+        // An unknown event tag.
+        assert!(matches!(
+            decode_events(&[1, 8]),
+            Err(CodecError::InvalidEnum(8))
+        ));
+        // A count above the bound.
+        let mut too_many = Vec::new();
+        (MAX_EVENTS_PER_TX + 1).write(&mut too_many);
+        assert!(decode_events(&too_many).is_err());
+    }
 }

@@ -47,6 +47,15 @@ pub enum TxError {
     /// The join endorsement is not the endorser's signature over (chain, org, new member).
     #[error("invalid join endorsement from {0}")]
     BadEndorsement(Address),
+    /// An address the payload names (a patient, a grantee) is not an ed25519 public key: no
+    /// one could ever sign as it, and every API path refuses it (issue 7 §4).
+    #[error("the {role} address {address} is not a valid ed25519 public key")]
+    NotAKey {
+        /// Which party the address stands for.
+        role: &'static str,
+        /// The address.
+        address: Address,
+    },
     /// The key given to sign is not the sender's.
     #[error("signing key does not match the transaction sender")]
     WrongSigner,
@@ -67,6 +76,11 @@ pub struct TxBody {
     pub sender: Address,
     /// Must equal the sender's account nonce at execution.
     pub nonce: u64,
+    /// The last block time (unix milliseconds, the header's `timestamp_ms`) at which the
+    /// transaction may execute. A signed transaction that was forgotten — dropped from the
+    /// mempool, or never sent — cannot take effect after it, even if its nonce is still
+    /// unused (issue 7: parked transactions). `u64::MAX` means no deadline.
+    pub valid_until_ms: u64,
     /// What to do.
     pub payload: Payload,
 }
@@ -90,13 +104,14 @@ impl Write for TxBody {
         self.chain_id.write(buf);
         self.sender.write(buf);
         self.nonce.write(buf);
+        self.valid_until_ms.write(buf);
         self.payload.write(buf);
     }
 }
 
 impl EncodeSize for TxBody {
     fn encode_size(&self) -> usize {
-        self.chain_id.encode_size() + Address::SIZE + u64::SIZE + self.payload.encode_size()
+        self.chain_id.encode_size() + Address::SIZE + 2 * u64::SIZE + self.payload.encode_size()
     }
 }
 
@@ -107,6 +122,7 @@ impl Read for TxBody {
             chain_id: ChainId::read(buf)?,
             sender: Address::read(buf)?,
             nonce: u64::read(buf)?,
+            valid_until_ms: u64::read(buf)?,
             payload: Payload::read(buf)?,
         })
     }
@@ -165,8 +181,11 @@ impl Transaction {
 
     /// Every signature the transaction carries, with the key and message it must verify
     /// against: the sender's over the body, and the embedded attestation or endorsement.
-    /// Fails if a signer's address is not a valid public key.
+    /// Fails if a signer's address, or any other address the payload names, is not a valid
+    /// public key: the chain accepts exactly the addresses the API's text form accepts
+    /// ([`Address`]'s `FromStr`), so nothing finalized is unreadable through the API.
     fn signature_checks(&self) -> Result<Vec<SignatureCheck<'_>>, TxError> {
+        self.check_named_addresses()?;
         let sender = &self.body.sender;
         let sender_key = sender
             .public_key()
@@ -219,6 +238,24 @@ impl Transaction {
             _ => {}
         }
         Ok(checks)
+    }
+}
+
+impl Transaction {
+    /// Checks the addresses the payload names that no signature check decompresses.
+    fn check_named_addresses(&self) -> Result<(), TxError> {
+        let (role, address) = match &self.body.payload {
+            Payload::Record(RecordPayload::Release { patient, .. }) => ("patient", patient),
+            Payload::Consent(crate::ConsentPayload::Grant { grantee, .. }) => ("grantee", grantee),
+            _ => return Ok(()),
+        };
+        address
+            .public_key()
+            .map(|_| ())
+            .map_err(|_| TxError::NotAKey {
+                role,
+                address: *address,
+            })
     }
 }
 
@@ -401,6 +438,43 @@ mod tests {
     use commonware_codec::DecodeExt;
     use commonware_utils::test_rng;
     use proptest::prelude::*;
+
+    /// Issue 7 §4: the chain accepts exactly the addresses the API accepts. A correctly signed
+    /// release to (or grant for) 32 bytes that are not a public key is refused by both the
+    /// single and the batch verifier, as the API's text parser refuses them.
+    #[test]
+    fn addresses_that_are_not_keys_are_refused_on_chain_as_in_the_api() {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 2; // y = 2 is not on the curve
+        let not_a_key = Address::from_bytes(bytes);
+        assert!(hex::encode(bytes).parse::<Address>().is_err());
+        let release = Payload::Record(RecordPayload::Release {
+            patient: not_a_key,
+            record_hash: crate::ContentHash::of(b"emr"),
+            attestation: key(1).sign(namespace::RECORD_ATTESTATION, b"anything"),
+        });
+        let grant = Payload::Consent(ConsentPayload::Grant {
+            grantee: not_a_key,
+            records: vec![record_id(1)],
+            purpose: Purpose::Research,
+            expiry: Expiry::AtHeight(100),
+        });
+        for (payload, role) in [(release, "patient"), (grant, "grantee")] {
+            let tx = TxBody {
+                chain_id: chain(),
+                sender: address(1),
+                nonce: 0,
+                valid_until_ms: u64::MAX,
+                payload,
+            }
+            .sign(&key(1))
+            .unwrap();
+            let refused = |result: Result<VerifiedTransaction, TxError>| matches!(result, Err(TxError::NotAKey { role: r, address }) if r == role && address == not_a_key);
+            assert!(refused(tx.verify(&chain())), "{role}: single");
+            let batch = verify_batch(&mut test_rng(), &chain(), std::slice::from_ref(&tx));
+            assert!(refused(batch.into_iter().next().unwrap()), "{role}: batch");
+        }
+    }
 
     #[test]
     fn every_payload_round_trips_and_verifies() {

@@ -124,6 +124,7 @@ pub fn header_with(world: &World, tx_ids: &[TxId]) -> Header {
         proposer: Address::from(validator_keys(&VALIDATOR_SEEDS)[0].public_key()),
         tx_root: tx_root(tx_ids),
         state_root: world.root(),
+        receipts_root: Hash32::from([0; 32]),
         revocation_root: Hash32::from([0; 32]),
         med_checkpoint: Hash32::from([0; 32]),
     }

@@ -71,6 +71,12 @@ impl From<AdmitError> for ApiError {
                 error,
                 "send the hex of a canonically encoded signed transaction",
             ),
+            AdmitError::Invalid(TxError::NotAKey { .. }) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_address",
+                error,
+                "name parties by their address as `medchain address --key FILE` prints it",
+            ),
             AdmitError::Invalid(_) => Self::new(
                 StatusCode::BAD_REQUEST,
                 "bad_signature",
@@ -88,6 +94,12 @@ impl From<AdmitError> for ApiError {
                 "mempool_full",
                 error,
                 "retry after a few blocks",
+            ),
+            AdmitError::Mempool(AdmissionError::SenderFull { .. }) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "sender_limit",
+                error,
+                "wait until this sender's waiting transactions are finalized (GET /v1/transactions/{id}), then send more",
             ),
             AdmitError::Mempool(_) => Self::new(
                 StatusCode::CONFLICT,

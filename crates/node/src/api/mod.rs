@@ -16,7 +16,7 @@ mod transactions;
 pub use error::ApiError;
 pub use medchain_api::*;
 
-use crate::{chain::Chain, gossip::GossipHandle, metrics::NodeMetrics};
+use crate::{chain::Chain, metrics::NodeMetrics};
 use axum::{Json, Router, extract::State, http::header, response::IntoResponse, routing::get};
 use medchain_types::Genesis;
 use std::sync::Arc;
@@ -34,7 +34,6 @@ pub type MetricsEncoder = Box<dyn Fn() -> String + Send + Sync>;
 pub(crate) struct ApiInner {
     pub(crate) encode_metrics: MetricsEncoder,
     pub(crate) chain: Arc<Chain>,
-    pub(crate) gossip: GossipHandle,
     pub(crate) genesis: Genesis,
     pub(crate) metrics: NodeMetrics,
 }
@@ -44,7 +43,6 @@ impl ApiState {
     pub fn new(
         encode_metrics: MetricsEncoder,
         chain: Arc<Chain>,
-        gossip: GossipHandle,
         genesis: Genesis,
         metrics: NodeMetrics,
     ) -> Self {
@@ -52,7 +50,6 @@ impl ApiState {
             inner: Arc::new(ApiInner {
                 encode_metrics,
                 chain,
-                gossip,
                 genesis,
                 metrics,
             }),

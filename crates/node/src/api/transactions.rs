@@ -4,7 +4,10 @@ use super::{
     ApiError, ApiState, BatchItem, BatchRequest, BatchResponse, SubmitRequest, SubmitResponse,
     TxState, TxStatusView,
 };
-use crate::mempool::Admitted;
+use crate::{
+    chain::{Admission, TxStatus},
+    mempool::{Admitted, DropReason, Dropped, MempoolStatus},
+};
 use axum::{
     Json, Router,
     extract::rejection::{JsonRejection, PathRejection},
@@ -12,6 +15,8 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
+use commonware_codec::Encode as _;
+use medchain_api::DroppedView;
 use medchain_types::{Transaction, TxId};
 
 /// Most transactions in one batch submission.
@@ -56,12 +61,13 @@ async fn admit(
     post, path = "/v1/transactions", tag = "transactions",
     request_body = SubmitRequest,
     responses(
-        (status = 202, description = "Accepted into the mempool", body = SubmitResponse),
+        (status = 202, description = "Accepted into the mempool: `pending` (executable) or `queued` (waiting for an earlier nonce)", body = SubmitResponse),
         (status = 400, description = "Malformed, wrong chain or bad signature", body = medchain_api::ErrorBody),
         (status = 409, description = "Nonce already used or taken", body = medchain_api::ErrorBody),
         (status = 413, description = "Body larger than a transaction may be", body = medchain_api::ErrorBody),
         (status = 415, description = "Not sent as application/json", body = medchain_api::ErrorBody),
         (status = 422, description = "Not the documented JSON shape, or the state machine rejects it", body = medchain_api::ErrorBody),
+        (status = 429, description = "The sender already has as many waiting transactions as it may", body = medchain_api::ErrorBody),
         (status = 503, description = "Mempool full or node unavailable", body = medchain_api::ErrorBody),
     )
 )]
@@ -71,14 +77,21 @@ pub(super) async fn submit(
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
     let Json(request) = request?;
     let tx = decode(&request.tx)?;
-    let admission = admit(&state, vec![tx.clone()]).await?.remove(0)?;
-    if admission.admitted == Admitted::New {
-        state.inner.gossip.publish(tx);
+    let admission = admit(&state, vec![tx]).await?.remove(0)?;
+    Ok((StatusCode::ACCEPTED, Json(accepted(admission))))
+}
+
+/// What a client is told about an admitted transaction.
+fn accepted(admission: Admission) -> SubmitResponse {
+    let (status, waiting_for) = match admission.admitted {
+        Admitted::Queued { waiting_for } => (TxState::Queued, Some(waiting_for)),
+        Admitted::Pending | Admitted::Duplicate => (TxState::Pending, None),
+    };
+    SubmitResponse {
+        id: admission.id,
+        status,
+        waiting_for,
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(SubmitResponse { id: admission.id }),
-    ))
 }
 
 /// Submit many signed transactions at once (verified as one signature batch).
@@ -119,17 +132,12 @@ pub(super) async fn submit_batch(
             error: tx.err().map(ApiError::into_body),
         })
         .collect();
-    for ((index, tx), outcome) in valid.into_iter().zip(outcomes) {
+    for ((index, _), outcome) in valid.into_iter().zip(outcomes) {
         results[index] = match outcome {
-            Ok(admission) => {
-                if admission.admitted == Admitted::New {
-                    state.inner.gossip.publish(tx);
-                }
-                BatchItem {
-                    id: Some(admission.id),
-                    error: None,
-                }
-            }
+            Ok(admission) => BatchItem {
+                id: Some(admission.id),
+                error: None,
+            },
             Err(error) => BatchItem {
                 id: None,
                 error: Some(ApiError::from(error).into_body()),
@@ -139,7 +147,8 @@ pub(super) async fn submit_batch(
     Ok(Json(BatchResponse { results }))
 }
 
-/// A transaction's status: pending, finalized with its receipt, or unknown.
+/// A transaction's status: pending, queued, finalized (with its receipt and the receipt's
+/// Merkle proof), dropped (with why), or unknown.
 #[utoipa::path(
     get, path = "/v1/transactions/{id}", tag = "transactions",
     params(("id" = String, Path, description = "Transaction id (hex)", pattern = "^[0-9a-fA-F]{64}$")),
@@ -157,21 +166,42 @@ pub(super) async fn status(
         .parse()
         .map_err(|e| ApiError::bad_request(e, "a transaction id is 64 hex characters"))?;
     let chain = &state.inner.chain;
-    if let Some(receipt) = chain.store().receipt(&id)? {
-        return Ok(Json(TxStatusView {
-            id,
-            status: TxState::Finalized,
-            receipt: Some(receipt),
-        }));
-    }
-    let status = if chain.mempool().contains(&id) {
-        TxState::Pending
-    } else {
-        TxState::Unknown
-    };
-    Ok(Json(TxStatusView {
+    let mut view = TxStatusView {
         id,
-        status,
+        status: TxState::Unknown,
         receipt: None,
-    }))
+        receipt_proof: None,
+        waiting_for: None,
+        dropped: None,
+    };
+    match chain.tx_status(&id)? {
+        TxStatus::Finalized(receipt, proof) => {
+            view.status = TxState::Finalized;
+            view.receipt = Some(receipt);
+            view.receipt_proof = Some(hex::encode(proof.encode()));
+        }
+        TxStatus::Mempool(MempoolStatus::Pending) => view.status = TxState::Pending,
+        TxStatus::Mempool(MempoolStatus::Queued { waiting_for }) => {
+            view.status = TxState::Queued;
+            view.waiting_for = Some(waiting_for);
+        }
+        TxStatus::Mempool(MempoolStatus::Dropped(dropped)) => {
+            view.status = TxState::Dropped;
+            view.dropped = Some(dropped_view(dropped));
+        }
+        TxStatus::Unknown => {}
+    }
+    Ok(Json(view))
+}
+
+fn dropped_view(Dropped { reason, height }: Dropped) -> DroppedView {
+    DroppedView {
+        reason: reason.code().to_string(),
+        error: match &reason {
+            DropReason::Failed { code, .. } => Some(code.clone()),
+            _ => None,
+        },
+        message: reason.to_string(),
+        height,
+    }
 }

@@ -33,6 +33,7 @@ pub fn header(height: u64, parent: Hash32, timestamp_ms: u64, state_root: Hash32
         proposer: Actor::new(1_000).address,
         tx_root: Hash32::from([0; 32]),
         state_root,
+        receipts_root: Hash32::from([0; 32]),
         revocation_root: Hash32::from([0; 32]),
         med_checkpoint: Hash32::from([0; 32]),
     }

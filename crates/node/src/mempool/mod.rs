@@ -1,0 +1,720 @@
+//! The mempool: verified transactions waiting for a block.
+//!
+//! Shaped after production pools (reth's pending/queued sub-pools, CometBFT's bounded mempool)
+//! so that junk cannot push out honest work (issue 7 §1):
+//!
+//! - **Pending vs queued.** A sender's transactions whose nonces run without a gap from its
+//!   committed nonce are *pending*: they can execute, are gossiped, and count against the pending
+//!   bound. A transaction after a gap is *queued*: it waits for the gap to fill, is neither
+//!   gossiped nor proposed, and counts only against the (much smaller) queued bounds. When the gap
+//!   fills — by admission or by a finalized block — the run that became contiguous is promoted
+//!   and handed back to be gossiped.
+//! - **Bounds.** Per sender: at most [`MempoolLimits::max_queued_per_sender`] queued and
+//!   [`MempoolLimits::max_pending_per_sender`] pending. In total: when the queued space is full,
+//!   the worst-placed queued transaction (the one furthest from executable, newest first) is
+//!   evicted for a better-placed newcomer; when the pending space is full, a sender that has
+//!   already executed a transaction (an *established* account) may push out the newest pending
+//!   transaction of a sender that never has. Executable transactions from established accounts
+//!   are therefore never refused because of gapped or fresh-key junk.
+//! - **Expiry.** Queued transactions expire after [`MempoolLimits::queued_ttl_blocks`] committed
+//!   blocks, pending ones after [`MempoolLimits::pending_ttl_blocks`]: a forgotten signed
+//!   transaction does not surface thousands of blocks later.
+//! - **No silent drop** (issue 7 §3). Every transaction that leaves without a block — failed at
+//!   block building, expired, evicted, superseded by another use of its nonce, or orphaned by a
+//!   dropped predecessor — is recorded in a bounded [`DropLog`] with its [`DropReason`].
+//!
+//! Selection for a block takes each sender's transactions in nonce order starting from the
+//! nonce the proposal's parent state expects, so a block never carries a gap or a replay.
+
+mod dropped;
+
+pub use dropped::{DropLog, DropReason, Dropped};
+use medchain_types::{Address, TxId, VerifiedTransaction};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Mutex,
+};
+
+/// How far ahead of its committed nonce a sender's transaction may be at all.
+pub const NONCE_WINDOW: u64 = 1024;
+
+/// How far past its first missing nonce a sender's queued transaction may be (out-of-order
+/// arrival through different validators, not parking).
+pub const FUTURE_WINDOW: u64 = 64;
+
+/// Mempool bounds.
+#[derive(Clone, Copy, Debug)]
+pub struct MempoolLimits {
+    /// Most pending (executable) transactions in total.
+    pub max_pending: usize,
+    /// Most queued (gapped) transactions in total.
+    pub max_queued: usize,
+    /// Most pending transactions of one sender.
+    pub max_pending_per_sender: usize,
+    /// Most queued transactions of one sender.
+    pub max_queued_per_sender: usize,
+    /// Committed blocks after which a pending transaction is dropped.
+    pub pending_ttl_blocks: u64,
+    /// Committed blocks after which a queued transaction is dropped.
+    pub queued_ttl_blocks: u64,
+    /// How many recent drops are remembered for status queries.
+    pub dropped_kept: usize,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        Self {
+            max_pending: 200_000,
+            max_queued: 10_000,
+            max_pending_per_sender: NONCE_WINDOW as usize,
+            // A client may spread its transactions over several validators: each may see up
+            // to a window's worth before the earlier ones arrive by gossip.
+            max_queued_per_sender: FUTURE_WINDOW as usize,
+            // An idle chain makes at most two blocks a second, a busy one more: about ten
+            // minutes, and one minute, at the idle rate.
+            pending_ttl_blocks: 1_200,
+            queued_ttl_blocks: 120,
+            dropped_kept: 100_000,
+        }
+    }
+}
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmissionError {
+    /// Nonce already used by a committed transaction.
+    #[error("nonce {got} is already used; the sender's next nonce is {expected}")]
+    StaleNonce {
+        /// Sender's next nonce.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// Nonce too far ahead.
+    #[error(
+        "nonce {got} is too far ahead of the sender's next nonce {expected} (window {NONCE_WINDOW})"
+    )]
+    NonceTooFar {
+        /// Sender's next nonce.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// Another transaction with the same sender and nonce is waiting.
+    #[error("another transaction from this sender with nonce {0} is already pending")]
+    NonceTaken(u64),
+    /// Nonce skips too far past the first nonce the sender is missing.
+    #[error(
+        "nonce {got} is too far ahead: the sender's next missing nonce is {expected} (at most {FUTURE_WINDOW} ahead of it)"
+    )]
+    NonceGap {
+        /// The first nonce of the sender that is neither committed nor pending.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// The sender already has as many transactions of this kind waiting as it may.
+    #[error("the sender already has {held} {kind} transactions waiting (the limit)")]
+    SenderFull {
+        /// `pending` or `queued`.
+        kind: &'static str,
+        /// How many it has.
+        held: usize,
+    },
+    /// The mempool has no room for a transaction placed like this one.
+    #[error("mempool is full; retry later")]
+    Full,
+}
+
+/// What [`Mempool::admit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// Newly added and executable: it is gossiped and may be proposed.
+    Pending,
+    /// Newly added after a gap: it waits for the sender's nonce `waiting_for`.
+    Queued {
+        /// The first missing nonce of the sender.
+        waiting_for: u64,
+    },
+    /// Already present (same id): nothing changed.
+    Duplicate,
+}
+
+/// The outcome of an admission: what happened to the transaction, and the sender's queued
+/// transactions it made executable (to be gossiped now).
+#[derive(Debug)]
+pub struct Admission {
+    /// What happened to the transaction.
+    pub admitted: Admitted,
+    /// Queued transactions promoted to pending, in nonce order.
+    pub promoted: Vec<VerifiedTransaction>,
+}
+
+/// Where a transaction is, as far as this mempool knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MempoolStatus {
+    /// Executable, waiting for a block.
+    Pending,
+    /// Waiting for an earlier nonce of its sender.
+    Queued {
+        /// The first missing nonce of the sender.
+        waiting_for: u64,
+    },
+    /// Dropped without a block.
+    Dropped(Dropped),
+}
+
+struct Entry {
+    tx: VerifiedTransaction,
+    /// Committed height when admitted (for expiry).
+    admitted_at: u64,
+    /// Admission order: with `admitted_at`, its key in the expiry index of its kind.
+    seq: u64,
+    /// Its place in the queued index, while queued.
+    queued: Option<QueuedPlace>,
+}
+
+/// Orders queued transactions from best to worst placed: established senders' before fresh
+/// ones', then by how far past the sender's first missing nonce they were on admission, then
+/// newest last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct QueuedPlace {
+    fresh: bool,
+    gap: u64,
+    seq: u64,
+}
+
+struct SenderQueue {
+    nonces: BTreeMap<u64, TxId>,
+    /// The sender's committed next nonce, as last learned.
+    committed: u64,
+    /// First nonce not in the contiguous run from `committed`: nonces below it are pending.
+    ready_end: u64,
+    /// Whether the sender has executed a transaction (committed nonce above zero).
+    established: bool,
+    /// Its key in `Inner::arrival`.
+    arrival: u64,
+}
+
+impl SenderQueue {
+    fn pending(&self) -> usize {
+        self.nonces.range(..self.ready_end).count()
+    }
+
+    fn queued(&self) -> usize {
+        self.nonces.range(self.ready_end..).count()
+    }
+}
+
+struct Inner {
+    limits: MempoolLimits,
+    by_id: HashMap<TxId, Entry>,
+    senders: HashMap<Address, SenderQueue>,
+    /// Senders in order of arrival, for fair selection.
+    arrival: BTreeMap<u64, Address>,
+    /// Queued transactions, best placed first.
+    queued: BTreeSet<(QueuedPlace, TxId)>,
+    /// Pending transactions by admission height, oldest first.
+    pending_expiry: BTreeMap<(u64, u64), TxId>,
+    /// Queued transactions by admission height, oldest first.
+    queued_expiry: BTreeMap<(u64, u64), TxId>,
+    pending_count: usize,
+    next_seq: u64,
+    dropped: DropLog,
+    /// The committed height as last learned.
+    height: u64,
+}
+
+/// A thread-safe mempool.
+pub struct Mempool {
+    inner: Mutex<Inner>,
+}
+
+impl Default for Mempool {
+    fn default() -> Self {
+        Self::new(MempoolLimits::default())
+    }
+}
+
+impl Mempool {
+    /// An empty mempool with these bounds.
+    pub fn new(limits: MempoolLimits) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                limits,
+                by_id: HashMap::new(),
+                senders: HashMap::new(),
+                arrival: BTreeMap::new(),
+                queued: BTreeSet::new(),
+                pending_expiry: BTreeMap::new(),
+                queued_expiry: BTreeMap::new(),
+                pending_count: 0,
+                next_seq: 0,
+                dropped: DropLog::new(limits.dropped_kept),
+                height: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent maps (every mutation is a single
+        // insert/remove sequence), so poisoning carries no information here.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Admits a verified transaction whose sender's committed next nonce is `committed_nonce`.
+    pub fn admit(
+        &self,
+        tx: VerifiedTransaction,
+        committed_nonce: u64,
+    ) -> Result<Admission, AdmissionError> {
+        let nonce = tx.body().nonce;
+        if nonce < committed_nonce {
+            return Err(AdmissionError::StaleNonce {
+                expected: committed_nonce,
+                got: nonce,
+            });
+        }
+        if nonce >= committed_nonce.saturating_add(NONCE_WINDOW) {
+            return Err(AdmissionError::NonceTooFar {
+                expected: committed_nonce,
+                got: nonce,
+            });
+        }
+        self.lock().admit(tx, committed_nonce)
+    }
+
+    /// Learns the committed height (at start-up; [`Mempool::on_finalized`] keeps it current),
+    /// from which expiry counts.
+    pub fn observe_height(&self, height: u64) {
+        let mut inner = self.lock();
+        inner.height = inner.height.max(height);
+    }
+
+    /// A waiting transaction by id (used to skip re-verifying signatures of block contents).
+    pub fn get(&self, id: &TxId) -> Option<VerifiedTransaction> {
+        self.lock().by_id.get(id).map(|entry| entry.tx.clone())
+    }
+
+    /// Whether a transaction is waiting (pending or queued).
+    pub fn contains(&self, id: &TxId) -> bool {
+        self.lock().by_id.contains_key(id)
+    }
+
+    /// Where `id` is: pending, queued, recently dropped (with why), or `None` if unknown.
+    pub fn status(&self, id: &TxId) -> Option<MempoolStatus> {
+        let inner = self.lock();
+        if let Some(entry) = inner.by_id.get(id) {
+            let sender = &inner.senders[&entry.tx.body().sender];
+            return Some(match entry.queued {
+                None => MempoolStatus::Pending,
+                Some(_) => MempoolStatus::Queued {
+                    waiting_for: sender.ready_end,
+                },
+            });
+        }
+        inner.dropped.get(id).cloned().map(MempoolStatus::Dropped)
+    }
+
+    /// Number of waiting transactions, pending and queued.
+    pub fn len(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
+    /// Number of pending (executable) transactions.
+    pub fn pending_len(&self) -> usize {
+        self.lock().pending_count
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Candidates for a block, at most `max_txs`: senders in arrival order, each sender's
+    /// transactions in nonce order starting at `next_nonce(sender)` with no gaps.
+    pub fn candidates(
+        &self,
+        max_txs: usize,
+        mut next_nonce: impl FnMut(&Address) -> u64,
+    ) -> Vec<VerifiedTransaction> {
+        let inner = self.lock();
+        let mut selected = Vec::new();
+        for sender in inner.arrival.values() {
+            if selected.len() == max_txs {
+                break;
+            }
+            let queue = &inner.senders[sender];
+            let start = next_nonce(sender);
+            for (expected, (&nonce, id)) in (start..).zip(queue.nonces.range(start..)) {
+                if nonce != expected || selected.len() == max_txs {
+                    break;
+                }
+                selected.push(inner.by_id[id].tx.clone());
+            }
+        }
+        selected
+    }
+
+    /// Takes in a finalized block at `height`: for every sender of `included` (with the id of
+    /// its transaction), drops its transactions whose nonce is now below `next_nonce(sender)`
+    /// (the included one silently, a different one with a used nonce as superseded), promotes
+    /// what became contiguous, then expires what waited too long. Returns the promoted
+    /// transactions, to be gossiped.
+    pub fn on_finalized<'a>(
+        &self,
+        height: u64,
+        included: impl IntoIterator<Item = (&'a Address, u64, TxId)>,
+        mut next_nonce: impl FnMut(&Address) -> u64,
+    ) -> Vec<VerifiedTransaction> {
+        let mut used: BTreeMap<Address, HashMap<u64, TxId>> = BTreeMap::new();
+        for (sender, nonce, id) in included {
+            used.entry(*sender).or_default().insert(nonce, id);
+        }
+        let mut inner = self.lock();
+        inner.height = inner.height.max(height);
+        let mut promoted = Vec::new();
+        for (sender, nonces) in used {
+            let committed = next_nonce(&sender);
+            promoted.extend(inner.advance(&sender, committed, &nonces));
+        }
+        inner.expire();
+        promoted
+    }
+
+    /// Evicts `sender`'s transaction at `nonce` (it failed to execute for `reason`) and every
+    /// later one, which follow it in nonce order and so can never run either.
+    pub fn evict_from(&self, sender: &Address, nonce: u64, reason: DropReason) {
+        self.lock().drop_from(sender, nonce, reason);
+    }
+}
+
+impl Inner {
+    fn admit(
+        &mut self,
+        tx: VerifiedTransaction,
+        committed: u64,
+    ) -> Result<Admission, AdmissionError> {
+        let id = tx.id();
+        if self.by_id.contains_key(&id) {
+            return Ok(Admission {
+                admitted: Admitted::Duplicate,
+                promoted: Vec::new(),
+            });
+        }
+        let sender = tx.body().sender;
+        let nonce = tx.body().nonce;
+        // Learn the committed nonce first: what it made contiguous is promoted now.
+        let mut promoted = self.advance(&sender, committed, &HashMap::new());
+        let (ready_end, established) = self
+            .senders
+            .get(&sender)
+            .map_or((committed, committed > 0), |q| (q.ready_end, q.established));
+        if let Some(queue) = self.senders.get(&sender) {
+            if queue.nonces.contains_key(&nonce) {
+                return Err(AdmissionError::NonceTaken(nonce));
+            }
+            // Below the contiguous run and not in it: a block used it since `committed` was read.
+            if nonce < queue.committed {
+                return Err(AdmissionError::StaleNonce {
+                    expected: queue.committed,
+                    got: nonce,
+                });
+            }
+        }
+        let (admitted, queued) = if nonce == ready_end {
+            self.make_room_pending(&sender, established)?;
+            (Admitted::Pending, None)
+        } else {
+            if nonce > ready_end + FUTURE_WINDOW {
+                return Err(AdmissionError::NonceGap {
+                    expected: ready_end,
+                    got: nonce,
+                });
+            }
+            let place = QueuedPlace {
+                fresh: !established,
+                gap: nonce - ready_end,
+                seq: self.next_seq,
+            };
+            self.make_room_queued(&sender, place)?;
+            let waiting_for = ready_end;
+            (Admitted::Queued { waiting_for }, Some(place))
+        };
+        self.dropped.forget(&id);
+        self.insert(tx, committed, queued);
+        if admitted == Admitted::Pending {
+            promoted.extend(self.promote(&sender));
+        }
+        Ok(Admission { admitted, promoted })
+    }
+
+    /// Room for a pending transaction of `sender`, pushing out a fresh account's newest
+    /// pending transaction if the pool is full and `sender` is established.
+    fn make_room_pending(
+        &mut self,
+        sender: &Address,
+        established: bool,
+    ) -> Result<(), AdmissionError> {
+        let held = self.senders.get(sender).map_or(0, SenderQueue::pending);
+        if held >= self.limits.max_pending_per_sender {
+            return Err(AdmissionError::SenderFull {
+                kind: "pending",
+                held,
+            });
+        }
+        if self.pending_count < self.limits.max_pending {
+            return Ok(());
+        }
+        let victim = established
+            .then(|| self.newest_fresh_pending())
+            .flatten()
+            .ok_or(AdmissionError::Full)?;
+        let (victim_sender, victim_nonce) = victim;
+        self.drop_from(&victim_sender, victim_nonce, DropReason::Evicted);
+        Ok(())
+    }
+
+    /// The newest pending transaction of the most recently arrived sender that never executed
+    /// a transaction.
+    fn newest_fresh_pending(&self) -> Option<(Address, u64)> {
+        self.arrival.values().rev().find_map(|sender| {
+            let queue = &self.senders[sender];
+            let last = queue.nonces.range(..queue.ready_end).next_back()?;
+            (!queue.established).then_some((*sender, *last.0))
+        })
+    }
+
+    /// Room for a queued transaction of `sender` placed at `place`, evicting a worse-placed
+    /// queued transaction if the queued space is full.
+    fn make_room_queued(
+        &mut self,
+        sender: &Address,
+        place: QueuedPlace,
+    ) -> Result<(), AdmissionError> {
+        let held = self.senders.get(sender).map_or(0, SenderQueue::queued);
+        if held >= self.limits.max_queued_per_sender {
+            return Err(AdmissionError::SenderFull {
+                kind: "queued",
+                held,
+            });
+        }
+        if self.queued.len() < self.limits.max_queued {
+            return Ok(());
+        }
+        let &(worst, victim) = self.queued.last().ok_or(AdmissionError::Full)?;
+        // The newcomer is the newest: it loses every tie.
+        if worst < place {
+            return Err(AdmissionError::Full);
+        }
+        self.drop_one(&victim, DropReason::Evicted);
+        Ok(())
+    }
+
+    fn insert(&mut self, tx: VerifiedTransaction, committed: u64, queued: Option<QueuedPlace>) {
+        let (id, sender, nonce) = (tx.id(), tx.body().sender, tx.body().nonce);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let expiry_key = (self.height, seq);
+        match queued {
+            Some(place) => {
+                self.queued.insert((place, id));
+                self.queued_expiry.insert(expiry_key, id);
+            }
+            None => {
+                self.pending_count += 1;
+                self.pending_expiry.insert(expiry_key, id);
+            }
+        }
+        let arrival = &mut self.arrival;
+        let queue = self.senders.entry(sender).or_insert_with(|| {
+            arrival.insert(seq, sender);
+            SenderQueue {
+                nonces: BTreeMap::new(),
+                committed,
+                ready_end: committed,
+                established: committed > 0,
+                arrival: seq,
+            }
+        });
+        queue.nonces.insert(nonce, id);
+        if queued.is_none() {
+            queue.ready_end = nonce + 1;
+        }
+        self.by_id.insert(
+            id,
+            Entry {
+                tx,
+                admitted_at: self.height,
+                seq,
+                queued,
+            },
+        );
+    }
+
+    /// Moves `sender`'s queued transactions that now follow its contiguous run to pending.
+    fn promote(&mut self, sender: &Address) -> Vec<VerifiedTransaction> {
+        let mut promoted = Vec::new();
+        let Some(queue) = self.senders.get_mut(sender) else {
+            return promoted;
+        };
+        while let Some(&id) = queue.nonces.get(&queue.ready_end) {
+            queue.ready_end += 1;
+            let entry = self.by_id.get_mut(&id).expect("indexed transaction");
+            if let Some(place) = entry.queued.take() {
+                let expiry_key = (entry.admitted_at, entry.seq);
+                self.queued.remove(&(place, id));
+                self.queued_expiry.remove(&expiry_key);
+                self.pending_expiry.insert(expiry_key, id);
+                self.pending_count += 1;
+                promoted.push(entry.tx.clone());
+            }
+        }
+        promoted
+    }
+
+    /// Learns that `sender`'s committed next nonce is `committed`: drops what it made stale
+    /// (`used` names the transactions that used those nonces in a block) and promotes what
+    /// became contiguous.
+    fn advance(
+        &mut self,
+        sender: &Address,
+        committed: u64,
+        used: &HashMap<u64, TxId>,
+    ) -> Vec<VerifiedTransaction> {
+        let Some(queue) = self.senders.get_mut(sender) else {
+            return Vec::new();
+        };
+        if committed <= queue.committed {
+            return Vec::new();
+        }
+        queue.committed = committed;
+        queue.established = true;
+        queue.ready_end = queue.ready_end.max(committed);
+        let keep = queue.nonces.split_off(&committed);
+        let stale = std::mem::replace(&mut queue.nonces, keep);
+        for (nonce, id) in stale {
+            match used.get(&nonce) {
+                Some(by) if *by != id => {
+                    self.remove(&id, Some(DropReason::Superseded { by: Some(*by) }));
+                }
+                // Included in the block: not a drop.
+                Some(_) => self.remove(&id, None),
+                // Used by a block this node did not see the transaction of.
+                None => self.remove(&id, Some(DropReason::Superseded { by: None })),
+            }
+        }
+        let promoted = self.promote(sender);
+        self.forget_if_empty(sender);
+        promoted
+    }
+
+    /// Drops `sender`'s transaction at `nonce` for `reason` and every later one as orphaned.
+    fn drop_from(&mut self, sender: &Address, nonce: u64, reason: DropReason) {
+        let Some(queue) = self.senders.get_mut(sender) else {
+            return;
+        };
+        let dropped = queue.nonces.split_off(&nonce);
+        queue.ready_end = queue.ready_end.min(nonce);
+        for (n, id) in dropped {
+            let why = if n == nonce {
+                reason.clone()
+            } else {
+                DropReason::PredecessorDropped { nonce }
+            };
+            self.remove(&id, Some(why));
+        }
+        self.forget_if_empty(sender);
+    }
+
+    /// Drops one queued transaction (nothing follows from it: it is already after a gap).
+    fn drop_one(&mut self, id: &TxId, reason: DropReason) {
+        let Some(entry) = self.by_id.get(id) else {
+            return;
+        };
+        let (sender, nonce) = (entry.tx.body().sender, entry.tx.body().nonce);
+        if entry.queued.is_some() {
+            if let Some(queue) = self.senders.get_mut(&sender) {
+                queue.nonces.remove(&nonce);
+            }
+            self.remove(id, Some(reason));
+            self.forget_if_empty(&sender);
+        } else {
+            self.drop_from(&sender, nonce, reason);
+        }
+    }
+
+    /// Drops every transaction that waited longer than its kind may.
+    fn expire(&mut self) {
+        let old_queued = expired(
+            &self.queued_expiry,
+            self.height,
+            self.limits.queued_ttl_blocks,
+        );
+        let old_pending = expired(
+            &self.pending_expiry,
+            self.height,
+            self.limits.pending_ttl_blocks,
+        );
+        for (queued, id) in old_queued
+            .into_iter()
+            .map(|id| (true, id))
+            .chain(old_pending.into_iter().map(|id| (false, id)))
+        {
+            // Dropping a pending transaction drops its successors: some may be gone already.
+            let Some(entry) = self.by_id.get(&id) else {
+                continue;
+            };
+            let blocks = self.height - entry.admitted_at;
+            self.drop_one(&id, DropReason::Expired { queued, blocks });
+        }
+    }
+
+    /// Removes one transaction from every index except its sender's nonce map (the caller
+    /// edits that), recording `reason` if it was dropped.
+    fn remove(&mut self, id: &TxId, reason: Option<DropReason>) {
+        let Some(entry) = self.by_id.remove(id) else {
+            return;
+        };
+        let expiry_key = (entry.admitted_at, entry.seq);
+        match entry.queued {
+            Some(place) => {
+                self.queued.remove(&(place, *id));
+                self.queued_expiry.remove(&expiry_key);
+            }
+            None => {
+                self.pending_count -= 1;
+                self.pending_expiry.remove(&expiry_key);
+            }
+        }
+        if let Some(reason) = reason {
+            let height = self.height;
+            self.dropped.record(*id, Dropped { reason, height });
+        }
+    }
+
+    fn forget_if_empty(&mut self, sender: &Address) {
+        if let Some(queue) = self.senders.get(sender)
+            && queue.nonces.is_empty()
+        {
+            self.arrival.remove(&queue.arrival);
+            self.senders.remove(sender);
+        }
+    }
+}
+
+/// The ids in `index` that have waited `ttl` blocks or more at `height`.
+fn expired(index: &BTreeMap<(u64, u64), TxId>, height: u64, ttl: u64) -> Vec<TxId> {
+    let Some(cutoff) = height.checked_sub(ttl) else {
+        return Vec::new();
+    };
+    index
+        .range(..=(cutoff, u64::MAX))
+        .map(|(_, id)| *id)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
