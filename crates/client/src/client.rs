@@ -3,12 +3,13 @@
 use crate::{
     ClientError, LightClient, NodeClient, Signer, StateQuery, Verified, VerifiedBlock, VerifyError,
 };
-use medchain_api::TxState;
+use medchain_api::{BlockView, TxState, TxStatusView};
 use medchain_state::{
     StateValue,
     values::{AccessLogEntry, Account},
 };
 use medchain_types::{AccessDecision, Address, Event, PrivateKey, Receipt, RecordId, TxId};
+use serde::{Deserialize, Serialize};
 use std::{
     thread,
     time::{Duration, Instant},
@@ -47,6 +48,55 @@ pub struct Confirmed {
     pub receipt: Receipt,
     /// The finalized block that holds it.
     pub block: VerifiedBlock,
+    /// The node's answers this was verified from, to save and verify again offline.
+    pub evidence: TxEvidence,
+}
+
+/// The node's answers that prove a transaction final: its status (with the receipt) and the
+/// finalized block the receipt names. They verify anywhere, offline included, with
+/// [`TxEvidence::verify`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TxEvidence {
+    /// `GET /v1/transactions/{id}`.
+    pub status: TxStatusView,
+    /// `GET /v1/blocks/{receipt.height}`.
+    pub block: BlockView,
+}
+
+impl TxEvidence {
+    /// The one check that a transaction is final, online and offline alike: the block is
+    /// finalized (certificate against the genesis validators), it is the height the receipt
+    /// names, and it holds the transaction at the receipt's position.
+    pub fn verify(self, light: &LightClient) -> Result<Confirmed, VerifyError> {
+        let id = self.status.id;
+        let receipt = match (&self.status.status, &self.status.receipt) {
+            (TxState::Finalized, Some(receipt)) => receipt.clone(),
+            _ => return Err(VerifyError::NotFinalized { tx: id }),
+        };
+        let block = light.verify_block(&self.block)?;
+        if block.at.header.height != receipt.height {
+            return Err(VerifyError::HeightMismatch {
+                proof: receipt.height,
+                header: block.at.header.height,
+            });
+        }
+        let included = usize::try_from(receipt.index)
+            .ok()
+            .and_then(|index| block.tx_ids.get(index))
+            == Some(&id);
+        if receipt.tx != id || !included {
+            return Err(VerifyError::NotIncluded {
+                tx: id,
+                height: receipt.height,
+                index: receipt.index,
+            });
+        }
+        Ok(Confirmed {
+            receipt,
+            block,
+            evidence: self,
+        })
+    }
 }
 
 impl Confirmed {
@@ -145,9 +195,9 @@ impl Client {
     /// Where a transaction is; a finalized one comes with its verified inclusion.
     pub fn transaction(&self, id: &TxId) -> Result<TxOutcome, ClientError> {
         let status = self.node.tx_status(id)?;
-        Ok(match (status.status, status.receipt) {
-            (TxState::Finalized, Some(receipt)) => {
-                TxOutcome::Finalized(Box::new(self.confirm(id, receipt)?))
+        Ok(match (status.status, &status.receipt) {
+            (TxState::Finalized, Some(_)) => {
+                TxOutcome::Finalized(Box::new(self.confirm(id, status)?))
             }
             (TxState::Pending, _) => TxOutcome::Pending,
             _ => TxOutcome::Unknown,
@@ -178,20 +228,17 @@ impl Client {
         }
     }
 
-    fn confirm(&self, id: &TxId, receipt: Receipt) -> Result<Confirmed, ClientError> {
-        let block = self.block(receipt.height)?;
-        let included = usize::try_from(receipt.index)
-            .ok()
-            .and_then(|index| block.tx_ids.get(index))
-            == Some(id);
-        if receipt.tx != *id || !included {
-            return Err(VerifyError::NotIncluded {
-                tx: *id,
-                height: receipt.height,
-                index: receipt.index,
-            }
-            .into());
+    /// Fetches the block `status`'s receipt names and verifies the pair ([`TxEvidence::verify`]).
+    fn confirm(&self, id: &TxId, status: TxStatusView) -> Result<Confirmed, ClientError> {
+        let height = status.receipt.as_ref().map_or(0, |receipt| receipt.height);
+        let block = self.node.block(height)?;
+        let confirmed = TxEvidence { status, block }.verify(&self.light)?;
+        if confirmed.receipt.tx != *id {
+            return Err(ClientError::WrongId {
+                expected: *id,
+                got: confirmed.receipt.tx,
+            });
         }
-        Ok(Confirmed { receipt, block })
+        Ok(confirmed)
     }
 }
