@@ -74,10 +74,13 @@ pub enum Question {
     },
 }
 
+/// Verifies a node's answer to one question, its value as JSON.
+type VerifyAnswer = Box<dyn Fn(&LightClient, &ProvenView) -> Result<Verified<Value>, VerifyError>>;
+
 /// A question with its value type erased: where to ask it, and how to verify the answer.
 struct Erased {
     path: String,
-    verify: Box<dyn Fn(&LightClient, &ProvenView) -> Result<Verified<Value>, VerifyError>>,
+    verify: VerifyAnswer,
 }
 
 fn erase<V: StateValue + Serialize + 'static>(query: StateQuery<V>) -> Erased {
