@@ -125,7 +125,7 @@ pub(super) async fn latest_block(
 
 /// A finalized block by height.
 #[utoipa::path(get, path = "/v1/blocks/{height}", tag = "chain",
-    params(("height" = u64, Path, description = "Block height", minimum = 0, maximum = 18446744073709551615u64)),
+    params(("height" = u64, Path, description = "Block height", minimum = 0, maximum = 18446744073709551615u64, format = "uint64")),
     responses((status = 200, body = BlockView), (status = 400, body = medchain_api::ErrorBody), (status = 404, body = medchain_api::ErrorBody)))]
 pub(super) async fn block_by_height(
     State(state): State<ApiState>,
@@ -268,7 +268,7 @@ pub(super) async fn grant(
 #[utoipa::path(get, path = "/v1/state/access-log/{patient}/{seq}", tag = "state",
     params(
         ("patient" = String, Path, description = "patient address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
-        ("seq" = u64, Path, description = "position in the log, from 0", minimum = 0, maximum = 18446744073709551615u64),
+        ("seq" = u64, Path, description = "position in the log, from 0", minimum = 0, maximum = 18446744073709551615u64, format = "uint64"),
     ),
     responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn access_log_entry(
@@ -309,8 +309,8 @@ const MAX_PAGE: usize = 500;
 #[utoipa::path(get, path = "/v1/access-log/{patient}", tag = "state",
     params(
         ("patient" = String, Path, description = "patient address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
-        ("from" = Option<u64>, Query, description = "first sequence number (default 0)", minimum = 0, maximum = 18446744073709551615u64),
-        ("limit" = Option<u64>, Query, description = "entries to return (default 500; more is served as 500)", minimum = 0, maximum = 18446744073709551615u64),
+        ("from" = Option<u64>, Query, description = "first sequence number (default 0)", minimum = 0, maximum = 18446744073709551615u64, format = "uint64"),
+        ("limit" = Option<u64>, Query, description = "entries to return (default 500; more is served as 500)", minimum = 0, maximum = 18446744073709551615u64, format = "uint64"),
     ),
     responses((status = 200, body = AccessLogView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn access_log(
