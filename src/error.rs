@@ -47,7 +47,8 @@ pub enum CliError {
         /// The tolerance.
         max_lag: u64,
     },
-    /// A node's answers contradict each other (e.g. a listed entry proven absent).
+    /// Data that is not what it should be: a node's answers that contradict each other (a
+    /// listed entry proven absent), a file that is not a saved answer.
     #[error("{0}")]
     Inconsistent(String),
     /// Bad arguments clap could not catch.

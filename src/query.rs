@@ -200,7 +200,7 @@ fn show(
 fn save<'a>(client: &Client, answer: &Answer, path: &'a Path) -> Result<&'a Path, CliError> {
     let saved = SavedAnswer::new(client, answer.clone(), connect::now_ms());
     let text = serde_json::to_string_pretty(&saved)
-        .map_err(|e| CliError::Usage(format!("cannot render the answer: {e}")))?;
+        .map_err(|e| CliError::io(path)(std::io::Error::other(e)))?;
     fs::write(path, text + "\n").map_err(CliError::io(path))?;
     Ok(path)
 }
@@ -272,7 +272,7 @@ fn status(reading: &Reading) -> Result<Status, CliError> {
 pub fn verify(args: &VerifyArgs) -> Result<Status, CliError> {
     let text = fs::read_to_string(&args.file).map_err(CliError::io(&args.file))?;
     let saved: SavedAnswer = serde_json::from_str(&text).map_err(|e| {
-        CliError::Usage(format!(
+        CliError::Inconsistent(format!(
             "{} is not a saved answer (write one with `medchain query … --save FILE`): {e}",
             args.file.display()
         ))
