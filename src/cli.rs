@@ -1,8 +1,10 @@
 //! The command line: every subcommand, its arguments and its `--help` text.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use medchain_types::{Address, ConsentId, OrgKind, OrgName, Purpose, RecordId, TxId, Uri};
-use std::path::PathBuf;
+use medchain_types::{
+    Address, ConsentId, OrgKind, OrgName, Purpose, RecordId, Signature, TxId, Uri,
+};
+use std::{path::PathBuf, time::Duration};
 
 /// medchain: medical records shared over a consortium blockchain. The chain holds metadata,
 /// consent, licences and audit; records stay off chain, encrypted, under the patient's control.
@@ -56,6 +58,10 @@ pub enum Command {
     /// Read chain state; every answer is verified against a finalized block before it is shown.
     #[command(subcommand)]
     Query(QueryCommand),
+    /// Verify an answer saved with `medchain query … --save FILE`, offline: only the genesis
+    /// document is trusted and no node is contacted (unless --cross-check asks one how far the
+    /// chain has moved since).
+    Verify(VerifyArgs),
 }
 
 /// `medchain init`.
@@ -67,9 +73,10 @@ pub struct InitArgs {
     /// Directory to create the network in.
     #[arg(long)]
     pub out: PathBuf,
-    /// Chain id (part of every signed transaction).
-    #[arg(long, default_value = "medchain-devnet")]
-    pub chain_id: String,
+    /// Chain id (part of every signed transaction) [default: medchain-<8 random hex digits>,
+    /// so two networks never accept each other's transactions].
+    #[arg(long)]
+    pub chain_id: Option<String>,
     /// Validator i listens for peers on 127.0.0.1:(this + i).
     #[arg(long, default_value_t = 9400)]
     pub p2p_base_port: u16,
@@ -87,6 +94,12 @@ pub struct DevnetArgs {
     /// Number of validators (first run only).
     #[arg(long, default_value_t = 4)]
     pub validators: usize,
+    /// Validator i listens for peers on 127.0.0.1:(this + i) (first run only).
+    #[arg(long, default_value_t = 9400)]
+    pub p2p_base_port: u16,
+    /// Validator i serves its HTTP API on 127.0.0.1:(this + i) (first run only).
+    #[arg(long, default_value_t = 8400)]
+    pub api_base_port: u16,
 }
 
 /// Where the node is and how to verify its answers.
@@ -102,6 +115,51 @@ pub struct Connection {
     /// Print machine-readable JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of every query: where to ask, whether to keep the answer, how fresh it must be.
+#[derive(Debug, Args)]
+pub struct Reading {
+    /// Node and verification options.
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Also write the node's whole answer (header, certificate, proof and the question) to
+    /// FILE, for `medchain verify FILE` to check again later without a node.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// How current the answer must be.
+    #[command(flatten)]
+    pub freshness: Freshness,
+}
+
+/// Checking an answer against another validator's newest finalized block.
+#[derive(Debug, Args)]
+pub struct Freshness {
+    /// Another validator's API URL: its newest finalized block (verified against your
+    /// genesis) shows whether the answer is current. A query whose answer is more than
+    /// --max-lag blocks behind it is refused.
+    #[arg(long, env = "MEDCHAIN_CROSS_CHECK", value_name = "URL")]
+    pub cross_check: Option<String>,
+    /// How many blocks an answer may be behind the --cross-check node's newest block (about
+    /// 2 blocks are finalized per second on an idle network).
+    #[arg(long, default_value_t = 20, value_name = "BLOCKS")]
+    pub max_lag: u64,
+}
+
+/// `medchain verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A file written by `medchain query … --save FILE`.
+    pub file: PathBuf,
+    /// The chain's genesis document, the only thing trusted [default: ./.devnet/genesis.json].
+    #[arg(long, env = "MEDCHAIN_GENESIS")]
+    pub genesis: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also report how far the chain has moved since the answer.
+    #[command(flatten)]
+    pub freshness: Freshness,
 }
 
 /// Options of every command that signs and sends a transaction.
@@ -216,8 +274,8 @@ pub enum OrgCommand {
         #[arg(long)]
         endorser: Address,
         /// The endorsement hex printed by `medchain org endorse`.
-        #[arg(long)]
-        endorsement: String,
+        #[arg(long, value_parser = medchain_client::build::parse_signature)]
+        endorsement: Signature,
         #[command(flatten)]
         send: Sending,
     },
@@ -295,21 +353,27 @@ pub enum ConsentCommand {
     },
 }
 
-/// When a consent expires: exactly one of these.
+/// When a consent expires: exactly one of these. Times are compared with block timestamps
+/// (the proposers' clocks); heights with block numbers.
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct ExpiryArgs {
     /// Valid for a duration from now: 90s, 45m, 12h, 30d, 2w.
-    #[arg(long = "for")]
-    pub valid_for: Option<String>,
+    #[arg(long = "for", value_name = "DURATION", value_parser = medchain_client::build::parse_duration)]
+    pub valid_for: Option<Duration>,
+    /// Valid until a date: 2026-12-31 (00:00 UTC that day) or 2026-12-31T18:00:00Z.
+    #[arg(long, value_name = "DATE", value_parser = crate::time::parse_date)]
+    pub until: Option<u64>,
     /// Valid until this unix time in milliseconds.
-    #[arg(long)]
+    #[arg(long, value_name = "MS")]
     pub until_ms: Option<u64>,
-    /// Valid for this many blocks.
-    #[arg(long)]
+    /// Valid for this many blocks. Blocks are not a clock: an idle network finalizes about
+    /// 2 per second (an empty block every 0.5 s), so 7200 blocks last about an hour, and
+    /// fewer per second under load; prefer --for or --until for a time.
+    #[arg(long, value_name = "BLOCKS")]
     pub for_blocks: Option<u64>,
     /// Valid below this block height.
-    #[arg(long)]
+    #[arg(long, value_name = "HEIGHT")]
     pub until_height: Option<u64>,
 }
 
@@ -334,48 +398,48 @@ pub enum AccessCommand {
 #[derive(Debug, Subcommand)]
 pub enum QueryCommand {
     /// The chain's height and latest finalized block.
-    Status(Connection),
+    Status(Reading),
     /// An organisation.
     Org {
         /// Its name.
         name: OrgName,
         #[command(flatten)]
-        connection: Connection,
+        reading: Reading,
     },
     /// An account's next nonce.
     Account {
         /// The address.
         address: Address,
         #[command(flatten)]
-        connection: Connection,
+        reading: Reading,
     },
     /// The organisation an address belongs to.
     Member {
         /// The address.
         address: Address,
         #[command(flatten)]
-        connection: Connection,
+        reading: Reading,
     },
     /// A released record.
     Record {
         /// The record id.
         id: RecordId,
         #[command(flatten)]
-        connection: Connection,
+        reading: Reading,
     },
     /// A record's storage pointer.
     Storage {
         /// The record id.
         record: RecordId,
         #[command(flatten)]
-        connection: Connection,
+        reading: Reading,
     },
     /// A consent.
     Consent {
         /// The consent id.
         id: ConsentId,
         #[command(flatten)]
-        connection: Connection,
+        reading: Reading,
     },
     /// The consent (if any) covering a grantee, record and purpose.
     Grant {
@@ -387,7 +451,7 @@ pub enum QueryCommand {
         #[arg(value_enum)]
         purpose: PurposeArg,
         #[command(flatten)]
-        connection: Connection,
+        reading: Reading,
     },
     /// A patient's access log: who asked for which record, when, and the decision.
     AccessLog {
@@ -400,20 +464,20 @@ pub enum QueryCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
         #[command(flatten)]
-        connection: Connection,
+        reading: Reading,
     },
     /// A transaction's status and receipt.
     Tx {
         /// The transaction id.
         id: TxId,
         #[command(flatten)]
-        connection: Connection,
+        reading: Reading,
     },
     /// A finalized block.
     Block {
         /// Its height.
         height: u64,
         #[command(flatten)]
-        connection: Connection,
+        reading: Reading,
     },
 }

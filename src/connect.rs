@@ -1,7 +1,7 @@
 //! Turning `--node`, `--genesis` and `--key` into a verifying client and a signer.
 
 use crate::{cli::Connection, error::CliError};
-use medchain_client::{Client, LightClient, NodeClient, keys};
+use medchain_client::{Client, ClientError, LightClient, NodeClient, keys};
 use medchain_types::{Genesis, PrivateKey};
 use std::{
     path::{Path, PathBuf},
@@ -13,19 +13,26 @@ const DEVNET_GENESIS: &str = ".devnet/genesis.json";
 
 /// A client for the node in `connection`, verifying against its genesis.
 pub fn client(connection: &Connection) -> Result<Client, CliError> {
-    let genesis = genesis(connection)?;
-    let light = LightClient::new(genesis).map_err(medchain_client::ClientError::from)?;
+    let light = light(connection.genesis.as_deref())?;
     Ok(Client::new(NodeClient::new(&connection.node)?, light))
+}
+
+/// A light client trusting the genesis document at `path` (default: the devnet's).
+pub fn light(path: Option<&Path>) -> Result<LightClient, CliError> {
+    let genesis = keys::read_genesis(&genesis_path(path)?)?;
+    Ok(LightClient::new(genesis).map_err(ClientError::from)?)
 }
 
 /// The genesis document named by `--genesis`, or the devnet's.
 pub fn genesis(connection: &Connection) -> Result<Genesis, CliError> {
-    Ok(keys::read_genesis(&genesis_path(connection)?)?)
+    Ok(keys::read_genesis(&genesis_path(
+        connection.genesis.as_deref(),
+    )?)?)
 }
 
-fn genesis_path(connection: &Connection) -> Result<PathBuf, CliError> {
-    if let Some(path) = &connection.genesis {
-        return Ok(path.clone());
+fn genesis_path(path: Option<&Path>) -> Result<PathBuf, CliError> {
+    if let Some(path) = path {
+        return Ok(path.to_path_buf());
     }
     let default = PathBuf::from(DEVNET_GENESIS);
     if default.exists() {
@@ -35,23 +42,28 @@ fn genesis_path(connection: &Connection) -> Result<PathBuf, CliError> {
     }
 }
 
+/// A failed verification, explained by a chain mismatch when there is one: the node's chain
+/// and genesis named beside the user's, rather than "certificate signatures do not verify".
+pub fn explain(client: &Client, error: ClientError) -> CliError {
+    if matches!(error, ClientError::Verify(_))
+        && let Err(mismatch @ ClientError::OtherChain { .. }) = client.check_chain()
+    {
+        return mismatch.into();
+    }
+    error.into()
+}
+
 /// Reads a key file.
 pub fn key(path: &Path) -> Result<PrivateKey, CliError> {
     Ok(keys::read_key_file(path)?)
 }
 
-/// The latest finalized height, from a verified block (not the node's say-so), after
-/// checking the node serves the genesis's chain.
+/// The newest finalized height the node can prove (verified, not the node's say-so).
 pub fn finalized_height(client: &Client) -> Result<u64, CliError> {
-    let status = client.node.status()?;
-    if &status.chain_id != client.light.chain_id() {
-        return Err(CliError::OtherChain {
-            node: client.node.url().to_string(),
-            served: status.chain_id.to_string(),
-            expected: client.light.chain_id().to_string(),
-        });
-    }
-    Ok(client.block(status.height)?.at.header.height)
+    let newest = client
+        .newest_certified()
+        .map_err(|error| explain(client, error))?;
+    Ok(newest.at.header.height)
 }
 
 /// Unix time in milliseconds.

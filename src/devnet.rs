@@ -53,7 +53,7 @@ pub fn run(args: &DevnetArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Devnet(format!("cannot handle signals: {e}")))?;
     }
     let dir = &args.dir;
-    prepare(dir, args.validators)?;
+    let start = prepare(args)?;
     let mut network = Network {
         validators: load_validators(dir)?,
     };
@@ -64,41 +64,44 @@ pub fn run(args: &DevnetArgs) -> Result<(), CliError> {
         validator.start()?;
     }
     network.wait_ready(&stop)?;
-    print_banner(dir, &network.validators)?;
+    print_banner(dir, &network.validators, start)?;
     network.supervise(&stop)?;
     network.stop_all();
-    println!("devnet stopped; run `medchain devnet` again to resume the same chain");
-    Ok(())
-}
-
-/// Initialises `dir` unless it already holds a network.
-fn prepare(dir: &Path, validators: usize) -> Result<(), CliError> {
-    if init::genesis_file(dir).exists() {
-        println!("reusing {}", dir.display());
-        return Ok(());
-    }
-    let layout = init::init(&InitArgs {
-        validators,
-        out: dir.to_path_buf(),
-        chain_id: devnet_chain_id(),
-        p2p_base_port: 9400,
-        api_base_port: 8400,
-    })?;
     println!(
-        "initialised a new {validators}-validator chain {} in {}",
-        layout.chain_id,
-        dir.display()
+        "devnet stopped; run `{}` again to resume the same chain",
+        devnet_command(dir)
     );
     Ok(())
 }
 
-/// A fresh chain id per devnet (`medchain-devnet-<6 hex>`), so transactions signed for one
-/// devnet are never valid on another.
-fn devnet_chain_id() -> String {
-    let mut suffix = [0u8; 3];
-    // Without OS randomness the id is still valid, just shared with other such devnets.
-    let _ = getrandom::fill(&mut suffix);
-    format!("medchain-devnet-{}", hex::encode(suffix))
+/// Whether the devnet started a new chain or resumed one from its directory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Fresh,
+    Resumed,
+}
+
+/// Initialises `args.dir` unless it already holds a network.
+fn prepare(args: &DevnetArgs) -> Result<Start, CliError> {
+    let dir = &args.dir;
+    if init::genesis_file(dir).exists() {
+        println!("reusing {}", dir.display());
+        return Ok(Start::Resumed);
+    }
+    let layout = init::init(&InitArgs {
+        validators: args.validators,
+        out: dir.to_path_buf(),
+        chain_id: Some(init::random_chain_id("medchain-devnet")?),
+        p2p_base_port: args.p2p_base_port,
+        api_base_port: args.api_base_port,
+    })?;
+    println!(
+        "initialised a new {}-validator chain {} in {}",
+        args.validators,
+        layout.chain_id,
+        dir.display()
+    );
+    Ok(Start::Fresh)
 }
 
 fn load_validators(dir: &Path) -> Result<Vec<Validator>, CliError> {
@@ -277,9 +280,10 @@ impl Drop for Network {
     }
 }
 
-fn print_banner(dir: &Path, validators: &[Validator]) -> Result<(), CliError> {
+fn print_banner(dir: &Path, validators: &[Validator], start: Start) -> Result<(), CliError> {
     let genesis_path = init::genesis_file(dir);
     let genesis = medchain_client::keys::read_genesis(&genesis_path)?;
+    let medchain = medchain_command();
     println!(
         "\nmedchain devnet is running: chain {}, {} validators",
         genesis.chain_id,
@@ -295,7 +299,7 @@ fn print_banner(dir: &Path, validators: &[Validator]) -> Result<(), CliError> {
     }
     let regulator = dir.join("regulator.key");
     println!("regulator key: {}", regulator.display());
-    if dir != Path::new(".devnet") {
+    if dir != Path::new(".devnet") || validators[0].api != "http://127.0.0.1:8400" {
         println!("\nin another terminal, point the client at this network:");
         println!(
             "  export MEDCHAIN_GENESIS={} MEDCHAIN_NODE={}",
@@ -303,17 +307,90 @@ fn print_banner(dir: &Path, validators: &[Validator]) -> Result<(), CliError> {
             validators[0].api
         );
     }
-    println!("\nquick start (another terminal, same directory):");
-    println!("  medchain keygen --out doctor.key");
-    println!("  medchain org register --key doctor.key --name \"Seoul General\" --kind hospital");
+    if !medchain_on_path() {
+        println!(
+            "\n`medchain` is not on your PATH, so the commands below name this executable; `cargo install --path .` (in the repository) puts it there."
+        );
+    }
+    match start {
+        Start::Fresh => {
+            println!("\nquick start (another terminal, same directory):");
+            println!("  {medchain} keygen --out doctor.key");
+            println!(
+                "  {medchain} org register --key doctor.key --name \"Seoul General\" --kind hospital"
+            );
+            println!(
+                "  {medchain} org approve --key {} --name \"Seoul General\"",
+                regulator.display()
+            );
+            println!("  {medchain} query org \"Seoul General\"");
+            println!("the whole flow (records, consent, access): docs/cli.md");
+        }
+        Start::Resumed => {
+            let height = NodeClient::new(&validators[0].api)
+                .and_then(|node| node.status())
+                .map_or_else(|_| "?".to_string(), |status| status.height.to_string());
+            println!(
+                "\nresumed the chain at height {height}: every organisation, record and consent registered before is still there."
+            );
+            println!("  {medchain} query status");
+            println!(
+                "  {medchain} query org \"Seoul General\"     # an organisation you registered"
+            );
+            println!(
+                "a new chain: stop this one and run it with another --dir (or delete {}).",
+                dir.display()
+            );
+        }
+    }
     println!(
-        "  medchain org approve --key {} --name \"Seoul General\"",
-        regulator.display()
+        "\nCtrl-C stops the validators; `{}` again resumes the same chain.",
+        devnet_command(dir)
     );
-    println!("  medchain query org \"Seoul General\"");
-    println!("the whole flow (records, consent, access): docs/cli.md");
-    println!("\nCtrl-C stops the validators; `medchain devnet` again resumes the same chain.");
     Ok(())
+}
+
+/// How the user runs `medchain` from this terminal: `medchain` when that name on PATH is
+/// this executable, else this executable's path (relative to the working directory when it
+/// is inside it, as after `cargo run` or `cargo build`).
+fn medchain_command() -> String {
+    if medchain_on_path() {
+        return "medchain".to_string();
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return "medchain".to_string();
+    };
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| exe.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    match relative {
+        Some(path) => format!("./{}", path.display()),
+        None => exe.display().to_string(),
+    }
+}
+
+/// Whether `medchain` on PATH is this very executable.
+fn medchain_on_path() -> bool {
+    let (Ok(exe), Some(path)) = (
+        std::env::current_exe().and_then(fs::canonicalize),
+        std::env::var_os("PATH"),
+    ) else {
+        return false;
+    };
+    // The shell runs the first `medchain` on PATH.
+    std::env::split_paths(&path)
+        .find_map(|dir| fs::canonicalize(dir.join("medchain")).ok())
+        .is_some_and(|first| first == exe)
+}
+
+/// The command that runs this devnet again.
+fn devnet_command(dir: &Path) -> String {
+    let medchain = medchain_command();
+    if dir == Path::new(".devnet") {
+        format!("{medchain} devnet")
+    } else {
+        format!("{medchain} devnet --dir {}", dir.display())
+    }
 }
 
 /// The last `lines` lines of a log file (or why it cannot be read).

@@ -1,5 +1,6 @@
 //! What can make a `medchain` command fail. Messages say what to do next.
 
+use crate::exit::Status;
 use medchain_client::{ClientError, build::BuildError, keys::KeyError};
 use std::path::PathBuf;
 
@@ -28,18 +29,28 @@ pub enum CliError {
         "no genesis document: pass --genesis FILE (or set MEDCHAIN_GENESIS); `medchain devnet` writes ./.devnet/genesis.json"
     )]
     NoGenesis,
-    /// The node serves another chain than the genesis names.
+    /// A query's answer is far behind another validator's newest finalized block.
     #[error(
-        "the node at {node} serves chain {served}, but your genesis is for {expected}; pass the right --node or --genesis"
+        "the answer from {answered_by} is at {answer}, but {cross_check} has finalized {newest}: {lag} blocks later, more than --max-lag {max_lag}. {answered_by} is behind or serving an old state; ask another node (--node URL)"
     )]
-    OtherChain {
-        /// The node URL.
-        node: String,
-        /// Its chain id.
-        served: String,
-        /// The genesis's chain id.
-        expected: String,
+    Stale {
+        /// The node that answered.
+        answered_by: String,
+        /// The answer's block.
+        answer: String,
+        /// The node cross-checked with.
+        cross_check: String,
+        /// Its newest finalized block.
+        newest: String,
+        /// Blocks between them.
+        lag: u64,
+        /// The tolerance.
+        max_lag: u64,
     },
+    /// Data that is not what it should be: a node's answers that contradict each other (a
+    /// listed entry proven absent), a file that is not a saved answer.
+    #[error("{0}")]
+    Inconsistent(String),
     /// Bad arguments clap could not catch.
     #[error("{0}")]
     Usage(String),
@@ -60,4 +71,50 @@ impl CliError {
         let path = path.into();
         move |source| Self::Io { path, source }
     }
+}
+
+impl CliError {
+    /// The exit status this failure ends the command with (see [`Status`]).
+    pub fn status(&self) -> Status {
+        match self {
+            Self::Usage(_) | Self::Build(_) | Self::Client(ClientError::Build(_)) => Status::Usage,
+            Self::Client(error) if error.api_code() == Some("not_found") => Status::NotFound,
+            Self::Client(ClientError::Dropped { .. }) => Status::Dropped,
+            _ => Status::Error,
+        }
+    }
+
+    /// The failure as printed: what went wrong, then what to do next. For a node's refusal
+    /// the next step is the CLI's own where it knows better than the node's API-level hint.
+    pub fn report(&self) -> String {
+        match self {
+            Self::Client(ClientError::Api { status, body }) => format!(
+                "the node refused ({status} {}): {}\nhint: {}",
+                body.error,
+                body.message,
+                cli_hint(&body.error).unwrap_or(&body.hint)
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The next step for a node's error code, in `medchain` commands.
+fn cli_hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "nonce_conflict" => {
+            "another transaction from this key is still waiting for a block: let it finalize (`medchain query tx ID`; `medchain query account ADDRESS` shows the next nonce), then run the command again"
+        }
+        "mempool_full" => "the validators are busy: run the command again in a few seconds",
+        "sender_limit" => {
+            "this key already has as many transactions waiting as a node holds: let them finalize (`medchain query tx ID`), then run the command again"
+        }
+        "wrong_chain" => {
+            "the node runs another chain than your genesis document: pass the --node and --genesis of one network"
+        }
+        "not_found" => {
+            "nothing is finalized under that id or height (yet): check it, or ask again once its block is final (`medchain query status` shows the height)"
+        }
+        _ => return None,
+    })
 }

@@ -42,6 +42,15 @@ pub fn node_config_file(dir: &Path, index: usize) -> PathBuf {
     dir.join(format!("node-{index}")).join("node.toml")
 }
 
+/// A fresh chain id, `PREFIX-<8 random hex digits>`: transactions signed for one network are
+/// never valid on another, even when nobody chose a name.
+pub fn random_chain_id(prefix: &str) -> Result<String, CliError> {
+    let mut suffix = [0u8; 4];
+    getrandom::fill(&mut suffix)
+        .map_err(|e| CliError::Init(format!("no randomness for a chain id: {e}")))?;
+    Ok(format!("{prefix}-{}", hex::encode(suffix)))
+}
+
 /// Writes a new network into `args.out`; refuses a directory that already holds one.
 pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
     let count = args.validators;
@@ -51,8 +60,11 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
             limits::MAX_VALIDATORS
         )));
     }
-    let chain_id =
-        ChainId::new(args.chain_id.as_str()).map_err(|e| CliError::Init(e.to_string()))?;
+    let chain_id = match &args.chain_id {
+        Some(chain_id) => chain_id.clone(),
+        None => random_chain_id("medchain")?,
+    };
+    let chain_id = ChainId::new(chain_id).map_err(|e| CliError::Init(e.to_string()))?;
     let p2p = ports(args.p2p_base_port, count, "--p2p-base-port")?;
     let api = ports(args.api_base_port, count, "--api-base-port")?;
     if p2p.iter().any(|address| api.contains(address)) {
@@ -176,7 +188,7 @@ mod tests {
         InitArgs {
             validators,
             out: out.to_path_buf(),
-            chain_id: "medchain-test".into(),
+            chain_id: Some("medchain-test".into()),
             p2p_base_port: 19400,
             api_base_port: 18400,
         }
@@ -203,6 +215,26 @@ mod tests {
     }
 
     #[test]
+    fn default_chain_ids_differ_per_network() {
+        let ids: Vec<ChainId> = (0..2)
+            .map(|_| {
+                let dir = tempfile::tempdir().unwrap();
+                let defaults = InitArgs {
+                    chain_id: None,
+                    ..args(dir.path(), 1)
+                };
+                init(&defaults).unwrap().chain_id
+            })
+            .collect();
+        assert_ne!(ids[0], ids[1], "two default networks share a chain id");
+        for id in &ids {
+            let suffix = id.as_str().strip_prefix("medchain-").unwrap();
+            assert_eq!(suffix.len(), 8, "{id}");
+            assert!(suffix.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        }
+    }
+
+    #[test]
     fn init_refuses_to_overwrite_a_network_and_bad_arguments() {
         let dir = tempfile::tempdir().unwrap();
         init(&args(dir.path(), 1)).unwrap();
@@ -214,7 +246,7 @@ mod tests {
             Err(CliError::Init(_))
         ));
         let mut bad_chain = args(fresh.path(), 1);
-        bad_chain.chain_id = "Not A Chain Id".into();
+        bad_chain.chain_id = Some("Not A Chain Id".into());
         assert!(matches!(init(&bad_chain), Err(CliError::Init(_))));
         let mut overflow = args(fresh.path(), 4);
         overflow.api_base_port = u16::MAX - 1;

@@ -1,10 +1,11 @@
 //! The `medchain` command: one binary for every role (docs/architecture.md § One binary,
-//! every role).
+//! every role). Exit statuses: [`exit`].
 //!
 //! - `keygen`, `address`: key files.
 //! - `init`, `node`, `devnet`: start a network (validators from `medchain-node`).
 //! - `org`, `record`, `consent`, `access`: sign and send transactions.
-//! - `query`: read chain state, verified against a finalized block.
+//! - `query`: read chain state, verified against a finalized block (`--save` keeps the answer).
+//! - `verify`: check a saved answer again, offline.
 //!
 //! This crate only parses arguments and prints; the logic lives in `medchain-client` (client
 //! side) and `medchain-node` (validator side).
@@ -13,50 +14,84 @@ mod cli;
 mod connect;
 mod devnet;
 mod error;
+mod exit;
+mod fresh;
 mod init;
 mod output;
 mod query;
+mod time;
 mod tx;
 
-use clap::Parser;
+use clap::{
+    CommandFactory as _, FromArgMatches as _,
+    error::{ContextKind, ContextValue},
+};
 use cli::{Cli, Command};
 use error::CliError;
-use medchain_client::keys;
+use exit::Status;
+use medchain_client::{api, keys};
 use std::{io::IsTerminal as _, path::Path, process::ExitCode};
 
 fn main() -> ExitCode {
-    match run(Cli::parse().command) {
-        Ok(code) => code,
+    match run(parse().command) {
+        Ok(status) => status.into(),
         Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", error.report());
+            error.status().into()
         }
     }
 }
 
-/// Runs one command; the exit status is 0, or 3 for a denied access request (`tx::Finished`).
-fn run(command: Command) -> Result<ExitCode, CliError> {
-    let success = |()| ExitCode::SUCCESS;
+/// The command line, or clap's usage error (exit status 2) with any long value it quotes cut
+/// short: an error never echoes a large input back whole.
+fn parse() -> Cli {
+    let command = Cli::command();
+    let help = command
+        .get_after_help()
+        .map(|help| format!("{help}\n\n{}", Status::table()))
+        .unwrap_or_else(Status::table);
+    let parsed = command
+        .after_help(help)
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    parsed.unwrap_or_else(|mut error| {
+        if let Some(ContextValue::String(value)) = error.get(ContextKind::InvalidValue)
+            && value.chars().count() > api::ECHO_CHARS
+        {
+            let short = format!(
+                "{} ({} bytes)",
+                api::elide(value, api::ECHO_CHARS),
+                value.len()
+            );
+            error.insert(ContextKind::InvalidValue, ContextValue::String(short));
+        }
+        error.exit()
+    })
+}
+
+/// Runs one command; its exit status is one of [`Status`].
+fn run(command: Command) -> Result<Status, CliError> {
+    let done = |()| Status::Ok;
     match command {
-        Command::Keygen { out } => keygen(&out).map(success),
+        Command::Keygen { out } => keygen(&out).map(done),
         Command::Address { key } => {
             println!("{}", keys::address_of(&connect::key(&key)?));
-            Ok(ExitCode::SUCCESS)
+            Ok(Status::Ok)
         }
         Command::Init(args) => {
             init::print(&init::init(&args)?);
-            Ok(ExitCode::SUCCESS)
+            Ok(Status::Ok)
         }
-        Command::Node { config } => node(&config).map(success),
-        Command::Devnet(args) => devnet::run(&args).map(success),
-        Command::Org(command) => tx::org(command).map(ExitCode::from),
-        Command::Record(command) => tx::record(command).map(ExitCode::from),
-        Command::Consent(command) => tx::consent(command).map(ExitCode::from),
-        Command::Access(command) => tx::access(command).map(ExitCode::from),
-        Command::Query(command) => query::run(command).map(success),
+        Command::Node { config } => node(&config).map(done),
+        Command::Devnet(args) => devnet::run(&args).map(done),
+        Command::Org(command) => tx::org(command),
+        Command::Record(command) => tx::record(command),
+        Command::Consent(command) => tx::consent(command),
+        Command::Access(command) => tx::access(command),
+        Command::Query(command) => query::run(command),
+        Command::Verify(args) => query::verify(&args),
     }
 }
-
 fn keygen(out: &Path) -> Result<(), CliError> {
     let key = keys::generate();
     keys::write_key_file(out, &key)?;

@@ -1,162 +1,227 @@
-//! `medchain query …`: every answer is verified against a finalized block before it is shown;
-//! a failed verification is an error, never a warning.
+//! `medchain query …` and `medchain verify`: every answer is verified against a finalized
+//! block before it is shown (a failed verification is an error, never a warning), shown with
+//! its block's height and time, checked for freshness, and optionally saved whole so
+//! `medchain verify FILE` can check it again offline.
 
-use crate::{cli::QueryCommand, connect, error::CliError, output};
-use medchain_client::{Client, StateQuery, TxOutcome, Verified, VerifiedBlock};
-use medchain_state::StateValue;
-use serde::Serialize;
-use serde_json::{Value, json};
+use crate::{
+    cli::{QueryCommand, Reading, VerifyArgs},
+    connect,
+    error::CliError,
+    exit::Status,
+    fresh::{self, Policy},
+    output, time,
+};
+use medchain_client::{
+    Answer, Checked, Client, ClientError, Proven, Question, SavedAnswer, TxOutcome,
+};
+use medchain_types::{Address, TxId};
+use serde_json::json;
+use std::{fs, path::Path};
 
 /// Runs a query.
-pub fn run(command: QueryCommand) -> Result<(), CliError> {
-    match command {
-        QueryCommand::Status(connection) => status(&connect::client(&connection)?, connection.json),
-        QueryCommand::Org { name, connection } => state(&connection, &StateQuery::org(&name)),
-        QueryCommand::Account {
-            address,
-            connection,
-        } => state(&connection, &StateQuery::account(&address)),
-        QueryCommand::Member {
-            address,
-            connection,
-        } => state(&connection, &StateQuery::membership(&address)),
-        QueryCommand::Record { id, connection } => state(&connection, &StateQuery::record(&id)),
-        QueryCommand::Storage { record, connection } => {
-            state(&connection, &StateQuery::storage(&record))
+pub fn run(command: QueryCommand) -> Result<Status, CliError> {
+    let (reading, request) = match command {
+        QueryCommand::Status(reading) => return status(&reading),
+        QueryCommand::Org { name, reading } => (reading, Request::State(Question::Org { name })),
+        QueryCommand::Account { address, reading } => {
+            (reading, Request::State(Question::Account { address }))
         }
-        QueryCommand::Consent { id, connection } => state(&connection, &StateQuery::consent(&id)),
+        QueryCommand::Member { address, reading } => {
+            (reading, Request::State(Question::Member { address }))
+        }
+        QueryCommand::Record { id, reading } => (reading, Request::State(Question::Record { id })),
+        QueryCommand::Storage { record, reading } => {
+            (reading, Request::State(Question::Storage { record }))
+        }
+        QueryCommand::Consent { id, reading } => {
+            (reading, Request::State(Question::Consent { id }))
+        }
         QueryCommand::Grant {
             grantee,
             record,
             purpose,
-            connection,
-        } => state(
-            &connection,
-            &StateQuery::grant(&grantee, &record, purpose.into()),
+            reading,
+        } => (
+            reading,
+            Request::State(Question::Grant {
+                grantee,
+                record,
+                purpose: purpose.into(),
+            }),
         ),
         QueryCommand::AccessLog {
             patient,
             from,
             limit,
-            connection,
-        } => access_log(
-            &connect::client(&connection)?,
-            &patient,
+            reading,
+        } => (
+            reading,
+            Request::AccessLog {
+                patient,
+                from,
+                limit,
+            },
+        ),
+        QueryCommand::Tx { id, reading } => (reading, Request::Transaction(id)),
+        QueryCommand::Block { height, reading } => (reading, Request::Block(height)),
+    };
+    let client = connect::client(&reading.connection)?;
+    let reply = ask(&client, request).map_err(|error| connect::explain(&client, error))?;
+    Ok(match reply {
+        Reply::Answered { checked, total } => {
+            show(&client, &reading, &checked, total)?;
+            found(&checked.proven)
+        }
+        Reply::Unfinalized { id, outcome } => {
+            print_unfinalized(&id, &outcome, reading.connection.json);
+            match outcome {
+                TxOutcome::Unknown => Status::NotFound,
+                TxOutcome::Dropped(_) => Status::Dropped,
+                _ => Status::Ok,
+            }
+        }
+    })
+}
+
+/// What a query asks.
+enum Request {
+    State(Question),
+    AccessLog {
+        patient: Address,
+        from: u64,
+        limit: usize,
+    },
+    Block(u64),
+    Transaction(TxId),
+}
+
+/// What it got.
+enum Reply {
+    /// A verified answer (and, for an access log, the node's count of entries).
+    Answered {
+        checked: Box<Checked>,
+        total: Option<u64>,
+    },
+    /// A transaction not (or not yet) in a finalized block: nothing to verify.
+    Unfinalized { id: TxId, outcome: TxOutcome },
+}
+
+fn ask(client: &Client, request: Request) -> Result<Reply, ClientError> {
+    let answered = |checked, total| Reply::Answered {
+        checked: Box::new(checked),
+        total,
+    };
+    Ok(match request {
+        Request::State(question) => answered(client.ask(question)?, None),
+        Request::AccessLog {
+            patient,
             from,
             limit,
-            connection.json,
-        ),
-        QueryCommand::Tx { id, connection } => {
-            tx(&connect::client(&connection)?, &id, connection.json)
+        } => {
+            let (total, checked) = client.ask_access_log(&patient, from, limit)?;
+            answered(checked, Some(total))
         }
-        QueryCommand::Block { height, connection } => {
-            let block = connect::client(&connection)?.block(height)?;
-            print_block(&block, connection.json);
-            Ok(())
-        }
+        Request::Block(height) => answered(client.ask_block(height)?, None),
+        Request::Transaction(id) => match client.transaction(&id)? {
+            TxOutcome::Finalized(confirmed) => answered(
+                Checked {
+                    answer: Answer::Transaction(confirmed.evidence.clone()),
+                    proven: Proven::Transaction(confirmed),
+                },
+                None,
+            ),
+            outcome => Reply::Unfinalized { id, outcome },
+        },
+    })
+}
+
+/// The exit status of a verified answer: not found when it proves an absence.
+fn found(proven: &Proven) -> Status {
+    match proven {
+        Proven::State { verified, .. } if verified.value.is_none() => Status::NotFound,
+        _ => Status::Ok,
     }
 }
 
-fn state<V: StateValue + Serialize>(
-    connection: &crate::cli::Connection,
-    query: &StateQuery<V>,
+/// Prints a verified answer with its freshness, and saves it if asked.
+fn show(
+    client: &Client,
+    reading: &Reading,
+    checked: &Checked,
+    total: Option<u64>,
 ) -> Result<(), CliError> {
-    let verified = connect::client(connection)?.read(query)?;
-    print_verified(&verified, connection.json);
-    Ok(())
-}
-
-fn print_verified<V: Serialize>(verified: &Verified<V>, as_json: bool) {
-    let value = verified.value.as_ref().map(output::to_json);
-    if as_json {
-        output::print_json(
-            &json!({ "value": value, "verified": output::finality_json(&verified.at) }),
-        );
-        return;
+    if let Proven::AccessLog { entries, .. } = &checked.proven
+        && let Some((seq, _)) = entries.iter().find(|(_, entry)| entry.value.is_none())
+    {
+        return Err(CliError::Inconsistent(format!(
+            "the node lists {} entries but proves entry {seq} absent; ask another node",
+            total.unwrap_or_default()
+        )));
     }
-    match &value {
-        Some(value) => output::print_json(value),
-        None => println!("not found (absence proven)"),
-    }
-    println!(
-        "proof verified against finalized {}",
-        output::block_phrase(&verified.at)
+    // Only answers about current state can be stale; a block or a receipt is history.
+    let current_state = matches!(
+        checked.proven,
+        Proven::State { .. } | Proven::AccessLog { .. }
     );
-}
-
-fn status(client: &Client, as_json: bool) -> Result<(), CliError> {
-    let status = client.node.status()?;
-    let height = connect::finalized_height(client)?;
-    let block = client.block(height)?;
-    if as_json {
-        output::print_json(&json!({
-            "chain_id": status.chain_id,
-            "node": client.node.url(),
-            "mempool_size": status.mempool_size,
-            "validators": status.validators.len(),
-            "latest": output::finality_json(&block.at),
-        }));
-    } else {
-        println!("chain {} at {}", status.chain_id, client.node.url());
-        println!("latest finalized {}", output::block_phrase(&block.at));
-        println!("state root {}", hex::encode(block.at.header.state_root));
+    let cross_checked = match checked.proven.at() {
+        Some(at) if current_state => fresh::check(
+            at,
+            client.node.url(),
+            &reading.freshness,
+            &client.light,
+            Policy::Refuse,
+        )?,
+        _ => None,
+    };
+    let saved = match &reading.save {
+        Some(path) => Some(save(client, &checked.answer, path)?),
+        None => None,
+    };
+    if reading.connection.json {
+        let mut shown = output::proven_json(&checked.proven, total);
+        shown["freshness"] = cross_checked.as_ref().map(fresh::json).into();
+        shown["saved"] = saved.map(|path| path.display().to_string()).into();
+        output::print_json(&shown);
+        return Ok(());
+    }
+    output::print_proven(&checked.proven, total);
+    if let Some(checked) = &cross_checked {
+        fresh::print(checked);
+    }
+    if let Some(path) = saved {
         println!(
-            "{} validators, {} transactions pending on this node",
-            status.validators.len(),
-            status.mempool_size
+            "answer saved to {}; check it again without a node: medchain verify {}",
+            path.display(),
+            path.display()
         );
     }
     Ok(())
 }
 
-fn print_block(block: &VerifiedBlock, as_json: bool) {
-    let header = &block.at.header;
-    if as_json {
-        output::print_json(&json!({
-            "header": {
-                "height": header.height,
-                "digest": hex::encode(block.at.digest),
-                "parent": hex::encode(header.parent),
-                "timestamp_ms": header.timestamp_ms,
-                "proposer": header.proposer,
-                "tx_root": hex::encode(header.tx_root),
-                "state_root": hex::encode(header.state_root),
-            },
-            "tx_ids": block.tx_ids,
-            "verified": output::finality_json(&block.at),
-        }));
-        return;
-    }
-    println!("block {} {}", header.height, hex::encode(block.at.digest));
-    println!("parent     {}", hex::encode(header.parent));
-    println!("time (ms)  {}", header.timestamp_ms);
-    println!("proposer   {}", header.proposer);
-    println!("state root {}", hex::encode(header.state_root));
-    println!("{} transactions", block.tx_ids.len());
-    for id in &block.tx_ids {
-        println!("  {id}");
-    }
-    println!("verified: finalized {}", output::block_phrase(&block.at));
+fn save<'a>(client: &Client, answer: &Answer, path: &'a Path) -> Result<&'a Path, CliError> {
+    let saved = SavedAnswer::new(client, answer.clone(), connect::now_ms());
+    let text = serde_json::to_string_pretty(&saved)
+        .map_err(|e| CliError::io(path)(std::io::Error::other(e)))?;
+    fs::write(path, text + "\n").map_err(CliError::io(path))?;
+    Ok(path)
 }
 
-fn tx(client: &Client, id: &medchain_types::TxId, as_json: bool) -> Result<(), CliError> {
-    let outcome = client.transaction(id)?;
-    let (status, confirmed, detail) = match &outcome {
-        TxOutcome::Pending => ("pending", None, None),
+fn print_unfinalized(id: &TxId, outcome: &TxOutcome, as_json: bool) {
+    let (status, detail) = match outcome {
+        TxOutcome::Pending => ("pending", None),
         TxOutcome::Queued { waiting_for } => (
             "queued",
-            None,
             Some(match waiting_for {
-                Some(nonce) => format!("waiting for the sender's nonce {nonce}"),
+                Some(nonce) => format!("waiting for the sender's transaction with nonce {nonce}; it expires if that never comes"),
                 None => "waiting for an earlier nonce of the sender".to_string(),
             }),
         ),
-        TxOutcome::Dropped(dropped) => ("dropped", None, Some(dropped.message.clone())),
-        TxOutcome::Unknown => ("unknown", None, None),
-        TxOutcome::Finalized(confirmed) => ("finalized", Some(confirmed.as_ref()), None),
+        TxOutcome::Dropped(dropped) => ("dropped", Some(format!("{} (it will never execute; sign and send it again if it is still wanted)", dropped.message))),
+        TxOutcome::Unknown => ("unknown", Some("not known to this node: never submitted here, not gossiped yet, or dropped long ago; check the id, or ask another node".to_string())),
+        TxOutcome::Finalized(_) => ("finalized", None),
     };
     if as_json {
-        let dropped = match &outcome {
+        let dropped = match outcome {
             TxOutcome::Dropped(dropped) => Some(output::to_json(dropped)),
             _ => None,
         };
@@ -165,73 +230,114 @@ fn tx(client: &Client, id: &medchain_types::TxId, as_json: bool) -> Result<(), C
             "status": status,
             "detail": detail,
             "dropped": dropped,
-            "receipt": confirmed.map(|c| output::to_json(&c.receipt)),
-            "verified": confirmed.map(|c| output::finality_json(&c.block.at)),
+            "receipt": null,
+            "verified": null,
         }));
-        return Ok(());
+    } else {
+        println!("transaction {id}: {status}");
+        if let Some(detail) = detail {
+            println!("{detail}");
+        }
     }
-    println!("transaction {id}: {status}");
-    if let Some(detail) = detail {
-        println!("  {detail}");
-    }
-    if let Some(confirmed) = confirmed {
-        println!(
-            "in finalized {}, position {}; receipt verified against the block's receipts root",
-            output::block_phrase(&confirmed.block.at),
-            confirmed.receipt.index
-        );
-        output::print_json(&confirmed.receipt.events);
-    }
-    Ok(())
 }
 
-/// Lists a patient's access log; each entry shown is verified on its own against a
-/// finalized block (the page listing itself is only the node's account of how many exist).
-fn access_log(
-    client: &Client,
-    patient: &medchain_types::Address,
-    from: u64,
-    limit: usize,
-    as_json: bool,
-) -> Result<(), CliError> {
-    let page = client.node.access_log(patient, from, limit)?;
-    let end = page.total.min(from.saturating_add(limit as u64));
-    let mut entries = Vec::new();
-    for seq in from..end {
-        let verified = client.read(&StateQuery::access_log_entry(patient, seq))?;
-        let entry = verified.value.ok_or_else(|| {
-            CliError::Usage(format!(
-                "the node lists {} entries but proves entry {seq} absent",
-                page.total
-            ))
-        })?;
-        entries.push((seq, entry, verified.at));
+/// `medchain query status`: the node's chain and its newest finalized block, verified.
+fn status(reading: &Reading) -> Result<Status, CliError> {
+    let client = connect::client(&reading.connection)?;
+    let node_status = client.node.status()?;
+    let newest = client
+        .newest_certified()
+        .map_err(|error| connect::explain(&client, error))?;
+    let cross_checked = fresh::check(
+        &newest.at,
+        client.node.url(),
+        &reading.freshness,
+        &client.light,
+        Policy::Refuse,
+    )?;
+    if let Some(path) = &reading.save {
+        let answer = client.ask_block(newest.at.header.height)?.answer;
+        save(&client, &answer, path)?;
     }
-    if as_json {
-        let entries: Vec<Value> = entries
-            .iter()
-            .map(|(seq, entry, at)| json!({ "seq": seq, "entry": output::to_json(entry), "verified": output::finality_json(at) }))
-            .collect();
-        output::print_json(&json!({ "patient": patient, "total": page.total, "entries": entries }));
-        return Ok(());
+    if reading.connection.json {
+        output::print_json(&json!({
+            "chain_id": node_status.chain_id,
+            "node": client.node.url(),
+            "mempool_size": node_status.mempool_size,
+            "validators": node_status.validators.len(),
+            "latest": output::finality_json(&newest.at),
+            "freshness": cross_checked.as_ref().map(fresh::json),
+        }));
+        return Ok(Status::Ok);
     }
-    println!("access log of {patient}: {} entries", page.total);
-    for (seq, entry, _) in &entries {
+    println!("chain {} at {}", node_status.chain_id, client.node.url());
+    println!("latest finalized {}", output::block_phrase(&newest.at));
+    println!("state root {}", hex::encode(newest.at.header.state_root));
+    println!(
+        "{} validators, {} transactions pending on this node",
+        node_status.validators.len(),
+        node_status.mempool_size
+    );
+    if let Some(checked) = &cross_checked {
+        fresh::print(checked);
+    }
+    Ok(Status::Ok)
+}
+
+/// `medchain verify FILE`: a saved answer checked against the genesis alone.
+pub fn verify(args: &VerifyArgs) -> Result<Status, CliError> {
+    let text = fs::read_to_string(&args.file).map_err(CliError::io(&args.file))?;
+    let saved: SavedAnswer = serde_json::from_str(&text).map_err(|e| {
+        CliError::Inconsistent(format!(
+            "{} is not a saved answer (write one with `medchain query … --save FILE`): {e}",
+            args.file.display()
+        ))
+    })?;
+    let light = connect::light(args.genesis.as_deref())?;
+    let proven = saved.verify(&light).map_err(ClientError::from)?;
+    let cross_checked = match proven.at() {
+        Some(at) => fresh::check(at, &saved.node, &args.freshness, &light, Policy::Report)?,
+        None => None,
+    };
+    if args.json {
+        let mut shown = output::proven_json(&proven, None);
+        shown["kind"] = json!(kind(&saved.answer));
+        shown["node"] = json!(saved.node);
+        shown["saved_at_ms"] = json!(saved.saved_at_ms);
+        shown["freshness"] = cross_checked.as_ref().map(fresh::json).into();
+        output::print_json(&shown);
+        return Ok(Status::Ok);
+    }
+    println!(
+        "{} verified offline against your genesis (chain {}); no node was contacted to check it",
+        args.file.display(),
+        light.chain_id()
+    );
+    println!(
+        "saved from {} at {}",
+        saved.node,
+        time::both(saved.saved_at_ms)
+    );
+    output::print_proven(&proven, None);
+    if let Some(at) = proven.at() {
         println!(
-            "#{seq} block {} requester {} record {} purpose {}: {}",
-            entry.height,
-            entry.requester,
-            entry.record,
-            medchain_client::purpose_name(entry.purpose),
-            output::decision_line(&entry.decision)
+            "this proves the {} as of block {} ({}), not that it is still so: compare with the chain now with --cross-check URL",
+            kind(&saved.answer).replace('_', " "),
+            at.header.height,
+            time::utc(at.header.timestamp_ms)
         );
     }
-    if let Some((_, _, at)) = entries.last() {
-        println!(
-            "{} entries verified, the last against finalized {}",
-            entries.len(),
-            output::block_phrase(at)
-        );
+    if let Some(checked) = &cross_checked {
+        fresh::print(checked);
     }
-    Ok(())
+    Ok(Status::Ok)
+}
+
+fn kind(answer: &Answer) -> &'static str {
+    match answer {
+        Answer::State { .. } => "state_value",
+        Answer::AccessLog { .. } => "access_log",
+        Answer::Block { .. } => "block",
+        Answer::Transaction(_) => "transaction",
+    }
 }

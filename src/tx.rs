@@ -8,7 +8,8 @@ use crate::{
     },
     connect,
     error::CliError,
-    output,
+    exit::Status,
+    output, time,
 };
 use medchain_client::{
     Client, Sent, WaitPolicy,
@@ -17,33 +18,14 @@ use medchain_client::{
 };
 use medchain_state::values::AccessLogEntry;
 use medchain_types::{
-    AccessPayload, Address, ConsentId, ContentHash, OrgName, OrgState, Payload, PrivateKey,
+    AccessPayload, Address, ConsentId, ContentHash, Expiry, OrgName, OrgState, Payload, PrivateKey,
     RecordId,
 };
 use serde_json::{Map, Value, json};
-use std::{path::Path, process::ExitCode, time::Duration};
-
-/// How a sent transaction ended, as the command's exit status: scripts can branch on a denied
-/// access request (exit 3) without parsing the output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Finished {
-    /// Accepted (and finalized, unless `--no-wait`); an access request was allowed.
-    Done,
-    /// An access request was finalized and the chain denied it (it is still logged).
-    AccessDenied,
-}
-
-impl From<Finished> for ExitCode {
-    fn from(finished: Finished) -> Self {
-        match finished {
-            Finished::Done => ExitCode::SUCCESS,
-            Finished::AccessDenied => ExitCode::from(3),
-        }
-    }
-}
+use std::{cell::Cell, path::Path, time::Duration};
 
 /// `medchain org …`.
-pub fn org(command: OrgCommand) -> Result<Finished, CliError> {
+pub fn org(command: OrgCommand) -> Result<Status, CliError> {
     match command {
         OrgCommand::Register { name, kind, send } => run(
             &send,
@@ -58,20 +40,17 @@ pub fn org(command: OrgCommand) -> Result<Finished, CliError> {
             member,
             key,
             connection,
-        } => endorse(&name, &member, &key, &connection).map(|()| Finished::Done),
+        } => endorse(&name, &member, &key, &connection).map(|()| Status::Ok),
         OrgCommand::Join {
             name,
             endorser,
             endorsement,
             send,
-        } => {
-            let endorsement = build::parse_signature(&endorsement)?;
-            run(
-                &send,
-                |_, _| Ok(build::join_org(name, endorser, endorsement)),
-                no_extras,
-            )
-        }
+        } => run(
+            &send,
+            |_, _| Ok(build::join_org(name, endorser, endorsement)),
+            no_extras,
+        ),
     }
 }
 
@@ -100,7 +79,7 @@ fn endorse(
     Ok(())
 }
 
-fn set_state(args: OrgStateArgs, state: OrgState) -> Result<Finished, CliError> {
+fn set_state(args: OrgStateArgs, state: OrgState) -> Result<Status, CliError> {
     let OrgStateArgs { name, send } = args;
     run(
         &send,
@@ -110,7 +89,7 @@ fn set_state(args: OrgStateArgs, state: OrgState) -> Result<Finished, CliError> 
 }
 
 /// `medchain record …`.
-pub fn record(command: RecordCommand) -> Result<Finished, CliError> {
+pub fn record(command: RecordCommand) -> Result<Status, CliError> {
     match command {
         RecordCommand::Release {
             patient,
@@ -151,7 +130,7 @@ pub fn record(command: RecordCommand) -> Result<Finished, CliError> {
 }
 
 /// `medchain consent …`.
-pub fn consent(command: ConsentCommand) -> Result<Finished, CliError> {
+pub fn consent(command: ConsentCommand) -> Result<Status, CliError> {
     match command {
         ConsentCommand::Grant {
             grantee,
@@ -161,11 +140,13 @@ pub fn consent(command: ConsentCommand) -> Result<Finished, CliError> {
             send,
         } => {
             let spec = expiry_spec(&expiry)?;
+            let resolved = Cell::new(None);
             run(
                 &send,
                 |client, key| {
                     let height = connect::finalized_height(client)?;
                     let expiry = spec.resolve(height, connect::now_ms())?;
+                    resolved.set(Some(expiry));
                     Ok(build::grant_consent(
                         &keys::address_of(key),
                         grantee,
@@ -177,6 +158,9 @@ pub fn consent(command: ConsentCommand) -> Result<Finished, CliError> {
                 |sent| {
                     let mut extras = Map::new();
                     extras.insert("consent".into(), json!(ConsentId::from(sent.id)));
+                    if let Some(expiry) = resolved.get() {
+                        extras.insert("expires".into(), json!(expiry_words(expiry)));
+                    }
                     extras
                 },
             )
@@ -188,7 +172,7 @@ pub fn consent(command: ConsentCommand) -> Result<Finished, CliError> {
 }
 
 /// `medchain access …`.
-pub fn access(command: AccessCommand) -> Result<Finished, CliError> {
+pub fn access(command: AccessCommand) -> Result<Status, CliError> {
     let AccessCommand::Request {
         record,
         purpose,
@@ -202,17 +186,25 @@ pub fn access(command: AccessCommand) -> Result<Finished, CliError> {
 }
 
 fn expiry_spec(args: &ExpiryArgs) -> Result<ExpirySpec, CliError> {
-    if let Some(text) = &args.valid_for {
-        return Ok(ExpirySpec::For(build::parse_duration(text)?));
-    }
     let spec = args
-        .until_ms
-        .map(ExpirySpec::AtTimeMs)
+        .valid_for
+        .map(ExpirySpec::For)
+        .or(args.until.or(args.until_ms).map(ExpirySpec::AtTimeMs))
         .or(args.for_blocks.map(ExpirySpec::InBlocks))
         .or(args.until_height.map(ExpirySpec::AtHeight));
     spec.ok_or_else(|| {
-        CliError::Usage("give one of --for, --until-ms, --for-blocks, --until-height".into())
+        CliError::Usage(
+            "give one of --for, --until, --until-ms, --for-blocks, --until-height".into(),
+        )
     })
+}
+
+/// A consent's expiry in words, with the raw value.
+fn expiry_words(expiry: Expiry) -> String {
+    match expiry {
+        Expiry::AtTime(millis) => format!("at {}", time::both(millis)),
+        Expiry::AtHeight(height) => format!("before block {height}"),
+    }
 }
 
 fn no_extras(_: &Sent) -> Map<String, Value> {
@@ -225,10 +217,11 @@ fn run(
     send: &Sending,
     payload: impl FnOnce(&Client, &PrivateKey) -> Result<Payload, CliError>,
     extras: impl FnOnce(&Sent) -> Map<String, Value>,
-) -> Result<Finished, CliError> {
+) -> Result<Status, CliError> {
     let client = connect::client(&send.connection)?;
     let key = connect::key(&send.key)?;
     let payload = payload(&client, &key)?;
+    let explain = |error| connect::explain(&client, error);
     let kind = payload.kind();
     let requested = match &payload {
         Payload::Access(AccessPayload::Request { record, .. }) => Some(*record),
@@ -240,11 +233,16 @@ fn run(
     };
     let sent = client
         .signer(key)
-        .send(payload, (!send.no_wait).then_some(&policy))?;
+        .send(payload, (!send.no_wait).then_some(&policy))
+        .map_err(explain)?;
     let extras = extras(&sent);
     // An access decision is shown from the patient's proven access log, not the receipt.
     let decision = match (requested, &sent.confirmed) {
-        (Some(record), Some(_)) => Some(client.proven_access_decision(&sent.id, &record)?),
+        (Some(record), Some(_)) => Some(
+            client
+                .proven_access_decision(&sent.id, &record)
+                .map_err(explain)?,
+        ),
         _ => None,
     };
     let decision = decision.as_ref().and_then(|entry| entry.value.as_ref());
@@ -254,11 +252,7 @@ fn run(
         print_outcome(kind, &sent, decision, &extras);
     }
     let denied = decision.is_some_and(|entry| !entry.decision.is_allowed());
-    Ok(if denied {
-        Finished::AccessDenied
-    } else {
-        Finished::Done
-    })
+    Ok(if denied { Status::Denied } else { Status::Ok })
 }
 
 fn outcome_json(

@@ -32,7 +32,7 @@ fn keygen(network: &Network, name: &str) -> (String, String) {
 
 #[test]
 fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
-    let network = Network::start(4);
+    let mut network = Network::start(4);
     let regulator = network.regulator_key.display().to_string();
     let (doctor, _) = keygen(&network, "doctor.key");
     let (patient, patient_address) = keygen(&network, "patient.key");
@@ -63,6 +63,10 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
     );
     let org = network.json(&["query", "org", hospital]);
     assert_eq!(org["value"]["state"], "to_audit");
+    // Saved now; replayed later by a lying node.
+    let before_approval = network.path("org-before-approval.json");
+    let before_approval = before_approval.display().to_string();
+    network.ok(&["query", "org", hospital, "--save", &before_approval]);
     let refused = network.fails(&["org", "approve", "--key", &doctor, "--name", hospital]);
     assert!(refused.contains("only the regulator"), "{refused}");
     network.ok(&["org", "approve", "--key", &regulator, "--name", hospital]);
@@ -273,6 +277,71 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
         "{tx}"
     );
 
+    // One exit-status table (docs/cli.md): not found is 4, a usage error 2.
+    assert_eq!(network.status(&["query", "org", "Nowhere Clinic"]), 4);
+    assert_eq!(network.status(&["query", "tx", &"ab".repeat(32)]), 4);
+    assert_eq!(network.status(&["query", "block", "99999999"]), 4);
+    let mut bad_duration = access_request("research").to_vec();
+    bad_duration.splice(0..2, ["consent", "grant"]);
+    bad_duration.extend(["--grantee", researcher_address.as_str(), "--for", "30days"]);
+    assert_eq!(network.status(&bad_duration), 2);
+    // Every verified answer shows its block's height and time.
+    let shown = network.ok(&["query", "org", hospital]);
+    assert!(shown.contains("Z; certificate signed by"), "{shown}");
+
+    // Freshness: another validator's newest finalized block bounds how old an answer is.
+    let node1 = network.nodes[1].api.clone();
+    let checked = network.ok(&["query", "org", hospital, "--cross-check", &node1]);
+    assert!(checked.contains("cross-checked with"), "{checked}");
+    // A node replaying the old (validly certified) answer: alone it would be believed,
+    // the cross-check refuses it.
+    let replayed: Value =
+        serde_json::from_str(&fs::read_to_string(&before_approval).unwrap()).unwrap();
+    let liar = common::replaying_node(replayed["answer"].to_string());
+    let believed = network.json(&["query", "org", hospital, "--node", &liar]);
+    assert_eq!(believed["value"]["state"], "to_audit");
+    let refused = network.fails(&[
+        "query",
+        "org",
+        hospital,
+        "--node",
+        &liar,
+        "--cross-check",
+        &node1,
+        "--max-lag",
+        "2",
+    ]);
+    assert!(
+        refused.contains("behind or serving an old state"),
+        "{refused}"
+    );
+
+    // Offline verification: answers saved now verify later with no node at all.
+    let saved = |name: &str, query: &[&str]| {
+        let path = network.path(name).display().to_string();
+        let mut args = query.to_vec();
+        args.extend(["--save", path.as_str()]);
+        network.ok(&args);
+        path
+    };
+    let saved_org = saved("org.json", &["query", "org", hospital]);
+    let saved_log = saved("log.json", &["query", "access-log", &patient_address]);
+    let saved_block = saved("block.json", &["query", "block", "3"]);
+    let saved_tx = saved("tx.json", &["query", "tx", &record]);
+    let later = network.ok(&["verify", &before_approval, "--cross-check", &node1]);
+    assert!(
+        later.contains("blocks (") && later.contains("behind it"),
+        "{later}"
+    );
+    let mut tampered: Value =
+        serde_json::from_str(&fs::read_to_string(&saved_org).unwrap()).unwrap();
+    let value = text(&tampered["answer"]["proven"]["value"]);
+    let flipped = if value.ends_with('0') { "1" } else { "0" };
+    tampered["answer"]["proven"]["value"] =
+        Value::String(format!("{}{flipped}", &value[..value.len() - 1]));
+    let tampered_path = network.path("tampered.json");
+    fs::write(&tampered_path, tampered.to_string()).unwrap();
+
     // The same answers are refused under a genesis naming other validators.
     // (same chain id and regulator, other validators: certificates no longer verify).
     let mut genesis: Value =
@@ -293,8 +362,10 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
     let forged = network.path("forged-genesis.json");
     fs::write(&forged, serde_json::to_string(&genesis).unwrap()).unwrap();
     let forged = forged.display().to_string();
+    // The error names both chains (genesis digests), not "signatures do not verify".
     let error = network.fails(&["query", "status", "--genesis", &forged]);
-    assert!(error.contains("verification failed"), "{error}");
+    assert!(error.contains("serves another chain"), "{error}");
+    assert_eq!(error.matches("genesis digest").count(), 2, "{error}");
     let regulator_address = network.ok(&["address", "--key", &regulator]);
     let error = network.fails(&[
         "query",
@@ -303,12 +374,110 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
         &forged,
         regulator_address.trim(),
     ]);
+    assert!(error.contains("serves another chain"), "{error}");
+    genesis["chain_id"] = Value::String("medchain-other".into());
+    let other_chain = network.path("other-chain.json");
+    fs::write(&other_chain, genesis.to_string()).unwrap();
+    let error = network.fails(&[
+        "query",
+        "status",
+        "--genesis",
+        &other_chain.display().to_string(),
+    ]);
     assert!(
-        error.contains("do not verify against the genesis validators"),
+        error.contains("chain medchain-e2e") && error.contains("chain medchain-other"),
         "{error}"
     );
+    let error = network.fails(&["verify", &saved_org, "--genesis", &forged]);
+    assert!(error.contains("verification failed"), "{error}");
 
     // A node that is not running: the error says what to do.
     let error = network.fails(&["query", "status", "--node", "http://127.0.0.1:1"]);
     assert!(error.contains("medchain devnet"), "{error}");
+
+    // With every validator stopped, the saved answers still verify: no node is needed.
+    for index in 0..network.nodes.len() {
+        network.kill(index);
+    }
+    for (path, shows) in [
+        (&saved_org, "\"audited\""),
+        (&saved_log, "4 entries verified"),
+        (&saved_block, "block 3 "),
+        (&saved_tx, "record_released"),
+    ] {
+        let shown = network.ok(&["verify", path]);
+        assert!(
+            shown.contains("verified offline") && shown.contains(shows),
+            "{shown}"
+        );
+    }
+    let kinds: Vec<Value> = [&saved_org, &saved_log, &saved_block, &saved_tx]
+        .iter()
+        .map(|path| network.json(&["verify", path])["kind"].clone())
+        .collect();
+    assert_eq!(kinds, ["state_value", "access_log", "block", "transaction"]);
+    let error = network.fails(&["verify", &tampered_path.display().to_string()]);
+    assert!(error.contains("verification failed"), "{error}");
+}
+
+/// Runs `medchain devnet` on `dir` until its banner is complete, then stops it (SIGTERM) and
+/// returns the banner. `medchain` is kept off PATH, as after `cargo build`.
+fn devnet_banner(dir: &std::path::Path, p2p: u16, api: u16) -> String {
+    use std::io::{BufRead as _, BufReader};
+    let mut devnet = std::process::Command::new(common::MEDCHAIN)
+        .args(["devnet", "--dir", "net", "--validators", "1"])
+        .args(["--p2p-base-port", &p2p.to_string()])
+        .args(["--api-base-port", &api.to_string()])
+        .current_dir(dir)
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start medchain devnet");
+    let mut banner = String::new();
+    let mut lines = BufReader::new(devnet.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Ctrl-C stops") {
+            break;
+        }
+    }
+    let pid = nix::unistd::Pid::from_raw(devnet.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    // Read on until it exits: it reports stopping on the same pipe.
+    let goodbye: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = devnet.wait().unwrap();
+    assert!(status.success(), "devnet exited with {status}: {goodbye:?}");
+    banner
+}
+
+#[test]
+fn the_devnet_banner_prints_commands_that_run_as_shown_and_resumes_with_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p2p, api) = common::free_port_bases(1);
+    let fresh = devnet_banner(dir.path(), p2p, api);
+    assert!(fresh.contains("quick start"), "{fresh}");
+    assert!(fresh.contains("cargo install --path ."), "{fresh}");
+    let keygen = fresh
+        .lines()
+        .find(|line| line.contains("keygen --out doctor.key"))
+        .unwrap_or_else(|| panic!("no keygen command:\n{fresh}"))
+        .trim();
+    assert!(!keygen.starts_with("medchain "), "not on PATH: {keygen}");
+    let ran = std::process::Command::new("sh")
+        .args(["-c", keygen])
+        .current_dir(dir.path())
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success() && dir.path().join("doctor.key").exists(),
+        "`{keygen}` does not run as shown: {}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+
+    let resumed = devnet_banner(dir.path(), p2p, api);
+    assert!(resumed.contains("resumed the chain at height"), "{resumed}");
+    assert!(!resumed.contains("quick start"), "{resumed}");
 }

@@ -205,6 +205,15 @@ impl Network {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Runs `medchain ARGS` and returns its exit status.
+    pub fn status(&self, args: &[&str]) -> i32 {
+        let output = self.medchain(args);
+        output
+            .status
+            .code()
+            .unwrap_or_else(|| panic!("`medchain {}` was killed by a signal", args.join(" ")))
+    }
+
     /// Runs `medchain ARGS`, asserts failure, and returns its standard error.
     pub fn fails(&self, args: &[&str]) -> String {
         let output = self.medchain(args);
@@ -267,7 +276,7 @@ fn tail(path: &Path, lines: usize) -> String {
 
 /// Two non-overlapping ranges of `count` consecutive free loopback ports (p2p, API), below
 /// the kernel's ephemeral range so outgoing connections do not take them.
-fn free_port_bases(count: usize) -> (u16, u16) {
+pub fn free_port_bases(count: usize) -> (u16, u16) {
     let count = count as u16;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -282,4 +291,27 @@ fn free_port_bases(count: usize) -> (u16, u16) {
         }
     }
     panic!("no free loopback port range found");
+}
+
+/// A "node" on a free loopback port that answers every request with `body` (status 200,
+/// JSON): a node replaying an old answer. Returns its URL; it serves until the process ends.
+pub fn replaying_node(body: String) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
 }

@@ -101,7 +101,10 @@ pub struct StatusView {
 /// A signed transaction to submit.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SubmitRequest {
-    /// Hex of the canonically encoded signed transaction.
+    /// Hex of the canonically encoded signed transaction (at most `MAX_TX_BYTES` = 4096
+    /// bytes). A string of this shape that does not decode to a validly signed transaction
+    /// for this chain is refused with 400; no schema can express a valid signature.
+    #[schema(min_length = 2, max_length = 8192, pattern = "^([0-9a-fA-F]{2})+$")]
     pub tx: String,
 }
 
@@ -122,7 +125,9 @@ pub struct SubmitResponse {
 /// Several signed transactions (batch signature verification on the node).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct BatchRequest {
-    /// Hex of each signed transaction.
+    /// Hex of each signed transaction, at most 1024; each is admitted or refused on its own
+    /// (a refused one gets its error in the response, not a 400).
+    #[schema(max_items = 1024)]
     pub txs: Vec<String>,
 }
 
@@ -233,8 +238,65 @@ pub struct AccessLogView {
 pub struct ErrorBody {
     /// Stable code, e.g. `bad_signature`, `not_found`.
     pub error: String,
-    /// What went wrong.
+    /// What went wrong; at most [`MAX_MESSAGE_CHARS`] characters (an input it repeats is cut,
+    /// see [`echo`]).
     pub message: String,
     /// What to do about it.
     pub hint: String,
+}
+
+/// Most characters of a user's input an error message repeats; a longer input is shown by its
+/// head and tail with its length, so an error never echoes a large input back whole.
+pub const ECHO_CHARS: usize = 64;
+
+/// Most characters of an [`ErrorBody::message`]; longer messages lose their middle.
+pub const MAX_MESSAGE_CHARS: usize = 512;
+
+/// `input` as an error message repeats it: quoted, and if longer than [`ECHO_CHARS`], cut in
+/// the middle with an ellipsis and followed by its length, e.g. `"aaaa…aaaa" (10000 bytes)`.
+pub fn echo(input: &str) -> String {
+    if input.chars().count() <= ECHO_CHARS {
+        format!("{input:?}")
+    } else {
+        format!("{:?} ({} bytes)", elide(input, ECHO_CHARS), input.len())
+    }
+}
+
+/// `text` cut to at most `max_chars` characters by replacing its middle with an ellipsis
+/// (the head says what was wrong, the tail often says where); shorter text is unchanged.
+pub fn elide(text: &str, max_chars: usize) -> String {
+    let count = text.chars().count();
+    if count <= max_chars {
+        return text.to_string();
+    }
+    let kept = max_chars.saturating_sub(1);
+    let head: String = text.chars().take(kept - kept / 2).collect();
+    let tail: String = text.chars().skip(count - kept / 2).collect();
+    format!("{head}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_inputs_are_echoed_whole_and_long_ones_cut_with_their_length() {
+        assert_eq!(echo("Seoul"), "\"Seoul\"");
+        let long = format!("{}{}", "a".repeat(10_000), "z");
+        let echoed = echo(&long);
+        assert!(echoed.len() < 200, "{echoed}");
+        assert!(
+            echoed.contains('…') && echoed.ends_with("(10001 bytes)"),
+            "{echoed}"
+        );
+        assert!(echoed.contains("az\""), "the tail is kept: {echoed}");
+    }
+
+    #[test]
+    fn elision_keeps_head_and_tail_within_the_bound() {
+        assert_eq!(elide("abcdef", 6), "abcdef");
+        assert_eq!(elide("abcdefgh", 5), "ab…gh");
+        let cut = elide(&"é".repeat(1_000), 9);
+        assert_eq!(cut.chars().count(), 9);
+    }
 }

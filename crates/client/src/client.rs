@@ -3,12 +3,13 @@
 use crate::{
     ClientError, LightClient, NodeClient, Signer, StateQuery, Verified, VerifiedBlock, VerifyError,
 };
-use medchain_api::{DroppedView, TxState, TxStatusView};
+use medchain_api::{BlockView, DroppedView, TxState, TxStatusView};
 use medchain_state::{
     StateValue,
     values::{AccessLogEntry, Account},
 };
 use medchain_types::{AccessDecision, Address, Event, PrivateKey, Receipt, RecordId, TxId};
+use serde::{Deserialize, Serialize};
 use std::{
     thread,
     time::{Duration, Instant},
@@ -47,6 +48,46 @@ pub struct Confirmed {
     pub receipt: Receipt,
     /// The finalized block that holds it.
     pub block: VerifiedBlock,
+    /// The node's answers this was verified from, to save and verify again offline.
+    pub evidence: TxEvidence,
+}
+
+/// The node's answers that prove a transaction final: its status (with the receipt) and the
+/// finalized block the receipt names. They verify anywhere, offline included, with
+/// [`TxEvidence::verify`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TxEvidence {
+    /// `GET /v1/transactions/{id}`.
+    pub status: TxStatusView,
+    /// `GET /v1/blocks/{receipt.height}`.
+    pub block: BlockView,
+}
+
+impl TxEvidence {
+    /// The one check that a transaction is final, online and offline alike: the block is
+    /// finalized (certificate against the genesis validators), it is the height the receipt
+    /// names, it holds the transaction at the receipt's position, and the receipt is the leaf
+    /// at that position of the header's `receipts_root` ([`LightClient::verify_receipt`]).
+    pub fn verify(self, light: &LightClient) -> Result<Confirmed, VerifyError> {
+        let id = self.status.id;
+        let receipt = match (&self.status.status, &self.status.receipt) {
+            (TxState::Finalized, Some(receipt)) => receipt.clone(),
+            _ => return Err(VerifyError::NotFinalized { tx: id }),
+        };
+        let block = light.verify_block(&self.block)?;
+        if block.at.header.height != receipt.height {
+            return Err(VerifyError::HeightMismatch {
+                proof: receipt.height,
+                header: block.at.header.height,
+            });
+        }
+        light.verify_receipt(&id, &block, &receipt, self.status.receipt_proof.as_deref())?;
+        Ok(Confirmed {
+            receipt,
+            block,
+            evidence: self,
+        })
+    }
 }
 
 impl Confirmed {
@@ -154,7 +195,6 @@ impl Client {
     pub fn transaction(&self, id: &TxId) -> Result<TxOutcome, ClientError> {
         let status = self.node.tx_status(id)?;
         Ok(match status.status {
-            TxState::Finalized => TxOutcome::Finalized(Box::new(self.confirm(id, &status)?)),
             TxState::Pending => TxOutcome::Pending,
             TxState::Queued => TxOutcome::Queued {
                 waiting_for: status.waiting_for,
@@ -164,6 +204,7 @@ impl Client {
                 None => TxOutcome::Unknown,
             },
             TxState::Unknown => TxOutcome::Unknown,
+            TxState::Finalized => TxOutcome::Finalized(Box::new(self.confirm(id, status)?)),
         })
     }
 
@@ -195,15 +236,17 @@ impl Client {
         }
     }
 
-    /// Verifies a finalized status: the block its receipt names, then the receipt against it.
-    fn confirm(&self, id: &TxId, status: &TxStatusView) -> Result<Confirmed, ClientError> {
-        let receipt = status
-            .receipt
-            .clone()
-            .ok_or(VerifyError::MissingReceiptProof(*id))?;
-        let block = self.block(receipt.height)?;
-        self.light
-            .verify_receipt(id, &block, &receipt, status.receipt_proof.as_deref())?;
-        Ok(Confirmed { receipt, block })
+    /// Fetches the block `status`'s receipt names and verifies the pair ([`TxEvidence::verify`]).
+    fn confirm(&self, id: &TxId, status: TxStatusView) -> Result<Confirmed, ClientError> {
+        let height = status.receipt.as_ref().map_or(0, |receipt| receipt.height);
+        let block = self.node.block(height)?;
+        let confirmed = TxEvidence { status, block }.verify(&self.light)?;
+        if confirmed.receipt.tx != *id {
+            return Err(ClientError::WrongId {
+                expected: *id,
+                got: confirmed.receipt.tx,
+            });
+        }
+        Ok(confirmed)
     }
 }

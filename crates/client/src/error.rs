@@ -3,7 +3,7 @@
 use crate::{build::BuildError, keys::KeyError};
 use medchain_api::{DroppedView, ErrorBody, TxState};
 use medchain_state::ProofError;
-use medchain_types::{TxError, TxId};
+use medchain_types::{ChainId, TxError, TxId};
 use std::time::Duration;
 
 /// Why a node's answer was not accepted as true (docs/architecture.md § Light-client trust
@@ -73,6 +73,31 @@ pub enum VerifyError {
     /// The block's transaction list does not hash to its header's `tx_root`.
     #[error("the block's transaction ids do not match its header's tx_root")]
     TxRoot,
+    /// A transaction answer without a finalized receipt: nothing proves it final.
+    #[error("transaction {tx} is not finalized in this answer: there is no inclusion to verify")]
+    NotFinalized {
+        /// The transaction.
+        tx: TxId,
+    },
+    /// A saved answer from another chain than the genesis document's.
+    #[error("the answer is from chain {answer}, but your genesis document is for chain {genesis}")]
+    OtherChain {
+        /// The answer's chain.
+        answer: ChainId,
+        /// The genesis document's.
+        genesis: ChainId,
+    },
+    /// A saved answer in a layout this version does not read.
+    #[error("unknown saved-answer format {0:?} (this version reads medchain-answer/1)")]
+    SavedFormat(String),
+    /// A saved answer is not for the question it says it answers.
+    #[error("the saved answer is for {answered}, but it says it answers {asked}")]
+    OtherQuestion {
+        /// What the answer is for.
+        answered: String,
+        /// What the file says was asked.
+        asked: String,
+    },
     /// A receipt names a block and position that do not hold the transaction.
     #[error("transaction {tx} is not at position {index} of finalized block {height}")]
     NotIncluded {
@@ -121,6 +146,18 @@ pub enum ClientError {
         url: String,
         /// The transport error.
         reason: String,
+    },
+    /// The node runs another chain than the genesis document describes.
+    #[error(
+        "the node at {node} serves another chain: {theirs}; your genesis document is for {ours}. Pass the --genesis of the node's network, or the --node of yours"
+    )]
+    OtherChain {
+        /// The node URL.
+        node: String,
+        /// The node's chain id and block-0 digest.
+        theirs: String,
+        /// The genesis document's chain id and block-0 digest.
+        ours: String,
     },
     /// The node answered with its JSON error body.
     #[error("the node refused ({status} {}): {}. Hint: {}", body.error, body.message, body.hint)]

@@ -73,6 +73,12 @@ impl NodeClient {
         self.get(&format!("/v1/blocks/{height}"))
     }
 
+    /// `GET /v1/blocks/latest`: the newest block this node holds a finalization certificate
+    /// for (the height its state proofs are taken at).
+    pub fn latest_block(&self) -> Result<BlockView, ClientError> {
+        self.get("/v1/blocks/latest")
+    }
+
     /// `GET /v1/blocks/by-digest/{digest}`.
     pub fn block_by_digest(&self, digest: &Hash32) -> Result<BlockView, ClientError> {
         self.get(&format!("/v1/blocks/by-digest/{}", hex::encode(digest)))
@@ -110,7 +116,12 @@ impl NodeClient {
     /// `GET /v1/state/...`: a state value with its proof, header and certificate (unverified;
     /// see [`crate::LightClient::verify_proven`]).
     pub fn proven<V>(&self, query: &StateQuery<V>) -> Result<ProvenView, ClientError> {
-        self.get(query.path())
+        self.state(query.path())
+    }
+
+    /// `GET` of a `/v1/state/...` path (see [`crate::Question::path`]), unverified.
+    pub fn state(&self, path: &str) -> Result<ProvenView, ClientError> {
+        self.get(path)
     }
 
     /// `GET /v1/access-log/{patient}?from=&limit=`: one page of a patient's access log.

@@ -12,6 +12,8 @@
 //!   § Light-client trust model).
 //! - [`Client`] and [`Signer`]: reads that are verified before they are returned, and the
 //!   sign → submit → wait-for-finality flow with a verified nonce and a verified inclusion.
+//! - [`SavedAnswer`]: a node's whole answer saved as a file that verifies again offline;
+//!   [`Client::newest_certified`] and [`Lag`]: how stale an answer is.
 //!
 //! This crate holds no chain rules (the state machine decides what a transaction does) and
 //! runs no node.
@@ -25,9 +27,11 @@ mod http;
 pub mod keys;
 mod light;
 mod query;
+mod saved;
 mod signer;
+mod tip;
 
-pub use client::{Client, Confirmed, TxOutcome, WaitPolicy};
+pub use client::{Client, Confirmed, TxEvidence, TxOutcome, WaitPolicy};
 pub use error::{ClientError, VerifyError};
 pub use http::NodeClient;
 pub use light::{
@@ -35,7 +39,9 @@ pub use light::{
     genesis_header,
 };
 pub use query::{StateQuery, purpose_name};
+pub use saved::{Answer, Checked, LoggedAnswer, Proven, Question, SAVED_FORMAT, SavedAnswer};
 pub use signer::{Sent, Signer, TX_LIFETIME};
+pub use tip::Lag;
 
 /// Re-exported so callers name the same view types this crate parses.
 pub use medchain_api as api;

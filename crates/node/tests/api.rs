@@ -26,6 +26,11 @@ use std::sync::Arc;
 use tower::ServiceExt as _;
 
 fn node() -> (Router, Arc<Chain>) {
+    let (state, chain) = node_state();
+    (api::router(state), chain)
+}
+
+fn node_state() -> (ApiState, Arc<Chain>) {
     let genesis = testkit::genesis_document();
     let chain = Arc::new(
         Chain::open(
@@ -44,7 +49,7 @@ fn node() -> (Router, Arc<Chain>) {
         genesis,
         metrics,
     );
-    (api::router(state), chain)
+    (state, chain)
 }
 
 async fn call(
@@ -458,4 +463,237 @@ proptest! {
             assert!(!body.hint.is_empty());
         });
     }
+}
+
+/// Every rejection by the state machine carries its own next step, not one generic hint.
+#[tokio::test]
+async fn each_rejection_says_what_to_do_about_it() {
+    let (router, _) = node();
+    let regulator = Actor::new(testkit::REGULATOR_SEED);
+    let doctor = Actor::new(10);
+    let name = testkit::org_name("General Hospital");
+    let cases = [
+        // S2-register: the regulator may not register.
+        regulator.sign(0, testkit::register(&name, OrgKind::Hospital)),
+        // S2-state: only the regulator changes states (and this one does not exist).
+        doctor.sign(
+            0,
+            medchain_types::Payload::Registry(medchain_types::RegistryPayload::SetState {
+                name: name.clone(),
+                state: medchain_types::OrgState::Audited,
+            }),
+        ),
+    ];
+    let mut hints = Vec::new();
+    for tx in &cases {
+        let (status, json) = call(
+            &router,
+            "POST",
+            "/v1/transactions",
+            Some(submit_body(tx.tx())),
+        )
+        .await;
+        assert_eq!(
+            (status, error_code(&json).as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "rejected")
+        );
+        let hint = json["hint"].as_str().unwrap().to_string();
+        assert!(
+            !hint.contains("fix its content"),
+            "the generic hint: {hint}"
+        );
+        hints.push(hint);
+    }
+    assert!(hints[0].contains("first member"), "{}", hints[0]);
+    assert!(hints[1].contains("regulator's key"), "{}", hints[1]);
+}
+
+/// A transaction whose organisation name is not ASCII is refused in words, not as the
+/// codec's "Wrapped Error: Context(…)".
+#[tokio::test]
+async fn a_non_ascii_org_name_is_refused_with_a_readable_message() {
+    let (router, chain) = node();
+    let tx = Actor::new(10).sign(
+        0,
+        testkit::register(&testkit::org_name("Seoul General"), OrgKind::Hospital),
+    );
+    let mut bytes = tx.tx().encode().to_vec();
+    let at = bytes
+        .windows(2)
+        .position(|pair| pair == b"Se")
+        .expect("the name in the encoding");
+    bytes[at..at + 2].copy_from_slice("é".as_bytes()); // same length: "éoul General"
+    let body = serde_json::json!({ "tx": hex::encode(bytes) });
+    let (status, json) = call(&router, "POST", "/v1/transactions", Some(body)).await;
+    assert_eq!(
+        (status, error_code(&json).as_str()),
+        (StatusCode::BAD_REQUEST, "malformed_transaction")
+    );
+    let message = json["message"].as_str().unwrap();
+    assert!(!message.contains("Wrapped"), "{message}");
+    assert!(
+        message.contains("may only contain") && message.contains('é'),
+        "{message}"
+    );
+    assert!(chain.mempool().is_empty());
+}
+
+/// Error messages repeat at most a bounded part of the input, with its length.
+#[tokio::test]
+async fn errors_never_echo_a_large_input_back_whole() {
+    let (router, _) = node();
+    let huge = "x".repeat(10_000);
+    let (status, json) = call(&router, "GET", &format!("/v1/state/orgs/{huge}"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = json["message"].as_str().unwrap();
+    assert!(message.len() < 300, "{} bytes: {message}", message.len());
+    assert!(
+        message.contains("(10000 bytes)") && message.contains("got 10000"),
+        "{message}"
+    );
+    // Messages written by serde or axum are bounded too.
+    let body = serde_json::json!({ "txs": huge });
+    let (status, json) = call(&router, "POST", "/v1/transactions/batch", Some(body)).await;
+    assert!(status.is_client_error());
+    let message = json["message"].as_str().unwrap();
+    assert!(
+        message.chars().count() <= medchain_api::MAX_MESSAGE_CHARS,
+        "{} characters: {message}",
+        message.chars().count()
+    );
+}
+
+/// The OpenAPI document states exactly what the server accepts: u64 bounds on heights and
+/// sequence numbers (the server takes all of u64 and refuses one more), and the shape of a
+/// submitted transaction.
+#[tokio::test]
+async fn the_openapi_document_states_the_bounds_the_server_enforces() {
+    let (router, _) = node();
+    let (_, document) = call(&router, "GET", "/openapi.json", None).await;
+    let parameter = |path: &str, name: &str| {
+        document["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{path} has no parameter {name}"))["schema"]
+            .clone()
+    };
+    for (path, name) in [
+        ("/v1/blocks/{height}", "height"),
+        ("/v1/state/access-log/{patient}/{seq}", "seq"),
+        ("/v1/access-log/{patient}", "from"),
+        ("/v1/access-log/{patient}", "limit"),
+    ] {
+        let schema = parameter(path, name);
+        assert_eq!(schema["minimum"], 0, "{path} {name}: {schema}");
+        assert_eq!(schema["maximum"], u64::MAX, "{path} {name}: {schema}");
+        assert_eq!(schema["format"], "uint64", "{path} {name}: {schema}");
+    }
+    let patient = Actor::new(3).address;
+    for (path, status) in [
+        (
+            format!("/v1/state/access-log/{patient}/{}", u64::MAX),
+            StatusCode::OK,
+        ),
+        (
+            format!("/v1/state/access-log/{patient}/18446744073709551616"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!(
+                "/v1/access-log/{patient}?from={}&limit={}",
+                u64::MAX,
+                u64::MAX
+            ),
+            StatusCode::OK,
+        ),
+        (
+            format!("/v1/access-log/{patient}?from=18446744073709551616"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (format!("/v1/blocks/{}", u64::MAX), StatusCode::NOT_FOUND),
+        (
+            "/v1/blocks/18446744073709551616".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/v1/access-log/{patient}?limit=-1"),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (got, json) = call(&router, "GET", &path, None).await;
+        assert_eq!(got, status, "{path}: {json}");
+    }
+
+    let schemas = &document["components"]["schemas"];
+    let tx = &schemas["SubmitRequest"]["properties"]["tx"];
+    assert_eq!(tx["minLength"], 2, "{tx}");
+    assert_eq!(
+        tx["maxLength"],
+        2 * medchain_types::limits::MAX_TX_BYTES,
+        "{tx}"
+    );
+    assert_eq!(tx["pattern"], "^([0-9a-fA-F]{2})+$", "{tx}");
+    assert_eq!(
+        schemas["BatchRequest"]["properties"]["txs"]["maxItems"], 1024,
+        "the server's batch limit"
+    );
+    // `{"tx": ""}` is outside the schema, and refused as documented.
+    let (status, json) = call(
+        &router,
+        "POST",
+        "/v1/transactions",
+        Some(serde_json::json!({ "tx": "" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert!(
+        document["paths"]["/v1/transactions"]["post"]["responses"]
+            .get("400")
+            .is_some()
+    );
+}
+
+/// The newest certified block, the height a light client compares answers with.
+#[tokio::test]
+async fn the_latest_certified_block_is_served() {
+    let (router, _) = node();
+    let (status, json) = call(&router, "GET", "/v1/blocks/latest", None).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let block: medchain_api::BlockView = serde_json::from_value(json).unwrap();
+    assert_eq!(block.header.height, 0);
+}
+
+/// A URL over hyper's 64 KiB limit never reaches the router; its answer still carries the
+/// API's JSON error body (through a real socket, as clients see it).
+#[test]
+fn a_hundred_kilobyte_url_gets_a_json_error_body() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap();
+    // The server runs for the rest of the test process.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            api::serve(listener, node_state().0).await;
+        });
+    });
+
+    let mut answer = Vec::new();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let path = format!("/v1/state/orgs/{}", "a".repeat(100_000));
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(head.starts_with("HTTP/1.1 414 "), "{head}");
+    assert!(head.contains("application/json"), "{head}");
+    let body: ErrorBody = serde_json::from_str(body).expect("a JSON error body");
+    assert_eq!(body.error, "uri_too_long");
 }

@@ -63,8 +63,18 @@ pub enum TxError {
     #[error("transaction is {0} bytes; the limit is {max}", max = limits::MAX_TX_BYTES)]
     TooLarge(usize),
     /// The bytes are not a canonical transaction encoding.
-    #[error("malformed transaction: {0}")]
+    #[error("malformed transaction: {}", describe_codec_error(.0))]
     Malformed(#[from] CodecError),
+}
+
+/// A decoding error in words: the codec's own rendering of a wrapped error shows only its
+/// context ("Wrapped Error: Context(organisation name)"), not what was wrong.
+fn describe_codec_error(error: &CodecError) -> String {
+    match error {
+        CodecError::Wrapped(context, source) => format!("{context}: {source}"),
+        CodecError::Invalid(context, message) => format!("{context}: {message}"),
+        other => other.to_string(),
+    }
 }
 
 /// The signed part of a transaction.

@@ -4,6 +4,7 @@ use crate::chain::{AdmitError, BlockError};
 use crate::mempool::AdmissionError;
 use axum::{Json, http::StatusCode, response::IntoResponse};
 use medchain_api::ErrorBody;
+use medchain_state::ExecError;
 
 /// An error a handler returns.
 #[derive(Debug)]
@@ -23,7 +24,8 @@ impl ApiError {
             status,
             body: ErrorBody {
                 error: error.into(),
-                message: message.to_string(),
+                // Messages may quote the request (serde's and axum's do): never echo it whole.
+                message: medchain_api::elide(&message.to_string(), medchain_api::MAX_MESSAGE_CHARS),
                 hint: hint.into(),
             },
         }
@@ -83,11 +85,11 @@ impl From<AdmitError> for ApiError {
                 error,
                 "sign with the sender's key; embedded attestations and endorsements must be signed by the named parties",
             ),
-            AdmitError::Rejected(_) => Self::new(
+            AdmitError::Rejected(rejection) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "rejected",
-                error,
-                "the state machine refuses this transaction now; fix its content (see message)",
+                error.to_string(),
+                rejection_hint(rejection),
             ),
             AdmitError::Mempool(AdmissionError::Full) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -109,6 +111,70 @@ impl From<AdmitError> for ApiError {
             ),
             AdmitError::State(_) => Self::internal(error),
         }
+    }
+}
+
+/// What to do about each rule the state machine enforces: the next step differs per rule, so
+/// every rejection carries its own (the match is exhaustive: a new rule needs its hint).
+fn rejection_hint(rejection: &ExecError) -> &'static str {
+    use ExecError as E;
+    match rejection {
+        E::State(_) => "the node could not read its state; retry later, or ask another node",
+        E::WrongChain { .. } => "sign the transaction with this node's chain id (GET /v1/status)",
+        E::BadNonce { .. } => {
+            "sign again with the sender's next nonce (GET /v1/state/accounts/{address})"
+        }
+        E::NonceExhausted => "this account can send no more transactions; use a new key",
+        E::TxExpired { .. } => {
+            "the transaction's deadline (valid_until_ms) has passed: sign it again with a later deadline"
+        }
+        E::RegulatorCannotRegister => {
+            "register the organisation with the key of its first member, not the regulator's"
+        }
+        E::RegulatorCannotJoin => {
+            "the regulator stays outside every organisation; join with a member's own key"
+        }
+        E::OrgExists(_) => {
+            "choose another name, or join the existing organisation with an endorsement from one of its members"
+        }
+        E::AlreadyMember(_) => {
+            "an address belongs to one organisation; use another key for another organisation"
+        }
+        E::NotRegulator => "sign with the regulator's key (named in the genesis document)",
+        E::UnknownOrg(_) => {
+            "check the name's spelling and case (GET /v1/state/orgs/{name}); register it first if it is new"
+        }
+        E::StateUnchanged(_) => {
+            "nothing to do: the organisation is already in that state (GET /v1/state/orgs/{name})"
+        }
+        E::OrgNotAudited(_) => {
+            "wait until the regulator approves the organisation, then join (GET /v1/state/orgs/{name})"
+        }
+        E::EndorserNotMember(_) => {
+            "ask a member of this organisation for the endorsement (GET /v1/state/members/{address})"
+        }
+        E::NotAuditedHospitalMember => {
+            "release records with the key of a member of an audited hospital (GET /v1/state/members/{address})"
+        }
+        E::RecordAlreadyReleased(_) => {
+            "this record is on chain already: use the record id in the message"
+        }
+        E::UnknownRecord(_) => {
+            "check the record id: it is the id of the release transaction (GET /v1/state/records/{id})"
+        }
+        E::NotPatient(_) => "sign with the key of the patient the record is about",
+        E::EmptyGrant | E::TooManyRecords(_) | E::DuplicateRecord(_) => {
+            "list each record once: at least one, and no more than the limit"
+        }
+        E::SelfGrant => "a patient reads its own records without consent: grant to someone else",
+        E::ExpiryInPast => {
+            "choose an expiry after the chain's current block time and height (GET /v1/blocks/latest)"
+        }
+        E::UnknownConsent(_) => {
+            "check the consent id: it is the id of the grant transaction (GET /v1/state/consents/{id})"
+        }
+        E::NotGrantor(_) => "only the patient who granted a consent revokes it: sign with that key",
+        E::AlreadyRevoked(_) => "nothing to do: the consent is already revoked",
     }
 }
 

@@ -10,6 +10,7 @@
 //! parameter is parsed into a typed value first.
 
 mod error;
+mod parse_errors;
 mod queries;
 mod transactions;
 
@@ -66,6 +67,7 @@ impl ApiState {
         transactions::submit_batch,
         transactions::status,
         queries::chain_status,
+        queries::latest_block,
         queries::block_by_height,
         queries::block_by_digest,
         queries::org,
@@ -99,8 +101,10 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API until the listener fails.
+/// Serves the API until the listener fails. Requests hyper cannot parse (a URL over 64 KiB,
+/// say) get the same JSON error bodies as everything else.
 pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) {
+    let listener = parse_errors::JsonParseErrorsListener(listener);
     if let Err(error) = axum::serve(listener, router(state)).await {
         tracing::error!(%error, "HTTP API stopped");
     }

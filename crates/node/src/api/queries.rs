@@ -17,6 +17,7 @@ use std::str::FromStr;
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/status", get(chain_status))
+        .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block_by_height))
         .route("/v1/blocks/by-digest/{digest}", get(block_by_digest))
         .route("/v1/state/orgs/{name}", get(org))
@@ -39,7 +40,7 @@ where
 {
     text.parse().map_err(|e| {
         ApiError::bad_request(
-            format!("invalid {what} {text:?}: {e}"),
+            format!("invalid {what} {}: {e}", medchain_api::echo(text)),
             "see /openapi.json for each parameter's format",
         )
     })
@@ -48,7 +49,7 @@ where
 fn parse_purpose(text: &str) -> Result<Purpose, ApiError> {
     serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
         ApiError::bad_request(
-            format!("invalid purpose {text:?}"),
+            format!("invalid purpose {}", medchain_api::echo(text)),
             "purpose is one of treatment, research, billing, public_health, audit",
         )
     })
@@ -111,9 +112,20 @@ fn block_view(state: &ApiState, block: Block) -> Result<BlockView, ApiError> {
     })
 }
 
+/// The newest block this node holds a finalization certificate for: the height its state
+/// proofs are taken at, and what a light client compares an answer's height with.
+#[utoipa::path(get, path = "/v1/blocks/latest", tag = "chain",
+    responses((status = 200, body = BlockView), (status = 503, body = medchain_api::ErrorBody)))]
+pub(super) async fn latest_block(
+    State(state): State<ApiState>,
+) -> Result<Json<BlockView>, ApiError> {
+    let block = committed_block(&state, certified_height(&state)?)?;
+    Ok(Json(block_view(&state, block)?))
+}
+
 /// A finalized block by height.
 #[utoipa::path(get, path = "/v1/blocks/{height}", tag = "chain",
-    params(("height" = u64, Path, description = "Block height", minimum = 0)),
+    params(("height" = u64, Path, description = "Block height", minimum = 0, maximum = 18446744073709551615u64, format = "uint64")),
     responses((status = 200, body = BlockView), (status = 400, body = medchain_api::ErrorBody), (status = 404, body = medchain_api::ErrorBody)))]
 pub(super) async fn block_by_height(
     State(state): State<ApiState>,
@@ -256,7 +268,7 @@ pub(super) async fn grant(
 #[utoipa::path(get, path = "/v1/state/access-log/{patient}/{seq}", tag = "state",
     params(
         ("patient" = String, Path, description = "patient address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
-        ("seq" = u64, Path, description = "position in the log, from 0", minimum = 0),
+        ("seq" = u64, Path, description = "position in the log, from 0", minimum = 0, maximum = 18446744073709551615u64, format = "uint64"),
     ),
     responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn access_log_entry(
@@ -287,7 +299,7 @@ impl FromStr for BlockDigest {
 #[derive(Debug, Deserialize)]
 pub(super) struct LogPage {
     from: Option<u64>,
-    limit: Option<usize>,
+    limit: Option<u64>,
 }
 
 /// Most entries per page.
@@ -297,8 +309,8 @@ const MAX_PAGE: usize = 500;
 #[utoipa::path(get, path = "/v1/access-log/{patient}", tag = "state",
     params(
         ("patient" = String, Path, description = "patient address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
-        ("from" = Option<u64>, Query, description = "first sequence number (default 0)", minimum = 0),
-        ("limit" = Option<usize>, Query, description = "entries to return (default and maximum 500)", minimum = 0),
+        ("from" = Option<u64>, Query, description = "first sequence number (default 0)", minimum = 0, maximum = 18446744073709551615u64, format = "uint64"),
+        ("limit" = Option<u64>, Query, description = "entries to return (default 500; more is served as 500)", minimum = 0, maximum = 18446744073709551615u64, format = "uint64"),
     ),
     responses((status = 200, body = AccessLogView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn access_log(
@@ -309,7 +321,10 @@ pub(super) async fn access_log(
     let Path(patient) = path?;
     let Query(page) = page?;
     let patient: Address = parse(&patient, "patient")?;
-    let limit = page.limit.unwrap_or(MAX_PAGE).min(MAX_PAGE);
+    let limit = page
+        .limit
+        .map_or(MAX_PAGE, |limit| usize::try_from(limit).unwrap_or(MAX_PAGE))
+        .min(MAX_PAGE);
     let store = state.inner.chain.store();
     let total_key = keys::access_log_len(&patient);
     let total = match store.get(total_key.as_bytes())? {
