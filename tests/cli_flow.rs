@@ -316,6 +316,30 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
         "{refused}"
     );
 
+    // A transaction the node dropped (issue 7 §3): the reason is printed, exit status 5.
+    let dropped_id = "ab".repeat(32);
+    let dropping = common::replaying_node(
+        serde_json::json!({
+            "id": dropped_id,
+            "status": "dropped",
+            "receipt": null,
+            "dropped": {
+                "reason": "failed",
+                "error": "org_exists",
+                "message": "failed when a block was built: organisation exists",
+                "height": 3
+            }
+        })
+        .to_string(),
+    );
+    let output = network.medchain(&["query", "tx", &dropped_id, "--node", &dropping]);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(5), "{printed}");
+    assert!(
+        printed.contains("dropped") && printed.contains("organisation exists"),
+        "{printed}"
+    );
+
     // Offline verification: answers saved now verify later with no node at all.
     let saved = |name: &str, query: &[&str]| {
         let path = network.path(name).display().to_string();
