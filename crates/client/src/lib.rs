@@ -9,6 +9,9 @@
 //!   (a doctor's record attestation, S1-release; a member's join endorsement, S2-register).
 //! - [`LightClient`]: verifies what a node says against the genesis validator set instead of
 //!   trusting the node (DESIGN.md §4: patients verify, they do not trust a node).
+//! - [`ListQuery`] and [`Client::list`]: a patient's records and consents, an organisation's
+//!   members and the organisations, every entry verified at one finalized height; and
+//!   [`Client::resolve_id`], which turns the first hex digits of an id into the full id.
 //! - [`Client`] and [`Signer`]: reads that are verified before they are returned, and the
 //!   sign → submit → wait-for-finality flow with a verified nonce and a verified inclusion.
 //!
@@ -23,6 +26,7 @@ mod error;
 mod http;
 pub mod keys;
 mod light;
+mod list;
 mod query;
 mod signer;
 
@@ -33,6 +37,7 @@ pub use light::{
     ConsensusScheme, Finality, FinalizedHeader, LightClient, Verified, VerifiedBlock,
     genesis_header,
 };
+pub use list::{ListError, ListQuery, Listed, VerifiedList};
 pub use query::{StateQuery, purpose_name};
 pub use signer::{Sent, Signer};
 
