@@ -1,7 +1,7 @@
 //! What can make a `medchain` command fail. Messages say what to do next.
 
 use medchain_client::{ClientError, build::BuildError, keys::KeyError};
-use std::path::PathBuf;
+use std::{path::PathBuf, process::ExitCode};
 
 /// A command's failure.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,9 @@ pub enum CliError {
         /// The genesis's chain id.
         expected: String,
     },
+    /// What was asked for does not exist (proven absent where the chain can prove it).
+    #[error("not found: {0}")]
+    NotFound(String),
     /// Bad arguments clap could not catch.
     #[error("{0}")]
     Usage(String),
@@ -55,9 +58,47 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The exit status for this failure: 2 for an ambiguous id prefix (the argument must be
+    /// longer), 4 for something that does not exist, 1 otherwise.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Client(ClientError::AmbiguousId { .. }) => ExitCode::from(2),
+            Self::Client(ClientError::NoSuchId { .. }) | Self::NotFound(_) => ExitCode::from(4),
+            _ => ExitCode::FAILURE,
+        }
+    }
+
     /// Wraps an I/O error with the file it concerns.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_api::IdKind;
+
+    #[test]
+    fn an_ambiguous_prefix_is_a_usage_error_and_an_unknown_one_is_not_found() {
+        let prefix: medchain_api::IdPrefix = "abcd".parse().unwrap();
+        let ambiguous = CliError::Client(ClientError::AmbiguousId {
+            kind: IdKind::Record,
+            prefix: prefix.clone(),
+            candidates: vec![],
+            complete: false,
+        });
+        assert_eq!(ambiguous.exit_code(), ExitCode::from(2));
+        let unknown = CliError::Client(ClientError::NoSuchId {
+            kind: IdKind::Consent,
+            prefix,
+        });
+        assert_eq!(unknown.exit_code(), ExitCode::from(4));
+        assert_eq!(
+            CliError::NotFound("x".into()).exit_code(),
+            ExitCode::from(4)
+        );
+        assert_eq!(CliError::NoGenesis.exit_code(), ExitCode::FAILURE);
     }
 }

@@ -12,7 +12,9 @@ mod cli;
 mod connect;
 mod devnet;
 mod error;
+mod ids;
 mod init;
+mod list;
 mod output;
 mod query;
 mod tx;
@@ -28,7 +30,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::FAILURE
+            error.exit_code()
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `medchain query …`: every answer is verified against a finalized block before it is shown;
 //! a failed verification is an error, never a warning.
 
-use crate::{cli::QueryCommand, connect, error::CliError, output};
+use crate::{cli::QueryCommand, connect, error::CliError, ids, output};
 use medchain_client::{Client, StateQuery, TxOutcome, Verified, VerifiedBlock};
 use medchain_state::StateValue;
 use serde::Serialize;
@@ -20,20 +20,30 @@ pub fn run(command: QueryCommand) -> Result<(), CliError> {
             address,
             connection,
         } => state(&connection, &StateQuery::membership(&address)),
-        QueryCommand::Record { id, connection } => state(&connection, &StateQuery::record(&id)),
+        QueryCommand::Record { id, connection } => {
+            let id = ids::record(&connect::client(&connection)?, &id)?;
+            state(&connection, &StateQuery::record(&id))
+        }
         QueryCommand::Storage { record, connection } => {
+            let record = ids::record(&connect::client(&connection)?, &record)?;
             state(&connection, &StateQuery::storage(&record))
         }
-        QueryCommand::Consent { id, connection } => state(&connection, &StateQuery::consent(&id)),
+        QueryCommand::Consent { id, connection } => {
+            let id = ids::consent(&connect::client(&connection)?, &id)?;
+            state(&connection, &StateQuery::consent(&id))
+        }
         QueryCommand::Grant {
             grantee,
             record,
             purpose,
             connection,
-        } => state(
-            &connection,
-            &StateQuery::grant(&grantee, &record, purpose.into()),
-        ),
+        } => {
+            let record = ids::record(&connect::client(&connection)?, &record)?;
+            state(
+                &connection,
+                &StateQuery::grant(&grantee, &record, purpose.into()),
+            )
+        }
         QueryCommand::AccessLog {
             patient,
             from,
@@ -47,7 +57,8 @@ pub fn run(command: QueryCommand) -> Result<(), CliError> {
             connection.json,
         ),
         QueryCommand::Tx { id, connection } => {
-            tx(&connect::client(&connection)?, &id, connection.json)
+            let client = connect::client(&connection)?;
+            tx(&client, &ids::tx(&client, &id)?, connection.json)
         }
         QueryCommand::Block { height, connection } => {
             let block = connect::client(&connection)?.block(height)?;

@@ -8,7 +8,7 @@ use crate::{
     },
     connect,
     error::CliError,
-    output,
+    ids, list, output,
 };
 use medchain_client::{
     Client, Sent, WaitPolicy,
@@ -72,6 +72,8 @@ pub fn org(command: OrgCommand) -> Result<Finished, CliError> {
                 no_extras,
             )
         }
+        OrgCommand::List(args) => list::orgs(&args).map(|()| Finished::Done),
+        OrgCommand::Members { name, list } => list::members(&name, &list).map(|()| Finished::Done),
     }
 }
 
@@ -143,9 +145,15 @@ pub fn record(command: RecordCommand) -> Result<Finished, CliError> {
             let bytes = std::fs::read(&blob).map_err(CliError::io(&blob))?;
             run(
                 &send,
-                |_, _| Ok(build::store_pointer(record, &bytes, location)),
+                |client, _| {
+                    let record = ids::record(client, &record)?;
+                    Ok(build::store_pointer(record, &bytes, location))
+                },
                 no_extras,
             )
+        }
+        RecordCommand::List { whose, list } => {
+            list::records(&whose, &list).map(|()| Finished::Done)
         }
     }
 }
@@ -169,7 +177,7 @@ pub fn consent(command: ConsentCommand) -> Result<Finished, CliError> {
                     Ok(build::grant_consent(
                         &keys::address_of(key),
                         grantee,
-                        records,
+                        ids::records(client, &records)?,
                         purpose.into(),
                         expiry,
                     )?)
@@ -181,8 +189,13 @@ pub fn consent(command: ConsentCommand) -> Result<Finished, CliError> {
                 },
             )
         }
-        ConsentCommand::Revoke { consent, send } => {
-            run(&send, |_, _| Ok(build::revoke_consent(consent)), no_extras)
+        ConsentCommand::Revoke { consent, send } => run(
+            &send,
+            |client, _| Ok(build::revoke_consent(ids::consent(client, &consent)?)),
+            no_extras,
+        ),
+        ConsentCommand::List { whose, list } => {
+            list::consents(&whose, &list).map(|()| Finished::Done)
         }
     }
 }
@@ -196,7 +209,10 @@ pub fn access(command: AccessCommand) -> Result<Finished, CliError> {
     } = command;
     run(
         &send,
-        |_, _| Ok(build::request_access(record, purpose.into())),
+        |client, _| {
+            let record = ids::record(client, &record)?;
+            Ok(build::request_access(record, purpose.into()))
+        },
         no_extras,
     )
 }
