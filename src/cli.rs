@@ -1,9 +1,8 @@
 //! The command line: every subcommand, its arguments and its `--help` text.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use medchain_types::{
-    Address, ConsentId, OrgKind, OrgName, Purpose, RecordId, Signature, TxId, Uri,
-};
+use medchain_api::IdPrefix;
+use medchain_types::{Address, OrgKind, OrgName, Purpose, Signature, Uri};
 use std::{path::PathBuf, time::Duration};
 
 /// medchain: medical records shared over a consortium blockchain. The chain holds metadata,
@@ -279,6 +278,15 @@ pub enum OrgCommand {
         #[command(flatten)]
         send: Sending,
     },
+    /// List the organisations in registration order, each verified.
+    List(ListArgs),
+    /// List an organisation's members, founder first, each verified.
+    Members {
+        /// The organisation.
+        name: OrgName,
+        #[command(flatten)]
+        list: ListArgs,
+    },
 }
 
 /// Arguments of the regulator's state changes.
@@ -308,9 +316,9 @@ pub enum RecordCommand {
     },
     /// Patient: record where the encrypted copy of a record is stored.
     Store {
-        /// The record id (from `record release`).
+        /// The record id (from `record release`), or its first hex digits (at least 4).
         #[arg(long)]
-        record: RecordId,
+        record: IdPrefix,
         /// The encrypted blob; its SHA-256 goes on chain.
         #[arg(long)]
         blob: PathBuf,
@@ -319,6 +327,13 @@ pub enum RecordCommand {
         location: Uri,
         #[command(flatten)]
         send: Sending,
+    },
+    /// List a patient's records in release order, each verified.
+    List {
+        #[command(flatten)]
+        whose: Whose,
+        #[command(flatten)]
+        list: ListArgs,
     },
 }
 
@@ -332,9 +347,9 @@ pub enum ConsentCommand {
         /// Who may access.
         #[arg(long)]
         grantee: Address,
-        /// A record id; repeat for several (at most 64).
+        /// A record id (or its first hex digits, at least 4); repeat for several (at most 64).
         #[arg(long = "record", required = true)]
-        records: Vec<RecordId>,
+        records: Vec<IdPrefix>,
         /// For what.
         #[arg(long, value_enum)]
         purpose: PurposeArg,
@@ -345,11 +360,18 @@ pub enum ConsentCommand {
     },
     /// Patient: withdraw a consent you granted.
     Revoke {
-        /// The consent id (from `consent grant`).
+        /// The consent id (from `consent grant`), or its first hex digits (at least 4).
         #[arg(long)]
-        consent: ConsentId,
+        consent: IdPrefix,
         #[command(flatten)]
         send: Sending,
+    },
+    /// List a patient's consents in grant order (revoked ones too), each verified.
+    List {
+        #[command(flatten)]
+        whose: Whose,
+        #[command(flatten)]
+        list: ListArgs,
     },
 }
 
@@ -383,9 +405,9 @@ pub enum AccessCommand {
     /// Ask for access to a record; prints ALLOWED or DENIED and why. Either way it is logged
     /// in the patient's access log. Exits with status 3 when the chain denied the request.
     Request {
-        /// The record id.
+        /// The record id, or its first hex digits (at least 4).
         #[arg(long)]
-        record: RecordId,
+        record: IdPrefix,
         /// Why you need it.
         #[arg(long, value_enum)]
         purpose: PurposeArg,
@@ -422,22 +444,22 @@ pub enum QueryCommand {
     },
     /// A released record.
     Record {
-        /// The record id.
-        id: RecordId,
+        /// The record id, or its first hex digits (at least 4).
+        id: IdPrefix,
         #[command(flatten)]
         reading: Reading,
     },
     /// A record's storage pointer.
     Storage {
-        /// The record id.
-        record: RecordId,
+        /// The record id, or its first hex digits (at least 4).
+        record: IdPrefix,
         #[command(flatten)]
         reading: Reading,
     },
     /// A consent.
     Consent {
-        /// The consent id.
-        id: ConsentId,
+        /// The consent id, or its first hex digits (at least 4).
+        id: IdPrefix,
         #[command(flatten)]
         reading: Reading,
     },
@@ -445,8 +467,8 @@ pub enum QueryCommand {
     Grant {
         /// The grantee.
         grantee: Address,
-        /// The record id.
-        record: RecordId,
+        /// The record id, or its first hex digits (at least 4).
+        record: IdPrefix,
         /// The purpose.
         #[arg(value_enum)]
         purpose: PurposeArg,
@@ -468,8 +490,8 @@ pub enum QueryCommand {
     },
     /// A transaction's status and receipt.
     Tx {
-        /// The transaction id.
-        id: TxId,
+        /// The transaction id, or its first hex digits (at least 4).
+        id: IdPrefix,
         #[command(flatten)]
         reading: Reading,
     },
@@ -480,4 +502,32 @@ pub enum QueryCommand {
         #[command(flatten)]
         reading: Reading,
     },
+}
+
+/// Which page of a list to show, and how.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// First entry (from 0).
+    #[arg(long, default_value_t = 0)]
+    pub from: u64,
+    /// Entries to show (1 to 100; page on with --from).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit: u16,
+    /// Show ids and addresses in full instead of their first 12 hex digits.
+    #[arg(long)]
+    pub long: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// Whose list: a patient's address, or a key file whose address is used.
+#[derive(Debug, Args)]
+pub struct Whose {
+    /// The patient's address.
+    #[arg(long)]
+    pub patient: Option<Address>,
+    /// The patient's key file (only its address is used; --patient wins over it, so an
+    /// exported MEDCHAIN_KEY does not get in the way of looking at another patient).
+    #[arg(long, env = "MEDCHAIN_KEY")]
+    pub key: Option<PathBuf>,
 }

@@ -51,6 +51,9 @@ pub enum CliError {
     /// listed entry proven absent), a file that is not a saved answer.
     #[error("{0}")]
     Inconsistent(String),
+    /// What was asked for does not exist (proven absent where the chain can prove it).
+    #[error("not found: {0}")]
+    NotFound(String),
     /// Bad arguments clap could not catch.
     #[error("{0}")]
     Usage(String),
@@ -78,6 +81,8 @@ impl CliError {
     pub fn status(&self) -> Status {
         match self {
             Self::Usage(_) | Self::Build(_) | Self::Client(ClientError::Build(_)) => Status::Usage,
+            Self::Client(ClientError::AmbiguousId { .. }) => Status::Usage,
+            Self::Client(ClientError::NoSuchId { .. }) | Self::NotFound(_) => Status::NotFound,
             Self::Client(error) if error.api_code() == Some("not_found") => Status::NotFound,
             Self::Client(ClientError::Dropped { .. }) => Status::Dropped,
             _ => Status::Error,
@@ -117,4 +122,29 @@ fn cli_hint(code: &str) -> Option<&'static str> {
         }
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_api::IdKind;
+
+    #[test]
+    fn an_ambiguous_prefix_is_a_usage_error_and_an_unknown_one_is_not_found() {
+        let prefix: medchain_api::IdPrefix = "abcd".parse().unwrap();
+        let ambiguous = CliError::Client(ClientError::AmbiguousId {
+            kind: IdKind::Record,
+            prefix: prefix.clone(),
+            candidates: vec![],
+            complete: false,
+        });
+        assert_eq!(ambiguous.status(), Status::Usage);
+        let unknown = CliError::Client(ClientError::NoSuchId {
+            kind: IdKind::Consent,
+            prefix,
+        });
+        assert_eq!(unknown.status(), Status::NotFound);
+        assert_eq!(CliError::NotFound("x".into()).status(), Status::NotFound);
+        assert_eq!(CliError::NoGenesis.status(), Status::Error);
+    }
 }

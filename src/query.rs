@@ -9,7 +9,7 @@ use crate::{
     error::CliError,
     exit::Status,
     fresh::{self, Policy},
-    output, time,
+    ids, output, time,
 };
 use medchain_client::{
     Answer, Checked, Client, ClientError, Proven, Question, SavedAnswer, TxOutcome,
@@ -29,11 +29,16 @@ pub fn run(command: QueryCommand) -> Result<Status, CliError> {
         QueryCommand::Member { address, reading } => {
             (reading, Request::State(Question::Member { address }))
         }
-        QueryCommand::Record { id, reading } => (reading, Request::State(Question::Record { id })),
+        QueryCommand::Record { id, reading } => {
+            let id = ids::record(&connect::client(&reading.connection)?, &id)?;
+            (reading, Request::State(Question::Record { id }))
+        }
         QueryCommand::Storage { record, reading } => {
+            let record = ids::record(&connect::client(&reading.connection)?, &record)?;
             (reading, Request::State(Question::Storage { record }))
         }
         QueryCommand::Consent { id, reading } => {
+            let id = ids::consent(&connect::client(&reading.connection)?, &id)?;
             (reading, Request::State(Question::Consent { id }))
         }
         QueryCommand::Grant {
@@ -41,14 +46,17 @@ pub fn run(command: QueryCommand) -> Result<Status, CliError> {
             record,
             purpose,
             reading,
-        } => (
-            reading,
-            Request::State(Question::Grant {
-                grantee,
-                record,
-                purpose: purpose.into(),
-            }),
-        ),
+        } => {
+            let record = ids::record(&connect::client(&reading.connection)?, &record)?;
+            (
+                reading,
+                Request::State(Question::Grant {
+                    grantee,
+                    record,
+                    purpose: purpose.into(),
+                }),
+            )
+        }
         QueryCommand::AccessLog {
             patient,
             from,
@@ -62,7 +70,10 @@ pub fn run(command: QueryCommand) -> Result<Status, CliError> {
                 limit,
             },
         ),
-        QueryCommand::Tx { id, reading } => (reading, Request::Transaction(id)),
+        QueryCommand::Tx { id, reading } => {
+            let id = ids::tx(&connect::client(&reading.connection)?, &id)?;
+            (reading, Request::Transaction(id))
+        }
         QueryCommand::Block { height, reading } => (reading, Request::Block(height)),
     };
     let client = connect::client(&reading.connection)?;

@@ -9,7 +9,7 @@ use crate::{
     connect,
     error::CliError,
     exit::Status,
-    output, time,
+    ids, list, output, time,
 };
 use medchain_client::{
     Client, Sent, WaitPolicy,
@@ -51,6 +51,8 @@ pub fn org(command: OrgCommand) -> Result<Status, CliError> {
             |_, _| Ok(build::join_org(name, endorser, endorsement)),
             no_extras,
         ),
+        OrgCommand::List(args) => list::orgs(&args).map(|()| Status::Ok),
+        OrgCommand::Members { name, list } => list::members(&name, &list).map(|()| Status::Ok),
     }
 }
 
@@ -122,10 +124,14 @@ pub fn record(command: RecordCommand) -> Result<Status, CliError> {
             let bytes = std::fs::read(&blob).map_err(CliError::io(&blob))?;
             run(
                 &send,
-                |_, _| Ok(build::store_pointer(record, &bytes, location)),
+                |client, _| {
+                    let record = ids::record(client, &record)?;
+                    Ok(build::store_pointer(record, &bytes, location))
+                },
                 no_extras,
             )
         }
+        RecordCommand::List { whose, list } => list::records(&whose, &list).map(|()| Status::Ok),
     }
 }
 
@@ -150,7 +156,7 @@ pub fn consent(command: ConsentCommand) -> Result<Status, CliError> {
                     Ok(build::grant_consent(
                         &keys::address_of(key),
                         grantee,
-                        records,
+                        ids::records(client, &records)?,
                         purpose.into(),
                         expiry,
                     )?)
@@ -165,9 +171,12 @@ pub fn consent(command: ConsentCommand) -> Result<Status, CliError> {
                 },
             )
         }
-        ConsentCommand::Revoke { consent, send } => {
-            run(&send, |_, _| Ok(build::revoke_consent(consent)), no_extras)
-        }
+        ConsentCommand::Revoke { consent, send } => run(
+            &send,
+            |client, _| Ok(build::revoke_consent(ids::consent(client, &consent)?)),
+            no_extras,
+        ),
+        ConsentCommand::List { whose, list } => list::consents(&whose, &list).map(|()| Status::Ok),
     }
 }
 
@@ -180,7 +189,10 @@ pub fn access(command: AccessCommand) -> Result<Status, CliError> {
     } = command;
     run(
         &send,
-        |_, _| Ok(build::request_access(record, purpose.into())),
+        |client, _| {
+            let record = ids::record(client, &record)?;
+            Ok(build::request_access(record, purpose.into()))
+        },
         no_extras,
     )
 }

@@ -17,6 +17,15 @@ fn text(value: &Value) -> String {
         .to_string()
 }
 
+/// `medchain ARGS`: its exit status and standard error.
+fn exit(network: &Network, args: &[&str]) -> (i32, String) {
+    let output = network.medchain(args);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// `medchain keygen`, returning the key path and the address it printed.
 fn keygen(network: &Network, name: &str) -> (String, String) {
     let path = network.path(name).display().to_string();
@@ -165,8 +174,9 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
         "store",
         "--key",
         &patient,
+        // Any unique prefix of at least 4 hex digits stands for an id.
         "--record",
-        &record,
+        &record[..10],
         "--blob",
         &blob.display().to_string(),
         "--location",
@@ -244,7 +254,7 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
         "--key",
         &patient,
         "--consent",
-        &consent,
+        &consent[..10],
     ]);
     assert!(network.json(&["query", "consent", &consent])["value"]["revoked_at"].is_u64());
     let revoked = network.denied(&access_request("research"));
@@ -270,8 +280,70 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
     );
     assert!(human.contains("4 entries verified"), "{human}");
 
+    // Lists, every entry verified: nobody needs to keep a 64-hex id.
+    let records = network.json(&["record", "list", "--key", &patient]);
+    assert_eq!(records["total"], 1);
+    assert_eq!(text(&records["entries"][0]["id"]), record);
+    assert!(records["verified"]["signers"].as_u64().unwrap() >= 3);
+    let table = network.ok(&["record", "list", "--patient", &patient_address]);
+    assert!(
+        table.contains(&record[..12])
+            && !table.contains(&record)
+            && table.contains("Seoul General")
+            && table.contains("1 entry verified against finalized block"),
+        "{table}"
+    );
+    let long = network.ok(&["record", "list", "--patient", &patient_address, "--long"]);
+    assert!(long.contains(&record), "{long}");
+    let consents = network.json(&["consent", "list", "--key", &patient]);
+    assert_eq!(text(&consents["entries"][0]["id"]), consent);
+    assert!(consents["entries"][0]["value"]["revoked_at"].is_u64());
+    let table = network.ok(&["consent", "list", "--key", &patient]);
+    assert!(
+        table.contains("research") && table.contains("revoked (block"),
+        "{table}"
+    );
+    let orgs = network.ok(&["org", "list"]);
+    assert!(
+        orgs.contains("Seoul General")
+            && orgs.contains("Busan Research")
+            && orgs.contains("audited"),
+        "{orgs}"
+    );
+    let members = network.json(&["org", "members", hospital]);
+    let listed: Vec<String> = members["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| text(&entry["id"]))
+        .collect();
+    assert_eq!(listed, [doctor_address.clone(), colleague_address.clone()]);
+    let (code, error) = exit(&network, &["org", "members", "Nowhere Clinic"]);
+    assert_eq!(code, 4, "{error}");
+    assert!(
+        error.contains("not found") && error.contains("org list"),
+        "{error}"
+    );
+    let (code, error) = exit(&network, &["record", "list"]);
+    assert_ne!(code, 0, "{error}");
+    assert!(error.contains("--patient"), "{error}");
+
+    // Queries take prefixes too; a prefix of no id of that kind is not found (exit 4), and
+    // fewer than 4 digits is a usage error (exit 2).
+    let by_prefix = network.json(&["query", "record", &record[..8]]);
+    assert_eq!(by_prefix["value"]["patient"], patient_address.as_str());
+    assert_eq!(
+        network.json(&["query", "consent", &consent[..8]])["value"]["grantee"],
+        researcher_address.as_str()
+    );
+    let (code, error) = exit(&network, &["query", "record", &consent[..8]]);
+    assert_eq!(code, 4, "{error}");
+    assert!(error.contains("no record id starts with"), "{error}");
+    let (code, error) = exit(&network, &["query", "tx", "abc"]);
+    assert_eq!(code, 2, "{error}");
+
     // A transaction's receipt is shown with its verified inclusion.
-    let tx = network.ok(&["query", "tx", &record]);
+    let tx = network.ok(&["query", "tx", &record[..8]]);
     assert!(
         tx.contains("finalized") && tx.contains("record_released"),
         "{tx}"

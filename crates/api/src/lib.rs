@@ -2,6 +2,13 @@
 //! the node (which serves them, with OpenAPI schemas) and clients (which parse them). Field
 //! names and meanings here are the API's compatibility surface: add fields, never repurpose.
 
+mod lists;
+
+pub use lists::{
+    IdKind, IdMatchesView, IdPrefix, IdPrefixError, ListedEntryView, MAX_ID_MATCHES, MAX_LIST_PAGE,
+    ProvenListView,
+};
+
 use medchain_state::ProvenValue;
 use medchain_types::{Address, ChainId, Hash32, Header, Receipt, TxId};
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! Typed errors. Every message says what went wrong and, where the user can act, what to do.
 
 use crate::{build::BuildError, keys::KeyError};
-use medchain_api::{DroppedView, ErrorBody, TxState};
+use medchain_api::{DroppedView, ErrorBody, IdKind, IdPrefix, TxState};
 use medchain_state::ProofError;
 use medchain_types::{ChainId, TxError, TxId};
 use std::time::Duration;
@@ -70,6 +70,9 @@ pub enum VerifyError {
     /// The Merkle proof does not bind the value to the header's state root.
     #[error("the state proof does not verify: {0}")]
     Proof(#[from] ProofError),
+    /// A list page or id lookup is not an answer to what was asked.
+    #[error("the list does not verify: {0}")]
+    List(#[from] crate::ListError),
     /// The block's transaction list does not hash to its header's `tx_root`.
     #[error("the block's transaction ids do not match its header's tx_root")]
     TxRoot,
@@ -214,6 +217,28 @@ pub enum ClientError {
         /// Why, as the node recorded it.
         reason: DroppedView,
     },
+    /// No finalized id of this kind starts with the prefix.
+    #[error(
+        "no {kind} id starts with {prefix}; check it, or list yours (`medchain record list`, `medchain consent list`)"
+    )]
+    NoSuchId {
+        /// What was looked among.
+        kind: IdKind,
+        /// The prefix.
+        prefix: IdPrefix,
+    },
+    /// Several ids start with the prefix (or too many to tell).
+    #[error("{}", ambiguous_message(*kind, prefix, candidates, *complete))]
+    AmbiguousId {
+        /// What was looked among.
+        kind: IdKind,
+        /// The prefix.
+        prefix: IdPrefix,
+        /// Ids that start with it (all of them when `complete`).
+        candidates: Vec<TxId>,
+        /// Whether `candidates` are all the matches.
+        complete: bool,
+    },
     /// The transaction did not reach a finalized block in time.
     #[error(
         "transaction {id} is not finalized after {waited:?} (last status: {status:?}). Check it later with `medchain query tx {id}`"
@@ -226,6 +251,25 @@ pub enum ClientError {
         /// Its last status.
         status: TxState,
     },
+}
+
+fn ambiguous_message(
+    kind: IdKind,
+    prefix: &IdPrefix,
+    candidates: &[TxId],
+    complete: bool,
+) -> String {
+    let mut message = format!("{kind} id prefix {prefix} is ambiguous; type more of the id.");
+    if !candidates.is_empty() {
+        message.push_str(" Candidates:");
+        for candidate in candidates {
+            message.push_str(&format!("\n  {candidate}"));
+        }
+    }
+    if !complete {
+        message.push_str("\n  … and more");
+    }
+    message
 }
 
 impl From<TxError> for ClientError {

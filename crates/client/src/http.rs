@@ -1,12 +1,13 @@
 //! A blocking HTTP client for one node's API: one method per endpoint, answers parsed into the
 //! `medchain-api` views. Nothing here is verified: [`crate::Client`] verifies.
 
-use crate::{ClientError, StateQuery};
+use crate::{ClientError, ListQuery, StateQuery};
 use commonware_codec::Encode;
 use medchain_api::{
     AccessLogView, BatchRequest, BatchResponse, BlockView, ErrorBody, ProvenView, StatusView,
     SubmitRequest, SubmitResponse, TxStatusView,
 };
+use medchain_api::{IdKind, IdMatchesView, IdPrefix, ProvenListView};
 use medchain_types::{Address, Hash32, Transaction, TxId};
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
@@ -134,6 +135,26 @@ impl NodeClient {
         self.get(&format!(
             "/v1/access-log/{patient}?from={from}&limit={limit}"
         ))
+    }
+
+    /// `GET /v1/lists/...?from=&limit=`: one page of a list, every entry with its proof
+    /// (unverified; see [`crate::LightClient::verify_list`]).
+    pub fn list<E, V>(
+        &self,
+        query: &ListQuery<E, V>,
+        from: u64,
+        limit: usize,
+    ) -> Result<ProvenListView, ClientError> {
+        self.get(&format!("{}?from={from}&limit={limit}", query.path()))
+    }
+
+    /// `GET /v1/ids/{kind}/{prefix}`: the ids of `kind` that start with `prefix` (unproven).
+    pub fn resolve_id(
+        &self,
+        kind: IdKind,
+        prefix: &IdPrefix,
+    ) -> Result<IdMatchesView, ClientError> {
+        self.get(&format!("/v1/ids/{kind}/{prefix}"))
     }
 
     /// `GET /metrics` (Prometheus text).

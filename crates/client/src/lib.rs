@@ -10,6 +10,9 @@
 //! - [`LightClient`]: verifies what a node says against the genesis validator set instead of
 //!   trusting the node: patients verify, they do not trust a node (docs/architecture.md
 //!   § Light-client trust model).
+//! - [`ListQuery`] and [`Client::list`]: a patient's records and consents, an organisation's
+//!   members and the organisations, every entry verified at one finalized height; and
+//!   [`Client::resolve_id`], which turns the first hex digits of an id into the full id.
 //! - [`Client`] and [`Signer`]: reads that are verified before they are returned, and the
 //!   sign → submit → wait-for-finality flow with a verified nonce and a verified inclusion.
 //! - [`SavedAnswer`]: a node's whole answer saved as a file that verifies again offline;
@@ -26,6 +29,7 @@ mod error;
 mod http;
 pub mod keys;
 mod light;
+mod list;
 mod query;
 mod saved;
 mod signer;
@@ -38,6 +42,7 @@ pub use light::{
     ConsensusScheme, Finality, FinalizedHeader, LightClient, Verified, VerifiedBlock,
     genesis_header,
 };
+pub use list::{ListError, ListQuery, Listed, VerifiedList};
 pub use query::{StateQuery, purpose_name};
 pub use saved::{Answer, Checked, LoggedAnswer, Proven, Question, SAVED_FORMAT, SavedAnswer};
 pub use signer::{Sent, Signer, TX_LIFETIME};

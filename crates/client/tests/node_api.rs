@@ -10,6 +10,8 @@ use commonware_codec::Encode as _;
 use medchain_api::{
     BlockView, DroppedView, ErrorBody, HeaderView, ProvenView, SubmitRequest, TxState, TxStatusView,
 };
+use medchain_api::{IdKind, IdMatchesView};
+use medchain_client::ListError;
 use medchain_client::{
     Client, ClientError, LightClient, NodeClient, StateQuery, VerifyError, WaitPolicy, build,
 };
@@ -17,6 +19,7 @@ use medchain_state::{
     keys,
     testkit::{Actor, World, org_name, record_id},
 };
+use medchain_types::Hash32;
 use medchain_types::{
     AccessDecision, DenyReason, Event, Header, OrgKind, Purpose, Receipt, Transaction, TxId,
     receipts_root, receipts_tree, tx_root,
@@ -535,4 +538,45 @@ fn verified_reads_check_the_proof_is_for_the_question_asked() {
         client.read(&StateQuery::account(&other)),
         Err(ClientError::Verify(VerifyError::Proof(_)))
     ));
+}
+
+#[test]
+fn an_id_lookup_is_checked_against_the_prefix_and_must_be_complete() {
+    let answer = |matches: Vec<TxId>, complete| {
+        json(&IdMatchesView {
+            kind: IdKind::Record,
+            prefix: "0000".into(),
+            matches,
+            complete,
+        })
+    };
+    let lookup = |body: String| {
+        let node = ScriptedNode::start(move |_, _, _| (200, body.clone()));
+        let client = Client::new(node.client(), LightClient::new(genesis()).unwrap());
+        let result = client.resolve_id(IdKind::Record, &"0000".parse().unwrap());
+        assert_eq!(node.requests(), ["GET /v1/ids/record/0000"]);
+        result
+    };
+    let inside = TxId(Hash32::from([0; 32]));
+    assert_eq!(lookup(answer(vec![inside], true)).unwrap(), inside);
+    // An id without the prefix is a lie, not a candidate.
+    let foreign = TxId(Hash32::from([0xff; 32]));
+    assert!(matches!(
+        lookup(answer(vec![inside, foreign], true)),
+        Err(ClientError::Verify(VerifyError::List(ListError::ForeignId { id, .. }))) if id == foreign
+    ));
+    // One match shown of possibly more is still ambiguous; none at all is not found.
+    assert!(matches!(
+        lookup(answer(vec![inside], false)),
+        Err(ClientError::AmbiguousId {
+            complete: false,
+            ..
+        })
+    ));
+    let error = lookup(answer(vec![], true)).unwrap_err();
+    assert!(matches!(error, ClientError::NoSuchId { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("no record id starts with 0000"),
+        "{error}"
+    );
 }

@@ -341,6 +341,12 @@ async fn queries_validate_parameters_and_prove_answers() {
         ("/v1/state/orgs/bad%0Aname", StatusCode::BAD_REQUEST),
         ("/v1/state/grants/00/00/treatment", StatusCode::BAD_REQUEST),
         ("/v1/access-log/xyz", StatusCode::BAD_REQUEST),
+        ("/v1/lists/records/xyz", StatusCode::BAD_REQUEST),
+        ("/v1/lists/orgs?limit=101", StatusCode::BAD_REQUEST),
+        ("/v1/lists/orgs?from=-1", StatusCode::BAD_REQUEST),
+        ("/v1/ids/record/abc", StatusCode::BAD_REQUEST),
+        ("/v1/ids/record/xyz1", StatusCode::BAD_REQUEST),
+        ("/v1/ids/records/abcd", StatusCode::BAD_REQUEST),
     ] {
         let (got, json) = call(&router, "GET", path, None).await;
         assert_eq!(got, status, "{path}: {json}");
@@ -398,6 +404,11 @@ async fn openapi_and_metrics_are_served() {
         "/v1/status",
         "/v1/state/consents/{id}",
         "/v1/access-log/{patient}",
+        "/v1/lists/records/{patient}",
+        "/v1/lists/consents/{patient}",
+        "/v1/lists/members/{name}",
+        "/v1/lists/orgs",
+        "/v1/ids/{kind}/{prefix}",
     ] {
         assert!(
             paths.contains_key(path),
@@ -445,7 +456,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let (router, _) = node();
-            for route in ["/v1/transactions/", "/v1/blocks/", "/v1/state/orgs/", "/v1/state/records/", "/v1/access-log/"] {
+            for route in ["/v1/transactions/", "/v1/blocks/", "/v1/state/orgs/", "/v1/state/records/", "/v1/access-log/", "/v1/lists/records/", "/v1/lists/members/", "/v1/ids/tx/"] {
                 let (status, _) = call(&router, "GET", &format!("{route}{segment}"), None).await;
                 assert!(!status.is_server_error(), "{route}{segment} -> {status}");
             }

@@ -13,7 +13,8 @@
 //! The consent id is the grant transaction's id. Each (grantee, record, purpose) triple
 //! points at the newest grant covering it; access decisions follow that pointer
 //! ([`crate::access`]). Revoking keeps the consent (with `revoked_at`) so the history stays
-//! provable.
+//! provable; every grant is appended to the patient's consent list
+//! ([`keys::patient_consents`]), where a revoked consent stays listed.
 
 use crate::{
     BlockEnv, ExecError, StateRead, StateReadExt, context::TxContext, keys,
@@ -84,6 +85,7 @@ fn grant<R: StateRead>(
             revoked_at: None,
         },
     );
+    ctx.append(&keys::patient_consents(&patient).list, &id)?;
     Ok(vec![Event::ConsentGranted {
         consent: id,
         patient,
@@ -371,6 +373,50 @@ mod tests {
             &patient,
             revoke_payload(&id),
             |e| matches!(e, ExecError::AlreadyRevoked(c) if *c == id),
+        );
+    }
+
+    #[test]
+    fn grants_are_listed_per_patient_and_stay_listed_when_revoked() {
+        let Setup {
+            mut world,
+            patient,
+            grantee,
+            record,
+            ..
+        } = setup();
+        let far = Expiry::AtHeight(1_000);
+        let first = world.granted(&patient, &grantee, record, far);
+        // Rejected grants (self grant, past expiry) add no entry.
+        world.assert_rejected(
+            &patient,
+            grant_payload(&patient.address, &[record], Purpose::Treatment, far),
+            |e| matches!(e, ExecError::SelfGrant),
+        );
+        world.assert_rejected(
+            &patient,
+            grant_payload(
+                &grantee.address,
+                &[record],
+                Purpose::Audit,
+                Expiry::AtHeight(0),
+            ),
+            |e| matches!(e, ExecError::ExpiryInPast),
+        );
+        let second = world.granted(&patient, &Actor::new(61), record, far);
+        world.run(&patient, revoke_payload(&first)).unwrap();
+        let listed = world.list(&keys::patient_consents(&patient.address).list);
+        assert_eq!(listed, vec![first, second]);
+        // The entry stays; the consent it names shows the revocation.
+        assert_eq!(
+            world.value(&keys::consent(&first)).unwrap().revoked_at,
+            Some(world.height())
+        );
+        // Nobody else's list moved (the grantee's, the doctor's).
+        assert!(
+            world
+                .list(&keys::patient_consents(&grantee.address).list)
+                .is_empty()
         );
     }
 

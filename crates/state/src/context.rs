@@ -3,7 +3,11 @@
 //! buffer that the executor merges only if the transaction succeeds (so a rejected
 //! transaction changes nothing).
 
-use crate::{BlockEnv, StateError, StateRead, StateValue, keys::StateKey, values::ChainConfig};
+use crate::{
+    BlockEnv, StateError, StateRead, StateReadExt, StateValue,
+    keys::{StateKey, StateList},
+    values::ChainConfig,
+};
 use medchain_types::{Address, TxId};
 use std::collections::HashMap;
 
@@ -52,6 +56,20 @@ impl<'a, R: StateRead> TxContext<'a, R> {
     pub fn put<V: StateValue>(&mut self, key: &StateKey<V>, value: &V) {
         self.writes
             .push((key.as_bytes().to_vec(), value.to_bytes()));
+    }
+
+    /// Appends `entry` to `list`: two writes, the entry under the next sequence number and
+    /// the new length.
+    pub fn append<E: StateValue>(
+        &mut self,
+        list: &StateList<E>,
+        entry: &E,
+    ) -> Result<(), StateError> {
+        let length = list.length();
+        let seq = self.value(&length)?.unwrap_or(0);
+        self.put(&list.entry(seq), entry);
+        self.put(&length, &seq.saturating_add(1));
+        Ok(())
     }
 
     /// The buffered writes.

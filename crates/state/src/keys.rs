@@ -18,6 +18,23 @@
 //! | `grant/<grantee><record id><purpose>` | [`ConsentId`] | consent (S1-sharing; newest grant wins) |
 //! | `log/<patient><seq u64 BE>` | [`AccessLogEntry`] | access (S1-rights) |
 //! | `logseq/<patient>` | `u64` (entries so far) | access (S1-rights) |
+//! | `patrec/<patient><seq u64 BE>` | [`RecordId`] | records: a patient's records, in release order |
+//! | `patreclen/<patient>` | `u64` | records |
+//! | `patcon/<patient><seq u64 BE>` | [`ConsentId`] | consent: a patient's consents, in grant order |
+//! | `patconlen/<patient>` | `u64` | consent |
+//! | `orgmem/<SHA-256(name)><seq u64 BE>` | [`Address`] | registry: an organisation's members, founder first |
+//! | `orgmemlen/<SHA-256(name)>` | `u64` | registry |
+//! | `orgs/<seq u64 BE>` | [`OrgName`] | registry: every organisation, in registration order |
+//! | `orgslen/` | `u64` | registry |
+//!
+//! The last eight keys are [`StateList`]s: append-only lists (entry `seq` under one
+//! namespace, the length under another) that make "my records", "my consents", "our members"
+//! and "the organisations" provable without knowing any id: a client proves the length, then
+//! each entry, against one state root. Entries are never removed: a revoked consent stays
+//! listed and its [`Consent`] value shows the revocation. An [`IndexList`] pairs a list of ids
+//! with the key of the value each id names, so one answer proves both. A list owner of
+//! variable length (an organisation name) is hashed to keep the key layout's one
+//! variable-length field last.
 //!
 //! The authenticated tree (docs/architecture.md § Authenticated state) stores each entry at
 //! `SHA-256(key)`; see [`crate::proof`]. A [`StateKey`] carries the value type, so a client that
@@ -54,6 +71,23 @@ pub const GRANT: &[u8] = b"grant/";
 pub const ACCESS_LOG: &[u8] = b"log/";
 /// Namespace of [`access_log_len`].
 pub const ACCESS_LOG_LEN: &[u8] = b"logseq/";
+
+/// Namespace of [`patient_records`] entries.
+pub const PATIENT_RECORDS: &[u8] = b"patrec/";
+/// Namespace of [`patient_records`] lengths.
+pub const PATIENT_RECORDS_LEN: &[u8] = b"patreclen/";
+/// Namespace of [`patient_consents`] entries.
+pub const PATIENT_CONSENTS: &[u8] = b"patcon/";
+/// Namespace of [`patient_consents`] lengths.
+pub const PATIENT_CONSENTS_LEN: &[u8] = b"patconlen/";
+/// Namespace of [`org_members`] entries.
+pub const ORG_MEMBERS: &[u8] = b"orgmem/";
+/// Namespace of [`org_members`] lengths.
+pub const ORG_MEMBERS_LEN: &[u8] = b"orgmemlen/";
+/// Namespace of [`orgs`] entries.
+pub const ORGS: &[u8] = b"orgs/";
+/// Namespace of the [`orgs`] length.
+pub const ORGS_LEN: &[u8] = b"orgslen/";
 
 /// Longest key the layout produces (`grant/` + 32 + 32 + 1); bounds decoding of proofs.
 pub const MAX_KEY_LEN: usize = 128;
@@ -164,19 +198,136 @@ pub fn grant(grantee: &Address, record: &RecordId, purpose: Purpose) -> StateKey
     ])
 }
 
+/// A patient's access log: `log/<patient><seq>` and `logseq/<patient>`.
+pub fn access_log(patient: &Address) -> StateList<AccessLogEntry> {
+    StateList::new(ACCESS_LOG, ACCESS_LOG_LEN, patient.as_bytes())
+}
+
 /// `log/<patient><seq>`: a patient's `seq`-th access log entry (from 0).
 pub fn access_log_entry(patient: &Address, seq: u64) -> StateKey<AccessLogEntry> {
-    StateKey::new(&[ACCESS_LOG, patient.as_bytes(), &seq.to_be_bytes()])
+    access_log(patient).entry(seq)
 }
 
 /// `logseq/<patient>`: how many access log entries the patient has.
 pub fn access_log_len(patient: &Address) -> StateKey<u64> {
-    StateKey::new(&[ACCESS_LOG_LEN, patient.as_bytes()])
+    access_log(patient).length()
 }
 
 /// `log/<patient>`: the prefix of every access log entry of a patient, for range scans.
 pub fn access_log_prefix(patient: &Address) -> Vec<u8> {
     [ACCESS_LOG, patient.as_bytes()].concat()
+}
+
+/// An append-only list in the state: entry `seq` (from 0) under `<entries><owner><seq u64 BE>`,
+/// the number of entries under `<lengths><owner>` (absent means empty). Appending writes
+/// both, so the length proves which entries exist.
+pub struct StateList<E> {
+    entries: &'static [u8],
+    lengths: &'static [u8],
+    owner: Vec<u8>,
+    entry: PhantomData<fn() -> E>,
+}
+
+impl<E: StateValue> StateList<E> {
+    fn new(entries: &'static [u8], lengths: &'static [u8], owner: &[u8]) -> Self {
+        Self {
+            entries,
+            lengths,
+            owner: owner.to_vec(),
+            entry: PhantomData,
+        }
+    }
+
+    /// The key of entry `seq`.
+    pub fn entry(&self, seq: u64) -> StateKey<E> {
+        StateKey::new(&[self.entries, &self.owner, &seq.to_be_bytes()])
+    }
+
+    /// The key of the list's length.
+    pub fn length(&self) -> StateKey<u64> {
+        StateKey::new(&[self.lengths, &self.owner])
+    }
+}
+
+impl<E> Clone for StateList<E> {
+    fn clone(&self) -> Self {
+        Self {
+            entries: self.entries,
+            lengths: self.lengths,
+            owner: self.owner.clone(),
+            entry: PhantomData,
+        }
+    }
+}
+
+impl<E> fmt::Debug for StateList<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "StateList({}{})",
+            String::from_utf8_lossy(self.entries),
+            hex::encode(&self.owner)
+        )
+    }
+}
+
+/// A list of ids and the key of the value each id names (a record id and its record), so a
+/// node proves an entry and what it points at against the same root.
+pub struct IndexList<E, V> {
+    /// The ids, in order.
+    pub list: StateList<E>,
+    /// The key of the value an id names.
+    pub item: fn(&E) -> StateKey<V>,
+}
+
+impl<E, V> Clone for IndexList<E, V> {
+    fn clone(&self) -> Self {
+        Self {
+            list: self.list.clone(),
+            item: self.item,
+        }
+    }
+}
+
+impl<E, V> fmt::Debug for IndexList<E, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.list.fmt(f)
+    }
+}
+
+/// A patient's records, in release order (S1-release): `patrec/<patient><seq>` → record id.
+pub fn patient_records(patient: &Address) -> IndexList<RecordId, Record> {
+    IndexList {
+        list: StateList::new(PATIENT_RECORDS, PATIENT_RECORDS_LEN, patient.as_bytes()),
+        item: record,
+    }
+}
+
+/// A patient's consents, in grant order, revoked ones included (S1-sharing):
+/// `patcon/<patient><seq>` → consent id.
+pub fn patient_consents(patient: &Address) -> IndexList<ConsentId, Consent> {
+    IndexList {
+        list: StateList::new(PATIENT_CONSENTS, PATIENT_CONSENTS_LEN, patient.as_bytes()),
+        item: consent,
+    }
+}
+
+/// An organisation's members, founder first, in joining order (S2-register):
+/// `orgmem/<SHA-256(name)><seq>` → address.
+pub fn org_members(name: &OrgName) -> IndexList<Address, Membership> {
+    let owner = ContentHash::of(name.as_str().as_bytes());
+    IndexList {
+        list: StateList::new(ORG_MEMBERS, ORG_MEMBERS_LEN, owner.as_bytes()),
+        item: membership,
+    }
+}
+
+/// Every organisation, in registration order (S2-register): `orgs/<seq>` → name.
+pub fn orgs() -> IndexList<OrgName, Org> {
+    IndexList {
+        list: StateList::new(ORGS, ORGS_LEN, &[]),
+        item: org,
+    }
 }
 
 #[cfg(test)]
@@ -200,6 +351,14 @@ mod tests {
             GRANT,
             ACCESS_LOG,
             ACCESS_LOG_LEN,
+            PATIENT_RECORDS,
+            PATIENT_RECORDS_LEN,
+            PATIENT_CONSENTS,
+            PATIENT_CONSENTS_LEN,
+            ORG_MEMBERS,
+            ORG_MEMBERS_LEN,
+            ORGS,
+            ORGS_LEN,
         ];
         for (i, a) in namespaces.iter().enumerate() {
             for (j, b) in namespaces.iter().enumerate() {
@@ -241,10 +400,50 @@ mod tests {
             access_log_entry(&patient, 0).as_bytes().to_vec(),
             access_log_entry(&patient, 1).as_bytes().to_vec(),
             access_log_len(&patient).as_bytes().to_vec(),
+            patient_records(&patient).list.entry(0).as_bytes().to_vec(),
+            patient_records(&patient).list.length().as_bytes().to_vec(),
+            patient_consents(&patient).list.entry(0).as_bytes().to_vec(),
+            patient_consents(&patient).list.length().as_bytes().to_vec(),
+            org_members(&name).list.entry(u64::MAX).as_bytes().to_vec(),
+            org_members(&name).list.length().as_bytes().to_vec(),
+            org_members(&org_name_of("b"))
+                .list
+                .entry(0)
+                .as_bytes()
+                .to_vec(),
+            orgs().list.entry(0).as_bytes().to_vec(),
+            orgs().list.entry(1).as_bytes().to_vec(),
+            orgs().list.length().as_bytes().to_vec(),
         ];
         let distinct: BTreeSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len());
         assert!(keys.iter().all(|key| key.len() <= MAX_KEY_LEN));
+    }
+
+    fn org_name_of(text: &str) -> OrgName {
+        OrgName::new(text).unwrap()
+    }
+
+    #[test]
+    fn list_entries_point_at_the_keys_of_what_they_name() {
+        let patient = address(1);
+        let id = record_id(4);
+        assert_eq!((patient_records(&patient).item)(&id), record(&id));
+        let consent_id = ConsentId(id.0);
+        assert_eq!(
+            (patient_consents(&patient).item)(&consent_id),
+            consent(&consent_id)
+        );
+        assert_eq!(
+            (org_members(&org_name_of("a")).item)(&patient),
+            membership(&patient)
+        );
+        assert_eq!((orgs().item)(&org_name_of("a")), org(&org_name_of("a")));
+        // The access log is a list like the others: its keys are unchanged.
+        assert_eq!(
+            access_log(&patient).entry(3).as_bytes(),
+            [ACCESS_LOG, patient.as_bytes(), &3u64.to_be_bytes()].concat()
+        );
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! | store | the record exists | `UnknownRecord` |
 //! | store | the sender is the record's patient (S1-storage: "signed by A") | `NotPatient` |
 //!
+//! A release also appends the record id to the patient's record list
+//! ([`keys::patient_records`]), so a patient can list (and prove) its records without knowing
+//! their ids.
+//!
 //! The record id is the release transaction's id, so the storage pointer's `record` field is
 //! the hash pointer to the release transaction that S1-storage asks for. A patient may store
 //! again (migrating its blob); the newest pointer wins.
@@ -70,6 +74,7 @@ fn release<R: StateRead>(
             timestamp_ms: ctx.env.timestamp_ms,
         },
     );
+    ctx.append(&keys::patient_records(patient).list, &id)?;
     Ok(vec![Event::RecordReleased {
         record: id,
         patient: *patient,
@@ -257,6 +262,46 @@ mod tests {
         world
             .run(&doctor, release_payload(&doctor, &other.address, &hash))
             .unwrap();
+    }
+
+    #[test]
+    fn releases_are_listed_per_patient_in_order_and_rejected_ones_are_not() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let earlier = world.released(&doctor, &patient, b"EMR 0");
+        let other = Actor::new(51);
+        let release = |content: &[u8], who: &Actor| {
+            release_payload(&doctor, &who.address, &ContentHash::of(content))
+        };
+        // One block: a release, a duplicate (rejected), a release for someone else, a release.
+        let txs = [
+            world.tx_at(&doctor, 0, release(b"EMR 1", &patient)),
+            world.tx_at(&doctor, 1, release(b"EMR 0", &patient)),
+            world.tx_at(&doctor, 1, release(b"EMR 1", &other)),
+            world.tx_at(&doctor, 2, release(b"EMR 2", &patient)),
+        ];
+        let (results, block) = world.execute(&txs);
+        assert!(matches!(
+            results[1],
+            Err(ExecError::RecordAlreadyReleased(id)) if id == earlier
+        ));
+        world.store.commit(&block).unwrap();
+        let id = |i: usize| RecordId::from(txs[i].id());
+        assert_eq!(
+            world.list(&keys::patient_records(&patient.address).list),
+            vec![earlier, id(0), id(3)]
+        );
+        assert_eq!(
+            world.list(&keys::patient_records(&other.address).list),
+            vec![id(2)]
+        );
+        assert_eq!(
+            world.list(&keys::patient_records(&doctor.address).list),
+            Vec::<RecordId>::new()
+        );
     }
 
     #[test]

@@ -13,6 +13,9 @@
 //! | join | the endorser is a member of it | `EndorserNotMember` |
 //! | join | the sender is not the regulator and belongs to no organisation | `RegulatorCannotJoin`, `AlreadyMember` |
 //!
+//! Registering appends the name to the list of organisations ([`keys::orgs`]) and the founder
+//! to the organisation's member list ([`keys::org_members`]); joining appends the member.
+//!
 //! Seed 002's Algorithm 1 lets any address attach itself to an existing name; here an address
 //! joins only with the signed endorsement of a member of an audited organisation (the
 //! signature is checked when the transaction is verified, `medchain_types::JoinEndorsement`).
@@ -82,6 +85,8 @@ fn register<R: StateRead>(
             endorser: None,
         },
     );
+    ctx.append(&keys::orgs().list, name)?;
+    ctx.append(&keys::org_members(name).list, &founder)?;
     Ok(vec![Event::OrgRegistered {
         name: name.clone(),
         kind,
@@ -139,6 +144,7 @@ fn join<R: StateRead>(
             endorser: Some(*endorser),
         },
     );
+    ctx.append(&keys::org_members(name).list, &member)?;
     Ok(vec![Event::MemberJoined {
         name: name.clone(),
         member,
@@ -324,6 +330,77 @@ mod tests {
             .run(&nurse, join_payload(&hospital(), &doctor, &nurse))
             .unwrap();
         assert_eq!(world.value(&keys::org(&hospital())).unwrap().members, 3);
+    }
+
+    #[test]
+    fn organisations_and_their_members_are_listed_in_order() {
+        let mut world = World::new();
+        let founder = Actor::new(1);
+        world.audited_org(&founder, &hospital(), OrgKind::Hospital);
+        let other_founder = Actor::new(5);
+        world
+            .run(
+                &other_founder,
+                register_payload(&org_name("Lab"), OrgKind::Research),
+            )
+            .unwrap();
+        let doctor = Actor::new(2);
+        world
+            .run(&doctor, join_payload(&hospital(), &founder, &doctor))
+            .unwrap();
+        let nurse = Actor::new(3);
+        world
+            .run(&nurse, join_payload(&hospital(), &doctor, &nurse))
+            .unwrap();
+        assert_eq!(
+            world.list(&keys::orgs().list),
+            vec![hospital(), org_name("Lab")]
+        );
+        assert_eq!(
+            world.list(&keys::org_members(&hospital()).list),
+            vec![founder.address, doctor.address, nurse.address]
+        );
+        assert_eq!(
+            world.list(&keys::org_members(&org_name("Lab")).list),
+            vec![other_founder.address]
+        );
+        // The member count in the organisation and its list's length agree.
+        assert_eq!(
+            world.value(&keys::org(&hospital())).unwrap().members,
+            world
+                .value(&keys::org_members(&hospital()).list.length())
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn rejected_registrations_and_joins_list_nothing() {
+        let mut world = World::new();
+        let founder = Actor::new(1);
+        world.audited_org(&founder, &hospital(), OrgKind::Hospital);
+        // A taken name, a second org for a member, a join endorsed by an outsider.
+        world.assert_rejected(
+            &Actor::new(2),
+            register_payload(&hospital(), OrgKind::Research),
+            |e| matches!(e, ExecError::OrgExists(_)),
+        );
+        world.assert_rejected(
+            &founder,
+            register_payload(&org_name("Other"), OrgKind::Cloud),
+            |e| matches!(e, ExecError::AlreadyMember(_)),
+        );
+        let doctor = Actor::new(2);
+        let outsider = Actor::new(4);
+        world.assert_rejected(
+            &doctor,
+            join_payload(&hospital(), &outsider, &doctor),
+            |e| matches!(e, ExecError::EndorserNotMember(_)),
+        );
+        assert_eq!(world.list(&keys::orgs().list), vec![hospital()]);
+        assert_eq!(
+            world.list(&keys::org_members(&hospital()).list),
+            vec![founder.address]
+        );
     }
 
     #[test]

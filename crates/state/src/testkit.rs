@@ -7,7 +7,7 @@
 use crate::{
     BlockEnv, BlockExecutor, ExecError, ExecutedBlock, MemoryStore, StateReadExt, StateValue,
     genesis,
-    keys::{self, StateKey},
+    keys::{self, StateKey, StateList},
     root_at,
 };
 use commonware_cryptography::Signer;
@@ -218,6 +218,14 @@ impl World {
 
     pub fn value<V: StateValue>(&self, key: &StateKey<V>) -> Option<V> {
         self.store.value(key).unwrap()
+    }
+
+    /// Every entry of `list`, in order; panics if the length names an entry that is missing.
+    pub fn list<E: StateValue>(&self, list: &StateList<E>) -> Vec<E> {
+        let length = self.value(&list.length()).unwrap_or(0);
+        (0..length)
+            .map(|seq| self.value(&list.entry(seq)).expect("listed entry exists"))
+            .collect()
     }
 
     /// The committed nonce of `actor`.

@@ -332,6 +332,32 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` ids of committed transactions between `low` and `high` (inclusive), in
+    /// ascending order (none if `low > high`): the transaction index scanned as a range, to
+    /// resolve the first hex digits of an id that a user typed. Unproven; a client verifies
+    /// the id it picks.
+    pub fn tx_ids_between(
+        &self,
+        low: &[u8; 32],
+        high: &[u8; 32],
+        limit: usize,
+    ) -> Result<Vec<TxId>, StorageError> {
+        if low > high {
+            return Ok(Vec::new());
+        }
+        let txn = self.read()?;
+        let receipts = txn.open_table(tables::RECEIPTS)?;
+        let mut ids = Vec::new();
+        for row in receipts
+            .range(low.as_slice()..=high.as_slice())?
+            .take(limit)
+        {
+            let hash = tables::hash_at(row?.0.value(), "receipt key")?;
+            ids.push(TxId(hash));
+        }
+        Ok(ids)
+    }
+
     /// Entry counts per table.
     pub fn stats(&self) -> Result<StoreStats, StorageError> {
         let txn = self.read()?;

@@ -79,11 +79,17 @@ impl ApiState {
         queries::grant,
         queries::access_log,
         queries::access_log_entry,
+        queries::lists::patient_records,
+        queries::lists::patient_consents,
+        queries::lists::org_members,
+        queries::lists::orgs,
+        queries::lists::resolve_id,
     ),
     tags(
         (name = "transactions", description = "Submit signed transactions and follow them to finality"),
         (name = "chain", description = "Finalized blocks and chain status"),
         (name = "state", description = "Consortium state with Merkle proofs against finalized headers"),
+        (name = "lists", description = "Lists of a patient's records and consents, an organisation's members and the organisations, every entry proven; id-prefix lookups"),
     )
 )]
 pub struct ApiDoc;

@@ -14,8 +14,11 @@ use medchain_types::{Address, Block, ConsentId, OrgName, Purpose, RecordId};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
+pub(super) mod lists;
+
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
+        .merge(lists::routes())
         .route("/v1/status", get(chain_status))
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block_by_height))

@@ -1,0 +1,285 @@
+//! Verified lists — a patient's records and consents, an organisation's members, the
+//! organisations — and id-prefix resolution.
+//!
+//! A list page is accepted only if its header is final ([`LightClient::verify_header`]), the
+//! list's length and every entry and named value are proven against that one header's state
+//! root (no proof from another height), and the entries are exactly the ones the proven
+//! length calls for, in order from the page's start. A node can still serve an older
+//! finalized state; it cannot add, drop, reorder or alter an entry.
+
+use crate::{Client, ClientError, FinalizedHeader, LightClient, VerifyError, http::path_segment};
+use medchain_api::{IdKind, IdPrefix, MAX_LIST_PAGE, ProvenListView};
+use medchain_state::{
+    ProvenValue, StateValue,
+    keys::{self, IndexList, StateKey},
+    values::{Consent, Membership, Org, Record},
+};
+use medchain_types::{Address, ConsentId, Hash32, OrgName, RecordId, TxId};
+
+/// A list endpoint and the list its answer must prove.
+#[derive(Clone, Debug)]
+pub struct ListQuery<E, V> {
+    path: String,
+    index: IndexList<E, V>,
+}
+
+impl<E, V> ListQuery<E, V> {
+    /// The API path (`/v1/lists/...`), without paging.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The list (and the key of what each entry names) the answer must prove.
+    pub fn index(&self) -> &IndexList<E, V> {
+        &self.index
+    }
+}
+
+impl ListQuery<RecordId, Record> {
+    /// A patient's records, in release order (S1-release).
+    pub fn patient_records(patient: &Address) -> Self {
+        Self {
+            path: format!("/v1/lists/records/{patient}"),
+            index: keys::patient_records(patient),
+        }
+    }
+}
+
+impl ListQuery<ConsentId, Consent> {
+    /// A patient's consents, in grant order, revoked ones included (S1-sharing).
+    pub fn patient_consents(patient: &Address) -> Self {
+        Self {
+            path: format!("/v1/lists/consents/{patient}"),
+            index: keys::patient_consents(patient),
+        }
+    }
+}
+
+impl ListQuery<Address, Membership> {
+    /// An organisation's members, founder first (S2-register).
+    pub fn org_members(name: &OrgName) -> Self {
+        Self {
+            path: format!("/v1/lists/members/{}", path_segment(name.as_str())),
+            index: keys::org_members(name),
+        }
+    }
+}
+
+impl ListQuery<OrgName, Org> {
+    /// Every organisation, in registration order (S2-register).
+    pub fn orgs() -> Self {
+        Self {
+            path: "/v1/lists/orgs".into(),
+            index: keys::orgs(),
+        }
+    }
+}
+
+/// One verified list entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed<E, V> {
+    /// Position in the list, from 0.
+    pub seq: u64,
+    /// The id stored there.
+    pub id: E,
+    /// The value it names.
+    pub value: V,
+}
+
+/// A page of a list, verified against one finalized header.
+#[derive(Clone, Debug)]
+pub struct VerifiedList<E, V> {
+    /// Entries in the whole list.
+    pub total: u64,
+    /// The first entry's position.
+    pub from: u64,
+    /// The page's entries, in order.
+    pub entries: Vec<Listed<E, V>>,
+    /// The finalized header every proof verified against.
+    pub at: FinalizedHeader,
+}
+
+/// Why a list page or an id lookup is not what was asked for.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ListError {
+    /// The page's `total` is not the length its proof shows.
+    #[error("the page claims {claimed} entries, the proven length is {proven}")]
+    TotalMismatch {
+        /// What the node wrote.
+        claimed: u64,
+        /// What the proof shows.
+        proven: u64,
+    },
+    /// The page does not start where it was asked to.
+    #[error("asked for entries from {asked}, the page starts at {got}")]
+    WrongStart {
+        /// The requested start.
+        asked: u64,
+        /// The page's start.
+        got: u64,
+    },
+    /// Entries were left out or added.
+    #[error("the page holds {got} entries; the proven length {total} calls for {expected}")]
+    WrongSize {
+        /// Entries the page must hold.
+        expected: usize,
+        /// Entries it holds.
+        got: usize,
+        /// The proven length.
+        total: u64,
+    },
+    /// An entry is not at its place.
+    #[error("entry {seq} is where entry {expected} belongs")]
+    OutOfOrder {
+        /// The entry's claimed position.
+        seq: u64,
+        /// The position it occupies on the page.
+        expected: u64,
+    },
+    /// An entry within the proven length is proven absent (the state is inconsistent).
+    #[error("entry {seq} is proven absent although the proven length includes it")]
+    MissingEntry {
+        /// Its position.
+        seq: u64,
+    },
+    /// An entry names a value that is proven absent (the state is inconsistent).
+    #[error("entry {seq} names a value that is proven absent")]
+    MissingItem {
+        /// Its position.
+        seq: u64,
+    },
+    /// An id lookup answered an id that does not start with the prefix.
+    #[error("asked for ids starting with {prefix}, the node answered {id}")]
+    ForeignId {
+        /// The prefix.
+        prefix: String,
+        /// The id the node sent.
+        id: TxId,
+    },
+}
+
+impl LightClient {
+    /// Checks a page of `index` asked for with `from` and `limit` (capped at
+    /// [`MAX_LIST_PAGE`]) and returns its verified entries (see the module docs).
+    pub fn verify_list<E: StateValue, V: StateValue>(
+        &self,
+        view: &ProvenListView,
+        index: &IndexList<E, V>,
+        from: u64,
+        limit: usize,
+    ) -> Result<VerifiedList<E, V>, VerifyError> {
+        let at = self.verify_header(&view.header, view.finalization.as_deref())?;
+        let total = verified_at(&at, &view.total_proof, &index.list.length())?.unwrap_or(0);
+        if view.total != total {
+            return Err(ListError::TotalMismatch {
+                claimed: view.total,
+                proven: total,
+            }
+            .into());
+        }
+        if view.from != from {
+            return Err(ListError::WrongStart {
+                asked: from,
+                got: view.from,
+            }
+            .into());
+        }
+        let expected = total
+            .saturating_sub(from)
+            .min(limit.min(MAX_LIST_PAGE) as u64) as usize;
+        if view.entries.len() != expected {
+            return Err(ListError::WrongSize {
+                expected,
+                got: view.entries.len(),
+                total,
+            }
+            .into());
+        }
+        let mut entries = Vec::with_capacity(expected);
+        for (seq, entry) in (from..).zip(&view.entries) {
+            if entry.seq != seq {
+                return Err(ListError::OutOfOrder {
+                    seq: entry.seq,
+                    expected: seq,
+                }
+                .into());
+            }
+            let id = verified_at(&at, &entry.entry_proof, &index.list.entry(seq))?
+                .ok_or(ListError::MissingEntry { seq })?;
+            let value = verified_at(&at, &entry.item_proof, &(index.item)(&id))?
+                .ok_or(ListError::MissingItem { seq })?;
+            entries.push(Listed { seq, id, value });
+        }
+        Ok(VerifiedList {
+            total,
+            from,
+            entries,
+            at,
+        })
+    }
+}
+
+/// The value `proven` shows for `key`, verified against `at`: taken at its height, for this
+/// key, under its state root.
+fn verified_at<T: StateValue>(
+    at: &FinalizedHeader,
+    proven: &ProvenValue,
+    key: &StateKey<T>,
+) -> Result<Option<T>, VerifyError> {
+    if proven.height != at.header.height {
+        return Err(VerifyError::HeightMismatch {
+            proof: proven.height,
+            header: at.header.height,
+        });
+    }
+    Ok(proven.verified_value(&at.header.state_root, key)?)
+}
+
+impl Client {
+    /// One page of a list (`limit` capped at [`MAX_LIST_PAGE`]), verified.
+    pub fn list<E: StateValue, V: StateValue>(
+        &self,
+        query: &ListQuery<E, V>,
+        from: u64,
+        limit: usize,
+    ) -> Result<VerifiedList<E, V>, ClientError> {
+        let limit = limit.min(MAX_LIST_PAGE);
+        let view = self.node.list(query, from, limit)?;
+        Ok(self.light.verify_list(&view, query.index(), from, limit)?)
+    }
+
+    /// The one id of `kind` that starts with `prefix`. All 64 digits need no lookup; a shorter
+    /// prefix is looked up on the node (unproven: verify what the id names before relying on
+    /// it, as for an id typed in full). No match is [`ClientError::NoSuchId`], several are
+    /// [`ClientError::AmbiguousId`].
+    pub fn resolve_id(&self, kind: IdKind, prefix: &IdPrefix) -> Result<TxId, ClientError> {
+        if let Some(full) = prefix.full() {
+            return Ok(TxId(Hash32::from(full)));
+        }
+        let answer = self.node.resolve_id(kind, prefix)?;
+        if let Some(foreign) = answer
+            .matches
+            .iter()
+            .find(|id| !prefix.matches(id.as_bytes()))
+        {
+            return Err(VerifyError::from(ListError::ForeignId {
+                prefix: prefix.to_string(),
+                id: *foreign,
+            })
+            .into());
+        }
+        match (answer.matches.as_slice(), answer.complete) {
+            ([], true) => Err(ClientError::NoSuchId {
+                kind,
+                prefix: prefix.clone(),
+            }),
+            ([only], true) => Ok(*only),
+            (candidates, complete) => Err(ClientError::AmbiguousId {
+                kind,
+                prefix: prefix.clone(),
+                candidates: candidates.to_vec(),
+                complete,
+            }),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Lists with proofs — a patient's records and consents, an organisation's members, the
+//! organisations — and id-prefix lookups.
+//!
+//! A list page proves, at one certified height, the list's length and each entry on the page
+//! together with the value the entry names (a record id and the record), so a client learns
+//! what exists without knowing any id and trusts no node for it.
+
+use super::{ApiError, ApiState, certified_height, committed_block, finalization_hex, parse};
+use axum::{
+    Json, Router,
+    extract::rejection::{PathRejection, QueryRejection},
+    extract::{Path, Query, State},
+    routing::get,
+};
+use medchain_api::{
+    HeaderView, IdKind, IdMatchesView, IdPrefix, ListedEntryView, MAX_ID_MATCHES, MAX_LIST_PAGE,
+    ProvenListView,
+};
+use medchain_state::{
+    ProvenValue, StateValue,
+    keys::{self, IndexList, StateKey},
+};
+use medchain_storage::Store;
+use medchain_types::{Address, ConsentId, OrgName, RecordId, TxId};
+use serde::{Deserialize, Serialize};
+
+/// Most transaction ids a prefix lookup scans before it reports an incomplete answer (a
+/// record or consent lookup skips the other transactions under the prefix).
+const MAX_PREFIX_SCAN: usize = 4_096;
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/lists/records/{patient}", get(patient_records))
+        .route("/v1/lists/consents/{patient}", get(patient_consents))
+        .route("/v1/lists/members/{name}", get(org_members))
+        .route("/v1/lists/orgs", get(orgs))
+        .route("/v1/ids/{kind}/{prefix}", get(resolve_id))
+}
+
+/// Which part of a list to return.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(in crate::api) struct Page {
+    /// First sequence number (default 0); past the end, the page is empty.
+    #[param(minimum = 0)]
+    from: Option<u64>,
+    /// Entries to return (default and maximum 100).
+    #[param(minimum = 0, maximum = 100)]
+    limit: Option<usize>,
+}
+
+/// Proves `index`'s length and the entries of `page`, each with the value it names, at the
+/// newest certified height.
+fn proven_list<E, V>(
+    state: &ApiState,
+    index: &IndexList<E, V>,
+    page: Page,
+) -> Result<Json<ProvenListView>, ApiError>
+where
+    E: StateValue + Serialize,
+    V: StateValue + Serialize,
+{
+    let limit = page.limit.unwrap_or(MAX_LIST_PAGE);
+    if limit > MAX_LIST_PAGE {
+        return Err(ApiError::bad_request(
+            format!("limit {limit} is above the maximum page of {MAX_LIST_PAGE} entries"),
+            "ask for at most 100 entries and page on with `from`",
+        ));
+    }
+    let from = page.from.unwrap_or(0);
+    let store = state.inner.chain.store();
+    let height = certified_height(state)?;
+    let length = index.list.length();
+    let total_proof = store.get_proven_at(length.as_bytes(), height)?;
+    let total = decoded(&length, &total_proof)?.unwrap_or(0);
+    let end = total.min(from.saturating_add(limit as u64));
+    let entries = (from..end)
+        .map(|seq| proven_entry(store, index, seq, height))
+        .collect::<Result<_, _>>()?;
+    let block = committed_block(state, height)?;
+    Ok(Json(ProvenListView {
+        total,
+        from,
+        total_proof,
+        entries,
+        header: HeaderView::from(block.header()),
+        finalization: finalization_hex(state, height)?,
+    }))
+}
+
+fn proven_entry<E, V>(
+    store: &Store,
+    index: &IndexList<E, V>,
+    seq: u64,
+    height: u64,
+) -> Result<ListedEntryView, ApiError>
+where
+    E: StateValue + Serialize,
+    V: StateValue + Serialize,
+{
+    let key = index.list.entry(seq);
+    let entry_proof = store.get_proven_at(key.as_bytes(), height)?;
+    // The length counts only appended entries: a missing one is a corrupt store.
+    let id = decoded(&key, &entry_proof)?
+        .ok_or_else(|| ApiError::internal(format!("list entry {seq} is missing")))?;
+    let item = (index.item)(&id);
+    let item_proof = store.get_proven_at(item.as_bytes(), height)?;
+    let value = decoded(&item, &item_proof)?;
+    Ok(ListedEntryView {
+        seq,
+        id: to_json(&id)?,
+        value: to_json(&value)?,
+        entry_proof,
+        item_proof,
+    })
+}
+
+fn decoded<V: StateValue>(key: &StateKey<V>, proven: &ProvenValue) -> Result<Option<V>, ApiError> {
+    proven
+        .value
+        .as_deref()
+        .map(|bytes| key.decode(bytes))
+        .transpose()
+        .map_err(ApiError::internal)
+}
+
+fn to_json(value: &impl Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(ApiError::internal)
+}
+
+/// Defines a list handler whose list is named by one path parameter.
+macro_rules! list_route {
+    ($(#[$doc:meta])* $name:ident, $path:literal, $param:literal, $what:literal, $pattern:literal, $ty:ty, $index:expr) => {
+        $(#[$doc])*
+        #[utoipa::path(get, path = $path, tag = "lists",
+            params(($param = String, Path, description = $what, pattern = $pattern), Page),
+            responses((status = 200, body = ProvenListView), (status = 400, body = medchain_api::ErrorBody)))]
+        pub(in crate::api) async fn $name(
+            State(state): State<ApiState>,
+            path: Result<Path<String>, PathRejection>,
+            page: Result<Query<Page>, QueryRejection>,
+        ) -> Result<Json<ProvenListView>, ApiError> {
+            let Path(param) = path?;
+            let Query(page) = page?;
+            let parsed: $ty = parse(&param, $what)?;
+            proven_list(&state, &$index(&parsed), page)
+        }
+    };
+}
+
+list_route!(
+    /// A patient's records in release order (S1-release): each record id with its record.
+    patient_records, "/v1/lists/records/{patient}", "patient", "patient address (hex)", "^[0-9a-fA-F]{64}$", Address, keys::patient_records
+);
+list_route!(
+    /// A patient's consents in grant order, revoked ones included (S1-sharing): each consent
+    /// id with its consent (`revoked_at` set once revoked).
+    patient_consents, "/v1/lists/consents/{patient}", "patient", "patient address (hex)", "^[0-9a-fA-F]{64}$", Address, keys::patient_consents
+);
+list_route!(
+    /// An organisation's members, founder first (S2-register): each address with its
+    /// membership. An unknown organisation has no members.
+    org_members, "/v1/lists/members/{name}", "name", "organisation name", "^[A-Za-z0-9 ._-]{1,64}$", OrgName, keys::org_members
+);
+
+/// Every organisation in registration order (S2-register): each name with its organisation.
+#[utoipa::path(get, path = "/v1/lists/orgs", tag = "lists", params(Page),
+    responses((status = 200, body = ProvenListView), (status = 400, body = medchain_api::ErrorBody)))]
+pub(in crate::api) async fn orgs(
+    State(state): State<ApiState>,
+    page: Result<Query<Page>, QueryRejection>,
+) -> Result<Json<ProvenListView>, ApiError> {
+    let Query(page) = page?;
+    proven_list(&state, &keys::orgs(), page)
+}
+
+/// The full ids of finalized records, consents or transactions that start with a prefix.
+///
+/// An unproven index lookup: a node could leave ids out or name ones that do not exist, so a
+/// client checks that each id has the prefix and then verifies the id it picks like one typed
+/// in full (a state proof for a record or consent, an inclusion check for a transaction).
+#[utoipa::path(get, path = "/v1/ids/{kind}/{prefix}", tag = "lists",
+    params(
+        ("kind" = IdKind, Path, description = "what to look among"),
+        ("prefix" = String, Path, description = "the first 4 to 64 hex digits of the id", pattern = "^[0-9a-fA-F]{4,64}$"),
+    ),
+    responses((status = 200, body = IdMatchesView), (status = 400, body = medchain_api::ErrorBody)))]
+pub(in crate::api) async fn resolve_id(
+    State(state): State<ApiState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<IdMatchesView>, ApiError> {
+    let Path((kind, prefix)) = path?;
+    let kind: IdKind = parse(&kind, "id kind")?;
+    let prefix: IdPrefix = parse(&prefix, "id prefix")?;
+    let store = state.inner.chain.store();
+    let (low, high) = prefix.bounds();
+    let scanned = store.tx_ids_between(&low, &high, MAX_PREFIX_SCAN)?;
+    let exists = |id: &TxId| -> Result<bool, ApiError> {
+        let key = match kind {
+            IdKind::Record => keys::record(&RecordId::from(*id)).as_bytes().to_vec(),
+            IdKind::Consent => keys::consent(&ConsentId::from(*id)).as_bytes().to_vec(),
+            IdKind::Tx => return Ok(true),
+        };
+        Ok(store.get(&key)?.is_some())
+    };
+    let mut matches = Vec::new();
+    for id in &scanned {
+        if exists(id)? {
+            matches.push(*id);
+        }
+    }
+    let complete = scanned.len() < MAX_PREFIX_SCAN && matches.len() <= MAX_ID_MATCHES;
+    matches.truncate(MAX_ID_MATCHES);
+    Ok(Json(IdMatchesView {
+        kind,
+        prefix: prefix.to_string(),
+        matches,
+        complete,
+    }))
+}
