@@ -330,10 +330,12 @@ fn batch_verification_rate(txs: &[Transaction]) -> f64 {
     verified as f64 / started.elapsed().as_secs_f64()
 }
 
-/// What a flood did: junk transactions offered to validators, and how many they held.
+/// What a flood did: junk transactions offered to validators, how many were admitted (a
+/// better-placed one may evict a worse one), and the most one validator's mempool held.
 struct FloodReport {
     offered: usize,
     accepted: usize,
+    peak_held: usize,
 }
 
 /// Starts flooding every validator with gapped junk from `keys` throwaway keys (nonces 1..=64,
@@ -361,6 +363,7 @@ fn flood(
         let mut report = FloodReport {
             offered: 0,
             accepted: 0,
+            peak_held: 0,
         };
         for chunk in junk.chunks(CHUNK) {
             if stop.load(Ordering::Relaxed) {
@@ -370,6 +373,7 @@ fn flood(
                 let results = chain.admit(&mut rng, chunk.to_vec());
                 report.offered += results.len();
                 report.accepted += results.iter().filter(|r| r.is_ok()).count();
+                report.peak_held = report.peak_held.max(chain.mempool().len());
             }
         }
         report
@@ -451,8 +455,8 @@ fn main() {
     );
     if let Some(report) = &flood_report {
         println!(
-            "| flood during the run | {flood_keys} throwaway keys x 64 gapped nonces: {} offered to the validators, {} held (queued, never gossiped) |",
-            report.offered, report.accepted
+            "| flood during the run | {flood_keys} throwaway keys x 64 gapped nonces: {} offered to the validators, {} admitted as queued (never gossiped; worse-placed ones evicted), at most {} transactions in one validator's mempool |",
+            report.offered, report.accepted, report.peak_held
         );
     }
     println!("| wall time | {:.2} s |", elapsed.as_secs_f64());

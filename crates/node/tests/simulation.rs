@@ -610,6 +610,12 @@ fn run(seed: u64, scenario: Scenario) {
                 "the flood was refused outright; it must be held, bounded"
             );
             assert!(held <= VALIDATORS * MempoolLimits::default().max_queued);
+            // Queued junk cannot fill a block: an idle chain keeps its idle block rate
+            // (at most two a second) instead of proposing empty blocks as fast as it can.
+            let before = cluster.height(0);
+            cluster.context.sleep(Duration::from_secs(10)).await;
+            let made = cluster.height(0) - before;
+            assert!(made <= 25, "{made} blocks in 10 s of idle time with junk held");
         }
 
         let released = cluster.submit_and_wait(workload.release()).await;
