@@ -102,7 +102,7 @@ pub fn members(name: &OrgName, args: &ListArgs) -> Result<(), CliError> {
     let page = fetch(args, &ListQuery::org_members(name))?;
     if page.total == 0 {
         return Err(CliError::NotFound(format!(
-            "no organisation named {name:?} (proven at finalized {}); see `medchain org list`",
+            "no organisation named {name:?}; see `medchain org list`. Proven at finalized {}",
             output::block_phrase(&page.at)
         )));
     }
@@ -254,7 +254,7 @@ fn record_ids(records: &[RecordId], long: bool) -> String {
 fn expiry(expiry: Expiry) -> String {
     match expiry {
         Expiry::AtHeight(height) => format!("block {height}"),
-        Expiry::AtTime(ms) => format!("{ms} ms"),
+        Expiry::AtTime(ms) => format!("{ms} unix ms"),
     }
 }
 

@@ -16,16 +16,21 @@ pub const MAX_LIST_PAGE: usize = 100;
 pub const MAX_ID_MATCHES: usize = 20;
 
 /// One page of a proven list: its length and the entries from `from`, every proof taken at
-/// the height of `header`, which `finalization` certifies.
+/// the height of `header`, which `finalization` certifies. Lists have no gaps, so the length
+/// `total` is proven by entry `total - 1` existing (`last_proof`) and entry `total` not
+/// (`end_proof`).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProvenListView {
-    /// Entries in the list in total (the value `total_proof` proves; absent means 0).
+    /// Entries in the list in total.
     pub total: u64,
     /// Sequence number of the first entry on this page.
     pub from: u64,
-    /// The list's length key, its value and proof.
+    /// Exclusion proof of entry `total`: the list ends there.
     #[schema(value_type = Object)]
-    pub total_proof: ProvenValue,
+    pub end_proof: ProvenValue,
+    /// Inclusion proof of entry `total - 1` (absent when `total` is 0).
+    #[schema(value_type = Option<Object>)]
+    pub last_proof: Option<ProvenValue>,
     /// Entries `from`, `from + 1`, … in order: `min(limit, total - from)` of them.
     pub entries: Vec<ListedEntryView>,
     /// The header whose `state_root` every proof verifies against.

@@ -218,9 +218,7 @@ pub enum ClientError {
         reason: DroppedView,
     },
     /// No finalized id of this kind starts with the prefix.
-    #[error(
-        "no {kind} id starts with {prefix}; check it, or list yours (`medchain record list`, `medchain consent list`)"
-    )]
+    #[error("no {kind} id starts with {prefix}; {}", where_ids_are(*kind))]
     NoSuchId {
         /// What was looked among.
         kind: IdKind,
@@ -251,6 +249,15 @@ pub enum ClientError {
         /// Its last status.
         status: TxState,
     },
+}
+
+/// Where a user finds the ids of a kind.
+fn where_ids_are(kind: IdKind) -> &'static str {
+    match kind {
+        IdKind::Record => "`medchain record list --patient ADDRESS` lists a patient's records",
+        IdKind::Consent => "`medchain consent list --patient ADDRESS` lists a patient's consents",
+        IdKind::Tx => "only finalized transactions are looked up; give a pending one in full",
+    }
 }
 
 fn ambiguous_message(

@@ -2,9 +2,10 @@
 //! organisations — and id-prefix resolution.
 //!
 //! A list page is accepted only if its header is final ([`LightClient::verify_header`]), the
-//! list's length and every entry and named value are proven against that one header's state
-//! root (no proof from another height), and the entries are exactly the ones the proven
-//! length calls for, in order from the page's start. A node can still serve an older
+//! list's length (lists have no gaps: entry `total - 1` exists, entry `total` does not) and
+//! every entry and named value are proven against that one header's state root (no proof
+//! from another height), and the entries are exactly the ones the proven length calls for,
+//! in order from the page's start. A node can still serve an older
 //! finalized state; it cannot add, drop, reorder or alter an entry.
 
 use crate::{Client, ClientError, FinalizedHeader, LightClient, VerifyError, http::path_segment};
@@ -102,13 +103,17 @@ pub struct VerifiedList<E, V> {
 /// Why a list page or an id lookup is not what was asked for.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ListError {
-    /// The page's `total` is not the length its proof shows.
-    #[error("the page claims {claimed} entries, the proven length is {proven}")]
-    TotalMismatch {
-        /// What the node wrote.
-        claimed: u64,
-        /// What the proof shows.
-        proven: u64,
+    /// Entry `total` exists: the list is longer than the page claims.
+    #[error("the page claims {total} entries, but entry {total} exists")]
+    LongerThanClaimed {
+        /// The claimed length.
+        total: u64,
+    },
+    /// Entry `total - 1` is not proven to exist: the list is shorter than the page claims.
+    #[error("the page claims {total} entries, but the last of them is not proven to exist")]
+    ShorterThanClaimed {
+        /// The claimed length.
+        total: u64,
     },
     /// The page does not start where it was asked to.
     #[error("asked for entries from {asked}, the page starts at {got}")]
@@ -169,13 +174,18 @@ impl LightClient {
         limit: usize,
     ) -> Result<VerifiedList<E, V>, VerifyError> {
         let at = self.verify_header(&view.header, view.finalization.as_deref())?;
-        let total = verified_at(&at, &view.total_proof, &index.list.length())?.unwrap_or(0);
-        if view.total != total {
-            return Err(ListError::TotalMismatch {
-                claimed: view.total,
-                proven: total,
+        let total = view.total;
+        if verified_at(&at, &view.end_proof, &index.list.entry(total))?.is_some() {
+            return Err(ListError::LongerThanClaimed { total }.into());
+        }
+        if let Some(seq) = total.checked_sub(1) {
+            let last = match &view.last_proof {
+                Some(proven) => verified_at(&at, proven, &index.list.entry(seq))?,
+                None => None,
+            };
+            if last.is_none() {
+                return Err(ListError::ShorterThanClaimed { total }.into());
             }
-            .into());
         }
         if view.from != from {
             return Err(ListError::WrongStart {

@@ -323,26 +323,38 @@ fn a_doctored_page_is_refused() {
         "{dropped:?}"
     );
 
-    let shorter = doctored(&served, |view| view.total = 1);
+    // The newest consent hidden behind a length of 1, with valid proofs of entries 0 and 1.
+    let hidden_newest = doctored(&served, |view| {
+        let newest = view.entries.pop().unwrap();
+        view.total = 1;
+        view.last_proof = Some(view.entries[0].entry_proof.clone());
+        view.end_proof = newest.entry_proof;
+    });
     assert!(
         matches!(
-            shorter,
-            Err(VerifyError::List(ListError::TotalMismatch {
-                claimed: 1,
-                proven: 2
+            hidden_newest,
+            Err(VerifyError::List(ListError::LongerThanClaimed { total: 1 }))
+        ),
+        "{hidden_newest:?}"
+    );
+    let unproven_last = doctored(&served, |view| view.last_proof = None);
+    assert!(
+        matches!(
+            unproven_last,
+            Err(VerifyError::List(ListError::ShorterThanClaimed {
+                total: 2
             }))
         ),
-        "{shorter:?}"
+        "{unproven_last:?}"
     );
-
-    // A length proof for another list (the patient's records: also 2) is for the wrong key.
-    let records_length = served
+    // Where another list ends (the patient's records: also 2) is not where this one does.
+    let records_end = served
         .client
         .node
         .list(&ListQuery::patient_records(&served.patient.address), 0, 0)
         .unwrap()
-        .total_proof;
-    let other_list = doctored(&served, |view| view.total_proof = records_length);
+        .end_proof;
+    let other_list = doctored(&served, |view| view.end_proof = records_end);
     assert!(
         matches!(other_list, Err(VerifyError::Proof(_))),
         "{other_list:?}"

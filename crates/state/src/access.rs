@@ -50,7 +50,7 @@ pub(crate) fn execute<R: StateRead>(
         timestamp_ms: ctx.env.timestamp_ms,
         tx: ctx.tx_id,
     };
-    ctx.append(&keys::access_log(&patient), &entry)?;
+    append_log(ctx, patient, entry)?;
     Ok(vec![Event::AccessDecided {
         record: *record,
         requester,
@@ -105,6 +105,20 @@ fn decide(
 
 fn denied(reason: DenyReason) -> AccessDecision {
     AccessDecision::Denied { reason }
+}
+
+/// Appends to the patient's log: entry `seq` under `log/<patient><seq>`, and `seq + 1` under
+/// `logseq/<patient>`.
+fn append_log<R: StateRead>(
+    ctx: &mut TxContext<'_, R>,
+    patient: Address,
+    entry: AccessLogEntry,
+) -> Result<(), ExecError> {
+    let len_key = keys::access_log_len(&patient);
+    let seq = ctx.value(&len_key)?.unwrap_or(0);
+    ctx.put(&keys::access_log_entry(&patient, seq), &entry);
+    ctx.put(&len_key, &seq.saturating_add(1));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! transaction changes nothing).
 
 use crate::{
-    BlockEnv, StateError, StateRead, StateReadExt, StateValue,
+    BlockEnv, StateError, StateRead, StateValue,
     keys::{StateKey, StateList},
     values::ChainConfig,
 };
@@ -58,17 +58,18 @@ impl<'a, R: StateRead> TxContext<'a, R> {
             .push((key.as_bytes().to_vec(), value.to_bytes()));
     }
 
-    /// Appends `entry` to `list`: two writes, the entry under the next sequence number and
-    /// the new length.
+    /// Appends `entry` to `list`: one write, at the list's length, found in `O(log n)` reads
+    /// (which see this transaction's and this block's earlier appends).
     pub fn append<E: StateValue>(
         &mut self,
         list: &StateList<E>,
         entry: &E,
     ) -> Result<(), StateError> {
-        let length = list.length();
-        let seq = self.value(&length)?.unwrap_or(0);
+        let seq = list.find_length(|seq| {
+            self.get(list.entry(seq).as_bytes())
+                .map(|value| value.is_some())
+        })?;
         self.put(&list.entry(seq), entry);
-        self.put(&length, &seq.saturating_add(1));
         Ok(())
     }
 

@@ -19,22 +19,20 @@
 //! | `log/<patient><seq u64 BE>` | [`AccessLogEntry`] | access (S1-rights) |
 //! | `logseq/<patient>` | `u64` (entries so far) | access (S1-rights) |
 //! | `patrec/<patient><seq u64 BE>` | [`RecordId`] | records: a patient's records, in release order |
-//! | `patreclen/<patient>` | `u64` | records |
 //! | `patcon/<patient><seq u64 BE>` | [`ConsentId`] | consent: a patient's consents, in grant order |
-//! | `patconlen/<patient>` | `u64` | consent |
 //! | `orgmem/<SHA-256(name)><seq u64 BE>` | [`Address`] | registry: an organisation's members, founder first |
-//! | `orgmemlen/<SHA-256(name)>` | `u64` | registry |
 //! | `orgs/<seq u64 BE>` | [`OrgName`] | registry: every organisation, in registration order |
-//! | `orgslen/` | `u64` | registry |
 //!
-//! The last eight keys are [`StateList`]s: append-only lists (entry `seq` under one
-//! namespace, the length under another) that make "my records", "my consents", "our members"
-//! and "the organisations" provable without knowing any id: a client proves the length, then
-//! each entry, against one state root. Entries are never removed: a revoked consent stays
-//! listed and its [`Consent`] value shows the revocation. An [`IndexList`] pairs a list of ids
-//! with the key of the value each id names, so one answer proves both. A list owner of
-//! variable length (an organisation name) is hashed to keep the key layout's one
-//! variable-length field last.
+//! The last four keys are [`StateList`]s: append-only, gapless lists that make "my records",
+//! "my consents", "our members" and "the organisations" provable without knowing any id.
+//! Unlike the access log they keep no length key, so appending is one write (releases and
+//! grants are hot; a second write per append cost about a third of the storage throughput):
+//! the length `n` is where the entries stop, proven by entry `n - 1`'s inclusion and entry
+//! `n`'s exclusion, and found by [`StateList::find_length`] in `O(log n)` reads. Entries are
+//! never removed: a revoked consent stays listed and its [`Consent`] value shows the
+//! revocation. An [`IndexList`] pairs a list of ids with the key of the value each id names,
+//! so one answer proves both. A list owner of variable length (an organisation name) is
+//! hashed to keep the key layout's one variable-length field last.
 //!
 //! The authenticated tree (docs/architecture.md § Authenticated state) stores each entry at
 //! `SHA-256(key)`; see [`crate::proof`]. A [`StateKey`] carries the value type, so a client that
@@ -72,22 +70,14 @@ pub const ACCESS_LOG: &[u8] = b"log/";
 /// Namespace of [`access_log_len`].
 pub const ACCESS_LOG_LEN: &[u8] = b"logseq/";
 
-/// Namespace of [`patient_records`] entries.
+/// Namespace of [`patient_records`].
 pub const PATIENT_RECORDS: &[u8] = b"patrec/";
-/// Namespace of [`patient_records`] lengths.
-pub const PATIENT_RECORDS_LEN: &[u8] = b"patreclen/";
-/// Namespace of [`patient_consents`] entries.
+/// Namespace of [`patient_consents`].
 pub const PATIENT_CONSENTS: &[u8] = b"patcon/";
-/// Namespace of [`patient_consents`] lengths.
-pub const PATIENT_CONSENTS_LEN: &[u8] = b"patconlen/";
-/// Namespace of [`org_members`] entries.
+/// Namespace of [`org_members`].
 pub const ORG_MEMBERS: &[u8] = b"orgmem/";
-/// Namespace of [`org_members`] lengths.
-pub const ORG_MEMBERS_LEN: &[u8] = b"orgmemlen/";
-/// Namespace of [`orgs`] entries.
+/// Namespace of [`orgs`].
 pub const ORGS: &[u8] = b"orgs/";
-/// Namespace of the [`orgs`] length.
-pub const ORGS_LEN: &[u8] = b"orgslen/";
 
 /// Longest key the layout produces (`grant/` + 32 + 32 + 1); bounds decoding of proofs.
 pub const MAX_KEY_LEN: usize = 128;
@@ -198,19 +188,14 @@ pub fn grant(grantee: &Address, record: &RecordId, purpose: Purpose) -> StateKey
     ])
 }
 
-/// A patient's access log: `log/<patient><seq>` and `logseq/<patient>`.
-pub fn access_log(patient: &Address) -> StateList<AccessLogEntry> {
-    StateList::new(ACCESS_LOG, ACCESS_LOG_LEN, patient.as_bytes())
-}
-
 /// `log/<patient><seq>`: a patient's `seq`-th access log entry (from 0).
 pub fn access_log_entry(patient: &Address, seq: u64) -> StateKey<AccessLogEntry> {
-    access_log(patient).entry(seq)
+    StateKey::new(&[ACCESS_LOG, patient.as_bytes(), &seq.to_be_bytes()])
 }
 
 /// `logseq/<patient>`: how many access log entries the patient has.
 pub fn access_log_len(patient: &Address) -> StateKey<u64> {
-    access_log(patient).length()
+    StateKey::new(&[ACCESS_LOG_LEN, patient.as_bytes()])
 }
 
 /// `log/<patient>`: the prefix of every access log entry of a patient, for range scans.
@@ -218,21 +203,18 @@ pub fn access_log_prefix(patient: &Address) -> Vec<u8> {
     [ACCESS_LOG, patient.as_bytes()].concat()
 }
 
-/// An append-only list in the state: entry `seq` (from 0) under `<entries><owner><seq u64 BE>`,
-/// the number of entries under `<lengths><owner>` (absent means empty). Appending writes
-/// both, so the length proves which entries exist.
+/// An append-only, gapless list in the state: entry `seq` (from 0) under
+/// `<namespace><owner><seq u64 BE>`. Its length is not stored: it is the first absent entry.
 pub struct StateList<E> {
-    entries: &'static [u8],
-    lengths: &'static [u8],
+    namespace: &'static [u8],
     owner: Vec<u8>,
     entry: PhantomData<fn() -> E>,
 }
 
 impl<E: StateValue> StateList<E> {
-    fn new(entries: &'static [u8], lengths: &'static [u8], owner: &[u8]) -> Self {
+    fn new(namespace: &'static [u8], owner: &[u8]) -> Self {
         Self {
-            entries,
-            lengths,
+            namespace,
             owner: owner.to_vec(),
             entry: PhantomData,
         }
@@ -240,20 +222,46 @@ impl<E: StateValue> StateList<E> {
 
     /// The key of entry `seq`.
     pub fn entry(&self, seq: u64) -> StateKey<E> {
-        StateKey::new(&[self.entries, &self.owner, &seq.to_be_bytes()])
+        StateKey::new(&[self.namespace, &self.owner, &seq.to_be_bytes()])
     }
 
-    /// The key of the list's length.
-    pub fn length(&self) -> StateKey<u64> {
-        StateKey::new(&[self.lengths, &self.owner])
+    /// The list's length: the first `seq` whose entry is absent, found with `exists` (does
+    /// entry `seq` exist?) in at most `2 log2(length) + 2` calls, doubling from 0 and then
+    /// halving. Correct because appends leave no gaps.
+    pub fn find_length<Err>(
+        &self,
+        mut exists: impl FnMut(u64) -> Result<bool, Err>,
+    ) -> Result<u64, Err> {
+        if !exists(0)? {
+            return Ok(0);
+        }
+        // Invariant: entry `present` exists and entry `absent` does not (no list reaches
+        // u64::MAX entries: each costs a transaction).
+        let (mut present, mut step) = (0u64, 1u64);
+        let mut absent = loop {
+            let probe = present.saturating_add(step);
+            if probe == u64::MAX || !exists(probe)? {
+                break probe;
+            }
+            present = probe;
+            step = step.saturating_mul(2);
+        };
+        while absent - present > 1 {
+            let middle = present + (absent - present) / 2;
+            if exists(middle)? {
+                present = middle;
+            } else {
+                absent = middle;
+            }
+        }
+        Ok(absent)
     }
 }
 
 impl<E> Clone for StateList<E> {
     fn clone(&self) -> Self {
         Self {
-            entries: self.entries,
-            lengths: self.lengths,
+            namespace: self.namespace,
             owner: self.owner.clone(),
             entry: PhantomData,
         }
@@ -265,7 +273,7 @@ impl<E> fmt::Debug for StateList<E> {
         write!(
             f,
             "StateList({}{})",
-            String::from_utf8_lossy(self.entries),
+            String::from_utf8_lossy(self.namespace),
             hex::encode(&self.owner)
         )
     }
@@ -298,7 +306,7 @@ impl<E, V> fmt::Debug for IndexList<E, V> {
 /// A patient's records, in release order (S1-release): `patrec/<patient><seq>` → record id.
 pub fn patient_records(patient: &Address) -> IndexList<RecordId, Record> {
     IndexList {
-        list: StateList::new(PATIENT_RECORDS, PATIENT_RECORDS_LEN, patient.as_bytes()),
+        list: StateList::new(PATIENT_RECORDS, patient.as_bytes()),
         item: record,
     }
 }
@@ -307,7 +315,7 @@ pub fn patient_records(patient: &Address) -> IndexList<RecordId, Record> {
 /// `patcon/<patient><seq>` → consent id.
 pub fn patient_consents(patient: &Address) -> IndexList<ConsentId, Consent> {
     IndexList {
-        list: StateList::new(PATIENT_CONSENTS, PATIENT_CONSENTS_LEN, patient.as_bytes()),
+        list: StateList::new(PATIENT_CONSENTS, patient.as_bytes()),
         item: consent,
     }
 }
@@ -317,7 +325,7 @@ pub fn patient_consents(patient: &Address) -> IndexList<ConsentId, Consent> {
 pub fn org_members(name: &OrgName) -> IndexList<Address, Membership> {
     let owner = ContentHash::of(name.as_str().as_bytes());
     IndexList {
-        list: StateList::new(ORG_MEMBERS, ORG_MEMBERS_LEN, owner.as_bytes()),
+        list: StateList::new(ORG_MEMBERS, owner.as_bytes()),
         item: membership,
     }
 }
@@ -325,7 +333,7 @@ pub fn org_members(name: &OrgName) -> IndexList<Address, Membership> {
 /// Every organisation, in registration order (S2-register): `orgs/<seq>` → name.
 pub fn orgs() -> IndexList<OrgName, Org> {
     IndexList {
-        list: StateList::new(ORGS, ORGS_LEN, &[]),
+        list: StateList::new(ORGS, &[]),
         item: org,
     }
 }
@@ -352,13 +360,9 @@ mod tests {
             ACCESS_LOG,
             ACCESS_LOG_LEN,
             PATIENT_RECORDS,
-            PATIENT_RECORDS_LEN,
             PATIENT_CONSENTS,
-            PATIENT_CONSENTS_LEN,
             ORG_MEMBERS,
-            ORG_MEMBERS_LEN,
             ORGS,
-            ORGS_LEN,
         ];
         for (i, a) in namespaces.iter().enumerate() {
             for (j, b) in namespaces.iter().enumerate() {
@@ -401,11 +405,8 @@ mod tests {
             access_log_entry(&patient, 1).as_bytes().to_vec(),
             access_log_len(&patient).as_bytes().to_vec(),
             patient_records(&patient).list.entry(0).as_bytes().to_vec(),
-            patient_records(&patient).list.length().as_bytes().to_vec(),
             patient_consents(&patient).list.entry(0).as_bytes().to_vec(),
-            patient_consents(&patient).list.length().as_bytes().to_vec(),
             org_members(&name).list.entry(u64::MAX).as_bytes().to_vec(),
-            org_members(&name).list.length().as_bytes().to_vec(),
             org_members(&org_name_of("b"))
                 .list
                 .entry(0)
@@ -413,7 +414,6 @@ mod tests {
                 .to_vec(),
             orgs().list.entry(0).as_bytes().to_vec(),
             orgs().list.entry(1).as_bytes().to_vec(),
-            orgs().list.length().as_bytes().to_vec(),
         ];
         let distinct: BTreeSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len());
@@ -439,10 +439,34 @@ mod tests {
             membership(&patient)
         );
         assert_eq!((orgs().item)(&org_name_of("a")), org(&org_name_of("a")));
-        // The access log is a list like the others: its keys are unchanged.
         assert_eq!(
-            access_log(&patient).entry(3).as_bytes(),
-            [ACCESS_LOG, patient.as_bytes(), &3u64.to_be_bytes()].concat()
+            patient_records(&patient).list.entry(3).as_bytes(),
+            [PATIENT_RECORDS, patient.as_bytes(), &3u64.to_be_bytes()].concat()
+        );
+    }
+
+    #[test]
+    fn the_length_is_found_in_logarithmically_many_probes() {
+        let list = orgs().list;
+        for length in [0u64, 1, 2, 3, 7, 8, 9, 100, 1_000_000, u64::MAX - 1] {
+            let mut probes = 0u32;
+            let found = list
+                .find_length(|seq| {
+                    probes += 1;
+                    Ok::<_, ()>(seq < length)
+                })
+                .unwrap();
+            assert_eq!(found, length);
+            let bound = 2 * (64 - length.leading_zeros()) + 2;
+            assert!(
+                probes <= bound,
+                "{probes} probes for {length} (bound {bound})"
+            );
+        }
+        // A failing probe is the caller's error.
+        assert_eq!(
+            list.find_length(|_| Err::<bool, _>("store down")),
+            Err("store down")
         );
     }
 

@@ -367,9 +367,7 @@ mod tests {
         // The member count in the organisation and its list's length agree.
         assert_eq!(
             world.value(&keys::org(&hospital())).unwrap().members,
-            world
-                .value(&keys::org_members(&hospital()).list.length())
-                .unwrap()
+            world.list(&keys::org_members(&hospital()).list).len() as u64
         );
     }
 

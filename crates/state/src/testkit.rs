@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use crate::{
-    BlockEnv, BlockExecutor, ExecError, ExecutedBlock, MemoryStore, StateReadExt, StateValue,
-    genesis,
+    BlockEnv, BlockExecutor, ExecError, ExecutedBlock, MemoryStore, StateRead, StateReadExt,
+    StateValue, genesis,
     keys::{self, StateKey, StateList},
     root_at,
 };
@@ -220,9 +220,15 @@ impl World {
         self.store.value(key).unwrap()
     }
 
-    /// Every entry of `list`, in order; panics if the length names an entry that is missing.
+    /// Every entry of `list`, in order.
     pub fn list<E: StateValue>(&self, list: &StateList<E>) -> Vec<E> {
-        let length = self.value(&list.length()).unwrap_or(0);
+        let length = list
+            .find_length(|seq| {
+                self.store
+                    .get(list.entry(seq).as_bytes())
+                    .map(|v| v.is_some())
+            })
+            .unwrap();
         (0..length)
             .map(|seq| self.value(&list.entry(seq)).expect("listed entry exists"))
             .collect()

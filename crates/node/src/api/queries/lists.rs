@@ -49,8 +49,8 @@ pub(in crate::api) struct Page {
     limit: Option<usize>,
 }
 
-/// Proves `index`'s length and the entries of `page`, each with the value it names, at the
-/// newest certified height.
+/// Proves `index`'s length (where its entries stop) and the entries of `page`, each with the
+/// value it names, at the newest certified height.
 fn proven_list<E, V>(
     state: &ApiState,
     index: &IndexList<E, V>,
@@ -70,9 +70,12 @@ where
     let from = page.from.unwrap_or(0);
     let store = state.inner.chain.store();
     let height = certified_height(state)?;
-    let length = index.list.length();
-    let total_proof = store.get_proven_at(length.as_bytes(), height)?;
-    let total = decoded(&length, &total_proof)?.unwrap_or(0);
+    let entry = |seq| store.get_proven_at(index.list.entry(seq).as_bytes(), height);
+    let total = index
+        .list
+        .find_length(|seq| Ok::<_, ApiError>(entry(seq)?.value.is_some()))?;
+    let end_proof = entry(total)?;
+    let last_proof = total.checked_sub(1).map(entry).transpose()?;
     let end = total.min(from.saturating_add(limit as u64));
     let entries = (from..end)
         .map(|seq| proven_entry(store, index, seq, height))
@@ -81,7 +84,8 @@ where
     Ok(Json(ProvenListView {
         total,
         from,
-        total_proof,
+        end_proof,
+        last_proof,
         entries,
         header: HeaderView::from(block.header()),
         finalization: finalization_hex(state, height)?,
@@ -100,7 +104,7 @@ where
 {
     let key = index.list.entry(seq);
     let entry_proof = store.get_proven_at(key.as_bytes(), height)?;
-    // The length counts only appended entries: a missing one is a corrupt store.
+    // Entries below the length exist (lists have no gaps): a missing one is a corrupt store.
     let id = decoded(&key, &entry_proof)?
         .ok_or_else(|| ApiError::internal(format!("list entry {seq} is missing")))?;
     let item = (index.item)(&id);
