@@ -4,6 +4,10 @@
 //! finalizing; it restarts, recovers from disk and catches up; every transaction reported
 //! finalized is in the same block at the same position on all four, and the four agree on the
 //! state root at a common height (certificates verified by the light client).
+//!
+//! `MEDCHAIN_KILL_ROUNDS=N` (default 1) turns it into a soak (issue 7 §7, `scripts/soak`): after
+//! the first round, N − 1 more rounds each `kill -9` a random validator under a load of access
+//! requests, restart it and wait for it to catch up, with the same checks at the end.
 
 mod common;
 
@@ -27,6 +31,9 @@ const ACCESS_REQUESTS: usize = 460;
 const BATCH: usize = 50;
 const VICTIM: usize = 3;
 const PHASE_TIMEOUT: Duration = Duration::from_secs(180);
+const VALIDATORS: [usize; 4] = [0, 1, 2, 3];
+/// Access requests submitted in each soak round after the first.
+const ROUND_LOAD: usize = 100;
 
 /// A key with a locally tracked nonce (each account's transactions are built in order).
 struct Account {
@@ -165,15 +172,15 @@ impl Actors {
         txs
     }
 
-    /// Researchers ask for records: the first 200 by the granted researcher (allowed), the
-    /// rest by another one (denied, no consent) (460 txs).
-    fn access_requests(&mut self, records: &[Vec<RecordId>]) -> Vec<Transaction> {
+    /// Researchers ask for records, `count` times: the first 200 by the granted researcher
+    /// (allowed), the rest by another one (denied, no consent).
+    fn access_requests(&mut self, records: &[Vec<RecordId>], count: usize) -> Vec<Transaction> {
         let pairs: Vec<(usize, RecordId)> = records
             .iter()
             .enumerate()
             .flat_map(|(p, ids)| ids.iter().map(move |id| (p, *id)))
             .collect();
-        (0..ACCESS_REQUESTS)
+        (0..count)
             .map(|i| {
                 let (p, record) = pairs[i % pairs.len()];
                 let researcher = if i < pairs.len() {
@@ -284,6 +291,63 @@ fn wait_height(network: &Network, node: usize, target: u64) {
     }
 }
 
+/// A validator `kill -9`ed while it holds submitted transactions.
+struct Outage {
+    victim: usize,
+    survivors: Vec<usize>,
+    height_at_kill: u64,
+    /// Transactions the survivors never heard of, submitted again.
+    resubmitted: usize,
+}
+
+/// Submits `load` (the victim takes the first batch), `kill -9`s `victim` halfway through, and
+/// sends the other half to the survivors. Like any client, resubmits what the survivors never
+/// heard of (the victim may have died before gossiping it): admitted is not finalized.
+fn kill_under_load(
+    network: &mut Network,
+    victim: usize,
+    load: &[Transaction],
+) -> (Outage, Vec<TxId>) {
+    let survivors: Vec<usize> = VALIDATORS.into_iter().filter(|n| *n != victim).collect();
+    let victim_first: Vec<usize> = [victim].into_iter().chain(survivors.clone()).collect();
+    let (first, second) = load.split_at(load.len() / 2);
+    let mut ids = submit(network, &victim_first, first);
+    network.kill(victim);
+    let height_at_kill = height(&network.node_client(survivors[0]));
+    let resubmitted = resubmit_unknown(network, &survivors, first);
+    ids.extend(submit(network, &survivors, second));
+    let outage = Outage {
+        victim,
+        survivors,
+        height_at_kill,
+        resubmitted,
+    };
+    (outage, ids)
+}
+
+/// The survivors keep finalizing while the victim is down; then it restarts, recovers from
+/// disk and catches up before it takes load again.
+fn recover(network: &mut Network, outage: &Outage) {
+    for node in &outage.survivors {
+        wait_height(network, *node, outage.height_at_kill + 5);
+    }
+    network.restart(outage.victim);
+    let caught_up_to = height(&network.node_client(outage.survivors[0]));
+    wait_height(network, outage.victim, caught_up_to);
+}
+
+/// How many kill rounds to run (`MEDCHAIN_KILL_ROUNDS`, default 1).
+fn kill_rounds() -> usize {
+    match std::env::var("MEDCHAIN_KILL_ROUNDS") {
+        Ok(text) => text
+            .parse()
+            .ok()
+            .filter(|rounds| *rounds >= 1)
+            .unwrap_or_else(|| panic!("MEDCHAIN_KILL_ROUNDS={text:?} is not a number ≥ 1")),
+        Err(_) => 1,
+    }
+}
+
 #[test]
 fn a_validator_killed_mid_load_catches_up_and_no_finalized_tx_is_lost() {
     let started = Instant::now();
@@ -298,8 +362,7 @@ fn a_validator_killed_mid_load_catches_up_and_no_finalized_tx_is_lost() {
         researchers: (0..INSTITUTIONS).map(|_| Account::new()).collect(),
         patients: (0..PATIENTS).map(|_| Account::new()).collect(),
     };
-    let all = [0, 1, 2, 3];
-    let survivors: Vec<usize> = all.iter().copied().filter(|n| *n != VICTIM).collect();
+    let all = VALIDATORS;
     let mut ids = Vec::new();
     let mut receipts = HashMap::new();
 
@@ -311,41 +374,49 @@ fn a_validator_killed_mid_load_catches_up_and_no_finalized_tx_is_lost() {
         ids.extend(phase_ids);
     }
 
-    // Releases: half in (the victim takes the first batch), kill -9 it at once, the other
-    // half to the survivors. Like any client, resubmit what the survivors never heard of (the
-    // victim may have died before gossiping it): admitted is not finalized.
+    // Round 1: the releases, with the victim killed halfway; then the stores and grants while
+    // it is down.
     let (releases, records) = actors.releases();
-    let (first, second) = releases.split_at(releases.len() / 2);
-    let mut phase_ids = submit(&network, &[VICTIM, 0, 1, 2], first);
-    network.kill(VICTIM);
-    let height_at_kill = height(&network.node_client(0));
-    let resubmitted = resubmit_unknown(&network, &survivors, first);
-    phase_ids.extend(submit(&network, &survivors, second));
+    let (outage, phase_ids) = kill_under_load(&mut network, VICTIM, &releases);
     receipts.extend(wait_finalized(&network, 0, &phase_ids));
     ids.extend(phase_ids);
-
     let phase = actors.stores_and_grants(&records);
-    let phase_ids = submit(&network, &survivors, &phase);
+    let phase_ids = submit(&network, &outage.survivors, &phase);
     receipts.extend(wait_finalized(&network, 0, &phase_ids));
     ids.extend(phase_ids);
-    // The three survivors kept finalizing while the victim was down.
-    wait_height(&network, 0, height_at_kill + 5);
-    for node in &survivors {
-        wait_height(&network, *node, height_at_kill + 5);
+    recover(&mut network, &outage);
+    let (height_at_kill, mut resubmitted) = (outage.height_at_kill, outage.resubmitted);
+
+    // Soak rounds: a random validator killed under load each time.
+    let rounds = kill_rounds();
+    let mut expected_allowed = 0;
+    for round in 2..=rounds {
+        let victim = (getrandom::u64().expect("randomness") % all.len() as u64) as usize;
+        let load = actors.access_requests(&records, ROUND_LOAD);
+        expected_allowed += ROUND_LOAD.min(PATIENTS * RECORDS_PER_PATIENT);
+        let (outage, round_ids) = kill_under_load(&mut network, victim, &load);
+        receipts.extend(wait_finalized(&network, outage.survivors[0], &round_ids));
+        ids.extend(round_ids);
+        recover(&mut network, &outage);
+        resubmitted += outage.resubmitted;
+        eprintln!(
+            "devnet_crash: round {round}/{rounds}: node-{victim} killed at height {}, {} resubmitted, {:?}",
+            outage.height_at_kill,
+            outage.resubmitted,
+            started.elapsed()
+        );
     }
 
-    // Restart: the victim recovers from disk and catches up before it takes load again.
-    network.restart(VICTIM);
-    let caught_up_to = height(&network.node_client(0));
-    wait_height(&network, VICTIM, caught_up_to);
-    let phase = actors.access_requests(&records);
+    let phase = actors.access_requests(&records, ACCESS_REQUESTS);
+    expected_allowed += PATIENTS * RECORDS_PER_PATIENT;
     let phase_ids = submit(&network, &all, &phase);
     receipts.extend(wait_finalized(&network, 0, &phase_ids));
     ids.extend(phase_ids);
-    assert_eq!(ids.len(), 1_000);
+    let submitted = 1_000 + (rounds - 1) * ROUND_LOAD;
+    assert_eq!(ids.len(), submitted);
     assert_eq!(
         receipts.len(),
-        1_000,
+        submitted,
         "every submitted transaction was finalized"
     );
 
@@ -409,9 +480,9 @@ fn a_validator_killed_mid_load_catches_up_and_no_finalized_tx_is_lost() {
             )
         })
         .count();
-    assert_eq!(allowed, PATIENTS * RECORDS_PER_PATIENT);
+    assert_eq!(allowed, expected_allowed);
     eprintln!(
-        "devnet_crash: 1000 txs ({resubmitted} resubmitted after the kill), victim down from height {height_at_kill}, common height {common}, {:?}",
+        "devnet_crash: {submitted} txs finalized, none lost, {rounds} kill -9 rounds ({resubmitted} txs resubmitted after kills), first victim down from height {height_at_kill}, equal state roots at common height {common}, {:?}",
         started.elapsed()
     );
 }

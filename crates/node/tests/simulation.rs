@@ -674,10 +674,30 @@ fn run(seed: u64, scenario: Scenario) {
     });
 }
 
-/// Each scenario runs under 20 seeds of the deterministic runtime (issue 2 §6).
+/// Each scenario runs under `MEDCHAIN_SIM_SEEDS` seeds of the deterministic runtime (default
+/// 20, the subset CI runs; `scripts/soak` runs thousands), starting at seed
+/// `MEDCHAIN_SIM_SEED_OFFSET` (default 0). A failure names its scenario and seed, which replays
+/// it exactly.
 fn run_every_seed(scenario: Scenario) {
-    for seed in 0..20 {
-        run(seed, scenario);
+    let count = env_number("MEDCHAIN_SIM_SEEDS", 20);
+    let offset = env_number("MEDCHAIN_SIM_SEED_OFFSET", 0);
+    for seed in offset..offset + count {
+        if let Err(panic) = std::panic::catch_unwind(|| run(seed, scenario)) {
+            eprintln!(
+                "{scenario:?} failed at seed {seed}: replay it with \
+                 MEDCHAIN_SIM_SEED_OFFSET={seed} MEDCHAIN_SIM_SEEDS=1"
+            );
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={text:?} is not a whole number")),
+        Err(_) => default,
     }
 }
 

@@ -1,0 +1,540 @@
+//! Writes the seed inputs of every fuzz target: genuine encodings made with the real builders,
+//! signed and proven with the fixture keys, so the fuzzers start from inputs that pass every
+//! check and mutate from there.
+//!
+//! `cargo run -p medchain-fuzzing --example seed_corpus -- DIR` writes `DIR/<target>/seed-*`
+//! (the corpora in `fuzz/corpus/` were grown from these, then minimized).
+
+use commonware_codec::Encode as _;
+use commonware_consensus::{
+    simplex::types::{Finalization, Finalize, Proposal},
+    types::{Epoch, Round, View},
+};
+use commonware_cryptography::{Hasher as _, Sha256};
+use commonware_parallel::Sequential;
+use commonware_utils::iter::NonEmpty;
+use medchain_api::{
+    AccessLogView, BatchItem, BatchRequest, BatchResponse, BlockView, ErrorBody, HeaderView,
+    ProvenView, StatusView, SubmitRequest, SubmitResponse, TxState, TxStatusView, ValidatorView,
+};
+use medchain_client::{ConsensusScheme, build};
+use medchain_fuzzing::fixtures::{self, TAKA_MESSAGE};
+use medchain_state::{
+    ProvenValue, keys, prove,
+    testkit::{Actor, Cast, org_name},
+};
+use medchain_types::{
+    Block, Expiry, Hash32, Header, OrgKind, OrgState, Purpose, Receipt, Transaction, Uri,
+};
+use serde::Serialize;
+use std::{fs, path::Path};
+use taka::{
+    BiometricKdfParams, EmergencyRequest, EmrEntry, EncryptedEntry, Identity, Initiator,
+    PendingEmergency, PendingRegistration, PendingShare, RecordIndex, RecordRelease, Signature,
+    respond,
+};
+
+fn main() {
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "fuzz/corpus".into());
+    let out = Path::new(&out);
+    let story = Story::new();
+    write(
+        out,
+        "transaction",
+        story.txs.iter().map(|tx| tx.encode().to_vec()),
+    );
+    write(
+        out,
+        "payload",
+        story.txs.iter().map(|tx| tx.body.payload.encode().to_vec()),
+    );
+    write(out, "block", blocks(&story.txs));
+    write(out, "certificate", certificates());
+    write(out, "state_proof", state_proofs(&story));
+    write(out, "api_json", api_bodies(&story));
+    write(out, "taka_wire", taka_messages());
+    write(out, "zk_wire", zk_messages());
+    write(out, "zk_text", zk_texts());
+}
+
+fn write(out: &Path, target: &str, seeds: impl IntoIterator<Item = Vec<u8>>) {
+    let dir = out.join(target);
+    fs::create_dir_all(&dir).expect("corpus directory");
+    let mut count = 0;
+    for (i, seed) in seeds.into_iter().enumerate() {
+        fs::write(dir.join(format!("seed-{i:03}")), seed).expect("write seed");
+        count += 1;
+    }
+    println!("{target}: {count} seeds");
+}
+
+/// A chain history in memory with every transaction kind, and what a node would serve of it.
+struct Story {
+    cast: Cast,
+    txs: Vec<Transaction>,
+    receipt: Receipt,
+}
+
+impl Story {
+    fn new() -> Self {
+        let Cast {
+            mut world,
+            doctor,
+            grantee,
+            patient,
+        } = Cast::new();
+        let mut txs = Vec::new();
+        let mut run = |world: &mut medchain_state::testkit::World, actor: &Actor, payload| {
+            let tx = world.tx(actor, payload);
+            let events = world.run_tx(&tx).expect("the story's transactions succeed");
+            txs.push(tx.tx().clone());
+            (tx.id(), events)
+        };
+        let newcomer = Actor::new(60);
+        let endorsement = build::endorse_join(
+            world_chain(),
+            &org_name("Seoul General"),
+            &newcomer.address,
+            &doctor.key,
+        );
+        run(
+            &mut world,
+            &newcomer,
+            build::join_org(org_name("Seoul General"), doctor.address, endorsement),
+        );
+        let release = build::release_record(world_chain(), &doctor.key, patient.address, b"EMR #1");
+        let (record, _) = run(&mut world, &doctor, release.payload);
+        let record = record.into();
+        let location = Uri::new("s3://blobs/1").expect("uri");
+        run(
+            &mut world,
+            &patient,
+            build::store_pointer(record, b"ciphertext", location),
+        );
+        let grant = build::grant_consent(
+            &patient.address,
+            grantee.address,
+            vec![record],
+            Purpose::Treatment,
+            Expiry::AtHeight(1_000),
+        )
+        .expect("grant");
+        let (consent, _) = run(&mut world, &patient, grant);
+        let (request, events) = run(
+            &mut world,
+            &grantee,
+            build::request_access(record, Purpose::Treatment),
+        );
+        let receipt = Receipt {
+            tx: request,
+            height: world.height(),
+            index: 0,
+            events,
+        };
+        run(&mut world, &patient, build::revoke_consent(consent.into()));
+        run(
+            &mut world,
+            &grantee,
+            build::request_access(record, Purpose::Treatment),
+        );
+        let regulator = world.regulator.clone();
+        run(
+            &mut world,
+            &regulator,
+            build::set_org_state(org_name("Busan Clinic"), OrgState::Suspended),
+        );
+        run(
+            &mut world,
+            &Actor::new(70),
+            build::register_org(org_name("Daegu Lab"), OrgKind::Research),
+        );
+        let cast = Cast {
+            world,
+            doctor,
+            grantee,
+            patient,
+        };
+        Self { cast, txs, receipt }
+    }
+
+    /// A node's proven answer for `key` at the latest height.
+    fn proven(&self, key: &[u8]) -> ProvenValue {
+        let world = &self.cast.world;
+        let height = world.height();
+        let (value, proof) = prove(&world.store, key, height).expect("prove");
+        ProvenValue {
+            height,
+            state_root: world.root(),
+            key: key.to_vec(),
+            value,
+            proof,
+        }
+    }
+
+    /// The latest header of the story, as the fixture chain's validators would certify it.
+    fn header(&self) -> Header {
+        let world = &self.cast.world;
+        Header {
+            height: world.height(),
+            parent: Sha256::hash(&[b"parent"]),
+            timestamp_ms: world.timestamp_ms(),
+            proposer: fixtures::chain().genesis.validators[0].public_key,
+            tx_root: medchain_types::tx_root(&[]),
+            state_root: world.root(),
+            revocation_root: Hash32::from([0; 32]),
+            med_checkpoint: Hash32::from([0; 32]),
+        }
+    }
+
+    /// Every state key the story wrote, and a few it did not.
+    fn keys(&self) -> Vec<Vec<u8>> {
+        let Cast {
+            doctor, patient, ..
+        } = &self.cast;
+        vec![
+            keys::chain_config().as_bytes().to_vec(),
+            keys::block_info().as_bytes().to_vec(),
+            keys::account(&doctor.address).as_bytes().to_vec(),
+            keys::org(&org_name("Seoul General")).as_bytes().to_vec(),
+            keys::membership(&doctor.address).as_bytes().to_vec(),
+            keys::access_log_entry(&patient.address, 0)
+                .as_bytes()
+                .to_vec(),
+            keys::access_log_len(&patient.address).as_bytes().to_vec(),
+            keys::org(&org_name("Nowhere")).as_bytes().to_vec(),
+            keys::account(&Actor::new(999).address).as_bytes().to_vec(),
+        ]
+    }
+}
+
+fn world_chain() -> &'static medchain_types::ChainId {
+    static CHAIN: std::sync::OnceLock<medchain_types::ChainId> = std::sync::OnceLock::new();
+    CHAIN.get_or_init(medchain_state::testkit::chain_id)
+}
+
+fn blocks(txs: &[Transaction]) -> Vec<Vec<u8>> {
+    let header = fixtures::chain().header.clone();
+    [Vec::new(), txs[..1].to_vec(), txs.to_vec()]
+        .into_iter()
+        .map(|body| Block::new(header.clone(), body).encode().to_vec())
+        .collect()
+}
+
+/// A finalization of `digest` by the fixture validators `signers`, assembled as simplex does.
+fn finalization(signers: &[usize], digest: Hash32) -> Finalization<ConsensusScheme, Hash32> {
+    let chain = fixtures::chain();
+    let participants = chain.genesis.validator_set().expect("fixture genesis");
+    let keys = fixtures::validator_keys();
+    let proposal = Proposal::new(
+        Round::new(Epoch::zero(), View::new(2)),
+        View::new(1),
+        digest,
+    );
+    let schemes: Vec<ConsensusScheme> = signers
+        .iter()
+        .map(|&i| {
+            ConsensusScheme::signer(
+                &chain.genesis.consensus_namespace(),
+                participants.clone(),
+                keys[i].clone(),
+            )
+            .expect("a fixture validator")
+        })
+        .collect();
+    let votes: Vec<Finalize<ConsensusScheme, Hash32>> = schemes
+        .iter()
+        .map(|scheme| Finalize::sign(scheme, proposal.clone()).expect("sign"))
+        .collect();
+    Finalization::from_finalizes(
+        &schemes[0],
+        NonEmpty::try_new(votes.iter()).expect("votes"),
+        &Sequential,
+    )
+    .expect("assemble")
+}
+
+fn certificates() -> Vec<Vec<u8>> {
+    let digest = fixtures::chain().header.digest();
+    let mut seeds: Vec<Vec<u8>> = [&[0, 1, 2][..], &[1, 2, 3], &[0, 1, 2, 3]]
+        .into_iter()
+        .map(|signers| finalization(signers, digest).encode().to_vec())
+        .collect();
+    seeds.push(
+        finalization(&[0, 1, 2], Sha256::hash(&[b"another block"]))
+            .encode()
+            .to_vec(),
+    );
+    seeds
+}
+
+fn state_proofs(story: &Story) -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    for key in story.keys() {
+        let proven = story.proven(&key);
+        seeds.push(proven.proof.to_bytes());
+        seeds.push(proven.to_bytes());
+    }
+    seeds
+}
+
+/// A JSON body for the `api_json` decoder `choice`.
+fn body(choice: u8, value: &impl Serialize) -> Vec<u8> {
+    let mut seed = vec![choice];
+    seed.extend(serde_json::to_vec(value).expect("serialize"));
+    seed
+}
+
+fn api_bodies(story: &Story) -> Vec<Vec<u8>> {
+    let chain = fixtures::chain();
+    let header = story.header();
+    let certificate = Some(hex::encode(
+        finalization(&[0, 1, 2], header.digest()).encode(),
+    ));
+    let tx_hex: Vec<String> = story
+        .txs
+        .iter()
+        .map(|tx| hex::encode(tx.encode()))
+        .collect();
+    let error = ErrorBody {
+        error: "bad_nonce".into(),
+        message: "nonce 3 is used".into(),
+        hint: "use nonce 4".into(),
+    };
+    let patient = story.cast.patient.address;
+    let entry = story
+        .cast
+        .world
+        .value(&keys::access_log_entry(&patient, 0))
+        .expect("the story logged an access");
+    let mut seeds = vec![
+        body(0, &HeaderView::from(&header)),
+        body(0, &chain.header_view),
+        body(
+            1,
+            &BlockView {
+                header: chain.header_view.clone(),
+                tx_ids: Vec::new(),
+                finalization: Some(hex::encode(
+                    finalization(&[0, 1, 2], chain.header.digest()).encode(),
+                )),
+            },
+        ),
+        body(
+            2,
+            &StatusView {
+                chain_id: chain.genesis.chain_id.clone(),
+                height: 1,
+                block_digest: hex::encode(chain.header.digest()),
+                state_root: hex::encode(chain.header.state_root),
+                timestamp_ms: chain.header.timestamp_ms,
+                regulator: chain.genesis.regulator,
+                validators: chain
+                    .genesis
+                    .validators
+                    .iter()
+                    .map(|v| ValidatorView {
+                        name: v.name.clone(),
+                        public_key: v.public_key,
+                    })
+                    .collect(),
+                mempool_size: 3,
+            },
+        ),
+        body(
+            3,
+            &SubmitRequest {
+                tx: tx_hex[0].clone(),
+            },
+        ),
+        body(
+            4,
+            &SubmitResponse {
+                id: story.txs[0].id(),
+            },
+        ),
+        body(
+            5,
+            &BatchRequest {
+                txs: tx_hex.clone(),
+            },
+        ),
+        body(
+            6,
+            &BatchResponse {
+                results: vec![
+                    BatchItem {
+                        id: Some(story.txs[0].id()),
+                        error: None,
+                    },
+                    BatchItem {
+                        id: None,
+                        error: Some(error.clone()),
+                    },
+                ],
+            },
+        ),
+        body(
+            7,
+            &TxStatusView {
+                id: story.receipt.tx,
+                status: TxState::Finalized,
+                receipt: Some(story.receipt.clone()),
+            },
+        ),
+        body(
+            9,
+            &AccessLogView {
+                patient,
+                total: 1,
+                entries: vec![serde_json::json!({ "seq": 0, "entry": entry })],
+            },
+        ),
+        body(10, &error),
+        body(11, &chain.genesis),
+    ];
+    for key in story.keys() {
+        seeds.push(body(
+            8,
+            &ProvenView {
+                value: None,
+                proven: story.proven(&key),
+                header: HeaderView::from(&header),
+                finalization: certificate.clone(),
+            },
+        ));
+    }
+    seeds.extend(story.txs.iter().map(|tx| body(12, &tx.body.payload)));
+    let segments = [
+        patient.to_string(),
+        story.txs[0].id().to_string(),
+        "Seoul General".into(),
+        "public_health".into(),
+        "18446744073709551615".into(),
+    ];
+    seeds.extend(
+        segments
+            .iter()
+            .map(|text| [&[13u8][..], text.as_bytes()].concat()),
+    );
+    seeds
+}
+
+/// A `taka_wire` input for decoder `choice`.
+fn message(choice: u8, bytes: &[u8]) -> Vec<u8> {
+    [&[choice][..], bytes].concat()
+}
+
+fn taka_messages() -> Vec<Vec<u8>> {
+    let taka = fixtures::taka();
+    let params = &taka.params;
+    let mut rng = fixtures::taka_rng(11);
+    let (pending, request) =
+        PendingRegistration::new(Identity::new("seed-entity").expect("id"), &mut rng);
+    let response = taka.pkg.register(&request, &mut rng);
+    let response_bytes = response.to_bytes().to_vec();
+    let keys = pending.complete(params, response).expect("honest PKG");
+    let signature = Signature::sign(&taka.doctor, params, TAKA_MESSAGE, &mut rng);
+    let record = RecordIndex::new(3).expect("record index");
+    let entry = EmrEntry::new(
+        vec!["diabetes".into()],
+        [7; 32],
+        taka.hospital.id().clone(),
+        record,
+    )
+    .expect("entry");
+    let kdf = BiometricKdfParams::new(8, 1, 1).expect("kdf params");
+    let sealed = EncryptedEntry::seal(
+        taka.patient.id(),
+        &entry,
+        &[9; taka::MIN_TEMPLATE_LEN],
+        kdf,
+        &mut rng,
+    )
+    .expect("seal");
+    let authorization = taka
+        .patient_enrolment
+        .authorize(taka.doctor.id(), &[record])
+        .expect("authorize");
+    let (_, share) = PendingShare::request(
+        &taka.doctor,
+        params,
+        taka.licence.clone(),
+        &authorization,
+        &mut rng,
+    )
+    .expect("share request");
+    let verified = taka
+        .hospital_enrolment
+        .verify_request(params, &share, 0)
+        .expect("a genuine request");
+    let release = RecordRelease::new(record, [7; 32], b"EMR #3".to_vec()).expect("release");
+    let response = verified.respond(&[release], &mut rng).expect("respond");
+    let eta = EmergencyRequest::new(taka.patient.id().clone(), record);
+    let (_, emergency) = PendingEmergency::start(
+        &taka.doctor,
+        taka.hospital.id().clone(),
+        eta.clone(),
+        [5; 32],
+        &mut rng,
+    );
+    let (_, hello) = Initiator::start(&taka.doctor, taka.patient.id().clone(), &mut rng);
+    let (reply, _) = respond(&taka.patient, &hello, &mut rng).expect("genuine hello");
+    vec![
+        message(0, &params.to_bytes()),
+        message(1, &request.to_bytes()),
+        message(2, &response_bytes),
+        message(3, &keys.to_bytes()),
+        message(4, &signature.to_bytes()),
+        message(5, &taka.licence.to_bytes()),
+        message(6, &entry.to_bytes()),
+        message(7, &sealed.to_bytes()),
+        message(8, &response.to_bytes()),
+        message(9, &authorization.to_bytes()),
+        message(10, &share.to_bytes()),
+        message(11, &taka.patient_enrolment.factors().to_bytes()),
+        message(12, &eta.to_bytes()),
+        message(13, &emergency.to_bytes()),
+        message(14, &hello.to_bytes()),
+        message(15, &reply.to_bytes()),
+        message(16, &taka.patient_enrolment.to_bytes()),
+        message(16, &taka.hospital_enrolment.to_bytes()),
+    ]
+}
+
+fn zk_messages() -> Vec<Vec<u8>> {
+    let zk = fixtures::zk();
+    vec![
+        message(0, &zk.proof.to_bytes()),
+        message(1, &zk.verifying_key.to_bytes()),
+        message(3, &zk.statement.to_bytes()),
+        message(4, &zk.predicate.to_bytes()),
+        message(
+            5,
+            &zk.predicate.digest(&zk.shape).expect("digest").to_bytes(),
+        ),
+        message(6, &zk.opening.commit().expect("commit").to_bytes()),
+        message(7, &zk.opening.to_bytes()),
+    ]
+}
+
+fn zk_texts() -> Vec<Vec<u8>> {
+    let predicates = [
+        "age in 40..=70 and icd10 == E11 and hba1c >= 6.5",
+        "(sex == female or age < 18) and ldl not in 100..=190",
+        "icd10 == I10 or icd10 == N18.3",
+    ];
+    let mut seeds: Vec<Vec<u8>> = predicates
+        .iter()
+        .map(|text| message(0, text.as_bytes()))
+        .collect();
+    let bundles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/fhir");
+    for entry in fs::read_dir(bundles).expect("fixtures/fhir") {
+        let path = entry.expect("fixture").path();
+        if path.extension().is_some_and(|ext| ext == "json") {
+            seeds.push(message(1, &fs::read(path).expect("bundle")));
+        }
+    }
+    seeds
+}

@@ -1,0 +1,134 @@
+//! `taka`'s wire and storage encodings (`crates/taka/src/codec.rs`): every message of seed
+//! 003's protocols and every stored key.
+
+use crate::{canonical, fixtures, select};
+use taka::{
+    Authorization, EmergencyHello, EmergencyRequest, EmrEntry, EncryptedEntry, EntityKeys, Hello,
+    HospitalEnrolment, HospitalResponse, Identity, InitialFactors, Licence, PatientEnrolment,
+    PendingRegistration, PublicParams, RecordRelease, RegistrationRequest, RegistrationResponse,
+    Reply, ShareRequest, Signature, respond, respond_emergency,
+};
+
+/// How many decoders the first byte chooses among.
+const DECODERS: usize = 17;
+
+/// The first byte picks the type, the rest is its encoding. What decodes re-encodes to the same
+/// bytes (the codec is canonical); messages a party checks are checked by the fixture's parties
+/// and fail with a typed error unless genuine: a PKG response completes no registration it was
+/// not made for, and a signature that verifies fails on any other message.
+pub fn taka_wire(data: &[u8]) {
+    let Some((choice, bytes)) = select(data, DECODERS) else {
+        return;
+    };
+    let taka = fixtures::taka();
+    let params = &taka.params;
+    let mut rng = fixtures::taka_rng(u64::from(data[0]));
+    match choice {
+        0 => {
+            let _ = canonical(bytes, PublicParams::from_bytes, PublicParams::to_bytes);
+        }
+        1 => {
+            if let Some(request) =
+                canonical(bytes, RegistrationRequest::from_bytes, |r| r.to_bytes())
+            {
+                let _ = taka.pkg.register(&request, &mut rng);
+            }
+        }
+        2 => {
+            if let Some(response) = canonical(bytes, RegistrationResponse::from_bytes, |r| {
+                r.to_bytes().to_vec()
+            }) {
+                let identity = Identity::new("fuzz-entity").expect("identity");
+                let (pending, _) = PendingRegistration::new(identity, &mut rng);
+                assert!(
+                    pending.complete(params, response).is_err(),
+                    "a registration completed with a response made for another request"
+                );
+            }
+        }
+        3 => {
+            let _ = canonical(
+                bytes,
+                |b| EntityKeys::from_bytes(params, b),
+                |k| k.to_bytes().to_vec(),
+            );
+        }
+        4 => {
+            if let Some(signature) = canonical(bytes, Signature::from_bytes, Signature::to_bytes)
+                && signature
+                    .verify(params, taka.doctor.id(), fixtures::TAKA_MESSAGE)
+                    .is_ok()
+            {
+                assert!(
+                    signature
+                        .verify(params, taka.doctor.id(), b"another")
+                        .is_err(),
+                    "a signature verified for two messages"
+                );
+            }
+        }
+        5 => {
+            if let Some(licence) = canonical(bytes, Licence::from_bytes, Licence::to_bytes) {
+                let _ = licence.verify(params, licence.doctor(), 0);
+            }
+        }
+        6 => {
+            let _ = canonical(bytes, EmrEntry::from_bytes, EmrEntry::to_bytes);
+        }
+        7 => {
+            let _ = canonical(bytes, EncryptedEntry::from_bytes, EncryptedEntry::to_bytes);
+        }
+        8 => {
+            let _ = canonical(
+                bytes,
+                HospitalResponse::from_bytes,
+                HospitalResponse::to_bytes,
+            );
+        }
+        9 => {
+            let _ = canonical(bytes, Authorization::from_bytes, Authorization::to_bytes);
+        }
+        10 => {
+            if let Some(request) =
+                canonical(bytes, ShareRequest::from_bytes, ShareRequest::to_bytes)
+            {
+                let _ = taka.hospital_enrolment.verify_request(params, &request, 0);
+            }
+        }
+        11 => {
+            let _ = canonical(bytes, InitialFactors::from_bytes, |f| f.to_bytes().to_vec());
+        }
+        12 => {
+            let _ = canonical(
+                bytes,
+                EmergencyRequest::from_bytes,
+                EmergencyRequest::to_bytes,
+            );
+        }
+        13 => {
+            if let Some(hello) =
+                canonical(bytes, EmergencyHello::from_bytes, EmergencyHello::to_bytes)
+                && let Ok(release) =
+                    RecordRelease::new(hello.request().record(), [0; 32], b"EMR".to_vec())
+            {
+                let _ = respond_emergency(&taka.hospital, &hello, &release, &mut rng);
+            }
+        }
+        14 => {
+            if let Some(hello) = canonical(bytes, Hello::from_bytes, Hello::to_bytes) {
+                let _ = respond(&taka.patient, &hello, &mut rng);
+            }
+        }
+        15 => {
+            let _ = canonical(bytes, Reply::from_bytes, Reply::to_bytes);
+        }
+        _ => {
+            let _ = canonical(bytes, PatientEnrolment::from_bytes, |e| {
+                e.to_bytes().to_vec()
+            });
+            let _ = canonical(bytes, HospitalEnrolment::from_bytes, |e| {
+                e.to_bytes().to_vec()
+            });
+        }
+    }
+}
