@@ -183,6 +183,7 @@ impl Story {
             proposer: fixtures::chain().genesis.validators[0].public_key,
             tx_root: medchain_types::tx_root(&[]),
             state_root: world.root(),
+            receipts_root: medchain_types::receipts_root(&[]),
             revocation_root: Hash32::from([0; 32]),
             med_checkpoint: Hash32::from([0; 32]),
         }
@@ -352,6 +353,8 @@ fn api_bodies(story: &Story) -> Vec<Vec<u8>> {
             4,
             &SubmitResponse {
                 id: story.txs[0].id(),
+                status: TxState::Queued,
+                waiting_for: Some(3),
             },
         ),
         body(
@@ -381,6 +384,13 @@ fn api_bodies(story: &Story) -> Vec<Vec<u8>> {
                 id: story.receipt.tx,
                 status: TxState::Finalized,
                 receipt: Some(story.receipt.clone()),
+                receipt_proof: Some(hex::encode(commonware_codec::Encode::encode(
+                    &medchain_types::receipts_tree(&[story.receipt.leaf()])
+                        .proof(0)
+                        .expect("one leaf"),
+                ))),
+                waiting_for: None,
+                dropped: None,
             },
         ),
         body(

@@ -71,6 +71,7 @@ pub fn chain() -> &'static Chain {
             proposer: genesis.validators[0].public_key,
             tx_root: tx_root(&[]),
             state_root: block_zero.state_root,
+            receipts_root: medchain_types::receipts_root(&[]),
             revocation_root: Hash32::from([0; 32]),
             med_checkpoint: Hash32::from([0; 32]),
         };

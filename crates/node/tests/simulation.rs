@@ -615,7 +615,10 @@ fn run(seed: u64, scenario: Scenario) {
             let before = cluster.height(0);
             cluster.context.sleep(Duration::from_secs(10)).await;
             let made = cluster.height(0) - before;
-            assert!(made <= 25, "{made} blocks in 10 s of idle time with junk held");
+            assert!(
+                made <= 25,
+                "{made} blocks in 10 s of idle time with junk held"
+            );
         }
 
         let released = cluster.submit_and_wait(workload.release()).await;
