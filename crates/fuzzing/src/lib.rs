@@ -78,8 +78,10 @@ where
     let json = serde_json::to_string(value).expect("a decoded value serializes");
     match serde_json::from_str::<T>(&json) {
         Ok(back) => assert_eq!(&back, value, "its JSON form changed the value: {json}"),
-        // Issue 7 §4: binary decoding keeps any 32 bytes as an address while JSON refuses
-        // those that are not ed25519 points. Remove this arm once one rule governs both.
+        // Binary decoding keeps any 32 bytes as an address (decompressing every address
+        // would dominate execution); transaction verification refuses a payload naming a
+        // non-key (issue 7 §4), so the chain only ever stores keys, while raw decoded bytes
+        // may hold one the JSON form refuses.
         Err(error) => assert!(
             error.to_string().contains("not a valid ed25519 public key"),
             "the JSON form of a decoded value does not parse: {error}: {json}"

@@ -42,7 +42,7 @@ pub(super) fn routes() -> Router<ApiState> {
 #[into_params(parameter_in = Query)]
 pub(in crate::api) struct Page {
     /// First sequence number (default 0); past the end, the page is empty.
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 18446744073709551615u64, format = "uint64")]
     from: Option<u64>,
     /// Entries to return (default and maximum 100).
     #[param(minimum = 0, maximum = 100)]
