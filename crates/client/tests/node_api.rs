@@ -348,6 +348,20 @@ fn quick_policy(timeout_ms: u64) -> WaitPolicy {
     }
 }
 
+/// The scenario's actor requests access through `node` and waits for a verified finality.
+fn request_and_wait(
+    scenario: &Scenario,
+    node: &ScriptedNode,
+) -> Result<medchain_client::Sent, ClientError> {
+    scenario
+        .client(node)
+        .signer(scenario.actor.key.clone())
+        .send(
+            build::request_access(record_id(1), Purpose::Treatment),
+            Some(&quick_policy(5_000)),
+        )
+}
+
 #[test]
 fn a_signer_uses_the_verified_nonce_and_confirms_inclusion_in_a_certified_block() {
     let scenario = Arc::new(Scenario::new());
@@ -382,14 +396,7 @@ fn a_signer_uses_the_verified_nonce_and_confirms_inclusion_in_a_certified_block(
 fn a_receipt_naming_a_position_that_does_not_hold_the_transaction_is_refused() {
     let scenario = Arc::new(Scenario::new());
     let node = scripted_chain(scenario.clone(), 0, 1);
-    let signer_client = scenario.client(&node);
-    let error = signer_client
-        .signer(scenario.actor.key.clone())
-        .send(
-            build::request_access(record_id(1), Purpose::Treatment),
-            Some(&quick_policy(5_000)),
-        )
-        .unwrap_err();
+    let error = request_and_wait(&scenario, &node).unwrap_err();
     assert!(
         matches!(
             error,
@@ -405,14 +412,7 @@ fn a_receipt_naming_a_position_that_does_not_hold_the_transaction_is_refused() {
 fn a_tampered_receipt_is_refused() {
     let scenario = Arc::new(Scenario::new());
     let node = scripted_chain_serving(scenario.clone(), 0, 0, ReceiptServed::Tampered);
-    let error = scenario
-        .client(&node)
-        .signer(scenario.actor.key.clone())
-        .send(
-            build::request_access(record_id(1), Purpose::Treatment),
-            Some(&quick_policy(5_000)),
-        )
-        .unwrap_err();
+    let error = request_and_wait(&scenario, &node).unwrap_err();
     assert!(
         matches!(
             error,

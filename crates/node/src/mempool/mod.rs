@@ -197,12 +197,15 @@ struct SenderQueue {
 }
 
 impl SenderQueue {
+    /// Pending transactions: the nonces `committed..ready_end`, all held (the run is
+    /// contiguous and nothing below `committed` is kept), so counting is arithmetic, not a walk
+    /// over up to a thousand entries on every admission.
     fn pending(&self) -> usize {
-        self.nonces.range(..self.ready_end).count()
+        self.ready_end.saturating_sub(self.committed) as usize
     }
 
     fn queued(&self) -> usize {
-        self.nonces.range(self.ready_end..).count()
+        self.nonces.len() - self.pending()
     }
 }
 
