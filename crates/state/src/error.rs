@@ -112,6 +112,9 @@ pub enum ExecError {
     /// The account has used every nonce.
     #[error("account nonce is exhausted")]
     NonceExhausted,
+    /// Issue 8 in progress: a module whose rules are not merged yet.
+    #[error("{0} is not enabled on this chain yet")]
+    ModuleNotEnabled(&'static str),
 
     // Registry (S2-register, S2-state).
     /// S2-register: the regulator may not register an organisation.
@@ -199,6 +202,7 @@ impl ExecError {
             Self::TxExpired { .. } => "tx_expired",
             Self::BadNonce { .. } => "bad_nonce",
             Self::NonceExhausted => "nonce_exhausted",
+            Self::ModuleNotEnabled(_) => "module_not_enabled",
             Self::RegulatorCannotRegister => "regulator_cannot_register",
             Self::RegulatorCannotJoin => "regulator_cannot_join",
             Self::OrgExists(_) => "org_exists",

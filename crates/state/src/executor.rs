@@ -147,6 +147,13 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             Payload::Record(payload) => records::execute(&mut ctx, payload)?,
             Payload::Consent(payload) => consent::execute(&mut ctx, payload)?,
             Payload::Access(payload) => access::execute(&mut ctx, payload)?,
+            // Issue 8 in progress: each module's branch replaces its part of this arm.
+            Payload::Identity(_)
+            | Payload::Licence(_)
+            | Payload::Revocation(_)
+            | Payload::Pkg(_) => {
+                return Err(ExecError::ModuleNotEnabled(body.payload.kind()));
+            }
         };
         ctx.put(&account_key, &Account { nonce: next });
         self.writes.extend(

@@ -76,6 +76,29 @@ pub fn payloads() -> Vec<Payload> {
             record,
             purpose: Purpose::Research,
         }),
+        Payload::Identity(IdentityPayload::Enrol {
+            identity: IdentityName::new("dr-kim@seoul-general").unwrap(),
+            role: Role::Doctor,
+            key_part: G1Point([0xa0; G1Point::LEN]),
+        }),
+        Payload::Licence(LicencePayload::Issue {
+            doctor: IdentityName::new("dr-kim@seoul-general").unwrap(),
+            expires_at_ms: 1_800_000_000_000,
+        }),
+        Payload::Licence(LicencePayload::Renew {
+            doctor: IdentityName::new("dr-kim@seoul-general").unwrap(),
+            expires_at_ms: 1_900_000_000_000,
+        }),
+        Payload::Revocation(RevocationPayload::Add {
+            doctor: IdentityName::new("dr-kim@seoul-general").unwrap(),
+        }),
+        Payload::Revocation(RevocationPayload::Remove {
+            doctor: IdentityName::new("dr-kim@seoul-general").unwrap(),
+        }),
+        Payload::Pkg(PkgPayload::Deal {
+            round: 0,
+            log: DealerLogBytes(vec![1, 2, 3]),
+        }),
     ]
 }
 

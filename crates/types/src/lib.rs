@@ -28,14 +28,15 @@ pub use ids::{
     Address, ConsentId, ContentHash, Hash32, ParseAddressError, ParseIdError, RecordId, TxId,
 };
 pub use payload::{
-    AccessPayload, ConsentPayload, Expiry, OrgKind, OrgState, Payload, Purpose, RecordPayload,
-    RegistryPayload,
+    AccessPayload, ConsentPayload, DealerLogBytes, Expiry, G1Point, IdentityPayload,
+    LicencePayload, OrgKind, OrgState, Payload, PkgPayload, Purpose, RecordPayload,
+    RegistryPayload, RevocationPayload, Role,
 };
 pub use receipt::{
     AccessDecision, DenyReason, Event, MAX_EVENTS_PER_TX, RECEIPT_PROOF_ITEMS, Receipt,
     ReceiptProof, decode_events, encode_events, receipt_leaf, receipts_root, receipts_tree,
 };
-pub use text::{ChainId, OrgName, TextError, Uri};
+pub use text::{ChainId, IdentityName, OrgName, TextError, Uri};
 pub use tx::{
     JoinEndorsement, RecordAttestation, Transaction, TxBody, TxError, VerifiedTransaction,
     verify_batch,

@@ -4,13 +4,16 @@
 //! Wire form: a module tag byte, an action tag byte, then the action's fields. New modules and
 //! actions append tags; existing tags never change meaning.
 
-use crate::{Address, ConsentId, ContentHash, OrgName, RecordId, Uri, limits, serde_hex};
+use crate::{
+    Address, ConsentId, ContentHash, IdentityName, OrgName, RecordId, Uri, limits, serde_hex,
+};
 use bytes::BufMut;
 use commonware_codec::{
     Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, ReadRangeExt, Write,
 };
 use commonware_cryptography::ed25519::Signature;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
+use std::fmt;
 
 /// Writes each value in order.
 macro_rules! put {
@@ -226,6 +229,196 @@ pub enum AccessPayload {
     },
 }
 
+tag_enum!(
+    /// What an enrolled identity is (S3-register, S4-ca).
+    Role {
+        /// Owns records; enrols under a pseudonym derived from its address.
+        Patient = 0,
+        /// Releases records; must be a member of an audited hospital organisation and licensed.
+        Doctor = 1,
+        /// Licenses its doctors and answers record requests for its organisation.
+        Hospital = 2,
+    }
+);
+
+/// A compressed BLS12-381 G1 point of the identity-based cryptography (48 bytes), e.g. an
+/// entity's own key part L_U1 = x_U·P (S3-register). This crate only carries the bytes; the
+/// state machine checks they are a valid, non-identity point.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
+pub struct G1Point(pub [u8; G1Point::LEN]);
+
+impl G1Point {
+    /// Encoded length.
+    pub const LEN: usize = 48;
+}
+
+impl Write for G1Point {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_slice(&self.0);
+    }
+}
+
+impl FixedSize for G1Point {
+    const SIZE: usize = Self::LEN;
+}
+
+impl Read for G1Point {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self(<[u8; Self::LEN]>::read(buf)?))
+    }
+}
+
+impl fmt::Debug for G1Point {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl Serialize for G1Point {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for G1Point {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut bytes = [0u8; Self::LEN];
+        hex::decode_to_slice(<&str>::deserialize(d)?, &mut bytes).map_err(D::Error::custom)?;
+        Ok(Self(bytes))
+    }
+}
+
+/// A validator's signed dealer log from the threshold PKG's distributed key generation
+/// (S3-setup), in the DKG library's own encoding; the state machine decodes and checks it.
+#[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
+pub struct DealerLogBytes(pub Vec<u8>);
+
+impl DealerLogBytes {
+    /// Longest accepted log: what fits in a transaction next to its envelope. A log grows with
+    /// the validator count (one commitment point per 3 validators, one ack per validator), so
+    /// this caps an on-chain DKG at about 25 validators.
+    pub const MAX_LEN: usize = limits::MAX_TX_BYTES - 256;
+}
+
+impl Write for DealerLogBytes {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.0.write(buf);
+    }
+}
+
+impl EncodeSize for DealerLogBytes {
+    fn encode_size(&self) -> usize {
+        self.0.encode_size()
+    }
+}
+
+impl Read for DealerLogBytes {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self(Vec::<u8>::read_range(buf, 1..=Self::MAX_LEN)?))
+    }
+}
+
+impl fmt::Debug for DealerLogBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DealerLogBytes({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for DealerLogBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for DealerLogBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes = hex::decode(<&str>::deserialize(d)?).map_err(D::Error::custom)?;
+        if bytes.is_empty() || bytes.len() > Self::MAX_LEN {
+            return Err(D::Error::custom(format!(
+                "a dealer log is 1 to {} bytes, got {}",
+                Self::MAX_LEN,
+                bytes.len()
+            )));
+        }
+        Ok(Self(bytes))
+    }
+}
+
+/// Identity actions (S3-register, S4-ca).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum IdentityPayload {
+    /// Binds `identity` to the sender's address. It comes before any key extraction: the
+    /// PKG's nodes only answer for an identity bound to the address that signs the request,
+    /// so no two addresses can obtain the same identity's key.
+    Enrol {
+        /// The identity (a patient's must be its [`IdentityName::patient_pseudonym`]).
+        identity: IdentityName,
+        /// Patient, doctor or hospital; doctors and hospitals must be members of an audited
+        /// hospital organisation.
+        role: Role,
+        /// L_U1 = x_U·P, the entity's own key part (S3-register).
+        key_part: G1Point,
+    },
+}
+
+/// Doctor licences ρ = (ID_HN, ID_DN, EXP) (S3-register).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum LicencePayload {
+    /// A hospital identity (the sender) licenses a doctor of its own organisation.
+    Issue {
+        /// The doctor's identity.
+        doctor: IdentityName,
+        /// End of validity, unix milliseconds (compared with block timestamps).
+        expires_at_ms: u64,
+    },
+    /// The issuing organisation's hospital identity extends (or shortens) a licence.
+    Renew {
+        /// The doctor's identity.
+        doctor: IdentityName,
+        /// New end of validity, unix milliseconds.
+        expires_at_ms: u64,
+    },
+}
+
+/// The doctor revocation list, tx_qr with AoD add/remove (S3-revoke).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum RevocationPayload {
+    /// The licensing hospital or the regulator revokes a doctor.
+    Add {
+        /// The doctor's identity.
+        doctor: IdentityName,
+    },
+    /// The licensing hospital or the regulator lifts a revocation.
+    Remove {
+        /// The doctor's identity.
+        doctor: IdentityName,
+    },
+}
+
+/// The threshold PKG's key generation among the validators (S3-setup).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum PkgPayload {
+    /// A validator (the sender) publishes its signed dealer log for DKG round `round`.
+    Deal {
+        /// The DKG round (0 for the first key generation).
+        round: u64,
+        /// The signed log.
+        log: DealerLogBytes,
+    },
+}
+
 /// What a transaction asks the state machine to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "module", rename_all = "snake_case")]
@@ -239,6 +432,14 @@ pub enum Payload {
     Consent(ConsentPayload),
     /// Access decisions.
     Access(AccessPayload),
+    /// Identities bound to addresses.
+    Identity(IdentityPayload),
+    /// Doctor licences.
+    Licence(LicencePayload),
+    /// The doctor revocation list.
+    Revocation(RevocationPayload),
+    /// The threshold PKG's key generation.
+    Pkg(PkgPayload),
 }
 
 impl Payload {
@@ -253,6 +454,12 @@ impl Payload {
             Self::Consent(ConsentPayload::Grant { .. }) => "consent.grant",
             Self::Consent(ConsentPayload::Revoke { .. }) => "consent.revoke",
             Self::Access(AccessPayload::Request { .. }) => "access.request",
+            Self::Identity(IdentityPayload::Enrol { .. }) => "identity.enrol",
+            Self::Licence(LicencePayload::Issue { .. }) => "licence.issue",
+            Self::Licence(LicencePayload::Renew { .. }) => "licence.renew",
+            Self::Revocation(RevocationPayload::Add { .. }) => "revocation.add",
+            Self::Revocation(RevocationPayload::Remove { .. }) => "revocation.remove",
+            Self::Pkg(PkgPayload::Deal { .. }) => "pkg.deal",
         }
     }
 }
@@ -262,6 +469,10 @@ const REGISTRY: u8 = 0;
 const RECORD: u8 = 1;
 const CONSENT: u8 = 2;
 const ACCESS: u8 = 3;
+const IDENTITY: u8 = 4;
+const LICENCE: u8 = 5;
+const REVOCATION: u8 = 6;
+const PKG: u8 = 7;
 
 impl Write for Payload {
     fn write(&self, buf: &mut impl BufMut) {
@@ -272,6 +483,19 @@ impl Write for Payload {
             Self::Access(AccessPayload::Request { record, purpose }) => {
                 put!(buf; ACCESS, 0u8, *record, *purpose)
             }
+            Self::Identity(IdentityPayload::Enrol {
+                identity,
+                role,
+                key_part,
+            }) => put!(buf; IDENTITY, 0u8, identity, *role, key_part),
+            Self::Licence(p) => write_licence(p, buf),
+            Self::Revocation(RevocationPayload::Add { doctor }) => {
+                put!(buf; REVOCATION, 0u8, doctor)
+            }
+            Self::Revocation(RevocationPayload::Remove { doctor }) => {
+                put!(buf; REVOCATION, 1u8, doctor)
+            }
+            Self::Pkg(PkgPayload::Deal { round, log }) => put!(buf; PKG, 0u8, *round, log),
         }
     }
 }
@@ -312,6 +536,19 @@ fn write_consent(payload: &ConsentPayload, buf: &mut impl BufMut) {
             expiry,
         } => put!(buf; CONSENT, 0u8, grantee, records, *purpose, *expiry),
         ConsentPayload::Revoke { consent } => put!(buf; CONSENT, 1u8, *consent),
+    }
+}
+
+fn write_licence(payload: &LicencePayload, buf: &mut impl BufMut) {
+    match payload {
+        LicencePayload::Issue {
+            doctor,
+            expires_at_ms,
+        } => put!(buf; LICENCE, 0u8, doctor, *expires_at_ms),
+        LicencePayload::Renew {
+            doctor,
+            expires_at_ms,
+        } => put!(buf; LICENCE, 1u8, doctor, *expires_at_ms),
     }
 }
 
@@ -366,7 +603,30 @@ impl Read for Payload {
                 record: RecordId::read(buf)?,
                 purpose: Purpose::read(buf)?,
             })),
-            (module, _) if module > ACCESS => Err(CodecError::InvalidEnum(module)),
+            (IDENTITY, 0) => Ok(Self::Identity(IdentityPayload::Enrol {
+                identity: IdentityName::read(buf)?,
+                role: Role::read(buf)?,
+                key_part: G1Point::read(buf)?,
+            })),
+            (LICENCE, 0) => Ok(Self::Licence(LicencePayload::Issue {
+                doctor: IdentityName::read(buf)?,
+                expires_at_ms: u64::read(buf)?,
+            })),
+            (LICENCE, 1) => Ok(Self::Licence(LicencePayload::Renew {
+                doctor: IdentityName::read(buf)?,
+                expires_at_ms: u64::read(buf)?,
+            })),
+            (REVOCATION, 0) => Ok(Self::Revocation(RevocationPayload::Add {
+                doctor: IdentityName::read(buf)?,
+            })),
+            (REVOCATION, 1) => Ok(Self::Revocation(RevocationPayload::Remove {
+                doctor: IdentityName::read(buf)?,
+            })),
+            (PKG, 0) => Ok(Self::Pkg(PkgPayload::Deal {
+                round: u64::read(buf)?,
+                log: DealerLogBytes::read(buf)?,
+            })),
+            (module, _) if module > PKG => Err(CodecError::InvalidEnum(module)),
             (_, action) => Err(CodecError::InvalidEnum(action)),
         }
     }

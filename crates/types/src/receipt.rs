@@ -7,7 +7,8 @@
 //! bounded and rejects trailing bytes.
 
 use crate::{
-    Address, ConsentId, ContentHash, Hash32, OrgKind, OrgName, OrgState, Purpose, RecordId, TxId,
+    Address, ConsentId, ContentHash, G1Point, Hash32, IdentityName, OrgKind, OrgName, OrgState,
+    Purpose, RecordId, Role, TxId,
 };
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{
@@ -108,6 +109,61 @@ pub enum Event {
         purpose: Purpose,
         /// The answer.
         decision: AccessDecision,
+    },
+    /// S3-register, S4-ca: an identity is bound to an address.
+    IdentityEnrolled {
+        /// The identity.
+        identity: IdentityName,
+        /// The address it is bound to.
+        address: Address,
+        /// Its role.
+        role: Role,
+    },
+    /// S3-register: a hospital licensed a doctor of its organisation.
+    LicenceIssued {
+        /// The doctor.
+        doctor: IdentityName,
+        /// The issuing hospital identity.
+        hospital: IdentityName,
+        /// End of validity, unix milliseconds.
+        expires_at_ms: u64,
+    },
+    /// S3-register: a licence's validity changed.
+    LicenceRenewed {
+        /// The doctor.
+        doctor: IdentityName,
+        /// New end of validity, unix milliseconds.
+        expires_at_ms: u64,
+    },
+    /// S3-revoke: a doctor was added to the revocation list.
+    DoctorRevoked {
+        /// The doctor.
+        doctor: IdentityName,
+        /// Who revoked (the licensing hospital's address or the regulator).
+        by: Address,
+    },
+    /// S3-revoke: a doctor was removed from the revocation list.
+    RevocationLifted {
+        /// The doctor.
+        doctor: IdentityName,
+        /// Who lifted it.
+        by: Address,
+    },
+    /// S3-setup: a validator's dealer log was accepted.
+    DealerLogRecorded {
+        /// The dealing validator.
+        dealer: Address,
+        /// The DKG round.
+        round: u64,
+    },
+    /// S3-setup: the DKG completed; the threshold PKG's master public key is P_pub.
+    PkgReady {
+        /// The DKG round.
+        round: u64,
+        /// Partial keys needed to extract an identity key.
+        threshold: u32,
+        /// P_pub = s·P.
+        master_public_key: G1Point,
     },
 }
 
@@ -314,6 +370,28 @@ fn write_event(event: &Event, buf: &mut impl BufMut) {
         } => {
             put!(buf; 7u8, *record, requester, *purpose, decision);
         }
+        Event::IdentityEnrolled {
+            identity,
+            address,
+            role,
+        } => put!(buf; 8u8, identity, address, *role),
+        Event::LicenceIssued {
+            doctor,
+            hospital,
+            expires_at_ms,
+        } => put!(buf; 9u8, doctor, hospital, *expires_at_ms),
+        Event::LicenceRenewed {
+            doctor,
+            expires_at_ms,
+        } => put!(buf; 10u8, doctor, *expires_at_ms),
+        Event::DoctorRevoked { doctor, by } => put!(buf; 11u8, doctor, by),
+        Event::RevocationLifted { doctor, by } => put!(buf; 12u8, doctor, by),
+        Event::DealerLogRecorded { dealer, round } => put!(buf; 13u8, dealer, *round),
+        Event::PkgReady {
+            round,
+            threshold,
+            master_public_key,
+        } => put!(buf; 14u8, *round, *threshold, master_public_key),
     }
 }
 
@@ -357,6 +435,37 @@ fn read_event(buf: &mut impl Buf) -> Result<Event, CodecError> {
             requester: Address::read(buf)?,
             purpose: Purpose::read(buf)?,
             decision: AccessDecision::read(buf)?,
+        },
+        8 => Event::IdentityEnrolled {
+            identity: IdentityName::read(buf)?,
+            address: Address::read(buf)?,
+            role: Role::read(buf)?,
+        },
+        9 => Event::LicenceIssued {
+            doctor: IdentityName::read(buf)?,
+            hospital: IdentityName::read(buf)?,
+            expires_at_ms: u64::read(buf)?,
+        },
+        10 => Event::LicenceRenewed {
+            doctor: IdentityName::read(buf)?,
+            expires_at_ms: u64::read(buf)?,
+        },
+        11 => Event::DoctorRevoked {
+            doctor: IdentityName::read(buf)?,
+            by: Address::read(buf)?,
+        },
+        12 => Event::RevocationLifted {
+            doctor: IdentityName::read(buf)?,
+            by: Address::read(buf)?,
+        },
+        13 => Event::DealerLogRecorded {
+            dealer: Address::read(buf)?,
+            round: u64::read(buf)?,
+        },
+        14 => Event::PkgReady {
+            round: u64::read(buf)?,
+            threshold: u32::read(buf)?,
+            master_public_key: G1Point::read(buf)?,
         },
         other => return Err(CodecError::InvalidEnum(other)),
     })
@@ -419,7 +528,42 @@ mod tests {
                     reason: DenyReason::ConsentExpired,
                 },
             },
+            Event::IdentityEnrolled {
+                identity: IdentityName::patient_pseudonym(&address(6)),
+                address: address(6),
+                role: Role::Patient,
+            },
+            Event::LicenceIssued {
+                doctor: doctor(),
+                hospital: IdentityName::new("seoul-general").unwrap(),
+                expires_at_ms: 1_800_000_000_000,
+            },
+            Event::LicenceRenewed {
+                doctor: doctor(),
+                expires_at_ms: 1_900_000_000_000,
+            },
+            Event::DoctorRevoked {
+                doctor: doctor(),
+                by: address(7),
+            },
+            Event::RevocationLifted {
+                doctor: doctor(),
+                by: address(8),
+            },
+            Event::DealerLogRecorded {
+                dealer: address(9),
+                round: 0,
+            },
+            Event::PkgReady {
+                round: 0,
+                threshold: 3,
+                master_public_key: G1Point([7; G1Point::LEN]),
+            },
         ]
+    }
+
+    fn doctor() -> IdentityName {
+        IdentityName::new("dr-kim@seoul-general").unwrap()
     }
 
     #[test]
@@ -448,8 +592,8 @@ mod tests {
         }
         // An unknown event tag.
         assert!(matches!(
-            decode_events(&[1, 8]),
-            Err(CodecError::InvalidEnum(8))
+            decode_events(&[1, 15]),
+            Err(CodecError::InvalidEnum(15))
         ));
         // A count above the bound.
         let mut too_many = Vec::new();

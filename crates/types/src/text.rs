@@ -144,6 +144,37 @@ bounded_text!(
     |c| c.is_ascii_graphic()
 );
 
+bounded_text!(
+    /// A participant's identity in the identity-based cryptography (S3-register): the string its
+    /// keys are extracted for. Patients use [`IdentityName::patient_pseudonym`] (S4-ca: no name
+    /// or national id on chain); doctors and hospitals choose one, e.g. `dr-kim@seoul-general`.
+    IdentityName,
+    "identity",
+    80,
+    "lowercase letters, digits and - . _ @ :",
+    |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_' | '@' | ':')
+);
+
+impl IdentityName {
+    /// Prefix reserved for patients' pseudonyms; no other role may enrol a name starting with it.
+    pub const PATIENT_PREFIX: &'static str = "patient:";
+
+    /// The pseudonymous identity of the patient holding `address` (S4-ca): derived from the
+    /// address alone, so it says nothing the address does not already say.
+    pub fn patient_pseudonym(address: &crate::Address) -> Self {
+        Self(format!(
+            "{}{}",
+            Self::PATIENT_PREFIX,
+            hex::encode(address.as_bytes())
+        ))
+    }
+
+    /// Whether the name is in the patients' reserved namespace.
+    pub fn is_patient_pseudonym(&self) -> bool {
+        self.0.starts_with(Self::PATIENT_PREFIX)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +201,20 @@ mod tests {
         ));
         assert!(ChainId::new("MedChain").is_err());
         assert!(Uri::new("has space").is_err());
+        assert!(IdentityName::new("Dr Kim").is_err());
+    }
+
+    #[test]
+    fn patient_pseudonyms_are_valid_names_in_the_reserved_namespace() {
+        let address = crate::Address::from_bytes([0xab; 32]);
+        let pseudonym = IdentityName::patient_pseudonym(&address);
+        assert_eq!(IdentityName::new(pseudonym.as_str()).unwrap(), pseudonym);
+        assert!(pseudonym.is_patient_pseudonym());
+        assert!(
+            !IdentityName::new("dr-kim@seoul")
+                .unwrap()
+                .is_patient_pseudonym()
+        );
         // Bytes that bypass `new` must still be refused by the decoder.
         let forged = b"bad\nname".as_slice().encode();
         assert!(OrgName::decode(forged).is_err());
