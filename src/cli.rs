@@ -19,18 +19,25 @@ pub struct Cli {
 /// Top-level subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a new key file (mode 0600) and print its address.
+    /// Create a new key file (mode 0600), encrypted under a passphrase, and print its address.
+    /// The passphrase is asked twice in a terminal, or taken from MEDCHAIN_PASSPHRASE.
+    #[command(
+        after_help = "Examples:\n  medchain keygen --out doctor.key\n  MEDCHAIN_PASSPHRASE=… medchain keygen --out patient.key   # in a script"
+    )]
     Keygen {
         /// Where to write the key; an existing file is never overwritten.
         #[arg(long)]
         out: PathBuf,
     },
-    /// Print the address of a key file.
+    /// Print the address of a key file (no passphrase needed).
     Address {
         /// The key file.
         #[arg(long)]
         key: PathBuf,
     },
+    /// Key files: encrypt a plain one.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Write a new network: genesis, regulator key, and one directory per validator.
     Init(InitArgs),
     /// Run a validator until Ctrl-C or SIGTERM.
@@ -61,6 +68,19 @@ pub enum Command {
     /// document is trusted and no node is contacted (unless --cross-check asks one how far the
     /// chain has moved since).
     Verify(VerifyArgs),
+}
+
+/// `medchain key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Encrypt a plain key file (written before encryption existed, or by `medchain init`)
+    /// in place under a passphrase: Argon2id and AES-256-GCM, as `medchain keygen` writes.
+    #[command(after_help = "Example:\n  medchain key encrypt --key doctor.key")]
+    Encrypt {
+        /// The key file.
+        #[arg(long, env = "MEDCHAIN_KEY")]
+        key: PathBuf,
+    },
 }
 
 /// `medchain init`.

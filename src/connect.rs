@@ -2,7 +2,10 @@
 
 use crate::{cli::Connection, error::CliError};
 use medchain_client::{Client, ClientError, LightClient, NodeClient, keys};
-use medchain_types::{Genesis, PrivateKey};
+use medchain_types::{
+    Genesis, PrivateKey,
+    keyfile::{KeyFile, KeyMaterial},
+};
 use std::{
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
@@ -53,9 +56,25 @@ pub fn explain(client: &Client, error: ClientError) -> CliError {
     error.into()
 }
 
-/// Reads a key file.
+/// Reads a key file's chain key (asking for its passphrase if it is encrypted).
 pub fn key(path: &Path) -> Result<PrivateKey, CliError> {
-    Ok(keys::read_key_file(path)?)
+    Ok(key_material(path)?.key)
+}
+
+/// Reads and opens a key file: its passphrase from `MEDCHAIN_PASSPHRASE` or the terminal; a
+/// plain file loads as before, with a note on how to encrypt it.
+pub fn key_material(path: &Path) -> Result<KeyMaterial, CliError> {
+    let file = keys::read_key_file(path)?;
+    if let KeyFile::Plain(_) = file {
+        eprintln!(
+            "note: {} is not encrypted; `medchain key encrypt --key {}` protects it with a passphrase",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(keys::open_key_file(path, file, |path| {
+        keys::ask_passphrase(path, keys::Confirm::Once)
+    })?)
 }
 
 /// The newest finalized height the node can prove (verified, not the node's say-so).

@@ -167,7 +167,11 @@ fn ports(base: u16, count: usize, flag: &str) -> Result<Vec<SocketAddr>, CliErro
 pub fn print(layout: &Layout) {
     println!("initialised chain {}", layout.chain_id);
     println!("genesis:       {}", layout.genesis.display());
-    println!("regulator key: {}", layout.regulator_key.display());
+    println!(
+        "regulator key: {}  (not encrypted: `medchain key encrypt --key {}` before real use)",
+        layout.regulator_key.display(),
+        layout.regulator_key.display()
+    );
     for (config, api) in layout.node_configs.iter().zip(&layout.api) {
         println!("validator:     {}  (API http://{api})", config.display());
     }
@@ -200,8 +204,8 @@ mod tests {
         let layout = init(&args(dir.path(), 4)).unwrap();
         let genesis = keys::read_genesis(&layout.genesis).unwrap();
         assert_eq!(genesis.validators.len(), 4);
-        let regulator = keys::read_key_file(&layout.regulator_key).unwrap();
-        assert_eq!(genesis.regulator, keys::address_of(&regulator));
+        let regulator = keys::load_key(&layout.regulator_key, keys::no_passphrase).unwrap();
+        assert_eq!(genesis.regulator, regulator.address());
         for (index, path) in layout.node_configs.iter().enumerate() {
             let loaded = NodeConfig::load(path).unwrap();
             assert_eq!(

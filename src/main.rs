@@ -1,7 +1,7 @@
 //! The `medchain` command: one binary for every role (docs/architecture.md § One binary,
 //! every role). Exit statuses: [`exit`].
 //!
-//! - `keygen`, `address`: key files.
+//! - `keygen`, `address`, `key`: key files (encrypted under a passphrase).
 //! - `init`, `node`, `devnet`: start a network (validators from `medchain-node`).
 //! - `org`, `record`, `consent`, `access`: sign and send transactions.
 //! - `query`: read chain state, verified against a finalized block (`--save` keeps the answer).
@@ -28,10 +28,14 @@ use clap::{
     CommandFactory as _, FromArgMatches as _,
     error::{ContextKind, ContextValue},
 };
-use cli::{Cli, Command};
+use cli::{Cli, Command, KeyCommand};
 use error::CliError;
 use exit::Status;
-use medchain_client::{api, keys};
+use medchain_client::{
+    api,
+    keys::{self, Confirm},
+};
+use medchain_types::keyfile::{KeyFile, KeyMaterial};
 use std::{io::IsTerminal as _, path::Path, process::ExitCode};
 
 fn main() -> ExitCode {
@@ -77,9 +81,10 @@ fn run(command: Command) -> Result<Status, CliError> {
     match command {
         Command::Keygen { out } => keygen(&out).map(done),
         Command::Address { key } => {
-            println!("{}", keys::address_of(&connect::key(&key)?));
+            println!("{}", keys::read_key_file(&key)?.address());
             Ok(Status::Ok)
         }
+        Command::Key(KeyCommand::Encrypt { key }) => encrypt_key(&key).map(done),
         Command::Init(args) => {
             init::print(&init::init(&args)?);
             Ok(Status::Ok)
@@ -94,11 +99,31 @@ fn run(command: Command) -> Result<Status, CliError> {
         Command::Verify(args) => query::verify(&args),
     }
 }
+/// `medchain keygen`: a new key, sealed under a passphrase typed twice (or from the
+/// environment).
 fn keygen(out: &Path) -> Result<(), CliError> {
-    let key = keys::generate();
-    keys::write_key_file(out, &key)?;
-    println!("wrote {} (readable only by you)", out.display());
-    println!("address: {}", keys::address_of(&key));
+    let material = KeyMaterial::new(keys::generate());
+    let passphrase = keys::ask_passphrase(out, Confirm::Twice)?;
+    keys::write_encrypted_key_file(out, &material, &passphrase)?;
+    println!(
+        "wrote {} (encrypted with your passphrase, readable only by you)",
+        out.display()
+    );
+    println!("address: {}", material.address());
+    Ok(())
+}
+
+/// `medchain key encrypt`: seals a plain key file in place.
+fn encrypt_key(path: &Path) -> Result<(), CliError> {
+    let KeyFile::Plain(key) = keys::read_key_file(path)? else {
+        return Err(CliError::Usage(format!(
+            "{} is already encrypted; nothing to do",
+            path.display()
+        )));
+    };
+    let passphrase = keys::ask_passphrase(path, Confirm::Twice)?;
+    keys::replace_key_file(path, &KeyMaterial::new(key), &passphrase)?;
+    println!("encrypted {} under your passphrase", path.display());
     Ok(())
 }
 

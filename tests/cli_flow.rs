@@ -565,6 +565,7 @@ fn the_devnet_banner_prints_commands_that_run_as_shown_and_resumes_with_its_own(
         .args(["-c", keygen])
         .current_dir(dir.path())
         .env("PATH", "/usr/bin:/bin")
+        .env("MEDCHAIN_PASSPHRASE", common::PASSPHRASE)
         .output()
         .unwrap();
     assert!(

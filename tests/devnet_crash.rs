@@ -356,7 +356,9 @@ fn a_validator_killed_mid_load_catches_up_and_no_finalized_tx_is_lost() {
     let mut actors = Actors {
         chain: genesis.chain_id.clone(),
         regulator: Account::from_key(
-            keys::read_key_file(&network.regulator_key).expect("regulator key"),
+            keys::load_key(&network.regulator_key, keys::no_passphrase)
+                .expect("regulator key")
+                .key,
         ),
         doctors: (0..INSTITUTIONS).map(|_| Account::new()).collect(),
         researchers: (0..INSTITUTIONS).map(|_| Account::new()).collect(),

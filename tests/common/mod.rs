@@ -19,6 +19,9 @@ use std::{
 /// The `medchain` binary under test.
 pub const MEDCHAIN: &str = env!("CARGO_BIN_EXE_medchain");
 
+/// The passphrase of every key file the tests' `medchain keygen` writes.
+pub const PASSPHRASE: &str = "e2e test passphrase";
+
 /// Generous: debug builds on a busy 2-core machine.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -165,13 +168,15 @@ impl Network {
         self.dir.path().join(name)
     }
 
-    /// Runs `medchain ARGS` as a user would, in the network directory, pointed at node-0.
+    /// Runs `medchain ARGS` as a script would, in the network directory, pointed at node-0,
+    /// with the key files' passphrase ([`PASSPHRASE`]) in the environment.
     pub fn medchain(&self, args: &[&str]) -> Output {
         Command::new(MEDCHAIN)
             .args(args)
             .current_dir(self.dir.path())
             .env("MEDCHAIN_NODE", &self.nodes[0].api)
             .env("MEDCHAIN_GENESIS", &self.genesis)
+            .env("MEDCHAIN_PASSPHRASE", PASSPHRASE)
             .env_remove("MEDCHAIN_KEY")
             .output()
             .expect("run medchain")

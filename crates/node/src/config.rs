@@ -77,7 +77,7 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
-    /// The key file is unusable.
+    /// The key file is unusable (or encrypted and `MEDCHAIN_PASSPHRASE` is not set).
     #[error("{path}: {source}")]
     Key {
         /// The file.
@@ -165,7 +165,8 @@ impl NodeConfig {
 }
 
 /// Reads the validator key, refusing a file other users can read: whoever reads it can sign
-/// consensus votes as this validator.
+/// consensus votes as this validator. `medchain init` writes it plain (mode 0600, like an ssh
+/// host key); one encrypted with `medchain key encrypt` is opened with `MEDCHAIN_PASSPHRASE`.
 fn read_key(path: &Path) -> Result<PrivateKey, ConfigError> {
     #[cfg(unix)]
     {
@@ -184,11 +185,34 @@ fn read_key(path: &Path) -> Result<PrivateKey, ConfigError> {
             });
         }
     }
-    keyfile::from_json(&read(path)?).map_err(|source| ConfigError::Key {
-        path: path.to_path_buf(),
-        source,
+    let passphrase = std::env::var(PASSPHRASE_ENV)
+        .ok()
+        .map(keyfile::Zeroizing::new);
+    open_validator_key(&read(path)?, passphrase.as_deref().map(String::as_str)).map_err(|source| {
+        ConfigError::Key {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
+
+/// A plain validator key, or an encrypted one opened with `passphrase`. A node starts
+/// unattended: the passphrase comes from its service manager's environment, never a prompt.
+fn open_validator_key(
+    text: &str,
+    passphrase: Option<&str>,
+) -> Result<PrivateKey, keyfile::KeyFileError> {
+    match keyfile::KeyFile::parse(text)? {
+        keyfile::KeyFile::Plain(key) => Ok(key),
+        keyfile::KeyFile::Encrypted(file) => {
+            let passphrase = passphrase.ok_or(keyfile::KeyFileError::Encrypted)?;
+            Ok(file.decrypt(passphrase)?.key)
+        }
+    }
+}
+
+/// Where a node finds the passphrase of an encrypted validator key.
+pub const PASSPHRASE_ENV: &str = "MEDCHAIN_PASSPHRASE";
 
 /// Reads and validates a genesis file.
 pub fn load_genesis(path: &Path) -> Result<Genesis, ConfigError> {
@@ -209,4 +233,42 @@ fn read(path: &Path) -> Result<String, ConfigError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::Signer as _;
+    use keyfile::{KdfParams, KeyFileError, KeyMaterial};
+
+    #[test]
+    fn validator_keys_load_plain_or_with_the_passphrase_of_an_encrypted_file() {
+        let key = PrivateKey::from_seed(11);
+        let plain = keyfile::to_json(&key);
+        assert_eq!(
+            open_validator_key(&plain, None).unwrap().public_key(),
+            key.public_key()
+        );
+        let sealed = keyfile::seal(
+            &KeyMaterial::new(key.clone()),
+            "node passphrase",
+            KdfParams::MIN,
+            &mut commonware_utils::test_rng(),
+        )
+        .unwrap();
+        assert!(matches!(
+            open_validator_key(&sealed, None),
+            Err(KeyFileError::Encrypted)
+        ));
+        assert!(matches!(
+            open_validator_key(&sealed, Some("wrong")),
+            Err(KeyFileError::WrongPassphrase)
+        ));
+        assert_eq!(
+            open_validator_key(&sealed, Some("node passphrase"))
+                .unwrap()
+                .public_key(),
+            key.public_key()
+        );
+    }
 }
