@@ -11,6 +11,7 @@ pub mod app;
 pub mod chain;
 pub mod config;
 pub mod engine;
+pub mod enrolment;
 pub mod finalizer;
 pub mod gossip;
 pub mod mempool;

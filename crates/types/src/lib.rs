@@ -10,6 +10,7 @@
 //! decides what a valid transaction *does*.
 
 mod block;
+pub mod enrolment;
 mod genesis;
 mod ids;
 pub mod keyfile;
@@ -54,6 +55,9 @@ pub mod namespace {
     pub const RECORD_ATTESTATION: &[u8] = b"_MEDCHAIN_RECORD_ATTESTATION_V1";
     /// An audited member's consent to a new address joining its organisation (S2-register).
     pub const JOIN_ENDORSEMENT: &[u8] = b"_MEDCHAIN_JOIN_ENDORSEMENT_V1";
+    /// Requests to the enrolment service (node API `/v1/pkg/…`), signed by the enrollee's
+    /// chain key over chain id ‖ route ‖ request (S3-register).
+    pub const ENROLMENT: &[u8] = b"_MEDCHAIN_ENROLMENT_V1";
     /// Consensus votes (simplex ed25519 scheme).
     pub const CONSENSUS: &[u8] = b"_MEDCHAIN_CONSENSUS_V1";
     /// Authenticated p2p handshake.
