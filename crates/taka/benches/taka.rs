@@ -177,7 +177,8 @@ fn share(t: &mut Table, flow: &'static str, p: &Parties, records: &[u64], rng: &
             .patient_at_a
             .authorize(p.doctor.id(), &records)
             .expect("authorize");
-        (reply.to_bytes(), sk.seal(b"auth", &auth.to_bytes(), rng))
+        let sealed = sk.seal(b"auth", &auth.to_bytes(), rng).expect("seal");
+        (reply.to_bytes(), sealed)
     });
     let (pending, request) = t.step(flow, "doctor B̄", "agree + request", || {
         let reply = Reply::from_bytes(&reply).expect("reply");

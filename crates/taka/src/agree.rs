@@ -242,7 +242,7 @@ fn session_key(
     let mut w = Writer::new();
     hello.initiator.write(&mut w);
     hello.responder.write(&mut w);
-    w.g1(x1).g1(x2).raw(&k.to_bytes());
+    w.g1(x1).g1(x2).raw(&k.to_bytes()[..]);
     w.g1(&hello.t1).g1(&hello.t2).g1(&reply.t1).g1(&reply.t2);
     if let Some(t1_hat) = &hello.t1_hat {
         w.g2(t1_hat);

@@ -211,7 +211,7 @@ pub fn respond_emergency(
     let sealed = hello.with_context(|ctx| {
         let key = ctx.key(release.record(), &dh, k, &hello.t_b, &t_a);
         ctx.seal(&key, release, rng)
-    });
+    })?;
     Ok(HospitalResponse {
         t_a,
         sealed: vec![sealed],

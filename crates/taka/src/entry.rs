@@ -203,7 +203,7 @@ impl EncryptedEntry {
         rng.fill_bytes(&mut salt);
         let key = params.derive(template, &salt)?;
         let aad = aad(patient, &params, &salt);
-        let sealed = seal_with(&key, &aad, &entry.to_bytes(), rng);
+        let sealed = seal_with(&key, &aad, &Zeroizing::new(entry.to_bytes()), rng)?;
         Ok(Self {
             params,
             salt,

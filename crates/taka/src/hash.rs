@@ -12,6 +12,7 @@ use blst::blst_scalar;
 use blstrs::{G1Affine, G2Affine, Scalar};
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::codec::Writer;
 use crate::curve::{self, Gt};
@@ -34,7 +35,7 @@ const DST_HUR: &[u8] = b"MEDCHAIN-TAKA-V1-HUR";
 fn to_scalar(msg: &[u8], dst: &[u8]) -> Scalar {
     let mut counter: u32 = 0;
     loop {
-        let mut input = msg.to_vec();
+        let mut input = Zeroizing::new(msg.to_vec());
         if counter > 0 {
             input.extend_from_slice(&counter.to_be_bytes());
         }
@@ -87,7 +88,7 @@ pub(crate) fn h3_pad(g: Gt, len: usize) -> Result<Vec<u8>> {
         return Err(Error::InvalidList("records"));
     }
     let mut pad = vec![0u8; len];
-    Hkdf::<Sha256>::new(Some(DST_H3), &g.to_bytes())
+    Hkdf::<Sha256>::new(Some(DST_H3), &g.to_bytes()[..])
         .expand(b"pad", &mut pad)
         .map_err(|_| Error::InvalidList("records"))?;
     Ok(pad)
@@ -97,7 +98,7 @@ pub(crate) fn h3_pad(g: Gt, len: usize) -> Result<Vec<u8>> {
 pub(crate) fn h4(point: &G1Affine, segment: u64) -> Scalar {
     let mut w = Writer::new();
     w.g1(point).u64(segment);
-    to_scalar(&w.into_bytes(), DST_H4)
+    to_scalar(&w.into_secret_bytes(), DST_H4)
 }
 
 /// H5: Zq*^k → Zq*, one step of a factor chain (S3-release). The seed's `s ⊕ t` input is
@@ -107,7 +108,7 @@ pub(crate) fn h5(inputs: &[&Scalar]) -> Scalar {
     for s in inputs {
         w.scalar(s);
     }
-    to_scalar(&w.into_bytes(), DST_H5)
+    to_scalar(&w.into_secret_bytes(), DST_H5)
 }
 
 /// H7: {0,1}* × G1 × G1 → Zq*, f = H7(ID_U ‖ P_pub ‖ L_U) (S3-register).
@@ -119,9 +120,9 @@ pub(crate) fn h7(id: &Identity, p_pub: &G1Affine, l: &G1Affine) -> Scalar {
 }
 
 /// H_sk: {0,1}* → {0,1}^256 (HKDF-SHA256), a session key from its transcript.
-pub(crate) fn h_sk(label: &[u8], transcript: &[u8]) -> [u8; 32] {
-    let mut key = [0u8; 32];
-    let expanded = Hkdf::<Sha256>::new(Some(DST_HSK), transcript).expand(label, &mut key);
+pub(crate) fn h_sk(label: &[u8], transcript: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    let expanded = Hkdf::<Sha256>::new(Some(DST_HSK), transcript).expand(label, &mut key[..]);
     debug_assert!(expanded.is_ok(), "32 bytes is within HKDF's range");
     key
 }

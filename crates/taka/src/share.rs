@@ -457,7 +457,7 @@ impl VerifiedShare {
                 let key = ctx.key(release.record(), &dh, k, &self.t_b, &t_a);
                 ctx.seal(&key, release, rng)
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(HospitalResponse { t_a, sealed })
     }
 }

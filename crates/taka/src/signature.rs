@@ -70,9 +70,7 @@ impl Signature {
         signer: &Identity,
         tagged_message: &[u8],
     ) -> Result<G1Affine> {
-        let f = hash::h7(signer, params.p_pub(), &self.l);
-        let key_image = curve::add_g1(&self.l, &mul_g1(params.p_pub(), &f));
-        let t = curve::sub_g1(&mul_p(&self.v), &mul_g1(&key_image, &self.h));
+        let t = self.commitment(params, signer);
         let h = hash::h2(&Challenge {
             message: tagged_message,
             signer,
@@ -84,6 +82,19 @@ impl Signature {
             return Err(Error::BadSignature);
         }
         Ok(t)
+    }
+
+    /// T' = v·P − h·(L_U + f·P_pub): public, computable by anyone who sees the signature.
+    pub(crate) fn commitment(&self, params: &PublicParams, signer: &Identity) -> G1Affine {
+        let f = hash::h7(signer, params.p_pub(), &self.l);
+        let key_image = curve::add_g1(&self.l, &mul_g1(params.p_pub(), &f));
+        curve::sub_g1(&mul_p(&self.v), &mul_g1(&key_image, &self.h))
+    }
+
+    /// (h, v), for tests that play an attacker holding a leaked nonce.
+    #[cfg(test)]
+    pub(crate) fn challenge_and_response(&self) -> (Scalar, Scalar) {
+        (self.h, self.v)
     }
 
     /// Canonical encoding (112 bytes).

@@ -117,7 +117,9 @@ impl World {
         };
         let records: Vec<RecordIndex> = records.iter().map(|&n| j(n)).collect();
         let auth = enrolment.authorize(doctor.id(), &records).unwrap();
-        let sealed = sk_patient.seal(b"authorization", &auth.to_bytes(), &mut self.rng);
+        let sealed = sk_patient
+            .seal(b"authorization", &auth.to_bytes(), &mut self.rng)
+            .unwrap();
         let opened = sk_doctor.open(b"authorization", &sealed).unwrap();
         Authorization::from_bytes(&opened).unwrap()
     }
