@@ -115,7 +115,7 @@ fn normal_sharing_across_two_hospitals_and_two_doctors() {
 fn emergency_access_with_biometric_entry() {
     let mut w = World::new(5);
     let template = b"canonical fingerprint template of patient-carol".to_vec();
-    let params = BiometricKdfParams::new(64, 1, 1).unwrap();
+    let params = BiometricKdfParams::RECOMMENDED;
     let entry = EmrEntry::new(
         vec!["allergy".into(), "penicillin".into()],
         [4u8; 32],

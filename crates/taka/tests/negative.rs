@@ -301,7 +301,7 @@ fn wrong_registration_response_is_rejected() {
 fn wrong_biometric_is_rejected() {
     let mut w = World::new(17);
     let template = b"canonical fingerprint template #1".to_vec();
-    let params = BiometricKdfParams::new(64, 1, 1).unwrap();
+    let params = BiometricKdfParams::RECOMMENDED;
     let entry = EmrEntry::new(vec!["asthma".into()], [1; 32], id("hospital-a"), j(1)).unwrap();
     let patient = id("patient-carol");
     let eee = EncryptedEntry::seal(&patient, &entry, &template, params, &mut w.rng).unwrap();
@@ -463,4 +463,33 @@ impl ReplaceId for Vec<u8> {
         out[at..at + to.len()].copy_from_slice(to.as_bytes());
         out
     }
+}
+
+/// Attack (S3-entry): an entry whose stored Argon2 cost is huge makes every reader allocate it
+/// (before: 1 GiB × 16 passes × 8 lanes were accepted); and sealing accepted parameters too weak
+/// to slow down template guessing (before: any, e.g. 64 KiB × 1 pass).
+#[test]
+fn argon2_cost_is_capped_on_read_and_floored_on_seal() {
+    let mut w = World::new(43);
+    let entry = EmrEntry::new(vec!["asthma".into()], [1; 32], id("hospital-a"), j(1)).unwrap();
+    let template = b"canonical fingerprint template #1".to_vec();
+    let weak = BiometricKdfParams::new(64, 1, 1).unwrap();
+    assert_eq!(
+        EncryptedEntry::seal(&id("patient-carol"), &entry, &template, weak, &mut w.rng).err(),
+        Some(Error::KdfTooWeak("memory"))
+    );
+    let eee = EncryptedEntry::seal(
+        &id("patient-carol"),
+        &entry,
+        &template,
+        BiometricKdfParams::RECOMMENDED,
+        &mut w.rng,
+    )
+    .unwrap();
+    let mut bytes = eee.to_bytes();
+    bytes[..4].copy_from_slice(&(512u32 * 1024).to_be_bytes()); // 512 MiB
+    assert_eq!(
+        EncryptedEntry::from_bytes(&bytes).err(),
+        Some(Error::KdfCostAboveCap("memory"))
+    );
 }

@@ -35,7 +35,7 @@ fn encodings(w: &mut World) -> Vec<(&'static str, Vec<u8>, Recode)> {
     let (_, emergency) =
         PendingEmergency::start(&w.bob, id("hospital-a"), eta.clone(), [7; 32], &mut w.rng);
     let entry = EmrEntry::new(vec!["flu".into()], [2; 32], id("hospital-a"), j(3)).unwrap();
-    let kdf = BiometricKdfParams::new(64, 1, 1).unwrap();
+    let kdf = BiometricKdfParams::RECOMMENDED;
     let eee = EncryptedEntry::seal(
         &id("patient-carol"),
         &entry,
