@@ -222,7 +222,7 @@ fn emergency(
     const FLOW: &str = "S3-emergency";
     let (pending, hello) = t.step(FLOW, "doctor B̄", "open EEE + hello", || {
         let found = entry.open(p.patient.id(), template).expect("entry");
-        let eta = EmergencyRequest::new(p.patient.id().clone(), found.record());
+        let eta = EmergencyRequest::new(p.patient.id().clone(), found.record(), rng);
         let (pending, hello) =
             PendingEmergency::start(&p.doctor, found.hospital().clone(), eta, [3; 32], rng);
         (pending, hello.to_bytes())

@@ -10,6 +10,7 @@ use crate::curve::Gt;
 use crate::error::{Error, Result};
 use crate::hash;
 use crate::identity::{Identity, MAX_RECORDS_PER_SHARE, RecordIndex};
+use crate::secret::Secret;
 
 /// Largest EMR one release carries: the sealed plaintext (j ‖ htxM_j ‖ length ‖ EMR) must stay
 /// within [`MAX_PLAINTEXT_LEN`].
@@ -136,15 +137,16 @@ impl ReleaseContext<'_> {
     pub(crate) fn key(
         &self,
         record: RecordIndex,
-        dh: &G1Affine,
-        k: Gt,
+        dh: &Secret<G1Affine>,
+        k: &Secret<Gt>,
         t_b: &G1Affine,
         t_a: &G1Affine,
     ) -> SessionKey {
         let mut w = Writer::new();
         self.doctor.write(&mut w);
         self.hospital.write(&mut w);
-        w.g1(dh).raw(&k.to_bytes()[..]).g1(t_b).g1(t_a);
+        w.g1(dh.expose()).raw(&k.expose().to_bytes()[..]);
+        w.g1(t_b).g1(t_a);
         self.patient.write(&mut w);
         record.write(&mut w);
         w.bytes(self.extra);

@@ -277,13 +277,13 @@ impl PendingShare {
             return Err(Error::WrongParty("response for other records"));
         }
         let ctx = release_context(&self.patient, &self.hospital, &self.doctor);
-        let dh = mul_g1(&response.t_a, self.b.expose());
+        let dh = Secret::new(mul_g1(&response.t_a, self.b.expose()));
         self.grants
             .iter()
             .zip(&response.sealed)
             .map(|(grant, sealed)| {
-                let k = curve::pairing(&dh, &grant.w);
-                let key = ctx.key(grant.record, &dh, k, &self.t_b, &response.t_a);
+                let k = Secret::new(curve::pairing(dh.expose(), &grant.w));
+                let key = ctx.key(grant.record, &dh, &k, &self.t_b, &response.t_a);
                 ctx.open(&key, sealed)
             })
             .collect()
@@ -447,14 +447,15 @@ impl VerifiedShare {
         }
         let a = Secret::new(random_nonzero_scalar(rng));
         let t_a = mul_p(a.expose());
-        let dh = mul_g1(&self.t_b, a.expose());
+        let dh = Secret::new(mul_g1(&self.t_b, a.expose()));
         let ctx = release_context(&self.patient, &self.hospital, &self.doctor);
         let sealed = releases
             .iter()
             .zip(&self.factors)
             .map(|(release, factor)| {
-                let k = curve::pairing(&mul_g1(&dh, factor.scalar()), &self.t_c1_hat);
-                let key = ctx.key(release.record(), &dh, k, &self.t_b, &t_a);
+                let scaled = Secret::new(mul_g1(dh.expose(), factor.scalar()));
+                let k = Secret::new(curve::pairing(scaled.expose(), &self.t_c1_hat));
+                let key = ctx.key(release.record(), &dh, &k, &self.t_b, &t_a);
                 ctx.seal(&key, release, rng)
             })
             .collect::<Result<_>>()?;

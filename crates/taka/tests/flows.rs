@@ -129,7 +129,7 @@ fn emergency_access_with_biometric_entry() {
 
     let found = eee.open(&id("patient-carol"), &template).unwrap();
     assert_eq!(found, entry);
-    let eta = EmergencyRequest::new(id("patient-carol"), found.record());
+    let eta = EmergencyRequest::new(id("patient-carol"), found.record(), &mut w.rng);
     assert_eq!(
         EmergencyRequest::from_bytes(&eta.to_bytes()).as_ref(),
         Ok(&eta)

@@ -382,7 +382,7 @@ fn enrolment_with_inconsistent_ephemeral_is_rejected() {
 #[test]
 fn emergency_misuse_is_detected() {
     let mut w = World::new(20);
-    let eta = EmergencyRequest::new(id("patient-carol"), j(4));
+    let eta = EmergencyRequest::new(id("patient-carol"), j(4), &mut w.rng);
     let release = World::release("hospital-a", 4);
     let (pending, hello) =
         PendingEmergency::start(&w.bob, id("hospital-a"), eta.clone(), [1; 32], &mut w.rng);
@@ -491,5 +491,26 @@ fn argon2_cost_is_capped_on_read_and_floored_on_seal() {
     assert_eq!(
         EncryptedEntry::from_bytes(&bytes).err(),
         Some(Error::KdfCostAboveCap("memory"))
+    );
+}
+
+/// Attack (S3-emergency): tx_ur's hUR is public on SUP; patient IDs and record indices are few,
+/// so hashing every candidate η found who is treated and which record is read (before: hUR =
+/// H(ID_C ‖ j), the same for every request). Salted, two requests for the same (patient,
+/// record) are unlinkable, and hUR still commits to the salt the hospital receives.
+#[test]
+fn emergency_hur_is_salted() {
+    let mut w = World::new(44);
+    let first = EmergencyRequest::new(id("patient-carol"), j(4), &mut w.rng);
+    let second = EmergencyRequest::new(id("patient-carol"), j(4), &mut w.rng);
+    assert_ne!(first.hur(), second.hur());
+    let received = EmergencyRequest::from_bytes(&first.to_bytes()).unwrap();
+    assert_eq!(received.hur(), first.hur());
+    let mut other_salt = first.to_bytes();
+    let last = other_salt.len() - 1;
+    other_salt[last] ^= 1;
+    assert_ne!(
+        EmergencyRequest::from_bytes(&other_salt).unwrap().hur(),
+        first.hur()
     );
 }

@@ -31,7 +31,7 @@ fn encodings(w: &mut World) -> Vec<(&'static str, Vec<u8>, Recode)> {
         World::release("hospital-a", 2),
     ];
     let response = verified.respond(&releases, &mut w.rng).unwrap();
-    let eta = EmergencyRequest::new(id("patient-carol"), j(3));
+    let eta = EmergencyRequest::new(id("patient-carol"), j(3), &mut w.rng);
     let (_, emergency) =
         PendingEmergency::start(&w.bob, id("hospital-a"), eta.clone(), [7; 32], &mut w.rng);
     let entry = EmrEntry::new(vec!["flu".into()], [2; 32], id("hospital-a"), j(3)).unwrap();
