@@ -142,14 +142,19 @@ fn enrol(
         let (s, h) = Initiator::start_enrolment(patient, hospital.id().clone(), rng);
         (s, h.to_bytes())
     });
-    let (reply, hospital_side) = t.step(FLOW, "hospital A", "respond", || {
+    let (reply, pending) = t.step(FLOW, "hospital A", "respond", || {
         let hello = Hello::from_bytes(&hello).expect("hello");
-        let (reply, _sk, side) = respond_enrolment(hospital, &hello, rng).expect("enrolment");
-        (reply.to_bytes(), side)
+        let (reply, pending) = respond_enrolment(hospital, &hello, rng).expect("enrolment");
+        (reply.to_bytes(), pending)
     });
-    let patient_side = t.step(FLOW, "patient C", "finish", || {
-        let reply = Reply::from_bytes(&reply).expect("reply");
-        state.finish_enrolment(patient, &reply).expect("finish").1
+    let (patient_side, confirmation) = t.step(FLOW, "patient C", "finish + confirm", || {
+        let reply = EnrolmentReply::from_bytes(&reply).expect("reply");
+        let (_sk, side, confirmation) = state.finish_enrolment(patient, &reply).expect("finish");
+        (side, confirmation.to_bytes())
+    });
+    let hospital_side = t.step(FLOW, "hospital A", "check confirmation", || {
+        let confirmation = EnrolmentConfirmation::from_bytes(&confirmation).expect("confirmation");
+        pending.confirm(&confirmation).expect("confirmed").1
     });
     (patient_side, hospital_side)
 }

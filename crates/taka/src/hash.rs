@@ -25,6 +25,7 @@ const DST_H1_G2: &[u8] = b"MEDCHAIN-TAKA-V1-H1_BLS12381G2_XMD:SHA-256_SSWU_RO_";
 const DST_H2: &[u8] = b"MEDCHAIN-TAKA-V1-H2-SIGNATURE-CHALLENGE";
 const DST_H3: &[u8] = b"MEDCHAIN-TAKA-V1-H3-GT-PAD";
 const DST_H4: &[u8] = b"MEDCHAIN-TAKA-V1-H4-FACTOR-SEED";
+const DST_FACTOR: &[u8] = b"MEDCHAIN-TAKA-V1-INITIAL-FACTOR";
 const DST_H5: &[u8] = b"MEDCHAIN-TAKA-V1-H5-FACTOR-CHAIN";
 const DST_H7: &[u8] = b"MEDCHAIN-TAKA-V1-H7-KEY-BINDING";
 const DST_HSK: &[u8] = b"MEDCHAIN-TAKA-V1-HSK-SESSION-KEY";
@@ -94,10 +95,12 @@ pub(crate) fn h3_pad(g: Gt, len: usize) -> Result<Vec<u8>> {
     Ok(pad)
 }
 
-/// H4: G1* × segment → Zq*, the first link of a factor chain (S3-release).
-pub(crate) fn h4(point: &G1Affine, segment: u64) -> Scalar {
+/// H4: Zq* × segment → Zq*, the first link of a factor chain (S3-release). The seed's H4 takes
+/// the G1 point s_α; here s_α is already a scalar derived from the whole enrolment transcript
+/// (see [`initial_factor`]).
+pub(crate) fn h4(seed: &Scalar, segment: u64) -> Scalar {
     let mut w = Writer::new();
-    w.g1(point).u64(segment);
+    w.scalar(seed).u64(segment);
     to_scalar(&w.into_secret_bytes(), DST_H4)
 }
 
@@ -117,6 +120,15 @@ pub(crate) fn h7(id: &Identity, p_pub: &G1Affine, l: &G1Affine) -> Scalar {
     id.write(&mut w);
     w.g1(p_pub).g1(l);
     to_scalar(&w.into_bytes(), DST_H7)
+}
+
+/// The initial factor s_α (`which` = "alpha") or s_β ("beta") of an enrolment (S3-agree): a
+/// hash of the transcript that holds the identity-based K as well as the DH values c1·a2·P and
+/// c2·a1·P, so only holders of both the ephemerals and the identity keys can compute it.
+pub(crate) fn initial_factor(which: &[u8], transcript: &[u8]) -> Scalar {
+    let mut w = Writer::new();
+    w.bytes(which).bytes(transcript);
+    to_scalar(&w.into_secret_bytes(), DST_FACTOR)
 }
 
 /// H_sk: {0,1}* → {0,1}^256 (HKDF-SHA256), a session key from its transcript.

@@ -23,7 +23,8 @@ mod signature;
 
 pub use aead::SessionKey;
 pub use agree::{
-    Hello, HospitalEnrolment, Initiator, PatientEnrolment, Reply, respond, respond_enrolment,
+    EnrolmentConfirmation, EnrolmentReply, Hello, HospitalEnrolment, Initiator, PatientEnrolment,
+    PendingEnrolment, Reply, respond, respond_enrolment,
 };
 pub use codec::MAX_BYTES_LEN;
 pub use emergency::{EmergencyHello, EmergencyRequest, PendingEmergency, respond_emergency};

@@ -477,7 +477,7 @@ mod tests {
             patient: id("patient"),
             hospital: id("hospital-a"),
             c1: Secret::new(c1),
-            factors: InitialFactors::new(mul_p(&Scalar::from(3u64)), mul_p(&Scalar::from(5u64))),
+            factors: InitialFactors::new(Scalar::from(3u64), Scalar::from(5u64)),
         }
     }
 

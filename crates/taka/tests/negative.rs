@@ -374,7 +374,10 @@ fn enrolment_with_inconsistent_ephemeral_is_rejected() {
     let (plain, plain_hello) = Initiator::start(&w.patient, id("hospital-a"), &mut w.rng);
     assert!(respond_enrolment(&w.hospital_a, &plain_hello, &mut w.rng).is_err());
     let (reply, _) = respond(&w.hospital_a, &plain_hello, &mut w.rng).unwrap();
-    assert!(plain.finish_enrolment(&w.patient, &reply).is_err());
+    let reply = reply.to_bytes();
+    let len = (reply.len() as u32).to_be_bytes();
+    let as_enrolment = EnrolmentReply::from_bytes(&[&len[..], &reply, &[0; 32]].concat()).unwrap();
+    assert!(plain.finish_enrolment(&w.patient, &as_enrolment).is_err());
 }
 
 /// Emergency: only the addressed hospital answers, only the requesting doctor decrypts, and the
@@ -513,4 +516,81 @@ fn emergency_hur_is_salted() {
         EmergencyRequest::from_bytes(&other_salt).unwrap().hur(),
         first.hur()
     );
+}
+
+/// Attack (S3-agree, first visit): Mallory, a registered patient without Carol's identity key,
+/// sends a hello under Carol's name. Before, the hospital's enrolment existed as soon as it
+/// replied, and its factors came from plain DH with ephemerals Mallory chose, so Mallory held
+/// the hospital's factors for "Carol" and could authorize doctors to read Carol's records. Now
+/// the hospital's enrolment exists only after a MAC under a key derived from K = e(Q̂_C, Š_A),
+/// and the factors are derived from K too.
+#[test]
+fn third_party_cannot_enrol_under_a_patients_name() {
+    let mut w = World::new(40);
+    let mallory = register(&w.pkg, "patient-malor", &mut w.rng);
+    let (state, hello) = Initiator::start_enrolment(&mallory, id("hospital-a"), &mut w.rng);
+    let as_carol = hello
+        .to_bytes()
+        .replace_id("patient-malor", "patient-carol");
+    let hello = Hello::from_bytes(&as_carol).unwrap();
+    let (reply, pending) = respond_enrolment(&w.hospital_a, &hello, &mut w.rng).unwrap();
+    assert_eq!(pending.patient(), &id("patient-carol"));
+
+    // Mallory cannot finish: the hospital's MAC is under Carol's K, which she cannot compute.
+    let back = reply.to_bytes().replace_id("patient-carol", "patient-malor");
+    let back = EnrolmentReply::from_bytes(&back).unwrap();
+    assert_eq!(
+        state.finish_enrolment(&mallory, &back).err().map(|e| e.to_string()),
+        Some(Error::KeyConfirmation.to_string())
+    );
+
+    // Nor can she confirm: not with a made-up MAC, nor with Carol's genuine confirmation of
+    // another enrolment.
+    let (carol_state, carol_hello) =
+        Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let (carol_reply, _) = respond_enrolment(&w.hospital_a, &carol_hello, &mut w.rng).unwrap();
+    let (_, _, carol_confirmation) = carol_state
+        .finish_enrolment(&w.patient, &carol_reply)
+        .unwrap();
+    let mut made_up = carol_confirmation.to_bytes();
+    let last = made_up.len() - 1;
+    made_up[last] ^= 1;
+    let made_up = EnrolmentConfirmation::from_bytes(&made_up).unwrap();
+    let (_, pending_again) = respond_enrolment(&w.hospital_a, &hello, &mut w.rng).unwrap();
+    assert_eq!(
+        pending.confirm(&carol_confirmation).err().map(|e| e.to_string()),
+        Some(Error::KeyConfirmation.to_string())
+    );
+    assert_eq!(
+        pending_again.confirm(&made_up).err().map(|e| e.to_string()),
+        Some(Error::KeyConfirmation.to_string())
+    );
+}
+
+/// S3-agree (enrolment): a hospital impersonating another, or a reply tampered in transit,
+/// fails the patient's check of the hospital's MAC.
+#[test]
+fn enrolment_reply_from_an_impostor_or_tampered_is_rejected() {
+    let mut w = World::new(45);
+    let (state, hello) = Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let to_b = hello.to_bytes().replace_id("hospital-a", "hospital-b");
+    let (reply, _) =
+        respond_enrolment(&w.hospital_b, &Hello::from_bytes(&to_b).unwrap(), &mut w.rng).unwrap();
+    let claimed = reply.to_bytes().replace_id("hospital-b", "hospital-a");
+    let claimed = EnrolmentReply::from_bytes(&claimed).unwrap();
+    assert!(matches!(
+        state.finish_enrolment(&w.patient, &claimed),
+        Err(Error::KeyConfirmation)
+    ));
+
+    let (state, hello) = Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let (reply, _) = respond_enrolment(&w.hospital_a, &hello, &mut w.rng).unwrap();
+    let mut tampered = reply.to_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let tampered = EnrolmentReply::from_bytes(&tampered).unwrap();
+    assert!(matches!(
+        state.finish_enrolment(&w.patient, &tampered),
+        Err(Error::KeyConfirmation)
+    ));
 }

@@ -16,7 +16,11 @@ fn encodings(w: &mut World) -> Vec<(&'static str, Vec<u8>, Recode)> {
     let params = w.params;
     let (_, reg_request) = PendingRegistration::new(id("dr-new"), &mut w.rng);
     let reg_response = w.pkg.register(&reg_request, &mut w.rng);
-    let (_, hello) = Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let (enrolling, hello) = Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let (enrolment_reply, _) = respond_enrolment(&w.hospital_a, &hello, &mut w.rng).unwrap();
+    let (_, _, confirmation) = enrolling
+        .finish_enrolment(&w.patient, &enrolment_reply)
+        .unwrap();
     let (_, plain_hello) = Initiator::start(&w.patient, id("hospital-a"), &mut w.rng);
     let (reply, _) = respond(&w.hospital_a, &plain_hello, &mut w.rng).unwrap();
     let auth = w.authorize(&w.bob.clone(), true, &[1, 2]);
@@ -86,6 +90,16 @@ fn encodings(w: &mut World) -> Vec<(&'static str, Vec<u8>, Recode)> {
             "reply",
             reply.to_bytes(),
             Box::new(|b| Reply::from_bytes(b).map(|v| v.to_bytes())),
+        ),
+        (
+            "enrolment reply",
+            enrolment_reply.to_bytes(),
+            Box::new(|b| EnrolmentReply::from_bytes(b).map(|v| v.to_bytes())),
+        ),
+        (
+            "enrolment confirmation",
+            confirmation.to_bytes(),
+            Box::new(|b| EnrolmentConfirmation::from_bytes(b).map(|v| v.to_bytes())),
         ),
         (
             "patient enrolment",

@@ -25,7 +25,8 @@ pub fn register(pkg: &Pkg, name: &str, rng: &mut ChaCha20Rng) -> EntityKeys {
     pending.complete(pkg.params(), response).unwrap()
 }
 
-/// A patient–hospital enrolment carried over the wire (S3-agree).
+/// A patient–hospital enrolment carried over the wire (S3-agree): hello, reply with the
+/// hospital's MAC, the patient's confirmation.
 pub fn enrol(
     patient: &EntityKeys,
     hospital: &EntityKeys,
@@ -33,9 +34,12 @@ pub fn enrol(
 ) -> (PatientEnrolment, HospitalEnrolment) {
     let (initiator, hello) = Initiator::start_enrolment(patient, hospital.id().clone(), rng);
     let hello = Hello::from_bytes(&hello.to_bytes()).unwrap();
-    let (reply, sk_hospital, hospital_side) = respond_enrolment(hospital, &hello, rng).unwrap();
-    let reply = Reply::from_bytes(&reply.to_bytes()).unwrap();
-    let (sk_patient, patient_side) = initiator.finish_enrolment(patient, &reply).unwrap();
+    let (reply, pending) = respond_enrolment(hospital, &hello, rng).unwrap();
+    let reply = EnrolmentReply::from_bytes(&reply.to_bytes()).unwrap();
+    let (sk_patient, patient_side, confirmation) =
+        initiator.finish_enrolment(patient, &reply).unwrap();
+    let confirmation = EnrolmentConfirmation::from_bytes(&confirmation.to_bytes()).unwrap();
+    let (sk_hospital, hospital_side) = pending.confirm(&confirmation).unwrap();
     assert_eq!(sk_patient, sk_hospital);
     (patient_side, hospital_side)
 }
