@@ -164,6 +164,7 @@ struct Parties {
     patient: EntityKeys,
     hospital_a: EntityKeys,
     doctor: EntityKeys,
+    doctors_hospital: Identity,
     licence: Licence,
     patient_at_a: PatientEnrolment,
     a_with_patient: HospitalEnrolment,
@@ -180,7 +181,7 @@ fn share(t: &mut Table, flow: &'static str, p: &Parties, records: &[u64], rng: &
         let records: Vec<RecordIndex> = records.iter().map(|&n| j(n)).collect();
         let auth = p
             .patient_at_a
-            .authorize(p.doctor.id(), &records)
+            .authorize(p.doctor.id(), &records, u64::MAX)
             .expect("authorize");
         let sealed = sk.seal(b"auth", &auth.to_bytes(), rng).expect("seal");
         (reply.to_bytes(), sealed)
@@ -197,9 +198,14 @@ fn share(t: &mut Table, flow: &'static str, p: &Parties, records: &[u64], rng: &
     });
     let response = t.step(flow, "hospital A", "verify + release", || {
         let request = ShareRequest::from_bytes(&request).expect("request");
+        let check = LicenceCheck {
+            expected_issuer: &p.doctors_hospital,
+            revocation: RevocationStatus::NotRevoked,
+            now: 0,
+        };
         let verified = p
             .a_with_patient
-            .verify_request(&p.params, &request, 0)
+            .verify_request(&p.hospital_a, &p.params, &request, &check)
             .expect("verified");
         let releases: Vec<RecordRelease> = verified
             .records()
@@ -269,6 +275,7 @@ fn main() {
             patient,
             hospital_a,
             doctor,
+            doctors_hospital: hospital_b.id().clone(),
             licence,
             patient_at_a,
             a_with_patient,

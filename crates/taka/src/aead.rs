@@ -146,4 +146,3 @@ mod tests {
         assert_eq!(largest.len(), MAX_BYTES_LEN);
     }
 }
-

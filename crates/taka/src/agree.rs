@@ -165,7 +165,9 @@ impl Initiator {
     /// same K, which is what authenticates the responder.
     pub fn finish(self, me: &EntityKeys, reply: &Reply) -> Result<SessionKey> {
         if self.hello.t1_hat.is_some() {
-            return Err(Error::WrongParty("an enrolment finishes with finish_enrolment"));
+            return Err(Error::WrongParty(
+                "an enrolment finishes with finish_enrolment",
+            ));
         }
         self.check_reply(me, reply)?;
         let transcript = self.transcript(me, reply).into_secret_bytes();
@@ -226,7 +228,9 @@ pub fn respond(
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<(Reply, SessionKey)> {
     if hello.t1_hat.is_some() {
-        return Err(Error::WrongParty("an enrolment is answered by respond_enrolment"));
+        return Err(Error::WrongParty(
+            "an enrolment is answered by respond_enrolment",
+        ));
     }
     let (reply, transcript, _, _) = respond_inner(me, hello, rng)?;
     let transcript = transcript.into_secret_bytes();
@@ -326,7 +330,11 @@ impl EnrolmentKeys {
     }
 
     fn mac(&self, role: Role, hello: &Hello, reply: &Reply) -> Result<[u8; MAC_LEN]> {
-        Ok(self.hmac(role, hello, reply)?.finalize().into_bytes().into())
+        Ok(self
+            .hmac(role, hello, reply)?
+            .finalize()
+            .into_bytes()
+            .into())
     }
 
     /// Constant-time check of the other side's MAC.

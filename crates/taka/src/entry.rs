@@ -317,7 +317,10 @@ mod tests {
             BiometricKdfParams::new(64, 9, 1),
             Err(Error::KdfCostAboveCap("iterations"))
         );
-        assert_eq!(BiometricKdfParams::new(16, 1, 4), Err(Error::KdfParams("memory")));
+        assert_eq!(
+            BiometricKdfParams::new(16, 1, 4),
+            Err(Error::KdfParams("memory"))
+        );
     }
 
     #[test]
@@ -325,7 +328,10 @@ mod tests {
         let floor = |m, t| BiometricKdfParams::new(m, t, 1).unwrap().check_floor();
         assert_eq!(floor(19 * 1024, 2), Ok(()));
         assert_eq!(floor(46 * 1024, 1), Ok(()));
-        assert_eq!(floor(19 * 1024, 1), Err(Error::KdfTooWeak("memory × passes")));
+        assert_eq!(
+            floor(19 * 1024, 1),
+            Err(Error::KdfTooWeak("memory × passes"))
+        );
         assert_eq!(floor(18 * 1024, 8), Err(Error::KdfTooWeak("memory")));
         assert_eq!(BiometricKdfParams::RECOMMENDED.check_floor(), Ok(()));
     }

@@ -15,15 +15,13 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::codec::Writer;
-use crate::curve::{self, Gt};
-use crate::error::{Error, Result};
+use crate::curve;
 use crate::identity::Identity;
 
 const DST_H0: &[u8] = b"MEDCHAIN-TAKA-V1-H0-ID-TO-ZQ";
 const DST_H1_G1: &[u8] = b"MEDCHAIN-TAKA-V1-H1_BLS12381G1_XMD:SHA-256_SSWU_RO_";
 const DST_H1_G2: &[u8] = b"MEDCHAIN-TAKA-V1-H1_BLS12381G2_XMD:SHA-256_SSWU_RO_";
 const DST_H2: &[u8] = b"MEDCHAIN-TAKA-V1-H2-SIGNATURE-CHALLENGE";
-const DST_H3: &[u8] = b"MEDCHAIN-TAKA-V1-H3-GT-PAD";
 const DST_H4: &[u8] = b"MEDCHAIN-TAKA-V1-H4-FACTOR-SEED";
 const DST_FACTOR: &[u8] = b"MEDCHAIN-TAKA-V1-INITIAL-FACTOR";
 const DST_H5: &[u8] = b"MEDCHAIN-TAKA-V1-H5-FACTOR-CHAIN";
@@ -80,19 +78,6 @@ pub(crate) fn h2(c: &Challenge<'_>) -> Scalar {
     c.signer.write(&mut w);
     w.g1(c.p_pub).g1(c.l).g1(c.t);
     to_scalar(&w.into_bytes(), DST_H2)
-}
-
-/// H3: GT → {0,1}^len, the one-time pad of N = H3(g_b) ⊕ θ (S3-share).
-pub(crate) fn h3_pad(g: Gt, len: usize) -> Result<Vec<u8>> {
-    // HKDF-SHA256 yields at most 255 blocks; refuse before allocating for a longer N.
-    if len > 255 * 32 {
-        return Err(Error::InvalidList("records"));
-    }
-    let mut pad = vec![0u8; len];
-    Hkdf::<Sha256>::new(Some(DST_H3), &g.to_bytes()[..])
-        .expand(b"pad", &mut pad)
-        .map_err(|_| Error::InvalidList("records"))?;
-    Ok(pad)
 }
 
 /// H4: Zq* × segment → Zq*, the first link of a factor chain (S3-release). The seed's H4 takes
@@ -182,14 +167,5 @@ mod tests {
         let (a, b) = (Scalar::from(1u64), Scalar::from(2u64));
         assert_ne!(h5(&[&a, &b]), h5(&[&b, &a]));
         assert_ne!(h5(&[&a]), h5(&[&a, &a]));
-    }
-
-    #[test]
-    fn h3_pad_has_requested_length() {
-        let g = curve::pairing(&curve::p(), &curve::p_hat());
-        let pad = h3_pad(g, 1000).unwrap();
-        assert_eq!(pad.len(), 1000);
-        assert_ne!(pad[..32], pad[32..64]);
-        assert!(h3_pad(g, 255 * 32 + 1).is_err());
     }
 }

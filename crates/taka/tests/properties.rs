@@ -26,10 +26,7 @@ fn encodings(w: &mut World) -> Vec<(&'static str, Vec<u8>, Recode)> {
     let auth = w.authorize(&w.bob.clone(), true, &[1, 2]);
     let (bob, licence) = (w.bob.clone(), w.bob_licence.clone());
     let (_, request) = PendingShare::request(&bob, &params, licence, &auth, &mut w.rng).unwrap();
-    let verified = w
-        .a_with_patient
-        .verify_request(&params, &request, NOW)
-        .unwrap();
+    let verified = w.verify(true, &request, NOW).unwrap();
     let releases = [
         World::release("hospital-a", 1),
         World::release("hospital-a", 2),
@@ -187,7 +184,7 @@ proptest! {
         let auth = w.authorize(&w.bob.clone(), true, &[n]);
         let (bob, licence) = (w.bob.clone(), w.bob_licence.clone());
         let (pending, request) = PendingShare::request(&bob, &w.params, licence, &auth, &mut w.rng).unwrap();
-        let verified = w.a_with_patient.verify_request(&w.params, &request, NOW).unwrap();
+        let verified = w.verify(true, &request, NOW).unwrap();
         prop_assert_eq!(verified.records(), &[j(n)][..]);
         let release = World::release("hospital-a", n);
         let response = verified.respond(std::slice::from_ref(&release), &mut w.rng).unwrap();

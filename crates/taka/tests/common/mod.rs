@@ -8,6 +8,8 @@ use taka::*;
 
 pub const NOW: u64 = 1_700_000_000;
 pub const EXPIRY: u64 = NOW + 365 * 24 * 3600;
+/// Until when the fixture's authorizations run.
+pub const AUTH_EXPIRY: u64 = NOW + 24 * 3600;
 
 pub fn id(s: &str) -> Identity {
     Identity::new(s).unwrap()
@@ -110,6 +112,31 @@ impl World {
         RecordRelease::new(j(n), [n as u8; 32], emr).unwrap()
     }
 
+    /// The doctor's hospital as the chain records it: dr-bob works at B, dr-eve at A.
+    pub fn employer(&self, doctor: &Identity) -> &Identity {
+        if doctor == self.eve.id() {
+            self.hospital_a.id()
+        } else {
+            self.hospital_b.id()
+        }
+    }
+
+    /// Hospital A (`at_a`) or B verifies `request` at `now`, the doctor unrevoked and his
+    /// licence expected from his employer.
+    pub fn verify(&self, at_a: bool, request: &ShareRequest, now: u64) -> Result<VerifiedShare> {
+        let check = LicenceCheck {
+            expected_issuer: self.employer(request.doctor()),
+            revocation: RevocationStatus::NotRevoked,
+            now,
+        };
+        let (enrolment, keys) = if at_a {
+            (&self.a_with_patient, &self.hospital_a)
+        } else {
+            (&self.b_with_patient, &self.hospital_b)
+        };
+        enrolment.verify_request(keys, &self.params, request, &check)
+    }
+
     /// Patient authorizes `doctor` for `records` at the hospital of `enrolment`; the
     /// authorization travels sealed under their agreed session key.
     pub fn authorize(&mut self, doctor: &EntityKeys, at_a: bool, records: &[u64]) -> Authorization {
@@ -120,7 +147,9 @@ impl World {
             &self.patient_at_b
         };
         let records: Vec<RecordIndex> = records.iter().map(|&n| j(n)).collect();
-        let auth = enrolment.authorize(doctor.id(), &records).unwrap();
+        let auth = enrolment
+            .authorize(doctor.id(), &records, AUTH_EXPIRY)
+            .unwrap();
         let sealed = sk_patient
             .seal(b"authorization", &auth.to_bytes(), &mut self.rng)
             .unwrap();
