@@ -7,6 +7,14 @@
 //! e(X, Y) = e(Y, X), which BLS12-381 lacks). Ephemeral keys stay in G1: T_c1, T_c2, T_a1, T_a2.
 //! In an enrolment the patient also sends T̂_c1 = c1·P̂ ∈ G2, which the hospital needs for the
 //! per-record keys of S3-share and checks against T_c1 with one pairing equation.
+//!
+//! An enrolment is authenticated both ways before it exists (the seed's is not): the hospital's
+//! reply carries an HMAC under a confirmation key derived from the transcript with K, the patient
+//! checks it and answers with its own, and only [`PendingEnrolment::confirm`] yields the
+//! hospital's [`HospitalEnrolment`]. The initial factors are hashed from the same transcript (K
+//! and the seed's DH values c1·a2·P, c2·a1·P), so whoever lacks both identity keys — e.g. a
+//! third party who sent a hello under a patient's name with ephemerals of its choosing —
+//! cannot compute them.
 
 use blstrs::{G1Affine, G2Affine, Scalar};
 use hmac::{Hmac, Mac};

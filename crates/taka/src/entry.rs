@@ -246,7 +246,7 @@ impl EncryptedEntry {
     pub fn open(&self, patient: &Identity, template: &[u8]) -> Result<EmrEntry> {
         let key = self.params.derive(template, &self.salt)?;
         let aad = aad(patient, &self.params, &self.salt);
-        EmrEntry::from_bytes(&open_with(&key, &aad, &self.sealed)?)
+        EmrEntry::from_bytes(&Zeroizing::new(open_with(&key, &aad, &self.sealed)?))
     }
 
     /// Canonical encoding: params ‖ salt ‖ sealed.

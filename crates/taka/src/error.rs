@@ -65,7 +65,8 @@ pub enum Error {
     #[error("degenerate authorization")]
     DegenerateAuthorization,
     /// The hospital rejected a sharing request (S3-share): forged or foreign authorization,
-    /// tampered N or σ, or records the patient did not grant.
+    /// α_CB̄ not bound to T_b, tampered record list, header or σ, or records the patient did
+    /// not grant.
     #[error("sharing request rejected")]
     RequestRejected,
     /// Authenticated decryption failed: wrong key, wrong context or tampered ciphertext.

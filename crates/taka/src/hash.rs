@@ -3,7 +3,8 @@
 //! * to Zq*: RFC 9380 `hash_to_field` (expand_message_xmd/SHA-256 to 48 bytes, reduced mod q),
 //!   resampled with a counter in the (2^-255) event of zero — never truncation;
 //! * to G1*/G2*: RFC 9380 hash-to-curve (SSWU, random oracle);
-//! * to bit strings (H3) and to keys (H_sk, record-binding tags): HKDF-SHA256 with enough output;
+//! * to keys (H_sk, record-binding tags): HKDF-SHA256; the seed's H3 pad is not used (S3-share
+//!   encrypts the record list instead, see [`crate::ShareRequest`]);
 //! * H6 (biometric) is replaced by Argon2id, see [`crate::entry`].
 //!
 //! Multi-part inputs are encoded injectively with [`Writer`] (length prefixes, fixed-size points).
