@@ -125,7 +125,9 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
             "sign again with the sender's next nonce (GET /v1/state/accounts/{address})"
         }
         E::NonceExhausted => "this account can send no more transactions; use a new key",
-        E::ModuleNotEnabled(_) => "this node's chain does not run that module yet; upgrade the nodes",
+        E::ModuleNotEnabled(_) => {
+            "this node's chain does not run that module yet; upgrade the nodes"
+        }
         E::TxExpired { .. } => {
             "the transaction's deadline (valid_until_ms) has passed: sign it again with a later deadline"
         }
