@@ -454,7 +454,7 @@ fn taka_messages() -> Vec<Vec<u8>> {
         record,
     )
     .expect("entry");
-    let kdf = BiometricKdfParams::new(8, 1, 1).expect("kdf params");
+    let kdf = BiometricKdfParams::RECOMMENDED;
     let sealed = EncryptedEntry::seal(
         taka.patient.id(),
         &entry,
@@ -465,7 +465,7 @@ fn taka_messages() -> Vec<Vec<u8>> {
     .expect("seal");
     let authorization = taka
         .patient_enrolment
-        .authorize(taka.doctor.id(), &[record])
+        .authorize(taka.doctor.id(), &[record], u64::MAX)
         .expect("authorize");
     let (_, share) = PendingShare::request(
         &taka.doctor,
@@ -477,11 +477,11 @@ fn taka_messages() -> Vec<Vec<u8>> {
     .expect("share request");
     let verified = taka
         .hospital_enrolment
-        .verify_request(params, &share, 0)
+        .verify_request(&taka.hospital, params, &share, &taka.licence_check())
         .expect("a genuine request");
     let release = RecordRelease::new(record, [7; 32], b"EMR #3".to_vec()).expect("release");
     let response = verified.respond(&[release], &mut rng).expect("respond");
-    let eta = EmergencyRequest::new(taka.patient.id().clone(), record);
+    let eta = EmergencyRequest::new(taka.patient.id().clone(), record, &mut rng);
     let (_, emergency) = PendingEmergency::start(
         &taka.doctor,
         taka.hospital.id().clone(),

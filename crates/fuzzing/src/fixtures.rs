@@ -14,8 +14,8 @@ use medchain_types::{
 use rand_chacha::ChaCha20Rng;
 use std::sync::OnceLock;
 use taka::{
-    EntityKeys, HospitalEnrolment, Identity, Initiator, Licence, PatientEnrolment,
-    PendingRegistration, Pkg, PublicParams, respond_enrolment,
+    EntityKeys, HospitalEnrolment, Identity, Initiator, Licence, LicenceCheck, PatientEnrolment,
+    PendingRegistration, Pkg, PublicParams, RevocationStatus, respond_enrolment,
 };
 use zk::{
     CircuitShape, Predicate, Proof, ProvingKey, RecordOpening, Schema, Statement, VerifyingKey,
@@ -109,6 +109,18 @@ pub struct Taka {
     pub hospital_enrolment: HospitalEnrolment,
 }
 
+impl Taka {
+    /// The checks the hospital makes of the fixture's doctor: licensed by the fixture's
+    /// hospital, not revoked, at time 0.
+    pub fn licence_check(&self) -> LicenceCheck<'_> {
+        LicenceCheck {
+            expected_issuer: self.hospital.id(),
+            revocation: RevocationStatus::NotRevoked,
+            now: 0,
+        }
+    }
+}
+
 /// The message the fixture's taka signatures are over.
 pub const TAKA_MESSAGE: &[u8] = b"medchain fuzz message";
 
@@ -130,11 +142,12 @@ pub fn taka() -> &'static Taka {
         let doctor = register("dr-bob");
         let licence = Licence::issue(&hospital, &params, doctor.id().clone(), u64::MAX, &mut rng);
         let (state, hello) = Initiator::start_enrolment(&patient, hospital.id().clone(), &mut rng);
-        let (reply, _, hospital_enrolment) =
+        let (reply, pending) =
             respond_enrolment(&hospital, &hello, &mut rng).expect("honest hello");
-        let (_, patient_enrolment) = state
+        let (_, patient_enrolment, confirmation) = state
             .finish_enrolment(&patient, &reply)
             .expect("honest reply");
+        let (_, hospital_enrolment) = pending.confirm(&confirmation).expect("honest confirmation");
         Taka {
             pkg,
             params,

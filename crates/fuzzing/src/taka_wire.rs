@@ -69,7 +69,7 @@ pub fn taka_wire(data: &[u8]) {
         }
         5 => {
             if let Some(licence) = canonical(bytes, Licence::from_bytes, Licence::to_bytes) {
-                let _ = licence.verify(params, licence.doctor(), 0);
+                let _ = licence.verify(params, licence.doctor(), &taka.licence_check());
             }
         }
         6 => {
@@ -92,7 +92,12 @@ pub fn taka_wire(data: &[u8]) {
             if let Some(request) =
                 canonical(bytes, ShareRequest::from_bytes, ShareRequest::to_bytes)
             {
-                let _ = taka.hospital_enrolment.verify_request(params, &request, 0);
+                let _ = taka.hospital_enrolment.verify_request(
+                    &taka.hospital,
+                    params,
+                    &request,
+                    &taka.licence_check(),
+                );
             }
         }
         11 => {

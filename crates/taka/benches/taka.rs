@@ -142,14 +142,19 @@ fn enrol(
         let (s, h) = Initiator::start_enrolment(patient, hospital.id().clone(), rng);
         (s, h.to_bytes())
     });
-    let (reply, hospital_side) = t.step(FLOW, "hospital A", "respond", || {
+    let (reply, pending) = t.step(FLOW, "hospital A", "respond", || {
         let hello = Hello::from_bytes(&hello).expect("hello");
-        let (reply, _sk, side) = respond_enrolment(hospital, &hello, rng).expect("enrolment");
-        (reply.to_bytes(), side)
+        let (reply, pending) = respond_enrolment(hospital, &hello, rng).expect("enrolment");
+        (reply.to_bytes(), pending)
     });
-    let patient_side = t.step(FLOW, "patient C", "finish", || {
-        let reply = Reply::from_bytes(&reply).expect("reply");
-        state.finish_enrolment(patient, &reply).expect("finish").1
+    let (patient_side, confirmation) = t.step(FLOW, "patient C", "finish + confirm", || {
+        let reply = EnrolmentReply::from_bytes(&reply).expect("reply");
+        let (_sk, side, confirmation) = state.finish_enrolment(patient, &reply).expect("finish");
+        (side, confirmation.to_bytes())
+    });
+    let hospital_side = t.step(FLOW, "hospital A", "check confirmation", || {
+        let confirmation = EnrolmentConfirmation::from_bytes(&confirmation).expect("confirmation");
+        pending.confirm(&confirmation).expect("confirmed").1
     });
     (patient_side, hospital_side)
 }
@@ -159,6 +164,7 @@ struct Parties {
     patient: EntityKeys,
     hospital_a: EntityKeys,
     doctor: EntityKeys,
+    doctors_hospital: Identity,
     licence: Licence,
     patient_at_a: PatientEnrolment,
     a_with_patient: HospitalEnrolment,
@@ -175,9 +181,10 @@ fn share(t: &mut Table, flow: &'static str, p: &Parties, records: &[u64], rng: &
         let records: Vec<RecordIndex> = records.iter().map(|&n| j(n)).collect();
         let auth = p
             .patient_at_a
-            .authorize(p.doctor.id(), &records)
+            .authorize(p.doctor.id(), &records, u64::MAX)
             .expect("authorize");
-        (reply.to_bytes(), sk.seal(b"auth", &auth.to_bytes(), rng))
+        let sealed = sk.seal(b"auth", &auth.to_bytes(), rng).expect("seal");
+        (reply.to_bytes(), sealed)
     });
     let (pending, request) = t.step(flow, "doctor B̄", "agree + request", || {
         let reply = Reply::from_bytes(&reply).expect("reply");
@@ -191,9 +198,14 @@ fn share(t: &mut Table, flow: &'static str, p: &Parties, records: &[u64], rng: &
     });
     let response = t.step(flow, "hospital A", "verify + release", || {
         let request = ShareRequest::from_bytes(&request).expect("request");
+        let check = LicenceCheck {
+            expected_issuer: &p.doctors_hospital,
+            revocation: RevocationStatus::NotRevoked,
+            now: 0,
+        };
         let verified = p
             .a_with_patient
-            .verify_request(&p.params, &request, 0)
+            .verify_request(&p.hospital_a, &p.params, &request, &check)
             .expect("verified");
         let releases: Vec<RecordRelease> = verified
             .records()
@@ -221,7 +233,7 @@ fn emergency(
     const FLOW: &str = "S3-emergency";
     let (pending, hello) = t.step(FLOW, "doctor B̄", "open EEE + hello", || {
         let found = entry.open(p.patient.id(), template).expect("entry");
-        let eta = EmergencyRequest::new(p.patient.id().clone(), found.record());
+        let eta = EmergencyRequest::new(p.patient.id().clone(), found.record(), rng);
         let (pending, hello) =
             PendingEmergency::start(&p.doctor, found.hospital().clone(), eta, [3; 32], rng);
         (pending, hello.to_bytes())
@@ -263,6 +275,7 @@ fn main() {
             patient,
             hospital_a,
             doctor,
+            doctors_hospital: hospital_b.id().clone(),
             licence,
             patient_at_a,
             a_with_patient,

@@ -12,17 +12,19 @@ use rand_core::{CryptoRng, RngCore};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::codec::MAX_BYTES_LEN;
 use crate::error::{Error, Result};
 
 const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
 
 /// A 256-bit symmetric key sk = H_sk(…), wiped on drop.
 #[derive(Clone)]
 pub struct SessionKey(Zeroizing<[u8; 32]>);
 
 impl SessionKey {
-    pub(crate) fn new(key: [u8; 32]) -> Self {
-        Self(Zeroizing::new(key))
+    pub(crate) fn new(key: Zeroizing<[u8; 32]>) -> Self {
+        Self(key)
     }
 
     /// The raw key, for callers that layer their own protocol on top.
@@ -30,13 +32,15 @@ impl SessionKey {
         &self.0
     }
 
-    /// Encrypts `plaintext`, authenticating `aad`; output is nonce ‖ ciphertext ‖ tag.
+    /// Encrypts `plaintext`, authenticating `aad`; output is nonce ‖ ciphertext ‖ tag. Refuses
+    /// ([`Error::PlaintextTooLong`]) a plaintext whose ciphertext would exceed what a message
+    /// field carries ([`crate::MAX_BYTES_LEN`]), so every ciphertext made here can be sent.
     pub fn seal(
         &self,
         aad: &[u8],
         plaintext: &[u8],
         rng: &mut (impl RngCore + CryptoRng),
-    ) -> Vec<u8> {
+    ) -> Result<Vec<u8>> {
         seal_with(&self.0, aad, plaintext, rng)
     }
 
@@ -60,27 +64,32 @@ impl core::fmt::Debug for SessionKey {
     }
 }
 
+/// Most plaintext bytes one sealed message may carry: its nonce, ciphertext and tag must fit in
+/// one length-prefixed field of [`MAX_BYTES_LEN`] bytes.
+pub const MAX_PLAINTEXT_LEN: usize = MAX_BYTES_LEN - NONCE_LEN - TAG_LEN;
+
 pub(crate) fn seal_with(
     key: &[u8; 32],
     aad: &[u8],
     plaintext: &[u8],
     rng: &mut (impl RngCore + CryptoRng),
-) -> Vec<u8> {
+) -> Result<Vec<u8>> {
+    if plaintext.len() > MAX_PLAINTEXT_LEN || aad.len() > MAX_BYTES_LEN {
+        return Err(Error::PlaintextTooLong);
+    }
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill_bytes(&mut nonce);
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
-    let mut out = nonce.to_vec();
-    // AES-GCM encryption only fails for plaintexts beyond 2^36 bytes; callers bound sizes.
-    if let Ok(ct) = cipher.encrypt(
-        Nonce::from_slice(&nonce),
-        Payload {
-            msg: plaintext,
-            aad,
-        },
-    ) {
-        out.extend_from_slice(&ct);
-    }
-    out
+    let ciphertext = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| Error::PlaintextTooLong)?;
+    Ok([&nonce[..], &ciphertext].concat())
 }
 
 pub(crate) fn open_with(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
@@ -102,12 +111,12 @@ mod tests {
     #[test]
     fn seal_open_and_failures() {
         let mut rng = ChaCha20Rng::seed_from_u64(9);
-        let key = SessionKey::new([7u8; 32]);
-        let sealed = key.seal(b"ctx", b"record", &mut rng);
+        let key = SessionKey::new(Zeroizing::new([7u8; 32]));
+        let sealed = key.seal(b"ctx", b"record", &mut rng).unwrap();
         assert_eq!(key.open(b"ctx", &sealed).as_deref(), Ok(&b"record"[..]));
         assert_eq!(key.open(b"other", &sealed), Err(Error::Decryption));
         assert_eq!(
-            SessionKey::new([8u8; 32]).open(b"ctx", &sealed),
+            SessionKey::new(Zeroizing::new([8u8; 32])).open(b"ctx", &sealed),
             Err(Error::Decryption)
         );
         let mut tampered = sealed.clone();
@@ -116,8 +125,24 @@ mod tests {
         assert_eq!(key.open(b"ctx", &sealed[..5]), Err(Error::Decryption));
         assert_ne!(
             sealed,
-            key.seal(b"ctx", b"record", &mut rng),
+            key.seal(b"ctx", b"record", &mut rng).unwrap(),
             "fresh nonce each time"
         );
+    }
+
+    /// Before: `seal_with` dropped the ciphertext when AES-GCM refused, and sealed plaintexts
+    /// whose ciphertext no decoder accepts. Now both are an error, and the largest plaintext
+    /// allowed still fits a message field.
+    #[test]
+    fn seal_refuses_what_the_wire_cannot_carry() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let key = SessionKey::new(Zeroizing::new([7u8; 32]));
+        let too_long = vec![0u8; MAX_PLAINTEXT_LEN + 1];
+        assert_eq!(
+            key.seal(b"ctx", &too_long, &mut rng),
+            Err(Error::PlaintextTooLong)
+        );
+        let largest = key.seal(b"ctx", &too_long[1..], &mut rng).unwrap();
+        assert_eq!(largest.len(), MAX_BYTES_LEN);
     }
 }

@@ -9,14 +9,18 @@ use blstrs::{G1Affine, G2Affine, Scalar};
 use ff::Field;
 use group::prime::PrimeCurveAffine;
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
 
 /// Largest byte string accepted inside a message (64 MiB): EMRs are bulky but bounded.
 pub const MAX_BYTES_LEN: usize = 64 << 20;
 
-/// Appends canonical encodings to a buffer.
+/// Appends canonical encodings to a buffer. The buffer is wiped when it grows and when the
+/// writer is dropped, because encodings of keys and key-derivation transcripts pass through it
+/// (a plain `Vec` would free its old allocation, secret bytes included, on every growth).
 #[derive(Default)]
-pub(crate) struct Writer(Vec<u8>);
+pub(crate) struct Writer(Zeroizing<Vec<u8>>);
 
 impl Writer {
     pub(crate) fn new() -> Self {
@@ -24,21 +28,25 @@ impl Writer {
     }
 
     pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
-        self.0.push(v);
-        self
+        self.raw(&[v])
     }
 
     pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
+        self.raw(&v.to_be_bytes())
     }
 
     pub(crate) fn u64(&mut self, v: u64) -> &mut Self {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
+        self.raw(&v.to_be_bytes())
     }
 
     pub(crate) fn raw(&mut self, v: &[u8]) -> &mut Self {
+        let needed = self.0.len() + v.len();
+        if needed > self.0.capacity() {
+            let mut grown = Vec::with_capacity(needed.max(2 * self.0.capacity()).max(64));
+            grown.extend_from_slice(&self.0);
+            // The old buffer is wiped as it drops.
+            self.0 = Zeroizing::new(grown);
+        }
         self.0.extend_from_slice(v);
         self
     }
@@ -58,11 +66,17 @@ impl Writer {
     }
 
     pub(crate) fn scalar(&mut self, s: &Scalar) -> &mut Self {
-        self.raw(&s.to_bytes_be())
+        self.raw(&Zeroizing::new(s.to_bytes_be())[..])
     }
 
-    pub(crate) fn into_bytes(self) -> Vec<u8> {
-        self.0
+    /// The encoding; callers wrap it in `Zeroizing` when it holds secrets.
+    pub(crate) fn into_bytes(mut self) -> Vec<u8> {
+        core::mem::take(&mut *self.0)
+    }
+
+    /// The encoding, wiped when dropped: for key material and key-derivation transcripts.
+    pub(crate) fn into_secret_bytes(self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.into_bytes())
     }
 }
 

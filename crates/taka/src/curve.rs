@@ -8,6 +8,7 @@ use blstrs::{G1Affine, G1Projective, G2Affine, G2Projective, Scalar};
 use ff::Field;
 use group::{Curve, prime::PrimeCurveAffine};
 use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
 
 use crate::ops::bump;
 
@@ -80,9 +81,16 @@ pub(crate) fn hash_to_g2(msg: &[u8], dst: &[u8]) -> G2Affine {
 pub(crate) struct Gt(blst_fp12);
 
 impl Gt {
-    /// 576-byte big-endian encoding of the Fp12 coefficients (canonical: fully reduced).
-    pub(crate) fn to_bytes(self) -> [u8; 576] {
-        self.0.to_bendian()
+    /// 576-byte big-endian encoding of the Fp12 coefficients (canonical: fully reduced), wiped
+    /// on drop: GT values here are static keys K and per-record keys K_j.
+    pub(crate) fn to_bytes(self) -> Zeroizing<[u8; 576]> {
+        Zeroizing::new(self.0.to_bendian())
+    }
+}
+
+impl crate::secret::Blank for Gt {
+    fn blank() -> Self {
+        Gt(blst_fp12::default())
     }
 }
 
@@ -138,7 +146,7 @@ mod tests {
     fn gt_encoding_distinguishes_elements() {
         let g = pairing(&G1Affine::generator(), &G2Affine::generator());
         let g2 = pairing(&mul_p(&Scalar::from(2u64)), &G2Affine::generator());
-        assert_ne!(g.to_bytes(), g2.to_bytes());
-        assert_eq!(g.to_bytes(), g.to_bytes());
+        assert_ne!(*g.to_bytes(), *g2.to_bytes());
+        assert_eq!(*g.to_bytes(), *g.to_bytes());
     }
 }

@@ -20,17 +20,37 @@ use crate::secret::Secret;
 
 const LABEL: &[u8] = b"emergency";
 
-/// η = ID_C ‖ j, the emergency request whose hash hUR = H(η) goes on SUP in tx_ur.
+/// Length of the random salt in η.
+const SALT_LEN: usize = 32;
+
+/// η = ID_C ‖ j ‖ salt, the emergency request whose hash hUR = H(η) goes on SUP in tx_ur.
+///
+/// The salt is our addition: tx_ur is public and patient IDs and record indices are few, so
+/// the seed's unsalted H(ID_C ‖ j) is found by hashing every candidate, revealing who is being
+/// treated and which record is read. With 256 random bits in η, hUR reveals nothing and two
+/// requests for the same record are unlinkable. The salt travels only inside the
+/// [`EmergencyHello`] to hospital A, which recomputes hUR to find tx_ur.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmergencyRequest {
     patient: Identity,
     record: RecordIndex,
+    salt: [u8; SALT_LEN],
 }
 
 impl EmergencyRequest {
-    /// η for record j of patient C.
-    pub fn new(patient: Identity, record: RecordIndex) -> Self {
-        Self { patient, record }
+    /// η for record j of patient C, with a fresh random salt.
+    pub fn new(
+        patient: Identity,
+        record: RecordIndex,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Self {
+        let mut salt = [0u8; SALT_LEN];
+        rng.fill_bytes(&mut salt);
+        Self {
+            patient,
+            record,
+            salt,
+        }
     }
 
     /// ID_C.
@@ -43,12 +63,12 @@ impl EmergencyRequest {
         self.record
     }
 
-    /// hUR = H(η), the value the SUP transaction tx_ur carries.
+    /// hUR = H(ID_C ‖ j ‖ salt), the value the SUP transaction tx_ur carries.
     pub fn hur(&self) -> [u8; 32] {
         hash::h_ur(&self.to_bytes())
     }
 
-    /// Canonical encoding of η.
+    /// Canonical encoding of η: ID_C ‖ j ‖ salt.
     pub fn to_bytes(&self) -> Vec<u8> {
         encode(|w| self.write(w))
     }
@@ -61,12 +81,14 @@ impl EmergencyRequest {
     fn write(&self, w: &mut Writer) {
         self.patient.write(w);
         self.record.write(w);
+        w.raw(&self.salt);
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         Ok(Self {
             patient: Identity::read(r)?,
             record: RecordIndex::read(r)?,
+            salt: r.array("hUR salt")?,
         })
     }
 }
@@ -178,11 +200,14 @@ impl PendingEmergency {
                 "emergency response must carry one record",
             ));
         };
-        let k = curve::pairing(doctor.s_hat(), &hash::h1_g2(&self.hello.hospital));
-        let dh = mul_g1(&response.t_a, self.b.expose());
+        let k = Secret::new(curve::pairing(
+            doctor.s_hat(),
+            &hash::h1_g2(&self.hello.hospital),
+        ));
+        let dh = Secret::new(mul_g1(&response.t_a, self.b.expose()));
         let hello = &self.hello;
         hello.with_context(|ctx| {
-            let key = ctx.key(hello.eta.record, &dh, k, &hello.t_b, &response.t_a);
+            let key = ctx.key(hello.eta.record, &dh, &k, &hello.t_b, &response.t_a);
             ctx.open(&key, sealed)
         })
     }
@@ -204,14 +229,17 @@ pub fn respond_emergency(
     if release.record() != hello.eta.record {
         return Err(Error::InvalidList("release must be the requested record"));
     }
-    let k = curve::pairing(&hash::h1_g1(&hello.doctor), hospital.s_check());
+    let k = Secret::new(curve::pairing(
+        &hash::h1_g1(&hello.doctor),
+        hospital.s_check(),
+    ));
     let a = Secret::new(random_nonzero_scalar(rng));
     let t_a = mul_p(a.expose());
-    let dh = mul_g1(&hello.t_b, a.expose());
+    let dh = Secret::new(mul_g1(&hello.t_b, a.expose()));
     let sealed = hello.with_context(|ctx| {
-        let key = ctx.key(release.record(), &dh, k, &hello.t_b, &t_a);
+        let key = ctx.key(release.record(), &dh, &k, &hello.t_b, &t_a);
         ctx.seal(&key, release, rng)
-    });
+    })?;
     Ok(HospitalResponse {
         t_a,
         sealed: vec![sealed],
@@ -223,12 +251,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hur_commits_to_patient_and_record() {
-        let eta = |p: &str, n| {
-            EmergencyRequest::new(Identity::new(p).unwrap(), RecordIndex::new(n).unwrap())
+    fn hur_commits_to_patient_record_and_salt() {
+        let eta = |p: &str, n, salt| EmergencyRequest {
+            patient: Identity::new(p).unwrap(),
+            record: RecordIndex::new(n).unwrap(),
+            salt: [salt; SALT_LEN],
         };
-        assert_eq!(eta("c", 1).hur(), eta("c", 1).hur());
-        assert_ne!(eta("c", 1).hur(), eta("c", 2).hur());
-        assert_ne!(eta("c", 1).hur(), eta("d", 1).hur());
+        assert_eq!(eta("c", 1, 0).hur(), eta("c", 1, 0).hur());
+        assert_ne!(eta("c", 1, 0).hur(), eta("c", 2, 0).hur());
+        assert_ne!(eta("c", 1, 0).hur(), eta("d", 1, 0).hur());
+        assert_ne!(eta("c", 1, 0).hur(), eta("c", 1, 1).hur());
     }
 }

@@ -45,29 +45,57 @@ impl BiometricKdfParams {
         lanes: 1,
     };
 
-    /// Largest accepted memory cost (1 GiB), so a stored entry cannot exhaust a reader's memory.
-    pub const MAX_MEMORY_KIB: u32 = 1 << 20;
-    /// Largest accepted pass count.
-    pub const MAX_ITERATIONS: u32 = 16;
-    /// Largest accepted lane count.
-    pub const MAX_LANES: u32 = 8;
+    /// Largest memory cost a reader accepts (256 MiB): entries are public, so anyone can plant
+    /// one, and a reader (a doctor's device in an emergency) must not be made to allocate more.
+    pub const MAX_MEMORY_KIB: u32 = 256 * 1024;
+    /// Largest pass count a reader accepts.
+    pub const MAX_ITERATIONS: u32 = 8;
+    /// Largest lane count a reader accepts.
+    pub const MAX_LANES: u32 = 4;
+    /// Least memory an entry may be sealed with: OWASP's 19 MiB.
+    pub const MIN_MEMORY_KIB: u32 = 19 * 1024;
+    /// Least memory × passes an entry may be sealed with: OWASP's 19 MiB × 2 (its other
+    /// recommended settings, e.g. 46 MiB × 1, have at least this product).
+    pub const MIN_MEMORY_PASSES_KIB: u64 = 2 * 19 * 1024;
 
-    /// Validated parameters: 1 ≤ lanes ≤ 8, 8·lanes ≤ memory_kib ≤ 1 GiB, 1 ≤ iterations ≤ 16.
+    /// Parameters a reader accepts: 1 ≤ iterations, 1 ≤ lanes, 8·lanes ≤ memory_kib
+    /// ([`Error::KdfParams`] otherwise) and at most the caps above ([`Error::KdfCostAboveCap`]).
+    /// Sealing further requires the floor ([`Self::MIN_MEMORY_KIB`], [`Self::MIN_MEMORY_PASSES_KIB`]).
     pub fn new(memory_kib: u32, iterations: u32, lanes: u32) -> Result<Self> {
-        if !(1..=Self::MAX_LANES).contains(&lanes) {
+        if lanes == 0 {
             return Err(Error::KdfParams("lanes"));
         }
-        if memory_kib < 8 * lanes || memory_kib > Self::MAX_MEMORY_KIB {
-            return Err(Error::KdfParams("memory"));
-        }
-        if !(1..=Self::MAX_ITERATIONS).contains(&iterations) {
+        if iterations == 0 {
             return Err(Error::KdfParams("iterations"));
+        }
+        if lanes > Self::MAX_LANES {
+            return Err(Error::KdfCostAboveCap("lanes"));
+        }
+        if iterations > Self::MAX_ITERATIONS {
+            return Err(Error::KdfCostAboveCap("iterations"));
+        }
+        if memory_kib > Self::MAX_MEMORY_KIB {
+            return Err(Error::KdfCostAboveCap("memory"));
+        }
+        if memory_kib < 8 * lanes {
+            return Err(Error::KdfParams("memory"));
         }
         Ok(Self {
             memory_kib,
             iterations,
             lanes,
         })
+    }
+
+    /// Whether these parameters may seal a new entry: at least the recommended floor.
+    fn check_floor(&self) -> Result<()> {
+        if self.memory_kib < Self::MIN_MEMORY_KIB {
+            return Err(Error::KdfTooWeak("memory"));
+        }
+        if u64::from(self.memory_kib) * u64::from(self.iterations) < Self::MIN_MEMORY_PASSES_KIB {
+            return Err(Error::KdfTooWeak("memory × passes"));
+        }
+        Ok(())
     }
 
     fn derive(&self, template: &[u8], salt: &[u8; SALT_LEN]) -> Result<Zeroizing<[u8; 32]>> {
@@ -192,6 +220,7 @@ pub struct EncryptedEntry {
 impl EncryptedEntry {
     /// S3-entry: the patient seals EE for storage on MED. `patient` is authenticated as
     /// associated data, so an entry copied under another patient's ID does not open.
+    /// Parameters below the recommended floor are refused ([`Error::KdfTooWeak`]).
     pub fn seal(
         patient: &Identity,
         entry: &EmrEntry,
@@ -199,11 +228,12 @@ impl EncryptedEntry {
         params: BiometricKdfParams,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Self> {
+        params.check_floor()?;
         let mut salt = [0u8; SALT_LEN];
         rng.fill_bytes(&mut salt);
         let key = params.derive(template, &salt)?;
         let aad = aad(patient, &params, &salt);
-        let sealed = seal_with(&key, &aad, &entry.to_bytes(), rng);
+        let sealed = seal_with(&key, &aad, &Zeroizing::new(entry.to_bytes()), rng)?;
         Ok(Self {
             params,
             salt,
@@ -216,7 +246,7 @@ impl EncryptedEntry {
     pub fn open(&self, patient: &Identity, template: &[u8]) -> Result<EmrEntry> {
         let key = self.params.derive(template, &self.salt)?;
         let aad = aad(patient, &self.params, &self.salt);
-        EmrEntry::from_bytes(&open_with(&key, &aad, &self.sealed)?)
+        EmrEntry::from_bytes(&Zeroizing::new(open_with(&key, &aad, &self.sealed)?))
     }
 
     /// Canonical encoding: params ‖ salt ‖ sealed.
@@ -227,7 +257,8 @@ impl EncryptedEntry {
         w.into_bytes()
     }
 
-    /// Strict decoding (parameters within bounds).
+    /// Strict decoding; parameters above the reader's caps are refused before any work
+    /// ([`Error::KdfCostAboveCap`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         decode(bytes, |r| {
             Ok(Self {
@@ -272,12 +303,37 @@ mod tests {
         let bytes = w.into_bytes();
         assert_eq!(
             BiometricKdfParams::read(&mut Reader::new(&bytes)),
-            Err(Error::KdfParams("memory"))
+            Err(Error::KdfCostAboveCap("memory"))
         );
         assert_eq!(
             BiometricKdfParams::new(64, 1, 0),
             Err(Error::KdfParams("lanes"))
         );
+        assert_eq!(
+            BiometricKdfParams::new(64, 1, 5),
+            Err(Error::KdfCostAboveCap("lanes"))
+        );
+        assert_eq!(
+            BiometricKdfParams::new(64, 9, 1),
+            Err(Error::KdfCostAboveCap("iterations"))
+        );
+        assert_eq!(
+            BiometricKdfParams::new(16, 1, 4),
+            Err(Error::KdfParams("memory"))
+        );
+    }
+
+    #[test]
+    fn sealing_floor_follows_owasp() {
+        let floor = |m, t| BiometricKdfParams::new(m, t, 1).unwrap().check_floor();
+        assert_eq!(floor(19 * 1024, 2), Ok(()));
+        assert_eq!(floor(46 * 1024, 1), Ok(()));
+        assert_eq!(
+            floor(19 * 1024, 1),
+            Err(Error::KdfTooWeak("memory × passes"))
+        );
+        assert_eq!(floor(18 * 1024, 8), Err(Error::KdfTooWeak("memory")));
+        assert_eq!(BiometricKdfParams::RECOMMENDED.check_floor(), Ok(()));
     }
 
     #[test]

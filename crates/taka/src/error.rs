@@ -65,7 +65,8 @@ pub enum Error {
     #[error("degenerate authorization")]
     DegenerateAuthorization,
     /// The hospital rejected a sharing request (S3-share): forged or foreign authorization,
-    /// tampered N or σ, or records the patient did not grant.
+    /// α_CB̄ not bound to T_b, tampered record list, header or σ, or records the patient did
+    /// not grant.
     #[error("sharing request rejected")]
     RequestRejected,
     /// Authenticated decryption failed: wrong key, wrong context or tampered ciphertext.
@@ -74,6 +75,24 @@ pub enum Error {
     /// The biometric key-derivation parameters were out of the accepted range (S3-entry).
     #[error("biometric KDF parameters rejected: {0}")]
     KdfParams(&'static str),
+    /// A stored entry asks for more Argon2 work than a reader accepts (S3-entry): refused before
+    /// any memory is allocated, so a planted entry cannot exhaust the reader.
+    #[error("biometric KDF cost above the reader's cap: {0}")]
+    KdfCostAboveCap(&'static str),
+    /// Sealing an entry with Argon2 parameters below the recommended floor (S3-entry): the
+    /// entry is public, so weak parameters make guessing templates cheap.
+    #[error("biometric KDF parameters below the recommended floor: {0}")]
+    KdfTooWeak(&'static str),
+    /// A plaintext too long for its ciphertext to fit one message field.
+    #[error("plaintext too long to seal")]
+    PlaintextTooLong,
+    /// Key confirmation failed (S3-agree enrolment): the other party does not hold the
+    /// identity key of the identity it claims, or the messages were tampered with.
+    #[error("key confirmation failed")]
+    KeyConfirmation,
+    /// The patient's authorization has expired (S3-share).
+    #[error("authorization expired")]
+    AuthorizationExpired,
 }
 
 /// Result alias used throughout the crate.

@@ -24,7 +24,7 @@
 //! seed, whoever holds s_α and s_β (patient and hospital) can compute every factor — they must,
 //! to serve old records — so those two points are the long-term secret to protect.
 
-use blstrs::{G1Affine, Scalar};
+use blstrs::Scalar;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -37,11 +37,14 @@ use crate::secret::Secret;
 /// Records per segment (m). Part of the protocol: patient and hospital must agree on it.
 pub const SEGMENT_LEN: u64 = 64;
 
-/// The initial factors s_α = c1·a2·P and s_β = c2·a1·P of a patient–hospital pair (S3-agree).
+/// The initial factors s_α, s_β of a patient–hospital pair (S3-agree): hashes of the enrolment
+/// transcript, which holds the identity-based K and the DH values c1·a2·P, c2·a1·P (the seed's
+/// s_α, s_β), so a party without the patient's or the hospital's identity key cannot compute
+/// them even if it chose the ephemerals.
 #[derive(Clone, Debug)]
 pub struct InitialFactors {
-    s_alpha: Secret<G1Affine>,
-    s_beta: Secret<G1Affine>,
+    s_alpha: Secret<Scalar>,
+    s_beta: Secret<Scalar>,
 }
 
 /// The encryption factor s_α^j of one record (S3-release).
@@ -64,7 +67,7 @@ impl PartialEq for EncryptionFactor {
 impl Eq for EncryptionFactor {}
 
 impl InitialFactors {
-    pub(crate) fn new(s_alpha: G1Affine, s_beta: G1Affine) -> Self {
+    pub(crate) fn new(s_alpha: Scalar, s_beta: Scalar) -> Self {
         Self {
             s_alpha: Secret::new(s_alpha),
             s_beta: Secret::new(s_beta),
@@ -96,18 +99,18 @@ impl InitialFactors {
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
-        w.g1(self.s_alpha.expose()).g1(self.s_beta.expose());
+        w.scalar(self.s_alpha.expose()).scalar(self.s_beta.expose());
     }
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self> {
-        Ok(Self::new(r.g1("s_alpha")?, r.g1("s_beta")?))
+        Ok(Self::new(r.scalar("s_alpha")?, r.scalar("s_beta")?))
     }
 
-    /// Encoding for sealed storage (96 bytes).
+    /// Encoding for sealed storage (64 bytes).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::new();
         self.write(&mut w);
-        Zeroizing::new(w.into_bytes())
+        w.into_secret_bytes()
     }
 
     /// Strict decoding.
@@ -119,10 +122,9 @@ impl InitialFactors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::curve::mul_p;
 
     fn factors(a: u64, b: u64) -> InitialFactors {
-        InitialFactors::new(mul_p(&Scalar::from(a)), mul_p(&Scalar::from(b)))
+        InitialFactors::new(Scalar::from(a), Scalar::from(b))
     }
 
     fn j(n: u64) -> RecordIndex {

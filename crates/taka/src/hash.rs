@@ -3,7 +3,8 @@
 //! * to Zq*: RFC 9380 `hash_to_field` (expand_message_xmd/SHA-256 to 48 bytes, reduced mod q),
 //!   resampled with a counter in the (2^-255) event of zero — never truncation;
 //! * to G1*/G2*: RFC 9380 hash-to-curve (SSWU, random oracle);
-//! * to bit strings (H3) and to keys (H_sk, record-binding tags): HKDF-SHA256 with enough output;
+//! * to keys (H_sk, record-binding tags): HKDF-SHA256; the seed's H3 pad is not used (S3-share
+//!   encrypts the record list instead, see [`crate::ShareRequest`]);
 //! * H6 (biometric) is replaced by Argon2id, see [`crate::entry`].
 //!
 //! Multi-part inputs are encoded injectively with [`Writer`] (length prefixes, fixed-size points).
@@ -12,18 +13,18 @@ use blst::blst_scalar;
 use blstrs::{G1Affine, G2Affine, Scalar};
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::codec::Writer;
-use crate::curve::{self, Gt};
-use crate::error::{Error, Result};
+use crate::curve;
 use crate::identity::Identity;
 
 const DST_H0: &[u8] = b"MEDCHAIN-TAKA-V1-H0-ID-TO-ZQ";
 const DST_H1_G1: &[u8] = b"MEDCHAIN-TAKA-V1-H1_BLS12381G1_XMD:SHA-256_SSWU_RO_";
 const DST_H1_G2: &[u8] = b"MEDCHAIN-TAKA-V1-H1_BLS12381G2_XMD:SHA-256_SSWU_RO_";
 const DST_H2: &[u8] = b"MEDCHAIN-TAKA-V1-H2-SIGNATURE-CHALLENGE";
-const DST_H3: &[u8] = b"MEDCHAIN-TAKA-V1-H3-GT-PAD";
 const DST_H4: &[u8] = b"MEDCHAIN-TAKA-V1-H4-FACTOR-SEED";
+const DST_FACTOR: &[u8] = b"MEDCHAIN-TAKA-V1-INITIAL-FACTOR";
 const DST_H5: &[u8] = b"MEDCHAIN-TAKA-V1-H5-FACTOR-CHAIN";
 const DST_H7: &[u8] = b"MEDCHAIN-TAKA-V1-H7-KEY-BINDING";
 const DST_HSK: &[u8] = b"MEDCHAIN-TAKA-V1-HSK-SESSION-KEY";
@@ -34,7 +35,7 @@ const DST_HUR: &[u8] = b"MEDCHAIN-TAKA-V1-HUR";
 fn to_scalar(msg: &[u8], dst: &[u8]) -> Scalar {
     let mut counter: u32 = 0;
     loop {
-        let mut input = msg.to_vec();
+        let mut input = Zeroizing::new(msg.to_vec());
         if counter > 0 {
             input.extend_from_slice(&counter.to_be_bytes());
         }
@@ -80,24 +81,13 @@ pub(crate) fn h2(c: &Challenge<'_>) -> Scalar {
     to_scalar(&w.into_bytes(), DST_H2)
 }
 
-/// H3: GT → {0,1}^len, the one-time pad of N = H3(g_b) ⊕ θ (S3-share).
-pub(crate) fn h3_pad(g: Gt, len: usize) -> Result<Vec<u8>> {
-    // HKDF-SHA256 yields at most 255 blocks; refuse before allocating for a longer N.
-    if len > 255 * 32 {
-        return Err(Error::InvalidList("records"));
-    }
-    let mut pad = vec![0u8; len];
-    Hkdf::<Sha256>::new(Some(DST_H3), &g.to_bytes())
-        .expand(b"pad", &mut pad)
-        .map_err(|_| Error::InvalidList("records"))?;
-    Ok(pad)
-}
-
-/// H4: G1* × segment → Zq*, the first link of a factor chain (S3-release).
-pub(crate) fn h4(point: &G1Affine, segment: u64) -> Scalar {
+/// H4: Zq* × segment → Zq*, the first link of a factor chain (S3-release). The seed's H4 takes
+/// the G1 point s_α; here s_α is already a scalar derived from the whole enrolment transcript
+/// (see [`initial_factor`]).
+pub(crate) fn h4(seed: &Scalar, segment: u64) -> Scalar {
     let mut w = Writer::new();
-    w.g1(point).u64(segment);
-    to_scalar(&w.into_bytes(), DST_H4)
+    w.scalar(seed).u64(segment);
+    to_scalar(&w.into_secret_bytes(), DST_H4)
 }
 
 /// H5: Zq*^k → Zq*, one step of a factor chain (S3-release). The seed's `s ⊕ t` input is
@@ -107,7 +97,7 @@ pub(crate) fn h5(inputs: &[&Scalar]) -> Scalar {
     for s in inputs {
         w.scalar(s);
     }
-    to_scalar(&w.into_bytes(), DST_H5)
+    to_scalar(&w.into_secret_bytes(), DST_H5)
 }
 
 /// H7: {0,1}* × G1 × G1 → Zq*, f = H7(ID_U ‖ P_pub ‖ L_U) (S3-register).
@@ -118,10 +108,19 @@ pub(crate) fn h7(id: &Identity, p_pub: &G1Affine, l: &G1Affine) -> Scalar {
     to_scalar(&w.into_bytes(), DST_H7)
 }
 
+/// The initial factor s_α (`which` = "alpha") or s_β ("beta") of an enrolment (S3-agree): a
+/// hash of the transcript that holds the identity-based K as well as the DH values c1·a2·P and
+/// c2·a1·P, so only holders of both the ephemerals and the identity keys can compute it.
+pub(crate) fn initial_factor(which: &[u8], transcript: &[u8]) -> Scalar {
+    let mut w = Writer::new();
+    w.bytes(which).bytes(transcript);
+    to_scalar(&w.into_secret_bytes(), DST_FACTOR)
+}
+
 /// H_sk: {0,1}* → {0,1}^256 (HKDF-SHA256), a session key from its transcript.
-pub(crate) fn h_sk(label: &[u8], transcript: &[u8]) -> [u8; 32] {
-    let mut key = [0u8; 32];
-    let expanded = Hkdf::<Sha256>::new(Some(DST_HSK), transcript).expand(label, &mut key);
+pub(crate) fn h_sk(label: &[u8], transcript: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    let expanded = Hkdf::<Sha256>::new(Some(DST_HSK), transcript).expand(label, &mut key[..]);
     debug_assert!(expanded.is_ok(), "32 bytes is within HKDF's range");
     key
 }
@@ -169,14 +168,5 @@ mod tests {
         let (a, b) = (Scalar::from(1u64), Scalar::from(2u64));
         assert_ne!(h5(&[&a, &b]), h5(&[&b, &a]));
         assert_ne!(h5(&[&a]), h5(&[&a, &a]));
-    }
-
-    #[test]
-    fn h3_pad_has_requested_length() {
-        let g = curve::pairing(&curve::p(), &curve::p_hat());
-        let pad = h3_pad(g, 1000).unwrap();
-        assert_eq!(pad.len(), 1000);
-        assert_ne!(pad[..32], pad[32..64]);
-        assert!(h3_pad(g, 255 * 32 + 1).is_err());
     }
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 /// An entity's unique identifier ID_U (S3-register): a patient, doctor or hospital.
 ///
 /// Any byte string of 1..=[`Identity::MAX_LEN`] bytes; the bound keeps every hash input and
-/// every one-time pad (H3) short.
+/// every message short.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Identity(Vec<u8>);
 

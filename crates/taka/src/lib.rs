@@ -21,9 +21,10 @@ mod secret;
 mod share;
 mod signature;
 
-pub use aead::SessionKey;
+pub use aead::{MAX_PLAINTEXT_LEN, SessionKey};
 pub use agree::{
-    Hello, HospitalEnrolment, Initiator, PatientEnrolment, Reply, respond, respond_enrolment,
+    EnrolmentConfirmation, EnrolmentReply, Hello, HospitalEnrolment, Initiator, PatientEnrolment,
+    PendingEnrolment, Reply, respond, respond_enrolment,
 };
 pub use codec::MAX_BYTES_LEN;
 pub use emergency::{EmergencyHello, EmergencyRequest, PendingEmergency, respond_emergency};
@@ -31,10 +32,10 @@ pub use entry::{BiometricKdfParams, EmrEntry, EncryptedEntry, MIN_TEMPLATE_LEN};
 pub use error::{Error, Result};
 pub use factors::{EncryptionFactor, InitialFactors, SEGMENT_LEN};
 pub use identity::{Identity, MAX_RECORDS_PER_SHARE, RecordIndex};
-pub use licence::Licence;
+pub use licence::{Licence, LicenceCheck, RevocationStatus};
 pub use params::PublicParams;
 pub use pkg::Pkg;
 pub use register::{EntityKeys, PendingRegistration, RegistrationRequest, RegistrationResponse};
-pub use release::{HospitalResponse, RecordRelease};
+pub use release::{HospitalResponse, MAX_EMR_LEN, RecordRelease};
 pub use share::{Authorization, PendingShare, ShareRequest, VerifiedShare};
 pub use signature::Signature;

@@ -1,6 +1,8 @@
 //! Doctor licences ρ = (ID_HN, ID_DN, EXP) signed by the hiring hospital (S3-register), carried
-//! in every sharing request (S3-share). Revocation lists live on the SUP chain, not here: the
-//! caller checks them (S3-revoke).
+//! in every sharing request (S3-share). Revocation lists and who employs whom live on chain, not
+//! here (S3-revoke), so checking a licence takes both from the caller in a [`LicenceCheck`]:
+//! there is no way to check a licence without saying who must have issued it and whether the
+//! doctor is revoked.
 
 use rand_core::{CryptoRng, RngCore};
 
@@ -10,6 +12,30 @@ use crate::identity::Identity;
 use crate::params::PublicParams;
 use crate::register::EntityKeys;
 use crate::signature::{Purpose, Signature, sign_tagged, verify_tagged};
+
+/// The doctor's revocation status, as the caller read it from the chain's revocation list
+/// (S3-revoke) at the height it trusts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevocationStatus {
+    /// The doctor is not on the revocation list.
+    NotRevoked,
+    /// The doctor is on the revocation list: every licence check fails.
+    Revoked,
+}
+
+/// What a licence is checked against — all of it from the caller, none of it from the licence.
+#[derive(Clone, Copy, Debug)]
+pub struct LicenceCheck<'a> {
+    /// The doctor's hospital as the chain records it (the doctor's organisation), never the
+    /// issuer the licence names: otherwise any registered identity, the doctor included, could
+    /// issue itself a licence.
+    pub expected_issuer: &'a Identity,
+    /// The doctor's revocation status.
+    pub revocation: RevocationStatus,
+    /// The caller's clock, seconds since the Unix epoch (this crate reads none): checked against
+    /// the licence's EXP and, in a sharing request, the authorization's expiry.
+    pub now: u64,
+}
 
 /// ρ = (ID_HN, ID_DN, EXP) and the hospital's signature over it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,13 +81,26 @@ impl Licence {
         self.expires_at
     }
 
-    /// Accepts iff the licence names `doctor`, is signed by its hospital, and `now ≤ EXP`.
-    /// Whether the issuer is a registered hospital is the chain's knowledge, not checked here.
-    pub fn verify(&self, params: &PublicParams, doctor: &Identity, now: u64) -> Result<()> {
+    /// Accepts iff the licence names `doctor`, was issued by `check.expected_issuer`, the
+    /// doctor is not revoked, `check.now ≤ EXP`, and the issuer's signature verifies.
+    pub fn verify(
+        &self,
+        params: &PublicParams,
+        doctor: &Identity,
+        check: &LicenceCheck<'_>,
+    ) -> Result<()> {
         if &self.doctor != doctor {
             return Err(Error::LicenceRejected("issued to another doctor"));
         }
-        if now > self.expires_at {
+        if &self.hospital != check.expected_issuer {
+            return Err(Error::LicenceRejected(
+                "not issued by the doctor's hospital",
+            ));
+        }
+        if check.revocation == RevocationStatus::Revoked {
+            return Err(Error::LicenceRejected("doctor revoked"));
+        }
+        if check.now > self.expires_at {
             return Err(Error::LicenceRejected("expired"));
         }
         let body = body(&self.hospital, &self.doctor, self.expires_at);
@@ -72,8 +111,7 @@ impl Licence {
             Purpose::Licence,
             &body,
         )
-        .map_err(|_| Error::LicenceRejected("bad signature"))?;
-        Ok(())
+        .map_err(|_| Error::LicenceRejected("bad signature"))
     }
 
     /// Canonical encoding.

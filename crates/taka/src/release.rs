@@ -2,13 +2,19 @@
 //! record — shared by normal sharing (S3-share) and emergency access (S3-emergency).
 
 use blstrs::G1Affine;
+use zeroize::Zeroizing;
 
-use crate::aead::SessionKey;
-use crate::codec::{MAX_BYTES_LEN, Reader, Writer, decode};
+use crate::aead::{MAX_PLAINTEXT_LEN, SessionKey};
+use crate::codec::{Reader, Writer, decode};
 use crate::curve::Gt;
 use crate::error::{Error, Result};
 use crate::hash;
 use crate::identity::{Identity, MAX_RECORDS_PER_SHARE, RecordIndex};
+use crate::secret::Secret;
+
+/// Largest EMR one release carries: the sealed plaintext (j ‖ htxM_j ‖ length ‖ EMR) must stay
+/// within [`MAX_PLAINTEXT_LEN`].
+pub const MAX_EMR_LEN: usize = MAX_PLAINTEXT_LEN - 8 - 32 - 4;
 
 /// One EMR as released: its index j, htxM_j (the hash that locates tx_mr on MED, so the doctor
 /// can check hEMR there) and the EMR bytes.
@@ -20,9 +26,10 @@ pub struct RecordRelease {
 }
 
 impl RecordRelease {
-    /// Wraps a record; EMRs are limited to [`crate::MAX_BYTES_LEN`] bytes.
+    /// Wraps a record; EMRs are limited to [`MAX_EMR_LEN`] bytes, so the sealed record
+    /// still fits one message field.
     pub fn new(record: RecordIndex, htxm: [u8; 32], emr: Vec<u8>) -> Result<Self> {
-        if emr.len() > MAX_BYTES_LEN {
+        if emr.len() > MAX_EMR_LEN {
             return Err(Error::Malformed("EMR too large"));
         }
         Ok(Self { record, htxm, emr })
@@ -130,19 +137,20 @@ impl ReleaseContext<'_> {
     pub(crate) fn key(
         &self,
         record: RecordIndex,
-        dh: &G1Affine,
-        k: Gt,
+        dh: &Secret<G1Affine>,
+        k: &Secret<Gt>,
         t_b: &G1Affine,
         t_a: &G1Affine,
     ) -> SessionKey {
         let mut w = Writer::new();
         self.doctor.write(&mut w);
         self.hospital.write(&mut w);
-        w.g1(dh).raw(&k.to_bytes()).g1(t_b).g1(t_a);
+        w.g1(dh.expose()).raw(&k.expose().to_bytes()[..]);
+        w.g1(t_b).g1(t_a);
         self.patient.write(&mut w);
         record.write(&mut w);
         w.bytes(self.extra);
-        SessionKey::new(hash::h_sk(self.label, &w.into_bytes()))
+        SessionKey::new(hash::h_sk(self.label, &w.into_secret_bytes()))
     }
 
     fn aad(&self, record: RecordIndex) -> Vec<u8> {
@@ -161,16 +169,17 @@ impl ReleaseContext<'_> {
         key: &SessionKey,
         release: &RecordRelease,
         rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
-    ) -> SealedRecord {
-        SealedRecord {
+    ) -> Result<SealedRecord> {
+        let plaintext = Zeroizing::new(release.to_plaintext());
+        Ok(SealedRecord {
             record: release.record,
-            ciphertext: key.seal(&self.aad(release.record), &release.to_plaintext(), rng),
-        }
+            ciphertext: key.seal(&self.aad(release.record), &plaintext, rng)?,
+        })
     }
 
     /// Opens one sealed record; the inner index must match the outer one.
     pub(crate) fn open(&self, key: &SessionKey, sealed: &SealedRecord) -> Result<RecordRelease> {
-        let plaintext = key.open(&self.aad(sealed.record), &sealed.ciphertext)?;
+        let plaintext = Zeroizing::new(key.open(&self.aad(sealed.record), &sealed.ciphertext)?);
         let release = RecordRelease::from_plaintext(&plaintext)?;
         if release.record != sealed.record {
             return Err(Error::Decryption);
@@ -197,9 +206,9 @@ mod tests {
             patient: &patient,
             extra: &[],
         };
-        let key = SessionKey::new([1; 32]);
+        let key = SessionKey::new(Zeroizing::new([1; 32]));
         let release = RecordRelease::new(RecordIndex::new(2).unwrap(), [0; 32], b"emr".to_vec());
-        let mut sealed = ctx.seal(&key, &release.clone().unwrap(), &mut rng);
+        let mut sealed = ctx.seal(&key, &release.clone().unwrap(), &mut rng).unwrap();
         assert_eq!(ctx.open(&key, &sealed).ok(), release.ok());
         sealed.record = RecordIndex::new(3).unwrap();
         assert_eq!(ctx.open(&key, &sealed), Err(Error::Decryption));
@@ -208,6 +217,6 @@ mod tests {
     #[test]
     fn oversized_emr_is_refused() {
         let j = RecordIndex::new(1).unwrap();
-        assert!(RecordRelease::new(j, [0; 32], vec![0; MAX_BYTES_LEN + 1]).is_err());
+        assert!(RecordRelease::new(j, [0; 32], vec![0; MAX_EMR_LEN + 1]).is_err());
     }
 }

@@ -13,6 +13,7 @@ use crate::hash::{self, Challenge};
 use crate::identity::Identity;
 use crate::params::PublicParams;
 use crate::register::EntityKeys;
+use crate::secret::Secret;
 
 /// What a signature is for; prefixed to the message so a signature made for one purpose never
 /// verifies for another (e.g. a sharing request re-read as a licence).
@@ -53,26 +54,17 @@ impl Signature {
 
     /// Verifies a signature made with [`Signature::sign`] by `signer`.
     pub fn verify(&self, params: &PublicParams, signer: &Identity, message: &[u8]) -> Result<()> {
-        self.recover_commitment(params, signer, &tagged(Purpose::Message, message))
-            .map(|_| ())
+        self.check(params, signer, &tagged(Purpose::Message, message))
     }
 
     /// Recomputes T' = v·P − h·(L_U + f·P_pub) with f = H7(ID_U, P_pub, L_U) and accepts iff
-    /// H2(m ‖ ID_U ‖ P_pub ‖ L_U ‖ T') = h. Returns T' (= T = b·P for a valid signature),
-    /// which S3-share reuses as the doctor's ephemeral key T_b.
+    /// H2(m ‖ ID_U ‖ P_pub ‖ L_U ‖ T') = h.
     ///
     /// Why this is sound: (d_U + x_U)·P = L_U2 + s·f·P + L_U1 = L_U + f·P_pub, so a valid v needs
     /// the discrete log of L_U + f·P_pub; f binds L_U to ID_U, so only the holder of the keys
     /// the PKG issued for ID_U can produce it.
-    pub(crate) fn recover_commitment(
-        &self,
-        params: &PublicParams,
-        signer: &Identity,
-        tagged_message: &[u8],
-    ) -> Result<G1Affine> {
-        let f = hash::h7(signer, params.p_pub(), &self.l);
-        let key_image = curve::add_g1(&self.l, &mul_g1(params.p_pub(), &f));
-        let t = curve::sub_g1(&mul_p(&self.v), &mul_g1(&key_image, &self.h));
+    fn check(&self, params: &PublicParams, signer: &Identity, tagged_message: &[u8]) -> Result<()> {
+        let t = self.commitment(params, signer);
         let h = hash::h2(&Challenge {
             message: tagged_message,
             signer,
@@ -83,7 +75,21 @@ impl Signature {
         if h != self.h || bool::from(t.is_identity()) {
             return Err(Error::BadSignature);
         }
-        Ok(t)
+        Ok(())
+    }
+
+    /// T' = v·P − h·(L_U + f·P_pub): public, computable by anyone who sees the signature —
+    /// which is why the nonce b behind T = b·P must never double as a key.
+    fn commitment(&self, params: &PublicParams, signer: &Identity) -> G1Affine {
+        let f = hash::h7(signer, params.p_pub(), &self.l);
+        let key_image = curve::add_g1(&self.l, &mul_g1(params.p_pub(), &f));
+        curve::sub_g1(&mul_p(&self.v), &mul_g1(&key_image, &self.h))
+    }
+
+    /// (h, v), for tests that play an attacker holding a leaked nonce.
+    #[cfg(test)]
+    pub(crate) fn challenge_and_response(&self) -> (Scalar, Scalar) {
+        (self.h, self.v)
     }
 
     /// Canonical encoding (112 bytes).
@@ -109,7 +115,9 @@ impl Signature {
     }
 }
 
-/// Signs with a fresh nonce b.
+/// Signs with a fresh nonce b, used for this signature only and wiped: v = b + h·(d_U + x_U),
+/// so whoever learns b learns the long-term key d_U + x_U. (The seed reuses b as the doctor's
+/// ephemeral key in S3-share; we do not, see [`crate::PendingShare`].)
 pub(crate) fn sign_tagged(
     keys: &EntityKeys,
     params: &PublicParams,
@@ -117,44 +125,34 @@ pub(crate) fn sign_tagged(
     message: &[u8],
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Signature {
+    let tagged = tagged(purpose, message);
+    let signing_key = keys.signing_key();
     loop {
-        let b = random_nonzero_scalar(rng);
-        if let Some(sig) = sign_with_nonce(keys, params, purpose, message, &b, &mul_p(&b)) {
-            return sig;
+        let b = Secret::new(random_nonzero_scalar(rng));
+        let h = hash::h2(&Challenge {
+            message: &tagged,
+            signer: keys.id(),
+            p_pub: params.p_pub(),
+            l: keys.l(),
+            t: &mul_p(b.expose()),
+        });
+        let v = *b.expose() + h * signing_key.expose();
+        // v = 0 has negligible probability; it would not decode, so pick another b.
+        if !bool::from(v.is_zero()) {
+            return Signature { l: *keys.l(), h, v };
         }
     }
 }
 
-/// Signs with a caller-chosen nonce b and its commitment T = b·P (S3-share reuses b for α_CB̄
-/// and g_b). Returns `None` in the negligible case v = 0, which the caller resolves with a new b.
-pub(crate) fn sign_with_nonce(
-    keys: &EntityKeys,
-    params: &PublicParams,
-    purpose: Purpose,
-    message: &[u8],
-    b: &Scalar,
-    t: &G1Affine,
-) -> Option<Signature> {
-    let h = hash::h2(&Challenge {
-        message: &tagged(purpose, message),
-        signer: keys.id(),
-        p_pub: params.p_pub(),
-        l: keys.l(),
-        t,
-    });
-    let v = *b + h * keys.signing_key().expose();
-    (!bool::from(v.is_zero())).then_some(Signature { l: *keys.l(), h, v })
-}
-
-/// Verifies a purpose-tagged signature and returns its commitment T'.
+/// Verifies a purpose-tagged signature.
 pub(crate) fn verify_tagged(
     sig: &Signature,
     params: &PublicParams,
     signer: &Identity,
     purpose: Purpose,
     message: &[u8],
-) -> Result<G1Affine> {
-    sig.recover_commitment(params, signer, &tagged(purpose, message))
+) -> Result<()> {
+    sig.check(params, signer, &tagged(purpose, message))
 }
 
 #[cfg(test)]
@@ -184,23 +182,5 @@ mod tests {
             let result = verify_tagged(&sig, pkg.params(), id, other, b"m");
             assert_eq!(result, Err(Error::BadSignature));
         }
-    }
-
-    #[test]
-    fn verification_recovers_the_nonce_commitment() {
-        let mut rng = ChaCha20Rng::seed_from_u64(2);
-        let (pkg, keys) = keys(&mut rng);
-        let b = random_nonzero_scalar(&mut rng);
-        let t = mul_p(&b);
-        let sig =
-            sign_with_nonce(&keys, pkg.params(), Purpose::ShareRequest, b"theta", &b, &t).unwrap();
-        let recovered = verify_tagged(
-            &sig,
-            pkg.params(),
-            keys.id(),
-            Purpose::ShareRequest,
-            b"theta",
-        );
-        assert_eq!(recovered, Ok(t));
     }
 }

@@ -71,14 +71,8 @@ fn share(
     let (pending, request) =
         PendingShare::request(doctor, &w.params, licence.clone(), &auth, &mut w.rng).unwrap();
     let request = ShareRequest::from_bytes(&request.to_bytes()).unwrap();
-    let (hospital_side, name) = if at_a {
-        (&w.a_with_patient, "hospital-a")
-    } else {
-        (&w.b_with_patient, "hospital-b")
-    };
-    let verified = hospital_side
-        .verify_request(&w.params, &request, NOW)
-        .unwrap();
+    let name = if at_a { "hospital-a" } else { "hospital-b" };
+    let verified = w.verify(at_a, &request, NOW).unwrap();
     assert_eq!(verified.doctor(), doctor.id());
     let releases: Vec<RecordRelease> = verified
         .records()
@@ -115,7 +109,7 @@ fn normal_sharing_across_two_hospitals_and_two_doctors() {
 fn emergency_access_with_biometric_entry() {
     let mut w = World::new(5);
     let template = b"canonical fingerprint template of patient-carol".to_vec();
-    let params = BiometricKdfParams::new(64, 1, 1).unwrap();
+    let params = BiometricKdfParams::RECOMMENDED;
     let entry = EmrEntry::new(
         vec!["allergy".into(), "penicillin".into()],
         [4u8; 32],
@@ -129,7 +123,7 @@ fn emergency_access_with_biometric_entry() {
 
     let found = eee.open(&id("patient-carol"), &template).unwrap();
     assert_eq!(found, entry);
-    let eta = EmergencyRequest::new(id("patient-carol"), found.record());
+    let eta = EmergencyRequest::new(id("patient-carol"), found.record(), &mut w.rng);
     assert_eq!(
         EmergencyRequest::from_bytes(&eta.to_bytes()).as_ref(),
         Ok(&eta)
@@ -151,12 +145,19 @@ fn emergency_access_with_biometric_entry() {
     assert_eq!(pending.open(&w.bob, &response), Ok(release));
 }
 
-/// Licences round-trip and verify for their doctor until expiry.
+/// Licences round-trip and verify for their doctor, issued by his hospital, until expiry.
 #[test]
 fn licences_verify_until_expiry() {
     let w = World::new(6);
     let licence = Licence::from_bytes(&w.bob_licence.to_bytes()).unwrap();
-    assert_eq!(licence.verify(&w.params, &id("dr-bob"), NOW), Ok(()));
-    assert_eq!(licence.verify(&w.params, &id("dr-bob"), EXPIRY), Ok(()));
+    let hospital_b = id("hospital-b");
+    for now in [NOW, EXPIRY] {
+        let check = LicenceCheck {
+            expected_issuer: &hospital_b,
+            revocation: RevocationStatus::NotRevoked,
+            now,
+        };
+        assert_eq!(licence.verify(&w.params, &id("dr-bob"), &check), Ok(()));
+    }
     assert_eq!(licence.hospital(), &id("hospital-b"));
 }

@@ -6,25 +6,31 @@ mod common;
 use common::*;
 use taka::*;
 
-/// Byte offsets of a [`ShareRequest`]'s fields (see its `to_bytes`).
+/// Byte offsets of a [`ShareRequest`]'s fields (see its `to_bytes`): ID_C, ID_B̄, ID_A,
+/// expiry, T_b, α_CB̄, sealed record list, σ, ρ.
 struct RequestLayout {
+    expiry: usize,
+    t_b: usize,
     alpha: usize,
-    n: usize,
-    n_len: usize,
+    sealed: usize,
+    sealed_len: usize,
     sig: usize,
 }
 
 fn layout(request: &ShareRequest) -> RequestLayout {
     let ids = [request.patient(), request.doctor(), request.hospital()];
-    let alpha = ids.iter().map(|i| 4 + i.as_bytes().len()).sum::<usize>();
+    let expiry = ids.iter().map(|i| 4 + i.as_bytes().len()).sum::<usize>();
+    let (t_b, alpha) = (expiry + 8, expiry + 8 + 48);
     let bytes = request.to_bytes();
     let len_at = alpha + 96;
-    let n_len = u32::from_be_bytes(bytes[len_at..len_at + 4].try_into().unwrap()) as usize;
+    let sealed_len = u32::from_be_bytes(bytes[len_at..len_at + 4].try_into().unwrap()) as usize;
     RequestLayout {
+        expiry,
+        t_b,
         alpha,
-        n: len_at + 4,
-        n_len,
-        sig: len_at + 4 + n_len,
+        sealed: len_at + 4,
+        sealed_len,
+        sig: len_at + 4 + sealed_len,
     }
 }
 
@@ -37,7 +43,7 @@ fn bob_request(w: &mut World, records: &[u64]) -> (PendingShare, ShareRequest) {
 
 fn verify_bytes(w: &World, bytes: &[u8]) -> Result<VerifiedShare> {
     let request = ShareRequest::from_bytes(bytes)?;
-    w.a_with_patient.verify_request(&w.params, &request, NOW)
+    w.verify(true, &request, NOW)
 }
 
 fn request_from_authorization(w: &mut World, auth_bytes: &[u8]) -> ShareRequest {
@@ -48,7 +54,7 @@ fn request_from_authorization(w: &mut World, auth_bytes: &[u8]) -> ShareRequest 
         .1
 }
 
-/// Offset of α_C in an authorization's encoding.
+/// Offset of α_C in an authorization's encoding (after three identities and the expiry).
 fn alpha_offset(auth: &Authorization) -> usize {
     let ids = [
         "patient-carol",
@@ -56,7 +62,7 @@ fn alpha_offset(auth: &Authorization) -> usize {
         auth.doctor().to_string().as_str(),
     ]
     .map(|s| 4 + s.len());
-    ids.iter().sum()
+    ids.iter().sum::<usize>() + 8
 }
 
 #[test]
@@ -163,32 +169,36 @@ fn another_doctor_replaying_the_request_is_detected() {
     assert!(bob_pending.open(&response).is_ok());
 }
 
-/// Tampering with N (the hidden θ) or any part of σ = (L, h, v) is rejected.
+/// Tampering with the sealed record list, the expiry, T_b, α_CB̄ or any part of σ = (L, h, v)
+/// is rejected.
 #[test]
-fn tampered_n_or_signature_is_rejected() {
+fn tampered_request_is_rejected() {
     let mut w = World::new(14);
     let (_, request) = bob_request(&mut w, &[2, 3]);
     let bytes = request.to_bytes();
     let at = layout(&request);
-    let other_l = Signature::sign(&w.eve, &w.params, b"x", &mut w.rng).to_bytes();
+    let other_sig = Signature::sign(&w.eve, &w.params, b"x", &mut w.rng).to_bytes();
 
     let mut cases: Vec<Vec<u8>> = Vec::new();
-    for offset in [at.n, at.n + at.n_len / 2, at.n + at.n_len - 1] {
+    let last_sealed = at.sealed + at.sealed_len - 1;
+    for offset in [at.sealed, at.sealed + at.sealed_len / 2, last_sealed] {
         let mut t = bytes.clone();
         t[offset] ^= 0x01;
         cases.push(t);
     }
-    for offset in [at.sig + 48 + 31, at.sig + 80 + 31] {
+    for offset in [at.sig + 48 + 31, at.sig + 80 + 31, at.expiry + 7] {
         let mut t = bytes.clone();
-        t[offset] ^= 0x01; // low bit of h, then of v: still canonical scalars
+        t[offset] ^= 0x01; // low bit of h, of v (still canonical scalars), of the expiry
         cases.push(t);
     }
     let mut t = bytes.clone();
-    t[at.sig..at.sig + 48].copy_from_slice(&other_l[..48]);
+    t[at.sig..at.sig + 48].copy_from_slice(&other_sig[..48]);
     cases.push(t);
     let mut t = bytes.clone();
-    let alpha = at.alpha;
-    t[alpha..alpha + 96].copy_from_slice(&w.params.to_bytes()[48..]);
+    t[at.t_b..at.t_b + 48].copy_from_slice(&other_sig[..48]); // another valid G1 point
+    cases.push(t);
+    let mut t = bytes.clone();
+    t[at.alpha..at.alpha + 96].copy_from_slice(&w.params.to_bytes()[48..]);
     cases.push(t);
 
     for case in cases {
@@ -196,39 +206,83 @@ fn tampered_n_or_signature_is_rejected() {
     }
 }
 
-/// Licences: expired, tampered, or issued to someone else are refused, in the request too.
+/// Licences: expired, tampered, issued to someone else, issued by someone other than the
+/// doctor's hospital, or of a revoked doctor are refused, in the request too.
 #[test]
 fn bad_licences_are_rejected() {
     let mut w = World::new(15);
     let licence = w.bob_licence.clone();
+    let hospital_b = id("hospital-b");
+    let check = |now, revocation| LicenceCheck {
+        expected_issuer: &hospital_b,
+        revocation,
+        now,
+    };
+    let not_revoked = RevocationStatus::NotRevoked;
     assert_eq!(
-        licence.verify(&w.params, &id("dr-bob"), EXPIRY + 1),
+        licence.verify(&w.params, &id("dr-bob"), &check(EXPIRY + 1, not_revoked)),
         Err(Error::LicenceRejected("expired"))
     );
     assert_eq!(
-        licence.verify(&w.params, &id("dr-eve"), NOW),
+        licence.verify(&w.params, &id("dr-eve"), &check(NOW, not_revoked)),
         Err(Error::LicenceRejected("issued to another doctor"))
+    );
+    assert_eq!(
+        licence.verify(
+            &w.params,
+            &id("dr-bob"),
+            &check(NOW, RevocationStatus::Revoked)
+        ),
+        Err(Error::LicenceRejected("doctor revoked"))
+    );
+    let hospital_a = id("hospital-a");
+    let elsewhere = LicenceCheck {
+        expected_issuer: &hospital_a,
+        revocation: not_revoked,
+        now: NOW,
+    };
+    assert_eq!(
+        licence.verify(&w.params, &id("dr-bob"), &elsewhere),
+        Err(Error::LicenceRejected(
+            "not issued by the doctor's hospital"
+        ))
     );
     let mut extended = licence.to_bytes();
     let exp_at = 4 + "hospital-b".len() + 4 + "dr-bob".len();
     extended[exp_at..exp_at + 8].copy_from_slice(&u64::MAX.to_be_bytes());
     assert_eq!(
-        Licence::from_bytes(&extended)
-            .unwrap()
-            .verify(&w.params, &id("dr-bob"), NOW),
+        Licence::from_bytes(&extended).unwrap().verify(
+            &w.params,
+            &id("dr-bob"),
+            &check(NOW, not_revoked)
+        ),
         Err(Error::LicenceRejected("bad signature"))
     );
 
     let (_, request) = bob_request(&mut w, &[1]);
     let request = ShareRequest::from_bytes(&request.to_bytes()).unwrap();
     assert_eq!(
-        w.a_with_patient
-            .verify_request(&w.params, &request, EXPIRY + 1)
-            .err(),
+        w.verify(true, &request, EXPIRY + 1).err(),
         Some(Error::LicenceRejected("expired"))
     );
+    let revoked = check(NOW, RevocationStatus::Revoked);
+    assert_eq!(
+        w.a_with_patient
+            .verify_request(&w.hospital_a, &w.params, &request, &revoked)
+            .err(),
+        Some(Error::LicenceRejected("doctor revoked"))
+    );
     assert!(matches!(
-        w.b_with_patient.verify_request(&w.params, &request, NOW),
+        w.verify(false, &request, NOW),
+        Err(Error::WrongParty(_))
+    ));
+    assert!(matches!(
+        w.a_with_patient.verify_request(
+            &w.hospital_b,
+            &w.params,
+            &request,
+            &check(NOW, not_revoked)
+        ),
         Err(Error::WrongParty(_))
     ));
 }
@@ -301,7 +355,7 @@ fn wrong_registration_response_is_rejected() {
 fn wrong_biometric_is_rejected() {
     let mut w = World::new(17);
     let template = b"canonical fingerprint template #1".to_vec();
-    let params = BiometricKdfParams::new(64, 1, 1).unwrap();
+    let params = BiometricKdfParams::RECOMMENDED;
     let entry = EmrEntry::new(vec!["asthma".into()], [1; 32], id("hospital-a"), j(1)).unwrap();
     let patient = id("patient-carol");
     let eee = EncryptedEntry::seal(&patient, &entry, &template, params, &mut w.rng).unwrap();
@@ -374,7 +428,10 @@ fn enrolment_with_inconsistent_ephemeral_is_rejected() {
     let (plain, plain_hello) = Initiator::start(&w.patient, id("hospital-a"), &mut w.rng);
     assert!(respond_enrolment(&w.hospital_a, &plain_hello, &mut w.rng).is_err());
     let (reply, _) = respond(&w.hospital_a, &plain_hello, &mut w.rng).unwrap();
-    assert!(plain.finish_enrolment(&w.patient, &reply).is_err());
+    let reply = reply.to_bytes();
+    let len = (reply.len() as u32).to_be_bytes();
+    let as_enrolment = EnrolmentReply::from_bytes(&[&len[..], &reply, &[0; 32]].concat()).unwrap();
+    assert!(plain.finish_enrolment(&w.patient, &as_enrolment).is_err());
 }
 
 /// Emergency: only the addressed hospital answers, only the requesting doctor decrypts, and the
@@ -382,7 +439,7 @@ fn enrolment_with_inconsistent_ephemeral_is_rejected() {
 #[test]
 fn emergency_misuse_is_detected() {
     let mut w = World::new(20);
-    let eta = EmergencyRequest::new(id("patient-carol"), j(4));
+    let eta = EmergencyRequest::new(id("patient-carol"), j(4), &mut w.rng);
     let release = World::release("hospital-a", 4);
     let (pending, hello) =
         PendingEmergency::start(&w.bob, id("hospital-a"), eta.clone(), [1; 32], &mut w.rng);
@@ -463,4 +520,195 @@ impl ReplaceId for Vec<u8> {
         out[at..at + to.len()].copy_from_slice(to.as_bytes());
         out
     }
+}
+
+/// Attack (S3-entry): an entry whose stored Argon2 cost is huge makes every reader allocate it
+/// (before: 1 GiB × 16 passes × 8 lanes were accepted); and sealing accepted parameters too weak
+/// to slow down template guessing (before: any, e.g. 64 KiB × 1 pass).
+#[test]
+fn argon2_cost_is_capped_on_read_and_floored_on_seal() {
+    let mut w = World::new(43);
+    let entry = EmrEntry::new(vec!["asthma".into()], [1; 32], id("hospital-a"), j(1)).unwrap();
+    let template = b"canonical fingerprint template #1".to_vec();
+    let weak = BiometricKdfParams::new(64, 1, 1).unwrap();
+    assert_eq!(
+        EncryptedEntry::seal(&id("patient-carol"), &entry, &template, weak, &mut w.rng).err(),
+        Some(Error::KdfTooWeak("memory"))
+    );
+    let eee = EncryptedEntry::seal(
+        &id("patient-carol"),
+        &entry,
+        &template,
+        BiometricKdfParams::RECOMMENDED,
+        &mut w.rng,
+    )
+    .unwrap();
+    let mut bytes = eee.to_bytes();
+    bytes[..4].copy_from_slice(&(512u32 * 1024).to_be_bytes()); // 512 MiB
+    assert_eq!(
+        EncryptedEntry::from_bytes(&bytes).err(),
+        Some(Error::KdfCostAboveCap("memory"))
+    );
+}
+
+/// Attack (S3-emergency): tx_ur's hUR is public on SUP; patient IDs and record indices are few,
+/// so hashing every candidate η found who is treated and which record is read (before: hUR =
+/// H(ID_C ‖ j), the same for every request). Salted, two requests for the same (patient,
+/// record) are unlinkable, and hUR still commits to the salt the hospital receives.
+#[test]
+fn emergency_hur_is_salted() {
+    let mut w = World::new(44);
+    let first = EmergencyRequest::new(id("patient-carol"), j(4), &mut w.rng);
+    let second = EmergencyRequest::new(id("patient-carol"), j(4), &mut w.rng);
+    assert_ne!(first.hur(), second.hur());
+    let received = EmergencyRequest::from_bytes(&first.to_bytes()).unwrap();
+    assert_eq!(received.hur(), first.hur());
+    let mut other_salt = first.to_bytes();
+    let last = other_salt.len() - 1;
+    other_salt[last] ^= 1;
+    assert_ne!(
+        EmergencyRequest::from_bytes(&other_salt).unwrap().hur(),
+        first.hur()
+    );
+}
+
+/// Attack (S3-agree, first visit): Mallory, a registered patient without Carol's identity key,
+/// sends a hello under Carol's name. Before, the hospital's enrolment existed as soon as it
+/// replied, and its factors came from plain DH with ephemerals Mallory chose, so Mallory held
+/// the hospital's factors for "Carol" and could authorize doctors to read Carol's records. Now
+/// the hospital's enrolment exists only after a MAC under a key derived from K = e(Q̂_C, Š_A),
+/// and the factors are derived from K too.
+#[test]
+fn third_party_cannot_enrol_under_a_patients_name() {
+    let mut w = World::new(40);
+    let mallory = register(&w.pkg, "patient-malor", &mut w.rng);
+    let (state, hello) = Initiator::start_enrolment(&mallory, id("hospital-a"), &mut w.rng);
+    let as_carol = hello
+        .to_bytes()
+        .replace_id("patient-malor", "patient-carol");
+    let hello = Hello::from_bytes(&as_carol).unwrap();
+    let (reply, pending) = respond_enrolment(&w.hospital_a, &hello, &mut w.rng).unwrap();
+    assert_eq!(pending.patient(), &id("patient-carol"));
+
+    // Mallory cannot finish: the hospital's MAC is under Carol's K, which she cannot compute.
+    let back = reply
+        .to_bytes()
+        .replace_id("patient-carol", "patient-malor");
+    let back = EnrolmentReply::from_bytes(&back).unwrap();
+    assert_eq!(
+        state
+            .finish_enrolment(&mallory, &back)
+            .err()
+            .map(|e| e.to_string()),
+        Some(Error::KeyConfirmation.to_string())
+    );
+
+    // Nor can she confirm: not with a made-up MAC, nor with Carol's genuine confirmation of
+    // another enrolment.
+    let (carol_state, carol_hello) =
+        Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let (carol_reply, _) = respond_enrolment(&w.hospital_a, &carol_hello, &mut w.rng).unwrap();
+    let (_, _, carol_confirmation) = carol_state
+        .finish_enrolment(&w.patient, &carol_reply)
+        .unwrap();
+    let mut made_up = carol_confirmation.to_bytes();
+    let last = made_up.len() - 1;
+    made_up[last] ^= 1;
+    let made_up = EnrolmentConfirmation::from_bytes(&made_up).unwrap();
+    let (_, pending_again) = respond_enrolment(&w.hospital_a, &hello, &mut w.rng).unwrap();
+    assert_eq!(
+        pending
+            .confirm(&carol_confirmation)
+            .err()
+            .map(|e| e.to_string()),
+        Some(Error::KeyConfirmation.to_string())
+    );
+    assert_eq!(
+        pending_again.confirm(&made_up).err().map(|e| e.to_string()),
+        Some(Error::KeyConfirmation.to_string())
+    );
+}
+
+/// S3-agree (enrolment): a hospital impersonating another, or a reply tampered in transit,
+/// fails the patient's check of the hospital's MAC.
+#[test]
+fn enrolment_reply_from_an_impostor_or_tampered_is_rejected() {
+    let mut w = World::new(45);
+    let (state, hello) = Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let to_b = hello.to_bytes().replace_id("hospital-a", "hospital-b");
+    let (reply, _) = respond_enrolment(
+        &w.hospital_b,
+        &Hello::from_bytes(&to_b).unwrap(),
+        &mut w.rng,
+    )
+    .unwrap();
+    let claimed = reply.to_bytes().replace_id("hospital-b", "hospital-a");
+    let claimed = EnrolmentReply::from_bytes(&claimed).unwrap();
+    assert!(matches!(
+        state.finish_enrolment(&w.patient, &claimed),
+        Err(Error::KeyConfirmation)
+    ));
+
+    let (state, hello) = Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let (reply, _) = respond_enrolment(&w.hospital_a, &hello, &mut w.rng).unwrap();
+    let mut tampered = reply.to_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let tampered = EnrolmentReply::from_bytes(&tampered).unwrap();
+    assert!(matches!(
+        state.finish_enrolment(&w.patient, &tampered),
+        Err(Error::KeyConfirmation)
+    ));
+}
+
+/// Attack (S3-share): a doctor signs his own licence, or gets one from a hospital that does not
+/// employ him. Before, `verify_request` accepted a licence signed by any registered identity.
+/// Now the caller names the doctor's hospital from the chain and only its licence passes.
+#[test]
+fn self_issued_licence_is_rejected() {
+    let mut w = World::new(41);
+    let auth = w.authorize(&w.bob.clone(), true, &[2]);
+    let bob = w.bob.clone();
+    let own = Licence::issue(&bob, &w.params, id("dr-bob"), EXPIRY, &mut w.rng);
+    let foreign = Licence::issue(&w.hospital_a, &w.params, id("dr-bob"), EXPIRY, &mut w.rng);
+    for licence in [own, foreign] {
+        let (_, request) =
+            PendingShare::request(&bob, &w.params, licence, &auth, &mut w.rng).unwrap();
+        assert_eq!(
+            w.verify(true, &request, NOW).err(),
+            Some(Error::LicenceRejected(
+                "not issued by the doctor's hospital"
+            ))
+        );
+    }
+}
+
+/// Attack (S3-share): an authorization used after the patient meant it to end (before, it
+/// never ended), or with its expiry pushed back by the doctor: the expiry is bound into τ_j,
+/// which only patient and hospital can compute.
+#[test]
+fn expired_authorization_is_rejected() {
+    let mut w = World::new(42);
+    let auth = w.authorize(&w.bob.clone(), true, &[2]);
+    assert_eq!(auth.expires_at(), AUTH_EXPIRY);
+    let bob = w.bob.clone();
+    let licence = Licence::issue(&w.hospital_b, &w.params, id("dr-bob"), u64::MAX, &mut w.rng);
+    let (_, request) =
+        PendingShare::request(&bob, &w.params, licence.clone(), &auth, &mut w.rng).unwrap();
+    assert!(w.verify(true, &request, AUTH_EXPIRY).is_ok());
+    assert_eq!(
+        w.verify(true, &request, AUTH_EXPIRY + 1).err(),
+        Some(Error::AuthorizationExpired)
+    );
+
+    let mut extended = auth.to_bytes();
+    let exp_at = alpha_offset(&auth) - 8;
+    extended[exp_at..exp_at + 8].copy_from_slice(&u64::MAX.to_be_bytes());
+    let extended = Authorization::from_bytes(&extended).unwrap();
+    let (_, request) =
+        PendingShare::request(&bob, &w.params, licence, &extended, &mut w.rng).unwrap();
+    assert_eq!(
+        w.verify(true, &request, AUTH_EXPIRY + 1).err(),
+        Some(Error::RequestRejected)
+    );
 }

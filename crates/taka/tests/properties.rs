@@ -16,26 +16,27 @@ fn encodings(w: &mut World) -> Vec<(&'static str, Vec<u8>, Recode)> {
     let params = w.params;
     let (_, reg_request) = PendingRegistration::new(id("dr-new"), &mut w.rng);
     let reg_response = w.pkg.register(&reg_request, &mut w.rng);
-    let (_, hello) = Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let (enrolling, hello) = Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let (enrolment_reply, _) = respond_enrolment(&w.hospital_a, &hello, &mut w.rng).unwrap();
+    let (_, _, confirmation) = enrolling
+        .finish_enrolment(&w.patient, &enrolment_reply)
+        .unwrap();
     let (_, plain_hello) = Initiator::start(&w.patient, id("hospital-a"), &mut w.rng);
     let (reply, _) = respond(&w.hospital_a, &plain_hello, &mut w.rng).unwrap();
     let auth = w.authorize(&w.bob.clone(), true, &[1, 2]);
     let (bob, licence) = (w.bob.clone(), w.bob_licence.clone());
     let (_, request) = PendingShare::request(&bob, &params, licence, &auth, &mut w.rng).unwrap();
-    let verified = w
-        .a_with_patient
-        .verify_request(&params, &request, NOW)
-        .unwrap();
+    let verified = w.verify(true, &request, NOW).unwrap();
     let releases = [
         World::release("hospital-a", 1),
         World::release("hospital-a", 2),
     ];
     let response = verified.respond(&releases, &mut w.rng).unwrap();
-    let eta = EmergencyRequest::new(id("patient-carol"), j(3));
+    let eta = EmergencyRequest::new(id("patient-carol"), j(3), &mut w.rng);
     let (_, emergency) =
         PendingEmergency::start(&w.bob, id("hospital-a"), eta.clone(), [7; 32], &mut w.rng);
     let entry = EmrEntry::new(vec!["flu".into()], [2; 32], id("hospital-a"), j(3)).unwrap();
-    let kdf = BiometricKdfParams::new(64, 1, 1).unwrap();
+    let kdf = BiometricKdfParams::RECOMMENDED;
     let eee = EncryptedEntry::seal(
         &id("patient-carol"),
         &entry,
@@ -86,6 +87,16 @@ fn encodings(w: &mut World) -> Vec<(&'static str, Vec<u8>, Recode)> {
             "reply",
             reply.to_bytes(),
             Box::new(|b| Reply::from_bytes(b).map(|v| v.to_bytes())),
+        ),
+        (
+            "enrolment reply",
+            enrolment_reply.to_bytes(),
+            Box::new(|b| EnrolmentReply::from_bytes(b).map(|v| v.to_bytes())),
+        ),
+        (
+            "enrolment confirmation",
+            confirmation.to_bytes(),
+            Box::new(|b| EnrolmentConfirmation::from_bytes(b).map(|v| v.to_bytes())),
         ),
         (
             "patient enrolment",
@@ -173,7 +184,7 @@ proptest! {
         let auth = w.authorize(&w.bob.clone(), true, &[n]);
         let (bob, licence) = (w.bob.clone(), w.bob_licence.clone());
         let (pending, request) = PendingShare::request(&bob, &w.params, licence, &auth, &mut w.rng).unwrap();
-        let verified = w.a_with_patient.verify_request(&w.params, &request, NOW).unwrap();
+        let verified = w.verify(true, &request, NOW).unwrap();
         prop_assert_eq!(verified.records(), &[j(n)][..]);
         let release = World::release("hospital-a", n);
         let response = verified.respond(std::slice::from_ref(&release), &mut w.rng).unwrap();

@@ -8,6 +8,8 @@ use taka::*;
 
 pub const NOW: u64 = 1_700_000_000;
 pub const EXPIRY: u64 = NOW + 365 * 24 * 3600;
+/// Until when the fixture's authorizations run.
+pub const AUTH_EXPIRY: u64 = NOW + 24 * 3600;
 
 pub fn id(s: &str) -> Identity {
     Identity::new(s).unwrap()
@@ -25,7 +27,8 @@ pub fn register(pkg: &Pkg, name: &str, rng: &mut ChaCha20Rng) -> EntityKeys {
     pending.complete(pkg.params(), response).unwrap()
 }
 
-/// A patient–hospital enrolment carried over the wire (S3-agree).
+/// A patient–hospital enrolment carried over the wire (S3-agree): hello, reply with the
+/// hospital's MAC, the patient's confirmation.
 pub fn enrol(
     patient: &EntityKeys,
     hospital: &EntityKeys,
@@ -33,9 +36,12 @@ pub fn enrol(
 ) -> (PatientEnrolment, HospitalEnrolment) {
     let (initiator, hello) = Initiator::start_enrolment(patient, hospital.id().clone(), rng);
     let hello = Hello::from_bytes(&hello.to_bytes()).unwrap();
-    let (reply, sk_hospital, hospital_side) = respond_enrolment(hospital, &hello, rng).unwrap();
-    let reply = Reply::from_bytes(&reply.to_bytes()).unwrap();
-    let (sk_patient, patient_side) = initiator.finish_enrolment(patient, &reply).unwrap();
+    let (reply, pending) = respond_enrolment(hospital, &hello, rng).unwrap();
+    let reply = EnrolmentReply::from_bytes(&reply.to_bytes()).unwrap();
+    let (sk_patient, patient_side, confirmation) =
+        initiator.finish_enrolment(patient, &reply).unwrap();
+    let confirmation = EnrolmentConfirmation::from_bytes(&confirmation.to_bytes()).unwrap();
+    let (sk_hospital, hospital_side) = pending.confirm(&confirmation).unwrap();
     assert_eq!(sk_patient, sk_hospital);
     (patient_side, hospital_side)
 }
@@ -106,6 +112,31 @@ impl World {
         RecordRelease::new(j(n), [n as u8; 32], emr).unwrap()
     }
 
+    /// The doctor's hospital as the chain records it: dr-bob works at B, dr-eve at A.
+    pub fn employer(&self, doctor: &Identity) -> &Identity {
+        if doctor == self.eve.id() {
+            self.hospital_a.id()
+        } else {
+            self.hospital_b.id()
+        }
+    }
+
+    /// Hospital A (`at_a`) or B verifies `request` at `now`, the doctor unrevoked and his
+    /// licence expected from his employer.
+    pub fn verify(&self, at_a: bool, request: &ShareRequest, now: u64) -> Result<VerifiedShare> {
+        let check = LicenceCheck {
+            expected_issuer: self.employer(request.doctor()),
+            revocation: RevocationStatus::NotRevoked,
+            now,
+        };
+        let (enrolment, keys) = if at_a {
+            (&self.a_with_patient, &self.hospital_a)
+        } else {
+            (&self.b_with_patient, &self.hospital_b)
+        };
+        enrolment.verify_request(keys, &self.params, request, &check)
+    }
+
     /// Patient authorizes `doctor` for `records` at the hospital of `enrolment`; the
     /// authorization travels sealed under their agreed session key.
     pub fn authorize(&mut self, doctor: &EntityKeys, at_a: bool, records: &[u64]) -> Authorization {
@@ -116,8 +147,12 @@ impl World {
             &self.patient_at_b
         };
         let records: Vec<RecordIndex> = records.iter().map(|&n| j(n)).collect();
-        let auth = enrolment.authorize(doctor.id(), &records).unwrap();
-        let sealed = sk_patient.seal(b"authorization", &auth.to_bytes(), &mut self.rng);
+        let auth = enrolment
+            .authorize(doctor.id(), &records, AUTH_EXPIRY)
+            .unwrap();
+        let sealed = sk_patient
+            .seal(b"authorization", &auth.to_bytes(), &mut self.rng)
+            .unwrap();
         let opened = sk_doctor.open(b"authorization", &sealed).unwrap();
         Authorization::from_bytes(&opened).unwrap()
     }
