@@ -2,7 +2,10 @@
 //! the node (which serves them, with OpenAPI schemas) and clients (which parse them). Field
 //! names and meanings here are the API's compatibility surface: add fields, never repurpose.
 
+mod enrolment;
 mod lists;
+
+pub use enrolment::{CommitmentView, EnrolmentRequestView, EnrolmentViewError, PartialKeyView};
 
 pub use lists::{
     IdKind, IdMatchesView, IdPrefix, IdPrefixError, ListedEntryView, MAX_ID_MATCHES, MAX_LIST_PAGE,
