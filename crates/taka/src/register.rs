@@ -146,10 +146,11 @@ impl PendingRegistration {
         Ok(keys)
     }
 
-    /// S3-register step 3 with a threshold PKG: verifies each node's partial key against its
-    /// public share (a bad one fails with [`Error::BadPartialKey`] naming the node), combines
-    /// t of them into (L_U, d_U, Ŝ_U, Š_U) and runs the checks of [`Self::complete`] against
-    /// P_pub. `request` must be the one sent to the nodes, built from this registration.
+    /// S3-register step 3 with a threshold PKG: combines t partial keys into
+    /// (L_U, d_U, Ŝ_U, Š_U) and runs the checks of [`Self::complete`] against P_pub. If they
+    /// fail, each partial key is checked against its node's public share and the first bad one
+    /// is named ([`Error::BadPartialKey`]). `request` must be the one sent to the nodes, built
+    /// from this registration.
     ///
     /// Errors: [`Error::UnexpectedPartial`] for a partial from a node not in the request (or a
     /// second one from a node), [`Error::NotEnoughPartials`] for fewer than t. Either way,
@@ -165,8 +166,10 @@ impl PendingRegistration {
                 "extraction request is for another registration",
             ));
         }
-        let response = threshold::combine(polynomial, request, partials)?;
-        self.complete(&polynomial.params(), response)
+        let params = polynomial.params();
+        threshold::combine(polynomial, request, partials, |response| {
+            self.complete(&params, response)
+        })
     }
 }
 

@@ -533,17 +533,21 @@ fn lagrange_at_zero(xs: &[u32]) -> Vec<Scalar> {
         .collect()
 }
 
-/// Verifies each partial key against node x's public share and combines t of them into the
-/// registration response a single PKG would have sent (L_U, d_U, Ŝ_U, Š_U).
+/// Combines t partial keys into the registration response a single PKG would have sent
+/// (L_U, d_U, Ŝ_U, Š_U) and hands it to `accept` (the entity's usual checks against P_pub).
 ///
-/// Each partial must satisfy d_x·P = Y_x + ρ_x·Z_x + λ_x·f·poly(x) (so d_x uses s_x and the
-/// committed nonces) and the identity-key checks against poly(x) (so Ŝ_x = s_x·Q̂_U,
-/// Š_x = s_x·Q̌_U); a failing one is attributed to its node.
-pub(crate) fn combine(
+/// Optimistic, as in FROST: if the combined keys pass, every partial that went into them is
+/// irrelevant (even colluding nodes whose errors cancel produced the right keys), so the
+/// honest path costs one registration check instead of t. Only when the combined keys fail,
+/// or fewer than t partials came, is each partial checked against node x's public share —
+/// d_x·P = Y_x + ρ_x·Z_x + λ_x·f·poly(x) and the identity-key checks against poly(x) — to
+/// name the first faulty node.
+pub(crate) fn combine<T>(
     polynomial: &PublicPolynomial,
     request: &ExtractionRequest,
     mut partials: Vec<PartialKey>,
-) -> Result<RegistrationResponse> {
+    accept: impl FnOnce(RegistrationResponse) -> Result<T>,
+) -> Result<T> {
     let session = Session::of(request, polynomial)?;
     partials.sort_by_key(PartialKey::x);
     let mut positions = Vec::with_capacity(partials.len());
@@ -554,16 +558,22 @@ pub(crate) fn combine(
             _ => return Err(Error::UnexpectedPartial { x: partial.x }),
         }
     }
-    let points = IdentityPoints::of(&request.id);
-    for (partial, &i) in partials.iter().zip(&positions) {
-        verify_partial(polynomial, request, &session, &points, partial, i)?;
-    }
+    let blame = |fallback: Error| {
+        let points = IdentityPoints::of(&request.id);
+        partials
+            .iter()
+            .zip(&positions)
+            .find_map(|(partial, &i)| {
+                verify_partial(polynomial, request, &session, &points, partial, i).err()
+            })
+            .unwrap_or(fallback)
+    };
     let need = polynomial.threshold();
     if partials.len() < need {
-        return Err(Error::NotEnoughPartials {
+        return Err(blame(Error::NotEnoughPartials {
             got: partials.len(),
             need,
-        });
+        }));
     }
     let mut d = Secret::new(Scalar::ZERO);
     let mut s_hat = Secret::new(G1Affine::identity());
@@ -580,12 +590,8 @@ pub(crate) fn combine(
             &mul_g2(partial.s_check.expose(), lambda),
         ));
     }
-    Ok(RegistrationResponse::new(
-        session.l_u,
-        d,
-        *s_hat.expose(),
-        *s_check.expose(),
-    ))
+    let response = RegistrationResponse::new(session.l_u, d, *s_hat.expose(), *s_check.expose());
+    accept(response).map_err(blame)
 }
 
 fn verify_partial(

@@ -311,6 +311,29 @@ fn everyone_derives_the_same_l_u() {
     assert_eq!(keys.l(), &l_u);
 }
 
+/// Honest partial keys are not checked one by one: combining costs one registration check
+/// (4 Miller loops), and the per-node checks (4 more per node) run only to name a culprit.
+#[test]
+fn honest_combination_costs_one_registration_check() {
+    let v = Validators::from_dkg(11);
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let enrolment = Enrolment::run(&v, "dr-bob", &[1, 2, 3], &mut rng);
+    let (keys, honest) = taka::ops::measure(|| enrolment.complete(&v));
+    assert!(keys.is_ok());
+    assert_eq!((honest.pairings, honest.final_exps), (4, 2));
+
+    // Partials in any order; node 3's d_x is another enrolment's.
+    let other = Enrolment::run(&v, "dr-eve", &[1, 2, 3], &mut rng);
+    let mut enrolment = Enrolment::run(&v, "dr-bob", &[1, 2, 3], &mut rng);
+    enrolment.partials.swap(0, 1);
+    enrolment.partials[2] = splice(&enrolment.partials[2], &other.partials[2], 4..36);
+    let (result, byzantine) = taka::ops::measure(|| enrolment.complete(&v));
+    assert_eq!(result.err(), Some(Error::BadPartialKey { x: 3 }));
+    // d checks need no pairing and come first: the combined d_U fails, nodes 1 and 2 pass
+    // (4 Miller loops each), node 3's d_x fails.
+    assert_eq!(byzantine.pairings, 2 * 4);
+}
+
 /// Replaces `range` of a partial key's encoding (x ‖ d ‖ Ŝ ‖ Š) with the same range of
 /// `donor`'s, so the result still decodes.
 fn splice(partial: &PartialKey, donor: &PartialKey, range: std::ops::Range<usize>) -> PartialKey {
