@@ -101,13 +101,17 @@ fn polynomial_of(output: &Output<MinPk, ed25519::PublicKey>) -> PublicPolynomial
 
 /// A DKG share as `taka` reads it: x = commonware's participant index + 1, scalar by bytes.
 fn share_of(share: &Share) -> MasterKeyShare {
-    let bytes: [u8; 32] = share
+    MasterKeyShare::from_be_bytes(share.index.get() + 1, &share_bytes(share)).unwrap()
+}
+
+/// A DKG share's secret scalar in commonware's encoding (32 bytes, big-endian).
+fn share_bytes(share: &Share) -> [u8; 32] {
+    share
         .private
         .expose(|s| s.encode())
         .as_ref()
         .try_into()
-        .unwrap();
-    MasterKeyShare::from_be_bytes(share.index.get() + 1, &bytes).unwrap()
+        .unwrap()
 }
 
 struct Validators {
@@ -190,6 +194,19 @@ impl Enrolment {
     }
 }
 
+/// Enrols "dr-bob" through nodes 1, 2 and 3, with partial key `i` replaced by what `forge`
+/// makes of the honest ones; returns the enrollee's error.
+fn forged_enrolment(
+    v: &Validators,
+    rng: &mut ChaCha20Rng,
+    i: usize,
+    forge: impl FnOnce(&[PartialKey]) -> PartialKey,
+) -> Option<Error> {
+    let mut enrolment = Enrolment::run(v, "dr-bob", &[1, 2, 3], rng);
+    enrolment.partials[i] = forge(&enrolment.partials);
+    enrolment.complete(v).err()
+}
+
 fn enrol(v: &Validators, name: &str, xs: &[u32], rng: &mut ChaCha20Rng) -> EntityKeys {
     Enrolment::run(v, name, xs, rng).complete(v).unwrap()
 }
@@ -221,13 +238,8 @@ fn commonware_dkg_output_converts_by_bytes() {
                 .encode()
                 .as_ref()
         );
-        let bytes: [u8; 32] = share
-            .private
-            .expose(|s| s.encode())
-            .as_ref()
-            .try_into()
-            .unwrap();
         if share.index.get() > 0 {
+            let bytes = share_bytes(share);
             let off_by_one = MasterKeyShare::from_be_bytes(share.index.get(), &bytes).unwrap();
             assert_eq!(
                 off_by_one.check(&polynomial),
@@ -241,14 +253,8 @@ fn commonware_dkg_output_converts_by_bytes() {
     let points: Vec<(Scalar, Scalar)> = [0usize, 1, 3]
         .iter()
         .map(|&i| {
-            let bytes: [u8; 32] = shares[i]
-                .private
-                .expose(|s| s.encode())
-                .as_ref()
-                .try_into()
-                .unwrap();
             let x = Scalar::from(u64::from(shares[i].index.get()) + 1);
-            (x, Scalar::from_bytes_be(&bytes).unwrap())
+            (x, Scalar::from_bytes_be(&share_bytes(&shares[i])).unwrap())
         })
         .collect();
     let secret = points.iter().fold(Scalar::ZERO, |acc, (x, y)| {
@@ -351,24 +357,20 @@ fn byzantine_partials_are_detected_and_attributed() {
     let other = Enrolment::run(&v, "dr-eve", &[1, 2, 3], &mut rng);
     for (field, range) in [("d", 4..36), ("S_hat", 36..84), ("S_check", 84..180)] {
         for liar in [1u32, 2, 3] {
-            let mut enrolment = Enrolment::run(&v, "dr-bob", &[1, 2, 3], &mut rng);
             let i = liar as usize - 1;
-            enrolment.partials[i] =
-                splice(&enrolment.partials[i], &other.partials[i], range.clone());
+            let result = forged_enrolment(&v, &mut rng, i, |honest| {
+                splice(&honest[i], &other.partials[i], range.clone())
+            });
             assert_eq!(
-                enrolment.complete(&v).err(),
+                result,
                 Some(Error::BadPartialKey { x: liar }),
                 "forged {field} from node {liar}"
             );
         }
     }
     // A node answering with its honest partial key for another identity's request.
-    let mut enrolment = Enrolment::run(&v, "dr-bob", &[1, 2, 3], &mut rng);
-    enrolment.partials[1] = other.partials[1].clone();
-    assert_eq!(
-        enrolment.complete(&v).err(),
-        Some(Error::BadPartialKey { x: 2 })
-    );
+    let result = forged_enrolment(&v, &mut rng, 1, |_| other.partials[1].clone());
+    assert_eq!(result, Some(Error::BadPartialKey { x: 2 }));
 }
 
 /// With one of three chosen nodes down, the enrollee gets a clear error naming the count.
@@ -398,18 +400,10 @@ fn unexpected_and_duplicate_partials_are_refused() {
     let v = Validators::from_dkg(6);
     let mut rng = ChaCha20Rng::seed_from_u64(6);
     let outsider = Enrolment::run(&v, "dr-bob", &[2, 3, 4], &mut rng);
-    let mut enrolment = Enrolment::run(&v, "dr-bob", &[1, 2, 3], &mut rng);
-    enrolment.partials[0] = outsider.partials[2].clone();
-    assert_eq!(
-        enrolment.complete(&v).err(),
-        Some(Error::UnexpectedPartial { x: 4 })
-    );
-    let mut enrolment = Enrolment::run(&v, "dr-bob", &[1, 2, 3], &mut rng);
-    enrolment.partials[0] = enrolment.partials[1].clone();
-    assert_eq!(
-        enrolment.complete(&v).err(),
-        Some(Error::UnexpectedPartial { x: 2 })
-    );
+    let result = forged_enrolment(&v, &mut rng, 0, |_| outsider.partials[2].clone());
+    assert_eq!(result, Some(Error::UnexpectedPartial { x: 4 }));
+    let result = forged_enrolment(&v, &mut rng, 0, |honest| honest[1].clone());
+    assert_eq!(result, Some(Error::UnexpectedPartial { x: 2 }));
 }
 
 /// The enrollee cannot combine partials for one registration into another's keys.
