@@ -20,6 +20,7 @@ mod release;
 mod secret;
 mod share;
 mod signature;
+pub mod threshold;
 
 pub use aead::{MAX_PLAINTEXT_LEN, SessionKey};
 pub use agree::{
@@ -39,3 +40,6 @@ pub use register::{EntityKeys, PendingRegistration, RegistrationRequest, Registr
 pub use release::{HospitalResponse, MAX_EMR_LEN, RecordRelease};
 pub use share::{Authorization, PendingShare, ShareRequest, VerifiedShare};
 pub use signature::Signature;
+pub use threshold::{
+    ExtractionRequest, MasterKeyShare, NonceCommitment, PartialKey, PublicPolynomial, SigningNonces,
+};
