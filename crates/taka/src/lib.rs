@@ -17,6 +17,7 @@ mod params;
 mod pkg;
 mod register;
 mod release;
+mod sealed_partial;
 mod secret;
 mod share;
 mod signature;
@@ -38,6 +39,7 @@ pub use params::PublicParams;
 pub use pkg::Pkg;
 pub use register::{EntityKeys, PendingRegistration, RegistrationRequest, RegistrationResponse};
 pub use release::{HospitalResponse, MAX_EMR_LEN, RecordRelease};
+pub use sealed_partial::SealedPartialKey;
 pub use share::{Authorization, PendingShare, ShareRequest, VerifiedShare};
 pub use signature::Signature;
 pub use threshold::{

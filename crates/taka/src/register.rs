@@ -115,6 +115,42 @@ impl PendingRegistration {
         (pending, request)
     }
 
+    /// x_U, for opening partial keys sealed to L_U1 (crate-internal: it never leaves).
+    pub(crate) fn secret_key_part(&self) -> &Scalar {
+        self.x.expose()
+    }
+
+    /// The request this registration was started with (ID_U, L_U1), e.g. to resume it.
+    pub fn request(&self) -> RegistrationRequest {
+        RegistrationRequest {
+            id: self.id.clone(),
+            l1: self.l1,
+        }
+    }
+
+    /// Encoding for the entity's own sealed storage: ID ‖ x_U. An enrollee saves it before
+    /// binding L_U1 on chain, so a crash between binding and extraction does not strand an
+    /// identity bound to a key part nobody holds.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new();
+        self.id.write(&mut w);
+        w.scalar(self.x.expose());
+        w.into_secret_bytes()
+    }
+
+    /// Decodes [`PendingRegistration::to_bytes`]; L_U1 is recomputed from x_U.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        decode(bytes, |r: &mut Reader<'_>| {
+            let id = Identity::read(r)?;
+            let x = r.scalar("x_U")?;
+            Ok(Self {
+                id,
+                l1: mul_p(&x),
+                x: Secret::new(x),
+            })
+        })
+    }
+
     /// S3-register step 3: accepts the PKG's response only if it is what an honest PKG with
     /// the published master key would have sent for this identity:
     ///
