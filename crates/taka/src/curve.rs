@@ -64,6 +64,11 @@ pub(crate) fn sub_g1(a: &G1Affine, b: &G1Affine) -> G1Affine {
     (G1Projective::from(a) - G1Projective::from(b)).to_affine()
 }
 
+/// Sum of G2 points (cheap; not counted).
+pub(crate) fn add_g2(a: &G2Affine, b: &G2Affine) -> G2Affine {
+    (G2Projective::from(a) + b).to_affine()
+}
+
 /// RFC 9380 hash to G1 (SSWU, random oracle) under `dst`.
 pub(crate) fn hash_to_g1(msg: &[u8], dst: &[u8]) -> G1Affine {
     bump(|c| c.hash_to_curve += 1);

@@ -93,6 +93,40 @@ pub enum Error {
     /// The patient's authorization has expired (S3-share).
     #[error("authorization expired")]
     AuthorizationExpired,
+    /// A master-key share does not match the public polynomial at its evaluation point
+    /// (wrong share, wrong index mapping or another DKG's polynomial).
+    #[error("master key share at x = {x} does not match the public polynomial")]
+    ShareMismatch {
+        /// The share's evaluation point.
+        x: u32,
+    },
+    /// A node refused a threshold extraction request: its own nonce commitment is not in it,
+    /// or it does not name exactly `threshold` commitments.
+    #[error("extraction request refused: {0}")]
+    InvalidExtractionRequest(&'static str),
+    /// The partial key from the node at evaluation point x failed its checks against the public
+    /// polynomial: that node is faulty or malicious. Restart the extraction without it.
+    #[error("partial key from the node at x = {x} is invalid")]
+    BadPartialKey {
+        /// The evaluation point of the node that sent it.
+        x: u32,
+    },
+    /// Fewer valid partial keys than the threshold: wait for more nodes or restart the
+    /// extraction with nodes that are up.
+    #[error("{got} partial keys, {need} needed")]
+    NotEnoughPartials {
+        /// Partial keys received.
+        got: usize,
+        /// The threshold t.
+        need: usize,
+    },
+    /// A partial key from a node whose commitment is not in the request, or a second one from
+    /// the same node.
+    #[error("unexpected partial key from the node at x = {x}")]
+    UnexpectedPartial {
+        /// The evaluation point named in the partial key.
+        x: u32,
+    },
 }
 
 /// Result alias used throughout the crate.

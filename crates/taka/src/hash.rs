@@ -143,6 +143,28 @@ pub(crate) fn h_ur(eta: &[u8]) -> [u8; 32] {
         .into()
 }
 
+/// Tag of H_ρ, the binding factors of threshold key extraction.
+const DST_RHO: &[u8] = b"MEDCHAIN-TAKA-V1-RHO-THRESHOLD-BINDING-FACTOR";
+
+/// H_ρ: ({0,1}*, x) → Zq*, the binding factor ρ_x = H_ρ(x ‖ SHA-256(tag ‖ context)) of node x
+/// in a threshold key extraction (FROST-style), one per node of the request. `context` is the
+/// request (ID_U, P_pub, L_U1, every nonce commitment); it is digested once, so the t factors
+/// cost t short hashes rather than t hashes of the whole request.
+pub(crate) fn binding_factors(context: &[u8], nodes: impl Iterator<Item = u32>) -> Vec<Scalar> {
+    let digest: [u8; 32] = Sha256::new()
+        .chain_update(DST_RHO)
+        .chain_update(context)
+        .finalize()
+        .into();
+    nodes
+        .map(|x| {
+            let mut w = Writer::new();
+            w.u32(x).raw(&digest);
+            to_scalar(&w.into_bytes(), DST_RHO)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,9 +17,11 @@ mod params;
 mod pkg;
 mod register;
 mod release;
+mod sealed_partial;
 mod secret;
 mod share;
 mod signature;
+pub mod threshold;
 
 pub use aead::{MAX_PLAINTEXT_LEN, SessionKey};
 pub use agree::{
@@ -37,5 +39,9 @@ pub use params::PublicParams;
 pub use pkg::Pkg;
 pub use register::{EntityKeys, PendingRegistration, RegistrationRequest, RegistrationResponse};
 pub use release::{HospitalResponse, MAX_EMR_LEN, RecordRelease};
+pub use sealed_partial::SealedPartialKey;
 pub use share::{Authorization, PendingShare, ShareRequest, VerifiedShare};
 pub use signature::Signature;
+pub use threshold::{
+    ExtractionRequest, MasterKeyShare, NonceCommitment, PartialKey, PublicPolynomial, SigningNonces,
+};

@@ -1,4 +1,5 @@
-//! The private key generator (S3-setup, PKG side of S3-register).
+//! A single-holder private key generator (S3-setup, PKG side of S3-register), for tests and
+//! benches only: the chain's PKG is threshold ([`crate::threshold`]) and no process holds s.
 
 use blstrs::Scalar;
 use ff::Field;
@@ -7,27 +8,32 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::codec::{Reader, decode};
-use crate::curve::{self, mul_g1, mul_g2, mul_p, mul_p_hat, random_nonzero_scalar};
+use crate::curve::{self, mul_g1, mul_g2, mul_p, random_nonzero_scalar};
 use crate::error::Result;
 use crate::hash;
 use crate::params::PublicParams;
 use crate::register::{RegistrationRequest, RegistrationResponse};
 use crate::secret::Secret;
+use crate::threshold::{self, MasterKeyShare, PublicPolynomial};
 
-/// The PKG: master secret s ∈ Zq* and the public parameters derived from it (S3-setup).
+/// A PKG holding the master secret s ∈ Zq* and P_pub = s·P (S3-setup), as in the seed.
+///
+/// Not used by the chain, where s exists only as the validators' DKG shares and keys come
+/// from threshold extraction. Kept as a reference implementation for tests, benches and
+/// fuzzing fixtures, and as a trusted dealer of shares ([`Pkg::deal_shares`]) for tests.
 pub struct Pkg {
     master: Secret<Scalar>,
     params: PublicParams,
 }
 
 impl Pkg {
-    /// S3-setup: picks s at random and publishes P_pub = sP, P̂_pub = sP̂.
+    /// S3-setup: picks s at random and publishes P_pub = s·P.
     pub fn setup(rng: &mut (impl RngCore + CryptoRng)) -> Self {
         Self::from_master(random_nonzero_scalar(rng))
     }
 
     fn from_master(s: Scalar) -> Self {
-        let params = PublicParams::new(mul_p(&s), mul_p_hat(&s));
+        let params = PublicParams::new(mul_p(&s));
         Self {
             master: Secret::new(s),
             params,
@@ -48,6 +54,18 @@ impl Pkg {
     pub fn from_master_secret_bytes(bytes: &[u8]) -> Result<Self> {
         let s = decode(bytes, |r: &mut Reader<'_>| r.scalar("master secret"))?;
         Ok(Self::from_master(s))
+    }
+
+    /// Shamir-shares s among evaluation points 1..=n with threshold t, as a trusted dealer:
+    /// the public polynomial's P_pub is this PKG's. For tests and benches of threshold
+    /// extraction without running a DKG.
+    pub fn deal_shares(
+        &self,
+        n: u32,
+        t: usize,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(PublicPolynomial, Vec<MasterKeyShare>)> {
+        threshold::deal(self.master.expose(), n, t, rng)
     }
 
     /// S3-register, PKG side: picks y_U, sets L_U = L_U1 + y_U·P, f = H7(ID_U, P_pub, L_U),
@@ -80,6 +98,7 @@ impl Pkg {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use blstrs::G1Affine;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
@@ -93,17 +112,26 @@ mod tests {
     }
 
     #[test]
-    fn params_round_trip_and_detect_mismatched_halves() {
+    fn params_round_trip_and_refuse_bad_points() {
         let pkg = Pkg::setup(&mut ChaCha20Rng::seed_from_u64(4));
-        let other = Pkg::setup(&mut ChaCha20Rng::seed_from_u64(5));
         let bytes = pkg.params().to_bytes();
         assert_eq!(bytes.len(), PublicParams::ENCODED_LEN);
         assert_eq!(PublicParams::from_bytes(&bytes).as_ref(), Ok(pkg.params()));
-        let mut mixed = bytes[..48].to_vec();
-        mixed.extend_from_slice(&other.params().to_bytes()[48..]);
+        let identity = G1Affine::identity().to_compressed();
         assert_eq!(
-            PublicParams::from_bytes(&mixed),
-            Err(crate::Error::InconsistentParams)
+            PublicParams::from_bytes(&identity),
+            Err(crate::Error::IdentityPoint("P_pub"))
         );
+        assert!(PublicParams::from_bytes(&bytes[..47]).is_err());
+    }
+
+    #[test]
+    fn dealt_polynomial_carries_the_pkg_key() {
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let pkg = Pkg::setup(&mut rng);
+        let (polynomial, shares) = pkg.deal_shares(4, 3, &mut rng).unwrap();
+        assert_eq!(&polynomial.params(), pkg.params());
+        assert_eq!(shares.len(), 4);
+        assert!(pkg.deal_shares(2, 3, &mut rng).is_err());
     }
 }

@@ -13,6 +13,7 @@ use crate::hash;
 use crate::identity::Identity;
 use crate::params::PublicParams;
 use crate::secret::Secret;
+use crate::threshold::{self, ExtractionRequest, PartialKey, PublicPolynomial};
 
 /// What entity U sends the PKG: ID_U and L_U1 = x_U·P (S3-register step 1).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,14 +115,50 @@ impl PendingRegistration {
         (pending, request)
     }
 
+    /// x_U, for opening partial keys sealed to L_U1 (crate-internal: it never leaves).
+    pub(crate) fn secret_key_part(&self) -> &Scalar {
+        self.x.expose()
+    }
+
+    /// The request this registration was started with (ID_U, L_U1), e.g. to resume it.
+    pub fn request(&self) -> RegistrationRequest {
+        RegistrationRequest {
+            id: self.id.clone(),
+            l1: self.l1,
+        }
+    }
+
+    /// Encoding for the entity's own sealed storage: ID ‖ x_U. An enrollee saves it before
+    /// binding L_U1 on chain, so a crash between binding and extraction does not strand an
+    /// identity bound to a key part nobody holds.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new();
+        self.id.write(&mut w);
+        w.scalar(self.x.expose());
+        w.into_secret_bytes()
+    }
+
+    /// Decodes [`PendingRegistration::to_bytes`]; L_U1 is recomputed from x_U.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        decode(bytes, |r: &mut Reader<'_>| {
+            let id = Identity::read(r)?;
+            let x = r.scalar("x_U")?;
+            Ok(Self {
+                id,
+                l1: mul_p(&x),
+                x: Secret::new(x),
+            })
+        })
+    }
+
     /// S3-register step 3: accepts the PKG's response only if it is what an honest PKG with
     /// the published master key would have sent for this identity:
     ///
     /// 1. L_U ≠ L_U1, so the PKG contributed a non-zero y_U;
     /// 2. d_U·P = (L_U − L_U1) + f·P_pub with f = H7(ID_U, P_pub, L_U), so d_U = y_U + s·f and
     ///    the signing key d_U + x_U has public image L_U + f·P_pub (what verifiers recompute);
-    /// 3. e(Ŝ_U, P̂) = e(H1(ID_U), P̂_pub), so Ŝ_U = s·H1(ID_U) in G1;
-    /// 4. e(P, Š_U) = e(P_pub, H1'(ID_U)), so Š_U = s·H1'(ID_U) in G2.
+    /// 3. e(P, Š_U) = e(P_pub, Q̌_U) with Q̌_U = H1'(ID_U), so Š_U = s·Q̌_U in G2;
+    /// 4. e(Ŝ_U, Q̌_U) = e(Q̂_U, Š_U) with Q̂_U = H1(ID_U), so (given 3) Ŝ_U = s·Q̂_U in G1.
     ///
     /// Without these checks a faulty or malicious response would only surface later as failed
     /// signatures or mismatched session keys, far from the cause.
@@ -143,6 +180,32 @@ impl PendingRegistration {
         };
         keys.check(params)?;
         Ok(keys)
+    }
+
+    /// S3-register step 3 with a threshold PKG: combines t partial keys into
+    /// (L_U, d_U, Ŝ_U, Š_U) and runs the checks of [`Self::complete`] against P_pub. If they
+    /// fail, each partial key is checked against its node's public share and the first bad one
+    /// is named ([`Error::BadPartialKey`]). `request` must be the one sent to the nodes, built
+    /// from this registration.
+    ///
+    /// Errors: [`Error::UnexpectedPartial`] for a partial from a node not in the request (or a
+    /// second one from a node), [`Error::NotEnoughPartials`] for fewer than t. Either way,
+    /// start again from fresh commitments (the nodes consumed their nonces).
+    pub fn complete_threshold(
+        self,
+        polynomial: &PublicPolynomial,
+        request: &ExtractionRequest,
+        partials: Vec<PartialKey>,
+    ) -> Result<EntityKeys> {
+        if request.id() != &self.id || request.l_u1() != &self.l1 {
+            return Err(Error::RegistrationRejected(
+                "extraction request is for another registration",
+            ));
+        }
+        let params = polynomial.params();
+        threshold::combine(polynomial, request, partials, |response| {
+            self.complete(&params, response)
+        })
     }
 }
 
@@ -194,15 +257,8 @@ impl EntityKeys {
         if bool::from(self.signing_key().expose().is_zero()) {
             return Err(Error::RegistrationRejected("signing key is zero"));
         }
-        let g1_key_ok = curve::pairings_equal(
-            (self.s_hat(), &curve::p_hat()),
-            (&hash::h1_g1(&self.id), params.p_pub_hat()),
-        );
-        let g2_key_ok = curve::pairings_equal(
-            (&curve::p(), self.s_check()),
-            (params.p_pub(), &hash::h1_g2(&self.id)),
-        );
-        if !(g1_key_ok && g2_key_ok) {
+        let points = IdentityPoints::of(&self.id);
+        if !points.keys_match(params.p_pub(), self.s_hat(), self.s_check()) {
             return Err(Error::RegistrationRejected(
                 "identity key is not s·H1(ID_U)",
             ));
@@ -237,5 +293,34 @@ impl EntityKeys {
         })?;
         keys.check(params)?;
         Ok(keys)
+    }
+}
+
+/// Q̂_U = H1(ID_U) ∈ G1 and Q̌_U = H1'(ID_U) ∈ G2, hashed once per check.
+pub(crate) struct IdentityPoints {
+    pub(crate) q_hat: G1Affine,
+    pub(crate) q_check: G2Affine,
+}
+
+impl IdentityPoints {
+    pub(crate) fn of(id: &Identity) -> Self {
+        Self {
+            q_hat: hash::h1_g1(id),
+            q_check: hash::h1_g2(id),
+        }
+    }
+
+    /// Whether Š = k·Q̌_U and Ŝ = k·Q̂_U for the k with `public` = k·P: e(P, Š) = e(k·P, Q̌_U)
+    /// fixes Š, then e(Ŝ, Q̌_U) = e(Q̂_U, Š) fixes Ŝ (the pairing is non-degenerate and
+    /// Q̌_U ≠ 0). Checks full identity keys against P_pub and partial ones against a node's
+    /// public share, without s·P̂ in G2, which a threshold PKG does not publish.
+    pub(crate) fn keys_match(
+        &self,
+        public: &G1Affine,
+        s_hat: &G1Affine,
+        s_check: &G2Affine,
+    ) -> bool {
+        curve::pairings_equal((&curve::p(), s_check), (public, &self.q_check))
+            && curve::pairings_equal((s_hat, &self.q_check), (&self.q_hat, s_check))
     }
 }

@@ -82,7 +82,7 @@ fn forged_authorization_is_rejected() {
 
     let eve_auth = w.authorize(&w.eve.clone(), true, &[2]).to_bytes();
     let other_hospital = w.authorize(&w.bob.clone(), false, &[2]).to_bytes();
-    let made_up = w.params.to_bytes()[48..].to_vec(); // some valid G2 point: P̂_pub
+    let made_up = unrelated_g2_point().to_vec(); // some valid G2 point: P̂
     let eve_at = alpha_offset(&Authorization::from_bytes(&eve_auth).unwrap());
     for alpha in [
         &eve_auth[eve_at..eve_at + 96],
@@ -198,7 +198,7 @@ fn tampered_request_is_rejected() {
     t[at.t_b..at.t_b + 48].copy_from_slice(&other_sig[..48]); // another valid G1 point
     cases.push(t);
     let mut t = bytes.clone();
-    t[at.alpha..at.alpha + 96].copy_from_slice(&w.params.to_bytes()[48..]);
+    t[at.alpha..at.alpha + 96].copy_from_slice(&unrelated_g2_point());
     cases.push(t);
 
     for case in cases {
@@ -419,7 +419,7 @@ fn enrolment_with_inconsistent_ephemeral_is_rejected() {
     let (_, hello) = Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
     let mut bytes = hello.to_bytes();
     let at = bytes.len() - 96;
-    bytes[at..].copy_from_slice(&w.params.to_bytes()[48..]);
+    bytes[at..].copy_from_slice(&unrelated_g2_point());
     let hello = Hello::from_bytes(&bytes).unwrap();
     assert_eq!(
         respond_enrolment(&w.hospital_a, &hello, &mut w.rng).err(),

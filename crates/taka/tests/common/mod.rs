@@ -19,6 +19,13 @@ pub fn j(n: u64) -> RecordIndex {
     RecordIndex::new(n).unwrap()
 }
 
+/// A valid G2 point that no protocol message carries (the generator P̂), to splice into a
+/// message where a G2 point is expected.
+pub fn unrelated_g2_point() -> [u8; 96] {
+    use group::prime::PrimeCurveAffine;
+    blstrs::G2Affine::generator().to_compressed()
+}
+
 pub fn register(pkg: &Pkg, name: &str, rng: &mut ChaCha20Rng) -> EntityKeys {
     let (pending, request) = PendingRegistration::new(id(name), rng);
     let request = RegistrationRequest::from_bytes(&request.to_bytes()).unwrap();
