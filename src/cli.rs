@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use medchain_api::IdPrefix;
-use medchain_types::{Address, OrgKind, OrgName, Purpose, Signature, Uri};
+use medchain_types::{Address, IdentityName, OrgKind, OrgName, Purpose, Role, Signature, Uri};
 use std::{path::PathBuf, time::Duration};
 
 /// medchain: medical records shared over a consortium blockchain. The chain holds metadata,
@@ -61,6 +61,10 @@ pub enum Command {
     /// Access requests: the chain decides and logs them (S1-rights).
     #[command(subcommand)]
     Access(AccessCommand),
+    /// Identities: enrol (bind an identity to your key, then obtain its identity-based keys
+    /// from the validators' threshold PKG) and show (S3-register, S4-ca).
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// Read chain state; every answer is verified against a finalized block before it is shown.
     #[command(subcommand)]
     Query(QueryCommand),
@@ -80,6 +84,83 @@ pub enum KeyCommand {
         /// The key file.
         #[arg(long, env = "MEDCHAIN_KEY")]
         key: PathBuf,
+    },
+}
+
+/// Roles an identity enrols as, as typed on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RoleArg {
+    /// A patient: enrols under a pseudonym derived from the address (no name on chain).
+    Patient,
+    /// A doctor, member of an audited hospital.
+    Doctor,
+    /// A hospital's own identity (it licenses its doctors), member of an audited hospital.
+    Hospital,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Patient => Self::Patient,
+            RoleArg::Doctor => Self::Doctor,
+            RoleArg::Hospital => Self::Hospital,
+        }
+    }
+}
+
+/// `medchain identity …`.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Bind an identity to your key on chain, then obtain its identity-based keys from t of
+    /// the validators (none of whom holds the master key) and store them in your key file,
+    /// encrypted. Patients enrol under their pseudonym `patient:<address>`; doctors and
+    /// hospitals choose a name and must be members of an audited hospital.
+    #[command(after_help = "Examples:
+  medchain identity enrol --key patient.key --role patient
+  medchain identity enrol --key doctor.key --role doctor --name dr-kim@seoul-general
+  medchain identity enrol --key desk.key --role hospital --name seoul-general \\
+      --pkg-node http://10.0.0.1:8400 --pkg-node http://10.0.0.2:8400 --pkg-node http://10.0.0.3:8400
+
+Running it again after an interruption finishes the same enrolment.")]
+    Enrol {
+        /// Your role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The identity (doctors and hospitals; lowercase letters, digits and - . _ @ :).
+        /// Patients take none: their identity is their pseudonym.
+        #[arg(long, required_if_eq_any([("role", "doctor"), ("role", "hospital")]))]
+        name: Option<IdentityName>,
+        /// A validator's API to ask for a partial key; repeat it (at least the threshold
+        /// many) [default: every validator of the network directory holding --genesis, e.g.
+        /// the devnet's].
+        #[arg(
+            long = "pkg-node",
+            value_name = "URL",
+            env = "MEDCHAIN_PKG_NODES",
+            value_delimiter = ','
+        )]
+        pkg_nodes: Vec<String>,
+        #[command(flatten)]
+        send: Sending,
+    },
+    /// Show an enrolled identity (address, role, organisation, key part), verified against a
+    /// finalized block.
+    #[command(after_help = "Examples:
+  medchain identity show dr-kim@seoul-general
+  medchain identity show --address 61b4309c…0850715
+  medchain identity show --key patient.key")]
+    Show {
+        /// The identity.
+        #[arg(conflicts_with_all = ["address", "key"], required_unless_present_any = ["address", "key"])]
+        name: Option<IdentityName>,
+        /// The identity bound to this address.
+        #[arg(long, conflicts_with = "key")]
+        address: Option<Address>,
+        /// The identity bound to this key file's address (no passphrase needed).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        #[command(flatten)]
+        reading: Reading,
     },
 }
 
@@ -448,6 +529,9 @@ pub enum QueryCommand {
         #[command(flatten)]
         reading: Reading,
     },
+    /// The threshold PKG: its threshold and public polynomial (P_pub first), set up by the
+    /// validators' key generation (S3-setup).
+    Pkg(Reading),
     /// An account's next nonce.
     Account {
         /// The address.

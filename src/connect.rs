@@ -45,6 +45,25 @@ fn genesis_path(path: Option<&Path>) -> Result<PathBuf, CliError> {
     }
 }
 
+/// The validators' API URLs of the network directory holding the genesis document (the one
+/// `medchain init` or `medchain devnet` wrote: `node-<i>/node.toml` beside `genesis.json`).
+/// Empty when the genesis is not inside such a directory.
+pub fn network_apis(connection: &Connection) -> Result<Vec<String>, CliError> {
+    let genesis = genesis_path(connection.genesis.as_deref())?;
+    let dir = genesis.parent().unwrap_or(Path::new("."));
+    let mut apis = Vec::new();
+    loop {
+        let config = crate::init::node_config_file(dir, apis.len());
+        if !config.exists() {
+            return Ok(apis);
+        }
+        let node = medchain_node::config::NodeConfig::read(&config).map_err(|e| {
+            CliError::Usage(format!("{e}; pass the validators with --pkg-node URL"))
+        })?;
+        apis.push(format!("http://{}", node.api.listen));
+    }
+}
+
 /// A failed verification, explained by a chain mismatch when there is one: the node's chain
 /// and genesis named beside the user's, rather than "certificate signatures do not verify".
 pub fn explain(client: &Client, error: ClientError) -> CliError {

@@ -10,6 +10,9 @@ pub enum CliError {
     /// A client call failed (node unreachable, refused, unverifiable, …).
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// An enrolment did not complete.
+    #[error(transparent)]
+    Enrol(#[from] medchain_client::enrol::EnrolError),
     /// A key or genesis file is unusable.
     #[error(transparent)]
     Key(#[from] KeyError),

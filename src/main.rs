@@ -4,6 +4,7 @@
 //! - `keygen`, `address`, `key`: key files (encrypted under a passphrase).
 //! - `init`, `node`, `devnet`: start a network (validators from `medchain-node`).
 //! - `org`, `record`, `consent`, `access`: sign and send transactions.
+//! - `identity`: enrol an identity (threshold PKG) and show one.
 //! - `query`: read chain state, verified against a finalized block (`--save` keeps the answer).
 //! - `verify`: check a saved answer again, offline.
 //!
@@ -16,6 +17,7 @@ mod devnet;
 mod error;
 mod exit;
 mod fresh;
+mod identity;
 mod ids;
 mod init;
 mod list;
@@ -95,6 +97,7 @@ fn run(command: Command) -> Result<Status, CliError> {
         Command::Record(command) => tx::record(command),
         Command::Consent(command) => tx::consent(command),
         Command::Access(command) => tx::access(command),
+        Command::Identity(command) => identity::run(command),
         Command::Query(command) => query::run(command),
         Command::Verify(args) => query::verify(&args),
     }

@@ -23,6 +23,7 @@ pub fn run(command: QueryCommand) -> Result<Status, CliError> {
     let (reading, request) = match command {
         QueryCommand::Status(reading) => return status(&reading),
         QueryCommand::Org { name, reading } => (reading, Request::State(Question::Org { name })),
+        QueryCommand::Pkg(reading) => (reading, Request::State(Question::Pkg)),
         QueryCommand::Account { address, reading } => {
             (reading, Request::State(Question::Account { address }))
         }
@@ -76,11 +77,20 @@ pub fn run(command: QueryCommand) -> Result<Status, CliError> {
         }
         QueryCommand::Block { height, reading } => (reading, Request::Block(height)),
     };
+    answer(&reading, request)
+}
+
+/// Asks and shows a verified state value (`medchain identity show`).
+pub fn state(reading: &Reading, question: Question) -> Result<Status, CliError> {
+    answer(reading, Request::State(question))
+}
+
+fn answer(reading: &Reading, request: Request) -> Result<Status, CliError> {
     let client = connect::client(&reading.connection)?;
     let reply = ask(&client, request).map_err(|error| connect::explain(&client, error))?;
     Ok(match reply {
         Reply::Answered { checked, total } => {
-            show(&client, &reading, &checked, total)?;
+            show(&client, reading, &checked, total)?;
             found(&checked.proven)
         }
         Reply::Unfinalized { id, outcome } => {

@@ -26,9 +26,6 @@ pub struct EnrolmentRequestView {
     pub session: String,
     /// The identity keys are asked for (`patient:<address>` for a patient).
     pub identity: IdentityName,
-    /// X25519 public key (hex) the partial key is sealed to.
-    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
-    pub response_key: String,
     /// Round 1: empty. Round 2: hex of the encoded extraction request (ID_U ‖ L_U1 ‖ the t
     /// chosen nonce commitments).
     #[schema(max_length = 65536, pattern = "^([0-9a-fA-F]{2})*$")]
@@ -51,7 +48,6 @@ impl EnrolmentRequestView {
             issued_at_ms: request.issued_at_ms,
             session: hex::encode(request.session),
             identity: request.identity.clone(),
-            response_key: hex::encode(request.response_key),
             body: hex::encode(&request.body),
             signature: hex::encode(request.sign(key).encode()),
         }
@@ -74,7 +70,6 @@ impl EnrolmentRequestView {
             issued_at_ms: self.issued_at_ms,
             session: fixed_hex::<SESSION_LEN>(&self.session, "session")?,
             identity: self.identity.clone(),
-            response_key: fixed_hex::<32>(&self.response_key, "response_key")?,
             body: hex::decode(&self.body).map_err(|_| EnrolmentViewError("body"))?,
         };
         Ok((request, signature))
@@ -103,12 +98,13 @@ pub struct CommitmentView {
     pub validator: Address,
 }
 
-/// Round 2's answer: the node's partial key, sealed to the request's response key.
+/// Round 2's answer: the node's partial key, sealed to the enrollee's L_U1.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PartialKeyView {
     /// The node's evaluation point x.
     pub x: u32,
-    /// Hex of the sealed partial key (node's ephemeral X25519 key ‖ AES-256-GCM ciphertext).
+    /// Hex of the sealed partial key (x ‖ ephemeral r·P ‖ AES-256-GCM ciphertext under a key
+    /// only the holder of x_U derives).
     #[schema(pattern = "^([0-9a-fA-F]{2})+$")]
     pub sealed: String,
     /// The validator answering.
@@ -132,7 +128,6 @@ mod tests {
             issued_at_ms: 42,
             session: [3; SESSION_LEN],
             identity: IdentityName::patient_pseudonym(&requester),
-            response_key: [4; 32],
             body: vec![],
         };
         let view = EnrolmentRequestView::signed(&request, &key);

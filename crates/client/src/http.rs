@@ -7,8 +7,11 @@ use medchain_api::{
     AccessLogView, BatchRequest, BatchResponse, BlockView, ErrorBody, ProvenView, StatusView,
     SubmitRequest, SubmitResponse, TxStatusView,
 };
-use medchain_api::{IdKind, IdMatchesView, IdPrefix, ProvenListView};
-use medchain_types::{Address, Hash32, Transaction, TxId};
+use medchain_api::{
+    CommitmentView, EnrolmentRequestView, IdKind, IdMatchesView, IdPrefix, PartialKeyView,
+    ProvenListView,
+};
+use medchain_types::{Address, Hash32, Transaction, TxId, enrolment::EnrolmentRoute};
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
 use ureq::{Agent, Body, http::Response};
@@ -155,6 +158,22 @@ impl NodeClient {
         prefix: &IdPrefix,
     ) -> Result<IdMatchesView, ClientError> {
         self.get(&format!("/v1/ids/{kind}/{prefix}"))
+    }
+
+    /// `POST /v1/pkg/commitments`: round 1 of key extraction.
+    pub fn pkg_commitment(
+        &self,
+        request: &EnrolmentRequestView,
+    ) -> Result<CommitmentView, ClientError> {
+        self.post(EnrolmentRoute::Commitments.path(), request)
+    }
+
+    /// `POST /v1/pkg/partial-keys`: round 2 of key extraction.
+    pub fn pkg_partial_key(
+        &self,
+        request: &EnrolmentRequestView,
+    ) -> Result<PartialKeyView, ClientError> {
+        self.post(EnrolmentRoute::PartialKeys.path(), request)
     }
 
     /// `GET /metrics` (Prometheus text).

@@ -15,6 +15,8 @@
 //!   [`Client::resolve_id`], which turns the first hex digits of an id into the full id.
 //! - [`Client`] and [`Signer`]: reads that are verified before they are returned, and the
 //!   sign → submit → wait-for-finality flow with a verified nonce and a verified inclusion.
+//! - [`enrol::enrol_identity`]: bind an identity on chain, then obtain its identity-based keys
+//!   from t validators (threshold PKG), naming any validator that answers wrongly.
 //! - [`SavedAnswer`]: a node's whole answer saved as a file that verifies again offline;
 //!   [`Client::newest_certified`] and [`Lag`]: how stale an answer is.
 //!
@@ -25,6 +27,7 @@
 
 pub mod build;
 mod client;
+pub mod enrol;
 mod error;
 mod http;
 pub mod keys;

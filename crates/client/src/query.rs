@@ -5,9 +5,12 @@
 use crate::http::path_segment;
 use medchain_state::{
     keys::{self, StateKey},
-    values::{AccessLogEntry, Account, Consent, Membership, Org, Record, StoragePointer},
+    values::{
+        AccessLogEntry, Account, Consent, IdentityRecord, Membership, Org, PkgState, Record,
+        StoragePointer,
+    },
 };
-use medchain_types::{Address, ConsentId, OrgName, Purpose, RecordId};
+use medchain_types::{Address, ConsentId, IdentityName, OrgName, Purpose, RecordId};
 
 /// A provable state read: the endpoint and the key its answer must prove.
 #[derive(Clone, Debug)]
@@ -107,6 +110,36 @@ impl StateQuery<AccessLogEntry> {
         Self {
             path: format!("/v1/state/access-log/{patient}/{seq}"),
             key: keys::access_log_entry(patient, seq),
+        }
+    }
+}
+
+impl StateQuery<IdentityRecord> {
+    /// An enrolled identity: its address, role, organisation and key part (S3-register).
+    pub fn identity(name: &IdentityName) -> Self {
+        Self {
+            path: format!("/v1/state/identities/{}", path_segment(name.as_str())),
+            key: keys::identity(name),
+        }
+    }
+}
+
+impl StateQuery<IdentityName> {
+    /// The identity bound to an address (one per address).
+    pub fn identity_of(address: &Address) -> Self {
+        Self {
+            path: format!("/v1/state/identities/by-address/{address}"),
+            key: keys::identity_of(address),
+        }
+    }
+}
+
+impl StateQuery<PkgState> {
+    /// The threshold PKG: threshold and public polynomial, P_pub first (S3-setup).
+    pub fn pkg() -> Self {
+        Self {
+            path: "/v1/state/pkg".into(),
+            key: keys::pkg(),
         }
     }
 }

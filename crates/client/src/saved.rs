@@ -14,7 +14,7 @@ use crate::{
 };
 use medchain_api::{BlockView, ProvenView};
 use medchain_state::{StateValue, values::AccessLogEntry};
-use medchain_types::{Address, ChainId, ConsentId, OrgName, Purpose, RecordId};
+use medchain_types::{Address, ChainId, ConsentId, IdentityName, OrgName, Purpose, RecordId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -72,6 +72,18 @@ pub enum Question {
         /// Position in the log.
         seq: u64,
     },
+    /// An enrolled identity (S3-register, S4-ca).
+    Identity {
+        /// The identity.
+        name: IdentityName,
+    },
+    /// The identity bound to an address.
+    IdentityOf {
+        /// The address.
+        address: Address,
+    },
+    /// The threshold PKG: threshold and public polynomial (S3-setup).
+    Pkg,
 }
 
 /// Verifies a node's answer to one question, its value as JSON.
@@ -116,6 +128,9 @@ impl Question {
             Self::AccessLogEntry { patient, seq } => {
                 erase(StateQuery::access_log_entry(patient, *seq))
             }
+            Self::Identity { name } => erase(StateQuery::identity(name)),
+            Self::IdentityOf { address } => erase(StateQuery::identity_of(address)),
+            Self::Pkg => erase(StateQuery::pkg()),
         }
     }
 
@@ -156,6 +171,9 @@ impl fmt::Display for Question {
             Self::AccessLogEntry { patient, seq } => {
                 write!(f, "entry {seq} of the access log of {patient}")
             }
+            Self::Identity { name } => write!(f, "identity {name}"),
+            Self::IdentityOf { address } => write!(f, "the identity of {address}"),
+            Self::Pkg => f.write_str("the threshold PKG"),
         }
     }
 }

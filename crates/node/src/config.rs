@@ -112,11 +112,7 @@ impl NodeConfig {
     /// Reads `path`, resolves relative paths against its directory, loads the key and genesis,
     /// and checks they agree (this node and every listed peer must be genesis validators).
     pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
-        let text = read(path)?;
-        let mut config: NodeConfig = toml::from_str(&text).map_err(|source| ConfigError::Toml {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let mut config = Self::read(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         for field in [
             &mut config.data_dir,
@@ -134,6 +130,15 @@ impl NodeConfig {
             config,
             key,
             genesis,
+        })
+    }
+
+    /// Reads and parses `path` alone (no key, no genesis): e.g. to find a network's API
+    /// addresses.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(&read(path)?).map_err(|source| ConfigError::Toml {
+            path: path.to_path_buf(),
+            source,
         })
     }
 

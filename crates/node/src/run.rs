@@ -7,6 +7,7 @@ use crate::{
     chain::{BlockError, Chain},
     config::LoadedConfig,
     engine::{self, Channels, EngineError, Identity, Tuning, channel},
+    enrolment::{Enrolment, nonces::NonceLimits},
     finalizer, gossip,
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
@@ -24,7 +25,7 @@ use commonware_utils::{
     union,
 };
 use medchain_storage::Store;
-use medchain_types::{PublicKey, namespace};
+use medchain_types::{Address, PublicKey, namespace};
 use std::{sync::Arc, time::Duration};
 use tracing::info;
 
@@ -194,11 +195,17 @@ pub async fn launch(
             .await
             .map_err(NodeError::Api)?;
         let registry = context.child("api");
+        let enrolment = Enrolment::new(
+            shares.clone(),
+            Address::from(key.public_key()),
+            NonceLimits::default(),
+        );
         let state = ApiState::new(
             Box::new(move || registry.encode()),
             chain.clone(),
             genesis,
             metrics,
+            enrolment,
         );
         context
             .child("http")

@@ -14,8 +14,10 @@ use medchain_api::{ErrorBody, ProvenView, StatusView, SubmitResponse, TxStatusVi
 use medchain_node::{
     api::{self, ApiState},
     chain::Chain,
+    enrolment::{Enrolment, nonces::NonceLimits},
     mempool::Mempool,
     metrics::NodeMetrics,
+    pkg::ShareStore,
 };
 use medchain_state::testkit::{self, Actor};
 use medchain_storage::Store;
@@ -48,8 +50,19 @@ fn node_state() -> (ApiState, Arc<Chain>) {
         chain.clone(),
         genesis,
         metrics,
+        no_share_enrolment(),
     );
     (state, chain)
+}
+
+/// The enrolment service of a node whose key generation has not run (no share).
+fn no_share_enrolment() -> Enrolment {
+    let dir = std::env::temp_dir().join("medchain-api-test-no-share");
+    Enrolment::new(
+        ShareStore::open(&dir).unwrap(),
+        testkit::address(99),
+        NonceLimits::default(),
+    )
 }
 
 async fn call(
@@ -707,4 +720,90 @@ fn a_hundred_kilobyte_url_gets_a_json_error_body() {
     assert!(head.contains("application/json"), "{head}");
     let body: ErrorBody = serde_json::from_str(body).expect("a JSON error body");
     assert_eq!(body.error, "uri_too_long");
+}
+
+/// A patient's round-1 request signed by `signer` at `issued_at_ms`.
+fn enrolment_request(
+    patient: &Actor,
+    signer: &Actor,
+    issued_at_ms: u64,
+) -> medchain_api::EnrolmentRequestView {
+    use medchain_types::enrolment::{EnrolmentRequest, EnrolmentRoute};
+    let request = EnrolmentRequest {
+        chain_id: testkit::chain_id(),
+        route: EnrolmentRoute::Commitments,
+        requester: patient.address,
+        issued_at_ms,
+        session: [5; 16],
+        identity: medchain_types::IdentityName::patient_pseudonym(&patient.address),
+        body: Vec::new(),
+    };
+    medchain_api::EnrolmentRequestView::signed(&request, &signer.key)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[tokio::test]
+async fn enrolment_requests_are_refused_when_forged_stale_or_before_the_pkg_is_set_up() {
+    let (router, _) = node();
+    let patient = Actor::new(40);
+    let post = |view: medchain_api::EnrolmentRequestView| {
+        let router = router.clone();
+        async move {
+            call(
+                &router,
+                "POST",
+                "/v1/pkg/commitments",
+                Some(serde_json::to_value(view).unwrap()),
+            )
+            .await
+        }
+    };
+    // Signed by someone else than the requester it names: refused before anything is read.
+    let (status, json) = post(enrolment_request(&patient, &Actor::new(41), now_ms())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert_eq!(error_code(&json), "bad_signature");
+    // Signed for another route: the same signature does not pass on round 2.
+    let view = enrolment_request(&patient, &patient, now_ms());
+    let (status, json) = call(
+        &router,
+        "POST",
+        "/v1/pkg/partial-keys",
+        Some(serde_json::to_value(&view).unwrap()),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&json)),
+        (StatusCode::BAD_REQUEST, "bad_signature".into())
+    );
+    // A replay of a request signed ten minutes ago.
+    let (status, json) = post(enrolment_request(&patient, &patient, now_ms() - 600_000)).await;
+    assert_eq!(
+        (status, error_code(&json)),
+        (StatusCode::BAD_REQUEST, "stale_request".into())
+    );
+    // Well signed, but the validators' key generation has not run on this chain.
+    let (status, json) = post(view.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
+    assert_eq!(error_code(&json), "pkg_not_ready");
+    assert!(json["hint"].as_str().unwrap().contains("/v1/state/pkg"));
+    // Malformed fields get a 400 naming the field.
+    let mut bad = view;
+    bad.session = "abc".into();
+    let (status, json) = post(bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        json["message"].as_str().unwrap().contains("session"),
+        "{json}"
+    );
+
+    // The PKG's state is served with a proof of its absence.
+    let (status, json) = call(&router, "GET", "/v1/state/pkg", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(json["value"].is_null(), "{json}");
 }

@@ -17,8 +17,10 @@ use medchain_client::{
 use medchain_node::{
     api::{self, ApiState},
     chain::Chain,
+    enrolment::{Enrolment, nonces::NonceLimits},
     mempool::Mempool,
     metrics::NodeMetrics,
+    pkg::ShareStore,
 };
 use medchain_state::{
     StateValue,
@@ -160,7 +162,17 @@ fn serve(chain: Arc<Chain>) -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let metrics = commonware_runtime::deterministic::Runner::default()
         .start(|context| async move { NodeMetrics::register(&context) });
-    let state = ApiState::new(Box::new(String::new), chain, fixtures::genesis(), metrics);
+    let state = ApiState::new(
+        Box::new(String::new),
+        chain,
+        fixtures::genesis(),
+        metrics,
+        Enrolment::new(
+            ShareStore::open(&std::env::temp_dir().join("medchain-lists-no-share")).unwrap(),
+            testkit::address(99),
+            NonceLimits::default(),
+        ),
+    );
     thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

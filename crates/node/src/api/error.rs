@@ -31,6 +31,16 @@ impl ApiError {
         }
     }
 
+    /// An error with its own status, code and hint.
+    pub(crate) fn with_hint(
+        status: StatusCode,
+        error: &'static str,
+        message: impl ToString,
+        hint: &'static str,
+    ) -> Self {
+        Self::new(status, error, message, hint)
+    }
+
     /// A malformed request parameter or body.
     pub fn bad_request(message: impl ToString, hint: &'static str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message, hint)

@@ -9,6 +9,7 @@
 //! requests and 5xx only for the node's own trouble. No input can panic a handler: every
 //! parameter is parsed into a typed value first.
 
+mod enrolment;
 mod error;
 mod parse_errors;
 mod queries;
@@ -17,7 +18,7 @@ mod transactions;
 pub use error::ApiError;
 pub use medchain_api::*;
 
-use crate::{chain::Chain, metrics::NodeMetrics};
+use crate::{chain::Chain, enrolment::Enrolment, metrics::NodeMetrics};
 use axum::{Json, Router, extract::State, http::header, response::IntoResponse, routing::get};
 use medchain_types::Genesis;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub(crate) struct ApiInner {
     pub(crate) chain: Arc<Chain>,
     pub(crate) genesis: Genesis,
     pub(crate) metrics: NodeMetrics,
+    pub(crate) enrolment: Enrolment,
 }
 
 impl ApiState {
@@ -46,6 +48,7 @@ impl ApiState {
         chain: Arc<Chain>,
         genesis: Genesis,
         metrics: NodeMetrics,
+        enrolment: Enrolment,
     ) -> Self {
         Self {
             inner: Arc::new(ApiInner {
@@ -53,6 +56,7 @@ impl ApiState {
                 chain,
                 genesis,
                 metrics,
+                enrolment,
             }),
         }
     }
@@ -71,6 +75,8 @@ impl ApiState {
         queries::block_by_height,
         queries::block_by_digest,
         queries::org,
+        queries::identity,
+        queries::identity_of,
         queries::account,
         queries::membership,
         queries::record,
@@ -84,11 +90,15 @@ impl ApiState {
         queries::lists::org_members,
         queries::lists::orgs,
         queries::lists::resolve_id,
+        enrolment::commitments,
+        enrolment::partial_keys,
+        enrolment::pkg_state,
     ),
     tags(
         (name = "transactions", description = "Submit signed transactions and follow them to finality"),
         (name = "chain", description = "Finalized blocks and chain status"),
         (name = "state", description = "Consortium state with Merkle proofs against finalized headers"),
+        (name = "enrolment", description = "Key extraction by the threshold PKG: two rounds, each signed by the enrollee's chain key; partial keys sealed to the enrollee"),
         (name = "lists", description = "Lists of a patient's records and consents, an organisation's members and the organisations, every entry proven; id-prefix lookups"),
     )
 )]
@@ -102,6 +112,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(|| async { "ok" }))
         .merge(transactions::routes())
         .merge(queries::routes())
+        .merge(enrolment::routes())
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::wrong_method)
         .with_state(state)
