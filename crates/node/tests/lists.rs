@@ -27,7 +27,8 @@ use medchain_state::{
 };
 use medchain_storage::Store;
 use medchain_types::{
-    ConsentId, ContentHash, Expiry, OrgKind, OrgState, Purpose, RecordId, TxId, VerifiedTransaction,
+    ConsentId, ContentHash, Expiry, IdentityName, OrgKind, OrgState, Purpose, RecordId, Role, TxId,
+    VerifiedTransaction,
 };
 use std::{collections::HashMap, sync::Arc, thread};
 
@@ -79,14 +80,33 @@ fn served() -> Served {
             testkit::release(&doctor, &patient.address, &ContentHash::of(content)),
         )
     };
+    // Releasing needs a licence: the colleague joins as the hospital's identity and licenses
+    // the doctor.
+    let hospital_identity = IdentityName::new("seoul-general").unwrap();
+    commit(
+        &chain,
+        &[
+            colleague.sign(0, testkit::join(&hospital, &doctor, &colleague)),
+            colleague.sign(
+                1,
+                testkit::enrol(&hospital_identity, Role::Hospital, testkit::key_part(3)),
+            ),
+            doctor.sign(1, testkit::enrol_doctor(&doctor)),
+        ],
+    );
+    commit(
+        &chain,
+        &[colleague.sign(
+            2,
+            testkit::issue_licence(&testkit::doctor_identity(&doctor), u64::MAX),
+        )],
+    );
     let releases = [
-        release(1, &patient, b"EMR 1"),
-        release(2, &other, b"EMR 2"),
-        release(3, &patient, b"EMR 3"),
+        release(2, &patient, b"EMR 1"),
+        release(3, &other, b"EMR 2"),
+        release(4, &patient, b"EMR 3"),
     ];
-    let mut block = vec![colleague.sign(0, testkit::join(&hospital, &doctor, &colleague))];
-    block.extend(releases.iter().cloned());
-    commit(&chain, &block);
+    commit(&chain, &releases);
     let records: Vec<RecordId> = [&releases[0], &releases[2]]
         .iter()
         .map(|tx| RecordId::from(tx.id()))
@@ -434,7 +454,7 @@ fn prefixes_resolve_to_the_one_matching_id_of_their_kind() {
 fn an_ambiguous_prefix_lists_every_candidate() {
     let served = served();
     let (doctor, patient) = (&served.doctor, &served.patient);
-    let nonce = 4;
+    let nonce = 5;
     // Two releases (consecutive nonces) whose ids share their first four hex digits: among a
     // few hundred candidates each, such a pair exists (and the search is deterministic).
     let candidate = |nonce, i: u32| {
