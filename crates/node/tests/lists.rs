@@ -6,20 +6,16 @@
 // The client's fixtures: a four-validator genesis and real simplex finalization certificates.
 #[path = "../../client/tests/common/mod.rs"]
 mod fixtures;
+mod served;
+
+use served::{commit, serve};
 
 use axum::http::StatusCode;
-use commonware_runtime::Runner as _;
-use commonware_utils::test_rng;
 use medchain_api::{IdKind, IdPrefix, MAX_LIST_PAGE, ProvenListView};
 use medchain_client::{
     Client, ClientError, LightClient, ListError, ListQuery, NodeClient, VerifyError,
 };
-use medchain_node::{
-    api::{self, ApiState},
-    chain::Chain,
-    mempool::Mempool,
-    metrics::NodeMetrics,
-};
+use medchain_node::{chain::Chain, mempool::Mempool};
 use medchain_state::{
     StateValue,
     testkit::{self, Actor, REGULATOR_SEED, org_name},
@@ -30,7 +26,7 @@ use medchain_types::{
     ConsentId, ContentHash, Expiry, IdentityName, OrgKind, OrgState, Purpose, RecordId, Role, TxId,
     VerifiedTransaction,
 };
-use std::{collections::HashMap, sync::Arc, thread};
+use std::{collections::HashMap, sync::Arc};
 
 /// A chain with two organisations (one with a second member), three records of `patient`
 /// (one of another patient) and two consents of `patient`, the first revoked; served on
@@ -140,58 +136,6 @@ fn served() -> Served {
         records,
         consents,
     }
-}
-
-/// Admits `txs`, builds the next block from them and finalizes it with a certificate of
-/// validators 0, 1 and 2.
-fn commit(chain: &Chain, txs: &[VerifiedTransaction]) {
-    let admitted = chain.admit(
-        &mut test_rng(),
-        txs.iter().map(|tx| tx.tx().clone()).collect(),
-    );
-    assert!(admitted.iter().all(Result::is_ok), "{admitted:?}");
-    let parent = chain
-        .store()
-        .block_by_height(chain.committed_height())
-        .unwrap()
-        .unwrap();
-    let block = chain
-        .build(
-            &parent,
-            parent.header().timestamp_ms + 1_000,
-            parent.header().proposer,
-        )
-        .unwrap();
-    assert_eq!(block.txs().len(), txs.len(), "a transaction failed");
-    let certificate = fixtures::certified_by(&[0, 1, 2], block.header()).unwrap();
-    chain
-        .finalize(
-            &mut test_rng(),
-            &block,
-            Some(&hex::decode(certificate).unwrap()),
-        )
-        .unwrap();
-}
-
-/// Serves the chain's API on a free loopback port; returns its URL.
-fn serve(chain: Arc<Chain>) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let metrics = commonware_runtime::deterministic::Runner::default()
-        .start(|context| async move { NodeMetrics::register(&context) });
-    let state = ApiState::new(Box::new(String::new), chain, fixtures::genesis(), metrics);
-    thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            api::serve(listener, state).await;
-        });
-    });
-    url
 }
 
 #[test]
