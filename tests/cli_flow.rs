@@ -27,27 +27,14 @@ fn exit(network: &Network, args: &[&str]) -> (i32, String) {
     )
 }
 
-/// `medchain keygen`, returning the key path and the address it printed.
-fn keygen(network: &Network, name: &str) -> (String, String) {
-    let path = network.path(name).display().to_string();
-    let out = network.ok(&["keygen", "--out", &path]);
-    let address = out
-        .lines()
-        .find_map(|line| line.strip_prefix("address: "))
-        .unwrap_or_else(|| panic!("keygen printed no address:\n{out}"))
-        .to_string();
-    assert_eq!(network.ok(&["address", "--key", &path]).trim(), address);
-    (path, address)
-}
-
 #[test]
 fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
     let mut network = Network::start(4);
     let regulator = network.regulator_key.display().to_string();
-    let (doctor, _) = keygen(&network, "doctor.key");
-    let (patient, patient_address) = keygen(&network, "patient.key");
-    let (researcher, researcher_address) = keygen(&network, "researcher.key");
-    let (colleague, colleague_address) = keygen(&network, "colleague.key");
+    let (doctor, _) = network.keygen("doctor.key");
+    let (patient, patient_address) = network.keygen("patient.key");
+    let (researcher, researcher_address) = network.keygen("researcher.key");
+    let (colleague, colleague_address) = network.keygen("colleague.key");
 
     // Block 0 verifies against the genesis the client recomputes; the chain moves.
     assert!(

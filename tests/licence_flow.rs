@@ -14,18 +14,6 @@ use std::fs;
 
 const DOCTOR: &str = "dr-kim@seoul-general";
 
-/// `medchain keygen`, returning the key path and the address it printed.
-fn keygen(network: &Network, name: &str) -> (String, String) {
-    let path = network.path(name).display().to_string();
-    let out = network.ok(&["keygen", "--out", &path]);
-    let address = out
-        .lines()
-        .find_map(|line| line.strip_prefix("address: "))
-        .unwrap_or_else(|| panic!("keygen printed no address:\n{out}"))
-        .to_string();
-    (path, address)
-}
-
 /// `medchain revocation check DOCTOR ARGS --json`: its exit status and answer.
 fn check(network: &Network, args: &[&str]) -> (i32, Value) {
     let mut full = vec!["revocation", "check", DOCTOR, "--json"];
@@ -59,9 +47,9 @@ fn release<'a>(key: &'a str, patient: &'a str, record: &'a str) -> [&'a str; 8] 
 fn a_licensed_doctor_releases_is_revoked_and_the_revocation_is_proven() {
     let network = Network::start(4);
     let regulator = network.regulator_key.display().to_string();
-    let (hospital, _) = keygen(&network, "hospital.key");
-    let (doctor, doctor_address) = keygen(&network, "doctor.key");
-    let (_, patient_address) = keygen(&network, "patient.key");
+    let (hospital, _) = network.keygen("hospital.key");
+    let (doctor, doctor_address) = network.keygen("doctor.key");
+    let (_, patient_address) = network.keygen("patient.key");
     let hospital_address = network
         .ok(&["address", "--key", &hospital])
         .trim()
@@ -165,7 +153,7 @@ fn a_licensed_doctor_releases_is_revoked_and_the_revocation_is_proven() {
         "{not_theirs}"
     );
     network.ok(&["revocation", "add", "--key", &hospital, "--doctor", DOCTOR]);
-    let patient_2 = keygen(&network, "patient-2.key").1;
+    let patient_2 = network.keygen("patient-2.key").1;
     let refused = network.fails(&release(&doctor, &patient_2, &record));
     assert!(refused.contains("on the revocation list"), "{refused}");
 

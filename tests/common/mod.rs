@@ -161,6 +161,20 @@ impl Network {
         )
     }
 
+    /// `medchain keygen`, returning the key path and the address it printed (checked against
+    /// `medchain address`).
+    pub fn keygen(&self, name: &str) -> (String, String) {
+        let path = self.path(name).display().to_string();
+        let out = self.ok(&["keygen", "--out", &path]);
+        let address = out
+            .lines()
+            .find_map(|line| line.strip_prefix("address: "))
+            .unwrap_or_else(|| panic!("keygen printed no address:\n{out}"))
+            .to_string();
+        assert_eq!(self.ok(&["address", "--key", &path]).trim(), address);
+        (path, address)
+    }
+
     /// Binds the address of the key file at `key` to `identity` with `role` on chain, through
     /// the SDK, and waits for finality. Only the chain's side of enrolment: `medchain identity
     /// enrol` also runs the threshold key extraction, which these tests do not need.

@@ -9,13 +9,12 @@ mod fixtures;
 mod served;
 
 use medchain_client::{Client, ClientError, LightClient, NodeClient, StateQuery};
-use medchain_node::{chain::Chain, mempool::Mempool};
+use medchain_node::chain::Chain;
 use medchain_state::testkit::{
     self, Actor, HospitalDesk, REGULATOR_SEED, doctor_identity, org_name,
 };
-use medchain_storage::Store;
 use medchain_types::{IdentityName, OrgKind, OrgState, Role};
-use served::{commit, serve};
+use served::{commit, fresh_chain, serve};
 use std::sync::Arc;
 
 /// A chain where Seoul General's desk licensed `doctor`, served on loopback.
@@ -27,15 +26,7 @@ struct Served {
 }
 
 fn served() -> Served {
-    let chain = Arc::new(
-        Chain::open(
-            Store::in_memory().unwrap(),
-            &fixtures::genesis(),
-            Mempool::default(),
-            100,
-        )
-        .unwrap(),
-    );
+    let chain = fresh_chain();
     let hospital = org_name("Seoul General");
     let doctor = Actor::new(1);
     let desk = HospitalDesk::of(&hospital);

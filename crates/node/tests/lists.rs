@@ -8,20 +8,19 @@
 mod fixtures;
 mod served;
 
-use served::{commit, serve};
+use served::{commit, fresh_chain, serve};
 
 use axum::http::StatusCode;
 use medchain_api::{IdKind, IdPrefix, MAX_LIST_PAGE, ProvenListView};
 use medchain_client::{
     Client, ClientError, LightClient, ListError, ListQuery, NodeClient, VerifyError,
 };
-use medchain_node::{chain::Chain, mempool::Mempool};
+use medchain_node::chain::Chain;
 use medchain_state::{
     StateValue,
     testkit::{self, Actor, REGULATOR_SEED, org_name},
     values::Consent,
 };
-use medchain_storage::Store;
 use medchain_types::{
     ConsentId, ContentHash, Expiry, IdentityName, OrgKind, OrgState, Purpose, RecordId, Role, TxId,
     VerifiedTransaction,
@@ -43,15 +42,7 @@ struct Served {
 }
 
 fn served() -> Served {
-    let chain = Arc::new(
-        Chain::open(
-            Store::in_memory().unwrap(),
-            &fixtures::genesis(),
-            Mempool::default(),
-            100,
-        )
-        .unwrap(),
-    );
+    let chain = fresh_chain();
     let doctor = Actor::new(1);
     let colleague = Actor::new(3);
     let researcher = Actor::new(2);

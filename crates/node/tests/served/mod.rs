@@ -10,10 +10,25 @@ use commonware_utils::test_rng;
 use medchain_node::{
     api::{self, ApiState},
     chain::Chain,
+    mempool::Mempool,
     metrics::NodeMetrics,
 };
+use medchain_storage::Store;
 use medchain_types::VerifiedTransaction;
 use std::{sync::Arc, thread};
+
+/// A chain on an in-memory store at the fixtures' genesis.
+pub fn fresh_chain() -> Arc<Chain> {
+    Arc::new(
+        Chain::open(
+            Store::in_memory().unwrap(),
+            &fixtures::genesis(),
+            Mempool::default(),
+            100,
+        )
+        .unwrap(),
+    )
+}
 
 /// Admits `txs`, builds the next block from them and finalizes it with a certificate of
 /// validators 0, 1 and 2.
