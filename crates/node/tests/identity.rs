@@ -8,13 +8,13 @@
 mod fixtures;
 mod served;
 
-use medchain_client::{Client, ClientError, LightClient, NodeClient, StateQuery};
+use medchain_client::{Client, ClientError, StateQuery};
 use medchain_node::chain::Chain;
 use medchain_state::testkit::{
     self, Actor, HospitalDesk, REGULATOR_SEED, doctor_identity, org_name,
 };
 use medchain_types::{IdentityName, OrgKind, OrgState, Role};
-use served::{commit, fresh_chain, serve};
+use served::{commit, fresh_chain, verifying_client};
 use std::sync::Arc;
 
 /// A chain where Seoul General's desk licensed `doctor`, served on loopback.
@@ -50,10 +50,7 @@ fn served() -> Served {
         ],
     );
     commit(&chain, &[desk.actor.sign(2, licence)]);
-    let client = Client::new(
-        NodeClient::new(&serve(chain.clone())).unwrap(),
-        LightClient::new(fixtures::genesis()).unwrap(),
-    );
+    let client = verifying_client(chain.clone());
     Served {
         chain,
         client,

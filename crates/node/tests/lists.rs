@@ -8,13 +8,11 @@
 mod fixtures;
 mod served;
 
-use served::{commit, fresh_chain, serve};
+use served::{commit, fresh_chain, verifying_client};
 
 use axum::http::StatusCode;
 use medchain_api::{IdKind, IdPrefix, MAX_LIST_PAGE, ProvenListView};
-use medchain_client::{
-    Client, ClientError, LightClient, ListError, ListQuery, NodeClient, VerifyError,
-};
+use medchain_client::{Client, ClientError, ListError, ListQuery, VerifyError};
 use medchain_node::chain::Chain;
 use medchain_state::{
     StateValue,
@@ -113,10 +111,7 @@ fn served() -> Served {
     commit(&chain, &grants);
     let consents: Vec<ConsentId> = grants.iter().map(|tx| ConsentId::from(tx.id())).collect();
     commit(&chain, &[patient.sign(2, testkit::revoke(&consents[0]))]);
-    let client = Client::new(
-        NodeClient::new(&serve(chain.clone())).unwrap(),
-        LightClient::new(fixtures::genesis()).unwrap(),
-    );
+    let client = verifying_client(chain.clone());
     Served {
         chain,
         client,

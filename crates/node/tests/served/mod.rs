@@ -7,6 +7,7 @@
 use crate::fixtures;
 use commonware_runtime::Runner as _;
 use commonware_utils::test_rng;
+use medchain_client::{Client, LightClient, NodeClient};
 use medchain_node::{
     api::{self, ApiState},
     chain::Chain,
@@ -59,6 +60,14 @@ pub fn commit(chain: &Chain, txs: &[VerifiedTransaction]) {
             Some(&hex::decode(certificate).unwrap()),
         )
         .unwrap();
+}
+
+/// A light client of the fixtures' genesis talking to `chain` served on loopback.
+pub fn verifying_client(chain: Arc<Chain>) -> Client {
+    Client::new(
+        NodeClient::new(&serve(chain)).unwrap(),
+        LightClient::new(fixtures::genesis()).unwrap(),
+    )
 }
 
 /// Serves the chain's API on a free loopback port; returns its URL.
