@@ -2,7 +2,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use medchain_api::IdPrefix;
-use medchain_types::{Address, OrgKind, OrgName, Purpose, Signature, Uri};
+use medchain_client::build::ExpirySpec;
+use medchain_types::{Address, IdentityName, OrgKind, OrgName, Purpose, Signature, Uri};
 use std::{path::PathBuf, time::Duration};
 
 /// medchain: medical records shared over a consortium blockchain. The chain holds metadata,
@@ -57,6 +58,17 @@ pub enum Command {
     /// Read chain state; every answer is verified against a finalized block before it is shown.
     #[command(subcommand)]
     Query(QueryCommand),
+    /// Doctor licences ρ = (hospital, doctor, expiry): issue, renew (hospital), show
+    /// (S3-register). A doctor releases records only with a valid licence.
+    #[command(subcommand)]
+    Licence(LicenceCommand),
+    /// The doctor revocation list: add, remove (licensing hospital or regulator), and check
+    /// with a proof verified against a finalized block (S3-revoke).
+    #[command(subcommand)]
+    Revocation(RevocationCommand),
+    /// Identities bound to chain addresses (S3-register, S4-ca).
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// Verify an answer saved with `medchain query … --save FILE`, offline: only the genesis
     /// document is trusted and no node is contacted (unless --cross-check asks one how far the
     /// chain has moved since).
@@ -530,4 +542,117 @@ pub struct Whose {
     /// exported MEDCHAIN_KEY does not get in the way of looking at another patient).
     #[arg(long, env = "MEDCHAIN_KEY")]
     pub key: Option<PathBuf>,
+}
+
+// Licences, the revocation list and identities (issue 8).
+
+/// `medchain licence …`.
+#[derive(Debug, Subcommand)]
+pub enum LicenceCommand {
+    /// Hospital: license a doctor of your organisation until an expiry. Sign with the key of
+    /// your organisation's enrolled hospital identity; the doctor must have enrolled.
+    #[command(after_help = "Examples:
+  medchain licence issue --key hospital.key --doctor dr-kim@seoul-general --expires 365d
+  medchain licence issue --key hospital.key --doctor dr-kim@seoul-general --expires 2027-06-30")]
+    Issue(LicenceArgs),
+    /// Hospital: move a licence's expiry (later or earlier) — the licence becomes yours to
+    /// revoke.
+    #[command(after_help = "Examples:
+  medchain licence renew --key hospital.key --doctor dr-kim@seoul-general --expires 730d
+  medchain licence renew --key hospital.key --doctor dr-kim@seoul-general --expires 2026-12-31T18:00:00Z")]
+    Renew(LicenceArgs),
+    /// Show a doctor's licence, verified against a finalized block (exit status 4 if the
+    /// doctor holds none: proven absent).
+    #[command(after_help = "Examples:
+  medchain licence show dr-kim@seoul-general
+  medchain licence show dr-kim@seoul-general --json --save licence.json")]
+    Show {
+        /// The doctor's identity.
+        doctor: IdentityName,
+        #[command(flatten)]
+        reading: Reading,
+    },
+}
+
+/// Arguments of `licence issue` and `licence renew`.
+#[derive(Debug, Args)]
+pub struct LicenceArgs {
+    /// The doctor's identity, as enrolled (e.g. dr-kim@seoul-general).
+    #[arg(long)]
+    pub doctor: IdentityName,
+    /// Valid for a duration from now (90s, 45m, 12h, 30d, 2w) or until a date (2026-12-31,
+    /// meaning 00:00 UTC that day, or 2026-12-31T18:00:00Z). Compared with block times.
+    #[arg(long, value_name = "DURATION|DATE", value_parser = crate::time::parse_deadline)]
+    pub expires: ExpirySpec,
+    #[command(flatten)]
+    pub send: Sending,
+}
+
+/// `medchain revocation …`.
+// Parsed once per process: the size of a `Reading` in one variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum RevocationCommand {
+    /// Licensing hospital or regulator: put a doctor on the revocation list. A revoked doctor
+    /// can no longer release records, whatever the licence says.
+    #[command(after_help = "Examples:
+  medchain revocation add --key hospital.key --doctor dr-kim@seoul-general
+  medchain revocation add --key regulator.key --doctor dr-kim@seoul-general")]
+    Add(RevocationArgs),
+    /// Whoever revoked the doctor, or the regulator: take the doctor off the list.
+    #[command(after_help = "Example:
+  medchain revocation remove --key hospital.key --doctor dr-kim@seoul-general")]
+    Remove(RevocationArgs),
+    /// Check whether a doctor is revoked, with a proof verified against a finalized block:
+    /// "not revoked" is an exclusion proof under that block's state root. Exits 0 if not
+    /// revoked, 6 if revoked.
+    #[command(after_help = "Examples:
+  medchain revocation check dr-kim@seoul-general
+  medchain revocation check dr-kim@seoul-general --at-height 1200
+  medchain revocation check dr-kim@seoul-general --save not-revoked.json   # then: medchain verify not-revoked.json")]
+    Check {
+        /// The doctor's identity.
+        doctor: IdentityName,
+        /// Check the list as it was at this finalized height (the node must still hold its
+        /// proofs) instead of the newest.
+        #[arg(long, value_name = "HEIGHT")]
+        at_height: Option<u64>,
+        #[command(flatten)]
+        reading: Reading,
+    },
+}
+
+/// Arguments of `revocation add` and `revocation remove`.
+#[derive(Debug, Args)]
+pub struct RevocationArgs {
+    /// The doctor's identity.
+    #[arg(long)]
+    pub doctor: IdentityName,
+    #[command(flatten)]
+    pub send: Sending,
+}
+
+/// `medchain identity …`.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Show an identity (address, role, organisation, key part) by name, or the identity bound
+    /// to an address, verified against a finalized block (exit status 4 if none: proven
+    /// absent).
+    #[command(after_help = "Examples:
+  medchain identity show dr-kim@seoul-general
+  medchain identity show --address 3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29")]
+    Show(IdentityShowArgs),
+}
+
+/// `medchain identity show`: exactly one of a name and an address.
+#[derive(Debug, Args)]
+#[group(id = "whom", required = true, multiple = false, args = ["name", "address"])]
+pub struct IdentityShowArgs {
+    /// The identity's name.
+    pub name: Option<IdentityName>,
+    /// An address: show the identity bound to it.
+    #[arg(long)]
+    pub address: Option<Address>,
+    #[command(flatten)]
+    pub reading: Reading,
 }

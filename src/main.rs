@@ -3,7 +3,8 @@
 //!
 //! - `keygen`, `address`: key files.
 //! - `init`, `node`, `devnet`: start a network (validators from `medchain-node`).
-//! - `org`, `record`, `consent`, `access`: sign and send transactions.
+//! - `org`, `record`, `consent`, `access`, `licence`, `revocation`: sign and send transactions.
+//! - `licence show`, `revocation check`, `identity show`: identity state, verified.
 //! - `query`: read chain state, verified against a finalized block (`--save` keeps the answer).
 //! - `verify`: check a saved answer again, offline.
 //!
@@ -16,8 +17,10 @@ mod devnet;
 mod error;
 mod exit;
 mod fresh;
+mod identity_show;
 mod ids;
 mod init;
+mod licence;
 mod list;
 mod output;
 mod query;
@@ -91,6 +94,9 @@ fn run(command: Command) -> Result<Status, CliError> {
         Command::Consent(command) => tx::consent(command),
         Command::Access(command) => tx::access(command),
         Command::Query(command) => query::run(command),
+        Command::Licence(command) => licence::licence(command),
+        Command::Revocation(command) => licence::revocation(command),
+        Command::Identity(cli::IdentityCommand::Show(args)) => identity_show::show(args),
         Command::Verify(args) => query::verify(&args),
     }
 }

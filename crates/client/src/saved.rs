@@ -14,7 +14,7 @@ use crate::{
 };
 use medchain_api::{BlockView, ProvenView};
 use medchain_state::{StateValue, values::AccessLogEntry};
-use medchain_types::{Address, ChainId, ConsentId, OrgName, Purpose, RecordId};
+use medchain_types::{Address, ChainId, ConsentId, IdentityName, OrgName, Purpose, RecordId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -72,6 +72,29 @@ pub enum Question {
         /// Position in the log.
         seq: u64,
     },
+    /// An enrolled identity (S3-register, S4-ca).
+    Identity {
+        /// Its name.
+        name: IdentityName,
+    },
+    /// The identity bound to an address.
+    IdentityOf {
+        /// The address.
+        address: Address,
+    },
+    /// A doctor's licence (S3-register).
+    Licence {
+        /// The doctor's identity.
+        doctor: IdentityName,
+    },
+    /// A doctor's entry on the revocation list (S3-revoke): absent means not revoked.
+    Revocation {
+        /// The doctor's identity.
+        doctor: IdentityName,
+        /// The height asked about; the newest the node proves if not given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        height: Option<u64>,
+    },
 }
 
 /// Verifies a node's answer to one question, its value as JSON.
@@ -87,7 +110,7 @@ fn erase<V: StateValue + Serialize + 'static>(query: StateQuery<V>) -> Erased {
     Erased {
         path: query.path().to_string(),
         verify: Box::new(move |light, view| {
-            let verified = light.verify_proven(view, query.key())?;
+            let verified = query.verify(light, view)?;
             Ok(Verified {
                 // Plain data structs: serialising them cannot fail.
                 value: verified
@@ -115,6 +138,16 @@ impl Question {
             } => erase(StateQuery::grant(grantee, record, *purpose)),
             Self::AccessLogEntry { patient, seq } => {
                 erase(StateQuery::access_log_entry(patient, *seq))
+            }
+            Self::Identity { name } => erase(StateQuery::identity(name)),
+            Self::IdentityOf { address } => erase(StateQuery::identity_of(address)),
+            Self::Licence { doctor } => erase(StateQuery::licence(doctor)),
+            Self::Revocation { doctor, height } => {
+                let query = StateQuery::revocation(doctor);
+                erase(match height {
+                    Some(height) => query.at_height(*height),
+                    None => query,
+                })
             }
         }
     }
@@ -156,6 +189,17 @@ impl fmt::Display for Question {
             Self::AccessLogEntry { patient, seq } => {
                 write!(f, "entry {seq} of the access log of {patient}")
             }
+            Self::Identity { name } => write!(f, "identity {name}"),
+            Self::IdentityOf { address } => write!(f, "the identity of {address}"),
+            Self::Licence { doctor } => write!(f, "the licence of {doctor}"),
+            Self::Revocation {
+                doctor,
+                height: None,
+            } => write!(f, "the revocation of {doctor}"),
+            Self::Revocation {
+                doctor,
+                height: Some(height),
+            } => write!(f, "the revocation of {doctor} at height {height}"),
         }
     }
 }
