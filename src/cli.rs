@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use medchain_api::IdPrefix;
+use medchain_client::build::ExpirySpec;
 use medchain_types::{Address, IdentityName, OrgKind, OrgName, Purpose, Role, Signature, Uri};
 use std::{path::PathBuf, time::Duration};
 
@@ -61,13 +62,22 @@ pub enum Command {
     /// Access requests: the chain decides and logs them (S1-rights).
     #[command(subcommand)]
     Access(AccessCommand),
-    /// Identities: enrol (bind an identity to your key, then obtain its identity-based keys
-    /// from the validators' threshold PKG) and show (S3-register, S4-ca).
-    #[command(subcommand)]
-    Identity(IdentityCommand),
     /// Read chain state; every answer is verified against a finalized block before it is shown.
     #[command(subcommand)]
     Query(QueryCommand),
+    /// Doctor licences ρ = (hospital, doctor, expiry): issue, renew (hospital), show
+    /// (S3-register). A doctor releases records only with a valid licence.
+    #[command(subcommand)]
+    Licence(LicenceCommand),
+    /// The doctor revocation list: add, remove (licensing hospital or regulator), and check
+    /// with a proof verified against a finalized block (S3-revoke).
+    #[command(subcommand)]
+    Revocation(RevocationCommand),
+    /// Identities bound to chain addresses: enrol (bind an identity to your key, then obtain
+    /// its identity-based keys from the validators' threshold PKG) and show (S3-register,
+    /// S4-ca).
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// Verify an answer saved with `medchain query … --save FILE`, offline: only the genesis
     /// document is trusted and no node is contacted (unless --cross-check asks one how far the
     /// chain has moved since).
@@ -106,62 +116,6 @@ impl From<RoleArg> for Role {
             RoleArg::Hospital => Self::Hospital,
         }
     }
-}
-
-/// `medchain identity …`.
-#[derive(Debug, Subcommand)]
-pub enum IdentityCommand {
-    /// Bind an identity to your key on chain, then obtain its identity-based keys from t of
-    /// the validators (none of whom holds the master key) and store them in your key file,
-    /// encrypted. Patients enrol under their pseudonym `patient:<address>`; doctors and
-    /// hospitals choose a name and must be members of an audited hospital.
-    #[command(after_help = "Examples:
-  medchain identity enrol --key patient.key --role patient
-  medchain identity enrol --key doctor.key --role doctor --name dr-kim@seoul-general
-  medchain identity enrol --key desk.key --role hospital --name seoul-general \\
-      --pkg-node http://10.0.0.1:8400 --pkg-node http://10.0.0.2:8400 --pkg-node http://10.0.0.3:8400
-
-Running it again after an interruption finishes the same enrolment.")]
-    Enrol {
-        /// Your role.
-        #[arg(long, value_enum)]
-        role: RoleArg,
-        /// The identity (doctors and hospitals; lowercase letters, digits and - . _ @ :).
-        /// Patients take none: their identity is their pseudonym.
-        #[arg(long, required_if_eq_any([("role", "doctor"), ("role", "hospital")]))]
-        name: Option<IdentityName>,
-        /// A validator's API to ask for a partial key; repeat it (at least the threshold
-        /// many) [default: every validator of the network directory holding --genesis, e.g.
-        /// the devnet's].
-        #[arg(
-            long = "pkg-node",
-            value_name = "URL",
-            env = "MEDCHAIN_PKG_NODES",
-            value_delimiter = ','
-        )]
-        pkg_nodes: Vec<String>,
-        #[command(flatten)]
-        send: Sending,
-    },
-    /// Show an enrolled identity (address, role, organisation, key part), verified against a
-    /// finalized block.
-    #[command(after_help = "Examples:
-  medchain identity show dr-kim@seoul-general
-  medchain identity show --address 61b4309c…0850715
-  medchain identity show --key patient.key")]
-    Show {
-        /// The identity.
-        #[arg(conflicts_with_all = ["address", "key"], required_unless_present_any = ["address", "key"])]
-        name: Option<IdentityName>,
-        /// The identity bound to this address.
-        #[arg(long, conflicts_with = "key")]
-        address: Option<Address>,
-        /// The identity bound to this key file's address (no passphrase needed).
-        #[arg(long)]
-        key: Option<PathBuf>,
-        #[command(flatten)]
-        reading: Reading,
-    },
 }
 
 /// `medchain init`.
@@ -634,4 +588,149 @@ pub struct Whose {
     /// exported MEDCHAIN_KEY does not get in the way of looking at another patient).
     #[arg(long, env = "MEDCHAIN_KEY")]
     pub key: Option<PathBuf>,
+}
+
+// Licences, the revocation list and identities (issue 8).
+
+/// `medchain licence …`.
+#[derive(Debug, Subcommand)]
+pub enum LicenceCommand {
+    /// Hospital: license a doctor of your organisation until an expiry. Sign with the key of
+    /// your organisation's enrolled hospital identity; the doctor must have enrolled.
+    #[command(after_help = "Examples:
+  medchain licence issue --key hospital.key --doctor dr-kim@seoul-general --expires 365d
+  medchain licence issue --key hospital.key --doctor dr-kim@seoul-general --expires 2027-06-30")]
+    Issue(LicenceArgs),
+    /// Hospital: move a licence's expiry (later or earlier) — the licence becomes yours to
+    /// revoke.
+    #[command(after_help = "Examples:
+  medchain licence renew --key hospital.key --doctor dr-kim@seoul-general --expires 730d
+  medchain licence renew --key hospital.key --doctor dr-kim@seoul-general --expires 2026-12-31T18:00:00Z")]
+    Renew(LicenceArgs),
+    /// Show a doctor's licence, verified against a finalized block (exit status 4 if the
+    /// doctor holds none: proven absent).
+    #[command(after_help = "Examples:
+  medchain licence show dr-kim@seoul-general
+  medchain licence show dr-kim@seoul-general --json --save licence.json")]
+    Show {
+        /// The doctor's identity.
+        doctor: IdentityName,
+        #[command(flatten)]
+        reading: Reading,
+    },
+}
+
+/// Arguments of `licence issue` and `licence renew`.
+#[derive(Debug, Args)]
+pub struct LicenceArgs {
+    /// The doctor's identity, as enrolled (e.g. dr-kim@seoul-general).
+    #[arg(long)]
+    pub doctor: IdentityName,
+    /// Valid for a duration from now (90s, 45m, 12h, 30d, 2w) or until a date (2026-12-31,
+    /// meaning 00:00 UTC that day, or 2026-12-31T18:00:00Z). Compared with block times.
+    #[arg(long, value_name = "DURATION|DATE", value_parser = crate::time::parse_deadline)]
+    pub expires: ExpirySpec,
+    #[command(flatten)]
+    pub send: Sending,
+}
+
+/// `medchain revocation …`.
+// Parsed once per process: the size of a `Reading` in one variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum RevocationCommand {
+    /// Licensing hospital or regulator: put a doctor on the revocation list. A revoked doctor
+    /// can no longer release records, whatever the licence says.
+    #[command(after_help = "Examples:
+  medchain revocation add --key hospital.key --doctor dr-kim@seoul-general
+  medchain revocation add --key regulator.key --doctor dr-kim@seoul-general")]
+    Add(RevocationArgs),
+    /// Whoever revoked the doctor, or the regulator: take the doctor off the list.
+    #[command(after_help = "Example:
+  medchain revocation remove --key hospital.key --doctor dr-kim@seoul-general")]
+    Remove(RevocationArgs),
+    /// Check whether a doctor is revoked, with a proof verified against a finalized block:
+    /// "not revoked" is an exclusion proof under that block's state root. Exits 0 if not
+    /// revoked, 6 if revoked.
+    #[command(after_help = "Examples:
+  medchain revocation check dr-kim@seoul-general
+  medchain revocation check dr-kim@seoul-general --at-height 1200
+  medchain revocation check dr-kim@seoul-general --save not-revoked.json   # then: medchain verify not-revoked.json")]
+    Check {
+        /// The doctor's identity.
+        doctor: IdentityName,
+        /// Check the list as it was at this finalized height (the node must still hold its
+        /// proofs) instead of the newest.
+        #[arg(long, value_name = "HEIGHT")]
+        at_height: Option<u64>,
+        #[command(flatten)]
+        reading: Reading,
+    },
+}
+
+/// Arguments of `revocation add` and `revocation remove`.
+#[derive(Debug, Args)]
+pub struct RevocationArgs {
+    /// The doctor's identity.
+    #[arg(long)]
+    pub doctor: IdentityName,
+    #[command(flatten)]
+    pub send: Sending,
+}
+
+/// `medchain identity …`.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Show an identity (address, role, organisation, key part) by name, or the identity bound
+    /// to an address, verified against a finalized block (exit status 4 if none: proven
+    /// absent).
+    #[command(after_help = "Examples:
+  medchain identity show dr-kim@seoul-general
+  medchain identity show --address 3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29")]
+    Show(IdentityShowArgs),
+    /// Bind an identity to your key on chain, then obtain its identity-based keys from t of
+    /// the validators (none of whom holds the master key) and store them in your key file,
+    /// encrypted. Patients enrol under their pseudonym `patient:<address>`; doctors and
+    /// hospitals choose a name and must be members of an audited hospital.
+    #[command(after_help = "Examples:
+  medchain identity enrol --key patient.key --role patient
+  medchain identity enrol --key doctor.key --role doctor --name dr-kim@seoul-general
+  medchain identity enrol --key desk.key --role hospital --name seoul-general \\
+      --pkg-node http://10.0.0.1:8400 --pkg-node http://10.0.0.2:8400 --pkg-node http://10.0.0.3:8400
+
+Running it again after an interruption finishes the same enrolment.")]
+    Enrol {
+        /// Your role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The identity (doctors and hospitals; lowercase letters, digits and - . _ @ :).
+        /// Patients take none: their identity is their pseudonym.
+        #[arg(long, required_if_eq_any([("role", "doctor"), ("role", "hospital")]))]
+        name: Option<IdentityName>,
+        /// A validator's API to ask for a partial key; repeat it (at least the threshold
+        /// many) [default: every validator of the network directory holding --genesis, e.g.
+        /// the devnet's].
+        #[arg(
+            long = "pkg-node",
+            value_name = "URL",
+            env = "MEDCHAIN_PKG_NODES",
+            value_delimiter = ','
+        )]
+        pkg_nodes: Vec<String>,
+        #[command(flatten)]
+        send: Sending,
+    },
+}
+
+/// `medchain identity show`: exactly one of a name and an address.
+#[derive(Debug, Args)]
+#[group(id = "whom", required = true, multiple = false, args = ["name", "address"])]
+pub struct IdentityShowArgs {
+    /// The identity's name.
+    pub name: Option<IdentityName>,
+    /// An address: show the identity bound to it.
+    #[arg(long)]
+    pub address: Option<Address>,
+    #[command(flatten)]
+    pub reading: Reading,
 }

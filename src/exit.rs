@@ -20,17 +20,20 @@ pub enum Status {
     /// A transaction the node had accepted was dropped before reaching a block (its reason is
     /// printed).
     Dropped,
+    /// `revocation check`: the doctor is on the revocation list (proven).
+    Revoked,
 }
 
 impl Status {
     /// Every status, in numeric order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Ok,
         Self::Error,
         Self::Usage,
         Self::Denied,
         Self::NotFound,
         Self::Dropped,
+        Self::Revoked,
     ];
 
     /// The number the process exits with.
@@ -42,6 +45,7 @@ impl Status {
             Self::Denied => 3,
             Self::NotFound => 4,
             Self::Dropped => 5,
+            Self::Revoked => 6,
         }
     }
 
@@ -53,6 +57,7 @@ impl Status {
             Self::Denied => "an access request was denied by the chain (and logged)",
             Self::NotFound => "not found: proven absent, unknown transaction, or no such block",
             Self::Dropped => "a transaction the node accepted was dropped before a block",
+            Self::Revoked => "`revocation check`: the doctor is on the revocation list (proven)",
         }
     }
 
@@ -79,7 +84,7 @@ mod tests {
     #[test]
     fn codes_are_distinct_and_in_order() {
         let codes: Vec<u8> = Status::ALL.iter().map(|s| s.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
         assert!(Status::table().contains("  4  not found"));
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! - `keygen`, `address`, `key`: key files (encrypted under a passphrase).
 //! - `init`, `node`, `devnet`: start a network (validators from `medchain-node`).
-//! - `org`, `record`, `consent`, `access`: sign and send transactions.
-//! - `identity`: enrol an identity (threshold PKG) and show one.
+//! - `org`, `record`, `consent`, `access`, `licence`, `revocation`: sign and send transactions.
+//! - `identity enrol`: bind an identity and obtain its keys from the threshold PKG.
+//! - `licence show`, `revocation check`, `identity show`: identity state, verified.
 //! - `query`: read chain state, verified against a finalized block (`--save` keeps the answer).
 //! - `verify`: check a saved answer again, offline.
 //!
@@ -17,9 +18,11 @@ mod devnet;
 mod error;
 mod exit;
 mod fresh;
-mod identity;
+mod identity_enrol;
+mod identity_show;
 mod ids;
 mod init;
+mod licence;
 mod list;
 mod output;
 mod query;
@@ -97,8 +100,16 @@ fn run(command: Command) -> Result<Status, CliError> {
         Command::Record(command) => tx::record(command),
         Command::Consent(command) => tx::consent(command),
         Command::Access(command) => tx::access(command),
-        Command::Identity(command) => identity::run(command),
+        Command::Identity(cli::IdentityCommand::Enrol {
+            role,
+            name,
+            pkg_nodes,
+            send,
+        }) => identity_enrol::enrol(role, name, pkg_nodes, &send),
         Command::Query(command) => query::run(command),
+        Command::Licence(command) => licence::licence(command),
+        Command::Revocation(command) => licence::revocation(command),
+        Command::Identity(cli::IdentityCommand::Show(args)) => identity_show::show(args),
         Command::Verify(args) => query::verify(&args),
     }
 }

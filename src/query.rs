@@ -8,7 +8,7 @@ use crate::{
     connect,
     error::CliError,
     exit::Status,
-    fresh::{self, Policy},
+    fresh::{self, CrossChecked, Policy},
     ids, output, time,
 };
 use medchain_client::{
@@ -80,7 +80,8 @@ pub fn run(command: QueryCommand) -> Result<Status, CliError> {
     answer(&reading, request)
 }
 
-/// Asks and shows a verified state value (`medchain identity show`).
+/// Asks a state question, verifies, shows (and saves) the answer like `medchain query`: for
+/// commands of other groups that read one state value (`licence show`, `identity show`).
 pub fn state(reading: &Reading, question: Question) -> Result<Status, CliError> {
     answer(reading, Request::State(question))
 }
@@ -184,6 +185,31 @@ fn show(
         checked.proven,
         Proven::State { .. } | Proven::AccessLog { .. }
     );
+    let (cross_checked, saved) = keep(client, reading, checked, current_state)?;
+    if reading.connection.json {
+        let mut shown = output::proven_json(&checked.proven, total);
+        shown["freshness"] = cross_checked.as_ref().map(fresh::json).into();
+        shown["saved"] = saved.map(|path| path.display().to_string()).into();
+        output::print_json(&shown);
+        return Ok(());
+    }
+    output::print_proven(&checked.proven, total);
+    print_kept(cross_checked.as_ref(), saved);
+    Ok(())
+}
+
+/// What `--cross-check` found (for an answer about current state) and where `--save` wrote
+/// the answer.
+pub type Kept<'a> = (Option<CrossChecked>, Option<&'a Path>);
+
+/// Checks a verified answer's freshness if it is about current state (a live query must be
+/// current: refused if too far behind) and saves it if asked.
+pub fn keep<'a>(
+    client: &Client,
+    reading: &'a Reading,
+    checked: &Checked,
+    current_state: bool,
+) -> Result<Kept<'a>, CliError> {
     let cross_checked = match checked.proven.at() {
         Some(at) if current_state => fresh::check(
             at,
@@ -198,15 +224,12 @@ fn show(
         Some(path) => Some(save(client, &checked.answer, path)?),
         None => None,
     };
-    if reading.connection.json {
-        let mut shown = output::proven_json(&checked.proven, total);
-        shown["freshness"] = cross_checked.as_ref().map(fresh::json).into();
-        shown["saved"] = saved.map(|path| path.display().to_string()).into();
-        output::print_json(&shown);
-        return Ok(());
-    }
-    output::print_proven(&checked.proven, total);
-    if let Some(checked) = &cross_checked {
+    Ok((cross_checked, saved))
+}
+
+/// Prints what [`keep`] did, after the answer.
+pub fn print_kept(cross_checked: Option<&CrossChecked>, saved: Option<&Path>) {
+    if let Some(checked) = cross_checked {
         fresh::print(checked);
     }
     if let Some(path) = saved {
@@ -216,7 +239,6 @@ fn show(
             path.display()
         );
     }
-    Ok(())
 }
 
 fn save<'a>(client: &Client, answer: &Answer, path: &'a Path) -> Result<&'a Path, CliError> {

@@ -2,6 +2,7 @@
 //! stores, and dates as people type them.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat};
+use medchain_client::build::ExpirySpec;
 use serde_json::Value;
 
 /// Unix milliseconds as RFC 3339 UTC, e.g. `2026-05-01T10:00:00.123Z`.
@@ -42,6 +43,20 @@ pub fn parse_date(text: &str) -> Result<u64, String> {
     u64::try_from(millis).map_err(|_| "dates before 1970 are not accepted".to_string())
 }
 
+/// Parses a licence expiry as typed after `--expires`: a duration from now (`365d`, see
+/// `medchain_client::build::parse_duration`) or a date as [`parse_date`] reads it.
+pub fn parse_deadline(text: &str) -> Result<ExpirySpec, String> {
+    if let Ok(duration) = medchain_client::build::parse_duration(text) {
+        return Ok(ExpirySpec::For(duration));
+    }
+    parse_date(text).map(ExpirySpec::AtTimeMs).map_err(|_| {
+        format!(
+            "{} is neither a duration like 365d nor a date like 2026-12-31",
+            medchain_client::api::echo(text)
+        )
+    })
+}
+
 /// A duration in words, coarsely: `45 s`, `12 min 5 s`, `3 h 20 min`, `2 d 4 h`.
 pub fn span(millis: u64) -> String {
     let seconds = millis / 1000;
@@ -58,7 +73,13 @@ pub fn span(millis: u64) -> String {
 }
 
 /// Fields of the chain's JSON values that hold unix milliseconds.
-const TIME_FIELDS: [&str; 4] = ["timestamp_ms", "at_time", "saved_at_ms", "genesis_time_ms"];
+const TIME_FIELDS: [&str; 5] = [
+    "timestamp_ms",
+    "at_time",
+    "saved_at_ms",
+    "genesis_time_ms",
+    "expires_at_ms",
+];
 
 /// Adds a readable twin beside every time field of `value`, at any depth: `timestamp_ms` gets
 /// `timestamp_utc`, `at_time` gets `at_time_utc`. The raw fields stay as they are.
@@ -122,6 +143,22 @@ mod tests {
             "1970-01-01T00:00:01.000Z"
         );
         assert!(value["entries"][0]["entry"].get("height_utc").is_none());
+    }
+
+    #[test]
+    fn licence_expiries_are_durations_or_dates() {
+        assert_eq!(
+            parse_deadline("30d").unwrap(),
+            ExpirySpec::For(std::time::Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            parse_deadline("1970-01-02").unwrap(),
+            ExpirySpec::AtTimeMs(86_400_000)
+        );
+        for bad in ["", "soon", "30x", "2026-13-01"] {
+            let error = parse_deadline(bad).unwrap_err();
+            assert!(error.contains("neither a duration"), "{bad:?}: {error}");
+        }
     }
 
     #[test]

@@ -219,13 +219,13 @@ fn expiry_words(expiry: Expiry) -> String {
     }
 }
 
-fn no_extras(_: &Sent) -> Map<String, Value> {
+pub fn no_extras(_: &Sent) -> Map<String, Value> {
     Map::new()
 }
 
 /// Builds the payload, sends it as the key's account, waits unless `--no-wait`, and prints
 /// the outcome with the command's extra facts (record id, consent id, …).
-fn run(
+pub fn run(
     send: &Sending,
     payload: impl FnOnce(&Client, &PrivateKey) -> Result<Payload, CliError>,
     extras: impl FnOnce(&Sent) -> Map<String, Value>,

@@ -1,5 +1,5 @@
 //! Issue 2's "done when" flow, through the `medchain` binary exactly as a user types it, on 4
-//! validator processes: org register → approve → record release → store → consent grant →
+//! validator processes: org register → approve → licence issue → record release → store → consent grant →
 //! query with verified proof → access allowed → consent revoke → access denied → the access
 //! log shows both (S2-register, S2-state, S1-release, S1-storage, S1-sharing, S1-rights); and
 //! the same answers are refused when they do not verify against the user's genesis.
@@ -7,6 +7,7 @@
 mod common;
 
 use common::Network;
+use medchain_types::Role;
 use serde_json::Value;
 use std::fs;
 
@@ -26,27 +27,14 @@ fn exit(network: &Network, args: &[&str]) -> (i32, String) {
     )
 }
 
-/// `medchain keygen`, returning the key path and the address it printed.
-fn keygen(network: &Network, name: &str) -> (String, String) {
-    let path = network.path(name).display().to_string();
-    let out = network.ok(&["keygen", "--out", &path]);
-    let address = out
-        .lines()
-        .find_map(|line| line.strip_prefix("address: "))
-        .unwrap_or_else(|| panic!("keygen printed no address:\n{out}"))
-        .to_string();
-    assert_eq!(network.ok(&["address", "--key", &path]).trim(), address);
-    (path, address)
-}
-
 #[test]
 fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
     let mut network = Network::start(4);
     let regulator = network.regulator_key.display().to_string();
-    let (doctor, _) = keygen(&network, "doctor.key");
-    let (patient, patient_address) = keygen(&network, "patient.key");
-    let (researcher, researcher_address) = keygen(&network, "researcher.key");
-    let (colleague, colleague_address) = keygen(&network, "colleague.key");
+    let (doctor, _) = network.keygen("doctor.key");
+    let (patient, patient_address) = network.keygen("patient.key");
+    let (researcher, researcher_address) = network.keygen("researcher.key");
+    let (colleague, colleague_address) = network.keygen("colleague.key");
 
     // Block 0 verifies against the genesis the client recomputes; the chain moves.
     assert!(
@@ -118,6 +106,32 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
         network.json(&["query", "member", &colleague_address])["value"]["org"],
         hospital
     );
+
+    // Releasing needs a licence (S3-register): the colleague acts as the hospital's identity and
+    // licenses the doctor, who has enrolled.
+    network.enrol(
+        &network.path("colleague.key"),
+        "seoul-general",
+        Role::Hospital,
+    );
+    network.enrol(
+        &network.path("doctor.key"),
+        "dr-kim@seoul-general",
+        Role::Doctor,
+    );
+    let licensed = network.json(&[
+        "licence",
+        "issue",
+        "--key",
+        &colleague,
+        "--doctor",
+        "dr-kim@seoul-general",
+        "--expires",
+        "30d",
+    ]);
+    assert_eq!(licensed["kind"], "licence.issue");
+    let licence = network.json(&["licence", "show", "dr-kim@seoul-general"]);
+    assert_eq!(licence["value"]["hospital"], "seoul-general");
 
     // A research institute, audited, whose founder will ask for access.
     network.ok(&[

@@ -1,5 +1,6 @@
 //! Issue 2 §6, multi-process on loopback: 4 validator processes; 1,000 signed transactions (a
-//! realistic mix built with `medchain-client`'s builders) submitted through the batch endpoint,
+//! realistic mix built with `medchain-client`'s builders, after 40 that enrol and license the
+//! doctors) submitted through the batch endpoint,
 //! spread over the nodes; one validator is `kill -9`ed mid-load; the other three keep
 //! finalizing; it restarts, recovers from disk and catches up; every transaction reported
 //! finalized is in the same block at the same position on all four, and the four agree on the
@@ -11,12 +12,12 @@
 
 mod common;
 
-use common::Network;
+use common::{Network, enrolment};
 use medchain_api::TxState;
 use medchain_client::{NodeClient, build, keys};
 use medchain_types::{
-    AccessDecision, Address, ChainId, Event, Expiry, OrgKind, OrgName, OrgState, Payload,
-    PrivateKey, Purpose, Receipt, RecordId, Transaction, TxBody, TxId, Uri,
+    AccessDecision, Address, ChainId, Event, Expiry, IdentityName, OrgKind, OrgName, OrgState,
+    Payload, PrivateKey, Purpose, Receipt, RecordId, Role, Transaction, TxBody, TxId, Uri,
 };
 use std::{
     collections::HashMap,
@@ -30,6 +31,8 @@ const RECORDS_PER_PATIENT: usize = 2;
 const ACCESS_REQUESTS: usize = 460;
 const BATCH: usize = 50;
 const VICTIM: usize = 3;
+/// Transactions that enrol each hospital's desk and doctor and license the doctor.
+const LICENSING_TXS: usize = 4 * INSTITUTIONS;
 const PHASE_TIMEOUT: Duration = Duration::from_secs(180);
 const VALIDATORS: [usize; 4] = [0, 1, 2, 3];
 /// Access requests submitted in each soak round after the first.
@@ -74,6 +77,8 @@ struct Actors {
     chain: ChainId,
     regulator: Account,
     doctors: Vec<Account>,
+    /// Each hospital's hospital identity, which licenses its doctor.
+    desks: Vec<Account>,
     researchers: Vec<Account>,
     patients: Vec<Account>,
 }
@@ -82,12 +87,20 @@ fn org(kind: &str, i: usize) -> OrgName {
     OrgName::new(format!("{kind} {i}")).expect("valid name")
 }
 
-fn a_month_from_now() -> Expiry {
+fn doctor_name(i: usize) -> String {
+    format!("dr-{i}@hospital-{i}")
+}
+
+fn a_month_from_now_ms() -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_millis() as u64;
-    Expiry::AtTime(now + 30 * 86_400_000)
+    now + 30 * 86_400_000
+}
+
+fn a_month_from_now() -> Expiry {
+    Expiry::AtTime(a_month_from_now_ms())
 }
 
 impl Actors {
@@ -120,6 +133,44 @@ impl Actors {
             .map(|name| {
                 self.regulator
                     .sign(&self.chain, build::set_org_state(name, OrgState::Audited))
+            })
+            .collect()
+    }
+
+    /// Releasing needs a licence: each hospital's desk joins it, endorsed by its doctor, and
+    /// each doctor enrols (20 txs).
+    fn desk_joins_and_doctor_enrolments(&mut self) -> Vec<Transaction> {
+        let mut txs = Vec::new();
+        for (i, (doctor, desk)) in self.doctors.iter_mut().zip(&mut self.desks).enumerate() {
+            let endorsement =
+                build::endorse_join(&self.chain, &org("Hospital", i), &desk.address, &doctor.key);
+            let join = build::join_org(org("Hospital", i), doctor.address, endorsement);
+            txs.push(desk.sign(&self.chain, join));
+            txs.push(doctor.sign(&self.chain, enrolment(&doctor_name(i), Role::Doctor)));
+        }
+        txs
+    }
+
+    /// Each desk enrols as its hospital's identity (10 txs).
+    fn desk_enrolments(&mut self) -> Vec<Transaction> {
+        let chain = self.chain.clone();
+        self.desks
+            .iter_mut()
+            .enumerate()
+            .map(|(i, desk)| desk.sign(&chain, enrolment(&format!("hospital-{i}"), Role::Hospital)))
+            .collect()
+    }
+
+    /// Each desk licenses its doctor for a month (10 txs).
+    fn licences(&mut self) -> Vec<Transaction> {
+        let chain = self.chain.clone();
+        let expires = a_month_from_now_ms();
+        self.desks
+            .iter_mut()
+            .enumerate()
+            .map(|(i, desk)| {
+                let doctor = IdentityName::new(doctor_name(i)).expect("identity name");
+                desk.sign(&chain, build::issue_licence(doctor, expires))
             })
             .collect()
     }
@@ -361,6 +412,7 @@ fn a_validator_killed_mid_load_catches_up_and_no_finalized_tx_is_lost() {
                 .key,
         ),
         doctors: (0..INSTITUTIONS).map(|_| Account::new()).collect(),
+        desks: (0..INSTITUTIONS).map(|_| Account::new()).collect(),
         researchers: (0..INSTITUTIONS).map(|_| Account::new()).collect(),
         patients: (0..PATIENTS).map(|_| Account::new()).collect(),
     };
@@ -370,7 +422,14 @@ fn a_validator_killed_mid_load_catches_up_and_no_finalized_tx_is_lost() {
 
     // Dependent phases: each waits for the previous one (a node admits a transaction only if
     // it applies to committed state).
-    for phase in [actors.registrations(), actors.approvals()] {
+    let registrations = actors.registrations();
+    let approvals = actors.approvals();
+    let licensing = [
+        actors.desk_joins_and_doctor_enrolments(),
+        actors.desk_enrolments(),
+        actors.licences(),
+    ];
+    for phase in [registrations, approvals].into_iter().chain(licensing) {
         let phase_ids = submit(&network, &all, &phase);
         receipts.extend(wait_finalized(&network, 0, &phase_ids));
         ids.extend(phase_ids);
@@ -414,7 +473,7 @@ fn a_validator_killed_mid_load_catches_up_and_no_finalized_tx_is_lost() {
     let phase_ids = submit(&network, &all, &phase);
     receipts.extend(wait_finalized(&network, 0, &phase_ids));
     ids.extend(phase_ids);
-    let submitted = 1_000 + (rounds - 1) * ROUND_LOAD;
+    let submitted = LICENSING_TXS + 1_000 + (rounds - 1) * ROUND_LOAD;
     assert_eq!(ids.len(), submitted);
     assert_eq!(
         receipts.len(),

@@ -41,10 +41,9 @@ fn wait_for_pkg(network: &Network) {
 
 /// `medchain keygen` into `name`, returning its path and private key.
 fn keygen(network: &Network, name: &str) -> (String, PrivateKey) {
-    let path = network.path(name);
-    network.ok(&["keygen", "--out", &path.display().to_string()]);
-    let material = keys::load_key(&path, |_| Ok(PASSPHRASE.to_string().into())).unwrap();
-    (path.display().to_string(), material.key)
+    let (path, _) = network.keygen(name);
+    let key = common::private_key(std::path::Path::new(&path));
+    (path, key)
 }
 
 fn address(key: &PrivateKey) -> Address {

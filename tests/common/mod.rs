@@ -5,7 +5,8 @@
 
 #![allow(dead_code)]
 
-use medchain_client::{Client, LightClient, NodeClient, keys};
+use medchain_client::{Client, LightClient, NodeClient, WaitPolicy, keys};
+use medchain_types::{G1Point, IdentityName, IdentityPayload, Payload, Role};
 use std::{
     fs,
     io::{BufRead, BufReader},
@@ -163,6 +164,33 @@ impl Network {
         )
     }
 
+    /// `medchain keygen`, returning the key path and the address it printed (checked against
+    /// `medchain address`).
+    pub fn keygen(&self, name: &str) -> (String, String) {
+        let path = self.path(name).display().to_string();
+        let out = self.ok(&["keygen", "--out", &path]);
+        let address = out
+            .lines()
+            .find_map(|line| line.strip_prefix("address: "))
+            .unwrap_or_else(|| panic!("keygen printed no address:\n{out}"))
+            .to_string();
+        assert_eq!(self.ok(&["address", "--key", &path]).trim(), address);
+        (path, address)
+    }
+
+    /// Binds the address of the key file at `key` to `identity` with `role` on chain, through
+    /// the SDK, and waits for finality. Only the chain's side of enrolment: `medchain identity
+    /// enrol` also runs the threshold key extraction, which these tests do not need.
+    pub fn enrol(&self, key: &Path, identity: &str, role: Role) {
+        let key = private_key(key);
+        let client = self.client(0);
+        let policy = WaitPolicy::default();
+        client
+            .signer(key)
+            .send(enrolment(identity, role), Some(&policy))
+            .unwrap_or_else(|e| panic!("enrolling {identity}: {e}\n{}", self.logs()));
+    }
+
     /// A path inside the network's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -277,6 +305,36 @@ fn tail(path: &Path, lines: usize) -> String {
         }
         Err(error) => format!("(no log: {error})"),
     }
+}
+
+/// The private key in the key file at `path` (written by the tests' `medchain keygen`, so
+/// sealed under [`PASSPHRASE`]).
+pub fn private_key(path: &Path) -> medchain_types::PrivateKey {
+    keys::load_key(path, |_| Ok(PASSPHRASE.to_string().into()))
+        .expect("key file")
+        .key
+}
+
+/// A valid key part L_U1 for enrolments in tests: the BLS12-381 G1 generator, compressed. The
+/// chain only checks that a key part is a valid non-identity point; real ones come from the
+/// enrollee's own secret during `medchain identity enrol`.
+pub fn key_part() -> G1Point {
+    let mut bytes = [0u8; G1Point::LEN];
+    hex::decode_to_slice(
+        "97f1d3a73197d7942695638c4fa9ac0fc3688c4f9774b905a14e3a3f171bac586c55e83ff97a1aeffb3af00adb22c6bb",
+        &mut bytes,
+    )
+    .expect("hex");
+    G1Point(bytes)
+}
+
+/// The chain's enrolment of the sender as `identity` with `role` (see [`Network::enrol`]).
+pub fn enrolment(identity: &str, role: Role) -> Payload {
+    Payload::Identity(IdentityPayload::Enrol {
+        identity: IdentityName::new(identity).expect("identity name"),
+        role,
+        key_part: key_part(),
+    })
 }
 
 /// Two non-overlapping ranges of `count` consecutive free loopback ports (p2p, API), below

@@ -1,7 +1,8 @@
 //! What a light client's checks cost (docs/architecture.md § Light-client trust model):
 //! verifying a state answer (header digest, a 3-of-4 ed25519 finalization certificate, a
-//! Jellyfish Merkle proof), a block, and recomputing block 0. Prints a table; run with
-//! `cargo bench -p medchain-client`.
+//! Jellyfish Merkle proof), a block, recomputing block 0, and the revocation list's answers
+//! (S3-revoke: "not revoked" is an exclusion proof, "revoked" an inclusion proof, among
+//! `REVOKED` revoked doctors). Prints tables; run with `cargo bench -p medchain-client`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -11,7 +12,7 @@ use medchain_api::BlockView;
 use medchain_client::{LightClient, genesis_header};
 use medchain_state::{
     keys,
-    testkit::{Actor, World, org_name},
+    testkit::{Actor, HospitalDesk, World, doctor_identity, join, org_name, revoke_doctor},
 };
 use medchain_types::OrgKind;
 use std::{hint::black_box, time::Instant};
@@ -24,6 +25,58 @@ fn time_per_call(iterations: u32, mut f: impl FnMut()) -> f64 {
         f();
     }
     start.elapsed().as_secs_f64() * 1e6 / f64::from(iterations)
+}
+
+/// Doctors on the revocation list when the revocation answers are timed.
+const REVOKED: u64 = 1_000;
+
+/// A hospital whose `REVOKED + 1` licensed doctors are all revoked but the last; returns the
+/// world and the identities of the last revoked doctor and of the one still licensed.
+fn revocation_world() -> (World, Actor, Actor) {
+    let mut world = World::new();
+    let org = org_name("Busan Medical");
+    let founder = Actor::new(1);
+    world.licensed_hospital(&founder, &org);
+    let desk = HospitalDesk::of(&org);
+    let doctors: Vec<Actor> = (0..=REVOKED).map(|i| Actor::new(10_000 + i)).collect();
+    for doctor in &doctors {
+        world
+            .run(doctor, join(&org, &founder, doctor))
+            .expect("join");
+        world.license(&org, doctor);
+    }
+    for doctor in &doctors[..REVOKED as usize] {
+        world
+            .run(&desk.actor, revoke_doctor(&doctor_identity(doctor)))
+            .expect("revoke");
+    }
+    let last_revoked = doctors[REVOKED as usize - 1].clone();
+    let licensed = doctors[REVOKED as usize].clone();
+    (world, last_revoked, licensed)
+}
+
+/// Times and sizes the answers "not revoked" (exclusion) and "revoked" (inclusion).
+fn revocation_rows(light: &LightClient) {
+    let (world, revoked, licensed) = revocation_world();
+    println!();
+    println!(
+        "| revocation answer ({REVOKED} doctors revoked, 4 validators) | proof bytes | µs per verify |"
+    );
+    println!("|---|---:|---:|");
+    for (answer, doctor, expect_revoked) in [
+        ("not revoked (exclusion proof)", &licensed, false),
+        ("revoked (inclusion proof)", &revoked, true),
+    ] {
+        let key = keys::revocation(&doctor_identity(doctor));
+        let view = certified_view(&world, key.as_bytes());
+        let verified = light.verify_proven(&view, &key).expect("verifies");
+        assert_eq!(verified.value.is_some(), expect_revoked);
+        let micros = time_per_call(2_000, || {
+            black_box(light.verify_proven(&view, &key).expect("verifies"));
+        });
+        let bytes = view.proven.proof.to_bytes().len();
+        println!("| {answer} | {bytes} | {micros:.1} |");
+    }
 }
 
 fn main() {
@@ -76,4 +129,5 @@ fn main() {
     for (operation, micros) in rows {
         println!("| {operation} | {micros:.1} |");
     }
+    revocation_rows(&light);
 }

@@ -9,6 +9,7 @@ use medchain_types::{
     JoinEndorsement, OrgKind, OrgName, OrgState, Payload, PrivateKey, Purpose, RecordAttestation,
     RecordId, RecordPayload, RegistryPayload, Signature, Uri, limits,
 };
+use medchain_types::{IdentityName, LicencePayload, RevocationPayload};
 use std::{collections::BTreeSet, time::Duration};
 
 /// Why a payload could not be built.
@@ -166,6 +167,37 @@ pub fn revoke_consent(consent: ConsentId) -> Payload {
 /// decision is logged in the patient's access log.
 pub fn request_access(record: RecordId, purpose: Purpose) -> Payload {
     Payload::Access(AccessPayload::Request { record, purpose })
+}
+
+// Licences and the revocation list (issue 8).
+
+/// S3-register: the sender, a hospital identity, licenses a doctor of its own organisation
+/// until `expires_at_ms` (unix ms, compared with block timestamps).
+pub fn issue_licence(doctor: IdentityName, expires_at_ms: u64) -> Payload {
+    Payload::Licence(LicencePayload::Issue {
+        doctor,
+        expires_at_ms,
+    })
+}
+
+/// S3-register: the sender, a hospital identity of the licence's organisation, moves a
+/// licence's expiry (later or earlier).
+pub fn renew_licence(doctor: IdentityName, expires_at_ms: u64) -> Payload {
+    Payload::Licence(LicencePayload::Renew {
+        doctor,
+        expires_at_ms,
+    })
+}
+
+/// S3-revoke: the doctor's licensing hospital or the regulator puts the doctor on the
+/// revocation list.
+pub fn revoke_doctor(doctor: IdentityName) -> Payload {
+    Payload::Revocation(RevocationPayload::Add { doctor })
+}
+
+/// S3-revoke: whoever revoked the doctor, or the regulator, takes it off the list.
+pub fn lift_revocation(doctor: IdentityName) -> Payload {
+    Payload::Revocation(RevocationPayload::Remove { doctor })
 }
 
 /// How a user states a consent's expiry; resolved against the chain's height and the clock.

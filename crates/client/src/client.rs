@@ -134,10 +134,11 @@ impl Client {
         Self { node, light }
     }
 
-    /// Reads a state value and verifies it against a finalized header.
+    /// Reads a state value and verifies it against a finalized header (at the query's height,
+    /// if it is pinned to one).
     pub fn read<V: StateValue>(&self, query: &StateQuery<V>) -> Result<Verified<V>, ClientError> {
         let view = self.node.proven(query)?;
-        Ok(self.light.verify_proven(&view, query.key())?)
+        Ok(query.verify(&self.light, &view)?)
     }
 
     /// The nonce `address`'s next transaction must carry, from verified state.

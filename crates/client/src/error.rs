@@ -67,6 +67,14 @@ pub enum VerifyError {
         /// Height of the header.
         header: u64,
     },
+    /// A question pinned to a height was answered at another one.
+    #[error("asked about height {asked}, but the answer is proven at height {answered}")]
+    OtherHeight {
+        /// The height asked about.
+        asked: u64,
+        /// The height of the answer's header.
+        answered: u64,
+    },
     /// The Merkle proof does not bind the value to the header's state root.
     #[error("the state proof does not verify: {0}")]
     Proof(#[from] ProofError),

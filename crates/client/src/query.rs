@@ -1,9 +1,13 @@
 //! State queries: each pairs the API path that serves a value with the state key (and so the
 //! value type) its proof must be for, so a node cannot answer one question with the proof of
-//! another.
+//! another; a query pinned to a height ([`StateQuery::at_height`]) also refuses an answer
+//! proven at another height.
 
-use crate::http::path_segment;
+use crate::{LightClient, Verified, VerifyError, http::path_segment};
+use medchain_api::ProvenView;
+use medchain_state::values::{IdentityRecord, Licence, Revocation};
 use medchain_state::{
+    StateValue,
     keys::{self, StateKey},
     values::{
         AccessLogEntry, Account, Consent, IdentityRecord, Membership, Org, PkgState, Record,
@@ -17,9 +21,18 @@ use medchain_types::{Address, ConsentId, IdentityName, OrgName, Purpose, RecordI
 pub struct StateQuery<V> {
     path: String,
     key: StateKey<V>,
+    height: Option<u64>,
 }
 
 impl<V> StateQuery<V> {
+    fn new(path: String, key: StateKey<V>) -> Self {
+        Self {
+            path,
+            key,
+            height: None,
+        }
+    }
+
     /// The API path (`/v1/state/...`).
     pub fn path(&self) -> &str {
         &self.path
@@ -29,88 +42,157 @@ impl<V> StateQuery<V> {
     pub fn key(&self) -> &StateKey<V> {
         &self.key
     }
+
+    /// The height the answer must be proven at, if pinned.
+    pub fn height(&self) -> Option<u64> {
+        self.height
+    }
+
+    /// The same question about the state at a past `height` (which the node must still hold
+    /// with its finalization certificate): the node is asked with `?height=`, and an answer
+    /// proven at any other height is refused.
+    pub fn at_height(mut self, height: u64) -> Self {
+        self.path = format!("{}?height={height}", self.path);
+        self.height = Some(height);
+        self
+    }
+}
+
+impl<V: StateValue> StateQuery<V> {
+    /// Verifies `view` as the answer: a final header, a proof for this query's key against its
+    /// state root, and, if the query is pinned to a height, that height.
+    pub fn verify(
+        &self,
+        light: &LightClient,
+        view: &ProvenView,
+    ) -> Result<Verified<V>, VerifyError> {
+        let verified = light.verify_proven(view, &self.key)?;
+        match self.height {
+            Some(asked) if asked != verified.at.header.height => Err(VerifyError::OtherHeight {
+                asked,
+                answered: verified.at.header.height,
+            }),
+            _ => Ok(verified),
+        }
+    }
 }
 
 impl StateQuery<Org> {
     /// An organisation (S2-register, S2-state).
     pub fn org(name: &OrgName) -> Self {
-        Self {
-            path: format!("/v1/state/orgs/{}", path_segment(name.as_str())),
-            key: keys::org(name),
-        }
+        Self::new(
+            format!("/v1/state/orgs/{}", path_segment(name.as_str())),
+            keys::org(name),
+        )
     }
 }
 
 impl StateQuery<Account> {
     /// An account's next nonce (absent means 0).
     pub fn account(address: &Address) -> Self {
-        Self {
-            path: format!("/v1/state/accounts/{address}"),
-            key: keys::account(address),
-        }
+        Self::new(
+            format!("/v1/state/accounts/{address}"),
+            keys::account(address),
+        )
     }
 }
 
 impl StateQuery<Membership> {
     /// The organisation an address belongs to.
     pub fn membership(address: &Address) -> Self {
-        Self {
-            path: format!("/v1/state/members/{address}"),
-            key: keys::membership(address),
-        }
+        Self::new(
+            format!("/v1/state/members/{address}"),
+            keys::membership(address),
+        )
     }
 }
 
 impl StateQuery<Record> {
     /// A released record (S1-release).
     pub fn record(id: &RecordId) -> Self {
-        Self {
-            path: format!("/v1/state/records/{id}"),
-            key: keys::record(id),
-        }
+        Self::new(format!("/v1/state/records/{id}"), keys::record(id))
     }
 }
 
 impl StateQuery<StoragePointer> {
     /// A record's storage pointer (S1-storage).
     pub fn storage(record: &RecordId) -> Self {
-        Self {
-            path: format!("/v1/state/storage/{record}"),
-            key: keys::storage_pointer(record),
-        }
+        Self::new(
+            format!("/v1/state/storage/{record}"),
+            keys::storage_pointer(record),
+        )
     }
 }
 
 impl StateQuery<Consent> {
     /// A consent (S1-sharing).
     pub fn consent(id: &ConsentId) -> Self {
-        Self {
-            path: format!("/v1/state/consents/{id}"),
-            key: keys::consent(id),
-        }
+        Self::new(format!("/v1/state/consents/{id}"), keys::consent(id))
     }
 }
 
 impl StateQuery<ConsentId> {
     /// The newest consent covering a grantee, record and purpose (S1-sharing).
     pub fn grant(grantee: &Address, record: &RecordId, purpose: Purpose) -> Self {
-        Self {
-            path: format!(
+        Self::new(
+            format!(
                 "/v1/state/grants/{grantee}/{record}/{}",
                 purpose_name(purpose)
             ),
-            key: keys::grant(grantee, record, purpose),
-        }
+            keys::grant(grantee, record, purpose),
+        )
     }
 }
 
 impl StateQuery<AccessLogEntry> {
     /// Entry `seq` (from 0) of a patient's access log (S1-rights).
     pub fn access_log_entry(patient: &Address, seq: u64) -> Self {
-        Self {
-            path: format!("/v1/state/access-log/{patient}/{seq}"),
-            key: keys::access_log_entry(patient, seq),
-        }
+        Self::new(
+            format!("/v1/state/access-log/{patient}/{seq}"),
+            keys::access_log_entry(patient, seq),
+        )
+    }
+}
+
+// Identities, licences and the revocation list (issue 8).
+
+impl StateQuery<IdentityRecord> {
+    /// An enrolled identity (S3-register, S4-ca).
+    pub fn identity(name: &IdentityName) -> Self {
+        Self::new(
+            format!("/v1/state/identities/{}", path_segment(name.as_str())),
+            keys::identity(name),
+        )
+    }
+}
+
+impl StateQuery<IdentityName> {
+    /// The identity bound to an address.
+    pub fn identity_of(address: &Address) -> Self {
+        Self::new(
+            format!("/v1/state/identities/by-address/{address}"),
+            keys::identity_of(address),
+        )
+    }
+}
+
+impl StateQuery<Licence> {
+    /// A doctor's licence (S3-register).
+    pub fn licence(doctor: &IdentityName) -> Self {
+        Self::new(
+            format!("/v1/state/licences/{}", path_segment(doctor.as_str())),
+            keys::licence(doctor),
+        )
+    }
+}
+
+impl StateQuery<Revocation> {
+    /// A doctor's entry on the revocation list (S3-revoke); proven absent means not revoked.
+    pub fn revocation(doctor: &IdentityName) -> Self {
+        Self::new(
+            format!("/v1/state/revocations/{}", path_segment(doctor.as_str())),
+            keys::revocation(doctor),
+        )
     }
 }
 
@@ -178,6 +260,31 @@ mod tests {
             format!("/v1/state/access-log/{}/7", address(3))
         );
         assert_ne!(entry.key(), &keys::access_log_entry(&address(3), 8));
+    }
+
+    #[test]
+    fn identity_licence_and_revocation_paths_escape_names_and_pin_heights() {
+        let doctor = IdentityName::new("dr-kim@seoul:1").unwrap();
+        let licence = StateQuery::licence(&doctor);
+        assert_eq!(licence.path(), "/v1/state/licences/dr-kim%40seoul%3A1");
+        assert_eq!(licence.key(), &keys::licence(&doctor));
+        let identity = StateQuery::identity(&doctor);
+        assert_eq!(identity.path(), "/v1/state/identities/dr-kim%40seoul%3A1");
+        assert_eq!(
+            StateQuery::identity_of(&address(1)).path(),
+            format!("/v1/state/identities/by-address/{}", address(1))
+        );
+        let revocation = StateQuery::revocation(&doctor);
+        assert_eq!(revocation.height(), None);
+        let pinned = revocation.clone().at_height(42);
+        assert_eq!(
+            pinned.path(),
+            "/v1/state/revocations/dr-kim%40seoul%3A1?height=42"
+        );
+        assert_eq!(
+            (pinned.height(), pinned.key()),
+            (Some(42), revocation.key())
+        );
     }
 
     #[test]

@@ -74,13 +74,26 @@ pub enum Question {
     },
     /// An enrolled identity (S3-register, S4-ca).
     Identity {
-        /// The identity.
+        /// Its name.
         name: IdentityName,
     },
     /// The identity bound to an address.
     IdentityOf {
         /// The address.
         address: Address,
+    },
+    /// A doctor's licence (S3-register).
+    Licence {
+        /// The doctor's identity.
+        doctor: IdentityName,
+    },
+    /// A doctor's entry on the revocation list (S3-revoke): absent means not revoked.
+    Revocation {
+        /// The doctor's identity.
+        doctor: IdentityName,
+        /// The height asked about; the newest the node proves if not given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        height: Option<u64>,
     },
     /// The threshold PKG: threshold and public polynomial (S3-setup).
     Pkg,
@@ -99,7 +112,7 @@ fn erase<V: StateValue + Serialize + 'static>(query: StateQuery<V>) -> Erased {
     Erased {
         path: query.path().to_string(),
         verify: Box::new(move |light, view| {
-            let verified = light.verify_proven(view, query.key())?;
+            let verified = query.verify(light, view)?;
             Ok(Verified {
                 // Plain data structs: serialising them cannot fail.
                 value: verified
@@ -130,6 +143,14 @@ impl Question {
             }
             Self::Identity { name } => erase(StateQuery::identity(name)),
             Self::IdentityOf { address } => erase(StateQuery::identity_of(address)),
+            Self::Licence { doctor } => erase(StateQuery::licence(doctor)),
+            Self::Revocation { doctor, height } => {
+                let query = StateQuery::revocation(doctor);
+                erase(match height {
+                    Some(height) => query.at_height(*height),
+                    None => query,
+                })
+            }
             Self::Pkg => erase(StateQuery::pkg()),
         }
     }
@@ -173,6 +194,15 @@ impl fmt::Display for Question {
             }
             Self::Identity { name } => write!(f, "identity {name}"),
             Self::IdentityOf { address } => write!(f, "the identity of {address}"),
+            Self::Licence { doctor } => write!(f, "the licence of {doctor}"),
+            Self::Revocation {
+                doctor,
+                height: None,
+            } => write!(f, "the revocation of {doctor}"),
+            Self::Revocation {
+                doctor,
+                height: Some(height),
+            } => write!(f, "the revocation of {doctor} at height {height}"),
             Self::Pkg => f.write_str("the threshold PKG"),
         }
     }

@@ -21,7 +21,7 @@ use medchain_client::{ConsensusScheme, build};
 use medchain_fuzzing::fixtures::{self, TAKA_MESSAGE};
 use medchain_state::{
     ProvenValue, keys, prove,
-    testkit::{Actor, Cast, org_name},
+    testkit::{self, Actor, Cast, org_name},
 };
 use medchain_types::{
     Block, Expiry, Hash32, Header, OrgKind, OrgState, Purpose, Receipt, Transaction, Uri,
@@ -150,6 +150,19 @@ impl Story {
             &Actor::new(70),
             build::register_org(org_name("Daegu Lab"), OrgKind::Research),
         );
+        // The revocation list (S3-revoke): the doctor's licensing hospital revokes and lifts.
+        let desk = testkit::HospitalDesk::of(&org_name("Seoul General"));
+        let doctor_name = testkit::doctor_identity(&doctor);
+        run(
+            &mut world,
+            &desk.actor,
+            testkit::revoke_doctor(&doctor_name),
+        );
+        run(
+            &mut world,
+            &desk.actor,
+            testkit::lift_revocation(&doctor_name),
+        );
         let cast = Cast {
             world,
             doctor,
@@ -204,6 +217,16 @@ impl Story {
                 .as_bytes()
                 .to_vec(),
             keys::access_log_len(&patient.address).as_bytes().to_vec(),
+            keys::identity(&testkit::doctor_identity(doctor))
+                .as_bytes()
+                .to_vec(),
+            keys::identity_of(&doctor.address).as_bytes().to_vec(),
+            keys::licence(&testkit::doctor_identity(doctor))
+                .as_bytes()
+                .to_vec(),
+            keys::revocation(&testkit::doctor_identity(doctor))
+                .as_bytes()
+                .to_vec(),
             keys::org(&org_name("Nowhere")).as_bytes().to_vec(),
             keys::account(&Actor::new(999).address).as_bytes().to_vec(),
         ]

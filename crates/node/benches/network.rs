@@ -263,6 +263,28 @@ fn setup(driver: &mut Driver, people: &mut People) -> Vec<RecordId> {
         joins.push(people.sign(researcher, testkit::join(&lab, &lead, researcher)));
     }
     driver.settle(joins);
+    // Releasing needs a licence: the hospital's desk joins and enrols, every doctor enrols,
+    // then the desk licenses them.
+    let desk = testkit::HospitalDesk::of(&hospital);
+    let mut enrolments: Vec<Transaction> = desk
+        .opening(&hospital, &founder)
+        .into_iter()
+        .map(|payload| people.sign(&desk.actor, payload))
+        .collect();
+    for doctor in people.doctors.clone().iter() {
+        enrolments.push(people.sign(doctor, testkit::enrol_doctor(doctor)));
+    }
+    driver.settle(enrolments);
+    let licences = people
+        .doctors
+        .clone()
+        .iter()
+        .map(|doctor| {
+            let licence = testkit::issue_licence(&testkit::doctor_identity(doctor), u64::MAX);
+            people.sign(&desk.actor, licence)
+        })
+        .collect();
+    driver.settle(licences);
     let mut releases = Vec::new();
     for (i, patient) in people.patients.clone().iter().enumerate() {
         let doctor = people.doctors[i % people.doctors.len()].clone();

@@ -608,6 +608,10 @@ async fn the_openapi_document_states_the_bounds_the_server_enforces() {
         ("/v1/state/access-log/{patient}/{seq}", "seq"),
         ("/v1/access-log/{patient}", "from"),
         ("/v1/access-log/{patient}", "limit"),
+        ("/v1/state/identities/{name}", "height"),
+        ("/v1/state/identities/by-address/{address}", "height"),
+        ("/v1/state/licences/{doctor}", "height"),
+        ("/v1/state/revocations/{doctor}", "height"),
     ] {
         let schema = parameter(path, name);
         assert_eq!(schema["minimum"], 0, "{path} {name}: {schema}");
@@ -644,6 +648,18 @@ async fn the_openapi_document_states_the_bounds_the_server_enforces() {
         (
             format!("/v1/access-log/{patient}?limit=-1"),
             StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/v1/state/revocations/dr-kim?height={}", u64::MAX),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/v1/state/revocations/dr-kim?height=18446744073709551616".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/v1/state/revocations/dr-kim?height=0".to_string(),
+            StatusCode::OK,
         ),
     ] {
         let (got, json) = call(&router, "GET", &path, None).await;

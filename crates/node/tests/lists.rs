@@ -6,32 +6,24 @@
 // The client's fixtures: a four-validator genesis and real simplex finalization certificates.
 #[path = "../../client/tests/common/mod.rs"]
 mod fixtures;
+mod served;
+
+use served::{commit, fresh_chain, verifying_client};
 
 use axum::http::StatusCode;
-use commonware_runtime::Runner as _;
-use commonware_utils::test_rng;
 use medchain_api::{IdKind, IdPrefix, MAX_LIST_PAGE, ProvenListView};
-use medchain_client::{
-    Client, ClientError, LightClient, ListError, ListQuery, NodeClient, VerifyError,
-};
-use medchain_node::{
-    api::{self, ApiState},
-    chain::Chain,
-    enrolment::{Enrolment, nonces::NonceLimits},
-    mempool::Mempool,
-    metrics::NodeMetrics,
-    pkg::ShareStore,
-};
+use medchain_client::{Client, ClientError, ListError, ListQuery, VerifyError};
+use medchain_node::chain::Chain;
 use medchain_state::{
     StateValue,
     testkit::{self, Actor, REGULATOR_SEED, org_name},
     values::Consent,
 };
-use medchain_storage::Store;
 use medchain_types::{
-    ConsentId, ContentHash, Expiry, OrgKind, OrgState, Purpose, RecordId, TxId, VerifiedTransaction,
+    ConsentId, ContentHash, Expiry, IdentityName, OrgKind, OrgState, Purpose, RecordId, Role, TxId,
+    VerifiedTransaction,
 };
-use std::{collections::HashMap, sync::Arc, thread};
+use std::{collections::HashMap, sync::Arc};
 
 /// A chain with two organisations (one with a second member), three records of `patient`
 /// (one of another patient) and two consents of `patient`, the first revoked; served on
@@ -48,15 +40,7 @@ struct Served {
 }
 
 fn served() -> Served {
-    let chain = Arc::new(
-        Chain::open(
-            Store::in_memory().unwrap(),
-            &fixtures::genesis(),
-            Mempool::default(),
-            100,
-        )
-        .unwrap(),
-    );
+    let chain = fresh_chain();
     let doctor = Actor::new(1);
     let colleague = Actor::new(3);
     let researcher = Actor::new(2);
@@ -81,14 +65,33 @@ fn served() -> Served {
             testkit::release(&doctor, &patient.address, &ContentHash::of(content)),
         )
     };
+    // Releasing needs a licence: the colleague joins as the hospital's identity and licenses
+    // the doctor.
+    let hospital_identity = IdentityName::new("seoul-general").unwrap();
+    commit(
+        &chain,
+        &[
+            colleague.sign(0, testkit::join(&hospital, &doctor, &colleague)),
+            colleague.sign(
+                1,
+                testkit::enrol(&hospital_identity, Role::Hospital, testkit::key_part(3)),
+            ),
+            doctor.sign(1, testkit::enrol_doctor(&doctor)),
+        ],
+    );
+    commit(
+        &chain,
+        &[colleague.sign(
+            2,
+            testkit::issue_licence(&testkit::doctor_identity(&doctor), u64::MAX),
+        )],
+    );
     let releases = [
-        release(1, &patient, b"EMR 1"),
-        release(2, &other, b"EMR 2"),
-        release(3, &patient, b"EMR 3"),
+        release(2, &patient, b"EMR 1"),
+        release(3, &other, b"EMR 2"),
+        release(4, &patient, b"EMR 3"),
     ];
-    let mut block = vec![colleague.sign(0, testkit::join(&hospital, &doctor, &colleague))];
-    block.extend(releases.iter().cloned());
-    commit(&chain, &block);
+    commit(&chain, &releases);
     let records: Vec<RecordId> = [&releases[0], &releases[2]]
         .iter()
         .map(|tx| RecordId::from(tx.id()))
@@ -108,10 +111,7 @@ fn served() -> Served {
     commit(&chain, &grants);
     let consents: Vec<ConsentId> = grants.iter().map(|tx| ConsentId::from(tx.id())).collect();
     commit(&chain, &[patient.sign(2, testkit::revoke(&consents[0]))]);
-    let client = Client::new(
-        NodeClient::new(&serve(chain.clone())).unwrap(),
-        LightClient::new(fixtures::genesis()).unwrap(),
-    );
+    let client = verifying_client(chain.clone());
     Served {
         chain,
         client,
@@ -122,68 +122,6 @@ fn served() -> Served {
         records,
         consents,
     }
-}
-
-/// Admits `txs`, builds the next block from them and finalizes it with a certificate of
-/// validators 0, 1 and 2.
-fn commit(chain: &Chain, txs: &[VerifiedTransaction]) {
-    let admitted = chain.admit(
-        &mut test_rng(),
-        txs.iter().map(|tx| tx.tx().clone()).collect(),
-    );
-    assert!(admitted.iter().all(Result::is_ok), "{admitted:?}");
-    let parent = chain
-        .store()
-        .block_by_height(chain.committed_height())
-        .unwrap()
-        .unwrap();
-    let block = chain
-        .build(
-            &parent,
-            parent.header().timestamp_ms + 1_000,
-            parent.header().proposer,
-        )
-        .unwrap();
-    assert_eq!(block.txs().len(), txs.len(), "a transaction failed");
-    let certificate = fixtures::certified_by(&[0, 1, 2], block.header()).unwrap();
-    chain
-        .finalize(
-            &mut test_rng(),
-            &block,
-            Some(&hex::decode(certificate).unwrap()),
-        )
-        .unwrap();
-}
-
-/// Serves the chain's API on a free loopback port; returns its URL.
-fn serve(chain: Arc<Chain>) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let metrics = commonware_runtime::deterministic::Runner::default()
-        .start(|context| async move { NodeMetrics::register(&context) });
-    let state = ApiState::new(
-        Box::new(String::new),
-        chain,
-        fixtures::genesis(),
-        metrics,
-        Enrolment::new(
-            ShareStore::open(&std::env::temp_dir().join("medchain-lists-no-share")).unwrap(),
-            testkit::address(99),
-            NonceLimits::default(),
-        ),
-    );
-    thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            api::serve(listener, state).await;
-        });
-    });
-    url
 }
 
 #[test]
@@ -446,7 +384,7 @@ fn prefixes_resolve_to_the_one_matching_id_of_their_kind() {
 fn an_ambiguous_prefix_lists_every_candidate() {
     let served = served();
     let (doctor, patient) = (&served.doctor, &served.patient);
-    let nonce = 4;
+    let nonce = 5;
     // Two releases (consecutive nonces) whose ids share their first four hex digits: among a
     // few hundred candidates each, such a pair exists (and the search is deterministic).
     let candidate = |nonce, i: u32| {

@@ -5,8 +5,8 @@
 //! Scenarios: all honest; one Byzantine validator sending conflicting votes; one validator
 //! crashed and restarted on its own storage; a partition that halts progress and then heals.
 //! In each, every honest validator must commit the same blocks with the same state roots, and
-//! the medical workload (register → approve → release → store → grant → access → revoke →
-//! access denied) must reach its expected outcome. Each scenario runs over several seeds.
+//! the medical workload (register → approve → enrol → license → release → store → grant →
+//! access → revoke → access denied) must reach its expected outcome. Each scenario runs over several seeds.
 
 use commonware_consensus::{
     Application, marshal::ancestry::Ancestry, simplex::mocks::conflicter, simplex::types::Context,
@@ -26,7 +26,7 @@ use medchain_node::{
 };
 use medchain_state::{
     keys,
-    testkit::{self, Actor},
+    testkit::{self, Actor, HospitalDesk},
 };
 use medchain_storage::Store;
 use medchain_types::{
@@ -481,6 +481,25 @@ impl Workload {
         ]
     }
 
+    /// Releasing needs a licence: the hospital's desk joins and enrols, the doctor enrols.
+    fn enrol(&mut self) -> Vec<Transaction> {
+        let (doctor, desk) = (self.doctor.clone(), HospitalDesk::of(&Self::hospital()));
+        let mut txs: Vec<Transaction> = desk
+            .opening(&Self::hospital(), &doctor)
+            .into_iter()
+            .map(|payload| self.tx(&desk.actor, payload))
+            .collect();
+        txs.push(self.tx(&doctor, testkit::enrol_doctor(&doctor)));
+        txs
+    }
+
+    /// The desk licenses the doctor (after [`Self::enrol`] is final).
+    fn license(&mut self) -> Vec<Transaction> {
+        let desk = HospitalDesk::of(&Self::hospital());
+        let licence = testkit::issue_licence(&testkit::doctor_identity(&self.doctor), u64::MAX);
+        vec![self.tx(&desk.actor, licence)]
+    }
+
     fn release(&mut self) -> Vec<Transaction> {
         let doctor = self.doctor.clone();
         self.patients
@@ -588,6 +607,8 @@ fn run(seed: u64, scenario: Scenario) {
         let mut workload = Workload::new();
         cluster.submit_and_wait(workload.register()).await;
         cluster.submit_and_wait(workload.approve()).await;
+        cluster.submit_and_wait(workload.enrol()).await;
+        cluster.submit_and_wait(workload.license()).await;
 
         if let Scenario::Partition = scenario {
             let halves = |a: usize, b: usize| (a < 2) != (b < 2);

@@ -128,7 +128,6 @@ fn revoke<R: StateRead>(
 mod tests {
     use super::*;
     use crate::testkit::{Actor, World, grant as grant_payload, revoke as revoke_payload};
-    use medchain_types::OrgKind;
 
     struct Setup {
         world: World,
@@ -141,11 +140,7 @@ mod tests {
     fn setup() -> Setup {
         let mut world = World::new();
         let doctor = Actor::new(1);
-        world.audited_org(
-            &doctor,
-            &crate::testkit::org_name("Seoul General"),
-            OrgKind::Hospital,
-        );
+        world.licensed_hospital(&doctor, &crate::testkit::org_name("Seoul General"));
         let patient = Actor::new(50);
         let record = world.released(&doctor, &patient, b"EMR");
         Setup {

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 /// The block's writes so far, by key; `None` deletes.
 pub(crate) type BlockWrites = HashMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// One transaction's writes, in order (a later write to a key wins).
-pub(crate) type TxWrites = Vec<(Vec<u8>, Vec<u8>)>;
+/// One transaction's writes, in order (a later write to a key wins); `None` deletes.
+pub(crate) type TxWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 /// A transaction in execution.
 pub(crate) struct TxContext<'a, R> {
@@ -55,7 +55,12 @@ impl<'a, R: StateRead> TxContext<'a, R> {
     /// Buffers a write.
     pub fn put<V: StateValue>(&mut self, key: &StateKey<V>, value: &V) {
         self.writes
-            .push((key.as_bytes().to_vec(), value.to_bytes()));
+            .push((key.as_bytes().to_vec(), Some(value.to_bytes())));
+    }
+
+    /// Buffers a deletion (only the revocation list deletes: absence is its "not revoked").
+    pub fn delete<V: StateValue>(&mut self, key: &StateKey<V>) {
+        self.writes.push((key.as_bytes().to_vec(), None));
     }
 
     /// Appends `entry` to `list`: one write, at the list's length, found in `O(log n)` reads
@@ -82,7 +87,7 @@ impl<'a, R: StateRead> TxContext<'a, R> {
 impl<R: StateRead> StateRead for TxContext<'_, R> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         if let Some((_, value)) = self.writes.iter().rev().find(|(k, _)| k == key) {
-            return Ok(Some(value.clone()));
+            return Ok(value.clone());
         }
         match self.block_writes.get(key) {
             Some(value) => Ok(value.clone()),

@@ -2,6 +2,7 @@
 //! that cannot be read or a block that cannot run on it, [`ProofError`] for proofs that fail.
 
 use medchain_types::Address;
+use medchain_types::IdentityName;
 use medchain_types::{ChainId, ConsentId, OrgName, OrgState, RecordId};
 
 /// Why the state could not be read, or a block cannot be executed on it.
@@ -146,7 +147,7 @@ pub enum ExecError {
     EndorserNotMember(Address),
 
     // Records (S1-release, S1-storage).
-    /// S1-release: only a member of an audited hospital releases records.
+    /// Only a member of an audited hospital enrols a doctor or hospital identity.
     #[error("sender is not a member of an audited hospital")]
     NotAuditedHospitalMember,
     /// S1-release: this record hash was already released for this patient.
@@ -184,6 +185,81 @@ pub enum ExecError {
     /// The consent was already revoked.
     #[error("consent {0} is already revoked")]
     AlreadyRevoked(ConsentId),
+
+    // Identity (S3-register, S4-ca), licences (S3-register) and the revocation list (S3-revoke).
+    /// The identity is bound to another address: it is bound once, to one address.
+    #[error("identity {identity} is already bound to address {address}")]
+    IdentityTaken {
+        /// The identity.
+        identity: IdentityName,
+        /// The address it is bound to.
+        address: Address,
+    },
+    /// An address holds at most one identity.
+    #[error("sender is already enrolled as {0}")]
+    AddressAlreadyEnrolled(IdentityName),
+    /// S4-ca: a patient enrols only under the pseudonym derived from its address.
+    #[error("a patient enrols under its pseudonym {expected}")]
+    PseudonymMismatch {
+        /// The sender's pseudonym.
+        expected: IdentityName,
+    },
+    /// A doctor or hospital name may not start with the patients' reserved prefix.
+    #[error("{0} is in the patients' reserved namespace (`patient:`)")]
+    ReservedIdentity(IdentityName),
+    /// The key part is not a valid, non-identity compressed BLS12-381 G1 point.
+    #[error("key part is not a valid non-identity BLS12-381 G1 point")]
+    InvalidKeyPart,
+    /// The sender has no enrolled identity.
+    #[error("sender has no enrolled identity")]
+    NotEnrolled,
+    /// Licences are issued and renewed by hospital identities only.
+    #[error("{0} is not a hospital identity")]
+    NotAHospital(IdentityName),
+    /// No identity has this name.
+    #[error("no identity {0} is enrolled")]
+    UnknownIdentity(IdentityName),
+    /// The identity is not a doctor's: only doctors are licensed, revoked, or release records.
+    #[error("{0} is not a doctor identity")]
+    NotADoctor(IdentityName),
+    /// A hospital licenses (and renews) only doctors of its own organisation.
+    #[error("{doctor} is not a doctor of {org}")]
+    DoctorOfAnotherOrg {
+        /// The doctor.
+        doctor: IdentityName,
+        /// The sender's organisation.
+        org: OrgName,
+    },
+    /// A licence's expiry must lie after the executing block's time.
+    #[error("licence expiry is not after the current block's time")]
+    LicenceExpiryInPast,
+    /// The doctor is licensed already: renew instead.
+    #[error("{0} is already licensed")]
+    LicenceExists(IdentityName),
+    /// The doctor holds no licence (release, renew).
+    #[error("{0} holds no licence")]
+    Unlicensed(IdentityName),
+    /// The doctor's licence expired before the executing block.
+    #[error("the licence of {doctor} expired at {expired_at_ms} ms")]
+    LicenceExpired {
+        /// The doctor.
+        doctor: IdentityName,
+        /// Its end of validity, unix milliseconds.
+        expired_at_ms: u64,
+    },
+    /// S3-revoke: the doctor is on the revocation list.
+    #[error("{0} is on the revocation list")]
+    DoctorRevoked(IdentityName),
+    /// S3-revoke: only the licensing hospital (or whoever revoked, to lift) and the regulator
+    /// change a doctor's revocation.
+    #[error("sender may not change the revocation of {0}")]
+    NotRevoker(IdentityName),
+    /// S3-revoke: the doctor is on the list already.
+    #[error("{0} is already revoked")]
+    DoctorAlreadyRevoked(IdentityName),
+    /// S3-revoke: the doctor is not on the list.
+    #[error("{0} is not revoked")]
+    NotRevoked(IdentityName),
 }
 
 impl ExecError {
@@ -224,6 +300,24 @@ impl ExecError {
             Self::UnknownConsent(_) => "unknown_consent",
             Self::NotGrantor(_) => "not_grantor",
             Self::AlreadyRevoked(_) => "already_revoked",
+            Self::IdentityTaken { .. } => "identity_taken",
+            Self::AddressAlreadyEnrolled(_) => "address_already_enrolled",
+            Self::PseudonymMismatch { .. } => "pseudonym_mismatch",
+            Self::ReservedIdentity(_) => "reserved_identity",
+            Self::InvalidKeyPart => "invalid_key_part",
+            Self::NotEnrolled => "not_enrolled",
+            Self::NotAHospital(_) => "not_a_hospital",
+            Self::UnknownIdentity(_) => "unknown_identity",
+            Self::NotADoctor(_) => "not_a_doctor",
+            Self::DoctorOfAnotherOrg { .. } => "doctor_of_another_org",
+            Self::LicenceExpiryInPast => "licence_expiry_in_past",
+            Self::LicenceExists(_) => "licence_exists",
+            Self::Unlicensed(_) => "unlicensed",
+            Self::LicenceExpired { .. } => "licence_expired",
+            Self::DoctorRevoked(_) => "doctor_revoked",
+            Self::NotRevoker(_) => "not_revoker",
+            Self::DoctorAlreadyRevoked(_) => "doctor_already_revoked",
+            Self::NotRevoked(_) => "not_revoked",
         }
     }
 }

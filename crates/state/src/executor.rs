@@ -10,7 +10,7 @@
 use crate::{
     ExecError, StateError, StateRead, StateReadExt, access, consent,
     context::{BlockWrites, TxContext},
-    keys, records, registry, tree,
+    identity, keys, licence, records, registry, revocation, tree,
     values::{Account, BlockInfo, ChainConfig, StateValue},
 };
 use jmt::storage::{TreeReader, TreeUpdateBatch};
@@ -147,20 +147,16 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             Payload::Record(payload) => records::execute(&mut ctx, payload)?,
             Payload::Consent(payload) => consent::execute(&mut ctx, payload)?,
             Payload::Access(payload) => access::execute(&mut ctx, payload)?,
-            // Issue 8 in progress: each module's branch replaces its part of this arm.
-            Payload::Identity(_)
-            | Payload::Licence(_)
-            | Payload::Revocation(_)
-            | Payload::Pkg(_) => {
+            Payload::Identity(payload) => identity::execute(&mut ctx, payload)?,
+            Payload::Licence(payload) => licence::execute(&mut ctx, payload)?,
+            Payload::Revocation(payload) => revocation::execute(&mut ctx, payload)?,
+            // Issue 8 in progress: the pkg module's branch replaces this arm.
+            Payload::Pkg(_) => {
                 return Err(ExecError::ModuleNotEnabled(body.payload.kind()));
             }
         };
         ctx.put(&account_key, &Account { nonce: next });
-        self.writes.extend(
-            ctx.into_writes()
-                .into_iter()
-                .map(|(key, value)| (key, Some(value))),
-        );
+        self.writes.extend(ctx.into_writes());
         self.events.push((tx.id(), events.clone()));
         Ok(events)
     }

@@ -22,6 +22,10 @@
 //! | `patcon/<patient><seq u64 BE>` | [`ConsentId`] | consent: a patient's consents, in grant order |
 //! | `orgmem/<SHA-256(name)><seq u64 BE>` | [`Address`] | registry: an organisation's members, founder first |
 //! | `orgs/<seq u64 BE>` | [`OrgName`] | registry: every organisation, in registration order |
+//! | `ident/<SHA-256(identity)>` | [`IdentityRecord`] | identity (S3-register, S4-ca) |
+//! | `identof/<address>` | [`IdentityName`] | identity: the one identity bound to an address |
+//! | `lic/<SHA-256(doctor)>` | [`Licence`] | licence (S3-register: ρ = (ID_HN, ID_DN, EXP)) |
+//! | `revoked/<SHA-256(doctor)>` | [`Revocation`] | revocation list (S3-revoke); absent = not revoked |
 //!
 //! The last four keys are [`StateList`]s: append-only, gapless lists that make "my records",
 //! "my consents", "our members" and "the organisations" provable without knowing any id.
@@ -42,7 +46,8 @@ use crate::values::{
     AccessLogEntry, Account, BlockInfo, ChainConfig, Consent, Membership, Org, Record, StateValue,
     StoragePointer,
 };
-use medchain_types::{Address, ConsentId, ContentHash, OrgName, Purpose, RecordId};
+use crate::values::{IdentityRecord, Licence, Revocation};
+use medchain_types::{Address, ConsentId, ContentHash, IdentityName, OrgName, Purpose, RecordId};
 use std::{fmt, marker::PhantomData};
 
 /// Namespace of [`chain_config`].
@@ -78,6 +83,16 @@ pub const PATIENT_CONSENTS: &[u8] = b"patcon/";
 pub const ORG_MEMBERS: &[u8] = b"orgmem/";
 /// Namespace of [`orgs`].
 pub const ORGS: &[u8] = b"orgs/";
+
+// Identity, licence and revocation list (issue 8).
+/// Namespace of [`identity`].
+pub const IDENTITY: &[u8] = b"ident/";
+/// Namespace of [`identity_of`].
+pub const IDENTITY_OF: &[u8] = b"identof/";
+/// Namespace of [`licence`].
+pub const LICENCE: &[u8] = b"lic/";
+/// Namespace of [`revocation`].
+pub const REVOCATION: &[u8] = b"revoked/";
 
 /// Longest key the layout produces (`grant/` + 32 + 32 + 1); bounds decoding of proofs.
 pub const MAX_KEY_LEN: usize = 128;
@@ -338,6 +353,41 @@ pub fn orgs() -> IndexList<OrgName, Org> {
     }
 }
 
+// Identity, licence and revocation list (issue 8). Identity names are variable-length, so
+// they are hashed: the key's one variable-length field stays last, and a name of any length
+// costs the same key size.
+
+/// `ident/<SHA-256(identity)>`: an enrolled identity and the address it is bound to.
+pub fn identity(name: &IdentityName) -> StateKey<IdentityRecord> {
+    StateKey::new(&[
+        IDENTITY,
+        ContentHash::of(name.as_str().as_bytes()).as_bytes(),
+    ])
+}
+
+/// `identof/<address>`: the identity bound to an address (at most one).
+pub fn identity_of(address: &Address) -> StateKey<IdentityName> {
+    StateKey::new(&[IDENTITY_OF, address.as_bytes()])
+}
+
+/// `lic/<SHA-256(doctor)>`: a doctor's licence.
+pub fn licence(doctor: &IdentityName) -> StateKey<Licence> {
+    StateKey::new(&[
+        LICENCE,
+        ContentHash::of(doctor.as_str().as_bytes()).as_bytes(),
+    ])
+}
+
+/// `revoked/<SHA-256(doctor)>`: a doctor's entry on the revocation list (S3-revoke). Absent
+/// means not revoked, so "not revoked at height h" is one exclusion proof under the state
+/// root of the header at h.
+pub fn revocation(doctor: &IdentityName) -> StateKey<Revocation> {
+    StateKey::new(&[
+        REVOCATION,
+        ContentHash::of(doctor.as_str().as_bytes()).as_bytes(),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +413,10 @@ mod tests {
             PATIENT_CONSENTS,
             ORG_MEMBERS,
             ORGS,
+            IDENTITY,
+            IDENTITY_OF,
+            LICENCE,
+            REVOCATION,
         ];
         for (i, a) in namespaces.iter().enumerate() {
             for (j, b) in namespaces.iter().enumerate() {
@@ -414,10 +468,22 @@ mod tests {
                 .to_vec(),
             orgs().list.entry(0).as_bytes().to_vec(),
             orgs().list.entry(1).as_bytes().to_vec(),
+            identity(&identity_name("dr-kim")).as_bytes().to_vec(),
+            identity(&identity_name(&"a".repeat(IdentityName::MAX_LEN)))
+                .as_bytes()
+                .to_vec(),
+            identity_of(&patient).as_bytes().to_vec(),
+            licence(&identity_name("dr-kim")).as_bytes().to_vec(),
+            revocation(&identity_name("dr-kim")).as_bytes().to_vec(),
+            revocation(&identity_name("dr-lee")).as_bytes().to_vec(),
         ];
         let distinct: BTreeSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len());
         assert!(keys.iter().all(|key| key.len() <= MAX_KEY_LEN));
+    }
+
+    fn identity_name(text: &str) -> IdentityName {
+        IdentityName::new(text).unwrap()
     }
 
     fn org_name_of(text: &str) -> OrgName {

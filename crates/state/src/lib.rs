@@ -1,8 +1,9 @@
 //! medchain's state machine: pure and deterministic (no clock, randomness, files or threads).
 //!
-//! It owns the rules of the consortium chain's first modules — [`registry`] (S2-register,
+//! It owns the rules of the consortium chain's modules — [`registry`] (S2-register,
 //! S2-state), [`records`] (S1-release, S1-storage), [`consent`] and [`access`] (S1-rights,
-//! S1-sharing) — and the authenticated state they write: a Jellyfish Merkle tree whose root is
+//! S1-sharing), [`identity`] (S3-register, S4-ca), [`licence`] (S3-register) and
+//! [`revocation`] (S3-revoke) — and the authenticated state they write: a Jellyfish Merkle tree whose root is
 //! in every header (docs/architecture.md § Authenticated state), with inclusion and exclusion
 //! [`proof`]s.
 //!
@@ -21,12 +22,15 @@ pub mod consent;
 mod context;
 mod error;
 mod executor;
+pub mod identity;
 pub mod keys;
+pub mod licence;
 mod memory;
 pub mod proof;
 mod read;
 pub mod records;
 pub mod registry;
+pub mod revocation;
 mod serde_hex;
 mod tree;
 pub mod values;

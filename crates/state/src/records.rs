@@ -4,7 +4,10 @@
 //!
 //! | action | rule | error |
 //! |---|---|---|
-//! | release | the sender is a member of an audited hospital (S1-release; licences come later) | `NotAuditedHospitalMember` |
+//! | release | the sender is an enrolled doctor identity | `NotEnrolled`, `NotADoctor` |
+//! | release | the doctor is not on the revocation list (S3-revoke) | `DoctorRevoked` |
+//! | release | the doctor holds a licence valid at the block's time (S3-register) | `Unlicensed`, `LicenceExpired` |
+//! | release | the licence's organisation is still audited (S2-state) | `OrgNotAudited` |
 //! | release | (patient, hEMR) was not released before | `RecordAlreadyReleased` |
 //! | store | the record exists | `UnknownRecord` |
 //! | store | the sender is the record's patient (S1-storage: "signed by A") | `NotPatient` |
@@ -21,12 +24,10 @@ use crate::{
     ExecError, StateRead, StateReadExt,
     context::TxContext,
     keys,
-    registry::audited_org_of,
+    licence::releasing_doctor,
     values::{Record, StoragePointer},
 };
-use medchain_types::{
-    Address, ContentHash, Event, OrgKind, RecordId, RecordPayload, Signature, Uri,
-};
+use medchain_types::{Address, ContentHash, Event, RecordId, RecordPayload, Signature, Uri};
 
 pub(crate) fn execute<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
@@ -53,9 +54,7 @@ fn release<R: StateRead>(
     attestation: &Signature,
 ) -> Result<Vec<Event>, ExecError> {
     let doctor = *ctx.sender;
-    let hospital = audited_org_of(ctx, &doctor)?
-        .filter(|org| org.kind == OrgKind::Hospital)
-        .ok_or(ExecError::NotAuditedHospitalMember)?;
+    let hospital = releasing_doctor(ctx, &doctor, ctx.env.timestamp_ms)?;
     let by_hash = keys::record_by_hash(patient, record_hash);
     if let Some(existing) = ctx.value(&by_hash)? {
         return Err(ExecError::RecordAlreadyReleased(existing));
@@ -67,7 +66,7 @@ fn release<R: StateRead>(
         &Record {
             patient: *patient,
             doctor,
-            hospital: hospital.name.clone(),
+            hospital: hospital.clone(),
             record_hash: *record_hash,
             attestation: attestation.clone(),
             released_at: ctx.env.height,
@@ -79,7 +78,7 @@ fn release<R: StateRead>(
         record: id,
         patient: *patient,
         doctor,
-        hospital: hospital.name,
+        hospital,
     }])
 }
 
@@ -119,8 +118,8 @@ pub(crate) fn existing_record(state: &impl StateRead, id: &RecordId) -> Result<R
 mod tests {
     use super::*;
     use crate::testkit::{
-        Actor, World, join, org_name, register, release as release_payload, set_state,
-        store as store_payload,
+        Actor, BLOCK_INTERVAL_MS, HospitalDesk, World, issue_licence, join, lift_revocation,
+        org_name, release as release_payload, revoke_doctor, set_state, store as store_payload,
     };
     use medchain_types::OrgState;
 
@@ -133,7 +132,7 @@ mod tests {
     fn setup() -> Setup {
         let mut world = World::new();
         let doctor = Actor::new(1);
-        world.audited_org(&doctor, &org_name("Seoul General"), OrgKind::Hospital);
+        world.licensed_hospital(&doctor, &org_name("Seoul General"));
         Setup {
             world,
             doctor,
@@ -142,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn an_audited_hospital_member_releases_a_record() {
+    fn a_licensed_doctor_releases_a_record() {
         let Setup {
             mut world,
             doctor,
@@ -174,7 +173,7 @@ mod tests {
     }
 
     #[test]
-    fn a_joined_member_may_release_too() {
+    fn a_joined_and_licensed_doctor_may_release_too() {
         let Setup {
             mut world,
             doctor,
@@ -185,49 +184,106 @@ mod tests {
             .run(&second, join(&org_name("Seoul General"), &doctor, &second))
             .unwrap();
         let hash = ContentHash::of(b"EMR 2");
+        world.assert_rejected(
+            &second,
+            release_payload(&second, &patient.address, &hash),
+            |e| matches!(e, ExecError::NotEnrolled),
+        );
+        world.license(&org_name("Seoul General"), &second);
         world
             .run(&second, release_payload(&second, &patient.address, &hash))
             .unwrap();
     }
 
     #[test]
-    fn non_members_unaudited_and_non_hospital_members_cannot_release() {
+    fn only_an_enrolled_doctor_releases() {
+        let Setup {
+            mut world, patient, ..
+        } = setup();
+        let hash = ContentHash::of(b"EMR");
+        // A member of an audited hospital is no longer enough: the backbone rule is replaced.
+        let outsider = Actor::new(7);
+        world.assert_rejected(
+            &outsider,
+            release_payload(&outsider, &patient.address, &hash),
+            |e| matches!(e, ExecError::NotEnrolled),
+        );
+        let desk = HospitalDesk::of(&org_name("Seoul General"));
+        world.assert_rejected(
+            &desk.actor,
+            release_payload(&desk.actor, &patient.address, &hash),
+            |e| matches!(e, ExecError::NotADoctor(n) if *n == desk.identity),
+        );
+    }
+
+    #[test]
+    fn an_unlicensed_doctor_cannot_release() {
+        let mut world = World::new();
+        let staff = world.staffed_hospital(&org_name("Busan Clinic"), 10);
+        let patient = Actor::new(50);
+        world.assert_rejected(
+            &staff.doctor,
+            release_payload(&staff.doctor, &patient.address, &ContentHash::of(b"EMR")),
+            |e| matches!(e, ExecError::Unlicensed(n) if *n == staff.doctor_name),
+        );
+    }
+
+    #[test]
+    fn an_expired_licence_no_longer_releases() {
+        let mut world = World::new();
+        let staff = world.staffed_hospital(&org_name("Busan Clinic"), 10);
+        let patient = Actor::new(50);
+        // Issued in the next block; valid in the block after it, expired in the one after that.
+        let issued_at_ms = world.timestamp_ms() + BLOCK_INTERVAL_MS;
+        let expires = issued_at_ms + BLOCK_INTERVAL_MS + BLOCK_INTERVAL_MS / 2;
+        world
+            .run(&staff.hospital, issue_licence(&staff.doctor_name, expires))
+            .unwrap();
+        world
+            .run(
+                &staff.doctor,
+                release_payload(&staff.doctor, &patient.address, &ContentHash::of(b"EMR 1")),
+            )
+            .unwrap();
+        world.assert_rejected(
+            &staff.doctor,
+            release_payload(&staff.doctor, &patient.address, &ContentHash::of(b"EMR 2")),
+            |e| {
+                matches!(e, ExecError::LicenceExpired { doctor, expired_at_ms }
+                    if *doctor == staff.doctor_name && *expired_at_ms == expires)
+            },
+        );
+    }
+
+    #[test]
+    fn a_revoked_doctor_cannot_release_until_the_revocation_is_lifted() {
         let Setup {
             mut world,
             doctor,
             patient,
         } = setup();
+        let desk = HospitalDesk::of(&org_name("Seoul General"));
+        let name = crate::testkit::doctor_identity(&doctor);
+        world.run(&desk.actor, revoke_doctor(&name)).unwrap();
         let hash = ContentHash::of(b"EMR");
-        let not_audited = |e: &ExecError| matches!(e, ExecError::NotAuditedHospitalMember);
-
-        let outsider = Actor::new(7);
         world.assert_rejected(
-            &outsider,
-            release_payload(&outsider, &patient.address, &hash),
-            not_audited,
+            &doctor,
+            release_payload(&doctor, &patient.address, &hash),
+            |e| matches!(e, ExecError::DoctorRevoked(n) if *n == name),
         );
-
-        let researcher = Actor::new(8);
-        world.audited_org(&researcher, &org_name("Lab"), OrgKind::Research);
-        world.assert_rejected(
-            &researcher,
-            release_payload(&researcher, &patient.address, &hash),
-            not_audited,
-        );
-
-        let pending = Actor::new(9);
+        world.run(&desk.actor, lift_revocation(&name)).unwrap();
         world
-            .run(
-                &pending,
-                register(&org_name("New Clinic"), OrgKind::Hospital),
-            )
+            .run(&doctor, release_payload(&doctor, &patient.address, &hash))
             .unwrap();
-        world.assert_rejected(
-            &pending,
-            release_payload(&pending, &patient.address, &hash),
-            not_audited,
-        );
+    }
 
+    #[test]
+    fn a_doctor_of_a_suspended_hospital_cannot_release() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
         let regulator = world.regulator.clone();
         world
             .run(
@@ -237,8 +293,8 @@ mod tests {
             .unwrap();
         world.assert_rejected(
             &doctor,
-            release_payload(&doctor, &patient.address, &hash),
-            not_audited,
+            release_payload(&doctor, &patient.address, &ContentHash::of(b"EMR")),
+            |e| matches!(e, ExecError::OrgNotAudited(org) if *org == org_name("Seoul General")),
         );
     }
 

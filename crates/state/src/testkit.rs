@@ -11,11 +11,15 @@ use crate::{
     root_at,
 };
 use commonware_cryptography::Signer;
+use group::{Curve as _, Group as _};
 use medchain_types::{
     AccessPayload, Address, ChainId, ConsentId, ConsentPayload, ContentHash, Event, Expiry,
     Genesis, Hash32, JoinEndorsement, OrgKind, OrgName, OrgState, Payload, PrivateKey, Purpose,
     RecordAttestation, RecordId, RecordPayload, RegistryPayload, TxBody, TxId, Uri, ValidatorInfo,
     VerifiedTransaction,
+};
+use medchain_types::{
+    G1Point, IdentityName, IdentityPayload, LicencePayload, RevocationPayload, Role,
 };
 
 /// Seed of the regulator's key in [`genesis_document`].
@@ -164,6 +168,144 @@ pub fn request(record: &RecordId, purpose: Purpose) -> Payload {
         record: *record,
         purpose,
     })
+}
+
+// Identity, licences and the revocation list (issue 8).
+
+/// A valid key part L_U1 for tests: (seed + 1)·G on BLS12-381 G1, never the identity. Real
+/// key parts come from the threshold enrolment; the chain only checks the point.
+pub fn key_part(seed: u64) -> G1Point {
+    let scalar = blstrs::Scalar::from(seed) + blstrs::Scalar::from(1u64);
+    G1Point(
+        (blstrs::G1Projective::generator() * scalar)
+            .to_affine()
+            .to_compressed(),
+    )
+}
+
+/// A key part derived from an address (for actors made without a seed at hand).
+pub fn key_part_of(address: &Address) -> G1Point {
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&address.as_bytes()[..8]);
+    key_part(u64::from_be_bytes(seed))
+}
+
+/// The doctor identity tests give an actor: `dr-` and the first 16 hex digits of its address.
+pub fn doctor_identity(doctor: &Actor) -> IdentityName {
+    IdentityName::new(format!(
+        "dr-{}",
+        &hex::encode(doctor.address.as_bytes())[..16]
+    ))
+    .unwrap()
+}
+
+pub fn enrol(identity: &IdentityName, role: Role, key_part: G1Point) -> Payload {
+    Payload::Identity(IdentityPayload::Enrol {
+        identity: identity.clone(),
+        role,
+        key_part,
+    })
+}
+
+/// `actor` enrols as the doctor [`doctor_identity`] with the key part [`key_part_of`] it.
+pub fn enrol_doctor(doctor: &Actor) -> Payload {
+    enrol(
+        &doctor_identity(doctor),
+        Role::Doctor,
+        key_part_of(&doctor.address),
+    )
+}
+
+pub fn issue_licence(doctor: &IdentityName, expires_at_ms: u64) -> Payload {
+    Payload::Licence(LicencePayload::Issue {
+        doctor: doctor.clone(),
+        expires_at_ms,
+    })
+}
+
+pub fn renew_licence(doctor: &IdentityName, expires_at_ms: u64) -> Payload {
+    Payload::Licence(LicencePayload::Renew {
+        doctor: doctor.clone(),
+        expires_at_ms,
+    })
+}
+
+pub fn revoke_doctor(doctor: &IdentityName) -> Payload {
+    Payload::Revocation(RevocationPayload::Add {
+        doctor: doctor.clone(),
+    })
+}
+
+pub fn lift_revocation(doctor: &IdentityName) -> Payload {
+    Payload::Revocation(RevocationPayload::Remove {
+        doctor: doctor.clone(),
+    })
+}
+
+/// The hospital identity of an organisation in tests: an actor with a key derived from the
+/// organisation's name, who joins it and enrols as its hospital, then licenses its doctors.
+#[derive(Clone)]
+pub struct HospitalDesk {
+    pub actor: Actor,
+    pub identity: IdentityName,
+}
+
+impl HospitalDesk {
+    pub fn of(org: &OrgName) -> Self {
+        let digest = ContentHash::of(format!("hospital desk {org}").as_bytes());
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&digest.as_bytes()[..8]);
+        let identity = format!("hospital@{}", org.as_str().to_lowercase().replace(' ', "-"));
+        Self {
+            actor: Actor::new(u64::from_be_bytes(seed)),
+            identity: IdentityName::new(identity).unwrap(),
+        }
+    }
+
+    /// The desk's own transactions, in order: join `org` endorsed by its `member`, enrol as
+    /// its hospital.
+    pub fn opening(&self, org: &OrgName, member: &Actor) -> [Payload; 2] {
+        [
+            join(org, member, &self.actor),
+            enrol(
+                &self.identity,
+                Role::Hospital,
+                key_part_of(&self.actor.address),
+            ),
+        ]
+    }
+
+    /// Everything that makes `doctor`, a member of the audited hospital `org`, a licensed
+    /// doctor when the desk is not open yet: [`Self::opening`] (endorsed by `doctor`), then
+    /// [`Self::licensing`], each with its signer, in order.
+    pub fn steps(&self, org: &OrgName, doctor: &Actor) -> Vec<(Actor, Payload)> {
+        self.opening(org, doctor)
+            .into_iter()
+            .map(|payload| (self.actor.clone(), payload))
+            .chain(self.licensing(doctor))
+            .collect()
+    }
+
+    /// Licensing `doctor`, a member of the desk's organisation, in order: the doctor enrols
+    /// (signed by the doctor), the desk licenses it with no practical expiry (signed by the
+    /// desk).
+    pub fn licensing(&self, doctor: &Actor) -> [(Actor, Payload); 2] {
+        [
+            (doctor.clone(), enrol_doctor(doctor)),
+            (
+                self.actor.clone(),
+                issue_licence(&doctor_identity(doctor), u64::MAX),
+            ),
+        ]
+    }
+}
+
+/// A hospital with its desk and one enrolled doctor (see [`World::staffed_hospital`]).
+pub struct Staff {
+    pub hospital: Actor,
+    pub hospital_name: IdentityName,
+    pub doctor: Actor,
+    pub doctor_name: IdentityName,
 }
 
 /// A chain in memory: genesis committed, then one committed block per `run`/`commit_block`.
@@ -322,6 +464,49 @@ impl World {
             .unwrap();
     }
 
+    /// Makes `doctor`, a member of the audited hospital `org`, a licensed doctor: the org's
+    /// [`HospitalDesk`] joins (endorsed by `doctor`) and enrols unless it did already, the
+    /// doctor enrols, the desk licenses it. One block per transaction.
+    pub fn license(&mut self, org: &OrgName, doctor: &Actor) {
+        let desk = HospitalDesk::of(org);
+        let opened = self
+            .value(&keys::identity_of(&desk.actor.address))
+            .is_some();
+        let steps = if opened {
+            desk.licensing(doctor).to_vec()
+        } else {
+            desk.steps(org, doctor)
+        };
+        for (actor, payload) in steps {
+            self.run(&actor, payload).unwrap();
+        }
+    }
+
+    /// The audited hospital `org` founded by `doctor`, who is licensed there ([`Self::license`]):
+    /// what releasing a record needs.
+    pub fn licensed_hospital(&mut self, doctor: &Actor, org: &OrgName) {
+        self.audited_org(doctor, org, OrgKind::Hospital);
+        self.license(org, doctor);
+    }
+
+    /// The audited hospital `org` founded by `Actor::new(seed)`, who enrols as a doctor (not
+    /// licensed), with its [`HospitalDesk`] enrolled.
+    pub fn staffed_hospital(&mut self, org: &OrgName, seed: u64) -> Staff {
+        let doctor = Actor::new(seed);
+        self.audited_org(&doctor, org, OrgKind::Hospital);
+        let desk = HospitalDesk::of(org);
+        for payload in desk.opening(org, &doctor) {
+            self.run(&desk.actor, payload).unwrap();
+        }
+        self.run(&doctor, enrol_doctor(&doctor)).unwrap();
+        Staff {
+            hospital: desk.actor,
+            hospital_name: desk.identity,
+            doctor_name: doctor_identity(&doctor),
+            doctor,
+        }
+    }
+
     /// `doctor` releases a record with content `content` about `patient`; returns its id.
     pub fn released(&mut self, doctor: &Actor, patient: &Actor, content: &[u8]) -> RecordId {
         let tx = self.tx(
@@ -350,9 +535,9 @@ impl World {
     }
 }
 
-/// The cast of a sharing scenario (S1-sharing): `doctor` at the audited hospital
-/// "Seoul General", `grantee` at the audited hospital "Busan Clinic", and a `patient` with no
-/// organisation.
+/// The cast of a sharing scenario (S1-sharing): `doctor`, licensed at the audited hospital
+/// "Seoul General" (whose [`HospitalDesk`] is a member too), `grantee` at the audited hospital
+/// "Busan Clinic", and a `patient` with no organisation.
 pub struct Cast {
     pub world: World,
     pub doctor: Actor,
@@ -364,7 +549,7 @@ impl Cast {
     pub fn new() -> Self {
         let mut world = World::new();
         let doctor = Actor::new(1);
-        world.audited_org(&doctor, &org_name("Seoul General"), OrgKind::Hospital);
+        world.licensed_hospital(&doctor, &org_name("Seoul General"));
         let grantee = Actor::new(2);
         world.audited_org(&grantee, &org_name("Busan Clinic"), OrgKind::Hospital);
         Self {

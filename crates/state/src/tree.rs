@@ -28,7 +28,7 @@ pub(crate) fn to_hash32(root: RootHash) -> Hash32 {
 /// Applies one block's writes as tree version `version` on top of version `version - 1`
 /// (which `reader` must hold), in one `jmt` call per block.
 ///
-/// Without deletions (the modules never delete) it uses `jmt`'s sorted batch insert, which
+/// Without deletions (only lifting a revocation deletes) it uses `jmt`'s sorted batch insert, which
 /// builds and hashes each touched node once; per-key insertion rehashes the whole path for
 /// every key, several times slower on large blocks. Both give the same root.
 pub(crate) fn apply_writes<R: TreeReader>(

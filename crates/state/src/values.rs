@@ -14,6 +14,7 @@ use medchain_types::{
     AccessDecision, Address, ChainId, ContentHash, Expiry, OrgKind, OrgName, OrgState, Purpose,
     RecordId, Signature, TxId, Uri, limits,
 };
+use medchain_types::{G1Point, IdentityName, Role};
 use serde::{Deserialize, Serialize};
 
 /// A value stored in the state, with its canonical encoding.
@@ -244,6 +245,56 @@ impl Read for AccessLogEntry {
     }
 }
 
+// Identity, licence and revocation list (issue 8).
+
+value_struct!(
+    /// An enrolled identity (`ident/<SHA-256(identity)>`, S3-register, S4-ca): the name the
+    /// identity-based keys are extracted for, bound once and for good to one address.
+    IdentityRecord {
+        /// The identity.
+        identity: IdentityName,
+        /// The chain address it is bound to (the only one that may obtain its keys).
+        address: Address,
+        /// Patient, doctor or hospital.
+        role: Role,
+        /// The audited hospital organisation of a doctor or hospital; `None` for a patient.
+        org: Option<OrgName>,
+        /// L_U1 = x_U·P, the entity's own key part (a valid, non-identity G1 point).
+        key_part: G1Point,
+        /// Height of the enrolling block.
+        enrolled_at: u64,
+    }
+);
+
+value_struct!(
+    /// A doctor's licence ρ = (ID_HN, ID_DN, EXP) (`lic/<SHA-256(doctor)>`, S3-register).
+    Licence {
+        /// The licensed doctor.
+        doctor: IdentityName,
+        /// The hospital identity that issued (or last renewed) it.
+        hospital: IdentityName,
+        /// The organisation both belong to.
+        org: OrgName,
+        /// End of validity, unix milliseconds (compared with block timestamps).
+        expires_at_ms: u64,
+        /// Height of the issuing (or last renewing) block.
+        issued_at: u64,
+    }
+);
+
+value_struct!(
+    /// A doctor on the revocation list (`revoked/<SHA-256(doctor)>`, S3-revoke). Lifting the
+    /// revocation deletes the entry.
+    Revocation {
+        /// The revoked doctor.
+        doctor: IdentityName,
+        /// Who revoked: the licensing hospital's address or the regulator.
+        by: Address,
+        /// Height of the revoking block.
+        at: u64,
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +387,34 @@ mod tests {
     }
 
     #[test]
+    fn identity_licence_and_revocation_values_round_trip_canonically() {
+        let doctor = IdentityName::new("dr-kim@seoul-general").unwrap();
+        let org = OrgName::new("Seoul General").unwrap();
+        for (role, org) in [(Role::Doctor, Some(org.clone())), (Role::Patient, None)] {
+            round_trips(&IdentityRecord {
+                identity: doctor.clone(),
+                address: raw(1),
+                role,
+                org,
+                key_part: crate::testkit::key_part(1),
+                enrolled_at: 3,
+            });
+        }
+        round_trips(&Licence {
+            doctor: doctor.clone(),
+            hospital: IdentityName::new("seoul-general").unwrap(),
+            org,
+            expires_at_ms: u64::MAX,
+            issued_at: 4,
+        });
+        round_trips(&Revocation {
+            doctor,
+            by: raw(2),
+            at: 5,
+        });
+    }
+
+    #[test]
     fn every_decision_round_trips_in_a_log_entry() {
         let mut decisions = vec![
             AccessDecision::Allowed { consent: None },
@@ -397,6 +476,9 @@ mod tests {
             let _ = StoragePointer::from_bytes(&bytes);
             let _ = Consent::from_bytes(&bytes);
             let _ = AccessLogEntry::from_bytes(&bytes);
+            let _ = IdentityRecord::from_bytes(&bytes);
+            let _ = Licence::from_bytes(&bytes);
+            let _ = Revocation::from_bytes(&bytes);
         }
 
         #[test]

@@ -9,16 +9,16 @@ use medchain_state::{
 };
 use medchain_types::{ChainId, ContentHash, OrgKind, TxError};
 
-fn world_with_hospital() -> (World, Actor) {
+fn world_with_licensed_doctor() -> (World, Actor) {
     let mut world = World::new();
     let doctor = Actor::new(1);
-    world.audited_org(&doctor, &org_name("Seoul General"), OrgKind::Hospital);
+    world.licensed_hospital(&doctor, &org_name("Seoul General"));
     (world, doctor)
 }
 
 #[test]
 fn a_replayed_transaction_fails_with_bad_nonce_and_changes_nothing() {
-    let (mut world, doctor) = world_with_hospital();
+    let (mut world, doctor) = world_with_licensed_doctor();
     let patient = Actor::new(50);
     let tx = world.tx(
         &doctor,
@@ -53,7 +53,7 @@ fn a_replayed_transaction_fails_with_bad_nonce_and_changes_nothing() {
 /// nonce — a forgotten or dropped transaction cannot surface later.
 #[test]
 fn a_transaction_past_its_deadline_never_executes_and_changes_nothing() {
-    let (world, doctor) = world_with_hospital();
+    let (world, doctor) = world_with_licensed_doctor();
     let patient = Actor::new(50);
     let next_block_ms = world.next_env().timestamp_ms;
     let signed_with = |valid_until_ms: u64| {
@@ -82,7 +82,7 @@ fn a_transaction_past_its_deadline_never_executes_and_changes_nothing() {
 
 #[test]
 fn a_nonce_from_the_future_is_rejected() {
-    let (world, doctor) = world_with_hospital();
+    let (world, doctor) = world_with_licensed_doctor();
     let patient = Actor::new(50);
     let ahead = world.tx_at(
         &doctor,
@@ -120,7 +120,7 @@ fn a_transaction_for_another_chain_never_executes() {
 
 #[test]
 fn a_failed_transaction_inside_a_block_leaves_no_trace() {
-    let (world, doctor) = world_with_hospital();
+    let (world, doctor) = world_with_licensed_doctor();
     let patient = Actor::new(50);
     let stranger = Actor::new(60);
     let good_1 = world.tx_at(
@@ -128,7 +128,7 @@ fn a_failed_transaction_inside_a_block_leaves_no_trace() {
         0,
         release(&doctor, &patient.address, &ContentHash::of(b"A")),
     );
-    // A stranger tries to release: rejected after its nonce and membership were read.
+    // A stranger tries to release: rejected after its nonce and identity were read.
     let bad = world.tx(
         &stranger,
         release(&stranger, &patient.address, &ContentHash::of(b"B")),
@@ -147,10 +147,7 @@ fn a_failed_transaction_inside_a_block_leaves_no_trace() {
 
     let (results, with_failures) = world.execute(&[good_1.clone(), bad, duplicate, good_2.clone()]);
     assert!(results[0].is_ok() && results[3].is_ok());
-    assert!(matches!(
-        results[1],
-        Err(ExecError::NotAuditedHospitalMember)
-    ));
+    assert!(matches!(results[1], Err(ExecError::NotEnrolled)));
     assert!(matches!(
         results[2],
         Err(ExecError::RecordAlreadyReleased(_))
@@ -165,7 +162,7 @@ fn a_failed_transaction_inside_a_block_leaves_no_trace() {
 
 #[test]
 fn execution_is_deterministic() {
-    let (world, doctor) = world_with_hospital();
+    let (world, doctor) = world_with_licensed_doctor();
     let txs: Vec<_> = (0..20)
         .map(|i| {
             world.tx_at(

@@ -6,11 +6,14 @@ use medchain_state::{
     ProofError, ProvenValue, StateProof, StateValue, keys,
     proof::MAX_PROOF_BYTES,
     prove, root_at,
-    testkit::{Actor, World, org_name, release},
+    testkit::{
+        Actor, HospitalDesk, World, doctor_identity, lift_revocation, org_name, release,
+        revoke_doctor,
+    },
     values::Record,
     verify_proof,
 };
-use medchain_types::{ContentHash, Hash32, OrgKind, RecordId};
+use medchain_types::{ContentHash, Hash32, RecordId};
 use proptest::prelude::*;
 
 struct Proven {
@@ -22,7 +25,7 @@ struct Proven {
 fn proven() -> Proven {
     let mut world = World::new();
     let doctor = Actor::new(1);
-    world.audited_org(&doctor, &org_name("Seoul General"), OrgKind::Hospital);
+    world.licensed_hospital(&doctor, &org_name("Seoul General"));
     let mut record = None;
     for i in 0..20u64 {
         record = Some(world.released(&doctor, &Actor::new(100 + i), &i.to_be_bytes()));
@@ -74,6 +77,63 @@ fn an_exclusion_proof_verifies_for_absent_keys() {
         // Claiming the absent key holds a value fails.
         assert!(verify_proof(&proven.state_root, &absent, Some(b"x"), &proven.proof).is_err());
     }
+}
+
+#[test]
+fn identities_licences_and_the_revocation_list_are_provable() {
+    let Proven { mut world, .. } = proven();
+    let doctor = Actor::new(1);
+    let name = doctor_identity(&doctor);
+    let identity = proven_value(&world, keys::identity(&name).as_bytes());
+    let record = identity
+        .verified_value(&world.root(), &keys::identity(&name))
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.address, doctor.address);
+    let bound = proven_value(&world, keys::identity_of(&doctor.address).as_bytes());
+    assert_eq!(
+        bound
+            .verified_value(&world.root(), &keys::identity_of(&doctor.address))
+            .unwrap(),
+        Some(name.clone())
+    );
+    let licence = proven_value(&world, keys::licence(&name).as_bytes());
+    assert!(
+        licence
+            .verified_value(&world.root(), &keys::licence(&name))
+            .unwrap()
+            .is_some()
+    );
+
+    // Not revoked: an exclusion proof under the state root.
+    let revocation = keys::revocation(&name);
+    let not_revoked = proven_value(&world, revocation.as_bytes());
+    assert_eq!(
+        not_revoked
+            .verified_value(&world.root(), &revocation)
+            .unwrap(),
+        None
+    );
+    let desk = HospitalDesk::of(&org_name("Seoul General"));
+    world.run(&desk.actor, revoke_doctor(&name)).unwrap();
+    let revoked = proven_value(&world, revocation.as_bytes());
+    let entry = revoked
+        .verified_value(&world.root(), &revocation)
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.by, desk.actor.address);
+    // The older exclusion proof does not prove absence at the new root.
+    assert!(
+        not_revoked
+            .verified_value(&world.root(), &revocation)
+            .is_err()
+    );
+    world.run(&desk.actor, lift_revocation(&name)).unwrap();
+    let lifted = proven_value(&world, revocation.as_bytes());
+    assert_eq!(
+        lifted.verified_value(&world.root(), &revocation).unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -239,7 +299,7 @@ proptest! {
     fn every_key_of_a_random_state_is_provable(contents in proptest::collection::btree_set(any::<u64>(), 1..12), probe in any::<u64>()) {
         let mut world = World::new();
         let doctor = Actor::new(1);
-        world.audited_org(&doctor, &org_name("Seoul General"), OrgKind::Hospital);
+        world.licensed_hospital(&doctor, &org_name("Seoul General"));
         let txs: Vec<_> = contents.iter().enumerate().map(|(i, content)| {
             world.tx_at(&doctor, i as u64, release(&doctor, &Actor::new(200).address, &ContentHash::of(&content.to_be_bytes())))
         }).collect();

@@ -16,8 +16,8 @@ use common::{genesis_block, header};
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecutedBlock,
     testkit::{
-        Actor, BLOCK_INTERVAL_MS, grant, join, org_name, register, release, request, set_state,
-        store,
+        Actor, BLOCK_INTERVAL_MS, HospitalDesk, doctor_identity, enrol_doctor, grant,
+        issue_licence, join, org_name, register, release, request, set_state, store,
     },
 };
 use medchain_storage::{CommitBatch, Store, StoreOptions};
@@ -58,7 +58,7 @@ impl Workload {
         tx
     }
 
-    /// Setup blocks: two audited orgs, doctors and grantees joined.
+    /// Setup blocks: two audited orgs, doctors and grantees joined, doctors licensed.
     fn setup_blocks(&mut self) -> Vec<Vec<VerifiedTransaction>> {
         let regulator = Actor::new(0);
         let (hospital, lab) = (org_name("Seoul General"), org_name("Genome Lab"));
@@ -80,7 +80,29 @@ impl Workload {
                 joins.push(self.sign(member, join(org, &members[0], member)));
             }
         }
-        vec![registrations, audits, joins]
+        // Releasing needs a licence: the hospital's desk opens, every doctor enrols, then the
+        // desk licenses them.
+        let desk = HospitalDesk::of(&hospital);
+        let mut enrolments: Vec<VerifiedTransaction> = desk
+            .opening(&hospital, &doctor_0)
+            .into_iter()
+            .map(|payload| self.sign(&desk.actor, payload))
+            .collect();
+        for doctor in self.doctors.clone() {
+            enrolments.push(self.sign(&doctor, enrol_doctor(&doctor)));
+        }
+        let licences = self
+            .doctors
+            .clone()
+            .iter()
+            .map(|doctor| {
+                self.sign(
+                    &desk.actor,
+                    issue_licence(&doctor_identity(doctor), u64::MAX),
+                )
+            })
+            .collect();
+        vec![registrations, audits, joins, enrolments, licences]
     }
 
     /// The next measured-kind block: releases to new patients, stores and grants by the

@@ -1,6 +1,6 @@
 //! The issue's CLI flow at the state level, committed to a store and checked with proofs a
-//! light client would verify against finalized headers: the regulator approves a hospital, a
-//! doctor releases a record, the patient stores it, grants access, the grantee's access is
+//! light client would verify against finalized headers: the regulator approves a hospital, its
+//! hospital identity licenses a doctor, the doctor releases a record, the patient stores it, grants access, the grantee's access is
 //! allowed (and proven), the patient revokes, the grantee is denied, and the access log shows
 //! both decisions.
 
@@ -9,12 +9,15 @@ mod common;
 use common::Chain;
 use medchain_state::{
     ProvenValue, keys,
-    testkit::{Actor, grant, join, org_name, register, release, request, revoke, set_state, store},
+    testkit::{
+        Actor, doctor_identity, enrol, enrol_doctor, grant, issue_licence, join, key_part,
+        org_name, register, release, request, revoke, set_state, store,
+    },
 };
 use medchain_storage::Store;
 use medchain_types::{
-    AccessDecision, Block, ConsentId, ContentHash, DenyReason, Event, Expiry, OrgKind, OrgState,
-    Purpose, RecordId,
+    AccessDecision, Block, ConsentId, ContentHash, DenyReason, Event, Expiry, IdentityName,
+    OrgKind, OrgState, Purpose, RecordId, Role,
 };
 
 /// What a light client does: fetch the value with its proof and check it against the
@@ -52,6 +55,24 @@ fn regulator_doctor_patient_grantee_flow() {
         OrgState::Audited
     );
     chain.run(&doctor, join(&hospital, &admin, &doctor));
+
+    // Releasing needs a licence: the admin enrols as the hospital, the doctor as a doctor, and
+    // `medchain licence issue` licenses the doctor; the licence is provable.
+    let hospital_identity = IdentityName::new("seoul-general").unwrap();
+    chain.run(
+        &admin,
+        enrol(&hospital_identity, Role::Hospital, key_part(1)),
+    );
+    chain.run(&doctor, enrol_doctor(&doctor));
+    let doctor_name = doctor_identity(&doctor);
+    chain.run(&admin, issue_licence(&doctor_name, u64::MAX));
+    let licence = verified(&chain.store, &keys::licence(&doctor_name)).unwrap();
+    assert_eq!(licence.hospital, hospital_identity);
+    assert_eq!(
+        verified(&chain.store, &keys::revocation(&doctor_name)),
+        None,
+        "not revoked: proven absent"
+    );
     chain.run(&researcher, register(&lab, OrgKind::Research));
     chain.run(&regulator, set_state(&lab, OrgState::Audited));
 

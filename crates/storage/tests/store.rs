@@ -34,6 +34,7 @@ fn populate(store: Store) -> Populated {
         chain.run(founder, register(&org_name(name), OrgKind::Hospital));
         chain.run(&regulator, set_state(&org_name(name), OrgState::Audited));
     }
+    chain.license(&org_name("Seoul General"), &doctor);
     let release_tx = chain.tx(
         &doctor,
         release(&doctor, &patient.address, &ContentHash::of(b"EMR")),

@@ -167,7 +167,7 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
             "ask a member of this organisation for the endorsement (GET /v1/state/members/{address})"
         }
         E::NotAuditedHospitalMember => {
-            "release records with the key of a member of an audited hospital (GET /v1/state/members/{address})"
+            "doctors and hospitals enrol with the key of a member of an audited hospital (GET /v1/state/members/{address})"
         }
         E::RecordAlreadyReleased(_) => {
             "this record is on chain already: use the record id in the message"
@@ -188,6 +188,51 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         }
         E::NotGrantor(_) => "only the patient who granted a consent revokes it: sign with that key",
         E::AlreadyRevoked(_) => "nothing to do: the consent is already revoked",
+        // Identity, licences and the revocation list (issue 8).
+        E::IdentityTaken { .. } => {
+            "that identity belongs to another address: choose another name (GET /v1/state/identities/{name})"
+        }
+        E::AddressAlreadyEnrolled(_) => {
+            "an address holds one identity for good; use another key for another identity (GET /v1/state/identities/by-address/{address})"
+        }
+        E::PseudonymMismatch { .. } => {
+            "a patient enrols under the pseudonym in the message (`patient:` and its address), never a name"
+        }
+        E::ReservedIdentity(_) => {
+            "names starting with `patient:` are patients' pseudonyms: choose a name like dr-kim@seoul-general"
+        }
+        E::InvalidKeyPart => {
+            "send the compressed BLS12-381 G1 point x_U·P that `medchain identity enrol` computes"
+        }
+        E::NotEnrolled => {
+            "enrol the sender's identity first (`medchain identity enrol`); releasing records needs an enrolled, licensed doctor"
+        }
+        E::NotAHospital(_) => "licences are issued and renewed with the key of a hospital identity",
+        E::UnknownIdentity(_) => {
+            "check the identity's spelling (GET /v1/state/identities/{name}); the doctor must enrol first"
+        }
+        E::NotADoctor(_) => "only a doctor identity is licensed, revoked or releases records",
+        E::DoctorOfAnotherOrg { .. } => {
+            "a hospital licenses only doctors enrolled with its own organisation; ask the doctor's hospital"
+        }
+        E::LicenceExpiryInPast => {
+            "choose an expiry after the chain's current block time (GET /v1/blocks/latest)"
+        }
+        E::LicenceExists(_) => "the doctor is licensed already: renew the licence instead",
+        E::Unlicensed(_) => {
+            "ask the doctor's hospital for a licence (`medchain licence issue`; GET /v1/state/licences/{doctor})"
+        }
+        E::LicenceExpired { .. } => {
+            "the licence has expired: ask the doctor's hospital to renew it (`medchain licence renew`)"
+        }
+        E::DoctorRevoked(_) => {
+            "the doctor is on the revocation list (GET /v1/state/revocations/{doctor}); only the revoker or the regulator lifts it"
+        }
+        E::NotRevoker(_) => {
+            "sign with the key of the doctor's licensing hospital (or of whoever revoked, to lift) or the regulator's"
+        }
+        E::DoctorAlreadyRevoked(_) => "nothing to do: the doctor is already revoked",
+        E::NotRevoked(_) => "nothing to do: the doctor is not on the revocation list",
     }
 }
 

@@ -90,6 +90,10 @@ impl ApiState {
         queries::lists::org_members,
         queries::lists::orgs,
         queries::lists::resolve_id,
+        queries::identity::identity,
+        queries::identity::identity_of,
+        queries::identity::licence,
+        queries::identity::revocation,
         enrolment::commitments,
         enrolment::partial_keys,
         enrolment::pkg_state,
@@ -97,7 +101,7 @@ impl ApiState {
     tags(
         (name = "transactions", description = "Submit signed transactions and follow them to finality"),
         (name = "chain", description = "Finalized blocks and chain status"),
-        (name = "state", description = "Consortium state with Merkle proofs against finalized headers"),
+        (name = "state", description = "Consortium state with Merkle proofs against finalized headers: organisations, records, consents, the access log, identities, licences and the doctor revocation list"),
         (name = "enrolment", description = "Key extraction by the threshold PKG: two rounds, each signed by the enrollee's chain key; partial keys sealed to the enrollee"),
         (name = "lists", description = "Lists of a patient's records and consents, an organisation's members and the organisations, every entry proven; id-prefix lookups"),
     )

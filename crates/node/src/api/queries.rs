@@ -14,11 +14,13 @@ use medchain_types::{Address, Block, ConsentId, IdentityName, OrgName, Purpose, 
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
+pub(super) mod identity;
 pub(super) mod lists;
 
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .merge(lists::routes())
+        .merge(identity::routes())
         .route("/v1/status", get(chain_status))
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block_by_height))
@@ -188,8 +190,18 @@ pub(super) async fn proven<V: StateValue + Serialize>(
     state: &ApiState,
     key: StateKey<V>,
 ) -> Result<Json<ProvenView>, ApiError> {
+    proven_at(state, key, certified_height(state)?)
+}
+
+/// Reads `key` at `height`, which must be certified (or 0) and still provable, with its proof,
+/// header and finalization.
+fn proven_at<V: StateValue + Serialize>(
+    state: &ApiState,
+    key: StateKey<V>,
+    height: u64,
+) -> Result<Json<ProvenView>, ApiError> {
     let store = state.inner.chain.store();
-    let proven = store.get_proven_at(key.as_bytes(), certified_height(state)?)?;
+    let proven = store.get_proven_at(key.as_bytes(), height)?;
     let value = match proven.value.as_deref() {
         Some(bytes) => Some(
             serde_json::to_value(key.decode(bytes).map_err(ApiError::internal)?)

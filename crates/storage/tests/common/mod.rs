@@ -5,10 +5,10 @@
 
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecutedBlock, StateReadExt, genesis, keys,
-    testkit::{Actor, BLOCK_INTERVAL_MS, REGULATOR_SEED, genesis_document},
+    testkit::{Actor, BLOCK_INTERVAL_MS, HospitalDesk, REGULATOR_SEED, genesis_document},
 };
 use medchain_storage::{CommitBatch, CommitOutcome, Store};
-use medchain_types::{Block, Hash32, Header, Payload, VerifiedTransaction};
+use medchain_types::{Block, Hash32, Header, OrgName, Payload, VerifiedTransaction};
 
 pub struct Chain {
     pub store: Store,
@@ -149,5 +149,13 @@ impl Chain {
     pub fn run(&mut self, actor: &Actor, payload: Payload) -> (Block, ExecutedBlock) {
         let tx = self.tx(actor, payload);
         self.commit(&[tx])
+    }
+
+    /// Makes `doctor`, a member of the audited hospital `org`, a licensed doctor (releasing
+    /// needs one): the org's test desk opens and licenses it, one block per step.
+    pub fn license(&mut self, org: &OrgName, doctor: &Actor) {
+        for (actor, payload) in HospitalDesk::of(org).steps(org, doctor) {
+            self.run(&actor, payload);
+        }
     }
 }

@@ -1,15 +1,15 @@
-//! `medchain identity enrol|show`: bind an identity to a key and obtain its identity-based
-//! keys from the validators' threshold PKG (S3-register, S4-ca); show an enrolled identity.
+//! `medchain identity enrol`: bind an identity to a key and obtain its identity-based keys
+//! from the validators' threshold PKG (S3-register, S4-ca).
 
 use crate::{
-    cli::{Connection, IdentityCommand, Reading, RoleArg, Sending},
+    cli::{Connection, RoleArg, Sending},
     connect,
     error::CliError,
     exit::Status,
-    output, query,
+    output,
 };
 use medchain_client::{
-    NodeClient, Question, WaitPolicy,
+    NodeClient, WaitPolicy,
     enrol::{Enrolled, Enrolment, enrol_identity},
     keys::{self, Confirm, KeyError},
 };
@@ -19,29 +19,12 @@ use medchain_types::{
 };
 use serde_json::json;
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
-/// Runs an identity command.
-pub fn run(command: IdentityCommand) -> Result<Status, CliError> {
-    match command {
-        IdentityCommand::Enrol {
-            role,
-            name,
-            pkg_nodes,
-            send,
-        } => enrol(role, name, pkg_nodes, &send),
-        IdentityCommand::Show {
-            name,
-            address,
-            key,
-            reading,
-        } => show(name, address, key, &reading),
-    }
-}
-
-fn enrol(
+/// `medchain identity enrol`.
+pub fn enrol(
     role: RoleArg,
     name: Option<IdentityName>,
     pkg_nodes: Vec<String>,
@@ -191,37 +174,4 @@ fn print_enrolled(
         path.display(),
         elapsed.as_millis()
     );
-}
-
-fn show(
-    name: Option<IdentityName>,
-    address: Option<Address>,
-    key: Option<PathBuf>,
-    reading: &Reading,
-) -> Result<Status, CliError> {
-    let name = match (name, address, key) {
-        (Some(name), _, _) => name,
-        (None, Some(address), _) => bound_name(reading, &address)?,
-        (None, None, Some(key)) => bound_name(reading, &keys::read_key_file(&key)?.address())?,
-        (None, None, None) => {
-            return Err(CliError::Usage(
-                "name the identity, or pass --address ADDRESS or --key FILE".into(),
-            ));
-        }
-    };
-    query::state(reading, Question::Identity { name })
-}
-
-/// The identity bound to `address`, verified.
-fn bound_name(reading: &Reading, address: &Address) -> Result<IdentityName, CliError> {
-    let client = connect::client(&reading.connection)?;
-    let bound = client
-        .read(&medchain_client::StateQuery::identity_of(address))
-        .map_err(|error| connect::explain(&client, error))?;
-    bound.value.ok_or_else(|| {
-        CliError::NotFound(format!(
-            "{address} has no enrolled identity (proven at block {}); `medchain identity enrol` binds one",
-            bound.at.header.height
-        ))
-    })
 }
