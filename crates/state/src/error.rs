@@ -184,6 +184,44 @@ pub enum ExecError {
     /// The consent was already revoked.
     #[error("consent {0} is already revoked")]
     AlreadyRevoked(ConsentId),
+
+    // Threshold PKG (S3-setup).
+    /// Only a genesis validator deals in the threshold PKG's key generation.
+    #[error("sender is not a genesis validator, so it cannot deal in the PKG key generation")]
+    NotValidator,
+    /// The threshold PKG already has its key; no more dealer logs are taken.
+    #[error("the threshold PKG is already set up (DKG round {round})")]
+    PkgAlreadyReady {
+        /// The round that produced the key.
+        round: u64,
+    },
+    /// The log is for another DKG round than the one running.
+    #[error("dealer log is for DKG round {got}; the running round is {expected}")]
+    WrongDkgRound {
+        /// The running round.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// One log per validator and round.
+    #[error("validator {0} already published its dealer log for this round")]
+    DuplicateDealerLog(Address),
+    /// The log bytes do not decode as a signed dealer log.
+    #[error("malformed dealer log: {0}")]
+    MalformedDealerLog(String),
+    /// The log's signature does not verify for this chain's DKG round.
+    #[error("dealer log signature does not verify for this chain's DKG round")]
+    DealerLogSignature,
+    /// The log is signed by another validator than the transaction's sender.
+    #[error("dealer log is signed by {signer}, not by the sender")]
+    DealerLogSigner {
+        /// The validator that signed the log.
+        signer: Address,
+    },
+    /// The log is well signed but cannot be used: it proves a fault (a bad acknowledgement
+    /// or reveal, a commitment of the wrong degree) or reveals too many shares.
+    #[error("dealer log is unusable: {0}")]
+    UnusableDealerLog(String),
 }
 
 impl ExecError {
@@ -224,6 +262,14 @@ impl ExecError {
             Self::UnknownConsent(_) => "unknown_consent",
             Self::NotGrantor(_) => "not_grantor",
             Self::AlreadyRevoked(_) => "already_revoked",
+            Self::NotValidator => "not_validator",
+            Self::PkgAlreadyReady { .. } => "pkg_already_ready",
+            Self::WrongDkgRound { .. } => "wrong_dkg_round",
+            Self::DuplicateDealerLog(_) => "duplicate_dealer_log",
+            Self::MalformedDealerLog(_) => "malformed_dealer_log",
+            Self::DealerLogSignature => "dealer_log_signature",
+            Self::DealerLogSigner { .. } => "dealer_log_signer",
+            Self::UnusableDealerLog(_) => "unusable_dealer_log",
         }
     }
 }

@@ -10,7 +10,7 @@
 use crate::{
     ExecError, StateError, StateRead, StateReadExt, access, consent,
     context::{BlockWrites, TxContext},
-    keys, records, registry, tree,
+    keys, pkg, records, registry, tree,
     values::{Account, BlockInfo, ChainConfig, StateValue},
 };
 use jmt::storage::{TreeReader, TreeUpdateBatch};
@@ -147,11 +147,9 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             Payload::Record(payload) => records::execute(&mut ctx, payload)?,
             Payload::Consent(payload) => consent::execute(&mut ctx, payload)?,
             Payload::Access(payload) => access::execute(&mut ctx, payload)?,
+            Payload::Pkg(payload) => pkg::execute(&mut ctx, payload)?,
             // Issue 8 in progress: each module's branch replaces its part of this arm.
-            Payload::Identity(_)
-            | Payload::Licence(_)
-            | Payload::Revocation(_)
-            | Payload::Pkg(_) => {
+            Payload::Identity(_) | Payload::Licence(_) | Payload::Revocation(_) => {
                 return Err(ExecError::ModuleNotEnabled(body.payload.kind()));
             }
         };
@@ -196,13 +194,16 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
     }
 }
 
-/// The genesis state (height 0): the chain config (chain id, regulator) and the genesis time.
+/// The genesis state (height 0): the chain config (chain id, regulator, genesis digest and
+/// validators) and the genesis time.
 /// Its `state_root` goes into block 0's header.
 pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
     genesis.validate()?;
     let config = ChainConfig {
         chain_id: genesis.chain_id.clone(),
         regulator: genesis.regulator,
+        genesis_digest: genesis.digest(),
+        validators: genesis.validator_keys(),
     };
     let info = BlockInfo {
         height: 0,

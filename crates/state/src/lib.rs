@@ -1,8 +1,8 @@
 //! medchain's state machine: pure and deterministic (no clock, randomness, files or threads).
 //!
-//! It owns the rules of the consortium chain's first modules — [`registry`] (S2-register,
+//! It owns the rules of the consortium chain's modules — [`registry`] (S2-register,
 //! S2-state), [`records`] (S1-release, S1-storage), [`consent`] and [`access`] (S1-rights,
-//! S1-sharing) — and the authenticated state they write: a Jellyfish Merkle tree whose root is
+//! S1-sharing), [`pkg`] (the threshold PKG's key generation, S3-setup) — and the authenticated state they write: a Jellyfish Merkle tree whose root is
 //! in every header (docs/architecture.md § Authenticated state), with inclusion and exclusion
 //! [`proof`]s.
 //!
@@ -23,6 +23,7 @@ mod error;
 mod executor;
 pub mod keys;
 mod memory;
+pub mod pkg;
 pub mod proof;
 mod read;
 pub mod records;
