@@ -404,8 +404,8 @@ mod tests {
     fn a_quorum_of_logs_sets_up_the_pkg_and_later_logs_change_nothing() {
         let mut round = Round::new();
         let logs: Vec<_> = (0..4).map(|i| round.log(i, &ALL)).collect();
-        for i in 0..2 {
-            let events = round.deal(i, 0, logs[i].clone()).unwrap();
+        for (i, log) in logs.iter().enumerate().take(2) {
+            let events = round.deal(i, 0, log.clone()).unwrap();
             assert_eq!(
                 events,
                 vec![Event::DealerLogRecorded {
