@@ -11,7 +11,7 @@ use crate::{
     init,
 };
 use medchain_client::NodeClient;
-use medchain_node::config::NodeConfig;
+use medchain_node::{config::NodeConfig, pkg::PublicPkg};
 use nix::{sys::signal, unistd::Pid};
 use std::{
     fs,
@@ -29,6 +29,8 @@ use std::{
 
 /// How long validators get to answer on their API after start.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the validators get to set up the threshold PKG once they answer.
+const PKG_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a validator gets to stop after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(15);
 /// How often the supervisor looks at its children.
@@ -42,6 +44,7 @@ struct Validator {
     config: PathBuf,
     log: PathBuf,
     api: String,
+    data_dir: PathBuf,
     child: Option<Child>,
 }
 
@@ -64,6 +67,7 @@ pub fn run(args: &DevnetArgs) -> Result<(), CliError> {
         validator.start()?;
     }
     network.wait_ready(&stop)?;
+    network.wait_for_pkg(&stop)?;
     print_banner(dir, &network.validators, start)?;
     network.supervise(&stop)?;
     network.stop_all();
@@ -114,6 +118,7 @@ fn load_validators(dir: &Path) -> Result<Vec<Validator>, CliError> {
             name: format!("node-{index}"),
             log: dir.join(format!("node-{index}")).join("node.log"),
             api: format!("http://{}", loaded.config.api.listen),
+            data_dir: loaded.config.data_dir,
             config,
             child: None,
         });
@@ -216,6 +221,46 @@ impl Network {
             thread::sleep(POLL);
         }
         Ok(())
+    }
+
+    /// Waits until every validator holds its threshold-PKG share (S3-setup: the validators'
+    /// key generation runs by itself when they start), and says so.
+    fn wait_for_pkg(&mut self, stop: &AtomicBool) -> Result<(), CliError> {
+        let start = Instant::now();
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return Err(CliError::Devnet("interrupted while starting".into()));
+            }
+            for validator in &mut self.validators {
+                if let Some(status) = validator.exited() {
+                    return Err(CliError::Devnet(validator.report_exit(status)));
+                }
+            }
+            let results: Vec<Option<PublicPkg>> = self
+                .validators
+                .iter()
+                .map(|v| PublicPkg::read(&v.data_dir))
+                .collect();
+            if let Some(Some(pkg)) = results.first()
+                && results.iter().all(|r| r.as_ref() == Some(pkg))
+            {
+                println!(
+                    "threshold PKG ready: {} of {} validators, P_pub {:?} (key generation took {:.1} s; no process holds the master secret)",
+                    pkg.threshold,
+                    pkg.validators,
+                    pkg.master_public_key,
+                    start.elapsed().as_secs_f64()
+                );
+                return Ok(());
+            }
+            if start.elapsed() > PKG_TIMEOUT {
+                return Err(CliError::Devnet(format!(
+                    "the threshold PKG's key generation did not complete within {PKG_TIMEOUT:?}; see the `pkg:` lines in {}",
+                    self.validators[0].log.display()
+                )));
+            }
+            thread::sleep(POLL);
+        }
     }
 
     /// Watches the children until a stop signal; reports any that die.

@@ -117,6 +117,7 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
                 peers: peers.clone(),
             },
             api: ApiConfig { listen: api[index] },
+            dkg: Default::default(),
         };
         let path = node_config_file(dir, index);
         write_node(&path, key, &config)?;

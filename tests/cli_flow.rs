@@ -30,6 +30,14 @@ fn exit(network: &Network, args: &[&str]) -> (i32, String) {
 #[test]
 fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
     let mut network = Network::start(4);
+    // S3-setup: the four validator processes set up the threshold PKG by themselves, and
+    // agree on it.
+    let pkgs = network.wait_for_pkg();
+    assert!(
+        pkgs.iter()
+            .all(|pkg| pkg == &pkgs[0] && pkg.threshold == 3 && pkg.validators == 4),
+        "{pkgs:?}"
+    );
     let regulator = network.regulator_key.display().to_string();
     let (doctor, _) = network.keygen("doctor.key");
     let (patient, patient_address) = network.keygen("patient.key");
@@ -568,6 +576,11 @@ fn the_devnet_banner_prints_commands_that_run_as_shown_and_resumes_with_its_own(
     let (p2p, api) = common::free_port_bases(1);
     let fresh = devnet_banner(dir.path(), p2p, api);
     assert!(fresh.contains("quick start"), "{fresh}");
+    // S3-setup: the devnet comes up with its threshold PKG.
+    assert!(
+        fresh.contains("threshold PKG ready: 1 of 1 validators"),
+        "{fresh}"
+    );
     assert!(fresh.contains("cargo install --path ."), "{fresh}");
     let keygen = fresh
         .lines()
@@ -590,5 +603,6 @@ fn the_devnet_banner_prints_commands_that_run_as_shown_and_resumes_with_its_own(
 
     let resumed = devnet_banner(dir.path(), p2p, api);
     assert!(resumed.contains("resumed the chain at height"), "{resumed}");
+    assert!(resumed.contains("threshold PKG ready"), "{resumed}");
     assert!(!resumed.contains("quick start"), "{resumed}");
 }

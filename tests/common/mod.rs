@@ -136,6 +136,29 @@ impl Network {
         }
     }
 
+    /// Waits until every validator holds its threshold-PKG share; returns each one's public
+    /// view of the PKG.
+    pub fn wait_for_pkg(&self) -> Vec<medchain_node::pkg::PublicPkg> {
+        let start = Instant::now();
+        loop {
+            let pkgs: Option<Vec<_>> = (0..self.nodes.len())
+                .map(|i| {
+                    let data = self.dir.path().join(format!("node-{i}")).join("data");
+                    medchain_node::pkg::PublicPkg::read(&data)
+                })
+                .collect();
+            if let Some(pkgs) = pkgs {
+                return pkgs;
+            }
+            assert!(
+                start.elapsed() < READY_TIMEOUT,
+                "the threshold PKG was not set up within {READY_TIMEOUT:?}\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// `kill -9` validator `index`.
     pub fn kill(&mut self, index: usize) {
         if let Some(mut child) = self.nodes[index].child.take() {

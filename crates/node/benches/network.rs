@@ -93,6 +93,7 @@ fn network(dir: &std::path::Path) -> Vec<LoadedConfig> {
                 api: ApiConfig {
                     listen: free_port(),
                 },
+                dkg: Default::default(),
             },
             key,
             genesis: genesis.clone(),

@@ -35,6 +35,37 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
 }
 
+/// Threshold PKG key generation settings (`[dkg]`, optional).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DkgSettings {
+    /// How long a dealer that has a quorum of acknowledgements waits for the remaining
+    /// validators before publishing its log (their shares revealed), milliseconds.
+    pub deal_timeout_ms: u64,
+}
+
+impl Default for DkgSettings {
+    fn default() -> Self {
+        Self {
+            deal_timeout_ms: crate::pkg::DkgConfig::default().deal_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl DkgSettings {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The DKG timing these settings give.
+    pub fn config(&self) -> crate::pkg::DkgConfig {
+        crate::pkg::DkgConfig {
+            deal_timeout: std::time::Duration::from_millis(self.deal_timeout_ms),
+            ..Default::default()
+        }
+    }
+}
+
 /// The whole node configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeConfig {
@@ -48,6 +79,9 @@ pub struct NodeConfig {
     pub p2p: P2pConfig,
     /// HTTP API.
     pub api: ApiConfig,
+    /// Threshold PKG key generation.
+    #[serde(default, skip_serializing_if = "DkgSettings::is_default")]
+    pub dkg: DkgSettings,
 }
 
 /// Why a configuration could not be loaded.

@@ -62,8 +62,11 @@ pub mod channel {
     pub const BACKFILL: u64 = 4;
     /// Transaction gossip.
     pub const GOSSIP: u64 = 5;
+    /// The threshold PKG's key generation: dealings and acknowledgements between validators
+    /// (`crate::pkg`), private thanks to the authenticated, encrypted p2p.
+    pub const DKG: u64 = 6;
     /// Every channel with its per-peer rate limit.
-    pub fn all() -> [(u64, commonware_runtime::Quota); 6] {
+    pub fn all() -> [(u64, commonware_runtime::Quota); 7] {
         use super::*;
         [
             (VOTES, Quota::per_second(NZU32!(1_000))),
@@ -72,6 +75,7 @@ pub mod channel {
             (BROADCAST, Quota::per_second(NZU32!(256))),
             (BACKFILL, Quota::per_second(NZU32!(256))),
             (GOSSIP, Quota::per_second(NZU32!(1_000))),
+            (DKG, Quota::per_second(NZU32!(64))),
         ]
     }
 }

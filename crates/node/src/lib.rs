@@ -16,4 +16,5 @@ pub mod finalizer;
 pub mod gossip;
 pub mod mempool;
 pub mod metrics;
+pub mod pkg;
 pub mod run;

@@ -11,6 +11,7 @@ use crate::{
     finalizer, gossip,
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
+    pkg::{self, DkgError, ShareStore},
 };
 use commonware_cryptography::{ChaCha20Poly1305, Signer};
 use commonware_p2p::{AddressableManager, authenticated::lookup};
@@ -66,6 +67,9 @@ pub enum NodeError {
     /// The configured peers are unusable.
     #[error("p2p peers: {0}")]
     Peers(String),
+    /// The threshold PKG's key generation could not start.
+    #[error("threshold PKG: {0}")]
+    Pkg(#[from] DkgError),
 }
 
 /// A validator started by [`launch`]: handles for driving it in-process (benchmarks, tests).
@@ -74,6 +78,8 @@ pub struct Running {
     pub chain: Arc<Chain>,
     /// The commit task; it completes only if committing a finalized block failed.
     pub finalizer: commonware_runtime::Handle<()>,
+    /// This validator's threshold-PKG share, once its key generation completed.
+    pub shares: ShareStore,
 }
 
 /// Runs a validator until Ctrl-C or SIGTERM.
@@ -158,6 +164,7 @@ pub async fn launch(
         broadcast,
         backfill,
         gossip_channel,
+        dkg_channel,
     ] = channel::all().map(|(id, quota)| network.register(id, quota));
     network.start();
 
@@ -190,6 +197,16 @@ pub async fn launch(
         deliveries,
         marshal,
     );
+    let shares = ShareStore::open(&config.data_dir).map_err(DkgError::from)?;
+    pkg::start(
+        context.child("pkg"),
+        chain.clone(),
+        &genesis,
+        key.clone(),
+        shares.clone(),
+        config.dkg.config(),
+        dkg_channel,
+    )?;
     if let Some(address) = api {
         let listener = ::tokio::net::TcpListener::bind(address)
             .await
@@ -212,7 +229,11 @@ pub async fn launch(
             .spawn(move |_| api::serve(listener, state));
     }
     info!(api = ?api, p2p = %config.p2p.listen, "validator running");
-    Ok(Running { chain, finalizer })
+    Ok(Running {
+        chain,
+        finalizer,
+        shares,
+    })
 }
 
 /// The authenticated p2p configuration: production defaults, adapted to a fixed consortium.

@@ -4,6 +4,8 @@
 //!
 //! Scenarios: all honest; one Byzantine validator sending conflicting votes; one validator
 //! crashed and restarted on its own storage; a partition that halts progress and then heals.
+//! Every scenario first runs the threshold PKG's key generation (issue 8 §1); two more check
+//! its result with all validators up and with one crashed from the start.
 //! In each, every honest validator must commit the same blocks with the same state roots, and
 //! the medical workload (register → approve → enrol → license → release → store → grant →
 //! access → revoke → access denied) must reach its expected outcome. Each scenario runs over several seeds.
@@ -23,9 +25,10 @@ use medchain_node::{
     finalizer, gossip,
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
+    pkg::{self as dkg, DkgConfig, ShareStore},
 };
 use medchain_state::{
-    keys,
+    StateReadExt as _, keys,
     testkit::{self, Actor, HospitalDesk},
 };
 use medchain_storage::Store;
@@ -82,6 +85,7 @@ type PublicKey = ed25519::PublicKey;
 struct Node {
     handle: Handle<()>,
     chain: Arc<Chain>,
+    shares: ShareStore,
 }
 
 /// The simulated network and each validator's durable store (kept across crashes).
@@ -92,6 +96,8 @@ struct Cluster {
     participants: Set<PublicKey>,
     genesis: Genesis,
     stores: Vec<Store>,
+    /// Each validator's data directory for its PKG files (kept across crashes).
+    data_dirs: Vec<tempfile::TempDir>,
     nodes: Vec<Option<Node>>,
 }
 
@@ -144,6 +150,9 @@ impl Cluster {
             stores: (0..VALIDATORS)
                 .map(|_| Store::in_memory().unwrap())
                 .collect(),
+            data_dirs: (0..VALIDATORS)
+                .map(|_| tempfile::tempdir().unwrap())
+                .collect(),
             nodes: (0..VALIDATORS).map(|_| None).collect(),
         };
         cluster.set_links(|_, _| true, true).await;
@@ -191,8 +200,10 @@ impl Cluster {
     async fn start_as(&mut self, index: usize, forging: bool) {
         let mut channels = self.channels(index).await.into_iter();
         let mut next = || channels.next().unwrap();
-        let (votes, certificates, resolver, broadcast, backfill, gossip_channel) =
-            (next(), next(), next(), next(), next(), next());
+        let (votes, certificates, resolver, broadcast, backfill, gossip_channel, dkg_channel) =
+            (next(), next(), next(), next(), next(), next(), next());
+        let shares = ShareStore::open(self.data_dirs[index].path()).unwrap();
+        let node_shares = shares.clone();
         let identity = Identity {
             signer: self.signers[index].clone(),
             participants: self.participants.clone(),
@@ -264,11 +275,25 @@ impl Cluster {
                     deliveries,
                     marshal,
                 );
+                dkg::start(
+                    context.child("pkg"),
+                    chain.clone(),
+                    &genesis,
+                    identity.signer.clone(),
+                    shares,
+                    DkgConfig::default(),
+                    dkg_channel,
+                )
+                .unwrap();
                 let _ = ready.send(chain);
                 futures::future::pending::<()>().await;
             });
         let chain = started.await.unwrap();
-        self.nodes[index] = Some(Node { handle, chain });
+        self.nodes[index] = Some(Node {
+            handle,
+            chain,
+            shares: node_shares,
+        });
     }
 
     /// Replaces validator `index` with a Byzantine one that signs a conflicting vote for every
@@ -603,6 +628,9 @@ fn run(seed: u64, scenario: Scenario) {
             }
         }
         let honest: Vec<usize> = (0..VALIDATORS).filter(|i| Some(*i) != byzantine).collect();
+        // The threshold PKG's key generation runs first in every scenario (its transactions
+        // would otherwise blur the flood scenario's idle block rate).
+        cluster.wait_for_shares().await;
 
         let mut workload = Workload::new();
         cluster.submit_and_wait(workload.register()).await;
@@ -757,4 +785,154 @@ fn a_gapped_nonce_flood_does_not_stop_honest_transactions() {
 #[test]
 fn a_partition_halts_finality_and_heals() {
     run_every_seed(Scenario::Partition);
+}
+
+/// Issue 8 §1: the validators' DKG sets up the threshold PKG without any process holding the
+/// master secret. With `crashed` down from the start, the other three still complete it (the
+/// dealers reveal the missing validator's shares in their logs); started afterwards, it
+/// recovers its share from those reveals.
+fn run_dkg(seed: u64, crashed: Option<usize>) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let mut cluster = Cluster::new(context).await;
+        for index in (0..VALIDATORS).filter(|&i| Some(i) != crashed) {
+            cluster.start(index).await;
+        }
+        cluster.wait_for_shares().await;
+        let pkg = cluster.stores[0]
+            .snapshot()
+            .unwrap()
+            .value(&keys::pkg())
+            .unwrap()
+            .expect("PKG ready on chain");
+        assert_eq!(pkg.threshold, 3);
+        assert_eq!(pkg.dealers.len(), 3, "exactly a quorum of logs combined");
+        if let Some(crashed) = crashed {
+            let absent = Address::from(cluster.signers[crashed].public_key());
+            assert!(!pkg.dealers.contains(&absent));
+        }
+        let shares = cluster.live_shares();
+        assert_eq!(shares.len(), VALIDATORS - usize::from(crashed.is_some()));
+        threshold_math::assert_consistent(&pkg.public_polynomial, &shares);
+
+        if let Some(crashed) = crashed {
+            cluster.start(crashed).await;
+            cluster.wait_for_shares().await;
+            let node = cluster.nodes[crashed].as_ref().unwrap();
+            assert_eq!(
+                node.shares.revealed(),
+                Some(true),
+                "its share came from reveals"
+            );
+            threshold_math::assert_consistent(&pkg.public_polynomial, &cluster.live_shares());
+        }
+        cluster.assert_agreement(&(0..VALIDATORS).collect::<Vec<_>>());
+    });
+}
+
+impl Cluster {
+    /// Waits until every running validator holds its PKG share.
+    async fn wait_for_shares(&self) {
+        let deadline = self.context.current() + Duration::from_secs(120);
+        while self.honest().any(|node| !node.shares.is_ready()) {
+            assert!(
+                self.context.current() < deadline,
+                "the DKG did not complete in time"
+            );
+            self.context.sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every running validator's share (x, big-endian scalar), checked against its store's
+    /// public polynomial.
+    fn live_shares(&self) -> Vec<(u32, [u8; 32])> {
+        self.honest()
+            .map(|node| {
+                let (x, share) = node.shares.master_share().unwrap();
+                (x, *share)
+            })
+            .collect()
+    }
+}
+
+/// Test-only threshold arithmetic: nothing in the node ever combines shares.
+mod threshold_math {
+    use commonware_codec::{Copying, Decode};
+    use commonware_cryptography::bls12381::primitives::group::{G1, Scalar, ScalarReadCfg};
+    use commonware_math::{
+        algebra::{Additive, CryptoGroup},
+        poly::Interpolator,
+    };
+    use commonware_parallel::Sequential;
+    use commonware_utils::ordered::Map;
+    use medchain_types::G1Point;
+
+    fn scalar(bytes: &[u8; 32]) -> Scalar {
+        Scalar::decode_cfg(Copying(&bytes[..]), &ScalarReadCfg::RejectZero).unwrap()
+    }
+
+    /// Each share lies on the public polynomial (g·s_x = Σ C_j x^j), and every `t` of them
+    /// interpolate to the secret whose public key is P_pub.
+    pub fn assert_consistent(polynomial: &[G1Point], shares: &[(u32, [u8; 32])]) {
+        let coefficients: Vec<G1> = polynomial
+            .iter()
+            .map(|point| G1::decode_cfg(Copying(&point.0[..]), &()).unwrap())
+            .collect();
+        for (x, share) in shares {
+            let x_scalar = Scalar::from_u64(u64::from(*x));
+            let mut power = Scalar::from_u64(1);
+            let mut expected = G1::zero();
+            for coefficient in &coefficients {
+                expected += &(*coefficient * &power);
+                power *= &x_scalar;
+            }
+            assert_eq!(
+                G1::generator() * &scalar(share),
+                expected,
+                "share {x} is off the polynomial"
+            );
+        }
+        let t = coefficients.len();
+        for skip in 0..shares.len() {
+            let subset: Vec<_> = shares
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, share)| share)
+                .take(t)
+                .collect();
+            if subset.len() < t {
+                continue;
+            }
+            let interpolator = Interpolator::new(
+                subset
+                    .iter()
+                    .map(|(x, _)| (*x, Scalar::from_u64(u64::from(*x)))),
+            );
+            let evaluations: Map<u32, Scalar> =
+                Map::from_iter_dedup(subset.iter().map(|(x, share)| (*x, scalar(share))));
+            let secret = interpolator.interpolate(&evaluations, &Sequential).unwrap();
+            assert_eq!(
+                G1::generator() * &secret,
+                coefficients[0],
+                "{t} shares do not interpolate to P_pub's secret"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_validators_dkg_sets_up_the_threshold_pkg() {
+    for seed in 0..env_number("MEDCHAIN_SIM_SEEDS", 20).min(5) {
+        run_dkg(seed, None);
+    }
+}
+
+#[test]
+fn the_dkg_completes_with_a_validator_crashed_from_the_start() {
+    for seed in 0..env_number("MEDCHAIN_SIM_SEEDS", 20).min(5) {
+        run_dkg(seed, Some(1));
+    }
 }

@@ -113,9 +113,6 @@ pub enum ExecError {
     /// The account has used every nonce.
     #[error("account nonce is exhausted")]
     NonceExhausted,
-    /// Issue 8 in progress: a module whose rules are not merged yet.
-    #[error("{0} is not enabled on this chain yet")]
-    ModuleNotEnabled(&'static str),
 
     // Registry (S2-register, S2-state).
     /// S2-register: the regulator may not register an organisation.
@@ -260,6 +257,43 @@ pub enum ExecError {
     /// S3-revoke: the doctor is not on the list.
     #[error("{0} is not revoked")]
     NotRevoked(IdentityName),
+    // Threshold PKG (S3-setup).
+    /// Only a genesis validator deals in the threshold PKG's key generation.
+    #[error("sender is not a genesis validator, so it cannot deal in the PKG key generation")]
+    NotValidator,
+    /// The threshold PKG already has its key; no more dealer logs are taken.
+    #[error("the threshold PKG is already set up (DKG round {round})")]
+    PkgAlreadyReady {
+        /// The round that produced the key.
+        round: u64,
+    },
+    /// The log is for another DKG round than the one running.
+    #[error("dealer log is for DKG round {got}; the running round is {expected}")]
+    WrongDkgRound {
+        /// The running round.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// One log per validator and round.
+    #[error("validator {0} already published its dealer log for this round")]
+    DuplicateDealerLog(Address),
+    /// The log bytes do not decode as a signed dealer log.
+    #[error("malformed dealer log: {0}")]
+    MalformedDealerLog(String),
+    /// The log's signature does not verify for this chain's DKG round.
+    #[error("dealer log signature does not verify for this chain's DKG round")]
+    DealerLogSignature,
+    /// The log is signed by another validator than the transaction's sender.
+    #[error("dealer log is signed by {signer}, not by the sender")]
+    DealerLogSigner {
+        /// The validator that signed the log.
+        signer: Address,
+    },
+    /// The log is well signed but cannot be used: it proves a fault (a bad acknowledgement
+    /// or reveal, a commitment of the wrong degree) or reveals too many shares.
+    #[error("dealer log is unusable: {0}")]
+    UnusableDealerLog(String),
 }
 
 impl ExecError {
@@ -278,7 +312,6 @@ impl ExecError {
             Self::TxExpired { .. } => "tx_expired",
             Self::BadNonce { .. } => "bad_nonce",
             Self::NonceExhausted => "nonce_exhausted",
-            Self::ModuleNotEnabled(_) => "module_not_enabled",
             Self::RegulatorCannotRegister => "regulator_cannot_register",
             Self::RegulatorCannotJoin => "regulator_cannot_join",
             Self::OrgExists(_) => "org_exists",
@@ -318,6 +351,14 @@ impl ExecError {
             Self::NotRevoker(_) => "not_revoker",
             Self::DoctorAlreadyRevoked(_) => "doctor_already_revoked",
             Self::NotRevoked(_) => "not_revoked",
+            Self::NotValidator => "not_validator",
+            Self::PkgAlreadyReady { .. } => "pkg_already_ready",
+            Self::WrongDkgRound { .. } => "wrong_dkg_round",
+            Self::DuplicateDealerLog(_) => "duplicate_dealer_log",
+            Self::MalformedDealerLog(_) => "malformed_dealer_log",
+            Self::DealerLogSignature => "dealer_log_signature",
+            Self::DealerLogSigner { .. } => "dealer_log_signer",
+            Self::UnusableDealerLog(_) => "unusable_dealer_log",
         }
     }
 }

@@ -10,7 +10,7 @@
 use crate::{
     ExecError, StateError, StateRead, StateReadExt, access, consent,
     context::{BlockWrites, TxContext},
-    identity, keys, licence, records, registry, revocation, tree,
+    identity, keys, licence, pkg, records, registry, revocation, tree,
     values::{Account, BlockInfo, ChainConfig, StateValue},
 };
 use jmt::storage::{TreeReader, TreeUpdateBatch};
@@ -150,10 +150,7 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             Payload::Identity(payload) => identity::execute(&mut ctx, payload)?,
             Payload::Licence(payload) => licence::execute(&mut ctx, payload)?,
             Payload::Revocation(payload) => revocation::execute(&mut ctx, payload)?,
-            // Issue 8 in progress: the pkg module's branch replaces this arm.
-            Payload::Pkg(_) => {
-                return Err(ExecError::ModuleNotEnabled(body.payload.kind()));
-            }
+            Payload::Pkg(payload) => pkg::execute(&mut ctx, payload)?,
         };
         ctx.put(&account_key, &Account { nonce: next });
         self.writes.extend(ctx.into_writes());
@@ -192,13 +189,16 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
     }
 }
 
-/// The genesis state (height 0): the chain config (chain id, regulator) and the genesis time.
+/// The genesis state (height 0): the chain config (chain id, regulator, genesis digest and
+/// validators) and the genesis time.
 /// Its `state_root` goes into block 0's header.
 pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
     genesis.validate()?;
     let config = ChainConfig {
         chain_id: genesis.chain_id.clone(),
         regulator: genesis.regulator,
+        genesis_digest: genesis.digest(),
+        validators: genesis.validator_keys(),
     };
     let info = BlockInfo {
         height: 0,

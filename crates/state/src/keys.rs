@@ -18,6 +18,8 @@
 //! | `grant/<grantee><record id><purpose>` | [`ConsentId`] | consent (S1-sharing; newest grant wins) |
 //! | `log/<patient><seq u64 BE>` | [`AccessLogEntry`] | access (S1-rights) |
 //! | `logseq/<patient>` | `u64` (entries so far) | access (S1-rights) |
+//! | `cfg/pkg` | [`PkgState`] | pkg: the threshold PKG, once its key generation completed (S3-setup) |
+//! | `pkgdeal/<round u64 BE><address>` | [`DealerLogBytes`] | pkg: a validator's accepted dealer log (S3-setup) |
 //! | `patrec/<patient><seq u64 BE>` | [`RecordId`] | records: a patient's records, in release order |
 //! | `patcon/<patient><seq u64 BE>` | [`ConsentId`] | consent: a patient's consents, in grant order |
 //! | `orgmem/<SHA-256(name)><seq u64 BE>` | [`Address`] | registry: an organisation's members, founder first |
@@ -43,11 +45,13 @@
 //! builds a key here also knows how to decode what a node proves for it.
 
 use crate::values::{
-    AccessLogEntry, Account, BlockInfo, ChainConfig, Consent, Membership, Org, Record, StateValue,
-    StoragePointer,
+    AccessLogEntry, Account, BlockInfo, ChainConfig, Consent, Membership, Org, PkgState, Record,
+    StateValue, StoragePointer,
 };
 use crate::values::{IdentityRecord, Licence, Revocation};
-use medchain_types::{Address, ConsentId, ContentHash, IdentityName, OrgName, Purpose, RecordId};
+use medchain_types::{
+    Address, ConsentId, ContentHash, DealerLogBytes, IdentityName, OrgName, Purpose, RecordId,
+};
 use std::{fmt, marker::PhantomData};
 
 /// Namespace of [`chain_config`].
@@ -74,6 +78,10 @@ pub const GRANT: &[u8] = b"grant/";
 pub const ACCESS_LOG: &[u8] = b"log/";
 /// Namespace of [`access_log_len`].
 pub const ACCESS_LOG_LEN: &[u8] = b"logseq/";
+/// Namespace of [`pkg`].
+pub const PKG: &[u8] = b"cfg/pkg";
+/// Namespace of [`pkg_deal`].
+pub const PKG_DEAL: &[u8] = b"pkgdeal/";
 
 /// Namespace of [`patient_records`].
 pub const PATIENT_RECORDS: &[u8] = b"patrec/";
@@ -156,6 +164,17 @@ pub fn chain_config() -> StateKey<ChainConfig> {
 /// `cfg/block`: the last executed block's height and time.
 pub fn block_info() -> StateKey<BlockInfo> {
     StateKey::new(&[BLOCK_INFO])
+}
+
+/// `cfg/pkg`: the threshold PKG's public key material, once the DKG completed.
+pub fn pkg() -> StateKey<PkgState> {
+    StateKey::new(&[PKG])
+}
+
+/// `pkgdeal/<round><address>`: the signed dealer log validator `dealer` published for DKG
+/// round `round`, as accepted by the chain.
+pub fn pkg_deal(round: u64, dealer: &Address) -> StateKey<DealerLogBytes> {
+    StateKey::new(&[PKG_DEAL, &round.to_be_bytes(), dealer.as_bytes()])
 }
 
 /// `acct/<address>`: an account's nonce.
@@ -417,6 +436,8 @@ mod tests {
             IDENTITY_OF,
             LICENCE,
             REVOCATION,
+            PKG,
+            PKG_DEAL,
         ];
         for (i, a) in namespaces.iter().enumerate() {
             for (j, b) in namespaces.iter().enumerate() {
@@ -439,6 +460,10 @@ mod tests {
         let keys: Vec<Vec<u8>> = vec![
             chain_config().as_bytes().to_vec(),
             block_info().as_bytes().to_vec(),
+            pkg().as_bytes().to_vec(),
+            pkg_deal(0, &patient).as_bytes().to_vec(),
+            pkg_deal(1, &patient).as_bytes().to_vec(),
+            pkg_deal(0, &address(2)).as_bytes().to_vec(),
             account(&patient).as_bytes().to_vec(),
             account(&address(2)).as_bytes().to_vec(),
             org(&name).as_bytes().to_vec(),

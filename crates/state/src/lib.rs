@@ -2,8 +2,8 @@
 //!
 //! It owns the rules of the consortium chain's modules — [`registry`] (S2-register,
 //! S2-state), [`records`] (S1-release, S1-storage), [`consent`] and [`access`] (S1-rights,
-//! S1-sharing), [`identity`] (S3-register, S4-ca), [`licence`] (S3-register) and
-//! [`revocation`] (S3-revoke) — and the authenticated state they write: a Jellyfish Merkle tree whose root is
+//! S1-sharing), [`identity`] (S3-register, S4-ca), [`licence`] (S3-register),
+//! [`revocation`] (S3-revoke) and [`pkg`] (the threshold PKG's key generation, S3-setup) — and the authenticated state they write: a Jellyfish Merkle tree whose root is
 //! in every header (docs/architecture.md § Authenticated state), with inclusion and exclusion
 //! [`proof`]s.
 //!
@@ -26,6 +26,7 @@ pub mod identity;
 pub mod keys;
 pub mod licence;
 mod memory;
+pub mod pkg;
 pub mod proof;
 mod read;
 pub mod records;

@@ -58,8 +58,27 @@ pub fn genesis_document() -> Genesis {
         regulator: address(REGULATOR_SEED),
         validators: vec![ValidatorInfo {
             name: "validator-0".into(),
-            public_key: address(1_000),
+            public_key: address(validator_seed(0)),
         }],
+    }
+}
+
+/// Seed of validator `i`'s key in [`genesis_with_validators`] (validator 0 is
+/// [`genesis_document`]'s only validator).
+pub fn validator_seed(i: u64) -> u64 {
+    1_000 + i
+}
+
+/// [`genesis_document`] with `count` validators, keys from [`validator_seed`].
+pub fn genesis_with_validators(count: u64) -> Genesis {
+    Genesis {
+        validators: (0..count)
+            .map(|i| ValidatorInfo {
+                name: format!("validator-{i}"),
+                public_key: address(validator_seed(i)),
+            })
+            .collect(),
+        ..genesis_document()
     }
 }
 
@@ -322,10 +341,13 @@ impl Default for World {
 
 impl World {
     pub fn new() -> Self {
+        Self::with_genesis(&genesis_document())
+    }
+
+    /// A world started from `document`.
+    pub fn with_genesis(document: &Genesis) -> Self {
         let mut store = MemoryStore::new();
-        store
-            .commit(&genesis(&genesis_document()).unwrap())
-            .unwrap();
+        store.commit(&genesis(document).unwrap()).unwrap();
         Self {
             store,
             regulator: Actor::new(REGULATOR_SEED),

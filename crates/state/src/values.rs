@@ -11,10 +11,10 @@ use commonware_codec::{
     Buf, Copying, Decode, Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write,
 };
 use medchain_types::{
-    AccessDecision, Address, ChainId, ContentHash, Expiry, OrgKind, OrgName, OrgState, Purpose,
-    RecordId, Signature, TxId, Uri, limits,
+    AccessDecision, Address, ChainId, ContentHash, Expiry, G1Point, Hash32, OrgKind, OrgName,
+    OrgState, Purpose, RecordId, Signature, TxId, Uri, limits,
 };
-use medchain_types::{G1Point, IdentityName, Role};
+use medchain_types::{IdentityName, Role};
 use serde::{Deserialize, Serialize};
 
 /// A value stored in the state, with its canonical encoding.
@@ -72,13 +72,39 @@ macro_rules! value_struct {
 }
 
 value_struct!(
-    /// The chain's identity, fixed at genesis (`cfg/chain`): its id and the regulator (S2-flow
-    /// step 1: the supervision department is named when the chain starts).
+    /// The chain's identity, fixed at genesis (`cfg/chain`): its id, the regulator (S2-flow
+    /// step 1: the supervision department is named when the chain starts), and what the
+    /// threshold PKG's key generation (S3-setup, [`crate::pkg`]) binds to: the genesis digest
+    /// and the validators who deal and hold the master-key shares.
     ChainConfig {
         /// Chain id, inside every signed transaction.
         chain_id: ChainId,
         /// The only account that changes organisation states (S2-state).
         regulator: Address,
+        /// [`medchain_types::Genesis::digest`]: the DKG's namespace ends with it, so dealer
+        /// logs of another chain never verify here.
+        #[serde(with = "serde_hex::codec")]
+        genesis_digest: Hash32,
+        /// The genesis validators, in genesis order: the DKG's dealers and players.
+        validators: Vec<Address> => (RangeCfg::from(1..=limits::MAX_VALIDATORS), ()),
+    }
+);
+
+value_struct!(
+    /// The threshold PKG (`cfg/pkg`, S3-setup): present once the validators' distributed key
+    /// generation completed. The master secret s exists only as Shamir shares held by the
+    /// validators; `public_polynomial[0]` is P_pub = s·P, and coefficient commitment `j` lets
+    /// anyone compute validator `i`'s public share (evaluation point `i + 1`, `i` its index in
+    /// the sorted validator set) to check a partial key against.
+    PkgState {
+        /// The DKG round that produced the key (0 for the first key generation).
+        round: u64,
+        /// Partial keys needed to extract an identity key: the quorum n − f.
+        threshold: u32,
+        /// Compressed G1 coefficient commitments of the shared polynomial, `[0]` = P_pub.
+        public_polynomial: Vec<G1Point> => (RangeCfg::from(1..=limits::MAX_VALIDATORS), ()),
+        /// The validators whose dealings were combined, in key order.
+        dealers: Vec<Address> => (RangeCfg::from(1..=limits::MAX_VALIDATORS), ()),
     }
 );
 
@@ -341,6 +367,14 @@ mod tests {
         round_trips(&ChainConfig {
             chain_id: ChainId::new("medchain-test").unwrap(),
             regulator: address(0),
+            genesis_digest: ContentHash::of(b"genesis").0,
+            validators: vec![raw(1), raw(2)],
+        });
+        round_trips(&PkgState {
+            round: 0,
+            threshold: 3,
+            public_polynomial: vec![G1Point([1; G1Point::LEN]); 3],
+            dealers: vec![raw(1), raw(2), raw(3)],
         });
         round_trips(&BlockInfo {
             height: 7,
@@ -470,6 +504,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic_any_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = ChainConfig::from_bytes(&bytes);
+            let _ = PkgState::from_bytes(&bytes);
             let _ = Org::from_bytes(&bytes);
             let _ = Membership::from_bytes(&bytes);
             let _ = Record::from_bytes(&bytes);

@@ -256,6 +256,9 @@ fn genesis_holds_the_chain_config_and_is_deterministic() {
         (config.chain_id, config.regulator),
         (document.chain_id.clone(), document.regulator)
     );
+    // The threshold PKG's DKG binds to these (S3-setup).
+    assert_eq!(config.genesis_digest, document.digest());
+    assert_eq!(config.validators, document.validator_keys());
     assert_eq!(
         store
             .value(&keys::block_info())

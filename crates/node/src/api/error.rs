@@ -135,9 +135,6 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
             "sign again with the sender's next nonce (GET /v1/state/accounts/{address})"
         }
         E::NonceExhausted => "this account can send no more transactions; use a new key",
-        E::ModuleNotEnabled(_) => {
-            "this node's chain does not run that module yet; upgrade the nodes"
-        }
         E::TxExpired { .. } => {
             "the transaction's deadline (valid_until_ms) has passed: sign it again with a later deadline"
         }
@@ -233,6 +230,20 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         }
         E::DoctorAlreadyRevoked(_) => "nothing to do: the doctor is already revoked",
         E::NotRevoked(_) => "nothing to do: the doctor is not on the revocation list",
+        // The threshold PKG's dealer logs are sent by the validators' nodes themselves.
+        E::NotValidator | E::DealerLogSigner { .. } => {
+            "dealer logs are published by each genesis validator's node, signed with its own validator key; nothing to send by hand"
+        }
+        E::PkgAlreadyReady { .. } => {
+            "nothing to do: the threshold PKG is set up (GET /v1/state/pkg)"
+        }
+        E::WrongDkgRound { .. } => "publish the log for the running DKG round (0)",
+        E::DuplicateDealerLog(_) => {
+            "nothing to do: this validator's dealer log is on chain already"
+        }
+        E::MalformedDealerLog(_) | E::DealerLogSignature | E::UnusableDealerLog(_) => {
+            "the validator's node must deal again for this chain (restart it with its data directory); check its log for DKG errors"
+        }
     }
 }
 
