@@ -9,10 +9,7 @@ use medchain_state::values::{IdentityRecord, Licence, Revocation};
 use medchain_state::{
     StateValue,
     keys::{self, StateKey},
-    values::{
-        AccessLogEntry, Account, Consent, IdentityRecord, Membership, Org, PkgState, Record,
-        StoragePointer,
-    },
+    values::{AccessLogEntry, Account, Consent, Membership, Org, PkgState, Record, StoragePointer},
 };
 use medchain_types::{Address, ConsentId, IdentityName, OrgName, Purpose, RecordId};
 
@@ -196,33 +193,10 @@ impl StateQuery<Revocation> {
     }
 }
 
-impl StateQuery<IdentityRecord> {
-    /// An enrolled identity: its address, role, organisation and key part (S3-register).
-    pub fn identity(name: &IdentityName) -> Self {
-        Self {
-            path: format!("/v1/state/identities/{}", path_segment(name.as_str())),
-            key: keys::identity(name),
-        }
-    }
-}
-
-impl StateQuery<IdentityName> {
-    /// The identity bound to an address (one per address).
-    pub fn identity_of(address: &Address) -> Self {
-        Self {
-            path: format!("/v1/state/identities/by-address/{address}"),
-            key: keys::identity_of(address),
-        }
-    }
-}
-
 impl StateQuery<PkgState> {
     /// The threshold PKG: threshold and public polynomial, P_pub first (S3-setup).
     pub fn pkg() -> Self {
-        Self {
-            path: "/v1/state/pkg".into(),
-            key: keys::pkg(),
-        }
+        Self::new("/v1/state/pkg".into(), keys::pkg())
     }
 }
 

@@ -75,8 +75,6 @@ impl ApiState {
         queries::block_by_height,
         queries::block_by_digest,
         queries::org,
-        queries::identity,
-        queries::identity_of,
         queries::account,
         queries::membership,
         queries::record,

@@ -10,7 +10,7 @@ use axum::{
     routing::get,
 };
 use medchain_state::{StateValue, keys, keys::StateKey};
-use medchain_types::{Address, Block, ConsentId, IdentityName, OrgName, Purpose, RecordId};
+use medchain_types::{Address, Block, ConsentId, OrgName, Purpose, RecordId};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -26,11 +26,6 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/v1/blocks/{height}", get(block_by_height))
         .route("/v1/blocks/by-digest/{digest}", get(block_by_digest))
         .route("/v1/state/orgs/{name}", get(org))
-        .route("/v1/state/identities/{name}", get(identity))
-        .route(
-            "/v1/state/identities/by-address/{address}",
-            get(identity_of),
-        )
         .route("/v1/state/accounts/{address}", get(account))
         .route("/v1/state/members/{address}", get(membership))
         .route("/v1/state/records/{id}", get(record))
@@ -240,15 +235,6 @@ macro_rules! proven_route {
 proven_route!(
     /// An organisation (S2-register, S2-state), with proof.
     org, "/v1/state/orgs/{name}", "name", "organisation name", "^[A-Za-z0-9 ._-]{1,64}$", OrgName, keys::org
-);
-proven_route!(
-    /// An enrolled identity (S3-register, S4-ca): its address, role, organisation and key part,
-    /// with proof (absence proven too).
-    identity, "/v1/state/identities/{name}", "name", "identity", "^[a-z0-9._@:-]{1,80}$", IdentityName, keys::identity
-);
-proven_route!(
-    /// The identity bound to an address, with proof.
-    identity_of, "/v1/state/identities/by-address/{address}", "address", "address (hex public key)", "^[0-9a-fA-F]{64}$", Address, keys::identity_of
 );
 proven_route!(
     /// An account's next nonce, with proof.
