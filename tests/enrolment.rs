@@ -118,7 +118,8 @@ fn identities_enrol_against_the_threshold_pkg_and_the_service_refuses_what_it_mu
         stored.entity_keys.is_some(),
         "the identity keys are in the key file"
     );
-    let shown = network.json(&["identity", "show", "--key", &patient]);
+    let patient_address = address(&patient_key).to_string();
+    let shown = network.json(&["identity", "show", "--address", &patient_address]);
     assert_eq!(shown["value"]["role"], "patient");
     assert_eq!(shown["value"]["address"], address(&patient_key).to_string());
     let again = network.fails(&["identity", "enrol", "--key", &patient, "--role", "patient"]);
