@@ -47,8 +47,7 @@ pub fn enrol(
     let material = keys::open_key_file(path, KeyFile::Encrypted(file), |_| Ok(passphrase.clone()))?;
     if material.entity_keys.is_some() {
         return Err(CliError::Usage(format!(
-            "{} holds identity keys already; an address enrols one identity (`medchain identity show --key {}`)",
-            path.display(),
+            "{} holds identity keys already; an address enrols one identity (`medchain identity show --address {address}`)",
             path.display()
         )));
     }
