@@ -1,9 +1,9 @@
-//! Issue 8's licence and revocation flow through the `medchain` binary on 4 validator
-//! processes (S3-register, S3-revoke): a hospital identity licenses its enrolled doctor, the
-//! doctor releases a record, is revoked and can no longer release, and `medchain revocation
-//! check` proves the revocation — and, after it is lifted, the absence — against a finalized
-//! block. Enrolment here is the chain's side only (a fixed valid key part); the threshold key
-//! extraction of `medchain identity enrol` is tested on its own.
+//! Issue 8's whole identity flow through the `medchain` binary on 4 validator processes
+//! (S3-setup, S3-register, S3-revoke): the validators' DKG sets up the threshold PKG, hospital
+//! and doctor enrol with `medchain identity enrol` (bound on chain, keys extracted from 3 of the
+//! 4 validators), the hospital licenses its doctor, the doctor releases a record, is revoked and
+//! can no longer release, and `medchain revocation check` proves the revocation — and, after it
+//! is lifted, the absence — against a finalized block.
 
 mod common;
 
@@ -83,7 +83,8 @@ fn a_licensed_doctor_releases_is_revoked_and_the_revocation_is_proven() {
         &endorsement,
     ]);
 
-    // Identities bound to addresses, shown verified by name and by address.
+    // Identities bound to addresses with keys from the threshold PKG, shown verified by name
+    // and by address.
     network.enrol(
         &network.path("hospital.key"),
         "seoul-general",

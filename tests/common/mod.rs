@@ -201,17 +201,22 @@ impl Network {
         (path, address)
     }
 
-    /// Binds the address of the key file at `key` to `identity` with `role` on chain, through
-    /// the SDK, and waits for finality. Only the chain's side of enrolment: `medchain identity
-    /// enrol` also runs the threshold key extraction, which these tests do not need.
+    /// Enrols the key file at `key` as `identity` with `role` the way a user does: `medchain
+    /// identity enrol` binds the address on chain, then extracts the identity-based keys from
+    /// t of the validators' threshold PKG (each answer checked against the on-chain public
+    /// polynomial) and stores them, encrypted, in the key file.
     pub fn enrol(&self, key: &Path, identity: &str, role: Role) {
-        let key = private_key(key);
-        let client = self.client(0);
-        let policy = WaitPolicy::default();
-        client
-            .signer(key)
-            .send(enrolment(identity, role), Some(&policy))
-            .unwrap_or_else(|e| panic!("enrolling {identity}: {e}\n{}", self.logs()));
+        self.wait_for_pkg();
+        let role = match role {
+            Role::Patient => "patient",
+            Role::Doctor => "doctor",
+            Role::Hospital => "hospital",
+        };
+        let key = key.display().to_string();
+        let enrolled = self.json(&[
+            "identity", "enrol", "--key", &key, "--role", role, "--name", identity,
+        ]);
+        assert_eq!(enrolled["identity"], identity, "{enrolled}");
     }
 
     /// A path inside the network's directory.
