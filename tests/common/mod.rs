@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use medchain_client::{Client, LightClient, NodeClient, WaitPolicy, keys};
+use medchain_client::{Client, LightClient, NodeClient, keys};
 use medchain_types::{G1Point, IdentityName, IdentityPayload, Payload, Role};
 use std::{
     fs,
