@@ -29,9 +29,9 @@ use medchain_types::{
 use serde::Serialize;
 use std::{fs, path::Path};
 use taka::{
-    BiometricKdfParams, EmergencyRequest, EmrEntry, EncryptedEntry, Identity, Initiator,
-    PendingEmergency, PendingRegistration, PendingShare, RecordIndex, RecordRelease, Signature,
-    respond,
+    BiometricKdfParams, EmergencyRequest, EmrEntry, EncryptedEntry, ExtractionRequest, Identity,
+    Initiator, PendingEmergency, PendingRegistration, PendingShare, RecordIndex, RecordRelease,
+    SealedPartialKey, Signature, respond, respond_enrolment,
 };
 
 fn main() {
@@ -514,6 +514,26 @@ fn taka_messages() -> Vec<Vec<u8>> {
     );
     let (_, hello) = Initiator::start(&taka.doctor, taka.patient.id().clone(), &mut rng);
     let (reply, _) = respond(&taka.patient, &hello, &mut rng).expect("genuine hello");
+    let (enrol_state, enrol_hello) =
+        Initiator::start_enrolment(&taka.patient, taka.hospital.id().clone(), &mut rng);
+    let (enrol_reply, _) =
+        respond_enrolment(&taka.hospital, &enrol_hello, &mut rng).expect("genuine hello");
+    let (_, _, confirmation) = enrol_state
+        .finish_enrolment(&taka.patient, &enrol_reply)
+        .expect("genuine reply");
+    let (polynomial, shares) = taka.pkg.deal_shares(4, 3, &mut rng).expect("dealing");
+    let (_pending, registration) =
+        PendingRegistration::new(Identity::new("seed-threshold").expect("id"), &mut rng);
+    let (nonces, commitments): (Vec<_>, Vec<_>) = shares[..3]
+        .iter()
+        .map(|share| share.commit(&mut rng))
+        .unzip();
+    let extraction = ExtractionRequest::new(&registration, commitments.clone()).expect("request");
+    let nonce = nonces.into_iter().next().expect("three nonces");
+    let partial = shares[0]
+        .extract(nonce, &extraction, &polynomial)
+        .expect("partial key");
+    let sealed_partial = SealedPartialKey::seal(&partial, &extraction, &mut rng).expect("seal");
     vec![
         message(0, &params.to_bytes()),
         message(1, &request.to_bytes()),
@@ -531,8 +551,15 @@ fn taka_messages() -> Vec<Vec<u8>> {
         message(13, &emergency.to_bytes()),
         message(14, &hello.to_bytes()),
         message(15, &reply.to_bytes()),
-        message(16, &taka.patient_enrolment.to_bytes()),
-        message(16, &taka.hospital_enrolment.to_bytes()),
+        message(16, &enrol_reply.to_bytes()),
+        message(17, &confirmation.to_bytes()),
+        message(18, &polynomial.to_bytes()),
+        message(19, &commitments[0].to_bytes()),
+        message(20, &extraction.to_bytes()),
+        message(21, &partial.to_bytes()),
+        message(22, &sealed_partial.to_bytes()),
+        message(23, &taka.patient_enrolment.to_bytes()),
+        message(23, &taka.hospital_enrolment.to_bytes()),
     ]
 }
 

@@ -3,14 +3,16 @@
 
 use crate::{canonical, fixtures, select};
 use taka::{
-    Authorization, EmergencyHello, EmergencyRequest, EmrEntry, EncryptedEntry, EntityKeys, Hello,
-    HospitalEnrolment, HospitalResponse, Identity, InitialFactors, Licence, PatientEnrolment,
-    PendingRegistration, PublicParams, RecordRelease, RegistrationRequest, RegistrationResponse,
-    Reply, ShareRequest, Signature, respond, respond_emergency,
+    Authorization, EmergencyHello, EmergencyRequest, EmrEntry, EncryptedEntry,
+    EnrolmentConfirmation, EnrolmentReply, EntityKeys, ExtractionRequest, Hello, HospitalEnrolment,
+    HospitalResponse, Identity, InitialFactors, Licence, NonceCommitment, PartialKey,
+    PatientEnrolment, PendingRegistration, PublicParams, PublicPolynomial, RecordRelease,
+    RegistrationRequest, RegistrationResponse, Reply, SealedPartialKey, ShareRequest, Signature,
+    respond, respond_emergency,
 };
 
 /// How many decoders the first byte chooses among.
-const DECODERS: usize = 17;
+const DECODERS: usize = 24;
 
 /// The first byte picks the type, the rest is its encoding. What decodes re-encodes to the same
 /// bytes (the codec is canonical); messages a party checks are checked by the fixture's parties
@@ -126,6 +128,47 @@ pub fn taka_wire(data: &[u8]) {
         }
         15 => {
             let _ = canonical(bytes, Reply::from_bytes, Reply::to_bytes);
+        }
+        16 => {
+            let _ = canonical(bytes, EnrolmentReply::from_bytes, EnrolmentReply::to_bytes);
+        }
+        17 => {
+            let _ = canonical(
+                bytes,
+                EnrolmentConfirmation::from_bytes,
+                EnrolmentConfirmation::to_bytes,
+            );
+        }
+        18 => {
+            let _ = canonical(
+                bytes,
+                PublicPolynomial::from_bytes,
+                PublicPolynomial::to_bytes,
+            );
+        }
+        19 => {
+            let _ = canonical(
+                bytes,
+                NonceCommitment::from_bytes,
+                NonceCommitment::to_bytes,
+            );
+        }
+        20 => {
+            let _ = canonical(
+                bytes,
+                ExtractionRequest::from_bytes,
+                ExtractionRequest::to_bytes,
+            );
+        }
+        21 => {
+            let _ = canonical(bytes, PartialKey::from_bytes, |p| p.to_bytes().to_vec());
+        }
+        22 => {
+            let _ = canonical(
+                bytes,
+                SealedPartialKey::from_bytes,
+                SealedPartialKey::to_bytes,
+            );
         }
         _ => {
             let _ = canonical(bytes, PatientEnrolment::from_bytes, |e| {
