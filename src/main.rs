@@ -44,6 +44,7 @@ use medchain_types::keyfile::{KeyFile, KeyMaterial};
 use std::{io::IsTerminal as _, path::Path, process::ExitCode};
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     match run(parse().command) {
         Ok(status) => status.into(),
         Err(error) => {
@@ -51,6 +52,26 @@ fn main() -> ExitCode {
             error.status().into()
         }
     }
+}
+
+/// `medchain … | head` closes stdout early; Rust ignores SIGPIPE, so the next `println!`
+/// panics. A reader going away is not an error of ours: leave quietly with the shell's status
+/// for a broken pipe (128 + SIGPIPE) instead of printing a panic. Every other panic keeps the
+/// default report.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// The command line, or clap's usage error (exit status 2) with any long value it quotes cut
