@@ -1,0 +1,586 @@
+//! The hospital's EMR database (S0-layers "existing database"): FHIR bundles per patient, each with
+//! its EMR index j, its hash hEMR and the progress of its release (S1-release, S1-storage).
+//!
+//! One schema and one set of migrations ([`schema`]) serve both engines: SQLite, a file under the
+//! gateway's data directory (the embedded default), and PostgreSQL by URL (deployments). The calls
+//! are synchronous; an async caller runs them on a blocking thread.
+//!
+//! # Release outbox and crash recovery
+//!
+//! A record's `state` column is the outbox of its release. `insert_record` commits the bundle as
+//! `written` with its j; the release flow then files the release on chain and calls
+//! [`EmrStore::mark_released`] with the release transaction id, then stores the encrypted blob and
+//! calls [`EmrStore::mark_stored`] with its reference. Each step is one committed transaction, and
+//! the schema's CHECKs forbid a `released` row without its transaction id or a `stored` row without
+//! its blob reference, so after a crash at any point a record is in exactly one of those states with
+//! everything that state requires. On restart the gateway calls [`EmrStore::pending`] and resumes
+//! each unfinished record from its state; both marks are idempotent (repeating one with the same
+//! value succeeds, a different value is refused), so a step whose effect happened but whose mark
+//! was lost is simply redone and marked.
+
+mod backend;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use backend::{Access, Connection, Param, Row, Transaction};
+
+/// File name of the SQLite database inside the gateway's data directory.
+pub const SQLITE_FILE_NAME: &str = "emr.sqlite3";
+
+/// Why an EMR store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EmrError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("cannot create the data directory {}: {source}", path.display())]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the database holds an unexpected value: {reason}")]
+    CorruptRow { reason: String },
+    #[error(
+        "the database schema is at version {found}, newer than this gateway's {supported}: run a newer gateway"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("patient {patient} already has a record with hEMR {hemr} (EMR index {existing_index})")]
+    DuplicateRecord {
+        patient: PatientAddress,
+        hemr: Hemr,
+        existing_index: u64,
+    },
+    #[error("no record {key}")]
+    NotFound { key: RecordKey },
+    #[error("record {key} is {from}, so it cannot become {to}")]
+    InvalidTransition {
+        key: RecordKey,
+        from: RecordState,
+        to: RecordState,
+    },
+    #[error("record {key} was released by transaction {recorded}, not {offered}")]
+    ReleaseConflict {
+        key: RecordKey,
+        recorded: ReleaseTxId,
+        offered: ReleaseTxId,
+    },
+    #[error("record {key} is stored at {recorded:?}, not {offered:?}")]
+    StorageConflict {
+        key: RecordKey,
+        recorded: String,
+        offered: String,
+    },
+}
+
+/// Declares a 32-byte identifier shown in hex.
+macro_rules! bytes32 {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub [u8; 32]);
+
+        impl $name {
+            fn from_column(bytes: &[u8]) -> Result<Self, EmrError> {
+                bytes.try_into().map(Self).map_err(|_| EmrError::CorruptRow {
+                    reason: format!(
+                        "{} should be 32 bytes, found {}",
+                        stringify!($name),
+                        bytes.len()
+                    ),
+                })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({self})", stringify!($name))
+            }
+        }
+    };
+}
+
+bytes32!(
+    /// A patient's pseudonymous chain address (the chain's `Address`).
+    PatientAddress
+);
+bytes32!(
+    /// hEMR: the SHA-256 of a record's bundle, as released on chain.
+    Hemr
+);
+bytes32!(
+    /// The id of the release transaction on chain (the record id of S1-release).
+    ReleaseTxId
+);
+
+/// Names a record: the patient and the EMR index j the gateway assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordKey {
+    pub patient: PatientAddress,
+    pub index: u64,
+}
+
+impl fmt::Display for RecordKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.patient, self.index)
+    }
+}
+
+/// Where a record is in its release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordState {
+    /// In the hospital database only.
+    Written,
+    /// The release transaction is on chain.
+    Released,
+    /// The encrypted copy is stored and its pointer filed: the release is complete.
+    Stored,
+}
+
+impl RecordState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Written => "written",
+            RecordState::Released => "released",
+            RecordState::Stored => "stored",
+        }
+    }
+}
+
+impl fmt::Display for RecordState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record's release progress, with what each stage requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Release {
+    Written,
+    Released { tx: ReleaseTxId },
+    Stored { tx: ReleaseTxId, blob_ref: String },
+}
+
+impl Release {
+    pub fn state(&self) -> RecordState {
+        match self {
+            Release::Written => RecordState::Written,
+            Release::Released { .. } => RecordState::Released,
+            Release::Stored { .. } => RecordState::Stored,
+        }
+    }
+
+    fn tx(&self) -> Option<ReleaseTxId> {
+        match self {
+            Release::Written => None,
+            Release::Released { tx } | Release::Stored { tx, .. } => Some(*tx),
+        }
+    }
+}
+
+/// One record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub key: RecordKey,
+    pub hemr: Hemr,
+    /// The FHIR R4 JSON bundle, as submitted.
+    pub bundle: Vec<u8>,
+    pub release: Release,
+}
+
+/// A patient's enrolment with this hospital (S3-agree); a placeholder until enrolment is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enrolment {
+    NotEnrolled,
+    Enrolled,
+}
+
+impl Enrolment {
+    fn as_str(self) -> &'static str {
+        match self {
+            Enrolment::NotEnrolled => "none",
+            Enrolment::Enrolled => "enrolled",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, EmrError> {
+        match value {
+            "none" => Ok(Enrolment::NotEnrolled),
+            "enrolled" => Ok(Enrolment::Enrolled),
+            other => Err(EmrError::CorruptRow {
+                reason: format!("unknown enrolment state {other:?}"),
+            }),
+        }
+    }
+}
+
+/// Which database to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmrLocation {
+    /// An SQLite file, created if missing.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://user@host:port/database`).
+    Postgres(String),
+}
+
+impl EmrLocation {
+    /// A `postgres://` or `postgresql://` URL names a PostgreSQL database; anything else is an
+    /// SQLite file path.
+    pub fn parse(location: &str) -> Self {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            EmrLocation::Postgres(location.to_owned())
+        } else {
+            EmrLocation::Sqlite(PathBuf::from(location))
+        }
+    }
+
+    /// The embedded default: [`SQLITE_FILE_NAME`] in the gateway's data directory.
+    pub fn in_data_dir(data_dir: &Path) -> Self {
+        EmrLocation::Sqlite(data_dir.join(SQLITE_FILE_NAME))
+    }
+}
+
+/// The hospital's EMR database. Safe to share between threads; several stores (gateway processes)
+/// may open the same database.
+pub struct EmrStore {
+    connection: Connection,
+}
+
+const RECORD_COLUMNS: &str = "patient, emr_index, hemr, bundle, state, release_tx, blob_ref";
+
+impl EmrStore {
+    /// Opens the database and brings its schema up to date.
+    pub fn open(location: &EmrLocation) -> Result<Self, EmrError> {
+        let connection = match location {
+            EmrLocation::Sqlite(path) => Connection::open_sqlite(path)?,
+            EmrLocation::Postgres(url) => Connection::open_postgres(url)?,
+        };
+        let store = Self { connection };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Applies the migrations the database lacks, all in one transaction; returns how many ran
+    /// (0 when the schema is current). Refuses a database migrated by a newer gateway.
+    pub fn migrate(&self) -> Result<usize, EmrError> {
+        let supported = latest_schema_version();
+        self.connection.transaction(Access::Write, |tx| {
+            tx.lock_for_migration()?;
+            tx.exec_script(schema::MIGRATIONS_TABLE)?;
+            let found = current_schema_version(tx)?;
+            if found > supported {
+                return Err(EmrError::SchemaTooNew { found, supported });
+            }
+            let missing: Vec<_> = schema::MIGRATIONS
+                .iter()
+                .filter(|(version, _)| *version > found)
+                .collect();
+            for (version, script) in &missing {
+                tx.exec_script(script)?;
+                tx.exec(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)",
+                    &[Param::Int(*version)],
+                )?;
+            }
+            Ok(missing.len())
+        })
+    }
+
+    /// The highest migration applied to the database.
+    pub fn schema_version(&self) -> Result<i64, EmrError> {
+        self.connection
+            .transaction(Access::Read, current_schema_version)
+    }
+
+    /// The patient's enrolment, or `None` if the hospital has never seen the patient.
+    pub fn enrolment(&self, patient: &PatientAddress) -> Result<Option<Enrolment>, EmrError> {
+        self.connection.transaction(Access::Read, |tx| {
+            tx.select(
+                "SELECT enrolment FROM patients WHERE address = $1",
+                &[Param::Bytes(&patient.0)],
+            )?
+            .first()
+            .map(|row| Enrolment::parse(row.text(0)?))
+            .transpose()
+        })
+    }
+
+    /// Records the patient's enrolment, adding the patient if new.
+    pub fn set_enrolment(
+        &self,
+        patient: &PatientAddress,
+        enrolment: Enrolment,
+    ) -> Result<(), EmrError> {
+        self.connection.transaction(Access::Write, |tx| {
+            tx.exec(
+                "INSERT INTO patients (address, enrolment) VALUES ($1, $2) \
+                 ON CONFLICT (address) DO UPDATE SET enrolment = excluded.enrolment",
+                &[Param::Bytes(&patient.0), Param::Text(enrolment.as_str())],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Stores a new record for `patient` as `written` and returns its key, with the next EMR index
+    /// j of that patient. The index is drawn and the record inserted in one transaction, so
+    /// concurrent inserts get distinct indexes and a refused insert consumes none. A bundle whose
+    /// hEMR the patient already has is refused.
+    pub fn insert_record(
+        &self,
+        patient: &PatientAddress,
+        hemr: &Hemr,
+        bundle: &[u8],
+    ) -> Result<RecordKey, EmrError> {
+        self.connection.transaction(Access::Write, |tx| {
+            tx.exec(
+                "INSERT INTO patients (address) VALUES ($1) ON CONFLICT (address) DO NOTHING",
+                &[Param::Bytes(&patient.0)],
+            )?;
+            // Locks the patient's row until commit: the next insert for this patient waits here.
+            let drawn = tx.select(
+                "UPDATE patients SET next_index = next_index + 1 WHERE address = $1 \
+                 RETURNING next_index - 1",
+                &[Param::Bytes(&patient.0)],
+            )?;
+            let drawn = single_row(&drawn)?.int(0)?;
+            let index = index_from_column(drawn)?;
+            let existing = tx.select(
+                "SELECT emr_index FROM records WHERE patient = $1 AND hemr = $2",
+                &[Param::Bytes(&patient.0), Param::Bytes(&hemr.0)],
+            )?;
+            if let Some(row) = existing.first() {
+                return Err(EmrError::DuplicateRecord {
+                    patient: *patient,
+                    hemr: *hemr,
+                    existing_index: index_from_column(row.int(0)?)?,
+                });
+            }
+            tx.exec(
+                "INSERT INTO records (patient, emr_index, hemr, bundle) VALUES ($1, $2, $3, $4)",
+                &[
+                    Param::Bytes(&patient.0),
+                    Param::Int(drawn),
+                    Param::Bytes(&hemr.0),
+                    Param::Bytes(bundle),
+                ],
+            )?;
+            Ok(RecordKey {
+                patient: *patient,
+                index,
+            })
+        })
+    }
+
+    /// Marks a `written` record released by transaction `tx`. Repeating the call with the same
+    /// transaction succeeds (crash recovery); a different transaction is refused.
+    pub fn mark_released(&self, key: &RecordKey, tx: &ReleaseTxId) -> Result<(), EmrError> {
+        self.advance(key, Step::Release(tx))
+    }
+
+    /// Marks a `released` record stored at `blob_ref`, completing its release. Repeating the call
+    /// with the same reference succeeds; a different reference, or a record not yet released, is
+    /// refused.
+    pub fn mark_stored(&self, key: &RecordKey, blob_ref: &str) -> Result<(), EmrError> {
+        self.advance(key, Step::Store(blob_ref))
+    }
+
+    /// The record, or `None` if there is none under this key.
+    pub fn get(&self, key: &RecordKey) -> Result<Option<Record>, EmrError> {
+        self.connection
+            .transaction(Access::Read, |tx| read_record(tx, key))
+    }
+
+    /// The patient's records in EMR-index order.
+    pub fn list_by_patient(&self, patient: &PatientAddress) -> Result<Vec<Record>, EmrError> {
+        self.connection.transaction(Access::Read, |tx| {
+            tx.select(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM records WHERE patient = $1 ORDER BY emr_index"
+                ),
+                &[Param::Bytes(&patient.0)],
+            )?
+            .iter()
+            .map(record_from_row)
+            .collect()
+        })
+    }
+
+    /// Records whose release is unfinished (`written` or `released`), by patient and index: what
+    /// the gateway resumes after a restart.
+    pub fn pending(&self) -> Result<Vec<Record>, EmrError> {
+        self.connection.transaction(Access::Read, |tx| {
+            tx.select(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM records WHERE state <> 'stored' \
+                     ORDER BY patient, emr_index"
+                ),
+                &[],
+            )?
+            .iter()
+            .map(record_from_row)
+            .collect()
+        })
+    }
+
+    fn advance(&self, key: &RecordKey, step: Step<'_>) -> Result<(), EmrError> {
+        let Ok(index) = i64::try_from(key.index) else {
+            return Err(EmrError::NotFound { key: *key });
+        };
+        self.connection.transaction(Access::Write, |tx| {
+            let (sql, value) = match step {
+                Step::Release(release_tx) => (
+                    "UPDATE records SET state = 'released', release_tx = $3 \
+                     WHERE patient = $1 AND emr_index = $2 AND state = 'written'",
+                    Param::Bytes(&release_tx.0),
+                ),
+                Step::Store(blob_ref) => (
+                    "UPDATE records SET state = 'stored', blob_ref = $3 \
+                     WHERE patient = $1 AND emr_index = $2 AND state = 'released'",
+                    Param::Text(blob_ref),
+                ),
+            };
+            if tx.exec(
+                sql,
+                &[Param::Bytes(&key.patient.0), Param::Int(index), value],
+            )? == 1
+            {
+                return Ok(());
+            }
+            let record = read_record(tx, key)?.ok_or(EmrError::NotFound { key: *key })?;
+            step.check_already_done(&record)
+        })
+    }
+}
+
+/// A release step, with the value it records.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Release(&'a ReleaseTxId),
+    Store(&'a str),
+}
+
+impl Step<'_> {
+    fn target(self) -> RecordState {
+        match self {
+            Step::Release(_) => RecordState::Released,
+            Step::Store(_) => RecordState::Stored,
+        }
+    }
+
+    /// The step did not apply to `record`: succeed if it already happened with the same value
+    /// (a retry), otherwise say why it cannot.
+    fn check_already_done(self, record: &Record) -> Result<(), EmrError> {
+        let key = record.key;
+        let invalid = || EmrError::InvalidTransition {
+            key,
+            from: record.release.state(),
+            to: self.target(),
+        };
+        match (self, &record.release) {
+            (Step::Release(offered), release) => match release.tx() {
+                Some(recorded) if recorded == *offered => Ok(()),
+                Some(recorded) => Err(EmrError::ReleaseConflict {
+                    key,
+                    recorded,
+                    offered: *offered,
+                }),
+                None => Err(invalid()),
+            },
+            (Step::Store(offered), Release::Stored { blob_ref, .. }) if blob_ref == offered => {
+                Ok(())
+            }
+            (Step::Store(offered), Release::Stored { blob_ref, .. }) => {
+                Err(EmrError::StorageConflict {
+                    key,
+                    recorded: blob_ref.clone(),
+                    offered: offered.to_owned(),
+                })
+            }
+            (Step::Store(_), _) => Err(invalid()),
+        }
+    }
+}
+
+fn latest_schema_version() -> i64 {
+    schema::MIGRATIONS.last().map_or(0, |(version, _)| *version)
+}
+
+fn current_schema_version(tx: &mut dyn Transaction) -> Result<i64, EmrError> {
+    let rows = tx.select(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        &[],
+    )?;
+    single_row(&rows)?.int(0)
+}
+
+fn read_record(tx: &mut dyn Transaction, key: &RecordKey) -> Result<Option<Record>, EmrError> {
+    let Ok(index) = i64::try_from(key.index) else {
+        return Ok(None);
+    };
+    tx.select(
+        &format!("SELECT {RECORD_COLUMNS} FROM records WHERE patient = $1 AND emr_index = $2"),
+        &[Param::Bytes(&key.patient.0), Param::Int(index)],
+    )?
+    .first()
+    .map(record_from_row)
+    .transpose()
+}
+
+/// Decodes a row of [`RECORD_COLUMNS`].
+fn record_from_row(row: &Row) -> Result<Record, EmrError> {
+    let tx = row
+        .optional_bytes(5)?
+        .map(ReleaseTxId::from_column)
+        .transpose()?;
+    let blob_ref = row.optional_text(6)?;
+    let release = match (row.text(4)?, tx, blob_ref) {
+        ("written", None, None) => Release::Written,
+        ("released", Some(tx), None) => Release::Released { tx },
+        ("stored", Some(tx), Some(blob_ref)) => Release::Stored {
+            tx,
+            blob_ref: blob_ref.to_owned(),
+        },
+        (state, tx, blob_ref) => {
+            return Err(EmrError::CorruptRow {
+                reason: format!(
+                    "record state {state:?} with release tx {tx:?} and blob reference {blob_ref:?}"
+                ),
+            });
+        }
+    };
+    Ok(Record {
+        key: RecordKey {
+            patient: PatientAddress::from_column(row.bytes(0)?)?,
+            index: index_from_column(row.int(1)?)?,
+        },
+        hemr: Hemr::from_column(row.bytes(2)?)?,
+        bundle: row.bytes(3)?.to_vec(),
+        release,
+    })
+}
+
+fn single_row(rows: &[Row]) -> Result<&Row, EmrError> {
+    match rows {
+        [row] => Ok(row),
+        _ => Err(EmrError::CorruptRow {
+            reason: format!("expected one row, got {}", rows.len()),
+        }),
+    }
+}
+
+fn index_from_column(value: i64) -> Result<u64, EmrError> {
+    u64::try_from(value).map_err(|_| EmrError::CorruptRow {
+        reason: format!("negative EMR index {value}"),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,407 @@
+//! One test suite, run against both engines: SQLite in a temporary directory and a real PostgreSQL
+//! server started for each test ([`postgres_server`]).
+
+mod postgres_server;
+
+use std::collections::BTreeSet;
+use std::thread;
+
+use super::backend::{Access, Param};
+use super::*;
+use postgres_server::PostgresServer;
+
+/// A database a test can open any number of stores on (as separate gateway processes would).
+trait Database: Sync {
+    fn location(&self) -> EmrLocation;
+
+    fn open(&self) -> EmrStore {
+        EmrStore::open(&self.location()).expect("open the EMR store")
+    }
+}
+
+struct Sqlite(tempfile::TempDir);
+
+impl Sqlite {
+    fn new() -> Self {
+        Self(tempfile::tempdir().expect("temporary directory"))
+    }
+}
+
+impl Database for Sqlite {
+    fn location(&self) -> EmrLocation {
+        EmrLocation::in_data_dir(&self.0.path().join("gateway"))
+    }
+}
+
+impl Database for PostgresServer {
+    fn location(&self) -> EmrLocation {
+        EmrLocation::parse(&self.url())
+    }
+}
+
+/// Instantiates each generic test body once per engine.
+macro_rules! on_both_engines {
+    ($($body:ident),* $(,)?) => {$(
+        mod $body {
+            #[test]
+            fn sqlite() {
+                super::$body(&super::Sqlite::new());
+            }
+
+            #[test]
+            fn postgres() {
+                super::$body(&super::PostgresServer::start());
+            }
+        }
+    )*};
+}
+
+on_both_engines!(
+    indexes_count_up_per_patient,
+    duplicate_hemr_is_refused_and_consumes_no_index,
+    release_moves_written_to_released_to_stored,
+    out_of_order_and_conflicting_marks_change_nothing,
+    concurrent_inserts_get_distinct_indexes,
+    reopening_keeps_records_and_the_index_counter,
+    migration_is_idempotent_and_refuses_a_newer_schema,
+    schema_forbids_half_released_rows_and_orphans,
+    enrolment_placeholder_round_trips,
+);
+
+fn patient(n: u8) -> PatientAddress {
+    PatientAddress([n; 32])
+}
+
+fn hemr(n: u8) -> Hemr {
+    Hemr([n; 32])
+}
+
+fn bundle(n: u8) -> Vec<u8> {
+    format!(r#"{{"resourceType":"Bundle","type":"collection","n":{n}}}"#).into_bytes()
+}
+
+fn indexes_count_up_per_patient(db: &dyn Database) {
+    let store = db.open();
+    let (alice, bob) = (patient(1), patient(2));
+    let alice_keys: Vec<_> = (0..3)
+        .map(|n| store.insert_record(&alice, &hemr(n), &bundle(n)).unwrap())
+        .collect();
+    let bob_key = store.insert_record(&bob, &hemr(9), &bundle(9)).unwrap();
+
+    assert_eq!(
+        alice_keys.iter().map(|k| k.index).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(
+        bob_key,
+        RecordKey {
+            patient: bob,
+            index: 0
+        }
+    );
+    let record = store.get(&alice_keys[1]).unwrap().expect("record 1 exists");
+    assert_eq!(record.hemr, hemr(1));
+    assert_eq!(record.bundle, bundle(1));
+    assert_eq!(record.release, Release::Written);
+    let listed = store.list_by_patient(&alice).unwrap();
+    assert_eq!(listed.iter().map(|r| r.key).collect::<Vec<_>>(), alice_keys);
+    assert!(store.list_by_patient(&patient(3)).unwrap().is_empty());
+    let missing = RecordKey {
+        patient: alice,
+        index: 3,
+    };
+    assert_eq!(store.get(&missing).unwrap(), None);
+    let beyond_bigint = RecordKey {
+        patient: alice,
+        index: u64::MAX,
+    };
+    assert_eq!(store.get(&beyond_bigint).unwrap(), None);
+}
+
+fn duplicate_hemr_is_refused_and_consumes_no_index(db: &dyn Database) {
+    let store = db.open();
+    let alice = patient(1);
+    store.insert_record(&alice, &hemr(1), &bundle(1)).unwrap();
+
+    let refused = store.insert_record(&alice, &hemr(1), &bundle(2));
+    assert!(
+        matches!(
+            refused,
+            Err(EmrError::DuplicateRecord {
+                existing_index: 0,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    // The refused insert left no row and did not advance the counter.
+    assert_eq!(store.list_by_patient(&alice).unwrap().len(), 1);
+    let next = store.insert_record(&alice, &hemr(2), &bundle(2)).unwrap();
+    assert_eq!(next.index, 1);
+    // The same bundle hash is a different record for another patient.
+    let other = store
+        .insert_record(&patient(2), &hemr(1), &bundle(1))
+        .unwrap();
+    assert_eq!(other.index, 0);
+}
+
+fn release_moves_written_to_released_to_stored(db: &dyn Database) {
+    let store = db.open();
+    let keys: Vec<_> = (0..3)
+        .map(|n| {
+            store
+                .insert_record(&patient(1), &hemr(n), &bundle(n))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(pending_keys(&store), keys);
+
+    let tx = ReleaseTxId([7; 32]);
+    store.mark_released(&keys[0], &tx).unwrap();
+    assert_eq!(
+        store.get(&keys[0]).unwrap().unwrap().release,
+        Release::Released { tx }
+    );
+    // Released but not stored is still unfinished.
+    assert_eq!(pending_keys(&store), keys);
+
+    store.mark_stored(&keys[0], "blobs/record-0").unwrap();
+    assert_eq!(
+        store.get(&keys[0]).unwrap().unwrap().release,
+        Release::Stored {
+            tx,
+            blob_ref: "blobs/record-0".into()
+        }
+    );
+    assert_eq!(pending_keys(&store), keys[1..]);
+
+    // Retrying a step that already happened (crash after the effect, before the reply) succeeds.
+    store.mark_released(&keys[0], &tx).unwrap();
+    store.mark_stored(&keys[0], "blobs/record-0").unwrap();
+    assert_eq!(pending_keys(&store), keys[1..]);
+}
+
+fn out_of_order_and_conflicting_marks_change_nothing(db: &dyn Database) {
+    let store = db.open();
+    let key = store
+        .insert_record(&patient(1), &hemr(1), &bundle(1))
+        .unwrap();
+
+    let early = store.mark_stored(&key, "blobs/early");
+    assert!(
+        matches!(
+            early,
+            Err(EmrError::InvalidTransition {
+                from: RecordState::Written,
+                to: RecordState::Stored,
+                ..
+            })
+        ),
+        "{early:?}"
+    );
+    assert_eq!(store.get(&key).unwrap().unwrap().release, Release::Written);
+
+    let tx = ReleaseTxId([1; 32]);
+    store.mark_released(&key, &tx).unwrap();
+    let other_tx = ReleaseTxId([2; 32]);
+    let conflict = store.mark_released(&key, &other_tx);
+    assert!(
+        matches!(conflict, Err(EmrError::ReleaseConflict { recorded, offered, .. })
+            if recorded == tx && offered == other_tx),
+        "{conflict:?}"
+    );
+
+    store.mark_stored(&key, "blobs/a").unwrap();
+    let moved = store.mark_stored(&key, "blobs/b");
+    assert!(
+        matches!(&moved, Err(EmrError::StorageConflict { recorded, .. }) if recorded == "blobs/a"),
+        "{moved:?}"
+    );
+    assert_eq!(
+        store.get(&key).unwrap().unwrap().release,
+        Release::Stored {
+            tx,
+            blob_ref: "blobs/a".into()
+        }
+    );
+
+    let absent = RecordKey {
+        patient: patient(1),
+        index: 5,
+    };
+    assert!(matches!(
+        store.mark_released(&absent, &tx),
+        Err(EmrError::NotFound { key }) if key == absent
+    ));
+    assert!(matches!(
+        store.mark_stored(&absent, "blobs/x"),
+        Err(EmrError::NotFound { .. })
+    ));
+}
+
+fn concurrent_inserts_get_distinct_indexes(db: &dyn Database) {
+    const THREADS: u8 = 6;
+    const PER_THREAD: u8 = 5;
+    db.open();
+    let alice = patient(1);
+    let indexes: Vec<u64> = thread::scope(|scope| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                scope.spawn(move || {
+                    // Each thread is its own connection, as separate gateway processes would be.
+                    let store = db.open();
+                    (0..PER_THREAD)
+                        .map(|n| {
+                            let h = hemr(t * PER_THREAD + n);
+                            store.insert_record(&alice, &h, &bundle(n)).unwrap().index
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("insert thread"))
+            .collect()
+    });
+    let total = u64::from(THREADS) * u64::from(PER_THREAD);
+    let distinct: BTreeSet<u64> = indexes.iter().copied().collect();
+    assert_eq!(
+        indexes.len(),
+        distinct.len(),
+        "an index was handed out twice"
+    );
+    assert_eq!(
+        distinct,
+        (0..total).collect(),
+        "indexes are gap-free from 0"
+    );
+    assert_eq!(
+        db.open().list_by_patient(&alice).unwrap().len() as u64,
+        total
+    );
+}
+
+fn reopening_keeps_records_and_the_index_counter(db: &dyn Database) {
+    let tx = ReleaseTxId([3; 32]);
+    {
+        let store = db.open();
+        let key = store
+            .insert_record(&patient(1), &hemr(1), &bundle(1))
+            .unwrap();
+        store.mark_released(&key, &tx).unwrap();
+        store
+            .insert_record(&patient(1), &hemr(2), &bundle(2))
+            .unwrap();
+    }
+    let store = db.open();
+    let records = store.list_by_patient(&patient(1)).unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].release, Release::Released { tx });
+    assert_eq!(records[1].bundle, bundle(2));
+    let next = store
+        .insert_record(&patient(1), &hemr(3), &bundle(3))
+        .unwrap();
+    assert_eq!(next.index, 2);
+}
+
+fn migration_is_idempotent_and_refuses_a_newer_schema(db: &dyn Database) {
+    let store = db.open();
+    let latest = latest_schema_version();
+    assert_eq!(store.schema_version().unwrap(), latest);
+    let key = store
+        .insert_record(&patient(1), &hemr(1), &bundle(1))
+        .unwrap();
+
+    assert_eq!(store.migrate().unwrap(), 0, "nothing left to apply");
+    assert_eq!(db.open().migrate().unwrap(), 0, "reopening applies nothing");
+    assert_eq!(store.schema_version().unwrap(), latest);
+    assert!(
+        store.get(&key).unwrap().is_some(),
+        "migration kept the data"
+    );
+
+    raw_exec(
+        &store,
+        "INSERT INTO schema_migrations (version) VALUES ($1)",
+        &[Param::Int(latest + 1)],
+    )
+    .unwrap();
+    let refused = EmrStore::open(&db.location());
+    assert!(
+        matches!(refused, Err(EmrError::SchemaTooNew { found, supported })
+            if found == latest + 1 && supported == latest),
+        "{:?}",
+        refused.err()
+    );
+}
+
+fn schema_forbids_half_released_rows_and_orphans(db: &dyn Database) {
+    let store = db.open();
+    let key = store
+        .insert_record(&patient(1), &hemr(1), &bundle(1))
+        .unwrap();
+    let patient_bytes = Param::Bytes(&key.patient.0);
+
+    // Released without its transaction id, or stored without its blob: refused by the schema.
+    for half_done in [
+        "UPDATE records SET state = 'released' WHERE patient = $1",
+        "UPDATE records SET state = 'stored', release_tx = hemr WHERE patient = $1",
+    ] {
+        let result = raw_exec(&store, half_done, std::slice::from_ref(&patient_bytes));
+        assert!(result.is_err(), "{half_done} was accepted");
+    }
+    assert_eq!(store.get(&key).unwrap().unwrap().release, Release::Written);
+
+    let orphan = raw_exec(
+        &store,
+        "INSERT INTO records (patient, emr_index, hemr, bundle) VALUES ($1, 0, $2, $2)",
+        &[Param::Bytes(&[9; 32]), Param::Bytes(&[9; 32])],
+    );
+    assert!(
+        orphan.is_err(),
+        "a record of an unknown patient was accepted"
+    );
+}
+
+fn enrolment_placeholder_round_trips(db: &dyn Database) {
+    let store = db.open();
+    assert_eq!(store.enrolment(&patient(1)).unwrap(), None);
+    store
+        .insert_record(&patient(1), &hemr(1), &bundle(1))
+        .unwrap();
+    assert_eq!(
+        store.enrolment(&patient(1)).unwrap(),
+        Some(Enrolment::NotEnrolled)
+    );
+    store
+        .set_enrolment(&patient(1), Enrolment::Enrolled)
+        .unwrap();
+    store
+        .set_enrolment(&patient(2), Enrolment::Enrolled)
+        .unwrap();
+    assert_eq!(
+        store.enrolment(&patient(1)).unwrap(),
+        Some(Enrolment::Enrolled)
+    );
+    assert_eq!(
+        store.enrolment(&patient(2)).unwrap(),
+        Some(Enrolment::Enrolled)
+    );
+    // Enrolling did not disturb the index counter.
+    let next = store
+        .insert_record(&patient(1), &hemr(2), &bundle(2))
+        .unwrap();
+    assert_eq!(next.index, 1);
+}
+
+fn pending_keys(store: &EmrStore) -> Vec<RecordKey> {
+    store.pending().unwrap().iter().map(|r| r.key).collect()
+}
+
+/// Runs SQL the API would never issue, to probe what the schema itself enforces.
+fn raw_exec(store: &EmrStore, sql: &str, params: &[Param<'_>]) -> Result<u64, EmrError> {
+    store
+        .connection
+        .transaction(Access::Write, |tx| tx.exec(sql, params))
+}

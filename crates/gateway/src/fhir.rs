@@ -1,0 +1,431 @@
+//! Structural validation of the FHIR R4 JSON `Bundle`s a doctor submits for a patient (S1-release).
+//!
+//! The gateway stores and releases a record only if it is one patient's bundle: a JSON object with
+//! `resourceType` `Bundle`, an R4 bundle `type`, and entries whose resources each carry a
+//! `resourceType` and an `id`. The patient is identified either by the bundle's single `Patient`
+//! resource or, when the bundle has none, by its resources' `subject`/`patient` references; every
+//! reference to a patient anywhere in the bundle must name the expected one, so a bundle cannot
+//! smuggle a second patient's data into this patient's record. Errors name the offending place as a
+//! JSON pointer (RFC 6901).
+//!
+//! This is structural validation, not full profile validation: element cardinalities and value sets
+//! beyond the bundle type are the EMR system's concern.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+/// Bundles larger than this are refused before parsing (a typical bundle is tens of kilobytes; a
+/// record with embedded imaging belongs in a blob referenced from the bundle).
+pub const DEFAULT_MAX_BUNDLE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The R4 `Bundle.type` value set (<http://hl7.org/fhir/R4/valueset-bundle-type.html>).
+const BUNDLE_TYPES: [&str; 9] = [
+    "document",
+    "message",
+    "transaction",
+    "transaction-response",
+    "batch",
+    "batch-response",
+    "history",
+    "searchset",
+    "collection",
+];
+
+/// Longest FHIR `id` (R4 `id` datatype: `[A-Za-z0-9\-\.]{1,64}`).
+const MAX_ID_LEN: usize = 64;
+
+/// Why a bundle was refused; `pointer` fields are JSON pointers into the submitted document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FhirError {
+    #[error("the bundle is {size} bytes, more than the {max}-byte limit")]
+    TooLarge { size: usize, max: usize },
+    #[error("the bundle is not JSON (line {line}, column {column}): {reason}")]
+    NotJson {
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    #[error("{pointer} is missing")]
+    Missing { pointer: String },
+    #[error("{pointer} must be {expected}")]
+    WrongJsonType {
+        pointer: String,
+        expected: &'static str,
+    },
+    #[error("/resourceType is {found:?}, not \"Bundle\"")]
+    NotABundle { found: String },
+    #[error("{pointer} is {found:?}, not an R4 bundle type")]
+    UnknownBundleType { pointer: String, found: String },
+    #[error("/entry is empty: a record must contain at least one resource")]
+    NoEntries,
+    #[error("{pointer} is {found:?}, not a FHIR resource type name")]
+    InvalidResourceType { pointer: String, found: String },
+    #[error("{pointer} is {found:?}, not a FHIR id ([A-Za-z0-9-.], 1 to 64 characters)")]
+    InvalidId { pointer: String, found: String },
+    #[error("{pointer} is {found:?}, not a reference of the form Patient/<id>")]
+    InvalidPatientReference { pointer: String, found: String },
+    #[error("the bundle has a second Patient resource at {second} (the first is at {first})")]
+    MultiplePatients { first: String, second: String },
+    #[error("{pointer} names {found}, but the record is for {expected}")]
+    PatientMismatch {
+        pointer: String,
+        expected: PatientRef,
+        found: String,
+    },
+    #[error("{pointer} ({found:?}) does not refer to the bundle's patient")]
+    SubjectNotPatient { pointer: String, found: String },
+    #[error(
+        "the bundle neither contains a Patient resource nor refers to one by subject or patient"
+    )]
+    NoPatient,
+}
+
+/// A reference to a FHIR `Patient` resource, `Patient/<id>`: how the gateway names the patient a
+/// record belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PatientRef {
+    id: String,
+}
+
+impl PatientRef {
+    /// The patient with this FHIR logical id.
+    pub fn from_id(id: &str) -> Result<Self, FhirError> {
+        if is_fhir_id(id) {
+            Ok(Self { id: id.to_owned() })
+        } else {
+            Err(FhirError::InvalidId {
+                pointer: String::new(),
+                found: id.to_owned(),
+            })
+        }
+    }
+
+    /// Parses `Patient/<id>`.
+    pub fn parse(reference: &str) -> Result<Self, FhirError> {
+        reference
+            .strip_prefix("Patient/")
+            .filter(|id| is_fhir_id(id))
+            .map(|id| Self { id: id.to_owned() })
+            .ok_or_else(|| FhirError::InvalidPatientReference {
+                pointer: String::new(),
+                found: reference.to_owned(),
+            })
+    }
+
+    /// The logical id, without the `Patient/` prefix.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl fmt::Display for PatientRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Patient/{}", self.id)
+    }
+}
+
+/// What a valid bundle was found to contain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleSummary {
+    /// `Bundle.type`.
+    pub bundle_type: String,
+    /// Number of entries (each carries one resource).
+    pub resources: usize,
+    /// Whether the bundle carries the `Patient` resource itself (otherwise only references it).
+    pub contains_patient: bool,
+}
+
+/// Validates `bytes` as one patient's FHIR R4 JSON bundle for `expected`, refusing anything over
+/// `max_bytes` before parsing it.
+pub fn validate_bundle(
+    bytes: &[u8],
+    expected: &PatientRef,
+    max_bytes: usize,
+) -> Result<BundleSummary, FhirError> {
+    if bytes.len() > max_bytes {
+        return Err(FhirError::TooLarge {
+            size: bytes.len(),
+            max: max_bytes,
+        });
+    }
+    // serde_json bounds nesting depth (128), so hostile nesting is a parse error, not a stack
+    // overflow in the walk below.
+    let document: Value = serde_json::from_slice(bytes).map_err(|e| FhirError::NotJson {
+        line: e.line(),
+        column: e.column(),
+        reason: e.to_string(),
+    })?;
+    let bundle = as_object(&document, "")?;
+    let resource_type = required_str(bundle, "", "resourceType")?;
+    if resource_type != "Bundle" {
+        return Err(FhirError::NotABundle {
+            found: resource_type.to_owned(),
+        });
+    }
+    let bundle_type = required_str(bundle, "", "type")?;
+    if !BUNDLE_TYPES.contains(&bundle_type) {
+        return Err(FhirError::UnknownBundleType {
+            pointer: "/type".into(),
+            found: bundle_type.to_owned(),
+        });
+    }
+    let entries = required(bundle, "", "entry")?
+        .as_array()
+        .ok_or_else(|| wrong_type("/entry", "an array"))?;
+    if entries.is_empty() {
+        return Err(FhirError::NoEntries);
+    }
+    let resources = entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| Entry::read(index, entry))
+        .collect::<Result<Vec<_>, _>>()?;
+    let patient_full_url = check_patient_resource(&resources, expected)?;
+    check_references(&resources, expected, patient_full_url)?;
+    Ok(BundleSummary {
+        bundle_type: bundle_type.to_owned(),
+        resources: resources.len(),
+        contains_patient: patient_full_url.is_some(),
+    })
+}
+
+/// One entry's resource, with where it sits in the document.
+struct Entry<'a> {
+    pointer: String,
+    full_url: Option<&'a str>,
+    resource_type: &'a str,
+    id: &'a str,
+    resource: &'a Map<String, Value>,
+}
+
+impl<'a> Entry<'a> {
+    fn read(index: usize, entry: &'a Value) -> Result<Self, FhirError> {
+        let entry_pointer = format!("/entry/{index}");
+        let entry = as_object(entry, &entry_pointer)?;
+        let full_url = optional_str(entry, &entry_pointer, "fullUrl")?;
+        let pointer = format!("{entry_pointer}/resource");
+        let resource = as_object(required(entry, &entry_pointer, "resource")?, &pointer)?;
+        let resource_type = required_str(resource, &pointer, "resourceType")?;
+        if !is_resource_type_name(resource_type) {
+            return Err(FhirError::InvalidResourceType {
+                pointer: format!("{pointer}/resourceType"),
+                found: resource_type.to_owned(),
+            });
+        }
+        let id = required_str(resource, &pointer, "id")?;
+        if !is_fhir_id(id) {
+            return Err(FhirError::InvalidId {
+                pointer: format!("{pointer}/id"),
+                found: id.to_owned(),
+            });
+        }
+        Ok(Self {
+            pointer,
+            full_url,
+            resource_type,
+            id,
+            resource,
+        })
+    }
+}
+
+/// Checks that at most one `Patient` resource is present and that it is the expected patient;
+/// returns its entry's `fullUrl` (`Some("")` if it has none) when present.
+fn check_patient_resource<'a>(
+    resources: &[Entry<'a>],
+    expected: &PatientRef,
+) -> Result<Option<&'a str>, FhirError> {
+    let mut patients = resources.iter().filter(|r| r.resource_type == "Patient");
+    let Some(patient) = patients.next() else {
+        return Ok(None);
+    };
+    if let Some(second) = patients.next() {
+        return Err(FhirError::MultiplePatients {
+            first: patient.pointer.clone(),
+            second: second.pointer.clone(),
+        });
+    }
+    if patient.id != expected.id() {
+        return Err(FhirError::PatientMismatch {
+            pointer: format!("{}/id", patient.pointer),
+            expected: expected.clone(),
+            found: format!("Patient/{}", patient.id),
+        });
+    }
+    Ok(Some(patient.full_url.unwrap_or("")))
+}
+
+/// Checks every reference in every resource: a `subject` or `patient` reference must designate
+/// the expected patient, and no reference anywhere may designate another patient. When the bundle
+/// has no Patient resource, at least one `subject`/`patient` reference must name the patient.
+fn check_references(
+    resources: &[Entry<'_>],
+    expected: &PatientRef,
+    patient_full_url: Option<&str>,
+) -> Result<(), FhirError> {
+    let mut patient_referenced = false;
+    for entry in resources {
+        let mut references = Vec::new();
+        collect_references(entry.resource, &entry.pointer, None, &mut references)?;
+        for reference in references {
+            let target = ReferenceTarget::classify(reference.value, patient_full_url);
+            match target {
+                ReferenceTarget::Patient(id) if id != expected.id() => {
+                    return Err(FhirError::PatientMismatch {
+                        pointer: reference.pointer,
+                        expected: expected.clone(),
+                        found: format!("Patient/{id}"),
+                    });
+                }
+                ReferenceTarget::Patient(_) | ReferenceTarget::BundlePatient => {
+                    patient_referenced |= reference.is_subject;
+                }
+                ReferenceTarget::Other if reference.is_subject => {
+                    return Err(FhirError::SubjectNotPatient {
+                        pointer: reference.pointer,
+                        found: reference.value.to_owned(),
+                    });
+                }
+                ReferenceTarget::Other => {}
+            }
+        }
+    }
+    if patient_full_url.is_none() && !patient_referenced {
+        return Err(FhirError::NoPatient);
+    }
+    Ok(())
+}
+
+/// A `Reference.reference` string found in a resource.
+struct FoundReference<'a> {
+    pointer: String,
+    value: &'a str,
+    /// Whether it is the resource's `subject` or `patient` element (the record's owner).
+    is_subject: bool,
+}
+
+/// Walks `object` collecting every `reference` string; `owner` is the element name holding the
+/// object (to tell `subject`/`patient` references from others such as `performer`).
+fn collect_references<'a>(
+    object: &'a Map<String, Value>,
+    pointer: &str,
+    owner: Option<&str>,
+    found: &mut Vec<FoundReference<'a>>,
+) -> Result<(), FhirError> {
+    for (key, value) in object {
+        let child_pointer = format!("{pointer}/{}", escape_pointer_token(key));
+        match value {
+            Value::String(reference) if key == "reference" => found.push(FoundReference {
+                pointer: child_pointer,
+                value: reference,
+                is_subject: matches!(owner, Some("subject" | "patient")),
+            }),
+            Value::Object(child) => collect_references(child, &child_pointer, Some(key), found)?,
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    if let Value::Object(child) = item {
+                        let item_pointer = format!("{child_pointer}/{index}");
+                        collect_references(child, &item_pointer, Some(key), found)?;
+                    }
+                }
+            }
+            _ if key == "reference" => return Err(wrong_type(&child_pointer, "a string")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// What a reference string designates, as far as patient ownership is concerned.
+enum ReferenceTarget<'a> {
+    /// `Patient/<id>`, relative or absolute, possibly versioned (`/_history/<v>`).
+    Patient(&'a str),
+    /// The `fullUrl` of the bundle's own Patient entry (typically `urn:uuid:…`).
+    BundlePatient,
+    Other,
+}
+
+impl<'a> ReferenceTarget<'a> {
+    fn classify(reference: &'a str, patient_full_url: Option<&str>) -> Self {
+        if patient_full_url.is_some_and(|url| !url.is_empty() && url == reference) {
+            return Self::BundlePatient;
+        }
+        let without_history = reference
+            .split_once("/_history/")
+            .map_or(reference, |(resource, _)| resource);
+        let mut segments = without_history.rsplit('/');
+        match (segments.next(), segments.next()) {
+            (Some(id), Some("Patient")) => Self::Patient(id),
+            _ => Self::Other,
+        }
+    }
+}
+
+fn is_fhir_id(id: &str) -> bool {
+    (1..=MAX_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// FHIR resource type names are upper-camel-case ASCII words (`Patient`, `MedicationRequest`).
+fn is_resource_type_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+fn escape_pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+fn wrong_type(pointer: &str, expected: &'static str) -> FhirError {
+    FhirError::WrongJsonType {
+        pointer: pointer.to_owned(),
+        expected,
+    }
+}
+
+fn as_object<'a>(value: &'a Value, pointer: &str) -> Result<&'a Map<String, Value>, FhirError> {
+    value
+        .as_object()
+        .ok_or_else(|| wrong_type(if pointer.is_empty() { "/" } else { pointer }, "an object"))
+}
+
+fn required<'a>(
+    object: &'a Map<String, Value>,
+    pointer: &str,
+    key: &str,
+) -> Result<&'a Value, FhirError> {
+    object.get(key).ok_or_else(|| FhirError::Missing {
+        pointer: format!("{pointer}/{key}"),
+    })
+}
+
+fn required_str<'a>(
+    object: &'a Map<String, Value>,
+    pointer: &str,
+    key: &str,
+) -> Result<&'a str, FhirError> {
+    optional_str(object, pointer, key)?.ok_or_else(|| FhirError::Missing {
+        pointer: format!("{pointer}/{key}"),
+    })
+}
+
+fn optional_str<'a>(
+    object: &'a Map<String, Value>,
+    pointer: &str,
+    key: &str,
+) -> Result<Option<&'a str>, FhirError> {
+    object
+        .get(key)
+        .map(|value| {
+            value
+                .as_str()
+                .ok_or_else(|| wrong_type(&format!("{pointer}/{key}"), "a string"))
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,3 @@
+//! The hospital gateway.
+pub mod emr;
+pub mod fhir;
