@@ -75,6 +75,8 @@ pub enum FhirError {
     },
     #[error("{pointer} ({found:?}) does not refer to the bundle's patient")]
     SubjectNotPatient { pointer: String, found: String },
+    #[error("{pointer} is a contained Patient: the record's patient must be the bundle's own")]
+    ContainedPatient { pointer: String },
     #[error(
         "the bundle neither contains a Patient resource nor refers to one by subject or patient"
     )]
@@ -220,6 +222,7 @@ impl<'a> Entry<'a> {
                 found: id.to_owned(),
             });
         }
+        refuse_contained_patient(resource, &pointer)?;
         Ok(Self {
             pointer,
             full_url,
@@ -227,6 +230,27 @@ impl<'a> Entry<'a> {
             id,
             resource,
         })
+    }
+}
+
+/// A Patient inside a resource's `contained` list would be a second patient the bundle-level checks
+/// never see.
+fn refuse_contained_patient(resource: &Map<String, Value>, pointer: &str) -> Result<(), FhirError> {
+    let Some(contained) = resource.get("contained") else {
+        return Ok(());
+    };
+    let contained_pointer = format!("{pointer}/contained");
+    let items = contained
+        .as_array()
+        .ok_or_else(|| wrong_type(&contained_pointer, "an array"))?;
+    match items
+        .iter()
+        .position(|item| item.get("resourceType").and_then(Value::as_str) == Some("Patient"))
+    {
+        Some(index) => Err(FhirError::ContainedPatient {
+            pointer: format!("{contained_pointer}/{index}"),
+        }),
+        None => Ok(()),
     }
 }
 

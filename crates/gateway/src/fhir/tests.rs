@@ -289,6 +289,29 @@ fn refuses_a_second_patient_resource() {
 }
 
 #[test]
+fn refuses_a_contained_patient() {
+    let mut bundle = referencing_bundle();
+    bundle["entry"][1]["resource"]["contained"] = json!([
+        {"resourceType": "Practitioner", "id": "dr-x"},
+        {"resourceType": "Patient", "id": "someone-else"}
+    ]);
+    assert_eq!(
+        refusal(&bundle),
+        FhirError::ContainedPatient {
+            pointer: "/entry/1/resource/contained/1".into()
+        }
+    );
+    bundle["entry"][1]["resource"]["contained"] = json!({"resourceType": "Patient"});
+    assert_eq!(
+        refusal(&bundle),
+        FhirError::WrongJsonType {
+            pointer: "/entry/1/resource/contained".into(),
+            expected: "an array"
+        }
+    );
+}
+
+#[test]
 fn refuses_a_bundle_for_another_patient() {
     let mut bundle = transaction_bundle();
     bundle["entry"][0]["resource"]["id"] = json!("p-999");

@@ -33,7 +33,9 @@ impl PostgresServer {
                  install it with `apt-get install -y postgresql` (.ci/run does)"
             )
         });
-        let dir = tempfile::tempdir().expect("temporary directory");
+        // Under /tmp rather than $TMPDIR: the system user must be able to reach it, and the server's
+        // socket path inside it must stay under the 107-byte limit of Unix socket addresses.
+        let dir = tempfile::tempdir_in("/tmp").expect("temporary directory");
         let as_system_user = dir.path().metadata().expect("stat temp dir").uid() == 0;
         if as_system_user {
             let (uid, gid) = (system_user_id("-u"), system_user_id("-g"));
