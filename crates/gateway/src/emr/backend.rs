@@ -139,17 +139,19 @@ impl Connection {
             })?;
         }
         let connection = rusqlite::Connection::open(path)?;
+        // First, so that the pragmas below also wait for a concurrent opener instead of failing.
+        connection.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
         let journal_mode: String =
             connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !journal_mode.eq_ignore_ascii_case("wal") {
-            return Err(EmrError::CorruptRow {
-                reason: format!("SQLite refused WAL mode (journal mode is {journal_mode})"),
+            return Err(EmrError::NoWriteAheadLog {
+                path: path.to_owned(),
+                journal_mode,
             });
         }
         // A released record must survive a power cut once the gateway has acknowledged it.
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", true)?;
-        connection.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
         Ok(Self::Sqlite(Mutex::new(connection)))
     }
 

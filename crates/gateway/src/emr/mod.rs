@@ -41,6 +41,11 @@ pub enum EmrError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "SQLite cannot keep {} in write-ahead-log mode (journal mode {journal_mode}): use a file on a local disk",
+        path.display()
+    )]
+    NoWriteAheadLog { path: PathBuf, journal_mode: String },
     #[error("the database holds an unexpected value: {reason}")]
     CorruptRow { reason: String },
     #[error(

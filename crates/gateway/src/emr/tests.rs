@@ -405,3 +405,36 @@ fn raw_exec(store: &EmrStore, sql: &str, params: &[Param<'_>]) -> Result<u64, Em
         .connection
         .transaction(Access::Write, |tx| tx.exec(sql, params))
 }
+
+#[test]
+fn locations_parse_by_scheme() {
+    for url in ["postgres://gw@db/emr", "postgresql://gw@db:5433/emr"] {
+        assert_eq!(EmrLocation::parse(url), EmrLocation::Postgres(url.into()));
+    }
+    assert_eq!(
+        EmrLocation::parse("data/emr.sqlite3"),
+        EmrLocation::Sqlite("data/emr.sqlite3".into())
+    );
+    assert_eq!(
+        EmrLocation::in_data_dir(Path::new("/var/lib/gw")),
+        EmrLocation::Sqlite("/var/lib/gw/emr.sqlite3".into())
+    );
+}
+
+#[test]
+fn unusable_databases_are_typed_errors() {
+    // An in-memory SQLite database has no write-ahead log, so it could not be shared or survive.
+    let in_memory = EmrStore::open(&EmrLocation::parse(":memory:"));
+    assert!(
+        matches!(&in_memory, Err(EmrError::NoWriteAheadLog { journal_mode, .. }) if journal_mode == "memory"),
+        "{:?}",
+        in_memory.err()
+    );
+    // Nothing listens on port 1.
+    let unreachable = EmrStore::open(&EmrLocation::parse("postgres://gw@127.0.0.1:1/emr"));
+    assert!(
+        matches!(unreachable, Err(EmrError::Postgres(_))),
+        "{:?}",
+        unreachable.err()
+    );
+}
