@@ -2,7 +2,9 @@
 //!
 //! The gateway stores and releases a record only if it is one patient's bundle: a JSON object with
 //! `resourceType` `Bundle`, an R4 bundle `type`, and entries whose resources each carry a
-//! `resourceType` and an `id`. The patient is identified either by the bundle's single `Patient`
+//! `resourceType` and an `id` — or, for a create (`request.method` `POST`) in a transaction or batch,
+//! whose id the receiving server assigns, a `fullUrl` (typically `urn:uuid:…`) that the other
+//! resources refer to it by. The patient is identified either by the bundle's single `Patient`
 //! resource or, when the bundle has none, by its resources' `subject`/`patient` references; every
 //! reference to a patient anywhere in the bundle must name the expected one, so a bundle cannot
 //! smuggle a second patient's data into this patient's record. Errors name the offending place as a
@@ -63,8 +65,8 @@ pub enum FhirError {
     InvalidResourceType { pointer: String, found: String },
     #[error("{pointer} is {found:?}, not a FHIR id ([A-Za-z0-9-.], 1 to 64 characters)")]
     InvalidId { pointer: String, found: String },
-    #[error("{pointer} is {found:?}, not a reference of the form Patient/<id>")]
-    InvalidPatientReference { pointer: String, found: String },
+    #[error("{found:?} is neither Patient/<id> nor urn:uuid:<lower-case uuid>")]
+    InvalidPatientReference { found: String },
     #[error("the bundle has a second Patient resource at {second} (the first is at {first})")]
     MultiplePatients { first: String, second: String },
     #[error("{pointer} names {found}, but the record is for {expected}")]
@@ -83,47 +85,55 @@ pub enum FhirError {
     NoPatient,
 }
 
-/// A reference to a FHIR `Patient` resource, `Patient/<id>`: how the gateway names the patient a
-/// record belongs to.
+/// How the gateway names the patient a record belongs to: the Patient resource's logical id
+/// (`Patient/<id>`), or, for a bundle that creates the Patient (no id yet), its entry's
+/// `urn:uuid:` fullUrl.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PatientRef {
-    id: String,
+pub enum PatientRef {
+    LogicalId(String),
+    EntryUrn(String),
 }
 
 impl PatientRef {
     /// The patient with this FHIR logical id.
     pub fn from_id(id: &str) -> Result<Self, FhirError> {
         if is_fhir_id(id) {
-            Ok(Self { id: id.to_owned() })
+            Ok(Self::LogicalId(id.to_owned()))
         } else {
-            Err(FhirError::InvalidId {
-                pointer: String::new(),
-                found: id.to_owned(),
+            Err(FhirError::InvalidPatientReference {
+                found: format!("Patient/{id}"),
             })
         }
     }
 
-    /// Parses `Patient/<id>`.
+    /// Parses `Patient/<id>` or `urn:uuid:<uuid>` (lower-case, hyphenated, as FHIR requires).
     pub fn parse(reference: &str) -> Result<Self, FhirError> {
-        reference
-            .strip_prefix("Patient/")
-            .filter(|id| is_fhir_id(id))
-            .map(|id| Self { id: id.to_owned() })
-            .ok_or_else(|| FhirError::InvalidPatientReference {
-                pointer: String::new(),
-                found: reference.to_owned(),
-            })
-    }
-
-    /// The logical id, without the `Patient/` prefix.
-    pub fn id(&self) -> &str {
-        &self.id
+        let invalid = || FhirError::InvalidPatientReference {
+            found: reference.to_owned(),
+        };
+        if let Some(id) = reference.strip_prefix("Patient/") {
+            return Self::from_id(id).map_err(|_| invalid());
+        }
+        let uuid = reference.strip_prefix("urn:uuid:").and_then(|uuid| {
+            uuid::Uuid::try_parse(uuid)
+                .ok()
+                .map(|parsed| (uuid, parsed))
+        });
+        match uuid {
+            Some((written, parsed)) if parsed.hyphenated().to_string() == written => {
+                Ok(Self::EntryUrn(reference.to_owned()))
+            }
+            _ => Err(invalid()),
+        }
     }
 }
 
 impl fmt::Display for PatientRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Patient/{}", self.id)
+        match self {
+            PatientRef::LogicalId(id) => write!(f, "Patient/{id}"),
+            PatientRef::EntryUrn(urn) => f.write_str(urn),
+        }
     }
 }
 
@@ -178,31 +188,39 @@ pub fn validate_bundle(
     if entries.is_empty() {
         return Err(FhirError::NoEntries);
     }
+    // Only these bundle types carry requests, so only in them can an entry be a create.
+    let may_create = matches!(bundle_type, "transaction" | "batch");
     let resources = entries
         .iter()
         .enumerate()
-        .map(|(index, entry)| Entry::read(index, entry))
+        .map(|(index, entry)| Entry::read(index, entry, may_create))
         .collect::<Result<Vec<_>, _>>()?;
-    let patient_full_url = check_patient_resource(&resources, expected)?;
-    check_references(&resources, expected, patient_full_url)?;
+    let patient = ThePatient {
+        expected,
+        resource: find_patient_resource(&resources, expected)?,
+    };
+    check_references(&resources, &patient)?;
     Ok(BundleSummary {
         bundle_type: bundle_type.to_owned(),
         resources: resources.len(),
-        contains_patient: patient_full_url.is_some(),
+        contains_patient: patient.resource.is_some(),
     })
 }
 
 /// One entry's resource, with where it sits in the document.
 struct Entry<'a> {
+    entry_pointer: String,
+    /// Where the resource is: `<entry_pointer>/resource`.
     pointer: String,
     full_url: Option<&'a str>,
     resource_type: &'a str,
-    id: &'a str,
+    /// Absent only for a create identified by its `fullUrl`.
+    id: Option<&'a str>,
     resource: &'a Map<String, Value>,
 }
 
 impl<'a> Entry<'a> {
-    fn read(index: usize, entry: &'a Value) -> Result<Self, FhirError> {
+    fn read(index: usize, entry: &'a Value, may_create: bool) -> Result<Self, FhirError> {
         let entry_pointer = format!("/entry/{index}");
         let entry = as_object(entry, &entry_pointer)?;
         let full_url = optional_str(entry, &entry_pointer, "fullUrl")?;
@@ -215,15 +233,27 @@ impl<'a> Entry<'a> {
                 found: resource_type.to_owned(),
             });
         }
-        let id = required_str(resource, &pointer, "id")?;
-        if !is_fhir_id(id) {
-            return Err(FhirError::InvalidId {
-                pointer: format!("{pointer}/id"),
-                found: id.to_owned(),
-            });
+        let id = optional_str(resource, &pointer, "id")?;
+        match id {
+            Some(id) if !is_fhir_id(id) => {
+                return Err(FhirError::InvalidId {
+                    pointer: format!("{pointer}/id"),
+                    found: id.to_owned(),
+                });
+            }
+            None if !may_create
+                || full_url.is_none_or(str::is_empty)
+                || !is_create(entry, &entry_pointer)? =>
+            {
+                return Err(FhirError::Missing {
+                    pointer: format!("{pointer}/id"),
+                });
+            }
+            _ => {}
         }
         refuse_contained_patient(resource, &pointer)?;
         Ok(Self {
+            entry_pointer,
             pointer,
             full_url,
             resource_type,
@@ -231,6 +261,20 @@ impl<'a> Entry<'a> {
             resource,
         })
     }
+}
+
+/// Whether the entry asks the receiving server to create its resource (`request.method` `POST`).
+fn is_create(entry: &Map<String, Value>, entry_pointer: &str) -> Result<bool, FhirError> {
+    let Some(request) = entry.get("request") else {
+        return Ok(false);
+    };
+    let request_pointer = format!("{entry_pointer}/request");
+    let method = optional_str(
+        as_object(request, &request_pointer)?,
+        &request_pointer,
+        "method",
+    )?;
+    Ok(method == Some("POST"))
 }
 
 /// A Patient inside a resource's `contained` list would be a second patient the bundle-level checks
@@ -254,12 +298,36 @@ fn refuse_contained_patient(resource: &Map<String, Value>, pointer: &str) -> Res
     }
 }
 
-/// Checks that at most one `Patient` resource is present and that it is the expected patient;
-/// returns its entry's `fullUrl` (`Some("")` if it has none) when present.
-fn check_patient_resource<'a>(
-    resources: &[Entry<'a>],
+/// The record's patient as this bundle names it: the expected reference, and the bundle's own
+/// Patient entry once it has been checked to be that patient.
+struct ThePatient<'a> {
+    expected: &'a PatientRef,
+    resource: Option<&'a Entry<'a>>,
+}
+
+impl ThePatient<'_> {
+    /// `Some(true)` if `reference` designates the patient, `Some(false)` if it designates another
+    /// patient, `None` if it designates no patient (another entry, a practitioner, …).
+    fn designated_by(&self, reference: &str) -> Option<bool> {
+        let own_full_url = self
+            .resource
+            .and_then(|entry| entry.full_url)
+            .filter(|url| !url.is_empty());
+        if own_full_url == Some(reference) || self.expected.to_string() == reference {
+            return Some(true);
+        }
+        let id = patient_logical_id(reference)?;
+        let own_id = self.resource.and_then(|entry| entry.id);
+        Some(own_id == Some(id) || *self.expected == PatientRef::LogicalId(id.to_owned()))
+    }
+}
+
+/// Finds the bundle's Patient resource, if any, and checks it is the only one and the expected
+/// patient (by logical id, or by its entry's fullUrl for an expected `urn:uuid:`).
+fn find_patient_resource<'a>(
+    resources: &'a [Entry<'a>],
     expected: &PatientRef,
-) -> Result<Option<&'a str>, FhirError> {
+) -> Result<Option<&'a Entry<'a>>, FhirError> {
     let mut patients = resources.iter().filter(|r| r.resource_type == "Patient");
     let Some(patient) = patients.next() else {
         return Ok(None);
@@ -270,52 +338,57 @@ fn check_patient_resource<'a>(
             second: second.pointer.clone(),
         });
     }
-    if patient.id != expected.id() {
+    let (matches, pointer, found) = match expected {
+        PatientRef::LogicalId(id) => (
+            patient.id == Some(id.as_str()),
+            format!("{}/id", patient.pointer),
+            patient.id.map(|id| format!("Patient/{id}")),
+        ),
+        PatientRef::EntryUrn(urn) => (
+            patient.full_url == Some(urn.as_str()),
+            format!("{}/fullUrl", patient.entry_pointer),
+            patient.full_url.map(str::to_owned),
+        ),
+    };
+    if !matches {
         return Err(FhirError::PatientMismatch {
-            pointer: format!("{}/id", patient.pointer),
+            pointer,
             expected: expected.clone(),
-            found: format!("Patient/{}", patient.id),
+            found: found.unwrap_or_else(|| "nothing".into()),
         });
     }
-    Ok(Some(patient.full_url.unwrap_or("")))
+    Ok(Some(patient))
 }
 
 /// Checks every reference in every resource: a `subject` or `patient` reference must designate
-/// the expected patient, and no reference anywhere may designate another patient. When the bundle
-/// has no Patient resource, at least one `subject`/`patient` reference must name the patient.
-fn check_references(
-    resources: &[Entry<'_>],
-    expected: &PatientRef,
-    patient_full_url: Option<&str>,
-) -> Result<(), FhirError> {
+/// the patient, and no reference anywhere may designate another patient. When the bundle has no
+/// Patient resource, at least one `subject`/`patient` reference must name the patient.
+fn check_references(resources: &[Entry<'_>], patient: &ThePatient<'_>) -> Result<(), FhirError> {
     let mut patient_referenced = false;
     for entry in resources {
         let mut references = Vec::new();
         collect_references(entry.resource, &entry.pointer, None, &mut references)?;
         for reference in references {
-            let target = ReferenceTarget::classify(reference.value, patient_full_url);
-            match target {
-                ReferenceTarget::Patient(id) if id != expected.id() => {
+            match patient.designated_by(reference.value) {
+                Some(true) => patient_referenced |= reference.is_subject,
+                Some(false) => {
                     return Err(FhirError::PatientMismatch {
                         pointer: reference.pointer,
-                        expected: expected.clone(),
-                        found: format!("Patient/{id}"),
+                        expected: patient.expected.clone(),
+                        found: reference.value.to_owned(),
                     });
                 }
-                ReferenceTarget::Patient(_) | ReferenceTarget::BundlePatient => {
-                    patient_referenced |= reference.is_subject;
-                }
-                ReferenceTarget::Other if reference.is_subject => {
+                None if reference.is_subject => {
                     return Err(FhirError::SubjectNotPatient {
                         pointer: reference.pointer,
                         found: reference.value.to_owned(),
                     });
                 }
-                ReferenceTarget::Other => {}
+                None => {}
             }
         }
     }
-    if patient_full_url.is_none() && !patient_referenced {
+    if patient.resource.is_none() && !patient_referenced {
         return Err(FhirError::NoPatient);
     }
     Ok(())
@@ -361,28 +434,16 @@ fn collect_references<'a>(
     Ok(())
 }
 
-/// What a reference string designates, as far as patient ownership is concerned.
-enum ReferenceTarget<'a> {
-    /// `Patient/<id>`, relative or absolute, possibly versioned (`/_history/<v>`).
-    Patient(&'a str),
-    /// The `fullUrl` of the bundle's own Patient entry (typically `urn:uuid:…`).
-    BundlePatient,
-    Other,
-}
-
-impl<'a> ReferenceTarget<'a> {
-    fn classify(reference: &'a str, patient_full_url: Option<&str>) -> Self {
-        if patient_full_url.is_some_and(|url| !url.is_empty() && url == reference) {
-            return Self::BundlePatient;
-        }
-        let without_history = reference
-            .split_once("/_history/")
-            .map_or(reference, |(resource, _)| resource);
-        let mut segments = without_history.rsplit('/');
-        match (segments.next(), segments.next()) {
-            (Some(id), Some("Patient")) => Self::Patient(id),
-            _ => Self::Other,
-        }
+/// The id in a reference to a Patient resource — `Patient/<id>`, relative or absolute, possibly
+/// versioned (`…/_history/<version>`) — or `None` for any other reference.
+fn patient_logical_id(reference: &str) -> Option<&str> {
+    let without_history = reference
+        .split_once("/_history/")
+        .map_or(reference, |(resource, _)| resource);
+    let mut segments = without_history.rsplit('/');
+    match (segments.next(), segments.next()) {
+        (Some(id), Some("Patient")) => Some(id),
+        _ => None,
     }
 }
 
