@@ -242,14 +242,22 @@ fn out_of_order_and_conflicting_marks_change_nothing(db: &dyn Database) {
 fn concurrent_inserts_get_distinct_indexes(db: &dyn Database) {
     const THREADS: u8 = 6;
     const PER_THREAD: u8 = 5;
-    db.open();
+    let shared = db.open();
     let alice = patient(1);
     let indexes: Vec<u64> = thread::scope(|scope| {
         let workers: Vec<_> = (0..THREADS)
             .map(|t| {
+                let shared = &shared;
                 scope.spawn(move || {
-                    // Each thread is its own connection, as separate gateway processes would be.
-                    let store = db.open();
+                    // Odd threads have their own connection, as separate gateway processes would;
+                    // even threads share one store, as a gateway's request handlers do.
+                    let own;
+                    let store = if t % 2 == 1 {
+                        own = db.open();
+                        &own
+                    } else {
+                        shared
+                    };
                     (0..PER_THREAD)
                         .map(|n| {
                             let h = hemr(t * PER_THREAD + n);

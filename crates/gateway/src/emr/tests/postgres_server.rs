@@ -92,8 +92,9 @@ impl PostgresServer {
             .args(["-D", &self.data_dir(), "-l", &self.log_file(), "-w", "-o"])
             .arg(options)
             .arg("start")
-            .status()
+            .output() // captured: on failure the server log says why
             .expect("run pg_ctl")
+            .status
             .success()
     }
 
