@@ -16,8 +16,8 @@ use super::EmrError;
 /// serialise on the lock, so a short wait is normal under concurrent releases.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Whether a transaction will write; SQLite takes its write lock up front for writers, so two
-/// writers never deadlock upgrading read locks.
+/// Whether a transaction will write. SQLite takes its write lock up front for writers, so two
+/// writers never deadlock upgrading read locks; PostgreSQL runs readers as READ ONLY.
 #[derive(Clone, Copy)]
 pub(crate) enum Access {
     Read,
@@ -181,7 +181,10 @@ impl Connection {
             }
             Connection::Postgres(client) => {
                 let mut client = lock(client);
-                let mut transaction = client.transaction()?;
+                let mut transaction = client
+                    .build_transaction()
+                    .read_only(matches!(access, Access::Read))
+                    .start()?;
                 let output = body(&mut transaction)?;
                 transaction.commit()?;
                 Ok(output)
