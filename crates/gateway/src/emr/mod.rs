@@ -1,7 +1,7 @@
 //! The hospital's EMR database (S0-layers "existing database"): FHIR bundles per patient, each with
 //! its EMR index j, its hash hEMR and the progress of its release (S1-release, S1-storage).
 //!
-//! One schema and one set of migrations ([`schema`]) serve both engines: SQLite, a file under the
+//! One schema and one set of migrations (`schema.rs`) serve both engines: SQLite, a file under the
 //! gateway's data directory (the embedded default), and PostgreSQL by URL (deployments). The calls
 //! are synchronous; an async caller runs them on a blocking thread.
 //!
