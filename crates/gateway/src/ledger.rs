@@ -40,7 +40,7 @@ pub struct ProvenRecord {
 }
 
 /// Releases records and files and proves their storage pointers. Every method blocks until
-/// the answer is final and verified.
+/// the answer is final and verified (async callers run it on a blocking thread).
 pub trait RecordLedger {
     /// S1-release: `doctor` releases the record with hEMR `record_hash` about `patient`, with
     /// the doctor's `attestation` over it; returns the record's id once the release is final.
@@ -82,15 +82,8 @@ impl ConsortiumLedger {
 
     /// Signs and sends `payload` as `key`'s account and waits until it is final.
     fn send(&self, key: &PrivateKey, payload: Payload) -> Result<Confirmed, LedgerError> {
-        let sent = self
-            .client
-            .signer(key.clone())
-            .send(payload, Some(&self.wait))?;
-        // `send` with a wait policy returns only once the transaction is confirmed.
-        sent.confirmed.ok_or(LedgerError::NotApplied {
-            tx: sent.id,
-            expected: "a confirmation",
-        })
+        let sent = self.client.signer(key.clone()).send(payload, None)?;
+        Ok(self.client.wait_finalized(&sent.id, &self.wait)?)
     }
 }
 

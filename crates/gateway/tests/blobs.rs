@@ -156,6 +156,12 @@ async fn s3_blobs_on_a_real_s3_server_behave_like_local_ones() {
         },
     )
     .await;
+
+    let no_bucket = BlobStore::s3(&url.replace("s3://records/", "s3://no-such-bucket/")).unwrap();
+    assert!(matches!(
+        no_bucket.put(b"blob".to_vec()).await,
+        Err(BlobError::Backend(_))
+    ));
 }
 
 #[test]

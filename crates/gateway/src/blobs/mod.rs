@@ -11,7 +11,8 @@
 //!   `LocalFileSystem` writes each blob to a staging file and renames it into place; with
 //!   `with_fsync(true)`, which this store always sets, it `fsync`s the file and every affected
 //!   parent directory before the write returns, so a blob reported stored survives a power
-//!   loss or `kill -9`.
+//!   loss or `kill -9`. (Deletes are not fsynced; a deleted blob may come back after a power
+//!   loss, which is harmless for a content-addressed blob.)
 //! - [`BlobStore::s3`]: any S3 compatible store, e.g.
 //!   `s3://records?endpoint=http://127.0.0.1:9000&region=us-east-1&allow_http=true`. Options
 //!   missing from the URL (credentials above all) come from the `AWS_*` environment variables
