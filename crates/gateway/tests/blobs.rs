@@ -177,4 +177,10 @@ fn unusable_s3_urls_are_refused_with_the_reason() {
             "{url} was accepted"
         );
     }
+    let with_secret = "s3://records?secret_access_key=hunter2&no_such_option=1";
+    let refused = BlobStore::s3(with_secret).unwrap_err().to_string();
+    assert!(
+        refused.contains("no_such_option") && !refused.contains("hunter2"),
+        "{refused}"
+    );
 }

@@ -60,7 +60,7 @@ pub enum BlobError {
     /// A store URL that cannot be used.
     #[error("blob store URL {url:?}: {reason}")]
     Url {
-        /// The URL.
+        /// The URL without its query (which may hold credentials).
         url: String,
         /// What is wrong with it and what to write instead.
         reason: String,
@@ -122,8 +122,10 @@ impl BlobStore {
     /// `secret_access_key`, `allow_http`, …). Anything not in the URL comes from `AWS_*`
     /// environment variables. Nothing is contacted until the first operation.
     pub fn s3(url: &str) -> Result<Self, BlobError> {
+        // The query may hold credentials: errors (and so logs) show the URL without it.
+        let without_query = url.split('?').next().unwrap_or_default();
         let invalid = |reason: String| BlobError::Url {
-            url: url.to_string(),
+            url: without_query.to_string(),
             reason,
         };
         let parsed = Url::parse(url).map_err(|e| invalid(e.to_string()))?;
