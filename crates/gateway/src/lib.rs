@@ -1,5 +1,16 @@
-//! The hospital gateway (`medchain hospital`): a hospital's own service beside its validator, a
-//! client of the node's API. See the crate README for what each module owns.
+//! The hospital gateway (`medchain hospital`, issue 9): the service each hospital runs beside its
+//! validator, a client of the node's API (never inside the consensus process). See the crate
+//! README for what each module owns.
+//!
+//! - [`fhir`]: strict structural validation of FHIR R4 bundles.
+//! - [`emr`]: the hospital's EMR database, SQLite or PostgreSQL, one schema (S0-layers).
+//! - [`blobs`]: encrypted records ([`blobs::SealedRecord`]) in a content-addressed blob store,
+//!   on the local filesystem (fsync) or any S3 compatible store (S1-storage).
+//! - [`ledger`]: the [`ledger::RecordLedger`] boundary where releases and storage pointers are
+//!   filed and proven (S1-release, S1-storage); [`ledger::ConsortiumLedger`] is the consortium
+//!   chain's.
 
+pub mod blobs;
 pub mod emr;
 pub mod fhir;
+pub mod ledger;

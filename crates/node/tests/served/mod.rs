@@ -41,6 +41,13 @@ pub fn commit(chain: &Chain, txs: &[VerifiedTransaction]) {
         txs.iter().map(|tx| tx.tx().clone()).collect(),
     );
     assert!(admitted.iter().all(Result::is_ok), "{admitted:?}");
+    assert_eq!(finalize_next(chain), txs.len(), "a transaction failed");
+}
+
+/// Builds the next block from the mempool (one second after its parent) and finalizes it
+/// with a certificate of validators 0, 1 and 2: what the validators would do. Returns how
+/// many transactions it holds.
+pub fn finalize_next(chain: &Chain) -> usize {
     let parent = chain
         .store()
         .block_by_height(chain.committed_height())
@@ -53,7 +60,6 @@ pub fn commit(chain: &Chain, txs: &[VerifiedTransaction]) {
             parent.header().proposer,
         )
         .unwrap();
-    assert_eq!(block.txs().len(), txs.len(), "a transaction failed");
     let certificate = fixtures::certified_by(&[0, 1, 2], block.header()).unwrap();
     chain
         .finalize(
@@ -62,6 +68,7 @@ pub fn commit(chain: &Chain, txs: &[VerifiedTransaction]) {
             Some(&hex::decode(certificate).unwrap()),
         )
         .unwrap();
+    block.txs().len()
 }
 
 /// A light client of the fixtures' genesis talking to `chain` served on loopback.

@@ -1,0 +1,197 @@
+//! The consortium chain as the record ledger: a real chain (the node crate's execution driver
+//! and HTTP API on loopback, blocks finalized with real certificates of the client fixtures'
+//! validators) behind [`ConsortiumLedger`]. A record is released, its sealed blob stored and
+//! pointed to, and looked up with proofs; an unknown record is proven absent; a pointer filed
+//! by someone other than the patient and a second release of the same record are refused.
+
+// The client's fixtures: a four-validator genesis and real simplex finalization certificates.
+#[path = "../../client/tests/common/mod.rs"]
+mod fixtures;
+// The node's tests' chain served on loopback.
+#[path = "../../node/tests/served/mod.rs"]
+mod served;
+
+use medchain_client::{Client, ClientError, WaitPolicy, build};
+use medchain_gateway::{
+    blobs::{BlobStore, RecordBinding, RecordKey, SealedRecord},
+    ledger::{ConsortiumLedger, LedgerError, RecordLedger},
+};
+use medchain_node::chain::Chain;
+use medchain_state::testkit::{self, Actor, HospitalDesk, REGULATOR_SEED, org_name};
+use medchain_types::{Hash32, OrgKind, OrgState, RecordId};
+use served::{finalize_next, fresh_chain, verifying_client};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::Duration,
+};
+
+const BUNDLE: &[u8] = br#"{"resourceType":"Bundle","type":"collection","entry":[]}"#;
+
+/// Plays the validators: finalizes a block whenever transactions are waiting, until dropped.
+struct BlockProducer {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl BlockProducer {
+    fn start(chain: Arc<Chain>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                if !chain.mempool().is_empty() {
+                    finalize_next(&chain);
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for BlockProducer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A served chain with an audited hospital where `doctor` is licensed, set up through the
+/// client SDK's signer like any user would.
+fn licensed_doctor_chain(doctor: &Actor) -> (Client, BlockProducer) {
+    let chain = fresh_chain();
+    let producer = BlockProducer::start(chain.clone());
+    let client = verifying_client(chain);
+    let hospital = org_name("Seoul General");
+    let steps = [
+        (
+            doctor.clone(),
+            testkit::register(&hospital, OrgKind::Hospital),
+        ),
+        (
+            Actor::new(REGULATOR_SEED),
+            testkit::set_state(&hospital, OrgState::Audited),
+        ),
+    ]
+    .into_iter()
+    .chain(HospitalDesk::of(&hospital).steps(&hospital, doctor));
+    for (actor, payload) in steps {
+        client
+            .signer(actor.key)
+            .send(payload, Some(&WaitPolicy::default()))
+            .unwrap();
+    }
+    (client, producer)
+}
+
+/// The hint of the chain's refusal of what the ledger was asked to file.
+fn refusal<T: std::fmt::Debug>(result: Result<T, LedgerError>) -> String {
+    match result {
+        Err(LedgerError::Chain(ClientError::Api { body, .. })) if body.error == "rejected" => {
+            body.hint
+        }
+        other => panic!("expected the chain to refuse, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_released_record_is_stored_pointed_to_and_proven() {
+    let doctor = Actor::new(1);
+    let patient = Actor::new(50);
+    let (client, _producer) = licensed_doctor_chain(&doctor);
+    let ledger = ConsortiumLedger::new(client.clone(), WaitPolicy::default());
+
+    let release = build::release_record(
+        client.light.chain_id(),
+        &doctor.key,
+        patient.address,
+        BUNDLE,
+    );
+    let id = ledger
+        .release(
+            &doctor.key,
+            patient.address,
+            release.record_hash,
+            release.attestation.clone(),
+        )
+        .unwrap();
+    let proven = ledger.record(&id).unwrap().expect("released record");
+    assert_eq!(
+        (
+            proven.record.patient,
+            proven.record.doctor,
+            proven.record.record_hash
+        ),
+        (patient.address, doctor.address, release.record_hash)
+    );
+    assert_eq!(proven.record.attestation, release.attestation);
+    assert_eq!(proven.record.hospital, org_name("Seoul General"));
+    assert!(proven.pointer.is_none(), "no pointer filed yet");
+
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = BlobStore::local(dir.path()).unwrap();
+    let key = RecordKey::new([3; 32]);
+    let binding = RecordBinding {
+        patient: patient.address,
+        index: 0,
+        record_hash: release.record_hash,
+    };
+    let sealed = SealedRecord::seal(&key, &binding, BUNDLE)
+        .unwrap()
+        .to_bytes();
+    let blob_hash = blobs.put(sealed).await.unwrap();
+    let location = blobs.location(&blob_hash).unwrap();
+
+    // Only the record's patient may file its pointer (S1-storage).
+    let by_doctor = ledger.store_pointer(&doctor.key, id, blob_hash, location.clone());
+    let hint = refusal(by_doctor);
+    assert!(hint.contains("key of the patient"), "{hint}");
+    assert!(ledger.record(&id).unwrap().unwrap().pointer.is_none());
+
+    ledger
+        .store_pointer(&patient.key, id, blob_hash, location.clone())
+        .unwrap();
+    let proven = ledger.record(&id).unwrap().unwrap();
+    let (pointer, at) = proven.pointer.expect("pointer filed");
+    assert_eq!(
+        (pointer.record, pointer.blob_hash, pointer.location),
+        (id, blob_hash, location)
+    );
+    assert!(at.header.height >= proven.record_at.header.height);
+
+    // A reader follows the proven pointer to the blob and opens it against the proven hEMR.
+    let read = blobs.get(&pointer.blob_hash).await.unwrap();
+    let opened = SealedRecord::from_bytes(&read)
+        .unwrap()
+        .open(&key, &binding)
+        .unwrap();
+    assert_eq!(opened.as_slice(), BUNDLE);
+
+    // The same record (patient, hEMR) cannot be released twice.
+    let again = ledger.release(
+        &doctor.key,
+        patient.address,
+        release.record_hash,
+        release.attestation,
+    );
+    let hint = refusal(again);
+    assert!(hint.contains("on chain already"), "{hint}");
+}
+
+#[test]
+fn an_unknown_record_is_proven_absent() {
+    let doctor = Actor::new(1);
+    let (client, _producer) = licensed_doctor_chain(&doctor);
+    let ledger = ConsortiumLedger::new(client, WaitPolicy::default());
+    let unknown = RecordId(Hash32::from([7; 32]));
+    assert!(ledger.record(&unknown).unwrap().is_none());
+}
