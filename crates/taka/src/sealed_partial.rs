@@ -43,8 +43,9 @@ impl SealedPartialKey {
         let r = Secret::new(random_nonzero_scalar(rng));
         let ephemeral = mul_p(r.expose());
         let shared = Secret::new(mul_g1(request.l_u1(), r.expose()));
-        let key = sealing_key(shared.expose(), &ephemeral, request, partial.x());
-        let ciphertext = seal_with(&key, &aad(request, partial.x()), &partial.to_bytes(), rng)?;
+        let request = request.to_bytes();
+        let key = sealing_key(shared.expose(), &ephemeral, &request, partial.x());
+        let ciphertext = seal_with(&key, &aad(&request, partial.x()), &partial.to_bytes(), rng)?;
         Ok(Self {
             x: partial.x(),
             ephemeral,
@@ -61,9 +62,10 @@ impl SealedPartialKey {
         request: &ExtractionRequest,
     ) -> Result<PartialKey> {
         let shared = Secret::new(mul_g1(&self.ephemeral, pending.secret_key_part()));
-        let key = sealing_key(shared.expose(), &self.ephemeral, request, self.x);
+        let request = request.to_bytes();
+        let key = sealing_key(shared.expose(), &self.ephemeral, &request, self.x);
         let plaintext =
-            zeroize::Zeroizing::new(open_with(&key, &aad(request, self.x), &self.ciphertext)?);
+            zeroize::Zeroizing::new(open_with(&key, &aad(&request, self.x), &self.ciphertext)?);
         let partial = PartialKey::from_bytes(&plaintext)?;
         if partial.x() != self.x {
             return Err(Error::UnexpectedPartial { x: partial.x() });
@@ -99,20 +101,21 @@ impl SealedPartialKey {
     }
 }
 
+/// `request` is the request's canonical encoding, computed once per seal or open.
 fn sealing_key(
     shared: &G1Affine,
     ephemeral: &G1Affine,
-    request: &ExtractionRequest,
+    request: &[u8],
     x: u32,
 ) -> zeroize::Zeroizing<[u8; 32]> {
     let mut w = Writer::new();
-    w.g1(shared).g1(ephemeral).bytes(&request.to_bytes()).u32(x);
+    w.g1(shared).g1(ephemeral).bytes(request).u32(x);
     hash::h_sk(LABEL, &w.into_secret_bytes())
 }
 
-fn aad(request: &ExtractionRequest, x: u32) -> Vec<u8> {
+fn aad(request: &[u8], x: u32) -> Vec<u8> {
     encode(|w| {
-        w.bytes(LABEL).bytes(&request.to_bytes()).u32(x);
+        w.bytes(LABEL).bytes(request).u32(x);
     })
 }
 
