@@ -14,3 +14,5 @@ pub mod blobs;
 pub mod emr;
 pub mod fhir;
 pub mod ledger;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

@@ -2,9 +2,8 @@
 //! through the same scenario: content addressing, idempotent puts, tamper detection, the size
 //! cap, exists/delete, and a store reopened on the same data.
 
-mod moto;
-
 use medchain_gateway::blobs::{BlobError, BlobStore, RecordBinding, RecordKey, SealedRecord};
+use medchain_gateway::testkit::Moto;
 use medchain_state::testkit::address;
 use medchain_types::ContentHash;
 use object_store::{ObjectStoreExt as _, aws::AmazonS3Builder, path::Path as StorePath};
@@ -121,7 +120,7 @@ fn a_blob_directory_that_cannot_be_created_is_a_typed_error() {
 
 #[tokio::test]
 async fn s3_blobs_on_a_real_s3_server_behave_like_local_ones() {
-    let moto = moto::Moto::start();
+    let moto = Moto::start();
     moto.create_bucket("records");
     let url = format!(
         "s3://records/hospital-a?endpoint={}&region=us-east-1&allow_http=true&access_key_id=test&secret_access_key=test",

@@ -1,14 +1,12 @@
 //! One test suite, run against both engines: SQLite in a temporary directory and a real PostgreSQL
-//! server started for each test ([`postgres_server`]).
-
-mod postgres_server;
+//! server started for each test ([`crate::testkit::PostgresServer`]).
 
 use std::collections::BTreeSet;
 use std::thread;
 
 use super::backend::{Access, Param};
 use super::*;
-use postgres_server::PostgresServer;
+use crate::testkit::PostgresServer;
 
 /// A database a test can open any number of stores on (as separate gateway processes would).
 trait Database: Sync {

@@ -17,7 +17,7 @@ const DEBIAN_POSTGRES_ROOT: &str = "/usr/lib/postgresql";
 const SYSTEM_USER: &str = "postgres";
 const START_ATTEMPTS: usize = 5;
 
-pub(crate) struct PostgresServer {
+pub struct PostgresServer {
     dir: TempDir,
     bin: PathBuf,
     as_system_user: bool,
@@ -26,7 +26,7 @@ pub(crate) struct PostgresServer {
 
 impl PostgresServer {
     /// Starts a fresh server; panics with what to install if PostgreSQL is missing.
-    pub(crate) fn start() -> Self {
+    pub fn start() -> Self {
         let bin = server_bin_dir().unwrap_or_else(|| {
             panic!(
                 "no PostgreSQL server under {DEBIAN_POSTGRES_ROOT}/*/bin: \
@@ -78,7 +78,7 @@ impl PostgresServer {
     }
 
     /// The URL of the server's default database.
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("postgres://{SYSTEM_USER}@127.0.0.1:{}/postgres", self.port)
     }
 
