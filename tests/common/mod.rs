@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod hospital;
+
 use medchain_client::{Client, LightClient, NodeClient, keys};
 use medchain_types::{G1Point, IdentityName, IdentityPayload, Payload, Role};
 use std::{
