@@ -227,5 +227,21 @@ fn explain_denial(reason: DenyReason) -> &'static str {
         DenyReason::ConsentExpired => "the patient's consent has expired",
         DenyReason::ConsentRevoked => "the patient revoked the consent",
         DenyReason::RequesterNotAudited => "the doctor's organisation is not audited",
+        DenyReason::NotADoctor => "the requester is not an enrolled doctor",
+        DenyReason::Unlicensed => "the doctor holds no licence",
+        DenyReason::LicenceExpired => "the doctor's licence has expired",
+        DenyReason::DoctorRevoked => "the doctor is on the revocation list",
+        DenyReason::NoEmergency => "no such emergency request on chain",
+        DenyReason::EmergencyMismatch => "the emergency request names another record or doctor",
+        DenyReason::EmergencyExpired => "the emergency request is too old to rely on",
+        DenyReason::BadAuthorisation => {
+            "the patient's authorisation does not verify for this doctor and hospital"
+        }
+        DenyReason::Replayed => "this request was already served once; make a new one",
+        DenyReason::WrongRecord => "the authorisation does not cover the record asked for",
+        DenyReason::LicenceMismatch => {
+            "the licence presented is not the doctor's, or not issued by the doctor's hospital"
+        }
+        DenyReason::AuthorisationExpired => "the patient's authorisation has expired",
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{Gateway, ServiceError};
 use crate::wire::{
-    Enrolled, EnrolmentStarted, GatewayInfo, HeldRecord, LicenceIssued, MAX_REQUEST_BYTES,
+    Enrolled, EnrolmentStarted, GatewayInfo, HeldRecord, LicenceIssued, MAX_REQUEST_BYTES, Served,
     WrittenRecord,
 };
 use axum::{
@@ -29,6 +29,7 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/patients/{address}/records", get(patient_records))
         .route("/v1/blobs/{hash}", get(blob))
         .route("/v1/licences/{doctor}", get(licence))
+        .route("/v1/shares", post(share))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(gateway)
 }
@@ -113,4 +114,9 @@ async fn blob(
 async fn licence(gateway: Shared, Path(doctor): Path<String>) -> Answer<LicenceIssued> {
     let doctor = IdentityName::new(doctor).map_err(|e| ServiceError::bad("doctor identity", e))?;
     blocking(gateway, move |g| g.sign_licence(&doctor)).await
+}
+
+async fn share(gateway: Shared, body: Result<Bytes, BytesRejection>) -> Answer<Served> {
+    let request = json_body(body)?;
+    blocking(gateway, move |g| g.share(request)).await
 }

@@ -20,6 +20,7 @@ mod error;
 mod http;
 mod licence;
 mod release;
+mod share;
 mod vault;
 
 pub use error::ServiceError;

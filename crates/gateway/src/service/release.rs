@@ -24,6 +24,7 @@ use crate::{
 use medchain_types::{
     Address, ContentHash, Event, Hash32, Payload, RecordId, RecordPayload, Role, Transaction, TxId,
 };
+use zeroize::Zeroizing;
 
 impl Gateway {
     /// `POST /v1/records`.
@@ -220,7 +221,7 @@ impl Gateway {
             return Ok(pointer.blob_hash);
         }
         let patient = Address::from_bytes(record.key.patient.0);
-        let key = self.record_key(&patient, record.key.index)?;
+        let key = RecordKey::new(*self.record_key(&patient, record.key.index)?);
         let binding = RecordBinding {
             patient,
             index: record.key.index,
@@ -253,11 +254,11 @@ impl Gateway {
         &self,
         patient: &Address,
         index: u64,
-    ) -> Result<RecordKey, ServiceError> {
+    ) -> Result<Zeroizing<[u8; 32]>, ServiceError> {
         let enrolment = self.enrolment(patient)?;
         let j = taka::RecordIndex::new(index)
             .map_err(|e| ServiceError::Internal(format!("EMR index {index}: {e}")))?;
-        Ok(RecordKey::new(*enrolment.factors().factor(j).record_key()))
+        Ok(enrolment.factors().factor(j).record_key())
     }
 }
 
