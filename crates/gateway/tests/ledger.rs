@@ -8,6 +8,8 @@
 #[path = "../../client/tests/common/mod.rs"]
 mod fixtures;
 // The node's tests' chain served on loopback.
+#[path = "support/producer.rs"]
+mod producer;
 #[path = "../../node/tests/served/mod.rs"]
 mod served;
 
@@ -16,54 +18,12 @@ use medchain_gateway::{
     blobs::{BlobStore, RecordBinding, RecordKey, SealedRecord},
     ledger::{ConsortiumLedger, LedgerError, RecordLedger},
 };
-use medchain_node::chain::Chain;
 use medchain_state::testkit::{self, Actor, HospitalDesk, REGULATOR_SEED, org_name};
 use medchain_types::{Hash32, OrgKind, OrgState, RecordId};
-use served::{finalize_next, fresh_chain, verifying_client};
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    thread,
-    time::Duration,
-};
+use producer::BlockProducer;
+use served::{fresh_chain, verifying_client};
 
 const BUNDLE: &[u8] = br#"{"resourceType":"Bundle","type":"collection","entry":[]}"#;
-
-/// Plays the validators: finalizes a block whenever transactions are waiting, until dropped.
-struct BlockProducer {
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl BlockProducer {
-    fn start(chain: Arc<Chain>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = thread::spawn(move || {
-            while !stopping.load(Ordering::Relaxed) {
-                if !chain.mempool().is_empty() {
-                    finalize_next(&chain);
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for BlockProducer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 /// A served chain with an audited hospital where `doctor` is licensed, set up through the
 /// client SDK's signer like any user would.
