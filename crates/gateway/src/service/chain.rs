@@ -63,14 +63,6 @@ impl ChainAccess {
             .is_some())
     }
 
-    /// A released record, proven.
-    pub(crate) fn record(
-        &self,
-        id: &medchain_types::RecordId,
-    ) -> Result<Option<Record>, ServiceError> {
-        Ok(self.client.read(&StateQuery::record(id))?.value)
-    }
-
     /// A record's newest storage pointer, proven.
     pub(crate) fn storage(
         &self,
