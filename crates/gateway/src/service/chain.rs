@@ -3,7 +3,7 @@
 
 use super::ServiceError;
 use medchain_client::{Client, Confirmed, StateQuery, TxOutcome, WaitPolicy};
-use medchain_state::values::{IdentityRecord, Licence, Record, StoragePointer};
+use medchain_state::values::{IdentityRecord, Licence, StoragePointer};
 use medchain_types::{Address, IdentityName, Payload, PrivateKey, Transaction, TxId};
 use std::sync::{Mutex, PoisonError};
 
