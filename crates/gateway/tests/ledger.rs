@@ -2,7 +2,8 @@
 //! and HTTP API on loopback, blocks finalized with real certificates of the client fixtures'
 //! validators) behind [`ConsortiumLedger`]. A record is released, its sealed blob stored and
 //! pointed to, and looked up with proofs; an unknown record is proven absent; a pointer filed
-//! by someone other than the patient and a second release of the same record are refused.
+//! by someone neither the patient nor of its hospital, and a second release of the same
+//! record, are refused.
 
 // The client's fixtures: a four-validator genesis and real simplex finalization certificates.
 #[path = "../../client/tests/common/mod.rs"]
@@ -111,10 +112,11 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
     let blob_hash = blobs.put(sealed).await.unwrap();
     let location = blobs.location(&blob_hash).unwrap();
 
-    // Only the record's patient may file its pointer (S1-storage).
-    let by_doctor = ledger.store_pointer(&doctor.key, id, blob_hash, location.clone());
-    let hint = refusal(by_doctor);
-    assert!(hint.contains("key of the patient"), "{hint}");
+    // Only the record's patient or a member of its hospital may file its pointer (S1-storage).
+    let outsider = Actor::new(77);
+    let by_outsider = ledger.store_pointer(&outsider.key, id, blob_hash, location.clone());
+    let hint = refusal(by_outsider);
+    assert!(hint.contains("record's patient or of a member"), "{hint}");
     assert!(ledger.record(&id).unwrap().unwrap().pointer.is_none());
 
     ledger

@@ -201,11 +201,13 @@ fn a_restarted_gateway_resumes_unfinished_releases() {
     ];
     let releases: Vec<_> = bundles
         .iter()
-        .map(|bundle| {
+        .zip(0..)
+        .map(|(bundle, ahead)| {
             let tx = world.signed_release(
                 &seoul.doctor.actor,
                 &patient.actor.address,
                 bundle.as_bytes(),
+                ahead,
             );
             let hemr = Hemr(ContentHash::of(bundle.as_bytes()).0.0);
             let key = store
@@ -214,8 +216,8 @@ fn a_restarted_gateway_resumes_unfinished_releases() {
             (key, tx)
         })
         .collect();
-    // The first stopped after `written`; the second after its release was final and marked.
-    let (released_key, released_tx) = &releases[1];
+    // The second stopped after `written`; the first after its release was final and marked.
+    let (released_key, released_tx) = &releases[0];
     world.client.node.submit(released_tx).unwrap();
     world
         .client

@@ -144,13 +144,22 @@ impl World {
         .unwrap()
     }
 
-    /// The doctor's signed release of `bundle` for `patient`.
-    pub fn signed_release(&self, doctor: &Actor, patient: &Address, bundle: &[u8]) -> Transaction {
+    /// The doctor's signed release of `bundle` for `patient`, `ahead` transactions after the
+    /// doctor's next nonce on chain.
+    pub fn signed_release(
+        &self,
+        doctor: &Actor,
+        patient: &Address,
+        bundle: &[u8],
+        ahead: u64,
+    ) -> Transaction {
         let release =
             build::release_record(self.client.light.chain_id(), &doctor.key, *patient, bundle);
-        let signer = self.client.signer(doctor.key.clone());
-        let nonce = self.client.next_nonce(&doctor.address).unwrap();
-        signer.sign(release.payload, nonce).unwrap()
+        let nonce = self.client.next_nonce(&doctor.address).unwrap() + ahead;
+        self.client
+            .signer(doctor.key.clone())
+            .sign(release.payload, nonce)
+            .unwrap()
     }
 
     /// The request a doctor's `medchain doctor write` sends.
@@ -160,7 +169,7 @@ impl World {
             fhir_patient: fixture_patient(bundle),
             bundle: bundle.to_owned(),
             release: self
-                .signed_release(doctor, patient, bundle.as_bytes())
+                .signed_release(doctor, patient, bundle.as_bytes(), 0)
                 .encode()
                 .to_vec(),
         }
