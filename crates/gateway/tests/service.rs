@@ -11,6 +11,10 @@ mod producer;
 mod served;
 #[path = "support/world.rs"]
 mod world;
+// A real PostgreSQL server and a real S3 protocol server (moto), each started by the test.
+mod moto;
+#[path = "../src/emr/tests/postgres_server.rs"]
+mod postgres_server;
 
 use commonware_codec::Encode as _;
 use medchain_client::StateQuery;
@@ -21,7 +25,7 @@ use medchain_gateway::{
     wire::WrittenRecord,
 };
 use medchain_types::{ContentHash, RecordId};
-use world::{Party, World, enrol_at, fixture};
+use world::{Party, Storage, World, enrol_at, fixture};
 
 fn client(handle: &medchain_gateway::service::HospitalHandle) -> GatewayClient {
     GatewayClient::new(&handle.url()).unwrap()
@@ -178,22 +182,44 @@ fn a_write_that_does_not_fit_its_release_is_refused_and_nothing_is_kept() {
     );
 }
 
+#[test]
+fn a_restarted_gateway_resumes_unfinished_releases_on_sqlite_and_local_blobs() {
+    resumes_unfinished_releases(&Storage::default());
+}
+
+#[test]
+fn a_restarted_gateway_resumes_unfinished_releases_on_postgres_and_s3() {
+    let postgres = postgres_server::PostgresServer::start();
+    let s3 = moto::Moto::start();
+    s3.create_bucket("records");
+    resumes_unfinished_releases(&Storage {
+        database: Some(postgres.url()),
+        blobs: Some(format!(
+            "s3://records/seoul?endpoint={}&region=us-east-1&allow_http=true&access_key_id=test&secret_access_key=test",
+            s3.endpoint
+        )),
+    });
+}
+
 /// A gateway stopped after the `written` mark (the release not yet on chain) and one stopped
 /// after the `released` mark (no blob, no pointer) both finish the release when started again:
 /// the same signed release, one blob and one pointer each.
-#[test]
-fn a_restarted_gateway_resumes_unfinished_releases() {
+fn resumes_unfinished_releases(storage: &Storage) {
     let world = World::new();
     let seoul = world.hospital("Seoul General", 1);
     let patient = world.patient(50);
     let dir = tempfile::tempdir().unwrap();
     let enrolment = {
-        let handle = world.gateway(&seoul, dir.path());
+        let handle = world.gateway_on(&seoul, dir.path(), storage);
         enrol_at(&client(&handle), &patient, &seoul.desk.name)
     };
 
     // What the gateway had done when it was killed, done to its database directly.
-    let store = EmrStore::open(&EmrLocation::in_data_dir(dir.path())).unwrap();
+    let location = match &storage.database {
+        Some(url) => EmrLocation::parse(url),
+        None => EmrLocation::in_data_dir(dir.path()),
+    };
+    let store = EmrStore::open(&location).unwrap();
     let row = PatientAddress(patient.actor.address.as_bytes().try_into().unwrap());
     let bundles = [
         fixture("healthy-12-0000.json"),
@@ -228,7 +254,7 @@ fn a_restarted_gateway_resumes_unfinished_releases() {
         .unwrap();
     assert_eq!(store.pending().unwrap().len(), 2);
 
-    let handle = world.gateway(&seoul, dir.path());
+    let handle = world.gateway_on(&seoul, dir.path(), storage);
     let gateway = client(&handle);
     assert!(
         store.pending().unwrap().is_empty(),

@@ -32,6 +32,13 @@ pub fn wait() -> WaitPolicy {
     }
 }
 
+/// Where a gateway keeps records: `None` is the data directory's SQLite file and blob folder.
+#[derive(Default)]
+pub struct Storage {
+    pub database: Option<String>,
+    pub blobs: Option<String>,
+}
+
 /// Someone with a chain key and TAKA identity keys.
 pub struct Party {
     pub actor: Actor,
@@ -125,6 +132,11 @@ impl World {
 
     /// A gateway for `hospital` with its data in `dir` (SQLite, local blobs).
     pub fn gateway(&self, hospital: &Hospital, dir: &Path) -> HospitalHandle {
+        self.gateway_on(hospital, dir, &Storage::default())
+    }
+
+    /// A gateway for `hospital` on `storage`, the rest in `dir`.
+    pub fn gateway_on(&self, hospital: &Hospital, dir: &Path, storage: &Storage) -> HospitalHandle {
         HospitalService::start(HospitalConfig {
             chain: self.client.clone(),
             wait: wait(),
@@ -137,8 +149,8 @@ impl World {
             params: self.params,
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.to_path_buf(),
-            database: None,
-            blobs: None,
+            database: storage.database.clone(),
+            blobs: storage.blobs.clone(),
             public_url: None,
         })
         .unwrap()
