@@ -1,6 +1,8 @@
 //! The service's errors, each explained at the HTTP edge as `{code, message, hint}`.
 
-use crate::{blobs::BlobError, emr::EmrError, fhir::FhirError, wire::ErrorBody};
+use crate::{
+    blobs::BlobError, emr::EmrError, fhir::FhirError, ledger::LedgerError, wire::ErrorBody,
+};
 use axum::{
     Json,
     http::StatusCode,
@@ -209,6 +211,15 @@ impl IntoResponse for ServiceError {
             access_tx,
         };
         (status, Json(body)).into_response()
+    }
+}
+
+impl From<LedgerError> for ServiceError {
+    fn from(error: LedgerError) -> Self {
+        match error {
+            LedgerError::Chain(error) => Self::Chain(error),
+            LedgerError::NotApplied { tx, expected } => Self::NotApplied { tx, expected },
+        }
     }
 }
 
