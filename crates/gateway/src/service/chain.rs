@@ -5,8 +5,8 @@
 use super::ServiceError;
 use crate::ledger::ConsortiumLedger;
 use medchain_client::{Client, Confirmed, StateQuery, WaitPolicy};
-use medchain_state::values::{IdentityRecord, Licence};
-use medchain_types::{Address, IdentityName, Payload, PrivateKey};
+use medchain_state::values::{EmergencyRecord, IdentityRecord, Licence};
+use medchain_types::{Address, BlsPublicKey, EmergencyId, IdentityName, Payload, PrivateKey};
 
 /// The chain as the hospital sees and acts on it.
 pub(crate) struct ChainAccess {
@@ -57,6 +57,26 @@ impl ChainAccess {
             .read(&StateQuery::revocation(doctor))?
             .value
             .is_some())
+    }
+
+    /// An address's registered vouching key, proven.
+    pub(crate) fn vouching_key(
+        &self,
+        address: &Address,
+    ) -> Result<Option<BlsPublicKey>, ServiceError> {
+        Ok(self
+            .client
+            .read(&StateQuery::vouching_key(address))?
+            .value
+            .map(|registered| registered.key))
+    }
+
+    /// An emergency request tx_ur, proven.
+    pub(crate) fn emergency(
+        &self,
+        id: &EmergencyId,
+    ) -> Result<Option<EmergencyRecord>, ServiceError> {
+        Ok(self.client.read(&StateQuery::emergency(id))?.value)
     }
 
     /// Signs `payload` as the hospital, submits it and waits until it is final.

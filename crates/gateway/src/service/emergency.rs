@@ -60,9 +60,8 @@ impl Gateway {
             filing.issued_at_ms,
         );
         let ours = vouching_key_from(self.chain.key()).sign(&message);
-        let vouch = aggregate(&filing.doctor_vouch, &ours).ok_or_else(|| {
-            ServiceError::bad("doctor_vouch", "not a valid BLS12-381 signature")
-        })?;
+        let vouch = aggregate(&filing.doctor_vouch, &ours)
+            .ok_or_else(|| ServiceError::bad("doctor_vouch", "not a valid BLS12-381 signature"))?;
         let confirmed = self
             .chain
             .file(Payload::Emergency(EmergencyPayload::Request {
@@ -114,10 +113,7 @@ impl Gateway {
     }
 
     /// `POST /v1/emergency-access`.
-    pub(crate) fn emergency_access(
-        &self,
-        asked: EmergencyAccess,
-    ) -> Result<Served, ServiceError> {
+    pub(crate) fn emergency_access(&self, asked: EmergencyAccess) -> Result<Served, ServiceError> {
         let hello = taka::EmergencyHello::from_bytes(&asked.hello)
             .map_err(|e| ServiceError::bad("emergency hello", e))?;
         let emergency = self
@@ -132,7 +128,9 @@ impl Gateway {
             && request.hur() == emergency.hur.0
             && request.record().get() == held.key.index
             && request.patient().as_bytes()
-                == IdentityName::patient_pseudonym(&patient).as_str().as_bytes()
+                == IdentityName::patient_pseudonym(&patient)
+                    .as_str()
+                    .as_bytes()
             && emergency.patient == patient;
         let grounds = if fits {
             AccessGrounds::Emergency(asked.emergency)
@@ -179,7 +177,10 @@ impl Gateway {
     }
 
     /// `GET /v1/patients/{address}/notifications`.
-    pub(crate) fn notifications(&self, patient: &Address) -> Result<Vec<Notification>, ServiceError> {
+    pub(crate) fn notifications(
+        &self,
+        patient: &Address,
+    ) -> Result<Vec<Notification>, ServiceError> {
         self.emr
             .notifications(&patient_row(patient))?
             .into_iter()

@@ -41,6 +41,9 @@ pub enum ServiceError {
     /// The record's release is not complete yet.
     #[error("record {0} is not stored yet")]
     RecordNotReady(RecordId),
+    /// No such emergency request on chain.
+    #[error("no emergency request {0} on chain")]
+    UnknownEmergency(medchain_types::EmergencyId),
     /// No such enrolment session (unknown, expired, or already confirmed).
     #[error("no enrolment session {0}")]
     UnknownSession(String),
@@ -137,6 +140,11 @@ impl ServiceError {
                 StatusCode::CONFLICT,
                 "record_not_ready",
                 "the record's release is still being completed; try again shortly",
+            ),
+            E::UnknownEmergency(_) => (
+                StatusCode::NOT_FOUND,
+                "unknown_emergency",
+                "file the emergency at your own hospital first (POST /v1/emergencies) and wait until it is final",
             ),
             E::UnknownSession(_) => (
                 StatusCode::NOT_FOUND,
