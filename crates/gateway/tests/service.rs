@@ -25,7 +25,7 @@ use medchain_gateway::{
     wire::WrittenRecord,
 };
 use medchain_types::{ContentHash, RecordId};
-use world::{Party, Storage, World, enrol_at, fixture};
+use world::{Hospital, Party, Storage, World, enrol_at, fixture};
 
 fn client(handle: &medchain_gateway::service::HospitalHandle) -> GatewayClient {
     GatewayClient::new(&handle.url()).unwrap()
@@ -139,12 +139,17 @@ fn a_written_record_is_released_sealed_stored_and_pointed_to() {
     assert_eq!(written2.index, 2);
 }
 
-#[test]
-fn a_write_that_does_not_fit_its_release_is_refused_and_nothing_is_kept() {
+fn two_hospitals_and_a_patient() -> (World, Hospital, Hospital, Party) {
     let world = World::new();
     let seoul = world.hospital("Seoul General", 1);
     let busan = world.hospital("Busan Medical", 2);
     let patient = world.patient(50);
+    (world, seoul, busan, patient)
+}
+
+#[test]
+fn a_write_that_does_not_fit_its_release_is_refused_and_nothing_is_kept() {
+    let (world, seoul, busan, patient) = two_hospitals_and_a_patient();
     let dir = tempfile::tempdir().unwrap();
     let handle = world.gateway(&seoul, dir.path());
     let gateway = client(&handle);
@@ -295,10 +300,7 @@ fn resumes_unfinished_releases(storage: &Storage) {
 /// the right status; the gateway keeps serving.
 #[test]
 fn bad_requests_are_typed_errors_and_never_stop_the_gateway() {
-    let world = World::new();
-    let seoul = world.hospital("Seoul General", 1);
-    let busan = world.hospital("Busan Medical", 2);
-    let patient = world.patient(50);
+    let (world, seoul, busan, patient) = two_hospitals_and_a_patient();
     let dir = tempfile::tempdir().unwrap();
     let handle = world.gateway(&seoul, dir.path());
     let agent: ureq::Agent = ureq::Agent::config_builder()

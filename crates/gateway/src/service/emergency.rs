@@ -49,7 +49,7 @@ impl Gateway {
         &self,
         filing: EmergencyFiling,
     ) -> Result<EmergencyFiled, ServiceError> {
-        self.check_own_doctor(&filing.doctor)?;
+        self.own_doctor(&filing.doctor)?;
         let hur = Hash32::from(filing.hur);
         let message = emergency_message(
             self.chain.client.light.chain_id(),
@@ -85,31 +85,6 @@ impl Gateway {
             })?;
         tracing::info!(%emergency, doctor = %filing.doctor, record = %filing.record, "emergency filed");
         Ok(EmergencyFiled { emergency })
-    }
-
-    /// The doctor is this hospital's (its licence's organisation), licensed and not revoked,
-    /// each proven.
-    fn check_own_doctor(&self, doctor: &IdentityName) -> Result<(), ServiceError> {
-        let licence = self.chain.licence(doctor)?.ok_or_else(|| {
-            ServiceError::NotOurDoctor(format!("{doctor} has no licence on chain"))
-        })?;
-        if licence.org != self.hospital.org {
-            return Err(ServiceError::NotOurDoctor(format!(
-                "{doctor} is a doctor of {}, not {}",
-                licence.org, self.hospital.org
-            )));
-        }
-        if licence.expires_at_ms <= now_ms() {
-            return Err(ServiceError::NotOurDoctor(format!(
-                "{doctor}'s licence has expired"
-            )));
-        }
-        if self.chain.revoked(doctor)? {
-            return Err(ServiceError::NotOurDoctor(format!(
-                "{doctor} is on the revocation list"
-            )));
-        }
-        Ok(())
     }
 
     /// `POST /v1/emergency-access`.
