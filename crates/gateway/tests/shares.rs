@@ -459,3 +459,39 @@ fn an_emergency_vouched_by_doctor_and_hospital_is_served_and_notified() {
     let purposes = last["resource"]["purposeOfEvent"][0]["coding"].to_string();
     assert!(purposes.contains("110127"), "{purposes}");
 }
+
+#[test]
+fn an_authorisation_for_two_records_releases_each_after_its_own_decision() {
+    let s = scene();
+    let doctor = &s.busan.doctor;
+    let licence = s.b.licence(&doctor.name).unwrap();
+    // Consent for record 1 only: asking for it under an authorisation for 1 and 2 is refused,
+    // because record 2 is not consented — no key leaves.
+    s.grant(doctor, &s.records[0]);
+    let (_, both) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1, 2]);
+    let result = s.a.share(&s.records[0].record, Purpose::Treatment, &both);
+    refusal(
+        &s.world.client,
+        result,
+        &s.records[1],
+        &s.seoul.desk.actor.address,
+        DenyReason::NoConsent,
+    );
+
+    s.grant(doctor, &s.records[1]);
+    let (pending, both) = request(&s.world, doctor, licence, &s.enrolment, &[1, 2]);
+    let served =
+        s.a.share(&s.records[0].record, Purpose::Treatment, &both)
+            .unwrap();
+    let releases = pending
+        .open(&taka::HospitalResponse::from_bytes(&served.response).unwrap())
+        .unwrap();
+    assert_eq!(releases.len(), 2);
+    assert_eq!(
+        served.blobs.iter().map(|b| b.record).collect::<Vec<_>>(),
+        [s.records[0].record, s.records[1].record]
+    );
+    for (release, blob) in releases.iter().zip(&served.blobs) {
+        assert_eq!(release.htxm(), &blob.record.0.0);
+    }
+}
