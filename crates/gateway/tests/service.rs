@@ -132,6 +132,17 @@ fn a_written_record_is_released_sealed_stored_and_pointed_to() {
         matches!(&again, GatewayClientError::Api { status: 409, body } if body.code == "duplicate_record"),
         "{again:?}"
     );
+    // With a record here, the patient cannot enrol again (its records are sealed under it).
+    let re_enrol = {
+        let hospital = taka::Identity::new(seoul.desk.name.as_str()).unwrap();
+        let (_, hello) =
+            taka::Initiator::start_enrolment(&patient.keys, hospital, &mut rand_core::OsRng);
+        gateway.enrol_hello(&hello).unwrap_err()
+    };
+    assert!(
+        matches!(&re_enrol, GatewayClientError::Api { status: 409, body } if body.code == "already_enrolled"),
+        "{re_enrol:?}"
+    );
     let second = fixture("hypertension-13-0000.json");
     let written2 = gateway
         .write_record(&world.write_request(&seoul.doctor.actor, &patient.actor.address, &second))

@@ -317,7 +317,7 @@ impl EmrStore {
     }
 
     /// Records the patient's sealed enrolment, adding the patient if new; a new enrolment
-    /// (the patient enrolled again) replaces the old one for records written from now on.
+    /// replaces the old one (the gateway allows that only while the patient has no records).
     pub fn set_enrolment(&self, patient: &PatientAddress, sealed: &[u8]) -> Result<(), EmrError> {
         self.connection.transaction(Access::Write, |tx| {
             tx.exec(

@@ -91,6 +91,12 @@ impl Gateway {
             ));
         }
         let patient = self.patient_address(hello.initiator())?;
+        // Enrolling again replaces the factors; records sealed under the old ones would no
+        // longer be shareable, so a patient with records keeps the enrolment it has.
+        let row = patient_row(&patient);
+        if self.emr.enrolment(&row)?.is_some() && !self.emr.list_by_patient(&row)?.is_empty() {
+            return Err(ServiceError::AlreadyEnrolled(patient));
+        }
         let (reply, pending) = taka::respond_enrolment(&self.hospital.keys, &hello, &mut OsRng)
             .map_err(|e| ServiceError::bad("hello", e))?;
         let mut session = [0u8; 16];

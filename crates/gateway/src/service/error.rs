@@ -41,6 +41,9 @@ pub enum ServiceError {
     /// The record's release is not complete yet.
     #[error("record {0} is not stored yet")]
     RecordNotReady(RecordId),
+    /// The patient is enrolled here and has records sealed under that enrolment.
+    #[error("patient {0} is enrolled here already, with records")]
+    AlreadyEnrolled(Address),
     /// No such emergency request on chain.
     #[error("no emergency request {0} on chain")]
     UnknownEmergency(medchain_types::EmergencyId),
@@ -141,6 +144,11 @@ impl ServiceError {
                 "record_not_ready",
                 "the record's release is still being completed; try again shortly",
             ),
+            E::AlreadyEnrolled(_) => (
+                StatusCode::CONFLICT,
+                "already_enrolled",
+                "keep using the enrolment in your key file: the records here are sealed under it",
+            ),
             E::UnknownEmergency(_) => (
                 StatusCode::NOT_FOUND,
                 "unknown_emergency",
@@ -185,6 +193,11 @@ impl ServiceError {
                 StatusCode::NOT_FOUND,
                 "unknown_blob",
                 "take the blob hash from the record's storage pointer",
+            ),
+            E::Blob(BlobError::Tampered { .. }) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "blob_tampered",
+                "the stored copy was altered; the hospital's operators restore it from backup",
             ),
             E::Emr(_) | E::Blob(_) | E::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
