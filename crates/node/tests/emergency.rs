@@ -110,7 +110,7 @@ fn served() -> Served {
     let request = busan_desk
         .actor
         .sign(4, ask.signed_by(&[&doctor, &busan_desk.actor]));
-    commit(&chain, &[request.clone()]);
+    commit(&chain, std::slice::from_ref(&request));
     let emergency = EmergencyId::from(request.id());
     let serve = testkit::serve(
         &doctor.address,
