@@ -59,6 +59,9 @@ pub enum ServiceError {
         identity: IdentityName,
         reason: String,
     },
+    /// No identity is bound to an address the request or the configuration names.
+    #[error("no identity is bound to {0} on chain")]
+    NoIdentity(Address),
     /// A doctor's licence is not this hospital's to vouch for or to sign.
     #[error("{0}")]
     NotOurDoctor(String),
@@ -164,7 +167,7 @@ impl ServiceError {
                 "busy",
                 "try again in a few minutes",
             ),
-            E::Identity { .. } => (
+            E::Identity { .. } | E::NoIdentity(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_identity",
                 "enrol the identity first (`medchain identity enrol`), with the role it needs",

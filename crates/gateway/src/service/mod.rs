@@ -238,10 +238,7 @@ impl Gateway {
         let chain = ChainAccess::new(config.chain, config.wait, config.chain_key);
         let identity = chain
             .identity_of(&address)?
-            .ok_or_else(|| ServiceError::Identity {
-                identity: IdentityName::patient_pseudonym(&address),
-                reason: format!("no identity is bound to the hospital key's address {address}"),
-            })?;
+            .ok_or(ServiceError::NoIdentity(address))?;
         let record = chain
             .identity(&identity)?
             .ok_or_else(|| ServiceError::Identity {
