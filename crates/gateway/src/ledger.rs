@@ -20,9 +20,13 @@ use std::sync::{Mutex, PoisonError};
 /// Why the ledger could not file or prove something.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    /// The chain refused, could not be reached, or answered something that did not verify.
+    /// The chain could not be reached, or answered something that did not verify.
     #[error(transparent)]
     Chain(#[from] ClientError),
+    /// The node refused the transaction (the chain's rules reject it, or the node cannot take
+    /// it now): it is not filed, and will not execute.
+    #[error(transparent)]
+    NotAdmitted(ClientError),
     /// The transaction was finalized without the effect it was sent for.
     #[error("transaction {tx} was finalized without {expected}")]
     NotApplied {
@@ -115,17 +119,14 @@ impl ConsortiumLedger {
         key: &PrivateKey,
         address: &Address,
         payload: Payload,
-    ) -> Result<TxId, ClientError> {
+    ) -> Result<TxId, LedgerError> {
         let mut nonces = self.nonces.lock().unwrap_or_else(PoisonError::into_inner);
         let nonce = match nonces.get(address) {
             Some(nonce) => *nonce,
             None => self.client.next_nonce(address)?,
         };
-        let submitted = self
-            .client
-            .signer(key.clone())
-            .sign(payload, nonce)
-            .and_then(|tx| self.client.node.submit(&tx));
+        let tx = self.client.signer(key.clone()).sign(payload, nonce)?;
+        let submitted = self.client.node.submit(&tx).map_err(not_admitted);
         match submitted {
             Ok(_) => nonces.insert(*address, nonce + 1),
             Err(_) => nonces.remove(address),
@@ -146,9 +147,17 @@ impl RecordLedger for ConsortiumLedger {
         let id = signed.id();
         let confirmed = match self.client.transaction(&id)? {
             TxOutcome::Finalized(confirmed) => *confirmed,
-            outcome => {
-                if matches!(outcome, TxOutcome::Dropped(_) | TxOutcome::Unknown) {
-                    self.client.node.submit(signed)?;
+            TxOutcome::Pending | TxOutcome::Queued { .. } => {
+                self.client.wait_finalized(&id, &self.wait)?
+            }
+            TxOutcome::Dropped(_) | TxOutcome::Unknown => {
+                if let Err(refused) = self.client.node.submit(signed) {
+                    // Refused unless it executed meanwhile (a final transaction is refused
+                    // when submitted again): only then is it final rather than never filed.
+                    let TxOutcome::Finalized(confirmed) = self.client.transaction(&id)? else {
+                        return Err(not_admitted(refused));
+                    };
+                    return released(*confirmed, id);
                 }
                 self.client.wait_finalized(&id, &self.wait)?
             }
@@ -203,5 +212,31 @@ impl RecordLedger for ConsortiumLedger {
             record_at: release.at,
             pointer: pointer.value.map(|value| (value, pointer.at)),
         }))
+    }
+}
+
+/// The record a final release transaction released, if its receipt shows it.
+fn released(confirmed: Confirmed, id: TxId) -> Result<RecordId, LedgerError> {
+    let record = RecordId::from(id);
+    let released = confirmed
+        .receipt
+        .events
+        .iter()
+        .any(|event| matches!(event, Event::RecordReleased { record: r, .. } if *r == record));
+    if !released {
+        return Err(LedgerError::NotApplied {
+            tx: id,
+            expected: "a record release",
+        });
+    }
+    Ok(record)
+}
+
+/// A submission the node answered with a refusal was not admitted; any other failure (no
+/// answer) leaves it unknown whether it was.
+fn not_admitted(error: ClientError) -> LedgerError {
+    match error {
+        ClientError::Api { .. } => LedgerError::NotAdmitted(error),
+        other => LedgerError::Chain(other),
     }
 }

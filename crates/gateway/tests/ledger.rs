@@ -57,7 +57,9 @@ fn licensed_doctor_chain(doctor: &Actor) -> (Client, BlockProducer) {
 /// The hint of the chain's refusal of what the ledger was asked to file.
 fn refusal<T: std::fmt::Debug>(result: Result<T, LedgerError>) -> String {
     match result {
-        Err(LedgerError::Chain(ClientError::Api { body, .. })) if body.error == "rejected" => {
+        Err(LedgerError::NotAdmitted(ClientError::Api { body, .. }))
+            if body.error == "rejected" =>
+        {
             body.hint
         }
         other => panic!("expected the chain to refuse, got {other:?}"),

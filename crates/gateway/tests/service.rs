@@ -24,7 +24,9 @@ use medchain_gateway::{
     emr::{EmrLocation, EmrStore, Hemr, PatientAddress, RecordState, ReleaseTxId},
     wire::WrittenRecord,
 };
-use medchain_types::{ContentHash, RecordId};
+use medchain_types::{
+    ContentHash, IdentityPayload, Payload, RecordId, emergency::vouching_key_from,
+};
 use world::{Hospital, Party, Storage, World, enrol_at, fixture};
 
 fn client(handle: &medchain_gateway::service::HospitalHandle) -> GatewayClient {
@@ -189,12 +191,47 @@ fn a_write_that_does_not_fit_its_release_is_refused_and_nothing_is_kept() {
     let mut garbage = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
     garbage.release = vec![1, 2, 3];
     assert_eq!(code(garbage), "bad_request");
+    let nothing_kept = || {
+        assert!(
+            gateway
+                .patient_records(&patient.actor.address)
+                .unwrap()
+                .is_empty()
+        )
+    };
+    nothing_kept();
 
-    assert!(
+    // A release the chain refuses (its nonce was used meanwhile): the written record is
+    // discarded, so the doctor can write the same bundle again, and it gets j = 1.
+    let stale = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
+    let vouching = vouching_key_from(&seoul.doctor.actor.key);
+    world.send(
+        &seoul.doctor.actor,
+        Payload::Identity(IdentityPayload::SetVouchingKey {
+            key: vouching.public(),
+            proof: vouching
+                .proof_of_possession(world.client.light.chain_id(), &seoul.doctor.actor.address),
+        }),
+    );
+    assert_eq!(code(stale), "chain_refused");
+    nothing_kept();
+    let fresh = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
+    assert_eq!(gateway.write_record(&fresh).unwrap().index, 1);
+
+    // A revoked doctor is refused before anything is written.
+    world.send(
+        &seoul.desk.actor,
+        medchain_state::testkit::revoke_doctor(&seoul.doctor.name),
+    );
+    let second = fixture("hypertension-13-0000.json");
+    let revoked = world.write_request(&seoul.doctor.actor, &patient.actor.address, &second);
+    assert_eq!(code(revoked), "not_our_doctor");
+    assert_eq!(
         gateway
             .patient_records(&patient.actor.address)
             .unwrap()
-            .is_empty()
+            .len(),
+        1
     );
 }
 

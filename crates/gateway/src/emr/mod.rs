@@ -398,6 +398,30 @@ impl EmrStore {
         self.advance(key, Step::Store(blob_ref))
     }
 
+    /// Deletes a `written` record whose release the chain refused (it was never filed, so it
+    /// will never execute): the doctor writes it again. Its index goes back to the counter when
+    /// no later one was drawn, so indexes stay gap-free unless a later record exists. Returns
+    /// whether a record was deleted; a record past `written` is never deleted.
+    pub fn discard_written(&self, key: &RecordKey) -> Result<bool, EmrError> {
+        let Ok(index) = i64::try_from(key.index) else {
+            return Ok(false);
+        };
+        self.connection.transaction(Access::Write, |tx| {
+            let deleted = tx.exec(
+                "DELETE FROM records WHERE patient = $1 AND emr_index = $2 AND state = 'written'",
+                &[Param::Bytes(&key.patient.0), Param::Int(index)],
+            )?;
+            if deleted == 1 {
+                tx.exec(
+                    "UPDATE patients SET next_index = next_index - 1 \
+                     WHERE address = $1 AND next_index = $2",
+                    &[Param::Bytes(&key.patient.0), Param::Int(index)],
+                )?;
+            }
+            Ok(deleted == 1)
+        })
+    }
+
     /// The record, or `None` if there is none under this key.
     pub fn get(&self, key: &RecordKey) -> Result<Option<Record>, EmrError> {
         self.connection

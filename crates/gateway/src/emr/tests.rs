@@ -66,6 +66,7 @@ on_both_engines!(
     migration_is_idempotent_and_refuses_a_newer_schema,
     schema_forbids_half_released_rows_and_orphans,
     enrolments_replays_and_notifications_round_trip,
+    a_refused_release_is_discarded_and_its_index_reused_when_last,
 );
 
 fn patient(n: u8) -> PatientAddress {
@@ -445,6 +446,46 @@ fn enrolments_replays_and_notifications_round_trip(db: &dyn Database) {
     store.add_notification(&served).unwrap();
     assert_eq!(store.notifications(&patient(1)).unwrap(), vec![served]);
     assert!(store.notifications(&patient(2)).unwrap().is_empty());
+}
+
+fn a_refused_release_is_discarded_and_its_index_reused_when_last(db: &dyn Database) {
+    let store = db.open();
+    let alice = patient(1);
+    let first = store
+        .insert_record(&alice, &hemr(1), &bundle(1), RELEASE)
+        .unwrap();
+    let second = store
+        .insert_record(&alice, &hemr(2), &bundle(2), RELEASE)
+        .unwrap();
+
+    // The last one: its index is drawn again, and its hEMR may be written again.
+    assert!(store.discard_written(&second).unwrap());
+    assert_eq!(store.get(&second).unwrap(), None);
+    let again = store
+        .insert_record(&alice, &hemr(2), &bundle(2), RELEASE)
+        .unwrap();
+    assert_eq!(again.index, 2);
+
+    // Not the last one: a gap, never an index given twice.
+    assert!(store.discard_written(&first).unwrap());
+    let third = store
+        .insert_record(&alice, &hemr(3), &bundle(3), RELEASE)
+        .unwrap();
+    assert_eq!(third.index, 3);
+
+    // Past `written`, or absent: nothing is deleted.
+    store.mark_released(&again, &ReleaseTxId([4; 32])).unwrap();
+    assert!(!store.discard_written(&again).unwrap());
+    assert!(!store.discard_written(&first).unwrap());
+    assert_eq!(
+        store
+            .list_by_patient(&alice)
+            .unwrap()
+            .iter()
+            .map(|r| r.key.index)
+            .collect::<Vec<_>>(),
+        [2, 3]
+    );
 }
 
 fn pending_keys(store: &EmrStore) -> Vec<RecordKey> {

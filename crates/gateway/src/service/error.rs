@@ -75,6 +75,9 @@ pub enum ServiceError {
     /// The chain refused a transaction, could not be reached, or did not verify.
     #[error("the chain: {0}")]
     Chain(#[from] ClientError),
+    /// The node refused a transaction: it is not filed and will not execute.
+    #[error("the chain refused the transaction: {0}")]
+    NotAdmitted(ClientError),
     /// A transaction was final without its expected effect.
     #[error("transaction {tx} was finalized without {expected}")]
     NotApplied { tx: TxId, expected: &'static str },
@@ -182,7 +185,7 @@ impl ServiceError {
                 "refused",
                 "the refusal is logged on chain; the patient can grant access again",
             ),
-            E::Chain(ClientError::Api { .. }) => (
+            E::Chain(ClientError::Api { .. }) | E::NotAdmitted(_) => (
                 StatusCode::CONFLICT,
                 "chain_refused",
                 "the chain's reason is in the message",
@@ -242,6 +245,7 @@ impl From<LedgerError> for ServiceError {
     fn from(error: LedgerError) -> Self {
         match error {
             LedgerError::Chain(error) => Self::Chain(error),
+            LedgerError::NotAdmitted(error) => Self::NotAdmitted(error),
             LedgerError::NotApplied { tx, expected } => Self::NotApplied { tx, expected },
         }
     }

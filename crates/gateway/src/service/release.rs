@@ -145,24 +145,34 @@ impl Gateway {
                 body.sender
             ))
         })?;
-        match self.chain.identity(&doctor)? {
-            Some(record)
-                if record.role == Role::Doctor
-                    && record.org.as_ref() == Some(&self.hospital.org) =>
-            {
-                Ok(doctor)
-            }
-            _ => Err(ServiceError::NotOurDoctor(format!(
+        let ours = self.chain.identity(&doctor)?.is_some_and(|record| {
+            record.role == Role::Doctor && record.org.as_ref() == Some(&self.hospital.org)
+        });
+        if !ours {
+            return Err(ServiceError::NotOurDoctor(format!(
                 "{doctor} is not a doctor of {}",
                 self.hospital.org
-            ))),
+            )));
         }
+        // The chain refuses the release of an unlicensed or revoked doctor: say so now.
+        self.own_doctor(&doctor)?;
+        Ok(doctor)
     }
 
     /// Takes a record from whatever state it is in to `stored`.
     fn complete_release(&self, record: &emr::Record) -> Result<WrittenRecord, ServiceError> {
         let release_tx = match &record.release {
-            Release::Written => self.file_release(record)?,
+            Release::Written => match self.file_release(record) {
+                Ok(id) => id,
+                Err(refused @ ServiceError::NotAdmitted(_)) => {
+                    // Never filed, so never executing: retrying it would fail forever and its
+                    // hEMR would block the doctor's next write.
+                    self.emr.discard_written(&record.key)?;
+                    tracing::warn!(key = %record.key, error = %refused, "release refused by the chain; record discarded");
+                    return Err(refused);
+                }
+                Err(error) => return Err(error),
+            },
             Release::Released { tx } | Release::Stored { tx, .. } => TxId(Hash32::from(tx.0)),
         };
         let record_id = RecordId::from(release_tx);
