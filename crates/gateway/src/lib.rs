@@ -11,8 +11,11 @@
 //!   chain's.
 
 pub mod blobs;
+pub mod client;
 pub mod emr;
 pub mod fhir;
 pub mod ledger;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod service;
+pub mod wire;

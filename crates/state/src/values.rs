@@ -14,7 +14,7 @@ use medchain_types::{
     AccessDecision, Address, ChainId, ContentHash, Expiry, G1Point, Hash32, OrgKind, OrgName,
     OrgState, Purpose, RecordId, Signature, TxId, Uri, limits,
 };
-use medchain_types::{IdentityName, Role};
+use medchain_types::{BlsPublicKey, EntryBytes, IdentityName, Role};
 use serde::{Deserialize, Serialize};
 
 /// A value stored in the state, with its canonical encoding.
@@ -212,64 +212,29 @@ value_struct!(
     }
 );
 
-/// One logged access decision (`log/<patient><seq>`, S1-rights): who asked for what, when,
-/// and the answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessLogEntry {
-    /// Who asked.
-    pub requester: Address,
-    /// For which record.
-    pub record: RecordId,
-    /// Why.
-    pub purpose: Purpose,
-    /// The answer.
-    pub decision: AccessDecision,
-    /// Height of the deciding block.
-    pub height: u64,
-    /// Timestamp of the deciding block, unix milliseconds.
-    pub timestamp_ms: u64,
-    /// The request transaction.
-    pub tx: TxId,
-}
-
-impl Write for AccessLogEntry {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.requester.write(buf);
-        self.record.write(buf);
-        self.purpose.write(buf);
-        self.decision.write(buf);
-        self.height.write(buf);
-        self.timestamp_ms.write(buf);
-        self.tx.write(buf);
+value_struct!(
+    /// One logged access decision (`log/<patient><seq>`, S1-rights): who asked for what, when,
+    /// and the answer.
+    AccessLogEntry {
+        /// Who asked.
+        requester: Address,
+        /// For which record.
+        record: RecordId,
+        /// Why.
+        purpose: Purpose,
+        /// The answer.
+        decision: AccessDecision,
+        /// Height of the deciding block.
+        height: u64,
+        /// Timestamp of the deciding block, unix milliseconds.
+        timestamp_ms: u64,
+        /// The request transaction.
+        tx: TxId,
+        /// The hospital gateway that served the request off chain and filed it
+        /// (`access.serve`); `None` for a request filed by the requester (`access.request`).
+        served_by: Option<Address>,
     }
-}
-
-impl EncodeSize for AccessLogEntry {
-    fn encode_size(&self) -> usize {
-        self.requester.encode_size()
-            + self.record.encode_size()
-            + self.purpose.encode_size()
-            + self.decision.encode_size()
-            + self.height.encode_size()
-            + self.timestamp_ms.encode_size()
-            + self.tx.encode_size()
-    }
-}
-
-impl Read for AccessLogEntry {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self {
-            requester: Address::read(buf)?,
-            record: RecordId::read(buf)?,
-            purpose: Purpose::read(buf)?,
-            decision: AccessDecision::read(buf)?,
-            height: u64::read(buf)?,
-            timestamp_ms: u64::read(buf)?,
-            tx: TxId::read(buf)?,
-        })
-    }
-}
+);
 
 // Identity, licence and revocation list (issue 8).
 
@@ -318,6 +283,63 @@ value_struct!(
         by: Address,
         /// Height of the revoking block.
         at: u64,
+    }
+);
+
+// EMR entries, vouching keys and emergencies (issue 9).
+
+value_struct!(
+    /// An encrypted EMR entry EEE a patient filed (`entry/<id>`, S3-entry): opaque to the
+    /// chain; whoever holds the patient's biometric template can open it in an emergency.
+    EmrEntryRecord {
+        /// The patient who filed it.
+        patient: Address,
+        /// The encrypted entry.
+        entry: EntryBytes,
+        /// Height of the filing block.
+        filed_at: u64,
+        /// Timestamp of the filing block, unix milliseconds.
+        timestamp_ms: u64,
+    }
+);
+
+value_struct!(
+    /// A doctor's or hospital's BLS vouching key (`vouch/<address>`, S3-emergency), registered
+    /// with a verified proof of possession.
+    VouchingKey {
+        /// The key.
+        key: BlsPublicKey,
+        /// Height of the block that set (or last replaced) it.
+        set_at: u64,
+    }
+);
+
+value_struct!(
+    /// A vouched emergency request tx_ur (`emerg/<id>`, S3-emergency): the treating doctor and
+    /// its hospital both signed for this record; the record's holder may serve it
+    /// (break-glass) within [`medchain_types::limits::EMERGENCY_WINDOW_MS`] of filing.
+    EmergencyRecord {
+        /// The treating doctor's identity.
+        doctor: IdentityName,
+        /// Its address (the requester the holder serves).
+        doctor_address: Address,
+        /// The filing hospital identity.
+        hospital: IdentityName,
+        /// The organisation of both.
+        org: OrgName,
+        /// The record needed.
+        record: RecordId,
+        /// The record's patient (notified).
+        patient: Address,
+        /// h_ur, binding the request to the opened EMR entry.
+        #[serde(with = "serde_hex::codec")]
+        hur: Hash32,
+        /// When the doctor issued the request, unix milliseconds.
+        issued_at_ms: u64,
+        /// Height of the filing block.
+        filed_at: u64,
+        /// Timestamp of the filing block, unix milliseconds.
+        timestamp_ms: u64,
     }
 );
 
@@ -442,9 +464,31 @@ mod tests {
             issued_at: 4,
         });
         round_trips(&Revocation {
-            doctor,
+            doctor: doctor.clone(),
             by: raw(2),
             at: 5,
+        });
+        round_trips(&EmrEntryRecord {
+            patient: raw(1),
+            entry: EntryBytes(vec![9; 200]),
+            filed_at: 3,
+            timestamp_ms: 4,
+        });
+        round_trips(&VouchingKey {
+            key: BlsPublicKey([5; BlsPublicKey::LEN]),
+            set_at: 6,
+        });
+        round_trips(&EmergencyRecord {
+            doctor,
+            doctor_address: raw(2),
+            hospital: IdentityName::new("seoul-general").unwrap(),
+            org: OrgName::new("Seoul General").unwrap(),
+            record: record_id(1),
+            patient: raw(3),
+            hur: ContentHash::of(b"hur").0,
+            issued_at_ms: 7,
+            filed_at: 8,
+            timestamp_ms: 9,
         });
     }
 
@@ -455,9 +499,13 @@ mod tests {
             AccessDecision::Allowed {
                 consent: Some(ConsentId(record_id(4).0)),
             },
+            AccessDecision::BreakGlass {
+                emergency: medchain_types::EmergencyId(record_id(5).0),
+            },
         ];
         decisions.extend(DenyReason::ALL.map(|reason| AccessDecision::Denied { reason }));
-        for decision in decisions {
+        let served_by = [None, Some(raw(7))].into_iter().cycle();
+        for (decision, served_by) in decisions.into_iter().zip(served_by) {
             round_trips(&AccessLogEntry {
                 requester: raw(3),
                 record: record_id(1),
@@ -466,6 +514,7 @@ mod tests {
                 height: 10,
                 timestamp_ms: 11,
                 tx: TxId(record_id(9).0),
+                served_by,
             });
         }
     }
@@ -487,13 +536,14 @@ mod tests {
             record_id(1).write(&mut bytes);
             Purpose::Audit.write(&mut bytes);
             bytes.extend([decision_tag, reason_tag]);
-            bytes.extend([0u8; 16 + 32]);
+            bytes.extend([0u8; 16 + 32 + 1]);
             bytes
         };
-        // Decision tags: 0 allowed, 1 denied (medchain_types::AccessDecision's codec).
-        assert!(AccessLogEntry::from_bytes(&entry_bytes(1, 3)).is_ok());
-        assert!(AccessLogEntry::from_bytes(&entry_bytes(1, 4)).is_err());
-        assert!(AccessLogEntry::from_bytes(&entry_bytes(2, 0)).is_err());
+        // Decision tags: 0 allowed, 1 denied, 2 break-glass (medchain_types::AccessDecision's
+        // codec); deny reasons 0..=15.
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(1, 15)).is_ok());
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(1, 16)).is_err());
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(3, 0)).is_err());
         // An optional consent id's presence flag must be 0 or 1.
         assert!(AccessLogEntry::from_bytes(&entry_bytes(0, 2)).is_err());
     }
@@ -514,6 +564,9 @@ mod tests {
             let _ = IdentityRecord::from_bytes(&bytes);
             let _ = Licence::from_bytes(&bytes);
             let _ = Revocation::from_bytes(&bytes);
+            let _ = EmrEntryRecord::from_bytes(&bytes);
+            let _ = VouchingKey::from_bytes(&bytes);
+            let _ = EmergencyRecord::from_bytes(&bytes);
         }
 
         #[test]

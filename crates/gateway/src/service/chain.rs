@@ -1,0 +1,86 @@
+//! The gateway's view of the chain: verified reads (each proven against a finalized header)
+//! and the hospital's own transactions, signed with its chain key and followed to finality
+//! through the record ledger (which keeps the key's nonces across concurrent requests).
+
+use super::ServiceError;
+use crate::ledger::ConsortiumLedger;
+use medchain_client::{Client, Confirmed, StateQuery, WaitPolicy};
+use medchain_state::values::{EmergencyRecord, IdentityRecord, Licence};
+use medchain_types::{Address, BlsPublicKey, EmergencyId, IdentityName, Payload, PrivateKey};
+
+/// The chain as the hospital sees and acts on it.
+pub(crate) struct ChainAccess {
+    pub(crate) client: Client,
+    /// Releases, storage pointers and every transaction the hospital files.
+    pub(crate) ledger: ConsortiumLedger,
+    key: PrivateKey,
+}
+
+impl ChainAccess {
+    pub(crate) fn new(client: Client, wait: WaitPolicy, key: PrivateKey) -> Self {
+        Self {
+            ledger: ConsortiumLedger::new(client.clone(), wait),
+            client,
+            key,
+        }
+    }
+
+    pub(crate) fn key(&self) -> &PrivateKey {
+        &self.key
+    }
+
+    /// An enrolled identity, proven (`None`: proven absent).
+    pub(crate) fn identity(
+        &self,
+        name: &IdentityName,
+    ) -> Result<Option<IdentityRecord>, ServiceError> {
+        Ok(self.client.read(&StateQuery::identity(name))?.value)
+    }
+
+    /// The identity bound to an address, proven.
+    pub(crate) fn identity_of(
+        &self,
+        address: &Address,
+    ) -> Result<Option<IdentityName>, ServiceError> {
+        Ok(self.client.read(&StateQuery::identity_of(address))?.value)
+    }
+
+    /// A doctor's licence, proven.
+    pub(crate) fn licence(&self, doctor: &IdentityName) -> Result<Option<Licence>, ServiceError> {
+        Ok(self.client.read(&StateQuery::licence(doctor))?.value)
+    }
+
+    /// Whether the doctor is on the revocation list (proven present or proven absent).
+    pub(crate) fn revoked(&self, doctor: &IdentityName) -> Result<bool, ServiceError> {
+        Ok(self
+            .client
+            .read(&StateQuery::revocation(doctor))?
+            .value
+            .is_some())
+    }
+
+    /// An address's registered vouching key, proven.
+    pub(crate) fn vouching_key(
+        &self,
+        address: &Address,
+    ) -> Result<Option<BlsPublicKey>, ServiceError> {
+        Ok(self
+            .client
+            .read(&StateQuery::vouching_key(address))?
+            .value
+            .map(|registered| registered.key))
+    }
+
+    /// An emergency request tx_ur, proven.
+    pub(crate) fn emergency(
+        &self,
+        id: &EmergencyId,
+    ) -> Result<Option<EmergencyRecord>, ServiceError> {
+        Ok(self.client.read(&StateQuery::emergency(id))?.value)
+    }
+
+    /// Signs `payload` as the hospital, submits it and waits until it is final.
+    pub(crate) fn file(&self, payload: Payload) -> Result<Confirmed, ServiceError> {
+        Ok(self.ledger.file(&self.key, payload)?)
+    }
+}
