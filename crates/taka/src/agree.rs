@@ -168,6 +168,41 @@ impl Initiator {
         (state, hello)
     }
 
+    /// The hello this state answers to (what was sent to the responder).
+    pub fn hello(&self) -> &Hello {
+        &self.hello
+    }
+
+    /// Encoding for the initiator's sealed storage between hello and reply (e.g. a doctor who
+    /// waits for the patient's answer across processes): hello ‖ c1 ‖ c2.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new();
+        w.bytes(&self.hello.to_bytes());
+        w.scalar(self.c1.expose()).scalar(self.c2.expose());
+        w.into_secret_bytes()
+    }
+
+    /// Strict decoding; refuses a state whose scalars are not the hello's ephemerals
+    /// (T_c1 = c1·P, T_c2 = c2·P and, in an enrolment, T̂_c1 = c1·P̂), so a corrupted or
+    /// mismatched file fails here instead of yielding a key the responder never agreed.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let state = decode(bytes, |r: &mut Reader<'_>| {
+            Ok(Self {
+                hello: Hello::from_bytes(r.bytes("initiator hello")?)?,
+                c1: Secret::new(r.scalar("c1")?),
+                c2: Secret::new(r.scalar("c2")?),
+            })
+        })?;
+        let (c1, c2) = (state.c1.expose(), state.c2.expose());
+        let anchored = state.hello.t1 == mul_p(c1)
+            && state.hello.t2 == mul_p(c2)
+            && state.hello.t1_hat.is_none_or(|t| t == mul_p_hat(c1));
+        if !anchored {
+            return Err(Error::InconsistentEphemeral);
+        }
+        Ok(state)
+    }
+
     /// Completes a plain agreement: sk = H_sk(ID_I ‖ ID_R ‖ c1·T_a1 ‖ c2·T_a2 ‖ K ‖ T_c1 ‖ T_c2 ‖
     /// T_a1 ‖ T_a2) with K = e(Ŝ_I, Q̌_R). Only the holder of Š_R (or the PKG) can compute the
     /// same K, which is what authenticates the responder.

@@ -55,6 +55,21 @@ impl EncryptionFactor {
     pub(crate) fn scalar(&self) -> &Scalar {
         self.0.expose()
     }
+
+    /// The AES-256-GCM key that encrypts record j's blob (S3-release): HKDF-SHA256 over the
+    /// factor's canonical 32 bytes, info `medchain record key v1`.
+    ///
+    /// One key per record, because a factor differs for every j: a record key handed to a
+    /// doctor (S3-share, inside the TAKA response) or opened in an emergency unlocks that record
+    /// and no other, and a nonce is never reused across records under one key. HKDF rather than
+    /// the scalar itself, because the key leaves the patient–hospital pair while the factor must
+    /// not: HKDF is one-way, so a holder of the key learns nothing about s_α^j — which would let
+    /// it forge the record-binding tag τ_j or walk the factor chain — and the info label keeps
+    /// this key apart from every other use of the same factor.
+    pub fn record_key(&self) -> Zeroizing<[u8; 32]> {
+        let bytes = Zeroizing::new(self.scalar().to_bytes_be());
+        hash::record_key(&bytes[..])
+    }
 }
 
 /// Constant-time comparison, so patient and hospital can confirm they agree on a factor.
@@ -175,6 +190,32 @@ mod tests {
             factors(3, 5).factor(j(1)).scalar(),
             factors(4, 5).factor(j(1)).scalar()
         );
+    }
+
+    #[test]
+    fn record_keys_differ_per_record_and_match_on_both_sides() {
+        let f = factors(7, 9);
+        let same = InitialFactors::from_bytes(&f.to_bytes()).unwrap();
+        assert_eq!(f.factor(j(5)).record_key(), same.factor(j(5)).record_key());
+        assert_ne!(f.factor(j(5)).record_key(), f.factor(j(6)).record_key());
+        assert_ne!(
+            f.factor(j(5)).record_key(),
+            factors(7, 10).factor(j(5)).record_key()
+        );
+    }
+
+    #[test]
+    fn record_key_is_hkdf_of_the_factor_not_the_factor_itself() {
+        let factor = factors(7, 9).factor(j(1));
+        let scalar = factor.scalar().to_bytes_be();
+        let key = factor.record_key();
+        assert_ne!(*key, scalar);
+        // Known-answer: HKDF-SHA256(salt none, ikm = scalar bytes, info = the v1 label).
+        let mut expected = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(None, &scalar)
+            .expand(b"medchain record key v1", &mut expected)
+            .unwrap();
+        assert_eq!(*key, expected);
     }
 
     #[test]

@@ -134,6 +134,18 @@ pub(crate) fn record_tag(factor_input: &[u8]) -> [u8; 32] {
     tag
 }
 
+/// HKDF info of a record's blob key: the label fixes what the key is for, so the same factor
+/// never yields the same bytes for another purpose (e.g. the record-binding tag τ_j).
+const RECORD_KEY_INFO: &[u8] = b"medchain record key v1";
+
+/// The AES-256-GCM key of one record's blob, HKDF-SHA256 over the factor's canonical bytes.
+pub(crate) fn record_key(factor_bytes: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    let expanded = Hkdf::<Sha256>::new(None, factor_bytes).expand(RECORD_KEY_INFO, &mut key[..]);
+    debug_assert!(expanded.is_ok(), "32 bytes is within HKDF's range");
+    key
+}
+
 /// H: the plain SHA-256 digest used for hUR = H(η) (S3-emergency).
 pub(crate) fn h_ur(eta: &[u8]) -> [u8; 32] {
     Sha256::new()

@@ -161,3 +161,31 @@ fn licences_verify_until_expiry() {
     }
     assert_eq!(licence.hospital(), &id("hospital-b"));
 }
+
+/// S3-agree across processes: the doctor stores the initiator state between hello and reply
+/// (e.g. `medchain doctor ask` / `fetch`), restores it, and agrees the same key as the patient.
+#[test]
+fn stored_initiator_state_finishes_the_agreement() {
+    let mut w = World::new(31);
+    let (state, hello) = Initiator::start(&w.bob, w.patient.id().clone(), &mut w.rng);
+    let stored = state.to_bytes();
+    drop(state);
+    let restored = Initiator::from_bytes(&stored).unwrap();
+    assert_eq!(restored.hello(), &hello);
+    assert_eq!(restored.to_bytes(), stored, "the encoding is canonical");
+    let (reply, sk_patient) = respond(&w.patient, &hello, &mut w.rng).unwrap();
+    assert_eq!(restored.finish(&w.bob, &reply).unwrap(), sk_patient);
+
+    // An enrolment's state (with T̂_c1) survives the trip too.
+    let (state, hello) = Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let restored = Initiator::from_bytes(&state.to_bytes()).unwrap();
+    let (reply, pending) = respond_enrolment(&w.hospital_a, &hello, &mut w.rng).unwrap();
+    let (sk_patient, enrolment, confirmation) =
+        restored.finish_enrolment(&w.patient, &reply).unwrap();
+    let (sk_hospital, hospital_side) = pending.confirm(&confirmation).unwrap();
+    assert_eq!(sk_patient, sk_hospital);
+    assert_eq!(
+        enrolment.factors().factor(j(4)).record_key(),
+        hospital_side.factors().factor(j(4)).record_key()
+    );
+}

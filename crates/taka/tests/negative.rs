@@ -712,3 +712,47 @@ fn expired_authorization_is_rejected() {
         Some(Error::RequestRejected)
     );
 }
+
+/// A stored initiator state is refused when its scalars are not the hello's ephemerals (a
+/// corrupted file, or one state's hello spliced onto another's scalars), truncated, or padded.
+#[test]
+fn stored_initiator_state_is_decoded_strictly() {
+    let mut w = World::new(32);
+    let (first, _) = Initiator::start(&w.bob, w.patient.id().clone(), &mut w.rng);
+    let (second, _) = Initiator::start(&w.bob, w.patient.id().clone(), &mut w.rng);
+    let (first, second) = (first.to_bytes(), second.to_bytes());
+    let scalars = 64;
+    let spliced = [
+        &first[..first.len() - scalars],
+        &second[second.len() - scalars..],
+    ]
+    .concat();
+    assert_eq!(
+        Initiator::from_bytes(&spliced).err(),
+        Some(Error::InconsistentEphemeral)
+    );
+    let swapped = [
+        &first[..first.len() - scalars],
+        &first[first.len() - 32..],
+        &first[first.len() - scalars..first.len() - 32],
+    ]
+    .concat();
+    assert_eq!(
+        Initiator::from_bytes(&swapped).err(),
+        Some(Error::InconsistentEphemeral)
+    );
+    assert!(Initiator::from_bytes(&first[..first.len() - 1]).is_err());
+    assert!(Initiator::from_bytes(&[&first[..], &[0]].concat()).is_err());
+    let zero_c2 = [&first[..first.len() - 32], &[0u8; 32][..]].concat();
+    assert!(Initiator::from_bytes(&zero_c2).is_err());
+
+    // An enrolment state whose T̂_c1 was replaced is refused as well.
+    let (state, _) = Initiator::start_enrolment(&w.patient, id("hospital-a"), &mut w.rng);
+    let mut bytes = state.to_bytes().to_vec();
+    let at = bytes.len() - scalars - 96;
+    bytes[at..at + 96].copy_from_slice(&unrelated_g2_point());
+    assert_eq!(
+        Initiator::from_bytes(&bytes).err(),
+        Some(Error::InconsistentEphemeral)
+    );
+}
