@@ -333,8 +333,8 @@ mod tests {
 
         // Replacing adds the identity keys under a new passphrase and leaves no temporary file.
         let enrolled = KeyMaterial {
-            key: opened.key,
             entity_keys: Some(Zeroizing::new(vec![9; 64])),
+            ..KeyMaterial::new(opened.key)
         };
         replace_key_file(&path, &enrolled, "new passphrase").unwrap();
         let reopened = load_key(&path, given("new passphrase")).unwrap();
