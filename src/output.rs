@@ -69,6 +69,9 @@ pub fn decision_line(decision: &AccessDecision) -> String {
             "ALLOWED: you are the record's patient".to_string()
         }
         AccessDecision::Denied { reason } => format!("DENIED: {}", deny_reason(*reason)),
+        AccessDecision::BreakGlass { emergency } => {
+            format!("BREAK-GLASS under emergency request {emergency}")
+        }
     }
 }
 
@@ -80,6 +83,18 @@ fn deny_reason(reason: DenyReason) -> &'static str {
         DenyReason::RequesterNotAudited => {
             "the requester is not a member of an audited organisation"
         }
+        DenyReason::NotADoctor => "the requester is not an enrolled doctor",
+        DenyReason::Unlicensed => "the requesting doctor holds no licence",
+        DenyReason::LicenceExpired => "the requesting doctor's licence has expired",
+        DenyReason::DoctorRevoked => "the requesting doctor is on the revocation list",
+        DenyReason::NoEmergency => "no such emergency request is on chain",
+        DenyReason::EmergencyMismatch => "the emergency request names another record or doctor",
+        DenyReason::EmergencyExpired => "the emergency request is too old to rely on",
+        DenyReason::BadAuthorisation => "the patient's authorisation did not verify",
+        DenyReason::Replayed => "the request was already served once (replay)",
+        DenyReason::WrongRecord => "the authorisation covers another record",
+        DenyReason::LicenceMismatch => "the licence presented is not the requester's",
+        DenyReason::AuthorisationExpired => "the patient's authorisation has expired",
     }
 }
 

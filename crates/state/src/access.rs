@@ -36,7 +36,9 @@ pub(crate) fn execute<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
     payload: &AccessPayload,
 ) -> Result<Vec<Event>, ExecError> {
-    let AccessPayload::Request { record, purpose } = payload;
+    let AccessPayload::Request { record, purpose } = payload else {
+        return Err(ExecError::NotYetSupported("access.serve"));
+    };
     let requester = *ctx.sender;
     let released = existing_record(ctx, record)?;
     let decision = decide(ctx, ctx.env, &requester, record, &released, *purpose)?;
@@ -49,6 +51,7 @@ pub(crate) fn execute<R: StateRead>(
         height: ctx.env.height,
         timestamp_ms: ctx.env.timestamp_ms,
         tx: ctx.tx_id,
+        served_by: None,
     };
     append_log(ctx, patient, entry)?;
     Ok(vec![Event::AccessDecided {
@@ -193,6 +196,7 @@ mod tests {
                 height: world.height(),
                 timestamp_ms: world.timestamp_ms(),
                 tx: tx.id(),
+                served_by: None,
             }
         );
         decision.clone()

@@ -294,6 +294,9 @@ pub enum ExecError {
     /// or reveal, a commitment of the wrong degree) or reveals too many shares.
     #[error("dealer log is unusable: {0}")]
     UnusableDealerLog(String),
+    /// Placeholder while the issue 9 rules are written: the action decodes but is refused.
+    #[error("{0} is not supported yet")]
+    NotYetSupported(&'static str),
 }
 
 impl ExecError {
@@ -359,6 +362,7 @@ impl ExecError {
             Self::DealerLogSignature => "dealer_log_signature",
             Self::DealerLogSigner { .. } => "dealer_log_signer",
             Self::UnusableDealerLog(_) => "unusable_dealer_log",
+            Self::NotYetSupported(_) => "not_yet_supported",
         }
     }
 }

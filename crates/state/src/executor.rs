@@ -151,6 +151,7 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             Payload::Licence(payload) => licence::execute(&mut ctx, payload)?,
             Payload::Revocation(payload) => revocation::execute(&mut ctx, payload)?,
             Payload::Pkg(payload) => pkg::execute(&mut ctx, payload)?,
+            Payload::Emergency(_) => return Err(ExecError::NotYetSupported("emergency.request")),
         };
         ctx.put(&account_key, &Account { nonce: next });
         self.writes.extend(ctx.into_writes());

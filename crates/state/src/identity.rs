@@ -35,6 +35,9 @@ pub(crate) fn execute<R: StateRead>(
             role,
             key_part,
         } => enrol(ctx, identity, *role, key_part),
+        IdentityPayload::SetVouchingKey { .. } => {
+            Err(ExecError::NotYetSupported("identity.vouching_key"))
+        }
     }
 }
 

@@ -44,6 +44,7 @@ pub(crate) fn execute<R: StateRead>(
             blob_hash,
             location,
         } => store(ctx, record, blob_hash, location),
+        RecordPayload::Entry { .. } => Err(ExecError::NotYetSupported("record.entry")),
     }
 }
 

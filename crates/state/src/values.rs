@@ -212,64 +212,29 @@ value_struct!(
     }
 );
 
-/// One logged access decision (`log/<patient><seq>`, S1-rights): who asked for what, when,
-/// and the answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessLogEntry {
-    /// Who asked.
-    pub requester: Address,
-    /// For which record.
-    pub record: RecordId,
-    /// Why.
-    pub purpose: Purpose,
-    /// The answer.
-    pub decision: AccessDecision,
-    /// Height of the deciding block.
-    pub height: u64,
-    /// Timestamp of the deciding block, unix milliseconds.
-    pub timestamp_ms: u64,
-    /// The request transaction.
-    pub tx: TxId,
-}
-
-impl Write for AccessLogEntry {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.requester.write(buf);
-        self.record.write(buf);
-        self.purpose.write(buf);
-        self.decision.write(buf);
-        self.height.write(buf);
-        self.timestamp_ms.write(buf);
-        self.tx.write(buf);
+value_struct!(
+    /// One logged access decision (`log/<patient><seq>`, S1-rights): who asked for what, when,
+    /// and the answer.
+    AccessLogEntry {
+        /// Who asked.
+        requester: Address,
+        /// For which record.
+        record: RecordId,
+        /// Why.
+        purpose: Purpose,
+        /// The answer.
+        decision: AccessDecision,
+        /// Height of the deciding block.
+        height: u64,
+        /// Timestamp of the deciding block, unix milliseconds.
+        timestamp_ms: u64,
+        /// The request transaction.
+        tx: TxId,
+        /// The hospital gateway that served the request off chain and filed it
+        /// (`access.serve`); `None` for a request filed by the requester (`access.request`).
+        served_by: Option<Address>,
     }
-}
-
-impl EncodeSize for AccessLogEntry {
-    fn encode_size(&self) -> usize {
-        self.requester.encode_size()
-            + self.record.encode_size()
-            + self.purpose.encode_size()
-            + self.decision.encode_size()
-            + self.height.encode_size()
-            + self.timestamp_ms.encode_size()
-            + self.tx.encode_size()
-    }
-}
-
-impl Read for AccessLogEntry {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self {
-            requester: Address::read(buf)?,
-            record: RecordId::read(buf)?,
-            purpose: Purpose::read(buf)?,
-            decision: AccessDecision::read(buf)?,
-            height: u64::read(buf)?,
-            timestamp_ms: u64::read(buf)?,
-            tx: TxId::read(buf)?,
-        })
-    }
-}
+);
 
 // Identity, licence and revocation list (issue 8).
 
@@ -466,6 +431,7 @@ mod tests {
                 height: 10,
                 timestamp_ms: 11,
                 tx: TxId(record_id(9).0),
+                served_by: None,
             });
         }
     }
@@ -487,13 +453,14 @@ mod tests {
             record_id(1).write(&mut bytes);
             Purpose::Audit.write(&mut bytes);
             bytes.extend([decision_tag, reason_tag]);
-            bytes.extend([0u8; 16 + 32]);
+            bytes.extend([0u8; 16 + 32 + 1]);
             bytes
         };
-        // Decision tags: 0 allowed, 1 denied (medchain_types::AccessDecision's codec).
-        assert!(AccessLogEntry::from_bytes(&entry_bytes(1, 3)).is_ok());
-        assert!(AccessLogEntry::from_bytes(&entry_bytes(1, 4)).is_err());
-        assert!(AccessLogEntry::from_bytes(&entry_bytes(2, 0)).is_err());
+        // Decision tags: 0 allowed, 1 denied, 2 break-glass (medchain_types::AccessDecision's
+        // codec); deny reasons 0..=15.
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(1, 15)).is_ok());
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(1, 16)).is_err());
+        assert!(AccessLogEntry::from_bytes(&entry_bytes(3, 0)).is_err());
         // An optional consent id's presence flag must be 0 or 1.
         assert!(AccessLogEntry::from_bytes(&entry_bytes(0, 2)).is_err());
     }

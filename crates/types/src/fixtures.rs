@@ -29,6 +29,7 @@ pub fn payloads() -> Vec<Payload> {
     let name = OrgName::new("Seoul General").unwrap();
     let record_hash = ContentHash::of(b"EMR of patient 2");
     let record = RecordId(TxId::of_encoded(b"release").0);
+    let vouching = emergency::vouching_key_from(&key(1));
     vec![
         Payload::Registry(RegistryPayload::Register {
             name: name.clone(),
@@ -99,7 +100,43 @@ pub fn payloads() -> Vec<Payload> {
             round: 0,
             log: DealerLogBytes(vec![1, 2, 3]),
         }),
+        Payload::Record(RecordPayload::Entry {
+            entry: EntryBytes(vec![0xee; 300]),
+        }),
+        Payload::Identity(IdentityPayload::SetVouchingKey {
+            key: vouching.public(),
+            proof: vouching.proof_of_possession(&chain(), &address(1)),
+        }),
+        Payload::Emergency(EmergencyPayload::Request {
+            doctor: IdentityName::new("dr-kim@seoul-general").unwrap(),
+            record,
+            hur: record_hash.0,
+            issued_at_ms: 1_800_000_000_000,
+            vouch: vouching.sign(b"htxu"),
+        }),
     ]
+    .into_iter()
+    .chain(
+        [
+            AccessGrounds::Consent,
+            AccessGrounds::Emergency(EmergencyId(record.0)),
+        ]
+        .into_iter()
+        .chain(
+            RefusalReason::ALL
+                .iter()
+                .map(|&r| AccessGrounds::Refused(r)),
+        )
+        .map(|grounds| {
+            Payload::Access(AccessPayload::Serve {
+                requester: address(4),
+                record,
+                purpose: Purpose::Treatment,
+                grounds,
+            })
+        }),
+    )
+    .collect()
 }
 
 /// `payloads()` signed by `key(1)` with nonces 0, 1, ...

@@ -97,6 +97,15 @@ hash_id!(
 );
 
 hash_id!(
+    /// An encrypted EMR entry's id: the id of the transaction that filed it (S3-entry).
+    EntryId
+);
+hash_id!(
+    /// An emergency request's id: the id of the transaction that filed tx_ur (S3-emergency).
+    EmergencyId
+);
+
+hash_id!(
     /// SHA-256 of content kept off chain: a record's plaintext (hEMR, S1-release) or its
     /// encrypted blob (S1-storage).
     ContentHash
@@ -116,17 +125,18 @@ impl TxId {
     }
 }
 
-impl From<TxId> for RecordId {
-    fn from(id: TxId) -> Self {
-        Self(id.0)
-    }
+/// Ids of things a transaction creates are that transaction's id.
+macro_rules! from_tx_id {
+    ($($name:ident),+) => {$(
+        impl From<TxId> for $name {
+            fn from(id: TxId) -> Self {
+                Self(id.0)
+            }
+        }
+    )+};
 }
 
-impl From<TxId> for ConsentId {
-    fn from(id: TxId) -> Self {
-        Self(id.0)
-    }
-}
+from_tx_id!(RecordId, ConsentId, EntryId, EmergencyId);
 
 /// An account: the 32-byte encoding of the ed25519 public key that signs its transactions.
 ///

@@ -10,6 +10,7 @@
 //! decides what a valid transaction *does*.
 
 mod block;
+pub mod emergency;
 pub mod enrolment;
 mod genesis;
 mod ids;
@@ -26,12 +27,14 @@ mod fixtures;
 pub use block::{Block, BlockDecodeConfig, ConsensusScheme, Header, tx_root};
 pub use genesis::{Genesis, GenesisError, ValidatorInfo};
 pub use ids::{
-    Address, ConsentId, ContentHash, Hash32, ParseAddressError, ParseIdError, RecordId, TxId,
+    Address, ConsentId, ContentHash, EmergencyId, EntryId, Hash32, ParseAddressError, ParseIdError,
+    RecordId, TxId,
 };
 pub use payload::{
-    AccessPayload, ConsentPayload, DealerLogBytes, Expiry, G1Point, IdentityPayload,
-    LicencePayload, OrgKind, OrgState, Payload, PkgPayload, Purpose, RecordPayload,
-    RegistryPayload, RevocationPayload, Role,
+    AccessGrounds, AccessPayload, BlsPublicKey, BlsSignature, ConsentPayload, DealerLogBytes,
+    EmergencyPayload, EntryBytes, Expiry, G1Point, IdentityPayload, LicencePayload, OrgKind,
+    OrgState, Payload, PkgPayload, Purpose, RecordPayload, RefusalReason, RegistryPayload,
+    RevocationPayload, Role,
 };
 pub use receipt::{
     AccessDecision, DenyReason, Event, MAX_EVENTS_PER_TX, RECEIPT_PROOF_ITEMS, Receipt,
@@ -58,6 +61,10 @@ pub mod namespace {
     /// Requests to the enrolment service (node API `/v1/pkg/…`), signed by the enrollee's
     /// chain key over chain id ‖ route ‖ request (S3-register).
     pub const ENROLMENT: &[u8] = b"_MEDCHAIN_ENROLMENT_V1";
+    /// A vouching key's proof of possession (S3-emergency), see [`crate::emergency`].
+    pub const VOUCH_POP: &[u8] = b"_MEDCHAIN_VOUCH_POP_V1";
+    /// The doctor's and hospital's vouch for an emergency request tx_ur (S3-emergency).
+    pub const EMERGENCY: &[u8] = b"_MEDCHAIN_EMERGENCY_V1";
     /// Consensus votes (simplex ed25519 scheme).
     pub const CONSENSUS: &[u8] = b"_MEDCHAIN_CONSENSUS_V1";
     /// Authenticated p2p handshake.
@@ -76,4 +83,11 @@ pub mod limits {
     pub const MAX_BLOCK_BODY_BYTES: usize = 8 * 1024 * 1024;
     /// Most validators a genesis may name.
     pub const MAX_VALIDATORS: usize = 128;
+    /// Largest encrypted EMR entry EEE (S3-entry): what fits in a transaction next to its
+    /// envelope.
+    pub const MAX_ENTRY_BYTES: usize = MAX_TX_BYTES - 256;
+    /// How long after it is filed an emergency request still opens a record (S3-emergency).
+    pub const EMERGENCY_WINDOW_MS: u64 = 3_600_000;
+    /// How far an emergency request's issue time may be from the block time, either way.
+    pub const EMERGENCY_CLOCK_SKEW_MS: u64 = 600_000;
 }

@@ -5,7 +5,8 @@
 //! actions append tags; existing tags never change meaning.
 
 use crate::{
-    Address, ConsentId, ContentHash, IdentityName, OrgName, RecordId, Uri, limits, serde_hex,
+    Address, ConsentId, ContentHash, EmergencyId, Hash32, IdentityName, OrgName, RecordId, Uri,
+    limits, serde_hex,
 };
 use bytes::BufMut;
 use commonware_codec::{
@@ -190,6 +191,11 @@ pub enum RecordPayload {
         /// Where the blob is.
         location: Uri,
     },
+    /// The patient (the sender) files its encrypted EMR entry EEE (S3-entry).
+    Entry {
+        /// The encrypted entry.
+        entry: EntryBytes,
+    },
 }
 
 /// Consent actions (S1-rights, S1-sharing).
@@ -227,6 +233,80 @@ pub enum AccessPayload {
         /// Why.
         purpose: Purpose,
     },
+    /// The gateway of the hospital holding a record (the sender) asks the chain to decide, and
+    /// log, a request it received off chain from `requester` (S3-share, S3-emergency).
+    Serve {
+        /// Who asked the gateway.
+        requester: Address,
+        /// The record asked for.
+        record: RecordId,
+        /// Why.
+        purpose: Purpose,
+        /// What the request rests on.
+        grounds: AccessGrounds,
+    },
+}
+
+tag_enum!(
+    /// Why a hospital's gateway refused a request before the chain's rules were reached: the
+    /// off-chain protocol (TAKA) failed. The chain logs it as a denial.
+    RefusalReason {
+        /// The patient's authorisation did not verify.
+        BadAuthorisation = 0,
+        /// The request was already served once.
+        Replayed = 1,
+        /// The authorisation covers another record.
+        WrongRecord = 2,
+        /// The licence presented is not the requester's, or not issued by its hospital.
+        LicenceMismatch = 3,
+        /// The authorisation has expired.
+        AuthorisationExpired = 4,
+    }
+);
+
+/// What a served request rests on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum AccessGrounds {
+    /// The patient's on-chain consent (S3-share).
+    Consent,
+    /// An emergency request filed on chain (S3-emergency, break-glass).
+    Emergency(EmergencyId),
+    /// The gateway refused it already; the chain only logs the refusal.
+    Refused(RefusalReason),
+}
+
+impl Write for AccessGrounds {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Self::Consent => put!(buf; 0u8),
+            Self::Emergency(id) => put!(buf; 1u8, *id),
+            Self::Refused(reason) => put!(buf; 2u8, *reason),
+        }
+    }
+}
+
+impl EncodeSize for AccessGrounds {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::Consent => 0,
+            Self::Emergency(_) => EmergencyId::SIZE,
+            Self::Refused(_) => RefusalReason::SIZE,
+        }
+    }
+}
+
+impl Read for AccessGrounds {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        match u8::read(buf)? {
+            0 => Ok(Self::Consent),
+            1 => Ok(Self::Emergency(EmergencyId::read(buf)?)),
+            2 => Ok(Self::Refused(RefusalReason::read(buf)?)),
+            other => Err(CodecError::InvalidEnum(other)),
+        }
+    }
 }
 
 tag_enum!(
@@ -241,112 +321,165 @@ tag_enum!(
     }
 );
 
-/// A compressed BLS12-381 G1 point of the identity-based cryptography (48 bytes), e.g. an
-/// entity's own key part L_U1 = x_U·P (S3-register). This crate only carries the bytes; the
-/// state machine checks they are a valid, non-identity point.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
-pub struct G1Point(pub [u8; G1Point::LEN]);
+/// Defines a fixed-length byte string carried as-is (hex in JSON). Curve points stay
+/// compressed bytes here: decoding a transaction never decompresses them; the state machine
+/// checks them where it uses them.
+macro_rules! fixed_bytes {
+    ($(#[$doc:meta])* $name:ident, $len:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
+        pub struct $name(pub [u8; $name::LEN]);
 
-impl G1Point {
-    /// Encoded length.
-    pub const LEN: usize = 48;
-}
-
-impl Write for G1Point {
-    fn write(&self, buf: &mut impl BufMut) {
-        buf.put_slice(&self.0);
-    }
-}
-
-impl FixedSize for G1Point {
-    const SIZE: usize = Self::LEN;
-}
-
-impl Read for G1Point {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self(<[u8; Self::LEN]>::read(buf)?))
-    }
-}
-
-impl fmt::Debug for G1Point {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl Serialize for G1Point {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for G1Point {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut bytes = [0u8; Self::LEN];
-        hex::decode_to_slice(<&str>::deserialize(d)?, &mut bytes).map_err(D::Error::custom)?;
-        Ok(Self(bytes))
-    }
-}
-
-/// A validator's signed dealer log from the threshold PKG's distributed key generation
-/// (S3-setup), in the DKG library's own encoding; the state machine decodes and checks it.
-#[derive(Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
-pub struct DealerLogBytes(pub Vec<u8>);
-
-impl DealerLogBytes {
-    /// Longest accepted log: what fits in a transaction next to its envelope. A log grows with
-    /// the validator count (one commitment point per 3 validators, one ack per validator), so
-    /// this caps an on-chain DKG at about 25 validators.
-    pub const MAX_LEN: usize = limits::MAX_TX_BYTES - 256;
-}
-
-impl Write for DealerLogBytes {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.0.write(buf);
-    }
-}
-
-impl EncodeSize for DealerLogBytes {
-    fn encode_size(&self) -> usize {
-        self.0.encode_size()
-    }
-}
-
-impl Read for DealerLogBytes {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self(Vec::<u8>::read_range(buf, 1..=Self::MAX_LEN)?))
-    }
-}
-
-impl fmt::Debug for DealerLogBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DealerLogBytes({} bytes)", self.0.len())
-    }
-}
-
-impl Serialize for DealerLogBytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(&self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for DealerLogBytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let bytes = hex::decode(<&str>::deserialize(d)?).map_err(D::Error::custom)?;
-        if bytes.is_empty() || bytes.len() > Self::MAX_LEN {
-            return Err(D::Error::custom(format!(
-                "a dealer log is 1 to {} bytes, got {}",
-                Self::MAX_LEN,
-                bytes.len()
-            )));
+        impl $name {
+            /// Encoded length.
+            pub const LEN: usize = $len;
         }
-        Ok(Self(bytes))
-    }
+
+        impl Write for $name {
+            fn write(&self, buf: &mut impl BufMut) {
+                buf.put_slice(&self.0);
+            }
+        }
+
+        impl FixedSize for $name {
+            const SIZE: usize = Self::LEN;
+        }
+
+        impl Read for $name {
+            type Cfg = ();
+            fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+                Ok(Self(<[u8; Self::LEN]>::read(buf)?))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&hex::encode(self.0))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                let mut bytes = [0u8; Self::LEN];
+                hex::decode_to_slice(text.as_ref(), &mut bytes).map_err(D::Error::custom)?;
+                Ok(Self(bytes))
+            }
+        }
+    };
 }
+
+fixed_bytes!(
+    /// A compressed BLS12-381 G1 point of the identity-based cryptography (48 bytes), e.g. an
+    /// entity's own key part L_U1 = x_U·P (S3-register). The state machine checks it is a
+    /// valid, non-identity point.
+    G1Point,
+    48
+);
+
+fixed_bytes!(
+    /// A doctor's or hospital's BLS12-381 vouching key (MinPk: a compressed G1 point, 48
+    /// bytes), registered with a proof of possession and used to verify the aggregate vouch of
+    /// an emergency request (S3-emergency). See [`crate::emergency`].
+    BlsPublicKey,
+    48
+);
+
+fixed_bytes!(
+    /// A BLS12-381 signature (MinPk: a compressed G2 point, 96 bytes), single or aggregate.
+    BlsSignature,
+    96
+);
+
+/// Defines a length-bounded byte string (1 to `MAX_LEN` bytes, hex in JSON), refused outside
+/// the bounds when decoded from either form.
+macro_rules! bounded_bytes {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max_doc:literal, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
+        pub struct $name(pub Vec<u8>);
+
+        impl $name {
+            #[doc = $max_doc]
+            pub const MAX_LEN: usize = $max;
+        }
+
+        impl Write for $name {
+            fn write(&self, buf: &mut impl BufMut) {
+                self.0.write(buf);
+            }
+        }
+
+        impl EncodeSize for $name {
+            fn encode_size(&self) -> usize {
+                self.0.encode_size()
+            }
+        }
+
+        impl Read for $name {
+            type Cfg = ();
+            fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+                Ok(Self(Vec::<u8>::read_range(buf, 1..=Self::MAX_LEN)?))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({} bytes)", stringify!($name), self.0.len())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&hex::encode(&self.0))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                let bytes = hex::decode(text.as_ref()).map_err(D::Error::custom)?;
+                if bytes.is_empty() || bytes.len() > Self::MAX_LEN {
+                    return Err(D::Error::custom(format!(
+                        "{} is 1 to {} bytes, got {}",
+                        $what,
+                        Self::MAX_LEN,
+                        bytes.len()
+                    )));
+                }
+                Ok(Self(bytes))
+            }
+        }
+    };
+}
+
+bounded_bytes!(
+    /// A validator's signed dealer log from the threshold PKG's distributed key generation
+    /// (S3-setup), in the DKG library's own encoding; the state machine decodes and checks it.
+    DealerLogBytes,
+    "a dealer log",
+    "Longest accepted log: what fits in a transaction next to its envelope. A log grows with \
+     the validator count (one commitment point per 3 validators, one ack per validator), so \
+     this caps an on-chain DKG at about 25 validators.",
+    limits::MAX_TX_BYTES - 256
+);
+
+bounded_bytes!(
+    /// A patient's encrypted EMR entry EEE (S3-entry): opaque to the chain, opened only with
+    /// the patient's biometric template by whoever treats them in an emergency.
+    EntryBytes,
+    "an EMR entry",
+    "Longest accepted entry.",
+    limits::MAX_ENTRY_BYTES
+);
 
 /// Identity actions (S3-register, S4-ca).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,6 +497,15 @@ pub enum IdentityPayload {
         role: Role,
         /// L_U1 = x_U·P, the entity's own key part (S3-register).
         key_part: G1Point,
+    },
+    /// A doctor or hospital identity (the sender) registers (or replaces) its BLS vouching key
+    /// for emergency requests (S3-emergency).
+    SetVouchingKey {
+        /// The key.
+        key: BlsPublicKey,
+        /// Proof of possession: `key`'s signature over
+        /// [`crate::emergency::vouching_pop_message`] for the sender.
+        proof: BlsSignature,
     },
 }
 
@@ -419,6 +561,30 @@ pub enum PkgPayload {
     },
 }
 
+/// Emergency access, break-glass (S3-emergency).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum EmergencyPayload {
+    /// tx_ur: a hospital (the sender) files, vouched by itself and its doctor, that the doctor
+    /// needs a patient's record in an emergency.
+    Request {
+        /// The treating doctor's identity, licensed by the sender's organisation.
+        doctor: IdentityName,
+        /// The record needed.
+        record: RecordId,
+        /// h_ur, the hash binding the request to the patient's opened EMR entry.
+        #[serde(with = "serde_hex")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        hur: Hash32,
+        /// When the doctor issued the request, unix milliseconds.
+        issued_at_ms: u64,
+        /// The doctor's and the hospital's BLS signatures over
+        /// [`crate::emergency::emergency_message`], aggregated.
+        vouch: BlsSignature,
+    },
+}
+
 /// What a transaction asks the state machine to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "module", rename_all = "snake_case")]
@@ -440,6 +606,8 @@ pub enum Payload {
     Revocation(RevocationPayload),
     /// The threshold PKG's key generation.
     Pkg(PkgPayload),
+    /// Emergency requests.
+    Emergency(EmergencyPayload),
 }
 
 impl Payload {
@@ -453,13 +621,17 @@ impl Payload {
             Self::Record(RecordPayload::Store { .. }) => "record.store",
             Self::Consent(ConsentPayload::Grant { .. }) => "consent.grant",
             Self::Consent(ConsentPayload::Revoke { .. }) => "consent.revoke",
+            Self::Record(RecordPayload::Entry { .. }) => "record.entry",
             Self::Access(AccessPayload::Request { .. }) => "access.request",
+            Self::Access(AccessPayload::Serve { .. }) => "access.serve",
             Self::Identity(IdentityPayload::Enrol { .. }) => "identity.enrol",
+            Self::Identity(IdentityPayload::SetVouchingKey { .. }) => "identity.vouching_key",
             Self::Licence(LicencePayload::Issue { .. }) => "licence.issue",
             Self::Licence(LicencePayload::Renew { .. }) => "licence.renew",
             Self::Revocation(RevocationPayload::Add { .. }) => "revocation.add",
             Self::Revocation(RevocationPayload::Remove { .. }) => "revocation.remove",
             Self::Pkg(PkgPayload::Deal { .. }) => "pkg.deal",
+            Self::Emergency(EmergencyPayload::Request { .. }) => "emergency.request",
         }
     }
 }
@@ -473,6 +645,7 @@ const IDENTITY: u8 = 4;
 const LICENCE: u8 = 5;
 const REVOCATION: u8 = 6;
 const PKG: u8 = 7;
+const EMERGENCY: u8 = 8;
 
 impl Write for Payload {
     fn write(&self, buf: &mut impl BufMut) {
@@ -480,14 +653,8 @@ impl Write for Payload {
             Self::Registry(p) => write_registry(p, buf),
             Self::Record(p) => write_record(p, buf),
             Self::Consent(p) => write_consent(p, buf),
-            Self::Access(AccessPayload::Request { record, purpose }) => {
-                put!(buf; ACCESS, 0u8, *record, *purpose)
-            }
-            Self::Identity(IdentityPayload::Enrol {
-                identity,
-                role,
-                key_part,
-            }) => put!(buf; IDENTITY, 0u8, identity, *role, key_part),
+            Self::Access(p) => write_access(p, buf),
+            Self::Identity(p) => write_identity(p, buf),
             Self::Licence(p) => write_licence(p, buf),
             Self::Revocation(RevocationPayload::Add { doctor }) => {
                 put!(buf; REVOCATION, 0u8, doctor)
@@ -496,7 +663,37 @@ impl Write for Payload {
                 put!(buf; REVOCATION, 1u8, doctor)
             }
             Self::Pkg(PkgPayload::Deal { round, log }) => put!(buf; PKG, 0u8, *round, log),
+            Self::Emergency(EmergencyPayload::Request {
+                doctor,
+                record,
+                hur,
+                issued_at_ms,
+                vouch,
+            }) => put!(buf; EMERGENCY, 0u8, doctor, *record, *hur, *issued_at_ms, vouch),
         }
+    }
+}
+
+fn write_access(payload: &AccessPayload, buf: &mut impl BufMut) {
+    match payload {
+        AccessPayload::Request { record, purpose } => put!(buf; ACCESS, 0u8, *record, *purpose),
+        AccessPayload::Serve {
+            requester,
+            record,
+            purpose,
+            grounds,
+        } => put!(buf; ACCESS, 1u8, requester, *record, *purpose, grounds),
+    }
+}
+
+fn write_identity(payload: &IdentityPayload, buf: &mut impl BufMut) {
+    match payload {
+        IdentityPayload::Enrol {
+            identity,
+            role,
+            key_part,
+        } => put!(buf; IDENTITY, 0u8, identity, *role, key_part),
+        IdentityPayload::SetVouchingKey { key, proof } => put!(buf; IDENTITY, 1u8, key, proof),
     }
 }
 
@@ -524,6 +721,7 @@ fn write_record(payload: &RecordPayload, buf: &mut impl BufMut) {
             blob_hash,
             location,
         } => put!(buf; RECORD, 1u8, *record, *blob_hash, location),
+        RecordPayload::Entry { entry } => put!(buf; RECORD, 2u8, entry),
     }
 }
 
@@ -590,6 +788,9 @@ impl Read for Payload {
                 blob_hash: ContentHash::read(buf)?,
                 location: Uri::read(buf)?,
             })),
+            (RECORD, 2) => Ok(Self::Record(RecordPayload::Entry {
+                entry: EntryBytes::read(buf)?,
+            })),
             (CONSENT, 0) => Ok(Self::Consent(ConsentPayload::Grant {
                 grantee: Address::read(buf)?,
                 records: Vec::<RecordId>::read_range(buf, 1..=limits::MAX_CONSENT_RECORDS)?,
@@ -603,10 +804,20 @@ impl Read for Payload {
                 record: RecordId::read(buf)?,
                 purpose: Purpose::read(buf)?,
             })),
+            (ACCESS, 1) => Ok(Self::Access(AccessPayload::Serve {
+                requester: Address::read(buf)?,
+                record: RecordId::read(buf)?,
+                purpose: Purpose::read(buf)?,
+                grounds: AccessGrounds::read(buf)?,
+            })),
             (IDENTITY, 0) => Ok(Self::Identity(IdentityPayload::Enrol {
                 identity: IdentityName::read(buf)?,
                 role: Role::read(buf)?,
                 key_part: G1Point::read(buf)?,
+            })),
+            (IDENTITY, 1) => Ok(Self::Identity(IdentityPayload::SetVouchingKey {
+                key: BlsPublicKey::read(buf)?,
+                proof: BlsSignature::read(buf)?,
             })),
             (LICENCE, 0) => Ok(Self::Licence(LicencePayload::Issue {
                 doctor: IdentityName::read(buf)?,
@@ -626,8 +837,99 @@ impl Read for Payload {
                 round: u64::read(buf)?,
                 log: DealerLogBytes::read(buf)?,
             })),
-            (module, _) if module > PKG => Err(CodecError::InvalidEnum(module)),
+            (EMERGENCY, 0) => Ok(Self::Emergency(EmergencyPayload::Request {
+                doctor: IdentityName::read(buf)?,
+                record: RecordId::read(buf)?,
+                hur: Hash32::read(buf)?,
+                issued_at_ms: u64::read(buf)?,
+                vouch: BlsSignature::read(buf)?,
+            })),
+            (module, _) if module > EMERGENCY => Err(CodecError::InvalidEnum(module)),
             (_, action) => Err(CodecError::InvalidEnum(action)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::payloads;
+    use commonware_codec::{DecodeExt, Encode};
+
+    #[test]
+    fn every_payload_round_trips_through_json() {
+        for payload in payloads() {
+            let json = serde_json::to_string(&payload).unwrap();
+            let back: Payload = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, payload, "{json}");
+        }
+    }
+
+    #[test]
+    fn payload_names_are_distinct_and_module_dot_action() {
+        let mut names: Vec<_> = payloads().iter().map(Payload::kind).collect();
+        names.dedup();
+        for name in [
+            "record.entry",
+            "identity.vouching_key",
+            "emergency.request",
+            "access.serve",
+        ] {
+            assert!(names.contains(&name), "{name}");
+        }
+        assert!(names.iter().all(|name| name.split('.').count() == 2));
+    }
+
+    #[test]
+    fn entries_are_bounded_in_both_encodings() {
+        let entry = |len: usize| {
+            Payload::Record(RecordPayload::Entry {
+                entry: EntryBytes(vec![7; len]),
+            })
+        };
+        assert!(Payload::decode(entry(limits::MAX_ENTRY_BYTES).encode()).is_ok());
+        assert!(Payload::decode(entry(limits::MAX_ENTRY_BYTES + 1).encode()).is_err());
+        assert!(Payload::decode(entry(0).encode()).is_err());
+        let json = |len: usize| {
+            format!(
+                r#"{{"module":"record","action":"entry","entry":"{}"}}"#,
+                "07".repeat(len)
+            )
+        };
+        assert!(serde_json::from_str::<Payload>(&json(1)).is_ok());
+        assert!(serde_json::from_str::<Payload>(&json(0)).is_err());
+        assert!(serde_json::from_str::<Payload>(&json(limits::MAX_ENTRY_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn unknown_grounds_and_refusal_tags_are_refused() {
+        let serve = |grounds_bytes: &[u8]| {
+            let mut bytes = vec![ACCESS, 1];
+            bytes.extend_from_slice(&[1; 32 + 32]);
+            Purpose::Treatment.write(&mut bytes);
+            bytes.extend_from_slice(grounds_bytes);
+            Payload::decode(bytes.as_slice().to_vec())
+        };
+        assert!(serve(&[0]).is_ok());
+        assert!(serve(&[2, 4]).is_ok());
+        assert!(matches!(serve(&[2, 5]), Err(CodecError::InvalidEnum(5))));
+        assert!(matches!(serve(&[3]), Err(CodecError::InvalidEnum(3))));
+        assert!(serve(&[1; 32]).is_err(), "emergency id cut short");
+        // The emergency module's only action is 0; module 9 does not exist.
+        assert!(Payload::decode(vec![EMERGENCY, 1]).is_err());
+        assert!(matches!(
+            Payload::decode(vec![EMERGENCY + 1, 0]),
+            Err(CodecError::InvalidEnum(9))
+        ));
+    }
+
+    #[test]
+    fn bls_bytes_are_hex_of_the_right_length_in_json() {
+        let key = BlsPublicKey([0xab; BlsPublicKey::LEN]);
+        let json = serde_json::to_string(&key).unwrap();
+        assert_eq!(json, format!("\"{}\"", "ab".repeat(48)));
+        assert_eq!(serde_json::from_str::<BlsPublicKey>(&json).unwrap(), key);
+        assert!(serde_json::from_str::<BlsPublicKey>(&format!("\"{}\"", "ab".repeat(47))).is_err());
+        assert!(serde_json::from_str::<BlsSignature>(&format!("\"{}\"", "ab".repeat(48))).is_err());
     }
 }

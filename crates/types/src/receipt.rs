@@ -7,8 +7,8 @@
 //! bounded and rejects trailing bytes.
 
 use crate::{
-    Address, ConsentId, ContentHash, G1Point, Hash32, IdentityName, OrgKind, OrgName, OrgState,
-    Purpose, RecordId, Role, TxId,
+    Address, ConsentId, ContentHash, EmergencyId, EntryId, G1Point, Hash32, IdentityName, OrgKind,
+    OrgName, OrgState, Purpose, RecordId, RefusalReason, Role, TxId,
 };
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{
@@ -165,6 +165,29 @@ pub enum Event {
         /// P_pub = s·P.
         master_public_key: G1Point,
     },
+    /// S3-entry: a patient filed an encrypted EMR entry.
+    EntryFiled {
+        /// The entry.
+        entry: EntryId,
+        /// The patient who filed it.
+        patient: Address,
+    },
+    /// S3-emergency: a doctor or hospital registered (or replaced) its vouching key.
+    VouchingKeySet {
+        /// The key's owner.
+        address: Address,
+    },
+    /// S3-emergency: a vouched emergency request (tx_ur) was filed; the patient is notified.
+    EmergencyFiled {
+        /// The request.
+        emergency: EmergencyId,
+        /// The patient whose record is needed.
+        patient: Address,
+        /// The record.
+        record: RecordId,
+        /// The treating doctor's address.
+        doctor: Address,
+    },
 }
 
 /// The chain's answer to an access request (deny by default, S1-rights).
@@ -182,19 +205,27 @@ pub enum AccessDecision {
         /// Why.
         reason: DenyReason,
     },
+    /// Allowed without consent, under a vouched emergency request (break-glass); the patient
+    /// is notified (S3-emergency).
+    BreakGlass {
+        /// The emergency request relied on.
+        emergency: EmergencyId,
+    },
 }
 
 impl AccessDecision {
     const ALLOWED: u8 = 0;
     const DENIED: u8 = 1;
+    const BREAK_GLASS: u8 = 2;
 
-    /// Whether access was granted.
+    /// Whether access was granted (with consent, by the patient, or break-glass).
     pub fn is_allowed(&self) -> bool {
-        matches!(self, Self::Allowed { .. })
+        !matches!(self, Self::Denied { .. })
     }
 }
 
-// Decision wire form: 0 = allowed (+ optional consent id), 1 = denied (+ reason tag).
+// Decision wire form: 0 = allowed (+ optional consent id), 1 = denied (+ reason tag),
+// 2 = break-glass (+ emergency id).
 impl Write for AccessDecision {
     fn write(&self, buf: &mut impl BufMut) {
         match self {
@@ -206,6 +237,10 @@ impl Write for AccessDecision {
                 Self::DENIED.write(buf);
                 reason.tag().write(buf);
             }
+            Self::BreakGlass { emergency } => {
+                Self::BREAK_GLASS.write(buf);
+                emergency.write(buf);
+            }
         }
     }
 }
@@ -215,6 +250,7 @@ impl EncodeSize for AccessDecision {
         match self {
             Self::Allowed { consent } => 1 + consent.encode_size(),
             Self::Denied { .. } => 2,
+            Self::BreakGlass { emergency } => 1 + emergency.encode_size(),
         }
     }
 }
@@ -234,41 +270,87 @@ impl Read for AccessDecision {
                     .ok_or(CodecError::InvalidEnum(tag))?;
                 Ok(Self::Denied { reason })
             }
+            Self::BREAK_GLASS => Ok(Self::BreakGlass {
+                emergency: EmergencyId::read(buf)?,
+            }),
             other => Err(CodecError::InvalidEnum(other)),
         }
     }
 }
 
-/// Why access was denied.
+/// Why access was denied. The discriminant is the wire tag; new reasons are appended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DenyReason {
     /// No live consent covers this requester, record and purpose.
-    NoConsent,
+    NoConsent = 0,
     /// A consent existed but has expired.
-    ConsentExpired,
+    ConsentExpired = 1,
     /// A consent existed but the patient revoked it.
-    ConsentRevoked,
+    ConsentRevoked = 2,
     /// The requester is not a member of an audited organisation (e.g. suspended).
-    RequesterNotAudited,
+    RequesterNotAudited = 3,
+    /// The requester has no enrolled doctor identity.
+    NotADoctor = 4,
+    /// The requesting doctor holds no licence.
+    Unlicensed = 5,
+    /// The requesting doctor's licence has expired.
+    LicenceExpired = 6,
+    /// The requesting doctor is on the revocation list.
+    DoctorRevoked = 7,
+    /// The emergency request relied on does not exist.
+    NoEmergency = 8,
+    /// The emergency request names another record or doctor.
+    EmergencyMismatch = 9,
+    /// The emergency request is too old to rely on.
+    EmergencyExpired = 10,
+    /// Refused by the gateway: the patient's authorisation did not verify.
+    BadAuthorisation = 11,
+    /// Refused by the gateway: the request was already served.
+    Replayed = 12,
+    /// Refused by the gateway: the authorisation covers another record.
+    WrongRecord = 13,
+    /// Refused by the gateway: the licence presented is not the requester's.
+    LicenceMismatch = 14,
+    /// Refused by the gateway: the authorisation has expired.
+    AuthorisationExpired = 15,
 }
 
 impl DenyReason {
     /// Every reason, in wire-tag order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 16] = [
         Self::NoConsent,
         Self::ConsentExpired,
         Self::ConsentRevoked,
         Self::RequesterNotAudited,
+        Self::NotADoctor,
+        Self::Unlicensed,
+        Self::LicenceExpired,
+        Self::DoctorRevoked,
+        Self::NoEmergency,
+        Self::EmergencyMismatch,
+        Self::EmergencyExpired,
+        Self::BadAuthorisation,
+        Self::Replayed,
+        Self::WrongRecord,
+        Self::LicenceMismatch,
+        Self::AuthorisationExpired,
     ];
 
     fn tag(self) -> u8 {
-        match self {
-            Self::NoConsent => 0,
-            Self::ConsentExpired => 1,
-            Self::ConsentRevoked => 2,
-            Self::RequesterNotAudited => 3,
+        self as u8
+    }
+}
+
+impl From<RefusalReason> for DenyReason {
+    fn from(reason: RefusalReason) -> Self {
+        match reason {
+            RefusalReason::BadAuthorisation => Self::BadAuthorisation,
+            RefusalReason::Replayed => Self::Replayed,
+            RefusalReason::WrongRecord => Self::WrongRecord,
+            RefusalReason::LicenceMismatch => Self::LicenceMismatch,
+            RefusalReason::AuthorisationExpired => Self::AuthorisationExpired,
         }
     }
 }
@@ -392,6 +474,14 @@ fn write_event(event: &Event, buf: &mut impl BufMut) {
             threshold,
             master_public_key,
         } => put!(buf; 14u8, *round, *threshold, master_public_key),
+        Event::EntryFiled { entry, patient } => put!(buf; 15u8, *entry, patient),
+        Event::VouchingKeySet { address } => put!(buf; 16u8, address),
+        Event::EmergencyFiled {
+            emergency,
+            patient,
+            record,
+            doctor,
+        } => put!(buf; 17u8, *emergency, patient, *record, doctor),
     }
 }
 
@@ -466,6 +556,19 @@ fn read_event(buf: &mut impl Buf) -> Result<Event, CodecError> {
             round: u64::read(buf)?,
             threshold: u32::read(buf)?,
             master_public_key: G1Point::read(buf)?,
+        },
+        15 => Event::EntryFiled {
+            entry: EntryId::read(buf)?,
+            patient: Address::read(buf)?,
+        },
+        16 => Event::VouchingKeySet {
+            address: Address::read(buf)?,
+        },
+        17 => Event::EmergencyFiled {
+            emergency: EmergencyId::read(buf)?,
+            patient: Address::read(buf)?,
+            record: RecordId::read(buf)?,
+            doctor: Address::read(buf)?,
         },
         other => return Err(CodecError::InvalidEnum(other)),
     })
@@ -559,7 +662,36 @@ mod tests {
                 threshold: 3,
                 master_public_key: G1Point([7; G1Point::LEN]),
             },
+            Event::EntryFiled {
+                entry: EntryId(record_id(3).0),
+                patient: address(3),
+            },
+            Event::VouchingKeySet {
+                address: address(2),
+            },
+            Event::EmergencyFiled {
+                emergency: EmergencyId(record_id(4).0),
+                patient: address(3),
+                record: record_id(1),
+                doctor: address(2),
+            },
+            Event::AccessDecided {
+                record: record_id(1),
+                requester: address(2),
+                purpose: Purpose::Treatment,
+                decision: AccessDecision::BreakGlass {
+                    emergency: EmergencyId(record_id(4).0),
+                },
+            },
         ]
+        .into_iter()
+        .chain(DenyReason::ALL.iter().map(|&reason| Event::AccessDecided {
+            record: record_id(1),
+            requester: address(5),
+            purpose: Purpose::Audit,
+            decision: AccessDecision::Denied { reason },
+        }))
+        .collect()
     }
 
     fn doctor() -> IdentityName {
@@ -579,6 +711,44 @@ mod tests {
     }
 
     #[test]
+    fn deny_reason_tags_are_stable_and_appended() {
+        // Tags already on chain never change meaning.
+        let first = [
+            DenyReason::NoConsent,
+            DenyReason::ConsentExpired,
+            DenyReason::ConsentRevoked,
+            DenyReason::RequesterNotAudited,
+        ];
+        assert_eq!(DenyReason::ALL[..4], first);
+        for (tag, reason) in DenyReason::ALL.iter().enumerate() {
+            assert_eq!(usize::from(reason.tag()), tag);
+        }
+        for refusal in RefusalReason::ALL {
+            let reason = DenyReason::from(*refusal);
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                serde_json::to_value(refusal).unwrap(),
+                "a refusal keeps its name as a deny reason"
+            );
+        }
+        // Unknown decision and reason tags.
+        let mut bytes = Vec::new();
+        AccessDecision::Denied {
+            reason: DenyReason::AuthorisationExpired,
+        }
+        .write(&mut bytes);
+        assert_eq!(bytes, [1, 15]);
+        assert!(AccessDecision::read(&mut Copying(&[1, 16])).is_err());
+        assert!(AccessDecision::read(&mut Copying(&[3])).is_err());
+        assert!(
+            AccessDecision::BreakGlass {
+                emergency: EmergencyId(record_id(1).0)
+            }
+            .is_allowed()
+        );
+    }
+
+    #[test]
     fn malformed_event_bytes_are_refused() {
         let bytes = encode_events(&every_event());
         let mut trailing = bytes.clone();
@@ -592,8 +762,8 @@ mod tests {
         }
         // An unknown event tag.
         assert!(matches!(
-            decode_events(&[1, 15]),
-            Err(CodecError::InvalidEnum(15))
+            decode_events(&[1, 18]),
+            Err(CodecError::InvalidEnum(18))
         ));
         // A count above the bound.
         let mut too_many = Vec::new();

@@ -614,7 +614,7 @@ mod tests {
 
         #[test]
         fn flipping_any_byte_of_a_valid_tx_never_yields_a_different_valid_tx(
-            which in 0usize..8, position in any::<prop::sample::Index>(), flip in 1u8..=255,
+            which in 0usize..signed_txs().len(), position in any::<prop::sample::Index>(), flip in 1u8..=255,
         ) {
             let tx = &signed_txs()[which];
             let mut bytes = tx.encode().to_vec();

@@ -244,6 +244,7 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::MalformedDealerLog(_) | E::DealerLogSignature | E::UnusableDealerLog(_) => {
             "the validator's node must deal again for this chain (restart it with its data directory); check its log for DKG errors"
         }
+        E::NotYetSupported(_) => "this node does not execute that action yet; upgrade it",
     }
 }
 
