@@ -11,6 +11,9 @@
 //!   chain's.
 
 pub mod blobs;
+pub mod client;
 pub mod emr;
 pub mod fhir;
 pub mod ledger;
+pub mod service;
+pub mod wire;

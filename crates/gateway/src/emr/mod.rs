@@ -198,33 +198,28 @@ pub struct Record {
     pub hemr: Hemr,
     /// The FHIR R4 JSON bundle, as submitted.
     pub bundle: Vec<u8>,
+    /// The doctor's signed release transaction, kept so that an unfinished release is resumed
+    /// with the same transaction.
+    pub signed_release: Option<Vec<u8>>,
     pub release: Release,
 }
 
-/// A patient's enrolment with this hospital (S3-agree); a placeholder until enrolment is built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enrolment {
-    NotEnrolled,
-    Enrolled,
-}
-
-impl Enrolment {
-    fn as_str(self) -> &'static str {
-        match self {
-            Enrolment::NotEnrolled => "none",
-            Enrolment::Enrolled => "enrolled",
-        }
-    }
-
-    fn parse(value: &str) -> Result<Self, EmrError> {
-        match value {
-            "none" => Ok(Enrolment::NotEnrolled),
-            "enrolled" => Ok(Enrolment::Enrolled),
-            other => Err(EmrError::CorruptRow {
-                reason: format!("unknown enrolment state {other:?}"),
-            }),
-        }
-    }
+/// A break-glass access this gateway served (S3-emergency), kept for the patient's feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedEmergency {
+    /// The emergency request on chain (tx_ur's id).
+    pub emergency: [u8; 32],
+    pub patient: PatientAddress,
+    /// The record released (its release transaction id).
+    pub record: ReleaseTxId,
+    /// Its EMR index j.
+    pub index: u64,
+    /// The doctor's identity.
+    pub doctor: String,
+    /// The `access.serve` transaction that logged the access on chain.
+    pub access_tx: [u8; 32],
+    /// When the gateway released it, unix milliseconds.
+    pub served_at_ms: u64,
 }
 
 /// Which database to open.
@@ -259,7 +254,8 @@ pub struct EmrStore {
     connection: Connection,
 }
 
-const RECORD_COLUMNS: &str = "patient, emr_index, hemr, bundle, state, release_tx, blob_ref";
+const RECORD_COLUMNS: &str =
+    "patient, emr_index, hemr, bundle, state, release_tx, blob_ref, release_signed";
 
 impl EmrStore {
     /// Opens the database and brings its schema up to date.
@@ -305,30 +301,30 @@ impl EmrStore {
             .transaction(Access::Read, current_schema_version)
     }
 
-    /// The patient's enrolment, or `None` if the hospital has never seen the patient.
-    pub fn enrolment(&self, patient: &PatientAddress) -> Result<Option<Enrolment>, EmrError> {
+    /// The patient's sealed enrolment (S3-agree), or `None` if the patient has not enrolled
+    /// here.
+    pub fn enrolment(&self, patient: &PatientAddress) -> Result<Option<Vec<u8>>, EmrError> {
         self.connection.transaction(Access::Read, |tx| {
-            tx.select(
-                "SELECT enrolment FROM patients WHERE address = $1",
+            let rows = tx.select(
+                "SELECT taka_enrolment FROM patients WHERE address = $1",
                 &[Param::Bytes(&patient.0)],
-            )?
-            .first()
-            .map(|row| Enrolment::parse(row.text(0)?))
-            .transpose()
+            )?;
+            match rows.first() {
+                Some(row) => Ok(row.optional_bytes(0)?.map(<[u8]>::to_vec)),
+                None => Ok(None),
+            }
         })
     }
 
-    /// Records the patient's enrolment, adding the patient if new.
-    pub fn set_enrolment(
-        &self,
-        patient: &PatientAddress,
-        enrolment: Enrolment,
-    ) -> Result<(), EmrError> {
+    /// Records the patient's sealed enrolment, adding the patient if new; a new enrolment
+    /// (the patient enrolled again) replaces the old one for records written from now on.
+    pub fn set_enrolment(&self, patient: &PatientAddress, sealed: &[u8]) -> Result<(), EmrError> {
         self.connection.transaction(Access::Write, |tx| {
             tx.exec(
-                "INSERT INTO patients (address, enrolment) VALUES ($1, $2) \
-                 ON CONFLICT (address) DO UPDATE SET enrolment = excluded.enrolment",
-                &[Param::Bytes(&patient.0), Param::Text(enrolment.as_str())],
+                "INSERT INTO patients (address, enrolment, taka_enrolment) VALUES ($1, 'enrolled', $2) \
+                 ON CONFLICT (address) DO UPDATE SET enrolment = 'enrolled', \
+                 taka_enrolment = excluded.taka_enrolment",
+                &[Param::Bytes(&patient.0), Param::Bytes(sealed)],
             )?;
             Ok(())
         })
@@ -337,12 +333,15 @@ impl EmrStore {
     /// Stores a new record for `patient` as `written` and returns its key, with the next EMR index
     /// j of that patient. The index is drawn and the record inserted in one transaction, so
     /// concurrent inserts get distinct indexes and a refused insert consumes none. A bundle whose
-    /// hEMR the patient already has is refused.
+    /// hEMR the patient already has is refused. Indexes start at 1, as S3-release numbers a
+    /// patient's EMRs (the encryption factor of record j). `signed_release` is the doctor's
+    /// signed release transaction, kept with the row until the release is final.
     pub fn insert_record(
         &self,
         patient: &PatientAddress,
         hemr: &Hemr,
         bundle: &[u8],
+        signed_release: &[u8],
     ) -> Result<RecordKey, EmrError> {
         self.connection.transaction(Access::Write, |tx| {
             tx.exec(
@@ -352,7 +351,7 @@ impl EmrStore {
             // Locks the patient's row until commit: the next insert for this patient waits here.
             let drawn = tx.select(
                 "UPDATE patients SET next_index = next_index + 1 WHERE address = $1 \
-                 RETURNING next_index - 1",
+                 RETURNING next_index",
                 &[Param::Bytes(&patient.0)],
             )?;
             let drawn = single_row(&drawn)?.int(0)?;
@@ -369,12 +368,14 @@ impl EmrStore {
                 });
             }
             tx.exec(
-                "INSERT INTO records (patient, emr_index, hemr, bundle) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO records (patient, emr_index, hemr, bundle, release_signed) \
+                 VALUES ($1, $2, $3, $4, $5)",
                 &[
                     Param::Bytes(&patient.0),
                     Param::Int(drawn),
                     Param::Bytes(&hemr.0),
                     Param::Bytes(bundle),
+                    Param::Bytes(signed_release),
                 ],
             )?;
             Ok(RecordKey {
@@ -431,6 +432,82 @@ impl EmrStore {
             )?
             .iter()
             .map(record_from_row)
+            .collect()
+        })
+    }
+
+    /// The record released by transaction `tx` (its record id on chain), if it is this
+    /// hospital's.
+    pub fn find_by_release(&self, tx: &ReleaseTxId) -> Result<Option<Record>, EmrError> {
+        self.connection.transaction(Access::Read, |t| {
+            t.select(
+                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE release_tx = $1"),
+                &[Param::Bytes(&tx.0)],
+            )?
+            .first()
+            .map(record_from_row)
+            .transpose()
+        })
+    }
+
+    /// Remembers the replay tag of an accepted sharing request; `false` if it was seen before
+    /// (a replay). Atomic: of two concurrent requests with one tag, exactly one gets `true`.
+    pub fn remember_share(&self, tag: &[u8; 32], now_ms: u64) -> Result<bool, EmrError> {
+        self.connection.transaction(Access::Write, |tx| {
+            let inserted = tx.exec(
+                "INSERT INTO share_replays (tag, seen_at_ms) VALUES ($1, $2) \
+                 ON CONFLICT (tag) DO NOTHING",
+                &[Param::Bytes(tag), Param::Int(to_column(now_ms))],
+            )?;
+            Ok(inserted == 1)
+        })
+    }
+
+    /// Records a break-glass access served; recording the same emergency again changes
+    /// nothing.
+    pub fn add_notification(&self, served: &ServedEmergency) -> Result<(), EmrError> {
+        self.connection.transaction(Access::Write, |tx| {
+            tx.exec(
+                "INSERT INTO notifications \
+                 (emergency, patient, record, emr_index, doctor, access_tx, served_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (emergency) DO NOTHING",
+                &[
+                    Param::Bytes(&served.emergency),
+                    Param::Bytes(&served.patient.0),
+                    Param::Bytes(&served.record.0),
+                    Param::Int(to_column(served.index)),
+                    Param::Text(&served.doctor),
+                    Param::Bytes(&served.access_tx),
+                    Param::Int(to_column(served.served_at_ms)),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The break-glass accesses served for `patient`, oldest first.
+    pub fn notifications(
+        &self,
+        patient: &PatientAddress,
+    ) -> Result<Vec<ServedEmergency>, EmrError> {
+        self.connection.transaction(Access::Read, |tx| {
+            tx.select(
+                "SELECT emergency, patient, record, emr_index, doctor, access_tx, served_at_ms \
+                 FROM notifications WHERE patient = $1 ORDER BY served_at_ms, emergency",
+                &[Param::Bytes(&patient.0)],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(ServedEmergency {
+                    emergency: array_from_column(row.bytes(0)?)?,
+                    patient: PatientAddress::from_column(row.bytes(1)?)?,
+                    record: ReleaseTxId::from_column(row.bytes(2)?)?,
+                    index: index_from_column(row.int(3)?)?,
+                    doctor: row.text(4)?.to_owned(),
+                    access_tx: array_from_column(row.bytes(5)?)?,
+                    served_at_ms: index_from_column(row.int(6)?)?,
+                })
+            })
             .collect()
         })
     }
@@ -568,6 +645,7 @@ fn record_from_row(row: &Row) -> Result<Record, EmrError> {
         },
         hemr: Hemr::from_column(row.bytes(2)?)?,
         bundle: row.bytes(3)?.to_vec(),
+        signed_release: row.optional_bytes(7)?.map(<[u8]>::to_vec),
         release,
     })
 }
@@ -583,7 +661,19 @@ fn single_row(rows: &[Row]) -> Result<&Row, EmrError> {
 
 fn index_from_column(value: i64) -> Result<u64, EmrError> {
     u64::try_from(value).map_err(|_| EmrError::CorruptRow {
-        reason: format!("negative EMR index {value}"),
+        reason: format!("negative value {value} where a count, index or time belongs"),
+    })
+}
+
+/// An unsigned count or time as a BIGINT column (values beyond `i64::MAX` are centuries away
+/// for times and unreachable for indexes; they saturate rather than wrap).
+fn to_column(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn array_from_column(bytes: &[u8]) -> Result<[u8; 32], EmrError> {
+    bytes.try_into().map_err(|_| EmrError::CorruptRow {
+        reason: format!("a 32-byte id column holds {} bytes", bytes.len()),
     })
 }
 

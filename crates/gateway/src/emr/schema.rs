@@ -6,7 +6,7 @@
 
 /// `(version, script)` in ascending order; the version recorded in `schema_migrations` is the
 /// highest applied.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, GATEWAY)];
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const MIGRATIONS_TABLE: &str =
@@ -39,4 +39,35 @@ CREATE TABLE records (
     CHECK ((state = 'stored') = (blob_ref IS NOT NULL))
 );
 CREATE INDEX records_unfinished ON records (patient, emr_index) WHERE state <> 'stored';
+";
+
+/// What the running gateway keeps beside the records (issue 9):
+///
+/// - `records.release_signed`: the doctor's signed release transaction, stored with the
+///   `written` row so that a gateway restarted before the release was final submits the very
+///   same transaction again (never a second release);
+/// - `patients.taka_enrolment`: the hospital's side of the patient's S3-agree enrolment (the
+///   initial factors every record key derives from), sealed by the gateway before it is stored;
+/// - `share_replays`: the replay tag of every sharing request accepted, so a replayed request
+///   is refused even after a restart;
+/// - `notifications`: the break-glass accesses this gateway served, for the patient's feed;
+/// - an index finding a record by its release transaction (its record id on chain).
+const GATEWAY: &str = "
+ALTER TABLE records ADD COLUMN release_signed BYTEA;
+ALTER TABLE patients ADD COLUMN taka_enrolment BYTEA;
+CREATE UNIQUE INDEX records_by_release ON records (release_tx);
+CREATE TABLE share_replays (
+    tag BYTEA PRIMARY KEY,
+    seen_at_ms BIGINT NOT NULL
+);
+CREATE TABLE notifications (
+    emergency BYTEA PRIMARY KEY,
+    patient BYTEA NOT NULL REFERENCES patients (address),
+    record BYTEA NOT NULL,
+    emr_index BIGINT NOT NULL CHECK (emr_index >= 1),
+    doctor TEXT NOT NULL,
+    access_tx BYTEA NOT NULL,
+    served_at_ms BIGINT NOT NULL
+);
+CREATE INDEX notifications_by_patient ON notifications (patient, served_at_ms);
 ";

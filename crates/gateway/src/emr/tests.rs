@@ -65,7 +65,7 @@ on_both_engines!(
     reopening_keeps_records_and_the_index_counter,
     migration_is_idempotent_and_refuses_a_newer_schema,
     schema_forbids_half_released_rows_and_orphans,
-    enrolment_placeholder_round_trips,
+    enrolments_replays_and_notifications_round_trip,
 );
 
 fn patient(n: u8) -> PatientAddress {
@@ -76,6 +76,9 @@ fn hemr(n: u8) -> Hemr {
     Hemr([n; 32])
 }
 
+/// The signed release transaction a written record keeps (opaque to the store).
+const RELEASE: &[u8] = b"signed release";
+
 fn bundle(n: u8) -> Vec<u8> {
     format!(r#"{{"resourceType":"Bundle","type":"collection","n":{n}}}"#).into_bytes()
 }
@@ -84,19 +87,25 @@ fn indexes_count_up_per_patient(db: &dyn Database) {
     let store = db.open();
     let (alice, bob) = (patient(1), patient(2));
     let alice_keys: Vec<_> = (0..3)
-        .map(|n| store.insert_record(&alice, &hemr(n), &bundle(n)).unwrap())
+        .map(|n| {
+            store
+                .insert_record(&alice, &hemr(n), &bundle(n), RELEASE)
+                .unwrap()
+        })
         .collect();
-    let bob_key = store.insert_record(&bob, &hemr(9), &bundle(9)).unwrap();
+    let bob_key = store
+        .insert_record(&bob, &hemr(9), &bundle(9), RELEASE)
+        .unwrap();
 
     assert_eq!(
         alice_keys.iter().map(|k| k.index).collect::<Vec<_>>(),
-        [0, 1, 2]
+        [1, 2, 3]
     );
     assert_eq!(
         bob_key,
         RecordKey {
             patient: bob,
-            index: 0
+            index: 1
         }
     );
     let record = store.get(&alice_keys[1]).unwrap().expect("record 1 exists");
@@ -108,7 +117,7 @@ fn indexes_count_up_per_patient(db: &dyn Database) {
     assert!(store.list_by_patient(&patient(3)).unwrap().is_empty());
     let missing = RecordKey {
         patient: alice,
-        index: 3,
+        index: 4,
     };
     assert_eq!(store.get(&missing).unwrap(), None);
     let beyond_bigint = RecordKey {
@@ -121,14 +130,16 @@ fn indexes_count_up_per_patient(db: &dyn Database) {
 fn duplicate_hemr_is_refused_and_consumes_no_index(db: &dyn Database) {
     let store = db.open();
     let alice = patient(1);
-    store.insert_record(&alice, &hemr(1), &bundle(1)).unwrap();
+    store
+        .insert_record(&alice, &hemr(1), &bundle(1), RELEASE)
+        .unwrap();
 
-    let refused = store.insert_record(&alice, &hemr(1), &bundle(2));
+    let refused = store.insert_record(&alice, &hemr(1), &bundle(2), RELEASE);
     assert!(
         matches!(
             refused,
             Err(EmrError::DuplicateRecord {
-                existing_index: 0,
+                existing_index: 1,
                 ..
             })
         ),
@@ -136,13 +147,15 @@ fn duplicate_hemr_is_refused_and_consumes_no_index(db: &dyn Database) {
     );
     // The refused insert left no row and did not advance the counter.
     assert_eq!(store.list_by_patient(&alice).unwrap().len(), 1);
-    let next = store.insert_record(&alice, &hemr(2), &bundle(2)).unwrap();
-    assert_eq!(next.index, 1);
+    let next = store
+        .insert_record(&alice, &hemr(2), &bundle(2), RELEASE)
+        .unwrap();
+    assert_eq!(next.index, 2);
     // The same bundle hash is a different record for another patient.
     let other = store
-        .insert_record(&patient(2), &hemr(1), &bundle(1))
+        .insert_record(&patient(2), &hemr(1), &bundle(1), RELEASE)
         .unwrap();
-    assert_eq!(other.index, 0);
+    assert_eq!(other.index, 1);
 }
 
 fn release_moves_written_to_released_to_stored(db: &dyn Database) {
@@ -150,7 +163,7 @@ fn release_moves_written_to_released_to_stored(db: &dyn Database) {
     let keys: Vec<_> = (0..3)
         .map(|n| {
             store
-                .insert_record(&patient(1), &hemr(n), &bundle(n))
+                .insert_record(&patient(1), &hemr(n), &bundle(n), RELEASE)
                 .unwrap()
         })
         .collect();
@@ -184,7 +197,7 @@ fn release_moves_written_to_released_to_stored(db: &dyn Database) {
 fn out_of_order_and_conflicting_marks_change_nothing(db: &dyn Database) {
     let store = db.open();
     let key = store
-        .insert_record(&patient(1), &hemr(1), &bundle(1))
+        .insert_record(&patient(1), &hemr(1), &bundle(1), RELEASE)
         .unwrap();
 
     let early = store.mark_stored(&key, "blobs/early");
@@ -261,7 +274,10 @@ fn concurrent_inserts_get_distinct_indexes(db: &dyn Database) {
                     (0..PER_THREAD)
                         .map(|n| {
                             let h = hemr(t * PER_THREAD + n);
-                            store.insert_record(&alice, &h, &bundle(n)).unwrap().index
+                            store
+                                .insert_record(&alice, &h, &bundle(n), RELEASE)
+                                .unwrap()
+                                .index
                         })
                         .collect::<Vec<_>>()
                 })
@@ -281,8 +297,8 @@ fn concurrent_inserts_get_distinct_indexes(db: &dyn Database) {
     );
     assert_eq!(
         distinct,
-        (0..total).collect(),
-        "indexes are gap-free from 0"
+        (1..=total).collect(),
+        "indexes are gap-free from 1"
     );
     assert_eq!(
         db.open().list_by_patient(&alice).unwrap().len() as u64,
@@ -295,11 +311,11 @@ fn reopening_keeps_records_and_the_index_counter(db: &dyn Database) {
     {
         let store = db.open();
         let key = store
-            .insert_record(&patient(1), &hemr(1), &bundle(1))
+            .insert_record(&patient(1), &hemr(1), &bundle(1), RELEASE)
             .unwrap();
         store.mark_released(&key, &tx).unwrap();
         store
-            .insert_record(&patient(1), &hemr(2), &bundle(2))
+            .insert_record(&patient(1), &hemr(2), &bundle(2), RELEASE)
             .unwrap();
     }
     let store = db.open();
@@ -308,9 +324,9 @@ fn reopening_keeps_records_and_the_index_counter(db: &dyn Database) {
     assert_eq!(records[0].release, Release::Released { tx });
     assert_eq!(records[1].bundle, bundle(2));
     let next = store
-        .insert_record(&patient(1), &hemr(3), &bundle(3))
+        .insert_record(&patient(1), &hemr(3), &bundle(3), RELEASE)
         .unwrap();
-    assert_eq!(next.index, 2);
+    assert_eq!(next.index, 3);
 }
 
 fn migration_is_idempotent_and_refuses_a_newer_schema(db: &dyn Database) {
@@ -318,7 +334,7 @@ fn migration_is_idempotent_and_refuses_a_newer_schema(db: &dyn Database) {
     let latest = latest_schema_version();
     assert_eq!(store.schema_version().unwrap(), latest);
     let key = store
-        .insert_record(&patient(1), &hemr(1), &bundle(1))
+        .insert_record(&patient(1), &hemr(1), &bundle(1), RELEASE)
         .unwrap();
 
     assert_eq!(store.migrate().unwrap(), 0, "nothing left to apply");
@@ -347,7 +363,7 @@ fn migration_is_idempotent_and_refuses_a_newer_schema(db: &dyn Database) {
 fn schema_forbids_half_released_rows_and_orphans(db: &dyn Database) {
     let store = db.open();
     let key = store
-        .insert_record(&patient(1), &hemr(1), &bundle(1))
+        .insert_record(&patient(1), &hemr(1), &bundle(1), RELEASE)
         .unwrap();
     let patient_bytes = Param::Bytes(&key.patient.0);
 
@@ -372,35 +388,63 @@ fn schema_forbids_half_released_rows_and_orphans(db: &dyn Database) {
     );
 }
 
-fn enrolment_placeholder_round_trips(db: &dyn Database) {
+fn enrolments_replays_and_notifications_round_trip(db: &dyn Database) {
     let store = db.open();
     assert_eq!(store.enrolment(&patient(1)).unwrap(), None);
     store
-        .insert_record(&patient(1), &hemr(1), &bundle(1))
+        .insert_record(&patient(1), &hemr(1), &bundle(1), RELEASE)
         .unwrap();
     assert_eq!(
         store.enrolment(&patient(1)).unwrap(),
-        Some(Enrolment::NotEnrolled)
+        None,
+        "seen, not enrolled"
     );
-    store
-        .set_enrolment(&patient(1), Enrolment::Enrolled)
-        .unwrap();
-    store
-        .set_enrolment(&patient(2), Enrolment::Enrolled)
-        .unwrap();
+    store.set_enrolment(&patient(1), b"sealed one").unwrap();
+    store.set_enrolment(&patient(2), b"sealed two").unwrap();
+    store.set_enrolment(&patient(2), b"sealed again").unwrap();
     assert_eq!(
-        store.enrolment(&patient(1)).unwrap(),
-        Some(Enrolment::Enrolled)
+        store.enrolment(&patient(1)).unwrap().unwrap(),
+        b"sealed one"
     );
     assert_eq!(
-        store.enrolment(&patient(2)).unwrap(),
-        Some(Enrolment::Enrolled)
+        store.enrolment(&patient(2)).unwrap().unwrap(),
+        b"sealed again"
     );
     // Enrolling did not disturb the index counter.
     let next = store
-        .insert_record(&patient(1), &hemr(2), &bundle(2))
+        .insert_record(&patient(1), &hemr(2), &bundle(2), RELEASE)
         .unwrap();
-    assert_eq!(next.index, 1);
+    assert_eq!(next.index, 2);
+    assert_eq!(
+        store.get(&next).unwrap().unwrap().signed_release.as_deref(),
+        Some(RELEASE)
+    );
+
+    // A replay tag is accepted once, across stores (gateway restarts) too.
+    assert!(store.remember_share(&[5; 32], 10).unwrap());
+    assert!(!store.remember_share(&[5; 32], 11).unwrap());
+    assert!(!db.open().remember_share(&[5; 32], 12).unwrap());
+    assert!(store.remember_share(&[6; 32], 13).unwrap());
+
+    // Records are found by their release transaction once released.
+    let tx = ReleaseTxId([8; 32]);
+    assert_eq!(store.find_by_release(&tx).unwrap(), None);
+    store.mark_released(&next, &tx).unwrap();
+    assert_eq!(store.find_by_release(&tx).unwrap().unwrap().key, next);
+
+    let served = ServedEmergency {
+        emergency: [1; 32],
+        patient: patient(1),
+        record: tx,
+        index: 2,
+        doctor: "dr-bob".into(),
+        access_tx: [2; 32],
+        served_at_ms: 1_000,
+    };
+    store.add_notification(&served).unwrap();
+    store.add_notification(&served).unwrap();
+    assert_eq!(store.notifications(&patient(1)).unwrap(), vec![served]);
+    assert!(store.notifications(&patient(2)).unwrap().is_empty());
 }
 
 fn pending_keys(store: &EmrStore) -> Vec<RecordKey> {

@@ -1,0 +1,275 @@
+//! [`GatewayClient`]: a blocking client of a hospital gateway's HTTP API, for patients and
+//! doctors (the `medchain patient …` and `medchain doctor …` commands). Nothing a gateway
+//! answers is trusted beyond its shape: TAKA messages are checked by `taka` when opened, and
+//! records against hEMR on chain by the caller.
+
+use crate::wire::{
+    Enrolled, EnrolmentConfirm, EnrolmentHello, EnrolmentSession, EnrolmentStarted, ErrorBody,
+    GatewayInfo, HeldRecord, LicenceIssued, Served, ShareRecord, WriteRecord, WrittenRecord,
+};
+use medchain_types::{Address, ContentHash, IdentityName, Purpose, RecordId, TxId};
+use serde::{Serialize, de::DeserializeOwned};
+use std::time::Duration;
+use ureq::{Agent, Body, http::Response};
+
+/// Time limit of one request: a write or a share waits for chain finality (twice for a write:
+/// the release and the storage pointer), so it is generous.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Largest answer read (a sealed blob of a maximal bundle, with room to spare).
+const MAX_ANSWER_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Why a gateway call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayClientError {
+    /// The URL is not `http://HOST:PORT`.
+    #[error("bad gateway URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: &'static str },
+    /// No answer (connection refused, timeout, …).
+    #[error("cannot reach the gateway at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The gateway refused an access after logging the refusal on chain (HTTP 403): `code` is
+    /// the reason (`no_consent`, `consent_revoked`, `doctor_revoked`, `replayed`, …).
+    #[error("refused ({code}): {message}")]
+    Refused {
+        code: String,
+        message: String,
+        access_tx: Option<TxId>,
+    },
+    /// Any other error answer.
+    #[error("the gateway answered {status} {}: {} ({})", body.code, body.message, body.hint)]
+    Api { status: u16, body: ErrorBody },
+    /// An answer that is not what the endpoint returns.
+    #[error("unexpected answer from {url} (HTTP {status}): {detail}")]
+    BadAnswer {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    /// A TAKA message in the answer does not decode.
+    #[error("the gateway's {what} does not decode: {source}")]
+    Taka {
+        what: &'static str,
+        source: taka::Error,
+    },
+}
+
+/// A hospital gateway's API.
+#[derive(Clone, Debug)]
+pub struct GatewayClient {
+    base: String,
+    agent: Agent,
+}
+
+impl GatewayClient {
+    /// A client for the gateway at `base_url` (e.g. `http://127.0.0.1:9101`).
+    pub fn new(base_url: &str) -> Result<Self, GatewayClientError> {
+        Self::with_timeout(base_url, DEFAULT_TIMEOUT)
+    }
+
+    /// A client whose requests each give up after `timeout`.
+    pub fn with_timeout(base_url: &str, timeout: Duration) -> Result<Self, GatewayClientError> {
+        let base = base_url.trim().trim_end_matches('/').to_string();
+        let bad = |reason| GatewayClientError::BadUrl {
+            url: base_url.to_string(),
+            reason,
+        };
+        let host = base
+            .strip_prefix("http://")
+            .ok_or_else(|| bad("only http:// URLs are supported (a TLS proxy goes in front)"))?;
+        if host.is_empty() || host.contains('/') {
+            return Err(bad("expected http://HOST:PORT with no path"));
+        }
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .into();
+        Ok(Self { base, agent })
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /v1/info`.
+    pub fn info(&self) -> Result<GatewayInfo, GatewayClientError> {
+        self.get("/v1/info")
+    }
+
+    /// S3-agree, first message: the patient's enrolment hello; returns the session to confirm
+    /// and the hospital's reply.
+    pub fn enrol_hello(
+        &self,
+        hello: &taka::Hello,
+    ) -> Result<(EnrolmentSession, taka::EnrolmentReply), GatewayClientError> {
+        let started: EnrolmentStarted = self.post(
+            "/v1/enrolments/hello",
+            &EnrolmentHello {
+                hello: hello.to_bytes(),
+            },
+        )?;
+        let reply = taka::EnrolmentReply::from_bytes(&started.reply)
+            .map_err(|source| taka_error("enrolment reply", source))?;
+        Ok((started.session, reply))
+    }
+
+    /// S3-agree, key confirmation; returns the patient's address the hospital enrolled.
+    pub fn enrol_confirm(
+        &self,
+        session: &EnrolmentSession,
+        confirmation: &taka::EnrolmentConfirmation,
+    ) -> Result<Address, GatewayClientError> {
+        let enrolled: Enrolled = self.post(
+            "/v1/enrolments/confirm",
+            &EnrolmentConfirm {
+                session: *session,
+                confirmation: confirmation.to_bytes(),
+            },
+        )?;
+        Ok(enrolled.patient)
+    }
+
+    /// S1-release: writes a record; returns once it is released, stored and pointed to.
+    pub fn write_record(&self, request: &WriteRecord) -> Result<WrittenRecord, GatewayClientError> {
+        self.post("/v1/records", request)
+    }
+
+    /// The patient's records held here.
+    pub fn patient_records(
+        &self,
+        patient: &Address,
+    ) -> Result<Vec<HeldRecord>, GatewayClientError> {
+        self.get(&format!("/v1/patients/{patient}/records"))
+    }
+
+    /// A sealed blob by its hash, checked against it.
+    pub fn blob(&self, hash: &ContentHash) -> Result<Vec<u8>, GatewayClientError> {
+        let url = self.endpoint(&format!("/v1/blobs/{hash}"));
+        let (url, response) = self.call(self.agent.get(&url).call(), &url)?;
+        let status = response.status().as_u16();
+        let bytes = read_bytes(&url, response)?;
+        if ContentHash::of(&bytes) != *hash {
+            return Err(GatewayClientError::BadAnswer {
+                url,
+                status,
+                detail: "the blob does not hash to the hash asked for".into(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// The doctor's licence ρ, signed by this (the doctor's own) hospital.
+    pub fn licence(&self, doctor: &IdentityName) -> Result<taka::Licence, GatewayClientError> {
+        let issued: LicenceIssued =
+            self.get(&format!("/v1/licences/{}", path_segment(doctor.as_str())))?;
+        taka::Licence::from_bytes(&issued.licence).map_err(|source| taka_error("licence", source))
+    }
+
+    /// S3-share: asks the holding hospital for `record` under the patient's authorisation.
+    /// A refusal is [`GatewayClientError::Refused`] with its reason.
+    pub fn share(
+        &self,
+        record: &RecordId,
+        purpose: Purpose,
+        request: &taka::ShareRequest,
+    ) -> Result<Served, GatewayClientError> {
+        self.post(
+            "/v1/shares",
+            &ShareRecord {
+                record: *record,
+                purpose,
+                request: request.to_bytes(),
+            },
+        )
+    }
+
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(crate) fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, GatewayClientError> {
+        let url = self.endpoint(path);
+        let (url, response) = self.call(self.agent.get(&url).call(), &url)?;
+        parse(&url, response)
+    }
+
+    pub(crate) fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, GatewayClientError> {
+        let url = self.endpoint(path);
+        let (url, response) = self.call(self.agent.post(&url).send_json(body), &url)?;
+        parse(&url, response)
+    }
+
+    /// The answer if it is a success; the gateway's error otherwise.
+    fn call(
+        &self,
+        sent: Result<Response<Body>, ureq::Error>,
+        url: &str,
+    ) -> Result<(String, Response<Body>), GatewayClientError> {
+        let response = sent.map_err(|e| GatewayClientError::Unreachable {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok((url.to_string(), response));
+        }
+        let text = String::from_utf8_lossy(&read_bytes(url, response)?).into_owned();
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) if status == 403 => GatewayClientError::Refused {
+                code: body.code,
+                message: body.message,
+                access_tx: body.access_tx,
+            },
+            Ok(body) => GatewayClientError::Api { status, body },
+            Err(_) => GatewayClientError::BadAnswer {
+                url: url.to_string(),
+                status,
+                detail: text.chars().take(200).collect(),
+            },
+        })
+    }
+}
+
+fn taka_error(what: &'static str, source: taka::Error) -> GatewayClientError {
+    GatewayClientError::Taka { what, source }
+}
+
+fn parse<T: DeserializeOwned>(
+    url: &str,
+    response: Response<Body>,
+) -> Result<T, GatewayClientError> {
+    let status = response.status().as_u16();
+    let bytes = read_bytes(url, response)?;
+    serde_json::from_slice(&bytes).map_err(|e| GatewayClientError::BadAnswer {
+        url: url.to_string(),
+        status,
+        detail: e.to_string(),
+    })
+}
+
+fn read_bytes(url: &str, mut response: Response<Body>) -> Result<Vec<u8>, GatewayClientError> {
+    let status = response.status().as_u16();
+    response
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER_BYTES)
+        .read_to_vec()
+        .map_err(|e| GatewayClientError::BadAnswer {
+            url: url.to_string(),
+            status,
+            detail: format!("unreadable body: {e}"),
+        })
+}
+
+/// Percent-encodes one path segment (identities may hold `@`, spaces, …).
+fn path_segment(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}

@@ -1,0 +1,247 @@
+//! The service's errors, each explained at the HTTP edge as `{code, message, hint}`.
+
+use crate::{blobs::BlobError, emr::EmrError, fhir::FhirError, wire::ErrorBody};
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use medchain_client::ClientError;
+use medchain_types::{Address, DenyReason, IdentityName, RecordId, TxId};
+
+/// Why the gateway did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request body is above [`crate::wire::MAX_REQUEST_BYTES`].
+    #[error(
+        "the request body is larger than {} bytes",
+        crate::wire::MAX_REQUEST_BYTES
+    )]
+    TooLarge,
+    /// The request is malformed (a field that does not decode, a wrong shape).
+    #[error("{what}: {reason}")]
+    BadRequest { what: &'static str, reason: String },
+    /// The bundle is not a valid FHIR R4 bundle of the named patient.
+    #[error(transparent)]
+    Fhir(#[from] FhirError),
+    /// The signed release does not release this bundle for this patient.
+    #[error("the release transaction does not fit the record: {0}")]
+    BadRelease(String),
+    /// The patient has no enrolment at this hospital (S3-agree comes first).
+    #[error("patient {0} is not enrolled at this hospital")]
+    NotEnrolled(Address),
+    /// The bundle is already held for this patient.
+    #[error("patient {patient} already has this record here (EMR index {index})")]
+    DuplicateRecord { patient: Address, index: u64 },
+    /// The record is not held here, or not finished.
+    #[error("record {0} is not held by this hospital")]
+    UnknownRecord(RecordId),
+    /// The record's release is not complete yet.
+    #[error("record {0} is not stored yet")]
+    RecordNotReady(RecordId),
+    /// No such enrolment session (unknown, expired, or already confirmed).
+    #[error("no enrolment session {0}")]
+    UnknownSession(String),
+    /// Too many enrolments are half done.
+    #[error("too many enrolments in progress")]
+    Busy,
+    /// An identity the request names is not what it must be on chain.
+    #[error("identity {identity}: {reason}")]
+    Identity {
+        identity: IdentityName,
+        reason: String,
+    },
+    /// A doctor's licence is not this hospital's to vouch for or to sign.
+    #[error("{0}")]
+    NotOurDoctor(String),
+    /// The access was refused; the refusal is logged on chain by `access_tx` when there is one.
+    #[error("{message}")]
+    Refused {
+        code: String,
+        message: String,
+        access_tx: Option<TxId>,
+    },
+    /// The chain refused a transaction, could not be reached, or did not verify.
+    #[error("the chain: {0}")]
+    Chain(#[from] ClientError),
+    /// A transaction was final without its expected effect.
+    #[error("transaction {tx} was finalized without {expected}")]
+    NotApplied { tx: TxId, expected: &'static str },
+    #[error("the EMR database: {0}")]
+    Emr(#[from] EmrError),
+    #[error("the blob store: {0}")]
+    Blob(#[from] BlobError),
+    /// A protocol step failed on data the gateway itself holds (a broken enrolment, …).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub(crate) fn bad(what: &'static str, reason: impl ToString) -> Self {
+        Self::BadRequest {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A refusal with the chain's reason (or the gateway's verdict, as the chain logs it).
+    pub(crate) fn refused(reason: DenyReason, access_tx: Option<TxId>) -> Self {
+        Self::Refused {
+            code: deny_code(reason),
+            message: explain_denial(reason).into(),
+            access_tx,
+        }
+    }
+
+    fn status_code_hint(&self) -> (StatusCode, String, String) {
+        use ServiceError as E;
+        let (status, code, hint): (_, &str, &str) = match self {
+            E::BadRequest { .. } => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "fix the request as the message says",
+            ),
+            E::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "records above 8 MiB are not accepted; split the bundle",
+            ),
+            E::Fhir(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_bundle",
+                "send a FHIR R4 JSON Bundle about the patient named by fhir_patient",
+            ),
+            E::BadRelease(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_release",
+                "sign a record.release for this patient over exactly the bundle bytes sent (`medchain doctor write` does)",
+            ),
+            E::NotEnrolled(_) => (
+                StatusCode::CONFLICT,
+                "not_enrolled",
+                "the patient enrols first: `medchain patient enrol --hospital URL`",
+            ),
+            E::DuplicateRecord { .. } => (
+                StatusCode::CONFLICT,
+                "duplicate_record",
+                "the record is held already; list it with GET /v1/patients/{address}/records",
+            ),
+            E::UnknownRecord(_) => (
+                StatusCode::NOT_FOUND,
+                "unknown_record",
+                "ask the hospital that holds the record (its organisation is on chain)",
+            ),
+            E::RecordNotReady(_) => (
+                StatusCode::CONFLICT,
+                "record_not_ready",
+                "the record's release is still being completed; try again shortly",
+            ),
+            E::UnknownSession(_) => (
+                StatusCode::NOT_FOUND,
+                "unknown_session",
+                "start the enrolment again with a new hello (sessions expire after 5 minutes)",
+            ),
+            E::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "try again in a few minutes",
+            ),
+            E::Identity { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_identity",
+                "enrol the identity first (`medchain identity enrol`), with the role it needs",
+            ),
+            E::NotOurDoctor(_) => (
+                StatusCode::FORBIDDEN,
+                "not_our_doctor",
+                "ask the hospital that licenses the doctor",
+            ),
+            E::Refused { .. } => (
+                StatusCode::FORBIDDEN,
+                "refused",
+                "the refusal is logged on chain; the patient can grant access again",
+            ),
+            E::Chain(ClientError::Api { .. }) => (
+                StatusCode::CONFLICT,
+                "chain_refused",
+                "the chain's reason is in the message",
+            ),
+            E::Chain(_) | E::NotApplied { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "chain_unavailable",
+                "the gateway's node is unreachable or untrusted; try again, or check the node",
+            ),
+            E::Blob(BlobError::NotFound(_)) => (
+                StatusCode::NOT_FOUND,
+                "unknown_blob",
+                "take the blob hash from the record's storage pointer",
+            ),
+            E::Emr(_) | E::Blob(_) | E::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the hospital's operators find the cause in the gateway's log",
+            ),
+        };
+        let code = match self {
+            E::Refused { code, .. } => code.clone(),
+            _ => code.to_owned(),
+        };
+        (status, code, hint.to_owned())
+    }
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let (status, code, hint) = self.status_code_hint();
+        if status.is_server_error() {
+            tracing::error!(%code, error = %self, "request failed");
+        } else {
+            tracing::info!(%code, error = %self, "request refused");
+        }
+        let access_tx = match &self {
+            ServiceError::Refused { access_tx, .. } => *access_tx,
+            _ => None,
+        };
+        let body = ErrorBody {
+            code,
+            message: medchain_api::elide(&self.to_string(), medchain_api::MAX_MESSAGE_CHARS),
+            hint,
+            access_tx,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// A deny reason as the API spells it (`no_consent`, `doctor_revoked`, …).
+pub(crate) fn deny_code(reason: DenyReason) -> String {
+    match serde_json::to_value(reason) {
+        Ok(serde_json::Value::String(code)) => code,
+        _ => format!("{reason:?}").to_lowercase(),
+    }
+}
+
+/// What a refusal means for the doctor.
+fn explain_denial(reason: DenyReason) -> &'static str {
+    match reason {
+        DenyReason::NoConsent => "the patient has not consented to this access for this purpose",
+        DenyReason::ConsentExpired => "the patient's consent has expired",
+        DenyReason::ConsentRevoked => "the patient revoked the consent",
+        DenyReason::RequesterNotAudited => "the doctor's organisation is not audited",
+        DenyReason::NotADoctor => "the requester is not an enrolled doctor",
+        DenyReason::Unlicensed => "the doctor holds no licence",
+        DenyReason::LicenceExpired => "the doctor's licence has expired",
+        DenyReason::DoctorRevoked => "the doctor is on the revocation list",
+        DenyReason::NoEmergency => "no such emergency request on chain",
+        DenyReason::EmergencyMismatch => "the emergency request names another record or doctor",
+        DenyReason::EmergencyExpired => "the emergency request is too old to rely on",
+        DenyReason::BadAuthorisation => {
+            "the patient's authorisation does not verify for this doctor and hospital"
+        }
+        DenyReason::Replayed => "this request was already served once; make a new one",
+        DenyReason::WrongRecord => "the authorisation does not cover the record asked for",
+        DenyReason::LicenceMismatch => {
+            "the licence presented is not the doctor's, or not issued by the doctor's hospital"
+        }
+        DenyReason::AuthorisationExpired => "the patient's authorisation has expired",
+    }
+}

@@ -1,0 +1,122 @@
+//! The HTTP edge: routes, bounded JSON bodies, and each request run on a blocking thread
+//! (the flows block on the database, the chain client and pairings).
+
+use super::{Gateway, ServiceError};
+use crate::wire::{
+    Enrolled, EnrolmentStarted, GatewayInfo, HeldRecord, LicenceIssued, MAX_REQUEST_BYTES, Served,
+    WrittenRecord,
+};
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, State, rejection::BytesRejection},
+    http::{StatusCode, header},
+    response::IntoResponse,
+    routing::{get, post},
+};
+use medchain_types::{Address, ContentHash, IdentityName};
+use serde::{Serialize, de::DeserializeOwned};
+use std::sync::Arc;
+
+type Shared = State<Arc<Gateway>>;
+
+pub(super) fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/enrolments/hello", post(enrol_hello))
+        .route("/v1/enrolments/confirm", post(enrol_confirm))
+        .route("/v1/records", post(write_record))
+        .route("/v1/patients/{address}/records", get(patient_records))
+        .route("/v1/blobs/{hash}", get(blob))
+        .route("/v1/licences/{doctor}", get(licence))
+        .route("/v1/shares", post(share))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .with_state(gateway)
+}
+
+/// Runs `work` on a blocking thread and answers its result as JSON.
+async fn blocking<T: Serialize + Send + 'static>(
+    State(gateway): Shared,
+    work: impl FnOnce(&Gateway) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<Json<T>, ServiceError> {
+    tokio::task::spawn_blocking(move || work(&gateway))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("request worker failed: {e}")))?
+        .map(Json)
+}
+
+/// A JSON body, or why it is not one.
+fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ServiceError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ServiceError::TooLarge
+        } else {
+            ServiceError::bad("body", rejection.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ServiceError::bad("JSON body", e))
+}
+
+fn address(text: &str) -> Result<Address, ServiceError> {
+    text.parse()
+        .map_err(|e| ServiceError::bad("patient address", e))
+}
+
+async fn info(gateway: Shared) -> Json<GatewayInfo> {
+    let hospital = &gateway.hospital;
+    Json(GatewayInfo {
+        hospital: hospital.identity.clone(),
+        address: hospital.address,
+        org: hospital.org.clone(),
+        public_url: gateway.public_url.clone(),
+    })
+}
+
+type Answer<T> = Result<Json<T>, ServiceError>;
+
+async fn enrol_hello(
+    gateway: Shared,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer<EnrolmentStarted> {
+    let request = json_body(body)?;
+    blocking(gateway, move |g| g.enrol_hello(request)).await
+}
+
+async fn enrol_confirm(gateway: Shared, body: Result<Bytes, BytesRejection>) -> Answer<Enrolled> {
+    let request = json_body(body)?;
+    blocking(gateway, move |g| g.enrol_confirm(request)).await
+}
+
+async fn write_record(
+    gateway: Shared,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer<WrittenRecord> {
+    let request = json_body(body)?;
+    blocking(gateway, move |g| g.write_record(request)).await
+}
+
+async fn patient_records(gateway: Shared, Path(patient): Path<String>) -> Answer<Vec<HeldRecord>> {
+    let patient = address(&patient)?;
+    blocking(gateway, move |g| g.held_records(&patient)).await
+}
+
+async fn blob(
+    State(gateway): Shared,
+    Path(hash): Path<String>,
+) -> Result<impl IntoResponse, ServiceError> {
+    let hash: ContentHash = hash
+        .parse()
+        .map_err(|e| ServiceError::bad("blob hash", e))?;
+    let bytes = gateway.blobs.get(&hash).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
+}
+
+async fn licence(gateway: Shared, Path(doctor): Path<String>) -> Answer<LicenceIssued> {
+    let doctor = IdentityName::new(doctor).map_err(|e| ServiceError::bad("doctor identity", e))?;
+    blocking(gateway, move |g| g.sign_licence(&doctor)).await
+}
+
+async fn share(gateway: Shared, body: Result<Bytes, BytesRejection>) -> Answer<Served> {
+    let request = json_body(body)?;
+    blocking(gateway, move |g| g.share(request)).await
+}

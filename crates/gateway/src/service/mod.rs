@@ -1,0 +1,314 @@
+//! `medchain hospital`: the gateway service a hospital runs beside its validator (a client of
+//! the node's API, never inside the consensus process). It serves the HTTP API of
+//! [`crate::wire`] and runs the flows:
+//!
+//! - enrolment (S3-agree, `enrol.rs`): the hospital's side of the patient's first visit, kept
+//!   sealed in the EMR database;
+//! - release (S1-release, S1-storage, S3-release, `release.rs`): a doctor's record is
+//!   validated, released on chain, sealed under its record key, stored and pointed to — a
+//!   resumable outbox;
+//! - sharing (S3-share, S1-sharing, S1-rights, `share.rs`): a doctor's TAKA request checked
+//!   against the chain, the access filed and decided on chain, the record key released;
+//! - licences (S3-register): ρ signed for the doctors the chain says this hospital licenses.
+//!
+//! Every step is synchronous (the EMR database, the chain client, pairings); the HTTP layer
+//! runs each request on a blocking thread.
+
+mod chain;
+mod enrol;
+mod error;
+mod http;
+mod licence;
+mod release;
+mod share;
+mod vault;
+
+pub use error::ServiceError;
+
+use crate::{
+    blobs::BlobStore,
+    emr::{EmrLocation, EmrStore},
+};
+use chain::ChainAccess;
+use enrol::PendingEnrolments;
+use medchain_client::{Client, WaitPolicy, keys::address_of};
+use medchain_types::{Address, IdentityName, OrgName, PrivateKey, Role};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex, mpsc},
+    thread,
+};
+use tokio::sync::oneshot;
+use vault::Vault;
+
+/// Name of the blob directory inside the data directory (the default blob store).
+pub const BLOB_DIR: &str = "blobs";
+
+/// What a gateway needs to start.
+pub struct HospitalConfig {
+    /// A verifying client of the hospital's node.
+    pub chain: Client,
+    /// How long to wait for the chain's finality.
+    pub wait: WaitPolicy,
+    /// The hospital's chain key (its enrolled hospital identity's address).
+    pub chain_key: PrivateKey,
+    /// The hospital identity's TAKA keys (S3-register).
+    pub identity_keys: taka::EntityKeys,
+    /// The threshold PKG's public parameters (P_pub, from the chain).
+    pub params: taka::PublicParams,
+    /// Where to listen (port 0: any free port, see [`HospitalHandle::addr`]).
+    pub listen: SocketAddr,
+    /// The gateway's directory: the SQLite database and local blobs by default.
+    pub data_dir: PathBuf,
+    /// A `postgres://` URL or an SQLite path; the data directory's SQLite file by default.
+    pub database: Option<String>,
+    /// An `s3://` URL; the data directory's `blobs/` by default.
+    pub blobs: Option<String>,
+    /// How patients and doctors reach the gateway; `http://<listen address>` by default.
+    pub public_url: Option<String>,
+}
+
+/// The hospital this gateway acts for, as the chain knows it.
+pub(crate) struct Hospital {
+    pub(crate) identity: IdentityName,
+    pub(crate) address: Address,
+    pub(crate) org: OrgName,
+    pub(crate) keys: taka::EntityKeys,
+    pub(crate) params: taka::PublicParams,
+}
+
+/// The gateway's state, shared by every request.
+pub(crate) struct Gateway {
+    pub(crate) chain: ChainAccess,
+    pub(crate) hospital: Hospital,
+    pub(crate) emr: EmrStore,
+    pub(crate) blobs: BlobStore,
+    pub(crate) vault: Vault,
+    pub(crate) enrolments: Mutex<PendingEnrolments>,
+    pub(crate) public_url: String,
+    /// Runs the blob store's async calls from the blocking request threads.
+    pub(crate) runtime: tokio::runtime::Handle,
+}
+
+/// Starts gateways.
+pub struct HospitalService;
+
+/// A running gateway; dropping it stops the server (requests in flight finish first).
+pub struct HospitalHandle {
+    addr: SocketAddr,
+    public_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl HospitalService {
+    /// Opens the EMR database and blob store, checks the hospital's identity on chain,
+    /// completes every unfinished release (`EmrStore::pending`), and serves the API. Returns
+    /// once the gateway is listening. Call it from a plain thread, not from async code: the
+    /// gateway runs its own Tokio runtime.
+    pub fn start(config: HospitalConfig) -> Result<HospitalHandle, ServiceError> {
+        let (ready, started) = mpsc::channel();
+        let (shutdown, stopped) = oneshot::channel();
+        let thread = thread::Builder::new()
+            .name("medchain-hospital".into())
+            .spawn(move || serve(config, ready, stopped))
+            .map_err(|e| ServiceError::Internal(format!("cannot start the gateway: {e}")))?;
+        let (addr, public_url) = started
+            .recv()
+            .map_err(|_| ServiceError::Internal("the gateway stopped while starting".into()))??;
+        Ok(HospitalHandle {
+            addr,
+            public_url,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl HospitalHandle {
+    /// The address the gateway listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The gateway's base URL (`http://<addr>` unless configured).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The URL the gateway announces (`public_url` of `/v1/info`).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Blocks until the server stops (it stops only when the handle is dropped, so this is
+    /// for a process that serves until it is killed).
+    pub fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for HospitalHandle {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+type Started = Result<(SocketAddr, String), ServiceError>;
+
+/// The server thread: a runtime, the gateway opened and its releases resumed on a blocking
+/// thread, then the API until `stop`.
+fn serve(config: HospitalConfig, ready: mpsc::Sender<Started>, stop: oneshot::Receiver<()>) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = ready.send(Err(ServiceError::Internal(format!(
+                "cannot start a runtime: {e}"
+            ))));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                let _ = ready.send(Err(ServiceError::Internal(format!(
+                    "cannot listen on {}: {e}",
+                    config.listen
+                ))));
+                return;
+            }
+        };
+        let addr = listener.local_addr().unwrap_or(config.listen);
+        let handle = tokio::runtime::Handle::current();
+        let opened = tokio::task::spawn_blocking(move || {
+            let gateway = Gateway::open(config, addr, handle)?;
+            gateway.resume_releases();
+            Ok::<_, ServiceError>(gateway)
+        })
+        .await
+        .unwrap_or_else(|e| Err(ServiceError::Internal(e.to_string())));
+        let gateway = match opened {
+            Ok(gateway) => Arc::new(gateway),
+            Err(error) => {
+                let _ = ready.send(Err(error));
+                return;
+            }
+        };
+        let _ = ready.send(Ok((addr, gateway.public_url.clone())));
+        tracing::info!(%addr, hospital = %gateway.hospital.identity, "gateway serving");
+        let served = axum::serve(listener, http::router(gateway))
+            .with_graceful_shutdown(async {
+                let _ = stop.await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "gateway server failed");
+        }
+    });
+}
+
+impl Gateway {
+    /// Opens the stores and checks on chain that the key is an enrolled hospital identity of
+    /// an organisation, with the TAKA keys of that identity.
+    fn open(
+        config: HospitalConfig,
+        addr: SocketAddr,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Self, ServiceError> {
+        let address = address_of(&config.chain_key);
+        let chain = ChainAccess::new(config.chain, config.wait, config.chain_key);
+        let identity = chain
+            .identity_of(&address)?
+            .ok_or_else(|| ServiceError::Identity {
+                identity: IdentityName::patient_pseudonym(&address),
+                reason: format!("no identity is bound to the hospital key's address {address}"),
+            })?;
+        let record = chain
+            .identity(&identity)?
+            .ok_or_else(|| ServiceError::Identity {
+                identity: identity.clone(),
+                reason: "not enrolled".into(),
+            })?;
+        let org = match (record.role, record.org) {
+            (Role::Hospital, Some(org)) => org,
+            (role, _) => {
+                return Err(ServiceError::Identity {
+                    identity,
+                    reason: format!(
+                        "enrolled as a {role:?}; the gateway runs as a hospital identity"
+                    ),
+                });
+            }
+        };
+        if config.identity_keys.id().as_bytes() != identity.as_str().as_bytes() {
+            return Err(ServiceError::Identity {
+                identity,
+                reason: format!(
+                    "the key file's TAKA keys are for {}",
+                    config.identity_keys.id()
+                ),
+            });
+        }
+        let emr = EmrStore::open(&match &config.database {
+            Some(location) => EmrLocation::parse(location),
+            None => EmrLocation::in_data_dir(&config.data_dir),
+        })?;
+        let blobs = match &config.blobs {
+            Some(url) => BlobStore::s3(url)?,
+            None => BlobStore::local(config.data_dir.join(BLOB_DIR))?,
+        };
+        let vault = Vault::new(chain.key());
+        Ok(Self {
+            chain,
+            hospital: Hospital {
+                identity,
+                address,
+                org,
+                keys: config.identity_keys,
+                params: config.params,
+            },
+            emr,
+            blobs,
+            vault,
+            enrolments: Mutex::new(PendingEnrolments::default()),
+            public_url: config
+                .public_url
+                .unwrap_or_else(|| format!("http://{addr}")),
+            runtime,
+        })
+    }
+
+    /// The hospital's TAKA identity.
+    pub(crate) fn taka_identity(&self) -> &taka::Identity {
+        self.hospital.keys.id()
+    }
+}
+
+/// A chain address as the EMR store's patient key.
+pub(crate) fn patient_row(address: &Address) -> crate::emr::PatientAddress {
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(address.as_bytes());
+    crate::emr::PatientAddress(bytes)
+}
+
+/// Unix time in milliseconds by this machine's clock.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}

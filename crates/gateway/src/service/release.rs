@@ -1,0 +1,285 @@
+//! The release of a record (S1-release, S1-storage, S3-release) as a resumable outbox over the
+//! EMR store's states:
+//!
+//! 1. `written`: the bundle is validated, the doctor's signed release checked against it, and
+//!    the row inserted with its EMR index j and the signed transaction;
+//! 2. `released`: that same transaction is submitted (or found final) and followed to
+//!    finality;
+//! 3. `stored`: the bundle is sealed under its record key — HKDF of the encryption factor
+//!    s_α^j of the patient's enrolment (`EncryptionFactor::record_key`) — put in the blob store,
+//!    and the storage pointer filed on chain with the hospital's key.
+//!
+//! A gateway stopped anywhere resumes each record from its state at start-up
+//! ([`Gateway::resume_releases`]): the release is the same signed transaction (it executes at
+//! most once), and a pointer already filed for a blob this store holds is reused rather than
+//! sealed again.
+
+use super::{Gateway, ServiceError, patient_row};
+use crate::{
+    blobs::{RecordBinding, RecordKey, SealedRecord},
+    emr::{self, EmrError, Hemr, Release, ReleaseTxId},
+    fhir::{self, PatientRef},
+    wire::{HeldRecord, WriteRecord, WrittenRecord},
+};
+use medchain_types::{
+    Address, ContentHash, Event, Hash32, Payload, RecordId, RecordPayload, Role, Transaction, TxId,
+};
+use zeroize::Zeroizing;
+
+impl Gateway {
+    /// `POST /v1/records`.
+    pub(crate) fn write_record(&self, request: WriteRecord) -> Result<WrittenRecord, ServiceError> {
+        let patient = request.patient;
+        // The enrolment is needed to seal the record: check it before anything is written.
+        self.enrolment(&patient)?;
+        let reference = PatientRef::parse(&request.fhir_patient)?;
+        let bundle = request.bundle.into_bytes();
+        fhir::validate_bundle(&bundle, &reference, fhir::DEFAULT_MAX_BUNDLE_BYTES)?;
+        let record_hash = ContentHash::of(&bundle);
+        let doctor = self.check_release(&request.release, &patient, &record_hash)?;
+        let key = self
+            .emr
+            .insert_record(
+                &patient_row(&patient),
+                &Hemr(record_hash.0.0),
+                &bundle,
+                &request.release,
+            )
+            .map_err(|error| match error {
+                EmrError::DuplicateRecord { existing_index, .. } => ServiceError::DuplicateRecord {
+                    patient,
+                    index: existing_index,
+                },
+                other => other.into(),
+            })?;
+        tracing::info!(%patient, index = key.index, %doctor, "record written");
+        let record = self
+            .emr
+            .get(&key)?
+            .ok_or_else(|| ServiceError::Internal(format!("record {key} vanished")))?;
+        self.complete_release(&record)
+    }
+
+    /// Every unfinished release, completed; failures are logged and left for the next start.
+    pub(crate) fn resume_releases(&self) {
+        let pending = match self.emr.pending() {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::error!(%error, "cannot list unfinished releases");
+                return;
+            }
+        };
+        for record in pending {
+            match self.complete_release(&record) {
+                Ok(done) => {
+                    tracing::info!(record = %done.record, index = done.index, "release resumed and completed")
+                }
+                Err(error) => {
+                    tracing::error!(key = %record.key, %error, "release not completed; retried at the next start")
+                }
+            }
+        }
+    }
+
+    /// `GET /v1/patients/{address}/records`.
+    pub(crate) fn held_records(&self, patient: &Address) -> Result<Vec<HeldRecord>, ServiceError> {
+        self.emr
+            .list_by_patient(&patient_row(patient))?
+            .iter()
+            .map(|record| {
+                Ok(HeldRecord {
+                    record: record_id(record)?,
+                    index: record.key.index,
+                    record_hash: ContentHash(Hash32::from(record.hemr.0)),
+                    blob_hash: match &record.release {
+                        Release::Stored { blob_ref, .. } => Some(parse_blob_ref(blob_ref)?),
+                        _ => None,
+                    },
+                    state: record.release.state().to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The signed release is a `record.release` of exactly this bundle for this patient, for
+    /// this chain, signed by a doctor of this hospital's organisation; returns the doctor.
+    fn check_release(
+        &self,
+        signed: &[u8],
+        patient: &Address,
+        record_hash: &ContentHash,
+    ) -> Result<medchain_types::IdentityName, ServiceError> {
+        let tx = Transaction::from_bytes(signed).map_err(|e| ServiceError::bad("release", e))?;
+        let verified = tx
+            .verify(self.chain.client.light.chain_id())
+            .map_err(|e| ServiceError::BadRelease(e.to_string()))?;
+        let body = verified.body();
+        match &body.payload {
+            Payload::Record(RecordPayload::Release {
+                patient: released_for,
+                record_hash: released_hash,
+                ..
+            }) => {
+                if released_for != patient {
+                    return Err(ServiceError::BadRelease(format!(
+                        "it releases a record of {released_for}, not of {patient}"
+                    )));
+                }
+                if released_hash != record_hash {
+                    return Err(ServiceError::BadRelease(format!(
+                        "it commits to hEMR {released_hash}, the bundle hashes to {record_hash}"
+                    )));
+                }
+            }
+            other => {
+                return Err(ServiceError::BadRelease(format!(
+                    "it is a {}, not a record.release",
+                    other.kind()
+                )));
+            }
+        }
+        let doctor = self.chain.identity_of(&body.sender)?.ok_or_else(|| {
+            ServiceError::NotOurDoctor(format!(
+                "no identity is bound to the signer {}",
+                body.sender
+            ))
+        })?;
+        match self.chain.identity(&doctor)? {
+            Some(record)
+                if record.role == Role::Doctor
+                    && record.org.as_ref() == Some(&self.hospital.org) =>
+            {
+                Ok(doctor)
+            }
+            _ => Err(ServiceError::NotOurDoctor(format!(
+                "{doctor} is not a doctor of {}",
+                self.hospital.org
+            ))),
+        }
+    }
+
+    /// Takes a record from whatever state it is in to `stored`.
+    fn complete_release(&self, record: &emr::Record) -> Result<WrittenRecord, ServiceError> {
+        let release_tx = match &record.release {
+            Release::Written => self.file_release(record)?,
+            Release::Released { tx } | Release::Stored { tx, .. } => TxId(Hash32::from(tx.0)),
+        };
+        let record_id = RecordId::from(release_tx);
+        let blob_hash = match &record.release {
+            Release::Stored { blob_ref, .. } => parse_blob_ref(blob_ref)?,
+            _ => {
+                let blob_hash = self.store_blob(record, record_id)?;
+                self.emr.mark_stored(&record.key, &blob_hash.to_string())?;
+                tracing::info!(record = %record_id, index = record.key.index, %blob_hash, "record stored");
+                blob_hash
+            }
+        };
+        Ok(WrittenRecord {
+            record: record_id,
+            index: record.key.index,
+            record_hash: ContentHash(Hash32::from(record.hemr.0)),
+            blob_hash,
+            release_tx,
+        })
+    }
+
+    /// Step 2: the doctor's release, final on chain; marks the record `released`.
+    fn file_release(&self, record: &emr::Record) -> Result<TxId, ServiceError> {
+        let signed = record.signed_release.as_deref().ok_or_else(|| {
+            ServiceError::Internal(format!("record {} has no signed release", record.key))
+        })?;
+        let tx = Transaction::from_bytes(signed)
+            .map_err(|e| ServiceError::Internal(format!("stored release: {e}")))?;
+        let confirmed = self.chain.submit_signed(&tx)?;
+        let id = tx.id();
+        let released = confirmed.receipt.events.iter().any(
+            |event| matches!(event, Event::RecordReleased { record, .. } if *record == RecordId::from(id)),
+        );
+        if !released {
+            return Err(ServiceError::NotApplied {
+                tx: id,
+                expected: "the record's release",
+            });
+        }
+        self.emr.mark_released(&record.key, &ReleaseTxId(id.0.0))?;
+        tracing::info!(record = %id, index = record.key.index, "record released on chain");
+        Ok(id)
+    }
+
+    /// Step 3: the sealed blob stored and its pointer filed; returns the blob's hash.
+    fn store_blob(
+        &self,
+        record: &emr::Record,
+        record_id: RecordId,
+    ) -> Result<ContentHash, ServiceError> {
+        if let Some(pointer) = self.chain.storage(&record_id)?
+            && self
+                .runtime
+                .block_on(self.blobs.exists(&pointer.blob_hash))?
+        {
+            // Filed before a restart: the blob and its pointer are already in place.
+            return Ok(pointer.blob_hash);
+        }
+        let patient = Address::from_bytes(record.key.patient.0);
+        let key = RecordKey::new(*self.record_key(&patient, record.key.index)?);
+        let binding = RecordBinding {
+            patient,
+            index: record.key.index,
+            record_hash: ContentHash(Hash32::from(record.hemr.0)),
+        };
+        let sealed = SealedRecord::seal(&key, &binding, &record.bundle)
+            .map_err(|e| ServiceError::Internal(format!("sealing record {}: {e}", record.key)))?
+            .to_bytes();
+        let blob_hash = self.runtime.block_on(self.blobs.put(sealed))?;
+        let location = self.blobs.location(&blob_hash)?;
+        let confirmed = self.chain.file(Payload::Record(RecordPayload::Store {
+            record: record_id,
+            blob_hash,
+            location,
+        }))?;
+        let stored = confirmed.receipt.events.iter().any(|event| {
+            matches!(event, Event::RecordStored { record, blob_hash: h } if *record == record_id && *h == blob_hash)
+        });
+        if !stored {
+            return Err(ServiceError::NotApplied {
+                tx: confirmed.receipt.tx,
+                expected: "the storage pointer",
+            });
+        }
+        Ok(blob_hash)
+    }
+
+    /// The key record j of `patient` is sealed under: HKDF of s_α^j (S3-release).
+    pub(crate) fn record_key(
+        &self,
+        patient: &Address,
+        index: u64,
+    ) -> Result<Zeroizing<[u8; 32]>, ServiceError> {
+        let enrolment = self.enrolment(patient)?;
+        let j = taka::RecordIndex::new(index)
+            .map_err(|e| ServiceError::Internal(format!("EMR index {index}: {e}")))?;
+        Ok(enrolment.factors().factor(j).record_key())
+    }
+}
+
+/// The record id of a row: its release transaction once released, else the signed
+/// release's id (the same transaction).
+pub(crate) fn record_id(record: &emr::Record) -> Result<RecordId, ServiceError> {
+    match &record.release {
+        Release::Released { tx } | Release::Stored { tx, .. } => {
+            Ok(RecordId::from(TxId(Hash32::from(tx.0))))
+        }
+        Release::Written => {
+            let signed = record.signed_release.as_deref().unwrap_or_default();
+            let tx = Transaction::from_bytes(signed)
+                .map_err(|e| ServiceError::Internal(format!("stored release: {e}")))?;
+            Ok(RecordId::from(tx.id()))
+        }
+    }
+}
+
+fn parse_blob_ref(blob_ref: &str) -> Result<ContentHash, ServiceError> {
+    blob_ref
+        .parse()
+        .map_err(|_| ServiceError::Internal(format!("blob reference {blob_ref:?} is not a hash")))
+}

@@ -1,0 +1,168 @@
+//! The JSON bodies of the gateway's HTTP API, shared by the service ([`crate::service`]) and
+//! its client ([`crate::client::GatewayClient`]). Binary fields travel as lowercase hex: TAKA
+//! messages in their canonical encodings, transactions in the chain's codec.
+
+use medchain_types::{Address, ContentHash, IdentityName, OrgName, Purpose, RecordId, TxId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Largest request body the gateway reads: a bundle of up to
+/// [`crate::fhir::DEFAULT_MAX_BUNDLE_BYTES`] as one JSON string (escaping can double it) and
+/// its signed release.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// `GET /v1/info`: who runs this gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayInfo {
+    /// The hospital's identity (the issuer of its doctors' licences).
+    pub hospital: IdentityName,
+    /// The hospital's chain address (the sender of the gateway's transactions).
+    pub address: Address,
+    /// The hospital's organisation.
+    pub org: OrgName,
+    /// Where patients and doctors reach this gateway.
+    pub public_url: String,
+}
+
+/// An enrolment in progress between hello and confirmation: 16 random bytes, hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EnrolmentSession(#[serde(with = "hex::serde")] pub [u8; 16]);
+
+impl fmt::Debug for EnrolmentSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EnrolmentSession({})", hex::encode(self.0))
+    }
+}
+
+/// `POST /v1/enrolments/hello`: the patient's TAKA enrolment hello (S3-agree).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrolmentHello {
+    /// `taka::Hello` (an enrolment hello addressed to this hospital).
+    #[serde(with = "hex::serde")]
+    pub hello: Vec<u8>,
+}
+
+/// The answer to [`EnrolmentHello`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrolmentStarted {
+    /// Names the pending enrolment in the confirmation.
+    pub session: EnrolmentSession,
+    /// `taka::EnrolmentReply`.
+    #[serde(with = "hex::serde")]
+    pub reply: Vec<u8>,
+}
+
+/// `POST /v1/enrolments/confirm`: the patient's key confirmation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrolmentConfirm {
+    pub session: EnrolmentSession,
+    /// `taka::EnrolmentConfirmation`.
+    #[serde(with = "hex::serde")]
+    pub confirmation: Vec<u8>,
+}
+
+/// The answer to [`EnrolmentConfirm`]: the patient's chain address, as the chain binds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub patient: Address,
+}
+
+/// `POST /v1/records`: a doctor writes a record (S1-release, S1-storage, S3-release).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WriteRecord {
+    /// The patient's chain address (enrolled at this hospital).
+    pub patient: Address,
+    /// The FHIR reference of the patient inside the bundle (`Patient/<id>` or a `urn:uuid:`).
+    pub fhir_patient: String,
+    /// The FHIR R4 JSON bundle, exactly the bytes hEMR is computed over.
+    pub bundle: String,
+    /// The doctor's signed `record.release` transaction (chain codec) for this patient and
+    /// hEMR = SHA-256(`bundle`).
+    #[serde(with = "hex::serde")]
+    pub release: Vec<u8>,
+}
+
+/// The answer to [`WriteRecord`], once the record is released, sealed, stored and pointed to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenRecord {
+    /// The record id on chain (the release transaction's id).
+    pub record: RecordId,
+    /// The record's EMR index j at this hospital (from 1).
+    pub index: u64,
+    /// hEMR.
+    pub record_hash: ContentHash,
+    /// SHA-256 of the sealed blob (`GET /v1/blobs/{blob_hash}`).
+    pub blob_hash: ContentHash,
+    /// The release transaction.
+    pub release_tx: TxId,
+}
+
+/// One of a patient's records at this hospital (`GET /v1/patients/{address}/records`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldRecord {
+    /// The record id on chain (the release transaction's id, known before it is final).
+    pub record: RecordId,
+    /// EMR index j (from 1).
+    pub index: u64,
+    /// hEMR.
+    pub record_hash: ContentHash,
+    /// The sealed blob, once stored.
+    pub blob_hash: Option<ContentHash>,
+    /// `written`, `released` or `stored`.
+    pub state: String,
+}
+
+/// `GET /v1/licences/{doctor}`: the doctor's licence ρ signed by this hospital (S3-register).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LicenceIssued {
+    /// `taka::Licence`; its EXP is the chain licence's expiry in seconds.
+    #[serde(with = "hex::serde")]
+    pub licence: Vec<u8>,
+}
+
+/// `POST /v1/shares`: a doctor's TAKA sharing request for one record (S3-share).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShareRecord {
+    /// The record the doctor asks for (must be among those the authorisation grants).
+    pub record: RecordId,
+    /// The purpose the access is for (the consent must cover it).
+    pub purpose: Purpose,
+    /// `taka::ShareRequest`.
+    #[serde(with = "hex::serde")]
+    pub request: Vec<u8>,
+}
+
+/// What a gateway releases under a share or an emergency: the TAKA response, whose
+/// `RecordRelease` per record carries the 32-byte record key (`emr`) and the record id
+/// (`htxm`), and where each sealed blob is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Served {
+    /// `taka::HospitalResponse`.
+    #[serde(with = "hex::serde")]
+    pub response: Vec<u8>,
+    /// The `access.serve` transaction that logged the access on chain (the asked record's).
+    pub access_tx: TxId,
+    /// The released records' blobs.
+    pub blobs: Vec<ServedBlob>,
+}
+
+/// Where one released record's sealed blob is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServedBlob {
+    pub record: RecordId,
+    /// EMR index j.
+    pub index: u64,
+    /// `GET /v1/blobs/{blob_hash}`.
+    pub blob_hash: ContentHash,
+}
+
+/// Every error answer: a stable `code`, what happened and what to do. A refused access also
+/// names the `access.serve` transaction that logged the refusal on chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    pub hint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_tx: Option<TxId>,
+}
