@@ -18,46 +18,104 @@
 //! A request succeeds either way (the nonce moves, the decision is logged under
 //! `log/<patient><seq>` and emitted as `Event::AccessDecided`): a denial is a fact worth
 //! keeping, not an invalid transaction.
+//!
+//! **Served requests** (`access.serve`, S3-share, S3-emergency). A doctor asks the gateway of
+//! the hospital holding the record off chain; the gateway files the request for `requester`
+//! with the grounds it rests on, and the chain decides and logs it (with `served_by`, the
+//! gateway's address). The gateway releases the record only if the logged decision allows it.
+//!
+//! | condition | decision |
+//! |---|---|
+//! | the record does not exist | rejected (`UnknownRecord`), nothing logged |
+//! | the sender is not a member of the organisation that released the record | rejected (`NotRecordHolder`), nothing logged |
+//! | grounds `Refused(r)`: the gateway's off-chain checks (TAKA) failed | denied, the refusal's reason |
+//! | grounds `Consent` or `Emergency`: requester is not an enrolled doctor | denied, `NotADoctor` |
+//! | … the doctor is on the revocation list (S3-revoke) | denied, `DoctorRevoked` |
+//! | … has no licence, or it expired before the block's time (S3-register) | denied, `Unlicensed`, `LicenceExpired` |
+//! | … its licence's organisation is not audited (S2-state) | denied, `RequesterNotAudited` |
+//! | `Consent`: no consent, revoked, expired (as for a request above) | denied, `NoConsent`, `ConsentRevoked`, `ConsentExpired` |
+//! | `Consent`: otherwise | allowed, citing the consent |
+//! | `Emergency(id)`: no such emergency request | denied, `NoEmergency` |
+//! | … it names another record or another doctor | denied, `EmergencyMismatch` |
+//! | … it was filed more than `EMERGENCY_WINDOW_MS` before the block | denied, `EmergencyExpired` |
+//! | `Emergency(id)`: otherwise | break-glass, citing the emergency request |
+//!
+//! For `Emergency`, the emergency checks come before the doctor's: the doctor's standing was
+//! checked when the request was filed ([`crate::emergency`]) and is checked again here, since
+//! a licence may have been revoked in between.
 
 use crate::{
     BlockEnv, ExecError, StateError, StateRead, StateReadExt,
     consent::is_expired,
     context::TxContext,
+    identity::enrolled,
     keys,
-    records::existing_record,
+    licence::practising,
+    records::{existing_record, is_member_of_releasing_hospital},
     registry::audited_org_of,
     values::{AccessLogEntry, Record},
 };
 use medchain_types::{
-    AccessDecision, AccessPayload, Address, DenyReason, Event, Purpose, RecordId,
+    AccessDecision, AccessGrounds, AccessPayload, Address, DenyReason, EmergencyId, Event, Purpose,
+    RecordId, Role, limits::EMERGENCY_WINDOW_MS,
 };
 
 pub(crate) fn execute<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
     payload: &AccessPayload,
 ) -> Result<Vec<Event>, ExecError> {
-    let AccessPayload::Request { record, purpose } = payload else {
-        return Err(ExecError::NotYetSupported("access.serve"));
-    };
-    let requester = *ctx.sender;
-    let released = existing_record(ctx, record)?;
-    let decision = decide(ctx, ctx.env, &requester, record, &released, *purpose)?;
-    let patient = released.patient;
+    match payload {
+        AccessPayload::Request { record, purpose } => {
+            let requester = *ctx.sender;
+            let released = existing_record(ctx, record)?;
+            let decision = decide(ctx, ctx.env, &requester, record, &released, *purpose)?;
+            log(ctx, &released, requester, *record, *purpose, decision, None)
+        }
+        AccessPayload::Serve {
+            requester,
+            record,
+            purpose,
+            grounds,
+        } => {
+            let gateway = *ctx.sender;
+            let released = existing_record(ctx, record)?;
+            if !is_member_of_releasing_hospital(ctx, &released, &gateway)? {
+                return Err(ExecError::NotRecordHolder(*record));
+            }
+            let decision = decide_served(ctx, ctx.env, requester, record, *purpose, grounds)?;
+            let served_by = Some(gateway);
+            log(
+                ctx, &released, *requester, *record, *purpose, decision, served_by,
+            )
+        }
+    }
+}
+
+/// Logs a decision in the patient's access log and emits it.
+fn log<R: StateRead>(
+    ctx: &mut TxContext<'_, R>,
+    released: &Record,
+    requester: Address,
+    record: RecordId,
+    purpose: Purpose,
+    decision: AccessDecision,
+    served_by: Option<Address>,
+) -> Result<Vec<Event>, ExecError> {
     let entry = AccessLogEntry {
         requester,
-        record: *record,
-        purpose: *purpose,
+        record,
+        purpose,
         decision: decision.clone(),
         height: ctx.env.height,
         timestamp_ms: ctx.env.timestamp_ms,
         tx: ctx.tx_id,
-        served_by: None,
+        served_by,
     };
-    append_log(ctx, patient, entry)?;
+    append_log(ctx, released.patient, entry)?;
     Ok(vec![Event::AccessDecided {
-        record: *record,
+        record,
         requester,
-        purpose: *purpose,
+        purpose,
         decision,
     }])
 }
@@ -76,6 +134,21 @@ pub fn decision(
     decide(state, env, requester, record, &released, purpose)
 }
 
+/// What the chain answers a gateway serving `requester`'s request for `record` on `grounds`
+/// in the block `env`, following the served-requests table above. Read-only, like
+/// [`decision`]: a gateway may preview with it, but only a logged decision counts.
+pub fn served_decision(
+    state: &impl StateRead,
+    env: BlockEnv,
+    requester: &Address,
+    record: &RecordId,
+    purpose: Purpose,
+    grounds: &AccessGrounds,
+) -> Result<AccessDecision, ExecError> {
+    existing_record(state, record)?;
+    decide_served(state, env, requester, record, purpose, grounds)
+}
+
 fn decide(
     state: &impl StateRead,
     env: BlockEnv,
@@ -90,6 +163,80 @@ fn decide(
     if audited_org_of(state, requester)?.is_none() {
         return Ok(denied(DenyReason::RequesterNotAudited));
     }
+    consent_decision(state, env, requester, record, purpose)
+}
+
+fn decide_served(
+    state: &impl StateRead,
+    env: BlockEnv,
+    requester: &Address,
+    record: &RecordId,
+    purpose: Purpose,
+    grounds: &AccessGrounds,
+) -> Result<AccessDecision, ExecError> {
+    match grounds {
+        AccessGrounds::Refused(refusal) => Ok(denied(DenyReason::from(*refusal))),
+        AccessGrounds::Consent => Ok(match doctor_denial(state, env, requester)? {
+            Some(reason) => denied(reason),
+            None => consent_decision(state, env, requester, record, purpose)?,
+        }),
+        AccessGrounds::Emergency(id) => emergency_decision(state, env, requester, record, id),
+    }
+}
+
+fn emergency_decision(
+    state: &impl StateRead,
+    env: BlockEnv,
+    requester: &Address,
+    record: &RecordId,
+    id: &EmergencyId,
+) -> Result<AccessDecision, ExecError> {
+    let Some(emergency) = state.value(&keys::emergency(id))? else {
+        return Ok(denied(DenyReason::NoEmergency));
+    };
+    if emergency.record != *record || emergency.doctor_address != *requester {
+        return Ok(denied(DenyReason::EmergencyMismatch));
+    }
+    if env.timestamp_ms.saturating_sub(emergency.timestamp_ms) > EMERGENCY_WINDOW_MS {
+        return Ok(denied(DenyReason::EmergencyExpired));
+    }
+    Ok(match doctor_denial(state, env, requester)? {
+        Some(reason) => denied(reason),
+        None => AccessDecision::BreakGlass { emergency: *id },
+    })
+}
+
+/// Why `requester` may not be served as a doctor at the block's time, if it may not: the
+/// release rule's checks ([`practising`]) as deny reasons.
+fn doctor_denial(
+    state: &impl StateRead,
+    env: BlockEnv,
+    requester: &Address,
+) -> Result<Option<DenyReason>, ExecError> {
+    let doctor = match enrolled(state, requester) {
+        Ok(identity) if identity.role == Role::Doctor => identity,
+        Ok(_) | Err(ExecError::NotEnrolled) => return Ok(Some(DenyReason::NotADoctor)),
+        Err(error) => return Err(error),
+    };
+    match practising(state, &doctor, env.timestamp_ms) {
+        Ok(_) => Ok(None),
+        Err(ExecError::DoctorRevoked(_)) => Ok(Some(DenyReason::DoctorRevoked)),
+        Err(ExecError::Unlicensed(_)) => Ok(Some(DenyReason::Unlicensed)),
+        Err(ExecError::LicenceExpired { .. }) => Ok(Some(DenyReason::LicenceExpired)),
+        Err(ExecError::OrgNotAudited(_)) => Ok(Some(DenyReason::RequesterNotAudited)),
+        Err(error) => Err(error),
+    }
+}
+
+/// The consent rules: the newest consent for (requester, record, purpose) must exist, be
+/// unrevoked and unexpired.
+fn consent_decision(
+    state: &impl StateRead,
+    env: BlockEnv,
+    requester: &Address,
+    record: &RecordId,
+    purpose: Purpose,
+) -> Result<AccessDecision, ExecError> {
     let Some(id) = state.value(&keys::grant(requester, record, purpose))? else {
         return Ok(denied(DenyReason::NoConsent));
     };
@@ -127,8 +274,11 @@ fn append_log<R: StateRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{Actor, Cast, World, org_name, request, revoke, set_state};
-    use medchain_types::{Expiry, OrgState};
+    use crate::testkit::{
+        Actor, BLOCK_INTERVAL_MS, Cast, Sharing, World, doctor_identity, enrol_doctor, join,
+        lift_revocation, org_name, renew_licence, request, revoke, revoke_doctor, serve, set_state,
+    };
+    use medchain_types::{Expiry, Hash32, OrgState, RefusalReason};
 
     struct Setup {
         world: World,
@@ -162,10 +312,41 @@ mod tests {
         purpose: Purpose,
         patient: &Actor,
     ) -> AccessDecision {
+        let payload = request(&record, purpose);
+        run_logged(
+            world, requester, payload, requester, record, purpose, patient,
+        )
+    }
+
+    /// Runs `gateway`'s serving of `requester`'s request and returns its decision, checking
+    /// the event and the log entry (which names the gateway).
+    fn served(
+        world: &mut World,
+        gateway: &Actor,
+        requester: &Actor,
+        (record, purpose): (RecordId, Purpose),
+        grounds: AccessGrounds,
+        patient: &Actor,
+    ) -> AccessDecision {
+        let payload = serve(&requester.address, &record, purpose, grounds);
+        run_logged(world, gateway, payload, requester, record, purpose, patient)
+    }
+
+    /// Runs `payload` signed by `signer` (the requester itself, or the gateway serving it),
+    /// checks it logged one decision for `requester` in `patient`'s log, and returns it.
+    fn run_logged(
+        world: &mut World,
+        signer: &Actor,
+        payload: medchain_types::Payload,
+        requester: &Actor,
+        record: RecordId,
+        purpose: Purpose,
+        patient: &Actor,
+    ) -> AccessDecision {
         let before = world
             .value(&keys::access_log_len(&patient.address))
             .unwrap_or(0);
-        let tx = world.tx(requester, request(&record, purpose));
+        let tx = world.tx(signer, payload);
         let events = world.run_tx(&tx).unwrap();
         let [
             Event::AccessDecided {
@@ -196,7 +377,7 @@ mod tests {
                 height: world.height(),
                 timestamp_ms: world.timestamp_ms(),
                 tx: tx.id(),
-                served_by: None,
+                served_by: (signer.address != requester.address).then_some(signer.address),
             }
         );
         decision.clone()
@@ -388,6 +569,258 @@ mod tests {
         assert_eq!(
             ask(&mut world, &grantee, record, Purpose::Treatment, &patient),
             preview
+        );
+    }
+
+    // Served requests (access.serve).
+
+    /// The holder's gateway (Seoul's desk) serves `requester` for the record on `grounds`.
+    fn serve_at_holder(
+        s: &mut Sharing,
+        requester: &Actor,
+        grounds: AccessGrounds,
+    ) -> AccessDecision {
+        let holder = s.holder.actor.clone();
+        let patient = s.patient.clone();
+        let at = (s.record, Purpose::Treatment);
+        served(&mut s.world, &holder, requester, at, grounds, &patient)
+    }
+
+    #[test]
+    fn a_gateway_serves_a_licensed_doctor_under_consent_and_is_logged_as_server() {
+        let mut s = Sharing::new();
+        let doctor = s.doctor.clone();
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Consent),
+            denial(DenyReason::NoConsent)
+        );
+        let id = s
+            .world
+            .granted(&s.patient, &doctor, s.record, Expiry::AtHeight(1_000));
+        let preview = served_decision(
+            &s.world.store,
+            s.world.next_env(),
+            &doctor.address,
+            &s.record,
+            Purpose::Treatment,
+            &AccessGrounds::Consent,
+        )
+        .unwrap();
+        assert_eq!(preview, AccessDecision::Allowed { consent: Some(id) });
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Consent),
+            preview
+        );
+        let patient = s.patient.clone();
+        s.world.run(&patient, revoke(&id)).unwrap();
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Consent),
+            denial(DenyReason::ConsentRevoked)
+        );
+    }
+
+    #[test]
+    fn serving_under_consent_denies_requesters_who_may_not_practise() {
+        let mut s = Sharing::new();
+        let doctor = s.doctor.clone();
+        let name = doctor_identity(&doctor);
+        // Not doctors: a stranger and a hospital identity (both with consent), and the patient
+        // itself (a gateway serves doctors; the patient reads its blob directly).
+        for requester in [Actor::new(70), s.desk.actor.clone(), s.patient.clone()] {
+            if requester.address != s.patient.address {
+                let patient = s.patient.clone();
+                s.world
+                    .granted(&patient, &requester, s.record, Expiry::AtHeight(1_000));
+            }
+            assert_eq!(
+                serve_at_holder(&mut s, &requester, AccessGrounds::Consent),
+                denial(DenyReason::NotADoctor)
+            );
+        }
+        s.world.granted(
+            &s.patient.clone(),
+            &doctor,
+            s.record,
+            Expiry::AtHeight(1_000),
+        );
+        // Revoked, then lifted.
+        let busan = s.desk.actor.clone();
+        s.world.run(&busan, revoke_doctor(&name)).unwrap();
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Consent),
+            denial(DenyReason::DoctorRevoked)
+        );
+        s.world.run(&busan, lift_revocation(&name)).unwrap();
+        assert!(serve_at_holder(&mut s, &doctor, AccessGrounds::Consent).is_allowed());
+        // Renewed to expire between the next serving block and the one after it.
+        let expires = s.world.timestamp_ms() + 3 * BLOCK_INTERVAL_MS;
+        s.world.run(&busan, renew_licence(&name, expires)).unwrap();
+        assert!(serve_at_holder(&mut s, &doctor, AccessGrounds::Consent).is_allowed());
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Consent),
+            denial(DenyReason::LicenceExpired)
+        );
+        s.world.run(&busan, renew_licence(&name, u64::MAX)).unwrap();
+        // Its hospital suspended.
+        let regulator = s.world.regulator.clone();
+        s.world
+            .run(
+                &regulator,
+                set_state(&org_name("Busan Clinic"), OrgState::Suspended),
+            )
+            .unwrap();
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Consent),
+            denial(DenyReason::RequesterNotAudited)
+        );
+    }
+
+    #[test]
+    fn an_enrolled_but_unlicensed_doctor_is_denied() {
+        let mut s = Sharing::new();
+        let unlicensed = Actor::new(31);
+        let busan = org_name("Busan Clinic");
+        let doctor = s.doctor.clone();
+        s.world
+            .run(&unlicensed, join(&busan, &doctor, &unlicensed))
+            .unwrap();
+        s.world.run(&unlicensed, enrol_doctor(&unlicensed)).unwrap();
+        s.world.granted(
+            &s.patient.clone(),
+            &unlicensed,
+            s.record,
+            Expiry::AtHeight(1_000),
+        );
+        assert_eq!(
+            serve_at_holder(&mut s, &unlicensed, AccessGrounds::Consent),
+            denial(DenyReason::Unlicensed)
+        );
+    }
+
+    #[test]
+    fn a_gateway_refusal_is_logged_as_a_denial_with_its_reason() {
+        let mut s = Sharing::new();
+        let doctor = s.doctor.clone();
+        s.world.granted(
+            &s.patient.clone(),
+            &doctor,
+            s.record,
+            Expiry::AtHeight(1_000),
+        );
+        for refusal in RefusalReason::ALL {
+            assert_eq!(
+                serve_at_holder(&mut s, &doctor, AccessGrounds::Refused(*refusal)),
+                denial(DenyReason::from(*refusal))
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_holding_hospital_serves_a_known_record() {
+        let mut s = Sharing::new();
+        let doctor = s.doctor.clone();
+        let record = s.record;
+        let payload = || {
+            serve(
+                &doctor.address,
+                &record,
+                Purpose::Treatment,
+                AccessGrounds::Consent,
+            )
+        };
+        // Busan's desk (another hospital's member) and a stranger.
+        for intruder in [s.desk.actor.clone(), Actor::new(99)] {
+            s.world.assert_rejected(
+                &intruder,
+                payload(),
+                |e| matches!(e, ExecError::NotRecordHolder(r) if *r == record),
+            );
+        }
+        let unknown = RecordId(Hash32::from([9; 32]));
+        let holder = s.holder.actor.clone();
+        s.world.assert_rejected(
+            &holder,
+            serve(
+                &doctor.address,
+                &unknown,
+                Purpose::Treatment,
+                AccessGrounds::Consent,
+            ),
+            |e| matches!(e, ExecError::UnknownRecord(r) if *r == unknown),
+        );
+        // Any member of the holding hospital may (here its founding doctor).
+        let seoul_doctor = s.seoul_doctor.clone();
+        let patient = s.patient.clone();
+        let decision = served(
+            &mut s.world,
+            &seoul_doctor,
+            &doctor,
+            (record, Purpose::Treatment),
+            AccessGrounds::Consent,
+            &patient,
+        );
+        assert_eq!(decision, denial(DenyReason::NoConsent));
+    }
+
+    #[test]
+    fn an_emergency_request_opens_the_record_break_glass_within_its_window() {
+        let mut s = Sharing::new();
+        let doctor = s.doctor.clone();
+        let emergency = s.file_emergency(&doctor, s.record);
+        let filed_at_ms = s.world.timestamp_ms();
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Emergency(emergency)),
+            AccessDecision::BreakGlass { emergency }
+        );
+        // Still open at exactly the window's end, closed one block later.
+        let at_end = filed_at_ms + EMERGENCY_WINDOW_MS - BLOCK_INTERVAL_MS;
+        s.world.advance_time(at_end - s.world.timestamp_ms());
+        assert_eq!(
+            s.world.next_env().timestamp_ms,
+            filed_at_ms + EMERGENCY_WINDOW_MS
+        );
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Emergency(emergency)),
+            AccessDecision::BreakGlass { emergency }
+        );
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Emergency(emergency)),
+            denial(DenyReason::EmergencyExpired)
+        );
+    }
+
+    #[test]
+    fn emergency_grounds_must_name_this_record_and_requester_who_still_practises() {
+        let mut s = Sharing::new();
+        let doctor = s.doctor.clone();
+        let unknown = EmergencyId(Hash32::from([8; 32]));
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Emergency(unknown)),
+            denial(DenyReason::NoEmergency)
+        );
+        // An emergency for another record of the same patient.
+        let seoul_doctor = s.seoul_doctor.clone();
+        let patient = s.patient.clone();
+        let other_record = s.world.released(&seoul_doctor, &patient, b"EMR 2");
+        let for_other = s.file_emergency(&doctor, other_record);
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Emergency(for_other)),
+            denial(DenyReason::EmergencyMismatch)
+        );
+        // Another doctor relying on this doctor's emergency.
+        let emergency = s.file_emergency(&doctor, s.record);
+        assert_eq!(
+            serve_at_holder(&mut s, &seoul_doctor, AccessGrounds::Emergency(emergency)),
+            denial(DenyReason::EmergencyMismatch)
+        );
+        // Revoked after the request was filed.
+        let busan = s.desk.actor.clone();
+        s.world
+            .run(&busan, revoke_doctor(&doctor_identity(&doctor)))
+            .unwrap();
+        assert_eq!(
+            serve_at_holder(&mut s, &doctor, AccessGrounds::Emergency(emergency)),
+            denial(DenyReason::DoctorRevoked)
         );
     }
 }

@@ -294,9 +294,41 @@ pub enum ExecError {
     /// or reveal, a commitment of the wrong degree) or reveals too many shares.
     #[error("dealer log is unusable: {0}")]
     UnusableDealerLog(String),
-    /// Placeholder while the issue 9 rules are written: the action decodes but is refused.
-    #[error("{0} is not supported yet")]
-    NotYetSupported(&'static str),
+
+    // EMR entries, vouching keys, emergencies and served access (issue 9).
+    /// S1-storage: only the record's patient, or a member of the hospital organisation that
+    /// released it (its gateway), files where the record's blob is stored.
+    #[error("sender is neither the patient of {0} nor a member of the hospital that released it")]
+    NotRecordCustodian(RecordId),
+    /// S3-emergency: only doctor and hospital identities vouch for emergency requests.
+    #[error("{0} is not a doctor or hospital identity, so it cannot vouch")]
+    CannotVouch(IdentityName),
+    /// S3-emergency: the vouching key's proof of possession does not verify for the sender.
+    #[error("the vouching key's proof of possession does not verify for the sender on this chain")]
+    BadVouchingProof,
+    /// S3-emergency: a vouching party has registered no vouching key.
+    #[error("{0} has no vouching key on chain")]
+    NoVouchingKey(Address),
+    /// S3-emergency: the request's issue time is too far from the block's time.
+    #[error(
+        "the emergency request was issued at {issued_at_ms} ms, too far from the block's time {block_time_ms} ms"
+    )]
+    StaleEmergency {
+        /// The request's issue time, unix milliseconds.
+        issued_at_ms: u64,
+        /// The block's timestamp, unix milliseconds.
+        block_time_ms: u64,
+    },
+    /// S3-emergency: the vouch is not the doctor's and the hospital's aggregate signature over
+    /// this request.
+    #[error(
+        "the vouch is not the doctor's and the hospital's aggregate signature over this request"
+    )]
+    BadVouch,
+    /// S1-rights: only the gateway (a member) of the hospital that released a record files
+    /// the decisions on requests it served for it.
+    #[error("sender is not a member of the hospital holding {0}")]
+    NotRecordHolder(RecordId),
 }
 
 impl ExecError {
@@ -362,7 +394,13 @@ impl ExecError {
             Self::DealerLogSignature => "dealer_log_signature",
             Self::DealerLogSigner { .. } => "dealer_log_signer",
             Self::UnusableDealerLog(_) => "unusable_dealer_log",
-            Self::NotYetSupported(_) => "not_yet_supported",
+            Self::NotRecordCustodian(_) => "not_record_custodian",
+            Self::CannotVouch(_) => "cannot_vouch",
+            Self::BadVouchingProof => "bad_vouching_proof",
+            Self::NoVouchingKey(_) => "no_vouching_key",
+            Self::StaleEmergency { .. } => "stale_emergency",
+            Self::BadVouch => "bad_vouch",
+            Self::NotRecordHolder(_) => "not_record_holder",
         }
     }
 }

@@ -10,7 +10,7 @@
 use crate::{
     ExecError, StateError, StateRead, StateReadExt, access, consent,
     context::{BlockWrites, TxContext},
-    identity, keys, licence, pkg, records, registry, revocation, tree,
+    emergency, identity, keys, licence, pkg, records, registry, revocation, tree,
     values::{Account, BlockInfo, ChainConfig, StateValue},
 };
 use jmt::storage::{TreeReader, TreeUpdateBatch};
@@ -151,7 +151,7 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             Payload::Licence(payload) => licence::execute(&mut ctx, payload)?,
             Payload::Revocation(payload) => revocation::execute(&mut ctx, payload)?,
             Payload::Pkg(payload) => pkg::execute(&mut ctx, payload)?,
-            Payload::Emergency(_) => return Err(ExecError::NotYetSupported("emergency.request")),
+            Payload::Emergency(payload) => emergency::execute(&mut ctx, payload)?,
         };
         ctx.put(&account_key, &Account { nonce: next });
         self.writes.extend(ctx.into_writes());

@@ -9,6 +9,15 @@
 //! | enrol a patient | the identity is the sender's pseudonym (S4-ca: no name on chain) | `PseudonymMismatch` |
 //! | enrol a doctor or hospital | the name is outside the patients' namespace | `ReservedIdentity` |
 //! | enrol a doctor or hospital | the sender is a member of an audited hospital organisation | `NotAuditedHospitalMember` |
+//! | vouching key | the sender has an enrolled identity (S3-emergency) | `NotEnrolled` |
+//! | vouching key | that identity is a doctor's or a hospital's | `CannotVouch` |
+//! | vouching key | the proof is the key's signature over [`medchain_types::emergency::vouching_pop_message`] for the sender and this chain | `BadVouchingProof` |
+//!
+//! A vouching key ([`medchain_types::emergency`]) is stored under `vouch/<address>` and may be
+//! replaced by a new one with its own proof. The proof of possession is what makes summing
+//! the doctor's and the hospital's keys safe when an emergency request's aggregate vouch is
+//! checked ([`crate::emergency`]): without it a party could register a key that cancels the
+//! other's.
 //!
 //! Enrolment comes before key extraction: the PKG's nodes answer only for an identity bound to
 //! the address that signs the request, so no two addresses obtain the same identity's keys.
@@ -16,13 +25,17 @@
 //! ([`crate::licence`]) and releases ([`crate::records`]) check against.
 
 use crate::{
-    ExecError, StateError, StateRead, StateReadExt, context::TxContext, keys,
-    registry::audited_org_of, values::IdentityRecord,
+    ExecError, StateError, StateRead, StateReadExt,
+    context::TxContext,
+    keys,
+    registry::audited_org_of,
+    values::{IdentityRecord, VouchingKey},
 };
 use blstrs::G1Affine;
 use group::prime::PrimeCurveAffine as _;
 use medchain_types::{
-    Address, Event, G1Point, IdentityName, IdentityPayload, OrgKind, OrgName, Role,
+    Address, BlsPublicKey, BlsSignature, Event, G1Point, IdentityName, IdentityPayload, OrgKind,
+    OrgName, Role, emergency::verify_proof_of_possession,
 };
 
 pub(crate) fn execute<R: StateRead>(
@@ -35,10 +48,31 @@ pub(crate) fn execute<R: StateRead>(
             role,
             key_part,
         } => enrol(ctx, identity, *role, key_part),
-        IdentityPayload::SetVouchingKey { .. } => {
-            Err(ExecError::NotYetSupported("identity.vouching_key"))
-        }
+        IdentityPayload::SetVouchingKey { key, proof } => set_vouching_key(ctx, key, proof),
     }
+}
+
+fn set_vouching_key<R: StateRead>(
+    ctx: &mut TxContext<'_, R>,
+    key: &BlsPublicKey,
+    proof: &BlsSignature,
+) -> Result<Vec<Event>, ExecError> {
+    let address = *ctx.sender;
+    let identity = enrolled(ctx, &address)?;
+    if identity.role == Role::Patient {
+        return Err(ExecError::CannotVouch(identity.identity));
+    }
+    if !verify_proof_of_possession(&ctx.chain.chain_id, &address, key, proof) {
+        return Err(ExecError::BadVouchingProof);
+    }
+    ctx.put(
+        &keys::vouching_key(&address),
+        &VouchingKey {
+            key: *key,
+            set_at: ctx.env.height,
+        },
+    );
+    Ok(vec![Event::VouchingKeySet { address }])
 }
 
 fn enrol<R: StateRead>(
@@ -150,7 +184,9 @@ pub(crate) fn doctor(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{Actor, World, enrol, key_part, org_name, register};
+    use crate::testkit::{
+        Actor, HospitalDesk, World, chain_id, enrol, key_part, org_name, register, set_vouching_key,
+    };
 
     fn hospital() -> OrgName {
         org_name("Seoul General")
@@ -321,5 +357,110 @@ mod tests {
         let (results, _) = world.execute(&txs);
         assert!(results[0].is_ok());
         assert!(matches!(results[1], Err(ExecError::IdentityTaken { .. })));
+    }
+
+    /// A key registration by `actor` with `key` (derived from `key_seed`'s chain key) and a
+    /// proof made for `for_address` on `chain`.
+    fn vouching_key_payload(
+        key_seed: u64,
+        chain: &medchain_types::ChainId,
+        for_address: &Address,
+    ) -> medchain_types::Payload {
+        let vouching = medchain_types::emergency::vouching_key_from(&crate::testkit::key(key_seed));
+        medchain_types::Payload::Identity(IdentityPayload::SetVouchingKey {
+            key: vouching.public(),
+            proof: vouching.proof_of_possession(chain, for_address),
+        })
+    }
+
+    #[test]
+    fn doctors_and_hospitals_register_and_replace_vouching_keys() {
+        let (mut world, doctor) = world();
+        world
+            .run(&doctor, enrol(&name("dr-kim"), Role::Doctor, key_part(1)))
+            .unwrap();
+        let events = world.run(&doctor, set_vouching_key(&doctor)).unwrap();
+        assert_eq!(
+            events,
+            vec![Event::VouchingKeySet {
+                address: doctor.address
+            }]
+        );
+        let own = medchain_types::emergency::vouching_key_from(&doctor.key).public();
+        let stored = world.value(&keys::vouching_key(&doctor.address)).unwrap();
+        assert_eq!((stored.key, stored.set_at), (own, world.height()));
+        // A new key (with its own proof for this address) replaces the old one.
+        world
+            .run(
+                &doctor,
+                vouching_key_payload(77, &chain_id(), &doctor.address),
+            )
+            .unwrap();
+        let replaced = world.value(&keys::vouching_key(&doctor.address)).unwrap();
+        let expected = medchain_types::emergency::vouching_key_from(&crate::testkit::key(77));
+        assert_eq!(replaced.key, expected.public());
+        // A hospital identity may too.
+        let desk = HospitalDesk::of(&hospital());
+        for payload in desk.opening(&hospital(), &doctor) {
+            world.run(&desk.actor, payload).unwrap();
+        }
+        world
+            .run(&desk.actor, set_vouching_key(&desk.actor))
+            .unwrap();
+        assert!(
+            world
+                .value(&keys::vouching_key(&desk.actor.address))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn only_enrolled_doctors_and_hospitals_vouch() {
+        let (mut world, founder) = world();
+        // Not enrolled at all (a member of an audited hospital is not enough).
+        world.assert_rejected(&founder, set_vouching_key(&founder), |e| {
+            matches!(e, ExecError::NotEnrolled)
+        });
+        let patient = Actor::new(50);
+        let pseudonym = IdentityName::patient_pseudonym(&patient.address);
+        world
+            .run(&patient, enrol(&pseudonym, Role::Patient, key_part(2)))
+            .unwrap();
+        world.assert_rejected(
+            &patient,
+            set_vouching_key(&patient),
+            |e| matches!(e, ExecError::CannotVouch(n) if *n == pseudonym),
+        );
+        assert!(world.value(&keys::vouching_key(&patient.address)).is_none());
+    }
+
+    #[test]
+    fn a_vouching_key_needs_its_proof_of_possession_for_the_sender_and_chain() {
+        let (mut world, doctor) = world();
+        world
+            .run(&doctor, enrol(&name("dr-kim"), Role::Doctor, key_part(1)))
+            .unwrap();
+        let other_chain = medchain_types::ChainId::new("medchain-other").unwrap();
+        let stranger = Actor::new(9);
+        for bad in [
+            // A proof made for someone else's address: replaying a key another party proved.
+            vouching_key_payload(1, &chain_id(), &stranger.address),
+            // A proof made for another chain.
+            vouching_key_payload(1, &other_chain, &doctor.address),
+        ] {
+            world.assert_rejected(&doctor, bad, |e| matches!(e, ExecError::BadVouchingProof));
+        }
+        // A key that is not a curve point, and a proof by a different key.
+        let good = medchain_types::emergency::vouching_key_from(&doctor.key);
+        let proof = good.proof_of_possession(&chain_id(), &doctor.address);
+        let other_key = medchain_types::emergency::vouching_key_from(&stranger.key).public();
+        for key in [BlsPublicKey([0xff; BlsPublicKey::LEN]), other_key] {
+            world.assert_rejected(
+                &doctor,
+                medchain_types::Payload::Identity(IdentityPayload::SetVouchingKey { key, proof }),
+                |e| matches!(e, ExecError::BadVouchingProof),
+            );
+        }
+        assert!(world.value(&keys::vouching_key(&doctor.address)).is_none());
     }
 }

@@ -28,9 +28,16 @@
 //! | `identof/<address>` | [`IdentityName`] | identity: the one identity bound to an address |
 //! | `lic/<SHA-256(doctor)>` | [`Licence`] | licence (S3-register: ρ = (ID_HN, ID_DN, EXP)) |
 //! | `revoked/<SHA-256(doctor)>` | [`Revocation`] | revocation list (S3-revoke); absent = not revoked |
+//! | `entry/<entry id>` | [`EmrEntryRecord`] | records: an encrypted EMR entry EEE (S3-entry) |
+//! | `entries/<patient><seq u64 BE>` | [`EntryId`] | records: a patient's entries, in filing order |
+//! | `vouch/<address>` | [`VouchingKey`] | identity: a doctor's or hospital's BLS vouching key (S3-emergency) |
+//! | `emerg/<emergency id>` | [`EmergencyRecord`] | emergency: a vouched emergency request tx_ur (S3-emergency) |
+//! | `notif/<patient><seq u64 BE>` | [`EmergencyId`] | emergency: the requests for a patient's records, in filing order |
 //!
-//! The last four keys are [`StateList`]s: append-only, gapless lists that make "my records",
-//! "my consents", "our members" and "the organisations" provable without knowing any id.
+//! The `patrec`, `patcon`, `orgmem`, `orgs`, `entries` and `notif` keys are [`StateList`]s:
+//! append-only, gapless lists that make "my records", "my consents", "my entries",
+//! "emergencies about me", "our members" and "the organisations" provable without knowing
+//! any id.
 //! Unlike the access log they keep no length key, so appending is one write (releases and
 //! grants are hot; a second write per append cost about a third of the storage throughput):
 //! the length `n` is where the entries stop, proven by entry `n - 1`'s inclusion and entry
@@ -48,9 +55,11 @@ use crate::values::{
     AccessLogEntry, Account, BlockInfo, ChainConfig, Consent, Membership, Org, PkgState, Record,
     StateValue, StoragePointer,
 };
+use crate::values::{EmergencyRecord, EmrEntryRecord, VouchingKey};
 use crate::values::{IdentityRecord, Licence, Revocation};
 use medchain_types::{
-    Address, ConsentId, ContentHash, DealerLogBytes, IdentityName, OrgName, Purpose, RecordId,
+    Address, ConsentId, ContentHash, DealerLogBytes, EmergencyId, EntryId, IdentityName, OrgName,
+    Purpose, RecordId,
 };
 use std::{fmt, marker::PhantomData};
 
@@ -101,6 +110,18 @@ pub const IDENTITY_OF: &[u8] = b"identof/";
 pub const LICENCE: &[u8] = b"lic/";
 /// Namespace of [`revocation`].
 pub const REVOCATION: &[u8] = b"revoked/";
+
+// EMR entries, vouching keys and emergencies (issue 9).
+/// Namespace of [`entry`].
+pub const ENTRY: &[u8] = b"entry/";
+/// Namespace of [`patient_entries`].
+pub const PATIENT_ENTRIES: &[u8] = b"entries/";
+/// Namespace of [`vouching_key`].
+pub const VOUCHING_KEY: &[u8] = b"vouch/";
+/// Namespace of [`emergency`].
+pub const EMERGENCY: &[u8] = b"emerg/";
+/// Namespace of [`patient_notifications`].
+pub const PATIENT_NOTIFICATIONS: &[u8] = b"notif/";
 
 /// Longest key the layout produces (`grant/` + 32 + 32 + 1); bounds decoding of proofs.
 pub const MAX_KEY_LEN: usize = 128;
@@ -407,6 +428,40 @@ pub fn revocation(doctor: &IdentityName) -> StateKey<Revocation> {
     ])
 }
 
+// EMR entries, vouching keys and emergencies (issue 9).
+
+/// `entry/<entry id>`: an encrypted EMR entry (S3-entry).
+pub fn entry(id: &EntryId) -> StateKey<EmrEntryRecord> {
+    StateKey::new(&[ENTRY, id.as_bytes()])
+}
+
+/// A patient's EMR entries, in filing order (S3-entry): `entries/<patient><seq>` → entry id.
+pub fn patient_entries(patient: &Address) -> IndexList<EntryId, EmrEntryRecord> {
+    IndexList {
+        list: StateList::new(PATIENT_ENTRIES, patient.as_bytes()),
+        item: entry,
+    }
+}
+
+/// `vouch/<address>`: a doctor's or hospital's vouching key (S3-emergency).
+pub fn vouching_key(address: &Address) -> StateKey<VouchingKey> {
+    StateKey::new(&[VOUCHING_KEY, address.as_bytes()])
+}
+
+/// `emerg/<emergency id>`: a vouched emergency request (S3-emergency).
+pub fn emergency(id: &EmergencyId) -> StateKey<EmergencyRecord> {
+    StateKey::new(&[EMERGENCY, id.as_bytes()])
+}
+
+/// The emergency requests for a patient's records, in filing order: the patient's
+/// notifications (S3-emergency), `notif/<patient><seq>` → emergency id.
+pub fn patient_notifications(patient: &Address) -> IndexList<EmergencyId, EmergencyRecord> {
+    IndexList {
+        list: StateList::new(PATIENT_NOTIFICATIONS, patient.as_bytes()),
+        item: emergency,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,6 +493,11 @@ mod tests {
             REVOCATION,
             PKG,
             PKG_DEAL,
+            ENTRY,
+            PATIENT_ENTRIES,
+            VOUCHING_KEY,
+            EMERGENCY,
+            PATIENT_NOTIFICATIONS,
         ];
         for (i, a) in namespaces.iter().enumerate() {
             for (j, b) in namespaces.iter().enumerate() {
@@ -501,6 +561,15 @@ mod tests {
             licence(&identity_name("dr-kim")).as_bytes().to_vec(),
             revocation(&identity_name("dr-kim")).as_bytes().to_vec(),
             revocation(&identity_name("dr-lee")).as_bytes().to_vec(),
+            entry(&EntryId(record_id(1).0)).as_bytes().to_vec(),
+            patient_entries(&patient).list.entry(0).as_bytes().to_vec(),
+            vouching_key(&patient).as_bytes().to_vec(),
+            emergency(&EmergencyId(record_id(1).0)).as_bytes().to_vec(),
+            patient_notifications(&patient)
+                .list
+                .entry(0)
+                .as_bytes()
+                .to_vec(),
         ];
         let distinct: BTreeSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len());

@@ -1,9 +1,11 @@
 //! medchain's state machine: pure and deterministic (no clock, randomness, files or threads).
 //!
 //! It owns the rules of the consortium chain's modules — [`registry`] (S2-register,
-//! S2-state), [`records`] (S1-release, S1-storage), [`consent`] and [`access`] (S1-rights,
-//! S1-sharing), [`identity`] (S3-register, S4-ca), [`licence`] (S3-register),
-//! [`revocation`] (S3-revoke) and [`pkg`] (the threshold PKG's key generation, S3-setup) — and the authenticated state they write: a Jellyfish Merkle tree whose root is
+//! S2-state), [`records`] (S1-release, S1-storage, S3-entry), [`consent`] and [`access`]
+//! (S1-rights, S1-sharing, S3-share), [`identity`] (S3-register, S4-ca, vouching keys),
+//! [`licence`] (S3-register), [`revocation`] (S3-revoke), [`emergency`] (S3-emergency) and
+//! [`pkg`] (the threshold PKG's key generation, S3-setup) — and the authenticated state they
+//! write: a Jellyfish Merkle tree whose root is
 //! in every header (docs/architecture.md § Authenticated state), with inclusion and exclusion
 //! [`proof`]s.
 //!
@@ -20,6 +22,7 @@
 pub mod access;
 pub mod consent;
 mod context;
+pub mod emergency;
 mod error;
 mod executor;
 pub mod identity;

@@ -48,7 +48,7 @@ fn issue<R: StateRead>(
     doctor: &IdentityName,
     expires_at_ms: u64,
 ) -> Result<Vec<Event>, ExecError> {
-    let (hospital, org) = licensing_hospital(ctx)?;
+    let (hospital, org) = hospital_identity(ctx, ctx.sender)?;
     let doctor_record = identity::doctor(ctx, doctor)?;
     if doctor_record.org.as_ref() != Some(&org) {
         return Err(ExecError::DoctorOfAnotherOrg {
@@ -82,7 +82,7 @@ fn renew<R: StateRead>(
     doctor: &IdentityName,
     expires_at_ms: u64,
 ) -> Result<Vec<Event>, ExecError> {
-    let (hospital, org) = licensing_hospital(ctx)?;
+    let (hospital, org) = hospital_identity(ctx, ctx.sender)?;
     let mut licence = ctx
         .value(&keys::licence(doctor))?
         .ok_or_else(|| ExecError::Unlicensed(doctor.clone()))?;
@@ -103,16 +103,18 @@ fn renew<R: StateRead>(
     }])
 }
 
-/// The sender as a licensing hospital: its hospital identity and audited organisation.
-fn licensing_hospital<R: StateRead>(
-    ctx: &TxContext<'_, R>,
+/// `address` as a hospital identity of an audited organisation (`NotEnrolled`,
+/// `NotAHospital`, `OrgNotAudited`): its identity and organisation.
+pub(crate) fn hospital_identity(
+    state: &impl StateRead,
+    address: &Address,
 ) -> Result<(IdentityRecord, OrgName), ExecError> {
-    let hospital = enrolled(ctx, ctx.sender)?;
+    let hospital = enrolled(state, address)?;
     if hospital.role != Role::Hospital {
         return Err(ExecError::NotAHospital(hospital.identity));
     }
     let org = enrolled_org(&hospital)?;
-    ensure_audited(ctx, &org)?;
+    ensure_audited(state, &org)?;
     Ok((hospital, org))
 }
 
@@ -160,20 +162,31 @@ pub(crate) fn releasing_doctor(
     if doctor.role != Role::Doctor {
         return Err(ExecError::NotADoctor(doctor.identity));
     }
+    Ok(practising(state, &doctor, block_time_ms)?.org)
+}
+
+/// The licence of `doctor` if it may practise at `block_time_ms`: not on the revocation list,
+/// licensed, the licence unexpired, its organisation still audited (`DoctorRevoked`,
+/// `Unlicensed`, `LicenceExpired`, `OrgNotAudited`).
+pub(crate) fn practising(
+    state: &impl StateRead,
+    doctor: &IdentityRecord,
+    block_time_ms: u64,
+) -> Result<Licence, ExecError> {
     if state.value(&keys::revocation(&doctor.identity))?.is_some() {
-        return Err(ExecError::DoctorRevoked(doctor.identity));
+        return Err(ExecError::DoctorRevoked(doctor.identity.clone()));
     }
     let licence = state
         .value(&keys::licence(&doctor.identity))?
         .ok_or_else(|| ExecError::Unlicensed(doctor.identity.clone()))?;
     if block_time_ms >= licence.expires_at_ms {
         return Err(ExecError::LicenceExpired {
-            doctor: doctor.identity,
+            doctor: doctor.identity.clone(),
             expired_at_ms: licence.expires_at_ms,
         });
     }
     ensure_audited(state, &licence.org)?;
-    Ok(licence.org)
+    Ok(licence)
 }
 
 #[cfg(test)]

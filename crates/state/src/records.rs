@@ -1,6 +1,7 @@
-//! Records module (S1-release, S1-storage): a doctor releases a record about a patient (the
-//! record itself stays off chain; the chain keeps hEMR and the doctor's signature over it),
-//! and the patient files where its encrypted copy is stored.
+//! Records module (S1-release, S1-storage, S3-entry): a doctor releases a record about a
+//! patient (the record itself stays off chain; the chain keeps hEMR and the doctor's signature
+//! over it), the patient or the releasing hospital's gateway files where its encrypted copy is
+//! stored, and a patient files its encrypted EMR entry.
 //!
 //! | action | rule | error |
 //! |---|---|---|
@@ -10,24 +11,32 @@
 //! | release | the licence's organisation is still audited (S2-state) | `OrgNotAudited` |
 //! | release | (patient, hEMR) was not released before | `RecordAlreadyReleased` |
 //! | store | the record exists | `UnknownRecord` |
-//! | store | the sender is the record's patient (S1-storage: "signed by A") | `NotPatient` |
+//! | store | the sender is the record's patient, or a member of the organisation that released it (its gateway stores the blob) | `NotRecordCustodian` |
+//! | entry | none beyond the entry's size (1 to `MAX_ENTRY_BYTES`, checked when decoding): an entry is about its sender | — |
 //!
 //! A release also appends the record id to the patient's record list
 //! ([`keys::patient_records`]), so a patient can list (and prove) its records without knowing
 //! their ids.
 //!
 //! The record id is the release transaction's id, so the storage pointer's `record` field is
-//! the hash pointer to the release transaction that S1-storage asks for. A patient may store
-//! again (migrating its blob); the newest pointer wins.
+//! the hash pointer to the release transaction that S1-storage asks for. The pointer may be
+//! filed again (migrating the blob); the newest pointer wins.
+//!
+//! An EMR entry EEE (S3-entry) is opaque to the chain: encrypted under a key only the
+//! patient's biometric template recovers, it is stored under `entry/<id>` (the id is the
+//! filing transaction's) and appended to the patient's entry list ([`keys::patient_entries`]),
+//! where a treating doctor finds it in an emergency ([`crate::emergency`]).
 
 use crate::{
     ExecError, StateRead, StateReadExt,
     context::TxContext,
     keys,
     licence::releasing_doctor,
-    values::{Record, StoragePointer},
+    values::{EmrEntryRecord, Record, StoragePointer},
 };
-use medchain_types::{Address, ContentHash, Event, RecordId, RecordPayload, Signature, Uri};
+use medchain_types::{
+    Address, ContentHash, EntryBytes, EntryId, Event, RecordId, RecordPayload, Signature, Uri,
+};
 
 pub(crate) fn execute<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
@@ -44,7 +53,7 @@ pub(crate) fn execute<R: StateRead>(
             blob_hash,
             location,
         } => store(ctx, record, blob_hash, location),
-        RecordPayload::Entry { .. } => Err(ExecError::NotYetSupported("record.entry")),
+        RecordPayload::Entry { entry } => file_entry(ctx, entry),
     }
 }
 
@@ -90,8 +99,8 @@ fn store<R: StateRead>(
     location: &Uri,
 ) -> Result<Vec<Event>, ExecError> {
     let released = existing_record(ctx, record)?;
-    if released.patient != *ctx.sender {
-        return Err(ExecError::NotPatient(*record));
+    if !is_custodian(ctx, &released, ctx.sender)? {
+        return Err(ExecError::NotRecordCustodian(*record));
     }
     ctx.put(
         &keys::storage_pointer(record),
@@ -108,6 +117,47 @@ fn store<R: StateRead>(
     }])
 }
 
+fn file_entry<R: StateRead>(
+    ctx: &mut TxContext<'_, R>,
+    entry: &EntryBytes,
+) -> Result<Vec<Event>, ExecError> {
+    let patient = *ctx.sender;
+    let id = EntryId::from(ctx.tx_id);
+    ctx.put(
+        &keys::entry(&id),
+        &EmrEntryRecord {
+            patient,
+            entry: entry.clone(),
+            filed_at: ctx.env.height,
+            timestamp_ms: ctx.env.timestamp_ms,
+        },
+    );
+    ctx.append(&keys::patient_entries(&patient).list, &id)?;
+    Ok(vec![Event::EntryFiled { entry: id, patient }])
+}
+
+/// Whether `address` may file a record's storage pointer: its patient, or a member of the
+/// organisation that released it.
+fn is_custodian(
+    state: &impl StateRead,
+    record: &Record,
+    address: &Address,
+) -> Result<bool, ExecError> {
+    Ok(record.patient == *address || is_member_of_releasing_hospital(state, record, address)?)
+}
+
+/// Whether `address` is a member of the organisation that released `record` (its gateway or
+/// one of its staff).
+pub(crate) fn is_member_of_releasing_hospital(
+    state: &impl StateRead,
+    record: &Record,
+    address: &Address,
+) -> Result<bool, ExecError> {
+    Ok(state
+        .value(&keys::membership(address))?
+        .is_some_and(|membership| membership.org == record.hospital))
+}
+
 /// The record, or `UnknownRecord`.
 pub(crate) fn existing_record(state: &impl StateRead, id: &RecordId) -> Result<Record, ExecError> {
     state
@@ -119,10 +169,11 @@ pub(crate) fn existing_record(state: &impl StateRead, id: &RecordId) -> Result<R
 mod tests {
     use super::*;
     use crate::testkit::{
-        Actor, BLOCK_INTERVAL_MS, HospitalDesk, World, issue_licence, join, lift_revocation,
-        org_name, release as release_payload, revoke_doctor, set_state, store as store_payload,
+        Actor, BLOCK_INTERVAL_MS, HospitalDesk, World, entry as entry_payload, issue_licence, join,
+        lift_revocation, org_name, release as release_payload, revoke_doctor, set_state,
+        store as store_payload,
     };
-    use medchain_types::OrgState;
+    use medchain_types::{OrgKind, OrgState};
 
     struct Setup {
         world: World,
@@ -395,7 +446,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_patient_stores_and_only_for_a_known_record() {
+    fn only_the_patient_or_the_releasing_hospital_stores_and_only_for_a_known_record() {
         let Setup {
             mut world,
             doctor,
@@ -409,12 +460,79 @@ mod tests {
             |e| matches!(e, ExecError::UnknownRecord(id) if *id == unknown),
         );
         let id = world.released(&doctor, &patient, b"EMR");
-        for intruder in [doctor.clone(), Actor::new(99)] {
+        // A stranger, and a member of another audited hospital.
+        let other_hospital = Actor::new(60);
+        world.audited_org(
+            &other_hospital,
+            &org_name("Busan Clinic"),
+            OrgKind::Hospital,
+        );
+        for intruder in [Actor::new(99), other_hospital] {
             world.assert_rejected(
                 &intruder,
                 store_payload(&id, &blob, "s3://x"),
-                |e| matches!(e, ExecError::NotPatient(r) if *r == id),
+                |e| matches!(e, ExecError::NotRecordCustodian(r) if *r == id),
             );
         }
+        // The releasing hospital's gateway (its desk, a member) and its doctor may.
+        let desk = HospitalDesk::of(&org_name("Seoul General"));
+        let events = world
+            .run(
+                &desk.actor,
+                store_payload(&id, &blob, "file:///gateway/blob"),
+            )
+            .unwrap();
+        assert_eq!(
+            events,
+            vec![Event::RecordStored {
+                record: id,
+                blob_hash: blob
+            }]
+        );
+        let moved = ContentHash::of(b"moved");
+        world
+            .run(&doctor, store_payload(&id, &moved, "s3://bucket/moved"))
+            .unwrap();
+        assert_eq!(
+            world.value(&keys::storage_pointer(&id)).unwrap().blob_hash,
+            moved
+        );
+    }
+
+    #[test]
+    fn a_patient_files_entries_listed_in_order() {
+        let Setup {
+            mut world, patient, ..
+        } = setup();
+        let first = world.tx(&patient, entry_payload(b"EEE one"));
+        let events = world.run_tx(&first).unwrap();
+        let first_id = EntryId::from(first.id());
+        assert_eq!(
+            events,
+            vec![Event::EntryFiled {
+                entry: first_id,
+                patient: patient.address,
+            }]
+        );
+        let stored = world.value(&keys::entry(&first_id)).unwrap();
+        assert_eq!(stored.patient, patient.address);
+        assert_eq!(stored.entry, EntryBytes(b"EEE one".to_vec()));
+        assert_eq!(
+            (stored.filed_at, stored.timestamp_ms),
+            (world.height(), world.timestamp_ms())
+        );
+        let second = world.tx(&patient, entry_payload(b"EEE two"));
+        world.run_tx(&second).unwrap();
+        assert_eq!(
+            world.list(&keys::patient_entries(&patient.address).list),
+            vec![first_id, EntryId::from(second.id())]
+        );
+        // An entry is about its sender: nobody else's list grows.
+        let other = Actor::new(51);
+        assert!(
+            world
+                .list(&keys::patient_entries(&other.address).list)
+                .is_empty()
+        );
     }
 }

@@ -13,13 +13,14 @@ use crate::{
 use commonware_cryptography::Signer;
 use group::{Curve as _, Group as _};
 use medchain_types::{
+    AccessGrounds, BlsSignature, EmergencyId, EmergencyPayload, EntryBytes, G1Point, IdentityName,
+    IdentityPayload, LicencePayload, RevocationPayload, Role, emergency,
+};
+use medchain_types::{
     AccessPayload, Address, ChainId, ConsentId, ConsentPayload, ContentHash, Event, Expiry,
     Genesis, Hash32, JoinEndorsement, OrgKind, OrgName, OrgState, Payload, PrivateKey, Purpose,
     RecordAttestation, RecordId, RecordPayload, RegistryPayload, TxBody, TxId, Uri, ValidatorInfo,
     VerifiedTransaction,
-};
-use medchain_types::{
-    G1Point, IdentityName, IdentityPayload, LicencePayload, RevocationPayload, Role,
 };
 
 /// Seed of the regulator's key in [`genesis_document`].
@@ -169,6 +170,13 @@ pub fn store(record: &RecordId, blob_hash: &ContentHash, location: &str) -> Payl
     })
 }
 
+/// `patient` files the encrypted EMR entry `bytes` (S3-entry).
+pub fn entry(bytes: &[u8]) -> Payload {
+    Payload::Record(RecordPayload::Entry {
+        entry: EntryBytes(bytes.to_vec()),
+    })
+}
+
 pub fn grant(grantee: &Address, records: &[RecordId], purpose: Purpose, expiry: Expiry) -> Payload {
     Payload::Consent(ConsentPayload::Grant {
         grantee: *grantee,
@@ -258,6 +266,85 @@ pub fn revoke_doctor(doctor: &IdentityName) -> Payload {
 pub fn lift_revocation(doctor: &IdentityName) -> Payload {
     Payload::Revocation(RevocationPayload::Remove {
         doctor: doctor.clone(),
+    })
+}
+
+// EMR entries, vouching keys, emergencies and served access (issue 9).
+
+/// `actor` registers the vouching key derived from its chain key, with its proof of
+/// possession for the test chain.
+pub fn set_vouching_key(actor: &Actor) -> Payload {
+    let vouching = emergency::vouching_key_from(&actor.key);
+    Payload::Identity(IdentityPayload::SetVouchingKey {
+        key: vouching.public(),
+        proof: vouching.proof_of_possession(&chain_id(), &actor.address),
+    })
+}
+
+/// What an emergency request asks for; [`EmergencyAsk::signed_by`] vouches for it.
+#[derive(Clone)]
+pub struct EmergencyAsk {
+    pub doctor: IdentityName,
+    pub hospital: IdentityName,
+    pub record: RecordId,
+    pub hur: Hash32,
+    pub issued_at_ms: u64,
+}
+
+impl EmergencyAsk {
+    /// htxu for this request on the test chain.
+    pub fn message(&self) -> Vec<u8> {
+        emergency::emergency_message(
+            &chain_id(),
+            &self.doctor,
+            &self.hospital,
+            &self.record,
+            &self.hur,
+            self.issued_at_ms,
+        )
+    }
+
+    /// The aggregate of `signers`' vouching signatures over [`Self::message`].
+    pub fn vouch(&self, signers: &[&Actor]) -> BlsSignature {
+        let message = self.message();
+        let mut signatures = signers
+            .iter()
+            .map(|signer| emergency::vouching_key_from(&signer.key).sign(&message));
+        let first = signatures.next().expect("at least one signer");
+        signatures.fold(first, |sum, next| {
+            emergency::aggregate(&sum, &next).expect("valid signatures")
+        })
+    }
+
+    /// The request with `vouch`.
+    pub fn with_vouch(&self, vouch: BlsSignature) -> Payload {
+        Payload::Emergency(EmergencyPayload::Request {
+            doctor: self.doctor.clone(),
+            record: self.record,
+            hur: self.hur,
+            issued_at_ms: self.issued_at_ms,
+            vouch,
+        })
+    }
+
+    /// The request vouched by `signers`.
+    pub fn signed_by(&self, signers: &[&Actor]) -> Payload {
+        self.with_vouch(self.vouch(signers))
+    }
+}
+
+/// A gateway serves `requester`'s request for `record` on `grounds`.
+pub fn serve(
+    requester: &Address,
+    record: &RecordId,
+    purpose: Purpose,
+    grounds: AccessGrounds,
+) -> Payload {
+    Payload::Access(AccessPayload::Serve {
+        requester: *requester,
+        record: *record,
+        purpose,
+        grounds,
     })
 }
 
@@ -437,6 +524,19 @@ impl World {
         block
     }
 
+    /// Commits an empty block `ms` milliseconds after the last one (for rules that count time).
+    pub fn advance_time(&mut self, ms: u64) {
+        let env = BlockEnv {
+            height: self.height() + 1,
+            timestamp_ms: self.timestamp_ms() + ms,
+        };
+        let block = BlockExecutor::new(&self.store, env)
+            .unwrap()
+            .finish()
+            .unwrap();
+        self.store.commit(&block).unwrap();
+    }
+
     /// Runs one transaction in its own block and commits it (the block is empty if it fails).
     pub fn run_tx(&mut self, tx: &VerifiedTransaction) -> Result<Vec<Event>, ExecError> {
         let (mut results, block) = self.execute(std::slice::from_ref(tx));
@@ -584,6 +684,85 @@ impl Cast {
 }
 
 impl Default for Cast {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The cast of a sharing or emergency scenario (S3-share, S3-emergency): a [`Cast`] whose
+/// `seoul_doctor` released a `record` of `patient` at Seoul General (whose desk, `holder`, is
+/// the gateway that serves it), and whose grantee, licensed at Busan Clinic, is the treating
+/// `doctor`, with Busan's `desk` filing its emergencies.
+pub struct Sharing {
+    pub world: World,
+    pub patient: Actor,
+    pub record: RecordId,
+    pub seoul_doctor: Actor,
+    pub holder: HospitalDesk,
+    pub doctor: Actor,
+    pub desk: HospitalDesk,
+}
+
+impl Sharing {
+    pub fn new() -> Self {
+        let Cast {
+            mut world,
+            doctor: seoul_doctor,
+            grantee: doctor,
+            patient,
+        } = Cast::new();
+        let record = world.released(&seoul_doctor, &patient, b"EMR");
+        let busan = org_name("Busan Clinic");
+        world.license(&busan, &doctor);
+        Self {
+            world,
+            patient,
+            record,
+            seoul_doctor,
+            holder: HospitalDesk::of(&org_name("Seoul General")),
+            doctor,
+            desk: HospitalDesk::of(&busan),
+        }
+    }
+
+    /// Registers the vouching keys of `parties` that have none yet.
+    pub fn vouching_keys(&mut self, parties: &[&Actor]) {
+        for party in parties {
+            if self
+                .world
+                .value(&keys::vouching_key(&party.address))
+                .is_none()
+            {
+                self.world.run(party, set_vouching_key(party)).unwrap();
+            }
+        }
+    }
+
+    /// `doctor`'s emergency request for `record`, filed by Busan, issued at the next block's
+    /// time.
+    pub fn ask(&self, doctor: &Actor, record: RecordId) -> EmergencyAsk {
+        EmergencyAsk {
+            doctor: doctor_identity(doctor),
+            hospital: self.desk.identity.clone(),
+            record,
+            hur: ContentHash::of(b"h_ur").0,
+            issued_at_ms: self.world.next_env().timestamp_ms,
+        }
+    }
+
+    /// Busan files `doctor`'s emergency request for `record`, vouched by both (registering
+    /// their vouching keys first if needed); returns its id.
+    pub fn file_emergency(&mut self, doctor: &Actor, record: RecordId) -> EmergencyId {
+        let desk = self.desk.actor.clone();
+        self.vouching_keys(&[doctor, &desk]);
+        let payload = self.ask(doctor, record).signed_by(&[doctor, &desk]);
+        let tx = self.world.tx(&desk, payload);
+        self.world.run_tx(&tx).unwrap();
+        EmergencyId::from(tx.id())
+    }
+}
+
+impl Default for Sharing {
     fn default() -> Self {
         Self::new()
     }

@@ -14,7 +14,7 @@ use medchain_types::{
     AccessDecision, Address, ChainId, ContentHash, Expiry, G1Point, Hash32, OrgKind, OrgName,
     OrgState, Purpose, RecordId, Signature, TxId, Uri, limits,
 };
-use medchain_types::{IdentityName, Role};
+use medchain_types::{BlsPublicKey, EntryBytes, IdentityName, Role};
 use serde::{Deserialize, Serialize};
 
 /// A value stored in the state, with its canonical encoding.
@@ -286,6 +286,63 @@ value_struct!(
     }
 );
 
+// EMR entries, vouching keys and emergencies (issue 9).
+
+value_struct!(
+    /// An encrypted EMR entry EEE a patient filed (`entry/<id>`, S3-entry): opaque to the
+    /// chain; whoever holds the patient's biometric template can open it in an emergency.
+    EmrEntryRecord {
+        /// The patient who filed it.
+        patient: Address,
+        /// The encrypted entry.
+        entry: EntryBytes,
+        /// Height of the filing block.
+        filed_at: u64,
+        /// Timestamp of the filing block, unix milliseconds.
+        timestamp_ms: u64,
+    }
+);
+
+value_struct!(
+    /// A doctor's or hospital's BLS vouching key (`vouch/<address>`, S3-emergency), registered
+    /// with a verified proof of possession.
+    VouchingKey {
+        /// The key.
+        key: BlsPublicKey,
+        /// Height of the block that set (or last replaced) it.
+        set_at: u64,
+    }
+);
+
+value_struct!(
+    /// A vouched emergency request tx_ur (`emerg/<id>`, S3-emergency): the treating doctor and
+    /// its hospital both signed for this record; the record's holder may serve it
+    /// (break-glass) within [`medchain_types::limits::EMERGENCY_WINDOW_MS`] of filing.
+    EmergencyRecord {
+        /// The treating doctor's identity.
+        doctor: IdentityName,
+        /// Its address (the requester the holder serves).
+        doctor_address: Address,
+        /// The filing hospital identity.
+        hospital: IdentityName,
+        /// The organisation of both.
+        org: OrgName,
+        /// The record needed.
+        record: RecordId,
+        /// The record's patient (notified).
+        patient: Address,
+        /// h_ur, binding the request to the opened EMR entry.
+        #[serde(with = "serde_hex::codec")]
+        hur: Hash32,
+        /// When the doctor issued the request, unix milliseconds.
+        issued_at_ms: u64,
+        /// Height of the filing block.
+        filed_at: u64,
+        /// Timestamp of the filing block, unix milliseconds.
+        timestamp_ms: u64,
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,9 +464,31 @@ mod tests {
             issued_at: 4,
         });
         round_trips(&Revocation {
-            doctor,
+            doctor: doctor.clone(),
             by: raw(2),
             at: 5,
+        });
+        round_trips(&EmrEntryRecord {
+            patient: raw(1),
+            entry: EntryBytes(vec![9; 200]),
+            filed_at: 3,
+            timestamp_ms: 4,
+        });
+        round_trips(&VouchingKey {
+            key: BlsPublicKey([5; BlsPublicKey::LEN]),
+            set_at: 6,
+        });
+        round_trips(&EmergencyRecord {
+            doctor,
+            doctor_address: raw(2),
+            hospital: IdentityName::new("seoul-general").unwrap(),
+            org: OrgName::new("Seoul General").unwrap(),
+            record: record_id(1),
+            patient: raw(3),
+            hur: ContentHash::of(b"hur").0,
+            issued_at_ms: 7,
+            filed_at: 8,
+            timestamp_ms: 9,
         });
     }
 
@@ -420,9 +499,13 @@ mod tests {
             AccessDecision::Allowed {
                 consent: Some(ConsentId(record_id(4).0)),
             },
+            AccessDecision::BreakGlass {
+                emergency: medchain_types::EmergencyId(record_id(5).0),
+            },
         ];
         decisions.extend(DenyReason::ALL.map(|reason| AccessDecision::Denied { reason }));
-        for decision in decisions {
+        let served_by = [None, Some(raw(7))].into_iter().cycle();
+        for (decision, served_by) in decisions.into_iter().zip(served_by) {
             round_trips(&AccessLogEntry {
                 requester: raw(3),
                 record: record_id(1),
@@ -431,7 +514,7 @@ mod tests {
                 height: 10,
                 timestamp_ms: 11,
                 tx: TxId(record_id(9).0),
-                served_by: None,
+                served_by,
             });
         }
     }
@@ -481,6 +564,9 @@ mod tests {
             let _ = IdentityRecord::from_bytes(&bytes);
             let _ = Licence::from_bytes(&bytes);
             let _ = Revocation::from_bytes(&bytes);
+            let _ = EmrEntryRecord::from_bytes(&bytes);
+            let _ = VouchingKey::from_bytes(&bytes);
+            let _ = EmergencyRecord::from_bytes(&bytes);
         }
 
         #[test]

@@ -244,7 +244,28 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::MalformedDealerLog(_) | E::DealerLogSignature | E::UnusableDealerLog(_) => {
             "the validator's node must deal again for this chain (restart it with its data directory); check its log for DKG errors"
         }
-        E::NotYetSupported(_) => "this node does not execute that action yet; upgrade it",
+        // EMR entries, vouching keys, emergencies and served access (issue 9).
+        E::NotRecordCustodian(_) => {
+            "sign with the key of the record's patient or of a member of the hospital that released it (GET /v1/state/records/{id})"
+        }
+        E::CannotVouch(_) => {
+            "only doctor and hospital identities register vouching keys (GET /v1/state/identities/by-address/{address})"
+        }
+        E::BadVouchingProof => {
+            "sign the proof of possession with the vouching key itself, for the sender's address and this chain's id"
+        }
+        E::NoVouchingKey(_) => {
+            "the doctor and its hospital each register a vouching key first (GET /v1/state/vouching-keys/{address})"
+        }
+        E::StaleEmergency { .. } => {
+            "issue the emergency request again with the current time (GET /v1/blocks/latest shows the chain's time)"
+        }
+        E::BadVouch => {
+            "both the doctor and its hospital sign exactly this request (doctor, hospital, record, h_ur, issue time); aggregate the two signatures"
+        }
+        E::NotRecordHolder(_) => {
+            "only the gateway of the hospital that released the record files its access decisions"
+        }
     }
 }
 
