@@ -78,6 +78,14 @@ pub enum Command {
     /// S4-ca).
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Run a hospital's gateway until Ctrl-C: its EMR database (SQLite, or PostgreSQL by URL),
+    /// encrypted record blobs (local, or S3 by URL), and the HTTP API patients and doctors use
+    /// to enrol, write, share and open records (S1-release, S1-storage, S3-agree, S3-share,
+    /// S3-emergency). The key file is the hospital's enrolled identity.
+    #[command(
+        after_help = "Example:\n  MEDCHAIN_PASSPHRASE=… medchain hospital --key hospital-a.key --node http://127.0.0.1:8400 --listen 127.0.0.1:9101 --data-dir gateway-a\n  … --database postgres://gateway@127.0.0.1:5432/emr --blobs 's3://records?endpoint=http://127.0.0.1:9000&allow_http=true'"
+    )]
+    Hospital(HospitalArgs),
     /// Verify an answer saved with `medchain query … --save FILE`, offline: only the genesis
     /// document is trusted and no node is contacted (unless --cross-check asks one how far the
     /// chain has moved since).
@@ -154,6 +162,35 @@ pub struct DevnetArgs {
     /// Validator i serves its HTTP API on 127.0.0.1:(this + i) (first run only).
     #[arg(long, default_value_t = 8400)]
     pub api_base_port: u16,
+}
+
+/// `medchain hospital`.
+#[derive(Debug, Args)]
+pub struct HospitalArgs {
+    /// The hospital's key file (an enrolled hospital identity, with its identity keys).
+    #[arg(long, env = "MEDCHAIN_KEY")]
+    pub key: PathBuf,
+    /// Where to serve the gateway's API.
+    #[arg(long, default_value = "127.0.0.1:9101")]
+    pub listen: std::net::SocketAddr,
+    /// The gateway's directory: the SQLite database and the local blobs by default.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The EMR database: a postgres:// URL, or an SQLite file [default: DATA_DIR/emr.sqlite3].
+    #[arg(long, env = "MEDCHAIN_GATEWAY_DATABASE")]
+    pub database: Option<String>,
+    /// The blob store: an s3:// URL (credentials from AWS_* variables) [default: DATA_DIR/blobs].
+    #[arg(long, env = "MEDCHAIN_GATEWAY_BLOBS")]
+    pub blobs: Option<String>,
+    /// The URL patients and doctors reach the gateway at [default: http://LISTEN].
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Seconds to wait for finality of each of the gateway's transactions.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Node and verification options.
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// Where the node is and how to verify its answers.

@@ -66,6 +66,9 @@ pub enum CliError {
     /// `medchain node` stopped with an error.
     #[error("node: {0}")]
     Node(String),
+    /// `medchain hospital` could not start.
+    #[error("hospital gateway: {0}")]
+    Hospital(String),
     /// `medchain devnet` could not start or supervise its validators.
     #[error("devnet: {0}")]
     Devnet(String),

@@ -6,6 +6,7 @@
 //! - `org`, `record`, `consent`, `access`, `licence`, `revocation`: sign and send transactions.
 //! - `identity enrol`: bind an identity and obtain its keys from the threshold PKG.
 //! - `licence show`, `revocation check`, `identity show`: identity state, verified.
+//! - `hospital`: run a hospital's gateway (medchain-gateway's service).
 //! - `query`: read chain state, verified against a finalized block (`--save` keeps the answer).
 //! - `verify`: check a saved answer again, offline.
 //!
@@ -18,6 +19,7 @@ mod devnet;
 mod error;
 mod exit;
 mod fresh;
+mod hospital;
 mod identity_enrol;
 mod identity_show;
 mod ids;
@@ -132,6 +134,7 @@ fn run(command: Command) -> Result<Status, CliError> {
         Command::Revocation(command) => licence::revocation(command),
         Command::Identity(cli::IdentityCommand::Show(args)) => identity_show::show(args),
         Command::Verify(args) => query::verify(&args),
+        Command::Hospital(args) => hospital::run(&args).map(done),
     }
 }
 /// `medchain keygen`: a new key, sealed under a passphrase typed twice (or from the

@@ -4,10 +4,11 @@
 //! records against hEMR on chain by the caller.
 
 use crate::wire::{
-    Enrolled, EnrolmentConfirm, EnrolmentHello, EnrolmentSession, EnrolmentStarted, ErrorBody,
-    GatewayInfo, HeldRecord, LicenceIssued, Served, ShareRecord, WriteRecord, WrittenRecord,
+    EmergencyAccess, EmergencyFiled, EmergencyFiling, Enrolled, EnrolmentConfirm, EnrolmentHello,
+    EnrolmentSession, EnrolmentStarted, ErrorBody, GatewayInfo, HeldRecord, LicenceIssued,
+    Notification, Served, ShareRecord, WriteRecord, WrittenRecord,
 };
-use medchain_types::{Address, ContentHash, IdentityName, Purpose, RecordId, TxId};
+use medchain_types::{Address, ContentHash, EmergencyId, IdentityName, Purpose, RecordId, TxId};
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
 use ureq::{Agent, Body, http::Response};
@@ -185,17 +186,67 @@ impl GatewayClient {
         )
     }
 
+    /// S3-emergency at the doctor's own hospital: files tx_ur, vouched by doctor and
+    /// hospital; returns its id once final.
+    pub fn file_emergency(
+        &self,
+        filing: &EmergencyFiling,
+    ) -> Result<EmergencyId, GatewayClientError> {
+        let filed: EmergencyFiled = self.post("/v1/emergencies", filing)?;
+        Ok(filed.emergency)
+    }
+
+    /// S3-emergency at the hospital holding the record: break-glass access under the filed
+    /// emergency. A refusal is [`GatewayClientError::Refused`] with its reason.
+    pub fn emergency_access(
+        &self,
+        emergency: &EmergencyId,
+        hello: &taka::EmergencyHello,
+    ) -> Result<Served, GatewayClientError> {
+        self.post(
+            "/v1/emergency-access",
+            &EmergencyAccess {
+                emergency: *emergency,
+                hello: hello.to_bytes(),
+            },
+        )
+    }
+
+    /// The break-glass accesses this gateway served from the patient's records.
+    pub fn notifications(
+        &self,
+        patient: &Address,
+    ) -> Result<Vec<Notification>, GatewayClientError> {
+        self.get(&format!("/v1/patients/{patient}/notifications"))
+    }
+
+    /// The patient's consents on chain as a FHIR R4 Bundle of `Consent`.
+    pub fn fhir_consents(
+        &self,
+        patient: &Address,
+    ) -> Result<serde_json::Value, GatewayClientError> {
+        self.get(&format!("/v1/patients/{patient}/fhir/consents"))
+    }
+
+    /// The patient's access log on chain as a FHIR R4 Bundle of `AuditEvent`.
+    pub fn fhir_audit_events(
+        &self,
+        patient: &Address,
+    ) -> Result<serde_json::Value, GatewayClientError> {
+        self.get(&format!("/v1/patients/{patient}/fhir/audit-events"))
+    }
+
     fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub(crate) fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, GatewayClientError> {
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, GatewayClientError> {
         let url = self.endpoint(path);
         let (url, response) = self.call(self.agent.get(&url).call(), &url)?;
         parse(&url, response)
     }
 
-    pub(crate) fn post<B: Serialize, T: DeserializeOwned>(
+    fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,

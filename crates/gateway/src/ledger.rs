@@ -52,11 +52,11 @@ pub trait RecordLedger {
         attestation: Signature,
     ) -> Result<RecordId, LedgerError>;
 
-    /// S1-storage: the record's `patient` files where its encrypted blob is; returns once
-    /// final.
+    /// S1-storage: the record's patient, or a member of its hospital (the gateway), files where
+    /// its encrypted blob is; returns once final.
     fn store_pointer(
         &self,
-        patient: &PrivateKey,
+        custodian: &PrivateKey,
         record: RecordId,
         blob_hash: ContentHash,
         location: Uri,
@@ -117,7 +117,7 @@ impl RecordLedger for ConsortiumLedger {
 
     fn store_pointer(
         &self,
-        patient: &PrivateKey,
+        custodian: &PrivateKey,
         record: RecordId,
         blob_hash: ContentHash,
         location: Uri,
@@ -127,7 +127,7 @@ impl RecordLedger for ConsortiumLedger {
             blob_hash,
             location,
         });
-        let confirmed = self.send(patient, payload)?;
+        let confirmed = self.send(custodian, payload)?;
         let stored = confirmed.receipt.events.iter().any(|event| {
             matches!(event, Event::RecordStored { record: r, blob_hash: h } if *r == record && *h == blob_hash)
         });

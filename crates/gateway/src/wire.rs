@@ -2,7 +2,9 @@
 //! its client ([`crate::client::GatewayClient`]). Binary fields travel as lowercase hex: TAKA
 //! messages in their canonical encodings, transactions in the chain's codec.
 
-use medchain_types::{Address, ContentHash, IdentityName, OrgName, Purpose, RecordId, TxId};
+use medchain_types::{
+    Address, BlsSignature, ContentHash, EmergencyId, IdentityName, OrgName, Purpose, RecordId, TxId,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -165,4 +167,53 @@ pub struct ErrorBody {
     pub hint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_tx: Option<TxId>,
+}
+
+/// `POST /v1/emergencies`, at the doctor's own hospital B: file tx_ur (S3-emergency).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EmergencyFiling {
+    /// The treating doctor, licensed by this hospital.
+    pub doctor: IdentityName,
+    /// The record needed (from the patient's EMR entry).
+    pub record: RecordId,
+    /// hUR, the hash of the doctor's emergency request η.
+    #[serde(with = "hex::serde")]
+    pub hur: [u8; 32],
+    /// When the doctor issued the request, unix milliseconds.
+    pub issued_at_ms: u64,
+    /// The doctor's BLS signature over `medchain_types::emergency::emergency_message`.
+    pub doctor_vouch: BlsSignature,
+}
+
+/// The answer to [`EmergencyFiling`]: tx_ur, final on chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyFiled {
+    pub emergency: EmergencyId,
+}
+
+/// `POST /v1/emergency-access`, at the hospital holding the record: the doctor's TAKA
+/// emergency hello, whose htxU is the emergency's id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EmergencyAccess {
+    pub emergency: EmergencyId,
+    /// `taka::EmergencyHello`.
+    #[serde(with = "hex::serde")]
+    pub hello: Vec<u8>,
+}
+
+/// A break-glass access this gateway served (`GET /v1/patients/{address}/notifications`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The emergency request on chain.
+    pub emergency: EmergencyId,
+    /// The record released.
+    pub record: RecordId,
+    /// Its EMR index j.
+    pub index: u64,
+    /// The doctor it was released to.
+    pub doctor: IdentityName,
+    /// The `access.serve` that logged it on chain.
+    pub access_tx: TxId,
+    /// When, unix milliseconds (the gateway's clock).
+    pub served_at_ms: u64,
 }

@@ -2,12 +2,15 @@
 //! and HTTP API on loopback, blocks finalized with real certificates of the client fixtures'
 //! validators) behind [`ConsortiumLedger`]. A record is released, its sealed blob stored and
 //! pointed to, and looked up with proofs; an unknown record is proven absent; a pointer filed
-//! by someone other than the patient and a second release of the same record are refused.
+//! by someone neither the patient nor of its hospital, and a second release of the same
+//! record, are refused.
 
 // The client's fixtures: a four-validator genesis and real simplex finalization certificates.
 #[path = "../../client/tests/common/mod.rs"]
 mod fixtures;
 // The node's tests' chain served on loopback.
+#[path = "support/producer.rs"]
+mod producer;
 #[path = "../../node/tests/served/mod.rs"]
 mod served;
 
@@ -16,54 +19,12 @@ use medchain_gateway::{
     blobs::{BlobStore, RecordBinding, RecordKey, SealedRecord},
     ledger::{ConsortiumLedger, LedgerError, RecordLedger},
 };
-use medchain_node::chain::Chain;
 use medchain_state::testkit::{self, Actor, HospitalDesk, REGULATOR_SEED, org_name};
 use medchain_types::{Hash32, OrgKind, OrgState, RecordId};
-use served::{finalize_next, fresh_chain, verifying_client};
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    thread,
-    time::Duration,
-};
+use producer::BlockProducer;
+use served::{fresh_chain, verifying_client};
 
 const BUNDLE: &[u8] = br#"{"resourceType":"Bundle","type":"collection","entry":[]}"#;
-
-/// Plays the validators: finalizes a block whenever transactions are waiting, until dropped.
-struct BlockProducer {
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl BlockProducer {
-    fn start(chain: Arc<Chain>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = thread::spawn(move || {
-            while !stopping.load(Ordering::Relaxed) {
-                if !chain.mempool().is_empty() {
-                    finalize_next(&chain);
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for BlockProducer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 /// A served chain with an audited hospital where `doctor` is licensed, set up through the
 /// client SDK's signer like any user would.
@@ -151,10 +112,11 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
     let blob_hash = blobs.put(sealed).await.unwrap();
     let location = blobs.location(&blob_hash).unwrap();
 
-    // Only the record's patient may file its pointer (S1-storage).
-    let by_doctor = ledger.store_pointer(&doctor.key, id, blob_hash, location.clone());
-    let hint = refusal(by_doctor);
-    assert!(hint.contains("key of the patient"), "{hint}");
+    // Only the record's patient or a member of its hospital may file its pointer (S1-storage).
+    let outsider = Actor::new(77);
+    let by_outsider = ledger.store_pointer(&outsider.key, id, blob_hash, location.clone());
+    let hint = refusal(by_outsider);
+    assert!(hint.contains("record's patient or of a member"), "{hint}");
     assert!(ledger.record(&id).unwrap().unwrap().pointer.is_none());
 
     ledger

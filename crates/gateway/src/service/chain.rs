@@ -3,7 +3,7 @@
 
 use super::ServiceError;
 use medchain_client::{Client, Confirmed, StateQuery, TxOutcome, WaitPolicy};
-use medchain_state::values::{IdentityRecord, Licence, Record, StoragePointer};
+use medchain_state::values::{IdentityRecord, Licence, StoragePointer};
 use medchain_types::{Address, IdentityName, Payload, PrivateKey, Transaction, TxId};
 use std::sync::{Mutex, PoisonError};
 
@@ -61,14 +61,6 @@ impl ChainAccess {
             .read(&StateQuery::revocation(doctor))?
             .value
             .is_some())
-    }
-
-    /// A released record, proven.
-    pub(crate) fn record(
-        &self,
-        id: &medchain_types::RecordId,
-    ) -> Result<Option<Record>, ServiceError> {
-        Ok(self.client.read(&StateQuery::record(id))?.value)
     }
 
     /// A record's newest storage pointer, proven.

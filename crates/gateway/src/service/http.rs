@@ -30,6 +30,11 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/blobs/{hash}", get(blob))
         .route("/v1/licences/{doctor}", get(licence))
         .route("/v1/shares", post(share))
+        .route("/v1/patients/{address}/fhir/consents", get(fhir_consents))
+        .route(
+            "/v1/patients/{address}/fhir/audit-events",
+            get(fhir_audit_events),
+        )
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(gateway)
 }
@@ -119,4 +124,17 @@ async fn licence(gateway: Shared, Path(doctor): Path<String>) -> Answer<LicenceI
 async fn share(gateway: Shared, body: Result<Bytes, BytesRejection>) -> Answer<Served> {
     let request = json_body(body)?;
     blocking(gateway, move |g| g.share(request)).await
+}
+
+async fn fhir_consents(gateway: Shared, Path(patient): Path<String>) -> Answer<serde_json::Value> {
+    let patient = address(&patient)?;
+    blocking(gateway, move |g| g.fhir_consents(&patient)).await
+}
+
+async fn fhir_audit_events(
+    gateway: Shared,
+    Path(patient): Path<String>,
+) -> Answer<serde_json::Value> {
+    let patient = address(&patient)?;
+    blocking(gateway, move |g| g.fhir_audit_events(&patient)).await
 }

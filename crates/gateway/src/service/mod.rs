@@ -17,6 +17,7 @@
 mod chain;
 mod enrol;
 mod error;
+mod fhir_export;
 mod http;
 mod licence;
 mod release;

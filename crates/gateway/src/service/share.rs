@@ -31,7 +31,7 @@ use rand_core::OsRng;
 /// The gateway's verdict on a request, before the chain's.
 enum Verdict {
     /// The protocol checks passed: the chain decides on consent.
-    Verified(taka::VerifiedShare),
+    Verified(Box<taka::VerifiedShare>),
     /// The chain's own facts refuse the doctor (no licence, revoked, expired): it decides,
     /// and names the reason.
     ChainRefuses,
@@ -132,7 +132,7 @@ impl Gateway {
         if !self.emr.remember_share(&verified.replay_tag(), now_ms())? {
             return Ok(Verdict::Refused(RefusalReason::Replayed));
         }
-        Ok(Verdict::Verified(verified))
+        Ok(Verdict::Verified(Box::new(verified)))
     }
 
     /// A record this hospital holds and has finished releasing.

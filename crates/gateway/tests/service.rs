@@ -1,0 +1,292 @@
+//! The `medchain hospital` service on a real chain (the node's execution driver and HTTP API on
+//! loopback, blocks finalized with real certificates), through its HTTP API and
+//! `GatewayClient`, on SQLite and local blobs: enrolment, release, restart mid-release, licences
+//! and sharing with every refusal logged on chain.
+
+#[path = "../../client/tests/common/mod.rs"]
+mod fixtures;
+#[path = "support/producer.rs"]
+mod producer;
+#[path = "../../node/tests/served/mod.rs"]
+mod served;
+#[path = "support/world.rs"]
+mod world;
+// A real PostgreSQL server and a real S3 protocol server (moto), each started by the test.
+mod moto;
+#[path = "../src/emr/tests/postgres_server.rs"]
+mod postgres_server;
+
+use commonware_codec::Encode as _;
+use medchain_client::StateQuery;
+use medchain_gateway::{
+    blobs::{RecordBinding, RecordKey, SealedRecord},
+    client::{GatewayClient, GatewayClientError},
+    emr::{EmrLocation, EmrStore, Hemr, PatientAddress, RecordState, ReleaseTxId},
+    wire::WrittenRecord,
+};
+use medchain_types::{ContentHash, RecordId};
+use world::{Party, Storage, World, enrol_at, fixture};
+
+fn client(handle: &medchain_gateway::service::HospitalHandle) -> GatewayClient {
+    GatewayClient::new(&handle.url()).unwrap()
+}
+
+/// The patient opens a stored record with the key of its own enrolment, against hEMR.
+fn open_as_patient(
+    gateway: &GatewayClient,
+    patient: &Party,
+    enrolment: &taka::PatientEnrolment,
+    written: &WrittenRecord,
+) -> Vec<u8> {
+    let blob = gateway.blob(&written.blob_hash).unwrap();
+    let j = taka::RecordIndex::new(written.index).unwrap();
+    let key = RecordKey::new(*enrolment.factors().factor(j).record_key());
+    let binding = RecordBinding {
+        patient: patient.actor.address,
+        index: written.index,
+        record_hash: written.record_hash,
+    };
+    SealedRecord::from_bytes(&blob)
+        .unwrap()
+        .open(&key, &binding)
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn a_written_record_is_released_sealed_stored_and_pointed_to() {
+    let world = World::new();
+    let seoul = world.hospital("Seoul General", 1);
+    let patient = world.patient(50);
+    let dir = tempfile::tempdir().unwrap();
+    let handle = world.gateway(&seoul, dir.path());
+    let gateway = client(&handle);
+
+    let info = gateway.info().unwrap();
+    assert_eq!(
+        (info.hospital, info.address, info.org),
+        (
+            seoul.desk.name.clone(),
+            seoul.desk.actor.address,
+            seoul.org.clone()
+        )
+    );
+
+    // Not enrolled yet: refused before anything is written.
+    let bundle = fixture("healthy-12-0000.json");
+    let request = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
+    let refused = gateway.write_record(&request).unwrap_err();
+    assert!(
+        matches!(&refused, GatewayClientError::Api { status: 409, body } if body.code == "not_enrolled"),
+        "{refused:?}"
+    );
+
+    let enrolment = enrol_at(&gateway, &patient, &seoul.desk.name);
+    let written = gateway.write_record(&request).unwrap();
+    assert_eq!(written.index, 1, "EMR indexes start at 1 (S3-release)");
+    assert_eq!(written.record_hash, ContentHash::of(bundle.as_bytes()));
+
+    // On chain: the doctor's release and the pointer the hospital filed.
+    let record = world
+        .client
+        .read(&StateQuery::record(&written.record))
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(
+        (record.patient, record.doctor, record.record_hash),
+        (
+            patient.actor.address,
+            seoul.doctor.actor.address,
+            written.record_hash
+        )
+    );
+    let pointer = world
+        .client
+        .read(&StateQuery::storage(&written.record))
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(pointer.blob_hash, written.blob_hash);
+
+    // The patient opens it with the factor of j: the same key the hospital derived.
+    assert_eq!(
+        open_as_patient(&gateway, &patient, &enrolment, &written),
+        bundle.as_bytes()
+    );
+    let held = gateway.patient_records(&patient.actor.address).unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (
+            held[0].record,
+            held[0].index,
+            held[0].blob_hash,
+            held[0].state.as_str()
+        ),
+        (written.record, 1, Some(written.blob_hash), "stored")
+    );
+
+    // The same bundle again is refused; another bundle is j = 2.
+    let again = gateway.write_record(&request).unwrap_err();
+    assert!(
+        matches!(&again, GatewayClientError::Api { status: 409, body } if body.code == "duplicate_record"),
+        "{again:?}"
+    );
+    let second = fixture("hypertension-13-0000.json");
+    let written2 = gateway
+        .write_record(&world.write_request(&seoul.doctor.actor, &patient.actor.address, &second))
+        .unwrap();
+    assert_eq!(written2.index, 2);
+}
+
+#[test]
+fn a_write_that_does_not_fit_its_release_is_refused_and_nothing_is_kept() {
+    let world = World::new();
+    let seoul = world.hospital("Seoul General", 1);
+    let busan = world.hospital("Busan Medical", 2);
+    let patient = world.patient(50);
+    let dir = tempfile::tempdir().unwrap();
+    let handle = world.gateway(&seoul, dir.path());
+    let gateway = client(&handle);
+    enrol_at(&gateway, &patient, &seoul.desk.name);
+    let bundle = fixture("healthy-12-0000.json");
+    let code = |request| match gateway.write_record(&request) {
+        Err(GatewayClientError::Api { body, .. }) => body.code,
+        Err(GatewayClientError::Refused { code, .. }) => code,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+
+    // The release commits to another bundle.
+    let mut other_bundle =
+        world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
+    other_bundle.bundle = fixture("hypertension-13-0000.json");
+    other_bundle.fhir_patient = world::fixture_patient(&other_bundle.bundle);
+    assert_eq!(code(other_bundle), "bad_release");
+    // A doctor of another hospital.
+    let foreign = world.write_request(&busan.doctor.actor, &patient.actor.address, &bundle);
+    assert_eq!(code(foreign), "not_our_doctor");
+    // The bundle is about someone else.
+    let mut stranger = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
+    stranger.fhir_patient = "urn:uuid:00000000-0000-4000-8000-000000000000".into();
+    assert_eq!(code(stranger), "invalid_bundle");
+    // Not a transaction at all.
+    let mut garbage = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
+    garbage.release = vec![1, 2, 3];
+    assert_eq!(code(garbage), "bad_request");
+
+    assert!(
+        gateway
+            .patient_records(&patient.actor.address)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_restarted_gateway_resumes_unfinished_releases_on_sqlite_and_local_blobs() {
+    resumes_unfinished_releases(&Storage::default());
+}
+
+#[test]
+fn a_restarted_gateway_resumes_unfinished_releases_on_postgres_and_s3() {
+    let postgres = postgres_server::PostgresServer::start();
+    let s3 = moto::Moto::start();
+    s3.create_bucket("records");
+    resumes_unfinished_releases(&Storage {
+        database: Some(postgres.url()),
+        blobs: Some(format!(
+            "s3://records/seoul?endpoint={}&region=us-east-1&allow_http=true&access_key_id=test&secret_access_key=test",
+            s3.endpoint
+        )),
+    });
+}
+
+/// A gateway stopped after the `written` mark (the release not yet on chain) and one stopped
+/// after the `released` mark (no blob, no pointer) both finish the release when started again:
+/// the same signed release, one blob and one pointer each.
+fn resumes_unfinished_releases(storage: &Storage) {
+    let world = World::new();
+    let seoul = world.hospital("Seoul General", 1);
+    let patient = world.patient(50);
+    let dir = tempfile::tempdir().unwrap();
+    let enrolment = {
+        let handle = world.gateway_on(&seoul, dir.path(), storage);
+        enrol_at(&client(&handle), &patient, &seoul.desk.name)
+    };
+
+    // What the gateway had done when it was killed, done to its database directly.
+    let location = match &storage.database {
+        Some(url) => EmrLocation::parse(url),
+        None => EmrLocation::in_data_dir(dir.path()),
+    };
+    let store = EmrStore::open(&location).unwrap();
+    let row = PatientAddress(patient.actor.address.as_bytes().try_into().unwrap());
+    let bundles = [
+        fixture("healthy-12-0000.json"),
+        fixture("hypertension-13-0000.json"),
+    ];
+    let releases: Vec<_> = bundles
+        .iter()
+        .zip(0..)
+        .map(|(bundle, ahead)| {
+            let tx = world.signed_release(
+                &seoul.doctor.actor,
+                &patient.actor.address,
+                bundle.as_bytes(),
+                ahead,
+            );
+            let hemr = Hemr(ContentHash::of(bundle.as_bytes()).0.0);
+            let key = store
+                .insert_record(&row, &hemr, bundle.as_bytes(), &tx.encode())
+                .unwrap();
+            (key, tx)
+        })
+        .collect();
+    // The second stopped after `written`; the first after its release was final and marked.
+    let (released_key, released_tx) = &releases[0];
+    world.client.node.submit(released_tx).unwrap();
+    world
+        .client
+        .wait_finalized(&released_tx.id(), &world::wait())
+        .unwrap();
+    store
+        .mark_released(released_key, &ReleaseTxId(released_tx.id().0.0))
+        .unwrap();
+    assert_eq!(store.pending().unwrap().len(), 2);
+
+    let handle = world.gateway_on(&seoul, dir.path(), storage);
+    let gateway = client(&handle);
+    assert!(
+        store.pending().unwrap().is_empty(),
+        "both releases completed at start"
+    );
+    let held = gateway.patient_records(&patient.actor.address).unwrap();
+    assert_eq!(held.len(), 2);
+    for ((record, (key, tx)), bundle) in held.iter().zip(&releases).zip(&bundles) {
+        assert_eq!(record.state, RecordState::Stored.to_string());
+        assert_eq!(
+            record.record,
+            RecordId::from(tx.id()),
+            "the signed release itself"
+        );
+        assert_eq!(record.index, key.index);
+        let pointer = world
+            .client
+            .read(&StateQuery::storage(&record.record))
+            .unwrap()
+            .value
+            .unwrap();
+        let written = WrittenRecord {
+            record: record.record,
+            index: record.index,
+            record_hash: record.record_hash,
+            blob_hash: pointer.blob_hash,
+            release_tx: tx.id(),
+        };
+        assert_eq!(Some(pointer.blob_hash), record.blob_hash);
+        assert_eq!(
+            open_as_patient(&gateway, &patient, &enrolment, &written),
+            bundle.as_bytes()
+        );
+    }
+}

@@ -1,0 +1,464 @@
+//! Sharing and break-glass through two hospital gateways on a real chain: a record written at
+//! Seoul General (A) is read by a doctor of Busan Medical (B) under the patient's consent and
+//! TAKA authorisation; every refusal — no consent, replay, wrong record, a forged
+//! authorisation, another doctor's licence, revoked consent, revoked doctor, a wrong emergency —
+//! is answered 403 with its reason and logged on chain as denied by A's gateway; an emergency
+//! filed by B with both vouches is served by A, notified and exported as break-glass.
+
+#[path = "../../client/tests/common/mod.rs"]
+mod fixtures;
+#[path = "support/producer.rs"]
+mod producer;
+#[path = "../../node/tests/served/mod.rs"]
+mod served;
+#[path = "support/world.rs"]
+mod world;
+
+use medchain_client::Client;
+use medchain_gateway::{
+    blobs::{RecordBinding, RecordKey, SealedRecord},
+    client::{GatewayClient, GatewayClientError},
+    wire::{EmergencyFiling, Served, WrittenRecord},
+};
+use medchain_state::testkit;
+use medchain_types::{
+    AccessDecision, Address, ConsentId, DenyReason, Expiry, Hash32, IdentityPayload, Payload,
+    Purpose, TxId,
+    emergency::{emergency_message, vouching_key_from},
+};
+use rand_core::OsRng;
+use world::{Hospital, Party, World, enrol_at, fixture};
+
+/// Seconds since the epoch, an hour from now: the patient's authorisation expiry.
+fn in_an_hour() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600
+}
+
+/// A doctor's share request for the records `authorised` by the patient, with `licence`.
+fn request(
+    world: &World,
+    doctor: &Party,
+    licence: taka::Licence,
+    enrolment: &taka::PatientEnrolment,
+    authorised: &[u64],
+) -> (taka::PendingShare, taka::ShareRequest) {
+    let records: Vec<_> = authorised
+        .iter()
+        .map(|&j| taka::RecordIndex::new(j).unwrap())
+        .collect();
+    let doctor_id = taka::Identity::new(doctor.name.as_str()).unwrap();
+    let authorization = enrolment
+        .authorize(&doctor_id, &records, in_an_hour())
+        .unwrap();
+    taka::PendingShare::request(
+        &doctor.keys,
+        &world.params,
+        licence,
+        &authorization,
+        &mut OsRng,
+    )
+    .unwrap()
+}
+
+/// The doctor opens what the gateway released: the record key and htxM from the TAKA
+/// response, the blob from the gateway, the bundle checked against hEMR on chain.
+fn open_served(
+    world: &World,
+    gateway: &GatewayClient,
+    releases: &[taka::RecordRelease],
+    served: &Served,
+) -> Vec<u8> {
+    let release = &releases[0];
+    let blob = &served.blobs[0];
+    assert_eq!(release.htxm(), &blob.record.0.0, "htxM is the record id");
+    let record = world
+        .client
+        .read(&medchain_client::StateQuery::record(&blob.record))
+        .unwrap()
+        .value
+        .unwrap();
+    let key: [u8; 32] = release.emr().try_into().unwrap();
+    let binding = RecordBinding {
+        patient: record.patient,
+        index: blob.index,
+        record_hash: record.record_hash,
+    };
+    SealedRecord::from_bytes(&gateway.blob(&blob.blob_hash).unwrap())
+        .unwrap()
+        .open(&RecordKey::new(key), &binding)
+        .unwrap()
+        .to_vec()
+}
+
+/// The refusal's code; asserts the chain logged it as denied by `gateway` with `reason`.
+fn refusal<T: std::fmt::Debug>(
+    client: &Client,
+    result: Result<T, GatewayClientError>,
+    record: &WrittenRecord,
+    served_by: &Address,
+    reason: DenyReason,
+) -> TxId {
+    let (code, access_tx) = match result {
+        Err(GatewayClientError::Refused {
+            code, access_tx, ..
+        }) => (code, access_tx.expect("a refusal names its access_tx")),
+        other => panic!("expected {reason:?}, got {other:?}"),
+    };
+    let logged = client
+        .proven_access_decision(&access_tx, &record.record)
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(logged.decision, AccessDecision::Denied { reason });
+    assert_eq!(logged.served_by, Some(*served_by));
+    let expected = serde_json::to_value(reason).unwrap();
+    assert_eq!(code, expected.as_str().unwrap());
+    access_tx
+}
+
+struct Scene {
+    world: World,
+    seoul: Hospital,
+    busan: Hospital,
+    patient: Party,
+    enrolment: taka::PatientEnrolment,
+    a: GatewayClient,
+    b: GatewayClient,
+    records: [WrittenRecord; 2],
+    _gateways: Vec<(medchain_gateway::service::HospitalHandle, tempfile::TempDir)>,
+}
+
+/// Two hospitals with gateways; the patient enrolled at A, two records written there.
+fn scene() -> Scene {
+    let world = World::new();
+    let seoul = world.hospital("Seoul General", 1);
+    let busan = world.hospital("Busan Medical", 2);
+    let patient = world.patient(50);
+    let mut gateways = Vec::new();
+    let mut start = |hospital: &Hospital| {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = world.gateway(hospital, dir.path());
+        let client = GatewayClient::new(&handle.url()).unwrap();
+        gateways.push((handle, dir));
+        client
+    };
+    let (a, b) = (start(&seoul), start(&busan));
+    let enrolment = enrol_at(&a, &patient, &seoul.desk.name);
+    let write = |name: &str| {
+        a.write_record(&world.write_request(
+            &seoul.doctor.actor,
+            &patient.actor.address,
+            &fixture(name),
+        ))
+        .unwrap()
+    };
+    let records = [
+        write("healthy-12-0000.json"),
+        write("hypertension-13-0000.json"),
+    ];
+    Scene {
+        world,
+        seoul,
+        busan,
+        patient,
+        enrolment,
+        a,
+        b,
+        records,
+        _gateways: gateways,
+    }
+}
+
+impl Scene {
+    fn grant(&self, grantee: &Party, record: &WrittenRecord) -> ConsentId {
+        let confirmed = self.world.send(
+            &self.patient.actor,
+            testkit::grant(
+                &grantee.actor.address,
+                &[record.record],
+                Purpose::Treatment,
+                Expiry::AtHeight(u64::MAX),
+            ),
+        );
+        ConsentId(confirmed.receipt.tx.0)
+    }
+}
+
+#[test]
+fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
+    let s = scene();
+    let doctor = &s.busan.doctor;
+    let record = &s.records[0];
+    let bundle = fixture("healthy-12-0000.json");
+    let desk = s.seoul.desk.actor.address;
+
+    // ρ comes from the doctor's own hospital; the other refuses to sign it.
+    let licence = s.b.licence(&doctor.name).unwrap();
+    assert_eq!(
+        licence.hospital().as_bytes(),
+        s.busan.desk.name.as_str().as_bytes()
+    );
+    assert!(matches!(
+        s.a.licence(&doctor.name),
+        Err(GatewayClientError::Refused { code, .. }) if code == "not_our_doctor"
+    ));
+
+    // A genuine authorisation, but no consent on chain.
+    let (_, no_consent) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1]);
+    let result = s.a.share(&record.record, Purpose::Treatment, &no_consent);
+    refusal(
+        &s.world.client,
+        result,
+        record,
+        &desk,
+        DenyReason::NoConsent,
+    );
+
+    // Under consent the doctor reads it, and the access is logged as allowed.
+    let consent = s.grant(doctor, record);
+    let (pending, allowed) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1]);
+    let served =
+        s.a.share(&record.record, Purpose::Treatment, &allowed)
+            .unwrap();
+    let releases = pending
+        .open(&taka::HospitalResponse::from_bytes(&served.response).unwrap())
+        .unwrap();
+    assert_eq!(
+        open_served(&s.world, &s.a, &releases, &served),
+        bundle.as_bytes()
+    );
+    let logged = s
+        .world
+        .client
+        .proven_access_decision(&served.access_tx, &record.record)
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(
+        logged.decision,
+        AccessDecision::Allowed {
+            consent: Some(consent)
+        }
+    );
+    assert_eq!(logged.served_by, Some(desk));
+
+    // The same request again: a replay.
+    let result = s.a.share(&record.record, Purpose::Treatment, &allowed);
+    refusal(&s.world.client, result, record, &desk, DenyReason::Replayed);
+
+    // Record 2 asked for under the authorisation of record 1.
+    s.grant(doctor, &s.records[1]);
+    let (_, for_one) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1]);
+    let result =
+        s.a.share(&s.records[1].record, Purpose::Treatment, &for_one);
+    refusal(
+        &s.world.client,
+        result,
+        &s.records[1],
+        &desk,
+        DenyReason::WrongRecord,
+    );
+
+    // A forged authorisation: another patient's, presented for this patient's record.
+    let stranger = s.world.patient(51);
+    let strangers = enrol_at(&s.a, &stranger, &s.seoul.desk.name);
+    let (_, forged) = request(&s.world, doctor, licence.clone(), &strangers, &[1]);
+    let result = s.a.share(&record.record, Purpose::Treatment, &forged);
+    refusal(
+        &s.world.client,
+        result,
+        record,
+        &desk,
+        DenyReason::BadAuthorisation,
+    );
+
+    // A doctor of A, authorised by the patient, presenting B's licence of another doctor.
+    let other = &s.seoul.doctor;
+    s.grant(other, record);
+    let (_, borrowed) = request(&s.world, other, licence.clone(), &s.enrolment, &[1]);
+    let result = s.a.share(&record.record, Purpose::Treatment, &borrowed);
+    refusal(
+        &s.world.client,
+        result,
+        record,
+        &desk,
+        DenyReason::LicenceMismatch,
+    );
+
+    // The patient revokes the consent: refused.
+    s.world.send(&s.patient.actor, testkit::revoke(&consent));
+    let (_, after_revoke) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1]);
+    let result = s.a.share(&record.record, Purpose::Treatment, &after_revoke);
+    refusal(
+        &s.world.client,
+        result,
+        record,
+        &desk,
+        DenyReason::ConsentRevoked,
+    );
+
+    // Consent again, but the doctor's licence is revoked: refused, and B signs no ρ.
+    s.grant(doctor, record);
+    s.world
+        .send(&s.busan.desk.actor, testkit::revoke_doctor(&doctor.name));
+    let (_, revoked) = request(&s.world, doctor, licence, &s.enrolment, &[1]);
+    let result = s.a.share(&record.record, Purpose::Treatment, &revoked);
+    refusal(
+        &s.world.client,
+        result,
+        record,
+        &desk,
+        DenyReason::DoctorRevoked,
+    );
+    assert!(matches!(
+        s.b.licence(&doctor.name),
+        Err(GatewayClientError::Refused { code, .. }) if code == "not_our_doctor"
+    ));
+
+    // Every decision is in the patient's FHIR audit trail; the consents export shows both.
+    let audit = s.a.fhir_audit_events(&s.patient.actor.address).unwrap();
+    let outcomes: Vec<_> = audit["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(outcomes, ["4", "0", "4", "4", "4", "4", "4", "4"]);
+    let consents = s.a.fhir_consents(&s.patient.actor.address).unwrap();
+    let statuses: Vec<_> = consents["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["inactive", "active", "active", "active"]);
+}
+
+#[test]
+fn an_emergency_vouched_by_doctor_and_hospital_is_served_and_notified() {
+    let s = scene();
+    let doctor = &s.busan.doctor;
+    let record = &s.records[0];
+    let desk = s.seoul.desk.actor.address;
+    let chain_id = s.world.client.light.chain_id().clone();
+
+    // The doctor registers a vouching key (the gateway registered its own at start).
+    let vouching = vouching_key_from(&doctor.actor.key);
+    s.world.send(
+        &doctor.actor,
+        Payload::Identity(IdentityPayload::SetVouchingKey {
+            key: vouching.public(),
+            proof: vouching.proof_of_possession(&chain_id, &doctor.actor.address),
+        }),
+    );
+
+    // η for record j = 1 of the patient (from the patient's EMR entry, in the real flow).
+    let patient_id = taka::Identity::new(s.patient.name.as_str()).unwrap();
+    let eta =
+        taka::EmergencyRequest::new(patient_id, taka::RecordIndex::new(1).unwrap(), &mut OsRng);
+    let hur = eta.hur();
+    // The chain checks issued_at against its block time.
+    let issued_at_ms = s
+        .world
+        .client
+        .newest_certified()
+        .unwrap()
+        .at
+        .header
+        .timestamp_ms;
+    let message = emergency_message(
+        &chain_id,
+        &doctor.name,
+        &s.busan.desk.name,
+        &record.record,
+        &Hash32::from(hur),
+        issued_at_ms,
+    );
+    let filing = EmergencyFiling {
+        doctor: doctor.name.clone(),
+        record: record.record,
+        hur,
+        issued_at_ms,
+        doctor_vouch: vouching.sign(&message),
+    };
+
+    // A doctor of another hospital cannot have B vouch for him.
+    let mut foreign = filing.clone();
+    foreign.doctor = s.seoul.doctor.name.clone();
+    assert!(matches!(
+        s.b.file_emergency(&foreign),
+        Err(GatewayClientError::Refused { code, .. }) if code == "not_our_doctor"
+    ));
+
+    let emergency = s.b.file_emergency(&filing).unwrap();
+    let hospital_a = taka::Identity::new(s.seoul.desk.name.as_str()).unwrap();
+
+    // A hello for another record than the emergency names: refused and logged.
+    let wrong = taka::EmergencyRequest::new(
+        taka::Identity::new(s.patient.name.as_str()).unwrap(),
+        taka::RecordIndex::new(2).unwrap(),
+        &mut OsRng,
+    );
+    let (_, wrong_hello) = taka::PendingEmergency::start(
+        &doctor.keys,
+        hospital_a.clone(),
+        wrong,
+        emergency.0.0,
+        &mut OsRng,
+    );
+    let result = s.a.emergency_access(&emergency, &wrong_hello);
+    refusal(
+        &s.world.client,
+        result,
+        record,
+        &desk,
+        DenyReason::BadAuthorisation,
+    );
+
+    // The right one: served as break-glass, the patient notified.
+    let (pending, hello) =
+        taka::PendingEmergency::start(&doctor.keys, hospital_a, eta, emergency.0.0, &mut OsRng);
+    let served = s.a.emergency_access(&emergency, &hello).unwrap();
+    let release = pending
+        .open(
+            &doctor.keys,
+            &taka::HospitalResponse::from_bytes(&served.response).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        open_served(&s.world, &s.a, &[release], &served),
+        fixture("healthy-12-0000.json").as_bytes()
+    );
+    let logged = s
+        .world
+        .client
+        .proven_access_decision(&served.access_tx, &record.record)
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(logged.decision, AccessDecision::BreakGlass { emergency });
+    let notifications = s.a.notifications(&s.patient.actor.address).unwrap();
+    assert_eq!(notifications.len(), 1);
+    assert_eq!(
+        (
+            notifications[0].emergency,
+            notifications[0].record,
+            notifications[0].access_tx
+        ),
+        (emergency, record.record, served.access_tx)
+    );
+    assert!(
+        s.b.notifications(&s.patient.actor.address)
+            .unwrap()
+            .is_empty()
+    );
+
+    let audit = s.a.fhir_audit_events(&s.patient.actor.address).unwrap();
+    let last = audit["entry"].as_array().unwrap().last().unwrap().clone();
+    let purposes = last["resource"]["purposeOfEvent"][0]["coding"].to_string();
+    assert!(purposes.contains("110127"), "{purposes}");
+}

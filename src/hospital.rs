@@ -1,0 +1,68 @@
+//! `medchain hospital`: runs the hospital gateway (`medchain_gateway::service`) with the
+//! hospital's key file until the process is stopped.
+
+use crate::{cli::HospitalArgs, connect, error::CliError};
+use medchain_client::{StateQuery, WaitPolicy};
+use medchain_gateway::service::{HospitalConfig, HospitalService};
+use std::time::Duration;
+
+/// `medchain hospital`.
+pub fn run(args: &HospitalArgs) -> Result<(), CliError> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let material = connect::key_material(&args.key)?;
+    let Some(entity_keys) = material.entity_keys else {
+        return Err(CliError::Usage(format!(
+            "{} holds no identity keys: enrol the hospital first (`medchain identity enrol --role hospital --name NAME --key {}`)",
+            args.key.display(),
+            args.key.display()
+        )));
+    };
+    let client = connect::client(&args.connection)?;
+    let pkg = client
+        .read(&StateQuery::pkg())
+        .map_err(|error| connect::explain(&client, error))?
+        .value
+        .ok_or_else(|| {
+            CliError::Hospital(
+                "the chain's threshold PKG has no key yet: wait for the validators' key generation"
+                    .into(),
+            )
+        })?;
+    let p_pub = pkg
+        .public_polynomial
+        .first()
+        .ok_or_else(|| CliError::Inconsistent("the chain's PKG state has no public key".into()))?;
+    let params = taka::PublicParams::from_bytes(&p_pub.0)
+        .map_err(|e| CliError::Inconsistent(format!("the chain's PKG public key: {e}")))?;
+    let identity_keys = taka::EntityKeys::from_bytes(&params, &entity_keys).map_err(|e| {
+        CliError::Inconsistent(format!(
+            "the identity keys in {} do not fit this chain's PKG: {e}",
+            args.key.display()
+        ))
+    })?;
+    let handle = HospitalService::start(HospitalConfig {
+        chain: client,
+        wait: WaitPolicy {
+            timeout: Duration::from_secs(args.timeout),
+            ..WaitPolicy::default()
+        },
+        chain_key: material.key,
+        identity_keys,
+        params,
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        database: args.database.clone(),
+        blobs: args.blobs.clone(),
+        public_url: args.public_url.clone(),
+    })
+    .map_err(|e| CliError::Hospital(e.to_string()))?;
+    println!(
+        "hospital gateway serving on {} (public URL {}); Ctrl-C stops it",
+        handle.addr(),
+        handle.public_url()
+    );
+    handle.join();
+    Ok(())
+}
