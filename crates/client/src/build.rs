@@ -5,11 +5,14 @@
 
 use commonware_codec::{Copying, DecodeExt as _, Encode as _};
 use medchain_types::{
+    AccessGrounds, BlsSignature, EmergencyPayload, EntryBytes, Hash32, IdentityName,
+    IdentityPayload, LicencePayload, RevocationPayload, emergency,
+};
+use medchain_types::{
     AccessPayload, Address, ChainId, ConsentId, ConsentPayload, ContentHash, Expiry,
     JoinEndorsement, OrgKind, OrgName, OrgState, Payload, PrivateKey, Purpose, RecordAttestation,
     RecordId, RecordPayload, RegistryPayload, Signature, Uri, limits,
 };
-use medchain_types::{IdentityName, LicencePayload, RevocationPayload};
 use std::{collections::BTreeSet, time::Duration};
 
 /// Why a payload could not be built.
@@ -30,6 +33,12 @@ pub enum BuildError {
     /// An expiry that cannot be parsed or lies in the past.
     #[error("invalid expiry: {0}")]
     Expiry(String),
+    /// An EMR entry must be 1 to `MAX_ENTRY_BYTES` bytes (S3-entry).
+    #[error("an EMR entry is 1 to {max} bytes, got {0}", max = limits::MAX_ENTRY_BYTES)]
+    EntrySize(usize),
+    /// A vouching signature that is not a BLS12-381 G2 point (e.g. corrupted in transit).
+    #[error("the {0} vouching signature is not a valid BLS signature")]
+    Vouch(&'static str),
 }
 
 /// S2-register: register `name` with the sender as its first member; it starts `ToAudit`.
@@ -167,6 +176,101 @@ pub fn revoke_consent(consent: ConsentId) -> Payload {
 /// decision is logged in the patient's access log.
 pub fn request_access(record: RecordId, purpose: Purpose) -> Payload {
     Payload::Access(AccessPayload::Request { record, purpose })
+}
+
+// EMR entries, vouching keys, emergencies and served access (issue 9).
+
+/// S3-entry: the patient files its encrypted EMR entry EEE (opaque bytes to the chain).
+pub fn file_entry(entry: &[u8]) -> Result<Payload, BuildError> {
+    if entry.is_empty() || entry.len() > limits::MAX_ENTRY_BYTES {
+        return Err(BuildError::EntrySize(entry.len()));
+    }
+    Ok(Payload::Record(RecordPayload::Entry {
+        entry: EntryBytes(entry.to_vec()),
+    }))
+}
+
+/// S3-emergency: the holder of `chain_key` (a doctor or hospital identity) registers the
+/// vouching key derived from it, with its proof of possession for this chain. Must be signed
+/// with the same `chain_key`.
+pub fn set_vouching_key(chain_id: &ChainId, chain_key: &PrivateKey) -> Payload {
+    use commonware_cryptography::Signer as _;
+    let vouching = emergency::vouching_key_from(chain_key);
+    let address = Address::from(chain_key.public_key());
+    Payload::Identity(IdentityPayload::SetVouchingKey {
+        key: vouching.public(),
+        proof: vouching.proof_of_possession(chain_id, &address),
+    })
+}
+
+/// What an emergency request tx_ur states (S3-emergency): both the doctor and its hospital
+/// sign exactly this, each with its vouching key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmergencyTerms {
+    /// The treating doctor's identity.
+    pub doctor: IdentityName,
+    /// The hospital identity that files the request (the doctor's licensing organisation).
+    pub hospital: IdentityName,
+    /// The record needed.
+    pub record: RecordId,
+    /// h_ur, binding the request to the patient's opened EMR entry.
+    pub hur: Hash32,
+    /// When the doctor issued the request, unix milliseconds (the chain accepts it within
+    /// `EMERGENCY_CLOCK_SKEW_MS` of the block's time).
+    pub issued_at_ms: u64,
+}
+
+impl EmergencyTerms {
+    /// One party's vouching signature: `chain_key`'s vouching key over htxu.
+    pub fn vouch(&self, chain_id: &ChainId, chain_key: &PrivateKey) -> BlsSignature {
+        emergency::vouching_key_from(chain_key).sign(&self.message(chain_id))
+    }
+
+    /// htxu, the message both parties sign.
+    pub fn message(&self, chain_id: &ChainId) -> Vec<u8> {
+        emergency::emergency_message(
+            chain_id,
+            &self.doctor,
+            &self.hospital,
+            &self.record,
+            &self.hur,
+            self.issued_at_ms,
+        )
+    }
+
+    /// The request the hospital files, vouched by the sum of both signatures. Refuses a
+    /// signature that is not a curve point; whether it is the right one is the chain's check.
+    pub fn request(
+        &self,
+        doctor_vouch: &BlsSignature,
+        hospital_vouch: &BlsSignature,
+    ) -> Result<Payload, BuildError> {
+        let vouch = emergency::aggregate(doctor_vouch, hospital_vouch)
+            .ok_or(BuildError::Vouch("doctor's or hospital's"))?;
+        Ok(Payload::Emergency(EmergencyPayload::Request {
+            doctor: self.doctor.clone(),
+            record: self.record,
+            hur: self.hur,
+            issued_at_ms: self.issued_at_ms,
+            vouch,
+        }))
+    }
+}
+
+/// S1-rights, S3-share, S3-emergency: the gateway of the hospital holding `record` files the
+/// decision on `requester`'s request it served, on `grounds`; the chain decides and logs it.
+pub fn serve_access(
+    requester: Address,
+    record: RecordId,
+    purpose: Purpose,
+    grounds: AccessGrounds,
+) -> Payload {
+    Payload::Access(AccessPayload::Serve {
+        requester,
+        record,
+        purpose,
+        grounds,
+    })
 }
 
 // Licences and the revocation list (issue 8).
@@ -317,6 +421,17 @@ mod tests {
             ),
             (revoke_consent(ConsentId(record_id(4).0)), 2),
             (request_access(record_id(1), Purpose::Research), 3),
+            (file_entry(b"EEE").unwrap(), 2),
+            (set_vouching_key(&chain_id(), &key(1)), 1),
+            (
+                serve_access(
+                    address(3),
+                    record_id(1),
+                    Purpose::Treatment,
+                    AccessGrounds::Consent,
+                ),
+                4,
+            ),
         ];
         for (payload, sender) in payloads {
             assert_eq!(Payload::decode(payload.encode()).unwrap(), payload);
@@ -450,6 +565,48 @@ mod tests {
                 "{past:?}"
             );
         }
+    }
+
+    #[test]
+    fn entries_are_bounded() {
+        assert!(file_entry(&[1; limits::MAX_ENTRY_BYTES]).is_ok());
+        for len in [0, limits::MAX_ENTRY_BYTES + 1] {
+            assert!(matches!(
+                file_entry(&vec![1; len]),
+                Err(BuildError::EntrySize(got)) if got == len
+            ));
+        }
+    }
+
+    #[test]
+    fn an_emergency_built_from_both_halves_is_accepted_on_chain() {
+        use medchain_state::testkit::{Sharing, doctor_identity};
+        let mut s = Sharing::new();
+        let (doctor, desk) = (s.doctor.clone(), s.desk.actor.clone());
+        for party in [&doctor, &desk] {
+            s.world
+                .run(party, set_vouching_key(&chain_id(), &party.key))
+                .unwrap();
+        }
+        let terms = EmergencyTerms {
+            doctor: doctor_identity(&doctor),
+            hospital: s.desk.identity.clone(),
+            record: s.record,
+            hur: ContentHash::of(b"h_ur").0,
+            issued_at_ms: s.world.next_env().timestamp_ms,
+        };
+        let doctor_half = terms.vouch(&chain_id(), &doctor.key);
+        let hospital_half = terms.vouch(&chain_id(), &desk.key);
+        // One half twice is not both parties.
+        let forged = terms.request(&doctor_half, &doctor_half).unwrap();
+        assert!(s.world.run(&desk, forged).is_err());
+        let request = terms.request(&doctor_half, &hospital_half).unwrap();
+        assert!(s.world.run(&desk, request).is_ok());
+        let garbage = BlsSignature([0xff; BlsSignature::LEN]);
+        assert!(matches!(
+            terms.request(&garbage, &hospital_half),
+            Err(BuildError::Vouch(_))
+        ));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Verified lists — a patient's records and consents, an organisation's members, the
-//! organisations — and id-prefix resolution.
+//! Verified lists — a patient's records, consents, EMR entries and notifications, an
+//! organisation's members, the organisations — and id-prefix resolution.
 //!
 //! A list page is accepted only if its header is final ([`LightClient::verify_header`]), the
 //! list's length (lists have no gaps: entry `total - 1` exists, entry `total` does not) and
@@ -13,9 +13,9 @@ use medchain_api::{IdKind, IdPrefix, MAX_LIST_PAGE, ProvenListView};
 use medchain_state::{
     ProvenValue, StateValue,
     keys::{self, IndexList, StateKey},
-    values::{Consent, Membership, Org, Record},
+    values::{Consent, EmergencyRecord, EmrEntryRecord, Membership, Org, Record},
 };
-use medchain_types::{Address, ConsentId, Hash32, OrgName, RecordId, TxId};
+use medchain_types::{Address, ConsentId, EmergencyId, EntryId, Hash32, OrgName, RecordId, TxId};
 
 /// A list endpoint and the list its answer must prove.
 #[derive(Clone, Debug)]
@@ -52,6 +52,27 @@ impl ListQuery<ConsentId, Consent> {
         Self {
             path: format!("/v1/lists/consents/{patient}"),
             index: keys::patient_consents(patient),
+        }
+    }
+}
+
+impl ListQuery<EntryId, EmrEntryRecord> {
+    /// A patient's encrypted EMR entries, in filing order (S3-entry).
+    pub fn patient_entries(patient: &Address) -> Self {
+        Self {
+            path: format!("/v1/lists/entries/{patient}"),
+            index: keys::patient_entries(patient),
+        }
+    }
+}
+
+impl ListQuery<EmergencyId, EmergencyRecord> {
+    /// A patient's notifications: the emergency requests filed for its records, in filing
+    /// order (S3-emergency).
+    pub fn patient_notifications(patient: &Address) -> Self {
+        Self {
+            path: format!("/v1/lists/notifications/{patient}"),
+            index: keys::patient_notifications(patient),
         }
     }
 }

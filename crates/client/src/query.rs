@@ -5,13 +5,17 @@
 
 use crate::{LightClient, Verified, VerifyError, http::path_segment};
 use medchain_api::ProvenView;
-use medchain_state::values::{IdentityRecord, Licence, Revocation};
+use medchain_state::values::{
+    EmergencyRecord, EmrEntryRecord, IdentityRecord, Licence, Revocation, VouchingKey,
+};
 use medchain_state::{
     StateValue,
     keys::{self, StateKey},
     values::{AccessLogEntry, Account, Consent, Membership, Org, PkgState, Record, StoragePointer},
 };
-use medchain_types::{Address, ConsentId, IdentityName, OrgName, Purpose, RecordId};
+use medchain_types::{
+    Address, ConsentId, EmergencyId, EntryId, IdentityName, OrgName, Purpose, RecordId,
+};
 
 /// A provable state read: the endpoint and the key its answer must prove.
 #[derive(Clone, Debug)]
@@ -193,6 +197,30 @@ impl StateQuery<Revocation> {
     }
 }
 
+impl StateQuery<EmrEntryRecord> {
+    /// A patient's encrypted EMR entry (S3-entry).
+    pub fn entry(id: &EntryId) -> Self {
+        Self::new(format!("/v1/state/entries/{id}"), keys::entry(id))
+    }
+}
+
+impl StateQuery<VouchingKey> {
+    /// A doctor's or hospital's vouching key (S3-emergency); proven absent means none.
+    pub fn vouching_key(address: &Address) -> Self {
+        Self::new(
+            format!("/v1/state/vouching-keys/{address}"),
+            keys::vouching_key(address),
+        )
+    }
+}
+
+impl StateQuery<EmergencyRecord> {
+    /// A vouched emergency request tx_ur (S3-emergency).
+    pub fn emergency(id: &EmergencyId) -> Self {
+        Self::new(format!("/v1/state/emergencies/{id}"), keys::emergency(id))
+    }
+}
+
 impl StateQuery<PkgState> {
     /// The threshold PKG: threshold and public polynomial, P_pub first (S3-setup).
     pub fn pkg() -> Self {
@@ -259,6 +287,27 @@ mod tests {
             (pinned.height(), pinned.key()),
             (Some(42), revocation.key())
         );
+    }
+
+    #[test]
+    fn emergency_paths_name_their_keys() {
+        let entry = EntryId(record_id(1).0);
+        let query = StateQuery::entry(&entry);
+        assert_eq!(query.path(), format!("/v1/state/entries/{entry}"));
+        assert_eq!(query.key(), &keys::entry(&entry));
+        let query = StateQuery::vouching_key(&address(2));
+        assert_eq!(
+            query.path(),
+            format!("/v1/state/vouching-keys/{}", address(2))
+        );
+        assert_eq!(query.key(), &keys::vouching_key(&address(2)));
+        let emergency = EmergencyId(record_id(3).0);
+        let query = StateQuery::emergency(&emergency).at_height(9);
+        assert_eq!(
+            query.path(),
+            format!("/v1/state/emergencies/{emergency}?height=9")
+        );
+        assert_eq!(query.key(), &keys::emergency(&emergency));
     }
 
     #[test]

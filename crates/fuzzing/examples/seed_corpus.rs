@@ -24,7 +24,8 @@ use medchain_state::{
     testkit::{self, Actor, Cast, org_name},
 };
 use medchain_types::{
-    Block, Expiry, Hash32, Header, OrgKind, OrgState, Purpose, Receipt, Transaction, Uri,
+    AccessGrounds, Block, DealerLogBytes, Expiry, Hash32, Header, OrgKind, OrgState, Payload,
+    PkgPayload, Purpose, Receipt, RefusalReason, Transaction, Uri,
 };
 use serde::Serialize;
 use std::{fs, path::Path};
@@ -45,10 +46,20 @@ fn main() {
         "transaction",
         story.txs.iter().map(|tx| tx.encode().to_vec()),
     );
+    // The PKG's dealer log needs a real key generation to execute; its payload is seeded
+    // alone (the `payload` target only decodes).
+    let deal = Payload::Pkg(PkgPayload::Deal {
+        round: 0,
+        log: DealerLogBytes(vec![0x5a; 64]),
+    });
     write(
         out,
         "payload",
-        story.txs.iter().map(|tx| tx.body.payload.encode().to_vec()),
+        story
+            .txs
+            .iter()
+            .map(|tx| tx.body.payload.encode().to_vec())
+            .chain([deal.encode().to_vec()]),
     );
     write(out, "block", blocks(&story.txs));
     write(out, "certificate", certificates());
@@ -163,6 +174,62 @@ impl Story {
             &desk.actor,
             testkit::lift_revocation(&doctor_name),
         );
+        // Issue 9: an EMR entry, vouching keys, an emergency request by Busan Clinic (audited
+        // again, its founder licensed) served break-glass by Seoul, and served requests on the
+        // other grounds.
+        run(
+            &mut world,
+            &patient,
+            build::file_entry(b"EEE of the story's patient").expect("entry"),
+        );
+        run(
+            &mut world,
+            &regulator,
+            build::set_org_state(org_name("Busan Clinic"), OrgState::Audited),
+        );
+        // Busan's desk opens (join, enrol as hospital) and licenses its founder (enrol as
+        // doctor, issue), then renews the licence.
+        let busan = testkit::HospitalDesk::of(&org_name("Busan Clinic"));
+        for (actor, payload) in busan.steps(&org_name("Busan Clinic"), &grantee) {
+            run(&mut world, &actor, payload);
+        }
+        run(
+            &mut world,
+            &busan.actor,
+            build::renew_licence(testkit::doctor_identity(&grantee), u64::MAX - 1),
+        );
+        for party in [&grantee, &busan.actor] {
+            run(
+                &mut world,
+                party,
+                build::set_vouching_key(world_chain(), &party.key),
+            );
+        }
+        let terms = build::EmergencyTerms {
+            doctor: testkit::doctor_identity(&grantee),
+            hospital: busan.identity.clone(),
+            record,
+            hur: Sha256::hash(&[b"h_ur"]),
+            issued_at_ms: world.next_env().timestamp_ms,
+        };
+        let emergency = terms
+            .request(
+                &terms.vouch(world_chain(), &grantee.key),
+                &terms.vouch(world_chain(), &busan.actor.key),
+            )
+            .expect("valid vouches");
+        let (emergency, _) = run(&mut world, &busan.actor, emergency);
+        for grounds in [
+            AccessGrounds::Emergency(emergency.into()),
+            AccessGrounds::Consent,
+            AccessGrounds::Refused(RefusalReason::Replayed),
+        ] {
+            run(
+                &mut world,
+                &desk.actor,
+                build::serve_access(grantee.address, record, Purpose::Treatment, grounds),
+            );
+        }
         let cast = Cast {
             world,
             doctor,
@@ -205,7 +272,10 @@ impl Story {
     /// Every state key the story wrote, and a few it did not.
     fn keys(&self) -> Vec<Vec<u8>> {
         let Cast {
-            doctor, patient, ..
+            doctor,
+            patient,
+            grantee,
+            ..
         } = &self.cast;
         vec![
             keys::chain_config().as_bytes().to_vec(),
@@ -225,6 +295,17 @@ impl Story {
                 .as_bytes()
                 .to_vec(),
             keys::revocation(&testkit::doctor_identity(doctor))
+                .as_bytes()
+                .to_vec(),
+            keys::patient_entries(&patient.address)
+                .list
+                .entry(0)
+                .as_bytes()
+                .to_vec(),
+            keys::vouching_key(&grantee.address).as_bytes().to_vec(),
+            keys::patient_notifications(&patient.address)
+                .list
+                .entry(0)
                 .as_bytes()
                 .to_vec(),
             keys::org(&org_name("Nowhere")).as_bytes().to_vec(),

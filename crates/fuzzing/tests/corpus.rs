@@ -53,3 +53,45 @@ fn every_fuzz_target_has_a_body_here() {
         "fuzz/fuzz_targets and TARGETS name different targets"
     );
 }
+
+/// Every payload kind the chain knows has at least one input in the `payload` corpus, so a
+/// new action cannot land without its decoder being fuzzed from a genuine encoding.
+#[test]
+fn the_payload_corpus_holds_every_payload_kind() {
+    use commonware_codec::{Copying, DecodeExt as _};
+    use medchain_types::Payload;
+    let mut kinds: Vec<&str> = fs::read_dir(corpus_dir("payload"))
+        .expect("payload corpus")
+        .filter_map(|entry| {
+            let input = fs::read(entry.expect("corpus entry").path()).expect("corpus file");
+            Payload::decode(Copying(&input)).ok().map(|p| p.kind())
+        })
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let every_kind = [
+        "access.request",
+        "access.serve",
+        "consent.grant",
+        "consent.revoke",
+        "emergency.request",
+        "identity.enrol",
+        "identity.vouching_key",
+        "licence.issue",
+        "licence.renew",
+        "pkg.deal",
+        "record.entry",
+        "record.release",
+        "record.store",
+        "registry.join",
+        "registry.register",
+        "registry.set_state",
+        "revocation.add",
+        "revocation.remove",
+    ];
+    let missing: Vec<&str> = every_kind
+        .into_iter()
+        .filter(|kind| !kinds.contains(kind))
+        .collect();
+    assert!(missing.is_empty(), "no payload seed for {missing:?}");
+}

@@ -612,6 +612,9 @@ async fn the_openapi_document_states_the_bounds_the_server_enforces() {
         ("/v1/state/identities/by-address/{address}", "height"),
         ("/v1/state/licences/{doctor}", "height"),
         ("/v1/state/revocations/{doctor}", "height"),
+        ("/v1/state/entries/{id}", "height"),
+        ("/v1/state/vouching-keys/{address}", "height"),
+        ("/v1/state/emergencies/{id}", "height"),
     ] {
         let schema = parameter(path, name);
         assert_eq!(schema["minimum"], 0, "{path} {name}: {schema}");

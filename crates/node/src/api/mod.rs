@@ -85,6 +85,8 @@ impl ApiState {
         queries::access_log_entry,
         queries::lists::patient_records,
         queries::lists::patient_consents,
+        queries::lists::patient_entries,
+        queries::lists::patient_notifications,
         queries::lists::org_members,
         queries::lists::orgs,
         queries::lists::resolve_id,
@@ -92,6 +94,9 @@ impl ApiState {
         queries::identity::identity_of,
         queries::identity::licence,
         queries::identity::revocation,
+        queries::identity::entry,
+        queries::identity::vouching_key,
+        queries::identity::emergency,
         enrolment::commitments,
         enrolment::partial_keys,
         enrolment::pkg_state,
@@ -99,9 +104,9 @@ impl ApiState {
     tags(
         (name = "transactions", description = "Submit signed transactions and follow them to finality"),
         (name = "chain", description = "Finalized blocks and chain status"),
-        (name = "state", description = "Consortium state with Merkle proofs against finalized headers: organisations, records, consents, the access log, identities, licences and the doctor revocation list"),
+        (name = "state", description = "Consortium state with Merkle proofs against finalized headers: organisations, records, consents, the access log, identities, licences, the doctor revocation list, EMR entries, vouching keys and emergency requests"),
         (name = "enrolment", description = "Key extraction by the threshold PKG: two rounds, each signed by the enrollee's chain key; partial keys sealed to the enrollee"),
-        (name = "lists", description = "Lists of a patient's records and consents, an organisation's members and the organisations, every entry proven; id-prefix lookups"),
+        (name = "lists", description = "Lists of a patient's records, consents, EMR entries and notifications, an organisation's members and the organisations, every entry proven; id-prefix lookups"),
     )
 )]
 pub struct ApiDoc;

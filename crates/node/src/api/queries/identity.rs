@@ -1,5 +1,6 @@
-//! Identities, licences and the doctor revocation list, with proofs (S3-register, S3-revoke,
-//! S4-ca).
+//! Identities, licences and the doctor revocation list (S3-register, S3-revoke, S4-ca), and
+//! what emergency access rests on — EMR entries, vouching keys and emergency requests
+//! (S3-entry, S3-emergency) — with proofs.
 //!
 //! Each answer is a [`ProvenView`] like every other state read. A revocation answer with a
 //! `null` value carries an exclusion proof: "not revoked at height h" is checked against the
@@ -14,7 +15,7 @@ use axum::{
     routing::get,
 };
 use medchain_state::{StateValue, keys, keys::StateKey};
-use medchain_types::{Address, IdentityName};
+use medchain_types::{Address, EmergencyId, EntryId, IdentityName};
 use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -26,6 +27,9 @@ pub(super) fn routes() -> Router<ApiState> {
         )
         .route("/v1/state/licences/{doctor}", get(licence))
         .route("/v1/state/revocations/{doctor}", get(revocation))
+        .route("/v1/state/entries/{id}", get(entry))
+        .route("/v1/state/vouching-keys/{address}", get(vouching_key))
+        .route("/v1/state/emergencies/{id}", get(emergency))
 }
 
 /// The height to prove at.
@@ -115,4 +119,23 @@ proven_at_route!(
     /// with an exclusion proof: the doctor is not revoked at the header's height.
     revocation, "/v1/state/revocations/{doctor}", "doctor", "doctor identity name",
     "^[a-z0-9._@:-]{1,80}$", IdentityName, keys::revocation
+);
+proven_at_route!(
+    /// A patient's encrypted EMR entry EEE (S3-entry), with proof; absence is proven too. A
+    /// patient's entries are listed at `/v1/lists/entries/{patient}`.
+    entry, "/v1/state/entries/{id}", "id", "entry id (hex)", "^[0-9a-fA-F]{64}$", EntryId,
+    keys::entry
+);
+proven_at_route!(
+    /// A doctor's or hospital's BLS vouching key for emergency requests (S3-emergency), with
+    /// proof; absence is proven too.
+    vouching_key, "/v1/state/vouching-keys/{address}", "address", "address (hex public key)",
+    "^[0-9a-fA-F]{64}$", Address, keys::vouching_key
+);
+proven_at_route!(
+    /// A vouched emergency request tx_ur (S3-emergency): doctor, hospital, record, patient,
+    /// h_ur and times, with proof; absence is proven too. A patient's are listed at
+    /// `/v1/lists/notifications/{patient}`.
+    emergency, "/v1/state/emergencies/{id}", "id", "emergency id (hex)", "^[0-9a-fA-F]{64}$",
+    EmergencyId, keys::emergency
 );

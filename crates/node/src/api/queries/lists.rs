@@ -1,5 +1,5 @@
-//! Lists with proofs — a patient's records and consents, an organisation's members, the
-//! organisations — and id-prefix lookups.
+//! Lists with proofs — a patient's records, consents, EMR entries and notifications, an
+//! organisation's members, the organisations — and id-prefix lookups.
 //!
 //! A list page proves, at one certified height, the list's length and each entry on the page
 //! together with the value the entry names (a record id and the record), so a client learns
@@ -32,6 +32,11 @@ pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/lists/records/{patient}", get(patient_records))
         .route("/v1/lists/consents/{patient}", get(patient_consents))
+        .route("/v1/lists/entries/{patient}", get(patient_entries))
+        .route(
+            "/v1/lists/notifications/{patient}",
+            get(patient_notifications),
+        )
         .route("/v1/lists/members/{name}", get(org_members))
         .route("/v1/lists/orgs", get(orgs))
         .route("/v1/ids/{kind}/{prefix}", get(resolve_id))
@@ -160,6 +165,17 @@ list_route!(
     /// A patient's consents in grant order, revoked ones included (S1-sharing): each consent
     /// id with its consent (`revoked_at` set once revoked).
     patient_consents, "/v1/lists/consents/{patient}", "patient", "patient address (hex)", "^[0-9a-fA-F]{64}$", Address, keys::patient_consents
+);
+list_route!(
+    /// A patient's encrypted EMR entries in filing order (S3-entry): each entry id with its
+    /// entry.
+    patient_entries, "/v1/lists/entries/{patient}", "patient", "patient address (hex)", "^[0-9a-fA-F]{64}$", Address, keys::patient_entries
+);
+list_route!(
+    /// A patient's notifications (S3-emergency): the emergency requests filed for its records,
+    /// in filing order, each id with its request. Who then opened the record break-glass is
+    /// in the patient's access log.
+    patient_notifications, "/v1/lists/notifications/{patient}", "patient", "patient address (hex)", "^[0-9a-fA-F]{64}$", Address, keys::patient_notifications
 );
 list_route!(
     /// An organisation's members, founder first (S2-register): each address with its
