@@ -177,6 +177,9 @@ fn refusal_hint(code: &str) -> &'static str {
         "no_emergency" | "emergency_mismatch" | "emergency_expired" => {
             "the emergency request does not cover this access: run `medchain doctor emergency` again to file a new one"
         }
+        "not_our_doctor" => {
+            "your own hospital's gateway gives no licence to a doctor the chain says it does not license: check `medchain licence show YOUR-IDENTITY` and `medchain revocation check YOUR-IDENTITY`, and that --hospital is your own hospital's gateway"
+        }
         "not_a_doctor" | "requester_not_audited" => {
             "only a licensed doctor of an audited hospital is served: check `medchain identity show --address YOUR-ADDRESS`"
         }
