@@ -198,7 +198,8 @@ pub struct HospitalArgs {
     /// Seconds to wait for finality of each of the gateway's transactions.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
-    /// Node and verification options.
+    /// Node and verification options (`--json`: the start-up line as JSON, with the bound
+    /// address).
     #[command(flatten)]
     pub connection: Connection,
 }

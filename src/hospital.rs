@@ -58,11 +58,20 @@ pub fn run(args: &HospitalArgs) -> Result<(), CliError> {
         public_url: args.public_url.clone(),
     })
     .map_err(|e| CliError::Hospital(e.to_string()))?;
-    println!(
-        "hospital gateway serving on {} (public URL {}); Ctrl-C stops it",
-        handle.addr(),
-        handle.public_url()
-    );
+    if args.connection.json {
+        // One line a supervisor can read the bound address from (`--listen 127.0.0.1:0`).
+        let started = serde_json::json!({
+            "listen": handle.addr().to_string(),
+            "public_url": handle.public_url(),
+        });
+        println!("{started}");
+    } else {
+        println!(
+            "hospital gateway serving on {} (public URL {}); Ctrl-C stops it",
+            handle.addr(),
+            handle.public_url()
+        );
+    }
     handle.join();
     Ok(())
 }

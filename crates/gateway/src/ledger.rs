@@ -5,11 +5,17 @@
 //! the consortium chain is the ledger ([`ConsortiumLedger`]); a dedicated MED chain can take
 //! record releases over by implementing the same trait, without touching that logic.
 
-use medchain_client::{Client, ClientError, Confirmed, FinalizedHeader, StateQuery, WaitPolicy};
+use medchain_client::{
+    Client, ClientError, Confirmed, FinalizedHeader, StateQuery, TxOutcome, WaitPolicy,
+    keys::address_of,
+};
 use medchain_state::values::{Record, StoragePointer};
 use medchain_types::{
-    Address, ContentHash, Event, Payload, PrivateKey, RecordId, RecordPayload, Signature, Uri,
+    Address, ContentHash, Event, Payload, PrivateKey, RecordId, RecordPayload, Transaction, TxId,
+    Uri,
 };
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 /// Why the ledger could not file or prove something.
 #[derive(Debug, thiserror::Error)]
@@ -42,15 +48,11 @@ pub struct ProvenRecord {
 /// Releases records and files and proves their storage pointers. Every method blocks until
 /// the answer is final and verified (async callers run it on a blocking thread).
 pub trait RecordLedger {
-    /// S1-release: `doctor` releases the record with hEMR `record_hash` about `patient`, with
-    /// the doctor's `attestation` over it; returns the record's id once the release is final.
-    fn release(
-        &self,
-        doctor: &PrivateKey,
-        patient: Address,
-        record_hash: ContentHash,
-        attestation: Signature,
-    ) -> Result<RecordId, LedgerError>;
+    /// S1-release: files the doctor's signed release (a `record.release` the doctor signed over
+    /// hEMR and the patient) and returns the record's id once it is final. Filing the same
+    /// transaction again — a gateway resuming after a crash — is safe: a release already final
+    /// is found, never doubled.
+    fn release(&self, signed: &Transaction) -> Result<RecordId, LedgerError>;
 
     /// S1-storage: the record's patient, or a member of its hospital (the gateway), files where
     /// its encrypted blob is; returns once final.
@@ -72,47 +74,97 @@ pub trait RecordLedger {
 pub struct ConsortiumLedger {
     client: Client,
     wait: WaitPolicy,
+    /// The next nonce of each key that filed through this ledger. Callers file concurrently
+    /// (a gateway serves requests in parallel with one key), so nonces are handed out here
+    /// rather than read from the chain per transaction — two reads before either transaction is
+    /// final would give one nonce twice. A key's entry is forgotten (read again from the chain)
+    /// after any failure, so a lost transaction cannot stall the ones after it.
+    nonces: Mutex<HashMap<Address, u64>>,
 }
 
 impl ConsortiumLedger {
     /// A ledger on `client`'s node, waiting for finality as `wait` says.
     pub fn new(client: Client, wait: WaitPolicy) -> Self {
-        Self { client, wait }
+        Self {
+            client,
+            wait,
+            nonces: Mutex::default(),
+        }
     }
 
-    /// Signs and sends `payload` as `key`'s account and waits until it is final.
-    fn send(&self, key: &PrivateKey, payload: Payload) -> Result<Confirmed, LedgerError> {
-        let sent = self.client.signer(key.clone()).send(payload, None)?;
-        Ok(self.client.wait_finalized(&sent.id, &self.wait)?)
+    /// The verifying client the ledger reads and files through.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Signs `payload` as `key`'s account with its next nonce, submits it and waits until it
+    /// is final.
+    pub fn file(&self, key: &PrivateKey, payload: Payload) -> Result<Confirmed, LedgerError> {
+        let address = address_of(key);
+        let id = self.submit(key, &address, payload)?;
+        self.client
+            .wait_finalized(&id, &self.wait)
+            .map_err(|error| {
+                self.forget_nonce(&address);
+                error.into()
+            })
+    }
+
+    fn submit(
+        &self,
+        key: &PrivateKey,
+        address: &Address,
+        payload: Payload,
+    ) -> Result<TxId, ClientError> {
+        let mut nonces = self.nonces.lock().unwrap_or_else(PoisonError::into_inner);
+        let nonce = match nonces.get(address) {
+            Some(nonce) => *nonce,
+            None => self.client.next_nonce(address)?,
+        };
+        let submitted = self
+            .client
+            .signer(key.clone())
+            .sign(payload, nonce)
+            .and_then(|tx| self.client.node.submit(&tx));
+        match submitted {
+            Ok(_) => nonces.insert(*address, nonce + 1),
+            Err(_) => nonces.remove(address),
+        };
+        submitted
+    }
+
+    fn forget_nonce(&self, address: &Address) {
+        self.nonces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(address);
     }
 }
 
 impl RecordLedger for ConsortiumLedger {
-    fn release(
-        &self,
-        doctor: &PrivateKey,
-        patient: Address,
-        record_hash: ContentHash,
-        attestation: Signature,
-    ) -> Result<RecordId, LedgerError> {
-        let payload = Payload::Record(RecordPayload::Release {
-            patient,
-            record_hash,
-            attestation,
-        });
-        let confirmed = self.send(doctor, payload)?;
-        let id = RecordId::from(confirmed.receipt.tx);
+    fn release(&self, signed: &Transaction) -> Result<RecordId, LedgerError> {
+        let id = signed.id();
+        let confirmed = match self.client.transaction(&id)? {
+            TxOutcome::Finalized(confirmed) => *confirmed,
+            outcome => {
+                if matches!(outcome, TxOutcome::Dropped(_) | TxOutcome::Unknown) {
+                    self.client.node.submit(signed)?;
+                }
+                self.client.wait_finalized(&id, &self.wait)?
+            }
+        };
+        let record = RecordId::from(id);
         let released =
             confirmed.receipt.events.iter().any(
-                |event| matches!(event, Event::RecordReleased { record, .. } if *record == id),
+                |event| matches!(event, Event::RecordReleased { record: r, .. } if *r == record),
             );
         if !released {
             return Err(LedgerError::NotApplied {
-                tx: confirmed.receipt.tx,
+                tx: id,
                 expected: "a record release",
             });
         }
-        Ok(id)
+        Ok(record)
     }
 
     fn store_pointer(
@@ -127,7 +179,7 @@ impl RecordLedger for ConsortiumLedger {
             blob_hash,
             location,
         });
-        let confirmed = self.send(custodian, payload)?;
+        let confirmed = self.file(custodian, payload)?;
         let stored = confirmed.receipt.events.iter().any(|event| {
             matches!(event, Event::RecordStored { record: r, blob_hash: h } if *r == record && *h == blob_hash)
         });

@@ -77,14 +77,13 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
         patient.address,
         BUNDLE,
     );
-    let id = ledger
-        .release(
-            &doctor.key,
-            patient.address,
-            release.record_hash,
-            release.attestation.clone(),
-        )
-        .unwrap();
+    let signer = client.signer(doctor.key.clone());
+    let sign = |nonce| signer.sign(release.payload.clone(), nonce).unwrap();
+    let signed = sign(client.next_nonce(&doctor.address).unwrap());
+    let id = ledger.release(&signed).unwrap();
+    assert_eq!(id, RecordId::from(signed.id()));
+    // Filed again (a gateway resuming after a crash): found final, not released twice.
+    assert_eq!(ledger.release(&signed).unwrap(), id);
     let proven = ledger.record(&id).unwrap().expect("released record");
     assert_eq!(
         (
@@ -138,13 +137,8 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
         .unwrap();
     assert_eq!(opened.as_slice(), BUNDLE);
 
-    // The same record (patient, hEMR) cannot be released twice.
-    let again = ledger.release(
-        &doctor.key,
-        patient.address,
-        release.record_hash,
-        release.attestation,
-    );
+    // The same record (patient, hEMR) in another transaction cannot be released twice.
+    let again = ledger.release(&sign(client.next_nonce(&doctor.address).unwrap()));
     let hint = refusal(again);
     assert!(hint.contains("on chain already"), "{hint}");
 }

@@ -25,7 +25,7 @@ use medchain_gateway::{
     wire::WrittenRecord,
 };
 use medchain_types::{ContentHash, RecordId};
-use world::{Party, Storage, World, enrol_at, fixture};
+use world::{Hospital, Party, Storage, World, enrol_at, fixture};
 
 fn client(handle: &medchain_gateway::service::HospitalHandle) -> GatewayClient {
     GatewayClient::new(&handle.url()).unwrap()
@@ -139,12 +139,17 @@ fn a_written_record_is_released_sealed_stored_and_pointed_to() {
     assert_eq!(written2.index, 2);
 }
 
-#[test]
-fn a_write_that_does_not_fit_its_release_is_refused_and_nothing_is_kept() {
+fn two_hospitals_and_a_patient() -> (World, Hospital, Hospital, Party) {
     let world = World::new();
     let seoul = world.hospital("Seoul General", 1);
     let busan = world.hospital("Busan Medical", 2);
     let patient = world.patient(50);
+    (world, seoul, busan, patient)
+}
+
+#[test]
+fn a_write_that_does_not_fit_its_release_is_refused_and_nothing_is_kept() {
+    let (world, seoul, busan, patient) = two_hospitals_and_a_patient();
     let dir = tempfile::tempdir().unwrap();
     let handle = world.gateway(&seoul, dir.path());
     let gateway = client(&handle);
@@ -289,4 +294,138 @@ fn resumes_unfinished_releases(storage: &Storage) {
             bundle.as_bytes()
         );
     }
+}
+
+/// Malformed, oversized and misdirected requests are answered with `{code, message, hint}` and
+/// the right status; the gateway keeps serving.
+#[test]
+fn bad_requests_are_typed_errors_and_never_stop_the_gateway() {
+    let (world, seoul, busan, patient) = two_hospitals_and_a_patient();
+    let dir = tempfile::tempdir().unwrap();
+    let handle = world.gateway(&seoul, dir.path());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let post = |path: &str, body: Vec<u8>| {
+        let mut response = agent
+            .post(&format!("{}{path}", handle.url()))
+            .header("content-type", "application/json")
+            .send(&body[..])
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, text)
+    };
+    let code = |(status, text): (u16, String)| {
+        let body: medchain_gateway::wire::ErrorBody = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{status} {text}: not an error body: {e}"));
+        assert!(!body.message.is_empty() && !body.hint.is_empty());
+        (status, body.code)
+    };
+    let bad = |code: &str| (400, code.to_owned());
+
+    assert_eq!(
+        code(post("/v1/records", b"{not json".to_vec())),
+        bad("bad_request")
+    );
+    assert_eq!(
+        code(post("/v1/shares", br#"{"record": 5}"#.to_vec())),
+        bad("bad_request")
+    );
+    assert_eq!(
+        code(post("/v1/enrolments/hello", br#"{"hello": "zz"}"#.to_vec())),
+        bad("bad_request")
+    );
+    assert_eq!(
+        code(post(
+            "/v1/enrolments/hello",
+            br#"{"hello": "00ff"}"#.to_vec()
+        )),
+        bad("bad_request")
+    );
+    let oversized = vec![b' '; medchain_gateway::wire::MAX_REQUEST_BYTES + 1];
+    assert_eq!(
+        code(post("/v1/records", oversized)),
+        (413, "too_large".to_owned())
+    );
+    let unknown_session = format!(
+        r#"{{"session": "{}", "confirmation": "00"}}"#,
+        "ab".repeat(16)
+    );
+    // The confirmation is checked first: it does not decode.
+    assert_eq!(
+        code(post("/v1/enrolments/confirm", unknown_session.into_bytes())),
+        bad("bad_request")
+    );
+
+    let gateway = client(&handle);
+    // An enrolment hello for another hospital.
+    let elsewhere = taka::Identity::new(busan.desk.name.as_str()).unwrap();
+    let (_, hello) =
+        taka::Initiator::start_enrolment(&patient.keys, elsewhere, &mut rand_core::OsRng);
+    assert!(matches!(
+        gateway.enrol_hello(&hello),
+        Err(GatewayClientError::Api { status: 400, body }) if body.code == "bad_request"
+    ));
+    // A doctor is not a patient.
+    let mine = taka::Identity::new(seoul.desk.name.as_str()).unwrap();
+    let (_, hello) =
+        taka::Initiator::start_enrolment(&seoul.doctor.keys, mine.clone(), &mut rand_core::OsRng);
+    assert!(matches!(
+        gateway.enrol_hello(&hello),
+        Err(GatewayClientError::Api { status: 422, body }) if body.code == "unknown_identity"
+    ));
+    // A confirmation is accepted once: the session is consumed.
+    let (state, hello) =
+        taka::Initiator::start_enrolment(&patient.keys, mine, &mut rand_core::OsRng);
+    let (session, reply) = gateway.enrol_hello(&hello).unwrap();
+    let (_, _, confirmation) = state.finish_enrolment(&patient.keys, &reply).unwrap();
+    gateway.enrol_confirm(&session, &confirmation).unwrap();
+    assert!(matches!(
+        gateway.enrol_confirm(&session, &confirmation),
+        Err(GatewayClientError::Api { status: 404, body }) if body.code == "unknown_session"
+    ));
+
+    // Unknown records and blobs, and ρ for a doctor of another hospital.
+    let unknown = RecordId(medchain_types::Hash32::from([7; 32]));
+    let (_, request) = {
+        let enrolment = enrol_at(&gateway, &patient, &seoul.desk.name);
+        let authorization = enrolment
+            .authorize(
+                &taka::Identity::new(busan.doctor.name.as_str()).unwrap(),
+                &[taka::RecordIndex::new(1).unwrap()],
+                u64::MAX,
+            )
+            .unwrap();
+        let licence = taka::Licence::issue(
+            &busan.desk.keys,
+            &world.params,
+            taka::Identity::new(busan.doctor.name.as_str()).unwrap(),
+            u64::MAX,
+            &mut rand_core::OsRng,
+        );
+        taka::PendingShare::request(
+            &busan.doctor.keys,
+            &world.params,
+            licence,
+            &authorization,
+            &mut rand_core::OsRng,
+        )
+        .unwrap()
+    };
+    assert!(matches!(
+        gateway.share(&unknown, medchain_types::Purpose::Treatment, &request),
+        Err(GatewayClientError::Api { status: 404, body }) if body.code == "unknown_record"
+    ));
+    assert!(matches!(
+        gateway.blob(&ContentHash::of(b"nothing")),
+        Err(GatewayClientError::Api { status: 404, body }) if body.code == "unknown_blob"
+    ));
+    assert!(matches!(
+        gateway.licence(&busan.doctor.name),
+        Err(GatewayClientError::Refused { code, .. }) if code == "not_our_doctor"
+    ));
+    // Still serving.
+    assert_eq!(gateway.info().unwrap().hospital, seoul.desk.name);
 }

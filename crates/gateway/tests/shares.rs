@@ -20,7 +20,7 @@ use medchain_gateway::{
     client::{GatewayClient, GatewayClientError},
     wire::{EmergencyFiling, Served, WrittenRecord},
 };
-use medchain_state::testkit;
+use medchain_state::{testkit, values::AccessLogEntry};
 use medchain_types::{
     AccessDecision, Address, ConsentId, DenyReason, Expiry, Hash32, IdentityPayload, Payload,
     Purpose, TxId,
@@ -94,6 +94,15 @@ fn open_served(
         .to_vec()
 }
 
+/// The chain's log entry of an access the gateway filed, proven.
+fn logged(client: &Client, access_tx: &TxId, record: &WrittenRecord) -> AccessLogEntry {
+    client
+        .proven_access_decision(access_tx, &record.record)
+        .unwrap()
+        .value
+        .unwrap()
+}
+
 /// The refusal's code; asserts the chain logged it as denied by `gateway` with `reason`.
 fn refusal<T: std::fmt::Debug>(
     client: &Client,
@@ -108,16 +117,22 @@ fn refusal<T: std::fmt::Debug>(
         }) => (code, access_tx.expect("a refusal names its access_tx")),
         other => panic!("expected {reason:?}, got {other:?}"),
     };
-    let logged = client
-        .proven_access_decision(&access_tx, &record.record)
-        .unwrap()
-        .value
-        .unwrap();
+    let logged = logged(client, &access_tx, record);
     assert_eq!(logged.decision, AccessDecision::Denied { reason });
     assert_eq!(logged.served_by, Some(*served_by));
     let expected = serde_json::to_value(reason).unwrap();
     assert_eq!(code, expected.as_str().unwrap());
     access_tx
+}
+
+/// One text field of every resource of a FHIR bundle.
+fn each(bundle: &serde_json::Value, field: &str) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["resource"][field].as_str().unwrap().to_owned())
+        .collect()
 }
 
 struct Scene {
@@ -231,13 +246,7 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
         open_served(&s.world, &s.a, &releases, &served),
         bundle.as_bytes()
     );
-    let logged = s
-        .world
-        .client
-        .proven_access_decision(&served.access_tx, &record.record)
-        .unwrap()
-        .value
-        .unwrap();
+    let logged = logged(&s.world.client, &served.access_tx, record);
     assert_eq!(
         logged.decision,
         AccessDecision::Allowed {
@@ -321,21 +330,15 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
 
     // Every decision is in the patient's FHIR audit trail; the consents export shows both.
     let audit = s.a.fhir_audit_events(&s.patient.actor.address).unwrap();
-    let outcomes: Vec<_> = audit["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["resource"]["outcome"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(outcomes, ["4", "0", "4", "4", "4", "4", "4", "4"]);
+    assert_eq!(
+        each(&audit, "outcome"),
+        ["4", "0", "4", "4", "4", "4", "4", "4"]
+    );
     let consents = s.a.fhir_consents(&s.patient.actor.address).unwrap();
-    let statuses: Vec<_> = consents["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["resource"]["status"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(statuses, ["inactive", "active", "active", "active"]);
+    assert_eq!(
+        each(&consents, "status"),
+        ["inactive", "active", "active", "active"]
+    );
 }
 
 #[test]
@@ -433,13 +436,7 @@ fn an_emergency_vouched_by_doctor_and_hospital_is_served_and_notified() {
         open_served(&s.world, &s.a, &[release], &served),
         fixture("healthy-12-0000.json").as_bytes()
     );
-    let logged = s
-        .world
-        .client
-        .proven_access_decision(&served.access_tx, &record.record)
-        .unwrap()
-        .value
-        .unwrap();
+    let logged = logged(&s.world.client, &served.access_tx, record);
     assert_eq!(logged.decision, AccessDecision::BreakGlass { emergency });
     let notifications = s.a.notifications(&s.patient.actor.address).unwrap();
     assert_eq!(notifications.len(), 1);
@@ -461,4 +458,40 @@ fn an_emergency_vouched_by_doctor_and_hospital_is_served_and_notified() {
     let last = audit["entry"].as_array().unwrap().last().unwrap().clone();
     let purposes = last["resource"]["purposeOfEvent"][0]["coding"].to_string();
     assert!(purposes.contains("110127"), "{purposes}");
+}
+
+#[test]
+fn an_authorisation_for_two_records_releases_each_after_its_own_decision() {
+    let s = scene();
+    let doctor = &s.busan.doctor;
+    let licence = s.b.licence(&doctor.name).unwrap();
+    // Consent for record 1 only: asking for it under an authorisation for 1 and 2 is refused,
+    // because record 2 is not consented — no key leaves.
+    s.grant(doctor, &s.records[0]);
+    let (_, both) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1, 2]);
+    let result = s.a.share(&s.records[0].record, Purpose::Treatment, &both);
+    refusal(
+        &s.world.client,
+        result,
+        &s.records[1],
+        &s.seoul.desk.actor.address,
+        DenyReason::NoConsent,
+    );
+
+    s.grant(doctor, &s.records[1]);
+    let (pending, both) = request(&s.world, doctor, licence, &s.enrolment, &[1, 2]);
+    let served =
+        s.a.share(&s.records[0].record, Purpose::Treatment, &both)
+            .unwrap();
+    let releases = pending
+        .open(&taka::HospitalResponse::from_bytes(&served.response).unwrap())
+        .unwrap();
+    assert_eq!(releases.len(), 2);
+    assert_eq!(
+        served.blobs.iter().map(|b| b.record).collect::<Vec<_>>(),
+        [s.records[0].record, s.records[1].record]
+    );
+    for (release, blob) in releases.iter().zip(&served.blobs) {
+        assert_eq!(release.htxm(), &blob.record.0.0);
+    }
 }

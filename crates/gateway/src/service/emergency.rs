@@ -49,7 +49,7 @@ impl Gateway {
         &self,
         filing: EmergencyFiling,
     ) -> Result<EmergencyFiled, ServiceError> {
-        self.check_own_doctor(&filing.doctor)?;
+        self.own_doctor(&filing.doctor)?;
         let hur = Hash32::from(filing.hur);
         let message = emergency_message(
             self.chain.client.light.chain_id(),
@@ -60,9 +60,8 @@ impl Gateway {
             filing.issued_at_ms,
         );
         let ours = vouching_key_from(self.chain.key()).sign(&message);
-        let vouch = aggregate(&filing.doctor_vouch, &ours).ok_or_else(|| {
-            ServiceError::bad("doctor_vouch", "not a valid BLS12-381 signature")
-        })?;
+        let vouch = aggregate(&filing.doctor_vouch, &ours)
+            .ok_or_else(|| ServiceError::bad("doctor_vouch", "not a valid BLS12-381 signature"))?;
         let confirmed = self
             .chain
             .file(Payload::Emergency(EmergencyPayload::Request {
@@ -88,36 +87,8 @@ impl Gateway {
         Ok(EmergencyFiled { emergency })
     }
 
-    /// The doctor is this hospital's (its licence's organisation), licensed and not revoked,
-    /// each proven.
-    fn check_own_doctor(&self, doctor: &IdentityName) -> Result<(), ServiceError> {
-        let licence = self.chain.licence(doctor)?.ok_or_else(|| {
-            ServiceError::NotOurDoctor(format!("{doctor} has no licence on chain"))
-        })?;
-        if licence.org != self.hospital.org {
-            return Err(ServiceError::NotOurDoctor(format!(
-                "{doctor} is a doctor of {}, not {}",
-                licence.org, self.hospital.org
-            )));
-        }
-        if licence.expires_at_ms <= now_ms() {
-            return Err(ServiceError::NotOurDoctor(format!(
-                "{doctor}'s licence has expired"
-            )));
-        }
-        if self.chain.revoked(doctor)? {
-            return Err(ServiceError::NotOurDoctor(format!(
-                "{doctor} is on the revocation list"
-            )));
-        }
-        Ok(())
-    }
-
     /// `POST /v1/emergency-access`.
-    pub(crate) fn emergency_access(
-        &self,
-        asked: EmergencyAccess,
-    ) -> Result<Served, ServiceError> {
+    pub(crate) fn emergency_access(&self, asked: EmergencyAccess) -> Result<Served, ServiceError> {
         let hello = taka::EmergencyHello::from_bytes(&asked.hello)
             .map_err(|e| ServiceError::bad("emergency hello", e))?;
         let emergency = self
@@ -132,7 +103,9 @@ impl Gateway {
             && request.hur() == emergency.hur.0
             && request.record().get() == held.key.index
             && request.patient().as_bytes()
-                == IdentityName::patient_pseudonym(&patient).as_str().as_bytes()
+                == IdentityName::patient_pseudonym(&patient)
+                    .as_str()
+                    .as_bytes()
             && emergency.patient == patient;
         let grounds = if fits {
             AccessGrounds::Emergency(asked.emergency)
@@ -179,7 +152,10 @@ impl Gateway {
     }
 
     /// `GET /v1/patients/{address}/notifications`.
-    pub(crate) fn notifications(&self, patient: &Address) -> Result<Vec<Notification>, ServiceError> {
+    pub(crate) fn notifications(
+        &self,
+        patient: &Address,
+    ) -> Result<Vec<Notification>, ServiceError> {
         self.emr
             .notifications(&patient_row(patient))?
             .into_iter()

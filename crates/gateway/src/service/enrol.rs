@@ -24,12 +24,25 @@ struct Waiting {
 }
 
 /// Enrolments between hello and confirmation.
-#[derive(Default)]
 pub(crate) struct PendingEnrolments {
     sessions: HashMap<[u8; 16], Waiting>,
+    capacity: usize,
+}
+
+impl Default for PendingEnrolments {
+    fn default() -> Self {
+        Self::with_capacity(MAX_PENDING_ENROLMENTS)
+    }
 }
 
 impl PendingEnrolments {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            sessions: HashMap::new(),
+            capacity,
+        }
+    }
+
     fn insert(
         &mut self,
         session: [u8; 16],
@@ -38,7 +51,7 @@ impl PendingEnrolments {
     ) -> Result<(), ServiceError> {
         self.sessions
             .retain(|_, w| now.duration_since(w.since) < ENROLMENT_TIMEOUT);
-        if self.sessions.len() >= MAX_PENDING_ENROLMENTS {
+        if self.sessions.len() >= self.capacity {
             return Err(ServiceError::Busy);
         }
         self.sessions.insert(session, waiting);
@@ -168,4 +181,52 @@ pub(crate) fn chain_name(identity: &taka::Identity) -> Result<IdentityName, Serv
         .ok()
         .and_then(|text| IdentityName::new(text).ok())
         .ok_or_else(|| ServiceError::bad("identity", format!("{identity} is not a chain identity")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_state::testkit::address;
+
+    /// A hospital's half of an enrolment, as a hello leaves it.
+    fn waiting(since: Instant) -> Waiting {
+        let pkg = taka::Pkg::setup(&mut OsRng);
+        let keys = |name: &str| {
+            let (pending, request) =
+                taka::PendingRegistration::new(taka::Identity::new(name).unwrap(), &mut OsRng);
+            let response = pkg.register(&request, &mut OsRng);
+            pending.complete(pkg.params(), response).unwrap()
+        };
+        let (patient, hospital) = (keys("patient"), keys("hospital"));
+        let (_, hello) =
+            taka::Initiator::start_enrolment(&patient, hospital.id().clone(), &mut OsRng);
+        let (_, pending) = taka::respond_enrolment(&hospital, &hello, &mut OsRng).unwrap();
+        Waiting {
+            pending,
+            patient: address(1),
+            since,
+        }
+    }
+
+    #[test]
+    fn pending_enrolments_are_bounded_expire_and_are_taken_once() {
+        let start = Instant::now();
+        let mut pending = PendingEnrolments::with_capacity(2);
+        pending.insert([1; 16], waiting(start), start).unwrap();
+        pending.insert([2; 16], waiting(start), start).unwrap();
+        assert!(matches!(
+            pending.insert([3; 16], waiting(start), start),
+            Err(ServiceError::Busy)
+        ));
+        assert!(pending.take(&[1; 16], start).is_some());
+        assert!(pending.take(&[1; 16], start).is_none(), "taken once");
+        pending.insert([3; 16], waiting(start), start).unwrap();
+
+        // Expired ones are neither handed out nor counted against the bound.
+        let later = start + ENROLMENT_TIMEOUT;
+        assert!(pending.take(&[2; 16], later).is_none());
+        pending.insert([4; 16], waiting(later), later).unwrap();
+        pending.insert([5; 16], waiting(later), later).unwrap();
+        assert!(pending.take(&[5; 16], later).is_some());
+    }
 }

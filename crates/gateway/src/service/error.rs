@@ -1,6 +1,8 @@
 //! The service's errors, each explained at the HTTP edge as `{code, message, hint}`.
 
-use crate::{blobs::BlobError, emr::EmrError, fhir::FhirError, wire::ErrorBody};
+use crate::{
+    blobs::BlobError, emr::EmrError, fhir::FhirError, ledger::LedgerError, wire::ErrorBody,
+};
 use axum::{
     Json,
     http::StatusCode,
@@ -39,6 +41,9 @@ pub enum ServiceError {
     /// The record's release is not complete yet.
     #[error("record {0} is not stored yet")]
     RecordNotReady(RecordId),
+    /// No such emergency request on chain.
+    #[error("no emergency request {0} on chain")]
+    UnknownEmergency(medchain_types::EmergencyId),
     /// No such enrolment session (unknown, expired, or already confirmed).
     #[error("no enrolment session {0}")]
     UnknownSession(String),
@@ -136,6 +141,11 @@ impl ServiceError {
                 "record_not_ready",
                 "the record's release is still being completed; try again shortly",
             ),
+            E::UnknownEmergency(_) => (
+                StatusCode::NOT_FOUND,
+                "unknown_emergency",
+                "file the emergency at your own hospital first (POST /v1/emergencies) and wait until it is final",
+            ),
             E::UnknownSession(_) => (
                 StatusCode::NOT_FOUND,
                 "unknown_session",
@@ -209,6 +219,15 @@ impl IntoResponse for ServiceError {
             access_tx,
         };
         (status, Json(body)).into_response()
+    }
+}
+
+impl From<LedgerError> for ServiceError {
+    fn from(error: LedgerError) -> Self {
+        match error {
+            LedgerError::Chain(error) => Self::Chain(error),
+            LedgerError::NotApplied { tx, expected } => Self::NotApplied { tx, expected },
+        }
     }
 }
 

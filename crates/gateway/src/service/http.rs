@@ -3,8 +3,8 @@
 
 use super::{Gateway, ServiceError};
 use crate::wire::{
-    Enrolled, EnrolmentStarted, GatewayInfo, HeldRecord, LicenceIssued, MAX_REQUEST_BYTES, Served,
-    WrittenRecord,
+    EmergencyFiled, Enrolled, EnrolmentStarted, GatewayInfo, HeldRecord, LicenceIssued,
+    MAX_REQUEST_BYTES, Notification, Served, WrittenRecord,
 };
 use axum::{
     Json, Router,
@@ -30,6 +30,9 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/blobs/{hash}", get(blob))
         .route("/v1/licences/{doctor}", get(licence))
         .route("/v1/shares", post(share))
+        .route("/v1/emergencies", post(file_emergency))
+        .route("/v1/emergency-access", post(emergency_access))
+        .route("/v1/patients/{address}/notifications", get(notifications))
         .route("/v1/patients/{address}/fhir/consents", get(fhir_consents))
         .route(
             "/v1/patients/{address}/fhir/audit-events",
@@ -137,4 +140,22 @@ async fn fhir_audit_events(
 ) -> Answer<serde_json::Value> {
     let patient = address(&patient)?;
     blocking(gateway, move |g| g.fhir_audit_events(&patient)).await
+}
+
+async fn file_emergency(
+    gateway: Shared,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer<EmergencyFiled> {
+    let request = json_body(body)?;
+    blocking(gateway, move |g| g.file_emergency(request)).await
+}
+
+async fn emergency_access(gateway: Shared, body: Result<Bytes, BytesRejection>) -> Answer<Served> {
+    let request = json_body(body)?;
+    blocking(gateway, move |g| g.emergency_access(request)).await
+}
+
+async fn notifications(gateway: Shared, Path(patient): Path<String>) -> Answer<Vec<Notification>> {
+    let patient = address(&patient)?;
+    blocking(gateway, move |g| g.notifications(&patient)).await
 }

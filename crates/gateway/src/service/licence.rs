@@ -5,6 +5,7 @@
 
 use super::{Gateway, ServiceError, now_ms};
 use crate::wire::LicenceIssued;
+use medchain_state::values::Licence;
 use medchain_types::IdentityName;
 use rand_core::OsRng;
 
@@ -14,23 +15,11 @@ impl Gateway {
         &self,
         doctor: &IdentityName,
     ) -> Result<LicenceIssued, ServiceError> {
-        let licence = self.chain.licence(doctor)?.ok_or_else(|| {
-            ServiceError::NotOurDoctor(format!("{doctor} has no licence on chain"))
-        })?;
+        let licence = self.own_doctor(doctor)?;
         if licence.hospital != self.hospital.identity {
             return Err(ServiceError::NotOurDoctor(format!(
                 "{doctor} is licensed by {}, not {}",
                 licence.hospital, self.hospital.identity
-            )));
-        }
-        if licence.expires_at_ms <= now_ms() {
-            return Err(ServiceError::NotOurDoctor(format!(
-                "{doctor}'s licence expired; renew it with `medchain licence renew`"
-            )));
-        }
-        if self.chain.revoked(doctor)? {
-            return Err(ServiceError::NotOurDoctor(format!(
-                "{doctor} is on the revocation list"
             )));
         }
         let identity = taka::Identity::new(doctor.as_str())
@@ -45,5 +34,30 @@ impl Gateway {
         Ok(LicenceIssued {
             licence: signed.to_bytes(),
         })
+    }
+
+    /// The licence of a doctor of this hospital's organisation, unexpired and not revoked,
+    /// each proven: whom the hospital signs ρ for and vouches for in an emergency.
+    pub(crate) fn own_doctor(&self, doctor: &IdentityName) -> Result<Licence, ServiceError> {
+        let licence = self.chain.licence(doctor)?.ok_or_else(|| {
+            ServiceError::NotOurDoctor(format!("{doctor} has no licence on chain"))
+        })?;
+        if licence.org != self.hospital.org {
+            return Err(ServiceError::NotOurDoctor(format!(
+                "{doctor} is a doctor of {}, not {}",
+                licence.org, self.hospital.org
+            )));
+        }
+        if licence.expires_at_ms <= now_ms() {
+            return Err(ServiceError::NotOurDoctor(format!(
+                "{doctor}'s licence has expired; renew it with `medchain licence renew`"
+            )));
+        }
+        if self.chain.revoked(doctor)? {
+            return Err(ServiceError::NotOurDoctor(format!(
+                "{doctor} is on the revocation list"
+            )));
+        }
+        Ok(licence)
     }
 }

@@ -9,12 +9,16 @@
 //!   resumable outbox;
 //! - sharing (S3-share, S1-sharing, S1-rights, `share.rs`): a doctor's TAKA request checked
 //!   against the chain, the access filed and decided on chain, the record key released;
-//! - licences (S3-register): ρ signed for the doctors the chain says this hospital licenses.
+//! - licences (S3-register): ρ signed for the doctors the chain says this hospital licenses;
+//! - break-glass (S3-emergency, `emergency.rs`): tx_ur vouched and filed for the hospital's
+//!   doctors, and emergency access served and notified for the records it holds;
+//! - FHIR R4 exports of a patient's consents and access log (`fhir_export.rs`).
 //!
 //! Every step is synchronous (the EMR database, the chain client, pairings); the HTTP layer
 //! runs each request on a blocking thread.
 
 mod chain;
+mod emergency;
 mod enrol;
 mod error;
 mod fhir_export;
@@ -196,6 +200,7 @@ fn serve(config: HospitalConfig, ready: mpsc::Sender<Started>, stop: oneshot::Re
         let handle = tokio::runtime::Handle::current();
         let opened = tokio::task::spawn_blocking(move || {
             let gateway = Gateway::open(config, addr, handle)?;
+            gateway.register_vouching_key()?;
             gateway.resume_releases();
             Ok::<_, ServiceError>(gateway)
         })

@@ -19,10 +19,11 @@ use crate::{
     blobs::{RecordBinding, RecordKey, SealedRecord},
     emr::{self, EmrError, Hemr, Release, ReleaseTxId},
     fhir::{self, PatientRef},
+    ledger::RecordLedger as _,
     wire::{HeldRecord, WriteRecord, WrittenRecord},
 };
 use medchain_types::{
-    Address, ContentHash, Event, Hash32, Payload, RecordId, RecordPayload, Role, Transaction, TxId,
+    Address, ContentHash, Hash32, Payload, RecordId, RecordPayload, Role, Transaction, TxId,
 };
 use zeroize::Zeroizing;
 
@@ -183,24 +184,16 @@ impl Gateway {
         })
     }
 
-    /// Step 2: the doctor's release, final on chain; marks the record `released`.
+    /// Step 2: the doctor's release, final on chain (the ledger submits the same signed
+    /// transaction, or finds it final); marks the record `released`.
     fn file_release(&self, record: &emr::Record) -> Result<TxId, ServiceError> {
         let signed = record.signed_release.as_deref().ok_or_else(|| {
             ServiceError::Internal(format!("record {} has no signed release", record.key))
         })?;
         let tx = Transaction::from_bytes(signed)
             .map_err(|e| ServiceError::Internal(format!("stored release: {e}")))?;
-        let confirmed = self.chain.submit_signed(&tx)?;
+        self.chain.ledger.release(&tx)?;
         let id = tx.id();
-        let released = confirmed.receipt.events.iter().any(
-            |event| matches!(event, Event::RecordReleased { record, .. } if *record == RecordId::from(id)),
-        );
-        if !released {
-            return Err(ServiceError::NotApplied {
-                tx: id,
-                expected: "the record's release",
-            });
-        }
         self.emr.mark_released(&record.key, &ReleaseTxId(id.0.0))?;
         tracing::info!(record = %id, index = record.key.index, "record released on chain");
         Ok(id)
@@ -212,7 +205,8 @@ impl Gateway {
         record: &emr::Record,
         record_id: RecordId,
     ) -> Result<ContentHash, ServiceError> {
-        if let Some(pointer) = self.chain.storage(&record_id)?
+        let filed = self.chain.ledger.record(&record_id)?;
+        if let Some((pointer, _)) = filed.and_then(|proven| proven.pointer)
             && self
                 .runtime
                 .block_on(self.blobs.exists(&pointer.blob_hash))?
@@ -232,20 +226,9 @@ impl Gateway {
             .to_bytes();
         let blob_hash = self.runtime.block_on(self.blobs.put(sealed))?;
         let location = self.blobs.location(&blob_hash)?;
-        let confirmed = self.chain.file(Payload::Record(RecordPayload::Store {
-            record: record_id,
-            blob_hash,
-            location,
-        }))?;
-        let stored = confirmed.receipt.events.iter().any(|event| {
-            matches!(event, Event::RecordStored { record, blob_hash: h } if *record == record_id && *h == blob_hash)
-        });
-        if !stored {
-            return Err(ServiceError::NotApplied {
-                tx: confirmed.receipt.tx,
-                expected: "the storage pointer",
-            });
-        }
+        self.chain
+            .ledger
+            .store_pointer(self.chain.key(), record_id, blob_hash, location)?;
         Ok(blob_hash)
     }
 
