@@ -594,9 +594,7 @@ mod tests {
             serve_at_holder(&mut s, &doctor, AccessGrounds::Consent),
             denial(DenyReason::NoConsent)
         );
-        let id = s
-            .world
-            .granted(&s.patient, &doctor, s.record, Expiry::AtHeight(1_000));
+        let id = s.consent_for(&doctor);
         let preview = served_decision(
             &s.world.store,
             s.world.next_env(),
@@ -628,21 +626,14 @@ mod tests {
         // itself (a gateway serves doctors; the patient reads its blob directly).
         for requester in [Actor::new(70), s.desk.actor.clone(), s.patient.clone()] {
             if requester.address != s.patient.address {
-                let patient = s.patient.clone();
-                s.world
-                    .granted(&patient, &requester, s.record, Expiry::AtHeight(1_000));
+                s.consent_for(&requester);
             }
             assert_eq!(
                 serve_at_holder(&mut s, &requester, AccessGrounds::Consent),
                 denial(DenyReason::NotADoctor)
             );
         }
-        s.world.granted(
-            &s.patient.clone(),
-            &doctor,
-            s.record,
-            Expiry::AtHeight(1_000),
-        );
+        s.consent_for(&doctor);
         // Revoked, then lifted.
         let busan = s.desk.actor.clone();
         s.world.run(&busan, revoke_doctor(&name)).unwrap();
@@ -685,12 +676,7 @@ mod tests {
             .run(&unlicensed, join(&busan, &doctor, &unlicensed))
             .unwrap();
         s.world.run(&unlicensed, enrol_doctor(&unlicensed)).unwrap();
-        s.world.granted(
-            &s.patient.clone(),
-            &unlicensed,
-            s.record,
-            Expiry::AtHeight(1_000),
-        );
+        s.consent_for(&unlicensed);
         assert_eq!(
             serve_at_holder(&mut s, &unlicensed, AccessGrounds::Consent),
             denial(DenyReason::Unlicensed)
@@ -701,12 +687,7 @@ mod tests {
     fn a_gateway_refusal_is_logged_as_a_denial_with_its_reason() {
         let mut s = Sharing::new();
         let doctor = s.doctor.clone();
-        s.world.granted(
-            &s.patient.clone(),
-            &doctor,
-            s.record,
-            Expiry::AtHeight(1_000),
-        );
+        s.consent_for(&doctor);
         for refusal in RefusalReason::ALL {
             assert_eq!(
                 serve_at_holder(&mut s, &doctor, AccessGrounds::Refused(*refusal)),

@@ -725,6 +725,14 @@ impl Sharing {
         }
     }
 
+    /// The patient consents to `grantee`'s treatment access to the record (until height
+    /// 1,000); returns the consent id.
+    pub fn consent_for(&mut self, grantee: &Actor) -> ConsentId {
+        let patient = self.patient.clone();
+        self.world
+            .granted(&patient, grantee, self.record, Expiry::AtHeight(1_000))
+    }
+
     /// Registers the vouching keys of `parties` that have none yet.
     pub fn vouching_keys(&mut self, parties: &[&Actor]) {
         for party in parties {

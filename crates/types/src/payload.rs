@@ -866,9 +866,8 @@ mod tests {
     }
 
     #[test]
-    fn payload_names_are_distinct_and_module_dot_action() {
-        let mut names: Vec<_> = payloads().iter().map(Payload::kind).collect();
-        names.dedup();
+    fn payload_kinds_are_named_module_dot_action() {
+        let names: Vec<_> = payloads().iter().map(Payload::kind).collect();
         for name in [
             "record.entry",
             "identity.vouching_key",
