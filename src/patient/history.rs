@@ -43,15 +43,11 @@ pub fn history(acting: &Acting) -> Result<Status, CliError> {
     }
     println!("access history of {patient}: {} entries", entries.len());
     for (seq, entry) in entries.iter().enumerate() {
-        let mark = match entry.decision {
-            AccessDecision::BreakGlass { .. } => "BREAK-GLASS ",
-            _ => "",
-        };
         let served = entry.served_by.map_or_else(String::new, |gateway| {
             format!(", served by gateway {gateway}")
         });
         println!(
-            "#{seq} {} {mark}{} record {} for {} by {}{served} (tx {})",
+            "#{seq} {} {} record {} for {} by {}{served} (tx {})",
             crate::time::utc(entry.timestamp_ms),
             output::decision_line(&entry.decision),
             entry.record,

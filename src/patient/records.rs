@@ -231,3 +231,29 @@ fn print(patient: &Address, checked: &[Checked], at: &FinalizedHeader, as_json: 
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_types::Hash32;
+
+    #[test]
+    fn a_verified_record_is_written_once_and_an_altered_copy_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = RecordId(Hash32::from([4; 32]));
+        assert_eq!(save(None, &id, b"{}").unwrap(), None);
+        let path = save(Some(dir.path()), &id, b"{\"a\":1}").unwrap().unwrap();
+        assert_eq!(path, dir.path().join(format!("{id}.json")));
+        // The same record again (a second run) is fine; different bytes under its name are not.
+        assert_eq!(
+            save(Some(dir.path()), &id, b"{\"a\":1}").unwrap(),
+            Some(path.clone())
+        );
+        let error = save(Some(dir.path()), &id, b"{\"a\":2}").unwrap_err();
+        assert!(
+            error.contains("differs from the verified record"),
+            "{error}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}");
+    }
+}
