@@ -2,9 +2,10 @@
 //! wallet, taka's public parameters and identities read from the chain (verified), hospital
 //! gateways, new files, and opening a sealed record against the hEMR the chain holds.
 
-use crate::{cli::Acting, connect, error::CliError};
+use crate::{cli::Acting, connect, error::CliError, ids, output};
+use medchain_api::{IdPrefix, MAX_LIST_PAGE};
 use medchain_client::{
-    Client, Sent, StateQuery, WaitPolicy,
+    Client, FinalizedHeader, ListQuery, Listed, Sent, StateQuery, WaitPolicy,
     keys::{self, Confirm, KeyError},
 };
 use medchain_gateway::{
@@ -13,8 +14,8 @@ use medchain_gateway::{
 };
 use medchain_state::values::{IdentityRecord, Record};
 use medchain_types::{
-    Address, Hash32, IdentityName, Payload, RecordId, Role,
-    keyfile::{KeyFile, KeyMaterial},
+    Address, Hash32, IdentityName, OrgName, Payload, PrivateKey, RecordId, Role,
+    keyfile::{HospitalLink, KeyFile, KeyMaterial, Wallet},
 };
 use rand_core_06::OsRng;
 use std::{
@@ -229,7 +230,7 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
 /// Sends `payload` as `key`'s account and waits for it to be final (verified).
 pub fn send(
     client: &Client,
-    key: &medchain_types::PrivateKey,
+    key: &PrivateKey,
     payload: Payload,
     acting: &Acting,
 ) -> Result<Sent, CliError> {
@@ -247,9 +248,9 @@ pub fn send(
 /// the chain places in `org` (verified). `None` when the patient is not enrolled there.
 pub fn link_for_org<'w>(
     client: &Client,
-    wallet: &'w medchain_types::keyfile::Wallet,
-    org: &medchain_types::OrgName,
-) -> Result<Option<&'w medchain_types::keyfile::HospitalLink>, CliError> {
+    wallet: &'w Wallet,
+    org: &OrgName,
+) -> Result<Option<&'w HospitalLink>, CliError> {
     for link in &wallet.enrolments {
         let hospital = identity(client, &link.hospital, Role::Hospital)?;
         if hospital.org.as_ref() == Some(org) {
@@ -264,7 +265,7 @@ pub fn finalized_json(sent: &Sent) -> serde_json::Value {
     sent.confirmed
         .as_ref()
         .map_or(serde_json::Value::Null, |confirmed| {
-            crate::output::finality_json(&confirmed.block.at)
+            output::finality_json(&confirmed.block.at)
         })
 }
 
@@ -277,12 +278,7 @@ pub fn finalized_phrase(sent: &Sent) -> String {
                 sent.id
             )
         },
-        |confirmed| {
-            format!(
-                "finalized in {}",
-                crate::output::block_phrase(&confirmed.block.at)
-            )
-        },
+        |confirmed| format!("finalized in {}", output::block_phrase(&confirmed.block.at)),
     )
 }
 
@@ -308,9 +304,9 @@ pub fn held_index(
 /// The patient's enrolment at the hospital organisation that released `record`.
 pub fn enrolment_for<'w>(
     client: &Client,
-    wallet: &'w medchain_types::keyfile::Wallet,
+    wallet: &'w Wallet,
     record: &Record,
-) -> Result<&'w medchain_types::keyfile::HospitalLink, CliError> {
+) -> Result<&'w HospitalLink, CliError> {
     link_for_org(client, wallet, &record.hospital)?.ok_or_else(|| {
         CliError::Usage(format!(
             "you are not enrolled at {}, which holds this record: run `medchain patient enrol --hospital URL` with its gateway",
@@ -322,18 +318,12 @@ pub fn enrolment_for<'w>(
 /// Every entry of a list, page by page, each page verified; the last page's block.
 pub fn all_pages<E: medchain_state::StateValue, V: medchain_state::StateValue>(
     client: &Client,
-    query: &medchain_client::ListQuery<E, V>,
-) -> Result<
-    (
-        Vec<medchain_client::Listed<E, V>>,
-        medchain_client::FinalizedHeader,
-    ),
-    CliError,
-> {
+    query: &ListQuery<E, V>,
+) -> Result<(Vec<Listed<E, V>>, FinalizedHeader), CliError> {
     let mut entries = Vec::new();
     loop {
         let page = client
-            .list(query, entries.len() as u64, medchain_api::MAX_LIST_PAGE)
+            .list(query, entries.len() as u64, MAX_LIST_PAGE)
             .map_err(|error| connect::explain(client, error))?;
         let got = page.entries.len();
         entries.extend(page.entries);
@@ -349,7 +339,7 @@ pub struct OwnRecord<'w> {
     /// The record id.
     pub id: RecordId,
     /// The enrolment at the holding hospital.
-    pub link: &'w medchain_types::keyfile::HospitalLink,
+    pub link: &'w HospitalLink,
     /// Its EMR index j there.
     pub index: u64,
 }
@@ -358,10 +348,10 @@ pub struct OwnRecord<'w> {
 pub fn own_record<'w>(
     client: &Client,
     holder: &'w Holder,
-    prefix: &medchain_api::IdPrefix,
+    prefix: &IdPrefix,
 ) -> Result<OwnRecord<'w>, CliError> {
     let patient = holder.address();
-    let id = crate::ids::record(client, prefix)?;
+    let id = ids::record(client, prefix)?;
     let released = record(client, &id)?;
     if released.patient != patient {
         return Err(CliError::Usage(format!(
