@@ -86,6 +86,16 @@ pub enum Command {
         after_help = "Example:\n  MEDCHAIN_PASSPHRASE=… medchain hospital --key hospital-a.key --node http://127.0.0.1:8400 --listen 127.0.0.1:9101 --data-dir gateway-a\n  … --database postgres://gateway@127.0.0.1:5432/emr --blobs 's3://records?endpoint=http://127.0.0.1:9000&allow_http=true'"
     )]
     Hospital(HospitalArgs),
+    /// Patients: enrol at a hospital's gateway, read your records from every hospital (each
+    /// checked against its hash on chain), file your emergency entry, consent, authorise a
+    /// doctor, and see every access to your records (S3-agree, S3-entry, S3-share, S1-rights).
+    #[command(subcommand)]
+    Patient(PatientCommand),
+    /// Doctors: write a record through your hospital's gateway, ask a patient for access,
+    /// fetch a record another hospital holds, and break the glass in an emergency (S1-release,
+    /// S3-share, S3-emergency).
+    #[command(subcommand)]
+    Doctor(DoctorCommand),
     /// Verify an answer saved with `medchain query … --save FILE`, offline: only the genesis
     /// document is trusted and no node is contacted (unless --cross-check asks one how far the
     /// chain has moved since).
@@ -771,4 +781,464 @@ pub struct IdentityShowArgs {
     pub address: Option<Address>,
     #[command(flatten)]
     pub reading: Reading,
+}
+
+// Hospital gateways: patients and doctors (issue 9).
+
+/// Options of every `patient` and `doctor` command: whose key, which node, how long to wait.
+#[derive(Debug, Args)]
+pub struct Acting {
+    /// Your key file (encrypted; its passphrase from MEDCHAIN_PASSPHRASE or the terminal).
+    #[arg(long, env = "MEDCHAIN_KEY")]
+    pub key: PathBuf,
+    /// Seconds to wait for each transaction to be final.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Node and verification options.
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `medchain patient …`.
+// Parsed once per process: the size of one variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum PatientCommand {
+    /// Enrol at a hospital (S3-agree, first visit): a key agreement with the hospital's
+    /// gateway, authenticated both ways with identity keys, whose result — the factors every
+    /// record key there derives from — is stored in your key file.
+    #[command(
+        after_help = "Example:\n  medchain patient enrol --key patient.key --hospital http://127.0.0.1:9101"
+    )]
+    Enrol {
+        /// The hospital gateway's URL.
+        #[arg(long, value_name = "URL")]
+        hospital: String,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Your records at every hospital: listed from the chain (verified), each fetched from the
+    /// hospital's gateway, decrypted with its record key and checked against hEMR on chain.
+    /// Exits 1 if any record could not be fetched or does not check.
+    #[command(after_help = "Example:\n  medchain patient records --key patient.key --out records/")]
+    Records {
+        /// Write each verified record to DIR/<record id>.json.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// File your encrypted EMR entry for a record on chain (S3-entry): what a doctor who
+    /// treats you in an emergency opens with your biometric template to find the record.
+    #[command(
+        after_help = "Example:\n  medchain patient entry --key patient.key --record 3fa2 --template thumb.bin --keywords diabetes,insulin"
+    )]
+    Entry {
+        /// The record id, or its first hex digits (at least 4).
+        #[arg(long)]
+        record: IdPrefix,
+        /// The biometric template (at least 32 bytes). A real deployment derives it with a
+        /// fuzzy extractor: two scans of one finger never give the same bytes.
+        #[arg(long, value_name = "FILE")]
+        template: PathBuf,
+        /// Keywords an emergency doctor sees once the entry opens, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        keywords: Vec<String>,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Consent on chain: grant, revoke, list (the same as `medchain consent …`).
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// Authorise a doctor for one record (S3-share): answers the doctor's agreement hello,
+    /// grants the on-chain consent for the purpose, and writes the grant file to hand back.
+    #[command(
+        after_help = "Example:\n  medchain patient authorize --key patient.key --hello ask.json --record 3fa2 --purpose treatment --expires 1h --out grant.json"
+    )]
+    Authorize {
+        /// The doctor's hello (written by `medchain doctor ask`).
+        #[arg(long, value_name = "FILE")]
+        hello: PathBuf,
+        /// The record id, or its first hex digits (at least 4).
+        #[arg(long)]
+        record: IdPrefix,
+        /// For what the doctor may use it.
+        #[arg(long, value_enum)]
+        purpose: PurposeArg,
+        /// Until when: a duration (90s, 45m, 12h, 30d) or a date (2026-12-31).
+        #[arg(long, value_name = "DURATION|DATE", value_parser = crate::time::parse_deadline)]
+        expires: ExpirySpec,
+        /// Where to write the grant file for the doctor (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Every access to your records — allowed, denied and break-glass — from your access log
+    /// on chain, each entry verified.
+    History {
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Emergency (break-glass) requests naming your records, from the chain, each verified.
+    Notifications {
+        #[command(flatten)]
+        acting: Acting,
+    },
+}
+
+/// `medchain doctor …`.
+#[derive(Debug, Subcommand)]
+pub enum DoctorCommand {
+    /// Write a record (a FHIR R4 bundle) through your hospital's gateway: you sign its release
+    /// (hEMR on chain); the gateway checks, encrypts and stores it for the patient.
+    #[command(
+        after_help = "Example:\n  medchain doctor write --key doctor.key --hospital http://127.0.0.1:9101 --patient 3b6a… --fhir-patient Patient/123 --bundle visit.json"
+    )]
+    Write {
+        /// Your hospital gateway's URL.
+        #[arg(long, value_name = "URL")]
+        hospital: String,
+        /// The patient's address (enrolled at this hospital).
+        #[arg(long)]
+        patient: Address,
+        /// The patient's reference inside the bundle (Patient/<id> or urn:uuid:…).
+        #[arg(long, value_name = "REFERENCE")]
+        fhir_patient: String,
+        /// The FHIR R4 JSON bundle.
+        #[arg(long, value_name = "FILE")]
+        bundle: PathBuf,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Start a key agreement with a patient (S3-agree): writes the hello to hand to the
+    /// patient to FILE, and your side of it, encrypted, to FILE.state (mode 0600).
+    #[command(
+        after_help = "Example:\n  medchain doctor ask --key doctor.key --patient 3b6a… --out ask.json"
+    )]
+    Ask {
+        /// The patient's address.
+        #[arg(long)]
+        patient: Address,
+        /// Where to write the hello (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Fetch the record a patient's grant file authorises (S3-share): your licence from your
+    /// own hospital's gateway, the request to the holding hospital's, then decrypt and check
+    /// the record against hEMR on chain. A refusal exits 7 with its reason.
+    #[command(
+        after_help = "Example:\n  medchain doctor fetch --key doctor.key --grant grant.json --hospital http://127.0.0.1:9102 --out record.json"
+    )]
+    Fetch {
+        /// The patient's grant file (from `medchain patient authorize`).
+        #[arg(long, value_name = "FILE")]
+        grant: PathBuf,
+        /// Your own hospital gateway's URL (it signs your licence).
+        #[arg(long, value_name = "URL")]
+        hospital: String,
+        /// Your side of the agreement [default: the file `doctor ask` wrote, as the grant names it].
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Where to write the record (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Break the glass (S3-emergency): open the patient's EMR entry with their biometric
+    /// template, have your hospital file the emergency request (vouched by you and it), and
+    /// fetch the record from the hospital that holds it. The patient is notified. Exits 8 if
+    /// no entry opens with the template, 7 if the holder refuses.
+    #[command(
+        after_help = "Example:\n  medchain doctor emergency --key doctor.key --patient 3b6a… --template thumb.bin --hospital http://127.0.0.1:9102 --gateway http://127.0.0.1:9101 --out record.json"
+    )]
+    Emergency {
+        /// The patient's address.
+        #[arg(long)]
+        patient: Address,
+        /// The patient's biometric template.
+        #[arg(long, value_name = "FILE")]
+        template: PathBuf,
+        /// Your own hospital gateway's URL (it files and co-signs the request).
+        #[arg(long, value_name = "URL")]
+        hospital: String,
+        /// The gateway of the hospital holding the record.
+        #[arg(long, value_name = "URL")]
+        gateway: String,
+        /// Where to write the record (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        acting: Acting,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    const ADDRESS: &str = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29";
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(["medchain"].iter().chain(args))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn patient_commands_parse_as_documented() {
+        let cli = parse(&[
+            "patient",
+            "authorize",
+            "--key",
+            "p.key",
+            "--hello",
+            "ask.json",
+            "--record",
+            "3fa2",
+            "--purpose",
+            "treatment",
+            "--expires",
+            "1h",
+            "--out",
+            "grant.json",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Patient(PatientCommand::Authorize {
+            purpose,
+            expires,
+            acting,
+            ..
+        }) = cli.command
+        else {
+            panic!("not patient authorize");
+        };
+        assert!(matches!(purpose, PurposeArg::Treatment));
+        assert_eq!(expires, ExpirySpec::For(Duration::from_secs(3600)));
+        assert!(acting.connection.json);
+        assert_eq!(acting.timeout, 60);
+
+        let cli = parse(&[
+            "patient",
+            "entry",
+            "--key",
+            "p.key",
+            "--record",
+            "3fa2",
+            "--template",
+            "t.bin",
+            "--keywords",
+            "diabetes,insulin",
+        ])
+        .unwrap();
+        let Command::Patient(PatientCommand::Entry { keywords, .. }) = cli.command else {
+            panic!("not patient entry");
+        };
+        assert_eq!(keywords, ["diabetes", "insulin"]);
+
+        for args in [
+            &[
+                "patient",
+                "enrol",
+                "--key",
+                "p.key",
+                "--hospital",
+                "http://127.0.0.1:9101",
+            ][..],
+            &["patient", "records", "--key", "p.key", "--out", "dir"],
+            &["patient", "history", "--key", "p.key"],
+            &["patient", "notifications", "--key", "p.key", "--json"],
+            &[
+                "patient",
+                "consent",
+                "revoke",
+                "--key",
+                "p.key",
+                "--consent",
+                "0c5e",
+            ],
+        ] {
+            parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn doctor_commands_parse_as_documented() {
+        for args in [
+            &[
+                "doctor",
+                "write",
+                "--key",
+                "d.key",
+                "--hospital",
+                "http://127.0.0.1:9101",
+                "--patient",
+                ADDRESS,
+                "--fhir-patient",
+                "Patient/1",
+                "--bundle",
+                "b.json",
+            ][..],
+            &[
+                "doctor",
+                "ask",
+                "--key",
+                "d.key",
+                "--patient",
+                ADDRESS,
+                "--out",
+                "ask.json",
+            ],
+            &[
+                "doctor",
+                "fetch",
+                "--key",
+                "d.key",
+                "--grant",
+                "g.json",
+                "--hospital",
+                "http://127.0.0.1:9102",
+                "--out",
+                "r.json",
+            ],
+            &[
+                "doctor",
+                "emergency",
+                "--key",
+                "d.key",
+                "--patient",
+                ADDRESS,
+                "--template",
+                "t.bin",
+                "--hospital",
+                "http://127.0.0.1:9102",
+                "--gateway",
+                "http://127.0.0.1:9101",
+                "--out",
+                "r.json",
+            ],
+        ] {
+            parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+        let Command::Doctor(DoctorCommand::Fetch { state, .. }) = parse(&[
+            "doctor",
+            "fetch",
+            "--key",
+            "d.key",
+            "--grant",
+            "g.json",
+            "--hospital",
+            "h",
+            "--out",
+            "r.json",
+            "--state",
+            "ask.json.state",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not doctor fetch");
+        };
+        assert_eq!(state, Some(PathBuf::from("ask.json.state")));
+    }
+
+    #[test]
+    fn missing_or_malformed_arguments_are_usage_errors() {
+        use clap::error::ErrorKind;
+        let kind = |args: &[&str]| parse(args).err().map(|e| e.kind());
+        // No holder gateway for an emergency.
+        assert_eq!(
+            kind(&[
+                "doctor",
+                "emergency",
+                "--key",
+                "d.key",
+                "--patient",
+                ADDRESS,
+                "--template",
+                "t.bin",
+                "--hospital",
+                "h",
+                "--out",
+                "r.json",
+            ]),
+            Some(ErrorKind::MissingRequiredArgument)
+        );
+        // Not an address.
+        assert_eq!(
+            kind(&[
+                "doctor",
+                "ask",
+                "--key",
+                "d.key",
+                "--patient",
+                "bob",
+                "--out",
+                "a.json"
+            ]),
+            Some(ErrorKind::ValueValidation)
+        );
+        // Not a duration or a date.
+        assert_eq!(
+            kind(&[
+                "patient",
+                "authorize",
+                "--key",
+                "p.key",
+                "--hello",
+                "a.json",
+                "--record",
+                "3fa2",
+                "--purpose",
+                "treatment",
+                "--expires",
+                "soon",
+                "--out",
+                "g.json",
+            ]),
+            Some(ErrorKind::ValueValidation)
+        );
+        // Not a purpose.
+        assert_eq!(
+            kind(&[
+                "patient",
+                "authorize",
+                "--key",
+                "p.key",
+                "--hello",
+                "a.json",
+                "--record",
+                "3fa2",
+                "--purpose",
+                "curiosity",
+                "--expires",
+                "1h",
+                "--out",
+                "g.json",
+            ]),
+            Some(ErrorKind::InvalidValue)
+        );
+        // A record id prefix is at least 4 hex digits.
+        assert_eq!(
+            kind(&[
+                "patient",
+                "entry",
+                "--key",
+                "p.key",
+                "--record",
+                "3f",
+                "--template",
+                "t",
+            ]),
+            Some(ErrorKind::ValueValidation)
+        );
+    }
 }

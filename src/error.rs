@@ -2,6 +2,8 @@
 
 use crate::exit::Status;
 use medchain_client::{ClientError, build::BuildError, keys::KeyError};
+use medchain_gateway::{blobs::SealError, client::GatewayClientError};
+use medchain_types::TxId;
 use std::path::PathBuf;
 
 /// A command's failure.
@@ -72,6 +74,27 @@ pub enum CliError {
     /// `medchain devnet` could not start or supervise its validators.
     #[error("devnet: {0}")]
     Devnet(String),
+    /// A hospital gateway failed or refused (a refusal is exit status 7).
+    #[error(transparent)]
+    Gateway(#[from] GatewayClientError),
+    /// A TAKA message, state or key did not check out.
+    #[error("TAKA: {0}")]
+    Taka(#[from] taka::Error),
+    /// A record's blob does not open as the record the chain names (wrong key, altered
+    /// bytes, or contents that do not hash to hEMR).
+    #[error("{0}; the record was NOT accepted")]
+    Sealed(#[from] SealError),
+    /// No EMR entry of the patient opens with the template given.
+    #[error("{0}")]
+    WrongTemplate(String),
+    /// A file that is not what the command expects (a hello, a grant, a stored state).
+    #[error("{path}: {reason}")]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it, and what to do.
+        reason: String,
+    },
 }
 
 impl CliError {
@@ -91,6 +114,8 @@ impl CliError {
             Self::Client(ClientError::NoSuchId { .. }) | Self::NotFound(_) => Status::NotFound,
             Self::Client(error) if error.api_code() == Some("not_found") => Status::NotFound,
             Self::Client(ClientError::Dropped { .. }) => Status::Dropped,
+            Self::Gateway(GatewayClientError::Refused { .. }) => Status::Refused,
+            Self::WrongTemplate(_) => Status::WrongTemplate,
             _ => Status::Error,
         }
     }
@@ -105,8 +130,60 @@ impl CliError {
                 body.message,
                 cli_hint(&body.error).unwrap_or(&body.hint)
             ),
+            Self::Gateway(GatewayClientError::Refused {
+                code,
+                message,
+                access_tx,
+            }) => refusal_report(code, message, access_tx.as_ref()),
             other => other.to_string(),
         }
+    }
+}
+
+/// A gateway's refusal: the reason, the access transaction that logged it, what to do.
+fn refusal_report(code: &str, message: &str, access_tx: Option<&TxId>) -> String {
+    let logged = access_tx.map_or_else(
+        || "the gateway named no access transaction".to_string(),
+        |tx| format!("logged on chain as denied in access tx {tx} (`medchain query tx {tx}`)"),
+    );
+    format!(
+        "the hospital gateway refused ({code}): {message}\n{logged}\nhint: {}",
+        refusal_hint(code)
+    )
+}
+
+/// The next step for a gateway's refusal code (the chain's deny reasons, snake_case).
+fn refusal_hint(code: &str) -> &'static str {
+    match code {
+        "no_consent" | "consent_expired" => {
+            "ask the patient for an authorisation: you run `medchain doctor ask`, they run `medchain patient authorize` (which also grants the consent on chain)"
+        }
+        "consent_revoked" => "the patient revoked the consent: only a new authorisation helps",
+        "doctor_revoked" => {
+            "you are on the revocation list (`medchain revocation check YOUR-IDENTITY`): your hospital or the regulator must lift it"
+        }
+        "licence_expired" | "unlicensed" => {
+            "your hospital must issue or renew your licence (`medchain licence renew`)"
+        }
+        "licence_mismatch" => {
+            "the licence is not your hospital's: pass --hospital with the URL of your own hospital's gateway"
+        }
+        "bad_authorisation" | "wrong_record" | "authorisation_expired" => {
+            "the grant does not authorise this request: ask the patient for a new one (`medchain doctor ask`, then `medchain patient authorize`)"
+        }
+        "replayed" => {
+            "this request was served already: start over with `medchain doctor ask` for a fresh agreement"
+        }
+        "no_emergency" | "emergency_mismatch" | "emergency_expired" => {
+            "the emergency request does not cover this access: run `medchain doctor emergency` again to file a new one"
+        }
+        "not_our_doctor" => {
+            "your own hospital's gateway gives no licence to a doctor the chain says it does not license: check `medchain licence show YOUR-IDENTITY` and `medchain revocation check YOUR-IDENTITY`, and that --hospital is your own hospital's gateway"
+        }
+        "not_a_doctor" | "requester_not_audited" => {
+            "only a licensed doctor of an audited hospital is served: check `medchain identity show --address YOUR-ADDRESS`"
+        }
+        _ => "see the patient's access log (`medchain patient history`) for the decision",
     }
 }
 
@@ -152,5 +229,33 @@ mod tests {
         assert_eq!(unknown.status(), Status::NotFound);
         assert_eq!(CliError::NotFound("x".into()).status(), Status::NotFound);
         assert_eq!(CliError::NoGenesis.status(), Status::Error);
+    }
+
+    #[test]
+    fn a_gateway_refusal_exits_7_naming_its_reason_access_tx_and_next_step() {
+        let tx = TxId(medchain_types::Hash32::from([0xab; 32]));
+        let refused = CliError::Gateway(GatewayClientError::Refused {
+            code: "consent_revoked".into(),
+            message: "the patient revoked consent c0ffee".into(),
+            access_tx: Some(tx),
+        });
+        assert_eq!(refused.status(), Status::Refused);
+        assert_eq!(refused.status().code(), 7);
+        let report = refused.report();
+        assert!(report.contains("refused (consent_revoked)"), "{report}");
+        assert!(report.contains(&tx.to_string()), "{report}");
+        assert!(report.contains("only a new authorisation"), "{report}");
+        // Every other gateway failure is a plain error.
+        let unreachable = CliError::Gateway(GatewayClientError::Unreachable {
+            url: "http://127.0.0.1:1".into(),
+            reason: "connection refused".into(),
+        });
+        assert_eq!(unreachable.status(), Status::Error);
+    }
+
+    #[test]
+    fn a_wrong_template_exits_8() {
+        let wrong = CliError::WrongTemplate("no entry opens".into());
+        assert_eq!(wrong.status().code(), 8);
     }
 }

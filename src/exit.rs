@@ -22,11 +22,15 @@ pub enum Status {
     Dropped,
     /// `revocation check`: the doctor is on the revocation list (proven).
     Revoked,
+    /// A hospital gateway refused to release a record (and logged the refusal on chain).
+    Refused,
+    /// `doctor emergency`: no EMR entry of the patient opens with the template given.
+    WrongTemplate,
 }
 
 impl Status {
     /// Every status, in numeric order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::Ok,
         Self::Error,
         Self::Usage,
@@ -34,6 +38,8 @@ impl Status {
         Self::NotFound,
         Self::Dropped,
         Self::Revoked,
+        Self::Refused,
+        Self::WrongTemplate,
     ];
 
     /// The number the process exits with.
@@ -46,6 +52,8 @@ impl Status {
             Self::NotFound => 4,
             Self::Dropped => 5,
             Self::Revoked => 6,
+            Self::Refused => 7,
+            Self::WrongTemplate => 8,
         }
     }
 
@@ -58,6 +66,12 @@ impl Status {
             Self::NotFound => "not found: proven absent, unknown transaction, or no such block",
             Self::Dropped => "a transaction the node accepted was dropped before a block",
             Self::Revoked => "`revocation check`: the doctor is on the revocation list (proven)",
+            Self::Refused => {
+                "a hospital gateway refused to release a record (the refusal is logged on chain)"
+            }
+            Self::WrongTemplate => {
+                "`doctor emergency`: no EMR entry of the patient opens with this template"
+            }
         }
     }
 
@@ -84,7 +98,7 @@ mod tests {
     #[test]
     fn codes_are_distinct_and_in_order() {
         let codes: Vec<u8> = Status::ALL.iter().map(|s| s.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
         assert!(Status::table().contains("  4  not found"));
     }
 }

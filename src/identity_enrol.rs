@@ -71,8 +71,8 @@ pub fn enrol(
     })?;
     let elapsed = started.elapsed();
     let stored = KeyMaterial {
-        key: material.key,
         entity_keys: Some(enrolled.keys.to_bytes()),
+        ..material
     };
     keys::replace_key_file(path, &stored, &passphrase)?;
     print_enrolled(

@@ -9,6 +9,8 @@
 //! - `hospital`: run a hospital's gateway (medchain-gateway's service).
 //! - `query`: read chain state, verified against a finalized block (`--save` keeps the answer).
 //! - `verify`: check a saved answer again, offline.
+//! - `patient`, `doctor`: records at hospital gateways — enrol, write, read, authorise, fetch,
+//!   break-glass — every answer checked against the chain.
 //!
 //! This crate only parses arguments and prints; the logic lives in `medchain-client` (client
 //! side) and `medchain-node` (validator side).
@@ -16,9 +18,11 @@
 mod cli;
 mod connect;
 mod devnet;
+mod doctor;
 mod error;
 mod exit;
 mod fresh;
+mod grant;
 mod hospital;
 mod identity_enrol;
 mod identity_show;
@@ -27,7 +31,9 @@ mod init;
 mod licence;
 mod list;
 mod output;
+mod patient;
 mod query;
+mod sharing;
 mod time;
 mod tx;
 
@@ -135,6 +141,8 @@ fn run(command: Command) -> Result<Status, CliError> {
         Command::Identity(cli::IdentityCommand::Show(args)) => identity_show::show(args),
         Command::Verify(args) => query::verify(&args),
         Command::Hospital(args) => hospital::run(&args).map(done),
+        Command::Patient(command) => patient::run(command),
+        Command::Doctor(command) => doctor::run(command),
     }
 }
 /// `medchain keygen`: a new key, sealed under a passphrase typed twice (or from the

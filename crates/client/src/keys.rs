@@ -333,12 +333,26 @@ mod tests {
 
         // Replacing adds the identity keys under a new passphrase and leaves no temporary file.
         let enrolled = KeyMaterial {
-            key: opened.key,
             entity_keys: Some(Zeroizing::new(vec![9; 64])),
+            ..KeyMaterial::new(opened.key)
         };
         replace_key_file(&path, &enrolled, "new passphrase").unwrap();
         let reopened = load_key(&path, given("new passphrase")).unwrap();
         assert_eq!(reopened.address(), material.address());
+        assert_eq!(reopened.entity_keys.as_deref(), Some(&vec![9; 64]));
+
+        // A wallet added later (a hospital enrolment) survives the next replacement.
+        let mut with_wallet = reopened;
+        with_wallet
+            .wallet
+            .put_link(medchain_types::keyfile::HospitalLink {
+                hospital: medchain_types::IdentityName::new("seoul-general").unwrap(),
+                gateway: "http://127.0.0.1:9101".into(),
+                enrolment: medchain_types::keyfile::SecretBytes(Zeroizing::new(vec![7; 160])),
+            });
+        replace_key_file(&path, &with_wallet, "new passphrase").unwrap();
+        let reopened = load_key(&path, given("new passphrase")).unwrap();
+        assert_eq!(reopened.wallet, with_wallet.wallet);
         assert_eq!(reopened.entity_keys.as_deref(), Some(&vec![9; 64]));
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;

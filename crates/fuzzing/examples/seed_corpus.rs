@@ -593,12 +593,13 @@ fn taka_messages() -> Vec<Vec<u8>> {
         [5; 32],
         &mut rng,
     );
-    let (_, hello) = Initiator::start(&taka.doctor, taka.patient.id().clone(), &mut rng);
+    let (doctor_state, hello) = Initiator::start(&taka.doctor, taka.patient.id().clone(), &mut rng);
     let (reply, _) = respond(&taka.patient, &hello, &mut rng).expect("genuine hello");
     let (enrol_state, enrol_hello) =
         Initiator::start_enrolment(&taka.patient, taka.hospital.id().clone(), &mut rng);
     let (enrol_reply, _) =
         respond_enrolment(&taka.hospital, &enrol_hello, &mut rng).expect("genuine hello");
+    let enrol_state_bytes = enrol_state.to_bytes();
     let (_, _, confirmation) = enrol_state
         .finish_enrolment(&taka.patient, &enrol_reply)
         .expect("genuine reply");
@@ -641,6 +642,8 @@ fn taka_messages() -> Vec<Vec<u8>> {
         message(22, &sealed_partial.to_bytes()),
         message(23, &taka.patient_enrolment.to_bytes()),
         message(23, &taka.hospital_enrolment.to_bytes()),
+        message(24, &doctor_state.to_bytes()),
+        message(24, &enrol_state_bytes),
     ]
 }
 

@@ -5,14 +5,14 @@ use crate::{canonical, fixtures, select};
 use taka::{
     Authorization, EmergencyHello, EmergencyRequest, EmrEntry, EncryptedEntry,
     EnrolmentConfirmation, EnrolmentReply, EntityKeys, ExtractionRequest, Hello, HospitalEnrolment,
-    HospitalResponse, Identity, InitialFactors, Licence, NonceCommitment, PartialKey,
+    HospitalResponse, Identity, InitialFactors, Initiator, Licence, NonceCommitment, PartialKey,
     PatientEnrolment, PendingRegistration, PublicParams, PublicPolynomial, RecordRelease,
     RegistrationRequest, RegistrationResponse, Reply, SealedPartialKey, ShareRequest, Signature,
     respond, respond_emergency,
 };
 
 /// How many decoders the first byte chooses among.
-const DECODERS: usize = 24;
+const DECODERS: usize = 25;
 
 /// The first byte picks the type, the rest is its encoding. What decodes re-encodes to the same
 /// bytes (the codec is canonical); messages a party checks are checked by the fixture's parties
@@ -169,6 +169,18 @@ pub fn taka_wire(data: &[u8]) {
                 SealedPartialKey::from_bytes,
                 SealedPartialKey::to_bytes,
             );
+        }
+        24 => {
+            if let Some(state) = canonical(bytes, Initiator::from_bytes, |s| s.to_bytes().to_vec())
+                && let Ok((reply, sk_patient)) = respond(&taka.patient, state.hello(), &mut rng)
+            {
+                // A state that decodes holds its hello's own ephemerals, so the doctor it names
+                // finishes with the patient's key; anyone else gets a typed error or another key.
+                let is_doctor = state.hello().initiator() == taka.doctor.id();
+                if let (true, Ok(sk_doctor)) = (is_doctor, state.finish(&taka.doctor, &reply)) {
+                    assert_eq!(sk_doctor, sk_patient, "a restored state agreed another key");
+                }
+            }
         }
         _ => {
             let _ = canonical(bytes, PatientEnrolment::from_bytes, |e| {

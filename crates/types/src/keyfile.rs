@@ -26,12 +26,20 @@
 //!   tag already lets anyone test a guessed passphrase offline, and Argon2id makes each guess
 //!   cost 64 MiB and three passes.
 //!
+//! - **version 3, encrypted with a wallet**: the same JSON with `"version": 3`. The sealed
+//!   plaintext is the chain key (32 bytes) ‖ the length of the identity-based keys (`u32`
+//!   big-endian, 0 when not enrolled) ‖ those keys ‖ the [`Wallet`] as JSON: the patient's
+//!   enrolments at hospital gateways (S3-agree) and a doctor's licence. The associated data
+//!   names the version, so a version-3 file relabelled as version 2 (or back) no longer opens.
+//!   Version-2 files still open (their wallet is empty) and are written as version 3 the next
+//!   time they are replaced.
+//!
 //! Parsing checks that the private key derives the stated public key, so a hand-edited or
 //! corrupted file is refused instead of signing as somebody else. Reading and writing the file
 //! (with owner-only permissions) and asking for the passphrase are the caller's job: this
 //! crate does no I/O.
 
-use crate::{Address, PrivateKey};
+use crate::{Address, IdentityName, PrivateKey};
 use aes_gcm::{
     Aes256Gcm, Key, KeyInit as _, Nonce,
     aead::{Aead as _, Payload},
@@ -44,8 +52,10 @@ use serde::{Deserialize, Serialize};
 /// Re-exported so holders of key material name one zeroizing wrapper.
 pub use zeroize::Zeroizing;
 
-/// The version number of encrypted key files.
-pub const ENCRYPTED_VERSION: u64 = 2;
+/// The version number of encrypted key files without a wallet (still read).
+pub const ENCRYPTED_V2: u64 = 2;
+/// The version number encrypted key files are written with: sealed keys and a wallet.
+pub const ENCRYPTED_VERSION: u64 = 3;
 const KDF_ALGORITHM: &str = "argon2id";
 const CIPHER_ALGORITHM: &str = "aes-256-gcm";
 const SALT_LEN: usize = 16;
@@ -54,11 +64,16 @@ const CHECK_LEN: usize = 16;
 const AES_KEY_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 const PRIVATE_KEY_LEN: usize = 32;
-/// Bound to the associated data so a sealed key file cannot be mistaken for anything else.
-const AAD_LABEL: &[u8] = b"_MEDCHAIN_KEY_FILE_V2";
-/// Largest sealed secret: the chain key plus identity-based keys (a few hundred bytes); a
-/// bigger ciphertext is refused before any work is spent on it.
-const MAX_SECRET_BYTES: usize = 16 * 1024;
+/// Bound to the associated data so a sealed key file cannot be mistaken for anything else,
+/// one per version so that relabelling a file's version breaks its tag.
+const AAD_LABEL_V2: &[u8] = b"_MEDCHAIN_KEY_FILE_V2";
+const AAD_LABEL_V3: &[u8] = b"_MEDCHAIN_KEY_FILE_V3";
+/// Largest sealed secret: the chain key, identity-based keys (a few hundred bytes) and a
+/// wallet (about 400 bytes per hospital); a bigger ciphertext is refused before any work is
+/// spent on it.
+const MAX_SECRET_BYTES: usize = 64 * 1024;
+/// Bytes of the identity-key length prefix in a version-3 plaintext.
+const LEN_PREFIX: usize = 4;
 
 /// Why a key file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +91,7 @@ pub enum KeyFileError {
     #[error("private key does not match public key {0}")]
     Mismatch(Address),
     /// A version this program does not know (written by a newer medchain).
-    #[error("key file version {0} is not supported (this medchain reads versions 1 and 2)")]
+    #[error("key file version {0} is not supported (this medchain reads versions 1 to 3)")]
     UnsupportedVersion(u64),
     /// An algorithm this program does not implement.
     #[error("key file uses {0:?}, which this medchain does not implement")]
@@ -99,8 +114,11 @@ pub enum KeyFileError {
     #[error("the passphrase is empty")]
     EmptyPassphrase,
     /// The file is encrypted and this reader takes only plain keys.
-    #[error("the key file is encrypted (version 2) and needs its passphrase")]
+    #[error("the key file is encrypted and needs its passphrase")]
     Encrypted,
+    /// The sealed wallet authenticates but is not a wallet this medchain reads.
+    #[error("the key file's wallet is malformed: {0}")]
+    Wallet(String),
 }
 
 impl From<serde_json::Error> for KeyFileError {
@@ -119,6 +137,99 @@ pub struct KeyMaterial {
     pub key: PrivateKey,
     /// The identity-based keys from enrolment (taka's `EntityKeys` encoding), once enrolled.
     pub entity_keys: Option<Zeroizing<Vec<u8>>>,
+    /// What the holder keeps beside its keys: enrolments at hospitals, a doctor's licence.
+    pub wallet: Wallet,
+}
+
+/// The holder's lasting protocol state, sealed with its keys (key file version 3).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wallet {
+    /// A patient's enrolments (S3-agree), one per hospital.
+    pub enrolments: Vec<HospitalLink>,
+    /// A doctor's licence ρ (taka `Licence` encoding), as last handed out by its hospital.
+    #[serde(with = "option_hex")]
+    pub licence: Option<Vec<u8>>,
+}
+
+/// A patient's enrolment at one hospital: where its gateway is and the patient's side of the
+/// agreement (taka `PatientEnrolment` encoding: c1 and the initial factors, secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HospitalLink {
+    /// The hospital's identity (ID_A), as enrolled on chain.
+    pub hospital: IdentityName,
+    /// Base URL of the hospital's gateway.
+    pub gateway: String,
+    /// The patient's enrolment state.
+    pub enrolment: SecretBytes,
+}
+
+impl Wallet {
+    /// The link to `hospital`, if enrolled there.
+    pub fn link(&self, hospital: &IdentityName) -> Option<&HospitalLink> {
+        self.enrolments
+            .iter()
+            .find(|link| &link.hospital == hospital)
+    }
+
+    /// Adds or replaces (a re-enrolment) the link to `link.hospital`.
+    pub fn put_link(&mut self, link: HospitalLink) {
+        self.enrolments.retain(|old| old.hospital != link.hospital);
+        self.enrolments.push(link);
+    }
+}
+
+/// Secret bytes, hex in JSON, wiped when dropped. Decoding reads the hex in place (no copy of
+/// it is left behind) and encoding wipes its hex text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretBytes(pub Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretBytes({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for SecretBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&Zeroizing::new(hex::encode(&*self.0)))
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HexVisitor;
+        impl serde::de::Visitor<'_> for HexVisitor {
+            type Value = SecretBytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("hex")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SecretBytes, E> {
+                let mut bytes = Zeroizing::new(vec![0u8; text.len() / 2]);
+                hex::decode_to_slice(text, &mut bytes[..]).map_err(E::custom)?;
+                Ok(SecretBytes(bytes))
+            }
+        }
+        deserializer.deserialize_str(HexVisitor)
+    }
+}
+
+mod option_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => s.serialize_some(&hex::encode(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| hex::decode(text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 impl KeyMaterial {
@@ -127,6 +238,7 @@ impl KeyMaterial {
         Self {
             key,
             entity_keys: None,
+            wallet: Wallet::default(),
         }
     }
 
@@ -135,29 +247,66 @@ impl KeyMaterial {
         Address::from(self.key.public_key())
     }
 
-    /// private key ‖ entity keys: what is sealed.
-    fn to_plaintext(&self) -> Zeroizing<Vec<u8>> {
-        let mut plaintext = Zeroizing::new(self.key.encode().to_vec());
-        if let Some(entity_keys) = &self.entity_keys {
-            plaintext.extend_from_slice(entity_keys);
+    /// What is sealed (version 3): private key ‖ len ‖ entity keys ‖ wallet JSON. The buffer
+    /// is sized for the largest accepted plaintext up front, so it never reallocates and
+    /// leaves no unwiped copy of the secrets behind.
+    fn to_plaintext(&self) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
+        let entity_keys = self.entity_keys.as_deref().map_or(&[][..], |k| &k[..]);
+        let too_big = || KeyFileError::Field("sealed keys and wallet");
+        let len = u32::try_from(entity_keys.len()).map_err(|_| too_big())?;
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(MAX_SECRET_BYTES));
+        plaintext.extend_from_slice(&self.key.encode());
+        plaintext.extend_from_slice(&len.to_be_bytes());
+        plaintext.extend_from_slice(entity_keys);
+        if plaintext.len() > MAX_SECRET_BYTES {
+            return Err(too_big());
         }
-        plaintext
+        serde_json::to_writer(&mut *plaintext, &self.wallet).map_err(KeyFileError::Json)?;
+        if plaintext.len() > MAX_SECRET_BYTES {
+            return Err(too_big());
+        }
+        Ok(plaintext)
     }
 
-    fn from_plaintext(plaintext: &[u8], address: Address) -> Result<Self, KeyFileError> {
+    fn from_plaintext(
+        version: u64,
+        plaintext: &[u8],
+        address: Address,
+    ) -> Result<Self, KeyFileError> {
         if plaintext.len() < PRIVATE_KEY_LEN {
             return Err(KeyFileError::PrivateKey);
         }
-        let (key, entity_keys) = plaintext.split_at(PRIVATE_KEY_LEN);
+        let (key, rest) = plaintext.split_at(PRIVATE_KEY_LEN);
         let key = private_key(key)?;
         if Address::from(key.public_key()) != address {
             return Err(KeyFileError::Mismatch(address));
         }
+        let (entity_keys, wallet) = if version == ENCRYPTED_V2 {
+            (rest, Wallet::default())
+        } else {
+            split_v3(rest)?
+        };
         Ok(Self {
             key,
             entity_keys: (!entity_keys.is_empty()).then(|| Zeroizing::new(entity_keys.to_vec())),
+            wallet,
         })
     }
+}
+
+/// len ‖ entity keys ‖ wallet JSON, after the private key of a version-3 plaintext.
+fn split_v3(rest: &[u8]) -> Result<(&[u8], Wallet), KeyFileError> {
+    let malformed = |what: &str| KeyFileError::Wallet(what.into());
+    let (len, rest) = rest
+        .split_first_chunk::<LEN_PREFIX>()
+        .ok_or_else(|| malformed("no identity-key length"))?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| malformed("length"))?;
+    if rest.len() < len {
+        return Err(malformed("identity keys cut short"));
+    }
+    let (entity_keys, wallet) = rest.split_at(len);
+    let wallet = serde_json::from_slice(wallet).map_err(|e| KeyFileError::Wallet(e.to_string()))?;
+    Ok((entity_keys, wallet))
 }
 
 /// Argon2id cost parameters, stored in each encrypted file so later versions can raise them.
@@ -289,7 +438,7 @@ struct Versioned {
 pub enum KeyFile {
     /// Version 1: the key in clear.
     Plain(PrivateKey),
-    /// Version 2: sealed under a passphrase.
+    /// Versions 2 and 3: sealed under a passphrase.
     Encrypted(EncryptedKeyFile),
 }
 
@@ -300,7 +449,9 @@ impl KeyFile {
         let versioned: Versioned = serde_json::from_str(text)?;
         match versioned.version {
             None | Some(1) => Ok(Self::Plain(from_json(text)?)),
-            Some(ENCRYPTED_VERSION) => EncryptedKeyFile::parse(text).map(Self::Encrypted),
+            Some(ENCRYPTED_V2 | ENCRYPTED_VERSION) => {
+                EncryptedKeyFile::parse(text).map(Self::Encrypted)
+            }
             Some(other) => Err(KeyFileError::UnsupportedVersion(other)),
         }
     }
@@ -314,8 +465,9 @@ impl KeyFile {
     }
 }
 
-/// A parsed version-2 key file; [`EncryptedKeyFile::decrypt`] opens it.
+/// A parsed version-2 or version-3 key file; [`EncryptedKeyFile::decrypt`] opens it.
 pub struct EncryptedKeyFile {
+    version: u64,
     address: Address,
     params: KdfParams,
     salt: [u8; SALT_LEN],
@@ -348,6 +500,7 @@ impl EncryptedKeyFile {
             return Err(KeyFileError::Field("ciphertext"));
         }
         Ok(Self {
+            version: json.version,
             address: json.public_key,
             params: json.kdf.params,
             salt: fixed_hex(&json.kdf.salt, "kdf.salt")?,
@@ -367,6 +520,11 @@ impl EncryptedKeyFile {
         self.params
     }
 
+    /// The format version (2 or 3); replacing a version-2 file writes version 3.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Opens the file. A wrong passphrase and a modified file are told apart (see the module
     /// documentation); either way nothing secret is returned.
     pub fn decrypt(&self, passphrase: &str) -> Result<KeyMaterial, KeyFileError> {
@@ -381,11 +539,11 @@ impl EncryptedKeyFile {
                 Nonce::from_slice(&self.nonce),
                 Payload {
                     msg: &self.ciphertext,
-                    aad: &associated_data(&self.address, &self.params, &self.salt),
+                    aad: &associated_data(self.version, &self.address, &self.params, &self.salt),
                 },
             )
             .map_err(|_| KeyFileError::Tampered)?;
-        KeyMaterial::from_plaintext(&Zeroizing::new(plaintext), self.address)
+        KeyMaterial::from_plaintext(self.version, &Zeroizing::new(plaintext), self.address)
     }
 }
 
@@ -395,8 +553,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// What the tag authenticates besides the secrets: the format, the address and the KDF costs
 /// (so nobody can swap the shown address or weaken the parameters unnoticed).
-fn associated_data(address: &Address, params: &KdfParams, salt: &[u8]) -> Vec<u8> {
-    let mut aad = AAD_LABEL.to_vec();
+fn associated_data(version: u64, address: &Address, params: &KdfParams, salt: &[u8]) -> Vec<u8> {
+    let label = if version == ENCRYPTED_V2 {
+        AAD_LABEL_V2
+    } else {
+        AAD_LABEL_V3
+    };
+    let mut aad = label.to_vec();
     aad.extend_from_slice(address.as_bytes());
     for cost in [params.memory_kib, params.iterations, params.lanes] {
         aad.extend_from_slice(&cost.to_be_bytes());
@@ -414,7 +577,7 @@ fn private_key(bytes: &[u8]) -> Result<PrivateKey, KeyFileError> {
     PrivateKey::decode(Copying(bytes)).map_err(|_| KeyFileError::PrivateKey)
 }
 
-/// Seals `material` under `passphrase` as version-2 JSON, with a fresh salt and nonce from
+/// Seals `material` under `passphrase` as version-3 JSON, with a fresh salt and nonce from
 /// `rng`. Refuses an empty passphrase and parameters below [`KdfParams::MIN`].
 pub fn seal(
     material: &KeyMaterial,
@@ -422,47 +585,67 @@ pub fn seal(
     params: KdfParams,
     rng: &mut impl CryptoRng,
 ) -> Result<String, KeyFileError> {
-    if passphrase.is_empty() {
-        return Err(KeyFileError::EmptyPassphrase);
-    }
-    params.check_sealable()?;
-    let plaintext = material.to_plaintext();
-    if plaintext.len() > MAX_SECRET_BYTES {
-        return Err(KeyFileError::Field("entity keys"));
-    }
-    let mut salt = [0u8; SALT_LEN];
-    let mut nonce = [0u8; NONCE_LEN];
-    rng.fill_bytes(&mut salt);
-    rng.fill_bytes(&mut nonce);
-    let derived = params.derive(passphrase, &salt)?;
-    let (aes_key, check) = derived.split_at(AES_KEY_LEN);
-    let address = material.address();
-    let ciphertext = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(aes_key))
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: &plaintext,
-                aad: &associated_data(&address, &params, &salt),
-            },
-        )
-        // AES-GCM fails only beyond 2^36 bytes; the plaintext is bounded above.
-        .map_err(|_| KeyFileError::Field("entity keys"))?;
-    let json = EncryptedJson {
+    let plaintext = material.to_plaintext()?;
+    let sealing = Sealing {
         version: ENCRYPTED_VERSION,
-        public_key: address,
-        kdf: KdfJson {
-            algorithm: KDF_ALGORITHM.into(),
-            params,
-            salt: hex::encode(salt),
-        },
-        check: hex::encode(check),
-        cipher: CipherJson {
-            algorithm: CIPHER_ALGORITHM.into(),
-            nonce: hex::encode(nonce),
-        },
-        ciphertext: hex::encode(ciphertext),
+        address: material.address(),
+        params,
     };
-    serde_json::to_string_pretty(&json).map_err(KeyFileError::Json)
+    sealing.seal(&plaintext, passphrase, rng)
+}
+
+/// Which format a plaintext is sealed as, for whom, at what cost.
+struct Sealing {
+    version: u64,
+    address: Address,
+    params: KdfParams,
+}
+
+impl Sealing {
+    fn seal(
+        &self,
+        plaintext: &[u8],
+        passphrase: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<String, KeyFileError> {
+        if passphrase.is_empty() {
+            return Err(KeyFileError::EmptyPassphrase);
+        }
+        let params = self.params;
+        params.check_sealable()?;
+        let mut salt = [0u8; SALT_LEN];
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill_bytes(&mut salt);
+        rng.fill_bytes(&mut nonce);
+        let derived = params.derive(passphrase, &salt)?;
+        let (aes_key, check) = derived.split_at(AES_KEY_LEN);
+        let ciphertext = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(aes_key))
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &associated_data(self.version, &self.address, &params, &salt),
+                },
+            )
+            // AES-GCM fails only beyond 2^36 bytes; the plaintext is bounded above.
+            .map_err(|_| KeyFileError::Field("sealed keys and wallet"))?;
+        let json = EncryptedJson {
+            version: self.version,
+            public_key: self.address,
+            kdf: KdfJson {
+                algorithm: KDF_ALGORITHM.into(),
+                params,
+                salt: hex::encode(salt),
+            },
+            check: hex::encode(check),
+            cipher: CipherJson {
+                algorithm: CIPHER_ALGORITHM.into(),
+                nonce: hex::encode(nonce),
+            },
+            ciphertext: hex::encode(ciphertext),
+        };
+        serde_json::to_string_pretty(&json).map_err(KeyFileError::Json)
+    }
 }
 
 /// Renders a key as plain (version 1) key-file JSON.
@@ -479,7 +662,7 @@ pub fn to_json(key: &PrivateKey) -> String {
 /// file is [`KeyFileError::Encrypted`].
 pub fn from_json(text: &str) -> Result<PrivateKey, KeyFileError> {
     if let Versioned {
-        version: Some(ENCRYPTED_VERSION),
+        version: Some(ENCRYPTED_V2 | ENCRYPTED_VERSION),
     } = serde_json::from_str(text)?
     {
         return Err(KeyFileError::Encrypted);
@@ -506,6 +689,7 @@ mod tests {
         let material = KeyMaterial {
             key: PrivateKey::from_seed(7),
             entity_keys: entity_keys.map(|bytes| Zeroizing::new(bytes.to_vec())),
+            wallet: Wallet::default(),
         };
         let text = seal(&material, passphrase, FAST, &mut test_rng()).unwrap();
         (material, text)
@@ -628,10 +812,10 @@ mod tests {
             Err(KeyFileError::Field("kdf.salt"))
         ));
         let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        json["version"] = 3.into();
+        json["version"] = 4.into();
         assert!(matches!(
             KeyFile::parse(&json.to_string()),
-            Err(KeyFileError::UnsupportedVersion(3))
+            Err(KeyFileError::UnsupportedVersion(4))
         ));
         let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
         json["cipher"]["algorithm"] = "rot13".into();
@@ -670,5 +854,134 @@ mod tests {
             seal(&material, "", FAST, &mut test_rng()),
             Err(KeyFileError::EmptyPassphrase)
         ));
+    }
+
+    fn wallet() -> Wallet {
+        Wallet {
+            enrolments: vec![HospitalLink {
+                hospital: IdentityName::new("seoul-general").unwrap(),
+                gateway: "http://127.0.0.1:9101".into(),
+                enrolment: SecretBytes(Zeroizing::new(vec![0xa5; 180])),
+            }],
+            licence: Some(vec![0x17; 200]),
+        }
+    }
+
+    /// A file sealed as `version` with an arbitrary plaintext (for old and malformed files).
+    fn sealed_raw(version: u64, plaintext: &[u8]) -> String {
+        let sealing = Sealing {
+            version,
+            address: Address::from(PrivateKey::from_seed(7).public_key()),
+            params: FAST,
+        };
+        sealing
+            .seal(plaintext, "correct horse", &mut test_rng())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_wallet_round_trips_sealed_and_is_written_as_version_three() {
+        let material = KeyMaterial {
+            key: PrivateKey::from_seed(7),
+            entity_keys: Some(Zeroizing::new(vec![5; 300])),
+            wallet: wallet(),
+        };
+        let text = seal(&material, "correct horse", FAST, &mut test_rng()).unwrap();
+        assert!(
+            !text.contains(&hex::encode([0xa5; 180])),
+            "the wallet is sealed"
+        );
+        let file = encrypted(&text);
+        assert_eq!(file.version(), ENCRYPTED_VERSION);
+        let opened = file.decrypt("correct horse").unwrap();
+        assert_eq!(opened.wallet, wallet());
+        assert_eq!(opened.entity_keys.as_deref(), Some(&vec![5; 300]));
+        let hospital = IdentityName::new("seoul-general").unwrap();
+        assert_eq!(
+            opened.wallet.link(&hospital).unwrap().gateway,
+            "http://127.0.0.1:9101"
+        );
+    }
+
+    #[test]
+    fn a_version_two_file_still_opens_with_an_empty_wallet() {
+        let key = PrivateKey::from_seed(7);
+        let plaintext = [&key.encode()[..], &[5u8; 300]].concat();
+        let text = sealed_raw(ENCRYPTED_V2, &plaintext);
+        let file = encrypted(&text);
+        assert_eq!(file.version(), ENCRYPTED_V2);
+        let opened = file.decrypt("correct horse").unwrap();
+        assert_eq!(opened.address(), Address::from(key.public_key()));
+        assert_eq!(opened.entity_keys.as_deref(), Some(&vec![5; 300]));
+        assert_eq!(opened.wallet, Wallet::default());
+        // Sealing it again writes version 3 and keeps everything.
+        let again = seal(&opened, "correct horse", FAST, &mut test_rng()).unwrap();
+        let file = encrypted(&again);
+        assert_eq!(file.version(), ENCRYPTED_VERSION);
+        assert_eq!(
+            file.decrypt("correct horse")
+                .unwrap()
+                .entity_keys
+                .as_deref(),
+            Some(&vec![5; 300])
+        );
+    }
+
+    #[test]
+    fn relabelling_the_version_or_tampering_with_the_wallet_is_refused() {
+        let material = KeyMaterial {
+            wallet: wallet(),
+            ..KeyMaterial::new(PrivateKey::from_seed(7))
+        };
+        let text = seal(&material, "correct horse", FAST, &mut test_rng()).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        json["version"] = ENCRYPTED_V2.into();
+        assert!(matches!(
+            encrypted(&json.to_string()).decrypt("correct horse"),
+            Err(KeyFileError::Tampered)
+        ));
+        let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let ciphertext = json["ciphertext"].as_str().unwrap().to_string();
+        let at = ciphertext.len() - 40; // inside the wallet, before the tag
+        let flipped = if &ciphertext[at..=at] == "0" {
+            "1"
+        } else {
+            "0"
+        };
+        json["ciphertext"] =
+            format!("{}{flipped}{}", &ciphertext[..at], &ciphertext[at + 1..]).into();
+        assert!(matches!(
+            encrypted(&json.to_string()).decrypt("correct horse"),
+            Err(KeyFileError::Tampered)
+        ));
+    }
+
+    #[test]
+    fn a_malformed_sealed_wallet_is_a_typed_error() {
+        let key = PrivateKey::from_seed(7).encode().to_vec();
+        let cases: [(&str, Vec<u8>); 4] = [
+            ("no length", key.clone()),
+            ("length beyond the end", [&key[..], &[0, 0, 1, 0], &[1; 3]].concat()),
+            ("not JSON", [&key[..], &[0; 4], b"wallet"].concat()),
+            (
+                "odd hex",
+                [&key[..], &[0; 4], br#"{"enrolments":[{"hospital":"a","gateway":"g","enrolment":"abc"}],"licence":null}"#].concat(),
+            ),
+        ];
+        for (case, plaintext) in cases {
+            assert!(
+                matches!(
+                    encrypted(&sealed_raw(ENCRYPTED_VERSION, &plaintext)).decrypt("correct horse"),
+                    Err(KeyFileError::Wallet(_))
+                ),
+                "{case}"
+            );
+        }
+        let well_formed = [&key[..], &[0; 4], br#"{"enrolments":[],"licence":null}"#].concat();
+        assert!(
+            encrypted(&sealed_raw(ENCRYPTED_VERSION, &well_formed))
+                .decrypt("correct horse")
+                .is_ok()
+        );
     }
 }

@@ -1,0 +1,92 @@
+//! `medchain doctor fetch --grant FILE --hospital URL --out FILE` (S3-share).
+//!
+//! Finishes the agreement with the patient's reply, opens the authorization with the session
+//! key, gets the licence ρ from the doctor's own hospital, sends the TAKA request to the
+//! hospital holding the record, opens its response, and checks the record (see the module
+//! above).
+
+use super::{Received, receive, state};
+use crate::{
+    cli::Acting,
+    connect,
+    error::CliError,
+    exit::Status,
+    grant::{AUTHORIZATION_AAD, GrantFile},
+    sharing::{self, Holder},
+};
+use medchain_types::Role;
+use std::path::{Path, PathBuf};
+use taka::{Authorization, HospitalResponse, PendingShare};
+
+/// `medchain doctor fetch`.
+pub fn fetch(
+    grant_path: &Path,
+    own_gateway: &str,
+    state_path: Option<&Path>,
+    out: &Path,
+    acting: &Acting,
+) -> Result<Status, CliError> {
+    sharing::must_not_exist(out)?;
+    let (grant, reply) = GrantFile::read(grant_path)?;
+    let holder = Holder::open(&acting.key)?;
+    let client = connect::client(&acting.connection)?;
+    let address = holder.address();
+    let me = sharing::identity_of(&client, &address, Role::Doctor)?;
+    if grant.doctor != me.identity {
+        return Err(CliError::BadFile {
+            path: grant_path.to_path_buf(),
+            reason: format!("the grant is for {}, not for {}", grant.doctor, me.identity),
+        });
+    }
+    let params = sharing::params(&client)?;
+    let keys = holder.entity_keys(&params)?;
+
+    let state_path = state_path.map_or_else(|| PathBuf::from(&grant.state), Path::to_path_buf);
+    let sealed = std::fs::read(&state_path).map_err(CliError::io(&state_path))?;
+    let initiator = state::open(&sealed, &holder.material.key, &address).map_err(|error| {
+        CliError::BadFile {
+            path: state_path.clone(),
+            reason: error.to_string(),
+        }
+    })?;
+    let session = initiator.finish(&keys, &reply)?;
+    let authorization = Authorization::from_bytes(
+        &session
+            .open(AUTHORIZATION_AAD, &grant.authorization)
+            .map_err(|_| CliError::BadFile {
+                path: grant_path.to_path_buf(),
+                reason: "its authorization does not open with the key agreed with the patient: the grant answers another hello (give --state the ask it answers)".into(),
+            })?,
+    )?;
+
+    let licence = sharing::gateway(own_gateway)?.licence(&me.identity)?;
+    let (pending, request) =
+        PendingShare::request(&keys, &params, licence, &authorization, &mut sharing::rng())?;
+    let holder_gateway = sharing::gateway(&grant.gateway)?;
+    let served = holder_gateway.share(&grant.record, grant.purpose, &request)?;
+    let releases = pending.open(&HospitalResponse::from_bytes(&served.response)?)?;
+    let release = releases
+        .iter()
+        .find(|release| release.record().get() == grant.index)
+        .ok_or_else(|| {
+            CliError::Inconsistent(format!(
+                "the gateway's response does not release record j={}",
+                grant.index
+            ))
+        })?;
+    receive(
+        &client,
+        &Received {
+            doctor: &me.identity,
+            holder: &holder_gateway,
+            holder_hospital: &grant.hospital,
+            record: grant.record,
+            index: grant.index,
+            served: &served,
+            release,
+            emergency: None,
+        },
+        out,
+        acting,
+    )
+}

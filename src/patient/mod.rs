@@ -1,0 +1,46 @@
+//! `medchain patient …`: a patient's side of the hospital gateways (issue 9) — enrolment at a
+//! hospital (S3-agree), reading every record (S1-release, S1-storage), the emergency entry
+//! (S3-entry), authorising a doctor (S3-share), and the access history and break-glass
+//! notifications (S1-rights, S3-emergency).
+
+mod authorize;
+mod enrol;
+mod entry;
+mod history;
+mod records;
+
+use crate::{cli::PatientCommand, error::CliError, exit::Status, tx};
+
+/// Runs one `medchain patient` command.
+pub fn run(command: PatientCommand) -> Result<Status, CliError> {
+    match command {
+        PatientCommand::Enrol { hospital, acting } => enrol::enrol(&hospital, &acting),
+        PatientCommand::Records { out, acting } => records::records(out.as_deref(), &acting),
+        PatientCommand::Entry {
+            record,
+            template,
+            keywords,
+            acting,
+        } => entry::entry(&record, &template, keywords, &acting),
+        PatientCommand::Consent(command) => tx::consent(command),
+        PatientCommand::Authorize {
+            hello,
+            record,
+            purpose,
+            expires,
+            out,
+            acting,
+        } => authorize::authorize(
+            &authorize::Request {
+                hello: &hello,
+                record: &record,
+                purpose: purpose.into(),
+                expires,
+                out: &out,
+            },
+            &acting,
+        ),
+        PatientCommand::History { acting } => history::history(&acting),
+        PatientCommand::Notifications { acting } => history::notifications(&acting),
+    }
+}
