@@ -22,7 +22,10 @@ use serde_json::Value;
 use std::fs;
 
 /// A committed synthetic FHIR R4 bundle and its patient reference.
-const BUNDLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/fhir/type2_diabetes-2-0000.json");
+const BUNDLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/fhir/type2_diabetes-2-0000.json"
+);
 
 /// Exit status of a gateway's refusal and of a template that opens no entry.
 const REFUSED: i32 = 7;
@@ -103,26 +106,58 @@ impl Scene {
         let hello = self.path(&format!("ask-{tag}.json"));
         let grant = self.path(&format!("grant-{tag}.json"));
         self.network.ok(&[
-            "doctor", "ask", "--key", &doctor.key, "--patient", &self.patient_address, "--out",
+            "doctor",
+            "ask",
+            "--key",
+            &doctor.key,
+            "--patient",
+            &self.patient_address,
+            "--out",
             &hello,
         ]);
         let authorized = self.network.json(&[
-            "patient", "authorize", "--key", &self.patient, "--hello", &hello, "--record", record,
-            "--purpose", "treatment", "--expires", "1h", "--out", &grant,
+            "patient",
+            "authorize",
+            "--key",
+            &self.patient,
+            "--hello",
+            &hello,
+            "--record",
+            record,
+            "--purpose",
+            "treatment",
+            "--expires",
+            "1h",
+            "--out",
+            &grant,
         ]);
-        let consent = authorized["consent"].as_str().expect("consent id").to_string();
+        let consent = authorized["consent"]
+            .as_str()
+            .expect("consent id")
+            .to_string();
         (grant, consent)
     }
 
     fn fetch(&self, doctor: &Doctor, grant: &str, out: &str) -> std::process::Output {
         self.network.medchain(&[
-            "doctor", "fetch", "--key", &doctor.key, "--grant", grant, "--hospital",
-            &self.b_gateway.url, "--out", out, "--json",
+            "doctor",
+            "fetch",
+            "--key",
+            &doctor.key,
+            "--grant",
+            grant,
+            "--hospital",
+            &self.b_gateway.url,
+            "--out",
+            out,
+            "--json",
         ])
     }
 
     fn history(&self) -> Vec<Value> {
-        let history = self.network.json(&["patient", "history", "--key", &self.patient]);
+        let history = self
+            .network
+            .json(&["patient", "history", "--key", &self.patient]);
         history["entries"].as_array().expect("entries").clone()
     }
 }
@@ -131,12 +166,20 @@ fn setup(a_storage: &Storage, b_storage: &Storage) -> Scene {
     let network = Network::start(4);
     network.wait_for_pkg();
     let (a, mut a_doctors) = network.hospital("Seoul General", "seoul-general", &["dr-kim"]);
-    let (b, mut b_doctors) = network.hospital("Busan Medical", "busan-medical", &["dr-park", "dr-lee"]);
+    let (b, mut b_doctors) =
+        network.hospital("Busan Medical", "busan-medical", &["dr-park", "dr-lee"]);
     let a_gateway = network.start_gateway(&a, a_storage);
     let b_gateway = network.start_gateway(&b, b_storage);
     let (patient, patient_address) = network.keygen("patient.key");
     network.ok(&["identity", "enrol", "--key", &patient, "--role", "patient"]);
-    let enrolled = network.json(&["patient", "enrol", "--key", &patient, "--hospital", &a_gateway.url]);
+    let enrolled = network.json(&[
+        "patient",
+        "enrol",
+        "--key",
+        &patient,
+        "--hospital",
+        &a_gateway.url,
+    ]);
     assert_eq!(enrolled["hospital"], "seoul-general", "{enrolled}");
     let lee = b_doctors.pop().unwrap();
     let park = b_doctors.pop().unwrap();
@@ -160,25 +203,56 @@ fn scenario(a_storage: Storage, b_storage: Storage) {
     // S1-release, S3-release: Dr Kim writes at A; the gateway files the release and the
     // pointer and keeps the sealed blob.
     let written = network.json(&[
-        "doctor", "write", "--key", &scene.kim.key, "--hospital", &scene.a_gateway.url,
-        "--patient", &scene.patient_address, "--fhir-patient", &fhir_patient(BUNDLE), "--bundle",
+        "doctor",
+        "write",
+        "--key",
+        &scene.kim.key,
+        "--hospital",
+        &scene.a_gateway.url,
+        "--patient",
+        &scene.patient_address,
+        "--fhir-patient",
+        &fhir_patient(BUNDLE),
+        "--bundle",
         BUNDLE,
     ]);
     let record = written["record"].as_str().expect("record id").to_string();
     assert_eq!(written["index"], 1, "{written}");
 
     // A bundle about someone else is refused before anything reaches the chain.
-    let other = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/fhir/healthy-12-0000.json");
-    let refused = scene.exits(1, &[
-        "doctor", "write", "--key", &scene.kim.key, "--hospital", &scene.a_gateway.url,
-        "--patient", &scene.patient_address, "--fhir-patient", &fhir_patient(BUNDLE), "--bundle",
-        other,
-    ]);
+    let other = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/fhir/healthy-12-0000.json"
+    );
+    let refused = scene.exits(
+        1,
+        &[
+            "doctor",
+            "write",
+            "--key",
+            &scene.kim.key,
+            "--hospital",
+            &scene.a_gateway.url,
+            "--patient",
+            &scene.patient_address,
+            "--fhir-patient",
+            &fhir_patient(BUNDLE),
+            "--bundle",
+            other,
+        ],
+    );
     assert!(refused.contains("patient"), "{refused}");
 
     // S3-entry, S1-rights: the patient reads it back, decrypted and checked against hEMR.
     let records_dir = scene.path("my-records");
-    let mine = network.json(&["patient", "records", "--key", &scene.patient, "--out", &records_dir]);
+    let mine = network.json(&[
+        "patient",
+        "records",
+        "--key",
+        &scene.patient,
+        "--out",
+        &records_dir,
+    ]);
     assert_eq!(mine["total"], 1, "{mine}");
     assert_eq!(mine["records"][0]["status"], "verified", "{mine}");
     let read_back = fs::read(format!("{records_dir}/{record}.json")).unwrap();
@@ -186,29 +260,66 @@ fn scenario(a_storage: Storage, b_storage: Storage) {
     let template = scene.path("thumb.bin");
     fs::write(&template, [7u8; 64]).unwrap();
     network.ok(&[
-        "patient", "entry", "--key", &scene.patient, "--record", &record, "--template", &template,
-        "--keywords", "diabetes,metformin",
+        "patient",
+        "entry",
+        "--key",
+        &scene.patient,
+        "--record",
+        &record,
+        "--template",
+        &template,
+        "--keywords",
+        "diabetes,metformin",
     ]);
 
     // S3-share: Dr Park of B, authorised, fetches the record from A.
     let (grant, consent) = scene.share(&scene.park, &record, "1");
     let fetched_path = scene.path("fetched-1.json");
     let fetched = scene.fetch(&scene.park, &grant, &fetched_path);
-    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    assert!(
+        fetched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
     assert_eq!(fs::read(&fetched_path).unwrap(), fs::read(BUNDLE).unwrap());
 
     // Consent revoked: the same authorisation is refused and the refusal is logged.
-    network.ok(&["patient", "consent", "revoke", "--key", &scene.patient, "--consent", &consent]);
+    network.ok(&[
+        "patient",
+        "consent",
+        "revoke",
+        "--key",
+        &scene.patient,
+        "--consent",
+        &consent,
+    ]);
     let refused = scene.fetch(&scene.park, &grant, &scene.path("fetched-2.json"));
-    assert_eq!(refused.status.code(), Some(REFUSED), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert_eq!(
+        refused.status.code(),
+        Some(REFUSED),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("consent_revoked"));
 
     // Licence revoked: a fresh authorisation does not help a revoked doctor.
     let (grant, _) = scene.share(&scene.park, &record, "2");
-    network.ok(&["revocation", "add", "--key", &scene.b.key, "--doctor", &scene.park.identity]);
+    network.ok(&[
+        "revocation",
+        "add",
+        "--key",
+        &scene.b.key,
+        "--doctor",
+        &scene.park.identity,
+    ]);
     let refused = scene.fetch(&scene.park, &grant, &scene.path("fetched-3.json"));
-    assert_eq!(refused.status.code(), Some(REFUSED), "{}", String::from_utf8_lossy(&refused.stderr));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("revoked"));
+    assert_eq!(
+        refused.status.code(),
+        Some(REFUSED),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("doctor_revoked"));
 
     // S3-emergency: a wrong template opens nothing and files nothing; the right one breaks
     // the glass, and the patient is notified.
@@ -216,23 +327,43 @@ fn scenario(a_storage: Storage, b_storage: Storage) {
     fs::write(&wrong, [8u8; 64]).unwrap();
     let emergency_args = |template: &str, out: &str| {
         [
-            "doctor", "emergency", "--key", &scene.lee.key, "--patient", &scene.patient_address,
-            "--template", template, "--hospital", &scene.b_gateway.url, "--gateway",
-            &scene.a_gateway.url, "--out", out,
+            "doctor",
+            "emergency",
+            "--key",
+            &scene.lee.key,
+            "--patient",
+            &scene.patient_address,
+            "--template",
+            template,
+            "--hospital",
+            &scene.b_gateway.url,
+            "--gateway",
+            &scene.a_gateway.url,
+            "--out",
+            out,
         ]
         .map(String::from)
     };
     let args = emergency_args(&wrong, &scene.path("emergency-0.json"));
-    scene.exits(WRONG_TEMPLATE, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    scene.exits(
+        WRONG_TEMPLATE,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let quiet = network.json(&["patient", "notifications", "--key", &scene.patient]);
     assert_eq!(quiet["total"], 0, "{quiet}");
     let emergency_path = scene.path("emergency-1.json");
     let args = emergency_args(&template, &emergency_path);
     network.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(fs::read(&emergency_path).unwrap(), fs::read(BUNDLE).unwrap());
+    assert_eq!(
+        fs::read(&emergency_path).unwrap(),
+        fs::read(BUNDLE).unwrap()
+    );
     let notified = network.json(&["patient", "notifications", "--key", &scene.patient]);
     assert_eq!(notified["total"], 1, "{notified}");
-    assert_eq!(notified["notifications"][0]["doctor"], scene.lee.identity.as_str());
+    assert_eq!(
+        notified["notifications"][0]["doctor"],
+        scene.lee.identity.as_str()
+    );
     assert_eq!(notified["notifications"][0]["record"], record.as_str());
 
     // The patient's verified history: allowed, denied twice, break-glass — in that order.
@@ -241,7 +372,11 @@ fn scenario(a_storage: Storage, b_storage: Storage) {
         .iter()
         .map(|entry| entry["kind"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(kinds, ["allowed", "denied", "denied", "break_glass"], "{kinds:?}");
+    assert_eq!(
+        kinds,
+        ["allowed", "denied", "denied", "break_glass"],
+        "{kinds:?}"
+    );
 
     // kill -9 of the holding gateway loses nothing: after a restart the record is still
     // served, and a record written right after the restart is complete.

@@ -1,7 +1,7 @@
 //! `medchain doctor fetch --grant FILE --hospital URL --out FILE` (S3-share).
 //!
 //! Finishes the agreement with the patient's reply, opens the authorization with the session
-//! key, gets the licence ρ from the doctor's own hospital, sends the TAKA request to the
+//! key, presents the licence ρ the doctor carries (from the doctor's own hospital), sends the TAKA request to the
 //! hospital holding the record, opens its response, and checks the record (see the module
 //! above).
 
@@ -14,9 +14,37 @@ use crate::{
     grant::{AUTHORIZATION_AAD, GrantFile},
     sharing::{self, Holder},
 };
-use medchain_types::Role;
+use medchain_types::{IdentityName, Role};
 use std::path::{Path, PathBuf};
-use taka::{Authorization, HospitalResponse, PendingShare};
+use taka::{Authorization, HospitalResponse, Licence, PendingShare};
+
+/// The licence ρ the doctor carries (S3-register, S3-share): the one in the wallet while it
+/// names this doctor and has not expired, else a fresh one from the doctor's own hospital,
+/// kept in the wallet for the next fetch.
+///
+/// Carrying ρ is what the seed describes (the doctor presents it; the holder judges it). So a
+/// doctor revoked since ρ was handed out still presents it, and the hospital holding the
+/// record — not the doctor's own — refuses, with the chain's proof of the revocation, and the
+/// refusal lands in the patient's access log.
+fn carried_licence(
+    holder: &mut Holder,
+    own_gateway: &str,
+    me: &IdentityName,
+) -> Result<Licence, CliError> {
+    let carried = holder.material.wallet.licence.as_deref().and_then(|bytes| {
+        let licence = Licence::from_bytes(bytes).ok()?;
+        let still_valid = licence.doctor().as_bytes() == me.as_str().as_bytes()
+            && licence.expires_at() > connect::now_ms() / 1000;
+        still_valid.then_some(licence)
+    });
+    if let Some(licence) = carried {
+        return Ok(licence);
+    }
+    let licence = sharing::gateway(own_gateway)?.licence(me)?;
+    holder.material.wallet.licence = Some(licence.to_bytes());
+    holder.save()?;
+    Ok(licence)
+}
 
 /// `medchain doctor fetch`.
 pub fn fetch(
@@ -28,7 +56,7 @@ pub fn fetch(
 ) -> Result<Status, CliError> {
     sharing::must_not_exist(out)?;
     let (grant, reply) = GrantFile::read(grant_path)?;
-    let holder = Holder::open(&acting.key)?;
+    let mut holder = Holder::open(&acting.key)?;
     let client = connect::client(&acting.connection)?;
     let address = holder.address();
     let me = sharing::identity_of(&client, &address, Role::Doctor)?;
@@ -59,7 +87,7 @@ pub fn fetch(
             })?,
     )?;
 
-    let licence = sharing::gateway(own_gateway)?.licence(&me.identity)?;
+    let licence = carried_licence(&mut holder, own_gateway, &me.identity)?;
     let (pending, request) =
         PendingShare::request(&keys, &params, licence, &authorization, &mut sharing::rng())?;
     let holder_gateway = sharing::gateway(&grant.gateway)?;

@@ -114,6 +114,10 @@ impl ConsortiumLedger {
             })
     }
 
+    /// Submits with the key's next nonce: the one this ledger handed out last, or the chain's.
+    /// A cached nonce can be stale when the same key also signs elsewhere (the hospital's
+    /// administrator issuing licences with the gateway's key), so a refused submission with a
+    /// cached nonce is retried once with the chain's.
     fn submit(
         &self,
         key: &PrivateKey,
@@ -121,17 +125,33 @@ impl ConsortiumLedger {
         payload: Payload,
     ) -> Result<TxId, LedgerError> {
         let mut nonces = self.nonces.lock().unwrap_or_else(PoisonError::into_inner);
-        let nonce = match nonces.get(address) {
-            Some(nonce) => *nonce,
+        let cached = nonces.remove(address);
+        let mut nonce = match cached {
+            Some(nonce) => nonce,
             None => self.client.next_nonce(address)?,
         };
-        let tx = self.client.signer(key.clone()).sign(payload, nonce)?;
-        let submitted = self.client.node.submit(&tx).map_err(not_admitted);
-        match submitted {
-            Ok(_) => nonces.insert(*address, nonce + 1),
-            Err(_) => nonces.remove(address),
-        };
+        let mut submitted = self.sign_and_submit(key, &payload, nonce);
+        if submitted.is_err() && cached.is_some() {
+            nonce = self.client.next_nonce(address)?;
+            submitted = self.sign_and_submit(key, &payload, nonce);
+        }
+        if submitted.is_ok() {
+            nonces.insert(*address, nonce + 1);
+        }
         submitted
+    }
+
+    fn sign_and_submit(
+        &self,
+        key: &PrivateKey,
+        payload: &Payload,
+        nonce: u64,
+    ) -> Result<TxId, LedgerError> {
+        let tx = self
+            .client
+            .signer(key.clone())
+            .sign(payload.clone(), nonce)?;
+        self.client.node.submit(&tx).map_err(not_admitted)
     }
 
     fn forget_nonce(&self, address: &Address) {

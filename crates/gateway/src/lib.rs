@@ -15,7 +15,7 @@ pub mod client;
 pub mod emr;
 pub mod fhir;
 pub mod ledger;
+pub mod service;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
-pub mod service;
 pub mod wire;

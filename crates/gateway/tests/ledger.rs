@@ -145,6 +145,41 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
     assert!(hint.contains("on chain already"), "{hint}");
 }
 
+/// A hospital's administrator signs with the gateway's key too (licences, revocations): the
+/// ledger's remembered nonce is then stale, and its next filing must still go through.
+#[test]
+fn a_key_that_also_signs_elsewhere_keeps_filing() {
+    let doctor = Actor::new(1);
+    let patient = Actor::new(50);
+    let (client, _producer) = licensed_doctor_chain(&doctor);
+    let ledger = ConsortiumLedger::new(client.clone(), WaitPolicy::default());
+    let release = |bundle: &[u8]| {
+        build::release_record(
+            client.light.chain_id(),
+            &doctor.key,
+            patient.address,
+            bundle,
+        )
+        .payload
+    };
+    ledger.file(&doctor.key, release(b"first visit")).unwrap();
+    client
+        .signer(doctor.key.clone())
+        .send(
+            release(b"signed by another process"),
+            Some(&WaitPolicy::default()),
+        )
+        .unwrap();
+    let third = ledger.file(&doctor.key, release(b"second visit")).unwrap();
+    assert!(
+        third
+            .receipt
+            .events
+            .iter()
+            .any(|event| matches!(event, medchain_types::Event::RecordReleased { .. }))
+    );
+}
+
 #[test]
 fn an_unknown_record_is_proven_absent() {
     let doctor = Actor::new(1);
