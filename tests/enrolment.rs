@@ -313,6 +313,10 @@ fn byzantine_node(network: &Network, index: usize) -> String {
     thread::spawn(move || {
         for mut stream in listener.incoming().map_while(Result::ok) {
             let (path, body) = read_request(&mut stream);
+            if !path.starts_with("/v1/pkg/") {
+                // Not an enrolment route (e.g. the enrollee's status poll): no answer.
+                continue;
+            }
             let view: EnrolmentRequestView = serde_json::from_slice(&body).unwrap();
             let answer = match path.as_str() {
                 "/v1/pkg/commitments" => {

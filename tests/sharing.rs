@@ -378,13 +378,21 @@ fn scenario(a_storage: Storage, b_storage: Storage) {
         "{kinds:?}"
     );
 
-    // kill -9 of the holding gateway loses nothing: after a restart the record is still
-    // served, and a record written right after the restart is complete.
-    scene.a_gateway.kill();
-    scene.a_gateway.restart(&scene.network);
+    // kill -9 of the holding gateway in the middle of a write loses nothing and leaves no
+    // half-released record: after the restart every record the gateway took is completed
+    // (release, blob and pointer), and one it never took can be written again.
+    kill_during_a_write(&mut scene);
     let network = &scene.network;
     let again = network.json(&["patient", "records", "--key", &scene.patient]);
-    assert_eq!(again["records"][0]["status"], "verified", "{again}");
+    assert_eq!(again["total"], 2, "{again}");
+    assert!(
+        again["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "verified"),
+        "{again}"
+    );
 
     // A blob altered behind the gateway's back is caught by the reader (embedded storage only:
     // the blob is a file under the gateway's data directory).
@@ -394,6 +402,74 @@ fn scenario(a_storage: Storage, b_storage: Storage) {
         assert_eq!(tampered.status.code(), Some(1));
         let answer: Value = serde_json::from_slice(&tampered.stdout).unwrap();
         assert_eq!(answer["records"][0]["status"], "failed", "{answer}");
+    }
+}
+
+/// A second visit is being written when the holding gateway is killed with `kill -9`; it is
+/// restarted on the same data. Either the gateway had taken the record — then it completes it
+/// by itself — or it had not, and the doctor writes it again.
+fn kill_during_a_write(scene: &mut Scene) {
+    let second = scene.path("second-visit.json");
+    let bundle: Value = serde_json::from_str(&fs::read_to_string(BUNDLE).unwrap()).unwrap();
+    let mut visit = bundle.clone();
+    visit["id"] = Value::from("second-visit");
+    fs::write(&second, serde_json::to_vec_pretty(&visit).unwrap()).unwrap();
+    let write = [
+        "doctor",
+        "write",
+        "--key",
+        &scene.kim.key,
+        "--hospital",
+        &scene.a_gateway.url,
+        "--patient",
+        &scene.patient_address,
+        "--fhir-patient",
+        &fhir_patient(BUNDLE),
+        "--bundle",
+        &second,
+    ]
+    .map(String::from);
+    let in_flight = std::process::Command::new(common::MEDCHAIN)
+        .args(&write)
+        .current_dir(scene.network.dir.path())
+        .env("MEDCHAIN_NODE", &scene.network.nodes[0].api)
+        .env("MEDCHAIN_GENESIS", &scene.network.genesis)
+        .env("MEDCHAIN_PASSPHRASE", common::PASSPHRASE)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start doctor write");
+    // The CLI opens its key file (Argon2id) before it calls the gateway: kill inside the
+    // gateway's work, which follows.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    scene.a_gateway.kill();
+    let _ = in_flight.wait_with_output();
+    scene.a_gateway.restart(&scene.network);
+    let held_url = format!(
+        "{}/v1/patients/{}/records",
+        scene.a_gateway.url, scene.patient_address
+    );
+    let deadline = std::time::Instant::now() + common::READY_TIMEOUT;
+    let held = loop {
+        let held: Vec<Value> = ureq::get(&held_url)
+            .call()
+            .expect("the gateway lists the patient's records")
+            .body_mut()
+            .read_json()
+            .expect("JSON");
+        if held.iter().all(|record| record["state"] == "stored") {
+            break held;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "records left half-released after the restart: {held:?}\n{}",
+            scene.a_gateway.logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    if held.len() == 1 {
+        let args: Vec<&str> = write.iter().map(String::as_str).collect();
+        scene.network.ok(&args);
     }
 }
 

@@ -34,7 +34,7 @@ use rand::RngExt as _;
 use rand_chacha_03::{ChaCha20Rng, rand_core::SeedableRng as _};
 use std::{
     thread,
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 use taka::{
     EntityKeys, ExtractionRequest, Identity, NonceCommitment, PendingRegistration,
@@ -146,6 +146,7 @@ pub fn enrol_identity(enrolment: &Enrolment<'_>) -> Result<Enrolled, EnrolError>
     let (_, registration) = registration(enrolment.key, &enrolment.identity)?;
     let key_part = G1Point(registration.l1().to_compressed());
     let (bound_at, sent_binding) = bind(enrolment, &address, key_part)?;
+    await_binding_everywhere(enrolment.pkg_nodes, bound_at);
     let pkg = client
         .read(&crate::StateQuery::pkg())?
         .value
@@ -170,6 +171,26 @@ pub fn enrol_identity(enrolment: &Enrolment<'_>) -> Result<Enrolled, EnrolError>
         faults: extraction.faults,
         threshold: pkg.threshold as usize,
     })
+}
+
+/// How long a validator may lag behind the block that made the binding final before the
+/// extraction asks it anyway (and counts its refusal as a fault).
+const BINDING_LAG_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until every validator to be asked has applied the block at `height`. The binding was
+/// confirmed by one node; the others apply the same finalized block moments later, and a
+/// validator asked before that answers "not enrolled" — a spurious fault that could leave
+/// fewer than t validators. A validator still behind after [`BINDING_LAG_TIMEOUT`], or not
+/// answering at all, is asked anyway.
+fn await_binding_everywhere(nodes: &[NodeClient], height: u64) {
+    let deadline = Instant::now() + BINDING_LAG_TIMEOUT;
+    for node in nodes {
+        // An unreachable node is not waited for: the extraction leaves it out anyway.
+        while Instant::now() < deadline && node.status().is_ok_and(|status| status.height < height)
+        {
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 /// The registration of `identity` under `key`: x_U drawn from a generator seeded by the chain
