@@ -837,7 +837,7 @@ pub enum PatientCommand {
         /// The record id, or its first hex digits (at least 4).
         #[arg(long)]
         record: IdPrefix,
-        /// The biometric template (at least 32 bytes). A real deployment derives it with a
+        /// The biometric template (at least 16 bytes). A real deployment derives it with a
         /// fuzzy extractor: two scans of one finger never give the same bytes.
         #[arg(long, value_name = "FILE")]
         template: PathBuf,
