@@ -3,7 +3,7 @@
 
 use medchain_types::Address;
 use medchain_types::IdentityName;
-use medchain_types::{ChainId, ConsentId, OrgName, OrgState, RecordId};
+use medchain_types::{ChainId, ConsentId, EmergencyId, OrgName, OrgState, RecordId};
 
 /// Why the state could not be read, or a block cannot be executed on it.
 ///
@@ -333,6 +333,10 @@ pub enum ExecError {
     /// for it.
     #[error("sender is not the hospital identity of the organisation holding {0}")]
     NotRecordHolder(RecordId),
+    /// S3-emergency: this vouched request (the same htxu) was filed already; filing it again
+    /// would notify the patient again and open a fresh window.
+    #[error("this vouched emergency request was filed already as {0}")]
+    DuplicateEmergency(EmergencyId),
 }
 
 impl ExecError {
@@ -405,6 +409,7 @@ impl ExecError {
             Self::StaleEmergency { .. } => "stale_emergency",
             Self::BadVouch => "bad_vouch",
             Self::NotRecordHolder(_) => "not_record_holder",
+            Self::DuplicateEmergency(_) => "duplicate_emergency",
         }
     }
 }

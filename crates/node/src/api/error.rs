@@ -266,6 +266,9 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::NotRecordHolder(_) => {
             "ask the gateway of the hospital that released the record: only that hospital's identity (the gateway's key) files its access decisions, not its doctors or staff"
         }
+        E::DuplicateEmergency(_) => {
+            "nothing to do: this request is on chain already (GET /v1/state/emergencies/{id}); a new emergency needs a new h_ur and vouch"
+        }
     }
 }
 
