@@ -58,8 +58,8 @@ pub trait RecordLedger {
     /// is found, never doubled.
     fn release(&self, signed: &Transaction) -> Result<RecordId, LedgerError>;
 
-    /// S1-storage: the record's patient, or a member of its hospital (the gateway), files where
-    /// its encrypted blob is; returns once final.
+    /// S1-storage: the record's patient, or its hospital's identity (the gateway's key, not a
+    /// doctor's), files where its encrypted blob is; returns once final.
     fn store_pointer(
         &self,
         custodian: &PrivateKey,

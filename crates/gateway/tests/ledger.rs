@@ -113,11 +113,14 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
     let blob_hash = blobs.put(sealed).await.unwrap();
     let location = blobs.location(&blob_hash).unwrap();
 
-    // Only the record's patient or a member of its hospital may file its pointer (S1-storage).
+    // Only the record's patient or its hospital's identity may file its pointer (S1-storage).
     let outsider = Actor::new(77);
     let by_outsider = ledger.store_pointer(&outsider.key, id, blob_hash, location.clone());
     let hint = refusal(by_outsider);
-    assert!(hint.contains("record's patient or of a member"), "{hint}");
+    assert!(
+        hint.contains("record's patient, or file through the gateway"),
+        "{hint}"
+    );
     assert!(ledger.record(&id).unwrap().unwrap().pointer.is_none());
 
     ledger

@@ -27,7 +27,7 @@
 //! | condition | decision |
 //! |---|---|
 //! | the record does not exist | rejected (`UnknownRecord`), nothing logged |
-//! | the sender is not a member of the organisation that released the record | rejected (`NotRecordHolder`), nothing logged |
+//! | the sender is not the hospital identity of the organisation that released the record (a doctor or staff member of it is not) | rejected (`NotRecordHolder`), nothing logged |
 //! | grounds `Refused(r)`: the gateway's off-chain checks (TAKA) failed | denied, the refusal's reason |
 //! | grounds `Consent` or `Emergency`: requester is not an enrolled doctor | denied, `NotADoctor` |
 //! | … the doctor is on the revocation list (S3-revoke) | denied, `DoctorRevoked` |
@@ -51,7 +51,7 @@ use crate::{
     identity::enrolled,
     keys,
     licence::practising,
-    records::{existing_record, is_member_of_releasing_hospital},
+    records::{existing_record, is_releasing_hospital},
     registry::audited_org_of,
     values::{AccessLogEntry, Record},
 };
@@ -79,7 +79,7 @@ pub(crate) fn execute<R: StateRead>(
         } => {
             let gateway = *ctx.sender;
             let released = existing_record(ctx, record)?;
-            if !is_member_of_releasing_hospital(ctx, &released, &gateway)? {
+            if !is_releasing_hospital(ctx, &released, &gateway)? {
                 return Err(ExecError::NotRecordHolder(*record));
             }
             let decision = decide_served(ctx, ctx.env, requester, record, *purpose, grounds)?;
@@ -709,7 +709,7 @@ mod tests {
                 AccessGrounds::Consent,
             )
         };
-        // Busan's desk (another hospital's member) and a stranger.
+        // Busan's desk (another hospital's identity) and a stranger.
         for intruder in [s.desk.actor.clone(), Actor::new(99)] {
             s.world.assert_rejected(
                 &intruder,
@@ -729,18 +729,60 @@ mod tests {
             ),
             |e| matches!(e, ExecError::UnknownRecord(r) if *r == unknown),
         );
-        // Any member of the holding hospital may (here its founding doctor).
-        let seoul_doctor = s.seoul_doctor.clone();
         let patient = s.patient.clone();
         let decision = served(
             &mut s.world,
-            &seoul_doctor,
+            &holder,
             &doctor,
             (record, Purpose::Treatment),
             AccessGrounds::Consent,
             &patient,
         );
         assert_eq!(decision, denial(DenyReason::NoConsent));
+    }
+
+    #[test]
+    fn members_of_the_holding_hospital_other_than_its_identity_cannot_file_decisions() {
+        let mut s = Sharing::new();
+        let doctor = s.doctor.clone();
+        s.consent_for(&doctor);
+        let record = s.record;
+        // What a member would forge: an allowed decision for a doctor holding a consent.
+        let forged = serve(
+            &doctor.address,
+            &record,
+            Purpose::Treatment,
+            AccessGrounds::Consent,
+        );
+        let seoul = org_name("Seoul General");
+        let seoul_doctor = s.seoul_doctor.clone();
+        let staff = Actor::new(3);
+        s.world
+            .run(&staff, join(&seoul, &seoul_doctor, &staff))
+            .unwrap();
+        let log = keys::access_log_len(&s.patient.address);
+        let logged = s.world.value(&log);
+        // A staff member without an identity, and the licensed doctor who released the record.
+        for member in [&staff, &seoul_doctor] {
+            s.world.assert_rejected(
+                member,
+                forged.clone(),
+                |e| matches!(e, ExecError::NotRecordHolder(r) if *r == record),
+            );
+        }
+        // Still a member once revoked, and still refused.
+        let holder = s.holder.actor.clone();
+        s.world
+            .run(&holder, revoke_doctor(&doctor_identity(&seoul_doctor)))
+            .unwrap();
+        s.world.assert_rejected(
+            &seoul_doctor,
+            forged,
+            |e| matches!(e, ExecError::NotRecordHolder(r) if *r == record),
+        );
+        assert_eq!(s.world.value(&log), logged);
+        // The holding hospital's identity files the same request, and it is allowed.
+        assert!(serve_at_holder(&mut s, &doctor, AccessGrounds::Consent).is_allowed());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! | the doctor's licence is from the sender's organisation | `DoctorOfAnotherOrg` |
 //! | the doctor and the sender each have a vouching key | `NoVouchingKey` |
 //! | `issued_at_ms` is within `EMERGENCY_CLOCK_SKEW_MS` of the block's time, either way | `StaleEmergency` |
+//! | the same vouched message htxu was not filed before (a replay would notify again and open a fresh window) | `DuplicateEmergency` |
 //! | `vouch` is the sum of the doctor's and the sender's signatures over [`emergency_message`] | `BadVouch` |
 //!
 //! The vouch is checked as one aggregate verification against the sum of the two registered
@@ -20,8 +21,11 @@
 //! ([`crate::identity`]). The signed message names the chain, the doctor, the hospital
 //! identity, the record, h_ur and the issue time, so a vouch is good for exactly one request.
 //!
-//! A filed request is stored under `emerg/<id>` (the id is the filing transaction's) and
-//! appended to the patient's notification list ([`keys::patient_notifications`]).
+//! A filed request is stored under `emerg/<id>` (the id is the filing transaction's),
+//! indexed by its message under `emergreq/<SHA-256(htxu)>`, and appended to the patient's
+//! notification list ([`keys::patient_notifications`]). The index is keyed by the whole
+//! message, not h_ur alone: a hospital that saw a pending request cannot file its own with the
+//! same h_ur first to block it, while a replay of the same vouch is refused.
 
 use crate::{
     ExecError, StateRead, StateReadExt,
@@ -88,10 +92,15 @@ fn request<R: StateRead>(
         hur,
         issued_at_ms,
     );
+    let by_message = keys::emergency_by_message(&message);
+    if let Some(filed) = ctx.value(&by_message)? {
+        return Err(ExecError::DuplicateEmergency(filed));
+    }
     if !verify_aggregate(&doctor_key, &hospital_key, &message, vouch) {
         return Err(ExecError::BadVouch);
     }
     let id = EmergencyId::from(ctx.tx_id);
+    ctx.put(&by_message, &id);
     ctx.put(
         &keys::emergency(&id),
         &EmergencyRecord {
@@ -245,6 +254,42 @@ mod tests {
                 .list(&keys::patient_notifications(&s.patient.address).list)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_vouched_request_is_filed_once() {
+        let mut s = setup();
+        let desk = s.desk.actor.clone();
+        let vouched = s.request().signed_by(&s.both());
+        let first = s.world.tx(&desk, vouched.clone());
+        s.world.run_tx(&first).unwrap();
+        let id = EmergencyId::from(first.id());
+        // Filed again a block later (still within the clock skew): no second notification.
+        s.rejected(
+            vouched.clone(),
+            |e| matches!(e, ExecError::DuplicateEmergency(filed) if *filed == id),
+        );
+        // Twice in one block: the second filing sees the first.
+        let mut s = setup();
+        let vouched = s.request().signed_by(&s.both());
+        let txs = [
+            s.world.tx_at(&desk, 0, vouched.clone()),
+            s.world.tx_at(&desk, 1, vouched),
+        ];
+        let (results, block) = s.world.execute(&txs);
+        let id = EmergencyId::from(txs[0].id());
+        assert!(results[0].is_ok());
+        assert!(matches!(
+            results[1],
+            Err(ExecError::DuplicateEmergency(filed)) if filed == id
+        ));
+        s.world.store.commit(&block).unwrap();
+        let notifications = keys::patient_notifications(&s.patient.address).list;
+        assert_eq!(s.world.list(&notifications), vec![id]);
+        // A new request for the same entry, issued (and vouched) at another time, is filed.
+        let again = s.request();
+        s.world.run(&desk, again.signed_by(&s.both())).unwrap();
+        assert_eq!(s.world.list(&notifications).len(), 2);
     }
 
     #[test]

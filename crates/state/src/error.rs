@@ -3,7 +3,7 @@
 
 use medchain_types::Address;
 use medchain_types::IdentityName;
-use medchain_types::{ChainId, ConsentId, OrgName, OrgState, RecordId};
+use medchain_types::{ChainId, ConsentId, EmergencyId, OrgName, OrgState, RecordId};
 
 /// Why the state could not be read, or a block cannot be executed on it.
 ///
@@ -296,9 +296,12 @@ pub enum ExecError {
     UnusableDealerLog(String),
 
     // EMR entries, vouching keys, emergencies and served access (issue 9).
-    /// S1-storage: only the record's patient, or a member of the hospital organisation that
-    /// released it (its gateway), files where the record's blob is stored.
-    #[error("sender is neither the patient of {0} nor a member of the hospital that released it")]
+    /// S1-storage: only the record's patient, or the hospital identity of the organisation
+    /// that released it (its gateway's key, not its doctors' or staff's), files where the
+    /// record's blob is stored.
+    #[error(
+        "sender is neither the patient of {0} nor the hospital identity of the organisation that released it"
+    )]
     NotRecordCustodian(RecordId),
     /// S3-emergency: only doctor and hospital identities vouch for emergency requests.
     #[error("{0} is not a doctor or hospital identity, so it cannot vouch")]
@@ -325,10 +328,15 @@ pub enum ExecError {
         "the vouch is not the doctor's and the hospital's aggregate signature over this request"
     )]
     BadVouch,
-    /// S1-rights: only the gateway (a member) of the hospital that released a record files
-    /// the decisions on requests it served for it.
-    #[error("sender is not a member of the hospital holding {0}")]
+    /// S1-rights: only the hospital identity of the organisation that released a record (its
+    /// gateway's key, not its doctors' or staff's) files the decisions on requests it served
+    /// for it.
+    #[error("sender is not the hospital identity of the organisation holding {0}")]
     NotRecordHolder(RecordId),
+    /// S3-emergency: this vouched request (the same htxu) was filed already; filing it again
+    /// would notify the patient again and open a fresh window.
+    #[error("this vouched emergency request was filed already as {0}")]
+    DuplicateEmergency(EmergencyId),
 }
 
 impl ExecError {
@@ -401,6 +409,7 @@ impl ExecError {
             Self::StaleEmergency { .. } => "stale_emergency",
             Self::BadVouch => "bad_vouch",
             Self::NotRecordHolder(_) => "not_record_holder",
+            Self::DuplicateEmergency(_) => "duplicate_emergency",
         }
     }
 }

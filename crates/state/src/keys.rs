@@ -32,6 +32,7 @@
 //! | `entries/<patient><seq u64 BE>` | [`EntryId`] | records: a patient's entries, in filing order |
 //! | `vouch/<address>` | [`VouchingKey`] | identity: a doctor's or hospital's BLS vouching key (S3-emergency) |
 //! | `emerg/<emergency id>` | [`EmergencyRecord`] | emergency: a vouched emergency request tx_ur (S3-emergency) |
+//! | `emergreq/<SHA-256(htxu)>` | [`EmergencyId`] | emergency: the request filed for a vouched message htxu (one filing per vouch) |
 //! | `notif/<patient><seq u64 BE>` | [`EmergencyId`] | emergency: the requests for a patient's records, in filing order |
 //!
 //! The `patrec`, `patcon`, `orgmem`, `orgs`, `entries` and `notif` keys are [`StateList`]s:
@@ -122,6 +123,8 @@ pub const VOUCHING_KEY: &[u8] = b"vouch/";
 pub const EMERGENCY: &[u8] = b"emerg/";
 /// Namespace of [`patient_notifications`].
 pub const PATIENT_NOTIFICATIONS: &[u8] = b"notif/";
+/// Namespace of [`emergency_by_message`].
+pub const EMERGENCY_BY_MESSAGE: &[u8] = b"emergreq/";
 
 /// Longest key the layout produces (`grant/` + 32 + 32 + 1); bounds decoding of proofs.
 pub const MAX_KEY_LEN: usize = 128;
@@ -453,6 +456,12 @@ pub fn emergency(id: &EmergencyId) -> StateKey<EmergencyRecord> {
     StateKey::new(&[EMERGENCY, id.as_bytes()])
 }
 
+/// `emergreq/<SHA-256(htxu)>`: the emergency request filed for the vouched message `htxu`
+/// ([`medchain_types::emergency::emergency_message`]), so the same vouch is filed once.
+pub fn emergency_by_message(htxu: &[u8]) -> StateKey<EmergencyId> {
+    StateKey::new(&[EMERGENCY_BY_MESSAGE, ContentHash::of(htxu).as_bytes()])
+}
+
 /// The emergency requests for a patient's records, in filing order: the patient's
 /// notifications (S3-emergency), `notif/<patient><seq>` → emergency id.
 pub fn patient_notifications(patient: &Address) -> IndexList<EmergencyId, EmergencyRecord> {
@@ -498,6 +507,7 @@ mod tests {
             VOUCHING_KEY,
             EMERGENCY,
             PATIENT_NOTIFICATIONS,
+            EMERGENCY_BY_MESSAGE,
         ];
         for (i, a) in namespaces.iter().enumerate() {
             for (j, b) in namespaces.iter().enumerate() {
@@ -565,6 +575,8 @@ mod tests {
             patient_entries(&patient).list.entry(0).as_bytes().to_vec(),
             vouching_key(&patient).as_bytes().to_vec(),
             emergency(&EmergencyId(record_id(1).0)).as_bytes().to_vec(),
+            emergency_by_message(b"htxu").as_bytes().to_vec(),
+            emergency_by_message(b"another htxu").as_bytes().to_vec(),
             patient_notifications(&patient)
                 .list
                 .entry(0)

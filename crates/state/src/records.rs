@@ -11,7 +11,7 @@
 //! | release | the licence's organisation is still audited (S2-state) | `OrgNotAudited` |
 //! | release | (patient, hEMR) was not released before | `RecordAlreadyReleased` |
 //! | store | the record exists | `UnknownRecord` |
-//! | store | the sender is the record's patient, or a member of the organisation that released it (its gateway stores the blob) | `NotRecordCustodian` |
+//! | store | the sender is the record's patient, or the hospital identity of the organisation that released it (its gateway stores the blob; its doctors and staff may not) | `NotRecordCustodian` |
 //! | entry | none beyond the entry's size (1 to `MAX_ENTRY_BYTES`, checked when decoding): an entry is about its sender | — |
 //!
 //! A release also appends the record id to the patient's record list
@@ -30,12 +30,13 @@
 use crate::{
     ExecError, StateRead, StateReadExt,
     context::TxContext,
+    identity::enrolled,
     keys,
     licence::releasing_doctor,
     values::{EmrEntryRecord, Record, StoragePointer},
 };
 use medchain_types::{
-    Address, ContentHash, EntryBytes, EntryId, Event, RecordId, RecordPayload, Signature, Uri,
+    Address, ContentHash, EntryBytes, EntryId, Event, RecordId, RecordPayload, Role, Signature, Uri,
 };
 
 pub(crate) fn execute<R: StateRead>(
@@ -136,26 +137,31 @@ fn file_entry<R: StateRead>(
     Ok(vec![Event::EntryFiled { entry: id, patient }])
 }
 
-/// Whether `address` may file a record's storage pointer: its patient, or a member of the
-/// organisation that released it.
+/// Whether `address` may file a record's storage pointer: its patient, or the hospital
+/// identity of the organisation that released it.
 fn is_custodian(
     state: &impl StateRead,
     record: &Record,
     address: &Address,
 ) -> Result<bool, ExecError> {
-    Ok(record.patient == *address || is_member_of_releasing_hospital(state, record, address)?)
+    Ok(record.patient == *address || is_releasing_hospital(state, record, address)?)
 }
 
-/// Whether `address` is a member of the organisation that released `record` (its gateway or
-/// one of its staff).
-pub(crate) fn is_member_of_releasing_hospital(
+/// Whether `address` is the hospital identity of the organisation that released `record`:
+/// the key its gateway runs with. Membership is not enough: every doctor and staff member of
+/// the organisation is a member (a revoked doctor too), and none of them is the gateway that
+/// checks a requester before filing its decision or that keeps the record's blob.
+pub(crate) fn is_releasing_hospital(
     state: &impl StateRead,
     record: &Record,
     address: &Address,
 ) -> Result<bool, ExecError> {
-    Ok(state
-        .value(&keys::membership(address))?
-        .is_some_and(|membership| membership.org == record.hospital))
+    let identity = match enrolled(state, address) {
+        Ok(identity) => identity,
+        Err(ExecError::NotEnrolled) => return Ok(false),
+        Err(other) => return Err(other),
+    };
+    Ok(identity.role == Role::Hospital && identity.org.as_ref() == Some(&record.hospital))
 }
 
 /// The record, or `UnknownRecord`.
@@ -173,7 +179,7 @@ mod tests {
         lift_revocation, org_name, release as release_payload, revoke_doctor, set_state,
         store as store_payload,
     };
-    use medchain_types::{OrgKind, OrgState};
+    use medchain_types::OrgState;
 
     struct Setup {
         world: World,
@@ -460,21 +466,16 @@ mod tests {
             |e| matches!(e, ExecError::UnknownRecord(id) if *id == unknown),
         );
         let id = world.released(&doctor, &patient, b"EMR");
-        // A stranger, and a member of another audited hospital.
-        let other_hospital = Actor::new(60);
-        world.audited_org(
-            &other_hospital,
-            &org_name("Busan Clinic"),
-            OrgKind::Hospital,
-        );
-        for intruder in [Actor::new(99), other_hospital] {
+        // A stranger, and the hospital identity of another audited hospital.
+        let busan = world.staffed_hospital(&org_name("Busan Clinic"), 60);
+        for intruder in [Actor::new(99), busan.hospital] {
             world.assert_rejected(
                 &intruder,
                 store_payload(&id, &blob, "s3://x"),
                 |e| matches!(e, ExecError::NotRecordCustodian(r) if *r == id),
             );
         }
-        // The releasing hospital's gateway (its desk, a member) and its doctor may.
+        // The releasing hospital's gateway (its hospital identity) may.
         let desk = HospitalDesk::of(&org_name("Seoul General"));
         let events = world
             .run(
@@ -491,12 +492,59 @@ mod tests {
         );
         let moved = ContentHash::of(b"moved");
         world
-            .run(&doctor, store_payload(&id, &moved, "s3://bucket/moved"))
+            .run(
+                &desk.actor,
+                store_payload(&id, &moved, "file:///gateway/moved"),
+            )
             .unwrap();
         assert_eq!(
             world.value(&keys::storage_pointer(&id)).unwrap().blob_hash,
             moved
         );
+    }
+
+    #[test]
+    fn members_of_the_releasing_hospital_other_than_its_identity_cannot_repoint_a_record() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let id = world.released(&doctor, &patient, b"EMR");
+        let seoul = org_name("Seoul General");
+        let desk = HospitalDesk::of(&seoul);
+        world
+            .run(
+                &desk.actor,
+                store_payload(&id, &ContentHash::of(b"ciphertext"), "file:///gateway/blob"),
+            )
+            .unwrap();
+        let pointer = world.value(&keys::storage_pointer(&id));
+        // A staff member who joined but enrolled no identity, a second doctor identity, the
+        // releasing doctor itself (licensed), and the same doctor once revoked: all members.
+        let staff = Actor::new(3);
+        world.run(&staff, join(&seoul, &doctor, &staff)).unwrap();
+        let colleague = Actor::new(4);
+        world
+            .run(&colleague, join(&seoul, &doctor, &colleague))
+            .unwrap();
+        world.license(&seoul, &colleague);
+        let garbage = store_payload(&id, &ContentHash::of(b"garbage"), "s3://attacker/x");
+        for member in [&staff, &colleague, &doctor] {
+            world.assert_rejected(
+                member,
+                garbage.clone(),
+                |e| matches!(e, ExecError::NotRecordCustodian(r) if *r == id),
+            );
+        }
+        let name = crate::testkit::doctor_identity(&doctor);
+        world.run(&desk.actor, revoke_doctor(&name)).unwrap();
+        world.assert_rejected(
+            &doctor,
+            garbage,
+            |e| matches!(e, ExecError::NotRecordCustodian(r) if *r == id),
+        );
+        assert_eq!(world.value(&keys::storage_pointer(&id)), pointer);
     }
 
     #[test]

@@ -246,7 +246,7 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         }
         // EMR entries, vouching keys, emergencies and served access (issue 9).
         E::NotRecordCustodian(_) => {
-            "sign with the key of the record's patient or of a member of the hospital that released it (GET /v1/state/records/{id})"
+            "sign with the key of the record's patient, or file through the gateway of the hospital that released it (only its hospital identity may; GET /v1/state/records/{id} names the hospital)"
         }
         E::CannotVouch(_) => {
             "only doctor and hospital identities register vouching keys (GET /v1/state/identities/by-address/{address})"
@@ -264,7 +264,10 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
             "both the doctor and its hospital sign exactly this request (doctor, hospital, record, h_ur, issue time); aggregate the two signatures"
         }
         E::NotRecordHolder(_) => {
-            "only the gateway of the hospital that released the record files its access decisions"
+            "ask the gateway of the hospital that released the record: only that hospital's identity (the gateway's key) files its access decisions, not its doctors or staff"
+        }
+        E::DuplicateEmergency(_) => {
+            "nothing to do: this request is on chain already (GET /v1/state/emergencies/{id}); a new emergency needs a new h_ur and vouch"
         }
     }
 }
