@@ -221,6 +221,11 @@ impl GatewayProcess {
         self.spawn(network);
     }
 
+    /// The process id while it runs (benches read its CPU time from `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The tail of the gateway's log, for failure messages.
     pub fn logs(&self) -> String {
         format!(
