@@ -187,6 +187,28 @@ fn a_write_that_does_not_fit_its_release_is_refused_and_nothing_is_kept() {
     let mut garbage = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
     garbage.release = vec![1, 2, 3];
     assert_eq!(code(garbage), "bad_request");
+    // The release is checked before the bundle is parsed: a hostile bundle (here not even
+    // JSON) under an unsigned or foreign release is refused for the release, never parsed.
+    let hostile = format!("{{\"{}\": [", "k".repeat(1 << 16));
+    let mut unsigned = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
+    unsigned.release = Vec::new();
+    unsigned.bundle = hostile.clone();
+    assert_eq!(code(unsigned), "bad_request");
+    let mut mismatched = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
+    mismatched.bundle = hostile.clone();
+    assert_eq!(code(mismatched), "bad_release");
+    let mut foreign = world.write_request(&busan.doctor.actor, &patient.actor.address, &bundle);
+    foreign.release = world
+        .signed_release(
+            &busan.doctor.actor,
+            &patient.actor.address,
+            hostile.as_bytes(),
+            0,
+        )
+        .encode()
+        .to_vec();
+    foreign.bundle = hostile;
+    assert_eq!(code(foreign), "not_our_doctor");
     let nothing_kept = || {
         assert!(
             gateway
