@@ -14,6 +14,7 @@ use crate::{
     grant::{AUTHORIZATION_AAD, GrantFile},
     sharing::{self, Holder},
 };
+use medchain_gateway::client::DoctorSigner;
 use medchain_types::{IdentityName, Role};
 use std::path::{Path, PathBuf};
 use taka::{Authorization, HospitalResponse, Licence, PendingShare};
@@ -91,7 +92,16 @@ pub fn fetch(
     let (pending, request) =
         PendingShare::request(&keys, &params, licence, &authorization, &mut sharing::rng())?;
     let holder_gateway = sharing::gateway(&grant.gateway)?;
-    let served = holder_gateway.share(&grant.record, grant.purpose, &request)?;
+    let served = holder_gateway.share(
+        &grant.record,
+        grant.purpose,
+        &request,
+        &DoctorSigner {
+            key: &holder.material.key,
+            chain_id: client.light.chain_id(),
+            holder: &grant.hospital,
+        },
+    )?;
     let releases = pending.open(&HospitalResponse::from_bytes(&served.response)?)?;
     let release = releases
         .iter()

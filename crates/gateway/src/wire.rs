@@ -132,6 +132,13 @@ pub struct ShareRecord {
     /// `taka::ShareRequest`.
     #[serde(with = "hex::serde")]
     pub request: Vec<u8>,
+    /// When the doctor signed, unix milliseconds (accepted within a minute of the gateway's
+    /// clock).
+    pub issued_at_ms: u64,
+    /// The doctor's ed25519 signature (chain key) over the request
+    /// (`crate::doctor_request::DoctorRequest`).
+    #[serde(with = "hex::serde")]
+    pub signature: Vec<u8>,
 }
 
 /// What a gateway releases under a share or an emergency: the TAKA response, whose
@@ -199,6 +206,12 @@ pub struct EmergencyAccess {
     /// `taka::EmergencyHello`.
     #[serde(with = "hex::serde")]
     pub hello: Vec<u8>,
+    /// When the doctor signed, unix milliseconds.
+    pub issued_at_ms: u64,
+    /// The doctor's ed25519 signature (chain key) over the request
+    /// (`crate::doctor_request::DoctorRequest`, purpose `treatment`).
+    #[serde(with = "hex::serde")]
+    pub signature: Vec<u8>,
 }
 
 /// A break-glass access this gateway served (`GET /v1/patients/{address}/notifications`).

@@ -481,7 +481,16 @@ fn bad_requests_are_typed_errors_and_never_stop_the_gateway() {
         .unwrap()
     };
     assert!(matches!(
-        gateway.share(&unknown, medchain_types::Purpose::Treatment, &request),
+        gateway.share(
+            &unknown,
+            medchain_types::Purpose::Treatment,
+            &request,
+            &medchain_gateway::client::DoctorSigner {
+                key: &busan.doctor.actor.key,
+                chain_id: world.client.light.chain_id(),
+                holder: &seoul.desk.name,
+            }
+        ),
         Err(GatewayClientError::Api { status: 404, body }) if body.code == "unknown_record"
     ));
     assert!(matches!(

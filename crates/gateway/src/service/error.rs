@@ -53,6 +53,10 @@ pub enum ServiceError {
     /// Too many enrolments are half done.
     #[error("too many enrolments in progress")]
     Busy,
+    /// The doctor's signature over the request is missing, wrong, stale or replayed: nothing
+    /// was filed.
+    #[error("the request is not authenticated: {0}")]
+    Unauthenticated(String),
     /// An identity the request names is not what it must be on chain.
     #[error("identity {identity}: {reason}")]
     Identity {
@@ -174,6 +178,11 @@ impl ServiceError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_identity",
                 "enrol the identity first (`medchain identity enrol`), with the role it needs",
+            ),
+            E::Unauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "sign the request with the doctor's chain key, with the current time (`medchain doctor fetch` and `medchain doctor emergency` do)",
             ),
             E::NotOurDoctor(_) => (
                 StatusCode::FORBIDDEN,
