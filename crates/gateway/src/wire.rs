@@ -8,10 +8,13 @@ use medchain_types::{
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Largest request body the gateway reads: a bundle of up to
+/// Largest request body the gateway reads, for `POST /v1/records`: a bundle of up to
 /// [`crate::fhir::DEFAULT_MAX_BUNDLE_BYTES`] as one JSON string (escaping can double it) and
 /// its signed release.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+/// Largest body of any other request (the largest, a TAKA share request or enrolment
+/// message with its signature, is a few kilobytes).
+pub const MAX_SMALL_REQUEST_BYTES: usize = 64 * 1024;
 
 /// `GET /v1/info`: who runs this gateway.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

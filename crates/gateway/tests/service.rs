@@ -373,16 +373,17 @@ fn bad_requests_are_typed_errors_and_never_stop_the_gateway() {
         .http_status_as_error(false)
         .build()
         .into();
-    let post = |path: &str, body: Vec<u8>| {
-        let mut response = agent
-            .post(&format!("{}{path}", handle.url()))
-            .header("content-type", "application/json")
-            .send(&body[..])
-            .unwrap();
+    let post_as = |content_type: Option<&str>, path: &str, body: Vec<u8>| {
+        let mut request = agent.post(&format!("{}{path}", handle.url()));
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let mut response = request.send(&body[..]).unwrap();
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
         (status, text)
     };
+    let post = |path: &str, body: Vec<u8>| post_as(Some("application/json"), path, body);
     let code = |(status, text): (u16, String)| {
         let body: medchain_gateway::wire::ErrorBody = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{status} {text}: not an error body: {e}"));
@@ -414,6 +415,40 @@ fn bad_requests_are_typed_errors_and_never_stop_the_gateway() {
     assert_eq!(
         code(post("/v1/records", oversized)),
         (413, "too_large".to_owned())
+    );
+    // Only a record write carries a bundle: every other body is capped at 64 KiB.
+    let small_limit = medchain_gateway::wire::MAX_SMALL_REQUEST_BYTES;
+    for path in ["/v1/shares", "/v1/enrolments/hello", "/v1/emergency-access"] {
+        assert_eq!(
+            code(post(path, vec![b' '; small_limit + 1])),
+            (413, "too_large".to_owned()),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        code(post("/v1/records", vec![b' '; small_limit + 1])),
+        bad("bad_request")
+    );
+    // A POST must declare its JSON body, so no browser form or simple cross-site POST gets in.
+    let share = br#"{"record": 5}"#.to_vec();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        assert_eq!(
+            code(post_as(content_type, "/v1/shares", share.clone())),
+            (415, "unsupported_media_type".to_owned()),
+            "{content_type:?}"
+        );
+    }
+    assert_eq!(
+        code(post_as(
+            Some("Application/JSON; charset=utf-8"),
+            "/v1/shares",
+            share
+        )),
+        bad("bad_request")
     );
     let unknown_session = format!(
         r#"{{"session": "{}", "confirmation": "00"}}"#,
