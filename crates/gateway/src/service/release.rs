@@ -86,11 +86,14 @@ impl Gateway {
         }
     }
 
-    /// `GET /v1/patients/{address}/records`.
+    /// `GET /v1/patients/{address}/records`: the stored records only. The route is not
+    /// authenticated, and a record not yet stored may never be (its release can still be
+    /// refused), so neither its existence nor its hEMR is told before the chain has it.
     pub(crate) fn held_records(&self, patient: &Address) -> Result<Vec<HeldRecord>, ServiceError> {
         self.emr
             .list_by_patient(&patient_row(patient))?
             .iter()
+            .filter(|record| matches!(record.release, Release::Stored { .. }))
             .map(|record| {
                 Ok(HeldRecord {
                     record: record_id(record)?,
