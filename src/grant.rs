@@ -121,11 +121,12 @@ impl GrantFile {
     }
 }
 
-/// Writes `value` as pretty JSON to a new file.
+/// Writes `value` as pretty JSON to a new file, readable by its owner only (a grant names
+/// who may read which record of whom).
 pub fn write(path: &Path, value: &impl Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::Inconsistent(format!("cannot render {}: {e}", path.display())))?;
-    crate::sharing::write_new(path, format!("{text}\n").as_bytes(), 0o644)
+    crate::sharing::write_new(path, format!("{text}\n").as_bytes(), 0o600)
 }
 
 fn read_json<T: DeserializeOwned + Versioned>(path: &Path) -> Result<T, CliError> {

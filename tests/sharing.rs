@@ -274,6 +274,12 @@ fn scenario(a_storage: Storage, b_storage: Storage) {
 
     // S3-share: Dr Park of B, authorised, fetches the record from A.
     let (grant, consent) = scene.share(&scene.park, &record, "1");
+    // The grant names who may read which record of whom: its owner's eyes only.
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        fs::metadata(&grant).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let fetched_path = scene.path("fetched-1.json");
     let fetched = scene.fetch(&scene.park, &grant, &fetched_path);
     assert!(

@@ -18,7 +18,7 @@ use crate::{
     sharing::{self, Holder},
 };
 use medchain_client::{Client, StateQuery};
-use medchain_gateway::wire::EmergencyFiling;
+use medchain_gateway::{client::DoctorSigner, wire::EmergencyFiling};
 use medchain_types::{
     Address, Hash32, IdentityPayload, Payload, PrivateKey, Role,
     emergency::{BlsVouchingKey, emergency_message, vouching_key_from},
@@ -104,7 +104,15 @@ pub fn emergency(request: &Request<'_>, acting: &Acting) -> Result<Status, CliEr
         sharing::id_bytes(emergency.as_bytes()),
         &mut rng,
     );
-    let served = holder_gateway.emergency_access(&emergency, &hello)?;
+    let served = holder_gateway.emergency_access(
+        &emergency,
+        &hello,
+        &DoctorSigner {
+            key: &holder.material.key,
+            chain_id: client.light.chain_id(),
+            holder: &holder_info.hospital,
+        },
+    )?;
     let release = pending.open(&keys, &HospitalResponse::from_bytes(&served.response)?)?;
     receive(
         &client,

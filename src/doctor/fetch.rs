@@ -14,6 +14,8 @@ use crate::{
     grant::{AUTHORIZATION_AAD, GrantFile},
     sharing::{self, Holder},
 };
+use medchain_client::{Client, StateQuery};
+use medchain_gateway::client::DoctorSigner;
 use medchain_types::{IdentityName, Role};
 use std::path::{Path, PathBuf};
 use taka::{Authorization, HospitalResponse, Licence, PendingShare};
@@ -25,16 +27,23 @@ use taka::{Authorization, HospitalResponse, Licence, PendingShare};
 /// Carrying ρ is what the seed describes (the doctor presents it; the holder judges it). So a
 /// doctor revoked since ρ was handed out still presents it, and the hospital holding the
 /// record — not the doctor's own — refuses, with the chain's proof of the revocation, and the
-/// refusal lands in the patient's access log.
+/// refusal lands in the patient's access log. A ρ issued by another hospital than the one the
+/// chain's licence names (the doctor moved) is dropped: the holder would refuse it as
+/// `licence_mismatch`.
 fn carried_licence(
+    client: &Client,
     holder: &mut Holder,
     own_gateway: &str,
     me: &IdentityName,
 ) -> Result<Licence, CliError> {
+    let licensed_by = sharing::read(client, &StateQuery::licence(me))?.map(|l| l.hospital);
     let carried = holder.material.wallet.licence.as_deref().and_then(|bytes| {
         let licence = Licence::from_bytes(bytes).ok()?;
         let still_valid = licence.doctor().as_bytes() == me.as_str().as_bytes()
-            && licence.expires_at() > connect::now_ms() / 1000;
+            && licence.expires_at() > connect::now_ms() / 1000
+            && licensed_by.as_ref().is_none_or(|hospital| {
+                licence.hospital().as_bytes() == hospital.as_str().as_bytes()
+            });
         still_valid.then_some(licence)
     });
     if let Some(licence) = carried {
@@ -87,11 +96,20 @@ pub fn fetch(
             })?,
     )?;
 
-    let licence = carried_licence(&mut holder, own_gateway, &me.identity)?;
+    let licence = carried_licence(&client, &mut holder, own_gateway, &me.identity)?;
     let (pending, request) =
         PendingShare::request(&keys, &params, licence, &authorization, &mut sharing::rng())?;
     let holder_gateway = sharing::gateway(&grant.gateway)?;
-    let served = holder_gateway.share(&grant.record, grant.purpose, &request)?;
+    let served = holder_gateway.share(
+        &grant.record,
+        grant.purpose,
+        &request,
+        &DoctorSigner {
+            key: &holder.material.key,
+            chain_id: client.light.chain_id(),
+            holder: &grant.hospital,
+        },
+    )?;
     let releases = pending.open(&HospitalResponse::from_bytes(&served.response)?)?;
     let release = releases
         .iter()

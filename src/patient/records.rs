@@ -157,7 +157,7 @@ fn open(
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
     let held = hospital.held.get(id).ok_or_else(|| {
         format!(
-            "the gateway of {} does not list this record",
+            "the gateway of {} does not list this record (it lists records once stored)",
             hospital.link.hospital
         )
     })?;

@@ -3,12 +3,17 @@
 //! answers is trusted beyond its shape: TAKA messages are checked by `taka` when opened, and
 //! records against hEMR on chain by the caller.
 
+use crate::doctor_request::{DoctorRequest, DoctorRoute};
+use crate::service::now_ms;
 use crate::wire::{
     EmergencyAccess, EmergencyFiled, EmergencyFiling, Enrolled, EnrolmentConfirm, EnrolmentHello,
     EnrolmentSession, EnrolmentStarted, ErrorBody, GatewayInfo, HeldRecord, LicenceIssued,
     Notification, Served, ShareRecord, WriteRecord, WrittenRecord,
 };
-use medchain_types::{Address, ContentHash, EmergencyId, IdentityName, Purpose, RecordId, TxId};
+use medchain_types::{
+    Address, ChainId, ContentHash, EmergencyId, Hash32, IdentityName, PrivateKey, Purpose,
+    RecordId, TxId,
+};
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
 use ureq::{Agent, Body, http::Response};
@@ -53,6 +58,38 @@ pub enum GatewayClientError {
         what: &'static str,
         source: taka::Error,
     },
+}
+
+/// What a doctor signs requests to a holding gateway with.
+#[derive(Clone, Copy)]
+pub struct DoctorSigner<'a> {
+    /// The doctor's chain key (the address the chain binds to the doctor's identity).
+    pub key: &'a PrivateKey,
+    pub chain_id: &'a ChainId,
+    /// The hospital holding the record, as the chain names it.
+    pub holder: &'a IdentityName,
+}
+
+impl DoctorSigner<'_> {
+    fn sign(
+        &self,
+        route: DoctorRoute,
+        subject: Hash32,
+        purpose: Purpose,
+        taka_message: &[u8],
+        issued_at_ms: u64,
+    ) -> Vec<u8> {
+        DoctorRequest {
+            chain_id: self.chain_id,
+            holder: self.holder,
+            route,
+            subject,
+            purpose,
+            taka_message,
+            issued_at_ms,
+        }
+        .sign(self.key)
+    }
 }
 
 /// A hospital gateway's API.
@@ -168,20 +205,32 @@ impl GatewayClient {
         taka::Licence::from_bytes(&issued.licence).map_err(|source| taka_error("licence", source))
     }
 
-    /// S3-share: asks the holding hospital for `record` under the patient's authorisation.
-    /// A refusal is [`GatewayClientError::Refused`] with its reason.
+    /// S3-share: asks the holding hospital for `record` under the patient's authorisation,
+    /// signed by the doctor. A refusal is [`GatewayClientError::Refused`] with its reason.
     pub fn share(
         &self,
         record: &RecordId,
         purpose: Purpose,
         request: &taka::ShareRequest,
+        doctor: &DoctorSigner<'_>,
     ) -> Result<Served, GatewayClientError> {
+        let request = request.to_bytes();
+        let issued_at_ms = now_ms();
+        let signature = doctor.sign(
+            DoctorRoute::Share,
+            record.0,
+            purpose,
+            &request,
+            issued_at_ms,
+        );
         self.post(
             "/v1/shares",
             &ShareRecord {
                 record: *record,
                 purpose,
-                request: request.to_bytes(),
+                request,
+                issued_at_ms,
+                signature,
             },
         )
     }
@@ -197,17 +246,30 @@ impl GatewayClient {
     }
 
     /// S3-emergency at the hospital holding the record: break-glass access under the filed
-    /// emergency. A refusal is [`GatewayClientError::Refused`] with its reason.
+    /// emergency, signed by the doctor. A refusal is [`GatewayClientError::Refused`] with its
+    /// reason.
     pub fn emergency_access(
         &self,
         emergency: &EmergencyId,
         hello: &taka::EmergencyHello,
+        doctor: &DoctorSigner<'_>,
     ) -> Result<Served, GatewayClientError> {
+        let hello = hello.to_bytes();
+        let issued_at_ms = now_ms();
+        let signature = doctor.sign(
+            DoctorRoute::EmergencyAccess,
+            emergency.0,
+            Purpose::Treatment,
+            &hello,
+            issued_at_ms,
+        );
         self.post(
             "/v1/emergency-access",
             &EmergencyAccess {
                 emergency: *emergency,
-                hello: hello.to_bytes(),
+                hello,
+                issued_at_ms,
+                signature,
             },
         )
     }

@@ -83,6 +83,10 @@ pub enum FhirError {
         "the bundle neither contains a Patient resource nor refers to one by subject or patient"
     )]
     NoPatient,
+    #[error("the bundle has more than {max} JSON values inside its resources")]
+    TooManyValues { max: usize },
+    #[error("the bundle has more than {max} references")]
+    TooManyReferences { max: usize },
 }
 
 /// How the gateway names the patient a record belongs to: the Patient resource's logical id
@@ -360,78 +364,138 @@ fn find_patient_resource<'a>(
     Ok(Some(patient))
 }
 
+/// At most this many JSON values are walked looking for references, and at most this many
+/// references are accepted, per bundle. An 8 MiB bundle of real clinical data has well under a
+/// million values and tens of thousands of references; the caps bound the walk of a hostile one.
+pub const MAX_WALKED_VALUES: usize = 2_000_000;
+pub const MAX_REFERENCES: usize = 200_000;
+
 /// Checks every reference in every resource: a `subject` or `patient` reference must designate
 /// the patient, and no reference anywhere may designate another patient. When the bundle has no
 /// Patient resource, at least one `subject`/`patient` reference must name the patient.
 fn check_references(resources: &[Entry<'_>], patient: &ThePatient<'_>) -> Result<(), FhirError> {
-    let mut patient_referenced = false;
+    let mut walk = ReferenceWalk {
+        patient,
+        patient_referenced: false,
+        path: Vec::new(),
+        walked_values: 0,
+        references: 0,
+    };
     for entry in resources {
-        let mut references = Vec::new();
-        collect_references(entry.resource, &entry.pointer, None, &mut references)?;
-        for reference in references {
-            match patient.designated_by(reference.value) {
-                Some(true) => patient_referenced |= reference.is_subject,
-                Some(false) => {
-                    return Err(FhirError::PatientMismatch {
-                        pointer: reference.pointer,
-                        expected: patient.expected.clone(),
-                        found: reference.value.to_owned(),
-                    });
-                }
-                None if reference.is_subject => {
-                    return Err(FhirError::SubjectNotPatient {
-                        pointer: reference.pointer,
-                        found: reference.value.to_owned(),
-                    });
-                }
-                None => {}
-            }
-        }
+        walk.path.clear();
+        walk.walk_object(entry.resource, &entry.pointer, None)?;
     }
-    if patient.resource.is_none() && !patient_referenced {
+    if patient.resource.is_none() && !walk.patient_referenced {
         return Err(FhirError::NoPatient);
     }
     Ok(())
 }
 
-/// A `Reference.reference` string found in a resource.
-struct FoundReference<'a> {
-    pointer: String,
-    value: &'a str,
-    /// Whether it is the resource's `subject` or `patient` element (the record's owner).
-    is_subject: bool,
+/// One step from a resource down to a value inside it.
+enum PathSegment<'a> {
+    Key(&'a str),
+    Index(usize),
 }
 
-/// Walks `object` collecting every `reference` string; `owner` is the element name holding the
-/// object (to tell `subject`/`patient` references from others such as `performer`).
-fn collect_references<'a>(
-    object: &'a Map<String, Value>,
-    pointer: &str,
-    owner: Option<&str>,
-    found: &mut Vec<FoundReference<'a>>,
-) -> Result<(), FhirError> {
-    for (key, value) in object {
-        let child_pointer = format!("{pointer}/{}", escape_pointer_token(key));
-        match value {
-            Value::String(reference) if key == "reference" => found.push(FoundReference {
-                pointer: child_pointer,
-                value: reference,
-                is_subject: matches!(owner, Some("subject" | "patient")),
-            }),
-            Value::Object(child) => collect_references(child, &child_pointer, Some(key), found)?,
-            Value::Array(items) => {
-                for (index, item) in items.iter().enumerate() {
-                    if let Value::Object(child) = item {
-                        let item_pointer = format!("{child_pointer}/{index}");
-                        collect_references(child, &item_pointer, Some(key), found)?;
+/// A depth-first walk over a resource checking each `Reference.reference` string as it is met.
+/// The current position is a stack of borrowed segments; a JSON pointer is formatted only for
+/// an error, so the walk allocates nothing per value however long the keys are.
+struct ReferenceWalk<'p, 'a> {
+    patient: &'p ThePatient<'p>,
+    patient_referenced: bool,
+    path: Vec<PathSegment<'a>>,
+    walked_values: usize,
+    references: usize,
+}
+
+impl<'a> ReferenceWalk<'_, 'a> {
+    /// Walks `object`; `owner` is the element name holding it (to tell `subject`/`patient`
+    /// references from others such as `performer`); `base` is the resource's pointer.
+    fn walk_object(
+        &mut self,
+        object: &'a Map<String, Value>,
+        base: &str,
+        owner: Option<&str>,
+    ) -> Result<(), FhirError> {
+        for (key, value) in object {
+            self.count_value()?;
+            self.path.push(PathSegment::Key(key));
+            match value {
+                Value::String(reference) if key == "reference" => self.check(
+                    reference,
+                    matches!(owner, Some("subject" | "patient")),
+                    base,
+                )?,
+                Value::Object(child) => self.walk_object(child, base, Some(key))?,
+                Value::Array(items) => {
+                    for (index, item) in items.iter().enumerate() {
+                        self.count_value()?;
+                        if let Value::Object(child) = item {
+                            self.path.push(PathSegment::Index(index));
+                            self.walk_object(child, base, Some(key))?;
+                            self.path.pop();
+                        }
                     }
                 }
+                _ if key == "reference" => {
+                    return Err(wrong_type(&self.pointer(base), "a string"));
+                }
+                _ => {}
             }
-            _ if key == "reference" => return Err(wrong_type(&child_pointer, "a string")),
-            _ => {}
+            self.path.pop();
         }
+        Ok(())
     }
-    Ok(())
+
+    fn count_value(&mut self) -> Result<(), FhirError> {
+        self.walked_values += 1;
+        if self.walked_values > MAX_WALKED_VALUES {
+            return Err(FhirError::TooManyValues {
+                max: MAX_WALKED_VALUES,
+            });
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, reference: &str, is_subject: bool, base: &str) -> Result<(), FhirError> {
+        self.references += 1;
+        if self.references > MAX_REFERENCES {
+            return Err(FhirError::TooManyReferences {
+                max: MAX_REFERENCES,
+            });
+        }
+        match self.patient.designated_by(reference) {
+            Some(true) => self.patient_referenced |= is_subject,
+            Some(false) => {
+                return Err(FhirError::PatientMismatch {
+                    pointer: self.pointer(base),
+                    expected: self.patient.expected.clone(),
+                    found: reference.to_owned(),
+                });
+            }
+            None if is_subject => {
+                return Err(FhirError::SubjectNotPatient {
+                    pointer: self.pointer(base),
+                    found: reference.to_owned(),
+                });
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// The JSON pointer of the current position.
+    fn pointer(&self, base: &str) -> String {
+        let mut pointer = base.to_owned();
+        for segment in &self.path {
+            pointer.push('/');
+            match segment {
+                PathSegment::Key(key) => pointer.push_str(&escape_pointer_token(key)),
+                PathSegment::Index(index) => pointer.push_str(&index.to_string()),
+            }
+        }
+        pointer
+    }
 }
 
 /// The id in a reference to a Patient resource — `Patient/<id>`, relative or absolute, possibly

@@ -12,6 +12,7 @@
 
 pub mod blobs;
 pub mod client;
+pub mod doctor_request;
 pub mod emr;
 pub mod fhir;
 pub mod ledger;

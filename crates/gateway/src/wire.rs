@@ -8,10 +8,13 @@ use medchain_types::{
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Largest request body the gateway reads: a bundle of up to
+/// Largest request body the gateway reads, for `POST /v1/records`: a bundle of up to
 /// [`crate::fhir::DEFAULT_MAX_BUNDLE_BYTES`] as one JSON string (escaping can double it) and
 /// its signed release.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+/// Largest body of any other request (the largest, a TAKA share request or enrolment
+/// message with its signature, is a few kilobytes).
+pub const MAX_SMALL_REQUEST_BYTES: usize = 64 * 1024;
 
 /// `GET /v1/info`: who runs this gateway.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +135,13 @@ pub struct ShareRecord {
     /// `taka::ShareRequest`.
     #[serde(with = "hex::serde")]
     pub request: Vec<u8>,
+    /// When the doctor signed, unix milliseconds (accepted within a minute of the gateway's
+    /// clock).
+    pub issued_at_ms: u64,
+    /// The doctor's ed25519 signature (chain key) over the request
+    /// (`crate::doctor_request::DoctorRequest`).
+    #[serde(with = "hex::serde")]
+    pub signature: Vec<u8>,
 }
 
 /// What a gateway releases under a share or an emergency: the TAKA response, whose
@@ -199,6 +209,12 @@ pub struct EmergencyAccess {
     /// `taka::EmergencyHello`.
     #[serde(with = "hex::serde")]
     pub hello: Vec<u8>,
+    /// When the doctor signed, unix milliseconds.
+    pub issued_at_ms: u64,
+    /// The doctor's ed25519 signature (chain key) over the request
+    /// (`crate::doctor_request::DoctorRequest`, purpose `treatment`).
+    #[serde(with = "hex::serde")]
+    pub signature: Vec<u8>,
 }
 
 /// A break-glass access this gateway served (`GET /v1/patients/{address}/notifications`).

@@ -187,6 +187,28 @@ fn a_write_that_does_not_fit_its_release_is_refused_and_nothing_is_kept() {
     let mut garbage = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
     garbage.release = vec![1, 2, 3];
     assert_eq!(code(garbage), "bad_request");
+    // The release is checked before the bundle is parsed: a hostile bundle (here not even
+    // JSON) under an unsigned or foreign release is refused for the release, never parsed.
+    let hostile = format!("{{\"{}\": [", "k".repeat(1 << 16));
+    let mut unsigned = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
+    unsigned.release = Vec::new();
+    unsigned.bundle = hostile.clone();
+    assert_eq!(code(unsigned), "bad_request");
+    let mut mismatched = world.write_request(&seoul.doctor.actor, &patient.actor.address, &bundle);
+    mismatched.bundle = hostile.clone();
+    assert_eq!(code(mismatched), "bad_release");
+    let mut foreign = world.write_request(&busan.doctor.actor, &patient.actor.address, &bundle);
+    foreign.release = world
+        .signed_release(
+            &busan.doctor.actor,
+            &patient.actor.address,
+            hostile.as_bytes(),
+            0,
+        )
+        .encode()
+        .to_vec();
+    foreign.bundle = hostile;
+    assert_eq!(code(foreign), "not_our_doctor");
     let nothing_kept = || {
         assert!(
             gateway
@@ -309,6 +331,10 @@ fn resumes_unfinished_releases(storage: &Storage) {
         store.pending().unwrap().is_empty(),
         "both releases completed at start"
     );
+    // A record only written is not listed: its release may never execute.
+    store
+        .insert_record(&row, &Hemr([9; 32]), b"{}", b"not yet released")
+        .unwrap();
     let held = gateway.patient_records(&patient.actor.address).unwrap();
     assert_eq!(held.len(), 2);
     for ((record, (key, tx)), bundle) in held.iter().zip(&releases).zip(&bundles) {
@@ -351,16 +377,17 @@ fn bad_requests_are_typed_errors_and_never_stop_the_gateway() {
         .http_status_as_error(false)
         .build()
         .into();
-    let post = |path: &str, body: Vec<u8>| {
-        let mut response = agent
-            .post(&format!("{}{path}", handle.url()))
-            .header("content-type", "application/json")
-            .send(&body[..])
-            .unwrap();
+    let post_as = |content_type: Option<&str>, path: &str, body: Vec<u8>| {
+        let mut request = agent.post(&format!("{}{path}", handle.url()));
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let mut response = request.send(&body[..]).unwrap();
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
         (status, text)
     };
+    let post = |path: &str, body: Vec<u8>| post_as(Some("application/json"), path, body);
     let code = |(status, text): (u16, String)| {
         let body: medchain_gateway::wire::ErrorBody = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{status} {text}: not an error body: {e}"));
@@ -392,6 +419,40 @@ fn bad_requests_are_typed_errors_and_never_stop_the_gateway() {
     assert_eq!(
         code(post("/v1/records", oversized)),
         (413, "too_large".to_owned())
+    );
+    // Only a record write carries a bundle: every other body is capped at 64 KiB.
+    let small_limit = medchain_gateway::wire::MAX_SMALL_REQUEST_BYTES;
+    for path in ["/v1/shares", "/v1/enrolments/hello", "/v1/emergency-access"] {
+        assert_eq!(
+            code(post(path, vec![b' '; small_limit + 1])),
+            (413, "too_large".to_owned()),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        code(post("/v1/records", vec![b' '; small_limit + 1])),
+        bad("bad_request")
+    );
+    // A POST must declare its JSON body, so no browser form or simple cross-site POST gets in.
+    let share = br#"{"record": 5}"#.to_vec();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        assert_eq!(
+            code(post_as(content_type, "/v1/shares", share.clone())),
+            (415, "unsupported_media_type".to_owned()),
+            "{content_type:?}"
+        );
+    }
+    assert_eq!(
+        code(post_as(
+            Some("Application/JSON; charset=utf-8"),
+            "/v1/shares",
+            share
+        )),
+        bad("bad_request")
     );
     let unknown_session = format!(
         r#"{{"session": "{}", "confirmation": "00"}}"#,
@@ -459,7 +520,16 @@ fn bad_requests_are_typed_errors_and_never_stop_the_gateway() {
         .unwrap()
     };
     assert!(matches!(
-        gateway.share(&unknown, medchain_types::Purpose::Treatment, &request),
+        gateway.share(
+            &unknown,
+            medchain_types::Purpose::Treatment,
+            &request,
+            &medchain_gateway::client::DoctorSigner {
+                key: &busan.doctor.actor.key,
+                chain_id: world.client.light.chain_id(),
+                holder: &seoul.desk.name,
+            }
+        ),
         Err(GatewayClientError::Api { status: 404, body }) if body.code == "unknown_record"
     ));
     assert!(matches!(

@@ -17,8 +17,9 @@ mod world;
 use medchain_client::Client;
 use medchain_gateway::{
     blobs::{RecordBinding, RecordKey, SealedRecord},
-    client::{GatewayClient, GatewayClientError},
-    wire::{EmergencyFiling, Served, WrittenRecord},
+    client::{DoctorSigner, GatewayClient, GatewayClientError},
+    doctor_request::{DoctorRequest, DoctorRoute},
+    wire::{EmergencyFiling, ErrorBody, Served, ShareRecord, WrittenRecord},
 };
 use medchain_state::{testkit, values::AccessLogEntry};
 use medchain_types::{
@@ -125,6 +126,59 @@ fn refusal<T: std::fmt::Debug>(
     access_tx
 }
 
+fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// `doctor`'s signed `POST /v1/shares` body for `record` under `request`.
+fn signed_share(
+    s: &Scene,
+    doctor: &Party,
+    record: &WrittenRecord,
+    request: &taka::ShareRequest,
+    issued_at_ms: u64,
+) -> ShareRecord {
+    let request = request.to_bytes();
+    let signature = DoctorRequest {
+        chain_id: s.world.client.light.chain_id(),
+        holder: &s.seoul.desk.name,
+        route: DoctorRoute::Share,
+        subject: record.record.0,
+        purpose: Purpose::Treatment,
+        taka_message: &request,
+        issued_at_ms,
+    }
+    .sign(&doctor.actor.key);
+    ShareRecord {
+        record: record.record,
+        purpose: Purpose::Treatment,
+        request,
+        issued_at_ms,
+        signature,
+    }
+}
+
+/// Posts `body` as it is (the client would sign afresh); the status and error code.
+fn post_share(gateway: &GatewayClient, body: &ShareRecord) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(&format!("{}/v1/shares", gateway.url()))
+        .send_json(body)
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: ErrorBody = response.body_mut().read_json().unwrap();
+    (status, body.code)
+}
+
 /// One text field of every resource of a FHIR bundle.
 fn each(bundle: &serde_json::Value, field: &str) -> Vec<String> {
     bundle["entry"]
@@ -189,6 +243,24 @@ fn scene() -> Scene {
 }
 
 impl Scene {
+    /// How `doctor` signs requests to A, the hospital holding the records.
+    fn signed_by<'a>(&'a self, doctor: &'a Party) -> DoctorSigner<'a> {
+        DoctorSigner {
+            key: &doctor.actor.key,
+            chain_id: self.world.client.light.chain_id(),
+            holder: &self.seoul.desk.name,
+        }
+    }
+
+    /// How many accesses the patient's history at A shows.
+    fn logged_accesses(&self) -> usize {
+        let audit = self
+            .a
+            .fhir_audit_events(&self.patient.actor.address)
+            .unwrap();
+        audit["entry"].as_array().map_or(0, Vec::len)
+    }
+
     fn grant(&self, grantee: &Party, record: &WrittenRecord) -> ConsentId {
         let confirmed = self.world.send(
             &self.patient.actor,
@@ -222,9 +294,39 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
         Err(GatewayClientError::Refused { code, .. }) if code == "not_our_doctor"
     ));
 
+    // ρ is public, so anyone can build a TAKA request naming this doctor; only the doctor can
+    // sign the HTTP request. Signed by someone else, unsigned or stale: 401, nothing filed.
+    let (_, in_his_name) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1]);
+    let by_someone_else = s.a.share(
+        &record.record,
+        Purpose::Treatment,
+        &in_his_name,
+        &s.signed_by(&s.seoul.doctor),
+    );
+    assert!(
+        matches!(&by_someone_else, Err(GatewayClientError::Api { status: 401, body }) if body.code == "unauthenticated"),
+        "{by_someone_else:?}"
+    );
+    let mut unsigned = signed_share(&s, doctor, record, &in_his_name, now_ms());
+    unsigned.signature.clear();
+    assert_eq!(post_share(&s.a, &unsigned), (401, "unauthenticated".into()));
+    let stale = signed_share(&s, doctor, record, &in_his_name, now_ms() - 10 * 60_000);
+    assert_eq!(post_share(&s.a, &stale), (401, "unauthenticated".into()));
+    assert_eq!(s.logged_accesses(), 0);
+    // A genuine signed request is filed once; its exact replay is not filed again.
+    let genuine = signed_share(&s, doctor, record, &in_his_name, now_ms());
+    assert_eq!(post_share(&s.a, &genuine), (403, "no_consent".into()));
+    assert_eq!(post_share(&s.a, &genuine), (401, "unauthenticated".into()));
+    assert_eq!(s.logged_accesses(), 1);
+
     // A genuine authorisation, but no consent on chain.
     let (_, no_consent) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1]);
-    let result = s.a.share(&record.record, Purpose::Treatment, &no_consent);
+    let result = s.a.share(
+        &record.record,
+        Purpose::Treatment,
+        &no_consent,
+        &s.signed_by(doctor),
+    );
     refusal(
         &s.world.client,
         result,
@@ -237,8 +339,13 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
     let consent = s.grant(doctor, record);
     let (pending, allowed) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1]);
     let served =
-        s.a.share(&record.record, Purpose::Treatment, &allowed)
-            .unwrap();
+        s.a.share(
+            &record.record,
+            Purpose::Treatment,
+            &allowed,
+            &s.signed_by(doctor),
+        )
+        .unwrap();
     let releases = pending
         .open(&taka::HospitalResponse::from_bytes(&served.response).unwrap())
         .unwrap();
@@ -256,14 +363,23 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
     assert_eq!(logged.served_by, Some(desk));
 
     // The same request again: a replay.
-    let result = s.a.share(&record.record, Purpose::Treatment, &allowed);
+    let result = s.a.share(
+        &record.record,
+        Purpose::Treatment,
+        &allowed,
+        &s.signed_by(doctor),
+    );
     refusal(&s.world.client, result, record, &desk, DenyReason::Replayed);
 
     // Record 2 asked for under the authorisation of record 1.
     s.grant(doctor, &s.records[1]);
     let (_, for_one) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1]);
-    let result =
-        s.a.share(&s.records[1].record, Purpose::Treatment, &for_one);
+    let result = s.a.share(
+        &s.records[1].record,
+        Purpose::Treatment,
+        &for_one,
+        &s.signed_by(doctor),
+    );
     refusal(
         &s.world.client,
         result,
@@ -276,7 +392,12 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
     let stranger = s.world.patient(51);
     let strangers = enrol_at(&s.a, &stranger, &s.seoul.desk.name);
     let (_, forged) = request(&s.world, doctor, licence.clone(), &strangers, &[1]);
-    let result = s.a.share(&record.record, Purpose::Treatment, &forged);
+    let result = s.a.share(
+        &record.record,
+        Purpose::Treatment,
+        &forged,
+        &s.signed_by(doctor),
+    );
     refusal(
         &s.world.client,
         result,
@@ -289,7 +410,12 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
     let other = &s.seoul.doctor;
     s.grant(other, record);
     let (_, borrowed) = request(&s.world, other, licence.clone(), &s.enrolment, &[1]);
-    let result = s.a.share(&record.record, Purpose::Treatment, &borrowed);
+    let result = s.a.share(
+        &record.record,
+        Purpose::Treatment,
+        &borrowed,
+        &s.signed_by(other),
+    );
     refusal(
         &s.world.client,
         result,
@@ -301,7 +427,12 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
     // The patient revokes the consent: refused.
     s.world.send(&s.patient.actor, testkit::revoke(&consent));
     let (_, after_revoke) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1]);
-    let result = s.a.share(&record.record, Purpose::Treatment, &after_revoke);
+    let result = s.a.share(
+        &record.record,
+        Purpose::Treatment,
+        &after_revoke,
+        &s.signed_by(doctor),
+    );
     refusal(
         &s.world.client,
         result,
@@ -315,7 +446,12 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
     s.world
         .send(&s.busan.desk.actor, testkit::revoke_doctor(&doctor.name));
     let (_, revoked) = request(&s.world, doctor, licence, &s.enrolment, &[1]);
-    let result = s.a.share(&record.record, Purpose::Treatment, &revoked);
+    let result = s.a.share(
+        &record.record,
+        Purpose::Treatment,
+        &revoked,
+        &s.signed_by(doctor),
+    );
     refusal(
         &s.world.client,
         result,
@@ -332,7 +468,7 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
     let audit = s.a.fhir_audit_events(&s.patient.actor.address).unwrap();
     assert_eq!(
         each(&audit, "outcome"),
-        ["4", "0", "4", "4", "4", "4", "4", "4"]
+        ["4", "4", "0", "4", "4", "4", "4", "4", "4"]
     );
     let consents = s.a.fhir_consents(&s.patient.actor.address).unwrap();
     assert_eq!(
@@ -413,7 +549,17 @@ fn an_emergency_vouched_by_doctor_and_hospital_is_served_and_notified() {
         emergency.0.0,
         &mut OsRng,
     );
-    let result = s.a.emergency_access(&emergency, &wrong_hello);
+    // Signed by anyone but the emergency's doctor: 401, nothing filed or released.
+    let by_someone_else =
+        s.a.emergency_access(&emergency, &wrong_hello, &s.signed_by(&s.seoul.doctor));
+    assert!(
+        matches!(&by_someone_else, Err(GatewayClientError::Api { status: 401, body }) if body.code == "unauthenticated"),
+        "{by_someone_else:?}"
+    );
+    assert_eq!(s.logged_accesses(), 0);
+
+    let result =
+        s.a.emergency_access(&emergency, &wrong_hello, &s.signed_by(doctor));
     refusal(
         &s.world.client,
         result,
@@ -425,7 +571,9 @@ fn an_emergency_vouched_by_doctor_and_hospital_is_served_and_notified() {
     // The right one: served as break-glass, the patient notified.
     let (pending, hello) =
         taka::PendingEmergency::start(&doctor.keys, hospital_a, eta, emergency.0.0, &mut OsRng);
-    let served = s.a.emergency_access(&emergency, &hello).unwrap();
+    let served =
+        s.a.emergency_access(&emergency, &hello, &s.signed_by(doctor))
+            .unwrap();
     let release = pending
         .open(
             &doctor.keys,
@@ -469,7 +617,12 @@ fn an_authorisation_for_two_records_releases_each_after_its_own_decision() {
     // because record 2 is not consented — no key leaves.
     s.grant(doctor, &s.records[0]);
     let (_, both) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1, 2]);
-    let result = s.a.share(&s.records[0].record, Purpose::Treatment, &both);
+    let result = s.a.share(
+        &s.records[0].record,
+        Purpose::Treatment,
+        &both,
+        &s.signed_by(doctor),
+    );
     refusal(
         &s.world.client,
         result,
@@ -481,8 +634,13 @@ fn an_authorisation_for_two_records_releases_each_after_its_own_decision() {
     s.grant(doctor, &s.records[1]);
     let (pending, both) = request(&s.world, doctor, licence, &s.enrolment, &[1, 2]);
     let served =
-        s.a.share(&s.records[0].record, Purpose::Treatment, &both)
-            .unwrap();
+        s.a.share(
+            &s.records[0].record,
+            Purpose::Treatment,
+            &both,
+            &s.signed_by(doctor),
+        )
+        .unwrap();
     let releases = pending
         .open(&taka::HospitalResponse::from_bytes(&served.response).unwrap())
         .unwrap();

@@ -61,6 +61,9 @@ pub mod namespace {
     /// Requests to the enrolment service (node API `/v1/pkg/…`), signed by the enrollee's
     /// chain key over chain id ‖ route ‖ request (S3-register).
     pub const ENROLMENT: &[u8] = b"_MEDCHAIN_ENROLMENT_V1";
+    /// A doctor's request to a hospital gateway holding a record (`POST /v1/shares`,
+    /// `POST /v1/emergency-access`), signed by the doctor's chain key (S3-share, S3-emergency).
+    pub const GATEWAY_REQUEST: &[u8] = b"_MEDCHAIN_GATEWAY_REQUEST_V1";
     /// A vouching key's proof of possession (S3-emergency), see [`crate::emergency`].
     pub const VOUCH_POP: &[u8] = b"_MEDCHAIN_VOUCH_POP_V1";
     /// The doctor's and hospital's vouch for an emergency request tx_ur (S3-emergency).

@@ -474,7 +474,8 @@ impl EmrStore {
         })
     }
 
-    /// Remembers the replay tag of an accepted sharing request; `false` if it was seen before
+    /// Remembers the replay tag of an accepted sharing request (or the digest of an
+    /// authenticated doctor request, `doctor_request`); `false` if it was seen before
     /// (a replay). Atomic: of two concurrent requests with one tag, exactly one gets `true`.
     pub fn remember_share(&self, tag: &[u8; 32], now_ms: u64) -> Result<bool, EmrError> {
         self.connection.transaction(Access::Write, |tx| {

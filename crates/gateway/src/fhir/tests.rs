@@ -522,3 +522,52 @@ fn a_resource_without_id_needs_a_fullurl_and_a_create_request() {
             if pointer == "/entry/2/resource/subject/reference"
     ));
 }
+
+/// A bundle whose one resource holds `items` under a single long, pointer-escaped key.
+fn bundle_with_a_long_key(items: Vec<Value>) -> Value {
+    let long_key = format!("x~/{}", "k".repeat(1 << 20));
+    let mut bundle = referencing_bundle();
+    bundle["entry"][0]["resource"][long_key] = Value::Array(items);
+    bundle
+}
+
+#[test]
+fn refuses_a_bundle_with_too_many_references_without_a_pointer_per_reference() {
+    // About 7 MiB: a 1 MiB key over MAX_REFERENCES + 1 references. Formatting a pointer per
+    // reference would need hundreds of gigabytes; the walk formats none.
+    let reference = json!({"reference": "Patient/p-123"});
+    let bundle = bundle_with_a_long_key(vec![reference; MAX_REFERENCES + 1]);
+    assert_eq!(
+        refusal(&bundle),
+        FhirError::TooManyReferences {
+            max: MAX_REFERENCES
+        }
+    );
+}
+
+#[test]
+fn refuses_a_bundle_with_too_many_values() {
+    let bundle = bundle_with_a_long_key(vec![json!(0); MAX_WALKED_VALUES]);
+    assert_eq!(
+        refusal(&bundle),
+        FhirError::TooManyValues {
+            max: MAX_WALKED_VALUES
+        }
+    );
+}
+
+#[test]
+fn a_reference_error_under_a_long_key_names_its_escaped_pointer() {
+    let mut items = vec![json!({"reference": "Patient/p-123"}); 1000];
+    items.push(json!({"reference": "Patient/p-999"}));
+    let bundle = bundle_with_a_long_key(items);
+    let FhirError::PatientMismatch { pointer, found, .. } = refusal(&bundle) else {
+        panic!("expected a patient mismatch");
+    };
+    assert_eq!(found, "Patient/p-999");
+    let expected = format!(
+        "/entry/0/resource/x~0~1{}/1000/reference",
+        "k".repeat(1 << 20)
+    );
+    assert_eq!(pointer, expected);
+}

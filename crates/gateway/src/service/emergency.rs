@@ -7,7 +7,8 @@
 //! both registered vouching keys and notifies the patient.
 //!
 //! At the hospital A holding the record (`POST /v1/emergency-access`): A reads tx_ur from the
-//! chain (proven), checks that the doctor's TAKA hello is for that emergency (htxU = its id),
+//! chain (proven), checks that the HTTP request is signed by the emergency's doctor (401 and
+//! nothing filed otherwise), that the doctor's TAKA hello is for that emergency (htxU = its id),
 //! that record, patient, doctor and hUR, files `access.serve` with grounds `Emergency` (the
 //! chain re-checks licence, revocation and the emergency's age) and releases the record key
 //! only on the chain's `BreakGlass` decision; the access is kept for the patient's
@@ -15,6 +16,7 @@
 
 use super::{Gateway, ServiceError, enrol::chain_name, now_ms, patient_row, share::decision};
 use crate::{
+    doctor_request::{DoctorRequest, DoctorRoute},
     emr::{ReleaseTxId, ServedEmergency},
     wire::{EmergencyAccess, EmergencyFiled, EmergencyFiling, Notification, Served},
 };
@@ -95,6 +97,19 @@ impl Gateway {
             .chain
             .emergency(&asked.emergency)?
             .ok_or(ServiceError::UnknownEmergency(asked.emergency))?;
+        self.authenticate(
+            &DoctorRequest {
+                chain_id: self.chain.client.light.chain_id(),
+                holder: &self.hospital.identity,
+                route: DoctorRoute::EmergencyAccess,
+                subject: asked.emergency.0,
+                purpose: Purpose::Treatment,
+                taka_message: &asked.hello,
+                issued_at_ms: asked.issued_at_ms,
+            },
+            &emergency.doctor_address,
+            &asked.signature,
+        )?;
         let held = self.stored_record(&emergency.record)?;
         let patient = Address::from_bytes(held.key.patient.0);
         let request = hello.request();

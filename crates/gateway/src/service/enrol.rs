@@ -43,17 +43,25 @@ impl PendingEnrolments {
         }
     }
 
+    /// `Busy` when no more enrolments may wait (the expired ones dropped first): checked
+    /// before a hello's chain read and pairing, so a flood of hellos costs little once full,
+    /// and again on insertion.
+    fn check_room(&mut self, now: Instant) -> Result<(), ServiceError> {
+        self.sessions
+            .retain(|_, w| now.duration_since(w.since) < ENROLMENT_TIMEOUT);
+        if self.sessions.len() >= self.capacity {
+            return Err(ServiceError::Busy);
+        }
+        Ok(())
+    }
+
     fn insert(
         &mut self,
         session: [u8; 16],
         waiting: Waiting,
         now: Instant,
     ) -> Result<(), ServiceError> {
-        self.sessions
-            .retain(|_, w| now.duration_since(w.since) < ENROLMENT_TIMEOUT);
-        if self.sessions.len() >= self.capacity {
-            return Err(ServiceError::Busy);
-        }
+        self.check_room(now)?;
         self.sessions.insert(session, waiting);
         Ok(())
     }
@@ -90,6 +98,10 @@ impl Gateway {
                 ),
             ));
         }
+        self.enrolments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check_room(Instant::now())?;
         let patient = self.patient_address(hello.initiator())?;
         // Enrolling again replaces the factors; records sealed under the old ones would no
         // longer be shareable, so a patient with records keeps the enrolment it has.
@@ -220,6 +232,7 @@ mod tests {
         let mut pending = PendingEnrolments::with_capacity(2);
         pending.insert([1; 16], waiting(start), start).unwrap();
         pending.insert([2; 16], waiting(start), start).unwrap();
+        assert!(matches!(pending.check_room(start), Err(ServiceError::Busy)));
         assert!(matches!(
             pending.insert([3; 16], waiting(start), start),
             Err(ServiceError::Busy)
@@ -230,6 +243,7 @@ mod tests {
 
         // Expired ones are neither handed out nor counted against the bound.
         let later = start + ENROLMENT_TIMEOUT;
+        pending.check_room(later).unwrap();
         assert!(pending.take(&[2; 16], later).is_none());
         pending.insert([4; 16], waiting(later), later).unwrap();
         pending.insert([5; 16], waiting(later), later).unwrap();

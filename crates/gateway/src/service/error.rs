@@ -14,12 +14,20 @@ use medchain_types::{Address, DenyReason, IdentityName, RecordId, TxId};
 /// Why the gateway did not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    /// The request body is above [`crate::wire::MAX_REQUEST_BYTES`].
+    /// The request body is above its route's limit ([`crate::wire::MAX_REQUEST_BYTES`] for a
+    /// record write, [`crate::wire::MAX_SMALL_REQUEST_BYTES`] otherwise).
     #[error(
-        "the request body is larger than {} bytes",
-        crate::wire::MAX_REQUEST_BYTES
+        "the request body is larger than this route accepts ({} bytes for POST /v1/records, {} otherwise)",
+        crate::wire::MAX_REQUEST_BYTES,
+        crate::wire::MAX_SMALL_REQUEST_BYTES
     )]
     TooLarge,
+    /// A POST whose body is not declared `application/json`.
+    #[error("the request body must be sent as Content-Type: application/json")]
+    NotJson,
+    /// The request was not answered within the gateway's time limit.
+    #[error("the request took longer than the gateway's time limit")]
+    TimedOut,
     /// The request is malformed (a field that does not decode, a wrong shape).
     #[error("{what}: {reason}")]
     BadRequest { what: &'static str, reason: String },
@@ -50,9 +58,13 @@ pub enum ServiceError {
     /// No such enrolment session (unknown, expired, or already confirmed).
     #[error("no enrolment session {0}")]
     UnknownSession(String),
-    /// Too many enrolments are half done.
+    /// Too many enrolments are half done, or too many requests in flight.
     #[error("too many enrolments in progress")]
     Busy,
+    /// The doctor's signature over the request is missing, wrong, stale or replayed: nothing
+    /// was filed.
+    #[error("the request is not authenticated: {0}")]
+    Unauthenticated(String),
     /// An identity the request names is not what it must be on chain.
     #[error("identity {identity}: {reason}")]
     Identity {
@@ -118,7 +130,17 @@ impl ServiceError {
             E::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
-                "records above 8 MiB are not accepted; split the bundle",
+                "records above 8 MiB are not accepted (split the bundle); other requests are a few kilobytes",
+            ),
+            E::NotJson => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the JSON body with Content-Type: application/json",
+            ),
+            E::TimedOut => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timed_out",
+                "try again; a write resumes where it stopped (list the patient's records first)",
             ),
             E::Fhir(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -174,6 +196,11 @@ impl ServiceError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_identity",
                 "enrol the identity first (`medchain identity enrol`), with the role it needs",
+            ),
+            E::Unauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "sign the request with the doctor's chain key, with the current time (`medchain doctor fetch` and `medchain doctor emergency` do)",
             ),
             E::NotOurDoctor(_) => (
                 StatusCode::FORBIDDEN,

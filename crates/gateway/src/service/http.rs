@@ -1,22 +1,39 @@
 //! The HTTP edge: routes, bounded JSON bodies, and each request run on a blocking thread
 //! (the flows block on the database, the chain client and pairings).
+//!
+//! Bodies are capped per route (a record write carries a bundle; nothing else needs more than
+//! [`MAX_SMALL_REQUEST_BYTES`]); a POST must be `Content-Type: application/json`, so a browser
+//! cannot make a "simple" cross-site POST to the gateway on a user's behalf; at most
+//! [`MAX_CONCURRENT_REQUESTS`] are served at once (more are answered 503 `busy`) and each is
+//! answered within [`REQUEST_TIMEOUT`].
 
 use super::{Gateway, ServiceError};
 use crate::wire::{
     EmergencyFiled, Enrolled, EnrolmentStarted, GatewayInfo, HeldRecord, LicenceIssued,
-    MAX_REQUEST_BYTES, Notification, Served, WrittenRecord,
+    MAX_REQUEST_BYTES, MAX_SMALL_REQUEST_BYTES, Notification, Served, WrittenRecord,
 };
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, Path, State, rejection::BytesRejection},
-    http::{StatusCode, header},
-    response::IntoResponse,
+    extract::{DefaultBodyLimit, Path, Request, State, rejection::BytesRejection},
+    http::{Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use medchain_types::{Address, ContentHash, IdentityName};
 use serde::{Serialize, de::DeserializeOwned};
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
+use tokio::sync::Semaphore;
+
+/// Most requests served at once; each may hold a blocking thread for a pairing or a wait on
+/// chain finality.
+pub const MAX_CONCURRENT_REQUESTS: usize = 256;
+/// Longest a request is served, body upload included: a record write waits for two
+/// finalizations. Shorter than the client's limit (`client::DEFAULT_TIMEOUT`), so the client
+/// hears the answer. The blocking work of a request that times out still completes (a
+/// release resumes from its state anyway).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(170);
 
 type Shared = State<Arc<Gateway>>;
 
@@ -25,7 +42,10 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/info", get(info))
         .route("/v1/enrolments/hello", post(enrol_hello))
         .route("/v1/enrolments/confirm", post(enrol_confirm))
-        .route("/v1/records", post(write_record))
+        .route(
+            "/v1/records",
+            post(write_record).layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES)),
+        )
         .route("/v1/patients/{address}/records", get(patient_records))
         .route("/v1/blobs/{hash}", get(blob))
         .route("/v1/licences/{doctor}", get(licence))
@@ -38,8 +58,41 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
             "/v1/patients/{address}/fhir/audit-events",
             get(fhir_audit_events),
         )
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_SMALL_REQUEST_BYTES))
+        .layer(middleware::from_fn(require_json))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS)),
+            bounded,
+        ))
         .with_state(gateway)
+}
+
+/// Serves the request if fewer than [`MAX_CONCURRENT_REQUESTS`] are in flight, within
+/// [`REQUEST_TIMEOUT`]; otherwise 503.
+async fn bounded(State(slots): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+    let Ok(_slot) = slots.try_acquire_owned() else {
+        return ServiceError::Busy.into_response();
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ServiceError::TimedOut.into_response(),
+    }
+}
+
+/// Every POST body is JSON, and must say so: 415 otherwise.
+async fn require_json(request: Request, next: Next) -> Response {
+    if request.method() == Method::POST && !is_json(request.headers().get(header::CONTENT_TYPE)) {
+        return ServiceError::NotJson.into_response();
+    }
+    next.run(request).await
+}
+
+/// `application/json`, with or without parameters (`; charset=utf-8`).
+fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+    content_type
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Runs `work` on a blocking thread and answers its result as JSON.

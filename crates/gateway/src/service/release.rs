@@ -1,7 +1,8 @@
 //! The release of a record (S1-release, S1-storage, S3-release) as a resumable outbox over the
 //! EMR store's states:
 //!
-//! 1. `written`: the bundle is validated, the doctor's signed release checked against it, and
+//! 1. `written`: the doctor's signed release is checked against the bundle's bytes, then the bundle
+//!    is validated (never parsed for an unauthenticated request), and
 //!    the row inserted with its EMR index j and the signed transaction;
 //! 2. `released`: that same transaction is submitted (or found final) and followed to
 //!    finality;
@@ -35,9 +36,12 @@ impl Gateway {
         self.enrolment(&patient)?;
         let reference = PatientRef::parse(&request.fhir_patient)?;
         let bundle = request.bundle.into_bytes();
-        fhir::validate_bundle(&bundle, &reference, fhir::DEFAULT_MAX_BUNDLE_BYTES)?;
+        // Authenticate before parsing: only a doctor of this hospital who signed a release of
+        // exactly these bytes gets the bundle parsed and walked, so the parser's cost cannot be
+        // imposed by anyone who can reach the port.
         let record_hash = ContentHash::of(&bundle);
         let doctor = self.check_release(&request.release, &patient, &record_hash)?;
+        fhir::validate_bundle(&bundle, &reference, fhir::DEFAULT_MAX_BUNDLE_BYTES)?;
         let key = self
             .emr
             .insert_record(
@@ -82,11 +86,14 @@ impl Gateway {
         }
     }
 
-    /// `GET /v1/patients/{address}/records`.
+    /// `GET /v1/patients/{address}/records`: the stored records only. The route is not
+    /// authenticated, and a record not yet stored may never be (its release can still be
+    /// refused), so neither its existence nor its hEMR is told before the chain has it.
     pub(crate) fn held_records(&self, patient: &Address) -> Result<Vec<HeldRecord>, ServiceError> {
         self.emr
             .list_by_patient(&patient_row(patient))?
             .iter()
+            .filter(|record| matches!(record.release, Release::Stored { .. }))
             .map(|record| {
                 Ok(HeldRecord {
                     record: record_id(record)?,
