@@ -29,6 +29,7 @@ use commonware_codec::Encode as _;
 use medchain_client::{Client, StateQuery, WaitPolicy, build, keys};
 use medchain_gateway::{
     blobs::{RecordBinding, RecordKey, SealedRecord},
+    client::DoctorSigner,
     client::GatewayClient,
     wire::WriteRecord,
 };
@@ -234,6 +235,8 @@ struct Bench {
     enrolment: PatientEnrolment,
     doctor: Party,
     licence: Licence,
+    /// Hospital A as the chain names it: what the doctor's signed requests are bound to.
+    holder: IdentityName,
 }
 
 impl Bench {
@@ -289,6 +292,7 @@ impl Bench {
             enrolment,
             doctor,
             licence,
+            holder: IdentityName::new(a.identity.as_str())?,
         })
     }
 
@@ -396,7 +400,12 @@ impl Bench {
             authorization,
             &mut OsRng,
         )?;
-        let served = gateway.share(&held.id, Purpose::Treatment, &request)?;
+        let signer = DoctorSigner {
+            key: &self.doctor.key,
+            chain_id: self.client.light.chain_id(),
+            holder: &self.holder,
+        };
+        let served = gateway.share(&held.id, Purpose::Treatment, &request, &signer)?;
         let share = started.elapsed();
         let releases = pending.open(&HospitalResponse::from_bytes(&served.response)?)?;
         let release = releases
