@@ -138,6 +138,27 @@ impl Scene {
         (grant, consent)
     }
 
+    /// `doctor write` by Dr Kim at A of `bundle`, claimed to be about the scene's bundle's
+    /// patient.
+    fn write_args(&self, bundle: &str) -> Vec<String> {
+        [
+            "doctor",
+            "write",
+            "--key",
+            &self.kim.key,
+            "--hospital",
+            &self.a_gateway.url,
+            "--patient",
+            &self.patient_address,
+            "--fhir-patient",
+            &fhir_patient(BUNDLE),
+            "--bundle",
+            bundle,
+        ]
+        .map(String::from)
+        .into()
+    }
+
     fn fetch(&self, doctor: &Doctor, grant: &str, out: &str) -> std::process::Output {
         self.network.medchain(&[
             "doctor",
@@ -202,20 +223,7 @@ fn scenario(a_storage: Storage, b_storage: Storage) {
 
     // S1-release, S3-release: Dr Kim writes at A; the gateway files the release and the
     // pointer and keeps the sealed blob.
-    let written = network.json(&[
-        "doctor",
-        "write",
-        "--key",
-        &scene.kim.key,
-        "--hospital",
-        &scene.a_gateway.url,
-        "--patient",
-        &scene.patient_address,
-        "--fhir-patient",
-        &fhir_patient(BUNDLE),
-        "--bundle",
-        BUNDLE,
-    ]);
+    let written = network.json(&strs(&scene.write_args(BUNDLE)));
     let record = written["record"].as_str().expect("record id").to_string();
     assert_eq!(written["index"], 1, "{written}");
 
@@ -224,23 +232,7 @@ fn scenario(a_storage: Storage, b_storage: Storage) {
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/fhir/healthy-12-0000.json"
     );
-    let refused = scene.exits(
-        1,
-        &[
-            "doctor",
-            "write",
-            "--key",
-            &scene.kim.key,
-            "--hospital",
-            &scene.a_gateway.url,
-            "--patient",
-            &scene.patient_address,
-            "--fhir-patient",
-            &fhir_patient(BUNDLE),
-            "--bundle",
-            other,
-        ],
-    );
+    let refused = scene.exits(1, &strs(&scene.write_args(other)));
     assert!(refused.contains("patient"), "{refused}");
 
     // S3-entry, S1-rights: the patient reads it back, decrypted and checked against hEMR.
@@ -351,15 +343,12 @@ fn scenario(a_storage: Storage, b_storage: Storage) {
         .map(String::from)
     };
     let args = emergency_args(&wrong, &scene.path("emergency-0.json"));
-    scene.exits(
-        WRONG_TEMPLATE,
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    scene.exits(WRONG_TEMPLATE, &strs(&args));
     let quiet = network.json(&["patient", "notifications", "--key", &scene.patient]);
     assert_eq!(quiet["total"], 0, "{quiet}");
     let emergency_path = scene.path("emergency-1.json");
     let args = emergency_args(&template, &emergency_path);
-    network.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    network.ok(&strs(&args));
     assert_eq!(
         fs::read(&emergency_path).unwrap(),
         fs::read(BUNDLE).unwrap()
@@ -420,21 +409,7 @@ fn kill_during_a_write(scene: &mut Scene) {
     let mut visit = bundle.clone();
     visit["id"] = Value::from("second-visit");
     fs::write(&second, serde_json::to_vec_pretty(&visit).unwrap()).unwrap();
-    let write = [
-        "doctor",
-        "write",
-        "--key",
-        &scene.kim.key,
-        "--hospital",
-        &scene.a_gateway.url,
-        "--patient",
-        &scene.patient_address,
-        "--fhir-patient",
-        &fhir_patient(BUNDLE),
-        "--bundle",
-        &second,
-    ]
-    .map(String::from);
+    let write = scene.write_args(&second);
     let in_flight = std::process::Command::new(common::MEDCHAIN)
         .args(&write)
         .current_dir(scene.network.dir.path())
@@ -454,8 +429,7 @@ fn kill_during_a_write(scene: &mut Scene) {
     // Whether or not the gateway had taken it, writing the visit again ends with it stored
     // once: a record the gateway took is resumed by the restarted gateway (and the second
     // write is refused as a duplicate), one it never took is written now.
-    let args: Vec<&str> = write.iter().map(String::as_str).collect();
-    let _ = scene.network.medchain(&args);
+    let _ = scene.network.medchain(&strs(&write));
     let deadline = std::time::Instant::now() + common::READY_TIMEOUT;
     loop {
         let mine =
@@ -476,6 +450,11 @@ fn kill_during_a_write(scene: &mut Scene) {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+}
+
+/// Borrowed arguments for [`Network::medchain`].
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 /// Flips one byte of every blob file under `dir`.
