@@ -22,6 +22,26 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest answer read from a node (a full batch response is far smaller).
 const MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
 
+/// The normalised base URL of an HTTP service (`http://HOST:PORT`, no path) and an agent whose
+/// requests give up after `timeout` and return error statuses as answers; or why the URL is
+/// refused. Shared by the node's and the hospital gateways' clients. Plain HTTP only: TLS is a
+/// proxy's job in front of the service.
+pub fn http_endpoint(base_url: &str, timeout: Duration) -> Result<(String, Agent), &'static str> {
+    let base = base_url.trim().trim_end_matches('/').to_string();
+    let host = base
+        .strip_prefix("http://")
+        .ok_or("only http:// URLs are supported (put a TLS proxy in front)")?;
+    if host.is_empty() || host.contains('/') {
+        return Err("expected http://HOST:PORT with no path");
+    }
+    let agent: Agent = Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
+    Ok((base, agent))
+}
+
 /// A node's HTTP API.
 #[derive(Clone, Debug)]
 pub struct NodeClient {
@@ -38,22 +58,11 @@ impl NodeClient {
 
     /// A client whose requests each give up after `timeout`.
     pub fn with_timeout(base_url: &str, timeout: Duration) -> Result<Self, ClientError> {
-        let base = base_url.trim().trim_end_matches('/').to_string();
-        let bad = |reason| ClientError::BadUrl {
-            url: base_url.to_string(),
-            reason,
-        };
-        let host = base.strip_prefix("http://").ok_or_else(|| {
-            bad("only http:// URLs are supported (put a TLS proxy in front of a node)")
-        })?;
-        if host.is_empty() || host.contains('/') {
-            return Err(bad("expected http://HOST:PORT with no path"));
-        }
-        let agent: Agent = Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build()
-            .into();
+        let (base, agent) =
+            http_endpoint(base_url, timeout).map_err(|reason| ClientError::BadUrl {
+                url: base_url.to_string(),
+                reason,
+            })?;
         Ok(Self { base, agent })
     }
 

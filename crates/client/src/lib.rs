@@ -40,7 +40,7 @@ mod tip;
 
 pub use client::{Client, Confirmed, TxEvidence, TxOutcome, WaitPolicy};
 pub use error::{ClientError, VerifyError};
-pub use http::NodeClient;
+pub use http::{NodeClient, http_endpoint};
 pub use light::{
     ConsensusScheme, Finality, FinalizedHeader, LightClient, Verified, VerifiedBlock,
     genesis_header,

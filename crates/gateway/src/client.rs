@@ -107,22 +107,13 @@ impl GatewayClient {
 
     /// A client whose requests each give up after `timeout`.
     pub fn with_timeout(base_url: &str, timeout: Duration) -> Result<Self, GatewayClientError> {
-        let base = base_url.trim().trim_end_matches('/').to_string();
-        let bad = |reason| GatewayClientError::BadUrl {
-            url: base_url.to_string(),
-            reason,
-        };
-        let host = base
-            .strip_prefix("http://")
-            .ok_or_else(|| bad("only http:// URLs are supported (a TLS proxy goes in front)"))?;
-        if host.is_empty() || host.contains('/') {
-            return Err(bad("expected http://HOST:PORT with no path"));
-        }
-        let agent: Agent = Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build()
-            .into();
+        let (base, agent) =
+            medchain_client::http_endpoint(base_url, timeout).map_err(|reason| {
+                GatewayClientError::BadUrl {
+                    url: base_url.to_string(),
+                    reason,
+                }
+            })?;
         Ok(Self { base, agent })
     }
 
