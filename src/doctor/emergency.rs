@@ -24,7 +24,10 @@ use medchain_types::{
     emergency::{BlsVouchingKey, emergency_message, vouching_key_from},
 };
 use std::path::Path;
-use taka::{EmergencyRequest, EmrEntry, EncryptedEntry, HospitalResponse, PendingEmergency};
+use taka::{
+    EmergencyRequest, EmrEntry, EncryptedEntry, HospitalResponse, PendingEmergency,
+    emergency_gate_proof,
+};
 use zeroize::Zeroizing;
 
 /// Whose record, how to find it, and where to ask.
@@ -55,6 +58,11 @@ pub fn emergency(request: &Request<'_>, acting: &Acting) -> Result<Status, CliEr
     let template =
         Zeroizing::new(std::fs::read(request.template).map_err(CliError::io(request.template))?);
     let entry = open_entry(&client, request.patient, &patient_id, &template)?;
+    let gate = *entry.gate().ok_or_else(|| {
+        CliError::Usage(
+            "the patient's entry carries no emergency gate (filed by an older medchain): the holding hospital would refuse; the patient must file the entry again with `medchain patient entry`".into(),
+        )
+    })?;
     let record = sharing::record_of_htxm(entry.htxm());
     let released = sharing::record(&client, &record)?;
     if released.patient != *request.patient {
@@ -104,9 +112,15 @@ pub fn emergency(request: &Request<'_>, acting: &Acting) -> Result<Status, CliEr
         sharing::id_bytes(emergency.as_bytes()),
         &mut rng,
     );
+    let gate_proof = emergency_gate_proof(
+        &gate,
+        &emergency.0.0,
+        &sharing::taka_identity(&me.identity)?,
+    );
     let served = holder_gateway.emergency_access(
         &emergency,
         &hello,
+        gate_proof,
         &DoctorSigner {
             key: &holder.material.key,
             chain_id: client.light.chain_id(),

@@ -18,7 +18,7 @@ use medchain_api::IdPrefix;
 use medchain_types::{EntryBytes, EntryId, Payload, RecordPayload, Role};
 use serde_json::json;
 use std::path::Path;
-use taka::{BiometricKdfParams, EmrEntry, EncryptedEntry, RecordIndex};
+use taka::{BiometricKdfParams, EmrEntry, EncryptedEntry, PatientEnrolment, RecordIndex};
 use zeroize::Zeroizing;
 
 /// `medchain patient entry`.
@@ -34,12 +34,20 @@ pub fn entry(
     let me = sharing::identity_of(&client, &patient, Role::Patient)?;
     let sharing::OwnRecord { id, link, index } = sharing::own_record(&client, &holder, record)?;
     let template = Zeroizing::new(std::fs::read(template).map_err(CliError::io(template))?);
+    // The record's emergency gate, which the holding hospital derives from the same factor:
+    // an emergency doctor proves with it that the entry opened (S3-emergency).
+    let j = RecordIndex::new(index)?;
+    let gate = PatientEnrolment::from_bytes(&link.enrolment.0)?
+        .factors()
+        .factor(j)
+        .emergency_gate();
     let entry = EmrEntry::new(
         keywords.clone(),
         sharing::id_bytes(id.as_bytes()),
         sharing::taka_identity(&link.hospital)?,
-        RecordIndex::new(index)?,
-    )?;
+        j,
+    )?
+    .with_gate(*gate);
     let sealed = EncryptedEntry::seal(
         &sharing::taka_identity(&me.identity)?,
         &entry,

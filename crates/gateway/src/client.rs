@@ -237,12 +237,14 @@ impl GatewayClient {
     }
 
     /// S3-emergency at the hospital holding the record: break-glass access under the filed
-    /// emergency, signed by the doctor. A refusal is [`GatewayClientError::Refused`] with its
+    /// emergency, signed by the doctor, with the proof (`taka::emergency_gate_proof`) that the
+    /// doctor opened the patient's entry. A refusal is [`GatewayClientError::Refused`] with its
     /// reason.
     pub fn emergency_access(
         &self,
         emergency: &EmergencyId,
         hello: &taka::EmergencyHello,
+        gate_proof: [u8; 32],
         doctor: &DoctorSigner<'_>,
     ) -> Result<Served, GatewayClientError> {
         let hello = hello.to_bytes();
@@ -259,6 +261,7 @@ impl GatewayClient {
             &EmergencyAccess {
                 emergency: *emergency,
                 hello,
+                gate_proof: gate_proof.to_vec(),
                 issued_at_ms,
                 signature,
             },

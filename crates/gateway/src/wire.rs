@@ -209,6 +209,11 @@ pub struct EmergencyAccess {
     /// `taka::EmergencyHello`.
     #[serde(with = "hex::serde")]
     pub hello: Vec<u8>,
+    /// `taka::emergency_gate_proof` under the gate found in the patient's EMR entry, over the
+    /// emergency's id and the doctor's identity: proof the doctor opened the entry with the
+    /// patient's template.
+    #[serde(with = "hex::serde")]
+    pub gate_proof: Vec<u8>,
     /// When the doctor signed, unix milliseconds.
     pub issued_at_ms: u64,
     /// The doctor's ed25519 signature (chain key) over the request

@@ -549,9 +549,22 @@ fn an_emergency_vouched_by_doctor_and_hospital_is_served_and_notified() {
         emergency.0.0,
         &mut OsRng,
     );
+    // The proof that the doctor opened the patient's entry: a MAC under the record's
+    // emergency gate, which the entry carries (sealed under the patient's template).
+    let gate = s
+        .enrolment
+        .factors()
+        .factor(taka::RecordIndex::new(1).unwrap())
+        .emergency_gate();
+    let doctor_id = taka::Identity::new(doctor.name.as_str()).unwrap();
+    let gate_proof = taka::emergency_gate_proof(&gate, &emergency.0.0, &doctor_id);
     // Signed by anyone but the emergency's doctor: 401, nothing filed or released.
-    let by_someone_else =
-        s.a.emergency_access(&emergency, &wrong_hello, &s.signed_by(&s.seoul.doctor));
+    let by_someone_else = s.a.emergency_access(
+        &emergency,
+        &wrong_hello,
+        gate_proof,
+        &s.signed_by(&s.seoul.doctor),
+    );
     assert!(
         matches!(&by_someone_else, Err(GatewayClientError::Api { status: 401, body }) if body.code == "unauthenticated"),
         "{by_someone_else:?}"
@@ -559,7 +572,27 @@ fn an_emergency_vouched_by_doctor_and_hospital_is_served_and_notified() {
     assert_eq!(s.logged_accesses(), 0);
 
     let result =
-        s.a.emergency_access(&emergency, &wrong_hello, &s.signed_by(doctor));
+        s.a.emergency_access(&emergency, &wrong_hello, gate_proof, &s.signed_by(doctor));
+    refusal(
+        &s.world.client,
+        result,
+        record,
+        &desk,
+        DenyReason::BadAuthorisation,
+    );
+
+    // The right hello without the entry's gate — a vouched doctor who learnt the record's
+    // hospital and index some other way, without the patient's template: refused, logged.
+    let (_, ungated_hello) = taka::PendingEmergency::start(
+        &doctor.keys,
+        hospital_a.clone(),
+        eta.clone(),
+        emergency.0.0,
+        &mut OsRng,
+    );
+    let guessed = taka::emergency_gate_proof(&[0; 32], &emergency.0.0, &doctor_id);
+    let result =
+        s.a.emergency_access(&emergency, &ungated_hello, guessed, &s.signed_by(doctor));
     refusal(
         &s.world.client,
         result,
@@ -572,7 +605,7 @@ fn an_emergency_vouched_by_doctor_and_hospital_is_served_and_notified() {
     let (pending, hello) =
         taka::PendingEmergency::start(&doctor.keys, hospital_a, eta, emergency.0.0, &mut OsRng);
     let served =
-        s.a.emergency_access(&emergency, &hello, &s.signed_by(doctor))
+        s.a.emergency_access(&emergency, &hello, gate_proof, &s.signed_by(doctor))
             .unwrap();
     let release = pending
         .open(

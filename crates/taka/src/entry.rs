@@ -14,7 +14,10 @@
 //! extractor); raw, noisy scans would never reproduce the key.
 
 use argon2::{Algorithm, Argon2, Params, Version};
+use hmac::{Hmac, Mac};
 use rand_core::{CryptoRng, RngCore};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::aead::{open_with, seal_with};
@@ -131,6 +134,9 @@ pub struct EmrEntry {
     htxm: [u8; 32],
     hospital: Identity,
     record: RecordIndex,
+    /// The record's emergency gate (`EncryptionFactor::emergency_gate`), if the patient put it
+    /// in: what an emergency doctor proves knowledge of to the holding hospital.
+    gate: Option<Zeroizing<[u8; 32]>>,
 }
 
 impl EmrEntry {
@@ -150,7 +156,19 @@ impl EmrEntry {
             htxm,
             hospital,
             record,
+            gate: None,
         })
+    }
+
+    /// The entry carrying the record's emergency gate (S3-emergency).
+    pub fn with_gate(mut self, gate: [u8; 32]) -> Self {
+        self.gate = Some(Zeroizing::new(gate));
+        self
+    }
+
+    /// The emergency gate, when the entry carries one.
+    pub fn gate(&self) -> Option<&[u8; 32]> {
+        self.gate.as_deref()
     }
 
     /// W.
@@ -183,6 +201,10 @@ impl EmrEntry {
         w.raw(&self.htxm);
         self.hospital.write(&mut w);
         self.record.write(&mut w);
+        match &self.gate {
+            Some(gate) => w.u8(1).raw(&gate[..]),
+            None => w.u8(0),
+        };
         w.into_bytes()
     }
 
@@ -199,14 +221,42 @@ impl EmrEntry {
                         .map_err(|_| Error::Malformed("keyword"))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Self::new(
+            let entry = Self::new(
                 keywords,
                 r.array("htxM")?,
                 Identity::read(r)?,
                 RecordIndex::read(r)?,
-            )
+            )?;
+            Ok(match r.u8("gate flag")? {
+                0 => entry,
+                1 => entry.with_gate(r.array("gate")?),
+                _ => return Err(Error::Malformed("gate flag")),
+            })
         })
     }
+}
+
+/// The proof an emergency doctor gives the holding hospital that it opened the patient's
+/// entry (S3-emergency): HMAC-SHA256 under the record's emergency gate over the emergency
+/// request's id (htxU) and the doctor's identity, so it serves one request by one doctor only.
+pub fn emergency_gate_proof(gate: &[u8; 32], htxu: &[u8; 32], doctor: &Identity) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(gate).expect("HMAC takes any key length");
+    mac.update(b"medchain emergency gate proof v1");
+    mac.update(htxu);
+    mac.update(doctor.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `proof` is [`emergency_gate_proof`] of `gate`, `htxu` and `doctor`, compared in
+/// constant time.
+pub fn verify_emergency_gate_proof(
+    gate: &[u8; 32],
+    htxu: &[u8; 32],
+    doctor: &Identity,
+    proof: &[u8; 32],
+) -> bool {
+    let expected = emergency_gate_proof(gate, htxu, doctor);
+    expected.ct_eq(proof).into()
 }
 
 /// EEE: an [`EmrEntry`] sealed under a key derived from the patient's biometric template.
@@ -286,6 +336,37 @@ mod tests {
     fn entry(keywords: Vec<String>) -> Result<EmrEntry> {
         let hospital = Identity::new("hospital-a")?;
         EmrEntry::new(keywords, [0; 32], hospital, RecordIndex::new(1)?)
+    }
+
+    #[test]
+    fn the_gate_travels_in_the_entry_and_its_proof_binds_request_and_doctor() -> Result<()> {
+        let gated = entry(vec!["asthma".into()])?.with_gate([9; 32]);
+        let back = EmrEntry::from_bytes(&gated.to_bytes())?;
+        assert_eq!(back.gate(), Some(&[9; 32]));
+        assert_eq!(
+            EmrEntry::from_bytes(&entry(vec![])?.to_bytes())?.gate(),
+            None
+        );
+        let mut bad_flag = gated.to_bytes();
+        let flag = bad_flag.len() - 33;
+        bad_flag[flag] = 2;
+        assert!(EmrEntry::from_bytes(&bad_flag).is_err());
+
+        let (doctor, other) = (Identity::new("dr-lee")?, Identity::new("dr-park")?);
+        let proof = emergency_gate_proof(&[9; 32], &[1; 32], &doctor);
+        assert!(verify_emergency_gate_proof(
+            &[9; 32], &[1; 32], &doctor, &proof
+        ));
+        assert!(!verify_emergency_gate_proof(
+            &[8; 32], &[1; 32], &doctor, &proof
+        ));
+        assert!(!verify_emergency_gate_proof(
+            &[9; 32], &[2; 32], &doctor, &proof
+        ));
+        assert!(!verify_emergency_gate_proof(
+            &[9; 32], &[1; 32], &other, &proof
+        ));
+        Ok(())
     }
 
     #[test]

@@ -70,6 +70,18 @@ impl EncryptionFactor {
         let bytes = Zeroizing::new(self.scalar().to_bytes_be());
         hash::record_key(&bytes[..])
     }
+
+    /// The emergency gate of the record this factor belongs to (S3-entry, S3-emergency): a
+    /// 32-byte secret the patient puts inside its biometric-sealed EMR entry
+    /// ([`crate::EmrEntry::with_gate`]) and the holding hospital derives from the same factor.
+    /// An emergency doctor proves it opened the entry — i.e. had the patient's template — by
+    /// a MAC under the gate ([`crate::emergency_gate_proof`]); without it the record's
+    /// hospital and index, which are not secret, would be enough to break the glass. HKDF
+    /// under its own label, so the gate reveals neither the factor nor the record key.
+    pub fn emergency_gate(&self) -> Zeroizing<[u8; 32]> {
+        let bytes = Zeroizing::new(self.scalar().to_bytes_be());
+        hash::emergency_gate(&bytes[..])
+    }
 }
 
 /// Constant-time comparison, so patient and hospital can confirm they agree on a factor.
@@ -216,6 +228,23 @@ mod tests {
             .expand(b"medchain record key v1", &mut expected)
             .unwrap();
         assert_eq!(*key, expected);
+    }
+
+    #[test]
+    fn emergency_gates_differ_per_record_and_from_the_record_key() {
+        let f = factors(7, 9);
+        assert_eq!(
+            f.factor(j(2)).emergency_gate(),
+            f.factor(j(2)).emergency_gate()
+        );
+        assert_ne!(
+            f.factor(j(2)).emergency_gate(),
+            f.factor(j(3)).emergency_gate()
+        );
+        assert_ne!(
+            *f.factor(j(2)).emergency_gate(),
+            *f.factor(j(2)).record_key()
+        );
     }
 
     #[test]

@@ -146,6 +146,18 @@ pub(crate) fn record_key(factor_bytes: &[u8]) -> Zeroizing<[u8; 32]> {
     key
 }
 
+const EMERGENCY_GATE_INFO: &[u8] = b"medchain emergency gate v1";
+
+/// The emergency gate of a record: HKDF-SHA256 of its factor's bytes under its own label (see
+/// `EncryptionFactor::emergency_gate`).
+pub(crate) fn emergency_gate(factor_bytes: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut gate = Zeroizing::new([0u8; 32]);
+    let expanded =
+        Hkdf::<Sha256>::new(None, factor_bytes).expand(EMERGENCY_GATE_INFO, &mut gate[..]);
+    debug_assert!(expanded.is_ok(), "32 bytes is within HKDF's range");
+    gate
+}
+
 /// H: the plain SHA-256 digest used for hUR = H(η) (S3-emergency).
 pub(crate) fn h_ur(eta: &[u8]) -> [u8; 32] {
     Sha256::new()

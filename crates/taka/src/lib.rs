@@ -30,7 +30,10 @@ pub use agree::{
 };
 pub use codec::MAX_BYTES_LEN;
 pub use emergency::{EmergencyHello, EmergencyRequest, PendingEmergency, respond_emergency};
-pub use entry::{BiometricKdfParams, EmrEntry, EncryptedEntry, MIN_TEMPLATE_LEN};
+pub use entry::{
+    BiometricKdfParams, EmrEntry, EncryptedEntry, MIN_TEMPLATE_LEN, emergency_gate_proof,
+    verify_emergency_gate_proof,
+};
 pub use error::{Error, Result};
 pub use factors::{EncryptionFactor, InitialFactors, SEGMENT_LEN};
 pub use identity::{Identity, MAX_RECORDS_PER_SHARE, RecordIndex};

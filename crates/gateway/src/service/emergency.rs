@@ -121,7 +121,8 @@ impl Gateway {
                 == IdentityName::patient_pseudonym(&patient)
                     .as_str()
                     .as_bytes()
-            && emergency.patient == patient;
+            && emergency.patient == patient
+            && self.opened_the_entry(&patient, held.key.index, &asked, hello.doctor())?;
         let grounds = if fits {
             AccessGrounds::Emergency(asked.emergency)
         } else {
@@ -164,6 +165,36 @@ impl Gateway {
             access_tx,
             blobs: vec![blob],
         })
+    }
+
+    /// Whether the doctor proved it opened the patient's EMR entry for record j — which only
+    /// the patient's biometric template does — by a MAC under the record's emergency gate,
+    /// which this hospital derives from the patient's enrolment factor (S3-entry,
+    /// S3-emergency). Without this check the record's hospital and index, which are not
+    /// secret, would be all a vouched doctor needs to break the glass.
+    fn opened_the_entry(
+        &self,
+        patient: &Address,
+        index: u64,
+        asked: &EmergencyAccess,
+        doctor: &taka::Identity,
+    ) -> Result<bool, ServiceError> {
+        let Ok(proof) = <[u8; 32]>::try_from(asked.gate_proof.as_slice()) else {
+            return Ok(false);
+        };
+        let j = taka::RecordIndex::new(index)
+            .map_err(|e| ServiceError::Internal(format!("a stored record index: {e}")))?;
+        let gate = self
+            .enrolment(patient)?
+            .factors()
+            .factor(j)
+            .emergency_gate();
+        Ok(taka::verify_emergency_gate_proof(
+            &gate,
+            &asked.emergency.0.0,
+            doctor,
+            &proof,
+        ))
     }
 
     /// `GET /v1/patients/{address}/notifications`.
