@@ -243,6 +243,30 @@ fn scene() -> Scene {
 }
 
 impl Scene {
+    /// Hospital A refuses `doctor`'s signed `request` for `record` with `reason`, and the
+    /// refusal is logged on chain as served by A's desk.
+    fn share_refused(
+        &self,
+        doctor: &Party,
+        record: &WrittenRecord,
+        request: &taka::ShareRequest,
+        reason: DenyReason,
+    ) -> TxId {
+        let result = self.a.share(
+            &record.record,
+            Purpose::Treatment,
+            request,
+            &self.signed_by(doctor),
+        );
+        refusal(
+            &self.world.client,
+            result,
+            record,
+            &self.seoul.desk.actor.address,
+            reason,
+        )
+    }
+
     /// How `doctor` signs requests to A, the hospital holding the records.
     fn signed_by<'a>(&'a self, doctor: &'a Party) -> DoctorSigner<'a> {
         DoctorSigner {
@@ -321,19 +345,7 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
 
     // A genuine authorisation, but no consent on chain.
     let (_, no_consent) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1]);
-    let result = s.a.share(
-        &record.record,
-        Purpose::Treatment,
-        &no_consent,
-        &s.signed_by(doctor),
-    );
-    refusal(
-        &s.world.client,
-        result,
-        record,
-        &desk,
-        DenyReason::NoConsent,
-    );
+    s.share_refused(doctor, record, &no_consent, DenyReason::NoConsent);
 
     // Under consent the doctor reads it, and the access is logged as allowed.
     let consent = s.grant(doctor, record);
@@ -392,73 +404,25 @@ fn a_doctor_of_another_hospital_reads_a_record_only_under_consent() {
     let stranger = s.world.patient(51);
     let strangers = enrol_at(&s.a, &stranger, &s.seoul.desk.name);
     let (_, forged) = request(&s.world, doctor, licence.clone(), &strangers, &[1]);
-    let result = s.a.share(
-        &record.record,
-        Purpose::Treatment,
-        &forged,
-        &s.signed_by(doctor),
-    );
-    refusal(
-        &s.world.client,
-        result,
-        record,
-        &desk,
-        DenyReason::BadAuthorisation,
-    );
+    s.share_refused(doctor, record, &forged, DenyReason::BadAuthorisation);
 
     // A doctor of A, authorised by the patient, presenting B's licence of another doctor.
     let other = &s.seoul.doctor;
     s.grant(other, record);
     let (_, borrowed) = request(&s.world, other, licence.clone(), &s.enrolment, &[1]);
-    let result = s.a.share(
-        &record.record,
-        Purpose::Treatment,
-        &borrowed,
-        &s.signed_by(other),
-    );
-    refusal(
-        &s.world.client,
-        result,
-        record,
-        &desk,
-        DenyReason::LicenceMismatch,
-    );
+    s.share_refused(other, record, &borrowed, DenyReason::LicenceMismatch);
 
     // The patient revokes the consent: refused.
     s.world.send(&s.patient.actor, testkit::revoke(&consent));
     let (_, after_revoke) = request(&s.world, doctor, licence.clone(), &s.enrolment, &[1]);
-    let result = s.a.share(
-        &record.record,
-        Purpose::Treatment,
-        &after_revoke,
-        &s.signed_by(doctor),
-    );
-    refusal(
-        &s.world.client,
-        result,
-        record,
-        &desk,
-        DenyReason::ConsentRevoked,
-    );
+    s.share_refused(doctor, record, &after_revoke, DenyReason::ConsentRevoked);
 
     // Consent again, but the doctor's licence is revoked: refused, and B signs no ρ.
     s.grant(doctor, record);
     s.world
         .send(&s.busan.desk.actor, testkit::revoke_doctor(&doctor.name));
     let (_, revoked) = request(&s.world, doctor, licence, &s.enrolment, &[1]);
-    let result = s.a.share(
-        &record.record,
-        Purpose::Treatment,
-        &revoked,
-        &s.signed_by(doctor),
-    );
-    refusal(
-        &s.world.client,
-        result,
-        record,
-        &desk,
-        DenyReason::DoctorRevoked,
-    );
+    s.share_refused(doctor, record, &revoked, DenyReason::DoctorRevoked);
     assert!(matches!(
         s.b.licence(&doctor.name),
         Err(GatewayClientError::Refused { code, .. }) if code == "not_our_doctor"
