@@ -5,7 +5,10 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod hospital;
+pub mod portal;
+pub mod tamper;
 
 use medchain_client::{Client, LightClient, NodeClient, keys};
 use medchain_types::{G1Point, IdentityName, IdentityPayload, Payload, Role};
