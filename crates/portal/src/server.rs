@@ -355,3 +355,135 @@ fn action_failed(who: Option<&Who>, back: &str, error: &PortalError) -> Response
     };
     (error.status(), layout::shell(who, "Action failed", body)).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, to_bytes};
+    use medchain_client::{LightClient, NodeClient};
+    use medchain_types::{ChainId, Genesis, ValidatorInfo};
+    use tower::ServiceExt as _;
+
+    const PORT: u16 = 8480;
+
+    /// A portal whose node is unreachable (port 9 on loopback is discard, closed here).
+    fn app() -> Arc<App> {
+        let validator = medchain_client::keys::generate();
+        let genesis = Genesis {
+            chain_id: ChainId::new("portal-test").unwrap(),
+            genesis_time_ms: 0,
+            regulator: address_of(&medchain_client::keys::generate()),
+            validators: vec![ValidatorInfo {
+                name: "v".into(),
+                public_key: address_of(&validator),
+            }],
+        };
+        let key = medchain_client::keys::generate();
+        Arc::new(App {
+            chain: Client::new(
+                NodeClient::new("http://127.0.0.1:9").unwrap(),
+                LightClient::new(genesis).unwrap(),
+            ),
+            address: address_of(&key),
+            key,
+            entity_keys: None,
+            wallet: Wallet::default(),
+            session: Session::new().unwrap(),
+            wait: WaitPolicy::default(),
+            port: PORT,
+        })
+    }
+
+    fn get(path: &str, host: &str, cookie: Option<&str>) -> Request {
+        let mut request = Request::builder().uri(path).header(header::HOST, host);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    async fn send(app: &Arc<App>, request: Request) -> (StatusCode, axum::http::HeaderMap, String) {
+        let response = router(app.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn host() -> String {
+        format!("127.0.0.1:{PORT}")
+    }
+
+    #[tokio::test]
+    async fn nothing_is_served_without_the_session_cookie() {
+        let app = app();
+        let (status, headers, body) = send(&app, get("/", &host(), None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(body.contains("login URL"), "{body}");
+        assert!(headers.get(header::SET_COOKIE).is_none());
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+        assert!(
+            headers[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        let wrong = format!("{}={}", session::COOKIE, "0".repeat(64));
+        let (status, _, _) = send(&app, get("/assets/portal.css", &host(), Some(&wrong))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_foreign_host_is_refused_even_with_the_cookie() {
+        let app = app();
+        let cookie = format!("{}={}", session::COOKIE, app.session.token());
+        let (status, _, _) = send(&app, get("/", "evil.example:8480", Some(&cookie))).await;
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+        let login = format!("/login?token={}", app.session.token());
+        let (status, headers, _) = send(&app, get(&login, "evil.example:8480", None)).await;
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+        assert!(headers.get(header::SET_COOKIE).is_none());
+    }
+
+    #[tokio::test]
+    async fn only_the_printed_token_signs_in() {
+        let app = app();
+        let (status, headers, _) = send(&app, get("/login?token=abc", &host(), None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers.get(header::SET_COOKIE).is_none());
+
+        let login = format!("/login?token={}", app.session.token());
+        let (status, headers, _) = send(&app, get(&login, &host(), None)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_string();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        let pair = cookie.split(';').next().unwrap();
+        let (status, headers, _) = send(&app, get("/assets/portal.css", &host(), Some(pair))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/css"));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_node_is_an_error_page_not_data() {
+        let app = app();
+        let cookie = format!("{}={}", session::COOKIE, app.session.token());
+        let (status, _, body) = send(&app, get("/", &host(), Some(&cookie))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains(r#"id="error""#), "{body}");
+        assert!(!body.contains("data-verified-height"), "{body}");
+    }
+
+    #[test]
+    fn the_portal_refuses_to_listen_beyond_loopback() {
+        let app = app();
+        let config = PortalConfig {
+            chain: app.chain.clone(),
+            key: app.key.clone(),
+            entity_keys: None,
+            wallet: Wallet::default(),
+            listen: "0.0.0.0:0".parse().unwrap(),
+            wait: WaitPolicy::default(),
+        };
+        assert!(matches!(Portal::start(config), Err(PortalError::BadInput(_))));
+    }
+}
