@@ -86,6 +86,14 @@ pub enum Command {
         after_help = "Example:\n  MEDCHAIN_PASSPHRASE=… medchain hospital --key hospital-a.key --node http://127.0.0.1:8400 --listen 127.0.0.1:9101 --data-dir gateway-a\n  … --database postgres://gateway@127.0.0.1:5432/emr --blobs 's3://records?endpoint=http://127.0.0.1:9000&allow_http=true'"
     )]
     Hospital(HospitalArgs),
+    /// The web portal on 127.0.0.1: your records, consents and access history, a clinician's
+    /// licence and shared records, the regulator's supervision, and an explorer; every value
+    /// shown is verified by this process's light client, and actions sign with the key here
+    /// (the browser never holds it). Prints a one-time login URL.
+    #[command(
+        after_help = "Example:\n  medchain portal --key patient.key\n  medchain portal --key regulator.key --node http://127.0.0.1:8401 --listen 127.0.0.1:8480"
+    )]
+    Portal(PortalArgs),
     /// Patients: enrol at a hospital's gateway, read your records from every hospital (each
     /// checked against its hash on chain), file your emergency entry, consent, authorise a
     /// doctor, and see every access to your records (S3-agree, S3-entry, S3-share, S1-rights).
@@ -175,6 +183,23 @@ pub struct DevnetArgs {
 }
 
 /// `medchain hospital`.
+/// `medchain portal`.
+#[derive(Debug, Args)]
+pub struct PortalArgs {
+    /// Your key file: the portal acts and reads as this account.
+    #[arg(long, env = "MEDCHAIN_KEY")]
+    pub key: PathBuf,
+    /// Where to serve the portal; loopback only (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8480")]
+    pub listen: std::net::SocketAddr,
+    /// Seconds an action waits for its transaction to be finalized.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Node and verification options (`--json` prints the login URL as one JSON line).
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
 #[derive(Debug, Args)]
 pub struct HospitalArgs {
     /// The hospital's key file (an enrolled hospital identity, with its identity keys).

@@ -71,6 +71,9 @@ pub enum CliError {
     /// `medchain hospital` could not start.
     #[error("hospital gateway: {0}")]
     Hospital(String),
+    /// `medchain portal` could not start.
+    #[error("portal: {0}")]
+    Portal(String),
     /// `medchain devnet` could not start or supervise its validators.
     #[error("devnet: {0}")]
     Devnet(String),

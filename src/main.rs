@@ -32,6 +32,7 @@ mod licence;
 mod list;
 mod output;
 mod patient;
+mod portal;
 mod query;
 mod sharing;
 mod time;
@@ -141,6 +142,7 @@ fn run(command: Command) -> Result<Status, CliError> {
         Command::Identity(cli::IdentityCommand::Show(args)) => identity_show::show(args),
         Command::Verify(args) => query::verify(&args),
         Command::Hospital(args) => hospital::run(&args).map(done),
+        Command::Portal(args) => portal::run(&args).map(done),
         Command::Patient(command) => patient::run(command),
         Command::Doctor(command) => doctor::run(command),
     }

@@ -1,5 +1,6 @@
 //! Verified lists — a patient's records, consents, EMR entries and notifications, an
-//! organisation's members, the organisations — and id-prefix resolution.
+//! organisation's members, the organisations, the licences, every emergency request, the
+//! consents granted to a grantee — and id-prefix resolution.
 //!
 //! A list page is accepted only if its header is final ([`LightClient::verify_header`]), the
 //! list's length (lists have no gaps: entry `total - 1` exists, entry `total` does not) and
@@ -13,9 +14,11 @@ use medchain_api::{IdKind, IdPrefix, MAX_LIST_PAGE, ProvenListView};
 use medchain_state::{
     ProvenValue, StateValue,
     keys::{self, IndexList, StateKey},
-    values::{Consent, EmergencyRecord, EmrEntryRecord, Membership, Org, Record},
+    values::{Consent, EmergencyRecord, EmrEntryRecord, Licence, Membership, Org, Record},
 };
-use medchain_types::{Address, ConsentId, EmergencyId, EntryId, Hash32, OrgName, RecordId, TxId};
+use medchain_types::{
+    Address, ConsentId, EmergencyId, EntryId, Hash32, IdentityName, OrgName, RecordId, TxId,
+};
 
 /// A list endpoint and the list its answer must prove.
 #[derive(Clone, Debug)]
@@ -54,6 +57,14 @@ impl ListQuery<ConsentId, Consent> {
             index: keys::patient_consents(patient),
         }
     }
+
+    /// The consents granted to `grantee`, in grant order, revoked ones included (S1-sharing).
+    pub fn grantee_consents(grantee: &Address) -> Self {
+        Self {
+            path: format!("/v1/lists/grantee-consents/{grantee}"),
+            index: keys::grantee_consents(grantee),
+        }
+    }
 }
 
 impl ListQuery<EntryId, EmrEntryRecord> {
@@ -75,6 +86,14 @@ impl ListQuery<EmergencyId, EmergencyRecord> {
             index: keys::patient_notifications(patient),
         }
     }
+
+    /// Every emergency request, in filing order (S3-emergency).
+    pub fn emergencies() -> Self {
+        Self {
+            path: "/v1/lists/emergencies".into(),
+            index: keys::emergencies(),
+        }
+    }
 }
 
 impl ListQuery<Address, Membership> {
@@ -93,6 +112,17 @@ impl ListQuery<OrgName, Org> {
         Self {
             path: "/v1/lists/orgs".into(),
             index: keys::orgs(),
+        }
+    }
+}
+
+impl ListQuery<IdentityName, Licence> {
+    /// Every licensed doctor, in the order its licence was first issued (S3-register); check
+    /// the revocation list for whether each may still practise.
+    pub fn licences() -> Self {
+        Self {
+            path: "/v1/lists/licences".into(),
+            index: keys::licences(),
         }
     }
 }

@@ -357,6 +357,8 @@ async fn queries_validate_parameters_and_prove_answers() {
         ("/v1/lists/records/xyz", StatusCode::BAD_REQUEST),
         ("/v1/lists/orgs?limit=101", StatusCode::BAD_REQUEST),
         ("/v1/lists/orgs?from=-1", StatusCode::BAD_REQUEST),
+        ("/v1/lists/licences?limit=101", StatusCode::BAD_REQUEST),
+        ("/v1/lists/grantee-consents/xyz", StatusCode::BAD_REQUEST),
         ("/v1/ids/record/abc", StatusCode::BAD_REQUEST),
         ("/v1/ids/record/xyz1", StatusCode::BAD_REQUEST),
         ("/v1/ids/records/abcd", StatusCode::BAD_REQUEST),
@@ -421,6 +423,9 @@ async fn openapi_and_metrics_are_served() {
         "/v1/lists/consents/{patient}",
         "/v1/lists/members/{name}",
         "/v1/lists/orgs",
+        "/v1/lists/licences",
+        "/v1/lists/emergencies",
+        "/v1/lists/grantee-consents/{address}",
         "/v1/ids/{kind}/{prefix}",
     ] {
         assert!(

@@ -1,6 +1,6 @@
 //! The routes emergency access rests on, on a real chain served over loopback HTTP: a
-//! patient's EMR entries, vouching keys, emergency requests and the patient's notification
-//! list, each answer verified by the light client against real finalization certificates,
+//! patient's EMR entries, vouching keys, emergency requests, the patient's notification
+//! list and the list of every request, each answer verified by the light client against real finalization certificates,
 //! and the break-glass access that follows found in the patient's access log (S3-entry,
 //! S3-emergency, S1-rights).
 
@@ -9,7 +9,7 @@
 mod fixtures;
 mod served;
 
-use medchain_client::{Client, ClientError, ListQuery, StateQuery};
+use medchain_client::{Client, ClientError, ListQuery, StateQuery, VerifyError};
 use medchain_node::chain::Chain;
 use medchain_state::testkit::{
     self, Actor, EmergencyAsk, HospitalDesk, REGULATOR_SEED, doctor_identity, org_name,
@@ -18,7 +18,7 @@ use medchain_types::{
     AccessDecision, AccessGrounds, ContentHash, EmergencyId, EntryBytes, EntryId, OrgKind,
     OrgState, Purpose, RecordId, emergency,
 };
-use served::{commit, fresh_chain, verifying_client};
+use served::{alter_named_value, commit, fresh_chain, verdict_on_doctored, verifying_client};
 use std::sync::Arc;
 
 /// Seoul General holds a record of `patient`, who filed an EMR entry; Busan Clinic's desk
@@ -188,6 +188,14 @@ fn entries_vouching_keys_emergencies_and_notifications_are_served_with_proofs() 
     );
     let read = s.client.read(&StateQuery::emergency(&s.emergency)).unwrap();
     assert_eq!(read.value.as_ref(), Some(&listed.value));
+
+    // The regulator's list of every request holds the same one.
+    let every = s.client.list(&ListQuery::emergencies(), 0, 100).unwrap();
+    assert_eq!(every.entries, notifications.entries);
+    let altered = verdict_on_doctored(&s.client, &ListQuery::emergencies(), |view| {
+        alter_named_value(view, 0)
+    });
+    assert!(matches!(altered, Err(VerifyError::Proof(_))), "{altered:?}");
 
     // Before it was filed, the request is proven absent at that height.
     let then = s

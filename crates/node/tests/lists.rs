@@ -8,7 +8,7 @@
 mod fixtures;
 mod served;
 
-use served::{commit, fresh_chain, verifying_client};
+use served::{alter_named_value, commit, fresh_chain, verdict_on_doctored, verifying_client};
 
 use axum::http::StatusCode;
 use medchain_api::{IdKind, IdPrefix, MAX_LIST_PAGE, ProvenListView};
@@ -173,7 +173,31 @@ fn every_list_verifies_at_the_newest_certified_height() {
     assert_eq!(orgs.entries[0].value.state, OrgState::Audited);
     assert_eq!(orgs.entries[1].value.founder, served.researcher.address);
 
+    let licences = client.list(&ListQuery::licences(), 0, 100).unwrap();
+    let doctors: Vec<_> = licences.entries.iter().map(|entry| &entry.id).collect();
+    assert_eq!(doctors, [&testkit::doctor_identity(&served.doctor)]);
+    assert_eq!(licences.entries[0].value.org, org_name("Seoul General"));
+
+    // The researcher sees both grants made to it, the revoked one too.
+    let granted = client
+        .list(
+            &ListQuery::grantee_consents(&served.researcher.address),
+            0,
+            100,
+        )
+        .unwrap();
+    let ids: Vec<ConsentId> = granted.entries.iter().map(|entry| entry.id).collect();
+    assert_eq!(ids, served.consents);
+    assert_eq!(granted.entries[0].value.revoked_at, Some(height));
+    assert_eq!(granted.at.header.height, height);
+
     // Nobody's lists are empty lists, proven (the length is proven absent).
+    let no_emergencies = client.list(&ListQuery::emergencies(), 0, 100).unwrap();
+    assert_eq!(no_emergencies.total, 0);
+    let granted_to_patient = client
+        .list(&ListQuery::grantee_consents(&patient.address), 0, 100)
+        .unwrap();
+    assert_eq!(granted_to_patient.total, 0);
     let nobody = client
         .list(&ListQuery::patient_records(&Actor::new(99).address), 0, 100)
         .unwrap();
@@ -215,13 +239,7 @@ fn pages_hold_exactly_the_entries_asked_for() {
 /// it after `edit`.
 fn doctored(served: &Served, edit: impl FnOnce(&mut ProvenListView)) -> Result<usize, VerifyError> {
     let query = ListQuery::patient_consents(&served.patient.address);
-    let mut view = served.client.node.list(&query, 0, 100).unwrap();
-    edit(&mut view);
-    served
-        .client
-        .light
-        .verify_list(&view, query.index(), 0, 100)
-        .map(|page| page.entries.len())
+    verdict_on_doctored(&served.client, &query, edit).map(|page| page.entries.len())
 }
 
 #[test]
@@ -308,6 +326,37 @@ fn a_doctored_page_is_refused() {
     assert!(
         matches!(other_list, Err(VerifyError::Proof(_))),
         "{other_list:?}"
+    );
+}
+
+#[test]
+fn licences_and_grantee_consents_refuse_an_altered_value() {
+    let served = served();
+    let licences = ListQuery::licences();
+    let granted = ListQuery::grantee_consents(&served.researcher.address);
+    assert_eq!(
+        verdict_on_doctored(&served.client, &licences, |_| {})
+            .unwrap()
+            .total,
+        1
+    );
+    assert_eq!(
+        verdict_on_doctored(&served.client, &granted, |_| {})
+            .unwrap()
+            .total,
+        2
+    );
+    let altered_licence =
+        verdict_on_doctored(&served.client, &licences, |view| alter_named_value(view, 0));
+    assert!(
+        matches!(altered_licence, Err(VerifyError::Proof(_))),
+        "{altered_licence:?}"
+    );
+    let altered_consent =
+        verdict_on_doctored(&served.client, &granted, |view| alter_named_value(view, 1));
+    assert!(
+        matches!(altered_consent, Err(VerifyError::Proof(_))),
+        "{altered_consent:?}"
     );
 }
 

@@ -14,7 +14,8 @@
 //! points at the newest grant covering it; access decisions follow that pointer
 //! ([`crate::access`]). Revoking keeps the consent (with `revoked_at`) so the history stays
 //! provable; every grant is appended to the patient's consent list
-//! ([`keys::patient_consents`]), where a revoked consent stays listed.
+//! ([`keys::patient_consents`]) and to the grantee's ([`keys::grantee_consents`]), where a
+//! revoked consent stays listed.
 
 use crate::{
     BlockEnv, ExecError, StateRead, StateReadExt, context::TxContext, keys,
@@ -86,6 +87,7 @@ fn grant<R: StateRead>(
         },
     );
     ctx.append(&keys::patient_consents(&patient).list, &id)?;
+    ctx.append(&keys::grantee_consents(grantee).list, &id)?;
     Ok(vec![Event::ConsentGranted {
         consent: id,
         patient,
@@ -372,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn grants_are_listed_per_patient_and_stay_listed_when_revoked() {
+    fn grants_are_listed_per_patient_and_grantee_and_stay_listed_when_revoked() {
         let Setup {
             mut world,
             patient,
@@ -398,10 +400,16 @@ mod tests {
             ),
             |e| matches!(e, ExecError::ExpiryInPast),
         );
-        let second = world.granted(&patient, &Actor::new(61), record, far);
+        let other_grantee = Actor::new(61);
+        let second = world.granted(&patient, &other_grantee, record, far);
         world.run(&patient, revoke_payload(&first)).unwrap();
         let listed = world.list(&keys::patient_consents(&patient.address).list);
         assert_eq!(listed, vec![first, second]);
+        // Each grantee lists the grants made to it, the revoked one too.
+        let granted_to = |actor: &Actor| world.list(&keys::grantee_consents(&actor.address).list);
+        assert_eq!(granted_to(&grantee), vec![first]);
+        assert_eq!(granted_to(&other_grantee), vec![second]);
+        assert!(granted_to(&patient).is_empty());
         // The entry stays; the consent it names shows the revocation.
         assert_eq!(
             world.value(&keys::consent(&first)).unwrap().revoked_at,

@@ -23,7 +23,8 @@
 //!
 //! A filed request is stored under `emerg/<id>` (the id is the filing transaction's),
 //! indexed by its message under `emergreq/<SHA-256(htxu)>`, and appended to the patient's
-//! notification list ([`keys::patient_notifications`]). The index is keyed by the whole
+//! notification list ([`keys::patient_notifications`]) and to the list of every request
+//! ([`keys::emergencies`], the regulator's break-glass view). The index is keyed by the whole
 //! message, not h_ur alone: a hospital that saw a pending request cannot file its own with the
 //! same h_ur first to block it, while a replay of the same vouch is refused.
 
@@ -117,6 +118,7 @@ fn request<R: StateRead>(
         },
     );
     ctx.append(&keys::patient_notifications(&released.patient).list, &id)?;
+    ctx.append(&keys::emergencies().list, &id)?;
     Ok(vec![Event::EmergencyFiled {
         emergency: id,
         patient: released.patient,
@@ -216,6 +218,7 @@ mod tests {
                 .list(&keys::patient_notifications(&s.patient.address).list),
             vec![id]
         );
+        assert_eq!(s.world.list(&keys::emergencies().list), vec![id]);
     }
 
     #[test]
@@ -254,6 +257,7 @@ mod tests {
                 .list(&keys::patient_notifications(&s.patient.address).list)
                 .is_empty()
         );
+        assert!(s.world.list(&keys::emergencies().list).is_empty());
     }
 
     #[test]
@@ -286,10 +290,16 @@ mod tests {
         s.world.store.commit(&block).unwrap();
         let notifications = keys::patient_notifications(&s.patient.address).list;
         assert_eq!(s.world.list(&notifications), vec![id]);
+        assert_eq!(s.world.list(&keys::emergencies().list), vec![id]);
         // A new request for the same entry, issued (and vouched) at another time, is filed.
         let again = s.request();
-        s.world.run(&desk, again.signed_by(&s.both())).unwrap();
+        let tx = s.world.tx(&desk, again.signed_by(&s.both()));
+        s.world.run_tx(&tx).unwrap();
         assert_eq!(s.world.list(&notifications).len(), 2);
+        assert_eq!(
+            s.world.list(&keys::emergencies().list),
+            vec![id, EmergencyId::from(tx.id())]
+        );
     }
 
     #[test]

@@ -34,11 +34,15 @@
 //! | `emerg/<emergency id>` | [`EmergencyRecord`] | emergency: a vouched emergency request tx_ur (S3-emergency) |
 //! | `emergreq/<SHA-256(htxu)>` | [`EmergencyId`] | emergency: the request filed for a vouched message htxu (one filing per vouch) |
 //! | `notif/<patient><seq u64 BE>` | [`EmergencyId`] | emergency: the requests for a patient's records, in filing order |
+//! | `liclist/<seq u64 BE>` | [`IdentityName`] | licence: every licensed doctor, in first-issue order (a renewal adds nothing) |
+//! | `emerglist/<seq u64 BE>` | [`EmergencyId`] | emergency: every request, in filing order |
+//! | `grantcon/<grantee><seq u64 BE>` | [`ConsentId`] | consent: the consents granted to a grantee, in grant order |
 //!
-//! The `patrec`, `patcon`, `orgmem`, `orgs`, `entries` and `notif` keys are [`StateList`]s:
-//! append-only, gapless lists that make "my records", "my consents", "my entries",
-//! "emergencies about me", "our members" and "the organisations" provable without knowing
-//! any id.
+//! The `patrec`, `patcon`, `orgmem`, `orgs`, `entries`, `notif`, `liclist`, `emerglist` and
+//! `grantcon` keys are [`StateList`]s: append-only, gapless lists that make "my records",
+//! "my consents", "my entries", "emergencies about me", "our members", "the organisations",
+//! "the licences", "every break-glass request" and "consents granted to me" provable without
+//! knowing any id.
 //! Unlike the access log they keep no length key, so appending is one write (releases and
 //! grants are hot; a second write per append cost about a third of the storage throughput):
 //! the length `n` is where the entries stop, proven by entry `n - 1`'s inclusion and entry
@@ -125,6 +129,14 @@ pub const EMERGENCY: &[u8] = b"emerg/";
 pub const PATIENT_NOTIFICATIONS: &[u8] = b"notif/";
 /// Namespace of [`emergency_by_message`].
 pub const EMERGENCY_BY_MESSAGE: &[u8] = b"emergreq/";
+
+// Lists the portal shows (issue 10).
+/// Namespace of [`licences`].
+pub const LICENCES: &[u8] = b"liclist/";
+/// Namespace of [`emergencies`].
+pub const EMERGENCIES: &[u8] = b"emerglist/";
+/// Namespace of [`grantee_consents`].
+pub const GRANTEE_CONSENTS: &[u8] = b"grantcon/";
 
 /// Longest key the layout produces (`grant/` + 32 + 32 + 1); bounds decoding of proofs.
 pub const MAX_KEY_LEN: usize = 128;
@@ -471,6 +483,34 @@ pub fn patient_notifications(patient: &Address) -> IndexList<EmergencyId, Emerge
     }
 }
 
+// Lists the portal shows (issue 10).
+
+/// Every licensed doctor, in the order its licence was first issued (S3-register; a renewal
+/// changes the licence, not the list): `liclist/<seq>` → doctor identity.
+pub fn licences() -> IndexList<IdentityName, Licence> {
+    IndexList {
+        list: StateList::new(LICENCES, &[]),
+        item: licence,
+    }
+}
+
+/// Every emergency request, in filing order (S3-emergency): `emerglist/<seq>` → emergency id.
+pub fn emergencies() -> IndexList<EmergencyId, EmergencyRecord> {
+    IndexList {
+        list: StateList::new(EMERGENCIES, &[]),
+        item: emergency,
+    }
+}
+
+/// The consents granted to `grantee`, in grant order, revoked ones included (S1-sharing):
+/// `grantcon/<grantee><seq>` → consent id.
+pub fn grantee_consents(grantee: &Address) -> IndexList<ConsentId, Consent> {
+    IndexList {
+        list: StateList::new(GRANTEE_CONSENTS, grantee.as_bytes()),
+        item: consent,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +548,9 @@ mod tests {
             EMERGENCY,
             PATIENT_NOTIFICATIONS,
             EMERGENCY_BY_MESSAGE,
+            LICENCES,
+            EMERGENCIES,
+            GRANTEE_CONSENTS,
         ];
         for (i, a) in namespaces.iter().enumerate() {
             for (j, b) in namespaces.iter().enumerate() {
@@ -582,6 +625,14 @@ mod tests {
                 .entry(0)
                 .as_bytes()
                 .to_vec(),
+            licences().list.entry(0).as_bytes().to_vec(),
+            emergencies().list.entry(0).as_bytes().to_vec(),
+            grantee_consents(&patient).list.entry(0).as_bytes().to_vec(),
+            grantee_consents(&address(2))
+                .list
+                .entry(0)
+                .as_bytes()
+                .to_vec(),
         ];
         let distinct: BTreeSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len());
@@ -611,6 +662,21 @@ mod tests {
             membership(&patient)
         );
         assert_eq!((orgs().item)(&org_name_of("a")), org(&org_name_of("a")));
+        let doctor = identity_name("dr-kim");
+        assert_eq!((licences().item)(&doctor), licence(&doctor));
+        let emergency_id = EmergencyId(id.0);
+        assert_eq!(
+            (emergencies().item)(&emergency_id),
+            emergency(&emergency_id)
+        );
+        assert_eq!(
+            (grantee_consents(&patient).item)(&consent_id),
+            consent(&consent_id)
+        );
+        assert_eq!(
+            grantee_consents(&patient).list.entry(3).as_bytes(),
+            [GRANTEE_CONSENTS, patient.as_bytes(), &3u64.to_be_bytes()].concat()
+        );
         assert_eq!(
             patient_records(&patient).list.entry(3).as_bytes(),
             [PATIENT_RECORDS, patient.as_bytes(), &3u64.to_be_bytes()].concat()

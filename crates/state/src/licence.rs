@@ -12,7 +12,9 @@
 //! | issue, renew | the expiry lies after the block's time | `LicenceExpiryInPast` |
 //!
 //! A renewal may extend or shorten the licence, and makes the renewing hospital identity the
-//! licence's hospital (the one that may revoke it, [`crate::revocation`]).
+//! licence's hospital (the one that may revoke it, [`crate::revocation`]). An issued licence's
+//! doctor is appended to the list of licences ([`keys::licences`]); a renewal, which changes
+//! the licence in place, is not.
 //!
 //! [`releasing_doctor`] is the release rule of [`crate::records`]: the sender is an enrolled
 //! doctor, not revoked, whose licence is valid at the block's time and whose organisation is
@@ -70,6 +72,7 @@ fn issue<R: StateRead>(
             issued_at: ctx.env.height,
         },
     );
+    ctx.append(&keys::licences().list, doctor)?;
     Ok(vec![Event::LicenceIssued {
         doctor: doctor.clone(),
         hospital: hospital.identity,
@@ -381,6 +384,36 @@ mod tests {
             (licence.expires_at_ms, licence.issued_at),
             (later, world.height())
         );
+    }
+
+    #[test]
+    fn a_licence_is_listed_when_first_issued_not_when_renewed() {
+        let Setup {
+            mut world,
+            seoul,
+            busan,
+        } = setup();
+        let listed = |world: &World| world.list(&keys::licences().list);
+        let expires = far_future(&world);
+        world
+            .run(&seoul.hospital, issue_licence(&seoul.doctor_name, expires))
+            .unwrap();
+        world.assert_rejected(
+            &seoul.hospital,
+            issue_licence(&seoul.doctor_name, expires),
+            |e| matches!(e, ExecError::LicenceExists(_)),
+        );
+        world
+            .run(
+                &seoul.hospital,
+                renew_licence(&seoul.doctor_name, expires + 1),
+            )
+            .unwrap();
+        assert_eq!(listed(&world), vec![seoul.doctor_name.clone()]);
+        world
+            .run(&busan.hospital, issue_licence(&busan.doctor_name, expires))
+            .unwrap();
+        assert_eq!(listed(&world), vec![seoul.doctor_name, busan.doctor_name]);
     }
 
     #[test]

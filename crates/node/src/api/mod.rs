@@ -89,6 +89,9 @@ impl ApiState {
         queries::lists::patient_notifications,
         queries::lists::org_members,
         queries::lists::orgs,
+        queries::lists::licences,
+        queries::lists::emergencies,
+        queries::lists::grantee_consents,
         queries::lists::resolve_id,
         queries::identity::identity,
         queries::identity::identity_of,
@@ -106,7 +109,7 @@ impl ApiState {
         (name = "chain", description = "Finalized blocks and chain status"),
         (name = "state", description = "Consortium state with Merkle proofs against finalized headers: organisations, records, consents, the access log, identities, licences, the doctor revocation list, EMR entries, vouching keys and emergency requests"),
         (name = "enrolment", description = "Key extraction by the threshold PKG: two rounds, each signed by the enrollee's chain key; partial keys sealed to the enrollee"),
-        (name = "lists", description = "Lists of a patient's records, consents, EMR entries and notifications, an organisation's members and the organisations, every entry proven; id-prefix lookups"),
+        (name = "lists", description = "Lists of a patient's records, consents, EMR entries and notifications, an organisation's members, the organisations, the licences, every emergency request and the consents granted to an address, every entry proven; id-prefix lookups"),
     )
 )]
 pub struct ApiDoc;

@@ -7,7 +7,8 @@
 use crate::fixtures;
 use commonware_runtime::Runner as _;
 use commonware_utils::test_rng;
-use medchain_client::{Client, LightClient, NodeClient};
+use medchain_api::ProvenListView;
+use medchain_client::{Client, LightClient, ListQuery, NodeClient, VerifiedList, VerifyError};
 use medchain_node::{
     api::{self, ApiState},
     chain::Chain,
@@ -16,6 +17,7 @@ use medchain_node::{
     metrics::NodeMetrics,
     pkg::ShareStore,
 };
+use medchain_state::StateValue;
 use medchain_storage::Store;
 use medchain_types::VerifiedTransaction;
 use std::{sync::Arc, thread};
@@ -77,6 +79,24 @@ pub fn verifying_client(chain: Arc<Chain>) -> Client {
         NodeClient::new(&serve(chain)).unwrap(),
         LightClient::new(fixtures::genesis()).unwrap(),
     )
+}
+
+/// The first page of `query` as the node serves it, and the light client's verdict on it
+/// after `edit` (a tampering node).
+pub fn verdict_on_doctored<E: StateValue, V: StateValue>(
+    client: &Client,
+    query: &ListQuery<E, V>,
+    edit: impl FnOnce(&mut ProvenListView),
+) -> Result<VerifiedList<E, V>, VerifyError> {
+    let mut view = client.node.list(query, 0, 100).unwrap();
+    edit(&mut view);
+    client.light.verify_list(&view, query.index(), 0, 100)
+}
+
+/// Flips the last byte of the value entry `seq` names, as a node altering it would.
+pub fn alter_named_value(view: &mut ProvenListView, seq: usize) {
+    let value = view.entries[seq].item_proof.value.as_mut().unwrap();
+    *value.last_mut().unwrap() ^= 1;
 }
 
 /// Serves the chain's API on a free loopback port; returns its URL.

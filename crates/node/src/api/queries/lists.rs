@@ -1,5 +1,6 @@
 //! Lists with proofs — a patient's records, consents, EMR entries and notifications, an
-//! organisation's members, the organisations — and id-prefix lookups.
+//! organisation's members, the organisations, the licences, every emergency request, the
+//! consents granted to a grantee — and id-prefix lookups.
 //!
 //! A list page proves, at one certified height, the list's length and each entry on the page
 //! together with the value the entry names (a record id and the record), so a client learns
@@ -39,6 +40,12 @@ pub(super) fn routes() -> Router<ApiState> {
         )
         .route("/v1/lists/members/{name}", get(org_members))
         .route("/v1/lists/orgs", get(orgs))
+        .route("/v1/lists/licences", get(licences))
+        .route("/v1/lists/emergencies", get(emergencies))
+        .route(
+            "/v1/lists/grantee-consents/{address}",
+            get(grantee_consents),
+        )
         .route("/v1/ids/{kind}/{prefix}", get(resolve_id))
 }
 
@@ -137,8 +144,20 @@ fn to_json(value: &impl Serialize) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(value).map_err(ApiError::internal)
 }
 
-/// Defines a list handler whose list is named by one path parameter.
+/// Defines a list handler whose list is named by one path parameter, or by none.
 macro_rules! list_route {
+    ($(#[$doc:meta])* $name:ident, $path:literal, $index:expr) => {
+        $(#[$doc])*
+        #[utoipa::path(get, path = $path, tag = "lists", params(Page),
+            responses((status = 200, body = ProvenListView), (status = 400, body = medchain_api::ErrorBody)))]
+        pub(in crate::api) async fn $name(
+            State(state): State<ApiState>,
+            page: Result<Query<Page>, QueryRejection>,
+        ) -> Result<Json<ProvenListView>, ApiError> {
+            let Query(page) = page?;
+            proven_list(&state, &$index(), page)
+        }
+    };
     ($(#[$doc:meta])* $name:ident, $path:literal, $param:literal, $what:literal, $pattern:literal, $ty:ty, $index:expr) => {
         $(#[$doc])*
         #[utoipa::path(get, path = $path, tag = "lists",
@@ -182,17 +201,25 @@ list_route!(
     /// membership. An unknown organisation has no members.
     org_members, "/v1/lists/members/{name}", "name", "organisation name", "^[A-Za-z0-9 ._-]{1,64}$", OrgName, keys::org_members
 );
-
-/// Every organisation in registration order (S2-register): each name with its organisation.
-#[utoipa::path(get, path = "/v1/lists/orgs", tag = "lists", params(Page),
-    responses((status = 200, body = ProvenListView), (status = 400, body = medchain_api::ErrorBody)))]
-pub(in crate::api) async fn orgs(
-    State(state): State<ApiState>,
-    page: Result<Query<Page>, QueryRejection>,
-) -> Result<Json<ProvenListView>, ApiError> {
-    let Query(page) = page?;
-    proven_list(&state, &keys::orgs(), page)
-}
+list_route!(
+    /// Every organisation in registration order (S2-register): each name with its organisation.
+    orgs, "/v1/lists/orgs", keys::orgs
+);
+list_route!(
+    /// Every licensed doctor in the order its licence was first issued (S3-register): each
+    /// doctor identity with its licence (a renewal shows in the licence, not as an entry).
+    /// Whether a doctor is revoked is `/v1/state/revocations/{doctor}`.
+    licences, "/v1/lists/licences", keys::licences
+);
+list_route!(
+    /// Every emergency request in filing order (S3-emergency): each id with its request.
+    emergencies, "/v1/lists/emergencies", keys::emergencies
+);
+list_route!(
+    /// The consents granted to an address in grant order, revoked ones included
+    /// (S1-sharing): each consent id with its consent.
+    grantee_consents, "/v1/lists/grantee-consents/{address}", "address", "grantee address (hex)", "^[0-9a-fA-F]{64}$", Address, keys::grantee_consents
+);
 
 /// The full ids of finalized records, consents or transactions that start with a prefix.
 ///

@@ -1,0 +1,218 @@
+//! The page shell and the small pieces every view uses: verified-at line, error panel,
+//! dates, ids with copy buttons, forms with the session's `csrf` value.
+//!
+//! HTML is built with `maud`, which escapes every interpolated value: chain data (organisation
+//! names, identities, purposes) is attacker-chosen text and must never become markup.
+
+use crate::{error::PortalError, reader::Seen, reader::Who};
+use chrono::{DateTime, SecondsFormat, Utc};
+use maud::{DOCTYPE, Markup, html};
+use medchain_client::FinalizedHeader;
+
+/// A page's content: its title and body.
+pub(crate) struct View {
+    pub title: String,
+    pub body: Markup,
+}
+
+impl View {
+    pub(crate) fn new(title: impl Into<String>, body: Markup) -> Self {
+        Self {
+            title: title.into(),
+            body,
+        }
+    }
+}
+
+/// A verified page: navigation for the key's roles, the body, and the heights its data was
+/// verified at (`main[data-verified-height]`, `#verified-at`).
+pub(crate) fn verified_page(who: &Who, seen: &Seen, outcome: Option<Markup>, view: View) -> Markup {
+    let height = seen.range().map(|(_, high)| high.header.height);
+    shell(
+        Some(who),
+        &view.title,
+        html! {
+            main data-verified-height=[height] {
+                h1 { (view.title) }
+                @if let Some(outcome) = outcome { (outcome) }
+                (view.body)
+                (verified_at(seen))
+            }
+        },
+    )
+}
+
+/// A page that failed: the reason, and nothing read for it.
+pub(crate) fn error_page(who: Option<&Who>, title: &str, error: &PortalError) -> Markup {
+    shell(
+        who,
+        title,
+        html! {
+            main {
+                h1 { (title) }
+                (error_panel(error))
+            }
+        },
+    )
+}
+
+/// The error panel: `#verification-error` for an answer that failed verification (the tests
+/// and the user rely on telling it apart), `#error` otherwise.
+pub(crate) fn error_panel(error: &PortalError) -> Markup {
+    let id = match error {
+        PortalError::Verification(_) => "verification-error",
+        _ => "error",
+    };
+    html! {
+        div id=(id) class="panel error" role="alert" {
+            h2 { (error.heading()) }
+            p { (error.to_string()) }
+            @if let PortalError::Verification(_) = error {
+                p { "The node (or something between it and this portal) sent an answer that does not match what the validators finalized. Nothing from it is shown. Try another node with " code { "--node URL" } "." }
+            }
+        }
+    }
+}
+
+/// The outcome of an action, shown above the page it returned to.
+pub(crate) fn outcome(ok: bool, message: Markup) -> Markup {
+    html! {
+        div id="action-result" class={ "panel " (if ok { "ok" } else { "error" }) }
+            data-outcome=(if ok { "ok" } else { "failed" }) role="status" {
+            (message)
+        }
+    }
+}
+
+fn verified_at(seen: &Seen) -> Markup {
+    html! {
+        footer {
+            @match seen.range() {
+                Some((low, high)) if low.header.height == high.header.height => {
+                    p id="verified-at" {
+                        "Verified at finalized height " strong { (high.header.height) }
+                        " (block " (short(&hex::encode(high.digest))) ", " (time(high.header.timestamp_ms)) ", "
+                        (finality(high)) ")."
+                    }
+                }
+                Some((low, high)) => {
+                    p id="verified-at" {
+                        "Verified at finalized heights " strong { (low.header.height) "–" (high.header.height) }
+                        " (newest: block " (short(&hex::encode(high.digest))) ", " (time(high.header.timestamp_ms)) ", "
+                        (finality(high)) ")."
+                    }
+                }
+                None => p id="verified-at" { "Nothing on this page comes from the chain." }
+            }
+        }
+    }
+}
+
+fn finality(at: &FinalizedHeader) -> String {
+    match at.finality {
+        medchain_client::Finality::Genesis => "block 0, recomputed from the genesis".into(),
+        medchain_client::Finality::Certificate {
+            signers,
+            validators,
+        } => format!("signed by {signers} of {validators} validators"),
+    }
+}
+
+pub(crate) fn shell(who: Option<&Who>, title: &str, main: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · medchain" }
+                link rel="stylesheet" href="/assets/portal.css";
+                script src="/assets/portal.js" defer {}
+            }
+            body {
+                a class="skip" href="#content" { "Skip to content" }
+                header {
+                    a class="brand" href="/" { "medchain" }
+                    @if let Some(who) = who { (nav(who)) }
+                }
+                div id="content" { (main) }
+            }
+        }
+    }
+}
+
+fn nav(who: &Who) -> Markup {
+    html! {
+        nav aria-label="Main" {
+            ul {
+                @if who.is_patient() {
+                    li { a href="/patient/records" { "My records" } }
+                    li { a href="/patient/consents" { "My consents" } }
+                    li { a href="/patient/history" { "Access history" } }
+                    li { a href="/patient/notifications" { "Notifications" } }
+                }
+                @if who.is_clinician() {
+                    li { a href="/clinician" { "My licence" } }
+                    li { a href="/clinician/shared" { "Shared with me" } }
+                    li { a href="/clinician/emergency" { "Emergency access" } }
+                }
+                @if who.regulator {
+                    li { a href="/regulator/orgs" { "Organisations" } }
+                    li { a href="/regulator/licences" { "Licences" } }
+                    li { a href="/regulator/break-glass" { "Break-glass" } }
+                }
+                li { a href="/explorer" { "Explorer" } }
+            }
+            form class="search" action="/explorer/search" method="get" role="search" {
+                label for="q" class="visually-hidden" { "Search by id, unique prefix, height, address or organisation" }
+                input id="q" name="q" type="search" placeholder="id, prefix, height, address, organisation";
+                button type="submit" { "Search" }
+            }
+            p class="whoami" {
+                @if let Some(name) = who.name() { (name.as_str()) " · " }
+                (short(&who.address.to_string()))
+            }
+        }
+    }
+}
+
+/// A timestamp: UTC on the server, rewritten to the reader's locale by `portal.js`.
+pub(crate) fn time(ms: u64) -> Markup {
+    let at = i64::try_from(ms)
+        .ok()
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .unwrap_or_default();
+    html! {
+        time datetime=(at.to_rfc3339_opts(SecondsFormat::Secs, true)) data-ms=(ms) {
+            (at.format("%Y-%m-%d %H:%M:%S UTC"))
+        }
+    }
+}
+
+/// The first 12 hex digits of an id, for tables (links and copy buttons carry the whole id).
+pub(crate) fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// An id linked to its page, shortened, with a copy button for the whole id.
+pub(crate) fn id_link(href: &str, id: &str) -> Markup {
+    html! {
+        span class="id" {
+            a href=(href) title=(id) { code { (short(id)) "…" } }
+            (copy_button(id))
+        }
+    }
+}
+
+/// A button that copies `value` (handled by `portal.js`; without scripts the full value is in
+/// the link's title).
+pub(crate) fn copy_button(value: &str) -> Markup {
+    html! {
+        button type="button" class="copy" data-copy=(value) aria-label={ "Copy " (value) } { "Copy" }
+    }
+}
+
+/// The hidden field every form carries (see `session`).
+pub(crate) fn csrf_field(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
+}

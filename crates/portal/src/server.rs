@@ -1,0 +1,489 @@
+//! The HTTP server: start-up, the session guard, and the two ways a handler answers — a
+//! verified page ([`App::page`]) or a signed action ([`App::act`]).
+
+use crate::{
+    error::PortalError,
+    layout::{self, View},
+    reader::{Reader, Who},
+    session::{self, Session},
+    views,
+};
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Redirect, Response},
+};
+use maud::Markup;
+use medchain_client::{Client, Signer, WaitPolicy, keys::address_of};
+use medchain_types::{Address, PrivateKey, TxId, keyfile::Wallet};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, mpsc},
+    thread,
+};
+use tokio::sync::oneshot;
+use zeroize::Zeroizing;
+
+/// What `medchain portal` starts the server with.
+pub struct PortalConfig {
+    /// A verifying client for the node the portal reads from and submits to.
+    pub chain: Client,
+    /// The user's chain key: signs the user's actions, never leaves this process.
+    pub key: PrivateKey,
+    /// The identity keys from enrolment (taka's encoding), to open the user's records.
+    pub entity_keys: Option<Zeroizing<Vec<u8>>>,
+    /// The key file's wallet (hospital enrolments, a doctor's licence).
+    pub wallet: Wallet,
+    /// Where to listen; must be a loopback address.
+    pub listen: SocketAddr,
+    /// How long an action waits for its transaction to be finalized.
+    pub wait: WaitPolicy,
+}
+
+/// The shared state of every handler.
+pub(crate) struct App {
+    pub chain: Client,
+    pub key: PrivateKey,
+    pub address: Address,
+    pub entity_keys: Option<Zeroizing<Vec<u8>>>,
+    pub wallet: Wallet,
+    pub session: Session,
+    pub wait: WaitPolicy,
+    port: u16,
+}
+
+/// A running portal; dropping it stops the server.
+pub struct Portal {
+    addr: SocketAddr,
+    login_url: String,
+    address: Address,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+type Started = Result<(SocketAddr, String), PortalError>;
+
+impl Portal {
+    /// Binds the loopback address and serves the portal on its own thread and runtime.
+    /// Returns once it is listening.
+    pub fn start(config: PortalConfig) -> Result<Self, PortalError> {
+        if !config.listen.ip().is_loopback() {
+            return Err(PortalError::BadInput(format!(
+                "the portal listens on loopback only ({} is not): it acts with your key for whoever can reach it",
+                config.listen
+            )));
+        }
+        let address = address_of(&config.key);
+        let (ready, started) = mpsc::channel::<Started>();
+        let (shutdown, stop) = oneshot::channel();
+        let thread = thread::Builder::new()
+            .name("medchain-portal".into())
+            .spawn(move || serve(config, ready, stop))
+            .map_err(|e| PortalError::Internal(format!("cannot start the portal: {e}")))?;
+        let (addr, login_url) = started
+            .recv()
+            .map_err(|_| PortalError::Internal("the portal stopped while starting".into()))??;
+        Ok(Self {
+            addr,
+            login_url,
+            address,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The one-time login URL (it carries the session token: give it to nobody).
+    pub fn login_url(&self) -> &str {
+        &self.login_url
+    }
+
+    /// The account of the key it acts with.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Serves until the process is stopped.
+    pub fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(config: PortalConfig, ready: mpsc::Sender<Started>, stop: oneshot::Receiver<()>) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = ready.send(Err(PortalError::Internal(format!(
+                "cannot start a runtime: {e}"
+            ))));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                let _ = ready.send(Err(PortalError::Internal(format!(
+                    "cannot listen on {}: {e}",
+                    config.listen
+                ))));
+                return;
+            }
+        };
+        let addr = listener.local_addr().unwrap_or(config.listen);
+        let session = match Session::new() {
+            Ok(session) => session,
+            Err(e) => {
+                let _ = ready.send(Err(PortalError::Internal(format!(
+                    "no randomness for the session token: {e}"
+                ))));
+                return;
+            }
+        };
+        let login_url = format!("http://{addr}/login?token={}", session.token());
+        let app = Arc::new(App {
+            address: address_of(&config.key),
+            chain: config.chain,
+            key: config.key,
+            entity_keys: config.entity_keys,
+            wallet: config.wallet,
+            session,
+            wait: config.wait,
+            port: addr.port(),
+        });
+        let _ = ready.send(Ok((addr, login_url)));
+        let served = axum::serve(listener, router(app))
+            .with_graceful_shutdown(async {
+                let _ = stop.await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "portal server failed");
+        }
+    });
+}
+
+/// Every route, behind the session guard, with the security headers.
+pub(crate) fn router(app: Arc<App>) -> Router {
+    views::routes()
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app)
+}
+
+/// Refuses a request with a foreign `Host`, or without the session cookie (except the login
+/// route with the right token), and adds the security headers to every answer.
+async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let mut response = if !session::host_allowed(host, app.port) {
+        (
+            StatusCode::MISDIRECTED_REQUEST,
+            "this portal answers only on its own loopback address",
+        )
+            .into_response()
+    } else if request.uri().path() == "/login" {
+        login(&app, request.uri().query().unwrap_or_default())
+    } else if request
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|cookie| app.session.cookie_matches(cookie))
+    {
+        next.run(request).await
+    } else {
+        let page = layout::error_page(
+            None,
+            "Not signed in",
+            &PortalError::BadInput(
+                "open the login URL `medchain portal` printed when it started (it carries a one-time token)"
+                    .into(),
+            ),
+        );
+        (StatusCode::UNAUTHORIZED, page).into_response()
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// `GET /login?token=…`: sets the session cookie and goes home.
+fn login(app: &App, query: &str) -> Response {
+    let token = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find_map(|(name, value)| (name == "token").then_some(value));
+    match token {
+        Some(token) if app.session.is_token(token) => {
+            let mut response = Redirect::to("/").into_response();
+            if let Ok(cookie) = HeaderValue::from_str(&app.session.set_cookie()) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        _ => {
+            let page = layout::error_page(
+                None,
+                "Not signed in",
+                &PortalError::BadInput(
+                    "this login link is not the one this portal printed; copy the URL from its output".into(),
+                ),
+            );
+            (StatusCode::UNAUTHORIZED, page).into_response()
+        }
+    }
+}
+
+impl App {
+    /// Serves a page: who the key is, then `build`, every read verified. With `done` (the
+    /// transaction an action just sent), the page opens with that transaction's verified
+    /// outcome. Any failure is an error page, with no data.
+    pub(crate) async fn page(
+        self: Arc<Self>,
+        done: Option<TxId>,
+        build: impl FnOnce(&Reader<'_>, &Who, &App) -> Result<View, PortalError> + Send + 'static,
+    ) -> Response {
+        let answer = tokio::task::spawn_blocking(move || {
+            let reader = Reader::new(&self.chain);
+            let who = match Who::read(&reader, self.address) {
+                Ok(who) => who,
+                Err(error) => return page_failed(None, &error),
+            };
+            let outcome = done.map(|id| views::tx_outcome(&reader, &id));
+            match build(&reader, &who, &self) {
+                Ok(view) => layout::verified_page(&who, &reader.seen(), outcome, view).into_response(),
+                Err(error) => page_failed(Some(&who), &error),
+            }
+        })
+        .await;
+        answer.unwrap_or_else(|_| {
+            page_failed(None, &PortalError::Internal("the page's worker stopped".into()))
+        })
+    }
+
+    /// Runs an action: checks the form's `csrf`, then `act` signs and sends a transaction,
+    /// waiting for its finality; success goes (303) to `back` showing the transaction's
+    /// verified outcome, failure is an error page saying what to change.
+    pub(crate) async fn act(
+        self: Arc<Self>,
+        csrf: &str,
+        back: String,
+        act: impl FnOnce(&Reader<'_>, &Signer<'_>) -> Result<TxId, PortalError> + Send + 'static,
+    ) -> Response {
+        if !self.session.is_csrf(csrf) {
+            return page_failed(
+                None,
+                &PortalError::BadInput(
+                    "the form did not come from this portal's page; reload the page and try again"
+                        .into(),
+                ),
+            );
+        }
+        let answer = tokio::task::spawn_blocking(move || {
+            let reader = Reader::new(&self.chain);
+            let signer = self.chain.signer(self.key.clone());
+            act(&reader, &signer).map_err(|error| {
+                let who = Who::read(&reader, self.address).ok();
+                (who, error)
+            })
+        })
+        .await;
+        match answer {
+            Ok(Ok(id)) => Redirect::to(&format!("{back}?tx={id}")).into_response(),
+            Ok(Err((who, error))) => action_failed(who.as_ref(), &back, &error),
+            Err(_) => page_failed(None, &PortalError::Internal("the action's worker stopped".into())),
+        }
+    }
+
+    /// Signs `payload` and waits for its verified finality.
+    pub(crate) fn send(
+        &self,
+        signer: &Signer<'_>,
+        payload: medchain_types::Payload,
+    ) -> Result<TxId, PortalError> {
+        Ok(signer.send(payload, Some(&self.wait))?.id)
+    }
+}
+
+fn page_failed(who: Option<&Who>, error: &PortalError) -> Response {
+    (error.status(), layout::error_page(who, error.heading(), error)).into_response()
+}
+
+fn action_failed(who: Option<&Who>, back: &str, error: &PortalError) -> Response {
+    let body: Markup = maud::html! {
+        main {
+            h1 { "The action was not carried out" }
+            (layout::outcome(false, maud::html! { p { (error.to_string()) } }))
+            (layout::error_panel(error))
+            p { a href=(back) { "Back" } }
+        }
+    };
+    (error.status(), layout::shell(who, "Action failed", body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, to_bytes};
+    use medchain_client::{LightClient, NodeClient};
+    use medchain_types::{ChainId, Genesis, ValidatorInfo};
+    use tower::ServiceExt as _;
+
+    const PORT: u16 = 8480;
+
+    /// A portal whose node is unreachable (port 9 on loopback is discard, closed here).
+    fn app() -> Arc<App> {
+        let validator = medchain_client::keys::generate();
+        let genesis = Genesis {
+            chain_id: ChainId::new("portal-test").unwrap(),
+            genesis_time_ms: 0,
+            regulator: address_of(&medchain_client::keys::generate()),
+            validators: vec![ValidatorInfo {
+                name: "v".into(),
+                public_key: address_of(&validator),
+            }],
+        };
+        let key = medchain_client::keys::generate();
+        Arc::new(App {
+            chain: Client::new(
+                NodeClient::new("http://127.0.0.1:9").unwrap(),
+                LightClient::new(genesis).unwrap(),
+            ),
+            address: address_of(&key),
+            key,
+            entity_keys: None,
+            wallet: Wallet::default(),
+            session: Session::new().unwrap(),
+            wait: WaitPolicy::default(),
+            port: PORT,
+        })
+    }
+
+    fn get(path: &str, host: &str, cookie: Option<&str>) -> Request {
+        let mut request = Request::builder().uri(path).header(header::HOST, host);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    async fn send(app: &Arc<App>, request: Request) -> (StatusCode, axum::http::HeaderMap, String) {
+        let response = router(app.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn host() -> String {
+        format!("127.0.0.1:{PORT}")
+    }
+
+    #[tokio::test]
+    async fn nothing_is_served_without_the_session_cookie() {
+        let app = app();
+        let (status, headers, body) = send(&app, get("/", &host(), None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(body.contains("login URL"), "{body}");
+        assert!(headers.get(header::SET_COOKIE).is_none());
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+        assert!(
+            headers[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        let wrong = format!("{}={}", session::COOKIE, "0".repeat(64));
+        let (status, _, _) = send(&app, get("/assets/portal.css", &host(), Some(&wrong))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_foreign_host_is_refused_even_with_the_cookie() {
+        let app = app();
+        let cookie = format!("{}={}", session::COOKIE, app.session.token());
+        let (status, _, _) = send(&app, get("/", "evil.example:8480", Some(&cookie))).await;
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+        let login = format!("/login?token={}", app.session.token());
+        let (status, headers, _) = send(&app, get(&login, "evil.example:8480", None)).await;
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+        assert!(headers.get(header::SET_COOKIE).is_none());
+    }
+
+    #[tokio::test]
+    async fn only_the_printed_token_signs_in() {
+        let app = app();
+        let (status, headers, _) = send(&app, get("/login?token=abc", &host(), None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers.get(header::SET_COOKIE).is_none());
+
+        let login = format!("/login?token={}", app.session.token());
+        let (status, headers, _) = send(&app, get(&login, &host(), None)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_string();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        let pair = cookie.split(';').next().unwrap();
+        let (status, headers, _) = send(&app, get("/assets/portal.css", &host(), Some(pair))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/css"));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_node_is_an_error_page_not_data() {
+        let app = app();
+        let cookie = format!("{}={}", session::COOKIE, app.session.token());
+        let (status, _, body) = send(&app, get("/", &host(), Some(&cookie))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains(r#"id="error""#), "{body}");
+        assert!(!body.contains("data-verified-height"), "{body}");
+    }
+
+    #[test]
+    fn the_portal_refuses_to_listen_beyond_loopback() {
+        let app = app();
+        let config = PortalConfig {
+            chain: app.chain.clone(),
+            key: app.key.clone(),
+            entity_keys: None,
+            wallet: Wallet::default(),
+            listen: "0.0.0.0:0".parse().unwrap(),
+            wait: WaitPolicy::default(),
+        };
+        assert!(matches!(Portal::start(config), Err(PortalError::BadInput(_))));
+    }
+}

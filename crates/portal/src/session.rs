@@ -1,0 +1,109 @@
+//! Who may use the portal: the browser that opened the login URL.
+//!
+//! The portal signs with the user's key, so a request it serves is an act in the user's name.
+//! Loopback alone does not make that safe: any local process, and any web page the user
+//! visits, can send requests to 127.0.0.1. So:
+//! - the login URL printed at start-up carries a fresh 256-bit token; visiting it sets an
+//!   `HttpOnly`, `SameSite=Strict` cookie holding it, and every other route requires that
+//!   cookie (compared in constant time) — other local users and other sites have no token;
+//! - the `Host` header must name the portal's own loopback address, so a DNS-rebinding page
+//!   (evil.example resolving to 127.0.0.1) is refused even though the browser thinks it is
+//!   same-origin;
+//! - every form carries a second random value (`csrf`) that a cross-site form cannot know;
+//! - responses forbid framing and off-origin scripts (`Content-Security-Policy`), are not
+//!   cached, and send no `Referer` (the login URL must not leak into one).
+
+use subtle::ConstantTimeEq as _;
+
+/// The cookie that carries the session token.
+pub(crate) const COOKIE: &str = "medchain_portal";
+
+/// One portal run's secrets.
+pub(crate) struct Session {
+    token: String,
+    csrf: String,
+}
+
+impl Session {
+    /// Fresh random secrets from the operating system.
+    pub(crate) fn new() -> Result<Self, getrandom::Error> {
+        Ok(Self {
+            token: random_hex()?,
+            csrf: random_hex()?,
+        })
+    }
+
+    /// The login token (goes into the printed URL only).
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The value every form carries.
+    pub(crate) fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    /// Whether `given` is this run's login token.
+    pub(crate) fn is_token(&self, given: &str) -> bool {
+        bool::from(self.token.as_bytes().ct_eq(given.as_bytes()))
+    }
+
+    /// Whether `given` is this run's form value.
+    pub(crate) fn is_csrf(&self, given: &str) -> bool {
+        bool::from(self.csrf.as_bytes().ct_eq(given.as_bytes()))
+    }
+
+    /// Whether a `Cookie` header carries the session cookie with this run's token.
+    pub(crate) fn cookie_matches(&self, header: &str) -> bool {
+        header
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .any(|(name, value)| name == COOKIE && self.is_token(value))
+    }
+
+    /// The `Set-Cookie` value for a browser that presented the token.
+    pub(crate) fn set_cookie(&self) -> String {
+        format!(
+            "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+            self.token
+        )
+    }
+}
+
+/// Whether a `Host` header names the portal's own listening port on loopback.
+pub(crate) fn host_allowed(host: &str, port: u16) -> bool {
+    ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .any(|name| host == format!("{name}:{port}"))
+}
+
+fn random_hex() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_must_carry_this_runs_token() {
+        let session = Session::new().unwrap();
+        let header = format!("other=1; {COOKIE}={}", session.token());
+        assert!(session.cookie_matches(&header));
+        assert!(!session.cookie_matches(&format!("{COOKIE}=00")));
+        assert!(!session.cookie_matches(&format!("x{COOKIE}={}", session.token())));
+        let other = Session::new().unwrap();
+        assert!(!other.cookie_matches(&header));
+    }
+
+    #[test]
+    fn only_loopback_names_of_our_port_are_hosts() {
+        assert!(host_allowed("127.0.0.1:8080", 8080));
+        assert!(host_allowed("localhost:8080", 8080));
+        assert!(!host_allowed("127.0.0.1:8081", 8080));
+        assert!(!host_allowed("evil.example:8080", 8080));
+        assert!(!host_allowed("127.0.0.1", 8080));
+    }
+}

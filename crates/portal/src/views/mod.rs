@@ -1,0 +1,139 @@
+//! The pages, one module per audience, and what they share: home, assets, and the verified
+//! outcome of the transaction an action just sent.
+
+mod clinician;
+mod explorer;
+mod patient;
+mod regulator;
+
+use crate::{
+    layout::{self, View},
+    reader::Reader,
+    server::App,
+};
+use axum::{
+    Router,
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use maud::{Markup, html};
+use medchain_client::TxOutcome;
+use medchain_types::{Event, TxId};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Every route of the portal.
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(home))
+        .route("/assets/portal.css", get(css))
+        .route("/assets/portal.js", get(js))
+        .merge(patient::routes())
+        .merge(clinician::routes())
+        .merge(regulator::routes())
+        .merge(explorer::routes())
+}
+
+/// `?tx=ID`: the page follows an action that sent transaction `ID`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Done {
+    tx: Option<TxId>,
+}
+
+impl Done {
+    pub(crate) fn tx(&self) -> Option<TxId> {
+        self.tx
+    }
+}
+
+/// `/`: who the key is (verified) and where to start.
+async fn home(State(app): State<Arc<App>>) -> Response {
+    app.page(None, |_, who, _| {
+        let mut starts = Vec::new();
+        if who.is_patient() {
+            starts.push(("/patient/records", "My records, consents and access history"));
+        }
+        if who.is_clinician() {
+            starts.push(("/clinician", "My licence and the records shared with me"));
+        }
+        if who.regulator {
+            starts.push(("/regulator/orgs", "Supervision: organisations, licences, break-glass"));
+        }
+        starts.push(("/explorer", "Explorer: blocks, transactions, validators"));
+        Ok(View::new(
+            "Welcome",
+            html! {
+                p {
+                    "Signed in as "
+                    @if let Some(name) = who.name() { strong { (name.as_str()) } " · " }
+                    code { (who.address) } (layout::copy_button(&who.address.to_string()))
+                }
+                ul class="starts" { @for (href, label) in starts { li { a href=(href) { (label) } } } }
+            },
+        ))
+    })
+    .await
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../assets/portal.css"),
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../assets/portal.js"),
+    )
+        .into_response()
+}
+
+/// The banner for the transaction an action sent: its verified receipt, or where it is.
+pub(crate) fn tx_outcome(reader: &Reader<'_>, id: &TxId) -> Markup {
+    let link = format!("/explorer/tx/{id}");
+    match reader.transaction(id) {
+        Ok(TxOutcome::Finalized(confirmed)) => layout::outcome(
+            true,
+            html! {
+                p {
+                    "Done: transaction " (layout::id_link(&link, &id.to_string()))
+                    " is final in block " a href={ "/explorer/blocks/" (confirmed.receipt.height) } { (confirmed.receipt.height) } "."
+                }
+                ul { @for event in &confirmed.receipt.events { li { (event_summary(event)) } } }
+            },
+        ),
+        Ok(TxOutcome::Dropped(dropped)) => layout::outcome(
+            false,
+            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " was dropped: " (dropped.reason) } },
+        ),
+        Ok(_) => layout::outcome(
+            true,
+            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is sent and not final yet; reload to see it." } },
+        ),
+        Err(error) => layout::error_panel(&error),
+    }
+}
+
+/// One receipt event in words: its kind and fields (every field is escaped text).
+pub(crate) fn event_summary(event: &Event) -> Markup {
+    let value = serde_json::to_value(event).unwrap_or_default();
+    let kind = value
+        .get("event")
+        .and_then(|kind| kind.as_str())
+        .unwrap_or("event")
+        .replace('_', " ");
+    html! {
+        strong { (kind) }
+        @if let Some(fields) = value.as_object() {
+            @for (name, field) in fields.iter().filter(|(name, _)| name.as_str() != "event") {
+                " · " (name.replace('_', " ")) ": "
+                @match field.as_str() { Some(text) => (text), None => (field.to_string()) }
+            }
+        }
+    }
+}
