@@ -167,9 +167,9 @@ impl User {
         Self { browser, portal }
     }
 
-    /// Opens `path`, checks that the page states the height its data was verified at,
-    /// photographs it as `name`, and returns that height.
-    fn verified(&self, path: &str, name: &str) -> u64 {
+    /// Opens `path`, checks that the page states the height its data was verified at, and
+    /// returns that height.
+    fn open(&self, path: &str) -> u64 {
         let browser = &self.browser;
         browser.goto(&self.portal.page(path));
         let height = browser
@@ -182,8 +182,14 @@ impl User {
             browser.describe_page()
         );
         assert_eq!(browser.count("#verification-error"), 0);
-        browser.screenshot(name);
         height.parse().expect("a height")
+    }
+
+    /// [`Self::open`], then a screenshot `name` (one per view: docs/portal.md shows them).
+    fn photograph(&self, path: &str, name: &str) -> u64 {
+        let height = self.open(path);
+        self.browser.screenshot(name);
+        height
     }
 
     /// Submits the form matching `form_css` and checks that the answer reports success.
@@ -216,8 +222,8 @@ fn a_patient_and_a_regulator_use_the_portal_in_a_real_browser() {
     let kim = User::sign_in(network, &scene.kim.key, node);
 
     let consent = grant(&scene, &patient);
-    kim.verified("/clinician", "clinician");
-    kim.verified("/clinician/shared", "clinician-shared");
+    kim.photograph("/clinician", "clinician");
+    kim.photograph("/clinician/shared", "clinician-shared");
     assert!(
         kim.shows_id(&consent),
         "the patient's consent is not among those shared with Dr Kim\n{}",
@@ -233,14 +239,14 @@ fn a_patient_and_a_regulator_use_the_portal_in_a_real_browser() {
 /// The patient grants Dr Kim a consent through the page, which lets him in. Returns its id.
 fn grant(scene: &Scene, patient: &User) -> String {
     let browser = &patient.browser;
-    patient.verified("/patient/records", "patient-records");
+    patient.photograph("/patient/records", "patient-records");
     assert!(
         patient.shows_id(&scene.record),
         "the record is not listed\n{}",
         browser.describe_page()
     );
 
-    patient.verified("/patient/consents", "patient-consents-empty");
+    patient.open("/patient/consents");
     assert_eq!(browser.count("tr[data-consent-id]"), 0);
     browser.fill("form#grant-consent [name=grantee]", &scene.kim.address);
     browser.fill("form#grant-consent [name=records]", &scene.record);
@@ -248,7 +254,7 @@ fn grant(scene: &Scene, patient: &User) -> String {
     browser.fill("form#grant-consent [name=expires]", "30d");
     patient.act("form#grant-consent");
 
-    patient.verified("/patient/consents", "patient-consents");
+    patient.photograph("/patient/consents", "patient-consents");
     let consent = browser
         .attr("tr[data-consent-state=active]", "data-consent-id")
         .expect("an active consent's row names it");
@@ -269,11 +275,9 @@ fn grant(scene: &Scene, patient: &User) -> String {
 /// The patient revokes the consent from its row.
 fn revoke(scene: &Scene, patient: &User, consent: &str) {
     let row = format!("tr[data-consent-id='{consent}']");
-    patient
-        .browser
-        .goto(&patient.portal.page("/patient/consents"));
+    patient.open("/patient/consents");
     patient.act(&format!("{row} form.revoke-consent"));
-    patient.verified("/patient/consents", "patient-consents-revoked");
+    patient.open("/patient/consents");
     assert_eq!(
         patient.browser.attr(&row, "data-consent-state").as_deref(),
         Some("revoked")
@@ -286,23 +290,27 @@ fn revoke(scene: &Scene, patient: &User, consent: &str) {
 /// the refusal appears in the patient's history beside Dr Kim's allowed access.
 fn see_a_denied_access(scene: &Scene, patient: &User) {
     let browser = &patient.browser;
-    patient.verified("/patient/history", "patient-history-before");
+    let before = patient.open("/patient/history");
     assert_eq!(browser.count("tr[data-access-kind=allowed]"), 1);
     assert_eq!(browser.count("tr[data-access-kind=denied]"), 0);
     let denied = scene.network.denied(&scene.access_request(&scene.park));
     assert!(denied.contains("DENIED"), "{denied}");
-    patient.verified("/patient/history", "patient-history");
+    let after = patient.photograph("/patient/history", "patient-history");
+    assert!(
+        after > before,
+        "the refusal is in a later block than {before}"
+    );
     assert_eq!(browser.count("tr[data-access-kind=denied]"), 1);
     assert_eq!(browser.count("tr[data-access-kind=allowed]"), 1);
     browser.wait_for("svg#access-timeline");
-    patient.verified("/patient/notifications", "patient-notifications");
+    patient.photograph("/patient/notifications", "patient-notifications");
 }
 
 /// Everyone's explorer: the chain, a block, and the record's release transaction.
 fn explore(scene: &Scene, anyone: &User) {
-    anyone.verified("/explorer", "explorer");
-    anyone.verified("/explorer/blocks/1", "explorer-block");
-    anyone.verified(&format!("/explorer/tx/{}", scene.record), "explorer-tx");
+    anyone.photograph("/explorer", "explorer");
+    anyone.photograph("/explorer/blocks/1", "explorer-block");
+    anyone.photograph(&format!("/explorer/tx/{}", scene.record), "explorer-tx");
 }
 
 /// The regulator suspends an audited organisation from the page; the others stay audited.
@@ -328,7 +336,7 @@ fn suspend_an_organisation(scene: &Scene) {
     ]);
     let regulator = User::sign_in(network, &regulator_key, &network.nodes[0].api);
     let browser = &regulator.browser;
-    regulator.verified("/regulator/orgs", "regulator-orgs");
+    regulator.open("/regulator/orgs");
     // A name with a space: the form's action is percent-encoded, the row's attribute is not.
     let busan = "tr[data-org='Busan Clinic']";
     assert_eq!(
@@ -336,7 +344,7 @@ fn suspend_an_organisation(scene: &Scene) {
         Some("audited")
     );
     regulator.act(&format!("{busan} form[action$='/suspend']"));
-    regulator.verified("/regulator/orgs", "regulator-orgs-suspended");
+    regulator.photograph("/regulator/orgs", "regulator-orgs");
     assert_eq!(
         browser.attr(busan, "data-org-state").as_deref(),
         Some("suspended")
@@ -352,8 +360,8 @@ fn suspend_an_organisation(scene: &Scene) {
         network.json(&["query", "org", "Busan Clinic"])["value"]["state"],
         "suspended"
     );
-    regulator.verified("/regulator/licences", "regulator-licences");
-    regulator.verified("/regulator/break-glass", "regulator-break-glass");
+    regulator.photograph("/regulator/licences", "regulator-licences");
+    regulator.photograph("/regulator/break-glass", "regulator-break-glass");
 }
 
 /// The patient's portal behind a node that alters the records it lists shows an error, and
