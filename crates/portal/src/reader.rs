@@ -6,8 +6,7 @@
 
 use crate::error::PortalError;
 use medchain_client::{
-    Client, FinalizedHeader, ListQuery, Listed, StateQuery, TxOutcome, VerifiedBlock,
-    VerifiedList,
+    Client, FinalizedHeader, ListQuery, Listed, StateQuery, TxOutcome, VerifiedBlock, VerifiedList,
 };
 use medchain_state::{StateValue, values::IdentityRecord};
 use medchain_types::{Address, IdentityName, Role, TxId};
@@ -26,10 +25,18 @@ pub(crate) struct Seen {
 impl Seen {
     fn note(&mut self, at: &FinalizedHeader) {
         let height = at.header.height;
-        if self.lowest.as_ref().is_none_or(|low| height < low.header.height) {
+        if self
+            .lowest
+            .as_ref()
+            .is_none_or(|low| height < low.header.height)
+        {
             self.lowest = Some(at.clone());
         }
-        if self.highest.as_ref().is_none_or(|high| height > high.header.height) {
+        if self
+            .highest
+            .as_ref()
+            .is_none_or(|high| height > high.header.height)
+        {
             self.highest = Some(at.clone());
         }
     }
@@ -67,7 +74,10 @@ impl<'c> Reader<'c> {
 
     /// What this page's reads were verified at.
     pub(crate) fn seen(&self) -> Seen {
-        self.seen.lock().map(|seen| seen.clone()).unwrap_or_default()
+        self.seen
+            .lock()
+            .map(|seen| seen.clone())
+            .unwrap_or_default()
     }
 
     /// A state value, or `None` when proven absent.

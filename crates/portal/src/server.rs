@@ -154,7 +154,7 @@ fn serve(config: PortalConfig, ready: mpsc::Sender<Started>, stop: oneshot::Rece
             }
         };
         let addr = listener.local_addr().unwrap_or(config.listen);
-        let session = match Session::new() {
+        let session = match Session::new(addr.port()) {
             Ok(session) => session,
             Err(e) => {
                 let _ = ready.send(Err(PortalError::Internal(format!(
@@ -286,13 +286,18 @@ impl App {
             };
             let outcome = done.map(|id| views::tx_outcome(&reader, &id));
             match build(&reader, &who, &self) {
-                Ok(view) => layout::verified_page(&who, &reader.seen(), outcome, view).into_response(),
+                Ok(view) => {
+                    layout::verified_page(&who, &reader.seen(), outcome, view).into_response()
+                }
                 Err(error) => page_failed(Some(&who), &error),
             }
         })
         .await;
         answer.unwrap_or_else(|_| {
-            page_failed(None, &PortalError::Internal("the page's worker stopped".into()))
+            page_failed(
+                None,
+                &PortalError::Internal("the page's worker stopped".into()),
+            )
         })
     }
 
@@ -326,7 +331,10 @@ impl App {
         match answer {
             Ok(Ok(id)) => Redirect::to(&format!("{back}?tx={id}")).into_response(),
             Ok(Err((who, error))) => action_failed(who.as_ref(), &back, &error),
-            Err(_) => page_failed(None, &PortalError::Internal("the action's worker stopped".into())),
+            Err(_) => page_failed(
+                None,
+                &PortalError::Internal("the action's worker stopped".into()),
+            ),
         }
     }
 
@@ -341,7 +349,11 @@ impl App {
 }
 
 fn page_failed(who: Option<&Who>, error: &PortalError) -> Response {
-    (error.status(), layout::error_page(who, error.heading(), error)).into_response()
+    (
+        error.status(),
+        layout::error_page(who, error.heading(), error),
+    )
+        .into_response()
 }
 
 fn action_failed(who: Option<&Who>, back: &str, error: &PortalError) -> Response {
@@ -388,7 +400,7 @@ mod tests {
             key,
             entity_keys: None,
             wallet: Wallet::default(),
-            session: Session::new().unwrap(),
+            session: Session::new(PORT).unwrap(),
             wait: WaitPolicy::default(),
             port: PORT,
         })
@@ -428,7 +440,7 @@ mod tests {
                 .unwrap()
                 .contains("frame-ancestors 'none'")
         );
-        let wrong = format!("{}={}", session::COOKIE, "0".repeat(64));
+        let wrong = format!("{}={}", app.session.cookie_name(), "0".repeat(64));
         let (status, _, _) = send(&app, get("/assets/portal.css", &host(), Some(&wrong))).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
@@ -436,7 +448,7 @@ mod tests {
     #[tokio::test]
     async fn a_foreign_host_is_refused_even_with_the_cookie() {
         let app = app();
-        let cookie = format!("{}={}", session::COOKIE, app.session.token());
+        let cookie = format!("{}={}", app.session.cookie_name(), app.session.token());
         let (status, _, _) = send(&app, get("/", "evil.example:8480", Some(&cookie))).await;
         assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
         let login = format!("/login?token={}", app.session.token());
@@ -460,13 +472,18 @@ mod tests {
         let pair = cookie.split(';').next().unwrap();
         let (status, headers, _) = send(&app, get("/assets/portal.css", &host(), Some(pair))).await;
         assert_eq!(status, StatusCode::OK);
-        assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/css"));
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/css")
+        );
     }
 
     #[tokio::test]
     async fn an_unreachable_node_is_an_error_page_not_data() {
         let app = app();
-        let cookie = format!("{}={}", session::COOKIE, app.session.token());
+        let cookie = format!("{}={}", app.session.cookie_name(), app.session.token());
         let (status, _, body) = send(&app, get("/", &host(), Some(&cookie))).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains(r#"id="error""#), "{body}");
@@ -484,6 +501,9 @@ mod tests {
             listen: "0.0.0.0:0".parse().unwrap(),
             wait: WaitPolicy::default(),
         };
-        assert!(matches!(Portal::start(config), Err(PortalError::BadInput(_))));
+        assert!(matches!(
+            Portal::start(config),
+            Err(PortalError::BadInput(_))
+        ));
     }
 }

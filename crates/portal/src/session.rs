@@ -15,22 +15,28 @@
 
 use subtle::ConstantTimeEq as _;
 
-/// The cookie that carries the session token.
-pub(crate) const COOKIE: &str = "medchain_portal";
-
 /// One portal run's secrets.
 pub(crate) struct Session {
     token: String,
     csrf: String,
+    cookie: String,
 }
 
 impl Session {
-    /// Fresh random secrets from the operating system.
-    pub(crate) fn new() -> Result<Self, getrandom::Error> {
+    /// Fresh random secrets from the operating system, for the portal on `port`. The cookie's
+    /// name carries the port: browsers share cookies across the ports of one host, and a
+    /// patient's and a regulator's portal open side by side must not sign each other out.
+    pub(crate) fn new(port: u16) -> Result<Self, getrandom::Error> {
         Ok(Self {
             token: random_hex()?,
             csrf: random_hex()?,
+            cookie: format!("medchain_portal_{port}"),
         })
+    }
+
+    /// The cookie's name.
+    pub(crate) fn cookie_name(&self) -> &str {
+        &self.cookie
     }
 
     /// The login token (goes into the printed URL only).
@@ -58,14 +64,14 @@ impl Session {
         header
             .split(';')
             .filter_map(|pair| pair.trim().split_once('='))
-            .any(|(name, value)| name == COOKIE && self.is_token(value))
+            .any(|(name, value)| name == self.cookie && self.is_token(value))
     }
 
     /// The `Set-Cookie` value for a browser that presented the token.
     pub(crate) fn set_cookie(&self) -> String {
         format!(
-            "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-            self.token
+            "{}={}; HttpOnly; SameSite=Strict; Path=/",
+            self.cookie, self.token
         )
     }
 }
@@ -89,13 +95,16 @@ mod tests {
 
     #[test]
     fn cookie_must_carry_this_runs_token() {
-        let session = Session::new().unwrap();
-        let header = format!("other=1; {COOKIE}={}", session.token());
+        let session = Session::new(8480).unwrap();
+        let name = session.cookie_name();
+        let header = format!("other=1; {name}={}", session.token());
         assert!(session.cookie_matches(&header));
-        assert!(!session.cookie_matches(&format!("{COOKIE}=00")));
-        assert!(!session.cookie_matches(&format!("x{COOKIE}={}", session.token())));
-        let other = Session::new().unwrap();
+        assert!(!session.cookie_matches(&format!("{name}=00")));
+        assert!(!session.cookie_matches(&format!("x{name}={}", session.token())));
+        let other = Session::new(8480).unwrap();
         assert!(!other.cookie_matches(&header));
+        let next_port = Session::new(8481).unwrap();
+        assert_ne!(next_port.cookie_name(), name);
     }
 
     #[test]
