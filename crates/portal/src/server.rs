@@ -286,13 +286,18 @@ impl App {
             };
             let outcome = done.map(|id| views::tx_outcome(&reader, &id));
             match build(&reader, &who, &self) {
-                Ok(view) => layout::verified_page(&who, &reader.seen(), outcome, view).into_response(),
+                Ok(view) => {
+                    layout::verified_page(&who, &reader.seen(), outcome, view).into_response()
+                }
                 Err(error) => page_failed(Some(&who), &error),
             }
         })
         .await;
         answer.unwrap_or_else(|_| {
-            page_failed(None, &PortalError::Internal("the page's worker stopped".into()))
+            page_failed(
+                None,
+                &PortalError::Internal("the page's worker stopped".into()),
+            )
         })
     }
 
@@ -319,14 +324,20 @@ impl App {
             let signer = self.chain.signer(self.key.clone());
             act(&reader, &signer).map_err(|error| {
                 let who = Who::read(&reader, self.address).ok();
-                (who, error)
+                Box::new((who, error))
             })
         })
         .await;
         match answer {
             Ok(Ok(id)) => Redirect::to(&format!("{back}?tx={id}")).into_response(),
-            Ok(Err((who, error))) => action_failed(who.as_ref(), &back, &error),
-            Err(_) => page_failed(None, &PortalError::Internal("the action's worker stopped".into())),
+            Ok(Err(failed)) => {
+                let (who, error) = *failed;
+                action_failed(who.as_ref(), &back, &error)
+            }
+            Err(_) => page_failed(
+                None,
+                &PortalError::Internal("the action's worker stopped".into()),
+            ),
         }
     }
 
@@ -341,7 +352,11 @@ impl App {
 }
 
 fn page_failed(who: Option<&Who>, error: &PortalError) -> Response {
-    (error.status(), layout::error_page(who, error.heading(), error)).into_response()
+    (
+        error.status(),
+        layout::error_page(who, error.heading(), error),
+    )
+        .into_response()
 }
 
 fn action_failed(who: Option<&Who>, back: &str, error: &PortalError) -> Response {
@@ -354,4 +369,22 @@ fn action_failed(who: Option<&Who>, back: &str, error: &PortalError) -> Response
         }
     };
     (error.status(), layout::shell(who, "Action failed", body)).into_response()
+}
+
+#[cfg(test)]
+impl App {
+    /// An app for router tests (`tower::ServiceExt::oneshot` on [`router`]): reads through
+    /// `chain`, acts with `key`, has a fresh session and answers as loopback port `port`.
+    pub(crate) fn for_tests(chain: Client, key: PrivateKey, port: u16) -> Arc<Self> {
+        Arc::new(Self {
+            address: address_of(&key),
+            chain,
+            key,
+            entity_keys: None,
+            wallet: Wallet::default(),
+            session: Session::new().expect("the operating system's randomness"),
+            wait: WaitPolicy::default(),
+            port,
+        })
+    }
 }
