@@ -45,6 +45,8 @@ fn clinician(who: &Who) -> Result<&IdentityName, PortalError> {
 }
 
 const DAY_MS: u64 = 86_400_000;
+/// Beyond this many days a licence has no practical end: no countdown is shown.
+const CENTURY_DAYS: u64 = 36_525;
 
 /// Whole days from `now_ms` until `until_ms`, and whether that lies ahead (`false`: the
 /// licence has expired that many days ago).
@@ -94,9 +96,9 @@ fn licence_panel(licence: Option<&Licence>, chain_ms: u64) -> Markup {
                 dt { "Issued by" } dd { (licence.hospital.as_str()) " · " (licence.org.as_str()) }
                 dt { "Issued or last renewed" } dd { "block " (licence.issued_at) }
                 dt { "Expires" } dd {
-                    (layout::time(licence.expires_at_ms)) " — "
-                    @if ahead { strong { (days) } " days left" } @else { strong { (days) } " days ago" }
-                    " (by the chain's clock)"
+                    (layout::time(licence.expires_at_ms))
+                    @if !ahead { " — " strong { (days) } " days ago (by the chain's clock)" }
+                    @else if days <= CENTURY_DAYS { " — " strong { (days) } " days left (by the chain's clock)" }
                 }
             }
         }
