@@ -219,3 +219,13 @@ pub(crate) fn copy_button(value: &str) -> Markup {
 pub(crate) fn csrf_field(csrf: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(csrf); }
 }
+
+/// A table: a header row of `columns` (each `th scope=col`) over `rows`.
+pub(crate) fn table(columns: &[&str], rows: Markup) -> Markup {
+    html! {
+        table {
+            thead { tr { @for column in columns { th scope="col" { (column) } } } }
+            tbody { (rows) }
+        }
+    }
+}

@@ -139,32 +139,26 @@ async fn shared(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Respon
                 @if listed.is_empty() {
                     p class="empty" { "No patient has granted you a consent yet." }
                 } @else {
-                    table {
-                        thead { tr {
-                            th scope="col" { "Consent" } th scope="col" { "Patient" } th scope="col" { "Records" }
-                            th scope="col" { "Purpose" } th scope="col" { "Expires" } th scope="col" { "State" }
-                        } }
-                        tbody {
-                            @for entry in &listed {
-                                @let state = ConsentState::of(&entry.value, &at.header);
-                                tr data-consent-id=(entry.id) data-consent-state=(state.as_str()) {
-                                    td { (layout::id_link(&format!("/explorer/consents/{}", entry.id), &entry.id.to_string())) }
-                                    td { (person(&entry.value.patient, &names)) }
-                                    td { ul class="ids" { @for record in &entry.value.records {
-                                        li {
-                                            (layout::id_link(&format!("/explorer/records/{record}"), &record.to_string()))
-                                            @if state == ConsentState::Active {
-                                                " " (request_button(csrf, record, entry.value.purpose))
-                                            }
+                    (layout::table(&["Consent", "Patient", "Records", "Purpose", "Expires", "State"], html! {
+                        @for entry in &listed {
+                            @let state = ConsentState::of(&entry.value, &at.header);
+                            tr data-consent-id=(entry.id) data-consent-state=(state.as_str()) {
+                                td { (layout::id_link(&format!("/explorer/consents/{}", entry.id), &entry.id.to_string())) }
+                                td { (person(&entry.value.patient, &names)) }
+                                td { ul class="ids" { @for record in &entry.value.records {
+                                    li {
+                                        (layout::id_link(&format!("/explorer/records/{record}"), &record.to_string()))
+                                        @if state == ConsentState::Active {
+                                            " " (request_button(csrf, record, entry.value.purpose))
                                         }
-                                    } } }
-                                    td { (purpose_name(entry.value.purpose)) }
-                                    td { (consents::expiry(entry.value.expiry, &at.header, genesis_ms)) }
-                                    td class={ "state-" (state.as_str()) } { (state.as_str()) }
-                                }
+                                    }
+                                } } }
+                                td { (purpose_name(entry.value.purpose)) }
+                                td { (consents::expiry(entry.value.expiry, &at.header, genesis_ms)) }
+                                td class={ "state-" (state.as_str()) } { (state.as_str()) }
                             }
                         }
-                    }
+                    }))
                 }
                 p { a href="/clinician/request" { "Request another record" } }
             },
@@ -325,17 +319,16 @@ async fn emergency(State(app): State<Arc<App>>, Query(form): Query<EmergencyForm
                 @if mine.is_empty() {
                     p class="empty" { "You have filed none." }
                 } @else {
-                    table {
-                        thead { tr { th scope="col" { "When" } th scope="col" { "Record" } th scope="col" { "Hospital" } th scope="col" { "Request" } } }
-                        tbody { @for entry in mine.iter().rev() {
+                    (layout::table(&["When", "Record", "Hospital", "Request"], html! {
+                        @for entry in mine.iter().rev() {
                             tr data-access-kind="break_glass" {
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
                                 td { (layout::id_link(&format!("/explorer/records/{}", entry.value.record), &entry.value.record.to_string())) }
                                 td { (entry.value.hospital.as_str()) }
                                 td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
                             }
-                        } }
-                    }
+                        }
+                    }))
                 }
             },
         ))

@@ -66,23 +66,17 @@ async fn records(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Respo
                 @if listed.is_empty() {
                     p class="empty" { "No record has been released for you yet." }
                 } @else {
-                    table {
-                        thead { tr {
-                            th scope="col" { "Record" } th scope="col" { "Hospital" } th scope="col" { "Doctor" }
-                            th scope="col" { "Released" } th scope="col" { "Stored" }
-                        } }
-                        tbody {
-                            @for (entry, pointer) in listed.iter().zip(&pointers) {
-                                tr data-record-id=(entry.id) {
-                                    td { (layout::id_link(&format!("/patient/records/{}", entry.id), &entry.id.to_string())) }
-                                    td { (org_link(&entry.value.hospital)) }
-                                    td { (person(&entry.value.doctor, &names)) }
-                                    td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.released_at) }
-                                    td { (storage(pointer.as_ref())) }
-                                }
+                    (layout::table(&["Record", "Hospital", "Doctor", "Released", "Stored"], html! {
+                        @for (entry, pointer) in listed.iter().zip(&pointers) {
+                            tr data-record-id=(entry.id) {
+                                td { (layout::id_link(&format!("/patient/records/{}", entry.id), &entry.id.to_string())) }
+                                td { (org_link(&entry.value.hospital)) }
+                                td { (person(&entry.value.doctor, &names)) }
+                                td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.released_at) }
+                                td { (storage(pointer.as_ref())) }
                             }
                         }
-                    }
+                    }))
                 }
             },
         ))
@@ -260,40 +254,33 @@ async fn consents(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Resp
                 @if listed.is_empty() {
                     p class="empty" { "You have granted no consent yet." }
                 } @else {
-                    table {
-                        thead { tr {
-                            th scope="col" { "Consent" } th scope="col" { "Grantee" } th scope="col" { "Records" }
-                            th scope="col" { "Purpose" } th scope="col" { "Granted" } th scope="col" { "Expires" }
-                            th scope="col" { "State" } th scope="col" { "Action" }
-                        } }
-                        tbody {
-                            @for entry in &listed {
-                                @let state = ConsentState::of(&entry.value, &at.header);
-                                tr data-consent-id=(entry.id) data-consent-state=(state.as_str()) {
-                                    td { (layout::id_link(&format!("/explorer/consents/{}", entry.id), &entry.id.to_string())) }
-                                    td { (person(&entry.value.grantee, &names)) }
-                                    td { ul class="ids" { @for id in &entry.value.records {
-                                        li { (layout::id_link(&format!("/patient/records/{id}"), &id.to_string())) }
-                                    } } }
-                                    td { (purpose_name(entry.value.purpose)) }
-                                    td { "block " (entry.value.granted_at) }
-                                    td { (consents::expiry(entry.value.expiry, &at.header, genesis_ms)) }
-                                    td class={ "state-" (state.as_str()) } {
-                                        (state.as_str())
-                                        @if let Some(height) = entry.value.revoked_at { " at block " (height) }
-                                    }
-                                    td {
-                                        @if state == ConsentState::Active {
-                                            form class="revoke-consent inline" method="post" action={ "/patient/consents/" (entry.id) "/revoke" } {
-                                                (layout::csrf_field(csrf))
-                                                button type="submit" aria-label={ "Revoke consent " (entry.id) } { "Revoke" }
-                                            }
+                    (layout::table(&["Consent", "Grantee", "Records", "Purpose", "Granted", "Expires", "State", "Action"], html! {
+                        @for entry in &listed {
+                            @let state = ConsentState::of(&entry.value, &at.header);
+                            tr data-consent-id=(entry.id) data-consent-state=(state.as_str()) {
+                                td { (layout::id_link(&format!("/explorer/consents/{}", entry.id), &entry.id.to_string())) }
+                                td { (person(&entry.value.grantee, &names)) }
+                                td { ul class="ids" { @for id in &entry.value.records {
+                                    li { (layout::id_link(&format!("/patient/records/{id}"), &id.to_string())) }
+                                } } }
+                                td { (purpose_name(entry.value.purpose)) }
+                                td { "block " (entry.value.granted_at) }
+                                td { (consents::expiry(entry.value.expiry, &at.header, genesis_ms)) }
+                                td class={ "state-" (state.as_str()) } {
+                                    (state.as_str())
+                                    @if let Some(height) = entry.value.revoked_at { " at block " (height) }
+                                }
+                                td {
+                                    @if state == ConsentState::Active {
+                                        form class="revoke-consent inline" method="post" action={ "/patient/consents/" (entry.id) "/revoke" } {
+                                            (layout::csrf_field(csrf))
+                                            button type="submit" aria-label={ "Revoke consent " (entry.id) } { "Revoke" }
                                         }
                                     }
                                 }
                             }
                         }
-                    }
+                    }))
                 }
             },
         ))
@@ -389,14 +376,7 @@ async fn history(State(app): State<Arc<App>>) -> Response {
                 }
                 (timeline::access_timeline(&entries))
                 @if !entries.is_empty() {
-                    table {
-                        thead { tr {
-                            th scope="col" { "Decision" } th scope="col" { "When" } th scope="col" { "Requester" }
-                            th scope="col" { "Record" } th scope="col" { "Purpose" } th scope="col" { "Served by" }
-                            th scope="col" { "Transaction" }
-                        } }
-                        tbody { @for entry in entries.iter().rev() { (history_row(entry, &names)) } }
-                    }
+                    (layout::table(&["Decision", "When", "Requester", "Record", "Purpose", "Served by", "Transaction"], html! { @for entry in entries.iter().rev() { (history_row(entry, &names)) } }))
                 }
             },
         ))
@@ -454,23 +434,17 @@ async fn notifications(State(app): State<Arc<App>>) -> Response {
                 @if listed.is_empty() {
                     p class="empty" { "No emergency request names you." }
                 } @else {
-                    table {
-                        thead { tr {
-                            th scope="col" { "When" } th scope="col" { "Doctor" } th scope="col" { "Hospital" }
-                            th scope="col" { "Record" } th scope="col" { "Request" }
-                        } }
-                        tbody {
-                            @for entry in listed.iter().rev() {
-                                tr data-access-kind="break_glass" {
-                                    td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
-                                    td { span class="break-glass" { (entry.value.doctor.as_str()) } }
-                                    td { (entry.value.hospital.as_str()) " · " (org_link(&entry.value.org)) }
-                                    td { (layout::id_link(&format!("/patient/records/{}", entry.value.record), &entry.value.record.to_string())) }
-                                    td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
-                                }
+                    (layout::table(&["When", "Doctor", "Hospital", "Record", "Request"], html! {
+                        @for entry in listed.iter().rev() {
+                            tr data-access-kind="break_glass" {
+                                td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
+                                td { span class="break-glass" { (entry.value.doctor.as_str()) } }
+                                td { (entry.value.hospital.as_str()) " · " (org_link(&entry.value.org)) }
+                                td { (layout::id_link(&format!("/patient/records/{}", entry.value.record), &entry.value.record.to_string())) }
+                                td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
                             }
                         }
-                    }
+                    }))
                 }
             },
         ))
