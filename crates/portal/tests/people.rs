@@ -9,17 +9,19 @@
 
 #[path = "../../client/tests/common/mod.rs"]
 mod fixtures;
+#[path = "../../gateway/tests/support/licensed.rs"]
+mod licensed;
 #[path = "../../gateway/tests/support/producer.rs"]
 mod producer;
 #[path = "../../node/tests/served/mod.rs"]
 mod served;
 
+use licensed::licensed_doctor_chain;
 use medchain_client::{Client, WaitPolicy, build};
 use medchain_portal::{Portal, PortalConfig};
-use medchain_state::testkit::{self, Actor, HospitalDesk, REGULATOR_SEED, org_name};
-use medchain_types::{OrgKind, OrgState, RecordId, keyfile::Wallet};
+use medchain_state::testkit::Actor;
+use medchain_types::{RecordId, keyfile::Wallet};
 use producer::BlockProducer;
-use served::{fresh_chain, verifying_client};
 use std::time::Duration;
 use ureq::Agent;
 
@@ -36,28 +38,7 @@ fn wait() -> WaitPolicy {
 /// A chain with an audited hospital, a licensed doctor, and one record released for the
 /// patient.
 fn chain_with_a_record(doctor: &Actor, patient: &Actor) -> (Client, BlockProducer, RecordId) {
-    let chain = fresh_chain();
-    let producer = BlockProducer::start(chain.clone());
-    let client = verifying_client(chain);
-    let hospital = org_name("Seoul General");
-    let steps = [
-        (
-            doctor.clone(),
-            testkit::register(&hospital, OrgKind::Hospital),
-        ),
-        (
-            Actor::new(REGULATOR_SEED),
-            testkit::set_state(&hospital, OrgState::Audited),
-        ),
-    ]
-    .into_iter()
-    .chain(HospitalDesk::of(&hospital).steps(&hospital, doctor));
-    for (actor, payload) in steps {
-        client
-            .signer(actor.key)
-            .send(payload, Some(&wait()))
-            .unwrap();
-    }
+    let (client, producer) = licensed_doctor_chain(doctor, &wait());
     let release = build::release_record(
         client.light.chain_id(),
         &doctor.key,
@@ -125,9 +106,9 @@ impl Browser {
         (status, response.body_mut().read_to_string().unwrap())
     }
 
-    /// Posts `fields` with the page's `csrf` value and follows the redirect to the page that
-    /// shows the outcome.
-    fn submit(&self, path: &str, fields: &[(&str, &str)]) -> String {
+    /// Posts `fields` with the session's `csrf` value (from a page's form): the status, and
+    /// where it redirects to or the page it answered.
+    fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
         let csrf = self.csrf_from_a_form();
         let mut form = vec![("csrf", csrf.as_str())];
         form.extend_from_slice(fields);
@@ -138,13 +119,16 @@ impl Browser {
             .send_form(form)
             .unwrap();
         let status = response.status().as_u16();
-        if status != 303 {
-            panic!(
-                "{path}: {status} {}",
-                response.body_mut().read_to_string().unwrap()
-            );
+        match response.headers().get("location") {
+            Some(to) => (status, to.to_str().unwrap().to_string()),
+            None => (status, response.body_mut().read_to_string().unwrap()),
         }
-        let to = response.headers()["location"].to_str().unwrap().to_string();
+    }
+
+    /// [`Self::post`], which must succeed, then the page it leads to (the outcome shown).
+    fn submit(&self, path: &str, fields: &[(&str, &str)]) -> String {
+        let (status, to) = self.post(path, fields);
+        assert_eq!(status, 303, "{path}: {to}");
         let (status, page) = self.get(&to);
         assert_eq!(status, 200, "{to}: {page}");
         page
@@ -286,27 +270,23 @@ fn pages_of_another_role_and_unopenable_records_show_the_reason_not_data() {
         !page.contains("resourceType") && !page.contains("record-check"),
         "{page}"
     );
-    // Someone else's record is refused as such.
-    let (status, page) = as_doctor.get(&format!("/patient/records/{record}"));
+    // Another patient's record is refused as such.
+    let as_stranger = Browser::open(&client, &Actor::new(51));
+    let (status, page) = as_stranger.get(&format!("/patient/records/{record}"));
     assert_eq!(status, 400, "{page}");
+    assert!(page.contains("is not yours"), "{page}");
 
     // A bad form is refused with what to change, and nothing is sent.
-    let (_, before) = as_patient.get("/patient/consents");
-    let csrf = csrf_of(&before).unwrap();
-    let mut response = as_patient
-        .agent
-        .post(&as_patient.url("/patient/consents"))
-        .header("Cookie", &as_patient.cookie)
-        .send_form([
-            ("csrf", csrf.as_str()),
+    let (status, page) = as_patient.post(
+        "/patient/consents",
+        &[
             ("grantee", &doctor.address.to_string()),
             ("records", &record.to_string()),
             ("purpose", "treatment"),
             ("expires", "someday"),
-        ])
-        .unwrap();
-    assert_eq!(response.status(), 400);
-    let page = response.body_mut().read_to_string().unwrap();
+        ],
+    );
+    assert_eq!(status, 400, "{page}");
     assert!(page.contains(r#"data-outcome="failed""#), "{page}");
     assert!(page.contains("expires: "), "{page}");
     let (_, after) = as_patient.get("/patient/consents");
