@@ -512,7 +512,7 @@ pub struct ExpiryArgs {
     #[arg(long = "for", value_name = "DURATION", value_parser = medchain_client::build::parse_duration)]
     pub valid_for: Option<Duration>,
     /// Valid until a date: 2026-12-31 (00:00 UTC that day) or 2026-12-31T18:00:00Z.
-    #[arg(long, value_name = "DATE", value_parser = crate::time::parse_date)]
+    #[arg(long, value_name = "DATE", value_parser = medchain_client::build::parse_date)]
     pub until: Option<u64>,
     /// Valid until this unix time in milliseconds.
     #[arg(long, value_name = "MS")]
@@ -701,7 +701,7 @@ pub struct LicenceArgs {
     pub doctor: IdentityName,
     /// Valid for a duration from now (90s, 45m, 12h, 30d, 2w) or until a date (2026-12-31,
     /// meaning 00:00 UTC that day, or 2026-12-31T18:00:00Z). Compared with block times.
-    #[arg(long, value_name = "DURATION|DATE", value_parser = crate::time::parse_deadline)]
+    #[arg(long, value_name = "DURATION|DATE", value_parser = medchain_client::build::parse_deadline)]
     pub expires: ExpirySpec,
     #[command(flatten)]
     pub send: Sending,
@@ -891,7 +891,7 @@ pub enum PatientCommand {
         #[arg(long, value_enum)]
         purpose: PurposeArg,
         /// Until when: a duration (90s, 45m, 12h, 30d) or a date (2026-12-31).
-        #[arg(long, value_name = "DURATION|DATE", value_parser = crate::time::parse_deadline)]
+        #[arg(long, value_name = "DURATION|DATE", value_parser = medchain_client::build::parse_deadline)]
         expires: ExpirySpec,
         /// Where to write the grant file for the doctor (never overwritten).
         #[arg(long, value_name = "FILE")]

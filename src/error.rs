@@ -2,7 +2,7 @@
 
 use crate::exit::Status;
 use medchain_client::{ClientError, build::BuildError, keys::KeyError};
-use medchain_gateway::{blobs::SealError, client::GatewayClientError};
+use medchain_gateway::{blobs::SealError, client::GatewayClientError, patient::OpenRecordError};
 use medchain_types::TxId;
 use std::path::PathBuf;
 
@@ -98,6 +98,17 @@ pub enum CliError {
         /// What is wrong with it, and what to do.
         reason: String,
     },
+}
+
+impl From<OpenRecordError> for CliError {
+    fn from(error: OpenRecordError) -> Self {
+        match error {
+            OpenRecordError::Gateway(error) => Self::Gateway(error),
+            OpenRecordError::Seal(error) => Self::Sealed(error),
+            OpenRecordError::NotYours { .. } => Self::Usage(error.to_string()),
+            other => Self::Inconsistent(other.to_string()),
+        }
+    }
 }
 
 impl CliError {

@@ -4,7 +4,7 @@
 
 use crate::time;
 use medchain_client::{Finality, FinalizedHeader, Proven, VerifiedBlock};
-use medchain_types::{AccessDecision, DenyReason};
+use medchain_types::AccessDecision;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -68,33 +68,10 @@ pub fn decision_line(decision: &AccessDecision) -> String {
         AccessDecision::Allowed { consent: None } => {
             "ALLOWED: you are the record's patient".to_string()
         }
-        AccessDecision::Denied { reason } => format!("DENIED: {}", deny_reason(*reason)),
+        AccessDecision::Denied { reason } => format!("DENIED: {}", reason.describe()),
         AccessDecision::BreakGlass { emergency } => {
             format!("BREAK-GLASS under emergency request {emergency}")
         }
-    }
-}
-
-fn deny_reason(reason: DenyReason) -> &'static str {
-    match reason {
-        DenyReason::NoConsent => "no consent covers this requester, record and purpose",
-        DenyReason::ConsentExpired => "the consent has expired",
-        DenyReason::ConsentRevoked => "the patient revoked the consent",
-        DenyReason::RequesterNotAudited => {
-            "the requester is not a member of an audited organisation"
-        }
-        DenyReason::NotADoctor => "the requester is not an enrolled doctor",
-        DenyReason::Unlicensed => "the requesting doctor holds no licence",
-        DenyReason::LicenceExpired => "the requesting doctor's licence has expired",
-        DenyReason::DoctorRevoked => "the requesting doctor is on the revocation list",
-        DenyReason::NoEmergency => "no such emergency request is on chain",
-        DenyReason::EmergencyMismatch => "the emergency request names another record or doctor",
-        DenyReason::EmergencyExpired => "the emergency request is too old to rely on",
-        DenyReason::BadAuthorisation => "the patient's authorisation did not verify",
-        DenyReason::Replayed => "the request was already served once (replay)",
-        DenyReason::WrongRecord => "the authorisation covers another record",
-        DenyReason::LicenceMismatch => "the licence presented is not the requester's",
-        DenyReason::AuthorisationExpired => "the patient's authorisation has expired",
     }
 }
 

@@ -1,6 +1,6 @@
 //! What `medchain patient` and `medchain doctor` share: the key file with its identity keys and
 //! wallet, taka's public parameters and identities read from the chain (verified), hospital
-//! gateways, new files, and opening a sealed record against the hEMR the chain holds.
+//! gateways and new files.
 
 use crate::{cli::Acting, connect, error::CliError, ids, output};
 use medchain_api::{IdPrefix, MAX_LIST_PAGE};
@@ -8,10 +8,7 @@ use medchain_client::{
     Client, FinalizedHeader, ListQuery, Listed, Sent, StateQuery, WaitPolicy,
     keys::{self, Confirm, KeyError},
 };
-use medchain_gateway::{
-    blobs::{RecordBinding, RecordKey, SealedRecord},
-    client::GatewayClient,
-};
+use medchain_gateway::{client::GatewayClient, patient};
 use medchain_state::values::{IdentityRecord, Record};
 use medchain_types::{
     Address, Hash32, IdentityName, OrgName, Payload, PrivateKey, RecordId, Role,
@@ -174,24 +171,6 @@ pub fn gateway(url: &str) -> Result<GatewayClient, CliError> {
     Ok(GatewayClient::new(url)?)
 }
 
-/// Opens a sealed blob as record `index` of `patient` whose hEMR on chain is `record`'s: the
-/// envelope authenticates only under the record key and that binding, and the plaintext must
-/// hash to the chain's hEMR.
-pub fn open_record(
-    blob: &[u8],
-    key: [u8; 32],
-    patient: Address,
-    index: u64,
-    record: &Record,
-) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let binding = RecordBinding {
-        patient,
-        index,
-        record_hash: record.record_hash,
-    };
-    Ok(SealedRecord::from_bytes(blob)?.open(&RecordKey::new(key), &binding)?)
-}
-
 /// Refuses an output file that exists, before the command does anything (files are never
 /// overwritten).
 pub fn must_not_exist(path: &Path) -> Result<(), CliError> {
@@ -251,13 +230,9 @@ pub fn link_for_org<'w>(
     wallet: &'w Wallet,
     org: &OrgName,
 ) -> Result<Option<&'w HospitalLink>, CliError> {
-    for link in &wallet.enrolments {
-        let hospital = identity(client, &link.hospital, Role::Hospital)?;
-        if hospital.org.as_ref() == Some(org) {
-            return Ok(Some(link));
-        }
-    }
-    Ok(None)
+    patient::link_for_org(wallet, org, |hospital| {
+        Ok(identity(client, hospital, Role::Hospital)?.org)
+    })
 }
 
 /// Where a sent transaction was finalized, as JSON (`null` if it was not waited for).

@@ -1,8 +1,7 @@
 //! Times as people read them — UTC, RFC 3339 — beside the raw unix milliseconds the chain
-//! stores, and dates as people type them.
+//! stores (dates as people type them are read by `medchain_client::build::parse_date`).
 
-use chrono::{DateTime, NaiveDate, SecondsFormat};
-use medchain_client::build::ExpirySpec;
+use chrono::{DateTime, SecondsFormat};
 use serde_json::Value;
 
 /// Unix milliseconds as RFC 3339 UTC, e.g. `2026-05-01T10:00:00.123Z`.
@@ -19,42 +18,6 @@ pub fn utc(millis: u64) -> String {
 /// Both forms: `2026-05-01T10:00:00.123Z (unix ms 1777629600123)`.
 pub fn both(millis: u64) -> String {
     format!("{} (unix ms {millis})", utc(millis))
-}
-
-/// Parses a date as typed after `--until`: RFC 3339 (`2026-12-31T18:00:00Z`, any offset) or a
-/// calendar day (`2026-12-31`, meaning its start, 00:00 UTC). Returns unix milliseconds.
-pub fn parse_date(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let millis = DateTime::parse_from_rfc3339(text)
-        .map(|time| time.timestamp_millis())
-        .or_else(|_| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|day| {
-                day.and_time(chrono::NaiveTime::MIN)
-                    .and_utc()
-                    .timestamp_millis()
-            })
-        })
-        .map_err(|_| {
-            format!(
-                "{} is not a date like 2026-12-31 or 2026-12-31T18:00:00Z",
-                medchain_client::api::echo(text)
-            )
-        })?;
-    u64::try_from(millis).map_err(|_| "dates before 1970 are not accepted".to_string())
-}
-
-/// Parses a licence expiry as typed after `--expires`: a duration from now (`365d`, see
-/// `medchain_client::build::parse_duration`) or a date as [`parse_date`] reads it.
-pub fn parse_deadline(text: &str) -> Result<ExpirySpec, String> {
-    if let Ok(duration) = medchain_client::build::parse_duration(text) {
-        return Ok(ExpirySpec::For(duration));
-    }
-    parse_date(text).map(ExpirySpec::AtTimeMs).map_err(|_| {
-        format!(
-            "{} is neither a duration like 365d nor a date like 2026-12-31",
-            medchain_client::api::echo(text)
-        )
-    })
 }
 
 /// A duration in words, coarsely: `45 s`, `12 min 5 s`, `3 h 20 min`, `2 d 4 h`.
@@ -109,22 +72,10 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn times_read_as_rfc3339_utc_and_dates_parse_back() {
+    fn times_read_as_rfc3339_utc() {
         assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(utc(1_797_901_755_558), "2026-12-22T01:09:15.558Z");
         assert!(utc(u64::MAX).contains("beyond the calendar"));
-        assert_eq!(
-            parse_date("2026-12-22T01:09:15.558Z").unwrap(),
-            1_797_901_755_558
-        );
-        assert_eq!(
-            parse_date("2026-12-22T02:09:15.558+01:00").unwrap(),
-            1_797_901_755_558
-        );
-        assert_eq!(parse_date("1970-01-02").unwrap(), 86_400_000);
-        for bad in ["", "30d", "2026-13-01", "tomorrow", "1969-12-31"] {
-            assert!(parse_date(bad).is_err(), "{bad:?} accepted");
-        }
     }
 
     #[test]
@@ -143,22 +94,6 @@ mod tests {
             "1970-01-01T00:00:01.000Z"
         );
         assert!(value["entries"][0]["entry"].get("height_utc").is_none());
-    }
-
-    #[test]
-    fn licence_expiries_are_durations_or_dates() {
-        assert_eq!(
-            parse_deadline("30d").unwrap(),
-            ExpirySpec::For(std::time::Duration::from_secs(30 * 86_400))
-        );
-        assert_eq!(
-            parse_deadline("1970-01-02").unwrap(),
-            ExpirySpec::AtTimeMs(86_400_000)
-        );
-        for bad in ["", "soon", "30x", "2026-13-01"] {
-            let error = parse_deadline(bad).unwrap_err();
-            assert!(error.contains("neither a duration"), "{bad:?}: {error}");
-        }
     }
 
     #[test]

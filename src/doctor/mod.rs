@@ -137,7 +137,13 @@ fn receive(
         ))
     })?;
     let blob = received.holder.blob(&blob_hash)?;
-    let plaintext = sharing::open_record(&blob, key, chain_record.patient, *index, &chain_record)?;
+    let plaintext = medchain_gateway::patient::open_sealed(
+        &blob,
+        key,
+        chain_record.patient,
+        *index,
+        chain_record.record_hash,
+    )?;
     sharing::write_new(out, &plaintext, 0o600)?;
 
     if acting.connection.json {

@@ -3,9 +3,7 @@
 //! passphrase: only the key file's address is read.
 
 use crate::{cli::Acting, connect, error::CliError, exit::Status, output, sharing};
-use medchain_client::{Client, FinalizedHeader, ListQuery, StateQuery, keys, purpose_name};
-use medchain_state::values::AccessLogEntry;
-use medchain_types::{AccessDecision, Address};
+use medchain_client::{ListQuery, keys, purpose_name};
 use serde_json::{Value, json};
 
 /// `medchain patient history`: the whole access log — allowed, denied and break-glass — each
@@ -13,7 +11,9 @@ use serde_json::{Value, json};
 pub fn history(acting: &Acting) -> Result<Status, CliError> {
     let patient = keys::read_key_file(&acting.key)?.address();
     let client = connect::client(&acting.connection)?;
-    let (entries, at) = access_log(&client, &patient)?;
+    let (entries, at) = client
+        .access_log(&patient)
+        .map_err(|error| connect::explain(&client, error))?;
     if acting.connection.json {
         let entries: Vec<Value> = entries
             .iter()
@@ -21,7 +21,7 @@ pub fn history(acting: &Acting) -> Result<Status, CliError> {
             .map(|(seq, entry)| {
                 json!({
                     "seq": seq,
-                    "kind": kind(&entry.decision),
+                    "kind": entry.decision.kind(),
                     "requester": entry.requester,
                     "record": entry.record,
                     "purpose": entry.purpose,
@@ -61,45 +61,6 @@ pub fn history(acting: &Acting) -> Result<Status, CliError> {
         output::block_phrase(&at)
     );
     Ok(Status::Ok)
-}
-
-/// `allowed`, `denied` or `break_glass`.
-fn kind(decision: &AccessDecision) -> &'static str {
-    match decision {
-        AccessDecision::Allowed { .. } => "allowed",
-        AccessDecision::Denied { .. } => "denied",
-        AccessDecision::BreakGlass { .. } => "break_glass",
-    }
-}
-
-/// Every entry of the patient's access log, each proven, and the block that proves the entry
-/// after the last absent.
-fn access_log(
-    client: &Client,
-    patient: &Address,
-) -> Result<(Vec<AccessLogEntry>, FinalizedHeader), CliError> {
-    // The node's count is a hint; the proofs decide.
-    let claimed = client
-        .node
-        .access_log(patient, 0, 1)
-        .map_err(|error| connect::explain(client, error))?
-        .total;
-    let mut entries = Vec::new();
-    loop {
-        let seq = entries.len() as u64;
-        let verified = client
-            .read(&StateQuery::access_log_entry(patient, seq))
-            .map_err(|error| connect::explain(client, error))?;
-        match verified.value {
-            Some(entry) => entries.push(entry),
-            None if seq >= claimed => return Ok((entries, verified.at)),
-            None => {
-                return Err(CliError::Inconsistent(format!(
-                    "the node counts {claimed} access-log entries but entry {seq} is proven absent; ask another node (--node URL)"
-                )));
-            }
-        }
-    }
 }
 
 /// `medchain patient notifications`: the emergency requests filed for the patient's records,

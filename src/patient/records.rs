@@ -15,19 +15,15 @@ use crate::{
     sharing::{self, Holder},
 };
 use medchain_client::{Client, FinalizedHeader, ListQuery, Listed, StateQuery};
-use medchain_gateway::{client::GatewayClient, wire::HeldRecord};
+use medchain_gateway::patient::HospitalRecords;
 use medchain_state::values::Record;
-use medchain_types::{
-    Address, ContentHash, OrgName, RecordId,
-    keyfile::{HospitalLink, Wallet},
-};
+use medchain_types::{Address, ContentHash, OrgName, RecordId, keyfile::Wallet};
 use serde::Serialize;
 use serde_json::json;
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
 };
-use taka::{PatientEnrolment, RecordIndex};
 
 /// One record as checked.
 #[derive(Serialize)]
@@ -43,14 +39,6 @@ struct Checked {
     file: Option<String>,
 }
 
-/// What reading one hospital's records needs, or why it cannot be done.
-struct Hospital<'w> {
-    link: &'w HospitalLink,
-    gateway: GatewayClient,
-    held: HashMap<RecordId, HeldRecord>,
-    enrolment: PatientEnrolment,
-}
-
 /// `medchain patient records`.
 pub fn records(out: Option<&Path>, acting: &Acting) -> Result<Status, CliError> {
     let holder = Holder::open(&acting.key)?;
@@ -61,7 +49,7 @@ pub fn records(out: Option<&Path>, acting: &Acting) -> Result<Status, CliError> 
         std::fs::create_dir_all(dir).map_err(CliError::io(dir))?;
     }
     let wallet = &holder.material.wallet;
-    let mut hospitals: HashMap<OrgName, Result<Hospital<'_>, String>> = HashMap::new();
+    let mut hospitals: HashMap<OrgName, Result<HospitalRecords<'_>, String>> = HashMap::new();
     let mut checked = Vec::with_capacity(listed.len());
     for Listed {
         id, value: record, ..
@@ -69,8 +57,8 @@ pub fn records(out: Option<&Path>, acting: &Acting) -> Result<Status, CliError> 
     {
         let hospital = hospitals
             .entry(record.hospital.clone())
-            .or_insert_with(|| hospital(&client, wallet, &patient, &record.hospital));
-        checked.push(check(&client, &patient, id, record, hospital, out));
+            .or_insert_with(|| hospital(&client, wallet, patient, &record.hospital));
+        checked.push(check(&client, id, record, hospital, out));
     }
     let failed = checked.iter().filter(|c| c.error.is_some()).count();
     print(&patient, &checked, &at, acting.connection.json);
@@ -81,45 +69,26 @@ pub fn records(out: Option<&Path>, acting: &Acting) -> Result<Status, CliError> 
     })
 }
 
-/// The patient's enrolment and the gateway of the hospital organisation `org`.
+/// What the gateway of the hospital organisation `org` holds for the patient.
 fn hospital<'w>(
     client: &Client,
     wallet: &'w Wallet,
-    patient: &Address,
+    patient: Address,
     org: &OrgName,
-) -> Result<Hospital<'w>, String> {
+) -> Result<HospitalRecords<'w>, String> {
     let link = sharing::link_for_org(client, wallet, org)
         .map_err(|e| e.report())?
         .ok_or_else(|| {
             format!("you are not enrolled at {org}: run `medchain patient enrol --hospital URL` with its gateway")
         })?;
-    let gateway = sharing::gateway(&link.gateway).map_err(|e| e.report())?;
-    let held = gateway
-        .patient_records(patient)
-        .map_err(|e| CliError::from(e).report())?
-        .into_iter()
-        .map(|held| (held.record, held))
-        .collect();
-    let enrolment = PatientEnrolment::from_bytes(&link.enrolment.0).map_err(|e| {
-        format!(
-            "the wallet's enrolment at {} is unusable: {e}",
-            link.hospital
-        )
-    })?;
-    Ok(Hospital {
-        link,
-        gateway,
-        held,
-        enrolment,
-    })
+    HospitalRecords::connect(link, patient).map_err(|e| CliError::from(e).report())
 }
 
 fn check(
     client: &Client,
-    patient: &Address,
     id: &RecordId,
     record: &Record,
-    hospital: &Result<Hospital<'_>, String>,
+    hospital: &Result<HospitalRecords<'_>, String>,
     out: Option<&Path>,
 ) -> Checked {
     let mut checked = Checked {
@@ -135,7 +104,7 @@ fn check(
     let opened = hospital
         .as_ref()
         .map_err(Clone::clone)
-        .and_then(|hospital| open(client, patient, id, record, hospital, &mut checked));
+        .and_then(|hospital| open(client, id, record, hospital, &mut checked));
     match opened.and_then(|plaintext| save(out, id, &plaintext)) {
         Ok(file) => {
             checked.status = "verified";
@@ -149,35 +118,18 @@ fn check(
 /// Fetches the blob the chain points to and opens it with the key of factor j.
 fn open(
     client: &Client,
-    patient: &Address,
     id: &RecordId,
     record: &Record,
-    hospital: &Hospital<'_>,
+    hospital: &HospitalRecords<'_>,
     checked: &mut Checked,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
-    let held = hospital.held.get(id).ok_or_else(|| {
-        format!(
-            "the gateway of {} does not list this record (it lists records once stored)",
-            hospital.link.hospital
-        )
-    })?;
+    let held = hospital.held(id).map_err(|e| CliError::from(e).report())?;
     checked.index = Some(held.index);
-    let pointer = sharing::read(client, &StateQuery::storage(id))
-        .map_err(|e| e.report())?
-        .ok_or_else(|| {
-            format!(
-                "no storage pointer on chain yet (gateway state: {})",
-                held.state
-            )
-        })?;
-    checked.blob_hash = Some(pointer.blob_hash);
-    let blob = hospital
-        .gateway
-        .blob(&pointer.blob_hash)
-        .map_err(|e| CliError::from(e).report())?;
-    let j = RecordIndex::new(held.index).map_err(|e| format!("index {}: {e}", held.index))?;
-    let key = hospital.enrolment.factors().factor(j).record_key();
-    sharing::open_record(&blob, *key, *patient, held.index, record).map_err(|e| e.report())
+    let pointer = sharing::read(client, &StateQuery::storage(id)).map_err(|e| e.report())?;
+    checked.blob_hash = pointer.as_ref().map(|pointer| pointer.blob_hash);
+    hospital
+        .open(held, record, pointer.as_ref())
+        .map_err(|e| CliError::from(e).report())
 }
 
 fn save(out: Option<&Path>, id: &RecordId, plaintext: &[u8]) -> Result<Option<PathBuf>, String> {

@@ -3,6 +3,7 @@
 //! the embedded signatures some payloads carry; signing the transaction itself is
 //! [`crate::Signer`]'s job.
 
+use chrono::{DateTime, NaiveDate, NaiveTime};
 use commonware_codec::{Copying, DecodeExt as _, Encode as _};
 use medchain_types::{
     AccessGrounds, BlsSignature, EmergencyPayload, EntryBytes, Hash32, IdentityName,
@@ -366,6 +367,40 @@ pub fn parse_duration(text: &str) -> Result<Duration, BuildError> {
         .ok_or_else(invalid)
 }
 
+/// Parses a date as people type one: RFC 3339 (`2026-12-31T18:00:00Z`, any offset) or a
+/// calendar day (`2026-12-31`, meaning its start, 00:00 UTC). Returns unix milliseconds.
+pub fn parse_date(text: &str) -> Result<u64, BuildError> {
+    let text = text.trim();
+    let millis = DateTime::parse_from_rfc3339(text)
+        .map(|time| time.timestamp_millis())
+        .or_else(|_| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|day| day.and_time(NaiveTime::MIN).and_utc().timestamp_millis())
+        })
+        .map_err(|_| {
+            BuildError::Expiry(format!(
+                "{} is not a date like 2026-12-31 or 2026-12-31T18:00:00Z",
+                medchain_api::echo(text)
+            ))
+        })?;
+    u64::try_from(millis)
+        .map_err(|_| BuildError::Expiry("dates before 1970 are not accepted".to_string()))
+}
+
+/// Parses a deadline (a consent's or a licence's expiry) as people type one: a duration from
+/// now (`30d`, see [`parse_duration`]) or a date as [`parse_date`] reads it.
+pub fn parse_deadline(text: &str) -> Result<ExpirySpec, BuildError> {
+    if let Ok(duration) = parse_duration(text) {
+        return Ok(ExpirySpec::For(duration));
+    }
+    parse_date(text).map(ExpirySpec::AtTimeMs).map_err(|_| {
+        BuildError::Expiry(format!(
+            "{} is neither a duration like 30d nor a date like 2026-12-31",
+            medchain_api::echo(text)
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +417,38 @@ mod tests {
         }
         .sign(&key(sender))
         .unwrap()
+    }
+
+    #[test]
+    fn dates_parse_to_unix_milliseconds() {
+        assert_eq!(
+            parse_date("2026-12-22T01:09:15.558Z").unwrap(),
+            1_797_901_755_558
+        );
+        assert_eq!(
+            parse_date("2026-12-22T02:09:15.558+01:00").unwrap(),
+            1_797_901_755_558
+        );
+        assert_eq!(parse_date("1970-01-02").unwrap(), 86_400_000);
+        for bad in ["", "30d", "2026-13-01", "tomorrow", "1969-12-31"] {
+            assert!(parse_date(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn deadlines_are_durations_or_dates() {
+        assert_eq!(
+            parse_deadline("30d").unwrap(),
+            ExpirySpec::For(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            parse_deadline("1970-01-02").unwrap(),
+            ExpirySpec::AtTimeMs(86_400_000)
+        );
+        for bad in ["", "soon", "30x", "2026-13-01"] {
+            let error = parse_deadline(bad).unwrap_err().to_string();
+            assert!(error.contains("neither a duration"), "{bad:?}: {error}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A node plus a light client: every read is verified before it is returned.
 
 use crate::{
-    ClientError, LightClient, NodeClient, Signer, StateQuery, Verified, VerifiedBlock, VerifyError,
+    ClientError, FinalizedHeader, LightClient, ListError, NodeClient, Signer, StateQuery, Verified,
+    VerifiedBlock, VerifyError,
 };
 use medchain_api::{BlockView, DroppedView, TxState, TxStatusView};
 use medchain_state::{
@@ -159,6 +160,32 @@ impl Client {
             .into());
         }
         Ok(block)
+    }
+
+    /// `patient`'s whole access log (S1-rights), each entry proven, and the finalized header
+    /// at which the entry after the last is proven absent, so that none is left out. The
+    /// node's count of entries is only a hint where the log ends; a log proven shorter than
+    /// the node claims is refused as a failed verification.
+    pub fn access_log(
+        &self,
+        patient: &Address,
+    ) -> Result<(Vec<AccessLogEntry>, FinalizedHeader), ClientError> {
+        let claimed = self.node.access_log(patient, 0, 1)?.total;
+        let mut entries = Vec::new();
+        loop {
+            let seq = entries.len() as u64;
+            let verified = self.read(&StateQuery::access_log_entry(patient, seq))?;
+            match verified.value {
+                Some(entry) => entries.push(entry),
+                None if seq >= claimed => return Ok((entries, verified.at)),
+                None => {
+                    return Err(VerifyError::List(ListError::ShorterThanClaimed {
+                        total: claimed,
+                    })
+                    .into());
+                }
+            }
+        }
     }
 
     /// The chain's decision on access request `tx` for `record`, read from the patient's

@@ -9,6 +9,8 @@
 //! - [`ledger`]: the [`ledger::RecordLedger`] boundary where releases and storage pointers are
 //!   filed and proven (S1-release, S1-storage); [`ledger::ConsortiumLedger`] is the consortium
 //!   chain's.
+//! - [`patient`]: a patient opening their own records through a gateway, checked against hEMR
+//!   (the CLI and the portal both use it).
 
 pub mod blobs;
 pub mod client;
@@ -16,6 +18,7 @@ pub mod doctor_request;
 pub mod emr;
 pub mod fhir;
 pub mod ledger;
+pub mod patient;
 pub mod service;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

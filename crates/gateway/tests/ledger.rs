@@ -9,50 +9,23 @@
 #[path = "../../client/tests/common/mod.rs"]
 mod fixtures;
 // The node's tests' chain served on loopback.
+#[path = "support/licensed.rs"]
+mod licensed;
 #[path = "support/producer.rs"]
 mod producer;
 #[path = "../../node/tests/served/mod.rs"]
 mod served;
 
-use medchain_client::{Client, ClientError, WaitPolicy, build};
+use licensed::licensed_doctor_chain;
+use medchain_client::{ClientError, WaitPolicy, build};
 use medchain_gateway::{
     blobs::{BlobStore, RecordBinding, RecordKey, SealedRecord},
     ledger::{ConsortiumLedger, LedgerError, RecordLedger},
 };
-use medchain_state::testkit::{self, Actor, HospitalDesk, REGULATOR_SEED, org_name};
-use medchain_types::{Hash32, OrgKind, OrgState, RecordId};
-use producer::BlockProducer;
-use served::{fresh_chain, verifying_client};
+use medchain_state::testkit::{Actor, org_name};
+use medchain_types::{Hash32, RecordId};
 
 const BUNDLE: &[u8] = br#"{"resourceType":"Bundle","type":"collection","entry":[]}"#;
-
-/// A served chain with an audited hospital where `doctor` is licensed, set up through the
-/// client SDK's signer like any user would.
-fn licensed_doctor_chain(doctor: &Actor) -> (Client, BlockProducer) {
-    let chain = fresh_chain();
-    let producer = BlockProducer::start(chain.clone());
-    let client = verifying_client(chain);
-    let hospital = org_name("Seoul General");
-    let steps = [
-        (
-            doctor.clone(),
-            testkit::register(&hospital, OrgKind::Hospital),
-        ),
-        (
-            Actor::new(REGULATOR_SEED),
-            testkit::set_state(&hospital, OrgState::Audited),
-        ),
-    ]
-    .into_iter()
-    .chain(HospitalDesk::of(&hospital).steps(&hospital, doctor));
-    for (actor, payload) in steps {
-        client
-            .signer(actor.key)
-            .send(payload, Some(&WaitPolicy::default()))
-            .unwrap();
-    }
-    (client, producer)
-}
 
 /// The hint of the chain's refusal of what the ledger was asked to file.
 fn refusal<T: std::fmt::Debug>(result: Result<T, LedgerError>) -> String {
@@ -70,7 +43,7 @@ fn refusal<T: std::fmt::Debug>(result: Result<T, LedgerError>) -> String {
 async fn a_released_record_is_stored_pointed_to_and_proven() {
     let doctor = Actor::new(1);
     let patient = Actor::new(50);
-    let (client, _producer) = licensed_doctor_chain(&doctor);
+    let (client, _producer) = licensed_doctor_chain(&doctor, &WaitPolicy::default());
     let ledger = ConsortiumLedger::new(client.clone(), WaitPolicy::default());
 
     let release = build::release_record(
@@ -154,7 +127,7 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
 fn a_key_that_also_signs_elsewhere_keeps_filing() {
     let doctor = Actor::new(1);
     let patient = Actor::new(50);
-    let (client, _producer) = licensed_doctor_chain(&doctor);
+    let (client, _producer) = licensed_doctor_chain(&doctor, &WaitPolicy::default());
     let ledger = ConsortiumLedger::new(client.clone(), WaitPolicy::default());
     let release = |bundle: &[u8]| {
         build::release_record(
@@ -186,7 +159,7 @@ fn a_key_that_also_signs_elsewhere_keeps_filing() {
 #[test]
 fn an_unknown_record_is_proven_absent() {
     let doctor = Actor::new(1);
-    let (client, _producer) = licensed_doctor_chain(&doctor);
+    let (client, _producer) = licensed_doctor_chain(&doctor, &WaitPolicy::default());
     let ledger = ConsortiumLedger::new(client, WaitPolicy::default());
     let unknown = RecordId(Hash32::from([7; 32]));
     assert!(ledger.record(&unknown).unwrap().is_none());

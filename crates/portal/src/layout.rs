@@ -178,10 +178,13 @@ fn nav(who: &Who) -> Markup {
 
 /// A timestamp: UTC on the server, rewritten to the reader's locale by `portal.js`.
 pub(crate) fn time(ms: u64) -> Markup {
-    let at = i64::try_from(ms)
+    // A deadline set as "never" (u64::MAX) is past any calendar date: say so, not 1970.
+    let Some(at) = i64::try_from(ms)
         .ok()
         .and_then(DateTime::<Utc>::from_timestamp_millis)
-        .unwrap_or_default();
+    else {
+        return html! { span class="never" { "never (beyond the calendar)" } };
+    };
     html! {
         time datetime=(at.to_rfc3339_opts(SecondsFormat::Secs, true)) data-ms=(ms) {
             (at.format("%Y-%m-%d %H:%M:%S UTC"))
@@ -215,4 +218,14 @@ pub(crate) fn copy_button(value: &str) -> Markup {
 /// The hidden field every form carries (see `session`).
 pub(crate) fn csrf_field(csrf: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+/// A table: a header row of `columns` (each `th scope=col`) over `rows`.
+pub(crate) fn table(columns: &[&str], rows: Markup) -> Markup {
+    html! {
+        table {
+            thead { tr { @for column in columns { th scope="col" { (column) } } } }
+            tbody { (rows) }
+        }
+    }
 }

@@ -6,10 +6,14 @@
 
 use crate::error::PortalError;
 use medchain_client::{
-    Client, FinalizedHeader, ListQuery, Listed, StateQuery, TxOutcome, VerifiedBlock, VerifiedList,
+    Client, FinalizedHeader, ListQuery, Listed, StateQuery, TxOutcome, Verified, VerifiedBlock,
+    VerifiedList,
 };
-use medchain_state::{StateValue, values::IdentityRecord};
-use medchain_types::{Address, IdentityName, Role, TxId};
+use medchain_state::{
+    StateValue,
+    values::{AccessLogEntry, IdentityRecord},
+};
+use medchain_types::{Address, IdentityName, RecordId, Role, TxId};
 use std::sync::Mutex;
 
 /// The largest list a page reads whole (pages of the node's maximum size, until the end).
@@ -199,5 +203,42 @@ impl Who {
     /// records are released to an address, enrolled or not.
     pub(crate) fn is_patient(&self) -> bool {
         !self.regulator && matches!(self.role(), None | Some(Role::Patient))
+    }
+}
+
+impl Reader<'_> {
+    /// A state value with the finalized header it was verified at, to read more at that same
+    /// height ([`StateQuery::at_height`]).
+    pub(crate) fn read_verified<V: StateValue>(
+        &self,
+        query: &StateQuery<V>,
+    ) -> Result<Verified<V>, PortalError> {
+        let verified = self.client.read(query)?;
+        self.note(&verified.at);
+        Ok(verified)
+    }
+
+    /// A patient's whole access log, each entry proven and the end proven too
+    /// ([`Client::access_log`]).
+    pub(crate) fn access_log(&self, patient: &Address) -> Result<Vec<AccessLogEntry>, PortalError> {
+        let (entries, at) = self.client.access_log(patient)?;
+        self.note(&at);
+        Ok(entries)
+    }
+
+    /// The chain's decision on access request `tx` for `record`, from the patient's access log
+    /// ([`Client::proven_access_decision`]).
+    pub(crate) fn access_decision(
+        &self,
+        tx: &TxId,
+        record: &RecordId,
+    ) -> Result<AccessLogEntry, PortalError> {
+        let verified = self.client.proven_access_decision(tx, record)?;
+        self.note(&verified.at);
+        verified.value.ok_or_else(|| {
+            PortalError::Node(format!(
+                "the node proves no access-log entry for {tx}; ask another node"
+            ))
+        })
     }
 }

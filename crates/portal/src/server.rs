@@ -324,13 +324,16 @@ impl App {
             let signer = self.chain.signer(self.key.clone());
             act(&reader, &signer).map_err(|error| {
                 let who = Who::read(&reader, self.address).ok();
-                (who, error)
+                Box::new((who, error))
             })
         })
         .await;
         match answer {
             Ok(Ok(id)) => Redirect::to(&format!("{back}?tx={id}")).into_response(),
-            Ok(Err((who, error))) => action_failed(who.as_ref(), &back, &error),
+            Ok(Err(failed)) => {
+                let (who, error) = *failed;
+                action_failed(who.as_ref(), &back, &error)
+            }
             Err(_) => page_failed(
                 None,
                 &PortalError::Internal("the action's worker stopped".into()),
@@ -369,6 +372,24 @@ fn action_failed(who: Option<&Who>, back: &str, error: &PortalError) -> Response
 }
 
 #[cfg(test)]
+impl App {
+    /// An app for router tests (`tower::ServiceExt::oneshot` on [`router`]): reads through
+    /// `chain`, acts with `key`, has a fresh session and answers as loopback port `port`.
+    pub(crate) fn for_tests(chain: Client, key: PrivateKey, port: u16) -> Arc<Self> {
+        Arc::new(Self {
+            address: address_of(&key),
+            chain,
+            key,
+            entity_keys: None,
+            wallet: Wallet::default(),
+            session: Session::new(port).expect("the operating system's randomness"),
+            wait: WaitPolicy::default(),
+            port,
+        })
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use axum::body::{Body, to_bytes};
@@ -390,20 +411,14 @@ mod tests {
                 public_key: address_of(&validator),
             }],
         };
-        let key = medchain_client::keys::generate();
-        Arc::new(App {
-            chain: Client::new(
+        App::for_tests(
+            Client::new(
                 NodeClient::new("http://127.0.0.1:9").unwrap(),
                 LightClient::new(genesis).unwrap(),
             ),
-            address: address_of(&key),
-            key,
-            entity_keys: None,
-            wallet: Wallet::default(),
-            session: Session::new(PORT).unwrap(),
-            wait: WaitPolicy::default(),
-            port: PORT,
-        })
+            medchain_client::keys::generate(),
+            PORT,
+        )
     }
 
     fn get(path: &str, host: &str, cookie: Option<&str>) -> Request {

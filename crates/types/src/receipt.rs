@@ -222,6 +222,15 @@ impl AccessDecision {
     pub fn is_allowed(&self) -> bool {
         !matches!(self, Self::Denied { .. })
     }
+
+    /// The kind of decision as the API spells it: `allowed`, `denied` or `break_glass`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Allowed { .. } => "allowed",
+            Self::Denied { .. } => "denied",
+            Self::BreakGlass { .. } => "break_glass",
+        }
+    }
 }
 
 // Decision wire form: 0 = allowed (+ optional consent id), 1 = denied (+ reason tag),
@@ -340,6 +349,28 @@ impl DenyReason {
 
     fn tag(self) -> u8 {
         self as u8
+    }
+
+    /// The reason in words, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NoConsent => "no consent covers this requester, record and purpose",
+            Self::ConsentExpired => "the consent has expired",
+            Self::ConsentRevoked => "the patient revoked the consent",
+            Self::RequesterNotAudited => "the requester is not a member of an audited organisation",
+            Self::NotADoctor => "the requester is not an enrolled doctor",
+            Self::Unlicensed => "the requesting doctor holds no licence",
+            Self::LicenceExpired => "the requesting doctor's licence has expired",
+            Self::DoctorRevoked => "the requesting doctor is on the revocation list",
+            Self::NoEmergency => "no such emergency request is on chain",
+            Self::EmergencyMismatch => "the emergency request names another record or doctor",
+            Self::EmergencyExpired => "the emergency request is too old to rely on",
+            Self::BadAuthorisation => "the patient's authorisation did not verify",
+            Self::Replayed => "the request was already served once (replay)",
+            Self::WrongRecord => "the authorisation covers another record",
+            Self::LicenceMismatch => "the licence presented is not the requester's",
+            Self::AuthorisationExpired => "the patient's authorisation has expired",
+        }
     }
 }
 

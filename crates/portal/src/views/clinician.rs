@@ -1,10 +1,457 @@
-//! The clinician pages (see the crate's interfaces in README.md).
+//! The clinician pages: my licence and whether I am on the revocation list, the consents
+//! patients granted me, an on-chain access request with its proven decision, and emergency
+//! (break-glass) access (S3-register, S3-revoke, S1-sharing, S1-rights, S3-emergency).
 
-use crate::server::App;
-use axum::Router;
+use super::{
+    Done,
+    consents::{self, ConsentState},
+    input, not_for_this_key,
+    patient::{decision, identity_names, person},
+};
+use crate::{
+    error::PortalError,
+    layout::{self, View},
+    reader::{Reader, Who},
+    server::App,
+};
+use axum::{
+    Form, Router,
+    extract::{Query, State},
+    response::Response,
+    routing::get,
+};
+use maud::{Markup, html};
+use medchain_client::{ListQuery, StateQuery, TxOutcome, build, purpose_name};
+use medchain_state::values::{AccessLogEntry, Licence, Revocation};
+use medchain_types::{Event, IdentityName, Purpose, RecordId, TxId};
+use serde::Deserialize;
 use std::sync::Arc;
 
 /// This audience's routes.
 pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
+        .route("/clinician", get(licence))
+        .route("/clinician/shared", get(shared))
+        .route("/clinician/request", get(request_page).post(request))
+        .route("/clinician/emergency", get(emergency))
+}
+
+/// The doctor's enrolled identity; other keys are refused.
+fn clinician(who: &Who) -> Result<&IdentityName, PortalError> {
+    match who.name() {
+        Some(name) if who.is_clinician() => Ok(name),
+        _ => Err(not_for_this_key(who, "a clinician")),
+    }
+}
+
+const DAY_MS: u64 = 86_400_000;
+/// Beyond this many days a licence has no practical end: no countdown is shown.
+const CENTURY_DAYS: u64 = 36_525;
+
+/// Whole days from `now_ms` until `until_ms`, and whether that lies ahead (`false`: the
+/// licence has expired that many days ago).
+fn days_between(now_ms: u64, until_ms: u64) -> (u64, bool) {
+    if until_ms > now_ms {
+        ((until_ms - now_ms) / DAY_MS, true)
+    } else {
+        ((now_ms - until_ms) / DAY_MS, false)
+    }
+}
+
+/// `/clinician`: the licence, its expiry, and the revocation list at the same height.
+async fn licence(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Response {
+    app.page(done.tx(), |reader, who, _| {
+        let name = clinician(who)?;
+        let licence = reader.read_verified(&StateQuery::licence(name))?;
+        let at = licence.at.header.clone();
+        let revocation =
+            reader.read(&StateQuery::revocation(name).at_height(at.height))?;
+        Ok(View::new(
+            "My licence",
+            html! {
+                p { "Signed in as " strong { (name.as_str()) } ". Both answers below are proven at block " (at.height) " (" (layout::time(at.timestamp_ms)) "), the licence and the revocation list at the same height." }
+                (licence_panel(licence.value.as_ref(), at.timestamp_ms))
+                (revocation_panel(revocation.as_ref(), at.height))
+            },
+        ))
+    })
+    .await
+}
+
+fn licence_panel(licence: Option<&Licence>, chain_ms: u64) -> Markup {
+    let Some(licence) = licence else {
+        return html! {
+            div id="licence" class="panel error" data-licence-state="none" {
+                h2 { "No licence" }
+                p { "The chain holds no licence for you (proven absent): you cannot be granted records. Your hospital issues one with " code { "medchain licence issue" } "." }
+            }
+        };
+    };
+    let (days, ahead) = days_between(chain_ms, licence.expires_at_ms);
+    html! {
+        div id="licence" class={ "panel " (if ahead { "ok" } else { "error" }) }
+            data-licence-state=(if ahead { "valid" } else { "expired" }) {
+            h2 { @if ahead { "Licensed" } @else { "Licence expired" } }
+            dl class="facts" {
+                dt { "Issued by" } dd { (licence.hospital.as_str()) " · " (licence.org.as_str()) }
+                dt { "Issued or last renewed" } dd { "block " (licence.issued_at) }
+                dt { "Expires" } dd {
+                    (layout::time(licence.expires_at_ms))
+                    @if !ahead { " — " strong { (days) } " days ago (by the chain's clock)" }
+                    @else if days <= CENTURY_DAYS { " — " strong { (days) } " days left (by the chain's clock)" }
+                }
+            }
+        }
+    }
+}
+
+fn revocation_panel(revocation: Option<&Revocation>, height: u64) -> Markup {
+    html! {
+        @match revocation {
+            Some(revocation) => div id="revocation" class="panel error" data-revoked="true" {
+                h2 { "REVOKED" }
+                p { "You are on the revocation list since block " (revocation.at) ", revoked by "
+                    code title=(revocation.by) { (layout::short(&revocation.by.to_string())) "…" }
+                    (layout::copy_button(&revocation.by.to_string()))
+                    ". Hospitals refuse your requests until the revocation is lifted." }
+            },
+            None => div id="revocation" class="panel ok" data-revoked="false" {
+                p { "Not on the revocation list (proven absent at block " (height) ")." }
+            },
+        }
+    }
+}
+
+/// `/clinician/shared`: consents patients granted me, active ones first.
+async fn shared(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Response {
+    app.page(done.tx(), |reader, who, app| {
+        clinician(who)?;
+        let mut listed = reader.all(&ListQuery::grantee_consents(&who.address))?;
+        let at = consents::newest_seen(reader)?;
+        let genesis_ms = reader.client().light.genesis().genesis_time_ms;
+        listed.sort_by_key(|entry| ConsentState::of(&entry.value, &at.header));
+        let names = identity_names(reader, listed.iter().map(|entry| entry.value.patient))?;
+        let csrf = app.session.csrf();
+        Ok(View::new(
+            "Shared with me",
+            html! {
+                p { "Consents patients granted you, active ones first. Ask for a record on chain to have the decision logged in the patient's history; the holding hospital's gateway serves it under an active consent." }
+                @if listed.is_empty() {
+                    p class="empty" { "No patient has granted you a consent yet." }
+                } @else {
+                    (layout::table(&["Consent", "Patient", "Records", "Purpose", "Expires", "State"], html! {
+                        @for entry in &listed {
+                            @let state = ConsentState::of(&entry.value, &at.header);
+                            tr data-consent-id=(entry.id) data-consent-state=(state.as_str()) {
+                                td { (layout::id_link(&format!("/explorer/consents/{}", entry.id), &entry.id.to_string())) }
+                                td { (person(&entry.value.patient, &names)) }
+                                td { ul class="ids" { @for record in &entry.value.records {
+                                    li {
+                                        (layout::id_link(&format!("/explorer/records/{record}"), &record.to_string()))
+                                        @if state == ConsentState::Active {
+                                            " " (request_button(csrf, record, entry.value.purpose))
+                                        }
+                                    }
+                                } } }
+                                td { (purpose_name(entry.value.purpose)) }
+                                td { (consents::expiry(entry.value.expiry, &at.header, genesis_ms)) }
+                                td class={ "state-" (state.as_str()) } { (state.as_str()) }
+                            }
+                        }
+                    }))
+                }
+                p { a href="/clinician/request" { "Request another record" } }
+            },
+        ))
+    })
+    .await
+}
+
+fn request_button(csrf: &str, record: &RecordId, purpose: Purpose) -> Markup {
+    html! {
+        form class="request-access inline" method="post" action="/clinician/request" {
+            (layout::csrf_field(csrf))
+            input type="hidden" name="record" value=(record);
+            input type="hidden" name="purpose" value=(purpose_name(purpose));
+            button type="submit" aria-label={ "Request record " (record) " on chain" } { "Request" }
+        }
+    }
+}
+
+/// `/clinician/request[?tx=ID]`: the request form, and the proven decision on the request
+/// just sent.
+async fn request_page(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Response {
+    let sent = done.tx();
+    app.page(sent, move |reader, who, app| {
+        clinician(who)?;
+        let decided = sent.map(|tx| decided(reader, &tx)).transpose()?;
+        Ok(View::new(
+            "Request a record",
+            html! {
+                @if let Some(entry) = &decided { (decision_panel(entry)) }
+                p { "An access request is a transaction: the chain decides it against the patient's consents, your licence and the revocation list, and logs the decision in the patient's access history, allowed or denied." }
+                form id="request-access" class="stacked" method="post" action="/clinician/request" {
+                    (layout::csrf_field(app.session.csrf()))
+                    label for="record" { "Record (its id or a unique prefix)" }
+                    input id="record" name="record" type="text" required autocomplete="off" spellcheck="false";
+                    label for="purpose" { "For what" }
+                    select id="purpose" name="purpose" {
+                        @for name in input::purpose_names() { option value=(name) { (name.replace('_', " ")) } }
+                    }
+                    button type="submit" { "Request on chain" }
+                }
+            },
+        ))
+    })
+    .await
+}
+
+/// The patient's log entry for access request `tx` (proven), found through the record its
+/// receipt names.
+fn decided(reader: &Reader<'_>, tx: &TxId) -> Result<AccessLogEntry, PortalError> {
+    let TxOutcome::Finalized(confirmed) = reader.transaction(tx)? else {
+        return Err(PortalError::NotFound(format!(
+            "transaction {tx} is not final yet; reload in a moment"
+        )));
+    };
+    let record = confirmed
+        .receipt
+        .events
+        .iter()
+        .find_map(|event| match event {
+            Event::AccessDecided { record, .. } => Some(*record),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            PortalError::BadInput(format!("transaction {tx} is not an access request"))
+        })?;
+    reader.access_decision(tx, &record)
+}
+
+fn decision_panel(entry: &AccessLogEntry) -> Markup {
+    let allowed = entry.decision.is_allowed();
+    html! {
+        div id="access-decision" class={ "panel " (if allowed { "ok" } else { "error" }) }
+            data-decision=(entry.decision.kind()) role="status" {
+            h2 { "The chain's decision" }
+            p { (decision(&entry.decision)) }
+            p { "For record " (layout::id_link(&format!("/explorer/records/{}", entry.record), &entry.record.to_string()))
+                " (" (purpose_name(entry.purpose)) "), block " (entry.height)
+                ", proven from the patient's access log." }
+        }
+    }
+}
+
+/// The request form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RequestForm {
+    csrf: String,
+    record: String,
+    purpose: String,
+}
+
+/// `POST /clinician/request`: signs and sends an access request.
+async fn request(State(app): State<Arc<App>>, Form(form): Form<RequestForm>) -> Response {
+    let acting = app.clone();
+    app.act(
+        &form.csrf,
+        "/clinician/request".into(),
+        move |reader, signer| {
+            clinician(&Who::read(reader, acting.address)?)?;
+            let record = input::record(reader, &form.record)?;
+            let purpose = input::purpose(&form.purpose)?;
+            acting.send(signer, build::request_access(record, purpose))
+        },
+    )
+    .await
+}
+
+/// What the emergency page's form fills into the command.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EmergencyForm {
+    patient: String,
+    hospital: String,
+    gateway: String,
+}
+
+/// `/clinician/emergency`: what break-glass is, and the command that does it.
+///
+/// Break-glass needs the patient's biometric template to open their emergency entry, which
+/// the portal does not take from a browser; `medchain doctor emergency` does it on this
+/// machine. The page fills the command in from the form.
+async fn emergency(State(app): State<Arc<App>>, Query(form): Query<EmergencyForm>) -> Response {
+    let node = app.chain.node.url().to_string();
+    app.page(None, move |reader, who, _| {
+        clinician(who)?;
+        let command = emergency_command(&form, &node)?;
+        let mine: Vec<_> = reader
+            .all(&ListQuery::emergencies())?
+            .into_iter()
+            .filter(|entry| entry.value.doctor_address == who.address)
+            .collect();
+        Ok(View::new(
+            "Emergency access",
+            html! {
+                div class="panel warning" role="note" {
+                    h2 { "Break-glass: only when the patient cannot consent" }
+                    p { "Emergency access opens a patient's record without their consent. It is logged on chain as " strong class="break-glass" { "BREAK-GLASS" } ", the patient is notified, and the regulator sees every such access." }
+                    ol {
+                        li { "You open the patient's emergency entry with their biometric template (on this machine)." }
+                        li { "Your hospital co-signs and files the emergency request on chain." }
+                        li { "The hospital holding the record checks the request on chain, logs the break-glass access and releases the record to you." }
+                    }
+                }
+                form id="emergency-command" class="stacked" method="get" action="/clinician/emergency" {
+                    label for="patient" { "Patient (their account address)" }
+                    input id="patient" name="patient" type="text" autocomplete="off" spellcheck="false" value=(form.patient);
+                    label for="hospital" { "Your hospital's gateway URL" }
+                    input id="hospital" name="hospital" type="url" placeholder="http://127.0.0.1:9102" value=(form.hospital);
+                    label for="gateway" { "The holding hospital's gateway URL" }
+                    input id="gateway" name="gateway" type="url" placeholder="http://127.0.0.1:9101" value=(form.gateway);
+                    button type="submit" { "Prepare the command" }
+                }
+                p { "The portal does not take a biometric template from the browser. Run this in a terminal on this machine, with the patient's template file:" }
+                pre id="emergency-cli" { code { (command) } }
+                (layout::copy_button(&command))
+                h2 { "Your emergency requests" }
+                @if mine.is_empty() {
+                    p class="empty" { "You have filed none." }
+                } @else {
+                    (layout::table(&["When", "Record", "Hospital", "Request"], html! {
+                        @for entry in mine.iter().rev() {
+                            tr data-access-kind="break_glass" {
+                                td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
+                                td { (layout::id_link(&format!("/explorer/records/{}", entry.value.record), &entry.value.record.to_string())) }
+                                td { (entry.value.hospital.as_str()) }
+                                td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
+                            }
+                        }
+                    }))
+                }
+            },
+        ))
+    })
+    .await
+}
+
+/// `medchain doctor emergency …` with what the form gave (placeholders for the rest), every
+/// word quoted for a POSIX shell.
+fn emergency_command(form: &EmergencyForm, node: &str) -> Result<String, PortalError> {
+    let patient = match form.patient.trim() {
+        "" => "PATIENT_ADDRESS".to_string(),
+        text => input::address(text, "patient")?.to_string(),
+    };
+    let or = |value: &str, placeholder: &'static str| match value.trim() {
+        "" => placeholder.to_string(),
+        text => text.to_string(),
+    };
+    let words = [
+        "medchain".to_string(),
+        "doctor".into(),
+        "emergency".into(),
+        "--key".into(),
+        "YOUR_KEY_FILE".into(),
+        "--node".into(),
+        node.to_string(),
+        "--patient".into(),
+        patient,
+        "--template".into(),
+        "PATIENT_TEMPLATE_FILE".into(),
+        "--hospital".into(),
+        or(&form.hospital, "YOUR_HOSPITAL_GATEWAY_URL"),
+        "--gateway".into(),
+        or(&form.gateway, "HOLDING_HOSPITAL_GATEWAY_URL"),
+        "--out".into(),
+        "record.json".into(),
+    ];
+    shlex::try_join(words.iter().map(String::as_str)).map_err(|error| {
+        PortalError::BadInput(format!(
+            "a URL holds a character no shell command can: {error}"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_state::{testkit, values::IdentityRecord};
+    use medchain_types::Role;
+
+    #[test]
+    fn days_count_whole_days_either_side_of_expiry() {
+        assert_eq!(days_between(0, 3 * DAY_MS + 5), (3, true));
+        assert_eq!(days_between(0, DAY_MS - 1), (0, true));
+        assert_eq!(days_between(10 * DAY_MS, 7 * DAY_MS), (3, false));
+        assert_eq!(days_between(5, 5), (0, false), "expiry is exclusive");
+    }
+
+    #[test]
+    fn the_emergency_command_is_quoted_and_checks_the_patient() {
+        let patient = testkit::address(4);
+        let form = EmergencyForm {
+            patient: patient.to_string(),
+            hospital: "http://127.0.0.1:9102".into(),
+            gateway: "http://evil;rm -rf ~:1".into(),
+        };
+        let command = emergency_command(&form, "http://127.0.0.1:8400").unwrap();
+        assert!(
+            command.starts_with(
+                "medchain doctor emergency --key YOUR_KEY_FILE --node http://127.0.0.1:8400"
+            ),
+            "{command}"
+        );
+        assert!(
+            command.contains(&format!("--patient {patient}")),
+            "{command}"
+        );
+        assert!(command.contains("'http://evil;rm -rf ~:1'"), "{command}");
+        assert_eq!(
+            shlex::split(&command).unwrap()[14],
+            "http://evil;rm -rf ~:1"
+        );
+        let empty = emergency_command(&EmergencyForm::default(), "http://n:1").unwrap();
+        assert!(
+            empty.contains("--patient PATIENT_ADDRESS")
+                && empty.contains("--gateway HOLDING_HOSPITAL_GATEWAY_URL"),
+            "{empty}"
+        );
+        let error = emergency_command(
+            &EmergencyForm {
+                patient: "nope".into(),
+                ..EmergencyForm::default()
+            },
+            "http://n:1",
+        )
+        .unwrap_err();
+        assert!(error.to_string().starts_with("patient: "), "{error}");
+    }
+
+    #[test]
+    fn clinician_pages_refuse_other_keys_and_say_why() {
+        let patient = Who {
+            address: testkit::address(6),
+            regulator: false,
+            identity: None,
+        };
+        let message = clinician(&patient).unwrap_err().to_string();
+        assert!(
+            message.contains("for a clinician") && message.contains("not enrolled"),
+            "{message}"
+        );
+        let doctor = Who {
+            address: testkit::address(5),
+            regulator: false,
+            identity: Some(IdentityRecord {
+                identity: IdentityName::new("dr-kim@seoul").unwrap(),
+                address: testkit::address(5),
+                role: Role::Doctor,
+                org: Some(testkit::org_name("Seoul General")),
+                key_part: testkit::key_part(5),
+                enrolled_at: 3,
+            }),
+        };
+        assert_eq!(clinician(&doctor).unwrap().as_str(), "dr-kim@seoul");
+    }
 }

@@ -2,13 +2,17 @@
 //! outcome of the transaction an action just sent.
 
 mod clinician;
+mod consents;
 mod explorer;
+mod input;
 mod patient;
 mod regulator;
+mod timeline;
 
 use crate::{
+    error::PortalError,
     layout::{self, View},
-    reader::Reader,
+    reader::{Reader, Who},
     server::App,
 };
 use axum::{
@@ -136,4 +140,24 @@ pub(crate) fn event_summary(event: &Event) -> Markup {
             }
         }
     }
+}
+
+/// The refusal of a page meant for `audience` ("a patient", "the regulator", …): what this
+/// key is instead, and where its own pages are.
+pub(crate) fn not_for_this_key(who: &Who, audience: &str) -> PortalError {
+    let is = if who.regulator {
+        "the regulator's".to_string()
+    } else {
+        match who.identity.as_ref() {
+            Some(identity) => format!(
+                "enrolled as {} ({:?})",
+                identity.identity.as_str(),
+                identity.role
+            ),
+            None => "not enrolled (a patient's, for the portal)".to_string(),
+        }
+    };
+    PortalError::BadInput(format!(
+        "these pages are for {audience}, and this portal's key is {is}. Its own pages are in the menu above; to see these, start `medchain portal` with {audience}'s key file"
+    ))
 }

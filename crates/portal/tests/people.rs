@@ -1,0 +1,294 @@
+//! The patient and clinician pages against a real chain (the node crate's execution and HTTP
+//! API on loopback, blocks finalized with real certificates), through the portal's own HTTP
+//! server as a browser uses it: log in, read the pages, post the forms.
+//!
+//! A patient grants a doctor consent through the consents page; the doctor sees it shared and
+//! requests the record on chain (allowed); the patient revokes it; the doctor's next request is
+//! denied; the patient's history shows both, with the timeline. Pages of another role, and a
+//! record the patient's wallet cannot open, are refused with the reason and no data.
+
+#[path = "../../client/tests/common/mod.rs"]
+mod fixtures;
+#[path = "../../gateway/tests/support/licensed.rs"]
+mod licensed;
+#[path = "../../gateway/tests/support/producer.rs"]
+mod producer;
+#[path = "../../node/tests/served/mod.rs"]
+mod served;
+
+use licensed::licensed_doctor_chain;
+use medchain_client::{Client, WaitPolicy, build};
+use medchain_portal::{Portal, PortalConfig};
+use medchain_state::testkit::Actor;
+use medchain_types::{RecordId, keyfile::Wallet};
+use producer::BlockProducer;
+use std::time::Duration;
+use ureq::Agent;
+
+const BUNDLE: &[u8] = br#"{"resourceType":"Bundle","type":"collection","entry":[]}"#;
+
+fn wait() -> WaitPolicy {
+    WaitPolicy {
+        timeout: Duration::from_secs(30),
+        first_interval: Duration::from_millis(10),
+        max_interval: Duration::from_millis(100),
+    }
+}
+
+/// A chain with an audited hospital, a licensed doctor, and one record released for the
+/// patient.
+fn chain_with_a_record(doctor: &Actor, patient: &Actor) -> (Client, BlockProducer, RecordId) {
+    let (client, producer) = licensed_doctor_chain(doctor, &wait());
+    let release = build::release_record(
+        client.light.chain_id(),
+        &doctor.key,
+        patient.address,
+        BUNDLE,
+    );
+    let sent = client
+        .signer(doctor.key.clone())
+        .send(release.payload, Some(&wait()))
+        .unwrap();
+    (client, producer, RecordId::from(sent.id))
+}
+
+/// A browser session with one portal: the login cookie, no redirects followed.
+struct Browser {
+    portal: Portal,
+    agent: Agent,
+    cookie: String,
+}
+
+impl Browser {
+    fn open(client: &Client, who: &Actor) -> Self {
+        let portal = Portal::start(PortalConfig {
+            chain: client.clone(),
+            key: who.key.clone(),
+            entity_keys: None,
+            wallet: Wallet::default(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            wait: wait(),
+        })
+        .unwrap();
+        let agent: Agent = Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let login = agent.get(portal.login_url()).call().unwrap();
+        assert_eq!(login.status(), 303);
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        Self {
+            portal,
+            agent,
+            cookie,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.portal.addr())
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut response = self
+            .agent
+            .get(&self.url(path))
+            .header("Cookie", &self.cookie)
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
+    }
+
+    /// Posts `fields` with the session's `csrf` value (from a page's form): the status, and
+    /// where it redirects to or the page it answered.
+    fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let csrf = self.csrf_from_a_form();
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let mut response = self
+            .agent
+            .post(&self.url(path))
+            .header("Cookie", &self.cookie)
+            .send_form(form)
+            .unwrap();
+        let status = response.status().as_u16();
+        match response.headers().get("location") {
+            Some(to) => (status, to.to_str().unwrap().to_string()),
+            None => (status, response.body_mut().read_to_string().unwrap()),
+        }
+    }
+
+    /// [`Self::post`], which must succeed, then the page it leads to (the outcome shown).
+    fn submit(&self, path: &str, fields: &[(&str, &str)]) -> String {
+        let (status, to) = self.post(path, fields);
+        assert_eq!(status, 303, "{path}: {to}");
+        let (status, page) = self.get(&to);
+        assert_eq!(status, 200, "{to}: {page}");
+        page
+    }
+
+    fn csrf_from_a_form(&self) -> String {
+        for page in ["/patient/consents", "/clinician/request"] {
+            if let Some(csrf) = csrf_of(&self.get(page).1) {
+                return csrf;
+            }
+        }
+        panic!("no page with a form")
+    }
+}
+
+fn csrf_of(page: &str) -> Option<String> {
+    let start = page.find(r#"name="csrf" value=""#)? + r#"name="csrf" value=""#.len();
+    Some(page[start..start + 64].to_string())
+}
+
+/// The `data-consent-id` of the first row in `state`.
+fn consent_in(page: &str, state: &str) -> Option<String> {
+    let marker = format!(r#"data-consent-state="{state}""#);
+    let row = page[..page.find(&marker)?].rfind("data-consent-id=\"")? + "data-consent-id=\"".len();
+    Some(page[row..row + 64].to_string())
+}
+
+#[test]
+fn consent_lifecycle_and_access_history_through_the_pages() {
+    let doctor = Actor::new(1);
+    let patient = Actor::new(50);
+    let (client, _producer, record) = chain_with_a_record(&doctor, &patient);
+    let as_patient = Browser::open(&client, &patient);
+    let as_doctor = Browser::open(&client, &doctor);
+
+    let (status, page) = as_patient.get("/patient/records");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&format!(r#"data-record-id="{record}""#)),
+        "{page}"
+    );
+    assert!(
+        page.contains("data-verified-height=") && page.contains("Seoul General"),
+        "{page}"
+    );
+
+    let page = as_patient.submit(
+        "/patient/consents",
+        &[
+            ("grantee", &doctor.address.to_string()),
+            ("records", &record.to_string()[..12]),
+            ("purpose", "treatment"),
+            ("expires", "30d"),
+        ],
+    );
+    assert!(page.contains(r#"data-outcome="ok""#), "{page}");
+    let consent = consent_in(&page, "active").expect("an active consent row");
+    assert!(page.contains(r#"class="revoke-consent"#), "{page}");
+
+    let (status, shared) = as_doctor.get("/clinician/shared");
+    assert_eq!(status, 200, "{shared}");
+    assert_eq!(
+        consent_in(&shared, "active").as_deref(),
+        Some(consent.as_str())
+    );
+    let (status, licence) = as_doctor.get("/clinician");
+    assert_eq!(status, 200, "{licence}");
+    assert!(
+        licence.contains(r#"data-licence-state="valid""#),
+        "{licence}"
+    );
+    assert!(licence.contains(r#"data-revoked="false""#), "{licence}");
+
+    let request = [
+        ("record", record.to_string()),
+        ("purpose", "treatment".into()),
+    ];
+    let request: Vec<(&str, &str)> = request.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let decided = as_doctor.submit("/clinician/request", &request);
+    assert!(decided.contains(r#"data-decision="allowed""#), "{decided}");
+
+    let page = as_patient.submit(&format!("/patient/consents/{consent}/revoke"), &[]);
+    assert_eq!(
+        consent_in(&page, "revoked").as_deref(),
+        Some(consent.as_str())
+    );
+    assert!(consent_in(&page, "active").is_none(), "{page}");
+
+    let decided = as_doctor.submit("/clinician/request", &request);
+    assert!(decided.contains(r#"data-decision="denied""#), "{decided}");
+    assert!(
+        decided.contains("the patient revoked the consent"),
+        "{decided}"
+    );
+
+    let (status, history) = as_patient.get("/patient/history");
+    assert_eq!(status, 200, "{history}");
+    assert!(
+        history.contains(r#"<svg id="access-timeline""#),
+        "{history}"
+    );
+    assert_eq!(
+        history.matches(r#"tr data-access-kind="allowed""#).count(),
+        1,
+        "{history}"
+    );
+    assert_eq!(
+        history.matches(r#"tr data-access-kind="denied""#).count(),
+        1,
+        "{history}"
+    );
+    assert!(
+        history.contains(doctor.address.to_string().get(..12).unwrap()),
+        "{history}"
+    );
+}
+
+#[test]
+fn pages_of_another_role_and_unopenable_records_show_the_reason_not_data() {
+    let doctor = Actor::new(1);
+    let patient = Actor::new(50);
+    let (client, _producer, record) = chain_with_a_record(&doctor, &patient);
+    let as_patient = Browser::open(&client, &patient);
+    let as_doctor = Browser::open(&client, &doctor);
+
+    let (status, page) = as_patient.get("/clinician");
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("these pages are for a clinician"), "{page}");
+    assert!(!page.contains("data-verified-height"), "{page}");
+    let (status, page) = as_doctor.get("/patient/consents");
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("these pages are for a patient"), "{page}");
+
+    // The patient's wallet holds no enrolment at the hospital: nothing to decrypt with.
+    let (status, page) = as_patient.get(&format!("/patient/records/{record}"));
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("not enrolled at Seoul General"), "{page}");
+    assert!(
+        !page.contains("resourceType") && !page.contains("record-check"),
+        "{page}"
+    );
+    // Another patient's record is refused as such.
+    let as_stranger = Browser::open(&client, &Actor::new(51));
+    let (status, page) = as_stranger.get(&format!("/patient/records/{record}"));
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("is not yours"), "{page}");
+
+    // A bad form is refused with what to change, and nothing is sent.
+    let (status, page) = as_patient.post(
+        "/patient/consents",
+        &[
+            ("grantee", &doctor.address.to_string()),
+            ("records", &record.to_string()),
+            ("purpose", "treatment"),
+            ("expires", "someday"),
+        ],
+    );
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains(r#"data-outcome="failed""#), "{page}");
+    assert!(page.contains("expires: "), "{page}");
+    let (_, after) = as_patient.get("/patient/consents");
+    assert!(consent_in(&after, "active").is_none(), "{after}");
+}
