@@ -6,12 +6,15 @@
 
 use crate::error::PortalError;
 use medchain_client::{
-    Client, FinalizedHeader, ListQuery, Listed, StateQuery, TxOutcome, VerifiedBlock,
+    Client, ClientError, FinalizedHeader, ListQuery, Listed, StateQuery, TxOutcome, VerifiedBlock,
     VerifiedList,
 };
 use medchain_state::{StateValue, values::IdentityRecord};
-use medchain_types::{Address, IdentityName, Role, TxId};
-use std::sync::Mutex;
+use medchain_types::{Address, IdentityName, Receipt, Role, TxId};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, OnceLock},
+};
 
 /// The largest list a page reads whole (pages of the node's maximum size, until the end).
 const MAX_LISTED: u64 = 10_000;
@@ -26,10 +29,18 @@ pub(crate) struct Seen {
 impl Seen {
     fn note(&mut self, at: &FinalizedHeader) {
         let height = at.header.height;
-        if self.lowest.as_ref().is_none_or(|low| height < low.header.height) {
+        if self
+            .lowest
+            .as_ref()
+            .is_none_or(|low| height < low.header.height)
+        {
             self.lowest = Some(at.clone());
         }
-        if self.highest.as_ref().is_none_or(|high| height > high.header.height) {
+        if self
+            .highest
+            .as_ref()
+            .is_none_or(|high| height > high.header.height)
+        {
             self.highest = Some(at.clone());
         }
     }
@@ -67,7 +78,10 @@ impl<'c> Reader<'c> {
 
     /// What this page's reads were verified at.
     pub(crate) fn seen(&self) -> Seen {
-        self.seen.lock().map(|seen| seen.clone()).unwrap_or_default()
+        self.seen
+            .lock()
+            .map(|seen| seen.clone())
+            .unwrap_or_default()
     }
 
     /// A state value, or `None` when proven absent.
@@ -75,9 +89,18 @@ impl<'c> Reader<'c> {
         &self,
         query: &StateQuery<V>,
     ) -> Result<Option<V>, PortalError> {
+        Ok(self.read_at(query)?.0)
+    }
+
+    /// [`Reader::read`], with the finalized header the value was proven at (to judge it at
+    /// that height's time: an expiry, a licence).
+    pub(crate) fn read_at<V: StateValue>(
+        &self,
+        query: &StateQuery<V>,
+    ) -> Result<(Option<V>, FinalizedHeader), PortalError> {
         let verified = self.client.read(query)?;
         self.note(&verified.at);
-        Ok(verified.value)
+        Ok((verified.value, verified.at))
     }
 
     /// A state value that must exist; `missing` says what was looked for.
@@ -107,18 +130,26 @@ impl<'c> Reader<'c> {
         &self,
         query: &ListQuery<E, V>,
     ) -> Result<Vec<Listed<E, V>>, PortalError> {
-        let mut entries = Vec::new();
-        loop {
+        Ok(self.all_at(query)?.0)
+    }
+
+    /// [`Reader::all`], with the finalized header its first page was verified at (to read
+    /// what the entries name at the same height).
+    pub(crate) fn all_at<E: StateValue, V: StateValue>(
+        &self,
+        query: &ListQuery<E, V>,
+    ) -> Result<(Vec<Listed<E, V>>, FinalizedHeader), PortalError> {
+        let first = self.page(query, 0, medchain_api::MAX_LIST_PAGE)?;
+        let total = first.total.min(MAX_LISTED);
+        let mut entries = first.entries;
+        while (entries.len() as u64) < total {
             let page = self.page(query, entries.len() as u64, medchain_api::MAX_LIST_PAGE)?;
-            let total = page.total.min(MAX_LISTED);
             if page.entries.is_empty() {
-                return Ok(entries);
+                break;
             }
             entries.extend(page.entries);
-            if entries.len() as u64 >= total {
-                return Ok(entries);
-            }
         }
+        Ok((entries, first.at))
     }
 
     /// A finalized block, checked against its header's transaction root.
@@ -189,5 +220,94 @@ impl Who {
     /// records are released to an address, enrolled or not.
     pub(crate) fn is_patient(&self) -> bool {
         !self.regulator && matches!(self.role(), None | Some(Role::Patient))
+    }
+}
+
+/// How many verified blocks the portal keeps (the newest; a block is small: a header and
+/// its transaction ids, plus the receipts once read).
+const CACHED_BLOCKS: usize = 4096;
+
+/// A finalized block as verified, and its transactions' receipts once they were read and
+/// verified against the block's `receipts_root`.
+#[derive(Debug)]
+pub(crate) struct CachedBlock {
+    pub block: VerifiedBlock,
+    receipts: OnceLock<Arc<Vec<Receipt>>>,
+}
+
+/// Verified finalized blocks by height. A finalized block never changes, so each is fetched
+/// and verified once for every page that shows it (the explorer, the activity scans).
+#[derive(Debug, Default)]
+pub(crate) struct BlockCache {
+    blocks: Mutex<BTreeMap<u64, Arc<CachedBlock>>>,
+}
+
+impl BlockCache {
+    fn get(&self, height: u64) -> Option<Arc<CachedBlock>> {
+        self.blocks.lock().ok()?.get(&height).cloned()
+    }
+
+    /// Keeps `block`, dropping the lowest heights beyond [`CACHED_BLOCKS`].
+    fn keep(&self, block: VerifiedBlock) -> Arc<CachedBlock> {
+        let cached = Arc::new(CachedBlock {
+            block,
+            receipts: OnceLock::new(),
+        });
+        if let Ok(mut blocks) = self.blocks.lock() {
+            blocks.insert(cached.block.at.header.height, cached.clone());
+            while blocks.len() > CACHED_BLOCKS {
+                blocks.pop_first();
+            }
+        }
+        cached
+    }
+}
+
+impl Reader<'_> {
+    /// A finalized block, verified once and then served from `cache`.
+    pub(crate) fn cached_block(
+        &self,
+        cache: &BlockCache,
+        height: u64,
+    ) -> Result<Arc<CachedBlock>, PortalError> {
+        let cached = match cache.get(height) {
+            Some(cached) => cached,
+            None => cache.keep(self.block(height)?),
+        };
+        self.note(&cached.block.at);
+        Ok(cached)
+    }
+
+    /// The receipts of every transaction of `cached`, in block order, each verified against
+    /// the block's header ([`medchain_client::LightClient::verify_receipt`]); kept with the
+    /// block once read.
+    pub(crate) fn receipts(&self, cached: &CachedBlock) -> Result<Arc<Vec<Receipt>>, PortalError> {
+        if let Some(receipts) = cached.receipts.get() {
+            return Ok(receipts.clone());
+        }
+        let receipts = cached
+            .block
+            .tx_ids
+            .iter()
+            .map(|id| self.receipt_in(&cached.block, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(cached.receipts.get_or_init(|| Arc::new(receipts)).clone())
+    }
+
+    /// Transaction `id`'s receipt, which the node must prove is the one at its position in
+    /// `block`.
+    fn receipt_in(&self, block: &VerifiedBlock, id: &TxId) -> Result<Receipt, PortalError> {
+        let status = self.client.node.tx_status(id)?;
+        let receipt = status.receipt.ok_or_else(|| {
+            PortalError::Verification(format!(
+                "the node lists transaction {id} in finalized block {} but gives no receipt for it",
+                block.at.header.height
+            ))
+        })?;
+        self.client
+            .light
+            .verify_receipt(id, block, &receipt, status.receipt_proof.as_deref())
+            .map_err(ClientError::from)?;
+        Ok(receipt)
     }
 }

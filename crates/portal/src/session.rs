@@ -63,10 +63,7 @@ impl Session {
 
     /// The `Set-Cookie` value for a browser that presented the token.
     pub(crate) fn set_cookie(&self) -> String {
-        format!(
-            "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-            self.token
-        )
+        format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", self.token)
     }
 }
 

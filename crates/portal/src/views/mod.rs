@@ -3,6 +3,7 @@
 
 mod clinician;
 mod explorer;
+mod links;
 mod patient;
 mod regulator;
 
