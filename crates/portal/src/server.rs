@@ -346,14 +346,15 @@ impl App {
             let reader = Reader::new(&self.chain);
             let signer = self.chain.signer(self.key.clone());
             act(&reader, &signer).map_err(|error| {
-                let who = Who::read(&reader, self.address).ok();
+                // Boxed: a `Who` is large, and the error travels back through the task.
+                let who = Who::read(&reader, self.address).ok().map(Box::new);
                 (who, error)
             })
         })
         .await;
         match answer {
             Ok(Ok(id)) => Redirect::to(&format!("{back}?tx={id}")).into_response(),
-            Ok(Err((who, error))) => action_failed(who.as_ref(), &back, &error),
+            Ok(Err((who, error))) => action_failed(who.as_deref(), &back, &error),
             Err(_) => page_failed(
                 None,
                 &PortalError::Internal("the action's worker stopped".into()),

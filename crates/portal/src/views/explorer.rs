@@ -25,8 +25,10 @@ use axum::{
 };
 use maud::{Markup, html};
 use medchain_api::IdKind;
-use medchain_client::{ClientError, StateQuery, TxOutcome, VerifiedBlock, purpose_name};
-use medchain_state::values::{Consent, Org};
+use medchain_client::{
+    ClientError, ListQuery, Listed, StateQuery, TxOutcome, VerifiedBlock, purpose_name,
+};
+use medchain_state::values::{Consent, Membership, Org};
 use medchain_types::{Address, ConsentId, Expiry, Header, OrgName, RecordId, TxId};
 use rates::{Latency, RATE_BUCKETS, Sample};
 use search::Readings;
@@ -337,7 +339,7 @@ async fn block(State(app): State<Arc<App>>, Path(height): Path<String>) -> Respo
 }
 
 /// A receipt's events, one per line (a transaction that changed nothing says so).
-fn events(events: &[medchain_types::Event]) -> Markup {
+pub(crate) fn events(events: &[medchain_types::Event]) -> Markup {
     html! {
         @if events.is_empty() {
             "no events"
@@ -469,9 +471,21 @@ async fn consent(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respons
     .await
 }
 
+/// An organisation's members, founder first, verified.
+pub(crate) fn org_members(
+    reader: &Reader<'_>,
+    org: &Org,
+) -> Result<Vec<Listed<Address, Membership>>, PortalError> {
+    reader.all(&ListQuery::org_members(&org.name))
+}
+
 /// An organisation's verified facts and its members, for the explorer and the regulator.
-pub(crate) fn org_facts(reader: &Reader<'_>, app: &App, org: &Org) -> Result<Markup, PortalError> {
-    let members = reader.all(&medchain_client::ListQuery::org_members(&org.name))?;
+pub(crate) fn org_facts(
+    reader: &Reader<'_>,
+    app: &App,
+    org: &Org,
+    members: &[Listed<Address, Membership>],
+) -> Result<Markup, PortalError> {
     let registered = reader.cached_block(&app.blocks, org.registered_at)?;
     let state = links::org_state(org.state);
     Ok(html! {
@@ -486,7 +500,7 @@ pub(crate) fn org_facts(reader: &Reader<'_>, app: &App, org: &Org) -> Result<Mar
         table id="members" {
             thead { tr { th scope="col" { "Member" } th scope="col" { "Joined" } th scope="col" { "Endorsed by" } } }
             tbody {
-                @for member in &members {
+                @for member in members {
                     tr data-member=(member.id) {
                         td { (links::account(&member.id)) }
                         td { "block " (links::block(member.value.joined_at)) }
@@ -517,9 +531,10 @@ pub(crate) fn read_org(reader: &Reader<'_>, name: &str) -> Result<Org, PortalErr
 async fn org(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
     app.page(None, move |reader, _, app| {
         let org = read_org(reader, &name)?;
+        let members = org_members(reader, &org)?;
         Ok(View::new(
             format!("Organisation {}", org.name),
-            org_facts(reader, app, &org)?,
+            org_facts(reader, app, &org, &members)?,
         ))
     })
     .await
