@@ -178,10 +178,13 @@ fn nav(who: &Who) -> Markup {
 
 /// A timestamp: UTC on the server, rewritten to the reader's locale by `portal.js`.
 pub(crate) fn time(ms: u64) -> Markup {
-    let at = i64::try_from(ms)
+    // A licence "without practical expiry" ends at u64::MAX ms, beyond any calendar.
+    let Some(at) = i64::try_from(ms)
         .ok()
         .and_then(DateTime::<Utc>::from_timestamp_millis)
-        .unwrap_or_default();
+    else {
+        return html! { span class="time" data-ms=(ms) { "never (beyond any calendar date)" } };
+    };
     html! {
         time datetime=(at.to_rfc3339_opts(SecondsFormat::Secs, true)) data-ms=(ms) {
             (at.format("%Y-%m-%d %H:%M:%S UTC"))

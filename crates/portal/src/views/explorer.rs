@@ -30,7 +30,7 @@ use medchain_client::{
 };
 use medchain_state::values::{Consent, Membership, Org};
 use medchain_types::{Address, ConsentId, Expiry, Header, OrgName, RecordId, TxId};
-use rates::{Latency, RATE_BUCKETS, Sample};
+use rates::{Latency, Sample};
 use search::Readings;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -206,7 +206,7 @@ fn rate_charts(window: &[Arc<CachedBlock>]) -> Markup {
             txs: cached.block.tx_ids.len(),
         })
         .collect();
-    let buckets = rates::buckets(&samples, RATE_BUCKETS);
+    let buckets = rates::buckets(&samples, rates::bucket_count(samples.len()));
     let bars = |rate: fn(&rates::Bucket) -> f64| -> Vec<Bar> {
         buckets
             .iter()

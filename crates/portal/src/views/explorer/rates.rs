@@ -4,8 +4,16 @@
 use crate::charts::Bar;
 use prometheus_parse::{Scrape, Value};
 
-/// How many time buckets the rate charts divide their window into.
-pub(super) const RATE_BUCKETS: usize = 12;
+/// At most this many time buckets in a rate chart.
+const MAX_BUCKETS: usize = 12;
+/// Blocks per bucket at least, on average: a bucket narrower than the gap between blocks
+/// would show a rate of 0 next to a spike.
+const BLOCKS_PER_BUCKET: usize = 5;
+
+/// How many buckets a window of `blocks` blocks is divided into.
+pub(super) fn bucket_count(blocks: usize) -> usize {
+    (blocks / BLOCKS_PER_BUCKET).clamp(1, MAX_BUCKETS)
+}
 
 /// One verified block as the rate charts need it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -184,6 +192,15 @@ mod tests {
         assert!(buckets(&[sample(7, 1)], 12).is_empty());
         assert!(buckets(&[sample(7, 1), sample(7, 2)], 12).is_empty());
         assert!(buckets(&[sample(0, 1), sample(9, 2)], 0).is_empty());
+    }
+
+    #[test]
+    fn buckets_hold_several_blocks() {
+        assert_eq!(bucket_count(0), 1);
+        assert_eq!(bucket_count(9), 1);
+        assert_eq!(bucket_count(10), 2);
+        assert_eq!(bucket_count(120), 12);
+        assert_eq!(bucket_count(10_000), 12);
     }
 
     #[test]
