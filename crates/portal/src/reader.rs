@@ -223,9 +223,11 @@ impl Who {
     }
 }
 
-/// How many verified blocks the portal keeps (the newest; a block is small: a header and
-/// its transaction ids, plus the receipts once read).
+/// How many verified blocks the portal keeps (the newest), and how many transactions in
+/// all: a block is a header and its transaction ids (plus their receipts once read), so
+/// under load a few blocks can weigh more than thousands of idle ones.
 const CACHED_BLOCKS: usize = 4096;
+const CACHED_TXS: usize = 200_000;
 
 /// A finalized block as verified, and its transactions' receipts once they were read and
 /// verified against the block's `receipts_root`.
@@ -239,27 +241,48 @@ pub(crate) struct CachedBlock {
 /// and verified once for every page that shows it (the explorer, the activity scans).
 #[derive(Debug, Default)]
 pub(crate) struct BlockCache {
-    blocks: Mutex<BTreeMap<u64, Arc<CachedBlock>>>,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    blocks: BTreeMap<u64, Arc<CachedBlock>>,
+    txs: usize,
 }
 
 impl BlockCache {
     fn get(&self, height: u64) -> Option<Arc<CachedBlock>> {
-        self.blocks.lock().ok()?.get(&height).cloned()
+        self.kept.lock().ok()?.blocks.get(&height).cloned()
     }
 
-    /// Keeps `block`, dropping the lowest heights beyond [`CACHED_BLOCKS`].
+    /// Keeps `block`, dropping the lowest heights beyond [`CACHED_BLOCKS`] blocks or
+    /// [`CACHED_TXS`] transactions (a block larger than that is not kept at all).
     fn keep(&self, block: VerifiedBlock) -> Arc<CachedBlock> {
         let cached = Arc::new(CachedBlock {
             block,
             receipts: OnceLock::new(),
         });
-        if let Ok(mut blocks) = self.blocks.lock() {
-            blocks.insert(cached.block.at.header.height, cached.clone());
-            while blocks.len() > CACHED_BLOCKS {
-                blocks.pop_first();
+        if let Ok(mut kept) = self.kept.lock() {
+            let height = cached.block.at.header.height;
+            if let Some(old) = kept.blocks.insert(height, cached.clone()) {
+                kept.txs -= old.block.tx_ids.len();
+            }
+            kept.txs += cached.block.tx_ids.len();
+            while kept.blocks.len() > CACHED_BLOCKS || kept.txs > CACHED_TXS {
+                let Some((_, dropped)) = kept.blocks.pop_first() else {
+                    break;
+                };
+                kept.txs -= dropped.block.tx_ids.len();
             }
         }
         cached
+    }
+
+    /// How many blocks and transactions are kept.
+    #[cfg(test)]
+    fn size(&self) -> (usize, usize) {
+        let kept = self.kept.lock().unwrap();
+        (kept.blocks.len(), kept.txs)
     }
 }
 
@@ -309,5 +332,59 @@ impl Reader<'_> {
             .verify_receipt(id, block, &receipt, status.receipt_proof.as_deref())
             .map_err(ClientError::from)?;
         Ok(receipt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_client::Finality;
+    use medchain_types::{Hash32, Header};
+
+    fn block(height: u64, txs: usize) -> VerifiedBlock {
+        let zero = Hash32::from([0; 32]);
+        let header = Header {
+            height,
+            parent: zero,
+            timestamp_ms: height,
+            proposer: Address::from_bytes([0; 32]),
+            tx_root: zero,
+            state_root: zero,
+            receipts_root: zero,
+            revocation_root: zero,
+            med_checkpoint: zero,
+        };
+        VerifiedBlock {
+            at: FinalizedHeader {
+                digest: header.digest(),
+                header,
+                finality: Finality::Genesis,
+            },
+            tx_ids: vec![TxId(zero); txs],
+        }
+    }
+
+    #[test]
+    fn the_cache_keeps_the_newest_blocks_within_its_bounds() {
+        let cache = BlockCache::default();
+        for height in 0..(CACHED_BLOCKS as u64 + 10) {
+            cache.keep(block(height, 1));
+        }
+        assert_eq!(cache.size(), (CACHED_BLOCKS, CACHED_BLOCKS));
+        assert!(cache.get(9).is_none(), "the lowest heights go first");
+        assert!(cache.get(CACHED_BLOCKS as u64 + 9).is_some());
+
+        // A heavy block pushes out older ones; kept again, a block is not counted twice.
+        let heavy = CACHED_BLOCKS as u64 + 100;
+        cache.keep(block(heavy, CACHED_TXS - 10));
+        cache.keep(block(heavy, CACHED_TXS - 10));
+        let (blocks, txs) = cache.size();
+        assert!(txs <= CACHED_TXS, "{txs}");
+        assert_eq!(blocks, 11);
+        assert!(cache.get(heavy).is_some());
+
+        // One block larger than the whole budget is served but not kept.
+        cache.keep(block(heavy + 1, CACHED_TXS + 1));
+        assert_eq!(cache.size(), (0, 0));
     }
 }
