@@ -13,7 +13,7 @@ mod producer;
 #[path = "../../node/tests/served/mod.rs"]
 mod served;
 
-use medchain_client::{Client, StateQuery, WaitPolicy};
+use medchain_client::{Client, LightClient, NodeClient, StateQuery, TxOutcome, WaitPolicy};
 use medchain_portal::{Portal, PortalConfig};
 use medchain_state::testkit::{
     self, Actor, EmergencyAsk, HospitalDesk, REGULATOR_SEED, doctor_identity, org_name,
@@ -21,7 +21,12 @@ use medchain_state::testkit::{
 use medchain_types::{ContentHash, OrgKind, OrgState, Payload, RecordId, TxId, keyfile::Wallet};
 use producer::BlockProducer;
 use served::{fresh_chain, verifying_client};
-use std::time::Duration;
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    net::TcpListener,
+    thread,
+    time::Duration,
+};
 
 /// Waits are short: blocks are produced every 20 ms.
 fn wait() -> WaitPolicy {
@@ -53,6 +58,44 @@ struct Page {
     status: u16,
     location: Option<String>,
     body: String,
+}
+
+/// A node that lies: an HTTP proxy in front of `node` that swaps `from` for `to` in the
+/// answers to paths starting with `path` (GET only, one request per connection).
+fn tampering_proxy(node: &str, path: &'static str, from: &'static str, to: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let node = node.to_string();
+    thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request_line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            reader.read_line(&mut request_line).unwrap();
+            // Skip the headers: the portal's reads are GETs without a body.
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let target = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+            let mut answer = agent.get(format!("{node}{target}")).call().unwrap();
+            let status = answer.status().as_u16();
+            let mut body = answer.body_mut().read_to_string().unwrap();
+            if target.starts_with(path) {
+                body = body.replace(from, to);
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
 }
 
 impl Session {
@@ -336,6 +379,42 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
     assert!(!refused.body.contains("data-org="));
     let explorer = other.get("/explorer");
     assert_eq!(explorer.status, 200);
+
+    // A node that changes what a transaction did: the block and transaction pages fail
+    // verification and show none of it.
+    let TxOutcome::Finalized(confirmed) = client.transaction(&approve_tx.parse().unwrap()).unwrap()
+    else {
+        panic!("the approval is final");
+    };
+    let liar = tampering_proxy(
+        client.node.url(),
+        "/v1/transactions/",
+        r#""to":"audited""#,
+        r#""to":"suspended""#,
+    );
+    let lied_to = Client::new(
+        NodeClient::new(&liar).unwrap(),
+        LightClient::new(fixtures::genesis()).unwrap(),
+    );
+    let fooled = Session::open(&lied_to, &Actor::new(REGULATOR_SEED));
+    for path in [
+        format!("/explorer/blocks/{}", confirmed.receipt.height),
+        format!("/explorer/tx/{approve_tx}"),
+    ] {
+        let page = fooled.get(&path);
+        assert_eq!(page.status, 502, "{path}: {}", page.body);
+        assert!(page.body.contains(r#"id="verification-error""#), "{path}");
+        assert!(!page.body.contains("data-verified-height"), "{path}");
+        assert!(
+            !page.body.contains("state-suspended"),
+            "{path}: the lie is not shown"
+        );
+    }
+    assert_eq!(
+        fooled.get("/explorer").status,
+        200,
+        "untouched answers still verify"
+    );
 
     // A longer chain: the charts cover the newest 120 blocks, read once and then cached.
     for _ in 0..150 {
