@@ -13,6 +13,7 @@
 //! listens on loopback only and serves nobody without the session cookie set by the one-time
 //! login URL printed at start-up ([`session`]).
 
+mod charts;
 mod error;
 mod layout;
 mod reader;

@@ -6,15 +6,18 @@
 
 use crate::error::PortalError;
 use medchain_client::{
-    Client, FinalizedHeader, ListQuery, Listed, StateQuery, TxOutcome, Verified, VerifiedBlock,
-    VerifiedList,
+    Client, ClientError, FinalizedHeader, ListQuery, Listed, StateQuery, TxOutcome, Verified,
+    VerifiedBlock, VerifiedList,
 };
 use medchain_state::{
     StateValue,
     values::{AccessLogEntry, IdentityRecord},
 };
-use medchain_types::{Address, IdentityName, RecordId, Role, TxId};
-use std::sync::Mutex;
+use medchain_types::{Address, IdentityName, Receipt, RecordId, Role, TxId};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, OnceLock},
+};
 
 /// The largest list a page reads whole (pages of the node's maximum size, until the end).
 const MAX_LISTED: u64 = 10_000;
@@ -89,9 +92,18 @@ impl<'c> Reader<'c> {
         &self,
         query: &StateQuery<V>,
     ) -> Result<Option<V>, PortalError> {
+        Ok(self.read_at(query)?.0)
+    }
+
+    /// [`Reader::read`], with the finalized header the value was proven at (to judge it at
+    /// that height's time: an expiry, a licence).
+    pub(crate) fn read_at<V: StateValue>(
+        &self,
+        query: &StateQuery<V>,
+    ) -> Result<(Option<V>, FinalizedHeader), PortalError> {
         let verified = self.client.read(query)?;
         self.note(&verified.at);
-        Ok(verified.value)
+        Ok((verified.value, verified.at))
     }
 
     /// A state value that must exist; `missing` says what was looked for.
@@ -121,18 +133,26 @@ impl<'c> Reader<'c> {
         &self,
         query: &ListQuery<E, V>,
     ) -> Result<Vec<Listed<E, V>>, PortalError> {
-        let mut entries = Vec::new();
-        loop {
+        Ok(self.all_at(query)?.0)
+    }
+
+    /// [`Reader::all`], with the finalized header its first page was verified at (to read
+    /// what the entries name at the same height).
+    pub(crate) fn all_at<E: StateValue, V: StateValue>(
+        &self,
+        query: &ListQuery<E, V>,
+    ) -> Result<(Vec<Listed<E, V>>, FinalizedHeader), PortalError> {
+        let first = self.page(query, 0, medchain_api::MAX_LIST_PAGE)?;
+        let total = first.total.min(MAX_LISTED);
+        let mut entries = first.entries;
+        while (entries.len() as u64) < total {
             let page = self.page(query, entries.len() as u64, medchain_api::MAX_LIST_PAGE)?;
-            let total = page.total.min(MAX_LISTED);
             if page.entries.is_empty() {
-                return Ok(entries);
+                break;
             }
             entries.extend(page.entries);
-            if entries.len() as u64 >= total {
-                return Ok(entries);
-            }
         }
+        Ok((entries, first.at))
     }
 
     /// A finalized block, checked against its header's transaction root.
@@ -240,5 +260,171 @@ impl Reader<'_> {
                 "the node proves no access-log entry for {tx}; ask another node"
             ))
         })
+    }
+}
+
+/// How many verified blocks the portal keeps (the newest), and how many transactions in
+/// all: a block is a header and its transaction ids (plus their receipts once read), so
+/// under load a few blocks can weigh more than thousands of idle ones.
+const CACHED_BLOCKS: usize = 4096;
+const CACHED_TXS: usize = 200_000;
+
+/// A finalized block as verified, and its transactions' receipts once they were read and
+/// verified against the block's `receipts_root`.
+#[derive(Debug)]
+pub(crate) struct CachedBlock {
+    pub block: VerifiedBlock,
+    receipts: OnceLock<Arc<Vec<Receipt>>>,
+}
+
+/// Verified finalized blocks by height. A finalized block never changes, so each is fetched
+/// and verified once for every page that shows it (the explorer, the activity scans).
+#[derive(Debug, Default)]
+pub(crate) struct BlockCache {
+    kept: Mutex<Kept>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    blocks: BTreeMap<u64, Arc<CachedBlock>>,
+    txs: usize,
+}
+
+impl BlockCache {
+    fn get(&self, height: u64) -> Option<Arc<CachedBlock>> {
+        self.kept.lock().ok()?.blocks.get(&height).cloned()
+    }
+
+    /// Keeps `block`, dropping the lowest heights beyond [`CACHED_BLOCKS`] blocks or
+    /// [`CACHED_TXS`] transactions (a block larger than that is not kept at all).
+    fn keep(&self, block: VerifiedBlock) -> Arc<CachedBlock> {
+        let cached = Arc::new(CachedBlock {
+            block,
+            receipts: OnceLock::new(),
+        });
+        if let Ok(mut kept) = self.kept.lock() {
+            let height = cached.block.at.header.height;
+            if let Some(old) = kept.blocks.insert(height, cached.clone()) {
+                kept.txs -= old.block.tx_ids.len();
+            }
+            kept.txs += cached.block.tx_ids.len();
+            while kept.blocks.len() > CACHED_BLOCKS || kept.txs > CACHED_TXS {
+                let Some((_, dropped)) = kept.blocks.pop_first() else {
+                    break;
+                };
+                kept.txs -= dropped.block.tx_ids.len();
+            }
+        }
+        cached
+    }
+
+    /// How many blocks and transactions are kept.
+    #[cfg(test)]
+    fn size(&self) -> (usize, usize) {
+        let kept = self.kept.lock().unwrap();
+        (kept.blocks.len(), kept.txs)
+    }
+}
+
+impl Reader<'_> {
+    /// A finalized block, verified once and then served from `cache`.
+    pub(crate) fn cached_block(
+        &self,
+        cache: &BlockCache,
+        height: u64,
+    ) -> Result<Arc<CachedBlock>, PortalError> {
+        let cached = match cache.get(height) {
+            Some(cached) => cached,
+            None => cache.keep(self.block(height)?),
+        };
+        self.note(&cached.block.at);
+        Ok(cached)
+    }
+
+    /// The receipts of every transaction of `cached`, in block order, each verified against
+    /// the block's header ([`medchain_client::LightClient::verify_receipt`]); kept with the
+    /// block once read.
+    pub(crate) fn receipts(&self, cached: &CachedBlock) -> Result<Arc<Vec<Receipt>>, PortalError> {
+        if let Some(receipts) = cached.receipts.get() {
+            return Ok(receipts.clone());
+        }
+        let receipts = cached
+            .block
+            .tx_ids
+            .iter()
+            .map(|id| self.receipt_in(&cached.block, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(cached.receipts.get_or_init(|| Arc::new(receipts)).clone())
+    }
+
+    /// Transaction `id`'s receipt, which the node must prove is the one at its position in
+    /// `block`.
+    fn receipt_in(&self, block: &VerifiedBlock, id: &TxId) -> Result<Receipt, PortalError> {
+        let status = self.client.node.tx_status(id)?;
+        let receipt = status.receipt.ok_or_else(|| {
+            PortalError::Verification(format!(
+                "the node lists transaction {id} in finalized block {} but gives no receipt for it",
+                block.at.header.height
+            ))
+        })?;
+        self.client
+            .light
+            .verify_receipt(id, block, &receipt, status.receipt_proof.as_deref())
+            .map_err(ClientError::from)?;
+        Ok(receipt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_client::Finality;
+    use medchain_types::{Hash32, Header};
+
+    fn block(height: u64, txs: usize) -> VerifiedBlock {
+        let zero = Hash32::from([0; 32]);
+        let header = Header {
+            height,
+            parent: zero,
+            timestamp_ms: height,
+            proposer: Address::from_bytes([0; 32]),
+            tx_root: zero,
+            state_root: zero,
+            receipts_root: zero,
+            revocation_root: zero,
+            med_checkpoint: zero,
+        };
+        VerifiedBlock {
+            at: FinalizedHeader {
+                digest: header.digest(),
+                header,
+                finality: Finality::Genesis,
+            },
+            tx_ids: vec![TxId(zero); txs],
+        }
+    }
+
+    #[test]
+    fn the_cache_keeps_the_newest_blocks_within_its_bounds() {
+        let cache = BlockCache::default();
+        for height in 0..(CACHED_BLOCKS as u64 + 10) {
+            cache.keep(block(height, 1));
+        }
+        assert_eq!(cache.size(), (CACHED_BLOCKS, CACHED_BLOCKS));
+        assert!(cache.get(9).is_none(), "the lowest heights go first");
+        assert!(cache.get(CACHED_BLOCKS as u64 + 9).is_some());
+
+        // A heavy block pushes out older ones; kept again, a block is not counted twice.
+        let heavy = CACHED_BLOCKS as u64 + 100;
+        cache.keep(block(heavy, CACHED_TXS - 10));
+        cache.keep(block(heavy, CACHED_TXS - 10));
+        let (blocks, txs) = cache.size();
+        assert!(txs <= CACHED_TXS, "{txs}");
+        assert_eq!(blocks, 11);
+        assert!(cache.get(heavy).is_some());
+
+        // One block larger than the whole budget is served but not kept.
+        cache.keep(block(heavy + 1, CACHED_TXS + 1));
+        assert_eq!(cache.size(), (0, 0));
     }
 }

@@ -4,7 +4,7 @@
 use crate::{
     error::PortalError,
     layout::{self, View},
-    reader::{Reader, Who},
+    reader::{BlockCache, Reader, Who},
     session::{self, Session},
     views,
 };
@@ -51,7 +51,15 @@ pub(crate) struct App {
     pub wallet: Wallet,
     pub session: Session,
     pub wait: WaitPolicy,
+    /// Verified finalized blocks the explorer and the activity views already read.
+    pub blocks: BlockCache,
     port: u16,
+}
+
+/// What a page route answers: a verified page, or a redirect to another route.
+pub(crate) enum Answer {
+    Page(View),
+    Redirect(String),
 }
 
 /// A running portal; dropping it stops the server.
@@ -172,6 +180,7 @@ fn serve(config: PortalConfig, ready: mpsc::Sender<Started>, stop: oneshot::Rece
             wallet: config.wallet,
             session,
             wait: config.wait,
+            blocks: BlockCache::default(),
             port: addr.port(),
         });
         let _ = ready.send(Ok((addr, login_url)));
@@ -278,6 +287,19 @@ impl App {
         done: Option<TxId>,
         build: impl FnOnce(&Reader<'_>, &Who, &App) -> Result<View, PortalError> + Send + 'static,
     ) -> Response {
+        self.answer(done, move |reader, who, app| {
+            build(reader, who, app).map(Answer::Page)
+        })
+        .await
+    }
+
+    /// [`App::page`] for a route that may instead send the browser elsewhere (a search with
+    /// one match goes to the match's page).
+    pub(crate) async fn answer(
+        self: Arc<Self>,
+        done: Option<TxId>,
+        build: impl FnOnce(&Reader<'_>, &Who, &App) -> Result<Answer, PortalError> + Send + 'static,
+    ) -> Response {
         let answer = tokio::task::spawn_blocking(move || {
             let reader = Reader::new(&self.chain);
             let who = match Who::read(&reader, self.address) {
@@ -286,9 +308,10 @@ impl App {
             };
             let outcome = done.map(|id| views::tx_outcome(&reader, &id));
             match build(&reader, &who, &self) {
-                Ok(view) => {
+                Ok(Answer::Page(view)) => {
                     layout::verified_page(&who, &reader.seen(), outcome, view).into_response()
                 }
+                Ok(Answer::Redirect(to)) => Redirect::to(&to).into_response(),
                 Err(error) => page_failed(Some(&who), &error),
             }
         })
@@ -323,17 +346,15 @@ impl App {
             let reader = Reader::new(&self.chain);
             let signer = self.chain.signer(self.key.clone());
             act(&reader, &signer).map_err(|error| {
-                let who = Who::read(&reader, self.address).ok();
-                Box::new((who, error))
+                // Boxed: a `Who` is large, and the error travels back through the task.
+                let who = Who::read(&reader, self.address).ok().map(Box::new);
+                (who, error)
             })
         })
         .await;
         match answer {
             Ok(Ok(id)) => Redirect::to(&format!("{back}?tx={id}")).into_response(),
-            Ok(Err(failed)) => {
-                let (who, error) = *failed;
-                action_failed(who.as_ref(), &back, &error)
-            }
+            Ok(Err((who, error))) => action_failed(who.as_deref(), &back, &error),
             Err(_) => page_failed(
                 None,
                 &PortalError::Internal("the action's worker stopped".into()),
@@ -383,6 +404,7 @@ impl App {
             entity_keys: None,
             wallet: Wallet::default(),
             session: Session::new(port).expect("the operating system's randomness"),
+            blocks: BlockCache::default(),
             wait: WaitPolicy::default(),
             port,
         })

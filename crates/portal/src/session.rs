@@ -64,14 +64,15 @@ impl Session {
         header
             .split(';')
             .filter_map(|pair| pair.trim().split_once('='))
-            .any(|(name, value)| name == self.cookie && self.is_token(value))
+            .any(|(name, value)| name == self.cookie_name() && self.is_token(value))
     }
 
     /// The `Set-Cookie` value for a browser that presented the token.
     pub(crate) fn set_cookie(&self) -> String {
         format!(
             "{}={}; HttpOnly; SameSite=Strict; Path=/",
-            self.cookie, self.token
+            self.cookie_name(),
+            self.token
         )
     }
 }

@@ -5,6 +5,7 @@ mod clinician;
 mod consents;
 mod explorer;
 mod input;
+mod links;
 mod patient;
 mod regulator;
 mod timeline;
