@@ -194,6 +194,11 @@ impl User {
     /// Submits the form matching `form_css` and checks that the answer reports success.
     fn act(&self, form_css: &str) {
         self.browser.submit(form_css);
+        self.expect_success(form_css);
+    }
+
+    /// Checks that the page after submitting `form_css` reports success.
+    fn expect_success(&self, form_css: &str) {
         let outcome = self.browser.attr("#action-result", "data-outcome");
         assert_eq!(
             outcome.as_deref(),
@@ -342,7 +347,10 @@ fn suspend_an_organisation(scene: &Scene) {
         browser.attr(busan, "data-org-state").as_deref(),
         Some("audited")
     );
-    regulator.act(&format!("{busan} form[action$='/suspend']"));
+    // Suspension asks first (the browser's confirm dialog), naming the organisation.
+    let suspend = format!("{busan} form[action$='/suspend']");
+    browser.submit_confirmed(&suspend, "Busan Clinic");
+    regulator.expect_success(&suspend);
     regulator.photograph("/regulator/orgs", "regulator-orgs");
     assert_eq!(
         browser.attr(busan, "data-org-state").as_deref(),

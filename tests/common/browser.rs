@@ -243,6 +243,38 @@ impl Browser {
     /// Submits the form matching `form_css` with its submit button, as a user does, and waits
     /// until the answer page has replaced this one.
     pub fn submit(&self, form_css: &str) {
+        self.click_submit(form_css);
+        self.wait_for_new_page(form_css);
+    }
+
+    /// Submits a form that asks "are you sure?" first (`form[data-confirm]`): the dialog must
+    /// appear, naming `expected` in its question, and is accepted; then waits as
+    /// [`Self::submit`] does. Returns the question.
+    pub fn submit_confirmed(&self, form_css: &str, expected: &str) -> String {
+        self.click_submit(form_css);
+        let start = Instant::now();
+        let question = loop {
+            if let Ok(text) = self.runtime.block_on(self.client().get_alert_text()) {
+                break text;
+            }
+            if start.elapsed() > WAIT {
+                panic!(
+                    "submitting `{form_css}` asked no confirmation within {WAIT:?}\n{}",
+                    self.describe_page()
+                );
+            }
+            thread::sleep(POLL);
+        };
+        assert!(
+            question.contains(expected),
+            "the confirmation {question:?} does not mention {expected:?}"
+        );
+        self.run("accept the confirmation", self.client().accept_alert());
+        self.wait_for_new_page(form_css);
+        question
+    }
+
+    fn click_submit(&self, form_css: &str) {
         let button = self.wait_for(&format!("{form_css} [type=submit]"));
         self.run(
             "mark the page",
@@ -250,6 +282,9 @@ impl Browser {
                 .execute(&format!("window.{LEAVING_MARK} = true;"), vec![]),
         );
         self.run(&format!("submit `{form_css}`"), button.click());
+    }
+
+    fn wait_for_new_page(&self, form_css: &str) {
         let start = Instant::now();
         let loaded = format!(
             "return window.{LEAVING_MARK} === undefined && document.readyState === 'complete';"

@@ -169,7 +169,7 @@ fn nav(who: &Who) -> Markup {
                 button type="submit" { "Search" }
             }
             p class="whoami" {
-                @if let Some(name) = who.name() { (name.as_str()) " · " }
+                @if let Some(label) = who.label() { (label) " · " }
                 (short(&who.address.to_string()))
             }
         }

@@ -205,6 +205,15 @@ impl Who {
         })
     }
 
+    /// How the page header names the key: a patient's identity is a pseudonym derived from
+    /// the address (nothing a person reads), so it says "patient"; others go by their name.
+    pub(crate) fn label(&self) -> Option<&str> {
+        match self.identity.as_ref()? {
+            record if record.role == Role::Patient => Some("patient"),
+            record => Some(record.identity.as_str()),
+        }
+    }
+
     /// The identity's name, if enrolled.
     pub(crate) fn name(&self) -> Option<&IdentityName> {
         self.identity.as_ref().map(|record| &record.identity)

@@ -375,7 +375,7 @@ impl App {
 fn page_failed(who: Option<&Who>, error: &PortalError) -> Response {
     (
         error.status(),
-        layout::error_page(who, error.heading(), error),
+        layout::error_page(who, "This page cannot be shown", error),
     )
         .into_response()
 }
