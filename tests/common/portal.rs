@@ -88,6 +88,11 @@ impl PortalProcess {
         format!("{}{path}", self.base)
     }
 
+    /// The portal process's id (the bench reads its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The tail of the portal's log, for failure messages.
     pub fn logs(&self) -> String {
         logs(&self.log)
