@@ -216,6 +216,12 @@ async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
             "this portal answers only on its own loopback address",
         )
             .into_response()
+    } else if session::sent_from_elsewhere(request.method(), request.headers()) {
+        (
+            StatusCode::FORBIDDEN,
+            "this portal answers only its own pages (and links you follow to them), not requests another page makes",
+        )
+            .into_response()
     } else if request.uri().path() == "/login" {
         login(&app, request.uri().query().unwrap_or_default())
     } else if request
@@ -491,6 +497,74 @@ mod tests {
         let login = format!("/login?token={}", app.session.token());
         let (status, headers, _) = send(&app, get(&login, "evil.example:8480", None)).await;
         assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+        assert!(headers.get(header::SET_COOKIE).is_none());
+    }
+
+    /// A request of this session's browser, saying where it comes from as browsers do.
+    fn fetched(app: &App, method: &str, path: &str, site: &str, mode: &str, dest: &str) -> Request {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, host())
+            .header(
+                header::COOKIE,
+                format!("{}={}", app.session.cookie_name(), app.session.token()),
+            )
+            .header("sec-fetch-site", site)
+            .header("sec-fetch-mode", mode)
+            .header("sec-fetch-dest", dest)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={}", app.session.csrf())))
+            .unwrap()
+    }
+
+    /// Every port of 127.0.0.1 is one site to a browser, which sends the portal's cookie with
+    /// the requests of a page another local program serves: only the portal's own pages, and
+    /// links the user follows, are answered.
+    #[tokio::test]
+    async fn requests_another_page_makes_are_refused_even_with_the_cookie() {
+        let app = app();
+        for (method, path, site, mode, dest) in [
+            ("GET", "/assets/portal.css", "same-site", "no-cors", "style"),
+            ("GET", "/explorer", "same-site", "no-cors", "image"),
+            ("GET", "/explorer", "same-site", "navigate", "iframe"),
+            ("GET", "/explorer", "cross-site", "cors", "empty"),
+            (
+                "POST",
+                "/regulator/orgs/x/suspend",
+                "same-site",
+                "navigate",
+                "document",
+            ),
+            (
+                "POST",
+                "/patient/consents",
+                "cross-site",
+                "navigate",
+                "document",
+            ),
+        ] {
+            let (status, _, body) = send(&app, fetched(&app, method, path, site, mode, dest)).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} from {site} ({mode}, {dest}): {body}"
+            );
+        }
+        // The portal's own pages, and a link the user followed, are answered.
+        for (site, mode, dest) in [
+            ("same-origin", "no-cors", "style"),
+            ("none", "navigate", "document"),
+            ("same-site", "navigate", "document"),
+        ] {
+            let request = fetched(&app, "GET", "/assets/portal.css", site, mode, dest);
+            let (status, _, _) = send(&app, request).await;
+            assert_eq!(status, StatusCode::OK, "{site} {mode} {dest}");
+        }
+        let login = format!("/login?token={}", app.session.token());
+        let framed = fetched(&app, "GET", &login, "same-site", "navigate", "iframe");
+        let (status, headers, _) = send(&app, framed).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
         assert!(headers.get(header::SET_COOKIE).is_none());
     }
 
