@@ -18,7 +18,9 @@ use medchain_portal::{Portal, PortalConfig};
 use medchain_state::testkit::{
     self, Actor, EmergencyAsk, HospitalDesk, REGULATOR_SEED, doctor_identity, org_name,
 };
-use medchain_types::{ContentHash, OrgKind, OrgState, Payload, RecordId, TxId, keyfile::Wallet};
+use medchain_types::{
+    ContentHash, Expiry, OrgKind, OrgState, Payload, Purpose, RecordId, TxId, keyfile::Wallet,
+};
 use producer::BlockProducer;
 use served::{fresh_chain, verifying_client};
 use std::{
@@ -297,6 +299,27 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
     let record = regulator.get(&format!("/explorer/records/{release}"));
     assert_eq!(record.status, 200, "{}", record.body);
     assert!(record.body.contains("Seoul General"));
+
+    // A consent valid below the height after its own block: once that block is final, no
+    // coming request can rely on it, and the explorer says so as the chain will judge it.
+    let tip = client.newest_certified().unwrap().at.header.height;
+    let consent = send(
+        &client,
+        &patient,
+        testkit::grant(
+            &doctor.address,
+            &[RecordId::from(release)],
+            Purpose::Treatment,
+            Expiry::AtHeight(tip + 2),
+        ),
+    );
+    let shown = regulator.get(&format!("/explorer/consents/{consent}"));
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(
+        shown.body.contains(r#"data-consent-state="expired""#),
+        "{}",
+        shown.body
+    );
 
     let licences = regulator.get("/regulator/licences");
     let identity = doctor_identity(&doctor);
