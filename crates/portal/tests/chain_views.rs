@@ -248,6 +248,15 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
     assert_eq!(state_of(&client, "Seoul General"), OrgState::Audited);
     let approve_tx = back.trim_start_matches("/regulator/orgs?tx=").to_string();
 
+    // A `?tx=` the node does not prove final is no success, whatever the node says of it.
+    let unknown = regulator.get(&format!("/regulator/orgs?tx={}", "5a".repeat(32)));
+    assert_eq!(unknown.status, 200, "{}", unknown.body);
+    assert!(
+        unknown.body.contains(r#"data-outcome="failed""#),
+        "{}",
+        unknown.body
+    );
+
     // A form without the session's csrf value sends nothing.
     let forged = regulator.post("/regulator/orgs/Seoul%20General/suspend", &[]);
     assert_eq!(forged.status, 400);
