@@ -53,7 +53,8 @@ pub(crate) struct App {
     pub wait: WaitPolicy,
     /// Verified finalized blocks the explorer and the activity views already read.
     pub blocks: BlockCache,
-    port: u16,
+    /// Where it listens (requests must name it in `Host`).
+    listening: SocketAddr,
 }
 
 /// What a page route answers: a verified page, or a redirect to another route.
@@ -181,7 +182,7 @@ fn serve(config: PortalConfig, ready: mpsc::Sender<Started>, stop: oneshot::Rece
             session,
             wait: config.wait,
             blocks: BlockCache::default(),
-            port: addr.port(),
+            listening: addr,
         });
         let _ = ready.send(Ok((addr, login_url)));
         let served = axum::serve(listener, router(app))
@@ -210,7 +211,7 @@ async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let mut response = if !session::host_allowed(host, app.port) {
+    let mut response = if !session::host_allowed(host, app.listening) {
         (
             StatusCode::MISDIRECTED_REQUEST,
             "this portal answers only on its own loopback address",
@@ -412,7 +413,7 @@ impl App {
             session: Session::new(port).expect("the operating system's randomness"),
             blocks: BlockCache::default(),
             wait: WaitPolicy::default(),
-            port,
+            listening: SocketAddr::from(([127, 0, 0, 1], port)),
         })
     }
 }
@@ -599,6 +600,49 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains(r#"id="error""#), "{body}");
         assert!(!body.contains("data-verified-height"), "{body}");
+    }
+
+    /// The status line of `GET path` sent to `addr` with `Host: host`, as a browser sends it.
+    fn status_line(addr: SocketAddr, host: &str, path: &str) -> String {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        line.trim_end().to_string()
+    }
+
+    /// Any loopback address may be listened on, and the login URL printed for it works there.
+    #[test]
+    fn the_printed_login_url_signs_in_on_any_loopback_address() {
+        let app = app();
+        for listen in ["127.0.0.2:0", "[::1]:0"] {
+            let portal = Portal::start(PortalConfig {
+                chain: app.chain.clone(),
+                key: app.key.clone(),
+                entity_keys: None,
+                wallet: Wallet::default(),
+                listen: listen.parse().unwrap(),
+                wait: WaitPolicy::default(),
+            })
+            .unwrap();
+            let url = portal.login_url().strip_prefix("http://").unwrap();
+            let (host, path) = url.split_at(url.find('/').unwrap());
+            assert_eq!(
+                status_line(portal.addr(), host, path),
+                "HTTP/1.1 303 See Other",
+                "{listen}"
+            );
+            let other = format!("127.0.0.1:{}", portal.addr().port());
+            assert!(
+                status_line(portal.addr(), &other, path).starts_with("HTTP/1.1 421"),
+                "{listen}: another address's name is not this portal's"
+            );
+        }
     }
 
     #[test]

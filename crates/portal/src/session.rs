@@ -20,6 +20,7 @@
 //!   cached, and send no `Referer` (the login URL must not leak into one).
 
 use axum::http::{HeaderMap, Method};
+use std::net::{IpAddr, SocketAddr};
 use subtle::ConstantTimeEq as _;
 
 /// One portal run's secrets.
@@ -84,11 +85,17 @@ impl Session {
     }
 }
 
-/// Whether a `Host` header names the portal's own listening port on loopback.
-pub(crate) fn host_allowed(host: &str, port: u16) -> bool {
-    ["127.0.0.1", "localhost", "[::1]"]
+/// Whether a `Host` header names the portal's own listening address: its IP (any loopback
+/// one) or `localhost`, with its port (which a browser leaves out when it is 80).
+pub(crate) fn host_allowed(host: &str, listening: SocketAddr) -> bool {
+    let port = listening.port();
+    let ip = match listening.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    [ip.as_str(), "localhost"]
         .iter()
-        .any(|name| host == format!("{name}:{port}"))
+        .any(|name| host == format!("{name}:{port}") || (port == 80 && host == *name))
 }
 
 /// Whether the browser says a page of another origin made this request (any other site, or
@@ -134,10 +141,17 @@ mod tests {
 
     #[test]
     fn only_loopback_names_of_our_port_are_hosts() {
-        assert!(host_allowed("127.0.0.1:8080", 8080));
-        assert!(host_allowed("localhost:8080", 8080));
-        assert!(!host_allowed("127.0.0.1:8081", 8080));
-        assert!(!host_allowed("evil.example:8080", 8080));
-        assert!(!host_allowed("127.0.0.1", 8080));
+        let at = |addr: &str| addr.parse::<SocketAddr>().unwrap();
+        assert!(host_allowed("127.0.0.1:8080", at("127.0.0.1:8080")));
+        assert!(host_allowed("localhost:8080", at("127.0.0.1:8080")));
+        assert!(!host_allowed("127.0.0.1:8081", at("127.0.0.1:8080")));
+        assert!(!host_allowed("evil.example:8080", at("127.0.0.1:8080")));
+        assert!(!host_allowed("127.0.0.1", at("127.0.0.1:8080")));
+        assert!(host_allowed("127.0.0.2:8080", at("127.0.0.2:8080")));
+        assert!(host_allowed("[::1]:8080", at("[::1]:8080")));
+        assert!(!host_allowed("::1:8080", at("[::1]:8080")));
+        assert!(host_allowed("127.0.0.1", at("127.0.0.1:80")));
+        assert!(host_allowed("localhost", at("127.0.0.1:80")));
+        assert!(!host_allowed("evil.example", at("127.0.0.1:80")));
     }
 }
