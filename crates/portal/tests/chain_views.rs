@@ -182,6 +182,28 @@ fn org_row<'a>(body: &'a str, name: &str) -> &'a str {
     &body[start..start + body[start..].find('>').unwrap()]
 }
 
+/// The path a browser requests for the first link or form of organisation `name`'s row whose
+/// URL ends with `end` (a browser resolves `.` and `..` segments, percent-encoded or not).
+fn browser_path(body: &str, name: &str, end: &str) -> String {
+    let row = &body[body
+        .find(&format!(r#"data-org="{name}""#))
+        .unwrap_or_else(|| panic!("no {name} in {body}"))..];
+    let url = row
+        .split(r#"action=""#)
+        .chain(row.split(r#"href=""#))
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .find(|url| url.ends_with(end) && url.contains("orgs/"))
+        .unwrap_or_else(|| panic!("no URL ending {end} for {name} in {row}"));
+    as_browser_resolves(url)
+}
+
+/// The path a browser requests for `url` on a portal page.
+fn as_browser_resolves(url: &str) -> String {
+    let base = url::Url::parse("http://127.0.0.1/regulator/orgs").unwrap();
+    base.join(url).unwrap().path().to_string()
+}
+
 fn state_of(client: &Client, name: &str) -> OrgState {
     client
         .read(&StateQuery::org(&org_name(name)))
@@ -269,6 +291,30 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
     );
     assert_eq!(again.status, 400, "{}", again.body);
     assert!(again.body.contains("is audited: it cannot be approved"));
+
+    // A name a browser would read as a step up the path ("..") still names its organisation
+    // in every link and form, once the browser has resolved them.
+    send(
+        &client,
+        &Actor::new(3),
+        testkit::register(&org_name(".."), OrgKind::Research),
+    );
+    let orgs = regulator.get("/regulator/orgs");
+    let approve = browser_path(&orgs.body, "..", "/approve");
+    let approved = regulator.post(&approve, &[("csrf", &token)]);
+    assert_eq!(approved.status, 303, "{approve}: {}", approved.body);
+    assert_eq!(state_of(&client, ".."), OrgState::Audited);
+    let orgs = regulator.get("/regulator/orgs");
+    let found = regulator.get("/explorer/search?q=..");
+    assert_eq!(found.status, 303, "{}", found.body);
+    for path in [
+        browser_path(&orgs.body, "..", ".."),
+        as_browser_resolves(&found.location.unwrap()),
+    ] {
+        let page = regulator.get(&path);
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(page.body.contains(r#"data-org="..""#), "{path}");
+    }
 
     // A licensed doctor of the audited hospital, then revoked by the hospital's desk.
     let desk = HospitalDesk::of(&seoul);

@@ -504,8 +504,10 @@ pub(crate) fn org_facts(
     })
 }
 
-/// Reads organisation `name` (from a path), or says it is not registered.
-pub(crate) fn read_org(reader: &Reader<'_>, name: &str) -> Result<Org, PortalError> {
+/// Reads the organisation a path segment names ([`links::org_segment`]), or says it is not
+/// registered.
+pub(crate) fn read_org(reader: &Reader<'_>, segment: &str) -> Result<Org, PortalError> {
+    let name = links::org_in_segment(segment);
     let name = OrgName::new(name).map_err(|error| {
         PortalError::BadInput(format!("{name:?} is not an organisation name: {error}"))
     })?;

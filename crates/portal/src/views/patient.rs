@@ -6,7 +6,7 @@
 use super::{
     Done,
     consents::{self, ConsentState},
-    input, not_for_this_key, timeline,
+    input, links, not_for_this_key, timeline,
 };
 use crate::{
     error::PortalError,
@@ -70,7 +70,7 @@ async fn records(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Respo
                         @for (entry, pointer) in listed.iter().zip(&pointers) {
                             tr data-record-id=(entry.id) {
                                 td { (layout::id_link(&format!("/patient/records/{}", entry.id), &entry.id.to_string())) }
-                                td { (org_link(&entry.value.hospital)) }
+                                td { (links::org(&entry.value.hospital)) }
                                 td { (person(&entry.value.doctor, &names)) }
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.released_at) }
                                 td { (storage(pointer.as_ref())) }
@@ -101,7 +101,7 @@ async fn record(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response
             html! {
                 dl class="facts" {
                     dt { "Record" } dd { code { (id) } (layout::copy_button(&id.to_string())) }
-                    dt { "Hospital" } dd { (org_link(&opened.record.hospital)) " (" (opened.hospital.as_str()) ")" }
+                    dt { "Hospital" } dd { (links::org(&opened.record.hospital)) " (" (opened.hospital.as_str()) ")" }
                     dt { "Doctor" } dd { (person(&opened.record.doctor, &names)) }
                     dt { "Released" } dd { (layout::time(opened.record.timestamp_ms)) " · block " (opened.record.released_at) }
                     dt { "Stored" } dd { (storage(Some(&opened.pointer))) }
@@ -439,7 +439,7 @@ async fn notifications(State(app): State<Arc<App>>) -> Response {
                             tr data-access-kind="break_glass" {
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
                                 td { span class="break-glass" { (entry.value.doctor.as_str()) } }
-                                td { (entry.value.hospital.as_str()) " · " (org_link(&entry.value.org)) }
+                                td { (entry.value.hospital.as_str()) " · " (links::org(&entry.value.org)) }
                                 td { (layout::id_link(&format!("/patient/records/{}", entry.value.record), &entry.value.record.to_string())) }
                                 td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
                             }
@@ -478,10 +478,6 @@ pub(super) fn person(address: &Address, names: &HashMap<Address, IdentityName>) 
             (layout::copy_button(&address.to_string()))
         }
     }
-}
-
-fn org_link(org: &OrgName) -> Markup {
-    html! { a href={ "/explorer/orgs/" (org.as_str()) } { (org.as_str()) } }
 }
 
 /// Unix milliseconds now (a consent's duration counts from here).
