@@ -48,6 +48,14 @@ impl Seen {
         }
     }
 
+    /// What a page that read only at `at` has seen.
+    #[cfg(test)]
+    pub(crate) fn at(at: &FinalizedHeader) -> Self {
+        let mut seen = Self::default();
+        seen.note(at);
+        seen
+    }
+
     /// The lowest and highest finalized header seen, if any read was made.
     pub(crate) fn range(&self) -> Option<(&FinalizedHeader, &FinalizedHeader)> {
         Some((self.lowest.as_ref()?, self.highest.as_ref()?))

@@ -27,7 +27,7 @@ use medchain_gateway::patient::{HospitalRecords, OpenRecordError, link_for_org};
 use medchain_state::values::{AccessLogEntry, Record, StoragePointer};
 use medchain_types::{AccessDecision, Address, ConsentId, IdentityName, OrgName, RecordId, Role};
 use serde::Deserialize;
-use std::{collections::HashMap, sync::Arc, time::SystemTime};
+use std::{collections::HashMap, sync::Arc};
 use zeroize::Zeroizing;
 
 /// This audience's routes.
@@ -313,7 +313,7 @@ async fn grant(State(app): State<Arc<App>>, Form(form): Form<GrantForm>) -> Resp
             let records = input::records(reader, &form.records)?;
             let height = reader.newest()?.at.header.height;
             let expiry = spec
-                .resolve(height, now_ms())
+                .resolve(height, layout::now_ms())
                 .map_err(|error| PortalError::BadInput(format!("expires: {error}")))?;
             let payload = build::grant_consent(&acting.address, grantee, records, purpose, expiry)
                 .map_err(|error| PortalError::BadInput(error.to_string()))?;
@@ -478,15 +478,6 @@ pub(super) fn person(address: &Address, names: &HashMap<Address, IdentityName>) 
             (layout::copy_button(&address.to_string()))
         }
     }
-}
-
-/// Unix milliseconds now (a consent's duration counts from here).
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
 }
 
 #[cfg(test)]
