@@ -36,6 +36,12 @@ pub(crate) fn verified_page(who: &Who, seen: &Seen, outcome: Option<Markup>, vie
             main data-verified-height=[height] {
                 h1 { (view.title) }
                 @if let Some(warning) = seen.range().and_then(|(_, newest)| staleness(newest, now_ms())) { (warning) }
+                @if let Some(cut) = seen.cut() {
+                    div id="partial-list" class="panel warning" role="status" data-shown=(cut.shown) data-total=(cut.total) {
+                        "A list on this page holds " (cut.total) " entries; only the newest " (cut.shown)
+                        " are shown, each verified."
+                    }
+                }
                 @if let Some(outcome) = outcome { (outcome) }
                 (view.body)
                 (verified_at(seen))

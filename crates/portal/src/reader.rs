@@ -19,14 +19,27 @@ use std::{
     sync::{Arc, Mutex, OnceLock},
 };
 
-/// The largest list a page reads whole (pages of the node's maximum size, until the end).
-const MAX_LISTED: u64 = 10_000;
+/// The most entries of one list a page reads: its newest, in pages of the node's maximum
+/// size. Lists grow with what others send (anyone may register an organisation, any doctor may
+/// release records for a patient), so a page reads a bounded number of them, and says when a
+/// list holds more ([`Seen::cut`]).
+const MAX_LISTED: u64 = 1_000;
 
-/// The finalized headers a page's data was verified at.
+/// The finalized headers a page's data was verified at, and whether a list it read was cut.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Seen {
     lowest: Option<FinalizedHeader>,
     highest: Option<FinalizedHeader>,
+    cut: Option<Cut>,
+}
+
+/// A list of which a page shows only the newest entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cut {
+    /// Entries shown (the newest).
+    pub shown: u64,
+    /// Entries in the list, proven.
+    pub total: u64,
 }
 
 impl Seen {
@@ -54,6 +67,11 @@ impl Seen {
         let mut seen = Self::default();
         seen.note(at);
         seen
+    }
+
+    /// The longest list the page shows only part of, if any.
+    pub(crate) fn cut(&self) -> Option<Cut> {
+        self.cut
     }
 
     /// The lowest and highest finalized header seen, if any read was made.
@@ -136,7 +154,8 @@ impl<'c> Reader<'c> {
         Ok(list)
     }
 
-    /// A whole list, page after page (each page verified; at most [`MAX_LISTED`] entries).
+    /// A whole list, page after page (each page verified), or its newest [`MAX_LISTED`]
+    /// entries when it holds more (the page then says so).
     pub(crate) fn all<E: StateValue, V: StateValue>(
         &self,
         query: &ListQuery<E, V>,
@@ -150,17 +169,37 @@ impl<'c> Reader<'c> {
         &self,
         query: &ListQuery<E, V>,
     ) -> Result<(Vec<Listed<E, V>>, FinalizedHeader), PortalError> {
-        let first = self.page(query, 0, medchain_api::MAX_LIST_PAGE)?;
-        let total = first.total.min(MAX_LISTED);
+        let mut first = self.page(query, 0, medchain_api::MAX_LIST_PAGE)?;
+        let start = first.total.saturating_sub(MAX_LISTED);
+        if start > 0 {
+            first = self.page(query, start, medchain_api::MAX_LIST_PAGE)?;
+        }
+        let end = first.total.min(start + MAX_LISTED);
         let mut entries = first.entries;
-        while (entries.len() as u64) < total {
-            let page = self.page(query, entries.len() as u64, medchain_api::MAX_LIST_PAGE)?;
+        while start + (entries.len() as u64) < end {
+            let from = start + entries.len() as u64;
+            let page = self.page(query, from, medchain_api::MAX_LIST_PAGE)?;
             if page.entries.is_empty() {
                 break;
             }
             entries.extend(page.entries);
         }
+        entries.truncate(MAX_LISTED as usize);
+        if start > 0 {
+            self.note_cut(Cut {
+                shown: entries.len() as u64,
+                total: first.total,
+            });
+        }
         Ok((entries, first.at))
+    }
+
+    fn note_cut(&self, cut: Cut) {
+        if let Ok(mut seen) = self.seen.lock()
+            && seen.cut.is_none_or(|noted| noted.total < cut.total)
+        {
+            seen.cut = Some(cut);
+        }
     }
 
     /// A finalized block, checked against its header's transaction root.

@@ -514,3 +514,50 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
         );
     }
 }
+
+/// A list longer than a page reads (anyone may register organisations) is not cut silently:
+/// the page shows its newest entries, the newest registration included, and says how many
+/// it leaves out.
+#[test]
+fn a_list_longer_than_a_page_shows_its_newest_entries_and_says_so() {
+    let chain = fresh_chain();
+    let _producer = BlockProducer::start(chain.clone());
+    let client = verifying_client(chain.clone());
+    let registered = 1_001;
+    let mut last = None;
+    for seed in 0..registered {
+        let founder = Actor::new(1_000 + seed);
+        let tx = client
+            .signer(founder.key.clone())
+            .sign(
+                testkit::register(&org_name(&format!("Org {seed}")), OrgKind::Research),
+                0,
+            )
+            .unwrap();
+        last = Some(client.node.submit(&tx).unwrap());
+    }
+    client.wait_finalized(&last.unwrap(), &wait()).unwrap();
+
+    let regulator = Session::open(&client, &Actor::new(REGULATOR_SEED));
+    let orgs = regulator.get("/regulator/orgs");
+    assert_eq!(orgs.status, 200, "{}", orgs.body);
+    let rows = orgs.body.matches("<tr data-org=").count();
+    assert!(rows < registered as usize, "{rows} rows");
+    assert!(
+        orgs.body.contains(r#"data-org="Org 1000""#),
+        "the newest is shown"
+    );
+    assert!(
+        !orgs.body.contains(r#"data-org="Org 0""#),
+        "the oldest is left out"
+    );
+    let notice = &orgs.body[orgs
+        .body
+        .find(r#"<div id="partial-list""#)
+        .expect("a notice")..];
+    let notice = &notice[..notice.find('>').unwrap()];
+    assert!(
+        notice.contains(&format!(r#"data-shown="{rows}" data-total="{registered}""#)),
+        "{notice}"
+    );
+}
