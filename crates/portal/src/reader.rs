@@ -6,8 +6,8 @@
 
 use crate::error::PortalError;
 use medchain_client::{
-    Client, ClientError, FinalizedHeader, ListQuery, Listed, StateQuery, TxOutcome, Verified,
-    VerifiedBlock, VerifiedList,
+    Client, ClientError, FinalizedHeader, ListError, ListQuery, Listed, StateQuery, TxOutcome,
+    Verified, VerifiedBlock, VerifiedList, VerifyError,
 };
 use medchain_state::{
     StateValue,
@@ -294,11 +294,34 @@ impl Reader<'_> {
         Ok(verified)
     }
 
-    /// A patient's whole access log, each entry proven and the end proven too
-    /// ([`Client::access_log`]).
+    /// A patient's access log, each entry proven at one height where the end of the log is
+    /// proven too: the whole log, or its newest [`MAX_LISTED`] entries when it holds more
+    /// (anyone may ask for a record, and every request is logged, so the log grows with what
+    /// strangers send; the page then says how many it leaves out).
     pub(crate) fn access_log(&self, patient: &Address) -> Result<Vec<AccessLogEntry>, PortalError> {
-        let (entries, at) = self.client.access_log(patient)?;
-        self.note(&at);
+        // The node's count is only a hint where the log ends: the end is proven here.
+        let claimed = self.client.node.access_log(patient, 0, 1)?.total;
+        let end = self.read_verified(&StateQuery::access_log_entry(patient, claimed))?;
+        if end.value.is_some() {
+            return Err(list_refused(ListError::LongerThanClaimed {
+                total: claimed,
+            }));
+        }
+        let height = end.at.header.height;
+        let start = claimed.saturating_sub(MAX_LISTED);
+        let entries = (start..claimed)
+            .map(|seq| {
+                let entry = StateQuery::access_log_entry(patient, seq).at_height(height);
+                self.read(&entry)?
+                    .ok_or_else(|| list_refused(ListError::ShorterThanClaimed { total: claimed }))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if start > 0 {
+            self.note_cut(Cut {
+                shown: entries.len() as u64,
+                total: claimed,
+            });
+        }
         Ok(entries)
     }
 
@@ -317,6 +340,11 @@ impl Reader<'_> {
             ))
         })
     }
+}
+
+/// A list answer that does not add up, as a failed verification.
+fn list_refused(error: ListError) -> PortalError {
+    ClientError::from(VerifyError::List(error)).into()
 }
 
 /// How many verified blocks the portal keeps (the newest), and how many transactions in

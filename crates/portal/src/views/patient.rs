@@ -354,6 +354,7 @@ async fn history(State(app): State<Arc<App>>) -> Response {
     app.page(None, |reader, who, _| {
         patient_only(who)?;
         let entries = reader.access_log(&who.address)?;
+        let total = reader.seen().cut().map_or(entries.len() as u64, |cut| cut.total);
         let names = identity_names(
             reader,
             entries
@@ -370,9 +371,12 @@ async fn history(State(app): State<Arc<App>>) -> Response {
             html! {
                 p {
                     "Every request for your records, as the chain logged it: "
-                    strong { (entries.len()) } " in all, "
-                    strong class="denied" { (denied) } " denied, "
-                    strong class="break-glass" { (glass) } " break-glass. Each entry is proven, and so is the end of the log: none is left out."
+                    strong { (total) } " in all"
+                    @if (entries.len() as u64) < total {
+                        "; of the newest " (entries.len()) ", shown here"
+                    }
+                    ", " strong class="denied" { (denied) } " denied and "
+                    strong class="break-glass" { (glass) } " break-glass. Each entry shown is proven, and so is the end of the log: none after them is left out."
                 }
                 (timeline::access_timeline(&entries))
                 @if !entries.is_empty() {
