@@ -97,11 +97,24 @@ pub(crate) fn error_panel(error: &PortalError) -> Markup {
     html! {
         div id=(id) class="panel error" role="alert" {
             h2 { (error.heading()) }
-            p { (error.to_string()) }
+            p { (said(error)) }
             @if let PortalError::Verification(_) = error {
                 p { "The node (or something between it and this portal) sent an answer that does not match what the validators finalized. Nothing from it is shown. Try another node with " code { "--node URL" } "." }
             }
         }
+    }
+}
+
+/// The most characters of an error's text a page shows. A refusal can carry the node's own
+/// message, which a hostile node may make as long as its answers may be.
+const MAX_SAID_CHARS: usize = 1_000;
+
+/// What an error says, cut to [`MAX_SAID_CHARS`].
+pub(crate) fn said(error: &impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    match text.char_indices().nth(MAX_SAID_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 
@@ -305,6 +318,17 @@ mod tests {
             identity: None,
         };
         verified_page(&who, seen, None, View::new("T", html! {})).into_string()
+    }
+
+    /// A node's refusal is its own text: a page shows a bounded part of it, never megabytes.
+    #[test]
+    fn an_error_shows_a_bounded_part_of_what_the_node_said() {
+        let said = format!("{}{}", "é".repeat(MAX_SAID_CHARS), "tail");
+        let panel = error_panel(&PortalError::Node(said)).into_string();
+        assert!(panel.len() < 4 * MAX_SAID_CHARS, "{} bytes", panel.len());
+        assert!(!panel.contains("tail") && panel.contains("é…"), "{panel}");
+        let short = error_panel(&PortalError::Node("no route".into())).into_string();
+        assert!(short.contains("<p>no route</p>"), "{short}");
     }
 
     /// A node may answer from an old finalized state (it cannot forge a newer one): a page

@@ -391,7 +391,7 @@ fn action_failed(who: Option<&Who>, back: &str, error: &PortalError) -> Response
     let body: Markup = maud::html! {
         main {
             h1 { "The action was not carried out" }
-            (layout::outcome(false, maud::html! { p { (error.to_string()) } }))
+            (layout::outcome(false, maud::html! { p { (layout::said(error)) } }))
             (layout::error_panel(error))
             p { a href=(back) { "Back" } }
         }

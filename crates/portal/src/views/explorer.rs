@@ -244,7 +244,7 @@ fn latency_chart(app: &App) -> Markup {
                 "Nothing in it is checked against the chain."
             }
             @match (&report, &latency) {
-                (Err(error), _) => p { "The node did not report its metrics: " (error.to_string()) }
+                (Err(error), _) => p { "The node did not report its metrics: " (layout::said(error)) }
                 (Ok(_), None) => p { "The node's metrics hold no finality latency." }
                 (Ok(_), Some(latency)) => {
                     p {
