@@ -8,6 +8,7 @@ use crate::{error::PortalError, reader::Seen, reader::Who};
 use chrono::{DateTime, SecondsFormat, Utc};
 use maud::{DOCTYPE, Markup, html};
 use medchain_client::FinalizedHeader;
+use std::time::SystemTime;
 
 /// A page's content: its title and body.
 pub(crate) struct View {
@@ -34,12 +35,42 @@ pub(crate) fn verified_page(who: &Who, seen: &Seen, outcome: Option<Markup>, vie
         html! {
             main data-verified-height=[height] {
                 h1 { (view.title) }
+                @if let Some(warning) = seen.range().and_then(|(_, newest)| staleness(newest, now_ms())) { (warning) }
+                @if let Some(cut) = seen.cut() {
+                    div id="partial-list" class="panel warning" role="status" data-shown=(cut.shown) data-total=(cut.total) {
+                        "A list on this page holds " (cut.total) " entries; only the newest " (cut.shown)
+                        " are shown, each verified."
+                    }
+                }
                 @if let Some(outcome) = outcome { (outcome) }
                 (view.body)
                 (verified_at(seen))
             }
         },
     )
+}
+
+/// How far behind this machine's clock a page's newest block may be before the page says so.
+/// Validators propose a block every few seconds even with nothing to carry, so a newest block
+/// this old means the node is behind, the chain has stopped, or the node answers from an old
+/// state on purpose (it cannot forge a newer one, but it can withhold it).
+const STALE_AFTER_MS: u64 = 5 * 60 * 1_000;
+
+/// A warning when `newest`, the newest block a page's data was verified at, is long past.
+fn staleness(newest: &FinalizedHeader, now_ms: u64) -> Option<Markup> {
+    let behind = now_ms.checked_sub(newest.header.timestamp_ms)?;
+    (behind > STALE_AFTER_MS).then(|| {
+        html! {
+            div id="stale-answer" class="panel warning" role="status" data-behind-ms=(behind) {
+                strong { "These values may be out of date. " }
+                "They are verified as of block " (newest.header.height) ", finalized "
+                (time(newest.header.timestamp_ms)) ", about " (behind / 60_000) " minutes ago: "
+                "anything done on the chain since is not shown (a consent revoked since may show as active). "
+                "The node may be behind or stopped, or withholding newer blocks; try another node with "
+                code { "--node URL" } "."
+            }
+        }
+    })
 }
 
 /// A page that failed: the reason, and nothing read for it.
@@ -66,11 +97,24 @@ pub(crate) fn error_panel(error: &PortalError) -> Markup {
     html! {
         div id=(id) class="panel error" role="alert" {
             h2 { (error.heading()) }
-            p { (error.to_string()) }
+            p { (said(error)) }
             @if let PortalError::Verification(_) = error {
                 p { "The node (or something between it and this portal) sent an answer that does not match what the validators finalized. Nothing from it is shown. Try another node with " code { "--node URL" } "." }
             }
         }
+    }
+}
+
+/// The most characters of an error's text a page shows. A refusal can carry the node's own
+/// message, which a hostile node may make as long as its answers may be.
+const MAX_SAID_CHARS: usize = 1_000;
+
+/// What an error says, cut to [`MAX_SAID_CHARS`].
+pub(crate) fn said(error: &impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    match text.char_indices().nth(MAX_SAID_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 
@@ -192,6 +236,16 @@ pub(crate) fn time(ms: u64) -> Markup {
     }
 }
 
+/// Unix milliseconds by this machine's clock (a consent's duration counts from here; a page
+/// compares its newest block's time with it).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
 /// The first 12 hex digits of an id, for tables (links and copy buttons carry the whole id).
 pub(crate) fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
@@ -227,5 +281,64 @@ pub(crate) fn table(columns: &[&str], rows: Markup) -> Markup {
             thead { tr { @for column in columns { th scope="col" { (column) } } } }
             tbody { (rows) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::Seen;
+    use medchain_client::Finality;
+    use medchain_types::{Address, Hash32, Header};
+
+    fn seen_at(timestamp_ms: u64) -> Seen {
+        let zero = Hash32::from([0; 32]);
+        let header = Header {
+            height: 7,
+            parent: zero,
+            timestamp_ms,
+            proposer: Address::from_bytes([0; 32]),
+            tx_root: zero,
+            state_root: zero,
+            receipts_root: zero,
+            revocation_root: zero,
+            med_checkpoint: zero,
+        };
+        Seen::at(&FinalizedHeader {
+            digest: header.digest(),
+            header,
+            finality: Finality::Genesis,
+        })
+    }
+
+    fn page(seen: &Seen) -> String {
+        let who = Who {
+            address: Address::from_bytes([1; 32]),
+            regulator: false,
+            identity: None,
+        };
+        verified_page(&who, seen, None, View::new("T", html! {})).into_string()
+    }
+
+    /// A node's refusal is its own text: a page shows a bounded part of it, never megabytes.
+    #[test]
+    fn an_error_shows_a_bounded_part_of_what_the_node_said() {
+        let said = format!("{}{}", "é".repeat(MAX_SAID_CHARS), "tail");
+        let panel = error_panel(&PortalError::Node(said)).into_string();
+        assert!(panel.len() < 4 * MAX_SAID_CHARS, "{} bytes", panel.len());
+        assert!(!panel.contains("tail") && panel.contains("é…"), "{panel}");
+        let short = error_panel(&PortalError::Node("no route".into())).into_string();
+        assert!(short.contains("<p>no route</p>"), "{short}");
+    }
+
+    /// A node may answer from an old finalized state (it cannot forge a newer one): a page
+    /// whose newest block is long past says so, beside the values it shows.
+    #[test]
+    fn an_answer_from_a_block_long_past_is_flagged() {
+        let old = page(&seen_at(now_ms() - 3_600_000));
+        assert!(old.contains(r#"id="stale-answer""#), "{old}");
+        assert!(old.contains("data-verified-height=\"7\""), "{old}");
+        let fresh = page(&seen_at(now_ms() - 1_000));
+        assert!(!fresh.contains("stale-answer"), "{fresh}");
     }
 }

@@ -6,8 +6,8 @@
 
 use crate::error::PortalError;
 use medchain_client::{
-    Client, ClientError, FinalizedHeader, ListQuery, Listed, StateQuery, TxOutcome, Verified,
-    VerifiedBlock, VerifiedList,
+    Client, ClientError, FinalizedHeader, ListError, ListQuery, Listed, StateQuery, TxOutcome,
+    Verified, VerifiedBlock, VerifiedList, VerifyError,
 };
 use medchain_state::{
     StateValue,
@@ -19,14 +19,27 @@ use std::{
     sync::{Arc, Mutex, OnceLock},
 };
 
-/// The largest list a page reads whole (pages of the node's maximum size, until the end).
-const MAX_LISTED: u64 = 10_000;
+/// The most entries of one list a page reads: its newest, in pages of the node's maximum
+/// size. Lists grow with what others send (anyone may register an organisation, any doctor may
+/// release records for a patient), so a page reads a bounded number of them, and says when a
+/// list holds more ([`Seen::cut`]).
+const MAX_LISTED: u64 = 1_000;
 
-/// The finalized headers a page's data was verified at.
+/// The finalized headers a page's data was verified at, and whether a list it read was cut.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Seen {
     lowest: Option<FinalizedHeader>,
     highest: Option<FinalizedHeader>,
+    cut: Option<Cut>,
+}
+
+/// A list of which a page shows only the newest entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cut {
+    /// Entries shown (the newest).
+    pub shown: u64,
+    /// Entries in the list, proven.
+    pub total: u64,
 }
 
 impl Seen {
@@ -46,6 +59,19 @@ impl Seen {
         {
             self.highest = Some(at.clone());
         }
+    }
+
+    /// What a page that read only at `at` has seen.
+    #[cfg(test)]
+    pub(crate) fn at(at: &FinalizedHeader) -> Self {
+        let mut seen = Self::default();
+        seen.note(at);
+        seen
+    }
+
+    /// The longest list the page shows only part of, if any.
+    pub(crate) fn cut(&self) -> Option<Cut> {
+        self.cut
     }
 
     /// The lowest and highest finalized header seen, if any read was made.
@@ -128,7 +154,8 @@ impl<'c> Reader<'c> {
         Ok(list)
     }
 
-    /// A whole list, page after page (each page verified; at most [`MAX_LISTED`] entries).
+    /// A whole list, page after page (each page verified), or its newest [`MAX_LISTED`]
+    /// entries when it holds more (the page then says so).
     pub(crate) fn all<E: StateValue, V: StateValue>(
         &self,
         query: &ListQuery<E, V>,
@@ -142,17 +169,37 @@ impl<'c> Reader<'c> {
         &self,
         query: &ListQuery<E, V>,
     ) -> Result<(Vec<Listed<E, V>>, FinalizedHeader), PortalError> {
-        let first = self.page(query, 0, medchain_api::MAX_LIST_PAGE)?;
-        let total = first.total.min(MAX_LISTED);
+        let mut first = self.page(query, 0, medchain_api::MAX_LIST_PAGE)?;
+        let start = first.total.saturating_sub(MAX_LISTED);
+        if start > 0 {
+            first = self.page(query, start, medchain_api::MAX_LIST_PAGE)?;
+        }
+        let end = first.total.min(start + MAX_LISTED);
         let mut entries = first.entries;
-        while (entries.len() as u64) < total {
-            let page = self.page(query, entries.len() as u64, medchain_api::MAX_LIST_PAGE)?;
+        while start + (entries.len() as u64) < end {
+            let from = start + entries.len() as u64;
+            let page = self.page(query, from, medchain_api::MAX_LIST_PAGE)?;
             if page.entries.is_empty() {
                 break;
             }
             entries.extend(page.entries);
         }
+        entries.truncate(MAX_LISTED as usize);
+        if start > 0 {
+            self.note_cut(Cut {
+                shown: entries.len() as u64,
+                total: first.total,
+            });
+        }
         Ok((entries, first.at))
+    }
+
+    fn note_cut(&self, cut: Cut) {
+        if let Ok(mut seen) = self.seen.lock()
+            && seen.cut.is_none_or(|noted| noted.total < cut.total)
+        {
+            seen.cut = Some(cut);
+        }
     }
 
     /// A finalized block, checked against its header's transaction root.
@@ -247,11 +294,34 @@ impl Reader<'_> {
         Ok(verified)
     }
 
-    /// A patient's whole access log, each entry proven and the end proven too
-    /// ([`Client::access_log`]).
+    /// A patient's access log, each entry proven at one height where the end of the log is
+    /// proven too: the whole log, or its newest [`MAX_LISTED`] entries when it holds more
+    /// (anyone may ask for a record, and every request is logged, so the log grows with what
+    /// strangers send; the page then says how many it leaves out).
     pub(crate) fn access_log(&self, patient: &Address) -> Result<Vec<AccessLogEntry>, PortalError> {
-        let (entries, at) = self.client.access_log(patient)?;
-        self.note(&at);
+        // The node's count is only a hint where the log ends: the end is proven here.
+        let claimed = self.client.node.access_log(patient, 0, 1)?.total;
+        let end = self.read_verified(&StateQuery::access_log_entry(patient, claimed))?;
+        if end.value.is_some() {
+            return Err(list_refused(ListError::LongerThanClaimed {
+                total: claimed,
+            }));
+        }
+        let height = end.at.header.height;
+        let start = claimed.saturating_sub(MAX_LISTED);
+        let entries = (start..claimed)
+            .map(|seq| {
+                let entry = StateQuery::access_log_entry(patient, seq).at_height(height);
+                self.read(&entry)?
+                    .ok_or_else(|| list_refused(ListError::ShorterThanClaimed { total: claimed }))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if start > 0 {
+            self.note_cut(Cut {
+                shown: entries.len() as u64,
+                total: claimed,
+            });
+        }
         Ok(entries)
     }
 
@@ -270,6 +340,11 @@ impl Reader<'_> {
             ))
         })
     }
+}
+
+/// A list answer that does not add up, as a failed verification.
+fn list_refused(error: ListError) -> PortalError {
+    ClientError::from(VerifyError::List(error)).into()
 }
 
 /// How many verified blocks the portal keeps (the newest), and how many transactions in

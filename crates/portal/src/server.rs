@@ -53,7 +53,8 @@ pub(crate) struct App {
     pub wait: WaitPolicy,
     /// Verified finalized blocks the explorer and the activity views already read.
     pub blocks: BlockCache,
-    port: u16,
+    /// Where it listens (requests must name it in `Host`).
+    listening: SocketAddr,
 }
 
 /// What a page route answers: a verified page, or a redirect to another route.
@@ -181,7 +182,7 @@ fn serve(config: PortalConfig, ready: mpsc::Sender<Started>, stop: oneshot::Rece
             session,
             wait: config.wait,
             blocks: BlockCache::default(),
-            port: addr.port(),
+            listening: addr,
         });
         let _ = ready.send(Ok((addr, login_url)));
         let served = axum::serve(listener, router(app))
@@ -210,10 +211,16 @@ async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let mut response = if !session::host_allowed(host, app.port) {
+    let mut response = if !session::host_allowed(host, app.listening) {
         (
             StatusCode::MISDIRECTED_REQUEST,
             "this portal answers only on its own loopback address",
+        )
+            .into_response()
+    } else if session::sent_from_elsewhere(request.method(), request.headers()) {
+        (
+            StatusCode::FORBIDDEN,
+            "this portal answers only its own pages (and links you follow to them), not requests another page makes",
         )
             .into_response()
     } else if request.uri().path() == "/login" {
@@ -384,7 +391,7 @@ fn action_failed(who: Option<&Who>, back: &str, error: &PortalError) -> Response
     let body: Markup = maud::html! {
         main {
             h1 { "The action was not carried out" }
-            (layout::outcome(false, maud::html! { p { (error.to_string()) } }))
+            (layout::outcome(false, maud::html! { p { (layout::said(error)) } }))
             (layout::error_panel(error))
             p { a href=(back) { "Back" } }
         }
@@ -406,7 +413,7 @@ impl App {
             session: Session::new(port).expect("the operating system's randomness"),
             blocks: BlockCache::default(),
             wait: WaitPolicy::default(),
-            port,
+            listening: SocketAddr::from(([127, 0, 0, 1], port)),
         })
     }
 }
@@ -494,6 +501,74 @@ mod tests {
         assert!(headers.get(header::SET_COOKIE).is_none());
     }
 
+    /// A request of this session's browser, saying where it comes from as browsers do.
+    fn fetched(app: &App, method: &str, path: &str, site: &str, mode: &str, dest: &str) -> Request {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, host())
+            .header(
+                header::COOKIE,
+                format!("{}={}", app.session.cookie_name(), app.session.token()),
+            )
+            .header("sec-fetch-site", site)
+            .header("sec-fetch-mode", mode)
+            .header("sec-fetch-dest", dest)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={}", app.session.csrf())))
+            .unwrap()
+    }
+
+    /// Every port of 127.0.0.1 is one site to a browser, which sends the portal's cookie with
+    /// the requests of a page another local program serves: only the portal's own pages, and
+    /// links the user follows, are answered.
+    #[tokio::test]
+    async fn requests_another_page_makes_are_refused_even_with_the_cookie() {
+        let app = app();
+        for (method, path, site, mode, dest) in [
+            ("GET", "/assets/portal.css", "same-site", "no-cors", "style"),
+            ("GET", "/explorer", "same-site", "no-cors", "image"),
+            ("GET", "/explorer", "same-site", "navigate", "iframe"),
+            ("GET", "/explorer", "cross-site", "cors", "empty"),
+            (
+                "POST",
+                "/regulator/orgs/x/suspend",
+                "same-site",
+                "navigate",
+                "document",
+            ),
+            (
+                "POST",
+                "/patient/consents",
+                "cross-site",
+                "navigate",
+                "document",
+            ),
+        ] {
+            let (status, _, body) = send(&app, fetched(&app, method, path, site, mode, dest)).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} from {site} ({mode}, {dest}): {body}"
+            );
+        }
+        // The portal's own pages, and a link the user followed, are answered.
+        for (site, mode, dest) in [
+            ("same-origin", "no-cors", "style"),
+            ("none", "navigate", "document"),
+            ("same-site", "navigate", "document"),
+        ] {
+            let request = fetched(&app, "GET", "/assets/portal.css", site, mode, dest);
+            let (status, _, _) = send(&app, request).await;
+            assert_eq!(status, StatusCode::OK, "{site} {mode} {dest}");
+        }
+        let login = format!("/login?token={}", app.session.token());
+        let framed = fetched(&app, "GET", &login, "same-site", "navigate", "iframe");
+        let (status, headers, _) = send(&app, framed).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(headers.get(header::SET_COOKIE).is_none());
+    }
+
     #[tokio::test]
     async fn only_the_printed_token_signs_in() {
         let app = app();
@@ -525,6 +600,49 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains(r#"id="error""#), "{body}");
         assert!(!body.contains("data-verified-height"), "{body}");
+    }
+
+    /// The status line of `GET path` sent to `addr` with `Host: host`, as a browser sends it.
+    fn status_line(addr: SocketAddr, host: &str, path: &str) -> String {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        line.trim_end().to_string()
+    }
+
+    /// Any loopback address may be listened on, and the login URL printed for it works there.
+    #[test]
+    fn the_printed_login_url_signs_in_on_any_loopback_address() {
+        let app = app();
+        for listen in ["127.0.0.2:0", "[::1]:0"] {
+            let portal = Portal::start(PortalConfig {
+                chain: app.chain.clone(),
+                key: app.key.clone(),
+                entity_keys: None,
+                wallet: Wallet::default(),
+                listen: listen.parse().unwrap(),
+                wait: WaitPolicy::default(),
+            })
+            .unwrap();
+            let url = portal.login_url().strip_prefix("http://").unwrap();
+            let (host, path) = url.split_at(url.find('/').unwrap());
+            assert_eq!(
+                status_line(portal.addr(), host, path),
+                "HTTP/1.1 303 See Other",
+                "{listen}"
+            );
+            let other = format!("127.0.0.1:{}", portal.addr().port());
+            assert!(
+                status_line(portal.addr(), &other, path).starts_with("HTTP/1.1 421"),
+                "{listen}: another address's name is not this portal's"
+            );
+        }
     }
 
     #[test]

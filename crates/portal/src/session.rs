@@ -10,9 +10,17 @@
 //!   (evil.example resolving to 127.0.0.1) is refused even though the browser thinks it is
 //!   same-origin;
 //! - every form carries a second random value (`csrf`) that a cross-site form cannot know;
+//! - browsers share cookies between all the ports of a host, and count every port of
+//!   127.0.0.1 as the same site, so `SameSite=Strict` does not keep a page served by any other
+//!   local program (another user's included) from sending the cookie along with its image,
+//!   script, frame or form requests. The browser says where a request comes from
+//!   (`Sec-Fetch-Site`): anything but the portal's own pages, or a link the user followed, is
+//!   refused ([`sent_from_elsewhere`]);
 //! - responses forbid framing and off-origin scripts (`Content-Security-Policy`), are not
 //!   cached, and send no `Referer` (the login URL must not leak into one).
 
+use axum::http::{HeaderMap, Method};
+use std::net::{IpAddr, SocketAddr};
 use subtle::ConstantTimeEq as _;
 
 /// One portal run's secrets.
@@ -77,11 +85,34 @@ impl Session {
     }
 }
 
-/// Whether a `Host` header names the portal's own listening port on loopback.
-pub(crate) fn host_allowed(host: &str, port: u16) -> bool {
-    ["127.0.0.1", "localhost", "[::1]"]
+/// Whether a `Host` header names the portal's own listening address: its IP (any loopback
+/// one) or `localhost`, with its port (which a browser leaves out when it is 80).
+pub(crate) fn host_allowed(host: &str, listening: SocketAddr) -> bool {
+    let port = listening.port();
+    let ip = match listening.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    [ip.as_str(), "localhost"]
         .iter()
-        .any(|name| host == format!("{name}:{port}"))
+        .any(|name| host == format!("{name}:{port}") || (port == 80 && host == *name))
+}
+
+/// Whether the browser says a page of another origin made this request (any other site, or
+/// another port of this host), other than by the user following a link to a page: an image,
+/// script, `fetch`, frame or form of that page. Clients that do not say (older browsers, the
+/// command line) are judged by the cookie and `csrf` alone.
+pub(crate) fn sent_from_elsewhere(method: &Method, headers: &HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    match header("sec-fetch-site") {
+        None | Some("same-origin" | "none") => false,
+        Some(_) => {
+            let followed_link = method == Method::GET
+                && header("sec-fetch-mode") == Some("navigate")
+                && header("sec-fetch-dest") == Some("document");
+            !followed_link
+        }
+    }
 }
 
 fn random_hex() -> Result<String, getrandom::Error> {
@@ -110,10 +141,17 @@ mod tests {
 
     #[test]
     fn only_loopback_names_of_our_port_are_hosts() {
-        assert!(host_allowed("127.0.0.1:8080", 8080));
-        assert!(host_allowed("localhost:8080", 8080));
-        assert!(!host_allowed("127.0.0.1:8081", 8080));
-        assert!(!host_allowed("evil.example:8080", 8080));
-        assert!(!host_allowed("127.0.0.1", 8080));
+        let at = |addr: &str| addr.parse::<SocketAddr>().unwrap();
+        assert!(host_allowed("127.0.0.1:8080", at("127.0.0.1:8080")));
+        assert!(host_allowed("localhost:8080", at("127.0.0.1:8080")));
+        assert!(!host_allowed("127.0.0.1:8081", at("127.0.0.1:8080")));
+        assert!(!host_allowed("evil.example:8080", at("127.0.0.1:8080")));
+        assert!(!host_allowed("127.0.0.1", at("127.0.0.1:8080")));
+        assert!(host_allowed("127.0.0.2:8080", at("127.0.0.2:8080")));
+        assert!(host_allowed("[::1]:8080", at("[::1]:8080")));
+        assert!(!host_allowed("::1:8080", at("[::1]:8080")));
+        assert!(host_allowed("127.0.0.1", at("127.0.0.1:80")));
+        assert!(host_allowed("localhost", at("127.0.0.1:80")));
+        assert!(!host_allowed("evil.example", at("127.0.0.1:80")));
     }
 }

@@ -18,7 +18,9 @@ use medchain_portal::{Portal, PortalConfig};
 use medchain_state::testkit::{
     self, Actor, EmergencyAsk, HospitalDesk, REGULATOR_SEED, doctor_identity, org_name,
 };
-use medchain_types::{ContentHash, OrgKind, OrgState, Payload, RecordId, TxId, keyfile::Wallet};
+use medchain_types::{
+    ContentHash, Expiry, OrgKind, OrgState, Payload, Purpose, RecordId, TxId, keyfile::Wallet,
+};
 use producer::BlockProducer;
 use served::{fresh_chain, verifying_client};
 use std::{
@@ -180,6 +182,28 @@ fn org_row<'a>(body: &'a str, name: &str) -> &'a str {
     &body[start..start + body[start..].find('>').unwrap()]
 }
 
+/// The path a browser requests for the first link or form of organisation `name`'s row whose
+/// URL ends with `end` (a browser resolves `.` and `..` segments, percent-encoded or not).
+fn browser_path(body: &str, name: &str, end: &str) -> String {
+    let row = &body[body
+        .find(&format!(r#"data-org="{name}""#))
+        .unwrap_or_else(|| panic!("no {name} in {body}"))..];
+    let url = row
+        .split(r#"action=""#)
+        .chain(row.split(r#"href=""#))
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .find(|url| url.ends_with(end) && url.contains("orgs/"))
+        .unwrap_or_else(|| panic!("no URL ending {end} for {name} in {row}"));
+    as_browser_resolves(url)
+}
+
+/// The path a browser requests for `url` on a portal page.
+fn as_browser_resolves(url: &str) -> String {
+    let base = url::Url::parse("http://127.0.0.1/regulator/orgs").unwrap();
+    base.join(url).unwrap().path().to_string()
+}
+
 fn state_of(client: &Client, name: &str) -> OrgState {
     client
         .read(&StateQuery::org(&org_name(name)))
@@ -246,6 +270,15 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
     assert_eq!(state_of(&client, "Seoul General"), OrgState::Audited);
     let approve_tx = back.trim_start_matches("/regulator/orgs?tx=").to_string();
 
+    // A `?tx=` the node does not prove final is no success, whatever the node says of it.
+    let unknown = regulator.get(&format!("/regulator/orgs?tx={}", "5a".repeat(32)));
+    assert_eq!(unknown.status, 200, "{}", unknown.body);
+    assert!(
+        unknown.body.contains(r#"data-outcome="failed""#),
+        "{}",
+        unknown.body
+    );
+
     // A form without the session's csrf value sends nothing.
     let forged = regulator.post("/regulator/orgs/Seoul%20General/suspend", &[]);
     assert_eq!(forged.status, 400);
@@ -258,6 +291,30 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
     );
     assert_eq!(again.status, 400, "{}", again.body);
     assert!(again.body.contains("is audited: it cannot be approved"));
+
+    // A name a browser would read as a step up the path ("..") still names its organisation
+    // in every link and form, once the browser has resolved them.
+    send(
+        &client,
+        &Actor::new(3),
+        testkit::register(&org_name(".."), OrgKind::Research),
+    );
+    let orgs = regulator.get("/regulator/orgs");
+    let approve = browser_path(&orgs.body, "..", "/approve");
+    let approved = regulator.post(&approve, &[("csrf", &token)]);
+    assert_eq!(approved.status, 303, "{approve}: {}", approved.body);
+    assert_eq!(state_of(&client, ".."), OrgState::Audited);
+    let orgs = regulator.get("/regulator/orgs");
+    let found = regulator.get("/explorer/search?q=..");
+    assert_eq!(found.status, 303, "{}", found.body);
+    for path in [
+        browser_path(&orgs.body, "..", ".."),
+        as_browser_resolves(&found.location.unwrap()),
+    ] {
+        let page = regulator.get(&path);
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(page.body.contains(r#"data-org="..""#), "{path}");
+    }
 
     // A licensed doctor of the audited hospital, then revoked by the hospital's desk.
     let desk = HospitalDesk::of(&seoul);
@@ -297,6 +354,27 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
     let record = regulator.get(&format!("/explorer/records/{release}"));
     assert_eq!(record.status, 200, "{}", record.body);
     assert!(record.body.contains("Seoul General"));
+
+    // A consent valid below the height after its own block: once that block is final, no
+    // coming request can rely on it, and the explorer says so as the chain will judge it.
+    let tip = client.newest_certified().unwrap().at.header.height;
+    let consent = send(
+        &client,
+        &patient,
+        testkit::grant(
+            &doctor.address,
+            &[RecordId::from(release)],
+            Purpose::Treatment,
+            Expiry::AtHeight(tip + 2),
+        ),
+    );
+    let shown = regulator.get(&format!("/explorer/consents/{consent}"));
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(
+        shown.body.contains(r#"data-consent-state="expired""#),
+        "{}",
+        shown.body
+    );
 
     let licences = regulator.get("/regulator/licences");
     let identity = doctor_identity(&doctor);
@@ -435,4 +513,51 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
             "twelve buckets of ten blocks"
         );
     }
+}
+
+/// A list longer than a page reads (anyone may register organisations) is not cut silently:
+/// the page shows its newest entries, the newest registration included, and says how many
+/// it leaves out.
+#[test]
+fn a_list_longer_than_a_page_shows_its_newest_entries_and_says_so() {
+    let chain = fresh_chain();
+    let _producer = BlockProducer::start(chain.clone());
+    let client = verifying_client(chain.clone());
+    let registered = 1_001;
+    let mut last = None;
+    for seed in 0..registered {
+        let founder = Actor::new(1_000 + seed);
+        let tx = client
+            .signer(founder.key.clone())
+            .sign(
+                testkit::register(&org_name(&format!("Org {seed}")), OrgKind::Research),
+                0,
+            )
+            .unwrap();
+        last = Some(client.node.submit(&tx).unwrap());
+    }
+    client.wait_finalized(&last.unwrap(), &wait()).unwrap();
+
+    let regulator = Session::open(&client, &Actor::new(REGULATOR_SEED));
+    let orgs = regulator.get("/regulator/orgs");
+    assert_eq!(orgs.status, 200, "{}", orgs.body);
+    let rows = orgs.body.matches("<tr data-org=").count();
+    assert!(rows < registered as usize, "{rows} rows");
+    assert!(
+        orgs.body.contains(r#"data-org="Org 1000""#),
+        "the newest is shown"
+    );
+    assert!(
+        !orgs.body.contains(r#"data-org="Org 0""#),
+        "the oldest is left out"
+    );
+    let notice = &orgs.body[orgs
+        .body
+        .find(r#"<div id="partial-list""#)
+        .expect("a notice")..];
+    let notice = &notice[..notice.find('>').unwrap()];
+    assert!(
+        notice.contains(&format!(r#"data-shown="{rows}" data-total="{registered}""#)),
+        "{notice}"
+    );
 }

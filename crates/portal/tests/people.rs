@@ -20,7 +20,7 @@ use licensed::licensed_doctor_chain;
 use medchain_client::{Client, WaitPolicy, build};
 use medchain_portal::{Portal, PortalConfig};
 use medchain_state::testkit::Actor;
-use medchain_types::{RecordId, keyfile::Wallet};
+use medchain_types::{Purpose, RecordId, keyfile::Wallet};
 use producer::BlockProducer;
 use std::time::Duration;
 use ureq::Agent;
@@ -291,4 +291,37 @@ fn pages_of_another_role_and_unopenable_records_show_the_reason_not_data() {
     assert!(page.contains("expires: "), "{page}");
     let (_, after) = as_patient.get("/patient/consents");
     assert!(consent_in(&after, "active").is_none(), "{after}");
+}
+
+/// Anyone may ask for a patient's record, and every request is logged in the patient's
+/// access history, so a stranger can grow it without bound: the history page reads the newest
+/// entries only, proven up to the end of the log, and says how many it leaves out.
+#[test]
+fn a_history_grown_by_a_stranger_shows_its_newest_entries_and_says_so() {
+    let (doctor, patient) = (Actor::new(81), Actor::new(82));
+    let (client, _producer, record) = chain_with_a_record(&doctor, &patient);
+    let stranger = Actor::new(83);
+    let asked = 1_001;
+    let signer = client.signer(stranger.key.clone());
+    let mut last = None;
+    for nonce in 0..asked {
+        let tx = signer
+            .sign(build::request_access(record, Purpose::Research), nonce)
+            .unwrap();
+        last = Some(client.node.submit(&tx).unwrap());
+    }
+    client.wait_finalized(&last.unwrap(), &wait()).unwrap();
+
+    let (status, page) = Browser::open(&client, &patient).get("/patient/history");
+    assert_eq!(status, 200, "{page}");
+    let rows = page.matches("<tr data-access-kind=").count();
+    assert!(rows < asked as usize, "{rows} rows");
+    let last = last.unwrap().to_string();
+    assert!(page.contains(&last), "the newest request is shown");
+    let notice = &page[page.find(r#"<div id="partial-list""#).expect("a notice")..];
+    let notice = &notice[..notice.find('>').unwrap()];
+    assert!(
+        notice.contains(&format!(r#"data-shown="{rows}" data-total="{asked}""#)),
+        "{notice}"
+    );
 }

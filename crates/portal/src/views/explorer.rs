@@ -15,7 +15,10 @@ use crate::{
     layout::{self, View},
     reader::{CachedBlock, Reader},
     server::{Answer, App},
-    views::links,
+    views::{
+        consents::{self, ConsentState},
+        links,
+    },
 };
 use axum::{
     Router,
@@ -28,8 +31,8 @@ use medchain_api::IdKind;
 use medchain_client::{
     ClientError, ListQuery, Listed, StateQuery, TxOutcome, VerifiedBlock, purpose_name,
 };
-use medchain_state::values::{Consent, Membership, Org};
-use medchain_types::{Address, ConsentId, Expiry, Header, OrgName, RecordId, TxId};
+use medchain_state::values::{Membership, Org};
+use medchain_types::{Address, ConsentId, Header, OrgName, RecordId, TxId};
 use rates::{Latency, Sample};
 use search::Readings;
 use serde::Deserialize;
@@ -241,7 +244,7 @@ fn latency_chart(app: &App) -> Markup {
                 "Nothing in it is checked against the chain."
             }
             @match (&report, &latency) {
-                (Err(error), _) => p { "The node did not report its metrics: " (error.to_string()) }
+                (Err(error), _) => p { "The node did not report its metrics: " (layout::said(error)) }
                 (Ok(_), None) => p { "The node's metrics hold no finality latency." }
                 (Ok(_), Some(latency)) => {
                     p {
@@ -419,21 +422,8 @@ async fn record(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response
     .await
 }
 
-/// Whether a consent still grants access at a verified header: `revoked`, `expired` or
-/// `active` (its expiry is judged as the chain does, by height or block time).
-pub(crate) fn consent_state(consent: &Consent, at: &Header) -> &'static str {
-    let expired = match consent.expiry {
-        Expiry::AtHeight(height) => at.height >= height,
-        Expiry::AtTime(ms) => at.timestamp_ms >= ms,
-    };
-    match (consent.revoked_at, expired) {
-        (Some(_), _) => "revoked",
-        (None, true) => "expired",
-        (None, false) => "active",
-    }
-}
-
-/// `/explorer/consents/{id}`: a consent, its records and its state at the verified height.
+/// `/explorer/consents/{id}`: a consent, its records, and whether a request after the
+/// verified height can still rely on it.
 async fn consent(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     app.page(None, move |reader, _, _| {
         let id: ConsentId = parse_param(&id, "a consent id (64 hex digits)")?;
@@ -441,22 +431,19 @@ async fn consent(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respons
         let consent = consent.ok_or_else(|| {
             PortalError::NotFound(format!("no consent {id} was granted on this chain"))
         })?;
-        let state = consent_state(&consent, &at.header);
+        // Judged as the chain will judge the next request (the patient's page does the same).
+        let state = ConsentState::of(&consent, &at.header).as_str();
+        let genesis_ms = reader.client().light.genesis().genesis_time_ms;
         Ok(View::new(
             "Consent",
             html! {
                 dl class="facts" data-consent-id=(id) data-consent-state=(state) {
                     dt { "Id" } dd { code { (id) } (layout::copy_button(&id.to_string())) }
-                    dt { "State" } dd class={ "state-" (state) } { (state) " at block " (at.header.height) }
+                    dt { "State" } dd class={ "state-" (state) } { (state) " for the blocks after " (links::block(at.header.height)) }
                     dt { "Patient" } dd { (links::account(&consent.patient)) }
                     dt { "Grantee" } dd { (links::account(&consent.grantee)) }
                     dt { "Purpose" } dd { (purpose_name(consent.purpose).replace('_', " ")) }
-                    dt { "Expires" } dd {
-                        @match consent.expiry {
-                            Expiry::AtHeight(height) => { "at block " (height) }
-                            Expiry::AtTime(ms) => (layout::time(ms)),
-                        }
-                    }
+                    dt { "Expires" } dd { (consents::expiry(consent.expiry, &at.header, genesis_ms)) }
                     dt { "Granted" } dd { "block " (links::block(consent.granted_at)) " by transaction " (links::tx(&TxId(id.0))) }
                     @if let Some(revoked) = consent.revoked_at {
                         dt { "Revoked" } dd { "block " (links::block(revoked)) }
@@ -517,8 +504,10 @@ pub(crate) fn org_facts(
     })
 }
 
-/// Reads organisation `name` (from a path), or says it is not registered.
-pub(crate) fn read_org(reader: &Reader<'_>, name: &str) -> Result<Org, PortalError> {
+/// Reads the organisation a path segment names ([`links::org_segment`]), or says it is not
+/// registered.
+pub(crate) fn read_org(reader: &Reader<'_>, segment: &str) -> Result<Org, PortalError> {
+    let name = links::org_in_segment(segment);
     let name = OrgName::new(name).map_err(|error| {
         PortalError::BadInput(format!("{name:?} is not an organisation name: {error}"))
     })?;
@@ -725,63 +714,4 @@ fn known_address(reader: &Reader<'_>, address: &Address) -> Result<bool, PortalE
         || reader.read(&StateQuery::account(address))?.is_some()
         || reader.read(&StateQuery::identity_of(address))?.is_some()
         || reader.read(&StateQuery::membership(address))?.is_some())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use medchain_state::testkit::{address, record_id};
-    use medchain_types::Purpose;
-
-    fn consent(expiry: Expiry, revoked_at: Option<u64>) -> Consent {
-        Consent {
-            patient: address(1),
-            grantee: address(2),
-            records: vec![record_id(3)],
-            purpose: Purpose::Treatment,
-            expiry,
-            granted_at: 5,
-            revoked_at,
-        }
-    }
-
-    fn header(height: u64, timestamp_ms: u64) -> Header {
-        let zero = medchain_types::Hash32::from([0; 32]);
-        Header {
-            height,
-            parent: zero,
-            timestamp_ms,
-            proposer: address(9),
-            tx_root: zero,
-            state_root: zero,
-            receipts_root: zero,
-            revocation_root: zero,
-            med_checkpoint: zero,
-        }
-    }
-
-    #[test]
-    fn a_consent_is_judged_at_the_verified_height_and_time() {
-        let at = header(10, 1_000);
-        assert_eq!(
-            consent_state(&consent(Expiry::AtHeight(11), None), &at),
-            "active"
-        );
-        assert_eq!(
-            consent_state(&consent(Expiry::AtHeight(10), None), &at),
-            "expired"
-        );
-        assert_eq!(
-            consent_state(&consent(Expiry::AtTime(1_001), None), &at),
-            "active"
-        );
-        assert_eq!(
-            consent_state(&consent(Expiry::AtTime(1_000), None), &at),
-            "expired"
-        );
-        assert_eq!(
-            consent_state(&consent(Expiry::AtHeight(99), Some(7)), &at),
-            "revoked"
-        );
-    }
 }

@@ -26,8 +26,25 @@ pub(crate) fn block_href(height: u64) -> String {
     format!("/explorer/blocks/{height}")
 }
 
+/// Organisation `name` as one path segment. A browser resolves a segment `.` or `..` (even
+/// percent-encoded) as a step up the path, so those two names are written `~.` and `~..`: no
+/// organisation name holds a `~`, and [`org_in_segment`] reads them back.
+pub(crate) fn org_segment(name: &OrgName) -> String {
+    match name.as_str() {
+        dots @ ("." | "..") => format!("{ORG_ESCAPE}{dots}"),
+        other => segment(other),
+    }
+}
+
+/// The organisation name an [`org_segment`] (as the router decoded it) holds.
+pub(crate) fn org_in_segment(segment: &str) -> &str {
+    segment.strip_prefix(ORG_ESCAPE).unwrap_or(segment)
+}
+
+const ORG_ESCAPE: char = '~';
+
 pub(crate) fn org_href(name: &OrgName) -> String {
-    format!("/explorer/orgs/{}", segment(name.as_str()))
+    format!("/explorer/orgs/{}", org_segment(name))
 }
 
 pub(crate) fn account_href(address: &Address) -> String {
@@ -207,5 +224,21 @@ mod tests {
         assert_eq!(segment("a/b?c#d%"), "a%2Fb%3Fc%23d%25");
         let name = OrgName::new("Seoul General").unwrap();
         assert_eq!(org_href(&name), "/explorer/orgs/Seoul%20General");
+    }
+
+    #[test]
+    fn dot_names_are_escaped_and_read_back() {
+        for (name, written) in [
+            (".", "~."),
+            ("..", "~.."),
+            ("...", "..."),
+            (".a", ".a"),
+            ("Seoul General", "Seoul%20General"),
+        ] {
+            let org = OrgName::new(name).unwrap();
+            assert_eq!(org_segment(&org), written);
+            let decoded = percent_encoding::percent_decode_str(written).decode_utf8_lossy();
+            assert_eq!(org_in_segment(&decoded), name);
+        }
     }
 }

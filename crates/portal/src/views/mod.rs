@@ -98,7 +98,10 @@ async fn js() -> Response {
         .into_response()
 }
 
-/// The banner for the transaction an action sent: its verified receipt, or where it is.
+/// The banner for the transaction an action sent: its verified receipt, or why there is none.
+/// Only a finalized transaction, proven, is a success: an action returns here once its
+/// transaction is final, so anything else comes from a hand-made `?tx=` or a node that now
+/// withholds the transaction, and what the node says of it is its word only.
 pub(crate) fn tx_outcome(reader: &Reader<'_>, id: &TxId) -> Markup {
     let link = format!("/explorer/tx/{id}");
     match reader.transaction(id) {
@@ -114,11 +117,16 @@ pub(crate) fn tx_outcome(reader: &Reader<'_>, id: &TxId) -> Markup {
         ),
         Ok(TxOutcome::Dropped(dropped)) => layout::outcome(
             false,
-            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " was dropped: " (dropped.reason) } },
+            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is not final: the node says it was dropped ("
+            (dropped.reason) "), and a dropped transaction does nothing." } },
         ),
-        Ok(_) => layout::outcome(
-            true,
-            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is sent and not final yet; reload to see it." } },
+        Ok(TxOutcome::Pending | TxOutcome::Queued { .. }) => layout::outcome(
+            false,
+            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is not final: the node says it waits in its mempool. Nothing is done until it is in a finalized block; reload to see." } },
+        ),
+        Ok(TxOutcome::Unknown) => layout::outcome(
+            false,
+            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is not final: the node does not know it." } },
         ),
         Err(error) => layout::error_panel(&error),
     }

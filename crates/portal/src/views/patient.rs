@@ -6,7 +6,7 @@
 use super::{
     Done,
     consents::{self, ConsentState},
-    input, not_for_this_key, timeline,
+    input, links, not_for_this_key, timeline,
 };
 use crate::{
     error::PortalError,
@@ -27,7 +27,7 @@ use medchain_gateway::patient::{HospitalRecords, OpenRecordError, link_for_org};
 use medchain_state::values::{AccessLogEntry, Record, StoragePointer};
 use medchain_types::{AccessDecision, Address, ConsentId, IdentityName, OrgName, RecordId, Role};
 use serde::Deserialize;
-use std::{collections::HashMap, sync::Arc, time::SystemTime};
+use std::{collections::HashMap, sync::Arc};
 use zeroize::Zeroizing;
 
 /// This audience's routes.
@@ -70,7 +70,7 @@ async fn records(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Respo
                         @for (entry, pointer) in listed.iter().zip(&pointers) {
                             tr data-record-id=(entry.id) {
                                 td { (layout::id_link(&format!("/patient/records/{}", entry.id), &entry.id.to_string())) }
-                                td { (org_link(&entry.value.hospital)) }
+                                td { (links::org(&entry.value.hospital)) }
                                 td { (person(&entry.value.doctor, &names)) }
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.released_at) }
                                 td { (storage(pointer.as_ref())) }
@@ -101,7 +101,7 @@ async fn record(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response
             html! {
                 dl class="facts" {
                     dt { "Record" } dd { code { (id) } (layout::copy_button(&id.to_string())) }
-                    dt { "Hospital" } dd { (org_link(&opened.record.hospital)) " (" (opened.hospital.as_str()) ")" }
+                    dt { "Hospital" } dd { (links::org(&opened.record.hospital)) " (" (opened.hospital.as_str()) ")" }
                     dt { "Doctor" } dd { (person(&opened.record.doctor, &names)) }
                     dt { "Released" } dd { (layout::time(opened.record.timestamp_ms)) " · block " (opened.record.released_at) }
                     dt { "Stored" } dd { (storage(Some(&opened.pointer))) }
@@ -313,7 +313,7 @@ async fn grant(State(app): State<Arc<App>>, Form(form): Form<GrantForm>) -> Resp
             let records = input::records(reader, &form.records)?;
             let height = reader.newest()?.at.header.height;
             let expiry = spec
-                .resolve(height, now_ms())
+                .resolve(height, layout::now_ms())
                 .map_err(|error| PortalError::BadInput(format!("expires: {error}")))?;
             let payload = build::grant_consent(&acting.address, grantee, records, purpose, expiry)
                 .map_err(|error| PortalError::BadInput(error.to_string()))?;
@@ -354,6 +354,7 @@ async fn history(State(app): State<Arc<App>>) -> Response {
     app.page(None, |reader, who, _| {
         patient_only(who)?;
         let entries = reader.access_log(&who.address)?;
+        let total = reader.seen().cut().map_or(entries.len() as u64, |cut| cut.total);
         let names = identity_names(
             reader,
             entries
@@ -370,9 +371,12 @@ async fn history(State(app): State<Arc<App>>) -> Response {
             html! {
                 p {
                     "Every request for your records, as the chain logged it: "
-                    strong { (entries.len()) } " in all, "
-                    strong class="denied" { (denied) } " denied, "
-                    strong class="break-glass" { (glass) } " break-glass. Each entry is proven, and so is the end of the log: none is left out."
+                    strong { (total) } " in all"
+                    @if (entries.len() as u64) < total {
+                        "; of the newest " (entries.len()) ", shown here"
+                    }
+                    ", " strong class="denied" { (denied) } " denied and "
+                    strong class="break-glass" { (glass) } " break-glass. Each entry shown is proven, and so is the end of the log: none after them is left out."
                 }
                 (timeline::access_timeline(&entries))
                 @if !entries.is_empty() {
@@ -439,7 +443,7 @@ async fn notifications(State(app): State<Arc<App>>) -> Response {
                             tr data-access-kind="break_glass" {
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
                                 td { span class="break-glass" { (entry.value.doctor.as_str()) } }
-                                td { (entry.value.hospital.as_str()) " · " (org_link(&entry.value.org)) }
+                                td { (entry.value.hospital.as_str()) " · " (links::org(&entry.value.org)) }
                                 td { (layout::id_link(&format!("/patient/records/{}", entry.value.record), &entry.value.record.to_string())) }
                                 td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
                             }
@@ -478,19 +482,6 @@ pub(super) fn person(address: &Address, names: &HashMap<Address, IdentityName>) 
             (layout::copy_button(&address.to_string()))
         }
     }
-}
-
-fn org_link(org: &OrgName) -> Markup {
-    html! { a href={ "/explorer/orgs/" (org.as_str()) } { (org.as_str()) } }
-}
-
-/// Unix milliseconds now (a consent's duration counts from here).
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
 }
 
 #[cfg(test)]

@@ -224,7 +224,7 @@ fn org_section(
 }
 
 fn activity_href(name: &OrgName) -> String {
-    format!("/regulator/orgs/{}", links::segment(name.as_str()))
+    format!("/regulator/orgs/{}", links::org_segment(name))
 }
 
 /// One state-change button; a suspension asks for confirmation (its members stop acting).
