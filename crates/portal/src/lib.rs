@@ -16,6 +16,7 @@
 mod charts;
 mod error;
 mod layout;
+mod peer;
 mod reader;
 mod server;
 mod session;

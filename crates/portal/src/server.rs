@@ -4,6 +4,7 @@
 use crate::{
     error::PortalError,
     layout::{self, View},
+    peer,
     reader::{BlockCache, Reader, Who},
     session::{self, Session},
     views,
@@ -185,7 +186,7 @@ fn serve(config: PortalConfig, ready: mpsc::Sender<Started>, stop: oneshot::Rece
             listening: addr,
         });
         let _ = ready.send(Ok((addr, login_url)));
-        let served = axum::serve(listener, router(app))
+        let served = axum::serve(peer::SameUserListener::new(listener), router(app))
             .with_graceful_shutdown(async {
                 let _ = stop.await;
             })
