@@ -3,15 +3,19 @@
 //! gateways and new files.
 
 use crate::{cli::Acting, connect, error::CliError, ids, output};
-use medchain_api::{IdPrefix, MAX_LIST_PAGE};
+use medchain_api::IdPrefix;
 use medchain_client::{
     Client, FinalizedHeader, ListQuery, Listed, Sent, StateQuery, WaitPolicy,
     keys::{self, Confirm, KeyError},
 };
-use medchain_gateway::{client::GatewayClient, patient};
+use medchain_gateway::{
+    client::GatewayClient,
+    doctor::{self, DoctorError},
+    patient,
+};
 use medchain_state::values::{IdentityRecord, Record};
 use medchain_types::{
-    Address, Hash32, IdentityName, OrgName, Payload, PrivateKey, RecordId, Role,
+    Address, IdentityName, OrgName, Payload, PrivateKey, RecordId, Role,
     keyfile::{HospitalLink, KeyFile, KeyMaterial, Wallet},
 };
 use rand_core_06::OsRng;
@@ -22,7 +26,7 @@ use std::{
     path::{Path, PathBuf},
     time::Duration,
 };
-use taka::{EntityKeys, Identity, PublicParams, PublicPolynomial};
+use taka::{EntityKeys, Identity, PublicParams};
 use zeroize::Zeroizing;
 
 /// The operating system's randomness, as taka takes it (rand_core 0.6).
@@ -85,13 +89,7 @@ impl Holder {
 
 /// taka's public parameters (P_pub) from the chain's threshold PKG, verified.
 pub fn params(client: &Client) -> Result<PublicParams, CliError> {
-    let pkg = read(client, &StateQuery::pkg())?.ok_or_else(|| {
-        CliError::NotFound(
-            "the threshold PKG is not set up yet (no cfg/pkg on chain): retry once the validators' key generation finished".into(),
-        )
-    })?;
-    let coefficients: Vec<[u8; 48]> = pkg.public_polynomial.iter().map(|c| c.0).collect();
-    Ok(PublicPolynomial::from_compressed_coefficients(&coefficients)?.params())
+    doctor::public_params(client).map_err(|error| explain(client, error))
 }
 
 /// A verified read, with chain mismatches explained.
@@ -111,18 +109,7 @@ pub fn identity(
     name: &IdentityName,
     role: Role,
 ) -> Result<IdentityRecord, CliError> {
-    let record = read(client, &StateQuery::identity(name))?.ok_or_else(|| {
-        CliError::NotFound(format!(
-            "no identity {name} is enrolled on chain (proven absent)"
-        ))
-    })?;
-    if record.role != role {
-        return Err(CliError::Inconsistent(format!(
-            "{name} is enrolled as a {:?}, not a {role:?}",
-            record.role
-        )));
-    }
-    Ok(record)
+    doctor::identity(client, name, role).map_err(|error| explain(client, error))
 }
 
 /// The identity bound to `address` (verified), which must have `role`.
@@ -131,12 +118,7 @@ pub fn identity_of(
     address: &Address,
     role: Role,
 ) -> Result<IdentityRecord, CliError> {
-    let name = read(client, &StateQuery::identity_of(address))?.ok_or_else(|| {
-        CliError::NotFound(format!(
-            "{address} has no enrolled identity (proven absent): run `medchain identity enrol` with its key first"
-        ))
-    })?;
-    identity(client, &name, role)
+    doctor::identity_of(client, address, role).map_err(|error| explain(client, error))
 }
 
 /// The taka identity of an enrolled name.
@@ -151,11 +133,6 @@ pub fn record(client: &Client, id: &RecordId) -> Result<Record, CliError> {
             "no record {id} is released on chain (proven absent)"
         ))
     })
-}
-
-/// The record id a TAKA htxM carries (the release transaction's id).
-pub fn record_of_htxm(htxm: &[u8; 32]) -> RecordId {
-    RecordId(Hash32::from(*htxm))
 }
 
 /// The 32 bytes of a transaction-derived id, as TAKA carries it: htxM for a record id, htxU
@@ -206,6 +183,14 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
         .map_err(CliError::io(path))
 }
 
+/// How long a command waits for its transactions (`--timeout`).
+pub fn wait_policy(acting: &Acting) -> WaitPolicy {
+    WaitPolicy {
+        timeout: Duration::from_secs(acting.timeout),
+        ..WaitPolicy::default()
+    }
+}
+
 /// Sends `payload` as `key`'s account and waits for it to be final (verified).
 pub fn send(
     client: &Client,
@@ -213,14 +198,46 @@ pub fn send(
     payload: Payload,
     acting: &Acting,
 ) -> Result<Sent, CliError> {
-    let policy = WaitPolicy {
-        timeout: Duration::from_secs(acting.timeout),
-        ..WaitPolicy::default()
-    };
     client
         .signer(key.clone())
-        .send(payload, Some(&policy))
+        .send(payload, Some(&wait_policy(acting)))
         .map_err(|error| connect::explain(client, error))
+}
+
+/// A doctor's flow failed ([`medchain_gateway::doctor`]): the failure, with the next step in
+/// `medchain` commands and the status scripts branch on (a gateway's refusal 7, a template
+/// that opens no entry 8).
+pub fn explain(client: &Client, error: DoctorError) -> CliError {
+    match error {
+        DoctorError::Chain(error) => connect::explain(client, error),
+        DoctorError::Gateway(error) => CliError::Gateway(error),
+        DoctorError::Taka(error) => CliError::Taka(error),
+        DoctorError::Seal(error) => CliError::Sealed(error),
+        DoctorError::NotEnrolled { .. } => CliError::NotFound(format!(
+            "{error}: run `medchain identity enrol` with its key first"
+        )),
+        DoctorError::PkgNotReady => CliError::NotFound(format!(
+            "{error}: retry once the validators' key generation finished"
+        )),
+        DoctorError::UnknownIdentity { .. } | DoctorError::NotReleased { .. } => {
+            CliError::NotFound(error.to_string())
+        }
+        DoctorError::WrongTemplate { entries, ref at } => CliError::WrongTemplate(format!(
+            "no entry of this patient opens with this template ({entries} entries on chain, verified against finalized {}): check the template, or the patient has filed no entry (`medchain patient entry`)",
+            output::block_phrase(at)
+        )),
+        DoctorError::Ungated => CliError::Usage(format!(
+            "{error}; the patient must file the entry again with `medchain patient entry`"
+        )),
+        DoctorError::WrongHolder { ref named, .. } => {
+            CliError::Usage(format!("{error}: pass --gateway with {named}'s gateway"))
+        }
+        DoctorError::WrongRole { .. }
+        | DoctorError::NotThePatients { .. }
+        | DoctorError::WrongRelease { .. }
+        | DoctorError::BadRecordKey(_)
+        | DoctorError::NoBlob { .. } => CliError::Inconsistent(error.to_string()),
+    }
 }
 
 /// The wallet link for the hospital organisation `org`: the enrolment whose hospital identity
@@ -295,17 +312,9 @@ pub fn all_pages<E: medchain_state::StateValue, V: medchain_state::StateValue>(
     client: &Client,
     query: &ListQuery<E, V>,
 ) -> Result<(Vec<Listed<E, V>>, FinalizedHeader), CliError> {
-    let mut entries = Vec::new();
-    loop {
-        let page = client
-            .list(query, entries.len() as u64, MAX_LIST_PAGE)
-            .map_err(|error| connect::explain(client, error))?;
-        let got = page.entries.len();
-        entries.extend(page.entries);
-        if got == 0 || entries.len() as u64 >= page.total {
-            return Ok((entries, page.at));
-        }
-    }
+    client
+        .list_all(query)
+        .map_err(|error| connect::explain(client, error))
 }
 
 /// One of the patient's own records, as the patient names it: verified on chain to be theirs,

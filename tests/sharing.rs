@@ -15,7 +15,7 @@ mod common;
 
 use common::{
     Network,
-    hospital::{Doctor, GatewayProcess, HospitalOrg, Storage},
+    hospital::{Doctor, GatewayProcess, HospitalOrg, Storage, fhir_patient},
 };
 use medchain_gateway::testkit::{Moto, PostgresServer};
 use serde_json::Value;
@@ -54,17 +54,6 @@ fn external() -> External {
         _moto: moto,
         storage,
     }
-}
-
-/// The bundle's Patient reference (`urn:uuid:…` of its Patient entry).
-fn fhir_patient(bundle: &str) -> String {
-    let bundle: Value = serde_json::from_str(&fs::read_to_string(bundle).unwrap()).unwrap();
-    let entries = bundle["entry"].as_array().expect("entries");
-    let patient = entries
-        .iter()
-        .find(|e| e["resource"]["resourceType"] == "Patient")
-        .expect("a Patient entry");
-    patient["fullUrl"].as_str().expect("fullUrl").to_string()
 }
 
 struct Scene {

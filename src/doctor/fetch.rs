@@ -5,7 +5,7 @@
 //! hospital holding the record, opens its response, and checks the record (see the module
 //! above).
 
-use super::{Received, receive, state};
+use super::{receive, state};
 use crate::{
     cli::Acting,
     connect,
@@ -15,7 +15,10 @@ use crate::{
     sharing::{self, Holder},
 };
 use medchain_client::{Client, StateQuery};
-use medchain_gateway::client::DoctorSigner;
+use medchain_gateway::{
+    client::DoctorSigner,
+    doctor::{self, Release},
+};
 use medchain_types::{IdentityName, Role};
 use std::path::{Path, PathBuf};
 use taka::{Authorization, HospitalResponse, Licence, PendingShare};
@@ -120,19 +123,17 @@ pub fn fetch(
                 grant.index
             ))
         })?;
-    receive(
+    let received = doctor::open_release(
         &client,
-        &Received {
-            doctor: &me.identity,
+        &Release {
             holder: &holder_gateway,
-            holder_hospital: &grant.hospital,
+            hospital: &grant.hospital,
             record: grant.record,
             index: grant.index,
             served: &served,
             release,
-            emergency: None,
         },
-        out,
-        acting,
     )
+    .map_err(|error| sharing::explain(&client, error))?;
+    receive(&me.identity, &received, None, out, acting)
 }

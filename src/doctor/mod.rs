@@ -4,9 +4,10 @@
 //! (S3-emergency).
 //!
 //! Whatever a gateway releases is checked before it is kept: the TAKA response opens only for
-//! this doctor, it must release the record asked for (htxM = the record id, index j), the blob
-//! must hash to what the gateway named, open under the released record key, and hash to the
-//! hEMR the chain holds for that record (verified).
+//! this doctor, and [`medchain_gateway::doctor::open_release`] checks that it releases the
+//! record asked for (htxM = the record id, index j), that the blob hashes to what the gateway
+//! named, opens under the released record key, and hashes to the hEMR the chain holds for that
+//! record (verified).
 
 mod ask;
 mod emergency;
@@ -16,17 +17,14 @@ mod write;
 
 use crate::{
     cli::{Acting, DoctorCommand},
-    connect,
     error::CliError,
     exit::Status,
     output, sharing,
 };
-use medchain_client::{Client, StateQuery};
-use medchain_gateway::{client::GatewayClient, wire::Served};
-use medchain_types::{EmergencyId, IdentityName, RecordId};
+use medchain_gateway::doctor::Received;
+use medchain_types::{EmergencyId, IdentityName};
 use serde_json::json;
 use std::path::Path;
-use taka::RecordRelease;
 
 /// Runs one `medchain doctor` command.
 pub fn run(command: DoctorCommand) -> Result<Status, CliError> {
@@ -78,103 +76,48 @@ pub fn run(command: DoctorCommand) -> Result<Status, CliError> {
     }
 }
 
-/// What a gateway released for one record, to be checked and kept.
-struct Received<'a> {
-    doctor: &'a IdentityName,
-    holder: &'a GatewayClient,
-    holder_hospital: &'a IdentityName,
-    record: RecordId,
-    index: u64,
-    served: &'a Served,
-    release: &'a RecordRelease,
-    emergency: Option<EmergencyId>,
-}
-
-/// Checks the release against the record asked for, fetches and opens the blob, checks it
-/// against the chain's hEMR (verified), writes it to `out` (mode 0600) and reports.
+/// Writes a record received and checked ([`medchain_gateway::doctor::open_release`]) to `out`
+/// (mode 0600) and reports.
 fn receive(
-    client: &Client,
-    received: &Received<'_>,
+    doctor: &IdentityName,
+    received: &Received,
+    emergency: Option<EmergencyId>,
     out: &Path,
     acting: &Acting,
 ) -> Result<Status, CliError> {
     let Received {
         record,
         index,
-        release,
+        released,
         ..
     } = received;
-    if release.record().get() != *index || *release.htxm() != sharing::id_bytes(record.as_bytes()) {
-        return Err(CliError::Inconsistent(format!(
-            "the gateway released record j={} ({}), not the record asked for (j={index}, {record})",
-            release.record().get(),
-            hex::encode(release.htxm())
-        )));
-    }
-    let key: [u8; 32] = release.emr().try_into().map_err(|_| {
-        CliError::Inconsistent(format!(
-            "the gateway released a {}-byte record key; record keys are 32 bytes",
-            release.emr().len()
-        ))
-    })?;
-    let blob_hash = received
-        .served
-        .blobs
-        .iter()
-        .find(|blob| blob.record == *record && blob.index == *index)
-        .map(|blob| blob.blob_hash)
-        .ok_or_else(|| {
-            CliError::Inconsistent(format!(
-                "the gateway released record {record} but named no blob for it"
-            ))
-        })?;
-    let verified = client
-        .read(&StateQuery::record(record))
-        .map_err(|error| connect::explain(client, error))?;
-    let chain_record = verified.value.ok_or_else(|| {
-        CliError::NotFound(format!(
-            "record {record} is not released on chain (proven absent)"
-        ))
-    })?;
-    let blob = received.holder.blob(&blob_hash)?;
-    let plaintext = medchain_gateway::patient::open_sealed(
-        &blob,
-        key,
-        chain_record.patient,
-        *index,
-        chain_record.record_hash,
-    )?;
-    sharing::write_new(out, &plaintext, 0o600)?;
-
+    sharing::write_new(out, &received.plaintext, 0o600)?;
     if acting.connection.json {
         output::print_json(&json!({
-            "doctor": received.doctor,
+            "doctor": doctor,
             "record": record,
             "index": index,
-            "patient": chain_record.patient,
-            "hospital": received.holder_hospital,
-            "record_hash": chain_record.record_hash,
-            "blob_hash": blob_hash,
-            "access_tx": received.served.access_tx,
-            "emergency": received.emergency,
+            "patient": released.patient,
+            "hospital": received.hospital,
+            "record_hash": released.record_hash,
+            "blob_hash": received.blob_hash,
+            "access_tx": received.access_tx,
+            "emergency": emergency,
             "out": out.display().to_string(),
-            "verified": output::finality_json(&verified.at),
+            "verified": output::finality_json(&received.verified_at),
         }));
     } else {
         println!(
             "record {record} (j={index} at {}) written to {}",
-            received.holder_hospital,
+            received.hospital,
             out.display()
         );
         println!(
             "it matches hEMR {} verified against finalized {}",
-            chain_record.record_hash,
-            output::block_phrase(&verified.at)
+            released.record_hash,
+            output::block_phrase(&received.verified_at)
         );
-        println!(
-            "the access is logged on chain in tx {}",
-            received.served.access_tx
-        );
+        println!("the access is logged on chain in tx {}", received.access_tx);
     }
     Ok(Status::Ok)
 }

@@ -108,6 +108,8 @@ impl Browser {
         });
         let mut capabilities = Capabilities::new();
         capabilities.insert("goog:chromeOptions".into(), options);
+        // A form with `data-confirm` (suspension, break-glass) asks with `window.confirm`:
+        // tests answer it with `submit_confirmed`, which also checks that it was asked.
         capabilities
     }
 
@@ -222,6 +224,14 @@ impl Browser {
         let input = self.wait_for(css);
         self.run(&format!("clear `{css}`"), input.clear());
         self.run(&format!("type into `{css}`"), input.send_keys(value));
+    }
+
+    /// Chooses the file at `path` in the file input matching `css` (waited for), as the file
+    /// picker does.
+    pub fn upload(&self, css: &str, path: &Path) {
+        let input = self.wait_for(css);
+        let path = path.display().to_string();
+        self.run(&format!("choose {path} in `{css}`"), input.send_keys(&path));
     }
 
     /// Chooses the option whose value is `value` in the select matching `css` (waited for).

@@ -164,6 +164,19 @@ impl Network {
     }
 }
 
+/// The Patient reference of a FHIR bundle file (the `fullUrl` of its Patient entry), which
+/// `medchain doctor write --fhir-patient` takes.
+pub fn fhir_patient(bundle: &str) -> String {
+    let bundle: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(bundle).expect("read the bundle")).expect("JSON");
+    let entries = bundle["entry"].as_array().expect("entries");
+    let patient = entries
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "Patient")
+        .expect("a Patient entry");
+    patient["fullUrl"].as_str().expect("fullUrl").to_string()
+}
+
 impl GatewayProcess {
     fn spawn(&mut self, network: &Network) {
         let log = fs::OpenOptions::new()

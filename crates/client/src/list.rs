@@ -309,6 +309,22 @@ impl Client {
         Ok(self.light.verify_list(&view, query.index(), from, limit)?)
     }
 
+    /// Every entry of a list, page after page, each page verified; the last page's header.
+    pub fn list_all<E: StateValue, V: StateValue>(
+        &self,
+        query: &ListQuery<E, V>,
+    ) -> Result<(Vec<Listed<E, V>>, FinalizedHeader), ClientError> {
+        let mut entries = Vec::new();
+        loop {
+            let page = self.list(query, entries.len() as u64, MAX_LIST_PAGE)?;
+            let got = page.entries.len();
+            entries.extend(page.entries);
+            if got == 0 || entries.len() as u64 >= page.total {
+                return Ok((entries, page.at));
+            }
+        }
+    }
+
     /// The one id of `kind` that starts with `prefix`. All 64 digits need no lookup; a shorter
     /// prefix is looked up on the node (unproven: verify what the id names before relying on
     /// it, as for an id typed in full). No match is [`ClientError::NoSuchId`], several are

@@ -11,9 +11,12 @@
 //!   chain's.
 //! - [`patient`]: a patient opening their own records through a gateway, checked against hEMR
 //!   (the CLI and the portal both use it).
+//! - [`doctor`]: a doctor opening what a holding hospital released, and the whole break-glass
+//!   flow (the CLI and the portal both use it).
 
 pub mod blobs;
 pub mod client;
+pub mod doctor;
 pub mod doctor_request;
 pub mod emr;
 pub mod fhir;

@@ -3,7 +3,9 @@
 //! TAKA authorisation; every refusal — no consent, replay, wrong record, a forged
 //! authorisation, another doctor's licence, revoked consent, revoked doctor, a wrong emergency —
 //! is answered 403 with its reason and logged on chain as denied by A's gateway; an emergency
-//! filed by B with both vouches is served by A, notified and exported as break-glass.
+//! filed by B with both vouches is served by A, notified and exported as break-glass; the
+//! doctor's library (`medchain_gateway::doctor`) refuses a release that is not the record
+//! asked for, and a break-glass it cannot complete, before sending anything.
 
 #[path = "../../client/tests/common/mod.rs"]
 mod fixtures;
@@ -14,17 +16,18 @@ mod served;
 #[path = "support/world.rs"]
 mod world;
 
-use medchain_client::Client;
+use medchain_client::{Client, ListQuery, StateQuery};
 use medchain_gateway::{
     blobs::{RecordBinding, RecordKey, SealedRecord},
     client::{DoctorSigner, GatewayClient, GatewayClientError},
+    doctor::{self, BreakGlass, DoctorError, DoctorKeys, Release},
     doctor_request::{DoctorRequest, DoctorRoute},
     wire::{EmergencyFiling, ErrorBody, Served, ShareRecord, WrittenRecord},
 };
 use medchain_state::{testkit, values::AccessLogEntry};
 use medchain_types::{
     AccessDecision, Address, ConsentId, DenyReason, Expiry, Hash32, IdentityPayload, Payload,
-    Purpose, TxId,
+    Purpose, Role, TxId,
     emergency::{emergency_message, vouching_key_from},
 };
 use rand_core::OsRng;
@@ -577,9 +580,47 @@ fn an_emergency_vouched_by_doctor_and_hospital_is_served_and_notified() {
             &taka::HospitalResponse::from_bytes(&served.response).unwrap(),
         )
         .unwrap();
+    // What the doctor's library accepts of it: the record asked for, with its blob.
+    let open = |index: u64, served: &Served| {
+        doctor::open_release(
+            &s.world.client,
+            &Release {
+                holder: &s.a,
+                hospital: &s.seoul.desk.name,
+                record: record.record,
+                index,
+                served,
+                release: &release,
+            },
+        )
+    };
+    assert!(
+        matches!(
+            open(2, &served),
+            Err(DoctorError::WrongRelease {
+                released: 1,
+                index: 2,
+                ..
+            })
+        ),
+        "a release of j=1 is not record j=2"
+    );
+    let blobless = Served {
+        blobs: Vec::new(),
+        ..served.clone()
+    };
+    assert!(matches!(
+        open(1, &blobless),
+        Err(DoctorError::NoBlob { .. })
+    ));
+    let received = open(1, &served).unwrap();
     assert_eq!(
-        open_served(&s.world, &s.a, &[release], &served),
+        &*received.plaintext,
         fixture("healthy-12-0000.json").as_bytes()
+    );
+    assert_eq!(
+        (received.index, received.access_tx, &received.hospital),
+        (1, served.access_tx, &s.seoul.desk.name)
     );
     let logged = logged(&s.world.client, &served.access_tx, record);
     assert_eq!(logged.decision, AccessDecision::BreakGlass { emergency });
@@ -603,6 +644,95 @@ fn an_emergency_vouched_by_doctor_and_hospital_is_served_and_notified() {
     let last = audit["entry"].as_array().unwrap().last().unwrap().clone();
     let purposes = last["resource"]["purposeOfEvent"][0]["coding"].to_string();
     assert!(purposes.contains("110127"), "{purposes}");
+}
+
+/// The doctor's break-glass flow stops, typed, before it sends anything when the template
+/// opens none of the patient's entries, the gateway asked is not the holder's, or the
+/// patient or the doctor is not who they must be. (Its success is the workspace's end-to-end
+/// scenarios: the chain judges an emergency's time by its blocks, which here are not on the
+/// wall clock the flow signs with.)
+#[test]
+fn break_glass_refuses_before_sending_anything() {
+    let s = scene();
+    let doctor = &s.busan.doctor;
+    let record = &s.records[0];
+    // The patient's emergency entry for record j = 1, sealed under their template.
+    let j = taka::RecordIndex::new(1).unwrap();
+    let entry = taka::EmrEntry::new(
+        vec!["asthma".into()],
+        record.record.0.0,
+        taka::Identity::new(s.seoul.desk.name.as_str()).unwrap(),
+        j,
+    )
+    .unwrap()
+    .with_gate(*s.enrolment.factors().factor(j).emergency_gate());
+    let template = [7u8; 64];
+    let sealed = taka::EncryptedEntry::seal(
+        &taka::Identity::new(s.patient.name.as_str()).unwrap(),
+        &entry,
+        &template,
+        taka::BiometricKdfParams::RECOMMENDED,
+        &mut OsRng,
+    )
+    .unwrap();
+    s.world
+        .send(&s.patient.actor, testkit::entry(&sealed.to_bytes()));
+
+    let wait = world::wait();
+    let attempt = |by: &Party, patient: &Address, template: &[u8], holder: &GatewayClient| {
+        doctor::break_glass(
+            &s.world.client,
+            DoctorKeys {
+                key: &by.actor.key,
+                identity: &by.keys,
+            },
+            &BreakGlass {
+                patient,
+                template,
+                own: &s.b,
+                holder,
+                wait: &wait,
+            },
+        )
+        .err()
+        .expect("refused")
+    };
+    let patient = s.patient.actor.address;
+    let wrong = attempt(doctor, &patient, &[8; 64], &s.a);
+    assert!(
+        matches!(wrong, DoctorError::WrongTemplate { entries: 1, .. }),
+        "{wrong:?}"
+    );
+    let elsewhere = attempt(doctor, &patient, &template, &s.b);
+    assert!(
+        matches!(&elsewhere, DoctorError::WrongHolder { named, answered, .. }
+            if named == s.seoul.desk.name.as_str() && *answered == s.busan.desk.name),
+        "{elsewhere:?}"
+    );
+    let stranger = testkit::address(99);
+    assert!(matches!(
+        attempt(doctor, &stranger, &template, &s.a),
+        DoctorError::NotEnrolled { address } if address == stranger
+    ));
+    assert!(matches!(
+        attempt(&s.patient, &patient, &template, &s.a),
+        DoctorError::WrongRole {
+            actual: Role::Patient,
+            expected: Role::Doctor,
+            ..
+        }
+    ));
+
+    // Nothing was sent: no vouching key, no emergency request, no access.
+    let vouching = s
+        .world
+        .client
+        .read(&StateQuery::vouching_key(&doctor.actor.address))
+        .unwrap();
+    assert!(vouching.value.is_none());
+    let (emergencies, _) = s.world.client.list_all(&ListQuery::emergencies()).unwrap();
+    assert!(emergencies.is_empty());
+    assert_eq!(s.logged_accesses(), 0);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crate::{
     peer,
     reader::{BlockCache, Reader, Who},
     session::{self, Session},
-    views,
+    views::{self, PendingBreakGlass},
 };
 use axum::{
     Router,
@@ -54,6 +54,8 @@ pub(crate) struct App {
     pub wait: WaitPolicy,
     /// Verified finalized blocks the explorer and the activity views already read.
     pub blocks: BlockCache,
+    /// Break-glass requests waiting for their confirmation.
+    pub break_glass: PendingBreakGlass,
     /// Where it listens (requests must name it in `Host`).
     listening: SocketAddr,
 }
@@ -183,6 +185,7 @@ fn serve(config: PortalConfig, ready: mpsc::Sender<Started>, stop: oneshot::Rece
             session,
             wait: config.wait,
             blocks: BlockCache::default(),
+            break_glass: PendingBreakGlass::default(),
             listening: addr,
         });
         let _ = ready.send(Ok((addr, login_url)));
@@ -341,14 +344,8 @@ impl App {
         back: String,
         act: impl FnOnce(&Reader<'_>, &Signer<'_>) -> Result<TxId, PortalError> + Send + 'static,
     ) -> Response {
-        if !self.session.is_csrf(csrf) {
-            return page_failed(
-                None,
-                &PortalError::BadInput(
-                    "the form did not come from this portal's page; reload the page and try again"
-                        .into(),
-                ),
-            );
+        if let Err(forged) = self.check_csrf(csrf) {
+            return page_failed(None, &forged);
         }
         let answer = tokio::task::spawn_blocking(move || {
             let reader = Reader::new(&self.chain);
@@ -370,6 +367,19 @@ impl App {
         }
     }
 
+    /// Refuses a form whose `csrf` is not this run's: it did not come from the portal's own
+    /// page.
+    pub(crate) fn check_csrf(&self, csrf: &str) -> Result<(), PortalError> {
+        if self.session.is_csrf(csrf) {
+            Ok(())
+        } else {
+            Err(PortalError::BadInput(
+                "the form did not come from this portal's page; reload the page and try again"
+                    .into(),
+            ))
+        }
+    }
+
     /// Signs `payload` and waits for its verified finality.
     pub(crate) fn send(
         &self,
@@ -380,7 +390,8 @@ impl App {
     }
 }
 
-fn page_failed(who: Option<&Who>, error: &PortalError) -> Response {
+/// An error page (nothing read for it shown) with the error's status.
+pub(crate) fn page_failed(who: Option<&Who>, error: &PortalError) -> Response {
     (
         error.status(),
         layout::error_page(who, "This page cannot be shown", error),
@@ -413,6 +424,7 @@ impl App {
             wallet: Wallet::default(),
             session: Session::new(port).expect("the operating system's randomness"),
             blocks: BlockCache::default(),
+            break_glass: PendingBreakGlass::default(),
             wait: WaitPolicy::default(),
             listening: SocketAddr::from(([127, 0, 0, 1], port)),
         })

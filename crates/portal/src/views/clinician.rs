@@ -2,6 +2,10 @@
 //! patients granted me, an on-chain access request with its proven decision, and emergency
 //! (break-glass) access (S3-register, S3-revoke, S1-sharing, S1-rights, S3-emergency).
 
+mod break_glass;
+
+pub(crate) use break_glass::PendingBreakGlass;
+
 use super::{
     Done,
     consents::{self, ConsentState},
@@ -16,7 +20,7 @@ use crate::{
 };
 use axum::{
     Form, Router,
-    extract::{Query, State},
+    extract::{DefaultBodyLimit, Query, State},
     response::Response,
     routing::get,
 };
@@ -33,7 +37,12 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/clinician", get(licence))
         .route("/clinician/shared", get(shared))
         .route("/clinician/request", get(request_page).post(request))
-        .route("/clinician/emergency", get(emergency))
+        .route(
+            "/clinician/emergency",
+            get(break_glass::page)
+                .post(break_glass::submit)
+                .layer(DefaultBodyLimit::max(break_glass::MAX_FORM_BYTES)),
+        )
 }
 
 /// The doctor's enrolled identity; other keys are refused.
@@ -267,112 +276,6 @@ async fn request(State(app): State<Arc<App>>, Form(form): Form<RequestForm>) -> 
     .await
 }
 
-/// What the emergency page's form fills into the command.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct EmergencyForm {
-    patient: String,
-    hospital: String,
-    gateway: String,
-}
-
-/// `/clinician/emergency`: what break-glass is, and the command that does it.
-///
-/// Break-glass needs the patient's biometric template to open their emergency entry, which
-/// the portal does not take from a browser; `medchain doctor emergency` does it on this
-/// machine. The page fills the command in from the form.
-async fn emergency(State(app): State<Arc<App>>, Query(form): Query<EmergencyForm>) -> Response {
-    let node = app.chain.node.url().to_string();
-    app.page(None, move |reader, who, _| {
-        clinician(who)?;
-        let command = emergency_command(&form, &node)?;
-        let mine: Vec<_> = reader
-            .all(&ListQuery::emergencies())?
-            .into_iter()
-            .filter(|entry| entry.value.doctor_address == who.address)
-            .collect();
-        Ok(View::new(
-            "Emergency access",
-            html! {
-                div class="panel warning" role="note" {
-                    h2 { "Break-glass: only when the patient cannot consent" }
-                    p { "Emergency access opens a patient's record without their consent. It is logged on chain as " strong class="break-glass" { "BREAK-GLASS" } ", the patient is notified, and the regulator sees every such access." }
-                    ol {
-                        li { "You open the patient's emergency entry with their biometric template (on this machine)." }
-                        li { "Your hospital co-signs and files the emergency request on chain." }
-                        li { "The hospital holding the record checks the request on chain, logs the break-glass access and releases the record to you." }
-                    }
-                }
-                form id="emergency-command" class="stacked" method="get" action="/clinician/emergency" {
-                    label for="patient" { "Patient (their account address)" }
-                    input id="patient" name="patient" type="text" autocomplete="off" spellcheck="false" value=(form.patient);
-                    label for="hospital" { "Your hospital's gateway URL" }
-                    input id="hospital" name="hospital" type="url" placeholder="http://127.0.0.1:9102" value=(form.hospital);
-                    label for="gateway" { "The holding hospital's gateway URL" }
-                    input id="gateway" name="gateway" type="url" placeholder="http://127.0.0.1:9101" value=(form.gateway);
-                    button type="submit" { "Prepare the command" }
-                }
-                p { "The portal does not take a biometric template from the browser. Run this in a terminal on this machine, with the patient's template file:" }
-                pre id="emergency-cli" { code { (command) } }
-                (layout::copy_button(&command))
-                h2 { "Your emergency requests" }
-                @if mine.is_empty() {
-                    p class="empty" { "You have filed none." }
-                } @else {
-                    (layout::table(&["When", "Record", "Hospital", "Request"], html! {
-                        @for entry in mine.iter().rev() {
-                            tr data-access-kind="break_glass" {
-                                td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
-                                td { (layout::id_link(&format!("/explorer/records/{}", entry.value.record), &entry.value.record.to_string())) }
-                                td { (entry.value.hospital.as_str()) }
-                                td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
-                            }
-                        }
-                    }))
-                }
-            },
-        ))
-    })
-    .await
-}
-
-/// `medchain doctor emergency …` with what the form gave (placeholders for the rest), every
-/// word quoted for a POSIX shell.
-fn emergency_command(form: &EmergencyForm, node: &str) -> Result<String, PortalError> {
-    let patient = match form.patient.trim() {
-        "" => "PATIENT_ADDRESS".to_string(),
-        text => input::address(text, "patient")?.to_string(),
-    };
-    let or = |value: &str, placeholder: &'static str| match value.trim() {
-        "" => placeholder.to_string(),
-        text => text.to_string(),
-    };
-    let words = [
-        "medchain".to_string(),
-        "doctor".into(),
-        "emergency".into(),
-        "--key".into(),
-        "YOUR_KEY_FILE".into(),
-        "--node".into(),
-        node.to_string(),
-        "--patient".into(),
-        patient,
-        "--template".into(),
-        "PATIENT_TEMPLATE_FILE".into(),
-        "--hospital".into(),
-        or(&form.hospital, "YOUR_HOSPITAL_GATEWAY_URL"),
-        "--gateway".into(),
-        or(&form.gateway, "HOLDING_HOSPITAL_GATEWAY_URL"),
-        "--out".into(),
-        "record.json".into(),
-    ];
-    shlex::try_join(words.iter().map(String::as_str)).map_err(|error| {
-        PortalError::BadInput(format!(
-            "a URL holds a character no shell command can: {error}"
-        ))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,47 +288,6 @@ mod tests {
         assert_eq!(days_between(0, DAY_MS - 1), (0, true));
         assert_eq!(days_between(10 * DAY_MS, 7 * DAY_MS), (3, false));
         assert_eq!(days_between(5, 5), (0, false), "expiry is exclusive");
-    }
-
-    #[test]
-    fn the_emergency_command_is_quoted_and_checks_the_patient() {
-        let patient = testkit::address(4);
-        let form = EmergencyForm {
-            patient: patient.to_string(),
-            hospital: "http://127.0.0.1:9102".into(),
-            gateway: "http://evil;rm -rf ~:1".into(),
-        };
-        let command = emergency_command(&form, "http://127.0.0.1:8400").unwrap();
-        assert!(
-            command.starts_with(
-                "medchain doctor emergency --key YOUR_KEY_FILE --node http://127.0.0.1:8400"
-            ),
-            "{command}"
-        );
-        assert!(
-            command.contains(&format!("--patient {patient}")),
-            "{command}"
-        );
-        assert!(command.contains("'http://evil;rm -rf ~:1'"), "{command}");
-        assert_eq!(
-            shlex::split(&command).unwrap()[14],
-            "http://evil;rm -rf ~:1"
-        );
-        let empty = emergency_command(&EmergencyForm::default(), "http://n:1").unwrap();
-        assert!(
-            empty.contains("--patient PATIENT_ADDRESS")
-                && empty.contains("--gateway HOLDING_HOSPITAL_GATEWAY_URL"),
-            "{empty}"
-        );
-        let error = emergency_command(
-            &EmergencyForm {
-                patient: "nope".into(),
-                ..EmergencyForm::default()
-            },
-            "http://n:1",
-        )
-        .unwrap_err();
-        assert!(error.to_string().starts_with("patient: "), "{error}");
     }
 
     #[test]

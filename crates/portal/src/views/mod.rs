@@ -29,6 +29,8 @@ use medchain_types::{Event, TxId};
 use serde::Deserialize;
 use std::sync::Arc;
 
+pub(crate) use clinician::PendingBreakGlass;
+
 /// Every route of the portal.
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()

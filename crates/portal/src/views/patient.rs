@@ -193,7 +193,7 @@ fn not_opened(error: OpenRecordError) -> PortalError {
 }
 
 /// The record as text: JSON pretty-printed, anything else as it is.
-fn pretty(plaintext: &[u8]) -> String {
+pub(super) fn pretty(plaintext: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(plaintext)
         .ok()
         .and_then(|value| serde_json::to_string_pretty(&value).ok())

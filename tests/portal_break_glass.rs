@@ -1,0 +1,348 @@
+//! Break-glass from the portal against real gateways (S3-emergency): a validator, two
+//! hospitals with their `medchain hospital` gateways, a patient whose record Seoul General
+//! holds and who filed an emergency entry, and a doctor of Busan Medical who runs
+//! `medchain portal` and breaks the glass through its pages.
+//!
+//! Over HTTP, as a browser without scripts does (login cookie, multipart forms): the first
+//! step and an unconfirmed second step send nothing (no transaction of the doctor, no
+//! emergency request, no notification); a template that opens no entry fails with the reason
+//! and nothing of a record. Then in headless Chromium, as a user does (file picker, the box
+//! ticked, the script's prompt accepted): the page shows the record, escaped and checked
+//! against hEMR, its emergency request and the proven BREAK-GLASS log entry, and the
+//! patient's notifications and history show it. A confirmation works once. Screenshots:
+//! `clinician-emergency-confirm`, `clinician-emergency-record`.
+
+mod common;
+
+use common::{
+    Network,
+    browser::Browser,
+    hospital::{Storage, fhir_patient},
+    portal::PortalProcess,
+};
+use medchain_client::ListQuery;
+use medchain_types::Address;
+use serde_json::Value;
+use std::{fs, str::FromStr};
+use ureq::Agent;
+
+/// A committed synthetic FHIR R4 bundle.
+const BUNDLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/fhir/type2_diabetes-2-0000.json"
+);
+const BOUNDARY: &str = "medchain-break-glass-test";
+
+/// The doctor's browser on their portal: the login cookie, redirects not followed.
+struct Clinician {
+    portal: PortalProcess,
+    agent: Agent,
+    cookie: String,
+}
+
+impl Clinician {
+    fn sign_in(portal: PortalProcess) -> Self {
+        let agent: Agent = Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let login = agent.get(&portal.login_url).call().expect("login");
+        assert_eq!(login.status(), 303, "{}", portal.logs());
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        Self {
+            portal,
+            agent,
+            cookie,
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut response = self
+            .agent
+            .get(&self.portal.page(path))
+            .header("Cookie", &self.cookie)
+            .call()
+            .expect("GET");
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
+    }
+
+    /// Posts `fields` to the emergency route as multipart/form-data (a field named
+    /// `template` as a file).
+    fn post(&self, fields: &[(&str, &[u8])]) -> (u16, String) {
+        let mut response = self
+            .agent
+            .post(&self.portal.page("/clinician/emergency"))
+            .header("Cookie", &self.cookie)
+            .header(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .send(&multipart(fields)[..])
+            .expect("POST");
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
+    }
+}
+
+fn multipart(fields: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        let file = if *name == "template" {
+            "; filename=\"thumb.bin\"\r\ncontent-type: application/octet-stream"
+        } else {
+            ""
+        };
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"{name}\"{file}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// The value of the first `name="NAME" value="…"` in `page`.
+fn field(page: &str, name: &str) -> Option<String> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = page.find(&marker)? + marker.len();
+    Some(page[start..].split('"').next()?.to_string())
+}
+
+#[test]
+fn a_clinician_breaks_the_glass_through_the_portal() {
+    let network = Network::start(1);
+    network.wait_for_pkg();
+    let (seoul, mut seoul_doctors) =
+        network.hospital("Seoul General", "seoul-general", &["dr-kim"]);
+    let (busan, mut busan_doctors) =
+        network.hospital("Busan Medical", "busan-medical", &["dr-lee"]);
+    let kim = seoul_doctors.pop().unwrap();
+    let lee = busan_doctors.pop().unwrap();
+    let holding = network.start_gateway(&seoul, &Storage::Embedded);
+    let own = network.start_gateway(&busan, &Storage::Embedded);
+
+    // The patient, enrolled at Seoul General, has a record there and an emergency entry.
+    let (patient, patient_address) = network.keygen("patient.key");
+    network.ok(&["identity", "enrol", "--key", &patient, "--role", "patient"]);
+    network.ok(&[
+        "patient",
+        "enrol",
+        "--key",
+        &patient,
+        "--hospital",
+        &holding.url,
+    ]);
+    let written = network.json(&[
+        "doctor",
+        "write",
+        "--key",
+        &kim.key,
+        "--hospital",
+        &holding.url,
+        "--patient",
+        &patient_address,
+        "--fhir-patient",
+        &fhir_patient(BUNDLE),
+        "--bundle",
+        BUNDLE,
+    ]);
+    let record = written["record"].as_str().expect("record id").to_string();
+    let template = [7u8; 64];
+    let template_path = network.path("thumb.bin");
+    fs::write(&template_path, template).unwrap();
+    network.ok(&[
+        "patient",
+        "entry",
+        "--key",
+        &patient,
+        "--record",
+        &record,
+        "--template",
+        &template_path.display().to_string(),
+    ]);
+
+    let lee_portal = PortalProcess::start(&network, &lee.key, &network.nodes[0].api);
+    let browser = Clinician::sign_in(lee_portal);
+    let (status, form) = browser.get("/clinician/emergency");
+    assert_eq!(status, 200, "{form}");
+    assert!(form.contains(r#"enctype="multipart/form-data""#), "{form}");
+    let csrf = field(&form, "csrf").expect("the form's csrf");
+
+    let chain = network.client(0);
+    let lee_address = Address::from_str(&lee.address).unwrap();
+    let nonce = chain.next_nonce(&lee_address).unwrap();
+    let nothing_sent = || {
+        assert_eq!(
+            chain.next_nonce(&lee_address).unwrap(),
+            nonce,
+            "the doctor signed a transaction"
+        );
+        let (emergencies, _) = chain.list_all(&ListQuery::emergencies()).unwrap();
+        assert!(emergencies.is_empty(), "{emergencies:?}");
+        let notified = network.json(&["patient", "notifications", "--key", &patient]);
+        assert_eq!(notified["total"], 0, "{notified}");
+    };
+    nothing_sent();
+
+    // Step 1 with a template that opens no entry, then its confirmation: refused with the
+    // reason, nothing of a record shown, nothing filed.
+    let step_one = |template: &[u8]| {
+        browser.post(&[
+            ("csrf", csrf.as_bytes()),
+            ("patient", patient_address.as_bytes()),
+            ("hospital", own.url.as_bytes()),
+            ("gateway", holding.url.as_bytes()),
+            ("template", template),
+        ])
+    };
+    let confirm = |confirmation: &str| {
+        browser.post(&[
+            ("csrf", csrf.as_bytes()),
+            ("confirmation", confirmation.as_bytes()),
+            ("confirm", b"yes"),
+        ])
+    };
+    let (status, page) = step_one(&[8u8; 64]);
+    assert_eq!(status, 200, "{page}");
+    let wrong = field(&page, "confirmation").expect("a confirmation");
+    let (status, page) = confirm(&wrong);
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("no entry of this patient opens"), "{page}");
+    assert!(
+        !page.contains("record-check") && !page.contains(r#"class="record""#),
+        "{page}"
+    );
+    nothing_sent();
+
+    // Step 1 with the right template: the confirmation says what will happen; nothing sent.
+    let (status, page) = step_one(&template);
+    assert_eq!(status, 200, "{page}");
+    for says in [
+        "Nothing has been sent yet",
+        "BREAK-GLASS",
+        "the patient is notified",
+        "the regulator sees",
+        &own.url,
+        &holding.url,
+    ] {
+        assert!(
+            page.contains(says),
+            "the confirmation does not say {says:?}: {page}"
+        );
+    }
+    assert!(
+        page.contains(r#"id="confirm-emergency""#) && page.contains("data-confirm="),
+        "{page}"
+    );
+    let confirmation = field(&page, "confirmation").expect("a confirmation");
+    nothing_sent();
+
+    // Sent without confirm=yes: refused, nothing sent.
+    let (status, page) = browser.post(&[
+        ("csrf", csrf.as_bytes()),
+        ("confirmation", confirmation.as_bytes()),
+    ]);
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("not confirmed, so nothing was sent"),
+        "{page}"
+    );
+    nothing_sent();
+
+    // In a real browser: the form with the file picker, the confirmation (the box ticked, the
+    // script's prompt accepted), the record.
+    let chromium = Browser::start();
+    chromium.goto(&browser.portal.login_url);
+    chromium.goto(&browser.portal.page("/clinician/emergency"));
+    chromium.fill("#patient", &patient_address);
+    chromium.fill("#hospital", &own.url);
+    chromium.fill("#gateway", &holding.url);
+    chromium.upload("#template", &template_path);
+    chromium.submit("#emergency-access");
+    chromium.wait_for("form#confirm-emergency[data-confirm]");
+    chromium.screenshot("clinician-emergency-confirm");
+    let used = chromium
+        .attr("input[name=confirmation]", "value")
+        .expect("a confirmation");
+    nothing_sent();
+    chromium.click("#confirm");
+    chromium.submit_confirmed("#confirm-emergency", "BREAK-GLASS");
+    assert_eq!(
+        chromium
+            .attr("#record-check", "data-record-check")
+            .as_deref(),
+        Some("ok"),
+        "{}\n{}",
+        chromium.describe_page(),
+        browser.portal.logs()
+    );
+    chromium.screenshot("clinician-emergency-record");
+
+    // The record, checked against hEMR, with its emergency and the proven log entry.
+    for (css, attribute, value) in [
+        ("#action-result", "data-outcome", "ok"),
+        ("#access-decision", "data-decision", "break_glass"),
+    ] {
+        assert_eq!(
+            chromium.attr(css, attribute).as_deref(),
+            Some(value),
+            "{}",
+            chromium.describe_page()
+        );
+    }
+    assert_eq!(chromium.count("main[data-verified-height]"), 1);
+    assert!(
+        chromium.count(&format!("button.copy[data-copy='{record}']")) > 0,
+        "the page does not name record {record}\n{}",
+        chromium.describe_page()
+    );
+    // The bundle, pretty-printed and escaped: its narrative's XHTML shows as text.
+    let shown = chromium.text("pre.record");
+    assert!(shown.contains(r#""resourceType": "Bundle""#), "{shown}");
+    assert!(
+        shown.contains(r#"<div xmlns=\"http://www.w3.org/1999/xhtml\"><p><b>SYNTHETIC"#),
+        "{shown}"
+    );
+    let emergency = chromium.text("#emergency-id");
+
+    // The patient is notified, and the history shows the break-glass.
+    let notified = network.json(&["patient", "notifications", "--key", &patient]);
+    assert_eq!(notified["total"], 1, "{notified}");
+    let notification = &notified["notifications"][0];
+    assert_eq!(notification["doctor"], "dr-lee", "{notified}");
+    assert_eq!(notification["record"], record.as_str(), "{notified}");
+    assert_eq!(notification["emergency"], emergency.as_str(), "{notified}");
+    let history = network.json(&["patient", "history", "--key", &patient]);
+    let kinds: Vec<&str> = history["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|entry| entry["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["break_glass"], "{history}");
+    let (status, requests) = browser.get("/clinician/emergency");
+    assert_eq!(status, 200, "{requests}");
+    assert!(
+        requests.contains(&format!(r#"data-copy="{emergency}""#)),
+        "{requests}"
+    );
+
+    // The confirmation was used: sent again, nothing more happens.
+    let (status, page) = confirm(&used);
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("used already or has expired"), "{page}");
+    let notified: Value = network.json(&["patient", "notifications", "--key", &patient]);
+    assert_eq!(notified["total"], 1, "{notified}");
+}
