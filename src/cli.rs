@@ -89,7 +89,7 @@ pub enum Command {
     /// The web portal on 127.0.0.1: your records, consents and access history, a clinician's
     /// licence and shared records, the regulator's supervision, and an explorer; every value
     /// shown is verified by this process's light client, and actions sign with the key here
-    /// (the browser never holds it). Prints a one-time login URL.
+    /// (the browser never holds it). Prints the login URL.
     #[command(
         after_help = "Example:\n  medchain portal --key patient.key\n  medchain portal --key regulator.key --node http://127.0.0.1:8401 --listen 127.0.0.1:8480"
     )]

@@ -10,8 +10,9 @@
 //!
 //! Actions (grant or revoke a consent, approve or suspend an organisation, request a record)
 //! are signed in this process with the key file's key; the browser never holds it. The server
-//! listens on loopback only and serves nobody without the session cookie set by the one-time
-//! login URL printed at start-up ([`session`]).
+//! listens on loopback only, accepts connections only from its own user's processes
+//! ([`peer`]), and serves nobody without the session cookie set by the login URL printed at
+//! start-up ([`session`]).
 
 mod charts;
 mod error;

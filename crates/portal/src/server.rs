@@ -111,7 +111,8 @@ impl Portal {
         self.addr
     }
 
-    /// The one-time login URL (it carries the session token: give it to nobody).
+    /// The login URL (it carries the session token, valid until the portal stops: give it to
+    /// nobody).
     pub fn login_url(&self) -> &str {
         &self.login_url
     }
@@ -241,7 +242,7 @@ async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
             None,
             "Not signed in",
             &PortalError::BadInput(
-                "open the login URL `medchain portal` printed when it started (it carries a one-time token)"
+                "open the login URL `medchain portal` printed when it started (it carries this run's token)"
                     .into(),
             ),
         );

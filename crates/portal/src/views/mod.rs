@@ -25,7 +25,7 @@ use axum::{
 };
 use maud::{Markup, html};
 use medchain_client::TxOutcome;
-use medchain_types::{Event, TxId};
+use medchain_types::TxId;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -114,7 +114,7 @@ pub(crate) fn tx_outcome(reader: &Reader<'_>, id: &TxId) -> Markup {
                     "Done: transaction " (layout::id_link(&link, &id.to_string()))
                     " is final in block " a href={ "/explorer/blocks/" (confirmed.receipt.height) } { (confirmed.receipt.height) } "."
                 }
-                ul { @for event in &confirmed.receipt.events { li { (event_summary(event)) } } }
+                (explorer::events(&confirmed.receipt.events))
             },
         ),
         Ok(TxOutcome::Dropped(dropped)) => layout::outcome(
@@ -131,25 +131,6 @@ pub(crate) fn tx_outcome(reader: &Reader<'_>, id: &TxId) -> Markup {
             html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is not final: the node does not know it." } },
         ),
         Err(error) => layout::error_panel(&error),
-    }
-}
-
-/// One receipt event in words: its kind and fields (every field is escaped text).
-pub(crate) fn event_summary(event: &Event) -> Markup {
-    let value = serde_json::to_value(event).unwrap_or_default();
-    let kind = value
-        .get("event")
-        .and_then(|kind| kind.as_str())
-        .unwrap_or("event")
-        .replace('_', " ");
-    html! {
-        strong { (kind) }
-        @if let Some(fields) = value.as_object() {
-            @for (name, field) in fields.iter().filter(|(name, _)| name.as_str() != "event") {
-                " · " (name.replace('_', " ")) ": "
-                @match field.as_str() { Some(text) => (text), None => (field.to_string()) }
-            }
-        }
     }
 }
 

@@ -23,7 +23,7 @@ use crate::{
     reader::Reader,
     server::{App, page_failed},
     views::{
-        event_summary, input,
+        explorer, input,
         patient::{identity_names, person, pretty},
     },
 };
@@ -518,7 +518,7 @@ fn logged(
                 (layout::id_link(&link, &access_tx.to_string()))
                 ", final in block " a href={ "/explorer/blocks/" (confirmed.receipt.height) } { (confirmed.receipt.height) } "."
             }
-            ul { @for event in &confirmed.receipt.events { li { (event_summary(event)) } } }
+            (explorer::events(&confirmed.receipt.events))
         },
     );
     Ok((entry, outcome))
