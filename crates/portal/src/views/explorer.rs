@@ -662,8 +662,13 @@ fn look_up(reader: &Reader<'_>, readings: &Readings) -> Result<Vec<Found>, Porta
     Ok(found)
 }
 
+/// How many of the node's candidates for an ambiguous prefix are verified (each costs reads;
+/// a hostile node could name thousands). Typing more digits narrows the search.
+const MAX_CANDIDATES: usize = 20;
+
 /// Records, consents and transactions whose id starts with `prefix`. The node names the
-/// candidates; each is kept only once verified. A record's or consent's id is also its
+/// candidates (the first [`MAX_CANDIDATES`] of each kind are looked at); each is kept only
+/// once verified. A record's or consent's id is also its
 /// creating transaction's, which is then not listed twice.
 fn ids_with_prefix(
     reader: &Reader<'_>,
@@ -677,7 +682,7 @@ fn ids_with_prefix(
             Err(ClientError::NoSuchId { .. }) => Vec::new(),
             Err(error) => return Err(error.into()),
         };
-        for id in candidates {
+        for id in candidates.into_iter().take(MAX_CANDIDATES) {
             let exists = match kind {
                 IdKind::Record => reader.read(&StateQuery::record(&RecordId(id.0)))?.is_some(),
                 IdKind::Consent => reader

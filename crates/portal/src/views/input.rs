@@ -4,7 +4,7 @@
 use crate::{error::PortalError, reader::Reader};
 use medchain_api::{IdKind, IdPrefix};
 use medchain_client::{ClientError, build, purpose_name};
-use medchain_types::{Address, Purpose, RecordId};
+use medchain_types::{Address, Purpose, RecordId, limits};
 use std::str::FromStr;
 
 /// A full 64-hex id from a URL path (deep links always carry the whole id).
@@ -48,19 +48,45 @@ pub(super) fn purpose_names() -> Vec<String> {
     Purpose::ALL.iter().copied().map(purpose_name).collect()
 }
 
-/// Record ids, whole or as unique prefixes, separated by whitespace or commas.
-pub(super) fn records(reader: &Reader<'_>, text: &str) -> Result<Vec<RecordId>, PortalError> {
-    let ids: Vec<RecordId> = text
+/// The patient's own records named in `text` (whole ids or unique prefixes, separated by
+/// whitespace or commas), matched against `own` — the patient's record list, verified — and
+/// never looked up in the node's unproven id index, so a node cannot choose which record a
+/// prefix names. At most [`limits::MAX_CONSENT_RECORDS`], counted before any is matched.
+pub(super) fn own_records(text: &str, own: &[RecordId]) -> Result<Vec<RecordId>, PortalError> {
+    let parts: Vec<&str> = text
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|part| !part.is_empty())
-        .map(|part| resolve(reader, IdKind::Record, part, "records").map(RecordId::from))
-        .collect::<Result<_, _>>()?;
-    if ids.is_empty() {
+        .collect();
+    if parts.is_empty() {
         return Err(PortalError::BadInput(
             "records: give at least one record id (from “My records”)".into(),
         ));
     }
-    Ok(ids)
+    if parts.len() > limits::MAX_CONSENT_RECORDS {
+        return Err(PortalError::BadInput(format!(
+            "records: a consent covers at most {} records, {} were given",
+            limits::MAX_CONSENT_RECORDS,
+            parts.len()
+        )));
+    }
+    parts.iter().map(|part| own_record(part, own)).collect()
+}
+
+fn own_record(part: &str, own: &[RecordId]) -> Result<RecordId, PortalError> {
+    let prefix = IdPrefix::from_str(part)
+        .map_err(|error| PortalError::BadInput(format!("records: {error}")))?;
+    let mut matching = own.iter().filter(|id| prefix.matches(id.as_bytes()));
+    match (matching.next(), matching.next()) {
+        (Some(id), None) => Ok(*id),
+        (None, _) => Err(PortalError::BadInput(format!(
+            "records: {} is none of your records (see “My records”)",
+            truncated(part)
+        ))),
+        (Some(_), Some(_)) => Err(PortalError::BadInput(format!(
+            "records: {} starts more than one of your records; give more digits",
+            truncated(part)
+        ))),
+    }
 }
 
 /// One record id, whole or a unique prefix.
@@ -137,5 +163,29 @@ mod tests {
         let error = message(full_id::<RecordId>("00ff", "record").unwrap_err());
         assert!(error.contains("64 hex digits"), "{error}");
         assert!(full_id::<RecordId>(&"ab".repeat(32), "record").is_ok());
+    }
+
+    #[test]
+    fn own_records_are_matched_in_the_verified_list_not_looked_up() {
+        let first: RecordId = format!("abcd1{}", "1".repeat(59)).parse().unwrap();
+        let second: RecordId = format!("abcd2{}", "2".repeat(59)).parse().unwrap();
+        let own = [first, second];
+        assert_eq!(
+            own_records("abcd1, abcd2", &own).unwrap(),
+            vec![first, second]
+        );
+        assert_eq!(own_records(&first.to_string(), &own).unwrap(), vec![first]);
+        let error = message(own_records("abcd", &own).unwrap_err());
+        assert!(error.contains("more than one of your records"), "{error}");
+        let error = message(own_records("ffff", &own).unwrap_err());
+        assert!(error.contains("none of your records"), "{error}");
+        let error = message(own_records(" , ", &own).unwrap_err());
+        assert!(error.contains("at least one"), "{error}");
+        let error = message(own_records("zz", &own).unwrap_err());
+        assert!(error.starts_with("records: "), "{error}");
+        // Counted before anything is matched: a huge field costs nothing.
+        let many = vec!["abcd1"; limits::MAX_CONSENT_RECORDS + 1].join(" ");
+        let error = message(own_records(&many, &own).unwrap_err());
+        assert!(error.contains("at most 64"), "{error}");
     }
 }

@@ -310,7 +310,12 @@ async fn grant(State(app): State<Arc<App>>, Form(form): Form<GrantForm>) -> Resp
             let grantee = input::address(&form.grantee, "grantee")?;
             let purpose = input::purpose(&form.purpose)?;
             let spec = input::deadline(&form.expires)?;
-            let records = input::records(reader, &form.records)?;
+            let own: Vec<RecordId> = reader
+                .all(&ListQuery::patient_records(&acting.address))?
+                .into_iter()
+                .map(|listed| listed.id)
+                .collect();
+            let records = input::own_records(&form.records, &own)?;
             let height = reader.newest()?.at.header.height;
             let expiry = spec
                 .resolve(height, layout::now_ms())

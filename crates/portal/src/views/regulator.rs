@@ -457,11 +457,15 @@ fn names(event: &Event, org: &OrgName, members: &HashSet<Address>) -> bool {
 }
 
 /// Whether a licence is valid, expired or revoked at a verified header's time.
-fn licence_state(licence: &Licence, revoked: bool, now_ms: u64) -> &'static str {
+/// `revoked`, `expired`, `inactive` (its organisation is not audited: the chain refuses the
+/// doctor's releases even with an unexpired, unrevoked licence) or `valid`.
+fn licence_state(licence: &Licence, revoked: bool, org_audited: bool, now_ms: u64) -> &'static str {
     if revoked {
         "revoked"
     } else if licence.expires_at_ms <= now_ms {
         "expired"
+    } else if !org_audited {
+        "inactive"
     } else {
         "valid"
     }
@@ -475,9 +479,15 @@ async fn licences(State(app): State<Arc<App>>) -> Response {
         let (licences, at) = reader.all_at(&ListQuery::licences())?;
         let height = at.header.height;
         let mut rows = Vec::with_capacity(licences.len());
+        let mut audited = BTreeMap::new();
         for listed in licences {
             let revocation =
                 reader.read(&StateQuery::revocation(&listed.id).at_height(height))?;
+            if !audited.contains_key(&listed.value.org) {
+                let org = reader.read(&StateQuery::org(&listed.value.org).at_height(height))?;
+                let is_audited = org.is_some_and(|org| org.state == OrgState::Audited);
+                audited.insert(listed.value.org.clone(), is_audited);
+            }
             rows.push((listed.value, revocation));
         }
         let mut revoked = Vec::new();
@@ -500,14 +510,18 @@ async fn licences(State(app): State<Arc<App>>) -> Response {
                     } }
                     tbody {
                         @for (licence, revocation) in &rows {
-                            @let state = licence_state(licence, revocation.is_some(), at.header.timestamp_ms);
+                            @let org_audited = audited.get(&licence.org).copied().unwrap_or(false);
+                            @let state = licence_state(licence, revocation.is_some(), org_audited, at.header.timestamp_ms);
                             tr data-licence=(licence.doctor.as_str()) data-licence-state=(state) {
                                 td { (identity_link(licence.doctor.as_str())) }
                                 td { (identity_link(licence.hospital.as_str())) }
                                 td { (links::org(&licence.org)) }
                                 td class=[(state == "expired").then_some("state-expired")] { (layout::time(licence.expires_at_ms)) }
                                 td { "block " (links::block(licence.issued_at)) }
-                                td class={ "state-" (state) } { (state) }
+                                td class={ "state-" (state) } {
+                                (state)
+                                @if state == "inactive" { " (organisation not audited)" }
+                            }
                             }
                         }
                     }
@@ -665,9 +679,11 @@ mod tests {
             expires_at_ms: 1_000,
             issued_at: 3,
         };
-        assert_eq!(licence_state(&licence, false, 999), "valid");
-        assert_eq!(licence_state(&licence, false, 1_000), "expired");
-        assert_eq!(licence_state(&licence, true, 999), "revoked");
+        assert_eq!(licence_state(&licence, false, true, 999), "valid");
+        assert_eq!(licence_state(&licence, false, true, 1_000), "expired");
+        assert_eq!(licence_state(&licence, true, true, 999), "revoked");
+        assert_eq!(licence_state(&licence, false, false, 999), "inactive");
+        assert_eq!(licence_state(&licence, true, false, 999), "revoked");
     }
 
     #[test]

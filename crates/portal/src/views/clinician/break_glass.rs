@@ -117,13 +117,13 @@ impl PendingBreakGlass {
     }
 }
 
-/// What the emergency page's form is prefilled with (a deep link may carry them).
+/// What the emergency page's form is prefilled with: the patient only. A link anyone can
+/// make may carry it, so gateway URLs are never taken from one (a crafted link must not hand
+/// the doctor a form or a command that sends the request to a gateway of its choosing).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(super) struct EmergencyForm {
     patient: String,
-    hospital: String,
-    gateway: String,
 }
 
 /// `GET /clinician/emergency`: what break-glass is, the form, and my emergency requests.
@@ -158,9 +158,9 @@ pub(super) async fn page(
                     label for="patient" { "Patient (their account address)" }
                     input id="patient" name="patient" type="text" required autocomplete="off" spellcheck="false" value=(form.patient);
                     label for="hospital" { "Your hospital's gateway URL" }
-                    input id="hospital" name="hospital" type="url" required placeholder="http://127.0.0.1:9102" value=(form.hospital);
+                    input id="hospital" name="hospital" type="url" required placeholder="http://127.0.0.1:9102" value="";
                     label for="gateway" { "The holding hospital's gateway URL" }
-                    input id="gateway" name="gateway" type="url" required placeholder="http://127.0.0.1:9101" value=(form.gateway);
+                    input id="gateway" name="gateway" type="url" required placeholder="http://127.0.0.1:9101" value="";
                     label for="template" { "The patient's biometric template (a file, at most " (MAX_TEMPLATE_BYTES / 1024) " KiB)" }
                     input id="template" name="template" type="file" required;
                     button type="submit" { "Review what will happen" }
@@ -199,10 +199,6 @@ fn emergency_command(form: &EmergencyForm, node: &str) -> Result<String, PortalE
         "" => "PATIENT_ADDRESS".to_string(),
         text => input::address(text, "patient")?.to_string(),
     };
-    let or = |value: &str, placeholder: &'static str| match value.trim() {
-        "" => placeholder.to_string(),
-        text => text.to_string(),
-    };
     let words = [
         "medchain".to_string(),
         "doctor".into(),
@@ -216,15 +212,15 @@ fn emergency_command(form: &EmergencyForm, node: &str) -> Result<String, PortalE
         "--template".into(),
         "PATIENT_TEMPLATE_FILE".into(),
         "--hospital".into(),
-        or(&form.hospital, "YOUR_HOSPITAL_GATEWAY_URL"),
+        "YOUR_HOSPITAL_GATEWAY_URL".into(),
         "--gateway".into(),
-        or(&form.gateway, "HOLDING_HOSPITAL_GATEWAY_URL"),
+        "HOLDING_HOSPITAL_GATEWAY_URL".into(),
         "--out".into(),
         "record.json".into(),
     ];
     shlex::try_join(words.iter().map(String::as_str)).map_err(|error| {
         PortalError::BadInput(format!(
-            "a URL holds a character no shell command can: {error}"
+            "the node URL holds a character no shell command can: {error}"
         ))
     })
 }
@@ -622,15 +618,15 @@ mod tests {
     #[test]
     fn the_emergency_command_is_quoted_and_checks_the_patient() {
         let patient = testkit::address(4);
-        let form = EmergencyForm {
-            patient: patient.to_string(),
-            hospital: "http://127.0.0.1:9102".into(),
-            gateway: "http://evil;rm -rf ~:1".into(),
-        };
-        let command = emergency_command(&form, "http://127.0.0.1:8400").unwrap();
+        // A link naming gateways prefills the patient only.
+        let linked = format!(
+            "patient={patient}&hospital=http%3A%2F%2Fevil%3A1&gateway=http%3A%2F%2Fevil%3A2"
+        );
+        let form: EmergencyForm = serde_urlencoded::from_str(&linked).unwrap();
+        let command = emergency_command(&form, "http://127.0.0.1:8400;x").unwrap();
         assert!(
             command.starts_with(
-                "medchain doctor emergency --key YOUR_KEY_FILE --node http://127.0.0.1:8400"
+                "medchain doctor emergency --key YOUR_KEY_FILE --node 'http://127.0.0.1:8400;x'"
             ),
             "{command}"
         );
@@ -638,10 +634,9 @@ mod tests {
             command.contains(&format!("--patient {patient}")),
             "{command}"
         );
-        assert!(command.contains("'http://evil;rm -rf ~:1'"), "{command}");
-        assert_eq!(
-            shlex::split(&command).unwrap()[14],
-            "http://evil;rm -rf ~:1"
+        assert!(
+            command.contains("--hospital YOUR_HOSPITAL_GATEWAY_URL") && !command.contains("evil"),
+            "{command}"
         );
         let empty = emergency_command(&EmergencyForm::default(), "http://n:1").unwrap();
         assert!(
@@ -652,7 +647,6 @@ mod tests {
         let error = emergency_command(
             &EmergencyForm {
                 patient: "nope".into(),
-                ..EmergencyForm::default()
             },
             "http://n:1",
         )
