@@ -11,6 +11,8 @@
 //!   chain's.
 //! - [`patient`]: a patient opening their own records through a gateway, checked against hEMR
 //!   (the CLI and the portal both use it).
+//! - [`server`]: an HTTP server on its own thread and runtime (the gateway's API and the
+//!   portal run on it).
 //! - [`doctor`]: a doctor opening what a holding hospital released, and the whole break-glass
 //!   flow (the CLI and the portal both use it).
 
@@ -22,6 +24,7 @@ pub mod emr;
 pub mod fhir;
 pub mod ledger;
 pub mod patient;
+pub mod server;
 pub mod service;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

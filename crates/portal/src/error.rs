@@ -28,6 +28,12 @@ pub enum PortalError {
     Internal(String),
 }
 
+impl From<medchain_gateway::server::StartError> for PortalError {
+    fn from(error: medchain_gateway::server::StartError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
 impl PortalError {
     /// The HTTP status a page failing this way is served with.
     pub(crate) fn status(&self) -> StatusCode {

@@ -4,7 +4,7 @@
 use crate::{
     error::PortalError,
     layout::{self, View},
-    peer,
+    peer::SameUserListener,
     reader::{BlockCache, Reader, Who},
     session::{self, Session},
     views::{self, PendingBreakGlass},
@@ -17,14 +17,11 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use maud::Markup;
-use medchain_client::{Client, Signer, WaitPolicy, keys::address_of};
-use medchain_types::{Address, PrivateKey, TxId, keyfile::Wallet};
-use std::{
-    net::SocketAddr,
-    sync::{Arc, mpsc},
-    thread,
-};
-use tokio::sync::oneshot;
+use medchain_client::{Client, WaitPolicy, keys::address_of};
+use medchain_gateway::server::{Opened, ServerName, ServerThread};
+use medchain_types::{Address, Payload, PrivateKey, TxId, keyfile::Wallet};
+use std::{net::SocketAddr, sync::Arc};
+use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
 /// What `medchain portal` starts the server with.
@@ -71,11 +68,8 @@ pub struct Portal {
     addr: SocketAddr,
     login_url: String,
     address: Address,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<thread::JoinHandle<()>>,
+    server: ServerThread,
 }
-
-type Started = Result<(SocketAddr, String), PortalError>;
 
 impl Portal {
     /// Binds the loopback address and serves the portal on its own thread and runtime.
@@ -88,21 +82,20 @@ impl Portal {
             )));
         }
         let address = address_of(&config.key);
-        let (ready, started) = mpsc::channel::<Started>();
-        let (shutdown, stop) = oneshot::channel();
-        let thread = thread::Builder::new()
-            .name("medchain-portal".into())
-            .spawn(move || serve(config, ready, stop))
-            .map_err(|e| PortalError::Internal(format!("cannot start the portal: {e}")))?;
-        let (addr, login_url) = started
-            .recv()
-            .map_err(|_| PortalError::Internal("the portal stopped while starting".into()))??;
+        let name = ServerName {
+            thread: "medchain-portal",
+            what: "portal",
+        };
+        let listen = config.listen;
+        let (server, (addr, login_url)) =
+            ServerThread::start(name, listen, move |listener, addr| async move {
+                open(config, listener, addr)
+            })?;
         Ok(Self {
             addr,
             login_url,
             address,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            server,
         })
     }
 
@@ -123,82 +116,38 @@ impl Portal {
     }
 
     /// Serves until the process is stopped.
-    pub fn join(mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    pub fn join(self) {
+        self.server.join();
     }
 }
 
-impl Drop for Portal {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn serve(config: PortalConfig, ready: mpsc::Sender<Started>, stop: oneshot::Receiver<()>) {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = ready.send(Err(PortalError::Internal(format!(
-                "cannot start a runtime: {e}"
-            ))));
-            return;
-        }
-    };
-    runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(config.listen).await {
-            Ok(listener) => listener,
-            Err(e) => {
-                let _ = ready.send(Err(PortalError::Internal(format!(
-                    "cannot listen on {}: {e}",
-                    config.listen
-                ))));
-                return;
-            }
-        };
-        let addr = listener.local_addr().unwrap_or(config.listen);
-        let session = match Session::new(addr.port()) {
-            Ok(session) => session,
-            Err(e) => {
-                let _ = ready.send(Err(PortalError::Internal(format!(
-                    "no randomness for the session token: {e}"
-                ))));
-                return;
-            }
-        };
-        let login_url = format!("http://{addr}/login?token={}", session.token());
-        let app = Arc::new(App {
-            address: address_of(&config.key),
-            chain: config.chain,
-            key: config.key,
-            entity_keys: config.entity_keys,
-            wallet: config.wallet,
-            session,
-            wait: config.wait,
-            blocks: BlockCache::default(),
-            break_glass: PendingBreakGlass::default(),
-            listening: addr,
-        });
-        let _ = ready.send(Ok((addr, login_url)));
-        let served = axum::serve(peer::SameUserListener::new(listener), router(app))
-            .with_graceful_shutdown(async {
-                let _ = stop.await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "portal server failed");
-        }
+/// The app for the bound listener: a fresh session for its port, and the listener accepting
+/// only the user's own processes.
+fn open(
+    config: PortalConfig,
+    listener: TcpListener,
+    addr: SocketAddr,
+) -> Result<Opened<(SocketAddr, String), SameUserListener>, PortalError> {
+    let session = Session::new(addr.port())
+        .map_err(|e| PortalError::Internal(format!("no randomness for the session token: {e}")))?;
+    let login_url = format!("http://{addr}/login?token={}", session.token());
+    let app = Arc::new(App {
+        address: address_of(&config.key),
+        chain: config.chain,
+        key: config.key,
+        entity_keys: config.entity_keys,
+        wallet: config.wallet,
+        session,
+        wait: config.wait,
+        blocks: BlockCache::default(),
+        break_glass: PendingBreakGlass::default(),
+        listening: addr,
     });
+    Ok(Opened {
+        started: (addr, login_url),
+        listener: SameUserListener::new(listener),
+        router: router(app),
+    })
 }
 
 /// Every route, behind the session guard, with the security headers.
@@ -336,26 +285,28 @@ impl App {
         })
     }
 
-    /// Runs an action: checks the form's `csrf`, then `act` signs and sends a transaction,
-    /// waiting for its finality; success goes (303) to `back` showing the transaction's
-    /// verified outcome, failure is an error page saying what to change.
+    /// Runs an action: checks the form's `csrf`, reads who the key is, then `build` makes the
+    /// transaction's payload, which is signed and sent, waiting for its finality; success goes
+    /// (303) to `back` showing the transaction's verified outcome, failure is an error page
+    /// saying what to change.
     pub(crate) async fn act(
         self: Arc<Self>,
         csrf: &str,
         back: String,
-        act: impl FnOnce(&Reader<'_>, &Signer<'_>) -> Result<TxId, PortalError> + Send + 'static,
+        build: impl FnOnce(&Reader<'_>, &Who) -> Result<Payload, PortalError> + Send + 'static,
     ) -> Response {
         if let Err(forged) = self.check_csrf(csrf) {
             return page_failed(None, &forged);
         }
         let answer = tokio::task::spawn_blocking(move || {
             let reader = Reader::new(&self.chain);
-            let signer = self.chain.signer(self.key.clone());
-            act(&reader, &signer).map_err(|error| {
-                // Boxed: a `Who` is large, and the error travels back through the task.
-                let who = Who::read(&reader, self.address).ok().map(Box::new);
-                (who, error)
-            })
+            let who = Who::read(&reader, self.address).map_err(|error| (None, error))?;
+            let sent = build(&reader, &who).and_then(|payload| {
+                let signer = self.chain.signer(self.key.clone());
+                Ok(signer.send(payload, Some(&self.wait))?.id)
+            });
+            // Boxed: a `Who` is large, and the error travels back through the task.
+            sent.map_err(|error| (Some(Box::new(who)), error))
         })
         .await;
         match answer {
@@ -379,15 +330,6 @@ impl App {
                     .into(),
             ))
         }
-    }
-
-    /// Signs `payload` and waits for its verified finality.
-    pub(crate) fn send(
-        &self,
-        signer: &Signer<'_>,
-        payload: medchain_types::Payload,
-    ) -> Result<TxId, PortalError> {
-        Ok(signer.send(payload, Some(&self.wait))?.id)
     }
 }
 

@@ -102,6 +102,12 @@ pub enum ServiceError {
     Internal(String),
 }
 
+impl From<crate::server::StartError> for ServiceError {
+    fn from(error: crate::server::StartError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
 impl ServiceError {
     pub(crate) fn bad(what: &'static str, reason: impl ToString) -> Self {
         Self::BadRequest {

@@ -33,6 +33,7 @@ pub use error::ServiceError;
 use crate::{
     blobs::BlobStore,
     emr::{EmrLocation, EmrStore},
+    server::{Opened, ServerName, ServerThread},
 };
 use chain::ChainAccess;
 use enrol::PendingEnrolments;
@@ -41,10 +42,9 @@ use medchain_types::{Address, IdentityName, OrgName, PrivateKey, Role};
 use std::{
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, Mutex, mpsc},
-    thread,
+    sync::{Arc, Mutex},
 };
-use tokio::sync::oneshot;
+use tokio::net::TcpListener;
 use vault::Vault;
 
 /// Name of the blob directory inside the data directory (the default blob store).
@@ -103,8 +103,7 @@ pub struct HospitalService;
 pub struct HospitalHandle {
     addr: SocketAddr,
     public_url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<thread::JoinHandle<()>>,
+    server: ServerThread,
 }
 
 impl HospitalService {
@@ -113,20 +112,19 @@ impl HospitalService {
     /// once the gateway is listening. Call it from a plain thread, not from async code: the
     /// gateway runs its own Tokio runtime.
     pub fn start(config: HospitalConfig) -> Result<HospitalHandle, ServiceError> {
-        let (ready, started) = mpsc::channel();
-        let (shutdown, stopped) = oneshot::channel();
-        let thread = thread::Builder::new()
-            .name("medchain-hospital".into())
-            .spawn(move || serve(config, ready, stopped))
-            .map_err(|e| ServiceError::Internal(format!("cannot start the gateway: {e}")))?;
-        let (addr, public_url) = started
-            .recv()
-            .map_err(|_| ServiceError::Internal("the gateway stopped while starting".into()))??;
+        let name = ServerName {
+            thread: "medchain-hospital",
+            what: "gateway",
+        };
+        let listen = config.listen;
+        let (server, (addr, public_url)) =
+            ServerThread::start(name, listen, move |listener, addr| {
+                open(config, listener, addr)
+            })?;
         Ok(HospitalHandle {
             addr,
             public_url,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            server,
         })
     }
 }
@@ -149,81 +147,33 @@ impl HospitalHandle {
 
     /// Blocks until the server stops (it stops only when the handle is dropped, so this is
     /// for a process that serves until it is killed).
-    pub fn join(mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    pub fn join(self) {
+        self.server.join();
     }
 }
 
-impl Drop for HospitalHandle {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-type Started = Result<(SocketAddr, String), ServiceError>;
-
-/// The server thread: a runtime, the gateway opened and its releases resumed on a blocking
-/// thread, then the API until `stop`.
-fn serve(config: HospitalConfig, ready: mpsc::Sender<Started>, stop: oneshot::Receiver<()>) {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = ready.send(Err(ServiceError::Internal(format!(
-                "cannot start a runtime: {e}"
-            ))));
-            return;
-        }
-    };
-    runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(config.listen).await {
-            Ok(listener) => listener,
-            Err(e) => {
-                let _ = ready.send(Err(ServiceError::Internal(format!(
-                    "cannot listen on {}: {e}",
-                    config.listen
-                ))));
-                return;
-            }
-        };
-        let addr = listener.local_addr().unwrap_or(config.listen);
-        let handle = tokio::runtime::Handle::current();
-        let opened = tokio::task::spawn_blocking(move || {
-            let gateway = Gateway::open(config, addr, handle)?;
-            gateway.register_vouching_key()?;
-            gateway.resume_releases();
-            Ok::<_, ServiceError>(gateway)
-        })
-        .await
-        .unwrap_or_else(|e| Err(ServiceError::Internal(e.to_string())));
-        let gateway = match opened {
-            Ok(gateway) => Arc::new(gateway),
-            Err(error) => {
-                let _ = ready.send(Err(error));
-                return;
-            }
-        };
-        let _ = ready.send(Ok((addr, gateway.public_url.clone())));
-        tracing::info!(%addr, hospital = %gateway.hospital.identity, "gateway serving");
-        let served = axum::serve(listener, http::router(gateway))
-            .with_graceful_shutdown(async {
-                let _ = stop.await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "gateway server failed");
-        }
-    });
+/// The gateway opened and its releases resumed on a blocking thread, on the server's runtime.
+async fn open(
+    config: HospitalConfig,
+    listener: TcpListener,
+    addr: SocketAddr,
+) -> Result<Opened<(SocketAddr, String), TcpListener>, ServiceError> {
+    let handle = tokio::runtime::Handle::current();
+    let gateway = tokio::task::spawn_blocking(move || {
+        let gateway = Gateway::open(config, addr, handle)?;
+        gateway.register_vouching_key()?;
+        gateway.resume_releases();
+        Ok::<_, ServiceError>(gateway)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ServiceError::Internal(e.to_string())))?;
+    let gateway = Arc::new(gateway);
+    tracing::info!(%addr, hospital = %gateway.hospital.identity, "gateway serving");
+    Ok(Opened {
+        started: (addr, gateway.public_url.clone()),
+        listener,
+        router: http::router(gateway),
+    })
 }
 
 impl Gateway {

@@ -262,15 +262,14 @@ struct RequestForm {
 
 /// `POST /clinician/request`: signs and sends an access request.
 async fn request(State(app): State<Arc<App>>, Form(form): Form<RequestForm>) -> Response {
-    let acting = app.clone();
     app.act(
         &form.csrf,
         "/clinician/request".into(),
-        move |reader, signer| {
-            clinician(&Who::read(reader, acting.address)?)?;
+        move |reader, who| {
+            clinician(who)?;
             let record = input::record(reader, &form.record)?;
             let purpose = input::purpose(&form.purpose)?;
-            acting.send(signer, build::request_access(record, purpose))
+            Ok(build::request_access(record, purpose))
         },
     )
     .await

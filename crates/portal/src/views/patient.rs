@@ -301,17 +301,16 @@ struct GrantForm {
 
 /// `POST /patient/consents`: signs and sends a consent grant.
 async fn grant(State(app): State<Arc<App>>, Form(form): Form<GrantForm>) -> Response {
-    let acting = app.clone();
     app.act(
         &form.csrf,
         "/patient/consents".into(),
-        move |reader, signer| {
-            patient_only(&Who::read(reader, acting.address)?)?;
+        move |reader, who| {
+            patient_only(who)?;
             let grantee = input::address(&form.grantee, "grantee")?;
             let purpose = input::purpose(&form.purpose)?;
             let spec = input::deadline(&form.expires)?;
             let own: Vec<RecordId> = reader
-                .all(&ListQuery::patient_records(&acting.address))?
+                .all(&ListQuery::patient_records(&who.address))?
                 .into_iter()
                 .map(|listed| listed.id)
                 .collect();
@@ -320,9 +319,8 @@ async fn grant(State(app): State<Arc<App>>, Form(form): Form<GrantForm>) -> Resp
             let expiry = spec
                 .resolve(height, layout::now_ms())
                 .map_err(|error| PortalError::BadInput(format!("expires: {error}")))?;
-            let payload = build::grant_consent(&acting.address, grantee, records, purpose, expiry)
-                .map_err(|error| PortalError::BadInput(error.to_string()))?;
-            acting.send(signer, payload)
+            build::grant_consent(&who.address, grantee, records, purpose, expiry)
+                .map_err(|error| PortalError::BadInput(error.to_string()))
         },
     )
     .await
@@ -341,16 +339,11 @@ async fn revoke(
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let acting = app.clone();
-    app.act(
-        &form.csrf,
-        "/patient/consents".into(),
-        move |reader, signer| {
-            patient_only(&Who::read(reader, acting.address)?)?;
-            let id: ConsentId = input::full_id(&id, "consent")?;
-            acting.send(signer, build::revoke_consent(id))
-        },
-    )
+    app.act(&form.csrf, "/patient/consents".into(), move |_, who| {
+        patient_only(who)?;
+        let id: ConsentId = input::full_id(&id, "consent")?;
+        Ok(build::revoke_consent(id))
+    })
     .await
 }
 
