@@ -1,21 +1,14 @@
 //! `medchain hospital`: runs the hospital gateway (`medchain_gateway::service`) with the
 //! hospital's key file until the process is stopped.
 
-use crate::{cli::HospitalArgs, connect, error::CliError};
+use crate::{cli::HospitalArgs, connect, error::CliError, logs};
 use medchain_client::{StateQuery, WaitPolicy};
 use medchain_gateway::service::{HospitalConfig, HospitalService};
-use std::{io::IsTerminal as _, time::Duration};
+use std::time::Duration;
 
 /// `medchain hospital`.
 pub fn run(args: &HospitalArgs) -> Result<(), CliError> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Logs on stderr, colour only on a terminal: stdout carries the start-up line alone.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    logs::to_stderr("info");
     let material = connect::key_material(&args.key)?;
     let Some(entity_keys) = material.entity_keys else {
         return Err(CliError::Usage(format!(

@@ -30,6 +30,7 @@ mod ids;
 mod init;
 mod licence;
 mod list;
+mod logs;
 mod output;
 mod patient;
 mod portal;

@@ -1,21 +1,14 @@
 //! `medchain portal`: serves the web portal (`medchain_portal`) for the key file's account
 //! until the process is stopped.
 
-use crate::{cli::PortalArgs, connect, error::CliError};
+use crate::{cli::PortalArgs, connect, error::CliError, logs};
 use medchain_client::WaitPolicy;
 use medchain_portal::{Portal, PortalConfig};
-use std::{io::IsTerminal as _, time::Duration};
+use std::time::Duration;
 
 /// `medchain portal`.
 pub fn run(args: &PortalArgs) -> Result<(), CliError> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // Logs on stderr: stdout carries the login line alone.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    logs::to_stderr("warn");
     let material = connect::key_material(&args.key)?;
     let client = connect::client(&args.connection)?;
     // Fail now, with the reason, rather than on the first page: the node must run the
