@@ -18,107 +18,23 @@ use common::{
     Network,
     browser::Browser,
     hospital::{Storage, fhir_patient},
-    portal::PortalProcess,
+    portal::{
+        PortalProcess,
+        session::{Page, field},
+    },
 };
 use medchain_client::ListQuery;
 use medchain_types::Address;
 use serde_json::Value;
 use std::{fs, str::FromStr};
-use ureq::Agent;
 
 /// A committed synthetic FHIR R4 bundle.
 const BUNDLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/fixtures/fhir/type2_diabetes-2-0000.json"
 );
-const BOUNDARY: &str = "medchain-break-glass-test";
-
-/// The doctor's browser on their portal: the login cookie, redirects not followed.
-struct Clinician {
-    portal: PortalProcess,
-    agent: Agent,
-    cookie: String,
-}
-
-impl Clinician {
-    fn sign_in(portal: PortalProcess) -> Self {
-        let agent: Agent = Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let login = agent.get(&portal.login_url).call().expect("login");
-        assert_eq!(login.status(), 303, "{}", portal.logs());
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        Self {
-            portal,
-            agent,
-            cookie,
-        }
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut response = self
-            .agent
-            .get(&self.portal.page(path))
-            .header("Cookie", &self.cookie)
-            .call()
-            .expect("GET");
-        let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
-    }
-
-    /// Posts `fields` to the emergency route as multipart/form-data (a field named
-    /// `template` as a file).
-    fn post(&self, fields: &[(&str, &[u8])]) -> (u16, String) {
-        let mut response = self
-            .agent
-            .post(&self.portal.page("/clinician/emergency"))
-            .header("Cookie", &self.cookie)
-            .header(
-                "Content-Type",
-                &format!("multipart/form-data; boundary={BOUNDARY}"),
-            )
-            .send(&multipart(fields)[..])
-            .expect("POST");
-        let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
-    }
-}
-
-fn multipart(fields: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        let file = if *name == "template" {
-            "; filename=\"thumb.bin\"\r\ncontent-type: application/octet-stream"
-        } else {
-            ""
-        };
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"{name}\"{file}\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(value);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
-/// The value of the first `name="NAME" value="…"` in `page`.
-fn field(page: &str, name: &str) -> Option<String> {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = page.find(&marker)? + marker.len();
-    Some(page[start..].split('"').next()?.to_string())
-}
+/// Where the emergency form posts.
+const EMERGENCY: &str = "/clinician/emergency";
 
 #[test]
 fn a_clinician_breaks_the_glass_through_the_portal() {
@@ -174,8 +90,10 @@ fn a_clinician_breaks_the_glass_through_the_portal() {
     ]);
 
     let lee_portal = PortalProcess::start(&network, &lee.key, &network.nodes[0].api);
-    let browser = Clinician::sign_in(lee_portal);
-    let (status, form) = browser.get("/clinician/emergency");
+    let browser = lee_portal.sign_in();
+    let Page {
+        status, body: form, ..
+    } = browser.get("/clinician/emergency");
     assert_eq!(status, 200, "{form}");
     assert!(form.contains(r#"enctype="multipart/form-data""#), "{form}");
     let csrf = field(&form, "csrf").expect("the form's csrf");
@@ -199,25 +117,35 @@ fn a_clinician_breaks_the_glass_through_the_portal() {
     // Step 1 with a template that opens no entry, then its confirmation: refused with the
     // reason, nothing of a record shown, nothing filed.
     let step_one = |template: &[u8]| {
-        browser.post(&[
-            ("csrf", csrf.as_bytes()),
-            ("patient", patient_address.as_bytes()),
-            ("hospital", own.url.as_bytes()),
-            ("gateway", holding.url.as_bytes()),
-            ("template", template),
-        ])
+        browser.post_multipart(
+            EMERGENCY,
+            &[
+                ("csrf", csrf.as_bytes()),
+                ("patient", patient_address.as_bytes()),
+                ("hospital", own.url.as_bytes()),
+                ("gateway", holding.url.as_bytes()),
+                ("template", template),
+            ],
+        )
     };
     let confirm = |confirmation: &str| {
-        browser.post(&[
-            ("csrf", csrf.as_bytes()),
-            ("confirmation", confirmation.as_bytes()),
-            ("confirm", b"yes"),
-        ])
+        browser.post_multipart(
+            EMERGENCY,
+            &[
+                ("csrf", csrf.as_bytes()),
+                ("confirmation", confirmation.as_bytes()),
+                ("confirm", b"yes"),
+            ],
+        )
     };
-    let (status, page) = step_one(&[8u8; 64]);
+    let Page {
+        status, body: page, ..
+    } = step_one(&[8u8; 64]);
     assert_eq!(status, 200, "{page}");
     let wrong = field(&page, "confirmation").expect("a confirmation");
-    let (status, page) = confirm(&wrong);
+    let Page {
+        status, body: page, ..
+    } = confirm(&wrong);
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("no entry of this patient opens"), "{page}");
     assert!(
@@ -227,7 +155,9 @@ fn a_clinician_breaks_the_glass_through_the_portal() {
     nothing_sent();
 
     // Step 1 with the right template: the confirmation says what will happen; nothing sent.
-    let (status, page) = step_one(&template);
+    let Page {
+        status, body: page, ..
+    } = step_one(&template);
     assert_eq!(status, 200, "{page}");
     for says in [
         "Nothing has been sent yet",
@@ -250,10 +180,15 @@ fn a_clinician_breaks_the_glass_through_the_portal() {
     nothing_sent();
 
     // Sent without confirm=yes: refused, nothing sent.
-    let (status, page) = browser.post(&[
-        ("csrf", csrf.as_bytes()),
-        ("confirmation", confirmation.as_bytes()),
-    ]);
+    let Page {
+        status, body: page, ..
+    } = browser.post_multipart(
+        EMERGENCY,
+        &[
+            ("csrf", csrf.as_bytes()),
+            ("confirmation", confirmation.as_bytes()),
+        ],
+    );
     assert_eq!(status, 400, "{page}");
     assert!(
         page.contains("not confirmed, so nothing was sent"),
@@ -264,8 +199,8 @@ fn a_clinician_breaks_the_glass_through_the_portal() {
     // In a real browser: the form with the file picker, the confirmation (the box ticked, the
     // script's prompt accepted), the record.
     let chromium = Browser::start();
-    chromium.goto(&browser.portal.login_url);
-    chromium.goto(&browser.portal.page("/clinician/emergency"));
+    chromium.goto(&browser.server.login_url);
+    chromium.goto(&browser.server.page("/clinician/emergency"));
     chromium.fill("#patient", &patient_address);
     chromium.fill("#hospital", &own.url);
     chromium.fill("#gateway", &holding.url);
@@ -286,7 +221,7 @@ fn a_clinician_breaks_the_glass_through_the_portal() {
         Some("ok"),
         "{}\n{}",
         chromium.describe_page(),
-        browser.portal.logs()
+        browser.server.logs()
     );
     chromium.screenshot("clinician-emergency-record");
 
@@ -332,7 +267,11 @@ fn a_clinician_breaks_the_glass_through_the_portal() {
         .map(|entry| entry["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["break_glass"], "{history}");
-    let (status, requests) = browser.get("/clinician/emergency");
+    let Page {
+        status,
+        body: requests,
+        ..
+    } = browser.get("/clinician/emergency");
     assert_eq!(status, 200, "{requests}");
     assert!(
         requests.contains(&format!(r#"data-copy="{emergency}""#)),
@@ -340,7 +279,9 @@ fn a_clinician_breaks_the_glass_through_the_portal() {
     );
 
     // The confirmation was used: sent again, nothing more happens.
-    let (status, page) = confirm(&used);
+    let Page {
+        status, body: page, ..
+    } = confirm(&used);
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("used already or has expired"), "{page}");
     let notified: Value = network.json(&["patient", "notifications", "--key", &patient]);

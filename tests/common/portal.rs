@@ -2,6 +2,10 @@
 //! started as a user does (`--json` prints its login URL), pointed at any node URL — a real
 //! validator or a [`super::tamper::TamperingProxy`] in front of one.
 
+// The portal crate's signed-in HTTP session, shared with its own integration tests.
+#[path = "../../crates/portal/tests/support/mod.rs"]
+pub mod session;
+
 use super::{MEDCHAIN, Network, PASSPHRASE, READY_TIMEOUT, tail};
 use std::{
     fs,
@@ -81,6 +85,12 @@ impl PortalProcess {
             log,
             child,
         }
+    }
+
+    /// A browser without scripts signed in to this portal (it keeps the portal running).
+    pub fn sign_in(self) -> session::PortalSession<Self> {
+        let login_url = self.login_url.clone();
+        session::PortalSession::sign_in(self, &login_url)
     }
 
     /// The page at `path` (`/patient/consents`, …).

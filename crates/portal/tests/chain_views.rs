@@ -12,15 +12,15 @@ mod producer;
 // The node's tests' chain served on loopback.
 #[path = "../../node/tests/served/mod.rs"]
 mod served;
+// A browser without scripts, signed in.
+mod support;
 
 use medchain_client::{Client, LightClient, NodeClient, StateQuery, TxOutcome, WaitPolicy};
-use medchain_portal::{Portal, PortalConfig};
+use medchain_portal::Portal;
 use medchain_state::testkit::{
     self, Actor, EmergencyAsk, HospitalDesk, REGULATOR_SEED, doctor_identity, org_name,
 };
-use medchain_types::{
-    ContentHash, Expiry, OrgKind, OrgState, Payload, Purpose, RecordId, TxId, keyfile::Wallet,
-};
+use medchain_types::{ContentHash, Expiry, OrgKind, OrgState, Payload, Purpose, RecordId, TxId};
 use producer::BlockProducer;
 use served::{fresh_chain, verifying_client};
 use std::{
@@ -29,6 +29,9 @@ use std::{
     thread,
     time::Duration,
 };
+use support::PortalSession;
+
+type Session = PortalSession<Portal>;
 
 /// Waits are short: blocks are produced every 20 ms.
 fn wait() -> WaitPolicy {
@@ -45,21 +48,6 @@ fn send(client: &Client, actor: &Actor, payload: Payload) -> TxId {
         .send(payload, Some(&wait()))
         .unwrap()
         .id
-}
-
-/// A portal and a cookie-holding HTTP client that does not follow redirects.
-struct Session {
-    agent: ureq::Agent,
-    base: String,
-    cookie: String,
-    _portal: Portal,
-}
-
-/// An answer: status, `Location` and body.
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
 }
 
 /// A node that lies: an HTTP proxy in front of `node` that swaps `from` for `to` in the
@@ -100,78 +88,14 @@ fn tampering_proxy(node: &str, path: &'static str, from: &'static str, to: &'sta
     url
 }
 
-impl Session {
-    fn open(client: &Client, actor: &Actor) -> Self {
-        let portal = Portal::start(PortalConfig {
-            chain: client.clone(),
-            key: actor.key.clone(),
-            entity_keys: None,
-            wallet: Wallet::default(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            wait: wait(),
-        })
-        .unwrap();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let login = agent.get(portal.login_url()).call().unwrap();
-        assert_eq!(login.status(), 303);
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        Self {
-            agent,
-            base: format!("http://{}", portal.addr()),
-            cookie,
-            _portal: portal,
-        }
-    }
-
-    fn page(mut response: ureq::http::Response<ureq::Body>) -> Page {
-        Page {
-            status: response.status().as_u16(),
-            location: response
-                .headers()
-                .get("location")
-                .map(|value| value.to_str().unwrap().to_string()),
-            body: response.body_mut().read_to_string().unwrap(),
-        }
-    }
-
-    fn get(&self, path: &str) -> Page {
-        let response = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .call()
-            .unwrap();
-        Self::page(response)
-    }
-
-    fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let response = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send_form(fields.iter().copied())
-            .unwrap();
-        Self::page(response)
-    }
+/// A browser signed in to a portal acting as `actor`.
+fn open(client: &Client, actor: &Actor) -> Session {
+    support::in_process(client, &actor.key, wait())
 }
 
 /// The value of the first hidden `csrf` field on a page.
 fn csrf(body: &str) -> String {
-    let start = body
-        .find(r#"name="csrf" value=""#)
-        .expect("a form with csrf")
-        + 19;
-    body[start..start + body[start..].find('"').unwrap()].to_string()
+    support::field(body, "csrf").expect("a form with csrf")
 }
 
 /// The `<tr>` opening tag of organisation `name`'s row.
@@ -231,7 +155,7 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
         testkit::register(&org_name("Busan"), OrgKind::Cloud),
     );
 
-    let regulator = Session::open(&client, &Actor::new(REGULATOR_SEED));
+    let regulator = open(&client, &Actor::new(REGULATOR_SEED));
     let orgs = regulator.get("/regulator/orgs");
     assert_eq!(orgs.status, 200, "{}", orgs.body);
     assert!(orgs.body.contains("data-verified-height="));
@@ -450,7 +374,7 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
     assert_eq!(future.status, 404);
 
     // Another key sees the explorer, and a clear refusal on the regulator's pages.
-    let other = Session::open(&client, &doctor);
+    let other = open(&client, &doctor);
     let refused = other.get("/regulator/orgs");
     assert_eq!(refused.status, 400);
     assert!(refused.body.contains("not the regulator"));
@@ -474,7 +398,7 @@ fn the_regulator_supervises_organisations_and_licences_and_everyone_explores() {
         NodeClient::new(&liar).unwrap(),
         LightClient::new(fixtures::genesis()).unwrap(),
     );
-    let fooled = Session::open(&lied_to, &Actor::new(REGULATOR_SEED));
+    let fooled = open(&lied_to, &Actor::new(REGULATOR_SEED));
     for path in [
         format!("/explorer/blocks/{}", confirmed.receipt.height),
         format!("/explorer/tx/{approve_tx}"),
@@ -538,7 +462,7 @@ fn a_list_longer_than_a_page_shows_its_newest_entries_and_says_so() {
     }
     client.wait_finalized(&last.unwrap(), &wait()).unwrap();
 
-    let regulator = Session::open(&client, &Actor::new(REGULATOR_SEED));
+    let regulator = open(&client, &Actor::new(REGULATOR_SEED));
     let orgs = regulator.get("/regulator/orgs");
     assert_eq!(orgs.status, 200, "{}", orgs.body);
     let rows = orgs.body.matches("<tr data-org=").count();

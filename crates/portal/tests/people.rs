@@ -15,15 +15,16 @@ mod licensed;
 mod producer;
 #[path = "../../node/tests/served/mod.rs"]
 mod served;
+mod support;
 
 use licensed::licensed_doctor_chain;
 use medchain_client::{Client, WaitPolicy, build};
-use medchain_portal::{Portal, PortalConfig};
+use medchain_portal::Portal;
 use medchain_state::testkit::Actor;
-use medchain_types::{Purpose, RecordId, keyfile::Wallet};
+use medchain_types::{Purpose, RecordId};
 use producer::BlockProducer;
 use std::time::Duration;
-use ureq::Agent;
+use support::{Page, PortalSession};
 
 const BUNDLE: &[u8] = br#"{"resourceType":"Bundle","type":"collection","entry":[]}"#;
 
@@ -52,101 +53,39 @@ fn chain_with_a_record(doctor: &Actor, patient: &Actor) -> (Client, BlockProduce
     (client, producer, RecordId::from(sent.id))
 }
 
-/// A browser session with one portal: the login cookie, no redirects followed.
-struct Browser {
-    portal: Portal,
-    agent: Agent,
-    cookie: String,
+type Browser = PortalSession<Portal>;
+
+/// A browser signed in to a portal acting as `who`.
+fn open(client: &Client, who: &Actor) -> Browser {
+    support::in_process(client, &who.key, wait())
 }
 
-impl Browser {
-    fn open(client: &Client, who: &Actor) -> Self {
-        let portal = Portal::start(PortalConfig {
-            chain: client.clone(),
-            key: who.key.clone(),
-            entity_keys: None,
-            wallet: Wallet::default(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            wait: wait(),
-        })
-        .unwrap();
-        let agent: Agent = Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let login = agent.get(portal.login_url()).call().unwrap();
-        assert_eq!(login.status(), 303);
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        Self {
-            portal,
-            agent,
-            cookie,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.portal.addr())
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut response = self
-            .agent
-            .get(&self.url(path))
-            .header("Cookie", &self.cookie)
-            .call()
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
-    }
-
-    /// Posts `fields` with the session's `csrf` value (from a page's form): the status, and
-    /// where it redirects to or the page it answered.
-    fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let csrf = self.csrf_from_a_form();
-        let mut form = vec![("csrf", csrf.as_str())];
-        form.extend_from_slice(fields);
-        let mut response = self
-            .agent
-            .post(&self.url(path))
-            .header("Cookie", &self.cookie)
-            .send_form(form)
-            .unwrap();
-        let status = response.status().as_u16();
-        match response.headers().get("location") {
-            Some(to) => (status, to.to_str().unwrap().to_string()),
-            None => (status, response.body_mut().read_to_string().unwrap()),
-        }
-    }
-
-    /// [`Self::post`], which must succeed, then the page it leads to (the outcome shown).
-    fn submit(&self, path: &str, fields: &[(&str, &str)]) -> String {
-        let (status, to) = self.post(path, fields);
-        assert_eq!(status, 303, "{path}: {to}");
-        let (status, page) = self.get(&to);
-        assert_eq!(status, 200, "{to}: {page}");
-        page
-    }
-
-    fn csrf_from_a_form(&self) -> String {
-        for page in ["/patient/consents", "/clinician/request"] {
-            if let Some(csrf) = csrf_of(&self.get(page).1) {
-                return csrf;
-            }
-        }
-        panic!("no page with a form")
-    }
+/// Posts `fields` with the session's `csrf` value (from a page's form): the status, and
+/// where it redirects to or the page it answered.
+fn post(browser: &Browser, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let csrf = csrf_from_a_form(browser);
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let answer = browser.post(path, &form);
+    (answer.status, answer.location.unwrap_or(answer.body))
 }
 
-fn csrf_of(page: &str) -> Option<String> {
-    let start = page.find(r#"name="csrf" value=""#)? + r#"name="csrf" value=""#.len();
-    Some(page[start..start + 64].to_string())
+/// [`post`], which must succeed, then the page it leads to (the outcome shown).
+fn submit(browser: &Browser, path: &str, fields: &[(&str, &str)]) -> String {
+    let (status, to) = post(browser, path, fields);
+    assert_eq!(status, 303, "{path}: {to}");
+    let page = browser.get(&to);
+    assert_eq!(page.status, 200, "{to}: {}", page.body);
+    page.body
+}
+
+fn csrf_from_a_form(browser: &Browser) -> String {
+    for page in ["/patient/consents", "/clinician/request"] {
+        if let Some(csrf) = support::field(&browser.get(page).body, "csrf") {
+            return csrf;
+        }
+    }
+    panic!("no page with a form")
 }
 
 /// The `data-consent-id` of the first row in `state`.
@@ -161,10 +100,12 @@ fn consent_lifecycle_and_access_history_through_the_pages() {
     let doctor = Actor::new(1);
     let patient = Actor::new(50);
     let (client, _producer, record) = chain_with_a_record(&doctor, &patient);
-    let as_patient = Browser::open(&client, &patient);
-    let as_doctor = Browser::open(&client, &doctor);
+    let as_patient = open(&client, &patient);
+    let as_doctor = open(&client, &doctor);
 
-    let (status, page) = as_patient.get("/patient/records");
+    let Page {
+        status, body: page, ..
+    } = as_patient.get("/patient/records");
     assert_eq!(status, 200, "{page}");
     assert!(
         page.contains(&format!(r#"data-record-id="{record}""#)),
@@ -175,7 +116,8 @@ fn consent_lifecycle_and_access_history_through_the_pages() {
         "{page}"
     );
 
-    let page = as_patient.submit(
+    let page = submit(
+        &as_patient,
         "/patient/consents",
         &[
             ("grantee", &doctor.address.to_string()),
@@ -188,13 +130,21 @@ fn consent_lifecycle_and_access_history_through_the_pages() {
     let consent = consent_in(&page, "active").expect("an active consent row");
     assert!(page.contains(r#"class="revoke-consent"#), "{page}");
 
-    let (status, shared) = as_doctor.get("/clinician/shared");
+    let Page {
+        status,
+        body: shared,
+        ..
+    } = as_doctor.get("/clinician/shared");
     assert_eq!(status, 200, "{shared}");
     assert_eq!(
         consent_in(&shared, "active").as_deref(),
         Some(consent.as_str())
     );
-    let (status, licence) = as_doctor.get("/clinician");
+    let Page {
+        status,
+        body: licence,
+        ..
+    } = as_doctor.get("/clinician");
     assert_eq!(status, 200, "{licence}");
     assert!(
         licence.contains(r#"data-licence-state="valid""#),
@@ -207,24 +157,32 @@ fn consent_lifecycle_and_access_history_through_the_pages() {
         ("purpose", "treatment".into()),
     ];
     let request: Vec<(&str, &str)> = request.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let decided = as_doctor.submit("/clinician/request", &request);
+    let decided = submit(&as_doctor, "/clinician/request", &request);
     assert!(decided.contains(r#"data-decision="allowed""#), "{decided}");
 
-    let page = as_patient.submit(&format!("/patient/consents/{consent}/revoke"), &[]);
+    let page = submit(
+        &as_patient,
+        &format!("/patient/consents/{consent}/revoke"),
+        &[],
+    );
     assert_eq!(
         consent_in(&page, "revoked").as_deref(),
         Some(consent.as_str())
     );
     assert!(consent_in(&page, "active").is_none(), "{page}");
 
-    let decided = as_doctor.submit("/clinician/request", &request);
+    let decided = submit(&as_doctor, "/clinician/request", &request);
     assert!(decided.contains(r#"data-decision="denied""#), "{decided}");
     assert!(
         decided.contains("the patient revoked the consent"),
         "{decided}"
     );
 
-    let (status, history) = as_patient.get("/patient/history");
+    let Page {
+        status,
+        body: history,
+        ..
+    } = as_patient.get("/patient/history");
     assert_eq!(status, 200, "{history}");
     assert!(
         history.contains(r#"<svg id="access-timeline""#),
@@ -251,19 +209,25 @@ fn pages_of_another_role_and_unopenable_records_show_the_reason_not_data() {
     let doctor = Actor::new(1);
     let patient = Actor::new(50);
     let (client, _producer, record) = chain_with_a_record(&doctor, &patient);
-    let as_patient = Browser::open(&client, &patient);
-    let as_doctor = Browser::open(&client, &doctor);
+    let as_patient = open(&client, &patient);
+    let as_doctor = open(&client, &doctor);
 
-    let (status, page) = as_patient.get("/clinician");
+    let Page {
+        status, body: page, ..
+    } = as_patient.get("/clinician");
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("these pages are for a clinician"), "{page}");
     assert!(!page.contains("data-verified-height"), "{page}");
-    let (status, page) = as_doctor.get("/patient/consents");
+    let Page {
+        status, body: page, ..
+    } = as_doctor.get("/patient/consents");
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("these pages are for a patient"), "{page}");
 
     // The patient's wallet holds no enrolment at the hospital: nothing to decrypt with.
-    let (status, page) = as_patient.get(&format!("/patient/records/{record}"));
+    let Page {
+        status, body: page, ..
+    } = as_patient.get(&format!("/patient/records/{record}"));
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("not enrolled at Seoul General"), "{page}");
     assert!(
@@ -271,13 +235,16 @@ fn pages_of_another_role_and_unopenable_records_show_the_reason_not_data() {
         "{page}"
     );
     // Another patient's record is refused as such.
-    let as_stranger = Browser::open(&client, &Actor::new(51));
-    let (status, page) = as_stranger.get(&format!("/patient/records/{record}"));
+    let as_stranger = open(&client, &Actor::new(51));
+    let Page {
+        status, body: page, ..
+    } = as_stranger.get(&format!("/patient/records/{record}"));
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("is not yours"), "{page}");
 
     // A bad form is refused with what to change, and nothing is sent.
-    let (status, page) = as_patient.post(
+    let (status, page) = post(
+        &as_patient,
         "/patient/consents",
         &[
             ("grantee", &doctor.address.to_string()),
@@ -289,7 +256,7 @@ fn pages_of_another_role_and_unopenable_records_show_the_reason_not_data() {
     assert_eq!(status, 400, "{page}");
     assert!(page.contains(r#"data-outcome="failed""#), "{page}");
     assert!(page.contains("expires: "), "{page}");
-    let (_, after) = as_patient.get("/patient/consents");
+    let Page { body: after, .. } = as_patient.get("/patient/consents");
     assert!(consent_in(&after, "active").is_none(), "{after}");
 }
 
@@ -312,7 +279,9 @@ fn a_history_grown_by_a_stranger_shows_its_newest_entries_and_says_so() {
     }
     client.wait_finalized(&last.unwrap(), &wait()).unwrap();
 
-    let (status, page) = Browser::open(&client, &patient).get("/patient/history");
+    let Page {
+        status, body: page, ..
+    } = open(&client, &patient).get("/patient/history");
     assert_eq!(status, 200, "{page}");
     let rows = page.matches("<tr data-access-kind=").count();
     assert!(rows < asked as usize, "{rows} rows");
