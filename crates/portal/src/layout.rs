@@ -287,28 +287,11 @@ pub(crate) fn table(columns: &[&str], rows: Markup) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::Seen;
-    use medchain_client::Finality;
-    use medchain_types::{Address, Hash32, Header};
+    use crate::reader::{Seen, fixtures};
+    use medchain_types::Address;
 
     fn seen_at(timestamp_ms: u64) -> Seen {
-        let zero = Hash32::from([0; 32]);
-        let header = Header {
-            height: 7,
-            parent: zero,
-            timestamp_ms,
-            proposer: Address::from_bytes([0; 32]),
-            tx_root: zero,
-            state_root: zero,
-            receipts_root: zero,
-            revocation_root: zero,
-            med_checkpoint: zero,
-        };
-        Seen::at(&FinalizedHeader {
-            digest: header.digest(),
-            header,
-            finality: Finality::Genesis,
-        })
+        Seen::at(&fixtures::finalized(7, timestamp_ms))
     }
 
     fn page(seen: &Seen) -> String {

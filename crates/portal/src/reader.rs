@@ -459,32 +459,48 @@ impl Reader<'_> {
     }
 }
 
+/// Headers for the crate's unit tests: only height and time matter, every root is zero.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use medchain_client::Finality;
-    use medchain_types::{Hash32, Header};
+pub(crate) mod fixtures {
+    use medchain_client::{Finality, FinalizedHeader};
+    use medchain_types::{Address, Hash32, Header};
 
-    fn block(height: u64, txs: usize) -> VerifiedBlock {
+    /// A header at `height` and `timestamp_ms`.
+    pub(crate) fn header(height: u64, timestamp_ms: u64) -> Header {
         let zero = Hash32::from([0; 32]);
-        let header = Header {
+        Header {
             height,
             parent: zero,
-            timestamp_ms: height,
+            timestamp_ms,
             proposer: Address::from_bytes([0; 32]),
             tx_root: zero,
             state_root: zero,
             receipts_root: zero,
             revocation_root: zero,
             med_checkpoint: zero,
-        };
+        }
+    }
+
+    /// [`header`], as if finalized.
+    pub(crate) fn finalized(height: u64, timestamp_ms: u64) -> FinalizedHeader {
+        let header = header(height, timestamp_ms);
+        FinalizedHeader {
+            digest: header.digest(),
+            header,
+            finality: Finality::Genesis,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_types::Hash32;
+
+    fn block(height: u64, txs: usize) -> VerifiedBlock {
         VerifiedBlock {
-            at: FinalizedHeader {
-                digest: header.digest(),
-                header,
-                finality: Finality::Genesis,
-            },
-            tx_ids: vec![TxId(zero); txs],
+            at: fixtures::finalized(height, height),
+            tx_ids: vec![TxId(Hash32::from([0; 32])); txs],
         }
     }
 

@@ -85,23 +85,9 @@ pub(super) fn estimated_time(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reader::fixtures::header;
     use medchain_state::testkit::{address, record_id};
-    use medchain_types::{Hash32, Purpose};
-
-    fn header(height: u64, timestamp_ms: u64) -> Header {
-        let zero = Hash32::from([0; 32]);
-        Header {
-            height,
-            parent: zero,
-            timestamp_ms,
-            proposer: address(0),
-            tx_root: zero,
-            state_root: zero,
-            receipts_root: zero,
-            revocation_root: zero,
-            med_checkpoint: zero,
-        }
-    }
+    use medchain_types::Purpose;
 
     fn consent(expiry: Expiry, revoked_at: Option<u64>) -> Consent {
         Consent {
