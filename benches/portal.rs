@@ -71,7 +71,14 @@ impl Session {
         let status = response.status();
         let body = response.body_mut().read_to_string()?;
         if status != 200 || !body.contains("data-verified-height") {
-            return Err(format!("{path}: HTTP {status}, not a verified page").into());
+            let reason = body
+                .split("role=\"alert\"")
+                .nth(1)
+                .unwrap_or(&body)
+                .chars()
+                .take(1500)
+                .collect::<String>();
+            return Err(format!("{path}: HTTP {status}, not a verified page: {reason}").into());
         }
         Ok(body.len())
     }

@@ -118,6 +118,58 @@ fn identities_and_licences_are_served_with_proofs_that_verify() {
     );
 }
 
+/// Every state route takes `?height=` (not only the identity routes): a page that reads many
+/// values at one height (the portal's access history, a licence's organisation) must not be
+/// answered at a newer block that landed in between.
+#[test]
+fn every_state_route_proves_at_the_height_asked() {
+    let Served {
+        chain,
+        client,
+        desk,
+        ..
+    } = served();
+    let hospital = org_name("Seoul General");
+    let before = chain.committed_height();
+    let nonce_before = client
+        .read(&StateQuery::account(&desk.actor.address))
+        .unwrap()
+        .value
+        .map(|account| account.nonce);
+    commit(
+        &chain,
+        &[Actor::new(REGULATOR_SEED).sign(1, testkit::set_state(&hospital, OrgState::Suspended))],
+    );
+
+    let then = client
+        .read(&StateQuery::org(&hospital).at_height(before))
+        .unwrap();
+    assert_eq!(then.at.header.height, before);
+    assert_eq!(then.value.unwrap().state, OrgState::Audited);
+    let now = client.read(&StateQuery::org(&hospital)).unwrap();
+    assert_eq!(now.value.unwrap().state, OrgState::Suspended);
+
+    let account = client
+        .read(&StateQuery::account(&desk.actor.address).at_height(before))
+        .unwrap();
+    assert_eq!(account.at.header.height, before);
+    assert_eq!(account.value.map(|account| account.nonce), nonce_before);
+    for path in [
+        format!(
+            "/v1/state/access-log/{}/0?height={before}",
+            desk.actor.address
+        ),
+        format!(
+            "/v1/state/grants/{}/{}/treatment?height={before}",
+            desk.actor.address,
+            testkit::record_id(1)
+        ),
+    ] {
+        let answer = client.node.state(&path).unwrap();
+        assert_eq!(answer.proven.height, before, "{path}");
+    }
+}
+
 #[test]
 fn revocation_status_is_proven_at_the_height_asked() {
     let Served {

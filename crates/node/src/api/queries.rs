@@ -214,45 +214,93 @@ fn proven_at<V: StateValue + Serialize>(
     }))
 }
 
-/// Defines a proven-state handler taking one path parameter.
-macro_rules! proven_route {
+/// The height to prove at.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(in crate::api) struct AtHeight {
+    /// A finalized height still in this node's proof window (default: the newest certified).
+    #[param(minimum = 0, maximum = 18446744073709551615u64, format = "uint64")]
+    height: Option<u64>,
+}
+
+/// `height`, or the newest certified height; a height this node cannot prove with a
+/// certificate is "not found", with what it can prove instead.
+fn provable_height(state: &ApiState, height: Option<u64>) -> Result<u64, ApiError> {
+    let newest = certified_height(state)?;
+    let Some(height) = height else {
+        return Ok(newest);
+    };
+    if height > newest {
+        return Err(ApiError::not_found(format!(
+            "height {height} is not finalized with a certificate here yet; the newest is {newest}"
+        )));
+    }
+    let store = state.inner.chain.store();
+    let oldest = store.oldest_provable_height()?.unwrap_or(newest);
+    if height < oldest {
+        return Err(ApiError::not_found(format!(
+            "height {height} is pruned; this node proves heights {oldest} to {newest}"
+        )));
+    }
+    if height != 0 && store.finalization(height)?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "this node holds no finalization certificate for height {height}; ask another node"
+        )));
+    }
+    Ok(height)
+}
+
+pub(super) fn proven_key<V: StateValue + Serialize>(
+    state: &ApiState,
+    key: StateKey<V>,
+    at: Result<Query<AtHeight>, QueryRejection>,
+) -> Result<Json<ProvenView>, ApiError> {
+    let Query(at) = at?;
+    proven_at(state, key, provable_height(state, at.height)?)
+}
+
+/// Defines a proven-state route keyed by one path parameter, with an optional `height`.
+macro_rules! proven_at_route {
     ($(#[$doc:meta])* $name:ident, $path:literal, $param:literal, $what:literal, $pattern:literal, $ty:ty, $key:expr) => {
         $(#[$doc])*
         #[utoipa::path(get, path = $path, tag = "state",
-            params(($param = String, Path, description = $what, pattern = $pattern)),
-            responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
-        pub(super) async fn $name(
+            params(($param = String, Path, description = $what, pattern = $pattern), AtHeight),
+            responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody),
+                (status = 404, body = medchain_api::ErrorBody)))]
+        pub(in crate::api) async fn $name(
             State(state): State<ApiState>,
             path: Result<Path<String>, PathRejection>,
+            at: Result<Query<AtHeight>, QueryRejection>,
         ) -> Result<Json<ProvenView>, ApiError> {
-    let Path(param) = path?;
+            let Path(param) = path?;
             let parsed: $ty = parse(&param, $what)?;
-            proven(&state, $key(&parsed)).await
+            proven_key(&state, $key(&parsed), at)
         }
     };
 }
+pub(super) use proven_at_route;
 
-proven_route!(
+proven_at_route!(
     /// An organisation (S2-register, S2-state), with proof.
     org, "/v1/state/orgs/{name}", "name", "organisation name", "^[A-Za-z0-9 ._-]{1,64}$", OrgName, keys::org
 );
-proven_route!(
+proven_at_route!(
     /// An account's next nonce, with proof.
     account, "/v1/state/accounts/{address}", "address", "address (hex public key)", "^[0-9a-fA-F]{64}$", Address, keys::account
 );
-proven_route!(
+proven_at_route!(
     /// Which organisation an address belongs to, with proof.
     membership, "/v1/state/members/{address}", "address", "address (hex public key)", "^[0-9a-fA-F]{64}$", Address, keys::membership
 );
-proven_route!(
+proven_at_route!(
     /// A released record (S1-release), with proof.
     record, "/v1/state/records/{id}", "id", "record id (hex)", "^[0-9a-fA-F]{64}$", RecordId, keys::record
 );
-proven_route!(
+proven_at_route!(
     /// A record's storage pointer (S1-storage), with proof.
     storage_pointer, "/v1/state/storage/{record}", "record", "record id (hex)", "^[0-9a-fA-F]{64}$", RecordId, keys::storage_pointer
 );
-proven_route!(
+proven_at_route!(
     /// A consent (S1-sharing), with proof.
     consent, "/v1/state/consents/{id}", "id", "consent id (hex)", "^[0-9a-fA-F]{64}$", ConsentId, keys::consent
 );
@@ -263,20 +311,22 @@ proven_route!(
         ("grantee" = String, Path, description = "grantee address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
         ("record" = String, Path, description = "record id (hex)", pattern = "^[0-9a-fA-F]{64}$"),
         ("purpose" = medchain_types::Purpose, Path, description = "why access is needed"),
+        AtHeight,
     ),
     responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn grant(
     State(state): State<ApiState>,
     path: Result<Path<(String, String, String)>, PathRejection>,
+    at: Result<Query<AtHeight>, QueryRejection>,
 ) -> Result<Json<ProvenView>, ApiError> {
     let Path((grantee, record, purpose)) = path?;
     let grantee: Address = parse(&grantee, "grantee")?;
     let record: RecordId = parse(&record, "record id")?;
-    proven(
+    proven_key(
         &state,
         keys::grant(&grantee, &record, parse_purpose(&purpose)?),
+        at,
     )
-    .await
 }
 
 /// One entry of a patient's access log, with proof.
@@ -284,19 +334,21 @@ pub(super) async fn grant(
     params(
         ("patient" = String, Path, description = "patient address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
         ("seq" = u64, Path, description = "position in the log, from 0", minimum = 0, maximum = 18446744073709551615u64, format = "uint64"),
+        AtHeight,
     ),
     responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody)))]
 pub(super) async fn access_log_entry(
     State(state): State<ApiState>,
     path: Result<Path<(String, String)>, PathRejection>,
+    at: Result<Query<AtHeight>, QueryRejection>,
 ) -> Result<Json<ProvenView>, ApiError> {
     let Path((patient, seq)) = path?;
     let patient: Address = parse(&patient, "patient")?;
-    proven(
+    proven_key(
         &state,
         keys::access_log_entry(&patient, parse(&seq, "sequence number")?),
+        at,
     )
-    .await
 }
 
 /// A block digest in a path: 64 hex characters.
