@@ -481,6 +481,23 @@ pub(crate) mod fixtures {
         }
     }
 
+    /// Dr Kim of Seoul General, enrolled as a doctor.
+    pub(crate) fn doctor() -> super::Who {
+        use medchain_state::testkit;
+        super::Who {
+            address: testkit::address(5),
+            regulator: false,
+            identity: Some(super::IdentityRecord {
+                identity: medchain_types::IdentityName::new("dr-kim@seoul").unwrap(),
+                address: testkit::address(5),
+                role: medchain_types::Role::Doctor,
+                org: Some(testkit::org_name("Seoul General")),
+                key_part: testkit::key_part(5),
+                enrolled_at: 3,
+            }),
+        }
+    }
+
     /// [`header`], as if finalized.
     pub(crate) fn finalized(height: u64, timestamp_ms: u64) -> FinalizedHeader {
         let header = header(height, timestamp_ms);

@@ -278,8 +278,8 @@ async fn request(State(app): State<Arc<App>>, Form(form): Form<RequestForm>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use medchain_state::{testkit, values::IdentityRecord};
-    use medchain_types::Role;
+    use crate::reader::fixtures;
+    use medchain_state::testkit;
 
     #[test]
     fn days_count_whole_days_either_side_of_expiry() {
@@ -301,18 +301,7 @@ mod tests {
             message.contains("for a clinician") && message.contains("not enrolled"),
             "{message}"
         );
-        let doctor = Who {
-            address: testkit::address(5),
-            regulator: false,
-            identity: Some(IdentityRecord {
-                identity: IdentityName::new("dr-kim@seoul").unwrap(),
-                address: testkit::address(5),
-                role: Role::Doctor,
-                org: Some(testkit::org_name("Seoul General")),
-                key_part: testkit::key_part(5),
-                enrolled_at: 3,
-            }),
-        };
+        let doctor = fixtures::doctor();
         assert_eq!(clinician(&doctor).unwrap().as_str(), "dr-kim@seoul");
     }
 }

@@ -485,13 +485,13 @@ pub(super) fn person(address: &Address, names: &HashMap<Address, IdentityName>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{server, session};
+    use crate::{reader::fixtures, server, session};
     use axum::{
         body::{Body, to_bytes},
         http::{Request, StatusCode, header},
     };
     use medchain_client::{Client, LightClient, NodeClient};
-    use medchain_state::{testkit, values::IdentityRecord};
+    use medchain_state::testkit;
     use std::net::TcpListener;
     use tower::ServiceExt as _;
 
@@ -581,18 +581,7 @@ mod tests {
 
     #[test]
     fn patient_pages_refuse_other_roles_and_say_why() {
-        let doctor = Who {
-            address: testkit::address(5),
-            regulator: false,
-            identity: Some(IdentityRecord {
-                identity: IdentityName::new("dr-kim@seoul").unwrap(),
-                address: testkit::address(5),
-                role: Role::Doctor,
-                org: Some(testkit::org_name("Seoul General")),
-                key_part: testkit::key_part(5),
-                enrolled_at: 3,
-            }),
-        };
+        let doctor = fixtures::doctor();
         let error = patient_only(&doctor).unwrap_err();
         assert!(matches!(error, PortalError::BadInput(_)), "{error:?}");
         let message = error.to_string();
