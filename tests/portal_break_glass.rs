@@ -9,7 +9,8 @@
 //! and nothing of a record. Then in headless Chromium, as a user does (file picker, the box
 //! ticked, the script's prompt accepted): the page shows the record, escaped and checked
 //! against hEMR, its emergency request and the proven BREAK-GLASS log entry, and the
-//! patient's notifications and history show it. A confirmation works once. Screenshots:
+//! patient's notifications and history show it — on the command line and in the patient's own
+//! portal, which also opens the record. A confirmation works once. Screenshots:
 //! `clinician-emergency-confirm`, `clinician-emergency-record`.
 
 mod common;
@@ -286,4 +287,30 @@ fn a_clinician_breaks_the_glass_through_the_portal() {
     assert!(page.contains("used already or has expired"), "{page}");
     let notified: Value = network.json(&["patient", "notifications", "--key", &patient]);
     assert_eq!(notified["total"], 1, "{notified}");
+
+    // The patient's own portal: the record opens (fetched from Seoul General's gateway,
+    // decrypted with the patient's enrolment, checked against hEMR), and the break-glass is in
+    // the history, highlighted, and in the notifications.
+    let patient_portal = PortalProcess::start(&network, &patient, &network.nodes[0].api);
+    let as_patient = patient_portal.sign_in();
+    let Page {
+        status, body: page, ..
+    } = as_patient.get(&format!("/patient/records/{record}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(r#"data-record-check="ok""#), "{page}");
+    assert!(page.contains("resourceType"), "{page}");
+    let Page {
+        status, body: page, ..
+    } = as_patient.get("/patient/history");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        page.matches(r#"data-access-kind="break_glass""#).count(),
+        1,
+        "{page}"
+    );
+    let Page {
+        status, body: page, ..
+    } = as_patient.get("/patient/notifications");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(emergency.as_str()), "{page}");
 }
