@@ -55,6 +55,35 @@ fn chain_with_a_record(doctor: &Actor, patient: &Actor) -> (Client, BlockProduce
 
 type Browser = PortalSession<Portal>;
 
+/// Dr Kim's record of a patient on a served chain, and each of them signed in to a portal.
+struct Scene {
+    client: Client,
+    /// Finalizes blocks while it lives.
+    producer: BlockProducer,
+    record: RecordId,
+    doctor: Actor,
+    as_patient: Browser,
+    as_doctor: Browser,
+}
+
+impl Scene {
+    fn new() -> Self {
+        let doctor = Actor::new(1);
+        let patient = Actor::new(50);
+        let (client, producer, record) = chain_with_a_record(&doctor, &patient);
+        let as_patient = open(&client, &patient);
+        let as_doctor = open(&client, &doctor);
+        Self {
+            client,
+            producer,
+            record,
+            doctor,
+            as_patient,
+            as_doctor,
+        }
+    }
+}
+
 /// A browser signed in to a portal acting as `who`.
 fn open(client: &Client, who: &Actor) -> Browser {
     support::in_process(client, &who.key, wait())
@@ -97,11 +126,14 @@ fn consent_in(page: &str, state: &str) -> Option<String> {
 
 #[test]
 fn consent_lifecycle_and_access_history_through_the_pages() {
-    let doctor = Actor::new(1);
-    let patient = Actor::new(50);
-    let (client, _producer, record) = chain_with_a_record(&doctor, &patient);
-    let as_patient = open(&client, &patient);
-    let as_doctor = open(&client, &doctor);
+    let Scene {
+        producer: _producer,
+        record,
+        doctor,
+        as_patient,
+        as_doctor,
+        ..
+    } = Scene::new();
 
     let Page {
         status, body: page, ..
@@ -206,11 +238,15 @@ fn consent_lifecycle_and_access_history_through_the_pages() {
 
 #[test]
 fn pages_of_another_role_and_unopenable_records_show_the_reason_not_data() {
-    let doctor = Actor::new(1);
-    let patient = Actor::new(50);
-    let (client, _producer, record) = chain_with_a_record(&doctor, &patient);
-    let as_patient = open(&client, &patient);
-    let as_doctor = open(&client, &doctor);
+    let Scene {
+        client,
+        producer: _producer,
+        record,
+        doctor,
+        as_patient,
+        as_doctor,
+        ..
+    } = Scene::new();
 
     let Page {
         status, body: page, ..
