@@ -25,14 +25,7 @@ use std::{fs, str::FromStr};
 fn a_tampering_proxy_alters_exactly_the_answers_a_light_client_then_refuses() {
     let network = Network::start(1);
     let (founder, founder_address) = network.keygen("founder.key");
-    network.ok(&[
-        "org",
-        "register",
-        "--key",
-        &founder,
-        "--name",
-        "Jeju Clinic",
-    ]);
+    network.register_org(&founder, "Jeju Clinic");
     let org = StateQuery::org(&OrgName::new("Jeju Clinic").expect("org name"));
     let founder_address = Address::from_str(&founder_address).expect("address");
     let through = |proxy: &TamperingProxy| {
@@ -321,23 +314,9 @@ fn explore(scene: &Scene, anyone: &User) {
 fn suspend_an_organisation(scene: &Scene) {
     let network = &scene.network;
     let (founder, _) = network.keygen("busan.key");
-    network.ok(&[
-        "org",
-        "register",
-        "--key",
-        &founder,
-        "--name",
-        "Busan Clinic",
-    ]);
+    network.register_org(&founder, "Busan Clinic");
+    network.approve_org("Busan Clinic");
     let regulator_key = network.regulator_key.display().to_string();
-    network.ok(&[
-        "org",
-        "approve",
-        "--key",
-        &regulator_key,
-        "--name",
-        "Busan Clinic",
-    ]);
     let regulator = User::sign_in(network, &regulator_key, &network.nodes[0].api);
     let browser = &regulator.browser;
     regulator.open("/regulator/orgs");

@@ -62,10 +62,9 @@ impl Network {
         identity: &str,
         doctors: &[&str],
     ) -> (HospitalOrg, Vec<Doctor>) {
-        let regulator = self.regulator_key.display().to_string();
         let (key, address) = self.keygen(&format!("{identity}.key"));
-        self.ok(&["org", "register", "--key", &key, "--name", org]);
-        self.ok(&["org", "approve", "--key", &regulator, "--name", org]);
+        self.register_org(&key, org);
+        self.approve_org(org);
         self.enrol(&PathBuf::from(&key), identity, Role::Hospital);
         let hospital = HospitalOrg {
             org: org.to_string(),

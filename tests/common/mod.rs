@@ -243,6 +243,17 @@ impl Network {
             .expect("run medchain")
     }
 
+    /// `medchain org register` of `name` by the key file `key`.
+    pub fn register_org(&self, key: &str, name: &str) {
+        self.ok(&["org", "register", "--key", key, "--name", name]);
+    }
+
+    /// `medchain org approve` of `name` by the network's regulator.
+    pub fn approve_org(&self, name: &str) {
+        let regulator = self.regulator_key.display().to_string();
+        self.ok(&["org", "approve", "--key", &regulator, "--name", name]);
+    }
+
     /// Runs `medchain ARGS`, asserts success, and returns its standard output.
     pub fn ok(&self, args: &[&str]) -> String {
         let output = self.medchain(args);
