@@ -9,7 +9,7 @@ pub(crate) use break_glass::PendingBreakGlass;
 use super::{
     Done,
     consents::{self, ConsentState},
-    input, not_for_this_key,
+    input, links, not_for_this_key,
     patient::{decision, identity_names, person},
 };
 use crate::{
@@ -152,11 +152,11 @@ async fn shared(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Respon
                         @for entry in &listed {
                             @let state = ConsentState::of(&entry.value, &at.header);
                             tr data-consent-id=(entry.id) data-consent-state=(state.as_str()) {
-                                td { (layout::id_link(&format!("/explorer/consents/{}", entry.id), &entry.id.to_string())) }
+                                td { (links::consent(&entry.id)) }
                                 td { (person(&entry.value.patient, &names)) }
                                 td { ul class="ids" { @for record in &entry.value.records {
                                     li {
-                                        (layout::id_link(&format!("/explorer/records/{record}"), &record.to_string()))
+                                        (links::record(record))
                                         @if state == ConsentState::Active {
                                             " " (request_button(csrf, record, entry.value.purpose))
                                         }
@@ -244,7 +244,7 @@ fn decision_panel(entry: &AccessLogEntry) -> Markup {
             data-decision=(entry.decision.kind()) role="status" {
             h2 { "The chain's decision" }
             p { (decision(&entry.decision)) }
-            p { "For record " (layout::id_link(&format!("/explorer/records/{}", entry.record), &entry.record.to_string()))
+            p { "For record " (links::record(&entry.record))
                 " (" (purpose_name(entry.purpose)) "), block " (entry.height)
                 ", proven from the patient's access log." }
         }

@@ -105,30 +105,29 @@ async fn js() -> Response {
 /// transaction is final, so anything else comes from a hand-made `?tx=` or a node that now
 /// withholds the transaction, and what the node says of it is its word only.
 pub(crate) fn tx_outcome(reader: &Reader<'_>, id: &TxId) -> Markup {
-    let link = format!("/explorer/tx/{id}");
     match reader.transaction(id) {
         Ok(TxOutcome::Finalized(confirmed)) => layout::outcome(
             true,
             html! {
                 p {
-                    "Done: transaction " (layout::id_link(&link, &id.to_string()))
-                    " is final in block " a href={ "/explorer/blocks/" (confirmed.receipt.height) } { (confirmed.receipt.height) } "."
+                    "Done: transaction " (links::tx(id))
+                    " is final in block " (links::block(confirmed.receipt.height)) "."
                 }
                 (explorer::events(&confirmed.receipt.events))
             },
         ),
         Ok(TxOutcome::Dropped(dropped)) => layout::outcome(
             false,
-            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is not final: the node says it was dropped ("
+            html! { p { "Transaction " (links::tx(id)) " is not final: the node says it was dropped ("
             (dropped.reason) "), and a dropped transaction does nothing." } },
         ),
         Ok(TxOutcome::Pending | TxOutcome::Queued { .. }) => layout::outcome(
             false,
-            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is not final: the node says it waits in its mempool. Nothing is done until it is in a finalized block; reload to see." } },
+            html! { p { "Transaction " (links::tx(id)) " is not final: the node says it waits in its mempool. Nothing is done until it is in a finalized block; reload to see." } },
         ),
         Ok(TxOutcome::Unknown) => layout::outcome(
             false,
-            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is not final: the node does not know it." } },
+            html! { p { "Transaction " (links::tx(id)) " is not final: the node does not know it." } },
         ),
         Err(error) => layout::error_panel(&error),
     }

@@ -69,7 +69,7 @@ async fn records(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Respo
                     (layout::table(&["Record", "Hospital", "Doctor", "Released", "Stored"], html! {
                         @for (entry, pointer) in listed.iter().zip(&pointers) {
                             tr data-record-id=(entry.id) {
-                                td { (layout::id_link(&format!("/patient/records/{}", entry.id), &entry.id.to_string())) }
+                                td { (own_record(&entry.id)) }
                                 td { (links::org(&entry.value.hospital)) }
                                 td { (person(&entry.value.doctor, &names)) }
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.released_at) }
@@ -192,6 +192,11 @@ fn not_opened(error: OpenRecordError) -> PortalError {
     }
 }
 
+/// One of the patient's records, linked to the page that opens it.
+fn own_record(id: &RecordId) -> Markup {
+    layout::id_link(&format!("/patient/records/{id}"), &id.to_string())
+}
+
 /// The record as text: JSON pretty-printed, anything else as it is.
 pub(super) fn pretty(plaintext: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(plaintext)
@@ -258,10 +263,10 @@ async fn consents(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Resp
                         @for entry in &listed {
                             @let state = ConsentState::of(&entry.value, &at.header);
                             tr data-consent-id=(entry.id) data-consent-state=(state.as_str()) {
-                                td { (layout::id_link(&format!("/explorer/consents/{}", entry.id), &entry.id.to_string())) }
+                                td { (links::consent(&entry.id)) }
                                 td { (person(&entry.value.grantee, &names)) }
                                 td { ul class="ids" { @for id in &entry.value.records {
-                                    li { (layout::id_link(&format!("/patient/records/{id}"), &id.to_string())) }
+                                    li { (own_record(id)) }
                                 } } }
                                 td { (purpose_name(entry.value.purpose)) }
                                 td { "block " (entry.value.granted_at) }
@@ -392,7 +397,7 @@ fn history_row(entry: &AccessLogEntry, names: &HashMap<Address, IdentityName>) -
             td { (decision(&entry.decision)) }
             td { (layout::time(entry.timestamp_ms)) " · block " (entry.height) }
             td { (person(&entry.requester, names)) }
-            td { (layout::id_link(&format!("/patient/records/{}", entry.record), &entry.record.to_string())) }
+            td { (own_record(&entry.record)) }
             td { (purpose_name(entry.purpose)) }
             td {
                 @match &entry.served_by {
@@ -400,7 +405,7 @@ fn history_row(entry: &AccessLogEntry, names: &HashMap<Address, IdentityName>) -
                     None => span class="muted" { "asked on chain" },
                 }
             }
-            td { (layout::id_link(&format!("/explorer/tx/{}", entry.tx), &entry.tx.to_string())) }
+            td { (links::tx(&entry.tx)) }
         }
     }
 }
@@ -411,7 +416,7 @@ pub(super) fn decision(decision: &AccessDecision) -> Markup {
         @match decision {
             AccessDecision::Allowed { consent: Some(consent) } => {
                 span class="allowed" { "Allowed" } " under consent "
-                (layout::id_link(&format!("/explorer/consents/{consent}"), &consent.to_string()))
+                (links::consent(consent))
             }
             AccessDecision::Allowed { consent: None } => span class="allowed" { "Allowed: your own record" },
             AccessDecision::Denied { reason } => { span class="denied" { "Denied" } ": " (reason.describe()) }
@@ -442,7 +447,7 @@ async fn notifications(State(app): State<Arc<App>>) -> Response {
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
                                 td { span class="break-glass" { (entry.value.doctor.as_str()) } }
                                 td { (entry.value.hospital.as_str()) " · " (links::org(&entry.value.org)) }
-                                td { (layout::id_link(&format!("/patient/records/{}", entry.value.record), &entry.value.record.to_string())) }
+                                td { (own_record(&entry.value.record)) }
                                 td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
                             }
                         }

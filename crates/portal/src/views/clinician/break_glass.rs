@@ -16,7 +16,7 @@
 //! process between the steps (never echoed into a page), for at most [`KEPT_FOR`], and a
 //! confirmation works once: a reload or a double click cannot break the glass twice.
 
-use super::{clinician, decision_panel};
+use super::{clinician, decision_panel, links};
 use crate::{
     error::PortalError,
     layout::{self, View},
@@ -179,7 +179,7 @@ pub(super) async fn page(
                         @for entry in mine.iter().rev() {
                             tr data-access-kind="break_glass" {
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
-                                td { (layout::id_link(&format!("/explorer/records/{}", entry.value.record), &entry.value.record.to_string())) }
+                                td { (links::record(&entry.value.record)) }
                                 td { (entry.value.hospital.as_str()) }
                                 td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
                             }
@@ -505,14 +505,13 @@ fn logged(
             "the node names the access transaction not final".into(),
         )));
     };
-    let link = format!("/explorer/tx/{access_tx}");
     let outcome = layout::outcome(
         true,
         html! {
             p {
                 "Break-glass done: the holding hospital logged the access in transaction "
-                (layout::id_link(&link, &access_tx.to_string()))
-                ", final in block " a href={ "/explorer/blocks/" (confirmed.receipt.height) } { (confirmed.receipt.height) } "."
+                (links::tx(&access_tx))
+                ", final in block " (links::block(confirmed.receipt.height)) "."
             }
             (explorer::events(&confirmed.receipt.events))
         },
@@ -537,10 +536,10 @@ fn released_page(
         (decision_panel(logged))
         dl class="facts" {
             dt { "Patient" } dd { (person(&received.released.patient, names)) }
-            dt { "Record" } dd { (layout::id_link(&format!("/explorer/records/{record}"), &record)) }
+            dt { "Record" } dd { (links::record(&received.record)) }
             dt { "Held by" } dd { (received.hospital.as_str()) " (record number " (received.index) " there)" }
             dt { "Emergency request" } dd { code id="emergency-id" { (broken.emergency) } (layout::copy_button(&broken.emergency.to_string())) }
-            dt { "Access transaction" } dd { (layout::id_link(&format!("/explorer/tx/{}", received.access_tx), &received.access_tx.to_string())) }
+            dt { "Access transaction" } dd { (links::tx(&received.access_tx)) }
         }
         div id="record-check" class="panel ok" role="status" data-record-check="ok" {
             "Checked against hEMR " code { (received.released.record_hash) }
