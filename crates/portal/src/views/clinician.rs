@@ -9,7 +9,7 @@ pub(crate) use break_glass::PendingBreakGlass;
 use super::{
     Done,
     consents::{self, ConsentState},
-    input, links, not_for_this_key,
+    input, links, not_for_this_key, outcome_banner,
     patient::{decision, identity_names, person},
 };
 use crate::{
@@ -191,12 +191,19 @@ fn request_button(csrf: &str, record: &RecordId, purpose: Purpose) -> Markup {
 /// just sent.
 async fn request_page(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Response {
     let sent = done.tx();
-    app.page(sent, move |reader, who, app| {
+    app.page(None, move |reader, who, app| {
         clinician(who)?;
-        let decided = sent.map(|tx| decided(reader, &tx)).transpose()?;
+        // The banner and the decision share one verified read of the transaction; the banner
+        // goes first in the page, where `App::page` would put it.
+        let sent = sent.map(|tx| (tx, reader.transaction(&tx)));
+        let banner = sent.as_ref().map(|(tx, outcome)| outcome_banner(tx, outcome));
+        let decided = sent
+            .map(|(tx, outcome)| decided(reader, &tx, outcome?))
+            .transpose()?;
         Ok(View::new(
             "Request a record",
             html! {
+                @if let Some(banner) = banner { (banner) }
                 @if let Some(entry) = &decided { (decision_panel(entry)) }
                 p { "An access request is a transaction: the chain decides it against the patient's consents, your licence and the revocation list, and logs the decision in the patient's access history, allowed or denied." }
                 form id="request-access" class="stacked" method="post" action="/clinician/request" {
@@ -216,9 +223,13 @@ async fn request_page(State(app): State<Arc<App>>, Query(done): Query<Done>) -> 
 }
 
 /// The patient's log entry for access request `tx` (proven), found through the record its
-/// receipt names.
-fn decided(reader: &Reader<'_>, tx: &TxId) -> Result<AccessLogEntry, PortalError> {
-    let TxOutcome::Finalized(confirmed) = reader.transaction(tx)? else {
+/// receipt (in `outcome`) names.
+fn decided(
+    reader: &Reader<'_>,
+    tx: &TxId,
+    outcome: TxOutcome,
+) -> Result<AccessLogEntry, PortalError> {
+    let TxOutcome::Finalized(confirmed) = outcome else {
         return Err(PortalError::NotFound(format!(
             "transaction {tx} is not final yet; reload in a moment"
         )));

@@ -105,7 +105,12 @@ async fn js() -> Response {
 /// transaction is final, so anything else comes from a hand-made `?tx=` or a node that now
 /// withholds the transaction, and what the node says of it is its word only.
 pub(crate) fn tx_outcome(reader: &Reader<'_>, id: &TxId) -> Markup {
-    match reader.transaction(id) {
+    outcome_banner(id, &reader.transaction(id))
+}
+
+/// [`tx_outcome`] for a transaction already read (a page that also uses what it did).
+fn outcome_banner(id: &TxId, outcome: &Result<TxOutcome, PortalError>) -> Markup {
+    match outcome {
         Ok(TxOutcome::Finalized(confirmed)) => layout::outcome(
             true,
             html! {
@@ -129,7 +134,7 @@ pub(crate) fn tx_outcome(reader: &Reader<'_>, id: &TxId) -> Markup {
             false,
             html! { p { "Transaction " (links::tx(id)) " is not final: the node does not know it." } },
         ),
-        Err(error) => layout::error_panel(&error),
+        Err(error) => layout::error_panel(error),
     }
 }
 
