@@ -120,8 +120,7 @@ fn revocation_panel(revocation: Option<&Revocation>, height: u64) -> Markup {
             Some(revocation) => div id="revocation" class="panel error" data-revoked="true" {
                 h2 { "REVOKED" }
                 p { "You are on the revocation list since block " (revocation.at) ", revoked by "
-                    code title=(revocation.by) { (layout::short(&revocation.by.to_string())) "…" }
-                    (layout::copy_button(&revocation.by.to_string()))
+                    (layout::id_copy(&revocation.by.to_string()))
                     ". Hospitals refuse your requests until the revocation is lifted." }
             },
             None => div id="revocation" class="panel ok" data-revoked="false" {

@@ -422,8 +422,7 @@ pub(super) fn decision(decision: &AccessDecision) -> Markup {
             AccessDecision::Denied { reason } => { span class="denied" { "Denied" } ": " (reason.describe()) }
             AccessDecision::BreakGlass { emergency } => {
                 span class="break-glass" { "BREAK-GLASS" } " under emergency request "
-                code title=(emergency) { (layout::short(&emergency.to_string())) "…" }
-                (layout::copy_button(&emergency.to_string()))
+                (layout::id_copy(&emergency.to_string()))
             }
         }
     }
@@ -448,7 +447,7 @@ async fn notifications(State(app): State<Arc<App>>) -> Response {
                                 td { span class="break-glass" { (entry.value.doctor.as_str()) } }
                                 td { (entry.value.hospital.as_str()) " · " (links::org(&entry.value.org)) }
                                 td { (own_record(&entry.value.record)) }
-                                td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
+                                td { (layout::id_copy(&entry.id.to_string())) }
                             }
                         }
                     }))
@@ -481,8 +480,7 @@ pub(super) fn person(address: &Address, names: &HashMap<Address, IdentityName>) 
     html! {
         span class="id" {
             @if let Some(name) = names.get(address) { (name.as_str()) " " }
-            code title=(address) { (layout::short(&address.to_string())) "…" }
-            (layout::copy_button(&address.to_string()))
+            (layout::id_copy(&address.to_string()))
         }
     }
 }

@@ -181,7 +181,7 @@ pub(super) async fn page(
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
                                 td { (links::record(&entry.value.record)) }
                                 td { (entry.value.hospital.as_str()) }
-                                td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
+                                td { (layout::id_copy(&entry.id.to_string())) }
                             }
                         }
                     }))
