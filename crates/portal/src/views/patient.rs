@@ -90,11 +90,6 @@ async fn record(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response
         patient_only(who)?;
         let id: RecordId = input::full_id(&id, "record")?;
         let opened = open_own(reader, app, who, &id)?;
-        let bundle = pretty(&opened.plaintext);
-        let download = format!(
-            "data:application/fhir+json;base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(&*opened.plaintext)
-        );
         let names = identity_names(reader, [opened.record.doctor])?;
         Ok(View::new(
             "Record",
@@ -111,8 +106,7 @@ async fn record(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response
                     "Checked against hEMR " code { (opened.record.record_hash) }
                     " on chain: the gateway's copy decrypts with your key and hashes to what the doctor released."
                 }
-                p { a href=(download) download={ (id) ".json" } { "Download the FHIR bundle" } }
-                pre class="record" { code { (bundle) } }
+                (bundle(&id, &opened.plaintext))
             },
         ))
     })
@@ -197,8 +191,20 @@ fn own_record(id: &RecordId) -> Markup {
     layout::id_link(&format!("/patient/records/{id}"), &id.to_string())
 }
 
+/// A decrypted record: a link that downloads it as a file, and the record as text.
+pub(super) fn bundle(id: &RecordId, plaintext: &[u8]) -> Markup {
+    let download = format!(
+        "data:application/fhir+json;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(plaintext)
+    );
+    html! {
+        p { a href=(download) download={ (id) ".json" } { "Download the FHIR bundle" } }
+        pre class="record" { code { (pretty(plaintext)) } }
+    }
+}
+
 /// The record as text: JSON pretty-printed, anything else as it is.
-pub(super) fn pretty(plaintext: &[u8]) -> String {
+fn pretty(plaintext: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(plaintext)
         .ok()
         .and_then(|value| serde_json::to_string_pretty(&value).ok())

@@ -24,7 +24,7 @@ use crate::{
     server::{App, page_failed},
     views::{
         explorer, input,
-        patient::{identity_names, person, pretty},
+        patient::{bundle, identity_names, person},
     },
 };
 use axum::{
@@ -34,7 +34,6 @@ use axum::{
     },
     response::Response,
 };
-use base64::Engine as _;
 use maud::{Markup, html};
 use medchain_client::{ListQuery, StateQuery, TxOutcome};
 use medchain_gateway::{
@@ -526,11 +525,6 @@ fn released_page(
     names: &HashMap<Address, IdentityName>,
 ) -> Markup {
     let received = &broken.received;
-    let record = received.record.to_string();
-    let download = format!(
-        "data:application/fhir+json;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(&*received.plaintext)
-    );
     html! {
         (outcome)
         (decision_panel(logged))
@@ -547,8 +541,7 @@ fn released_page(
             "): the holding hospital's copy decrypts with the released key and hashes to what the doctor released."
         }
         p { "The patient is notified of this access, and the regulator sees it among the break-glass accesses." }
-        p { a href=(download) download={ (record) ".json" } { "Download the FHIR bundle" } }
-        pre class="record" { code { (pretty(&received.plaintext)) } }
+        (bundle(&received.record, &received.plaintext))
     }
 }
 
