@@ -25,7 +25,7 @@ use axum::{
 };
 use maud::{Markup, html};
 use medchain_client::TxOutcome;
-use medchain_types::TxId;
+use medchain_types::{Receipt, TxId};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -111,15 +111,9 @@ pub(crate) fn tx_outcome(reader: &Reader<'_>, id: &TxId) -> Markup {
 /// [`tx_outcome`] for a transaction already read (a page that also uses what it did).
 fn outcome_banner(id: &TxId, outcome: &Result<TxOutcome, PortalError>) -> Markup {
     match outcome {
-        Ok(TxOutcome::Finalized(confirmed)) => layout::outcome(
-            true,
-            html! {
-                p {
-                    "Done: transaction " (links::tx(id))
-                    " is final in block " (links::block(confirmed.receipt.height)) "."
-                }
-                (explorer::events(&confirmed.receipt.events))
-            },
+        Ok(TxOutcome::Finalized(confirmed)) => final_banner(
+            html! { "Done: transaction " (links::tx(id)) " is final in block " },
+            &confirmed.receipt,
         ),
         Ok(TxOutcome::Dropped(dropped)) => layout::outcome(
             false,
@@ -136,6 +130,18 @@ fn outcome_banner(id: &TxId, outcome: &Result<TxOutcome, PortalError>) -> Markup
         ),
         Err(error) => layout::error_panel(error),
     }
+}
+
+/// The success banner for a final transaction: `said` (ending where the block goes), the
+/// block it is final in, and what its verified `receipt` did.
+pub(crate) fn final_banner(said: Markup, receipt: &Receipt) -> Markup {
+    layout::outcome(
+        true,
+        html! {
+            p { (said) (links::block(receipt.height)) "." }
+            (explorer::events(&receipt.events))
+        },
+    )
 }
 
 /// The refusal of a page meant for `audience` ("a patient", "the regulator", …): what this

@@ -23,7 +23,7 @@ use crate::{
     reader::Reader,
     server::{App, page_failed},
     views::{
-        explorer, input,
+        final_banner, input,
         patient::{bundle, identity_names, person},
     },
 };
@@ -504,16 +504,12 @@ fn logged(
             "the node names the access transaction not final".into(),
         )));
     };
-    let outcome = layout::outcome(
-        true,
+    let outcome = final_banner(
         html! {
-            p {
-                "Break-glass done: the holding hospital logged the access in transaction "
-                (links::tx(&access_tx))
-                ", final in block " (links::block(confirmed.receipt.height)) "."
-            }
-            (explorer::events(&confirmed.receipt.events))
+            "Break-glass done: the holding hospital logged the access in transaction "
+            (links::tx(&access_tx)) ", final in block "
         },
+        &confirmed.receipt,
     );
     Ok((entry, outcome))
 }
