@@ -210,9 +210,7 @@ async fn request_page(State(app): State<Arc<App>>, Query(done): Query<Done>) -> 
                     label for="record" { "Record (its id or a unique prefix)" }
                     input id="record" name="record" type="text" required autocomplete="off" spellcheck="false";
                     label for="purpose" { "For what" }
-                    select id="purpose" name="purpose" {
-                        @for name in input::purpose_names() { option value=(name) { (name.replace('_', " ")) } }
-                    }
+                    (input::purpose_select())
                     button type="submit" { "Request on chain" }
                 }
             },

@@ -246,9 +246,7 @@ async fn consents(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Resp
                     input id="records" name="records" type="text" required autocomplete="off" spellcheck="false"
                         value=[(own_records.len() == 1).then(|| own_records[0].id.to_string())];
                     label for="purpose" { "For what" }
-                    select id="purpose" name="purpose" {
-                        @for name in input::purpose_names() { option value=(name) { (name.replace('_', " ")) } }
-                    }
+                    (input::purpose_select())
                     label for="expires" { "Until (a duration like 30d, 12h, 2w, or a date like 2030-12-31)" }
                     input id="expires" name="expires" type="text" required value="30d";
                     button type="submit" { "Grant consent" }
