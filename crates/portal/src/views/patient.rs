@@ -581,7 +581,8 @@ mod tests {
         })
         .await
         .unwrap();
-        drop(reached);
+        let connection = reached.expect("the form with this session's value reaches the node");
+        drop(connection);
         let (status, _) = posted.await.unwrap();
         assert_ne!(status, StatusCode::OK);
     }
