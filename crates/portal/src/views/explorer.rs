@@ -342,7 +342,7 @@ async fn block(State(app): State<Arc<App>>, Path(height): Path<String>) -> Respo
 }
 
 /// A receipt's events, one per line (a transaction that changed nothing says so).
-pub(crate) fn events(events: &[medchain_types::Event]) -> Markup {
+pub(super) fn events(events: &[medchain_types::Event]) -> Markup {
     html! {
         @if events.is_empty() {
             "no events"

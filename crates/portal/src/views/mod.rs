@@ -134,7 +134,7 @@ fn outcome_banner(id: &TxId, outcome: &Result<TxOutcome, PortalError>) -> Markup
 
 /// The success banner for a final transaction: `said` (ending where the block goes), the
 /// block it is final in, and what its verified `receipt` did.
-pub(crate) fn final_banner(said: Markup, receipt: &Receipt) -> Markup {
+fn final_banner(said: Markup, receipt: &Receipt) -> Markup {
     layout::outcome(
         true,
         html! {
