@@ -261,6 +261,14 @@ pub(crate) fn id_link(href: &str, id: &str) -> Markup {
     }
 }
 
+/// An id with no page of its own, shortened (the whole id in its title), with a copy button.
+pub(crate) fn id_copy(id: &str) -> Markup {
+    html! {
+        code title=(id) { (short(id)) "…" }
+        (copy_button(id))
+    }
+}
+
 /// A button that copies `value` (handled by `portal.js`; without scripts the full value is in
 /// the link's title).
 pub(crate) fn copy_button(value: &str) -> Markup {

@@ -425,6 +425,19 @@ impl Reader<'_> {
         Ok(cached)
     }
 
+    /// The newest block the node can prove final, kept in `cache`: the pages that ask for it
+    /// go on to read the blocks up to it, and would otherwise fetch and verify it again.
+    pub(crate) fn newest_cached(
+        &self,
+        cache: &BlockCache,
+    ) -> Result<Arc<CachedBlock>, PortalError> {
+        let newest = self.newest()?;
+        Ok(match cache.get(newest.at.header.height) {
+            Some(cached) => cached,
+            None => cache.keep(newest),
+        })
+    }
+
     /// The receipts of every transaction of `cached`, in block order, each verified against
     /// the block's header ([`medchain_client::LightClient::verify_receipt`]); kept with the
     /// block once read.

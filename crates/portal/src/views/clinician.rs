@@ -9,7 +9,7 @@ pub(crate) use break_glass::PendingBreakGlass;
 use super::{
     Done,
     consents::{self, ConsentState},
-    input, not_for_this_key,
+    input, links, not_for_this_key, outcome_banner,
     patient::{decision, identity_names, person},
 };
 use crate::{
@@ -120,8 +120,7 @@ fn revocation_panel(revocation: Option<&Revocation>, height: u64) -> Markup {
             Some(revocation) => div id="revocation" class="panel error" data-revoked="true" {
                 h2 { "REVOKED" }
                 p { "You are on the revocation list since block " (revocation.at) ", revoked by "
-                    code title=(revocation.by) { (layout::short(&revocation.by.to_string())) "…" }
-                    (layout::copy_button(&revocation.by.to_string()))
+                    (layout::id_copy(&revocation.by.to_string()))
                     ". Hospitals refuse your requests until the revocation is lifted." }
             },
             None => div id="revocation" class="panel ok" data-revoked="false" {
@@ -152,11 +151,11 @@ async fn shared(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Respon
                         @for entry in &listed {
                             @let state = ConsentState::of(&entry.value, &at.header);
                             tr data-consent-id=(entry.id) data-consent-state=(state.as_str()) {
-                                td { (layout::id_link(&format!("/explorer/consents/{}", entry.id), &entry.id.to_string())) }
+                                td { (links::consent(&entry.id)) }
                                 td { (person(&entry.value.patient, &names)) }
                                 td { ul class="ids" { @for record in &entry.value.records {
                                     li {
-                                        (layout::id_link(&format!("/explorer/records/{record}"), &record.to_string()))
+                                        (links::record(record))
                                         @if state == ConsentState::Active {
                                             " " (request_button(csrf, record, entry.value.purpose))
                                         }
@@ -191,12 +190,19 @@ fn request_button(csrf: &str, record: &RecordId, purpose: Purpose) -> Markup {
 /// just sent.
 async fn request_page(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Response {
     let sent = done.tx();
-    app.page(sent, move |reader, who, app| {
+    app.page(None, move |reader, who, app| {
         clinician(who)?;
-        let decided = sent.map(|tx| decided(reader, &tx)).transpose()?;
+        // The banner and the decision share one verified read of the transaction; the banner
+        // goes first in the page, where `App::page` would put it.
+        let sent = sent.map(|tx| (tx, reader.transaction(&tx)));
+        let banner = sent.as_ref().map(|(tx, outcome)| outcome_banner(tx, outcome));
+        let decided = sent
+            .map(|(tx, outcome)| decided(reader, &tx, outcome?))
+            .transpose()?;
         Ok(View::new(
             "Request a record",
             html! {
+                @if let Some(banner) = banner { (banner) }
                 @if let Some(entry) = &decided { (decision_panel(entry)) }
                 p { "An access request is a transaction: the chain decides it against the patient's consents, your licence and the revocation list, and logs the decision in the patient's access history, allowed or denied." }
                 form id="request-access" class="stacked" method="post" action="/clinician/request" {
@@ -204,9 +210,7 @@ async fn request_page(State(app): State<Arc<App>>, Query(done): Query<Done>) -> 
                     label for="record" { "Record (its id or a unique prefix)" }
                     input id="record" name="record" type="text" required autocomplete="off" spellcheck="false";
                     label for="purpose" { "For what" }
-                    select id="purpose" name="purpose" {
-                        @for name in input::purpose_names() { option value=(name) { (name.replace('_', " ")) } }
-                    }
+                    (input::purpose_select())
                     button type="submit" { "Request on chain" }
                 }
             },
@@ -216,9 +220,13 @@ async fn request_page(State(app): State<Arc<App>>, Query(done): Query<Done>) -> 
 }
 
 /// The patient's log entry for access request `tx` (proven), found through the record its
-/// receipt names.
-fn decided(reader: &Reader<'_>, tx: &TxId) -> Result<AccessLogEntry, PortalError> {
-    let TxOutcome::Finalized(confirmed) = reader.transaction(tx)? else {
+/// receipt (in `outcome`) names.
+fn decided(
+    reader: &Reader<'_>,
+    tx: &TxId,
+    outcome: TxOutcome,
+) -> Result<AccessLogEntry, PortalError> {
+    let TxOutcome::Finalized(confirmed) = outcome else {
         return Err(PortalError::NotFound(format!(
             "transaction {tx} is not final yet; reload in a moment"
         )));
@@ -244,7 +252,7 @@ fn decision_panel(entry: &AccessLogEntry) -> Markup {
             data-decision=(entry.decision.kind()) role="status" {
             h2 { "The chain's decision" }
             p { (decision(&entry.decision)) }
-            p { "For record " (layout::id_link(&format!("/explorer/records/{}", entry.record), &entry.record.to_string()))
+            p { "For record " (links::record(&entry.record))
                 " (" (purpose_name(entry.purpose)) "), block " (entry.height)
                 ", proven from the patient's access log." }
         }

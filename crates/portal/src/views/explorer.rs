@@ -61,14 +61,14 @@ pub(super) fn routes() -> Router<Arc<App>> {
 /// `/explorer`: status, validators, latest blocks and charts.
 async fn home(State(app): State<Arc<App>>) -> Response {
     app.page(None, |reader, _, app| {
-        let newest = reader.newest()?;
-        let tip = newest.at.header.height;
+        let newest = reader.newest_cached(&app.blocks)?;
+        let tip = newest.block.at.header.height;
         let window = recent_blocks(reader, app, tip, RATE_WINDOW)?;
         let latest = &window[..window.len().min(LATEST_BLOCKS as usize)];
         Ok(View::new(
             "Explorer",
             html! {
-                (status(reader, &newest))
+                (status(reader, &newest.block))
                 (validators(reader, &window))
                 section aria-labelledby="latest-blocks" {
                     h2 id="latest-blocks" { "Latest blocks" }
@@ -275,7 +275,7 @@ fn parse_param<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, Portal
 async fn block(State(app): State<Arc<App>>, Path(height): Path<String>) -> Response {
     app.page(None, move |reader, _, app| {
         let height: u64 = parse_param(&height, "a block height (a whole number)")?;
-        let tip = reader.newest()?.at.header.height;
+        let tip = reader.newest_cached(&app.blocks)?.block.at.header.height;
         if height > tip {
             return Err(PortalError::NotFound(format!(
                 "block {height} is not finalized yet: the newest finalized block is {tip}"
@@ -342,7 +342,7 @@ async fn block(State(app): State<Arc<App>>, Path(height): Path<String>) -> Respo
 }
 
 /// A receipt's events, one per line (a transaction that changed nothing says so).
-pub(crate) fn events(events: &[medchain_types::Event]) -> Markup {
+pub(super) fn events(events: &[medchain_types::Event]) -> Markup {
     html! {
         @if events.is_empty() {
             "no events"

@@ -2,6 +2,7 @@
 //! is a [`PortalError::BadInput`] naming the field and what to change.
 
 use crate::{error::PortalError, reader::Reader};
+use maud::{Markup, html};
 use medchain_api::{IdKind, IdPrefix};
 use medchain_client::{ClientError, build, purpose_name};
 use medchain_types::{Address, Purpose, RecordId, limits};
@@ -43,9 +44,19 @@ pub(super) fn purpose(text: &str) -> Result<Purpose, PortalError> {
         })
 }
 
-/// Every purpose's name, for a `<select>`.
-pub(super) fn purpose_names() -> Vec<String> {
+/// Every purpose's name.
+fn purpose_names() -> Vec<String> {
     Purpose::ALL.iter().copied().map(purpose_name).collect()
+}
+
+/// The `purpose` field of the grant and request forms: every purpose, named as [`purpose`]
+/// reads it back.
+pub(super) fn purpose_select() -> Markup {
+    html! {
+        select id="purpose" name="purpose" {
+            @for name in purpose_names() { option value=(name) { (name.replace('_', " ")) } }
+        }
+    }
 }
 
 /// The patient's own records named in `text` (whole ids or unique prefixes, separated by

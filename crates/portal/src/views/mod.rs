@@ -25,7 +25,7 @@ use axum::{
 };
 use maud::{Markup, html};
 use medchain_client::TxOutcome;
-use medchain_types::TxId;
+use medchain_types::{Receipt, TxId};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -105,33 +105,43 @@ async fn js() -> Response {
 /// transaction is final, so anything else comes from a hand-made `?tx=` or a node that now
 /// withholds the transaction, and what the node says of it is its word only.
 pub(crate) fn tx_outcome(reader: &Reader<'_>, id: &TxId) -> Markup {
-    let link = format!("/explorer/tx/{id}");
-    match reader.transaction(id) {
-        Ok(TxOutcome::Finalized(confirmed)) => layout::outcome(
-            true,
-            html! {
-                p {
-                    "Done: transaction " (layout::id_link(&link, &id.to_string()))
-                    " is final in block " a href={ "/explorer/blocks/" (confirmed.receipt.height) } { (confirmed.receipt.height) } "."
-                }
-                (explorer::events(&confirmed.receipt.events))
-            },
+    outcome_banner(id, &reader.transaction(id))
+}
+
+/// [`tx_outcome`] for a transaction already read (a page that also uses what it did).
+fn outcome_banner(id: &TxId, outcome: &Result<TxOutcome, PortalError>) -> Markup {
+    match outcome {
+        Ok(TxOutcome::Finalized(confirmed)) => final_banner(
+            html! { "Done: transaction " (links::tx(id)) " is final in block " },
+            &confirmed.receipt,
         ),
         Ok(TxOutcome::Dropped(dropped)) => layout::outcome(
             false,
-            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is not final: the node says it was dropped ("
+            html! { p { "Transaction " (links::tx(id)) " is not final: the node says it was dropped ("
             (dropped.reason) "), and a dropped transaction does nothing." } },
         ),
         Ok(TxOutcome::Pending | TxOutcome::Queued { .. }) => layout::outcome(
             false,
-            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is not final: the node says it waits in its mempool. Nothing is done until it is in a finalized block; reload to see." } },
+            html! { p { "Transaction " (links::tx(id)) " is not final: the node says it waits in its mempool. Nothing is done until it is in a finalized block; reload to see." } },
         ),
         Ok(TxOutcome::Unknown) => layout::outcome(
             false,
-            html! { p { "Transaction " (layout::id_link(&link, &id.to_string())) " is not final: the node does not know it." } },
+            html! { p { "Transaction " (links::tx(id)) " is not final: the node does not know it." } },
         ),
-        Err(error) => layout::error_panel(&error),
+        Err(error) => layout::error_panel(error),
     }
+}
+
+/// The success banner for a final transaction: `said` (ending where the block goes), the
+/// block it is final in, and what its verified `receipt` did.
+fn final_banner(said: Markup, receipt: &Receipt) -> Markup {
+    layout::outcome(
+        true,
+        html! {
+            p { (said) (links::block(receipt.height)) "." }
+            (explorer::events(&receipt.events))
+        },
+    )
 }
 
 /// The refusal of a page meant for `audience` ("a patient", "the regulator", …): what this

@@ -69,7 +69,7 @@ async fn records(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Respo
                     (layout::table(&["Record", "Hospital", "Doctor", "Released", "Stored"], html! {
                         @for (entry, pointer) in listed.iter().zip(&pointers) {
                             tr data-record-id=(entry.id) {
-                                td { (layout::id_link(&format!("/patient/records/{}", entry.id), &entry.id.to_string())) }
+                                td { (own_record(&entry.id)) }
                                 td { (links::org(&entry.value.hospital)) }
                                 td { (person(&entry.value.doctor, &names)) }
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.released_at) }
@@ -90,11 +90,6 @@ async fn record(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response
         patient_only(who)?;
         let id: RecordId = input::full_id(&id, "record")?;
         let opened = open_own(reader, app, who, &id)?;
-        let bundle = pretty(&opened.plaintext);
-        let download = format!(
-            "data:application/fhir+json;base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(&*opened.plaintext)
-        );
         let names = identity_names(reader, [opened.record.doctor])?;
         Ok(View::new(
             "Record",
@@ -111,8 +106,7 @@ async fn record(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response
                     "Checked against hEMR " code { (opened.record.record_hash) }
                     " on chain: the gateway's copy decrypts with your key and hashes to what the doctor released."
                 }
-                p { a href=(download) download={ (id) ".json" } { "Download the FHIR bundle" } }
-                pre class="record" { code { (bundle) } }
+                (bundle(&id, &opened.plaintext))
             },
         ))
     })
@@ -192,8 +186,25 @@ fn not_opened(error: OpenRecordError) -> PortalError {
     }
 }
 
+/// One of the patient's records, linked to the page that opens it.
+fn own_record(id: &RecordId) -> Markup {
+    layout::id_link(&format!("/patient/records/{id}"), &id.to_string())
+}
+
+/// A decrypted record: a link that downloads it as a file, and the record as text.
+pub(super) fn bundle(id: &RecordId, plaintext: &[u8]) -> Markup {
+    let download = format!(
+        "data:application/fhir+json;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(plaintext)
+    );
+    html! {
+        p { a href=(download) download={ (id) ".json" } { "Download the FHIR bundle" } }
+        pre class="record" { code { (pretty(plaintext)) } }
+    }
+}
+
 /// The record as text: JSON pretty-printed, anything else as it is.
-pub(super) fn pretty(plaintext: &[u8]) -> String {
+fn pretty(plaintext: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(plaintext)
         .ok()
         .and_then(|value| serde_json::to_string_pretty(&value).ok())
@@ -235,9 +246,7 @@ async fn consents(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Resp
                     input id="records" name="records" type="text" required autocomplete="off" spellcheck="false"
                         value=[(own_records.len() == 1).then(|| own_records[0].id.to_string())];
                     label for="purpose" { "For what" }
-                    select id="purpose" name="purpose" {
-                        @for name in input::purpose_names() { option value=(name) { (name.replace('_', " ")) } }
-                    }
+                    (input::purpose_select())
                     label for="expires" { "Until (a duration like 30d, 12h, 2w, or a date like 2030-12-31)" }
                     input id="expires" name="expires" type="text" required value="30d";
                     button type="submit" { "Grant consent" }
@@ -258,10 +267,10 @@ async fn consents(State(app): State<Arc<App>>, Query(done): Query<Done>) -> Resp
                         @for entry in &listed {
                             @let state = ConsentState::of(&entry.value, &at.header);
                             tr data-consent-id=(entry.id) data-consent-state=(state.as_str()) {
-                                td { (layout::id_link(&format!("/explorer/consents/{}", entry.id), &entry.id.to_string())) }
+                                td { (links::consent(&entry.id)) }
                                 td { (person(&entry.value.grantee, &names)) }
                                 td { ul class="ids" { @for id in &entry.value.records {
-                                    li { (layout::id_link(&format!("/patient/records/{id}"), &id.to_string())) }
+                                    li { (own_record(id)) }
                                 } } }
                                 td { (purpose_name(entry.value.purpose)) }
                                 td { "block " (entry.value.granted_at) }
@@ -392,7 +401,7 @@ fn history_row(entry: &AccessLogEntry, names: &HashMap<Address, IdentityName>) -
             td { (decision(&entry.decision)) }
             td { (layout::time(entry.timestamp_ms)) " · block " (entry.height) }
             td { (person(&entry.requester, names)) }
-            td { (layout::id_link(&format!("/patient/records/{}", entry.record), &entry.record.to_string())) }
+            td { (own_record(&entry.record)) }
             td { (purpose_name(entry.purpose)) }
             td {
                 @match &entry.served_by {
@@ -400,7 +409,7 @@ fn history_row(entry: &AccessLogEntry, names: &HashMap<Address, IdentityName>) -
                     None => span class="muted" { "asked on chain" },
                 }
             }
-            td { (layout::id_link(&format!("/explorer/tx/{}", entry.tx), &entry.tx.to_string())) }
+            td { (links::tx(&entry.tx)) }
         }
     }
 }
@@ -411,14 +420,13 @@ pub(super) fn decision(decision: &AccessDecision) -> Markup {
         @match decision {
             AccessDecision::Allowed { consent: Some(consent) } => {
                 span class="allowed" { "Allowed" } " under consent "
-                (layout::id_link(&format!("/explorer/consents/{consent}"), &consent.to_string()))
+                (links::consent(consent))
             }
             AccessDecision::Allowed { consent: None } => span class="allowed" { "Allowed: your own record" },
             AccessDecision::Denied { reason } => { span class="denied" { "Denied" } ": " (reason.describe()) }
             AccessDecision::BreakGlass { emergency } => {
                 span class="break-glass" { "BREAK-GLASS" } " under emergency request "
-                code title=(emergency) { (layout::short(&emergency.to_string())) "…" }
-                (layout::copy_button(&emergency.to_string()))
+                (layout::id_copy(&emergency.to_string()))
             }
         }
     }
@@ -442,8 +450,8 @@ async fn notifications(State(app): State<Arc<App>>) -> Response {
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
                                 td { span class="break-glass" { (entry.value.doctor.as_str()) } }
                                 td { (entry.value.hospital.as_str()) " · " (links::org(&entry.value.org)) }
-                                td { (layout::id_link(&format!("/patient/records/{}", entry.value.record), &entry.value.record.to_string())) }
-                                td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
+                                td { (own_record(&entry.value.record)) }
+                                td { (layout::id_copy(&entry.id.to_string())) }
                             }
                         }
                     }))
@@ -476,8 +484,7 @@ pub(super) fn person(address: &Address, names: &HashMap<Address, IdentityName>) 
     html! {
         span class="id" {
             @if let Some(name) = names.get(address) { (name.as_str()) " " }
-            code title=(address) { (layout::short(&address.to_string())) "…" }
-            (layout::copy_button(&address.to_string()))
+            (layout::id_copy(&address.to_string()))
         }
     }
 }
@@ -574,7 +581,8 @@ mod tests {
         })
         .await
         .unwrap();
-        drop(reached);
+        let connection = reached.expect("the form with this session's value reaches the node");
+        drop(connection);
         let (status, _) = posted.await.unwrap();
         assert_ne!(status, StatusCode::OK);
     }

@@ -315,7 +315,7 @@ async fn activity(
             .blocks
             .unwrap_or(ACTIVITY_BLOCKS)
             .clamp(1, MAX_ACTIVITY_BLOCKS);
-        let tip = reader.newest()?.at.header.height;
+        let tip = reader.newest_cached(&app.blocks)?.block.at.header.height;
         let mut found = Vec::new();
         let mut budget = RECEIPT_BUDGET;
         let mut oldest = tip + 1;

@@ -16,15 +16,15 @@
 //! process between the steps (never echoed into a page), for at most [`KEPT_FOR`], and a
 //! confirmation works once: a reload or a double click cannot break the glass twice.
 
-use super::{clinician, decision_panel};
+use super::{clinician, decision_panel, links};
 use crate::{
     error::PortalError,
     layout::{self, View},
     reader::Reader,
     server::{App, page_failed},
     views::{
-        explorer, input,
-        patient::{identity_names, person, pretty},
+        final_banner, input,
+        patient::{bundle, identity_names, person},
     },
 };
 use axum::{
@@ -34,7 +34,6 @@ use axum::{
     },
     response::Response,
 };
-use base64::Engine as _;
 use maud::{Markup, html};
 use medchain_client::{ListQuery, StateQuery, TxOutcome};
 use medchain_gateway::{
@@ -179,9 +178,9 @@ pub(super) async fn page(
                         @for entry in mine.iter().rev() {
                             tr data-access-kind="break_glass" {
                                 td { (layout::time(entry.value.timestamp_ms)) " · block " (entry.value.filed_at) }
-                                td { (layout::id_link(&format!("/explorer/records/{}", entry.value.record), &entry.value.record.to_string())) }
+                                td { (links::record(&entry.value.record)) }
                                 td { (entry.value.hospital.as_str()) }
-                                td { code title=(entry.id) { (layout::short(&entry.id.to_string())) "…" } (layout::copy_button(&entry.id.to_string())) }
+                                td { (layout::id_copy(&entry.id.to_string())) }
                             }
                         }
                     }))
@@ -505,17 +504,12 @@ fn logged(
             "the node names the access transaction not final".into(),
         )));
     };
-    let link = format!("/explorer/tx/{access_tx}");
-    let outcome = layout::outcome(
-        true,
+    let outcome = final_banner(
         html! {
-            p {
-                "Break-glass done: the holding hospital logged the access in transaction "
-                (layout::id_link(&link, &access_tx.to_string()))
-                ", final in block " a href={ "/explorer/blocks/" (confirmed.receipt.height) } { (confirmed.receipt.height) } "."
-            }
-            (explorer::events(&confirmed.receipt.events))
+            "Break-glass done: the holding hospital logged the access in transaction "
+            (links::tx(&access_tx)) ", final in block "
         },
+        &confirmed.receipt,
     );
     Ok((entry, outcome))
 }
@@ -527,20 +521,15 @@ fn released_page(
     names: &HashMap<Address, IdentityName>,
 ) -> Markup {
     let received = &broken.received;
-    let record = received.record.to_string();
-    let download = format!(
-        "data:application/fhir+json;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(&*received.plaintext)
-    );
     html! {
         (outcome)
         (decision_panel(logged))
         dl class="facts" {
             dt { "Patient" } dd { (person(&received.released.patient, names)) }
-            dt { "Record" } dd { (layout::id_link(&format!("/explorer/records/{record}"), &record)) }
+            dt { "Record" } dd { (links::record(&received.record)) }
             dt { "Held by" } dd { (received.hospital.as_str()) " (record number " (received.index) " there)" }
             dt { "Emergency request" } dd { code id="emergency-id" { (broken.emergency) } (layout::copy_button(&broken.emergency.to_string())) }
-            dt { "Access transaction" } dd { (layout::id_link(&format!("/explorer/tx/{}", received.access_tx), &received.access_tx.to_string())) }
+            dt { "Access transaction" } dd { (links::tx(&received.access_tx)) }
         }
         div id="record-check" class="panel ok" role="status" data-record-check="ok" {
             "Checked against hEMR " code { (received.released.record_hash) }
@@ -548,8 +537,7 @@ fn released_page(
             "): the holding hospital's copy decrypts with the released key and hashes to what the doctor released."
         }
         p { "The patient is notified of this access, and the regulator sees it among the break-glass accesses." }
-        p { a href=(download) download={ (record) ".json" } { "Download the FHIR bundle" } }
-        pre class="record" { code { (pretty(&received.plaintext)) } }
+        (bundle(&received.record, &received.plaintext))
     }
 }
 
