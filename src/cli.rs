@@ -163,6 +163,38 @@ pub struct InitArgs {
     /// Validator i serves its HTTP API on 127.0.0.1:(this + i).
     #[arg(long, default_value_t = 8400)]
     pub api_base_port: u16,
+    /// Fees, funded accounts and staking.
+    #[command(flatten)]
+    pub economy: EconomyArgs,
+}
+
+/// The token economy of a new network (S1-tokens, S1-dpos).
+#[derive(Clone, Debug, Args)]
+pub struct EconomyArgs {
+    /// `default`: every transaction pays a fee, blocks reward their proposer, validators are
+    /// elected by stake each epoch, and the accounts in DIR/accounts/ (and the regulator) are
+    /// funded at genesis. `free`: a chain without tokens: nothing to pay, no staking, the
+    /// genesis validators stay the validators.
+    #[arg(long, value_enum, default_value = "default")]
+    pub fees: FeesArg,
+    /// Blocks per epoch: at each epoch's last block the candidates with the most stake become
+    /// the next epoch's validators [default: 120, about a minute; needs --fees default].
+    #[arg(long, value_name = "BLOCKS")]
+    pub epoch_length: Option<u64>,
+    /// Also write this many standby nodes (node-N… after the validators): their keys are not
+    /// genesis validators, they follow the chain as observers and sign once elected (`medchain
+    /// stake register`). Needs --fees default.
+    #[arg(long, default_value_t = 0, value_name = "NODES")]
+    pub standby: usize,
+}
+
+/// Fee schedules, as typed on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FeesArg {
+    /// Fees, rewards and staking, with funded accounts.
+    Default,
+    /// No tokens at all: every transaction is free.
+    Free,
 }
 
 /// `medchain devnet`.
@@ -180,6 +212,9 @@ pub struct DevnetArgs {
     /// Validator i serves its HTTP API on 127.0.0.1:(this + i) (first run only).
     #[arg(long, default_value_t = 8400)]
     pub api_base_port: u16,
+    /// Fees, funded accounts and staking (first run only).
+    #[command(flatten)]
+    pub economy: EconomyArgs,
 }
 
 /// `medchain hospital`.

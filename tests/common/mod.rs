@@ -45,14 +45,30 @@ pub struct Network {
     pub nodes: Vec<NodeProcess>,
     pub genesis: PathBuf,
     pub regulator_key: PathBuf,
+    /// How many of `nodes` are genesis validators (the rest are standbys).
+    pub validators: usize,
 }
 
 impl Network {
-    /// Initialises `validators` validators on free ports, starts them, and waits until each
+    /// Initialises `validators` validators on free ports of a chain without tokens (every
+    /// transaction free, the suites written before fees), starts them, and waits until each
     /// answers and the chain has finalized a block.
     pub fn start(validators: usize) -> Self {
+        Self::start_with(validators, &["--fees", "free"])
+    }
+
+    /// [`Network::start`] with more `medchain init` arguments (`--standby 1`,
+    /// `--epoch-length 30`, `--fees default`, …); standby nodes are started too, after the
+    /// validators, and are `nodes[validators..]`.
+    pub fn start_with(validators: usize, init_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (p2p, api) = free_port_bases(validators);
+        let standby: usize = init_args
+            .iter()
+            .position(|arg| *arg == "--standby")
+            .and_then(|at| init_args.get(at + 1))
+            .map_or(0, |count| count.parse().expect("--standby N"));
+        let count = validators + standby;
+        let (p2p, api) = free_port_bases(count);
         let init = Command::new(MEDCHAIN)
             .args([
                 "init",
@@ -61,6 +77,7 @@ impl Network {
                 "--validators",
                 &validators.to_string(),
             ])
+            .args(init_args)
             .arg("--out")
             .arg(dir.path())
             .args([
@@ -76,7 +93,7 @@ impl Network {
             "medchain init failed: {}",
             String::from_utf8_lossy(&init.stderr)
         );
-        let nodes = (0..validators)
+        let nodes = (0..count)
             .map(|i| {
                 let node_dir = dir.path().join(format!("node-{i}"));
                 NodeProcess {
@@ -90,16 +107,23 @@ impl Network {
         let mut network = Self {
             genesis: dir.path().join("genesis.json"),
             regulator_key: dir.path().join("regulator.key"),
+            validators,
             dir,
             nodes,
         };
-        for index in 0..validators {
+        for index in 0..count {
             network.spawn(index);
         }
-        for index in 0..validators {
+        for index in 0..count {
             network.wait_ready(index, 1);
         }
         network
+    }
+
+    /// The key file of a funded account `medchain init` wrote (`hospital-1`, `patient-2`, …;
+    /// a network started with fees only).
+    pub fn account(&self, name: &str) -> PathBuf {
+        self.dir.path().join("accounts").join(format!("{name}.key"))
     }
 
     fn spawn(&mut self, index: usize) {
@@ -146,7 +170,7 @@ impl Network {
     pub fn wait_for_pkg(&self) -> Vec<medchain_node::pkg::PublicPkg> {
         let start = Instant::now();
         loop {
-            let pkgs: Option<Vec<_>> = (0..self.nodes.len())
+            let pkgs: Option<Vec<_>> = (0..self.validators)
                 .map(|i| {
                     let data = self.dir.path().join(format!("node-{i}")).join("data");
                     medchain_node::pkg::PublicPkg::read(&data)
