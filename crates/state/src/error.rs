@@ -3,6 +3,7 @@
 
 use medchain_types::Address;
 use medchain_types::IdentityName;
+use medchain_types::token::{LockTime, OutPoint};
 use medchain_types::{ChainId, ConsentId, EmergencyId, OrgName, OrgState, RecordId};
 
 /// Why the state could not be read, or a block cannot be executed on it.
@@ -340,6 +341,109 @@ pub enum ExecError {
     /// would notify the patient again and open a fresh window.
     #[error("this vouched emergency request was filed already as {0}")]
     DuplicateEmergency(EmergencyId),
+
+    // Fees and balances (issue 11, S1-tokens).
+    /// The fee is below the genesis schedule's minimum for the transaction's size.
+    #[error("fee {fee} is below the minimum {minimum} for this transaction's size")]
+    FeeTooLow {
+        /// The transaction's fee.
+        fee: u64,
+        /// The least it must pay.
+        minimum: u64,
+    },
+    /// The account's balance does not cover what the transaction takes from it.
+    #[error("balance {balance} does not cover the {needed} needed")]
+    InsufficientBalance {
+        /// The account's balance.
+        balance: u64,
+        /// What the transaction takes from it.
+        needed: u64,
+    },
+    /// A sum of amounts does not fit in 64 bits.
+    #[error("the amounts add up to more than a 64-bit integer holds")]
+    AmountOverflow,
+
+    // Transfers (S1-utxo).
+    /// An input names an output that does not exist or is spent.
+    #[error("output {0} does not exist or is spent")]
+    UnknownOutput(OutPoint),
+    /// The same output is spent twice in one transfer.
+    #[error("a transfer lists the same input twice")]
+    DuplicateInput,
+    /// A transfer that spends nothing or creates nothing.
+    #[error("a transfer must spend something (inputs or balance) and create at least one output")]
+    EmptyTransfer,
+    /// More inputs, outputs or cosignatures than a transfer may carry.
+    #[error("a transfer carries at most {max_inputs} inputs and {max_outputs} outputs")]
+    TransferTooLarge {
+        /// The input limit.
+        max_inputs: usize,
+        /// The output limit.
+        max_outputs: usize,
+    },
+    /// The outputs are worth more than the inputs and the balance spent.
+    #[error("the outputs ({outputs}) are worth more than the inputs and balance spent ({inputs})")]
+    OutputsExceedInputs {
+        /// Inputs plus balance spent.
+        inputs: u64,
+        /// Outputs.
+        outputs: u64,
+    },
+    /// A transfer's surplus (inputs + balance − outputs) must equal its fee: anything else
+    /// is a forgotten change output or a wrong fee.
+    #[error(
+        "the transfer's surplus {surplus} is not its fee {fee}: add a change output or fix the fee"
+    )]
+    FeeMismatch {
+        /// Inputs plus balance minus outputs.
+        surplus: u64,
+        /// The fee the transaction names.
+        fee: u64,
+    },
+    /// An input's owner did not sign (neither the sender nor a cosigner).
+    #[error("output {output} needs the signature of {owner}")]
+    MissingSignature {
+        /// The input.
+        output: OutPoint,
+        /// A key whose signature is missing.
+        owner: Address,
+    },
+    /// An input's lock time has not come.
+    #[error("output {output} cannot be spent before {until:?}")]
+    OutputLocked {
+        /// The input.
+        output: OutPoint,
+        /// From when it can be spent.
+        until: LockTime,
+    },
+    /// A transfer may not spend a contract-locked output; only its contract releases it.
+    #[error("an escrow-locked output is released by its escrow, not spent by a transfer")]
+    ContractLocked,
+    /// A transfer may not create a contract-locked output; only the contract does.
+    #[error("a transfer cannot lock an output to a contract; open an escrow instead")]
+    ContractOutput,
+    /// Every output carries a positive value.
+    #[error("an output of value 0 is refused")]
+    ZeroValueOutput,
+    /// A k-of-m lock needs 1 ≤ k ≤ m distinct keys.
+    #[error("a k-of-m lock needs a threshold from 1 to the number of its keys, and distinct keys")]
+    InvalidMultisig,
+
+    // Escrow (S1-utxo contract lock).
+    /// No such escrow.
+    #[error("no such escrow")]
+    UnknownEscrow,
+    /// The escrow was released or refunded already.
+    #[error("the escrow was settled already")]
+    EscrowAlreadySettled,
+    /// The sender may not settle this escrow this way.
+    #[error(
+        "the sender may not settle this escrow (release: payer or arbiter; refund: payee, arbiter, or the payer after the refund time)"
+    )]
+    NotEscrowParty,
+    /// The payer refunds only once the refund time has come.
+    #[error("the payer may refund only after the escrow's refund time")]
+    RefundNotYet,
 }
 
 impl ExecError {
@@ -414,6 +518,25 @@ impl ExecError {
             Self::BadVouch => "bad_vouch",
             Self::NotRecordHolder(_) => "not_record_holder",
             Self::DuplicateEmergency(_) => "duplicate_emergency",
+            Self::FeeTooLow { .. } => "fee_too_low",
+            Self::InsufficientBalance { .. } => "insufficient_balance",
+            Self::AmountOverflow => "amount_overflow",
+            Self::UnknownOutput(_) => "unknown_output",
+            Self::DuplicateInput => "duplicate_input",
+            Self::EmptyTransfer => "empty_transfer",
+            Self::TransferTooLarge { .. } => "transfer_too_large",
+            Self::OutputsExceedInputs { .. } => "outputs_exceed_inputs",
+            Self::FeeMismatch { .. } => "fee_mismatch",
+            Self::MissingSignature { .. } => "missing_signature",
+            Self::OutputLocked { .. } => "output_locked",
+            Self::ContractLocked => "contract_locked",
+            Self::ContractOutput => "contract_output",
+            Self::ZeroValueOutput => "zero_value_output",
+            Self::InvalidMultisig => "invalid_multisig",
+            Self::UnknownEscrow => "unknown_escrow",
+            Self::EscrowAlreadySettled => "escrow_already_settled",
+            Self::NotEscrowParty => "not_escrow_party",
+            Self::RefundNotYet => "refund_not_yet",
         }
     }
 }

@@ -22,6 +22,10 @@ use medchain_types::{
     RecordAttestation, RecordId, RecordPayload, RegistryPayload, TxBody, TxId, Uri, ValidatorInfo,
     VerifiedTransaction,
 };
+use medchain_types::{
+    Allocation, FeeSchedule, StakingParams, TokenGenesis, TokenPayload,
+    token::{Cosignature, LockTime, OutPoint, Payee, TransferAuthorization, TxOutput},
+};
 
 /// Seed of the regulator's key in [`genesis_document`].
 pub const REGULATOR_SEED: u64 = 0;
@@ -65,6 +69,88 @@ pub fn genesis_document() -> Genesis {
     }
 }
 
+/// Seed of the key [`token_genesis`] gives most of the supply, to fund others with
+/// ([`World::fund`]).
+pub const TREASURY_SEED: u64 = 900;
+/// The treasury's balance in [`token_genesis`].
+pub const TREASURY_BALANCE: u64 = 1_000_000_000_000;
+
+/// [`genesis_document`] with tokens: a fee of 10 plus 1 per byte, a block reward of 100, half
+/// the fees to the proposer, an access reward of 5 by default, epochs of 20 blocks; the
+/// treasury ([`TREASURY_SEED`]) holds a large balance and two outputs, the regulator and the
+/// validator a balance for fees. Tests change fields as they need (e.g. the epoch length).
+pub fn token_genesis() -> Genesis {
+    let funded = |address: Address, balance: u64, outputs: Vec<u64>| Allocation {
+        address,
+        balance,
+        outputs,
+        stake: 0,
+    };
+    Genesis {
+        tokens: Some(TokenGenesis {
+            fees: FeeSchedule {
+                base: 10,
+                per_byte: 1,
+            },
+            block_reward: 100,
+            max_supply: 10_000_000_000_000,
+            proposer_share_bps: 5_000,
+            access_reward_default: 5,
+            staking: StakingParams {
+                epoch_length: 20,
+                max_validators: 4,
+                min_validators: 1,
+                min_stake: 100,
+                unbonding_epochs: 2,
+                slash_bps: 1_000,
+            },
+            allocations: vec![
+                funded(
+                    address(TREASURY_SEED),
+                    TREASURY_BALANCE,
+                    vec![500_000, 250_000],
+                ),
+                funded(address(REGULATOR_SEED), 1_000_000, vec![]),
+                funded(address(validator_seed(0)), 1_000_000, vec![]),
+            ],
+        }),
+        ..genesis_document()
+    }
+}
+
+/// A transfer payload (see [`World::transfer`] to sign one with cosigners).
+pub fn transfer(inputs: &[OutPoint], from_balance: u64, outputs: &[TxOutput]) -> Payload {
+    Payload::Token(TokenPayload::Transfer {
+        inputs: inputs.to_vec(),
+        from_balance,
+        outputs: outputs.to_vec(),
+        cosignatures: vec![],
+    })
+}
+
+/// A payment of `value` to `to`'s balance.
+pub fn to_balance(value: u64, to: &Address) -> TxOutput {
+    TxOutput {
+        value,
+        to: Payee::Balance(*to),
+    }
+}
+
+/// `escrow.open` for `payee`, refereed by `arbiter`.
+pub fn escrow_open(
+    payee: &Address,
+    arbiter: &Address,
+    amount: u64,
+    refund_after: LockTime,
+) -> Payload {
+    Payload::Token(TokenPayload::EscrowOpen {
+        payee: *payee,
+        arbiter: *arbiter,
+        amount,
+        refund_after,
+    })
+}
+
 /// Seed of validator `i`'s key in [`genesis_with_validators`] (validator 0 is
 /// [`genesis_document`]'s only validator).
 pub fn validator_seed(i: u64) -> u64 {
@@ -100,18 +186,34 @@ impl Actor {
 
     /// Signs `payload` with `nonce` for `chain` and verifies it.
     pub fn sign_for(&self, chain: &ChainId, nonce: u64, payload: Payload) -> VerifiedTransaction {
+        self.sign_with_fee_for(chain, nonce, 0, payload)
+    }
+
+    /// Signs `payload` with `nonce` and `fee` for `chain` and verifies it.
+    pub fn sign_with_fee_for(
+        &self,
+        chain: &ChainId,
+        nonce: u64,
+        fee: u64,
+        payload: Payload,
+    ) -> VerifiedTransaction {
         TxBody {
             chain_id: chain.clone(),
             sender: self.address,
             nonce,
             valid_until_ms: u64::MAX,
-            fee: 0,
+            fee,
             payload,
         }
         .sign(&self.key)
         .unwrap()
         .verify(chain)
         .unwrap()
+    }
+
+    /// Signs `payload` with `nonce` and `fee` for the test chain.
+    pub fn sign_with_fee(&self, nonce: u64, fee: u64, payload: Payload) -> VerifiedTransaction {
+        self.sign_with_fee_for(&chain_id(), nonce, fee, payload)
     }
 
     /// Signs `payload` with `nonce` for the test chain.
@@ -494,15 +596,98 @@ impl World {
             .map_or(0, |a| a.nonce)
     }
 
-    /// `payload` signed by `actor` with its committed nonce.
+    /// `payload` signed by `actor` with its committed nonce (and, on a chain with tokens, the
+    /// least fee it may pay).
     pub fn tx(&self, actor: &Actor, payload: Payload) -> VerifiedTransaction {
-        actor.sign(self.nonce(actor), payload)
+        self.tx_at(actor, 0, payload)
     }
 
     /// `payload` signed by `actor` with its committed nonce plus `offset` (for several
-    /// transactions of one sender in a block).
+    /// transactions of one sender in a block), paying the least fee.
     pub fn tx_at(&self, actor: &Actor, offset: u64, payload: Payload) -> VerifiedTransaction {
-        actor.sign(self.nonce(actor) + offset, payload)
+        let nonce = self.nonce(actor) + offset;
+        let fee = self.min_fee(&actor.sign(nonce, payload.clone()));
+        actor.sign_with_fee(nonce, fee, payload)
+    }
+
+    /// The fee schedule (free without tokens).
+    pub fn fees(&self) -> FeeSchedule {
+        self.value(&keys::token_config())
+            .map_or(FeeSchedule::FREE, |config| config.fees)
+    }
+
+    /// The least fee `tx` may pay. A transaction's size does not depend on its fee, its
+    /// amounts or its signatures' contents, so a draft signed with any of them gives it.
+    pub fn min_fee(&self, tx: &VerifiedTransaction) -> u64 {
+        crate::token::min_fee(&self.fees(), tx.tx())
+    }
+
+    /// A transfer by `sender` paying `fee`, cosigned by `cosigners` (each signs the
+    /// authorisation of exactly this transaction).
+    pub fn transfer_with_fee(
+        &self,
+        sender: &Actor,
+        (inputs, from_balance, outputs): (&[OutPoint], u64, &[TxOutput]),
+        cosigners: &[&Actor],
+        fee: u64,
+    ) -> VerifiedTransaction {
+        let nonce = self.nonce(sender);
+        let authorization = TransferAuthorization {
+            chain_id: chain_id(),
+            sender: sender.address,
+            nonce,
+            fee,
+            inputs: inputs.to_vec(),
+            from_balance,
+            outputs: outputs.to_vec(),
+        };
+        let cosignatures: Vec<Cosignature> = cosigners
+            .iter()
+            .map(|cosigner| authorization.sign(&cosigner.key))
+            .collect();
+        let payload = Payload::Token(TokenPayload::Transfer {
+            inputs: inputs.to_vec(),
+            from_balance,
+            outputs: outputs.to_vec(),
+            cosignatures,
+        });
+        sender.sign_with_fee(nonce, fee, payload)
+    }
+
+    /// The least fee of a transfer of this shape (amounts do not change its size).
+    pub fn transfer_fee(
+        &self,
+        sender: &Actor,
+        transfer: (&[OutPoint], u64, &[TxOutput]),
+        cosigners: &[&Actor],
+    ) -> u64 {
+        self.min_fee(&self.transfer_with_fee(sender, transfer, cosigners, 0))
+    }
+
+    /// The balance of `address`.
+    pub fn balance(&self, address: &Address) -> u64 {
+        self.value(&keys::account(address))
+            .map_or(0, |account| account.balance)
+    }
+
+    /// The treasury of [`token_genesis`].
+    pub fn treasury(&self) -> Actor {
+        Actor::new(TREASURY_SEED)
+    }
+
+    /// The treasury pays `amount` into `to`'s balance (its own block); on a [`token_genesis`]
+    /// chain.
+    pub fn fund(&mut self, to: &Address, amount: u64) {
+        let treasury = self.treasury();
+        let outputs = [to_balance(amount, to)];
+        let fee = self.transfer_fee(&treasury, (&[], amount, &outputs), &[]);
+        let tx = self.transfer_with_fee(&treasury, (&[], amount + fee, &outputs), &[], fee);
+        self.run_tx(&tx).unwrap();
+    }
+
+    /// The proposer of the blocks this world builds: the genesis validator.
+    pub fn proposer(&self) -> Address {
+        address(validator_seed(0))
     }
 
     /// Executes `txs` as the next block without committing; returns each result and the block.
@@ -510,9 +695,18 @@ impl World {
         &self,
         txs: &[VerifiedTransaction],
     ) -> (Vec<Result<Vec<Event>, ExecError>>, ExecutedBlock) {
+        self.execute_by(&self.proposer(), txs)
+    }
+
+    /// Executes `txs` as the next block proposed by `proposer`, without committing.
+    pub fn execute_by(
+        &self,
+        proposer: &Address,
+        txs: &[VerifiedTransaction],
+    ) -> (Vec<Result<Vec<Event>, ExecError>>, ExecutedBlock) {
         let mut executor = BlockExecutor::new(&self.store, self.next_env()).unwrap();
         let results = txs.iter().map(|tx| executor.apply(tx)).collect();
-        (results, executor.finish().unwrap())
+        (results, executor.finish(*proposer).unwrap())
     }
 
     /// Executes and commits `txs` as the next block; every transaction must succeed.
@@ -535,7 +729,7 @@ impl World {
         };
         let block = BlockExecutor::new(&self.store, env)
             .unwrap()
-            .finish()
+            .finish(self.proposer())
             .unwrap();
         self.store.commit(&block).unwrap();
     }
