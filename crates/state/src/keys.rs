@@ -776,6 +776,15 @@ mod tests {
             (grantee_consents(&patient).item)(&consent_id),
             consent(&consent_id)
         );
+        let point = OutPoint {
+            tx: medchain_types::TxId(id.0),
+            index: 7,
+        };
+        assert_eq!((owner_outputs(&patient).item)(&point), output(&point));
+        assert_eq!(
+            output(&point).as_bytes(),
+            [UTXO, point.tx.as_bytes(), &7u16.to_be_bytes()].concat()
+        );
         assert_eq!(
             grantee_consents(&patient).list.entry(3).as_bytes(),
             [GRANTEE_CONSENTS, patient.as_bytes(), &3u64.to_be_bytes()].concat()

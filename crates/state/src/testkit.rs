@@ -757,8 +757,17 @@ impl World {
         expected: impl Fn(&ExecError) -> bool,
     ) {
         let tx = self.tx(actor, payload);
+        self.assert_tx_rejected(&tx, expected);
+    }
+
+    /// [`Self::assert_rejected`] for a transaction signed already.
+    pub fn assert_tx_rejected(
+        &mut self,
+        tx: &VerifiedTransaction,
+        expected: impl Fn(&ExecError) -> bool,
+    ) {
         let kind = tx.body().payload.kind();
-        let (results, with_tx) = self.execute(std::slice::from_ref(&tx));
+        let (results, with_tx) = self.execute(std::slice::from_ref(tx));
         match &results[0] {
             Err(error) => assert!(expected(error), "{kind}: unexpected error {error:?}"),
             Ok(events) => panic!("{kind} succeeded: {events:?}"),
@@ -854,6 +863,9 @@ impl World {
     }
 }
 
+/// What [`Cast::with_genesis`] gives each party on a chain with tokens.
+pub const CAST_FUNDS: u64 = 1_000_000;
+
 /// The cast of a sharing scenario (S1-sharing): `doctor`, licensed at the audited hospital
 /// "Seoul General" (whose [`HospitalDesk`] is a member too), `grantee` at the audited hospital
 /// "Busan Clinic", and a `patient` with no organisation.
@@ -866,7 +878,23 @@ pub struct Cast {
 
 impl Cast {
     pub fn new() -> Self {
-        let mut world = World::new();
+        Self::with_genesis(&genesis_document())
+    }
+
+    /// The cast on a chain started from `document`; with tokens, the treasury first funds
+    /// everyone who will send a transaction (the cast and both hospitals' desks).
+    pub fn with_genesis(document: &Genesis) -> Self {
+        let mut world = World::with_genesis(document);
+        if document.tokens.is_some() {
+            let desks = ["Seoul General", "Busan Clinic"]
+                .map(|org| HospitalDesk::of(&org_name(org)).actor.address);
+            for seed in [1, 2, 50] {
+                world.fund(&address(seed), CAST_FUNDS);
+            }
+            for desk in desks {
+                world.fund(&desk, CAST_FUNDS);
+            }
+        }
         let doctor = Actor::new(1);
         world.licensed_hospital(&doctor, &org_name("Seoul General"));
         let grantee = Actor::new(2);
@@ -902,12 +930,17 @@ pub struct Sharing {
 
 impl Sharing {
     pub fn new() -> Self {
+        Self::with_genesis(&genesis_document())
+    }
+
+    /// The scenario on a chain started from `document` (see [`Cast::with_genesis`]).
+    pub fn with_genesis(document: &Genesis) -> Self {
         let Cast {
             mut world,
             doctor: seoul_doctor,
             grantee: doctor,
             patient,
-        } = Cast::new();
+        } = Cast::with_genesis(document);
         let record = world.released(&seoul_doctor, &patient, b"EMR");
         let busan = org_name("Busan Clinic");
         world.license(&busan, &doctor);
