@@ -165,6 +165,32 @@ impl Network {
         }
     }
 
+    /// Waits until node `index`'s status satisfies `done` (described by `what` in the failure
+    /// message); returns that status.
+    pub fn wait_for_status(
+        &self,
+        index: usize,
+        what: &str,
+        done: impl Fn(&medchain_api::StatusView) -> bool,
+    ) -> medchain_api::StatusView {
+        let node = self.node_client(index);
+        let start = Instant::now();
+        loop {
+            if let Ok(status) = node.status()
+                && done(&status)
+            {
+                return status;
+            }
+            assert!(
+                start.elapsed() < READY_TIMEOUT,
+                "node-{index}: {what} did not happen within {READY_TIMEOUT:?} (last status: {:?})\n{}",
+                node.status(),
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Waits until every validator holds its threshold-PKG share; returns each one's public
     /// view of the PKG.
     pub fn wait_for_pkg(&self) -> Vec<medchain_node::pkg::PublicPkg> {
@@ -276,6 +302,56 @@ impl Network {
     pub fn approve_org(&self, name: &str) {
         let regulator = self.regulator_key.display().to_string();
         self.ok(&["org", "approve", "--key", &regulator, "--name", name]);
+    }
+
+    /// `medchain org endorse` by the member key file `endorser`, then `medchain org join` of
+    /// the key file `member` with that endorsement, as two users would.
+    pub fn join_org(&self, member: &str, org: &str, endorser: &str) {
+        let member_address = self.ok(&["address", "--key", member]).trim().to_string();
+        let endorser_address = self.ok(&["address", "--key", endorser]).trim().to_string();
+        let endorsed = self.json(&[
+            "org",
+            "endorse",
+            "--key",
+            endorser,
+            "--name",
+            org,
+            "--member",
+            &member_address,
+        ]);
+        let endorsement = endorsed["endorsement"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no endorsement: {endorsed}"));
+        self.ok(&[
+            "org",
+            "join",
+            "--key",
+            member,
+            "--name",
+            org,
+            "--endorser",
+            &endorser_address,
+            "--endorsement",
+            endorsement,
+        ]);
+    }
+
+    /// `medchain record release --json` of a small FHIR bundle by the doctor's key file to the
+    /// patient's address; the command's JSON answer.
+    pub fn release_record(&self, doctor: &str, patient: &str) -> serde_json::Value {
+        let record = self.path("record.json");
+        fs::write(&record, br#"{"resourceType":"Bundle","type":"collection"}"#)
+            .expect("write the record");
+        self.json(&[
+            "record",
+            "release",
+            "--key",
+            doctor,
+            "--patient",
+            patient,
+            "--file",
+            &record.display().to_string(),
+        ])
     }
 
     /// Runs `medchain ARGS`, asserts success, and returns its standard output.
