@@ -299,6 +299,48 @@ pub enum ExecError {
     #[error("dealer log is unusable: {0}")]
     UnusableDealerLog(String),
 
+    // Staking, election and slashing (issue 11, S1-dpos).
+    /// No candidate has this node key.
+    #[error("not a candidate validator; register it first (stake.register)")]
+    NotACandidate,
+    /// A node key registers as a candidate once.
+    #[error("this node key is a candidate already")]
+    CandidateExists,
+    /// A candidate is endorsed by a member of an audited organisation of kind hospital.
+    #[error("the endorsing organisation is not a hospital; only hospitals run validators")]
+    EndorserNotHospital,
+    /// A jailed (slashed) candidate takes no new delegations and is never elected again.
+    #[error("the candidate is jailed for equivocation and takes no delegations")]
+    CandidateJailed,
+    /// The amount buys no share of the pool (zero, or less than one share is worth).
+    #[error("the amount is too low to buy a share of the candidate's pool")]
+    StakeTooLow,
+    /// Undelegating more than the delegation is worth (or with no delegation at all).
+    #[error("the delegation is worth less than the amount asked for")]
+    InsufficientStake,
+    /// Nothing is unbonding from this candidate for the sender.
+    #[error("nothing is unbonding from this candidate for the sender")]
+    NothingToWithdraw,
+    /// The unbonding delay has not passed.
+    #[error("still unbonding: withdrawable from epoch {release_epoch}")]
+    StillUnbonding {
+        /// The first epoch in which the tokens can be withdrawn.
+        release_epoch: u64,
+    },
+    /// The equivocation evidence does not verify against its epoch's validator set and this
+    /// chain's consensus namespace.
+    #[error("equivocation evidence does not verify: {0}")]
+    BadEvidence(String),
+    /// The evidence is older than the unbonding window: the stake it would slash may be gone.
+    #[error("the evidence is older than the unbonding window")]
+    EvidenceTooOld,
+    /// The offender was slashed for this epoch already.
+    #[error("the offender is already slashed for this epoch")]
+    AlreadySlashed,
+    /// No validator set is known for the evidence's epoch (it has not started).
+    #[error("no validator set is known for epoch {0}")]
+    UnknownEpoch(u64),
+
     // EMR entries, vouching keys, emergencies and served access (issue 9).
     /// S1-storage: only the record's patient, or the hospital identity of the organisation
     /// that released it (its gateway's key, not its doctors' or staff's), files where the
@@ -510,6 +552,18 @@ impl ExecError {
             Self::DealerLogSignature => "dealer_log_signature",
             Self::DealerLogSigner { .. } => "dealer_log_signer",
             Self::UnusableDealerLog(_) => "unusable_dealer_log",
+            Self::NotACandidate => "not_a_candidate",
+            Self::CandidateExists => "candidate_exists",
+            Self::EndorserNotHospital => "endorser_not_hospital",
+            Self::CandidateJailed => "candidate_jailed",
+            Self::StakeTooLow => "stake_too_low",
+            Self::InsufficientStake => "insufficient_stake",
+            Self::NothingToWithdraw => "nothing_to_withdraw",
+            Self::StillUnbonding { .. } => "still_unbonding",
+            Self::BadEvidence(_) => "bad_evidence",
+            Self::EvidenceTooOld => "evidence_too_old",
+            Self::AlreadySlashed => "already_slashed",
+            Self::UnknownEpoch(_) => "unknown_epoch",
             Self::NotRecordCustodian(_) => "not_record_custodian",
             Self::CannotVouch(_) => "cannot_vouch",
             Self::BadVouchingProof => "bad_vouching_proof",

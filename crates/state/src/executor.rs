@@ -10,7 +10,7 @@
 use crate::{
     ExecError, StateError, StateRead, StateReadExt, access, consent,
     context::{BlockWrites, TxContext},
-    emergency, identity, keys, licence, pkg, records, registry, revocation, token, tree,
+    emergency, identity, keys, licence, pkg, records, registry, revocation, staking, token, tree,
     values::{BlockInfo, ChainConfig, StateValue, TokenConfig},
 };
 use jmt::storage::{TreeReader, TreeUpdateBatch};
@@ -176,6 +176,9 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             Payload::Token(payload) if self.tokens.is_some() => {
                 token::execute(&mut ctx, payload, body.fee)?
             }
+            Payload::Stake(payload) if self.tokens.is_some() => {
+                staking::execute(&mut ctx, payload)?
+            }
             Payload::Token(_) | Payload::Stake(_) => return Err(ExecError::NoTokens),
         };
         // Read again: the module may have moved the sender's balance.
@@ -211,7 +214,16 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
         if let Some(tokens) = self.tokens {
             self.settle_block(&tokens, &proposer)?;
         }
-        // Epoch end (fee pool payout, election): the staking module's, after the settlement.
+        // Epoch end, after the settlement (so this block's fees are in the pool): at an epoch's
+        // last height the pool is paid out and the next epoch's validators are elected.
+        staking::end_of_block(
+            self.reader,
+            &mut self.writes,
+            self.env,
+            &self.chain,
+            self.tokens.as_ref(),
+            &proposer,
+        )?;
         let info = BlockInfo {
             height: self.env.height,
             timestamp_ms: self.env.timestamp_ms,
@@ -271,7 +283,8 @@ fn settlement_error(error: ExecError) -> StateError {
 
 /// The genesis state (height 0): the chain config (chain id, regulator, genesis digest and
 /// validators) and the genesis time; with tokens, the token parameters, supply, epoch and
-/// allocations ([`token`]).
+/// allocations ([`token`]); the genesis validators as candidates and as the validator set of
+/// epoch 0 ([`staking`]).
 /// Its `state_root` goes into block 0's header.
 pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
     genesis.validate()?;
@@ -315,7 +328,7 @@ pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
         token::genesis_writes(&mut ctx, tokens).map_err(settlement_error)?;
         writes.extend(ctx.into_writes());
     }
-    // Genesis stake (candidates, vset/0): the staking module's, after the token writes.
+    staking::genesis_writes(genesis, &mut writes);
     let (state_root, tree_batch) = tree::apply_writes(&empty, &writes, 0)?;
     Ok(ExecutedBlock {
         height: 0,

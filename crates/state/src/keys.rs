@@ -45,9 +45,15 @@
 //! | `outs/<owner><seq u64 BE>` | [`OutPoint`] | token: every output ever locked to (or shared by) a key, in creation order |
 //! | `tokhist/<address><seq u64 BE>` | [`LedgerEntry`] | token: an account's token history |
 //! | `escrow/<escrow id>` | [`Escrow`] | token: an escrow and its settlement (S1-utxo contract lock) |
+//! | `cand/<address>` | [`Candidate`] | staking: a candidate validator and its staking pool (S1-dpos) |
+//! | `cands/<seq u64 BE>` | [`Address`] | staking: every candidate, in registration order (genesis validators first) |
+//! | `deleg/<candidate><delegator>` | [`Delegation`] | staking: a delegator's shares of a bonded pool |
+//! | `unbond/<candidate><delegator>` | [`Unbonding`] | staking: a delegator's shares of an unbonding pool |
+//! | `vset/<epoch u64 BE>` | [`ValidatorSet`] | staking: an epoch's elected validators (vset/0 at genesis) |
+//! | `slashed/<epoch u64 BE><address>` | [`SlashRecord`] | staking: a validator slashed for equivocating in an epoch |
 //!
-//! The `patrec`, `patcon`, `orgmem`, `orgs`, `entries`, `notif`, `liclist`, `emerglist` and
-//! `grantcon` keys are [`StateList`]s: append-only, gapless lists that make "my records",
+//! The `patrec`, `patcon`, `orgmem`, `orgs`, `entries`, `notif`, `liclist`, `emerglist`,
+//! `grantcon` and `cands` keys are [`StateList`]s: append-only, gapless lists that make "my records",
 //! "my consents", "my entries", "emergencies about me", "our members", "the organisations",
 //! "the licences", "every break-glass request" and "consents granted to me" provable without
 //! knowing any id.
@@ -68,6 +74,7 @@ use crate::values::{
     AccessLogEntry, Account, BlockInfo, ChainConfig, Consent, Membership, Org, PkgState, Record,
     StateValue, StoragePointer,
 };
+use crate::values::{Candidate, Delegation, SlashRecord, Unbonding, ValidatorSet};
 use crate::values::{EmergencyRecord, EmrEntryRecord, VouchingKey};
 use crate::values::{EpochState, Escrow, LedgerEntry, Output, Supply, TokenConfig};
 use crate::values::{IdentityRecord, Licence, Revocation};
@@ -164,6 +171,19 @@ pub const OWNER_OUTPUTS: &[u8] = b"outs/";
 pub const TOKEN_HISTORY: &[u8] = b"tokhist/";
 /// Namespace of [`escrow`].
 pub const ESCROW: &[u8] = b"escrow/";
+// Staking, election and slashing (issue 11).
+/// Namespace of [`candidate`].
+pub const CANDIDATE: &[u8] = b"cand/";
+/// Namespace of [`candidates`].
+pub const CANDIDATES: &[u8] = b"cands/";
+/// Namespace of [`delegation`].
+pub const DELEGATION: &[u8] = b"deleg/";
+/// Namespace of [`unbonding`].
+pub const UNBONDING: &[u8] = b"unbond/";
+/// Namespace of [`validator_set`].
+pub const VALIDATOR_SET: &[u8] = b"vset/";
+/// Namespace of [`slash`].
+pub const SLASHED: &[u8] = b"slashed/";
 
 /// Longest key the layout produces (`grant/` + 32 + 32 + 1); bounds decoding of proofs.
 pub const MAX_KEY_LEN: usize = 128;
@@ -585,6 +605,43 @@ pub fn escrow(id: &EscrowId) -> StateKey<Escrow> {
     StateKey::new(&[ESCROW, id.as_bytes()])
 }
 
+// Staking, election and slashing (issue 11, S1-dpos).
+
+/// `cand/<address>`: a candidate validator (by node key) and its staking pool.
+pub fn candidate(address: &Address) -> StateKey<Candidate> {
+    StateKey::new(&[CANDIDATE, address.as_bytes()])
+}
+
+/// Every candidate, in registration order, genesis validators first: `cands/<seq>` → node key.
+pub fn candidates() -> IndexList<Address, Candidate> {
+    IndexList {
+        list: StateList::new(CANDIDATES, &[]),
+        item: candidate,
+    }
+}
+
+/// `deleg/<candidate><delegator>`: a delegator's shares of a candidate's bonded pool.
+pub fn delegation(candidate: &Address, delegator: &Address) -> StateKey<Delegation> {
+    StateKey::new(&[DELEGATION, candidate.as_bytes(), delegator.as_bytes()])
+}
+
+/// `unbond/<candidate><delegator>`: a delegator's shares of a candidate's unbonding pool.
+pub fn unbonding(candidate: &Address, delegator: &Address) -> StateKey<Unbonding> {
+    StateKey::new(&[UNBONDING, candidate.as_bytes(), delegator.as_bytes()])
+}
+
+/// `vset/<epoch>`: the validators elected for `epoch` (epoch 0's are genesis's). Big-endian,
+/// so the sets sort in epoch order.
+pub fn validator_set(epoch: u64) -> StateKey<ValidatorSet> {
+    StateKey::new(&[VALIDATOR_SET, &epoch.to_be_bytes()])
+}
+
+/// `slashed/<epoch><offender>`: the slash of `offender` for equivocating in `epoch`; absent
+/// means not slashed for that epoch.
+pub fn slash(epoch: u64, offender: &Address) -> StateKey<SlashRecord> {
+    StateKey::new(&[SLASHED, &epoch.to_be_bytes(), offender.as_bytes()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -633,6 +690,12 @@ mod tests {
             OWNER_OUTPUTS,
             TOKEN_HISTORY,
             ESCROW,
+            CANDIDATE,
+            CANDIDATES,
+            DELEGATION,
+            UNBONDING,
+            VALIDATOR_SET,
+            SLASHED,
         ];
         for (i, a) in namespaces.iter().enumerate() {
             for (j, b) in namespaces.iter().enumerate() {
@@ -736,6 +799,19 @@ mod tests {
             token_history(&patient).entry(0).as_bytes().to_vec(),
             token_history(&patient).entry(1).as_bytes().to_vec(),
             escrow(&EscrowId(record_id(1).0)).as_bytes().to_vec(),
+            candidate(&patient).as_bytes().to_vec(),
+            candidate(&address(2)).as_bytes().to_vec(),
+            candidates().list.entry(0).as_bytes().to_vec(),
+            candidates().list.entry(1).as_bytes().to_vec(),
+            delegation(&patient, &address(2)).as_bytes().to_vec(),
+            delegation(&address(2), &patient).as_bytes().to_vec(),
+            unbonding(&patient, &address(2)).as_bytes().to_vec(),
+            unbonding(&address(2), &patient).as_bytes().to_vec(),
+            validator_set(0).as_bytes().to_vec(),
+            validator_set(1).as_bytes().to_vec(),
+            slash(0, &patient).as_bytes().to_vec(),
+            slash(1, &patient).as_bytes().to_vec(),
+            slash(0, &address(2)).as_bytes().to_vec(),
         ];
         let distinct: BTreeSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len());
@@ -784,6 +860,11 @@ mod tests {
         assert_eq!(
             output(&point).as_bytes(),
             [UTXO, point.tx.as_bytes(), &7u16.to_be_bytes()].concat()
+        );
+        assert_eq!((candidates().item)(&patient), candidate(&patient));
+        assert_eq!(
+            validator_set(258).as_bytes(),
+            [VALIDATOR_SET, &258u64.to_be_bytes()].concat()
         );
         assert_eq!(
             grantee_consents(&patient).list.entry(3).as_bytes(),

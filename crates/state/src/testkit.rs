@@ -26,6 +26,7 @@ use medchain_types::{
     Allocation, FeeSchedule, StakingParams, TokenGenesis, TokenPayload,
     token::{Cosignature, LockTime, OutPoint, Payee, TransferAuthorization, TxOutput},
 };
+use medchain_types::{CandidateEndorsement, PeerAddress, StakePayload, evidence::Equivocation};
 
 /// Seed of the regulator's key in [`genesis_document`].
 pub const REGULATOR_SEED: u64 = 0;
@@ -300,6 +301,84 @@ pub fn request(record: &RecordId, purpose: Purpose) -> Payload {
         record: *record,
         purpose,
     })
+}
+
+// Staking (issue 11, S1-dpos).
+
+/// `candidate` registers for the audited hospital `org`, endorsed by its member `endorser`,
+/// dialled at `p2p`.
+pub fn register_candidate(
+    org: &OrgName,
+    endorser: &Actor,
+    candidate: &Actor,
+    p2p: &str,
+) -> Payload {
+    let endorsement = CandidateEndorsement {
+        chain_id: chain_id(),
+        org: org.clone(),
+        candidate: candidate.address,
+    }
+    .sign(&endorser.key);
+    Payload::Stake(StakePayload::Register {
+        org: org.clone(),
+        p2p: PeerAddress::new(p2p).unwrap(),
+        endorser: endorser.address,
+        endorsement,
+    })
+}
+
+pub fn delegate(candidate: &Address, amount: u64) -> Payload {
+    Payload::Stake(StakePayload::Delegate {
+        candidate: *candidate,
+        amount,
+    })
+}
+
+pub fn undelegate(candidate: &Address, amount: u64) -> Payload {
+    Payload::Stake(StakePayload::Undelegate {
+        candidate: *candidate,
+        amount,
+    })
+}
+
+pub fn withdraw(candidate: &Address) -> Payload {
+    Payload::Stake(StakePayload::Withdraw {
+        candidate: *candidate,
+    })
+}
+
+pub fn report(evidence: Equivocation) -> Payload {
+    Payload::Stake(StakePayload::Report { evidence })
+}
+
+/// Real equivocation evidence: `signer`, a member of `set` (the epoch's validator keys),
+/// signs notarize votes for two different blocks in one round of `epoch`, under `namespace`
+/// (a chain's consensus namespace, [`World::consensus_namespace`]).
+pub fn double_notarize(
+    namespace: &[u8],
+    set: &[Address],
+    signer: &PrivateKey,
+    epoch: u64,
+) -> Equivocation {
+    use commonware_consensus::{
+        simplex::types::{ConflictingNotarize, Notarize, Proposal},
+        types::{Epoch, Round, View},
+    };
+    use commonware_cryptography::{Hasher as _, Sha256};
+    let participants = commonware_utils::ordered::Set::from_iter_dedup(
+        set.iter().map(|address| address.public_key().unwrap()),
+    );
+    let scheme = medchain_types::ConsensusScheme::signer(namespace, participants, signer.clone())
+        .expect("the signer is in the set");
+    let vote = |block: &[u8]| {
+        let proposal = Proposal::new(
+            Round::new(Epoch::new(epoch), View::new(7)),
+            View::new(6),
+            Sha256::hash(&[block]),
+        );
+        Notarize::sign(&scheme, proposal).unwrap()
+    };
+    Equivocation::Notarize(ConflictingNotarize::new(vote(b"block a"), vote(b"block b")))
 }
 
 // Identity, licences and the revocation list (issue 8).
@@ -860,6 +939,35 @@ impl World {
         );
         self.run_tx(&tx).unwrap();
         ConsentId::from(tx.id())
+    }
+}
+
+/// Staking helpers (issue 11).
+impl World {
+    /// The namespace this chain's consensus votes are signed under (for evidence).
+    pub fn consensus_namespace(&self) -> Vec<u8> {
+        let chain = self.value(&keys::chain_config()).unwrap();
+        commonware_utils::union(
+            medchain_types::namespace::CONSENSUS,
+            chain.genesis_digest.as_ref(),
+        )
+    }
+
+    /// The keys of `vset/<epoch>`, sorted.
+    pub fn validator_keys(&self, epoch: u64) -> Vec<Address> {
+        self.value(&keys::validator_set(epoch))
+            .expect("the epoch has a set")
+            .validators
+            .iter()
+            .map(|entry| entry.key)
+            .collect()
+    }
+
+    /// Commits empty blocks until the last committed height is `height`.
+    pub fn advance_to(&mut self, height: u64) {
+        while self.height() < height {
+            self.advance_time(BLOCK_INTERVAL_MS);
+        }
     }
 }
 

@@ -147,8 +147,6 @@ pub(crate) fn debit<R: StateRead>(
 }
 
 /// Records `amount` as burned (a slash): the tokens in existence drop by it.
-// Staking's slashing (issue 11 slice B2) calls it; agreed in advance so both sides share it.
-#[allow(dead_code)]
 pub(crate) fn burn<R: StateRead>(ctx: &mut TxContext<'_, R>, amount: u64) -> Result<(), ExecError> {
     let mut supply = supply(ctx)?;
     supply.burned = supply

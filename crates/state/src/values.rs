@@ -12,7 +12,7 @@ use commonware_codec::{
 };
 use medchain_types::{
     AccessDecision, Address, ChainId, ContentHash, Expiry, G1Point, Hash32, OrgKind, OrgName,
-    OrgState, Purpose, RecordId, Signature, TxId, Uri, limits,
+    OrgState, PeerAddress, Purpose, RecordId, Signature, TxId, Uri, limits,
 };
 use medchain_types::{BlsPublicKey, EntryBytes, IdentityName, Role};
 use medchain_types::{
@@ -542,6 +542,88 @@ value_struct!(
     }
 );
 
+// Staking, election and slashing (issue 11, S1-dpos).
+
+value_struct!(
+    /// A candidate validator and its staking pool (`cand/<node key>`, S1-dpos). Delegators
+    /// own shares of the pool: slashing scales the pool's tokens, not every delegation, so it
+    /// costs the same whatever the number of delegators.
+    Candidate {
+        /// The audited hospital organisation that endorsed it; `None` for a genesis validator.
+        org: Option<OrgName>,
+        /// Where peers dial it (`host:port`); `None` for a genesis validator, whose address is
+        /// in every node's configuration.
+        p2p: Option<PeerAddress>,
+        /// Tokens bonded to it: what the election ranks by.
+        bonded_tokens: u64,
+        /// Shares outstanding over `bonded_tokens`.
+        bonded_shares: u64,
+        /// Tokens leaving it, still slashable until withdrawn.
+        unbonding_tokens: u64,
+        /// Shares outstanding over `unbonding_tokens`.
+        unbonding_shares: u64,
+        /// Slashed for equivocation: never elected again.
+        jailed: bool,
+        /// Height of the registering block (0 for a genesis validator).
+        registered_at: u64,
+    }
+);
+
+value_struct!(
+    /// A delegator's shares of a candidate's bonded pool (`deleg/<candidate><delegator>`).
+    Delegation {
+        /// Shares of [`Candidate::bonded_shares`].
+        shares: u64,
+    }
+);
+
+value_struct!(
+    /// A delegator's shares of a candidate's unbonding pool (`unbond/<candidate><delegator>`),
+    /// withdrawable from `release_epoch` on.
+    Unbonding {
+        /// Shares of [`Candidate::unbonding_shares`].
+        shares: u64,
+        /// The first epoch in which `stake.withdraw` pays them out.
+        release_epoch: u64,
+    }
+);
+
+value_struct!(
+    /// One elected validator: its key, its bonded stake at the election, and where to dial it.
+    ValidatorEntry {
+        /// Consensus (node) key.
+        key: Address,
+        /// Bonded tokens when elected.
+        stake: u64,
+        /// Where peers dial it; `None` for a genesis validator.
+        p2p: Option<PeerAddress>,
+    }
+);
+
+value_struct!(
+    /// The validator set of an epoch (`vset/<epoch>`), sorted by key: the order consensus
+    /// numbers signers in.
+    ValidatorSet {
+        /// The epoch it signs.
+        epoch: u64,
+        /// The validators, sorted by key, no key twice.
+        validators: Vec<ValidatorEntry> => (RangeCfg::from(1..=limits::MAX_VALIDATORS), ()),
+    }
+);
+
+value_struct!(
+    /// A slash for equivocation (`slashed/<epoch><offender>`): at most one per offender and
+    /// epoch.
+    SlashRecord {
+        /// Tokens burned from both of the offender's pools.
+        amount: u64,
+        /// Who reported the evidence.
+        reporter: Address,
+        /// Height of the reporting block.
+        height: u64,
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,6 +840,53 @@ mod tests {
     }
 
     #[test]
+    fn staking_values_round_trip_canonically() {
+        for (org, p2p) in [
+            (None, None),
+            (
+                Some(OrgName::new("Seoul General").unwrap()),
+                Some(PeerAddress::new("10.0.0.4:9000").unwrap()),
+            ),
+        ] {
+            round_trips(&Candidate {
+                org,
+                p2p,
+                bonded_tokens: 1,
+                bonded_shares: 2,
+                unbonding_tokens: 3,
+                unbonding_shares: 4,
+                jailed: true,
+                registered_at: 5,
+            });
+        }
+        round_trips(&Delegation { shares: 7 });
+        round_trips(&Unbonding {
+            shares: 7,
+            release_epoch: 9,
+        });
+        let entry = |seed, p2p: Option<&str>| ValidatorEntry {
+            key: raw(seed),
+            stake: seed,
+            p2p: p2p.map(|p| PeerAddress::new(p).unwrap()),
+        };
+        round_trips(&ValidatorSet {
+            epoch: 1,
+            validators: vec![entry(1, None), entry(2, Some("[::1]:9000"))],
+        });
+        round_trips(&SlashRecord {
+            amount: 10,
+            reporter: raw(3),
+            height: 11,
+        });
+        // A validator set is never empty.
+        let empty = ValidatorSet {
+            epoch: 1,
+            validators: Vec::new(),
+        };
+        assert!(ValidatorSet::from_bytes(&empty.to_bytes()).is_err());
+    }
+
+    #[test]
     fn every_decision_round_trips_in_a_log_entry() {
         let mut decisions = vec![
             AccessDecision::Allowed { consent: None },
@@ -832,6 +961,10 @@ mod tests {
             let _ = EmrEntryRecord::from_bytes(&bytes);
             let _ = VouchingKey::from_bytes(&bytes);
             let _ = EmergencyRecord::from_bytes(&bytes);
+            let _ = Candidate::from_bytes(&bytes);
+            let _ = ValidatorSet::from_bytes(&bytes);
+            let _ = SlashRecord::from_bytes(&bytes);
+            let _ = Unbonding::from_bytes(&bytes);
         }
 
         #[test]

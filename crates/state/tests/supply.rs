@@ -1,13 +1,19 @@
 //! Supply conservation (S1-tokens, issue 11 §1.8), as a property over long random runs: after
-//! every block, every balance, every unspent output and the epoch's fee pool add up exactly to
-//! the tokens in existence (genesis + minted − burned), each `held/` sum matches its owner's
+//! every block, every balance, every unspent output, every candidate's bonded and unbonding
+//! pools and the epoch's fee pool add up exactly to the tokens in existence (genesis + minted −
+//! burned, slashes burned), each `held/` sum matches its owner's
 //! single-key outputs, and a block with rejected transactions has exactly the root of the same
 //! block without them.
 
 use medchain_state::{
     ExecError, StateValue, keys,
-    testkit::{Actor, Sharing, World, escrow_open, register, request, to_balance, token_genesis},
-    values::{Account, Escrow, Output},
+    staking::epoch_of,
+    testkit::{
+        Actor, Sharing, World, delegate, double_notarize, escrow_open, register,
+        register_candidate, report, request, to_balance, token_genesis, undelegate, validator_seed,
+        withdraw,
+    },
+    values::{Account, Candidate, Escrow, Output},
 };
 use medchain_types::{
     Address, ConsentPayload, EscrowId, Expiry, OrgKind, OrgName, Payload, Purpose, TokenPayload,
@@ -27,10 +33,12 @@ struct Step {
 }
 
 const ACTORS: usize = 8;
+/// Blocks per epoch in these runs.
+const GENESIS_EPOCH_LENGTH: std::num::NonZeroU64 = std::num::NonZeroU64::new(5).unwrap();
 const PROPOSERS: u64 = 4;
 
 fn step() -> impl Strategy<Value = Step> {
-    (0..9u8, 0..ACTORS, 0..ACTORS, 1..20_000u64).prop_map(|(op, actor, other, amount)| Step {
+    (0..13u8, 0..ACTORS, 0..ACTORS, 1..20_000u64).prop_map(|(op, actor, other, amount)| Step {
         op,
         actor,
         other,
@@ -44,17 +52,29 @@ fn blocks() -> impl Strategy<Value = Vec<(u64, Vec<Step>)>> {
 }
 
 /// A chain with tokens (epochs of 5 blocks), a released record and a consent paying 7 per
-/// access; the actors are six funded newcomers, the treating doctor and the patient.
+/// access; the actors are six funded newcomers, the treating doctor and the patient. Two
+/// candidates take delegations: the genesis validator (self-bonded) and a registered standby.
 struct Run {
     world: World,
     actors: Vec<Actor>,
     record: medchain_types::RecordId,
+    candidates: [Actor; 2],
 }
+
+/// What the genesis validator self-bonds.
+const GENESIS_STAKE: u64 = 5_000;
 
 impl Run {
     fn new() -> Self {
         let mut genesis = token_genesis();
-        genesis.tokens.as_mut().unwrap().staking.epoch_length = 5;
+        let tokens = genesis.tokens.as_mut().unwrap();
+        tokens.staking.epoch_length = GENESIS_EPOCH_LENGTH.get();
+        let validator = Actor::new(validator_seed(0));
+        for allocation in &mut tokens.allocations {
+            if allocation.address == validator.address {
+                allocation.stake = GENESIS_STAKE;
+            }
+        }
         let mut sharing = Sharing::with_genesis(&genesis);
         let (doctor, patient) = (sharing.doctor.clone(), sharing.patient.clone());
         let world = &mut sharing.world;
@@ -73,11 +93,20 @@ impl Run {
         for actor in &actors {
             world.fund(&actor.address, 50_000);
         }
+        let standby = Actor::new(4_242);
+        world.fund(&standby.address, 50_000);
+        let org = medchain_state::testkit::org_name("Seoul General");
+        let registration = world.tx(
+            &standby,
+            register_candidate(&org, &sharing.seoul_doctor, &standby, "127.0.0.1:9004"),
+        );
+        world.run_tx(&registration).unwrap();
         actors.extend([doctor, patient]);
         Self {
             world: sharing.world,
             actors,
             record: sharing.record,
+            candidates: [validator, standby],
         }
     }
 
@@ -87,6 +116,7 @@ impl Run {
         let actor = &self.actors[step.actor];
         let other = self.actors[step.other].address;
         let balance = world.balance(&actor.address);
+        let candidate = self.candidates[step.other % 2].address;
         match step.op {
             0 => self.pay_from_balance(actor, step.amount, to_balance(step.amount, &other)),
             1 => self.pay_from_balance(actor, step.amount, TxOutput::to_key(step.amount, other)),
@@ -122,8 +152,40 @@ impl Run {
                 ),
             ),
             // The doctor asks for the record: allowed under the consent, it pays the patient.
-            _ => world.tx(&self.actors[6], request(&self.record, Purpose::Treatment)),
+            7 | 8 => world.tx(&self.actors[6], request(&self.record, Purpose::Treatment)),
+            // Staking: amounts may be 0 or more than held, so some are refused.
+            9 => world.tx(actor, delegate(&candidate, step.amount % 4_000)),
+            10 => world.tx(actor, undelegate(&candidate, step.amount % 600)),
+            // Withdraw where something is unbonding, if anywhere (it may be too early).
+            11 => {
+                let unbonding = self
+                    .candidates
+                    .iter()
+                    .map(|c| c.address)
+                    .find(|c| world.value(&keys::unbonding(c, &actor.address)).is_some());
+                world.tx(actor, withdraw(&unbonding.unwrap_or(candidate)))
+            }
+            _ => world.tx(actor, report(self.equivocation(step.amount))),
         }
+    }
+
+    /// A member of the running epoch's set double-signs; under another chain's namespace
+    /// (refused) unless `seed` is a multiple of 4, so the candidates are not all jailed early.
+    fn equivocation(&self, seed: u64) -> medchain_types::evidence::Equivocation {
+        let world = &self.world;
+        let epoch = epoch_of(world.height() + 1, GENESIS_EPOCH_LENGTH);
+        let set = world.validator_keys(epoch);
+        let signer = self
+            .candidates
+            .iter()
+            .find(|candidate| set.contains(&candidate.address))
+            .expect("the set is made of the two candidates");
+        let namespace = if seed.is_multiple_of(4) {
+            world.consensus_namespace()
+        } else {
+            b"another chain".to_vec()
+        };
+        double_notarize(&namespace, &set, &signer.key, epoch)
     }
 
     /// `actor` pays `output` from its balance (`amount` plus the least fee).
@@ -220,7 +282,16 @@ fn accounted(world: &World) -> u128 {
         .map(|(_, output)| u128::from(output.value))
         .sum();
     let pool = world.value(&keys::epoch_state()).unwrap().fee_pool;
-    balances + coins + u128::from(pool)
+    let staked: u128 = world
+        .store
+        .values_with_prefix(keys::CANDIDATE)
+        .iter()
+        .map(|(_, value)| {
+            let candidate = Candidate::from_bytes(value).unwrap();
+            u128::from(candidate.bonded_tokens) + u128::from(candidate.unbonding_tokens)
+        })
+        .sum();
+    balances + coins + u128::from(pool) + staked
 }
 
 fn check_invariants(world: &World) {
@@ -263,7 +334,7 @@ proptest! {
             let txs: Vec<VerifiedTransaction> = steps
                 .iter()
                 .filter(|step| {
-                    let actor = if step.op >= 7 { 6 } else { step.actor };
+                    let actor = if matches!(step.op, 7 | 8) { 6 } else { step.actor };
                     !std::mem::replace(&mut seen[actor], true)
                 })
                 .map(|step| run.tx(step))

@@ -293,6 +293,35 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::MalformedDealerLog(_) | E::DealerLogSignature | E::UnusableDealerLog(_) => {
             "the validator's node must deal again for this chain (restart it with its data directory); check its log for DKG errors"
         }
+        // Staking, election and slashing (issue 11, S1-dpos).
+        E::NotACandidate => {
+            "delegate to a registered candidate (GET /v1/lists/candidates); a node key becomes one with `medchain stake register`"
+        }
+        E::CandidateExists => "nothing to do: this node key is a candidate already",
+        E::EndorserNotHospital => {
+            "only audited hospital organisations run validators: register for a hospital, endorsed by one of its members"
+        }
+        E::CandidateJailed => {
+            "this candidate was slashed for double-signing and is never elected again: delegate to another candidate"
+        }
+        E::StakeTooLow => "stake a positive amount, large enough to buy at least one share",
+        E::InsufficientStake => {
+            "undelegate at most what the delegation is worth now (GET /v1/state/delegations/{candidate}/{delegator} and the candidate's pool)"
+        }
+        E::NothingToWithdraw => {
+            "undelegate first (`medchain stake undelegate`), then withdraw once the unbonding delay has passed"
+        }
+        E::StillUnbonding { .. } => {
+            "wait until the release epoch in the message (GET /v1/status shows the epoch), then withdraw"
+        }
+        E::BadEvidence(_) => {
+            "report only conflicting votes signed by a validator of the evidence's epoch on this chain"
+        }
+        E::EvidenceTooOld => {
+            "evidence is taken only within the unbonding window; this one can no longer be acted on"
+        }
+        E::AlreadySlashed => "nothing to do: this validator was slashed for that epoch already",
+        E::UnknownEpoch(_) => "the evidence names an epoch that has not started on this chain",
         // EMR entries, vouching keys, emergencies and served access (issue 9).
         E::NotRecordCustodian(_) => {
             "sign with the key of the record's patient, or file through the gateway of the hospital that released it (only its hospital identity may; GET /v1/state/records/{id} names the hospital)"
