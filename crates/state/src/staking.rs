@@ -10,8 +10,8 @@
 //! | delegate | the candidate exists and is not jailed | `NotACandidate`, `CandidateJailed` |
 //! | delegate | the amount buys at least one share, and the balance covers it | `StakeTooLow`, `InsufficientBalance` |
 //! | undelegate | a positive amount, at most what the sender's shares are worth | `StakeTooLow`, `InsufficientStake` |
-//! | withdraw | something is unbonding, and its release epoch has come | `NothingToWithdraw`, `StillUnbonding` |
-//! | report | the evidence's epoch has a validator set, within the unbonding window | `UnknownEpoch`, `EvidenceTooOld` |
+//! | withdraw | something is unbonding, and its release epoch has come (`unbonding_epochs` whole epochs after the undelegation's) | `NothingToWithdraw`, `StillUnbonding` |
+//! | report | the evidence's epoch has a validator set and is at most `unbonding_epochs` before the current one | `UnknownEpoch`, `EvidenceTooOld` |
 //! | report | both votes verify under the epoch's set and this chain's consensus namespace | `BadEvidence` |
 //! | report | the offender is not slashed for that epoch yet | `AlreadySlashed` |
 //!
@@ -30,6 +30,11 @@
 //! withdrawing sells those. Slashing scales both pools' tokens and leaves every share alone:
 //! one write whatever the number of delegators, and unbonding does not escape it. Rounding
 //! always favours the pool, so the pools never owe more than they hold.
+//!
+//! **Unbonding and the evidence window.** Evidence of a fault in epoch `e` is taken through
+//! epoch `e + unbonding_epochs`; tokens undelegated in epoch `e` are withdrawable from epoch
+//! `e + unbonding_epochs + 1`. So every token that was bonded in a faulty epoch is still in a
+//! pool for as long as the fault can be reported.
 //!
 //! **Evidence.** The state verifies the two votes itself (an exception to "the state verifies
 //! no signatures": only the state knows `vset/<epoch>`), deterministically: see
@@ -288,7 +293,11 @@ fn undelegate<R: StateRead>(
             },
         );
     }
-    let release_epoch = current_epoch(ctx)?.saturating_add(params.unbonding_epochs);
+    // Locked through `unbonding_epochs` whole epochs after this one: evidence about the last
+    // epoch these tokens were bonded in (this one) is taken until then, so none escapes it.
+    let release_epoch = current_epoch(ctx)?
+        .saturating_add(params.unbonding_epochs)
+        .saturating_add(1);
     let unbonding_key = keys::unbonding(candidate_key, &delegator);
     let unbonding = ctx.value(&unbonding_key)?.map_or(0, |u| u.shares);
     ctx.put(
@@ -353,6 +362,8 @@ fn report<R: StateRead>(
     let set = ctx
         .value(&keys::validator_set(epoch))?
         .ok_or(ExecError::UnknownEpoch(epoch))?;
+    // Taken for `unbonding_epochs` epochs after the fault's: stake bonded during it cannot
+    // have been withdrawn yet (see `undelegate`).
     if epoch.saturating_add(params.unbonding_epochs) < current_epoch(ctx)? {
         return Err(ExecError::EvidenceTooOld);
     }

@@ -379,7 +379,8 @@ fn delegation_buys_shares_and_undelegation_waits_out_the_unbonding_delay() {
         700
     );
 
-    // Undelegate 200 of 700 in epoch 0: releasable in epoch 0 + 2.
+    // Undelegate 200 of 700 in epoch 0: locked through epochs 1 and 2 (unbonding_epochs),
+    // withdrawable from epoch 3.
     let events = world.run(&alice, undelegate(&v0, 200)).unwrap();
     assert_eq!(
         events,
@@ -387,7 +388,7 @@ fn delegation_buys_shares_and_undelegation_waits_out_the_unbonding_delay() {
             candidate: v0,
             delegator: alice.address,
             amount: 200,
-            release_epoch: 2,
+            release_epoch: 3,
         }]
     );
     let pool = candidate(&world, &v0);
@@ -401,25 +402,25 @@ fn delegation_buys_shares_and_undelegation_waits_out_the_unbonding_delay() {
         (800, 800, 200, 200)
     );
     let unbonding = world.value(&keys::unbonding(&v0, &alice.address)).unwrap();
-    assert_eq!((unbonding.shares, unbonding.release_epoch), (200, 2));
+    assert_eq!((unbonding.shares, unbonding.release_epoch), (200, 3));
     assert_eq!(balance(&world, &alice.address), FUNDS - 700, "not paid yet");
 
     // Still unbonding in epoch 1.
     world.advance_to(last_height(0, length()).unwrap());
     world.assert_rejected(&alice, withdraw(&v0), |e| {
-        matches!(e, ExecError::StillUnbonding { release_epoch: 2 })
-    });
-    // A second undelegation in epoch 1 adds to it and moves the release to epoch 3.
-    world.run(&alice, undelegate(&v0, 100)).unwrap();
-    let unbonding = world.value(&keys::unbonding(&v0, &alice.address)).unwrap();
-    assert_eq!((unbonding.shares, unbonding.release_epoch), (300, 3));
-    // The last block of epoch 2 is still too early; the first of epoch 3 is not.
-    world.advance_to(last_height(2, length()).unwrap() - 1);
-    world.assert_rejected(&alice, withdraw(&v0), |e| {
         matches!(e, ExecError::StillUnbonding { release_epoch: 3 })
     });
-    world.advance_to(last_height(2, length()).unwrap());
-    assert_eq!(world.value(&keys::epoch_state()).unwrap().epoch, 3);
+    // A second undelegation in epoch 1 adds to it and moves the release to epoch 4.
+    world.run(&alice, undelegate(&v0, 100)).unwrap();
+    let unbonding = world.value(&keys::unbonding(&v0, &alice.address)).unwrap();
+    assert_eq!((unbonding.shares, unbonding.release_epoch), (300, 4));
+    // The last block of epoch 3 is still too early; the first of epoch 4 is not.
+    world.advance_to(last_height(3, length()).unwrap() - 1);
+    world.assert_rejected(&alice, withdraw(&v0), |e| {
+        matches!(e, ExecError::StillUnbonding { release_epoch: 4 })
+    });
+    world.advance_to(last_height(3, length()).unwrap());
+    assert_eq!(world.value(&keys::epoch_state()).unwrap().epoch, 4);
     let events = world.run(&alice, withdraw(&v0)).unwrap();
     assert_eq!(
         events,
