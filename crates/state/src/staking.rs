@@ -19,9 +19,9 @@
 //! ([`epoch_of`], [`last_height`]), the arithmetic of commonware's `FixedEpocher`, so the state
 //! and consensus agree on every boundary. `cfg/epoch` holds the epoch the next block runs in.
 //! The block at `last_height(e)` ends the epoch ([`end_of_block`]): it pays the epoch's fee
-//! pool out in equal parts to `vset/<e>`, then elects `vset/<e+1>`. So the set of epoch `e+1`
-//! is in the state of the block before the epoch starts, where the node reads it to start
-//! the next consensus instance. A chain without tokens has one endless epoch: `vset/0` is its
+//! pool out in equal parts to the validators of `vset/<e>` not jailed meanwhile, then elects
+//! `vset/<e+1>`. So the set of epoch `e+1` is in the state of the block before the epoch
+//! starts, where the node reads it to start the next consensus instance. A chain without tokens has one endless epoch: `vset/0` is its
 //! genesis validators and no election ever runs.
 //!
 //! **Pools as shares.** A candidate's bonded tokens and its unbonding tokens are each a pool
@@ -494,8 +494,8 @@ fn checked_add(a: u64, b: u64) -> Result<u64, ExecError> {
 // Epoch end.
 
 /// Ends the block (after its fees are settled): at the last height of epoch `e`, pays the
-/// epoch's fee pool in equal parts to the validators of `vset/<e>` (the remainder stays in
-/// the pool), then elects `vset/<e+1>` and moves `cfg/epoch` to `e+1`. Any other height
+/// epoch's fee pool in equal parts to the validators of `vset/<e>` that are not jailed (the
+/// remainder stays in the pool), then elects `vset/<e+1>` and moves `cfg/epoch` to `e+1`. Any other height
 /// writes nothing.
 pub(crate) fn end_of_block<R: StateRead>(
     reader: &R,
@@ -554,22 +554,31 @@ fn epoch_end_id(height: u64) -> TxId {
     TxId::of_encoded(&[b"epoch-end".as_slice(), &height.to_be_bytes()].concat())
 }
 
-/// Splits `pool` equally over `set`; returns what is left (less than one token per
-/// validator).
+/// Splits `pool` equally over the validators of `set` that were not jailed during the epoch
+/// (a validator slashed for it earns none of its fees); returns what is left: less than one
+/// token per paid validator, or all of it if every validator was jailed.
 fn pay_out<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
     set: &ValidatorSet,
     pool: u64,
 ) -> Result<u64, StateError> {
-    let count = set.validators.len() as u64;
-    let share = pool / count.max(1);
+    let mut paid = Vec::with_capacity(set.validators.len());
+    for validator in &set.validators {
+        if !existing_candidate(ctx, &validator.key)
+            .map_err(state_error)?
+            .jailed
+        {
+            paid.push(validator.key);
+        }
+    }
+    let count = paid.len() as u64;
+    let share = pool.checked_div(count).unwrap_or(0);
     if share == 0 {
         return Ok(pool);
     }
-    for validator in &set.validators {
-        token::credit(ctx, &validator.key, share).map_err(state_error)?;
-        token::record(ctx, &validator.key, LedgerKind::EpochReward, share, None)
-            .map_err(state_error)?;
+    for validator in &paid {
+        token::credit(ctx, validator, share).map_err(state_error)?;
+        token::record(ctx, validator, LedgerKind::EpochReward, share, None).map_err(state_error)?;
     }
     Ok(pool - share * count)
 }

@@ -500,7 +500,7 @@ fn paying(
 }
 
 #[test]
-fn the_fee_pool_is_paid_out_equally_to_the_epochs_validators() {
+fn the_fee_pool_is_paid_out_equally_to_the_epochs_unjailed_validators() {
     // Every fee goes to the pool (the proposer keeps none of it), no block reward.
     let mut document = genesis(&[300, 200, 100], params());
     let tokens = document.tokens.as_mut().unwrap();
@@ -536,6 +536,23 @@ fn the_fee_pool_is_paid_out_equally_to_the_epochs_validators() {
     }
     let epoch = world.value(&keys::epoch_state()).unwrap();
     assert_eq!((epoch.epoch, epoch.fee_pool), (1, 1), "the remainder stays");
+
+    // In epoch 1 validator 0 is slashed: the pool (1 + 10 for the report + 10) goes to the
+    // other two only, 10 each, 1 left.
+    let offender = validator(0).address;
+    let reporter = delegator(1);
+    let evidence = equivocation(&world, 0, 1);
+    world.commit_block(&[
+        paying(&world, &reporter, 0, 10, report(evidence)),
+        paying(&world, &alice, 0, 10, delegate(&validators[1], 1)),
+    ]);
+    let paid_before: Vec<u64> = validators.iter().map(|v| balance(&world, v)).collect();
+    world.advance_to(last_height(1, length()).unwrap());
+    for (validator, before) in validators.iter().zip(&paid_before) {
+        let expected = if *validator == offender { 0 } else { 10 };
+        assert_eq!(balance(&world, validator), before + expected);
+    }
+    assert_eq!(world.value(&keys::epoch_state()).unwrap().fee_pool, 1);
 }
 
 /// A validator of `world`'s epoch `epoch` double-signs; returns the evidence.
