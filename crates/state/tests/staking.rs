@@ -8,14 +8,14 @@ use medchain_state::{
     staking::{epoch_of, last_height},
     testkit::{
         Actor, World, address, chain_id, delegate, double_notarize, genesis_with_validators, key,
-        org_name, register_candidate, report, undelegate, validator_seed, withdraw,
+        org_name, register_candidate, report, staked_genesis, undelegate, validator_seed, withdraw,
     },
     token,
     values::{Candidate, LedgerKind, ValidatorSet},
 };
 use medchain_types::{
     Address, Allocation, Event, FeeSchedule, Genesis, OrgKind, OrgName, OrgState, Payload,
-    StakingParams, TokenGenesis, TxBody, VerifiedTransaction,
+    StakingParams, TxBody, VerifiedTransaction,
 };
 use std::num::NonZeroU64;
 
@@ -52,28 +52,18 @@ fn delegator(i: u64) -> Actor {
 /// A genesis whose validators self-bond `stakes`, with `params`, free fees, no block reward,
 /// and 4 funded delegators.
 fn genesis(stakes: &[u64], params: StakingParams) -> Genesis {
-    let mut document = genesis_with_validators(stakes.len() as u64);
-    let validators = stakes.iter().enumerate().map(|(i, stake)| Allocation {
-        address: address(validator_seed(i as u64)),
-        balance: 0,
-        outputs: Vec::new(),
-        stake: *stake,
-    });
-    let delegators = (0..4).map(|i| Allocation {
+    let mut document = staked_genesis(stakes);
+    let tokens = document.tokens.as_mut().unwrap();
+    tokens.fees = FeeSchedule::FREE;
+    tokens.block_reward = 0;
+    tokens.proposer_share_bps = 10_000;
+    tokens.staking = params;
+    tokens.allocations.extend((0..4).map(|i| Allocation {
         address: delegator(i).address,
         balance: FUNDS,
         outputs: Vec::new(),
         stake: 0,
-    });
-    document.tokens = Some(TokenGenesis {
-        fees: FeeSchedule::FREE,
-        block_reward: 0,
-        max_supply: u64::MAX / 2,
-        proposer_share_bps: 10_000,
-        access_reward_default: 0,
-        staking: params,
-        allocations: validators.chain(delegators).collect(),
-    });
+    }));
     document
 }
 
