@@ -7,15 +7,14 @@ use medchain_state::{
     ExecError, keys,
     staking::{epoch_of, last_height},
     testkit::{
-        Actor, World, address, chain_id, delegate, double_notarize, genesis_with_validators, key,
-        org_name, register_candidate, report, staked_genesis, undelegate, validator_seed, withdraw,
+        Actor, World, address, delegate, double_notarize, genesis_with_validators, key, org_name,
+        register_candidate, report, staked_genesis, undelegate, validator_seed, withdraw,
     },
     token,
     values::{Candidate, LedgerKind, ValidatorSet},
 };
 use medchain_types::{
-    Address, Allocation, Event, FeeSchedule, Genesis, OrgKind, OrgName, OrgState, Payload,
-    StakingParams, TxBody, VerifiedTransaction,
+    Address, Allocation, Event, FeeSchedule, Genesis, OrgKind, OrgName, OrgState, StakingParams,
 };
 use std::num::NonZeroU64;
 
@@ -467,31 +466,10 @@ fn staking_rejections_change_nothing() {
     });
 }
 
-/// `payload` from `actor` (committed nonce plus `offset`) paying `fee`.
-fn paying(
-    world: &World,
-    actor: &Actor,
-    offset: u64,
-    fee: u64,
-    payload: Payload,
-) -> VerifiedTransaction {
-    TxBody {
-        chain_id: chain_id(),
-        sender: actor.address,
-        nonce: world.nonce(actor) + offset,
-        valid_until_ms: u64::MAX,
-        fee,
-        payload,
-    }
-    .sign(&actor.key)
-    .unwrap()
-    .verify(&chain_id())
-    .unwrap()
-}
-
 #[test]
 fn the_fee_pool_is_paid_out_equally_to_the_epochs_unjailed_validators() {
-    // Every fee goes to the pool (the proposer keeps none of it), no block reward.
+    // Every transaction pays the least fee, 10, all of it to the pool (the proposer keeps none),
+    // and there is no block reward.
     let mut document = genesis(&[300, 200, 100], params());
     let tokens = document.tokens.as_mut().unwrap();
     tokens.fees = FeeSchedule {
@@ -505,7 +483,7 @@ fn the_fee_pool_is_paid_out_equally_to_the_epochs_unjailed_validators() {
     // Seven delegations paying 10 each: a pool of 70 over 3 validators is 23 each, 1 left.
     let alice = delegator(0);
     let txs: Vec<_> = (0..7)
-        .map(|i| paying(&world, &alice, i, 10, delegate(&validators[0], 1)))
+        .map(|i| world.tx_at(&alice, i, delegate(&validators[0], 1)))
         .collect();
     world.commit_block(&txs);
     assert_eq!(world.value(&keys::epoch_state()).unwrap().fee_pool, 70);
@@ -533,8 +511,8 @@ fn the_fee_pool_is_paid_out_equally_to_the_epochs_unjailed_validators() {
     let reporter = delegator(1);
     let evidence = equivocation(&world, 0, 1);
     world.commit_block(&[
-        paying(&world, &reporter, 0, 10, report(evidence)),
-        paying(&world, &alice, 0, 10, delegate(&validators[1], 1)),
+        world.tx(&reporter, report(evidence)),
+        world.tx(&alice, delegate(&validators[1], 1)),
     ]);
     let paid_before: Vec<u64> = validators.iter().map(|v| balance(&world, v)).collect();
     world.advance_to(last_height(1, length()).unwrap());
