@@ -1,11 +1,17 @@
 //! Receives finalized blocks from marshal, commits them with their finalization certificate,
 //! and acknowledges them only once the commit is durable (docs/architecture.md § Finalization
-//! and storage: never ack before the redb commit).
+//! and storage: never ack before the redb commit). After the last block of an epoch it also
+//! moves consensus into the next epoch before the ack ([`crate::epochs`]).
 
-use crate::{chain::Chain, engine::MarshalMailbox, metrics::NodeMetrics};
+use crate::{
+    chain::Chain,
+    engine::MarshalMailbox,
+    epochs::{self, EpochError, Epochs, Transition},
+    metrics::NodeMetrics,
+};
 use commonware_actor::Feedback;
 use commonware_codec::Encode;
-use commonware_consensus::{Heightable, Reporter, marshal::Update};
+use commonware_consensus::{Heightable, Reporter, marshal::Update, types::FixedEpocher};
 use commonware_cryptography::Digested;
 use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
 use commonware_utils::{Acknowledgement, acknowledgement::Exact};
@@ -45,6 +51,16 @@ impl Reporter for Finalizer {
     }
 }
 
+/// What the commit task drives besides the state: marshal (for certificates) and the epochs.
+pub struct Consensus {
+    /// Marshal, which holds each block's finalization certificate.
+    pub marshal: MarshalMailbox,
+    /// The running epochs.
+    pub epochs: Epochs,
+    /// The chain's epoch lengths.
+    pub epocher: FixedEpocher,
+}
+
 /// Starts the commit task. It ends on a failure to commit a finalized block: that means this
 /// node's state diverged, and continuing would serve wrong data, so `run` stops the process
 /// when this task's handle completes.
@@ -53,7 +69,7 @@ pub fn spawn<E>(
     chain: Arc<Chain>,
     metrics: NodeMetrics,
     Deliveries(mut inbox): Deliveries,
-    marshal: MarshalMailbox,
+    consensus: Consensus,
 ) -> Handle<()>
 where
     E: Spawner + Clock + CryptoRng + Supervisor,
@@ -63,7 +79,8 @@ where
             // Marshal holds the finalization of a block finalized through consensus; a block it
             // fetched to repair a gap below a later finalization comes without one (`None`),
             // and the API then serves proofs at the newest height that has a certificate.
-            let finalization = marshal
+            let finalization = consensus
+                .marshal
                 .get_finalization(block.height())
                 .await
                 .map(|finalization| finalization.encode());
@@ -79,6 +96,13 @@ where
                 .await
                 .map_err(|e| crate::chain::BlockError::State(e.to_string()))
                 .and_then(|outcome| outcome);
+            let outcome = match outcome {
+                Ok(finalized) => enter_next_epoch(&chain, &consensus, block.inner())
+                    .await
+                    .map(|()| finalized)
+                    .map_err(|e| crate::chain::BlockError::State(e.to_string())),
+                Err(err) => Err(err),
+            };
             match outcome {
                 Ok(finalized) => {
                     ack.acknowledge();
@@ -94,4 +118,31 @@ where
             }
         }
     })
+}
+
+/// After the last block of an epoch is committed (again, after a restart), enters the next
+/// epoch with the set that block's state elected; a no-op for any other block.
+async fn enter_next_epoch(
+    chain: &Chain,
+    consensus: &Consensus,
+    block: &Block,
+) -> Result<(), EpochError> {
+    let Some(next) = epochs::boundary_after(&consensus.epocher, block.number()) else {
+        return Ok(());
+    };
+    let state = chain
+        .store()
+        .snapshot()
+        .map_err(|e| EpochError::State(e.to_string()))?;
+    let participants = epochs::committed_set(&state, next)?;
+    // `false` means the node is stopping; the ack that follows is then harmless.
+    consensus
+        .epochs
+        .transition(Transition {
+            epoch: next,
+            participants,
+            floor: block.digest(),
+        })
+        .await;
+    Ok(())
 }

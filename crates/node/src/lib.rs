@@ -12,6 +12,7 @@ pub mod chain;
 pub mod config;
 pub mod engine;
 pub mod enrolment;
+pub mod epochs;
 pub mod finalizer;
 pub mod gossip;
 pub mod mempool;

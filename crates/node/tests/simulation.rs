@@ -10,18 +10,30 @@
 //! the medical workload (register → approve → enrol → license → release → store → grant →
 //! access → revoke → access denied) must reach its expected outcome. Each scenario runs over several seeds.
 
+use commonware_codec::{Copying, Decode as _};
 use commonware_consensus::{
     Application, marshal::ancestry::Ancestry, simplex::mocks::conflicter, simplex::types::Context,
 };
+use commonware_consensus::{
+    Epochable as _,
+    simplex::types::Finalization,
+    types::{Epoch, Epocher as _, FixedEpocher},
+};
+use commonware_cryptography::certificate::Verifier as _;
 use commonware_cryptography::{Digested, Hasher as _, Sha256, Signer as _, ed25519};
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_p2p::{
+    simulated::{self, Link, Network, Oracle},
+    utils::mux::Muxer,
+};
+use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor, deterministic};
-use commonware_utils::{NZUsize, TryCollect, ordered::Set, probability};
+use commonware_utils::{NZU64, NZUsize, TryCollect, ordered::Set, probability};
 use futures::channel::oneshot;
 use medchain_node::{
     app::ChainApplication,
     chain::Chain,
-    engine::{self, Channels, Identity, Tuning, channel},
+    engine::{self, Channels, Tuning, channel},
+    epochs::{self, EpochSchemes, Epochs, Orchestrator, OrchestratorConfig},
     finalizer, gossip,
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
@@ -37,7 +49,7 @@ use medchain_types::{
     OrgKind, OrgState, Purpose, RecordId, Transaction, TxId, ValidatorInfo,
 };
 use rand_core::CryptoRng;
-use std::{sync::Arc, time::Duration};
+use std::{num::NonZeroU64, sync::Arc, time::Duration};
 
 /// A validator that proposes blocks claiming a state root their transactions do not produce
 /// (application-level Byzantine behaviour commonware has no mock for); it verifies honestly.
@@ -85,7 +97,91 @@ type PublicKey = ed25519::PublicKey;
 struct Node {
     handle: Handle<()>,
     chain: Arc<Chain>,
+    epochs: Epochs,
     shares: ShareStore,
+}
+
+type SimSender = simulated::Sender<PublicKey, deterministic::Context>;
+type SimReceiver = simulated::Receiver<PublicKey>;
+
+/// One node's consensus stack before it starts: marshal, then the epochs' engines.
+struct Stack {
+    signer: ed25519::PrivateKey,
+    namespace: Vec<u8>,
+    prefix: String,
+    epocher: FixedEpocher,
+    store: Store,
+    oracle: Oracle<PublicKey, deterministic::Context>,
+    channels: Channels<SimSender, SimReceiver>,
+}
+
+impl Stack {
+    /// Starts marshal with `application` and enters the epoch the store is in.
+    async fn start<A>(
+        self,
+        context: &deterministic::Context,
+        genesis_block: Digested<Block>,
+        application: A,
+        finalizer: finalizer::Finalizer,
+    ) -> (engine::MarshalMailbox, Epochs)
+    where
+        A: Application<
+                deterministic::Context,
+                SigningScheme = ConsensusScheme,
+                Context = Context<Hash32, PublicKey>,
+                Block = Block,
+                Input = (),
+            >,
+    {
+        let Self {
+            signer,
+            namespace,
+            prefix,
+            epocher,
+            store,
+            oracle,
+            channels,
+        } = self;
+        let schemes = EpochSchemes::new(&namespace, signer.clone());
+        let initial = epochs::resume(&store, &epocher, &schemes).unwrap();
+        let control = oracle.control(signer.public_key());
+        let tuning = Tuning::default();
+        let marshal = engine::start_marshal(
+            context.child("engine"),
+            signer.public_key(),
+            &prefix,
+            &tuning,
+            epocher.clone(),
+            schemes.clone(),
+            genesis_block,
+            application,
+            finalizer,
+            channels.broadcast,
+            channels.backfill,
+            oracle.manager(),
+            control.clone(),
+        )
+        .await
+        .unwrap();
+        let (_orchestrator, epochs) = Orchestrator::start(
+            context.child("epochs"),
+            OrchestratorConfig {
+                partition_prefix: prefix,
+                tuning,
+                blocker: control,
+                wrapper: marshal.wrapper,
+                marshal: marshal.mailbox.clone(),
+                page_cache: marshal.page_cache,
+                schemes,
+                epocher,
+            },
+            channels.votes,
+            channels.certificates,
+            channels.resolver,
+            initial,
+        );
+        (marshal.mailbox, epochs)
+    }
 }
 
 /// The simulated network and each validator's durable store (kept across crashes).
@@ -99,6 +195,8 @@ struct Cluster {
     /// Each validator's data directory for its PKG files (kept across crashes).
     data_dirs: Vec<tempfile::TempDir>,
     nodes: Vec<Option<Node>>,
+    /// Blocks per consensus epoch.
+    epoch_length: NonZeroU64,
 }
 
 fn link() -> Link {
@@ -111,6 +209,11 @@ fn link() -> Link {
 
 impl Cluster {
     async fn new(context: deterministic::Context) -> Self {
+        Self::with_epochs(context, engine::EPOCH_LENGTH).await
+    }
+
+    /// A cluster whose consensus changes epoch every `epoch_length` blocks.
+    async fn with_epochs(context: deterministic::Context, epoch_length: NonZeroU64) -> Self {
         let signers: Vec<_> = (0..VALIDATORS as u64)
             .map(|i| ed25519::PrivateKey::from_seed(1_000 + i))
             .collect();
@@ -154,6 +257,7 @@ impl Cluster {
                 .map(|_| tempfile::tempdir().unwrap())
                 .collect(),
             nodes: (0..VALIDATORS).map(|_| None).collect(),
+            epoch_length,
         };
         cluster.set_links(|_, _| true, true).await;
         cluster
@@ -204,14 +308,11 @@ impl Cluster {
             (next(), next(), next(), next(), next(), next(), next());
         let shares = ShareStore::open(self.data_dirs[index].path()).unwrap();
         let node_shares = shares.clone();
-        let identity = Identity {
-            signer: self.signers[index].clone(),
-            participants: self.participants.clone(),
-            namespace: self.genesis.consensus_namespace(),
-        };
+        let signer = self.signers[index].clone();
         let store = self.stores[index].clone();
         let genesis = self.genesis.clone();
         let oracle = self.oracle.clone();
+        let epocher = FixedEpocher::new(self.epoch_length);
         let (ready, started) = oneshot::channel();
         let handle = self
             .context
@@ -224,89 +325,84 @@ impl Cluster {
                 let (_gossip, _) =
                     gossip::start(context.child("gossip"), chain.clone(), gossip_channel);
                 let (finalizer, deliveries) = finalizer::channel();
-                let application =
-                    ChainApplication::new(chain.clone(), identity.signer.public_key());
-                let control = oracle.control(identity.signer.public_key());
-                let genesis_block = application.genesis_block();
-                let channels = Channels {
-                    votes,
-                    certificates,
-                    resolver,
-                    broadcast,
-                    backfill,
+                let application = ChainApplication::new(chain.clone(), signer.public_key());
+                let stack = Stack {
+                    signer: signer.clone(),
+                    namespace: genesis.consensus_namespace(),
+                    prefix: format!("validator-{index}"),
+                    epocher: epocher.clone(),
+                    store: chain.store().clone(),
+                    oracle,
+                    channels: Channels {
+                        votes,
+                        certificates,
+                        resolver,
+                        broadcast,
+                        backfill,
+                    },
                 };
-                let prefix = format!("validator-{index}");
-                let tuning = Tuning::default();
-                let engine_context = context.child("engine");
-                let (_engine, marshal) = if forging {
-                    engine::start(
-                        engine_context,
-                        &identity,
-                        &prefix,
-                        &tuning,
-                        genesis_block,
-                        ForgingProposer(application),
-                        finalizer,
-                        channels,
-                        oracle.manager(),
-                        control,
-                    )
-                    .await
+                let genesis_block = application.genesis_block();
+                let (marshal, epochs) = if forging {
+                    let forger = ForgingProposer(application);
+                    stack
+                        .start(&context, genesis_block, forger, finalizer)
+                        .await
                 } else {
-                    engine::start(
-                        engine_context,
-                        &identity,
-                        &prefix,
-                        &tuning,
-                        genesis_block,
-                        application,
-                        finalizer,
-                        channels,
-                        oracle.manager(),
-                        control,
-                    )
-                    .await
-                }
-                .unwrap();
+                    stack
+                        .start(&context, genesis_block, application, finalizer)
+                        .await
+                };
                 let _finalizer = finalizer::spawn(
                     context.child("finalizer"),
                     chain.clone(),
                     metrics,
                     deliveries,
-                    marshal,
+                    finalizer::Consensus {
+                        marshal,
+                        epochs: epochs.clone(),
+                        epocher,
+                    },
                 );
-                dkg::start(
-                    context.child("pkg"),
-                    chain.clone(),
-                    &genesis,
-                    identity.signer.clone(),
-                    shares,
-                    DkgConfig::default(),
-                    dkg_channel,
-                )
-                .unwrap();
-                let _ = ready.send(chain);
+                if genesis
+                    .validator_keys()
+                    .contains(&Address::from(signer.public_key()))
+                {
+                    dkg::start(
+                        context.child("pkg"),
+                        chain.clone(),
+                        &genesis,
+                        signer,
+                        shares,
+                        DkgConfig::default(),
+                        dkg_channel,
+                    )
+                    .unwrap();
+                }
+                let _ = ready.send((chain, epochs));
                 futures::future::pending::<()>().await;
             });
-        let chain = started.await.unwrap();
+        let (chain, epochs) = started.await.unwrap();
         self.nodes[index] = Some(Node {
             handle,
             chain,
+            epochs,
             shares: node_shares,
         });
     }
 
     /// Replaces validator `index` with a Byzantine one that signs a conflicting vote for every
-    /// vote it sees (and runs nothing else).
+    /// vote it sees in epoch 0 (and runs nothing else).
     async fn start_conflicter(&mut self, index: usize) {
-        let votes = self.channels(index).await.into_iter().next().unwrap();
-        let scheme = Identity {
-            signer: self.signers[index].clone(),
-            participants: self.participants.clone(),
-            namespace: self.genesis.consensus_namespace(),
-        }
-        .scheme()
+        let (sender, receiver) = self.channels(index).await.into_iter().next().unwrap();
+        let scheme = ConsensusScheme::signer(
+            &self.genesis.consensus_namespace(),
+            self.participants.clone(),
+            self.signers[index].clone(),
+        )
         .unwrap();
+        let (mux, mut votes) = Muxer::new(self.context.child("byzantine_mux"), sender, receiver);
+        mux.start();
+        let votes = votes.register(0).await.unwrap();
         let engine: conflicter::Conflicter<_, _, Sha256> = conflicter::Conflicter::new(
             self.context.child("byzantine"),
             conflicter::Config { scheme },
@@ -731,12 +827,17 @@ fn run(seed: u64, scenario: Scenario) {
 /// `MEDCHAIN_SIM_SEED_OFFSET` (default 0). A failure names its scenario and seed, which replays
 /// it exactly.
 fn run_every_seed(scenario: Scenario) {
+    run_every_seed_with(|seed| run(seed, scenario), &format!("{scenario:?}"));
+}
+
+/// Runs `scenario` under each seed of [`run_every_seed`]'s range.
+fn run_every_seed_with(scenario: impl Fn(u64) + std::panic::RefUnwindSafe, name: &str) {
     let count = env_number("MEDCHAIN_SIM_SEEDS", 20);
     let offset = env_number("MEDCHAIN_SIM_SEED_OFFSET", 0);
     for seed in offset..offset + count {
-        if let Err(panic) = std::panic::catch_unwind(|| run(seed, scenario)) {
+        if let Err(panic) = std::panic::catch_unwind(|| scenario(seed)) {
             eprintln!(
-                "{scenario:?} failed at seed {seed}: replay it with \
+                "{name} failed at seed {seed}: replay it with \
                  MEDCHAIN_SIM_SEED_OFFSET={seed} MEDCHAIN_SIM_SEEDS=1"
             );
             std::panic::resume_unwind(panic);
@@ -751,6 +852,110 @@ fn env_number(name: &str, default: u64) -> u64 {
             .unwrap_or_else(|_| panic!("{name}={text:?} is not a whole number")),
         Err(_) => default,
     }
+}
+
+/// Blocks per epoch in the epoch scenarios: short, so a run crosses several boundaries.
+const SHORT_EPOCH: NonZeroU64 = NZU64!(20);
+
+impl Cluster {
+    /// The epoch of `height`, as consensus and the state both count it.
+    fn epoch_of(&self, height: u64) -> Epoch {
+        FixedEpocher::new(self.epoch_length)
+            .containing(commonware_consensus::types::Height::new(height))
+            .unwrap()
+            .epoch()
+    }
+
+    /// The last height of `epoch`.
+    fn last_of(&self, epoch: u64) -> u64 {
+        FixedEpocher::new(self.epoch_length)
+            .last(Epoch::new(epoch))
+            .unwrap()
+            .get()
+    }
+
+    /// Every finalization certificate `index` stored up to `top` is of the epoch its height
+    /// is in and verifies with that epoch's validator set; returns how many it stored.
+    fn assert_certified_by_their_epoch(&self, index: usize, top: u64) -> usize {
+        let mut certified = 0;
+        for height in 1..=top {
+            let Some(bytes) = self.stores[index].finalization(height).unwrap() else {
+                continue;
+            };
+            let epoch = self.epoch_of(height);
+            let participants = self.participants_of(epoch);
+            let verifier =
+                ConsensusScheme::verifier(&self.genesis.consensus_namespace(), participants);
+            let finalization = Finalization::<ConsensusScheme, Hash32>::decode_cfg(
+                Copying(&bytes),
+                &verifier.certificate_codec_config(),
+            )
+            .unwrap();
+            assert_eq!(
+                finalization.epoch(),
+                epoch,
+                "height {height} certified in another epoch"
+            );
+            assert!(
+                finalization.verify(&mut commonware_utils::test_rng(), &verifier, &Sequential),
+                "height {height}'s certificate does not verify with epoch {epoch}'s set"
+            );
+            certified += 1;
+        }
+        certified
+    }
+
+    /// The validator set of `epoch` as validator 0's committed state records it.
+    fn participants_of(&self, epoch: Epoch) -> Set<PublicKey> {
+        let state = self.stores[0].snapshot().unwrap();
+        epochs::committed_set(&state, epoch).unwrap()
+    }
+}
+
+/// S1-dpos: with short epochs, consensus crosses three boundaries, each time stopping one
+/// simplex engine and starting the next with the set the chain decided, and the validators
+/// stay in agreement with the medical workload finalizing across them.
+fn run_epoch_turnover(seed: u64) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let mut cluster = Cluster::with_epochs(context, SHORT_EPOCH).await;
+        for index in 0..VALIDATORS {
+            cluster.start(index).await;
+        }
+        let mut workload = Workload::new();
+        cluster.submit_and_wait(workload.register()).await;
+        cluster.submit_and_wait(workload.approve()).await;
+        cluster.submit_and_wait(workload.enrol()).await;
+        cluster.submit_and_wait(workload.license()).await;
+        cluster.submit_and_wait(workload.release()).await;
+        let crossed = 3;
+        for epoch in 0..=crossed {
+            cluster.wait_for_height(cluster.last_of(epoch) + 1).await;
+        }
+        let top = cluster.last_of(crossed) + 5;
+        cluster.wait_for_height(top).await;
+        let all: Vec<usize> = (0..VALIDATORS).collect();
+        cluster.assert_agreement(&all);
+        for index in all {
+            let certified = cluster.assert_certified_by_their_epoch(index, top);
+            assert!(certified > 0, "validator {index} stored no certificate");
+            let epochs = &cluster.nodes[index].as_ref().unwrap().epochs;
+            assert!(epochs.current() >= Some(Epoch::new(crossed + 1)));
+            for epoch in 0..=crossed + 1 {
+                assert!(
+                    epochs.signing_epochs().contains(&Epoch::new(epoch)),
+                    "validator {index} did not sign in epoch {epoch}"
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn epochs_turn_over_with_the_same_set() {
+    run_every_seed_with(run_epoch_turnover, "epochs_turn_over_with_the_same_set");
 }
 
 #[test]
