@@ -953,6 +953,49 @@ fn run_epoch_turnover(seed: u64) {
     });
 }
 
+/// A validator down while the others cross two epoch boundaries restarts in the epoch its
+/// state is in, learns from the votes of a later epoch that it fell behind, fetches each
+/// boundary block, and enters every epoch in turn until it signs in the current one.
+fn run_restart_across_boundaries(seed: u64) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let mut cluster = Cluster::with_epochs(context, SHORT_EPOCH).await;
+        for index in 0..VALIDATORS {
+            cluster.start(index).await;
+        }
+        let crashed = 2;
+        cluster.wait_for_height(5).await;
+        cluster.crash(crashed);
+        let stopped_at = cluster.height(crashed);
+        assert!(cluster.epoch_of(stopped_at + 1) == Epoch::zero());
+        let ahead = cluster.last_of(2) + 3;
+        cluster.wait_for_height(ahead).await;
+
+        cluster.start(crashed).await;
+        let top = cluster.last_of(3) + 5;
+        cluster.wait_for_height(top).await;
+        let all: Vec<usize> = (0..VALIDATORS).collect();
+        cluster.assert_agreement(&all);
+        cluster.assert_certified_by_their_epoch(crashed, top);
+        let epochs = &cluster.nodes[crashed].as_ref().unwrap().epochs;
+        assert!(epochs.current() >= Some(Epoch::new(4)));
+        assert!(
+            epochs.signing_epochs().contains(&Epoch::new(4)),
+            "the restarted validator does not sign in the current epoch"
+        );
+    });
+}
+
+#[test]
+fn a_validator_restarted_across_a_boundary_catches_up() {
+    run_every_seed_with(
+        run_restart_across_boundaries,
+        "a_validator_restarted_across_a_boundary_catches_up",
+    );
+}
+
 #[test]
 fn epochs_turn_over_with_the_same_set() {
     run_every_seed_with(run_epoch_turnover, "epochs_turn_over_with_the_same_set");
