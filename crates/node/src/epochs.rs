@@ -14,9 +14,12 @@
 //! it follows every certificate and signs nothing, so a validator that leaves the set stops
 //! signing and a newly elected one has followed the chain up to its first epoch.
 
-use crate::engine::{ConsensusScheme, IO_BUFFER, MarshalMailbox, Tuning, Wrapper};
+use crate::{
+    engine::{ConsensusScheme, IO_BUFFER, MarshalMailbox, Tuning, Wrapper},
+    slashing::EvidenceReporter,
+};
 use commonware_consensus::{
-    Application,
+    Application, Reporters,
     simplex::{self, ForwardPolicy, SkipBudget, SkipPolicy, elector::RoundRobin, types::Context},
     types::{Epoch, Epocher as _, FixedEpocher, Height, ViewDelta},
 };
@@ -191,6 +194,8 @@ where
     pub blocker: B,
     /// Automaton, relay and reporter of every engine.
     pub wrapper: Wrapper<E, A>,
+    /// Also receives every engine's activity, for the faults in it.
+    pub evidence: EvidenceReporter,
     /// Marshal, asked to fetch the boundary block when peers are already in a later epoch.
     pub marshal: MarshalMailbox,
     /// The page cache the simplex journals share with marshal.
@@ -379,7 +384,7 @@ where
         Hash32,
         Wrapper<E, A>,
         Wrapper<E, A>,
-        Wrapper<E, A>,
+        Reporters<Wrapper<E, A>, EvidenceReporter>,
         Sequential,
     > {
         let tuning = &self.config.tuning;
@@ -390,7 +395,7 @@ where
             blocker: self.config.blocker.clone(),
             automaton: wrapper.clone(),
             relay: wrapper.clone(),
-            reporter: wrapper,
+            reporter: Reporters::from((wrapper, self.config.evidence.clone())),
             strategy: Sequential,
             partition: partition_name(&self.config.partition_prefix, epoch),
             mailbox_size: NZUsize!(1024),
@@ -410,7 +415,9 @@ where
             fetch_timeout: NZDuration!(Duration::from_secs(1)),
             fetch_retry_delay: Duration::from_millis(100),
             forward: ForwardPolicy::Disabled,
-            track_historical_votes: false,
+            // Keeps each vote until its round is pruned, so a conflicting one arriving later
+            // is still caught as evidence (S1-dpos slashing).
+            track_historical_votes: true,
         }
     }
 }
@@ -498,4 +505,89 @@ pub fn resume(
         participants,
         floor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::Signer as _;
+    use commonware_utils::NZU64;
+
+    fn keys(seeds: &[u64]) -> Vec<ed25519::PrivateKey> {
+        seeds
+            .iter()
+            .map(|seed| ed25519::PrivateKey::from_seed(*seed))
+            .collect()
+    }
+
+    fn set(keys: &[ed25519::PrivateKey]) -> Set<ed25519::PublicKey> {
+        Set::from_iter_dedup(keys.iter().map(|key| key.public_key()))
+    }
+
+    #[test]
+    fn epoch_zero_keeps_the_single_engine_partition_and_later_epochs_get_their_own() {
+        assert_eq!(
+            partition_name("medchain", Epoch::zero()),
+            "medchain-simplex"
+        );
+        assert_eq!(
+            partition_name("medchain", Epoch::new(1)),
+            "medchain-simplex-e1"
+        );
+        assert_ne!(
+            partition_name("v", Epoch::new(12)),
+            partition_name("v", Epoch::new(1))
+        );
+    }
+
+    #[test]
+    fn a_member_signs_and_anyone_else_only_verifies() {
+        let validators = keys(&[1, 2, 3, 4]);
+        let outsider = ed25519::PrivateKey::from_seed(9);
+        let member = EpochSchemes::new(b"ns", validators[2].clone());
+        let observer = EpochSchemes::new(b"ns", outsider);
+        let signing = member.insert(Epoch::zero(), set(&validators));
+        let observing = observer.insert(Epoch::zero(), set(&validators));
+        assert!(matches!(signing.me(), Some(Membership::Signer(_))));
+        assert!(observing.me().is_none());
+        // Marshal verifies with either; an unknown epoch has no scheme.
+        assert!(observer.scoped(Epoch::zero()).is_some());
+        assert!(observer.scoped(Epoch::new(1)).is_none());
+    }
+
+    #[test]
+    fn a_decided_set_is_never_replaced() {
+        let (first, second) = (keys(&[1, 2, 3]), keys(&[4, 5, 6]));
+        let schemes = EpochSchemes::new(b"ns", first[0].clone());
+        schemes.insert(Epoch::new(3), set(&first));
+        let again = schemes.insert(Epoch::new(3), set(&second));
+        assert_eq!(again.participants(), &set(&first));
+        assert_eq!(
+            schemes.get(Epoch::new(3)).unwrap().participants(),
+            &set(&first)
+        );
+    }
+
+    #[test]
+    fn the_boundary_is_the_last_height_of_each_epoch() {
+        let epocher = FixedEpocher::new(NZU64!(10));
+        // Heights 0..=9 are epoch 0 (0 is genesis), 10..=19 epoch 1.
+        assert_eq!(boundary_after(&epocher, 8), None);
+        assert_eq!(boundary_after(&epocher, 9), Some(Epoch::new(1)));
+        assert_eq!(boundary_after(&epocher, 10), None);
+        assert_eq!(boundary_after(&epocher, 19), Some(Epoch::new(2)));
+        assert_eq!(epoch_after(&epocher, 0), Epoch::zero());
+        assert_eq!(epoch_after(&epocher, 8), Epoch::zero());
+        assert_eq!(epoch_after(&epocher, 9), Epoch::new(1));
+        assert_eq!(epoch_after(&epocher, 10), Epoch::new(1));
+    }
+
+    #[test]
+    fn a_chain_without_epochs_never_reaches_a_boundary() {
+        let epocher = FixedEpocher::new(crate::engine::EPOCH_LENGTH);
+        for height in [0, 1, 1 << 40, u64::MAX - 2] {
+            assert_eq!(boundary_after(&epocher, height), None);
+            assert_eq!(epoch_after(&epocher, height), Epoch::zero());
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! moves consensus into the next epoch before the ack ([`crate::epochs`]).
 
 use crate::{
-    chain::Chain,
+    chain::{BlockError, Chain, Finalized},
     engine::MarshalMailbox,
     epochs::{self, EpochError, Epochs, Transition},
     metrics::NodeMetrics,
@@ -84,23 +84,11 @@ where
                 .get_finalization(block.height())
                 .await
                 .map(|finalization| finalization.encode());
-            // The commit executes (if needed) and fsyncs: keep it off the async workers.
-            let committing = chain.clone();
-            let delivered = block.clone();
-            let outcome = context
-                .child("commit")
-                .shared(true)
-                .spawn(move |mut rng| async move {
-                    committing.finalize(&mut rng, delivered.inner(), finalization.as_deref())
-                })
-                .await
-                .map_err(|e| crate::chain::BlockError::State(e.to_string()))
-                .and_then(|outcome| outcome);
+            let outcome = commit(&context, &chain, &block, finalization).await;
             let outcome = match outcome {
                 Ok(finalized) => enter_next_epoch(&chain, &consensus, block.inner())
                     .await
-                    .map(|()| finalized)
-                    .map_err(|e| crate::chain::BlockError::State(e.to_string())),
+                    .map(|()| finalized),
                 Err(err) => Err(err),
             };
             match outcome {
@@ -112,12 +100,47 @@ where
                     }
                 }
                 Err(err) => {
-                    error!(%err, height = block.inner().number(), "cannot commit finalized block; stopping");
+                    error!(%err, height = block.inner().number(), "cannot follow the finalized chain; stopping");
                     return;
                 }
             }
         }
     })
+}
+
+/// Why a finalized block could not be taken in.
+#[derive(Debug, thiserror::Error)]
+enum FollowError {
+    /// Its commit failed.
+    #[error("cannot commit the block: {0}")]
+    Commit(#[from] BlockError),
+    /// The epoch it ends could not be left.
+    #[error("cannot enter the next epoch: {0}")]
+    Epoch(#[from] EpochError),
+}
+
+/// Commits `block`; the commit executes (if needed) and fsyncs, so it runs off the async
+/// workers.
+async fn commit<E>(
+    context: &E,
+    chain: &Arc<Chain>,
+    block: &Digested<Block>,
+    finalization: Option<bytes::Bytes>,
+) -> Result<Finalized, FollowError>
+where
+    E: Spawner + Supervisor + CryptoRng,
+{
+    let committing = chain.clone();
+    let delivered = block.clone();
+    let outcome = context
+        .child("commit")
+        .shared(true)
+        .spawn(move |mut rng| async move {
+            committing.finalize(&mut rng, delivered.inner(), finalization.as_deref())
+        })
+        .await
+        .map_err(|e| BlockError::State(e.to_string()))?;
+    Ok(outcome?)
 }
 
 /// After the last block of an epoch is committed (again, after a restart), enters the next
@@ -126,7 +149,7 @@ async fn enter_next_epoch(
     chain: &Chain,
     consensus: &Consensus,
     block: &Block,
-) -> Result<(), EpochError> {
+) -> Result<(), FollowError> {
     let Some(next) = epochs::boundary_after(&consensus.epocher, block.number()) else {
         return Ok(());
     };

@@ -19,3 +19,4 @@ pub mod mempool;
 pub mod metrics;
 pub mod pkg;
 pub mod run;
+pub mod slashing;

@@ -8,11 +8,12 @@ use crate::{
     config::LoadedConfig,
     engine::{self, EngineError, Tuning, channel},
     enrolment::{Enrolment, nonces::NonceLimits},
-    epochs::{self, EpochError, EpochSchemes, Orchestrator, OrchestratorConfig},
+    epochs::{self, EpochError, EpochSchemes, Epochs, Orchestrator, OrchestratorConfig},
     finalizer, gossip,
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
     pkg::{self, DkgError, ShareStore},
+    slashing,
 };
 use commonware_consensus::types::FixedEpocher;
 use commonware_cryptography::{ChaCha20Poly1305, Signer};
@@ -87,6 +88,8 @@ pub struct Running {
     pub finalizer: commonware_runtime::Handle<()>,
     /// This validator's threshold-PKG share, once its key generation completed.
     pub shares: ShareStore,
+    /// The consensus epochs this node runs.
+    pub epochs: Epochs,
 }
 
 /// Runs a validator until Ctrl-C or SIGTERM.
@@ -174,6 +177,8 @@ pub async fn launch(
     let (finalizer, deliveries) = finalizer::channel();
     let application = ChainApplication::new(chain.clone(), key.public_key());
     let epocher = FixedEpocher::new(engine::EPOCH_LENGTH);
+    let (evidence, faults) = slashing::channel();
+    slashing::log_only(context.child("faults"), faults);
     let schemes = EpochSchemes::new(&genesis.consensus_namespace(), key.clone());
     let initial = epochs::resume(chain.store(), &epocher, &schemes)?;
     let marshal = engine::start_marshal(
@@ -199,6 +204,7 @@ pub async fn launch(
             tuning,
             blocker: oracle,
             wrapper: marshal.wrapper,
+            evidence,
             marshal: marshal.mailbox.clone(),
             page_cache: marshal.page_cache,
             schemes,
@@ -216,7 +222,7 @@ pub async fn launch(
         deliveries,
         finalizer::Consensus {
             marshal: marshal.mailbox,
-            epochs,
+            epochs: epochs.clone(),
             epocher,
         },
     );
@@ -259,6 +265,7 @@ pub async fn launch(
         chain,
         finalizer,
         shares,
+        epochs,
     })
 }
 

@@ -38,6 +38,7 @@ use medchain_node::{
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
     pkg::{self as dkg, DkgConfig, ShareStore},
+    slashing,
 };
 use medchain_state::{
     StateReadExt as _, keys,
@@ -49,7 +50,11 @@ use medchain_types::{
     OrgKind, OrgState, Purpose, RecordId, Transaction, TxId, ValidatorInfo,
 };
 use rand_core::CryptoRng;
-use std::{num::NonZeroU64, sync::Arc, time::Duration};
+use std::{
+    num::{NonZeroU64, NonZeroUsize},
+    sync::Arc,
+    time::Duration,
+};
 
 /// A validator that proposes blocks claiming a state root their transactions do not produce
 /// (application-level Byzantine behaviour commonware has no mock for); it verifies honestly.
@@ -143,6 +148,8 @@ impl Stack {
             channels,
         } = self;
         let schemes = EpochSchemes::new(&namespace, signer.clone());
+        let (evidence, faults) = slashing::channel();
+        slashing::log_only(context.child("faults"), faults);
         let initial = epochs::resume(&store, &epocher, &schemes).unwrap();
         let control = oracle.control(signer.public_key());
         let tuning = Tuning::default();
@@ -170,6 +177,7 @@ impl Stack {
                 tuning,
                 blocker: control,
                 wrapper: marshal.wrapper,
+                evidence,
                 marshal: marshal.mailbox.clone(),
                 page_cache: marshal.page_cache,
                 schemes,
@@ -209,22 +217,33 @@ fn link() -> Link {
 
 impl Cluster {
     async fn new(context: deterministic::Context) -> Self {
-        Self::with_epochs(context, engine::EPOCH_LENGTH).await
+        Self::with_epochs(context, engine::EPOCH_LENGTH, 0).await
     }
 
-    /// A cluster whose consensus changes epoch every `epoch_length` blocks.
-    async fn with_epochs(context: deterministic::Context, epoch_length: NonZeroU64) -> Self {
-        let signers: Vec<_> = (0..VALIDATORS as u64)
+    /// A cluster whose consensus changes epoch every `epoch_length` blocks, with `standby`
+    /// nodes besides the genesis validators (nodes `VALIDATORS..`).
+    async fn with_epochs(
+        context: deterministic::Context,
+        epoch_length: NonZeroU64,
+        standby: usize,
+    ) -> Self {
+        let nodes = VALIDATORS + standby;
+        let signers: Vec<_> = (0..nodes as u64)
             .map(|i| ed25519::PrivateKey::from_seed(1_000 + i))
             .collect();
-        let participants: Set<PublicKey> = signers
+        let participants: Set<PublicKey> = signers[..VALIDATORS]
+            .iter()
+            .map(|s| s.public_key())
+            .try_collect()
+            .unwrap();
+        let everyone: Set<PublicKey> = signers
             .iter()
             .map(|s| s.public_key())
             .try_collect()
             .unwrap();
         let mut genesis = testkit::genesis_document();
         genesis.genesis_time_ms = 0;
-        genesis.validators = signers
+        genesis.validators = signers[..VALIDATORS]
             .iter()
             .enumerate()
             .map(|(i, s)| ValidatorInfo {
@@ -235,12 +254,12 @@ impl Cluster {
         let (network, oracle) = Network::new_with_peers(
             context.child("network"),
             simulated::Config {
-                max_size: engine::max_message_size(VALIDATORS),
-                max_peers_per_set: NZUsize!(VALIDATORS),
+                max_size: engine::max_message_size(nodes),
+                max_peers_per_set: NonZeroUsize::new(nodes).unwrap(),
                 disconnect_on_block: true,
                 tracked_peer_sets: NZUsize!(1),
             },
-            participants.clone(),
+            everyone,
         )
         .await;
         network.start();
@@ -250,13 +269,9 @@ impl Cluster {
             signers,
             participants,
             genesis,
-            stores: (0..VALIDATORS)
-                .map(|_| Store::in_memory().unwrap())
-                .collect(),
-            data_dirs: (0..VALIDATORS)
-                .map(|_| tempfile::tempdir().unwrap())
-                .collect(),
-            nodes: (0..VALIDATORS).map(|_| None).collect(),
+            stores: (0..nodes).map(|_| Store::in_memory().unwrap()).collect(),
+            data_dirs: (0..nodes).map(|_| tempfile::tempdir().unwrap()).collect(),
+            nodes: (0..nodes).map(|_| None).collect(),
             epoch_length,
         };
         cluster.set_links(|_, _| true, true).await;
@@ -265,8 +280,8 @@ impl Cluster {
 
     /// Adds (or removes) the links between every ordered pair `(a, b)` with `pick(a, b)`.
     async fn set_links(&mut self, pick: impl Fn(usize, usize) -> bool, up: bool) {
-        for a in 0..VALIDATORS {
-            for b in 0..VALIDATORS {
+        for a in 0..self.signers.len() {
+            for b in 0..self.signers.len() {
                 if a == b || !pick(a, b) {
                     continue;
                 }
@@ -493,7 +508,7 @@ impl Cluster {
     /// Waits until every running validator committed at least `height`.
     async fn wait_for_height(&self, height: u64) {
         let deadline = self.context.current() + Duration::from_secs(120);
-        while (0..VALIDATORS).any(|i| self.nodes[i].is_some() && self.height(i) < height) {
+        while (0..self.nodes.len()).any(|i| self.nodes[i].is_some() && self.height(i) < height) {
             assert!(
                 self.context.current() < deadline,
                 "height {height} not reached in time"
@@ -920,7 +935,7 @@ fn run_epoch_turnover(seed: u64) {
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(1_800)));
     deterministic::Runner::new(config).start(|context| async move {
-        let mut cluster = Cluster::with_epochs(context, SHORT_EPOCH).await;
+        let mut cluster = Cluster::with_epochs(context, SHORT_EPOCH, 0).await;
         for index in 0..VALIDATORS {
             cluster.start(index).await;
         }
@@ -953,7 +968,7 @@ fn run_epoch_turnover(seed: u64) {
     });
 }
 
-/// A validator down while the others cross two epoch boundaries restarts in the epoch its
+/// A validator down while the others cross three epoch boundaries restarts in the epoch its
 /// state is in, learns from the votes of a later epoch that it fell behind, fetches each
 /// boundary block, and enters every epoch in turn until it signs in the current one.
 fn run_restart_across_boundaries(seed: u64) {
@@ -961,28 +976,41 @@ fn run_restart_across_boundaries(seed: u64) {
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(1_800)));
     deterministic::Runner::new(config).start(|context| async move {
-        let mut cluster = Cluster::with_epochs(context, SHORT_EPOCH).await;
+        let mut cluster = Cluster::with_epochs(context, SHORT_EPOCH, 0).await;
         for index in 0..VALIDATORS {
             cluster.start(index).await;
         }
+        // Down in epoch 1, so it resumes that epoch's engine from its journal, built on the
+        // boundary block of epoch 0 from its store.
         let crashed = 2;
-        cluster.wait_for_height(5).await;
+        cluster.wait_for_height(cluster.last_of(0) + 3).await;
         cluster.crash(crashed);
         let stopped_at = cluster.height(crashed);
-        assert!(cluster.epoch_of(stopped_at + 1) == Epoch::zero());
-        let ahead = cluster.last_of(2) + 3;
+        assert_eq!(cluster.epoch_of(stopped_at + 1), Epoch::new(1));
+        let ahead = cluster.last_of(3) + 3;
         cluster.wait_for_height(ahead).await;
 
         cluster.start(crashed).await;
-        let top = cluster.last_of(3) + 5;
+        let top = cluster.last_of(4) + 5;
         cluster.wait_for_height(top).await;
         let all: Vec<usize> = (0..VALIDATORS).collect();
         cluster.assert_agreement(&all);
         cluster.assert_certified_by_their_epoch(crashed, top);
+        // What a light client needs to learn each next set from this node too.
+        for epoch in 0..=4 {
+            let boundary = cluster.last_of(epoch);
+            assert!(
+                cluster.stores[crashed]
+                    .finalization(boundary)
+                    .unwrap()
+                    .is_some(),
+                "no certificate for boundary block {boundary}"
+            );
+        }
         let epochs = &cluster.nodes[crashed].as_ref().unwrap().epochs;
-        assert!(epochs.current() >= Some(Epoch::new(4)));
+        assert!(epochs.current() >= Some(Epoch::new(5)));
         assert!(
-            epochs.signing_epochs().contains(&Epoch::new(4)),
+            epochs.signing_epochs().contains(&Epoch::new(5)),
             "the restarted validator does not sign in the current epoch"
         );
     });
