@@ -96,6 +96,7 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
                 public_key: keys::address_of(key),
             })
             .collect(),
+        tokens: None,
     };
     let peers: Vec<PeerConfig> = genesis
         .validators

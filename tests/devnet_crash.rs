@@ -64,6 +64,7 @@ impl Account {
             sender: self.address,
             nonce: self.nonce,
             valid_until_ms: u64::MAX,
+            fee: 0,
             payload,
         }
         .sign(&self.key)

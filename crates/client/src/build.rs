@@ -165,6 +165,7 @@ pub fn grant_consent(
         records,
         purpose,
         expiry,
+        reward: None,
     }))
 }
 
@@ -413,6 +414,7 @@ mod tests {
             sender: address(sender),
             nonce: 0,
             valid_until_ms: u64::MAX,
+            fee: 0,
             payload,
         }
         .sign(&key(sender))

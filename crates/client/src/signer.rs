@@ -60,6 +60,7 @@ impl<'c> Signer<'c> {
             sender: self.address,
             nonce,
             valid_until_ms: now_ms.saturating_add(TX_LIFETIME.as_millis() as u64),
+            fee: 0,
             payload,
         };
         Ok(body.sign(&self.key)?)

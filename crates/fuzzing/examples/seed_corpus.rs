@@ -7,10 +7,10 @@
 
 use commonware_codec::Encode as _;
 use commonware_consensus::{
-    simplex::types::{Finalization, Finalize, Proposal},
+    simplex::types::{ConflictingNotarize, Finalization, Finalize, Notarize, Proposal},
     types::{Epoch, Round, View},
 };
-use commonware_cryptography::{Hasher as _, Sha256};
+use commonware_cryptography::{Hasher as _, Sha256, Signer as _};
 use commonware_parallel::Sequential;
 use commonware_utils::iter::NonEmpty;
 use medchain_api::{
@@ -24,8 +24,11 @@ use medchain_state::{
     testkit::{self, Actor, Cast, org_name},
 };
 use medchain_types::{
-    AccessGrounds, Block, DealerLogBytes, Expiry, Hash32, Header, OrgKind, OrgState, Payload,
-    PkgPayload, Purpose, Receipt, RefusalReason, Transaction, Uri,
+    AccessGrounds, Block, CandidateEndorsement, DealerLogBytes, EscrowId, Expiry, Hash32, Header,
+    OrgKind, OrgName, OrgState, Payload, PeerAddress, PkgPayload, Purpose, Receipt, RefusalReason,
+    StakePayload, TokenPayload, Transaction, Uri,
+    evidence::Equivocation,
+    token::{Lock, LockTime, OutPoint, Payee, TransferAuthorization, TxOutput},
 };
 use serde::Serialize;
 use std::{fs, path::Path};
@@ -59,7 +62,12 @@ fn main() {
             .txs
             .iter()
             .map(|tx| tx.body.payload.encode().to_vec())
-            .chain([deal.encode().to_vec()]),
+            .chain([deal.encode().to_vec()])
+            .chain(
+                token_and_stake_payloads()
+                    .iter()
+                    .map(|payload| payload.encode().to_vec()),
+            ),
     );
     write(out, "block", blocks(&story.txs));
     write(out, "certificate", certificates());
@@ -358,6 +366,108 @@ fn finalization(signers: &[usize], digest: Hash32) -> Finalization<ConsensusSche
         &Sequential,
     )
     .expect("assemble")
+}
+
+/// Token and staking payloads execute only on a chain with tokens; they are seeded as payloads
+/// alone, with genuine embedded signatures (a cosignature, an endorsement, two conflicting
+/// votes of a fixture validator).
+fn token_and_stake_payloads() -> Vec<Payload> {
+    let chain = fixtures::chain();
+    let keys = fixtures::validator_keys();
+    let address = |i: usize| medchain_types::Address::from(keys[i].public_key());
+    let outputs = vec![
+        TxOutput::to_key(40, address(1)),
+        TxOutput {
+            value: 30,
+            to: Payee::Output {
+                lock: Lock::Multi {
+                    threshold: 2,
+                    keys: vec![address(1), address(2), address(3)],
+                },
+                unlock: Some(LockTime::Height(100)),
+            },
+        },
+        TxOutput {
+            value: 5,
+            to: Payee::Balance(address(0)),
+        },
+    ];
+    let inputs = vec![OutPoint {
+        tx: medchain_types::TxId(chain.genesis.digest()),
+        index: 1,
+    }];
+    let cosignature = TransferAuthorization {
+        chain_id: chain.genesis.chain_id.clone(),
+        sender: address(0),
+        nonce: 0,
+        fee: 25,
+        inputs: inputs.clone(),
+        from_balance: 0,
+        outputs: outputs.clone(),
+    }
+    .sign(&keys[1]);
+    let escrow = EscrowId(Sha256::hash(&[b"escrow"]));
+    let org = OrgName::new("Seoul General").expect("org name");
+    let endorsement = CandidateEndorsement {
+        chain_id: chain.genesis.chain_id.clone(),
+        org: org.clone(),
+        candidate: address(0),
+    }
+    .sign(&keys[1]);
+    let participants = chain.genesis.validator_set().expect("fixture genesis");
+    let scheme = ConsensusScheme::signer(
+        &chain.genesis.consensus_namespace(),
+        participants,
+        keys[2].clone(),
+    )
+    .expect("a fixture validator");
+    let vote = |payload: &[u8]| {
+        Notarize::sign(
+            &scheme,
+            Proposal::new(
+                Round::new(Epoch::zero(), View::new(3)),
+                View::new(2),
+                Sha256::hash(&[payload]),
+            ),
+        )
+        .expect("sign")
+    };
+    vec![
+        Payload::Token(TokenPayload::Transfer {
+            inputs,
+            from_balance: 0,
+            outputs,
+            cosignatures: vec![cosignature],
+        }),
+        Payload::Token(TokenPayload::EscrowOpen {
+            payee: address(1),
+            arbiter: address(2),
+            amount: 70,
+            refund_after: LockTime::TimeMs(1_800_000_000_000),
+        }),
+        Payload::Token(TokenPayload::EscrowRelease { escrow }),
+        Payload::Token(TokenPayload::EscrowRefund { escrow }),
+        Payload::Stake(StakePayload::Register {
+            org,
+            p2p: PeerAddress::new("127.0.0.1:9004").expect("p2p address"),
+            endorser: address(1),
+            endorsement,
+        }),
+        Payload::Stake(StakePayload::Delegate {
+            candidate: address(0),
+            amount: 1_000,
+        }),
+        Payload::Stake(StakePayload::Undelegate {
+            candidate: address(0),
+            amount: 400,
+        }),
+        Payload::Stake(StakePayload::Withdraw {
+            candidate: address(0),
+        }),
+        Payload::Stake(StakePayload::Report {
+            evidence: Equivocation::Notarize(ConflictingNotarize::new(vote(b"a"), vote(b"b"))),
+        }),
+    ]
 }
 
 fn certificates() -> Vec<Vec<u8>> {

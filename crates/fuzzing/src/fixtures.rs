@@ -61,6 +61,7 @@ pub fn chain() -> &'static Chain {
                     public_key: Address::from(key.public_key()),
                 })
                 .collect(),
+            tokens: None,
         };
         let light = LightClient::new(genesis.clone()).expect("the fixture genesis is valid");
         let block_zero = medchain_client::genesis_header(&genesis).expect("genesis header");

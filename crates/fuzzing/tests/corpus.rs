@@ -88,6 +88,15 @@ fn the_payload_corpus_holds_every_payload_kind() {
         "registry.set_state",
         "revocation.add",
         "revocation.remove",
+        "stake.delegate",
+        "stake.register",
+        "stake.report",
+        "stake.undelegate",
+        "stake.withdraw",
+        "token.escrow_open",
+        "token.escrow_refund",
+        "token.escrow_release",
+        "token.transfer",
     ];
     let missing: Vec<&str> = every_kind
         .into_iter()

@@ -69,6 +69,7 @@ fn network(dir: &std::path::Path) -> Vec<LoadedConfig> {
                 public_key: Address::from(key.public_key()),
             })
             .collect(),
+        tokens: None,
     };
     let p2p: Vec<SocketAddr> = (0..VALIDATORS).map(|_| free_port()).collect();
     let peers: Vec<PeerConfig> = keys

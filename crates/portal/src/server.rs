@@ -395,6 +395,7 @@ mod tests {
                 name: "v".into(),
                 public_key: address_of(&validator),
             }],
+            tokens: None,
         };
         App::for_tests(
             Client::new(

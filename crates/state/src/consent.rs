@@ -36,6 +36,7 @@ pub(crate) fn execute<R: StateRead>(
             records,
             purpose,
             expiry,
+            reward: _,
         } => grant(ctx, grantee, records, *purpose, *expiry),
         ConsentPayload::Revoke { consent } => revoke(ctx, consent),
     }

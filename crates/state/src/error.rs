@@ -113,6 +113,9 @@ pub enum ExecError {
     /// The account has used every nonce.
     #[error("account nonce is exhausted")]
     NonceExhausted,
+    /// S1-tokens: token and staking transactions need a chain whose genesis has tokens.
+    #[error("this chain's genesis has no tokens: token and staking transactions are refused")]
+    NoTokens,
 
     // Registry (S2-register, S2-state).
     /// S2-register: the regulator may not register an organisation.
@@ -355,6 +358,7 @@ impl ExecError {
             Self::TxExpired { .. } => "tx_expired",
             Self::BadNonce { .. } => "bad_nonce",
             Self::NonceExhausted => "nonce_exhausted",
+            Self::NoTokens => "no_tokens",
             Self::RegulatorCannotRegister => "regulator_cannot_register",
             Self::RegulatorCannotJoin => "regulator_cannot_join",
             Self::OrgExists(_) => "org_exists",

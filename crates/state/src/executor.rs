@@ -152,6 +152,7 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             Payload::Revocation(payload) => revocation::execute(&mut ctx, payload)?,
             Payload::Pkg(payload) => pkg::execute(&mut ctx, payload)?,
             Payload::Emergency(payload) => emergency::execute(&mut ctx, payload)?,
+            Payload::Token(_) | Payload::Stake(_) => return Err(ExecError::NoTokens),
         };
         ctx.put(&account_key, &Account { nonce: next });
         self.writes.extend(ctx.into_writes());

@@ -61,6 +61,7 @@ pub fn genesis_document() -> Genesis {
             name: "validator-0".into(),
             public_key: address(validator_seed(0)),
         }],
+        tokens: None,
     }
 }
 
@@ -104,6 +105,7 @@ impl Actor {
             sender: self.address,
             nonce,
             valid_until_ms: u64::MAX,
+            fee: 0,
             payload,
         }
         .sign(&self.key)
@@ -183,6 +185,7 @@ pub fn grant(grantee: &Address, records: &[RecordId], purpose: Purpose, expiry: 
         records: records.to_vec(),
         purpose,
         expiry,
+        reward: None,
     })
 }
 

@@ -62,6 +62,7 @@ fn a_transaction_past_its_deadline_never_executes_and_changes_nothing() {
             sender: doctor.address,
             nonce: world.nonce(&doctor),
             valid_until_ms,
+            fee: 0,
             payload: release(&doctor, &patient.address, &ContentHash::of(b"EMR")),
         };
         body.sign(&doctor.key).unwrap().verify(&chain_id()).unwrap()

@@ -69,6 +69,7 @@ pub fn payloads() -> Vec<Payload> {
             records: vec![record],
             purpose: Purpose::Treatment,
             expiry: Expiry::AtHeight(100),
+            reward: Some(50),
         }),
         Payload::Consent(ConsentPayload::Revoke {
             consent: ConsentId(record.0),
@@ -116,6 +117,8 @@ pub fn payloads() -> Vec<Payload> {
         }),
     ]
     .into_iter()
+    .chain(token_payloads())
+    .chain(stake_payloads())
     .chain(
         [
             AccessGrounds::Consent,
@@ -150,10 +153,108 @@ pub fn signed_txs() -> Vec<Transaction> {
                 sender: address(1),
                 nonce: nonce as u64,
                 valid_until_ms: u64::MAX,
+                fee: nonce as u64 * 7,
                 payload,
             }
             .sign(&key(1))
             .unwrap()
         })
         .collect()
+}
+
+/// One token payload of every kind (the transfer without cosignatures: a cosignature binds the
+/// sender's nonce and fee, see `tx::tests`).
+pub fn token_payloads() -> Vec<Payload> {
+    use token::*;
+    let escrow = EscrowId(TxId::of_encoded(b"open").0);
+    vec![
+        Payload::Token(TokenPayload::Transfer {
+            inputs: vec![OutPoint {
+                tx: TxId::of_encoded(b"funding"),
+                index: 3,
+            }],
+            from_balance: 10,
+            outputs: vec![
+                TxOutput::to_key(40, address(2)),
+                TxOutput {
+                    value: 30,
+                    to: Payee::Output {
+                        lock: Lock::Multi {
+                            threshold: 2,
+                            keys: vec![address(1), address(2), address(3)],
+                        },
+                        unlock: Some(LockTime::TimeMs(1_800_000_000_000)),
+                    },
+                },
+                TxOutput {
+                    value: 20,
+                    to: Payee::Balance(address(1)),
+                },
+            ],
+            cosignatures: vec![],
+        }),
+        Payload::Token(TokenPayload::EscrowOpen {
+            payee: address(2),
+            arbiter: address(3),
+            amount: 70,
+            refund_after: LockTime::Height(1_000),
+        }),
+        Payload::Token(TokenPayload::EscrowRelease { escrow }),
+        Payload::Token(TokenPayload::EscrowRefund { escrow }),
+    ]
+}
+
+/// One staking payload of every kind, for candidate (sender) `key(1)`.
+pub fn stake_payloads() -> Vec<Payload> {
+    let org = org_name("Seoul General");
+    vec![
+        Payload::Stake(StakePayload::Register {
+            org: org.clone(),
+            p2p: PeerAddress::new("127.0.0.1:9004").unwrap(),
+            endorser: address(3),
+            endorsement: CandidateEndorsement {
+                chain_id: chain(),
+                org,
+                candidate: address(1),
+            }
+            .sign(&key(3)),
+        }),
+        Payload::Stake(StakePayload::Delegate {
+            candidate: address(2),
+            amount: 1_000,
+        }),
+        Payload::Stake(StakePayload::Undelegate {
+            candidate: address(2),
+            amount: 400,
+        }),
+        Payload::Stake(StakePayload::Withdraw {
+            candidate: address(2),
+        }),
+        Payload::Stake(StakePayload::Report {
+            evidence: double_notarize(),
+        }),
+    ]
+}
+
+/// Validator `key(2)` of the set `key(1..=4)` notarized two proposals in one round.
+pub fn double_notarize() -> evidence::Equivocation {
+    use commonware_consensus::{
+        simplex::types::{ConflictingNotarize, Notarize, Proposal},
+        types::{Epoch, Round, View},
+    };
+    use commonware_cryptography::{Hasher, Sha256};
+    let participants =
+        commonware_utils::ordered::Set::from_iter_dedup((1..=4).map(|seed| key(seed).public_key()));
+    let scheme = ConsensusScheme::signer(namespace::CONSENSUS, participants, key(2)).unwrap();
+    let proposal = |payload: &[u8]| {
+        Proposal::new(
+            Round::new(Epoch::new(0), View::new(7)),
+            View::new(6),
+            Sha256::hash(&[payload]),
+        )
+    };
+    evidence::Equivocation::Notarize(ConflictingNotarize::new(
+        Notarize::sign(&scheme, proposal(b"a")).unwrap(),
+        Notarize::sign(&scheme, proposal(b"b")).unwrap(),
+    ))
 }

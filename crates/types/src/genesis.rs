@@ -6,7 +6,7 @@ use commonware_codec::{EncodeSize, Write};
 use commonware_cryptography::{Hasher, Sha256};
 use commonware_utils::ordered::Set;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, num::NonZeroU64};
 
 /// One validator named in genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +29,100 @@ pub struct Genesis {
     pub regulator: Address,
     /// Validators (hospitals and the regulator run them; f < n/3 may be Byzantine).
     pub validators: Vec<ValidatorInfo>,
+    /// The token economy (S1-tokens, S1-dpos). Absent: every transaction is free, there are no
+    /// rewards, and the genesis validators stay the validator set for good (one epoch). It is
+    /// absent from the JSON and from the digest when absent, so chains created before tokens
+    /// keep their genesis digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenGenesis>,
+}
+
+/// The token economy's parameters and the initial supply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenGenesis {
+    /// What a transaction must pay.
+    pub fees: FeeSchedule,
+    /// Tokens minted for each block's proposer, until `max_supply` is reached.
+    pub block_reward: u64,
+    /// The most tokens that may ever exist (genesis allocations plus minted, less burned).
+    pub max_supply: u64,
+    /// The proposer's share of its block's fees, in basis points; the rest goes to the epoch's
+    /// fee pool, shared by the epoch's validators at its end.
+    pub proposer_share_bps: u16,
+    /// What an access under consent pays the patient when the consent names no reward.
+    pub access_reward_default: u64,
+    /// Delegated proof of stake.
+    pub staking: StakingParams,
+    /// The initial supply.
+    pub allocations: Vec<Allocation>,
+}
+
+/// The minimum fee: `base + per_byte × encoded transaction size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeSchedule {
+    /// Paid by every transaction.
+    pub base: u64,
+    /// Paid per byte of the encoded signed transaction.
+    pub per_byte: u64,
+}
+
+impl FeeSchedule {
+    /// Nothing to pay (a chain without tokens).
+    pub const FREE: Self = Self {
+        base: 0,
+        per_byte: 0,
+    };
+
+    /// The least fee a transaction of `encoded_len` bytes may name; saturates instead of
+    /// overflowing, so an absurd schedule makes every transaction unaffordable, never free.
+    pub fn min_fee(&self, encoded_len: usize) -> u64 {
+        let len = u64::try_from(encoded_len).unwrap_or(u64::MAX);
+        self.base.saturating_add(self.per_byte.saturating_mul(len))
+    }
+}
+
+/// Delegated proof of stake (S1-dpos).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StakingParams {
+    /// Blocks per epoch; the validator set for epoch e+1 is elected at epoch e's last block.
+    pub epoch_length: u64,
+    /// At most this many candidates are elected.
+    pub max_validators: u16,
+    /// If fewer candidates qualify, the current set stays (a liveness guard).
+    pub min_validators: u16,
+    /// The least bonded stake a candidate needs to be elected.
+    pub min_stake: u64,
+    /// Epochs an undelegation waits before it can be withdrawn (and stays slashable).
+    pub unbonding_epochs: u64,
+    /// The share of a candidate's pools burned when it is convicted of equivocation, in basis
+    /// points.
+    pub slash_bps: u16,
+}
+
+/// Tokens an address holds at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// The holder.
+    pub address: Address,
+    /// Its account balance (fees are paid from it).
+    pub balance: u64,
+    /// Outputs locked to its key, one per value.
+    #[serde(default)]
+    pub outputs: Vec<u64>,
+    /// Self-bonded stake; only a genesis validator may have some.
+    #[serde(default)]
+    pub stake: u64,
+}
+
+impl Allocation {
+    /// Everything allocated to the holder, or `None` if the sum overflows.
+    pub fn total(&self) -> Option<u64> {
+        self.outputs
+            .iter()
+            .try_fold(self.balance.checked_add(self.stake)?, |sum, value| {
+                sum.checked_add(*value)
+            })
+    }
 }
 
 /// Why a genesis document is unusable.
@@ -43,6 +137,31 @@ pub enum GenesisError {
     /// A validator or regulator address that is not an ed25519 public key.
     #[error("{0} is not a valid ed25519 public key")]
     InvalidKey(Address),
+    /// The allocations add up to more than the maximum supply (or overflow).
+    #[error("the genesis allocations add up to more than the maximum supply of {max_supply}")]
+    SupplyOverflow {
+        /// The cap.
+        max_supply: u64,
+    },
+    /// Stake allocated to an address that is not a genesis validator.
+    #[error(
+        "{0} is allocated stake but is not a genesis validator; only validators self-bond at genesis"
+    )]
+    StakeToNonValidator(Address),
+    /// An address allocated twice.
+    #[error("{0} has two allocations; merge them")]
+    DuplicateAllocation(Address),
+    /// Epochs shorter than two blocks leave no room for a block after the election.
+    #[error("the epoch length must be at least 2 blocks, it is {0}")]
+    EpochTooShort(u64),
+    /// A token parameter out of range.
+    #[error("token parameter {name} {problem}")]
+    TokenParameter {
+        /// Which parameter.
+        name: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl Genesis {
@@ -55,7 +174,26 @@ impl Genesis {
         self.regulator
             .public_key()
             .map_err(|_| GenesisError::InvalidKey(self.regulator))?;
-        self.validator_set().map(|_| ())
+        self.validator_set()?;
+        match &self.tokens {
+            Some(tokens) => tokens.validate(&self.validator_keys()),
+            None => Ok(()),
+        }
+    }
+
+    /// Blocks per epoch: the staking parameter, or "never" for a chain without tokens.
+    pub fn epoch_length(&self) -> NonZeroU64 {
+        self.tokens
+            .as_ref()
+            .and_then(|tokens| NonZeroU64::new(tokens.staking.epoch_length))
+            .unwrap_or(NonZeroU64::MAX)
+    }
+
+    /// The fee schedule: free for a chain without tokens.
+    pub fn fee_schedule(&self) -> FeeSchedule {
+        self.tokens
+            .as_ref()
+            .map_or(FeeSchedule::FREE, |tokens| tokens.fees)
     }
 
     /// The validator keys as the sorted set consensus uses (signer indices in certificates
@@ -98,6 +236,65 @@ impl Genesis {
     }
 }
 
+impl TokenGenesis {
+    /// Checks the parameters and that the allocations fit under the supply cap.
+    fn validate(&self, validators: &[Address]) -> Result<(), GenesisError> {
+        let staking = &self.staking;
+        if staking.epoch_length < 2 {
+            return Err(GenesisError::EpochTooShort(staking.epoch_length));
+        }
+        let parameter = |name, problem| Err(GenesisError::TokenParameter { name, problem });
+        if self.proposer_share_bps > 10_000 {
+            return parameter("proposer_share_bps", "must be at most 10000");
+        }
+        if staking.slash_bps > 10_000 {
+            return parameter("staking.slash_bps", "must be at most 10000");
+        }
+        if staking.min_validators == 0 || staking.min_validators > staking.max_validators {
+            return parameter(
+                "staking.min_validators",
+                "must be at least 1 and at most max_validators",
+            );
+        }
+        if usize::from(staking.max_validators) > limits::MAX_VALIDATORS {
+            return parameter(
+                "staking.max_validators",
+                "exceeds the validator limit (128)",
+            );
+        }
+        let mut seen = BTreeSet::new();
+        let mut supply = 0u64;
+        for allocation in &self.allocations {
+            let address = allocation.address;
+            address
+                .public_key()
+                .map_err(|_| GenesisError::InvalidKey(address))?;
+            if !seen.insert(address) {
+                return Err(GenesisError::DuplicateAllocation(address));
+            }
+            if allocation.stake > 0 && !validators.contains(&address) {
+                return Err(GenesisError::StakeToNonValidator(address));
+            }
+            supply = allocation
+                .total()
+                .and_then(|total| supply.checked_add(total))
+                .filter(|supply| *supply <= self.max_supply)
+                .ok_or(GenesisError::SupplyOverflow {
+                    max_supply: self.max_supply,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Everything allocated at genesis (validated not to overflow).
+    pub fn initial_supply(&self) -> u64 {
+        self.allocations
+            .iter()
+            .filter_map(Allocation::total)
+            .fold(0u64, u64::saturating_add)
+    }
+}
+
 impl Write for Genesis {
     fn write(&self, buf: &mut impl BufMut) {
         self.chain_id.write(buf);
@@ -108,6 +305,44 @@ impl Write for Genesis {
             validator.name.as_bytes().write(buf);
             validator.public_key.write(buf);
         }
+        // Nothing is written without tokens: the digest of a tokenless genesis is the one it
+        // had before tokens existed.
+        if let Some(tokens) = &self.tokens {
+            tokens.write(buf);
+        }
+    }
+}
+
+impl Write for TokenGenesis {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.fees.base.write(buf);
+        self.fees.per_byte.write(buf);
+        self.block_reward.write(buf);
+        self.max_supply.write(buf);
+        self.proposer_share_bps.write(buf);
+        self.access_reward_default.write(buf);
+        let staking = &self.staking;
+        staking.epoch_length.write(buf);
+        staking.max_validators.write(buf);
+        staking.min_validators.write(buf);
+        staking.min_stake.write(buf);
+        staking.unbonding_epochs.write(buf);
+        staking.slash_bps.write(buf);
+        self.allocations.len().write(buf);
+        for allocation in &self.allocations {
+            allocation.address.write(buf);
+            allocation.balance.write(buf);
+            allocation.outputs.write(buf);
+            allocation.stake.write(buf);
+        }
+    }
+}
+
+impl EncodeSize for TokenGenesis {
+    fn encode_size(&self) -> usize {
+        let mut buf = Vec::new();
+        self.write(&mut buf);
+        buf.len()
     }
 }
 
@@ -116,5 +351,167 @@ impl EncodeSize for Genesis {
         let mut buf = Vec::new();
         self.write(&mut buf);
         buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{address, chain};
+
+    /// A genesis with hand-made addresses, so its encoding can be computed independently.
+    fn pinned() -> Genesis {
+        Genesis {
+            chain_id: ChainId::new("medchain-pinned").unwrap(),
+            genesis_time_ms: 1_700_000_000_000,
+            regulator: Address::from_bytes([0xaa; 32]),
+            validators: vec![
+                ValidatorInfo {
+                    name: "Seoul General".into(),
+                    public_key: Address::from_bytes([0x01; 32]),
+                },
+                ValidatorInfo {
+                    name: "Busan Clinic".into(),
+                    public_key: Address::from_bytes([0x02; 32]),
+                },
+            ],
+            tokens: None,
+        }
+    }
+
+    fn with_tokens() -> Genesis {
+        Genesis {
+            chain_id: chain(),
+            genesis_time_ms: 0,
+            regulator: address(1),
+            validators: vec![ValidatorInfo {
+                name: "v".into(),
+                public_key: address(2),
+            }],
+            tokens: Some(TokenGenesis {
+                fees: FeeSchedule {
+                    base: 10,
+                    per_byte: 1,
+                },
+                block_reward: 5,
+                max_supply: 1_000,
+                proposer_share_bps: 5_000,
+                access_reward_default: 3,
+                staking: StakingParams {
+                    epoch_length: 10,
+                    max_validators: 4,
+                    min_validators: 1,
+                    min_stake: 1,
+                    unbonding_epochs: 2,
+                    slash_bps: 1_000,
+                },
+                allocations: vec![
+                    Allocation {
+                        address: address(2),
+                        balance: 100,
+                        outputs: vec![50, 50],
+                        stake: 100,
+                    },
+                    Allocation {
+                        address: address(3),
+                        balance: 100,
+                        outputs: vec![],
+                        stake: 0,
+                    },
+                ],
+            }),
+        }
+    }
+
+    /// The digest of a genesis without tokens is what it was before tokens existed: SHA-256 of
+    /// (chain id, time, regulator, validators), computed here by hand from the wire rules
+    /// (varint lengths, big-endian integers).
+    #[test]
+    fn a_tokenless_genesis_keeps_its_digest() {
+        assert_eq!(
+            pinned().digest().to_string(),
+            "6137dd474190fcab6d4549ba6e49cc108c53f9b820b74f038c3332c25baebfae"
+        );
+        let mut tokenless = with_tokens();
+        tokenless.tokens = None;
+        let json = serde_json::to_value(&tokenless).unwrap();
+        assert!(json.get("tokens").is_none(), "no tokens key: {json}");
+        // A genesis.json written before tokens parses, with none.
+        let parsed: Genesis = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed, tokenless);
+        assert_eq!(parsed.fee_schedule(), FeeSchedule::FREE);
+        assert_eq!(parsed.epoch_length(), NonZeroU64::MAX);
+    }
+
+    #[test]
+    fn tokens_change_the_digest_and_round_trip_through_json() {
+        let genesis = with_tokens();
+        genesis.validate().unwrap();
+        let mut without = genesis.clone();
+        without.tokens = None;
+        assert_ne!(genesis.digest(), without.digest());
+        let mut cheaper = genesis.clone();
+        cheaper.tokens.as_mut().unwrap().fees.base = 9;
+        assert_ne!(genesis.digest(), cheaper.digest());
+        let json = serde_json::to_string(&genesis).unwrap();
+        assert_eq!(serde_json::from_str::<Genesis>(&json).unwrap(), genesis);
+        assert_eq!(genesis.epoch_length().get(), 10);
+        assert_eq!(genesis.fee_schedule().min_fee(100), 110);
+        assert_eq!(genesis.tokens.unwrap().initial_supply(), 400);
+    }
+
+    #[test]
+    fn fees_saturate_instead_of_overflowing() {
+        let schedule = FeeSchedule {
+            base: 1,
+            per_byte: u64::MAX,
+        };
+        assert_eq!(schedule.min_fee(2), u64::MAX);
+        assert_eq!(FeeSchedule::FREE.min_fee(4096), 0);
+    }
+
+    #[test]
+    fn unusable_token_parameters_are_refused() {
+        let refused = |change: fn(&mut TokenGenesis)| {
+            let mut genesis = with_tokens();
+            change(genesis.tokens.as_mut().unwrap());
+            genesis.validate().unwrap_err()
+        };
+        assert!(matches!(
+            refused(|t| t.max_supply = 399),
+            GenesisError::SupplyOverflow { max_supply: 399 }
+        ));
+        assert!(matches!(
+            refused(|t| t.allocations[1].outputs = vec![u64::MAX]),
+            GenesisError::SupplyOverflow { .. }
+        ));
+        assert!(matches!(
+            refused(|t| t.allocations[1].stake = 1),
+            GenesisError::StakeToNonValidator(a) if a == address(3)
+        ));
+        assert!(matches!(
+            refused(|t| t.staking.epoch_length = 1),
+            GenesisError::EpochTooShort(1)
+        ));
+        assert!(matches!(
+            refused(|t| t.allocations[1].address = t.allocations[0].address),
+            GenesisError::DuplicateAllocation(_)
+        ));
+        assert!(matches!(
+            refused(|t| t.allocations[1].address = Address::from_bytes([2; 32])),
+            GenesisError::InvalidKey(_)
+        ));
+        for change in [
+            (|t: &mut TokenGenesis| t.proposer_share_bps = 10_001) as fn(&mut TokenGenesis),
+            |t| t.staking.slash_bps = 10_001,
+            |t| t.staking.min_validators = 0,
+            |t| t.staking.min_validators = 5,
+            |t| t.staking.max_validators = 129,
+        ] {
+            assert!(matches!(
+                refused(change),
+                GenesisError::TokenParameter { .. }
+            ));
+        }
     }
 }

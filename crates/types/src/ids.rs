@@ -106,6 +106,11 @@ hash_id!(
 );
 
 hash_id!(
+    /// An escrow's id: the id of the transaction that opened it (S1-utxo, contract lock).
+    EscrowId
+);
+
+hash_id!(
     /// SHA-256 of content kept off chain: a record's plaintext (hEMR, S1-release) or its
     /// encrypted blob (S1-storage).
     ContentHash
@@ -136,7 +141,7 @@ macro_rules! from_tx_id {
     )+};
 }
 
-from_tx_id!(RecordId, ConsentId, EntryId, EmergencyId);
+from_tx_id!(RecordId, ConsentId, EntryId, EmergencyId, EscrowId);
 
 /// An account: the 32-byte encoding of the ed25519 public key that signs its transactions.
 ///

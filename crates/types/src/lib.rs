@@ -12,6 +12,7 @@
 mod block;
 pub mod emergency;
 pub mod enrolment;
+pub mod evidence;
 mod genesis;
 mod ids;
 pub mod keyfile;
@@ -19,31 +20,34 @@ mod payload;
 mod receipt;
 mod serde_hex;
 mod text;
+pub mod token;
 mod tx;
 
 #[cfg(test)]
 mod fixtures;
 
 pub use block::{Block, BlockDecodeConfig, ConsensusScheme, Header, tx_root};
-pub use genesis::{Genesis, GenesisError, ValidatorInfo};
+pub use genesis::{
+    Allocation, FeeSchedule, Genesis, GenesisError, StakingParams, TokenGenesis, ValidatorInfo,
+};
 pub use ids::{
-    Address, ConsentId, ContentHash, EmergencyId, EntryId, Hash32, ParseAddressError, ParseIdError,
-    RecordId, TxId,
+    Address, ConsentId, ContentHash, EmergencyId, EntryId, EscrowId, Hash32, ParseAddressError,
+    ParseIdError, RecordId, TxId,
 };
 pub use payload::{
     AccessGrounds, AccessPayload, BlsPublicKey, BlsSignature, ConsentPayload, DealerLogBytes,
     EmergencyPayload, EntryBytes, Expiry, G1Point, IdentityPayload, LicencePayload, OrgKind,
     OrgState, Payload, PkgPayload, Purpose, RecordPayload, RefusalReason, RegistryPayload,
-    RevocationPayload, Role,
+    RevocationPayload, Role, StakePayload, TokenPayload,
 };
 pub use receipt::{
     AccessDecision, DenyReason, Event, MAX_EVENTS_PER_TX, RECEIPT_PROOF_ITEMS, Receipt,
     ReceiptProof, decode_events, encode_events, receipt_leaf, receipts_root, receipts_tree,
 };
-pub use text::{ChainId, IdentityName, OrgName, TextError, Uri};
+pub use text::{ChainId, IdentityName, OrgName, PeerAddress, TextError, Uri};
 pub use tx::{
-    JoinEndorsement, RecordAttestation, Transaction, TxBody, TxError, VerifiedTransaction,
-    verify_batch,
+    CandidateEndorsement, JoinEndorsement, RecordAttestation, Transaction, TxBody, TxError,
+    VerifiedTransaction, verify_batch,
 };
 
 /// Re-exported so dependants name one ed25519 implementation (the one consensus uses).
@@ -68,6 +72,12 @@ pub mod namespace {
     pub const VOUCH_POP: &[u8] = b"_MEDCHAIN_VOUCH_POP_V1";
     /// The doctor's and hospital's vouch for an emergency request tx_ur (S3-emergency).
     pub const EMERGENCY: &[u8] = b"_MEDCHAIN_EMERGENCY_V1";
+    /// A co-owner's signature joining a token transfer (S1-utxo: joint payments), over a
+    /// [`crate::token::TransferAuthorization`].
+    pub const TOKEN_COSIGN: &[u8] = b"_MEDCHAIN_TOKEN_COSIGN_V1";
+    /// An audited hospital member's endorsement of a validator candidate (S1-dpos), over a
+    /// [`crate::CandidateEndorsement`].
+    pub const CANDIDATE_ENDORSEMENT: &[u8] = b"_MEDCHAIN_CANDIDATE_ENDORSEMENT_V1";
     /// Consensus votes (simplex ed25519 scheme).
     pub const CONSENSUS: &[u8] = b"_MEDCHAIN_CONSENSUS_V1";
     /// Authenticated p2p handshake.
@@ -93,4 +103,14 @@ pub mod limits {
     pub const EMERGENCY_WINDOW_MS: u64 = 3_600_000;
     /// How far an emergency request's issue time may be from the block time, either way.
     pub const EMERGENCY_CLOCK_SKEW_MS: u64 = 600_000;
+    /// Most outputs one transfer spends (S1-utxo: validity is a finite scan of the tx).
+    pub const MAX_TRANSFER_INPUTS: usize = 16;
+    /// Most outputs one transfer creates.
+    pub const MAX_TRANSFER_OUTPUTS: usize = 16;
+    /// Most co-owner signatures one transfer carries.
+    pub const MAX_COSIGNERS: usize = 8;
+    /// Most keys a k-of-m output lock names.
+    pub const MAX_MULTISIG_KEYS: usize = 5;
+    /// Longest validator candidate p2p address (`host:port`).
+    pub const MAX_PEER_ADDRESS_LEN: usize = 64;
 }

@@ -5,8 +5,11 @@
 //! actions append tags; existing tags never change meaning.
 
 use crate::{
-    Address, ConsentId, ContentHash, EmergencyId, Hash32, IdentityName, OrgName, RecordId, Uri,
+    Address, ConsentId, ContentHash, EmergencyId, EscrowId, Hash32, IdentityName, OrgName,
+    PeerAddress, RecordId, Uri,
+    evidence::Equivocation,
     limits, serde_hex,
+    token::{Cosignature, LockTime, OutPoint, TxOutput},
 };
 use bytes::BufMut;
 use commonware_codec::{
@@ -213,6 +216,10 @@ pub enum ConsentPayload {
         purpose: Purpose,
         /// Until when.
         expiry: Expiry,
+        /// What each access allowed under this consent pays the patient (S1-tokens), in
+        /// tokens; absent means the chain's default access reward.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reward: Option<u64>,
     },
     /// The patient (the sender) withdraws a consent it granted.
     Revoke {
@@ -585,6 +592,96 @@ pub enum EmergencyPayload {
     },
 }
 
+/// Token actions (S1-tokens, S1-utxo).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TokenPayload {
+    /// Spends whole outputs (and part of the sender's balance) into new outputs or balance
+    /// credits. `inputs + from_balance - outputs` must equal the transaction's fee.
+    Transfer {
+        /// The outputs spent (at most [`limits::MAX_TRANSFER_INPUTS`]).
+        inputs: Vec<OutPoint>,
+        /// Taken from the sender's account balance.
+        from_balance: u64,
+        /// The outputs created (at most [`limits::MAX_TRANSFER_OUTPUTS`]).
+        outputs: Vec<TxOutput>,
+        /// Co-owners' signatures over the [`crate::token::TransferAuthorization`] (at most
+        /// [`limits::MAX_COSIGNERS`]), for inputs the sender alone cannot unlock.
+        cosignatures: Vec<Cosignature>,
+    },
+    /// The sender (payer) locks `amount` of its balance in an escrow for `payee`, which the
+    /// payer or `arbiter` may release to the payee, or which returns to the payer.
+    EscrowOpen {
+        /// Who is paid on release.
+        payee: Address,
+        /// Who may release or refund besides the payer and payee.
+        arbiter: Address,
+        /// Amount locked.
+        amount: u64,
+        /// From when the payer may take it back.
+        refund_after: LockTime,
+    },
+    /// The payer or arbiter pays the escrow to the payee.
+    EscrowRelease {
+        /// The escrow.
+        escrow: EscrowId,
+    },
+    /// The escrow goes back to the payer: at any time by the payee or arbiter, by the payer
+    /// once its refund time has come.
+    EscrowRefund {
+        /// The escrow.
+        escrow: EscrowId,
+    },
+}
+
+/// Staking actions: delegated proof of stake (S1-dpos).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum StakePayload {
+    /// The sender (a node key) becomes a validator candidate for an audited hospital
+    /// organisation, endorsed by one of its members.
+    Register {
+        /// The organisation the candidate runs for.
+        org: OrgName,
+        /// Where peers dial it (`host:port`).
+        p2p: PeerAddress,
+        /// The member vouching for the candidate.
+        endorser: Address,
+        /// The endorser's signature over a [`crate::CandidateEndorsement`].
+        #[serde(with = "serde_hex")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        endorsement: Signature,
+    },
+    /// The sender bonds `amount` of its balance to a candidate's staking pool.
+    Delegate {
+        /// The candidate.
+        candidate: Address,
+        /// Tokens bonded.
+        amount: u64,
+    },
+    /// The sender starts unbonding `amount` tokens' worth of its delegation.
+    Undelegate {
+        /// The candidate.
+        candidate: Address,
+        /// Tokens unbonded.
+        amount: u64,
+    },
+    /// The sender takes back its unbonded tokens once the unbonding delay has passed.
+    Withdraw {
+        /// The candidate.
+        candidate: Address,
+    },
+    /// Anyone reports a validator that signed conflicting consensus votes.
+    Report {
+        /// The two votes.
+        #[serde(with = "serde_hex")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        evidence: Equivocation,
+    },
+}
+
 /// What a transaction asks the state machine to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "module", rename_all = "snake_case")]
@@ -608,6 +705,10 @@ pub enum Payload {
     Pkg(PkgPayload),
     /// Emergency requests.
     Emergency(EmergencyPayload),
+    /// Tokens: transfers and escrow.
+    Token(TokenPayload),
+    /// Staking: candidates, delegation, evidence.
+    Stake(StakePayload),
 }
 
 impl Payload {
@@ -632,6 +733,15 @@ impl Payload {
             Self::Revocation(RevocationPayload::Remove { .. }) => "revocation.remove",
             Self::Pkg(PkgPayload::Deal { .. }) => "pkg.deal",
             Self::Emergency(EmergencyPayload::Request { .. }) => "emergency.request",
+            Self::Token(TokenPayload::Transfer { .. }) => "token.transfer",
+            Self::Token(TokenPayload::EscrowOpen { .. }) => "token.escrow_open",
+            Self::Token(TokenPayload::EscrowRelease { .. }) => "token.escrow_release",
+            Self::Token(TokenPayload::EscrowRefund { .. }) => "token.escrow_refund",
+            Self::Stake(StakePayload::Register { .. }) => "stake.register",
+            Self::Stake(StakePayload::Delegate { .. }) => "stake.delegate",
+            Self::Stake(StakePayload::Undelegate { .. }) => "stake.undelegate",
+            Self::Stake(StakePayload::Withdraw { .. }) => "stake.withdraw",
+            Self::Stake(StakePayload::Report { .. }) => "stake.report",
         }
     }
 }
@@ -646,6 +756,8 @@ const LICENCE: u8 = 5;
 const REVOCATION: u8 = 6;
 const PKG: u8 = 7;
 const EMERGENCY: u8 = 8;
+const TOKEN: u8 = 9;
+const STAKE: u8 = 10;
 
 impl Write for Payload {
     fn write(&self, buf: &mut impl BufMut) {
@@ -670,7 +782,45 @@ impl Write for Payload {
                 issued_at_ms,
                 vouch,
             }) => put!(buf; EMERGENCY, 0u8, doctor, *record, *hur, *issued_at_ms, vouch),
+            Self::Token(p) => write_token(p, buf),
+            Self::Stake(p) => write_stake(p, buf),
         }
+    }
+}
+
+fn write_token(payload: &TokenPayload, buf: &mut impl BufMut) {
+    match payload {
+        TokenPayload::Transfer {
+            inputs,
+            from_balance,
+            outputs,
+            cosignatures,
+        } => put!(buf; TOKEN, 0u8, inputs, *from_balance, outputs, cosignatures),
+        TokenPayload::EscrowOpen {
+            payee,
+            arbiter,
+            amount,
+            refund_after,
+        } => put!(buf; TOKEN, 1u8, payee, arbiter, *amount, *refund_after),
+        TokenPayload::EscrowRelease { escrow } => put!(buf; TOKEN, 2u8, *escrow),
+        TokenPayload::EscrowRefund { escrow } => put!(buf; TOKEN, 3u8, *escrow),
+    }
+}
+
+fn write_stake(payload: &StakePayload, buf: &mut impl BufMut) {
+    match payload {
+        StakePayload::Register {
+            org,
+            p2p,
+            endorser,
+            endorsement,
+        } => put!(buf; STAKE, 0u8, org, p2p, endorser, endorsement),
+        StakePayload::Delegate { candidate, amount } => put!(buf; STAKE, 1u8, candidate, *amount),
+        StakePayload::Undelegate { candidate, amount } => {
+            put!(buf; STAKE, 2u8, candidate, *amount)
+        }
+        StakePayload::Withdraw { candidate } => put!(buf; STAKE, 3u8, candidate),
+        StakePayload::Report { evidence } => put!(buf; STAKE, 4u8, evidence),
     }
 }
 
@@ -732,7 +882,8 @@ fn write_consent(payload: &ConsentPayload, buf: &mut impl BufMut) {
             records,
             purpose,
             expiry,
-        } => put!(buf; CONSENT, 0u8, grantee, records, *purpose, *expiry),
+            reward,
+        } => put!(buf; CONSENT, 0u8, grantee, records, *purpose, *expiry, *reward),
         ConsentPayload::Revoke { consent } => put!(buf; CONSENT, 1u8, *consent),
     }
 }
@@ -796,6 +947,7 @@ impl Read for Payload {
                 records: Vec::<RecordId>::read_range(buf, 1..=limits::MAX_CONSENT_RECORDS)?,
                 purpose: Purpose::read(buf)?,
                 expiry: Expiry::read(buf)?,
+                reward: Option::<u64>::read(buf)?,
             })),
             (CONSENT, 1) => Ok(Self::Consent(ConsentPayload::Revoke {
                 consent: ConsentId::read(buf)?,
@@ -844,7 +996,45 @@ impl Read for Payload {
                 issued_at_ms: u64::read(buf)?,
                 vouch: BlsSignature::read(buf)?,
             })),
-            (module, _) if module > EMERGENCY => Err(CodecError::InvalidEnum(module)),
+            (TOKEN, 0) => Ok(Self::Token(TokenPayload::Transfer {
+                inputs: Vec::<OutPoint>::read_range(buf, 0..=limits::MAX_TRANSFER_INPUTS)?,
+                from_balance: u64::read(buf)?,
+                outputs: Vec::<TxOutput>::read_range(buf, 0..=limits::MAX_TRANSFER_OUTPUTS)?,
+                cosignatures: Vec::<Cosignature>::read_range(buf, 0..=limits::MAX_COSIGNERS)?,
+            })),
+            (TOKEN, 1) => Ok(Self::Token(TokenPayload::EscrowOpen {
+                payee: Address::read(buf)?,
+                arbiter: Address::read(buf)?,
+                amount: u64::read(buf)?,
+                refund_after: LockTime::read(buf)?,
+            })),
+            (TOKEN, 2) => Ok(Self::Token(TokenPayload::EscrowRelease {
+                escrow: EscrowId::read(buf)?,
+            })),
+            (TOKEN, 3) => Ok(Self::Token(TokenPayload::EscrowRefund {
+                escrow: EscrowId::read(buf)?,
+            })),
+            (STAKE, 0) => Ok(Self::Stake(StakePayload::Register {
+                org: OrgName::read(buf)?,
+                p2p: PeerAddress::read(buf)?,
+                endorser: Address::read(buf)?,
+                endorsement: Signature::read(buf)?,
+            })),
+            (STAKE, 1) => Ok(Self::Stake(StakePayload::Delegate {
+                candidate: Address::read(buf)?,
+                amount: u64::read(buf)?,
+            })),
+            (STAKE, 2) => Ok(Self::Stake(StakePayload::Undelegate {
+                candidate: Address::read(buf)?,
+                amount: u64::read(buf)?,
+            })),
+            (STAKE, 3) => Ok(Self::Stake(StakePayload::Withdraw {
+                candidate: Address::read(buf)?,
+            })),
+            (STAKE, 4) => Ok(Self::Stake(StakePayload::Report {
+                evidence: Equivocation::read(buf)?,
+            })),
+            (module, _) if module > STAKE => Err(CodecError::InvalidEnum(module)),
             (_, action) => Err(CodecError::InvalidEnum(action)),
         }
     }
@@ -914,11 +1104,19 @@ mod tests {
         assert!(matches!(serve(&[2, 5]), Err(CodecError::InvalidEnum(5))));
         assert!(matches!(serve(&[3]), Err(CodecError::InvalidEnum(3))));
         assert!(serve(&[1; 32]).is_err(), "emergency id cut short");
-        // The emergency module's only action is 0; module 9 does not exist.
+        // The emergency module's only action is 0; module 11 does not exist.
         assert!(Payload::decode(vec![EMERGENCY, 1]).is_err());
         assert!(matches!(
-            Payload::decode(vec![EMERGENCY + 1, 0]),
-            Err(CodecError::InvalidEnum(9))
+            Payload::decode(vec![STAKE + 1, 0]),
+            Err(CodecError::InvalidEnum(11))
+        ));
+        assert!(matches!(
+            Payload::decode(vec![TOKEN, 4]),
+            Err(CodecError::InvalidEnum(4))
+        ));
+        assert!(matches!(
+            Payload::decode(vec![STAKE, 5]),
+            Err(CodecError::InvalidEnum(5))
         ));
     }
 

@@ -7,8 +7,8 @@
 //! bounded and rejects trailing bytes.
 
 use crate::{
-    Address, ConsentId, ContentHash, EmergencyId, EntryId, G1Point, Hash32, IdentityName, OrgKind,
-    OrgName, OrgState, Purpose, RecordId, RefusalReason, Role, TxId,
+    Address, ConsentId, ContentHash, EmergencyId, EntryId, EscrowId, G1Point, Hash32, IdentityName,
+    OrgKind, OrgName, OrgState, Purpose, RecordId, RefusalReason, Role, TxId,
 };
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{
@@ -187,6 +187,91 @@ pub enum Event {
         record: RecordId,
         /// The treating doctor's address.
         doctor: Address,
+    },
+    /// S1-utxo: a transfer spent `inputs` outputs into `outputs` outputs and paid `fee`.
+    Transferred {
+        /// Outputs spent.
+        inputs: u16,
+        /// Outputs (and balance credits) created.
+        outputs: u16,
+        /// The fee, the transfer's surplus.
+        fee: u64,
+    },
+    /// S1-tokens: an access under consent paid the patient.
+    RewardPaid {
+        /// The consent the access relied on.
+        consent: ConsentId,
+        /// Who was paid.
+        patient: Address,
+        /// Who paid (the requester, or the gateway serving a request).
+        payer: Address,
+        /// How much.
+        amount: u64,
+    },
+    /// S1-utxo: tokens were locked in an escrow.
+    EscrowOpened {
+        /// The escrow.
+        escrow: EscrowId,
+        /// Who locked them.
+        payer: Address,
+        /// Who is paid on release.
+        payee: Address,
+        /// How much.
+        amount: u64,
+    },
+    /// S1-utxo: an escrow was released to the payee or refunded to the payer.
+    EscrowSettled {
+        /// The escrow.
+        escrow: EscrowId,
+        /// Who received the coins.
+        to: Address,
+        /// How much.
+        amount: u64,
+    },
+    /// S1-dpos: a node key became a validator candidate.
+    CandidateRegistered {
+        /// The node key.
+        candidate: Address,
+        /// The organisation it runs for.
+        org: OrgName,
+    },
+    /// S1-dpos: stake was delegated to a candidate.
+    Delegated {
+        /// The candidate.
+        candidate: Address,
+        /// Who delegated.
+        delegator: Address,
+        /// Tokens bonded.
+        amount: u64,
+    },
+    /// S1-dpos: a delegation started unbonding.
+    Undelegated {
+        /// The candidate.
+        candidate: Address,
+        /// Who undelegated.
+        delegator: Address,
+        /// Tokens unbonded.
+        amount: u64,
+        /// The epoch from which they can be withdrawn.
+        release_epoch: u64,
+    },
+    /// S1-dpos: unbonded tokens returned to the delegator's balance.
+    Withdrawn {
+        /// The candidate.
+        candidate: Address,
+        /// Who withdrew.
+        delegator: Address,
+        /// Tokens returned.
+        amount: u64,
+    },
+    /// S1-dpos: a validator convicted of equivocation lost part of its pools' stake.
+    Slashed {
+        /// The validator.
+        offender: Address,
+        /// The epoch the conflicting votes were cast in.
+        epoch: u64,
+        /// Tokens burned.
+        amount: u64,
     },
 }
 
@@ -513,6 +598,46 @@ fn write_event(event: &Event, buf: &mut impl BufMut) {
             record,
             doctor,
         } => put!(buf; 17u8, *emergency, patient, *record, doctor),
+        Event::Transferred {
+            inputs,
+            outputs,
+            fee,
+        } => put!(buf; 18u8, *inputs, *outputs, *fee),
+        Event::RewardPaid {
+            consent,
+            patient,
+            payer,
+            amount,
+        } => put!(buf; 19u8, *consent, patient, payer, *amount),
+        Event::EscrowOpened {
+            escrow,
+            payer,
+            payee,
+            amount,
+        } => put!(buf; 20u8, *escrow, payer, payee, *amount),
+        Event::EscrowSettled { escrow, to, amount } => put!(buf; 21u8, *escrow, to, *amount),
+        Event::CandidateRegistered { candidate, org } => put!(buf; 22u8, candidate, org),
+        Event::Delegated {
+            candidate,
+            delegator,
+            amount,
+        } => put!(buf; 23u8, candidate, delegator, *amount),
+        Event::Undelegated {
+            candidate,
+            delegator,
+            amount,
+            release_epoch,
+        } => put!(buf; 24u8, candidate, delegator, *amount, *release_epoch),
+        Event::Withdrawn {
+            candidate,
+            delegator,
+            amount,
+        } => put!(buf; 25u8, candidate, delegator, *amount),
+        Event::Slashed {
+            offender,
+            epoch,
+            amount,
+        } => put!(buf; 26u8, offender, *epoch, *amount),
     }
 }
 
@@ -600,6 +725,53 @@ fn read_event(buf: &mut impl Buf) -> Result<Event, CodecError> {
             patient: Address::read(buf)?,
             record: RecordId::read(buf)?,
             doctor: Address::read(buf)?,
+        },
+        18 => Event::Transferred {
+            inputs: u16::read(buf)?,
+            outputs: u16::read(buf)?,
+            fee: u64::read(buf)?,
+        },
+        19 => Event::RewardPaid {
+            consent: ConsentId::read(buf)?,
+            patient: Address::read(buf)?,
+            payer: Address::read(buf)?,
+            amount: u64::read(buf)?,
+        },
+        20 => Event::EscrowOpened {
+            escrow: EscrowId::read(buf)?,
+            payer: Address::read(buf)?,
+            payee: Address::read(buf)?,
+            amount: u64::read(buf)?,
+        },
+        21 => Event::EscrowSettled {
+            escrow: EscrowId::read(buf)?,
+            to: Address::read(buf)?,
+            amount: u64::read(buf)?,
+        },
+        22 => Event::CandidateRegistered {
+            candidate: Address::read(buf)?,
+            org: OrgName::read(buf)?,
+        },
+        23 => Event::Delegated {
+            candidate: Address::read(buf)?,
+            delegator: Address::read(buf)?,
+            amount: u64::read(buf)?,
+        },
+        24 => Event::Undelegated {
+            candidate: Address::read(buf)?,
+            delegator: Address::read(buf)?,
+            amount: u64::read(buf)?,
+            release_epoch: u64::read(buf)?,
+        },
+        25 => Event::Withdrawn {
+            candidate: Address::read(buf)?,
+            delegator: Address::read(buf)?,
+            amount: u64::read(buf)?,
+        },
+        26 => Event::Slashed {
+            offender: Address::read(buf)?,
+            epoch: u64::read(buf)?,
+            amount: u64::read(buf)?,
         },
         other => return Err(CodecError::InvalidEnum(other)),
     })
@@ -714,6 +886,53 @@ mod tests {
                     emergency: EmergencyId(record_id(4).0),
                 },
             },
+            Event::Transferred {
+                inputs: 16,
+                outputs: 2,
+                fee: 300,
+            },
+            Event::RewardPaid {
+                consent: ConsentId(record_id(2).0),
+                patient: address(3),
+                payer: address(4),
+                amount: 50,
+            },
+            Event::EscrowOpened {
+                escrow: EscrowId(record_id(5).0),
+                payer: address(4),
+                payee: address(3),
+                amount: 70,
+            },
+            Event::EscrowSettled {
+                escrow: EscrowId(record_id(5).0),
+                to: address(3),
+                amount: 70,
+            },
+            Event::CandidateRegistered {
+                candidate: address(9),
+                org: org_name("Seoul General"),
+            },
+            Event::Delegated {
+                candidate: address(9),
+                delegator: address(4),
+                amount: 1_000,
+            },
+            Event::Undelegated {
+                candidate: address(9),
+                delegator: address(4),
+                amount: 400,
+                release_epoch: 7,
+            },
+            Event::Withdrawn {
+                candidate: address(9),
+                delegator: address(4),
+                amount: 400,
+            },
+            Event::Slashed {
+                offender: address(9),
+                epoch: 6,
+                amount: 60,
+            },
         ]
         .into_iter()
         .chain(DenyReason::ALL.iter().map(|&reason| Event::AccessDecided {
@@ -793,8 +1012,8 @@ mod tests {
         }
         // An unknown event tag.
         assert!(matches!(
-            decode_events(&[1, 18]),
-            Err(CodecError::InvalidEnum(18))
+            decode_events(&[1, 27]),
+            Err(CodecError::InvalidEnum(27))
         ));
         // A count above the bound.
         let mut too_many = Vec::new();

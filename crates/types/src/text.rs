@@ -155,6 +155,16 @@ bounded_text!(
     |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_' | '@' | ':')
 );
 
+bounded_text!(
+    /// Where a validator candidate's node is dialled by its peers (S1-dpos), `host:port`,
+    /// e.g. `10.0.0.7:9000` or `node-4.seoul-general.example:9000`.
+    PeerAddress,
+    "p2p address",
+    crate::limits::MAX_PEER_ADDRESS_LEN,
+    "letters, digits and . - : [ ]",
+    |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+);
+
 impl IdentityName {
     /// Prefix reserved for patients' pseudonyms; no other role may enrol a name starting with it.
     pub const PATIENT_PREFIX: &'static str = "patient:";
@@ -202,6 +212,10 @@ mod tests {
         assert!(ChainId::new("MedChain").is_err());
         assert!(Uri::new("has space").is_err());
         assert!(IdentityName::new("Dr Kim").is_err());
+        assert!(PeerAddress::new("127.0.0.1:9000").is_ok());
+        assert!(PeerAddress::new("[::1]:9000").is_ok());
+        assert!(PeerAddress::new("host:9000/path").is_err());
+        assert!(PeerAddress::new("a".repeat(65)).is_err());
     }
 
     #[test]

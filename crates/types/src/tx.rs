@@ -13,8 +13,9 @@
 //! needs).
 
 use crate::{
-    Address, ChainId, ContentHash, OrgName, Payload, RecordPayload, RegistryPayload, TxId, limits,
-    namespace,
+    Address, ChainId, ContentHash, OrgName, Payload, RecordPayload, RegistryPayload, StakePayload,
+    TokenPayload, TxId, limits, namespace,
+    token::{Lock, Payee, TransferAuthorization},
 };
 use bytes::BufMut;
 use commonware_codec::{
@@ -47,6 +48,15 @@ pub enum TxError {
     /// The join endorsement is not the endorser's signature over (chain, org, new member).
     #[error("invalid join endorsement from {0}")]
     BadEndorsement(Address),
+    /// A transfer's cosignature is not that key's signature over this transfer's
+    /// [`TransferAuthorization`].
+    #[error(
+        "invalid cosignature from {0}: it must sign this very transfer (chain, sender, nonce, fee, inputs and outputs)"
+    )]
+    BadCosignature(Address),
+    /// A candidate endorsement is not the endorser's signature over (chain, org, candidate).
+    #[error("invalid candidate endorsement from {0}")]
+    BadCandidateEndorsement(Address),
     /// An address the payload names (a patient, a grantee) is not an ed25519 public key: no
     /// one could ever sign as it, and every API path refuses it (issue 7 §4).
     #[error("the {role} address {address} is not a valid ed25519 public key")]
@@ -91,6 +101,10 @@ pub struct TxBody {
     /// mempool, or never sent — cannot take effect after it, even if its nonce is still
     /// unused (issue 7: parked transactions). `u64::MAX` means no deadline.
     pub valid_until_ms: u64,
+    /// What the sender pays the chain for this transaction (S1-tokens), in tokens: from its
+    /// account balance, or for a transfer from the transfer's surplus. It must be at least the
+    /// genesis fee schedule's minimum for the transaction's size.
+    pub fee: u64,
     /// What to do.
     pub payload: Payload,
 }
@@ -115,13 +129,14 @@ impl Write for TxBody {
         self.sender.write(buf);
         self.nonce.write(buf);
         self.valid_until_ms.write(buf);
+        self.fee.write(buf);
         self.payload.write(buf);
     }
 }
 
 impl EncodeSize for TxBody {
     fn encode_size(&self) -> usize {
-        self.chain_id.encode_size() + Address::SIZE + 2 * u64::SIZE + self.payload.encode_size()
+        self.chain_id.encode_size() + Address::SIZE + 3 * u64::SIZE + self.payload.encode_size()
     }
 }
 
@@ -133,6 +148,7 @@ impl Read for TxBody {
             sender: Address::read(buf)?,
             nonce: u64::read(buf)?,
             valid_until_ms: u64::read(buf)?,
+            fee: u64::read(buf)?,
             payload: Payload::read(buf)?,
         })
     }
@@ -245,6 +261,57 @@ impl Transaction {
                 signature: endorsement,
                 error: TxError::BadEndorsement(*endorser),
             }),
+            Payload::Stake(StakePayload::Register {
+                org,
+                endorser,
+                endorsement,
+                ..
+            }) => checks.push(SignatureCheck {
+                namespace: namespace::CANDIDATE_ENDORSEMENT,
+                message: CandidateEndorsement {
+                    chain_id,
+                    org: org.clone(),
+                    candidate: *sender,
+                }
+                .encode()
+                .to_vec(),
+                public_key: endorser
+                    .public_key()
+                    .map_err(|_| TxError::BadCandidateEndorsement(*endorser))?,
+                signature: endorsement,
+                error: TxError::BadCandidateEndorsement(*endorser),
+            }),
+            Payload::Token(TokenPayload::Transfer {
+                inputs,
+                from_balance,
+                outputs,
+                cosignatures,
+            }) if !cosignatures.is_empty() => {
+                // Every cosigner signs the same authorisation: encode it once.
+                let message = TransferAuthorization {
+                    chain_id,
+                    sender: *sender,
+                    nonce: self.body.nonce,
+                    fee: self.body.fee,
+                    inputs: inputs.clone(),
+                    from_balance: *from_balance,
+                    outputs: outputs.clone(),
+                }
+                .encode()
+                .to_vec();
+                for cosignature in cosignatures {
+                    let signer = cosignature.signer;
+                    checks.push(SignatureCheck {
+                        namespace: namespace::TOKEN_COSIGN,
+                        message: message.clone(),
+                        public_key: signer
+                            .public_key()
+                            .map_err(|_| TxError::BadCosignature(signer))?,
+                        signature: &cosignature.signature,
+                        error: TxError::BadCosignature(signer),
+                    });
+                }
+            }
             _ => {}
         }
         Ok(checks)
@@ -252,20 +319,49 @@ impl Transaction {
 }
 
 impl Transaction {
-    /// Checks the addresses the payload names that no signature check decompresses.
+    /// Checks the addresses the payload names that no signature check decompresses: coins
+    /// or rights given to 32 bytes that are not a key could never be used.
     fn check_named_addresses(&self) -> Result<(), TxError> {
-        let (role, address) = match &self.body.payload {
-            Payload::Record(RecordPayload::Release { patient, .. }) => ("patient", patient),
-            Payload::Consent(crate::ConsentPayload::Grant { grantee, .. }) => ("grantee", grantee),
+        let named: Vec<(&'static str, &Address)> = match &self.body.payload {
+            Payload::Record(RecordPayload::Release { patient, .. }) => vec![("patient", patient)],
+            Payload::Consent(crate::ConsentPayload::Grant { grantee, .. }) => {
+                vec![("grantee", grantee)]
+            }
+            Payload::Token(TokenPayload::Transfer { outputs, .. }) => outputs
+                .iter()
+                .flat_map(|output| match &output.to {
+                    Payee::Balance(owner)
+                    | Payee::Output {
+                        lock: Lock::Key(owner),
+                        ..
+                    } => vec![("recipient", owner)],
+                    Payee::Output {
+                        lock: Lock::Multi { keys, .. },
+                        ..
+                    } => keys.iter().map(|key| ("multisig key", key)).collect(),
+                    Payee::Output {
+                        lock: Lock::Escrow(_),
+                        ..
+                    } => vec![],
+                })
+                .collect(),
+            Payload::Token(TokenPayload::EscrowOpen { payee, arbiter, .. }) => {
+                vec![("payee", payee), ("arbiter", arbiter)]
+            }
+            Payload::Stake(
+                StakePayload::Delegate { candidate, .. }
+                | StakePayload::Undelegate { candidate, .. }
+                | StakePayload::Withdraw { candidate },
+            ) => vec![("candidate", candidate)],
             _ => return Ok(()),
         };
-        address
-            .public_key()
-            .map(|_| ())
-            .map_err(|_| TxError::NotAKey {
+        for (role, address) in named {
+            address.public_key().map_err(|_| TxError::NotAKey {
                 role,
                 address: *address,
-            })
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -441,6 +537,39 @@ impl EncodeSize for JoinEndorsement {
     }
 }
 
+/// What an audited hospital member signs to let `candidate` (a node key) stand as a validator
+/// candidate for its organisation (S1-dpos: candidates are audited hospital organisations).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CandidateEndorsement {
+    /// Chain the endorsement is for.
+    pub chain_id: ChainId,
+    /// The organisation.
+    pub org: OrgName,
+    /// The candidate's node key.
+    pub candidate: Address,
+}
+
+impl CandidateEndorsement {
+    /// The endorsing member signs.
+    pub fn sign(&self, endorser: &PrivateKey) -> Signature {
+        endorser.sign(namespace::CANDIDATE_ENDORSEMENT, &self.encode())
+    }
+}
+
+impl Write for CandidateEndorsement {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.chain_id.write(buf);
+        self.org.write(buf);
+        self.candidate.write(buf);
+    }
+}
+
+impl EncodeSize for CandidateEndorsement {
+    fn encode_size(&self) -> usize {
+        self.chain_id.encode_size() + self.org.encode_size() + Address::SIZE
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,6 +597,7 @@ mod tests {
             records: vec![record_id(1)],
             purpose: Purpose::Research,
             expiry: Expiry::AtHeight(100),
+            reward: None,
         });
         for (payload, role) in [(release, "patient"), (grant, "grantee")] {
             let tx = TxBody {
@@ -475,6 +605,7 @@ mod tests {
                 sender: address(1),
                 nonce: 0,
                 valid_until_ms: u64::MAX,
+                fee: 0,
                 payload,
             }
             .sign(&key(1))
@@ -587,6 +718,7 @@ mod tests {
                     .collect(),
                 purpose: Purpose::Treatment,
                 expiry: Expiry::AtTime(1),
+                reward: Some(5),
             })
         };
         assert!(Payload::decode(grant(crate::limits::MAX_CONSENT_RECORDS).encode()).is_ok());
@@ -601,6 +733,189 @@ mod tests {
             Transaction::from_bytes(&bytes),
             Err(TxError::TooLarge(_))
         ));
+    }
+
+    /// A joint payment: sender `key(1)` spends its own output and one of `key(2)`'s, so
+    /// `key(2)` cosigns the authorisation of this very transaction.
+    fn joint_transfer(cosigner: u64, authorised_nonce: u64) -> Transaction {
+        use crate::token::{OutPoint, TransferAuthorization, TxOutput};
+        let inputs = vec![
+            OutPoint {
+                tx: TxId::of_encoded(b"a"),
+                index: 0,
+            },
+            OutPoint {
+                tx: TxId::of_encoded(b"b"),
+                index: 1,
+            },
+        ];
+        let outputs = vec![TxOutput::to_key(90, address(3))];
+        let cosignature = TransferAuthorization {
+            chain_id: chain(),
+            sender: address(1),
+            nonce: authorised_nonce,
+            fee: 10,
+            inputs: inputs.clone(),
+            from_balance: 0,
+            outputs: outputs.clone(),
+        }
+        .sign(&key(cosigner));
+        let mut cosignature = cosignature;
+        cosignature.signer = address(2);
+        TxBody {
+            chain_id: chain(),
+            sender: address(1),
+            nonce: 4,
+            valid_until_ms: u64::MAX,
+            fee: 10,
+            payload: Payload::Token(TokenPayload::Transfer {
+                inputs,
+                from_balance: 0,
+                outputs,
+                cosignatures: vec![cosignature],
+            }),
+        }
+        .sign(&key(1))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_joint_payment_verifies_singly_and_in_a_batch() {
+        let tx = joint_transfer(2, 4);
+        assert_eq!(tx.signature_checks().unwrap().len(), 2, "sender + cosigner");
+        tx.verify(&chain()).unwrap();
+        let mut txs = signed_txs();
+        txs.push(tx);
+        assert!(
+            verify_batch(&mut test_rng(), &chain(), &txs)
+                .iter()
+                .all(Result::is_ok)
+        );
+        let decoded = Transaction::from_bytes(&txs[txs.len() - 1].encode()).unwrap();
+        assert_eq!(decoded, txs[txs.len() - 1]);
+    }
+
+    #[test]
+    fn a_cosignature_from_the_wrong_key_or_for_another_tx_is_refused() {
+        let bad_cosignature = |result: Result<VerifiedTransaction, TxError>| matches!(result, Err(TxError::BadCosignature(a)) if a == address(2));
+        // key(9) signed, claiming to be key(2).
+        let wrong_key = joint_transfer(9, 4);
+        // key(2) signed the authorisation of the sender's transaction with another nonce.
+        let other_tx = joint_transfer(2, 5);
+        for tx in [wrong_key, other_tx] {
+            assert!(bad_cosignature(tx.verify(&chain())));
+            let batch = verify_batch(&mut test_rng(), &chain(), std::slice::from_ref(&tx));
+            assert!(bad_cosignature(batch.into_iter().next().unwrap()));
+        }
+        // Raising the fee after the cosigner signed breaks the cosignature (and the sender's).
+        let mut body = joint_transfer(2, 4).body;
+        body.fee = 11;
+        let resigned = body.sign(&key(1)).unwrap();
+        assert!(bad_cosignature(resigned.verify(&chain())));
+        // A missing cosignature is not a signature error: whether the inputs needed it is the
+        // state machine's rule (MissingSignature).
+        let mut body = joint_transfer(2, 4).body;
+        let Payload::Token(TokenPayload::Transfer { cosignatures, .. }) = &mut body.payload else {
+            unreachable!()
+        };
+        cosignatures.clear();
+        body.sign(&key(1)).unwrap().verify(&chain()).unwrap();
+    }
+
+    #[test]
+    fn candidate_endorsements_must_name_this_candidate_org_and_chain() {
+        let register = crate::fixtures::stake_payloads().remove(0);
+        let sign_as = |seed: u64, payload: Payload| {
+            TxBody {
+                chain_id: chain(),
+                sender: address(seed),
+                nonce: 0,
+                valid_until_ms: u64::MAX,
+                fee: 0,
+                payload,
+            }
+            .sign(&key(seed))
+            .unwrap()
+        };
+        sign_as(1, register.clone()).verify(&chain()).unwrap();
+        let refused = |tx: Transaction| matches!(tx.verify(&chain()), Err(TxError::BadCandidateEndorsement(a)) if a == address(3));
+        // Another node key presents key(1)'s endorsement.
+        assert!(refused(sign_as(5, register.clone())));
+        // The endorsement is moved to another organisation.
+        let mut other_org = register.clone();
+        if let Payload::Stake(StakePayload::Register { org, .. }) = &mut other_org {
+            *org = crate::fixtures::org_name("Busan Clinic");
+        }
+        assert!(refused(sign_as(1, other_org)));
+        // Someone else claims to be the endorser.
+        let mut other_endorser = register.clone();
+        if let Payload::Stake(StakePayload::Register { endorsement, .. }) = &mut other_endorser {
+            *endorsement = CandidateEndorsement {
+                chain_id: ChainId::new("medchain-other").unwrap(),
+                org: crate::fixtures::org_name("Seoul General"),
+                candidate: address(1),
+            }
+            .sign(&key(3));
+        }
+        assert!(refused(sign_as(1, other_endorser)));
+    }
+
+    #[test]
+    fn token_recipients_that_are_not_keys_are_refused() {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 2;
+        let not_a_key = Address::from_bytes(bytes);
+        let transfer = Payload::Token(TokenPayload::Transfer {
+            inputs: vec![],
+            from_balance: 5,
+            outputs: vec![crate::token::TxOutput::to_key(5, not_a_key)],
+            cosignatures: vec![],
+        });
+        let delegate = Payload::Stake(StakePayload::Delegate {
+            candidate: not_a_key,
+            amount: 1,
+        });
+        for (payload, role) in [(transfer, "recipient"), (delegate, "candidate")] {
+            let tx = TxBody {
+                chain_id: chain(),
+                sender: address(1),
+                nonce: 0,
+                valid_until_ms: u64::MAX,
+                fee: 0,
+                payload,
+            }
+            .sign(&key(1))
+            .unwrap();
+            assert!(
+                matches!(tx.verify(&chain()), Err(TxError::NotAKey { role: r, .. }) if r == role),
+                "{role}"
+            );
+        }
+    }
+
+    #[test]
+    fn transfers_are_bounded_when_decoding() {
+        use crate::token::{OutPoint, TxOutput};
+        let transfer = |inputs: usize, outputs: usize| {
+            Payload::Token(TokenPayload::Transfer {
+                inputs: (0..inputs)
+                    .map(|i| OutPoint {
+                        tx: TxId::of_encoded(b"x"),
+                        index: i as u16,
+                    })
+                    .collect(),
+                from_balance: 0,
+                outputs: (0..outputs)
+                    .map(|_| TxOutput::to_key(1, address(2)))
+                    .collect(),
+                cosignatures: vec![],
+            })
+        };
+        let max_in = limits::MAX_TRANSFER_INPUTS;
+        let max_out = limits::MAX_TRANSFER_OUTPUTS;
+        assert!(Payload::decode(transfer(max_in, max_out).encode()).is_ok());
+        assert!(Payload::decode(transfer(max_in + 1, 1).encode()).is_err());
+        assert!(Payload::decode(transfer(1, max_out + 1).encode()).is_err());
     }
 
     proptest! {

@@ -45,6 +45,7 @@ pub fn genesis() -> Genesis {
                 public_key: Address::from(key.public_key()),
             })
             .collect(),
+        tokens: None,
     }
 }
 

@@ -135,6 +135,9 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
             "sign again with the sender's next nonce (GET /v1/state/accounts/{address})"
         }
         E::NonceExhausted => "this account can send no more transactions; use a new key",
+        E::NoTokens => {
+            "this chain was created without tokens (its genesis has no `tokens` section): there is nothing to transfer or stake"
+        }
         E::TxExpired { .. } => {
             "the transaction's deadline (valid_until_ms) has passed: sign it again with a later deadline"
         }

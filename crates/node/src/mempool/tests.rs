@@ -10,6 +10,7 @@ fn tx(seed: u64, nonce: u64) -> VerifiedTransaction {
         sender: Address::from(key.public_key()),
         nonce,
         valid_until_ms: u64::MAX,
+        fee: 0,
         payload: Payload::Registry(RegistryPayload::Register {
             name: OrgName::new(format!("org {seed} {nonce}")).unwrap(),
             kind: OrgKind::Hospital,

@@ -363,6 +363,7 @@ impl Driver {
             sender: self.address,
             nonce,
             valid_until_ms: u64::MAX,
+            fee: 0,
             payload: Payload::Pkg(PkgPayload::Deal {
                 round: FIRST_ROUND,
                 log: DealerLogBytes(log.encode().to_vec()),

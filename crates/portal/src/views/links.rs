@@ -192,6 +192,67 @@ pub(crate) fn event(event: &Event) -> Markup {
             span class="break-glass" { "emergency request" } " by doctor " (account(doctor))
             " for record " (record(id)) " of patient " (account(patient))
         },
+        Event::Transferred {
+            inputs,
+            outputs,
+            fee,
+        } => html! { "transfer of " (inputs) " inputs into " (outputs) " outputs, fee " (fee) },
+        Event::RewardPaid {
+            consent: id,
+            patient,
+            payer,
+            amount,
+        } => html! {
+            (account(payer)) " paid patient " (account(patient)) " " (amount)
+            " tokens for an access under consent " (consent(id))
+        },
+        Event::EscrowOpened {
+            payer,
+            payee,
+            amount,
+            ..
+        } => {
+            html! { (account(payer)) " locked " (amount) " tokens in escrow for " (account(payee)) }
+        }
+        Event::EscrowSettled { to, amount, .. } => {
+            html! { "escrow of " (amount) " tokens settled to " (account(to)) }
+        }
+        Event::CandidateRegistered {
+            candidate,
+            org: name,
+        } => {
+            html! { "validator candidate " (account(candidate)) " registered for " (org(name)) }
+        }
+        Event::Delegated {
+            candidate,
+            delegator,
+            amount,
+        } => {
+            html! { (account(delegator)) " delegated " (amount) " tokens to " (account(candidate)) }
+        }
+        Event::Undelegated {
+            candidate,
+            delegator,
+            amount,
+            release_epoch,
+        } => html! {
+            (account(delegator)) " undelegated " (amount) " tokens from " (account(candidate))
+            ", withdrawable from epoch " (release_epoch)
+        },
+        Event::Withdrawn {
+            candidate,
+            delegator,
+            amount,
+        } => {
+            html! { (account(delegator)) " withdrew " (amount) " tokens from " (account(candidate)) }
+        }
+        Event::Slashed {
+            offender,
+            epoch,
+            amount,
+        } => html! {
+            "validator " (account(offender)) " slashed " (amount) " tokens for equivocating in epoch " (epoch)
+        },
     }
 }
 

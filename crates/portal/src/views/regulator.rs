@@ -446,7 +446,31 @@ fn names(event: &Event, org: &OrgName, members: &HashSet<Address>) -> bool {
         Event::EmergencyFiled {
             patient, doctor, ..
         } => (vec![patient, doctor], None),
-        Event::RecordStored { .. }
+        Event::RewardPaid { patient, payer, .. } => (vec![patient, payer], None),
+        Event::EscrowOpened { payer, payee, .. } => (vec![payer, payee], None),
+        Event::EscrowSettled { to, .. } => (vec![to], None),
+        Event::CandidateRegistered {
+            candidate,
+            org: name,
+        } => (vec![candidate], Some(name)),
+        Event::Delegated {
+            candidate,
+            delegator,
+            ..
+        }
+        | Event::Undelegated {
+            candidate,
+            delegator,
+            ..
+        }
+        | Event::Withdrawn {
+            candidate,
+            delegator,
+            ..
+        } => (vec![candidate, delegator], None),
+        Event::Slashed { offender, .. } => (vec![offender], None),
+        Event::Transferred { .. }
+        | Event::RecordStored { .. }
         | Event::ConsentRevoked { .. }
         | Event::LicenceIssued { .. }
         | Event::LicenceRenewed { .. }

@@ -681,6 +681,7 @@ mod tests {
                     name: "v".into(),
                     public_key: testkit::address(1),
                 }],
+                tokens: None,
             };
             let chain = Client::new(
                 NodeClient::new(&node.url()).unwrap(),
