@@ -41,10 +41,6 @@ pub use medchain_types::ConsensusScheme;
 /// The marshal mailbox for our block type.
 pub type MarshalMailbox = marshal::core::Mailbox<ConsensusScheme, Standard<Block>>;
 
-/// The epoch length of a chain without tokens: one epoch forever, so the validator set never
-/// changes (S1-dpos elects a new set only at an epoch boundary).
-pub const EPOCH_LENGTH: NonZeroU64 = NZU64!(u64::MAX);
-
 /// p2p channel ids; identical on every node.
 pub mod channel {
     /// Simplex votes.

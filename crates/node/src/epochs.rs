@@ -584,7 +584,9 @@ mod tests {
 
     #[test]
     fn a_chain_without_epochs_never_reaches_a_boundary() {
-        let epocher = FixedEpocher::new(crate::engine::EPOCH_LENGTH);
+        let genesis = medchain_state::testkit::genesis_document();
+        assert!(genesis.tokens.is_none());
+        let epocher = FixedEpocher::new(genesis.epoch_length());
         for height in [0, 1, 1 << 40, u64::MAX - 2] {
             assert_eq!(boundary_after(&epocher, height), None);
             assert_eq!(epoch_after(&epocher, height), Epoch::zero());

@@ -176,7 +176,7 @@ pub async fn launch(
     let (_gossip, _) = gossip::start(context.child("gossip"), chain.clone(), gossip_channel);
     let (finalizer, deliveries) = finalizer::channel();
     let application = ChainApplication::new(chain.clone(), key.public_key());
-    let epocher = FixedEpocher::new(engine::EPOCH_LENGTH);
+    let epocher = FixedEpocher::new(genesis.epoch_length());
     let (evidence, faults) = slashing::channel();
     slashing::log_only(context.child("faults"), faults);
     let schemes = EpochSchemes::new(&genesis.consensus_namespace(), key.clone());

@@ -27,7 +27,7 @@ use commonware_p2p::{
 };
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor, deterministic};
-use commonware_utils::{NZU64, NZUsize, TryCollect, ordered::Set, probability};
+use commonware_utils::{NZUsize, TryCollect, ordered::Set, probability};
 use futures::channel::oneshot;
 use medchain_node::{
     app::ChainApplication,
@@ -46,8 +46,9 @@ use medchain_state::{
 };
 use medchain_storage::Store;
 use medchain_types::{
-    Address, Block, ConsensusScheme, ConsentId, ContentHash, Event, Expiry, Genesis, Hash32,
-    OrgKind, OrgState, Purpose, RecordId, Transaction, TxId, ValidatorInfo,
+    Address, Allocation, Block, ConsensusScheme, ConsentId, ContentHash, Event, Expiry,
+    FeeSchedule, Genesis, Hash32, OrgKind, OrgState, Purpose, RecordId, StakingParams,
+    TokenGenesis, Transaction, TxId, ValidatorInfo,
 };
 use rand_core::CryptoRng;
 use std::{
@@ -94,6 +95,8 @@ where
 }
 
 const VALIDATORS: usize = 4;
+/// Node `i`'s key is `PrivateKey::from_seed(SIGNER_SEED + i)` (so `Actor::new` signs as it).
+const SIGNER_SEED: u64 = 1_000;
 const PATIENTS: u64 = 12;
 
 type PublicKey = ed25519::PublicKey;
@@ -216,20 +219,21 @@ fn link() -> Link {
 }
 
 impl Cluster {
+    /// Four validators on a chain without tokens (one endless epoch).
     async fn new(context: deterministic::Context) -> Self {
-        Self::with_epochs(context, engine::EPOCH_LENGTH, 0).await
+        Self::with_tokens(context, |_| None, 0).await
     }
 
-    /// A cluster whose consensus changes epoch every `epoch_length` blocks, with `standby`
-    /// nodes besides the genesis validators (nodes `VALIDATORS..`).
-    async fn with_epochs(
+    /// A cluster on a chain with the tokens `tokens` gives for the validators' keys, and
+    /// `standby` nodes besides the genesis validators (nodes `VALIDATORS..`).
+    async fn with_tokens(
         context: deterministic::Context,
-        epoch_length: NonZeroU64,
+        tokens: impl FnOnce(&[Address]) -> Option<TokenGenesis>,
         standby: usize,
     ) -> Self {
         let nodes = VALIDATORS + standby;
         let signers: Vec<_> = (0..nodes as u64)
-            .map(|i| ed25519::PrivateKey::from_seed(1_000 + i))
+            .map(|i| ed25519::PrivateKey::from_seed(SIGNER_SEED + i))
             .collect();
         let participants: Set<PublicKey> = signers[..VALIDATORS]
             .iter()
@@ -251,6 +255,8 @@ impl Cluster {
                 public_key: Address::from(s.public_key()),
             })
             .collect();
+        genesis.tokens = tokens(&genesis.validator_keys());
+        let epoch_length = genesis.epoch_length();
         let (network, oracle) = Network::new_with_peers(
             context.child("network"),
             simulated::Config {
@@ -870,7 +876,47 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 /// Blocks per epoch in the epoch scenarios: short, so a run crosses several boundaries.
-const SHORT_EPOCH: NonZeroU64 = NZU64!(20);
+const SHORT_EPOCH: u64 = 20;
+
+/// Genesis stake of validator `i`: validator 3 is the weakest.
+const STAKES: [u64; VALIDATORS] = [400, 300, 200, 100];
+
+/// Tokens for the epoch scenarios: short epochs, free transactions (the workload and the
+/// PKG's dealer logs pay nothing), validators staked [`STAKES`] with a balance, and
+/// `accounts` funded.
+fn epoch_tokens(validators: &[Address], accounts: &[Address]) -> TokenGenesis {
+    let staked = validators
+        .iter()
+        .zip(STAKES)
+        .map(|(address, stake)| Allocation {
+            address: *address,
+            balance: 1_000,
+            outputs: Vec::new(),
+            stake,
+        });
+    let funded = accounts.iter().map(|address| Allocation {
+        address: *address,
+        balance: 10_000,
+        outputs: Vec::new(),
+        stake: 0,
+    });
+    TokenGenesis {
+        fees: FeeSchedule::FREE,
+        block_reward: 0,
+        max_supply: 1_000_000,
+        proposer_share_bps: 10_000,
+        access_reward_default: 0,
+        staking: StakingParams {
+            epoch_length: SHORT_EPOCH,
+            max_validators: VALIDATORS as u16,
+            min_validators: 3,
+            min_stake: 50,
+            unbonding_epochs: 2,
+            slash_bps: 5_000,
+        },
+        allocations: staked.chain(funded).collect(),
+    }
+}
 
 impl Cluster {
     /// The epoch of `height`, as consensus and the state both count it.
@@ -935,7 +981,7 @@ fn run_epoch_turnover(seed: u64) {
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(1_800)));
     deterministic::Runner::new(config).start(|context| async move {
-        let mut cluster = Cluster::with_epochs(context, SHORT_EPOCH, 0).await;
+        let mut cluster = Cluster::with_tokens(context, |v| Some(epoch_tokens(v, &[])), 0).await;
         for index in 0..VALIDATORS {
             cluster.start(index).await;
         }
@@ -976,7 +1022,7 @@ fn run_restart_across_boundaries(seed: u64) {
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(1_800)));
     deterministic::Runner::new(config).start(|context| async move {
-        let mut cluster = Cluster::with_epochs(context, SHORT_EPOCH, 0).await;
+        let mut cluster = Cluster::with_tokens(context, |v| Some(epoch_tokens(v, &[])), 0).await;
         for index in 0..VALIDATORS {
             cluster.start(index).await;
         }
