@@ -19,4 +19,5 @@ pub mod mempool;
 pub mod metrics;
 pub mod pkg;
 pub mod run;
+pub mod signing;
 pub mod slashing;
