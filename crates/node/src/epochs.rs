@@ -42,7 +42,7 @@ use futures::{
     StreamExt,
     channel::{mpsc, oneshot},
 };
-use medchain_state::{StateRead, StateReadExt as _, keys};
+use medchain_state::{StateError, StateRead, StateReadExt as _, keys};
 use medchain_storage::Store;
 use medchain_types::{Block, Hash32};
 use rand_core::CryptoRng;
@@ -453,17 +453,29 @@ pub enum EpochError {
     MissingBoundary(u64, Epoch),
 }
 
-/// The validator set of `epoch` as the committed state records it.
+/// The validator set of `epoch` as the committed state records it (`vset/<epoch>`, S1-dpos).
+/// A state from before validator sets were recorded knows only the genesis validators, who are
+/// then the set of epoch 0, the only epoch such a chain has.
 pub fn committed_set(
     state: &impl StateRead,
     epoch: Epoch,
 ) -> Result<Set<ed25519::PublicKey>, EpochError> {
-    let config = state
-        .value(&keys::chain_config())
-        .map_err(|e| EpochError::State(e.to_string()))?
-        .ok_or(EpochError::UnknownSet(epoch))?;
-    let keys = config
-        .validators
+    let read = |e: StateError| EpochError::State(e.to_string());
+    let addresses = match state
+        .value(&keys::validator_set(epoch.get()))
+        .map_err(read)?
+    {
+        Some(set) => set.validators.into_iter().map(|entry| entry.key).collect(),
+        None if epoch.is_zero() => {
+            state
+                .value(&keys::chain_config())
+                .map_err(read)?
+                .ok_or(EpochError::UnknownSet(epoch))?
+                .validators
+        }
+        None => return Err(EpochError::UnknownSet(epoch)),
+    };
+    let keys = addresses
         .iter()
         .map(|address| address.public_key().map_err(|_| EpochError::BadKey(epoch)))
         .collect::<Result<Vec<_>, _>>()?;
