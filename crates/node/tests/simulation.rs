@@ -1075,6 +1075,112 @@ fn epochs_turn_over_with_the_same_set() {
     run_every_seed_with(run_epoch_turnover, "epochs_turn_over_with_the_same_set");
 }
 
+/// Seeds of the accounts the validator-replacement scenario uses.
+const FOUNDER_SEED: u64 = 20;
+const DELEGATOR_SEED: u64 = 21;
+
+/// S1-dpos end to end: a standby node (node 4, outside genesis) follows as an observer; a
+/// hospital vouches for it, it registers as a candidate, and a delegation lifts its stake
+/// above validator 3's. At the next boundary the chain elects it in validator 3's place: from
+/// that epoch on, every certificate verifies with the new set, node 3 stops signing and node 4
+/// signs, and with validator 0 crashed the chain still finalizes, which needs node 4's vote.
+fn run_validator_replacement(seed: u64) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let (founder, delegator) = (Actor::new(FOUNDER_SEED), Actor::new(DELEGATOR_SEED));
+        let accounts = [founder.address, delegator.address];
+        let mut cluster =
+            Cluster::with_tokens(context, |v| Some(epoch_tokens(v, &accounts)), 1).await;
+        for index in 0..cluster.nodes.len() {
+            cluster.start(index).await;
+        }
+        let (retiring, standby) = (VALIDATORS - 1, VALIDATORS);
+        let standby_actor = Actor::new(SIGNER_SEED + standby as u64);
+        let org = testkit::org_name("Standby Hospital");
+        let mut workload = Workload::new();
+        cluster
+            .submit_and_wait(vec![
+                workload.tx(&founder, testkit::register(&org, OrgKind::Hospital)),
+            ])
+            .await;
+        let regulator = workload.regulator.clone();
+        cluster
+            .submit_and_wait(vec![
+                workload.tx(&regulator, testkit::set_state(&org, OrgState::Audited)),
+            ])
+            .await;
+        let register =
+            testkit::register_candidate(&org, &founder, &standby_actor, "127.0.0.1:9004");
+        cluster
+            .submit_and_wait(vec![workload.tx(&standby_actor, register)])
+            .await;
+        cluster
+            .submit_and_wait(vec![
+                workload.tx(&delegator, testkit::delegate(&standby_actor.address, 150)),
+            ])
+            .await;
+
+        // The first epoch whose set the election decided after the delegation.
+        let delegated_at = cluster.height(0);
+        let elected = cluster.epoch_of(delegated_at).next();
+        cluster
+            .wait_for_height(cluster.last_of(elected.get() - 1))
+            .await;
+        let set = cluster.participants_of(elected);
+        let key = |index: usize| cluster.signers[index].public_key();
+        assert!(
+            set.position(&key(standby)).is_some(),
+            "the candidate was not elected"
+        );
+        assert!(
+            set.position(&key(retiring)).is_none(),
+            "the weakest validator stayed"
+        );
+        assert_eq!(set.len(), VALIDATORS);
+
+        let top = cluster.last_of(elected.get()) + 5;
+        cluster.wait_for_height(top).await;
+        let everyone: Vec<usize> = (0..cluster.nodes.len()).collect();
+        cluster.assert_agreement(&everyone);
+        for &index in &everyone {
+            cluster.assert_certified_by_their_epoch(index, top);
+        }
+        let signing = |index: usize| {
+            cluster.nodes[index]
+                .as_ref()
+                .unwrap()
+                .epochs
+                .signing_epochs()
+        };
+        assert!(
+            !signing(retiring).contains(&elected),
+            "the retired validator still signs"
+        );
+        assert!(signing(retiring).contains(&Epoch::zero()));
+        assert!(
+            signing(standby).contains(&elected),
+            "the elected node does not sign"
+        );
+        assert!(!signing(standby).contains(&Epoch::zero()));
+
+        // Validators 1, 2 and 4 are a quorum of the new set only with node 4's vote.
+        cluster.crash(0);
+        let resumed = cluster.height(1);
+        cluster.wait_for_height(resumed + 10).await;
+        cluster.assert_agreement(&everyone[1..]);
+    });
+}
+
+#[test]
+fn an_epoch_change_replaces_a_validator() {
+    run_every_seed_with(
+        run_validator_replacement,
+        "an_epoch_change_replaces_a_validator",
+    );
+}
+
 #[test]
 fn honest_validators_agree() {
     run_every_seed(Scenario::Honest);
