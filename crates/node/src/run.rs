@@ -178,7 +178,13 @@ pub async fn launch(
     let application = ChainApplication::new(chain.clone(), key.public_key());
     let epocher = FixedEpocher::new(genesis.epoch_length());
     let (evidence, faults) = slashing::channel();
-    slashing::log_only(context.child("faults"), faults);
+    slashing::start(
+        context.child("slashing"),
+        chain.clone(),
+        &genesis,
+        key.clone(),
+        faults,
+    );
     let schemes = EpochSchemes::new(&genesis.consensus_namespace(), key.clone());
     let initial = epochs::resume(chain.store(), &epocher, &schemes)?;
     let marshal = engine::start_marshal(

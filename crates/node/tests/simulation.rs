@@ -115,10 +115,10 @@ type SimReceiver = simulated::Receiver<PublicKey>;
 /// One node's consensus stack before it starts: marshal, then the epochs' engines.
 struct Stack {
     signer: ed25519::PrivateKey,
-    namespace: Vec<u8>,
+    genesis: Genesis,
     prefix: String,
     epocher: FixedEpocher,
-    store: Store,
+    chain: Arc<Chain>,
     oracle: Oracle<PublicKey, deterministic::Context>,
     channels: Channels<SimSender, SimReceiver>,
 }
@@ -143,17 +143,23 @@ impl Stack {
     {
         let Self {
             signer,
-            namespace,
+            genesis,
             prefix,
             epocher,
-            store,
+            chain,
             oracle,
             channels,
         } = self;
-        let schemes = EpochSchemes::new(&namespace, signer.clone());
+        let schemes = EpochSchemes::new(&genesis.consensus_namespace(), signer.clone());
         let (evidence, faults) = slashing::channel();
-        slashing::log_only(context.child("faults"), faults);
-        let initial = epochs::resume(&store, &epocher, &schemes).unwrap();
+        slashing::start(
+            context.child("slashing"),
+            chain.clone(),
+            &genesis,
+            signer.clone(),
+            faults,
+        );
+        let initial = epochs::resume(chain.store(), &epocher, &schemes).unwrap();
         let control = oracle.control(signer.public_key());
         let tuning = Tuning::default();
         let marshal = engine::start_marshal(
@@ -349,10 +355,10 @@ impl Cluster {
                 let application = ChainApplication::new(chain.clone(), signer.public_key());
                 let stack = Stack {
                     signer: signer.clone(),
-                    namespace: genesis.consensus_namespace(),
+                    genesis: genesis.clone(),
                     prefix: format!("validator-{index}"),
                     epocher: epocher.clone(),
-                    store: chain.store().clone(),
+                    chain: chain.clone(),
                     oracle,
                     channels: Channels {
                         votes,
@@ -1179,6 +1185,81 @@ fn an_epoch_change_replaces_a_validator() {
         run_validator_replacement,
         "an_epoch_change_replaces_a_validator",
     );
+}
+
+/// S1-dpos slashing: validator 3 signs a conflicting vote for every vote it sees. The honest
+/// validators report it; the chain records one slash, burns `slash_bps` of its stake, jails
+/// it, and the next set it elects leaves it out, while the honest three keep finalizing.
+fn run_slashing(seed: u64) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let mut cluster = Cluster::with_tokens(context, |v| Some(epoch_tokens(v, &[])), 0).await;
+        let byzantine = VALIDATORS - 1;
+        for index in 0..VALIDATORS {
+            if index == byzantine {
+                cluster.start_conflicter(index).await;
+            } else {
+                cluster.start(index).await;
+            }
+        }
+        let honest: Vec<usize> = (0..byzantine).collect();
+        let offender = Address::from(cluster.signers[byzantine].public_key());
+        let slash = keys::slash(0, &offender);
+        let deadline = cluster.context.current() + Duration::from_secs(120);
+        while honest.iter().any(|&i| {
+            cluster.stores[i]
+                .snapshot()
+                .unwrap()
+                .value(&slash)
+                .unwrap()
+                .is_none()
+        }) {
+            assert!(
+                cluster.context.current() < deadline,
+                "the equivocation was never slashed"
+            );
+            cluster.context.sleep(Duration::from_millis(100)).await;
+        }
+        let record = cluster.stores[0]
+            .snapshot()
+            .unwrap()
+            .value(&slash)
+            .unwrap()
+            .unwrap();
+        assert!(
+            honest
+                .iter()
+                .any(|&i| { Address::from(cluster.signers[i].public_key()) == record.reporter })
+        );
+
+        let next = cluster.epoch_of(record.height).next();
+        cluster
+            .wait_for_height(cluster.last_of(next.get() - 1) + 3)
+            .await;
+        let set = cluster.participants_of(next);
+        assert!(
+            set.position(&cluster.signers[byzantine].public_key())
+                .is_none(),
+            "the slashed validator was elected again"
+        );
+        assert_eq!(set.len(), VALIDATORS - 1);
+        let state = cluster.stores[0].snapshot().unwrap();
+        let candidate = state.value(&keys::candidate(&offender)).unwrap().unwrap();
+        let slash_bps = u64::from(epoch_tokens(&[], &[]).staking.slash_bps);
+        assert_eq!(
+            candidate.bonded_tokens,
+            STAKES[byzantine] - STAKES[byzantine] * slash_bps / 10_000
+        );
+        assert!(candidate.jailed);
+        cluster.assert_agreement(&honest);
+    });
+}
+
+#[test]
+fn an_equivocating_validator_is_slashed() {
+    run_every_seed_with(run_slashing, "an_equivocating_validator_is_slashed");
 }
 
 #[test]
