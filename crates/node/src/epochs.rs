@@ -44,7 +44,7 @@ use futures::{
 };
 use medchain_state::{StateError, StateRead, StateReadExt as _, keys};
 use medchain_storage::Store;
-use medchain_types::{Block, Hash32};
+use medchain_types::{Address, Block, Hash32, PeerAddress};
 use rand_core::CryptoRng;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -482,6 +482,54 @@ pub fn committed_set(
     Ok(Set::from_iter_dedup(keys))
 }
 
+/// Keeps the p2p layer connected to whom this node needs. The finalizer calls it at start-up
+/// and at each epoch boundary with [`committed_peers`].
+pub trait PeerTracker: Send + 'static {
+    /// Tracks `peers` as peer set `id` (the height they were read at: ids only increase).
+    fn track(&mut self, id: u64, peers: Vec<(ed25519::PublicKey, Option<PeerAddress>)>);
+}
+
+/// Whom a node talks to in `epoch`: its validators, then every other registered candidate (a
+/// standby must be reachable to follow the chain before it is elected), each with the p2p
+/// address it registered (`None` for a genesis validator: the configuration has it).
+pub fn committed_peers(
+    state: &impl StateRead,
+    epoch: Epoch,
+) -> Result<Vec<(ed25519::PublicKey, Option<PeerAddress>)>, EpochError> {
+    let read = |e: StateError| EpochError::State(e.to_string());
+    let key = |address: &Address| address.public_key().map_err(|_| EpochError::BadKey(epoch));
+    let mut peers = Vec::new();
+    if let Some(set) = state
+        .value(&keys::validator_set(epoch.get()))
+        .map_err(read)?
+    {
+        for entry in &set.validators {
+            peers.push((key(&entry.key)?, entry.p2p.clone()));
+        }
+    }
+    let candidates = keys::candidates();
+    let count = candidates
+        .list
+        .find_length(|seq| {
+            state
+                .get(candidates.list.entry(seq).as_bytes())
+                .map(|value| value.is_some())
+        })
+        .map_err(read)?;
+    for seq in 0..count {
+        let Some(address) = state.value(&candidates.list.entry(seq)).map_err(read)? else {
+            continue;
+        };
+        let public_key = key(&address)?;
+        if peers.iter().any(|(known, _)| *known == public_key) {
+            continue;
+        }
+        let candidate = state.value(&(candidates.item)(&address)).map_err(read)?;
+        peers.push((public_key, candidate.and_then(|candidate| candidate.p2p)));
+    }
+    Ok(peers)
+}
+
 /// Where a node (re)starts: the epoch its committed state is in, with every set up to it
 /// recorded in `schemes`, and the block that epoch's engine starts from.
 pub fn resume(
@@ -592,6 +640,33 @@ mod tests {
         assert_eq!(epoch_after(&epocher, 8), Epoch::zero());
         assert_eq!(epoch_after(&epocher, 9), Epoch::new(1));
         assert_eq!(epoch_after(&epocher, 10), Epoch::new(1));
+    }
+
+    #[test]
+    fn an_epochs_peers_are_its_validators_then_the_other_candidates_at_their_addresses() {
+        use medchain_state::testkit::{self, Actor, World};
+        let mut world = World::with_genesis(&testkit::token_genesis());
+        let (founder, standby) = (Actor::new(77), Actor::new(4_000));
+        world.fund(&founder.address, 1_000_000);
+        world.fund(&standby.address, 1_000_000);
+        let org = testkit::org_name("Standby General");
+        world.audited_org(&founder, &org, medchain_types::OrgKind::Hospital);
+        let register = testkit::register_candidate(&org, &founder, &standby, "10.0.0.4:9000");
+        world.run(&standby, register).unwrap();
+
+        let peers = committed_peers(&world.store, Epoch::zero()).unwrap();
+        let validators = committed_set(&world.store, Epoch::zero()).unwrap();
+        assert_eq!(peers.len(), validators.len() + 1);
+        for ((key, address), validator) in peers.iter().zip(validators.iter()) {
+            assert_eq!((key, address), (validator, &None));
+        }
+        let (key, address) = peers.last().unwrap();
+        assert_eq!(*key, standby.key.public_key());
+        assert_eq!(address.as_ref().map(|a| a.as_str()), Some("10.0.0.4:9000"));
+        // An epoch the chain has not decided has no validators, only candidates.
+        let later = committed_peers(&world.store, Epoch::new(7)).unwrap();
+        assert_eq!(later.len(), peers.len());
+        assert!(committed_set(&world.store, Epoch::new(7)).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::{
     chain::{BlockError, Chain, Finalized},
     engine::MarshalMailbox,
-    epochs::{self, EpochError, Epochs, Transition},
+    epochs::{self, EpochError, Epochs, PeerTracker, Transition},
     metrics::NodeMetrics,
 };
 use commonware_actor::Feedback;
@@ -59,6 +59,9 @@ pub struct Consensus {
     pub epochs: Epochs,
     /// The chain's epoch lengths.
     pub epocher: FixedEpocher,
+    /// Told whom to connect to in each new epoch (none in a simulation, whose network links
+    /// every node).
+    pub peers: Option<Box<dyn PeerTracker>>,
 }
 
 /// Starts the commit task. It ends on a failure to commit a finalized block: that means this
@@ -69,7 +72,7 @@ pub fn spawn<E>(
     chain: Arc<Chain>,
     metrics: NodeMetrics,
     Deliveries(mut inbox): Deliveries,
-    consensus: Consensus,
+    mut consensus: Consensus,
 ) -> Handle<()>
 where
     E: Spawner + Clock + CryptoRng + Supervisor,
@@ -86,7 +89,7 @@ where
                 .map(|finalization| finalization.encode());
             let outcome = commit(&context, &chain, &block, finalization).await;
             let outcome = match outcome {
-                Ok(finalized) => enter_next_epoch(&chain, &consensus, block.inner())
+                Ok(finalized) => enter_next_epoch(&chain, &mut consensus, block.inner())
                     .await
                     .map(|()| finalized),
                 Err(err) => Err(err),
@@ -147,7 +150,7 @@ where
 /// epoch with the set that block's state elected; a no-op for any other block.
 async fn enter_next_epoch(
     chain: &Chain,
-    consensus: &Consensus,
+    consensus: &mut Consensus,
     block: &Block,
 ) -> Result<(), FollowError> {
     let Some(next) = epochs::boundary_after(&consensus.epocher, block.number()) else {
@@ -158,6 +161,9 @@ async fn enter_next_epoch(
         .snapshot()
         .map_err(|e| EpochError::State(e.to_string()))?;
     let participants = epochs::committed_set(&state, next)?;
+    if let Some(peers) = &mut consensus.peers {
+        peers.track(block.number(), epochs::committed_peers(&state, next)?);
+    }
     // `false` means the node is stopping; the ack that follows is then harmless.
     consensus
         .epochs

@@ -8,7 +8,9 @@ use crate::{
     config::LoadedConfig,
     engine::{self, EngineError, Tuning, channel},
     enrolment::{Enrolment, nonces::NonceLimits},
-    epochs::{self, EpochError, EpochSchemes, Epochs, Orchestrator, OrchestratorConfig},
+    epochs::{
+        self, EpochError, EpochSchemes, Epochs, Orchestrator, OrchestratorConfig, PeerTracker as _,
+    },
     finalizer, gossip,
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
@@ -27,7 +29,7 @@ use commonware_utils::{NZU32, NZUsize, TryCollect, ordered::Map, union};
 use medchain_storage::Store;
 use medchain_types::{Address, PublicKey, limits, namespace};
 use std::{sync::Arc, time::Duration};
-use tracing::info;
+use tracing::{info, warn};
 
 /// Most peers one tracked set holds: every validator the chain can elect, and this node.
 const PEER_SET_LIMIT: std::num::NonZeroUsize = NZUsize!(limits::MAX_VALIDATORS + 1);
@@ -150,7 +152,7 @@ pub async fn launch(
     let metrics = NodeMetrics::register(&context.child("medchain"));
 
     let p2p = p2p_config(&key, &genesis, config.p2p.listen);
-    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
+    let (mut network, oracle) = lookup::Network::new(context.child("network"), p2p);
     let peers: Map<PublicKey, commonware_p2p::Address> = config
         .p2p
         .peers
@@ -161,7 +163,10 @@ pub async fn launch(
         .into_iter()
         .try_collect()
         .map_err(|_| NodeError::Peers("a peer is listed twice".into()))?;
-    oracle.track(0, peers);
+    let mut peers = LookupPeers {
+        oracle: oracle.clone(),
+        configured: peers,
+    };
     let [
         votes,
         certificates,
@@ -187,6 +192,14 @@ pub async fn launch(
     );
     let schemes = EpochSchemes::new(&genesis.consensus_namespace(), key.clone());
     let initial = epochs::resume(chain.store(), &epocher, &schemes)?;
+    let state = chain
+        .store()
+        .snapshot()
+        .map_err(|e| NodeError::State(e.to_string()))?;
+    peers.track(
+        chain.committed_height(),
+        epochs::committed_peers(&state, initial.epoch)?,
+    );
     let marshal = engine::start_marshal(
         context.child("engine"),
         key.public_key(),
@@ -230,6 +243,7 @@ pub async fn launch(
             marshal: marshal.mailbox,
             epochs: epochs.clone(),
             epocher,
+            peers: Some(Box::new(peers)),
         },
     );
     let shares = ShareStore::open(&config.data_dir).map_err(DkgError::from)?;
@@ -273,6 +287,39 @@ pub async fn launch(
         shares,
         epochs,
     })
+}
+
+/// The lookup network's peers: the configured ones (where genesis validators are found), then
+/// the epoch's validators and the candidates at the addresses they registered (S1-dpos: a
+/// newly elected validator must be dialled, and a standby reached to follow the chain).
+struct LookupPeers {
+    oracle: lookup::Oracle<PublicKey>,
+    configured: Map<PublicKey, commonware_p2p::Address>,
+}
+
+impl epochs::PeerTracker for LookupPeers {
+    fn track(&mut self, id: u64, peers: Vec<(PublicKey, Option<medchain_types::PeerAddress>)>) {
+        let mut tracked: Vec<(PublicKey, commonware_p2p::Address)> = self
+            .configured
+            .iter_pairs()
+            .map(|(key, address)| (key.clone(), address.clone()))
+            .collect();
+        for (key, address) in peers {
+            let Some(address) = address else { continue };
+            if tracked.iter().any(|(known, _)| *known == key) {
+                continue;
+            }
+            match address.as_str().parse::<std::net::SocketAddr>() {
+                Ok(socket) => tracked.push((key, socket.into())),
+                Err(_) => {
+                    warn!(%address, "a registered p2p address is not ip:port; not dialling it")
+                }
+            }
+        }
+        // The network refuses a set larger than it was sized for.
+        tracked.truncate(PEER_SET_LIMIT.get() - 1);
+        self.oracle.track(id, Map::from_iter_dedup(tracked));
+    }
 }
 
 /// The authenticated p2p configuration: production defaults, adapted to a fixed consortium.

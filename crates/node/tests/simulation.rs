@@ -388,6 +388,8 @@ impl Cluster {
                         marshal,
                         epochs: epochs.clone(),
                         epocher,
+                        // The simulated network links every node from the start.
+                        peers: None,
                     },
                 );
                 if genesis
