@@ -10,9 +10,9 @@ use crate::{
     error::CliError,
     init,
 };
-use medchain_client::NodeClient;
+use medchain_client::{Client, ClientError, LightClient, NodeClient, StateQuery};
 use medchain_node::{config::NodeConfig, pkg::PublicPkg};
-use medchain_types::Genesis;
+use medchain_types::{Address, Genesis};
 use nix::{sys::signal, unistd::Pid};
 use std::{
     fs,
@@ -362,7 +362,7 @@ fn print_banner(dir: &Path, validators: &[Validator], start: Start) -> Result<()
     }
     let regulator = dir.join("regulator.key");
     println!("regulator key: {}", regulator.display());
-    print_accounts(dir, &genesis)?;
+    print_accounts(dir, &genesis, &validators[0].api)?;
     if dir != Path::new(".devnet") || validators[0].api != "http://127.0.0.1:8400" {
         println!("\nin another terminal, point the client at this network:");
         println!(
@@ -421,21 +421,45 @@ fn print_banner(dir: &Path, validators: &[Validator], start: Start) -> Result<()
     Ok(())
 }
 
-/// The funded accounts with their genesis allocation (a chain without tokens has none).
-fn print_accounts(dir: &Path, genesis: &Genesis) -> Result<(), CliError> {
+/// The funded accounts with their balance and coins, each verified by a light client against a
+/// finalized block of `api` (what genesis gave them, and says so, if that read fails); a chain
+/// without tokens has none.
+fn print_accounts(dir: &Path, genesis: &Genesis, api: &str) -> Result<(), CliError> {
     let accounts = init::funded_accounts(dir, genesis)?;
     if accounts.is_empty() {
         return Ok(());
     }
-    println!("funded accounts (at genesis; `medchain token balance --key FILE` shows them now):");
+    let client = NodeClient::new(api).and_then(|node| {
+        let light = LightClient::new(genesis.clone()).map_err(ClientError::from)?;
+        Ok(Client::new(node, light))
+    });
+    let verified = |address: &Address| {
+        let client = client.as_ref().ok()?;
+        let balance = client.read(&StateQuery::account(address)).ok()?.value;
+        let coins = client.read(&StateQuery::held(address)).ok()?;
+        Some((
+            balance.map_or(0, |account| account.balance),
+            coins.value.unwrap_or(0),
+            coins.at.header.height,
+        ))
+    };
+    println!("funded accounts (the balance pays fees; coins are unspent outputs):");
     for account in accounts {
+        let holdings = match verified(&account.address) {
+            Some((balance, coins, height)) => {
+                format!("balance {balance}, coins {coins} (verified at block {height})")
+            }
+            None => format!(
+                "balance {}, coins {} (at genesis)",
+                account.allocation.balance,
+                account.allocation.outputs.iter().sum::<u64>()
+            ),
+        };
         println!(
-            "  {:<13} {}  {}  balance {}, coins {}",
+            "  {:<13} {}  {}  {holdings}",
             account.name,
             account.address,
-            account.key.display(),
-            account.allocation.balance,
-            account.allocation.outputs.iter().sum::<u64>()
+            account.key.display()
         );
     }
     Ok(())

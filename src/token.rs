@@ -180,14 +180,14 @@ fn pay_from_balance(signer: &Signer, to: Payee, amount: u64) -> Result<Payload, 
 /// A wallet's refusal, explained with what the account holds and how to get more.
 fn unaffordable(client: &Client, owner: &Address, amount: u64, error: WalletError) -> CliError {
     match error {
-        WalletError::InsufficientFunds { available, needed } => {
+        WalletError::InsufficientFunds { available, .. } => {
             let balance = client
                 .read(&StateQuery::account(owner))
                 .ok()
                 .and_then(|account| account.value)
                 .map_or(0, |account| account.balance);
             CliError::Unaffordable(format!(
-                "your spendable coins hold {available}; paying {amount} plus the fee needs {needed}. Your account balance ({balance}) pays fees, not payments: send from it with --from-balance.\n{}",
+                "your spendable coins hold {available}, less than the {amount} to pay plus its fee. Your account balance ({balance}) pays fees, not payments: send from it with --from-balance.\n{}",
                 how_to_fund(owner)
             ))
         }
