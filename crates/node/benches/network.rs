@@ -138,7 +138,7 @@ fn tokens(
             epoch_length: u64::MAX / 4,
             max_validators: VALIDATORS as u16,
             min_validators: 1,
-            min_stake: 0,
+            min_stake: 1,
             unbonding_epochs: 2,
             slash_bps: 1_000,
         },
