@@ -2,7 +2,7 @@
 
 use crate::{Address, ChainId, Hash32, PublicKey, limits};
 use bytes::BufMut;
-use commonware_codec::{EncodeSize, Write};
+use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256};
 use commonware_utils::ordered::Set;
 use serde::{Deserialize, Serialize};
@@ -90,7 +90,8 @@ pub struct StakingParams {
     pub max_validators: u16,
     /// If fewer candidates qualify, the current set stays (a liveness guard).
     pub min_validators: u16,
-    /// The least bonded stake a candidate needs to be elected.
+    /// The least bonded stake a candidate needs to be elected; at least 1 (a candidate with
+    /// nothing bonded would risk nothing by equivocating).
     pub min_stake: u64,
     /// Epochs an undelegation waits before it can be withdrawn (and stays slashable).
     pub unbonding_epochs: u64,
@@ -256,6 +257,11 @@ impl TokenGenesis {
                 "must be at least 1 and at most max_validators",
             );
         }
+        if staking.min_stake == 0 {
+            // An empty pool has nothing to slash: a candidate elected on no stake risks nothing
+            // by equivocating.
+            return parameter("staking.min_stake", "must be at least 1");
+        }
         if usize::from(staking.max_validators) > limits::MAX_VALIDATORS {
             return parameter(
                 "staking.max_validators",
@@ -321,21 +327,64 @@ impl Write for Genesis {
     }
 }
 
+impl Write for FeeSchedule {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.base.write(buf);
+        self.per_byte.write(buf);
+    }
+}
+
+impl FixedSize for FeeSchedule {
+    const SIZE: usize = 2 * u64::SIZE;
+}
+
+impl Read for FeeSchedule {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            base: u64::read(buf)?,
+            per_byte: u64::read(buf)?,
+        })
+    }
+}
+
+impl Write for StakingParams {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.epoch_length.write(buf);
+        self.max_validators.write(buf);
+        self.min_validators.write(buf);
+        self.min_stake.write(buf);
+        self.unbonding_epochs.write(buf);
+        self.slash_bps.write(buf);
+    }
+}
+
+impl FixedSize for StakingParams {
+    const SIZE: usize = 3 * u64::SIZE + 3 * u16::SIZE;
+}
+
+impl Read for StakingParams {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            epoch_length: u64::read(buf)?,
+            max_validators: u16::read(buf)?,
+            min_validators: u16::read(buf)?,
+            min_stake: u64::read(buf)?,
+            unbonding_epochs: u64::read(buf)?,
+            slash_bps: u16::read(buf)?,
+        })
+    }
+}
+
 impl Write for TokenGenesis {
     fn write(&self, buf: &mut impl BufMut) {
-        self.fees.base.write(buf);
-        self.fees.per_byte.write(buf);
+        self.fees.write(buf);
         self.block_reward.write(buf);
         self.max_supply.write(buf);
         self.proposer_share_bps.write(buf);
         self.access_reward_default.write(buf);
-        let staking = &self.staking;
-        staking.epoch_length.write(buf);
-        staking.max_validators.write(buf);
-        staking.min_validators.write(buf);
-        staking.min_stake.write(buf);
-        staking.unbonding_epochs.write(buf);
-        staking.slash_bps.write(buf);
+        self.staking.write(buf);
         self.allocations.len().write(buf);
         for allocation in &self.allocations {
             allocation.address.write(buf);
@@ -515,6 +564,7 @@ mod tests {
             |t| t.staking.min_validators = 0,
             |t| t.staking.min_validators = 5,
             |t| t.staking.max_validators = 129,
+            |t| t.staking.min_stake = 0,
             |t| t.allocations[1].outputs = vec![0],
         ] {
             assert!(matches!(
