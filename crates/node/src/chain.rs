@@ -449,7 +449,7 @@ impl Chain {
             };
             self.mempool.evict_from(&sender, nonce, reason);
         }
-        let executed = executor.finish()?;
+        let executed = executor.finish(proposer)?;
         let block = Block::new(
             Header {
                 height: env.height,
@@ -512,7 +512,7 @@ impl Chain {
                 .apply(tx)
                 .map_err(|source| BlockError::Execution { index, source })?;
         }
-        let executed = executor.finish()?;
+        let executed = executor.finish(header.proposer)?;
         if executed.state_root != header.state_root {
             return Err(BlockError::Header {
                 field: "state_root",

@@ -53,6 +53,7 @@ use crate::{
     licence::practising,
     records::{existing_record, is_releasing_hospital},
     registry::audited_org_of,
+    token,
     values::{AccessLogEntry, Record},
 };
 use medchain_types::{
@@ -91,7 +92,11 @@ pub(crate) fn execute<R: StateRead>(
     }
 }
 
-/// Logs a decision in the patient's access log and emits it.
+/// Logs a decision in the patient's access log and emits it. An access allowed under a
+/// consent pays the patient the consent's reward (S1-tokens), from the sender: the requester,
+/// or the gateway serving a request (the signer; no one else's balance is debited without
+/// their signature). Without the balance the transaction is rejected and nothing is logged,
+/// so an unfunded requester cannot fill a patient's log for free.
 fn log<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
     released: &Record,
@@ -112,12 +117,23 @@ fn log<R: StateRead>(
         served_by,
     };
     append_log(ctx, released.patient, entry)?;
-    Ok(vec![Event::AccessDecided {
+    let reward = match &decision {
+        AccessDecision::Allowed {
+            consent: Some(consent),
+        } => {
+            let payer = *ctx.sender;
+            token::pay_access_reward(ctx, consent, &payer)?
+        }
+        _ => None,
+    };
+    Ok(std::iter::once(Event::AccessDecided {
         record,
         requester,
         purpose,
         decision,
-    }])
+    })
+    .chain(reward)
+    .collect())
 }
 
 /// What the chain answers `requester` asking for `record` for `purpose` in the block `env`,

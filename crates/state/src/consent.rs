@@ -36,8 +36,13 @@ pub(crate) fn execute<R: StateRead>(
             records,
             purpose,
             expiry,
-            reward: _,
-        } => grant(ctx, grantee, records, *purpose, *expiry),
+            reward,
+        } => {
+            // S1-tokens: fixed at grant time, so a later change of the default does not
+            // change what an existing consent pays.
+            let reward = reward.unwrap_or(ctx.tokens.map_or(0, |t| t.access_reward_default));
+            grant(ctx, grantee, records, *purpose, *expiry, reward)
+        }
         ConsentPayload::Revoke { consent } => revoke(ctx, consent),
     }
 }
@@ -57,6 +62,7 @@ fn grant<R: StateRead>(
     records: &[RecordId],
     purpose: Purpose,
     expiry: Expiry,
+    reward: u64,
 ) -> Result<Vec<Event>, ExecError> {
     check_record_list(records)?;
     let patient = *ctx.sender;
@@ -85,6 +91,7 @@ fn grant<R: StateRead>(
             expiry,
             granted_at: ctx.env.height,
             revoked_at: None,
+            reward,
         },
     );
     ctx.append(&keys::patient_consents(&patient).list, &id)?;

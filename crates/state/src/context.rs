@@ -6,7 +6,7 @@
 use crate::{
     BlockEnv, StateError, StateRead, StateValue,
     keys::{StateKey, StateList},
-    values::ChainConfig,
+    values::{ChainConfig, TokenConfig},
 };
 use medchain_types::{Address, TxId};
 use std::collections::HashMap;
@@ -26,6 +26,8 @@ pub(crate) struct TxContext<'a, R> {
     pub env: BlockEnv,
     /// The chain's configuration.
     pub chain: &'a ChainConfig,
+    /// The token economy's parameters; `None` on a chain without tokens.
+    pub tokens: Option<&'a TokenConfig>,
     /// The transaction's id.
     pub tx_id: TxId,
     /// The transaction's (verified) signer.
@@ -38,6 +40,7 @@ impl<'a, R: StateRead> TxContext<'a, R> {
         block_writes: &'a BlockWrites,
         env: BlockEnv,
         chain: &'a ChainConfig,
+        tokens: Option<&'a TokenConfig>,
         tx_id: TxId,
         sender: &'a Address,
     ) -> Self {
@@ -47,6 +50,7 @@ impl<'a, R: StateRead> TxContext<'a, R> {
             writes: Vec::new(),
             env,
             chain,
+            tokens,
             tx_id,
             sender,
         }
@@ -58,7 +62,8 @@ impl<'a, R: StateRead> TxContext<'a, R> {
             .push((key.as_bytes().to_vec(), Some(value.to_bytes())));
     }
 
-    /// Buffers a deletion (only the revocation list deletes: absence is its "not revoked").
+    /// Buffers a deletion (the revocation list, where absence is "not revoked", and spent
+    /// outputs, where absence is "spent").
     pub fn delete<V: StateValue>(&mut self, key: &StateKey<V>) {
         self.writes.push((key.as_bytes().to_vec(), None));
     }

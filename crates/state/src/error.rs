@@ -3,6 +3,7 @@
 
 use medchain_types::Address;
 use medchain_types::IdentityName;
+use medchain_types::token::{LockTime, OutPoint};
 use medchain_types::{ChainId, ConsentId, EmergencyId, OrgName, OrgState, RecordId};
 
 /// Why the state could not be read, or a block cannot be executed on it.
@@ -298,6 +299,48 @@ pub enum ExecError {
     #[error("dealer log is unusable: {0}")]
     UnusableDealerLog(String),
 
+    // Staking, election and slashing (issue 11, S1-dpos).
+    /// No candidate has this node key.
+    #[error("not a candidate validator; register it first (stake.register)")]
+    NotACandidate,
+    /// A node key registers as a candidate once.
+    #[error("this node key is a candidate already")]
+    CandidateExists,
+    /// A candidate is endorsed by a member of an audited organisation of kind hospital.
+    #[error("the endorsing organisation is not a hospital; only hospitals run validators")]
+    EndorserNotHospital,
+    /// A jailed (slashed) candidate takes no new delegations and is never elected again.
+    #[error("the candidate is jailed for equivocation and takes no delegations")]
+    CandidateJailed,
+    /// The amount buys no share of the pool (zero, or less than one share is worth).
+    #[error("the amount is too low to buy a share of the candidate's pool")]
+    StakeTooLow,
+    /// Undelegating more than the delegation is worth (or with no delegation at all).
+    #[error("the delegation is worth less than the amount asked for")]
+    InsufficientStake,
+    /// Nothing is unbonding from this candidate for the sender.
+    #[error("nothing is unbonding from this candidate for the sender")]
+    NothingToWithdraw,
+    /// The unbonding delay has not passed.
+    #[error("still unbonding: withdrawable from epoch {release_epoch}")]
+    StillUnbonding {
+        /// The first epoch in which the tokens can be withdrawn.
+        release_epoch: u64,
+    },
+    /// The equivocation evidence does not verify against its epoch's validator set and this
+    /// chain's consensus namespace.
+    #[error("equivocation evidence does not verify: {0}")]
+    BadEvidence(String),
+    /// The evidence is older than the unbonding window: the stake it would slash may be gone.
+    #[error("the evidence is older than the unbonding window")]
+    EvidenceTooOld,
+    /// The offender was slashed for this epoch already.
+    #[error("the offender is already slashed for this epoch")]
+    AlreadySlashed,
+    /// No validator set is known for the evidence's epoch (it has not started).
+    #[error("no validator set is known for epoch {0}")]
+    UnknownEpoch(u64),
+
     // EMR entries, vouching keys, emergencies and served access (issue 9).
     /// S1-storage: only the record's patient, or the hospital identity of the organisation
     /// that released it (its gateway's key, not its doctors' or staff's), files where the
@@ -340,6 +383,109 @@ pub enum ExecError {
     /// would notify the patient again and open a fresh window.
     #[error("this vouched emergency request was filed already as {0}")]
     DuplicateEmergency(EmergencyId),
+
+    // Fees and balances (issue 11, S1-tokens).
+    /// The fee is below the genesis schedule's minimum for the transaction's size.
+    #[error("fee {fee} is below the minimum {minimum} for this transaction's size")]
+    FeeTooLow {
+        /// The transaction's fee.
+        fee: u64,
+        /// The least it must pay.
+        minimum: u64,
+    },
+    /// The account's balance does not cover what the transaction takes from it.
+    #[error("balance {balance} does not cover the {needed} needed")]
+    InsufficientBalance {
+        /// The account's balance.
+        balance: u64,
+        /// What the transaction takes from it.
+        needed: u64,
+    },
+    /// A sum of amounts does not fit in 64 bits.
+    #[error("the amounts add up to more than a 64-bit integer holds")]
+    AmountOverflow,
+
+    // Transfers (S1-utxo).
+    /// An input names an output that does not exist or is spent.
+    #[error("output {0} does not exist or is spent")]
+    UnknownOutput(OutPoint),
+    /// The same output is spent twice in one transfer.
+    #[error("a transfer lists the same input twice")]
+    DuplicateInput,
+    /// A transfer that spends nothing or creates nothing.
+    #[error("a transfer must spend something (inputs or balance) and create at least one output")]
+    EmptyTransfer,
+    /// More inputs, outputs or cosignatures than a transfer may carry.
+    #[error("a transfer carries at most {max_inputs} inputs and {max_outputs} outputs")]
+    TransferTooLarge {
+        /// The input limit.
+        max_inputs: usize,
+        /// The output limit.
+        max_outputs: usize,
+    },
+    /// The outputs are worth more than the inputs and the balance spent.
+    #[error("the outputs ({outputs}) are worth more than the inputs and balance spent ({inputs})")]
+    OutputsExceedInputs {
+        /// Inputs plus balance spent.
+        inputs: u64,
+        /// Outputs.
+        outputs: u64,
+    },
+    /// A transfer's surplus (inputs + balance − outputs) must equal its fee: anything else
+    /// is a forgotten change output or a wrong fee.
+    #[error(
+        "the transfer's surplus {surplus} is not its fee {fee}: add a change output or fix the fee"
+    )]
+    FeeMismatch {
+        /// Inputs plus balance minus outputs.
+        surplus: u64,
+        /// The fee the transaction names.
+        fee: u64,
+    },
+    /// An input's owner did not sign (neither the sender nor a cosigner).
+    #[error("output {output} needs the signature of {owner}")]
+    MissingSignature {
+        /// The input.
+        output: OutPoint,
+        /// A key whose signature is missing.
+        owner: Address,
+    },
+    /// An input's lock time has not come.
+    #[error("output {output} cannot be spent before {until:?}")]
+    OutputLocked {
+        /// The input.
+        output: OutPoint,
+        /// From when it can be spent.
+        until: LockTime,
+    },
+    /// A transfer may not spend a contract-locked output; only its contract releases it.
+    #[error("an escrow-locked output is released by its escrow, not spent by a transfer")]
+    ContractLocked,
+    /// A transfer may not create a contract-locked output; only the contract does.
+    #[error("a transfer cannot lock an output to a contract; open an escrow instead")]
+    ContractOutput,
+    /// Every output carries a positive value.
+    #[error("an output of value 0 is refused")]
+    ZeroValueOutput,
+    /// A k-of-m lock needs 1 ≤ k ≤ m distinct keys.
+    #[error("a k-of-m lock needs a threshold from 1 to the number of its keys, and distinct keys")]
+    InvalidMultisig,
+
+    // Escrow (S1-utxo contract lock).
+    /// No such escrow.
+    #[error("no such escrow")]
+    UnknownEscrow,
+    /// The escrow was released or refunded already.
+    #[error("the escrow was settled already")]
+    EscrowAlreadySettled,
+    /// The sender may not settle this escrow this way.
+    #[error(
+        "the sender may not settle this escrow (release: payer or arbiter; refund: payee, arbiter, or the payer after the refund time)"
+    )]
+    NotEscrowParty,
+    /// The payer refunds only once the refund time has come.
+    #[error("the payer may refund only after the escrow's refund time")]
+    RefundNotYet,
 }
 
 impl ExecError {
@@ -406,6 +552,18 @@ impl ExecError {
             Self::DealerLogSignature => "dealer_log_signature",
             Self::DealerLogSigner { .. } => "dealer_log_signer",
             Self::UnusableDealerLog(_) => "unusable_dealer_log",
+            Self::NotACandidate => "not_a_candidate",
+            Self::CandidateExists => "candidate_exists",
+            Self::EndorserNotHospital => "endorser_not_hospital",
+            Self::CandidateJailed => "candidate_jailed",
+            Self::StakeTooLow => "stake_too_low",
+            Self::InsufficientStake => "insufficient_stake",
+            Self::NothingToWithdraw => "nothing_to_withdraw",
+            Self::StillUnbonding { .. } => "still_unbonding",
+            Self::BadEvidence(_) => "bad_evidence",
+            Self::EvidenceTooOld => "evidence_too_old",
+            Self::AlreadySlashed => "already_slashed",
+            Self::UnknownEpoch(_) => "unknown_epoch",
             Self::NotRecordCustodian(_) => "not_record_custodian",
             Self::CannotVouch(_) => "cannot_vouch",
             Self::BadVouchingProof => "bad_vouching_proof",
@@ -414,6 +572,25 @@ impl ExecError {
             Self::BadVouch => "bad_vouch",
             Self::NotRecordHolder(_) => "not_record_holder",
             Self::DuplicateEmergency(_) => "duplicate_emergency",
+            Self::FeeTooLow { .. } => "fee_too_low",
+            Self::InsufficientBalance { .. } => "insufficient_balance",
+            Self::AmountOverflow => "amount_overflow",
+            Self::UnknownOutput(_) => "unknown_output",
+            Self::DuplicateInput => "duplicate_input",
+            Self::EmptyTransfer => "empty_transfer",
+            Self::TransferTooLarge { .. } => "transfer_too_large",
+            Self::OutputsExceedInputs { .. } => "outputs_exceed_inputs",
+            Self::FeeMismatch { .. } => "fee_mismatch",
+            Self::MissingSignature { .. } => "missing_signature",
+            Self::OutputLocked { .. } => "output_locked",
+            Self::ContractLocked => "contract_locked",
+            Self::ContractOutput => "contract_output",
+            Self::ZeroValueOutput => "zero_value_output",
+            Self::InvalidMultisig => "invalid_multisig",
+            Self::UnknownEscrow => "unknown_escrow",
+            Self::EscrowAlreadySettled => "escrow_already_settled",
+            Self::NotEscrowParty => "not_escrow_party",
+            Self::RefundNotYet => "refund_not_yet",
         }
     }
 }

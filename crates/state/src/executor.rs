@@ -10,12 +10,13 @@
 use crate::{
     ExecError, StateError, StateRead, StateReadExt, access, consent,
     context::{BlockWrites, TxContext},
-    emergency, identity, keys, licence, pkg, records, registry, revocation, tree,
-    values::{Account, BlockInfo, ChainConfig, StateValue},
+    emergency, identity, keys, licence, pkg, records, registry, revocation, staking, token, tree,
+    values::{BlockInfo, ChainConfig, StateValue, TokenConfig},
 };
 use jmt::storage::{TreeReader, TreeUpdateBatch};
 use medchain_types::{
-    Event, Genesis, Hash32, Payload, TxId, VerifiedTransaction, receipt_leaf, receipts_root,
+    Address, Event, Genesis, Hash32, Payload, TxId, VerifiedTransaction, receipt_leaf,
+    receipts_root,
 };
 use std::collections::BTreeMap;
 
@@ -53,6 +54,10 @@ pub struct BlockExecutor<'r, R> {
     reader: &'r R,
     env: BlockEnv,
     chain: ChainConfig,
+    tokens: Option<TokenConfig>,
+    /// The fees of the block's transactions so far (they are at most the supply: each was
+    /// paid from existing tokens).
+    fees: u64,
     writes: BlockWrites,
     events: Vec<(TxId, Vec<Event>)>,
 }
@@ -79,10 +84,13 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
                 got: env.timestamp_ms,
             });
         }
+        let tokens = token::config(reader)?;
         Ok(Self {
             reader,
             env,
             chain,
+            tokens,
+            fees: 0,
             writes: BlockWrites::new(),
             events: Vec::new(),
         })
@@ -110,7 +118,10 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
     /// Checked first: the chain id (again; verification already did), the transaction's
     /// deadline against the block's timestamp (so a forgotten signed transaction cannot take
     /// effect later), and the nonce, which must equal the sender's account nonce (so a
-    /// transaction runs at most once: replay protection). Then the module's rules.
+    /// transaction runs at most once: replay protection). On a chain with tokens, the fee must
+    /// meet the genesis schedule's minimum for the transaction's size. Then the module's rules,
+    /// and last the fee is charged to the sender's balance (a transfer pays it from its
+    /// surplus instead).
     pub fn apply(&mut self, tx: &VerifiedTransaction) -> Result<Vec<Event>, ExecError> {
         let body = tx.body();
         if body.chain_id != self.chain.chain_id {
@@ -130,6 +141,7 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             &self.writes,
             self.env,
             &self.chain,
+            self.tokens.as_ref(),
             tx.id(),
             &body.sender,
         );
@@ -142,6 +154,15 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             });
         }
         let next = nonce.checked_add(1).ok_or(ExecError::NonceExhausted)?;
+        if let Some(tokens) = &self.tokens {
+            let minimum = token::min_fee(&tokens.fees, tx.tx());
+            if body.fee < minimum {
+                return Err(ExecError::FeeTooLow {
+                    fee: body.fee,
+                    minimum,
+                });
+            }
+        }
         let events = match &body.payload {
             Payload::Registry(payload) => registry::execute(&mut ctx, payload)?,
             Payload::Record(payload) => records::execute(&mut ctx, payload)?,
@@ -152,18 +173,57 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             Payload::Revocation(payload) => revocation::execute(&mut ctx, payload)?,
             Payload::Pkg(payload) => pkg::execute(&mut ctx, payload)?,
             Payload::Emergency(payload) => emergency::execute(&mut ctx, payload)?,
+            Payload::Token(payload) if self.tokens.is_some() => {
+                token::execute(&mut ctx, payload, body.fee)?
+            }
+            Payload::Stake(payload) if self.tokens.is_some() => {
+                staking::execute(&mut ctx, payload)?
+            }
             Payload::Token(_) | Payload::Stake(_) => return Err(ExecError::NoTokens),
         };
-        ctx.put(&account_key, &Account { nonce: next });
+        // Read again: the module may have moved the sender's balance.
+        let mut account = ctx.value(&account_key)?.unwrap_or_default();
+        account.nonce = next;
+        let mut fees = self.fees;
+        if self.tokens.is_some() {
+            if !token::pays_fee_from_inputs(&body.payload) {
+                account.balance = account.balance.checked_sub(body.fee).ok_or(
+                    ExecError::InsufficientBalance {
+                        balance: account.balance,
+                        needed: body.fee,
+                    },
+                )?;
+            }
+            fees = fees
+                .checked_add(body.fee)
+                .ok_or(ExecError::AmountOverflow)?;
+        }
+        ctx.put(&account_key, &account);
+        self.fees = fees;
         self.writes.extend(ctx.into_writes());
         self.events.push((tx.id(), events.clone()));
         Ok(events)
     }
 
-    /// Ends the block: records its height and time under `cfg/block`, applies the write set to
-    /// the tree as version `height` (one tree update for the whole block), and returns the
-    /// result with the new state root.
-    pub fn finish(mut self) -> Result<ExecutedBlock, StateError> {
+    /// Ends the block built by `proposer` (the header's): on a chain with tokens, pays the
+    /// proposer and the fee pool ([`token`]'s block settlement); then records the block's
+    /// height and time under `cfg/block`, applies the write set to the tree as version
+    /// `height` (one tree update for the whole block), and returns the result with the new
+    /// state root.
+    pub fn finish(mut self, proposer: Address) -> Result<ExecutedBlock, StateError> {
+        if let Some(tokens) = self.tokens {
+            self.settle_block(&tokens, &proposer)?;
+        }
+        // Epoch end, after the settlement (so this block's fees are in the pool): at an epoch's
+        // last height the pool is paid out and the next epoch's validators are elected.
+        staking::end_of_block(
+            self.reader,
+            &mut self.writes,
+            self.env,
+            &self.chain,
+            self.tokens.as_ref(),
+            &proposer,
+        )?;
         let info = BlockInfo {
             height: self.env.height,
             timestamp_ms: self.env.timestamp_ms,
@@ -189,10 +249,42 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             events: self.events,
         })
     }
+
+    /// The block's token settlement, written like a transaction's changes but outside any.
+    fn settle_block(&mut self, tokens: &TokenConfig, proposer: &Address) -> Result<(), StateError> {
+        let mut ctx = TxContext::new(
+            self.reader,
+            &self.writes,
+            self.env,
+            &self.chain,
+            Some(tokens),
+            no_tx(),
+            proposer,
+        );
+        token::settle_block(&mut ctx, tokens, self.fees, proposer).map_err(settlement_error)?;
+        let writes = ctx.into_writes();
+        self.writes.extend(writes);
+        Ok(())
+    }
+}
+
+/// The transaction id of changes no transaction made (block settlement): all zeroes.
+fn no_tx() -> TxId {
+    TxId(Hash32::from([0; 32]))
+}
+
+/// Settlement moves only tokens that exist, so a rule failing there is a broken state.
+fn settlement_error(error: ExecError) -> StateError {
+    match error {
+        ExecError::State(error) => error,
+        other => StateError::Inconsistent(format!("block settlement failed: {other}")),
+    }
 }
 
 /// The genesis state (height 0): the chain config (chain id, regulator, genesis digest and
-/// validators) and the genesis time.
+/// validators) and the genesis time; with tokens, the token parameters, supply, epoch and
+/// allocations ([`token`]); the genesis validators as candidates and as the validator set of
+/// epoch 0 ([`staking`]).
 /// Its `state_root` goes into block 0's header.
 pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
     genesis.validate()?;
@@ -206,7 +298,7 @@ pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
         height: 0,
         timestamp_ms: genesis.genesis_time_ms,
     };
-    let writes: BTreeMap<_, _> = [
+    let mut writes: BTreeMap<_, _> = [
         (
             keys::chain_config().as_bytes().to_vec(),
             Some(config.to_bytes()),
@@ -217,7 +309,27 @@ pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
         ),
     ]
     .into();
-    let (state_root, tree_batch) = tree::apply_writes(&crate::MemoryStore::new(), &writes, 0)?;
+    let empty = crate::MemoryStore::new();
+    if let Some(tokens) = &genesis.tokens {
+        let env = BlockEnv {
+            height: 0,
+            timestamp_ms: genesis.genesis_time_ms,
+        };
+        let (none, config_copy) = (BlockWrites::new(), config.clone());
+        let mut ctx = TxContext::new(
+            &empty,
+            &none,
+            env,
+            &config_copy,
+            None,
+            TxId(config.genesis_digest),
+            &genesis.regulator,
+        );
+        token::genesis_writes(&mut ctx, tokens).map_err(settlement_error)?;
+        writes.extend(ctx.into_writes());
+    }
+    staking::genesis_writes(genesis, &mut writes);
+    let (state_root, tree_batch) = tree::apply_writes(&empty, &writes, 0)?;
     Ok(ExecutedBlock {
         height: 0,
         timestamp_ms: genesis.genesis_time_ms,

@@ -37,9 +37,23 @@
 //! | `liclist/<seq u64 BE>` | [`IdentityName`] | licence: every licensed doctor, in first-issue order (a renewal adds nothing) |
 //! | `emerglist/<seq u64 BE>` | [`EmergencyId`] | emergency: every request, in filing order |
 //! | `grantcon/<grantee><seq u64 BE>` | [`ConsentId`] | consent: the consents granted to a grantee, in grant order |
+//! | `cfg/tokens` | [`TokenConfig`] | token: fees, rewards and staking parameters; absent without tokens (S1-tokens) |
+//! | `cfg/supply` | [`Supply`] | token: genesis, minted and burned tokens (S1-tokens) |
+//! | `cfg/epoch` | [`EpochState`] | token and staking: the current epoch and its fee pool (S1-dpos) |
+//! | `utxo/<tx id><index u16 BE>` | [`Output`] | token: an unspent output; spending deletes it (S1-utxo) |
+//! | `held/<address>` | `u64` | token: the sum of the unspent outputs locked to the address alone; absent = 0 |
+//! | `outs/<owner><seq u64 BE>` | [`OutPoint`] | token: every output ever locked to (or shared by) a key, in creation order |
+//! | `tokhist/<address><seq u64 BE>` | [`LedgerEntry`] | token: an account's token history |
+//! | `escrow/<escrow id>` | [`Escrow`] | token: an escrow and its settlement (S1-utxo contract lock) |
+//! | `cand/<address>` | [`Candidate`] | staking: a candidate validator and its staking pool (S1-dpos) |
+//! | `cands/<seq u64 BE>` | [`Address`] | staking: every candidate, in registration order (genesis validators first) |
+//! | `deleg/<candidate><delegator>` | [`Delegation`] | staking: a delegator's shares of a bonded pool |
+//! | `unbond/<candidate><delegator>` | [`Unbonding`] | staking: a delegator's shares of an unbonding pool |
+//! | `vset/<epoch u64 BE>` | [`ValidatorSet`] | staking: an epoch's elected validators (vset/0 at genesis) |
+//! | `slashed/<epoch u64 BE><address>` | [`SlashRecord`] | staking: a validator slashed for equivocating in an epoch |
 //!
-//! The `patrec`, `patcon`, `orgmem`, `orgs`, `entries`, `notif`, `liclist`, `emerglist` and
-//! `grantcon` keys are [`StateList`]s: append-only, gapless lists that make "my records",
+//! The `patrec`, `patcon`, `orgmem`, `orgs`, `entries`, `notif`, `liclist`, `emerglist`,
+//! `grantcon` and `cands` keys are [`StateList`]s: append-only, gapless lists that make "my records",
 //! "my consents", "my entries", "emergencies about me", "our members", "the organisations",
 //! "the licences", "every break-glass request" and "consents granted to me" provable without
 //! knowing any id.
@@ -60,11 +74,13 @@ use crate::values::{
     AccessLogEntry, Account, BlockInfo, ChainConfig, Consent, Membership, Org, PkgState, Record,
     StateValue, StoragePointer,
 };
+use crate::values::{Candidate, Delegation, SlashRecord, Unbonding, ValidatorSet};
 use crate::values::{EmergencyRecord, EmrEntryRecord, VouchingKey};
+use crate::values::{EpochState, Escrow, LedgerEntry, Output, Supply, TokenConfig};
 use crate::values::{IdentityRecord, Licence, Revocation};
 use medchain_types::{
-    Address, ConsentId, ContentHash, DealerLogBytes, EmergencyId, EntryId, IdentityName, OrgName,
-    Purpose, RecordId,
+    Address, ConsentId, ContentHash, DealerLogBytes, EmergencyId, EntryId, EscrowId, IdentityName,
+    OrgName, Purpose, RecordId, token::OutPoint,
 };
 use std::{fmt, marker::PhantomData};
 
@@ -137,6 +153,37 @@ pub const LICENCES: &[u8] = b"liclist/";
 pub const EMERGENCIES: &[u8] = b"emerglist/";
 /// Namespace of [`grantee_consents`].
 pub const GRANTEE_CONSENTS: &[u8] = b"grantcon/";
+
+// Tokens (issue 11).
+/// Namespace of [`token_config`].
+pub const TOKEN_CONFIG: &[u8] = b"cfg/tokens";
+/// Namespace of [`supply`].
+pub const SUPPLY: &[u8] = b"cfg/supply";
+/// Namespace of [`epoch_state`].
+pub const EPOCH_STATE: &[u8] = b"cfg/epoch";
+/// Namespace of [`output`].
+pub const UTXO: &[u8] = b"utxo/";
+/// Namespace of [`held`].
+pub const HELD: &[u8] = b"held/";
+/// Namespace of [`owner_outputs`].
+pub const OWNER_OUTPUTS: &[u8] = b"outs/";
+/// Namespace of [`token_history`].
+pub const TOKEN_HISTORY: &[u8] = b"tokhist/";
+/// Namespace of [`escrow`].
+pub const ESCROW: &[u8] = b"escrow/";
+// Staking, election and slashing (issue 11).
+/// Namespace of [`candidate`].
+pub const CANDIDATE: &[u8] = b"cand/";
+/// Namespace of [`candidates`].
+pub const CANDIDATES: &[u8] = b"cands/";
+/// Namespace of [`delegation`].
+pub const DELEGATION: &[u8] = b"deleg/";
+/// Namespace of [`unbonding`].
+pub const UNBONDING: &[u8] = b"unbond/";
+/// Namespace of [`validator_set`].
+pub const VALIDATOR_SET: &[u8] = b"vset/";
+/// Namespace of [`slash`].
+pub const SLASHED: &[u8] = b"slashed/";
 
 /// Longest key the layout produces (`grant/` + 32 + 32 + 1); bounds decoding of proofs.
 pub const MAX_KEY_LEN: usize = 128;
@@ -511,6 +558,90 @@ pub fn grantee_consents(grantee: &Address) -> IndexList<ConsentId, Consent> {
     }
 }
 
+// Tokens (issue 11, S1-tokens, S1-utxo).
+
+/// `cfg/tokens`: the token economy's parameters; absent on a chain without tokens.
+pub fn token_config() -> StateKey<TokenConfig> {
+    StateKey::new(&[TOKEN_CONFIG])
+}
+
+/// `cfg/supply`: the supply's accounting.
+pub fn supply() -> StateKey<Supply> {
+    StateKey::new(&[SUPPLY])
+}
+
+/// `cfg/epoch`: the current epoch and its fee pool.
+pub fn epoch_state() -> StateKey<EpochState> {
+    StateKey::new(&[EPOCH_STATE])
+}
+
+/// `utxo/<tx id><index u16 BE>`: an unspent output.
+pub fn output(point: &OutPoint) -> StateKey<Output> {
+    StateKey::new(&[UTXO, point.tx.as_bytes(), &point.index.to_be_bytes()])
+}
+
+/// `held/<address>`: the sum of the unspent outputs locked to `address` alone (absent = 0).
+pub fn held(address: &Address) -> StateKey<u64> {
+    StateKey::new(&[HELD, address.as_bytes()])
+}
+
+/// Every output locked to `owner`'s key, or to a k-of-m lock naming it, in creation order,
+/// spent ones included (`outs/<owner><seq>` → outpoint). Each entry names its `utxo/` key, so
+/// one answer proves an entry and whether its output is still unspent.
+pub fn owner_outputs(owner: &Address) -> IndexList<OutPoint, Output> {
+    IndexList {
+        list: StateList::new(OWNER_OUTPUTS, owner.as_bytes()),
+        item: output,
+    }
+}
+
+/// An account's token history (`tokhist/<address><seq>`).
+pub fn token_history(address: &Address) -> StateList<LedgerEntry> {
+    StateList::new(TOKEN_HISTORY, address.as_bytes())
+}
+
+/// `escrow/<escrow id>`: an escrow.
+pub fn escrow(id: &EscrowId) -> StateKey<Escrow> {
+    StateKey::new(&[ESCROW, id.as_bytes()])
+}
+
+// Staking, election and slashing (issue 11, S1-dpos).
+
+/// `cand/<address>`: a candidate validator (by node key) and its staking pool.
+pub fn candidate(address: &Address) -> StateKey<Candidate> {
+    StateKey::new(&[CANDIDATE, address.as_bytes()])
+}
+
+/// Every candidate, in registration order, genesis validators first: `cands/<seq>` → node key.
+pub fn candidates() -> IndexList<Address, Candidate> {
+    IndexList {
+        list: StateList::new(CANDIDATES, &[]),
+        item: candidate,
+    }
+}
+
+/// `deleg/<candidate><delegator>`: a delegator's shares of a candidate's bonded pool.
+pub fn delegation(candidate: &Address, delegator: &Address) -> StateKey<Delegation> {
+    StateKey::new(&[DELEGATION, candidate.as_bytes(), delegator.as_bytes()])
+}
+
+/// `unbond/<candidate><delegator>`: a delegator's shares of a candidate's unbonding pool.
+pub fn unbonding(candidate: &Address, delegator: &Address) -> StateKey<Unbonding> {
+    StateKey::new(&[UNBONDING, candidate.as_bytes(), delegator.as_bytes()])
+}
+
+/// `vset/<epoch>`: the validators elected for `epoch` (epoch 0's are genesis's). Big-endian,
+/// so the sets sort in epoch order.
+pub fn validator_set(epoch: u64) -> StateKey<ValidatorSet> {
+    StateKey::new(&[VALIDATOR_SET, &epoch.to_be_bytes()])
+}
+
+/// `slashed/<epoch><offender>`: the slash of `offender` for equivocating in `epoch`; absent
+/// means not slashed for that epoch.
+pub fn slash(epoch: u64, offender: &Address) -> StateKey<SlashRecord> {
+    StateKey::new(&[SLASHED, &epoch.to_be_bytes(), offender.as_bytes()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,6 +682,20 @@ mod tests {
             LICENCES,
             EMERGENCIES,
             GRANTEE_CONSENTS,
+            TOKEN_CONFIG,
+            SUPPLY,
+            EPOCH_STATE,
+            UTXO,
+            HELD,
+            OWNER_OUTPUTS,
+            TOKEN_HISTORY,
+            ESCROW,
+            CANDIDATE,
+            CANDIDATES,
+            DELEGATION,
+            UNBONDING,
+            VALIDATOR_SET,
+            SLASHED,
         ];
         for (i, a) in namespaces.iter().enumerate() {
             for (j, b) in namespaces.iter().enumerate() {
@@ -633,6 +778,40 @@ mod tests {
                 .entry(0)
                 .as_bytes()
                 .to_vec(),
+            token_config().as_bytes().to_vec(),
+            supply().as_bytes().to_vec(),
+            epoch_state().as_bytes().to_vec(),
+            output(&OutPoint {
+                tx: medchain_types::TxId(record_id(1).0),
+                index: 0,
+            })
+            .as_bytes()
+            .to_vec(),
+            output(&OutPoint {
+                tx: medchain_types::TxId(record_id(1).0),
+                index: u16::MAX,
+            })
+            .as_bytes()
+            .to_vec(),
+            held(&patient).as_bytes().to_vec(),
+            owner_outputs(&patient).list.entry(0).as_bytes().to_vec(),
+            owner_outputs(&address(2)).list.entry(0).as_bytes().to_vec(),
+            token_history(&patient).entry(0).as_bytes().to_vec(),
+            token_history(&patient).entry(1).as_bytes().to_vec(),
+            escrow(&EscrowId(record_id(1).0)).as_bytes().to_vec(),
+            candidate(&patient).as_bytes().to_vec(),
+            candidate(&address(2)).as_bytes().to_vec(),
+            candidates().list.entry(0).as_bytes().to_vec(),
+            candidates().list.entry(1).as_bytes().to_vec(),
+            delegation(&patient, &address(2)).as_bytes().to_vec(),
+            delegation(&address(2), &patient).as_bytes().to_vec(),
+            unbonding(&patient, &address(2)).as_bytes().to_vec(),
+            unbonding(&address(2), &patient).as_bytes().to_vec(),
+            validator_set(0).as_bytes().to_vec(),
+            validator_set(1).as_bytes().to_vec(),
+            slash(0, &patient).as_bytes().to_vec(),
+            slash(1, &patient).as_bytes().to_vec(),
+            slash(0, &address(2)).as_bytes().to_vec(),
         ];
         let distinct: BTreeSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len());
@@ -672,6 +851,20 @@ mod tests {
         assert_eq!(
             (grantee_consents(&patient).item)(&consent_id),
             consent(&consent_id)
+        );
+        let point = OutPoint {
+            tx: medchain_types::TxId(id.0),
+            index: 7,
+        };
+        assert_eq!((owner_outputs(&patient).item)(&point), output(&point));
+        assert_eq!(
+            output(&point).as_bytes(),
+            [UTXO, point.tx.as_bytes(), &7u16.to_be_bytes()].concat()
+        );
+        assert_eq!((candidates().item)(&patient), candidate(&patient));
+        assert_eq!(
+            validator_set(258).as_bytes(),
+            [VALIDATOR_SET, &258u64.to_be_bytes()].concat()
         );
         assert_eq!(
             grantee_consents(&patient).list.entry(3).as_bytes(),
@@ -733,7 +926,15 @@ mod tests {
     fn a_key_decodes_only_its_own_value_type() {
         let key = account(&address(1));
         assert_eq!(
-            key.decode(&Account { nonce: 4 }.to_bytes()).unwrap().nonce,
+            key.decode(
+                &Account {
+                    nonce: 4,
+                    balance: 0
+                }
+                .to_bytes()
+            )
+            .unwrap()
+            .nonce,
             4
         );
         assert!(matches!(

@@ -3,8 +3,10 @@
 //! It owns the rules of the consortium chain's modules — [`registry`] (S2-register,
 //! S2-state), [`records`] (S1-release, S1-storage, S3-entry), [`consent`] and [`access`]
 //! (S1-rights, S1-sharing, S3-share), [`identity`] (S3-register, S4-ca, vouching keys),
-//! [`licence`] (S3-register), [`revocation`] (S3-revoke), [`emergency`] (S3-emergency) and
-//! [`pkg`] (the threshold PKG's key generation, S3-setup) — and the authenticated state they
+//! [`licence`] (S3-register), [`revocation`] (S3-revoke), [`emergency`] (S3-emergency),
+//! [`pkg`] (the threshold PKG's key generation, S3-setup), [`token`] (fees, rewards, the
+//! UTXO set and escrow: S1-tokens, S1-utxo) and [`staking`] (delegated proof of stake,
+//! S1-dpos) — and the authenticated state they
 //! write: a Jellyfish Merkle tree whose root is
 //! in every header (docs/architecture.md § Authenticated state), with inclusion and exclusion
 //! [`proof`]s.
@@ -36,6 +38,8 @@ pub mod records;
 pub mod registry;
 pub mod revocation;
 mod serde_hex;
+pub mod staking;
+pub mod token;
 mod tree;
 pub mod values;
 

@@ -61,6 +61,22 @@ impl MemoryStore {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
+impl MemoryStore {
+    /// Every latest value whose key starts with `prefix`, sorted by key (for tests that sum
+    /// over a namespace, e.g. every balance).
+    pub fn values_with_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut found: Vec<_> = self
+            .values
+            .iter()
+            .filter(|(key, _)| key.starts_with(prefix))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        found.sort();
+        found
+    }
+}
+
 impl StateRead for MemoryStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         Ok(self.values.get(key).cloned())

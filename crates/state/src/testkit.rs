@@ -22,6 +22,11 @@ use medchain_types::{
     RecordAttestation, RecordId, RecordPayload, RegistryPayload, TxBody, TxId, Uri, ValidatorInfo,
     VerifiedTransaction,
 };
+use medchain_types::{
+    Allocation, FeeSchedule, StakingParams, TokenGenesis, TokenPayload,
+    token::{Cosignature, LockTime, OutPoint, Payee, TransferAuthorization, TxOutput},
+};
+use medchain_types::{CandidateEndorsement, PeerAddress, StakePayload, evidence::Equivocation};
 
 /// Seed of the regulator's key in [`genesis_document`].
 pub const REGULATOR_SEED: u64 = 0;
@@ -65,6 +70,88 @@ pub fn genesis_document() -> Genesis {
     }
 }
 
+/// Seed of the key [`token_genesis`] gives most of the supply, to fund others with
+/// ([`World::fund`]).
+pub const TREASURY_SEED: u64 = 900;
+/// The treasury's balance in [`token_genesis`].
+pub const TREASURY_BALANCE: u64 = 1_000_000_000_000;
+
+/// [`genesis_document`] with tokens: a fee of 10 plus 1 per byte, a block reward of 100, half
+/// the fees to the proposer, an access reward of 5 by default, epochs of 20 blocks; the
+/// treasury ([`TREASURY_SEED`]) holds a large balance and two outputs, the regulator and the
+/// validator a balance for fees. Tests change fields as they need (e.g. the epoch length).
+pub fn token_genesis() -> Genesis {
+    let funded = |address: Address, balance: u64, outputs: Vec<u64>| Allocation {
+        address,
+        balance,
+        outputs,
+        stake: 0,
+    };
+    Genesis {
+        tokens: Some(TokenGenesis {
+            fees: FeeSchedule {
+                base: 10,
+                per_byte: 1,
+            },
+            block_reward: 100,
+            max_supply: 10_000_000_000_000,
+            proposer_share_bps: 5_000,
+            access_reward_default: 5,
+            staking: StakingParams {
+                epoch_length: 20,
+                max_validators: 4,
+                min_validators: 1,
+                min_stake: 100,
+                unbonding_epochs: 2,
+                slash_bps: 1_000,
+            },
+            allocations: vec![
+                funded(
+                    address(TREASURY_SEED),
+                    TREASURY_BALANCE,
+                    vec![500_000, 250_000],
+                ),
+                funded(address(REGULATOR_SEED), 1_000_000, vec![]),
+                funded(address(validator_seed(0)), 1_000_000, vec![]),
+            ],
+        }),
+        ..genesis_document()
+    }
+}
+
+/// A transfer payload (see [`World::transfer`] to sign one with cosigners).
+pub fn transfer(inputs: &[OutPoint], from_balance: u64, outputs: &[TxOutput]) -> Payload {
+    Payload::Token(TokenPayload::Transfer {
+        inputs: inputs.to_vec(),
+        from_balance,
+        outputs: outputs.to_vec(),
+        cosignatures: vec![],
+    })
+}
+
+/// A payment of `value` to `to`'s balance.
+pub fn to_balance(value: u64, to: &Address) -> TxOutput {
+    TxOutput {
+        value,
+        to: Payee::Balance(*to),
+    }
+}
+
+/// `escrow.open` for `payee`, refereed by `arbiter`.
+pub fn escrow_open(
+    payee: &Address,
+    arbiter: &Address,
+    amount: u64,
+    refund_after: LockTime,
+) -> Payload {
+    Payload::Token(TokenPayload::EscrowOpen {
+        payee: *payee,
+        arbiter: *arbiter,
+        amount,
+        refund_after,
+    })
+}
+
 /// Seed of validator `i`'s key in [`genesis_with_validators`] (validator 0 is
 /// [`genesis_document`]'s only validator).
 pub fn validator_seed(i: u64) -> u64 {
@@ -100,18 +187,34 @@ impl Actor {
 
     /// Signs `payload` with `nonce` for `chain` and verifies it.
     pub fn sign_for(&self, chain: &ChainId, nonce: u64, payload: Payload) -> VerifiedTransaction {
+        self.sign_with_fee_for(chain, nonce, 0, payload)
+    }
+
+    /// Signs `payload` with `nonce` and `fee` for `chain` and verifies it.
+    pub fn sign_with_fee_for(
+        &self,
+        chain: &ChainId,
+        nonce: u64,
+        fee: u64,
+        payload: Payload,
+    ) -> VerifiedTransaction {
         TxBody {
             chain_id: chain.clone(),
             sender: self.address,
             nonce,
             valid_until_ms: u64::MAX,
-            fee: 0,
+            fee,
             payload,
         }
         .sign(&self.key)
         .unwrap()
         .verify(chain)
         .unwrap()
+    }
+
+    /// Signs `payload` with `nonce` and `fee` for the test chain.
+    pub fn sign_with_fee(&self, nonce: u64, fee: u64, payload: Payload) -> VerifiedTransaction {
+        self.sign_with_fee_for(&chain_id(), nonce, fee, payload)
     }
 
     /// Signs `payload` with `nonce` for the test chain.
@@ -198,6 +301,84 @@ pub fn request(record: &RecordId, purpose: Purpose) -> Payload {
         record: *record,
         purpose,
     })
+}
+
+// Staking (issue 11, S1-dpos).
+
+/// `candidate` registers for the audited hospital `org`, endorsed by its member `endorser`,
+/// dialled at `p2p`.
+pub fn register_candidate(
+    org: &OrgName,
+    endorser: &Actor,
+    candidate: &Actor,
+    p2p: &str,
+) -> Payload {
+    let endorsement = CandidateEndorsement {
+        chain_id: chain_id(),
+        org: org.clone(),
+        candidate: candidate.address,
+    }
+    .sign(&endorser.key);
+    Payload::Stake(StakePayload::Register {
+        org: org.clone(),
+        p2p: PeerAddress::new(p2p).unwrap(),
+        endorser: endorser.address,
+        endorsement,
+    })
+}
+
+pub fn delegate(candidate: &Address, amount: u64) -> Payload {
+    Payload::Stake(StakePayload::Delegate {
+        candidate: *candidate,
+        amount,
+    })
+}
+
+pub fn undelegate(candidate: &Address, amount: u64) -> Payload {
+    Payload::Stake(StakePayload::Undelegate {
+        candidate: *candidate,
+        amount,
+    })
+}
+
+pub fn withdraw(candidate: &Address) -> Payload {
+    Payload::Stake(StakePayload::Withdraw {
+        candidate: *candidate,
+    })
+}
+
+pub fn report(evidence: Equivocation) -> Payload {
+    Payload::Stake(StakePayload::Report { evidence })
+}
+
+/// Real equivocation evidence: `signer`, a member of `set` (the epoch's validator keys),
+/// signs notarize votes for two different blocks in one round of `epoch`, under `namespace`
+/// (a chain's consensus namespace, [`World::consensus_namespace`]).
+pub fn double_notarize(
+    namespace: &[u8],
+    set: &[Address],
+    signer: &PrivateKey,
+    epoch: u64,
+) -> Equivocation {
+    use commonware_consensus::{
+        simplex::types::{ConflictingNotarize, Notarize, Proposal},
+        types::{Epoch, Round, View},
+    };
+    use commonware_cryptography::{Hasher as _, Sha256};
+    let participants = commonware_utils::ordered::Set::from_iter_dedup(
+        set.iter().map(|address| address.public_key().unwrap()),
+    );
+    let scheme = medchain_types::ConsensusScheme::signer(namespace, participants, signer.clone())
+        .expect("the signer is in the set");
+    let vote = |block: &[u8]| {
+        let proposal = Proposal::new(
+            Round::new(Epoch::new(epoch), View::new(7)),
+            View::new(6),
+            Sha256::hash(&[block]),
+        );
+        Notarize::sign(&scheme, proposal).unwrap()
+    };
+    Equivocation::Notarize(ConflictingNotarize::new(vote(b"block a"), vote(b"block b")))
 }
 
 // Identity, licences and the revocation list (issue 8).
@@ -494,15 +675,98 @@ impl World {
             .map_or(0, |a| a.nonce)
     }
 
-    /// `payload` signed by `actor` with its committed nonce.
+    /// `payload` signed by `actor` with its committed nonce (and, on a chain with tokens, the
+    /// least fee it may pay).
     pub fn tx(&self, actor: &Actor, payload: Payload) -> VerifiedTransaction {
-        actor.sign(self.nonce(actor), payload)
+        self.tx_at(actor, 0, payload)
     }
 
     /// `payload` signed by `actor` with its committed nonce plus `offset` (for several
-    /// transactions of one sender in a block).
+    /// transactions of one sender in a block), paying the least fee.
     pub fn tx_at(&self, actor: &Actor, offset: u64, payload: Payload) -> VerifiedTransaction {
-        actor.sign(self.nonce(actor) + offset, payload)
+        let nonce = self.nonce(actor) + offset;
+        let fee = self.min_fee(&actor.sign(nonce, payload.clone()));
+        actor.sign_with_fee(nonce, fee, payload)
+    }
+
+    /// The fee schedule (free without tokens).
+    pub fn fees(&self) -> FeeSchedule {
+        self.value(&keys::token_config())
+            .map_or(FeeSchedule::FREE, |config| config.fees)
+    }
+
+    /// The least fee `tx` may pay. A transaction's size does not depend on its fee, its
+    /// amounts or its signatures' contents, so a draft signed with any of them gives it.
+    pub fn min_fee(&self, tx: &VerifiedTransaction) -> u64 {
+        crate::token::min_fee(&self.fees(), tx.tx())
+    }
+
+    /// A transfer by `sender` paying `fee`, cosigned by `cosigners` (each signs the
+    /// authorisation of exactly this transaction).
+    pub fn transfer_with_fee(
+        &self,
+        sender: &Actor,
+        (inputs, from_balance, outputs): (&[OutPoint], u64, &[TxOutput]),
+        cosigners: &[&Actor],
+        fee: u64,
+    ) -> VerifiedTransaction {
+        let nonce = self.nonce(sender);
+        let authorization = TransferAuthorization {
+            chain_id: chain_id(),
+            sender: sender.address,
+            nonce,
+            fee,
+            inputs: inputs.to_vec(),
+            from_balance,
+            outputs: outputs.to_vec(),
+        };
+        let cosignatures: Vec<Cosignature> = cosigners
+            .iter()
+            .map(|cosigner| authorization.sign(&cosigner.key))
+            .collect();
+        let payload = Payload::Token(TokenPayload::Transfer {
+            inputs: inputs.to_vec(),
+            from_balance,
+            outputs: outputs.to_vec(),
+            cosignatures,
+        });
+        sender.sign_with_fee(nonce, fee, payload)
+    }
+
+    /// The least fee of a transfer of this shape (amounts do not change its size).
+    pub fn transfer_fee(
+        &self,
+        sender: &Actor,
+        transfer: (&[OutPoint], u64, &[TxOutput]),
+        cosigners: &[&Actor],
+    ) -> u64 {
+        self.min_fee(&self.transfer_with_fee(sender, transfer, cosigners, 0))
+    }
+
+    /// The balance of `address`.
+    pub fn balance(&self, address: &Address) -> u64 {
+        self.value(&keys::account(address))
+            .map_or(0, |account| account.balance)
+    }
+
+    /// The treasury of [`token_genesis`].
+    pub fn treasury(&self) -> Actor {
+        Actor::new(TREASURY_SEED)
+    }
+
+    /// The treasury pays `amount` into `to`'s balance (its own block); on a [`token_genesis`]
+    /// chain.
+    pub fn fund(&mut self, to: &Address, amount: u64) {
+        let treasury = self.treasury();
+        let outputs = [to_balance(amount, to)];
+        let fee = self.transfer_fee(&treasury, (&[], amount, &outputs), &[]);
+        let tx = self.transfer_with_fee(&treasury, (&[], amount + fee, &outputs), &[], fee);
+        self.run_tx(&tx).unwrap();
+    }
+
+    /// The proposer of the blocks this world builds: the genesis validator.
+    pub fn proposer(&self) -> Address {
+        address(validator_seed(0))
     }
 
     /// Executes `txs` as the next block without committing; returns each result and the block.
@@ -510,9 +774,18 @@ impl World {
         &self,
         txs: &[VerifiedTransaction],
     ) -> (Vec<Result<Vec<Event>, ExecError>>, ExecutedBlock) {
+        self.execute_by(&self.proposer(), txs)
+    }
+
+    /// Executes `txs` as the next block proposed by `proposer`, without committing.
+    pub fn execute_by(
+        &self,
+        proposer: &Address,
+        txs: &[VerifiedTransaction],
+    ) -> (Vec<Result<Vec<Event>, ExecError>>, ExecutedBlock) {
         let mut executor = BlockExecutor::new(&self.store, self.next_env()).unwrap();
         let results = txs.iter().map(|tx| executor.apply(tx)).collect();
-        (results, executor.finish().unwrap())
+        (results, executor.finish(*proposer).unwrap())
     }
 
     /// Executes and commits `txs` as the next block; every transaction must succeed.
@@ -535,7 +808,7 @@ impl World {
         };
         let block = BlockExecutor::new(&self.store, env)
             .unwrap()
-            .finish()
+            .finish(self.proposer())
             .unwrap();
         self.store.commit(&block).unwrap();
     }
@@ -563,8 +836,17 @@ impl World {
         expected: impl Fn(&ExecError) -> bool,
     ) {
         let tx = self.tx(actor, payload);
+        self.assert_tx_rejected(&tx, expected);
+    }
+
+    /// [`Self::assert_rejected`] for a transaction signed already.
+    pub fn assert_tx_rejected(
+        &mut self,
+        tx: &VerifiedTransaction,
+        expected: impl Fn(&ExecError) -> bool,
+    ) {
         let kind = tx.body().payload.kind();
-        let (results, with_tx) = self.execute(std::slice::from_ref(&tx));
+        let (results, with_tx) = self.execute(std::slice::from_ref(tx));
         match &results[0] {
             Err(error) => assert!(expected(error), "{kind}: unexpected error {error:?}"),
             Ok(events) => panic!("{kind} succeeded: {events:?}"),
@@ -660,6 +942,38 @@ impl World {
     }
 }
 
+/// Staking helpers (issue 11).
+impl World {
+    /// The namespace this chain's consensus votes are signed under (for evidence).
+    pub fn consensus_namespace(&self) -> Vec<u8> {
+        let chain = self.value(&keys::chain_config()).unwrap();
+        commonware_utils::union(
+            medchain_types::namespace::CONSENSUS,
+            chain.genesis_digest.as_ref(),
+        )
+    }
+
+    /// The keys of `vset/<epoch>`, sorted.
+    pub fn validator_keys(&self, epoch: u64) -> Vec<Address> {
+        self.value(&keys::validator_set(epoch))
+            .expect("the epoch has a set")
+            .validators
+            .iter()
+            .map(|entry| entry.key)
+            .collect()
+    }
+
+    /// Commits empty blocks until the last committed height is `height`.
+    pub fn advance_to(&mut self, height: u64) {
+        while self.height() < height {
+            self.advance_time(BLOCK_INTERVAL_MS);
+        }
+    }
+}
+
+/// What [`Cast::with_genesis`] gives each party on a chain with tokens.
+pub const CAST_FUNDS: u64 = 1_000_000;
+
 /// The cast of a sharing scenario (S1-sharing): `doctor`, licensed at the audited hospital
 /// "Seoul General" (whose [`HospitalDesk`] is a member too), `grantee` at the audited hospital
 /// "Busan Clinic", and a `patient` with no organisation.
@@ -672,7 +986,23 @@ pub struct Cast {
 
 impl Cast {
     pub fn new() -> Self {
-        let mut world = World::new();
+        Self::with_genesis(&genesis_document())
+    }
+
+    /// The cast on a chain started from `document`; with tokens, the treasury first funds
+    /// everyone who will send a transaction (the cast and both hospitals' desks).
+    pub fn with_genesis(document: &Genesis) -> Self {
+        let mut world = World::with_genesis(document);
+        if document.tokens.is_some() {
+            let desks = ["Seoul General", "Busan Clinic"]
+                .map(|org| HospitalDesk::of(&org_name(org)).actor.address);
+            for seed in [1, 2, 50] {
+                world.fund(&address(seed), CAST_FUNDS);
+            }
+            for desk in desks {
+                world.fund(&desk, CAST_FUNDS);
+            }
+        }
         let doctor = Actor::new(1);
         world.licensed_hospital(&doctor, &org_name("Seoul General"));
         let grantee = Actor::new(2);
@@ -708,12 +1038,17 @@ pub struct Sharing {
 
 impl Sharing {
     pub fn new() -> Self {
+        Self::with_genesis(&genesis_document())
+    }
+
+    /// The scenario on a chain started from `document` (see [`Cast::with_genesis`]).
+    pub fn with_genesis(document: &Genesis) -> Self {
         let Cast {
             mut world,
             doctor: seoul_doctor,
             grantee: doctor,
             patient,
-        } = Cast::new();
+        } = Cast::with_genesis(document);
         let record = world.released(&seoul_doctor, &patient, b"EMR");
         let busan = org_name("Busan Clinic");
         world.license(&busan, &doctor);

@@ -12,9 +12,13 @@ use commonware_codec::{
 };
 use medchain_types::{
     AccessDecision, Address, ChainId, ContentHash, Expiry, G1Point, Hash32, OrgKind, OrgName,
-    OrgState, Purpose, RecordId, Signature, TxId, Uri, limits,
+    OrgState, PeerAddress, Purpose, RecordId, Signature, TxId, Uri, limits,
 };
 use medchain_types::{BlsPublicKey, EntryBytes, IdentityName, Role};
+use medchain_types::{
+    FeeSchedule, StakingParams, TokenGenesis,
+    token::{Lock, LockTime, OutPoint},
+};
 use serde::{Deserialize, Serialize};
 
 /// A value stored in the state, with its canonical encoding.
@@ -120,10 +124,14 @@ value_struct!(
 );
 
 value_struct!(
-    /// An account (`acct/<address>`). Absent means nonce 0.
+    /// An account (`acct/<address>`). Absent means nonce 0 and no balance.
+    #[derive(Default)]
     Account {
         /// The nonce the account's next transaction must carry.
         nonce: u64,
+        /// Tokens held as a balance (S1-tokens): fees are paid from it, access rewards and
+        /// staking move it, and transfers move coins into and out of it.
+        balance: u64,
     }
 );
 
@@ -209,6 +217,9 @@ value_struct!(
         granted_at: u64,
         /// Height of the revoking block, if revoked.
         revoked_at: Option<u64>,
+        /// What each access allowed under it pays the patient (S1-tokens), fixed at grant
+        /// time: the grant's reward, or the chain's default.
+        reward: u64,
     }
 );
 
@@ -343,6 +354,321 @@ value_struct!(
     }
 );
 
+// Tokens (issue 11, S1-tokens, S1-utxo).
+
+value_struct!(
+    /// An unspent output (`utxo/<tx id><index>`, S1-utxo). Spending deletes it, so "spent" and
+    /// "never existed" are the same exclusion proof.
+    Output {
+        /// Amount.
+        value: u64,
+        /// Who may spend it.
+        lock: Lock,
+        /// From when it may be spent.
+        unlock: Option<LockTime>,
+        /// Height of the block that created it.
+        created_at: u64,
+    }
+);
+
+/// The token economy's parameters (`cfg/tokens`): the genesis [`medchain_types::TokenGenesis`]
+/// without its allocations. Absent on a chain without tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenConfig {
+    /// What a transaction must pay.
+    pub fees: FeeSchedule,
+    /// Minted for each block's proposer until `max_supply`.
+    pub block_reward: u64,
+    /// The most tokens that may exist.
+    pub max_supply: u64,
+    /// The proposer's share of its block's fees, basis points.
+    pub proposer_share_bps: u16,
+    /// The access reward of a consent that names none.
+    pub access_reward_default: u64,
+    /// Delegated proof of stake.
+    pub staking: StakingParams,
+}
+
+impl From<&TokenGenesis> for TokenConfig {
+    fn from(tokens: &TokenGenesis) -> Self {
+        Self {
+            fees: tokens.fees,
+            block_reward: tokens.block_reward,
+            max_supply: tokens.max_supply,
+            proposer_share_bps: tokens.proposer_share_bps,
+            access_reward_default: tokens.access_reward_default,
+            staking: tokens.staking,
+        }
+    }
+}
+
+impl Write for TokenConfig {
+    fn write(&self, buf: &mut impl BufMut) {
+        let staking = &self.staking;
+        self.fees.base.write(buf);
+        self.fees.per_byte.write(buf);
+        self.block_reward.write(buf);
+        self.max_supply.write(buf);
+        self.proposer_share_bps.write(buf);
+        self.access_reward_default.write(buf);
+        staking.epoch_length.write(buf);
+        staking.max_validators.write(buf);
+        staking.min_validators.write(buf);
+        staking.min_stake.write(buf);
+        staking.unbonding_epochs.write(buf);
+        staking.slash_bps.write(buf);
+    }
+}
+
+impl EncodeSize for TokenConfig {
+    fn encode_size(&self) -> usize {
+        8 * 8 + 4 * 2
+    }
+}
+
+impl Read for TokenConfig {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            fees: FeeSchedule {
+                base: u64::read(buf)?,
+                per_byte: u64::read(buf)?,
+            },
+            block_reward: u64::read(buf)?,
+            max_supply: u64::read(buf)?,
+            proposer_share_bps: u16::read(buf)?,
+            access_reward_default: u64::read(buf)?,
+            staking: StakingParams {
+                epoch_length: u64::read(buf)?,
+                max_validators: u16::read(buf)?,
+                min_validators: u16::read(buf)?,
+                min_stake: u64::read(buf)?,
+                unbonding_epochs: u64::read(buf)?,
+                slash_bps: u16::read(buf)?,
+            },
+        })
+    }
+}
+
+value_struct!(
+    /// Where every token is accounted for (`cfg/supply`): the tokens in existence are
+    /// `genesis + minted - burned`, and equal every balance, output, bonded or unbonding stake
+    /// and the epoch's fee pool together.
+    Supply {
+        /// Allocated at genesis.
+        genesis: u64,
+        /// Minted since, as block rewards (never past `max_supply`).
+        minted: u64,
+        /// Burned since (slashes).
+        burned: u64,
+    }
+);
+
+impl Supply {
+    /// The tokens in existence.
+    pub fn circulating(&self) -> u64 {
+        self.genesis
+            .saturating_add(self.minted)
+            .saturating_sub(self.burned)
+    }
+}
+
+value_struct!(
+    /// The epoch the next block runs in and the fees pooled for its validators (`cfg/epoch`).
+    EpochState {
+        /// The epoch.
+        epoch: u64,
+        /// The part of the epoch's fees not paid to proposers; shared at the epoch's end.
+        fee_pool: u64,
+    }
+);
+
+/// What a token history entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerKind {
+    /// Tokens received by a transfer.
+    Received = 0,
+    /// Tokens sent by a transfer.
+    Sent = 1,
+    /// A patient was paid for an access under its consent (S1-tokens).
+    AccessReward = 2,
+    /// A requester (or gateway) paid a patient for an access.
+    AccessPaid = 3,
+    /// A validator's share of an epoch's fee pool.
+    EpochReward = 4,
+    /// Tokens locked in an escrow.
+    EscrowLocked = 5,
+    /// An escrow paid out to this account.
+    EscrowSettled = 6,
+    /// Tokens bonded to a candidate.
+    Staked = 7,
+    /// Unbonded tokens returned.
+    Unstaked = 8,
+    /// Stake burned for equivocation.
+    Slashed = 9,
+}
+
+impl LedgerKind {
+    /// Every kind, in tag order.
+    pub const ALL: [Self; 10] = [
+        Self::Received,
+        Self::Sent,
+        Self::AccessReward,
+        Self::AccessPaid,
+        Self::EpochReward,
+        Self::EscrowLocked,
+        Self::EscrowSettled,
+        Self::Staked,
+        Self::Unstaked,
+        Self::Slashed,
+    ];
+}
+
+impl Write for LedgerKind {
+    fn write(&self, buf: &mut impl BufMut) {
+        (*self as u8).write(buf);
+    }
+}
+
+impl EncodeSize for LedgerKind {
+    fn encode_size(&self) -> usize {
+        1
+    }
+}
+
+impl Read for LedgerKind {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let tag = u8::read(buf)?;
+        Self::ALL
+            .get(usize::from(tag))
+            .copied()
+            .ok_or(CodecError::InvalidEnum(tag))
+    }
+}
+
+value_struct!(
+    /// One entry of an account's token history (`tokhist/<address><seq>`): what `medchain token
+    /// history` shows. Fees and per-block proposer rewards are not listed (one entry per
+    /// transaction or block would double the writes); the balance and `cfg/supply` show them.
+    LedgerEntry {
+        /// The transaction (for an epoch reward: none, all zeroes).
+        tx: TxId,
+        /// Height of the block.
+        height: u64,
+        /// What happened.
+        kind: LedgerKind,
+        /// How many tokens.
+        amount: u64,
+        /// The other party, when there is one.
+        counterparty: Option<Address>,
+    }
+);
+
+value_struct!(
+    /// An escrow (`escrow/<id>`, S1-utxo's contract lock): `amount` locked in the output
+    /// `output`, released to `payee` by the payer or the arbiter, or refunded to the payer.
+    Escrow {
+        /// Who locked the tokens.
+        payer: Address,
+        /// Who is paid on release.
+        payee: Address,
+        /// Who may release or refund besides the parties.
+        arbiter: Address,
+        /// Amount locked.
+        amount: u64,
+        /// From when the payer may refund.
+        refund_after: LockTime,
+        /// The escrow-locked output.
+        output: OutPoint,
+        /// When and to whom it was paid out (height, recipient), once settled.
+        settled: Option<(u64, Address)> => ((), ()),
+    }
+);
+
+// Staking, election and slashing (issue 11, S1-dpos).
+
+value_struct!(
+    /// A candidate validator and its staking pool (`cand/<node key>`, S1-dpos). Delegators
+    /// own shares of the pool: slashing scales the pool's tokens, not every delegation, so it
+    /// costs the same whatever the number of delegators.
+    Candidate {
+        /// The audited hospital organisation that endorsed it; `None` for a genesis validator.
+        org: Option<OrgName>,
+        /// Where peers dial it (`host:port`); `None` for a genesis validator, whose address is
+        /// in every node's configuration.
+        p2p: Option<PeerAddress>,
+        /// Tokens bonded to it: what the election ranks by.
+        bonded_tokens: u64,
+        /// Shares outstanding over `bonded_tokens`.
+        bonded_shares: u64,
+        /// Tokens leaving it, still slashable until withdrawn.
+        unbonding_tokens: u64,
+        /// Shares outstanding over `unbonding_tokens`.
+        unbonding_shares: u64,
+        /// Slashed for equivocation: never elected again.
+        jailed: bool,
+        /// Height of the registering block (0 for a genesis validator).
+        registered_at: u64,
+    }
+);
+
+value_struct!(
+    /// A delegator's shares of a candidate's bonded pool (`deleg/<candidate><delegator>`).
+    Delegation {
+        /// Shares of [`Candidate::bonded_shares`].
+        shares: u64,
+    }
+);
+
+value_struct!(
+    /// A delegator's shares of a candidate's unbonding pool (`unbond/<candidate><delegator>`),
+    /// withdrawable from `release_epoch` on.
+    Unbonding {
+        /// Shares of [`Candidate::unbonding_shares`].
+        shares: u64,
+        /// The first epoch in which `stake.withdraw` pays them out.
+        release_epoch: u64,
+    }
+);
+
+value_struct!(
+    /// One elected validator: its key, its bonded stake at the election, and where to dial it.
+    ValidatorEntry {
+        /// Consensus (node) key.
+        key: Address,
+        /// Bonded tokens when elected.
+        stake: u64,
+        /// Where peers dial it; `None` for a genesis validator.
+        p2p: Option<PeerAddress>,
+    }
+);
+
+value_struct!(
+    /// The validator set of an epoch (`vset/<epoch>`), sorted by key: the order consensus
+    /// numbers signers in.
+    ValidatorSet {
+        /// The epoch it signs.
+        epoch: u64,
+        /// The validators, sorted by key, no key twice.
+        validators: Vec<ValidatorEntry> => (RangeCfg::from(1..=limits::MAX_VALIDATORS), ()),
+    }
+);
+
+value_struct!(
+    /// A slash for equivocation (`slashed/<epoch><offender>`): at most one per offender and
+    /// epoch.
+    SlashRecord {
+        /// Tokens burned from both of the offender's pools.
+        amount: u64,
+        /// Who reported the evidence.
+        reporter: Address,
+        /// Height of the reporting block.
+        height: u64,
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,6 +706,7 @@ mod tests {
             expiry: Expiry::AtTime(9),
             granted_at: 3,
             revoked_at,
+            reward: 5,
         }
     }
 
@@ -402,7 +729,72 @@ mod tests {
             height: 7,
             timestamp_ms: 8,
         });
-        round_trips(&Account { nonce: u64::MAX });
+        round_trips(&Account {
+            nonce: u64::MAX,
+            balance: 7,
+        });
+        round_trips(&Output {
+            value: 9,
+            lock: Lock::Multi {
+                threshold: 2,
+                keys: vec![raw(1), raw(2)],
+            },
+            unlock: Some(LockTime::Height(4)),
+            created_at: 3,
+        });
+        round_trips(&Supply {
+            genesis: 1,
+            minted: 2,
+            burned: 3,
+        });
+        round_trips(&EpochState {
+            epoch: 1,
+            fee_pool: 2,
+        });
+        for kind in LedgerKind::ALL {
+            round_trips(&LedgerEntry {
+                tx: TxId::of_encoded(b"tx"),
+                height: 3,
+                kind,
+                amount: 4,
+                counterparty: Some(raw(1)),
+            });
+        }
+        let escrow = Escrow {
+            payer: raw(1),
+            payee: raw(2),
+            arbiter: raw(3),
+            amount: 7,
+            refund_after: LockTime::TimeMs(9),
+            output: OutPoint {
+                tx: TxId::of_encoded(b"open"),
+                index: 0,
+            },
+            settled: Some((5, raw(2))),
+        };
+        round_trips(&escrow);
+        round_trips(&Escrow {
+            settled: None,
+            ..escrow
+        });
+        round_trips(&TokenConfig {
+            fees: FeeSchedule {
+                base: 1,
+                per_byte: 2,
+            },
+            block_reward: 3,
+            max_supply: 4,
+            proposer_share_bps: 5,
+            access_reward_default: 6,
+            staking: StakingParams {
+                epoch_length: 7,
+                max_validators: 8,
+                min_validators: 9,
+                min_stake: 10,
+                unbonding_epochs: 11,
+                slash_bps: 12,
+            },
+        });
         round_trips(&Org {
             name: name.clone(),
             kind: OrgKind::Research,
@@ -493,6 +885,53 @@ mod tests {
     }
 
     #[test]
+    fn staking_values_round_trip_canonically() {
+        for (org, p2p) in [
+            (None, None),
+            (
+                Some(OrgName::new("Seoul General").unwrap()),
+                Some(PeerAddress::new("10.0.0.4:9000").unwrap()),
+            ),
+        ] {
+            round_trips(&Candidate {
+                org,
+                p2p,
+                bonded_tokens: 1,
+                bonded_shares: 2,
+                unbonding_tokens: 3,
+                unbonding_shares: 4,
+                jailed: true,
+                registered_at: 5,
+            });
+        }
+        round_trips(&Delegation { shares: 7 });
+        round_trips(&Unbonding {
+            shares: 7,
+            release_epoch: 9,
+        });
+        let entry = |seed, p2p: Option<&str>| ValidatorEntry {
+            key: raw(seed),
+            stake: seed,
+            p2p: p2p.map(|p| PeerAddress::new(p).unwrap()),
+        };
+        round_trips(&ValidatorSet {
+            epoch: 1,
+            validators: vec![entry(1, None), entry(2, Some("[::1]:9000"))],
+        });
+        round_trips(&SlashRecord {
+            amount: 10,
+            reporter: raw(3),
+            height: 11,
+        });
+        // A validator set is never empty.
+        let empty = ValidatorSet {
+            epoch: 1,
+            validators: Vec::new(),
+        };
+        assert!(ValidatorSet::from_bytes(&empty.to_bytes()).is_err());
+    }
+
+    #[test]
     fn every_decision_round_trips_in_a_log_entry() {
         let mut decisions = vec![
             AccessDecision::Allowed { consent: None },
@@ -567,6 +1006,10 @@ mod tests {
             let _ = EmrEntryRecord::from_bytes(&bytes);
             let _ = VouchingKey::from_bytes(&bytes);
             let _ = EmergencyRecord::from_bytes(&bytes);
+            let _ = Candidate::from_bytes(&bytes);
+            let _ = ValidatorSet::from_bytes(&bytes);
+            let _ = SlashRecord::from_bytes(&bytes);
+            let _ = Unbonding::from_bytes(&bytes);
         }
 
         #[test]

@@ -5,7 +5,7 @@
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecutedBlock, Overlay, StateError, StateRead, StateReadExt,
     TreeReader, keys, prove, root_at,
-    testkit::{BLOCK_INTERVAL_MS, Cast, World, grant, release, request, store},
+    testkit::{self, BLOCK_INTERVAL_MS, Cast, World, grant, release, request, store},
 };
 use medchain_types::{ContentHash, Expiry, Purpose, RecordId, VerifiedTransaction};
 use std::sync::Arc;
@@ -19,7 +19,9 @@ fn execute_on<R: StateRead + TreeReader>(
     for tx in txs {
         executor.apply(tx).unwrap();
     }
-    executor.finish().unwrap()
+    executor
+        .finish(testkit::address(testkit::validator_seed(0)))
+        .unwrap()
 }
 
 fn after(env: BlockEnv) -> BlockEnv {

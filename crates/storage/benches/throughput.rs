@@ -12,7 +12,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{genesis_block, header};
+use common::{genesis_block, header, proposer};
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecutedBlock,
     testkit::{
@@ -181,7 +181,7 @@ fn run_block(store: &Store, parent: &Block, txs: &[VerifiedTransaction]) -> (Blo
         }
     }
     let applied = Instant::now();
-    let executed: ExecutedBlock = executor.finish().expect("finish");
+    let executed: ExecutedBlock = executor.finish(proposer()).expect("finish");
     let finished = Instant::now();
     let block = Block::new(
         header(

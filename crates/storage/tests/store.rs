@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Chain, certificate, genesis_block, header};
+use common::{Chain, certificate, genesis_block, header, proposer};
 use medchain_state::{
     BlockEnv, BlockExecutor, Overlay, StateReadExt, keys, prove,
     testkit::{
@@ -294,7 +294,7 @@ fn heights_must_be_contiguous_and_blocks_must_extend_the_last() {
     let snapshot = store.snapshot().unwrap();
     let executed = BlockExecutor::new(&snapshot, env)
         .unwrap()
-        .finish()
+        .finish(proposer())
         .unwrap();
     let orphan = Block::new(
         header(
@@ -615,7 +615,7 @@ fn speculative_execution_on_a_snapshot_overlay_matches_after_commit() {
     .unwrap();
     let mut executor = BlockExecutor::new(&overlay, env_2).unwrap();
     executor.apply(&txs_2[0]).unwrap();
-    let speculative = executor.finish().unwrap();
+    let speculative = executor.finish(proposer()).unwrap();
 
     chain
         .store

@@ -262,6 +262,14 @@ impl TokenGenesis {
                 "exceeds the validator limit (128)",
             );
         }
+        let outputs: usize = self.allocations.iter().map(|a| a.outputs.len()).sum();
+        if outputs > usize::from(u16::MAX) + 1 {
+            // Genesis outputs share one transaction id (the genesis digest) and a u16 index.
+            return parameter("allocations.outputs", "exceed 65536 outputs in all");
+        }
+        if self.allocations.iter().any(|a| a.outputs.contains(&0)) {
+            return parameter("allocations.outputs", "must each hold a positive value");
+        }
         let mut seen = BTreeSet::new();
         let mut supply = 0u64;
         for allocation in &self.allocations {
@@ -507,6 +515,7 @@ mod tests {
             |t| t.staking.min_validators = 0,
             |t| t.staking.min_validators = 5,
             |t| t.staking.max_validators = 129,
+            |t| t.allocations[1].outputs = vec![0],
         ] {
             assert!(matches!(
                 refused(change),

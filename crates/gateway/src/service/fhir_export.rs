@@ -362,6 +362,7 @@ mod tests {
             expiry,
             granted_at: 5,
             revoked_at: revoked,
+            reward: 0,
         }
     }
 

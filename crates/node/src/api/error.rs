@@ -138,6 +138,52 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::NoTokens => {
             "this chain was created without tokens (its genesis has no `tokens` section): there is nothing to transfer or stake"
         }
+        // Fees, balances and transfers (issue 11).
+        E::FeeTooLow { .. } => {
+            "raise the fee to at least the minimum in the message (the genesis fee schedule: base + per byte of the signed transaction)"
+        }
+        E::InsufficientBalance { .. } => {
+            "fund the account first (a transfer with a `to balance` output), or send less (GET /v1/state/accounts/{address})"
+        }
+        E::AmountOverflow => "the amounts are too large: send smaller amounts",
+        E::UnknownOutput(_) => {
+            "the output is spent or never existed: list the sender's unspent outputs again (GET /v1/lists/outputs/{address})"
+        }
+        E::DuplicateInput => "list each input once",
+        E::EmptyTransfer => "a transfer spends inputs or balance and creates at least one output",
+        E::TransferTooLarge { .. } => {
+            "split the transfer: at most 16 inputs, 16 outputs and 8 cosignatures each"
+        }
+        E::OutputsExceedInputs { .. } => {
+            "spend more inputs (or balance), or pay out less: outputs plus fee must equal what is spent"
+        }
+        E::FeeMismatch { .. } => {
+            "inputs + balance spent - outputs must equal the fee exactly: add a change output to yourself for the rest"
+        }
+        E::MissingSignature { .. } => {
+            "every input's owner signs: add the owner's cosignature (k of the keys of a k-of-m output)"
+        }
+        E::OutputLocked { .. } => "wait until the output's lock time has passed, then spend it",
+        E::ContractLocked => {
+            "an escrow's coins move only by its release or refund (`medchain token escrow release|refund`)"
+        }
+        E::ContractOutput => {
+            "to lock coins in a contract, open an escrow (`medchain token escrow open`)"
+        }
+        E::ZeroValueOutput => "every output carries a positive amount",
+        E::InvalidMultisig => {
+            "a k-of-m lock names 1 to 5 distinct keys and a threshold from 1 to the number of keys"
+        }
+        E::UnknownEscrow => {
+            "check the escrow id: it is the id of the opening transaction (GET /v1/state/escrows/{id})"
+        }
+        E::EscrowAlreadySettled => "nothing to do: the escrow was released or refunded already",
+        E::NotEscrowParty => {
+            "release with the payer's or arbiter's key; refund with the payee's or arbiter's key (or the payer's after the refund time)"
+        }
+        E::RefundNotYet => {
+            "wait until the escrow's refund time, or ask the payee or arbiter to refund"
+        }
         E::TxExpired { .. } => {
             "the transaction's deadline (valid_until_ms) has passed: sign it again with a later deadline"
         }
@@ -247,6 +293,35 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::MalformedDealerLog(_) | E::DealerLogSignature | E::UnusableDealerLog(_) => {
             "the validator's node must deal again for this chain (restart it with its data directory); check its log for DKG errors"
         }
+        // Staking, election and slashing (issue 11, S1-dpos).
+        E::NotACandidate => {
+            "delegate to a registered candidate (GET /v1/lists/candidates); a node key becomes one with `medchain stake register`"
+        }
+        E::CandidateExists => "nothing to do: this node key is a candidate already",
+        E::EndorserNotHospital => {
+            "only audited hospital organisations run validators: register for a hospital, endorsed by one of its members"
+        }
+        E::CandidateJailed => {
+            "this candidate was slashed for double-signing and is never elected again: delegate to another candidate"
+        }
+        E::StakeTooLow => "stake a positive amount, large enough to buy at least one share",
+        E::InsufficientStake => {
+            "undelegate at most what the delegation is worth now (GET /v1/state/delegations/{candidate}/{delegator} and the candidate's pool)"
+        }
+        E::NothingToWithdraw => {
+            "undelegate first (`medchain stake undelegate`), then withdraw once the unbonding delay has passed"
+        }
+        E::StillUnbonding { .. } => {
+            "wait until the release epoch in the message (GET /v1/status shows the epoch), then withdraw"
+        }
+        E::BadEvidence(_) => {
+            "report only conflicting votes signed by a validator of the evidence's epoch on this chain"
+        }
+        E::EvidenceTooOld => {
+            "evidence is taken only within the unbonding window; this one can no longer be acted on"
+        }
+        E::AlreadySlashed => "nothing to do: this validator was slashed for that epoch already",
+        E::UnknownEpoch(_) => "the evidence names an epoch that has not started on this chain",
         // EMR entries, vouching keys, emergencies and served access (issue 9).
         E::NotRecordCustodian(_) => {
             "sign with the key of the record's patient, or file through the gateway of the hospital that released it (only its hospital identity may; GET /v1/state/records/{id} names the hospital)"

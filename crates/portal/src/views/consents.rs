@@ -98,6 +98,7 @@ mod tests {
             expiry,
             granted_at: 1,
             revoked_at,
+            reward: 0,
         }
     }
 

@@ -25,12 +25,17 @@ pub fn certificate(block: &Block) -> Vec<u8> {
     .concat()
 }
 
+/// The proposer of every block these tests build (the genesis validator).
+pub fn proposer() -> medchain_types::Address {
+    Actor::new(1_000).address
+}
+
 pub fn header(height: u64, parent: Hash32, timestamp_ms: u64, state_root: Hash32) -> Header {
     Header {
         height,
         parent,
         timestamp_ms,
-        proposer: Actor::new(1_000).address,
+        proposer: proposer(),
         tx_root: Hash32::from([0; 32]),
         state_root,
         receipts_root: Hash32::from([0; 32]),
@@ -113,7 +118,7 @@ impl Chain {
                 panic!("{} failed: {e}", tx.body().payload.kind());
             }
         }
-        let executed = executor.finish().unwrap();
+        let executed = executor.finish(proposer()).unwrap();
         let header = header(
             env.height,
             self.last.header().digest(),
