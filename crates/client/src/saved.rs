@@ -387,8 +387,16 @@ impl Checked {
 impl Client {
     /// Asks the node `question` and verifies the answer.
     pub fn ask(&self, question: Question) -> Result<Checked, ClientError> {
-        let answer = self.node.state(&question.path())?;
-        Checked::of(Answer::State { question, answer }, &self.light)
+        self.verifying(|| {
+            let answer = self.node.state(&question.path())?;
+            Checked::of(
+                Answer::State {
+                    question: question.clone(),
+                    answer,
+                },
+                &self.light,
+            )
+        })
     }
 
     /// Entries `from..from + limit` of `patient`'s access log, each verified; also returns how
