@@ -38,6 +38,7 @@ use medchain_api::{BlockView, EpochTransitionView, HeaderView, ProvenView};
 use medchain_state::{
     StateValue,
     keys::{self, StateKey},
+    staking,
     values::ValidatorSet,
 };
 use medchain_types::{
@@ -46,6 +47,7 @@ use medchain_types::{
 };
 use std::{
     collections::BTreeMap,
+    num::NonZeroU64,
     sync::{Arc, PoisonError, RwLock},
 };
 
@@ -118,7 +120,7 @@ impl EpochVerifier {
 pub struct LightClient {
     genesis: Genesis,
     genesis_header: Header,
-    epoch_length: u64,
+    epoch_length: NonZeroU64,
     /// The verifier of every epoch whose set is known: epoch 0 from genesis, the others from
     /// accepted transitions. Shared by clones, so what one learns all use; no I/O here.
     epochs: Arc<RwLock<BTreeMap<u64, Arc<EpochVerifier>>>>,
@@ -137,7 +139,7 @@ impl LightClient {
         let genesis_header = genesis_header(&genesis)?;
         let first = Arc::new(EpochVerifier::new(&genesis, participants));
         Ok(Self {
-            epoch_length: genesis.epoch_length().get(),
+            epoch_length: genesis.epoch_length(),
             epochs: Arc::new(RwLock::new(BTreeMap::from([(0, first)]))),
             genesis,
             genesis_header,
@@ -146,16 +148,13 @@ impl LightClient {
 
     /// The epoch a height belongs to.
     pub fn epoch_of(&self, height: u64) -> u64 {
-        height / self.epoch_length
+        staking::epoch_of(height, self.epoch_length)
     }
 
     /// The last height of `epoch`, where the next epoch's set is elected; `None` if the epoch
     /// never ends (a chain without tokens has one epoch).
     pub fn last_height(&self, epoch: u64) -> Option<u64> {
-        epoch
-            .checked_add(1)?
-            .checked_mul(self.epoch_length)
-            .map(|first_of_next| first_of_next - 1)
+        staking::last_height(epoch, self.epoch_length)
     }
 
     /// The newest epoch whose validator set this client knows.
@@ -188,11 +187,12 @@ impl LightClient {
         view: &EpochTransitionView,
     ) -> Result<ValidatorSet, VerifyError> {
         let epoch = view.epoch;
-        let next = epoch + 1;
         let no_set = |reason: String| VerifyError::NoNextSet { epoch, reason };
         let expected = self
             .last_height(epoch)
             .ok_or_else(|| no_set("that epoch never ends on this chain".into()))?;
+        // An epoch that ends is below u64::MAX.
+        let next = epoch + 1;
         let wrong_boundary = |got| VerifyError::WrongBoundary {
             epoch,
             expected,

@@ -278,5 +278,12 @@ fn a_transition_proving_another_set_or_none_is_refused() {
         light.accept_transition(&silent.transition(0)),
         Err(VerifyError::NoNextSet { epoch: 0, .. })
     ));
+    // An epoch that never ends has no transition (and the arithmetic does not overflow).
+    let mut endless = chain.transition(0);
+    endless.epoch = u64::MAX;
+    assert!(matches!(
+        light.accept_transition(&endless),
+        Err(VerifyError::NoNextSet { .. })
+    ));
     assert_eq!(light.known_epoch(), 0, "nothing was learned");
 }

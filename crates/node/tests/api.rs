@@ -438,6 +438,10 @@ async fn token_and_staking_routes_validate_parameters() {
         // A chain without tokens has one epoch, which never ends.
         ("/v1/epochs/0/transition".into(), StatusCode::NOT_FOUND),
         ("/v1/epochs/7/transition".into(), StatusCode::NOT_FOUND),
+        (
+            format!("/v1/epochs/{}/transition", u64::MAX),
+            StatusCode::NOT_FOUND,
+        ),
     ] {
         let (got, json) = call(&router, "GET", &path, None).await;
         assert_eq!(got, status, "{path}: {json}");

@@ -11,7 +11,7 @@ use axum::{
     routing::get,
 };
 use medchain_state::{
-    StateRead, StateReadExt as _, StateValue, keys, keys::StateKey, values::ValidatorSet,
+    StateRead, StateReadExt as _, StateValue, keys, keys::StateKey, staking, values::ValidatorSet,
 };
 use medchain_types::{
     Address, Block, ConsentId, EscrowId, OrgName, Purpose, RecordId, token::OutPoint,
@@ -457,11 +457,7 @@ pub(super) async fn epoch_transition(
 ) -> Result<Json<EpochTransitionView>, ApiError> {
     let Path(epoch) = path?;
     let epoch: u64 = parse(&epoch, "epoch")?;
-    let length = state.inner.genesis.epoch_length().get();
-    let boundary = epoch
-        .checked_add(1)
-        .and_then(|next| next.checked_mul(length))
-        .map(|first_of_next| first_of_next - 1)
+    let boundary = staking::last_height(epoch, state.inner.genesis.epoch_length())
         .ok_or_else(|| ApiError::not_found(format!("epoch {epoch} never ends on this chain")))?;
     let height = provable_height(&state, Some(boundary))?;
     let Json(next_set) = proven_at(&state, keys::validator_set(epoch + 1), height)?;
