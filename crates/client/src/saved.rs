@@ -425,12 +425,16 @@ impl Client {
             patient: *patient,
             entries,
         };
-        Ok((total, Checked::of(answer, &self.light)?))
+        let checked = self.verifying(|| Checked::of(answer.clone(), &self.light))?;
+        Ok((total, checked))
     }
 
     /// A finalized block, verified.
     pub fn ask_block(&self, height: u64) -> Result<Checked, ClientError> {
-        let answer = self.node.block(height)?;
-        Checked::of(Answer::Block { height, answer }, &self.light)
+        let answer = Answer::Block {
+            height,
+            answer: self.node.block(height)?,
+        };
+        self.verifying(|| Checked::of(answer.clone(), &self.light))
     }
 }
