@@ -371,23 +371,26 @@ value_struct!(
     }
 );
 
-/// The token economy's parameters (`cfg/tokens`): the genesis [`medchain_types::TokenGenesis`]
-/// without its allocations. Absent on a chain without tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenConfig {
-    /// What a transaction must pay.
-    pub fees: FeeSchedule,
-    /// Minted for each block's proposer until `max_supply`.
-    pub block_reward: u64,
-    /// The most tokens that may exist.
-    pub max_supply: u64,
-    /// The proposer's share of its block's fees, basis points.
-    pub proposer_share_bps: u16,
-    /// The access reward of a consent that names none.
-    pub access_reward_default: u64,
-    /// Delegated proof of stake.
-    pub staking: StakingParams,
-}
+value_struct!(
+    /// The token economy's parameters (`cfg/tokens`): the genesis
+    /// [`medchain_types::TokenGenesis`] without its allocations. Absent on a chain without
+    /// tokens.
+    #[derive(Copy)]
+    TokenConfig {
+        /// What a transaction must pay.
+        fees: FeeSchedule,
+        /// Minted for each block's proposer until `max_supply`.
+        block_reward: u64,
+        /// The most tokens that may exist.
+        max_supply: u64,
+        /// The proposer's share of its block's fees, basis points.
+        proposer_share_bps: u16,
+        /// The access reward of a consent that names none.
+        access_reward_default: u64,
+        /// Delegated proof of stake.
+        staking: StakingParams,
+    }
+);
 
 impl From<&TokenGenesis> for TokenConfig {
     fn from(tokens: &TokenGenesis) -> Self {
@@ -399,54 +402,6 @@ impl From<&TokenGenesis> for TokenConfig {
             access_reward_default: tokens.access_reward_default,
             staking: tokens.staking,
         }
-    }
-}
-
-impl Write for TokenConfig {
-    fn write(&self, buf: &mut impl BufMut) {
-        let staking = &self.staking;
-        self.fees.base.write(buf);
-        self.fees.per_byte.write(buf);
-        self.block_reward.write(buf);
-        self.max_supply.write(buf);
-        self.proposer_share_bps.write(buf);
-        self.access_reward_default.write(buf);
-        staking.epoch_length.write(buf);
-        staking.max_validators.write(buf);
-        staking.min_validators.write(buf);
-        staking.min_stake.write(buf);
-        staking.unbonding_epochs.write(buf);
-        staking.slash_bps.write(buf);
-    }
-}
-
-impl EncodeSize for TokenConfig {
-    fn encode_size(&self) -> usize {
-        8 * 8 + 4 * 2
-    }
-}
-
-impl Read for TokenConfig {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self {
-            fees: FeeSchedule {
-                base: u64::read(buf)?,
-                per_byte: u64::read(buf)?,
-            },
-            block_reward: u64::read(buf)?,
-            max_supply: u64::read(buf)?,
-            proposer_share_bps: u16::read(buf)?,
-            access_reward_default: u64::read(buf)?,
-            staking: StakingParams {
-                epoch_length: u64::read(buf)?,
-                max_validators: u16::read(buf)?,
-                min_validators: u16::read(buf)?,
-                min_stake: u64::read(buf)?,
-                unbonding_epochs: u64::read(buf)?,
-                slash_bps: u16::read(buf)?,
-            },
-        })
     }
 }
 

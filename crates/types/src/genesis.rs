@@ -2,7 +2,7 @@
 
 use crate::{Address, ChainId, Hash32, PublicKey, limits};
 use bytes::BufMut;
-use commonware_codec::{EncodeSize, Write};
+use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256};
 use commonware_utils::ordered::Set;
 use serde::{Deserialize, Serialize};
@@ -321,21 +321,64 @@ impl Write for Genesis {
     }
 }
 
+impl Write for FeeSchedule {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.base.write(buf);
+        self.per_byte.write(buf);
+    }
+}
+
+impl FixedSize for FeeSchedule {
+    const SIZE: usize = 2 * u64::SIZE;
+}
+
+impl Read for FeeSchedule {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            base: u64::read(buf)?,
+            per_byte: u64::read(buf)?,
+        })
+    }
+}
+
+impl Write for StakingParams {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.epoch_length.write(buf);
+        self.max_validators.write(buf);
+        self.min_validators.write(buf);
+        self.min_stake.write(buf);
+        self.unbonding_epochs.write(buf);
+        self.slash_bps.write(buf);
+    }
+}
+
+impl FixedSize for StakingParams {
+    const SIZE: usize = 3 * u64::SIZE + 3 * u16::SIZE;
+}
+
+impl Read for StakingParams {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            epoch_length: u64::read(buf)?,
+            max_validators: u16::read(buf)?,
+            min_validators: u16::read(buf)?,
+            min_stake: u64::read(buf)?,
+            unbonding_epochs: u64::read(buf)?,
+            slash_bps: u16::read(buf)?,
+        })
+    }
+}
+
 impl Write for TokenGenesis {
     fn write(&self, buf: &mut impl BufMut) {
-        self.fees.base.write(buf);
-        self.fees.per_byte.write(buf);
+        self.fees.write(buf);
         self.block_reward.write(buf);
         self.max_supply.write(buf);
         self.proposer_share_bps.write(buf);
         self.access_reward_default.write(buf);
-        let staking = &self.staking;
-        staking.epoch_length.write(buf);
-        staking.max_validators.write(buf);
-        staking.min_validators.write(buf);
-        staking.min_stake.write(buf);
-        staking.unbonding_epochs.write(buf);
-        staking.slash_bps.write(buf);
+        self.staking.write(buf);
         self.allocations.len().write(buf);
         for allocation in &self.allocations {
             allocation.address.write(buf);
