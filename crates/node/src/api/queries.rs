@@ -398,40 +398,39 @@ fn validator_set_key(epoch: &u64) -> StateKey<ValidatorSet> {
     keys::validator_set(*epoch)
 }
 
-/// A delegator's shares in a candidate's pool (S1-dpos), with proof.
-#[utoipa::path(get, path = "/v1/state/delegations/{candidate}/{delegator}", tag = "state",
-    params(
-        ("candidate" = String, Path, description = "candidate's node key (hex)", pattern = "^[0-9a-fA-F]{64}$"),
-        ("delegator" = String, Path, description = "delegator address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
-        AtHeight,
-    ),
-    responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody), (status = 404, body = medchain_api::ErrorBody)))]
-pub(super) async fn delegation(
-    State(state): State<ApiState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    at: Result<Query<AtHeight>, QueryRejection>,
-) -> Result<Json<ProvenView>, ApiError> {
-    let (candidate, delegator) = stake_pair(path)?;
-    proven_key(&state, keys::delegation(&candidate, &delegator), at)
+/// Defines a proven-state route keyed by a (candidate, delegator) pair, with an optional
+/// `height`.
+macro_rules! stake_pair_route {
+    ($(#[$doc:meta])* $name:ident, $path:literal, $key:path) => {
+        $(#[$doc])*
+        #[utoipa::path(get, path = $path, tag = "state",
+            params(
+                ("candidate" = String, Path, description = "candidate's node key (hex)", pattern = "^[0-9a-fA-F]{64}$"),
+                ("delegator" = String, Path, description = "delegator address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
+                AtHeight,
+            ),
+            responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody),
+                (status = 404, body = medchain_api::ErrorBody)))]
+        pub(super) async fn $name(
+            State(state): State<ApiState>,
+            path: Result<Path<(String, String)>, PathRejection>,
+            at: Result<Query<AtHeight>, QueryRejection>,
+        ) -> Result<Json<ProvenView>, ApiError> {
+            let (candidate, delegator) = stake_pair(path)?;
+            proven_key(&state, $key(&candidate, &delegator), at)
+        }
+    };
 }
 
-/// What a delegator is unbonding from a candidate and the epoch it can be withdrawn in
-/// (S1-dpos), with proof.
-#[utoipa::path(get, path = "/v1/state/unbonding/{candidate}/{delegator}", tag = "state",
-    params(
-        ("candidate" = String, Path, description = "candidate's node key (hex)", pattern = "^[0-9a-fA-F]{64}$"),
-        ("delegator" = String, Path, description = "delegator address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
-        AtHeight,
-    ),
-    responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody), (status = 404, body = medchain_api::ErrorBody)))]
-pub(super) async fn unbonding(
-    State(state): State<ApiState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    at: Result<Query<AtHeight>, QueryRejection>,
-) -> Result<Json<ProvenView>, ApiError> {
-    let (candidate, delegator) = stake_pair(path)?;
-    proven_key(&state, keys::unbonding(&candidate, &delegator), at)
-}
+stake_pair_route!(
+    /// A delegator's shares in a candidate's pool (S1-dpos), with proof.
+    delegation, "/v1/state/delegations/{candidate}/{delegator}", keys::delegation
+);
+stake_pair_route!(
+    /// What a delegator is unbonding from a candidate and the epoch it can be withdrawn in
+    /// (S1-dpos), with proof.
+    unbonding, "/v1/state/unbonding/{candidate}/{delegator}", keys::unbonding
+);
 
 /// The (candidate, delegator) pair of a staking route.
 fn stake_pair(
