@@ -204,4 +204,22 @@ fn unfunded_and_underpaying_transactions_are_refused_with_explained_errors() {
     // ...and as its next transaction the state machine's dry run does.
     let (status, code) = refusal(register(TREASURY_SEED, 0, 1));
     assert_eq!((status, code.as_str()), (422, "rejected"));
+    // A signer told to offer less than the minimum (`--fee 1`) is refused; by default it
+    // names the minimum and is accepted.
+    let payer = payer();
+    let org = |name: &str| {
+        Payload::Registry(RegistryPayload::Register {
+            name: testkit::org_name(name),
+            kind: medchain_types::OrgKind::Hospital,
+        })
+    };
+    let stingy = client.signer(payer.key.clone()).with_fee(1);
+    match stingy.send(org("Stingy Clinic"), None) {
+        Err(ClientError::Api { status, .. }) => assert_eq!(status, 422),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let signer = client.signer(payer.key.clone());
+    let payload = org("Fair Clinic");
+    let fee = signer.fee_for(&payload);
+    assert_eq!(signer.send(payload, None).unwrap().fee, fee);
 }
