@@ -532,3 +532,137 @@ fn a_gapped_flood_from_unfunded_keys_is_refused_outright_once_fees_are_on() {
     }
     assert!(pool.is_empty());
 }
+
+/// Every index agrees with the senders' queues: what a sender owes is the sum of the fees its
+/// held transactions take from its balance, each sender has one rank and it is the fee of its
+/// next executable transaction, and the pending count is the sum of the senders' runs.
+fn assert_consistent(pool: &Mempool) {
+    let inner = pool.lock();
+    let mut held = 0;
+    let mut pending = 0;
+    for (sender, queue) in &inner.senders {
+        let owed: u64 = queue
+            .nonces
+            .values()
+            .map(|id| owed_fee(&inner.by_id[id].tx))
+            .sum();
+        assert_eq!(queue.owed, owed, "owed of {sender}");
+        let next_fee = match queue.nonces.get(&queue.committed) {
+            Some(id) if queue.pending() > 0 => fee(&inner.by_id[id].tx),
+            _ => 0,
+        };
+        assert_eq!(queue.rank.fee.0, next_fee, "rank of {sender}");
+        assert_eq!(inner.ranked.get(&queue.rank), Some(sender));
+        assert!(!queue.nonces.is_empty(), "an empty sender is kept");
+        held += queue.nonces.len();
+        pending += queue.pending();
+    }
+    assert_eq!(inner.ranked.len(), inner.senders.len());
+    assert_eq!(inner.by_id.len(), held);
+    assert_eq!(inner.pending_count, pending);
+    let unqueued = inner.by_id.values().filter(|e| e.queued.is_none()).count();
+    assert_eq!(unqueued, pending);
+}
+
+/// One thing that happens to a mempool.
+#[derive(Clone, Debug)]
+enum Op {
+    /// Sender `seed` submits `nonce` paying `fee`, holding `balance`.
+    Admit {
+        seed: u64,
+        nonce: u64,
+        fee: u64,
+        balance: u64,
+    },
+    /// A block includes sender `seed`'s next transaction.
+    Include { seed: u64 },
+    /// Sender `seed`'s transaction at `nonce` fails at block building.
+    Fail { seed: u64, nonce: u64 },
+    /// Blocks pass (expiry).
+    Wait { blocks: u64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..6u64, 0..8u64, 0..5u64, 0..20u64).prop_map(|(seed, nonce, fee, balance)| {
+            Op::Admit { seed, nonce, fee, balance }
+        }),
+        2 => (0..6u64).prop_map(|seed| Op::Include { seed }),
+        1 => (0..6u64, 0..8u64).prop_map(|(seed, nonce)| Op::Fail { seed, nonce }),
+        1 => (1..4u64).prop_map(|blocks| Op::Wait { blocks }),
+    ]
+}
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Under any sequence of admissions, inclusions, failures and expiries, the indexes stay
+    /// consistent, a block's candidates keep each sender's nonces contiguous from its
+    /// committed nonce, and no sender ever owes more than its balance at admission allowed.
+    #[test]
+    fn the_mempool_stays_consistent_under_any_sequence(ops in prop::collection::vec(op(), 1..60)) {
+        let pool = small(|l| {
+            l.max_pending = 6;
+            l.max_queued = 4;
+            l.max_queued_per_sender = 2;
+            l.pending_ttl_blocks = 6;
+            l.queued_ttl_blocks = 3;
+        });
+        let mut committed: HashMap<u64, u64> = HashMap::new();
+        let mut height = 0;
+        for op in ops {
+            match op {
+                Op::Admit { seed, nonce, fee, balance } => {
+                    let account = SenderAccount {
+                        nonce: committed.get(&seed).copied().unwrap_or(0),
+                        balance,
+                    };
+                    let admitted = pool.admit(paying(seed, nonce, fee), account, 1);
+                    if admitted.is_ok_and(|a| a.admitted != Admitted::Duplicate) {
+                        // What it owes now, this one included, its balance covers.
+                        let owed = pool.lock().senders.get(&sender(seed)).map_or(0, |q| q.owed);
+                        prop_assert!(owed <= balance);
+                    }
+                }
+                Op::Include { seed } => {
+                    let next = committed.get(&seed).copied().unwrap_or(0);
+                    let chosen = pool.candidates(usize::MAX, |s| {
+                        (0..6).find(|k| sender(*k) == *s).map_or(0, |k| committed.get(&k).copied().unwrap_or(0))
+                    });
+                    let Some(tx) = chosen.iter().find(|tx| tx.body().sender == sender(seed)) else {
+                        continue;
+                    };
+                    prop_assert_eq!(tx.body().nonce, next);
+                    height += 1;
+                    committed.insert(seed, next + 1);
+                    let id = tx.id();
+                    pool.on_finalized(height, [(&sender(seed), next, id)], |_| next + 1);
+                }
+                Op::Fail { seed, nonce } => {
+                    pool.evict_from(&sender(seed), nonce, DropReason::Evicted);
+                }
+                Op::Wait { blocks } => {
+                    height += blocks;
+                    pool.on_finalized(height, [], |_| 0);
+                }
+            }
+            assert_consistent(&pool);
+            // Each sender's candidates run contiguously from its committed nonce.
+            let chosen = pool.candidates(usize::MAX, |s| {
+                (0..6).find(|k| sender(*k) == *s).map_or(0, |k| committed.get(&k).copied().unwrap_or(0))
+            });
+            for seed in 0..6 {
+                let nonces: Vec<u64> = chosen
+                    .iter()
+                    .filter(|tx| tx.body().sender == sender(seed))
+                    .map(|tx| tx.body().nonce)
+                    .collect();
+                let start = committed.get(&seed).copied().unwrap_or(0);
+                let expected: Vec<u64> = (start..start + nonces.len() as u64).collect();
+                prop_assert_eq!(nonces, expected);
+            }
+        }
+    }
+}
