@@ -610,13 +610,14 @@ proptest! {
             l.pending_ttl_blocks = 6;
             l.queued_ttl_blocks = 3;
         });
-        let mut committed: HashMap<u64, u64> = HashMap::new();
+        // Each sender's committed next nonce.
+        let mut committed: HashMap<Address, u64> = HashMap::new();
         let mut height = 0;
         for op in ops {
             match op {
                 Op::Admit { seed, nonce, fee, balance } => {
                     let account = SenderAccount {
-                        nonce: committed.get(&seed).copied().unwrap_or(0),
+                        nonce: committed.get(&sender(seed)).copied().unwrap_or(0),
                         balance,
                     };
                     let admitted = pool.admit(paying(seed, nonce, fee), account, 1);
@@ -627,16 +628,14 @@ proptest! {
                     }
                 }
                 Op::Include { seed } => {
-                    let next = committed.get(&seed).copied().unwrap_or(0);
-                    let chosen = pool.candidates(usize::MAX, |s| {
-                        (0..6).find(|k| sender(*k) == *s).map_or(0, |k| committed.get(&k).copied().unwrap_or(0))
-                    });
+                    let next = committed.get(&sender(seed)).copied().unwrap_or(0);
+                    let chosen = pool.candidates(usize::MAX, |s| committed.get(s).copied().unwrap_or(0));
                     let Some(tx) = chosen.iter().find(|tx| tx.body().sender == sender(seed)) else {
                         continue;
                     };
                     prop_assert_eq!(tx.body().nonce, next);
                     height += 1;
-                    committed.insert(seed, next + 1);
+                    committed.insert(sender(seed), next + 1);
                     let id = tx.id();
                     pool.on_finalized(height, [(&sender(seed), next, id)], |_| next + 1);
                 }
@@ -650,16 +649,14 @@ proptest! {
             }
             assert_consistent(&pool);
             // Each sender's candidates run contiguously from its committed nonce.
-            let chosen = pool.candidates(usize::MAX, |s| {
-                (0..6).find(|k| sender(*k) == *s).map_or(0, |k| committed.get(&k).copied().unwrap_or(0))
-            });
+            let chosen = pool.candidates(usize::MAX, |s| committed.get(s).copied().unwrap_or(0));
             for seed in 0..6 {
                 let nonces: Vec<u64> = chosen
                     .iter()
                     .filter(|tx| tx.body().sender == sender(seed))
                     .map(|tx| tx.body().nonce)
                     .collect();
-                let start = committed.get(&seed).copied().unwrap_or(0);
+                let start = committed.get(&sender(seed)).copied().unwrap_or(0);
                 let expected: Vec<u64> = (start..start + nonces.len() as u64).collect();
                 prop_assert_eq!(nonces, expected);
             }
