@@ -127,9 +127,6 @@ pub enum ConfigError {
         /// Its permission bits.
         mode: u32,
     },
-    /// The configuration contradicts the genesis.
-    #[error("configuration does not match genesis: {0}")]
-    Mismatch(String),
 }
 
 /// A configuration with its files loaded and cross-checked.
@@ -143,8 +140,10 @@ pub struct LoadedConfig {
 }
 
 impl NodeConfig {
-    /// Reads `path`, resolves relative paths against its directory, loads the key and genesis,
-    /// and checks they agree (this node and every listed peer must be genesis validators).
+    /// Reads `path`, resolves relative paths against its directory, and loads the key and
+    /// genesis. The key need not be a genesis validator's: a node outside an epoch's validator
+    /// set follows that epoch as an observer (S1-dpos), and the peers are only where to start
+    /// dialling.
     pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
         let mut config = Self::read(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -159,7 +158,6 @@ impl NodeConfig {
         }
         let key = read_key(&config.key_file)?;
         let genesis = load_genesis(&config.genesis_file)?;
-        config.check_against(&genesis, &key)?;
         Ok(LoadedConfig {
             config,
             key,
@@ -174,26 +172,6 @@ impl NodeConfig {
             path: path.to_path_buf(),
             source,
         })
-    }
-
-    fn check_against(&self, genesis: &Genesis, key: &PrivateKey) -> Result<(), ConfigError> {
-        use commonware_cryptography::Signer;
-        let validators = genesis.validator_keys();
-        let me = Address::from(key.public_key());
-        if !validators.contains(&me) {
-            return Err(ConfigError::Mismatch(format!(
-                "this node's key {me} is not a genesis validator"
-            )));
-        }
-        for peer in &self.p2p.peers {
-            if !validators.contains(&peer.public_key) {
-                return Err(ConfigError::Mismatch(format!(
-                    "peer {} is not a genesis validator",
-                    peer.public_key
-                )));
-            }
-        }
-        Ok(())
     }
 
     /// Renders the configuration as TOML.

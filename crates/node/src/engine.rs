@@ -1,13 +1,14 @@
-//! Wiring of one validator's consensus stack, generic over the runtime and the network so the
+//! Wiring of one node's consensus stack, generic over the runtime and the network so the
 //! same code runs in production (tokio + authenticated `lookup` p2p over TCP) and in the
 //! deterministic simulation (deterministic runtime + simulated network).
 //!
 //! Order of construction follows commonware's reference stack (docs/architecture.md § Consensus):
 //! marshal resolver → buffered broadcast → archives → marshal actor → `Inline` wrapper →
-//! marshal started with our finalizer as reporter → simplex engine with the wrapper as
-//! automaton, relay and reporter.
+//! marshal started with our finalizer as reporter ([`start_marshal`], once per process) →
+//! one simplex engine per epoch with the wrapper as automaton, relay and reporter
+//! ([`crate::epochs::Orchestrator`]).
 
-use crate::finalizer::Finalizer;
+use crate::{epochs::EpochSchemes, finalizer::Finalizer};
 use commonware_broadcast::buffered;
 use commonware_consensus::{
     Application,
@@ -17,22 +18,17 @@ use commonware_consensus::{
         resolver::p2p as marshal_resolver,
         standard::{Inline, Standard},
     },
-    simplex::types::Context,
-    simplex::{self, ForwardPolicy, SkipBudget, SkipPolicy, elector::RoundRobin},
-    types::{Epoch, FixedEpocher, ViewDelta},
+    simplex::{self, types::Context},
+    types::{FixedEpocher, ViewDelta},
 };
-use commonware_cryptography::{
-    Digested, Sha256, Signer as _,
-    certificate::{ConstantProvider, Verifier as _},
-    ed25519,
-};
-use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_cryptography::{Digested, certificate::Verifier as _, ed25519};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender, utils::mux};
 use commonware_parallel::Sequential;
 use commonware_runtime::{
-    Clock, Handle, Metrics, Quota, Spawner, Storage, Supervisor, buffer::paged::CacheRef,
+    Clock, Metrics, Quota, Spawner, Storage, Supervisor, buffer::paged::CacheRef,
 };
 use commonware_storage::{archive::prunable, translator::EightCap};
-use commonware_utils::{NZDuration, NZU16, NZU32, NZU64, NZUsize, ordered::Set};
+use commonware_utils::{NZDuration, NZU16, NZU32, NZU64, NZUsize};
 use medchain_types::{Block, Hash32};
 use rand_core::CryptoRng;
 use std::{
@@ -44,9 +40,6 @@ pub use medchain_types::ConsensusScheme;
 
 /// The marshal mailbox for our block type.
 pub type MarshalMailbox = marshal::core::Mailbox<ConsensusScheme, Standard<Block>>;
-
-/// One epoch forever: validator-set changes (S1-dpos) will start a new engine per epoch.
-pub const EPOCH_LENGTH: NonZeroU64 = NZU64!(u64::MAX);
 
 /// p2p channel ids; identical on every node.
 pub mod channel {
@@ -111,7 +104,8 @@ impl Default for Tuning {
     }
 }
 
-/// The p2p channels a validator needs, as `(sender, receiver)` pairs.
+/// The p2p channels a node needs, as `(sender, receiver)` pairs. Votes, certificates and
+/// resolver traffic are multiplexed per epoch ([`crate::epochs::Orchestrator`]).
 pub struct Channels<S, R> {
     /// [`channel::VOTES`].
     pub votes: (S, R),
@@ -129,49 +123,52 @@ pub struct Channels<S, R> {
 pub fn max_message_size(validators: usize) -> u32 {
     let participants = u32::try_from(validators).unwrap_or(u32::MAX);
     commonware_p2p::max_message_size(&[
-        simplex::max_payload_size::<ConsensusScheme, Hash32>(participants),
+        // Simplex traffic travels on per-epoch subchannels, which prefix every message.
+        mux::prefixed(simplex::max_payload_size::<ConsensusScheme, Hash32>(
+            participants,
+        )),
         marshal::max_payload_size::<Standard<Block>, ConsensusScheme>(participants, &()),
         crate::gossip::MAX_BATCH_BYTES,
     ])
 }
 
-/// Who this validator is, whom it validates with, and for which chain.
-pub struct Identity {
-    /// This validator's key.
-    pub signer: ed25519::PrivateKey,
-    /// All validators (including this one).
-    pub participants: Set<ed25519::PublicKey>,
-    /// The chain's consensus namespace ([`medchain_types::Genesis::consensus_namespace`]).
-    pub namespace: Vec<u8>,
+/// The marshal wrapper every epoch's simplex engine uses as automaton, relay and reporter.
+pub type Wrapper<E, A> = Inline<E, ConsensusScheme, A, Block, FixedEpocher>;
+
+/// The once-per-process half of the consensus stack: marshal (ordered finalized blocks, with
+/// backfill) and the `Inline` wrapper the per-epoch simplex engines share.
+pub struct Marshal<E, A>
+where
+    A: Application<E>,
+{
+    /// Automaton, relay and reporter for every epoch's engine.
+    pub wrapper: Wrapper<E, A>,
+    /// Marshal's mailbox (the API serves blocks and certificates through it).
+    pub mailbox: MarshalMailbox,
+    /// The page cache marshal's archives use, shared with the simplex journals.
+    pub page_cache: CacheRef,
 }
 
-impl Identity {
-    /// The consensus scheme for this validator.
-    pub fn scheme(&self) -> Option<ConsensusScheme> {
-        ConsensusScheme::signer(
-            &self.namespace,
-            self.participants.clone(),
-            self.signer.clone(),
-        )
-    }
-}
-
-/// Starts marshal, broadcast, backfill and simplex for one validator, with `application`
-/// proposing and verifying blocks on top of `genesis` (block 0). Returns the simplex
-/// engine's handle and the marshal mailbox (which the API uses to serve blocks and certificates).
+/// Starts broadcast, backfill and marshal for one node, with `application` proposing and
+/// verifying blocks on top of `genesis` (block 0) and `finalizer` receiving finalized blocks in
+/// order. Certificates are checked with the set of their epoch from `schemes`. Runs once per
+/// process; the simplex engines come and go per epoch ([`crate::epochs::Orchestrator`]).
 #[allow(clippy::too_many_arguments)]
-pub async fn start<E, A, S, R, P, B>(
+pub async fn start_marshal<E, A, S, R, P, B>(
     context: E,
-    identity: &Identity,
+    public_key: ed25519::PublicKey,
     partition_prefix: &str,
     tuning: &Tuning,
+    epocher: FixedEpocher,
+    schemes: EpochSchemes,
     genesis: Digested<Block>,
     application: A,
     finalizer: Finalizer,
-    channels: Channels<S, R>,
+    broadcast: (S, R),
+    backfill: (S, R),
     peers: P,
     blocker: B,
-) -> Result<(Handle<()>, MarshalMailbox), EngineError>
+) -> Result<Marshal<E, A>, EngineError>
 where
     E: Spawner + Clock + Storage + Metrics + Supervisor + CryptoRng + rand_core::Rng,
     A: Application<
@@ -186,30 +183,28 @@ where
     P: Provider<PublicKey = ed25519::PublicKey>,
     B: Blocker<PublicKey = ed25519::PublicKey>,
 {
-    let scheme = identity.scheme().ok_or(EngineError::NotAValidator)?;
-    let public_key = identity.signer.public_key();
     let page_cache = CacheRef::new(NZU16!(4096), tuning.page_cache_pages);
-    let io_buffer = NZUsize!(1 << 20);
+    let io_buffer = IO_BUFFER;
 
     let resolver = marshal_resolver::init(
         context.child("marshal_resolver"),
         marshal_resolver::Config {
             public_key: public_key.clone(),
             peer_provider: peers.clone(),
-            blocker: blocker.clone(),
+            blocker,
             mailbox_size: NZUsize!(1024),
             fetch_timeout: NZDuration!(Duration::from_secs(2)),
             fetch_retry_delay: Duration::from_millis(100),
             priority_requests: false,
             priority_responses: false,
         },
-        channels.backfill,
+        backfill,
     );
 
     let (broadcast_engine, buffer) = buffered::Engine::new(
         context.child("broadcast"),
         buffered::Config {
-            public_key: public_key.clone(),
+            public_key,
             mailbox_size: NZUsize!(1024),
             deque_size: 32,
             priority: false,
@@ -218,7 +213,7 @@ where
             strategy: Sequential,
         },
     );
-    broadcast_engine.start(channels.broadcast);
+    broadcast_engine.start(broadcast);
 
     let archive = ArchiveLayout {
         prefix: partition_prefix,
@@ -242,73 +237,46 @@ where
     .await
     .map_err(|e| EngineError::Storage(e.to_string()))?;
 
-    let (marshal_actor, marshal_mailbox, _floor) =
-        MarshalActor::<_, Standard<Block>, _, _, _, _, _>::init(
-            context.child("marshal"),
-            finalizations,
-            blocks,
-            marshal::Config {
-                provider: ConstantProvider::new(scheme.clone()),
-                epocher: FixedEpocher::new(EPOCH_LENGTH),
-                start: marshal::Start::Genesis(genesis.clone()),
-                partition_prefix: partition_prefix.to_string(),
-                mailbox_size: NZUsize!(1024),
-                view_retention: ViewDelta::new(tuning.view_retention * 10),
-                prunable_items_per_section: tuning.items_per_section,
-                page_cache: page_cache.clone(),
-                replay_buffer: io_buffer,
-                key_write_buffer: io_buffer,
-                value_write_buffer: io_buffer,
-                block_codec_config: (),
-                max_repair: NZUsize!(16),
-                max_pending_acks: NZUsize!(1),
-                strategy: Sequential,
-            },
-        )
-        .await;
+    let (marshal_actor, mailbox, _floor) = MarshalActor::<_, Standard<Block>, _, _, _, _, _>::init(
+        context.child("marshal"),
+        finalizations,
+        blocks,
+        marshal::Config {
+            provider: schemes,
+            epocher: epocher.clone(),
+            start: marshal::Start::Genesis(genesis),
+            partition_prefix: partition_prefix.to_string(),
+            mailbox_size: NZUsize!(1024),
+            view_retention: ViewDelta::new(tuning.view_retention * 10),
+            prunable_items_per_section: tuning.items_per_section,
+            page_cache: page_cache.clone(),
+            replay_buffer: io_buffer,
+            key_write_buffer: io_buffer,
+            value_write_buffer: io_buffer,
+            block_codec_config: (),
+            max_repair: NZUsize!(16),
+            max_pending_acks: NZUsize!(1),
+            strategy: Sequential,
+        },
+    )
+    .await;
 
     let wrapper = Inline::new(
         context.child("inline"),
         application,
-        marshal_mailbox.clone(),
-        FixedEpocher::new(EPOCH_LENGTH),
+        mailbox.clone(),
+        epocher,
     );
     marshal_actor.start(finalizer, buffer, resolver);
-
-    let engine = simplex::Engine::new(
-        context.child("simplex"),
-        simplex::Config {
-            scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker,
-            automaton: wrapper.clone(),
-            relay: wrapper.clone(),
-            reporter: wrapper,
-            strategy: Sequential,
-            partition: format!("{partition_prefix}-simplex"),
-            mailbox_size: NZUsize!(1024),
-            epoch: Epoch::zero(),
-            floor: simplex::Floor::Genesis(genesis.inner().digest()),
-            replay_buffer: io_buffer,
-            write_buffer: io_buffer,
-            page_cache,
-            leader_timeout: tuning.leader_timeout,
-            certification_timeout: tuning.certification_timeout,
-            timeout_retry: tuning.timeout_retry,
-            view_retention: ViewDelta::new(tuning.view_retention),
-            skip: SkipPolicy::Enabled {
-                timeout: tuning.certification_timeout.max(tuning.timeout_retry) * 2,
-                budget: SkipBudget::Participants,
-            },
-            fetch_timeout: NZDuration!(Duration::from_secs(1)),
-            fetch_retry_delay: Duration::from_millis(100),
-            forward: ForwardPolicy::Disabled,
-            track_historical_votes: false,
-        },
-    );
-    let handle = engine.start(channels.votes, channels.certificates, channels.resolver);
-    Ok((handle, marshal_mailbox))
+    Ok(Marshal {
+        wrapper,
+        mailbox,
+        page_cache,
+    })
 }
+
+/// Replay and write buffer of every consensus journal and archive.
+pub(crate) const IO_BUFFER: NonZeroUsize = NZUsize!(1 << 20);
 
 /// Where a validator's marshal archives live.
 struct ArchiveLayout<'a> {
@@ -340,9 +308,6 @@ impl ArchiveLayout<'_> {
 /// Why the consensus stack could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// This node's key is not among the genesis validators.
-    #[error("this node's key is not one of the genesis validators")]
-    NotAValidator,
     /// The consensus archives could not be opened.
     #[error("consensus storage: {0}")]
     Storage(String),

@@ -1,11 +1,17 @@
 //! Receives finalized blocks from marshal, commits them with their finalization certificate,
 //! and acknowledges them only once the commit is durable (docs/architecture.md § Finalization
-//! and storage: never ack before the redb commit).
+//! and storage: never ack before the redb commit). After the last block of an epoch it also
+//! moves consensus into the next epoch before the ack ([`crate::epochs`]).
 
-use crate::{chain::Chain, engine::MarshalMailbox, metrics::NodeMetrics};
+use crate::{
+    chain::{BlockError, Chain, Finalized},
+    engine::MarshalMailbox,
+    epochs::{self, EpochError, Epochs, PeerTracker, Transition},
+    metrics::NodeMetrics,
+};
 use commonware_actor::Feedback;
 use commonware_codec::Encode;
-use commonware_consensus::{Heightable, Reporter, marshal::Update};
+use commonware_consensus::{Heightable, Reporter, marshal::Update, types::FixedEpocher};
 use commonware_cryptography::Digested;
 use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
 use commonware_utils::{Acknowledgement, acknowledgement::Exact};
@@ -45,6 +51,19 @@ impl Reporter for Finalizer {
     }
 }
 
+/// What the commit task drives besides the state: marshal (for certificates) and the epochs.
+pub struct Consensus {
+    /// Marshal, which holds each block's finalization certificate.
+    pub marshal: MarshalMailbox,
+    /// The running epochs.
+    pub epochs: Epochs,
+    /// The chain's epoch lengths.
+    pub epocher: FixedEpocher,
+    /// Told whom to connect to in each new epoch (none in a simulation, whose network links
+    /// every node).
+    pub peers: Option<Box<dyn PeerTracker>>,
+}
+
 /// Starts the commit task. It ends on a failure to commit a finalized block: that means this
 /// node's state diverged, and continuing would serve wrong data, so `run` stops the process
 /// when this task's handle completes.
@@ -53,7 +72,7 @@ pub fn spawn<E>(
     chain: Arc<Chain>,
     metrics: NodeMetrics,
     Deliveries(mut inbox): Deliveries,
-    marshal: MarshalMailbox,
+    mut consensus: Consensus,
 ) -> Handle<()>
 where
     E: Spawner + Clock + CryptoRng + Supervisor,
@@ -63,22 +82,18 @@ where
             // Marshal holds the finalization of a block finalized through consensus; a block it
             // fetched to repair a gap below a later finalization comes without one (`None`),
             // and the API then serves proofs at the newest height that has a certificate.
-            let finalization = marshal
+            let finalization = consensus
+                .marshal
                 .get_finalization(block.height())
                 .await
                 .map(|finalization| finalization.encode());
-            // The commit executes (if needed) and fsyncs: keep it off the async workers.
-            let committing = chain.clone();
-            let delivered = block.clone();
-            let outcome = context
-                .child("commit")
-                .shared(true)
-                .spawn(move |mut rng| async move {
-                    committing.finalize(&mut rng, delivered.inner(), finalization.as_deref())
-                })
-                .await
-                .map_err(|e| crate::chain::BlockError::State(e.to_string()))
-                .and_then(|outcome| outcome);
+            let outcome = commit(&context, &chain, &block, finalization).await;
+            let outcome = match outcome {
+                Ok(finalized) => enter_next_epoch(&chain, &mut consensus, block.inner())
+                    .await
+                    .map(|()| finalized),
+                Err(err) => Err(err),
+            };
             match outcome {
                 Ok(finalized) => {
                     ack.acknowledge();
@@ -88,10 +103,75 @@ where
                     }
                 }
                 Err(err) => {
-                    error!(%err, height = block.inner().number(), "cannot commit finalized block; stopping");
+                    error!(%err, height = block.inner().number(), "cannot follow the finalized chain; stopping");
                     return;
                 }
             }
         }
     })
+}
+
+/// Why a finalized block could not be taken in.
+#[derive(Debug, thiserror::Error)]
+enum FollowError {
+    /// Its commit failed.
+    #[error("cannot commit the block: {0}")]
+    Commit(#[from] BlockError),
+    /// The epoch it ends could not be left.
+    #[error("cannot enter the next epoch: {0}")]
+    Epoch(#[from] EpochError),
+}
+
+/// Commits `block`; the commit executes (if needed) and fsyncs, so it runs off the async
+/// workers.
+async fn commit<E>(
+    context: &E,
+    chain: &Arc<Chain>,
+    block: &Digested<Block>,
+    finalization: Option<bytes::Bytes>,
+) -> Result<Finalized, FollowError>
+where
+    E: Spawner + Supervisor + CryptoRng,
+{
+    let committing = chain.clone();
+    let delivered = block.clone();
+    let outcome = context
+        .child("commit")
+        .shared(true)
+        .spawn(move |mut rng| async move {
+            committing.finalize(&mut rng, delivered.inner(), finalization.as_deref())
+        })
+        .await
+        .map_err(|e| BlockError::State(e.to_string()))?;
+    Ok(outcome?)
+}
+
+/// After the last block of an epoch is committed (again, after a restart), enters the next
+/// epoch with the set that block's state elected; a no-op for any other block.
+async fn enter_next_epoch(
+    chain: &Chain,
+    consensus: &mut Consensus,
+    block: &Block,
+) -> Result<(), FollowError> {
+    let Some(next) = epochs::boundary_after(&consensus.epocher, block.number()) else {
+        return Ok(());
+    };
+    let state = chain
+        .store()
+        .snapshot()
+        .map_err(|e| EpochError::State(e.to_string()))?;
+    let participants = epochs::committed_set(&state, next)?;
+    if let Some(peers) = &mut consensus.peers {
+        peers.track(block.number(), epochs::committed_peers(&state, next)?);
+    }
+    // `false` means the node is stopping; the ack that follows is then harmless.
+    consensus
+        .epochs
+        .transition(Transition {
+            epoch: next,
+            participants,
+            floor: block.digest(),
+        })
+        .await;
+    Ok(())
 }

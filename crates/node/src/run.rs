@@ -6,13 +6,18 @@ use crate::{
     app::ChainApplication,
     chain::{BlockError, Chain},
     config::LoadedConfig,
-    engine::{self, Channels, EngineError, Identity, Tuning, channel},
+    engine::{self, EngineError, Tuning, channel},
     enrolment::{Enrolment, nonces::NonceLimits},
+    epochs::{
+        self, EpochError, EpochSchemes, Epochs, Orchestrator, OrchestratorConfig, PeerTracker as _,
+    },
     finalizer, gossip,
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
     pkg::{self, DkgError, ShareStore},
+    slashing,
 };
+use commonware_consensus::types::FixedEpocher;
 use commonware_cryptography::{ChaCha20Poly1305, Signer};
 use commonware_p2p::{AddressableManager, authenticated::lookup};
 use commonware_runtime::{Metrics as _, Runner, Spawner as _, Supervisor as _, tokio};
@@ -20,15 +25,17 @@ use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
 };
-use commonware_utils::{
-    NZU32, NZUsize, TryCollect,
-    ordered::{Map, Set},
-    union,
-};
+use commonware_utils::{NZU32, NZUsize, TryCollect, ordered::Map, union};
 use medchain_storage::Store;
-use medchain_types::{Address, PublicKey, namespace};
+use medchain_types::{Address, PublicKey, limits, namespace};
 use std::{sync::Arc, time::Duration};
-use tracing::info;
+use tracing::{info, warn};
+
+/// Most peers one tracked set holds: every validator the chain can elect, and this node.
+const PEER_SET_LIMIT: std::num::NonZeroUsize = NZUsize!(limits::MAX_VALIDATORS + 1);
+
+/// Prefix of every consensus partition under the data directory.
+const PARTITION_PREFIX: &str = "medchain";
 
 /// Most transactions a proposer puts in one block.
 pub const MAX_BLOCK_TXS: usize = 20_000;
@@ -53,6 +60,9 @@ pub enum NodeError {
     /// Consensus could not start.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The epoch to resume in could not be found from the committed state.
+    #[error("consensus epochs: {0}")]
+    Epoch(#[from] EpochError),
     /// The API could not bind.
     #[error("HTTP API: {0}")]
     Api(std::io::Error),
@@ -80,6 +90,8 @@ pub struct Running {
     pub finalizer: commonware_runtime::Handle<()>,
     /// This validator's threshold-PKG share, once its key generation completed.
     pub shares: ShareStore,
+    /// The consensus epochs this node runs.
+    pub epochs: Epochs,
 }
 
 /// Runs a validator until Ctrl-C or SIGTERM.
@@ -131,11 +143,6 @@ pub async fn launch(
     let participants = genesis
         .validator_set()
         .map_err(|e| NodeError::Genesis(e.to_string()))?;
-    let identity = Identity {
-        signer: key.clone(),
-        participants: participants.clone(),
-        namespace: genesis.consensus_namespace(),
-    };
     let chain = Arc::new(Chain::open(
         store,
         &genesis,
@@ -144,8 +151,8 @@ pub async fn launch(
     )?);
     let metrics = NodeMetrics::register(&context.child("medchain"));
 
-    let p2p = p2p_config(&key, &genesis, config.p2p.listen, &participants);
-    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
+    let p2p = p2p_config(&key, &genesis, config.p2p.listen);
+    let (mut network, oracle) = lookup::Network::new(context.child("network"), p2p);
     let peers: Map<PublicKey, commonware_p2p::Address> = config
         .p2p
         .peers
@@ -156,7 +163,10 @@ pub async fn launch(
         .into_iter()
         .try_collect()
         .map_err(|_| NodeError::Peers("a peer is listed twice".into()))?;
-    oracle.track(0, peers);
+    let mut peers = LookupPeers {
+        oracle: oracle.clone(),
+        configured: peers,
+    };
     let [
         votes,
         certificates,
@@ -171,42 +181,84 @@ pub async fn launch(
     let (_gossip, _) = gossip::start(context.child("gossip"), chain.clone(), gossip_channel);
     let (finalizer, deliveries) = finalizer::channel();
     let application = ChainApplication::new(chain.clone(), key.public_key());
-    let (_engine, marshal) = engine::start(
+    let epocher = FixedEpocher::new(genesis.epoch_length());
+    let (evidence, faults) = slashing::channel();
+    slashing::start(
+        context.child("slashing"),
+        chain.clone(),
+        &genesis,
+        key.clone(),
+        faults,
+    );
+    let schemes = EpochSchemes::new(&genesis.consensus_namespace(), key.clone());
+    let initial = epochs::resume(chain.store(), &epocher, &schemes)?;
+    let state = chain
+        .store()
+        .snapshot()
+        .map_err(|e| NodeError::State(e.to_string()))?;
+    peers.track(
+        chain.committed_height(),
+        epochs::committed_peers(&state, initial.epoch)?,
+    );
+    let marshal = engine::start_marshal(
         context.child("engine"),
-        &identity,
-        "medchain",
+        key.public_key(),
+        PARTITION_PREFIX,
         &tuning,
+        epocher.clone(),
+        schemes.clone(),
         application.genesis_block(),
         application,
         finalizer,
-        Channels {
-            votes,
-            certificates,
-            resolver,
-            broadcast,
-            backfill,
-        },
+        broadcast,
+        backfill,
         oracle.clone(),
-        oracle,
+        oracle.clone(),
     )
     .await?;
+    let (_orchestrator, epochs) = Orchestrator::start(
+        context.child("epochs"),
+        OrchestratorConfig {
+            partition_prefix: PARTITION_PREFIX.to_string(),
+            tuning,
+            blocker: oracle,
+            wrapper: marshal.wrapper,
+            evidence,
+            marshal: marshal.mailbox.clone(),
+            page_cache: marshal.page_cache,
+            schemes,
+            epocher: epocher.clone(),
+        },
+        votes,
+        certificates,
+        resolver,
+        initial,
+    );
     let finalizer = finalizer::spawn(
         context.child("finalizer"),
         chain.clone(),
         metrics.clone(),
         deliveries,
-        marshal,
+        finalizer::Consensus {
+            marshal: marshal.mailbox,
+            epochs: epochs.clone(),
+            epocher,
+            peers: Some(Box::new(peers)),
+        },
     );
     let shares = ShareStore::open(&config.data_dir).map_err(DkgError::from)?;
-    pkg::start(
-        context.child("pkg"),
-        chain.clone(),
-        &genesis,
-        key.clone(),
-        shares.clone(),
-        config.dkg.config(),
-        dkg_channel,
-    )?;
+    // The threshold PKG's committee is the genesis validators, whatever the elected set.
+    if participants.position(&key.public_key()).is_some() {
+        pkg::start(
+            context.child("pkg"),
+            chain.clone(),
+            &genesis,
+            key.clone(),
+            shares.clone(),
+            config.dkg.config(),
+            dkg_channel,
+        )?;
+    }
     if let Some(address) = api {
         let listener = ::tokio::net::TcpListener::bind(address)
             .await
@@ -233,7 +285,41 @@ pub async fn launch(
         chain,
         finalizer,
         shares,
+        epochs,
     })
+}
+
+/// The lookup network's peers: the configured ones (where genesis validators are found), then
+/// the epoch's validators and the candidates at the addresses they registered (S1-dpos: a
+/// newly elected validator must be dialled, and a standby reached to follow the chain).
+struct LookupPeers {
+    oracle: lookup::Oracle<PublicKey>,
+    configured: Map<PublicKey, commonware_p2p::Address>,
+}
+
+impl epochs::PeerTracker for LookupPeers {
+    fn track(&mut self, id: u64, peers: Vec<(PublicKey, Option<medchain_types::PeerAddress>)>) {
+        let mut tracked: Vec<(PublicKey, commonware_p2p::Address)> = self
+            .configured
+            .iter_pairs()
+            .map(|(key, address)| (key.clone(), address.clone()))
+            .collect();
+        for (key, address) in peers {
+            let Some(address) = address else { continue };
+            if tracked.iter().any(|(known, _)| *known == key) {
+                continue;
+            }
+            match address.as_str().parse::<std::net::SocketAddr>() {
+                Ok(socket) => tracked.push((key, socket.into())),
+                Err(_) => {
+                    warn!(%address, "a registered p2p address is not ip:port; not dialling it")
+                }
+            }
+        }
+        // The network refuses a set larger than it was sized for.
+        tracked.truncate(PEER_SET_LIMIT.get() - 1);
+        self.oracle.track(id, Map::from_iter_dedup(tracked));
+    }
 }
 
 /// The authenticated p2p configuration: production defaults, adapted to a fixed consortium.
@@ -241,7 +327,6 @@ fn p2p_config(
     key: &medchain_types::PrivateKey,
     genesis: &medchain_types::Genesis,
     listen: std::net::SocketAddr,
-    participants: &Set<PublicKey>,
 ) -> lookup::Config<commonware_stream::SakeCups<medchain_types::PrivateKey, ChaCha20Poly1305>> {
     let mut p2p = lookup::Config::recommended(
         Cups::<_, ChaCha20Poly1305>::new(
@@ -255,8 +340,10 @@ fn p2p_config(
         ),
         &union(namespace::P2P, genesis.chain_id.as_str().as_bytes()),
         listen,
-        commonware_p2p::authenticated::peer_set_limit(participants, &key.public_key()),
-        engine::max_message_size(participants.len()),
+        // Sized for the largest set the chain can elect, never for today's: sizes must not
+        // shrink when the set changes (S1-dpos).
+        PEER_SET_LIMIT,
+        engine::max_message_size(limits::MAX_VALIDATORS),
         NZUsize!(4096),
     );
     // Hospitals sit on private networks; peers are a fixed, known set (unknown IPs are refused

@@ -10,22 +10,35 @@
 //! the medical workload (register → approve → enrol → license → release → store → grant →
 //! access → revoke → access denied) must reach its expected outcome. Each scenario runs over several seeds.
 
+use commonware_codec::{Copying, Decode as _};
 use commonware_consensus::{
     Application, marshal::ancestry::Ancestry, simplex::mocks::conflicter, simplex::types::Context,
 };
+use commonware_consensus::{
+    Epochable as _,
+    simplex::types::Finalization,
+    types::{Epoch, Epocher as _, FixedEpocher},
+};
+use commonware_cryptography::certificate::Verifier as _;
 use commonware_cryptography::{Digested, Hasher as _, Sha256, Signer as _, ed25519};
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_p2p::{
+    simulated::{self, Link, Network, Oracle},
+    utils::mux::Muxer,
+};
+use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor, deterministic};
 use commonware_utils::{NZUsize, TryCollect, ordered::Set, probability};
 use futures::channel::oneshot;
 use medchain_node::{
     app::ChainApplication,
     chain::Chain,
-    engine::{self, Channels, Identity, Tuning, channel},
+    engine::{self, Channels, Tuning, channel},
+    epochs::{self, EpochSchemes, Epochs, Orchestrator, OrchestratorConfig},
     finalizer, gossip,
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
     pkg::{self as dkg, DkgConfig, ShareStore},
+    slashing,
 };
 use medchain_state::{
     StateReadExt as _, keys,
@@ -33,11 +46,16 @@ use medchain_state::{
 };
 use medchain_storage::Store;
 use medchain_types::{
-    Address, Block, ConsensusScheme, ConsentId, ContentHash, Event, Expiry, Genesis, Hash32,
-    OrgKind, OrgState, Purpose, RecordId, Transaction, TxId, ValidatorInfo,
+    Address, Allocation, Block, ConsensusScheme, ConsentId, ContentHash, Event, Expiry,
+    FeeSchedule, Genesis, Hash32, OrgKind, OrgState, Purpose, RecordId, StakingParams,
+    TokenGenesis, Transaction, TxId, ValidatorInfo,
 };
 use rand_core::CryptoRng;
-use std::{sync::Arc, time::Duration};
+use std::{
+    num::{NonZeroU64, NonZeroUsize},
+    sync::Arc,
+    time::Duration,
+};
 
 /// A validator that proposes blocks claiming a state root their transactions do not produce
 /// (application-level Byzantine behaviour commonware has no mock for); it verifies honestly.
@@ -77,6 +95,8 @@ where
 }
 
 const VALIDATORS: usize = 4;
+/// Node `i`'s key is `PrivateKey::from_seed(SIGNER_SEED + i)` (so `Actor::new` signs as it).
+const SIGNER_SEED: u64 = 1_000;
 const PATIENTS: u64 = 12;
 
 type PublicKey = ed25519::PublicKey;
@@ -85,7 +105,100 @@ type PublicKey = ed25519::PublicKey;
 struct Node {
     handle: Handle<()>,
     chain: Arc<Chain>,
+    epochs: Epochs,
     shares: ShareStore,
+}
+
+type SimSender = simulated::Sender<PublicKey, deterministic::Context>;
+type SimReceiver = simulated::Receiver<PublicKey>;
+
+/// One node's consensus stack before it starts: marshal, then the epochs' engines.
+struct Stack {
+    signer: ed25519::PrivateKey,
+    genesis: Genesis,
+    prefix: String,
+    epocher: FixedEpocher,
+    chain: Arc<Chain>,
+    oracle: Oracle<PublicKey, deterministic::Context>,
+    channels: Channels<SimSender, SimReceiver>,
+}
+
+impl Stack {
+    /// Starts marshal with `application` and enters the epoch the store is in.
+    async fn start<A>(
+        self,
+        context: &deterministic::Context,
+        genesis_block: Digested<Block>,
+        application: A,
+        finalizer: finalizer::Finalizer,
+    ) -> (engine::MarshalMailbox, Epochs)
+    where
+        A: Application<
+                deterministic::Context,
+                SigningScheme = ConsensusScheme,
+                Context = Context<Hash32, PublicKey>,
+                Block = Block,
+                Input = (),
+            >,
+    {
+        let Self {
+            signer,
+            genesis,
+            prefix,
+            epocher,
+            chain,
+            oracle,
+            channels,
+        } = self;
+        let schemes = EpochSchemes::new(&genesis.consensus_namespace(), signer.clone());
+        let (evidence, faults) = slashing::channel();
+        slashing::start(
+            context.child("slashing"),
+            chain.clone(),
+            &genesis,
+            signer.clone(),
+            faults,
+        );
+        let initial = epochs::resume(chain.store(), &epocher, &schemes).unwrap();
+        let control = oracle.control(signer.public_key());
+        let tuning = Tuning::default();
+        let marshal = engine::start_marshal(
+            context.child("engine"),
+            signer.public_key(),
+            &prefix,
+            &tuning,
+            epocher.clone(),
+            schemes.clone(),
+            genesis_block,
+            application,
+            finalizer,
+            channels.broadcast,
+            channels.backfill,
+            oracle.manager(),
+            control.clone(),
+        )
+        .await
+        .unwrap();
+        let (_orchestrator, epochs) = Orchestrator::start(
+            context.child("epochs"),
+            OrchestratorConfig {
+                partition_prefix: prefix,
+                tuning,
+                blocker: control,
+                wrapper: marshal.wrapper,
+                evidence,
+                marshal: marshal.mailbox.clone(),
+                page_cache: marshal.page_cache,
+                schemes,
+                epocher,
+            },
+            channels.votes,
+            channels.certificates,
+            channels.resolver,
+            initial,
+        );
+        (marshal.mailbox, epochs)
+    }
 }
 
 /// The simulated network and each validator's durable store (kept across crashes).
@@ -99,6 +212,8 @@ struct Cluster {
     /// Each validator's data directory for its PKG files (kept across crashes).
     data_dirs: Vec<tempfile::TempDir>,
     nodes: Vec<Option<Node>>,
+    /// Blocks per consensus epoch.
+    epoch_length: NonZeroU64,
 }
 
 fn link() -> Link {
@@ -110,18 +225,35 @@ fn link() -> Link {
 }
 
 impl Cluster {
+    /// Four validators on a chain without tokens (one endless epoch).
     async fn new(context: deterministic::Context) -> Self {
-        let signers: Vec<_> = (0..VALIDATORS as u64)
-            .map(|i| ed25519::PrivateKey::from_seed(1_000 + i))
+        Self::with_tokens(context, |_| None, 0).await
+    }
+
+    /// A cluster on a chain with the tokens `tokens` gives for the validators' keys, and
+    /// `standby` nodes besides the genesis validators (nodes `VALIDATORS..`).
+    async fn with_tokens(
+        context: deterministic::Context,
+        tokens: impl FnOnce(&[Address]) -> Option<TokenGenesis>,
+        standby: usize,
+    ) -> Self {
+        let nodes = VALIDATORS + standby;
+        let signers: Vec<_> = (0..nodes as u64)
+            .map(|i| ed25519::PrivateKey::from_seed(SIGNER_SEED + i))
             .collect();
-        let participants: Set<PublicKey> = signers
+        let participants: Set<PublicKey> = signers[..VALIDATORS]
+            .iter()
+            .map(|s| s.public_key())
+            .try_collect()
+            .unwrap();
+        let everyone: Set<PublicKey> = signers
             .iter()
             .map(|s| s.public_key())
             .try_collect()
             .unwrap();
         let mut genesis = testkit::genesis_document();
         genesis.genesis_time_ms = 0;
-        genesis.validators = signers
+        genesis.validators = signers[..VALIDATORS]
             .iter()
             .enumerate()
             .map(|(i, s)| ValidatorInfo {
@@ -129,15 +261,17 @@ impl Cluster {
                 public_key: Address::from(s.public_key()),
             })
             .collect();
+        genesis.tokens = tokens(&genesis.validator_keys());
+        let epoch_length = genesis.epoch_length();
         let (network, oracle) = Network::new_with_peers(
             context.child("network"),
             simulated::Config {
-                max_size: engine::max_message_size(VALIDATORS),
-                max_peers_per_set: NZUsize!(VALIDATORS),
+                max_size: engine::max_message_size(nodes),
+                max_peers_per_set: NonZeroUsize::new(nodes).unwrap(),
                 disconnect_on_block: true,
                 tracked_peer_sets: NZUsize!(1),
             },
-            participants.clone(),
+            everyone,
         )
         .await;
         network.start();
@@ -147,13 +281,10 @@ impl Cluster {
             signers,
             participants,
             genesis,
-            stores: (0..VALIDATORS)
-                .map(|_| Store::in_memory().unwrap())
-                .collect(),
-            data_dirs: (0..VALIDATORS)
-                .map(|_| tempfile::tempdir().unwrap())
-                .collect(),
-            nodes: (0..VALIDATORS).map(|_| None).collect(),
+            stores: (0..nodes).map(|_| Store::in_memory().unwrap()).collect(),
+            data_dirs: (0..nodes).map(|_| tempfile::tempdir().unwrap()).collect(),
+            nodes: (0..nodes).map(|_| None).collect(),
+            epoch_length,
         };
         cluster.set_links(|_, _| true, true).await;
         cluster
@@ -161,8 +292,8 @@ impl Cluster {
 
     /// Adds (or removes) the links between every ordered pair `(a, b)` with `pick(a, b)`.
     async fn set_links(&mut self, pick: impl Fn(usize, usize) -> bool, up: bool) {
-        for a in 0..VALIDATORS {
-            for b in 0..VALIDATORS {
+        for a in 0..self.signers.len() {
+            for b in 0..self.signers.len() {
                 if a == b || !pick(a, b) {
                     continue;
                 }
@@ -204,14 +335,11 @@ impl Cluster {
             (next(), next(), next(), next(), next(), next(), next());
         let shares = ShareStore::open(self.data_dirs[index].path()).unwrap();
         let node_shares = shares.clone();
-        let identity = Identity {
-            signer: self.signers[index].clone(),
-            participants: self.participants.clone(),
-            namespace: self.genesis.consensus_namespace(),
-        };
+        let signer = self.signers[index].clone();
         let store = self.stores[index].clone();
         let genesis = self.genesis.clone();
         let oracle = self.oracle.clone();
+        let epocher = FixedEpocher::new(self.epoch_length);
         let (ready, started) = oneshot::channel();
         let handle = self
             .context
@@ -224,89 +352,86 @@ impl Cluster {
                 let (_gossip, _) =
                     gossip::start(context.child("gossip"), chain.clone(), gossip_channel);
                 let (finalizer, deliveries) = finalizer::channel();
-                let application =
-                    ChainApplication::new(chain.clone(), identity.signer.public_key());
-                let control = oracle.control(identity.signer.public_key());
-                let genesis_block = application.genesis_block();
-                let channels = Channels {
-                    votes,
-                    certificates,
-                    resolver,
-                    broadcast,
-                    backfill,
+                let application = ChainApplication::new(chain.clone(), signer.public_key());
+                let stack = Stack {
+                    signer: signer.clone(),
+                    genesis: genesis.clone(),
+                    prefix: format!("validator-{index}"),
+                    epocher: epocher.clone(),
+                    chain: chain.clone(),
+                    oracle,
+                    channels: Channels {
+                        votes,
+                        certificates,
+                        resolver,
+                        broadcast,
+                        backfill,
+                    },
                 };
-                let prefix = format!("validator-{index}");
-                let tuning = Tuning::default();
-                let engine_context = context.child("engine");
-                let (_engine, marshal) = if forging {
-                    engine::start(
-                        engine_context,
-                        &identity,
-                        &prefix,
-                        &tuning,
-                        genesis_block,
-                        ForgingProposer(application),
-                        finalizer,
-                        channels,
-                        oracle.manager(),
-                        control,
-                    )
-                    .await
+                let genesis_block = application.genesis_block();
+                let (marshal, epochs) = if forging {
+                    let forger = ForgingProposer(application);
+                    stack
+                        .start(&context, genesis_block, forger, finalizer)
+                        .await
                 } else {
-                    engine::start(
-                        engine_context,
-                        &identity,
-                        &prefix,
-                        &tuning,
-                        genesis_block,
-                        application,
-                        finalizer,
-                        channels,
-                        oracle.manager(),
-                        control,
-                    )
-                    .await
-                }
-                .unwrap();
+                    stack
+                        .start(&context, genesis_block, application, finalizer)
+                        .await
+                };
                 let _finalizer = finalizer::spawn(
                     context.child("finalizer"),
                     chain.clone(),
                     metrics,
                     deliveries,
-                    marshal,
+                    finalizer::Consensus {
+                        marshal,
+                        epochs: epochs.clone(),
+                        epocher,
+                        // The simulated network links every node from the start.
+                        peers: None,
+                    },
                 );
-                dkg::start(
-                    context.child("pkg"),
-                    chain.clone(),
-                    &genesis,
-                    identity.signer.clone(),
-                    shares,
-                    DkgConfig::default(),
-                    dkg_channel,
-                )
-                .unwrap();
-                let _ = ready.send(chain);
+                if genesis
+                    .validator_keys()
+                    .contains(&Address::from(signer.public_key()))
+                {
+                    dkg::start(
+                        context.child("pkg"),
+                        chain.clone(),
+                        &genesis,
+                        signer,
+                        shares,
+                        DkgConfig::default(),
+                        dkg_channel,
+                    )
+                    .unwrap();
+                }
+                let _ = ready.send((chain, epochs));
                 futures::future::pending::<()>().await;
             });
-        let chain = started.await.unwrap();
+        let (chain, epochs) = started.await.unwrap();
         self.nodes[index] = Some(Node {
             handle,
             chain,
+            epochs,
             shares: node_shares,
         });
     }
 
     /// Replaces validator `index` with a Byzantine one that signs a conflicting vote for every
-    /// vote it sees (and runs nothing else).
+    /// vote it sees in epoch 0 (and runs nothing else).
     async fn start_conflicter(&mut self, index: usize) {
-        let votes = self.channels(index).await.into_iter().next().unwrap();
-        let scheme = Identity {
-            signer: self.signers[index].clone(),
-            participants: self.participants.clone(),
-            namespace: self.genesis.consensus_namespace(),
-        }
-        .scheme()
+        let (sender, receiver) = self.channels(index).await.into_iter().next().unwrap();
+        let scheme = ConsensusScheme::signer(
+            &self.genesis.consensus_namespace(),
+            self.participants.clone(),
+            self.signers[index].clone(),
+        )
         .unwrap();
+        let (mux, mut votes) = Muxer::new(self.context.child("byzantine_mux"), sender, receiver);
+        mux.start();
+        let votes = votes.register(0).await.unwrap();
         let engine: conflicter::Conflicter<_, _, Sha256> = conflicter::Conflicter::new(
             self.context.child("byzantine"),
             conflicter::Config { scheme },
@@ -397,7 +522,7 @@ impl Cluster {
     /// Waits until every running validator committed at least `height`.
     async fn wait_for_height(&self, height: u64) {
         let deadline = self.context.current() + Duration::from_secs(120);
-        while (0..VALIDATORS).any(|i| self.nodes[i].is_some() && self.height(i) < height) {
+        while (0..self.nodes.len()).any(|i| self.nodes[i].is_some() && self.height(i) < height) {
             assert!(
                 self.context.current() < deadline,
                 "height {height} not reached in time"
@@ -731,12 +856,17 @@ fn run(seed: u64, scenario: Scenario) {
 /// `MEDCHAIN_SIM_SEED_OFFSET` (default 0). A failure names its scenario and seed, which replays
 /// it exactly.
 fn run_every_seed(scenario: Scenario) {
+    run_every_seed_with(|seed| run(seed, scenario), &format!("{scenario:?}"));
+}
+
+/// Runs `scenario` under each seed of [`run_every_seed`]'s range.
+fn run_every_seed_with(scenario: impl Fn(u64) + std::panic::RefUnwindSafe, name: &str) {
     let count = env_number("MEDCHAIN_SIM_SEEDS", 20);
     let offset = env_number("MEDCHAIN_SIM_SEED_OFFSET", 0);
     for seed in offset..offset + count {
-        if let Err(panic) = std::panic::catch_unwind(|| run(seed, scenario)) {
+        if let Err(panic) = std::panic::catch_unwind(|| scenario(seed)) {
             eprintln!(
-                "{scenario:?} failed at seed {seed}: replay it with \
+                "{name} failed at seed {seed}: replay it with \
                  MEDCHAIN_SIM_SEED_OFFSET={seed} MEDCHAIN_SIM_SEEDS=1"
             );
             std::panic::resume_unwind(panic);
@@ -751,6 +881,387 @@ fn env_number(name: &str, default: u64) -> u64 {
             .unwrap_or_else(|_| panic!("{name}={text:?} is not a whole number")),
         Err(_) => default,
     }
+}
+
+/// Blocks per epoch in the epoch scenarios: short, so a run crosses several boundaries.
+const SHORT_EPOCH: u64 = 20;
+
+/// Genesis stake of validator `i`: validator 3 is the weakest.
+const STAKES: [u64; VALIDATORS] = [400, 300, 200, 100];
+
+/// Tokens for the epoch scenarios: short epochs, free transactions (the workload and the
+/// PKG's dealer logs pay nothing), validators staked [`STAKES`] with a balance, and
+/// `accounts` funded.
+fn epoch_tokens(validators: &[Address], accounts: &[Address]) -> TokenGenesis {
+    let staked = validators
+        .iter()
+        .zip(STAKES)
+        .map(|(address, stake)| Allocation {
+            address: *address,
+            balance: 1_000,
+            outputs: Vec::new(),
+            stake,
+        });
+    let funded = accounts.iter().map(|address| Allocation {
+        address: *address,
+        balance: 10_000,
+        outputs: Vec::new(),
+        stake: 0,
+    });
+    TokenGenesis {
+        fees: FeeSchedule::FREE,
+        block_reward: 0,
+        max_supply: 1_000_000,
+        proposer_share_bps: 10_000,
+        access_reward_default: 0,
+        staking: StakingParams {
+            epoch_length: SHORT_EPOCH,
+            max_validators: VALIDATORS as u16,
+            min_validators: 3,
+            min_stake: 50,
+            unbonding_epochs: 2,
+            slash_bps: 5_000,
+        },
+        allocations: staked.chain(funded).collect(),
+    }
+}
+
+impl Cluster {
+    /// The epoch of `height`, as consensus and the state both count it.
+    fn epoch_of(&self, height: u64) -> Epoch {
+        FixedEpocher::new(self.epoch_length)
+            .containing(commonware_consensus::types::Height::new(height))
+            .unwrap()
+            .epoch()
+    }
+
+    /// The last height of `epoch`.
+    fn last_of(&self, epoch: u64) -> u64 {
+        FixedEpocher::new(self.epoch_length)
+            .last(Epoch::new(epoch))
+            .unwrap()
+            .get()
+    }
+
+    /// Every finalization certificate `index` stored up to `top` is of the epoch its height
+    /// is in and verifies with that epoch's validator set; returns how many it stored.
+    fn assert_certified_by_their_epoch(&self, index: usize, top: u64) -> usize {
+        let mut certified = 0;
+        for height in 1..=top {
+            let Some(bytes) = self.stores[index].finalization(height).unwrap() else {
+                continue;
+            };
+            let epoch = self.epoch_of(height);
+            let participants = self.participants_of(epoch);
+            let verifier =
+                ConsensusScheme::verifier(&self.genesis.consensus_namespace(), participants);
+            let finalization = Finalization::<ConsensusScheme, Hash32>::decode_cfg(
+                Copying(&bytes),
+                &verifier.certificate_codec_config(),
+            )
+            .unwrap();
+            assert_eq!(
+                finalization.epoch(),
+                epoch,
+                "height {height} certified in another epoch"
+            );
+            assert!(
+                finalization.verify(&mut commonware_utils::test_rng(), &verifier, &Sequential),
+                "height {height}'s certificate does not verify with epoch {epoch}'s set"
+            );
+            certified += 1;
+        }
+        certified
+    }
+
+    /// The validator set of `epoch` as validator 0's committed state records it.
+    fn participants_of(&self, epoch: Epoch) -> Set<PublicKey> {
+        let state = self.stores[0].snapshot().unwrap();
+        epochs::committed_set(&state, epoch).unwrap()
+    }
+}
+
+/// S1-dpos: with short epochs, consensus crosses three boundaries, each time stopping one
+/// simplex engine and starting the next with the set the chain decided, and the validators
+/// stay in agreement with the medical workload finalizing across them.
+fn run_epoch_turnover(seed: u64) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let mut cluster = Cluster::with_tokens(context, |v| Some(epoch_tokens(v, &[])), 0).await;
+        for index in 0..VALIDATORS {
+            cluster.start(index).await;
+        }
+        let mut workload = Workload::new();
+        cluster.submit_and_wait(workload.register()).await;
+        cluster.submit_and_wait(workload.approve()).await;
+        cluster.submit_and_wait(workload.enrol()).await;
+        cluster.submit_and_wait(workload.license()).await;
+        cluster.submit_and_wait(workload.release()).await;
+        let crossed = 3;
+        for epoch in 0..=crossed {
+            cluster.wait_for_height(cluster.last_of(epoch) + 1).await;
+        }
+        let top = cluster.last_of(crossed) + 5;
+        cluster.wait_for_height(top).await;
+        let all: Vec<usize> = (0..VALIDATORS).collect();
+        cluster.assert_agreement(&all);
+        for index in all {
+            let certified = cluster.assert_certified_by_their_epoch(index, top);
+            assert!(certified > 0, "validator {index} stored no certificate");
+            let epochs = &cluster.nodes[index].as_ref().unwrap().epochs;
+            assert!(epochs.current() >= Some(Epoch::new(crossed + 1)));
+            for epoch in 0..=crossed + 1 {
+                assert!(
+                    epochs.signing_epochs().contains(&Epoch::new(epoch)),
+                    "validator {index} did not sign in epoch {epoch}"
+                );
+            }
+        }
+    });
+}
+
+/// A validator down while the others cross three epoch boundaries restarts in the epoch its
+/// state is in, learns from the votes of a later epoch that it fell behind, fetches each
+/// boundary block, and enters every epoch in turn until it signs in the current one.
+fn run_restart_across_boundaries(seed: u64) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let mut cluster = Cluster::with_tokens(context, |v| Some(epoch_tokens(v, &[])), 0).await;
+        for index in 0..VALIDATORS {
+            cluster.start(index).await;
+        }
+        // Down in epoch 1, so it resumes that epoch's engine from its journal, built on the
+        // boundary block of epoch 0 from its store.
+        let crashed = 2;
+        cluster.wait_for_height(cluster.last_of(0) + 3).await;
+        cluster.crash(crashed);
+        let stopped_at = cluster.height(crashed);
+        assert_eq!(cluster.epoch_of(stopped_at + 1), Epoch::new(1));
+        let ahead = cluster.last_of(3) + 3;
+        cluster.wait_for_height(ahead).await;
+
+        cluster.start(crashed).await;
+        let top = cluster.last_of(4) + 5;
+        cluster.wait_for_height(top).await;
+        let all: Vec<usize> = (0..VALIDATORS).collect();
+        cluster.assert_agreement(&all);
+        cluster.assert_certified_by_their_epoch(crashed, top);
+        // What a light client needs to learn each next set from this node too.
+        for epoch in 0..=4 {
+            let boundary = cluster.last_of(epoch);
+            assert!(
+                cluster.stores[crashed]
+                    .finalization(boundary)
+                    .unwrap()
+                    .is_some(),
+                "no certificate for boundary block {boundary}"
+            );
+        }
+        let epochs = &cluster.nodes[crashed].as_ref().unwrap().epochs;
+        assert!(epochs.current() >= Some(Epoch::new(5)));
+        assert!(
+            epochs.signing_epochs().contains(&Epoch::new(5)),
+            "the restarted validator does not sign in the current epoch"
+        );
+    });
+}
+
+#[test]
+fn a_validator_restarted_across_a_boundary_catches_up() {
+    run_every_seed_with(
+        run_restart_across_boundaries,
+        "a_validator_restarted_across_a_boundary_catches_up",
+    );
+}
+
+#[test]
+fn epochs_turn_over_with_the_same_set() {
+    run_every_seed_with(run_epoch_turnover, "epochs_turn_over_with_the_same_set");
+}
+
+/// Seeds of the accounts the validator-replacement scenario uses.
+const FOUNDER_SEED: u64 = 20;
+const DELEGATOR_SEED: u64 = 21;
+
+/// S1-dpos end to end: a standby node (node 4, outside genesis) follows as an observer; a
+/// hospital vouches for it, it registers as a candidate, and a delegation lifts its stake
+/// above validator 3's. At the next boundary the chain elects it in validator 3's place: from
+/// that epoch on, every certificate verifies with the new set, node 3 stops signing and node 4
+/// signs, and with validator 0 crashed the chain still finalizes, which needs node 4's vote.
+fn run_validator_replacement(seed: u64) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let (founder, delegator) = (Actor::new(FOUNDER_SEED), Actor::new(DELEGATOR_SEED));
+        let accounts = [founder.address, delegator.address];
+        let mut cluster =
+            Cluster::with_tokens(context, |v| Some(epoch_tokens(v, &accounts)), 1).await;
+        for index in 0..cluster.nodes.len() {
+            cluster.start(index).await;
+        }
+        let (retiring, standby) = (VALIDATORS - 1, VALIDATORS);
+        let standby_actor = Actor::new(SIGNER_SEED + standby as u64);
+        let org = testkit::org_name("Standby Hospital");
+        let mut workload = Workload::new();
+        cluster
+            .submit_and_wait(vec![
+                workload.tx(&founder, testkit::register(&org, OrgKind::Hospital)),
+            ])
+            .await;
+        let regulator = workload.regulator.clone();
+        cluster
+            .submit_and_wait(vec![
+                workload.tx(&regulator, testkit::set_state(&org, OrgState::Audited)),
+            ])
+            .await;
+        let register =
+            testkit::register_candidate(&org, &founder, &standby_actor, "127.0.0.1:9004");
+        cluster
+            .submit_and_wait(vec![workload.tx(&standby_actor, register)])
+            .await;
+        cluster
+            .submit_and_wait(vec![
+                workload.tx(&delegator, testkit::delegate(&standby_actor.address, 150)),
+            ])
+            .await;
+
+        // The first epoch whose set the election decided after the delegation.
+        let delegated_at = cluster.height(0);
+        let elected = cluster.epoch_of(delegated_at).next();
+        cluster
+            .wait_for_height(cluster.last_of(elected.get() - 1))
+            .await;
+        let set = cluster.participants_of(elected);
+        let key = |index: usize| cluster.signers[index].public_key();
+        assert!(
+            set.position(&key(standby)).is_some(),
+            "the candidate was not elected"
+        );
+        assert!(
+            set.position(&key(retiring)).is_none(),
+            "the weakest validator stayed"
+        );
+        assert_eq!(set.len(), VALIDATORS);
+
+        let top = cluster.last_of(elected.get()) + 5;
+        cluster.wait_for_height(top).await;
+        let everyone: Vec<usize> = (0..cluster.nodes.len()).collect();
+        cluster.assert_agreement(&everyone);
+        for &index in &everyone {
+            cluster.assert_certified_by_their_epoch(index, top);
+        }
+        let signing = |index: usize| {
+            cluster.nodes[index]
+                .as_ref()
+                .unwrap()
+                .epochs
+                .signing_epochs()
+        };
+        assert!(
+            !signing(retiring).contains(&elected),
+            "the retired validator still signs"
+        );
+        assert!(signing(retiring).contains(&Epoch::zero()));
+        assert!(
+            signing(standby).contains(&elected),
+            "the elected node does not sign"
+        );
+        assert!(!signing(standby).contains(&Epoch::zero()));
+
+        // Validators 1, 2 and 4 are a quorum of the new set only with node 4's vote.
+        cluster.crash(0);
+        let resumed = cluster.height(1);
+        cluster.wait_for_height(resumed + 10).await;
+        cluster.assert_agreement(&everyone[1..]);
+    });
+}
+
+#[test]
+fn an_epoch_change_replaces_a_validator() {
+    run_every_seed_with(
+        run_validator_replacement,
+        "an_epoch_change_replaces_a_validator",
+    );
+}
+
+/// S1-dpos slashing: validator 3 signs a conflicting vote for every vote it sees. The honest
+/// validators report it; the chain records one slash, burns `slash_bps` of its stake, jails
+/// it, and the next set it elects leaves it out, while the honest three keep finalizing.
+fn run_slashing(seed: u64) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let mut cluster = Cluster::with_tokens(context, |v| Some(epoch_tokens(v, &[])), 0).await;
+        let byzantine = VALIDATORS - 1;
+        for index in 0..VALIDATORS {
+            if index == byzantine {
+                cluster.start_conflicter(index).await;
+            } else {
+                cluster.start(index).await;
+            }
+        }
+        let honest: Vec<usize> = (0..byzantine).collect();
+        let offender = Address::from(cluster.signers[byzantine].public_key());
+        let slash = keys::slash(0, &offender);
+        let deadline = cluster.context.current() + Duration::from_secs(120);
+        while honest.iter().any(|&i| {
+            cluster.stores[i]
+                .snapshot()
+                .unwrap()
+                .value(&slash)
+                .unwrap()
+                .is_none()
+        }) {
+            assert!(
+                cluster.context.current() < deadline,
+                "the equivocation was never slashed"
+            );
+            cluster.context.sleep(Duration::from_millis(100)).await;
+        }
+        let record = cluster.stores[0]
+            .snapshot()
+            .unwrap()
+            .value(&slash)
+            .unwrap()
+            .unwrap();
+        assert!(
+            honest
+                .iter()
+                .any(|&i| { Address::from(cluster.signers[i].public_key()) == record.reporter })
+        );
+
+        let next = cluster.epoch_of(record.height).next();
+        cluster
+            .wait_for_height(cluster.last_of(next.get() - 1) + 3)
+            .await;
+        let set = cluster.participants_of(next);
+        assert!(
+            set.position(&cluster.signers[byzantine].public_key())
+                .is_none(),
+            "the slashed validator was elected again"
+        );
+        assert_eq!(set.len(), VALIDATORS - 1);
+        let state = cluster.stores[0].snapshot().unwrap();
+        let candidate = state.value(&keys::candidate(&offender)).unwrap().unwrap();
+        let slash_bps = u64::from(epoch_tokens(&[], &[]).staking.slash_bps);
+        assert_eq!(
+            candidate.bonded_tokens,
+            STAKES[byzantine] - STAKES[byzantine] * slash_bps / 10_000
+        );
+        assert!(candidate.jailed);
+        cluster.assert_agreement(&honest);
+    });
+}
+
+#[test]
+fn an_equivocating_validator_is_slashed() {
+    run_every_seed_with(run_slashing, "an_equivocating_validator_is_slashed");
 }
 
 #[test]

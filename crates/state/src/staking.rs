@@ -10,8 +10,8 @@
 //! | delegate | the candidate exists and is not jailed | `NotACandidate`, `CandidateJailed` |
 //! | delegate | the amount buys at least one share, and the balance covers it | `StakeTooLow`, `InsufficientBalance` |
 //! | undelegate | a positive amount, at most what the sender's shares are worth | `StakeTooLow`, `InsufficientStake` |
-//! | withdraw | something is unbonding, and its release epoch has come | `NothingToWithdraw`, `StillUnbonding` |
-//! | report | the evidence's epoch has a validator set, within the unbonding window | `UnknownEpoch`, `EvidenceTooOld` |
+//! | withdraw | something is unbonding, and its release epoch has come (`unbonding_epochs` whole epochs after the undelegation's) | `NothingToWithdraw`, `StillUnbonding` |
+//! | report | the evidence's epoch has a validator set and is at most `unbonding_epochs` before the current one | `UnknownEpoch`, `EvidenceTooOld` |
 //! | report | both votes verify under the epoch's set and this chain's consensus namespace | `BadEvidence` |
 //! | report | the offender is not slashed for that epoch yet | `AlreadySlashed` |
 //!
@@ -19,9 +19,9 @@
 //! ([`epoch_of`], [`last_height`]), the arithmetic of commonware's `FixedEpocher`, so the state
 //! and consensus agree on every boundary. `cfg/epoch` holds the epoch the next block runs in.
 //! The block at `last_height(e)` ends the epoch ([`end_of_block`]): it pays the epoch's fee
-//! pool out in equal parts to `vset/<e>`, then elects `vset/<e+1>`. So the set of epoch `e+1`
-//! is in the state of the block before the epoch starts, where the node reads it to start
-//! the next consensus instance. A chain without tokens has one endless epoch: `vset/0` is its
+//! pool out in equal parts to the validators of `vset/<e>` not jailed meanwhile, then elects
+//! `vset/<e+1>`. So the set of epoch `e+1` is in the state of the block before the epoch
+//! starts, where the node reads it to start the next consensus instance. A chain without tokens has one endless epoch: `vset/0` is its
 //! genesis validators and no election ever runs.
 //!
 //! **Pools as shares.** A candidate's bonded tokens and its unbonding tokens are each a pool
@@ -30,6 +30,11 @@
 //! withdrawing sells those. Slashing scales both pools' tokens and leaves every share alone:
 //! one write whatever the number of delegators, and unbonding does not escape it. Rounding
 //! always favours the pool, so the pools never owe more than they hold.
+//!
+//! **Unbonding and the evidence window.** Evidence of a fault in epoch `e` is taken through
+//! epoch `e + unbonding_epochs`; tokens undelegated in epoch `e` are withdrawable from epoch
+//! `e + unbonding_epochs + 1`. So every token that was bonded in a faulty epoch is still in a
+//! pool for as long as the fault can be reported.
 //!
 //! **Evidence.** The state verifies the two votes itself (an exception to "the state verifies
 //! no signatures": only the state knows `vset/<epoch>`), deterministically: see
@@ -288,7 +293,11 @@ fn undelegate<R: StateRead>(
             },
         );
     }
-    let release_epoch = current_epoch(ctx)?.saturating_add(params.unbonding_epochs);
+    // Locked through `unbonding_epochs` whole epochs after this one: evidence about the last
+    // epoch these tokens were bonded in (this one) is taken until then, so none escapes it.
+    let release_epoch = current_epoch(ctx)?
+        .saturating_add(params.unbonding_epochs)
+        .saturating_add(1);
     let unbonding_key = keys::unbonding(candidate_key, &delegator);
     let unbonding = ctx.value(&unbonding_key)?.map_or(0, |u| u.shares);
     ctx.put(
@@ -353,6 +362,8 @@ fn report<R: StateRead>(
     let set = ctx
         .value(&keys::validator_set(epoch))?
         .ok_or(ExecError::UnknownEpoch(epoch))?;
+    // Taken for `unbonding_epochs` epochs after the fault's: stake bonded during it cannot
+    // have been withdrawn yet (see `undelegate`).
     if epoch.saturating_add(params.unbonding_epochs) < current_epoch(ctx)? {
         return Err(ExecError::EvidenceTooOld);
     }
@@ -483,8 +494,8 @@ fn checked_add(a: u64, b: u64) -> Result<u64, ExecError> {
 // Epoch end.
 
 /// Ends the block (after its fees are settled): at the last height of epoch `e`, pays the
-/// epoch's fee pool in equal parts to the validators of `vset/<e>` (the remainder stays in
-/// the pool), then elects `vset/<e+1>` and moves `cfg/epoch` to `e+1`. Any other height
+/// epoch's fee pool in equal parts to the validators of `vset/<e>` that are not jailed (the
+/// remainder stays in the pool), then elects `vset/<e+1>` and moves `cfg/epoch` to `e+1`. Any other height
 /// writes nothing.
 pub(crate) fn end_of_block<R: StateRead>(
     reader: &R,
@@ -543,22 +554,31 @@ fn epoch_end_id(height: u64) -> TxId {
     TxId::of_encoded(&[b"epoch-end".as_slice(), &height.to_be_bytes()].concat())
 }
 
-/// Splits `pool` equally over `set`; returns what is left (less than one token per
-/// validator).
+/// Splits `pool` equally over the validators of `set` that were not jailed during the epoch
+/// (a validator slashed for it earns none of its fees); returns what is left: less than one
+/// token per paid validator, or all of it if every validator was jailed.
 fn pay_out<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
     set: &ValidatorSet,
     pool: u64,
 ) -> Result<u64, StateError> {
-    let count = set.validators.len() as u64;
-    let share = pool / count.max(1);
+    let mut paid = Vec::with_capacity(set.validators.len());
+    for validator in &set.validators {
+        if !existing_candidate(ctx, &validator.key)
+            .map_err(state_error)?
+            .jailed
+        {
+            paid.push(validator.key);
+        }
+    }
+    let count = paid.len() as u64;
+    let share = pool.checked_div(count).unwrap_or(0);
     if share == 0 {
         return Ok(pool);
     }
-    for validator in &set.validators {
-        token::credit(ctx, &validator.key, share).map_err(state_error)?;
-        token::record(ctx, &validator.key, LedgerKind::EpochReward, share, None)
-            .map_err(state_error)?;
+    for validator in &paid {
+        token::credit(ctx, validator, share).map_err(state_error)?;
+        token::record(ctx, validator, LedgerKind::EpochReward, share, None).map_err(state_error)?;
     }
     Ok(pool - share * count)
 }

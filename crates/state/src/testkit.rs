@@ -158,6 +158,30 @@ pub fn validator_seed(i: u64) -> u64 {
     1_000 + i
 }
 
+/// What each validator of [`staked_genesis`] holds for its fees.
+pub const VALIDATOR_FUNDS: u64 = 1_000_000;
+
+/// [`token_genesis`] with one genesis validator per entry of `stakes` (keys from
+/// [`validator_seed`]), each self-bonding its stake and holding [`VALIDATOR_FUNDS`] for fees
+/// (e.g. reporting equivocation). Override `staking` (epoch length, seats) as needed.
+pub fn staked_genesis(stakes: &[u64]) -> Genesis {
+    let mut document = token_genesis();
+    document.validators = genesis_with_validators(stakes.len() as u64).validators;
+    let tokens = document.tokens.as_mut().unwrap();
+    tokens
+        .allocations
+        .retain(|allocation| allocation.address != address(validator_seed(0)));
+    tokens
+        .allocations
+        .extend(stakes.iter().enumerate().map(|(i, stake)| Allocation {
+            address: address(validator_seed(i as u64)),
+            balance: VALIDATOR_FUNDS,
+            outputs: Vec::new(),
+            stake: *stake,
+        }));
+    document
+}
+
 /// [`genesis_document`] with `count` validators, keys from [`validator_seed`].
 pub fn genesis_with_validators(count: u64) -> Genesis {
     Genesis {

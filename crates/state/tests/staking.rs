@@ -7,15 +7,14 @@ use medchain_state::{
     ExecError, keys,
     staking::{epoch_of, last_height},
     testkit::{
-        Actor, World, address, chain_id, delegate, double_notarize, genesis_with_validators, key,
-        org_name, register_candidate, report, undelegate, validator_seed, withdraw,
+        Actor, World, address, delegate, double_notarize, genesis_with_validators, key, org_name,
+        register_candidate, report, staked_genesis, undelegate, validator_seed, withdraw,
     },
     token,
     values::{Candidate, LedgerKind, ValidatorSet},
 };
 use medchain_types::{
-    Address, Allocation, Event, FeeSchedule, Genesis, OrgKind, OrgName, OrgState, Payload,
-    StakingParams, TokenGenesis, TxBody, VerifiedTransaction,
+    Address, Allocation, Event, FeeSchedule, Genesis, OrgKind, OrgName, OrgState, StakingParams,
 };
 use std::num::NonZeroU64;
 
@@ -52,28 +51,18 @@ fn delegator(i: u64) -> Actor {
 /// A genesis whose validators self-bond `stakes`, with `params`, free fees, no block reward,
 /// and 4 funded delegators.
 fn genesis(stakes: &[u64], params: StakingParams) -> Genesis {
-    let mut document = genesis_with_validators(stakes.len() as u64);
-    let validators = stakes.iter().enumerate().map(|(i, stake)| Allocation {
-        address: address(validator_seed(i as u64)),
-        balance: 0,
-        outputs: Vec::new(),
-        stake: *stake,
-    });
-    let delegators = (0..4).map(|i| Allocation {
+    let mut document = staked_genesis(stakes);
+    let tokens = document.tokens.as_mut().unwrap();
+    tokens.fees = FeeSchedule::FREE;
+    tokens.block_reward = 0;
+    tokens.proposer_share_bps = 10_000;
+    tokens.staking = params;
+    tokens.allocations.extend((0..4).map(|i| Allocation {
         address: delegator(i).address,
         balance: FUNDS,
         outputs: Vec::new(),
         stake: 0,
-    });
-    document.tokens = Some(TokenGenesis {
-        fees: FeeSchedule::FREE,
-        block_reward: 0,
-        max_supply: u64::MAX / 2,
-        proposer_share_bps: 10_000,
-        access_reward_default: 0,
-        staking: params,
-        allocations: validators.chain(delegators).collect(),
-    });
+    }));
     document
 }
 
@@ -379,7 +368,8 @@ fn delegation_buys_shares_and_undelegation_waits_out_the_unbonding_delay() {
         700
     );
 
-    // Undelegate 200 of 700 in epoch 0: releasable in epoch 0 + 2.
+    // Undelegate 200 of 700 in epoch 0: locked through epochs 1 and 2 (unbonding_epochs),
+    // withdrawable from epoch 3.
     let events = world.run(&alice, undelegate(&v0, 200)).unwrap();
     assert_eq!(
         events,
@@ -387,7 +377,7 @@ fn delegation_buys_shares_and_undelegation_waits_out_the_unbonding_delay() {
             candidate: v0,
             delegator: alice.address,
             amount: 200,
-            release_epoch: 2,
+            release_epoch: 3,
         }]
     );
     let pool = candidate(&world, &v0);
@@ -401,25 +391,25 @@ fn delegation_buys_shares_and_undelegation_waits_out_the_unbonding_delay() {
         (800, 800, 200, 200)
     );
     let unbonding = world.value(&keys::unbonding(&v0, &alice.address)).unwrap();
-    assert_eq!((unbonding.shares, unbonding.release_epoch), (200, 2));
+    assert_eq!((unbonding.shares, unbonding.release_epoch), (200, 3));
     assert_eq!(balance(&world, &alice.address), FUNDS - 700, "not paid yet");
 
     // Still unbonding in epoch 1.
     world.advance_to(last_height(0, length()).unwrap());
     world.assert_rejected(&alice, withdraw(&v0), |e| {
-        matches!(e, ExecError::StillUnbonding { release_epoch: 2 })
-    });
-    // A second undelegation in epoch 1 adds to it and moves the release to epoch 3.
-    world.run(&alice, undelegate(&v0, 100)).unwrap();
-    let unbonding = world.value(&keys::unbonding(&v0, &alice.address)).unwrap();
-    assert_eq!((unbonding.shares, unbonding.release_epoch), (300, 3));
-    // The last block of epoch 2 is still too early; the first of epoch 3 is not.
-    world.advance_to(last_height(2, length()).unwrap() - 1);
-    world.assert_rejected(&alice, withdraw(&v0), |e| {
         matches!(e, ExecError::StillUnbonding { release_epoch: 3 })
     });
-    world.advance_to(last_height(2, length()).unwrap());
-    assert_eq!(world.value(&keys::epoch_state()).unwrap().epoch, 3);
+    // A second undelegation in epoch 1 adds to it and moves the release to epoch 4.
+    world.run(&alice, undelegate(&v0, 100)).unwrap();
+    let unbonding = world.value(&keys::unbonding(&v0, &alice.address)).unwrap();
+    assert_eq!((unbonding.shares, unbonding.release_epoch), (300, 4));
+    // The last block of epoch 3 is still too early; the first of epoch 4 is not.
+    world.advance_to(last_height(3, length()).unwrap() - 1);
+    world.assert_rejected(&alice, withdraw(&v0), |e| {
+        matches!(e, ExecError::StillUnbonding { release_epoch: 4 })
+    });
+    world.advance_to(last_height(3, length()).unwrap());
+    assert_eq!(world.value(&keys::epoch_state()).unwrap().epoch, 4);
     let events = world.run(&alice, withdraw(&v0)).unwrap();
     assert_eq!(
         events,
@@ -476,31 +466,10 @@ fn staking_rejections_change_nothing() {
     });
 }
 
-/// `payload` from `actor` (committed nonce plus `offset`) paying `fee`.
-fn paying(
-    world: &World,
-    actor: &Actor,
-    offset: u64,
-    fee: u64,
-    payload: Payload,
-) -> VerifiedTransaction {
-    TxBody {
-        chain_id: chain_id(),
-        sender: actor.address,
-        nonce: world.nonce(actor) + offset,
-        valid_until_ms: u64::MAX,
-        fee,
-        payload,
-    }
-    .sign(&actor.key)
-    .unwrap()
-    .verify(&chain_id())
-    .unwrap()
-}
-
 #[test]
-fn the_fee_pool_is_paid_out_equally_to_the_epochs_validators() {
-    // Every fee goes to the pool (the proposer keeps none of it), no block reward.
+fn the_fee_pool_is_paid_out_equally_to_the_epochs_unjailed_validators() {
+    // Every transaction pays the least fee, 10, all of it to the pool (the proposer keeps none),
+    // and there is no block reward.
     let mut document = genesis(&[300, 200, 100], params());
     let tokens = document.tokens.as_mut().unwrap();
     tokens.fees = FeeSchedule {
@@ -514,7 +483,7 @@ fn the_fee_pool_is_paid_out_equally_to_the_epochs_validators() {
     // Seven delegations paying 10 each: a pool of 70 over 3 validators is 23 each, 1 left.
     let alice = delegator(0);
     let txs: Vec<_> = (0..7)
-        .map(|i| paying(&world, &alice, i, 10, delegate(&validators[0], 1)))
+        .map(|i| world.tx_at(&alice, i, delegate(&validators[0], 1)))
         .collect();
     world.commit_block(&txs);
     assert_eq!(world.value(&keys::epoch_state()).unwrap().fee_pool, 70);
@@ -535,6 +504,23 @@ fn the_fee_pool_is_paid_out_equally_to_the_epochs_validators() {
     }
     let epoch = world.value(&keys::epoch_state()).unwrap();
     assert_eq!((epoch.epoch, epoch.fee_pool), (1, 1), "the remainder stays");
+
+    // In epoch 1 validator 0 is slashed: the pool (1 + 10 for the report + 10) goes to the
+    // other two only, 10 each, 1 left.
+    let offender = validator(0).address;
+    let reporter = delegator(1);
+    let evidence = equivocation(&world, 0, 1);
+    world.commit_block(&[
+        world.tx(&reporter, report(evidence)),
+        world.tx(&alice, delegate(&validators[1], 1)),
+    ]);
+    let paid_before: Vec<u64> = validators.iter().map(|v| balance(&world, v)).collect();
+    world.advance_to(last_height(1, length()).unwrap());
+    for (validator, before) in validators.iter().zip(&paid_before) {
+        let expected = if *validator == offender { 0 } else { 10 };
+        assert_eq!(balance(&world, validator), before + expected);
+    }
+    assert_eq!(world.value(&keys::epoch_state()).unwrap().fee_pool, 1);
 }
 
 /// A validator of `world`'s epoch `epoch` double-signs; returns the evidence.
@@ -656,9 +642,11 @@ fn bad_evidence_is_refused_and_changes_nothing() {
         &key(validator_seed(0)),
         0,
     );
-    world.assert_rejected(&reporter, report(foreign), |e| {
-        matches!(e, ExecError::BadEvidence(_))
-    });
+    world.assert_rejected(
+        &reporter,
+        report(foreign),
+        |e| matches!(e, ExecError::BadEvidence(reason) if reason.contains("does not verify")),
+    );
 
     // Signed by a key outside the epoch's set, in a set of its own where it takes the index
     // of a real validator: the votes do not verify under the real validator's key.
@@ -671,24 +659,30 @@ fn bad_evidence_is_refused_and_changes_nothing() {
     forged_set[outsider_slot] = outsider.address;
     let forged_set = sorted(forged_set);
     let forged = double_notarize(&world.consensus_namespace(), &forged_set, &outsider.key, 0);
-    world.assert_rejected(&reporter, report(forged), |e| {
-        matches!(e, ExecError::BadEvidence(_))
-    });
+    world.assert_rejected(
+        &reporter,
+        report(forged),
+        |e| matches!(e, ExecError::BadEvidence(reason) if reason.contains("does not verify")),
+    );
 
-    // A signer index beyond the set.
-    let mut bigger: Vec<_> = set0.clone();
-    bigger.extend((0..5).map(|i| address(9_000 + i)));
-    let bigger = sorted(bigger);
-    let last_key = *bigger.last().unwrap();
-    let last_seed = (0..5)
-        .map(|i| 9_000 + i)
-        .find(|seed| address(*seed) == last_key);
-    if let Some(seed) = last_seed {
-        let beyond = double_notarize(&world.consensus_namespace(), &bigger, &key(seed), 0);
-        world.assert_rejected(&reporter, report(beyond), |e| {
-            matches!(e, ExecError::BadEvidence(_))
-        });
-    }
+    // A signer index beyond the set: five outsiders join a larger set, and the one sorted
+    // last (at least two of the five sort after index 2) signs.
+    let outsiders: Vec<Actor> = (0..5).map(|i| Actor::new(9_000 + i)).collect();
+    let bigger = sorted(
+        set0.iter()
+            .copied()
+            .chain(outsiders.iter().map(|o| o.address))
+            .collect(),
+    );
+    let last = outsiders
+        .iter()
+        .max_by_key(|o| bigger.iter().position(|k| *k == o.address))
+        .unwrap();
+    assert!(bigger.iter().position(|k| *k == last.address).unwrap() >= set0.len());
+    let beyond = double_notarize(&world.consensus_namespace(), &bigger, &last.key, 0);
+    world.assert_rejected(&reporter, report(beyond), |e| {
+        matches!(e, ExecError::BadEvidence(reason) if reason.contains("not in the epoch's validator set"))
+    });
 
     // An epoch that has not started.
     let future = double_notarize(

@@ -10,8 +10,8 @@ use medchain_state::{
     staking::epoch_of,
     testkit::{
         Actor, Sharing, World, delegate, double_notarize, escrow_open, register,
-        register_candidate, report, request, to_balance, token_genesis, undelegate, validator_seed,
-        withdraw,
+        register_candidate, report, request, staked_genesis, to_balance, undelegate,
+        validator_seed, withdraw,
     },
     values::{Account, Candidate, Escrow, Output},
 };
@@ -66,15 +66,10 @@ const GENESIS_STAKE: u64 = 5_000;
 
 impl Run {
     fn new() -> Self {
-        let mut genesis = token_genesis();
+        let mut genesis = staked_genesis(&[GENESIS_STAKE]);
         let tokens = genesis.tokens.as_mut().unwrap();
         tokens.staking.epoch_length = GENESIS_EPOCH_LENGTH.get();
         let validator = Actor::new(validator_seed(0));
-        for allocation in &mut tokens.allocations {
-            if allocation.address == validator.address {
-                allocation.stake = GENESIS_STAKE;
-            }
-        }
         let mut sharing = Sharing::with_genesis(&genesis);
         let (doctor, patient) = (sharing.doctor.clone(), sharing.patient.clone());
         let world = &mut sharing.world;

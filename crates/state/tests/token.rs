@@ -392,6 +392,29 @@ fn a_k_of_m_output_needs_k_signers() {
     assert_eq!(held(&world, &dave.address), 1_000);
 }
 
+/// A signer counts once toward k, however often it signs: the same cosigner twice, or the
+/// sender cosigning its own transfer, is one key of the k-of-m, not two.
+#[test]
+fn a_repeated_signer_counts_once_toward_k() {
+    let mut world = world();
+    let (alice, bob, carol, dave) = (
+        Actor::new(10),
+        Actor::new(11),
+        Actor::new(12),
+        Actor::new(13),
+    );
+    let lock = Lock::Multi {
+        threshold: 2,
+        keys: vec![alice.address, bob.address, carol.address],
+    };
+    let shared = coin_with(&mut world, lock, None, 9_000);
+    let to_dave = [TxOutput::to_key(1_000, dave.address)];
+    for (sender, cosigners) in [(&dave, [&bob, &bob]), (&alice, [&alice, &alice])] {
+        let tx = pay(&world, sender, &[shared], &to_dave, &cosigners);
+        world.assert_tx_rejected(&tx, |e| matches!(e, ExecError::MissingSignature { .. }));
+    }
+}
+
 #[test]
 fn lock_times_hold_until_their_height_or_time() {
     let mut world = world();

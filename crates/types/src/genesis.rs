@@ -90,7 +90,8 @@ pub struct StakingParams {
     pub max_validators: u16,
     /// If fewer candidates qualify, the current set stays (a liveness guard).
     pub min_validators: u16,
-    /// The least bonded stake a candidate needs to be elected.
+    /// The least bonded stake a candidate needs to be elected; at least 1 (a candidate with
+    /// nothing bonded would risk nothing by equivocating).
     pub min_stake: u64,
     /// Epochs an undelegation waits before it can be withdrawn (and stays slashable).
     pub unbonding_epochs: u64,
@@ -255,6 +256,11 @@ impl TokenGenesis {
                 "staking.min_validators",
                 "must be at least 1 and at most max_validators",
             );
+        }
+        if staking.min_stake == 0 {
+            // An empty pool has nothing to slash: a candidate elected on no stake risks nothing
+            // by equivocating.
+            return parameter("staking.min_stake", "must be at least 1");
         }
         if usize::from(staking.max_validators) > limits::MAX_VALIDATORS {
             return parameter(
@@ -558,6 +564,7 @@ mod tests {
             |t| t.staking.min_validators = 0,
             |t| t.staking.min_validators = 5,
             |t| t.staking.max_validators = 129,
+            |t| t.staking.min_stake = 0,
             |t| t.allocations[1].outputs = vec![0],
         ] {
             assert!(matches!(

@@ -29,7 +29,10 @@ pub use store::{
     NewShare, PUBLIC_FILE, PublicPkg, SHARE_FILE, ShareStore, ShareStoreError, WORK_DIR,
 };
 
-use crate::chain::{Chain, account_nonce};
+use crate::{
+    chain::{Chain, account_nonce},
+    signing::sign_paying_min_fee,
+};
 use commonware_codec::{Copying, Decode, Encode, EncodeSize, Read, ReadExt, Write};
 use commonware_cryptography::{
     Signer as _,
@@ -50,7 +53,8 @@ use medchain_state::{
 };
 use medchain_storage::Snapshot;
 use medchain_types::{
-    Address, DealerLogBytes, Genesis, Payload, PkgPayload, PrivateKey, PublicKey, TxBody,
+    Address, DealerLogBytes, FeeSchedule, Genesis, Payload, PkgPayload, PrivateKey, PublicKey,
+    TxBody,
 };
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 use rand_core::CryptoRng;
@@ -146,6 +150,7 @@ where
         dealer: None,
         log: None,
         submitted_at: None,
+        fees: genesis.fee_schedule(),
     };
     Ok(context.spawn(move |context| driver.run(context, channel)))
 }
@@ -200,6 +205,8 @@ struct Driver {
     /// This dealer's signed log, until it is on chain.
     log: Option<SignedLog>,
     submitted_at: Option<SystemTime>,
+    /// The chain's fee schedule: the dealer log pays the minimum fee.
+    fees: FeeSchedule,
 }
 
 impl Driver {
@@ -369,7 +376,7 @@ impl Driver {
                 log: DealerLogBytes(log.encode().to_vec()),
             }),
         };
-        let tx = match body.sign(&self.key) {
+        let tx = match sign_paying_min_fee(body, &self.key, self.fees) {
             Ok(tx) => tx,
             Err(e) => {
                 error!(%e, "pkg: cannot sign the dealer log transaction");
