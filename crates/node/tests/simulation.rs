@@ -9,6 +9,11 @@
 //! In each, every honest validator must commit the same blocks with the same state roots, and
 //! the medical workload (register → approve → enrol → license → release → store → grant →
 //! access → revoke → access denied) must reach its expected outcome. Each scenario runs over several seeds.
+//!
+//! Epoch scenarios (issue 11, S1-dpos) run on a token genesis with 20-block epochs: the same
+//! set through three boundaries; a validator restarted across boundaries; a standby node
+//! elected in place of the weakest validator (then read back by a light client); an
+//! equivocating validator slashed and left out of the next set.
 
 use commonware_codec::{Copying, Decode as _};
 use commonware_consensus::{
