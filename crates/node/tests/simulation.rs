@@ -29,6 +29,8 @@ use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor, deterministic};
 use commonware_utils::{NZUsize, TryCollect, ordered::Set, probability};
 use futures::channel::oneshot;
+use medchain_api::{EpochTransitionView, HeaderView, ProvenView};
+use medchain_client::LightClient;
 use medchain_node::{
     app::ChainApplication,
     chain::Chain,
@@ -974,6 +976,52 @@ impl Cluster {
         certified
     }
 
+    /// A light client that trusts only the genesis follows the validator set through every
+    /// epoch transition below `top`'s epoch — `vset/<e+1>` proven at last(e) with its header
+    /// and certificate, as `GET /v1/epochs/{e}/transition` serves it, from any validator that
+    /// holds the boundary's certificate — and then verifies the newest certified header up to
+    /// `top` with the set of its own epoch.
+    fn assert_a_light_client_follows(&self, top: u64) {
+        let light = LightClient::new(self.genesis.clone()).unwrap();
+        let served = |height: u64, key: &[u8]| {
+            let store = self
+                .stores
+                .iter()
+                .find(|store| store.finalization(height).unwrap().is_some())?;
+            let block = store.block_by_height(height).unwrap()?;
+            Some(ProvenView {
+                value: None,
+                proven: store.get_proven_at(key, height).unwrap(),
+                header: HeaderView::from(block.header()),
+                finalization: store.finalization(height).unwrap().map(hex::encode),
+            })
+        };
+        for epoch in 0..self.epoch_of(top).get() {
+            let boundary = self.last_of(epoch);
+            let next_set = served(boundary, keys::validator_set(epoch + 1).as_bytes())
+                .unwrap_or_else(|| panic!("no validator certified boundary {boundary}"));
+            let view = EpochTransitionView {
+                epoch,
+                boundary,
+                next_set,
+            };
+            let learned = light.accept_transition(&view).unwrap();
+            let keys: Vec<Address> = learned.validators.iter().map(|v| v.key).collect();
+            let expected: Vec<Address> = self
+                .participants_of(Epoch::new(epoch + 1))
+                .iter()
+                .map(|key| Address::from(key.clone()))
+                .collect();
+            assert_eq!(keys, expected, "epoch {}'s set", epoch + 1);
+        }
+        let newest = (1..=top)
+            .rev()
+            .find_map(|height| served(height, keys::block_info().as_bytes()))
+            .expect("a certified header");
+        let verified = light.verify_proven(&newest, &keys::block_info()).unwrap();
+        assert!(self.epoch_of(verified.at.header.height).get() > 0);
+    }
+
     /// The validator set of `epoch` as validator 0's committed state records it.
     fn participants_of(&self, epoch: Epoch) -> Set<PublicKey> {
         let state = self.stores[0].snapshot().unwrap();
@@ -1155,6 +1203,7 @@ fn run_validator_replacement(seed: u64) {
         for &index in &everyone {
             cluster.assert_certified_by_their_epoch(index, top);
         }
+        cluster.assert_a_light_client_follows(top);
         let signing = |index: usize| {
             cluster.nodes[index]
                 .as_ref()
