@@ -3,7 +3,9 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use medchain_api::IdPrefix;
 use medchain_client::build::ExpirySpec;
-use medchain_types::{Address, IdentityName, OrgKind, OrgName, Purpose, Role, Signature, Uri};
+use medchain_types::{
+    Address, IdentityName, OrgKind, OrgName, PeerAddress, Purpose, Role, Signature, Uri,
+};
 use std::{path::PathBuf, time::Duration};
 
 /// medchain: medical records shared over a consortium blockchain. The chain holds metadata,
@@ -62,6 +64,15 @@ pub enum Command {
     /// Access requests: the chain decides and logs them (S1-rights).
     #[command(subcommand)]
     Access(AccessCommand),
+    /// Tokens (S1-tokens, S1-utxo): your balance and coins, payments with change, and your
+    /// history (fees paid, access rewards received), every figure verified against a finalized
+    /// block.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Delegated proof of stake (S1-dpos): the validator candidates and their pools, delegate
+    /// and undelegate, and register a hospital's node as a candidate.
+    #[command(subcommand)]
+    Stake(StakeCommand),
     /// Read chain state; every answer is verified against a finalized block before it is shown.
     #[command(subcommand)]
     Query(QueryCommand),
@@ -163,6 +174,38 @@ pub struct InitArgs {
     /// Validator i serves its HTTP API on 127.0.0.1:(this + i).
     #[arg(long, default_value_t = 8400)]
     pub api_base_port: u16,
+    /// Fees, funded accounts and staking.
+    #[command(flatten)]
+    pub economy: EconomyArgs,
+}
+
+/// The token economy of a new network (S1-tokens, S1-dpos).
+#[derive(Clone, Debug, Args)]
+pub struct EconomyArgs {
+    /// `default`: every transaction pays a fee, blocks reward their proposer, validators are
+    /// elected by stake each epoch, and the accounts in DIR/accounts/ (and the regulator) are
+    /// funded at genesis. `free`: a chain without tokens: nothing to pay, no staking, the
+    /// genesis validators stay the validators.
+    #[arg(long, value_enum, default_value = "default")]
+    pub fees: FeesArg,
+    /// Blocks per epoch: at each epoch's last block the candidates with the most stake become
+    /// the next epoch's validators [default: 120, about a minute; needs --fees default].
+    #[arg(long, value_name = "BLOCKS")]
+    pub epoch_length: Option<u64>,
+    /// Also write this many standby nodes (node-N… after the validators): their keys are not
+    /// genesis validators, they follow the chain as observers and sign once elected (`medchain
+    /// stake register`). Needs --fees default.
+    #[arg(long, default_value_t = 0, value_name = "NODES")]
+    pub standby: usize,
+}
+
+/// Fee schedules, as typed on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FeesArg {
+    /// Fees, rewards and staking, with funded accounts.
+    Default,
+    /// No tokens at all: every transaction is free.
+    Free,
 }
 
 /// `medchain devnet`.
@@ -180,6 +223,9 @@ pub struct DevnetArgs {
     /// Validator i serves its HTTP API on 127.0.0.1:(this + i) (first run only).
     #[arg(long, default_value_t = 8400)]
     pub api_base_port: u16,
+    /// Fees, funded accounts and staking (first run only).
+    #[command(flatten)]
+    pub economy: EconomyArgs,
 }
 
 /// `medchain hospital`.
@@ -301,6 +347,10 @@ pub struct Sending {
     /// Seconds to wait for finality.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// The fee to pay [default: the least the chain's fee schedule accepts for this
+    /// transaction's size]. More is selected sooner when the validators are busy.
+    #[arg(long, value_name = "TOKENS")]
+    pub fee: Option<u64>,
     /// Node and verification options.
     #[command(flatten)]
     pub connection: Connection,
@@ -483,6 +533,10 @@ pub enum ConsentCommand {
         purpose: PurposeArg,
         #[command(flatten)]
         expiry: ExpiryArgs,
+        /// Tokens each access under this consent pays you (the requester pays) [default: the
+        /// chain's default access reward].
+        #[arg(long, value_name = "TOKENS")]
+        reward: Option<u64>,
         #[command(flatten)]
         send: Sending,
     },
@@ -661,6 +715,164 @@ pub struct Whose {
     /// exported MEDCHAIN_KEY does not get in the way of looking at another patient).
     #[arg(long, env = "MEDCHAIN_KEY")]
     pub key: Option<PathBuf>,
+}
+
+// Tokens and staking (issue 11).
+
+/// Whose tokens: an address, or a key file whose address is used.
+#[derive(Debug, Args)]
+pub struct Holder {
+    /// The address.
+    #[arg(long)]
+    pub address: Option<Address>,
+    /// A key file (only its address is used; --address wins over it).
+    #[arg(long, env = "MEDCHAIN_KEY")]
+    pub key: Option<PathBuf>,
+}
+
+/// `medchain token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// An account's tokens, verified: the balance (which pays fees, stakes and access rewards)
+    /// and the coins (unspent outputs) locked to its key.
+    #[command(
+        after_help = "Example:\n  medchain token balance --key .devnet/accounts/patient-1.key"
+    )]
+    Balance {
+        #[command(flatten)]
+        holder: Holder,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Pay an address from your coins (the largest first, change back to you; the fee is what
+    /// they pay beyond the amount) or, with --from-balance, from your account balance.
+    #[command(
+        after_help = "Examples:\n  medchain token send --key .devnet/regulator.key --to ADDRESS --amount 100000 --to-balance   # fund a new key's fees\n  medchain token send --key my.key --to ADDRESS --amount 250\n  medchain token send --key my.key --multisig 2:ADDR1,ADDR2,ADDR3 --amount 900 --unlock-at 2027-01-01"
+    )]
+    Send(SendArgs),
+    /// Move some of your coins into your account balance, which pays fees, stakes and access
+    /// rewards.
+    #[command(after_help = "Example:\n  medchain token fund --key my.key --amount 5000")]
+    Fund {
+        /// How many tokens.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        amount: u64,
+        #[command(flatten)]
+        send: Sending,
+    },
+    /// An account's token history, oldest first, each entry verified: payments sent and
+    /// received, access rewards, stakes, escrows and epoch rewards (fees are not listed; the
+    /// balance shows them).
+    History {
+        #[command(flatten)]
+        holder: Holder,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+}
+
+/// `medchain token send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The recipient.
+    #[arg(long, required_unless_present = "multisig")]
+    pub to: Option<Address>,
+    /// How many tokens.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub amount: u64,
+    /// Credit the recipient's account balance (which pays its fees) instead of giving it a coin.
+    #[arg(long, conflicts_with_all = ["unlock_height", "unlock_at", "multisig"])]
+    pub to_balance: bool,
+    /// The coin can only be spent from this block height on.
+    #[arg(long, value_name = "HEIGHT", conflicts_with = "unlock_at")]
+    pub unlock_height: Option<u64>,
+    /// The coin can only be spent from this date on: 2026-12-31 (00:00 UTC) or
+    /// 2026-12-31T18:00:00Z.
+    #[arg(long, value_name = "DATE", value_parser = medchain_client::build::parse_date)]
+    pub unlock_at: Option<u64>,
+    /// Lock the coin to K of these keys instead of to --to alone (a joint account): any K of
+    /// them spend it together.
+    #[arg(long, value_name = "K:ADDR,ADDR,…", conflicts_with = "to")]
+    pub multisig: Option<crate::token::Multisig>,
+    /// Pay from your account balance instead of your coins.
+    #[arg(long)]
+    pub from_balance: bool,
+    #[command(flatten)]
+    pub send: Sending,
+}
+
+/// A candidate's pool and an amount (`stake delegate`, `stake undelegate`).
+#[derive(Debug, Args)]
+pub struct PoolArgs {
+    /// The candidate (its node key's address).
+    #[arg(long)]
+    pub candidate: Address,
+    /// How many tokens.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub amount: u64,
+    #[command(flatten)]
+    pub send: Sending,
+}
+
+/// `medchain stake …`.
+#[derive(Debug, Subcommand)]
+pub enum StakeCommand {
+    /// The validator candidates with their pools, and the validators of the current epoch,
+    /// each verified.
+    Candidates {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Bond tokens from your balance to a candidate's staking pool; the candidates with the
+    /// most stake become the next epoch's validators.
+    Delegate(PoolArgs),
+    /// Start unbonding tokens' worth of your delegation to a candidate; `stake withdraw`
+    /// returns them to your balance once the unbonding delay has passed (slashable until then).
+    Undelegate(PoolArgs),
+    /// Take back what you unbonded from a candidate, once its unbonding delay has passed.
+    Withdraw {
+        /// The candidate.
+        #[arg(long)]
+        candidate: Address,
+        #[command(flatten)]
+        send: Sending,
+    },
+    /// Node operator: register this node key as a validator candidate of an audited hospital,
+    /// with the endorsement of one of its members (`medchain stake endorse`).
+    #[command(
+        after_help = "Example:\n  medchain stake register --key .devnet/node-4/validator.key --org \"Seoul General\" --p2p 127.0.0.1:9404 --endorser ADDRESS --endorsement HEX"
+    )]
+    Register {
+        /// The hospital organisation the node runs for.
+        #[arg(long)]
+        org: OrgName,
+        /// Where peers reach the node (host:port), once it is elected.
+        #[arg(long)]
+        p2p: PeerAddress,
+        /// The member who endorsed the node.
+        #[arg(long)]
+        endorser: Address,
+        /// The endorsement hex printed by `medchain stake endorse`.
+        #[arg(long, value_parser = medchain_client::build::parse_signature)]
+        endorsement: Signature,
+        #[command(flatten)]
+        send: Sending,
+    },
+    /// Member of an audited hospital: endorse a node key as your hospital's validator
+    /// candidate (prints the endorsement to hand to the node's operator; sends nothing).
+    Endorse {
+        /// Your organisation.
+        #[arg(long)]
+        org: OrgName,
+        /// The node key's address.
+        #[arg(long)]
+        candidate: Address,
+        /// Your key file.
+        #[arg(long, env = "MEDCHAIN_KEY")]
+        key: PathBuf,
+        #[command(flatten)]
+        connection: Connection,
+    },
 }
 
 // Licences, the revocation list and identities (issue 8).
@@ -1173,6 +1385,111 @@ mod tests {
             panic!("not doctor fetch");
         };
         assert_eq!(state, Some(PathBuf::from("ask.json.state")));
+    }
+
+    #[test]
+    fn token_and_stake_commands_parse_as_documented() {
+        use clap::error::ErrorKind;
+        let send = |extra: &[&str]| {
+            let mut args = vec!["token", "send", "--key", "k.key", "--amount", "5"];
+            args.extend(extra);
+            parse(&args)
+        };
+        let Command::Token(TokenCommand::Send(args)) =
+            send(&["--to", ADDRESS, "--to-balance", "--fee", "400"])
+                .unwrap()
+                .command
+        else {
+            panic!("not token send");
+        };
+        assert!(args.to_balance && !args.from_balance);
+        assert_eq!(args.send.fee, Some(400));
+        let multisig = format!("2:{ADDRESS},{}", ADDRESS.replace('3', "4"));
+        let Command::Token(TokenCommand::Send(args)) =
+            send(&["--multisig", &multisig, "--unlock-at", "2027-01-01"])
+                .unwrap()
+                .command
+        else {
+            panic!("not token send");
+        };
+        assert!(args.to.is_none() && args.multisig.is_some() && args.unlock_at.is_some());
+        let kind = |args: Result<Cli, clap::Error>| args.err().map(|e| e.kind());
+        // Whom to pay: --to or --multisig, not both, not neither.
+        assert_eq!(kind(send(&[])), Some(ErrorKind::MissingRequiredArgument));
+        assert_eq!(
+            kind(send(&["--to", ADDRESS, "--multisig", &multisig])),
+            Some(ErrorKind::ArgumentConflict)
+        );
+        // A balance credit has no lock.
+        assert_eq!(
+            kind(send(&[
+                "--to",
+                ADDRESS,
+                "--to-balance",
+                "--unlock-height",
+                "9"
+            ])),
+            Some(ErrorKind::ArgumentConflict)
+        );
+        assert_eq!(
+            kind(send(&["--multisig", &format!("3:{ADDRESS}")])),
+            Some(ErrorKind::ValueValidation)
+        );
+        // Nothing moves zero tokens.
+        let zero = [
+            "stake",
+            "delegate",
+            "--key",
+            "k",
+            "--candidate",
+            ADDRESS,
+            "--amount",
+            "0",
+        ];
+        assert_eq!(kind(parse(&zero)), Some(ErrorKind::ValueValidation));
+        let register = parse(&[
+            "stake",
+            "register",
+            "--key",
+            "node.key",
+            "--org",
+            "Seoul General",
+            "--p2p",
+            "127.0.0.1:9404",
+            "--endorser",
+            ADDRESS,
+            "--endorsement",
+            &"ab".repeat(64),
+        ]);
+        assert!(
+            matches!(
+                register.map(|cli| cli.command),
+                Ok(Command::Stake(StakeCommand::Register { .. }))
+            ),
+            "stake register does not parse"
+        );
+        let history = parse(&["token", "history", "--address", ADDRESS, "--limit", "5"]).unwrap();
+        assert!(matches!(
+            history.command,
+            Command::Token(TokenCommand::History { .. })
+        ));
+        let init = parse(&[
+            "init",
+            "--out",
+            "net",
+            "--standby",
+            "1",
+            "--epoch-length",
+            "30",
+        ]);
+        let Command::Init(init) = init.unwrap().command else {
+            panic!("not init");
+        };
+        assert_eq!(init.economy.fees, FeesArg::Default);
+        assert_eq!(
+            (init.economy.standby, init.economy.epoch_length),
+            (1, Some(30))
+        );
     }
 
     #[test]

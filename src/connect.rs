@@ -1,9 +1,12 @@
 //! Turning `--node`, `--genesis` and `--key` into a verifying client and a signer.
 
-use crate::{cli::Connection, error::CliError};
-use medchain_client::{Client, ClientError, LightClient, NodeClient, keys};
+use crate::{
+    cli::{Connection, Sending},
+    error::CliError,
+};
+use medchain_client::{Client, ClientError, LightClient, NodeClient, Signer, keys};
 use medchain_types::{
-    Genesis, PrivateKey,
+    Address, Genesis, PrivateKey,
     keyfile::{KeyFile, KeyMaterial},
 };
 use std::{
@@ -73,6 +76,31 @@ pub fn explain(client: &Client, error: ClientError) -> CliError {
         return mismatch.into();
     }
     error.into()
+}
+
+/// The signer of `send`'s key file, naming `--fee` when given (else the schedule's minimum).
+pub fn signer<'c>(client: &'c Client, send: &Sending) -> Result<Signer<'c>, CliError> {
+    let signer = client.signer(key(&send.key)?);
+    Ok(match send.fee {
+        Some(fee) => signer.with_fee(fee),
+        None => signer,
+    })
+}
+
+/// The address `flag` names, or else the address of the key file `key` (read without its
+/// passphrase: only the public half is needed).
+pub fn address_or_key(
+    address: Option<Address>,
+    key: Option<&Path>,
+    flag: &str,
+) -> Result<Address, CliError> {
+    match (address, key) {
+        (Some(address), _) => Ok(address),
+        (None, Some(key)) => Ok(keys::read_key_file(key)?.address()),
+        (None, None) => Err(CliError::Usage(format!(
+            "whose? pass {flag} ADDRESS or --key FILE (or set MEDCHAIN_KEY)"
+        ))),
+    }
 }
 
 /// Reads a key file's chain key (asking for its passphrase if it is encrypted).

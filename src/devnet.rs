@@ -12,6 +12,7 @@ use crate::{
 };
 use medchain_client::NodeClient;
 use medchain_node::{config::NodeConfig, pkg::PublicPkg};
+use medchain_types::Genesis;
 use nix::{sys::signal, unistd::Pid};
 use std::{
     fs,
@@ -45,6 +46,9 @@ struct Validator {
     log: PathBuf,
     api: String,
     data_dir: PathBuf,
+    /// Whether its key is a genesis validator's: those hold a share of the threshold PKG; a
+    /// standby node follows the chain until it is elected.
+    genesis_validator: bool,
     child: Option<Child>,
 }
 
@@ -98,6 +102,7 @@ fn prepare(args: &DevnetArgs) -> Result<Start, CliError> {
         chain_id: Some(init::random_chain_id("medchain-devnet")?),
         p2p_base_port: args.p2p_base_port,
         api_base_port: args.api_base_port,
+        economy: args.economy.clone(),
     })?;
     println!(
         "initialised a new {}-validator chain {} in {}",
@@ -114,7 +119,9 @@ fn load_validators(dir: &Path) -> Result<Vec<Validator>, CliError> {
         let index = validators.len();
         let config = init::node_config_file(dir, index);
         let loaded = NodeConfig::load(&config).map_err(|e| CliError::Devnet(e.to_string()))?;
+        let key = medchain_client::keys::address_of(&loaded.key);
         validators.push(Validator {
+            genesis_validator: loaded.genesis.validator_keys().contains(&key),
             name: format!("node-{index}"),
             log: dir.join(format!("node-{index}")).join("node.log"),
             api: format!("http://{}", loaded.config.api.listen),
@@ -239,6 +246,7 @@ impl Network {
             let results: Vec<Option<PublicPkg>> = self
                 .validators
                 .iter()
+                .filter(|v| v.genesis_validator)
                 .map(|v| PublicPkg::read(&v.data_dir))
                 .collect();
             if let Some(Some(pkg)) = results.first()
@@ -329,21 +337,32 @@ fn print_banner(dir: &Path, validators: &[Validator], start: Start) -> Result<()
     let genesis_path = init::genesis_file(dir);
     let genesis = medchain_client::keys::read_genesis(&genesis_path)?;
     let medchain = medchain_command();
+    let standbys = validators.iter().filter(|v| !v.genesis_validator).count();
     println!(
-        "\nmedchain devnet is running: chain {}, {} validators",
+        "\nmedchain devnet is running: chain {}, {} validators{}",
         genesis.chain_id,
-        validators.len()
+        validators.len() - standbys,
+        match standbys {
+            0 => String::new(),
+            n => format!(" and {n} standby"),
+        }
     );
     for validator in validators {
         println!(
-            "  {}  {}  (log {})",
+            "  {}  {}  (log {}){}",
             validator.name,
             validator.api,
-            validator.log.display()
+            validator.log.display(),
+            if validator.genesis_validator {
+                ""
+            } else {
+                "  standby: follows until elected"
+            }
         );
     }
     let regulator = dir.join("regulator.key");
     println!("regulator key: {}", regulator.display());
+    print_accounts(dir, &genesis)?;
     if dir != Path::new(".devnet") || validators[0].api != "http://127.0.0.1:8400" {
         println!("\nin another terminal, point the client at this network:");
         println!(
@@ -361,6 +380,13 @@ fn print_banner(dir: &Path, validators: &[Validator], start: Start) -> Result<()
         Start::Fresh => {
             println!("\nquick start (another terminal, same directory):");
             println!("  {medchain} keygen --out doctor.key");
+            if genesis.tokens.is_some() {
+                // A new key holds no tokens; every transaction pays a fee from its balance.
+                println!(
+                    "  {medchain} token send --key {} --to $({medchain} address --key doctor.key) --amount 100000 --to-balance",
+                    regulator.display()
+                );
+            }
             println!(
                 "  {medchain} org register --key doctor.key --name \"Seoul General\" --kind hospital"
             );
@@ -392,6 +418,26 @@ fn print_banner(dir: &Path, validators: &[Validator], start: Start) -> Result<()
         "\nCtrl-C stops the validators; `{}` again resumes the same chain.",
         devnet_command(dir)
     );
+    Ok(())
+}
+
+/// The funded accounts with their genesis allocation (a chain without tokens has none).
+fn print_accounts(dir: &Path, genesis: &Genesis) -> Result<(), CliError> {
+    let accounts = init::funded_accounts(dir, genesis)?;
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    println!("funded accounts (at genesis; `medchain token balance --key FILE` shows them now):");
+    for account in accounts {
+        println!(
+            "  {:<13} {}  {}  balance {}, coins {}",
+            account.name,
+            account.address,
+            account.key.display(),
+            account.allocation.balance,
+            account.allocation.outputs.iter().sum::<u64>()
+        );
+    }
     Ok(())
 }
 

@@ -90,6 +90,9 @@ pub enum CliError {
     /// No EMR entry of the patient opens with the template given.
     #[error("{0}")]
     WrongTemplate(String),
+    /// The account cannot pay: what it holds, what is needed, and how to fund it.
+    #[error("not enough tokens: {0}")]
+    Unaffordable(String),
     /// A file that is not what the command expects (a hello, a grant, a stored state).
     #[error("{path}: {reason}")]
     BadFile {
@@ -130,6 +133,10 @@ impl CliError {
             Self::Client(ClientError::Dropped { .. }) => Status::Dropped,
             Self::Gateway(GatewayClientError::Refused { .. }) => Status::Refused,
             Self::WrongTemplate(_) => Status::WrongTemplate,
+            Self::Unaffordable(_) => Status::Unaffordable,
+            Self::Client(error) if error.api_code().is_some_and(is_unaffordable) => {
+                Status::Unaffordable
+            }
             _ => Status::Error,
         }
     }
@@ -201,6 +208,14 @@ fn refusal_hint(code: &str) -> &'static str {
     }
 }
 
+/// Whether a node's error code says the sender cannot pay (its balance or its coins).
+fn is_unaffordable(code: &str) -> bool {
+    matches!(
+        code,
+        "insufficient_balance" | "cannot_afford" | "outputs_exceed_inputs"
+    )
+}
+
 /// The next step for a node's error code, in `medchain` commands.
 fn cli_hint(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -213,6 +228,15 @@ fn cli_hint(code: &str) -> Option<&'static str> {
         }
         "wrong_chain" => {
             "the node runs another chain than your genesis document: pass the --node and --genesis of one network"
+        }
+        "insufficient_balance" | "cannot_afford" => {
+            "your account balance pays every fee (and stakes and access rewards): `medchain token balance --key YOUR-KEY` shows it and your coins; move coins to it with `medchain token fund --amount N`, or have a funded account send you tokens: `medchain token send --key FUNDED.key --to YOUR-ADDRESS --amount N --to-balance` (on the devnet the regulator and .devnet/accounts/*.key are funded)"
+        }
+        "outputs_exceed_inputs" | "unknown_output" | "fee_mismatch" => {
+            "your coins changed since they were listed (another payment spent them?): `medchain token balance` shows them; run the command again"
+        }
+        "fee_too_low" => {
+            "leave out --fee to pay the least the chain's fee schedule accepts, or name more"
         }
         "not_found" => {
             "nothing is finalized under that id or height (yet): check it, or ask again once its block is final (`medchain query status` shows the height)"
@@ -265,6 +289,29 @@ mod tests {
             reason: "connection refused".into(),
         });
         assert_eq!(unreachable.status(), Status::Error);
+    }
+
+    #[test]
+    fn not_enough_tokens_exits_9_with_how_to_fund() {
+        assert_eq!(CliError::Unaffordable("x".into()).status().code(), 9);
+        let refusal = |code: &str| {
+            CliError::Client(ClientError::Api {
+                status: 402,
+                body: medchain_api::ErrorBody {
+                    error: code.into(),
+                    message: "the sender cannot pay its waiting transactions' fees".into(),
+                    hint: "the node's hint".into(),
+                },
+            })
+        };
+        let unfunded = refusal("cannot_afford");
+        assert_eq!(unfunded.status(), Status::Unaffordable);
+        assert!(
+            unfunded.report().contains("medchain token send"),
+            "{}",
+            unfunded.report()
+        );
+        assert_eq!(refusal("nonce_conflict").status(), Status::Error);
     }
 
     #[test]

@@ -26,11 +26,14 @@ pub enum Status {
     Refused,
     /// `doctor emergency`: no EMR entry of the patient opens with the template given.
     WrongTemplate,
+    /// Not enough tokens: the balance or the coins cannot pay the amount and the fee (the
+    /// message says what the account holds and how to fund it).
+    Unaffordable,
 }
 
 impl Status {
     /// Every status, in numeric order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Ok,
         Self::Error,
         Self::Usage,
@@ -40,6 +43,7 @@ impl Status {
         Self::Revoked,
         Self::Refused,
         Self::WrongTemplate,
+        Self::Unaffordable,
     ];
 
     /// The number the process exits with.
@@ -54,6 +58,7 @@ impl Status {
             Self::Revoked => 6,
             Self::Refused => 7,
             Self::WrongTemplate => 8,
+            Self::Unaffordable => 9,
         }
     }
 
@@ -71,6 +76,9 @@ impl Status {
             }
             Self::WrongTemplate => {
                 "`doctor emergency`: no EMR entry of the patient opens with this template"
+            }
+            Self::Unaffordable => {
+                "not enough tokens to pay the amount and the fee (`medchain token balance`)"
             }
         }
     }
@@ -98,7 +106,7 @@ mod tests {
     #[test]
     fn codes_are_distinct_and_in_order() {
         let codes: Vec<u8> = Status::ALL.iter().map(|s| s.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
         assert!(Status::table().contains("  4  not found"));
     }
 }

@@ -1,22 +1,78 @@
-//! `medchain init`: a new network on loopback — genesis, the regulator's key, and per
-//! validator a key and a `node.toml` listing every validator as a peer.
+//! `medchain init`: a new network on loopback — genesis, the regulator's key, per validator
+//! a key and a `node.toml` listing every node as a peer, and (with fees, the default) the
+//! funded accounts of the token economy and any standby nodes.
 //!
 //! ```text
 //! DIR/genesis.json
 //! DIR/regulator.key
 //! DIR/node-0/validator.key   DIR/node-0/node.toml   (data in DIR/node-0/data)
 //! …
+//! DIR/node-N/…               (a standby: its key is not a genesis validator)
+//! DIR/accounts/hospital-1.key  …  DIR/accounts/researcher-2.key   (funded at genesis)
 //! ```
 
-use crate::{cli::InitArgs, connect::now_ms, error::CliError};
+use crate::{
+    cli::{EconomyArgs, FeesArg, InitArgs},
+    connect::now_ms,
+    error::CliError,
+};
 use medchain_client::keys;
 use medchain_node::config::{ApiConfig, NodeConfig, P2pConfig, PeerConfig};
-use medchain_types::{ChainId, Genesis, ValidatorInfo, limits};
+use medchain_types::{
+    Address, Allocation, ChainId, Genesis, PrivateKey, StakingParams, TokenGenesis, ValidatorInfo,
+    limits,
+};
 use std::{
     fs,
     net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
 };
+
+/// The accounts `init` funds besides the regulator (whose key is `DIR/regulator.key`), in the
+/// order `medchain devnet` prints them: two hospitals, three patients, two researchers.
+pub const ACCOUNTS: [&str; 7] = [
+    "hospital-1",
+    "hospital-2",
+    "patient-1",
+    "patient-2",
+    "patient-3",
+    "researcher-1",
+    "researcher-2",
+];
+
+/// Blocks per epoch when `--epoch-length` is not given: about a minute at two blocks a second.
+pub const DEFAULT_EPOCH_LENGTH: u64 = 120;
+
+/// The devnet's token economy (S1-tokens). Amounts are whole tokens.
+mod economy {
+    use medchain_types::FeeSchedule;
+
+    /// A typical 300-byte transaction costs about 310 tokens.
+    pub const FEES: FeeSchedule = FeeSchedule {
+        base: 10,
+        per_byte: 1,
+    };
+    /// Minted for each block's proposer.
+    pub const BLOCK_REWARD: u64 = 10;
+    /// The cap on genesis allocations plus minted tokens.
+    pub const MAX_SUPPLY: u64 = 1_000_000_000_000;
+    /// Half of a block's fees go to its proposer, half to the epoch's validators.
+    pub const PROPOSER_SHARE_BPS: u16 = 5_000;
+    /// What an access under consent pays the patient when the consent names no reward.
+    pub const ACCESS_REWARD_DEFAULT: u64 = 5;
+    /// Every funded key's account balance: thousands of transactions' fees.
+    pub const BALANCE: u64 = 1_000_000;
+    /// The outputs (coins) each funded account holds besides its balance, to pay transfers.
+    pub const OUTPUTS: [u64; 2] = [200_000, 100_000];
+    /// Validator i of n self-bonds (n − i) × this: distinct stakes, so the last genesis
+    /// validator is the weakest and the first to be replaced by a candidate with more stake.
+    /// It is also the least stake a candidate needs to be elected.
+    pub const STAKE_STEP: u64 = 10_000;
+    /// Epochs an undelegation waits before it can be withdrawn.
+    pub const UNBONDING_EPOCHS: u64 = 2;
+    /// A tenth of an equivocating validator's pools is burned.
+    pub const SLASH_BPS: u16 = 1_000;
+}
 
 /// What `init` wrote.
 pub struct Layout {
@@ -26,9 +82,13 @@ pub struct Layout {
     pub regulator_key: PathBuf,
     /// Each validator's configuration, in genesis order.
     pub node_configs: Vec<PathBuf>,
+    /// Each standby node's configuration.
+    pub standby_configs: Vec<PathBuf>,
+    /// The funded accounts' key files (empty on a chain without tokens).
+    pub accounts: Vec<PathBuf>,
     /// The chain id.
     pub chain_id: ChainId,
-    /// Each validator's API address.
+    /// Each node's API address: validators, then standbys.
     pub api: Vec<SocketAddr>,
 }
 
@@ -37,9 +97,55 @@ pub fn genesis_file(dir: &Path) -> PathBuf {
     dir.join("genesis.json")
 }
 
-/// Validator `index`'s configuration file inside a network directory.
+/// Node `index`'s configuration file inside a network directory.
 pub fn node_config_file(dir: &Path, index: usize) -> PathBuf {
     dir.join(format!("node-{index}")).join("node.toml")
+}
+
+/// The key file of the funded account `name` (one of [`ACCOUNTS`]).
+pub fn account_key_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join("accounts").join(format!("{name}.key"))
+}
+
+/// A funded account of a network directory.
+pub struct FundedAccount<'g> {
+    /// Its name: `regulator` or one of [`ACCOUNTS`].
+    pub name: &'static str,
+    /// Its key file.
+    pub key: PathBuf,
+    /// Its address.
+    pub address: Address,
+    /// What genesis gave it.
+    pub allocation: &'g Allocation,
+}
+
+/// The regulator and the [`ACCOUNTS`] of the network in `dir`, with what `genesis` allocated
+/// them; those genesis does not fund (a chain without tokens) are left out.
+pub fn funded_accounts<'g>(
+    dir: &Path,
+    genesis: &'g Genesis,
+) -> Result<Vec<FundedAccount<'g>>, CliError> {
+    let Some(tokens) = &genesis.tokens else {
+        return Ok(Vec::new());
+    };
+    let named = std::iter::once(("regulator", dir.join("regulator.key")))
+        .chain(ACCOUNTS.map(|name| (name, account_key_file(dir, name))));
+    let mut funded = Vec::new();
+    for (name, key) in named {
+        if !key.exists() {
+            continue;
+        }
+        let address = keys::read_key_file(&key)?.address();
+        if let Some(allocation) = tokens.allocations.iter().find(|a| a.address == address) {
+            funded.push(FundedAccount {
+                name,
+                key,
+                address,
+                allocation,
+            });
+        }
+    }
+    Ok(funded)
 }
 
 /// A fresh chain id, `PREFIX-<8 random hex digits>`: transactions signed for one network are
@@ -60,13 +166,15 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
             limits::MAX_VALIDATORS
         )));
     }
+    let epoch_length = epoch_length(&args.economy)?;
+    let nodes = count + args.economy.standby;
     let chain_id = match &args.chain_id {
         Some(chain_id) => chain_id.clone(),
         None => random_chain_id("medchain")?,
     };
     let chain_id = ChainId::new(chain_id).map_err(|e| CliError::Init(e.to_string()))?;
-    let p2p = ports(args.p2p_base_port, count, "--p2p-base-port")?;
-    let api = ports(args.api_base_port, count, "--api-base-port")?;
+    let p2p = ports(args.p2p_base_port, nodes, "--p2p-base-port")?;
+    let api = ports(args.api_base_port, nodes, "--api-base-port")?;
     if p2p.iter().any(|address| api.contains(address)) {
         return Err(CliError::Init("the p2p and API port ranges overlap".into()));
     }
@@ -83,32 +191,49 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
     let regulator = keys::generate();
     let regulator_key = dir.join("regulator.key");
     keys::write_key_file(&regulator_key, &regulator)?;
-    let validator_keys: Vec<_> = (0..count).map(|_| keys::generate()).collect();
+    let node_keys: Vec<_> = (0..nodes).map(|_| keys::generate()).collect();
+    let (validator_keys, standby_keys) = node_keys.split_at(count);
+    let accounts = match epoch_length {
+        Some(_) => write_accounts(dir)?,
+        None => Vec::new(),
+    };
+    let validators: Vec<Address> = validator_keys.iter().map(keys::address_of).collect();
+    let tokens = epoch_length.map(|epoch_length| {
+        let funded: Vec<Address> = std::iter::once(keys::address_of(&regulator))
+            .chain(accounts.iter().map(|(_, key)| keys::address_of(key)))
+            .chain(standby_keys.iter().map(keys::address_of))
+            .collect();
+        token_genesis(&validators, &funded, epoch_length)
+    });
     let genesis = Genesis {
         chain_id: chain_id.clone(),
         genesis_time_ms: now_ms(),
         regulator: keys::address_of(&regulator),
-        validators: validator_keys
+        validators: validators
             .iter()
             .enumerate()
-            .map(|(i, key)| ValidatorInfo {
+            .map(|(i, public_key)| ValidatorInfo {
                 name: format!("node-{i}"),
-                public_key: keys::address_of(key),
+                public_key: *public_key,
             })
             .collect(),
-        tokens: None,
+        tokens,
     };
-    let peers: Vec<PeerConfig> = genesis
-        .validators
+    genesis
+        .validate()
+        .map_err(|e| CliError::Init(format!("the genesis would be invalid: {e}")))?;
+    // Every node dials every other, standbys included: a standby must be known to the
+    // validators before it is elected, or they would refuse its connection.
+    let peers: Vec<PeerConfig> = node_keys
         .iter()
         .zip(&p2p)
-        .map(|(validator, address)| PeerConfig {
-            public_key: validator.public_key,
+        .map(|(key, address)| PeerConfig {
+            public_key: keys::address_of(key),
             address: *address,
         })
         .collect();
-    let mut node_configs = Vec::with_capacity(count);
-    for (index, key) in validator_keys.iter().enumerate() {
+    let mut configs = Vec::with_capacity(nodes);
+    for (index, key) in node_keys.iter().enumerate() {
         let config = NodeConfig {
             data_dir: "data".into(),
             key_file: "validator.key".into(),
@@ -122,18 +247,101 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
         };
         let path = node_config_file(dir, index);
         write_node(&path, key, &config)?;
-        node_configs.push(path);
+        configs.push(path);
     }
     // Genesis last: its presence marks a complete network directory.
     let text = serde_json::to_string_pretty(&genesis).map_err(|e| CliError::Init(e.to_string()))?;
     fs::write(&genesis_path, text + "\n").map_err(CliError::io(&genesis_path))?;
+    let standby_configs = configs.split_off(count);
     Ok(Layout {
         genesis: genesis_path,
         regulator_key,
-        node_configs,
+        node_configs: configs,
+        standby_configs,
+        accounts: accounts.into_iter().map(|(path, _)| path).collect(),
         chain_id,
         api,
     })
+}
+
+/// The epoch length of a chain with tokens, or `None` for a chain without (`--fees free`),
+/// refusing the options that need tokens.
+fn epoch_length(economy: &EconomyArgs) -> Result<Option<u64>, CliError> {
+    match economy.fees {
+        FeesArg::Default => {
+            let length = economy.epoch_length.unwrap_or(DEFAULT_EPOCH_LENGTH);
+            if length < 2 {
+                return Err(CliError::Init(format!(
+                    "--epoch-length {length}: an epoch needs at least 2 blocks (the election, then the block after it)"
+                )));
+            }
+            Ok(Some(length))
+        }
+        FeesArg::Free if economy.epoch_length.is_some() => Err(CliError::Init(
+            "--epoch-length needs --fees default: a chain without tokens has no staking, so its validators never change".into(),
+        )),
+        FeesArg::Free if economy.standby > 0 => Err(CliError::Init(
+            "--standby needs --fees default: a standby node joins the validators through staking, which a chain without tokens does not have".into(),
+        )),
+        FeesArg::Free => Ok(None),
+    }
+}
+
+/// Generates and writes the key of every account in [`ACCOUNTS`].
+fn write_accounts(dir: &Path) -> Result<Vec<(PathBuf, PrivateKey)>, CliError> {
+    let accounts_dir = dir.join("accounts");
+    fs::create_dir_all(&accounts_dir).map_err(CliError::io(&accounts_dir))?;
+    ACCOUNTS
+        .iter()
+        .map(|name| {
+            let path = account_key_file(dir, name);
+            let key = keys::generate();
+            keys::write_key_file(&path, &key)?;
+            Ok((path, key))
+        })
+        .collect()
+}
+
+/// The devnet economy: every validator and every `funded` address gets a balance for fees and
+/// a few outputs; validator i of n also self-bonds (n − i) stakes, so stakes are distinct.
+fn token_genesis(validators: &[Address], funded: &[Address], epoch_length: u64) -> TokenGenesis {
+    use economy::*;
+    let count = validators.len();
+    let mut allocations: Vec<Allocation> = validators
+        .iter()
+        .enumerate()
+        .map(|(i, address)| Allocation {
+            address: *address,
+            balance: BALANCE,
+            outputs: Vec::new(),
+            stake: STAKE_STEP * (count - i) as u64,
+        })
+        .collect();
+    allocations.extend(funded.iter().map(|address| Allocation {
+        address: *address,
+        balance: BALANCE,
+        outputs: OUTPUTS.to_vec(),
+        stake: 0,
+    }));
+    // A set smaller than a quorum of the genesis set is refused by the election: the old set
+    // stays rather than shrinking below what tolerates a fault.
+    let quorum = count - (count - 1) / 3;
+    TokenGenesis {
+        fees: FEES,
+        block_reward: BLOCK_REWARD,
+        max_supply: MAX_SUPPLY,
+        proposer_share_bps: PROPOSER_SHARE_BPS,
+        access_reward_default: ACCESS_REWARD_DEFAULT,
+        staking: StakingParams {
+            epoch_length,
+            max_validators: u16::try_from(count).unwrap_or(u16::MAX),
+            min_validators: u16::try_from(quorum).unwrap_or(u16::MAX),
+            min_stake: STAKE_STEP,
+            unbonding_epochs: UNBONDING_EPOCHS,
+            slash_bps: SLASH_BPS,
+        },
+        allocations,
+    }
 }
 
 fn write_node(
@@ -174,8 +382,19 @@ pub fn print(layout: &Layout) {
         layout.regulator_key.display(),
         layout.regulator_key.display()
     );
-    for (config, api) in layout.node_configs.iter().zip(&layout.api) {
-        println!("validator:     {}  (API http://{api})", config.display());
+    let configs = layout
+        .node_configs
+        .iter()
+        .map(|config| ("validator", config));
+    let standbys = layout
+        .standby_configs
+        .iter()
+        .map(|config| ("standby", config));
+    for ((role, config), api) in configs.chain(standbys).zip(&layout.api) {
+        println!("{role:<9}      {}  (API http://{api})", config.display());
+    }
+    for account in &layout.accounts {
+        println!("account:       {}  (funded at genesis)", account.display());
     }
     println!(
         "run a validator with: medchain node --config {}",
@@ -197,6 +416,11 @@ mod tests {
             chain_id: Some("medchain-test".into()),
             p2p_base_port: 19400,
             api_base_port: 18400,
+            economy: EconomyArgs {
+                fees: FeesArg::Free,
+                epoch_length: None,
+                standby: 0,
+            },
         }
     }
 
@@ -218,6 +442,96 @@ mod tests {
             assert_eq!(loaded.config.api.listen.port(), 18400 + index as u16);
             assert_eq!(loaded.config.p2p.listen.port(), 19400 + index as u16);
         }
+    }
+
+    #[test]
+    fn a_fee_network_funds_its_accounts_and_standbys_and_ranks_validator_stakes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut with_fees = args(dir.path(), 4);
+        with_fees.economy = EconomyArgs {
+            fees: FeesArg::Default,
+            epoch_length: Some(30),
+            standby: 1,
+        };
+        let layout = init(&with_fees).unwrap();
+        let genesis = keys::read_genesis(&layout.genesis).unwrap();
+        let tokens = genesis.tokens.as_ref().expect("a fee network has tokens");
+        assert_eq!(genesis.epoch_length().get(), 30);
+        assert!(genesis.fee_schedule().min_fee(300) > 0);
+        assert_eq!(usize::from(tokens.staking.max_validators), 4);
+        let allocation = |address: Address| {
+            tokens
+                .allocations
+                .iter()
+                .find(|allocation| allocation.address == address)
+                .unwrap_or_else(|| panic!("{address} is not funded"))
+        };
+        let address = |path: &Path| keys::load_key(path, keys::no_passphrase).unwrap().address();
+        assert_eq!(layout.accounts.len(), ACCOUNTS.len());
+        for path in layout.accounts.iter().chain([&layout.regulator_key]) {
+            let funded = allocation(address(path));
+            assert!(funded.balance > 0 && !funded.outputs.is_empty(), "{path:?}");
+            assert_eq!(funded.stake, 0);
+        }
+        let stakes: Vec<u64> = genesis
+            .validator_keys()
+            .into_iter()
+            .map(|validator| allocation(validator).stake)
+            .collect();
+        assert!(
+            stakes.windows(2).all(|pair| pair[0] > pair[1]),
+            "node-3 must be the weakest validator: {stakes:?}"
+        );
+        assert_eq!(stakes[3], tokens.staking.min_stake);
+        // The standby: its own node directory, a funded key that is not a genesis validator,
+        // and a peer of every node.
+        let [standby] = layout.standby_configs.as_slice() else {
+            panic!("one standby expected: {:?}", layout.standby_configs);
+        };
+        assert_eq!(*standby, node_config_file(dir.path(), 4));
+        let standby_key = address(&standby.with_file_name("validator.key"));
+        assert!(!genesis.validator_keys().contains(&standby_key));
+        assert!(allocation(standby_key).balance > 0);
+        for config in layout.node_configs.iter().chain([standby]) {
+            let peers = NodeConfig::read(config).unwrap().p2p.peers;
+            assert_eq!(peers.len(), 5);
+            assert!(peers.iter().any(|peer| peer.public_key == standby_key));
+        }
+    }
+
+    #[test]
+    fn a_network_without_tokens_has_no_accounts_and_refuses_staking_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = init(&args(dir.path(), 1)).unwrap();
+        assert!(layout.accounts.is_empty());
+        assert!(!dir.path().join("accounts").exists());
+        assert_eq!(keys::read_genesis(&layout.genesis).unwrap().tokens, None);
+
+        let fresh = tempfile::tempdir().unwrap();
+        for economy in [
+            EconomyArgs {
+                fees: FeesArg::Free,
+                epoch_length: Some(30),
+                standby: 0,
+            },
+            EconomyArgs {
+                fees: FeesArg::Free,
+                epoch_length: None,
+                standby: 1,
+            },
+            EconomyArgs {
+                fees: FeesArg::Default,
+                epoch_length: Some(1),
+                standby: 0,
+            },
+        ] {
+            let refused = init(&InitArgs {
+                economy: economy.clone(),
+                ..args(fresh.path(), 1)
+            });
+            assert!(matches!(refused, Err(CliError::Init(_))), "{economy:?}");
+        }
+        assert!(!genesis_file(fresh.path()).exists());
     }
 
     #[test]

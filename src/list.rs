@@ -127,16 +127,10 @@ pub fn members(name: &OrgName, args: &ListArgs) -> Result<(), CliError> {
 
 /// The patient named by `--patient`, or the address of `--key` (or `MEDCHAIN_KEY`).
 fn patient(whose: &Whose) -> Result<Address, CliError> {
-    match (&whose.patient, &whose.key) {
-        (Some(address), _) => Ok(*address),
-        (None, Some(key)) => Ok(medchain_client::keys::address_of(&connect::key(key)?)),
-        (None, None) => Err(CliError::Usage(
-            "whose list? pass --patient ADDRESS or --key FILE (or set MEDCHAIN_KEY)".into(),
-        )),
-    }
+    connect::address_or_key(whose.patient, whose.key.as_deref(), "--patient")
 }
 
-fn fetch<E: StateValue, V: StateValue>(
+pub fn fetch<E: StateValue, V: StateValue>(
     args: &ListArgs,
     query: &ListQuery<E, V>,
 ) -> Result<VerifiedList<E, V>, CliError> {
@@ -146,7 +140,7 @@ fn fetch<E: StateValue, V: StateValue>(
 
 /// Prints the page as JSON (`--json`) or as a table — a title, a `#` column then `columns`
 /// filled by `row` — with a paging hint and the block every row was verified against.
-fn show<E: Serialize, V: Serialize>(
+pub fn show<E: Serialize, V: Serialize>(
     page: &VerifiedList<E, V>,
     args: &ListArgs,
     title: &str,
@@ -229,7 +223,7 @@ fn print_table(columns: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn shorten(text: &dyn Display, long: bool) -> String {
+pub fn shorten(text: &dyn Display, long: bool) -> String {
     let text = text.to_string();
     match long {
         true => text,

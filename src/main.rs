@@ -7,6 +7,7 @@
 //! - `identity enrol`: bind an identity and obtain its keys from the threshold PKG.
 //! - `licence show`, `revocation check`, `identity show`: identity state, verified.
 //! - `hospital`: run a hospital's gateway (medchain-gateway's service).
+//! - `token`, `stake`: balances, payments and history; delegated stake and candidates.
 //! - `query`: read chain state, verified against a finalized block (`--save` keeps the answer).
 //! - `verify`: check a saved answer again, offline.
 //! - `patient`, `doctor`: records at hospital gateways — enrol, write, read, authorise, fetch,
@@ -36,7 +37,9 @@ mod patient;
 mod portal;
 mod query;
 mod sharing;
+mod stake;
 mod time;
+mod token;
 mod tx;
 
 use clap::{
@@ -137,6 +140,8 @@ fn run(command: Command) -> Result<Status, CliError> {
             pkg_nodes,
             send,
         }) => identity_enrol::enrol(role, name, pkg_nodes, &send),
+        Command::Token(command) => token::run(command),
+        Command::Stake(command) => stake::run(command),
         Command::Query(command) => query::run(command),
         Command::Licence(command) => licence::licence(command),
         Command::Revocation(command) => licence::revocation(command),

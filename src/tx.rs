@@ -12,14 +12,14 @@ use crate::{
     ids, list, output, time,
 };
 use medchain_client::{
-    Client, Sent, WaitPolicy,
+    Client, Sent, Signer, StateQuery, WaitPolicy,
     build::{self, ExpirySpec},
     keys,
 };
 use medchain_state::values::AccessLogEntry;
 use medchain_types::{
-    AccessPayload, Address, ConsentId, ContentHash, Expiry, OrgName, OrgState, Payload, PrivateKey,
-    RecordId,
+    AccessPayload, Address, ChainId, ConsentId, ConsentPayload, ContentHash, Expiry, OrgName,
+    OrgState, Payload, PrivateKey, RecordId, Signature, StakePayload, TokenPayload,
 };
 use serde_json::{Map, Value, json};
 use std::{cell::Cell, path::Path, time::Duration};
@@ -63,20 +63,46 @@ fn endorse(
     key: &Path,
     connection: &Connection,
 ) -> Result<(), CliError> {
+    let mut fields = Map::new();
+    fields.insert("org".into(), json!(name));
+    fields.insert("member".into(), json!(member));
+    print_endorsement(
+        key,
+        connection,
+        |chain_id, endorser| build::endorse_join(chain_id, name, member, endorser),
+        fields,
+        &format!("endorsement for {member} to join {name:?}"),
+        |endorser, endorsement| {
+            format!(
+                "the new member runs: medchain org join --name {name:?} --endorser {endorser} --endorsement {endorsement} --key THEIR_KEY"
+            )
+        },
+    )
+}
+
+/// Signs an endorsement with the key file `key` for the chain of `connection` and prints it;
+/// sends nothing. `--json` prints `fields` with the `endorser` and the `endorsement`; text
+/// prints `title`, the endorsement, and the command the endorsed party runs next (`next`, given
+/// the endorser's address and the endorsement).
+pub fn print_endorsement(
+    key: &Path,
+    connection: &Connection,
+    sign: impl FnOnce(&ChainId, &PrivateKey) -> Signature,
+    mut fields: Map<String, Value>,
+    title: &str,
+    next: impl FnOnce(&Address, &str) -> String,
+) -> Result<(), CliError> {
     let chain_id = connect::genesis(connection)?.chain_id;
     let endorser = connect::key(key)?;
     let endorser_address = keys::address_of(&endorser);
-    let endorsement =
-        build::signature_hex(&build::endorse_join(&chain_id, name, member, &endorser));
+    let endorsement = build::signature_hex(&sign(&chain_id, &endorser));
     if connection.json {
-        output::print_json(&json!({
-            "org": name, "member": member, "endorser": endorser_address, "endorsement": endorsement,
-        }));
+        fields.insert("endorser".into(), json!(endorser_address));
+        fields.insert("endorsement".into(), json!(endorsement));
+        output::print_json(&fields);
     } else {
-        println!("endorsement for {member} to join {name:?}:\n{endorsement}");
-        println!(
-            "the new member runs: medchain org join --name {name:?} --endorser {endorser_address} --endorsement {endorsement} --key THEIR_KEY"
-        );
+        println!("{title}:\n{endorsement}");
+        println!("{}", next(&endorser_address, &endorsement));
     }
     Ok(())
 }
@@ -101,11 +127,14 @@ pub fn record(command: RecordCommand) -> Result<Status, CliError> {
             let bytes = std::fs::read(&file).map_err(CliError::io(&file))?;
             run(
                 &send,
-                |client, key| {
-                    Ok(
-                        build::release_record(client.light.chain_id(), key, patient, &bytes)
-                            .payload,
+                |client, signer| {
+                    Ok(build::release_record(
+                        client.light.chain_id(),
+                        signer.key(),
+                        patient,
+                        &bytes,
                     )
+                    .payload)
                 },
                 |sent| {
                     let mut extras = Map::new();
@@ -143,23 +172,25 @@ pub fn consent(command: ConsentCommand) -> Result<Status, CliError> {
             records,
             purpose,
             expiry,
+            reward,
             send,
         } => {
             let spec = expiry_spec(&expiry)?;
             let resolved = Cell::new(None);
             run(
                 &send,
-                |client, key| {
+                |client, signer| {
                     let height = connect::finalized_height(client)?;
                     let expiry = spec.resolve(height, connect::now_ms())?;
                     resolved.set(Some(expiry));
-                    Ok(build::grant_consent(
-                        &keys::address_of(key),
+                    let grant = build::grant_consent(
+                        signer.address(),
                         grantee,
                         ids::records(client, &records)?,
                         purpose.into(),
                         expiry,
-                    )?)
+                    )?;
+                    Ok(with_reward(grant, reward))
                 },
                 |sent| {
                     let mut extras = Map::new();
@@ -197,6 +228,15 @@ pub fn access(command: AccessCommand) -> Result<Status, CliError> {
     )
 }
 
+/// A consent grant naming the access reward its patient asks (S1-tokens); `None` leaves the
+/// chain's default.
+fn with_reward(mut grant: Payload, reward: Option<u64>) -> Payload {
+    if let Payload::Consent(ConsentPayload::Grant { reward: asked, .. }) = &mut grant {
+        *asked = reward;
+    }
+    grant
+}
+
 fn expiry_spec(args: &ExpiryArgs) -> Result<ExpirySpec, CliError> {
     let spec = args
         .valid_for
@@ -227,13 +267,15 @@ pub fn no_extras(_: &Sent) -> Map<String, Value> {
 /// the outcome with the command's extra facts (record id, consent id, …).
 pub fn run(
     send: &Sending,
-    payload: impl FnOnce(&Client, &PrivateKey) -> Result<Payload, CliError>,
+    payload: impl FnOnce(&Client, &Signer) -> Result<Payload, CliError>,
     extras: impl FnOnce(&Sent) -> Map<String, Value>,
 ) -> Result<Status, CliError> {
     let client = connect::client(&send.connection)?;
-    let key = connect::key(&send.key)?;
-    let payload = payload(&client, &key)?;
+    let signer = connect::signer(&client, send)?;
+    let payload = payload(&client, &signer)?;
+    let fee = signer.fee_for(&payload);
     let explain = |error| connect::explain(&client, error);
+    check_affordable(&client, &signer, &payload, fee)?;
     let kind = payload.kind();
     let requested = match &payload {
         Payload::Access(AccessPayload::Request { record, .. }) => Some(*record),
@@ -243,8 +285,7 @@ pub fn run(
         timeout: Duration::from_secs(send.timeout),
         ..WaitPolicy::default()
     };
-    let sent = client
-        .signer(key)
+    let sent = signer
         .send(payload, (!send.no_wait).then_some(&policy))
         .map_err(explain)?;
     let extras = extras(&sent);
@@ -259,17 +300,51 @@ pub fn run(
     };
     let decision = decision.as_ref().and_then(|entry| entry.value.as_ref());
     if send.connection.json {
-        output::print_json(&outcome_json(kind, &sent, decision, extras));
+        output::print_json(&outcome_json(kind, &sent, fee, decision, extras));
     } else {
-        print_outcome(kind, &sent, decision, &extras);
+        print_outcome(kind, &sent, fee, decision, &extras);
     }
     let denied = decision.is_some_and(|entry| !entry.decision.is_allowed());
     Ok(if denied { Status::Denied } else { Status::Ok })
 }
 
+/// Refuses, before anything is signed, a transaction the sender's verified balance cannot pay:
+/// its fee (a transfer pays it from what it spends) and what it moves out of the balance. On a
+/// chain without tokens nothing is owed and nothing is read.
+fn check_affordable(
+    client: &Client,
+    signer: &Signer,
+    payload: &Payload,
+    fee: u64,
+) -> Result<(), CliError> {
+    let owed = match payload {
+        Payload::Token(TokenPayload::Transfer { from_balance, .. }) => *from_balance,
+        Payload::Token(TokenPayload::EscrowOpen { amount, .. })
+        | Payload::Stake(StakePayload::Delegate { amount, .. }) => amount.saturating_add(fee),
+        _ => fee,
+    };
+    if owed == 0 {
+        return Ok(());
+    }
+    let balance = client
+        .read(&StateQuery::account(signer.address()))
+        .map_err(|error| connect::explain(client, error))?
+        .value
+        .map_or(0, |account| account.balance);
+    if balance >= owed {
+        return Ok(());
+    }
+    Err(CliError::Unaffordable(format!(
+        "{} needs {owed} from your balance (the fee {fee} included), which holds {balance}.\n{}",
+        payload.kind(),
+        crate::token::how_to_fund(signer.address())
+    )))
+}
+
 fn outcome_json(
     kind: &str,
     sent: &Sent,
+    fee: u64,
     decision: Option<&AccessLogEntry>,
     extras: Map<String, Value>,
 ) -> Value {
@@ -277,6 +352,7 @@ fn outcome_json(
         "tx": sent.id,
         "kind": kind,
         "nonce": sent.nonce,
+        "fee": fee,
         "finalized": sent.confirmed.as_ref().map(|c| {
             let mut at = output::finality_json(&c.block.at);
             at["index"] = json!(c.receipt.index);
@@ -294,10 +370,16 @@ fn outcome_json(
 fn print_outcome(
     kind: &str,
     sent: &Sent,
+    fee: u64,
     decision: Option<&AccessLogEntry>,
     extras: &Map<String, Value>,
 ) {
-    println!("{kind} {} accepted (nonce {})", sent.id, sent.nonce);
+    // A chain without tokens charges nothing: no fee to mention.
+    let fee = match fee {
+        0 => String::new(),
+        fee => format!(", fee {fee}"),
+    };
+    println!("{kind} {} accepted (nonce {}{fee})", sent.id, sent.nonce);
     for (name, value) in extras {
         let text = value
             .as_str()

@@ -162,22 +162,7 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
     ]);
 
     // S1-release: the doctor releases a record; only its hash goes on chain.
-    let record_file = network.path("record.json");
-    fs::write(
-        &record_file,
-        br#"{"resourceType":"Bundle","type":"collection"}"#,
-    )
-    .unwrap();
-    let released = network.json(&[
-        "record",
-        "release",
-        "--key",
-        &doctor,
-        "--patient",
-        &patient_address,
-        "--file",
-        &record_file.display().to_string(),
-    ]);
+    let released = network.release_record(&doctor, &patient_address);
     let record = text(&released["record"]);
     assert_eq!(
         record,

@@ -59,29 +59,7 @@ fn a_licensed_doctor_releases_is_revoked_and_the_revocation_is_proven() {
     let org = "Seoul General";
     network.ok(&["org", "register", "--key", &hospital, "--name", org]);
     network.ok(&["org", "approve", "--key", &regulator, "--name", org]);
-    let endorsement = network.json(&[
-        "org",
-        "endorse",
-        "--key",
-        &hospital,
-        "--name",
-        org,
-        "--member",
-        &doctor_address,
-    ]);
-    let endorsement = endorsement["endorsement"].as_str().unwrap().to_string();
-    network.ok(&[
-        "org",
-        "join",
-        "--key",
-        &doctor,
-        "--name",
-        org,
-        "--endorser",
-        &hospital_address,
-        "--endorsement",
-        &endorsement,
-    ]);
+    network.join_org(&doctor, org, &hospital);
 
     // Identities bound to addresses with keys from the threshold PKG, shown verified by name
     // and by address.

@@ -45,14 +45,30 @@ pub struct Network {
     pub nodes: Vec<NodeProcess>,
     pub genesis: PathBuf,
     pub regulator_key: PathBuf,
+    /// How many of `nodes` are genesis validators (the rest are standbys).
+    pub validators: usize,
 }
 
 impl Network {
-    /// Initialises `validators` validators on free ports, starts them, and waits until each
+    /// Initialises `validators` validators on free ports of a chain without tokens (every
+    /// transaction free, the suites written before fees), starts them, and waits until each
     /// answers and the chain has finalized a block.
     pub fn start(validators: usize) -> Self {
+        Self::start_with(validators, &["--fees", "free"])
+    }
+
+    /// [`Network::start`] with more `medchain init` arguments (`--standby 1`,
+    /// `--epoch-length 30`, `--fees default`, …); standby nodes are started too, after the
+    /// validators, and are `nodes[validators..]`.
+    pub fn start_with(validators: usize, init_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (p2p, api) = free_port_bases(validators);
+        let standby: usize = init_args
+            .iter()
+            .position(|arg| *arg == "--standby")
+            .and_then(|at| init_args.get(at + 1))
+            .map_or(0, |count| count.parse().expect("--standby N"));
+        let count = validators + standby;
+        let (p2p, api) = free_port_bases(count);
         let init = Command::new(MEDCHAIN)
             .args([
                 "init",
@@ -61,6 +77,7 @@ impl Network {
                 "--validators",
                 &validators.to_string(),
             ])
+            .args(init_args)
             .arg("--out")
             .arg(dir.path())
             .args([
@@ -76,7 +93,7 @@ impl Network {
             "medchain init failed: {}",
             String::from_utf8_lossy(&init.stderr)
         );
-        let nodes = (0..validators)
+        let nodes = (0..count)
             .map(|i| {
                 let node_dir = dir.path().join(format!("node-{i}"));
                 NodeProcess {
@@ -90,16 +107,23 @@ impl Network {
         let mut network = Self {
             genesis: dir.path().join("genesis.json"),
             regulator_key: dir.path().join("regulator.key"),
+            validators,
             dir,
             nodes,
         };
-        for index in 0..validators {
+        for index in 0..count {
             network.spawn(index);
         }
-        for index in 0..validators {
+        for index in 0..count {
             network.wait_ready(index, 1);
         }
         network
+    }
+
+    /// The key file of a funded account `medchain init` wrote (`hospital-1`, `patient-2`, …;
+    /// a network started with fees only).
+    pub fn account(&self, name: &str) -> PathBuf {
+        self.dir.path().join("accounts").join(format!("{name}.key"))
     }
 
     fn spawn(&mut self, index: usize) {
@@ -141,12 +165,38 @@ impl Network {
         }
     }
 
+    /// Waits until node `index`'s status satisfies `done` (described by `what` in the failure
+    /// message); returns that status.
+    pub fn wait_for_status(
+        &self,
+        index: usize,
+        what: &str,
+        done: impl Fn(&medchain_api::StatusView) -> bool,
+    ) -> medchain_api::StatusView {
+        let node = self.node_client(index);
+        let start = Instant::now();
+        loop {
+            if let Ok(status) = node.status()
+                && done(&status)
+            {
+                return status;
+            }
+            assert!(
+                start.elapsed() < READY_TIMEOUT,
+                "node-{index}: {what} did not happen within {READY_TIMEOUT:?} (last status: {:?})\n{}",
+                node.status(),
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Waits until every validator holds its threshold-PKG share; returns each one's public
     /// view of the PKG.
     pub fn wait_for_pkg(&self) -> Vec<medchain_node::pkg::PublicPkg> {
         let start = Instant::now();
         loop {
-            let pkgs: Option<Vec<_>> = (0..self.nodes.len())
+            let pkgs: Option<Vec<_>> = (0..self.validators)
                 .map(|i| {
                     let data = self.dir.path().join(format!("node-{i}")).join("data");
                     medchain_node::pkg::PublicPkg::read(&data)
@@ -252,6 +302,56 @@ impl Network {
     pub fn approve_org(&self, name: &str) {
         let regulator = self.regulator_key.display().to_string();
         self.ok(&["org", "approve", "--key", &regulator, "--name", name]);
+    }
+
+    /// `medchain org endorse` by the member key file `endorser`, then `medchain org join` of
+    /// the key file `member` with that endorsement, as two users would.
+    pub fn join_org(&self, member: &str, org: &str, endorser: &str) {
+        let member_address = self.ok(&["address", "--key", member]).trim().to_string();
+        let endorser_address = self.ok(&["address", "--key", endorser]).trim().to_string();
+        let endorsed = self.json(&[
+            "org",
+            "endorse",
+            "--key",
+            endorser,
+            "--name",
+            org,
+            "--member",
+            &member_address,
+        ]);
+        let endorsement = endorsed["endorsement"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no endorsement: {endorsed}"));
+        self.ok(&[
+            "org",
+            "join",
+            "--key",
+            member,
+            "--name",
+            org,
+            "--endorser",
+            &endorser_address,
+            "--endorsement",
+            endorsement,
+        ]);
+    }
+
+    /// `medchain record release --json` of a small FHIR bundle by the doctor's key file to the
+    /// patient's address; the command's JSON answer.
+    pub fn release_record(&self, doctor: &str, patient: &str) -> serde_json::Value {
+        let record = self.path("record.json");
+        fs::write(&record, br#"{"resourceType":"Bundle","type":"collection"}"#)
+            .expect("write the record");
+        self.json(&[
+            "record",
+            "release",
+            "--key",
+            doctor,
+            "--patient",
+            patient,
+            "--file",
+            &record.display().to_string(),
+        ])
     }
 
     /// Runs `medchain ARGS`, asserts success, and returns its standard output.

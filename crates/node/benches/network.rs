@@ -9,8 +9,13 @@
 //! Environment: `MEDCHAIN_BENCH_TXS` (timed transactions, default 40000),
 //! `MEDCHAIN_BENCH_INFLIGHT` (most unfinalized submitted transactions, default 20000),
 //! `MEDCHAIN_BENCH_FLOOD` (throwaway keys flooding every validator with gapped nonces 1..=64
-//! during the timed run, issue 7 §1; default 0: no flood).
+//! during the timed run, issue 7 §1; default 0: no flood), `MEDCHAIN_BENCH_FEES` (`free`, the
+//! default: a chain without tokens; `default`: every transaction pays the least fee of a
+//! 10 + 1-per-byte schedule and every actor is funded at genesis, issue 11 §7),
+//! `MEDCHAIN_BENCH_WORKLOAD` (`mix`, the default; `transfers`: every timed transaction is a
+//! token transfer of 1 from one patient's coin to the next patient, with change — S1-utxo).
 
+use commonware_codec::EncodeSize as _;
 use commonware_cryptography::Signer as _;
 use commonware_runtime::Runner as _;
 use medchain_node::{
@@ -20,8 +25,10 @@ use medchain_node::{
 };
 use medchain_state::testkit::{self, Actor};
 use medchain_types::{
-    Address, ContentHash, Event, Expiry, Genesis, OrgKind, OrgState, PrivateKey, Purpose, RecordId,
-    Transaction, TxId, ValidatorInfo, verify_batch,
+    Address, Allocation, ContentHash, Event, Expiry, FeeSchedule, Genesis, OrgKind, OrgState,
+    PrivateKey, Purpose, RecordId, StakingParams, TokenGenesis, Transaction, TxId, ValidatorInfo,
+    token::{OutPoint, TxOutput},
+    verify_batch,
 };
 use std::{
     collections::HashMap,
@@ -35,10 +42,43 @@ use std::{
 };
 
 const VALIDATORS: usize = 4;
+const HOSPITAL: &str = "Bench Hospital";
 const DOCTORS: u64 = 32;
 const RESEARCHERS: u64 = 16;
 const PATIENTS: u64 = 2_000;
 const CHUNK: usize = 512;
+/// What each actor holds at genesis on a chain with tokens: far more than any run spends.
+const FUNDS: u64 = 1_000_000_000;
+
+/// Fees on or off (`MEDCHAIN_BENCH_FEES`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fees {
+    Free,
+    Default,
+}
+
+/// What the timed run sends (`MEDCHAIN_BENCH_WORKLOAD`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    /// Record releases, consent grants and access requests, in turn.
+    Mix,
+    /// Token transfers between patients.
+    Transfers,
+}
+
+fn env_choice<T: Copy>(name: &str, choices: &[(&str, T)]) -> T {
+    let Ok(value) = std::env::var(name) else {
+        return choices[0].1;
+    };
+    choices
+        .iter()
+        .find(|(text, _)| *text == value)
+        .map(|(_, choice)| *choice)
+        .unwrap_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(text, _)| *text).collect();
+            panic!("{name}={value}: expected one of {names:?}")
+        })
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -52,10 +92,73 @@ fn free_port() -> SocketAddr {
     listener.local_addr().expect("local address")
 }
 
+/// The token economy of the run: none (`free` mixes, as before tokens), or every actor and
+/// validator funded, with the fee schedule `fees` (a `free` transfer run still needs coins).
+/// Patients each hold one coin, at `OutPoint{genesis digest, patient index}`.
+fn tokens(
+    fees: Fees,
+    workload: Workload,
+    people: &People,
+    validators: &[Address],
+) -> Option<TokenGenesis> {
+    if fees == Fees::Free && workload == Workload::Mix {
+        return None;
+    }
+    let funded = |address: Address, outputs: Vec<u64>| Allocation {
+        address,
+        balance: FUNDS,
+        outputs,
+        stake: 0,
+    };
+    let mut allocations: Vec<Allocation> = people
+        .patients
+        .iter()
+        .map(|patient| funded(patient.address, vec![FUNDS]))
+        .collect();
+    allocations.extend(
+        people
+            .others()
+            .chain(validators.iter().copied())
+            .map(|address| funded(address, Vec::new())),
+    );
+    Some(TokenGenesis {
+        fees: match fees {
+            Fees::Free => FeeSchedule::FREE,
+            Fees::Default => FeeSchedule {
+                base: 10,
+                per_byte: 1,
+            },
+        },
+        block_reward: 10,
+        max_supply: u64::MAX / 2,
+        proposer_share_bps: 5_000,
+        access_reward_default: 5,
+        // One epoch for the whole run: the bench measures throughput, not epoch changes.
+        staking: StakingParams {
+            epoch_length: u64::MAX / 4,
+            max_validators: VALIDATORS as u16,
+            min_validators: 1,
+            min_stake: 0,
+            unbonding_epochs: 2,
+            slash_bps: 1_000,
+        },
+        allocations,
+    })
+}
+
 /// Four validator configurations sharing one genesis, in `dir`.
-fn network(dir: &std::path::Path) -> Vec<LoadedConfig> {
+fn network(
+    dir: &std::path::Path,
+    fees: Fees,
+    workload: Workload,
+    people: &People,
+) -> Vec<LoadedConfig> {
     let keys: Vec<PrivateKey> = (0..VALIDATORS as u64)
         .map(|i| PrivateKey::from_seed(5_000 + i))
+        .collect();
+    let validators: Vec<Address> = keys
+        .iter()
+        .map(|key| Address::from(key.public_key()))
         .collect();
     let genesis = Genesis {
         chain_id: testkit::chain_id(),
@@ -69,7 +172,7 @@ fn network(dir: &std::path::Path) -> Vec<LoadedConfig> {
                 public_key: Address::from(key.public_key()),
             })
             .collect(),
-        tokens: None,
+        tokens: tokens(fees, workload, people, &validators),
     };
     let p2p: Vec<SocketAddr> = (0..VALIDATORS).map(|_| free_port()).collect();
     let peers: Vec<PeerConfig> = keys
@@ -125,13 +228,14 @@ fn start(configs: Vec<LoadedConfig>) -> Vec<Running> {
     nodes.into_iter().map(|(_, running)| running).collect()
 }
 
-/// Everyone in the workload, and their next nonces.
+/// Everyone in the workload, their next nonces, and what each transaction must pay.
 struct People {
     regulator: Actor,
     doctors: Vec<Actor>,
     researchers: Vec<Actor>,
     patients: Vec<Actor>,
     nonces: HashMap<Address, u64>,
+    fees: FeeSchedule,
 }
 
 impl People {
@@ -142,15 +246,44 @@ impl People {
             researchers: (0..RESEARCHERS).map(|i| Actor::new(20_000 + i)).collect(),
             patients: (0..PATIENTS).map(|i| Actor::new(30_000 + i)).collect(),
             nonces: HashMap::new(),
+            fees: FeeSchedule::FREE,
         }
     }
 
+    /// Everyone who signs but holds no coins: the regulator, doctors, researchers and the
+    /// hospital's desk.
+    fn others(&self) -> impl Iterator<Item = Address> + '_ {
+        let desk = testkit::HospitalDesk::of(&testkit::org_name(HOSPITAL))
+            .actor
+            .address;
+        std::iter::once(self.regulator.address)
+            .chain(self.doctors.iter().map(|actor| actor.address))
+            .chain(self.researchers.iter().map(|actor| actor.address))
+            .chain(std::iter::once(desk))
+    }
+
+    /// Signs `payload` as `actor`'s next transaction, paying the least fee.
     fn sign(&mut self, actor: &Actor, payload: medchain_types::Payload) -> Transaction {
+        let fee = self.fee_for(actor, &payload);
         let nonce = self.nonces.entry(actor.address).or_default();
-        let tx = actor.sign(*nonce, payload).tx().clone();
+        let tx = actor.sign_with_fee(*nonce, fee, payload).tx().clone();
         *nonce += 1;
         tx
     }
+
+    fn fee_for(&self, actor: &Actor, payload: &medchain_types::Payload) -> u64 {
+        least_fee(self.fees, actor, payload)
+    }
+}
+
+/// The least fee `fees` asks of `payload` signed by `actor` (its size does not depend on the
+/// fee or the nonce, both fixed-width).
+fn least_fee(fees: FeeSchedule, actor: &Actor, payload: &medchain_types::Payload) -> u64 {
+    if fees == FeeSchedule::FREE {
+        return 0;
+    }
+    let probe = actor.sign_with_fee(0, 0, payload.clone());
+    fees.min_fee(probe.tx().encode_size())
 }
 
 /// Submits transactions and watches node 0's committed blocks.
@@ -243,7 +376,7 @@ impl Driver {
 
 /// Organisations, members and one released record per patient (not timed).
 fn setup(driver: &mut Driver, people: &mut People) -> Vec<RecordId> {
-    let hospital = testkit::org_name("Bench Hospital");
+    let hospital = testkit::org_name(HOSPITAL);
     let lab = testkit::org_name("Bench Lab");
     let (founder, lead) = (people.doctors[0].clone(), people.researchers[0].clone());
     let regulator = people.regulator.clone();
@@ -336,6 +469,54 @@ fn load(people: &mut People, records: &[RecordId], count: usize) -> Vec<Transact
         .collect()
 }
 
+/// The timed transfers: patient i pays 1 token to patient i+1 from its coin, with the change
+/// back to itself, round after round; each round spends the change of the last (its outpoint
+/// is known once the previous transfer is signed).
+fn transfers(people: &mut People, genesis_digest: TxId, count: usize) -> Vec<Transaction> {
+    let patients = people.patients.clone();
+    let mut coins: Vec<(OutPoint, u64)> = (0..patients.len())
+        .map(|i| {
+            let index = u16::try_from(i).expect("fewer patients than outpoint indices");
+            (
+                OutPoint {
+                    tx: genesis_digest,
+                    index,
+                },
+                FUNDS,
+            )
+        })
+        .collect();
+    (0..count)
+        .map(|i| {
+            let p = i % patients.len();
+            let (coin, value) = coins[p];
+            let next = patients[(p + 1) % patients.len()].address;
+            let pay = |change| {
+                testkit::transfer(
+                    &[coin],
+                    0,
+                    &[
+                        TxOutput::to_key(1, next),
+                        TxOutput::to_key(change, patients[p].address),
+                    ],
+                )
+            };
+            // The fee does not depend on the values: price the transfer, then make it exact.
+            let fee = people.fee_for(&patients[p], &pay(value - 1));
+            let change = value - 1 - fee;
+            let tx = people.sign(&patients[p], pay(change));
+            coins[p] = (
+                OutPoint {
+                    tx: tx.id(),
+                    index: 1,
+                },
+                change,
+            );
+            tx
+        })
+        .collect()
+}
+
 /// ed25519 batch verifications per second on one core, over these transactions.
 fn batch_verification_rate(txs: &[Transaction]) -> f64 {
     let mut rng = commonware_utils::sys_rng();
@@ -364,9 +545,12 @@ struct FloodReport {
 
 /// Starts flooding every validator with gapped junk from `keys` throwaway keys (nonces 1..=64,
 /// never 0, so none can execute): signed up front, then offered in batches until `stop`.
+/// On a chain with fees the junk names the least fee, so what refuses it is that its senders
+/// hold nothing.
 fn flood(
     nodes: &[Running],
     keys: u64,
+    fees: FeeSchedule,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<FloodReport> {
     let junk: Vec<Transaction> = (0..keys)
@@ -374,10 +558,9 @@ fn flood(
             let actor = Actor::new(9_000_000 + key);
             (1..=64).map(move |nonce| {
                 let name = testkit::org_name(&format!("Junk {key} {nonce}"));
-                actor
-                    .sign(nonce, testkit::register(&name, OrgKind::Hospital))
-                    .tx()
-                    .clone()
+                let payload = testkit::register(&name, OrgKind::Hospital);
+                let fee = least_fee(fees, &actor, &payload);
+                actor.sign_with_fee(nonce, fee, payload).tx().clone()
             })
         })
         .collect();
@@ -413,11 +596,22 @@ fn main() {
     let count = env_usize("MEDCHAIN_BENCH_TXS", 40_000);
     let max_in_flight = env_usize("MEDCHAIN_BENCH_INFLIGHT", 20_000);
     let flood_keys = env_usize("MEDCHAIN_BENCH_FLOOD", 0) as u64;
+    let fees = env_choice(
+        "MEDCHAIN_BENCH_FEES",
+        &[("free", Fees::Free), ("default", Fees::Default)],
+    );
+    let workload = env_choice(
+        "MEDCHAIN_BENCH_WORKLOAD",
+        &[("mix", Workload::Mix), ("transfers", Workload::Transfers)],
+    );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut people = People::new();
 
-    let nodes = start(network(dir.path()));
+    let configs = network(dir.path(), fees, workload, &people);
+    let genesis = configs[0].genesis.clone();
+    people.fees = genesis.fee_schedule();
+    let nodes = start(configs);
     let mut driver = Driver {
         nodes,
         next_node: 0,
@@ -428,11 +622,16 @@ fn main() {
         blocks: Vec::new(),
         finalized_at: Vec::new(),
     };
-    eprintln!(
-        "setting up organisations, {DOCTORS} doctors, {RESEARCHERS} researchers, {PATIENTS} patients..."
-    );
-    let records = setup(&mut driver, &mut people);
-    let txs = load(&mut people, &records, count);
+    let txs = match workload {
+        Workload::Mix => {
+            eprintln!(
+                "setting up organisations, {DOCTORS} doctors, {RESEARCHERS} researchers, {PATIENTS} patients..."
+            );
+            let records = setup(&mut driver, &mut people);
+            load(&mut people, &records, count)
+        }
+        Workload::Transfers => transfers(&mut people, TxId(genesis.digest()), count),
+    };
     eprintln!("measuring ed25519 batch verification (network idle)...");
     let per_core = batch_verification_rate(&txs);
 
@@ -442,11 +641,21 @@ fn main() {
     let stop_flood = Arc::new(AtomicBool::new(false));
     let flooding = (flood_keys > 0).then(|| {
         eprintln!("signing the flood: {flood_keys} keys x 64 gapped nonces...");
-        flood(&driver.nodes, flood_keys, stop_flood.clone())
+        flood(&driver.nodes, flood_keys, people.fees, stop_flood.clone())
     });
     let started = Instant::now();
     let mut next = 0;
+    let mut reported = started;
     while driver.finalized < count {
+        if reported.elapsed() > Duration::from_secs(10) {
+            reported = Instant::now();
+            eprintln!(
+                "  {} of {count} finalized, height {}, {} waiting",
+                driver.finalized,
+                driver.next_height.saturating_sub(1),
+                driver.submitted.len()
+            );
+        }
         if next < txs.len() && driver.submitted.len() < max_in_flight {
             let end = (next + CHUNK * VALIDATORS).min(txs.len());
             driver.submit(&txs[next..end]);
@@ -474,8 +683,20 @@ fn main() {
         "| validators | {VALIDATORS} in-process, authenticated TCP p2p on loopback, redb on disk |"
     );
     println!("| machine cores | {cores} |");
+    let mix = match workload {
+        Workload::Mix => "1/3 record release, 1/3 consent grant, 1/3 access request",
+        Workload::Transfers => "token transfers, 1 input and 2 outputs (payment and change)",
+    };
+    println!("| timed transactions | {count} ({mix}) |");
     println!(
-        "| timed transactions | {count} (1/3 record release, 1/3 consent grant, 1/3 access request) |"
+        "| fees | {} |",
+        match fees {
+            Fees::Free => "none".to_string(),
+            Fees::Default => format!(
+                "the least of {} + {} per byte, every actor funded at genesis",
+                people.fees.base, people.fees.per_byte
+            ),
+        }
     );
     if let Some(report) = &flood_report {
         println!(

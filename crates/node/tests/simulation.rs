@@ -1211,6 +1211,12 @@ fn run_validator_replacement(seed: u64) {
         for &index in &everyone {
             cluster.assert_certified_by_their_epoch(index, top);
         }
+        // ...and the new epoch's blocks do carry certificates (of the new set, checked above).
+        let first = cluster.last_of(elected.get() - 1) + 1;
+        assert!(
+            (first..=top).any(|height| cluster.stores[0].finalization(height).unwrap().is_some()),
+            "no certificate of the new epoch was stored"
+        );
         cluster.assert_a_light_client_follows(top);
         let signing = |index: usize| {
             cluster.nodes[index]

@@ -313,6 +313,9 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::EndorserNotHospital => {
             "only audited hospital organisations run validators: register for a hospital, endorsed by one of its members"
         }
+        E::TooManyCandidates(_) => {
+            "a hospital runs at most 4 candidate nodes: delegate to one of its candidates instead of registering another"
+        }
         E::CandidateJailed => {
             "this candidate was slashed for double-signing and is never elected again: delegate to another candidate"
         }
