@@ -502,14 +502,22 @@ impl Cluster {
     /// The flood of issue 7 §1 on every running validator: `keys` throwaway keys, each sending
     /// nonces 1..=`per_key` (never 0, so none can ever execute). Returns how many were held.
     fn flood(&self, keys: u64, per_key: u64) -> usize {
+        self.flood_paying(keys, per_key, 0)
+    }
+
+    /// [`Cluster::flood`] with every junk transaction naming `fee`.
+    fn flood_paying(&self, keys: u64, per_key: u64, fee: u64) -> usize {
         let mut rng = commonware_utils::test_rng();
+        let chain = self.genesis.chain_id.clone();
         let junk: Vec<Transaction> = (0..keys)
             .flat_map(|key| {
                 let actor = Actor::new(1_000_000 + key);
+                let chain = chain.clone();
                 (1..=per_key).map(move |nonce| {
                     let name = testkit::org_name(&format!("Junk {key} {nonce}"));
+                    let payload = testkit::register(&name, OrgKind::Hospital);
                     actor
-                        .sign(nonce, testkit::register(&name, OrgKind::Hospital))
+                        .sign_with_fee_for(&chain, nonce, fee, payload)
                         .tx()
                         .clone()
                 })
@@ -1339,6 +1347,51 @@ fn a_gapped_nonce_flood_does_not_stop_honest_transactions() {
     for seed in 0..5 {
         run(seed, Scenario::Flood);
     }
+}
+
+/// Issue 11 §1.9: on a chain with fees the same flood, even naming the minimum fee, is refused
+/// at admission (its keys hold no balance to pay it), so none of it is held, and a funded
+/// sender's transaction still finalizes.
+fn run_fee_flood(seed: u64) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        const FEE: u64 = 10;
+        let honest = Actor::new(77);
+        let with_fees = |validators: &[Address]| {
+            let mut tokens = epoch_tokens(validators, &[honest.address]);
+            tokens.fees = FeeSchedule {
+                base: FEE,
+                per_byte: 0,
+            };
+            Some(tokens)
+        };
+        let mut cluster = Cluster::with_tokens(context, with_fees, 0).await;
+        for index in 0..VALIDATORS {
+            cluster.start(index).await;
+        }
+        // The junk pays the minimum fee, but from keys that hold nothing.
+        assert_eq!(
+            cluster.flood_paying(200, 64, FEE),
+            0,
+            "an unfunded flood was held"
+        );
+        let chain = cluster.genesis.chain_id.clone();
+        let name = testkit::org_name("Paying Clinic");
+        let paid =
+            honest.sign_with_fee_for(&chain, 0, FEE, testkit::register(&name, OrgKind::Hospital));
+        cluster.submit_and_wait(vec![paid.tx().clone()]).await;
+        cluster.assert_agreement(&(0..VALIDATORS).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn a_gapped_flood_on_a_fee_chain_is_refused_at_admission() {
+    run_every_seed_with(
+        run_fee_flood,
+        "a_gapped_flood_on_a_fee_chain_is_refused_at_admission",
+    );
 }
 
 #[test]
