@@ -78,13 +78,18 @@ pub struct BlockView {
     pub finalization: Option<String>,
 }
 
-/// A validator named in genesis.
+/// A validator of the current epoch.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ValidatorView {
-    /// Operator name.
+    /// Operator name: the genesis name of a genesis validator, else the organisation the
+    /// candidate runs for (empty if neither is known).
     pub name: String,
     /// Validator key.
     pub public_key: Address,
+    /// Stake bonded to it when it was elected (S1-dpos); absent where the node's state holds
+    /// no validator set (a store from before tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stake: Option<u64>,
 }
 
 /// Chain status.
@@ -102,7 +107,10 @@ pub struct StatusView {
     pub timestamp_ms: u64,
     /// The regulator (S2-state).
     pub regulator: Address,
-    /// The validators.
+    /// The epoch the next block belongs to (S1-dpos; always 0 on a chain without tokens).
+    #[serde(default)]
+    pub epoch: u64,
+    /// The validator set of that epoch, from the committed state.
     pub validators: Vec<ValidatorView>,
     /// Transactions waiting in this node's mempool.
     pub mempool_size: usize,
@@ -229,6 +237,21 @@ pub struct ProvenView {
     pub header: HeaderView,
     /// That header's finalization certificate (hex; absent for genesis).
     pub finalization: Option<String>,
+}
+
+/// How a light client learns epoch `epoch + 1`'s validator set from epoch `epoch`'s (S1-dpos):
+/// the state at epoch `epoch`'s last block holds the elected set, and that block is finalized
+/// by epoch `epoch`'s validators. Verify `next_set` against `next_set.header` and its
+/// certificate, which must be signed by the set of `epoch`, in a round of `epoch`, at the
+/// height `boundary`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EpochTransitionView {
+    /// The epoch that ends.
+    pub epoch: u64,
+    /// Its last height, where the next set is elected: `(epoch + 1) × epoch length − 1`.
+    pub boundary: u64,
+    /// `vset/<epoch + 1>` proven at `boundary`, with that block's header and finalization.
+    pub next_set: ProvenView,
 }
 
 /// One page of a patient's access log (S1-rights).

@@ -49,15 +49,18 @@ pub struct ListedEntryView {
     #[schema(value_type = serde_json::Value)]
     pub id: serde_json::Value,
     /// What the id names (the record, consent, membership or organisation), decoded for
-    /// display. Verify `item_proof` before trusting it.
+    /// display; `null` when proven absent (a spent output) or when the list names nothing (a
+    /// history, whose `id` is the entry). Verify `item_proof` before trusting it.
     #[schema(value_type = serde_json::Value)]
     pub value: serde_json::Value,
     /// The entry's key, value and inclusion proof.
     #[schema(value_type = Object)]
     pub entry_proof: ProvenValue,
-    /// The named value's key, value and proof.
-    #[schema(value_type = Object)]
-    pub item_proof: ProvenValue,
+    /// The named value's key, value and proof (absent for a history, whose entries name
+    /// nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub item_proof: Option<ProvenValue>,
 }
 
 /// What an id prefix is looked up among.

@@ -10,14 +10,16 @@ use medchain_types::{
     IdentityPayload, LicencePayload, RevocationPayload, emergency,
 };
 use medchain_types::{
-    AccessPayload, Address, ChainId, ConsentId, ConsentPayload, ContentHash, Expiry,
-    JoinEndorsement, OrgKind, OrgName, OrgState, Payload, PrivateKey, Purpose, RecordAttestation,
-    RecordId, RecordPayload, RegistryPayload, Signature, Uri, limits,
+    AccessPayload, Address, CandidateEndorsement, ChainId, ConsentId, ConsentPayload, ContentHash,
+    EscrowId, Expiry, JoinEndorsement, OrgKind, OrgName, OrgState, Payload, PeerAddress,
+    PrivateKey, Purpose, RecordAttestation, RecordId, RecordPayload, RegistryPayload, Signature,
+    StakePayload, TokenPayload, Uri, limits,
+    token::{Cosignature, LockTime, OutPoint, TransferAuthorization, TxOutput},
 };
 use std::{collections::BTreeSet, time::Duration};
 
 /// Why a payload could not be built.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BuildError {
     /// A consent must name 1 to `MAX_CONSENT_RECORDS` records (S1-sharing).
     #[error("a consent names 1 to {max} records, got {0}", max = limits::MAX_CONSENT_RECORDS)]
@@ -40,6 +42,31 @@ pub enum BuildError {
     /// A vouching signature that is not a BLS12-381 G2 point (e.g. corrupted in transit).
     #[error("the {0} vouching signature is not a valid BLS signature")]
     Vouch(&'static str),
+    /// A transfer spends nothing, creates nothing, or more inputs or outputs than one
+    /// transaction may carry (S1-utxo: validity by a finite scan).
+    #[error(
+        "a transfer spends 1 to {max_in} outputs (or some balance) into 1 to {max_out} outputs; got {inputs} inputs and {outputs} outputs",
+        max_in = limits::MAX_TRANSFER_INPUTS,
+        max_out = limits::MAX_TRANSFER_OUTPUTS
+    )]
+    TransferShape {
+        /// Outputs spent.
+        inputs: usize,
+        /// Outputs created.
+        outputs: usize,
+    },
+    /// An output spent twice in one transfer.
+    #[error("output {0} is spent twice")]
+    DuplicateInput(OutPoint),
+    /// Tokens are moved in positive amounts.
+    #[error("an amount of 0 tokens moves nothing: name a positive amount")]
+    ZeroAmount,
+    /// Cosigning something that is not a transfer.
+    #[error("only a token transfer is cosigned")]
+    NotATransfer,
+    /// More cosignatures than a transfer may carry.
+    #[error("a transfer carries at most {max} cosignatures, got {0}", max = limits::MAX_COSIGNERS)]
+    TooManyCosignatures(usize),
 }
 
 /// S2-register: register `name` with the sender as its first member; it starts `ToAudit`.
@@ -306,6 +333,188 @@ pub fn lift_revocation(doctor: IdentityName) -> Payload {
     Payload::Revocation(RevocationPayload::Remove { doctor })
 }
 
+// Tokens and staking (issue 11).
+
+/// S1-utxo: spend `inputs` (whole outputs) and `from_balance` of the sender's balance into
+/// `outputs`. What is spent beyond the outputs is the fee, and must equal the fee the
+/// transaction names exactly ([`crate::Signer::fee_for`]): add a change output for the rest.
+/// Checks what the chain refuses regardless of state: no inputs and no balance, no outputs, too
+/// many of either, an output spent twice, and a zero-value output.
+pub fn transfer(
+    inputs: Vec<OutPoint>,
+    from_balance: u64,
+    outputs: Vec<TxOutput>,
+) -> Result<Payload, BuildError> {
+    let shape = BuildError::TransferShape {
+        inputs: inputs.len(),
+        outputs: outputs.len(),
+    };
+    let spends_nothing = inputs.is_empty() && from_balance == 0;
+    if spends_nothing
+        || inputs.len() > limits::MAX_TRANSFER_INPUTS
+        || outputs.is_empty()
+        || outputs.len() > limits::MAX_TRANSFER_OUTPUTS
+    {
+        return Err(shape);
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(twice) = inputs.iter().find(|input| !seen.insert(**input)) {
+        return Err(BuildError::DuplicateInput(*twice));
+    }
+    if outputs.iter().any(|output| output.value == 0) {
+        return Err(BuildError::ZeroAmount);
+    }
+    Ok(Payload::Token(TokenPayload::Transfer {
+        inputs,
+        from_balance,
+        outputs,
+        cosignatures: Vec::new(),
+    }))
+}
+
+/// S1-utxo, joint payment: a co-owner of some of `transfer`'s inputs signs it as `sender`'s
+/// transaction `nonce` naming `fee` on `chain_id`. The cosignature authorises exactly that
+/// transaction; attach every co-owner's with [`with_cosignatures`].
+pub fn cosign_transfer(
+    chain_id: &ChainId,
+    sender: Address,
+    nonce: u64,
+    fee: u64,
+    transfer: &Payload,
+    cosigner: &PrivateKey,
+) -> Result<Cosignature, BuildError> {
+    let Payload::Token(TokenPayload::Transfer {
+        inputs,
+        from_balance,
+        outputs,
+        ..
+    }) = transfer
+    else {
+        return Err(BuildError::NotATransfer);
+    };
+    Ok(TransferAuthorization {
+        chain_id: chain_id.clone(),
+        sender,
+        nonce,
+        fee,
+        inputs: inputs.clone(),
+        from_balance: *from_balance,
+        outputs: outputs.clone(),
+    }
+    .sign(cosigner))
+}
+
+/// `transfer` carrying `cosignatures` (replacing any it had).
+pub fn with_cosignatures(
+    transfer: Payload,
+    cosignatures: Vec<Cosignature>,
+) -> Result<Payload, BuildError> {
+    if cosignatures.len() > limits::MAX_COSIGNERS {
+        return Err(BuildError::TooManyCosignatures(cosignatures.len()));
+    }
+    match transfer {
+        Payload::Token(TokenPayload::Transfer {
+            inputs,
+            from_balance,
+            outputs,
+            ..
+        }) => Ok(Payload::Token(TokenPayload::Transfer {
+            inputs,
+            from_balance,
+            outputs,
+            cosignatures,
+        })),
+        _ => Err(BuildError::NotATransfer),
+    }
+}
+
+/// S1-utxo, contract lock: the sender locks `amount` of its balance for `payee`; the sender
+/// or `arbiter` releases it to the payee, or it goes back to the sender (the payee or arbiter
+/// at any time, the sender from `refund_after`).
+pub fn escrow_open(
+    payee: Address,
+    arbiter: Address,
+    amount: u64,
+    refund_after: LockTime,
+) -> Result<Payload, BuildError> {
+    if amount == 0 {
+        return Err(BuildError::ZeroAmount);
+    }
+    Ok(Payload::Token(TokenPayload::EscrowOpen {
+        payee,
+        arbiter,
+        amount,
+        refund_after,
+    }))
+}
+
+/// The payer or arbiter pays an escrow to its payee.
+pub fn escrow_release(escrow: EscrowId) -> Payload {
+    Payload::Token(TokenPayload::EscrowRelease { escrow })
+}
+
+/// An escrow goes back to its payer.
+pub fn escrow_refund(escrow: EscrowId) -> Payload {
+    Payload::Token(TokenPayload::EscrowRefund { escrow })
+}
+
+/// S1-dpos: an audited member of hospital `org` vouches for `candidate` (a node key) running
+/// as a validator candidate for it. Bound to the chain, the organisation and the candidate.
+pub fn endorse_candidate(
+    chain_id: &ChainId,
+    org: &OrgName,
+    candidate: &Address,
+    endorser: &PrivateKey,
+) -> Signature {
+    CandidateEndorsement {
+        chain_id: chain_id.clone(),
+        org: org.clone(),
+        candidate: *candidate,
+    }
+    .sign(endorser)
+}
+
+/// S1-dpos: the sender (a node key) registers as a validator candidate for `org`, dialled at
+/// `p2p`, with `endorser`'s endorsement (see [`endorse_candidate`]).
+pub fn register_candidate(
+    org: OrgName,
+    p2p: PeerAddress,
+    endorser: Address,
+    endorsement: Signature,
+) -> Payload {
+    Payload::Stake(StakePayload::Register {
+        org,
+        p2p,
+        endorser,
+        endorsement,
+    })
+}
+
+/// S1-dpos: the sender bonds `amount` of its balance to `candidate`'s staking pool.
+pub fn delegate(candidate: Address, amount: u64) -> Result<Payload, BuildError> {
+    if amount == 0 {
+        return Err(BuildError::ZeroAmount);
+    }
+    Ok(Payload::Stake(StakePayload::Delegate { candidate, amount }))
+}
+
+/// S1-dpos: the sender starts unbonding `amount` tokens' worth of its delegation to
+/// `candidate`; it can withdraw them once the unbonding delay has passed.
+pub fn undelegate(candidate: Address, amount: u64) -> Result<Payload, BuildError> {
+    if amount == 0 {
+        return Err(BuildError::ZeroAmount);
+    }
+    Ok(Payload::Stake(StakePayload::Undelegate {
+        candidate,
+        amount,
+    }))
+}
+
+/// S1-dpos: the sender takes back what it unbonded from `candidate`.
+pub fn withdraw(candidate: Address) -> Payload {
+    Payload::Stake(StakePayload::Withdraw { candidate })
+}
+
 /// How a user states a consent's expiry; resolved against the chain's height and the clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExpirySpec {
@@ -511,6 +720,158 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e}", tx.body.payload.kind()));
         }
         assert_eq!(release.record_hash, ContentHash::of(b"EMR"));
+    }
+
+    fn outpoint(tag: u8) -> OutPoint {
+        OutPoint {
+            tx: medchain_types::TxId::of_encoded(&[tag]),
+            index: u16::from(tag),
+        }
+    }
+
+    #[test]
+    fn token_and_staking_builders_yield_payloads_that_round_trip_and_verify() {
+        let hospital = OrgName::new("Seoul General").unwrap();
+        let endorsement = endorse_candidate(&chain_id(), &hospital, &address(5), &key(1));
+        let payloads = vec![
+            (
+                transfer(
+                    vec![outpoint(1), outpoint(2)],
+                    0,
+                    vec![TxOutput::to_key(10, address(2))],
+                )
+                .unwrap(),
+                1,
+            ),
+            (
+                escrow_open(address(2), address(3), 40, LockTime::Height(90)).unwrap(),
+                1,
+            ),
+            (escrow_release(EscrowId(record_id(1).0)), 1),
+            (escrow_refund(EscrowId(record_id(1).0)), 2),
+            (
+                register_candidate(
+                    hospital.clone(),
+                    PeerAddress::new("127.0.0.1:9004").unwrap(),
+                    address(1),
+                    endorsement.clone(),
+                ),
+                5,
+            ),
+            (delegate(address(5), 100).unwrap(), 2),
+            (undelegate(address(5), 50).unwrap(), 2),
+            (withdraw(address(5)), 2),
+        ];
+        for (payload, sender) in payloads {
+            assert_eq!(Payload::decode(payload.encode()).unwrap(), payload);
+            let tx = signed(payload, sender);
+            Transaction::from_bytes(&tx.encode())
+                .unwrap()
+                .verify(&chain_id())
+                .unwrap_or_else(|e| panic!("{}: {e}", tx.body.payload.kind()));
+        }
+        // The endorsement names the candidate: another key cannot register with it.
+        let stolen = register_candidate(
+            hospital,
+            PeerAddress::new("127.0.0.1:9004").unwrap(),
+            address(1),
+            endorsement,
+        );
+        assert!(matches!(
+            signed(stolen, 6).verify(&chain_id()),
+            Err(TxError::BadCandidateEndorsement(_))
+        ));
+    }
+
+    #[test]
+    fn transfers_refuse_what_the_chain_would_refuse_regardless_of_state() {
+        let pay = |value| vec![TxOutput::to_key(value, address(2))];
+        assert!(matches!(
+            transfer(vec![], 0, pay(1)),
+            Err(BuildError::TransferShape {
+                inputs: 0,
+                outputs: 1
+            })
+        ));
+        assert!(transfer(vec![], 5, pay(1)).is_ok(), "balance alone may pay");
+        assert!(matches!(
+            transfer(vec![outpoint(1)], 0, vec![]),
+            Err(BuildError::TransferShape { outputs: 0, .. })
+        ));
+        let many: Vec<_> = (0..=limits::MAX_TRANSFER_INPUTS as u8)
+            .map(outpoint)
+            .collect();
+        assert!(matches!(
+            transfer(many, 0, pay(1)),
+            Err(BuildError::TransferShape { .. })
+        ));
+        let outputs = vec![TxOutput::to_key(1, address(2)); limits::MAX_TRANSFER_OUTPUTS + 1];
+        assert!(matches!(
+            transfer(vec![outpoint(1)], 0, outputs),
+            Err(BuildError::TransferShape { .. })
+        ));
+        assert!(matches!(
+            transfer(vec![outpoint(1), outpoint(1)], 0, pay(1)),
+            Err(BuildError::DuplicateInput(o)) if o == outpoint(1)
+        ));
+        assert!(matches!(
+            transfer(vec![outpoint(1)], 0, pay(0)),
+            Err(BuildError::ZeroAmount)
+        ));
+        for zero in [
+            escrow_open(address(2), address(3), 0, LockTime::Height(1)),
+            delegate(address(5), 0),
+            undelegate(address(5), 0),
+        ] {
+            assert!(matches!(zero, Err(BuildError::ZeroAmount)));
+        }
+    }
+
+    #[test]
+    fn a_joint_payment_verifies_only_with_every_cosignature_for_this_very_transaction() {
+        let joint = transfer(vec![outpoint(1)], 0, vec![TxOutput::to_key(90, address(3))]).unwrap();
+        let (sender, nonce, fee) = (address(1), 0, 10);
+        let cosignature =
+            cosign_transfer(&chain_id(), sender, nonce, fee, &joint, &key(2)).unwrap();
+        let body = |payload: Payload, fee: u64| TxBody {
+            chain_id: chain_id(),
+            sender,
+            nonce,
+            valid_until_ms: u64::MAX,
+            fee,
+            payload,
+        };
+        let cosigned = with_cosignatures(joint.clone(), vec![cosignature.clone()]).unwrap();
+        assert!(
+            body(cosigned.clone(), fee)
+                .sign(&key(1))
+                .unwrap()
+                .verify(&chain_id())
+                .is_ok()
+        );
+        // The same cosignature on a transaction naming another fee is refused.
+        assert!(matches!(
+            body(cosigned, fee + 1)
+                .sign(&key(1))
+                .unwrap()
+                .verify(&chain_id()),
+            Err(TxError::BadCosignature(_))
+        ));
+        assert!(matches!(
+            cosign_transfer(
+                &chain_id(),
+                sender,
+                nonce,
+                fee,
+                &withdraw(address(5)),
+                &key(2)
+            ),
+            Err(BuildError::NotATransfer)
+        ));
+        assert!(matches!(
+            with_cosignatures(joint, vec![cosignature; limits::MAX_COSIGNERS + 1]),
+            Err(BuildError::TooManyCosignatures(_))
+        ));
     }
 
     #[test]

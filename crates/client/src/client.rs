@@ -135,11 +135,39 @@ impl Client {
         Self { node, light }
     }
 
+    /// Learns the validator set of every epoch up to `epoch` (S1-dpos) from the node's epoch
+    /// transitions, one verified transition per epoch after the newest this client knows. A
+    /// node that cannot prove a transition answers 404: ask another node.
+    pub fn learn_epochs(&self, epoch: u64) -> Result<(), ClientError> {
+        for ending in self.light.known_epoch()..epoch {
+            let view = self.node.epoch_transition(ending)?;
+            self.light.accept_transition(&view)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `attempt` (a fetch and its verification); if the answer is from an epoch whose set
+    /// this client does not know yet, learns the epochs up to it and tries once more.
+    pub(crate) fn verifying<T>(
+        &self,
+        attempt: impl Fn() -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        match attempt() {
+            Err(ClientError::Verify(VerifyError::UnknownEpoch { epoch })) => {
+                self.learn_epochs(epoch)?;
+                attempt()
+            }
+            outcome => outcome,
+        }
+    }
+
     /// Reads a state value and verifies it against a finalized header (at the query's height,
     /// if it is pinned to one).
     pub fn read<V: StateValue>(&self, query: &StateQuery<V>) -> Result<Verified<V>, ClientError> {
-        let view = self.node.proven(query)?;
-        Ok(query.verify(&self.light, &view)?)
+        self.verifying(|| {
+            let view = self.node.proven(query)?;
+            Ok(query.verify(&self.light, &view)?)
+        })
     }
 
     /// The nonce `address`'s next transaction must carry, from verified state.
@@ -150,8 +178,7 @@ impl Client {
 
     /// A finalized block, verified.
     pub fn block(&self, height: u64) -> Result<VerifiedBlock, ClientError> {
-        let view = self.node.block(height)?;
-        let block = self.light.verify_block(&view)?;
+        let block = self.verifying(|| Ok(self.light.verify_block(&self.node.block(height)?)?))?;
         if block.at.header.height != height {
             return Err(VerifyError::HeightMismatch {
                 proof: height,
@@ -268,7 +295,8 @@ impl Client {
     fn confirm(&self, id: &TxId, status: TxStatusView) -> Result<Confirmed, ClientError> {
         let height = status.receipt.as_ref().map_or(0, |receipt| receipt.height);
         let block = self.node.block(height)?;
-        let confirmed = TxEvidence { status, block }.verify(&self.light)?;
+        let evidence = TxEvidence { status, block };
+        let confirmed = self.verifying(|| Ok(evidence.clone().verify(&self.light)?))?;
         if confirmed.receipt.tx != *id {
             return Err(ClientError::WrongId {
                 expected: *id,

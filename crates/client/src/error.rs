@@ -43,11 +43,49 @@ pub enum VerifyError {
         /// Quorum size.
         required: usize,
     },
-    /// The signatures do not verify under the genesis validators' keys.
+    /// The signatures do not verify under the keys of the validator set of the header's epoch.
     #[error(
-        "the finalization certificate's signatures do not verify against the genesis validators"
+        "the finalization certificate's signatures do not verify against the validators of the header's epoch"
     )]
     BadCertificate,
+    /// The header belongs to an epoch whose validator set this client has not learned yet
+    /// (S1-dpos): learn the epoch transitions up to it ([`crate::Client::learn_epochs`]).
+    #[error(
+        "the header is in epoch {epoch}, whose validator set this client has not verified yet; learn the epoch transitions first"
+    )]
+    UnknownEpoch {
+        /// The header's epoch.
+        epoch: u64,
+    },
+    /// The certificate was made in a round of another epoch than the header's: an old
+    /// validator set finalizing a block of a later epoch is no proof.
+    #[error("the certificate was made in epoch {certificate}, but the header is in epoch {header}")]
+    CertificateEpoch {
+        /// The epoch of the certificate's round.
+        certificate: u64,
+        /// The epoch of the header's height.
+        header: u64,
+    },
+    /// An epoch transition that is not at the epoch's last height.
+    #[error("epoch {epoch} ends at height {expected}; the transition is at height {got}")]
+    WrongBoundary {
+        /// The epoch that ends.
+        epoch: u64,
+        /// Its last height.
+        expected: u64,
+        /// The height the answer is at.
+        got: u64,
+    },
+    /// An epoch transition that does not prove the next epoch's validator set.
+    #[error(
+        "the transition of epoch {epoch} does not prove the validator set of epoch {epoch} + 1: {reason}"
+    )]
+    NoNextSet {
+        /// The epoch that ends.
+        epoch: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// The certificate finalizes another block.
     #[error("the certificate finalizes block {certified}, not {header}")]
     CertifiesOtherBlock {

@@ -4,8 +4,8 @@
 use crate::{ClientError, ListQuery, StateQuery};
 use commonware_codec::Encode;
 use medchain_api::{
-    AccessLogView, BatchRequest, BatchResponse, BlockView, ErrorBody, ProvenView, StatusView,
-    SubmitRequest, SubmitResponse, TxStatusView,
+    AccessLogView, BatchRequest, BatchResponse, BlockView, EpochTransitionView, ErrorBody,
+    ProvenView, StatusView, SubmitRequest, SubmitResponse, TxStatusView,
 };
 use medchain_api::{
     CommitmentView, EnrolmentRequestView, IdKind, IdMatchesView, IdPrefix, PartialKeyView,
@@ -157,7 +157,23 @@ impl NodeClient {
         from: u64,
         limit: usize,
     ) -> Result<ProvenListView, ClientError> {
-        self.get(&format!("{}?from={from}&limit={limit}", query.path()))
+        self.list_page(query.path(), from, limit)
+    }
+
+    /// `GET` of a `/v1/lists/...` path with paging, unverified.
+    pub fn list_page(
+        &self,
+        path: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<ProvenListView, ClientError> {
+        self.get(&format!("{path}?from={from}&limit={limit}"))
+    }
+
+    /// `GET /v1/epochs/{epoch}/transition`: how epoch `epoch + 1`'s validator set follows from
+    /// epoch `epoch`'s (unverified; see [`crate::LightClient::accept_transition`]).
+    pub fn epoch_transition(&self, epoch: u64) -> Result<EpochTransitionView, ClientError> {
+        self.get(&format!("/v1/epochs/{epoch}/transition"))
     }
 
     /// `GET /v1/ids/{kind}/{prefix}`: the ids of `kind` that start with `prefix` (unproven).

@@ -6,7 +6,9 @@
 //!   [`ClientError::Api`] with its code, message and hint.
 //! - [`keys`]: key files (`medchain keygen`), written owner-only.
 //! - [`build`]: a builder for every transaction payload, including the embedded signatures
-//!   (a doctor's record attestation, S1-release; a member's join endorsement, S2-register).
+//!   (a doctor's record attestation, S1-release; a member's join endorsement, S2-register;
+//!   a co-owner's cosignature of a transfer, S1-utxo).
+//! - [`wallet`]: which unspent outputs pay an amount, largest first, with change (S1-utxo).
 //! - [`LightClient`]: verifies what a node says against the genesis validator set instead of
 //!   trusting the node: patients verify, they do not trust a node (docs/architecture.md
 //!   § Light-client trust model).
@@ -37,6 +39,7 @@ mod query;
 mod saved;
 mod signer;
 mod tip;
+pub mod wallet;
 
 pub use client::{Client, Confirmed, TxEvidence, TxOutcome, WaitPolicy};
 pub use error::{ClientError, VerifyError};
@@ -45,7 +48,7 @@ pub use light::{
     ConsensusScheme, Finality, FinalizedHeader, LightClient, Verified, VerifiedBlock,
     genesis_header,
 };
-pub use list::{ListError, ListQuery, Listed, VerifiedList};
+pub use list::{HistoryQuery, ListError, ListQuery, Listed, VerifiedList};
 pub use query::{StateQuery, purpose_name};
 pub use saved::{Answer, Checked, LoggedAnswer, Proven, Question, SAVED_FORMAT, SavedAnswer};
 pub use signer::{Sent, Signer, TX_LIFETIME};

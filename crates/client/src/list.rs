@@ -1,6 +1,7 @@
 //! Verified lists — a patient's records, consents, EMR entries and notifications, an
 //! organisation's members, the organisations, the licences, every emergency request, the
-//! consents granted to a grantee — and id-prefix resolution.
+//! consents granted to a grantee, an address's unspent outputs and token history, the
+//! validator candidates — and id-prefix resolution.
 //!
 //! A list page is accepted only if its header is final ([`LightClient::verify_header`]), the
 //! list's length (lists have no gaps: entry `total - 1` exists, entry `total` does not) and
@@ -13,11 +14,15 @@ use crate::{Client, ClientError, FinalizedHeader, LightClient, VerifyError, http
 use medchain_api::{IdKind, IdPrefix, MAX_LIST_PAGE, ProvenListView};
 use medchain_state::{
     ProvenValue, StateValue,
-    keys::{self, IndexList, StateKey},
-    values::{Consent, EmergencyRecord, EmrEntryRecord, Licence, Membership, Org, Record},
+    keys::{self, IndexList, StateKey, StateList},
+    values::{
+        Candidate, Consent, EmergencyRecord, EmrEntryRecord, LedgerEntry, Licence, Membership, Org,
+        Output, Record,
+    },
 };
 use medchain_types::{
     Address, ConsentId, EmergencyId, EntryId, Hash32, IdentityName, OrgName, RecordId, TxId,
+    token::OutPoint,
 };
 
 /// A list endpoint and the list its answer must prove.
@@ -25,9 +30,20 @@ use medchain_types::{
 pub struct ListQuery<E, V> {
     path: String,
     index: IndexList<E, V>,
+    /// Whether an entry may name a value that is gone (a spent output): such entries are left
+    /// out of the verified page instead of failing it.
+    skip_absent: bool,
 }
 
 impl<E, V> ListQuery<E, V> {
+    fn new(path: String, index: IndexList<E, V>) -> Self {
+        Self {
+            path,
+            index,
+            skip_absent: false,
+        }
+    }
+
     /// The API path (`/v1/lists/...`), without paging.
     pub fn path(&self) -> &str {
         &self.path
@@ -45,6 +61,7 @@ impl ListQuery<RecordId, Record> {
         Self {
             path: format!("/v1/lists/records/{patient}"),
             index: keys::patient_records(patient),
+            skip_absent: false,
         }
     }
 }
@@ -55,6 +72,7 @@ impl ListQuery<ConsentId, Consent> {
         Self {
             path: format!("/v1/lists/consents/{patient}"),
             index: keys::patient_consents(patient),
+            skip_absent: false,
         }
     }
 
@@ -63,6 +81,7 @@ impl ListQuery<ConsentId, Consent> {
         Self {
             path: format!("/v1/lists/grantee-consents/{grantee}"),
             index: keys::grantee_consents(grantee),
+            skip_absent: false,
         }
     }
 }
@@ -73,6 +92,7 @@ impl ListQuery<EntryId, EmrEntryRecord> {
         Self {
             path: format!("/v1/lists/entries/{patient}"),
             index: keys::patient_entries(patient),
+            skip_absent: false,
         }
     }
 }
@@ -84,6 +104,7 @@ impl ListQuery<EmergencyId, EmergencyRecord> {
         Self {
             path: format!("/v1/lists/notifications/{patient}"),
             index: keys::patient_notifications(patient),
+            skip_absent: false,
         }
     }
 
@@ -92,6 +113,7 @@ impl ListQuery<EmergencyId, EmergencyRecord> {
         Self {
             path: "/v1/lists/emergencies".into(),
             index: keys::emergencies(),
+            skip_absent: false,
         }
     }
 }
@@ -102,6 +124,7 @@ impl ListQuery<Address, Membership> {
         Self {
             path: format!("/v1/lists/members/{}", path_segment(name.as_str())),
             index: keys::org_members(name),
+            skip_absent: false,
         }
     }
 }
@@ -112,6 +135,7 @@ impl ListQuery<OrgName, Org> {
         Self {
             path: "/v1/lists/orgs".into(),
             index: keys::orgs(),
+            skip_absent: false,
         }
     }
 }
@@ -123,6 +147,57 @@ impl ListQuery<IdentityName, Licence> {
         Self {
             path: "/v1/lists/licences".into(),
             index: keys::licences(),
+            skip_absent: false,
+        }
+    }
+}
+
+impl ListQuery<OutPoint, Output> {
+    /// The outputs locked to `owner` that are still unspent (S1-utxo), in creation order;
+    /// spent ones are proven gone and left out.
+    pub fn owner_outputs(owner: &Address) -> Self {
+        Self {
+            skip_absent: true,
+            ..Self::new(
+                format!("/v1/lists/outputs/{owner}"),
+                keys::owner_outputs(owner),
+            )
+        }
+    }
+}
+
+impl ListQuery<Address, Candidate> {
+    /// Every validator candidate and its staking pool, in registration order (S1-dpos).
+    pub fn candidates() -> Self {
+        Self::new("/v1/lists/candidates".into(), keys::candidates())
+    }
+}
+
+/// A list whose entries are the values themselves (a history): its endpoint and the list.
+#[derive(Clone, Debug)]
+pub struct HistoryQuery<E> {
+    path: String,
+    list: StateList<E>,
+}
+
+impl<E> HistoryQuery<E> {
+    /// The API path (`/v1/lists/...`), without paging.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The list the answer must prove.
+    pub fn list(&self) -> &StateList<E> {
+        &self.list
+    }
+}
+
+impl HistoryQuery<LedgerEntry> {
+    /// An address's token history, oldest first (S1-tokens).
+    pub fn token_history(address: &Address) -> Self {
+        Self {
+            path: format!("/v1/lists/token-history/{address}"),
+            list: keys::token_history(address),
         }
     }
 }
@@ -147,6 +222,9 @@ pub struct VerifiedList<E, V> {
     pub from: u64,
     /// The page's entries, in order.
     pub entries: Vec<Listed<E, V>>,
+    /// The position after the page's last entry: where the next page starts (entries left
+    /// out as gone do not count in `entries`, they do here).
+    pub end: u64,
     /// The finalized header every proof verified against.
     pub at: FinalizedHeader,
 }
@@ -224,14 +302,63 @@ impl LightClient {
         from: u64,
         limit: usize,
     ) -> Result<VerifiedList<E, V>, VerifyError> {
+        self.verify_index_page(view, index, from, limit, false)
+    }
+
+    /// [`LightClient::verify_list`], leaving out entries whose named value is proven gone when
+    /// `skip_absent` (a spent output) instead of refusing the page.
+    fn verify_index_page<E: StateValue, V: StateValue>(
+        &self,
+        view: &ProvenListView,
+        index: &IndexList<E, V>,
+        from: u64,
+        limit: usize,
+        skip_absent: bool,
+    ) -> Result<VerifiedList<E, V>, VerifyError> {
+        let page = self.verify_entries(view, &index.list, from, limit)?;
+        let mut entries = Vec::with_capacity(page.entries.len());
+        for (listed, entry) in page.entries.into_iter().zip(&view.entries) {
+            let seq = listed.seq;
+            let proven = entry
+                .item_proof
+                .as_ref()
+                .ok_or(ListError::MissingItem { seq })?;
+            match verified_at(&page.at, proven, &(index.item)(&listed.id))? {
+                Some(value) => entries.push(Listed {
+                    seq,
+                    id: listed.id,
+                    value,
+                }),
+                None if skip_absent => {}
+                None => return Err(ListError::MissingItem { seq }.into()),
+            }
+        }
+        Ok(VerifiedList {
+            total: page.total,
+            from,
+            entries,
+            end: page.end,
+            at: page.at,
+        })
+    }
+
+    /// Checks a page of a list whose entries are the values themselves (a history), asked for
+    /// with `from` and `limit`: the proven length, and every entry proven at one final header.
+    pub fn verify_entries<E: StateValue>(
+        &self,
+        view: &ProvenListView,
+        list: &StateList<E>,
+        from: u64,
+        limit: usize,
+    ) -> Result<VerifiedList<E, ()>, VerifyError> {
         let at = self.verify_header(&view.header, view.finalization.as_deref())?;
         let total = view.total;
-        if verified_at(&at, &view.end_proof, &index.list.entry(total))?.is_some() {
+        if verified_at(&at, &view.end_proof, &list.entry(total))?.is_some() {
             return Err(ListError::LongerThanClaimed { total }.into());
         }
         if let Some(seq) = total.checked_sub(1) {
             let last = match &view.last_proof {
-                Some(proven) => verified_at(&at, proven, &index.list.entry(seq))?,
+                Some(proven) => verified_at(&at, proven, &list.entry(seq))?,
                 None => None,
             };
             if last.is_none() {
@@ -265,16 +392,15 @@ impl LightClient {
                 }
                 .into());
             }
-            let id = verified_at(&at, &entry.entry_proof, &index.list.entry(seq))?
+            let id = verified_at(&at, &entry.entry_proof, &list.entry(seq))?
                 .ok_or(ListError::MissingEntry { seq })?;
-            let value = verified_at(&at, &entry.item_proof, &(index.item)(&id))?
-                .ok_or(ListError::MissingItem { seq })?;
-            entries.push(Listed { seq, id, value });
+            entries.push(Listed { seq, id, value: () });
         }
         Ok(VerifiedList {
             total,
             from,
             entries,
+            end: from + expected as u64,
             at,
         })
     }
@@ -305,8 +431,32 @@ impl Client {
         limit: usize,
     ) -> Result<VerifiedList<E, V>, ClientError> {
         let limit = limit.min(MAX_LIST_PAGE);
-        let view = self.node.list(query, from, limit)?;
-        Ok(self.light.verify_list(&view, query.index(), from, limit)?)
+        self.verifying(|| {
+            let view = self.node.list_page(query.path(), from, limit)?;
+            Ok(self.light.verify_index_page(
+                &view,
+                query.index(),
+                from,
+                limit,
+                query.skip_absent,
+            )?)
+        })
+    }
+
+    /// One page of a history (`limit` capped at [`MAX_LIST_PAGE`]), verified.
+    pub fn history<E: StateValue>(
+        &self,
+        query: &HistoryQuery<E>,
+        from: u64,
+        limit: usize,
+    ) -> Result<VerifiedList<E, ()>, ClientError> {
+        let limit = limit.min(MAX_LIST_PAGE);
+        self.verifying(|| {
+            let view = self.node.list_page(query.path(), from, limit)?;
+            Ok(self
+                .light
+                .verify_entries(&view, query.list(), from, limit)?)
+        })
     }
 
     /// Every entry of a list, page after page, each page verified; the last page's header.
@@ -315,13 +465,14 @@ impl Client {
         query: &ListQuery<E, V>,
     ) -> Result<(Vec<Listed<E, V>>, FinalizedHeader), ClientError> {
         let mut entries = Vec::new();
+        let mut from = 0;
         loop {
-            let page = self.list(query, entries.len() as u64, MAX_LIST_PAGE)?;
-            let got = page.entries.len();
+            let page = self.list(query, from, MAX_LIST_PAGE)?;
             entries.extend(page.entries);
-            if got == 0 || entries.len() as u64 >= page.total {
+            if page.end == from || page.end >= page.total {
                 return Ok((entries, page.at));
             }
+            from = page.end;
         }
     }
 

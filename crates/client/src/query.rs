@@ -12,9 +12,11 @@ use medchain_state::{
     StateValue,
     keys::{self, StateKey},
     values::{AccessLogEntry, Account, Consent, Membership, Org, PkgState, Record, StoragePointer},
+    values::{Candidate, Delegation, Escrow, Output, Unbonding, ValidatorSet},
 };
 use medchain_types::{
-    Address, ConsentId, EmergencyId, EntryId, IdentityName, OrgName, Purpose, RecordId,
+    Address, ConsentId, EmergencyId, EntryId, EscrowId, IdentityName, OrgName, Purpose, RecordId,
+    token::OutPoint,
 };
 
 /// A provable state read: the endpoint and the key its answer must prove.
@@ -89,7 +91,7 @@ impl StateQuery<Org> {
 }
 
 impl StateQuery<Account> {
-    /// An account's next nonce (absent means 0).
+    /// An account's next nonce and its balance, which pays fees (absent means 0 and 0).
     pub fn account(address: &Address) -> Self {
         Self::new(
             format!("/v1/state/accounts/{address}"),
@@ -228,6 +230,72 @@ impl StateQuery<PkgState> {
     }
 }
 
+// Tokens and staking (issue 11).
+
+impl StateQuery<u64> {
+    /// The sum of an address's unspent outputs locked to its key alone (absent means 0).
+    pub fn held(address: &Address) -> Self {
+        Self::new(format!("/v1/state/held/{address}"), keys::held(address))
+    }
+}
+
+impl StateQuery<Output> {
+    /// An unspent output (S1-utxo); proven absent once spent.
+    pub fn output(outpoint: &OutPoint) -> Self {
+        Self::new(
+            format!("/v1/state/outputs/{outpoint}"),
+            keys::output(outpoint),
+        )
+    }
+}
+
+impl StateQuery<Escrow> {
+    /// An escrow (S1-utxo, contract lock).
+    pub fn escrow(id: &EscrowId) -> Self {
+        Self::new(format!("/v1/state/escrows/{id}"), keys::escrow(id))
+    }
+}
+
+impl StateQuery<Candidate> {
+    /// A validator candidate and its staking pool (S1-dpos).
+    pub fn candidate(address: &Address) -> Self {
+        Self::new(
+            format!("/v1/state/candidates/{address}"),
+            keys::candidate(address),
+        )
+    }
+}
+
+impl StateQuery<Delegation> {
+    /// A delegator's shares in a candidate's pool (S1-dpos).
+    pub fn delegation(candidate: &Address, delegator: &Address) -> Self {
+        Self::new(
+            format!("/v1/state/delegations/{candidate}/{delegator}"),
+            keys::delegation(candidate, delegator),
+        )
+    }
+}
+
+impl StateQuery<Unbonding> {
+    /// What a delegator is unbonding from a candidate, and when it can withdraw (S1-dpos).
+    pub fn unbonding(candidate: &Address, delegator: &Address) -> Self {
+        Self::new(
+            format!("/v1/state/unbonding/{candidate}/{delegator}"),
+            keys::unbonding(candidate, delegator),
+        )
+    }
+}
+
+impl StateQuery<ValidatorSet> {
+    /// The validator set elected for `epoch` (S1-dpos); set 0 is the genesis set.
+    pub fn validator_set(epoch: u64) -> Self {
+        Self::new(
+            format!("/v1/state/validator-sets/{epoch}"),
+            keys::validator_set(epoch),
+        )
+    }
+}
+
 /// The purpose as the API spells it (`treatment`, `public_health`, …).
 pub fn purpose_name(purpose: Purpose) -> String {
     match serde_json::to_value(purpose) {
@@ -308,6 +376,41 @@ mod tests {
             format!("/v1/state/emergencies/{emergency}?height=9")
         );
         assert_eq!(query.key(), &keys::emergency(&emergency));
+    }
+
+    #[test]
+    fn token_and_staking_paths_name_their_keys() {
+        let outpoint = OutPoint {
+            tx: medchain_types::TxId(record_id(1).0),
+            index: 3,
+        };
+        let query = StateQuery::output(&outpoint);
+        assert_eq!(query.path(), format!("/v1/state/outputs/{}:3", outpoint.tx));
+        assert_eq!(query.key(), &keys::output(&outpoint));
+        let held = StateQuery::held(&address(1));
+        assert_eq!(held.path(), format!("/v1/state/held/{}", address(1)));
+        assert_eq!(held.key(), &keys::held(&address(1)));
+        let escrow = EscrowId(record_id(2).0);
+        assert_eq!(StateQuery::escrow(&escrow).key(), &keys::escrow(&escrow));
+        let (candidate, delegator) = (address(4), address(5));
+        let delegation = StateQuery::delegation(&candidate, &delegator);
+        assert_eq!(
+            delegation.path(),
+            format!("/v1/state/delegations/{candidate}/{delegator}")
+        );
+        assert_eq!(delegation.key(), &keys::delegation(&candidate, &delegator));
+        // The order of the two addresses matters.
+        assert_ne!(
+            StateQuery::unbonding(&delegator, &candidate).key(),
+            &keys::unbonding(&candidate, &delegator)
+        );
+        assert_eq!(
+            StateQuery::candidate(&candidate).key(),
+            &keys::candidate(&candidate)
+        );
+        let set = StateQuery::validator_set(7).at_height(99);
+        assert_eq!(set.path(), "/v1/state/validator-sets/7?height=99");
+        assert_eq!(set.key(), &keys::validator_set(7));
     }
 
     #[test]

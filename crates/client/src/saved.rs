@@ -387,8 +387,16 @@ impl Checked {
 impl Client {
     /// Asks the node `question` and verifies the answer.
     pub fn ask(&self, question: Question) -> Result<Checked, ClientError> {
-        let answer = self.node.state(&question.path())?;
-        Checked::of(Answer::State { question, answer }, &self.light)
+        self.verifying(|| {
+            let answer = self.node.state(&question.path())?;
+            Checked::of(
+                Answer::State {
+                    question: question.clone(),
+                    answer,
+                },
+                &self.light,
+            )
+        })
     }
 
     /// Entries `from..from + limit` of `patient`'s access log, each verified; also returns how
@@ -417,12 +425,16 @@ impl Client {
             patient: *patient,
             entries,
         };
-        Ok((total, Checked::of(answer, &self.light)?))
+        let checked = self.verifying(|| Checked::of(answer.clone(), &self.light))?;
+        Ok((total, checked))
     }
 
     /// A finalized block, verified.
     pub fn ask_block(&self, height: u64) -> Result<Checked, ClientError> {
-        let answer = self.node.block(height)?;
-        Checked::of(Answer::Block { height, answer }, &self.light)
+        let answer = Answer::Block {
+            height,
+            answer: self.node.block(height)?,
+        };
+        self.verifying(|| Checked::of(answer.clone(), &self.light))
     }
 }

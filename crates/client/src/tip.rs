@@ -11,7 +11,7 @@ impl Client {
     /// The newest block this client's node holds a finalization certificate for, verified
     /// (`GET /v1/blocks/latest`): the chain has reached at least this height.
     pub fn newest_certified(&self) -> Result<VerifiedBlock, ClientError> {
-        Ok(self.light.verify_block(&self.node.latest_block()?)?)
+        self.verifying(|| Ok(self.light.verify_block(&self.node.latest_block()?)?))
     }
 
     /// Checks that the node runs the chain of this client's genesis document (same chain id

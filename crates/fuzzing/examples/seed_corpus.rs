@@ -545,6 +545,7 @@ fn api_bodies(story: &Story) -> Vec<Vec<u8>> {
                 state_root: hex::encode(chain.header.state_root),
                 timestamp_ms: chain.header.timestamp_ms,
                 regulator: chain.genesis.regulator,
+                epoch: 0,
                 validators: chain
                     .genesis
                     .validators
@@ -552,6 +553,7 @@ fn api_bodies(story: &Story) -> Vec<Vec<u8>> {
                     .map(|v| ValidatorView {
                         name: v.name.clone(),
                         public_key: v.public_key,
+                        stake: None,
                     })
                     .collect(),
                 mempool_size: 3,

@@ -16,7 +16,7 @@
 
 use crate::{
     gossip::GossipHandle,
-    mempool::{AdmissionError, Admitted, DropReason, Mempool, MempoolStatus},
+    mempool::{AdmissionError, Admitted, DropReason, Mempool, MempoolStatus, SenderAccount},
 };
 use commonware_codec::EncodeSize as _;
 use commonware_cryptography::Digest as _;
@@ -26,7 +26,7 @@ use medchain_state::{
 };
 use medchain_storage::{CommitBatch, Snapshot, StorageError, Store};
 use medchain_types::{
-    Address, Block, ChainId, Genesis, Hash32, Header, Transaction, TxError, TxId,
+    Address, Block, ChainId, FeeSchedule, Genesis, Hash32, Header, Transaction, TxError, TxId,
     VerifiedTransaction, limits, verify_batch,
 };
 use rand_core::CryptoRng;
@@ -158,6 +158,7 @@ pub struct Finalized {
 /// The execution driver shared by the consensus application, the finalizer, gossip and the API.
 pub struct Chain {
     chain_id: ChainId,
+    fees: FeeSchedule,
     store: Store,
     mempool: Mempool,
     genesis_block: Block,
@@ -189,6 +190,7 @@ impl Chain {
         mempool.observe_height(committed);
         Ok(Self {
             chain_id: genesis.chain_id.clone(),
+            fees: genesis.fee_schedule(),
             store,
             mempool,
             genesis_block,
@@ -323,9 +325,15 @@ impl Chain {
         origin: Origin,
     ) -> Result<Admission, AdmitError> {
         let id = tx.id();
-        let nonce = account_nonce(snapshot, &tx.body().sender)
-            .map_err(|e| AdmitError::State(e.to_string()))?;
-        if tx.body().nonce == nonce {
+        let sender = snapshot
+            .value(&keys::account(&tx.body().sender))
+            .map_err(|e| AdmitError::State(e.to_string()))?
+            .map_or_else(SenderAccount::default, |account| SenderAccount {
+                nonce: account.nonce,
+                balance: account.balance,
+            });
+        let min_fee = self.fees.min_fee(tx.tx().encode_size());
+        if tx.body().nonce == sender.nonce {
             // Executed alone on committed state, result discarded: refuses what cannot apply.
             BlockExecutor::new(snapshot, env)
                 .map_err(|e| AdmitError::State(e.to_string()))?
@@ -333,7 +341,7 @@ impl Chain {
         }
         let announce_it = origin == Origin::Client;
         let own = announce_it.then(|| tx.tx().clone());
-        let outcome = self.mempool.admit(tx, nonce)?;
+        let outcome = self.mempool.admit(tx, sender, min_fee)?;
         let own = own.filter(|_| outcome.admitted == Admitted::Pending);
         self.announce(
             own.into_iter()

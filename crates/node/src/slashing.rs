@@ -11,7 +11,7 @@
 //! (`AlreadySlashed`).
 
 use crate::{
-    chain::{Chain, account_nonce},
+    chain::{AdmitError, Chain, account_nonce},
     engine::ConsensusScheme,
     epochs,
     signing::sign_paying_min_fee,
@@ -26,7 +26,7 @@ use commonware_cryptography::Signer as _;
 use commonware_macros::select;
 use commonware_runtime::{Clock, Handle, Spawner};
 use futures::{StreamExt, channel::mpsc};
-use medchain_state::{StateRead, StateReadExt as _, keys};
+use medchain_state::{ExecError, StateRead, StateReadExt as _, keys};
 use medchain_types::evidence::Equivocation;
 use medchain_types::{
     Address, ChainId, FeeSchedule, Genesis, Hash32, Payload, PrivateKey, StakePayload, Transaction,
@@ -202,6 +202,7 @@ impl Reports {
             return;
         };
         let now = context.current();
+        let mut dropped = Vec::new();
         for ((epoch, offender), pending) in &mut self.pending {
             let due = pending
                 .submitted_at
@@ -222,8 +223,15 @@ impl Reports {
                     info!(tx = %admission.id, epoch, %offender, "equivocation reported");
                     nonce += 1;
                 }
+                Err(e) if refused_for_good(&e) => {
+                    warn!(%e, epoch, %offender, "equivocation report refused for good; dropping it");
+                    dropped.push((*epoch, *offender));
+                }
                 Err(e) => warn!(%e, epoch, %offender, "equivocation report refused; retrying"),
             }
+        }
+        for offence in dropped {
+            self.pending.remove(&offence);
         }
     }
 }
@@ -248,6 +256,20 @@ fn sign_report(
     sign_paying_min_fee(body, &reporting.key, reporting.fees)
 }
 
+/// Whether the state machine refuses the evidence itself, which no later retry changes (unlike
+/// a short balance or a taken nonce): it is too old, or already slashed, or does not convict.
+fn refused_for_good(error: &AdmitError) -> bool {
+    matches!(
+        error,
+        AdmitError::Rejected(
+            ExecError::EvidenceTooOld
+                | ExecError::AlreadySlashed
+                | ExecError::BadEvidence(_)
+                | ExecError::UnknownEpoch(_)
+        )
+    )
+}
+
 fn slashed(state: &impl StateRead, epoch: u64, offender: &Address) -> bool {
     matches!(state.value(&keys::slash(epoch, offender)), Ok(Some(_)))
 }
@@ -266,4 +288,27 @@ pub fn log_only<E: Spawner>(context: E, Faults(mut inbox): Faults) -> Handle<()>
             warn!(epoch = %fault.epoch(), %offender, "validator equivocated (no stake to slash)");
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_verdict_on_the_evidence_stops_the_retries() {
+        for error in [
+            ExecError::EvidenceTooOld,
+            ExecError::AlreadySlashed,
+            ExecError::BadEvidence("forged".into()),
+            ExecError::UnknownEpoch(9),
+        ] {
+            assert!(refused_for_good(&AdmitError::Rejected(error)));
+        }
+        let short = ExecError::InsufficientBalance {
+            balance: 1,
+            needed: 2,
+        };
+        assert!(!refused_for_good(&AdmitError::Rejected(short)));
+        assert!(!refused_for_good(&AdmitError::State("busy".into())));
+    }
 }

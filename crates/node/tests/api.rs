@@ -388,6 +388,94 @@ async fn queries_validate_parameters_and_prove_answers() {
     assert!(proven.proven.verified_value(&root, &key).unwrap().is_none());
 }
 
+/// Token and staking routes (issue 11): bad parameters are 400 with a hint, an epoch this node
+/// cannot prove a transition for is 404, and answers carry proofs of the asked key.
+#[tokio::test]
+async fn token_and_staking_routes_validate_parameters() {
+    let (router, _) = node();
+    let address = testkit::address(1);
+    let id = "ab".repeat(32);
+    for (path, status) in [
+        ("/v1/state/held/xyz".to_string(), StatusCode::BAD_REQUEST),
+        ("/v1/state/outputs/abc".into(), StatusCode::BAD_REQUEST),
+        (format!("/v1/state/outputs/{id}"), StatusCode::BAD_REQUEST),
+        (
+            format!("/v1/state/outputs/{id}:70000"),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/v1/state/escrows/zz".into(), StatusCode::BAD_REQUEST),
+        ("/v1/state/candidates/1234".into(), StatusCode::BAD_REQUEST),
+        (
+            "/v1/state/delegations/xx/yy".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/v1/state/unbonding/{address}/zz"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/v1/state/validator-sets/-1".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/v1/state/validator-sets/abc".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/v1/epochs/abc/transition".into(), StatusCode::BAD_REQUEST),
+        ("/v1/lists/outputs/xyz".into(), StatusCode::BAD_REQUEST),
+        (
+            "/v1/lists/token-history/xyz".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/v1/lists/candidates?limit=101".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/v1/state/held/{address}?height=99"),
+            StatusCode::NOT_FOUND,
+        ),
+        // A chain without tokens has one epoch, which never ends.
+        ("/v1/epochs/0/transition".into(), StatusCode::NOT_FOUND),
+        ("/v1/epochs/7/transition".into(), StatusCode::NOT_FOUND),
+        (
+            format!("/v1/epochs/{}/transition", u64::MAX),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (got, json) = call(&router, "GET", &path, None).await;
+        assert_eq!(got, status, "{path}: {json}");
+        error_code(&json);
+    }
+    // Absent values are proven absent against block 0, for the key asked about.
+    let outpoint = format!("{id}:3");
+    for (path, key) in [
+        (
+            format!("/v1/state/held/{address}"),
+            medchain_state::keys::held(&address).as_bytes().to_vec(),
+        ),
+        (
+            format!("/v1/state/outputs/{outpoint}"),
+            medchain_state::keys::output(&outpoint.parse().unwrap())
+                .as_bytes()
+                .to_vec(),
+        ),
+        (
+            format!("/v1/state/delegations/{address}/{}", testkit::address(2)),
+            medchain_state::keys::delegation(&address, &testkit::address(2))
+                .as_bytes()
+                .to_vec(),
+        ),
+    ] {
+        let (status, json) = call(&router, "GET", &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {json}");
+        let proven: ProvenView = serde_json::from_value(json).unwrap();
+        assert!(proven.value.is_none(), "{path}");
+        assert_eq!(proven.proven.key, key, "{path}");
+        proven.proven.verify().unwrap();
+    }
+}
+
 #[tokio::test]
 async fn unknown_routes_and_methods_get_json_errors() {
     let (router, _) = node();
@@ -427,6 +515,17 @@ async fn openapi_and_metrics_are_served() {
         "/v1/lists/emergencies",
         "/v1/lists/grantee-consents/{address}",
         "/v1/ids/{kind}/{prefix}",
+        "/v1/state/held/{address}",
+        "/v1/state/outputs/{outpoint}",
+        "/v1/state/escrows/{id}",
+        "/v1/state/candidates/{address}",
+        "/v1/state/delegations/{candidate}/{delegator}",
+        "/v1/state/unbonding/{candidate}/{delegator}",
+        "/v1/state/validator-sets/{epoch}",
+        "/v1/lists/outputs/{address}",
+        "/v1/lists/token-history/{address}",
+        "/v1/lists/candidates",
+        "/v1/epochs/{epoch}/transition",
     ] {
         assert!(
             paths.contains_key(path),

@@ -249,7 +249,7 @@ fn a_doctored_page_is_refused() {
 
     // The revocation hidden: the consent's value no longer matches its proof.
     let hidden = doctored(&served, |view| {
-        let proven = &mut view.entries[0].item_proof;
+        let proven = view.entries[0].item_proof.as_mut().unwrap();
         let mut consent = Consent::from_bytes(proven.value.as_deref().unwrap()).unwrap();
         consent.revoked_at = None;
         proven.value = Some(consent.to_bytes());

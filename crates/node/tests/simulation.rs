@@ -9,6 +9,11 @@
 //! In each, every honest validator must commit the same blocks with the same state roots, and
 //! the medical workload (register → approve → enrol → license → release → store → grant →
 //! access → revoke → access denied) must reach its expected outcome. Each scenario runs over several seeds.
+//!
+//! Epoch scenarios (issue 11, S1-dpos) run on a token genesis with 20-block epochs: the same
+//! set through three boundaries; a validator restarted across boundaries; a standby node
+//! elected in place of the weakest validator (then read back by a light client); an
+//! equivocating validator slashed and left out of the next set.
 
 use commonware_codec::{Copying, Decode as _};
 use commonware_consensus::{
@@ -29,6 +34,12 @@ use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Handle, Runner, Spawner, Supervisor, deterministic};
 use commonware_utils::{NZUsize, TryCollect, ordered::Set, probability};
 use futures::channel::oneshot;
+// The client tests' fixtures (a dependency of `served`) and a real node API on loopback.
+#[path = "../../client/tests/common/mod.rs"]
+mod fixtures;
+mod served;
+
+use medchain_client::{Client, LightClient, NodeClient, StateQuery};
 use medchain_node::{
     app::ChainApplication,
     chain::Chain,
@@ -491,14 +502,22 @@ impl Cluster {
     /// The flood of issue 7 §1 on every running validator: `keys` throwaway keys, each sending
     /// nonces 1..=`per_key` (never 0, so none can ever execute). Returns how many were held.
     fn flood(&self, keys: u64, per_key: u64) -> usize {
+        self.flood_paying(keys, per_key, 0)
+    }
+
+    /// [`Cluster::flood`] with every junk transaction naming `fee`.
+    fn flood_paying(&self, keys: u64, per_key: u64, fee: u64) -> usize {
         let mut rng = commonware_utils::test_rng();
+        let chain = self.genesis.chain_id.clone();
         let junk: Vec<Transaction> = (0..keys)
             .flat_map(|key| {
                 let actor = Actor::new(1_000_000 + key);
+                let chain = chain.clone();
                 (1..=per_key).map(move |nonce| {
                     let name = testkit::org_name(&format!("Junk {key} {nonce}"));
+                    let payload = testkit::register(&name, OrgKind::Hospital);
                     actor
-                        .sign(nonce, testkit::register(&name, OrgKind::Hospital))
+                        .sign_with_fee_for(&chain, nonce, fee, payload)
                         .tx()
                         .clone()
                 })
@@ -1096,89 +1115,126 @@ fn run_validator_replacement(seed: u64) {
     let config = deterministic::Config::new()
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(1_800)));
-    deterministic::Runner::new(config).start(|context| async move {
-        let (founder, delegator) = (Actor::new(FOUNDER_SEED), Actor::new(DELEGATOR_SEED));
-        let accounts = [founder.address, delegator.address];
-        let mut cluster =
-            Cluster::with_tokens(context, |v| Some(epoch_tokens(v, &accounts)), 1).await;
-        for index in 0..cluster.nodes.len() {
-            cluster.start(index).await;
-        }
-        let (retiring, standby) = (VALIDATORS - 1, VALIDATORS);
-        let standby_actor = Actor::new(SIGNER_SEED + standby as u64);
-        let org = testkit::org_name("Standby Hospital");
-        let mut workload = Workload::new();
-        cluster
-            .submit_and_wait(vec![
-                workload.tx(&founder, testkit::register(&org, OrgKind::Hospital)),
-            ])
-            .await;
-        let regulator = workload.regulator.clone();
-        cluster
-            .submit_and_wait(vec![
-                workload.tx(&regulator, testkit::set_state(&org, OrgState::Audited)),
-            ])
-            .await;
-        let register =
-            testkit::register_candidate(&org, &founder, &standby_actor, "127.0.0.1:9004");
-        cluster
-            .submit_and_wait(vec![workload.tx(&standby_actor, register)])
-            .await;
-        cluster
-            .submit_and_wait(vec![
-                workload.tx(&delegator, testkit::delegate(&standby_actor.address, 150)),
-            ])
-            .await;
+    let (store, genesis, elected, standby_key) =
+        deterministic::Runner::new(config).start(|context| async move {
+            let (founder, delegator) = (Actor::new(FOUNDER_SEED), Actor::new(DELEGATOR_SEED));
+            let accounts = [founder.address, delegator.address];
+            let mut cluster =
+                Cluster::with_tokens(context, |v| Some(epoch_tokens(v, &accounts)), 1).await;
+            for index in 0..cluster.nodes.len() {
+                cluster.start(index).await;
+            }
+            let (retiring, standby) = (VALIDATORS - 1, VALIDATORS);
+            let standby_actor = Actor::new(SIGNER_SEED + standby as u64);
+            let org = testkit::org_name("Standby Hospital");
+            let mut workload = Workload::new();
+            cluster
+                .submit_and_wait(vec![
+                    workload.tx(&founder, testkit::register(&org, OrgKind::Hospital)),
+                ])
+                .await;
+            let regulator = workload.regulator.clone();
+            cluster
+                .submit_and_wait(vec![
+                    workload.tx(&regulator, testkit::set_state(&org, OrgState::Audited)),
+                ])
+                .await;
+            let register =
+                testkit::register_candidate(&org, &founder, &standby_actor, "127.0.0.1:9004");
+            cluster
+                .submit_and_wait(vec![workload.tx(&standby_actor, register)])
+                .await;
+            cluster
+                .submit_and_wait(vec![
+                    workload.tx(&delegator, testkit::delegate(&standby_actor.address, 150)),
+                ])
+                .await;
 
-        // The first epoch whose set the election decided after the delegation.
-        let delegated_at = cluster.height(0);
-        let elected = cluster.epoch_of(delegated_at).next();
-        cluster
-            .wait_for_height(cluster.last_of(elected.get() - 1))
-            .await;
-        let set = cluster.participants_of(elected);
-        let key = |index: usize| cluster.signers[index].public_key();
-        assert!(
-            set.position(&key(standby)).is_some(),
-            "the candidate was not elected"
-        );
-        assert!(
-            set.position(&key(retiring)).is_none(),
-            "the weakest validator stayed"
-        );
-        assert_eq!(set.len(), VALIDATORS);
+            // The first epoch whose set the election decided after the delegation.
+            let delegated_at = cluster.height(0);
+            let elected = cluster.epoch_of(delegated_at).next();
+            cluster
+                .wait_for_height(cluster.last_of(elected.get() - 1))
+                .await;
+            let set = cluster.participants_of(elected);
+            let key = |index: usize| cluster.signers[index].public_key();
+            assert!(
+                set.position(&key(standby)).is_some(),
+                "the candidate was not elected"
+            );
+            assert!(
+                set.position(&key(retiring)).is_none(),
+                "the weakest validator stayed"
+            );
+            assert_eq!(set.len(), VALIDATORS);
 
-        let top = cluster.last_of(elected.get()) + 5;
-        cluster.wait_for_height(top).await;
-        let everyone: Vec<usize> = (0..cluster.nodes.len()).collect();
-        cluster.assert_agreement(&everyone);
-        for &index in &everyone {
-            cluster.assert_certified_by_their_epoch(index, top);
-        }
-        let signing = |index: usize| {
-            cluster.nodes[index]
-                .as_ref()
-                .unwrap()
-                .epochs
-                .signing_epochs()
-        };
-        assert!(
-            !signing(retiring).contains(&elected),
-            "the retired validator still signs"
-        );
-        assert!(signing(retiring).contains(&Epoch::zero()));
-        assert!(
-            signing(standby).contains(&elected),
-            "the elected node does not sign"
-        );
-        assert!(!signing(standby).contains(&Epoch::zero()));
+            let top = cluster.last_of(elected.get()) + 5;
+            cluster.wait_for_height(top).await;
+            let everyone: Vec<usize> = (0..cluster.nodes.len()).collect();
+            cluster.assert_agreement(&everyone);
+            for &index in &everyone {
+                cluster.assert_certified_by_their_epoch(index, top);
+            }
+            // ...and the new epoch's blocks do carry certificates (of the new set, checked above).
+            let first = cluster.last_of(elected.get() - 1) + 1;
+            assert!(
+                (first..=top)
+                    .any(|height| cluster.stores[0].finalization(height).unwrap().is_some()),
+                "no certificate of the new epoch was stored"
+            );
+            let signing = |index: usize| {
+                cluster.nodes[index]
+                    .as_ref()
+                    .unwrap()
+                    .epochs
+                    .signing_epochs()
+            };
+            assert!(
+                !signing(retiring).contains(&elected),
+                "the retired validator still signs"
+            );
+            assert!(signing(retiring).contains(&Epoch::zero()));
+            assert!(
+                signing(standby).contains(&elected),
+                "the elected node does not sign"
+            );
+            assert!(!signing(standby).contains(&Epoch::zero()));
 
-        // Validators 1, 2 and 4 are a quorum of the new set only with node 4's vote.
-        cluster.crash(0);
-        let resumed = cluster.height(1);
-        cluster.wait_for_height(resumed + 10).await;
-        cluster.assert_agreement(&everyone[1..]);
-    });
+            // Validators 1, 2 and 4 are a quorum of the new set only with node 4's vote.
+            cluster.crash(0);
+            let resumed = cluster.height(1);
+            cluster.wait_for_height(resumed + 10).await;
+            cluster.assert_agreement(&everyone[1..]);
+            (
+                cluster.stores[1].clone(),
+                cluster.genesis.clone(),
+                elected,
+                cluster.signers[standby].public_key(),
+            )
+        });
+    assert_light_client_follows(store, genesis, elected.get(), &standby_key);
+}
+
+/// A light client that trusts only the genesis learns every set up to `epoch` from the
+/// transitions a node of the simulated chain serves (each boundary certificate made by that
+/// epoch's engine) and verifies that `member` was elected into it.
+fn assert_light_client_follows(store: Store, genesis: Genesis, epoch: u64, member: &PublicKey) {
+    let chain = Arc::new(Chain::open(store, &genesis, Mempool::default(), 100).unwrap());
+    let url = served::serve_genesis(chain, genesis.clone());
+    let client = Client::new(
+        NodeClient::new(&url).unwrap(),
+        LightClient::new(genesis).unwrap(),
+    );
+    let set = client.read(&StateQuery::validator_set(epoch)).unwrap();
+    assert!(client.light.known_epoch() >= epoch);
+    let elected = set.value.expect("the set of the elected epoch");
+    assert!(
+        elected
+            .validators
+            .iter()
+            .any(|entry| entry.key == Address::from(member.clone())),
+        "the light client does not see the elected node in the set"
+    );
 }
 
 #[test]
@@ -1291,6 +1347,51 @@ fn a_gapped_nonce_flood_does_not_stop_honest_transactions() {
     for seed in 0..5 {
         run(seed, Scenario::Flood);
     }
+}
+
+/// Issue 11 §1.9: on a chain with fees the same flood, even naming the minimum fee, is refused
+/// at admission (its keys hold no balance to pay it), so none of it is held, and a funded
+/// sender's transaction still finalizes.
+fn run_fee_flood(seed: u64) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        const FEE: u64 = 10;
+        let honest = Actor::new(77);
+        let with_fees = |validators: &[Address]| {
+            let mut tokens = epoch_tokens(validators, &[honest.address]);
+            tokens.fees = FeeSchedule {
+                base: FEE,
+                per_byte: 0,
+            };
+            Some(tokens)
+        };
+        let mut cluster = Cluster::with_tokens(context, with_fees, 0).await;
+        for index in 0..VALIDATORS {
+            cluster.start(index).await;
+        }
+        // The junk pays the minimum fee, but from keys that hold nothing.
+        assert_eq!(
+            cluster.flood_paying(200, 64, FEE),
+            0,
+            "an unfunded flood was held"
+        );
+        let chain = cluster.genesis.chain_id.clone();
+        let name = testkit::org_name("Paying Clinic");
+        let paid =
+            honest.sign_with_fee_for(&chain, 0, FEE, testkit::register(&name, OrgKind::Hospital));
+        cluster.submit_and_wait(vec![paid.tx().clone()]).await;
+        cluster.assert_agreement(&(0..VALIDATORS).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn a_gapped_flood_on_a_fee_chain_is_refused_at_admission() {
+    run_every_seed_with(
+        run_fee_flood,
+        "a_gapped_flood_on_a_fee_chain_is_refused_at_admission",
+    );
 }
 
 #[test]

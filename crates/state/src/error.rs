@@ -309,6 +309,13 @@ pub enum ExecError {
     /// A candidate is endorsed by a member of an audited organisation of kind hospital.
     #[error("the endorsing organisation is not a hospital; only hospitals run validators")]
     EndorserNotHospital,
+    /// The hospital has registered as many candidates as it may
+    /// ([`crate::staking::MAX_CANDIDATES_PER_ORG`]).
+    #[error(
+        "{0} already has {max} candidate validators, the most one organisation may register",
+        max = crate::staking::MAX_CANDIDATES_PER_ORG
+    )]
+    TooManyCandidates(OrgName),
     /// A jailed (slashed) candidate takes no new delegations and is never elected again.
     #[error("the candidate is jailed for equivocation and takes no delegations")]
     CandidateJailed,
@@ -555,6 +562,7 @@ impl ExecError {
             Self::NotACandidate => "not_a_candidate",
             Self::CandidateExists => "candidate_exists",
             Self::EndorserNotHospital => "endorser_not_hospital",
+            Self::TooManyCandidates(_) => "too_many_candidates",
             Self::CandidateJailed => "candidate_jailed",
             Self::StakeTooLow => "stake_too_low",
             Self::InsufficientStake => "insufficient_stake",

@@ -47,13 +47,14 @@
 //! | `escrow/<escrow id>` | [`Escrow`] | token: an escrow and its settlement (S1-utxo contract lock) |
 //! | `cand/<address>` | [`Candidate`] | staking: a candidate validator and its staking pool (S1-dpos) |
 //! | `cands/<seq u64 BE>` | [`Address`] | staking: every candidate, in registration order (genesis validators first) |
+//! | `orgcands/<SHA-256(org)><seq u64 BE>` | [`Address`] | staking: a hospital's registered candidates (at most 4) |
 //! | `deleg/<candidate><delegator>` | [`Delegation`] | staking: a delegator's shares of a bonded pool |
 //! | `unbond/<candidate><delegator>` | [`Unbonding`] | staking: a delegator's shares of an unbonding pool |
 //! | `vset/<epoch u64 BE>` | [`ValidatorSet`] | staking: an epoch's elected validators (vset/0 at genesis) |
 //! | `slashed/<epoch u64 BE><address>` | [`SlashRecord`] | staking: a validator slashed for equivocating in an epoch |
 //!
 //! The `patrec`, `patcon`, `orgmem`, `orgs`, `entries`, `notif`, `liclist`, `emerglist`,
-//! `grantcon` and `cands` keys are [`StateList`]s: append-only, gapless lists that make "my records",
+//! `grantcon`, `cands` and `orgcands` keys are [`StateList`]s: append-only, gapless lists that make "my records",
 //! "my consents", "my entries", "emergencies about me", "our members", "the organisations",
 //! "the licences", "every break-glass request" and "consents granted to me" provable without
 //! knowing any id.
@@ -176,6 +177,8 @@ pub const ESCROW: &[u8] = b"escrow/";
 pub const CANDIDATE: &[u8] = b"cand/";
 /// Namespace of [`candidates`].
 pub const CANDIDATES: &[u8] = b"cands/";
+/// Namespace of [`org_candidates`].
+pub const ORG_CANDIDATES: &[u8] = b"orgcands/";
 /// Namespace of [`delegation`].
 pub const DELEGATION: &[u8] = b"deleg/";
 /// Namespace of [`unbonding`].
@@ -620,6 +623,16 @@ pub fn candidates() -> IndexList<Address, Candidate> {
     }
 }
 
+/// A hospital's registered candidates, in registration order (`orgcands/<SHA-256(org)><seq>` →
+/// node key); its length is what caps an organisation's registrations.
+pub fn org_candidates(org: &OrgName) -> IndexList<Address, Candidate> {
+    let owner = ContentHash::of(org.as_str().as_bytes());
+    IndexList {
+        list: StateList::new(ORG_CANDIDATES, owner.as_bytes()),
+        item: candidate,
+    }
+}
+
 /// `deleg/<candidate><delegator>`: a delegator's shares of a candidate's bonded pool.
 pub fn delegation(candidate: &Address, delegator: &Address) -> StateKey<Delegation> {
     StateKey::new(&[DELEGATION, candidate.as_bytes(), delegator.as_bytes()])
@@ -692,6 +705,7 @@ mod tests {
             ESCROW,
             CANDIDATE,
             CANDIDATES,
+            ORG_CANDIDATES,
             DELEGATION,
             UNBONDING,
             VALIDATOR_SET,
@@ -803,6 +817,12 @@ mod tests {
             candidate(&address(2)).as_bytes().to_vec(),
             candidates().list.entry(0).as_bytes().to_vec(),
             candidates().list.entry(1).as_bytes().to_vec(),
+            org_candidates(&name).list.entry(0).as_bytes().to_vec(),
+            org_candidates(&org_name_of("b"))
+                .list
+                .entry(0)
+                .as_bytes()
+                .to_vec(),
             delegation(&patient, &address(2)).as_bytes().to_vec(),
             delegation(&address(2), &patient).as_bytes().to_vec(),
             unbonding(&patient, &address(2)).as_bytes().to_vec(),
@@ -862,6 +882,10 @@ mod tests {
             [UTXO, point.tx.as_bytes(), &7u16.to_be_bytes()].concat()
         );
         assert_eq!((candidates().item)(&patient), candidate(&patient));
+        assert_eq!(
+            (org_candidates(&org_name_of("a")).item)(&patient),
+            candidate(&patient)
+        );
         assert_eq!(
             validator_set(258).as_bytes(),
             [VALIDATOR_SET, &258u64.to_be_bytes()].concat()

@@ -7,7 +7,8 @@
 //! | register | the node key (the sender) is no candidate yet | `CandidateExists` |
 //! | register | the organisation exists, is audited, and is a hospital | `UnknownOrg`, `OrgNotAudited`, `EndorserNotHospital` |
 //! | register | the endorser is a member of it (its signature is checked with the transaction, `medchain_types::CandidateEndorsement`) | `EndorserNotMember` |
-//! | delegate | the candidate exists and is not jailed | `NotACandidate`, `CandidateJailed` |
+//! | register | the organisation has fewer than [`MAX_CANDIDATES_PER_ORG`] candidates | `TooManyCandidates` |
+//! | delegate | the candidate exists, is not jailed, and its organisation is still audited | `NotACandidate`, `CandidateJailed`, `OrgNotAudited` |
 //! | delegate | the amount buys at least one share, and the balance covers it | `StakeTooLow`, `InsufficientBalance` |
 //! | undelegate | a positive amount, at most what the sender's shares are worth | `StakeTooLow`, `InsufficientStake` |
 //! | withdraw | something is unbonding, and its release epoch has come (`unbonding_epochs` whole epochs after the undelegation's) | `NothingToWithdraw`, `StillUnbonding` |
@@ -28,7 +29,9 @@
 //! owned in shares ([`Candidate`]). Delegating buys shares at the pool's rate (1:1 in a fresh
 //! pool), undelegating turns shares of the bonded pool into shares of the unbonding pool, and
 //! withdrawing sells those. Slashing scales both pools' tokens and leaves every share alone:
-//! one write whatever the number of delegators, and unbonding does not escape it. Rounding
+//! one write whatever the number of delegators, and unbonding does not escape it. The slash
+//! cuts the pools as they stand when the evidence lands, so it also reaches stake delegated
+//! after the fault and unbonding stake undelegated before it: the price of O(1). Rounding
 //! always favours the pool, so the pools never owe more than they hold.
 //!
 //! **Unbonding and the evidence window.** Evidence of a fault in epoch `e` is taken through
@@ -59,6 +62,10 @@ use std::{collections::BTreeMap, num::NonZeroU64};
 
 /// Basis points in one whole (`slash_bps` is out of this).
 const BPS: u128 = 10_000;
+
+/// Most candidates one hospital organisation registers. Every registered candidate is read at
+/// every epoch boundary, so the list must stay small; a hospital runs a few nodes at most.
+pub const MAX_CANDIDATES_PER_ORG: u64 = 4;
 
 /// The epoch of `height`: `height / epoch_length` (commonware `FixedEpocher::containing`).
 pub fn epoch_of(height: u64, epoch_length: NonZeroU64) -> u64 {
@@ -196,6 +203,14 @@ fn register<R: StateRead>(
     if endorser_org.as_ref() != Some(name) {
         return Err(ExecError::EndorserNotMember(*endorser));
     }
+    let org_list = keys::org_candidates(name).list;
+    let registered = org_list.find_length(|seq| {
+        ctx.get(org_list.entry(seq).as_bytes())
+            .map(|value| value.is_some())
+    })?;
+    if registered >= MAX_CANDIDATES_PER_ORG {
+        return Err(ExecError::TooManyCandidates(name.clone()));
+    }
     ctx.put(
         &keys::candidate(&candidate),
         &Candidate {
@@ -210,6 +225,7 @@ fn register<R: StateRead>(
         },
     );
     ctx.append(&keys::candidates().list, &candidate)?;
+    ctx.put(&org_list.entry(registered), &candidate);
     Ok(vec![Event::CandidateRegistered {
         candidate,
         org: name.clone(),
@@ -224,6 +240,13 @@ fn delegate<R: StateRead>(
     let mut candidate = existing_candidate(ctx, candidate_key)?;
     if candidate.jailed {
         return Err(ExecError::CandidateJailed);
+    }
+    // Stake that could never count in an election would only be trapped for the unbonding
+    // delay.
+    if let Some(name) = &candidate.org
+        && !org_still_audited(ctx, &candidate)?
+    {
+        return Err(ExecError::OrgNotAudited(name.clone()));
     }
     let shares = shares_for(amount, candidate.bonded_tokens, candidate.bonded_shares)
         .filter(|shares| *shares > 0)
@@ -630,10 +653,16 @@ fn qualifies(
     candidate: &Candidate,
     params: &StakingParams,
 ) -> Result<bool, StateError> {
-    if candidate.jailed || candidate.bonded_tokens < params.min_stake {
+    // Never an empty pool, whatever min_stake says: a validator must have something to slash.
+    if candidate.jailed || candidate.bonded_tokens < params.min_stake.max(1) {
         return Ok(false);
     }
-    // A hospital whose audit was withdrawn no longer runs a validator.
+    org_still_audited(state, candidate)
+}
+
+/// Whether a candidate's hospital is still audited (a genesis validator has none): one whose
+/// audit was withdrawn no longer runs a validator, nor takes delegations.
+fn org_still_audited(state: &impl StateRead, candidate: &Candidate) -> Result<bool, StateError> {
     Ok(match &candidate.org {
         None => true,
         Some(name) => state

@@ -5,7 +5,7 @@
 
 use medchain_state::{
     ExecError, keys,
-    staking::{epoch_of, last_height},
+    staking::{self, epoch_of, last_height},
     testkit::{
         Actor, World, address, delegate, double_notarize, genesis_with_validators, key, org_name,
         register_candidate, report, staked_genesis, undelegate, validator_seed, withdraw,
@@ -338,8 +338,51 @@ fn registration_is_refused_unless_an_audited_hospital_member_endorses_a_new_key(
         )
         .unwrap();
     let (epoch, epoch_end) = next_epoch_end(&world);
+    // ... and from new delegations, which could never count.
+    world.assert_rejected(
+        &delegator(1),
+        delegate(&candidate.address, 500),
+        |e| matches!(e, ExecError::OrgNotAudited(name) if *name == org),
+    );
     world.advance_to(epoch_end);
     assert!(!world.validator_keys(epoch + 1).contains(&candidate.address));
+}
+
+#[test]
+fn a_hospital_registers_at_most_max_candidates_per_org() {
+    let mut world = world(&[300]);
+    let (org, member) = hospital(&mut world);
+    for i in 0..staking::MAX_CANDIDATES_PER_ORG {
+        let node = Actor::new(4_000 + i);
+        world
+            .run(
+                &node,
+                register_candidate(&org, &member, &node, "10.0.0.4:9000"),
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        world.list(&keys::org_candidates(&org).list),
+        (0..staking::MAX_CANDIDATES_PER_ORG)
+            .map(|i| Actor::new(4_000 + i).address)
+            .collect::<Vec<_>>()
+    );
+    let one_more = Actor::new(4_100);
+    world.assert_rejected(
+        &one_more,
+        register_candidate(&org, &member, &one_more, "10.0.0.5:9000"),
+        |e| matches!(e, ExecError::TooManyCandidates(name) if *name == org),
+    );
+    // Another hospital's count is its own.
+    let other = org_name("Busan Clinic");
+    let founder = Actor::new(78);
+    world.audited_org(&founder, &other, OrgKind::Hospital);
+    world
+        .run(
+            &one_more,
+            register_candidate(&other, &founder, &one_more, "10.0.0.5:9000"),
+        )
+        .unwrap();
 }
 
 #[test]
@@ -602,6 +645,31 @@ fn an_equivocating_validator_is_slashed_burned_jailed_and_not_elected() {
         "the offender is out of the next set"
     );
     assert_eq!(world.validator_keys(1).len(), 2);
+}
+
+/// The attack the unbonding delay exists for: a validator double-signs in epoch 0 and at once
+/// undelegates its whole self-bond. For as long as evidence about epoch 0 is taken, the tokens
+/// must still sit in the (slashable) unbonding pool: the withdrawal is refused in every epoch
+/// in which the report is still accepted, and the late report then slashes them.
+#[test]
+fn a_validator_cannot_withdraw_its_stake_before_its_fault_stops_being_reportable() {
+    let mut world = world(&[1_000, 500, 400]);
+    let v0 = validator(0);
+    let evidence = equivocation(&world, 0, 0);
+    world.run(&v0, undelegate(&v0.address, 1_000)).unwrap();
+    let unbonding_epochs = params().unbonding_epochs;
+    // Wait until the last epoch in which evidence about epoch 0 is still taken.
+    world.advance_to(last_height(unbonding_epochs - 1, length()).unwrap());
+    assert_eq!(
+        world.value(&keys::epoch_state()).unwrap().epoch,
+        unbonding_epochs
+    );
+    world.assert_rejected(&v0, withdraw(&v0.address), |e| {
+        matches!(e, ExecError::StillUnbonding { .. })
+    });
+    let events = world.run(&delegator(1), report(evidence)).unwrap();
+    assert!(matches!(&events[..], [Event::Slashed { amount: 100, .. }]));
+    assert_eq!(candidate(&world, &v0.address).unbonding_tokens, 900);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use medchain_api::{HeaderView, ProvenView};
 use medchain_client::ConsensusScheme;
 use medchain_state::{
     ProvenValue, prove,
-    testkit::{GENESIS_TIME_MS, REGULATOR_SEED, World, address, chain_id},
+    testkit::{self, GENESIS_TIME_MS, REGULATOR_SEED, World, address, chain_id},
 };
 use medchain_types::{
     Address, Genesis, Hash32, Header, PrivateKey, PublicKey, TxId, ValidatorInfo, tx_root,
@@ -49,6 +49,19 @@ pub fn genesis() -> Genesis {
     }
 }
 
+/// [`genesis`] with the state testkit's token economy (its fees, supply and allocations) and
+/// epochs of `epoch_length` blocks.
+pub fn token_genesis(epoch_length: u64) -> Genesis {
+    let mut tokens = testkit::token_genesis()
+        .tokens
+        .expect("the testkit's token genesis has tokens");
+    tokens.staking.epoch_length = epoch_length;
+    Genesis {
+        tokens: Some(tokens),
+        ..genesis()
+    }
+}
+
 pub fn participants(keys: &[PrivateKey]) -> Set<PublicKey> {
     keys.iter()
         .map(|key| key.public_key())
@@ -62,9 +75,21 @@ pub fn finalization(
     signers: &[usize],
     digest: Hash32,
 ) -> Finalization<ConsensusScheme, Hash32> {
+    finalization_in(&genesis(), 0, set, signers, digest)
+}
+
+/// A finalization of `digest` by `signers` (a subset of `set`) in a round of `epoch` of the
+/// chain of `genesis`.
+pub fn finalization_in(
+    genesis: &Genesis,
+    epoch: u64,
+    set: &[PrivateKey],
+    signers: &[usize],
+    digest: Hash32,
+) -> Finalization<ConsensusScheme, Hash32> {
     let participants = participants(set);
     let proposal = Proposal::new(
-        Round::new(Epoch::zero(), View::new(9)),
+        Round::new(Epoch::new(epoch), View::new(9)),
         View::new(8),
         digest,
     );
@@ -72,7 +97,7 @@ pub fn finalization(
         .iter()
         .map(|&i| {
             ConsensusScheme::signer(
-                &genesis().consensus_namespace(),
+                &genesis.consensus_namespace(),
                 participants.clone(),
                 set[i].clone(),
             )

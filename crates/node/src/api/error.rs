@@ -113,6 +113,18 @@ impl From<AdmitError> for ApiError {
                 error,
                 "wait until this sender's waiting transactions are finalized (GET /v1/transactions/{id}), then send more",
             ),
+            AdmitError::Mempool(AdmissionError::FeeTooLow { .. }) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "fee_too_low",
+                error,
+                "name at least the minimum fee: the genesis fee schedule's base plus its per-byte fee times the signed transaction's size (the CLI does this unless --fee says otherwise)",
+            ),
+            AdmitError::Mempool(AdmissionError::CannotAfford { .. }) => Self::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "cannot_afford",
+                error,
+                "fund the sender's balance (a transfer to it with --to-balance), or wait until its waiting transactions are finalized",
+            ),
             AdmitError::Mempool(_) => Self::new(
                 StatusCode::CONFLICT,
                 "nonce_conflict",
@@ -300,6 +312,9 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::CandidateExists => "nothing to do: this node key is a candidate already",
         E::EndorserNotHospital => {
             "only audited hospital organisations run validators: register for a hospital, endorsed by one of its members"
+        }
+        E::TooManyCandidates(_) => {
+            "a hospital runs at most 4 candidate nodes: delegate to one of its candidates instead of registering another"
         }
         E::CandidateJailed => {
             "this candidate was slashed for double-signing and is never elected again: delegate to another candidate"

@@ -83,6 +83,14 @@ impl ApiState {
         queries::grant,
         queries::access_log,
         queries::access_log_entry,
+        queries::held,
+        queries::output,
+        queries::escrow,
+        queries::candidate,
+        queries::delegation,
+        queries::unbonding,
+        queries::validator_set,
+        queries::epoch_transition,
         queries::lists::patient_records,
         queries::lists::patient_consents,
         queries::lists::patient_entries,
@@ -93,6 +101,9 @@ impl ApiState {
         queries::lists::emergencies,
         queries::lists::grantee_consents,
         queries::lists::resolve_id,
+        queries::lists::owner_outputs,
+        queries::lists::token_history,
+        queries::lists::candidates,
         queries::identity::identity,
         queries::identity::identity_of,
         queries::identity::licence,
@@ -106,10 +117,10 @@ impl ApiState {
     ),
     tags(
         (name = "transactions", description = "Submit signed transactions and follow them to finality"),
-        (name = "chain", description = "Finalized blocks and chain status"),
-        (name = "state", description = "Consortium state with Merkle proofs against finalized headers: organisations, records, consents, the access log, identities, licences, the doctor revocation list, EMR entries, vouching keys and emergency requests"),
+        (name = "chain", description = "Finalized blocks, chain status, and epoch transitions (how a light client learns each epoch's validator set)"),
+        (name = "state", description = "Consortium state with Merkle proofs against finalized headers: organisations, records, consents, the access log, identities, licences, the doctor revocation list, EMR entries, vouching keys, emergency requests, token outputs and escrows, staking candidates, delegations and validator sets"),
         (name = "enrolment", description = "Key extraction by the threshold PKG: two rounds, each signed by the enrollee's chain key; partial keys sealed to the enrollee"),
-        (name = "lists", description = "Lists of a patient's records, consents, EMR entries and notifications, an organisation's members, the organisations, the licences, every emergency request and the consents granted to an address, every entry proven; id-prefix lookups"),
+        (name = "lists", description = "Lists of a patient's records, consents, EMR entries and notifications, an organisation's members, the organisations, the licences, every emergency request, the consents granted to an address, an address's token outputs and the validator candidates, every entry proven; id-prefix lookups"),
     )
 )]
 pub struct ApiDoc;

@@ -1,7 +1,8 @@
 //! Reads of finalized chain data: status, blocks, and state with proofs.
 
 use super::{
-    AccessLogView, ApiError, ApiState, BlockView, HeaderView, ProvenView, StatusView, ValidatorView,
+    AccessLogView, ApiError, ApiState, BlockView, EpochTransitionView, HeaderView, ProvenView,
+    StatusView, ValidatorView,
 };
 use axum::{
     Json, Router,
@@ -9,8 +10,12 @@ use axum::{
     extract::{Path, Query, State},
     routing::get,
 };
-use medchain_state::{StateValue, keys, keys::StateKey};
-use medchain_types::{Address, Block, ConsentId, OrgName, Purpose, RecordId};
+use medchain_state::{
+    StateRead, StateReadExt as _, StateValue, keys, keys::StateKey, staking, values::ValidatorSet,
+};
+use medchain_types::{
+    Address, Block, ConsentId, EscrowId, OrgName, Purpose, RecordId, token::OutPoint,
+};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -37,6 +42,20 @@ pub(super) fn routes() -> Router<ApiState> {
             get(access_log_entry),
         )
         .route("/v1/access-log/{patient}", get(access_log))
+        .route("/v1/state/held/{address}", get(held))
+        .route("/v1/state/outputs/{outpoint}", get(output))
+        .route("/v1/state/escrows/{id}", get(escrow))
+        .route("/v1/state/candidates/{address}", get(candidate))
+        .route(
+            "/v1/state/delegations/{candidate}/{delegator}",
+            get(delegation),
+        )
+        .route(
+            "/v1/state/unbonding/{candidate}/{delegator}",
+            get(unbonding),
+        )
+        .route("/v1/state/validator-sets/{epoch}", get(validator_set))
+        .route("/v1/epochs/{epoch}/transition", get(epoch_transition))
 }
 
 fn parse<T: FromStr>(text: &str, what: &'static str) -> Result<T, ApiError>
@@ -71,6 +90,28 @@ pub(super) async fn chain_status(
         .last_applied()?
         .ok_or_else(|| ApiError::internal("no committed block yet"))?;
     let block = committed_block(&state, applied.height)?;
+    let snapshot = store.snapshot()?;
+    let epoch = snapshot
+        .value(&keys::epoch_state())
+        .map_err(ApiError::internal)?
+        .map_or(0, |epoch| epoch.epoch);
+    let set = snapshot
+        .value(&keys::validator_set(epoch))
+        .map_err(ApiError::internal)?;
+    let validators = match set {
+        Some(set) => elected_validators(&state, &snapshot, set)?,
+        // A store without validator sets: the genesis validators are the set for good.
+        None => inner
+            .genesis
+            .validators
+            .iter()
+            .map(|v| ValidatorView {
+                name: v.name.clone(),
+                public_key: v.public_key,
+                stake: None,
+            })
+            .collect(),
+    };
     Ok(Json(StatusView {
         chain_id: inner.genesis.chain_id.clone(),
         height: applied.height,
@@ -78,17 +119,39 @@ pub(super) async fn chain_status(
         state_root: hex::encode(block.header().state_root),
         timestamp_ms: block.header().timestamp_ms,
         regulator: inner.genesis.regulator,
-        validators: inner
-            .genesis
-            .validators
-            .iter()
-            .map(|v| ValidatorView {
-                name: v.name.clone(),
-                public_key: v.public_key,
-            })
-            .collect(),
+        epoch,
+        validators,
         mempool_size: inner.chain.mempool().len(),
     }))
+}
+
+/// An elected set as the status shows it: each validator named by its genesis name, or else
+/// by the organisation it runs for as a candidate.
+fn elected_validators(
+    state: &ApiState,
+    snapshot: &impl StateRead,
+    set: ValidatorSet,
+) -> Result<Vec<ValidatorView>, ApiError> {
+    let genesis = &state.inner.genesis.validators;
+    set.validators
+        .into_iter()
+        .map(|entry| {
+            let name = match genesis.iter().find(|v| v.public_key == entry.key) {
+                Some(validator) => validator.name.clone(),
+                None => snapshot
+                    .value(&keys::candidate(&entry.key))
+                    .map_err(ApiError::internal)?
+                    .and_then(|candidate| candidate.org)
+                    .map(|org| org.to_string())
+                    .unwrap_or_default(),
+            };
+            Ok(ValidatorView {
+                name,
+                public_key: entry.key,
+                stake: Some(entry.stake),
+            })
+        })
+        .collect()
 }
 
 fn committed_block(state: &ApiState, height: u64) -> Result<Block, ApiError> {
@@ -304,6 +367,105 @@ proven_at_route!(
     /// A consent (S1-sharing), with proof.
     consent, "/v1/state/consents/{id}", "id", "consent id (hex)", "^[0-9a-fA-F]{64}$", ConsentId, keys::consent
 );
+
+// Tokens and staking (issue 11).
+
+proven_at_route!(
+    /// The sum of an address's unspent outputs locked to its key alone (S1-utxo), with proof;
+    /// absent means 0. Its fee balance is `/v1/state/accounts/{address}`.
+    held, "/v1/state/held/{address}", "address", "address (hex public key)", "^[0-9a-fA-F]{64}$", Address, keys::held
+);
+proven_at_route!(
+    /// An unspent output (S1-utxo): value, lock, lock time and creation height, with proof. A
+    /// spent output and one that never existed are both proven absent.
+    output, "/v1/state/outputs/{outpoint}", "outpoint", "output: its transaction id in hex, a colon, its index", "^[0-9a-fA-F]{64}:[0-9]{1,5}$", OutPoint, keys::output
+);
+proven_at_route!(
+    /// An escrow (S1-utxo, contract lock): payer, payee, arbiter, amount, refund time and how
+    /// it was settled, with proof.
+    escrow, "/v1/state/escrows/{id}", "id", "escrow id: the opening transaction's id (hex)", "^[0-9a-fA-F]{64}$", EscrowId, keys::escrow
+);
+proven_at_route!(
+    /// A validator candidate and its staking pool (S1-dpos), with proof.
+    candidate, "/v1/state/candidates/{address}", "address", "candidate's node key (hex)", "^[0-9a-fA-F]{64}$", Address, keys::candidate
+);
+proven_at_route!(
+    /// The validator set elected for an epoch (S1-dpos), with proof; set 0 is the genesis set.
+    validator_set, "/v1/state/validator-sets/{epoch}", "epoch", "epoch number", "^[0-9]{1,20}$", u64, validator_set_key
+);
+
+fn validator_set_key(epoch: &u64) -> StateKey<ValidatorSet> {
+    keys::validator_set(*epoch)
+}
+
+/// Defines a proven-state route keyed by a (candidate, delegator) pair, with an optional
+/// `height`.
+macro_rules! stake_pair_route {
+    ($(#[$doc:meta])* $name:ident, $path:literal, $key:path) => {
+        $(#[$doc])*
+        #[utoipa::path(get, path = $path, tag = "state",
+            params(
+                ("candidate" = String, Path, description = "candidate's node key (hex)", pattern = "^[0-9a-fA-F]{64}$"),
+                ("delegator" = String, Path, description = "delegator address (hex)", pattern = "^[0-9a-fA-F]{64}$"),
+                AtHeight,
+            ),
+            responses((status = 200, body = ProvenView), (status = 400, body = medchain_api::ErrorBody),
+                (status = 404, body = medchain_api::ErrorBody)))]
+        pub(super) async fn $name(
+            State(state): State<ApiState>,
+            path: Result<Path<(String, String)>, PathRejection>,
+            at: Result<Query<AtHeight>, QueryRejection>,
+        ) -> Result<Json<ProvenView>, ApiError> {
+            let (candidate, delegator) = stake_pair(path)?;
+            proven_key(&state, $key(&candidate, &delegator), at)
+        }
+    };
+}
+
+stake_pair_route!(
+    /// A delegator's shares in a candidate's pool (S1-dpos), with proof.
+    delegation, "/v1/state/delegations/{candidate}/{delegator}", keys::delegation
+);
+stake_pair_route!(
+    /// What a delegator is unbonding from a candidate and the epoch it can be withdrawn in
+    /// (S1-dpos), with proof.
+    unbonding, "/v1/state/unbonding/{candidate}/{delegator}", keys::unbonding
+);
+
+/// The (candidate, delegator) pair of a staking route.
+fn stake_pair(
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(Address, Address), ApiError> {
+    let Path((candidate, delegator)) = path?;
+    Ok((
+        parse(&candidate, "candidate")?,
+        parse(&delegator, "delegator")?,
+    ))
+}
+
+/// How a light client learns an epoch's successor set (S1-dpos): `vset/<epoch + 1>` proven at
+/// the epoch's last block, whose finalization the epoch's own validators signed. 404 when the
+/// epoch has not ended, when the boundary is pruned here, or when this node holds no
+/// certificate for it (it repaired the block from a peer): ask another node.
+#[utoipa::path(get, path = "/v1/epochs/{epoch}/transition", tag = "chain",
+    params(("epoch" = u64, Path, description = "the epoch that ends", minimum = 0, maximum = 18446744073709551615u64, format = "uint64")),
+    responses((status = 200, body = EpochTransitionView), (status = 400, body = medchain_api::ErrorBody), (status = 404, body = medchain_api::ErrorBody)))]
+pub(super) async fn epoch_transition(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<EpochTransitionView>, ApiError> {
+    let Path(epoch) = path?;
+    let epoch: u64 = parse(&epoch, "epoch")?;
+    let boundary = staking::last_height(epoch, state.inner.genesis.epoch_length())
+        .ok_or_else(|| ApiError::not_found(format!("epoch {epoch} never ends on this chain")))?;
+    let height = provable_height(&state, Some(boundary))?;
+    let Json(next_set) = proven_at(&state, keys::validator_set(epoch + 1), height)?;
+    Ok(Json(EpochTransitionView {
+        epoch,
+        boundary,
+        next_set,
+    }))
+}
 
 /// The consent (if any) covering a grantee, record and purpose, with proof; absence is proven too.
 #[utoipa::path(get, path = "/v1/state/grants/{grantee}/{record}/{purpose}", tag = "state",

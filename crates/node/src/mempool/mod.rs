@@ -9,13 +9,21 @@
 //!   gossiped nor proposed, and counts only against the (much smaller) queued bounds. When the gap
 //!   fills — by admission or by a finalized block — the run that became contiguous is promoted
 //!   and handed back to be gossiped.
+//! - **Fees** (issue 11). A transaction paying less than the genesis fee schedule's minimum for
+//!   its size is refused ([`AdmissionError::FeeTooLow`]), and so is one whose sender's committed
+//!   balance cannot cover the fees of everything it already has waiting plus this one
+//!   ([`AdmissionError::CannotAfford`]): a flood from unfunded keys costs nothing to refuse, and
+//!   a funded flood pays for every transaction that executes. A `token.transfer` is exempt from
+//!   the balance check: it pays its fee from its inputs.
 //! - **Bounds.** Per sender: at most [`MempoolLimits::max_queued_per_sender`] queued and
 //!   [`MempoolLimits::max_pending_per_sender`] pending. In total: when the queued space is full,
 //!   the worst-placed queued transaction (the one furthest from executable, newest first) is
-//!   evicted for a better-placed newcomer; when the pending space is full, a sender that has
-//!   already executed a transaction (an *established* account) may push out the newest pending
-//!   transaction of a sender that never has. Executable transactions from established accounts
-//!   are therefore never refused because of gapped or fresh-key junk.
+//!   evicted for a better-placed newcomer; when the pending space is full, the newest pending
+//!   transaction of the lowest-paying sender (by the fee of its next transaction; the newest
+//!   sender among equals) is evicted for a newcomer that pays more, and at an equal fee a
+//!   sender that has already executed a transaction (an *established* account) may push out a
+//!   sender that never has. Executable transactions from established accounts are therefore
+//!   never refused because of gapped or fresh-key junk paying no more than they do.
 //! - **Expiry.** Queued transactions expire after [`MempoolLimits::queued_ttl_blocks`] committed
 //!   blocks, pending ones after [`MempoolLimits::pending_ttl_blocks`]: a forgotten signed
 //!   transaction does not surface thousands of blocks later.
@@ -23,15 +31,17 @@
 //!   block building, expired, evicted, superseded by another use of its nonce, or orphaned by a
 //!   dropped predecessor — is recorded in a bounded [`DropLog`] with its [`DropReason`].
 //!
-//! Selection for a block takes each sender's transactions in nonce order starting from the
-//! nonce the proposal's parent state expects, so a block never carries a gap or a replay.
+//! Selection for a block takes the highest fee first across senders (ties in the senders'
+//! arrival order) and each sender's transactions in nonce order starting from the nonce the
+//! proposal's parent state expects, so a block never carries a gap or a replay.
 
 mod dropped;
 
 pub use dropped::{DropLog, DropReason, Dropped};
-use medchain_types::{Address, TxId, VerifiedTransaction};
+use medchain_types::{Address, Payload, TokenPayload, TxId, VerifiedTransaction};
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    cmp::Reverse,
+    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
     sync::Mutex,
 };
 
@@ -124,6 +134,34 @@ pub enum AdmissionError {
     /// The mempool has no room for a transaction placed like this one.
     #[error("mempool is full; retry later")]
     Full,
+    /// The fee is below the genesis fee schedule's minimum for the transaction's size.
+    #[error("fee {fee} is below the minimum {minimum} for this transaction's size")]
+    FeeTooLow {
+        /// The transaction's fee.
+        fee: u64,
+        /// The least it must pay.
+        minimum: u64,
+    },
+    /// The sender's committed balance does not cover the fees of its waiting transactions and
+    /// this one.
+    #[error(
+        "the sender's balance {balance} cannot pay the fees of its waiting transactions and this one ({needed})"
+    )]
+    CannotAfford {
+        /// The sender's committed balance.
+        balance: u64,
+        /// The fees it would owe with this transaction admitted.
+        needed: u64,
+    },
+}
+
+/// What admission reads about a transaction's sender from committed state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SenderAccount {
+    /// The nonce its next transaction must carry.
+    pub nonce: u64,
+    /// Its balance, which pays the fees of every transaction but a transfer.
+    pub balance: u64,
 }
 
 /// What [`Mempool::admit`] did.
@@ -184,16 +222,26 @@ struct QueuedPlace {
     seq: u64,
 }
 
+/// A sender's place in selection: the fee of its next transaction (highest first), then its
+/// arrival (earliest first). Unique per sender, as arrivals are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    fee: Reverse<u64>,
+    arrival: u64,
+}
+
 struct SenderQueue {
     nonces: BTreeMap<u64, TxId>,
+    /// Fees its waiting transactions will take from its balance (transfers pay from inputs).
+    owed: u64,
     /// The sender's committed next nonce, as last learned.
     committed: u64,
     /// First nonce not in the contiguous run from `committed`: nonces below it are pending.
     ready_end: u64,
     /// Whether the sender has executed a transaction (committed nonce above zero).
     established: bool,
-    /// Its key in `Inner::arrival`.
-    arrival: u64,
+    /// Its key in `Inner::ranked`.
+    rank: Rank,
 }
 
 impl SenderQueue {
@@ -213,8 +261,8 @@ struct Inner {
     limits: MempoolLimits,
     by_id: HashMap<TxId, Entry>,
     senders: HashMap<Address, SenderQueue>,
-    /// Senders in order of arrival, for fair selection.
-    arrival: BTreeMap<u64, Address>,
+    /// Senders best ranked first: selection walks it from the front, eviction from the back.
+    ranked: BTreeMap<Rank, Address>,
     /// Queued transactions, best placed first.
     queued: BTreeSet<(QueuedPlace, TxId)>,
     /// Pending transactions by admission height, oldest first.
@@ -247,7 +295,7 @@ impl Mempool {
                 limits,
                 by_id: HashMap::new(),
                 senders: HashMap::new(),
-                arrival: BTreeMap::new(),
+                ranked: BTreeMap::new(),
                 queued: BTreeSet::new(),
                 pending_expiry: BTreeMap::new(),
                 queued_expiry: BTreeMap::new(),
@@ -267,13 +315,23 @@ impl Mempool {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Admits a verified transaction whose sender's committed next nonce is `committed_nonce`.
+    /// Admits a verified transaction whose sender's committed account is `sender` and whose
+    /// size calls for a fee of at least `min_fee`.
     pub fn admit(
         &self,
         tx: VerifiedTransaction,
-        committed_nonce: u64,
+        sender: SenderAccount,
+        min_fee: u64,
     ) -> Result<Admission, AdmissionError> {
+        let committed_nonce = sender.nonce;
         let nonce = tx.body().nonce;
+        let fee = fee(&tx);
+        if fee < min_fee {
+            return Err(AdmissionError::FeeTooLow {
+                fee,
+                minimum: min_fee,
+            });
+        }
         if nonce < committed_nonce {
             return Err(AdmissionError::StaleNonce {
                 expected: committed_nonce,
@@ -286,7 +344,7 @@ impl Mempool {
                 got: nonce,
             });
         }
-        self.lock().admit(tx, committed_nonce)
+        self.lock().admit(tx, sender)
     }
 
     /// Learns the committed height (at start-up; [`Mempool::on_finalized`] keeps it current),
@@ -336,8 +394,13 @@ impl Mempool {
         self.len() == 0
     }
 
-    /// Candidates for a block, at most `max_txs`: senders in arrival order, each sender's
-    /// transactions in nonce order starting at `next_nonce(sender)` with no gaps.
+    /// Candidates for a block, at most `max_txs`: the highest fee first across senders (ties in
+    /// arrival order), each sender's transactions in nonce order starting at
+    /// `next_nonce(sender)` with no gaps.
+    ///
+    /// `next_nonce` reads state, so it is asked only of the senders selection reaches: those
+    /// are visited in rank order (the fee at their committed nonce) and merged with the
+    /// senders already visited by the fee of their actual next transaction.
     pub fn candidates(
         &self,
         max_txs: usize,
@@ -345,17 +408,25 @@ impl Mempool {
     ) -> Vec<VerifiedTransaction> {
         let inner = self.lock();
         let mut selected = Vec::new();
-        for sender in inner.arrival.values() {
-            if selected.len() == max_txs {
-                break;
-            }
-            let queue = &inner.senders[sender];
-            let start = next_nonce(sender);
-            for (expected, (&nonce, id)) in (start..).zip(queue.nonces.range(start..)) {
-                if nonce != expected || selected.len() == max_txs {
-                    break;
+        let mut unvisited = inner.ranked.iter().peekable();
+        // Visited senders by their next transaction: (rank, sender, nonce), best first.
+        let mut heads = BinaryHeap::new();
+        while selected.len() < max_txs {
+            let visit_next = match (heads.peek(), unvisited.peek()) {
+                (None, None) => break,
+                (Some(Reverse((best, _, _))), Some((rank, _))) => *rank < best,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+            };
+            if visit_next {
+                if let Some((rank, sender)) = unvisited.next() {
+                    let start = next_nonce(sender);
+                    heads.extend(inner.head(sender, start, rank.arrival));
                 }
-                selected.push(inner.by_id[id].tx.clone());
+            } else if let Some(Reverse((rank, sender, nonce))) = heads.pop() {
+                let id = inner.senders[&sender].nonces[&nonce];
+                selected.push(inner.by_id[&id].tx.clone());
+                heads.extend(inner.head(&sender, nonce + 1, rank.arrival));
             }
         }
         selected
@@ -395,11 +466,27 @@ impl Mempool {
 }
 
 impl Inner {
+    /// `sender`'s transaction at `nonce` as a selection head ranked by its fee, if held.
+    fn head(
+        &self,
+        sender: &Address,
+        nonce: u64,
+        arrival: u64,
+    ) -> Option<Reverse<(Rank, Address, u64)>> {
+        let id = self.senders.get(sender)?.nonces.get(&nonce)?;
+        let rank = Rank {
+            fee: Reverse(fee(&self.by_id[id].tx)),
+            arrival,
+        };
+        Some(Reverse((rank, *sender, nonce)))
+    }
+
     fn admit(
         &mut self,
         tx: VerifiedTransaction,
-        committed: u64,
+        account: SenderAccount,
     ) -> Result<Admission, AdmissionError> {
+        let committed = account.nonce;
         let id = tx.id();
         if self.by_id.contains_key(&id) {
             return Ok(Admission {
@@ -427,8 +514,16 @@ impl Inner {
                 });
             }
         }
+        let owed = self.senders.get(&sender).map_or(0, |queue| queue.owed);
+        let needed = owed.saturating_add(owed_fee(&tx));
+        if needed > account.balance {
+            return Err(AdmissionError::CannotAfford {
+                balance: account.balance,
+                needed,
+            });
+        }
         let (admitted, queued) = if nonce == ready_end {
-            self.make_room_pending(&sender, established)?;
+            self.make_room_pending(&sender, established, fee(&tx))?;
             (Admitted::Pending, None)
         } else {
             if nonce > ready_end + FUTURE_WINDOW {
@@ -451,15 +546,18 @@ impl Inner {
         if admitted == Admitted::Pending {
             promoted.extend(self.promote(&sender));
         }
+        self.refresh(&sender);
         Ok(Admission { admitted, promoted })
     }
 
-    /// Room for a pending transaction of `sender`, pushing out a fresh account's newest
-    /// pending transaction if the pool is full and `sender` is established.
+    /// Room for a pending transaction of `sender` paying `fee`: if the pool is full, the
+    /// newest pending transaction of the lowest-ranked other sender is pushed out when it pays
+    /// less, or as much while it never executed a transaction and `sender` has.
     fn make_room_pending(
         &mut self,
         sender: &Address,
         established: bool,
+        fee: u64,
     ) -> Result<(), AdmissionError> {
         let held = self.senders.get(sender).map_or(0, SenderQueue::pending);
         if held >= self.limits.max_pending_per_sender {
@@ -471,23 +569,32 @@ impl Inner {
         if self.pending_count < self.limits.max_pending {
             return Ok(());
         }
-        let victim = established
-            .then(|| self.newest_fresh_pending())
-            .flatten()
+        let (victim_sender, victim_nonce) = self
+            .eviction_victim(sender, established, fee)
             .ok_or(AdmissionError::Full)?;
-        let (victim_sender, victim_nonce) = victim;
         self.drop_from(&victim_sender, victim_nonce, DropReason::Evicted);
         Ok(())
     }
 
-    /// The newest pending transaction of the most recently arrived sender that never executed
-    /// a transaction.
-    fn newest_fresh_pending(&self) -> Option<(Address, u64)> {
-        self.arrival.values().rev().find_map(|sender| {
-            let queue = &self.senders[sender];
-            let last = queue.nonces.range(..queue.ready_end).next_back()?;
-            (!queue.established).then_some((*sender, *last.0))
-        })
+    /// The newest pending transaction of the lowest-ranked sender other than `newcomer` that
+    /// a newcomer paying `fee` outbids (see [`Inner::make_room_pending`]).
+    fn eviction_victim(
+        &self,
+        newcomer: &Address,
+        established: bool,
+        fee: u64,
+    ) -> Option<(Address, u64)> {
+        self.ranked
+            .iter()
+            .rev()
+            // Ranked lowest fee first: past the newcomer's fee nobody is outbid.
+            .take_while(|(rank, _)| rank.fee.0 <= fee)
+            .find_map(|(rank, sender)| {
+                let queue = &self.senders[sender];
+                let last = queue.nonces.range(..queue.ready_end).next_back()?;
+                let outbid = rank.fee.0 < fee || (established && !queue.established);
+                (outbid && sender != newcomer).then_some((*sender, *last.0))
+            })
     }
 
     /// Room for a queued transaction of `sender` placed at `place`, evicting a worse-placed
@@ -531,18 +638,24 @@ impl Inner {
                 self.pending_expiry.insert(expiry_key, id);
             }
         }
-        let arrival = &mut self.arrival;
+        let ranked = &mut self.ranked;
         let queue = self.senders.entry(sender).or_insert_with(|| {
-            arrival.insert(seq, sender);
+            let rank = Rank {
+                fee: Reverse(0),
+                arrival: seq,
+            };
+            ranked.insert(rank, sender);
             SenderQueue {
                 nonces: BTreeMap::new(),
+                owed: 0,
                 committed,
                 ready_end: committed,
                 established: committed > 0,
-                arrival: seq,
+                rank,
             }
         });
         queue.nonces.insert(nonce, id);
+        queue.owed = queue.owed.saturating_add(owed_fee(&tx));
         if queued.is_none() {
             queue.ready_end = nonce + 1;
         }
@@ -610,7 +723,7 @@ impl Inner {
             }
         }
         let promoted = self.promote(sender);
-        self.forget_if_empty(sender);
+        self.refresh(sender);
         promoted
     }
 
@@ -629,7 +742,7 @@ impl Inner {
             };
             self.remove(&id, Some(why));
         }
-        self.forget_if_empty(sender);
+        self.refresh(sender);
     }
 
     /// Drops one queued transaction (nothing follows from it: it is already after a gap).
@@ -643,7 +756,7 @@ impl Inner {
                 queue.nonces.remove(&nonce);
             }
             self.remove(id, Some(reason));
-            self.forget_if_empty(&sender);
+            self.refresh(&sender);
         } else {
             self.drop_from(&sender, nonce, reason);
         }
@@ -681,6 +794,9 @@ impl Inner {
         let Some(entry) = self.by_id.remove(id) else {
             return;
         };
+        if let Some(queue) = self.senders.get_mut(&entry.tx.body().sender) {
+            queue.owed = queue.owed.saturating_sub(owed_fee(&entry.tx));
+        }
         let expiry_key = (entry.admitted_at, entry.seq);
         match entry.queued {
             Some(place) => {
@@ -698,13 +814,45 @@ impl Inner {
         }
     }
 
-    fn forget_if_empty(&mut self, sender: &Address) {
-        if let Some(queue) = self.senders.get(sender)
-            && queue.nonces.is_empty()
-        {
-            self.arrival.remove(&queue.arrival);
+    /// Re-ranks `sender` after its transactions changed (by the fee of the one at its
+    /// committed nonce, if that is pending; 0 if it has none executable), or forgets it once it
+    /// has none.
+    fn refresh(&mut self, sender: &Address) {
+        let Some(queue) = self.senders.get_mut(sender) else {
+            return;
+        };
+        if queue.nonces.is_empty() {
+            self.ranked.remove(&queue.rank);
             self.senders.remove(sender);
+            return;
         }
+        let next_fee = match queue.nonces.get(&queue.committed) {
+            Some(id) if queue.pending() > 0 => fee(&self.by_id[id].tx),
+            _ => 0,
+        };
+        let rank = Rank {
+            fee: Reverse(next_fee),
+            arrival: queue.rank.arrival,
+        };
+        if rank != queue.rank {
+            self.ranked.remove(&queue.rank);
+            self.ranked.insert(rank, *sender);
+            queue.rank = rank;
+        }
+    }
+}
+
+/// The fee a transaction offers.
+fn fee(tx: &VerifiedTransaction) -> u64 {
+    tx.body().fee
+}
+
+/// The fee a transaction takes from its sender's balance: all of it, except for a transfer,
+/// which pays from its inputs (S1-utxo).
+fn owed_fee(tx: &VerifiedTransaction) -> u64 {
+    match &tx.body().payload {
+        Payload::Token(TokenPayload::Transfer { .. }) => 0,
+        _ => fee(tx),
     }
 }
 

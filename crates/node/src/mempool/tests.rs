@@ -1,8 +1,11 @@
 use super::*;
 use commonware_cryptography::Signer;
-use medchain_types::{ChainId, OrgKind, OrgName, Payload, PrivateKey, RegistryPayload, TxBody};
+use medchain_types::{
+    ChainId, OrgKind, OrgName, Payload, PrivateKey, RegistryPayload, TokenPayload, TxBody,
+    token::{OutPoint, Payee, TxOutput},
+};
 
-fn tx(seed: u64, nonce: u64) -> VerifiedTransaction {
+fn signed(seed: u64, nonce: u64, fee: u64, payload: Payload) -> VerifiedTransaction {
     let key = PrivateKey::from_seed(seed);
     let chain = ChainId::new("medchain-test").unwrap();
     TxBody {
@@ -10,11 +13,8 @@ fn tx(seed: u64, nonce: u64) -> VerifiedTransaction {
         sender: Address::from(key.public_key()),
         nonce,
         valid_until_ms: u64::MAX,
-        fee: 0,
-        payload: Payload::Registry(RegistryPayload::Register {
-            name: OrgName::new(format!("org {seed} {nonce}")).unwrap(),
-            kind: OrgKind::Hospital,
-        }),
+        fee,
+        payload,
     }
     .sign(&key)
     .unwrap()
@@ -22,12 +22,38 @@ fn tx(seed: u64, nonce: u64) -> VerifiedTransaction {
     .unwrap()
 }
 
+/// A transaction of sender `seed` at `nonce` paying `fee` from its balance.
+fn paying(seed: u64, nonce: u64, fee: u64) -> VerifiedTransaction {
+    let payload = Payload::Registry(RegistryPayload::Register {
+        name: OrgName::new(format!("org {seed} {nonce}")).unwrap(),
+        kind: OrgKind::Hospital,
+    });
+    signed(seed, nonce, fee, payload)
+}
+
+/// A free transaction (as on a chain without tokens).
+fn tx(seed: u64, nonce: u64) -> VerifiedTransaction {
+    paying(seed, nonce, 0)
+}
+
+/// A sender with committed next nonce `nonce` and no balance (enough on a free chain).
+fn at(nonce: u64) -> SenderAccount {
+    SenderAccount { nonce, balance: 0 }
+}
+
+/// A sender at nonce 0 holding `balance`.
+fn funded(balance: u64) -> SenderAccount {
+    SenderAccount { nonce: 0, balance }
+}
+
 fn sender(seed: u64) -> Address {
     tx(seed, 0).body().sender
 }
 
 fn admitted(pool: &Mempool, seed: u64, nonce: u64, committed: u64) -> Admitted {
-    pool.admit(tx(seed, nonce), committed).unwrap().admitted
+    pool.admit(tx(seed, nonce), at(committed), 0)
+        .unwrap()
+        .admitted
 }
 
 fn small(limits: impl FnOnce(&mut MempoolLimits)) -> Mempool {
@@ -37,7 +63,11 @@ fn small(limits: impl FnOnce(&mut MempoolLimits)) -> Mempool {
 }
 
 fn dropped(pool: &Mempool, seed: u64, nonce: u64) -> DropReason {
-    match pool.status(&tx(seed, nonce).id()) {
+    drop_reason(pool, &tx(seed, nonce))
+}
+
+fn drop_reason(pool: &Mempool, tx: &VerifiedTransaction) -> DropReason {
+    match pool.status(&tx.id()) {
         Some(MempoolStatus::Dropped(dropped)) => dropped.reason,
         other => panic!("expected a drop record, got {other:?}"),
     }
@@ -69,11 +99,11 @@ fn admission_enforces_the_nonce_window_and_duplicates() {
     assert_eq!(admitted(&pool, 1, 5, 5), Admitted::Pending);
     assert_eq!(admitted(&pool, 1, 5, 5), Admitted::Duplicate);
     assert!(matches!(
-        pool.admit(tx(1, 4), 5),
+        pool.admit(tx(1, 4), at(5), 0),
         Err(AdmissionError::StaleNonce { .. })
     ));
     assert!(matches!(
-        pool.admit(tx(1, 5 + NONCE_WINDOW), 5),
+        pool.admit(tx(1, 5 + NONCE_WINDOW), at(5), 0),
         Err(AdmissionError::NonceTooFar { .. })
     ));
     assert_eq!(pool.len(), 1);
@@ -119,7 +149,7 @@ fn finalization_prunes_included_transactions_without_a_drop_record() {
 fn a_losing_transaction_with_the_included_nonce_is_recorded_as_superseded() {
     let pool = Mempool::default();
     let mine = tx(1, 0);
-    pool.admit(mine.clone(), 0).unwrap();
+    pool.admit(mine.clone(), at(0), 0).unwrap();
     // The block carried another transaction of the same sender and nonce.
     let winner = TxId::of_encoded(b"the winner");
     pool.on_finalized(1, [(&mine.body().sender, 0, winner)], |_| 1);
@@ -142,14 +172,14 @@ fn gapped_transactions_are_queued_then_promoted_when_the_gap_fills() {
         pool.candidates(10, |_| 0).is_empty(),
         "a queued tx was selected"
     );
-    let first = pool.admit(tx(1, 0), 0).unwrap();
+    let first = pool.admit(tx(1, 0), at(0), 0).unwrap();
     assert_eq!(first.admitted, Admitted::Pending);
     assert!(first.promoted.is_empty(), "nonce 1 is still missing");
     assert_eq!(
         pool.status(&tx(1, 2).id()),
         Some(MempoolStatus::Queued { waiting_for: 1 })
     );
-    let second = pool.admit(tx(1, 1), 0).unwrap();
+    let second = pool.admit(tx(1, 1), at(0), 0).unwrap();
     let promoted: Vec<u64> = second.promoted.iter().map(|t| t.body().nonce).collect();
     assert_eq!(
         promoted,
@@ -178,7 +208,7 @@ fn the_nonce_gap_error_names_the_first_missing_nonce() {
     let far = 2 + FUTURE_WINDOW + 1;
     // Nonce 1 is missing: that is what the sender must send next, not 3.
     assert_eq!(
-        pool.admit(tx(1, far), 0).unwrap_err(),
+        pool.admit(tx(1, far), at(0), 0).unwrap_err(),
         AdmissionError::NonceGap {
             expected: 1,
             got: far
@@ -192,7 +222,7 @@ fn a_sender_may_queue_only_a_few_transactions() {
     admitted(&pool, 1, 1, 0);
     admitted(&pool, 1, 2, 0);
     assert_eq!(
-        pool.admit(tx(1, 3), 0).unwrap_err(),
+        pool.admit(tx(1, 3), at(0), 0).unwrap_err(),
         AdmissionError::SenderFull {
             kind: "queued",
             held: 2
@@ -208,7 +238,10 @@ fn a_full_queue_evicts_the_worst_placed_transaction_for_a_better_one() {
     admitted(&pool, 1, 30, 0);
     admitted(&pool, 2, 5, 0);
     // Worse placed than everything held: refused.
-    assert_eq!(pool.admit(tx(3, 40), 0).unwrap_err(), AdmissionError::Full);
+    assert_eq!(
+        pool.admit(tx(3, 40), at(0), 0).unwrap_err(),
+        AdmissionError::Full
+    );
     // Better placed than the gap-30 one: it takes its place.
     assert!(matches!(admitted(&pool, 4, 1, 0), Admitted::Queued { .. }));
     assert_eq!(dropped(&pool, 1, 30), DropReason::Evicted);
@@ -223,14 +256,20 @@ fn when_pending_is_full_established_accounts_push_out_fresh_ones() {
     admitted(&pool, 1, 0, 0);
     admitted(&pool, 2, 0, 0);
     // A fresh account is refused...
-    assert_eq!(pool.admit(tx(3, 0), 0).unwrap_err(), AdmissionError::Full);
+    assert_eq!(
+        pool.admit(tx(3, 0), at(0), 0).unwrap_err(),
+        AdmissionError::Full
+    );
     // ...an established one (it has executed 4 transactions) takes the newest fresh slot.
     assert_eq!(admitted(&pool, 4, 4, 4), Admitted::Pending);
     assert_eq!(dropped(&pool, 2, 0), DropReason::Evicted);
     assert!(pool.contains(&tx(1, 0).id()));
     // With no fresh account left to push out, even an established one waits.
     assert_eq!(admitted(&pool, 5, 9, 9), Admitted::Pending);
-    assert_eq!(pool.admit(tx(6, 3), 3).unwrap_err(), AdmissionError::Full);
+    assert_eq!(
+        pool.admit(tx(6, 3), at(3), 0).unwrap_err(),
+        AdmissionError::Full
+    );
 }
 
 #[test]
@@ -297,7 +336,7 @@ fn per_sender_pending_bound_is_enforced() {
     admitted(&pool, 1, 0, 0);
     admitted(&pool, 1, 1, 0);
     assert_eq!(
-        pool.admit(tx(1, 2), 0).unwrap_err(),
+        pool.admit(tx(1, 2), at(0), 0).unwrap_err(),
         AdmissionError::SenderFull {
             kind: "pending",
             held: 2
@@ -315,7 +354,7 @@ fn a_gapped_flood_from_fresh_keys_never_blocks_an_established_sender() {
     let mut refused = 0;
     for key in 1_000..1_200 {
         for nonce in 1..=FUTURE_WINDOW {
-            refused += usize::from(pool.admit(tx(key, nonce), 0).is_err());
+            refused += usize::from(pool.admit(tx(key, nonce), at(0), 0).is_err());
         }
     }
     assert!(refused > 0, "the flood must hit the queued bounds");
@@ -338,5 +377,289 @@ fn a_full_queue_prefers_established_senders_over_fresh_ones() {
     ));
     assert_eq!(dropped(&pool, 1, 2), DropReason::Evicted);
     // Another fresh key cannot push it out.
-    assert_eq!(pool.admit(tx(3, 1), 0).unwrap_err(), AdmissionError::Full);
+    assert_eq!(
+        pool.admit(tx(3, 1), at(0), 0).unwrap_err(),
+        AdmissionError::Full
+    );
+}
+
+/// (sender seed, nonce) of each transaction, in order.
+fn picked(txs: &[VerifiedTransaction]) -> Vec<(Address, u64)> {
+    txs.iter()
+        .map(|t| (t.body().sender, t.body().nonce))
+        .collect()
+}
+
+#[test]
+fn selection_takes_the_highest_fee_first_and_keeps_each_senders_nonce_order() {
+    let pool = Mempool::default();
+    let rich = funded(1_000);
+    for (seed, nonce, fee) in [
+        (1, 0, 1),
+        (1, 1, 50),
+        (2, 0, 10),
+        (3, 0, 10),
+        (4, 0, 100),
+        (4, 1, 2),
+    ] {
+        pool.admit(paying(seed, nonce, fee), rich, 0).unwrap();
+    }
+    let (a, b, c, d) = (sender(1), sender(2), sender(3), sender(4));
+    // Sender a's fee-50 transaction waits behind its fee-1 one; b and c tie, b arrived first;
+    // d's fee-2 transaction waits for its fee-100 one but then comes before a's fee-1 one.
+    assert_eq!(
+        picked(&pool.candidates(10, |_| 0)),
+        vec![(d, 0), (b, 0), (c, 0), (d, 1), (a, 0), (a, 1)]
+    );
+    assert_eq!(picked(&pool.candidates(2, |_| 0)), vec![(d, 0), (b, 0)]);
+    // A parent that already holds d's and a's nonce 0: d now offers 2, a offers 50. Senders
+    // are reached in the order of the fee at their committed nonce (state is read only for
+    // the senders selection reaches), then ordered by what they offer next.
+    let after = pool.candidates(10, |s| u64::from(*s == a || *s == d));
+    assert_eq!(picked(&after), vec![(b, 0), (c, 0), (d, 1), (a, 1)]);
+}
+
+#[test]
+fn a_fee_below_the_minimum_is_refused() {
+    let pool = Mempool::default();
+    assert_eq!(
+        pool.admit(paying(1, 0, 3), funded(100), 4).unwrap_err(),
+        AdmissionError::FeeTooLow { fee: 3, minimum: 4 }
+    );
+    assert!(pool.admit(paying(1, 0, 4), funded(100), 4).is_ok());
+}
+
+#[test]
+fn a_sender_must_afford_the_fees_of_everything_it_has_waiting() {
+    let pool = Mempool::default();
+    // No balance, no admission: not even a place in the queue.
+    assert_eq!(
+        pool.admit(paying(1, 3, 5), funded(0), 1).unwrap_err(),
+        AdmissionError::CannotAfford {
+            balance: 0,
+            needed: 5
+        }
+    );
+    assert!(pool.is_empty());
+    let account = funded(12);
+    pool.admit(paying(2, 0, 5), account, 1).unwrap();
+    pool.admit(paying(2, 2, 5), account, 1).unwrap(); // queued fees count too
+    assert_eq!(
+        pool.admit(paying(2, 1, 5), account, 1).unwrap_err(),
+        AdmissionError::CannotAfford {
+            balance: 12,
+            needed: 15
+        }
+    );
+    // Once nonce 2 is dropped, its fee is no longer owed.
+    pool.evict_from(&sender(2), 2, DropReason::Evicted);
+    assert!(pool.admit(paying(2, 1, 5), account, 1).is_ok());
+    // Executed transactions paid already: the balance read after the block is what is left.
+    finalize(&pool, 1, &[]);
+    let included = paying(2, 0, 5);
+    pool.on_finalized(2, [(&sender(2), 0, included.id())], |_| 1);
+    let after = SenderAccount {
+        nonce: 1,
+        balance: 7,
+    };
+    assert!(pool.admit(paying(2, 2, 2), after, 1).is_ok());
+}
+
+#[test]
+fn a_transfer_pays_from_its_inputs_and_needs_no_balance() {
+    let pool = Mempool::default();
+    let key = PrivateKey::from_seed(7);
+    let to_self = TxOutput {
+        value: 90,
+        to: Payee::Balance(Address::from(key.public_key())),
+    };
+    let transfer = Payload::Token(TokenPayload::Transfer {
+        inputs: vec![OutPoint {
+            tx: TxId::of_encoded(b"funding"),
+            index: 0,
+        }],
+        from_balance: 0,
+        outputs: vec![to_self],
+        cosignatures: vec![],
+    });
+    let admission = pool
+        .admit(signed(7, 0, 10, transfer), funded(0), 1)
+        .unwrap();
+    assert_eq!(admission.admitted, Admitted::Pending);
+    // The balance it feeds is not there yet: a fee from the balance still is not affordable.
+    assert!(matches!(
+        pool.admit(paying(7, 1, 10), funded(0), 1),
+        Err(AdmissionError::CannotAfford { .. })
+    ));
+}
+
+#[test]
+fn when_pending_is_full_the_lowest_fee_senders_newest_transaction_makes_room() {
+    let pool = small(|l| l.max_pending = 3);
+    let rich = funded(1_000);
+    pool.admit(paying(1, 0, 2), rich, 0).unwrap();
+    pool.admit(paying(1, 1, 9), rich, 0).unwrap();
+    pool.admit(paying(2, 0, 5), rich, 0).unwrap();
+    // Paying no more than the lowest (sender 1 at 2) finds no room.
+    assert_eq!(
+        pool.admit(paying(3, 0, 2), rich, 0).unwrap_err(),
+        AdmissionError::Full
+    );
+    // Paying more evicts sender 1's newest transaction, not its next one.
+    pool.admit(paying(3, 0, 3), rich, 0).unwrap();
+    assert_eq!(drop_reason(&pool, &paying(1, 1, 9)), DropReason::Evicted);
+    assert_eq!(
+        pool.status(&paying(1, 0, 2).id()),
+        Some(MempoolStatus::Pending)
+    );
+    pool.admit(paying(4, 0, 4), rich, 0).unwrap();
+    assert_eq!(drop_reason(&pool, &paying(1, 0, 2)), DropReason::Evicted);
+    assert_eq!(pool.pending_len(), 3);
+    let chosen = picked(&pool.candidates(10, |_| 0));
+    assert_eq!(chosen, vec![(sender(2), 0), (sender(4), 0), (sender(3), 0)]);
+}
+
+#[test]
+fn a_gapped_flood_from_unfunded_keys_is_refused_outright_once_fees_are_on() {
+    let pool = Mempool::default();
+    for key in 1_000..1_100 {
+        for nonce in 1..=8 {
+            assert!(matches!(
+                pool.admit(paying(key, nonce, 1), at(0), 1),
+                Err(AdmissionError::CannotAfford { .. })
+            ));
+        }
+    }
+    assert!(pool.is_empty());
+}
+
+/// Every index agrees with the senders' queues: what a sender owes is the sum of the fees its
+/// held transactions take from its balance, each sender has one rank and it is the fee of its
+/// next executable transaction, and the pending count is the sum of the senders' runs.
+fn assert_consistent(pool: &Mempool) {
+    let inner = pool.lock();
+    let mut held = 0;
+    let mut pending = 0;
+    for (sender, queue) in &inner.senders {
+        let owed: u64 = queue
+            .nonces
+            .values()
+            .map(|id| owed_fee(&inner.by_id[id].tx))
+            .sum();
+        assert_eq!(queue.owed, owed, "owed of {sender}");
+        let next_fee = match queue.nonces.get(&queue.committed) {
+            Some(id) if queue.pending() > 0 => fee(&inner.by_id[id].tx),
+            _ => 0,
+        };
+        assert_eq!(queue.rank.fee.0, next_fee, "rank of {sender}");
+        assert_eq!(inner.ranked.get(&queue.rank), Some(sender));
+        assert!(!queue.nonces.is_empty(), "an empty sender is kept");
+        held += queue.nonces.len();
+        pending += queue.pending();
+    }
+    assert_eq!(inner.ranked.len(), inner.senders.len());
+    assert_eq!(inner.by_id.len(), held);
+    assert_eq!(inner.pending_count, pending);
+    let unqueued = inner.by_id.values().filter(|e| e.queued.is_none()).count();
+    assert_eq!(unqueued, pending);
+}
+
+/// One thing that happens to a mempool.
+#[derive(Clone, Debug)]
+enum Op {
+    /// Sender `seed` submits `nonce` paying `fee`, holding `balance`.
+    Admit {
+        seed: u64,
+        nonce: u64,
+        fee: u64,
+        balance: u64,
+    },
+    /// A block includes sender `seed`'s next transaction.
+    Include { seed: u64 },
+    /// Sender `seed`'s transaction at `nonce` fails at block building.
+    Fail { seed: u64, nonce: u64 },
+    /// Blocks pass (expiry).
+    Wait { blocks: u64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..6u64, 0..8u64, 0..5u64, 0..20u64).prop_map(|(seed, nonce, fee, balance)| {
+            Op::Admit { seed, nonce, fee, balance }
+        }),
+        2 => (0..6u64).prop_map(|seed| Op::Include { seed }),
+        1 => (0..6u64, 0..8u64).prop_map(|(seed, nonce)| Op::Fail { seed, nonce }),
+        1 => (1..4u64).prop_map(|blocks| Op::Wait { blocks }),
+    ]
+}
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Under any sequence of admissions, inclusions, failures and expiries, the indexes stay
+    /// consistent, a block's candidates keep each sender's nonces contiguous from its
+    /// committed nonce, and no sender ever owes more than its balance at admission allowed.
+    #[test]
+    fn the_mempool_stays_consistent_under_any_sequence(ops in prop::collection::vec(op(), 1..60)) {
+        let pool = small(|l| {
+            l.max_pending = 6;
+            l.max_queued = 4;
+            l.max_queued_per_sender = 2;
+            l.pending_ttl_blocks = 6;
+            l.queued_ttl_blocks = 3;
+        });
+        // Each sender's committed next nonce.
+        let mut committed: HashMap<Address, u64> = HashMap::new();
+        let mut height = 0;
+        for op in ops {
+            match op {
+                Op::Admit { seed, nonce, fee, balance } => {
+                    let account = SenderAccount {
+                        nonce: committed.get(&sender(seed)).copied().unwrap_or(0),
+                        balance,
+                    };
+                    let admitted = pool.admit(paying(seed, nonce, fee), account, 1);
+                    if admitted.is_ok_and(|a| a.admitted != Admitted::Duplicate) {
+                        // What it owes now, this one included, its balance covers.
+                        let owed = pool.lock().senders.get(&sender(seed)).map_or(0, |q| q.owed);
+                        prop_assert!(owed <= balance);
+                    }
+                }
+                Op::Include { seed } => {
+                    let next = committed.get(&sender(seed)).copied().unwrap_or(0);
+                    let chosen = pool.candidates(usize::MAX, |s| committed.get(s).copied().unwrap_or(0));
+                    let Some(tx) = chosen.iter().find(|tx| tx.body().sender == sender(seed)) else {
+                        continue;
+                    };
+                    prop_assert_eq!(tx.body().nonce, next);
+                    height += 1;
+                    committed.insert(sender(seed), next + 1);
+                    let id = tx.id();
+                    pool.on_finalized(height, [(&sender(seed), next, id)], |_| next + 1);
+                }
+                Op::Fail { seed, nonce } => {
+                    pool.evict_from(&sender(seed), nonce, DropReason::Evicted);
+                }
+                Op::Wait { blocks } => {
+                    height += blocks;
+                    pool.on_finalized(height, [], |_| 0);
+                }
+            }
+            assert_consistent(&pool);
+            // Each sender's candidates run contiguously from its committed nonce.
+            let chosen = pool.candidates(usize::MAX, |s| committed.get(s).copied().unwrap_or(0));
+            for seed in 0..6 {
+                let nonces: Vec<u64> = chosen
+                    .iter()
+                    .filter(|tx| tx.body().sender == sender(seed))
+                    .map(|tx| tx.body().nonce)
+                    .collect();
+                let start = committed.get(&sender(seed)).copied().unwrap_or(0);
+                let expected: Vec<u64> = (start..start + nonces.len() as u64).collect();
+                prop_assert_eq!(nonces, expected);
+            }
+        }
+    }
 }

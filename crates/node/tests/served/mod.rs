@@ -19,7 +19,7 @@ use medchain_node::{
 };
 use medchain_state::StateValue;
 use medchain_storage::Store;
-use medchain_types::VerifiedTransaction;
+use medchain_types::{Block, VerifiedTransaction};
 use std::{sync::Arc, thread};
 
 /// A chain on an in-memory store at the fixtures' genesis.
@@ -50,6 +50,14 @@ pub fn commit(chain: &Chain, txs: &[VerifiedTransaction]) {
 /// with a certificate of validators 0, 1 and 2: what the validators would do. Returns how
 /// many transactions it holds.
 pub fn finalize_next(chain: &Chain) -> usize {
+    finalize_next_with(chain, |block| {
+        hex::decode(fixtures::certified_by(&[0, 1, 2], block.header()).unwrap()).unwrap()
+    })
+}
+
+/// Builds the next block from the mempool (one second after its parent) and finalizes it
+/// with the certificate `certify` makes for it. Returns how many transactions it holds.
+pub fn finalize_next_with(chain: &Chain, certify: impl FnOnce(&Block) -> Vec<u8>) -> usize {
     let parent = chain
         .store()
         .block_by_height(chain.committed_height())
@@ -62,13 +70,9 @@ pub fn finalize_next(chain: &Chain) -> usize {
             parent.header().proposer,
         )
         .unwrap();
-    let certificate = fixtures::certified_by(&[0, 1, 2], block.header()).unwrap();
+    let certificate = certify(&block);
     chain
-        .finalize(
-            &mut test_rng(),
-            &block,
-            Some(&hex::decode(certificate).unwrap()),
-        )
+        .finalize(&mut test_rng(), &block, Some(&certificate))
         .unwrap();
     block.txs().len()
 }
@@ -95,12 +99,21 @@ pub fn verdict_on_doctored<E: StateValue, V: StateValue>(
 
 /// Flips the last byte of the value entry `seq` names, as a node altering it would.
 pub fn alter_named_value(view: &mut ProvenListView, seq: usize) {
-    let value = view.entries[seq].item_proof.value.as_mut().unwrap();
+    let value = view.entries[seq]
+        .item_proof
+        .as_mut()
+        .and_then(|proof| proof.value.as_mut())
+        .unwrap();
     *value.last_mut().unwrap() ^= 1;
 }
 
 /// Serves the chain's API on a free loopback port; returns its URL.
 pub fn serve(chain: Arc<Chain>) -> String {
+    serve_genesis(chain, fixtures::genesis())
+}
+
+/// Serves the API of a chain of `genesis` on a free loopback port; returns its URL.
+pub fn serve_genesis(chain: Arc<Chain>, genesis: medchain_types::Genesis) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -112,13 +125,7 @@ pub fn serve(chain: Arc<Chain>) -> String {
         medchain_state::testkit::address(99),
         NonceLimits::default(),
     );
-    let state = ApiState::new(
-        Box::new(String::new),
-        chain,
-        fixtures::genesis(),
-        metrics,
-        enrolment,
-    );
+    let state = ApiState::new(Box::new(String::new), chain, genesis, metrics, enrolment);
     thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -1,10 +1,12 @@
 //! Lists with proofs — a patient's records, consents, EMR entries and notifications, an
 //! organisation's members, the organisations, the licences, every emergency request, the
-//! consents granted to a grantee — and id-prefix lookups.
+//! consents granted to a grantee, an address's token outputs and token history, the validator
+//! candidates — and id-prefix lookups.
 //!
 //! A list page proves, at one certified height, the list's length and each entry on the page
 //! together with the value the entry names (a record id and the record), so a client learns
-//! what exists without knowing any id and trusts no node for it.
+//! what exists without knowing any id and trusts no node for it. A named value may be proven
+//! absent where that is its meaning (a spent output); a history's entries name nothing.
 
 use super::{ApiError, ApiState, certified_height, committed_block, finalization_hex, parse};
 use axum::{
@@ -19,7 +21,7 @@ use medchain_api::{
 };
 use medchain_state::{
     ProvenValue, StateValue,
-    keys::{self, IndexList, StateKey},
+    keys::{self, IndexList, StateKey, StateList},
 };
 use medchain_storage::Store;
 use medchain_types::{Address, ConsentId, OrgName, RecordId, TxId};
@@ -46,6 +48,9 @@ pub(super) fn routes() -> Router<ApiState> {
             "/v1/lists/grantee-consents/{address}",
             get(grantee_consents),
         )
+        .route("/v1/lists/outputs/{address}", get(owner_outputs))
+        .route("/v1/lists/token-history/{address}", get(token_history))
+        .route("/v1/lists/candidates", get(candidates))
         .route("/v1/ids/{kind}/{prefix}", get(resolve_id))
 }
 
@@ -61,17 +66,69 @@ pub(in crate::api) struct Page {
     limit: Option<usize>,
 }
 
+/// A list served page by page with proofs: its entries, and what each entry names, if
+/// anything.
+trait ProvableList {
+    /// What the list stores at each position.
+    type Entry: StateValue + Serialize;
+
+    /// The entries.
+    fn entries(&self) -> &StateList<Self::Entry>;
+
+    /// The value `entry` names at `height` (decoded for display) with its proof; `None` for a
+    /// list whose entries are the values themselves.
+    fn item(
+        &self,
+        store: &Store,
+        entry: &Self::Entry,
+        height: u64,
+    ) -> Result<Option<(serde_json::Value, ProvenValue)>, ApiError>;
+}
+
+impl<E: StateValue + Serialize, V: StateValue + Serialize> ProvableList for IndexList<E, V> {
+    type Entry = E;
+
+    fn entries(&self) -> &StateList<E> {
+        &self.list
+    }
+
+    fn item(
+        &self,
+        store: &Store,
+        entry: &E,
+        height: u64,
+    ) -> Result<Option<(serde_json::Value, ProvenValue)>, ApiError> {
+        let item = (self.item)(entry);
+        let item_proof = store.get_proven_at(item.as_bytes(), height)?;
+        let value = decoded(&item, &item_proof)?;
+        Ok(Some((to_json(&value)?, item_proof)))
+    }
+}
+
+impl<E: StateValue + Serialize> ProvableList for StateList<E> {
+    type Entry = E;
+
+    fn entries(&self) -> &StateList<E> {
+        self
+    }
+
+    fn item(
+        &self,
+        _: &Store,
+        _: &E,
+        _: u64,
+    ) -> Result<Option<(serde_json::Value, ProvenValue)>, ApiError> {
+        Ok(None)
+    }
+}
+
 /// Proves `index`'s length (where its entries stop) and the entries of `page`, each with the
 /// value it names, at the newest certified height.
-fn proven_list<E, V>(
+fn proven_list(
     state: &ApiState,
-    index: &IndexList<E, V>,
+    index: &impl ProvableList,
     page: Page,
-) -> Result<Json<ProvenListView>, ApiError>
-where
-    E: StateValue + Serialize,
-    V: StateValue + Serialize,
-{
+) -> Result<Json<ProvenListView>, ApiError> {
     let limit = page.limit.unwrap_or(MAX_LIST_PAGE);
     if limit > MAX_LIST_PAGE {
         return Err(ApiError::bad_request(
@@ -82,9 +139,9 @@ where
     let from = page.from.unwrap_or(0);
     let store = state.inner.chain.store();
     let height = certified_height(state)?;
-    let entry = |seq| store.get_proven_at(index.list.entry(seq).as_bytes(), height);
+    let entry = |seq| store.get_proven_at(index.entries().entry(seq).as_bytes(), height);
     let total = index
-        .list
+        .entries()
         .find_length(|seq| Ok::<_, ApiError>(entry(seq)?.value.is_some()))?;
     let end_proof = entry(total)?;
     let last_proof = total.checked_sub(1).map(entry).transpose()?;
@@ -104,28 +161,25 @@ where
     }))
 }
 
-fn proven_entry<E, V>(
+fn proven_entry(
     store: &Store,
-    index: &IndexList<E, V>,
+    index: &impl ProvableList,
     seq: u64,
     height: u64,
-) -> Result<ListedEntryView, ApiError>
-where
-    E: StateValue + Serialize,
-    V: StateValue + Serialize,
-{
-    let key = index.list.entry(seq);
+) -> Result<ListedEntryView, ApiError> {
+    let key = index.entries().entry(seq);
     let entry_proof = store.get_proven_at(key.as_bytes(), height)?;
     // Entries below the length exist (lists have no gaps): a missing one is a corrupt store.
     let id = decoded(&key, &entry_proof)?
         .ok_or_else(|| ApiError::internal(format!("list entry {seq} is missing")))?;
-    let item = (index.item)(&id);
-    let item_proof = store.get_proven_at(item.as_bytes(), height)?;
-    let value = decoded(&item, &item_proof)?;
+    let (value, item_proof) = match index.item(store, &id, height)? {
+        Some((value, proof)) => (value, Some(proof)),
+        None => (serde_json::Value::Null, None),
+    };
     Ok(ListedEntryView {
         seq,
         id: to_json(&id)?,
-        value: to_json(&value)?,
+        value,
         entry_proof,
         item_proof,
     })
@@ -219,6 +273,25 @@ list_route!(
     /// The consents granted to an address in grant order, revoked ones included
     /// (S1-sharing): each consent id with its consent.
     grantee_consents, "/v1/lists/grantee-consents/{address}", "address", "grantee address (hex)", "^[0-9a-fA-F]{64}$", Address, keys::grantee_consents
+);
+
+list_route!(
+    /// The outputs ever locked to an address (S1-utxo), in creation order, each outpoint with
+    /// the output; a spent output is proven absent (`null`). A k-of-m output is listed for each
+    /// of its keys.
+    owner_outputs, "/v1/lists/outputs/{address}", "address", "owner address (hex)", "^[0-9a-fA-F]{64}$", Address, keys::owner_outputs
+);
+list_route!(
+    /// An address's token history (S1-tokens): transfers in and out, access rewards paid and
+    /// received, escrow, staking, slashes and epoch rewards, oldest first. Each entry is the
+    /// ledger entry itself (there is no named value). Fees and block rewards show in the
+    /// balance, not here.
+    token_history, "/v1/lists/token-history/{address}", "address", "address (hex)", "^[0-9a-fA-F]{64}$", Address, keys::token_history
+);
+list_route!(
+    /// Every validator candidate in registration order (S1-dpos), genesis validators first:
+    /// each node key with its candidacy and staking pool.
+    candidates, "/v1/lists/candidates", keys::candidates
 );
 
 /// The full ids of finalized records, consents or transactions that start with a prefix.
