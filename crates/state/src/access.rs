@@ -19,6 +19,12 @@
 //! `log/<patient><seq>` and emitted as `Event::AccessDecided`): a denial is a fact worth
 //! keeping, not an invalid transaction.
 //!
+//! **Rewards** (S1-tokens). On a chain with tokens, an access allowed under a consent pays
+//! the patient the consent's reward, from the signer. The patient alone sets that price and
+//! may re-grant at another one at any time, so a request or served request names the most
+//! its signer pays (`max_reward`); a consent asking more rejects the transaction
+//! (`RewardAboveLimit`: nothing logged, nonce and balances unchanged).
+//!
 //! **Served requests** (`access.serve`, S3-share, S3-emergency). A doctor asks the gateway of
 //! the hospital holding the record off chain; the gateway files the request for `requester`
 //! with the grounds it rests on, and the chain decides and logs it (with `served_by`, the
