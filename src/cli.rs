@@ -269,6 +269,11 @@ pub struct HospitalArgs {
     /// Seconds to wait for finality of each of the gateway's transactions.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// The most the hospital pays a patient for one access it serves under a consent; the
+    /// chain refuses a served access whose consent asks more [default: the genesis
+    /// access_reward_default, 0 on a chain without tokens].
+    #[arg(long, value_name = "TOKENS")]
+    pub max_access_reward: Option<u64>,
     /// Node and verification options (`--json`: the start-up line as JSON, with the bound
     /// address).
     #[command(flatten)]
@@ -586,6 +591,11 @@ pub struct ExpiryArgs {
 pub enum AccessCommand {
     /// Ask for access to a record; prints ALLOWED or DENIED and why. Either way it is logged
     /// in the patient's access log. Exits with status 3 when the chain denied the request.
+    ///
+    /// If a consent allows it, you pay the patient the consent's reward. The request names
+    /// the most you pay: by default the reward of the consent as read (verified) now, so a
+    /// patient who raises the price before the request executes gets the request refused, not
+    /// your balance. The most you pay is printed.
     Request {
         /// The record id, or its first hex digits (at least 4).
         #[arg(long)]
@@ -593,6 +603,10 @@ pub enum AccessCommand {
         /// Why you need it.
         #[arg(long, value_enum)]
         purpose: PurposeArg,
+        /// The most you pay the patient if a consent allows the access (default: what the
+        /// consent asks now).
+        #[arg(long, value_name = "TOKENS")]
+        max_reward: Option<u64>,
         #[command(flatten)]
         send: Sending,
     },

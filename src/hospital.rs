@@ -54,6 +54,7 @@ pub fn run(args: &HospitalArgs) -> Result<(), CliError> {
         database: args.database.clone(),
         blobs: args.blobs.clone(),
         public_url: args.public_url.clone(),
+        max_access_reward: args.max_access_reward,
     })
     .map_err(|e| CliError::Hospital(e.to_string()))?;
     if args.connection.json {

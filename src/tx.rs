@@ -216,15 +216,27 @@ pub fn access(command: AccessCommand) -> Result<Status, CliError> {
     let AccessCommand::Request {
         record,
         purpose,
+        max_reward,
         send,
     } = command;
+    let bound = Cell::new(0);
     run(
         &send,
-        |client, _| {
+        |client, key| {
             let record = ids::record(client, &record)?;
-            Ok(build::request_access(record, purpose.into()))
+            let purpose = purpose.into();
+            let max_reward = match max_reward {
+                Some(max_reward) => max_reward,
+                None => client.consent_reward(&keys::address_of(key), &record, purpose)?,
+            };
+            bound.set(max_reward);
+            Ok(build::request_access(record, purpose, max_reward))
         },
-        no_extras,
+        |_| {
+            let mut extras = Map::new();
+            extras.insert("max_reward".into(), json!(bound.get()));
+            extras
+        },
     )
 }
 

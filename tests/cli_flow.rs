@@ -244,6 +244,9 @@ fn the_issue_two_cli_flow_runs_against_four_validator_processes() {
         allowed.contains(&format!("ALLOWED under consent {consent}")),
         "{allowed}"
     );
+    // The bound it agreed to pay is the verified consent's reward: none on a chain without
+    // tokens.
+    assert!(allowed.contains("max reward: 0"), "{allowed}");
 
     // Only the patient revokes; then access is denied.
     let stolen = network.fails(&[

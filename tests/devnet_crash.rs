@@ -242,7 +242,8 @@ impl Actors {
                 };
                 self.researchers[researcher].sign(
                     &self.chain,
-                    build::request_access(record, Purpose::Research),
+                    // The devnet has no tokens: an allowed access pays nothing.
+                    build::request_access(record, Purpose::Research, 0),
                 )
             })
             .collect()

@@ -202,9 +202,15 @@ pub fn revoke_consent(consent: ConsentId) -> Payload {
 }
 
 /// S1-rights: ask the chain for access to `record` for `purpose`; allowed or denied, the
-/// decision is logged in the patient's access log.
-pub fn request_access(record: RecordId, purpose: Purpose) -> Payload {
-    Payload::Access(AccessPayload::Request { record, purpose })
+/// decision is logged in the patient's access log. If it is allowed under a consent, the
+/// sender pays the patient the consent's reward, but never more than `max_reward` (S1-tokens):
+/// a consent re-priced above it refuses the request instead.
+pub fn request_access(record: RecordId, purpose: Purpose, max_reward: u64) -> Payload {
+    Payload::Access(AccessPayload::Request {
+        record,
+        purpose,
+        max_reward,
+    })
 }
 
 // EMR entries, vouching keys, emergencies and served access (issue 9).
@@ -287,18 +293,21 @@ impl EmergencyTerms {
 }
 
 /// S1-rights, S3-share, S3-emergency: the gateway of the hospital holding `record` files the
-/// decision on `requester`'s request it served, on `grounds`; the chain decides and logs it.
+/// decision on `requester`'s request it served, on `grounds`; the chain decides and logs it,
+/// and the gateway pays a consent's reward up to `max_reward`.
 pub fn serve_access(
     requester: Address,
     record: RecordId,
     purpose: Purpose,
     grounds: AccessGrounds,
+    max_reward: u64,
 ) -> Payload {
     Payload::Access(AccessPayload::Serve {
         requester,
         record,
         purpose,
         grounds,
+        max_reward,
     })
 }
 
@@ -698,7 +707,7 @@ mod tests {
                 2,
             ),
             (revoke_consent(ConsentId(record_id(4).0)), 2),
-            (request_access(record_id(1), Purpose::Research), 3),
+            (request_access(record_id(1), Purpose::Research, 5), 3),
             (file_entry(b"EEE").unwrap(), 2),
             (set_vouching_key(&chain_id(), &key(1)), 1),
             (
@@ -707,6 +716,7 @@ mod tests {
                     record_id(1),
                     Purpose::Treatment,
                     AccessGrounds::Consent,
+                    5,
                 ),
                 4,
             ),

@@ -36,6 +36,7 @@ pub mod keys;
 mod light;
 mod list;
 mod query;
+mod reward;
 mod saved;
 mod signer;
 mod tip;

@@ -357,7 +357,7 @@ fn request_and_wait(
         .client(node)
         .signer(scenario.actor.key.clone())
         .send(
-            build::request_access(record_id(1), Purpose::Treatment),
+            build::request_access(record_id(1), Purpose::Treatment, 0),
             Some(&quick_policy(5_000)),
         )
 }
@@ -372,7 +372,7 @@ fn a_signer_uses_the_verified_nonce_and_confirms_inclusion_in_a_certified_block(
     let signer = client.signer(scenario.actor.key.clone());
     let sent = signer
         .send(
-            build::request_access(record_id(1), Purpose::Treatment),
+            build::request_access(record_id(1), Purpose::Treatment, 0),
             Some(&quick_policy(5_000)),
         )
         .unwrap();
@@ -467,7 +467,7 @@ fn waiting_gives_up_after_the_timeout_with_the_last_status() {
     let sent = client
         .signer(scenario.actor.key.clone())
         .send(
-            build::request_access(record_id(1), Purpose::Treatment),
+            build::request_access(record_id(1), Purpose::Treatment, 0),
             None,
         )
         .unwrap();
@@ -499,7 +499,7 @@ fn a_signer_never_submits_on_an_unverified_nonce() {
     let error = client
         .signer(scenario.actor.key.clone())
         .send(
-            build::request_access(record_id(1), Purpose::Treatment),
+            build::request_access(record_id(1), Purpose::Treatment, 0),
             None,
         )
         .unwrap_err();

@@ -144,7 +144,7 @@ impl Story {
         let (request, events) = run(
             &mut world,
             &grantee,
-            build::request_access(record, Purpose::Treatment),
+            build::request_access(record, Purpose::Treatment, testkit::ACCESS_REWARD_DEFAULT),
         );
         let receipt = Receipt {
             tx: request,
@@ -156,7 +156,7 @@ impl Story {
         run(
             &mut world,
             &grantee,
-            build::request_access(record, Purpose::Treatment),
+            build::request_access(record, Purpose::Treatment, testkit::ACCESS_REWARD_DEFAULT),
         );
         let regulator = world.regulator.clone();
         run(
@@ -235,7 +235,13 @@ impl Story {
             run(
                 &mut world,
                 &desk.actor,
-                build::serve_access(grantee.address, record, Purpose::Treatment, grounds),
+                build::serve_access(
+                    grantee.address,
+                    record,
+                    Purpose::Treatment,
+                    grounds,
+                    testkit::ACCESS_REWARD_DEFAULT,
+                ),
             );
         }
         let cast = Cast {

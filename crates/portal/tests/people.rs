@@ -309,7 +309,7 @@ fn a_history_grown_by_a_stranger_shows_its_newest_entries_and_says_so() {
     let mut last = None;
     for nonce in 0..asked {
         let tx = signer
-            .sign(build::request_access(record, Purpose::Research), nonce)
+            .sign(build::request_access(record, Purpose::Research, 0), nonce)
             .unwrap();
         last = Some(client.node.submit(&tx).unwrap());
     }

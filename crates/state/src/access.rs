@@ -19,6 +19,12 @@
 //! `log/<patient><seq>` and emitted as `Event::AccessDecided`): a denial is a fact worth
 //! keeping, not an invalid transaction.
 //!
+//! **Rewards** (S1-tokens). On a chain with tokens, an access allowed under a consent pays
+//! the patient the consent's reward, from the signer. The patient alone sets that price and
+//! may re-grant at another one at any time, so a request or served request names the most
+//! its signer pays (`max_reward`); a consent asking more rejects the transaction
+//! (`RewardAboveLimit`: nothing logged, nonce and balances unchanged).
+//!
 //! **Served requests** (`access.serve`, S3-share, S3-emergency). A doctor asks the gateway of
 //! the hospital holding the record off chain; the gateway files the request for `requester`
 //! with the grounds it rests on, and the chain decides and logs it (with `served_by`, the
@@ -66,17 +72,29 @@ pub(crate) fn execute<R: StateRead>(
     payload: &AccessPayload,
 ) -> Result<Vec<Event>, ExecError> {
     match payload {
-        AccessPayload::Request { record, purpose } => {
+        AccessPayload::Request {
+            record,
+            purpose,
+            max_reward,
+        } => {
             let requester = *ctx.sender;
             let released = existing_record(ctx, record)?;
             let decision = decide(ctx, ctx.env, &requester, record, &released, *purpose)?;
-            log(ctx, &released, requester, *record, *purpose, decision, None)
+            let asked = Asked {
+                requester,
+                record: *record,
+                purpose: *purpose,
+                served_by: None,
+                max_reward: *max_reward,
+            };
+            log(ctx, &released, asked, decision)
         }
         AccessPayload::Serve {
             requester,
             record,
             purpose,
             grounds,
+            max_reward,
         } => {
             let gateway = *ctx.sender;
             let released = existing_record(ctx, record)?;
@@ -84,28 +102,47 @@ pub(crate) fn execute<R: StateRead>(
                 return Err(ExecError::NotRecordHolder(*record));
             }
             let decision = decide_served(ctx, ctx.env, requester, record, *purpose, grounds)?;
-            let served_by = Some(gateway);
-            log(
-                ctx, &released, *requester, *record, *purpose, decision, served_by,
-            )
+            let asked = Asked {
+                requester: *requester,
+                record: *record,
+                purpose: *purpose,
+                served_by: Some(gateway),
+                max_reward: *max_reward,
+            };
+            log(ctx, &released, asked, decision)
         }
     }
+}
+
+/// What a request or a served request asks: who, for which record and purpose, through which
+/// gateway, and the most its signer pays.
+struct Asked {
+    requester: Address,
+    record: RecordId,
+    purpose: Purpose,
+    served_by: Option<Address>,
+    max_reward: u64,
 }
 
 /// Logs a decision in the patient's access log and emits it. An access allowed under a
 /// consent pays the patient the consent's reward (S1-tokens), from the sender: the requester,
 /// or the gateway serving a request (the signer; no one else's balance is debited without
-/// their signature). Without the balance the transaction is rejected and nothing is logged,
-/// so an unfunded requester cannot fill a patient's log for free.
+/// their signature), and never more than the `max_reward` it signed. Without the balance, or
+/// above that bound, the transaction is rejected and nothing is logged, so an unfunded
+/// requester cannot fill a patient's log for free.
 fn log<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
     released: &Record,
-    requester: Address,
-    record: RecordId,
-    purpose: Purpose,
+    asked: Asked,
     decision: AccessDecision,
-    served_by: Option<Address>,
 ) -> Result<Vec<Event>, ExecError> {
+    let Asked {
+        requester,
+        record,
+        purpose,
+        served_by,
+        max_reward,
+    } = asked;
     let entry = AccessLogEntry {
         requester,
         record,
@@ -122,7 +159,7 @@ fn log<R: StateRead>(
             consent: Some(consent),
         } => {
             let payer = *ctx.sender;
-            token::pay_access_reward(ctx, consent, &payer)?
+            token::pay_access_reward(ctx, consent, &payer, max_reward)?
         }
         _ => None,
     };

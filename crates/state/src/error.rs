@@ -411,6 +411,16 @@ pub enum ExecError {
     /// A sum of amounts does not fit in 64 bits.
     #[error("the amounts add up to more than a 64-bit integer holds")]
     AmountOverflow,
+    /// S1-tokens: the consent asks a larger access reward than the most the signer agreed to
+    /// pay (`max_reward`): the patient priced or re-priced it above what the requester or the
+    /// serving gateway signed for.
+    #[error("the consent asks a reward of {reward}, above the {limit} this request agrees to pay")]
+    RewardAboveLimit {
+        /// What the consent asks.
+        reward: u64,
+        /// The request's `max_reward`.
+        limit: u64,
+    },
 
     // Transfers (S1-utxo).
     /// An input names an output that does not exist or is spent.
@@ -479,6 +489,10 @@ pub enum ExecError {
     InvalidMultisig,
 
     // Escrow (S1-utxo contract lock).
+    /// An escrow whose arbiter is its payer: the payer could refund itself at any time, so
+    /// the escrow would promise the payee nothing.
+    #[error("the arbiter of an escrow must be someone other than its payer")]
+    ArbiterIsPayer,
     /// No such escrow.
     #[error("no such escrow")]
     UnknownEscrow,
@@ -583,6 +597,7 @@ impl ExecError {
             Self::FeeTooLow { .. } => "fee_too_low",
             Self::InsufficientBalance { .. } => "insufficient_balance",
             Self::AmountOverflow => "amount_overflow",
+            Self::RewardAboveLimit { .. } => "reward_above_limit",
             Self::UnknownOutput(_) => "unknown_output",
             Self::DuplicateInput => "duplicate_input",
             Self::EmptyTransfer => "empty_transfer",
@@ -596,6 +611,7 @@ impl ExecError {
             Self::ZeroValueOutput => "zero_value_output",
             Self::InvalidMultisig => "invalid_multisig",
             Self::UnknownEscrow => "unknown_escrow",
+            Self::ArbiterIsPayer => "arbiter_is_payer",
             Self::EscrowAlreadySettled => "escrow_already_settled",
             Self::NotEscrowParty => "not_escrow_party",
             Self::RefundNotYet => "refund_not_yet",

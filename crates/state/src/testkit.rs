@@ -96,7 +96,7 @@ pub fn token_genesis() -> Genesis {
             block_reward: 100,
             max_supply: 10_000_000_000_000,
             proposer_share_bps: 5_000,
-            access_reward_default: 5,
+            access_reward_default: ACCESS_REWARD_DEFAULT,
             staking: StakingParams {
                 epoch_length: 20,
                 max_validators: 4,
@@ -320,10 +320,21 @@ pub fn revoke(consent: &ConsentId) -> Payload {
     Payload::Consent(ConsentPayload::Revoke { consent: *consent })
 }
 
+/// The access reward of [`token_genesis`]: what a consent asks unless the patient names
+/// another, and the most [`request`] and [`serve`] agree to pay.
+pub const ACCESS_REWARD_DEFAULT: u64 = 5;
+
+/// A request paying at most the default reward ([`ACCESS_REWARD_DEFAULT`]).
 pub fn request(record: &RecordId, purpose: Purpose) -> Payload {
+    request_paying(record, purpose, ACCESS_REWARD_DEFAULT)
+}
+
+/// A request paying at most `max_reward`.
+pub fn request_paying(record: &RecordId, purpose: Purpose, max_reward: u64) -> Payload {
     Payload::Access(AccessPayload::Request {
         record: *record,
         purpose,
+        max_reward,
     })
 }
 
@@ -541,7 +552,8 @@ impl EmergencyAsk {
     }
 }
 
-/// A gateway serves `requester`'s request for `record` on `grounds`.
+/// A gateway serves `requester`'s request for `record` on `grounds`, paying at most the
+/// default reward ([`ACCESS_REWARD_DEFAULT`]).
 pub fn serve(
     requester: &Address,
     record: &RecordId,
@@ -553,6 +565,7 @@ pub fn serve(
         record: *record,
         purpose,
         grounds,
+        max_reward: ACCESS_REWARD_DEFAULT,
     })
 }
 

@@ -54,9 +54,10 @@ use medchain_types::{
 };
 use std::collections::BTreeSet;
 
-/// The least fee `tx` may name under `fees`: by the size of the encoded signed transaction.
+/// The least fee `tx` may name under `fees`: by the size of the encoded signed transaction,
+/// nothing for a consent's withdrawal ([`FeeSchedule::min_fee_for`]).
 pub fn min_fee(fees: &FeeSchedule, tx: &Transaction) -> u64 {
-    fees.min_fee(tx.encode_size())
+    fees.min_fee_for(&tx.body.payload, tx.encode_size())
 }
 
 /// The chain's token parameters; `None` on a chain without tokens.
@@ -482,6 +483,9 @@ fn escrow_open<R: StateRead>(
         return Err(ExecError::ZeroValueOutput);
     }
     let payer = *ctx.sender;
+    if *arbiter == payer {
+        return Err(ExecError::ArbiterIsPayer);
+    }
     debit(ctx, &payer, amount)?;
     let id = EscrowId::from(ctx.tx_id);
     let output = OutPoint {
@@ -578,11 +582,15 @@ fn settle<R: StateRead>(
 // Rewards.
 
 /// S1-tokens: `payer` pays the patient of `consent` the consent's reward for an access it
-/// allowed. Nothing happens on a chain without tokens or for a reward of 0.
+/// allowed, if it is at most `limit` (the `max_reward` the payer signed), else
+/// `RewardAboveLimit`: the patient alone sets the price, so only the payer's own bound keeps
+/// it from taking the payer's whole balance. Nothing happens on a chain without tokens or for
+/// a reward of 0.
 pub(crate) fn pay_access_reward<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
     consent: &medchain_types::ConsentId,
     payer: &Address,
+    limit: u64,
 ) -> Result<Option<Event>, ExecError> {
     if ctx.tokens.is_none() {
         return Ok(None);
@@ -593,6 +601,12 @@ pub(crate) fn pay_access_reward<R: StateRead>(
     let amount = granted.reward;
     if amount == 0 {
         return Ok(None);
+    }
+    if amount > limit {
+        return Err(ExecError::RewardAboveLimit {
+            reward: amount,
+            limit,
+        });
     }
     let patient = granted.patient;
     debit(ctx, payer, amount)?;

@@ -5,14 +5,14 @@
 use medchain_state::{
     ExecError, keys,
     testkit::{
-        Actor, Sharing, TREASURY_BALANCE, World, escrow_open, register, request, serve, to_balance,
-        token_genesis, transfer,
+        ACCESS_REWARD_DEFAULT, Actor, Sharing, TREASURY_BALANCE, World, escrow_open, register,
+        request, request_paying, revoke, serve, to_balance, token_genesis, transfer,
     },
     values::{LedgerEntry, LedgerKind},
 };
 use medchain_types::{
-    AccessDecision, AccessGrounds, Address, EscrowId, Event, Expiry, Genesis, OrgKind, OrgName,
-    Payload, Purpose, TokenPayload, TxId, VerifiedTransaction,
+    AccessDecision, AccessGrounds, Address, ConsentId, ConsentPayload, EscrowId, Event, Expiry,
+    Genesis, OrgKind, OrgName, Payload, Purpose, RecordId, TokenPayload, TxId, VerifiedTransaction,
     token::{Lock, LockTime, OutPoint, Payee, TxOutput},
 };
 
@@ -687,6 +687,20 @@ fn opened_escrow() -> EscrowCase {
     }
 }
 
+#[test]
+fn an_escrow_refereed_by_its_own_payer_is_refused() {
+    let mut world = world();
+    let (payer, payee) = (Actor::new(10), Actor::new(11));
+    world.fund(&payer.address, 10_000);
+    let before = world.balance(&payer.address);
+    world.assert_rejected(
+        &payer,
+        escrow_open(&payee.address, &payer.address, 4_000, LockTime::Height(50)),
+        |e| matches!(e, ExecError::ArbiterIsPayer),
+    );
+    assert_eq!(world.balance(&payer.address), before);
+}
+
 fn release(id: EscrowId) -> Payload {
     Payload::Token(TokenPayload::EscrowRelease { escrow: id })
 }
@@ -823,7 +837,11 @@ fn a_consented_access_pays_the_patient_the_default_or_the_consents_reward() {
             world.balance(&patient.address),
             world.balance(&doctor.address),
         );
-        let ask = world.tx(&doctor, request(&sharing.record, Purpose::Treatment));
+        // The doctor agrees to pay up to 80: it pays what the consent asks, not its bound.
+        let ask = world.tx(
+            &doctor,
+            request_paying(&sharing.record, Purpose::Treatment, 80),
+        );
         let fee = ask.body().fee;
         let events = world.run_tx(&ask).unwrap();
         assert_eq!(
@@ -894,6 +912,107 @@ fn an_unfunded_requester_is_refused_and_nothing_is_logged() {
         world.value(&keys::access_log_len(&patient.address)),
         Some(log_len.unwrap_or(0) + 1)
     );
+}
+
+/// `patient` grants `grantee` treatment access to `record`, asking `reward` per access.
+fn priced_consent(
+    world: &mut World,
+    patient: &Actor,
+    grantee: &Actor,
+    record: RecordId,
+    reward: u64,
+) {
+    world
+        .run(
+            patient,
+            Payload::Consent(ConsentPayload::Grant {
+                grantee: grantee.address,
+                records: vec![record],
+                purpose: Purpose::Treatment,
+                expiry: Expiry::AtHeight(1_000),
+                reward: Some(reward),
+            }),
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_patient_prices_a_consent_at_the_gateways_balance_and_a_served_request_is_refused() {
+    let mut sharing = token_sharing();
+    let (patient, doctor) = (sharing.patient.clone(), sharing.doctor.clone());
+    let gateway = sharing.holder.actor.clone();
+    let record = sharing.record;
+    let world = &mut sharing.world;
+    let served = || {
+        serve(
+            &doctor.address,
+            &record,
+            Purpose::Treatment,
+            AccessGrounds::Consent,
+        )
+    };
+    let probe = world.tx(&gateway, served());
+    let price = world.balance(&gateway.address) - probe.body().fee;
+    priced_consent(world, &patient, &doctor, record, price);
+    let before = (
+        world.balance(&gateway.address),
+        world.balance(&patient.address),
+        world.value(&keys::access_log_len(&patient.address)),
+    );
+    // The gateway signs at most the default reward; the consent asks its whole balance.
+    world.assert_rejected(&gateway, served(), |e| {
+        matches!(
+            e,
+            ExecError::RewardAboveLimit { reward, limit: ACCESS_REWARD_DEFAULT } if *reward == price
+        )
+    });
+    assert_eq!(
+        (
+            world.balance(&gateway.address),
+            world.balance(&patient.address),
+            world.value(&keys::access_log_len(&patient.address)),
+        ),
+        before
+    );
+}
+
+#[test]
+fn a_patient_re_grants_at_the_requesters_whole_balance_and_the_request_is_refused() {
+    let mut sharing = token_sharing();
+    let (patient, doctor) = (sharing.patient.clone(), sharing.doctor.clone());
+    let record = sharing.record;
+    sharing.consent_for(&doctor); // the price the doctor saw: the default
+    let world = &mut sharing.world;
+    let ask = world.tx(&doctor, request(&record, Purpose::Treatment));
+    let price = world.balance(&doctor.address) - ask.body().fee;
+    priced_consent(world, &patient, &doctor, record, price);
+    let before = (
+        world.balance(&doctor.address),
+        world.nonce(&doctor),
+        world.value(&keys::access_log_len(&patient.address)),
+    );
+    world.assert_tx_rejected(&ask, |e| {
+        matches!(
+            e,
+            ExecError::RewardAboveLimit { reward, limit: ACCESS_REWARD_DEFAULT } if *reward == price
+        )
+    });
+    assert_eq!(
+        (
+            world.balance(&doctor.address),
+            world.nonce(&doctor),
+            world.value(&keys::access_log_len(&patient.address)),
+        ),
+        before
+    );
+    // Having read the new price, the doctor may still accept it: a bound equal to the
+    // reward pays exactly the reward.
+    let patient_before = world.balance(&patient.address);
+    let accepted = world.tx(&doctor, request_paying(&record, Purpose::Treatment, price));
+    assert_eq!(accepted.body().fee, ask.body().fee);
+    world.run_tx(&accepted).unwrap();
+    assert_eq!(world.balance(&doctor.address), 0);
+    assert_eq!(world.balance(&patient.address), patient_before + price);
 }
 
 #[test]
@@ -971,4 +1090,59 @@ fn balances_and_outputs_are_provable_and_a_spent_output_is_proven_absent() {
         assert_eq!(value.is_some(), present);
         medchain_state::verify_proof(&root, &key, value.as_deref(), &proof).unwrap();
     }
+}
+
+// Withdrawing a consent is free (S1-rights).
+
+#[test]
+fn a_patient_without_tokens_withdraws_a_consent_and_a_bad_revoke_still_fails() {
+    let mut sharing = token_sharing();
+    let (patient, doctor) = (sharing.patient.clone(), sharing.doctor.clone());
+    let consent = sharing.consent_for(&doctor);
+    let world = &mut sharing.world;
+    // The patient gives its whole balance away.
+    let treasury = world.treasury();
+    let balance = world.balance(&patient.address);
+    let outputs = [to_balance(1, &treasury.address)];
+    let fee = world.transfer_fee(&patient, (&[], balance, &outputs), &[]);
+    let outputs = [to_balance(balance - fee, &treasury.address)];
+    let empty = world.transfer_with_fee(&patient, (&[], balance, &outputs), &[], fee);
+    world.run_tx(&empty).unwrap();
+    assert_eq!(world.balance(&patient.address), 0);
+    // A revoke of a consent that does not exist, or of someone else's, fails and pays nothing.
+    let unknown = ConsentId(TxId::of_encoded(b"no such consent").0);
+    world.assert_rejected(
+        &patient,
+        revoke(&unknown),
+        |e| matches!(e, ExecError::UnknownConsent(id) if *id == unknown),
+    );
+    world.assert_rejected(
+        &doctor,
+        revoke(&consent),
+        |e| matches!(e, ExecError::NotGrantor(id) if *id == consent),
+    );
+    // Its own consent it withdraws for free, and the grantee is denied from then on.
+    let withdraw = world.tx(&patient, revoke(&consent));
+    assert_eq!(withdraw.body().fee, 0);
+    world.run_tx(&withdraw).unwrap();
+    assert_eq!(world.balance(&patient.address), 0);
+    assert!(
+        world
+            .value(&keys::consent(&consent))
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    // Every other transaction still pays: a grant without a fee is refused.
+    let grant = Payload::Consent(ConsentPayload::Grant {
+        grantee: doctor.address,
+        records: vec![sharing.record],
+        purpose: Purpose::Research,
+        expiry: Expiry::AtHeight(1_000),
+        reward: None,
+    });
+    let unpaid = patient.sign_with_fee(world.nonce(&patient), 0, grant);
+    world.assert_tx_rejected(&unpaid, |e| {
+        matches!(e, ExecError::FeeTooLow { fee: 0, .. })
+    });
 }

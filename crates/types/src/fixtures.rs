@@ -77,6 +77,7 @@ pub fn payloads() -> Vec<Payload> {
         Payload::Access(AccessPayload::Request {
             record,
             purpose: Purpose::Research,
+            max_reward: 50,
         }),
         Payload::Identity(IdentityPayload::Enrol {
             identity: IdentityName::new("dr-kim@seoul-general").unwrap(),
@@ -136,6 +137,7 @@ pub fn payloads() -> Vec<Payload> {
                 record,
                 purpose: Purpose::Treatment,
                 grounds,
+                max_reward: 5,
             })
         }),
     )

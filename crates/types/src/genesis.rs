@@ -1,6 +1,6 @@
 //! The genesis document: what every node must agree on before block 1.
 
-use crate::{Address, ChainId, Hash32, PublicKey, limits};
+use crate::{Address, ChainId, ConsentPayload, Hash32, Payload, PublicKey, limits};
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256};
@@ -78,6 +78,18 @@ impl FeeSchedule {
     pub fn min_fee(&self, encoded_len: usize) -> u64 {
         let len = u64::try_from(encoded_len).unwrap_or(u64::MAX);
         self.base.saturating_add(self.per_byte.saturating_mul(len))
+    }
+
+    /// The least fee a transaction carrying `payload`, `encoded_len` bytes signed, may name:
+    /// [`Self::min_fee`], except that withdrawing a consent is free. A patient must be able to
+    /// stop a grantee's access (S1-rights) without holding tokens; this opens no free flood,
+    /// because each revoke needs a live consent of its sender (each one a paid grant) and a
+    /// consent is revoked at most once.
+    pub fn min_fee_for(&self, payload: &Payload, encoded_len: usize) -> u64 {
+        match payload {
+            Payload::Consent(ConsentPayload::Revoke { .. }) => 0,
+            _ => self.min_fee(encoded_len),
+        }
     }
 }
 
@@ -525,6 +537,28 @@ mod tests {
         };
         assert_eq!(schedule.min_fee(2), u64::MAX);
         assert_eq!(FeeSchedule::FREE.min_fee(4096), 0);
+    }
+
+    #[test]
+    fn withdrawing_a_consent_is_free_and_everything_else_pays_by_size() {
+        let schedule = FeeSchedule {
+            base: 10,
+            per_byte: 1,
+        };
+        let revoke = Payload::Consent(ConsentPayload::Revoke {
+            consent: crate::ConsentId(Hash32::from([3; 32])),
+        });
+        assert_eq!(schedule.min_fee_for(&revoke, 200), 0);
+        for payload in crate::fixtures::payloads() {
+            if payload.kind() != "consent.revoke" {
+                assert_eq!(
+                    schedule.min_fee_for(&payload, 200),
+                    210,
+                    "{}",
+                    payload.kind()
+                );
+            }
+        }
     }
 
     #[test]

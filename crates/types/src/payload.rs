@@ -239,6 +239,10 @@ pub enum AccessPayload {
         record: RecordId,
         /// Why.
         purpose: Purpose,
+        /// The most the sender pays the patient for an access allowed under a consent
+        /// (S1-tokens): a consent asking more is refused, so a patient who re-prices a consent
+        /// after the sender read it cannot take more than the sender signed for.
+        max_reward: u64,
     },
     /// The gateway of the hospital holding a record (the sender) asks the chain to decide, and
     /// log, a request it received off chain from `requester` (S3-share, S3-emergency).
@@ -251,6 +255,9 @@ pub enum AccessPayload {
         purpose: Purpose,
         /// What the request rests on.
         grounds: AccessGrounds,
+        /// The most the gateway pays the patient if the access is allowed under a consent
+        /// (as for a request).
+        max_reward: u64,
     },
 }
 
@@ -826,13 +833,18 @@ fn write_stake(payload: &StakePayload, buf: &mut impl BufMut) {
 
 fn write_access(payload: &AccessPayload, buf: &mut impl BufMut) {
     match payload {
-        AccessPayload::Request { record, purpose } => put!(buf; ACCESS, 0u8, *record, *purpose),
+        AccessPayload::Request {
+            record,
+            purpose,
+            max_reward,
+        } => put!(buf; ACCESS, 0u8, *record, *purpose, *max_reward),
         AccessPayload::Serve {
             requester,
             record,
             purpose,
             grounds,
-        } => put!(buf; ACCESS, 1u8, requester, *record, *purpose, grounds),
+            max_reward,
+        } => put!(buf; ACCESS, 1u8, requester, *record, *purpose, grounds, *max_reward),
     }
 }
 
@@ -955,12 +967,14 @@ impl Read for Payload {
             (ACCESS, 0) => Ok(Self::Access(AccessPayload::Request {
                 record: RecordId::read(buf)?,
                 purpose: Purpose::read(buf)?,
+                max_reward: u64::read(buf)?,
             })),
             (ACCESS, 1) => Ok(Self::Access(AccessPayload::Serve {
                 requester: Address::read(buf)?,
                 record: RecordId::read(buf)?,
                 purpose: Purpose::read(buf)?,
                 grounds: AccessGrounds::read(buf)?,
+                max_reward: u64::read(buf)?,
             })),
             (IDENTITY, 0) => Ok(Self::Identity(IdentityPayload::Enrol {
                 identity: IdentityName::read(buf)?,
@@ -1097,6 +1111,7 @@ mod tests {
             bytes.extend_from_slice(&[1; 32 + 32]);
             Purpose::Treatment.write(&mut bytes);
             bytes.extend_from_slice(grounds_bytes);
+            bytes.extend_from_slice(&5u64.to_be_bytes()); // max_reward
             Payload::decode(bytes.as_slice().to_vec())
         };
         assert!(serve(&[0]).is_ok());

@@ -38,7 +38,7 @@ use crate::{
 use chain::ChainAccess;
 use enrol::PendingEnrolments;
 use medchain_client::{Client, WaitPolicy, keys::address_of};
-use medchain_types::{Address, IdentityName, OrgName, PrivateKey, Role};
+use medchain_types::{Address, Genesis, IdentityName, OrgName, PrivateKey, Role};
 use std::{
     net::SocketAddr,
     path::PathBuf,
@@ -72,6 +72,11 @@ pub struct HospitalConfig {
     pub blobs: Option<String>,
     /// How patients and doctors reach the gateway; `http://<listen address>` by default.
     pub public_url: Option<String>,
+    /// The most the hospital pays a patient for one access it serves under a consent
+    /// (`access.serve`'s `max_reward`, S1-tokens): a consent asking more is refused by the
+    /// chain, so a patient cannot price a consent at the hospital's balance. `None`: the
+    /// genesis `access_reward_default` (0 on a chain without tokens).
+    pub max_access_reward: Option<u64>,
 }
 
 /// The hospital this gateway acts for, as the chain knows it.
@@ -92,6 +97,9 @@ pub(crate) struct Gateway {
     pub(crate) vault: Vault,
     pub(crate) enrolments: Mutex<PendingEnrolments>,
     pub(crate) public_url: String,
+    /// The most the hospital pays per served access ([`HospitalConfig::max_access_reward`],
+    /// resolved).
+    pub(crate) max_access_reward: u64,
     /// Runs the blob store's async calls from the blocking request threads.
     pub(crate) runtime: tokio::runtime::Handle,
 }
@@ -185,6 +193,8 @@ impl Gateway {
         runtime: tokio::runtime::Handle,
     ) -> Result<Self, ServiceError> {
         let address = address_of(&config.chain_key);
+        let max_access_reward =
+            served_reward_cap(config.max_access_reward, config.chain.light.genesis());
         let chain = ChainAccess::new(config.chain, config.wait, config.chain_key);
         let identity = chain
             .identity_of(&address)?
@@ -240,6 +250,7 @@ impl Gateway {
             public_url: config
                 .public_url
                 .unwrap_or_else(|| format!("http://{addr}")),
+            max_access_reward,
             runtime,
         })
     }
@@ -248,6 +259,17 @@ impl Gateway {
     pub(crate) fn taka_identity(&self) -> &taka::Identity {
         self.hospital.keys.id()
     }
+}
+
+/// The most the hospital pays per served access: as configured, else the genesis default
+/// reward (0 on a chain without tokens, where nothing is paid).
+fn served_reward_cap(configured: Option<u64>, genesis: &Genesis) -> u64 {
+    configured.unwrap_or_else(|| {
+        genesis
+            .tokens
+            .as_ref()
+            .map_or(0, |tokens| tokens.access_reward_default)
+    })
 }
 
 /// A chain address as the EMR store's patient key.
@@ -264,4 +286,21 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::served_reward_cap;
+    use medchain_state::testkit::{ACCESS_REWARD_DEFAULT, genesis_document, token_genesis};
+
+    #[test]
+    fn the_served_reward_cap_defaults_to_the_genesis_reward_and_to_nothing_without_tokens() {
+        assert_eq!(
+            served_reward_cap(None, &token_genesis()),
+            ACCESS_REWARD_DEFAULT
+        );
+        assert_eq!(served_reward_cap(None, &genesis_document()), 0);
+        assert_eq!(served_reward_cap(Some(40), &token_genesis()), 40);
+        assert_eq!(served_reward_cap(Some(40), &genesis_document()), 40);
+    }
 }

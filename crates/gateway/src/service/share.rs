@@ -219,7 +219,8 @@ impl Gateway {
         }
     }
 
-    /// Files `access.serve` for `requester` and waits for the chain's decision.
+    /// Files `access.serve` for `requester`, paying a consent's reward up to the configured
+    /// cap, and waits for the chain's decision.
     pub(crate) fn file_access(
         &self,
         requester: Address,
@@ -232,6 +233,7 @@ impl Gateway {
             record,
             purpose,
             grounds,
+            max_reward: self.max_access_reward,
         }))
     }
 

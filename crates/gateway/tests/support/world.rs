@@ -152,6 +152,7 @@ impl World {
             database: storage.database.clone(),
             blobs: storage.blobs.clone(),
             public_url: None,
+            max_access_reward: None,
         })
         .unwrap()
     }

@@ -158,6 +158,9 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
             "fund the account first (a transfer with a `to balance` output), or send less (GET /v1/state/accounts/{address})"
         }
         E::AmountOverflow => "the amounts are too large: send smaller amounts",
+        E::RewardAboveLimit { .. } => {
+            "the consent now asks the reward in the message, more than this request's max_reward: re-read the consent (GET /v1/state/consents/{id}) and send again with --max-reward set to that reward if you accept it"
+        }
         E::UnknownOutput(_) => {
             "the output is spent or never existed: list the sender's unspent outputs again (GET /v1/lists/outputs/{address})"
         }
@@ -188,6 +191,9 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         }
         E::UnknownEscrow => {
             "check the escrow id: it is the id of the opening transaction (GET /v1/state/escrows/{id})"
+        }
+        E::ArbiterIsPayer => {
+            "name a third party as the escrow's arbiter: a payer refereeing its own escrow could take the coins back at any time"
         }
         E::EscrowAlreadySettled => "nothing to do: the escrow was released or refunded already",
         E::NotEscrowParty => {

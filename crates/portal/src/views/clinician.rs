@@ -277,7 +277,12 @@ async fn request(State(app): State<Arc<App>>, Form(form): Form<RequestForm>) -> 
             clinician(who)?;
             let record = input::record(reader, &form.record)?;
             let purpose = input::purpose(&form.purpose)?;
-            Ok(build::request_access(record, purpose))
+            // Pay at most what the consent asks as read now (verified): a patient who raises
+            // the price before the request executes gets it refused, not the doctor's balance.
+            let max_reward = reader
+                .client()
+                .consent_reward(&who.address, &record, purpose)?;
+            Ok(build::request_access(record, purpose, max_reward))
         },
     )
     .await
