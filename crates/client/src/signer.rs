@@ -70,7 +70,7 @@ impl<'c> Signer<'c> {
             .light
             .genesis()
             .fee_schedule()
-            .min_fee(body.encode_size() + Signature::SIZE)
+            .min_fee_for(&body.payload, body.encode_size() + Signature::SIZE)
     }
 
     fn body(&self, payload: Payload, nonce: u64, fee: u64) -> TxBody {
