@@ -232,8 +232,11 @@ fn cli_hint(code: &str) -> Option<&'static str> {
         "insufficient_balance" | "cannot_afford" => {
             "your account balance pays every fee (and stakes and access rewards): `medchain token balance --key YOUR-KEY` shows it and your coins; move coins to it with `medchain token fund --amount N`, or have a funded account send you tokens: `medchain token send --key FUNDED.key --to YOUR-ADDRESS --amount N --to-balance` (on the devnet the regulator and .devnet/accounts/*.key are funded)"
         }
-        "outputs_exceed_inputs" | "unknown_output" | "fee_mismatch" => {
-            "your coins changed since they were listed (another payment spent them?): `medchain token balance` shows them; run the command again"
+        "outputs_exceed_inputs" | "unknown_output" | "unknown_input" | "fee_mismatch" => {
+            "your coins changed since they were listed (another payment spent them, or the payment that made them is not final yet): `medchain token balance` shows them; run the command again"
+        }
+        "input_conflict" => {
+            "another waiting transaction spends one of these coins: let it finalize (`medchain query tx ID`), then run the command again"
         }
         "fee_too_low" => {
             "leave out --fee to pay the least the chain's fee schedule accepts, or name more"

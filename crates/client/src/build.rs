@@ -382,13 +382,15 @@ pub fn transfer(
 }
 
 /// S1-utxo, joint payment: a co-owner of some of `transfer`'s inputs signs it as `sender`'s
-/// transaction `nonce` naming `fee` on `chain_id`. The cosignature authorises exactly that
-/// transaction; attach every co-owner's with [`with_cosignatures`].
+/// transaction `nonce` naming `fee` and the deadline `valid_until_ms` on `chain_id`. The
+/// cosignature authorises exactly that transaction and dies with its deadline; attach every
+/// co-owner's with [`with_cosignatures`].
 pub fn cosign_transfer(
     chain_id: &ChainId,
     sender: Address,
     nonce: u64,
     fee: u64,
+    valid_until_ms: u64,
     transfer: &Payload,
     cosigner: &PrivateKey,
 ) -> Result<Cosignature, BuildError> {
@@ -406,6 +408,7 @@ pub fn cosign_transfer(
         sender,
         nonce,
         fee,
+        valid_until_ms,
         inputs: inputs.clone(),
         from_balance: *from_balance,
         outputs: outputs.clone(),
@@ -840,39 +843,43 @@ mod tests {
     #[test]
     fn a_joint_payment_verifies_only_with_every_cosignature_for_this_very_transaction() {
         let joint = transfer(vec![outpoint(1)], 0, vec![TxOutput::to_key(90, address(3))]).unwrap();
-        let (sender, nonce, fee) = (address(1), 0, 10);
+        let (sender, nonce, fee, deadline) = (address(1), 0, 10, 1_800_000_000_000);
         let cosignature =
-            cosign_transfer(&chain_id(), sender, nonce, fee, &joint, &key(2)).unwrap();
-        let body = |payload: Payload, fee: u64| TxBody {
+            cosign_transfer(&chain_id(), sender, nonce, fee, deadline, &joint, &key(2)).unwrap();
+        let body = |payload: Payload, fee: u64, valid_until_ms: u64| TxBody {
             chain_id: chain_id(),
             sender,
             nonce,
-            valid_until_ms: u64::MAX,
+            valid_until_ms,
             fee,
             payload,
         };
         let cosigned = with_cosignatures(joint.clone(), vec![cosignature.clone()]).unwrap();
         assert!(
-            body(cosigned.clone(), fee)
+            body(cosigned.clone(), fee, deadline)
                 .sign(&key(1))
                 .unwrap()
                 .verify(&chain_id())
                 .is_ok()
         );
-        // The same cosignature on a transaction naming another fee is refused.
-        assert!(matches!(
-            body(cosigned, fee + 1)
-                .sign(&key(1))
-                .unwrap()
-                .verify(&chain_id()),
-            Err(TxError::BadCosignature(_))
-        ));
+        // The same cosignature on a transaction naming another fee or a later deadline is
+        // refused.
+        for (fee, deadline) in [(fee + 1, deadline), (fee, deadline + 1)] {
+            assert!(matches!(
+                body(cosigned.clone(), fee, deadline)
+                    .sign(&key(1))
+                    .unwrap()
+                    .verify(&chain_id()),
+                Err(TxError::BadCosignature(_))
+            ));
+        }
         assert!(matches!(
             cosign_transfer(
                 &chain_id(),
                 sender,
                 nonce,
                 fee,
+                deadline,
                 &withdraw(address(5)),
                 &key(2)
             ),

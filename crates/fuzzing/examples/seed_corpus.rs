@@ -407,6 +407,7 @@ fn token_and_stake_payloads() -> Vec<Payload> {
         sender: address(0),
         nonce: 0,
         fee: 25,
+        valid_until_ms: u64::MAX,
         inputs: inputs.clone(),
         from_balance: 0,
         outputs: outputs.clone(),

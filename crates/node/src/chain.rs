@@ -22,12 +22,12 @@ use commonware_codec::EncodeSize as _;
 use commonware_cryptography::Digest as _;
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecError, ExecutedBlock, Overlay, StateError, StateRead,
-    StateReadExt, keys,
+    StateReadExt, keys, token,
 };
 use medchain_storage::{CommitBatch, Snapshot, StorageError, Store};
 use medchain_types::{
-    Address, Block, ChainId, FeeSchedule, Genesis, Hash32, Header, Transaction, TxError, TxId,
-    VerifiedTransaction, limits, verify_batch,
+    Address, Block, ChainId, FeeSchedule, Genesis, Hash32, Header, Payload, Transaction, TxError,
+    TxId, VerifiedTransaction, limits, verify_batch,
 };
 use rand_core::CryptoRng;
 use std::{
@@ -333,6 +333,7 @@ impl Chain {
                 balance: account.balance,
             });
         let min_fee = self.fees.min_fee(tx.tx().encode_size());
+        check_transfer_inputs(snapshot, &tx)?;
         if tx.body().nonce == sender.nonce {
             // Executed alone on committed state, result discarded: refuses what cannot apply.
             BlockExecutor::new(snapshot, env)
@@ -655,6 +656,22 @@ pub fn account_nonce(state: &impl StateRead, sender: &Address) -> Result<u64, St
         .map_or(0, |account| account.nonce))
 }
 
+/// A transfer pays its fee from its inputs, not from the balance admission checks: its inputs
+/// are checked against committed state before it is held, because a queued one is never dry
+/// run and one that fails when a block is built pays nothing (a flood of transfers naming
+/// made-up, spent, escrow-locked or someone else's inputs would cost nothing). An input
+/// created by a transfer that is not finalized yet is refused too: the client waits for it.
+fn check_transfer_inputs(snapshot: &Snapshot, tx: &VerifiedTransaction) -> Result<(), AdmitError> {
+    let body = tx.body();
+    let Payload::Token(payload) = &body.payload else {
+        return Ok(());
+    };
+    token::check_transfer(snapshot, &body.sender, body.fee, payload).map_err(|error| match error {
+        ExecError::UnknownOutput(input) => AdmissionError::UnknownInput(input).into(),
+        error => AdmitError::Rejected(error),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,6 +725,73 @@ mod tests {
 
     fn verdict(chain: &Chain, block: &Block) -> Result<(), BlockError> {
         chain.execute(&mut test_rng(), block, chain.genesis_block())
+    }
+
+    #[test]
+    fn a_transfer_is_admitted_only_with_committed_inputs_its_signers_may_spend() {
+        use medchain_types::token::{OutPoint, TxOutput};
+        let genesis = testkit::token_genesis();
+        let chain = Chain::open(
+            Store::in_memory().unwrap(),
+            &genesis,
+            Mempool::default(),
+            100,
+        )
+        .unwrap();
+        let admit = |tx: VerifiedTransaction| {
+            chain
+                .admit(&mut test_rng(), vec![tx.tx().clone()])
+                .remove(0)
+        };
+        let fee = 1_000;
+        // A key without balance or outputs names made-up inputs in gapped transfers (never
+        // dry run): each is refused at the door and holds no space.
+        let stranger = Actor::new(4_242);
+        let to_stranger = |value| [TxOutput::to_key(value, stranger.address)];
+        for nonce in 1..=8 {
+            let made_up = OutPoint {
+                tx: TxId::of_encoded(format!("made up {nonce}").as_bytes()),
+                index: 0,
+            };
+            let transfer = testkit::transfer(&[made_up], 0, &to_stranger(500));
+            assert!(matches!(
+                admit(stranger.sign_with_fee(nonce, fee, transfer)),
+                Err(AdmitError::Mempool(AdmissionError::UnknownInput(input))) if input == made_up
+            ));
+        }
+        assert!(chain.mempool.is_empty());
+        // The treasury's genesis coin of 500 000 is someone else's to the stranger.
+        let coin = OutPoint {
+            tx: TxId(genesis.digest()),
+            index: 0,
+        };
+        let spend = |value| testkit::transfer(&[coin], 0, &to_stranger(value));
+        assert!(matches!(
+            admit(stranger.sign_with_fee(1, fee, spend(500_000 - fee))),
+            Err(AdmitError::Rejected(ExecError::MissingSignature { .. }))
+        ));
+        // Its owner may spend it in a gapped transfer, if the surplus is the fee ...
+        let treasury = Actor::new(testkit::TREASURY_SEED);
+        assert!(matches!(
+            admit(treasury.sign_with_fee(1, fee, spend(500_000))),
+            Err(AdmitError::Rejected(ExecError::FeeMismatch { .. }))
+        ));
+        let first = treasury.sign_with_fee(1, fee, spend(500_000 - fee));
+        assert_eq!(
+            admit(first.clone()).unwrap().admitted,
+            Admitted::Queued { waiting_for: 0 }
+        );
+        // ... and only once while that transfer waits.
+        let second = treasury.sign_with_fee(2, fee, spend(500_000 - fee));
+        assert!(matches!(
+            admit(second.clone()),
+            Err(AdmitError::Mempool(AdmissionError::InputConflict { input, held_by }))
+                if input == coin && held_by == first.id()
+        ));
+        chain
+            .mempool
+            .evict_from(&treasury.address, 1, DropReason::Evicted);
+        assert!(admit(second).is_ok());
     }
 
     #[test]

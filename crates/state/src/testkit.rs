@@ -753,6 +753,8 @@ impl World {
             sender: sender.address,
             nonce,
             fee,
+            // The deadline `sign_with_fee` gives the transaction.
+            valid_until_ms: u64::MAX,
             inputs: inputs.to_vec(),
             from_balance,
             outputs: outputs.to_vec(),

@@ -280,6 +280,82 @@ fn transfer<R: StateRead>(
     outputs: &[TxOutput],
     cosignatures: &[Cosignature],
 ) -> Result<Vec<Event>, ExecError> {
+    let sender = *ctx.sender;
+    let spent = covered_inputs(
+        &*ctx,
+        &sender,
+        fee,
+        inputs,
+        from_balance,
+        outputs,
+        cosignatures,
+    )?;
+    for (point, output) in &spent {
+        if let Some(until) = output.unlock
+            && !until.reached(ctx.env.height, ctx.env.timestamp_ms)
+        {
+            return Err(ExecError::OutputLocked {
+                output: *point,
+                until,
+            });
+        }
+    }
+    debit(ctx, &sender, from_balance)?;
+    for (point, output) in &spent {
+        spend_output(ctx, point, output)?;
+    }
+    pay_outputs(ctx, outputs)?;
+    Ok(vec![Event::Transferred {
+        inputs: count(inputs.len()),
+        outputs: count(outputs.len()),
+        fee,
+    }])
+}
+
+/// Checks what of `payload`, if it is a transfer by `sender` naming `fee`, holds in `state`
+/// whatever block executes it: its inputs exist, are not escrow-locked and may be spent by
+/// the sender and its cosigners, and inputs + `from_balance` − outputs is the fee. Lock times
+/// and the sender's balance are left out: they depend on the executing block and on the
+/// sender's other transactions. Admission runs it on committed state, so a transfer naming
+/// made-up, spent or someone else's inputs is refused before it is held; it would otherwise
+/// fail when a block is built, and a failed transaction pays no fee.
+pub fn check_transfer<R: StateRead>(
+    state: &R,
+    sender: &Address,
+    fee: u64,
+    payload: &TokenPayload,
+) -> Result<(), ExecError> {
+    if let TokenPayload::Transfer {
+        inputs,
+        from_balance,
+        outputs,
+        cosignatures,
+    } = payload
+    {
+        covered_inputs(
+            state,
+            sender,
+            fee,
+            inputs,
+            *from_balance,
+            outputs,
+            cosignatures,
+        )?;
+    }
+    Ok(())
+}
+
+/// The block-independent rules of a transfer (see [`check_transfer`]); returns its inputs
+/// with the outputs they spend.
+fn covered_inputs<R: StateRead>(
+    state: &R,
+    sender: &Address,
+    fee: u64,
+    inputs: &[OutPoint],
+    from_balance: u64,
+    outputs: &[TxOutput],
+    cosignatures: &[Cosignature],
+) -> Result<Vec<(OutPoint, Output)>, ExecError> {
     if inputs.len() > limits::MAX_TRANSFER_INPUTS
         || outputs.len() > limits::MAX_TRANSFER_OUTPUTS
         || cosignatures.len() > limits::MAX_COSIGNERS
@@ -292,11 +368,10 @@ fn transfer<R: StateRead>(
     if outputs.is_empty() || (inputs.is_empty() && from_balance == 0) {
         return Err(ExecError::EmptyTransfer);
     }
-    let sender = *ctx.sender;
-    let signers: BTreeSet<Address> = std::iter::once(sender)
+    let signers: BTreeSet<Address> = std::iter::once(*sender)
         .chain(cosignatures.iter().map(|cosignature| cosignature.signer))
         .collect();
-    let spent = unlocked_inputs(ctx, inputs, &signers)?;
+    let spent = signed_inputs(state, inputs, &signers)?;
     let input_sum = checked_sum(spent.iter().map(|(_, output)| output.value))?;
     for output in outputs {
         check_new_output(output)?;
@@ -314,21 +389,12 @@ fn transfer<R: StateRead>(
     if surplus != fee {
         return Err(ExecError::FeeMismatch { surplus, fee });
     }
-    debit(ctx, &sender, from_balance)?;
-    for (point, output) in &spent {
-        spend_output(ctx, point, output)?;
-    }
-    pay_outputs(ctx, outputs)?;
-    Ok(vec![Event::Transferred {
-        inputs: count(inputs.len()),
-        outputs: count(outputs.len()),
-        fee,
-    }])
+    Ok(spent)
 }
 
-/// Reads every input and checks that it may be spent by `signers` in this block.
-fn unlocked_inputs<R: StateRead>(
-    ctx: &TxContext<'_, R>,
+/// Reads every input and checks that `signers` may spend it (lock times aside).
+fn signed_inputs<R: StateRead>(
+    state: &R,
     inputs: &[OutPoint],
     signers: &BTreeSet<Address>,
 ) -> Result<Vec<(OutPoint, Output)>, ExecError> {
@@ -338,18 +404,10 @@ fn unlocked_inputs<R: StateRead>(
         if !seen.insert(*point) {
             return Err(ExecError::DuplicateInput);
         }
-        let output = ctx
+        let output = state
             .value(&keys::output(point))?
             .ok_or(ExecError::UnknownOutput(*point))?;
         check_signers(point, &output.lock, signers)?;
-        if let Some(until) = output.unlock
-            && !until.reached(ctx.env.height, ctx.env.timestamp_ms)
-        {
-            return Err(ExecError::OutputLocked {
-                output: *point,
-                until,
-            });
-        }
         spent.push((*point, output));
     }
     Ok(spent)

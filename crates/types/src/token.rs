@@ -365,8 +365,9 @@ impl Read for Cosignature {
 }
 
 /// What a co-owner signs to join a transfer: everything the transfer does, bound to the
-/// sender's transaction (chain, sender, nonce, fee), so the cosignature authorises exactly one
-/// transaction and cannot be moved to another.
+/// sender's transaction (chain, sender, nonce, fee, deadline), so the cosignature authorises
+/// exactly one transaction, cannot be moved to another, and dies with the transaction's
+/// deadline (the sender cannot hold a cosigned payment and submit it much later).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferAuthorization {
     /// Chain the transfer is for.
@@ -377,6 +378,8 @@ pub struct TransferAuthorization {
     pub nonce: u64,
     /// Its fee.
     pub fee: u64,
+    /// Its deadline (`valid_until_ms` of the transaction's body).
+    pub valid_until_ms: u64,
     /// The outputs spent.
     pub inputs: Vec<OutPoint>,
     /// The amount taken from the sender's balance.
@@ -404,6 +407,7 @@ impl Write for TransferAuthorization {
         self.sender.write(buf);
         self.nonce.write(buf);
         self.fee.write(buf);
+        self.valid_until_ms.write(buf);
         self.inputs.write(buf);
         self.from_balance.write(buf);
         self.outputs.write(buf);
@@ -414,7 +418,7 @@ impl EncodeSize for TransferAuthorization {
     fn encode_size(&self) -> usize {
         self.chain_id.encode_size()
             + Address::SIZE
-            + 3 * u64::SIZE
+            + 4 * u64::SIZE
             + self.inputs.encode_size()
             + self.outputs.encode_size()
     }

@@ -293,6 +293,7 @@ impl Transaction {
                     sender: *sender,
                     nonce: self.body.nonce,
                     fee: self.body.fee,
+                    valid_until_ms: self.body.valid_until_ms,
                     inputs: inputs.clone(),
                     from_balance: *from_balance,
                     outputs: outputs.clone(),
@@ -735,6 +736,9 @@ mod tests {
         ));
     }
 
+    /// The deadline the cosigner of [`joint_transfer`] agreed to.
+    const JOINT_DEADLINE_MS: u64 = 1_800_000_000_000;
+
     /// A joint payment: sender `key(1)` spends its own output and one of `key(2)`'s, so
     /// `key(2)` cosigns the authorisation of this very transaction.
     fn joint_transfer(cosigner: u64, authorised_nonce: u64) -> Transaction {
@@ -755,6 +759,7 @@ mod tests {
             sender: address(1),
             nonce: authorised_nonce,
             fee: 10,
+            valid_until_ms: JOINT_DEADLINE_MS,
             inputs: inputs.clone(),
             from_balance: 0,
             outputs: outputs.clone(),
@@ -766,7 +771,7 @@ mod tests {
             chain_id: chain(),
             sender: address(1),
             nonce: 4,
-            valid_until_ms: u64::MAX,
+            valid_until_ms: JOINT_DEADLINE_MS,
             fee: 10,
             payload: Payload::Token(TokenPayload::Transfer {
                 inputs,
@@ -810,6 +815,12 @@ mod tests {
         // Raising the fee after the cosigner signed breaks the cosignature (and the sender's).
         let mut body = joint_transfer(2, 4).body;
         body.fee = 11;
+        let resigned = body.sign(&key(1)).unwrap();
+        assert!(bad_cosignature(resigned.verify(&chain())));
+        // Extending the deadline after the cosigner signed breaks the cosignature: it dies
+        // with the deadline it was given.
+        let mut body = joint_transfer(2, 4).body;
+        body.valid_until_ms = JOINT_DEADLINE_MS + 1;
         let resigned = body.sign(&key(1)).unwrap();
         assert!(bad_cosignature(resigned.verify(&chain())));
         // A missing cosignature is not a signature error: whether the inputs needed it is the

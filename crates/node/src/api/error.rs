@@ -125,6 +125,18 @@ impl From<AdmitError> for ApiError {
                 error,
                 "fund the sender's balance (a transfer to it with --to-balance), or wait until its waiting transactions are finalized",
             ),
+            AdmitError::Mempool(AdmissionError::InputConflict { .. }) => Self::new(
+                StatusCode::CONFLICT,
+                "input_conflict",
+                error,
+                "another waiting transaction spends this output: wait until it is finalized or dropped (GET /v1/transactions/{id}), then list the unspent outputs again (GET /v1/lists/outputs/{address})",
+            ),
+            AdmitError::Mempool(AdmissionError::UnknownInput(_)) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_input",
+                error,
+                "spend only finalized unspent outputs (GET /v1/lists/outputs/{address}); if the output comes from a transaction you just sent, wait until it is finalized",
+            ),
             AdmitError::Mempool(_) => Self::new(
                 StatusCode::CONFLICT,
                 "nonce_conflict",

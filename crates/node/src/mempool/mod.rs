@@ -11,10 +11,14 @@
 //!   and handed back to be gossiped.
 //! - **Fees** (issue 11). A transaction paying less than the genesis fee schedule's minimum for
 //!   its size is refused ([`AdmissionError::FeeTooLow`]), and so is one whose sender's committed
-//!   balance cannot cover the fees of everything it already has waiting plus this one
-//!   ([`AdmissionError::CannotAfford`]): a flood from unfunded keys costs nothing to refuse, and
-//!   a funded flood pays for every transaction that executes. A `token.transfer` is exempt from
-//!   the balance check: it pays its fee from its inputs.
+//!   balance cannot cover what everything it already has waiting plus this one takes from it
+//!   ([`AdmissionError::CannotAfford`]): fees, and the amounts a transaction moves out of the
+//!   balance (a delegation, an escrow deposit, the balance part of a transfer). A flood from
+//!   unfunded keys costs nothing to refuse, and a funded flood pays for every transaction that
+//!   executes. A `token.transfer` pays its fee from its inputs instead: the caller checks them
+//!   against committed state before admission, and the mempool holds at most one transaction
+//!   spending each output ([`AdmissionError::InputConflict`]), so a flood of transfers cannot
+//!   name the same coins twice.
 //! - **Bounds.** Per sender: at most [`MempoolLimits::max_queued_per_sender`] queued and
 //!   [`MempoolLimits::max_pending_per_sender`] pending. In total: when the queued space is full,
 //!   the worst-placed queued transaction (the one furthest from executable, newest first) is
@@ -38,7 +42,9 @@
 mod dropped;
 
 pub use dropped::{DropLog, DropReason, Dropped};
-use medchain_types::{Address, Payload, TokenPayload, TxId, VerifiedTransaction};
+use medchain_types::{
+    Address, Payload, StakePayload, TokenPayload, TxId, VerifiedTransaction, token::OutPoint,
+};
 use std::{
     cmp::Reverse,
     collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
@@ -142,17 +148,32 @@ pub enum AdmissionError {
         /// The least it must pay.
         minimum: u64,
     },
-    /// The sender's committed balance does not cover the fees of its waiting transactions and
-    /// this one.
+    /// The sender's committed balance does not cover what its waiting transactions and this
+    /// one take from it (fees and amounts).
     #[error(
-        "the sender's balance {balance} cannot pay the fees of its waiting transactions and this one ({needed})"
+        "the sender's balance {balance} cannot pay the fees and amounts of its waiting transactions and this one ({needed})"
     )]
     CannotAfford {
         /// The sender's committed balance.
         balance: u64,
-        /// The fees it would owe with this transaction admitted.
+        /// What it would owe with this transaction admitted.
         needed: u64,
     },
+    /// A transfer spends an output that another waiting transaction already spends.
+    #[error(
+        "input {input} is already spent by waiting transaction {held_by}; wait until that one is finalized or dropped"
+    )]
+    InputConflict {
+        /// The output both spend.
+        input: OutPoint,
+        /// The waiting transaction that spends it.
+        held_by: TxId,
+    },
+    /// A transfer spends an output that is not unspent in committed state.
+    #[error(
+        "input {0} is not an unspent output in committed state: it was never created, is already spent, or was created by a transaction that is not finalized yet (wait until that one is finalized, then send again)"
+    )]
+    UnknownInput(OutPoint),
 }
 
 /// What admission reads about a transaction's sender from committed state.
@@ -160,7 +181,8 @@ pub enum AdmissionError {
 pub struct SenderAccount {
     /// The nonce its next transaction must carry.
     pub nonce: u64,
-    /// Its balance, which pays the fees of every transaction but a transfer.
+    /// Its balance, which pays the fees of every transaction but a transfer, and the amounts
+    /// transactions move out of it.
     pub balance: u64,
 }
 
@@ -232,7 +254,7 @@ struct Rank {
 
 struct SenderQueue {
     nonces: BTreeMap<u64, TxId>,
-    /// Fees its waiting transactions will take from its balance (transfers pay from inputs).
+    /// What its waiting transactions will take from its balance ([`owed`]).
     owed: u64,
     /// The sender's committed next nonce, as last learned.
     committed: u64,
@@ -269,6 +291,8 @@ struct Inner {
     pending_expiry: BTreeMap<(u64, u64), TxId>,
     /// Queued transactions by admission height, oldest first.
     queued_expiry: BTreeMap<(u64, u64), TxId>,
+    /// The outputs waiting transfers spend, and which transfer spends each.
+    spent_inputs: HashMap<OutPoint, TxId>,
     pending_count: usize,
     next_seq: u64,
     dropped: DropLog,
@@ -299,6 +323,7 @@ impl Mempool {
                 queued: BTreeSet::new(),
                 pending_expiry: BTreeMap::new(),
                 queued_expiry: BTreeMap::new(),
+                spent_inputs: HashMap::new(),
                 pending_count: 0,
                 next_seq: 0,
                 dropped: DropLog::new(limits.dropped_kept),
@@ -514,8 +539,14 @@ impl Inner {
                 });
             }
         }
-        let owed = self.senders.get(&sender).map_or(0, |queue| queue.owed);
-        let needed = owed.saturating_add(owed_fee(&tx));
+        if let Some((&input, &held_by)) = inputs(&tx)
+            .iter()
+            .find_map(|input| self.spent_inputs.get_key_value(input))
+        {
+            return Err(AdmissionError::InputConflict { input, held_by });
+        }
+        let owed_before = self.senders.get(&sender).map_or(0, |queue| queue.owed);
+        let needed = owed_before.saturating_add(owed(&tx));
         if needed > account.balance {
             return Err(AdmissionError::CannotAfford {
                 balance: account.balance,
@@ -655,7 +686,10 @@ impl Inner {
             }
         });
         queue.nonces.insert(nonce, id);
-        queue.owed = queue.owed.saturating_add(owed_fee(&tx));
+        queue.owed = queue.owed.saturating_add(owed(&tx));
+        for input in inputs(&tx) {
+            self.spent_inputs.insert(*input, id);
+        }
         if queued.is_none() {
             queue.ready_end = nonce + 1;
         }
@@ -795,7 +829,10 @@ impl Inner {
             return;
         };
         if let Some(queue) = self.senders.get_mut(&entry.tx.body().sender) {
-            queue.owed = queue.owed.saturating_sub(owed_fee(&entry.tx));
+            queue.owed = queue.owed.saturating_sub(owed(&entry.tx));
+        }
+        for input in inputs(&entry.tx) {
+            self.spent_inputs.remove(input);
         }
         let expiry_key = (entry.admitted_at, entry.seq);
         match entry.queued {
@@ -847,12 +884,25 @@ fn fee(tx: &VerifiedTransaction) -> u64 {
     tx.body().fee
 }
 
-/// The fee a transaction takes from its sender's balance: all of it, except for a transfer,
-/// which pays from its inputs (S1-utxo).
-fn owed_fee(tx: &VerifiedTransaction) -> u64 {
+/// What a transaction takes from its sender's balance: its fee (a transfer pays it from its
+/// inputs instead, S1-utxo) and the amounts it moves out of the balance. An access request's
+/// consent reward is not named by the payload; the dry run of the sender's next nonce
+/// catches a balance that cannot pay it.
+fn owed(tx: &VerifiedTransaction) -> u64 {
+    let fee = fee(tx);
     match &tx.body().payload {
-        Payload::Token(TokenPayload::Transfer { .. }) => 0,
-        _ => fee(tx),
+        Payload::Token(TokenPayload::Transfer { from_balance, .. }) => *from_balance,
+        Payload::Token(TokenPayload::EscrowOpen { amount, .. })
+        | Payload::Stake(StakePayload::Delegate { amount, .. }) => fee.saturating_add(*amount),
+        _ => fee,
+    }
+}
+
+/// The outputs a transaction spends (none unless it is a transfer).
+fn inputs(tx: &VerifiedTransaction) -> &[OutPoint] {
+    match &tx.body().payload {
+        Payload::Token(TokenPayload::Transfer { inputs, .. }) => inputs,
+        _ => &[],
     }
 }
 

@@ -1,8 +1,9 @@
 use super::*;
 use commonware_cryptography::Signer;
 use medchain_types::{
-    ChainId, OrgKind, OrgName, Payload, PrivateKey, RegistryPayload, TokenPayload, TxBody,
-    token::{OutPoint, Payee, TxOutput},
+    ChainId, OrgKind, OrgName, Payload, PrivateKey, RegistryPayload, StakePayload, TokenPayload,
+    TxBody,
+    token::{LockTime, OutPoint, Payee, TxOutput},
 };
 
 fn signed(seed: u64, nonce: u64, fee: u64, payload: Payload) -> VerifiedTransaction {
@@ -29,6 +30,32 @@ fn paying(seed: u64, nonce: u64, fee: u64) -> VerifiedTransaction {
         kind: OrgKind::Hospital,
     });
     signed(seed, nonce, fee, payload)
+}
+
+/// A transfer by sender `seed` at `nonce` naming `fee`, spending `inputs` and `from_balance`
+/// of its balance (the mempool does not read the inputs: admission checked them).
+fn transferring(
+    seed: u64,
+    nonce: u64,
+    fee: u64,
+    inputs: &[OutPoint],
+    from_balance: u64,
+) -> VerifiedTransaction {
+    let payload = Payload::Token(TokenPayload::Transfer {
+        inputs: inputs.to_vec(),
+        from_balance,
+        outputs: vec![TxOutput::to_key(90, sender(seed))],
+        cosignatures: vec![],
+    });
+    signed(seed, nonce, fee, payload)
+}
+
+/// The output `index` of a made-up transaction.
+fn coin(index: u16) -> OutPoint {
+    OutPoint {
+        tx: TxId::of_encoded(b"funding"),
+        index,
+    }
 }
 
 /// A free transaction (as on a chain without tokens).
@@ -494,6 +521,84 @@ fn a_transfer_pays_from_its_inputs_and_needs_no_balance() {
 }
 
 #[test]
+fn the_amounts_a_transaction_takes_from_the_balance_count_as_owed() {
+    let pool = Mempool::default();
+    let account = funded(100);
+    let delegate = Payload::Stake(StakePayload::Delegate {
+        candidate: sender(99),
+        amount: 60,
+    });
+    pool.admit(signed(1, 0, 5, delegate), account, 1).unwrap(); // owes 65
+    let escrow = |amount| {
+        Payload::Token(TokenPayload::EscrowOpen {
+            payee: sender(2),
+            arbiter: sender(3),
+            amount,
+            refund_after: LockTime::Height(10),
+        })
+    };
+    // The fee alone fits; with the deposit it does not.
+    assert_eq!(
+        pool.admit(signed(1, 1, 5, escrow(31)), account, 1)
+            .unwrap_err(),
+        AdmissionError::CannotAfford {
+            balance: 100,
+            needed: 101
+        }
+    );
+    pool.admit(signed(1, 1, 5, escrow(30)), account, 1).unwrap(); // owes 100
+    // A transfer's fee comes from its inputs, but the balance part is owed.
+    assert_eq!(
+        pool.admit(transferring(1, 2, 5, &[coin(0)], 1), account, 1)
+            .unwrap_err(),
+        AdmissionError::CannotAfford {
+            balance: 100,
+            needed: 101
+        }
+    );
+    pool.admit(transferring(1, 2, 5, &[coin(0)], 0), account, 1)
+        .unwrap();
+}
+
+#[test]
+fn two_waiting_transfers_never_spend_the_same_output() {
+    let pool = Mempool::default();
+    let first = transferring(1, 0, 5, &[coin(0), coin(1)], 0);
+    pool.admit(first.clone(), funded(0), 1).unwrap();
+    let conflict = AdmissionError::InputConflict {
+        input: coin(1),
+        held_by: first.id(),
+    };
+    // Another sender, or the same sender's next transaction, naming one of its inputs.
+    let rival = transferring(2, 0, 5, &[coin(1)], 0);
+    assert_eq!(
+        pool.admit(rival.clone(), funded(0), 1).unwrap_err(),
+        conflict
+    );
+    let again = transferring(1, 1, 5, &[coin(2), coin(1)], 0);
+    assert_eq!(
+        pool.admit(again.clone(), funded(0), 1).unwrap_err(),
+        conflict
+    );
+    assert_eq!(pool.len(), 1);
+    // Once the first is dropped, its outputs are free again.
+    pool.evict_from(&sender(1), 0, DropReason::Evicted);
+    pool.admit(rival.clone(), funded(0), 1).unwrap();
+    // And once a block includes a transfer, so are its outputs (in the mempool: admission
+    // then finds them spent in committed state).
+    assert_eq!(
+        pool.admit(again.clone(), funded(0), 1).unwrap_err(),
+        AdmissionError::InputConflict {
+            input: coin(1),
+            held_by: rival.id(),
+        }
+    );
+    pool.on_finalized(1, [(&sender(2), 0, rival.id())], |_| 1);
+    pool.admit(again, funded(0), 1).unwrap();
+    assert_consistent(&pool);
+}
+
+#[test]
 fn when_pending_is_full_the_lowest_fee_senders_newest_transaction_makes_room() {
     let pool = small(|l| l.max_pending = 3);
     let rich = funded(1_000);
@@ -533,18 +638,26 @@ fn a_gapped_flood_from_unfunded_keys_is_refused_outright_once_fees_are_on() {
     assert!(pool.is_empty());
 }
 
-/// Every index agrees with the senders' queues: what a sender owes is the sum of the fees its
+/// Every index agrees with the senders' queues: what a sender owes is the sum of what its
 /// held transactions take from its balance, each sender has one rank and it is the fee of its
-/// next executable transaction, and the pending count is the sum of the senders' runs.
+/// next executable transaction, the pending count is the sum of the senders' runs, and the
+/// spent-input index names exactly the inputs of held transfers (no two of which share one).
 fn assert_consistent(pool: &Mempool) {
     let inner = pool.lock();
     let mut held = 0;
     let mut pending = 0;
+    let mut spent = HashMap::new();
+    for (id, entry) in &inner.by_id {
+        for input in inputs(&entry.tx) {
+            assert!(spent.insert(*input, *id).is_none(), "{input} spent twice");
+        }
+    }
+    assert_eq!(inner.spent_inputs, spent);
     for (sender, queue) in &inner.senders {
         let owed: u64 = queue
             .nonces
             .values()
-            .map(|id| owed_fee(&inner.by_id[id].tx))
+            .map(|id| owed(&inner.by_id[id].tx))
             .sum();
         assert_eq!(queue.owed, owed, "owed of {sender}");
         let next_fee = match queue.nonces.get(&queue.committed) {
@@ -564,15 +677,54 @@ fn assert_consistent(pool: &Mempool) {
     assert_eq!(unqueued, pending);
 }
 
+/// What an admitted transaction does with the sender's balance.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// Pays its fee from the balance.
+    Plain,
+    /// Also delegates `amount` from the balance.
+    Delegate { amount: u64 },
+    /// A transfer spending the made-up output `coin` and `from_balance` of the balance.
+    Transfer { coin: u16, from_balance: u64 },
+}
+
+impl Kind {
+    fn signed(self, seed: u64, nonce: u64, fee: u64) -> VerifiedTransaction {
+        match self {
+            Kind::Plain => paying(seed, nonce, fee),
+            Kind::Delegate { amount } => {
+                let payload = Payload::Stake(StakePayload::Delegate {
+                    candidate: sender(99),
+                    amount,
+                });
+                signed(seed, nonce, fee, payload)
+            }
+            Kind::Transfer {
+                coin: index,
+                from_balance,
+            } => transferring(seed, nonce, fee, &[coin(index)], from_balance),
+        }
+    }
+}
+
+fn kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![
+        2 => Just(Kind::Plain),
+        1 => (0..10u64).prop_map(|amount| Kind::Delegate { amount }),
+        1 => (0..4u16, 0..10u64).prop_map(|(coin, from_balance)| Kind::Transfer { coin, from_balance }),
+    ]
+}
+
 /// One thing that happens to a mempool.
 #[derive(Clone, Debug)]
 enum Op {
-    /// Sender `seed` submits `nonce` paying `fee`, holding `balance`.
+    /// Sender `seed` submits `nonce` of `kind` paying `fee`, holding `balance`.
     Admit {
         seed: u64,
         nonce: u64,
         fee: u64,
         balance: u64,
+        kind: Kind,
     },
     /// A block includes sender `seed`'s next transaction.
     Include { seed: u64 },
@@ -584,8 +736,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..6u64, 0..8u64, 0..5u64, 0..20u64).prop_map(|(seed, nonce, fee, balance)| {
-            Op::Admit { seed, nonce, fee, balance }
+        4 => (0..6u64, 0..8u64, 0..5u64, 0..20u64, kind()).prop_map(|(seed, nonce, fee, balance, kind)| {
+            Op::Admit { seed, nonce, fee, balance, kind }
         }),
         2 => (0..6u64).prop_map(|seed| Op::Include { seed }),
         1 => (0..6u64, 0..8u64).prop_map(|(seed, nonce)| Op::Fail { seed, nonce }),
@@ -598,9 +750,11 @@ use proptest::prelude::*;
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
-    /// Under any sequence of admissions, inclusions, failures and expiries, the indexes stay
-    /// consistent, a block's candidates keep each sender's nonces contiguous from its
-    /// committed nonce, and no sender ever owes more than its balance at admission allowed.
+    /// Under any sequence of admissions (of plain transactions, delegations and transfers
+    /// competing for a few outputs), inclusions, failures and expiries, the indexes stay
+    /// consistent (no output is spent by two held transfers), a block's candidates keep each
+    /// sender's nonces contiguous from its committed nonce, and no sender ever owes more than
+    /// its balance at admission allowed.
     #[test]
     fn the_mempool_stays_consistent_under_any_sequence(ops in prop::collection::vec(op(), 1..60)) {
         let pool = small(|l| {
@@ -615,12 +769,12 @@ proptest! {
         let mut height = 0;
         for op in ops {
             match op {
-                Op::Admit { seed, nonce, fee, balance } => {
+                Op::Admit { seed, nonce, fee, balance, kind } => {
                     let account = SenderAccount {
                         nonce: committed.get(&sender(seed)).copied().unwrap_or(0),
                         balance,
                     };
-                    let admitted = pool.admit(paying(seed, nonce, fee), account, 1);
+                    let admitted = pool.admit(kind.signed(seed, nonce, fee), account, 1);
                     if admitted.is_ok_and(|a| a.admitted != Admitted::Duplicate) {
                         // What it owes now, this one included, its balance covers.
                         let owed = pool.lock().senders.get(&sender(seed)).map_or(0, |q| q.owed);
