@@ -332,9 +332,18 @@ impl Chain {
                 nonce: account.nonce,
                 balance: account.balance,
             });
-        let min_fee = self.fees.min_fee(tx.tx().encode_size());
+        let size = tx.tx().encode_size();
+        let next_in_line = tx.body().nonce == sender.nonce;
+        // A consent revoke is free (S1-rights) only as the sender's next transaction, where the
+        // dry run below proves it applies: queued behind a gap it pays like any other, or free
+        // revokes naming nothing could fill the queue at no cost.
+        let min_fee = if next_in_line {
+            self.fees.min_fee_for(&tx.body().payload, size)
+        } else {
+            self.fees.min_fee(size)
+        };
         check_transfer_inputs(snapshot, &tx)?;
-        if tx.body().nonce == sender.nonce {
+        if next_in_line {
             // Executed alone on committed state, result discarded: refuses what cannot apply.
             BlockExecutor::new(snapshot, env)
                 .map_err(|e| AdmitError::State(e.to_string()))?
@@ -792,6 +801,42 @@ mod tests {
             .mempool
             .evict_from(&treasury.address, 1, DropReason::Evicted);
         assert!(admit(second).is_ok());
+    }
+
+    #[test]
+    fn a_free_consent_revoke_is_admitted_only_as_the_senders_next_transaction() {
+        use medchain_types::{ConsentId, ConsentPayload, Payload};
+        let chain = Chain::open(
+            Store::in_memory().unwrap(),
+            &testkit::token_genesis(),
+            Mempool::default(),
+            100,
+        )
+        .unwrap();
+        let patient = Actor::new(4_243);
+        let revoke = Payload::Consent(ConsentPayload::Revoke {
+            consent: ConsentId(Sha256::hash(&[b"some consent"])),
+        });
+        let admit = |nonce| {
+            chain
+                .admit(
+                    &mut test_rng(),
+                    vec![patient.sign_with_fee(nonce, 0, revoke.clone()).tx().clone()],
+                )
+                .remove(0)
+        };
+        // Behind a gap it would never be dry run, so it pays like any other transaction ...
+        assert!(matches!(
+            admit(1),
+            Err(AdmitError::Mempool(AdmissionError::FeeTooLow {
+                fee: 0,
+                ..
+            }))
+        ));
+        // ... and next in line the fee is waived, but the dry run still refuses a revoke of
+        // nothing.
+        assert!(matches!(admit(0), Err(AdmitError::Rejected(_))));
+        assert!(chain.mempool.is_empty());
     }
 
     #[test]
