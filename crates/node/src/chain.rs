@@ -33,6 +33,7 @@ use rand_core::CryptoRng;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
 };
 
 /// Roots the header must carry until the revocation list (S3-revoke) and the MED chain
@@ -155,6 +156,39 @@ pub struct Finalized {
     pub redelivered: bool,
 }
 
+/// How long a proposer may spend applying candidates to a block before it stops adding more
+/// (liveness): a block's cost is not bounded by its transaction count (a token
+/// transfer deletes its spent output, which takes the Jellyfish tree's per-key path, several
+/// times dearer than a batch of inserts), and a block that takes longer to build, root and
+/// replay than the view's timeouts is nullified in every view, for good. The remaining
+/// transactions wait for the next block.
+///
+/// The clock is a plain function so a test can make time pass; the node uses the wall clock
+/// ([`BuildBudget::wall_clock`]). The deterministic simulator sets none: its blocks stay bounded
+/// by count only, so its runs stay reproducible.
+#[derive(Clone)]
+pub struct BuildBudget {
+    limit: Duration,
+    clock: fn() -> Instant,
+}
+
+impl BuildBudget {
+    /// `limit` of wall-clock time.
+    pub fn wall_clock(limit: Duration) -> Self {
+        Self::with_clock(limit, Instant::now)
+    }
+
+    /// `limit` measured by `clock`.
+    pub fn with_clock(limit: Duration, clock: fn() -> Instant) -> Self {
+        Self { limit, clock }
+    }
+
+    fn start(&self) -> impl Fn() -> bool {
+        let (started, limit, clock) = ((self.clock)(), self.limit, self.clock);
+        move || clock().saturating_duration_since(started) >= limit
+    }
+}
+
 /// The execution driver shared by the consensus application, the finalizer, gossip and the API.
 pub struct Chain {
     chain_id: ChainId,
@@ -164,6 +198,7 @@ pub struct Chain {
     genesis_block: Block,
     pending: Mutex<HashMap<Hash32, Pending>>,
     max_block_txs: usize,
+    build_budget: Option<BuildBudget>,
     announcer: OnceLock<GossipHandle>,
 }
 
@@ -196,8 +231,16 @@ impl Chain {
             genesis_block,
             pending: Mutex::default(),
             max_block_txs,
+            build_budget: None,
             announcer: OnceLock::new(),
         })
+    }
+
+    /// This chain, with proposals that stop taking transactions once `budget` is spent (none
+    /// by default: blocks are then bounded by count and bytes only).
+    pub fn with_build_budget(mut self, budget: BuildBudget) -> Self {
+        self.build_budget = Some(budget);
+        self
     }
 
     /// Where transactions that become executable here are announced to the other validators.
@@ -434,9 +477,15 @@ impl Chain {
         let mut included = Vec::with_capacity(candidates.len());
         let mut body_bytes = 0;
         let mut failed = Vec::new();
+        let spent = self.build_budget.as_ref().map(BuildBudget::start);
         for tx in candidates {
             let size = tx.tx().encode_size();
             if body_bytes + size > limits::MAX_BLOCK_BODY_BYTES {
+                break;
+            }
+            // Checked before each candidate, so the first is always tried: a block always
+            // makes progress however slow this validator is.
+            if !included.is_empty() && spent.as_ref().is_some_and(|spent| spent()) {
                 break;
             }
             match executor.apply(&tx) {
@@ -923,6 +972,66 @@ mod tests {
             Err(BlockError::Conflict { height: 1 })
         ));
         assert_eq!(chain.committed_height(), 1);
+    }
+
+    /// Admits twenty registrations, one per sender; returns the senders.
+    fn twenty_registrations(chain: &Chain) -> Vec<Actor> {
+        let senders: Vec<Actor> = (0..20).map(|i| Actor::new(100 + i)).collect();
+        let txs: Vec<Transaction> = senders
+            .iter()
+            .enumerate()
+            .map(|(i, actor)| register(actor, 0, &format!("Hospital {i}")))
+            .collect();
+        assert!(chain.admit(&mut test_rng(), txs).iter().all(Result::is_ok));
+        senders
+    }
+
+    /// A clock that moves 1 ms every time it is read: each candidate costs 1 ms.
+    fn slow_clock() -> Instant {
+        static READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        let reads = READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *EPOCH.get_or_init(Instant::now) + Duration::from_millis(reads)
+    }
+
+    #[test]
+    fn a_build_stops_at_its_budget_and_the_rest_waits_for_the_next_block() {
+        let budget = BuildBudget::with_clock(Duration::from_millis(5), slow_clock);
+        let chain = chain().with_build_budget(budget);
+        let senders = twenty_registrations(&chain);
+        let genesis = chain.genesis_block().clone();
+        let first = chain
+            .build(&genesis, 1_700_000_001_000, senders[0].address)
+            .unwrap();
+        let included = first.txs().len();
+        assert!(
+            (1..20).contains(&included),
+            "the budget should cut the block short, not empty it: {included} of 20"
+        );
+        assert_eq!(
+            chain.mempool().len(),
+            20,
+            "nothing is dropped by the budget"
+        );
+        // The block is valid as built, and the next one carries on where it stopped.
+        assert!(verdict(&self::chain(), &first).is_ok());
+        chain.finalize(&mut test_rng(), &first, None).unwrap();
+        assert_eq!(chain.mempool().len(), 20 - included);
+        let second = chain
+            .build(&first, 1_700_000_002_000, senders[0].address)
+            .unwrap();
+        assert!(!second.txs().is_empty());
+        assert!(second.txs().iter().all(|tx| !first.txs().contains(tx)));
+    }
+
+    #[test]
+    fn without_a_budget_a_build_takes_every_candidate() {
+        let chain = chain();
+        let senders = twenty_registrations(&chain);
+        let block = chain
+            .build(chain.genesis_block(), 1_700_000_001_000, senders[0].address)
+            .unwrap();
+        assert_eq!(block.txs().len(), 20);
     }
 
     #[test]
