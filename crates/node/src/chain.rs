@@ -22,7 +22,10 @@ use commonware_codec::EncodeSize as _;
 use commonware_cryptography::Digest as _;
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecError, ExecutedBlock, Overlay, StateError, StateRead,
-    StateReadExt, keys, token,
+    StateReadExt,
+    keys::{self, StateKey},
+    staking, token,
+    values::ValidatorSet,
 };
 use medchain_storage::{CommitBatch, Snapshot, StorageError, Store};
 use medchain_types::{
@@ -32,6 +35,7 @@ use medchain_types::{
 use rand_core::CryptoRng;
 use std::{
     collections::HashMap,
+    num::NonZeroU64,
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
@@ -200,6 +204,7 @@ pub struct Chain {
     max_block_txs: usize,
     build_budget: Option<BuildBudget>,
     announcer: OnceLock<GossipHandle>,
+    epoch_length: NonZeroU64,
 }
 
 impl Chain {
@@ -223,6 +228,8 @@ impl Chain {
         }
         let committed = store.last_applied()?.map_or(0, |applied| applied.height);
         mempool.observe_height(committed);
+        let epoch_length = genesis.epoch_length();
+        keep_provable_transitions(&store, epoch_length)?;
         Ok(Self {
             chain_id: genesis.chain_id.clone(),
             fees: genesis.fee_schedule(),
@@ -233,6 +240,7 @@ impl Chain {
             max_block_txs,
             build_budget: None,
             announcer: OnceLock::new(),
+            epoch_length,
         })
     }
 
@@ -665,6 +673,8 @@ impl Chain {
             executed: &executed,
             finalization,
         })?;
+        // A crash right here leaves the boundary unpinned; `open` pins it on restart.
+        keep_transition(&self.store, self.epoch_length, block.number())?;
         // Keep the block just committed: an execution that took its snapshot before this commit
         // still walks through it to reach that snapshot.
         self.pending()
@@ -705,6 +715,45 @@ impl Chain {
             redelivered: true,
         })
     }
+}
+
+/// The key a light client learns epoch `epoch + 1`'s validator set from, proven at the last
+/// block of `epoch` (`GET /v1/epochs/{epoch}/transition`).
+pub fn transition_key(epoch: u64) -> StateKey<ValidatorSet> {
+    keys::validator_set(epoch + 1)
+}
+
+/// When `height` is the last block of its epoch, pins the proof of the next epoch's set there,
+/// so the transition stays servable after the tree prunes that height.
+fn keep_transition(
+    store: &Store,
+    epoch_length: NonZeroU64,
+    height: u64,
+) -> Result<(), StorageError> {
+    if staking::is_last_height(height, epoch_length) {
+        let epoch = staking::epoch_of(height, epoch_length);
+        store.pin_proof(transition_key(epoch).as_bytes(), height)?;
+    }
+    Ok(())
+}
+
+/// Pins every transition still provable here: the boundaries a node committed before it
+/// pinned them (an upgrade, or a crash between the commit and the pin). Older ones are lost
+/// to pruning on this node.
+fn keep_provable_transitions(store: &Store, epoch_length: NonZeroU64) -> Result<(), StorageError> {
+    let (Some(oldest), Some(last)) = (store.oldest_provable_height()?, store.last_applied()?)
+    else {
+        return Ok(());
+    };
+    let first_epoch = staking::epoch_of(oldest, epoch_length);
+    let boundaries = (first_epoch..)
+        .map_while(|epoch| staking::last_height(epoch, epoch_length))
+        .take_while(|&boundary| boundary <= last.height)
+        .filter(|&boundary| boundary >= oldest);
+    for boundary in boundaries {
+        keep_transition(store, epoch_length, boundary)?;
+    }
+    Ok(())
 }
 
 /// The next nonce of `sender` in `state` (0 for an address that never sent).
@@ -1064,5 +1113,64 @@ mod tests {
             )),
             other => panic!("expected a drop record, got {other:?}"),
         }
+    }
+
+    /// Builds the next block on the committed tip from the mempool.
+    fn build_next(chain: &Chain) -> Block {
+        let parent = chain
+            .store()
+            .block_by_height(chain.committed_height())
+            .unwrap()
+            .unwrap();
+        let header = parent.header();
+        chain
+            .build(&parent, header.timestamp_ms + 1_000, header.proposer)
+            .unwrap()
+    }
+
+    #[test]
+    fn transitions_are_pinned_at_each_boundary_and_on_open_for_those_committed_before() {
+        let mut genesis = testkit::token_genesis();
+        if let Some(tokens) = genesis.tokens.as_mut() {
+            tokens.staking.epoch_length = 4;
+        }
+        let store = Store::in_memory().unwrap();
+        let open = || Chain::open(store.clone(), &genesis, Mempool::default(), 100).unwrap();
+        // Heights 1 to 5 committed straight to the store, as a node did before it pinned
+        // transitions: the boundary of epoch 0 (height 3) is unpinned.
+        let old = open();
+        for _ in 0..5 {
+            let block = build_next(&old);
+            let executed = old.cached(&block.digest()).unwrap();
+            store
+                .commit(CommitBatch {
+                    block: &block,
+                    executed: &executed,
+                    finalization: None,
+                })
+                .unwrap();
+        }
+        let key = transition_key(0);
+        assert_eq!(store.pinned_proof(key.as_bytes(), 3).unwrap(), None);
+        drop(old);
+        // Opening pins it, proving the set elected for epoch 1 at that block's root.
+        let chain = open();
+        let pinned = store.pinned_proof(key.as_bytes(), 3).unwrap().unwrap();
+        let root = store
+            .block_by_height(3)
+            .unwrap()
+            .unwrap()
+            .header()
+            .state_root;
+        let set = pinned.verified_value(&root, &key).unwrap().unwrap();
+        assert_eq!(set.epoch, 1);
+        // Finalizing pins the next boundary (height 7) itself, and nothing in between.
+        for _ in 0..3 {
+            let block = build_next(&chain);
+            chain.finalize(&mut test_rng(), &block, None).unwrap();
+        }
+        let next = transition_key(1);
+        assert!(store.pinned_proof(next.as_bytes(), 7).unwrap().is_some());
+        assert_eq!(store.pinned_proof(next.as_bytes(), 6).unwrap(), None);
     }
 }

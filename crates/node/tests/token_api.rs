@@ -1,7 +1,7 @@
 //! Tokens and epochs through the HTTP API of a real chain with fees and four-block epochs,
 //! served over loopback and read by the client SDK: a light client that knows only the genesis
 //! learns each epoch's validator set from the node's epoch transitions before it trusts an
-//! answer of that epoch; a payment built from the payer's verified unspent outputs pays its
+//! answer of that epoch, long after the node pruned the boundaries; a payment built from the payer's verified unspent outputs pays its
 //! fee exactly; the mempool refuses unfunded and underpaying transactions with explained
 //! errors.
 
@@ -20,12 +20,16 @@ use medchain_state::{
     testkit::{self, Actor, TREASURY_BALANCE, TREASURY_SEED},
     values::{Account, LedgerKind},
 };
-use medchain_storage::Store;
+use medchain_storage::{Store, StoreOptions};
 use medchain_types::{Address, Genesis, Payload, RegistryPayload, TxBody, token::Payee};
-use std::sync::Arc;
+use std::{num::NonZeroU64, sync::Arc};
 
 /// Blocks per epoch.
 const LENGTH: u64 = 4;
+
+/// Heights whose state the node keeps provable: fewer than an epoch, so every boundary but
+/// the newest is pruned by the time the next epoch is under way.
+const KEEP_VERSIONS: NonZeroU64 = NonZeroU64::new(2).unwrap();
 
 fn payer() -> Actor {
     Actor::new(TREASURY_SEED)
@@ -53,11 +57,15 @@ fn finalize_next(chain: &Chain) -> usize {
     })
 }
 
-/// A chain at height `height`, served on loopback, and a client that trusts only the genesis.
+/// A chain at height `height` that prunes all but its last [`KEEP_VERSIONS`] heights, served
+/// on loopback, and a client that trusts only the genesis.
 fn served_at(height: u64) -> (Arc<Chain>, Client) {
+    let options = StoreOptions {
+        keep_versions: KEEP_VERSIONS,
+    };
     let chain = Arc::new(
         Chain::open(
-            Store::in_memory().unwrap(),
+            Store::in_memory_with(options).unwrap(),
             &genesis(),
             Mempool::default(),
             100,
@@ -77,8 +85,10 @@ fn served_at(height: u64) -> (Arc<Chain>, Client) {
 
 #[test]
 fn a_client_learns_each_epochs_set_from_the_node_before_trusting_its_answers() {
-    // Height 9 is in epoch 2: the client must learn the transitions of epochs 0 and 1.
-    let (_chain, client) = served_at(9);
+    // Height 9 is in epoch 2: the client must learn the transitions of epochs 0 and 1, whose
+    // boundaries (heights 3 and 7) the node has pruned from its tree.
+    let (chain, client) = served_at(9);
+    assert_eq!(chain.store().oldest_provable_height().unwrap(), Some(8));
     assert_eq!(client.light.known_epoch(), 0);
     let account = client.read(&StateQuery::account(&payer().address)).unwrap();
     assert_eq!(account.at.header.height, 9);

@@ -1,8 +1,8 @@
 //! medchain's durable application data, in redb: the committed state and its authenticated
 //! tree, receipts, the transaction index, finalized blocks and their finalization
-//! certificates, and `last_applied`. It decides no validity: the state machine
-//! (`medchain-state`) and consensus do; this crate makes their results durable, atomically
-//! per block, and answers queries (with proofs) about them.
+//! certificates, proofs pinned for good, and `last_applied`. It decides no validity: the
+//! state machine (`medchain-state`) and consensus do; this crate makes their results
+//! durable, atomically per block, and answers queries (with proofs) about them.
 //!
 //! ```text
 //! let store = Store::open(path)?;

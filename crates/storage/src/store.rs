@@ -222,6 +222,45 @@ impl Store {
         })
     }
 
+    /// Keeps the proof of `key` at `height` for good, out of reach of pruning, and returns it:
+    /// for the few proofs a light client needs long after the retention window has moved on
+    /// (the node pins each epoch's next validator set at the epoch's last block). `height`
+    /// must still be provable ([`Self::get_proven_at`]); pinning again is a no-op.
+    pub fn pin_proof(&self, key: &[u8], height: u64) -> Result<ProvenValue, StorageError> {
+        if let Some(pinned) = self.pinned_proof(key, height)? {
+            return Ok(pinned);
+        }
+        // The proof is taken from a snapshot and checks itself, so a commit landing between
+        // the read and the write below cannot make it wrong.
+        let proven = self.get_proven_at(key, height)?;
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| StorageError::Database(e.into()))?;
+        txn.open_table(tables::PINNED_PROOFS)?.insert(
+            tables::pin_key(height, key).as_slice(),
+            proven.to_bytes().as_slice(),
+        )?;
+        txn.commit()?;
+        Ok(proven)
+    }
+
+    /// The proof of `key` at `height` kept by [`Self::pin_proof`], if it was pinned.
+    pub fn pinned_proof(
+        &self,
+        key: &[u8],
+        height: u64,
+    ) -> Result<Option<ProvenValue>, StorageError> {
+        let txn = self.read()?;
+        let pinned = txn.open_table(tables::PINNED_PROOFS)?;
+        pinned
+            .get(tables::pin_key(height, key).as_slice())?
+            .map(|bytes| {
+                ProvenValue::from_bytes(bytes.value())
+                    .map_err(|e| StorageError::corrupt("pinned proof", e))
+            })
+            .transpose()
+    }
+
     /// The receipt of a committed transaction.
     pub fn receipt(&self, tx: &TxId) -> Result<Option<Receipt>, StorageError> {
         let txn = self.read()?;

@@ -11,11 +11,13 @@
 //! | `blocks` | height (8) | encoded `Block` |
 //! | `block_digests` | block digest (32) | height (8) |
 //! | `finalizations` | height (8) | finalization certificate (opaque, from the node) |
+//! | `pinned_proofs` | height (8) ‖ state key | encoded `ProvenValue` ([`crate::Store::pin_proof`]) |
 //! | `meta` | `last_applied` | height (8) ‖ block digest (32) ‖ state root (32) |
 //!
 //! Latest values live once, under the key's tree hash, so a block writes each value once and
 //! the tree's value lookups need no second copy; a value moves to `state_history` only when
-//! overwritten (needed for proofs at recent heights, pruned with the tree).
+//! overwritten (needed for proofs at recent heights, pruned with the tree). Blocks,
+//! finalizations and pinned proofs are never pruned.
 
 use crate::StorageError;
 use medchain_state::jmt_types::{Node, NodeKey};
@@ -34,8 +36,9 @@ pub(crate) const BLOCKS: Def = TableDefinition::new("blocks");
 pub(crate) const BLOCK_DIGESTS: Def = TableDefinition::new("block_digests");
 pub(crate) const FINALIZATIONS: Def = TableDefinition::new("finalizations");
 pub(crate) const META: Def = TableDefinition::new("meta");
+pub(crate) const PINNED_PROOFS: Def = TableDefinition::new("pinned_proofs");
 
-pub(crate) const ALL: [Def; 9] = [
+pub(crate) const ALL: [Def; 10] = [
     STATE,
     STATE_HISTORY,
     TREE_NODES,
@@ -45,6 +48,7 @@ pub(crate) const ALL: [Def; 9] = [
     BLOCK_DIGESTS,
     FINALIZATIONS,
     META,
+    PINNED_PROOFS,
 ];
 
 pub(crate) const LAST_APPLIED: &[u8] = b"last_applied";
@@ -82,6 +86,11 @@ pub(crate) fn read_history_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, Storag
         Some((0, [])) => Ok(None),
         _ => Err(StorageError::corrupt("state history", "bad presence tag")),
     }
+}
+
+/// `pinned_proofs` key: the height first, so a height's pins sit together.
+pub(crate) fn pin_key(height: u64, key: &[u8]) -> Vec<u8> {
+    [&height.to_be_bytes()[..], key].concat()
 }
 
 /// `tree_nodes` key: the version first, big-endian, so one block's new nodes land together

@@ -565,6 +565,72 @@ fn pruning_bounds_the_tree_and_keeps_recent_proofs() {
 }
 
 #[test]
+fn a_pinned_proof_outlives_the_retention_window_and_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pinned.redb");
+    let options = StoreOptions {
+        keep_versions: NonZeroU64::new(2).unwrap(),
+    };
+    let mut chain = Chain::new(Store::open_with(&path, options).unwrap());
+    let name = org_name("Seoul General");
+    let org_key = keys::org(&name);
+    chain.run(&Actor::new(1), register(&name, OrgKind::Hospital));
+    let pinned_at = chain.height();
+    let pinned = chain
+        .store
+        .pin_proof(org_key.as_bytes(), pinned_at)
+        .unwrap();
+    // Pinning again is a no-op that returns the same proof.
+    assert_eq!(
+        chain
+            .store
+            .pin_proof(org_key.as_bytes(), pinned_at)
+            .unwrap(),
+        pinned
+    );
+    let regulator = chain.regulator.clone();
+    for state in [OrgState::Audited, OrgState::Suspended, OrgState::Audited] {
+        chain.run(&regulator, set_state(&name, state));
+    }
+    drop(chain);
+    let store = Store::open_with(&path, options).unwrap();
+    // The tree no longer proves that height, and a proof cannot be pinned there any more...
+    assert!(matches!(
+        store.get_proven_at(org_key.as_bytes(), pinned_at),
+        Err(StorageError::Pruned { .. })
+    ));
+    assert!(matches!(
+        store.pin_proof(keys::org(&org_name("Nowhere")).as_bytes(), pinned_at),
+        Err(StorageError::Pruned { .. })
+    ));
+    // ...but the pinned one is kept, and proves the value of then against that block's root.
+    let kept = store
+        .pinned_proof(org_key.as_bytes(), pinned_at)
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept, pinned);
+    let block = store.block_by_height(pinned_at).unwrap().unwrap();
+    let org = kept
+        .verified_value(&block.header().state_root, &org_key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(org.state, OrgState::ToAudit);
+    // Only what was pinned is kept: another key, or another height, has nothing.
+    assert_eq!(
+        store
+            .pinned_proof(keys::org(&org_name("Nowhere")).as_bytes(), pinned_at)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .pinned_proof(org_key.as_bytes(), pinned_at + 1)
+            .unwrap(),
+        None
+    );
+}
+
+#[test]
 fn a_snapshot_keeps_its_view_while_blocks_commit() {
     let mut populated = populate(Store::in_memory().unwrap());
     let snapshot = populated.chain.store.snapshot().unwrap();

@@ -4,6 +4,7 @@ use super::{
     AccessLogView, ApiError, ApiState, BlockView, EpochTransitionView, HeaderView, ProvenView,
     StatusView, ValidatorView,
 };
+use crate::chain;
 use axum::{
     Json, Router,
     extract::rejection::{PathRejection, QueryRejection},
@@ -11,7 +12,8 @@ use axum::{
     routing::get,
 };
 use medchain_state::{
-    StateRead, StateReadExt as _, StateValue, keys, keys::StateKey, staking, values::ValidatorSet,
+    ProvenValue, StateRead, StateReadExt as _, StateValue, keys, keys::StateKey, staking,
+    values::ValidatorSet,
 };
 use medchain_types::{
     Address, Block, ConsentId, EscrowId, OrgName, Purpose, RecordId, token::OutPoint,
@@ -258,8 +260,21 @@ fn proven_at<V: StateValue + Serialize>(
     key: StateKey<V>,
     height: u64,
 ) -> Result<Json<ProvenView>, ApiError> {
-    let store = state.inner.chain.store();
-    let proven = store.get_proven_at(key.as_bytes(), height)?;
+    let proven = state
+        .inner
+        .chain
+        .store()
+        .get_proven_at(key.as_bytes(), height)?;
+    proven_view(state, &key, proven)
+}
+
+/// A proof of `key` as the API serves it: the value decoded, with the header and the
+/// finalization of the height it was taken at.
+fn proven_view<V: StateValue + Serialize>(
+    state: &ApiState,
+    key: &StateKey<V>,
+    proven: ProvenValue,
+) -> Result<Json<ProvenView>, ApiError> {
     let value = match proven.value.as_deref() {
         Some(bytes) => Some(
             serde_json::to_value(key.decode(bytes).map_err(ApiError::internal)?)
@@ -444,9 +459,11 @@ fn stake_pair(
 }
 
 /// How a light client learns an epoch's successor set (S1-dpos): `vset/<epoch + 1>` proven at
-/// the epoch's last block, whose finalization the epoch's own validators signed. 404 when the
-/// epoch has not ended, when the boundary is pruned here, or when this node holds no
-/// certificate for it (it repaired the block from a peer): ask another node.
+/// the epoch's last block, whose finalization the epoch's own validators signed. Served from
+/// the proof the node pinned when it committed that block, so it outlives pruning. 404 when
+/// the epoch has not ended, when this node holds no certificate for the boundary (it repaired
+/// the block from a peer), or when it passed the boundary before it pinned transitions: ask
+/// another node.
 #[utoipa::path(get, path = "/v1/epochs/{epoch}/transition", tag = "chain",
     params(("epoch" = u64, Path, description = "the epoch that ends", minimum = 0, maximum = 18446744073709551615u64, format = "uint64")),
     responses((status = 200, body = EpochTransitionView), (status = 400, body = medchain_api::ErrorBody), (status = 404, body = medchain_api::ErrorBody)))]
@@ -458,8 +475,25 @@ pub(super) async fn epoch_transition(
     let epoch: u64 = parse(&epoch, "epoch")?;
     let boundary = staking::last_height(epoch, state.inner.genesis.epoch_length())
         .ok_or_else(|| ApiError::not_found(format!("epoch {epoch} never ends on this chain")))?;
-    let height = provable_height(&state, Some(boundary))?;
-    let Json(next_set) = proven_at(&state, keys::validator_set(epoch + 1), height)?;
+    let store = state.inner.chain.store();
+    let committed = store.last_applied()?.map_or(0, |last| last.height);
+    if boundary > committed {
+        return Err(ApiError::not_found(format!(
+            "epoch {epoch} has not ended here yet: it ends at height {boundary}, this node is at {committed}"
+        )));
+    }
+    if store.finalization(boundary)?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "this node holds no finalization certificate for height {boundary}, the last of epoch {epoch}; ask another node"
+        )));
+    }
+    let key = chain::transition_key(epoch);
+    let proven = store.pinned_proof(key.as_bytes(), boundary)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "this node passed the end of epoch {epoch} before it kept transitions, and has pruned it since; ask another node"
+        ))
+    })?;
+    let Json(next_set) = proven_view(&state, &key, proven)?;
     Ok(Json(EpochTransitionView {
         epoch,
         boundary,
