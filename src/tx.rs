@@ -227,7 +227,7 @@ pub fn access(command: AccessCommand) -> Result<Status, CliError> {
             let purpose = purpose.into();
             let max_reward = match max_reward {
                 Some(max_reward) => max_reward,
-                None => client.consent_reward(&keys::address_of(key), &record, purpose)?,
+                None => client.consent_reward(key.address(), &record, purpose)?,
             };
             bound.set(max_reward);
             Ok(build::request_access(record, purpose, max_reward))
