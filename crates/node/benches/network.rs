@@ -49,6 +49,9 @@ const PATIENTS: u64 = 2_000;
 const CHUNK: usize = 512;
 /// What each actor holds at genesis on a chain with tokens: far more than any run spends.
 const FUNDS: u64 = 1_000_000_000;
+/// Genesis coins per patient in the transfers workload: each transfer spends its own coin, since
+/// admission refuses an input whose creating transfer is not finalized yet.
+const COINS_PER_PATIENT: usize = 20;
 
 /// Fees on or off (`MEDCHAIN_BENCH_FEES`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -94,7 +97,8 @@ fn free_port() -> SocketAddr {
 
 /// The token economy of the run: none (`free` mixes, as before tokens), or every actor and
 /// validator funded, with the fee schedule `fees` (a `free` transfer run still needs coins).
-/// Patients each hold one coin, at `OutPoint{genesis digest, patient index}`.
+/// Patients hold one coin each (`COINS_PER_PATIENT` in the transfers workload), numbered in
+/// allocation order from `OutPoint{genesis digest, 0}`.
 fn tokens(
     fees: Fees,
     workload: Workload,
@@ -113,7 +117,13 @@ fn tokens(
     let mut allocations: Vec<Allocation> = people
         .patients
         .iter()
-        .map(|patient| funded(patient.address, vec![FUNDS]))
+        .map(|patient| {
+            let coins = match workload {
+                Workload::Transfers => COINS_PER_PATIENT,
+                Workload::Mix => 1,
+            };
+            funded(patient.address, vec![FUNDS; coins])
+        })
         .collect();
     allocations.extend(
         people
@@ -469,27 +479,25 @@ fn load(people: &mut People, records: &[RecordId], count: usize) -> Vec<Transact
         .collect()
 }
 
-/// The timed transfers: patient i pays 1 token to patient i+1 from its coin, with the change
-/// back to itself, round after round; each round spends the change of the last (its outpoint
-/// is known once the previous transfer is signed).
+/// The timed transfers: patient i pays 1 token to patient i+1 from one of its genesis coins,
+/// with the change back to itself; round r spends each patient's coin r, so no transfer waits
+/// for another to finalize.
 fn transfers(people: &mut People, genesis_digest: TxId, count: usize) -> Vec<Transaction> {
     let patients = people.patients.clone();
-    let mut coins: Vec<(OutPoint, u64)> = (0..patients.len())
-        .map(|i| {
-            let index = u16::try_from(i).expect("fewer patients than outpoint indices");
-            (
-                OutPoint {
-                    tx: genesis_digest,
-                    index,
-                },
-                FUNDS,
-            )
-        })
-        .collect();
+    assert!(
+        count <= patients.len() * COINS_PER_PATIENT,
+        "at most {} transfers",
+        patients.len() * COINS_PER_PATIENT
+    );
     (0..count)
         .map(|i| {
-            let p = i % patients.len();
-            let (coin, value) = coins[p];
+            let (p, round) = (i % patients.len(), i / patients.len());
+            let index = u16::try_from(p * COINS_PER_PATIENT + round)
+                .expect("fewer genesis coins than outpoint indices");
+            let coin = OutPoint {
+                tx: genesis_digest,
+                index,
+            };
             let next = patients[(p + 1) % patients.len()].address;
             let pay = |change| {
                 testkit::transfer(
@@ -502,17 +510,8 @@ fn transfers(people: &mut People, genesis_digest: TxId, count: usize) -> Vec<Tra
                 )
             };
             // The fee does not depend on the values: price the transfer, then make it exact.
-            let fee = people.fee_for(&patients[p], &pay(value - 1));
-            let change = value - 1 - fee;
-            let tx = people.sign(&patients[p], pay(change));
-            coins[p] = (
-                OutPoint {
-                    tx: tx.id(),
-                    index: 1,
-                },
-                change,
-            );
-            tx
+            let fee = people.fee_for(&patients[p], &pay(FUNDS - 1));
+            people.sign(&patients[p], pay(FUNDS - 1 - fee))
         })
         .collect()
 }
