@@ -115,6 +115,23 @@ pub enum Command {
     /// S3-share, S3-emergency).
     #[command(subcommand)]
     Doctor(DoctorCommand),
+    /// Zero-knowledge circuits (S4-flow): the trusted setup of a circuit shape, whose verifying
+    /// key the regulator registers with `medchain research register-circuit`.
+    #[command(subcommand)]
+    Zk(ZkCommand),
+    /// The research market (S4-flow, S4-exclusive): studies with a predicate, a reward and an
+    /// escrow; enrolments proven in zero knowledge and verified on chain; records read through
+    /// t of n cloud proxies. Patients use `medchain patient studies` and `enrol-study`.
+    #[command(subcommand)]
+    Research(ResearchCommand),
+    /// Run a cloud proxy until Ctrl-C (S4-flow steps 6–8): it holds patients' encrypted
+    /// records and one key fragment each, and re-encrypts for a study's researcher once the
+    /// chain shows the enrolment, logging each re-encryption on chain. It never sees a
+    /// plaintext or a patient's key. The key file is a member of an audited cloud organisation.
+    #[command(
+        after_help = "Example:\n  MEDCHAIN_PASSPHRASE=… medchain cloud --key cloud.key --listen 127.0.0.1:9201 --data-dir cloud-1"
+    )]
+    Cloud(CloudArgs),
     /// Verify an answer saved with `medchain query … --save FILE`, offline: only the genesis
     /// document is trusted and no node is contacted (unless --cross-check asks one how far the
     /// chain has moved since).
@@ -226,6 +243,10 @@ pub struct DevnetArgs {
     /// Fees, funded accounts and staking (first run only).
     #[command(flatten)]
     pub economy: EconomyArgs,
+    /// Cloud proxy i (of 3) of the research market serves on 127.0.0.1:(this + i − 1) (first
+    /// run only; a chain without tokens runs none) [default: the API base port + 801, 9201].
+    #[arg(long)]
+    pub cloud_base_port: Option<u16>,
 }
 
 /// `medchain hospital`.
@@ -1125,6 +1146,44 @@ pub enum PatientCommand {
         #[command(flatten)]
         acting: Acting,
     },
+    /// File your nullifier key on chain (once): the public half of a secret derived from your
+    /// chain key, which hospitals put into the commitments they attest for your records and
+    /// every enrolment proof opens. `patient enrol` files it too when it is missing.
+    #[command(after_help = "Example:\n  medchain patient nullifier-key --key patient.key")]
+    NullifierKey {
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// The open studies your attested records qualify for (S4-flow): every study read from the
+    /// chain (verified), the openings of your records fetched from their hospitals' gateways,
+    /// and each predicate evaluated on this machine — nothing about your records is sent.
+    #[command(after_help = "Example:\n  medchain patient studies --key patient.key")]
+    Studies {
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Enrol in a study (S4-flow, S4-exclusive): prove in zero knowledge that one of your
+    /// attested records satisfies its predicate, file the enrolment from a one-time address
+    /// derived for this study (the reward is paid to it and pays its fee), then hand the record,
+    /// encrypted, and one sealed key fragment to each of the study's cloud proxies.
+    #[command(
+        after_help = "Example:\n  medchain patient enrol-study --key patient.key --study 8c3a"
+    )]
+    EnrolStudy {
+        /// The study id (from `medchain patient studies`), or its first hex digits (at least 4).
+        #[arg(long)]
+        study: IdPrefix,
+        /// Which of your records to enrol with [default: the first one that qualifies].
+        #[arg(long)]
+        record: Option<IdPrefix>,
+        /// The circuit's proving key [default: zk/proving-key.bin beside the genesis document,
+        /// where `medchain devnet` puts it]. Checked against the digest the regulator
+        /// registered before it is used.
+        #[arg(long, value_name = "FILE", env = "MEDCHAIN_PROVING_KEY")]
+        proving_key: Option<PathBuf>,
+        #[command(flatten)]
+        acting: Acting,
+    },
     /// Every access to your records — allowed, denied and break-glass — from your access log
     /// on chain, each entry verified.
     History {
@@ -1225,6 +1284,187 @@ pub enum DoctorCommand {
         #[command(flatten)]
         acting: Acting,
     },
+}
+
+// The research market (issue 12).
+
+/// `medchain zk …`.
+#[derive(Debug, Subcommand)]
+pub enum ZkCommand {
+    /// Trusted setup of the eligibility circuit for a shape: writes the proving key, the
+    /// verifying key and `circuit.json` (shape and both SHA-256 digests) to DIR. Whoever runs
+    /// it could forge proofs: the regulator runs it (or a ceremony replaces it) and registers
+    /// the verifying key with `medchain research register-circuit`.
+    #[command(
+        after_help = "Example:\n  medchain zk setup --out zk\n  medchain research register-circuit --key regulator.key --circuit zk"
+    )]
+    Setup(ZkSetupArgs),
+}
+
+/// `medchain zk setup`.
+#[derive(Debug, Args)]
+pub struct ZkSetupArgs {
+    /// The directory to write the keys to (created; existing key files are never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Attributes per record [default: those of the schema clinical_v1, 37].
+    #[arg(long)]
+    pub attributes: Option<u32>,
+    /// Clause slots: the most clauses a study's predicate may have.
+    #[arg(long, default_value_t = crate::circuit::DEFAULT_CLAUSES)]
+    pub clauses: u16,
+    /// None-of slots: the most exclusion clauses (`icd10 != E11`) a predicate may have.
+    #[arg(long, default_value_t = crate::circuit::DEFAULT_EXCLUSIONS)]
+    pub exclusions: u16,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `medchain research …`.
+// Parsed once per process: the size of one variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum ResearchCommand {
+    /// Regulator: register a circuit's verifying key (written by `medchain zk setup`) and its
+    /// proving key's digest; studies name it, enrolments are verified against it.
+    #[command(
+        after_help = "Example:\n  medchain research register-circuit --key regulator.key --circuit zk"
+    )]
+    RegisterCircuit {
+        /// The directory `medchain zk setup` wrote.
+        #[arg(long, value_name = "DIR")]
+        circuit: PathBuf,
+        #[command(flatten)]
+        send: Sending,
+    },
+    /// Member of an audited research organisation: publish a study — its predicate, reward
+    /// per patient, number of patients, deadline, exclusivity and cloud proxies. Fund it
+    /// (`research fund`) before patients can enrol; they see it in `medchain patient studies`.
+    #[command(after_help = "Example:
+  medchain research publish --key researcher.key --title \"T2D and HbA1c\" \\
+      --predicate \"age in 40..=75 and icd10 == E11 and hba1c >= 6.5\" \\
+      --reward 500 --participants 10 --deadline 7d")]
+    Publish(PublishArgs),
+    /// The study's researcher: move tokens from your balance into the study's pool, which
+    /// pays each enrolment's reward.
+    #[command(
+        after_help = "Example:\n  medchain research fund --key researcher.key --study 8c3a --amount 5000"
+    )]
+    Fund {
+        /// The study id, or its first hex digits (at least 4).
+        #[arg(long)]
+        study: IdPrefix,
+        /// How many tokens.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        amount: u64,
+        #[command(flatten)]
+        send: Sending,
+    },
+    /// Every published study in publication order, each verified.
+    List(ListArgs),
+    /// A study, verified: its predicate, reward, pool, participants, deadline, exclusivity
+    /// and proxies.
+    Show {
+        /// The study id, or its first hex digits (at least 4).
+        study: IdPrefix,
+        #[command(flatten)]
+        reading: Reading,
+    },
+    /// A study's enrolments, each verified, with how many proxies re-encrypted each one.
+    Results {
+        /// The study id, or its first hex digits (at least 4).
+        study: IdPrefix,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// The study's researcher: fetch an enrolment's encrypted record from the study's proxies,
+    /// collect t verified re-encryptions, decrypt, and write the record. A proxy that is down
+    /// or answers a corrupted fragment is named and skipped.
+    #[command(
+        after_help = "Example:\n  medchain research read --key researcher.key --enrolment 0e77 --out record.json"
+    )]
+    Read {
+        /// The enrolment id (from `medchain research results`), or its first hex digits.
+        #[arg(long)]
+        enrolment: IdPrefix,
+        /// Where to write the record (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// The study's researcher, after the deadline: return what is left in the pool to your
+    /// balance.
+    Refund {
+        /// The study id, or its first hex digits (at least 4).
+        #[arg(long)]
+        study: IdPrefix,
+        #[command(flatten)]
+        send: Sending,
+    },
+}
+
+/// `medchain research publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// A title patients see (at most 128 bytes).
+    #[arg(long)]
+    pub title: String,
+    /// Who qualifies, in the `zk` text form over the schema's attributes, e.g.
+    /// "age in 40..=75 and icd10 == E11 and hba1c >= 6.5" (crates/zk/README.md).
+    #[arg(long)]
+    pub predicate: String,
+    /// Tokens each enrolled patient receives from the pool.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub reward: u64,
+    /// The most patients the study enrols.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub participants: u32,
+    /// Enrolment closes after a duration (90s, 45m, 12h, 30d) or at a date (2026-12-31).
+    /// Compared with block times.
+    #[arg(long, value_name = "DURATION|DATE", value_parser = medchain_client::build::parse_deadline)]
+    pub deadline: ExpirySpec,
+    /// Buy an exclusive licence (S4-exclusive): a record enrolled here can be sold to no
+    /// other study, and a record shared before is refused.
+    #[arg(long)]
+    pub exclusive: bool,
+    /// A cloud proxy's URL; repeat for each (1 to 8). Each must be registered on chain
+    /// [default: the proxies `medchain devnet` runs beside the genesis document].
+    #[arg(long = "proxy", value_name = "URL", env = "MEDCHAIN_PROXIES", value_delimiter = ',')]
+    pub proxies: Vec<String>,
+    /// How many proxies must re-encrypt for the researcher to read a record [default: a
+    /// majority of the proxies].
+    #[arg(long)]
+    pub threshold: Option<u8>,
+    /// The circuit: the directory `medchain zk setup` wrote [default: zk/ beside the genesis
+    /// document, the devnet's].
+    #[arg(long, value_name = "DIR")]
+    pub circuit: Option<PathBuf>,
+    #[command(flatten)]
+    pub send: Sending,
+}
+
+/// `medchain cloud`.
+#[derive(Debug, Args)]
+pub struct CloudArgs {
+    /// The proxy's chain key file: a member of an audited cloud organisation.
+    #[arg(long, env = "MEDCHAIN_KEY")]
+    pub key: PathBuf,
+    /// Where to serve the proxy's API.
+    #[arg(long, default_value = "127.0.0.1:9201")]
+    pub listen: std::net::SocketAddr,
+    /// The proxy's directory: its encryption key (made on first start), the records and key
+    /// fragments it holds.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The URL patients and researchers reach the proxy at, registered on chain [default:
+    /// http://LISTEN].
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Node and verification options.
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 #[cfg(test)]

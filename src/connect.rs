@@ -36,6 +36,11 @@ pub fn genesis(connection: &Connection) -> Result<Genesis, CliError> {
     )?)?)
 }
 
+/// The genesis document's path `connection` names (`--genesis`), or the devnet's.
+pub fn genesis_file(connection: &Connection) -> Result<PathBuf, CliError> {
+    genesis_path(connection.genesis.as_deref())
+}
+
 fn genesis_path(path: Option<&Path>) -> Result<PathBuf, CliError> {
     if let Some(path) = path {
         return Ok(path.to_path_buf());

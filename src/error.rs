@@ -93,6 +93,13 @@ pub enum CliError {
     /// The account cannot pay: what it holds, what is needed, and how to fund it.
     #[error("not enough tokens: {0}")]
     Unaffordable(String),
+    /// A research flow stopped (the study is closed, a proxy cheated, a key does not fit, …);
+    /// the message says what to do next.
+    #[error("{0}")]
+    Research(medchain_research::ResearchError),
+    /// `medchain cloud` could not start.
+    #[error("cloud proxy: {0}")]
+    Cloud(String),
     /// A file that is not what the command expects (a hello, a grant, a stored state).
     #[error("{path}: {reason}")]
     BadFile {
@@ -110,6 +117,20 @@ impl From<OpenRecordError> for CliError {
             OpenRecordError::Seal(error) => Self::Sealed(error),
             OpenRecordError::NotYours { .. } => Self::Usage(error.to_string()),
             other => Self::Inconsistent(other.to_string()),
+        }
+    }
+}
+
+impl From<medchain_research::ResearchError> for CliError {
+    fn from(error: medchain_research::ResearchError) -> Self {
+        use medchain_research::ResearchError;
+        match error {
+            ResearchError::Client(error) => Self::Client(error),
+            ResearchError::Build(error) => Self::Build(error),
+            ResearchError::UnknownStudy(_) | ResearchError::UnknownEnrolment(_) => {
+                Self::NotFound(error.to_string())
+            }
+            other => Self::Research(other),
         }
     }
 }

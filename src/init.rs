@@ -8,10 +8,16 @@
 //! DIR/node-0/validator.key   DIR/node-0/node.toml   (data in DIR/node-0/data)
 //! …
 //! DIR/node-N/…               (a standby: its key is not a genesis validator)
-//! DIR/accounts/hospital-1.key  …  DIR/accounts/researcher-2.key   (funded at genesis)
+//! DIR/accounts/hospital-1.key  …  DIR/accounts/cloud-3.key   (funded at genesis)
+//! DIR/zk/proving-key.bin  verifying-key.bin  circuit.json     (the research circuit)
 //! ```
+//!
+//! With tokens (the default) `init` also runs the trusted setup of the research market's
+//! eligibility circuit for the schema `clinical_v1` (`medchain zk setup`, a few seconds): the
+//! devnet registers it with the regulator's key once the chain runs.
 
 use crate::{
+    circuit::{self, CircuitDir},
     cli::{EconomyArgs, FeesArg, InitArgs},
     connect::now_ms,
     error::CliError,
@@ -29,8 +35,9 @@ use std::{
 };
 
 /// The accounts `init` funds besides the regulator (whose key is `DIR/regulator.key`), in the
-/// order `medchain devnet` prints them: two hospitals, three patients, two researchers.
-pub const ACCOUNTS: [&str; 7] = [
+/// order `medchain devnet` prints them: two hospitals, three patients, two researchers and the
+/// three cloud proxies of the research market.
+pub const ACCOUNTS: [&str; 10] = [
     "hospital-1",
     "hospital-2",
     "patient-1",
@@ -38,7 +45,25 @@ pub const ACCOUNTS: [&str; 7] = [
     "patient-3",
     "researcher-1",
     "researcher-2",
+    "cloud-1",
+    "cloud-2",
+    "cloud-3",
 ];
+
+/// The research market's cloud proxies `medchain devnet` runs: accounts `cloud-1` …
+/// `cloud-3`, threshold 2 of 3.
+pub const CLOUD_PROXIES: usize = 3;
+
+/// Where `medchain devnet` writes the URL of its cloud proxy `index` (1-based), for the
+/// commands that default to the devnet's proxies.
+pub fn proxy_url_file(dir: &Path, index: usize) -> PathBuf {
+    proxy_dir(dir, index).join("url")
+}
+
+/// The data directory of the devnet's cloud proxy `index` (1-based).
+pub fn proxy_dir(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("cloud-{index}"))
+}
 
 /// Blocks per epoch when `--epoch-length` is not given: about a minute at two blocks a second.
 pub const DEFAULT_EPOCH_LENGTH: u64 = 120;
@@ -90,6 +115,8 @@ pub struct Layout {
     pub chain_id: ChainId,
     /// Each node's API address: validators, then standbys.
     pub api: Vec<SocketAddr>,
+    /// The research circuit's directory (a chain with tokens only), and its id.
+    pub circuit: Option<(PathBuf, String)>,
 }
 
 /// The genesis file inside a network directory.
@@ -249,6 +276,10 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
         write_node(&path, key, &config)?;
         configs.push(path);
     }
+    let circuit = match epoch_length {
+        Some(_) => Some(research_circuit(dir)?),
+        None => None,
+    };
     // Genesis last: its presence marks a complete network directory.
     let text = serde_json::to_string_pretty(&genesis).map_err(|e| CliError::Init(e.to_string()))?;
     fs::write(&genesis_path, text + "\n").map_err(CliError::io(&genesis_path))?;
@@ -261,7 +292,18 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
         accounts: accounts.into_iter().map(|(path, _)| path).collect(),
         chain_id,
         api,
+        circuit,
     })
+}
+
+/// The trusted setup of the research circuit of `clinical_v1` into `DIR/zk` (S4-flow). The
+/// regulator's machine is the trusted party of a devnet: nothing but the keys is kept.
+fn research_circuit(dir: &Path) -> Result<(PathBuf, String), CliError> {
+    let circuit = CircuitDir::beside(&genesis_file(dir));
+    let schema = zk::Schema::clinical_v1();
+    let shape = circuit::default_shape(&schema)?;
+    let manifest = circuit::run_setup(&circuit, &schema, &shape, false)?;
+    Ok((circuit.path().to_path_buf(), manifest.circuit))
 }
 
 /// The epoch length of a chain with tokens, or `None` for a chain without (`--fees free`),
@@ -395,6 +437,14 @@ pub fn print(layout: &Layout) {
     }
     for account in &layout.accounts {
         println!("account:       {}  (funded at genesis)", account.display());
+    }
+    if let Some((dir, id)) = &layout.circuit {
+        println!(
+            "research circuit: {}  (clinical_v1, id {id}; register it once the chain runs: medchain research register-circuit --key {} --circuit {})",
+            dir.display(),
+            layout.regulator_key.display(),
+            dir.display()
+        );
     }
     println!(
         "run a validator with: medchain node --config {}",

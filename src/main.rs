@@ -12,10 +12,13 @@
 //! - `verify`: check a saved answer again, offline.
 //! - `patient`, `doctor`: records at hospital gateways — enrol, write, read, authorise, fetch,
 //!   break-glass — every answer checked against the chain.
+//! - `zk setup`, `research`, `cloud`, `patient studies|enrol-study`: the research market
+//!   (studies, enrolments proven in zero knowledge, records read through cloud proxies).
 //!
 //! This crate only parses arguments and prints; the logic lives in `medchain-client` (client
 //! side) and `medchain-node` (validator side).
 
+mod circuit;
 mod cli;
 mod connect;
 mod devnet;
@@ -34,6 +37,8 @@ mod list;
 mod logs;
 mod output;
 mod patient;
+mod research;
+mod cloud;
 mod portal;
 mod query;
 mod sharing;
@@ -151,6 +156,9 @@ fn run(command: Command) -> Result<Status, CliError> {
         Command::Portal(args) => portal::run(&args).map(done),
         Command::Patient(command) => patient::run(command),
         Command::Doctor(command) => doctor::run(command),
+        Command::Zk(cli::ZkCommand::Setup(args)) => circuit::setup(&args).map(done),
+        Command::Research(command) => research::run(command),
+        Command::Cloud(args) => cloud::run(&args).map(done),
     }
 }
 /// `medchain keygen`: a new key, sealed under a passphrase typed twice (or from the

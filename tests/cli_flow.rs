@@ -558,6 +558,14 @@ fn devnet_banner(dir: &std::path::Path, p2p: u16, api: u16) -> String {
     banner
 }
 
+/// The cloud proxies a devnet banner lists with their URLs.
+fn proxies_listed(banner: &str) -> usize {
+    banner
+        .lines()
+        .filter(|line| line.trim_start().starts_with("cloud-") && line.contains("http://"))
+        .count()
+}
+
 #[test]
 fn the_devnet_banner_prints_commands_that_run_as_shown_and_resumes_with_its_own() {
     let dir = tempfile::tempdir().unwrap();
@@ -570,6 +578,12 @@ fn the_devnet_banner_prints_commands_that_run_as_shown_and_resumes_with_its_own(
         "{fresh}"
     );
     assert!(fresh.contains("cargo install --path ."), "{fresh}");
+    // S4-flow: the research market is set up — circuit registered, three proxies running.
+    assert!(
+        fresh.contains("research market") && fresh.contains("threshold 2 of 3"),
+        "{fresh}"
+    );
+    assert_eq!(proxies_listed(&fresh), 3, "{fresh}");
     let keygen = fresh
         .lines()
         .find(|line| line.contains("keygen --out doctor.key"))
@@ -592,5 +606,6 @@ fn the_devnet_banner_prints_commands_that_run_as_shown_and_resumes_with_its_own(
     let resumed = devnet_banner(dir.path(), p2p, api);
     assert!(resumed.contains("resumed the chain at height"), "{resumed}");
     assert!(resumed.contains("threshold PKG ready"), "{resumed}");
+    assert_eq!(proxies_listed(&resumed), 3, "{resumed}");
     assert!(!resumed.contains("quick start"), "{resumed}");
 }

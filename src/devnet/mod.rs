@@ -5,6 +5,8 @@
 //! running `node --config DIR/node-i/node.toml`, logging to `DIR/node-i/node.log`. Ctrl-C or
 //! SIGTERM stops them cleanly: SIGTERM, a grace period, then SIGKILL for any that hang.
 
+mod market;
+
 use crate::{
     cli::{DevnetArgs, InitArgs},
     error::CliError,
@@ -15,6 +17,7 @@ use medchain_node::{config::NodeConfig, pkg::PublicPkg};
 use medchain_types::{Address, Genesis};
 use nix::{sys::signal, unistd::Pid};
 use std::{
+    ffi::OsString,
     fs,
     io::{BufRead, BufReader},
     net::{SocketAddr, TcpListener},
@@ -39,17 +42,23 @@ const POLL: Duration = Duration::from_millis(200);
 /// Lines of a log shown when a validator dies.
 const LOG_TAIL: usize = 15;
 
+/// A child process of the devnet: this executable with `args`, logging to `log`.
+struct Process {
+    name: String,
+    args: Vec<OsString>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
 /// One validator process.
 struct Validator {
-    name: String,
+    process: Process,
     config: PathBuf,
-    log: PathBuf,
     api: String,
     data_dir: PathBuf,
     /// Whether its key is a genesis validator's: those hold a share of the threshold PKG; a
     /// standby node follows the chain until it is elected.
     genesis_validator: bool,
-    child: Option<Child>,
 }
 
 /// Runs the devnet until Ctrl-C / SIGTERM.
@@ -63,16 +72,28 @@ pub fn run(args: &DevnetArgs) -> Result<(), CliError> {
     let start = prepare(args)?;
     let mut network = Network {
         validators: load_validators(dir)?,
+        proxies: Vec::new(),
     };
     for validator in &network.validators {
         check_ports_free(&validator.config)?;
     }
     for validator in &mut network.validators {
-        validator.start()?;
+        validator.process.start()?;
     }
     network.wait_ready(&stop)?;
     network.wait_for_pkg(&stop)?;
+    let proxies = match market::enabled(dir) {
+        true => network.start_market(dir, cloud_base_port(args))?,
+        false => Vec::new(),
+    };
     print_banner(dir, &network.validators, start)?;
+    if !proxies.is_empty() {
+        print_market(dir, &network.proxies, &proxies)?;
+    }
+    println!(
+        "\nCtrl-C stops the validators; `{}` again resumes the same chain.",
+        devnet_command(dir)
+    );
     network.supervise(&stop)?;
     network.stop_all();
     println!(
@@ -80,6 +101,13 @@ pub fn run(args: &DevnetArgs) -> Result<(), CliError> {
         devnet_command(dir)
     );
     Ok(())
+}
+
+/// Where the first cloud proxy listens: `--cloud-base-port`, else 801 above the API base port
+/// (8400 → 9201), so devnets on other ports do not collide.
+fn cloud_base_port(args: &DevnetArgs) -> u16 {
+    args.cloud_base_port
+        .unwrap_or_else(|| args.api_base_port.saturating_add(801))
 }
 
 /// Whether the devnet started a new chain or resumed one from its directory.
@@ -122,12 +150,14 @@ fn load_validators(dir: &Path) -> Result<Vec<Validator>, CliError> {
         let key = medchain_client::keys::address_of(&loaded.key);
         validators.push(Validator {
             genesis_validator: loaded.genesis.validator_keys().contains(&key),
-            name: format!("node-{index}"),
-            log: dir.join(format!("node-{index}")).join("node.log"),
+            process: Process::new(
+                format!("node-{index}"),
+                vec!["node".into(), "--config".into(), config.clone().into()],
+                dir.join(format!("node-{index}")).join("node.log"),
+            ),
             api: format!("http://{}", loaded.config.api.listen),
             data_dir: loaded.config.data_dir,
             config,
-            child: None,
         });
     }
     if validators.is_empty() {
@@ -155,7 +185,16 @@ fn port_in_use(address: SocketAddr, error: std::io::Error) -> CliError {
     ))
 }
 
-impl Validator {
+impl Process {
+    fn new(name: String, args: Vec<OsString>, log: PathBuf) -> Self {
+        Self {
+            name,
+            args,
+            log,
+            child: None,
+        }
+    }
+
     fn start(&mut self) -> Result<(), CliError> {
         let exe = std::env::current_exe()
             .map_err(|e| CliError::Devnet(format!("cannot find this executable: {e}")))?;
@@ -166,9 +205,7 @@ impl Validator {
             .map_err(CliError::io(&self.log))?;
         let stderr = log.try_clone().map_err(CliError::io(&self.log))?;
         let child = Command::new(exe)
-            .arg("node")
-            .arg("--config")
-            .arg(&self.config)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(stderr)
@@ -198,9 +235,29 @@ impl Validator {
 /// The validators as a group; stopping them is guaranteed by `Drop`.
 struct Network {
     validators: Vec<Validator>,
+    /// The research market's cloud proxies (`medchain cloud`), started once the chain runs.
+    proxies: Vec<Process>,
 }
 
 impl Network {
+    /// Every child process: validators, then proxies.
+    fn processes(&mut self) -> impl Iterator<Item = &mut Process> {
+        self.validators
+            .iter_mut()
+            .map(|v| &mut v.process)
+            .chain(self.proxies.iter_mut())
+    }
+
+    /// An error naming the first child that has exited, if any.
+    fn check_alive(&mut self) -> Result<(), CliError> {
+        for process in self.processes() {
+            if let Some(status) = process.exited() {
+                return Err(CliError::Devnet(process.report_exit(status)));
+            }
+        }
+        Ok(())
+    }
+
     fn wait_ready(&mut self, stop: &AtomicBool) -> Result<(), CliError> {
         let start = Instant::now();
         let clients: Vec<NodeClient> = self
@@ -213,16 +270,14 @@ impl Network {
             if stop.load(Ordering::SeqCst) {
                 return Err(CliError::Devnet("interrupted while starting".into()));
             }
-            for (index, validator) in self.validators.iter_mut().enumerate() {
-                if let Some(status) = validator.exited() {
-                    return Err(CliError::Devnet(validator.report_exit(status)));
-                }
-                ready[index] = ready[index] || clients[index].health().is_ok();
+            self.check_alive()?;
+            for (index, client) in clients.iter().enumerate() {
+                ready[index] = ready[index] || client.health().is_ok();
             }
             if start.elapsed() > STARTUP_TIMEOUT {
                 return Err(CliError::Devnet(format!(
                     "validators did not answer within {STARTUP_TIMEOUT:?}; see {}",
-                    self.validators[0].log.display()
+                    self.validators[0].process.log.display()
                 )));
             }
             thread::sleep(POLL);
@@ -238,11 +293,7 @@ impl Network {
             if stop.load(Ordering::SeqCst) {
                 return Err(CliError::Devnet("interrupted while starting".into()));
             }
-            for validator in &mut self.validators {
-                if let Some(status) = validator.exited() {
-                    return Err(CliError::Devnet(validator.report_exit(status)));
-                }
-            }
+            self.check_alive()?;
             let results: Vec<Option<PublicPkg>> = self
                 .validators
                 .iter()
@@ -264,22 +315,49 @@ impl Network {
             if start.elapsed() > PKG_TIMEOUT {
                 return Err(CliError::Devnet(format!(
                     "the threshold PKG's key generation did not complete within {PKG_TIMEOUT:?}; see the `pkg:` lines in {}",
-                    self.validators[0].log.display()
+                    self.validators[0].process.log.display()
                 )));
             }
             thread::sleep(POLL);
         }
     }
 
+    /// Sets up the research market (circuit, organisations) unless the chain has it, starts
+    /// the cloud proxies and waits until each is registered on chain; their URLs.
+    fn start_market(&mut self, dir: &Path, base_port: u16) -> Result<Vec<String>, CliError> {
+        let genesis_path = init::genesis_file(dir);
+        let genesis = medchain_client::keys::read_genesis(&genesis_path)?;
+        let api = self.validators[0].api.clone();
+        let client = Client::new(
+            NodeClient::new(&api)?,
+            LightClient::new(genesis).map_err(ClientError::from)?,
+        );
+        market::set_up(dir, &client)?;
+        let mut urls = Vec::new();
+        for (mut process, url) in market::proxies(dir, &genesis_path, &api, base_port)? {
+            let listen = url.trim_start_matches("http://");
+            if let Ok(address) = listen.parse::<SocketAddr>() {
+                TcpListener::bind(address).map_err(|e| port_in_use(address, e))?;
+            }
+            process.start()?;
+            self.proxies.push(process);
+            urls.push(url);
+        }
+        market::wait_registered(&client, &market::proxy_addresses(dir)?, || {
+            self.check_alive()
+        })?;
+        Ok(urls)
+    }
+
     /// Watches the children until a stop signal; reports any that die.
     fn supervise(&mut self, stop: &AtomicBool) -> Result<(), CliError> {
         while !stop.load(Ordering::SeqCst) {
-            for validator in &mut self.validators {
-                if let Some(status) = validator.exited() {
-                    eprintln!("{}", validator.report_exit(status));
+            for process in self.processes() {
+                if let Some(status) = process.exited() {
+                    eprintln!("{}", process.report_exit(status));
                 }
             }
-            if self.validators.iter().all(|v| v.child.is_none()) {
+            if self.validators.iter().all(|v| v.process.child.is_none()) {
                 return Err(CliError::Devnet("every validator has stopped".into()));
             }
             thread::sleep(POLL);
@@ -288,20 +366,23 @@ impl Network {
         Ok(())
     }
 
-    /// How many validators are still running (reaping those that ended).
+    /// How many children are still running (reaping those that ended).
     fn running(&mut self) -> usize {
-        self.validators
-            .iter_mut()
-            .map(|v| v.child.is_some() && v.exited().is_none())
+        self.processes()
+            .map(|p| p.child.is_some() && p.exited().is_none())
             .filter(|running| *running)
             .count()
     }
 
-    /// SIGTERM to every running validator, then SIGKILL for any still running after the grace
-    /// period.
+    /// SIGTERM to every running child (proxies first: they use the validators), then SIGKILL
+    /// for any still running after the grace period.
     fn stop_all(&mut self) {
-        for validator in &self.validators {
-            if let Some(pid) = validator
+        let proxies_first = self
+            .proxies
+            .iter()
+            .chain(self.validators.iter().map(|v| &v.process));
+        for process in proxies_first {
+            if let Some(pid) = process
                 .child
                 .as_ref()
                 .and_then(|c| i32::try_from(c.id()).ok())
@@ -314,11 +395,11 @@ impl Network {
         while Instant::now() < deadline && self.running() > 0 {
             thread::sleep(POLL);
         }
-        for validator in &mut self.validators {
-            if let Some(mut child) = validator.child.take() {
+        for process in self.processes() {
+            if let Some(mut child) = process.child.take() {
                 eprintln!(
                     "{} did not stop within {STOP_GRACE:?}; killing it",
-                    validator.name
+                    process.name
                 );
                 let _ = child.kill();
                 let _ = child.wait();
@@ -350,9 +431,9 @@ fn print_banner(dir: &Path, validators: &[Validator], start: Start) -> Result<()
     for validator in validators {
         println!(
             "  {}  {}  (log {}){}",
-            validator.name,
+            validator.process.name,
             validator.api,
-            validator.log.display(),
+            validator.process.log.display(),
             if validator.genesis_validator {
                 ""
             } else {
@@ -414,10 +495,38 @@ fn print_banner(dir: &Path, validators: &[Validator], start: Start) -> Result<()
             );
         }
     }
+    Ok(())
+}
+
+/// What the research market offers on this devnet (docs/research.md).
+fn print_market(dir: &Path, proxies: &[Process], urls: &[String]) -> Result<(), CliError> {
+    let circuit = crate::circuit::CircuitDir::beside(&init::genesis_file(dir));
+    let manifest = circuit.manifest()?;
+    println!("\nresearch market (docs/research.md):");
     println!(
-        "\nCtrl-C stops the validators; `{}` again resumes the same chain.",
-        devnet_command(dir)
+        "  circuit   {} {} registered by the regulator (keys in {})",
+        manifest.schema,
+        manifest.circuit,
+        circuit.path().display()
     );
+    println!(
+        "  research  \"{}\": {}",
+        market::RESEARCH_ORG,
+        init::account_key_file(dir, "researcher-1").display()
+    );
+    println!(
+        "  proxies   \"{}\", threshold {} of {}:",
+        market::CLOUD_ORG,
+        urls.len() / 2 + 1,
+        urls.len()
+    );
+    for (process, url) in proxies.iter().zip(urls) {
+        println!(
+            "    {}  {url}  (log {})",
+            process.name,
+            process.log.display()
+        );
+    }
     Ok(())
 }
 

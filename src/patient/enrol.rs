@@ -74,6 +74,9 @@ pub fn enrol(url: &str, acting: &Acting) -> Result<Status, CliError> {
         enrolment: SecretBytes(enrolment.to_bytes()),
     });
     holder.save()?;
+    // The hospital binds the nullifier key into the commitments it attests for this patient's
+    // records (S4-flow): file it now, before the first record is released here.
+    let nullifier_key = super::research::file_nullifier_key(&client, &holder.material.key, acting)?;
 
     if acting.connection.json {
         output::print_json(&json!({
@@ -82,6 +85,7 @@ pub fn enrol(url: &str, acting: &Acting) -> Result<Status, CliError> {
             "hospital": info.hospital,
             "org": info.org,
             "gateway": gateway.url(),
+            "nullifier_key_tx": nullifier_key,
         }));
     } else {
         println!(

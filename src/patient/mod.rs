@@ -1,13 +1,15 @@
 //! `medchain patient …`: a patient's side of the hospital gateways (issue 9) — enrolment at a
 //! hospital (S3-agree), reading every record (S1-release, S1-storage), the emergency entry
-//! (S3-entry), authorising a doctor (S3-share), and the access history and break-glass
-//! notifications (S1-rights, S3-emergency).
+//! (S3-entry), authorising a doctor (S3-share), the access history and break-glass
+//! notifications (S1-rights, S3-emergency), and the research market: the nullifier key, the
+//! studies the patient's records qualify for and enrolment in one (S4-flow, S4-exclusive).
 
 mod authorize;
 mod enrol;
 mod entry;
 mod history;
 mod records;
+mod research;
 
 use crate::{cli::PatientCommand, error::CliError, exit::Status, tx};
 
@@ -40,6 +42,14 @@ pub fn run(command: PatientCommand) -> Result<Status, CliError> {
             },
             &acting,
         ),
+        PatientCommand::NullifierKey { acting } => research::nullifier_key(&acting),
+        PatientCommand::Studies { acting } => research::studies(&acting),
+        PatientCommand::EnrolStudy {
+            study,
+            record,
+            proving_key,
+            acting,
+        } => research::enrol_study(&study, record.as_ref(), proving_key.as_deref(), &acting),
         PatientCommand::History { acting } => history::history(&acting),
         PatientCommand::Notifications { acting } => history::notifications(&acting),
     }

@@ -70,7 +70,7 @@ pub fn records(out: Option<&Path>, acting: &Acting) -> Result<Status, CliError> 
 }
 
 /// What the gateway of the hospital organisation `org` holds for the patient.
-fn hospital<'w>(
+pub(super) fn hospital<'w>(
     client: &Client,
     wallet: &'w Wallet,
     patient: Address,

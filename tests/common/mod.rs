@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod hospital;
 pub mod portal;
+pub mod research;
 pub mod tamper;
 
 use medchain_client::{Client, LightClient, NodeClient, keys};
@@ -47,6 +48,9 @@ pub struct Network {
     pub regulator_key: PathBuf,
     /// How many of `nodes` are genesis validators (the rest are standbys).
     pub validators: usize,
+    /// Tokens the regulator gives every key [`Network::keygen`] makes (a chain with fees whose
+    /// test does not care how its keys are funded); `None` leaves new keys empty.
+    pub fund_new_keys: Option<u64>,
 }
 
 impl Network {
@@ -110,6 +114,7 @@ impl Network {
             validators,
             dir,
             nodes,
+            fund_new_keys: None,
         };
         for index in 0..count {
             network.spawn(index);
@@ -243,7 +248,7 @@ impl Network {
     }
 
     /// `medchain keygen`, returning the key path and the address it printed (checked against
-    /// `medchain address`).
+    /// `medchain address`); funded by the regulator when [`Network::fund_new_keys`] says so.
     pub fn keygen(&self, name: &str) -> (String, String) {
         let path = self.path(name).display().to_string();
         let out = self.ok(&["keygen", "--out", &path]);
@@ -253,6 +258,20 @@ impl Network {
             .unwrap_or_else(|| panic!("keygen printed no address:\n{out}"))
             .to_string();
         assert_eq!(self.ok(&["address", "--key", &path]).trim(), address);
+        if let Some(amount) = self.fund_new_keys {
+            let regulator = self.regulator_key.display().to_string();
+            self.ok(&[
+                "token",
+                "send",
+                "--key",
+                &regulator,
+                "--to",
+                &address,
+                "--amount",
+                &amount.to_string(),
+                "--to-balance",
+            ]);
+        }
         (path, address)
     }
 
