@@ -373,6 +373,15 @@ impl PredicateDigest {
     }
 }
 
+impl std::fmt::Display for PredicateDigest {
+    /// Lowercase hex of the 32 bytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.to_bytes()
+            .iter()
+            .try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
