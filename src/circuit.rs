@@ -119,10 +119,7 @@ impl CircuitDir {
 /// `medchain zk setup`.
 pub fn setup(args: &ZkSetupArgs) -> Result<(), CliError> {
     let schema = Schema::clinical_v1();
-    let attributes = match args.attributes {
-        Some(attributes) => attributes,
-        None => schema_attributes(&schema)?,
-    };
+    let attributes = args.attributes.unwrap_or_else(|| schema.num_attributes());
     let shape = CircuitShape::new(attributes, args.clauses, args.exclusions)
         .map_err(|e| CliError::Usage(format!("{e}; choose another shape")))?;
     let dir = CircuitDir::new(&args.out);
@@ -162,16 +159,11 @@ pub const DEFAULT_EXCLUSIONS: u16 = 1;
 /// The devnet's shape: every attribute of `schema`, [`DEFAULT_CLAUSES`], [`DEFAULT_EXCLUSIONS`].
 pub fn default_shape(schema: &Schema) -> Result<CircuitShape, CliError> {
     CircuitShape::new(
-        schema_attributes(schema)?,
+        schema.num_attributes(),
         DEFAULT_CLAUSES,
         DEFAULT_EXCLUSIONS,
     )
     .map_err(|e| CliError::Init(format!("the default circuit shape: {e}")))
-}
-
-fn schema_attributes(schema: &Schema) -> Result<u32, CliError> {
-    u32::try_from(schema.num_attributes())
-        .map_err(|_| CliError::Usage("the schema has too many attributes".into()))
 }
 
 /// Generates the key pair of `shape` into `dir` (refusing to replace keys already there),
@@ -198,9 +190,9 @@ pub fn run_setup(
     let proving_bytes = proving.to_bytes();
     let manifest = Manifest {
         schema: schema.id().to_string(),
-        attributes: shape.attributes(),
-        clauses: shape.clauses(),
-        exclusions: shape.exclusions(),
+        attributes: shape.num_attributes(),
+        clauses: shape.max_clauses(),
+        exclusions: shape.max_exclusions(),
         circuit: hex::encode(verifying.digest()),
         proving_key_digest: hex::encode(ProvingKey::digest_of(&proving_bytes)),
         setup_seconds,
@@ -233,6 +225,7 @@ fn phase_words(phase: SetupPhase) -> &'static str {
     match phase {
         SetupPhase::Preparing => "preparing the blank circuit",
         SetupPhase::GeneratingKeys => "generating the Groth16 keys",
+        SetupPhase::Checking => "checking the keys",
         SetupPhase::Done => "done",
     }
 }

@@ -330,10 +330,16 @@ fn show(prefix: &IdPrefix, reading: &Reading) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A study's predicate in its text form (or why it cannot be shown).
+/// A study's predicate in words: its clauses (OR-groups AND-ed together) and none-of clauses.
 fn predicate_text(study: &Study) -> String {
     match zk::Predicate::from_bytes(&study.predicate.0) {
-        Ok(predicate) => predicate.to_string(),
+        Ok(predicate) => format!(
+            "{} clauses in {} groups (all groups must hold), {} none-of clauses, over {}",
+            predicate.clause_count(),
+            predicate.groups().len(),
+            predicate.exclusions().len(),
+            predicate.schema_id()
+        ),
         Err(error) => format!("(undecodable: {error})"),
     }
 }

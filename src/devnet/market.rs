@@ -156,7 +156,7 @@ pub fn proxies(
                 "--node".into(),
                 node_api.into(),
                 "--genesis".into(),
-                genesis.as_os_string().to_owned(),
+                genesis.as_os_str().to_owned(),
             ]
             .into();
             let process = Process::new(format!("cloud-{index}"), args, data.join("cloud.log"));
