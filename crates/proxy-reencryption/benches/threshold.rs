@@ -30,9 +30,8 @@ fn main() {
             timed(|| EncryptedRecord::encrypt(&keys.delegating_public(), &plaintext).unwrap());
         steps[1].push(elapsed);
         let bytes = record.to_bytes();
-        let (sealed, elapsed) = timed(|| {
-            grant(&keys, &researcher.public(), THRESHOLD, &publics, &enrolment).unwrap()
-        });
+        let (sealed, elapsed) =
+            timed(|| grant(&keys, &researcher.public(), THRESHOLD, &publics, &enrolment).unwrap());
         steps[2].push(elapsed);
 
         // Each proxy: open + verify its kfrag, read the capsule of the stored bytes, re-encrypt.
