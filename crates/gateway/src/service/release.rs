@@ -103,7 +103,7 @@ impl Gateway {
                         Release::Stored { blob_ref, .. } => Some(parse_blob_ref(blob_ref)?),
                         _ => None,
                     },
-                    state: record.release.state().to_string(),
+                    state: record.state().to_string(),
                 })
             })
             .collect()
