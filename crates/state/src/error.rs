@@ -507,6 +507,9 @@ pub enum ExecError {
     /// The payer refunds only once the refund time has come.
     #[error("the payer may refund only after the escrow's refund time")]
     RefundNotYet,
+    /// Placeholder until the research module lands on this branch.
+    #[error("research transactions are not executed yet")]
+    ResearchPending,
 }
 
 impl ExecError {
@@ -615,6 +618,7 @@ impl ExecError {
             Self::EscrowAlreadySettled => "escrow_already_settled",
             Self::NotEscrowParty => "not_escrow_party",
             Self::RefundNotYet => "refund_not_yet",
+            Self::ResearchPending => "research_pending",
         }
     }
 }

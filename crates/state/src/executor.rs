@@ -180,6 +180,7 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
                 staking::execute(&mut ctx, payload)?
             }
             Payload::Token(_) | Payload::Stake(_) => return Err(ExecError::NoTokens),
+            Payload::Research(_) => return Err(ExecError::ResearchPending),
         };
         // Read again: the module may have moved the sender's balance.
         let mut account = ctx.value(&account_key)?.unwrap_or_default();

@@ -120,6 +120,7 @@ pub fn payloads() -> Vec<Payload> {
     .into_iter()
     .chain(token_payloads())
     .chain(stake_payloads())
+    .chain(research_payloads())
     .chain(
         [
             AccessGrounds::Consent,
@@ -203,6 +204,60 @@ pub fn token_payloads() -> Vec<Payload> {
         }),
         Payload::Token(TokenPayload::EscrowRelease { escrow }),
         Payload::Token(TokenPayload::EscrowRefund { escrow }),
+    ]
+}
+
+/// One research payload of every kind.
+pub fn research_payloads() -> Vec<Payload> {
+    use research::*;
+    let study = StudyId(TxId::of_encoded(b"publish").0);
+    let digest = |tag: &[u8]| TxId::of_encoded(tag).0;
+    vec![
+        Payload::Research(ResearchPayload::RegisterCircuit {
+            schema: "clinical_v1".into(),
+            verifying_key: ZkBytes(vec![0x11; 480]),
+            proving_key_digest: digest(b"pk"),
+        }),
+        Payload::Research(ResearchPayload::NullifierKey { key: digest(b"nk") }),
+        Payload::Research(ResearchPayload::Attest {
+            record: RecordId(digest(b"release")),
+            commitment: digest(b"commitment"),
+        }),
+        Payload::Research(ResearchPayload::RegisterProxy {
+            encryption_key: digest(b"x25519"),
+            url: Uri::new("http://127.0.0.1:9100").unwrap(),
+        }),
+        Payload::Research(ResearchPayload::Publish {
+            title: "Type 2 diabetes outcomes".into(),
+            purpose: Purpose::Research,
+            circuit: digest(b"vk"),
+            predicate: ZkBytes(vec![0x22; 60]),
+            reward: 100,
+            max_participants: 50,
+            deadline_ms: 1_800_000_000_000,
+            exclusive: true,
+            researcher_key: ZkBytes(vec![0x02; 33]),
+            proxies: vec![address(5), address(6), address(7)],
+            threshold: 2,
+        }),
+        Payload::Research(ResearchPayload::Fund {
+            study,
+            amount: 5_000,
+        }),
+        Payload::Research(ResearchPayload::Enrol {
+            study,
+            root: digest(b"root"),
+            nullifier: digest(b"nullifier"),
+            exclusivity: digest(b"exclusivity"),
+            proof: ZkBytes(vec![0x33; 128]),
+            delegating_key: ZkBytes(vec![0x03; 33]),
+            verifying_key: ZkBytes(vec![0x02; 33]),
+            ciphertext_hash: ContentHash::of(b"sealed record"),
+        }),
+        Payload::Research(ResearchPayload::Reencrypted {
+            enrolment: EnrolmentId(digest(b"enrol")),
+        }),
+        Payload::Research(ResearchPayload::Refund { study }),
     ]
 }
 

@@ -111,6 +111,16 @@ hash_id!(
 );
 
 hash_id!(
+    /// A research study's id: the id of the transaction that published it (S4-flow).
+    StudyId
+);
+
+hash_id!(
+    /// A study enrolment's id: the id of the transaction that enrolled (S4-flow).
+    EnrolmentId
+);
+
+hash_id!(
     /// SHA-256 of content kept off chain: a record's plaintext (hEMR, S1-release) or its
     /// encrypted blob (S1-storage).
     ContentHash
@@ -141,7 +151,15 @@ macro_rules! from_tx_id {
     )+};
 }
 
-from_tx_id!(RecordId, ConsentId, EntryId, EmergencyId, EscrowId);
+from_tx_id!(
+    RecordId,
+    ConsentId,
+    EntryId,
+    EmergencyId,
+    EscrowId,
+    StudyId,
+    EnrolmentId
+);
 
 /// An account: the 32-byte encoding of the ed25519 public key that signs its transactions.
 ///

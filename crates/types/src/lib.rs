@@ -18,6 +18,7 @@ mod ids;
 pub mod keyfile;
 mod payload;
 mod receipt;
+pub mod research;
 mod serde_hex;
 mod text;
 pub mod token;
@@ -31,8 +32,8 @@ pub use genesis::{
     Allocation, FeeSchedule, Genesis, GenesisError, StakingParams, TokenGenesis, ValidatorInfo,
 };
 pub use ids::{
-    Address, ConsentId, ContentHash, EmergencyId, EntryId, EscrowId, Hash32, ParseAddressError,
-    ParseIdError, RecordId, TxId,
+    Address, ConsentId, ContentHash, EmergencyId, EnrolmentId, EntryId, EscrowId, Hash32,
+    ParseAddressError, ParseIdError, RecordId, StudyId, TxId,
 };
 pub use payload::{
     AccessGrounds, AccessPayload, BlsPublicKey, BlsSignature, ConsentPayload, DealerLogBytes,
@@ -113,4 +114,20 @@ pub mod limits {
     pub const MAX_MULTISIG_KEYS: usize = 5;
     /// Longest validator candidate p2p address (`host:port`).
     pub const MAX_PEER_ADDRESS_LEN: usize = 64;
+    /// Longest study title (S4-flow).
+    pub const MAX_STUDY_TITLE_BYTES: usize = 128;
+    /// Most re-encryption proxies one study names.
+    pub const MAX_STUDY_PROXIES: usize = 8;
+    /// Longest record schema id of a registered circuit (e.g. `clinical_v1`).
+    pub const MAX_SCHEMA_ID_BYTES: usize = 32;
+    /// Longest encoded zero-knowledge verifying key: about 500 bytes for today's circuit
+    /// (one compressed G1 point per public input), with room for more inputs.
+    pub const MAX_VERIFYING_KEY_BYTES: usize = 2_048;
+    /// Longest encoded eligibility predicate: 64 clauses of about 25 bytes, with room to spare.
+    /// A study of this size with 8 proxies and a full title still fits in [`MAX_TX_BYTES`].
+    pub const MAX_PREDICATE_BYTES: usize = 2_560;
+    /// A Groth16 proof on BN254, compressed.
+    pub const ZK_PROOF_BYTES: usize = 128;
+    /// A compressed secp256k1 point: an Umbral public key.
+    pub const UMBRAL_PUBLIC_KEY_BYTES: usize = 33;
 }

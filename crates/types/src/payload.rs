@@ -8,7 +8,9 @@ use crate::{
     Address, ConsentId, ContentHash, EmergencyId, EscrowId, Hash32, IdentityName, OrgName,
     PeerAddress, RecordId, Uri,
     evidence::Equivocation,
-    limits, serde_hex,
+    limits,
+    research::{ResearchPayload, read_research, write_research},
+    serde_hex,
     token::{Cosignature, LockTime, OutPoint, TxOutput},
 };
 use bytes::BufMut;
@@ -716,6 +718,8 @@ pub enum Payload {
     Token(TokenPayload),
     /// Staking: candidates, delegation, evidence.
     Stake(StakePayload),
+    /// The research market: circuits, attestations, studies, enrolments (S4-flow).
+    Research(ResearchPayload),
 }
 
 impl Payload {
@@ -749,6 +753,7 @@ impl Payload {
             Self::Stake(StakePayload::Undelegate { .. }) => "stake.undelegate",
             Self::Stake(StakePayload::Withdraw { .. }) => "stake.withdraw",
             Self::Stake(StakePayload::Report { .. }) => "stake.report",
+            Self::Research(p) => p.kind(),
         }
     }
 }
@@ -765,6 +770,7 @@ const PKG: u8 = 7;
 const EMERGENCY: u8 = 8;
 const TOKEN: u8 = 9;
 const STAKE: u8 = 10;
+pub(crate) const RESEARCH: u8 = 11;
 
 impl Write for Payload {
     fn write(&self, buf: &mut impl BufMut) {
@@ -791,6 +797,10 @@ impl Write for Payload {
             }) => put!(buf; EMERGENCY, 0u8, doctor, *record, *hur, *issued_at_ms, vouch),
             Self::Token(p) => write_token(p, buf),
             Self::Stake(p) => write_stake(p, buf),
+            Self::Research(p) => {
+                put!(buf; RESEARCH);
+                write_research(p, buf);
+            }
         }
     }
 }
@@ -1048,7 +1058,8 @@ impl Read for Payload {
             (STAKE, 4) => Ok(Self::Stake(StakePayload::Report {
                 evidence: Equivocation::read(buf)?,
             })),
-            (module, _) if module > STAKE => Err(CodecError::InvalidEnum(module)),
+            (RESEARCH, action) => read_research(action, buf).map(Self::Research),
+            (module, _) if module > RESEARCH => Err(CodecError::InvalidEnum(module)),
             (_, action) => Err(CodecError::InvalidEnum(action)),
         }
     }
@@ -1119,11 +1130,11 @@ mod tests {
         assert!(matches!(serve(&[2, 5]), Err(CodecError::InvalidEnum(5))));
         assert!(matches!(serve(&[3]), Err(CodecError::InvalidEnum(3))));
         assert!(serve(&[1; 32]).is_err(), "emergency id cut short");
-        // The emergency module's only action is 0; module 11 does not exist.
+        // The emergency module's only action is 0; module 12 does not exist.
         assert!(Payload::decode(vec![EMERGENCY, 1]).is_err());
         assert!(matches!(
-            Payload::decode(vec![STAKE + 1, 0]),
-            Err(CodecError::InvalidEnum(11))
+            Payload::decode(vec![RESEARCH + 1, 0]),
+            Err(CodecError::InvalidEnum(12))
         ));
         assert!(matches!(
             Payload::decode(vec![TOKEN, 4]),

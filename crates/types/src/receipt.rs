@@ -7,8 +7,9 @@
 //! bounded and rejects trailing bytes.
 
 use crate::{
-    Address, ConsentId, ContentHash, EmergencyId, EntryId, EscrowId, G1Point, Hash32, IdentityName,
-    OrgKind, OrgName, OrgState, Purpose, RecordId, RefusalReason, Role, TxId,
+    Address, ConsentId, ContentHash, EmergencyId, EnrolmentId, EntryId, EscrowId, G1Point, Hash32,
+    IdentityName, OrgKind, OrgName, OrgState, Purpose, RecordId, RefusalReason, Role, StudyId,
+    TxId, serde_hex,
 };
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{
@@ -271,6 +272,71 @@ pub enum Event {
         /// The epoch the conflicting votes were cast in.
         epoch: u64,
         /// Tokens burned.
+        amount: u64,
+    },
+    /// S4-flow: the regulator registered a circuit's verifying key.
+    CircuitRegistered {
+        /// The verifying key's digest, the circuit's id.
+        #[serde(with = "serde_hex")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        circuit: Hash32,
+    },
+    /// S4-flow: a patient filed its nullifier key.
+    NullifierKeySet {
+        /// The patient.
+        patient: Address,
+    },
+    /// S4-flow: a hospital attested a record's commitment; it joined the accumulator.
+    RecordAttested {
+        /// The record.
+        record: RecordId,
+        /// The commitment's leaf index in the accumulator.
+        leaf: u64,
+        /// The accumulator's root after it.
+        #[serde(with = "serde_hex")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        root: Hash32,
+    },
+    /// S4-flow: a cloud member became a re-encryption proxy.
+    ProxyRegistered {
+        /// The proxy.
+        proxy: Address,
+    },
+    /// S4-flow: a research study was published.
+    StudyPublished {
+        /// The study.
+        study: StudyId,
+    },
+    /// S4-flow: tokens were added to a study's pool.
+    StudyFunded {
+        /// The study.
+        study: StudyId,
+        /// Tokens added.
+        amount: u64,
+        /// The pool after it.
+        pool: u64,
+    },
+    /// S4-flow: an enrolment was accepted and paid.
+    Enrolled {
+        /// The study.
+        study: StudyId,
+        /// The enrolment.
+        enrolment: EnrolmentId,
+        /// Tokens paid to the enrolment's one-time address.
+        reward: u64,
+    },
+    /// S4-flow: a proxy re-encrypted an enrolment's record for the researcher.
+    Reencrypted {
+        /// The enrolment.
+        enrolment: EnrolmentId,
+        /// The proxy.
+        proxy: Address,
+    },
+    /// S4-flow: a study's unspent pool went back to its researcher.
+    StudyRefunded {
+        /// The study.
+        study: StudyId,
+        /// Tokens returned.
         amount: u64,
     },
 }
@@ -638,6 +704,23 @@ fn write_event(event: &Event, buf: &mut impl BufMut) {
             epoch,
             amount,
         } => put!(buf; 26u8, offender, *epoch, *amount),
+        Event::CircuitRegistered { circuit } => put!(buf; 27u8, *circuit),
+        Event::NullifierKeySet { patient } => put!(buf; 28u8, patient),
+        Event::RecordAttested { record, leaf, root } => put!(buf; 29u8, *record, *leaf, *root),
+        Event::ProxyRegistered { proxy } => put!(buf; 30u8, proxy),
+        Event::StudyPublished { study } => put!(buf; 31u8, *study),
+        Event::StudyFunded {
+            study,
+            amount,
+            pool,
+        } => put!(buf; 32u8, *study, *amount, *pool),
+        Event::Enrolled {
+            study,
+            enrolment,
+            reward,
+        } => put!(buf; 33u8, *study, *enrolment, *reward),
+        Event::Reencrypted { enrolment, proxy } => put!(buf; 34u8, *enrolment, proxy),
+        Event::StudyRefunded { study, amount } => put!(buf; 35u8, *study, *amount),
     }
 }
 
@@ -771,6 +854,41 @@ fn read_event(buf: &mut impl Buf) -> Result<Event, CodecError> {
         26 => Event::Slashed {
             offender: Address::read(buf)?,
             epoch: u64::read(buf)?,
+            amount: u64::read(buf)?,
+        },
+        27 => Event::CircuitRegistered {
+            circuit: Hash32::read(buf)?,
+        },
+        28 => Event::NullifierKeySet {
+            patient: Address::read(buf)?,
+        },
+        29 => Event::RecordAttested {
+            record: RecordId::read(buf)?,
+            leaf: u64::read(buf)?,
+            root: Hash32::read(buf)?,
+        },
+        30 => Event::ProxyRegistered {
+            proxy: Address::read(buf)?,
+        },
+        31 => Event::StudyPublished {
+            study: StudyId::read(buf)?,
+        },
+        32 => Event::StudyFunded {
+            study: StudyId::read(buf)?,
+            amount: u64::read(buf)?,
+            pool: u64::read(buf)?,
+        },
+        33 => Event::Enrolled {
+            study: StudyId::read(buf)?,
+            enrolment: EnrolmentId::read(buf)?,
+            reward: u64::read(buf)?,
+        },
+        34 => Event::Reencrypted {
+            enrolment: EnrolmentId::read(buf)?,
+            proxy: Address::read(buf)?,
+        },
+        35 => Event::StudyRefunded {
+            study: StudyId::read(buf)?,
             amount: u64::read(buf)?,
         },
         other => return Err(CodecError::InvalidEnum(other)),
@@ -933,6 +1051,39 @@ mod tests {
                 epoch: 6,
                 amount: 60,
             },
+            Event::CircuitRegistered {
+                circuit: record_id(6).0,
+            },
+            Event::NullifierKeySet {
+                patient: address(3),
+            },
+            Event::RecordAttested {
+                record: record_id(1),
+                leaf: 41,
+                root: record_id(7).0,
+            },
+            Event::ProxyRegistered { proxy: address(10) },
+            Event::StudyPublished {
+                study: StudyId(record_id(8).0),
+            },
+            Event::StudyFunded {
+                study: StudyId(record_id(8).0),
+                amount: 500,
+                pool: 900,
+            },
+            Event::Enrolled {
+                study: StudyId(record_id(8).0),
+                enrolment: EnrolmentId(record_id(9).0),
+                reward: 100,
+            },
+            Event::Reencrypted {
+                enrolment: EnrolmentId(record_id(9).0),
+                proxy: address(10),
+            },
+            Event::StudyRefunded {
+                study: StudyId(record_id(8).0),
+                amount: 800,
+            },
         ]
         .into_iter()
         .chain(DenyReason::ALL.iter().map(|&reason| Event::AccessDecided {
@@ -956,6 +1107,12 @@ mod tests {
         for event in &events {
             let one = encode_events(std::slice::from_ref(event));
             assert_eq!(decode_events(&one).unwrap(), vec![event.clone()]);
+            let json = serde_json::to_string(event).unwrap();
+            assert_eq!(
+                &serde_json::from_str::<Event>(&json).unwrap(),
+                event,
+                "{json}"
+            );
         }
         assert_eq!(decode_events(&encode_events(&[])).unwrap(), vec![]);
     }
@@ -1012,8 +1169,8 @@ mod tests {
         }
         // An unknown event tag.
         assert!(matches!(
-            decode_events(&[1, 27]),
-            Err(CodecError::InvalidEnum(27))
+            decode_events(&[1, 36]),
+            Err(CodecError::InvalidEnum(36))
         ));
         // A count above the bound.
         let mut too_many = Vec::new();

@@ -12,7 +12,8 @@ pub fn serialize<T: Encode, S: Serializer>(value: &T, serializer: S) -> Result<S
 pub fn deserialize<'de, T: DecodeExt<()>, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<T, D::Error> {
-    let text = <&str>::deserialize(deserializer)?;
-    let bytes = hex::decode(text).map_err(D::Error::custom)?;
+    // Owned text too: a JSON value, or a field buffered by an internally tagged enum.
+    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    let bytes = hex::decode(text.as_ref()).map_err(D::Error::custom)?;
     T::decode(bytes).map_err(D::Error::custom)
 }
