@@ -390,7 +390,7 @@ fn keep_opening(
     let as_of = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
     let attributes = zk::record_from_bundle(bundle, &schema, as_of).unwrap();
     let opening =
-        zk::RecordOpening::random(&schema, attributes, nullifier_key.clone(), &mut OsRng).unwrap();
+        zk::RecordOpening::random(&schema, attributes, *nullifier_key, &mut OsRng).unwrap();
     let commitment = opening.commit().unwrap().to_bytes();
     let sealed = SealedOpening::seal(
         &RecordKey::new(record_key(enrolment, record.index)).opening_key(),

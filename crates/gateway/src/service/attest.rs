@@ -78,9 +78,9 @@ impl Gateway {
         for record in unattested {
             let patient = record.key.patient;
             let nullifier_key = match keys.get(&patient) {
-                Some(known) => known.clone(),
+                Some(known) => *known,
                 None => match self.chain.nullifier_key(&Address::from_bytes(patient.0)) {
-                    Ok(read) => keys.entry(patient).or_insert(read).clone(),
+                    Ok(read) => *keys.entry(patient).or_insert(read),
                     Err(error) => {
                         log_not_attested(&record.key, &error);
                         continue;
@@ -227,7 +227,7 @@ impl Gateway {
         let attributes = zk::record_from_bundle(bundle, &schema, as_of)
             .map_err(|error| unattestable(error.to_string()))?;
         let opening =
-            zk::RecordOpening::random(&schema, attributes, nullifier_key.clone(), &mut OsRng)
+            zk::RecordOpening::random(&schema, attributes, *nullifier_key, &mut OsRng)
                 .map_err(|error| unattestable(error.to_string()))?;
         let commitment = opening
             .commit()
