@@ -18,8 +18,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
 use ureq::{Agent, Body, http::Response};
 
-/// Time limit of one request: a write or a share waits for chain finality (twice for a write:
-/// the release and the storage pointer), so it is generous.
+/// Time limit of one request: a write or a share waits for chain finality (up to three times
+/// for a write: the release, the storage pointer and the attestation), so it is generous.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Largest answer read (a sealed blob of a maximal bundle, with room to spare).

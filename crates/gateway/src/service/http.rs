@@ -29,8 +29,9 @@ use tokio::sync::Semaphore;
 /// Most requests served at once; each may hold a blocking thread for a pairing or a wait on
 /// chain finality.
 pub const MAX_CONCURRENT_REQUESTS: usize = 256;
-/// Longest a request is served, body upload included: a record write waits for two
-/// finalizations. Shorter than the client's limit (`client::DEFAULT_TIMEOUT`), so the client
+/// Longest a request is served, body upload included: a record write waits for up to three
+/// finalizations (release, storage pointer, attestation), an attest request for one per
+/// record it attests. Shorter than the client's limit (`client::DEFAULT_TIMEOUT`), so the client
 /// hears the answer. The blocking work of a request that times out still completes (a
 /// release resumes from its state anyway).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(170);
