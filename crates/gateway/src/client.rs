@@ -6,9 +6,9 @@
 use crate::doctor_request::{DoctorRequest, DoctorRoute};
 use crate::service::now_ms;
 use crate::wire::{
-    EmergencyAccess, EmergencyFiled, EmergencyFiling, Enrolled, EnrolmentConfirm, EnrolmentHello,
-    EnrolmentSession, EnrolmentStarted, ErrorBody, GatewayInfo, HeldRecord, LicenceIssued,
-    Notification, Served, ShareRecord, WriteRecord, WrittenRecord,
+    AttestOutcome, EmergencyAccess, EmergencyFiled, EmergencyFiling, Enrolled, EnrolmentConfirm,
+    EnrolmentHello, EnrolmentSession, EnrolmentStarted, ErrorBody, GatewayInfo, HeldRecord,
+    LicenceIssued, Notification, Served, ShareRecord, WriteRecord, WrittenRecord,
 };
 use medchain_types::{
     Address, ChainId, ContentHash, EmergencyId, Hash32, IdentityName, PrivateKey, Purpose,
@@ -18,8 +18,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
 use ureq::{Agent, Body, http::Response};
 
-/// Time limit of one request: a write or a share waits for chain finality (twice for a write:
-/// the release and the storage pointer), so it is generous.
+/// Time limit of one request: a write or a share waits for chain finality (up to three times
+/// for a write: the release, the storage pointer and the attestation), so it is generous.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Largest answer read (a sealed blob of a maximal bundle, with room to spare).
@@ -171,6 +171,27 @@ impl GatewayClient {
         patient: &Address,
     ) -> Result<Vec<HeldRecord>, GatewayClientError> {
         self.get(&format!("/v1/patients/{patient}/records"))
+    }
+
+    /// Issue 12: asks the gateway to attest the patient's stored records not attested yet
+    /// (after the patient filed its nullifier key); at most
+    /// [`crate::service::MAX_ATTESTATIONS_PER_REQUEST`] are tried per call, each outcome says
+    /// which. Idempotent. A patient with no nullifier key on chain is answered 409
+    /// `no_nullifier_key`.
+    pub fn attest(&self, patient: &Address) -> Result<Vec<AttestOutcome>, GatewayClientError> {
+        self.post(
+            &format!("/v1/patients/{patient}/attest"),
+            &serde_json::Map::new(),
+        )
+    }
+
+    /// Issue 12: the commitment opening of an attested record, sealed for its patient
+    /// (`blobs::SealedOpening`'s bytes; [`crate::patient::HospitalRecords::fetch_opening`]
+    /// opens and checks it). A record not attested is 409 `not_attested`.
+    pub fn sealed_opening(&self, record: &RecordId) -> Result<Vec<u8>, GatewayClientError> {
+        let url = self.endpoint(&format!("/v1/records/{record}/opening"));
+        let (url, response) = self.call(self.agent.get(&url).call(), &url)?;
+        read_bytes(&url, response)
     }
 
     /// A sealed blob by its hash, checked against it.

@@ -1,5 +1,6 @@
-//! The record ledger: where a record's release (S1-release) and its storage pointer
-//! (S1-storage) are filed, and where anyone looks them up with a proof.
+//! The record ledger: where a record's release (S1-release), its storage pointer
+//! (S1-storage) and the hospital's commitment to its attributes (issue 12) are filed, and
+//! where anyone looks them up with a proof.
 //!
 //! [`RecordLedger`] is the boundary the gateway's release and sharing logic talks to. Today
 //! the consortium chain is the ledger ([`ConsortiumLedger`]); a dedicated MED chain can take
@@ -11,8 +12,8 @@ use medchain_client::{
 };
 use medchain_state::values::{Record, StoragePointer};
 use medchain_types::{
-    Address, ContentHash, Event, Payload, PrivateKey, RecordId, RecordPayload, Transaction, TxId,
-    Uri,
+    Address, ContentHash, Event, Hash32, Payload, PrivateKey, RecordId, RecordPayload, Transaction,
+    TxId, Uri, research::ResearchPayload,
 };
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -70,6 +71,19 @@ pub trait RecordLedger {
 
     /// The record and its storage pointer, proven; `None` when the record is proven absent.
     fn record(&self, id: &RecordId) -> Result<Option<ProvenRecord>, LedgerError>;
+
+    /// The hospital's identity (the gateway's key) attests `commitment` to the record's
+    /// attributes (`research.attest`); returns once final. A record is attested once: the
+    /// chain refuses a second commitment.
+    fn attest(
+        &self,
+        hospital: &PrivateKey,
+        record: RecordId,
+        commitment: Hash32,
+    ) -> Result<(), LedgerError>;
+
+    /// The commitment attested for the record, proven; `None` when proven absent.
+    fn attested(&self, record: &RecordId) -> Result<Option<Hash32>, LedgerError>;
 }
 
 /// The consortium chain as the record ledger, through the client SDK: transactions signed
@@ -232,6 +246,32 @@ impl RecordLedger for ConsortiumLedger {
             record_at: release.at,
             pointer: pointer.value.map(|value| (value, pointer.at)),
         }))
+    }
+
+    fn attest(
+        &self,
+        hospital: &PrivateKey,
+        record: RecordId,
+        commitment: Hash32,
+    ) -> Result<(), LedgerError> {
+        let payload = Payload::Research(ResearchPayload::Attest { record, commitment });
+        let confirmed = self.file(hospital, payload)?;
+        let attested =
+            confirmed.receipt.events.iter().any(
+                |event| matches!(event, Event::RecordAttested { record: r, .. } if *r == record),
+            );
+        if !attested {
+            return Err(LedgerError::NotApplied {
+                tx: confirmed.receipt.tx,
+                expected: "an attested commitment",
+            });
+        }
+        Ok(())
+    }
+
+    fn attested(&self, record: &RecordId) -> Result<Option<Hash32>, LedgerError> {
+        let attestation = self.client.read(&StateQuery::attestation(record))?;
+        Ok(attestation.value.map(|attestation| attestation.commitment))
     }
 }
 

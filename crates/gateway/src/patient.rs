@@ -8,15 +8,21 @@
 //! hEMR the chain holds. The chain reads — the record, its storage pointer, the hospital
 //! identities — are the caller's, made with its verifying light client, so that what it shows
 //! names the finalized header they were verified at.
+//!
+//! The same holds for a record's commitment opening (issue 12,
+//! [`HospitalRecords::fetch_opening`]): the gateway serves it sealed, the patient opens it
+//! under a key derived from its own record key, and the opening must commit to exactly the
+//! commitment the chain holds as attested for the record — a gateway handing out another
+//! opening (of a commitment never attested, or of another record) is caught.
 
 use crate::{
-    blobs::{RecordBinding, RecordKey, SealError, SealedRecord},
+    blobs::{OpeningBinding, RecordBinding, RecordKey, SealError, SealedOpening, SealedRecord},
     client::{GatewayClient, GatewayClientError},
     wire::HeldRecord,
 };
-use medchain_state::values::{Record, StoragePointer};
+use medchain_state::values::{Attestation, Record, StoragePointer};
 use medchain_types::{
-    Address, ContentHash, IdentityName, OrgName, RecordId,
+    Address, ContentHash, Hash32, IdentityName, OrgName, RecordId,
     keyfile::{HospitalLink, Wallet},
 };
 use std::collections::HashMap;
@@ -50,6 +56,25 @@ pub enum OpenRecordError {
     /// The blob does not open with the record key, or does not hash to the chain's hEMR.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// The chain holds no attested commitment for the record.
+    #[error("record {record} has no attested commitment on chain")]
+    NotAttested { record: RecordId },
+    /// The opened bytes are not a commitment opening.
+    #[error("the opening of record {record} does not decode: {source}")]
+    BadOpening {
+        record: RecordId,
+        source: zk::ZkError,
+    },
+    /// The opening opened, but commits to another value than the chain's attested commitment:
+    /// the gateway served an opening the hospital did not attest.
+    #[error(
+        "the gateway's opening of record {record} commits to {served}, but the chain attests {attested}"
+    )]
+    WrongOpening {
+        record: RecordId,
+        attested: Hash32,
+        served: Hash32,
+    },
 }
 
 /// The wallet's enrolment at the hospital organisation `org`: the link whose hospital identity
@@ -153,6 +178,62 @@ impl<'w> HospitalRecords<'w> {
             record.record_hash,
         )?)
     }
+}
+
+impl HospitalRecords<'_> {
+    /// Issue 12: fetches the sealed commitment opening of `held`'s record, opens it with the
+    /// opening key of factor j (derived from the record key, as the gateway sealed it) and
+    /// checks it commits to `attestation` — the chain's attestation of the record, the
+    /// caller's verified read (`StateQuery::attestation`; `None`: proven absent). Returns the
+    /// opening the patient proves eligibility with.
+    pub fn fetch_opening(
+        &self,
+        held: &HeldRecord,
+        attestation: Option<&Attestation>,
+    ) -> Result<zk::RecordOpening, OpenRecordError> {
+        let attestation = attestation.ok_or(OpenRecordError::NotAttested {
+            record: held.record,
+        })?;
+        let sealed = self.gateway.sealed_opening(&held.record)?;
+        let j = RecordIndex::new(held.index).map_err(|source| OpenRecordError::BadIndex {
+            index: held.index,
+            source,
+        })?;
+        let key = self.enrolment.factors().factor(j).record_key();
+        open_opening(
+            &sealed,
+            *key,
+            self.patient,
+            held.record,
+            &attestation.commitment,
+        )
+    }
+}
+
+/// Opens a sealed commitment opening of `record` of `patient` with the record's key (the
+/// opening key is derived from it) and checks that it commits to `attested`, the chain's
+/// attested commitment.
+pub fn open_opening(
+    sealed: &[u8],
+    record_key: [u8; 32],
+    patient: Address,
+    record: RecordId,
+    attested: &Hash32,
+) -> Result<zk::RecordOpening, OpenRecordError> {
+    let key = RecordKey::new(record_key).opening_key();
+    let bytes =
+        SealedOpening::from_bytes(sealed)?.open(&key, &OpeningBinding { patient, record })?;
+    let bad_opening = |source| OpenRecordError::BadOpening { record, source };
+    let opening = zk::RecordOpening::from_bytes(&bytes).map_err(bad_opening)?;
+    let served = Hash32::from(opening.commit().map_err(bad_opening)?.to_bytes());
+    if served != *attested {
+        return Err(OpenRecordError::WrongOpening {
+            record,
+            attested: *attested,
+            served,
+        });
+    }
+    Ok(opening)
 }
 
 /// Opens a sealed blob as record `index` of `patient` with hEMR `record_hash`: the envelope

@@ -100,6 +100,20 @@ pub struct WrittenRecord {
     pub blob_hash: ContentHash,
     /// The release transaction.
     pub release_tx: TxId,
+    /// The commitment to the record's attributes, when the gateway could attest it at once
+    /// (the patient has filed its nullifier key and the bundle maps to the schema).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<HeldAttestation>,
+}
+
+/// A record's attested commitment (issue 12): what the hospital filed in `research.attest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldAttestation {
+    /// `zk::Commitment`'s bytes, as attested on chain (hex).
+    #[serde(with = "hex::serde")]
+    pub commitment: [u8; 32],
+    /// The date (UTC, `YYYY-MM-DD`) the record's attributes are as of (ages count to it).
+    pub as_of: String,
 }
 
 /// One of a patient's records at this hospital (`GET /v1/patients/{address}/records`).
@@ -113,8 +127,25 @@ pub struct HeldRecord {
     pub record_hash: ContentHash,
     /// The sealed blob, once stored.
     pub blob_hash: Option<ContentHash>,
-    /// `written`, `released` or `stored`.
+    /// `stored` or `attested` (the list holds stored records only).
     pub state: String,
+    /// The attested commitment, once `attested` (its opening: `GET /v1/records/{record}/opening`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<HeldAttestation>,
+}
+
+/// One record in the answer to `POST /v1/patients/{address}/attest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestOutcome {
+    /// The record id on chain.
+    pub record: RecordId,
+    /// Its EMR index j.
+    pub index: u64,
+    /// The attested commitment, if the record is attested now.
+    pub attestation: Option<HeldAttestation>,
+    /// Why it is not (the bundle does not map to the schema, or it was not tried in this
+    /// request: ask again).
+    pub reason: Option<String>,
 }
 
 /// `GET /v1/licences/{doctor}`: the doctor's licence ρ signed by this hospital (S3-register).

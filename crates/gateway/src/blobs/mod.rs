@@ -20,7 +20,9 @@
 
 mod sealed;
 
-pub use sealed::{RecordBinding, RecordKey, SealError, SealedRecord};
+pub use sealed::{
+    OpeningBinding, RecordBinding, RecordKey, SealError, SealedOpening, SealedRecord,
+};
 
 use bytes::Bytes;
 use medchain_types::{ContentHash, TextError, Uri};

@@ -17,12 +17,24 @@
 //! each unfinished record from its state; both marks are idempotent (repeating one with the same
 //! value succeeds, a different value is refused), so a step whose effect happened but whose mark
 //! was lost is simply redone and marked.
+//!
+//! # Attestation (issue 12)
+//!
+//! A `stored` record goes one step further when the hospital attests a commitment to its
+//! attributes: [`EmrStore::keep_opening`] keeps the commitment, its date and the opening sealed
+//! for the patient (`sealed`, before anything is filed, so a crash after filing never loses the
+//! opening of a commitment on chain), then [`EmrStore::mark_attested`] records that
+//! `research.attest` is final (`attested`). A record that cannot be attested (its bundle does
+//! not map to the schema, its patient has no nullifier key yet) stays `stored`;
+//! [`EmrStore::unattested`] lists what is left to attest.
 
 mod backend;
 mod schema;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
 
 use backend::{Access, Connection, Param, Row, Transaction};
 
@@ -78,6 +90,12 @@ pub enum EmrError {
         recorded: String,
         offered: String,
     },
+    #[error("record {key} is committed to as {recorded}, not {offered}")]
+    AttestationConflict {
+        key: RecordKey,
+        recorded: RecordCommitment,
+        offered: RecordCommitment,
+    },
 }
 
 /// Declares a 32-byte identifier shown in hex.
@@ -125,6 +143,10 @@ bytes32!(
     /// The id of the release transaction on chain (the record id of S1-release).
     ReleaseTxId
 );
+bytes32!(
+    /// The commitment to a record's attributes the hospital attests (`zk::Commitment`'s bytes).
+    RecordCommitment
+);
 
 /// Names a record: the patient and the EMR index j the gateway assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -148,6 +170,8 @@ pub enum RecordState {
     Released,
     /// The encrypted copy is stored and its pointer filed: the release is complete.
     Stored,
+    /// Stored, and the hospital's commitment to its attributes is attested on chain.
+    Attested,
 }
 
 impl RecordState {
@@ -156,6 +180,7 @@ impl RecordState {
             RecordState::Written => "written",
             RecordState::Released => "released",
             RecordState::Stored => "stored",
+            RecordState::Attested => "attested",
         }
     }
 }
@@ -191,6 +216,18 @@ impl Release {
     }
 }
 
+/// A stored record's commitment and its opening, sealed for the patient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attestation {
+    pub commitment: RecordCommitment,
+    /// The date (UTC) the bundle's attributes were taken as of (ages are counted to it).
+    pub as_of: NaiveDate,
+    /// `blobs::SealedOpening`'s bytes.
+    pub sealed_opening: Vec<u8>,
+    /// Whether `research.attest` is final on chain (otherwise the opening is only kept).
+    pub attested: bool,
+}
+
 /// One record as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -202,6 +239,18 @@ pub struct Record {
     /// with the same transaction.
     pub signed_release: Option<Vec<u8>>,
     pub release: Release,
+    /// The commitment kept for a stored record, once there is one.
+    pub attestation: Option<Attestation>,
+}
+
+impl Record {
+    /// The record's step: its release's, or `attested` once its attestation is final.
+    pub fn state(&self) -> RecordState {
+        match &self.attestation {
+            Some(attestation) if attestation.attested => RecordState::Attested,
+            _ => self.release.state(),
+        }
+    }
 }
 
 /// A break-glass access this gateway served (S3-emergency), kept for the patient's feed.
@@ -254,8 +303,8 @@ pub struct EmrStore {
     connection: Connection,
 }
 
-const RECORD_COLUMNS: &str =
-    "patient, emr_index, hemr, bundle, state, release_tx, blob_ref, release_signed";
+const RECORD_COLUMNS: &str = "patient, emr_index, hemr, bundle, state, release_tx, blob_ref, \
+     release_signed, commitment, attested_as_of, sealed_opening, attestation";
 
 impl EmrStore {
     /// Opens the database and brings its schema up to date.
@@ -396,6 +445,105 @@ impl EmrStore {
     /// refused.
     pub fn mark_stored(&self, key: &RecordKey, blob_ref: &str) -> Result<(), EmrError> {
         self.advance(key, Step::Store(blob_ref))
+    }
+
+    /// Keeps the commitment of a `stored` record, the date its attributes were taken as of and
+    /// its opening sealed for the patient, before the commitment is filed. The first opening
+    /// kept wins: if one is kept already (a concurrent attestation, a retry) it is returned and
+    /// the one offered is dropped, so every attempt files the same commitment.
+    pub fn keep_opening(
+        &self,
+        key: &RecordKey,
+        commitment: &RecordCommitment,
+        as_of: NaiveDate,
+        sealed_opening: &[u8],
+    ) -> Result<Attestation, EmrError> {
+        let Ok(index) = i64::try_from(key.index) else {
+            return Err(EmrError::NotFound { key: *key });
+        };
+        let as_of = as_of.to_string();
+        self.connection.transaction(Access::Write, |tx| {
+            tx.exec(
+                "UPDATE records SET attestation = 'sealed', commitment = $3, \
+                 attested_as_of = $4, sealed_opening = $5 \
+                 WHERE patient = $1 AND emr_index = $2 AND state = 'stored' \
+                 AND attestation IS NULL",
+                &[
+                    Param::Bytes(&key.patient.0),
+                    Param::Int(index),
+                    Param::Bytes(&commitment.0),
+                    Param::Text(&as_of),
+                    Param::Bytes(sealed_opening),
+                ],
+            )?;
+            let record = read_record(tx, key)?.ok_or(EmrError::NotFound { key: *key })?;
+            let from = record.state();
+            record.attestation.ok_or(EmrError::InvalidTransition {
+                key: *key,
+                from,
+                to: RecordState::Attested,
+            })
+        })
+    }
+
+    /// Marks the kept commitment attested on chain. Repeating the call succeeds; another
+    /// commitment than the one kept is refused (`AttestationConflict`), and so is a record
+    /// with no commitment kept.
+    pub fn mark_attested(
+        &self,
+        key: &RecordKey,
+        commitment: &RecordCommitment,
+    ) -> Result<(), EmrError> {
+        let Ok(index) = i64::try_from(key.index) else {
+            return Err(EmrError::NotFound { key: *key });
+        };
+        self.connection.transaction(Access::Write, |tx| {
+            let marked = tx.exec(
+                "UPDATE records SET attestation = 'attested' \
+                 WHERE patient = $1 AND emr_index = $2 AND attestation = 'sealed' \
+                 AND commitment = $3",
+                &[
+                    Param::Bytes(&key.patient.0),
+                    Param::Int(index),
+                    Param::Bytes(&commitment.0),
+                ],
+            )?;
+            if marked == 1 {
+                return Ok(());
+            }
+            let record = read_record(tx, key)?.ok_or(EmrError::NotFound { key: *key })?;
+            match &record.attestation {
+                Some(kept) if kept.commitment == *commitment => Ok(()),
+                Some(kept) => Err(EmrError::AttestationConflict {
+                    key: *key,
+                    recorded: kept.commitment,
+                    offered: *commitment,
+                }),
+                None => Err(EmrError::InvalidTransition {
+                    key: *key,
+                    from: record.state(),
+                    to: RecordState::Attested,
+                }),
+            }
+        })
+    }
+
+    /// Stored records whose commitment is not attested yet (none kept, or kept but not final
+    /// on chain), by patient and index: what the gateway retries at start.
+    pub fn unattested(&self) -> Result<Vec<Record>, EmrError> {
+        self.connection.transaction(Access::Read, |tx| {
+            tx.select(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM records WHERE state = 'stored' \
+                     AND (attestation IS NULL OR attestation = 'sealed') \
+                     ORDER BY patient, emr_index"
+                ),
+                &[],
+            )?
+            .iter()
+            .map(record_from_row)
+            .collect()
+        })
     }
 
     /// Deletes a `written` record whose release the chain refused (it was never filed, so it
@@ -672,7 +820,32 @@ fn record_from_row(row: &Row) -> Result<Record, EmrError> {
         bundle: row.bytes(3)?.to_vec(),
         signed_release: row.optional_bytes(7)?.map(<[u8]>::to_vec),
         release,
+        attestation: attestation_from_row(row)?,
     })
+}
+
+/// The attestation columns of a [`RECORD_COLUMNS`] row (the schema sets all or none).
+fn attestation_from_row(row: &Row) -> Result<Option<Attestation>, EmrError> {
+    let Some(state) = row.optional_text(11)? else {
+        return Ok(None);
+    };
+    let as_of = row.text(9)?;
+    Ok(Some(Attestation {
+        commitment: RecordCommitment::from_column(row.bytes(8)?)?,
+        as_of: as_of.parse().map_err(|_| EmrError::CorruptRow {
+            reason: format!("attestation date {as_of:?} is not YYYY-MM-DD"),
+        })?,
+        sealed_opening: row.bytes(10)?.to_vec(),
+        attested: match state {
+            "sealed" => false,
+            "attested" => true,
+            other => {
+                return Err(EmrError::CorruptRow {
+                    reason: format!("attestation state {other:?}"),
+                });
+            }
+        },
+    }))
 }
 
 fn single_row(rows: &[Row]) -> Result<&Row, EmrError> {

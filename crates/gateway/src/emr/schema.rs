@@ -6,7 +6,7 @@
 
 /// `(version, script)` in ascending order; the version recorded in `schema_migrations` is the
 /// highest applied.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, GATEWAY)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, GATEWAY), (3, ATTESTATION)];
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const MIGRATIONS_TABLE: &str =
@@ -70,4 +70,30 @@ CREATE TABLE notifications (
     served_at_ms BIGINT NOT NULL
 );
 CREATE INDEX notifications_by_patient ON notifications (patient, served_at_ms);
+";
+
+/// A stored record's attested commitment (issue 12), a step after `stored`:
+///
+/// - `commitment`: the record's commitment C = `opening.commit()`;
+/// - `attested_as_of`: the date (`YYYY-MM-DD`, UTC) the bundle was mapped to attributes as of;
+/// - `sealed_opening`: the opening, sealed for the patient (`blobs::SealedOpening`);
+/// - `attestation`: `sealed` once the opening is kept (before anything is filed, so a crash
+///   after filing never loses the opening of a commitment on chain), `attested` once
+///   `research.attest` is final.
+///
+/// The columns are added to `records` (SQLite cannot add a table constraint to an existing
+/// table, so the CHECK is the last column's): either none is set, or all are and the record
+/// is `stored`.
+const ATTESTATION: &str = "
+ALTER TABLE records ADD COLUMN commitment BYTEA;
+ALTER TABLE records ADD COLUMN attested_as_of TEXT;
+ALTER TABLE records ADD COLUMN sealed_opening BYTEA;
+ALTER TABLE records ADD COLUMN attestation TEXT CHECK (
+    (attestation IS NULL AND commitment IS NULL AND attested_as_of IS NULL
+        AND sealed_opening IS NULL)
+    OR (attestation IN ('sealed', 'attested') AND state = 'stored' AND commitment IS NOT NULL
+        AND attested_as_of IS NOT NULL AND sealed_opening IS NOT NULL)
+);
+CREATE INDEX records_unattested ON records (patient, emr_index)
+    WHERE state = 'stored' AND (attestation IS NULL OR attestation = 'sealed');
 ";

@@ -65,6 +65,8 @@ on_both_engines!(
     schema_forbids_half_released_rows_and_orphans,
     enrolments_replays_and_notifications_round_trip,
     a_refused_release_is_discarded_and_its_index_reused_when_last,
+    a_stored_record_keeps_one_opening_then_is_attested,
+    schema_forbids_half_kept_attestations,
 );
 
 fn patient(n: u8) -> PatientAddress {
@@ -484,6 +486,158 @@ fn a_refused_release_is_discarded_and_its_index_reused_when_last(db: &dyn Databa
             .collect::<Vec<_>>(),
         [2, 3]
     );
+}
+
+/// A record taken to `stored`.
+fn stored_record(store: &EmrStore, n: u8) -> RecordKey {
+    let key = store
+        .insert_record(&patient(1), &hemr(n), &bundle(n), RELEASE)
+        .unwrap();
+    store.mark_released(&key, &ReleaseTxId([n; 32])).unwrap();
+    store.mark_stored(&key, &format!("blobs/{n}")).unwrap();
+    key
+}
+
+fn as_of() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
+}
+
+fn a_stored_record_keeps_one_opening_then_is_attested(db: &dyn Database) {
+    let store = db.open();
+    let written = store
+        .insert_record(&patient(1), &hemr(9), &bundle(9), RELEASE)
+        .unwrap();
+    // Only a stored record is attested.
+    let early = store.keep_opening(&written, &RecordCommitment([1; 32]), as_of(), b"sealed");
+    assert!(
+        matches!(
+            early,
+            Err(EmrError::InvalidTransition {
+                from: RecordState::Written,
+                to: RecordState::Attested,
+                ..
+            })
+        ),
+        "{early:?}"
+    );
+    assert_eq!(store.get(&written).unwrap().unwrap().attestation, None);
+
+    let key = stored_record(&store, 1);
+    let other = stored_record(&store, 2);
+    let unattested = |store: &EmrStore| -> Vec<RecordKey> {
+        store.unattested().unwrap().iter().map(|r| r.key).collect()
+    };
+    assert_eq!(unattested(&store), [key, other]);
+
+    let kept = store
+        .keep_opening(&key, &RecordCommitment([1; 32]), as_of(), b"first opening")
+        .unwrap();
+    assert_eq!(
+        kept,
+        Attestation {
+            commitment: RecordCommitment([1; 32]),
+            as_of: as_of(),
+            sealed_opening: b"first opening".to_vec(),
+            attested: false,
+        }
+    );
+    assert_eq!(
+        store.get(&key).unwrap().unwrap().state(),
+        RecordState::Stored
+    );
+    // A second attempt (a concurrent request, a retry) gets the first opening back.
+    let again = store
+        .keep_opening(&key, &RecordCommitment([2; 32]), as_of(), b"second opening")
+        .unwrap();
+    assert_eq!(again, kept);
+    assert_eq!(unattested(&store), [key, other], "kept is not attested yet");
+
+    // Marking another commitment, or a record with none kept, is refused.
+    let conflict = store.mark_attested(&key, &RecordCommitment([2; 32]));
+    assert!(
+        matches!(conflict, Err(EmrError::AttestationConflict { recorded, .. })
+            if recorded == RecordCommitment([1; 32])),
+        "{conflict:?}"
+    );
+    assert!(matches!(
+        store.mark_attested(&other, &RecordCommitment([1; 32])),
+        Err(EmrError::InvalidTransition { .. })
+    ));
+
+    store
+        .mark_attested(&key, &RecordCommitment([1; 32]))
+        .unwrap();
+    store
+        .mark_attested(&key, &RecordCommitment([1; 32]))
+        .unwrap();
+    let record = store.get(&key).unwrap().unwrap();
+    assert_eq!(record.state(), RecordState::Attested);
+    assert_eq!(
+        record.attestation,
+        Some(Attestation {
+            attested: true,
+            ..kept
+        })
+    );
+    assert_eq!(unattested(&store), [other]);
+    assert!(pending_keys(&store).contains(&written));
+    assert!(
+        !pending_keys(&store).contains(&key),
+        "attested is not pending"
+    );
+    // Reopening keeps it.
+    assert_eq!(
+        db.open().get(&key).unwrap().unwrap().state(),
+        RecordState::Attested
+    );
+}
+
+fn schema_forbids_half_kept_attestations(db: &dyn Database) {
+    let store = db.open();
+    let stored = stored_record(&store, 1);
+    let released = store
+        .insert_record(&patient(1), &hemr(2), &bundle(2), RELEASE)
+        .unwrap();
+    store
+        .mark_released(&released, &ReleaseTxId([2; 32]))
+        .unwrap();
+    let stored_index = i64::try_from(stored.index).unwrap();
+    let released_index = i64::try_from(released.index).unwrap();
+    for (half_done, index) in [
+        // A state without its commitment, opening and date.
+        (
+            "UPDATE records SET attestation = 'attested' WHERE patient = $1 AND emr_index = $2",
+            stored_index,
+        ),
+        // A commitment without a state.
+        (
+            "UPDATE records SET commitment = hemr WHERE patient = $1 AND emr_index = $2",
+            stored_index,
+        ),
+        // Everything, but on a record not stored yet.
+        (
+            "UPDATE records SET attestation = 'sealed', commitment = hemr, \
+             attested_as_of = '2026-11-30', sealed_opening = hemr \
+             WHERE patient = $1 AND emr_index = $2",
+            released_index,
+        ),
+        // An unknown state.
+        (
+            "UPDATE records SET attestation = 'maybe', commitment = hemr, \
+             attested_as_of = '2026-11-30', sealed_opening = hemr \
+             WHERE patient = $1 AND emr_index = $2",
+            stored_index,
+        ),
+    ] {
+        let result = raw_exec(
+            &store,
+            half_done,
+            &[Param::Bytes(&stored.patient.0), Param::Int(index)],
+        );
+        assert!(result.is_err(), "{half_done} was accepted");
+    }
+    assert_eq!(store.get(&stored).unwrap().unwrap().attestation, None);
+    assert_eq!(store.get(&released).unwrap().unwrap().attestation, None);
 }
 
 fn pending_keys(store: &EmrStore) -> Vec<RecordKey> {

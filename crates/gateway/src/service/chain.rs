@@ -79,6 +79,25 @@ impl ChainAccess {
         Ok(self.client.read(&StateQuery::emergency(id))?.value)
     }
 
+    /// The patient's nullifier key (`research.nullifier_key`), proven; `None` while the patient
+    /// has filed none. Every commitment the hospital attests for the patient binds it.
+    pub(crate) fn nullifier_key(
+        &self,
+        patient: &Address,
+    ) -> Result<Option<zk::NullifierKey>, ServiceError> {
+        self.client
+            .read(&StateQuery::nullifier_key(patient))?
+            .value
+            .map(|key| {
+                zk::NullifierKey::from_bytes(key.as_bytes()).map_err(|error| {
+                    ServiceError::Internal(format!(
+                        "the chain holds an unusable nullifier key for {patient}: {error}"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
     /// Signs `payload` as the hospital, submits it and waits until it is final.
     pub(crate) fn file(&self, payload: Payload) -> Result<Confirmed, ServiceError> {
         Ok(self.ledger.file(&self.key, payload)?)

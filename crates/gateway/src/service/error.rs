@@ -49,6 +49,17 @@ pub enum ServiceError {
     /// The record's release is not complete yet.
     #[error("record {0} is not stored yet")]
     RecordNotReady(RecordId),
+    /// The patient has filed no nullifier key on chain, so no commitment can be attested for
+    /// its records yet.
+    #[error("patient {0} has no nullifier key on chain yet")]
+    NoNullifierKey(Address),
+    /// The record's bundle does not map to the attestation schema (`clinical_v1`): it stays
+    /// stored and usable, but no commitment is attested for it.
+    #[error("record {record} cannot be attested: {reason}")]
+    Unattestable { record: RecordId, reason: String },
+    /// No commitment is attested for the record (yet).
+    #[error("record {0} has no attested commitment here")]
+    NotAttested(RecordId),
     /// The patient is enrolled here and has records sealed under that enrolment.
     #[error("patient {0} is enrolled here already, with records")]
     AlreadyEnrolled(Address),
@@ -177,6 +188,21 @@ impl ServiceError {
                 StatusCode::CONFLICT,
                 "record_not_ready",
                 "the record's release is still being completed; try again shortly",
+            ),
+            E::NoNullifierKey(_) => (
+                StatusCode::CONFLICT,
+                "no_nullifier_key",
+                "the patient files its nullifier key first (research.nullifier_key; `medchain patient enrol-study` does), then asks POST /v1/patients/{address}/attest",
+            ),
+            E::Unattestable { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unattestable",
+                "the record stays usable; only records whose bundle maps to the clinical_v1 schema can be used in studies",
+            ),
+            E::NotAttested(_) => (
+                StatusCode::CONFLICT,
+                "not_attested",
+                "the patient files its nullifier key, then asks POST /v1/patients/{address}/attest; list the records to see which are attested",
             ),
             E::AlreadyEnrolled(_) => (
                 StatusCode::CONFLICT,

@@ -9,8 +9,8 @@
 
 use super::{Gateway, ServiceError};
 use crate::wire::{
-    EmergencyFiled, Enrolled, EnrolmentStarted, GatewayInfo, HeldRecord, LicenceIssued,
-    MAX_REQUEST_BYTES, MAX_SMALL_REQUEST_BYTES, Notification, Served, WrittenRecord,
+    AttestOutcome, EmergencyFiled, Enrolled, EnrolmentStarted, GatewayInfo, HeldRecord,
+    LicenceIssued, MAX_REQUEST_BYTES, MAX_SMALL_REQUEST_BYTES, Notification, Served, WrittenRecord,
 };
 use axum::{
     Json, Router,
@@ -21,7 +21,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use medchain_types::{Address, ContentHash, IdentityName};
+use medchain_types::{Address, ContentHash, IdentityName, RecordId};
 use serde::{Serialize, de::DeserializeOwned};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Semaphore;
@@ -29,8 +29,9 @@ use tokio::sync::Semaphore;
 /// Most requests served at once; each may hold a blocking thread for a pairing or a wait on
 /// chain finality.
 pub const MAX_CONCURRENT_REQUESTS: usize = 256;
-/// Longest a request is served, body upload included: a record write waits for two
-/// finalizations. Shorter than the client's limit (`client::DEFAULT_TIMEOUT`), so the client
+/// Longest a request is served, body upload included: a record write waits for up to three
+/// finalizations (release, storage pointer, attestation), an attest request for one per
+/// record it attests. Shorter than the client's limit (`client::DEFAULT_TIMEOUT`), so the client
 /// hears the answer. The blocking work of a request that times out still completes (a
 /// release resumes from its state anyway).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(170);
@@ -47,6 +48,8 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
             post(write_record).layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES)),
         )
         .route("/v1/patients/{address}/records", get(patient_records))
+        .route("/v1/patients/{address}/attest", post(attest_patient))
+        .route("/v1/records/{record}/opening", get(sealed_opening))
         .route("/v1/blobs/{hash}", get(blob))
         .route("/v1/licences/{doctor}", get(licence))
         .route("/v1/shares", post(share))
@@ -170,6 +173,27 @@ async fn blob(
         .map_err(|e| ServiceError::bad("blob hash", e))?;
     let bytes = gateway.blobs.get(&hash).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
+}
+
+async fn attest_patient(
+    gateway: Shared,
+    Path(patient): Path<String>,
+) -> Answer<Vec<AttestOutcome>> {
+    let patient = address(&patient)?;
+    blocking(gateway, move |g| g.attest_patient(&patient)).await
+}
+
+async fn sealed_opening(
+    State(gateway): Shared,
+    Path(record): Path<String>,
+) -> Result<impl IntoResponse, ServiceError> {
+    let record: RecordId = record
+        .parse()
+        .map_err(|e| ServiceError::bad("record id", e))?;
+    let sealed = tokio::task::spawn_blocking(move || gateway.sealed_opening(&record))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("request worker failed: {e}")))??;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], sealed))
 }
 
 async fn licence(gateway: Shared, Path(doctor): Path<String>) -> Answer<LicenceIssued> {

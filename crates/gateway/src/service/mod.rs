@@ -7,6 +7,9 @@
 //! - release (S1-release, S1-storage, S3-release, `release.rs`): a doctor's record is
 //!   validated, released on chain, sealed under its record key, stored and pointed to — a
 //!   resumable outbox;
+//! - attestation (issue 12, `attest.rs`): the outbox's step after `stored` — the record's
+//!   attributes committed to, the opening sealed for the patient, the commitment attested on
+//!   chain;
 //! - sharing (S3-share, S1-sharing, S1-rights, `share.rs`): a doctor's TAKA request checked
 //!   against the chain, the access filed and decided on chain, the record key released;
 //! - licences (S3-register): ρ signed for the doctors the chain says this hospital licenses;
@@ -17,6 +20,7 @@
 //! Every step is synchronous (the EMR database, the chain client, pairings); the HTTP layer
 //! runs each request on a blocking thread.
 
+mod attest;
 mod chain;
 mod emergency;
 mod enrol;
@@ -28,6 +32,7 @@ mod release;
 mod share;
 mod vault;
 
+pub use attest::MAX_ATTESTATIONS_PER_REQUEST;
 pub use error::ServiceError;
 
 use crate::{
@@ -102,6 +107,8 @@ pub(crate) struct Gateway {
     pub(crate) max_access_reward: u64,
     /// Runs the blob store's async calls from the blocking request threads.
     pub(crate) runtime: tokio::runtime::Handle,
+    /// Held while a record is attested, so two requests never file one record twice.
+    pub(crate) attesting: Mutex<()>,
 }
 
 /// Starts gateways.
@@ -116,7 +123,8 @@ pub struct HospitalHandle {
 
 impl HospitalService {
     /// Opens the EMR database and blob store, checks the hospital's identity on chain,
-    /// completes every unfinished release (`EmrStore::pending`), and serves the API. Returns
+    /// completes every unfinished release (`EmrStore::pending`), attests every stored record
+    /// whose patient has a nullifier key (`EmrStore::unattested`), and serves the API. Returns
     /// once the gateway is listening. Call it from a plain thread, not from async code: the
     /// gateway runs its own Tokio runtime.
     pub fn start(config: HospitalConfig) -> Result<HospitalHandle, ServiceError> {
@@ -171,6 +179,7 @@ async fn open(
         let gateway = Gateway::open(config, addr, handle)?;
         gateway.register_vouching_key()?;
         gateway.resume_releases();
+        gateway.resume_attestations();
         Ok::<_, ServiceError>(gateway)
     })
     .await
@@ -252,6 +261,7 @@ impl Gateway {
                 .unwrap_or_else(|| format!("http://{addr}")),
             max_access_reward,
             runtime,
+            attesting: Mutex::new(()),
         })
     }
 

@@ -13,9 +13,9 @@
 //! A gateway stopped anywhere resumes each record from its state at start-up
 //! ([`Gateway::resume_releases`]): the release is the same signed transaction (it executes at
 //! most once), and a pointer already filed for a blob this store holds is reused rather than
-//! sealed again.
+//! sealed again. A stored record then goes on to `attested` when it can (`attest.rs`).
 
-use super::{Gateway, ServiceError, patient_row};
+use super::{Gateway, ServiceError, attest::held_attestation, patient_row};
 use crate::{
     blobs::{RecordBinding, RecordKey, SealedRecord},
     emr::{self, EmrError, Hemr, Release, ReleaseTxId},
@@ -62,7 +62,11 @@ impl Gateway {
             .emr
             .get(&key)?
             .ok_or_else(|| ServiceError::Internal(format!("record {key} vanished")))?;
-        self.complete_release(&record)
+        let written = self.complete_release(&record)?;
+        Ok(WrittenRecord {
+            attestation: self.attest_if_possible(&key),
+            ..written
+        })
     }
 
     /// Every unfinished release, completed; failures are logged and left for the next start.
@@ -103,7 +107,8 @@ impl Gateway {
                         Release::Stored { blob_ref, .. } => Some(parse_blob_ref(blob_ref)?),
                         _ => None,
                     },
-                    state: record.release.state().to_string(),
+                    state: record.state().to_string(),
+                    attestation: held_attestation(record),
                 })
             })
             .collect()
@@ -198,6 +203,7 @@ impl Gateway {
             record_hash: ContentHash(Hash32::from(record.hemr.0)),
             blob_hash,
             release_tx,
+            attestation: held_attestation(record),
         })
     }
 
