@@ -18,7 +18,8 @@ use taka::{
     PendingRegistration, Pkg, PublicParams, RevocationStatus, respond_enrolment,
 };
 use zk::{
-    CircuitShape, Predicate, Proof, ProvingKey, RecordOpening, Schema, Statement, VerifyingKey,
+    CircuitShape, EnrolmentWitness, PatientSecret, Predicate, Proof, ProvingKey, RecordOpening,
+    Schema, Statement, VerifyingKey,
 };
 
 /// Seeds of the four validators' ed25519 keys.
@@ -167,8 +168,8 @@ pub fn zk_rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
 }
 
-/// A small eligibility circuit (`age`, `ldl`; two clause slots) and a statement about one
-/// record under one predicate.
+/// A small enrolment circuit (`age`, `ldl`; two clause slots, no none-of slot) and a statement
+/// about one attested record under one predicate.
 pub struct Zk {
     /// The attribute schema.
     pub schema: Schema,
@@ -182,7 +183,7 @@ pub struct Zk {
     pub predicate: Predicate,
     /// The committed record ([`ZK_RECORD`]) and its blinding.
     pub opening: RecordOpening,
-    /// "The committed record satisfies the predicate".
+    /// "An attested record satisfies the predicate" (accumulator of that one commitment).
     pub statement: Statement,
     /// A genuine proof of `statement`.
     pub proof: Proof,
@@ -197,26 +198,45 @@ pub fn zk() -> &'static Zk {
     ZK.get_or_init(|| {
         use zk::{Attribute, Encoding, FhirSource};
         let mut rng = zk_rng(4);
-        let schema = Schema::new(vec![
-            Attribute::new("age", Encoding::Integer, FhirSource::None),
-            Attribute::new(
-                "ldl",
-                Encoding::Quantity {
-                    decimals: 1,
-                    unit: "mg/dL".into(),
-                },
-                FhirSource::None,
-            ),
-        ])
+        let schema = Schema::new(
+            "fuzz_v1",
+            vec![
+                Attribute::new("age", Encoding::Integer, FhirSource::None),
+                Attribute::new(
+                    "ldl",
+                    Encoding::Quantity {
+                        decimals: 1,
+                        unit: "mg/dL".into(),
+                    },
+                    FhirSource::None,
+                ),
+            ],
+        )
         .expect("schema");
-        let shape = CircuitShape::new(schema.num_attributes(), 2).expect("shape");
+        let shape = CircuitShape::new(schema.num_attributes(), 2, 0).expect("shape");
         let (proving_key, verifying_key) =
             zk::setup(&shape, &mut rng, &mut |_, _| {}).expect("setup");
         let predicate = Predicate::parse("age >= 50 and ldl < 160", &schema).expect("predicate");
         let record = schema.encode(&ZK_RECORD).expect("record");
-        let opening = RecordOpening::random(record, &mut rng);
-        let (statement, proof) = zk::prove(&proving_key, &opening, &predicate, &mut rng)
-            .expect("the fixture record satisfies the fixture predicate");
+        let secret = PatientSecret::from_seed(&[4; 32]);
+        let opening = RecordOpening::random(&schema, record, secret.nullifier_key(), &mut rng)
+            .expect("opening");
+        let leaves = [opening.commit().expect("commitment")];
+        let path = zk::membership_path(&leaves, 0).expect("path");
+        let witness = EnrolmentWitness {
+            opening: &opening,
+            secret: &secret,
+            path: &path,
+        };
+        let (statement, proof) = zk::prove(
+            &proving_key,
+            &witness,
+            &predicate,
+            zk::study_tag(&[1; 32]),
+            zk::binding_of(&[2; 32]),
+            &mut rng,
+        )
+        .expect("the fixture record satisfies the fixture predicate");
         Zk {
             schema,
             shape,

@@ -9,9 +9,9 @@ use zk::{
 
 /// The first byte picks the type, the rest is its encoding. What decodes re-encodes to the same
 /// bytes. Proofs and statements are checked against the fixture's verifying key: a proof that
-/// verifies does so for one statement only (its `eligible` bit flipped, it fails), and the
-/// fixture's genuine proof verifies for no statement but its own. A decoded verifying key or
-/// predicate is used as a verifier would use it, and fails cleanly.
+/// verifies does so for one statement only (its nullifier changed, it fails), and the fixture's
+/// genuine proof verifies for no statement but its own. A decoded verifying key or predicate is
+/// used as a verifier would use it, and fails cleanly; a decoded proving key is used to prove.
 pub fn zk_wire(data: &[u8]) {
     let Some((choice, bytes)) = select(data, 8) else {
         return;
@@ -19,14 +19,14 @@ pub fn zk_wire(data: &[u8]) {
     let zk = fixtures::zk();
     match choice {
         0 => {
-            if let Some(proof) = canonical(bytes, Proof::from_bytes, Proof::to_bytes)
+            if let Some(proof) = canonical(bytes, Proof::from_bytes, |p| p.to_bytes().to_vec())
                 && verify(&zk.verifying_key, &zk.statement, &proof) == Ok(true)
             {
-                let flipped = flip_eligible(&zk.statement);
+                let other = other_nullifier(&zk.statement);
                 assert_eq!(
-                    verify(&zk.verifying_key, &flipped, &proof),
+                    verify(&zk.verifying_key, &other, &proof),
                     Ok(false),
-                    "a proof verified for a statement and its negation"
+                    "a proof verified for two nullifiers"
                 );
             }
         }
@@ -37,6 +37,8 @@ pub fn zk_wire(data: &[u8]) {
         }
         2 => {
             let _ = canonical(bytes, ProvingKey::from_bytes, ProvingKey::to_bytes);
+            let digest = ProvingKey::digest_of(bytes);
+            let _ = ProvingKey::from_trusted_bytes(bytes, &digest);
         }
         3 => {
             if let Some(statement) =
@@ -104,10 +106,10 @@ fn clinical_schema() -> &'static Schema {
     SCHEMA.get_or_init(Schema::clinical_v1)
 }
 
-/// The statement with its `eligible` bit inverted.
-fn flip_eligible(statement: &Statement) -> Statement {
-    let mut bytes = statement.to_bytes();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    Statement::from_bytes(&bytes).expect("flipping the eligible bit keeps the encoding valid")
+/// The statement with another (canonical) nullifier.
+fn other_nullifier(statement: &Statement) -> Statement {
+    let mut other = *statement;
+    other.nullifier.0[0] ^= 1;
+    other.nullifier.0[31] = 0;
+    other
 }

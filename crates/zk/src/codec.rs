@@ -78,6 +78,17 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// A schema id: length (u8) and bytes, checked like [`crate::Schema::new`] checks it.
+    pub(crate) fn schema_id(&mut self) -> Result<String> {
+        let length = self.u8()?;
+        let bytes = self.take(usize::from(length))?;
+        let id = std::str::from_utf8(bytes)
+            .map_err(|_| ZkError::malformed(self.what, "schema id is not UTF-8"))?;
+        crate::schema::check_schema_id(id)
+            .map_err(|_| ZkError::malformed(self.what, "bad schema id"))?;
+        Ok(id.to_owned())
+    }
+
     /// Number of bytes not yet read.
     pub(crate) fn rest_len(&self) -> usize {
         self.bytes.len()

@@ -52,6 +52,19 @@ pub enum ZkError {
     /// The proving system failed (constraint synthesis or key generation).
     #[error("proving system: {0}")]
     ProvingSystem(String),
+    /// The record does not satisfy the predicate: no enrolment proof exists for it (the circuit
+    /// only proves eligibility, never its absence).
+    #[error("the record does not satisfy the predicate: nothing to prove")]
+    NotEligible,
+    /// The accumulator holds 2^24 commitments already.
+    #[error("the accumulator is full (2^24 leaves)")]
+    AccumulatorFull,
+    /// Opening, predicate or schema belong to different schemas.
+    #[error("schema mismatch: {0}")]
+    SchemaMismatch(String),
+    /// The witness is inconsistent (a membership path for a leaf that is not there, …).
+    #[error("invalid witness: {0}")]
+    InvalidWitness(String),
     /// A freshly generated proof did not verify under the proving key's own verifying key: the
     /// proving key is corrupt or the witness inconsistent. Nothing is returned to submit.
     #[error("generated proof failed its self-check (corrupt proving key?)")]

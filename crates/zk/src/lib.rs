@@ -1,17 +1,22 @@
-//! Zero-knowledge eligibility proofs over hospital-attested medical records (issue 4).
+//! Zero-knowledge enrolment proofs over hospital-attested medical records (issues 4 and 12).
 //!
 //! Seed 004 (S4-flow) lets a patient prove to a research institution's contract that their data
 //! meets its requirements without revealing the data. This crate is that proving system, with
-//! the seed's weakness fixed: the proof is about a record the *hospital* committed to.
+//! the seed's weaknesses fixed: the proof is about a record a *hospital* committed to, it proves
+//! eligibility only, and enrolments are unlinkable.
 //!
-//! 1. The hospital maps a FHIR R4 bundle to an attribute vector ([`record_from_bundle`], schema
-//!    [`Schema::clinical_v1`]), commits to it ([`RecordOpening::commit`]: Poseidon Merkle tree +
-//!    blinding) and signs the [`Commitment`]; the patient keeps the [`RecordOpening`].
-//! 2. The institution publishes a [`Predicate`] (parsed from text such as
-//!    `age in 40..=70 and icd10 == E11 and hba1c >= 6.5`).
-//! 3. One trusted [`setup`] per [`CircuitShape`] (`N` attributes, `K` clause slots) serves every
-//!    such predicate; the patient runs [`prove`], the contract runs [`verify`] on
-//!    [`Statement::eligibility`].
+//! 1. The patient derives a [`PatientSecret`] and files its [`NullifierKey`] once.
+//! 2. The hospital maps a FHIR R4 bundle to an attribute vector ([`record_from_bundle`], schema
+//!    [`Schema::clinical_v1`]), commits to it with the patient's nullifier key
+//!    ([`RecordOpening::commit`]) and attests the [`Commitment`]; the chain appends it to the
+//!    [`Accumulator`] of attested commitments; the patient keeps the [`RecordOpening`].
+//! 3. The institution publishes a [`Predicate`] (parsed from text such as
+//!    `age in 40..=70 and hba1c >= 6.5 and icd10 != E11`).
+//! 4. One trusted [`setup`] per [`CircuitShape`] (`N` attributes, `K` clause slots, `E` none-of
+//!    slots) serves every such predicate; the patient runs [`prove`] with the commitment's
+//!    [`membership_path`], the contract runs [`verify`] on [`Statement::enrolment`] and records
+//!    the [`Nullifier`] (one per patient and study) and the [`ExclusivityNullifier`] (one per
+//!    record).
 //!
 //! Groth16 on BN254 (arkworks 0.6); every wire type has a canonical, length-checked
 //! `to_bytes`/`from_bytes`. This crate knows nothing about chains.
@@ -21,33 +26,46 @@
 //! use ark_std::rand::{SeedableRng, rngs::StdRng};
 //! use zk::*;
 //!
-//! let mut rng = StdRng::seed_from_u64(1); // use OsRng-backed randomness in production
-//! let schema = Schema::new(vec![
+//! // A seeded RNG makes the example reproducible; real keys and blindings need OsRng.
+//! let mut rng = StdRng::seed_from_u64(1);
+//! let schema = Schema::new("example_v1", vec![
 //!     Attribute::new("age", Encoding::Integer, FhirSource::None),
 //!     Attribute::new("ldl", Encoding::Quantity { decimals: 1, unit: "mg/dL".into() }, FhirSource::None),
 //! ])?;
-//! let shape = CircuitShape::new(schema.num_attributes(), 2)?;
+//! let shape = CircuitShape::new(schema.num_attributes(), 2, 0)?;
 //! let (pk, vk) = setup(&shape, &mut rng, &mut |_phase, _fraction| {})?;
 //!
-//! // Hospital: encode, commit, sign `commitment` (signing is another crate's job).
+//! // Patient: a secret, whose nullifier key goes on chain.
+//! let secret = PatientSecret::from_seed(&[7; 32]);
+//! // Hospital: encode, commit, attest; the chain appends the commitment.
 //! let record = schema.encode(&[("age", "52"), ("ldl", "131.5")])?;
-//! let opening = RecordOpening::random(record, &mut rng);
-//! let commitment = opening.commit()?;
+//! let opening = RecordOpening::random(&schema, record, secret.nullifier_key(), &mut rng)?;
+//! let mut accumulator = Accumulator::new();
+//! let leaf = accumulator.append(&opening.commit()?)?;
 //!
-//! // Patient proves; the contract verifies against the signed commitment and its predicate.
+//! // Patient proves membership, eligibility and the study's nullifier.
 //! let predicate = Predicate::parse("age >= 50 and ldl < 160", &schema)?;
-//! let (_statement, proof) = prove(&pk, &opening, &predicate, &mut rng)?;
-//! let statement = Statement::eligibility(&vk, commitment, &predicate)?;
-//! assert!(verify(&vk, &statement, &Proof::from_bytes(&proof.to_bytes())?)?);
+//! let path = membership_path(&[opening.commit()?], leaf)?;
+//! let study = study_tag(&[1; 32]);
+//! let binding = binding_of(&[2; 32]);
+//! let witness = EnrolmentWitness { opening: &opening, secret: &secret, path: &path };
+//! let (statement, proof) = prove(&pk, &witness, &predicate, study, binding, &mut rng)?;
+//!
+//! // The contract rebuilds the statement from its own predicate and the chain's root.
+//! let expected = Statement::enrolment(&vk, accumulator.root(), &predicate, study, binding,
+//!                                     statement.nullifier, statement.exclusivity)?;
+//! assert!(verify(&vk, &expected, &Proof::from_bytes(&proof.to_bytes())?)?);
 //! # Ok(())
 //! # }
 //! ```
 #![warn(missing_docs)]
 
+mod accumulator;
 mod circuit;
 mod codec;
 mod error;
 mod fhir;
+mod ids;
 mod poseidon;
 mod predicate;
 mod record;
@@ -55,21 +73,29 @@ mod schema;
 mod shape;
 mod snark;
 
+pub use accumulator::{Accumulator, MembershipPath, membership_path};
 pub use chrono::NaiveDate;
 pub use codec::FIELD_BYTES;
 pub use error::{Result, ZkError};
 pub use fhir::record_from_bundle;
+pub use ids::{
+    AccumulatorRoot, Binding, Commitment, ExclusivityNullifier, Nullifier, NullifierKey,
+    PatientSecret, StudyTag, binding_of, study_tag,
+};
 pub use poseidon::poseidon_config;
-pub use predicate::{Clause, Predicate, PredicateDigest};
-pub use record::{Blinding, Commitment, MISSING, Record, RecordOpening};
+pub use predicate::{Clause, Exclusion, Predicate, PredicateDigest};
+pub use record::{Blinding, MISSING, Record, RecordOpening};
 pub use schema::{Attribute, Encoding, FhirSource, Schema};
-pub use shape::{CircuitShape, MAX_ATTRIBUTES, MAX_CLAUSES};
+pub use shape::{
+    ACCUMULATOR_DEPTH, CircuitShape, EXCLUSION_WIDTH, MAX_ATTRIBUTES, MAX_CLAUSES, MAX_EXCLUSIONS,
+    SHAPE_BYTES,
+};
 pub use snark::{
-    PROOF_BYTES, Proof, ProvingKey, SetupPhase, SetupProgress, Statement, VerifyingKey, prove,
-    setup, verify,
+    EnrolmentWitness, PROOF_BYTES, Proof, ProvingKey, STATEMENT_BYTES, SetupPhase, SetupProgress,
+    Statement, VerifyingKey, prove, setup, verify,
 };
 
 /// Number of constraints of the circuit of `shape` (synthesised with a blank witness).
 pub fn constraint_count(shape: &CircuitShape) -> Result<usize> {
-    circuit::constraint_count(shape)
+    circuit::dimensions(shape).map(|d| d.constraints)
 }

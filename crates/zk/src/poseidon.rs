@@ -39,21 +39,57 @@ const ALPHA: u64 = 5;
 
 /// Domain tag of attribute leaves: `leaf = H(TAG_LEAF, value)`.
 pub(crate) fn tag_leaf() -> Fr {
-    tag(b"medchain/zk/leaf/v1")
+    tag(b"medchain/zk/leaf/v2")
 }
 
-/// Domain tag of record commitments: `C = H(TAG_RECORD, N, root, blinding)`.
+/// Domain tag of record commitments: `C = H(TAG_RECORD, schema, N, root, blinding, nk)`.
 pub(crate) fn tag_record() -> Fr {
-    tag(b"medchain/zk/record/v1")
+    tag(b"medchain/zk/record/v2")
 }
 
-/// Domain tag of predicate digests: `D = H(TAG_PREDICATE, N, K, slots...)`.
+/// Domain tag of predicate digests: `D = H(TAG_PREDICATE, schema, N, K, E, slots...)`.
 pub(crate) fn tag_predicate() -> Fr {
-    tag(b"medchain/zk/predicate/v1")
+    tag(b"medchain/zk/predicate/v2")
 }
 
+/// Domain tag of nullifier keys: `nk = H(TAG_NK, s)`.
+pub(crate) fn tag_nullifier_key() -> Fr {
+    tag(b"medchain/zk/nullifier-key/v1")
+}
+
+/// Domain tag of per-study nullifiers: `H(TAG_STUDY, s, study)`.
+pub(crate) fn tag_study() -> Fr {
+    tag(b"medchain/zk/study-nullifier/v1")
+}
+
+/// Domain tag of exclusivity nullifiers: `H(TAG_EXCL, s, C)`.
+pub(crate) fn tag_exclusivity() -> Fr {
+    tag(b"medchain/zk/exclusivity/v1")
+}
+
+/// A label as a field element: its bytes read little-endian (every label is < 32 bytes, so
+/// distinct labels are distinct elements).
 fn tag(label: &[u8]) -> Fr {
     Fr::from_le_bytes_mod_order(label)
+}
+
+/// Hashes bytes to a field element: SHA-256 of `domain ‖ 0x00 ‖ input`, twice with a counter
+/// byte, the 64 bytes reduced modulo `r` (bias below 2^-250).
+pub(crate) fn hash_to_field(domain: &[u8], input: &[u8]) -> Fr {
+    use sha2::{Digest, Sha256};
+    let mut wide = [0u8; 64];
+    for (counter, half) in wide.chunks_mut(32).enumerate() {
+        let digest = Sha256::new()
+            .chain_update(domain)
+            .chain_update([0u8])
+            .chain_update(input)
+            .chain_update([counter as u8])
+            .finalize();
+        half.copy_from_slice(&digest);
+    }
+    let value = Fr::from_le_bytes_mod_order(&wide);
+    zeroize::Zeroize::zeroize(&mut wide);
+    value
 }
 
 /// The crate's Poseidon parameters, generated once per process.
@@ -133,7 +169,17 @@ mod tests {
         let a = hash(&[Fr::from(1u64), Fr::from(2u64)]);
         assert_eq!(a, hash(&[Fr::from(1u64), Fr::from(2u64)]));
         assert_ne!(a, hash(&[Fr::from(2u64), Fr::from(1u64)]));
-        assert_ne!(tag_leaf(), tag_record());
-        assert_ne!(tag_record(), tag_predicate());
+        let tags = [
+            tag_leaf(),
+            tag_record(),
+            tag_predicate(),
+            tag_nullifier_key(),
+            tag_study(),
+            tag_exclusivity(),
+        ];
+        for (i, a) in tags.iter().enumerate() {
+            assert!(tags[i + 1..].iter().all(|b| a != b));
+        }
+        assert_ne!(hash_to_field(b"a", b"bc"), hash_to_field(b"ab", b"c"));
     }
 }

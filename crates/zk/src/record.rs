@@ -3,7 +3,10 @@
 //! A record is a vector of `N` encoded attributes (`u64`, `0` = missing; see [`crate::schema`]).
 //! Each attribute is a leaf `H(TAG_LEAF, value)` of a Poseidon Merkle tree of depth
 //! `max(1, ceil(log2 N))`, padded with missing values; the commitment is
-//! `C = H(TAG_RECORD, N, root, blinding)` with a uniformly random blinding field element.
+//! `C = H(TAG_RECORD, schema tag, N, root, blinding, nk)` with a uniformly random blinding field
+//! element and the patient's nullifier key `nk`. The schema tag (a hash of the schema id, e.g.
+//! `clinical_v1`) makes a commitment under one schema useless under another of the same `N`;
+//! `nk` ties the commitment to the patient's secret, so only that patient can enrol it.
 //!
 //! This fixes the seed's weakness (S4-flow step 3: the patient hashes and signs data *it* chose):
 //! here the *hospital* computes `C` when it releases the record (S1-release) and signs it, and
@@ -11,9 +14,11 @@
 //! only prove facts about attested data. The blinding makes `C` hiding: the commitment on a
 //! ledger reveals nothing about the attributes.
 
-use crate::codec::{FIELD_BYTES, Reader, fr_from_slice, fr_to_bytes};
+use crate::codec::{FIELD_BYTES, Reader, fr_to_bytes};
 use crate::error::{Result, ZkError};
+use crate::ids::{Commitment, NullifierKey};
 use crate::poseidon::{AttributeTreeConfig, Fr, hash, poseidon_config, tag_leaf, tag_record};
+use crate::schema::{Schema, schema_tag};
 use crate::shape::MAX_ATTRIBUTES;
 use ark_crypto_primitives::merkle_tree::{MerkleTree, Path};
 use ark_ff::UniformRand;
@@ -71,42 +76,51 @@ impl std::fmt::Debug for Blinding {
     }
 }
 
-/// The public record commitment `C`, one field element: what the hospital signs and the chain
-/// stores. Wire form: 32 bytes, little-endian, canonical.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Commitment(pub(crate) Fr);
-
-impl Commitment {
-    /// Canonical 32-byte encoding.
-    pub fn to_bytes(&self) -> [u8; FIELD_BYTES] {
-        fr_to_bytes(&self.0)
-    }
-
-    /// Decodes exactly 32 canonical bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        fr_from_slice("commitment", bytes).map(Self)
-    }
-}
-
-/// Everything needed to open a commitment: the record and its blinding. The hospital hands it to
-/// the patient (encrypted) on release; the patient keeps it to prove eligibility later.
+/// Everything needed to open a commitment: schema id, record, blinding and nullifier key. The
+/// hospital hands it to the patient (encrypted) on release; the patient keeps it to enrol later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordOpening {
+    schema: String,
     record: Record,
     blinding: Blinding,
+    nullifier_key: Fr,
 }
 
-const OPENING_MAGIC: &[u8] = b"MCZKOP\x01";
+const OPENING_MAGIC: &[u8] = b"MCZKOP\x02";
 
 impl RecordOpening {
-    /// Pairs a record with its blinding.
-    pub fn new(record: Record, blinding: Blinding) -> Self {
-        Self { record, blinding }
+    /// Pairs a record of `schema` with a fresh random blinding and the patient's nullifier key
+    /// (the one the patient filed on chain).
+    pub fn random(
+        schema: &Schema,
+        record: Record,
+        nk: NullifierKey,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Self> {
+        if record.num_attributes() != schema.num_attributes() {
+            return Err(ZkError::SchemaMismatch(format!(
+                "record has {} attributes, schema `{}` has {}",
+                record.num_attributes(),
+                schema.id(),
+                schema.num_attributes()
+            )));
+        }
+        Ok(Self {
+            schema: schema.id().to_owned(),
+            record,
+            blinding: Blinding::random(rng),
+            nullifier_key: nk.field()?,
+        })
     }
 
-    /// Pairs a record with a fresh random blinding.
-    pub fn random(record: Record, rng: &mut (impl RngCore + CryptoRng)) -> Self {
-        Self::new(record, Blinding::random(rng))
+    /// A zero-blinding opening, for the blank setup assignment only.
+    pub(crate) fn blank(schema: &Schema, record: Record, nk: NullifierKey) -> Result<Self> {
+        Ok(Self {
+            schema: schema.id().to_owned(),
+            record,
+            blinding: Blinding(Fr::from(0u64)),
+            nullifier_key: nk.field()?,
+        })
     }
 
     /// The committed record.
@@ -114,21 +128,50 @@ impl RecordOpening {
         &self.record
     }
 
-    /// Computes the commitment (builds the whole attribute tree: `O(N)` hashes).
-    pub fn commit(&self) -> Result<Commitment> {
-        Ok(AttributeTree::build(&self.record)?.commitment(&self.blinding))
+    /// Id of the schema the record is encoded with.
+    pub fn schema_id(&self) -> &str {
+        &self.schema
     }
 
-    /// Wire form: magic+version (7 bytes), `N` (u32), `N` values (u64 each), blinding (32 bytes).
+    /// The nullifier key hashed into the commitment.
+    pub fn nullifier_key(&self) -> NullifierKey {
+        NullifierKey::from_field(self.nullifier_key)
+    }
+
+    /// Computes the commitment (builds the whole attribute tree: `O(N)` hashes).
+    pub fn commit(&self) -> Result<Commitment> {
+        let tree = AttributeTree::build(&self.record)?;
+        Ok(Commitment::from_field(self.commitment_of(tree.root())))
+    }
+
+    /// The commitment for a given record tree root (the circuit recomputes exactly this).
+    pub(crate) fn commitment_of(&self, root: Fr) -> Fr {
+        commitment_hash(
+            schema_tag(&self.schema),
+            self.record.num_attributes(),
+            root,
+            self.blinding.0,
+            self.nullifier_key,
+        )
+    }
+
+    /// Wire form: magic+version (7 bytes), schema id length (u8) and bytes, `N` (u32), `N`
+    /// values (u64 each), blinding (32 bytes), nullifier key (32 bytes).
     pub fn to_bytes(&self) -> Vec<u8> {
         let values = self.record.values();
-        let mut out = Vec::with_capacity(OPENING_MAGIC.len() + 4 + 8 * values.len() + FIELD_BYTES);
+        let mut out = Vec::with_capacity(
+            OPENING_MAGIC.len() + 1 + self.schema.len() + 4 + 8 * values.len() + 2 * FIELD_BYTES,
+        );
         out.extend_from_slice(OPENING_MAGIC);
+        // Schema ids are at most 32 bytes (`check_schema_id`).
+        out.push(self.schema.len() as u8);
+        out.extend_from_slice(self.schema.as_bytes());
         out.extend_from_slice(&self.record.num_attributes().to_le_bytes());
         for value in values {
             out.extend_from_slice(&value.to_le_bytes());
         }
         out.extend_from_slice(&fr_to_bytes(&self.blinding.0));
+        out.extend_from_slice(&fr_to_bytes(&self.nullifier_key));
         out
     }
 
@@ -136,6 +179,7 @@ impl RecordOpening {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut reader = Reader::new("record opening", bytes);
         reader.expect_magic(OPENING_MAGIC)?;
+        let schema = reader.schema_id()?;
         let count = reader.u32()?;
         if count == 0 || count > MAX_ATTRIBUTES {
             return Err(ZkError::malformed(
@@ -143,7 +187,7 @@ impl RecordOpening {
                 "attribute count out of range",
             ));
         }
-        let expected = 8 * count as usize + FIELD_BYTES;
+        let expected = 8 * count as usize + 2 * FIELD_BYTES;
         if reader.rest_len() != expected {
             return Err(ZkError::malformed(
                 "record opening",
@@ -154,12 +198,22 @@ impl RecordOpening {
             .map(|_| reader.u64())
             .collect::<Result<Vec<_>>>()?;
         let blinding = Blinding(reader.field()?);
+        let nullifier_key = reader.field()?;
         reader.finish()?;
-        Ok(Self::new(Record::new(values)?, blinding))
+        Ok(Self {
+            schema,
+            record: Record::new(values)?,
+            blinding,
+            nullifier_key,
+        })
     }
 
-    pub(crate) fn blinding(&self) -> &Blinding {
-        &self.blinding
+    pub(crate) fn blinding(&self) -> Fr {
+        self.blinding.0
+    }
+
+    pub(crate) fn nullifier_key_field(&self) -> Fr {
+        self.nullifier_key
     }
 }
 
@@ -194,14 +248,6 @@ impl AttributeTree {
         self.tree.root()
     }
 
-    pub(crate) fn commitment(&self, blinding: &Blinding) -> Commitment {
-        Commitment(commitment_hash(
-            self.num_attributes,
-            self.root(),
-            blinding.0,
-        ))
-    }
-
     /// Authentication path of attribute `index` (< the padded leaf count).
     pub(crate) fn path(&self, index: u32) -> Result<AttributePath> {
         if index as usize >= leaf_count(self.num_attributes) {
@@ -213,9 +259,22 @@ impl AttributeTree {
     }
 }
 
-/// `H(TAG_RECORD, N, root, blinding)`; the circuit recomputes exactly this.
-pub(crate) fn commitment_hash(num_attributes: u32, root: Fr, blinding: Fr) -> Fr {
-    hash(&[tag_record(), Fr::from(num_attributes), root, blinding])
+/// `H(TAG_RECORD, schema tag, N, root, blinding, nk)`; the circuit recomputes exactly this.
+pub(crate) fn commitment_hash(
+    schema_tag: Fr,
+    num_attributes: u32,
+    root: Fr,
+    blinding: Fr,
+    nullifier_key: Fr,
+) -> Fr {
+    hash(&[
+        tag_record(),
+        schema_tag,
+        Fr::from(num_attributes),
+        root,
+        blinding,
+        nullifier_key,
+    ])
 }
 
 /// Leaves of the tree for `N` attributes: `N` rounded up to a power of two, at least 2.
@@ -228,9 +287,27 @@ mod tests {
     use super::*;
     use ark_std::rand::{SeedableRng, rngs::StdRng};
 
+    fn schema(n: usize) -> Schema {
+        let attributes = (0..n)
+            .map(|i| {
+                let name = format!("a{i}");
+                crate::Attribute::new(&name, crate::Encoding::Integer, crate::FhirSource::None)
+            })
+            .collect();
+        Schema::new("test_v1", attributes).expect("schema")
+    }
+
     fn opening(values: Vec<u64>, seed: u64) -> RecordOpening {
         let mut rng = StdRng::seed_from_u64(seed);
-        RecordOpening::random(Record::new(values).expect("valid record"), &mut rng)
+        let nk = crate::PatientSecret::from_seed(&[3; 32]).nullifier_key();
+        let schema = schema(values.len());
+        RecordOpening::random(
+            &schema,
+            Record::new(values).expect("valid record"),
+            nk,
+            &mut rng,
+        )
+        .expect("opening")
     }
 
     #[test]
@@ -245,6 +322,12 @@ mod tests {
             c,
             opening(vec![5, 6, 7, MISSING], 1).commit().expect("commit")
         );
+        let mut other_patient = base.clone();
+        other_patient.nullifier_key += Fr::from(1u64);
+        assert_ne!(c, other_patient.commit().expect("commit"));
+        let mut other_schema = base.clone();
+        other_schema.schema = "test_v2".into();
+        assert_ne!(c, other_schema.commit().expect("commit"));
     }
 
     #[test]
@@ -259,14 +342,26 @@ mod tests {
     fn opening_bytes_round_trip_and_reject_tampering() {
         let o = opening(vec![1, 2, 3, 4, 5], 4);
         let bytes = o.to_bytes();
-        assert_eq!(RecordOpening::from_bytes(&bytes), Ok(o));
+        assert_eq!(RecordOpening::from_bytes(&bytes).as_ref(), Ok(&o));
         assert!(RecordOpening::from_bytes(&bytes[..bytes.len() - 1]).is_err());
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(RecordOpening::from_bytes(&longer).is_err());
+        let count_at = 7 + 1 + o.schema_id().len();
         let mut huge_count = bytes.clone();
-        huge_count[7..11].copy_from_slice(&u32::MAX.to_le_bytes());
+        huge_count[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(RecordOpening::from_bytes(&huge_count).is_err());
+        let mut bad_schema = bytes.clone();
+        bad_schema[8] = b'T';
+        assert!(RecordOpening::from_bytes(&bad_schema).is_err());
+        let schema = schema(4);
+        let nk = o.nullifier_key();
+        let record = Record::new(vec![1, 2, 3, 4, 5]).expect("record");
+        let mut rng = StdRng::seed_from_u64(1);
+        assert!(matches!(
+            RecordOpening::random(&schema, record, nk, &mut rng),
+            Err(ZkError::SchemaMismatch(_))
+        ));
     }
 
     #[test]

@@ -1,25 +1,38 @@
-//! Groth16 on BN254 (arkworks): setup, prove, verify, and the key and proof
-//! formats (S4-flow step 4 `ZKPKeyGen` / `Prove`, step 5 `Verify`).
+//! Groth16 on BN254 (arkworks): setup, prove, verify, and the key and proof formats (S4-flow
+//! step 4 `ZKPKeyGen` / `Prove`, step 5 `Verify`).
+//!
+//! Keys are validated when decoded, so that [`prove`] and [`verify`] never panic on a key that
+//! decodes and no degenerate verifying key (one that accepts proofs made without a witness) is
+//! ever accepted; see [`VerifyingKey::from_bytes`] and [`ProvingKey::from_bytes`].
 
-use crate::circuit::{EligibilityCircuit, PUBLIC_INPUTS};
+use crate::accumulator::MembershipPath;
+use crate::circuit::{Assignment, EnrolmentCircuit, PUBLIC_INPUTS, PublicInputs, dimensions};
 use crate::codec::{FIELD_BYTES, Reader, ark_from_bytes, ark_to_bytes};
 use crate::error::{Result, ZkError};
+use crate::ids::{
+    AccumulatorRoot, Binding, ExclusivityNullifier, Nullifier, PatientSecret, StudyTag,
+};
 use crate::poseidon::Fr;
 use crate::predicate::{Predicate, PredicateDigest};
-use crate::record::{Commitment, RecordOpening};
-use crate::shape::CircuitShape;
+use crate::record::RecordOpening;
+use crate::shape::{CircuitShape, SHAPE_BYTES};
 use ark_bn254::Bn254;
+use ark_ec::AffineRepr;
 use ark_groth16::Groth16;
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use ark_snark::SNARK;
 use ark_std::rand::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
 
 /// Phases reported by [`setup`] to a progress hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetupPhase {
-    /// Building the blank witness (record tree and padding slots).
+    /// Building the blank witness (record tree, accumulator path and padding slots).
     Preparing,
     /// Synthesising the constraints and computing the Groth16 key pair (the long phase).
     GeneratingKeys,
+    /// Checking the new keys against the circuit's dimensions.
+    Checking,
     /// Keys ready.
     Done,
 }
@@ -39,79 +52,140 @@ impl<F: FnMut(SetupPhase, f32)> SetupProgress for F {
 
 /// Generates a key pair for the circuit of `shape`.
 ///
-/// Trusted setup: whoever runs this learns the toxic waste and could forge proofs. Run it in a
-/// ceremony or by a party the verifiers trust (e.g. the regulator, who publishes the verifying key
-/// on the chain); the randomness must come from a CSPRNG.
+/// Trusted setup: whoever knows the randomness learns the toxic waste and can forge proofs. Run
+/// it with a CSPRNG seeded by the operating system (e.g. `OsRng`) in a ceremony or by a party the
+/// verifiers trust (the regulator, who registers the verifying key on chain). Passing a *seeded*
+/// RNG makes the keys reproducible, which is only for tests and benchmarks: anyone who knows the
+/// seed can forge proofs.
 pub fn setup(
     shape: &CircuitShape,
     rng: &mut (impl RngCore + CryptoRng),
     progress: &mut impl SetupProgress,
 ) -> Result<(ProvingKey, VerifyingKey)> {
     progress.report(SetupPhase::Preparing, 0.0);
-    let circuit = EligibilityCircuit::blank(shape)?;
+    let circuit = EnrolmentCircuit::blank(shape)?;
     progress.report(SetupPhase::GeneratingKeys, 0.02);
     let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(circuit, rng)
         .map_err(|e| ZkError::ProvingSystem(e.to_string()))?;
-    progress.report(SetupPhase::Done, 1.0);
-    Ok((
+    progress.report(SetupPhase::Checking, 0.98);
+    check_proving_key(shape, &pk)?;
+    let keys = (
         ProvingKey {
             shape: *shape,
             inner: pk,
         },
         VerifyingKey::new(*shape, vk)?,
-    ))
+    );
+    progress.report(SetupPhase::Done, 1.0);
+    Ok(keys)
 }
 
-/// What a verifier checks a proof against: the three public inputs.
+/// What the patient proves with: the opening the hospital sent, the patient's secret and the
+/// commitment's path in the accumulator.
+#[derive(Debug, Clone, Copy)]
+pub struct EnrolmentWitness<'a> {
+    /// The opening of the attested commitment.
+    pub opening: &'a RecordOpening,
+    /// The patient secret whose nullifier key is in the commitment.
+    pub secret: &'a PatientSecret,
+    /// The commitment's path in the accumulator (its root becomes the statement's root).
+    pub path: &'a MembershipPath,
+}
+
+/// Public inputs of an enrolment proof; the result is always "eligible" (a false predicate
+/// cannot be proven).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Statement {
-    /// The hospital-signed record commitment.
-    pub commitment: Commitment,
-    /// Digest of the institution's predicate for the circuit's shape.
+    /// A root of the accumulator of attested commitments (one the chain has had).
+    pub root: AccumulatorRoot,
+    /// Digest of the study's predicate for the circuit's shape.
     pub predicate: PredicateDigest,
-    /// Whether the record satisfies the predicate; an eligibility check requires `true`.
-    pub eligible: bool,
+    /// The study.
+    pub study: StudyTag,
+    /// The enrolment transaction's binding (sender and keys).
+    pub binding: Binding,
+    /// The per-(patient, study) nullifier.
+    pub nullifier: Nullifier,
+    /// The per-record exclusivity nullifier.
+    pub exclusivity: ExclusivityNullifier,
 }
 
-const STATEMENT_BYTES: usize = 2 * FIELD_BYTES + 1;
+/// Size of an encoded [`Statement`].
+pub const STATEMENT_BYTES: usize = PUBLIC_INPUTS * FIELD_BYTES;
 
 impl Statement {
-    /// The statement "`commitment` satisfies `predicate`" (`eligible = true`) under `vk`.
-    ///
-    /// The digest is computed for the shape recorded in `vk`, so a key whose header was altered
-    /// to claim another shape yields a different digest and rejects every proof.
-    pub fn eligibility(
+    /// The statement a contract checks: the digest is recomputed from its own predicate and the
+    /// verifying key's shape, so a key whose header claims another shape rejects every proof.
+    pub fn enrolment(
         vk: &VerifyingKey,
-        commitment: Commitment,
+        root: AccumulatorRoot,
         predicate: &Predicate,
+        study: StudyTag,
+        binding: Binding,
+        nullifier: Nullifier,
+        exclusivity: ExclusivityNullifier,
     ) -> Result<Self> {
         Ok(Self {
-            commitment,
-            predicate: predicate.digest(vk.shape())?,
-            eligible: true,
+            root,
+            predicate: predicate.digest(&vk.shape())?,
+            study,
+            binding,
+            nullifier,
+            exclusivity,
         })
     }
 
-    fn public_inputs(&self) -> [Fr; PUBLIC_INPUTS] {
-        [self.commitment.0, self.predicate.0, Fr::from(self.eligible)]
+    fn from_public(public: PublicInputs) -> Self {
+        Self {
+            root: AccumulatorRoot::from_field(public.root),
+            predicate: PredicateDigest(public.digest),
+            study: StudyTag::from_field(public.study),
+            binding: Binding::from_field(public.binding),
+            nullifier: Nullifier::from_field(public.nullifier),
+            exclusivity: ExclusivityNullifier::from_field(public.exclusivity),
+        }
     }
 
-    /// Wire form: commitment (32 bytes), predicate digest (32 bytes), eligible (1 byte, 0 or 1).
+    /// The public inputs in circuit order; refuses non-canonical encodings.
+    fn public_inputs(&self) -> Result<Vec<Fr>> {
+        Ok(PublicInputs {
+            root: self.root.field()?,
+            digest: self.predicate.0,
+            study: self.study.field()?,
+            binding: self.binding.field()?,
+            nullifier: self.nullifier.field()?,
+            exclusivity: self.exclusivity.field()?,
+        }
+        .to_vec())
+    }
+
+    /// Wire form: root, predicate digest, study, binding, nullifier, exclusivity (32 bytes each).
     pub fn to_bytes(&self) -> [u8; STATEMENT_BYTES] {
+        let parts = [
+            self.root.0,
+            self.predicate.to_bytes(),
+            self.study.0,
+            self.binding.0,
+            self.nullifier.0,
+            self.exclusivity.0,
+        ];
         let mut out = [0u8; STATEMENT_BYTES];
-        out[..FIELD_BYTES].copy_from_slice(&self.commitment.to_bytes());
-        out[FIELD_BYTES..2 * FIELD_BYTES].copy_from_slice(&self.predicate.to_bytes());
-        out[2 * FIELD_BYTES] = u8::from(self.eligible);
+        for (chunk, part) in out.chunks_mut(FIELD_BYTES).zip(parts) {
+            chunk.copy_from_slice(&part);
+        }
         out
     }
 
-    /// Decodes exactly [`Self::to_bytes`].
+    /// Decodes exactly [`Self::to_bytes`]; every element must be canonical.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut reader = Reader::new("statement", bytes);
         let statement = Self {
-            commitment: Commitment(reader.field()?),
+            root: AccumulatorRoot::from_field(reader.field()?),
             predicate: PredicateDigest(reader.field()?),
-            eligible: reader.bool()?,
+            study: StudyTag::from_field(reader.field()?),
+            binding: Binding::from_field(reader.field()?),
+            nullifier: Nullifier::from_field(reader.field()?),
+            exclusivity: ExclusivityNullifier::from_field(reader.field()?),
         };
         reader.finish()?;
         Ok(statement)
@@ -127,8 +201,10 @@ pub const PROOF_BYTES: usize = 128;
 
 impl Proof {
     /// Compressed canonical encoding, [`PROOF_BYTES`] long.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        ark_to_bytes(&self.0)
+    pub fn to_bytes(&self) -> [u8; PROOF_BYTES] {
+        let mut out = [0u8; PROOF_BYTES];
+        out.copy_from_slice(&ark_to_bytes(&self.0));
+        out
     }
 
     /// Decodes exactly [`PROOF_BYTES`] canonical bytes; points must be on the curve and in the
@@ -165,14 +241,14 @@ impl PartialEq for VerifyingKey {
     }
 }
 
-const PK_MAGIC: &[u8] = b"MCZKPK\x01";
-const VK_MAGIC: &[u8] = b"MCZKVK\x01";
+const PK_MAGIC: &[u8] = b"MCZKPK\x02";
+const VK_MAGIC: &[u8] = b"MCZKVK\x02";
 
-/// Key wire form: magic+version (7 bytes), `N` (u32), `K` (u16), compressed arkworks key.
+/// Key wire form: magic+version (7 bytes), shape (8 bytes), arkworks key.
 fn key_to_bytes(magic: &[u8], shape: &CircuitShape, body: Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(magic.len() + 6 + body.len());
+    let mut out = Vec::with_capacity(magic.len() + SHAPE_BYTES + body.len());
     out.extend_from_slice(magic);
-    shape.write(&mut out);
+    out.extend_from_slice(&shape.to_bytes());
     out.extend_from_slice(&body);
     out
 }
@@ -188,18 +264,66 @@ fn key_from_bytes<'a>(
     Ok((shape, reader.rest()))
 }
 
-/// A verifying key for this circuit has one G1 point per public input plus one.
-fn check_input_count(what: &'static str, vk: &ark_groth16::VerifyingKey<Bn254>) -> Result<()> {
+/// Refuses verifying keys that accept proofs made without a witness: `γ = δ` (then
+/// `C = −Σ aᵢ·ICᵢ`-style forgeries need no secret), any point at infinity, a wrong number of
+/// input points, or two equal input points (two public inputs that could trade values).
+fn check_verifying_key(what: &'static str, vk: &ark_groth16::VerifyingKey<Bn254>) -> Result<()> {
+    let refuse = |reason: &str| Err(ZkError::malformed(what, reason.to_owned()));
     if vk.gamma_abc_g1.len() != PUBLIC_INPUTS + 1 {
-        return Err(ZkError::malformed(what, "wrong number of public inputs"));
+        return refuse("wrong number of public inputs");
+    }
+    if vk.alpha_g1.is_zero()
+        || vk.beta_g2.is_zero()
+        || vk.gamma_g2.is_zero()
+        || vk.delta_g2.is_zero()
+        || vk.gamma_abc_g1.iter().any(AffineRepr::is_zero)
+    {
+        return refuse("a point at infinity");
+    }
+    if vk.gamma_g2 == vk.delta_g2 {
+        return refuse("gamma equals delta");
+    }
+    let inputs = &vk.gamma_abc_g1;
+    if (0..inputs.len()).any(|i| inputs[i + 1..].contains(&inputs[i])) {
+        return refuse("two equal input points");
+    }
+    Ok(())
+}
+
+/// Checks every vector of a proving key against the circuit of `shape`: the prover indexes them
+/// by variable and constraint, so a key of another size must never reach it.
+fn check_proving_key(shape: &CircuitShape, pk: &ark_groth16::ProvingKey<Bn254>) -> Result<()> {
+    const WHAT: &str = "proving key";
+    check_verifying_key(WHAT, &pk.vk)?;
+    let d = dimensions(shape)?;
+    let variables = d.instance + d.witness;
+    let lengths = [
+        ("a_query", pk.a_query.len(), variables),
+        ("b_g1_query", pk.b_g1_query.len(), variables),
+        ("b_g2_query", pk.b_g2_query.len(), variables),
+        ("h_query", pk.h_query.len(), d.domain_size() - 1),
+        ("l_query", pk.l_query.len(), d.witness),
+        ("gamma_abc_g1", pk.vk.gamma_abc_g1.len(), d.instance),
+    ];
+    if let Some((name, found, expected)) = lengths
+        .iter()
+        .find(|(_, found, expected)| found != expected)
+    {
+        return Err(ZkError::malformed(
+            WHAT,
+            format!("{name} has {found} points, the circuit needs {expected}"),
+        ));
+    }
+    if pk.beta_g1.is_zero() || pk.delta_g1.is_zero() {
+        return Err(ZkError::malformed(WHAT, "a point at infinity"));
     }
     Ok(())
 }
 
 impl ProvingKey {
     /// The circuit shape.
-    pub fn shape(&self) -> &CircuitShape {
-        &self.shape
+    pub fn shape(&self) -> CircuitShape {
+        self.shape
     }
 
     /// The verifying key embedded in the proving key.
@@ -207,24 +331,63 @@ impl ProvingKey {
         VerifyingKey::new(self.shape, self.inner.vk.clone())
     }
 
-    /// Canonical encoding (see the crate README for the layout).
+    /// Wire form: magic+version (7 bytes), shape (8 bytes), then the arkworks key with
+    /// *uncompressed* points (twice the compressed size, but loading it needs no square roots).
     pub fn to_bytes(&self) -> Vec<u8> {
-        key_to_bytes(PK_MAGIC, &self.shape, ark_to_bytes(&self.inner))
+        let mut body = Vec::with_capacity(self.inner.uncompressed_size());
+        // Writing into a Vec cannot fail (arkworks only reports I/O errors here).
+        let _ = self.inner.serialize_uncompressed(&mut body);
+        key_to_bytes(PK_MAGIC, &self.shape, body)
     }
 
-    /// Decodes and fully validates a proving key (every point on its curve and in its subgroup).
-    /// A tampered key that still decodes is caught when [`prove`] checks its own proof.
+    /// SHA-256 of a proving key file: what the regulator registers beside the verifying key.
+    pub fn digest_of(bytes: &[u8]) -> [u8; 32] {
+        Sha256::digest(bytes).into()
+    }
+
+    /// Decodes and fully validates a proving key: every point on its curve and in its subgroup,
+    /// every vector the length the shape's circuit needs, the embedded verifying key not
+    /// degenerate. Slow for large shapes (see the README); prefer [`Self::from_trusted_bytes`]
+    /// when the file's digest is registered.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let (shape, body) = key_from_bytes("proving key", PK_MAGIC, bytes)?;
-        let inner: ark_groth16::ProvingKey<Bn254> = ark_from_bytes("proving key", body)?;
-        check_input_count("proving key", &inner.vk)?;
+        Self::decode(bytes, Validate::Yes)
+    }
+
+    /// Fast path: `SHA-256(bytes)` must equal `digest` (the registered one); the points are then
+    /// not checked one by one (the registrant vouched for them), but the structure still is:
+    /// every vector length and the verifying key, so [`prove`] cannot panic. A key with invalid
+    /// points can only yield proofs that fail [`prove`]'s self-check.
+    pub fn from_trusted_bytes(bytes: &[u8], digest: &[u8; 32]) -> Result<Self> {
+        if Self::digest_of(bytes) != *digest {
+            return Err(ZkError::malformed(
+                "proving key",
+                "digest differs from the registered one",
+            ));
+        }
+        Self::decode(bytes, Validate::No)
+    }
+
+    fn decode(bytes: &[u8], validate: Validate) -> Result<Self> {
+        const WHAT: &str = "proving key";
+        let (shape, body) = key_from_bytes(WHAT, PK_MAGIC, bytes)?;
+        let mut reader = body;
+        let inner = ark_groth16::ProvingKey::<Bn254>::deserialize_with_mode(
+            &mut reader,
+            Compress::No,
+            validate,
+        )
+        .map_err(|e| ZkError::malformed(WHAT, e.to_string()))?;
+        if !reader.is_empty() {
+            return Err(ZkError::malformed(WHAT, "trailing bytes"));
+        }
+        check_proving_key(&shape, &inner)?;
         Ok(Self { shape, inner })
     }
 }
 
 impl VerifyingKey {
     fn new(shape: CircuitShape, inner: ark_groth16::VerifyingKey<Bn254>) -> Result<Self> {
-        check_input_count("verifying key", &inner)?;
+        check_verifying_key("verifying key", &inner)?;
         let prepared = ark_groth16::prepare_verifying_key(&inner);
         Ok(Self {
             shape,
@@ -234,41 +397,53 @@ impl VerifyingKey {
     }
 
     /// The circuit shape.
-    pub fn shape(&self) -> &CircuitShape {
-        &self.shape
+    pub fn shape(&self) -> CircuitShape {
+        self.shape
     }
 
-    /// Canonical encoding (see the crate README for the layout).
+    /// Wire form: magic+version (7 bytes), shape (8 bytes), compressed arkworks key.
     pub fn to_bytes(&self) -> Vec<u8> {
         key_to_bytes(VK_MAGIC, &self.shape, ark_to_bytes(&self.inner))
     }
 
-    /// Decodes and fully validates a verifying key.
+    /// SHA-256 of [`Self::to_bytes`]: the circuit's id on chain.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.to_bytes()).into()
+    }
+
+    /// Decodes and validates a verifying key: canonical points on the curve and in the subgroups,
+    /// seven input points, and no degenerate key (`γ = δ`, a point at infinity, equal input
+    /// points) that would accept a proof made without a witness.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let (shape, body) = key_from_bytes("verifying key", VK_MAGIC, bytes)?;
         Self::new(shape, ark_from_bytes("verifying key", body)?)
     }
 }
 
-/// Proves whether the opened record satisfies `predicate` (S4-flow step 4).
+/// Proves that the opened record, attested in the accumulator, satisfies `predicate`, and
+/// derives the study's nullifier and the record's exclusivity nullifier (S4-flow step 4).
 ///
-/// The statement's `eligible` bit is the true evaluation: a record that fails the predicate
-/// yields a valid proof of `eligible = false`, never one of `true`. Before returning, the proof
-/// is verified under the proving key's own verifying key, so a corrupt proving key surfaces here
-/// as [`ZkError::SelfCheckFailed`] instead of as a rejected transaction.
+/// A record that fails the predicate has no proof: [`ZkError::NotEligible`]. Before returning,
+/// the proof is verified under the proving key's own verifying key, so a corrupt proving key
+/// surfaces here as [`ZkError::SelfCheckFailed`] instead of as a rejected transaction.
 pub fn prove(
     pk: &ProvingKey,
-    opening: &RecordOpening,
+    witness: &EnrolmentWitness<'_>,
     predicate: &Predicate,
+    study: StudyTag,
+    binding: Binding,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<(Statement, Proof)> {
-    let circuit = EligibilityCircuit::new(&pk.shape, opening, predicate)?;
-    let [commitment, digest, _] = circuit.public_inputs();
-    let statement = Statement {
-        commitment: Commitment(commitment),
-        predicate: PredicateDigest(digest),
-        eligible: circuit.result(),
+    let assignment = Assignment {
+        opening: witness.opening,
+        secret: witness.secret.field(),
+        path: witness.path,
+        predicate,
+        study,
+        binding,
     };
+    let circuit = EnrolmentCircuit::new(&pk.shape, &assignment)?;
+    let statement = Statement::from_public(circuit.public_inputs());
     let proof = Groth16::<Bn254>::prove(&pk.inner, circuit, rng)
         .map_err(|e| ZkError::ProvingSystem(e.to_string()))?;
     let proof = Proof(proof);
@@ -279,12 +454,13 @@ pub fn prove(
 }
 
 /// Verifies a proof of `statement` (S4-flow step 5). `Ok(false)` means rejected; errors are
-/// reserved for inputs that cannot be checked at all.
+/// reserved for statements that cannot be checked at all (a non-canonical field element).
 ///
-/// To accept a patient as eligible, build the statement with [`Statement::eligibility`] from the
-/// commitment the hospital signed and the institution's own predicate: the proof then attests
-/// that *that* record satisfies *that* predicate.
+/// To accept an enrolment, build the statement with [`Statement::enrolment`] from a root the
+/// chain has had, the study's own predicate, the binding recomputed from the transaction and the
+/// nullifiers it carries: the proof then attests that an attested record of the sender's patient
+/// satisfies *that* predicate.
 pub fn verify(vk: &VerifyingKey, statement: &Statement, proof: &Proof) -> Result<bool> {
-    Groth16::<Bn254>::verify_with_processed_vk(&vk.prepared, &statement.public_inputs(), &proof.0)
+    Groth16::<Bn254>::verify_with_processed_vk(&vk.prepared, &statement.public_inputs()?, &proof.0)
         .map_err(|e| ZkError::ProvingSystem(e.to_string()))
 }

@@ -1,4 +1,5 @@
-//! Clause slots inside the circuit: allocation, digest packing, evaluation, CNF folding.
+//! Clause and none-of slots inside the circuit: allocation, digest packing, evaluation, CNF
+//! folding.
 //!
 //! Bit widths (all enforced by bit decomposition, so no value can wrap modulo the field):
 //! - attribute values, `low`, `high`: 64-bit unsigned (`UInt64`: 64 boolean witnesses each);
@@ -9,7 +10,10 @@
 //!   below the 254-bit modulus, so the decomposition is unique and the bit is sound.
 
 use crate::poseidon::Fr;
-use crate::predicate::slots::{ClauseSlot, FIRST_SHIFT, HIGH_SHIFT, LAST_SHIFT, LOW_SHIFT};
+use crate::predicate::slots::{
+    ClauseSlot, EXCLUSION_FIRST_SHIFT, EXCLUSION_HIGH_SHIFT, EXCLUSION_LOW_SHIFT, ExclusionSlot,
+    FIRST_SHIFT, HIGH_SHIFT, LAST_SHIFT, LOW_SHIFT,
+};
 use ark_ff::Field;
 use ark_r1cs_std::cmp::CmpGadget;
 use ark_r1cs_std::fields::fp::FpVar;
@@ -56,7 +60,6 @@ impl SlotVar {
     /// The slot packed into one field element, as in [`ClauseSlot::packed`]. The packing is
     /// injective because every packed field is range-checked to its bit width above.
     pub(super) fn packed(&self) -> Result<FpVar<Fr>, SynthesisError> {
-        let shifted = |value: FpVar<Fr>, shift: u64| value * Fr::from(2u64).pow([shift]);
         Ok(FpVar::from(self.enabled.clone())
             + shifted(FpVar::from(self.negated.clone()), 1)
             + shifted(FpVar::from(self.or_previous.clone()), 2)
@@ -75,9 +78,70 @@ impl SlotVar {
     /// value never satisfies an enabled one.
     pub(super) fn accepts(&self, value: &UInt64<Fr>) -> Result<Boolean<Fr>, SynthesisError> {
         let present = value.to_fp()?.is_neq(&FpVar::zero())?;
-        let inside = value.is_ge(&self.low)? & value.is_le(&self.high)?;
-        let matched = inside ^ &self.negated;
+        let matched = inside(value, &self.low, &self.high)? ^ &self.negated;
         Ok(!&self.enabled | (present & matched))
+    }
+}
+
+fn shifted(value: FpVar<Fr>, shift: u64) -> FpVar<Fr> {
+    value * Fr::from(2u64).pow([shift])
+}
+
+/// `low ≤ v ≤ high` (two 65-bit decompositions).
+fn inside(
+    value: &UInt64<Fr>,
+    low: &UInt64<Fr>,
+    high: &UInt64<Fr>,
+) -> Result<Boolean<Fr>, SynthesisError> {
+    Ok(value.is_ge(low)? & value.is_le(high)?)
+}
+
+/// A none-of slot's public fields as circuit variables (bound through the predicate digest).
+pub(super) struct ExclusionVar {
+    /// Indices covered, `0` for a disabled slot.
+    count: UInt8<Fr>,
+    first: UInt32<Fr>,
+    low: UInt64<Fr>,
+    high: UInt64<Fr>,
+}
+
+impl ExclusionVar {
+    pub(super) fn new(
+        cs: ConstraintSystemRef<Fr>,
+        slot: &ExclusionSlot,
+    ) -> Result<Self, SynthesisError> {
+        let fields = slot.fields();
+        Ok(Self {
+            count: UInt8::new_witness(cs.clone(), || Ok(fields.count))?,
+            first: UInt32::new_witness(cs.clone(), || Ok(fields.first))?,
+            low: UInt64::new_witness(cs.clone(), || Ok(fields.low))?,
+            high: UInt64::new_witness(cs, || Ok(fields.high))?,
+        })
+    }
+
+    /// The slot packed into one field element, as in [`ExclusionSlot::packed`] (injective: every
+    /// field is range-checked to its width).
+    pub(super) fn packed(&self) -> Result<FpVar<Fr>, SynthesisError> {
+        Ok(self.count.to_fp()?
+            + shifted(self.first.to_fp()?, EXCLUSION_FIRST_SHIFT)
+            + shifted(self.low.to_fp()?, EXCLUSION_LOW_SHIFT)
+            + shifted(self.high.to_fp()?, EXCLUSION_HIGH_SHIFT))
+    }
+
+    /// Enforces the slot's condition on its `position`-th index: when `position < count`, the
+    /// opened index is `first + position` and its value is missing or outside `low..=high`.
+    pub(super) fn enforce_position(
+        &self,
+        position: u8,
+        index: &FpVar<Fr>,
+        value: &UInt64<Fr>,
+    ) -> Result<(), SynthesisError> {
+        let active = self.count.is_gt(&UInt8::constant(position))?;
+        let expected = self.first.to_fp()? + Fr::from(position);
+        index.conditional_enforce_equal(&expected, &active)?;
+        let present = value.to_fp()?.is_neq(&FpVar::zero())?;
+        let excluded = present & inside(value, &self.low, &self.high)?;
+        (active & excluded).enforce_equal(&Boolean::FALSE)
     }
 }
 

@@ -1,29 +1,40 @@
-//! The universal eligibility circuit (S4-flow step 4, issue 4).
+//! The universal enrolment circuit (S4-flow step 4, issues 4 and 12).
 //!
-//! Public inputs, in order: the record commitment `C`, the predicate digest `D`, the result bit
-//! `R`. The circuit proves knowledge of a record, a blinding and `K` attribute openings such that:
+//! Public inputs, in order: the accumulator root, the predicate digest `D`, the study tag, the
+//! binding, the nullifier and the exclusivity nullifier. The circuit proves knowledge of a
+//! patient secret `s`, a record, its blinding, its leaf position and `K + 16·E` attribute
+//! openings such that:
 //!
-//! 1. `C = H(TAG_RECORD, N, root, blinding)` — the record is the one the hospital committed to;
-//! 2. `D = H(TAG_PREDICATE, N, K, slot fields…)` — the clauses evaluated are the verifier's;
-//! 3. for each slot, the opened value is leaf `index` of `root`, where the index bits *are* the
-//!    Merkle path directions and `first ≤ index ≤ last` (32-bit comparisons);
-//! 4. each value is a 64-bit unsigned integer (bit decomposition), and the comparisons
-//!    `low ≤ v ≤ high` use 65-bit decompositions of `v − low + 2^64` and `high − v + 2^64`,
-//!    which cannot wrap around the field (see [`clause`]);
-//! 5. `R` is the AND over groups of the OR over each group's slots — computed, not asserted.
+//! 1. `nk = H(TAG_NK, s)` and `C = H(TAG_RECORD, schema tag, N, record root, blinding, nk)`;
+//! 2. `C` is leaf `index` of the depth-24 accumulator with the public root (the index bits are the
+//!    path directions; neither index nor `C` is revealed);
+//! 3. `nullifier = H(TAG_STUDY, s, study)` and `exclusivity = H(TAG_EXCL, s, C)`;
+//! 4. `D = H(TAG_PREDICATE, schema tag, N, K, E, slots…)`: the clauses evaluated are the
+//!    verifier's, and the schema tag is the one inside `C`;
+//! 5. each clause slot opens leaf `index` of the record root with `first ≤ index ≤ last`; each
+//!    none-of slot opens *every* index `first..first+count` and requires each value missing or
+//!    outside the interval;
+//! 6. the AND over groups of the OR over each group's slots is **true** (enforced, not output):
+//!    a record that fails the predicate has no proof at all;
+//! 7. `binding` enters one constraint (`binding² = b`), so a proof is bound to it.
 //!
-//! A false predicate therefore yields only proofs with `R = 0`; a verifier demands `R = 1`.
+//! Values are 64-bit and indices 32-bit unsigned (bit decompositions), so comparisons cannot wrap
+//! around the field (see [`clause`]).
 
 mod clause;
 
+use crate::accumulator::MembershipPath;
 use crate::error::{Result, ZkError};
+use crate::ids::{Binding, NullifierKey, StudyTag, exclusivity_hash, nullifier_hash};
 use crate::poseidon::{
-    AttributeTreeConfig, AttributeTreeConfigVar, Fr, poseidon_config, tag_predicate, tag_record,
+    AttributeTreeConfig, AttributeTreeConfigVar, Fr, hash, poseidon_config, tag_exclusivity,
+    tag_leaf, tag_nullifier_key, tag_predicate, tag_record, tag_study,
 };
 use crate::predicate::Predicate;
-use crate::predicate::slots::{self, ClauseSlot};
-use crate::record::{AttributePath, AttributeTree, Blinding, MISSING, Record, RecordOpening};
-use crate::shape::CircuitShape;
+use crate::predicate::slots::{self, ClauseSlot, ExclusionSlot};
+use crate::record::{AttributePath, AttributeTree, MISSING, Record, RecordOpening};
+use crate::schema::schema_tag;
+use crate::shape::{ACCUMULATOR_DEPTH, CircuitShape, EXCLUSION_WIDTH};
 use ark_crypto_primitives::crh::poseidon::constraints::CRHParametersVar;
 use ark_crypto_primitives::merkle_tree::constraints::PathVar;
 use ark_crypto_primitives::sponge::constraints::CryptographicSpongeVar;
@@ -34,41 +45,108 @@ use ark_relations::gr1cs::{
     ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, OptimizationGoal, SynthesisError,
     SynthesisMode,
 };
-use clause::{CnfAccumulator, SlotVar};
+use clause::{CnfAccumulator, ExclusionVar, SlotVar};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 type SynthResult<T> = std::result::Result<T, SynthesisError>;
 
-/// Number of public inputs: commitment, predicate digest, result.
-pub(crate) const PUBLIC_INPUTS: usize = 3;
+/// Number of public inputs: root, digest, study, binding, nullifier, exclusivity.
+pub(crate) const PUBLIC_INPUTS: usize = 6;
 
-/// One clause slot's witness: the slot, the opened index and value, and its Merkle path.
+/// One opened attribute: index, value and Merkle path in the record tree.
 #[derive(Clone)]
-pub(crate) struct SlotWitness {
-    slot: ClauseSlot,
+pub(crate) struct Opening {
     index: u32,
     value: u64,
     path: AttributePath,
 }
 
-/// The circuit with a full assignment (Groth16 setup uses a blank but well-shaped one).
-#[derive(Clone)]
-pub(crate) struct EligibilityCircuit {
-    shape: CircuitShape,
-    commitment: Fr,
-    digest: Fr,
-    result: bool,
-    root: Fr,
-    blinding: Fr,
-    slots: Vec<SlotWitness>,
+impl Opening {
+    fn of(tree: &AttributeTree, values: &[u64], index: u32) -> Result<Self> {
+        Ok(Self {
+            index,
+            value: values.get(index as usize).copied().unwrap_or(MISSING),
+            path: tree.path(index)?,
+        })
+    }
 }
 
-impl EligibilityCircuit {
-    /// Builds the honest assignment for `predicate` on the opened record.
-    pub(crate) fn new(
-        shape: &CircuitShape,
-        opening: &RecordOpening,
-        predicate: &Predicate,
-    ) -> Result<Self> {
+/// One clause slot's witness.
+#[derive(Clone)]
+pub(crate) struct SlotWitness {
+    slot: ClauseSlot,
+    opening: Opening,
+}
+
+/// One none-of slot's witness: [`EXCLUSION_WIDTH`] openings (unused positions open index 0).
+#[derive(Clone)]
+pub(crate) struct ExclusionWitness {
+    slot: ExclusionSlot,
+    openings: Vec<Opening>,
+}
+
+/// The public inputs, as field elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PublicInputs {
+    pub(crate) root: Fr,
+    pub(crate) digest: Fr,
+    pub(crate) study: Fr,
+    pub(crate) binding: Fr,
+    pub(crate) nullifier: Fr,
+    pub(crate) exclusivity: Fr,
+}
+
+impl PublicInputs {
+    pub(crate) fn to_vec(self) -> Vec<Fr> {
+        vec![
+            self.root,
+            self.digest,
+            self.study,
+            self.binding,
+            self.nullifier,
+            self.exclusivity,
+        ]
+    }
+}
+
+/// The private part of the assignment.
+#[derive(Clone)]
+pub(crate) struct PrivateInputs {
+    schema_tag: Fr,
+    record_root: Fr,
+    blinding: Fr,
+    secret: Fr,
+    path: MembershipPath,
+}
+
+/// The circuit with a full assignment (Groth16 setup uses a blank but well-shaped one).
+#[derive(Clone)]
+pub(crate) struct EnrolmentCircuit {
+    shape: CircuitShape,
+    public: PublicInputs,
+    private: PrivateInputs,
+    slots: Vec<SlotWitness>,
+    exclusions: Vec<ExclusionWitness>,
+}
+
+/// What the prover brings: opening, secret, path, and the public predicate, study and binding.
+pub(crate) struct Assignment<'a> {
+    pub(crate) opening: &'a RecordOpening,
+    pub(crate) secret: Fr,
+    pub(crate) path: &'a MembershipPath,
+    pub(crate) predicate: &'a Predicate,
+    pub(crate) study: StudyTag,
+    pub(crate) binding: Binding,
+}
+
+impl EnrolmentCircuit {
+    /// Builds the honest assignment; refuses a record that fails the predicate
+    /// ([`ZkError::NotEligible`]) and inconsistent inputs.
+    pub(crate) fn new(shape: &CircuitShape, assignment: &Assignment<'_>) -> Result<Self> {
+        let Assignment {
+            opening, predicate, ..
+        } = assignment;
         let record = opening.record();
         if record.num_attributes() != shape.num_attributes() {
             return Err(ZkError::ShapeMismatch(format!(
@@ -77,152 +155,307 @@ impl EligibilityCircuit {
                 shape.num_attributes()
             )));
         }
-        let slots = slots::lower(predicate, shape)?;
-        let result = predicate.evaluate(record);
-        Self::assign(shape, record, opening.blinding(), slots, result)
+        if opening.schema_id() != predicate.schema_id() {
+            return Err(ZkError::SchemaMismatch(format!(
+                "record of `{}`, predicate over `{}`",
+                opening.schema_id(),
+                predicate.schema_id()
+            )));
+        }
+        let nk = hash(&[tag_nullifier_key(), assignment.secret]);
+        if nk != opening.nullifier_key_field() {
+            return Err(ZkError::InvalidWitness(
+                "the patient secret does not match the commitment's nullifier key".into(),
+            ));
+        }
+        if !predicate.evaluate(record) {
+            return Err(ZkError::NotEligible);
+        }
+        Self::assign_unchecked(shape, assignment)
     }
 
-    /// A well-shaped assignment for key generation: a missing-everywhere record and disabled
-    /// slots. Its values are irrelevant to the keys; only the constraint structure matters.
+    /// The assignment a prover would make without first checking eligibility (tests use it to
+    /// show a false predicate leaves the circuit unsatisfiable).
+    fn assign_unchecked(shape: &CircuitShape, assignment: &Assignment<'_>) -> Result<Self> {
+        let Assignment {
+            opening, predicate, ..
+        } = assignment;
+        let (slots, exclusions) = slots::lower(predicate, shape)?;
+        Self::assign(
+            shape,
+            opening,
+            (assignment.secret, assignment.path),
+            (slots, exclusions),
+            (assignment.study.field()?, assignment.binding.field()?),
+        )
+    }
+
+    /// A well-shaped assignment for key generation: a missing-everywhere record, a zero secret
+    /// and disabled slots. Only the constraint structure matters for the keys.
     pub(crate) fn blank(shape: &CircuitShape) -> Result<Self> {
+        let schema = blank_schema(shape)?;
         let record = Record::new(vec![MISSING; shape.num_attributes() as usize])?;
-        let slots = vec![ClauseSlot::default(); usize::from(shape.max_clauses())];
-        Self::assign(shape, &record, &Blinding(Fr::from(0u64)), slots, true)
+        let secret = Fr::from(0u64);
+        let nk = NullifierKey::from_field(hash(&[tag_nullifier_key(), secret]));
+        let opening = RecordOpening::blank(&schema, record, nk)?;
+        Self::assign(
+            shape,
+            &opening,
+            (secret, &MembershipPath::blank()),
+            (
+                vec![ClauseSlot::default(); usize::from(shape.max_clauses())],
+                vec![ExclusionSlot::default(); usize::from(shape.max_exclusions())],
+            ),
+            (Fr::from(0u64), Fr::from(0u64)),
+        )
     }
 
     fn assign(
         shape: &CircuitShape,
-        record: &Record,
-        blinding: &Blinding,
-        slots: Vec<ClauseSlot>,
-        result: bool,
+        opening: &RecordOpening,
+        (secret, path): (Fr, &MembershipPath),
+        (slots, exclusions): (Vec<ClauseSlot>, Vec<ExclusionSlot>),
+        (study, binding): (Fr, Fr),
     ) -> Result<Self> {
-        let tree = AttributeTree::build(record)?;
-        let values = record.values();
+        let tree = AttributeTree::build(opening.record())?;
+        let values = opening.record().values();
+        let digest_tag = schema_tag(opening.schema_id());
+        let digest = slots::digest(digest_tag, shape, &slots, &exclusions);
         let slots = slots
             .into_iter()
             .map(|slot| {
-                let index = slot.witness_index(values);
-                Ok(SlotWitness {
-                    slot,
-                    index,
-                    value: values.get(index as usize).copied().unwrap_or(MISSING),
-                    path: tree.path(index)?,
-                })
+                let opening = Opening::of(&tree, values, slot.witness_index(values))?;
+                Ok(SlotWitness { slot, opening })
             })
             .collect::<Result<Vec<_>>>()?;
+        let exclusions = exclusions
+            .into_iter()
+            .map(|slot| {
+                let fields = slot.fields();
+                let openings = (0..EXCLUSION_WIDTH)
+                    .map(|position| {
+                        let index = if position < u32::from(fields.count) {
+                            fields.first + position
+                        } else {
+                            0
+                        };
+                        Opening::of(&tree, values, index)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(ExclusionWitness { slot, openings })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let commitment = opening.commitment_of(tree.root());
         Ok(Self {
             shape: *shape,
-            commitment: tree.commitment(blinding).0,
-            digest: slots::digest(shape, &slots.iter().map(|s| s.slot).collect::<Vec<_>>()),
-            result,
-            root: tree.root(),
-            blinding: blinding.0,
+            public: PublicInputs {
+                root: path.root_of(commitment),
+                digest,
+                study,
+                binding,
+                nullifier: nullifier_hash(secret, study),
+                exclusivity: exclusivity_hash(secret, commitment),
+            },
+            private: PrivateInputs {
+                schema_tag: digest_tag,
+                record_root: tree.root(),
+                blinding: opening.blinding(),
+                secret,
+                path: path.clone(),
+            },
             slots,
+            exclusions,
         })
     }
 
-    /// The public inputs in circuit order.
-    pub(crate) fn public_inputs(&self) -> [Fr; PUBLIC_INPUTS] {
-        [self.commitment, self.digest, Fr::from(self.result)]
-    }
-
-    pub(crate) fn result(&self) -> bool {
-        self.result
-    }
-
-    #[cfg(test)]
-    pub(crate) fn with_result(self, result: bool) -> Self {
-        Self { result, ..self }
+    /// The public inputs.
+    pub(crate) fn public_inputs(&self) -> PublicInputs {
+        self.public
     }
 }
 
-impl ConstraintSynthesizer<Fr> for EligibilityCircuit {
-    fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> SynthResult<()> {
-        let commitment = FpVar::new_input(cs.clone(), || Ok(self.commitment))?;
-        let digest = FpVar::new_input(cs.clone(), || Ok(self.digest))?;
-        let result = Boolean::new_input(cs.clone(), || Ok(self.result))?;
-        let root = FpVar::new_witness(cs.clone(), || Ok(self.root))?;
-        let blinding = FpVar::new_witness(cs.clone(), || Ok(self.blinding))?;
+/// A schema of `N` integer attributes, for the blank setup assignment only.
+fn blank_schema(shape: &CircuitShape) -> Result<crate::Schema> {
+    let attribute = crate::Attribute::multi(
+        "blank",
+        crate::Encoding::Integer,
+        shape.num_attributes(),
+        crate::FhirSource::None,
+    );
+    crate::Schema::new("blank", vec![attribute])
+}
 
+impl ConstraintSynthesizer<Fr> for EnrolmentCircuit {
+    fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> SynthResult<()> {
+        let public = self.public;
+        let input = |value: Fr| FpVar::new_input(cs.clone(), || Ok(value));
+        let root = input(public.root)?;
+        let digest = input(public.digest)?;
+        let study = input(public.study)?;
+        let binding = input(public.binding)?;
+        let nullifier = input(public.nullifier)?;
+        let exclusivity = input(public.exclusivity)?;
+
+        let private = &self.private;
+        let witness = |value: Fr| FpVar::new_witness(cs.clone(), || Ok(value));
+        let schema = witness(private.schema_tag)?;
+        let record_root = witness(private.record_root)?;
+        let blinding = witness(private.blinding)?;
+        let secret = witness(private.secret)?;
+
+        // 1. The commitment, with the nullifier key derived from the secret.
+        let nk = hash_var(&cs, &[FpVar::constant(tag_nullifier_key()), secret.clone()])?;
         let num_attributes = FpVar::constant(Fr::from(self.shape.num_attributes()));
-        let opened = hash_var(
+        let commitment = hash_var(
             &cs,
             &[
                 FpVar::constant(tag_record()),
+                schema.clone(),
                 num_attributes.clone(),
-                root.clone(),
+                record_root.clone(),
                 blinding,
+                nk,
             ],
         )?;
-        opened.enforce_equal(&commitment)?;
 
+        // 2. Membership in the accumulator.
+        enforce_membership(&cs, &commitment, &private.path, &root)?;
+
+        // 3. Nullifiers.
+        hash_var(&cs, &[FpVar::constant(tag_study()), secret.clone(), study])?
+            .enforce_equal(&nullifier)?;
+        hash_var(
+            &cs,
+            &[FpVar::constant(tag_exclusivity()), secret, commitment],
+        )?
+        .enforce_equal(&exclusivity)?;
+
+        // 7. The binding enters a constraint.
+        let _ = binding.square()?;
+
+        // 4–6. The predicate.
         let tree_params = CRHParametersVar {
             parameters: poseidon_config().clone(),
         };
+        let depth = self.shape.depth();
         let mut digest_inputs = vec![
             FpVar::constant(tag_predicate()),
+            schema,
             num_attributes,
             FpVar::constant(Fr::from(self.shape.max_clauses())),
+            FpVar::constant(Fr::from(self.shape.max_exclusions())),
         ];
         let mut cnf = CnfAccumulator::default();
         for (position, witness) in self.slots.iter().enumerate() {
             let slot = SlotVar::new(cs.clone(), &witness.slot, position == 0)?;
             digest_inputs.push(slot.packed()?);
-            let value = open_attribute(
-                cs.clone(),
-                witness,
-                self.shape.depth(),
-                &root,
-                &tree_params,
-                &slot,
-            )?;
+            let (index_bits, value) =
+                open_attribute(&cs, &witness.opening, depth, &record_root, &tree_params)?;
+            let mut padded = index_bits;
+            padded.resize(32, Boolean::FALSE);
+            slot.enforce_index_in_range(&UInt32::from_bits_le(&padded))?;
             cnf.push(&slot.or_previous, &slot.accepts(&value)?)?;
         }
+        for witness in &self.exclusions {
+            let slot = ExclusionVar::new(cs.clone(), &witness.slot)?;
+            digest_inputs.push(slot.packed()?);
+            for (position, opening) in (0u8..).zip(&witness.openings) {
+                let (index_bits, value) =
+                    open_attribute(&cs, opening, depth, &record_root, &tree_params)?;
+                let index = Boolean::le_bits_to_fp(&index_bits)?;
+                slot.enforce_position(position, &index, &value)?;
+            }
+        }
         hash_var(&cs, &digest_inputs)?.enforce_equal(&digest)?;
-        cnf.finish()?.enforce_equal(&result)
+        cnf.finish()?.enforce_equal(&Boolean::TRUE)
     }
 }
 
-/// Allocates the opened value and index of one slot and proves the value is leaf `index` of
-/// `root`, with `first ≤ index ≤ last`.
+/// Folds `leaf` up the accumulator along the path (index bits private) and enforces the root.
+fn enforce_membership(
+    cs: &ConstraintSystemRef<Fr>,
+    leaf: &FpVar<Fr>,
+    path: &MembershipPath,
+    root: &FpVar<Fr>,
+) -> SynthResult<()> {
+    let mut current = leaf.clone();
+    for (height, sibling) in path.siblings().iter().enumerate() {
+        let is_right = Boolean::new_witness(cs.clone(), || Ok(path.index() >> height & 1 == 1))?;
+        let sibling = FpVar::new_witness(cs.clone(), || Ok(*sibling))?;
+        let left = is_right.select(&sibling, &current)?;
+        let right = is_right.select(&current, &sibling)?;
+        current = hash_var(cs, &[left, right])?;
+    }
+    debug_assert_eq!(path.siblings().len(), usize::from(ACCUMULATOR_DEPTH));
+    current.enforce_equal(root)
+}
+
+/// Allocates one opened value and its index bits and proves the value is leaf `index` of the
+/// record tree.
 fn open_attribute(
-    cs: ConstraintSystemRef<Fr>,
-    witness: &SlotWitness,
+    cs: &ConstraintSystemRef<Fr>,
+    opening: &Opening,
     depth: usize,
     root: &FpVar<Fr>,
     params: &CRHParametersVar<Fr>,
-    slot: &SlotVar,
-) -> SynthResult<UInt64<Fr>> {
+) -> SynthResult<(Vec<Boolean<Fr>>, UInt64<Fr>)> {
     let index_bits = (0..depth)
-        .map(|bit| Boolean::new_witness(cs.clone(), || Ok(witness.index >> bit & 1 == 1)))
+        .map(|bit| Boolean::new_witness(cs.clone(), || Ok(opening.index >> bit & 1 == 1)))
         .collect::<SynthResult<Vec<_>>>()?;
-    let value = UInt64::new_witness(cs.clone(), || Ok(witness.value))?;
-    let mut path =
-        PathVar::<AttributeTreeConfig, Fr, AttributeTreeConfigVar>::new_witness(cs, || {
-            Ok(&witness.path)
-        })?;
+    let value = UInt64::new_witness(cs.clone(), || Ok(opening.value))?;
+    let mut path = PathVar::<AttributeTreeConfig, Fr, AttributeTreeConfigVar>::new_witness(
+        cs.clone(),
+        || Ok(&opening.path),
+    )?;
     // Bind the path directions to the index bits: the leaf opened is exactly leaf `index`.
     path.set_leaf_position(index_bits.clone());
-    let leaf = [FpVar::constant(crate::poseidon::tag_leaf()), value.to_fp()?];
+    let leaf = [FpVar::constant(tag_leaf()), value.to_fp()?];
     path.verify_membership(params, params, root, &leaf[..])?
         .enforce_equal(&Boolean::TRUE)?;
-    let mut padded = index_bits;
-    padded.resize(32, Boolean::FALSE);
-    slot.enforce_index_in_range(&UInt32::from_bits_le(&padded))?;
-    Ok(value)
+    Ok((index_bits, value))
 }
 
-/// Constraints of the circuit of `shape`, counted as Groth16 key generation synthesises it.
-pub(crate) fn constraint_count(shape: &CircuitShape) -> Result<usize> {
+/// Sizes of the circuit of a shape: what every vector of its keys must match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dimensions {
+    pub(crate) constraints: usize,
+    /// Instance variables, including the constant one.
+    pub(crate) instance: usize,
+    pub(crate) witness: usize,
+}
+
+impl Dimensions {
+    /// Size of the QAP evaluation domain (constraints plus instance copies, rounded up to a
+    /// power of two, as arkworks' radix-2 domain does).
+    pub(crate) fn domain_size(&self) -> usize {
+        (self.constraints + self.instance).next_power_of_two()
+    }
+}
+
+/// The circuit's dimensions, synthesised once per shape and process (as Groth16 key generation
+/// synthesises it).
+pub(crate) fn dimensions(shape: &CircuitShape) -> Result<Dimensions> {
+    static CACHE: OnceLock<Mutex<HashMap<CircuitShape, Dimensions>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(found) = cache.lock().ok().and_then(|c| c.get(shape).copied()) {
+        return Ok(found);
+    }
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_optimization_goal(OptimizationGoal::Constraints);
     cs.set_mode(SynthesisMode::Setup);
-    EligibilityCircuit::blank(shape)?
+    EnrolmentCircuit::blank(shape)?
         .generate_constraints(cs.clone())
         .map_err(|e| ZkError::ProvingSystem(e.to_string()))?;
     cs.finalize();
-    Ok(cs.num_constraints())
+    let found = Dimensions {
+        constraints: cs.num_constraints(),
+        instance: cs.num_instance_variables(),
+        witness: cs.num_witness_variables(),
+    };
+    if let Ok(mut cache) = cache.lock() {
+        cache.insert(*shape, found);
+    }
+    Ok(found)
 }
 
 /// In-circuit Poseidon sponge hash, identical to [`crate::poseidon::hash`].

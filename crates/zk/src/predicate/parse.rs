@@ -11,11 +11,13 @@
 //!
 //! Mixing `and` and `or` without parentheses is refused rather than given a precedence. Literals
 //! are read with the attribute's encoding (numbers, `YYYY-MM-DD` dates, ICD-10 codes, table
-//! codes). On a multi-valued attribute (`icd10`) a comparison means *some value matches*;
-//! negations (`!=`, `not in`) are refused there because "some diagnosis is not E11" is never what
-//! a study means by "no E11". Code tables (`sex`) accept only `==`, `!=`, `in`, `not in`.
+//! codes). On a multi-valued attribute (`icd10`) a comparison means *some value matches*, and a
+//! negation (`!=`, `not in`) means *no value matches*: an [`Exclusion`] ("no diagnosis E11"),
+//! which the circuit checks on every index of the attribute. An exclusion must be a conjunct of
+//! its own (not inside an `or`) and may span at most 16 indices. Code tables (`sex`) accept only
+//! `==`, `!=`, `in`, `not in`.
 
-use super::{Clause, Predicate};
+use super::{Clause, Exclusion, Predicate};
 use crate::error::{Result, ZkError};
 use crate::schema::{Attribute, Encoding, Schema};
 
@@ -31,6 +33,18 @@ impl Predicate {
         }
         .predicate()
     }
+}
+
+/// What one comparison lowers to.
+enum Term {
+    Clause(Clause),
+    Exclusion(Exclusion),
+}
+
+/// What one conjunct lowers to.
+enum Conjunct {
+    Group(Vec<Clause>),
+    Exclusion(Exclusion),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,18 +169,30 @@ impl<'t> Parser<'t, '_> {
     }
 
     fn predicate(mut self) -> Result<Predicate> {
-        let mut groups = vec![self.conjunct()?];
-        if groups[0].len() == 1 && self.peek() == Some(&Token::Word("or")) {
-            while self.keyword("or") {
-                groups[0].push(self.comparison()?);
+        let mut groups = Vec::new();
+        let mut exclusions = Vec::new();
+        let first = self.conjunct()?;
+        let top_level_or = self.peek() == Some(&Token::Word("or"));
+        match first {
+            Conjunct::Group(mut group) if group.len() == 1 && top_level_or => {
+                while self.keyword("or") {
+                    group.push(self.clause()?);
+                }
+                groups.push(group);
             }
-        } else {
-            while self.keyword("and") {
-                groups.push(self.conjunct()?);
+            first => {
+                let mut push = |conjunct| match conjunct {
+                    Conjunct::Group(group) => groups.push(group),
+                    Conjunct::Exclusion(exclusion) => exclusions.push(exclusion),
+                };
+                push(first);
+                while self.keyword("and") {
+                    push(self.conjunct()?);
+                }
             }
         }
         match self.peek() {
-            None => Predicate::new(groups),
+            None => Predicate::new(self.schema, groups, exclusions),
             Some(Token::Word("and" | "or")) => Err(syntax(
                 self.offset(),
                 "mixing `and` and `or` needs parentheses",
@@ -175,23 +201,39 @@ impl<'t> Parser<'t, '_> {
         }
     }
 
-    fn conjunct(&mut self) -> Result<Vec<Clause>> {
+    fn conjunct(&mut self) -> Result<Conjunct> {
         if self.peek() != Some(&Token::Open) {
-            return Ok(vec![self.comparison()?]);
+            return Ok(match self.comparison()? {
+                Term::Clause(clause) => Conjunct::Group(vec![clause]),
+                Term::Exclusion(exclusion) => Conjunct::Exclusion(exclusion),
+            });
         }
         self.position += 1;
-        let mut group = vec![self.comparison()?];
+        let mut group = vec![self.clause()?];
         while self.keyword("or") {
-            group.push(self.comparison()?);
+            group.push(self.clause()?);
         }
         let at = self.offset();
         match self.next() {
-            Some(Token::Close) => Ok(group),
+            Some(Token::Close) => Ok(Conjunct::Group(group)),
             _ => Err(syntax(at, "expected `or` or `)`")),
         }
     }
 
-    fn comparison(&mut self) -> Result<Clause> {
+    /// A comparison inside an `or`: exclusions are refused there (a none-of criterion is a
+    /// conjunct of its own).
+    fn clause(&mut self) -> Result<Clause> {
+        let at = self.offset();
+        match self.comparison()? {
+            Term::Clause(clause) => Ok(clause),
+            Term::Exclusion(_) => Err(syntax(
+                at,
+                "a none-of criterion (negation on a multi-valued attribute) cannot be part of an `or`",
+            )),
+        }
+    }
+
+    fn comparison(&mut self) -> Result<Term> {
         let at = self.offset();
         let name = self.word("an attribute name")?;
         let (first, attribute) = self
@@ -205,17 +247,15 @@ impl<'t> Parser<'t, '_> {
             if negated_range && !self.keyword("in") {
                 return Err(syntax(self.offset(), "expected `in` after `not`"));
             }
-            check_negation(attribute, negated_range, op_at)?;
             let (low, _) = self.literal(attribute)?;
             self.expect_range()?;
             let (_, high) = self.literal(attribute)?;
-            return Clause::new(first, last, low, high, negated_range);
+            return term(first, last, low, high, negated_range);
         }
         let op = match self.next() {
             Some(Token::Op(op)) => *op,
             _ => return Err(syntax(op_at, "expected a comparison operator or `in`")),
         };
-        check_negation(attribute, op == Op::Ne, op_at)?;
         if matches!(attribute.encoding(), Encoding::Table(_)) && !matches!(op, Op::Eq | Op::Ne) {
             return Err(syntax(
                 op_at,
@@ -231,7 +271,7 @@ impl<'t> Parser<'t, '_> {
             Op::Lt => low.checked_sub(1).filter(|h| *h >= 1).map(|h| (1, h)),
         };
         let (low, high) = interval.ok_or_else(|| syntax(op_at, "comparison can never hold"))?;
-        Clause::new(first, last, low, high, op == Op::Ne)
+        term(first, last, low, high, op == Op::Ne)
     }
 
     fn literal(&mut self, attribute: &Attribute) -> Result<(u64, u64)> {
@@ -248,17 +288,14 @@ impl<'t> Parser<'t, '_> {
     }
 }
 
-fn check_negation(attribute: &Attribute, negated: bool, at: usize) -> Result<()> {
-    if negated && attribute.slots() > 1 {
-        return Err(syntax(
-            at,
-            format!(
-                "negation on multi-valued `{}` is not supported (it would mean \"some value differs\")",
-                attribute.name()
-            ),
-        ));
+/// A negation over several indices is a none-of criterion ("no value in the interval"); over
+/// one index it is a clause ("a present value outside the interval").
+fn term(first: u32, last: u32, low: u64, high: u64, negated: bool) -> Result<Term> {
+    if negated && last > first {
+        Exclusion::new(first, last, low, high).map(Term::Exclusion)
+    } else {
+        Clause::new(first, last, low, high, negated).map(Term::Clause)
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -290,13 +327,56 @@ mod tests {
             .map(|(i, a)| (i, a.slots()))
             .expect("icd10");
         let (e11_low, e11_high) = icd10_range("E11").expect("code");
-        let expected = Predicate::all(vec![
-            Clause::on(index("age"), milli(40), milli(70), false).expect("c"),
-            Clause::new(icd_first, icd_first + icd - 1, e11_low, e11_high, false).expect("c"),
-            Clause::on(index("hba1c"), milli(6500), u64::MAX, false).expect("c"),
-        ])
+        let expected = Predicate::all(
+            &schema(),
+            vec![
+                Clause::on(index("age"), milli(40), milli(70), false).expect("c"),
+                Clause::new(icd_first, icd_first + icd - 1, e11_low, e11_high, false).expect("c"),
+                Clause::on(index("hba1c"), milli(6500), u64::MAX, false).expect("c"),
+            ],
+        )
         .expect("p");
         assert_eq!(p, expected);
+    }
+
+    #[test]
+    fn negations_on_multi_valued_attributes_are_exclusions() {
+        let (icd_first, icd) = schema()
+            .get("icd10")
+            .map(|(i, a)| (i, a.slots()))
+            .expect("icd10");
+        let (e11_low, e11_high) = icd10_range("E11").expect("code");
+        let p = parse("age >= 40 and icd10 != E11").expect("parses");
+        assert_eq!(p.groups().len(), 1);
+        assert_eq!(
+            p.exclusions(),
+            [Exclusion::new(icd_first, icd_first + icd - 1, e11_low, e11_high).expect("e")]
+        );
+        let (e10_low, _) = icd10_range("E10").expect("code");
+        let (_, e14_high) = icd10_range("E14").expect("code");
+        let p = parse("icd10 not in E10..=E14").expect("parses");
+        assert!(p.groups().is_empty());
+        assert_eq!(p.exclusions()[0].interval(), (e10_low, e14_high));
+        // Inside an `or` an exclusion has no sound meaning: refused.
+        assert!(matches!(
+            parse("(age >= 40 or icd10 != E11)"),
+            Err(ZkError::Syntax { position: 14, .. })
+        ));
+        assert!(matches!(
+            parse("age >= 40 or icd10 != E11"),
+            Err(ZkError::Syntax { position: 13, .. })
+        ));
+    }
+
+    #[test]
+    fn an_exclusion_wider_than_a_none_of_slot_is_refused() {
+        let wide = Attribute::multi("codes", Encoding::Integer, 17, crate::FhirSource::None);
+        let schema = Schema::new("wide_v1", vec![wide]).expect("schema");
+        assert!(matches!(
+            Predicate::parse("codes != 3", &schema),
+            Err(ZkError::InvalidPredicate(_))
+        ));
+        assert!(Predicate::parse("codes == 3", &schema).is_ok());
     }
 
     #[test]
@@ -357,8 +437,6 @@ mod tests {
             ("(age == 1 or age == 2", 21),
             ("age in 1..2", 8),
             ("age == 1 age == 2", 9),
-            ("icd10 != E11", 6),
-            ("icd10 not in E10..=E14", 6),
             ("sex >= male", 4),
             ("age not 5", 8),
             ("age < -9223372036854775807", 4),

@@ -9,11 +9,18 @@
 //! ```
 //!
 //! with `first, last < 2^32` and `low, high < 2^64` (the circuit range-checks every field, so the
-//! packing is injective), and the digest is `D = H(TAG_PREDICATE, N, K, slot_0, …, slot_{K-1})`.
-//! Hashing the clause list into one public input (instead of `5K` public inputs) keeps the
-//! verifying key at four G1 points whatever `K` is (issue 4: vk ≤ 2 KB).
+//! packing is injective). Exclusions fill the `E` none-of slots, unused ones disabled
+//! (`count = 0`), each packed as
+//!
+//! ```text
+//! exclusion = count + 2^8·first + 2^40·low + 2^104·high      (count = last − first + 1 ≤ 16)
+//! ```
+//!
+//! and the digest is `D = H(TAG_PREDICATE, schema tag, N, K, E, slot_0, …, slot_{K-1},
+//! exclusion_0, …, exclusion_{E-1})`. Hashing the lists into one public input (instead of `5K`
+//! public inputs) keeps the verifying key small whatever `K` and `E` are.
 
-use super::{Clause, Predicate};
+use super::{Clause, Exclusion, Predicate};
 use crate::error::Result;
 use crate::poseidon::{Fr, hash, tag_predicate};
 use crate::shape::CircuitShape;
@@ -24,6 +31,10 @@ pub(crate) const FIRST_SHIFT: u64 = 8;
 pub(crate) const LAST_SHIFT: u64 = 40;
 pub(crate) const LOW_SHIFT: u64 = 72;
 pub(crate) const HIGH_SHIFT: u64 = 136;
+/// Bit offsets of the packed exclusion fields (the count occupies the low 8 bits).
+pub(crate) const EXCLUSION_FIRST_SHIFT: u64 = 8;
+pub(crate) const EXCLUSION_LOW_SHIFT: u64 = 40;
+pub(crate) const EXCLUSION_HIGH_SHIFT: u64 = 104;
 
 /// One clause slot, as the circuit sees it: a clause, or `None` for a disabled (padding) slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,7 +79,6 @@ impl ClauseSlot {
         let f = self.fields();
         let flags =
             u64::from(f.enabled) | u64::from(f.negated) << 1 | u64::from(self.or_previous) << 2;
-        let shifted = |value: u64, shift: u64| Fr::from(value) * Fr::from(2u64).pow([shift]);
         Fr::from(flags)
             + shifted(u64::from(f.first), FIRST_SHIFT)
             + shifted(u64::from(f.last), LAST_SHIFT)
@@ -77,8 +87,54 @@ impl ClauseSlot {
     }
 }
 
-/// The predicate's clauses in slot order, padded with disabled slots to `K`.
-pub(crate) fn lower(predicate: &Predicate, shape: &CircuitShape) -> Result<Vec<ClauseSlot>> {
+/// One none-of slot: an exclusion, or `None` for a disabled (padding) slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ExclusionSlot {
+    pub(crate) exclusion: Option<Exclusion>,
+}
+
+/// An exclusion slot's fields as integers, zero for a disabled slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ExclusionFields {
+    /// Indices covered, `0` when disabled.
+    pub(crate) count: u8,
+    pub(crate) first: u32,
+    pub(crate) low: u64,
+    pub(crate) high: u64,
+}
+
+impl ExclusionSlot {
+    pub(crate) fn fields(&self) -> ExclusionFields {
+        self.exclusion
+            .map_or_else(ExclusionFields::default, |e| ExclusionFields {
+                // `Exclusion::new` bounds the width by 16.
+                count: (e.last() - e.first() + 1) as u8,
+                first: e.first(),
+                low: e.interval().0,
+                high: e.interval().1,
+            })
+    }
+
+    /// The slot packed into one field element, as the circuit packs it.
+    pub(crate) fn packed(&self) -> Fr {
+        let f = self.fields();
+        Fr::from(f.count)
+            + shifted(u64::from(f.first), EXCLUSION_FIRST_SHIFT)
+            + shifted(f.low, EXCLUSION_LOW_SHIFT)
+            + shifted(f.high, EXCLUSION_HIGH_SHIFT)
+    }
+}
+
+fn shifted(value: u64, shift: u64) -> Fr {
+    Fr::from(value) * Fr::from(2u64).pow([shift])
+}
+
+/// The predicate's clauses in slot order, padded with disabled slots to `K`, and its exclusions
+/// padded to `E`.
+pub(crate) fn lower(
+    predicate: &Predicate,
+    shape: &CircuitShape,
+) -> Result<(Vec<ClauseSlot>, Vec<ExclusionSlot>)> {
     predicate.check_fits(shape)?;
     let mut slots: Vec<ClauseSlot> = predicate
         .groups()
@@ -94,18 +150,37 @@ pub(crate) fn lower(predicate: &Predicate, shape: &CircuitShape) -> Result<Vec<C
         })
         .collect();
     slots.resize(usize::from(shape.max_clauses()), ClauseSlot::default());
-    Ok(slots)
+    let mut exclusions: Vec<ExclusionSlot> = predicate
+        .exclusions()
+        .iter()
+        .map(|e| ExclusionSlot {
+            exclusion: Some(*e),
+        })
+        .collect();
+    exclusions.resize(
+        usize::from(shape.max_exclusions()),
+        ExclusionSlot::default(),
+    );
+    Ok((slots, exclusions))
 }
 
 /// Native digest of lowered slots; the circuit recomputes exactly this.
-pub(crate) fn digest(shape: &CircuitShape, slots: &[ClauseSlot]) -> Fr {
-    let mut inputs = Vec::with_capacity(3 + slots.len());
+pub(crate) fn digest(
+    schema_tag: Fr,
+    shape: &CircuitShape,
+    slots: &[ClauseSlot],
+    exclusions: &[ExclusionSlot],
+) -> Fr {
+    let mut inputs = Vec::with_capacity(5 + slots.len() + exclusions.len());
     inputs.extend([
         tag_predicate(),
+        schema_tag,
         Fr::from(shape.num_attributes()),
         Fr::from(shape.max_clauses()),
+        Fr::from(shape.max_exclusions()),
     ]);
     inputs.extend(slots.iter().map(ClauseSlot::packed));
+    inputs.extend(exclusions.iter().map(ExclusionSlot::packed));
     hash(&inputs)
 }
 
@@ -114,7 +189,11 @@ mod tests {
     use super::*;
 
     fn shape(k: u16) -> CircuitShape {
-        CircuitShape::new(16, k).expect("shape")
+        CircuitShape::new(16, k, 1).expect("shape")
+    }
+
+    fn schema() -> crate::Schema {
+        crate::Schema::clinical_v1()
     }
 
     fn clause(index: u32, low: u64, high: u64, negated: bool) -> Clause {
@@ -123,12 +202,17 @@ mod tests {
 
     #[test]
     fn groups_become_or_chains_and_padding_is_disabled() {
-        let p = Predicate::new(vec![
-            vec![clause(1, 1, 2, false)],
-            vec![clause(2, 3, 4, true), clause(3, 5, 6, false)],
-        ])
+        let p = Predicate::new(
+            &schema(),
+            vec![
+                vec![clause(1, 1, 2, false)],
+                vec![clause(2, 3, 4, true), clause(3, 5, 6, false)],
+            ],
+            vec![],
+        )
         .expect("p");
-        let slots = lower(&p, &shape(4)).expect("fits");
+        let (slots, exclusions) = lower(&p, &shape(4)).expect("fits");
+        assert_eq!(exclusions, [ExclusionSlot::default()]);
         let flags: Vec<_> = slots
             .iter()
             .map(|s| (s.fields().enabled, s.fields().negated, s.or_previous))
@@ -149,17 +233,31 @@ mod tests {
     fn digest_separates_structure_values_and_shape() {
         let a = clause(1, 1, 2, false);
         let b = clause(2, 1, 2, false);
-        let and = Predicate::new(vec![vec![a], vec![b]]).expect("p");
-        let or = Predicate::new(vec![vec![a, b]]).expect("p");
-        let negated = Predicate::new(vec![vec![a], vec![clause(2, 1, 2, true)]]).expect("p");
-        let shifted = Predicate::new(vec![vec![a], vec![clause(2, 1, 3, false)]]).expect("p");
-        let digests = [&and, &or, &negated, &shifted].map(|p| p.digest(&shape(4)).expect("fits"));
+        let s = schema();
+        let p = |groups, exclusions| Predicate::new(&s, groups, exclusions).expect("p");
+        let and = p(vec![vec![a], vec![b]], vec![]);
+        let or = p(vec![vec![a, b]], vec![]);
+        let negated = p(vec![vec![a], vec![clause(2, 1, 2, true)]], vec![]);
+        let shifted = p(vec![vec![a], vec![clause(2, 1, 3, false)]], vec![]);
+        let none_of = p(
+            vec![vec![a], vec![b]],
+            vec![Exclusion::new(2, 2, 1, 2).expect("e")],
+        );
+        let digests =
+            [&and, &or, &negated, &shifted, &none_of].map(|p| p.digest(&shape(4)).expect("fits"));
         for (i, x) in digests.iter().enumerate() {
             for y in &digests[i + 1..] {
                 assert_ne!(x, y);
             }
         }
         assert_ne!(and.digest(&shape(4)), and.digest(&shape(5)));
+        let more_exclusions = CircuitShape::new(16, 4, 2).expect("shape");
+        assert_ne!(and.digest(&shape(4)), and.digest(&more_exclusions));
+        let other_schema =
+            crate::Schema::new("clinical_v2", schema().attributes().to_vec()).expect("schema");
+        let same_clauses =
+            Predicate::new(&other_schema, vec![vec![a], vec![b]], vec![]).expect("p");
+        assert_ne!(and.digest(&shape(4)), same_clauses.digest(&shape(4)));
     }
 
     #[test]
@@ -176,5 +274,14 @@ mod tests {
             + Fr::from(u64::MAX) * two.pow([136u64]);
         assert_eq!(slot.packed(), expected);
         assert_eq!(ClauseSlot::default().packed(), Fr::from(0u64));
+        let exclusion = ExclusionSlot {
+            exclusion: Some(Exclusion::new(3, 18, 9, u64::MAX).expect("e")),
+        };
+        let expected = Fr::from(16u64)
+            + Fr::from(3u64) * two.pow([8u64])
+            + Fr::from(9u64) * two.pow([40u64])
+            + Fr::from(u64::MAX) * two.pow([104u64]);
+        assert_eq!(exclusion.packed(), expected);
+        assert_eq!(ExclusionSlot::default().packed(), Fr::from(0u64));
     }
 }

@@ -65,7 +65,7 @@ pub(super) fn schema() -> Schema {
             FhirSource::ObservationLoinc(loinc.iter().map(|c| c.to_string()).collect()),
         )
     }));
-    match Schema::new(attributes) {
+    match Schema::new("clinical_v1", attributes) {
         Ok(schema) => schema,
         // The table above is a constant; the unit test `clinical_schema_is_valid` pins it.
         Err(e) => unreachable!("clinical_v1 schema is invalid: {e}"),
@@ -84,5 +84,6 @@ mod tests {
             3 + DIAGNOSIS_SLOTS + OBSERVATIONS.len() as u32
         );
         assert_eq!(schema.num_attributes(), 37);
+        assert_eq!(schema.id(), "clinical_v1");
     }
 }

@@ -141,15 +141,21 @@ impl Attribute {
 /// An ordered list of attributes; attribute `i` occupies the indices after those of `0..i`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schema {
+    id: &'static str,
     attributes: Vec<Attribute>,
     offsets: Vec<u32>,
     num_attributes: u32,
 }
 
 impl Schema {
-    /// Validates names (unique, `[a-z][a-z0-9_]*`, not a keyword of the predicate text), slot
+    /// Validates the id (`[a-z][a-z0-9_]*`, at most 32 bytes, versioned like `clinical_v1`),
+    /// attribute names (unique, `[a-z][a-z0-9_]*`, not a keyword of the predicate text), slot
     /// counts (≥ 1) and the total size (≤ 2^20 indices).
-    pub fn new(attributes: Vec<Attribute>) -> Result<Self> {
+    ///
+    /// The id is hashed into every commitment and predicate digest made with the schema: two
+    /// schemas with different ids never accept each other's commitments, even with the same `N`.
+    pub fn new(id: &'static str, attributes: Vec<Attribute>) -> Result<Self> {
+        check_schema_id(id)?;
         let mut offsets = Vec::with_capacity(attributes.len());
         let mut total: u32 = 0;
         for (i, attribute) in attributes.iter().enumerate() {
@@ -176,6 +182,7 @@ impl Schema {
             return Err(ZkError::InvalidSchema("no attributes".into()));
         }
         Ok(Self {
+            id,
             attributes,
             offsets,
             num_attributes: total,
@@ -185,6 +192,11 @@ impl Schema {
     /// The built-in clinical schema, version 1 (documented in the crate README).
     pub fn clinical_v1() -> Self {
         clinical::schema()
+    }
+
+    /// The schema id, e.g. `clinical_v1`.
+    pub fn id(&self) -> &'static str {
+        self.id
     }
 
     /// `N`: total number of indices (record length).
@@ -238,6 +250,27 @@ impl Schema {
     }
 }
 
+/// Longest schema id.
+pub(crate) const MAX_SCHEMA_ID: usize = 32;
+
+/// A schema id is `[a-z][a-z0-9_]*`, 1 to 32 bytes.
+pub(crate) fn check_schema_id(id: &str) -> Result<()> {
+    let mut bytes = id.bytes();
+    let valid = id.len() <= MAX_SCHEMA_ID
+        && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(ZkError::InvalidSchema(format!("bad schema id `{id}`")))
+    }
+}
+
+/// The schema id as a field element, hashed into commitments and predicate digests.
+pub(crate) fn schema_tag(id: &str) -> crate::poseidon::Fr {
+    crate::poseidon::hash_to_field(b"medchain/zk/schema/v1", id.as_bytes())
+}
+
 /// Keywords of the predicate text form, which cannot name attributes.
 const RESERVED: [&str; 4] = ["and", "or", "in", "not"];
 
@@ -276,17 +309,20 @@ mod tests {
     #[test]
     fn invalid_schemas_are_refused() {
         let int = |name: &str| Attribute::new(name, Encoding::Integer, FhirSource::None);
-        assert!(Schema::new(vec![]).is_err());
-        assert!(Schema::new(vec![int("a"), int("a")]).is_err());
-        assert!(Schema::new(vec![int("Age")]).is_err());
-        assert!(Schema::new(vec![int("1st")]).is_err());
-        assert!(Schema::new(vec![int("")]).is_err());
-        assert!(Schema::new(vec![int("and")]).is_err());
+        assert!(Schema::new("", vec![int("a")]).is_err());
+        assert!(Schema::new("Clinical", vec![int("a")]).is_err());
+        assert!(Schema::new("a_very_long_schema_identifier_v12", vec![int("a")]).is_err());
+        assert_ne!(schema_tag("clinical_v1"), schema_tag("clinical_v2"));
+        assert!(Schema::new("t", vec![int("a"), int("a")]).is_err());
+        assert!(Schema::new("t", vec![int("Age")]).is_err());
+        assert!(Schema::new("t", vec![int("1st")]).is_err());
+        assert!(Schema::new("t", vec![int("")]).is_err());
+        assert!(Schema::new("t", vec![int("and")]).is_err());
         let empty = Attribute::multi("x", Encoding::Integer, 0, FhirSource::None);
-        assert!(Schema::new(vec![empty]).is_err());
+        assert!(Schema::new("t", vec![empty]).is_err());
         let huge = Attribute::multi("x", Encoding::Integer, MAX_ATTRIBUTES, FhirSource::None);
-        assert!(Schema::new(vec![huge.clone()]).is_ok());
-        assert!(Schema::new(vec![huge, int("y")]).is_err());
+        assert!(Schema::new("t", vec![huge.clone()]).is_ok());
+        assert!(Schema::new("t", vec![huge, int("y")]).is_err());
     }
 
     #[test]
