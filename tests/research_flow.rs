@@ -204,6 +204,15 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
         balance > 0 && balance < 500,
         "the one-time address holds the reward less the fee it paid: {paid}"
     );
+    let history = network.json(&["token", "history", "--address", &payee]);
+    assert!(
+        history["entries"]
+            .as_array()
+            .is_some_and(|entries| entries.iter().any(|entry| {
+                entry["id"]["kind"] == "study_reward" && entry["id"]["amount"] == 500
+            })),
+        "the reward is in the one-time address's history: {history}"
+    );
     let after = study(&network, &diabetes);
     assert_eq!(
         (number(&after["enrolled"]), number(&after["pooled"])),
