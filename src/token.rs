@@ -261,6 +261,9 @@ fn ledger_kind(kind: LedgerKind) -> &'static str {
         LedgerKind::Staked => "staked",
         LedgerKind::Unstaked => "unstaked",
         LedgerKind::Slashed => "slashed",
+        LedgerKind::StudyFunded => "study funded",
+        LedgerKind::StudyReward => "study reward",
+        LedgerKind::StudyRefund => "study refund",
     }
 }
 
@@ -273,6 +276,7 @@ fn signed_amount(entry: &LedgerEntry) -> String {
             | LedgerKind::EscrowLocked
             | LedgerKind::Staked
             | LedgerKind::Slashed
+            | LedgerKind::StudyFunded
     );
     format!("{}{}", if outgoing { "-" } else { "+" }, entry.amount)
 }

@@ -19,7 +19,7 @@ pub fn zk_wire(data: &[u8]) {
     let zk = fixtures::zk();
     match choice {
         0 => {
-            if let Some(proof) = canonical(bytes, Proof::from_bytes, Proof::to_bytes)
+            if let Some(proof) = canonical(bytes, Proof::from_bytes, |p| p.to_bytes().to_vec())
                 && verify(&zk.verifying_key, &zk.statement, &proof) == Ok(true)
             {
                 let other = other_nullifier(&zk.statement);

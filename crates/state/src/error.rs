@@ -4,7 +4,9 @@
 use medchain_types::Address;
 use medchain_types::IdentityName;
 use medchain_types::token::{LockTime, OutPoint};
-use medchain_types::{ChainId, ConsentId, EmergencyId, OrgName, OrgState, RecordId};
+use medchain_types::{
+    ChainId, ConsentId, EmergencyId, EnrolmentId, OrgName, OrgState, Purpose, RecordId, StudyId,
+};
 
 /// Why the state could not be read, or a block cannot be executed on it.
 ///
@@ -131,8 +133,8 @@ pub enum ExecError {
     /// S2-register: an address belongs to at most one organisation.
     #[error("sender is already a member of {0}")]
     AlreadyMember(OrgName),
-    /// S2-state: only the regulator changes states.
-    #[error("only the regulator may change an organisation's state")]
+    /// S2-state: only the regulator changes states; it alone registers circuits (S4-flow).
+    #[error("only the regulator may change an organisation's state or register a circuit")]
     NotRegulator,
     /// No organisation has this name.
     #[error("unknown organisation {0}")]
@@ -507,9 +509,153 @@ pub enum ExecError {
     /// The payer refunds only once the refund time has come.
     #[error("the payer may refund only after the escrow's refund time")]
     RefundNotYet,
-    /// Placeholder until the research module lands on this branch.
-    #[error("research transactions are not executed yet")]
-    ResearchPending,
+
+    // Research market (issue 12, S4-flow, S4-exclusive).
+    /// A circuit with this verifying key is registered already.
+    #[error("a circuit with this verifying key is registered already")]
+    CircuitExists,
+    /// The verifying key does not decode, or is degenerate (it would accept forged proofs).
+    #[error("unusable verifying key: {0}")]
+    BadVerifyingKey(String),
+    /// No circuit is registered under this verifying key digest.
+    #[error("no circuit is registered under verifying key digest {0}; the regulator registers it")]
+    UnknownCircuit(String),
+    /// Only a patient identity files a nullifier key.
+    #[error("only a patient identity files a nullifier key; enrol as a patient first")]
+    NotAPatient,
+    /// A value that must be a BN254 scalar field element is not one (canonical, below the
+    /// modulus).
+    #[error("the {0} is not a canonical field element")]
+    NotAFieldElement(&'static str),
+    /// The patient has filed its nullifier key already (it is set once).
+    #[error("this patient's nullifier key is set already")]
+    NullifierKeyExists,
+    /// The record's patient has filed no nullifier key, so no commitment can bind it.
+    #[error(
+        "patient {0} has filed no nullifier key; the patient files research.nullifier_key first"
+    )]
+    NoNullifierKey(Address),
+    /// The record's commitment is attested already (one attestation per record).
+    #[error("record {0} is attested already")]
+    AlreadyAttested(RecordId),
+    /// Only the hospital identity of the organisation that released a record attests it.
+    #[error("sender is not the hospital identity of the organisation that released {0}")]
+    NotRecordHospital(RecordId),
+    /// The accumulator of attested commitments holds 2^24 leaves: it is full.
+    #[error("the accumulator of attested commitments is full")]
+    AccumulatorFull,
+    /// Only a member of an audited cloud organisation registers as a proxy.
+    #[error("only a member of an audited cloud organisation registers as a re-encryption proxy")]
+    NotCloudMember,
+    /// The sender is a registered proxy already.
+    #[error("the sender is a registered proxy already")]
+    ProxyExists,
+    /// Only a member of an audited research organisation publishes a study.
+    #[error("only a member of an audited research organisation publishes a study")]
+    NotResearchMember,
+    /// A study's purpose must be research.
+    #[error("a study's purpose must be research, not {0:?}")]
+    NotResearchPurpose(Purpose),
+    /// The study's predicate does not decode.
+    #[error("unusable predicate: {0}")]
+    BadPredicate(String),
+    /// The predicate does not fit the circuit (too many clauses, or attributes beyond it).
+    #[error("the predicate does not fit the study's circuit: {0}")]
+    PredicateTooLarge(String),
+    /// The threshold must be between 1 and the number of proxies.
+    #[error("threshold {threshold} must be between 1 and the {proxies} proxies named")]
+    BadThreshold {
+        /// The threshold asked.
+        threshold: u8,
+        /// Proxies named.
+        proxies: usize,
+    },
+    /// A proxy is named twice.
+    #[error("proxy {0} is named twice")]
+    DuplicateProxy(Address),
+    /// A named proxy is not registered.
+    #[error("{0} is not a registered re-encryption proxy")]
+    UnknownProxy(Address),
+    /// A study must accept at least one participant.
+    #[error("a study must accept at least one participant")]
+    NoParticipants,
+    /// The study's deadline is not after the block's time.
+    #[error("the study's deadline must be after the block's time")]
+    DeadlineInPast,
+    /// Only the study's researcher funds and refunds it.
+    #[error("only the study's researcher may do this")]
+    NotResearcher,
+    /// No study has this id.
+    #[error("unknown study {0}")]
+    UnknownStudy(StudyId),
+    /// The study's deadline has passed: no more funding or enrolment.
+    #[error("the study closed at {deadline_ms} ms")]
+    StudyClosed {
+        /// Its deadline, unix milliseconds.
+        deadline_ms: u64,
+    },
+    /// The study has its maximum number of participants.
+    #[error("the study is full ({max} participants)")]
+    StudyFull {
+        /// Its maximum.
+        max: u32,
+    },
+    /// The study's pool cannot pay the reward.
+    #[error(
+        "the study's pool ({pooled}) cannot pay its reward ({reward}); its researcher funds it"
+    )]
+    StudyUnfunded {
+        /// Tokens in the pool.
+        pooled: u64,
+        /// The reward per enrolment.
+        reward: u64,
+    },
+    /// Funding must add tokens.
+    #[error("funding must add at least one token")]
+    ZeroFunding,
+    /// The proof's accumulator root was never the chain's: the commitment is not attested.
+    #[error(
+        "the proof's accumulator root is unknown: its commitment was not attested on this chain"
+    )]
+    UnknownRoot,
+    /// The proof or its public inputs do not decode.
+    #[error("malformed enrolment proof: {0}")]
+    MalformedProof(String),
+    /// The proof does not verify against the study's statement.
+    #[error(
+        "the enrolment proof does not verify for this study, predicate, root and sender's keys"
+    )]
+    ProofRejected,
+    /// The nullifier was used in this study: the patient is enrolled already.
+    #[error("this patient is enrolled in the study already")]
+    AlreadyEnrolled,
+    /// The record is licensed exclusively to another study (S4-exclusive).
+    #[error("the record is licensed exclusively to study {study}")]
+    ExclusivelyLicensed {
+        /// The study holding the licence.
+        study: StudyId,
+    },
+    /// An exclusive study refuses a record shared before with another study (S4-exclusive).
+    #[error("the record was shared with a study before, so it cannot be licensed exclusively")]
+    SharedBefore,
+    /// No enrolment has this id.
+    #[error("unknown enrolment {0}")]
+    UnknownEnrolment(EnrolmentId),
+    /// Only one of the study's proxies logs re-encryptions of its records.
+    #[error("sender is not one of the study's proxies")]
+    NotStudyProxy,
+    /// The proxy has logged this enrolment's re-encryption already.
+    #[error("this proxy has logged re-encrypting the enrolment already")]
+    AlreadyLogged,
+    /// The study is still open: its pool returns only after the deadline.
+    #[error("the study is open until {deadline_ms} ms; refund after its deadline")]
+    StudyStillOpen {
+        /// Its deadline, unix milliseconds.
+        deadline_ms: u64,
+    },
+    /// The study's pool is empty.
+    #[error("the study's pool is empty")]
+    NothingToRefund,
 }
 
 impl ExecError {
@@ -618,7 +764,44 @@ impl ExecError {
             Self::EscrowAlreadySettled => "escrow_already_settled",
             Self::NotEscrowParty => "not_escrow_party",
             Self::RefundNotYet => "refund_not_yet",
-            Self::ResearchPending => "research_pending",
+            Self::CircuitExists => "circuit_exists",
+            Self::BadVerifyingKey(_) => "bad_verifying_key",
+            Self::UnknownCircuit(_) => "unknown_circuit",
+            Self::NotAPatient => "not_a_patient",
+            Self::NotAFieldElement(_) => "not_a_field_element",
+            Self::NullifierKeyExists => "nullifier_key_exists",
+            Self::NoNullifierKey(_) => "no_nullifier_key",
+            Self::AlreadyAttested(_) => "already_attested",
+            Self::NotRecordHospital(_) => "not_record_hospital",
+            Self::AccumulatorFull => "accumulator_full",
+            Self::NotCloudMember => "not_cloud_member",
+            Self::ProxyExists => "proxy_exists",
+            Self::NotResearchMember => "not_research_member",
+            Self::NotResearchPurpose(_) => "not_research_purpose",
+            Self::BadPredicate(_) => "bad_predicate",
+            Self::PredicateTooLarge(_) => "predicate_too_large",
+            Self::BadThreshold { .. } => "bad_threshold",
+            Self::DuplicateProxy(_) => "duplicate_proxy",
+            Self::UnknownProxy(_) => "unknown_proxy",
+            Self::NoParticipants => "no_participants",
+            Self::DeadlineInPast => "deadline_in_past",
+            Self::NotResearcher => "not_researcher",
+            Self::UnknownStudy(_) => "unknown_study",
+            Self::StudyClosed { .. } => "study_closed",
+            Self::StudyFull { .. } => "study_full",
+            Self::StudyUnfunded { .. } => "study_unfunded",
+            Self::ZeroFunding => "zero_funding",
+            Self::UnknownRoot => "unknown_root",
+            Self::MalformedProof(_) => "malformed_proof",
+            Self::ProofRejected => "proof_rejected",
+            Self::AlreadyEnrolled => "already_enrolled",
+            Self::ExclusivelyLicensed { .. } => "exclusively_licensed",
+            Self::SharedBefore => "shared_before",
+            Self::UnknownEnrolment(_) => "unknown_enrolment",
+            Self::NotStudyProxy => "not_study_proxy",
+            Self::AlreadyLogged => "already_logged",
+            Self::StudyStillOpen { .. } => "study_still_open",
+            Self::NothingToRefund => "nothing_to_refund",
         }
     }
 }

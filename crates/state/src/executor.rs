@@ -10,7 +10,8 @@
 use crate::{
     ExecError, StateError, StateRead, StateReadExt, access, consent,
     context::{BlockWrites, TxContext},
-    emergency, identity, keys, licence, pkg, records, registry, revocation, staking, token, tree,
+    emergency, identity, keys, licence, pkg, records, registry, research, revocation, staking,
+    token, tree,
     values::{BlockInfo, ChainConfig, StateValue, TokenConfig},
 };
 use jmt::storage::{TreeReader, TreeUpdateBatch};
@@ -180,7 +181,7 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
                 staking::execute(&mut ctx, payload)?
             }
             Payload::Token(_) | Payload::Stake(_) => return Err(ExecError::NoTokens),
-            Payload::Research(_) => return Err(ExecError::ResearchPending),
+            Payload::Research(payload) => research::execute(&mut ctx, payload)?,
         };
         // Read again: the module may have moved the sender's balance.
         let mut account = ctx.value(&account_key)?.unwrap_or_default();

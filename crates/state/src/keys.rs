@@ -52,12 +52,27 @@
 //! | `unbond/<candidate><delegator>` | [`Unbonding`] | staking: a delegator's shares of an unbonding pool |
 //! | `vset/<epoch u64 BE>` | [`ValidatorSet`] | staking: an epoch's elected validators (vset/0 at genesis) |
 //! | `slashed/<epoch u64 BE><address>` | [`SlashRecord`] | staking: a validator slashed for equivocating in an epoch |
+//! | `zkcircuit/<vk digest>` | [`Circuit`] | research: a circuit's verifying key, registered by the regulator (S4-flow) |
+//! | `nullkey/<address>` | [`Hash32`] | research: a patient's nullifier key, set once |
+//! | `attested/<record id>` | [`Attestation`] | research: a hospital's commitment to a record, one per record |
+//! | `cfg/accumulator` | [`AccumulatorState`] | research: the accumulator of attested commitments |
+//! | `accroot/<root>` | `u64` (leaves) | research: every accumulator root there has been |
+//! | `attlist/<seq u64 BE>` | [`Hash32`] | research: every attested commitment, in leaf order |
+//! | `proxy/<address>` | [`Proxy`] | research: a re-encryption proxy |
+//! | `study/<study id>` | [`Study`] | research: a study contract and its pool |
+//! | `studies/<seq u64 BE>` | [`StudyId`] | research: every study, in publication order |
+//! | `studynull/<study id><nullifier>` | [`EnrolmentId`] | research: a nullifier used in a study (one enrolment per patient and study) |
+//! | `exclnull/<exclusivity nullifier>` | [`Exclusivity`] | research: a record's exclusive licence and uses (S4-exclusive) |
+//! | `enrol/<enrolment id>` | [`Enrolment`] | research: an accepted enrolment |
+//! | `studyenrol/<study id><seq u64 BE>` | [`EnrolmentId`] | research: a study's enrolments, in order |
+//! | `reenc/<enrolment id><seq u64 BE>` | [`Address`] | research: the proxies that re-encrypted an enrolment's record |
 //!
 //! The `patrec`, `patcon`, `orgmem`, `orgs`, `entries`, `notif`, `liclist`, `emerglist`,
-//! `grantcon`, `cands` and `orgcands` keys are [`StateList`]s: append-only, gapless lists that make "my records",
-//! "my consents", "my entries", "emergencies about me", "our members", "the organisations",
-//! "the licences", "every break-glass request" and "consents granted to me" provable without
-//! knowing any id.
+//! `grantcon`, `cands`, `orgcands`, `attlist`, `studies`, `studyenrol` and `reenc` keys are
+//! [`StateList`]s: append-only, gapless lists that make "my records", "my consents", "my
+//! entries", "emergencies about me", "our members", "the organisations", "the licences", "every
+//! break-glass request", "consents granted to me", "the attested commitments", "the studies", "a
+//! study's enrolments" and "who re-encrypted it" provable without knowing any id.
 //! Unlike the access log they keep no length key, so appending is one write (releases and
 //! grants are hot; a second write per append cost about a third of the storage throughput):
 //! the length `n` is where the entries stop, proven by entry `n - 1`'s inclusion and entry
@@ -75,13 +90,14 @@ use crate::values::{
     AccessLogEntry, Account, BlockInfo, ChainConfig, Consent, Membership, Org, PkgState, Record,
     StateValue, StoragePointer,
 };
+use crate::values::{AccumulatorState, Attestation, Circuit, Enrolment, Exclusivity, Proxy, Study};
 use crate::values::{Candidate, Delegation, SlashRecord, Unbonding, ValidatorSet};
 use crate::values::{EmergencyRecord, EmrEntryRecord, VouchingKey};
 use crate::values::{EpochState, Escrow, LedgerEntry, Output, Supply, TokenConfig};
 use crate::values::{IdentityRecord, Licence, Revocation};
 use medchain_types::{
-    Address, ConsentId, ContentHash, DealerLogBytes, EmergencyId, EntryId, EscrowId, IdentityName,
-    OrgName, Purpose, RecordId, token::OutPoint,
+    Address, ConsentId, ContentHash, DealerLogBytes, EmergencyId, EnrolmentId, EntryId, EscrowId,
+    Hash32, IdentityName, OrgName, Purpose, RecordId, StudyId, token::OutPoint,
 };
 use std::{fmt, marker::PhantomData};
 
@@ -187,6 +203,35 @@ pub const UNBONDING: &[u8] = b"unbond/";
 pub const VALIDATOR_SET: &[u8] = b"vset/";
 /// Namespace of [`slash`].
 pub const SLASHED: &[u8] = b"slashed/";
+// Research market (issue 12).
+/// Namespace of [`circuit`].
+pub const CIRCUIT: &[u8] = b"zkcircuit/";
+/// Namespace of [`nullifier_key`].
+pub const NULLIFIER_KEY: &[u8] = b"nullkey/";
+/// Namespace of [`attestation`].
+pub const ATTESTED: &[u8] = b"attested/";
+/// Namespace of [`accumulator`].
+pub const ACCUMULATOR: &[u8] = b"cfg/accumulator";
+/// Namespace of [`accumulator_root`].
+pub const ACCUMULATOR_ROOT: &[u8] = b"accroot/";
+/// Namespace of [`attested_commitments`].
+pub const ATTESTED_COMMITMENTS: &[u8] = b"attlist/";
+/// Namespace of [`proxy`].
+pub const PROXY: &[u8] = b"proxy/";
+/// Namespace of [`study`].
+pub const STUDY: &[u8] = b"study/";
+/// Namespace of [`studies`].
+pub const STUDIES: &[u8] = b"studies/";
+/// Namespace of [`study_nullifier`].
+pub const STUDY_NULLIFIER: &[u8] = b"studynull/";
+/// Namespace of [`exclusivity`].
+pub const EXCLUSIVITY: &[u8] = b"exclnull/";
+/// Namespace of [`enrolment`].
+pub const ENROLMENT: &[u8] = b"enrol/";
+/// Namespace of [`study_enrolments`].
+pub const STUDY_ENROLMENTS: &[u8] = b"studyenrol/";
+/// Namespace of [`reencryptions`].
+pub const REENCRYPTIONS: &[u8] = b"reenc/";
 
 /// Longest key the layout produces (`grant/` + 32 + 32 + 1); bounds decoding of proofs.
 pub const MAX_KEY_LEN: usize = 128;
@@ -655,6 +700,87 @@ pub fn slash(epoch: u64, offender: &Address) -> StateKey<SlashRecord> {
     StateKey::new(&[SLASHED, &epoch.to_be_bytes(), offender.as_bytes()])
 }
 
+// Research market (issue 12, S4-flow, S4-exclusive).
+
+/// `zkcircuit/<vk digest>`: a registered circuit, named by its verifying key's digest.
+pub fn circuit(digest: &Hash32) -> StateKey<Circuit> {
+    StateKey::new(&[CIRCUIT, digest.as_ref()])
+}
+
+/// `nullkey/<address>`: a patient's nullifier key (set once).
+pub fn nullifier_key(patient: &Address) -> StateKey<Hash32> {
+    StateKey::new(&[NULLIFIER_KEY, patient.as_bytes()])
+}
+
+/// `attested/<record id>`: a hospital's commitment to a record.
+pub fn attestation(record: &RecordId) -> StateKey<Attestation> {
+    StateKey::new(&[ATTESTED, record.as_bytes()])
+}
+
+/// `cfg/accumulator`: the accumulator of attested commitments; absent before the first.
+pub fn accumulator() -> StateKey<AccumulatorState> {
+    StateKey::new(&[ACCUMULATOR])
+}
+
+/// `accroot/<root>`: the number of leaves the accumulator had when its root was `root`. Every
+/// root stays, so a proof made against an older root still enrols.
+pub fn accumulator_root(root: &Hash32) -> StateKey<u64> {
+    StateKey::new(&[ACCUMULATOR_ROOT, root.as_ref()])
+}
+
+/// Every attested commitment, in leaf order (`attlist/<seq>`): what a patient rebuilds the
+/// accumulator from to prove membership without asking for its own path.
+pub fn attested_commitments() -> StateList<Hash32> {
+    StateList::new(ATTESTED_COMMITMENTS, &[])
+}
+
+/// `proxy/<address>`: a registered re-encryption proxy.
+pub fn proxy(address: &Address) -> StateKey<Proxy> {
+    StateKey::new(&[PROXY, address.as_bytes()])
+}
+
+/// `study/<study id>`: a study contract.
+pub fn study(id: &StudyId) -> StateKey<Study> {
+    StateKey::new(&[STUDY, id.as_bytes()])
+}
+
+/// Every study, in publication order (`studies/<seq>` → study id).
+pub fn studies() -> IndexList<StudyId, Study> {
+    IndexList {
+        list: StateList::new(STUDIES, &[]),
+        item: study,
+    }
+}
+
+/// `studynull/<study id><nullifier>`: the enrolment that used `nullifier` in `study`.
+pub fn study_nullifier(study: &StudyId, nullifier: &Hash32) -> StateKey<EnrolmentId> {
+    StateKey::new(&[STUDY_NULLIFIER, study.as_bytes(), nullifier.as_ref()])
+}
+
+/// `exclnull/<exclusivity nullifier>`: how a record's exclusivity nullifier was used.
+pub fn exclusivity(nullifier: &Hash32) -> StateKey<Exclusivity> {
+    StateKey::new(&[EXCLUSIVITY, nullifier.as_ref()])
+}
+
+/// `enrol/<enrolment id>`: an accepted enrolment.
+pub fn enrolment(id: &EnrolmentId) -> StateKey<Enrolment> {
+    StateKey::new(&[ENROLMENT, id.as_bytes()])
+}
+
+/// A study's enrolments, in order (`studyenrol/<study id><seq>` → enrolment id).
+pub fn study_enrolments(study: &StudyId) -> IndexList<EnrolmentId, Enrolment> {
+    IndexList {
+        list: StateList::new(STUDY_ENROLMENTS, study.as_bytes()),
+        item: enrolment,
+    }
+}
+
+/// The proxies that logged re-encrypting an enrolment's record, in order
+/// (`reenc/<enrolment id><seq>` → proxy address).
+pub fn reencryptions(enrolment: &EnrolmentId) -> StateList<Address> {
+    StateList::new(REENCRYPTIONS, enrolment.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -710,6 +836,20 @@ mod tests {
             UNBONDING,
             VALIDATOR_SET,
             SLASHED,
+            CIRCUIT,
+            NULLIFIER_KEY,
+            ATTESTED,
+            ACCUMULATOR,
+            ACCUMULATOR_ROOT,
+            ATTESTED_COMMITMENTS,
+            PROXY,
+            STUDY,
+            STUDIES,
+            STUDY_NULLIFIER,
+            EXCLUSIVITY,
+            ENROLMENT,
+            STUDY_ENROLMENTS,
+            REENCRYPTIONS,
         ];
         for (i, a) in namespaces.iter().enumerate() {
             for (j, b) in namespaces.iter().enumerate() {
@@ -832,6 +972,32 @@ mod tests {
             slash(0, &patient).as_bytes().to_vec(),
             slash(1, &patient).as_bytes().to_vec(),
             slash(0, &address(2)).as_bytes().to_vec(),
+            circuit(&record_id(1).0).as_bytes().to_vec(),
+            nullifier_key(&patient).as_bytes().to_vec(),
+            attestation(&record_id(1)).as_bytes().to_vec(),
+            accumulator().as_bytes().to_vec(),
+            accumulator_root(&record_id(1).0).as_bytes().to_vec(),
+            attested_commitments().entry(0).as_bytes().to_vec(),
+            proxy(&patient).as_bytes().to_vec(),
+            study(&StudyId(record_id(1).0)).as_bytes().to_vec(),
+            studies().list.entry(0).as_bytes().to_vec(),
+            study_nullifier(&StudyId(record_id(1).0), &record_id(2).0)
+                .as_bytes()
+                .to_vec(),
+            study_nullifier(&StudyId(record_id(2).0), &record_id(1).0)
+                .as_bytes()
+                .to_vec(),
+            exclusivity(&record_id(1).0).as_bytes().to_vec(),
+            enrolment(&EnrolmentId(record_id(1).0)).as_bytes().to_vec(),
+            study_enrolments(&StudyId(record_id(1).0))
+                .list
+                .entry(0)
+                .as_bytes()
+                .to_vec(),
+            reencryptions(&EnrolmentId(record_id(1).0))
+                .entry(0)
+                .as_bytes()
+                .to_vec(),
         ];
         let distinct: BTreeSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len());

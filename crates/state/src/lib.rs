@@ -5,8 +5,9 @@
 //! (S1-rights, S1-sharing, S3-share), [`identity`] (S3-register, S4-ca, vouching keys),
 //! [`licence`] (S3-register), [`revocation`] (S3-revoke), [`emergency`] (S3-emergency),
 //! [`pkg`] (the threshold PKG's key generation, S3-setup), [`token`] (fees, rewards, the
-//! UTXO set and escrow: S1-tokens, S1-utxo) and [`staking`] (delegated proof of stake,
-//! S1-dpos) — and the authenticated state they
+//! UTXO set and escrow: S1-tokens, S1-utxo), [`staking`] (delegated proof of stake,
+//! S1-dpos) and [`research`] (study contracts with on-chain zero-knowledge enrolment, S4-flow,
+//! S4-exclusive) — and the authenticated state they
 //! write: a Jellyfish Merkle tree whose root is
 //! in every header (docs/architecture.md § Authenticated state), with inclusion and exclusion
 //! [`proof`]s.
@@ -36,6 +37,7 @@ pub mod proof;
 mod read;
 pub mod records;
 pub mod registry;
+pub mod research;
 pub mod revocation;
 mod serde_hex;
 pub mod staking;

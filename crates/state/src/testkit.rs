@@ -10,6 +10,7 @@ use crate::{
     keys::{self, StateKey, StateList},
     root_at,
 };
+use ark_std::rand::{SeedableRng, rngs::StdRng};
 use commonware_cryptography::Signer;
 use group::{Curve as _, Group as _};
 use medchain_types::{
@@ -27,6 +28,10 @@ use medchain_types::{
     token::{Cosignature, LockTime, OutPoint, Payee, TransferAuthorization, TxOutput},
 };
 use medchain_types::{CandidateEndorsement, PeerAddress, StakePayload, evidence::Equivocation};
+use medchain_types::{
+    EnrolmentId, StudyId,
+    research::{ResearchPayload, ZkBytes, enrolment_binding},
+};
 
 /// Seed of the regulator's key in [`genesis_document`].
 pub const REGULATOR_SEED: u64 = 0;
@@ -1150,5 +1155,436 @@ impl Sharing {
 impl Default for Sharing {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+// Research market (issue 12, S4-flow, S4-exclusive).
+
+/// The regulator registers a circuit's verifying key (bytes of `zk::VerifyingKey::to_bytes`).
+pub fn register_circuit(verifying_key: &[u8]) -> Payload {
+    Payload::Research(ResearchPayload::RegisterCircuit {
+        schema: "clinical_v1".into(),
+        verifying_key: ZkBytes(verifying_key.to_vec()),
+        proving_key_digest: ContentHash::of(b"proving key file").0,
+    })
+}
+
+/// A patient files its nullifier key.
+pub fn nullifier_key(key: [u8; 32]) -> Payload {
+    Payload::Research(ResearchPayload::NullifierKey {
+        key: Hash32::from(key),
+    })
+}
+
+/// A hospital attests `commitment` for `record`.
+pub fn attest(record: &RecordId, commitment: [u8; 32]) -> Payload {
+    Payload::Research(ResearchPayload::Attest {
+        record: *record,
+        commitment: Hash32::from(commitment),
+    })
+}
+
+/// A cloud member registers as a proxy (an arbitrary encryption key: the chain only keeps it).
+pub fn register_proxy(proxy: &Actor) -> Payload {
+    Payload::Research(ResearchPayload::RegisterProxy {
+        encryption_key: ContentHash::of(proxy.address.as_bytes()).0,
+        url: Uri::new("http://127.0.0.1:9100").unwrap(),
+    })
+}
+
+/// The terms of a study to publish; [`StudyDraft::new`] fills the rest with workable values.
+#[derive(Clone, Debug)]
+pub struct StudyDraft {
+    pub title: String,
+    pub purpose: Purpose,
+    pub circuit: Hash32,
+    pub predicate: Vec<u8>,
+    pub reward: u64,
+    pub max_participants: u32,
+    pub deadline_ms: u64,
+    pub exclusive: bool,
+    pub proxies: Vec<Address>,
+    pub threshold: u8,
+}
+
+/// A valid-looking compressed secp256k1 point (the chain only keeps Umbral keys).
+pub fn umbral_key(tag: u8) -> ZkBytes {
+    let mut key = vec![0x02];
+    key.extend_from_slice(ContentHash::of(&[tag]).as_bytes());
+    ZkBytes(key)
+}
+
+impl StudyDraft {
+    /// A non-exclusive research study on `circuit` with `predicate`, 2-of-`proxies`, a reward
+    /// of 1 000 for up to 10 participants, closing `deadline_ms`.
+    pub fn new(circuit: Hash32, predicate: Vec<u8>, proxies: &[Address], deadline_ms: u64) -> Self {
+        Self {
+            title: "HbA1c outcomes".into(),
+            purpose: Purpose::Research,
+            circuit,
+            predicate,
+            reward: 1_000,
+            max_participants: 10,
+            deadline_ms,
+            exclusive: false,
+            proxies: proxies.to_vec(),
+            threshold: 2.min(proxies.len() as u8),
+        }
+    }
+
+    pub fn payload(&self) -> Payload {
+        Payload::Research(ResearchPayload::Publish {
+            title: self.title.clone(),
+            purpose: self.purpose,
+            circuit: self.circuit,
+            predicate: ZkBytes(self.predicate.clone()),
+            reward: self.reward,
+            max_participants: self.max_participants,
+            deadline_ms: self.deadline_ms,
+            exclusive: self.exclusive,
+            researcher_key: umbral_key(0),
+            proxies: self.proxies.clone(),
+            threshold: self.threshold,
+        })
+    }
+}
+
+pub fn fund_study(study: &StudyId, amount: u64) -> Payload {
+    Payload::Research(ResearchPayload::Fund {
+        study: *study,
+        amount,
+    })
+}
+
+pub fn reencrypted(enrolment: &EnrolmentId) -> Payload {
+    Payload::Research(ResearchPayload::Reencrypted {
+        enrolment: *enrolment,
+    })
+}
+
+pub fn refund_study(study: &StudyId) -> Payload {
+    Payload::Research(ResearchPayload::Refund { study: *study })
+}
+
+/// What tests give the research parties on a chain with tokens.
+pub const MARKET_FUNDS: u64 = 10_000_000;
+
+/// A research market on top of a [`Cast`]: its licensed `doctor` at Seoul General (whose
+/// [`HospitalDesk`] attests), its `patient` enrolled as a patient identity, a `researcher`
+/// founding the audited research organisation "Yonsei Research", and three `proxies` of the
+/// audited cloud organisation "Cloud One", registered as proxies. No circuit yet.
+pub struct Market {
+    pub world: World,
+    pub doctor: Actor,
+    pub desk: HospitalDesk,
+    pub patient: Actor,
+    pub researcher: Actor,
+    pub proxies: Vec<Actor>,
+}
+
+impl Market {
+    /// The market on a chain started from `document`; with tokens, everyone who sends is funded.
+    pub fn with_genesis(document: &Genesis) -> Self {
+        let Cast {
+            world,
+            doctor,
+            patient,
+            ..
+        } = Cast::with_genesis(document);
+        Self::open(world, doctor, patient)
+    }
+
+    /// The market on `world`, where `doctor` is licensed at the audited Seoul General (its desk
+    /// enrolled) and `patient` is not enrolled yet; on a chain with tokens, the doctor, the
+    /// desk and the patient hold funds already and the new parties are funded here.
+    pub fn open(mut world: World, doctor: Actor, patient: Actor) -> Self {
+        let researcher = Actor::new(600);
+        let proxies: Vec<Actor> = (601..604).map(Actor::new).collect();
+        if world.value(&keys::token_config()).is_some() {
+            for party in std::iter::once(&researcher).chain(&proxies) {
+                world.fund(&party.address, MARKET_FUNDS);
+            }
+        }
+        let pseudonym = IdentityName::patient_pseudonym(&patient.address);
+        world
+            .run(
+                &patient,
+                enrol(&pseudonym, Role::Patient, key_part_of(&patient.address)),
+            )
+            .unwrap();
+        world.audited_org(&researcher, &org_name("Yonsei Research"), OrgKind::Research);
+        let cloud = org_name("Cloud One");
+        world.audited_org(&proxies[0], &cloud, OrgKind::Cloud);
+        for proxy in &proxies[1..] {
+            world.run(proxy, join(&cloud, &proxies[0], proxy)).unwrap();
+        }
+        for proxy in &proxies {
+            world.run(proxy, register_proxy(proxy)).unwrap();
+        }
+        Self {
+            world,
+            doctor,
+            desk: HospitalDesk::of(&org_name("Seoul General")),
+            patient,
+            researcher,
+            proxies,
+        }
+    }
+
+    /// [`Self::with_genesis`] with the circuit of [`zk_keys`] registered; returns its id too.
+    pub fn with_circuit(document: &Genesis) -> (Self, Hash32) {
+        let mut market = Self::with_genesis(document);
+        let circuit = market.register_circuit(&zk_keys().vk.to_bytes());
+        (market, circuit)
+    }
+
+    /// A study on `circuit` asking `text` (parsed against [`zk_keys`]' schema), closing in an
+    /// hour.
+    pub fn draft(&self, circuit: Hash32, text: &str) -> StudyDraft {
+        StudyDraft::new(
+            circuit,
+            predicate(text).to_bytes(),
+            &self.proxy_addresses(),
+            self.world.timestamp_ms() + 3_600_000,
+        )
+    }
+
+    /// Publishes a study asking [`ELIGIBLE`], exclusive or not, and funds it with 5 000.
+    pub fn funded_study(&mut self, circuit: Hash32, exclusive: bool) -> StudyId {
+        let mut terms = self.draft(circuit, ELIGIBLE);
+        terms.exclusive = exclusive;
+        let study = self.publish(&terms);
+        self.fund(&study, 5_000);
+        study
+    }
+
+    /// The proxies' addresses.
+    pub fn proxy_addresses(&self) -> Vec<Address> {
+        self.proxies.iter().map(|proxy| proxy.address).collect()
+    }
+
+    /// The regulator registers `verifying_key`; returns the circuit id (its digest, from the
+    /// event).
+    pub fn register_circuit(&mut self, verifying_key: &[u8]) -> Hash32 {
+        let regulator = self.world.regulator.clone();
+        match self
+            .world
+            .run(&regulator, register_circuit(verifying_key))
+            .unwrap()
+            .as_slice()
+        {
+            [Event::CircuitRegistered { circuit }] => *circuit,
+            other => panic!("unexpected events {other:?}"),
+        }
+    }
+
+    /// The researcher publishes `draft`; returns the study id.
+    pub fn publish(&mut self, draft: &StudyDraft) -> StudyId {
+        let researcher = self.researcher.clone();
+        let tx = self.world.tx(&researcher, draft.payload());
+        self.world.run_tx(&tx).unwrap();
+        StudyId::from(tx.id())
+    }
+
+    /// The researcher adds `amount` to the study's pool.
+    pub fn fund(&mut self, study: &StudyId, amount: u64) {
+        let researcher = self.researcher.clone();
+        self.world
+            .run(&researcher, fund_study(study, amount))
+            .unwrap();
+    }
+
+    /// The doctor releases a record of the patient with content `content`.
+    pub fn release(&mut self, content: &[u8]) -> RecordId {
+        let (doctor, patient) = (self.doctor.clone(), self.patient.clone());
+        self.world.released(&doctor, &patient, content)
+    }
+
+    /// The hospital desk attests `commitment` for `record`; returns the leaf index.
+    pub fn attest(&mut self, record: &RecordId, commitment: [u8; 32]) -> u64 {
+        let desk = self.desk.actor.clone();
+        match self
+            .world
+            .run(&desk, attest(record, commitment))
+            .unwrap()
+            .as_slice()
+        {
+            [Event::RecordAttested { leaf, .. }] => *leaf,
+            other => panic!("unexpected events {other:?}"),
+        }
+    }
+
+    /// Every attested commitment, in leaf order.
+    pub fn attested_commitments(&self) -> Vec<[u8; 32]> {
+        self.world
+            .list(&keys::attested_commitments())
+            .into_iter()
+            .map(|commitment| {
+                let mut bytes = [0u8; 32];
+                bytes.copy_from_slice(commitment.as_ref());
+                bytes
+            })
+            .collect()
+    }
+}
+
+/// One key pair per test binary for the research tests: `clinical_v1` records, 2 clause slots,
+/// 1 exclusion slot, from a fixed seed (set up on first use: seconds).
+pub struct ZkKeys {
+    pub schema: zk::Schema,
+    pub pk: zk::ProvingKey,
+    pub vk: zk::VerifyingKey,
+}
+
+pub fn zk_keys() -> &'static ZkKeys {
+    static KEYS: std::sync::OnceLock<ZkKeys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let schema = zk::Schema::clinical_v1();
+        let shape = zk::CircuitShape::new(schema.num_attributes(), 2, 1).unwrap();
+        let mut rng = StdRng::seed_from_u64(12);
+        let (pk, vk) = zk::setup(&shape, &mut rng, &mut |_, _| {}).unwrap();
+        ZkKeys { schema, pk, vk }
+    })
+}
+
+/// `text` parsed against [`zk_keys`]' schema.
+pub fn predicate(text: &str) -> zk::Predicate {
+    zk::Predicate::parse(text, &zk_keys().schema).unwrap()
+}
+
+/// The predicate [`Market::funded_study`] asks: the records of [`ResearchPatient::another`]
+/// satisfy it.
+pub const ELIGIBLE: &str = "age >= 40 and hba1c >= 6.5";
+
+/// A patient with one record released at Seoul General, its commitment attested, and the
+/// secret and opening it proves with.
+pub struct ResearchPatient {
+    pub actor: Actor,
+    pub secret: zk::PatientSecret,
+    pub opening: zk::RecordOpening,
+    pub record: RecordId,
+    pub leaf: u64,
+}
+
+impl ResearchPatient {
+    /// The market's patient (enrolled already) with a record of `age` and `hba1c`.
+    pub fn first(market: &mut Market, age: &str, hba1c: &str) -> Self {
+        let actor = market.patient.clone();
+        Self::with_record(market, actor, age, hba1c)
+    }
+
+    /// Another patient (`seed`), enrolled as a patient identity and funded if the chain has
+    /// tokens, with a record of age 55 and HbA1c 7.1.
+    pub fn another(market: &mut Market, seed: u64) -> Self {
+        let actor = Actor::new(seed);
+        if market.world.value(&keys::token_config()).is_some() {
+            market.world.fund(&actor.address, MARKET_FUNDS);
+        }
+        let pseudonym = IdentityName::patient_pseudonym(&actor.address);
+        market
+            .world
+            .run(
+                &actor,
+                enrol(&pseudonym, Role::Patient, key_part_of(&actor.address)),
+            )
+            .unwrap();
+        Self::with_record(market, actor, "55", "7.1")
+    }
+
+    /// Files the patient's nullifier key unless filed, has a record released and attested.
+    pub fn with_record(market: &mut Market, actor: Actor, age: &str, hba1c: &str) -> Self {
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(actor.address.as_bytes());
+        let secret = zk::PatientSecret::from_seed(&seed);
+        let nk = secret.nullifier_key();
+        if market
+            .world
+            .value(&keys::nullifier_key(&actor.address))
+            .is_none()
+        {
+            market
+                .world
+                .run(&actor, nullifier_key(nk.to_bytes()))
+                .unwrap();
+        }
+        let values = zk_keys()
+            .schema
+            .encode(&[("age", age), ("hba1c", hba1c)])
+            .unwrap();
+        let mut rng = StdRng::seed_from_u64(u64::from(actor.address.as_bytes()[0]) + 1);
+        let opening = zk::RecordOpening::random(&zk_keys().schema, values, nk, &mut rng).unwrap();
+        let content = format!("EMR {age} {hba1c} of {}", actor.address);
+        let doctor = market.doctor.clone();
+        let record = market.world.released(&doctor, &actor, content.as_bytes());
+        let leaf = market.attest(&record, opening.commit().unwrap().to_bytes());
+        Self {
+            actor,
+            secret,
+            opening,
+            record,
+            leaf,
+        }
+    }
+
+    /// An enrolment in `study` (whose predicate is `text`) filed by `sender`, proven against
+    /// the accumulator as the chain holds it now.
+    pub fn enrolment(
+        &self,
+        market: &Market,
+        study: &StudyId,
+        text: &str,
+        sender: &Actor,
+    ) -> Payload {
+        let leaves: Vec<zk::Commitment> = market
+            .attested_commitments()
+            .iter()
+            .map(|bytes| zk::Commitment::from_bytes(bytes).unwrap())
+            .collect();
+        let path = zk::membership_path(&leaves, self.leaf).unwrap();
+        self.prove(study, text, sender, &path)
+    }
+
+    /// An enrolment proven with membership `path` (the chain's, or a made-up tree's).
+    pub fn prove(
+        &self,
+        study: &StudyId,
+        text: &str,
+        sender: &Actor,
+        path: &zk::MembershipPath,
+    ) -> Payload {
+        let (delegating_key, verifying_key) = (umbral_key(1), umbral_key(2));
+        let ciphertext_hash = ContentHash::of(b"the record, encrypted under the study's key");
+        let binding = enrolment_binding(
+            &sender.address,
+            delegating_key.as_slice(),
+            verifying_key.as_slice(),
+            &ciphertext_hash,
+        );
+        let witness = zk::EnrolmentWitness {
+            opening: &self.opening,
+            secret: &self.secret,
+            path,
+        };
+        let mut study_id = [0u8; 32];
+        study_id.copy_from_slice(study.as_bytes());
+        let (statement, proof) = zk::prove(
+            &zk_keys().pk,
+            &witness,
+            &predicate(text),
+            zk::study_tag(&study_id),
+            zk::binding_of(&binding),
+            &mut StdRng::seed_from_u64(3),
+        )
+        .unwrap();
+        Payload::Research(ResearchPayload::Enrol {
+            study: *study,
+            root: Hash32::from(statement.root.to_bytes()),
+            nullifier: Hash32::from(statement.nullifier.to_bytes()),
+            exclusivity: Hash32::from(statement.exclusivity.to_bytes()),
+            proof: ZkBytes(proof.to_bytes().to_vec()),
+            delegating_key,
+            verifying_key,
+            ciphertext_hash,
+        })
     }
 }

@@ -270,6 +270,77 @@ pub(crate) fn release_contract_output<R: StateRead>(
     Ok(output.value)
 }
 
+/// Adds `amount` of `from`'s balance to a contract's pool: one output locked to the contract
+/// (`Lock::Escrow(contract)`, spent only by the contract's rules), created at index 0 of the
+/// executing transaction and replacing the pool's previous output `pool`, if any. Returns the
+/// new pool output.
+pub(crate) fn lock_in_pool<R: StateRead>(
+    ctx: &mut TxContext<'_, R>,
+    from: &Address,
+    contract: EscrowId,
+    pool: Option<OutPoint>,
+    amount: u64,
+) -> Result<OutPoint, ExecError> {
+    debit(ctx, from, amount)?;
+    let held = match pool {
+        Some(point) => take_pool_output(ctx, &point)?.value,
+        None => 0,
+    };
+    let value = held.checked_add(amount).ok_or(ExecError::AmountOverflow)?;
+    let point = OutPoint {
+        tx: ctx.tx_id,
+        index: 0,
+    };
+    create_output(ctx, point, value, Lock::Escrow(contract), None)?;
+    record(ctx, from, LedgerKind::StudyFunded, amount, None)?;
+    Ok(point)
+}
+
+/// Pays `amount` from a contract's pool output `pool` to `to`'s balance, listing it in `to`'s
+/// history as `kind` from `counterparty`. What remains is re-created, still locked to the
+/// contract, at index 0 of the executing transaction; returns that output (`None` when nothing
+/// remains).
+pub(crate) fn pay_from_pool<R: StateRead>(
+    ctx: &mut TxContext<'_, R>,
+    pool: &OutPoint,
+    to: &Address,
+    amount: u64,
+    (kind, counterparty): (LedgerKind, Option<Address>),
+) -> Result<Option<OutPoint>, ExecError> {
+    let Output {
+        value: held, lock, ..
+    } = take_pool_output(ctx, pool)?;
+    let rest = held.checked_sub(amount).ok_or_else(|| {
+        StateError::Inconsistent(format!(
+            "pool output {pool} holds {held}, less than {amount}"
+        ))
+    })?;
+    credit(ctx, to, amount)?;
+    record(ctx, to, kind, amount, counterparty)?;
+    if rest == 0 {
+        return Ok(None);
+    }
+    let point = OutPoint {
+        tx: ctx.tx_id,
+        index: 0,
+    };
+    create_output(ctx, point, rest, lock, None)?;
+    Ok(Some(point))
+}
+
+/// Spends a contract's pool output; returns it.
+fn take_pool_output<R: StateRead>(
+    ctx: &mut TxContext<'_, R>,
+    point: &OutPoint,
+) -> Result<Output, ExecError> {
+    let output = ctx
+        .value(&keys::output(point))?
+        .filter(|output| matches!(output.lock, Lock::Escrow(_)))
+        .ok_or_else(|| StateError::Inconsistent(format!("pool output {point} is missing")))?;
+    spend_output(ctx, point, &output)?;
+    Ok(output)
+}
+
 // Transfers.
 
 fn transfer<R: StateRead>(

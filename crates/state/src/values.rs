@@ -17,9 +17,11 @@ use medchain_types::{
 use medchain_types::{BlsPublicKey, EntryBytes, IdentityName, Role};
 use medchain_types::{
     FeeSchedule, StakingParams, TokenGenesis,
+    research::{StudyId, ZkBytes},
     token::{Lock, LockTime, OutPoint},
 };
 use serde::{Deserialize, Serialize};
+use std::ops::RangeInclusive;
 
 /// A value stored in the state, with its canonical encoding.
 pub trait StateValue: Sized {
@@ -462,11 +464,17 @@ pub enum LedgerKind {
     Unstaked = 8,
     /// Stake burned for equivocation.
     Slashed = 9,
+    /// Tokens locked in a study's pool by its researcher (S4-flow).
+    StudyFunded = 10,
+    /// An enrolment's reward, paid from a study's pool.
+    StudyReward = 11,
+    /// A study's unspent pool, returned to its researcher.
+    StudyRefund = 12,
 }
 
 impl LedgerKind {
     /// Every kind, in tag order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 13] = [
         Self::Received,
         Self::Sent,
         Self::AccessReward,
@@ -477,6 +485,9 @@ impl LedgerKind {
         Self::Staked,
         Self::Unstaked,
         Self::Slashed,
+        Self::StudyFunded,
+        Self::StudyReward,
+        Self::StudyRefund,
     ];
 }
 
@@ -620,6 +631,173 @@ value_struct!(
         /// Who reported the evidence.
         reporter: Address,
         /// Height of the reporting block.
+        height: u64,
+    }
+);
+
+// Research market (issue 12, S4-flow, S4-exclusive).
+
+/// Short UTF-8 text in a state value (a study's title, a circuit's schema id), bounded by the
+/// decoder's range; plain text in JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ShortText(pub String);
+
+impl Write for ShortText {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.0.as_bytes().write(buf);
+    }
+}
+
+impl EncodeSize for ShortText {
+    fn encode_size(&self) -> usize {
+        self.0.as_bytes().encode_size()
+    }
+}
+
+impl Read for ShortText {
+    type Cfg = RangeInclusive<usize>;
+    fn read_cfg(buf: &mut impl Buf, range: &Self::Cfg) -> Result<Self, CodecError> {
+        let bytes = Vec::<u8>::read_cfg(buf, &(RangeCfg::from(range.clone()), ()))?;
+        String::from_utf8(bytes)
+            .map(Self)
+            .map_err(|_| CodecError::Invalid("text", "not UTF-8"))
+    }
+}
+
+value_struct!(
+    /// A registered circuit (`zkcircuit/<verifying key digest>`): the verifying key enrolment
+    /// proofs of studies naming it are checked against, registered by the regulator.
+    Circuit {
+        /// The record schema it proves over (e.g. `clinical_v1`).
+        schema: ShortText => (1..=limits::MAX_SCHEMA_ID_BYTES),
+        /// The verifying key, in the `zk` crate's encoding (validated when registered).
+        verifying_key: ZkBytes => (1..=limits::MAX_VERIFYING_KEY_BYTES),
+        /// SHA-256 of the proving key file provers load.
+        #[serde(with = "serde_hex::codec")]
+        proving_key_digest: Hash32,
+        /// Height of the registering block.
+        registered_at: u64,
+    }
+);
+
+value_struct!(
+    /// A hospital's attestation of a record's commitment (`attested/<record>`): one per record.
+    Attestation {
+        /// The commitment to the record's attributes (a field element).
+        #[serde(with = "serde_hex::codec")]
+        commitment: Hash32,
+        /// The hospital identity's address that attested it.
+        hospital: Address,
+        /// Its leaf index in the accumulator.
+        leaf: u64,
+        /// Height of the attesting block.
+        height: u64,
+    }
+);
+
+value_struct!(
+    /// The accumulator of attested commitments (`cfg/accumulator`): an incremental Poseidon
+    /// Merkle tree, stored as its frontier.
+    AccumulatorState {
+        /// `zk::Accumulator::to_bytes`.
+        accumulator: ZkBytes => (1..=ZkBytes::MAX_LEN),
+        /// Its root.
+        #[serde(with = "serde_hex::codec")]
+        root: Hash32,
+        /// Commitments appended so far.
+        leaves: u64,
+    }
+);
+
+value_struct!(
+    /// A re-encryption proxy (`proxy/<address>`), a member of an audited cloud organisation.
+    Proxy {
+        /// Its organisation.
+        org: OrgName,
+        /// X25519 public key patients seal key fragments to.
+        #[serde(with = "serde_hex::codec")]
+        encryption_key: Hash32,
+        /// Where it serves.
+        url: Uri,
+        /// Height of the registering block.
+        registered_at: u64,
+    }
+);
+
+value_struct!(
+    /// A study contract (`study/<id>`, S4-flow step 1) and its pool.
+    Study {
+        /// Who published it: the only one who funds and refunds it, and reads its records.
+        researcher: Address,
+        /// The researcher's audited research organisation.
+        org: OrgName,
+        /// Title.
+        title: ShortText => (1..=limits::MAX_STUDY_TITLE_BYTES),
+        /// Always [`Purpose::Research`].
+        purpose: Purpose,
+        /// The registered circuit's id (its verifying key's digest).
+        #[serde(with = "serde_hex::codec")]
+        circuit: Hash32,
+        /// The eligibility predicate, in the `zk` crate's encoding.
+        predicate: ZkBytes => (1..=limits::MAX_PREDICATE_BYTES),
+        /// Paid to each accepted enrolment.
+        reward: u64,
+        /// Most enrolments accepted.
+        max_participants: u32,
+        /// Enrolment is open in blocks whose time is before it (unix milliseconds).
+        deadline_ms: u64,
+        /// Whether records are licensed to it exclusively (S4-exclusive).
+        exclusive: bool,
+        /// The researcher's Umbral public key.
+        researcher_key: ZkBytes => (limits::UMBRAL_PUBLIC_KEY_BYTES..=limits::UMBRAL_PUBLIC_KEY_BYTES),
+        /// The proxies patients hand key fragments to.
+        proxies: Vec<Address> => (RangeCfg::from(1..=limits::MAX_STUDY_PROXIES), ()),
+        /// Proxies needed to re-encrypt.
+        threshold: u8,
+        /// The pool's contract-locked output, while it holds tokens (chains with tokens).
+        pool: Option<OutPoint>,
+        /// Tokens in the pool (on a chain without tokens, the amount funded and not yet paid).
+        pooled: u64,
+        /// Enrolments accepted.
+        enrolled: u32,
+        /// Height of the publishing block.
+        published_at: u64,
+    }
+);
+
+value_struct!(
+    /// How a record's exclusivity nullifier was used (`exclnull/<exclusivity>`, S4-exclusive).
+    Exclusivity {
+        /// The exclusive study the record is licensed to, if any.
+        exclusive_study: Option<StudyId>,
+        /// Enrolments that used it, in any study.
+        uses: u32,
+    }
+);
+
+value_struct!(
+    /// An accepted enrolment (`enrol/<id>`, S4-flow step 5).
+    Enrolment {
+        /// The study.
+        study: StudyId,
+        /// The one-time address that enrolled and was paid.
+        payee: Address,
+        /// The per (patient, study) nullifier.
+        #[serde(with = "serde_hex::codec")]
+        nullifier: Hash32,
+        /// The per record exclusivity nullifier.
+        #[serde(with = "serde_hex::codec")]
+        exclusivity: Hash32,
+        /// The patient's per-study Umbral delegating public key.
+        delegating_key: ZkBytes => (limits::UMBRAL_PUBLIC_KEY_BYTES..=limits::UMBRAL_PUBLIC_KEY_BYTES),
+        /// The patient's per-study Umbral verifying public key.
+        verifying_key: ZkBytes => (limits::UMBRAL_PUBLIC_KEY_BYTES..=limits::UMBRAL_PUBLIC_KEY_BYTES),
+        /// Hash of the encrypted record the proxies serve.
+        ciphertext_hash: ContentHash,
+        /// Tokens paid (0 on a chain without tokens).
+        reward: u64,
+        /// Height of the enrolling block.
         height: u64,
     }
 );

@@ -1,7 +1,8 @@
 //! Supply conservation (S1-tokens, issue 11 §1.8), as a property over long random runs: after
 //! every block, every balance, every unspent output, every candidate's bonded and unbonding
 //! pools and the epoch's fee pool add up exactly to the tokens in existence (genesis + minted −
-//! burned, slashes burned), each `held/` sum matches its owner's
+//! burned, slashes burned) — research study pools included, as the contract-locked outputs they
+//! are —, each `held/` sum matches its owner's
 //! single-key outputs, and a block with rejected transactions has exactly the root of the same
 //! block without them.
 
@@ -9,19 +10,19 @@ use medchain_state::{
     ExecError, StateValue, keys,
     staking::epoch_of,
     testkit::{
-        Actor, Sharing, World, delegate, double_notarize, escrow_open, register,
-        register_candidate, report, request, staked_genesis, to_balance, undelegate,
-        validator_seed, withdraw,
+        Actor, ELIGIBLE, Market, ResearchPatient, Sharing, World, delegate, double_notarize,
+        escrow_open, fund_study, refund_study, register, register_candidate, report, request,
+        staked_genesis, to_balance, undelegate, validator_seed, withdraw, zk_keys,
     },
     values::{Account, Candidate, Escrow, Output},
 };
 use medchain_types::{
-    Address, ConsentPayload, EscrowId, Expiry, OrgKind, OrgName, Payload, Purpose, TokenPayload,
-    VerifiedTransaction,
+    Address, ConsentPayload, EscrowId, Expiry, OrgKind, OrgName, Payload, Purpose, StudyId,
+    TokenPayload, VerifiedTransaction,
     token::{Lock, LockTime, OutPoint, TxOutput},
 };
 use proptest::prelude::*;
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::OnceLock};
 
 /// One random action: what, by which actor, towards which other actor, how much.
 #[derive(Clone, Debug)]
@@ -38,7 +39,7 @@ const GENESIS_EPOCH_LENGTH: std::num::NonZeroU64 = std::num::NonZeroU64::new(5).
 const PROPOSERS: u64 = 4;
 
 fn step() -> impl Strategy<Value = Step> {
-    (0..13u8, 0..ACTORS, 0..ACTORS, 1..20_000u64).prop_map(|(op, actor, other, amount)| Step {
+    (0..16u8, 0..ACTORS, 0..ACTORS, 1..20_000u64).prop_map(|(op, actor, other, amount)| Step {
         op,
         actor,
         other,
@@ -54,11 +55,16 @@ fn blocks() -> impl Strategy<Value = Vec<(u64, Vec<Step>)>> {
 /// A chain with tokens (epochs of 5 blocks), a released record and a consent paying 7 per
 /// access; the actors are six funded newcomers, the treating doctor and the patient. Two
 /// candidates take delegations: the genesis validator (self-bonded) and a registered standby.
+/// A research study pays 1 000 per enrolment from its pool until 30 s after the setup; the
+/// patient's attested record may enrol once (a proven enrolment filed by a one-time key).
 struct Run {
     world: World,
     actors: Vec<Actor>,
     record: medchain_types::RecordId,
     candidates: [Actor; 2],
+    researcher: Actor,
+    study: StudyId,
+    enrolment: (Actor, Payload),
 }
 
 /// What the genesis validator self-bonds.
@@ -96,12 +102,17 @@ impl Run {
             register_candidate(&org, &sharing.seoul_doctor, &standby, "127.0.0.1:9004"),
         );
         world.run_tx(&registration).unwrap();
-        actors.extend([doctor, patient]);
+        actors.extend([doctor, patient.clone()]);
+        let (world, researcher, study, enrolment) =
+            research_market(sharing.world, &sharing.seoul_doctor, patient);
         Self {
-            world: sharing.world,
+            world,
             actors,
             record: sharing.record,
             candidates: [validator, standby],
+            researcher,
+            study,
+            enrolment,
         }
     }
 
@@ -160,7 +171,15 @@ impl Run {
                     .find(|c| world.value(&keys::unbonding(c, &actor.address)).is_some());
                 world.tx(actor, withdraw(&unbonding.unwrap_or(candidate)))
             }
-            _ => world.tx(actor, report(self.equivocation(step.amount))),
+            12 => world.tx(actor, report(self.equivocation(step.amount))),
+            // Research: funding (refused after the deadline), the one enrolment (refused once
+            // made, or once closed), refunding (refused while open and once empty).
+            13 => world.tx(&self.researcher, fund_study(&self.study, step.amount)),
+            14 => {
+                let (sender, payload) = &self.enrolment;
+                world.tx(sender, payload.clone())
+            }
+            _ => world.tx(&self.researcher, refund_study(&self.study)),
         }
     }
 
@@ -230,6 +249,29 @@ impl Run {
         self.world
             .transfer_with_fee(actor, (&inputs, 0, &outputs), &[], fee)
     }
+}
+
+/// Opens a research market on `world` (the patient's record attested), publishes and funds a
+/// study closing 30 s later, and proves the patient's enrolment in it. Every run builds the
+/// same chain, so the proof is made once per test binary.
+fn research_market(
+    world: World,
+    doctor: &Actor,
+    patient: Actor,
+) -> (World, Actor, StudyId, (Actor, Payload)) {
+    static ENROLMENT: OnceLock<Payload> = OnceLock::new();
+    let mut market = Market::open(world, doctor.clone(), patient.clone());
+    let circuit = market.register_circuit(&zk_keys().vk.to_bytes());
+    let member = ResearchPatient::with_record(&mut market, patient, "61", "7.4");
+    let mut terms = market.draft(circuit, ELIGIBLE);
+    terms.deadline_ms = market.world.timestamp_ms() + 30_000;
+    let study = market.publish(&terms);
+    market.fund(&study, 2_500);
+    let one_time = Actor::new(7_777);
+    let payload = ENROLMENT
+        .get_or_init(|| member.enrolment(&market, &study, ELIGIBLE, &one_time))
+        .clone();
+    (market.world, market.researcher, study, (one_time, payload))
 }
 
 fn outputs(world: &World) -> Vec<(OutPoint, Output)> {

@@ -253,6 +253,35 @@ pub(crate) fn event(event: &Event) -> Markup {
         } => html! {
             "validator " (account(offender)) " slashed " (amount) " tokens for equivocating in epoch " (epoch)
         },
+        Event::CircuitRegistered { circuit } => {
+            html! { "research circuit " code { (circuit) } " registered" }
+        }
+        Event::NullifierKeySet { patient } => {
+            html! { (account(patient)) " filed a nullifier key" }
+        }
+        Event::RecordAttested {
+            record: id, leaf, ..
+        } => html! { "record " (record(id)) " attested (accumulator leaf " (leaf) ")" },
+        Event::ProxyRegistered { proxy } => {
+            html! { "cloud proxy " (account(proxy)) " registered" }
+        }
+        Event::StudyPublished { study } => html! { "study " code { (study) } " published" },
+        Event::StudyFunded {
+            study,
+            amount,
+            pool,
+        } => html! {
+            "study " code { (study) } " funded with " (amount) " tokens (pool " (pool) ")"
+        },
+        Event::Enrolled { study, reward, .. } => {
+            html! { "enrolment in study " code { (study) } ", " (reward) " tokens paid" }
+        }
+        Event::Reencrypted { enrolment, proxy } => html! {
+            "enrolment " code { (enrolment) } " re-encrypted by proxy " (account(proxy))
+        },
+        Event::StudyRefunded { study, amount } => html! {
+            "study " code { (study) } " refunded " (amount) " tokens"
+        },
     }
 }
 

@@ -469,6 +469,14 @@ fn names(event: &Event, org: &OrgName, members: &HashSet<Address>) -> bool {
             ..
         } => (vec![candidate, delegator], None),
         Event::Slashed { offender, .. } => (vec![offender], None),
+        Event::NullifierKeySet { patient } => (vec![patient], None),
+        Event::ProxyRegistered { proxy } | Event::Reencrypted { proxy, .. } => (vec![proxy], None),
+        Event::CircuitRegistered { .. }
+        | Event::RecordAttested { .. }
+        | Event::StudyPublished { .. }
+        | Event::StudyFunded { .. }
+        | Event::Enrolled { .. }
+        | Event::StudyRefunded { .. } => (vec![], None),
         Event::Transferred { .. }
         | Event::RecordStored { .. }
         | Event::ConsentRevoked { .. }
