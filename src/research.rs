@@ -13,7 +13,7 @@ use crate::{
 };
 use medchain_api::IdPrefix;
 use medchain_client::{
-    Client, ListQuery, StateQuery,
+    Client, HistoryQuery, ListQuery, StateQuery,
     build::{self, ExpirySpec},
 };
 use medchain_cloud::CloudClient;
@@ -166,8 +166,7 @@ fn publish(args: &PublishArgs) -> Result<Status, CliError> {
                 Some(threshold) => threshold,
                 None => u8::try_from(proxies.len() / 2 + 1).unwrap_or(u8::MAX),
             };
-            let researcher_key = medchain_research::derive::researcher_key(signer.key())
-                .map_err(|e| CliError::Inconsistent(format!("the researcher key: {e}")))?;
+            let researcher_key = medchain_research::derive::researcher_key(signer.key());
             Ok(build::publish_study(build::StudyContract {
                 title: args.title.clone(),
                 purpose: Purpose::Research,
@@ -259,7 +258,7 @@ fn studies(args: &ListArgs) -> Result<(), CliError> {
         |id: &StudyId, study: &Study| {
             vec![
                 short(id),
-                study.title.clone(),
+                study.title.0.clone(),
                 study.reward.to_string(),
                 format!("{}/{}", study.enrolled, study.max_participants),
                 study.pooled.to_string(),
@@ -292,7 +291,7 @@ fn show(prefix: &IdPrefix, reading: &Reading) -> Result<(), CliError> {
         return Ok(());
     }
     println!("study       {id}");
-    println!("title       {}", study.title);
+    println!("title       {}", study.title.0);
     println!("researcher  {} ({})", study.researcher, study.org);
     println!("predicate   {predicate}");
     println!("circuit     {}", study.circuit);
@@ -360,7 +359,7 @@ fn results(prefix: &IdPrefix, args: &ListArgs) -> Result<(), CliError> {
     let short = |text: &dyn Display| list::shorten(text, args.long);
     let reencrypted = |enrolment: &EnrolmentId| {
         client
-            .list(&ListQuery::reencryptions(enrolment), 0, 1)
+            .history(&HistoryQuery::reencryptions(enrolment), 0, 1)
             .map_or_else(|_| "?".to_string(), |log| log.total.to_string())
     };
     list::show(
@@ -369,7 +368,7 @@ fn results(prefix: &IdPrefix, args: &ListArgs) -> Result<(), CliError> {
         &format!(
             "enrolments in study {} \"{}\" (threshold {} of {} proxies)",
             short(&id),
-            study.title,
+            study.title.0,
             study.threshold,
             study.proxies.len()
         ),

@@ -136,7 +136,7 @@ pub fn studies(acting: &Acting) -> Result<Status, CliError> {
             .map(|q| {
                 json!({
                     "study": q.id,
-                    "title": q.study.title,
+                    "title": q.study.title.0,
                     "reward": q.study.reward,
                     "enrolled": q.study.enrolled,
                     "max_participants": q.study.max_participants,
@@ -173,7 +173,7 @@ pub fn studies(acting: &Acting) -> Result<Status, CliError> {
         println!(
             "  {}  \"{}\"  reward {}  enrolled {}/{}  until {}{}  records {}",
             q.id,
-            q.study.title,
+            q.study.title.0,
             q.study.reward,
             q.study.enrolled,
             q.study.max_participants,
