@@ -158,12 +158,8 @@ pub const DEFAULT_EXCLUSIONS: u16 = 1;
 
 /// The devnet's shape: every attribute of `schema`, [`DEFAULT_CLAUSES`], [`DEFAULT_EXCLUSIONS`].
 pub fn default_shape(schema: &Schema) -> Result<CircuitShape, CliError> {
-    CircuitShape::new(
-        schema.num_attributes(),
-        DEFAULT_CLAUSES,
-        DEFAULT_EXCLUSIONS,
-    )
-    .map_err(|e| CliError::Init(format!("the default circuit shape: {e}")))
+    CircuitShape::new(schema.num_attributes(), DEFAULT_CLAUSES, DEFAULT_EXCLUSIONS)
+        .map_err(|e| CliError::Init(format!("the default circuit shape: {e}")))
 }
 
 /// Generates the key pair of `shape` into `dir` (refusing to replace keys already there),
@@ -198,8 +194,13 @@ pub fn run_setup(
         setup_seconds,
     };
     sharing::write_new(&dir.path().join(PROVING_KEY), &proving_bytes, 0o644)?;
-    sharing::write_new(&dir.path().join(VERIFYING_KEY), &verifying.to_bytes(), 0o644)?;
-    let text = serde_json::to_string_pretty(&manifest).map_err(|e| CliError::Init(e.to_string()))?;
+    sharing::write_new(
+        &dir.path().join(VERIFYING_KEY),
+        &verifying.to_bytes(),
+        0o644,
+    )?;
+    let text =
+        serde_json::to_string_pretty(&manifest).map_err(|e| CliError::Init(e.to_string()))?;
     // The manifest last: its presence marks a complete directory.
     sharing::write_new(&dir.path().join(MANIFEST), (text + "\n").as_bytes(), 0o644)?;
     Ok(manifest)

@@ -1431,7 +1431,12 @@ pub struct PublishArgs {
     pub exclusive: bool,
     /// A cloud proxy's URL; repeat for each (1 to 8). Each must be registered on chain
     /// [default: the proxies `medchain devnet` runs beside the genesis document].
-    #[arg(long = "proxy", value_name = "URL", env = "MEDCHAIN_PROXIES", value_delimiter = ',')]
+    #[arg(
+        long = "proxy",
+        value_name = "URL",
+        env = "MEDCHAIN_PROXIES",
+        value_delimiter = ','
+    )]
     pub proxies: Vec<String>,
     /// How many proxies must re-encrypt for the researcher to read a record [default: a
     /// majority of the proxies].

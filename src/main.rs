@@ -20,6 +20,7 @@
 
 mod circuit;
 mod cli;
+mod cloud;
 mod connect;
 mod devnet;
 mod doctor;
@@ -37,10 +38,9 @@ mod list;
 mod logs;
 mod output;
 mod patient;
-mod research;
-mod cloud;
 mod portal;
 mod query;
+mod research;
 mod sharing;
 mod stake;
 mod time;

@@ -253,7 +253,13 @@ fn studies(args: &ListArgs) -> Result<(), CliError> {
         args,
         "studies",
         &[
-            "STUDY", "TITLE", "REWARD", "ENROLLED", "POOL", "DEADLINE", "EXCLUSIVE",
+            "STUDY",
+            "TITLE",
+            "REWARD",
+            "ENROLLED",
+            "POOL",
+            "DEADLINE",
+            "EXCLUSIVE",
         ],
         |id: &StudyId, study: &Study| {
             vec![
@@ -277,9 +283,9 @@ fn show(prefix: &IdPrefix, reading: &Reading) -> Result<(), CliError> {
     let verified = client
         .read(&StateQuery::study(&id))
         .map_err(|error| connect::explain(&client, error))?;
-    let study = verified.value.ok_or_else(|| {
-        CliError::NotFound(format!("no study {id} is published (proven absent)"))
-    })?;
+    let study = verified
+        .value
+        .ok_or_else(|| CliError::NotFound(format!("no study {id} is published (proven absent)")))?;
     let predicate = predicate_text(&study);
     if reading.connection.json {
         output::print_json(&json!({
@@ -325,7 +331,10 @@ fn show(prefix: &IdPrefix, reading: &Reading) -> Result<(), CliError> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("verified against finalized {}", output::block_phrase(&verified.at));
+    println!(
+        "verified against finalized {}",
+        output::block_phrase(&verified.at)
+    );
     Ok(())
 }
 

@@ -154,7 +154,14 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
         let published = network.json(&args);
         let id = text(&published["study"]);
         network.ok(&[
-            "research", "fund", "--key", &researcher, "--study", &id, "--amount", "2000",
+            "research",
+            "fund",
+            "--key",
+            &researcher,
+            "--study",
+            &id,
+            "--amount",
+            "2000",
         ]);
         id
     };
@@ -176,11 +183,21 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
         .iter()
         .map(|s| text(&s["study"]))
         .collect();
-    assert!(listed.contains(&diabetes) && listed.contains(&exclusive), "{studies}");
+    assert!(
+        listed.contains(&diabetes) && listed.contains(&exclusive),
+        "{studies}"
+    );
     assert!(!listed.contains(&kidney), "{studies}");
 
     // A study the record does not qualify for cannot be enrolled in; nothing changes.
-    let refused = network.fails(&["patient", "enrol-study", "--key", &patient, "--study", &kidney]);
+    let refused = network.fails(&[
+        "patient",
+        "enrol-study",
+        "--key",
+        &patient,
+        "--study",
+        &kidney,
+    ]);
     assert!(refused.contains("requirements"), "{refused}");
     assert_eq!(number(&study(&network, &kidney)["enrolled"]), 0);
 
@@ -197,7 +214,10 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
     assert_eq!(number(&enrolment["reward"]), 500, "{enrolment}");
     assert_eq!(number(&enrolment["delivered"]), 3, "{enrolment}");
     let payee = text(&enrolment["payee"]);
-    assert_ne!(payee, patient_address, "the enrolment is not filed by the patient's address");
+    assert_ne!(
+        payee, patient_address,
+        "the enrolment is not filed by the patient's address"
+    );
     let paid = network.json(&["token", "balance", "--address", &payee]);
     let balance = number(&paid["balance"]);
     assert!(
@@ -330,12 +350,16 @@ fn self_made_enrolment(
     let commitment = opening.commit().expect("a commitment");
     let path = zk::membership_path(&[commitment], 0).expect("a path in a tree of one");
     let bytes = fs::read(network.path("zk/proving-key.bin")).expect("the proving key");
-    let proving_key = zk::ProvingKey::from_trusted_bytes(&bytes, &zk::ProvingKey::digest_of(&bytes))
-        .expect("the proving key loads");
+    let proving_key =
+        zk::ProvingKey::from_trusted_bytes(&bytes, &zk::ProvingKey::digest_of(&bytes))
+            .expect("the proving key loads");
     let sender = keys::generate();
     let payee = keys::address_of(&sender);
     let study_keys = derive::study_keys(patient, study);
-    let (delegating, verifying) = (study_keys.delegating_public(), study_keys.verifying_public());
+    let (delegating, verifying) = (
+        study_keys.delegating_public(),
+        study_keys.verifying_public(),
+    );
     let ciphertext_hash = ContentHash::of(b"never uploaded");
     let binding = zk::binding_of(&enrolment_binding(
         &payee,

@@ -46,10 +46,20 @@ pub fn set_up(dir: &Path, client: &Client) -> Result<(), CliError> {
     let circuit = CircuitDir::beside(&init::genesis_file(dir));
     let circuit_id = research::circuit_id(&circuit)?;
     if read(client, &StateQuery::circuit(&circuit_id))?.is_none() {
-        send(client, &regulator, research::register_circuit_payload(&circuit)?)?;
+        send(
+            client,
+            &regulator,
+            research::register_circuit_payload(&circuit)?,
+        )?;
     }
     let researchers = [plain(init::account_key_file(dir, "researcher-1"))?];
-    organisation(client, &regulator, RESEARCH_ORG, OrgKind::Research, &researchers)?;
+    organisation(
+        client,
+        &regulator,
+        RESEARCH_ORG,
+        OrgKind::Research,
+        &researchers,
+    )?;
     let proxies = (1..=CLOUD_PROXIES)
         .map(|i| plain(init::account_key_file(dir, &format!("cloud-{i}"))))
         .collect::<Result<Vec<_>, _>>()?;
@@ -200,6 +210,8 @@ pub fn wait_registered(
 /// The addresses of the devnet's proxies (their `cloud-<i>` keys).
 pub fn proxy_addresses(dir: &Path) -> Result<Vec<Address>, CliError> {
     (1..=CLOUD_PROXIES)
-        .map(|i| Ok(keys::read_key_file(&init::account_key_file(dir, &format!("cloud-{i}")))?.address()))
+        .map(|i| {
+            Ok(keys::read_key_file(&init::account_key_file(dir, &format!("cloud-{i}")))?.address())
+        })
         .collect()
 }

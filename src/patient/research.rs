@@ -8,8 +8,8 @@
 
 use super::records;
 use crate::{
-    cli::Acting,
     circuit::CircuitDir,
+    cli::Acting,
     connect,
     error::CliError,
     exit::Status,
