@@ -368,6 +368,8 @@ fn self_made_enrolment(
         &ciphertext_hash,
     ));
     let predicate = zk::Predicate::from_bytes(&contract.predicate.0).expect("the predicate");
+    let mut study_bytes = [0u8; 32];
+    study_bytes.copy_from_slice(study.0.as_ref());
     let witness = zk::EnrolmentWitness {
         opening: &opening,
         secret: &secret,
@@ -377,7 +379,7 @@ fn self_made_enrolment(
         &proving_key,
         &witness,
         &predicate,
-        zk::study_tag(study.as_ref()),
+        zk::study_tag(&study_bytes),
         binding,
         &mut rng,
     )
