@@ -116,6 +116,23 @@ impl CircuitDir {
     }
 }
 
+/// Copies the circuit of `source` (checked: its verifying key decodes and matches its
+/// manifest) into `target`, hard-linking the files where the file system allows; the manifest.
+pub fn copy(source: &CircuitDir, target: &CircuitDir) -> Result<Manifest, CliError> {
+    let manifest = source.manifest()?;
+    source.verifying_key()?;
+    fs::create_dir_all(target.path()).map_err(CliError::io(target.path()))?;
+    // The manifest last: its presence marks a complete directory.
+    for file in [PROVING_KEY, VERIFYING_KEY, MANIFEST] {
+        let (from, to) = (source.path().join(file), target.path().join(file));
+        sharing::must_not_exist(&to)?;
+        if fs::hard_link(&from, &to).is_err() {
+            fs::copy(&from, &to).map_err(CliError::io(&from))?;
+        }
+    }
+    Ok(manifest)
+}
+
 /// `medchain zk setup`.
 pub fn setup(args: &ZkSetupArgs) -> Result<(), CliError> {
     let schema = Schema::clinical_v1();

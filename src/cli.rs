@@ -194,6 +194,10 @@ pub struct InitArgs {
     /// Fees, funded accounts and staking.
     #[command(flatten)]
     pub economy: EconomyArgs,
+    /// The research circuit: reuse the keys `medchain zk setup` wrote to DIR (copied into the
+    /// network) instead of running the setup, which takes from seconds to minutes.
+    #[arg(long, value_name = "DIR", env = "MEDCHAIN_CIRCUIT")]
+    pub circuit: Option<PathBuf>,
 }
 
 /// The token economy of a new network (S1-tokens, S1-dpos).
@@ -243,6 +247,10 @@ pub struct DevnetArgs {
     /// Fees, funded accounts and staking (first run only).
     #[command(flatten)]
     pub economy: EconomyArgs,
+    /// The research circuit: reuse the keys `medchain zk setup` wrote to DIR instead of
+    /// running the setup (first run only).
+    #[arg(long, value_name = "DIR", env = "MEDCHAIN_CIRCUIT")]
+    pub circuit: Option<PathBuf>,
     /// Cloud proxy i (of 3) of the research market serves on 127.0.0.1:(this + i − 1) (first
     /// run only; a chain without tokens runs none) [default: the API base port + 801, 9201].
     #[arg(long)]

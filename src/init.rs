@@ -277,7 +277,7 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
         configs.push(path);
     }
     let circuit = match epoch_length {
-        Some(_) => Some(research_circuit(dir)?),
+        Some(_) => Some(research_circuit(dir, args.circuit.as_deref())?),
         None => None,
     };
     // Genesis last: its presence marks a complete network directory.
@@ -296,13 +296,19 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
     })
 }
 
-/// The trusted setup of the research circuit of `clinical_v1` into `DIR/zk` (S4-flow). The
-/// regulator's machine is the trusted party of a devnet: nothing but the keys is kept.
-fn research_circuit(dir: &Path) -> Result<(PathBuf, String), CliError> {
+/// The research circuit of `clinical_v1` in `DIR/zk` (S4-flow): copied from `reuse` (a
+/// directory `medchain zk setup` wrote), or made by a trusted setup here — the regulator's
+/// machine is the trusted party of a devnet, and nothing but the keys is kept.
+fn research_circuit(dir: &Path, reuse: Option<&Path>) -> Result<(PathBuf, String), CliError> {
     let circuit = CircuitDir::beside(&genesis_file(dir));
-    let schema = zk::Schema::clinical_v1();
-    let shape = circuit::default_shape(&schema)?;
-    let manifest = circuit::run_setup(&circuit, &schema, &shape, false)?;
+    let manifest = match reuse {
+        Some(source) => circuit::copy(&CircuitDir::new(source), &circuit)?,
+        None => {
+            let schema = zk::Schema::clinical_v1();
+            let shape = circuit::default_shape(&schema)?;
+            circuit::run_setup(&circuit, &schema, &shape, false)?
+        }
+    };
     Ok((circuit.path().to_path_buf(), manifest.circuit))
 }
 
@@ -471,6 +477,7 @@ mod tests {
                 epoch_length: None,
                 standby: 0,
             },
+            circuit: None,
         }
     }
 

@@ -532,6 +532,8 @@ fn devnet_banner(dir: &std::path::Path, p2p: u16, api: u16) -> String {
     use std::io::{BufRead as _, BufReader};
     let mut devnet = std::process::Command::new(common::MEDCHAIN)
         .args(["devnet", "--dir", "net", "--validators", "1"])
+        .arg("--circuit")
+        .arg(common::shared_circuit())
         .args(["--p2p-base-port", &p2p.to_string()])
         .args(["--api-base-port", &api.to_string()])
         .current_dir(dir)

@@ -165,14 +165,15 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
         ]);
         id
     };
+    // A reward must exceed the enrolment's fee (about 520 here), which it pays.
     let diabetes = publish(
         "T2D and HbA1c",
         "age in 40..=75 and icd10 == E11 and hba1c >= 6.5",
-        "500",
+        "1000",
         &[],
     );
-    let kidney = publish("CKD", "icd10 == N18", "100", &[]);
-    let exclusive = publish("Exclusive T2D", "icd10 == E11", "300", &["--exclusive"]);
+    let kidney = publish("CKD", "icd10 == N18", "1000", &[]);
+    let exclusive = publish("Exclusive T2D", "icd10 == E11", "800", &["--exclusive"]);
     assert_eq!(number(&study(&network, &diabetes)["pooled"]), 2000);
 
     // Evaluated locally: the patient sees the diabetes studies, not the kidney one.
@@ -211,7 +212,7 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
         "--study",
         &diabetes,
     ]);
-    assert_eq!(number(&enrolment["reward"]), 500, "{enrolment}");
+    assert_eq!(number(&enrolment["reward"]), 1000, "{enrolment}");
     assert_eq!(number(&enrolment["delivered"]), 3, "{enrolment}");
     let payee = text(&enrolment["payee"]);
     assert_ne!(
@@ -221,7 +222,7 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
     let paid = network.json(&["token", "balance", "--address", &payee]);
     let balance = number(&paid["balance"]);
     assert!(
-        balance > 0 && balance < 500,
+        balance > 0 && balance < 1000,
         "the one-time address holds the reward less the fee it paid: {paid}"
     );
     let history = network.json(&["token", "history", "--address", &payee]);
@@ -229,14 +230,14 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
         history["entries"]
             .as_array()
             .is_some_and(|entries| entries.iter().any(|entry| {
-                entry["id"]["kind"] == "study_reward" && entry["id"]["amount"] == 500
+                entry["id"]["kind"] == "study_reward" && entry["id"]["amount"] == 1000
             })),
         "the reward is in the one-time address's history: {history}"
     );
     let after = study(&network, &diabetes);
     assert_eq!(
         (number(&after["enrolled"]), number(&after["pooled"])),
-        (1, 1500)
+        (1, 1000)
     );
 
     // A second enrolment of the same patient in the same study is refused.

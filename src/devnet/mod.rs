@@ -131,6 +131,7 @@ fn prepare(args: &DevnetArgs) -> Result<Start, CliError> {
         p2p_base_port: args.p2p_base_port,
         api_base_port: args.api_base_port,
         economy: args.economy.clone(),
+        circuit: args.circuit.clone(),
     })?;
     println!(
         "initialised a new {}-validator chain {} in {}",

@@ -73,6 +73,11 @@ impl Network {
             .map_or(0, |count| count.parse().expect("--standby N"));
         let count = validators + standby;
         let (p2p, api) = free_port_bases(count);
+        let mut research = Vec::new();
+        if !init_args.contains(&"free") {
+            research.push("--circuit".to_string());
+            research.push(shared_circuit().display().to_string());
+        }
         let init = Command::new(MEDCHAIN)
             .args([
                 "init",
@@ -82,6 +87,7 @@ impl Network {
                 &validators.to_string(),
             ])
             .args(init_args)
+            .args(&research)
             .arg("--out")
             .arg(dir.path())
             .args([
@@ -498,6 +504,42 @@ pub fn enrolment(identity: &str, role: Role) -> Payload {
         role,
         key_part: key_part(),
     })
+}
+
+/// The research circuit every network with tokens copies (`medchain init --circuit`): its
+/// trusted setup takes seconds to minutes, so it runs once per build of the binary (the cache's
+/// name carries the binary's size and time) and is shared by every test.
+pub fn shared_circuit() -> PathBuf {
+    static CIRCUIT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CIRCUIT
+        .get_or_init(|| {
+            let built = fs::metadata(MEDCHAIN).expect("the medchain binary");
+            let modified = built
+                .modified()
+                .ok()
+                .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |since| since.as_secs());
+            let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            let dir = tmp.join(format!("research-circuit-{}-{modified}", built.len()));
+            if !dir.join("circuit.json").exists() {
+                let staging = tempfile::tempdir_in(tmp).expect("a staging directory");
+                let out = staging.path().join("circuit");
+                let setup = Command::new(MEDCHAIN)
+                    .args(["zk", "setup", "--json", "--out"])
+                    .arg(&out)
+                    .output()
+                    .expect("run medchain zk setup");
+                assert!(
+                    setup.status.success(),
+                    "medchain zk setup failed: {}",
+                    String::from_utf8_lossy(&setup.stderr)
+                );
+                // Another test binary may have won the race: either copy serves.
+                let _ = fs::rename(&out, &dir);
+            }
+            dir
+        })
+        .clone()
 }
 
 /// Two non-overlapping ranges of `count` consecutive free loopback ports (p2p, API), below
