@@ -276,6 +276,7 @@ impl Network {
                 "--amount",
                 &amount.to_string(),
                 "--to-balance",
+                "--from-balance",
             ]);
         }
         (path, address)
