@@ -63,12 +63,14 @@ struct Attested {
     bundle: Zeroizing<Vec<u8>>,
 }
 
-/// Every record of the patient's with an attested commitment, opened at its hospital; the
-/// records that could not be opened, with why.
-fn attested_records(
-    client: &Client,
-    holder: &Holder,
-) -> Result<(Vec<Attested>, Vec<(RecordId, String)>), CliError> {
+/// The patient's attested records: those opened, and those that could not be, with why.
+struct AttestedRecords {
+    opened: Vec<Attested>,
+    failed: Vec<(RecordId, String)>,
+}
+
+/// Every record of the patient's with an attested commitment, opened at its hospital.
+fn attested_records(client: &Client, holder: &Holder) -> Result<AttestedRecords, CliError> {
     let patient = holder.address();
     let (listed, _) = sharing::all_pages(client, &ListQuery::patient_records(&patient))?;
     let wallet = &holder.material.wallet;
@@ -87,7 +89,7 @@ fn attested_records(
             Err(reason) => failed.push((entry.id, reason)),
         }
     }
-    Ok((opened, failed))
+    Ok(AttestedRecords { opened, failed })
 }
 
 fn open_attested(
@@ -120,7 +122,10 @@ fn open_attested(
 pub fn studies(acting: &Acting) -> Result<Status, CliError> {
     let holder = Holder::open(&acting.key)?;
     let client = connect::client(&acting.connection)?;
-    let (attested, failed) = attested_records(&client, &holder)?;
+    let AttestedRecords {
+        opened: attested,
+        failed,
+    } = attested_records(&client, &holder)?;
     let openings: Vec<HeldOpening> = attested.iter().map(|a| a.held.clone()).collect();
     let (listed, at) = sharing::all_pages(&client, &ListQuery::studies())?;
     let open_count = listed.len();
@@ -228,7 +233,7 @@ pub fn enrol_study(
             source,
         },
     })?;
-    let (attested, _) = attested_records(&client, &holder)?;
+    let attested = attested_records(&client, &holder)?.opened;
     let predicate = zk::Predicate::from_bytes(&contract.predicate.0)
         .map_err(|e| CliError::Inconsistent(format!("the study's predicate: {e}")))?;
     let chosen = attested
