@@ -433,7 +433,8 @@ impl Dimensions {
 }
 
 /// The circuit's dimensions, synthesised once per shape and process (as Groth16 key generation
-/// synthesises it).
+/// synthesises it, minus the linear-combination inlining, which with the `Constraints` goal adds
+/// neither constraints nor variables: `setup` checks its fresh keys against these counts).
 pub(crate) fn dimensions(shape: &CircuitShape) -> Result<Dimensions> {
     static CACHE: OnceLock<Mutex<HashMap<CircuitShape, Dimensions>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -446,7 +447,6 @@ pub(crate) fn dimensions(shape: &CircuitShape) -> Result<Dimensions> {
     EnrolmentCircuit::blank(shape)?
         .generate_constraints(cs.clone())
         .map_err(|e| ZkError::ProvingSystem(e.to_string()))?;
-    cs.finalize();
     let found = Dimensions {
         constraints: cs.num_constraints(),
         instance: cs.num_instance_variables(),
