@@ -113,16 +113,6 @@ impl RecordOpening {
         })
     }
 
-    /// A zero-blinding opening, for the blank setup assignment only.
-    pub(crate) fn blank(schema: &Schema, record: Record, nk: NullifierKey) -> Result<Self> {
-        Ok(Self {
-            schema: schema.id().to_owned(),
-            record,
-            blinding: Blinding(Fr::from(0u64)),
-            nullifier_key: nk.field()?,
-        })
-    }
-
     /// The committed record.
     pub fn record(&self) -> &Record {
         &self.record

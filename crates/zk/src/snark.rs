@@ -295,6 +295,18 @@ fn check_verifying_key(what: &'static str, vk: &ark_groth16::VerifyingKey<Bn254>
 fn check_proving_key(shape: &CircuitShape, pk: &ark_groth16::ProvingKey<Bn254>) -> Result<()> {
     const WHAT: &str = "proving key";
     check_verifying_key(WHAT, &pk.vk)?;
+    // Cheap consistency first, so that junk never costs a circuit synthesis.
+    let variables = pk.a_query.len();
+    let consistent = pk.b_g1_query.len() == variables
+        && pk.b_g2_query.len() == variables
+        && pk.l_query.len() + pk.vk.gamma_abc_g1.len() == variables
+        && (pk.h_query.len() + 1).is_power_of_two();
+    if !consistent {
+        return Err(ZkError::malformed(
+            WHAT,
+            "query vectors of inconsistent lengths",
+        ));
+    }
     let d = dimensions(shape)?;
     let variables = d.instance + d.witness;
     let lengths = [

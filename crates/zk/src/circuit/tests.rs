@@ -4,7 +4,7 @@
 use super::*;
 use crate::ids::{Commitment, PatientSecret, binding_of, study_tag};
 use crate::predicate::{Clause, Exclusion};
-use crate::{Accumulator, Attribute, Encoding, FhirSource, Schema, membership_path};
+use crate::{Accumulator, Attribute, Encoding, FhirSource, Record, Schema, membership_path};
 use ark_relations::gr1cs::ConstraintSystem;
 use ark_std::rand::{SeedableRng, rngs::StdRng};
 use proptest::prelude::*;
@@ -284,13 +284,33 @@ fn opening_an_index_outside_the_clause_range_is_rejected() {
     assert!(!satisfied(circuit), "value 9 claimed at index 5");
 }
 
+fn counted(circuit: EnrolmentCircuit) -> Dimensions {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    circuit.generate_constraints(cs.clone()).expect("synthesis");
+    Dimensions {
+        constraints: cs.num_constraints(),
+        instance: cs.num_instance_variables(),
+        witness: cs.num_witness_variables(),
+    }
+}
+
 #[test]
-fn blank_setup_circuit_is_satisfiable_and_dimensions_are_cached() {
-    let circuit = EnrolmentCircuit::blank(&shape()).expect("blank");
-    assert!(satisfied(circuit));
+fn the_blank_setup_circuit_has_the_dimensions_of_an_honest_one() {
+    // Key validation counts the blank circuit; a prover synthesises an honest one. They must
+    // agree, or a validated key would not fit the prover's circuit.
     let first = dimensions(&shape()).expect("dimensions");
-    assert_eq!(dimensions(&shape()), Ok(first));
+    assert_eq!(dimensions(&shape()), Ok(first), "cached");
     assert_eq!(first.instance, PUBLIC_INPUTS + 1);
+    assert_eq!(counted(honest()), first);
+    assert_eq!(
+        counted(EnrolmentCircuit::blank(&shape()).expect("blank")),
+        first
+    );
+    let one_attribute = CircuitShape::new(1, 1, 1).expect("shape");
+    assert!(
+        dimensions(&one_attribute).is_ok(),
+        "depth 1: empty auth path"
+    );
 }
 
 #[test]
