@@ -211,9 +211,9 @@ fn unfunded_and_underpaying_transactions_are_refused_with_explained_errors() {
         refusal(register(TREASURY_SEED, 2, 1)),
         (422, "fee_too_low".to_string())
     );
-    // ...and as its next transaction the state machine's dry run does.
+    // ...and as its next transaction too, before the dry run: the cheap checks come first.
     let (status, code) = refusal(register(TREASURY_SEED, 0, 1));
-    assert_eq!((status, code.as_str()), (422, "rejected"));
+    assert_eq!((status, code.as_str()), (422, "fee_too_low"));
     // A signer told to offer less than the minimum (`--fee 1`) is refused; by default it
     // names the minimum and is accepted.
     let payer = payer();
