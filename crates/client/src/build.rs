@@ -67,7 +67,42 @@ pub enum BuildError {
     /// More cosignatures than a transfer may carry.
     #[error("a transfer carries at most {max} cosignatures, got {0}", max = limits::MAX_COSIGNERS)]
     TooManyCosignatures(usize),
+    /// A field of a research payload has a length the chain does not accept.
+    #[error("the {field} has {len} bytes; the chain accepts {min} to {max}")]
+    FieldLength {
+        /// Which field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// Fewest accepted.
+        min: usize,
+        /// Most accepted.
+        max: usize,
+    },
+    /// A study is published for research only (S4-flow).
+    #[error("a study's purpose is research, not {0:?}")]
+    StudyPurpose(Purpose),
+    /// A study takes at least one participant.
+    #[error("a study takes at least one participant")]
+    NoParticipants,
+    /// A proxy named twice in one study.
+    #[error("proxy {0} is named twice")]
+    DuplicateProxy(Address),
+    /// The threshold is not between 1 and the number of proxies.
+    #[error("a threshold of {threshold} proxies is not between 1 and the {proxies} proxies named")]
+    Threshold {
+        /// The threshold asked for.
+        threshold: u8,
+        /// Proxies named.
+        proxies: usize,
+    },
 }
+
+mod research;
+pub use research::{
+    Enrolment, StudyContract, attest, enrol, fund_study, log_reencryption, nullifier_key,
+    publish_study, refund_study, register_circuit, register_proxy,
+};
 
 /// S2-register: register `name` with the sender as its first member; it starts `ToAudit`.
 pub fn register_org(name: OrgName, kind: OrgKind) -> Payload {
