@@ -226,9 +226,8 @@ impl Gateway {
             .map_err(|_| unattestable("the bundle is not UTF-8 text".into()))?;
         let attributes = zk::record_from_bundle(bundle, &schema, as_of)
             .map_err(|error| unattestable(error.to_string()))?;
-        let opening =
-            zk::RecordOpening::random(&schema, attributes, *nullifier_key, &mut OsRng)
-                .map_err(|error| unattestable(error.to_string()))?;
+        let opening = zk::RecordOpening::random(&schema, attributes, *nullifier_key, &mut OsRng)
+            .map_err(|error| unattestable(error.to_string()))?;
         let commitment = opening
             .commit()
             .map_err(|error| unattestable(error.to_string()))?;

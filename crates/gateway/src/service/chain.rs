@@ -89,7 +89,7 @@ impl ChainAccess {
             .read(&StateQuery::nullifier_key(patient))?
             .value
             .map(|key| {
-                zk::NullifierKey::from_bytes(key.as_bytes()).map_err(|error| {
+                zk::NullifierKey::from_bytes(key.as_ref()).map_err(|error| {
                     ServiceError::Internal(format!(
                         "the chain holds an unusable nullifier key for {patient}: {error}"
                     ))
