@@ -109,63 +109,52 @@ impl Gateway {
         &self,
         patient: &Address,
     ) -> Result<Vec<AttestOutcome>, ServiceError> {
-        let stored: Vec<_> = self
+        let stored = self
             .emr
             .list_by_patient(&patient_row(patient))?
             .into_iter()
-            .filter(|record| matches!(record.release, Release::Stored { .. }))
-            .collect();
-        let waiting = stored
-            .iter()
-            .any(|record| held_attestation(record).is_none());
-        let nullifier_key = if waiting {
-            Some(
-                self.chain
-                    .nullifier_key(patient)?
-                    .ok_or(ServiceError::NoNullifierKey(*patient))?,
-            )
-        } else {
-            None
-        };
+            .filter(|record| matches!(record.release, Release::Stored { .. }));
+        // Read on the first record that needs it: none when everything is attested already.
+        let mut nullifier_key = None;
         let mut attempts = 0;
-        stored
-            .iter()
-            .map(|record| {
-                let outcome = |attestation, reason| -> Result<AttestOutcome, ServiceError> {
-                    Ok(AttestOutcome {
-                        record: record_id(record)?,
-                        index: record.key.index,
-                        attestation,
-                        reason,
-                    })
-                };
-                if let Some(attestation) = held_attestation(record) {
-                    return outcome(Some(attestation), None);
-                }
-                let Some(nullifier_key) = nullifier_key.as_ref() else {
-                    return Err(ServiceError::Internal(
-                        "an unattested record without a key read".into(),
-                    ));
-                };
-                if attempts == MAX_ATTESTATIONS_PER_REQUEST {
-                    return outcome(
-                        None,
-                        Some(format!(
-                            "not tried: at most {MAX_ATTESTATIONS_PER_REQUEST} records are attested per request; ask again"
-                        )),
-                    );
-                }
-                attempts += 1;
-                match self.attest_record(record, nullifier_key) {
-                    Ok(attestation) => outcome(Some(attestation), None),
-                    Err(unattestable @ ServiceError::Unattestable { .. }) => {
-                        log_not_attested(&record.key, &unattestable);
-                        outcome(None, Some(unattestable.to_string()))
+        let mut outcomes = Vec::new();
+        for record in stored {
+            let (attestation, reason) = match held_attestation(&record) {
+                Some(attestation) => (Some(attestation), None),
+                None if attempts == MAX_ATTESTATIONS_PER_REQUEST => (
+                    None,
+                    Some(format!(
+                        "not tried: at most {MAX_ATTESTATIONS_PER_REQUEST} records are attested per request; ask again"
+                    )),
+                ),
+                None => {
+                    let key = match nullifier_key {
+                        Some(key) => key,
+                        None => *nullifier_key.insert(
+                            self.chain
+                                .nullifier_key(patient)?
+                                .ok_or(ServiceError::NoNullifierKey(*patient))?,
+                        ),
+                    };
+                    attempts += 1;
+                    match self.attest_record(&record, &key) {
+                        Ok(attestation) => (Some(attestation), None),
+                        Err(unattestable @ ServiceError::Unattestable { .. }) => {
+                            log_not_attested(&record.key, &unattestable);
+                            (None, Some(unattestable.to_string()))
+                        }
+                        Err(error) => return Err(error),
                     }
-                    Err(error) => Err(error),
                 }
-            })
-            .collect()
+            };
+            outcomes.push(AttestOutcome {
+                record: record_id(&record)?,
+                index: record.key.index,
+                attestation,
+                reason,
+            });
+        }
+        Ok(outcomes)
     }
 
     /// `GET /v1/records/{record}/opening`: the opening of an attested record, sealed for its
