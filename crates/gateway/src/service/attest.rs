@@ -47,11 +47,7 @@ impl Gateway {
             .nullifier_key(&patient)
             .and_then(|nullifier_key| {
                 let nullifier_key = nullifier_key.ok_or(ServiceError::NoNullifierKey(patient))?;
-                let record = self
-                    .emr
-                    .get(key)?
-                    .ok_or_else(|| ServiceError::Internal(format!("record {key} vanished")))?;
-                self.attest_record(&record, &nullifier_key)
+                self.attest_record(key, &nullifier_key)
             });
         match attested {
             Ok(attestation) => Some(attestation),
@@ -89,7 +85,7 @@ impl Gateway {
             };
             let attested = nullifier_key
                 .ok_or(ServiceError::NoNullifierKey(Address::from_bytes(patient.0)))
-                .and_then(|nullifier_key| self.attest_record(&record, &nullifier_key));
+                .and_then(|nullifier_key| self.attest_record(&record.key, &nullifier_key));
             match attested {
                 Ok(attestation) => tracing::info!(
                     key = %record.key,
@@ -137,7 +133,7 @@ impl Gateway {
                         ),
                     };
                     attempts += 1;
-                    match self.attest_record(&record, &key) {
+                    match self.attest_record(&record.key, &key) {
                         Ok(attestation) => (Some(attestation), None),
                         Err(unattestable @ ServiceError::Unattestable { .. }) => {
                             log_not_attested(&record.key, &unattestable);
@@ -174,18 +170,18 @@ impl Gateway {
     /// as filed. Serialised within the gateway, so two requests never file for one record.
     fn attest_record(
         &self,
-        record: &emr::Record,
+        key: &emr::RecordKey,
         nullifier_key: &zk::NullifierKey,
     ) -> Result<HeldAttestation, ServiceError> {
         let _one_at_a_time = self
             .attesting
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // Read again under the lock: another request may have attested it meanwhile.
+        // Read under the lock: another request may have attested it meanwhile.
         let record = self
             .emr
-            .get(&record.key)?
-            .ok_or_else(|| ServiceError::Internal(format!("record {} vanished", record.key)))?;
+            .get(key)?
+            .ok_or_else(|| ServiceError::Internal(format!("record {key} vanished")))?;
         let record_id = record_id(&record)?;
         let kept = match record.attestation {
             Some(kept) if kept.attested => return Ok(held(&kept)),
