@@ -24,7 +24,7 @@ use medchain_gateway::{
     wire::{HeldRecord, WrittenRecord},
 };
 use medchain_types::{
-    Address, Hash32, Payload, RecordId,
+    Hash32, Payload, RecordId,
     keyfile::{HospitalLink, SecretBytes},
     research::ResearchPayload,
 };

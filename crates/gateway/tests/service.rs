@@ -357,6 +357,7 @@ fn resumes_unfinished_releases(storage: &Storage) {
             record_hash: record.record_hash,
             blob_hash: pointer.blob_hash,
             release_tx: tx.id(),
+            attestation: None,
         };
         assert_eq!(Some(pointer.blob_hash), record.blob_hash);
         assert_eq!(

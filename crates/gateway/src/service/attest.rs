@@ -47,11 +47,7 @@ impl Gateway {
             .nullifier_key(&patient)
             .and_then(|nullifier_key| {
                 let nullifier_key = nullifier_key.ok_or(ServiceError::NoNullifierKey(patient))?;
-                let record = self
-                    .emr
-                    .get(key)?
-                    .ok_or_else(|| ServiceError::Internal(format!("record {key} vanished")))?;
-                self.attest_record(&record, &nullifier_key)
+                self.attest_record(key, &nullifier_key)
             });
         match attested {
             Ok(attestation) => Some(attestation),
@@ -89,7 +85,7 @@ impl Gateway {
             };
             let attested = nullifier_key
                 .ok_or(ServiceError::NoNullifierKey(Address::from_bytes(patient.0)))
-                .and_then(|nullifier_key| self.attest_record(&record, &nullifier_key));
+                .and_then(|nullifier_key| self.attest_record(&record.key, &nullifier_key));
             match attested {
                 Ok(attestation) => tracing::info!(
                     key = %record.key,
@@ -109,63 +105,52 @@ impl Gateway {
         &self,
         patient: &Address,
     ) -> Result<Vec<AttestOutcome>, ServiceError> {
-        let stored: Vec<_> = self
+        let stored = self
             .emr
             .list_by_patient(&patient_row(patient))?
             .into_iter()
-            .filter(|record| matches!(record.release, Release::Stored { .. }))
-            .collect();
-        let waiting = stored
-            .iter()
-            .any(|record| held_attestation(record).is_none());
-        let nullifier_key = if waiting {
-            Some(
-                self.chain
-                    .nullifier_key(patient)?
-                    .ok_or(ServiceError::NoNullifierKey(*patient))?,
-            )
-        } else {
-            None
-        };
+            .filter(|record| matches!(record.release, Release::Stored { .. }));
+        // Read on the first record that needs it: none when everything is attested already.
+        let mut nullifier_key = None;
         let mut attempts = 0;
-        stored
-            .iter()
-            .map(|record| {
-                let outcome = |attestation, reason| -> Result<AttestOutcome, ServiceError> {
-                    Ok(AttestOutcome {
-                        record: record_id(record)?,
-                        index: record.key.index,
-                        attestation,
-                        reason,
-                    })
-                };
-                if let Some(attestation) = held_attestation(record) {
-                    return outcome(Some(attestation), None);
-                }
-                let Some(nullifier_key) = nullifier_key.as_ref() else {
-                    return Err(ServiceError::Internal(
-                        "an unattested record without a key read".into(),
-                    ));
-                };
-                if attempts == MAX_ATTESTATIONS_PER_REQUEST {
-                    return outcome(
-                        None,
-                        Some(format!(
-                            "not tried: at most {MAX_ATTESTATIONS_PER_REQUEST} records are attested per request; ask again"
-                        )),
-                    );
-                }
-                attempts += 1;
-                match self.attest_record(record, nullifier_key) {
-                    Ok(attestation) => outcome(Some(attestation), None),
-                    Err(unattestable @ ServiceError::Unattestable { .. }) => {
-                        log_not_attested(&record.key, &unattestable);
-                        outcome(None, Some(unattestable.to_string()))
+        let mut outcomes = Vec::new();
+        for record in stored {
+            let (attestation, reason) = match held_attestation(&record) {
+                Some(attestation) => (Some(attestation), None),
+                None if attempts == MAX_ATTESTATIONS_PER_REQUEST => (
+                    None,
+                    Some(format!(
+                        "not tried: at most {MAX_ATTESTATIONS_PER_REQUEST} records are attested per request; ask again"
+                    )),
+                ),
+                None => {
+                    let key = match nullifier_key {
+                        Some(key) => key,
+                        None => *nullifier_key.insert(
+                            self.chain
+                                .nullifier_key(patient)?
+                                .ok_or(ServiceError::NoNullifierKey(*patient))?,
+                        ),
+                    };
+                    attempts += 1;
+                    match self.attest_record(&record.key, &key) {
+                        Ok(attestation) => (Some(attestation), None),
+                        Err(unattestable @ ServiceError::Unattestable { .. }) => {
+                            log_not_attested(&record.key, &unattestable);
+                            (None, Some(unattestable.to_string()))
+                        }
+                        Err(error) => return Err(error),
                     }
-                    Err(error) => Err(error),
                 }
-            })
-            .collect()
+            };
+            outcomes.push(AttestOutcome {
+                record: record_id(&record)?,
+                index: record.key.index,
+                attestation,
+                reason,
+            });
+        }
+        Ok(outcomes)
     }
 
     /// `GET /v1/records/{record}/opening`: the opening of an attested record, sealed for its
@@ -185,18 +170,18 @@ impl Gateway {
     /// as filed. Serialised within the gateway, so two requests never file for one record.
     fn attest_record(
         &self,
-        record: &emr::Record,
+        key: &emr::RecordKey,
         nullifier_key: &zk::NullifierKey,
     ) -> Result<HeldAttestation, ServiceError> {
         let _one_at_a_time = self
             .attesting
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // Read again under the lock: another request may have attested it meanwhile.
+        // Read under the lock: another request may have attested it meanwhile.
         let record = self
             .emr
-            .get(&record.key)?
-            .ok_or_else(|| ServiceError::Internal(format!("record {} vanished", record.key)))?;
+            .get(key)?
+            .ok_or_else(|| ServiceError::Internal(format!("record {key} vanished")))?;
         let record_id = record_id(&record)?;
         let kept = match record.attestation {
             Some(kept) if kept.attested => return Ok(held(&kept)),
@@ -226,9 +211,8 @@ impl Gateway {
             .map_err(|_| unattestable("the bundle is not UTF-8 text".into()))?;
         let attributes = zk::record_from_bundle(bundle, &schema, as_of)
             .map_err(|error| unattestable(error.to_string()))?;
-        let opening =
-            zk::RecordOpening::random(&schema, attributes, *nullifier_key, &mut OsRng)
-                .map_err(|error| unattestable(error.to_string()))?;
+        let opening = zk::RecordOpening::random(&schema, attributes, *nullifier_key, &mut OsRng)
+            .map_err(|error| unattestable(error.to_string()))?;
         let commitment = opening
             .commit()
             .map_err(|error| unattestable(error.to_string()))?;
