@@ -1,7 +1,8 @@
 //! Verified lists — a patient's records, consents, EMR entries and notifications, an
 //! organisation's members, the organisations, the licences, every emergency request, the
 //! consents granted to a grantee, an address's unspent outputs and token history, the
-//! validator candidates — and id-prefix resolution.
+//! validator candidates, the studies and a study's enrolments, the attested commitments and an
+//! enrolment's re-encryptions — and id-prefix resolution.
 //!
 //! A list page is accepted only if its header is final ([`LightClient::verify_header`]), the
 //! list's length (lists have no gaps: entry `total - 1` exists, entry `total` does not) and
@@ -16,13 +17,13 @@ use medchain_state::{
     ProvenValue, StateValue,
     keys::{self, IndexList, StateKey, StateList},
     values::{
-        Candidate, Consent, EmergencyRecord, EmrEntryRecord, LedgerEntry, Licence, Membership, Org,
-        Output, Record,
+        Candidate, Consent, EmergencyRecord, EmrEntryRecord, Enrolment, LedgerEntry, Licence,
+        Membership, Org, Output, Record, Study,
     },
 };
 use medchain_types::{
-    Address, ConsentId, EmergencyId, EntryId, Hash32, IdentityName, OrgName, RecordId, TxId,
-    token::OutPoint,
+    Address, ConsentId, EmergencyId, EnrolmentId, EntryId, Hash32, IdentityName, OrgName, RecordId,
+    StudyId, TxId, token::OutPoint,
 };
 
 /// A list endpoint and the list its answer must prove.
@@ -173,6 +174,23 @@ impl ListQuery<Address, Candidate> {
     }
 }
 
+impl ListQuery<StudyId, Study> {
+    /// Every study and its pool, in publication order (S4-flow step 1).
+    pub fn studies() -> Self {
+        Self::new("/v1/lists/studies".into(), keys::studies())
+    }
+}
+
+impl ListQuery<EnrolmentId, Enrolment> {
+    /// A study's enrolments, in acceptance order (S4-flow steps 4–5).
+    pub fn study_enrolments(study: &StudyId) -> Self {
+        Self::new(
+            format!("/v1/lists/study-enrolments/{study}"),
+            keys::study_enrolments(study),
+        )
+    }
+}
+
 /// A list whose entries are the values themselves (a history): its endpoint and the list.
 #[derive(Clone, Debug)]
 pub struct HistoryQuery<E> {
@@ -198,6 +216,27 @@ impl HistoryQuery<LedgerEntry> {
         Self {
             path: format!("/v1/lists/token-history/{address}"),
             list: keys::token_history(address),
+        }
+    }
+}
+
+impl HistoryQuery<Hash32> {
+    /// Every hospital-attested commitment in leaf order: the accumulator's leaves (S4-flow).
+    pub fn attested_commitments() -> Self {
+        Self {
+            path: "/v1/lists/attested-commitments".into(),
+            list: keys::attested_commitments(),
+        }
+    }
+}
+
+impl HistoryQuery<Address> {
+    /// The proxies that logged a re-encryption of an enrolment's record, in order (S4-flow
+    /// step 8).
+    pub fn reencryptions(enrolment: &EnrolmentId) -> Self {
+        Self {
+            path: format!("/v1/lists/reencryptions/{enrolment}"),
+            list: keys::reencryptions(enrolment),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! proven at another height.
 
 use crate::{LightClient, Verified, VerifyError, http::path_segment};
+
+mod research;
 use medchain_api::ProvenView;
 use medchain_state::values::{
     EmergencyRecord, EmrEntryRecord, IdentityRecord, Licence, Revocation, VouchingKey,

@@ -1,9 +1,13 @@
 //! The execution driver: everything the node does with blocks and transactions that is not
 //! consensus plumbing.
 //!
-//! - *Admission* (API and gossip): batch signature verification, nonce window, a dry run of the
-//!   transaction against committed state when it is next in line (so a client hears about a
-//!   rule violation at once), then the mempool.
+//! - *Admission* (API and gossip): batch signature verification, the mempool's cheap checks
+//!   (fee, nonce, affordability), a dry run of the transaction against committed state when it
+//!   is next in line (so a client hears about a rule violation at once), then the mempool. A
+//!   `research.enrol` is admitted only as its sender's next transaction, so its zero-knowledge
+//!   proof is always verified by that dry run — after every cheap check — before the node
+//!   holds or gossips it: an enrolment from a fresh one-time address pays nothing until its
+//!   reward is credited, and a flood of junk ones must not be held or passed on for free.
 //! - *Speculation*: proposals and verifications execute on top of their parent, which may not be
 //!   final yet. Executed-but-unfinalized blocks are kept by digest and stacked as overlay layers
 //!   over the committed store, so competing forks never see each other's writes.
@@ -16,7 +20,9 @@
 
 use crate::{
     gossip::GossipHandle,
-    mempool::{AdmissionError, Admitted, DropReason, Mempool, MempoolStatus, SenderAccount},
+    mempool::{
+        AdmissionError, Admitted, Charge, DropReason, Mempool, MempoolStatus, SenderAccount,
+    },
 };
 use commonware_codec::EncodeSize as _;
 use commonware_cryptography::Digest as _;
@@ -24,13 +30,13 @@ use medchain_state::{
     BlockEnv, BlockExecutor, ExecError, ExecutedBlock, Overlay, StateError, StateRead,
     StateReadExt,
     keys::{self, StateKey},
-    staking, token,
+    research, staking, token,
     values::ValidatorSet,
 };
 use medchain_storage::{CommitBatch, Snapshot, StorageError, Store};
 use medchain_types::{
     Address, Block, ChainId, FeeSchedule, Genesis, Hash32, Header, Payload, Transaction, TxError,
-    TxId, VerifiedTransaction, limits, verify_batch,
+    TxId, VerifiedTransaction, limits, research::ResearchPayload, verify_batch,
 };
 use rand_core::CryptoRng;
 use std::{
@@ -393,7 +399,19 @@ impl Chain {
         } else {
             self.fees.min_fee(size)
         };
+        let prepaid = research::prepaid_by_reward(snapshot, &tx.body().payload)
+            .map_err(|e| AdmitError::State(e.to_string()))?;
+        let charge = Charge { min_fee, prepaid };
+        self.mempool.precheck(&tx, sender, charge)?;
         check_transfer_inputs(snapshot, &tx)?;
+        if is_enrolment(&tx) && !next_in_line {
+            // Queued, it would skip the dry run below and with it the proof verification.
+            return Err(AdmissionError::EnrolmentNotNext {
+                expected: sender.nonce,
+                got: tx.body().nonce,
+            }
+            .into());
+        }
         if next_in_line {
             // Executed alone on committed state, result discarded: refuses what cannot apply.
             BlockExecutor::new(snapshot, env)
@@ -402,7 +420,7 @@ impl Chain {
         }
         let announce_it = origin == Origin::Client;
         let own = announce_it.then(|| tx.tx().clone());
-        let outcome = self.mempool.admit(tx, sender, min_fee)?;
+        let outcome = self.mempool.admit_charged(tx, sender, charge)?;
         let own = own.filter(|_| outcome.admitted == Admitted::Pending);
         self.announce(
             own.into_iter()
@@ -768,6 +786,14 @@ pub fn account_nonce(state: &impl StateRead, sender: &Address) -> Result<u64, St
 /// run and one that fails when a block is built pays nothing (a flood of transfers naming
 /// made-up, spent, escrow-locked or someone else's inputs would cost nothing). An input
 /// created by a transfer that is not finalized yet is refused too: the client waits for it.
+/// Whether `tx` enrols a patient in a study (its proof is verified at admission).
+fn is_enrolment(tx: &VerifiedTransaction) -> bool {
+    matches!(
+        tx.body().payload,
+        Payload::Research(ResearchPayload::Enrol { .. })
+    )
+}
+
 fn check_transfer_inputs(snapshot: &Snapshot, tx: &VerifiedTransaction) -> Result<(), AdmitError> {
     let body = tx.body();
     let Payload::Token(payload) = &body.payload else {

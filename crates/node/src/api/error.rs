@@ -380,6 +380,82 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::DuplicateEmergency(_) => {
             "nothing to do: this request is on chain already (GET /v1/state/emergencies/{id}); a new emergency needs a new h_ur and vouch"
         }
+        E::CircuitExists => {
+            "this verifying key is registered already: studies name it by its digest (GET /v1/state/research/circuits/{digest})"
+        }
+        E::BadVerifyingKey(_) => {
+            "register the verifying key `medchain zk setup` wrote, unaltered; a degenerate key would accept forged proofs"
+        }
+        E::UnknownCircuit(_) => {
+            "name a circuit the regulator registered (GET /v1/state/research/circuits/{digest}), or ask the regulator to register it"
+        }
+        E::NotAPatient => {
+            "enrol the sender as a patient identity first (`medchain patient enrol`), then file the nullifier key"
+        }
+        E::NotAFieldElement(_) => {
+            "send the value the zk library produced, unaltered: it must be a canonical BN254 field element"
+        }
+        E::NullifierKeyExists => {
+            "nothing to do: the patient's nullifier key is on chain (GET /v1/state/research/nullifier-keys/{address})"
+        }
+        E::NoNullifierKey(_) => {
+            "the patient files its nullifier key first (`medchain patient enrol-study` does it), then the hospital attests"
+        }
+        E::AlreadyAttested(_) => {
+            "nothing to do: the record's commitment is attested (GET /v1/state/research/attestations/{record})"
+        }
+        E::NotRecordHospital(_) => {
+            "sign with the hospital identity of the organisation that released the record"
+        }
+        E::AccumulatorFull => {
+            "the accumulator holds 2^24 commitments; a new accumulator needs a new circuit generation"
+        }
+        E::NotCloudMember => {
+            "join an audited cloud organisation first (`medchain org join`), then register as a proxy"
+        }
+        E::ProxyExists => {
+            "nothing to do: the sender is a registered proxy (GET /v1/state/research/proxies/{address})"
+        }
+        E::NotResearchMember => "publish from a member of an audited research organisation",
+        E::NotResearchPurpose(_) => "a study's purpose is research",
+        E::BadPredicate(_) | E::PredicateTooLarge(_) => {
+            "write the predicate in the zk text form over the circuit's schema, with no more clauses than the circuit has slots (`medchain research publish --help`)"
+        }
+        E::BadThreshold { .. } => "name a threshold between 1 and the number of proxies",
+        E::DuplicateProxy(_) => "name each proxy once",
+        E::UnknownProxy(_) => {
+            "name registered proxies only (GET /v1/state/research/proxies/{address})"
+        }
+        E::NoParticipants => "accept at least one participant",
+        E::DeadlineInPast => "set a deadline after the current block time (GET /v1/status)",
+        E::NotResearcher => "sign with the key that published the study",
+        E::UnknownStudy(_) => "name a published study (GET /v1/lists/studies)",
+        E::StudyClosed { .. } => "enrol in an open study (`medchain patient studies`)",
+        E::StudyFull { .. } => "the study has all its participants; pick another",
+        E::StudyUnfunded { .. } => {
+            "wait until the researcher funds the study (GET /v1/state/research/studies/{id} shows its pool)"
+        }
+        E::ZeroFunding => "fund with a positive amount",
+        E::UnknownRoot => {
+            "prove against the accumulator the chain proves (GET /v1/state/research/accumulator): the commitment must be attested by its hospital"
+        }
+        E::MalformedProof(_) | E::ProofRejected => {
+            "prove again with the registered proving key, for this study, from the one-time key that signs the enrolment"
+        }
+        E::AlreadyEnrolled => "nothing to do: this record is enrolled in the study already",
+        E::ExclusivelyLicensed { .. } => {
+            "the record is licensed exclusively to another study and cannot be sold again"
+        }
+        E::SharedBefore => {
+            "an exclusive study takes only records never shared with a study; pick a non-exclusive study"
+        }
+        E::UnknownEnrolment(_) => {
+            "name an accepted enrolment (GET /v1/lists/study-enrolments/{study})"
+        }
+        E::NotStudyProxy => "only a proxy the study names logs its re-encryptions",
+        E::AlreadyLogged => "nothing to do: this proxy's re-encryption is logged",
+        E::StudyStillOpen { .. } => "refund after the study's deadline",
+        E::NothingToRefund => "nothing to do: the study's pool is empty",
     }
 }
 

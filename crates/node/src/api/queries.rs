@@ -23,11 +23,13 @@ use std::str::FromStr;
 
 pub(super) mod identity;
 pub(super) mod lists;
+pub(super) mod research;
 
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .merge(lists::routes())
         .merge(identity::routes())
+        .merge(research::routes())
         .route("/v1/status", get(chain_status))
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block_by_height))
@@ -215,7 +217,7 @@ pub(super) async fn block_by_digest(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<BlockView>, ApiError> {
     let Path(digest) = path?;
-    let digest = parse::<BlockDigest>(&digest, "digest")?.0;
+    let digest = parse::<HexHash>(&digest, "digest")?.0;
     let block = state
         .inner
         .chain
@@ -250,36 +252,48 @@ pub(super) async fn proven<V: StateValue + Serialize>(
     state: &ApiState,
     key: StateKey<V>,
 ) -> Result<Json<ProvenView>, ApiError> {
-    proven_at(state, key, certified_height(state)?)
+    proven_at(state, key, certified_height(state)?, as_json)
 }
+
+/// A value as JSON, by its serde form.
+pub(super) fn as_json<V: Serialize>(value: &V) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(ApiError::internal)
+}
+
+/// A bare 32-byte value (a nullifier key, an attested commitment) as JSON: its hex.
+pub(super) fn hash_json(hash: &medchain_types::Hash32) -> Result<serde_json::Value, ApiError> {
+    Ok(serde_json::Value::String(hex::encode(hash)))
+}
+
+/// How a route shows a value of type `V` as JSON.
+pub(super) type ToJson<V> = fn(&V) -> Result<serde_json::Value, ApiError>;
 
 /// Reads `key` at `height`, which must be certified (or 0) and still provable, with its proof,
 /// header and finalization.
-fn proven_at<V: StateValue + Serialize>(
+fn proven_at<V: StateValue>(
     state: &ApiState,
     key: StateKey<V>,
     height: u64,
+    json: ToJson<V>,
 ) -> Result<Json<ProvenView>, ApiError> {
     let proven = state
         .inner
         .chain
         .store()
         .get_proven_at(key.as_bytes(), height)?;
-    proven_view(state, &key, proven)
+    proven_view(state, &key, proven, json)
 }
 
-/// A proof of `key` as the API serves it: the value decoded, with the header and the
-/// finalization of the height it was taken at.
-fn proven_view<V: StateValue + Serialize>(
+/// A proof of `key` as the API serves it: the value decoded (shown as `json` says), with the
+/// header and the finalization of the height it was taken at.
+fn proven_view<V: StateValue>(
     state: &ApiState,
     key: &StateKey<V>,
     proven: ProvenValue,
+    json: ToJson<V>,
 ) -> Result<Json<ProvenView>, ApiError> {
     let value = match proven.value.as_deref() {
-        Some(bytes) => Some(
-            serde_json::to_value(key.decode(bytes).map_err(ApiError::internal)?)
-                .map_err(ApiError::internal)?,
-        ),
+        Some(bytes) => Some(json(&key.decode(bytes).map_err(ApiError::internal)?)?),
         None => None,
     };
     let block = committed_block(state, proven.height)?;
@@ -333,8 +347,18 @@ pub(super) fn proven_key<V: StateValue + Serialize>(
     key: StateKey<V>,
     at: Result<Query<AtHeight>, QueryRejection>,
 ) -> Result<Json<ProvenView>, ApiError> {
+    proven_key_as(state, key, at, as_json)
+}
+
+/// [`proven_key`] for a value with no serde form of its own, shown as `json` says.
+pub(super) fn proven_key_as<V: StateValue>(
+    state: &ApiState,
+    key: StateKey<V>,
+    at: Result<Query<AtHeight>, QueryRejection>,
+    json: ToJson<V>,
+) -> Result<Json<ProvenView>, ApiError> {
     let Query(at) = at?;
-    proven_at(state, key, provable_height(state, at.height)?)
+    proven_at(state, key, provable_height(state, at.height)?, json)
 }
 
 /// Defines a proven-state route keyed by one path parameter, with an optional `height`.
@@ -493,7 +517,7 @@ pub(super) async fn epoch_transition(
             "this node passed the end of epoch {epoch} before it kept transitions, and has pruned it since; ask another node"
         ))
     })?;
-    let Json(next_set) = proven_view(&state, &key, proven)?;
+    let Json(next_set) = proven_view(&state, &key, proven, as_json)?;
     Ok(Json(EpochTransitionView {
         epoch,
         boundary,
@@ -547,10 +571,11 @@ pub(super) async fn access_log_entry(
     )
 }
 
-/// A block digest in a path: 64 hex characters.
-struct BlockDigest(medchain_types::Hash32);
+/// A 32-byte hash in a path (a block digest, an accumulator root, a nullifier): 64 hex
+/// characters.
+pub(super) struct HexHash(pub(super) medchain_types::Hash32);
 
-impl FromStr for BlockDigest {
+impl FromStr for HexHash {
     type Err = medchain_types::ParseIdError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         // Same text form as every other 32-byte id.

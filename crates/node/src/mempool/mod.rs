@@ -19,6 +19,12 @@
 //!   against committed state before admission, and the mempool holds at most one transaction
 //!   spending each output ([`AdmissionError::InputConflict`]), so a flood of transfers cannot
 //!   name the same coins twice.
+//!   A `research.enrol` is filed by a one-time address with no balance: the reward its study
+//!   pays on acceptance is credited before the fee is taken, so admission counts it as
+//!   prepaid ([`Charge::prepaid`]). Such an enrolment costs its sender nothing if refused, so
+//!   the node verifies its proof at admission (a dry run on committed state, after the cheap
+//!   checks of [`Mempool::precheck`]) and admits it only as its sender's next transaction
+//!   ([`AdmissionError::EnrolmentNotNext`]): junk is refused before it is held or gossiped.
 //! - **Bounds.** Per sender: at most [`MempoolLimits::max_queued_per_sender`] queued and
 //!   [`MempoolLimits::max_pending_per_sender`] pending. In total: when the queued space is full,
 //!   the worst-placed queued transaction (the one furthest from executable, newest first) is
@@ -169,6 +175,18 @@ pub enum AdmissionError {
         /// The waiting transaction that spends it.
         held_by: TxId,
     },
+    /// A `research.enrol` that is not its sender's next transaction: enrolments are not
+    /// queued, because a queued transaction is not executed on committed state at admission
+    /// and so its proof would go unverified.
+    #[error(
+        "an enrolment is admitted only as its sender's next transaction (nonce {expected}), got nonce {got}; enrol from a fresh one-time key with nonce 0"
+    )]
+    EnrolmentNotNext {
+        /// The sender's next nonce.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
     /// A transfer spends an output that is not unspent in committed state.
     #[error(
         "input {0} is not an unspent output in committed state: it was never created, is already spent, or was created by a transaction that is not finalized yet (wait until that one is finalized, then send again)"
@@ -184,6 +202,18 @@ pub struct SenderAccount {
     /// Its balance, which pays the fees of every transaction but a transfer, and the amounts
     /// transactions move out of it.
     pub balance: u64,
+}
+
+/// What a transaction must pay and what it brings with it, as the chain's rules say before
+/// it executes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Charge {
+    /// The least fee the genesis fee schedule asks for its size.
+    pub min_fee: u64,
+    /// What executing it credits to the sender's balance before the fee is taken (the
+    /// reward of a `research.enrol` in an open, funded study): counted towards what the
+    /// sender can afford, so a one-time address with no balance can enrol.
+    pub prepaid: u64,
 }
 
 /// What [`Mempool::admit`] did.
@@ -232,6 +262,8 @@ struct Entry {
     seq: u64,
     /// Its place in the queued index, while queued.
     queued: Option<QueuedPlace>,
+    /// What it takes from its sender's balance ([`owed`], less what it brings: [`Charge`]).
+    owes: u64,
 }
 
 /// Orders queued transactions from best to worst placed: established senders' before fresh
@@ -348,28 +380,55 @@ impl Mempool {
         sender: SenderAccount,
         min_fee: u64,
     ) -> Result<Admission, AdmissionError> {
-        let committed_nonce = sender.nonce;
+        self.admit_charged(
+            tx,
+            sender,
+            Charge {
+                min_fee,
+                prepaid: 0,
+            },
+        )
+    }
+
+    /// Admits a verified transaction whose sender's committed account is `sender`, charged
+    /// as `charge` says.
+    pub fn admit_charged(
+        &self,
+        tx: VerifiedTransaction,
+        sender: SenderAccount,
+        charge: Charge,
+    ) -> Result<Admission, AdmissionError> {
+        check_fee_and_nonce(&tx, sender, charge.min_fee)?;
+        self.lock().admit(tx, sender, charge.prepaid)
+    }
+
+    /// The cheap checks of admission, without admitting: the fee, the nonce, whether another
+    /// waiting transaction holds the nonce, and whether the sender can pay for this one
+    /// alone. The caller runs them before anything expensive (executing the transaction on
+    /// committed state, verifying an enrolment's proof), so junk costs a lookup to refuse.
+    /// Passing them promises nothing: [`Mempool::admit_charged`] checks everything again.
+    pub fn precheck(
+        &self,
+        tx: &VerifiedTransaction,
+        sender: SenderAccount,
+        charge: Charge,
+    ) -> Result<(), AdmissionError> {
+        check_fee_and_nonce(tx, sender, charge.min_fee)?;
+        let owes = owed(tx).saturating_sub(charge.prepaid);
+        if owes > sender.balance {
+            return Err(AdmissionError::CannotAfford {
+                balance: sender.balance,
+                needed: owes,
+            });
+        }
+        let inner = self.lock();
         let nonce = tx.body().nonce;
-        let fee = fee(&tx);
-        if fee < min_fee {
-            return Err(AdmissionError::FeeTooLow {
-                fee,
-                minimum: min_fee,
-            });
+        match inner.senders.get(&tx.body().sender) {
+            Some(queue) if queue.nonces.get(&nonce).is_some_and(|id| *id != tx.id()) => {
+                Err(AdmissionError::NonceTaken(nonce))
+            }
+            _ => Ok(()),
         }
-        if nonce < committed_nonce {
-            return Err(AdmissionError::StaleNonce {
-                expected: committed_nonce,
-                got: nonce,
-            });
-        }
-        if nonce >= committed_nonce.saturating_add(NONCE_WINDOW) {
-            return Err(AdmissionError::NonceTooFar {
-                expected: committed_nonce,
-                got: nonce,
-            });
-        }
-        self.lock().admit(tx, sender)
     }
 
     /// Learns the committed height (at start-up; [`Mempool::on_finalized`] keeps it current),
@@ -490,6 +549,36 @@ impl Mempool {
     }
 }
 
+/// The fee against the schedule's minimum, and the nonce against the sender's committed one.
+fn check_fee_and_nonce(
+    tx: &VerifiedTransaction,
+    sender: SenderAccount,
+    min_fee: u64,
+) -> Result<(), AdmissionError> {
+    let committed_nonce = sender.nonce;
+    let nonce = tx.body().nonce;
+    let fee = fee(tx);
+    if fee < min_fee {
+        return Err(AdmissionError::FeeTooLow {
+            fee,
+            minimum: min_fee,
+        });
+    }
+    if nonce < committed_nonce {
+        return Err(AdmissionError::StaleNonce {
+            expected: committed_nonce,
+            got: nonce,
+        });
+    }
+    if nonce >= committed_nonce.saturating_add(NONCE_WINDOW) {
+        return Err(AdmissionError::NonceTooFar {
+            expected: committed_nonce,
+            got: nonce,
+        });
+    }
+    Ok(())
+}
+
 impl Inner {
     /// `sender`'s transaction at `nonce` as a selection head ranked by its fee, if held.
     fn head(
@@ -510,6 +599,7 @@ impl Inner {
         &mut self,
         tx: VerifiedTransaction,
         account: SenderAccount,
+        prepaid: u64,
     ) -> Result<Admission, AdmissionError> {
         let committed = account.nonce;
         let id = tx.id();
@@ -546,7 +636,8 @@ impl Inner {
             return Err(AdmissionError::InputConflict { input, held_by });
         }
         let owed_before = self.senders.get(&sender).map_or(0, |queue| queue.owed);
-        let needed = owed_before.saturating_add(owed(&tx));
+        let owes = owed(&tx).saturating_sub(prepaid);
+        let needed = owed_before.saturating_add(owes);
         if needed > account.balance {
             return Err(AdmissionError::CannotAfford {
                 balance: account.balance,
@@ -573,7 +664,7 @@ impl Inner {
             (Admitted::Queued { waiting_for }, Some(place))
         };
         self.dropped.forget(&id);
-        self.insert(tx, committed, queued);
+        self.insert(tx, committed, queued, owes);
         if admitted == Admitted::Pending {
             promoted.extend(self.promote(&sender));
         }
@@ -654,7 +745,14 @@ impl Inner {
         Ok(())
     }
 
-    fn insert(&mut self, tx: VerifiedTransaction, committed: u64, queued: Option<QueuedPlace>) {
+    /// Holds `tx`, which takes `owes` from its sender's balance.
+    fn insert(
+        &mut self,
+        tx: VerifiedTransaction,
+        committed: u64,
+        queued: Option<QueuedPlace>,
+        owes: u64,
+    ) {
         let (id, sender, nonce) = (tx.id(), tx.body().sender, tx.body().nonce);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -686,7 +784,7 @@ impl Inner {
             }
         });
         queue.nonces.insert(nonce, id);
-        queue.owed = queue.owed.saturating_add(owed(&tx));
+        queue.owed = queue.owed.saturating_add(owes);
         for input in inputs(&tx) {
             self.spent_inputs.insert(*input, id);
         }
@@ -700,6 +798,7 @@ impl Inner {
                 admitted_at: self.height,
                 seq,
                 queued,
+                owes,
             },
         );
     }
@@ -829,7 +928,7 @@ impl Inner {
             return;
         };
         if let Some(queue) = self.senders.get_mut(&entry.tx.body().sender) {
-            queue.owed = queue.owed.saturating_sub(owed(&entry.tx));
+            queue.owed = queue.owed.saturating_sub(entry.owes);
         }
         for input in inputs(&entry.tx) {
             self.spent_inputs.remove(input);

@@ -817,3 +817,89 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn what_a_transaction_brings_counts_towards_what_its_sender_can_afford() {
+    let pool = Mempool::default();
+    let prepaid = |prepaid| Charge {
+        min_fee: 1,
+        prepaid,
+    };
+    // A fresh address with no balance, whose transaction brings 5 before its fee of 5.
+    let enrol = paying(1, 0, 5);
+    pool.precheck(&enrol, funded(0), prepaid(5)).unwrap();
+    assert_eq!(
+        pool.admit_charged(enrol.clone(), funded(0), prepaid(4))
+            .unwrap_err(),
+        AdmissionError::CannotAfford {
+            balance: 0,
+            needed: 1
+        }
+    );
+    assert_eq!(
+        pool.admit_charged(enrol, funded(0), prepaid(5))
+            .unwrap()
+            .admitted,
+        Admitted::Pending
+    );
+    // What it brings pays for itself only: the sender's next transaction pays as usual.
+    assert_eq!(
+        pool.admit_charged(paying(1, 1, 5), funded(0), prepaid(0))
+            .unwrap_err(),
+        AdmissionError::CannotAfford {
+            balance: 0,
+            needed: 5
+        }
+    );
+    // Dropping a prepaid transaction forgets what it owed (nothing), not its fee: what the
+    // sender's earlier transaction owes still counts.
+    pool.admit(paying(2, 0, 5), funded(10), 1).unwrap();
+    pool.admit_charged(paying(2, 1, 5), funded(10), prepaid(5))
+        .unwrap();
+    pool.evict_from(&sender(2), 1, DropReason::Evicted);
+    assert_eq!(
+        pool.admit_charged(paying(2, 1, 6), funded(10), prepaid(0))
+            .unwrap_err(),
+        AdmissionError::CannotAfford {
+            balance: 10,
+            needed: 11
+        }
+    );
+}
+
+#[test]
+fn the_precheck_refuses_cheaply_and_admits_nothing() {
+    let pool = Mempool::default();
+    let charge = Charge {
+        min_fee: 4,
+        prepaid: 0,
+    };
+    assert_eq!(
+        pool.precheck(&paying(1, 0, 3), funded(100), charge)
+            .unwrap_err(),
+        AdmissionError::FeeTooLow { fee: 3, minimum: 4 }
+    );
+    assert_eq!(
+        pool.precheck(&paying(1, 0, 5), funded(4), charge)
+            .unwrap_err(),
+        AdmissionError::CannotAfford {
+            balance: 4,
+            needed: 5
+        }
+    );
+    assert!(matches!(
+        pool.precheck(&paying(1, 0, 5), at(2), charge),
+        Err(AdmissionError::StaleNonce { .. })
+    ));
+    pool.precheck(&paying(1, 0, 5), funded(5), charge).unwrap();
+    assert!(pool.is_empty(), "a precheck holds nothing");
+    pool.admit_charged(paying(1, 0, 5), funded(5), charge)
+        .unwrap();
+    // Another transaction with a held nonce is refused; the held one itself passes.
+    assert_eq!(
+        pool.precheck(&paying(1, 0, 6), funded(50), charge)
+            .unwrap_err(),
+        AdmissionError::NonceTaken(0)
+    );
+    pool.precheck(&paying(1, 0, 5), funded(50), charge).unwrap();
+}

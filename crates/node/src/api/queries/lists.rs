@@ -1,14 +1,17 @@
 //! Lists with proofs — a patient's records, consents, EMR entries and notifications, an
 //! organisation's members, the organisations, the licences, every emergency request, the
 //! consents granted to a grantee, an address's token outputs and token history, the validator
-//! candidates — and id-prefix lookups.
+//! candidates, the studies, the attested commitments, a study's enrolments and an enrolment's
+//! re-encryptions — and id-prefix lookups.
 //!
 //! A list page proves, at one certified height, the list's length and each entry on the page
 //! together with the value the entry names (a record id and the record), so a client learns
 //! what exists without knowing any id and trusts no node for it. A named value may be proven
 //! absent where that is its meaning (a spent output); a history's entries name nothing.
 
-use super::{ApiError, ApiState, certified_height, committed_block, finalization_hex, parse};
+use super::{
+    ApiError, ApiState, certified_height, committed_block, finalization_hex, hash_json, parse,
+};
 use axum::{
     Json, Router,
     extract::rejection::{PathRejection, QueryRejection},
@@ -24,7 +27,10 @@ use medchain_state::{
     keys::{self, IndexList, StateKey, StateList},
 };
 use medchain_storage::Store;
-use medchain_types::{Address, ConsentId, OrgName, RecordId, TxId};
+use medchain_types::{
+    Address, ConsentId, Hash32, OrgName, RecordId, TxId,
+    research::{EnrolmentId, StudyId},
+};
 use serde::{Deserialize, Serialize};
 
 /// Most transaction ids a prefix lookup scans before it reports an incomplete answer (a
@@ -51,6 +57,10 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/v1/lists/outputs/{address}", get(owner_outputs))
         .route("/v1/lists/token-history/{address}", get(token_history))
         .route("/v1/lists/candidates", get(candidates))
+        .route("/v1/lists/studies", get(studies))
+        .route("/v1/lists/attested-commitments", get(attested_commitments))
+        .route("/v1/lists/study-enrolments/{study}", get(study_enrolments))
+        .route("/v1/lists/reencryptions/{enrolment}", get(reencryptions))
         .route("/v1/ids/{kind}/{prefix}", get(resolve_id))
 }
 
@@ -70,10 +80,13 @@ pub(in crate::api) struct Page {
 /// anything.
 trait ProvableList {
     /// What the list stores at each position.
-    type Entry: StateValue + Serialize;
+    type Entry: StateValue;
 
     /// The entries.
     fn entries(&self) -> &StateList<Self::Entry>;
+
+    /// An entry as JSON.
+    fn entry_json(&self, entry: &Self::Entry) -> Result<serde_json::Value, ApiError>;
 
     /// The value `entry` names at `height` (decoded for display) with its proof; `None` for a
     /// list whose entries are the values themselves.
@@ -90,6 +103,10 @@ impl<E: StateValue + Serialize, V: StateValue + Serialize> ProvableList for Inde
 
     fn entries(&self) -> &StateList<E> {
         &self.list
+    }
+
+    fn entry_json(&self, entry: &E) -> Result<serde_json::Value, ApiError> {
+        to_json(entry)
     }
 
     fn item(
@@ -112,10 +129,38 @@ impl<E: StateValue + Serialize> ProvableList for StateList<E> {
         self
     }
 
+    fn entry_json(&self, entry: &E) -> Result<serde_json::Value, ApiError> {
+        to_json(entry)
+    }
+
     fn item(
         &self,
         _: &Store,
         _: &E,
+        _: u64,
+    ) -> Result<Option<(serde_json::Value, ProvenValue)>, ApiError> {
+        Ok(None)
+    }
+}
+
+/// A list of bare 32-byte values (the attested commitments), shown as hex.
+struct HashList(StateList<Hash32>);
+
+impl ProvableList for HashList {
+    type Entry = Hash32;
+
+    fn entries(&self) -> &StateList<Hash32> {
+        &self.0
+    }
+
+    fn entry_json(&self, entry: &Hash32) -> Result<serde_json::Value, ApiError> {
+        hash_json(entry)
+    }
+
+    fn item(
+        &self,
+        _: &Store,
+        _: &Hash32,
         _: u64,
     ) -> Result<Option<(serde_json::Value, ProvenValue)>, ApiError> {
         Ok(None)
@@ -178,7 +223,7 @@ fn proven_entry(
     };
     Ok(ListedEntryView {
         seq,
-        id: to_json(&id)?,
+        id: index.entry_json(&id)?,
         value,
         entry_proof,
         item_proof,
@@ -292,6 +337,32 @@ list_route!(
     /// Every validator candidate in registration order (S1-dpos), genesis validators first:
     /// each node key with its candidacy and staking pool.
     candidates, "/v1/lists/candidates", keys::candidates
+);
+
+list_route!(
+    /// Every study in publication order (S4-flow step 1): each study id with its contract and
+    /// pool. Which studies a patient qualifies for is decided on the patient's machine.
+    studies, "/v1/lists/studies", keys::studies
+);
+list_route!(
+    /// Every hospital-attested commitment in leaf order (S4-flow): the accumulator's leaves.
+    /// A patient rebuilds the accumulator from all of them and checks its root against
+    /// `/v1/state/research/accumulator`, so no node learns which leaf is the patient's.
+    attested_commitments, "/v1/lists/attested-commitments", attested_commitments_list
+);
+
+fn attested_commitments_list() -> HashList {
+    HashList(keys::attested_commitments())
+}
+list_route!(
+    /// A study's enrolments in acceptance order (S4-flow steps 4–5): each enrolment id with
+    /// the enrolment.
+    study_enrolments, "/v1/lists/study-enrolments/{study}", "study", "study id (hex)", "^[0-9a-fA-F]{64}$", StudyId, keys::study_enrolments
+);
+list_route!(
+    /// The proxies that logged a re-encryption of an enrolment's record, in order (S4-flow
+    /// step 8): each entry is the proxy's address.
+    reencryptions, "/v1/lists/reencryptions/{enrolment}", "enrolment", "enrolment id (hex)", "^[0-9a-fA-F]{64}$", EnrolmentId, keys::reencryptions
 );
 
 /// The full ids of finalized records, consents or transactions that start with a prefix.
