@@ -196,7 +196,7 @@ impl Market {
             study_keys,
             record,
             enrolment,
-            dirs: dirs,
+            dirs,
         }
     }
 
@@ -236,7 +236,7 @@ impl Market {
             let stored = cloud.put_record(&self.enrolment, &bytes).unwrap();
             assert_eq!(
                 stored.ciphertext_hash,
-                ContentHash::from(self.record.hash())
+                ContentHash(Hash32::from(self.record.hash()))
             );
             cloud.post_kfrag(&self.enrolment, kfrag).unwrap();
         }
@@ -278,7 +278,7 @@ fn enrolment(
     keys: &StudyKeys,
     record: &EncryptedRecord,
 ) -> Payload {
-    let ciphertext_hash = ContentHash::from(record.hash());
+    let ciphertext_hash = ContentHash(Hash32::from(record.hash()));
     let (delegating, verifying) = (keys.delegating_public(), keys.verifying_public());
     let binding = enrolment_binding(&sender.address, &delegating, &verifying, &ciphertext_hash);
     let path = zk::membership_path(std::slice::from_ref(commitment), 0).unwrap();
