@@ -426,6 +426,37 @@ fn deliveries_are_refused_unless_they_fit_the_enrolment_on_chain() {
         ),
         "not_study_proxy"
     );
+    // The HTTP edge: a record above 16 MiB, a kfrag not sent as JSON, a malformed id.
+    let url = market.proxies[0].1.url();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let record_url = format!("{url}/v1/enrolments/{}/record", market.enrolment);
+    let too_large = agent
+        .put(&record_url)
+        .content_type("application/octet-stream")
+        .send(&vec![0u8; medchain_cloud::wire::MAX_RECORD_BYTES + 1][..])
+        .unwrap();
+    assert_eq!(too_large.status().as_u16(), 413);
+    let not_octets = agent
+        .put(&record_url)
+        .content_type("application/json")
+        .send(&market.record.to_bytes()[..])
+        .unwrap();
+    assert_eq!(not_octets.status().as_u16(), 415);
+    let kfrag_url = format!("{url}/v1/enrolments/{}/kfrag", market.enrolment);
+    let not_json = agent
+        .post(&kfrag_url)
+        .content_type("text/plain")
+        .send(r#"{"sealed":"00"}"#)
+        .unwrap();
+    assert_eq!(not_json.status().as_u16(), 415);
+    let bad_id = agent
+        .get(&format!("{url}/v1/enrolments/not-an-id/record"))
+        .call()
+        .unwrap();
+    assert_eq!(bad_id.status().as_u16(), 400);
     // Nothing was stored by any refusal.
     assert_eq!(
         code(cloud.record(&market.enrolment).unwrap_err()),
