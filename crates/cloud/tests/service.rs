@@ -200,6 +200,16 @@ impl Market {
         }
     }
 
+    /// Signs `payload` as `actor` and waits until it is final.
+    fn send(&self, actor: &Actor, payload: Payload) {
+        self.client
+            .signer(actor.key.clone())
+            .send(payload, Some(&wait()))
+            .unwrap()
+            .confirmed
+            .unwrap();
+    }
+
     /// Stops proxy `index` and starts it again on the same key file and data.
     fn restart(&mut self, index: usize) {
         let (member, handle) = self.proxies.remove(index);
@@ -521,6 +531,19 @@ fn only_the_studys_researcher_gets_a_cfrag_once_per_signed_request() {
     cloud
         .reencrypt(&market.enrolment, &market.researcher.key)
         .unwrap();
+    // Once the regulator suspends the research organisation, nothing more flows to it.
+    market.send(
+        &Actor::new(REGULATOR_SEED),
+        testkit::set_state(&org_name("Yonsei Research"), OrgState::Suspended),
+    );
+    assert_eq!(
+        code(
+            cloud
+                .reencrypt(&market.enrolment, &market.researcher.key)
+                .unwrap_err()
+        ),
+        "researcher_not_audited"
+    );
 }
 
 fn signed(market: &Market, issued_at_ms: u64) -> ReencryptBody {
