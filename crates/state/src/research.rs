@@ -687,8 +687,9 @@ fn reencrypted<R: StateRead>(
     let enrolment = ctx
         .value(&keys::enrolment(id))?
         .ok_or(ExecError::UnknownEnrolment(*id))?;
-    let study = existing_study(ctx, &enrolment.study)
-        .map_err(|_| StateError::Inconsistent(format!("enrolment {id} names a missing study")))?;
+    let study = ctx
+        .value(&keys::study(&enrolment.study))?
+        .ok_or_else(|| StateError::Inconsistent(format!("enrolment {id} names a missing study")))?;
     if !study.proxies.contains(&proxy) {
         return Err(ExecError::NotStudyProxy);
     }

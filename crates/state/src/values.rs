@@ -1091,6 +1091,87 @@ mod tests {
         }
     }
 
+    fn study(proxies: usize, title: &str) -> Study {
+        Study {
+            researcher: raw(1),
+            org: OrgName::new("Yonsei Research").unwrap(),
+            title: ShortText(title.into()),
+            purpose: Purpose::Research,
+            circuit: record_id(1).0,
+            predicate: ZkBytes(vec![7; 60]),
+            reward: 1_000,
+            max_participants: 10,
+            deadline_ms: 9,
+            exclusive: true,
+            researcher_key: ZkBytes(vec![2; limits::UMBRAL_PUBLIC_KEY_BYTES]),
+            proxies: (0..proxies as u64).map(raw).collect(),
+            threshold: 2,
+            pool: Some(OutPoint {
+                tx: TxId::of_encoded(b"fund"),
+                index: 0,
+            }),
+            pooled: 4_000,
+            enrolled: 1,
+            published_at: 3,
+        }
+    }
+
+    #[test]
+    fn research_values_round_trip_and_bound_their_fields() {
+        round_trips(&Circuit {
+            schema: ShortText("clinical_v1".into()),
+            verifying_key: ZkBytes(vec![1; 480]),
+            proving_key_digest: record_id(2).0,
+            registered_at: 4,
+        });
+        round_trips(&Attestation {
+            commitment: record_id(3).0,
+            hospital: raw(2),
+            leaf: 41,
+            height: 5,
+        });
+        round_trips(&AccumulatorState {
+            accumulator: ZkBytes(vec![3; 800]),
+            root: record_id(4).0,
+            leaves: 42,
+        });
+        round_trips(&Proxy {
+            org: OrgName::new("Cloud One").unwrap(),
+            encryption_key: record_id(5).0,
+            url: Uri::new("http://127.0.0.1:9100").unwrap(),
+            registered_at: 6,
+        });
+        round_trips(&study(limits::MAX_STUDY_PROXIES, "HbA1c outcomes"));
+        round_trips(&Exclusivity {
+            exclusive_study: Some(StudyId(record_id(6).0)),
+            uses: 1,
+        });
+        round_trips(&Enrolment {
+            study: StudyId(record_id(6).0),
+            payee: raw(3),
+            nullifier: record_id(7).0,
+            exclusivity: record_id(8).0,
+            delegating_key: ZkBytes(vec![2; limits::UMBRAL_PUBLIC_KEY_BYTES]),
+            verifying_key: ZkBytes(vec![3; limits::UMBRAL_PUBLIC_KEY_BYTES]),
+            ciphertext_hash: ContentHash::of(b"ciphertext"),
+            reward: 1_000,
+            height: 7,
+        });
+        // Out of bounds: no proxy or too many, an empty or overlong title, text not UTF-8.
+        assert!(Study::from_bytes(&study(0, "t").to_bytes()).is_err());
+        let nine = study(limits::MAX_STUDY_PROXIES + 1, "t");
+        assert!(Study::from_bytes(&nine.to_bytes()).is_err());
+        assert!(Study::from_bytes(&study(3, "").to_bytes()).is_err());
+        let long = "t".repeat(limits::MAX_STUDY_TITLE_BYTES + 1);
+        assert!(Study::from_bytes(&study(3, &long).to_bytes()).is_err());
+        let mut not_utf8 = Vec::new();
+        vec![0xff_u8, 0xfe].write(&mut not_utf8);
+        assert!(ShortText::read_cfg(&mut Copying(&not_utf8), &(1..=8)).is_err());
+        // JSON shows the title as text, not bytes.
+        let json = serde_json::to_value(study(3, "HbA1c outcomes")).unwrap();
+        assert_eq!(json["title"], "HbA1c outcomes");
+    }
+
     #[test]
     fn out_of_range_tags_and_counts_are_refused() {
         let mut bytes = consent(vec![record_id(1)], None).to_bytes();
