@@ -196,8 +196,18 @@ impl Market {
             study_keys,
             record,
             enrolment,
-            dirs: dirs,
+            dirs,
         }
+    }
+
+    /// Signs `payload` as `actor` and waits until it is final.
+    fn send(&self, actor: &Actor, payload: Payload) {
+        self.client
+            .signer(actor.key.clone())
+            .send(payload, Some(&wait()))
+            .unwrap()
+            .confirmed
+            .unwrap();
     }
 
     /// Stops proxy `index` and starts it again on the same key file and data.
@@ -236,7 +246,7 @@ impl Market {
             let stored = cloud.put_record(&self.enrolment, &bytes).unwrap();
             assert_eq!(
                 stored.ciphertext_hash,
-                ContentHash::from(self.record.hash())
+                ContentHash(Hash32::from(self.record.hash()))
             );
             cloud.post_kfrag(&self.enrolment, kfrag).unwrap();
         }
@@ -278,7 +288,7 @@ fn enrolment(
     keys: &StudyKeys,
     record: &EncryptedRecord,
 ) -> Payload {
-    let ciphertext_hash = ContentHash::from(record.hash());
+    let ciphertext_hash = ContentHash(Hash32::from(record.hash()));
     let (delegating, verifying) = (keys.delegating_public(), keys.verifying_public());
     let binding = enrolment_binding(&sender.address, &delegating, &verifying, &ciphertext_hash);
     let path = zk::membership_path(std::slice::from_ref(commitment), 0).unwrap();
@@ -426,6 +436,37 @@ fn deliveries_are_refused_unless_they_fit_the_enrolment_on_chain() {
         ),
         "not_study_proxy"
     );
+    // The HTTP edge: a record above 16 MiB, a kfrag not sent as JSON, a malformed id.
+    let url = market.proxies[0].1.url();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let record_url = format!("{url}/v1/enrolments/{}/record", market.enrolment);
+    let too_large = agent
+        .put(&record_url)
+        .content_type("application/octet-stream")
+        .send(&vec![0u8; medchain_cloud::wire::MAX_RECORD_BYTES + 1][..])
+        .unwrap();
+    assert_eq!(too_large.status().as_u16(), 413);
+    let not_octets = agent
+        .put(&record_url)
+        .content_type("application/json")
+        .send(&market.record.to_bytes()[..])
+        .unwrap();
+    assert_eq!(not_octets.status().as_u16(), 415);
+    let kfrag_url = format!("{url}/v1/enrolments/{}/kfrag", market.enrolment);
+    let not_json = agent
+        .post(&kfrag_url)
+        .content_type("text/plain")
+        .send(r#"{"sealed":"00"}"#)
+        .unwrap();
+    assert_eq!(not_json.status().as_u16(), 415);
+    let bad_id = agent
+        .get(&format!("{url}/v1/enrolments/not-an-id/record"))
+        .call()
+        .unwrap();
+    assert_eq!(bad_id.status().as_u16(), 400);
     // Nothing was stored by any refusal.
     assert_eq!(
         code(cloud.record(&market.enrolment).unwrap_err()),
@@ -490,6 +531,19 @@ fn only_the_studys_researcher_gets_a_cfrag_once_per_signed_request() {
     cloud
         .reencrypt(&market.enrolment, &market.researcher.key)
         .unwrap();
+    // Once the regulator suspends the research organisation, nothing more flows to it.
+    market.send(
+        &Actor::new(REGULATOR_SEED),
+        testkit::set_state(&org_name("Yonsei Research"), OrgState::Suspended),
+    );
+    assert_eq!(
+        code(
+            cloud
+                .reencrypt(&market.enrolment, &market.researcher.key)
+                .unwrap_err()
+        ),
+        "researcher_not_audited"
+    );
 }
 
 fn signed(market: &Market, issued_at_ms: u64) -> ReencryptBody {

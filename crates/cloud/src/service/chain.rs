@@ -6,7 +6,9 @@
 use super::CloudError;
 use medchain_client::{Client, Confirmed, StateQuery, WaitPolicy, keys::address_of};
 use medchain_gateway::ledger::ConsortiumLedger;
-use medchain_types::{Address, ContentHash, EnrolmentId, Payload, PrivateKey, StudyId};
+use medchain_types::{
+    Address, ContentHash, EnrolmentId, OrgName, OrgState, Payload, PrivateKey, StudyId,
+};
 use proxy_reencryption::PUBLIC_KEY_LEN;
 
 /// An Umbral public key as the chain stores it.
@@ -24,6 +26,8 @@ pub(crate) struct ProvenEnrolment {
 pub(crate) struct StudyTerms {
     pub(crate) id: StudyId,
     pub(crate) researcher: Address,
+    /// The researcher's organisation when the study was published.
+    pub(crate) org: OrgName,
     pub(crate) researcher_key: UmbralKey,
     pub(crate) proxies: Vec<Address>,
 }
@@ -81,9 +85,33 @@ impl CloudChain {
         Ok(Some(StudyTerms {
             id: *id,
             researcher: study.researcher,
+            org: study.org,
             researcher_key: umbral_key(study.researcher_key.as_slice(), "researcher")?,
             proxies: study.proxies,
         }))
+    }
+
+    /// Why `member` may not act for `org` now (not a member any more, or the organisation is
+    /// not audited), proven; `None` if it may.
+    pub(crate) fn not_audited_member(
+        &self,
+        member: &Address,
+        org: &OrgName,
+    ) -> Result<Option<String>, CloudError> {
+        let membership = self.client.read(&StateQuery::membership(member))?.value;
+        if membership.is_none_or(|membership| membership.org != *org) {
+            return Ok(Some(format!("is no longer a member of {org}")));
+        }
+        let state = self
+            .client
+            .read(&StateQuery::org(org))?
+            .value
+            .map(|org| org.state);
+        Ok(match state {
+            Some(OrgState::Audited) => None,
+            Some(state) => Some(format!("belongs to {org}, which is {state:?}, not audited")),
+            None => Some(format!("belongs to {org}, which the chain does not hold")),
+        })
     }
 
     /// This proxy's registration, proven.

@@ -60,6 +60,10 @@ pub enum CloudError {
     /// The researcher's signature is missing, wrong or stale.
     #[error("the request is not authenticated: {0}")]
     Unauthenticated(#[from] RequestAuthError),
+    /// The study's researcher has left its organisation, or the organisation is not audited
+    /// now (suspended by the regulator).
+    #[error("the study's researcher {researcher} {reason}")]
+    ResearcherNotAudited { researcher: Address, reason: String },
     /// This exact signed request was served before.
     #[error("this re-encryption request was already served; sign a new one")]
     Replayed,
@@ -172,6 +176,11 @@ impl CloudError {
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "sign the request with the study's researcher key, with the current time (`medchain research read` does)",
+            ),
+            E::ResearcherNotAudited { .. } => (
+                StatusCode::FORBIDDEN,
+                "researcher_not_audited",
+                "nothing is re-encrypted for a researcher outside an audited research organisation; the regulator restores the audit, or a member of an audited one publishes a new study",
             ),
             E::Replayed => (
                 StatusCode::CONFLICT,

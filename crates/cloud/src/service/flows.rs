@@ -85,6 +85,17 @@ impl Cloud {
             issued_at_ms: body.issued_at_ms,
         };
         let digest = request.verify(&study.researcher, &body.signature, now)?;
+        // Records flow only to a researcher of a research organisation audited now (S2-state):
+        // a suspended organisation, or a researcher who left it, gets nothing.
+        if let Some(reason) = self
+            .chain
+            .not_audited_member(&study.researcher, &study.org)?
+        {
+            return Err(CloudError::ResearcherNotAudited {
+                researcher: study.researcher,
+                reason,
+            });
+        }
         let forget_before = now.saturating_sub(2 * REENCRYPT_VALIDITY_MS);
         if !self
             .store
