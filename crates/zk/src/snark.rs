@@ -10,7 +10,7 @@ use crate::circuit::{Assignment, EnrolmentCircuit, PUBLIC_INPUTS, PublicInputs, 
 use crate::codec::{FIELD_BYTES, Reader, ark_from_bytes, ark_to_bytes};
 use crate::error::{Result, ZkError};
 use crate::ids::{
-    AccumulatorRoot, Binding, ExclusivityNullifier, Nullifier, PatientSecret, StudyTag,
+    AccumulatorRoot, Binding, DeliveryTag, ExclusivityNullifier, Nullifier, PatientSecret, StudyTag,
 };
 use crate::poseidon::Fr;
 use crate::predicate::{Predicate, PredicateDigest};
@@ -108,6 +108,8 @@ pub struct Statement {
     pub nullifier: Nullifier,
     /// The per-record exclusivity nullifier.
     pub exclusivity: ExclusivityNullifier,
+    /// The released bundle the enrolment delivers, bound to `binding` ([`crate::delivery_tag`]).
+    pub delivery: DeliveryTag,
 }
 
 /// Size of an encoded [`Statement`].
@@ -116,6 +118,7 @@ pub const STATEMENT_BYTES: usize = PUBLIC_INPUTS * FIELD_BYTES;
 impl Statement {
     /// The statement a contract checks: the digest is recomputed from its own predicate and the
     /// verifying key's shape, so a key whose header claims another shape rejects every proof.
+    #[allow(clippy::too_many_arguments)] // the protocol's seven public inputs, each typed
     pub fn enrolment(
         vk: &VerifyingKey,
         root: AccumulatorRoot,
@@ -124,6 +127,7 @@ impl Statement {
         binding: Binding,
         nullifier: Nullifier,
         exclusivity: ExclusivityNullifier,
+        delivery: DeliveryTag,
     ) -> Result<Self> {
         Ok(Self {
             root,
@@ -132,6 +136,7 @@ impl Statement {
             binding,
             nullifier,
             exclusivity,
+            delivery,
         })
     }
 
@@ -143,6 +148,7 @@ impl Statement {
             binding: Binding::from_field(public.binding),
             nullifier: Nullifier::from_field(public.nullifier),
             exclusivity: ExclusivityNullifier::from_field(public.exclusivity),
+            delivery: DeliveryTag::from_field(public.delivery),
         }
     }
 
@@ -155,11 +161,13 @@ impl Statement {
             binding: self.binding.field()?,
             nullifier: self.nullifier.field()?,
             exclusivity: self.exclusivity.field()?,
+            delivery: self.delivery.field()?,
         }
         .to_vec())
     }
 
-    /// Wire form: root, predicate digest, study, binding, nullifier, exclusivity (32 bytes each).
+    /// Wire form: root, predicate digest, study, binding, nullifier, exclusivity, delivery (32
+    /// bytes each).
     pub fn to_bytes(&self) -> [u8; STATEMENT_BYTES] {
         let parts = [
             self.root.0,
@@ -168,6 +176,7 @@ impl Statement {
             self.binding.0,
             self.nullifier.0,
             self.exclusivity.0,
+            self.delivery.0,
         ];
         let mut out = [0u8; STATEMENT_BYTES];
         for (chunk, part) in out.chunks_mut(FIELD_BYTES).zip(parts) {
@@ -186,6 +195,7 @@ impl Statement {
             binding: Binding::from_field(reader.field()?),
             nullifier: Nullifier::from_field(reader.field()?),
             exclusivity: ExclusivityNullifier::from_field(reader.field()?),
+            delivery: DeliveryTag::from_field(reader.field()?),
         };
         reader.finish()?;
         Ok(statement)
@@ -241,8 +251,8 @@ impl PartialEq for VerifyingKey {
     }
 }
 
-const PK_MAGIC: &[u8] = b"MCZKPK\x02";
-const VK_MAGIC: &[u8] = b"MCZKVK\x02";
+const PK_MAGIC: &[u8] = b"MCZKPK\x03";
+const VK_MAGIC: &[u8] = b"MCZKVK\x03";
 
 /// Key wire form: magic+version (7 bytes), shape (8 bytes), arkworks key.
 fn key_to_bytes(magic: &[u8], shape: &CircuitShape, body: Vec<u8>) -> Vec<u8> {
