@@ -19,7 +19,7 @@ use crate::shape::{CircuitShape, SHAPE_BYTES};
 use ark_bn254::Bn254;
 use ark_ec::AffineRepr;
 use ark_groth16::Groth16;
-use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Valid, Validate};
 use ark_snark::SNARK;
 use ark_std::rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
@@ -274,9 +274,14 @@ fn key_from_bytes<'a>(
     Ok((shape, reader.rest()))
 }
 
-/// Refuses verifying keys that accept proofs made without a witness: `γ = δ` (then
-/// `C = −Σ aᵢ·ICᵢ`-style forgeries need no secret), any point at infinity, a wrong number of
-/// input points, or two equal input points (two public inputs that could trade values).
+/// Refuses verifying keys visibly built to accept proofs made without a witness: `γ = ±δ` (the
+/// pairing check then collapses and `A = α, B = β, C = ±Σ xᵢ·ICᵢ` verifies any statement), any
+/// point at infinity, a wrong number of input points, or two input points equal up to sign (two
+/// public inputs that could trade values).
+///
+/// A sanity filter, not a proof of honesty: a key whose author knows a relation between its
+/// points (`γ = k·δ` for a known `k`, the setup's toxic waste) looks like any other. What makes a
+/// registered key sound is that the regulator registers only the key its own setup produced.
 fn check_verifying_key(what: &'static str, vk: &ark_groth16::VerifyingKey<Bn254>) -> Result<()> {
     let refuse = |reason: &str| Err(ZkError::malformed(what, reason.to_owned()));
     if vk.gamma_abc_g1.len() != PUBLIC_INPUTS + 1 {
@@ -290,12 +295,17 @@ fn check_verifying_key(what: &'static str, vk: &ark_groth16::VerifyingKey<Bn254>
     {
         return refuse("a point at infinity");
     }
-    if vk.gamma_g2 == vk.delta_g2 {
-        return refuse("gamma equals delta");
+    if vk.gamma_g2 == vk.delta_g2 || vk.gamma_g2 == -vk.delta_g2 {
+        return refuse("gamma equals plus or minus delta");
     }
     let inputs = &vk.gamma_abc_g1;
-    if (0..inputs.len()).any(|i| inputs[i + 1..].contains(&inputs[i])) {
-        return refuse("two equal input points");
+    let equal_up_to_sign = |i: usize| {
+        inputs[i + 1..]
+            .iter()
+            .any(|other| *other == inputs[i] || *other == -inputs[i])
+    };
+    if (0..inputs.len()).any(equal_up_to_sign) {
+        return refuse("two input points equal up to sign");
     }
     Ok(())
 }
@@ -375,10 +385,11 @@ impl ProvingKey {
         Self::decode(bytes, Validate::Yes)
     }
 
-    /// Fast path: `SHA-256(bytes)` must equal `digest` (the registered one); the points are then
-    /// not checked one by one (the registrant vouched for them), but the structure still is:
-    /// every vector length and the verifying key, so [`prove`] cannot panic. A key with invalid
-    /// points can only yield proofs that fail [`prove`]'s self-check.
+    /// Fast path: `SHA-256(bytes)` must equal `digest` (the registered one); the query vectors'
+    /// points are then not checked one by one (the registrant vouched for them), but the
+    /// structure still is: every vector length, and the embedded verifying key in full (its
+    /// dozen points are the only ones a pairing touches), so [`prove`] cannot panic. A key with
+    /// invalid query points can only yield proofs that fail [`prove`]'s self-check.
     pub fn from_trusted_bytes(bytes: &[u8], digest: &[u8; 32]) -> Result<Self> {
         if Self::digest_of(bytes) != *digest {
             return Err(ZkError::malformed(
@@ -401,6 +412,13 @@ impl ProvingKey {
         .map_err(|e| ZkError::malformed(WHAT, e.to_string()))?;
         if !reader.is_empty() {
             return Err(ZkError::malformed(WHAT, "trailing bytes"));
+        }
+        if validate == Validate::No {
+            // Microseconds, and an off-curve α or β would make the self-check's pairing panic.
+            inner
+                .vk
+                .check()
+                .map_err(|e| ZkError::malformed(WHAT, format!("verifying key: {e}")))?;
         }
         check_proving_key(&shape, &inner)?;
         Ok(Self { shape, inner })
@@ -434,8 +452,9 @@ impl VerifyingKey {
     }
 
     /// Decodes and validates a verifying key: canonical points on the curve and in the subgroups,
-    /// seven input points, and no degenerate key (`γ = δ`, a point at infinity, equal input
-    /// points) that would accept a proof made without a witness.
+    /// eight input points (one per public input, plus one), and none of the degenerate keys
+    /// (`γ = ±δ`, a point at infinity, input points equal up to sign) that accept a proof made
+    /// without a witness. A sanity filter: see the crate README on what it cannot detect.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let (shape, body) = key_from_bytes("verifying key", VK_MAGIC, bytes)?;
         Self::new(shape, ark_from_bytes("verifying key", body)?)
@@ -468,6 +487,9 @@ pub fn prove(
     let statement = Statement::from_public(circuit.public_inputs());
     let proof = Groth16::<Bn254>::prove(&pk.inner, circuit, rng)
         .map_err(|e| ZkError::ProvingSystem(e.to_string()))?;
+    // A trusted key's unchecked query points could put the proof off its curves, where a pairing
+    // may panic: such a proof is refused like any other that fails the self-check.
+    proof.check().map_err(|_| ZkError::SelfCheckFailed)?;
     let proof = Proof(proof);
     if !verify(&pk.verifying_key()?, &statement, &proof)? {
         return Err(ZkError::SelfCheckFailed);
