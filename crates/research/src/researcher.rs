@@ -131,7 +131,7 @@ pub struct ReadRecord {
     /// The proxies whose cfrags were used.
     pub used: Vec<Address>,
     /// The proxies that failed on the way (down, wrong ciphertext, a cfrag that does not
-    /// verify): a reason to stop trusting them.
+    /// verify), each once with every reason: a reason to stop trusting them.
     pub failed: Vec<ProxyFailure>,
 }
 
@@ -189,10 +189,7 @@ pub fn read(
                 cfrags.push(cfrag);
                 used.push(proxy.address);
             }
-            Err(reason) => failed.push(ProxyFailure {
-                proxy: proxy.address,
-                reason,
-            }),
+            Err(reason) => note(&mut failed, proxy.address, reason),
         }
     }
     if cfrags.len() < threshold {
@@ -230,14 +227,22 @@ fn ciphertext(
             },
             Err(error) => error.to_string(),
         };
-        failed.push(ProxyFailure {
-            proxy: proxy.address,
-            reason,
-        });
+        note(failed, proxy.address, reason);
     }
     Err(ResearchError::NoCiphertext {
         failed: failed.clone(),
     })
+}
+
+/// Records that `proxy` failed for `reason`: one entry per proxy, its reasons joined.
+fn note(failed: &mut Vec<ProxyFailure>, proxy: Address, reason: String) {
+    match failed.iter_mut().find(|failure| failure.proxy == proxy) {
+        Some(failure) => {
+            failure.reason.push_str("; ");
+            failure.reason.push_str(&reason);
+        }
+        None => failed.push(ProxyFailure { proxy, reason }),
+    }
 }
 
 /// An Umbral public key as the chain stores it (33 bytes).

@@ -98,7 +98,8 @@ fn measure(attributes: u32, exclusions: u16) -> Result<Row> {
     let (pk, vk) = keys?;
     let (schema, record, predicate) = workload(attributes, exclusions, &mut rng)?;
     let secret = PatientSecret::from_seed(&[7; 32]);
-    let opening = RecordOpening::random(&schema, record, secret.nullifier_key(), &mut rng)?;
+    let opening =
+        RecordOpening::random(&schema, record, secret.nullifier_key(), [5; 32], &mut rng)?;
     let (commitment, commit) = timed(|| opening.commit());
     let mut leaves: Vec<Commitment> = (0..OTHER_LEAVES)
         .map(|i| Commitment::from_bytes(&study_tag(&[i as u8; 32]).0))
@@ -138,6 +139,7 @@ fn measure(attributes: u32, exclusions: u16) -> Result<Row> {
                 binding,
                 statement.nullifier,
                 statement.exclusivity,
+                statement.delivery,
             )
             .and_then(|statement| verify(&vk, &statement, proof))
         });

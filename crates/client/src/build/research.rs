@@ -62,7 +62,7 @@ pub struct StudyContract {
     pub circuit: Hash32,
     /// `zk::Predicate::to_bytes`.
     pub predicate: Vec<u8>,
-    /// Tokens paid to each enrolled patient.
+    /// Tokens paid to each enrolled patient (0 on a chain without tokens).
     pub reward: u64,
     /// Most patients enrolled.
     pub max_participants: u32,
@@ -96,9 +96,6 @@ pub fn publish_study(contract: StudyContract) -> Result<Payload, BuildError> {
         limits::MAX_PREDICATE_BYTES,
     )?;
     umbral("researcher key", &contract.researcher_key)?;
-    if contract.reward == 0 {
-        return Err(BuildError::ZeroAmount);
-    }
     if contract.max_participants == 0 {
         return Err(BuildError::NoParticipants);
     }
@@ -274,7 +271,6 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(refused(|t| t.reward = 0), BuildError::ZeroAmount);
         assert_eq!(
             refused(|t| t.max_participants = 0),
             BuildError::NoParticipants

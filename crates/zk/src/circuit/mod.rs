@@ -1,11 +1,11 @@
 //! The universal enrolment circuit (S4-flow step 4, issues 4 and 12).
 //!
 //! Public inputs, in order: the accumulator root, the predicate digest `D`, the study tag, the
-//! binding, the nullifier and the exclusivity nullifier. The circuit proves knowledge of a
-//! patient secret `s`, a record, its blinding, its leaf position and `K + 16·E` attribute
-//! openings such that:
+//! binding, the nullifier, the exclusivity nullifier and the delivery tag. The circuit proves
+//! knowledge of a patient secret `s`, a record, its blinding, its bundle hash `h`, its leaf
+//! position and `K + 16·E` attribute openings such that:
 //!
-//! 1. `nk = H(TAG_NK, s)` and `C = H(TAG_RECORD, schema tag, N, record root, blinding, nk)`;
+//! 1. `nk = H(TAG_NK, s)` and `C = H(TAG_RECORD, schema tag, N, record root, blinding, nk, h)`;
 //! 2. `C` is leaf `index` of the depth-24 accumulator with the public root (the index bits are the
 //!    path directions; neither index nor `C` is revealed);
 //! 3. `nullifier = H(TAG_STUDY, s, study)` and `exclusivity = H(TAG_EXCL, s, C)`;
@@ -16,7 +16,9 @@
 //!    outside the interval;
 //! 6. the AND over groups of the OR over each group's slots is **true** (enforced, not output):
 //!    a record that fails the predicate has no proof at all;
-//! 7. `binding` enters one constraint (`binding² = b`), so a proof is bound to it.
+//! 7. `delivery = H(TAG_DELIVERY, h, binding)`: the released bundle the enrolment must deliver
+//!    (its SHA-256 reduced to `h`), bound to this enrolment; this also makes the proof depend on
+//!    `binding`.
 //!
 //! Values are 64-bit and indices 32-bit unsigned (bit decompositions), so comparisons cannot wrap
 //! around the field (see [`clause`]).
@@ -25,10 +27,10 @@ mod clause;
 
 use crate::accumulator::MembershipPath;
 use crate::error::{Result, ZkError};
-use crate::ids::{Binding, StudyTag, exclusivity_hash, nullifier_hash};
+use crate::ids::{Binding, StudyTag, delivery_hash, exclusivity_hash, nullifier_hash};
 use crate::poseidon::{
-    AttributeTreeConfig, AttributeTreeConfigVar, Fr, hash, poseidon_config, tag_exclusivity,
-    tag_leaf, tag_nullifier_key, tag_predicate, tag_record, tag_study,
+    AttributeTreeConfig, AttributeTreeConfigVar, Fr, hash, poseidon_config, tag_delivery,
+    tag_exclusivity, tag_leaf, tag_nullifier_key, tag_predicate, tag_record, tag_study,
 };
 use crate::predicate::Predicate;
 use crate::predicate::slots::{self, ClauseSlot, ExclusionSlot};
@@ -51,8 +53,8 @@ use std::sync::{Mutex, OnceLock};
 
 type SynthResult<T> = std::result::Result<T, SynthesisError>;
 
-/// Number of public inputs: root, digest, study, binding, nullifier, exclusivity.
-pub(crate) const PUBLIC_INPUTS: usize = 6;
+/// Number of public inputs: root, digest, study, binding, nullifier, exclusivity, delivery.
+pub(crate) const PUBLIC_INPUTS: usize = 7;
 
 /// One opened attribute: index, value and Merkle path in the record tree.
 #[derive(Clone)]
@@ -95,6 +97,7 @@ pub(crate) struct PublicInputs {
     pub(crate) binding: Fr,
     pub(crate) nullifier: Fr,
     pub(crate) exclusivity: Fr,
+    pub(crate) delivery: Fr,
 }
 
 impl PublicInputs {
@@ -106,6 +109,7 @@ impl PublicInputs {
             self.binding,
             self.nullifier,
             self.exclusivity,
+            self.delivery,
         ]
     }
 }
@@ -116,6 +120,7 @@ pub(crate) struct PrivateInputs {
     schema_tag: Fr,
     record_root: Fr,
     blinding: Fr,
+    record_hash: Fr,
     secret: Fr,
     path: MembershipPath,
 }
@@ -222,11 +227,13 @@ impl EnrolmentCircuit {
                 binding: zero,
                 nullifier: zero,
                 exclusivity: zero,
+                delivery: zero,
             },
             private: PrivateInputs {
                 schema_tag: zero,
                 record_root: zero,
                 blinding: zero,
+                record_hash: zero,
                 secret: zero,
                 path: MembershipPath::blank(),
             },
@@ -280,11 +287,13 @@ impl EnrolmentCircuit {
                 binding,
                 nullifier: nullifier_hash(secret, study),
                 exclusivity: exclusivity_hash(secret, commitment),
+                delivery: delivery_hash(opening.record_hash_field(), binding),
             },
             private: PrivateInputs {
                 schema_tag: digest_tag,
                 record_root: tree.root(),
                 blinding: opening.blinding(),
+                record_hash: opening.record_hash_field(),
                 secret,
                 path: path.clone(),
             },
@@ -309,12 +318,14 @@ impl ConstraintSynthesizer<Fr> for EnrolmentCircuit {
         let binding = input(public.binding)?;
         let nullifier = input(public.nullifier)?;
         let exclusivity = input(public.exclusivity)?;
+        let delivery = input(public.delivery)?;
 
         let private = &self.private;
         let witness = |value: Fr| FpVar::new_witness(cs.clone(), || Ok(value));
         let schema = witness(private.schema_tag)?;
         let record_root = witness(private.record_root)?;
         let blinding = witness(private.blinding)?;
+        let record_hash = witness(private.record_hash)?;
         let secret = witness(private.secret)?;
 
         // 1. The commitment, with the nullifier key derived from the secret.
@@ -329,6 +340,7 @@ impl ConstraintSynthesizer<Fr> for EnrolmentCircuit {
                 record_root.clone(),
                 blinding,
                 nk,
+                record_hash.clone(),
             ],
         )?;
 
@@ -344,8 +356,12 @@ impl ConstraintSynthesizer<Fr> for EnrolmentCircuit {
         )?
         .enforce_equal(&exclusivity)?;
 
-        // 7. The binding enters a constraint.
-        let _ = binding.square()?;
+        // 7. The delivery tag: the bundle in `C`, bound to this enrolment.
+        hash_var(
+            &cs,
+            &[FpVar::constant(tag_delivery()), record_hash, binding],
+        )?
+        .enforce_equal(&delivery)?;
 
         // 4–6. The predicate.
         let tree_params = CRHParametersVar {

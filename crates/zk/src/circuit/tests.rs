@@ -2,7 +2,7 @@
 //! constraint system unsatisfied (no Groth16 needed to see that).
 
 use super::*;
-use crate::ids::{Commitment, PatientSecret, binding_of, study_tag};
+use crate::ids::{Commitment, PatientSecret, binding_of, delivery_tag, study_tag};
 use crate::predicate::{Clause, Exclusion};
 use crate::{Accumulator, Attribute, Encoding, FhirSource, Record, Schema, membership_path};
 use ark_relations::gr1cs::ConstraintSystem;
@@ -34,8 +34,18 @@ fn secret() -> PatientSecret {
 fn opening(values: Vec<u64>) -> RecordOpening {
     let mut rng = StdRng::seed_from_u64(7);
     let record = Record::new(values).expect("record");
-    RecordOpening::random(&schema(), record, secret().nullifier_key(), &mut rng).expect("opening")
+    RecordOpening::random(
+        &schema(),
+        record,
+        secret().nullifier_key(),
+        RECORD_HASH,
+        &mut rng,
+    )
+    .expect("opening")
 }
+
+/// SHA-256 of the (imagined) released bundle.
+const RECORD_HASH: [u8; 32] = [0xb5; 32];
 
 /// The record `[40, 7, 0, 9, 3, 12]` attested as leaf 2 of an accumulator of four.
 struct Fixture {
@@ -130,10 +140,35 @@ fn honest_assignments_satisfy_the_circuit_with_the_native_public_inputs() {
         secret().exclusivity(commitment).and_then(|x| x.field())
     );
     assert_eq!(
+        Ok(public.delivery),
+        delivery_tag(&RECORD_HASH, binding_of(&[2; 32])).field(),
+        "a researcher recomputes the circuit's delivery tag from the bundle's SHA-256"
+    );
+    assert_eq!(
         circuit.slots[2].opening.index, 3,
         "the prover opens the matching diagnosis slot"
     );
     assert!(satisfied(circuit));
+}
+
+#[test]
+fn the_delivery_tag_is_that_of_the_committed_bundle_and_this_binding() {
+    let other_bundle = delivery_tag(&[0xb6; 32], binding_of(&[2; 32]));
+    let other_binding = delivery_tag(&RECORD_HASH, binding_of(&[3; 32]));
+    for claimed in [other_bundle, other_binding] {
+        let mut circuit = honest();
+        circuit.public.delivery = claimed.field().expect("canonical");
+        assert!(!satisfied(circuit), "delivery tag {claimed}");
+    }
+    // Claiming another bundle's hash inside the circuit breaks the commitment instead.
+    let mut circuit = honest();
+    circuit.private.record_hash = crate::ids::record_hash_field(&[0xb6; 32]);
+    circuit.public.delivery = other_bundle.field().expect("canonical");
+    assert!(!satisfied(circuit), "the commitment binds the bundle");
+    // The binding is what the delivery tag is bound to: moving it alone fails too.
+    let mut circuit = honest();
+    circuit.public.binding = binding_of(&[3; 32]).field().expect("canonical");
+    assert!(!satisfied(circuit), "another binding");
 }
 
 #[test]
@@ -199,6 +234,7 @@ fn the_commitment_must_be_in_the_accumulator() {
         &schema(),
         fixture().opening.record().clone(),
         secret().nullifier_key(),
+        RECORD_HASH,
         &mut rng,
     )
     .expect("opening");
