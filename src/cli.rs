@@ -1192,6 +1192,17 @@ pub enum PatientCommand {
         #[command(flatten)]
         acting: Acting,
     },
+    /// Take the owed rest of your reward in a study, once the researcher acknowledged your
+    /// record (or the study's dispute window passed without a dispute). Signed by the study's
+    /// one-time enrolment key, derived again from your key; the claim's fee is paid from it.
+    #[command(after_help = "Example:\n  medchain patient claim --key patient.key --study 8c3a")]
+    Claim {
+        /// The study id, or its first hex digits (at least 4).
+        #[arg(long)]
+        study: IdPrefix,
+        #[command(flatten)]
+        acting: Acting,
+    },
     /// Every access to your records — allowed, denied and break-glass — from your access log
     /// on chain, each entry verified.
     History {
@@ -1387,8 +1398,10 @@ pub enum ResearchCommand {
         list: ListArgs,
     },
     /// The study's researcher: fetch an enrolment's encrypted record from the study's proxies,
-    /// collect t verified re-encryptions, decrypt, and write the record. A proxy that is down
-    /// or answers a corrupted fragment is named and skipped.
+    /// collect t verified re-encryptions, decrypt, check the record against the enrolment's
+    /// delivery tag (the record the patient's proof is about), and write it. A proxy that is
+    /// down or answers a corrupted fragment is named and skipped; a record that does not match
+    /// is not written (dispute the enrolment).
     #[command(
         after_help = "Example:\n  medchain research read --key researcher.key --enrolment 0e77 --out record.json"
     )]
@@ -1403,7 +1416,7 @@ pub enum ResearchCommand {
         acting: Acting,
     },
     /// The study's researcher, after the deadline: return what is left in the pool to your
-    /// balance.
+    /// balance (rewards still owed to enrolments stay).
     Refund {
         /// The study id, or its first hex digits (at least 4).
         #[arg(long)]
@@ -1411,6 +1424,55 @@ pub enum ResearchCommand {
         #[command(flatten)]
         send: Sending,
     },
+    /// The study's researcher: confirm that an enrolment's record matched what the patient
+    /// proved (`research read` checked it); the patient may then claim the rest of its reward.
+    #[command(
+        after_help = "Example:\n  medchain research acknowledge --key researcher.key --enrolment 0e77"
+    )]
+    Acknowledge {
+        /// The enrolment id, or its first hex digits (at least 4).
+        #[arg(long)]
+        enrolment: IdPrefix,
+        #[command(flatten)]
+        send: Sending,
+    },
+    /// The study's researcher: dispute an enrolment whose record did not match what the
+    /// patient proved (or never arrived), before the study's dispute window ends; its owed
+    /// reward is frozen until the regulator resolves the dispute.
+    #[command(
+        after_help = "Example:\n  medchain research dispute --key researcher.key --enrolment 0e77"
+    )]
+    Dispute {
+        /// The enrolment id, or its first hex digits (at least 4).
+        #[arg(long)]
+        enrolment: IdPrefix,
+        #[command(flatten)]
+        send: Sending,
+    },
+    /// Regulator: settle a disputed enrolment — pay its owed reward to the patient, or return
+    /// it to the study's pool.
+    #[command(
+        after_help = "Example:\n  medchain research resolve --key regulator.key --enrolment 0e77 --decision return"
+    )]
+    Resolve {
+        /// The enrolment id, or its first hex digits (at least 4).
+        #[arg(long)]
+        enrolment: IdPrefix,
+        /// Pay the patient, or return the owed reward to the study's pool.
+        #[arg(long, value_enum)]
+        decision: Decision,
+        #[command(flatten)]
+        send: Sending,
+    },
+}
+
+/// How the regulator settles a dispute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Decision {
+    /// The delivery was right: the patient may claim its owed reward.
+    Pay,
+    /// The delivery was wrong: the owed reward returns to the study's pool.
+    Return,
 }
 
 /// `medchain research publish`.
@@ -1423,7 +1485,8 @@ pub struct PublishArgs {
     /// "age in 40..=75 and icd10 == E11 and hba1c >= 6.5" (crates/zk/README.md).
     #[arg(long)]
     pub predicate: String,
-    /// Tokens each enrolled patient receives from the pool.
+    /// Tokens each enrolled patient receives from the pool (at least an enrolment's fee: that
+    /// part is paid at once, the rest once you acknowledge the record).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub reward: u64,
     /// The most patients the study enrols.
@@ -1433,6 +1496,11 @@ pub struct PublishArgs {
     /// Compared with block times.
     #[arg(long, value_name = "DURATION|DATE", value_parser = medchain_client::build::parse_deadline)]
     pub deadline: ExpirySpec,
+    /// How long after the deadline you may still dispute a delivery (90s, 45m, 12h, 30d; at
+    /// most 30 days). Each enrolment is paid an advance covering its fee at once; the rest
+    /// is owed until you acknowledge its record, or this window passes without a dispute.
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = medchain_client::build::parse_duration)]
+    pub dispute_window: std::time::Duration,
     /// Buy an exclusive licence (S4-exclusive): a record enrolled here can be sold to no
     /// other study, and a record shared before is refused.
     #[arg(long)]

@@ -1,11 +1,12 @@
 //! `medchain research …`: the researcher's and the regulator's side of the research market
 //! (S4-flow, S4-exclusive) — register a circuit, publish, fund and refund a study, list and
-//! show studies, see a study's enrolments, and read an enrolled record through t of the
-//! study's cloud proxies. The flows live in `medchain-research`; this module parses and prints.
+//! show studies, see a study's enrolments, read an enrolled record through t of the study's
+//! cloud proxies (checked against its delivery tag), acknowledge or dispute a delivery, and
+//! resolve a dispute (regulator). The flows live in `medchain-research`; this module parses and prints.
 
 use crate::{
     circuit::CircuitDir,
-    cli::{Acting, Connection, ListArgs, PublishArgs, Reading, ResearchCommand, Sending},
+    cli::{Acting, Connection, Decision, ListArgs, PublishArgs, Reading, ResearchCommand, Sending},
     connect,
     error::CliError,
     exit::Status,
@@ -18,7 +19,7 @@ use medchain_client::{
 };
 use medchain_cloud::CloudClient;
 use medchain_research::researcher;
-use medchain_state::values::{Enrolment, Study};
+use medchain_state::values::{Enrolment, Settlement, Study};
 use medchain_types::{
     Address, Hash32, Payload, Purpose,
     research::{EnrolmentId, StudyId},
@@ -51,6 +52,34 @@ pub fn run(command: ResearchCommand) -> Result<Status, CliError> {
         ResearchCommand::Refund { study, send } => tx::run(
             &send,
             |client, _| Ok(build::refund_study(study_id(client, &study)?)),
+            tx::no_extras,
+        ),
+        ResearchCommand::Acknowledge { enrolment, send } => tx::run(
+            &send,
+            |client, _| {
+                Ok(build::acknowledge_enrolment(enrolment_id(
+                    client, &enrolment,
+                )?))
+            },
+            tx::no_extras,
+        ),
+        ResearchCommand::Dispute { enrolment, send } => tx::run(
+            &send,
+            |client, _| Ok(build::dispute_enrolment(enrolment_id(client, &enrolment)?)),
+            tx::no_extras,
+        ),
+        ResearchCommand::Resolve {
+            enrolment,
+            decision,
+            send,
+        } => tx::run(
+            &send,
+            |client, _| {
+                Ok(build::resolve_dispute(
+                    enrolment_id(client, &enrolment)?,
+                    decision == Decision::Pay,
+                ))
+            },
             tx::no_extras,
         ),
     }
@@ -175,6 +204,8 @@ fn publish(args: &PublishArgs) -> Result<Status, CliError> {
                 reward: args.reward,
                 max_participants: args.participants,
                 deadline_ms,
+                dispute_window_ms: u64::try_from(args.dispute_window.as_millis())
+                    .unwrap_or(u64::MAX),
                 exclusive: args.exclusive,
                 researcher_key: researcher_key.public().to_vec(),
                 proxies,
@@ -193,7 +224,7 @@ fn publish(args: &PublishArgs) -> Result<Status, CliError> {
     .inspect(|_| {
         if let (Some(id), false) = (study_id.get(), connection.json) {
             println!(
-                "next: fund its pool, `medchain research fund --study {id} --amount N` (each enrolment is paid {} from it)",
+                "next: fund its pool, `medchain research fund --study {id} --amount N` (each enrolment earns {} from it: its fee at once, the rest once you acknowledge its record)",
                 args.reward
             );
         }
@@ -313,6 +344,11 @@ fn show(prefix: &IdPrefix, reading: &Reading) -> Result<(), CliError> {
     );
     println!("deadline    {}", time::both(study.deadline_ms));
     println!(
+        "disputes    until {} (deadline + dispute window); owed to enrolments {}",
+        time::both(study.deadline_ms.saturating_add(study.dispute_window_ms)),
+        study.owed
+    );
+    println!(
         "exclusive   {}",
         if study.exclusive {
             "yes: a record enrolled here is sold to no other study (S4-exclusive)"
@@ -381,18 +417,40 @@ fn results(prefix: &IdPrefix, args: &ListArgs) -> Result<(), CliError> {
             study.threshold,
             study.proxies.len()
         ),
-        &["ENROLMENT", "BLOCK", "REWARD", "PAID TO", "RE-ENCRYPTED BY"],
+        &[
+            "ENROLMENT",
+            "BLOCK",
+            "ADVANCE",
+            "OWED",
+            "SETTLEMENT",
+            "PAID TO",
+            "RE-ENCRYPTED BY",
+        ],
         |enrolment_id: &EnrolmentId, enrolment: &Enrolment| {
             vec![
                 short(enrolment_id),
                 enrolment.height.to_string(),
-                enrolment.reward.to_string(),
+                enrolment.advance.to_string(),
+                enrolment.owed.to_string(),
+                settlement_text(enrolment.settlement).to_string(),
                 short(&enrolment.payee),
                 format!("{} proxies", reencrypted(enrolment_id)),
             ]
         },
     );
     Ok(())
+}
+
+/// Where an enrolment's owed reward stands, in a word.
+fn settlement_text(settlement: Settlement) -> &'static str {
+    match settlement {
+        Settlement::Pending => "pending",
+        Settlement::Acknowledged => "acknowledged",
+        Settlement::Disputed => "disputed",
+        Settlement::Resolved { pay: true } => "resolved: paid",
+        Settlement::Resolved { pay: false } => "resolved: returned",
+        Settlement::Claimed => "claimed",
+    }
 }
 
 /// `medchain research read`.
@@ -408,6 +466,7 @@ fn read(prefix: &IdPrefix, out: &Path, acting: &Acting) -> Result<(), CliError> 
             "enrolment": enrolment,
             "file": out.display().to_string(),
             "bytes": read.plaintext.len(),
+            "delivery_verified": true,
             "used": read.used,
             "failed": read.failed.iter().map(|f| json!({"proxy": f.proxy, "reason": f.reason})).collect::<Vec<_>>(),
         }));
@@ -430,5 +489,9 @@ fn read(prefix: &IdPrefix, out: &Path, acting: &Acting) -> Result<(), CliError> 
             failure.proxy, failure.reason
         );
     }
+    println!(
+        "delivery verified: this is the record the patient proved facts about; acknowledge it so the patient is paid: medchain research acknowledge --key {} --enrolment {enrolment}",
+        acting.key.display()
+    );
     Ok(())
 }

@@ -262,7 +262,8 @@ fn ledger_kind(kind: LedgerKind) -> &'static str {
         LedgerKind::Unstaked => "unstaked",
         LedgerKind::Slashed => "slashed",
         LedgerKind::StudyFunded => "study funded",
-        LedgerKind::StudyReward => "study reward",
+        LedgerKind::StudyReward => "study reward (advance)",
+        LedgerKind::StudyRewardClaimed => "study reward claimed",
         LedgerKind::StudyRefund => "study refund",
     }
 }

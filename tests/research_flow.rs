@@ -3,10 +3,12 @@
 //! hospital's gateway releases and attests a type 2 diabetes record; a researcher publishes and
 //! funds studies served by three `medchain cloud` proxies with threshold 2; the patient sees
 //! only the studies its record qualifies for (evaluated locally), enrols with a proof the chain
-//! verifies, is paid at a one-time address, and cannot enrol twice; the researcher reads the
-//! record through the proxies with one of them killed, and gets the released bundle's bytes; an
-//! exclusive study refuses the record already shared; a study the record does not qualify for
-//! cannot be enrolled in; and a commitment the patient made itself is refused.
+//! verifies, is paid an advance (its fee) at a one-time address, and cannot enrol twice; the
+//! researcher reads the record through the proxies with one of them killed, gets the released
+//! bundle's bytes with its delivery tag verified, and acknowledges it; the patient's claim of
+//! the owed rest is refused before that and paid after; an exclusive study refuses the record
+//! already shared; a study the record does not qualify for cannot be enrolled in; and a
+//! commitment the patient made itself is refused.
 
 mod common;
 
@@ -199,8 +201,8 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
     assert!(refused.contains("requirements"), "{refused}");
     assert_eq!(number(&study(&network, &kidney)["enrolled"]), 0);
 
-    // The enrolment: proof verified on chain, reward paid to the one-time address, record
-    // delivered to the three proxies.
+    // The enrolment: proof verified on chain, an advance paid to the one-time address (its
+    // fee), the rest of the reward owed; record delivered to the three proxies.
     let enrolment = network.json(&[
         "patient",
         "enrol-study",
@@ -209,32 +211,42 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
         "--study",
         &diabetes,
     ]);
-    assert_eq!(number(&enrolment["reward"]), 1000, "{enrolment}");
+    let (advance, owed) = (number(&enrolment["advance"]), number(&enrolment["owed"]));
+    assert_eq!(advance + owed, 1000, "{enrolment}");
+    assert!(advance > 0 && owed > 0, "{enrolment}");
     assert_eq!(number(&enrolment["delivered"]), 3, "{enrolment}");
     let payee = text(&enrolment["payee"]);
     assert_ne!(
         payee, patient_address,
         "the enrolment is not filed by the patient's address"
     );
-    let paid = network.json(&["token", "balance", "--address", &payee]);
-    let balance = number(&paid["balance"]);
-    assert!(
-        balance > 0 && balance < 1000,
-        "the one-time address holds the reward less the fee it paid: {paid}"
+    let balance = || number(&network.json(&["token", "balance", "--address", &payee])["balance"]);
+    assert_eq!(
+        balance(),
+        0,
+        "the advance paid the enrolment's fee, nothing more"
     );
-    let history = network.json(&["token", "history", "--address", &payee]);
-    assert!(
-        history["entries"]
-            .as_array()
-            .is_some_and(|entries| entries.iter().any(|entry| {
-                entry["id"]["kind"] == "study_reward" && entry["id"]["amount"] == 1000
-            })),
-        "the reward is in the one-time address's history: {history}"
-    );
+    let in_history = |kind: &str, amount: u64| {
+        let history = network.json(&["token", "history", "--address", &payee]);
+        let found = history["entries"].as_array().is_some_and(|entries| {
+            entries
+                .iter()
+                .any(|entry| entry["id"]["kind"] == kind && entry["id"]["amount"] == amount)
+        });
+        assert!(
+            found,
+            "no {kind} of {amount} in the payee's history: {history}"
+        );
+    };
+    in_history("study_reward", advance);
     let after = study(&network, &diabetes);
     assert_eq!(
-        (number(&after["enrolled"]), number(&after["pooled"])),
-        (1, 1000)
+        (
+            number(&after["enrolled"]),
+            number(&after["pooled"]),
+            number(&after["owed"])
+        ),
+        (1, 1000, owed)
     );
 
     // A second enrolment of the same patient in the same study is refused.
@@ -268,8 +280,34 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
         "the researcher reads the released bundle: {read}"
     );
     assert_eq!(read["used"].as_array().map(Vec::len), Some(2), "{read}");
+    assert_eq!(read["delivery_verified"], true, "{read}");
     let results = network.json(&["research", "results", &diabetes]);
     assert_eq!(number(&results["total"]), 1, "{results}");
+
+    // Accountable payment: the owed rest is not the patient's until the researcher
+    // acknowledges the record (or the dispute window passes); then the patient's claim,
+    // signed by the one-time key and paying its fee from what it takes, is paid.
+    let claim = ["patient", "claim", "--key", &patient, "--study", &diabetes];
+    network.fails(&claim);
+    assert_eq!(balance(), 0);
+    network.ok(&[
+        "research",
+        "acknowledge",
+        "--key",
+        &researcher,
+        "--enrolment",
+        &enrolment_id,
+    ]);
+    let claimed = network.json(&claim);
+    assert_eq!(number(&claimed["amount"]), owed, "{claimed}");
+    let paid = balance();
+    assert!(
+        paid > 0 && paid < owed,
+        "the payee holds the owed reward less the claim's fee: {paid}"
+    );
+    in_history("study_reward_claimed", owed);
+    assert_eq!(number(&study(&network, &diabetes)["owed"]), 0);
+    network.fails(&claim);
 
     // S4-exclusive: the record was shared with a study already, so an exclusive study
     // refuses it (the chain's rule, applied when the node admits the enrolment; nothing paid).
@@ -346,8 +384,14 @@ fn self_made_enrolment(
         .expect("the bundle's attributes");
     let secret = derive::patient_secret(patient);
     let mut rng = rand_core_06::OsRng;
-    let opening = zk::RecordOpening::random(&schema, record, secret.nullifier_key(), &mut rng)
-        .expect("an opening");
+    let opening = zk::RecordOpening::random(
+        &schema,
+        record,
+        secret.nullifier_key(),
+        ContentHash::of(&fs::read(BUNDLE).unwrap()).0.0,
+        &mut rng,
+    )
+    .expect("an opening");
     let commitment = opening.commit().expect("a commitment");
     let path = zk::membership_path(&[commitment], 0).expect("a path in a tree of one");
     let bytes = fs::read(network.path("zk/proving-key.bin")).expect("the proving key");
@@ -390,6 +434,7 @@ fn self_made_enrolment(
         root: statement.root.0.into(),
         nullifier: statement.nullifier.0.into(),
         exclusivity: statement.exclusivity.0.into(),
+        delivery: statement.delivery.0.into(),
         proof: proof.to_bytes().to_vec(),
         delegating_key: delegating.to_vec(),
         verifying_key: verifying.to_vec(),

@@ -50,6 +50,7 @@ pub fn run(command: PatientCommand) -> Result<Status, CliError> {
             proving_key,
             acting,
         } => research::enrol_study(&study, record.as_ref(), proving_key.as_deref(), &acting),
+        PatientCommand::Claim { study, acting } => research::claim(&study, &acting),
         PatientCommand::History { acting } => history::history(&acting),
         PatientCommand::Notifications { acting } => history::notifications(&acting),
     }

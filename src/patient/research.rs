@@ -205,6 +205,29 @@ pub fn studies(acting: &Acting) -> Result<Status, CliError> {
     Ok(Status::Ok)
 }
 
+/// `medchain patient claim`: the owed rest of the reward in a study, signed by the study's
+/// one-time enrolment key (derived again from the patient's key).
+pub fn claim(study: &IdPrefix, acting: &Acting) -> Result<Status, CliError> {
+    let key = connect::key(&acting.key)?;
+    let client = connect::client(&acting.connection)?;
+    let study_id = research::study_id(&client, study)?;
+    let claimed = patient::claim(&client, &key, &study_id, &sharing::wait_policy(acting))?;
+    if acting.connection.json {
+        output::print_json(&json!({
+            "study": study_id,
+            "enrolment": claimed.enrolment,
+            "payee": claimed.payee,
+            "amount": claimed.amount,
+        }));
+        return Ok(Status::Ok);
+    }
+    println!(
+        "claimed {} for enrolment {} in study {study_id}: paid to {} (`medchain token balance --address {}`)",
+        claimed.amount, claimed.enrolment, claimed.payee, claimed.payee
+    );
+    Ok(Status::Ok)
+}
+
 /// `medchain patient enrol-study`.
 pub fn enrol_study(
     study: &IdPrefix,
@@ -270,7 +293,8 @@ pub fn enrol_study(
             "record": chosen.held.record,
             "enrolment": receipt.enrolment,
             "payee": receipt.payee,
-            "reward": receipt.reward,
+            "advance": receipt.advance,
+            "owed": receipt.owed,
             "delivered": delivered,
             "deliveries": receipt.deliveries.iter().map(|d| json!({
                 "proxy": d.proxy,
@@ -284,9 +308,15 @@ pub fn enrol_study(
         chosen.held.record, receipt.enrolment
     );
     println!(
-        "reward {} paid to {} (a one-time address for this study; `medchain token balance --address {}`)",
-        receipt.reward, receipt.payee, receipt.payee
+        "advance {} paid to {} (a one-time address for this study; `medchain token balance --address {}`); {} more owed",
+        receipt.advance, receipt.payee, receipt.payee, receipt.owed
     );
+    if receipt.owed > 0 {
+        println!(
+            "the researcher checks the record against your proof; once acknowledged (or after the study's dispute window) take the rest: medchain patient claim --key {} --study {study_id}",
+            acting.key.display()
+        );
+    }
     println!(
         "record delivered, encrypted, to {delivered} of {} proxies (threshold {})",
         receipt.deliveries.len(),

@@ -96,12 +96,22 @@ pub enum BuildError {
         /// Proxies named.
         proxies: usize,
     },
+    /// A study's dispute window is longer than the chain allows.
+    #[error(
+        "a dispute window of {window_ms} ms is longer than the {max} ms (30 days) the chain allows",
+        max = limits::MAX_DISPUTE_WINDOW_MS
+    )]
+    DisputeWindowTooLong {
+        /// The window asked for.
+        window_ms: u64,
+    },
 }
 
 mod research;
 pub use research::{
-    Enrolment, StudyContract, attest, enrol, fund_study, log_reencryption, nullifier_key,
-    publish_study, refund_study, register_circuit, register_proxy,
+    Enrolment, StudyContract, acknowledge_enrolment, attest, claim_reward, dispute_enrolment,
+    enrol, fund_study, log_reencryption, nullifier_key, publish_study, refund_study,
+    register_circuit, register_proxy, resolve_dispute,
 };
 
 /// S2-register: register `name` with the sender as its first member; it starts `ToAudit`.

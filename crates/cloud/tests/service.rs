@@ -140,6 +140,7 @@ impl Market {
                 reward: 0,
                 max_participants: 10,
                 deadline_ms: u64::MAX / 2,
+                dispute_window_ms: 60_000,
                 exclusive: false,
                 researcher_key: ZkBytes(researcher_key.public().to_vec()),
                 proxies: proxies[..3]
@@ -164,7 +165,14 @@ impl Market {
             .schema
             .encode(&[("age", "55"), ("hba1c", "7.1")])
             .unwrap();
-        let opening = zk::RecordOpening::random(&zk_keys().schema, values, nk, &mut OsRng).unwrap();
+        let opening = zk::RecordOpening::random(
+            &zk_keys().schema,
+            values,
+            nk,
+            ContentHash::of(RECORD).0.0,
+            &mut OsRng,
+        )
+        .unwrap();
         let commitment = opening.commit().unwrap();
         send(
             &desk.actor,
@@ -311,6 +319,7 @@ fn enrolment(
         root: Hash32::from(statement.root.to_bytes()),
         nullifier: Hash32::from(statement.nullifier.to_bytes()),
         exclusivity: Hash32::from(statement.exclusivity.to_bytes()),
+        delivery: Hash32::from(statement.delivery.to_bytes()),
         proof: ZkBytes(proof.to_bytes().to_vec()),
         delegating_key: ZkBytes(delegating.to_vec()),
         verifying_key: ZkBytes(verifying.to_vec()),

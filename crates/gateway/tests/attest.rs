@@ -154,9 +154,19 @@ fn a_released_record_is_attested_and_the_patient_opens_what_the_chain_attests() 
         opening.record(),
         &zk::record_from_bundle(&bundle, &schema, as_of).unwrap()
     );
-    let recommitted =
-        zk::RecordOpening::random(&schema, opening.record().clone(), nullifier_key, &mut OsRng)
-            .unwrap();
+    // It binds the released bundle's hash (hEMR), which the enrolment's delivery tag is made of.
+    assert_eq!(
+        opening.record_hash(),
+        medchain_types::ContentHash::of(bundle.as_bytes()).0.0
+    );
+    let recommitted = zk::RecordOpening::random(
+        &schema,
+        opening.record().clone(),
+        nullifier_key,
+        opening.record_hash(),
+        &mut OsRng,
+    )
+    .unwrap();
     assert_ne!(
         recommitted.commit().unwrap(),
         opening.commit().unwrap(),
@@ -334,6 +344,9 @@ fn a_tampered_or_substituted_opening_is_refused_by_the_patient() {
         )
         .unwrap(),
         nullifier_key,
+        medchain_types::ContentHash::of(fixture("type2_diabetes-2-0000.json").as_bytes())
+            .0
+            .0,
         &mut OsRng,
     )
     .unwrap();
@@ -389,8 +402,14 @@ fn keep_opening(
     let schema = zk::Schema::clinical_v1();
     let as_of = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
     let attributes = zk::record_from_bundle(bundle, &schema, as_of).unwrap();
-    let opening =
-        zk::RecordOpening::random(&schema, attributes, *nullifier_key, &mut OsRng).unwrap();
+    let opening = zk::RecordOpening::random(
+        &schema,
+        attributes,
+        *nullifier_key,
+        medchain_types::ContentHash::of(bundle.as_bytes()).0.0,
+        &mut OsRng,
+    )
+    .unwrap();
     let commitment = opening.commit().unwrap().to_bytes();
     let sealed = SealedOpening::seal(
         &RecordKey::new(record_key(enrolment, record.index)).opening_key(),

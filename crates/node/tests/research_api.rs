@@ -291,6 +291,7 @@ impl Market {
             &schema,
             schema.encode(&[("age", "52")]).unwrap(),
             secret.nullifier_key(),
+            ContentHash::of(b"EMR").0.0,
             &mut rng,
         )
         .unwrap();
@@ -308,6 +309,7 @@ impl Market {
                 reward,
                 max_participants: 10,
                 deadline_ms,
+                dispute_window_ms: 60_000,
                 exclusive: false,
                 researcher_key: testkit::umbral_key(1).0,
                 proxies: proxies.iter().map(|proxy| proxy.address).collect(),
@@ -367,6 +369,7 @@ impl Market {
             root: Hash32::from(statement.root.0),
             nullifier: Hash32::from(statement.nullifier.0),
             exclusivity: Hash32::from(statement.exclusivity.0),
+            delivery: Hash32::from(statement.delivery.0),
             proof: proof.to_bytes().to_vec(),
             delegating_key: delegating,
             verifying_key: verifying,
@@ -414,17 +417,43 @@ fn an_enrolment_is_admitted_from_an_empty_one_time_address_and_served_with_proof
     assert_eq!((status, code.as_str()), (409, "nonce_conflict"));
     assert_eq!(fees.chain.mempool().len(), 0, "nothing refused is held");
 
-    // The honest enrolment from an empty one-time address: its reward pays its fee.
+    // The honest enrolment from an empty one-time address: its advance (the fee) pays its
+    // fee; the rest of the reward is owed.
     let one_time = Actor::new(702);
     let enrol = market.enrolment(&market.funded, &one_time, 0);
     let fee = enrol.body().fee;
     let id = fees.submit(&enrol).unwrap();
     assert_eq!(fees.finalize_next(), 1);
     let enrolment = EnrolmentId::from(id);
-    let account = client
-        .read(&StateQuery::account(&one_time.address))
-        .unwrap();
-    assert_eq!(account.value.map(|a| a.balance), Some(REWARD - fee));
+    let balance = || {
+        client
+            .read(&StateQuery::account(&one_time.address))
+            .unwrap()
+            .value
+            .map(|a| a.balance)
+    };
+    assert_eq!(balance(), Some(0));
+    let owed = client
+        .read(&StateQuery::enrolment(&enrolment))
+        .unwrap()
+        .value
+        .unwrap()
+        .owed;
+    assert_eq!(owed, REWARD - fee);
+
+    // A claim before the researcher acknowledges: nothing prepays its fee, so it is refused
+    // at admission; the payee holds nothing.
+    let early = fees.signed(&one_time, 1, build::claim_reward(enrolment));
+    let (status, code) = refusal(fees.submit(&early));
+    assert_eq!((status, code.as_str()), (402, "cannot_afford"));
+    // The researcher checked the record and acknowledges it: now the payee's claim is
+    // admitted from its empty balance, its fee prepaid from the owed reward.
+    fees.run(&market.researcher, build::acknowledge_enrolment(enrolment));
+    let claim = fees.signed(&one_time, 1, build::claim_reward(enrolment));
+    let claim_fee = claim.body().fee;
+    fees.submit(&claim).unwrap();
+    assert_eq!(fees.finalize_next(), 1);
+    assert_eq!(balance(), Some(owed - claim_fee));
 
     // Every research route answers with a proof the light client verifies.
     let study = client

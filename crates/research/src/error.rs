@@ -139,6 +139,22 @@ pub enum ResearchError {
         /// What each proxy did wrong.
         failed: Vec<ProxyFailure>,
     },
+    /// The bundle to enrol with is not the record its hospital attested.
+    #[error(
+        "this bundle is not the record its hospital attested (its SHA-256 differs from the one in the opening); enrol with the bundle the hospital released, or the researcher will dispute the delivery"
+    )]
+    BundleNotAttested,
+    /// The decrypted record is not the one the patient's proof is about: its hash does not
+    /// give the enrolment's delivery tag.
+    #[error(
+        "the record does not match what the patient proved (its hash does not give enrolment {0}'s delivery tag) — dispute it with `medchain research dispute {0}` before the dispute window ends"
+    )]
+    DeliveryMismatch(EnrolmentId),
+    /// The patient has no enrolment in the study.
+    #[error(
+        "you have no enrolment in study {0}; `medchain patient studies` lists the studies you can enrol in"
+    )]
+    NotEnrolled(StudyId),
     /// Fewer than `threshold` proxies returned a cfrag that verifies.
     #[error(
         "only {verified} cfrags verified, the study needs {threshold}: {}",

@@ -9,7 +9,11 @@
 //!   eligibility bound to a one-time sender, `research.enrol` filed by that one-time key,
 //!   then the encrypted record and one sealed kfrag per proxy delivered.
 //! - [`researcher`]: publish, fund, refund, results, and [`researcher::read`] through
-//!   `threshold` verified cfrags, naming any proxy that cheats.
+//!   `threshold` verified cfrags, naming any proxy that cheats, then checking the record
+//!   against the enrolment's delivery tag; [`researcher::acknowledge`] or
+//!   [`researcher::dispute`] the delivery.
+//! - [`patient::claim`]: the owed rest of the reward, once acknowledged (or undisputed after
+//!   the dispute window); [`regulator::resolve`] settles a dispute.
 //! - [`derive`]: every key a participant needs, derived from its chain key.
 
 #![warn(missing_docs)]
@@ -19,6 +23,7 @@ pub mod derive;
 mod error;
 pub mod patient;
 pub mod proxies;
+pub mod regulator;
 pub mod researcher;
 
 pub use accumulator::AttestedSet;

@@ -123,7 +123,9 @@ pub struct EnrolRequest<'a> {
     pub study: StudyId,
     /// The qualifying record's opening (from its hospital's gateway).
     pub opening: &'a RecordOpening,
-    /// The record's bytes (its FHIR bundle): what the researcher will read.
+    /// The record's bytes (its FHIR bundle): what the researcher will read. Must be the
+    /// bundle the hospital released (its SHA-256 is in the opening), or the researcher will
+    /// find that it does not match the enrolment's delivery tag and dispute it.
     pub bundle: &'a [u8],
     /// The proving key file's bytes, checked against the digest the chain registered.
     pub proving_key: &'a [u8],
@@ -136,25 +138,45 @@ pub struct EnrolmentReceipt {
     pub enrolment: EnrolmentId,
     /// The one-time address that filed it and holds the reward.
     pub payee: medchain_types::Address,
-    /// The reward credited to the one-time address.
-    pub reward: u64,
+    /// The advance credited to the one-time address at once (it pays the enrolment's fee).
+    pub advance: u64,
+    /// The rest of the reward, owed until the researcher acknowledges the record or the
+    /// dispute window passes; the patient then takes it with [`claim`].
+    pub owed: u64,
     /// The encrypted record the proxies hold (kept to deliver again if some were down).
     pub encrypted: EncryptedRecord,
     /// What each of the study's proxies said to the upload.
     pub deliveries: Vec<proxies::Delivery>,
 }
 
-/// Enrols the patient in a study, unlinkably (S4-flow steps 4–6): checks the study is open,
-/// loads the proving key against the chain's registered digest, rebuilds the accumulator of
+/// Enrols the patient in a study, unlinkably (S4-flow steps 4–6): checks that the bundle is
+/// the one the hospital attested (its SHA-256 is in the opening) and the study is open, loads
+/// the proving key against the chain's registered digest, rebuilds the accumulator of
 /// attested commitments locally and checks its root against the proven one, builds the
 /// membership path, derives the one-time enrolment key and the per-study Umbral keys,
 /// encrypts the bundle, binds the proof to that sender and those keys, proves, files
 /// `research.enrol` signed by the one-time key with nonce 0, waits until it is final, then
 /// hands the study's proxies the ciphertext and one sealed kfrag each.
 ///
-/// The enrolment is on chain (and paid) once this returns, even if some proxies were
+/// The enrolment is on chain (its advance paid) once this returns, even if some proxies were
 /// unreachable: the receipt says which, and [`proxies::deliver`] tries them again.
 pub fn enrol(
+    client: &Client,
+    chain_key: &PrivateKey,
+    request: &EnrolRequest<'_>,
+    wait: &WaitPolicy,
+) -> Result<EnrolmentReceipt, ResearchError> {
+    if ContentHash::of(request.bundle).0.0 != request.opening.record_hash() {
+        return Err(ResearchError::BundleNotAttested);
+    }
+    enrol_delivering(client, chain_key, request, wait)
+}
+
+/// [`enrol`] without checking that `request.bundle` is the attested record: the proof still
+/// speaks of the attested record, so a researcher who reads another bundle finds that it does
+/// not match the enrolment's delivery tag. Only for tests of that check; a patient enrols with
+/// [`enrol`].
+pub fn enrol_delivering(
     client: &Client,
     chain_key: &PrivateKey,
     request: &EnrolRequest<'_>,
@@ -217,6 +239,7 @@ pub fn enrol(
         root: statement.root.0.into(),
         nullifier: statement.nullifier.0.into(),
         exclusivity: statement.exclusivity.0.into(),
+        delivery: statement.delivery.0.into(),
         proof: proof.to_bytes().to_vec(),
         delegating_key: delegating.to_vec(),
         verifying_key: verifying.to_vec(),
@@ -226,23 +249,83 @@ pub fn enrol(
     let tx = signer.sign(payload, 0)?;
     let id = client.node.submit(&tx)?;
     let confirmed = client.wait_finalized(&id, wait)?;
-    let reward = confirmed
+    let (advance, owed) = confirmed
         .receipt
         .events
         .iter()
         .find_map(|event| match event {
-            Event::Enrolled { reward, .. } => Some(*reward),
+            Event::Enrolled { reward, owed, .. } => Some((*reward, *owed)),
             _ => None,
         })
-        .unwrap_or(0);
+        .unwrap_or((0, 0));
     let enrolment = EnrolmentId::from(id);
     let deliveries = proxies::deliver(client, &study, &enrolment, &keys, &encrypted)?;
     Ok(EnrolmentReceipt {
         enrolment,
         payee,
-        reward,
+        advance,
+        owed,
         encrypted,
         deliveries,
+    })
+}
+
+/// A claimed reward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClaimedReward {
+    /// The enrolment.
+    pub enrolment: EnrolmentId,
+    /// Its one-time address, which now holds the reward (less the claim's fee).
+    pub payee: medchain_types::Address,
+    /// Tokens paid by the claim.
+    pub amount: u64,
+}
+
+/// The patient's enrolment in `study`, found by its nullifier (the patient needs to keep no
+/// enrolment id).
+pub fn enrolment_in(
+    client: &Client,
+    chain_key: &PrivateKey,
+    study: &StudyId,
+) -> Result<EnrolmentId, ResearchError> {
+    let study_tag = zk::study_tag(&crate::bytes32(&study.0));
+    let nullifier = Hash32::from(derive::patient_secret(chain_key).nullifier(study_tag)?.0);
+    client
+        .read(&StateQuery::study_nullifier(study, &nullifier))?
+        .value
+        .ok_or(ResearchError::NotEnrolled(*study))
+}
+
+/// Takes the owed rest of the patient's reward in `study` (`research.claim`), signed by the
+/// study's one-time enrolment key, which is derived again from the chain key: once the
+/// researcher acknowledged the record, the regulator resolved a dispute in the patient's
+/// favour, or the dispute window passed without a dispute. The claim's fee is paid from what
+/// it takes.
+pub fn claim(
+    client: &Client,
+    chain_key: &PrivateKey,
+    study: &StudyId,
+    wait: &WaitPolicy,
+) -> Result<ClaimedReward, ResearchError> {
+    let enrolment = enrolment_in(client, chain_key, study)?;
+    let one_time = derive::enrolment_key(chain_key, study);
+    let payee = address_of(&one_time);
+    let sent = client
+        .signer(one_time)
+        .send(build::claim_reward(enrolment), Some(wait))?;
+    let amount = sent
+        .confirmed
+        .iter()
+        .flat_map(|confirmed| &confirmed.receipt.events)
+        .find_map(|event| match event {
+            Event::RewardClaimed { amount, .. } => Some(*amount),
+            _ => None,
+        })
+        .unwrap_or(0);
+    Ok(ClaimedReward {
+        enrolment,
+        payee,
+        amount,
     })
 }
 
@@ -281,12 +364,14 @@ mod tests {
             reward: 10,
             max_participants: 5,
             deadline_ms: NOW_MS + 1,
+            dispute_window_ms: 1_000,
             exclusive: false,
             researcher_key: ZkBytes(vec![2; 33]),
             proxies: vec![address(2)],
             threshold: 1,
             pool: None,
             pooled: 100,
+            owed: 0,
             enrolled: 0,
             published_at: 1,
         }
@@ -299,6 +384,7 @@ mod tests {
             &schema,
             schema.encode(&[("age", age)]).unwrap(),
             secret.nullifier_key(),
+            [byte; 32],
             &mut StdRng::seed_from_u64(u64::from(byte)),
         )
         .unwrap();

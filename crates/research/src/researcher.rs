@@ -10,7 +10,7 @@ use medchain_cloud::CloudClient;
 use medchain_state::values::{Enrolment, Study};
 use medchain_types::{
     Address, ContentHash, Hash32, PrivateKey, Purpose,
-    research::{EnrolmentId, StudyId},
+    research::{EnrolmentId, StudyId, enrolment_binding},
 };
 use proxy_reencryption::EncryptedRecord;
 
@@ -29,6 +29,9 @@ pub struct StudyTerms {
     pub max_participants: u32,
     /// Enrolment closes at this block time (milliseconds since the Unix epoch).
     pub deadline_ms: u64,
+    /// How long after the deadline the researcher may still dispute a delivery; an owed
+    /// reward neither acknowledged nor disputed by then is the patient's to claim.
+    pub dispute_window_ms: u64,
     /// Whether a record enrolled here may never be sold to another study (S4-exclusive).
     pub exclusive: bool,
     /// The registered proxies that will re-encrypt the records.
@@ -55,6 +58,7 @@ pub fn publish(
         reward: terms.reward,
         max_participants: terms.max_participants,
         deadline_ms: terms.deadline_ms,
+        dispute_window_ms: terms.dispute_window_ms,
         exclusive: terms.exclusive,
         researcher_key: researcher_key.to_vec(),
         proxies: terms.proxies.clone(),
@@ -123,10 +127,10 @@ pub struct ProxyFailure {
     pub reason: String,
 }
 
-/// An enrolled record, decrypted.
+/// An enrolled record, decrypted and checked against its enrolment's delivery tag.
 #[derive(Clone, Debug)]
 pub struct ReadRecord {
-    /// The record's bytes (the patient's bundle).
+    /// The record's bytes (the patient's bundle): the record the patient's proof is about.
     pub plaintext: Vec<u8>,
     /// The proxies whose cfrags were used.
     pub used: Vec<Address>,
@@ -140,6 +144,11 @@ pub struct ReadRecord {
 /// asks proxies one by one to re-encrypt until `threshold` cfrags verify, and decrypts with
 /// the researcher's Umbral key (derived from `chain_key`). A proxy whose cfrag fails
 /// verification is named and replaced by the next.
+///
+/// Then checks the delivery: the record's SHA-256 with the enrolment's binding must give the
+/// delivery tag the patient proved ([`check_delivery`]); otherwise
+/// [`ResearchError::DeliveryMismatch`] — dispute the enrolment ([`dispute`]). A record that
+/// passes is the one the proof is about: acknowledge it ([`acknowledge`]).
 pub fn read(
     client: &Client,
     chain_key: &PrivateKey,
@@ -200,11 +209,59 @@ pub fn read(
         });
     }
     let plaintext = key.open(&record, &cfrags, &delegating, &verifying, study.threshold)?;
+    check_delivery(enrolment_id, &enrolment, &plaintext)?;
     Ok(ReadRecord {
         plaintext,
         used,
         failed,
     })
+}
+
+/// Whether `plaintext` is the record the enrolment's proof is about: the delivery tag of its
+/// SHA-256 (hEMR, which the hospital put in the attested commitment) under the enrolment's
+/// binding (its payee and keys) must be the proven one.
+pub fn check_delivery(
+    id: &EnrolmentId,
+    enrolment: &Enrolment,
+    plaintext: &[u8],
+) -> Result<(), ResearchError> {
+    let binding = zk::binding_of(&enrolment_binding(
+        &enrolment.payee,
+        &enrolment.delegating_key.0,
+        &enrolment.verifying_key.0,
+        &enrolment.ciphertext_hash,
+    ));
+    let tag = zk::delivery_tag(&ContentHash::of(plaintext).0.0, binding);
+    if Hash32::from(tag.0) != enrolment.delivery {
+        return Err(ResearchError::DeliveryMismatch(*id));
+    }
+    Ok(())
+}
+
+/// Confirms that an enrolment's record matched its delivery tag (`research.acknowledge`):
+/// its owed reward becomes the patient's to claim at once.
+pub fn acknowledge(
+    client: &Client,
+    chain_key: &PrivateKey,
+    enrolment: &EnrolmentId,
+    wait: &WaitPolicy,
+) -> Result<Sent, ResearchError> {
+    Ok(client
+        .signer(chain_key.clone())
+        .send(build::acknowledge_enrolment(*enrolment), Some(wait))?)
+}
+
+/// Disputes an enrolment's delivery (`research.dispute`) before the study's dispute window
+/// ends: its owed reward is frozen until the regulator resolves the dispute.
+pub fn dispute(
+    client: &Client,
+    chain_key: &PrivateKey,
+    enrolment: &EnrolmentId,
+    wait: &WaitPolicy,
+) -> Result<Sent, ResearchError> {
+    Ok(client
+        .signer(chain_key.clone())
+        .send(build::dispute_enrolment(*enrolment), Some(wait))?)
 }
 
 /// The encrypted record from the first proxy whose copy has the enrolment's hash; every

@@ -1,8 +1,11 @@
 //! The research flows end to end on a real chain (the node's execution driver and HTTP API on
 //! loopback, blocks finalized with real certificates) with three real `medchain cloud` proxies
 //! (t = 2): a study published and funded, a patient's record found eligible locally, enrolled
-//! unlinkably with a real proof and delivered to the proxies, a second enrolment refused, and
-//! the researcher reading the record through two proxies while the third is down.
+//! unlinkably with a real proof and delivered to the proxies, a second enrolment refused, the
+//! researcher reading the record through two proxies while the third is down, checking it
+//! against the enrolment's delivery tag and acknowledging it; a patient who delivers other
+//! bytes than the record it proved is caught by the same check, disputed, and the regulator
+//! resolves the dispute.
 
 #[path = "../../client/tests/common/mod.rs"]
 mod fixtures;
@@ -16,11 +19,13 @@ use medchain_cloud::{CloudConfig, CloudHandle, CloudService};
 use medchain_research::{
     ResearchError, derive,
     patient::{self, EnrolRequest, HeldOpening},
+    regulator,
     researcher::{self, StudyTerms},
 };
 use medchain_state::testkit::{
     self, Actor, ELIGIBLE, HospitalDesk, REGULATOR_SEED, org_name, predicate, zk_keys,
 };
+use medchain_state::values::Settlement;
 use medchain_types::{
     ContentHash, Hash32, IdentityName, OrgKind, OrgState, Payload, RecordId, Role,
 };
@@ -142,8 +147,15 @@ fn a_patient_enrols_unlinkably_and_the_researcher_reads_through_two_of_three_pro
         .schema
         .encode(&[("age", "55"), ("hba1c", "7.1")])
         .unwrap();
-    let opening =
-        zk::RecordOpening::random(&zk_keys().schema, values, nk, &mut rand_core::OsRng).unwrap();
+    // The hospital binds the released bundle's hash (hEMR) into the commitment.
+    let opening = zk::RecordOpening::random(
+        &zk_keys().schema,
+        values,
+        nk,
+        ContentHash::of(BUNDLE).0.0,
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
     send(
         &desk.actor,
         build::attest(record, Hash32::from(opening.commit().unwrap().to_bytes())),
@@ -156,6 +168,7 @@ fn a_patient_enrols_unlinkably_and_the_researcher_reads_through_two_of_three_pro
         reward: 0,
         max_participants: 10,
         deadline_ms: u64::MAX / 2,
+        dispute_window_ms: 60_000,
         exclusive: false,
         proxies: members.iter().map(|member| member.address).collect(),
         threshold: 2,
@@ -225,4 +238,62 @@ fn a_patient_enrols_unlinkably_and_the_researcher_reads_through_two_of_three_pro
     );
     let results = researcher::results(&client, &study).unwrap();
     assert_eq!(results.enrolments.len(), 1);
+
+    // The record read is the one proven (read checked its delivery tag): the researcher
+    // acknowledges it. Before that the patient's claim is refused — the dispute window is
+    // open; after it the claim is judged on what is owed (nothing on a chain without tokens).
+    let refused_claim =
+        |expected: &str| match patient::claim(&client, &patient.key, &study, &wait()) {
+            Err(ResearchError::Client(medchain_client::ClientError::Api { body, .. })) => {
+                assert!(body.message.contains(expected), "{}", body.message);
+            }
+            other => panic!("expected a refused claim, got {other:?}"),
+        };
+    refused_claim("claimable at");
+    researcher::acknowledge(&client, &researcher.key, &receipt.enrolment, &wait()).unwrap();
+    let settled = researcher::results(&client, &study).unwrap().enrolments[0]
+        .value
+        .settlement;
+    assert_eq!(settled, Settlement::Acknowledged);
+    refused_claim("nothing is owed");
+    // Acknowledged once: a dispute now is refused.
+    assert!(researcher::dispute(&client, &researcher.key, &receipt.enrolment, &wait()).is_err());
+
+    // A patient that delivers other bytes than the record it proved: the honest flow refuses
+    // to (the bundle is not the attested one) ...
+    let junk: &[u8] = br#"{"resourceType":"Bundle","type":"collection","entry":[{}]}"#;
+    let second = researcher::publish(&client, &researcher.key, &terms, &wait()).unwrap();
+    researcher::fund(&client, &researcher.key, &second, 1_000, &wait()).unwrap();
+    let cheating = EnrolRequest {
+        study: second,
+        bundle: junk,
+        ..request
+    };
+    assert!(matches!(
+        patient::enrol(&client, &patient.key, &cheating, &wait()),
+        Err(ResearchError::BundleNotAttested)
+    ));
+    // ... and when forced, the proof still verifies (it is about the attested record), the
+    // proxies take the bytes, but the researcher's read finds they are not what was proven.
+    let cheated = patient::enrol_delivering(&client, &patient.key, &cheating, &wait()).unwrap();
+    match researcher::read(&client, &researcher.key, &cheated.enrolment) {
+        Err(error @ ResearchError::DeliveryMismatch(id)) => {
+            assert_eq!(id, cheated.enrolment);
+            assert!(
+                error.to_string().contains("medchain research dispute"),
+                "{error}"
+            );
+        }
+        other => panic!("expected a delivery mismatch, got {other:?}"),
+    }
+    researcher::dispute(&client, &researcher.key, &cheated.enrolment, &wait()).unwrap();
+    // Only the regulator resolves; it returns the owed reward to the pool.
+    assert!(
+        regulator::resolve(&client, &researcher.key, &cheated.enrolment, false, &wait()).is_err()
+    );
+    regulator::resolve(&client, &regulator.key, &cheated.enrolment, false, &wait()).unwrap();
+    let settled = researcher::results(&client, &second).unwrap().enrolments[0]
+        .value
+        .settlement;
+    assert_eq!(settled, Settlement::Resolved { pay: false });
 }

@@ -68,6 +68,9 @@ pub struct StudyContract {
     pub max_participants: u32,
     /// Enrolment closes at this block time (unix milliseconds).
     pub deadline_ms: u64,
+    /// How long after the deadline the researcher may still dispute a delivery (at most
+    /// 30 days); an undisputed owed reward is the patient's to claim after it.
+    pub dispute_window_ms: u64,
     /// Whether each record is licensed exclusively (S4-exclusive).
     pub exclusive: bool,
     /// The researcher's Umbral public key (33 bytes).
@@ -99,6 +102,11 @@ pub fn publish_study(contract: StudyContract) -> Result<Payload, BuildError> {
     if contract.max_participants == 0 {
         return Err(BuildError::NoParticipants);
     }
+    if contract.dispute_window_ms > limits::MAX_DISPUTE_WINDOW_MS {
+        return Err(BuildError::DisputeWindowTooLong {
+            window_ms: contract.dispute_window_ms,
+        });
+    }
     within(
         "proxy list",
         contract.proxies.len(),
@@ -123,6 +131,7 @@ pub fn publish_study(contract: StudyContract) -> Result<Payload, BuildError> {
         reward: contract.reward,
         max_participants: contract.max_participants,
         deadline_ms: contract.deadline_ms,
+        dispute_window_ms: contract.dispute_window_ms,
         exclusive: contract.exclusive,
         researcher_key: ZkBytes(contract.researcher_key),
         proxies: contract.proxies,
@@ -150,6 +159,9 @@ pub struct Enrolment {
     pub nullifier: Hash32,
     /// Per record exclusivity nullifier.
     pub exclusivity: Hash32,
+    /// The proven delivery tag (`zk::DeliveryTag`): the researcher checks the record it
+    /// decrypts against it.
+    pub delivery: Hash32,
     /// The Groth16 proof (128 bytes).
     pub proof: Vec<u8>,
     /// The per-study Umbral delegating public key (33 bytes).
@@ -177,6 +189,7 @@ pub fn enrol(enrolment: Enrolment) -> Result<Payload, BuildError> {
         root: enrolment.root,
         nullifier: enrolment.nullifier,
         exclusivity: enrolment.exclusivity,
+        delivery: enrolment.delivery,
         proof: ZkBytes(enrolment.proof),
         delegating_key: ZkBytes(enrolment.delegating_key),
         verifying_key: ZkBytes(enrolment.verifying_key),
@@ -193,6 +206,29 @@ pub fn log_reencryption(enrolment: EnrolmentId) -> Payload {
 /// The study's researcher takes back the unspent pool after the deadline.
 pub fn refund_study(study: StudyId) -> Payload {
     Payload::Research(ResearchPayload::Refund { study })
+}
+
+/// The study's researcher confirms that an enrolment's record matched its delivery tag: the
+/// owed reward becomes the payee's to claim.
+pub fn acknowledge_enrolment(enrolment: EnrolmentId) -> Payload {
+    Payload::Research(ResearchPayload::Acknowledge { enrolment })
+}
+
+/// The study's researcher disputes an enrolment's delivery before the dispute window ends:
+/// the owed reward is frozen until the regulator resolves it.
+pub fn dispute_enrolment(enrolment: EnrolmentId) -> Payload {
+    Payload::Research(ResearchPayload::Dispute { enrolment })
+}
+
+/// The regulator settles a disputed enrolment: `pay` releases the owed reward to the payee,
+/// otherwise it returns to the study's pool.
+pub fn resolve_dispute(enrolment: EnrolmentId, pay: bool) -> Payload {
+    Payload::Research(ResearchPayload::Resolve { enrolment, pay })
+}
+
+/// An enrolment's payee (its one-time key) takes its owed reward once it is claimable.
+pub fn claim_reward(enrolment: EnrolmentId) -> Payload {
+    Payload::Research(ResearchPayload::Claim { enrolment })
 }
 
 fn within(field: &'static str, len: usize, min: usize, max: usize) -> Result<(), BuildError> {
@@ -231,6 +267,7 @@ mod tests {
             reward: 10,
             max_participants: 100,
             deadline_ms: 1_000,
+            dispute_window_ms: 60_000,
             exclusive: false,
             researcher_key: vec![2; 33],
             proxies: vec![address(1), address(2), address(3)],
@@ -276,6 +313,12 @@ mod tests {
             BuildError::NoParticipants
         );
         assert_eq!(
+            refused(|t| t.dispute_window_ms = limits::MAX_DISPUTE_WINDOW_MS + 1),
+            BuildError::DisputeWindowTooLong {
+                window_ms: limits::MAX_DISPUTE_WINDOW_MS + 1
+            }
+        );
+        assert_eq!(
             refused(|t| t.proxies[2] = t.proxies[0]),
             BuildError::DuplicateProxy(address(1))
         );
@@ -313,6 +356,7 @@ mod tests {
             root: Hash32::from([2; 32]),
             nullifier: Hash32::from([3; 32]),
             exclusivity: Hash32::from([4; 32]),
+            delivery: Hash32::from([8; 32]),
             proof: vec![5; 128],
             delegating_key: vec![6; 33],
             verifying_key: vec![7; 33],

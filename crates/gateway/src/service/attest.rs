@@ -4,8 +4,9 @@
 //!
 //! 1. the bundle is mapped to a `zk::Record` (schema `clinical_v1`, ages as of today, UTC —
 //!    the gateway is outside the state machine, its clock is fine here);
-//! 2. the opening `RecordOpening::random(schema, record, nk, OsRng)` binds the patient's
-//!    nullifier key nk (read from the chain, proven); it is sealed for the patient under
+//! 2. the opening `RecordOpening::random(schema, record, nk, hEMR, OsRng)` binds the patient's
+//!    nullifier key nk (read from the chain, proven) and the bundle's hash hEMR (so the
+//!    enrolment's delivery tag lets a researcher check the record it is handed); it is sealed for the patient under
 //!    the record key's [`RecordKey::opening_key`], bound to the record id and the patient,
 //!    and kept in the EMR row with its commitment and date (`sealed`) — before anything is
 //!    filed, so a crash can never leave a commitment on chain whose opening is lost;
@@ -211,8 +212,16 @@ impl Gateway {
             .map_err(|_| unattestable("the bundle is not UTF-8 text".into()))?;
         let attributes = zk::record_from_bundle(bundle, &schema, as_of)
             .map_err(|error| unattestable(error.to_string()))?;
-        let opening = zk::RecordOpening::random(&schema, attributes, *nullifier_key, &mut OsRng)
-            .map_err(|error| unattestable(error.to_string()))?;
+        // hEMR (the bundle's SHA-256) enters the commitment, so the researcher can check that the
+        // record a patient delivers is the one it proved facts about (the delivery tag).
+        let opening = zk::RecordOpening::random(
+            &schema,
+            attributes,
+            *nullifier_key,
+            record.hemr.0,
+            &mut OsRng,
+        )
+        .map_err(|error| unattestable(error.to_string()))?;
         let commitment = opening
             .commit()
             .map_err(|error| unattestable(error.to_string()))?;

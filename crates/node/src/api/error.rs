@@ -455,7 +455,36 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::NotStudyProxy => "only a proxy the study names logs its re-encryptions",
         E::AlreadyLogged => "nothing to do: this proxy's re-encryption is logged",
         E::StudyStillOpen { .. } => "refund after the study's deadline",
-        E::NothingToRefund => "nothing to do: the study's pool is empty",
+        E::NothingToRefund => {
+            "nothing to do: the study's pool holds no free tokens (owed rewards stay until claimed)"
+        }
+        E::UnknownSchema(_) => {
+            "register a circuit for a schema the proving system knows (clinical_v1)"
+        }
+        E::SchemaShapeMismatch { .. } => {
+            "set the circuit up with the schema's number of attributes (`medchain zk setup --attributes`)"
+        }
+        E::RewardBelowFee { .. } => {
+            "offer a reward of at least an enrolment's fee (the error names it), so a patient's one-time key can pay it"
+        }
+        E::DisputeWindowTooLong { .. } => "set a dispute window of at most 30 days",
+        E::NotPending { .. } => {
+            "nothing to do: the enrolment is already acknowledged, disputed or settled (GET /v1/state/research/enrolments/{id})"
+        }
+        E::DisputeWindowClosed { .. } => {
+            "the dispute window has passed: the patient may claim the owed reward"
+        }
+        E::NotDisputed { .. } => "only a disputed enrolment is resolved",
+        E::NotPayee => {
+            "claim with the one-time key that filed the enrolment (`medchain patient claim`)"
+        }
+        E::ClaimTooEarly { .. } => {
+            "wait until the researcher acknowledges the record or the dispute window passes"
+        }
+        E::NotClaimable { .. } => {
+            "nothing to claim: the enrolment was disputed and not resolved in the payee's favour, or is claimed already"
+        }
+        E::NothingOwed => "nothing to do: the enrolment's whole reward was paid as its advance",
     }
 }
 

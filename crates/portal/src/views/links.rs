@@ -273,14 +273,37 @@ pub(crate) fn event(event: &Event) -> Markup {
         } => html! {
             "study " code { (study) } " funded with " (amount) " tokens (pool " (pool) ")"
         },
-        Event::Enrolled { study, reward, .. } => {
-            html! { "enrolment in study " code { (study) } ", " (reward) " tokens paid" }
-        }
+        Event::Enrolled {
+            study,
+            reward,
+            owed,
+            ..
+        } => html! {
+            "enrolment in study " code { (study) } ", " (reward) " tokens paid in advance, "
+            (owed) " owed"
+        },
         Event::Reencrypted { enrolment, proxy } => html! {
             "enrolment " code { (enrolment) } " re-encrypted by proxy " (account(proxy))
         },
         Event::StudyRefunded { study, amount } => html! {
             "study " code { (study) } " refunded " (amount) " tokens"
+        },
+        Event::EnrolmentAcknowledged { enrolment } => html! {
+            "enrolment " code { (enrolment) } "'s record acknowledged by the researcher"
+        },
+        Event::EnrolmentDisputed { enrolment } => html! {
+            "enrolment " code { (enrolment) } "'s delivery disputed by the researcher"
+        },
+        Event::DisputeResolved { enrolment, pay } => html! {
+            "dispute over enrolment " code { (enrolment) } " resolved: "
+            (if *pay { "the patient is paid" } else { "the reward returns to the pool" })
+        },
+        Event::RewardClaimed {
+            enrolment,
+            payee,
+            amount,
+        } => html! {
+            (amount) " tokens claimed by " (account(payee)) " for enrolment " code { (enrolment) }
         },
     }
 }
