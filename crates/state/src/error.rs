@@ -1,6 +1,7 @@
 //! Typed errors: [`ExecError`] for transactions the rules reject, [`StateError`] for a state
 //! that cannot be read or a block that cannot run on it, [`ProofError`] for proofs that fail.
 
+use crate::values::Settlement;
 use medchain_types::Address;
 use medchain_types::IdentityName;
 use medchain_types::token::{LockTime, OutPoint};
@@ -656,6 +657,75 @@ pub enum ExecError {
     /// The study's pool is empty.
     #[error("the study's pool is empty")]
     NothingToRefund,
+    /// Only a schema the proving system knows (`clinical_v1`) names a circuit.
+    #[error("unknown record schema `{0}`; the known schema is clinical_v1")]
+    UnknownSchema(String),
+    /// The verifying key's record length is not the schema's.
+    #[error("the verifying key proves over {key} attributes, the schema has {schema}")]
+    SchemaShapeMismatch {
+        /// The schema's attribute count `N`.
+        schema: u32,
+        /// The key's.
+        key: u32,
+    },
+    /// On a chain with tokens, a study's reward must pay an enrolment's fee (the one-time
+    /// enrolling address holds nothing else).
+    #[error(
+        "the reward ({reward}) is below an enrolment's fee ({fee}); raise it to at least {fee}"
+    )]
+    RewardBelowFee {
+        /// The reward asked.
+        reward: u64,
+        /// The fee of an enrolment transaction.
+        fee: u64,
+    },
+    /// The dispute window is longer than allowed.
+    #[error(
+        "the dispute window ({window_ms} ms) is longer than {max} ms",
+        max = medchain_types::limits::MAX_DISPUTE_WINDOW_MS
+    )]
+    DisputeWindowTooLong {
+        /// The window asked.
+        window_ms: u64,
+    },
+    /// The enrolment was acknowledged, disputed or settled already.
+    #[error("the enrolment is {settlement:?}, not pending")]
+    NotPending {
+        /// Where it stands.
+        settlement: Settlement,
+    },
+    /// The dispute window has passed: the owed reward is the payee's.
+    #[error("the dispute window closed at {closed_at_ms} ms")]
+    DisputeWindowClosed {
+        /// Deadline plus dispute window, unix milliseconds.
+        closed_at_ms: u64,
+    },
+    /// Only a disputed enrolment is resolved.
+    #[error("the enrolment is {settlement:?}, not disputed")]
+    NotDisputed {
+        /// Where it stands.
+        settlement: Settlement,
+    },
+    /// Only an enrolment's payee claims its owed reward.
+    #[error("only the enrolment's payee claims its reward")]
+    NotPayee,
+    /// The owed reward is pending and the dispute window is still open.
+    #[error(
+        "the reward is claimable at {claimable_at_ms} ms, or earlier if the researcher acknowledges"
+    )]
+    ClaimTooEarly {
+        /// Deadline plus dispute window, unix milliseconds.
+        claimable_at_ms: u64,
+    },
+    /// The owed reward is disputed, returned to the pool or claimed already.
+    #[error("the reward cannot be claimed: the enrolment is {settlement:?}")]
+    NotClaimable {
+        /// Where it stands.
+        settlement: Settlement,
+    },
+    /// Nothing is owed to the enrolment (its advance was its whole reward).
+    #[error("nothing is owed to this enrolment")]
+    NothingOwed,
 }
 
 impl ExecError {
@@ -802,6 +872,17 @@ impl ExecError {
             Self::AlreadyLogged => "already_logged",
             Self::StudyStillOpen { .. } => "study_still_open",
             Self::NothingToRefund => "nothing_to_refund",
+            Self::UnknownSchema(_) => "unknown_schema",
+            Self::SchemaShapeMismatch { .. } => "schema_shape_mismatch",
+            Self::RewardBelowFee { .. } => "reward_below_fee",
+            Self::DisputeWindowTooLong { .. } => "dispute_window_too_long",
+            Self::NotPending { .. } => "not_pending",
+            Self::DisputeWindowClosed { .. } => "dispute_window_closed",
+            Self::NotDisputed { .. } => "not_disputed",
+            Self::NotPayee => "not_payee",
+            Self::ClaimTooEarly { .. } => "claim_too_early",
+            Self::NotClaimable { .. } => "not_claimable",
+            Self::NothingOwed => "nothing_owed",
         }
     }
 }

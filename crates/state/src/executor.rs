@@ -181,7 +181,7 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
                 staking::execute(&mut ctx, payload)?
             }
             Payload::Token(_) | Payload::Stake(_) => return Err(ExecError::NoTokens),
-            Payload::Research(payload) => research::execute(&mut ctx, payload)?,
+            Payload::Research(payload) => research::execute(&mut ctx, payload, body.fee)?,
         };
         // Read again: the module may have moved the sender's balance.
         let mut account = ctx.value(&account_key)?.unwrap_or_default();

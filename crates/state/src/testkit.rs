@@ -1202,6 +1202,7 @@ pub struct StudyDraft {
     pub reward: u64,
     pub max_participants: u32,
     pub deadline_ms: u64,
+    pub dispute_window_ms: u64,
     pub exclusive: bool,
     pub proxies: Vec<Address>,
     pub threshold: u8,
@@ -1216,7 +1217,8 @@ pub fn umbral_key(tag: u8) -> ZkBytes {
 
 impl StudyDraft {
     /// A non-exclusive research study on `circuit` with `predicate`, 2-of-`proxies`, a reward
-    /// of 1 000 for up to 10 participants, closing `deadline_ms`.
+    /// of 1 000 for up to 10 participants, closing `deadline_ms`, with a dispute window of
+    /// [`DISPUTE_WINDOW_MS`].
     pub fn new(circuit: Hash32, predicate: Vec<u8>, proxies: &[Address], deadline_ms: u64) -> Self {
         Self {
             title: "HbA1c outcomes".into(),
@@ -1226,6 +1228,7 @@ impl StudyDraft {
             reward: 1_000,
             max_participants: 10,
             deadline_ms,
+            dispute_window_ms: DISPUTE_WINDOW_MS,
             exclusive: false,
             proxies: proxies.to_vec(),
             threshold: 2.min(proxies.len() as u8),
@@ -1241,6 +1244,7 @@ impl StudyDraft {
             reward: self.reward,
             max_participants: self.max_participants,
             deadline_ms: self.deadline_ms,
+            dispute_window_ms: self.dispute_window_ms,
             exclusive: self.exclusive,
             researcher_key: umbral_key(0),
             proxies: self.proxies.clone(),
@@ -1264,6 +1268,34 @@ pub fn reencrypted(enrolment: &EnrolmentId) -> Payload {
 
 pub fn refund_study(study: &StudyId) -> Payload {
     Payload::Research(ResearchPayload::Refund { study: *study })
+}
+
+/// [`StudyDraft::new`]'s dispute window: one minute after the deadline.
+pub const DISPUTE_WINDOW_MS: u64 = 60_000;
+
+pub fn acknowledge(enrolment: &EnrolmentId) -> Payload {
+    Payload::Research(ResearchPayload::Acknowledge {
+        enrolment: *enrolment,
+    })
+}
+
+pub fn dispute(enrolment: &EnrolmentId) -> Payload {
+    Payload::Research(ResearchPayload::Dispute {
+        enrolment: *enrolment,
+    })
+}
+
+pub fn resolve(enrolment: &EnrolmentId, pay: bool) -> Payload {
+    Payload::Research(ResearchPayload::Resolve {
+        enrolment: *enrolment,
+        pay,
+    })
+}
+
+pub fn claim(enrolment: &EnrolmentId) -> Payload {
+    Payload::Research(ResearchPayload::Claim {
+        enrolment: *enrolment,
+    })
 }
 
 /// What tests give the research parties on a chain with tokens.
@@ -1581,6 +1613,7 @@ impl ResearchPatient {
             root: Hash32::from(statement.root.to_bytes()),
             nullifier: Hash32::from(statement.nullifier.to_bytes()),
             exclusivity: Hash32::from(statement.exclusivity.to_bytes()),
+            delivery: ContentHash::of(b"delivery tag, until zk binds it").0,
             proof: ZkBytes(proof.to_bytes().to_vec()),
             delegating_key,
             verifying_key,

@@ -283,7 +283,7 @@ pub(crate) fn lock_in_pool<R: StateRead>(
 ) -> Result<OutPoint, ExecError> {
     debit(ctx, from, amount)?;
     let held = match pool {
-        Some(point) => take_pool_output(ctx, &point)?.value,
+        Some(point) => take_pool_output(ctx, &point, contract)?.value,
         None => 0,
     };
     let value = held.checked_add(amount).ok_or(ExecError::AmountOverflow)?;
@@ -296,20 +296,21 @@ pub(crate) fn lock_in_pool<R: StateRead>(
     Ok(point)
 }
 
-/// Pays `amount` from a contract's pool output `pool` to `to`'s balance, listing it in `to`'s
+/// Pays `amount` from `contract`'s pool output `pool` to `to`'s balance, listing it in `to`'s
 /// history as `kind` from `counterparty`. What remains is re-created, still locked to the
 /// contract, at index 0 of the executing transaction; returns that output (`None` when nothing
 /// remains).
 pub(crate) fn pay_from_pool<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
     pool: &OutPoint,
+    contract: EscrowId,
     to: &Address,
     amount: u64,
     (kind, counterparty): (LedgerKind, Option<Address>),
 ) -> Result<Option<OutPoint>, ExecError> {
     let Output {
         value: held, lock, ..
-    } = take_pool_output(ctx, pool)?;
+    } = take_pool_output(ctx, pool, contract)?;
     let rest = held.checked_sub(amount).ok_or_else(|| {
         StateError::Inconsistent(format!(
             "pool output {pool} holds {held}, less than {amount}"
@@ -328,15 +329,22 @@ pub(crate) fn pay_from_pool<R: StateRead>(
     Ok(Some(point))
 }
 
-/// Spends a contract's pool output; returns it.
+/// Spends `contract`'s pool output; returns it. An output locked to anything else (another
+/// contract's escrow, a key) is a broken pointer: spending it would mix two contracts' funds.
 fn take_pool_output<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
     point: &OutPoint,
+    contract: EscrowId,
 ) -> Result<Output, ExecError> {
     let output = ctx
         .value(&keys::output(point))?
-        .filter(|output| matches!(output.lock, Lock::Escrow(_)))
         .ok_or_else(|| StateError::Inconsistent(format!("pool output {point} is missing")))?;
+    if output.lock != Lock::Escrow(contract) {
+        return Err(StateError::Inconsistent(format!(
+            "pool output {point} is not locked to contract {contract}"
+        ))
+        .into());
+    }
     spend_output(ctx, point, &output)?;
     Ok(output)
 }

@@ -466,15 +466,18 @@ pub enum LedgerKind {
     Slashed = 9,
     /// Tokens locked in a study's pool by its researcher (S4-flow).
     StudyFunded = 10,
-    /// An enrolment's reward, paid from a study's pool.
+    /// An enrolment's advance (the part of its reward that pays its fee), paid from a
+    /// study's pool.
     StudyReward = 11,
     /// A study's unspent pool, returned to its researcher.
     StudyRefund = 12,
+    /// The rest of an enrolment's reward, claimed from a study's pool by its payee.
+    StudyRewardClaimed = 13,
 }
 
 impl LedgerKind {
     /// Every kind, in tag order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Received,
         Self::Sent,
         Self::AccessReward,
@@ -488,6 +491,7 @@ impl LedgerKind {
         Self::StudyFunded,
         Self::StudyReward,
         Self::StudyRefund,
+        Self::StudyRewardClaimed,
     ];
 }
 
@@ -741,12 +745,15 @@ value_struct!(
         circuit: Hash32,
         /// The eligibility predicate, in the `zk` crate's encoding.
         predicate: ZkBytes => (1..=limits::MAX_PREDICATE_BYTES),
-        /// Paid to each accepted enrolment.
+        /// Earned by each accepted enrolment: an advance paid at once, the rest owed.
         reward: u64,
         /// Most enrolments accepted.
         max_participants: u32,
         /// Enrolment is open in blocks whose time is before it (unix milliseconds).
         deadline_ms: u64,
+        /// How long after the deadline the researcher may dispute a pending enrolment; after
+        /// it an undisputed owed reward is claimable.
+        dispute_window_ms: u64,
         /// Whether records are licensed to it exclusively (S4-exclusive).
         exclusive: bool,
         /// The researcher's Umbral public key.
@@ -757,8 +764,12 @@ value_struct!(
         threshold: u8,
         /// The pool's contract-locked output, while it holds tokens (chains with tokens).
         pool: Option<OutPoint>,
-        /// Tokens in the pool (on a chain without tokens, the amount funded and not yet paid).
+        /// Tokens in the pool free for new rewards and the refund (on a chain without tokens,
+        /// the amount funded and not yet spent).
         pooled: u64,
+        /// Tokens in the pool owed to enrolments (pending, disputed or claimable): the pool's
+        /// output holds `pooled + owed`, and a refund never takes them.
+        owed: u64,
         /// Enrolments accepted.
         enrolled: u32,
         /// Height of the publishing block.
@@ -795,12 +806,75 @@ value_struct!(
         verifying_key: ZkBytes => (limits::UMBRAL_PUBLIC_KEY_BYTES..=limits::UMBRAL_PUBLIC_KEY_BYTES),
         /// Hash of the encrypted record the proxies serve.
         ciphertext_hash: ContentHash,
-        /// Tokens paid (0 on a chain without tokens).
-        reward: u64,
+        /// The delivery tag the researcher checks the decrypted record against.
+        #[serde(with = "serde_hex::codec")]
+        delivery: Hash32,
+        /// Tokens paid at enrolment: `min(fee, reward)` (0 on a chain without tokens).
+        advance: u64,
+        /// The rest of the reward, kept in the study's pool until claimed or returned.
+        owed: u64,
+        /// Where the owed reward stands.
+        settlement: Settlement,
         /// Height of the enrolling block.
         height: u64,
     }
 );
+
+/// Where an enrolment's owed reward stands (accountable payment: the researcher confirms
+/// the delivered record, or disputes it before the dispute window ends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settlement {
+    /// Neither acknowledged nor disputed: claimable once the dispute window has passed.
+    Pending,
+    /// The researcher confirmed the record: claimable.
+    Acknowledged,
+    /// The researcher disputed the delivery: frozen until the regulator resolves it.
+    Disputed,
+    /// The regulator resolved the dispute: `pay` made it claimable, otherwise the owed reward
+    /// returned to the study's pool.
+    Resolved {
+        /// Whether the payee is paid.
+        pay: bool,
+    },
+    /// The payee took the owed reward.
+    Claimed,
+}
+
+impl Write for Settlement {
+    fn write(&self, buf: &mut impl BufMut) {
+        let tag: u8 = match self {
+            Self::Pending => 0,
+            Self::Acknowledged => 1,
+            Self::Disputed => 2,
+            Self::Resolved { pay: false } => 3,
+            Self::Resolved { pay: true } => 4,
+            Self::Claimed => 5,
+        };
+        tag.write(buf);
+    }
+}
+
+impl EncodeSize for Settlement {
+    fn encode_size(&self) -> usize {
+        1
+    }
+}
+
+impl Read for Settlement {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(match u8::read(buf)? {
+            0 => Self::Pending,
+            1 => Self::Acknowledged,
+            2 => Self::Disputed,
+            3 => Self::Resolved { pay: false },
+            4 => Self::Resolved { pay: true },
+            5 => Self::Claimed,
+            other => return Err(CodecError::InvalidEnum(other)),
+        })
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -1089,6 +1163,108 @@ mod tests {
                 served_by,
             });
         }
+    }
+
+    fn study(proxies: usize, title: &str) -> Study {
+        Study {
+            researcher: raw(1),
+            org: OrgName::new("Yonsei Research").unwrap(),
+            title: ShortText(title.into()),
+            purpose: Purpose::Research,
+            circuit: record_id(1).0,
+            predicate: ZkBytes(vec![7; 60]),
+            reward: 1_000,
+            max_participants: 10,
+            deadline_ms: 9,
+            dispute_window_ms: 86_400_000,
+            exclusive: true,
+            researcher_key: ZkBytes(vec![2; limits::UMBRAL_PUBLIC_KEY_BYTES]),
+            proxies: (0..proxies as u64).map(raw).collect(),
+            threshold: 2,
+            pool: Some(OutPoint {
+                tx: TxId::of_encoded(b"fund"),
+                index: 0,
+            }),
+            pooled: 4_000,
+            owed: 900,
+            enrolled: 1,
+            published_at: 3,
+        }
+    }
+
+    #[test]
+    fn research_values_round_trip_and_bound_their_fields() {
+        round_trips(&Circuit {
+            schema: ShortText("clinical_v1".into()),
+            verifying_key: ZkBytes(vec![1; 480]),
+            proving_key_digest: record_id(2).0,
+            registered_at: 4,
+        });
+        round_trips(&Attestation {
+            commitment: record_id(3).0,
+            hospital: raw(2),
+            leaf: 41,
+            height: 5,
+        });
+        round_trips(&AccumulatorState {
+            accumulator: ZkBytes(vec![3; 800]),
+            root: record_id(4).0,
+            leaves: 42,
+        });
+        round_trips(&Proxy {
+            org: OrgName::new("Cloud One").unwrap(),
+            encryption_key: record_id(5).0,
+            url: Uri::new("http://127.0.0.1:9100").unwrap(),
+            registered_at: 6,
+        });
+        round_trips(&study(limits::MAX_STUDY_PROXIES, "HbA1c outcomes"));
+        round_trips(&Exclusivity {
+            exclusive_study: Some(StudyId(record_id(6).0)),
+            uses: 1,
+        });
+        round_trips(&Enrolment {
+            study: StudyId(record_id(6).0),
+            payee: raw(3),
+            nullifier: record_id(7).0,
+            exclusivity: record_id(8).0,
+            delegating_key: ZkBytes(vec![2; limits::UMBRAL_PUBLIC_KEY_BYTES]),
+            verifying_key: ZkBytes(vec![3; limits::UMBRAL_PUBLIC_KEY_BYTES]),
+            ciphertext_hash: ContentHash::of(b"ciphertext"),
+            delivery: record_id(9).0,
+            advance: 100,
+            owed: 900,
+            settlement: Settlement::Resolved { pay: true },
+            height: 7,
+        });
+        for settlement in [
+            Settlement::Pending,
+            Settlement::Acknowledged,
+            Settlement::Disputed,
+            Settlement::Resolved { pay: false },
+            Settlement::Resolved { pay: true },
+            Settlement::Claimed,
+        ] {
+            let mut bytes = Vec::new();
+            settlement.write(&mut bytes);
+            assert_eq!(
+                Settlement::read_cfg(&mut Copying(&bytes), &()).unwrap(),
+                settlement
+            );
+        }
+        assert!(Settlement::read_cfg(&mut Copying(&[6]), &()).is_err());
+        // Out of bounds: no proxy or too many, an empty or overlong title, text not UTF-8.
+        assert!(Study::from_bytes(&study(0, "t").to_bytes()).is_err());
+        let nine = study(limits::MAX_STUDY_PROXIES + 1, "t");
+        assert!(Study::from_bytes(&nine.to_bytes()).is_err());
+        assert!(Study::from_bytes(&study(3, "").to_bytes()).is_err());
+        let long = "t".repeat(limits::MAX_STUDY_TITLE_BYTES + 1);
+        assert!(Study::from_bytes(&study(3, &long).to_bytes()).is_err());
+        let mut not_utf8 = Vec::new();
+        vec![0xff_u8, 0xfe].write(&mut not_utf8);
+        assert!(ShortText::read_cfg(&mut Copying(&not_utf8), &(1..=8)).is_err());
+        // JSON shows the title as text, not bytes.
+        let json = serde_json::to_value(study(3, "HbA1c outcomes")).unwrap();
+        assert_eq!(json["title"], "HbA1c outcomes");
     }
 
     #[test]

@@ -655,10 +655,7 @@ fn without_tokens_the_rules_hold_and_nothing_moves() {
     assert_eq!((funded.pool, funded.pooled), (None, 5_000));
     let sender = Actor::new(7_300);
     let payload = patient.enrolment(&market, &study_id, ELIGIBLE, &sender);
-    assert_eq!(
-        prepaid_by_reward(&market.world.store, &payload).unwrap(),
-        0
-    );
+    assert_eq!(prepaid_by_reward(&market.world.store, &payload).unwrap(), 0);
     // An unfunded study refuses before looking at the proof (which is for the funded one).
     let unfunded = market.publish(&market.draft(circuit, ELIGIBLE));
     let mut elsewhere = payload.clone();

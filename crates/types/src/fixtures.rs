@@ -235,6 +235,7 @@ pub fn research_payloads() -> Vec<Payload> {
             reward: 100,
             max_participants: 50,
             deadline_ms: 1_800_000_000_000,
+            dispute_window_ms: 7 * 24 * 60 * 60 * 1_000,
             exclusive: true,
             researcher_key: ZkBytes(vec![0x02; 33]),
             proxies: vec![address(5), address(6), address(7)],
@@ -249,6 +250,7 @@ pub fn research_payloads() -> Vec<Payload> {
             root: digest(b"root"),
             nullifier: digest(b"nullifier"),
             exclusivity: digest(b"exclusivity"),
+            delivery: digest(b"delivery"),
             proof: ZkBytes(vec![0x33; 128]),
             delegating_key: ZkBytes(vec![0x03; 33]),
             verifying_key: ZkBytes(vec![0x02; 33]),
@@ -258,6 +260,19 @@ pub fn research_payloads() -> Vec<Payload> {
             enrolment: EnrolmentId(digest(b"enrol")),
         }),
         Payload::Research(ResearchPayload::Refund { study }),
+        Payload::Research(ResearchPayload::Acknowledge {
+            enrolment: EnrolmentId(digest(b"enrol")),
+        }),
+        Payload::Research(ResearchPayload::Dispute {
+            enrolment: EnrolmentId(digest(b"enrol")),
+        }),
+        Payload::Research(ResearchPayload::Resolve {
+            enrolment: EnrolmentId(digest(b"enrol")),
+            pay: true,
+        }),
+        Payload::Research(ResearchPayload::Claim {
+            enrolment: EnrolmentId(digest(b"enrol")),
+        }),
     ]
 }
 

@@ -130,4 +130,7 @@ pub mod limits {
     pub const ZK_PROOF_BYTES: usize = 128;
     /// A compressed secp256k1 point: an Umbral public key.
     pub const UMBRAL_PUBLIC_KEY_BYTES: usize = 33;
+    /// Longest dispute window a study may set after its deadline (30 days): a patient's owed
+    /// reward becomes claimable at the latest this long after the study closes.
+    pub const MAX_DISPUTE_WINDOW_MS: u64 = 30 * 24 * 60 * 60 * 1_000;
 }

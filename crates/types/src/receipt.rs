@@ -316,14 +316,18 @@ pub enum Event {
         /// The pool after it.
         pool: u64,
     },
-    /// S4-flow: an enrolment was accepted and paid.
+    /// S4-flow: an enrolment was accepted; its advance was paid.
     Enrolled {
         /// The study.
         study: StudyId,
         /// The enrolment.
         enrolment: EnrolmentId,
-        /// Tokens paid to the enrolment's one-time address.
+        /// Tokens paid at once to the enrolment's one-time address (the advance that pays its
+        /// fee).
         reward: u64,
+        /// Tokens owed to it, kept in the study's pool until acknowledged, resolved or the
+        /// dispute window passes.
+        owed: u64,
     },
     /// S4-flow: a proxy re-encrypted an enrolment's record for the researcher.
     Reencrypted {
@@ -337,6 +341,33 @@ pub enum Event {
         /// The study.
         study: StudyId,
         /// Tokens returned.
+        amount: u64,
+    },
+    /// S4-flow: the researcher confirmed an enrolment's delivered record; its owed reward is
+    /// claimable.
+    EnrolmentAcknowledged {
+        /// The enrolment.
+        enrolment: EnrolmentId,
+    },
+    /// S4-flow: the researcher disputed an enrolment's delivery; its owed reward is frozen.
+    EnrolmentDisputed {
+        /// The enrolment.
+        enrolment: EnrolmentId,
+    },
+    /// S4-flow: the regulator settled a disputed enrolment.
+    DisputeResolved {
+        /// The enrolment.
+        enrolment: EnrolmentId,
+        /// Whether the payee is paid (else the owed reward returned to the study's pool).
+        pay: bool,
+    },
+    /// S4-flow: an enrolment's payee took its owed reward.
+    RewardClaimed {
+        /// The enrolment.
+        enrolment: EnrolmentId,
+        /// The payee.
+        payee: Address,
+        /// Tokens paid.
         amount: u64,
     },
 }
@@ -718,9 +749,18 @@ fn write_event(event: &Event, buf: &mut impl BufMut) {
             study,
             enrolment,
             reward,
-        } => put!(buf; 33u8, *study, *enrolment, *reward),
+            owed,
+        } => put!(buf; 33u8, *study, *enrolment, *reward, *owed),
         Event::Reencrypted { enrolment, proxy } => put!(buf; 34u8, *enrolment, proxy),
         Event::StudyRefunded { study, amount } => put!(buf; 35u8, *study, *amount),
+        Event::EnrolmentAcknowledged { enrolment } => put!(buf; 36u8, *enrolment),
+        Event::EnrolmentDisputed { enrolment } => put!(buf; 37u8, *enrolment),
+        Event::DisputeResolved { enrolment, pay } => put!(buf; 38u8, *enrolment, *pay),
+        Event::RewardClaimed {
+            enrolment,
+            payee,
+            amount,
+        } => put!(buf; 39u8, *enrolment, payee, *amount),
     }
 }
 
@@ -882,6 +922,7 @@ fn read_event(buf: &mut impl Buf) -> Result<Event, CodecError> {
             study: StudyId::read(buf)?,
             enrolment: EnrolmentId::read(buf)?,
             reward: u64::read(buf)?,
+            owed: u64::read(buf)?,
         },
         34 => Event::Reencrypted {
             enrolment: EnrolmentId::read(buf)?,
@@ -889,6 +930,21 @@ fn read_event(buf: &mut impl Buf) -> Result<Event, CodecError> {
         },
         35 => Event::StudyRefunded {
             study: StudyId::read(buf)?,
+            amount: u64::read(buf)?,
+        },
+        36 => Event::EnrolmentAcknowledged {
+            enrolment: EnrolmentId::read(buf)?,
+        },
+        37 => Event::EnrolmentDisputed {
+            enrolment: EnrolmentId::read(buf)?,
+        },
+        38 => Event::DisputeResolved {
+            enrolment: EnrolmentId::read(buf)?,
+            pay: bool::read(buf)?,
+        },
+        39 => Event::RewardClaimed {
+            enrolment: EnrolmentId::read(buf)?,
+            payee: Address::read(buf)?,
             amount: u64::read(buf)?,
         },
         other => return Err(CodecError::InvalidEnum(other)),
@@ -1074,7 +1130,8 @@ mod tests {
             Event::Enrolled {
                 study: StudyId(record_id(8).0),
                 enrolment: EnrolmentId(record_id(9).0),
-                reward: 100,
+                reward: 10,
+                owed: 90,
             },
             Event::Reencrypted {
                 enrolment: EnrolmentId(record_id(9).0),
@@ -1083,6 +1140,21 @@ mod tests {
             Event::StudyRefunded {
                 study: StudyId(record_id(8).0),
                 amount: 800,
+            },
+            Event::EnrolmentAcknowledged {
+                enrolment: EnrolmentId(record_id(9).0),
+            },
+            Event::EnrolmentDisputed {
+                enrolment: EnrolmentId(record_id(9).0),
+            },
+            Event::DisputeResolved {
+                enrolment: EnrolmentId(record_id(9).0),
+                pay: false,
+            },
+            Event::RewardClaimed {
+                enrolment: EnrolmentId(record_id(9).0),
+                payee: address(11),
+                amount: 90,
             },
         ]
         .into_iter()
@@ -1169,8 +1241,8 @@ mod tests {
         }
         // An unknown event tag.
         assert!(matches!(
-            decode_events(&[1, 36]),
-            Err(CodecError::InvalidEnum(36))
+            decode_events(&[1, 40]),
+            Err(CodecError::InvalidEnum(40))
         ));
         // A count above the bound.
         let mut too_many = Vec::new();

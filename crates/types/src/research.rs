@@ -190,12 +190,18 @@ pub enum ResearchPayload {
         /// The eligibility predicate, in the `zk` crate's encoding.
         #[serde(deserialize_with = "zk_bytes_within::<1, { limits::MAX_PREDICATE_BYTES }, _>")]
         predicate: ZkBytes,
-        /// Tokens paid from the study's pool to each accepted enrolment.
+        /// Tokens each accepted enrolment earns from the study's pool: an advance covering the
+        /// enrolment's fee at once, the rest owed until the researcher acknowledges the
+        /// delivered record or the dispute window passes.
         reward: u64,
         /// Most enrolments accepted.
         max_participants: u32,
         /// Enrolment closes at this block time (unix milliseconds); unspent funds return after.
         deadline_ms: u64,
+        /// How long after the deadline the researcher may still dispute an enrolment's delivery
+        /// (milliseconds, at most [`limits::MAX_DISPUTE_WINDOW_MS`]); after it an undisputed
+        /// owed reward is the patient's to claim.
+        dispute_window_ms: u64,
         /// Whether the study licenses each record exclusively (S4-exclusive).
         exclusive: bool,
         /// The researcher's Umbral public key records are re-encrypted to.
@@ -236,6 +242,11 @@ pub enum ResearchPayload {
         #[serde(with = "serde_hex")]
         #[cfg_attr(feature = "openapi", schema(value_type = String))]
         exclusivity: Hash32,
+        /// The delivery tag `Poseidon(TAG_DELIVERY, hash of the released record, binding)`
+        /// (`zk::DeliveryTag`): the researcher checks the record it decrypts against it.
+        #[serde(with = "serde_hex")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        delivery: Hash32,
         /// The Groth16 proof.
         #[serde(deserialize_with = "zk_bytes_within::<
             { limits::ZK_PROOF_BYTES },
@@ -267,10 +278,38 @@ pub enum ResearchPayload {
         /// The enrolment.
         enrolment: EnrolmentId,
     },
-    /// The study's researcher (the sender) takes back the unspent pool after the deadline.
+    /// The study's researcher (the sender) takes back the unspent pool after the deadline;
+    /// rewards still owed to enrolments stay in it.
     Refund {
         /// The study.
         study: StudyId,
+    },
+    /// The study's researcher (the sender) confirms that an enrolment's record matched its
+    /// delivery tag: the owed reward becomes the payee's to claim at once.
+    Acknowledge {
+        /// The enrolment.
+        enrolment: EnrolmentId,
+    },
+    /// The study's researcher (the sender) disputes an enrolment's delivery (a record that
+    /// does not match its delivery tag, or none), before the dispute window ends: the owed
+    /// reward is frozen until the regulator resolves it.
+    Dispute {
+        /// The enrolment.
+        enrolment: EnrolmentId,
+    },
+    /// The regulator (the sender) settles a disputed enrolment: `pay` makes the owed reward
+    /// the payee's to claim; otherwise it returns to the study's pool.
+    Resolve {
+        /// The enrolment.
+        enrolment: EnrolmentId,
+        /// Whether the payee is paid.
+        pay: bool,
+    },
+    /// An enrolment's payee (the sender) takes its owed reward from the study's pool, once
+    /// acknowledged, resolved in its favour, or undisputed after the dispute window.
+    Claim {
+        /// The enrolment.
+        enrolment: EnrolmentId,
     },
 }
 
@@ -287,6 +326,10 @@ impl ResearchPayload {
             Self::Enrol { .. } => "research.enrol",
             Self::Reencrypted { .. } => "research.reencrypted",
             Self::Refund { .. } => "research.refund",
+            Self::Acknowledge { .. } => "research.acknowledge",
+            Self::Dispute { .. } => "research.dispute",
+            Self::Resolve { .. } => "research.resolve",
+            Self::Claim { .. } => "research.claim",
         }
     }
 }
@@ -367,6 +410,7 @@ pub(crate) fn write_research(payload: &ResearchPayload, buf: &mut impl BufMut) {
             reward,
             max_participants,
             deadline_ms,
+            dispute_window_ms,
             exclusive,
             researcher_key,
             proxies,
@@ -380,6 +424,7 @@ pub(crate) fn write_research(payload: &ResearchPayload, buf: &mut impl BufMut) {
             reward.write(buf);
             max_participants.write(buf);
             deadline_ms.write(buf);
+            dispute_window_ms.write(buf);
             exclusive.write(buf);
             researcher_key.write(buf);
             proxies.write(buf);
@@ -395,6 +440,7 @@ pub(crate) fn write_research(payload: &ResearchPayload, buf: &mut impl BufMut) {
             root,
             nullifier,
             exclusivity,
+            delivery,
             proof,
             delegating_key,
             verifying_key,
@@ -405,6 +451,7 @@ pub(crate) fn write_research(payload: &ResearchPayload, buf: &mut impl BufMut) {
             root.write(buf);
             nullifier.write(buf);
             exclusivity.write(buf);
+            delivery.write(buf);
             proof.write(buf);
             delegating_key.write(buf);
             verifying_key.write(buf);
@@ -417,6 +464,23 @@ pub(crate) fn write_research(payload: &ResearchPayload, buf: &mut impl BufMut) {
         ResearchPayload::Refund { study } => {
             8u8.write(buf);
             study.write(buf);
+        }
+        ResearchPayload::Acknowledge { enrolment } => {
+            9u8.write(buf);
+            enrolment.write(buf);
+        }
+        ResearchPayload::Dispute { enrolment } => {
+            10u8.write(buf);
+            enrolment.write(buf);
+        }
+        ResearchPayload::Resolve { enrolment, pay } => {
+            11u8.write(buf);
+            enrolment.write(buf);
+            pay.write(buf);
+        }
+        ResearchPayload::Claim { enrolment } => {
+            12u8.write(buf);
+            enrolment.write(buf);
         }
     }
 }
@@ -449,6 +513,7 @@ pub(crate) fn read_research(action: u8, buf: &mut impl Buf) -> Result<ResearchPa
             reward: u64::read(buf)?,
             max_participants: u32::read(buf)?,
             deadline_ms: u64::read(buf)?,
+            dispute_window_ms: u64::read(buf)?,
             exclusive: bool::read(buf)?,
             researcher_key: ZkBytes::read_cfg(buf, &field::UMBRAL_KEY)?,
             proxies: Vec::<Address>::read_range(buf, field::PROXIES)?,
@@ -463,6 +528,7 @@ pub(crate) fn read_research(action: u8, buf: &mut impl Buf) -> Result<ResearchPa
             root: Hash32::read(buf)?,
             nullifier: Hash32::read(buf)?,
             exclusivity: Hash32::read(buf)?,
+            delivery: Hash32::read(buf)?,
             proof: ZkBytes::read_cfg(buf, &field::PROOF)?,
             delegating_key: ZkBytes::read_cfg(buf, &field::UMBRAL_KEY)?,
             verifying_key: ZkBytes::read_cfg(buf, &field::UMBRAL_KEY)?,
@@ -473,6 +539,19 @@ pub(crate) fn read_research(action: u8, buf: &mut impl Buf) -> Result<ResearchPa
         },
         8 => ResearchPayload::Refund {
             study: StudyId::read(buf)?,
+        },
+        9 => ResearchPayload::Acknowledge {
+            enrolment: EnrolmentId::read(buf)?,
+        },
+        10 => ResearchPayload::Dispute {
+            enrolment: EnrolmentId::read(buf)?,
+        },
+        11 => ResearchPayload::Resolve {
+            enrolment: EnrolmentId::read(buf)?,
+            pay: bool::read(buf)?,
+        },
+        12 => ResearchPayload::Claim {
+            enrolment: EnrolmentId::read(buf)?,
         },
         other => return Err(CodecError::InvalidEnum(other)),
     })
@@ -500,6 +579,7 @@ mod tests {
             reward: u64::MAX,
             max_participants: u32::MAX,
             deadline_ms: u64::MAX,
+            dispute_window_ms: u64::MAX,
             exclusive: true,
             researcher_key: ZkBytes(vec![2; limits::UMBRAL_PUBLIC_KEY_BYTES]),
             proxies: (0..limits::MAX_STUDY_PROXIES as u64).map(address).collect(),
@@ -574,6 +654,7 @@ mod tests {
                 root: study().0,
                 nullifier: study().0,
                 exclusivity: study().0,
+                delivery: study().0,
                 proof: ZkBytes(vec![1; proof]),
                 delegating_key: ZkBytes(vec![2; key]),
                 verifying_key: ZkBytes(vec![3; 33]),
@@ -606,8 +687,8 @@ mod tests {
             Err(CodecError::Invalid("title", _))
         ));
         assert!(matches!(
-            Payload::decode(vec![crate::payload::RESEARCH, 9]),
-            Err(CodecError::InvalidEnum(9))
+            Payload::decode(vec![crate::payload::RESEARCH, 13]),
+            Err(CodecError::InvalidEnum(13))
         ));
         let bytes = largest_publish().encode();
         for cut in [2, bytes.len() / 2, bytes.len() - 1] {
