@@ -71,10 +71,10 @@ pub enum ResearchError {
         /// What the load said.
         error: zk::ZkError,
     },
-    /// The chain holds a nullifier key for this address that is not the one derived from
-    /// this chain key.
+    /// The chain (or the record's opening) holds a nullifier key that is not the one derived
+    /// from this chain key.
     #[error(
-        "the chain holds another nullifier key for this address; enrol with the chain key that filed it"
+        "the nullifier key on chain or in the record's opening is not the one derived from this chain key; enrol with the chain key that filed it"
     )]
     OtherNullifierKey,
     /// The chain has no attested commitment yet.

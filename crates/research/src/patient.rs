@@ -147,6 +147,17 @@ pub struct EnrolmentReceipt {
     pub encrypted: EncryptedRecord,
     /// What each of the study's proxies said to the upload.
     pub deliveries: Vec<proxies::Delivery>,
+    /// How many proxies the researcher needs.
+    pub threshold: u8,
+}
+
+impl EnrolmentReceipt {
+    /// Whether enough proxies hold the record for the researcher to read it; if not, deliver
+    /// again with [`proxies::deliver`] (the study keys are [`derive::study_keys`]).
+    pub fn readable(&self) -> bool {
+        let stored = self.deliveries.iter().filter(|d| d.outcome.is_ok()).count();
+        stored >= usize::from(self.threshold)
+    }
 }
 
 /// Enrols the patient in a study, unlinkably (S4-flow steps 4–6): checks that the bundle is
@@ -159,7 +170,8 @@ pub struct EnrolmentReceipt {
 /// hands the study's proxies the ciphertext and one sealed kfrag each.
 ///
 /// The enrolment is on chain (its advance paid) once this returns, even if some proxies were
-/// unreachable: the receipt says which, and [`proxies::deliver`] tries them again.
+/// unreachable: the receipt says which ([`EnrolmentReceipt::readable`]), and
+/// [`proxies::deliver`] tries them again with the receipt's ciphertext.
 pub fn enrol(
     client: &Client,
     chain_key: &PrivateKey,
@@ -196,6 +208,10 @@ pub fn enrol_delivering(
     }
     let proving_key = proving_key(client, &study, request.proving_key)?;
     let secret = derive::patient_secret(chain_key);
+    if request.opening.nullifier_key() != secret.nullifier_key() {
+        // The proof could not show nk = Poseidon(s): the opening is another key's.
+        return Err(ResearchError::OtherNullifierKey);
+    }
     let attested = AttestedSet::fetch(client)?;
     let path = attested.path_of(&request.opening.commit()?)?;
 
@@ -259,7 +275,12 @@ pub fn enrol_delivering(
         })
         .unwrap_or((0, 0));
     let enrolment = EnrolmentId::from(id);
-    let deliveries = proxies::deliver(client, &study, &enrolment, &keys, &encrypted)?;
+    // Final (its advance paid) from here on: too few proxies reached is reported in the receipt (which
+    // keeps the ciphertext to deliver again), not as a failure of the enrolment.
+    let deliveries = match proxies::deliver(client, &study, &enrolment, &keys, &encrypted) {
+        Ok(deliveries) | Err(ResearchError::TooFewDeliveries { deliveries, .. }) => deliveries,
+        Err(error) => return Err(error),
+    };
     Ok(EnrolmentReceipt {
         enrolment,
         payee,
@@ -267,6 +288,7 @@ pub fn enrol_delivering(
         owed,
         encrypted,
         deliveries,
+        threshold: study.threshold,
     })
 }
 

@@ -200,6 +200,7 @@ fn a_patient_enrols_unlinkably_and_the_researcher_reads_through_two_of_three_pro
         "{:?}",
         receipt.deliveries
     );
+    assert!(receipt.readable());
     // Filed by the study's one-time key, not the patient's address.
     assert_eq!(
         receipt.payee,
