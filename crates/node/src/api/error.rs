@@ -455,7 +455,32 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::NotStudyProxy => "only a proxy the study names logs its re-encryptions",
         E::AlreadyLogged => "nothing to do: this proxy's re-encryption is logged",
         E::StudyStillOpen { .. } => "refund after the study's deadline",
-        E::NothingToRefund => "nothing to do: the study's pool is empty",
+        E::NothingToRefund => {
+            "nothing to do: the study's free tokens are refunded (what it owes its enrolments stays until claimed)"
+        }
+        E::UnknownSchema(_) => "register the circuit for the schema clinical_v1",
+        E::SchemaShapeMismatch { .. } => {
+            "run `medchain zk setup` with the schema's attribute count and register that key"
+        }
+        E::RewardBelowFee { .. } => {
+            "raise the reward to at least an enrolment's fee: the one-time enrolling key pays its fee from it"
+        }
+        E::DisputeWindowTooLong { .. } => "choose a dispute window of at most 30 days",
+        E::NotPending { .. } => {
+            "nothing to do: the enrolment was acknowledged, disputed or settled (GET /v1/state/research/enrolments/{id})"
+        }
+        E::DisputeWindowClosed { .. } => {
+            "the dispute window has passed: the owed reward is the payee's"
+        }
+        E::NotDisputed { .. } => "only a disputed enrolment is resolved",
+        E::NotPayee => "claim with the one-time key that filed the enrolment",
+        E::ClaimTooEarly { .. } => {
+            "claim after the dispute window, or once the researcher acknowledges the record"
+        }
+        E::NotClaimable { .. } => {
+            "nothing to claim: the reward is disputed, returned to the study or claimed (GET /v1/state/research/enrolments/{id})"
+        }
+        E::NothingOwed => "nothing to claim: the enrolment's advance was its whole reward",
     }
 }
 

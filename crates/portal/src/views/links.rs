@@ -273,14 +273,37 @@ pub(crate) fn event(event: &Event) -> Markup {
         } => html! {
             "study " code { (study) } " funded with " (amount) " tokens (pool " (pool) ")"
         },
-        Event::Enrolled { study, reward, .. } => {
-            html! { "enrolment in study " code { (study) } ", " (reward) " tokens paid" }
-        }
+        Event::Enrolled {
+            study,
+            reward,
+            owed,
+            ..
+        } => html! {
+            "enrolment in study " code { (study) } ", " (reward) " tokens paid, "
+            (owed) " owed"
+        },
         Event::Reencrypted { enrolment, proxy } => html! {
             "enrolment " code { (enrolment) } " re-encrypted by proxy " (account(proxy))
         },
         Event::StudyRefunded { study, amount } => html! {
             "study " code { (study) } " refunded " (amount) " tokens"
+        },
+        Event::EnrolmentAcknowledged { enrolment } => html! {
+            "enrolment " code { (enrolment) } " acknowledged by the researcher"
+        },
+        Event::EnrolmentDisputed { enrolment } => html! {
+            "enrolment " code { (enrolment) } " disputed by the researcher"
+        },
+        Event::DisputeResolved { enrolment, pay } => html! {
+            "dispute over enrolment " code { (enrolment) } " resolved: "
+            (if *pay { "paid" } else { "not paid" })
+        },
+        Event::RewardClaimed {
+            enrolment,
+            payee,
+            amount,
+        } => html! {
+            (account(payee)) " claimed " (amount) " tokens for enrolment " code { (enrolment) }
         },
     }
 }

@@ -471,12 +471,16 @@ fn names(event: &Event, org: &OrgName, members: &HashSet<Address>) -> bool {
         Event::Slashed { offender, .. } => (vec![offender], None),
         Event::NullifierKeySet { patient } => (vec![patient], None),
         Event::ProxyRegistered { proxy } | Event::Reencrypted { proxy, .. } => (vec![proxy], None),
+        Event::RewardClaimed { payee, .. } => (vec![payee], None),
         Event::CircuitRegistered { .. }
         | Event::RecordAttested { .. }
         | Event::StudyPublished { .. }
         | Event::StudyFunded { .. }
         | Event::Enrolled { .. }
-        | Event::StudyRefunded { .. } => (vec![], None),
+        | Event::StudyRefunded { .. }
+        | Event::EnrolmentAcknowledged { .. }
+        | Event::EnrolmentDisputed { .. }
+        | Event::DisputeResolved { .. } => (vec![], None),
         Event::Transferred { .. }
         | Event::RecordStored { .. }
         | Event::ConsentRevoked { .. }
