@@ -785,8 +785,9 @@ fn check_exclusivity(
 }
 
 /// Verifies the enrolment proof against the statement the contract builds itself: its
-/// circuit's key, the root, its own predicate, its id, the binding of this sender's keys and
-/// the nullifiers. The most expensive step (about 2 ms), so it runs after every cheap check.
+/// circuit's key, the root, its own predicate, its id, the binding of this sender's keys, the
+/// nullifiers and the delivery tag (so the tag the researcher will check a record against is
+/// the one the attested commitment fixes). The most expensive step (about 2 ms), so it runs after every cheap check.
 fn verify_enrolment<R: StateRead>(
     ctx: &TxContext<'_, R>,
     study: &Study,
@@ -812,6 +813,7 @@ fn verify_enrolment<R: StateRead>(
         zk::binding_of(&binding),
         zk::Nullifier::from_bytes(request.nullifier.as_ref()).map_err(malformed)?,
         zk::ExclusivityNullifier::from_bytes(request.exclusivity.as_ref()).map_err(malformed)?,
+        zk::DeliveryTag::from_bytes(request.delivery.as_ref()).map_err(malformed)?,
     )
     .map_err(malformed)?;
     match zk::verify(&vk, &statement, &proof) {

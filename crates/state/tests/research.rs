@@ -18,7 +18,7 @@ use medchain_state::{
 };
 use medchain_types::{
     ContentHash, EnrolmentId, Event, Hash32, OrgState, Payload, Purpose, RecordId, StudyId, limits,
-    research::{ResearchPayload, ZkBytes},
+    research::{ResearchPayload, ZkBytes, enrolment_binding},
     token::Lock,
 };
 use zk::{PatientSecret, RecordOpening};
@@ -119,6 +119,19 @@ fn the_whole_flow_pays_an_advance_then_the_rest_once_acknowledged_or_unchallenge
         unreachable!()
     };
     assert_eq!(recorded.delivery, *delivery);
+    // The researcher who decrypts the record checks it against the delivery tag.
+    let binding = enrolment_binding(
+        &one_time.address,
+        recorded.delegating_key.as_slice(),
+        recorded.verifying_key.as_slice(),
+        &recorded.ciphertext_hash,
+    );
+    let expected = zk::delivery_tag(&patient.opening.record_hash(), zk::binding_of(&binding));
+    assert_eq!(recorded.delivery, Hash32::from(expected.to_bytes()));
+    assert_ne!(
+        recorded.delivery,
+        Hash32::from(zk::delivery_tag(&[0; 32], zk::binding_of(&binding)).to_bytes())
+    );
     assert_eq!(
         market.world.list(&keys::study_enrolments(&study_id).list),
         vec![enrolment]
@@ -513,6 +526,7 @@ fn a_proof_against_a_self_made_commitment_is_refused() {
         &zk_keys().schema,
         record,
         patient.secret.nullifier_key(),
+        [7; 32],
         &mut StdRng::seed_from_u64(99),
     )
     .unwrap();
@@ -573,6 +587,15 @@ fn a_proof_is_bound_to_its_study_predicate_and_sender() {
     market
         .world
         .assert_rejected(&sender, rekeyed, |e| matches!(e, ExecError::ProofRejected));
+    // Another delivery tag (a record other than the attested one would be delivered).
+    let redelivered = with(&|p| {
+        if let ResearchPayload::Enrol { delivery, .. } = p {
+            *delivery = Hash32::from([5; 32]);
+        }
+    });
+    market.world.assert_rejected(&sender, redelivered, |e| {
+        matches!(e, ExecError::ProofRejected)
+    });
     // A mangled proof.
     let mangled = with(&|p| {
         if let ResearchPayload::Enrol { proof, .. } = p {

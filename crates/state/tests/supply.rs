@@ -18,8 +18,8 @@ use medchain_state::{
     values::{Account, Candidate, Escrow, Output, Study},
 };
 use medchain_types::{
-    Address, ConsentPayload, EnrolmentId, EscrowId, Expiry, OrgKind, OrgName, Payload, Purpose, StudyId,
-    TokenPayload, VerifiedTransaction,
+    Address, ConsentPayload, EnrolmentId, EscrowId, Expiry, OrgKind, OrgName, Payload, Purpose,
+    StudyId, TokenPayload, VerifiedTransaction,
     token::{Lock, LockTime, OutPoint, TxOutput},
 };
 use proptest::prelude::*;
@@ -384,7 +384,11 @@ fn check_invariants(world: &World) {
                 .expect("a study's pool output is unspent")
                 .value
         });
-        assert_eq!(held, study.pooled + study.owed, "a study's pool is free + owed");
+        assert_eq!(
+            held,
+            study.pooled + study.owed,
+            "a study's pool is free + owed"
+        );
     }
 }
 
