@@ -785,8 +785,9 @@ fn check_exclusivity(
 }
 
 /// Verifies the enrolment proof against the statement the contract builds itself: its
-/// circuit's key, the root, its own predicate, its id, the binding of this sender's keys,
-/// the nullifiers and the delivery tag. The most expensive step (about 2 ms), so it runs after every cheap check.
+/// circuit's key, the root, its own predicate, its id, the binding of this sender's keys, the
+/// nullifiers and the delivery tag (so the tag the researcher will check a record against is
+/// the one the attested commitment fixes). The most expensive step (about 2 ms), so it runs after every cheap check.
 fn verify_enrolment<R: StateRead>(
     ctx: &TxContext<'_, R>,
     study: &Study,

@@ -1545,14 +1545,12 @@ impl ResearchPatient {
             .unwrap();
         let mut rng = StdRng::seed_from_u64(u64::from(actor.address.as_bytes()[0]) + 1);
         let content = format!("EMR {age} {hba1c} of {}", actor.address);
-        let opening = zk::RecordOpening::random(
-            &zk_keys().schema,
-            values,
-            nk,
-            ContentHash::of(content.as_bytes()).0.0,
-            &mut rng,
-        )
-        .unwrap();
+        // hEMR: what the researcher will hash the delivered record to.
+        let mut record_hash = [0u8; 32];
+        record_hash.copy_from_slice(ContentHash::of(content.as_bytes()).as_bytes());
+        let opening =
+            zk::RecordOpening::random(&zk_keys().schema, values, nk, record_hash, &mut rng)
+                .unwrap();
         let doctor = market.doctor.clone();
         let record = market.world.released(&doctor, &actor, content.as_bytes());
         let leaf = market.attest(&record, opening.commit().unwrap().to_bytes());

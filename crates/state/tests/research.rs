@@ -8,16 +8,17 @@ use medchain_state::{
     ExecError, keys,
     research::prepaid_by_reward,
     testkit::{
-        Actor, ELIGIBLE, HospitalDesk, MARKET_FUNDS, Market, ResearchPatient as Patient,
-        StudyDraft, World, attest, fund_study, genesis_document, nullifier_key, org_name,
-        predicate, reencrypted, refund_study, register_circuit, register_proxy, set_state,
-        token_genesis, umbral_key, zk_keys,
+        Actor, DISPUTE_WINDOW_MS, ELIGIBLE, HospitalDesk, MARKET_FUNDS, Market,
+        ResearchPatient as Patient, StudyDraft, World, acknowledge, attest, claim, dispute,
+        fund_study, genesis_document, nullifier_key, org_name, predicate, reencrypted,
+        refund_study, register_circuit, register_proxy, resolve, set_state, token_genesis,
+        umbral_key, zk_keys,
     },
-    values::{LedgerKind, Study},
+    values::{LedgerKind, Settlement, Study},
 };
 use medchain_types::{
-    ContentHash, EnrolmentId, Event, Hash32, OrgState, Payload, Purpose, RecordId, StudyId,
-    research::{ResearchPayload, ZkBytes},
+    ContentHash, EnrolmentId, Event, Hash32, OrgState, Payload, Purpose, RecordId, StudyId, limits,
+    research::{ResearchPayload, ZkBytes, enrolment_binding},
     token::Lock,
 };
 use zk::{PatientSecret, RecordOpening};
@@ -40,15 +41,33 @@ fn enrolled(market: &mut Market, sender: &Actor, payload: Payload) -> EnrolmentI
     EnrolmentId::from(tx.id())
 }
 
+/// The researcher's study with its free and owed tokens, and its pool output's value (0 once
+/// spent): the output always holds exactly `pooled + owed`.
+fn pool_parts(world: &World, id: &StudyId) -> (u64, u64, u64) {
+    let study = study(world, id);
+    let value = study.pool.map_or(0, |_| pool_value(world, &study));
+    assert_eq!(
+        value,
+        study.pooled + study.owed,
+        "the pool holds free + owed"
+    );
+    (study.pooled, study.owed, value)
+}
+
+fn settlement(world: &World, id: &EnrolmentId) -> Settlement {
+    world.value(&keys::enrolment(id)).unwrap().settlement
+}
+
 #[test]
-fn the_whole_flow_pays_the_patient_from_the_pool_and_refunds_the_rest() {
+fn the_whole_flow_pays_an_advance_then_the_rest_once_acknowledged_or_unchallenged() {
     let (mut market, circuit) = Market::with_circuit(&token_genesis());
     let patient = Patient::first(&mut market, "52", "6.8");
+    let other_patient = Patient::another(&mut market, 7_003);
     let researcher = market.researcher.clone();
     let before_publish = market.world.balance(&researcher.address);
     let study_id = market.funded_study(circuit, false);
     let funded = study(&market.world, &study_id);
-    assert_eq!((funded.pooled, funded.enrolled), (5_000, 0));
+    assert_eq!((funded.pooled, funded.owed, funded.enrolled), (5_000, 0, 0));
     assert_eq!(pool_value(&market.world, &funded), 5_000);
     assert_eq!(
         market
@@ -61,7 +80,8 @@ fn the_whole_flow_pays_the_patient_from_the_pool_and_refunds_the_rest() {
     assert!(market.world.balance(&researcher.address) < before_publish - 5_000);
     assert_eq!(market.world.list(&keys::studies().list), vec![study_id]);
 
-    // The patient enrols with a one-time key holding nothing: the reward pays its fee.
+    // The patient enrols with a one-time key holding nothing: the advance pays its fee, and
+    // nothing more is paid before the researcher has checked the record (F11).
     let one_time = Actor::new(7_001);
     let payload = patient.enrolment(&market, &study_id, ELIGIBLE, &one_time);
     let tx = market.world.tx(&one_time, payload.clone());
@@ -73,13 +93,15 @@ fn the_whole_flow_pays_the_patient_from_the_pool_and_refunds_the_rest() {
         vec![Event::Enrolled {
             study: study_id,
             enrolment,
-            reward: 1_000
+            reward: fee,
+            owed: 1_000 - fee,
         }]
     );
-    assert_eq!(market.world.balance(&one_time.address), 1_000 - fee);
-    let after = study(&market.world, &study_id);
-    assert_eq!((after.pooled, after.enrolled), (4_000, 1));
-    assert_eq!(pool_value(&market.world, &after), 4_000);
+    assert_eq!(market.world.balance(&one_time.address), 0);
+    assert_eq!(
+        pool_parts(&market.world, &study_id),
+        (4_000, 1_000 - fee, 5_000 - fee)
+    );
     assert!(
         market
             .world
@@ -89,7 +111,27 @@ fn the_whole_flow_pays_the_patient_from_the_pool_and_refunds_the_rest() {
     );
     let recorded = market.world.value(&keys::enrolment(&enrolment)).unwrap();
     assert_eq!(recorded.payee, one_time.address);
-    assert_eq!(recorded.reward, 1_000);
+    assert_eq!(
+        (recorded.advance, recorded.owed, recorded.settlement),
+        (fee, 1_000 - fee, Settlement::Pending)
+    );
+    let Payload::Research(ResearchPayload::Enrol { delivery, .. }) = &payload else {
+        unreachable!()
+    };
+    assert_eq!(recorded.delivery, *delivery);
+    // The researcher who decrypts the record checks it against the delivery tag.
+    let binding = enrolment_binding(
+        &one_time.address,
+        recorded.delegating_key.as_slice(),
+        recorded.verifying_key.as_slice(),
+        &recorded.ciphertext_hash,
+    );
+    let expected = zk::delivery_tag(&patient.opening.record_hash(), zk::binding_of(&binding));
+    assert_eq!(recorded.delivery, Hash32::from(expected.to_bytes()));
+    assert_ne!(
+        recorded.delivery,
+        Hash32::from(zk::delivery_tag(&[0; 32], zk::binding_of(&binding)).to_bytes())
+    );
     assert_eq!(
         market.world.list(&keys::study_enrolments(&study_id).list),
         vec![enrolment]
@@ -131,7 +173,86 @@ fn the_whole_flow_pays_the_patient_from_the_pool_and_refunds_the_rest() {
             matches!(e, ExecError::UnknownEnrolment(_))
         });
 
-    // No refund while open; after the deadline no enrolment, and the pool returns.
+    // Before the researcher acknowledges, and before the dispute window ends, the owed reward
+    // stays in the pool; only the payee claims; only the researcher acknowledges.
+    market.world.assert_rejected(&one_time, claim(&enrolment), |e| {
+        matches!(e, ExecError::ClaimTooEarly { claimable_at_ms } if *claimable_at_ms == funded.deadline_ms + DISPUTE_WINDOW_MS)
+    });
+    let stranger = market.doctor.clone();
+    market
+        .world
+        .assert_rejected(&stranger, claim(&enrolment), |e| {
+            matches!(e, ExecError::NotPayee)
+        });
+    for payload in [acknowledge(&enrolment), dispute(&enrolment)] {
+        market.world.assert_rejected(&stranger, payload, |e| {
+            matches!(e, ExecError::NotResearcher)
+        });
+    }
+    assert_eq!(
+        market
+            .world
+            .run(&researcher, acknowledge(&enrolment))
+            .unwrap(),
+        vec![Event::EnrolmentAcknowledged { enrolment }]
+    );
+    for payload in [acknowledge(&enrolment), dispute(&enrolment)] {
+        market.world.assert_rejected(&researcher, payload, |e| {
+            matches!(
+                e,
+                ExecError::NotPending {
+                    settlement: Settlement::Acknowledged
+                }
+            )
+        });
+    }
+    // The claim's fee is prepaid from what it takes: the one-time key still holds nothing.
+    assert_eq!(
+        prepaid_by_reward(&market.world.store, &claim(&enrolment)).unwrap(),
+        1_000 - fee
+    );
+    let claim_tx = market.world.tx(&one_time, claim(&enrolment));
+    let claim_fee = claim_tx.body().fee;
+    assert_eq!(
+        market.world.run_tx(&claim_tx).unwrap(),
+        vec![Event::RewardClaimed {
+            enrolment,
+            payee: one_time.address,
+            amount: 1_000 - fee,
+        }]
+    );
+    assert_eq!(
+        market.world.balance(&one_time.address),
+        1_000 - fee - claim_fee
+    );
+    assert_eq!(settlement(&market.world, &enrolment), Settlement::Claimed);
+    assert_eq!(
+        market.world.list(&keys::token_history(&one_time.address))[1].kind,
+        LedgerKind::StudyRewardClaimed
+    );
+    assert_eq!(pool_parts(&market.world, &study_id), (4_000, 0, 4_000));
+    market
+        .world
+        .assert_rejected(&one_time, claim(&enrolment), |e| {
+            matches!(
+                e,
+                ExecError::NotClaimable {
+                    settlement: Settlement::Claimed
+                }
+            )
+        });
+
+    // A second enrolment the researcher never answers.
+    let silent = Actor::new(7_004);
+    let payload = other_patient.enrolment(&market, &study_id, ELIGIBLE, &silent);
+    let silent_enrolment = enrolled(&mut market, &silent, payload);
+    assert_eq!(
+        pool_parts(&market.world, &study_id),
+        (3_000, 1_000 - fee, 4_000 - fee)
+    );
+
+    // No refund while open; after the deadline no enrolment, and the free tokens return while
+    // what is owed stays.
     market
         .world
         .assert_rejected(&researcher, refund_study(&study_id), |e| {
@@ -151,31 +272,47 @@ fn the_whole_flow_pays_the_patient_from_the_pool_and_refunds_the_rest() {
         });
     let before_refund = market.world.balance(&researcher.address);
     let tx = market.world.tx(&researcher, refund_study(&study_id));
-    let fee = tx.body().fee;
+    let refund_fee = tx.body().fee;
     assert_eq!(
         market.world.run_tx(&tx).unwrap(),
         vec![Event::StudyRefunded {
             study: study_id,
-            amount: 4_000
+            amount: 3_000
         }]
     );
     assert_eq!(
         market.world.balance(&researcher.address),
-        before_refund + 4_000 - fee
+        before_refund + 3_000 - refund_fee
     );
-    let refunded = study(&market.world, &study_id);
-    assert_eq!((refunded.pool, refunded.pooled), (None, 0));
-    assert!(
-        market
-            .world
-            .value(&keys::output(&after.pool.unwrap()))
-            .is_none()
+    assert_eq!(
+        pool_parts(&market.world, &study_id),
+        (0, 1_000 - fee, 1_000 - fee)
     );
     market
         .world
         .assert_rejected(&researcher, refund_study(&study_id), |e| {
             matches!(e, ExecError::NothingToRefund)
         });
+
+    // Still inside the dispute window: no claim yet. After it: no dispute, and the silent
+    // researcher's owed reward is the payee's.
+    market
+        .world
+        .assert_rejected(&silent, claim(&silent_enrolment), |e| {
+            matches!(e, ExecError::ClaimTooEarly { .. })
+        });
+    market.world.advance_time(DISPUTE_WINDOW_MS);
+    market
+        .world
+        .assert_rejected(&researcher, dispute(&silent_enrolment), |e| {
+            matches!(e, ExecError::DisputeWindowClosed { .. })
+        });
+    let claimed = market.world.run(&silent, claim(&silent_enrolment)).unwrap();
+    assert!(
+        matches!(claimed.as_slice(), [Event::RewardClaimed { amount, .. }] if *amount == 1_000 - fee)
+    );
+    let emptied = study(&market.world, &study_id);
+    assert_eq!((emptied.pool, emptied.pooled, emptied.owed), (None, 0, 0));
 }
 
 #[test]
@@ -206,6 +343,28 @@ fn only_the_regulator_registers_circuits_and_degenerate_keys_are_refused() {
         .world
         .assert_rejected(&regulator, register_circuit(&degenerate), |e| {
             matches!(e, ExecError::BadVerifyingKey(_))
+        });
+    // Only a schema the proving system knows, and only a key over its N attributes (F8).
+    let mut unknown_schema = register_circuit(&vk);
+    if let Payload::Research(ResearchPayload::RegisterCircuit { schema, .. }) = &mut unknown_schema
+    {
+        *schema = "clinical_v2".into();
+    }
+    market.world.assert_rejected(
+        &regulator,
+        unknown_schema,
+        |e| matches!(e, ExecError::UnknownSchema(s) if s == "clinical_v2"),
+    );
+    let small = zk::CircuitShape::new(2, 1, 0).unwrap();
+    let (_, small_vk) = zk::setup(&small, &mut StdRng::seed_from_u64(5), &mut |_, _| {}).unwrap();
+    market
+        .world
+        .assert_rejected(&regulator, register_circuit(&small_vk.to_bytes()), |e| {
+            matches!(
+                e,
+                ExecError::SchemaShapeMismatch { schema, key: 2 }
+                    if *schema == zk_keys().schema.num_attributes()
+            )
         });
     let circuit = market.register_circuit(&vk);
     assert_eq!(circuit, Hash32::from(zk_keys().vk.digest()));
@@ -367,6 +526,7 @@ fn a_proof_against_a_self_made_commitment_is_refused() {
         &zk_keys().schema,
         record,
         patient.secret.nullifier_key(),
+        [7; 32],
         &mut StdRng::seed_from_u64(99),
     )
     .unwrap();
@@ -427,6 +587,15 @@ fn a_proof_is_bound_to_its_study_predicate_and_sender() {
     market
         .world
         .assert_rejected(&sender, rekeyed, |e| matches!(e, ExecError::ProofRejected));
+    // Another delivery tag (a record other than the attested one would be delivered).
+    let redelivered = with(&|p| {
+        if let ResearchPayload::Enrol { delivery, .. } = p {
+            *delivery = Hash32::from([5; 32]);
+        }
+    });
+    market.world.assert_rejected(&sender, redelivered, |e| {
+        matches!(e, ExecError::ProofRejected)
+    });
     // A mangled proof.
     let mangled = with(&|p| {
         if let ResearchPayload::Enrol { proof, .. } = p {
@@ -546,6 +715,9 @@ fn publishing_and_funding_follow_the_study_rules() {
         (terms.payload(), expected)
     };
     let three_clauses = predicate("age >= 40 and hba1c >= 6.5 and glucose >= 100").to_bytes();
+    let clinical = zk::Schema::clinical_v1();
+    let v2 = zk::Schema::new("clinical_v2", clinical.attributes().to_vec()).unwrap();
+    let other_schema = zk::Predicate::parse(ELIGIBLE, &v2).unwrap().to_bytes();
     let stranger = Actor::new(8_100).address;
     let cases = [
         refused(&|t| t.purpose = Purpose::Treatment, |e| {
@@ -585,6 +757,23 @@ fn publishing_and_funding_follow_the_study_rules() {
         refused(&|t| t.deadline_ms = 1, |e| {
             matches!(e, ExecError::DeadlineInPast)
         }),
+        refused(
+            &|t| t.dispute_window_ms = limits::MAX_DISPUTE_WINDOW_MS + 1,
+            |e| matches!(e, ExecError::DisputeWindowTooLong { .. }),
+        ),
+        // The one-time enrolling address pays its fee from the reward (F7).
+        refused(&|t| t.reward = 0, |e| {
+            matches!(e, ExecError::RewardBelowFee { reward: 0, .. })
+        }),
+        refused(
+            &|t| t.reward = 10,
+            |e| matches!(e, ExecError::RewardBelowFee { reward: 10, fee } if *fee > 10),
+        ),
+        // A predicate over another schema than the circuit's could never be proven (F8).
+        refused(
+            &|t| t.predicate = other_schema.clone(),
+            |e| matches!(e, ExecError::BadPredicate(why) if why.contains("clinical_v2")),
+        ),
     ];
     for (payload, expected) in cases {
         market.world.assert_rejected(&researcher, payload, expected);
@@ -595,6 +784,17 @@ fn publishing_and_funding_follow_the_study_rules() {
         study(&market.world, &study_id).researcher,
         researcher.address
     );
+    // The least reward: an enrolment's fee. The longest dispute window is allowed.
+    let mut cheapest = good.clone();
+    cheapest.dispute_window_ms = limits::MAX_DISPUTE_WINDOW_MS;
+    cheapest.reward = 0;
+    let Err(ExecError::RewardBelowFee { fee, .. }) =
+        market.world.run(&researcher, cheapest.payload())
+    else {
+        panic!("a zero reward is below the fee")
+    };
+    cheapest.reward = fee;
+    market.publish(&cheapest);
     market
         .world
         .assert_rejected(&doctor, fund_study(&study_id, 100), |e| {
@@ -671,12 +871,20 @@ fn without_tokens_the_rules_hold_and_nothing_moves() {
         vec![Event::Enrolled {
             study: study_id,
             enrolment: EnrolmentId::from(tx.id()),
-            reward: 0
+            reward: 0,
+            owed: 0,
         }]
     );
     assert_eq!(market.world.balance(&sender.address), 0);
     let after = study(&market.world, &study_id);
-    assert_eq!((after.pooled, after.enrolled), (4_000, 1));
+    assert_eq!((after.pooled, after.owed, after.enrolled), (4_000, 0, 1));
+    // Nothing is owed on a chain without tokens, so there is nothing to claim.
+    market.world.advance_time(3_600_000 + DISPUTE_WINDOW_MS);
+    market
+        .world
+        .assert_rejected(&sender, claim(&EnrolmentId::from(tx.id())), |e| {
+            matches!(e, ExecError::NothingOwed)
+        });
 }
 
 #[test]
@@ -689,6 +897,7 @@ fn an_open_funded_study_prepays_its_enrolments_fee() {
             root: Hash32::from([1; 32]),
             nullifier: Hash32::from([2; 32]),
             exclusivity: Hash32::from([3; 32]),
+            delivery: Hash32::from([4; 32]),
             proof: ZkBytes(vec![0; 128]),
             delegating_key: umbral_key(1),
             verifying_key: umbral_key(2),
@@ -711,9 +920,213 @@ fn an_open_funded_study_prepays_its_enrolments_fee() {
         prepaid_by_reward(&market.world.store, &enrol_in(unfunded)).unwrap(),
         0
     );
+    let unknown_enrolment = claim(&EnrolmentId(ContentHash::of(b"none").0));
+    assert_eq!(
+        prepaid_by_reward(&market.world.store, &unknown_enrolment).unwrap(),
+        0
+    );
+    // A suspended research organisation's study takes no enrolment: nothing prepaid (F3).
+    let regulator = market.world.regulator.clone();
+    let yonsei = org_name("Yonsei Research");
+    market
+        .world
+        .run(&regulator, set_state(&yonsei, OrgState::Suspended))
+        .unwrap();
+    assert_eq!(
+        prepaid_by_reward(&market.world.store, &enrol_in(study_id)).unwrap(),
+        0
+    );
+    market
+        .world
+        .run(&regulator, set_state(&yonsei, OrgState::Audited))
+        .unwrap();
     market.world.advance_time(3_600_000);
     assert_eq!(
         prepaid_by_reward(&market.world.store, &enrol_in(study_id)).unwrap(),
         0
     );
+}
+
+#[test]
+fn disputes_freeze_the_owed_reward_until_the_regulator_resolves_them() {
+    let (mut market, circuit) = Market::with_circuit(&token_genesis());
+    let patient = Patient::first(&mut market, "52", "6.8");
+    let first = market.funded_study(circuit, false);
+    let second = market.funded_study(circuit, false);
+    let (researcher, regulator) = (market.researcher.clone(), market.world.regulator.clone());
+    let (paid, unpaid) = (Actor::new(7_401), Actor::new(7_402));
+    let payload = patient.enrolment(&market, &first, ELIGIBLE, &paid);
+    let to_pay = enrolled(&mut market, &paid, payload);
+    let payload = patient.enrolment(&market, &second, ELIGIBLE, &unpaid);
+    let not_to_pay = enrolled(&mut market, &unpaid, payload);
+
+    // One record in two studies: the per-study nullifiers differ, the exclusivity nullifier is
+    // the same — the deliberate link S4-exclusive needs (F2; the module doc says so).
+    let (a, b) = (
+        market.world.value(&keys::enrolment(&to_pay)).unwrap(),
+        market.world.value(&keys::enrolment(&not_to_pay)).unwrap(),
+    );
+    assert_ne!(a.nullifier, b.nullifier);
+    assert_eq!(a.exclusivity, b.exclusivity);
+    let owed = a.owed;
+    assert!(owed > 0);
+
+    // Only the researcher disputes, and only a pending enrolment; the regulator resolves.
+    market
+        .world
+        .assert_rejected(&regulator, resolve(&to_pay, true), |e| {
+            matches!(
+                e,
+                ExecError::NotDisputed {
+                    settlement: Settlement::Pending
+                }
+            )
+        });
+    market.world.assert_rejected(&paid, dispute(&to_pay), |e| {
+        matches!(e, ExecError::NotResearcher)
+    });
+    for enrolment in [to_pay, not_to_pay] {
+        assert_eq!(
+            market.world.run(&researcher, dispute(&enrolment)).unwrap(),
+            vec![Event::EnrolmentDisputed { enrolment }]
+        );
+    }
+    market
+        .world
+        .assert_rejected(&researcher, acknowledge(&to_pay), |e| {
+            matches!(
+                e,
+                ExecError::NotPending {
+                    settlement: Settlement::Disputed
+                }
+            )
+        });
+    // A disputed reward is frozen, even after the window.
+    market.world.advance_time(3_600_000 + DISPUTE_WINDOW_MS);
+    market.world.assert_rejected(&paid, claim(&to_pay), |e| {
+        matches!(
+            e,
+            ExecError::NotClaimable {
+                settlement: Settlement::Disputed
+            }
+        )
+    });
+    assert_eq!(
+        prepaid_by_reward(&market.world.store, &claim(&to_pay)).unwrap(),
+        0
+    );
+    for sender in [&researcher, &paid] {
+        market
+            .world
+            .assert_rejected(sender, resolve(&to_pay, true), |e| {
+                matches!(e, ExecError::NotRegulator)
+            });
+    }
+
+    // Resolved to pay: the payee claims.
+    assert_eq!(
+        market
+            .world
+            .run(&regulator, resolve(&to_pay, true))
+            .unwrap(),
+        vec![Event::DisputeResolved {
+            enrolment: to_pay,
+            pay: true
+        }]
+    );
+    market
+        .world
+        .assert_rejected(&regulator, resolve(&to_pay, false), |e| {
+            matches!(
+                e,
+                ExecError::NotDisputed {
+                    settlement: Settlement::Resolved { pay: true }
+                }
+            )
+        });
+    let claimed = market.world.run(&paid, claim(&to_pay)).unwrap();
+    assert!(matches!(claimed.as_slice(), [Event::RewardClaimed { amount, .. }] if *amount == owed));
+
+    // Resolved not to pay: the owed reward returns to the study's free tokens, and the
+    // researcher's refund takes it.
+    let before = pool_parts(&market.world, &second);
+    assert_eq!(before.1, owed);
+    market
+        .world
+        .run(&regulator, resolve(&not_to_pay, false))
+        .unwrap();
+    assert_eq!(
+        pool_parts(&market.world, &second),
+        (before.0 + owed, 0, before.2)
+    );
+    market
+        .world
+        .assert_rejected(&unpaid, claim(&not_to_pay), |e| {
+            matches!(
+                e,
+                ExecError::NotClaimable {
+                    settlement: Settlement::Resolved { pay: false }
+                }
+            )
+        });
+    let refund = market
+        .world
+        .run(&researcher, refund_study(&second))
+        .unwrap();
+    assert_eq!(
+        refund,
+        vec![Event::StudyRefunded {
+            study: second,
+            amount: before.0 + owed
+        }]
+    );
+}
+
+/// F3: a study of a suspended research organisation is neither funded nor joined, and a proxy
+/// of a suspended cloud organisation logs nothing (S2-state, like every institution action).
+#[test]
+fn suspended_research_and_cloud_organisations_stop_the_market() {
+    let (mut market, circuit) = Market::with_circuit(&token_genesis());
+    let patient = Patient::first(&mut market, "52", "6.8");
+    let study_id = market.funded_study(circuit, false);
+    let (researcher, regulator) = (market.researcher.clone(), market.world.regulator.clone());
+    let yonsei = org_name("Yonsei Research");
+    market
+        .world
+        .run(&regulator, set_state(&yonsei, OrgState::Suspended))
+        .unwrap();
+    let sender = Actor::new(7_301);
+    let payload = patient.enrolment(&market, &study_id, ELIGIBLE, &sender);
+    market.world.assert_rejected(
+        &sender,
+        payload.clone(),
+        |e| matches!(e, ExecError::OrgNotAudited(org) if *org == org_name("Yonsei Research")),
+    );
+    market
+        .world
+        .assert_rejected(&researcher, fund_study(&study_id, 100), |e| {
+            matches!(e, ExecError::OrgNotAudited(_))
+        });
+    market
+        .world
+        .run(&regulator, set_state(&yonsei, OrgState::Audited))
+        .unwrap();
+    let enrolment = enrolled(&mut market, &sender, payload);
+
+    let cloud = org_name("Cloud One");
+    market
+        .world
+        .run(&regulator, set_state(&cloud, OrgState::Suspended))
+        .unwrap();
+    let proxy = market.proxies[0].clone();
+    market.world.assert_rejected(
+        &proxy,
+        reencrypted(&enrolment),
+        |e| matches!(e, ExecError::OrgNotAudited(org) if *org == org_name("Cloud One")),
+    );
+    market
+        .world
+        .run(&regulator, set_state(&cloud, OrgState::Audited))
+        .unwrap();
+    market.world.run(&proxy, reencrypted(&enrolment)).unwrap();
 }

@@ -10,15 +10,16 @@ use medchain_state::{
     ExecError, StateValue, keys,
     staking::epoch_of,
     testkit::{
-        Actor, ELIGIBLE, Market, ResearchPatient, Sharing, World, delegate, double_notarize,
-        escrow_open, fund_study, refund_study, register, register_candidate, report, request,
-        staked_genesis, to_balance, undelegate, validator_seed, withdraw, zk_keys,
+        Actor, ELIGIBLE, Market, ResearchPatient, Sharing, World, acknowledge, claim, delegate,
+        dispute, double_notarize, escrow_open, fund_study, refund_study, register,
+        register_candidate, report, request, resolve, staked_genesis, to_balance, undelegate,
+        validator_seed, withdraw, zk_keys,
     },
-    values::{Account, Candidate, Escrow, Output},
+    values::{Account, Candidate, Escrow, Output, Study},
 };
 use medchain_types::{
-    Address, ConsentPayload, EscrowId, Expiry, OrgKind, OrgName, Payload, Purpose, StudyId,
-    TokenPayload, VerifiedTransaction,
+    Address, ConsentPayload, EnrolmentId, EscrowId, Expiry, OrgKind, OrgName, Payload, Purpose,
+    StudyId, TokenPayload, VerifiedTransaction,
     token::{Lock, LockTime, OutPoint, TxOutput},
 };
 use proptest::prelude::*;
@@ -39,7 +40,7 @@ const GENESIS_EPOCH_LENGTH: std::num::NonZeroU64 = std::num::NonZeroU64::new(5).
 const PROPOSERS: u64 = 4;
 
 fn step() -> impl Strategy<Value = Step> {
-    (0..16u8, 0..ACTORS, 0..ACTORS, 1..20_000u64).prop_map(|(op, actor, other, amount)| Step {
+    (0..20u8, 0..ACTORS, 0..ACTORS, 1..20_000u64).prop_map(|(op, actor, other, amount)| Step {
         op,
         actor,
         other,
@@ -56,7 +57,9 @@ fn blocks() -> impl Strategy<Value = Vec<(u64, Vec<Step>)>> {
 /// access; the actors are six funded newcomers, the treating doctor and the patient. Two
 /// candidates take delegations: the genesis validator (self-bonded) and a registered standby.
 /// A research study pays 1 000 per enrolment from its pool until 30 s after the setup; the
-/// patient's attested record may enrol once (a proven enrolment filed by a one-time key).
+/// patient's attested record may enrol once (a proven enrolment filed by a one-time key), whose
+/// owed reward the researcher acknowledges or disputes, the regulator resolves and the
+/// one-time key claims.
 struct Run {
     world: World,
     actors: Vec<Actor>,
@@ -179,8 +182,26 @@ impl Run {
                 let (sender, payload) = &self.enrolment;
                 world.tx(sender, payload.clone())
             }
-            _ => world.tx(&self.researcher, refund_study(&self.study)),
+            15 => world.tx(&self.researcher, refund_study(&self.study)),
+            // Settlement of the enrolment's owed reward (refused before it exists, twice, out of
+            // turn, or too early).
+            16 => world.tx(&self.researcher, acknowledge(&self.enrolment_id())),
+            17 => world.tx(&self.researcher, dispute(&self.enrolment_id())),
+            18 => world.tx(
+                &world.regulator,
+                resolve(&self.enrolment_id(), step.amount.is_multiple_of(2)),
+            ),
+            _ => world.tx(&self.enrolment.0, claim(&self.enrolment_id())),
         }
+    }
+
+    /// The study's enrolment once accepted; before, an id no enrolment has.
+    fn enrolment_id(&self) -> EnrolmentId {
+        self.world
+            .list(&keys::study_enrolments(&self.study).list)
+            .first()
+            .copied()
+            .unwrap_or(EnrolmentId(medchain_types::Hash32::from([9; 32])))
     }
 
     /// A member of the running epoch's set double-signs; under another chain's namespace
@@ -355,6 +376,20 @@ fn check_invariants(world: &World) {
         })
         .collect();
     assert_eq!(held, stored, "held/ sums");
+    for (_, value) in world.store.values_with_prefix(keys::STUDY) {
+        let study = Study::from_bytes(&value).unwrap();
+        let held = study.pool.map_or(0, |point| {
+            world
+                .value(&keys::output(&point))
+                .expect("a study's pool output is unspent")
+                .value
+        });
+        assert_eq!(
+            held,
+            study.pooled + study.owed,
+            "a study's pool is free + owed"
+        );
+    }
 }
 
 proptest! {

@@ -279,7 +279,7 @@ pub(crate) fn event(event: &Event) -> Markup {
             owed,
             ..
         } => html! {
-            "enrolment in study " code { (study) } ", " (reward) " tokens paid in advance, "
+            "enrolment in study " code { (study) } ", " (reward) " tokens paid, "
             (owed) " owed"
         },
         Event::Reencrypted { enrolment, proxy } => html! {
@@ -289,21 +289,21 @@ pub(crate) fn event(event: &Event) -> Markup {
             "study " code { (study) } " refunded " (amount) " tokens"
         },
         Event::EnrolmentAcknowledged { enrolment } => html! {
-            "enrolment " code { (enrolment) } "'s record acknowledged by the researcher"
+            "enrolment " code { (enrolment) } " acknowledged by the researcher"
         },
         Event::EnrolmentDisputed { enrolment } => html! {
-            "enrolment " code { (enrolment) } "'s delivery disputed by the researcher"
+            "enrolment " code { (enrolment) } " disputed by the researcher"
         },
         Event::DisputeResolved { enrolment, pay } => html! {
             "dispute over enrolment " code { (enrolment) } " resolved: "
-            (if *pay { "the patient is paid" } else { "the reward returns to the pool" })
+            (if *pay { "paid" } else { "not paid" })
         },
         Event::RewardClaimed {
             enrolment,
             payee,
             amount,
         } => html! {
-            (amount) " tokens claimed by " (account(payee)) " for enrolment " code { (enrolment) }
+            (account(payee)) " claimed " (amount) " tokens for enrolment " code { (enrolment) }
         },
     }
 }
