@@ -92,8 +92,9 @@ field_value!(
 field_value!(
     /// `Poseidon(TAG_DELIVERY, h, binding)` with `h` the field reduction of the released
     /// record's SHA-256 ([`delivery_tag`]): what the researcher who decrypts the delivered bundle
-    /// recomputes to check it is the record the proof is about. Without the bundle it reveals
-    /// nothing: `h` differs per record and the binding per enrolment.
+    /// recomputes to check it is the record the proof is about. Whoever knows the bundle's
+    /// SHA-256 can recompute it too, and a release's hEMR is public on chain: the tag links the
+    /// enrolment to its release (a known flaw, see the crate README).
     DeliveryTag,
     "delivery tag"
 );

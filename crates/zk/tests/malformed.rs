@@ -23,6 +23,7 @@ fn decode_everything(bytes: &[u8]) {
     let _ = Binding::from_bytes(bytes);
     let _ = Nullifier::from_bytes(bytes);
     let _ = ExclusivityNullifier::from_bytes(bytes);
+    let _ = DeliveryTag::from_bytes(bytes);
     // The trusted proving-key path with the bytes' own digest: no per-point checks, yet it must
     // refuse (not panic on) anything structurally wrong.
     let _ = ProvingKey::from_trusted_bytes(bytes, &ProvingKey::digest_of(bytes));
