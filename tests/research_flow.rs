@@ -6,7 +6,8 @@
 //! verifies, is paid an advance (its fee) at a one-time address, and cannot enrol twice; the
 //! researcher reads the record through the proxies with one of them killed, gets the released
 //! bundle's bytes with its delivery tag verified, and acknowledges it; the patient's claim of
-//! the owed rest is refused before that and paid after; an exclusive study refuses the record
+//! the owed rest is refused before that and paid after; a disputed enrolment is paid only once
+//! the regulator resolves it so; an exclusive study refuses the record
 //! already shared; a study the record does not qualify for cannot be enrolled in; and a
 //! commitment the patient made itself is refused.
 
@@ -308,6 +309,51 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
     in_history("study_reward_claimed", owed);
     assert_eq!(number(&study(&network, &diabetes)["owed"]), 0);
     network.fails(&claim);
+
+    // A disputed delivery waits for the regulator: the researcher disputes an enrolment in a
+    // second study, the patient cannot claim, the regulator resolves it in the patient's
+    // favour (only the regulator may), and the claim is paid.
+    let follow_up = publish("T2D follow-up", "icd10 == E11", "1000", &[]);
+    let second = network.json(&[
+        "patient",
+        "enrol-study",
+        "--key",
+        &patient,
+        "--study",
+        &follow_up,
+    ]);
+    let second_id = text(&second["enrolment"]);
+    let second_owed = number(&second["owed"]);
+    network.ok(&[
+        "research",
+        "dispute",
+        "--key",
+        &researcher,
+        "--enrolment",
+        &second_id,
+    ]);
+    let claim_second = ["patient", "claim", "--key", &patient, "--study", &follow_up];
+    network.fails(&claim_second);
+    let regulator = network.regulator_key.display().to_string();
+    for (key, accepted) in [(&researcher, false), (&regulator, true)] {
+        let resolve = [
+            "research",
+            "resolve",
+            "--key",
+            key.as_str(),
+            "--enrolment",
+            &second_id,
+            "--decision",
+            "pay",
+        ];
+        if accepted {
+            network.ok(&resolve);
+        } else {
+            network.fails(&resolve);
+        }
+    }
+    let claimed = network.json(&claim_second);
+    assert_eq!(number(&claimed["amount"]), second_owed, "{claimed}");
 
     // S4-exclusive: the record was shared with a study already, so an exclusive study
     // refuses it (the chain's rule, applied when the node admits the enrolment; nothing paid).
