@@ -125,8 +125,8 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
         thread::sleep(Duration::from_millis(300));
     }
 
-    // The researcher publishes three studies on the three proxies (threshold 2) and funds
-    // them: one the record qualifies for, one it does not, and an exclusive one.
+    // The researcher publishes four studies on the three proxies (threshold 2) and funds
+    // them: one the record qualifies for, one it does not, an exclusive one, and a follow-up.
     let researcher = network.account("researcher-1").display().to_string();
     let publish = |title: &str, predicate: &str, reward: &str, extra: &[&str]| {
         let mut args = vec![
@@ -174,6 +174,7 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
     );
     let kidney = publish("CKD", "icd10 == N18", "1000", &[]);
     let exclusive = publish("Exclusive T2D", "icd10 == E11", "800", &["--exclusive"]);
+    let follow_up = publish("T2D follow-up", "icd10 == E11", "1000", &[]);
     assert_eq!(number(&study(&network, &diabetes)["pooled"]), 2000);
 
     // Evaluated locally: the patient sees the diabetes studies, not the kidney one.
@@ -313,7 +314,7 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
     // A disputed delivery waits for the regulator: the researcher disputes an enrolment in a
     // second study, the patient cannot claim, the regulator resolves it in the patient's
     // favour (only the regulator may), and the claim is paid.
-    let follow_up = publish("T2D follow-up", "icd10 == E11", "1000", &[]);
+    // (Published with the others above, while all three proxies ran.)
     let second = network.json(&[
         "patient",
         "enrol-study",
