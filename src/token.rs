@@ -262,8 +262,9 @@ fn ledger_kind(kind: LedgerKind) -> &'static str {
         LedgerKind::Unstaked => "unstaked",
         LedgerKind::Slashed => "slashed",
         LedgerKind::StudyFunded => "study funded",
-        LedgerKind::StudyReward => "study reward",
+        LedgerKind::StudyReward => "study reward (advance)",
         LedgerKind::StudyRefund => "study refund",
+        LedgerKind::StudyRewardClaimed => "study reward claimed",
     }
 }
 
