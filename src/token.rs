@@ -263,8 +263,8 @@ fn ledger_kind(kind: LedgerKind) -> &'static str {
         LedgerKind::Slashed => "slashed",
         LedgerKind::StudyFunded => "study funded",
         LedgerKind::StudyReward => "study reward (advance)",
-        LedgerKind::StudyRewardClaimed => "study reward claimed",
         LedgerKind::StudyRefund => "study refund",
+        LedgerKind::StudyRewardClaimed => "study reward claimed",
     }
 }
 

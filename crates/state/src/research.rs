@@ -88,7 +88,7 @@ use crate::{
 };
 use commonware_codec::{EncodeSize, FixedSize};
 use medchain_types::{
-    Address, ContentHash, EnrolmentId, EscrowId, Event, Hash32, OrgKind, Payload, Purpose,
+    Address, ContentHash, EnrolmentId, EscrowId, Event, Hash32, OrgKind, OrgName, Payload, Purpose,
     RecordId, Role, Signature, StudyId, TxBody, Uri, limits,
     research::{ResearchPayload, ZkBytes, enrolment_binding},
 };
@@ -622,10 +622,16 @@ fn ensure_open<R: StateRead>(ctx: &TxContext<'_, R>, study: &Study) -> Result<()
 /// Whether the study's researcher is still a member of the study's organisation, and that
 /// organisation audited (S2-state: a suspended organisation takes no more records).
 fn researcher_in_good_standing(state: &impl StateRead, study: &Study) -> Result<bool, StateError> {
-    Ok(
-        registry::audited_org_of(state, &study.researcher)?
-            .is_some_and(|org| org.name == study.org),
-    )
+    acts_for_audited(state, &study.researcher, &study.org)
+}
+
+/// Whether `member` is still a member of `org`, and `org` audited.
+fn acts_for_audited(
+    state: &impl StateRead,
+    member: &Address,
+    org: &OrgName,
+) -> Result<bool, StateError> {
+    Ok(registry::audited_org_of(state, member)?.is_some_and(|audited| audited.name == *org))
 }
 
 fn ensure_researcher_in_good_standing(
@@ -912,7 +918,7 @@ fn reencrypted<R: StateRead>(
     let registered = ctx.value(&keys::proxy(&proxy))?.ok_or_else(|| {
         StateError::Inconsistent(format!("study proxy {proxy} is not registered"))
     })?;
-    if !registry::audited_org_of(ctx, &proxy)?.is_some_and(|org| org.name == registered.org) {
+    if !acts_for_audited(ctx, &proxy, &registered.org)? {
         return Err(ExecError::OrgNotAudited(registered.org));
     }
     let log = keys::reencryptions(id);
