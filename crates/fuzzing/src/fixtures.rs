@@ -219,8 +219,9 @@ pub fn zk() -> &'static Zk {
         let predicate = Predicate::parse("age >= 50 and ldl < 160", &schema).expect("predicate");
         let record = schema.encode(&ZK_RECORD).expect("record");
         let secret = PatientSecret::from_seed(&[4; 32]);
-        let opening = RecordOpening::random(&schema, record, secret.nullifier_key(), &mut rng)
-            .expect("opening");
+        let opening =
+            RecordOpening::random(&schema, record, secret.nullifier_key(), [5; 32], &mut rng)
+                .expect("opening");
         let leaves = [opening.commit().expect("commitment")];
         let path = zk::membership_path(&leaves, 0).expect("path");
         let witness = EnrolmentWitness {

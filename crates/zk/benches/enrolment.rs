@@ -18,6 +18,7 @@ const VERIFY_RUNS: usize = 200;
 
 struct Row {
     attributes: u32,
+    exclusions: u16,
     constraints: usize,
     setup: Duration,
     commit: Duration,
@@ -25,6 +26,7 @@ struct Row {
     prove_cpu: Option<Duration>,
     verify: (Duration, Duration),
     path: Duration,
+    synthesis: Duration,
     pk_load: Duration,
     pk_trusted: Duration,
     pk_bytes: usize,
@@ -47,7 +49,11 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 
 /// A record of random lab-like values and a true predicate spread over the record: six AND-ed
 /// interval clauses, one OR-group of two, and one exclusion over the first 16 indices.
-fn workload(attributes: u32, rng: &mut StdRng) -> Result<(Schema, Record, Predicate)> {
+fn workload(
+    attributes: u32,
+    exclusions: u16,
+    rng: &mut StdRng,
+) -> Result<(Schema, Record, Predicate)> {
     let schema = Schema::new(
         "bench_v1",
         vec![Attribute::multi(
@@ -76,19 +82,24 @@ fn workload(attributes: u32, rng: &mut StdRng) -> Result<(Schema, Record, Predic
     groups.push(vec![clause(6, false)?, clause(7, true)?]);
     let last = attributes.min(EXCLUSION_WIDTH) - 1;
     let exclusion = Exclusion::new(0, last, 1, 99)?;
-    let predicate = Predicate::new(&schema, groups, vec![exclusion])?;
+    let exclusions = vec![exclusion; usize::from(exclusions)];
+    let predicate = Predicate::new(&schema, groups, exclusions)?;
     Ok((schema, Record::new(values)?, predicate))
 }
 
-fn measure(attributes: u32) -> Result<Row> {
+fn measure(attributes: u32, exclusions: u16) -> Result<Row> {
     let mut rng = StdRng::seed_from_u64(u64::from(attributes));
-    let shape = CircuitShape::new(attributes, K, E)?;
-    let constraints = constraint_count(&shape)?;
+    let shape = CircuitShape::new(attributes, K, exclusions)?;
+    // The first synthesis in a process is what a proving-key load also pays once (the key's
+    // vector lengths are checked against it).
+    let (constraints, synthesis) = timed(|| constraint_count(&shape));
+    let constraints = constraints?;
     let (keys, setup_time) = timed(|| setup(&shape, &mut rng, &mut |_, _| {}));
     let (pk, vk) = keys?;
-    let (schema, record, predicate) = workload(attributes, &mut rng)?;
+    let (schema, record, predicate) = workload(attributes, exclusions, &mut rng)?;
     let secret = PatientSecret::from_seed(&[7; 32]);
-    let opening = RecordOpening::random(&schema, record, secret.nullifier_key(), &mut rng)?;
+    let opening =
+        RecordOpening::random(&schema, record, secret.nullifier_key(), [5; 32], &mut rng)?;
     let (commitment, commit) = timed(|| opening.commit());
     let mut leaves: Vec<Commitment> = (0..OTHER_LEAVES)
         .map(|i| Commitment::from_bytes(&study_tag(&[i as u8; 32]).0))
@@ -128,6 +139,7 @@ fn measure(attributes: u32) -> Result<Row> {
                 binding,
                 statement.nullifier,
                 statement.exclusivity,
+                statement.delivery,
             )
             .and_then(|statement| verify(&vk, &statement, proof))
         });
@@ -143,6 +155,7 @@ fn measure(attributes: u32) -> Result<Row> {
     trusted?;
     Ok(Row {
         attributes,
+        exclusions,
         constraints,
         setup: setup_time,
         commit,
@@ -150,6 +163,7 @@ fn measure(attributes: u32) -> Result<Row> {
         prove_cpu,
         verify: summary(verify_times),
         path: path_time,
+        synthesis,
         pk_load,
         pk_trusted,
         pk_bytes: pk_bytes.len(),
@@ -193,10 +207,12 @@ fn main() -> Result<()> {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if requested.is_empty() {
-        vec![10, 100, 1000]
+    // Each N with E none-of slots, and N = 1000 without one (what a market without exclusion
+    // criteria would pay).
+    let runs: Vec<(u32, u16)> = if requested.is_empty() {
+        vec![(10, E), (100, E), (1000, E), (1000, 0)]
     } else {
-        requested
+        requested.into_iter().map(|n| (n, E)).collect()
     };
     println!(
         "zk enrolment benchmark: Groth16/BN254, K = {K}, E = {E}, accumulator depth {ACCUMULATOR_DEPTH}, {} threads",
@@ -205,15 +221,16 @@ fn main() -> Result<()> {
     println!("1-minute load average at the start: {}", load_average());
     println!();
     println!(
-        "| N | constraints | setup | commit (hospital) | path from {} leaves | prove, min / median of {PROVE_RUNS} | prove CPU time | verify, min / median of {VERIFY_RUNS} | pk load validated | pk load trusted | proving key (uncompressed) | verifying key | proof |",
+        "| N | E | constraints | setup | commit (hospital) | path from {} leaves | prove, min / median of {PROVE_RUNS} | prove CPU time | verify, min / median of {VERIFY_RUNS} | pk load validated | pk load trusted | + circuit synthesis (once per process) | proving key (uncompressed) | verifying key | proof |",
         OTHER_LEAVES + 1
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for attributes in sizes {
-        let row = measure(attributes)?;
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (attributes, exclusions) in runs {
+        let row = measure(attributes, exclusions)?;
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} B | {} B |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} B | {} B |",
             row.attributes,
+            row.exclusions,
             row.constraints,
             ms(row.setup),
             ms(row.commit),
@@ -223,9 +240,24 @@ fn main() -> Result<()> {
             min_median(row.verify),
             ms(row.pk_load),
             ms(row.pk_trusted),
+            ms(row.synthesis),
             kib(row.pk_bytes),
             row.vk_bytes,
             row.proof_bytes,
+        );
+    }
+    println!();
+    println!(
+        "Per-slot cost (constraints): | N | base (K = 1, E = 0) | + 1 clause slot | + 1 none-of slot |"
+    );
+    println!("|---:|---:|---:|---:|");
+    for attributes in [10, 37, 100, 1000] {
+        let count = |k, e| CircuitShape::new(attributes, k, e).and_then(|s| constraint_count(&s));
+        let base = count(1, 0)?;
+        println!(
+            "| {attributes} | {base} | {} | {} |",
+            count(2, 0)? - base,
+            count(1, 1)? - base
         );
     }
     println!();

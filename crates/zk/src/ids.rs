@@ -8,7 +8,10 @@
 
 use crate::codec::{FIELD_BYTES, fr_from_slice, fr_to_bytes};
 use crate::error::Result;
-use crate::poseidon::{Fr, hash, hash_to_field, tag_exclusivity, tag_nullifier_key, tag_study};
+use crate::poseidon::{
+    Fr, hash, hash_to_field, tag_delivery, tag_exclusivity, tag_nullifier_key, tag_study,
+};
+use ark_ff::PrimeField;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 macro_rules! field_value {
@@ -49,7 +52,7 @@ macro_rules! field_value {
 
 field_value!(
     /// The public record commitment `C` the hospital attests and the accumulator holds:
-    /// `Poseidon(TAG_RECORD, schema tag, N, record root, blinding, nk)`.
+    /// `Poseidon(TAG_RECORD, schema tag, N, record root, blinding, nk, h)`.
     Commitment,
     "commitment"
 );
@@ -86,6 +89,15 @@ field_value!(
     "exclusivity nullifier"
 );
 
+field_value!(
+    /// `Poseidon(TAG_DELIVERY, h, binding)` with `h` the field reduction of the released
+    /// record's SHA-256 ([`delivery_tag`]): what the researcher who decrypts the delivered bundle
+    /// recomputes to check it is the record the proof is about. Without the bundle it reveals
+    /// nothing: `h` differs per record and the binding per enrolment.
+    DeliveryTag,
+    "delivery tag"
+);
+
 /// Maps a study id (e.g. the publishing transaction's id) into the field.
 pub fn study_tag(study_id: &[u8; 32]) -> StudyTag {
     StudyTag::from_field(hash_to_field(b"medchain/zk/study/v1", study_id))
@@ -94,6 +106,23 @@ pub fn study_tag(study_id: &[u8; 32]) -> StudyTag {
 /// Maps a 32-byte digest of the enrolment transaction's sender and keys into the field.
 pub fn binding_of(digest: &[u8; 32]) -> Binding {
     Binding::from_field(hash_to_field(b"medchain/zk/binding/v1", digest))
+}
+
+/// The delivery tag of the record whose bundle hashes (SHA-256) to `record_hash`, delivered in
+/// the enrolment bound to `binding`: a researcher computes it from the bundle it decrypted and
+/// compares it with the enrolment's proven [`DeliveryTag`].
+///
+/// A [`Binding`] is always canonical when it comes from [`binding_of`]; a non-canonical one is
+/// reduced here, and a statement carrying it is refused by [`crate::verify`] anyway.
+pub fn delivery_tag(record_hash: &[u8; 32], binding: Binding) -> DeliveryTag {
+    let binding = Fr::from_le_bytes_mod_order(&binding.0);
+    DeliveryTag::from_field(delivery_hash(record_hash_field(record_hash), binding))
+}
+
+/// `h`: a released record's SHA-256 (hEMR) reduced into the field (the crate's SHA-256 based
+/// hash to field), as the commitment and the delivery tag hash it.
+pub(crate) fn record_hash_field(record_hash: &[u8; 32]) -> Fr {
+    hash_to_field(b"medchain/zk/record-hash/v1", record_hash)
 }
 
 /// The patient's secret `s`: it derives the nullifier key and every nullifier. Whoever holds it
@@ -153,6 +182,10 @@ impl std::fmt::Debug for PatientSecret {
 
 pub(crate) fn nullifier_hash(secret: Fr, study: Fr) -> Fr {
     hash(&[tag_study(), secret, study])
+}
+
+pub(crate) fn delivery_hash(record_hash: Fr, binding: Fr) -> Fr {
+    hash(&[tag_delivery(), record_hash, binding])
 }
 
 pub(crate) fn exclusivity_hash(secret: Fr, commitment: Fr) -> Fr {

@@ -7,16 +7,17 @@
 //!
 //! 1. The patient derives a [`PatientSecret`] and files its [`NullifierKey`] once.
 //! 2. The hospital maps a FHIR R4 bundle to an attribute vector ([`record_from_bundle`], schema
-//!    [`Schema::clinical_v1`]), commits to it with the patient's nullifier key
-//!    ([`RecordOpening::commit`]) and attests the [`Commitment`]; the chain appends it to the
+//!    [`Schema::clinical_v1`]), commits to it with the patient's nullifier key and the bundle's
+//!    SHA-256 ([`RecordOpening::commit`]) and attests the [`Commitment`]; the chain appends it to the
 //!    [`Accumulator`] of attested commitments; the patient keeps the [`RecordOpening`].
 //! 3. The institution publishes a [`Predicate`] (parsed from text such as
 //!    `age in 40..=70 and hba1c >= 6.5 and icd10 != E11`).
 //! 4. One trusted [`setup`] per [`CircuitShape`] (`N` attributes, `K` clause slots, `E` none-of
 //!    slots) serves every such predicate; the patient runs [`prove`] with the commitment's
 //!    [`membership_path`], the contract runs [`verify`] on [`Statement::enrolment`] and records
-//!    the [`Nullifier`] (one per patient and study) and the [`ExclusivityNullifier`] (one per
-//!    record).
+//!    the [`Nullifier`] (one per patient and study), the [`ExclusivityNullifier`] (one per
+//!    record) and the [`DeliveryTag`], which the researcher later checks against the bundle it
+//!    receives ([`delivery_tag`]).
 //!
 //! Groth16 on BN254 (arkworks 0.6); every wire type has a canonical, length-checked
 //! `to_bytes`/`from_bytes`. This crate knows nothing about chains.
@@ -39,7 +40,9 @@
 //! let secret = PatientSecret::from_seed(&[7; 32]);
 //! // Hospital: encode, commit, attest; the chain appends the commitment.
 //! let record = schema.encode(&[("age", "52"), ("ldl", "131.5")])?;
-//! let opening = RecordOpening::random(&schema, record, secret.nullifier_key(), &mut rng)?;
+//! // hEMR: the SHA-256 of the released bundle's bytes.
+//! let bundle_hash = [0x5a; 32];
+//! let opening = RecordOpening::random(&schema, record, secret.nullifier_key(), bundle_hash, &mut rng)?;
 //! let mut accumulator = Accumulator::new();
 //! let leaf = accumulator.append(&opening.commit()?)?;
 //!
@@ -53,8 +56,12 @@
 //!
 //! // The contract rebuilds the statement from its own predicate and the chain's root.
 //! let expected = Statement::enrolment(&vk, accumulator.root(), &predicate, study, binding,
-//!                                     statement.nullifier, statement.exclusivity)?;
+//!                                     statement.nullifier, statement.exclusivity,
+//!                                     statement.delivery)?;
 //! assert!(verify(&vk, &expected, &Proof::from_bytes(&proof.to_bytes())?)?);
+//!
+//! // Researcher: the bundle it decrypted is the one the proof is about.
+//! assert_eq!(delivery_tag(&bundle_hash, binding), statement.delivery);
 //! # Ok(())
 //! # }
 //! ```
@@ -79,8 +86,8 @@ pub use codec::FIELD_BYTES;
 pub use error::{Result, ZkError};
 pub use fhir::record_from_bundle;
 pub use ids::{
-    AccumulatorRoot, Binding, Commitment, ExclusivityNullifier, Nullifier, NullifierKey,
-    PatientSecret, StudyTag, binding_of, study_tag,
+    AccumulatorRoot, Binding, Commitment, DeliveryTag, ExclusivityNullifier, Nullifier,
+    NullifierKey, PatientSecret, StudyTag, binding_of, delivery_tag, study_tag,
 };
 pub use poseidon::poseidon_config;
 pub use predicate::{Clause, Exclusion, Predicate, PredicateDigest};

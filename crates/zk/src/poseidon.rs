@@ -42,9 +42,9 @@ pub(crate) fn tag_leaf() -> Fr {
     tag(b"medchain/zk/leaf/v2")
 }
 
-/// Domain tag of record commitments: `C = H(TAG_RECORD, schema, N, root, blinding, nk)`.
+/// Domain tag of record commitments: `C = H(TAG_RECORD, schema, N, root, blinding, nk, h)`.
 pub(crate) fn tag_record() -> Fr {
-    tag(b"medchain/zk/record/v2")
+    tag(b"medchain/zk/record/v3")
 }
 
 /// Domain tag of predicate digests: `D = H(TAG_PREDICATE, schema, N, K, E, slots...)`.
@@ -65,6 +65,11 @@ pub(crate) fn tag_study() -> Fr {
 /// Domain tag of exclusivity nullifiers: `H(TAG_EXCL, s, C)`.
 pub(crate) fn tag_exclusivity() -> Fr {
     tag(b"medchain/zk/exclusivity/v1")
+}
+
+/// Domain tag of delivery tags: `H(TAG_DELIVERY, h, binding)`.
+pub(crate) fn tag_delivery() -> Fr {
+    tag(b"medchain/zk/delivery/v1")
 }
 
 /// A label as a field element: its bytes read little-endian (every label is < 32 bytes, so
@@ -176,6 +181,7 @@ mod tests {
             tag_nullifier_key(),
             tag_study(),
             tag_exclusivity(),
+            tag_delivery(),
         ];
         for (i, a) in tags.iter().enumerate() {
             assert!(tags[i + 1..].iter().all(|b| a != b));

@@ -3,10 +3,13 @@
 //! A record is a vector of `N` encoded attributes (`u64`, `0` = missing; see [`crate::schema`]).
 //! Each attribute is a leaf `H(TAG_LEAF, value)` of a Poseidon Merkle tree of depth
 //! `max(1, ceil(log2 N))`, padded with missing values; the commitment is
-//! `C = H(TAG_RECORD, schema tag, N, root, blinding, nk)` with a uniformly random blinding field
-//! element and the patient's nullifier key `nk`. The schema tag (a hash of the schema id, e.g.
+//! `C = H(TAG_RECORD, schema tag, N, root, blinding, nk, h)` with a uniformly random blinding
+//! field element, the patient's nullifier key `nk` and `h`, the SHA-256 of the released record
+//! bundle (hEMR) reduced into the field. The schema tag (a hash of the schema id, e.g.
 //! `clinical_v1`) makes a commitment under one schema useless under another of the same `N`;
-//! `nk` ties the commitment to the patient's secret, so only that patient can enrol it.
+//! `nk` ties the commitment to the patient's secret, so only that patient can enrol it; `h` ties
+//! it to the exact bytes released, so whoever later receives the bundle can check it is the
+//! record the proof was about (see [`crate::delivery_tag`]).
 //!
 //! This fixes the seed's weakness (S4-flow step 3: the patient hashes and signs data *it* chose):
 //! here the *hospital* computes `C` when it releases the record (S1-release) and signs it, and
@@ -16,7 +19,7 @@
 
 use crate::codec::{FIELD_BYTES, Reader, fr_to_bytes};
 use crate::error::{Result, ZkError};
-use crate::ids::{Commitment, NullifierKey};
+use crate::ids::{Commitment, NullifierKey, record_hash_field};
 use crate::poseidon::{AttributeTreeConfig, Fr, hash, poseidon_config, tag_leaf, tag_record};
 use crate::schema::{Schema, schema_tag};
 use crate::shape::MAX_ATTRIBUTES;
@@ -76,25 +79,29 @@ impl std::fmt::Debug for Blinding {
     }
 }
 
-/// Everything needed to open a commitment: schema id, record, blinding and nullifier key. The
-/// hospital hands it to the patient (encrypted) on release; the patient keeps it to enrol later.
+/// Everything needed to open a commitment: schema id, record, blinding, nullifier key and the
+/// released bundle's SHA-256. The hospital hands it to the patient (encrypted) on release; the
+/// patient keeps it to enrol later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordOpening {
     schema: String,
     record: Record,
     blinding: Blinding,
     nullifier_key: Fr,
+    record_hash: [u8; 32],
 }
 
-const OPENING_MAGIC: &[u8] = b"MCZKOP\x02";
+const OPENING_MAGIC: &[u8] = b"MCZKOP\x03";
 
 impl RecordOpening {
-    /// Pairs a record of `schema` with a fresh random blinding and the patient's nullifier key
-    /// (the one the patient filed on chain).
+    /// Pairs a record of `schema` with a fresh random blinding, the patient's nullifier key (the
+    /// one the patient filed on chain) and `record_hash`, the SHA-256 of the released bundle
+    /// bytes (hEMR) the attributes were read from.
     pub fn random(
         schema: &Schema,
         record: Record,
         nk: NullifierKey,
+        record_hash: [u8; 32],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Self> {
         if record.num_attributes() != schema.num_attributes() {
@@ -110,16 +117,7 @@ impl RecordOpening {
             record,
             blinding: Blinding::random(rng),
             nullifier_key: nk.field()?,
-        })
-    }
-
-    /// A zero-blinding opening, for the blank setup assignment only.
-    pub(crate) fn blank(schema: &Schema, record: Record, nk: NullifierKey) -> Result<Self> {
-        Ok(Self {
-            schema: schema.id().to_owned(),
-            record,
-            blinding: Blinding(Fr::from(0u64)),
-            nullifier_key: nk.field()?,
+            record_hash,
         })
     }
 
@@ -131,6 +129,11 @@ impl RecordOpening {
     /// Id of the schema the record is encoded with.
     pub fn schema_id(&self) -> &str {
         &self.schema
+    }
+
+    /// SHA-256 of the released bundle bytes (hEMR), bound in the commitment.
+    pub fn record_hash(&self) -> [u8; 32] {
+        self.record_hash
     }
 
     /// The nullifier key hashed into the commitment.
@@ -152,15 +155,16 @@ impl RecordOpening {
             root,
             self.blinding.0,
             self.nullifier_key,
+            self.record_hash_field(),
         )
     }
 
     /// Wire form: magic+version (7 bytes), schema id length (u8) and bytes, `N` (u32), `N`
-    /// values (u64 each), blinding (32 bytes), nullifier key (32 bytes).
+    /// values (u64 each), blinding (32 bytes), nullifier key (32 bytes), record hash (32 bytes).
     pub fn to_bytes(&self) -> Vec<u8> {
         let values = self.record.values();
         let mut out = Vec::with_capacity(
-            OPENING_MAGIC.len() + 1 + self.schema.len() + 4 + 8 * values.len() + 2 * FIELD_BYTES,
+            OPENING_MAGIC.len() + 1 + self.schema.len() + 4 + 8 * values.len() + 3 * FIELD_BYTES,
         );
         out.extend_from_slice(OPENING_MAGIC);
         // Schema ids are at most 32 bytes (`check_schema_id`).
@@ -172,6 +176,7 @@ impl RecordOpening {
         }
         out.extend_from_slice(&fr_to_bytes(&self.blinding.0));
         out.extend_from_slice(&fr_to_bytes(&self.nullifier_key));
+        out.extend_from_slice(&self.record_hash);
         out
     }
 
@@ -187,7 +192,7 @@ impl RecordOpening {
                 "attribute count out of range",
             ));
         }
-        let expected = 8 * count as usize + 2 * FIELD_BYTES;
+        let expected = 8 * count as usize + 3 * FIELD_BYTES;
         if reader.rest_len() != expected {
             return Err(ZkError::malformed(
                 "record opening",
@@ -199,12 +204,14 @@ impl RecordOpening {
             .collect::<Result<Vec<_>>>()?;
         let blinding = Blinding(reader.field()?);
         let nullifier_key = reader.field()?;
+        let record_hash = reader.array()?;
         reader.finish()?;
         Ok(Self {
             schema,
             record: Record::new(values)?,
             blinding,
             nullifier_key,
+            record_hash,
         })
     }
 
@@ -214,6 +221,11 @@ impl RecordOpening {
 
     pub(crate) fn nullifier_key_field(&self) -> Fr {
         self.nullifier_key
+    }
+
+    /// `h`, the record hash as the commitment and the delivery tag hash it.
+    pub(crate) fn record_hash_field(&self) -> Fr {
+        record_hash_field(&self.record_hash)
     }
 }
 
@@ -259,13 +271,14 @@ impl AttributeTree {
     }
 }
 
-/// `H(TAG_RECORD, schema tag, N, root, blinding, nk)`; the circuit recomputes exactly this.
+/// `H(TAG_RECORD, schema tag, N, root, blinding, nk, h)`; the circuit recomputes exactly this.
 pub(crate) fn commitment_hash(
     schema_tag: Fr,
     num_attributes: u32,
     root: Fr,
     blinding: Fr,
     nullifier_key: Fr,
+    record_hash: Fr,
 ) -> Fr {
     hash(&[
         tag_record(),
@@ -274,6 +287,7 @@ pub(crate) fn commitment_hash(
         root,
         blinding,
         nullifier_key,
+        record_hash,
     ])
 }
 
@@ -305,6 +319,7 @@ mod tests {
             &schema,
             Record::new(values).expect("valid record"),
             nk,
+            [9; 32],
             &mut rng,
         )
         .expect("opening")
@@ -328,6 +343,10 @@ mod tests {
         let mut other_schema = base.clone();
         other_schema.schema = "test_v2".into();
         assert_ne!(c, other_schema.commit().expect("commit"));
+        // Same attributes, another released bundle: another commitment (verifiable delivery).
+        let mut other_bundle = base.clone();
+        other_bundle.record_hash[0] ^= 1;
+        assert_ne!(c, other_bundle.commit().expect("commit"));
     }
 
     #[test]
@@ -343,6 +362,7 @@ mod tests {
         let o = opening(vec![1, 2, 3, 4, 5], 4);
         let bytes = o.to_bytes();
         assert_eq!(RecordOpening::from_bytes(&bytes).as_ref(), Ok(&o));
+        assert_eq!(bytes[bytes.len() - 32..], o.record_hash());
         assert!(RecordOpening::from_bytes(&bytes[..bytes.len() - 1]).is_err());
         let mut longer = bytes.clone();
         longer.push(0);
@@ -359,7 +379,7 @@ mod tests {
         let record = Record::new(vec![1, 2, 3, 4, 5]).expect("record");
         let mut rng = StdRng::seed_from_u64(1);
         assert!(matches!(
-            RecordOpening::random(&schema, record, nk, &mut rng),
+            RecordOpening::random(&schema, record, nk, [9; 32], &mut rng),
             Err(ZkError::SchemaMismatch(_))
         ));
     }

@@ -10,7 +10,7 @@ use crate::circuit::{Assignment, EnrolmentCircuit, PUBLIC_INPUTS, PublicInputs, 
 use crate::codec::{FIELD_BYTES, Reader, ark_from_bytes, ark_to_bytes};
 use crate::error::{Result, ZkError};
 use crate::ids::{
-    AccumulatorRoot, Binding, ExclusivityNullifier, Nullifier, PatientSecret, StudyTag,
+    AccumulatorRoot, Binding, DeliveryTag, ExclusivityNullifier, Nullifier, PatientSecret, StudyTag,
 };
 use crate::poseidon::Fr;
 use crate::predicate::{Predicate, PredicateDigest};
@@ -19,7 +19,7 @@ use crate::shape::{CircuitShape, SHAPE_BYTES};
 use ark_bn254::Bn254;
 use ark_ec::AffineRepr;
 use ark_groth16::Groth16;
-use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Valid, Validate};
 use ark_snark::SNARK;
 use ark_std::rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
@@ -108,6 +108,8 @@ pub struct Statement {
     pub nullifier: Nullifier,
     /// The per-record exclusivity nullifier.
     pub exclusivity: ExclusivityNullifier,
+    /// The released bundle the enrolment delivers, bound to `binding` ([`crate::delivery_tag`]).
+    pub delivery: DeliveryTag,
 }
 
 /// Size of an encoded [`Statement`].
@@ -116,6 +118,7 @@ pub const STATEMENT_BYTES: usize = PUBLIC_INPUTS * FIELD_BYTES;
 impl Statement {
     /// The statement a contract checks: the digest is recomputed from its own predicate and the
     /// verifying key's shape, so a key whose header claims another shape rejects every proof.
+    #[allow(clippy::too_many_arguments)] // the protocol's seven public inputs, each typed
     pub fn enrolment(
         vk: &VerifyingKey,
         root: AccumulatorRoot,
@@ -124,6 +127,7 @@ impl Statement {
         binding: Binding,
         nullifier: Nullifier,
         exclusivity: ExclusivityNullifier,
+        delivery: DeliveryTag,
     ) -> Result<Self> {
         Ok(Self {
             root,
@@ -132,6 +136,7 @@ impl Statement {
             binding,
             nullifier,
             exclusivity,
+            delivery,
         })
     }
 
@@ -143,6 +148,7 @@ impl Statement {
             binding: Binding::from_field(public.binding),
             nullifier: Nullifier::from_field(public.nullifier),
             exclusivity: ExclusivityNullifier::from_field(public.exclusivity),
+            delivery: DeliveryTag::from_field(public.delivery),
         }
     }
 
@@ -155,11 +161,13 @@ impl Statement {
             binding: self.binding.field()?,
             nullifier: self.nullifier.field()?,
             exclusivity: self.exclusivity.field()?,
+            delivery: self.delivery.field()?,
         }
         .to_vec())
     }
 
-    /// Wire form: root, predicate digest, study, binding, nullifier, exclusivity (32 bytes each).
+    /// Wire form: root, predicate digest, study, binding, nullifier, exclusivity, delivery (32
+    /// bytes each).
     pub fn to_bytes(&self) -> [u8; STATEMENT_BYTES] {
         let parts = [
             self.root.0,
@@ -168,6 +176,7 @@ impl Statement {
             self.binding.0,
             self.nullifier.0,
             self.exclusivity.0,
+            self.delivery.0,
         ];
         let mut out = [0u8; STATEMENT_BYTES];
         for (chunk, part) in out.chunks_mut(FIELD_BYTES).zip(parts) {
@@ -186,6 +195,7 @@ impl Statement {
             binding: Binding::from_field(reader.field()?),
             nullifier: Nullifier::from_field(reader.field()?),
             exclusivity: ExclusivityNullifier::from_field(reader.field()?),
+            delivery: DeliveryTag::from_field(reader.field()?),
         };
         reader.finish()?;
         Ok(statement)
@@ -241,8 +251,8 @@ impl PartialEq for VerifyingKey {
     }
 }
 
-const PK_MAGIC: &[u8] = b"MCZKPK\x02";
-const VK_MAGIC: &[u8] = b"MCZKVK\x02";
+const PK_MAGIC: &[u8] = b"MCZKPK\x03";
+const VK_MAGIC: &[u8] = b"MCZKVK\x03";
 
 /// Key wire form: magic+version (7 bytes), shape (8 bytes), arkworks key.
 fn key_to_bytes(magic: &[u8], shape: &CircuitShape, body: Vec<u8>) -> Vec<u8> {
@@ -264,9 +274,14 @@ fn key_from_bytes<'a>(
     Ok((shape, reader.rest()))
 }
 
-/// Refuses verifying keys that accept proofs made without a witness: `γ = δ` (then
-/// `C = −Σ aᵢ·ICᵢ`-style forgeries need no secret), any point at infinity, a wrong number of
-/// input points, or two equal input points (two public inputs that could trade values).
+/// Refuses verifying keys visibly built to accept proofs made without a witness: `γ = ±δ` (the
+/// pairing check then collapses and `A = α, B = β, C = ±Σ xᵢ·ICᵢ` verifies any statement), any
+/// point at infinity, a wrong number of input points, or two input points equal up to sign (two
+/// public inputs that could trade values).
+///
+/// A sanity filter, not a proof of honesty: a key whose author knows a relation between its
+/// points (`γ = k·δ` for a known `k`, the setup's toxic waste) looks like any other. What makes a
+/// registered key sound is that the regulator registers only the key its own setup produced.
 fn check_verifying_key(what: &'static str, vk: &ark_groth16::VerifyingKey<Bn254>) -> Result<()> {
     let refuse = |reason: &str| Err(ZkError::malformed(what, reason.to_owned()));
     if vk.gamma_abc_g1.len() != PUBLIC_INPUTS + 1 {
@@ -280,12 +295,17 @@ fn check_verifying_key(what: &'static str, vk: &ark_groth16::VerifyingKey<Bn254>
     {
         return refuse("a point at infinity");
     }
-    if vk.gamma_g2 == vk.delta_g2 {
-        return refuse("gamma equals delta");
+    if vk.gamma_g2 == vk.delta_g2 || vk.gamma_g2 == -vk.delta_g2 {
+        return refuse("gamma equals plus or minus delta");
     }
     let inputs = &vk.gamma_abc_g1;
-    if (0..inputs.len()).any(|i| inputs[i + 1..].contains(&inputs[i])) {
-        return refuse("two equal input points");
+    let equal_up_to_sign = |i: usize| {
+        inputs[i + 1..]
+            .iter()
+            .any(|other| *other == inputs[i] || *other == -inputs[i])
+    };
+    if (0..inputs.len()).any(equal_up_to_sign) {
+        return refuse("two input points equal up to sign");
     }
     Ok(())
 }
@@ -295,6 +315,18 @@ fn check_verifying_key(what: &'static str, vk: &ark_groth16::VerifyingKey<Bn254>
 fn check_proving_key(shape: &CircuitShape, pk: &ark_groth16::ProvingKey<Bn254>) -> Result<()> {
     const WHAT: &str = "proving key";
     check_verifying_key(WHAT, &pk.vk)?;
+    // Cheap consistency first, so that junk never costs a circuit synthesis.
+    let variables = pk.a_query.len();
+    let consistent = pk.b_g1_query.len() == variables
+        && pk.b_g2_query.len() == variables
+        && pk.l_query.len() + pk.vk.gamma_abc_g1.len() == variables
+        && (pk.h_query.len() + 1).is_power_of_two();
+    if !consistent {
+        return Err(ZkError::malformed(
+            WHAT,
+            "query vectors of inconsistent lengths",
+        ));
+    }
     let d = dimensions(shape)?;
     let variables = d.instance + d.witness;
     let lengths = [
@@ -353,10 +385,11 @@ impl ProvingKey {
         Self::decode(bytes, Validate::Yes)
     }
 
-    /// Fast path: `SHA-256(bytes)` must equal `digest` (the registered one); the points are then
-    /// not checked one by one (the registrant vouched for them), but the structure still is:
-    /// every vector length and the verifying key, so [`prove`] cannot panic. A key with invalid
-    /// points can only yield proofs that fail [`prove`]'s self-check.
+    /// Fast path: `SHA-256(bytes)` must equal `digest` (the registered one); the query vectors'
+    /// points are then not checked one by one (the registrant vouched for them), but the
+    /// structure still is: every vector length, and the embedded verifying key in full (its
+    /// dozen points are the only ones a pairing touches), so [`prove`] cannot panic. A key with
+    /// invalid query points can only yield proofs that fail [`prove`]'s self-check.
     pub fn from_trusted_bytes(bytes: &[u8], digest: &[u8; 32]) -> Result<Self> {
         if Self::digest_of(bytes) != *digest {
             return Err(ZkError::malformed(
@@ -379,6 +412,13 @@ impl ProvingKey {
         .map_err(|e| ZkError::malformed(WHAT, e.to_string()))?;
         if !reader.is_empty() {
             return Err(ZkError::malformed(WHAT, "trailing bytes"));
+        }
+        if validate == Validate::No {
+            // Microseconds, and an off-curve α or β would make the self-check's pairing panic.
+            inner
+                .vk
+                .check()
+                .map_err(|e| ZkError::malformed(WHAT, format!("verifying key: {e}")))?;
         }
         check_proving_key(&shape, &inner)?;
         Ok(Self { shape, inner })
@@ -412,8 +452,9 @@ impl VerifyingKey {
     }
 
     /// Decodes and validates a verifying key: canonical points on the curve and in the subgroups,
-    /// seven input points, and no degenerate key (`γ = δ`, a point at infinity, equal input
-    /// points) that would accept a proof made without a witness.
+    /// eight input points (one per public input, plus one), and none of the degenerate keys
+    /// (`γ = ±δ`, a point at infinity, input points equal up to sign) that accept a proof made
+    /// without a witness. A sanity filter: see the crate README on what it cannot detect.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let (shape, body) = key_from_bytes("verifying key", VK_MAGIC, bytes)?;
         Self::new(shape, ark_from_bytes("verifying key", body)?)
@@ -446,6 +487,9 @@ pub fn prove(
     let statement = Statement::from_public(circuit.public_inputs());
     let proof = Groth16::<Bn254>::prove(&pk.inner, circuit, rng)
         .map_err(|e| ZkError::ProvingSystem(e.to_string()))?;
+    // A trusted key's unchecked query points could put the proof off its curves, where a pairing
+    // may panic: such a proof is refused like any other that fails the self-check.
+    proof.check().map_err(|_| ZkError::SelfCheckFailed)?;
     let proof = Proof(proof);
     if !verify(&pk.verifying_key()?, &statement, &proof)? {
         return Err(ZkError::SelfCheckFailed);

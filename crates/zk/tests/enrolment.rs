@@ -5,6 +5,7 @@
 
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use ark_std::rand::{SeedableRng, rngs::StdRng};
+use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 use zk::*;
 
@@ -43,6 +44,8 @@ fn secret() -> PatientSecret {
 
 /// Every fixture attested for the same patient, in order: the chain's accumulator.
 struct Ledger {
+    /// The released bundles' bytes (what the researcher eventually decrypts).
+    bundles: Vec<String>,
     openings: Vec<RecordOpening>,
     leaves: Vec<Commitment>,
     root: AccumulatorRoot,
@@ -52,17 +55,23 @@ fn ledger() -> &'static Ledger {
     static LEDGER: OnceLock<Ledger> = OnceLock::new();
     LEDGER.get_or_init(|| {
         let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
-        let openings: Vec<RecordOpening> = FIXTURES
+        let bundles: Vec<String> = FIXTURES
+            .iter()
+            .map(|name| {
+                let path = format!("{}/../../fixtures/fhir/{name}", env!("CARGO_MANIFEST_DIR"));
+                std::fs::read_to_string(&path).expect("fixture present")
+            })
+            .collect();
+        let openings: Vec<RecordOpening> = bundles
             .iter()
             .enumerate()
-            .map(|(i, name)| {
-                let path = format!("{}/../../fixtures/fhir/{name}", env!("CARGO_MANIFEST_DIR"));
-                let json = std::fs::read_to_string(&path).expect("fixture present");
-                let record = record_from_bundle(&json, &schema(), as_of).expect("bundle maps");
+            .map(|(i, json)| {
+                let record = record_from_bundle(json, &schema(), as_of).expect("bundle maps");
                 RecordOpening::random(
                     &schema(),
                     record,
                     secret().nullifier_key(),
+                    Sha256::digest(json).into(),
                     &mut rng(i as u64),
                 )
                 .expect("opening")
@@ -77,6 +86,7 @@ fn ledger() -> &'static Ledger {
             accumulator.append(leaf).expect("room");
         }
         Ledger {
+            bundles,
             openings,
             leaves,
             root: accumulator.root(),
@@ -132,6 +142,7 @@ fn accepts(statement: &Statement, text: &str, proof: &Proof) -> bool {
         statement.binding,
         statement.nullifier,
         statement.exclusivity,
+        statement.delivery,
     )
     .and_then(|rebuilt| verify(vk, &rebuilt, proof))
     .unwrap_or(false)
@@ -154,6 +165,32 @@ fn an_eligible_attested_record_enrols_with_unlinkable_public_inputs() {
     // Nothing public equals the attested commitment.
     let public = statement.to_bytes();
     assert!(!public.windows(32).any(|w| w == commitment.to_bytes()));
+}
+
+#[test]
+fn the_researcher_checks_the_delivered_bundle_against_the_proven_delivery_tag() {
+    let (statement, proof) = example_proof();
+    let ledger = ledger();
+    assert_eq!(
+        ledger.openings[0].record_hash(),
+        <[u8; 32]>::from(Sha256::digest(&ledger.bundles[0]))
+    );
+    // The bundle the proof is about: the researcher's recomputation matches.
+    let delivered: [u8; 32] = Sha256::digest(&ledger.bundles[0]).into();
+    assert_eq!(
+        delivery_tag(&delivered, statement.binding),
+        statement.delivery
+    );
+    // Another patient's bundle (or any other bytes) does not.
+    let swapped: [u8; 32] = Sha256::digest(&ledger.bundles[1]).into();
+    assert_ne!(
+        delivery_tag(&swapped, statement.binding),
+        statement.delivery
+    );
+    // Nor can the prover claim another bundle's tag: the proof no longer verifies.
+    let mut claimed = *statement;
+    claimed.delivery = delivery_tag(&swapped, statement.binding);
+    assert!(!verify(&keys().1, &claimed, proof).expect("canonical"));
 }
 
 #[test]
@@ -206,6 +243,9 @@ fn every_public_input_is_bound() {
     assert!(!other(|s| {
         s.exclusivity = ExclusivityNullifier::from_bytes(&[3; 32]).expect("canonical")
     }));
+    assert!(!other(
+        |s| s.delivery = DeliveryTag::from_bytes(&[3; 32]).expect("canonical")
+    ));
     // A non-canonical element cannot be checked at all.
     let mut bad = *statement;
     bad.nullifier = Nullifier([0xff; 32]);
@@ -235,6 +275,7 @@ fn a_self_made_commitment_outside_the_accumulator_cannot_prove_against_the_chain
         &schema(),
         ledger.openings[0].record().clone(),
         secret().nullifier_key(),
+        ledger.openings[0].record_hash(),
         &mut rng(77),
     )
     .expect("opening");
@@ -287,7 +328,7 @@ fn tampered_proofs_are_rejected() {
 fn tampered_verifying_keys_are_rejected() {
     let (statement, proof) = example_proof();
     let bytes = keys().1.to_bytes();
-    // Header, then 32-byte G1 and 64-byte G2 points: alpha, beta, gamma, delta, 7 inputs.
+    // Header, then 32-byte G1 and 64-byte G2 points: alpha, beta, gamma, delta, 8 inputs.
     let mut positions = vec![0, 6, 7, 11, 13, 14];
     positions.extend((KEY_HEADER..bytes.len()).step_by(29));
     positions.push(bytes.len() - 1);
@@ -303,6 +344,7 @@ fn tampered_verifying_keys_are_rejected() {
                 statement.binding,
                 statement.nullifier,
                 statement.exclusivity,
+                statement.delivery,
             )
             .and_then(|rebuilt| verify(&vk, &rebuilt, proof))
             .unwrap_or(false);
@@ -344,7 +386,8 @@ fn a_verifying_key_with_gamma_equal_to_delta_is_refused() {
     degenerate.delta_g2 = degenerate.gamma_g2;
     // Why it matters: with γ = δ anyone forges a proof with no witness at all —
     // A = α, B = β, C = −Σ xᵢ·ICᵢ satisfies the pairing equation for any public inputs.
-    let inputs: Vec<ark_bn254::Fr> = (1..=6u64).map(ark_bn254::Fr::from).collect();
+    let count = (STATEMENT_BYTES / FIELD_BYTES) as u64;
+    let inputs: Vec<ark_bn254::Fr> = (1..=count).map(ark_bn254::Fr::from).collect();
     let mut sum = degenerate.gamma_abc_g1[0].into_group();
     for (x, point) in inputs.iter().zip(&degenerate.gamma_abc_g1[1..]) {
         sum += *point * x;

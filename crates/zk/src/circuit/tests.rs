@@ -2,9 +2,9 @@
 //! constraint system unsatisfied (no Groth16 needed to see that).
 
 use super::*;
-use crate::ids::{Commitment, PatientSecret, binding_of, study_tag};
+use crate::ids::{Commitment, PatientSecret, binding_of, delivery_tag, study_tag};
 use crate::predicate::{Clause, Exclusion};
-use crate::{Accumulator, Attribute, Encoding, FhirSource, Schema, membership_path};
+use crate::{Accumulator, Attribute, Encoding, FhirSource, Record, Schema, membership_path};
 use ark_relations::gr1cs::ConstraintSystem;
 use ark_std::rand::{SeedableRng, rngs::StdRng};
 use proptest::prelude::*;
@@ -34,8 +34,18 @@ fn secret() -> PatientSecret {
 fn opening(values: Vec<u64>) -> RecordOpening {
     let mut rng = StdRng::seed_from_u64(7);
     let record = Record::new(values).expect("record");
-    RecordOpening::random(&schema(), record, secret().nullifier_key(), &mut rng).expect("opening")
+    RecordOpening::random(
+        &schema(),
+        record,
+        secret().nullifier_key(),
+        RECORD_HASH,
+        &mut rng,
+    )
+    .expect("opening")
 }
+
+/// SHA-256 of the (imagined) released bundle.
+const RECORD_HASH: [u8; 32] = [0xb5; 32];
 
 /// The record `[40, 7, 0, 9, 3, 12]` attested as leaf 2 of an accumulator of four.
 struct Fixture {
@@ -130,10 +140,35 @@ fn honest_assignments_satisfy_the_circuit_with_the_native_public_inputs() {
         secret().exclusivity(commitment).and_then(|x| x.field())
     );
     assert_eq!(
+        Ok(public.delivery),
+        delivery_tag(&RECORD_HASH, binding_of(&[2; 32])).field(),
+        "a researcher recomputes the circuit's delivery tag from the bundle's SHA-256"
+    );
+    assert_eq!(
         circuit.slots[2].opening.index, 3,
         "the prover opens the matching diagnosis slot"
     );
     assert!(satisfied(circuit));
+}
+
+#[test]
+fn the_delivery_tag_is_that_of_the_committed_bundle_and_this_binding() {
+    let other_bundle = delivery_tag(&[0xb6; 32], binding_of(&[2; 32]));
+    let other_binding = delivery_tag(&RECORD_HASH, binding_of(&[3; 32]));
+    for claimed in [other_bundle, other_binding] {
+        let mut circuit = honest();
+        circuit.public.delivery = claimed.field().expect("canonical");
+        assert!(!satisfied(circuit), "delivery tag {claimed}");
+    }
+    // Claiming another bundle's hash inside the circuit breaks the commitment instead.
+    let mut circuit = honest();
+    circuit.private.record_hash = crate::ids::record_hash_field(&[0xb6; 32]);
+    circuit.public.delivery = other_bundle.field().expect("canonical");
+    assert!(!satisfied(circuit), "the commitment binds the bundle");
+    // The binding is what the delivery tag is bound to: moving it alone fails too.
+    let mut circuit = honest();
+    circuit.public.binding = binding_of(&[3; 32]).field().expect("canonical");
+    assert!(!satisfied(circuit), "another binding");
 }
 
 #[test]
@@ -199,6 +234,7 @@ fn the_commitment_must_be_in_the_accumulator() {
         &schema(),
         fixture().opening.record().clone(),
         secret().nullifier_key(),
+        RECORD_HASH,
         &mut rng,
     )
     .expect("opening");
@@ -284,13 +320,33 @@ fn opening_an_index_outside_the_clause_range_is_rejected() {
     assert!(!satisfied(circuit), "value 9 claimed at index 5");
 }
 
+fn counted(circuit: EnrolmentCircuit) -> Dimensions {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    circuit.generate_constraints(cs.clone()).expect("synthesis");
+    Dimensions {
+        constraints: cs.num_constraints(),
+        instance: cs.num_instance_variables(),
+        witness: cs.num_witness_variables(),
+    }
+}
+
 #[test]
-fn blank_setup_circuit_is_satisfiable_and_dimensions_are_cached() {
-    let circuit = EnrolmentCircuit::blank(&shape()).expect("blank");
-    assert!(satisfied(circuit));
+fn the_blank_setup_circuit_has_the_dimensions_of_an_honest_one() {
+    // Key validation counts the blank circuit; a prover synthesises an honest one. They must
+    // agree, or a validated key would not fit the prover's circuit.
     let first = dimensions(&shape()).expect("dimensions");
-    assert_eq!(dimensions(&shape()), Ok(first));
+    assert_eq!(dimensions(&shape()), Ok(first), "cached");
     assert_eq!(first.instance, PUBLIC_INPUTS + 1);
+    assert_eq!(counted(honest()), first);
+    assert_eq!(
+        counted(EnrolmentCircuit::blank(&shape()).expect("blank")),
+        first
+    );
+    let one_attribute = CircuitShape::new(1, 1, 1).expect("shape");
+    assert!(
+        dimensions(&one_attribute).is_ok(),
+        "depth 1: empty auth path"
+    );
 }
 
 #[test]
