@@ -82,6 +82,9 @@ pub enum BuildError {
     /// A study is published for research only (S4-flow).
     #[error("a study's purpose is research, not {0:?}")]
     StudyPurpose(Purpose),
+    /// A dispute window longer than the chain allows.
+    #[error("a dispute window of {0} ms is longer than the chain's 30 days")]
+    DisputeWindow(u64),
     /// A study takes at least one participant.
     #[error("a study takes at least one participant")]
     NoParticipants,
@@ -100,8 +103,9 @@ pub enum BuildError {
 
 mod research;
 pub use research::{
-    Enrolment, StudyContract, attest, enrol, fund_study, log_reencryption, nullifier_key,
-    publish_study, refund_study, register_circuit, register_proxy,
+    Enrolment, StudyContract, acknowledge, attest, claim, dispute, enrol, fund_study,
+    log_reencryption, nullifier_key, publish_study, refund_study, register_circuit, register_proxy,
+    resolve,
 };
 
 /// S2-register: register `name` with the sender as its first member; it starts `ToAudit`.

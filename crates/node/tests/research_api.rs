@@ -291,6 +291,7 @@ impl Market {
             &schema,
             schema.encode(&[("age", "52")]).unwrap(),
             secret.nullifier_key(),
+            ContentHash::of(b"EMR").0.into(),
             &mut rng,
         )
         .unwrap();
@@ -308,6 +309,7 @@ impl Market {
                 reward,
                 max_participants: 10,
                 deadline_ms,
+                dispute_window_ms: 60_000,
                 exclusive: false,
                 researcher_key: testkit::umbral_key(1).0,
                 proxies: proxies.iter().map(|proxy| proxy.address).collect(),
@@ -367,6 +369,7 @@ impl Market {
             root: Hash32::from(statement.root.0),
             nullifier: Hash32::from(statement.nullifier.0),
             exclusivity: Hash32::from(statement.exclusivity.0),
+            delivery: Hash32::from(statement.delivery.0),
             proof: proof.to_bytes().to_vec(),
             delegating_key: delegating,
             verifying_key: verifying,
@@ -424,7 +427,28 @@ fn an_enrolment_is_admitted_from_an_empty_one_time_address_and_served_with_proof
     let account = client
         .read(&StateQuery::account(&one_time.address))
         .unwrap();
-    assert_eq!(account.value.map(|a| a.balance), Some(REWARD - fee));
+    // Only an advance covering the fee is paid at enrolment: the rest is owed until the
+    // researcher acknowledges the delivered record.
+    assert_eq!(account.value.map(|a| a.balance), Some(0));
+
+    let owed = client
+        .read(&StateQuery::enrolment(&enrolment))
+        .unwrap()
+        .value
+        .unwrap()
+        .owed;
+    assert_eq!(owed, REWARD - fee);
+    // Acknowledged, the owed reward is claimed by the still-empty one-time address: the claim's
+    // fee is prepaid out of it too.
+    fees.run(&market.researcher, build::acknowledge(enrolment));
+    let claim = fees.signed(&one_time, 1, build::claim(enrolment));
+    let claim_fee = claim.body().fee;
+    fees.submit(&claim).unwrap();
+    assert_eq!(fees.finalize_next(), 1);
+    let account = client
+        .read(&StateQuery::account(&one_time.address))
+        .unwrap();
+    assert_eq!(account.value.map(|a| a.balance), Some(owed - claim_fee));
 
     // Every research route answers with a proof the light client verifies.
     let study = client

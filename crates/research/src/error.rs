@@ -101,6 +101,17 @@ pub enum ResearchError {
         /// The proven root.
         proven: AccumulatorRoot,
     },
+    /// The bundle to enrol is not the record whose hash the hospital committed to.
+    #[error(
+        "this bundle is not the record the hospital attested (its SHA-256 differs from the opening's); enrol the released bundle itself"
+    )]
+    NotTheAttestedBundle,
+    /// The decrypted record is not the one the patient proved (its hash does not match the
+    /// enrolment's delivery tag).
+    #[error(
+        "the record of enrolment {0} does not match what the patient proved — dispute it (`medchain research dispute`) before the dispute window closes"
+    )]
+    DeliveryMismatch(EnrolmentId),
     /// The record's commitment is not among the attested ones.
     #[error(
         "this record's commitment is not attested on chain: its hospital has not attested it (yet), or the opening is not the one it attested"

@@ -186,6 +186,10 @@ pub fn enrol(
     }
     let proving_key = proving_key(client, &study, request.proving_key)?;
     let secret = derive::patient_secret(chain_key);
+    if request.opening.record_hash() != *ContentHash::of(request.bundle).0.as_ref() {
+        // The proof's delivery tag would name another record: the researcher would dispute.
+        return Err(ResearchError::NotTheAttestedBundle);
+    }
     if request.opening.nullifier_key() != secret.nullifier_key() {
         // The proof could not show nk = Poseidon(s): the opening is another key's.
         return Err(ResearchError::OtherNullifierKey);
@@ -233,6 +237,7 @@ pub fn enrol(
         root: statement.root.0.into(),
         nullifier: statement.nullifier.0.into(),
         exclusivity: statement.exclusivity.0.into(),
+        delivery: statement.delivery.0.into(),
         proof: proof.to_bytes().to_vec(),
         delegating_key: delegating.to_vec(),
         verifying_key: verifying.to_vec(),
@@ -303,12 +308,14 @@ mod tests {
             reward: 10,
             max_participants: 5,
             deadline_ms: NOW_MS + 1,
+            dispute_window_ms: 1_000,
             exclusive: false,
             researcher_key: ZkBytes(vec![2; 33]),
             proxies: vec![address(2)],
             threshold: 1,
             pool: None,
             pooled: 100,
+            owed: 0,
             enrolled: 0,
             published_at: 1,
         }
@@ -321,6 +328,7 @@ mod tests {
             &schema,
             schema.encode(&[("age", age)]).unwrap(),
             secret.nullifier_key(),
+            [byte; 32],
             &mut StdRng::seed_from_u64(u64::from(byte)),
         )
         .unwrap();
@@ -357,4 +365,21 @@ mod tests {
         // A predicate that does not decode is not the chain's: skipped, not an error.
         assert!(!offered(|s| s.predicate = ZkBytes(vec![0xff; 4])));
     }
+}
+
+/// Takes the reward owed to the patient's enrolment in `study` (`research.claim`), signed by
+/// the study's one-time key (the enrolment's payee): once the researcher acknowledged the
+/// record, the regulator resolved a dispute in the patient's favour, or the dispute window
+/// passed undisputed. Its fee is paid out of the claimed reward.
+pub fn claim(
+    client: &Client,
+    chain_key: &PrivateKey,
+    study: &StudyId,
+    enrolment: &EnrolmentId,
+    wait: &WaitPolicy,
+) -> Result<medchain_client::Sent, ResearchError> {
+    let one_time = derive::enrolment_key(chain_key, study);
+    Ok(client
+        .signer(one_time)
+        .send(build::claim(*enrolment), Some(wait))?)
 }

@@ -10,7 +10,7 @@ use medchain_cloud::CloudClient;
 use medchain_state::values::{Enrolment, Study};
 use medchain_types::{
     Address, ContentHash, Hash32, PrivateKey, Purpose,
-    research::{EnrolmentId, StudyId},
+    research::{EnrolmentId, StudyId, enrolment_binding},
 };
 use proxy_reencryption::EncryptedRecord;
 
@@ -29,6 +29,8 @@ pub struct StudyTerms {
     pub max_participants: u32,
     /// Enrolment closes at this block time (milliseconds since the Unix epoch).
     pub deadline_ms: u64,
+    /// How long after the deadline the researcher may dispute a delivery (at most 30 days).
+    pub dispute_window_ms: u64,
     /// Whether a record enrolled here may never be sold to another study (S4-exclusive).
     pub exclusive: bool,
     /// The registered proxies that will re-encrypt the records.
@@ -55,6 +57,7 @@ pub fn publish(
         reward: terms.reward,
         max_participants: terms.max_participants,
         deadline_ms: terms.deadline_ms,
+        dispute_window_ms: terms.dispute_window_ms,
         exclusive: terms.exclusive,
         researcher_key: researcher_key.to_vec(),
         proxies: terms.proxies.clone(),
@@ -200,6 +203,7 @@ pub fn read(
         });
     }
     let plaintext = key.open(&record, &cfrags, &delegating, &verifying, study.threshold)?;
+    check_delivery(enrolment_id, &enrolment, &plaintext)?;
     Ok(ReadRecord {
         plaintext,
         used,
@@ -232,6 +236,70 @@ fn ciphertext(
     Err(ResearchError::NoCiphertext {
         failed: failed.clone(),
     })
+}
+
+/// Whether `plaintext` is the record the patient proved: its hash, bound to the enrolment's
+/// sender and keys, must give the enrolment's delivery tag (F11: the reward pays for the
+/// proven record, not for a proof).
+fn check_delivery(
+    id: &EnrolmentId,
+    enrolment: &Enrolment,
+    plaintext: &[u8],
+) -> Result<(), ResearchError> {
+    let binding = zk::binding_of(&enrolment_binding(
+        &enrolment.payee,
+        &enrolment.delegating_key.0,
+        &enrolment.verifying_key.0,
+        &enrolment.ciphertext_hash,
+    ));
+    let record_hash = crate::bytes32(&ContentHash::of(plaintext).0);
+    let tag = zk::delivery_tag(&record_hash, binding);
+    if Hash32::from(tag.0) != enrolment.delivery {
+        return Err(ResearchError::DeliveryMismatch(*id));
+    }
+    Ok(())
+}
+
+/// The researcher confirms an enrolment's record matched its delivery tag
+/// (`research.acknowledge`): the patient may claim the owed reward at once. [`read`] checks
+/// the tag; acknowledge after it succeeds.
+pub fn acknowledge(
+    client: &Client,
+    chain_key: &PrivateKey,
+    enrolment: &EnrolmentId,
+    wait: &WaitPolicy,
+) -> Result<Sent, ResearchError> {
+    Ok(client
+        .signer(chain_key.clone())
+        .send(build::acknowledge(*enrolment), Some(wait))?)
+}
+
+/// The researcher disputes an enrolment whose record did not match its delivery tag, or never
+/// came (`research.dispute`), before the dispute window closes: the owed reward is frozen
+/// until the regulator resolves it.
+pub fn dispute(
+    client: &Client,
+    chain_key: &PrivateKey,
+    enrolment: &EnrolmentId,
+    wait: &WaitPolicy,
+) -> Result<Sent, ResearchError> {
+    Ok(client
+        .signer(chain_key.clone())
+        .send(build::dispute(*enrolment), Some(wait))?)
+}
+
+/// The regulator settles a disputed enrolment (`research.resolve`): `pay` releases the owed
+/// reward to the patient, otherwise it returns to the study's pool.
+pub fn resolve(
+    client: &Client,
+    regulator_key: &PrivateKey,
+    enrolment: &EnrolmentId,
+    pay: bool,
+    wait: &WaitPolicy,
+) -> Result<Sent, ResearchError> {
+    Ok(client
+        .signer(regulator_key.clone())
+        .send(build::resolve(*enrolment, pay), Some(wait))?)
 }
 
 /// Records that `proxy` failed for `reason`: one entry per proxy, its reasons joined.

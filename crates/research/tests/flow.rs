@@ -142,8 +142,14 @@ fn a_patient_enrols_unlinkably_and_the_researcher_reads_through_two_of_three_pro
         .schema
         .encode(&[("age", "55"), ("hba1c", "7.1")])
         .unwrap();
-    let opening =
-        zk::RecordOpening::random(&zk_keys().schema, values, nk, &mut rand_core::OsRng).unwrap();
+    let opening = zk::RecordOpening::random(
+        &zk_keys().schema,
+        values,
+        nk,
+        ContentHash::of(BUNDLE).0.into(),
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
     send(
         &desk.actor,
         build::attest(record, Hash32::from(opening.commit().unwrap().to_bytes())),
@@ -156,6 +162,7 @@ fn a_patient_enrols_unlinkably_and_the_researcher_reads_through_two_of_three_pro
         reward: 0,
         max_participants: 10,
         deadline_ms: u64::MAX / 2,
+        dispute_window_ms: 60_000,
         exclusive: false,
         proxies: members.iter().map(|member| member.address).collect(),
         threshold: 2,

@@ -812,6 +812,7 @@ fn verify_enrolment<R: StateRead>(
         zk::binding_of(&binding),
         zk::Nullifier::from_bytes(request.nullifier.as_ref()).map_err(malformed)?,
         zk::ExclusivityNullifier::from_bytes(request.exclusivity.as_ref()).map_err(malformed)?,
+        zk::DeliveryTag::from_bytes(request.delivery.as_ref()).map_err(malformed)?,
     )
     .map_err(malformed)?;
     match zk::verify(&vk, &statement, &proof) {

@@ -1544,8 +1544,11 @@ impl ResearchPatient {
             .encode(&[("age", age), ("hba1c", hba1c)])
             .unwrap();
         let mut rng = StdRng::seed_from_u64(u64::from(actor.address.as_bytes()[0]) + 1);
-        let opening = zk::RecordOpening::random(&zk_keys().schema, values, nk, &mut rng).unwrap();
         let content = format!("EMR {age} {hba1c} of {}", actor.address);
+        let record_hash = ContentHash::of(content.as_bytes()).0.into();
+        let opening =
+            zk::RecordOpening::random(&zk_keys().schema, values, nk, record_hash, &mut rng)
+                .unwrap();
         let doctor = market.doctor.clone();
         let record = market.world.released(&doctor, &actor, content.as_bytes());
         let leaf = market.attest(&record, opening.commit().unwrap().to_bytes());
@@ -1613,7 +1616,7 @@ impl ResearchPatient {
             root: Hash32::from(statement.root.to_bytes()),
             nullifier: Hash32::from(statement.nullifier.to_bytes()),
             exclusivity: Hash32::from(statement.exclusivity.to_bytes()),
-            delivery: ContentHash::of(b"delivery tag, until zk binds it").0,
+            delivery: Hash32::from(statement.delivery.to_bytes()),
             proof: ZkBytes(proof.to_bytes().to_vec()),
             delegating_key,
             verifying_key,

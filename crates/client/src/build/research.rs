@@ -68,6 +68,9 @@ pub struct StudyContract {
     pub max_participants: u32,
     /// Enrolment closes at this block time (unix milliseconds).
     pub deadline_ms: u64,
+    /// How long after the deadline the researcher may dispute a delivery (at most 30 days);
+    /// after it, an undisputed enrolment's reward can be claimed.
+    pub dispute_window_ms: u64,
     /// Whether each record is licensed exclusively (S4-exclusive).
     pub exclusive: bool,
     /// The researcher's Umbral public key (33 bytes).
@@ -96,6 +99,9 @@ pub fn publish_study(contract: StudyContract) -> Result<Payload, BuildError> {
         limits::MAX_PREDICATE_BYTES,
     )?;
     umbral("researcher key", &contract.researcher_key)?;
+    if contract.dispute_window_ms > limits::MAX_DISPUTE_WINDOW_MS {
+        return Err(BuildError::DisputeWindow(contract.dispute_window_ms));
+    }
     if contract.max_participants == 0 {
         return Err(BuildError::NoParticipants);
     }
@@ -123,6 +129,7 @@ pub fn publish_study(contract: StudyContract) -> Result<Payload, BuildError> {
         reward: contract.reward,
         max_participants: contract.max_participants,
         deadline_ms: contract.deadline_ms,
+        dispute_window_ms: contract.dispute_window_ms,
         exclusive: contract.exclusive,
         researcher_key: ZkBytes(contract.researcher_key),
         proxies: contract.proxies,
@@ -150,6 +157,9 @@ pub struct Enrolment {
     pub nullifier: Hash32,
     /// Per record exclusivity nullifier.
     pub exclusivity: Hash32,
+    /// The delivery tag: binds the record's hash to this enrolment, so the researcher can
+    /// check the record it decrypts is the one proven.
+    pub delivery: Hash32,
     /// The Groth16 proof (128 bytes).
     pub proof: Vec<u8>,
     /// The per-study Umbral delegating public key (33 bytes).
@@ -177,6 +187,7 @@ pub fn enrol(enrolment: Enrolment) -> Result<Payload, BuildError> {
         root: enrolment.root,
         nullifier: enrolment.nullifier,
         exclusivity: enrolment.exclusivity,
+        delivery: enrolment.delivery,
         proof: ZkBytes(enrolment.proof),
         delegating_key: ZkBytes(enrolment.delegating_key),
         verifying_key: ZkBytes(enrolment.verifying_key),
@@ -188,6 +199,29 @@ pub fn enrol(enrolment: Enrolment) -> Result<Payload, BuildError> {
 /// record.
 pub fn log_reencryption(enrolment: EnrolmentId) -> Payload {
     Payload::Research(ResearchPayload::Reencrypted { enrolment })
+}
+
+/// The study's researcher confirms an enrolment's record matched its delivery tag: the owed
+/// reward becomes the patient's to claim at once.
+pub fn acknowledge(enrolment: EnrolmentId) -> Payload {
+    Payload::Research(ResearchPayload::Acknowledge { enrolment })
+}
+
+/// The study's researcher disputes an enrolment's delivery (the record does not match its
+/// delivery tag, or never came) before the dispute window ends: the owed reward is frozen.
+pub fn dispute(enrolment: EnrolmentId) -> Payload {
+    Payload::Research(ResearchPayload::Dispute { enrolment })
+}
+
+/// The regulator settles a disputed enrolment: `pay` releases the owed reward to the patient,
+/// otherwise it returns to the study's pool.
+pub fn resolve(enrolment: EnrolmentId, pay: bool) -> Payload {
+    Payload::Research(ResearchPayload::Resolve { enrolment, pay })
+}
+
+/// The enrolment's payee (its one-time key) takes the owed reward.
+pub fn claim(enrolment: EnrolmentId) -> Payload {
+    Payload::Research(ResearchPayload::Claim { enrolment })
 }
 
 /// The study's researcher takes back the unspent pool after the deadline.
@@ -231,6 +265,7 @@ mod tests {
             reward: 10,
             max_participants: 100,
             deadline_ms: 1_000,
+            dispute_window_ms: 86_400_000,
             exclusive: false,
             researcher_key: vec![2; 33],
             proxies: vec![address(1), address(2), address(3)],
@@ -276,6 +311,10 @@ mod tests {
             BuildError::NoParticipants
         );
         assert_eq!(
+            refused(|t| t.dispute_window_ms = limits::MAX_DISPUTE_WINDOW_MS + 1),
+            BuildError::DisputeWindow(limits::MAX_DISPUTE_WINDOW_MS + 1)
+        );
+        assert_eq!(
             refused(|t| t.proxies[2] = t.proxies[0]),
             BuildError::DuplicateProxy(address(1))
         );
@@ -313,6 +352,7 @@ mod tests {
             root: Hash32::from([2; 32]),
             nullifier: Hash32::from([3; 32]),
             exclusivity: Hash32::from([4; 32]),
+            delivery: Hash32::from([8; 32]),
             proof: vec![5; 128],
             delegating_key: vec![6; 33],
             verifying_key: vec![7; 33],

@@ -456,6 +456,29 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::AlreadyLogged => "nothing to do: this proxy's re-encryption is logged",
         E::StudyStillOpen { .. } => "refund after the study's deadline",
         E::NothingToRefund => "nothing to do: the study's pool is empty",
+        E::UnknownSchema(_) => "register a circuit over a schema this chain knows (clinical_v1)",
+        E::SchemaShapeMismatch { .. } => {
+            "register the verifying key of a setup over the schema's number of attributes (`medchain zk setup`)"
+        }
+        E::RewardBelowFee { .. } => {
+            "offer a reward of at least an enrolment's fee: a patient's one-time address pays the fee from it"
+        }
+        E::DisputeWindowTooLong { .. } => "choose a dispute window of at most 30 days",
+        E::NotPending { .. } => {
+            "only an enrolment not yet acknowledged or disputed can be acknowledged or disputed (GET /v1/state/research/enrolments/{id})"
+        }
+        E::DisputeWindowClosed { .. } => {
+            "the dispute window has passed: the patient may claim the reward"
+        }
+        E::NotDisputed { .. } => "the regulator resolves only a disputed enrolment",
+        E::NotPayee => "claim with the one-time key that filed the enrolment",
+        E::ClaimTooEarly { .. } => {
+            "claim once the researcher acknowledges the record or the dispute window has passed"
+        }
+        E::NotClaimable { .. } => {
+            "nothing to claim: the enrolment is disputed, resolved against the patient, or claimed already"
+        }
+        E::NothingOwed => "nothing to do: the reward was paid in full",
     }
 }
 
