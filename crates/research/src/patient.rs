@@ -287,6 +287,23 @@ fn proving_key(client: &Client, study: &Study, bytes: &[u8]) -> Result<ProvingKe
     })
 }
 
+/// Takes the reward owed to the patient's enrolment in `study` (`research.claim`), signed by
+/// the study's one-time key (the enrolment's payee): once the researcher acknowledged the
+/// record, the regulator resolved a dispute in the patient's favour, or the dispute window
+/// passed undisputed. Its fee is paid out of the claimed reward.
+pub fn claim(
+    client: &Client,
+    chain_key: &PrivateKey,
+    study: &StudyId,
+    enrolment: &EnrolmentId,
+    wait: &WaitPolicy,
+) -> Result<medchain_client::Sent, ResearchError> {
+    let one_time = derive::enrolment_key(chain_key, study);
+    Ok(client
+        .signer(one_time)
+        .send(build::claim(*enrolment), Some(wait))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,21 +382,4 @@ mod tests {
         // A predicate that does not decode is not the chain's: skipped, not an error.
         assert!(!offered(|s| s.predicate = ZkBytes(vec![0xff; 4])));
     }
-}
-
-/// Takes the reward owed to the patient's enrolment in `study` (`research.claim`), signed by
-/// the study's one-time key (the enrolment's payee): once the researcher acknowledged the
-/// record, the regulator resolved a dispute in the patient's favour, or the dispute window
-/// passed undisputed. Its fee is paid out of the claimed reward.
-pub fn claim(
-    client: &Client,
-    chain_key: &PrivateKey,
-    study: &StudyId,
-    enrolment: &EnrolmentId,
-    wait: &WaitPolicy,
-) -> Result<medchain_client::Sent, ResearchError> {
-    let one_time = derive::enrolment_key(chain_key, study);
-    Ok(client
-        .signer(one_time)
-        .send(build::claim(*enrolment), Some(wait))?)
 }
