@@ -147,7 +147,7 @@ pub enum ResearchError {
     /// The decrypted record is not the one the patient's proof is about: its hash does not
     /// give the enrolment's delivery tag.
     #[error(
-        "the record does not match what the patient proved (its hash does not give enrolment {0}'s delivery tag) — dispute it with `medchain research dispute {0}` before the dispute window ends"
+        "the record does not match what the patient proved (its hash does not give enrolment {0}'s delivery tag) — dispute it with `medchain research dispute --enrolment {0}` before the dispute window ends"
     )]
     DeliveryMismatch(EnrolmentId),
     /// The patient has no enrolment in the study.
