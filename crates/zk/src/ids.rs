@@ -9,9 +9,9 @@
 use crate::codec::{FIELD_BYTES, fr_from_slice, fr_to_bytes};
 use crate::error::Result;
 use crate::poseidon::{
-    Fr, hash, hash_to_field, tag_delivery, tag_exclusivity, tag_nullifier_key, tag_study,
+    Fr, hash, hash_to_field, tag_delivery, tag_delivery_key, tag_exclusivity, tag_nullifier_key,
+    tag_study,
 };
-use ark_ff::PrimeField;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 macro_rules! field_value {
@@ -90,13 +90,19 @@ field_value!(
 );
 
 field_value!(
-    /// `Poseidon(TAG_DELIVERY, h, binding)` with `h` the field reduction of the released
-    /// record's SHA-256 ([`delivery_tag`]): what the researcher who decrypts the delivered bundle
-    /// recomputes to check it is the record the proof is about. Whoever knows the bundle's
-    /// SHA-256 can recompute it too, and a release's hEMR is public on chain: the tag links the
-    /// enrolment to its release (a known flaw, see the crate README).
+    /// `Poseidon(TAG_DELIVERY, h, k, binding)` with `h` the field reduction of the released
+    /// record's SHA-256 and `k` the enrolment's [`DeliveryKey`] ([`delivery_tag`]): what the
+    /// researcher who decrypts the delivered bundle recomputes to check it is the record the
+    /// proof is about. Without `k` it cannot be recomputed, even by whoever knows the public hEMR.
     DeliveryTag,
     "delivery tag"
+);
+field_value!(
+    /// `k = Poseidon(TAG_DKEY, s, binding)`: the per-enrolment key the patient ships to the
+    /// researcher with the bundle ([`PatientSecret::delivery_key`]), so that only the researcher
+    /// can check the delivery tag.
+    DeliveryKey,
+    "delivery key"
 );
 
 /// Maps a study id (e.g. the publishing transaction's id) into the field.
@@ -110,14 +116,21 @@ pub fn binding_of(digest: &[u8; 32]) -> Binding {
 }
 
 /// The delivery tag of the record whose bundle hashes (SHA-256) to `record_hash`, delivered in
-/// the enrolment bound to `binding`: a researcher computes it from the bundle it decrypted and
-/// compares it with the enrolment's proven [`DeliveryTag`].
+/// the enrolment bound to `binding` with delivery key `key`: a researcher computes it from the
+/// bundle it decrypted and the key that came with it, and compares it with the enrolment's
+/// proven [`DeliveryTag`].
 ///
-/// A [`Binding`] is always canonical when it comes from [`binding_of`]; a non-canonical one is
-/// reduced here, and a statement carrying it is refused by [`crate::verify`] anyway.
-pub fn delivery_tag(record_hash: &[u8; 32], binding: Binding) -> DeliveryTag {
-    let binding = Fr::from_le_bytes_mod_order(&binding.0);
-    DeliveryTag::from_field(delivery_hash(record_hash_field(record_hash), binding))
+/// Refuses a non-canonical key or binding (32 bytes ≥ the modulus).
+pub fn delivery_tag(
+    record_hash: &[u8; 32],
+    key: &DeliveryKey,
+    binding: Binding,
+) -> Result<DeliveryTag> {
+    Ok(DeliveryTag::from_field(delivery_hash(
+        record_hash_field(record_hash),
+        key.field()?,
+        binding.field()?,
+    )))
 }
 
 /// `h`: a released record's SHA-256 (hEMR) reduced into the field (the crate's SHA-256 based
@@ -170,6 +183,15 @@ impl PatientSecret {
         )))
     }
 
+    /// `k = Poseidon(TAG_DKEY, s, binding)`: the key to send the researcher with the bundle of
+    /// the enrolment bound to `binding`.
+    pub fn delivery_key(&self, binding: Binding) -> Result<DeliveryKey> {
+        Ok(DeliveryKey::from_field(delivery_key_hash(
+            self.0,
+            binding.field()?,
+        )))
+    }
+
     pub(crate) fn field(&self) -> Fr {
         self.0
     }
@@ -185,8 +207,12 @@ pub(crate) fn nullifier_hash(secret: Fr, study: Fr) -> Fr {
     hash(&[tag_study(), secret, study])
 }
 
-pub(crate) fn delivery_hash(record_hash: Fr, binding: Fr) -> Fr {
-    hash(&[tag_delivery(), record_hash, binding])
+pub(crate) fn delivery_key_hash(secret: Fr, binding: Fr) -> Fr {
+    hash(&[tag_delivery_key(), secret, binding])
+}
+
+pub(crate) fn delivery_hash(record_hash: Fr, key: Fr, binding: Fr) -> Fr {
+    hash(&[tag_delivery(), record_hash, key, binding])
 }
 
 pub(crate) fn exclusivity_hash(secret: Fr, commitment: Fr) -> Fr {

@@ -61,7 +61,9 @@
 //! assert!(verify(&vk, &expected, &Proof::from_bytes(&proof.to_bytes())?)?);
 //!
 //! // Researcher: the bundle it decrypted is the one the proof is about.
-//! assert_eq!(delivery_tag(&bundle_hash, binding), statement.delivery);
+//! // (the patient sends it the delivery key with the bundle)
+//! let key = secret.delivery_key(binding)?;
+//! assert_eq!(delivery_tag(&bundle_hash, &key, binding)?, statement.delivery);
 //! # Ok(())
 //! # }
 //! ```
@@ -86,8 +88,8 @@ pub use codec::FIELD_BYTES;
 pub use error::{Result, ZkError};
 pub use fhir::record_from_bundle;
 pub use ids::{
-    AccumulatorRoot, Binding, Commitment, DeliveryTag, ExclusivityNullifier, Nullifier,
-    NullifierKey, PatientSecret, StudyTag, binding_of, delivery_tag, study_tag,
+    AccumulatorRoot, Binding, Commitment, DeliveryKey, DeliveryTag, ExclusivityNullifier,
+    Nullifier, NullifierKey, PatientSecret, StudyTag, binding_of, delivery_tag, study_tag,
 };
 pub use poseidon::poseidon_config;
 pub use predicate::{Clause, Exclusion, Predicate, PredicateDigest};

@@ -67,9 +67,14 @@ pub(crate) fn tag_exclusivity() -> Fr {
     tag(b"medchain/zk/exclusivity/v1")
 }
 
-/// Domain tag of delivery tags: `H(TAG_DELIVERY, h, binding)`.
+/// Domain tag of delivery tags: `H(TAG_DELIVERY, h, k, binding)`.
 pub(crate) fn tag_delivery() -> Fr {
     tag(b"medchain/zk/delivery/v1")
+}
+
+/// Domain tag of delivery keys: `k = H(TAG_DKEY, s, binding)`.
+pub(crate) fn tag_delivery_key() -> Fr {
+    tag(b"medchain/zk/delivery-key/v1")
 }
 
 /// A label as a field element: its bytes read little-endian (every label is < 32 bytes, so
@@ -182,6 +187,7 @@ mod tests {
             tag_study(),
             tag_exclusivity(),
             tag_delivery(),
+            tag_delivery_key(),
         ];
         for (i, a) in tags.iter().enumerate() {
             assert!(tags[i + 1..].iter().all(|b| a != b));

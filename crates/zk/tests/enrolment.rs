@@ -175,21 +175,28 @@ fn the_researcher_checks_the_delivered_bundle_against_the_proven_delivery_tag() 
         ledger.openings[0].record_hash(),
         <[u8; 32]>::from(Sha256::digest(&ledger.bundles[0]))
     );
-    // The bundle the proof is about: the researcher's recomputation matches.
+    // The bundle the proof is about, with the key the patient sent: the recomputation matches.
+    let key = secret().delivery_key(statement.binding).expect("canonical");
     let delivered: [u8; 32] = Sha256::digest(&ledger.bundles[0]).into();
     assert_eq!(
-        delivery_tag(&delivered, statement.binding),
+        delivery_tag(&delivered, &key, statement.binding).expect("canonical"),
         statement.delivery
     );
     // Another patient's bundle (or any other bytes) does not.
     let swapped: [u8; 32] = Sha256::digest(&ledger.bundles[1]).into();
     assert_ne!(
-        delivery_tag(&swapped, statement.binding),
+        delivery_tag(&swapped, &key, statement.binding).expect("canonical"),
         statement.delivery
     );
+    // An observer who knows every release's public hEMR but not the key cannot find the record.
+    let guess = DeliveryKey::from_bytes(&[0; 32]).expect("canonical");
+    assert!(ledger.bundles.iter().all(|b| {
+        delivery_tag(&Sha256::digest(b).into(), &guess, statement.binding).expect("canonical")
+            != statement.delivery
+    }));
     // Nor can the prover claim another bundle's tag: the proof no longer verifies.
     let mut claimed = *statement;
-    claimed.delivery = delivery_tag(&swapped, statement.binding);
+    claimed.delivery = delivery_tag(&swapped, &key, statement.binding).expect("canonical");
     assert!(!verify(&keys().1, &claimed, proof).expect("canonical"));
 }
 

@@ -16,9 +16,10 @@
 //!    outside the interval;
 //! 6. the AND over groups of the OR over each group's slots is **true** (enforced, not output):
 //!    a record that fails the predicate has no proof at all;
-//! 7. `delivery = H(TAG_DELIVERY, h, binding)`: the released bundle the enrolment must deliver
-//!    (its SHA-256 reduced to `h`), bound to this enrolment; this also makes the proof depend on
-//!    `binding`.
+//! 7. `k = H(TAG_DKEY, s, binding)` and `delivery = H(TAG_DELIVERY, h, k, binding)`: the released
+//!    bundle the enrolment must deliver (its SHA-256 reduced to `h`), bound to this enrolment and
+//!    checkable only with `k`, which the patient gives the researcher (the bundle's hEMR is
+//!    public, so without `k` anyone could link the enrolment to the release).
 //!
 //! Values are 64-bit and indices 32-bit unsigned (bit decompositions), so comparisons cannot wrap
 //! around the field (see [`clause`]).
@@ -27,10 +28,13 @@ mod clause;
 
 use crate::accumulator::MembershipPath;
 use crate::error::{Result, ZkError};
-use crate::ids::{Binding, StudyTag, delivery_hash, exclusivity_hash, nullifier_hash};
+use crate::ids::{
+    Binding, StudyTag, delivery_hash, delivery_key_hash, exclusivity_hash, nullifier_hash,
+};
 use crate::poseidon::{
     AttributeTreeConfig, AttributeTreeConfigVar, Fr, hash, poseidon_config, tag_delivery,
-    tag_exclusivity, tag_leaf, tag_nullifier_key, tag_predicate, tag_record, tag_study,
+    tag_delivery_key, tag_exclusivity, tag_leaf, tag_nullifier_key, tag_predicate, tag_record,
+    tag_study,
 };
 use crate::predicate::Predicate;
 use crate::predicate::slots::{self, ClauseSlot, ExclusionSlot};
@@ -287,7 +291,11 @@ impl EnrolmentCircuit {
                 binding,
                 nullifier: nullifier_hash(secret, study),
                 exclusivity: exclusivity_hash(secret, commitment),
-                delivery: delivery_hash(opening.record_hash_field(), binding),
+                delivery: delivery_hash(
+                    opening.record_hash_field(),
+                    delivery_key_hash(secret, binding),
+                    binding,
+                ),
             },
             private: PrivateInputs {
                 schema_tag: digest_tag,
@@ -352,14 +360,26 @@ impl ConstraintSynthesizer<Fr> for EnrolmentCircuit {
             .enforce_equal(&nullifier)?;
         hash_var(
             &cs,
-            &[FpVar::constant(tag_exclusivity()), secret, commitment],
+            &[
+                FpVar::constant(tag_exclusivity()),
+                secret.clone(),
+                commitment,
+            ],
         )?
         .enforce_equal(&exclusivity)?;
 
-        // 7. The delivery tag: the bundle in `C`, bound to this enrolment.
+        // 7. The delivery tag: the bundle in `C`, bound to this enrolment, keyed by `k`.
+        let key = hash_var(
+            &cs,
+            &[
+                FpVar::constant(tag_delivery_key()),
+                secret.clone(),
+                binding.clone(),
+            ],
+        )?;
         hash_var(
             &cs,
-            &[FpVar::constant(tag_delivery()), record_hash, binding],
+            &[FpVar::constant(tag_delivery()), record_hash, key, binding],
         )?
         .enforce_equal(&delivery)?;
 

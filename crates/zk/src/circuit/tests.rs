@@ -141,7 +141,9 @@ fn honest_assignments_satisfy_the_circuit_with_the_native_public_inputs() {
     );
     assert_eq!(
         Ok(public.delivery),
-        delivery_tag(&RECORD_HASH, binding_of(&[2; 32])).field(),
+        delivery_tag(&RECORD_HASH, &key(2), binding_of(&[2; 32]))
+            .expect("canonical")
+            .field(),
         "a researcher recomputes the circuit's delivery tag from the bundle's SHA-256"
     );
     assert_eq!(
@@ -153,9 +155,22 @@ fn honest_assignments_satisfy_the_circuit_with_the_native_public_inputs() {
 
 #[test]
 fn the_delivery_tag_is_that_of_the_committed_bundle_and_this_binding() {
-    let other_bundle = delivery_tag(&[0xb6; 32], binding_of(&[2; 32]));
-    let other_binding = delivery_tag(&RECORD_HASH, binding_of(&[3; 32]));
-    for claimed in [other_bundle, other_binding] {
+    let binding = binding_of(&[2; 32]);
+    let other_bundle = delivery_tag(&[0xb6; 32], &key(2), binding).expect("canonical");
+    let other_binding =
+        delivery_tag(&RECORD_HASH, &key(3), binding_of(&[3; 32])).expect("canonical");
+    // Without the patient's key (e.g. an observer who knows the public hEMR): another tag.
+    let observer = delivery_tag(
+        &RECORD_HASH,
+        &crate::ids::DeliveryKey::from_bytes(&[0; 32]).expect("canonical"),
+        binding,
+    )
+    .expect("canonical");
+    assert_ne!(
+        observer,
+        delivery_tag(&RECORD_HASH, &key(2), binding).expect("canonical")
+    );
+    for claimed in [other_bundle, other_binding, observer] {
         let mut circuit = honest();
         circuit.public.delivery = claimed.field().expect("canonical");
         assert!(!satisfied(circuit), "delivery tag {claimed}");
@@ -169,6 +184,13 @@ fn the_delivery_tag_is_that_of_the_committed_bundle_and_this_binding() {
     let mut circuit = honest();
     circuit.public.binding = binding_of(&[3; 32]).field().expect("canonical");
     assert!(!satisfied(circuit), "another binding");
+}
+
+/// The patient's delivery key for the binding `binding_of(&[byte; 32])`.
+fn key(byte: u8) -> crate::ids::DeliveryKey {
+    secret()
+        .delivery_key(binding_of(&[byte; 32]))
+        .expect("canonical")
 }
 
 #[test]
