@@ -228,7 +228,10 @@ pub fn enrol_delivering(
     let one_time = derive::enrolment_key(chain_key, &study_id);
     let payee = address_of(&one_time);
     let keys = derive::study_keys(chain_key, &study_id);
-    let encrypted = EncryptedRecord::encrypt(&keys.delegating_public(), request.bundle)?;
+    // The researcher needs the delivery key to check the proven delivery tag; it travels
+    // encrypted with the bundle, so no chain observer can recompute the tag from the public hEMR.
+    let delivered = delivery_payload(&secret.delivery_key(study_tag)?, request.bundle);
+    let encrypted = EncryptedRecord::encrypt(&keys.delegating_public(), &delivered)?;
     let ciphertext_hash = ContentHash(Hash32::from(encrypted.hash()));
     let (delegating, verifying) = (keys.delegating_public(), keys.verifying_public());
     let binding = zk::binding_of(&medchain_types::research::enrolment_binding(
@@ -363,6 +366,16 @@ fn proving_key(client: &Client, study: &Study, bytes: &[u8]) -> Result<ProvingKe
         expected: circuit.proving_key_digest,
         error,
     })
+}
+
+/// What is encrypted for the researcher: the enrolment's delivery key `k` (32 bytes), then the
+/// bundle. `k = Poseidon(s, study)` lets the researcher check the delivery tag; it reveals
+/// nothing about the patient's secret `s`.
+fn delivery_payload(key: &zk::DeliveryKey, bundle: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut payload = zeroize::Zeroizing::new(Vec::with_capacity(32 + bundle.len()));
+    payload.extend_from_slice(&key.to_bytes());
+    payload.extend_from_slice(bundle);
+    payload
 }
 
 #[cfg(test)]

@@ -208,8 +208,8 @@ pub fn read(
             failed,
         });
     }
-    let plaintext = key.open(&record, &cfrags, &delegating, &verifying, study.threshold)?;
-    check_delivery(enrolment_id, &enrolment, &plaintext)?;
+    let opened = key.open(&record, &cfrags, &delegating, &verifying, study.threshold)?;
+    let plaintext = check_delivery(enrolment_id, &enrolment, &opened)?;
     Ok(ReadRecord {
         plaintext,
         used,
@@ -217,25 +217,31 @@ pub fn read(
     })
 }
 
-/// Whether `plaintext` is the record the enrolment's proof is about: the delivery tag of its
-/// SHA-256 (hEMR, which the hospital put in the attested commitment) under the enrolment's
-/// binding (its payee and keys) must be the proven one.
+/// Checks what the proxies delivered — the patient's delivery key `k` (32 bytes), then the
+/// bundle — and returns the bundle if it is the record the enrolment's proof is about: the
+/// delivery tag of its SHA-256 (hEMR, which the hospital put in the attested commitment) under
+/// `k` and the enrolment's binding (its payee and keys) must be the proven one. Without `k`
+/// nobody can recompute the tag, so the public hEMR does not link the enrolment to its release.
 pub fn check_delivery(
     id: &EnrolmentId,
     enrolment: &Enrolment,
-    plaintext: &[u8],
-) -> Result<(), ResearchError> {
+    delivered: &[u8],
+) -> Result<Vec<u8>, ResearchError> {
+    let mismatch = || ResearchError::DeliveryMismatch(*id);
+    let (key, bundle) = delivered.split_at_checked(32).ok_or_else(mismatch)?;
+    let key = zk::DeliveryKey::from_bytes(key).map_err(|_| mismatch())?;
     let binding = zk::binding_of(&enrolment_binding(
         &enrolment.payee,
         &enrolment.delegating_key.0,
         &enrolment.verifying_key.0,
         &enrolment.ciphertext_hash,
     ));
-    let tag = zk::delivery_tag(&ContentHash::of(plaintext).0.0, binding);
+    let tag =
+        zk::delivery_tag(&ContentHash::of(bundle).0.0, &key, binding).map_err(|_| mismatch())?;
     if Hash32::from(tag.0) != enrolment.delivery {
-        return Err(ResearchError::DeliveryMismatch(*id));
+        return Err(mismatch());
     }
-    Ok(())
+    Ok(bundle.to_vec())
 }
 
 /// Confirms that an enrolment's record matched its delivery tag (`research.acknowledge`):

@@ -126,11 +126,26 @@ fn the_whole_flow_pays_an_advance_then_the_rest_once_acknowledged_or_unchallenge
         recorded.verifying_key.as_slice(),
         &recorded.ciphertext_hash,
     );
-    let expected = zk::delivery_tag(&patient.opening.record_hash(), zk::binding_of(&binding));
+    let key = patient
+        .secret
+        .delivery_key(zk::study_tag(
+            &<[u8; 32]>::try_from(study_id.as_bytes()).expect("32 bytes"),
+        ))
+        .expect("canonical");
+    let expected = zk::delivery_tag(
+        &patient.opening.record_hash(),
+        &key,
+        zk::binding_of(&binding),
+    )
+    .expect("canonical");
     assert_eq!(recorded.delivery, Hash32::from(expected.to_bytes()));
     assert_ne!(
         recorded.delivery,
-        Hash32::from(zk::delivery_tag(&[0; 32], zk::binding_of(&binding)).to_bytes())
+        Hash32::from(
+            zk::delivery_tag(&[0; 32], &key, zk::binding_of(&binding))
+                .expect("canonical")
+                .to_bytes()
+        )
     );
     assert_eq!(
         market.world.list(&keys::study_enrolments(&study_id).list),

@@ -98,7 +98,7 @@ field_value!(
     "delivery tag"
 );
 field_value!(
-    /// `k = Poseidon(TAG_DKEY, s, binding)`: the per-enrolment key the patient ships to the
+    /// `k = Poseidon(TAG_DKEY, s, study)`: the per-enrolment key the patient ships to the
     /// researcher with the bundle ([`PatientSecret::delivery_key`]), so that only the researcher
     /// can check the delivery tag.
     DeliveryKey,
@@ -183,12 +183,14 @@ impl PatientSecret {
         )))
     }
 
-    /// `k = Poseidon(TAG_DKEY, s, binding)`: the key to send the researcher with the bundle of
-    /// the enrolment bound to `binding`.
-    pub fn delivery_key(&self, binding: Binding) -> Result<DeliveryKey> {
+    /// `k = Poseidon(TAG_DKEY, s, study)`: the key to send the researcher with the bundle of
+    /// the enrolment in `study`. It depends on the study, not on the binding, because the
+    /// binding covers the ciphertext's hash and the ciphertext carries `k`; one enrolment per
+    /// patient and study (the nullifier) makes it per enrolment all the same.
+    pub fn delivery_key(&self, study: StudyTag) -> Result<DeliveryKey> {
         Ok(DeliveryKey::from_field(delivery_key_hash(
             self.0,
-            binding.field()?,
+            study.field()?,
         )))
     }
 
@@ -207,8 +209,8 @@ pub(crate) fn nullifier_hash(secret: Fr, study: Fr) -> Fr {
     hash(&[tag_study(), secret, study])
 }
 
-pub(crate) fn delivery_key_hash(secret: Fr, binding: Fr) -> Fr {
-    hash(&[tag_delivery_key(), secret, binding])
+pub(crate) fn delivery_key_hash(secret: Fr, study: Fr) -> Fr {
+    hash(&[tag_delivery_key(), secret, study])
 }
 
 pub(crate) fn delivery_hash(record_hash: Fr, key: Fr, binding: Fr) -> Fr {

@@ -62,7 +62,7 @@
 //!
 //! // Researcher: the bundle it decrypted is the one the proof is about.
 //! // (the patient sends it the delivery key with the bundle)
-//! let key = secret.delivery_key(binding)?;
+//! let key = secret.delivery_key(study)?;
 //! assert_eq!(delivery_tag(&bundle_hash, &key, binding)?, statement.delivery);
 //! # Ok(())
 //! # }

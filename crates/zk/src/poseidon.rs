@@ -72,7 +72,7 @@ pub(crate) fn tag_delivery() -> Fr {
     tag(b"medchain/zk/delivery/v1")
 }
 
-/// Domain tag of delivery keys: `k = H(TAG_DKEY, s, binding)`.
+/// Domain tag of delivery keys: `k = H(TAG_DKEY, s, study)`.
 pub(crate) fn tag_delivery_key() -> Fr {
     tag(b"medchain/zk/delivery-key/v1")
 }

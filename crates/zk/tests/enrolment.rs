@@ -176,7 +176,7 @@ fn the_researcher_checks_the_delivered_bundle_against_the_proven_delivery_tag() 
         <[u8; 32]>::from(Sha256::digest(&ledger.bundles[0]))
     );
     // The bundle the proof is about, with the key the patient sent: the recomputation matches.
-    let key = secret().delivery_key(statement.binding).expect("canonical");
+    let key = secret().delivery_key(statement.study).expect("canonical");
     let delivered: [u8; 32] = Sha256::digest(&ledger.bundles[0]).into();
     assert_eq!(
         delivery_tag(&delivered, &key, statement.binding).expect("canonical"),

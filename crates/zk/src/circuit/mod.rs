@@ -16,7 +16,7 @@
 //!    outside the interval;
 //! 6. the AND over groups of the OR over each group's slots is **true** (enforced, not output):
 //!    a record that fails the predicate has no proof at all;
-//! 7. `k = H(TAG_DKEY, s, binding)` and `delivery = H(TAG_DELIVERY, h, k, binding)`: the released
+//! 7. `k = H(TAG_DKEY, s, study)` and `delivery = H(TAG_DELIVERY, h, k, binding)`: the released
 //!    bundle the enrolment must deliver (its SHA-256 reduced to `h`), bound to this enrolment and
 //!    checkable only with `k`, which the patient gives the researcher (the bundle's hEMR is
 //!    public, so without `k` anyone could link the enrolment to the release).
@@ -293,7 +293,7 @@ impl EnrolmentCircuit {
                 exclusivity: exclusivity_hash(secret, commitment),
                 delivery: delivery_hash(
                     opening.record_hash_field(),
-                    delivery_key_hash(secret, binding),
+                    delivery_key_hash(secret, study),
                     binding,
                 ),
             },
@@ -356,8 +356,11 @@ impl ConstraintSynthesizer<Fr> for EnrolmentCircuit {
         enforce_membership(&cs, &commitment, &private.path, &root)?;
 
         // 3. Nullifiers.
-        hash_var(&cs, &[FpVar::constant(tag_study()), secret.clone(), study])?
-            .enforce_equal(&nullifier)?;
+        hash_var(
+            &cs,
+            &[FpVar::constant(tag_study()), secret.clone(), study.clone()],
+        )?
+        .enforce_equal(&nullifier)?;
         hash_var(
             &cs,
             &[
@@ -374,7 +377,7 @@ impl ConstraintSynthesizer<Fr> for EnrolmentCircuit {
             &[
                 FpVar::constant(tag_delivery_key()),
                 secret.clone(),
-                binding.clone(),
+                study.clone(),
             ],
         )?;
         hash_var(

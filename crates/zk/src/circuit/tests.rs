@@ -141,7 +141,7 @@ fn honest_assignments_satisfy_the_circuit_with_the_native_public_inputs() {
     );
     assert_eq!(
         Ok(public.delivery),
-        delivery_tag(&RECORD_HASH, &key(2), binding_of(&[2; 32]))
+        delivery_tag(&RECORD_HASH, &key(1), binding_of(&[2; 32]))
             .expect("canonical")
             .field(),
         "a researcher recomputes the circuit's delivery tag from the bundle's SHA-256"
@@ -156,7 +156,7 @@ fn honest_assignments_satisfy_the_circuit_with_the_native_public_inputs() {
 #[test]
 fn the_delivery_tag_is_that_of_the_committed_bundle_and_this_binding() {
     let binding = binding_of(&[2; 32]);
-    let other_bundle = delivery_tag(&[0xb6; 32], &key(2), binding).expect("canonical");
+    let other_bundle = delivery_tag(&[0xb6; 32], &key(1), binding).expect("canonical");
     let other_binding =
         delivery_tag(&RECORD_HASH, &key(3), binding_of(&[3; 32])).expect("canonical");
     // Without the patient's key (e.g. an observer who knows the public hEMR): another tag.
@@ -168,7 +168,7 @@ fn the_delivery_tag_is_that_of_the_committed_bundle_and_this_binding() {
     .expect("canonical");
     assert_ne!(
         observer,
-        delivery_tag(&RECORD_HASH, &key(2), binding).expect("canonical")
+        delivery_tag(&RECORD_HASH, &key(1), binding).expect("canonical")
     );
     for claimed in [other_bundle, other_binding, observer] {
         let mut circuit = honest();
@@ -186,10 +186,10 @@ fn the_delivery_tag_is_that_of_the_committed_bundle_and_this_binding() {
     assert!(!satisfied(circuit), "another binding");
 }
 
-/// The patient's delivery key for the binding `binding_of(&[byte; 32])`.
+/// The patient's delivery key for the study `study_tag(&[byte; 32])`.
 fn key(byte: u8) -> crate::ids::DeliveryKey {
     secret()
-        .delivery_key(binding_of(&[byte; 32]))
+        .delivery_key(crate::ids::study_tag(&[byte; 32]))
         .expect("canonical")
 }
 
