@@ -245,6 +245,7 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
             })
             .collect(),
         tokens,
+        med: None,
     };
     genesis
         .validate()

@@ -63,6 +63,7 @@ pub fn chain() -> &'static Chain {
                 })
                 .collect(),
             tokens: None,
+            med: None,
         };
         let light = LightClient::new(genesis.clone()).expect("the fixture genesis is valid");
         let block_zero = medchain_client::genesis_header(&genesis).expect("genesis header");

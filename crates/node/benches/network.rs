@@ -183,6 +183,7 @@ fn network(
             })
             .collect(),
         tokens: tokens(fees, workload, people, &validators),
+        med: None,
     };
     let p2p: Vec<SocketAddr> = (0..VALIDATORS).map(|_| free_port()).collect();
     let peers: Vec<PeerConfig> = keys

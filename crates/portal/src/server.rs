@@ -396,6 +396,7 @@ mod tests {
                 public_key: address_of(&validator),
             }],
             tokens: None,
+            med: None,
         };
         App::for_tests(
             Client::new(

@@ -72,6 +72,7 @@ pub fn genesis_document() -> Genesis {
             public_key: address(validator_seed(0)),
         }],
         tokens: None,
+        med: None,
     }
 }
 
@@ -120,6 +121,7 @@ pub fn token_genesis() -> Genesis {
                 funded(address(validator_seed(0)), 1_000_000, vec![]),
             ],
         }),
+        med: None,
         ..genesis_document()
     }
 }

@@ -35,6 +35,10 @@ pub struct Genesis {
     /// keep their genesis digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<TokenGenesis>,
+    /// The MED proof-of-work chain (S3-dual). Absent: no MED chain, and SUP blocks checkpoint
+    /// nothing; absent from the JSON and the digest then, like `tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub med: Option<crate::med::MedParams>,
 }
 
 /// The token economy's parameters and the initial supply.
@@ -336,6 +340,11 @@ impl Write for Genesis {
         if let Some(tokens) = &self.tokens {
             tokens.write(buf);
         }
+        // Tagged, so a digest with MED parameters can never equal one with other tokens.
+        if let Some(med) = &self.med {
+            b"med".write(buf);
+            med.write(buf);
+        }
     }
 }
 
@@ -445,6 +454,7 @@ mod tests {
                 },
             ],
             tokens: None,
+            med: None,
         }
     }
 
@@ -489,6 +499,7 @@ mod tests {
                     },
                 ],
             }),
+            med: None,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod evidence;
 mod genesis;
 mod ids;
 pub mod keyfile;
+pub mod med;
 mod payload;
 mod receipt;
 pub mod research;

@@ -46,6 +46,7 @@ pub fn genesis() -> Genesis {
             })
             .collect(),
         tokens: None,
+        med: None,
     }
 }
 
@@ -58,6 +59,7 @@ pub fn token_genesis(epoch_length: u64) -> Genesis {
     tokens.staking.epoch_length = epoch_length;
     Genesis {
         tokens: Some(tokens),
+        med: None,
         ..genesis()
     }
 }

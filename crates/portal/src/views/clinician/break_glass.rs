@@ -682,6 +682,7 @@ mod tests {
                     public_key: testkit::address(1),
                 }],
                 tokens: None,
+                med: None,
             };
             let chain = Client::new(
                 NodeClient::new(&node.url()).unwrap(),
