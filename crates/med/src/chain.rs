@@ -565,3 +565,413 @@ fn check_body(body: &MblockBody) -> Result<(), MedError> {
 fn height_index(height: u64) -> usize {
     usize::try_from(height).unwrap_or(usize::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pow::{meets_difficulty, mine};
+    use medchain_types::ContentHash;
+
+    const GENESIS_MS: u64 = 1_000_000;
+    const INTERVAL_MS: u64 = 1_000;
+
+    fn params() -> MedParams {
+        MedParams {
+            target_interval_ms: INTERVAL_MS,
+            initial_difficulty: 16,
+            min_difficulty: 4,
+            retarget_window: 8,
+        }
+    }
+
+    fn chain_id() -> ChainId {
+        ChainId::new("medchain-test").unwrap()
+    }
+
+    fn open(store: MedStore) -> MedChain {
+        MedChain::open(store, chain_id(), GENESIS_MS, params()).unwrap()
+    }
+
+    fn fresh() -> MedChain {
+        open(MedStore::in_memory().unwrap())
+    }
+
+    fn release(n: u64) -> TxMr {
+        TxMr {
+            doctor: Address::from_bytes([1; 32]),
+            patient: Address::from_bytes([2; 32]),
+            record_hash: ContentHash::of(&n.to_be_bytes()),
+            issued_at_ms: n,
+        }
+    }
+
+    fn record(n: u64) -> RecordId {
+        release(n).record_id(&chain_id())
+    }
+
+    /// The body of one hospital batch of `releases` (empty: no batch, no signature).
+    fn body(releases: &[u64]) -> MblockBody {
+        let batches: Vec<HospitalBatch> = (!releases.is_empty())
+            .then(|| HospitalBatch {
+                hospital: Address::from_bytes([3; 32]),
+                txs: releases.iter().copied().map(release).collect(),
+            })
+            .into_iter()
+            .collect();
+        let signature = (!batches.is_empty()).then_some(BlsSignature([7; BlsSignature::LEN]));
+        MblockBody { batches, signature }
+    }
+
+    /// An Mblock of `releases` mined by `miner` on `chain`'s best tip, one interval after it.
+    fn mined(chain: &MedChain, miner: u8, releases: &[u64]) -> Mblock {
+        let body = body(releases);
+        let now_ms = chain.best().timestamp_ms + INTERVAL_MS;
+        let header = chain.template(
+            Address::from_bytes([miner; 32]),
+            body.batches.clone(),
+            body.signature,
+            now_ms,
+        );
+        Mblock {
+            header: remined(header),
+            body,
+        }
+    }
+
+    fn remined(mut header: MblockHeader) -> MblockHeader {
+        header.nonce = 0;
+        assert!(mine(&mut header, u64::MAX));
+        header
+    }
+
+    fn now(chain: &MedChain) -> u64 {
+        chain.best().timestamp_ms + INTERVAL_MS
+    }
+
+    /// Mines and inserts `n` empty Mblocks by `miner`; their hashes.
+    fn extend(chain: &mut MedChain, miner: u8, n: usize) -> Vec<Hash32> {
+        (0..n)
+            .map(|_| {
+                let block = mined(chain, miner, &[]);
+                let now_ms = now(chain);
+                chain.insert(block, now_ms).unwrap().hash
+            })
+            .collect()
+    }
+
+    /// Copies the Mblocks `hashes` from `from` into `to`; whether each became the best tip.
+    fn relay(from: &MedChain, to: &mut MedChain, hashes: &[Hash32]) -> Vec<bool> {
+        hashes
+            .iter()
+            .map(|hash| {
+                let block = from.block(hash).unwrap().unwrap();
+                let now_ms = block.header.timestamp_ms;
+                to.insert(block, now_ms).unwrap().new_best
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mined_blocks_extend_the_best_chain() {
+        let mut chain = fresh();
+        let genesis = chain.genesis_hash();
+        let hashes = extend(&mut chain, 1, 3);
+        assert_eq!(chain.best_hash(), hashes[2]);
+        assert_eq!(chain.best().height, 3);
+        let headers = chain.headers(0, 10);
+        assert_eq!(headers.len(), 4);
+        assert_eq!(headers[0].hash(), genesis);
+        assert_eq!(chain.headers(2, 1)[0].hash(), hashes[1]);
+        assert!(chain.headers(9, 10).is_empty());
+        assert_eq!(chain.window(&hashes[2]).len(), 4);
+        assert!(chain.window(&Hash32::from([9; 32])).is_empty());
+        let again = chain.block(&hashes[1]).unwrap().unwrap();
+        assert!(matches!(
+            chain.insert(again, now(&chain)),
+            Err(MedError::AlreadyKnown(hash)) if hash == hashes[1]
+        ));
+        assert_eq!(
+            chain.block(&genesis).unwrap().unwrap().header.hash(),
+            genesis
+        );
+    }
+
+    #[test]
+    fn refused_blocks_are_typed_and_change_nothing() {
+        let mut chain = fresh();
+        extend(&mut chain, 1, 2);
+        let before = (chain.best_hash(), chain.headers(0, 100));
+        let now_ms = now(&chain);
+        let good = mined(&chain, 1, &[1]);
+
+        let mut bad_pow = good.clone();
+        while meets_difficulty(&bad_pow.header.hash(), bad_pow.header.difficulty) {
+            bad_pow.header.nonce += 1;
+        }
+        let with_header = |change: &dyn Fn(&mut MblockHeader)| {
+            let mut block = good.clone();
+            change(&mut block.header);
+            block.header = remined(block.header);
+            block
+        };
+        let wrong_difficulty = with_header(&|header| header.difficulty *= 2);
+        let wrong_height = with_header(&|header| header.height += 1);
+        let unknown_parent = with_header(&|header| header.parent = Hash32::from([9; 32]));
+        let median = median_time_past(&chain.window(&good.header.parent));
+        let too_old = with_header(&|header| header.timestamp_ms = median);
+        let too_new = with_header(&|header| header.timestamp_ms = now_ms + MAX_FUTURE_DRIFT_MS + 1);
+        let mut other_body = good.clone();
+        other_body.body = body(&[2]);
+        let mut empty_batch = good.clone();
+        empty_batch.body.batches[0].txs.clear();
+        empty_batch.header.tx_root = tx_root(&chain_id(), empty_batch.body.txs());
+        empty_batch.header.body_hash = empty_batch.body.hash();
+        empty_batch.header = remined(empty_batch.header);
+
+        let refusals = [
+            (bad_pow, "InsufficientWork"),
+            (wrong_difficulty, "WrongDifficulty"),
+            (wrong_height, "WrongHeight"),
+            (unknown_parent, "UnknownParent"),
+            (too_old, "TimestampTooOld"),
+            (too_new, "TimestampInFuture"),
+            (other_body, "BodyMismatch"),
+            (empty_batch, "Malformed"),
+        ];
+        for (block, expected) in refusals {
+            let hash = block.header.hash();
+            let error = chain.insert(block, now_ms).unwrap_err();
+            assert!(
+                format!("{error:?}").starts_with(expected),
+                "{expected}: got {error:?}"
+            );
+            assert!(!chain.contains(&hash));
+            assert!(chain.block(&hash).unwrap().is_none());
+        }
+        assert_eq!((chain.best_hash(), chain.headers(0, 100)), before);
+        assert_eq!(chain.find_record(&record(1)), None);
+
+        let inserted = chain.insert(good, now_ms).unwrap();
+        assert!(inserted.new_best);
+        assert_eq!(chain.find_record(&record(1)), Some((inserted.hash, 0)));
+    }
+
+    #[test]
+    fn more_work_above_the_checkpoint_reorganises_and_moves_records() {
+        let mut chain = fresh();
+        let common = extend(&mut chain, 1, 1);
+        chain.set_checkpointed(common[0]).unwrap();
+        let mut rival = fresh();
+        relay(&chain, &mut rival, &common);
+
+        let ours = mined(&chain, 1, &[1]);
+        let ours = chain.insert(ours, now(&chain)).unwrap().hash;
+        let ours_tip = extend(&mut chain, 1, 1)[0];
+        let theirs = mined(&rival, 2, &[2, 1]);
+        let theirs = rival.insert(theirs, now(&rival)).unwrap().hash;
+        let theirs_rest = extend(&mut rival, 2, 2);
+        assert_eq!(chain.find_record(&record(1)), Some((ours, 0)));
+
+        // Equal work: the first seen stays best; more work takes over.
+        let became_best = relay(
+            &rival,
+            &mut chain,
+            &[theirs, theirs_rest[0], theirs_rest[1]],
+        );
+        assert_eq!(became_best, [false, false, true]);
+        assert_eq!(chain.best_hash(), theirs_rest[1]);
+        assert!(
+            chain.contains(&ours_tip),
+            "the losing fork is kept until a checkpoint"
+        );
+        assert_eq!(chain.find_record(&record(1)), Some((theirs, 1)));
+        assert_eq!(chain.find_record(&record(2)), Some((theirs, 0)));
+        let best_hashes: Vec<Hash32> = chain.headers(0, 10).iter().map(|h| h.hash()).collect();
+        assert_eq!(
+            best_hashes[1..],
+            [common[0], theirs, theirs_rest[0], theirs_rest[1]]
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_prunes_forks_and_refuses_blocks_below_it() {
+        let mut chain = fresh();
+        let ours = extend(&mut chain, 1, 3);
+        let mut rival = fresh();
+        let theirs = extend(&mut rival, 2, 5);
+        relay(&rival, &mut chain, &theirs[..4]);
+        assert_eq!(chain.best_hash(), theirs[3]);
+
+        chain.set_checkpointed(ours[1]).unwrap();
+        assert_eq!(chain.checkpointed(), ours[1]);
+        assert_eq!(
+            chain.best_hash(),
+            ours[2],
+            "the best tip descends from the checkpoint"
+        );
+        for hash in &theirs[..4] {
+            assert!(!chain.contains(hash));
+            assert!(chain.block(hash).unwrap().is_none());
+        }
+        let next = rival.block(&theirs[4]).unwrap().unwrap();
+        assert!(matches!(
+            chain.insert(next, now(&chain)),
+            Err(MedError::UnknownParent(parent)) if parent == theirs[3]
+        ));
+        let first = rival.block(&theirs[0]).unwrap().unwrap();
+        assert!(matches!(
+            chain.insert(first, now(&chain)),
+            Err(MedError::NotAfterCheckpoint { checkpointed, .. }) if checkpointed == ours[1]
+        ));
+        assert!(matches!(
+            chain.set_checkpointed(ours[0]),
+            Err(MedError::NotAfterCheckpoint { .. })
+        ));
+        assert!(matches!(
+            chain.set_checkpointed(theirs[4]),
+            Err(MedError::UnknownBlock(_))
+        ));
+        assert_eq!(chain.checkpointed(), ours[1]);
+        assert!(chain.is_checkpointed(&ours[0]) && chain.is_checkpointed(&ours[1]));
+        assert!(!chain.is_checkpointed(&ours[2]));
+        assert_eq!(chain.choose_checkpoint().hashes(), [ours[2]]);
+    }
+
+    /// S3-supervise rule (3): between branches of equal length, the smallest Merkle root wins;
+    /// rule (2) first: a longer branch wins whatever its root.
+    #[test]
+    fn the_checkpoint_is_the_longest_branch_then_the_smallest_root() {
+        let mut chain = fresh();
+        let mut rival = fresh();
+        let ours = extend(&mut chain, 1, 1)[0];
+        let theirs = extend(&mut rival, 2, 2);
+        relay(&rival, &mut chain, &theirs[..1]);
+
+        let tie = chain.choose_checkpoint();
+        let smallest = merkle_root(&[ours]).min(merkle_root(&[theirs[0]]));
+        assert_eq!(tie.root(), smallest);
+        let expected = if smallest == merkle_root(&[ours]) {
+            ours
+        } else {
+            theirs[0]
+        };
+        assert_eq!(tie.hashes(), [expected]);
+        assert_eq!(tie.branch[0].header.parent, chain.genesis_hash());
+
+        relay(&rival, &mut chain, &theirs[1..]);
+        assert_eq!(chain.choose_checkpoint().hashes(), theirs);
+    }
+
+    #[test]
+    fn a_checkpoint_holds_at_most_the_limit_and_nothing_when_nothing_is_new() {
+        let mut chain = fresh();
+        assert_eq!(chain.choose_checkpoint(), Checkpoint::default());
+        let hashes = extend(&mut chain, 1, MAX_CHECKPOINT_MBLOCKS + 1);
+        let checkpoint = chain.choose_checkpoint();
+        assert_eq!(checkpoint.hashes(), hashes[..MAX_CHECKPOINT_MBLOCKS]);
+        assert!(checkpoint.branch.iter().all(|b| b.txs_match(&chain_id())));
+        let tip = checkpoint.tip().unwrap().hash();
+        chain.set_checkpointed(tip).unwrap();
+        assert_eq!(
+            chain.choose_checkpoint().hashes(),
+            [hashes[MAX_CHECKPOINT_MBLOCKS]]
+        );
+        chain
+            .set_checkpointed(hashes[MAX_CHECKPOINT_MBLOCKS])
+            .unwrap();
+        assert_eq!(chain.choose_checkpoint(), Checkpoint::default());
+    }
+
+    #[test]
+    fn known_extensions_are_exactly_known_branches_from_the_checkpoint() {
+        let mut chain = fresh();
+        let ours = mined(&chain, 1, &[1, 2]);
+        chain.insert(ours, now(&chain)).unwrap();
+        extend(&mut chain, 1, 1);
+        let checkpoint = chain.choose_checkpoint();
+        assert_eq!(checkpoint.branch.len(), 2);
+        assert!(chain.is_known_extension(&checkpoint));
+        assert!(chain.is_known_extension(&Checkpoint::default()));
+
+        let mut other_txs = checkpoint.clone();
+        other_txs.branch[0].txs.swap(0, 1);
+        assert!(!chain.is_known_extension(&other_txs));
+        let mut not_from_checkpoint = checkpoint.clone();
+        not_from_checkpoint.branch.remove(0);
+        assert!(!chain.is_known_extension(&not_from_checkpoint));
+        let mut rival = fresh();
+        extend(&mut rival, 2, 1);
+        assert!(!chain.is_known_extension(&rival.choose_checkpoint()));
+
+        chain
+            .set_checkpointed(checkpoint.tip().unwrap().hash())
+            .unwrap();
+        assert!(
+            !chain.is_known_extension(&checkpoint),
+            "once checkpointed, the branch no longer extends the checkpoint"
+        );
+    }
+
+    #[test]
+    fn a_restart_from_disk_keeps_the_tree_the_best_tip_and_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("med.redb");
+        let mut chain = open(MedStore::open(&path).unwrap());
+        let common = extend(&mut chain, 1, 1);
+        chain.set_checkpointed(common[0]).unwrap();
+        let mut rival = fresh();
+        relay(&chain, &mut rival, &common);
+        let ours = mined(&chain, 1, &[1]);
+        chain.insert(ours, now(&chain)).unwrap();
+        extend(&mut chain, 1, 1);
+        let theirs = extend(&mut rival, 2, 2);
+        relay(&rival, &mut chain, &theirs);
+        let before = (
+            chain.best_hash(),
+            chain.checkpointed(),
+            chain.headers(0, 100),
+            chain.find_record(&record(1)),
+            chain.choose_checkpoint(),
+        );
+        assert!(before.3.is_some());
+        drop(chain);
+
+        let mut chain = open(MedStore::open(&path).unwrap());
+        let after = (
+            chain.best_hash(),
+            chain.checkpointed(),
+            chain.headers(0, 100),
+            chain.find_record(&record(1)),
+            chain.choose_checkpoint(),
+        );
+        assert_eq!(
+            after, before,
+            "same tip among equal work, checkpoint, records"
+        );
+        assert!(theirs.iter().all(|hash| chain.contains(hash)));
+        assert_eq!(
+            chain.block(&theirs[0]).unwrap(),
+            rival.block(&theirs[0]).unwrap()
+        );
+        extend(&mut chain, 1, 1);
+        drop(chain);
+
+        let other: ChainId = ChainId::new("another-chain").unwrap();
+        let reopened = MedChain::open(MedStore::open(&path).unwrap(), other, GENESIS_MS, params());
+        assert!(matches!(reopened, Err(MedError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_template_with_a_clock_behind_stays_after_median_time_past() {
+        let mut chain = fresh();
+        extend(&mut chain, 1, 3);
+        let header = chain.template(Address::from_bytes([1; 32]), Vec::new(), None, 0);
+        let median = median_time_past(&chain.window(&chain.best_hash()));
+        assert_eq!(header.timestamp_ms, median + 1);
+        let block = Mblock {
+            header: remined(header),
+            body: body(&[]),
+        };
+        chain.insert(block, 0).unwrap();
+    }
+}
