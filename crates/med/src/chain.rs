@@ -266,8 +266,7 @@ impl MedChain {
             });
         }
         let pruned = self.pruned_by(&tip);
-        let pruned_set: HashSet<Hash32> = pruned.iter().copied().collect();
-        let best = if pruned_set.contains(&self.best) {
+        let best = if pruned.contains(&self.best) {
             self.heaviest_descendant(tip, None)
         } else {
             self.best
@@ -275,9 +274,6 @@ impl MedChain {
         self.store.checkpoint(&tip, &best, &pruned)?;
         for hash in &pruned {
             self.detach(hash);
-        }
-        for node in self.nodes.values_mut() {
-            node.children.retain(|child| !pruned_set.contains(child));
         }
         let previous = self.checkpointed;
         self.checkpointed = tip;
@@ -308,11 +304,14 @@ impl MedChain {
         pruned
     }
 
-    /// Removes a pruned Mblock from memory (its records included).
+    /// Removes a pruned Mblock from memory: from its parent's children and the record index.
     fn detach(&mut self, hash: &Hash32) {
         let Some(node) = self.nodes.remove(hash) else {
             return;
         };
+        if let Some(parent) = self.nodes.get_mut(&node.header.parent) {
+            parent.children.retain(|child| child != hash);
+        }
         for tx in &node.txs {
             let id = tx.record_id(&self.chain_id);
             if let Some(places) = self.records.get_mut(&id) {
@@ -672,6 +671,12 @@ mod tests {
     }
 
     #[test]
+    fn the_tree_can_be_shared_across_tasks() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<MedChain>();
+    }
+
+    #[test]
     fn mined_blocks_extend_the_best_chain() {
         let mut chain = fresh();
         let genesis = chain.genesis_hash();
@@ -795,7 +800,8 @@ mod tests {
 
     #[test]
     fn a_checkpoint_prunes_forks_and_refuses_blocks_below_it() {
-        let mut chain = fresh();
+        let store = MedStore::in_memory().unwrap();
+        let mut chain = open(store.clone());
         let ours = extend(&mut chain, 1, 3);
         let mut rival = fresh();
         let theirs = extend(&mut rival, 2, 5);
@@ -835,6 +841,12 @@ mod tests {
         assert!(chain.is_checkpointed(&ours[0]) && chain.is_checkpointed(&ours[1]));
         assert!(!chain.is_checkpointed(&ours[2]));
         assert_eq!(chain.choose_checkpoint().hashes(), [ours[2]]);
+
+        // The pruning is durable: a restart does not bring the fork back.
+        let restarted = open(store);
+        assert_eq!(restarted.checkpointed(), ours[1]);
+        assert_eq!(restarted.best_hash(), ours[2]);
+        assert!(theirs.iter().all(|hash| !restarted.contains(hash)));
     }
 
     /// S3-supervise rule (3): between branches of equal length, the smallest Merkle root wins;
