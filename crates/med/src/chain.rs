@@ -166,11 +166,11 @@ impl MedChain {
         );
     }
 
-    /// Checks `block` and adds it to the tree: it commits to its body, extends a known
-    /// parent that descends from the newest checkpoint, keeps the body limits, passes [`check_header`], and its
-    /// timestamp is at most [`future_drift_ms`] after `now_ms`. A refused Mblock changes
-    /// nothing. The aggregate signature is NOT checked here: the caller verifies it
-    /// (`aggregate::verify_block`) before inserting.
+    /// Checks `block` and adds it to the tree: its body keeps the limits and matches the
+    /// header, it extends a known parent that descends from the newest checkpoint, passes
+    /// [`check_header`], and its timestamp is at most [`future_drift_ms`] after `now_ms`. A
+    /// refused Mblock changes nothing. The aggregate signature is NOT checked here: the caller
+    /// verifies it (`aggregate::verify_block`) before inserting.
     pub fn insert(&mut self, block: Mblock, now_ms: u64) -> Result<Inserted, MedError> {
         let hash = block.header.hash();
         if self.nodes.contains_key(&hash) {
