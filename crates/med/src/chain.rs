@@ -859,6 +859,7 @@ mod tests {
             chain.insert(first, now(&chain)),
             Err(MedError::NotAfterCheckpoint { checkpointed, .. }) if checkpointed == ours[1]
         ));
+        assert!(!chain.contains(&theirs[0]) && chain.best_hash() == ours[2]);
         assert!(matches!(
             chain.set_checkpointed(ours[0]),
             Err(MedError::NotAfterCheckpoint { .. })
