@@ -171,6 +171,9 @@ pub enum GenesisError {
     /// Epochs shorter than two blocks leave no room for a block after the election.
     #[error("the epoch length must be at least 2 blocks, it is {0}")]
     EpochTooShort(u64),
+    /// The MED chain's parameters are unusable.
+    #[error("MED parameters: {0}")]
+    Med(#[from] crate::med::MedParamsError),
     /// A token parameter out of range.
     #[error("token parameter {name} {problem}")]
     TokenParameter {
@@ -192,6 +195,9 @@ impl Genesis {
             .public_key()
             .map_err(|_| GenesisError::InvalidKey(self.regulator))?;
         self.validator_set()?;
+        if let Some(med) = &self.med {
+            med.validate()?;
+        }
         match &self.tokens {
             Some(tokens) => tokens.validate(&self.validator_keys()),
             None => Ok(()),
@@ -501,6 +507,27 @@ mod tests {
             }),
             med: None,
         }
+    }
+
+    #[test]
+    fn unusable_med_parameters_make_the_genesis_unusable() {
+        let mut genesis = with_tokens();
+        genesis.med = Some(crate::med::MedParams {
+            target_interval_ms: 3_000,
+            initial_difficulty: 20_000,
+            min_difficulty: 1_000,
+            retarget_window: 16,
+        });
+        genesis.validate().unwrap();
+        if let Some(med) = &mut genesis.med {
+            med.retarget_window = 0;
+        }
+        assert!(matches!(
+            genesis.validate(),
+            Err(GenesisError::Med(
+                crate::med::MedParamsError::RetargetWindow(0)
+            ))
+        ));
     }
 
     /// The digest of a genesis without tokens is what it was before tokens existed: SHA-256 of

@@ -2,11 +2,13 @@
 //! checkpoints the consortium (SUP) chain records of them (S3-supervise).
 //!
 //! Only data, encodings and hashes live here — the proof-of-work, fork-choice, aggregation
-//! and checkpoint rules are the `medchain-med` crate's. Decoding checks what a block's own
-//! bytes can prove: an [`Mblock`]'s transactions match its header's `tx_root` and its body
-//! matches `body_hash`; a [`CheckpointedMblock`]'s transactions match its header; a
-//! [`Checkpoint`]'s Mblocks each name the previous one as parent. So a peer cannot pair a
-//! valid header with another body.
+//! and checkpoint rules are the `medchain-med` crate's. Decoding checks the structural limits
+//! (counting releases as it reads, so it never allocates past them) and what needs no chain
+//! id: an [`Mblock`]'s body matches its header's `body_hash`, and a [`Checkpoint`]'s Mblocks
+//! each name the previous one as parent. It does NOT check `tx_root` (it depends on the chain
+//! id): [`Mblock::body_matches`] and [`CheckpointedMblock::txs_match`] do, and every consumer
+//! must call them — a decoded [`CheckpointedMblock`] may carry other releases than its header
+//! commits to.
 
 use crate::{Address, BlsSignature, ChainId, ContentHash, Hash32, RecordId, serde_hex};
 use bytes::BufMut;
@@ -30,6 +32,18 @@ pub const MAX_MBLOCK_BATCHES: usize = 64;
 pub const MAX_MBLOCK_TXS: usize = 4_096;
 /// Most Mblocks one SUP block checkpoints.
 pub const MAX_CHECKPOINT_MBLOCKS: usize = 32;
+/// Most tx_mr in one checkpoint, all its Mblocks together: what decoding a checkpoint may
+/// allocate. Two full Mblocks' worth, above what a SUP block's checkpoint bytes can hold, so it
+/// only bounds memory; the checkpoint rules stay within it too.
+pub const MAX_CHECKPOINT_TXS: usize = 2 * MAX_MBLOCK_TXS;
+/// Most Mblocks the retarget window may span: every insert and every SUP import walks it.
+pub const MAX_RETARGET_WINDOW: u64 = 2_016;
+/// How far a release's `issued_at_ms` may be from the timestamp of the Mblock that carries it,
+/// either way (one hour). It bounds the replay window: a release (or a whole signed batch)
+/// copied from an old Mblock is stale once its Mblock is an hour older than the release, so
+/// nodes need to index only the releases of the last hour's Mblocks to refuse replays; and
+/// it still leaves a hospital ample time to batch and a miner to include.
+pub const RELEASE_VALIDITY_MS: u64 = 60 * 60 * 1_000;
 
 /// The MED chain's parameters, fixed in the genesis document (absent: no MED chain, and SUP
 /// blocks checkpoint nothing).
@@ -43,6 +57,55 @@ pub struct MedParams {
     pub min_difficulty: u64,
     /// How many recent Mblocks retargeting measures the interval over.
     pub retarget_window: u64,
+}
+
+/// Why [`MedParams`] are unusable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MedParamsError {
+    /// A target interval of 0 makes every measured interval "too slow": difficulty decays to
+    /// the floor.
+    #[error("med.target_interval_ms must be at least 1")]
+    ZeroTargetInterval,
+    /// Difficulty 0 is never met: no Mblock could ever be mined.
+    #[error("med.min_difficulty must be at least 1")]
+    ZeroMinDifficulty,
+    /// The genesis difficulty must not be below the floor retargeting keeps.
+    #[error("med.initial_difficulty ({initial}) must be at least med.min_difficulty ({min})")]
+    InitialBelowMin {
+        /// `initial_difficulty`.
+        initial: u64,
+        /// `min_difficulty`.
+        min: u64,
+    },
+    /// Retargeting needs two timestamps to measure an interval, and every insert and SUP
+    /// import walks the window.
+    #[error("med.retarget_window ({0}) must be within 2..={MAX_RETARGET_WINDOW}")]
+    RetargetWindow(u64),
+}
+
+impl MedParams {
+    /// Checks the parameters are usable: a target interval of at least 1 ms,
+    /// `1 <= min_difficulty <= initial_difficulty`, and a retarget window of
+    /// `2..=`[`MAX_RETARGET_WINDOW`] Mblocks. Both the genesis document and the MED chain
+    /// refuse anything else, so MED nodes and SUP's import never disagree on degenerate values.
+    pub fn validate(&self) -> Result<(), MedParamsError> {
+        if self.target_interval_ms == 0 {
+            return Err(MedParamsError::ZeroTargetInterval);
+        }
+        if self.min_difficulty == 0 {
+            return Err(MedParamsError::ZeroMinDifficulty);
+        }
+        if self.initial_difficulty < self.min_difficulty {
+            return Err(MedParamsError::InitialBelowMin {
+                initial: self.initial_difficulty,
+                min: self.min_difficulty,
+            });
+        }
+        if !(2..=MAX_RETARGET_WINDOW).contains(&self.retarget_window) {
+            return Err(MedParamsError::RetargetWindow(self.retarget_window));
+        }
+        Ok(())
+    }
 }
 
 impl Write for MedParams {
@@ -175,14 +238,28 @@ impl EncodeSize for HospitalBatch {
     }
 }
 
+impl HospitalBatch {
+    /// Decodes a batch of at most `max_txs` releases (and at most [`MAX_BATCH_TXS`]), refusing
+    /// a longer one before reading its releases.
+    fn read_at_most(buf: &mut impl Buf, max_txs: usize) -> Result<Self, CodecError> {
+        Ok(Self {
+            hospital: Address::read(buf)?,
+            txs: read_txs(buf, 1, max_txs.min(MAX_BATCH_TXS))?,
+        })
+    }
+}
+
 impl Read for HospitalBatch {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self {
-            hospital: Address::read(buf)?,
-            txs: Vec::<TxMr>::read_cfg(buf, &(RangeCfg::from(1..=MAX_BATCH_TXS), ()))?,
-        })
+        Self::read_at_most(buf, MAX_BATCH_TXS)
     }
+}
+
+/// Decodes a list of `min..=max` releases; the length prefix is checked before any release is
+/// read or allocated (an empty range, `min > max`, refuses every length).
+fn read_txs(buf: &mut impl Buf, min: usize, max: usize) -> Result<Vec<TxMr>, CodecError> {
+    Vec::<TxMr>::read_cfg(buf, &(RangeCfg::from(min..=max), ()))
 }
 
 /// A batch as its hospital hands it to miners: one BLS signature aggregating each doctor's
@@ -321,13 +398,18 @@ impl EncodeSize for MblockBody {
 impl Read for MblockBody {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        let batches =
-            Vec::<HospitalBatch>::read_cfg(buf, &(RangeCfg::from(0..=MAX_MBLOCK_BATCHES), ()))?;
+        // Batch by batch, each limited to what is left of MAX_MBLOCK_TXS: a body with too
+        // many releases is refused before they are read (and allocated).
+        let count = usize::read_cfg(buf, &RangeCfg::from(0..=MAX_MBLOCK_BATCHES))?;
+        let mut batches = Vec::with_capacity(count);
+        let mut left = MAX_MBLOCK_TXS;
+        for _ in 0..count {
+            let batch = HospitalBatch::read_at_most(buf, left)?;
+            left -= batch.txs.len();
+            batches.push(batch);
+        }
         let signature = Option::<BlsSignature>::read(buf)?;
         let body = Self { batches, signature };
-        if body.txs().count() > MAX_MBLOCK_TXS {
-            return Err(CodecError::Invalid("mblock", "too many releases"));
-        }
         if body.batches.is_empty() != body.signature.is_none() {
             return Err(CodecError::Invalid(
                 "mblock",
@@ -423,13 +505,21 @@ impl EncodeSize for CheckpointedMblock {
     }
 }
 
-impl Read for CheckpointedMblock {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+impl CheckpointedMblock {
+    /// Decodes one with at most `max_txs` (and at most [`MAX_MBLOCK_TXS`]) releases.
+    fn read_at_most(buf: &mut impl Buf, max_txs: usize) -> Result<Self, CodecError> {
         Ok(Self {
             header: MblockHeader::read(buf)?,
-            txs: Vec::<TxMr>::read_cfg(buf, &(RangeCfg::from(0..=MAX_MBLOCK_TXS), ()))?,
+            txs: read_txs(buf, 0, max_txs.min(MAX_MBLOCK_TXS))?,
         })
+    }
+}
+
+impl Read for CheckpointedMblock {
+    type Cfg = ();
+    /// Does not check `txs_match` (it needs the chain id): the consumer must.
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Self::read_at_most(buf, MAX_MBLOCK_TXS)
     }
 }
 
@@ -480,10 +570,15 @@ impl EncodeSize for Checkpoint {
 impl Read for Checkpoint {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        let branch = Vec::<CheckpointedMblock>::read_cfg(
-            buf,
-            &(RangeCfg::from(0..=MAX_CHECKPOINT_MBLOCKS), ()),
-        )?;
+        // Mblock by Mblock, each limited to what is left of MAX_CHECKPOINT_TXS.
+        let count = usize::read_cfg(buf, &RangeCfg::from(0..=MAX_CHECKPOINT_MBLOCKS))?;
+        let mut branch = Vec::with_capacity(count);
+        let mut left = MAX_CHECKPOINT_TXS;
+        for _ in 0..count {
+            let block = CheckpointedMblock::read_at_most(buf, left)?;
+            left -= block.txs.len();
+            branch.push(block);
+        }
         let linked = branch.windows(2).all(|pair| {
             pair[1].header.parent == pair[0].header.hash()
                 && pair[1].header.height == pair[0].header.height + 1
@@ -594,5 +689,126 @@ mod tests {
             signature: Some(BlsSignature([7; BlsSignature::LEN])),
         };
         assert!(MblockBody::decode(empty.encode()).is_err());
+    }
+
+    fn params() -> MedParams {
+        MedParams {
+            target_interval_ms: 3_000,
+            initial_difficulty: 20_000,
+            min_difficulty: 1_000,
+            retarget_window: 16,
+        }
+    }
+
+    #[test]
+    fn unusable_parameters_are_refused() {
+        params().validate().unwrap();
+        let with = |change: fn(&mut MedParams)| {
+            let mut params = params();
+            change(&mut params);
+            params.validate()
+        };
+        assert_eq!(
+            with(|p| p.target_interval_ms = 0),
+            Err(MedParamsError::ZeroTargetInterval)
+        );
+        assert_eq!(
+            with(|p| {
+                p.min_difficulty = 0;
+                p.initial_difficulty = 0;
+            }),
+            Err(MedParamsError::ZeroMinDifficulty)
+        );
+        assert_eq!(
+            with(|p| p.initial_difficulty = 999),
+            Err(MedParamsError::InitialBelowMin {
+                initial: 999,
+                min: 1_000
+            })
+        );
+        for window in [0, 1, MAX_RETARGET_WINDOW + 1, u64::MAX] {
+            let mut params = params();
+            params.retarget_window = window;
+            assert_eq!(
+                params.validate(),
+                Err(MedParamsError::RetargetWindow(window))
+            );
+        }
+        assert_eq!(with(|p| p.retarget_window = 2), Ok(()));
+        assert_eq!(with(|p| p.retarget_window = MAX_RETARGET_WINDOW), Ok(()));
+        assert_eq!(with(|p| p.initial_difficulty = 1_000), Ok(()));
+    }
+
+    fn full_batch(from: usize, txs: usize) -> HospitalBatch {
+        HospitalBatch {
+            hospital: address(3),
+            txs: (from..from + txs)
+                .map(|n| TxMr {
+                    issued_at_ms: n as u64,
+                    ..release(0)
+                })
+                .collect(),
+        }
+    }
+
+    /// A body over MAX_MBLOCK_TXS is refused at the length prefix of the batch that crosses
+    /// the limit, before its releases are read: decoding never holds more than the limit.
+    #[test]
+    fn a_body_over_the_release_limit_is_refused_before_reading_past_it() {
+        let batches = MAX_MBLOCK_TXS / MAX_BATCH_TXS;
+        let mut body = MblockBody {
+            batches: (0..batches)
+                .map(|i| full_batch(i * MAX_BATCH_TXS, MAX_BATCH_TXS))
+                .collect(),
+            signature: Some(BlsSignature([7; BlsSignature::LEN])),
+        };
+        assert_eq!(MblockBody::decode(body.encode()).unwrap(), body);
+        body.batches.push(full_batch(MAX_MBLOCK_TXS, 1));
+        assert!(matches!(
+            MblockBody::decode(body.encode()),
+            Err(CodecError::InvalidLength(1))
+        ));
+        // The refusal needs none of the batch's releases: cut right after its length prefix.
+        let encoded = body.encode();
+        let cut = encoded.len() - BlsSignature::SIZE - 1 - TxMr::SIZE;
+        assert!(matches!(
+            MblockBody::read(&mut encoded.slice(..cut)),
+            Err(CodecError::InvalidLength(1))
+        ));
+    }
+
+    #[test]
+    fn a_checkpoint_over_the_release_limit_is_refused_before_reading_past_it() {
+        let mblocks = MAX_CHECKPOINT_TXS / MAX_MBLOCK_TXS;
+        let mut parent = Hash32::EMPTY;
+        let mut branch = Vec::new();
+        for height in 1..=mblocks as u64 + 1 {
+            let mblock = CheckpointedMblock {
+                header: block(parent, height, vec![release(1)]).header,
+                txs: full_batch(0, MAX_MBLOCK_TXS).txs,
+            };
+            parent = mblock.header.hash();
+            branch.push(mblock);
+        }
+        let over = Checkpoint { branch };
+        assert!(matches!(
+            Checkpoint::decode(over.encode()),
+            Err(CodecError::InvalidLength(MAX_MBLOCK_TXS))
+        ));
+        let mut at_limit = over.clone();
+        at_limit.branch.pop();
+        assert_eq!(Checkpoint::decode(at_limit.encode()).unwrap(), at_limit);
+    }
+
+    #[test]
+    fn decoding_a_checkpointed_mblock_does_not_check_its_releases() {
+        let mblock = block(Hash32::EMPTY, 1, vec![release(1)]);
+        let mut other = CheckpointedMblock::of(&mblock);
+        other.txs[0].issued_at_ms += 1;
+        let decoded = CheckpointedMblock::decode(other.encode()).unwrap();
+        assert!(
+            !decoded.txs_match(&chain()),
+            "the consumer must call txs_match"
+        );
     }
 }
