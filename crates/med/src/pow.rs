@@ -48,7 +48,7 @@ pub fn meets_difficulty(hash: &Hash32, difficulty: u64) -> bool {
 /// clamped to ×[`MAX_RETARGET_FACTOR`] / ÷[`MAX_RETARGET_FACTOR`] of the parent's difficulty
 /// and never goes below `params.min_difficulty`. With fewer than two entries there is no
 /// interval to measure: the parent's difficulty (for an empty window,
-/// `params.initial_difficulty`).
+/// `params.initial_difficulty`). Never panics, whatever the window or the parameters.
 pub fn next_difficulty(params: &MedParams, window: &[(u64, u64)]) -> u64 {
     let window = tail(
         window,
@@ -69,7 +69,9 @@ pub fn next_difficulty(params: &MedParams, window: &[(u64, u64)]) -> u64 {
         .iter()
         .fold(0u128, |sum, &(_, d)| sum.saturating_add(u128::from(d)));
     let estimate = work.saturating_mul(u128::from(params.target_interval_ms)) / span_ms;
-    let parent = u128::from(parent_difficulty);
+    // A 0-difficulty parent never passed `check_header`, but windows may come from unchecked
+    // headers (a light client's): treat it as 1 rather than clamp into an empty range.
+    let parent = u128::from(parent_difficulty.max(1));
     let factor = u128::from(MAX_RETARGET_FACTOR);
     let clamped = estimate.clamp((parent / factor).max(1), parent.saturating_mul(factor));
     u64::try_from(clamped)
@@ -360,5 +362,33 @@ mod tests {
             check_header(&params(), &parent, &window, &stale),
             Err(MedError::TimestampTooOld { .. })
         ));
+    }
+
+    /// L1: any window and any parameters give a difficulty (a 0-difficulty parent, a floor
+    /// above the estimate, extreme values) instead of a panic, never below the floor.
+    #[test]
+    fn retargeting_never_panics() {
+        let extremes = [0, 1, 2, 3, 1_000, u64::MAX / 2, u64::MAX];
+        for &target_interval_ms in &extremes {
+            for &min_difficulty in &extremes {
+                for &retarget_window in &[0, 1, 2, 8, u64::MAX] {
+                    let params = MedParams {
+                        target_interval_ms,
+                        initial_difficulty: 16,
+                        min_difficulty,
+                        retarget_window,
+                    };
+                    for &time in &extremes {
+                        for &difficulty in &extremes {
+                            let window = [(0, 5), (time, difficulty)];
+                            let next = next_difficulty(&params, &window);
+                            assert!(next >= min_difficulty);
+                            next_difficulty(&params, &window[1..]);
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(next_difficulty(&params(), &[(0, 5), (1_000, 0)]), 4);
     }
 }
