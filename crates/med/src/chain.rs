@@ -24,11 +24,19 @@ use medchain_types::{
     Address, BlsSignature, ChainId, Hash32, RecordId,
     med::{
         Checkpoint, CheckpointedMblock, HospitalBatch, MAX_BATCH_TXS, MAX_CHECKPOINT_MBLOCKS,
-        MAX_MBLOCK_BATCHES, MAX_MBLOCK_TXS, Mblock, MblockBody, MblockHeader, MedParams, TxMr,
-        merkle_root, tx_root,
+        MAX_CHECKPOINT_TXS, MAX_MBLOCK_BATCHES, MAX_MBLOCK_TXS, Mblock, MblockBody, MblockHeader,
+        MedParams, RELEASE_VALIDITY_MS, TxMr, tx_root,
     },
 };
 use std::collections::{HashMap, HashSet, VecDeque};
+
+/// The most Mblocks the tree keeps off its best chain (all of them above the checkpoint: a
+/// checkpoint prunes the others). When it is full, a new side Mblock evicts the lightest side
+/// leaf, or is refused ([`MedError::TooManyForks`]) when it is the lightest: forks cost a
+/// miner proof of work each, but without a cap they would cost every node memory (up to
+/// `MAX_MBLOCK_TXS` releases each) until the next checkpoint. The best chain itself is not
+/// capped: it is what SUP checkpoints next.
+pub const MAX_SIDE_MBLOCKS: usize = 2 * MAX_CHECKPOINT_MBLOCKS;
 
 /// The most an Mblock's timestamp may ever run ahead of this node's clock (Bitcoin's two hours).
 pub const MAX_FUTURE_DRIFT_MS: u64 = 2 * 60 * 60 * 1_000;
@@ -56,6 +64,15 @@ pub struct Inserted {
     pub hash: Hash32,
     /// Whether it is now the best tip (the caller relays it and rebuilds its template).
     pub new_best: bool,
+}
+
+/// What [`MedChain::check`] found inserting an Mblock would do.
+struct Checked {
+    hash: Hash32,
+    work: u128,
+    new_best: bool,
+    /// The side leaf to evict to keep [`MAX_SIDE_MBLOCKS`].
+    evict: Option<Hash32>,
 }
 
 /// One Mblock of the tree.
@@ -87,13 +104,15 @@ pub struct MedChain {
 
 impl MedChain {
     /// Opens the tree of `chain_id`'s MED chain over `store`, rebuilding what a previous run
-    /// stored (every Mblock, the checkpointed one, the best tip).
+    /// stored (every Mblock, the checkpointed one, the best tip). Unusable `params` (see
+    /// [`MedParams::validate`]) are refused with [`MedError::Params`].
     pub fn open(
         store: MedStore,
         chain_id: ChainId,
         genesis_time_ms: u64,
         params: MedParams,
     ) -> Result<Self, MedError> {
+        params.validate()?;
         let genesis = genesis_mblock(&chain_id, genesis_time_ms, &params);
         let genesis_hash = genesis.header.hash();
         let mut chain = Self {
@@ -166,46 +185,159 @@ impl MedChain {
         );
     }
 
-    /// Checks `block` and adds it to the tree: its body keeps the limits and matches the
-    /// header, it extends a known parent that descends from the newest checkpoint, passes
-    /// [`check_header`], and its timestamp is at most [`future_drift_ms`] after `now_ms`. A
-    /// refused Mblock changes nothing. The aggregate signature is NOT checked here: the caller
-    /// verifies it (`aggregate::verify_block`) before inserting.
+    /// Checks `block` and adds it to the tree: every rule of [`Self::precheck`], checked again
+    /// here (the tree may have changed since). A refused Mblock changes nothing. The aggregate
+    /// signature is NOT checked here: the caller verifies it (`aggregate::verify_block`) after
+    /// [`Self::precheck`] and before inserting. When the tree already holds
+    /// [`MAX_SIDE_MBLOCKS`] Mblocks off the best chain, a new side Mblock evicts the lightest
+    /// side leaf (memory and database), or is refused if it is the lightest.
     pub fn insert(&mut self, block: Mblock, now_ms: u64) -> Result<Inserted, MedError> {
-        let hash = block.header.hash();
-        if self.nodes.contains_key(&hash) {
-            return Err(MedError::AlreadyKnown(hash));
-        }
-        check_body(&block.body)?;
-        if !block.body_matches(&self.chain_id) {
-            return Err(MedError::BodyMismatch);
-        }
-        let Some(parent) = self.nodes.get(&block.header.parent) else {
-            return Err(MedError::UnknownParent(block.header.parent));
-        };
-        if !self.descends_from(&block.header.parent, &self.checkpointed) {
-            return Err(MedError::NotAfterCheckpoint {
-                block: hash,
-                checkpointed: self.checkpointed,
-            });
-        }
-        let window = self.window(&block.header.parent);
-        check_header(&self.params, &parent.header, &window, &block.header)?;
-        let latest_ms = now_ms.saturating_add(future_drift_ms(&self.params));
-        if block.header.timestamp_ms > latest_ms {
-            return Err(MedError::TimestampInFuture {
-                timestamp_ms: block.header.timestamp_ms,
-                latest_ms,
-            });
-        }
-        let work = parent.work + u128::from(block.header.difficulty);
-        let new_best = work > self.nodes[&self.best].work;
+        let Checked {
+            hash,
+            work,
+            new_best,
+            evict,
+        } = self.check(&block, now_ms)?;
         self.store.put_block(&hash, &block, new_best)?;
+        if let Some(evicted) = evict {
+            self.store.remove_blocks(&[evicted])?;
+            self.detach(&evicted);
+        }
         self.attach(hash, block, work);
         if new_best {
             self.set_best(hash);
         }
         Ok(Inserted { hash, new_best })
+    }
+
+    /// Every rule of [`Self::insert`], without changing anything: the Mblock is new; its body
+    /// keeps the limits; its height is above the checkpoint's; it extends a known parent that
+    /// descends from the newest checkpoint; its header passes [`check_header`] (height,
+    /// retargeted difficulty, proof of work, median time past) and its timestamp is at most
+    /// [`future_drift_ms`] after `now_ms`; the header commits to the body; no release is
+    /// repeated in it or in its ancestry, and each was issued within
+    /// [`RELEASE_VALIDITY_MS`] of its timestamp (see [`Self::check_releases`]); the fork cap
+    /// leaves room for it.
+    ///
+    /// A node checks a received Mblock in this order: decode → `precheck` →
+    /// `aggregate::verify_block` → `insert`. The pairings of `verify_block` cost about a
+    /// thousand times what every check here does together, so an Mblock without proof of
+    /// work, on an unknown parent ([`MedError::UnknownParent`]: fetch it, then precheck
+    /// again) or below the checkpoint must never reach them.
+    pub fn precheck(&self, block: &Mblock, now_ms: u64) -> Result<(), MedError> {
+        self.check(block, now_ms).map(|_| ())
+    }
+
+    /// [`Self::precheck`], cheapest rules first, and what inserting would do.
+    fn check(&self, block: &Mblock, now_ms: u64) -> Result<Checked, MedError> {
+        let header = &block.header;
+        let hash = header.hash();
+        if self.nodes.contains_key(&hash) {
+            return Err(MedError::AlreadyKnown(hash));
+        }
+        let not_after_checkpoint = MedError::NotAfterCheckpoint {
+            block: hash,
+            checkpointed: self.checkpointed,
+        };
+        // Before the parent lookup: such an Mblock can never be accepted, so its parent is
+        // not worth fetching.
+        if header.height <= self.nodes[&self.checkpointed].header.height {
+            return Err(not_after_checkpoint);
+        }
+        let Some(parent) = self.nodes.get(&header.parent) else {
+            return Err(MedError::UnknownParent(header.parent));
+        };
+        if !self.descends_from(&header.parent, &self.checkpointed) {
+            return Err(not_after_checkpoint);
+        }
+        let window = self.window(&header.parent);
+        check_header(&self.params, &parent.header, &window, header)?;
+        let latest_ms = now_ms.saturating_add(future_drift_ms(&self.params));
+        if header.timestamp_ms > latest_ms {
+            return Err(MedError::TimestampInFuture {
+                timestamp_ms: header.timestamp_ms,
+                latest_ms,
+            });
+        }
+        check_body(&block.body)?;
+        if !block.body_matches(&self.chain_id) {
+            return Err(MedError::BodyMismatch);
+        }
+        self.check_releases(&header.parent, header.timestamp_ms, block.body.txs())?;
+        let work = parent.work + u128::from(header.difficulty);
+        let new_best = work > self.nodes[&self.best].work;
+        let evict = if new_best {
+            None
+        } else {
+            self.room_for_side_block(&header.parent, work)
+                .ok_or(MedError::TooManyForks(hash))?
+        };
+        Ok(Checked {
+            hash,
+            work,
+            new_best,
+            evict,
+        })
+    }
+
+    /// Whether `txs` may be the releases of a child of `parent` stamped `timestamp_ms`: each
+    /// issued within [`RELEASE_VALIDITY_MS`] of it (either way), none twice, and none already
+    /// in `parent` or its ancestors — a release is filed once per chain, so a release or a
+    /// whole signed batch copied from an earlier Mblock is refused (the freshness bound makes
+    /// such copies stale within the hour anyway). Miners filter their pool with it before
+    /// building a template.
+    pub fn check_releases<'a>(
+        &self,
+        parent: &Hash32,
+        timestamp_ms: u64,
+        txs: impl IntoIterator<Item = &'a TxMr>,
+    ) -> Result<(), MedError> {
+        let mut seen = HashSet::new();
+        // The ancestors above the checkpoint, gathered the first time a release is found
+        // elsewhere in the tree (the checkpointed ones are everyone's ancestors).
+        let mut pending_ancestors: Option<HashSet<Hash32>> = None;
+        for tx in txs {
+            let record = tx.record_id(&self.chain_id);
+            if tx.issued_at_ms.abs_diff(timestamp_ms) > RELEASE_VALIDITY_MS {
+                return Err(MedError::StaleRelease {
+                    record,
+                    issued_at_ms: tx.issued_at_ms,
+                    timestamp_ms,
+                });
+            }
+            if !seen.insert(record) {
+                return Err(MedError::DuplicateRelease(record));
+            }
+            let Some(places) = self.records.get(&record) else {
+                continue;
+            };
+            let ancestors = pending_ancestors
+                .get_or_insert_with(|| self.ancestors(parent, &self.checkpointed).collect());
+            if let Some(&(mblock, _)) = places
+                .iter()
+                .find(|(mblock, _)| ancestors.contains(mblock) || self.is_checkpointed(mblock))
+            {
+                return Err(MedError::ReplayedRelease { record, mblock });
+            }
+        }
+        Ok(())
+    }
+
+    /// Room for a side Mblock of `work` on `parent`: `Some(None)` while the tree holds fewer
+    /// than [`MAX_SIDE_MBLOCKS`] Mblocks off the best chain, `Some(Some(leaf))` when the
+    /// lightest side leaf (not `parent`) is lighter and makes room, `None` when it is not.
+    fn room_for_side_block(&self, parent: &Hash32, work: u128) -> Option<Option<Hash32>> {
+        if self.nodes.len() - self.best_chain.len() < MAX_SIDE_MBLOCKS {
+            return Some(None);
+        }
+        let lightest = self
+            .nodes
+            .iter()
+            .filter(|(hash, node)| {
+                node.children.is_empty() && *hash != parent && !self.is_on_best_chain(hash)
+            })
+            .min_by_key(|(hash, node)| (node.work, **hash))?;
+        (lightest.1.work < work).then_some(Some(*lightest.0))
     }
 
     /// The best tip's header.
@@ -259,8 +391,15 @@ impl MedChain {
     pub fn is_checkpointed(&self, hash: &Hash32) -> bool {
         self.nodes.get(hash).is_some_and(|node| {
             node.header.height <= self.nodes[&self.checkpointed].header.height
-                && self.best_chain.get(height_index(node.header.height)) == Some(hash)
+                && self.is_on_best_chain(hash)
         })
+    }
+
+    /// Whether the Mblock is on the best chain (genesis to the best tip).
+    fn is_on_best_chain(&self, hash: &Hash32) -> bool {
+        self.nodes
+            .get(hash)
+            .is_some_and(|node| self.best_chain.get(height_index(node.header.height)) == Some(hash))
     }
 
     /// SUP finalized a checkpoint whose newest Mblock is `tip` (S3-supervise): from now on
@@ -349,60 +488,92 @@ impl MedChain {
         }
     }
 
-    /// The branch SUP's proposer checkpoints now (S3-supervise): among the branches that
-    /// start at a child of the newest checkpointed Mblock (rule 1), the longest, capped at
-    /// [`MAX_CHECKPOINT_MBLOCKS`] (rule 2), and of those the one with the smallest Merkle root
-    /// (`Checkpoint::root`, rule 3). Empty when nothing new descends from the checkpoint.
+    /// The branch SUP's proposer checkpoints now (S3-supervise): (1) it starts at a child of
+    /// the newest checkpointed Mblock; (2) it is the "longest" — the whole branch from there
+    /// to a tip with the most cumulative work (the sum of difficulties, what longest means
+    /// in a chain of varying difficulty; a longer but lighter branch loses); (3) among tips of
+    /// equal work, the one whose checkpoint has the smallest Merkle root
+    /// (`Checkpoint::root`). Whole branches are compared first and the chosen one is then
+    /// truncated to its first [`MAX_CHECKPOINT_MBLOCKS`] Mblocks and
+    /// [`MAX_CHECKPOINT_TXS`] releases (so a branch cut to the cap never ties with a longer,
+    /// heavier one). With one heaviest tip this is the best chain's next stretch. Empty when
+    /// nothing new descends from the checkpoint.
     pub fn choose_checkpoint(&self) -> Checkpoint {
-        let ends = self.deepest_descendants(&self.checkpointed, MAX_CHECKPOINT_MBLOCKS);
-        let chosen = ends
+        self.heaviest_tips(self.checkpointed)
             .into_iter()
-            .map(|end| {
-                let mut branch: Vec<Hash32> = self.ancestors(&end, &self.checkpointed).collect();
+            .filter(|tip| *tip != self.checkpointed)
+            .map(|tip| {
+                let mut branch: Vec<Hash32> = self.ancestors(&tip, &self.checkpointed).collect();
                 branch.reverse();
-                (merkle_root(&branch), branch)
+                self.checkpoint_of(branch)
             })
-            .min_by_key(|(root, _)| *root);
-        let Some((_, branch)) = chosen else {
-            return Checkpoint::default();
-        };
-        Checkpoint {
-            branch: branch
-                .iter()
-                .map(|hash| {
-                    let node = &self.nodes[hash];
-                    CheckpointedMblock {
-                        header: node.header.clone(),
-                        txs: node.txs.clone(),
-                    }
-                })
-                .collect(),
-        }
+            .min_by_key(Checkpoint::root)
+            .unwrap_or_default()
     }
 
-    /// The descendants of `from` at the greatest depth reachable, at most `max_depth`.
-    fn deepest_descendants(&self, from: &Hash32, max_depth: usize) -> Vec<Hash32> {
-        let mut level = vec![*from];
-        for _ in 0..max_depth {
-            let next: Vec<Hash32> = level
-                .iter()
-                .flat_map(|hash| self.nodes[hash].children.iter().copied())
-                .collect();
-            if next.is_empty() {
-                break;
+    /// The checkpoint of `branch` (oldest first, starting at a child of the checkpoint): its
+    /// longest prefix within [`MAX_CHECKPOINT_MBLOCKS`] and [`MAX_CHECKPOINT_TXS`].
+    fn checkpoint_of(&self, branch: Vec<Hash32>) -> Checkpoint {
+        let mut releases = 0;
+        let branch = branch
+            .iter()
+            .take(MAX_CHECKPOINT_MBLOCKS)
+            .map(|hash| {
+                let node = &self.nodes[hash];
+                CheckpointedMblock {
+                    header: node.header.clone(),
+                    txs: node.txs.clone(),
+                }
+            })
+            .take_while(|block| {
+                releases += block.txs.len();
+                releases <= MAX_CHECKPOINT_TXS
+            })
+            .collect();
+        Checkpoint { branch }
+    }
+
+    /// The Mblocks at or below `root` with the most work (`root` itself when it has no
+    /// descendant): the tips of the heaviest branches from it.
+    fn heaviest_tips(&self, root: Hash32) -> Vec<Hash32> {
+        let mut heaviest = vec![root];
+        let mut most = self.nodes[&root].work;
+        let mut queue = VecDeque::from([root]);
+        while let Some(hash) = queue.pop_front() {
+            let node = &self.nodes[&hash];
+            if node.work > most {
+                most = node.work;
+                heaviest.clear();
             }
-            level = next;
+            if node.work == most && hash != root {
+                heaviest.push(hash);
+            }
+            queue.extend(node.children.iter().copied());
         }
-        if level == [*from] { Vec::new() } else { level }
+        heaviest
     }
 
     /// Whether a SUP validator may vote for a block checkpointing `checkpoint`
-    /// (S3-supervise): its first Mblock's parent is the newest checkpointed Mblock, each next
-    /// one is the child of the one before, at most [`MAX_CHECKPOINT_MBLOCKS`], and every one is
-    /// in this tree — so it passed [`Self::insert`] and its aggregate signature was verified —
-    /// with exactly the releases it has here. An empty checkpoint asks nothing: true.
+    /// (S3-supervise). The branch must be one this node knows fully: its first Mblock's parent
+    /// is the newest checkpointed Mblock (rule 1), each next one is the child of the one
+    /// before, at most [`MAX_CHECKPOINT_MBLOCKS`] Mblocks and [`MAX_CHECKPOINT_TXS`]
+    /// releases, and every one is in this tree — so it passed [`Self::insert`] and its
+    /// aggregate signature was verified — with exactly the releases it has here. And it must
+    /// not prune a heavier chain this node knows (rule 2): its tip is on this node's best
+    /// chain, or leads to a tip with at least the best tip's work (the tip itself or one of
+    /// its descendants; this also admits the prefix of an equally heavy branch that rule (3)
+    /// chose over this node's first-seen best).
+    ///
+    /// This is how validators hold a Byzantine proposer to rules (1)–(3): a short or light
+    /// rival fork is refused, so it cannot prune the honest chain with its pending releases.
+    /// The slack: a validator that knows less than the proposer only refuses (it votes for no
+    /// branch it does not know), and between branches of equal work it accepts either (rule
+    /// (3) picks among them, but no choice among them prunes more work than it keeps).
+    /// A proposer may still checkpoint a prefix of the best chain, or nothing: that only
+    /// delays finality. An empty checkpoint asks nothing: true.
     pub fn is_known_extension(&self, checkpoint: &Checkpoint) -> bool {
-        if checkpoint.branch.len() > MAX_CHECKPOINT_MBLOCKS {
+        let releases: usize = checkpoint.branch.iter().map(|block| block.txs.len()).sum();
+        if checkpoint.branch.len() > MAX_CHECKPOINT_MBLOCKS || releases > MAX_CHECKPOINT_TXS {
             return false;
         }
         let mut parent = self.checkpointed;
@@ -417,7 +588,19 @@ impl MedChain {
             }
             parent = hash;
         }
-        true
+        parent == self.checkpointed || self.prunes_no_heavier_chain(&parent)
+    }
+
+    /// Whether a checkpoint at the known Mblock `tip` keeps a chain with at least the best
+    /// tip's work.
+    fn prunes_no_heavier_chain(&self, tip: &Hash32) -> bool {
+        if self.is_on_best_chain(tip) {
+            return true;
+        }
+        let best_work = self.nodes[&self.best].work;
+        self.heaviest_tips(*tip)
+            .first()
+            .is_some_and(|heaviest| self.nodes[heaviest].work >= best_work)
     }
 
     /// Up to `limit` headers of the best chain from height `from_height` up.
@@ -473,11 +656,11 @@ impl MedChain {
     /// Where the record `id` is on the best chain: its Mblock and its index among the
     /// Mblock's releases, in body order.
     pub fn find_record(&self, id: &RecordId) -> Option<(Hash32, u32)> {
-        self.records.get(id)?.iter().copied().find(|(hash, _)| {
-            self.nodes.get(hash).is_some_and(|node| {
-                self.best_chain.get(height_index(node.header.height)) == Some(hash)
-            })
-        })
+        self.records
+            .get(id)?
+            .iter()
+            .copied()
+            .find(|(hash, _)| self.is_on_best_chain(hash))
     }
 
     /// Makes `tip` the best tip and rewrites the best chain's suffix that changed.
@@ -506,17 +689,10 @@ impl MedChain {
     /// heaviest (it was seen first), else the first found breadth-first, children in arrival
     /// order.
     fn heaviest_descendant(&self, root: Hash32, preferred: Option<Hash32>) -> Hash32 {
-        let mut heaviest = root;
-        let mut queue = VecDeque::from([root]);
-        while let Some(hash) = queue.pop_front() {
-            let node = &self.nodes[&hash];
-            let best_work = self.nodes[&heaviest].work;
-            if node.work > best_work || (node.work == best_work && preferred == Some(hash)) {
-                heaviest = hash;
-            }
-            queue.extend(node.children.iter().copied());
-        }
-        heaviest
+        let tips = self.heaviest_tips(root);
+        preferred
+            .filter(|preferred| tips.contains(preferred))
+            .unwrap_or(tips[0])
     }
 
     /// Whether `hash` is `ancestor` or one of its descendants.
@@ -584,7 +760,7 @@ fn height_index(height: u64) -> usize {
 mod tests {
     use super::*;
     use crate::pow::{meets_difficulty, mine};
-    use medchain_types::ContentHash;
+    use medchain_types::{ContentHash, med::merkle_root};
 
     const GENESIS_MS: u64 = 1_000_000;
     const INTERVAL_MS: u64 = 1_000;
@@ -775,18 +951,32 @@ mod tests {
         ];
         for (block, expected) in refusals {
             let hash = block.header.hash();
+            // H1: the precheck the node runs before the pairings refuses exactly what insert
+            // refuses (these bodies carry a placeholder signature: none is needed).
+            let early = chain.precheck(&block, now_ms).unwrap_err();
             let error = chain.insert(block, now_ms).unwrap_err();
-            assert!(
-                format!("{error:?}").starts_with(expected),
-                "{expected}: got {error:?}"
-            );
+            for error in [early, error] {
+                assert!(
+                    format!("{error:?}").starts_with(expected),
+                    "{expected}: got {error:?}"
+                );
+            }
             assert!(!chain.contains(&hash));
             assert!(chain.block(&hash).unwrap().is_none());
         }
         assert_eq!((chain.best_hash(), chain.headers(0, 100)), before);
         assert_eq!(chain.find_record(&record(1)), None);
 
-        let inserted = chain.insert(good, now_ms).unwrap();
+        chain.precheck(&good, now_ms).unwrap();
+        assert!(
+            !chain.contains(&good.header.hash()),
+            "a precheck changes nothing"
+        );
+        let inserted = chain.insert(good.clone(), now_ms).unwrap();
+        assert!(matches!(
+            chain.precheck(&good, now_ms),
+            Err(MedError::AlreadyKnown(_))
+        ));
         assert!(inserted.new_best);
         assert_eq!(chain.find_record(&record(1)), Some((inserted.hash, 0)));
     }
@@ -1017,5 +1207,299 @@ mod tests {
             body: body(&[]),
         };
         chain.insert(block, behind_ms).unwrap();
+    }
+
+    /// A mined child of the known Mblock `parent` stamped `timestamp_ms` carrying `txs`, its
+    /// nonce search starting at `nonce` (so siblings differ).
+    fn child_of(
+        chain: &MedChain,
+        parent: Hash32,
+        timestamp_ms: u64,
+        txs: Vec<TxMr>,
+        nonce: u64,
+    ) -> Mblock {
+        let body = body_of(txs);
+        let mut header = MblockHeader {
+            height: chain.header(&parent).unwrap().height + 1,
+            parent,
+            tx_root: tx_root(&chain_id(), body.txs()),
+            body_hash: body.hash(),
+            timestamp_ms,
+            difficulty: next_difficulty(chain.params(), &chain.window(&parent)),
+            miner: Address::from_bytes([9; 32]),
+            nonce,
+        };
+        assert!(mine(&mut header, u64::MAX));
+        Mblock { header, body }
+    }
+
+    fn body_of(txs: Vec<TxMr>) -> MblockBody {
+        if txs.is_empty() {
+            return body(&[]);
+        }
+        MblockBody {
+            batches: vec![HospitalBatch {
+                hospital: Address::from_bytes([3; 32]),
+                txs,
+            }],
+            signature: Some(BlsSignature([7; BlsSignature::LEN])),
+        }
+    }
+
+    fn releases(ns: &[u64]) -> Vec<TxMr> {
+        ns.iter().copied().map(release).collect()
+    }
+
+    /// Inserts a chain of Mblocks on `parent`, the i-th (from 1) stamped
+    /// `start_ms + i * step_ms` carrying release `first + i` when `first` is given; their
+    /// hashes.
+    fn branch(
+        chain: &mut MedChain,
+        parent: Hash32,
+        n: u64,
+        start_ms: u64,
+        step_ms: u64,
+        first: Option<u64>,
+        nonce: u64,
+    ) -> Vec<Hash32> {
+        let mut parent = parent;
+        (1..=n)
+            .map(|i| {
+                let txs = first
+                    .map(|first| releases(&[first + i]))
+                    .unwrap_or_default();
+                let block = child_of(chain, parent, start_ms + i * step_ms, txs, nonce);
+                parent = chain.insert(block, u64::MAX / 2).unwrap().hash;
+                parent
+            })
+            .collect()
+    }
+
+    fn checkpoint_of(chain: &MedChain, hashes: &[Hash32]) -> Checkpoint {
+        Checkpoint {
+            branch: hashes
+                .iter()
+                .map(|hash| CheckpointedMblock::of(&chain.block(hash).unwrap().unwrap()))
+                .collect(),
+        }
+    }
+
+    fn work(chain: &MedChain, hashes: &[Hash32]) -> u64 {
+        hashes
+            .iter()
+            .map(|h| chain.header(h).unwrap().difficulty)
+            .sum()
+    }
+
+    /// H3: a Byzantine SUP proposer cannot checkpoint a short rival fork (known, valid, but
+    /// lighter) over the honest chain: validators refuse it.
+    #[test]
+    fn a_short_rival_fork_is_not_an_acceptable_checkpoint() {
+        let mut chain = fresh();
+        let genesis = chain.genesis_hash();
+        let honest = branch(&mut chain, genesis, 3, GENESIS_MS, 1_000, Some(0), 0);
+        let rival = branch(&mut chain, genesis, 1, GENESIS_MS + 500, 1_000, None, 99);
+        assert_eq!(chain.choose_checkpoint().hashes(), honest);
+        assert!(chain.is_known_extension(&checkpoint_of(&chain, &honest)));
+        assert!(chain.is_known_extension(&checkpoint_of(&chain, &honest[..1])));
+        assert!(
+            !chain.is_known_extension(&checkpoint_of(&chain, &rival)),
+            "it would prune 3 heavier honest Mblocks and their releases"
+        );
+    }
+
+    /// M1: rule (2) counts work, not Mblocks: a longer branch made light by slow timestamps
+    /// is neither chosen nor accepted over the heavier best chain.
+    #[test]
+    fn a_longer_lighter_branch_is_not_checkpointed_over_the_heavier_chain() {
+        let mut chain = fresh();
+        let genesis = chain.genesis_hash();
+        let heavy = branch(&mut chain, genesis, 3, GENESIS_MS, 1, None, 0);
+        let light = branch(&mut chain, genesis, 4, GENESIS_MS, 10_000, Some(100), 0);
+        assert!(work(&chain, &heavy) > work(&chain, &light));
+        assert_eq!(chain.best_hash(), heavy[2]);
+        assert_eq!(chain.choose_checkpoint().hashes(), heavy);
+        assert!(!chain.is_known_extension(&checkpoint_of(&chain, &light)));
+        assert!(chain.is_known_extension(&checkpoint_of(&chain, &heavy)));
+    }
+
+    /// M2: whole branches are compared before the cap truncates them: a branch of exactly
+    /// MAX_CHECKPOINT_MBLOCKS with a ground (smaller) root does not tie with a longer,
+    /// heavier chain.
+    #[test]
+    fn past_the_cap_a_ground_root_does_not_beat_a_longer_heavier_chain() {
+        let cap = MAX_CHECKPOINT_MBLOCKS as u64;
+        let mut chain = fresh();
+        let genesis = chain.genesis_hash();
+        let honest = branch(&mut chain, genesis, cap + 8, GENESIS_MS, 1_000, None, 0);
+        let honest_root = merkle_root(&honest[..MAX_CHECKPOINT_MBLOCKS]);
+        let mut attacker = branch(&mut chain, genesis, cap - 1, GENESIS_MS + 1, 1_000, None, 0);
+        let parent = *attacker.last().unwrap();
+        for tries in 1.. {
+            let timestamp_ms = GENESIS_MS + 1 + cap * 1_000;
+            let last = child_of(&chain, parent, timestamp_ms, vec![], tries * 1_000_000);
+            let mut ground = attacker.clone();
+            ground.push(last.header.hash());
+            if merkle_root(&ground) < honest_root {
+                chain.insert(last, u64::MAX / 2).unwrap();
+                attacker = ground;
+                break;
+            }
+        }
+        assert_eq!(
+            chain.choose_checkpoint().hashes(),
+            honest[..MAX_CHECKPOINT_MBLOCKS]
+        );
+        assert!(!chain.is_known_extension(&checkpoint_of(&chain, &attacker)));
+    }
+
+    /// Rule (3) only decides between branches of equal work, and validators accept either.
+    #[test]
+    fn equal_work_branches_are_both_acceptable() {
+        let mut chain = fresh();
+        let genesis = chain.genesis_hash();
+        let first = branch(&mut chain, genesis, 1, GENESIS_MS, 1_000, None, 0);
+        let second = branch(&mut chain, genesis, 1, GENESIS_MS, 1_000, Some(0), 7);
+        assert_eq!(work(&chain, &first), work(&chain, &second));
+        assert_eq!(chain.best_hash(), first[0], "the first seen is best");
+        let chosen = chain.choose_checkpoint();
+        assert_eq!(chosen.root(), merkle_root(&first).min(merkle_root(&second)));
+        assert!(chain.is_known_extension(&checkpoint_of(&chain, &first)));
+        assert!(chain.is_known_extension(&checkpoint_of(&chain, &second)));
+    }
+
+    /// M3: a release is filed once per chain: a later Mblock (above or below the checkpoint)
+    /// repeating it is refused, a rival fork may carry it, and it must be fresh.
+    #[test]
+    fn releases_are_neither_replayed_nor_repeated_nor_stale() {
+        let mut chain = fresh();
+        let genesis = chain.genesis_hash();
+        let t = GENESIS_MS;
+        let first = chain
+            .insert(
+                child_of(&chain, genesis, t + 1_000, releases(&[1, 2]), 0),
+                t,
+            )
+            .unwrap()
+            .hash;
+        let replay = child_of(&chain, first, t + 2_000, releases(&[3, 1]), 0);
+        let refused = chain.precheck(&replay, t).unwrap_err();
+        assert!(
+            matches!(refused, MedError::ReplayedRelease { record, mblock }
+                if record == self::record(1) && mblock == first),
+            "{refused:?}"
+        );
+        assert!(chain.insert(replay, t).is_err());
+        let twice = child_of(&chain, first, t + 2_000, releases(&[4, 4]), 0);
+        assert!(matches!(
+            chain.insert(twice, t),
+            Err(MedError::DuplicateRelease(record)) if record == self::record(4)
+        ));
+        let sibling = child_of(&chain, genesis, t + 1_500, releases(&[1]), 5);
+        chain.insert(sibling, t).unwrap();
+
+        // Checkpointed ancestors count too (their releases are no longer kept in memory).
+        let second = chain
+            .insert(child_of(&chain, first, t + 2_000, releases(&[3]), 0), t)
+            .unwrap()
+            .hash;
+        chain.set_checkpointed(second).unwrap();
+        let late = child_of(&chain, second, t + 3_000, releases(&[2]), 0);
+        assert!(matches!(
+            chain.insert(late, t),
+            Err(MedError::ReplayedRelease { mblock, .. }) if mblock == first
+        ));
+
+        let stamped = |issued_at_ms| TxMr {
+            issued_at_ms,
+            ..release(9)
+        };
+        let timestamp_ms = t + 2 * RELEASE_VALIDITY_MS;
+        let now_ms = timestamp_ms;
+        for issued_at_ms in [
+            timestamp_ms - RELEASE_VALIDITY_MS - 1,
+            timestamp_ms + RELEASE_VALIDITY_MS + 1,
+        ] {
+            let stale = child_of(&chain, second, timestamp_ms, vec![stamped(issued_at_ms)], 0);
+            assert!(matches!(
+                chain.insert(stale, now_ms),
+                Err(MedError::StaleRelease { issued_at_ms: at, .. }) if at == issued_at_ms
+            ));
+        }
+        for issued_at_ms in [
+            timestamp_ms - RELEASE_VALIDITY_MS,
+            timestamp_ms + RELEASE_VALIDITY_MS,
+        ] {
+            let fresh = child_of(&chain, second, timestamp_ms, vec![stamped(issued_at_ms)], 0);
+            chain.precheck(&fresh, now_ms).unwrap();
+        }
+    }
+
+    /// L2: unusable parameters are refused when the tree opens.
+    #[test]
+    fn unusable_parameters_are_refused_at_open() {
+        let params = MedParams {
+            retarget_window: 0,
+            ..params()
+        };
+        let opened = MedChain::open(MedStore::in_memory().unwrap(), chain_id(), 0, params);
+        assert!(matches!(
+            opened,
+            Err(MedError::Params(
+                medchain_types::med::MedParamsError::RetargetWindow(0)
+            ))
+        ));
+    }
+
+    /// L3: an Mblock at or below the checkpoint's height is refused as such, even with an
+    /// unknown parent: there is nothing worth fetching.
+    #[test]
+    fn a_block_below_the_checkpoint_with_an_unknown_parent_is_not_fetched() {
+        let mut chain = fresh();
+        let genesis = chain.genesis_hash();
+        let ours = branch(&mut chain, genesis, 3, GENESIS_MS, 1_000, None, 0);
+        chain.set_checkpointed(ours[2]).unwrap();
+        let mut stale = child_of(&chain, ours[0], GENESIS_MS + 2_500, vec![], 7);
+        stale.header.parent = Hash32::from([0xab; 32]);
+        for result in [
+            chain.precheck(&stale, u64::MAX / 2),
+            chain.insert(stale, u64::MAX / 2).map(|_| ()),
+        ] {
+            assert!(matches!(result, Err(MedError::NotAfterCheckpoint { .. })));
+        }
+    }
+
+    /// M6: the tree keeps at most MAX_SIDE_MBLOCKS off its best chain: a new side Mblock
+    /// evicts the lightest side leaf, or is refused when it is among the lightest.
+    #[test]
+    fn forks_above_the_checkpoint_are_capped() {
+        let mut chain = fresh();
+        let genesis = chain.genesis_hash();
+        // Fast, so its difficulty climbs: heavier than any two-Mblock fork below.
+        let best = branch(&mut chain, genesis, 3, GENESIS_MS, 1, None, 0);
+        let sides: Vec<Hash32> = (1..=MAX_SIDE_MBLOCKS as u64)
+            .map(|i| {
+                let side = child_of(&chain, genesis, GENESIS_MS + i, vec![], i << 40);
+                chain.insert(side, u64::MAX / 2).unwrap().hash
+            })
+            .collect();
+        let one_more = child_of(&chain, genesis, GENESIS_MS + 999, vec![], 999 << 40);
+        let hash = one_more.header.hash();
+        assert!(matches!(
+            chain.precheck(&one_more, u64::MAX / 2),
+            Err(MedError::TooManyForks(refused)) if refused == hash
+        ));
+        assert!(chain.insert(one_more, u64::MAX / 2).is_err());
+        assert!(!chain.contains(&hash));
+
+        // A heavier side Mblock (a child of a side leaf) evicts a lighter side leaf.
+        let heavier = child_of(&chain, sides[0], GENESIS_MS + 2_000, vec![], 0);
+        let inserted = chain.insert(heavier, u64::MAX / 2).unwrap();
+        assert!(!inserted.new_best);
+        assert_eq!(chain.best_hash(), best[2]);
+        assert!(chain.contains(&inserted.hash) && chain.contains(&sides[0]));
+        let evicted: Vec<&Hash32> = sides.iter().filter(|h| !chain.contains(h)).collect();
+        assert_eq!(evicted.len(), 1);
+        assert!(chain.block(evicted[0]).unwrap().is_none(), "gone from disk");
     }
 }

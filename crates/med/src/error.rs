@@ -1,7 +1,7 @@
 //! Why the MED chain refused an Mblock or a request, typed so callers (the node's gossip, the
 //! miner, the light client) can tell "fetch the parent" from "drop this peer's block".
 
-use medchain_types::Hash32;
+use medchain_types::{Hash32, RecordId, med::MedParamsError};
 
 /// A refused Mblock, checkpoint update, or a storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +68,9 @@ pub enum MedError {
         latest_ms: u64,
     },
     /// The Mblock does not descend from the newest SUP checkpoint (S3-supervise): it would
-    /// reorganise checkpointed records.
+    /// reorganise checkpointed records. Also the answer for an Mblock at or below the
+    /// checkpoint's height whose parent is unknown: it can never be accepted, so there is
+    /// nothing to fetch.
     #[error("Mblock {block} does not descend from the checkpointed Mblock {checkpointed}")]
     NotAfterCheckpoint {
         /// The refused Mblock (or checkpoint tip).
@@ -76,6 +78,40 @@ pub enum MedError {
         /// The newest checkpointed Mblock.
         checkpointed: Hash32,
     },
+    /// The Mblock carries a release twice (the one aggregate would count its signature
+    /// twice; SUP would import it once).
+    #[error("release {0} appears twice in the Mblock")]
+    DuplicateRelease(RecordId),
+    /// The Mblock carries a release already in one of its ancestors (checkpointed or not): a
+    /// replayed release or batch, copied from an earlier Mblock.
+    #[error("release {record} is already in the ancestor Mblock {mblock}")]
+    ReplayedRelease {
+        /// The replayed release.
+        record: RecordId,
+        /// The ancestor that already carries it.
+        mblock: Hash32,
+    },
+    /// A release's `issued_at_ms` is more than `RELEASE_VALIDITY_MS` away from the Mblock's
+    /// timestamp: stale (or post-dated); the doctor signs it again.
+    #[error(
+        "release {record} issued at {issued_at_ms} is too far from the Mblock's timestamp {timestamp_ms}"
+    )]
+    StaleRelease {
+        /// The release.
+        record: RecordId,
+        /// When its doctor says it was issued.
+        issued_at_ms: u64,
+        /// The Mblock's timestamp.
+        timestamp_ms: u64,
+    },
+    /// The tree holds `MAX_SIDE_MBLOCKS` Mblocks off the best chain, each at least as heavy as
+    /// this one would be: it is dropped (it may be offered again once it is heavier, or after
+    /// a checkpoint pruned the forks).
+    #[error("too many forks above the checkpoint; Mblock {0} is lighter than all of them")]
+    TooManyForks(Hash32),
+    /// The chain's parameters are unusable.
+    #[error("MED parameters: {0}")]
+    Params(#[from] MedParamsError),
     /// The database failed (I/O, a full disk, corruption redb detected).
     #[error("MED database: {0}")]
     Database(#[from] redb::Error),

@@ -77,6 +77,19 @@ impl MedStore {
         Ok(())
     }
 
+    /// Deletes the Mblocks `hashes` (evicted forks), atomically.
+    pub(crate) fn remove_blocks(&self, hashes: &[Hash32]) -> Result<(), MedError> {
+        let txn = self.db.begin_write().map_err(database)?;
+        {
+            let mut blocks = txn.open_table(MBLOCKS).map_err(database)?;
+            for hash in hashes {
+                blocks.remove(hash.as_ref()).map_err(database)?;
+            }
+        }
+        txn.commit().map_err(database)?;
+        Ok(())
+    }
+
     /// The Mblock stored under `hash`.
     pub(crate) fn block(&self, hash: &Hash32) -> Result<Option<Mblock>, MedError> {
         let txn = self.db.begin_read().map_err(database)?;

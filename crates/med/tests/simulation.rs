@@ -80,7 +80,7 @@ impl Node {
             .is_none_or(|(header, _)| header.parent != best)
         {
             self.released += 1;
-            let body = self.body(self.released);
+            let body = self.body(self.released, now_ms(tick));
             let mut header = self.chain.template(
                 self.address,
                 body.batches.clone(),
@@ -101,15 +101,16 @@ impl Node {
         Some(block)
     }
 
-    /// One hospital batch with one release, unique to this node and counter.
-    fn body(&self, counter: u64) -> MblockBody {
+    /// One hospital batch with one release, unique to this node and counter, issued at
+    /// `issued_at_ms` (releases must be fresh: within the hour of their Mblock).
+    fn body(&self, counter: u64, issued_at_ms: u64) -> MblockBody {
         let release = TxMr {
             doctor: Address::from_bytes([1; 32]),
             patient: Address::from_bytes([2; 32]),
             record_hash: ContentHash::of(
                 &[self.address.as_bytes(), &counter.to_be_bytes()].concat(),
             ),
-            issued_at_ms: counter,
+            issued_at_ms,
         };
         MblockBody {
             batches: vec![HospitalBatch {
