@@ -8,8 +8,28 @@
 //!
 //! SUP's proposer picks the branch to checkpoint with [`MedChain::choose_checkpoint`] by the
 //! rules of S3-supervise — (1) its first Mblock's parent is the newest checkpointed Mblock,
-//! (2) the longest, (3) the smallest Merkle root on a tie — and SUP validators vote for it only
-//! if [`MedChain::is_known_extension`] holds.
+//! (2) the "longest", which in a chain of varying difficulty means the most cumulative work,
+//! comparing whole branches before truncating the winner to [`MAX_CHECKPOINT_MBLOCKS`],
+//! (3) the smallest Merkle root among branches of equal work — and SUP validators vote for it
+//! only if [`MedChain::is_known_extension`] holds: every Mblock known and verified here, and
+//! no heavier chain this validator knows would be pruned. That is how honest validators hold
+//! a Byzantine proposer to the rules.
+//!
+//! A record is filed once per chain: an Mblock repeating a release of its ancestry (replayed
+//! from an earlier Mblock) is refused, and every release must be issued within
+//! [`RELEASE_VALIDITY_MS`] of its Mblock's timestamp. The tree keeps at most
+//! [`MAX_SIDE_MBLOCKS`] Mblocks off its best chain.
+//!
+//! # Checking a received Mblock
+//!
+//! In order of cost, so junk costs its sender more than the node:
+//!
+//! 1. decode (bounded by the types' limits);
+//! 2. [`MedChain::precheck`]: every cheap rule — known parent, above and descending from the
+//!    checkpoint, proof of work, retargeted difficulty, timestamps, body commitment, replays;
+//! 3. `aggregate::verify_block`: the pairings, about a thousand times the cost of step 2;
+//! 4. [`MedChain::insert`], which checks everything again (the tree may have changed while
+//!    the signatures were verified) and commits.
 //!
 //! No networking, no clock (time comes in as `now_ms`) and no SUP state here: the node feeds
 //! Mblocks in, after verifying their aggregate signature, and tells the tree which Mblock SUP

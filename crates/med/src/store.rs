@@ -7,6 +7,8 @@
 //! | `mblocks` | Mblock hash (32) | encoded [`Mblock`] |
 //! | `meta` | `checkpointed` | hash of the newest checkpointed Mblock (32) |
 //! | `meta` | `best` | hash of the best tip (32): among equal work, the first seen stays best |
+//!
+//! Pruned forks (a checkpoint) and evicted side Mblocks (the fork cap) are deleted.
 
 use crate::MedError;
 use commonware_codec::{Copying, DecodeExt, Encode};
@@ -80,12 +82,7 @@ impl MedStore {
     /// Deletes the Mblocks `hashes` (evicted forks), atomically.
     pub(crate) fn remove_blocks(&self, hashes: &[Hash32]) -> Result<(), MedError> {
         let txn = self.db.begin_write().map_err(database)?;
-        {
-            let mut blocks = txn.open_table(MBLOCKS).map_err(database)?;
-            for hash in hashes {
-                blocks.remove(hash.as_ref()).map_err(database)?;
-            }
-        }
+        remove(&txn, hashes)?;
         txn.commit().map_err(database)?;
         Ok(())
     }
@@ -146,11 +143,8 @@ impl MedStore {
         pruned: &[Hash32],
     ) -> Result<(), MedError> {
         let txn = self.db.begin_write().map_err(database)?;
+        remove(&txn, pruned)?;
         {
-            let mut blocks = txn.open_table(MBLOCKS).map_err(database)?;
-            for hash in pruned {
-                blocks.remove(hash.as_ref()).map_err(database)?;
-            }
             let mut meta = txn.open_table(META).map_err(database)?;
             meta.insert(CHECKPOINTED, tip.as_ref()).map_err(database)?;
             meta.insert(BEST, best.as_ref()).map_err(database)?;
@@ -158,6 +152,15 @@ impl MedStore {
         txn.commit().map_err(database)?;
         Ok(())
     }
+}
+
+/// Deletes the Mblocks `hashes` within `txn`.
+fn remove(txn: &redb::WriteTransaction, hashes: &[Hash32]) -> Result<(), MedError> {
+    let mut blocks = txn.open_table(MBLOCKS).map_err(database)?;
+    for hash in hashes {
+        blocks.remove(hash.as_ref()).map_err(database)?;
+    }
+    Ok(())
 }
 
 fn database(error: impl Into<redb::Error>) -> MedError {
