@@ -256,6 +256,28 @@ impl Read for HospitalBatch {
     }
 }
 
+/// Decodes a list of at most `max_items` items holding at most `max_txs` releases in all:
+/// each item is read by `read` with what is left of the release budget, so a list over the
+/// limit is refused at the length prefix that crosses it, before anything past it is read or
+/// allocated (rather than decoded whole and counted afterwards).
+fn read_within_budget<B: Buf, T>(
+    buf: &mut B,
+    max_items: usize,
+    max_txs: usize,
+    read: impl Fn(&mut B, usize) -> Result<T, CodecError>,
+    txs_of: impl Fn(&T) -> usize,
+) -> Result<Vec<T>, CodecError> {
+    let count = usize::read_cfg(buf, &RangeCfg::from(0..=max_items))?;
+    let mut items = Vec::with_capacity(count);
+    let mut left = max_txs;
+    for _ in 0..count {
+        let item = read(buf, left)?;
+        left -= txs_of(&item);
+        items.push(item);
+    }
+    Ok(items)
+}
+
 /// Decodes a list of `min..=max` releases; the length prefix is checked before any release is
 /// read or allocated (an empty range, `min > max`, refuses every length).
 fn read_txs(buf: &mut impl Buf, min: usize, max: usize) -> Result<Vec<TxMr>, CodecError> {
@@ -398,16 +420,13 @@ impl EncodeSize for MblockBody {
 impl Read for MblockBody {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        // Batch by batch, each limited to what is left of MAX_MBLOCK_TXS: a body with too
-        // many releases is refused before they are read (and allocated).
-        let count = usize::read_cfg(buf, &RangeCfg::from(0..=MAX_MBLOCK_BATCHES))?;
-        let mut batches = Vec::with_capacity(count);
-        let mut left = MAX_MBLOCK_TXS;
-        for _ in 0..count {
-            let batch = HospitalBatch::read_at_most(buf, left)?;
-            left -= batch.txs.len();
-            batches.push(batch);
-        }
+        let batches = read_within_budget(
+            buf,
+            MAX_MBLOCK_BATCHES,
+            MAX_MBLOCK_TXS,
+            HospitalBatch::read_at_most,
+            |batch| batch.txs.len(),
+        )?;
         let signature = Option::<BlsSignature>::read(buf)?;
         let body = Self { batches, signature };
         if body.batches.is_empty() != body.signature.is_none() {
@@ -570,15 +589,13 @@ impl EncodeSize for Checkpoint {
 impl Read for Checkpoint {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        // Mblock by Mblock, each limited to what is left of MAX_CHECKPOINT_TXS.
-        let count = usize::read_cfg(buf, &RangeCfg::from(0..=MAX_CHECKPOINT_MBLOCKS))?;
-        let mut branch = Vec::with_capacity(count);
-        let mut left = MAX_CHECKPOINT_TXS;
-        for _ in 0..count {
-            let block = CheckpointedMblock::read_at_most(buf, left)?;
-            left -= block.txs.len();
-            branch.push(block);
-        }
+        let branch = read_within_budget(
+            buf,
+            MAX_CHECKPOINT_MBLOCKS,
+            MAX_CHECKPOINT_TXS,
+            CheckpointedMblock::read_at_most,
+            |block| block.txs.len(),
+        )?;
         let linked = branch.windows(2).all(|pair| {
             pair[1].header.parent == pair[0].header.hash()
                 && pair[1].header.height == pair[0].header.height + 1
