@@ -344,20 +344,27 @@ impl MedChain {
     }
 
     /// Room for a side Mblock of `work` on `parent`: `Some(None)` while the tree holds fewer
-    /// than [`MAX_SIDE_MBLOCKS`] Mblocks off the best chain, `Some(Some(leaf))` when the
-    /// lightest side leaf (not `parent`) is lighter and makes room, `None` when it is not.
+    /// than [`MAX_SIDE_MBLOCKS`] Mblocks off the best chain, or when `parent` is the only side
+    /// leaf; `Some(Some(leaf))` when the lightest other side leaf is lighter and makes room;
+    /// `None` when it is not. A lone side branch may grow past the cap: retargeting and the
+    /// future-drift bound keep its length close to the best chain's (blocks cheaper than the
+    /// best chain's need timestamps spread over real time), and refusing it would stop a node
+    /// from ever following a long heavier branch (a healed partition). The cap is for forks.
     fn room_for_side_block(&self, parent: &Hash32, work: u128) -> Option<Option<Hash32>> {
         if self.nodes.len() - self.best_chain.len() < MAX_SIDE_MBLOCKS {
             return Some(None);
         }
-        let lightest = self
+        let Some((lightest, node)) = self
             .nodes
             .iter()
             .filter(|(hash, node)| {
                 node.children.is_empty() && *hash != parent && !self.is_on_best_chain(hash)
             })
-            .min_by_key(|(hash, node)| (node.work, **hash))?;
-        (lightest.1.work < work).then_some(Some(*lightest.0))
+            .min_by_key(|(hash, node)| (node.work, **hash))
+        else {
+            return Some(None);
+        };
+        (node.work < work).then_some(Some(*lightest))
     }
 
     /// The best tip's header.
@@ -1521,5 +1528,18 @@ mod tests {
         let evicted: Vec<&Hash32> = sides.iter().filter(|h| !chain.contains(h)).collect();
         assert_eq!(evicted.len(), 1);
         assert!(chain.block(evicted[0]).unwrap().is_none(), "gone from disk");
+    }
+
+    /// The fork cap bounds forks, not the length of one branch: a lone side branch longer
+    /// than the cap is kept (it may still overtake the best chain).
+    #[test]
+    fn a_lone_side_branch_may_outgrow_the_fork_cap() {
+        let mut chain = fresh();
+        let genesis = chain.genesis_hash();
+        let best = branch(&mut chain, genesis, 3, GENESIS_MS, 1, None, 0);
+        let long = MAX_SIDE_MBLOCKS as u64 + 6;
+        let side = branch(&mut chain, genesis, long, GENESIS_MS, 10_000, None, 0);
+        assert_eq!(chain.best_hash(), best[2]);
+        assert!(side.iter().all(|hash| chain.contains(hash)));
     }
 }

@@ -553,3 +553,55 @@ fn work(chain: &MedChain) -> u128 {
         .map(|header| u128::from(header.difficulty))
         .sum()
 }
+
+/// H3 in the simulation: a miner releases a lighter branch from the checkpoint (every honest
+/// node inserts it as a side branch: it is valid) and a Byzantine SUP proposer proposes it.
+/// No honest validator votes for it, so it cannot prune the honest chain and its releases;
+/// the honest proposer's next checkpoint is finalized as usual.
+#[test]
+fn a_byzantine_proposer_cannot_checkpoint_a_lighter_rival_branch() {
+    let mut powers = honest(&[4, 4, 4]);
+    powers.push((Role::Selfish, 2));
+    let mut sim = Sim::new(17, 64, &powers);
+    sim.checkpoint_every = u64::MAX;
+    sim.run(600);
+    let rival_miner = sim.nodes.len() - 1;
+    let rival_chain = &sim.nodes[rival_miner].chain;
+    let rival: Vec<Mblock> = rival_chain
+        .headers(1, usize::MAX)
+        .iter()
+        .map(|header| rival_chain.block(&header.hash()).unwrap().unwrap())
+        .collect();
+    assert!(!rival.is_empty());
+    for block in &rival {
+        sim.broadcast(rival_miner, block);
+    }
+    sim.drain();
+    let proposal = sim.nodes[rival_miner].chain.choose_checkpoint();
+    let honest_work = work(&sim.nodes[0].chain);
+    let rival_work = work(&sim.nodes[rival_miner].chain);
+    assert!(rival_work < honest_work, "{rival_work} < {honest_work}");
+    for i in sim.honest() {
+        let node = &sim.nodes[i].chain;
+        assert!(
+            proposal.hashes().iter().all(|hash| node.contains(hash)),
+            "every honest node knows the rival branch"
+        );
+        assert!(
+            !node.is_known_extension(&proposal),
+            "validator {i} refuses the lighter branch"
+        );
+    }
+    let honest_records: Vec<RecordId> = sim.nodes[0]
+        .chain
+        .choose_checkpoint()
+        .branch
+        .iter()
+        .flat_map(|block| &block.txs)
+        .map(|tx| tx.record_id(&chain_id()))
+        .collect();
+    assert!(!honest_records.is_empty());
+    assert!(sim.checkpoint_round(), "the honest proposal is finalized");
+    assert_eq!(Sim::records_of(&sim.finalized), honest_records);
+    sim.assert_agree_below_checkpoint();
+}
