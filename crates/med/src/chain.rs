@@ -1245,7 +1245,17 @@ mod tests {
         txs: Vec<TxMr>,
         nonce: u64,
     ) -> Mblock {
-        let body = body_of(txs);
+        child_with(chain, parent, timestamp_ms, body_of(txs), nonce)
+    }
+
+    /// A mined child of `parent` with `body`.
+    fn child_with(
+        chain: &MedChain,
+        parent: Hash32,
+        timestamp_ms: u64,
+        body: MblockBody,
+        nonce: u64,
+    ) -> Mblock {
         let mut header = MblockHeader {
             height: chain.header(&parent).unwrap().height + 1,
             parent,
@@ -1528,6 +1538,37 @@ mod tests {
         let evicted: Vec<&Hash32> = sides.iter().filter(|h| !chain.contains(h)).collect();
         assert_eq!(evicted.len(), 1);
         assert!(chain.block(evicted[0]).unwrap().is_none(), "gone from disk");
+    }
+
+    /// The chosen branch is also cut to MAX_CHECKPOINT_TXS releases (what a checkpoint may
+    /// decode), and validators refuse one above it.
+    #[test]
+    fn a_checkpoint_holds_at_most_the_release_limit() {
+        let mut chain = fresh();
+        let mut parent = chain.genesis_hash();
+        let full_blocks = MAX_CHECKPOINT_TXS / MAX_MBLOCK_TXS + 1;
+        let mut hashes = Vec::new();
+        for i in 0..full_blocks as u64 {
+            let first = i * MAX_MBLOCK_TXS as u64;
+            let body = MblockBody {
+                batches: (0..(MAX_MBLOCK_TXS / MAX_BATCH_TXS) as u64)
+                    .map(|b| HospitalBatch {
+                        hospital: Address::from_bytes([3; 32]),
+                        txs: (0..MAX_BATCH_TXS as u64)
+                            .map(|n| release(first + b * MAX_BATCH_TXS as u64 + n))
+                            .collect(),
+                    })
+                    .collect(),
+                signature: Some(BlsSignature([7; BlsSignature::LEN])),
+            };
+            let block = child_with(&chain, parent, GENESIS_MS + (i + 1) * 1_000, body, 0);
+            parent = chain.insert(block, u64::MAX / 2).unwrap().hash;
+            hashes.push(parent);
+        }
+        let checkpoint = chain.choose_checkpoint();
+        assert_eq!(checkpoint.hashes(), hashes[..full_blocks - 1]);
+        assert!(chain.is_known_extension(&checkpoint));
+        assert!(!chain.is_known_extension(&checkpoint_of(&chain, &hashes)));
     }
 
     /// The fork cap bounds forks, not the length of one branch: a lone side branch longer
