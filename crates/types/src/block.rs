@@ -285,8 +285,8 @@ mod tests {
     use super::*;
     use crate::fixtures::*;
     use crate::med::{CheckpointedMblock, MblockHeader, TxMr};
-    use commonware_cryptography::Digest as _;
     use commonware_codec::DecodeExt;
+    use commonware_cryptography::Digest as _;
 
     fn header() -> Header {
         Header {
@@ -398,7 +398,10 @@ mod tests {
             );
             assert!(matches!(
                 Block::decode(forged.encode()),
-                Err(CodecError::Invalid("block", "med_checkpoint does not match the checkpoint"))
+                Err(CodecError::Invalid(
+                    "block",
+                    "med_checkpoint does not match the checkpoint"
+                ))
             ));
         }
     }
@@ -411,7 +414,10 @@ mod tests {
         let block = Block::with_checkpoint(header(), vec![], checkpoint);
         assert!(matches!(
             Block::decode(block.encode()),
-            Err(CodecError::Invalid("block", "checkpoint exceeds the size limit"))
+            Err(CodecError::Invalid(
+                "block",
+                "checkpoint exceeds the size limit"
+            ))
         ));
     }
 }

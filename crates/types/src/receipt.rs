@@ -1246,10 +1246,14 @@ mod tests {
             purpose: Purpose::Audit,
             decision: AccessDecision::Denied { reason },
         }))
-        .chain(MedRefusal::ALL.iter().map(|&reason| Event::MedReleaseRefused {
-            record: record_id(2),
-            reason,
-        }))
+        .chain(
+            MedRefusal::ALL
+                .iter()
+                .map(|&reason| Event::MedReleaseRefused {
+                    record: record_id(2),
+                    reason,
+                }),
+        )
         .collect()
     }
 
