@@ -99,7 +99,7 @@ pub enum BlockError {
     },
     /// The block's MED checkpoint breaks the checkpoint rules (S3-supervise).
     #[error("MED checkpoint: {0}")]
-    Checkpoint(CheckpointError),
+    Checkpoint(Box<CheckpointError>),
     /// The proposal checkpoints an Mblock this validator does not know as valid (yet): it
     /// does not vote for it (S3-supervise).
     #[error("the block checkpoints Mblocks this validator does not know as valid")]
@@ -638,7 +638,7 @@ impl Chain {
             .apply_checkpoint(block.checkpoint())
             .map_err(|error| match error {
                 CheckpointError::State(error) => BlockError::from(error),
-                invalid => BlockError::Checkpoint(invalid),
+                invalid => BlockError::Checkpoint(Box::new(invalid)),
             })?;
         for (index, tx) in txs.iter().enumerate() {
             executor
@@ -1150,7 +1150,7 @@ mod tests {
         // Replayed as an ancestor, the state refuses it: the genesis has no MED chain.
         assert!(matches!(
             verdict(&other, &forged),
-            Err(BlockError::Checkpoint(CheckpointError::NoMedChain))
+            Err(BlockError::Checkpoint(error)) if matches!(*error, CheckpointError::NoMedChain)
         ));
         assert!(!other.knows(&forged.digest()));
     }
@@ -1231,10 +1231,8 @@ mod tests {
         let validator = med_chain(&genesis, Some(source));
         assert!(matches!(
             validator.verify(&mut test_rng(), &forged, &parent),
-            Err(BlockError::Checkpoint(CheckpointError::InvalidMblock {
-                height: 1,
-                ..
-            }))
+            Err(BlockError::Checkpoint(error))
+                if matches!(*error, CheckpointError::InvalidMblock { height: 1, .. })
         ));
     }
 
