@@ -15,28 +15,32 @@
 //!   committed to redb in one transaction together with the height and digest it reflects
 //!   (issue 2 §4); a redelivered height with the same digest is a no-op.
 //!
-//! Validity of a block is decided here by replaying it: every transaction must verify and
-//! execute successfully, and the header's state root must equal the replayed root.
+//! Validity of a block is decided here by replaying it: its MED checkpoint must apply, every
+//! transaction must verify and execute successfully, and the header's state root must equal
+//! the replayed root. A proposal must also checkpoint only Mblocks this validator knows as
+//! valid ([`CheckpointSource::knows`], S3-supervise).
 
 use crate::{
     gossip::GossipHandle,
+    med_checkpoint::CheckpointSource,
     mempool::{
         AdmissionError, Admitted, Charge, DropReason, Mempool, MempoolStatus, SenderAccount,
     },
 };
-use commonware_codec::EncodeSize as _;
+use commonware_codec::EncodeSize;
 use commonware_cryptography::Digest as _;
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecError, ExecutedBlock, Overlay, StateError, StateRead,
     StateReadExt,
     keys::{self, StateKey},
+    med::CheckpointError,
     research, staking, token,
     values::ValidatorSet,
 };
 use medchain_storage::{CommitBatch, Snapshot, StorageError, Store};
 use medchain_types::{
     Address, Block, ChainId, FeeSchedule, Genesis, Hash32, Header, Payload, Transaction, TxError,
-    TxId, VerifiedTransaction, limits, research::ResearchPayload, verify_batch,
+    TxId, VerifiedTransaction, limits, med::Checkpoint, research::ResearchPayload, verify_batch,
 };
 use rand_core::CryptoRng;
 use std::{
@@ -46,8 +50,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Roots the header must carry until the revocation list (S3-revoke) and the MED chain
-/// (S3-supervise) exist: both fixed, so a block claiming otherwise is invalid.
+/// The root the header's `revocation_root` must carry until the revocation list (S3-revoke)
+/// has one, so a block claiming otherwise is invalid; also `tx_root`'s placeholder before
+/// [`Block::new`] computes it.
 pub const EMPTY_ROOT: Hash32 = Hash32::EMPTY;
 
 /// Why a transaction was not admitted.
@@ -92,6 +97,13 @@ pub enum BlockError {
         /// Which field.
         field: &'static str,
     },
+    /// The block's MED checkpoint breaks the checkpoint rules (S3-supervise).
+    #[error("MED checkpoint: {0}")]
+    Checkpoint(Box<CheckpointError>),
+    /// The proposal checkpoints an Mblock this validator does not know as valid (yet): it
+    /// does not vote for it (S3-supervise).
+    #[error("the block checkpoints Mblocks this validator does not know as valid")]
+    UnknownCheckpoint,
     /// The parent's state is not available (not executed, or on a pruned fork).
     #[error("parent {0} has no known state")]
     UnknownParent(Hash32),
@@ -211,6 +223,7 @@ pub struct Chain {
     build_budget: Option<BuildBudget>,
     announcer: OnceLock<GossipHandle>,
     epoch_length: NonZeroU64,
+    med: Option<Arc<dyn CheckpointSource>>,
 }
 
 impl Chain {
@@ -247,7 +260,29 @@ impl Chain {
             build_budget: None,
             announcer: OnceLock::new(),
             epoch_length,
+            med: None,
         })
+    }
+
+    /// This chain, supervising MED (S3-supervise): proposals checkpoint what `source`
+    /// proposes, verification refuses checkpoints `source` does not know, and finalized
+    /// checkpoints are reported to it. Without a source, blocks checkpoint nothing.
+    pub fn with_med(mut self, source: Arc<dyn CheckpointSource>) -> Self {
+        self.med = Some(source);
+        self
+    }
+
+    /// What a block built now checkpoints: the source's proposal, cut to its longest prefix
+    /// that fits [`limits::MAX_CHECKPOINT_BYTES`] (a prefix of a valid branch is one too).
+    fn proposed_checkpoint(&self) -> Checkpoint {
+        let Some(source) = &self.med else {
+            return Checkpoint::default();
+        };
+        let mut checkpoint = source.propose();
+        while checkpoint.encode_size() > limits::MAX_CHECKPOINT_BYTES {
+            checkpoint.branch.pop();
+        }
+        checkpoint
     }
 
     /// This chain, with proposals that stop taking transactions once `budget` is spent (none
@@ -500,6 +535,17 @@ impl Chain {
             account_nonce(&overlay, sender).unwrap_or(u64::MAX)
         });
         let mut executor = BlockExecutor::new(&overlay, env)?;
+        let proposed = self.proposed_checkpoint();
+        let checkpoint = match executor.apply_checkpoint(&proposed) {
+            Ok(_) => proposed,
+            Err(error) if error.is_fatal() => return Err(BlockError::State(error.to_string())),
+            // MED's view ran ahead of or behind this parent's state (e.g. the parent already
+            // checkpoints part of it): nothing is checkpointed this time.
+            Err(error) => {
+                tracing::debug!(%error, "not checkpointing MED in this block");
+                Checkpoint::default()
+            }
+        };
         let mut included = Vec::with_capacity(candidates.len());
         let mut body_bytes = 0;
         let mut failed = Vec::new();
@@ -535,7 +581,7 @@ impl Chain {
             self.mempool.evict_from(&sender, nonce, reason);
         }
         let executed = executor.finish(proposer)?;
-        let block = Block::new(
+        let block = Block::with_checkpoint(
             Header {
                 height: env.height,
                 parent: parent.digest(),
@@ -545,9 +591,10 @@ impl Chain {
                 state_root: executed.state_root,
                 receipts_root: executed.receipts_root,
                 revocation_root: EMPTY_ROOT,
-                med_checkpoint: EMPTY_ROOT,
+                med_checkpoint: EMPTY_ROOT, // computed from the checkpoint
             },
             included,
+            checkpoint,
         );
         self.remember(&block, executed);
         Ok(block)
@@ -578,11 +625,6 @@ impl Chain {
                 field: "revocation_root",
             });
         }
-        if header.med_checkpoint != EMPTY_ROOT {
-            return Err(BlockError::Header {
-                field: "med_checkpoint",
-            });
-        }
         let txs = self.verified_txs(rng, block)?;
         let snapshot = self.store.snapshot()?;
         let layers = self.layers(&snapshot, parent.digest())?;
@@ -592,6 +634,12 @@ impl Chain {
             timestamp_ms: header.timestamp_ms,
         };
         let mut executor = BlockExecutor::new(&overlay, env)?;
+        executor
+            .apply_checkpoint(block.checkpoint())
+            .map_err(|error| match error {
+                CheckpointError::State(error) => BlockError::from(error),
+                invalid => BlockError::Checkpoint(Box::new(invalid)),
+            })?;
         for (index, tx) in txs.iter().enumerate() {
             executor
                 .apply(tx)
@@ -610,6 +658,26 @@ impl Chain {
         }
         self.remember(block, executed);
         Ok(())
+    }
+
+    /// Verifies a proposal before voting for it: every Mblock it checkpoints must be one the
+    /// MED source knows as fully valid (S3-supervise; without a source, only an empty
+    /// checkpoint is), then [`Self::execute`]. Ancestors being replayed and finalized blocks
+    /// skip the first check: the quorum decided them.
+    pub fn verify(
+        &self,
+        rng: &mut impl CryptoRng,
+        block: &Block,
+        parent: &Block,
+    ) -> Result<(), BlockError> {
+        if !self.knows_checkpoint(block.checkpoint()) {
+            return Err(BlockError::UnknownCheckpoint);
+        }
+        self.execute(rng, block, parent)
+    }
+
+    fn knows_checkpoint(&self, checkpoint: &Checkpoint) -> bool {
+        checkpoint.branch.is_empty() || self.med.as_ref().is_some_and(|med| med.knows(checkpoint))
     }
 
     /// The block's transactions as verified transactions: those pending in the mempool were
@@ -693,6 +761,13 @@ impl Chain {
         })?;
         // A crash right here leaves the boundary unpinned; `open` pins it on restart.
         keep_transition(&self.store, self.epoch_length, block.number())?;
+        if let Some(med) = self
+            .med
+            .as_ref()
+            .filter(|_| !block.checkpoint().branch.is_empty())
+        {
+            med.finalized(block.checkpoint());
+        }
         // Keep the block just committed: an execution that took its snapshot before this commit
         // still walks through it to reach that snapshot.
         self.pending()
@@ -969,6 +1044,196 @@ mod tests {
         let other = chain();
         assert!(verdict(&other, &block).is_ok());
         assert!(other.knows(&block.digest()));
+    }
+
+    /// A MED source knowing a fixed branch (the node's MED service knows its Mblock tree).
+    #[derive(Default)]
+    struct KnownBranch {
+        branch: Checkpoint,
+        finalized: Mutex<Vec<Checkpoint>>,
+    }
+
+    impl CheckpointSource for KnownBranch {
+        fn propose(&self) -> Checkpoint {
+            self.branch.clone()
+        }
+
+        fn knows(&self, checkpoint: &Checkpoint) -> bool {
+            let known = self.branch.hashes();
+            checkpoint.hashes().iter().all(|hash| known.contains(hash))
+        }
+
+        fn finalized(&self, checkpoint: &Checkpoint) {
+            self.finalized.lock().unwrap().push(checkpoint.clone());
+        }
+    }
+
+    const MED: medchain_types::med::MedParams = medchain_types::med::MedParams {
+        target_interval_ms: 1_000,
+        initial_difficulty: 4,
+        min_difficulty: 2,
+        retarget_window: 4,
+    };
+
+    fn med_genesis() -> Genesis {
+        Genesis {
+            med: Some(MED),
+            ..testkit::genesis_document()
+        }
+    }
+
+    /// A chain started from `genesis`, checkpointing with `source` if any.
+    fn med_chain(genesis: &Genesis, source: Option<Arc<KnownBranch>>) -> Chain {
+        let chain = Chain::open(
+            Store::in_memory().unwrap(),
+            genesis,
+            Mempool::default(),
+            100,
+        )
+        .unwrap();
+        match source {
+            Some(source) => chain.with_med(source),
+            None => chain,
+        }
+    }
+
+    /// `count` empty Mblocks mined honestly on the MED genesis (low difficulty).
+    fn mined_branch(count: u64) -> Checkpoint {
+        use medchain_med::pow;
+        let mut headers =
+            vec![pow::genesis_mblock(&testkit::chain_id(), testkit::GENESIS_TIME_MS, &MED).header];
+        let mut branch = Vec::new();
+        for _ in 0..count {
+            let parent = headers.last().unwrap().clone();
+            let window: Vec<(u64, u64)> = headers
+                .iter()
+                .rev()
+                .take(4)
+                .rev()
+                .map(|header| (header.timestamp_ms, header.difficulty))
+                .collect();
+            let mut header = medchain_types::med::MblockHeader {
+                height: parent.height + 1,
+                parent: parent.hash(),
+                tx_root: medchain_types::med::tx_root(&testkit::chain_id(), []),
+                body_hash: Sha256::hash(&[b"empty body"]),
+                timestamp_ms: parent.timestamp_ms + MED.target_interval_ms,
+                difficulty: pow::next_difficulty(&MED, &window),
+                miner: Actor::new(77).address,
+                nonce: 0,
+            };
+            assert!(pow::mine(&mut header, 1_000_000));
+            headers.push(header.clone());
+            branch.push(medchain_types::med::CheckpointedMblock {
+                header,
+                txs: Vec::new(),
+            });
+        }
+        Checkpoint { branch }
+    }
+
+    #[test]
+    fn without_a_med_source_blocks_checkpoint_nothing_and_refuse_checkpoints() {
+        let (_, block) = with_block();
+        assert!(block.checkpoint().branch.is_empty());
+        assert_eq!(block.header().med_checkpoint, Hash32::EMPTY);
+        let forged = Block::with_checkpoint(
+            block.header().clone(),
+            block.txs().to_vec(),
+            mined_branch(1),
+        );
+        let other = chain();
+        assert!(matches!(
+            other.verify(&mut test_rng(), &forged, other.genesis_block()),
+            Err(BlockError::UnknownCheckpoint)
+        ));
+        // Replayed as an ancestor, the state refuses it: the genesis has no MED chain.
+        assert!(matches!(
+            verdict(&other, &forged),
+            Err(BlockError::Checkpoint(error)) if matches!(*error, CheckpointError::NoMedChain)
+        ));
+        assert!(!other.knows(&forged.digest()));
+    }
+
+    #[test]
+    fn a_proposal_checkpoints_its_sources_branch_and_only_validators_knowing_it_vote() {
+        let genesis = med_genesis();
+        let branch = mined_branch(2);
+        let source = Arc::new(KnownBranch {
+            branch: branch.clone(),
+            ..KnownBranch::default()
+        });
+        let proposer = med_chain(&genesis, Some(source.clone()));
+        let parent = proposer.genesis_block().clone();
+        let block = proposer
+            .build(
+                &parent,
+                testkit::GENESIS_TIME_MS + 1_000,
+                Actor::new(10).address,
+            )
+            .unwrap();
+        assert_eq!(block.checkpoint(), &branch);
+        assert_eq!(block.header().med_checkpoint, branch.root());
+
+        // A validator whose MED node has not seen these Mblocks does not vote for it.
+        let behind = med_chain(&genesis, Some(Arc::new(KnownBranch::default())));
+        assert!(matches!(
+            behind.verify(&mut test_rng(), &block, &parent),
+            Err(BlockError::UnknownCheckpoint)
+        ));
+        // One that knows them replays it, and finalizing reports the checkpoint.
+        let knowing = Arc::new(KnownBranch {
+            branch: branch.clone(),
+            ..KnownBranch::default()
+        });
+        let validator = med_chain(&genesis, Some(knowing.clone()));
+        validator.verify(&mut test_rng(), &block, &parent).unwrap();
+        validator.finalize(&mut test_rng(), &block, None).unwrap();
+        assert_eq!(*knowing.finalized.lock().unwrap(), vec![branch.clone()]);
+        let tip = validator
+            .store()
+            .snapshot()
+            .unwrap()
+            .value(&keys::med_tip())
+            .unwrap()
+            .unwrap();
+        assert_eq!(tip.hash, branch.tip().unwrap().hash());
+        // The validator that missed the Mblocks still commits the block once it is final.
+        behind.finalize(&mut test_rng(), &block, None).unwrap();
+    }
+
+    #[test]
+    fn an_invalid_checkpoint_is_refused_and_never_proposed() {
+        let genesis = med_genesis();
+        let mut branch = mined_branch(1);
+        let header = &mut branch.branch[0].header;
+        while medchain_med::pow::meets_difficulty(&header.hash(), header.difficulty) {
+            header.nonce += 1;
+        }
+        let source = Arc::new(KnownBranch {
+            branch: branch.clone(),
+            ..KnownBranch::default()
+        });
+        let proposer = med_chain(&genesis, Some(source.clone()));
+        let parent = proposer.genesis_block().clone();
+        let block = proposer
+            .build(
+                &parent,
+                testkit::GENESIS_TIME_MS + 1_000,
+                Actor::new(10).address,
+            )
+            .unwrap();
+        assert!(
+            block.checkpoint().branch.is_empty(),
+            "an invalid branch is left out"
+        );
+        let forged = Block::with_checkpoint(block.header().clone(), Vec::new(), branch);
+        let validator = med_chain(&genesis, Some(source));
+        assert!(matches!(
+            validator.verify(&mut test_rng(), &forged, &parent),
+            Err(BlockError::Checkpoint(error))
+                if matches!(*error, CheckpointError::InvalidMblock { height: 1, .. })
+        ));
     }
 
     #[test]
