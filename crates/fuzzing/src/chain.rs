@@ -73,7 +73,10 @@ pub fn block(data: &[u8]) {
     assert_eq!(block.digest(), block.header().digest());
     assert_eq!(tx_root(block.tx_ids()), block.header().tx_root);
     assert_eq!(block.txs().len(), block.tx_ids().len());
-    assert_eq!(block.checkpoint().root(), block.header().med_checkpoint);
+    assert_eq!(
+        block.checkpoint().commitment(),
+        block.header().med_checkpoint
+    );
     assert!(block.checkpoint().encode_size() <= limits::MAX_CHECKPOINT_BYTES);
     for (tx, id) in block.txs().iter().zip(block.tx_ids()) {
         assert_eq!(tx.id(), *id);

@@ -1173,7 +1173,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(block.checkpoint(), &branch);
-        assert_eq!(block.header().med_checkpoint, branch.root());
+        assert_eq!(block.header().med_checkpoint, branch.commitment());
 
         // A validator whose MED node has not seen these Mblocks does not vote for it.
         let behind = med_chain(&genesis, Some(Arc::new(KnownBranch::default())));

@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 const HTXM_DOMAIN: &[u8] = b"_MEDCHAIN_MED_TXMR_V1";
 /// Domain of TX_mr: the Merkle root a hospital signs for its batch.
 const BATCH_DOMAIN: &[u8] = b"_MEDCHAIN_MED_BATCH_V1";
+/// Domain of a checkpoint's commitment in a SUP header.
+const CHECKPOINT_DOMAIN: &[u8] = b"_MEDCHAIN_MED_CHECKPOINT_V1";
 
 /// Most tx_mr in one hospital batch.
 pub const MAX_BATCH_TXS: usize = 1_024;
@@ -559,8 +561,24 @@ impl Checkpoint {
             .collect()
     }
 
-    /// The branch's Merkle root (what the SUP header records; rule 3 of S3-supervise compares
-    /// it); [`Hash32::EMPTY`] for an empty checkpoint.
+    /// What a SUP header records of its checkpoint: SHA-256 of the whole encoded checkpoint —
+    /// every header AND every release — so a block digest pins the releases it imports and no
+    /// peer can serve another checkpoint under it (the branch root alone covers only the
+    /// headers, and decoding cannot check `tx_root` without the chain id);
+    /// [`Hash32::EMPTY`] for an empty checkpoint.
+    pub fn commitment(&self) -> Hash32 {
+        if self.branch.is_empty() {
+            return Hash32::EMPTY;
+        }
+        let mut buf = Vec::with_capacity(CHECKPOINT_DOMAIN.len() + self.encode_size());
+        buf.extend_from_slice(CHECKPOINT_DOMAIN);
+        self.write(&mut buf);
+        Sha256::hash(&[&buf])
+    }
+
+    /// The branch's Merkle root over its Mblock hashes (S3-supervise records a branch "as a
+    /// Merkle tree"; rule 3 compares it between equal-work branches); [`Hash32::EMPTY`] for an
+    /// empty checkpoint.
     pub fn root(&self) -> Hash32 {
         if self.branch.is_empty() {
             return Hash32::EMPTY;
