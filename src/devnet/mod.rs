@@ -132,6 +132,8 @@ fn prepare(args: &DevnetArgs) -> Result<Start, CliError> {
         api_base_port: args.api_base_port,
         economy: args.economy.clone(),
         circuit: args.circuit.clone(),
+        // The devnet runs both chains (S3-dual), every validator mining.
+        med: true,
     })?;
     println!(
         "initialised a new {}-validator chain {} in {}",
