@@ -21,6 +21,7 @@ pub mod wire;
 pub use network::start as start_network;
 
 use crate::med_checkpoint::CheckpointSource;
+use commonware_codec::EncodeSize as _;
 use futures::channel::mpsc;
 use medchain_med::{
     MedChain, MedError, MedStore,
@@ -46,8 +47,9 @@ use std::{
 use tracing::{debug, info, warn};
 use wire::BlockMessage;
 
-/// Most Mblocks waiting for their parent to arrive.
+/// Most Mblocks waiting for their parent to arrive, and most bytes they take.
 const MAX_ORPHANS: usize = 256;
+const MAX_ORPHAN_BYTES: usize = 16 << 20;
 /// How long a node waits before asking for the same missing Mblock again, milliseconds.
 const REQUEST_RETRY_MS: u64 = 1_000;
 
@@ -149,6 +151,7 @@ struct Inner {
     /// Mblocks whose parent is unknown, by parent hash.
     orphans: BTreeMap<Hash32, Vec<Mblock>>,
     orphan_count: usize,
+    orphan_bytes: usize,
     /// A checkpoint SUP finalized whose tip this node has not received yet.
     pending_checkpoint: Option<Hash32>,
     /// When each missing Mblock was last requested, milliseconds.
@@ -200,6 +203,9 @@ impl MedService {
         sup: Store,
         clock: Box<dyn Fn() -> u64 + Send + Sync>,
     ) -> Result<Option<(Arc<Self>, Mailbox)>, MedStartError> {
+        if genesis.med.is_none() {
+            return Ok(None);
+        }
         let store = MedStore::open(path).map_err(|source| MedStartError::Store {
             path: path.to_path_buf(),
             source,
@@ -241,6 +247,7 @@ impl MedService {
                 pool: BatchPool::default(),
                 orphans: BTreeMap::new(),
                 orphan_count: 0,
+                orphan_bytes: 0,
                 pending_checkpoint: None,
                 requested: BTreeMap::new(),
             }),
@@ -350,6 +357,16 @@ impl MedService {
             }
             let parent_hash = block.header.parent;
             let Some(parent) = inner.chain.header(&parent_hash).cloned() else {
+                // Without its parent the difficulty cannot be checked yet; the work it claims
+                // can, so a waiting block cost its sender real hashing.
+                let difficulty = block.header.difficulty;
+                if difficulty < self.params.min_difficulty
+                    || !pow::meets_difficulty(&hash, difficulty)
+                {
+                    return Err(BlockRefused::Header(MedError::InsufficientWork {
+                        difficulty,
+                    }));
+                }
                 inner.keep_orphan(block);
                 return Ok(Accepted::Orphan {
                     missing: parent_hash,
@@ -560,7 +577,8 @@ impl MedService {
 impl Inner {
     /// Keeps a block whose parent is unknown, unless too many wait already.
     fn keep_orphan(&mut self, block: Mblock) {
-        if self.orphan_count >= MAX_ORPHANS {
+        let bytes = block.encode_size();
+        if self.orphan_count >= MAX_ORPHANS || self.orphan_bytes + bytes > MAX_ORPHAN_BYTES {
             debug!("too many MED blocks wait for their parent; dropping one");
             return;
         }
@@ -570,11 +588,13 @@ impl Inner {
         }
         siblings.push(block);
         self.orphan_count += 1;
+        self.orphan_bytes += bytes;
     }
 
     fn take_orphans(&mut self, parent: &Hash32) -> Vec<Mblock> {
         let children = self.orphans.remove(parent).unwrap_or_default();
         self.orphan_count -= children.len();
+        self.orphan_bytes -= children.iter().map(Mblock::encode_size).sum::<usize>();
         children
     }
 
