@@ -72,8 +72,8 @@ pub enum CheckpointError {
         hash: Hash32,
         /// Its height.
         height: u64,
-        /// The rule it breaks.
-        reason: MedError,
+        /// The rule it breaks (boxed: MED's errors are large, and this one is rare).
+        reason: Box<MedError>,
     },
     /// An Mblock's tx_mr are not the ones its header commits to.
     #[error("Mblock {hash} at MED height {height}: its releases do not match its tx_root")]
@@ -198,7 +198,7 @@ fn check_mblock(
         CheckpointError::InvalidMblock {
             hash: header.hash(),
             height: header.height,
-            reason,
+            reason: Box::new(reason),
         }
     })?;
     if !mblock.txs_match(&chain.chain_id) {
