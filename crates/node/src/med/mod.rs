@@ -29,7 +29,7 @@ use medchain_med::{
     inclusion::{self, RecordInclusion},
     pow,
 };
-use medchain_state::med::StateSigners;
+use medchain_state::{StateReadExt as _, keys, med::StateSigners};
 use medchain_storage::Store;
 use medchain_types::{
     Address, ChainId, Genesis, Hash32, PublicKey, RecordId,
@@ -226,12 +226,13 @@ impl MedService {
         let Some(params) = genesis.med else {
             return Ok(None);
         };
-        let chain = MedChain::open(
+        let mut chain = MedChain::open(
             store,
             genesis.chain_id.clone(),
             genesis.genesis_time_ms,
             params,
         )?;
+        let pending_checkpoint = catch_up_checkpoint(&mut chain, &sup);
         info!(
             height = chain.best().height,
             checkpointed = %chain.checkpointed(),
@@ -248,7 +249,7 @@ impl MedService {
                 orphans: BTreeMap::new(),
                 orphan_count: 0,
                 orphan_bytes: 0,
-                pending_checkpoint: None,
+                pending_checkpoint,
                 requested: BTreeMap::new(),
             }),
             outbox,
@@ -293,6 +294,15 @@ impl MedService {
     /// Whether a miner runs on this node.
     pub fn is_mining(&self) -> bool {
         self.mining.load(Ordering::Acquire)
+    }
+
+    /// Whether the latest committed SUP state holds `hash` as a checkpointed Mblock.
+    fn sup_checkpointed(&self, hash: &Hash32) -> bool {
+        self.sup
+            .snapshot()
+            .ok()
+            .and_then(|state| state.value(&keys::med_header(hash)).ok())
+            .is_some_and(|header| header.is_some())
     }
 
     /// The signers' view: the latest committed SUP state, at the node's clock.
@@ -356,7 +366,7 @@ impl MedService {
                 return Ok(Accepted::Known);
             }
             let parent_hash = block.header.parent;
-            let Some(parent) = inner.chain.header(&parent_hash).cloned() else {
+            if !inner.chain.contains(&parent_hash) {
                 // Without its parent the difficulty cannot be checked yet; the work it claims
                 // can, so a waiting block cost its sender real hashing.
                 let difficulty = block.header.difficulty;
@@ -371,16 +381,34 @@ impl MedService {
                 return Ok(Accepted::Orphan {
                     missing: parent_hash,
                 });
-            };
-            let window = inner.chain.window(&parent_hash);
-            pow::check_header(&self.params, &parent, &window, &block.header)
-                .map_err(BlockRefused::Header)?;
+            }
+            // Every cheap rule (work, difficulty, time, checkpoint descent, replays) before
+            // the pairings, which cost thousands of times more.
+            match inner.chain.precheck(&block, self.now_ms()) {
+                Err(MedError::AlreadyKnown(_)) => return Ok(Accepted::Known),
+                Err(
+                    header @ (MedError::InsufficientWork { .. }
+                    | MedError::WrongDifficulty { .. }
+                    | MedError::WrongHeight { .. }
+                    | MedError::WrongParent { .. }
+                    | MedError::TimestampTooOld { .. }
+                    | MedError::DuplicateRelease(_)
+                    | MedError::Malformed(_)),
+                ) => return Err(BlockRefused::Header(header)),
+                Err(refused) => return Err(BlockRefused::Chain(refused)),
+                Ok(()) => {}
+            }
         }
-        // The pairings run without the lock: the API and the miner keep going meanwhile.
-        self.verify_signers(|signers| {
-            aggregate::verify_block(&self.chain_id, &block.body, signers)
-        })
-        .map_err(BlockRefused::State)??;
+        // An Mblock SUP already checkpointed was verified by at least f + 1 honest validators
+        // when it was fresh; checking it again against today's keys and licences could refuse
+        // it (a doctor revoked or a key replaced since) and split this node from the chain.
+        if !self.sup_checkpointed(&hash) {
+            // The pairings run without the lock: the API and the miner keep going meanwhile.
+            self.verify_signers(|signers| {
+                aggregate::verify_block(&self.chain_id, &block.body, signers)
+            })
+            .map_err(BlockRefused::State)??;
+        }
         let included: HashSet<RecordId> = block
             .body
             .txs()
@@ -623,6 +651,35 @@ impl Inner {
             u32::try_from(txs).unwrap_or(u32::MAX),
         ))
     }
+}
+
+/// Moves the MED checkpoint to SUP's committed `med/tip`: SUP blocks committed while this
+/// node was down (or replayed at start) never called [`CheckpointSource::finalized`], and a
+/// MED view lagging SUP would refuse SUP's next checkpoints and accept forks below them.
+/// Returns the tip still to apply when this node lacks its Mblock (fetched from peers).
+fn catch_up_checkpoint(chain: &mut MedChain, sup: &Store) -> Option<Hash32> {
+    let tip = match sup.snapshot().map(|state| state.value(&keys::med_tip())) {
+        Ok(Ok(Some(tip))) => tip.hash,
+        Ok(Ok(None)) => return None,
+        Ok(Err(error)) => {
+            warn!(%error, "cannot read SUP's MED checkpoint");
+            return None;
+        }
+        Err(error) => {
+            warn!(%error, "cannot read SUP's MED checkpoint");
+            return None;
+        }
+    };
+    if chain.checkpointed() == tip {
+        return None;
+    }
+    if !chain.contains(&tip) {
+        return Some(tip);
+    }
+    if let Err(error) = chain.set_checkpointed(tip) {
+        warn!(%error, %tip, "cannot apply SUP's MED checkpoint");
+    }
+    None
 }
 
 impl CheckpointSource for MedService {
