@@ -41,6 +41,7 @@ use crate::{
 use medchain_med::{
     MedError,
     aggregate::{SignerKeys, SignerRefusal},
+    chain::future_drift_ms,
     pow,
 };
 use medchain_types::{
@@ -147,7 +148,7 @@ pub(crate) fn import(
     }
     let mut events = Vec::new();
     for mblock in &checkpoint.branch {
-        check_mblock(chain, &config, &parent, &window, mblock)?;
+        check_mblock(chain, &config, &parent, &window, mblock, env.timestamp_ms)?;
         let hash = mblock.header.hash();
         events.extend(import_releases(
             reader,
@@ -184,23 +185,36 @@ pub(crate) fn import(
     Ok(events)
 }
 
-/// The S3-supervise re-checks of one Mblock against its parent and retarget window.
+/// The S3-supervise re-checks of one Mblock against its parent and retarget window, and
+/// against the SUP block's time: an Mblock stamped further ahead of it than MED nodes accept
+/// ahead of their clocks is refused here too, so a checkpoint cannot carry a timestamp that
+/// drags MED's retargeting and median time past beyond honest clocks.
 fn check_mblock(
     chain: &ChainConfig,
     config: &MedConfig,
     parent: &MblockHeader,
     window: &VecDeque<(u64, u64)>,
     mblock: &CheckpointedMblock,
+    block_time_ms: u64,
 ) -> Result<(), CheckpointError> {
     let header = &mblock.header;
     let window: Vec<(u64, u64)> = window.iter().copied().collect();
-    pow::check_header(&config.params, parent, &window, header).map_err(|reason| {
-        CheckpointError::InvalidMblock {
+    let latest_ms = block_time_ms.saturating_add(future_drift_ms(&config.params));
+    let in_time = if header.timestamp_ms > latest_ms {
+        Err(MedError::TimestampInFuture {
+            timestamp_ms: header.timestamp_ms,
+            latest_ms,
+        })
+    } else {
+        Ok(())
+    };
+    in_time
+        .and_then(|()| pow::check_header(&config.params, parent, &window, header))
+        .map_err(|reason| CheckpointError::InvalidMblock {
             hash: header.hash(),
             height: header.height,
             reason: Box::new(reason),
-        }
-    })?;
+        })?;
     if !mblock.txs_match(&chain.chain_id) {
         return Err(CheckpointError::TxsMismatch {
             hash: header.hash(),
@@ -634,6 +648,10 @@ mod tests {
             }
             let checkpoint = med.choose_checkpoint();
             assert_eq!(checkpoint.branch.len(), 6);
+            // SUP's clock keeps up with MED's: an Mblock ahead of the SUP block is refused.
+            if let Some(behind) = now.checked_sub(world.timestamp_ms()) {
+                world.advance_time(behind);
+            }
             commit(&mut world, &checkpoint);
             let tip = checkpoint.tip().unwrap().hash();
             med.set_checkpointed(tip).unwrap();
@@ -677,6 +695,24 @@ mod tests {
             matches!(e, CheckpointError::WrongParent { .. })
         });
         commit(&mut world, &checkpoint(vec![second]));
+    }
+
+    #[test]
+    fn an_mblock_stamped_far_ahead_of_the_sup_block_is_refused() {
+        let Setup { world, .. } = setup();
+        let mut miner = Miner::new();
+        let mut mblock = miner.mine(Vec::new());
+        let latest = world.next_env().timestamp_ms + future_drift_ms(&PARAMS);
+        mblock.header.timestamp_ms = latest + 1;
+        assert!(pow::mine(&mut mblock.header, 1_000_000));
+        assert_refused(&world, &checkpoint(vec![mblock.clone()]), |e| {
+            matches!(e, CheckpointError::InvalidMblock { reason, .. }
+                if matches!(**reason, MedError::TimestampInFuture { latest_ms, .. } if latest_ms == latest))
+        });
+        // At the bound it is in time.
+        mblock.header.timestamp_ms = latest;
+        assert!(pow::mine(&mut mblock.header, 1_000_000));
+        execute(&world, &checkpoint(vec![mblock])).unwrap();
     }
 
     #[test]
