@@ -351,6 +351,10 @@ async fn a_batch_whose_mblock_loses_a_reorg_is_mined_again() {
     let (inclusion, final_) = node.med.record(&records[1]).unwrap().expect("mined again");
     assert_eq!(inclusion.header, header);
     assert!(!final_);
+    // Still pooled until final, but never put in a second Mblock of the same chain.
+    assert_eq!(node.med.status().unwrap().pending_batches, 0);
+    let (_, body, _) = node.med.template(testkit::address(7));
+    assert!(body.batches.is_empty(), "a release is filed once per chain");
 }
 
 #[tokio::test]
