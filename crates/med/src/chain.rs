@@ -673,11 +673,18 @@ impl MedChain {
             parent: self.best,
             tx_root: tx_root(&self.chain_id, body.txs()),
             body_hash: body.hash(),
-            timestamp_ms: now_ms.max(median_time_past(&window).saturating_add(1)),
+            timestamp_ms: self.template_timestamp(now_ms),
             difficulty: next_difficulty(&self.params, &window),
             miner,
             nonce: 0,
         }
+    }
+
+    /// The timestamp [`Self::template`] gives an Mblock on the best tip at `now_ms`: `now_ms`,
+    /// or just after the median time past if the clock is behind it. A miner checks its
+    /// batches with [`Self::check_releases`] at this time before building the template.
+    pub fn template_timestamp(&self, now_ms: u64) -> u64 {
+        now_ms.max(median_time_past(&self.window(&self.best)).saturating_add(1))
     }
 
     /// Where the record `id` is on the best chain: its Mblock and its index among the

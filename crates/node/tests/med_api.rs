@@ -18,7 +18,7 @@ use medchain_node::{
     api::{self, ApiState},
     chain::Chain,
     enrolment::{Enrolment, nonces::NonceLimits},
-    med::MedService,
+    med::{Accepted, BatchRefused, MedService},
     mempool::Mempool,
     metrics::NodeMetrics,
     pkg::ShareStore,
@@ -30,7 +30,7 @@ use medchain_storage::Store;
 use medchain_types::{
     BlsSignature, ContentHash, Genesis, OrgKind, OrgState, RecordId,
     emergency::vouching_key_from,
-    med::{Mblock, MblockHeader, MedParams, SignedBatch, TxMr},
+    med::{Mblock, MblockBody, MblockHeader, MedParams, SignedBatch, TxMr},
 };
 use router::{call, error_code};
 use serde_json::Value;
@@ -172,6 +172,33 @@ impl Node {
         header
     }
 
+    /// A peer's Mblock carrying `body` on the last of `ancestry` (oldest first, from genesis:
+    /// the retarget window), mined by `miner` at `timestamp_ms`.
+    fn peer_block(
+        ancestry: &[&MblockHeader],
+        body: MblockBody,
+        miner: u64,
+        timestamp_ms: u64,
+    ) -> Mblock {
+        let parent = ancestry.last().expect("at least the genesis Mblock");
+        let window: Vec<(u64, u64)> = ancestry
+            .iter()
+            .map(|header| (header.timestamp_ms, header.difficulty))
+            .collect();
+        let mut header = MblockHeader {
+            height: parent.height + 1,
+            parent: parent.hash(),
+            tx_root: medchain_types::med::tx_root(&testkit::chain_id(), body.txs()),
+            body_hash: body.hash(),
+            timestamp_ms,
+            difficulty: pow::next_difficulty(&PARAMS, &window),
+            miner: testkit::address(miner),
+            nonce: 0,
+        };
+        assert!(pow::mine(&mut header, u64::MAX));
+        Mblock { header, body }
+    }
+
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         call(&self.router, method, path, body).await
     }
@@ -272,6 +299,62 @@ async fn a_sealed_batch_is_accepted_mined_and_its_record_proven() {
         .await;
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(error_code(&body), "already_on_med");
+}
+
+/// A peer's Mblock carries a batch this node never pooled; the hospital submits it here too
+/// (refused: already on MED). A heavier branch without it then wins: the batch is mined
+/// again, not lost — an Mblock keeps only its block's aggregate, never the batch's signature.
+#[tokio::test]
+async fn a_batch_whose_mblock_loses_a_reorg_is_mined_again() {
+    let node = node();
+    let (batch, records) = node.batch(&[b"EMR 1", b"EMR 2"]);
+    let genesis = node.med.headers(0, 1).remove(0);
+    let carrying = Node::peer_block(
+        &[&genesis],
+        MblockBody {
+            batches: vec![batch.batch.clone()],
+            signature: Some(batch.signature),
+        },
+        8,
+        NOW_MS,
+    );
+    assert!(matches!(
+        node.med.accept_block(carrying.clone()),
+        Ok(Accepted::Inserted { new_best: true, .. })
+    ));
+    assert!(matches!(
+        node.med.submit_batch(batch.clone(), true),
+        Err(BatchRefused::AlreadyOnMed(_))
+    ));
+    let status = node.med.status().unwrap();
+    assert_eq!(status.pending_batches, 0, "on the best chain: not waiting");
+    let (_, body, _) = node.med.template(testkit::address(7));
+    assert!(body.batches.is_empty(), "a release is filed once per chain");
+
+    // A rival branch of two empty Mblocks on genesis: more work, the batch's Mblock is off
+    // the best chain.
+    let empty = MblockBody {
+        batches: Vec::new(),
+        signature: None,
+    };
+    let first = Node::peer_block(&[&genesis], empty.clone(), 9, NOW_MS);
+    let second = Node::peer_block(&[&genesis, &first.header], empty, 9, NOW_MS + 1);
+    node.med.accept_block(first).unwrap();
+    node.med.accept_block(second.clone()).unwrap();
+    let status = node.med.status().unwrap();
+    assert_eq!(status.best.hash, hex::encode(second.header.hash()));
+    assert!(node.med.record(&records[0]).unwrap().is_none());
+    assert_eq!(status.pending_batches, 1, "the dropped batch waits again");
+
+    let header = node.mine();
+    assert_eq!(header.parent, second.header.hash());
+    let (inclusion, final_) = node.med.record(&records[1]).unwrap().expect("mined again");
+    assert_eq!(inclusion.header, header);
+    assert!(!final_);
+    // Still pooled until final, but never put in a second Mblock of the same chain.
+    assert_eq!(node.med.status().unwrap().pending_batches, 0);
+    let (_, body, _) = node.med.template(testkit::address(7));
+    assert!(body.batches.is_empty(), "a release is filed once per chain");
 }
 
 #[tokio::test]

@@ -33,7 +33,10 @@ use medchain_state::{StateReadExt as _, keys, med::StateSigners};
 use medchain_storage::Store;
 use medchain_types::{
     Address, ChainId, Genesis, Hash32, PublicKey, RecordId,
-    med::{Checkpoint, MAX_BATCH_TXS, Mblock, MblockBody, MblockHeader, MedParams, SignedBatch},
+    med::{
+        Checkpoint, MAX_BATCH_TXS, Mblock, MblockBody, MblockHeader, MedParams,
+        RELEASE_VALIDITY_MS, SignedBatch,
+    },
 };
 use pool::{BatchPool, PoolFull, Pooled};
 use std::{
@@ -72,7 +75,8 @@ pub enum BatchRefused {
     /// It has no release or more than a batch may hold.
     #[error("a batch holds 1 to {MAX_BATCH_TXS} releases; this one has {0}")]
     Size(usize),
-    /// One of its records is already on the MED chain.
+    /// One of its records is already on the MED chain's best branch (the batch stays pooled
+    /// until that record is final, in case a reorg drops its Mblock).
     #[error("record {0} is already on the MED chain")]
     AlreadyOnMed(RecordId),
     /// Its signature or one of its signers is refused.
@@ -316,7 +320,9 @@ impl MedService {
 
     /// Takes a hospital batch (from the API or a peer) into the pool after verifying its
     /// aggregate and signers; a batch from the API is handed on to every peer's miner.
-    /// Returns its TX_mr; a batch already waiting is accepted again (idempotent).
+    /// Returns its TX_mr; a batch already waiting is accepted again (idempotent). A batch
+    /// with a release already on the best chain is refused as [`BatchRefused::AlreadyOnMed`],
+    /// but kept pooled while that release is not final, in case a reorg drops it.
     pub fn submit_batch(&self, batch: SignedBatch, from_api: bool) -> Result<Hash32, BatchRefused> {
         let count = batch.batch.txs.len();
         if count == 0 || count > MAX_BATCH_TXS {
@@ -329,28 +335,37 @@ impl MedService {
             .iter()
             .map(|tx| tx.record_id(&self.chain_id))
             .collect();
-        {
+        let (on_med, pooled) = {
             let inner = self.lock();
-            if inner.pool.contains(&root) {
-                return Ok(root);
-            }
-            if let Some(id) = records
-                .iter()
-                .find(|id| inner.chain.find_record(id).is_some())
-            {
-                return Err(BatchRefused::AlreadyOnMed(*id));
+            let on_med = records.iter().find_map(|id| {
+                let (mblock, _) = inner.chain.find_record(id)?;
+                Some((*id, inner.chain.is_checkpointed(&mblock)))
+            });
+            (on_med, inner.pool.contains(&root))
+        };
+        match on_med {
+            Some((id, true)) => return Err(BatchRefused::AlreadyOnMed(id)),
+            None if pooled => return Ok(root),
+            _ => {}
+        }
+        // A batch on the best chain but not final yet is still pooled (and passed on): it
+        // stays until a checkpoint makes it final, so that it is mined again if a reorg drops
+        // its Mblock — the Mblock keeps only its block's aggregate, not the batch's signature.
+        if !pooled {
+            self.verify_signers(|signers| aggregate::verify_batch(&self.chain_id, &batch, signers))
+                .map_err(BatchRefused::State)??;
+            let added = self.lock().pool.insert(root, batch.clone(), records)?;
+            if added == Pooled::Added {
+                self.changed();
+                if from_api {
+                    self.send(Outgoing::Batch(batch));
+                }
             }
         }
-        self.verify_signers(|signers| aggregate::verify_batch(&self.chain_id, &batch, signers))
-            .map_err(BatchRefused::State)??;
-        let pooled = self.lock().pool.insert(root, batch.clone(), records)?;
-        if pooled == Pooled::Added {
-            self.changed();
-            if from_api {
-                self.send(Outgoing::Batch(batch));
-            }
+        match on_med {
+            Some((id, _)) => Err(BatchRefused::AlreadyOnMed(id)),
+            None => Ok(root),
         }
-        Ok(root)
     }
 
     /// Checks `block` and adds it to the tree (see the module documentation for the order).
@@ -409,11 +424,6 @@ impl MedService {
             })
             .map_err(BlockRefused::State)??;
         }
-        let included: HashSet<RecordId> = block
-            .body
-            .txs()
-            .map(|tx| tx.record_id(&self.chain_id))
-            .collect();
         let now = self.now_ms();
         let mut inner = self.lock();
         let inserted = match inner.chain.insert(block, now) {
@@ -422,7 +432,6 @@ impl MedService {
             Err(MedError::AlreadyKnown(_)) => return Ok(Accepted::Known),
             Err(refused) => return Err(BlockRefused::Chain(refused)),
         };
-        inner.pool.evict(&included);
         inner.requested.remove(&inserted.hash);
         if inner.pending_checkpoint == Some(inserted.hash) {
             inner.apply_pending_checkpoint();
@@ -491,12 +500,23 @@ impl MedService {
     }
 
     /// A template for the next Mblock on the best tip, mined by `miner`, with the pool's
-    /// batches and their aggregate; and the generation it reflects.
+    /// batches that may go on it and their aggregate; and the generation it reflects.
     pub fn template(&self, miner: Address) -> (MblockHeader, MblockBody, u64) {
         let generation = self.generation.load(Ordering::Acquire);
         let now = self.now_ms();
-        let inner = self.lock();
-        let batches = inner.pool.select();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.evict_stale(now);
+        let tip = inner.chain.best_hash();
+        let timestamp = inner.chain.template_timestamp(now);
+        // The rules the chain will check the Mblock with: a batch already on the best chain
+        // (pooled until final, in case a reorg drops it) would get the Mblock refused.
+        let batches = inner.pool.select(|batch| {
+            inner
+                .chain
+                .check_releases(&tip, timestamp, &batch.batch.txs)
+                .is_ok()
+        });
         let signature = aggregate::block_signature(&batches);
         let header = inner.chain.template(
             miner,
@@ -572,7 +592,7 @@ impl MedService {
         Ok(medchain_api::MedStatus {
             best,
             checkpointed,
-            pending_batches: inner.pool.len() as u64,
+            pending_batches: inner.waiting_batches() as u64,
             mining: self.is_mining(),
             difficulty,
         })
@@ -634,6 +654,50 @@ impl Inner {
         if let Err(error) = self.chain.set_checkpointed(tip) {
             warn!(%error, %tip, "cannot apply a finalized MED checkpoint");
         }
+        self.evict_final();
+    }
+
+    /// Drops the pooled batches a checkpoint made final: no reorg can drop them any more.
+    fn evict_final(&mut self) {
+        let chain = &self.chain;
+        let final_records: HashSet<RecordId> = self
+            .pool
+            .batches()
+            .flat_map(|(_, records)| records)
+            .filter(|id| {
+                chain
+                    .find_record(id)
+                    .is_some_and(|(mblock, _)| chain.is_checkpointed(&mblock))
+            })
+            .copied()
+            .collect();
+        self.pool.evict(&final_records);
+    }
+
+    /// Drops the pooled batches with a release issued more than [`RELEASE_VALIDITY_MS`]
+    /// before `now_ms`: no Mblock may carry them any more.
+    fn evict_stale(&mut self, now_ms: u64) {
+        let oldest_ms = now_ms.saturating_sub(RELEASE_VALIDITY_MS);
+        let stale: HashSet<RecordId> = self
+            .pool
+            .batches()
+            .flat_map(|(batch, records)| batch.batch.txs.iter().zip(records))
+            .filter(|(tx, _)| tx.issued_at_ms < oldest_ms)
+            .map(|(_, id)| *id)
+            .collect();
+        self.pool.evict(&stale);
+    }
+
+    /// Pooled batches not on the best chain yet.
+    fn waiting_batches(&self) -> usize {
+        self.pool
+            .batches()
+            .filter(|(_, records)| {
+                records
+                    .iter()
+                    .any(|id| self.chain.find_record(id).is_none())
+            })
+            .count()
     }
 
     fn summary(&self, hash: &Hash32) -> Result<medchain_api::MblockSummary, MedError> {

@@ -1,5 +1,7 @@
 //! The pool of verified hospital batches waiting for an Mblock: bounded, deduplicated by
-//! TX_mr, in arrival order, and emptied of the batches (and the releases) Mblocks carry.
+//! TX_mr, in arrival order. A batch stays pooled until its releases are final (checkpointed)
+//! or stale: an Mblock only holds the block's aggregate signature, not the batch's, so a batch
+//! dropped when a fork carried it could never be mined again once that fork lost a reorg.
 
 use medchain_types::{
     Hash32, RecordId,
@@ -83,9 +85,10 @@ impl BatchPool {
         Ok(Pooled::Added)
     }
 
-    /// The batches for the next Mblock: oldest first, within the Mblock's limits, never two
-    /// that release the same record (an Mblock must not, and the second would be refused).
-    pub fn select(&self) -> Vec<SignedBatch> {
+    /// The batches for the next Mblock: oldest first, those `admissible` (not yet on the
+    /// chain the Mblock extends, fresh), within the Mblock's limits, never two that release
+    /// the same record (an Mblock must not, and the second would be refused).
+    pub fn select(&self, admissible: impl Fn(&SignedBatch) -> bool) -> Vec<SignedBatch> {
         let mut chosen = Vec::new();
         let mut records = HashSet::new();
         for root in &self.order {
@@ -97,6 +100,7 @@ impl BatchPool {
             }
             if records.len() + waiting.records.len() > MAX_MBLOCK_TXS
                 || waiting.records.iter().any(|id| records.contains(id))
+                || !admissible(&waiting.batch)
             {
                 continue;
             }
@@ -108,16 +112,20 @@ impl BatchPool {
 
     /// Every waiting batch, oldest first.
     pub fn select_all(&self) -> Vec<SignedBatch> {
+        self.batches().map(|(batch, _)| batch.clone()).collect()
+    }
+
+    /// Every waiting batch with the ids of its releases, oldest first.
+    pub fn batches(&self) -> impl Iterator<Item = (&SignedBatch, &[RecordId])> {
         self.order
             .iter()
             .filter_map(|root| self.waiting.get(root))
-            .map(|waiting| waiting.batch.clone())
-            .collect()
+            .map(|waiting| (&waiting.batch, waiting.records.as_slice()))
     }
 
-    /// Drops every batch that releases one of `included` (they are in an Mblock now: the
-    /// batch itself, or another carrying the same release, which would be refused as a
-    /// duplicate).
+    /// Drops every batch that releases one of `included` (final, stale or no longer signed
+    /// validly: the batch itself, or another carrying the same release, which would be
+    /// refused as a replay).
     pub fn evict(&mut self, included: &HashSet<RecordId>) {
         if included.is_empty() {
             return;
@@ -182,17 +190,21 @@ mod tests {
         assert_eq!(add(&mut pool, 2, 2), Ok(Pooled::Added));
         assert_eq!(add(&mut pool, 10, 1), Ok(Pooled::Added));
         assert_eq!(pool.len(), 3);
-        let selected = pool.select();
+        let selected = pool.select(|_| true);
         assert_eq!(selected.len(), 2);
         assert_eq!(selected[0], batch(0, 3).1);
         assert_eq!(selected[1], batch(10, 1).1);
+        // The first one already on the chain being extended: the overlapping one may go in.
+        let first = batch(0, 3).1;
+        let fresh = pool.select(|waiting| *waiting != first);
+        assert_eq!(fresh, vec![batch(2, 2).1, batch(10, 1).1]);
         // An Mblock carried release 3: the overlapping batch goes, the others stay.
         pool.evict(&batch(3, 1).2.into_iter().collect());
         assert_eq!(pool.len(), 2);
         assert!(!pool.contains(&batch(2, 2).0));
         pool.evict(&batch(0, 11).2.into_iter().collect());
         assert!(pool.is_empty());
-        assert!(pool.select().is_empty());
+        assert!(pool.select(|_| true).is_empty());
     }
 
     #[test]
@@ -212,13 +224,13 @@ mod tests {
         for i in 0..(MAX_MBLOCK_BATCHES as u64 + 5) {
             add(&mut pool, i * 10, 1).unwrap();
         }
-        assert_eq!(pool.select().len(), MAX_MBLOCK_BATCHES);
+        assert_eq!(pool.select(|_| true).len(), MAX_MBLOCK_BATCHES);
         let mut big = BatchPool::default();
         let half = (MAX_MBLOCK_TXS / 2) as u64;
         add(&mut big, 0, half).unwrap();
         add(&mut big, half, half + 1).unwrap();
         add(&mut big, 10 * half, 1).unwrap();
-        let selected = big.select();
+        let selected = big.select(|_| true);
         assert_eq!(selected.len(), 2, "the one that would overflow is skipped");
     }
 }
