@@ -1,0 +1,389 @@
+//! Two-level BLS12-381 aggregation of MED signatures (S3-release, S3-dual).
+//!
+//! A doctor signs its release tx_mr ([`htxm_message`]); the hospital checks each doctor's
+//! signature, signs its batch root TX_mr ([`batch_message`]) and sums everything into one
+//! batch signature ([`seal_batch`]); a miner sums the batch signatures of an Mblock into the
+//! block's one signature ([`block_signature`]); every MED validator checks that signature
+//! against every (key, message) pair of the block at once ([`verify_block`]).
+//!
+//! Keys are the doctors' and hospitals' vouching keys (commonware's bls12381 MinPk: 48-byte
+//! G1 keys, 96-byte G2 signatures), registered on SUP with a proof of possession. Signatures
+//! are made with commonware's `sign_message` under [`namespace::MED`]; the aggregate check
+//! over distinct messages and signers is blst's `aggregate_verify` (the IETF BLS
+//! AggregateVerify), the library under commonware's bls12381, given the exact bytes commonware
+//! hashes to the curve (`union_unique(namespace, message)` with the MinPk message DST). The
+//! pinned commonware release only verifies aggregates over one message or one signer.
+
+use blst::{BLST_ERROR, min_pk};
+use commonware_codec::{Copying, DecodeExt, Encode, FixedSize, Write};
+use commonware_cryptography::{
+    Verifier as _,
+    bls12381::{
+        self,
+        primitives::{
+            ops::aggregate,
+            variant::{MinPk, Variant},
+        },
+    },
+};
+use commonware_utils::{iter::NonEmpty, union_unique};
+use medchain_types::{
+    Address, BlsPublicKey, BlsSignature, ChainId, Hash32, RecordId,
+    emergency::BlsVouchingKey,
+    med::{
+        HospitalBatch, MAX_BATCH_TXS, MAX_MBLOCK_BATCHES, MAX_MBLOCK_TXS, MblockBody, SignedBatch,
+        TxMr,
+    },
+    namespace,
+};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// Tag of a doctor's release message: keeps it apart from a hospital's batch message.
+const RELEASE_TAG: u8 = 0;
+/// Tag of a hospital's batch message.
+const BATCH_TAG: u8 = 1;
+
+/// What a doctor signs to release `htxm` (a [`TxMr::htxm`]) on `chain_id`.
+pub fn htxm_message(chain_id: &ChainId, htxm: &Hash32) -> Vec<u8> {
+    tagged_message(RELEASE_TAG, chain_id, htxm)
+}
+
+/// What a hospital signs for its batch: `tx_mr_root` is the batch's TX_mr
+/// ([`HospitalBatch::root`]).
+pub fn batch_message(chain_id: &ChainId, tx_mr_root: &Hash32) -> Vec<u8> {
+    tagged_message(BATCH_TAG, chain_id, tx_mr_root)
+}
+
+fn tagged_message(tag: u8, chain_id: &ChainId, hash: &Hash32) -> Vec<u8> {
+    let mut message = vec![tag];
+    chain_id.write(&mut message);
+    hash.write(&mut message);
+    message
+}
+
+/// Who may sign on MED and with which key: SUP's identity, licence and revocation state
+/// (the state crate implements it over a SUP state at a given time).
+pub trait SignerKeys {
+    /// The BLS key of `doctor` if it may release records through `hospital` now.
+    fn doctor(&self, doctor: &Address, hospital: &Address) -> Result<BlsPublicKey, SignerRefusal>;
+    /// The BLS key of `hospital` if it may sign batches.
+    fn hospital(&self, hospital: &Address) -> Result<BlsPublicKey, SignerRefusal>;
+}
+
+/// Why a [`SignerKeys`] refused a signer (unknown, not practising, revoked, no key, …).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SignerRefusal(pub String);
+
+/// The two kinds of MED signers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerRole {
+    /// A doctor signing a release.
+    Doctor,
+    /// A hospital signing a batch.
+    Hospital,
+}
+
+impl fmt::Display for SignerRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Doctor => "doctor",
+            Self::Hospital => "hospital",
+        })
+    }
+}
+
+/// Why a release, batch or Mblock body is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AggregateError {
+    /// A signer may not sign (unknown, revoked, not practising, no registered key, …).
+    #[error("{role} {address} may not sign: {refusal}")]
+    Signer {
+        /// Doctor or hospital.
+        role: SignerRole,
+        /// The signer's address.
+        address: Address,
+        /// The reason given by the [`SignerKeys`].
+        #[source]
+        refusal: SignerRefusal,
+    },
+    /// One doctor's signature over its release does not verify (found by the hospital).
+    #[error("release {index} (record {record}) is not validly signed by doctor {doctor}")]
+    BadRelease {
+        /// Position of the release in the batch.
+        index: usize,
+        /// The release's record id (its htxM).
+        record: RecordId,
+        /// The doctor that should have signed it.
+        doctor: Address,
+    },
+    /// The aggregate signature does not verify against the batch's or block's pairs.
+    #[error("the aggregate signature does not verify")]
+    BadSignature,
+    /// The input breaks a structural rule.
+    #[error("malformed: {0}")]
+    Malformed(&'static str),
+    /// The same release appears twice.
+    #[error("release {0} appears twice")]
+    DuplicateRelease(RecordId),
+}
+
+/// A doctor's signature over `tx` (it signs `tx`'s htxM).
+pub fn sign_release(chain_id: &ChainId, doctor: &BlsVouchingKey, tx: &TxMr) -> BlsSignature {
+    doctor.sign_med(&htxm_message(chain_id, &tx.htxm(chain_id)))
+}
+
+/// Whether `signature` is `doctor_key`'s signature over `tx`. False for bytes that are not
+/// valid points.
+pub fn verify_release(
+    chain_id: &ChainId,
+    tx: &TxMr,
+    doctor_key: &BlsPublicKey,
+    signature: &BlsSignature,
+) -> bool {
+    let (Ok(key), Ok(signature)) = (
+        bls12381::PublicKey::decode(Copying(&doctor_key.0)),
+        bls12381::Signature::decode(Copying(&signature.0)),
+    ) else {
+        return false;
+    };
+    key.verify(
+        namespace::MED,
+        &htxm_message(chain_id, &tx.htxm(chain_id)),
+        &signature,
+    )
+}
+
+/// The hospital's side (S3-release): checks each doctor may release through
+/// `hospital_address` and signed its release (the first bad one is named), then sums the
+/// doctors' signatures with its own over the batch root TX_mr into the batch's one signature.
+pub fn seal_batch(
+    chain_id: &ChainId,
+    hospital: &BlsVouchingKey,
+    hospital_address: Address,
+    releases: Vec<(TxMr, BlsSignature)>,
+    keys: &impl SignerKeys,
+) -> Result<SignedBatch, AggregateError> {
+    if releases.is_empty() || releases.len() > MAX_BATCH_TXS {
+        return Err(AggregateError::Malformed(
+            "a batch holds 1 to 1024 releases",
+        ));
+    }
+    let registered = hospital_key(keys, &hospital_address)?;
+    if registered != hospital.public() {
+        return Err(AggregateError::Signer {
+            role: SignerRole::Hospital,
+            address: hospital_address,
+            refusal: SignerRefusal(
+                "the signing key is not the hospital's registered vouching key".into(),
+            ),
+        });
+    }
+    let mut seen = HashSet::new();
+    for (index, (tx, signature)) in releases.iter().enumerate() {
+        let record = tx.record_id(chain_id);
+        if !seen.insert(record) {
+            return Err(AggregateError::DuplicateRelease(record));
+        }
+        let key = doctor_key(keys, &tx.doctor, &hospital_address)?;
+        if !verify_release(chain_id, tx, &key, signature) {
+            return Err(AggregateError::BadRelease {
+                index,
+                record,
+                doctor: tx.doctor,
+            });
+        }
+    }
+    let (txs, mut signatures): (Vec<TxMr>, Vec<BlsSignature>) = releases.into_iter().unzip();
+    let batch = HospitalBatch {
+        hospital: hospital_address,
+        txs,
+    };
+    signatures.push(hospital.sign_med(&batch_message(chain_id, &batch.root(chain_id))));
+    let signature = sum(&signatures).ok_or(AggregateError::Malformed(
+        "a signature is not a valid G2 point",
+    ))?;
+    Ok(SignedBatch { batch, signature })
+}
+
+/// A miner's or pool's check of a hospital batch: every signer may sign and the batch's one
+/// signature verifies against all its (key, message) pairs.
+pub fn verify_batch(
+    chain_id: &ChainId,
+    batch: &SignedBatch,
+    keys: &impl SignerKeys,
+) -> Result<(), AggregateError> {
+    let mut pairs = Pairs::new(chain_id, keys);
+    pairs.add_batch(&batch.batch)?;
+    pairs.verify(&batch.signature)
+}
+
+/// The miner's Mblock signature: the sum of its batches' signatures. `None` when there is
+/// no batch (an empty body carries no signature) or a batch signature is not a G2 point
+/// (which [`verify_batch`], run on every batch first, rules out).
+pub fn block_signature(batches: &[SignedBatch]) -> Option<BlsSignature> {
+    let signatures: Vec<BlsSignature> = batches.iter().map(|batch| batch.signature).collect();
+    sum(&signatures)
+}
+
+/// Every MED validator's check of an Mblock body: each signer may sign, no release appears
+/// twice, and the block's one signature verifies against all (key, message) pairs of all
+/// batches in ONE aggregate check (a pairing per pair plus one, whatever the batch count).
+///
+/// Summing signatures of different signers is sound only because every key comes with a
+/// proof of possession registered on SUP (a rogue key chosen to cancel another's cannot
+/// carry one). Messages are distinct within a block: releases by their htxM, which is
+/// checked, and batch roots by the hospital and htxM they commit to.
+pub fn verify_block(
+    chain_id: &ChainId,
+    body: &MblockBody,
+    keys: &impl SignerKeys,
+) -> Result<(), AggregateError> {
+    if body.batches.len() > MAX_MBLOCK_BATCHES {
+        return Err(AggregateError::Malformed(
+            "an Mblock holds at most 64 batches",
+        ));
+    }
+    if body.txs().count() > MAX_MBLOCK_TXS {
+        return Err(AggregateError::Malformed(
+            "an Mblock holds at most 4096 releases",
+        ));
+    }
+    let signature = match (body.batches.is_empty(), &body.signature) {
+        (true, None) => return Ok(()),
+        (false, Some(signature)) => signature,
+        _ => {
+            return Err(AggregateError::Malformed(
+                "an Mblock carries a signature exactly when it has batches",
+            ));
+        }
+    };
+    let mut pairs = Pairs::new(chain_id, keys);
+    for batch in &body.batches {
+        pairs.add_batch(batch)?;
+    }
+    pairs.verify(signature)
+}
+
+/// The (key, message) pairs an aggregate signature must cover, gathered batch by batch.
+/// Each distinct key is looked up and point-checked once.
+struct Pairs<'a, K> {
+    chain_id: &'a ChainId,
+    keys: &'a K,
+    doctors: HashMap<(Address, Address), BlsPublicKey>,
+    points: HashMap<BlsPublicKey, min_pk::PublicKey>,
+    releases: HashSet<RecordId>,
+    pairs: Vec<(BlsPublicKey, Vec<u8>)>,
+}
+
+impl<'a, K: SignerKeys> Pairs<'a, K> {
+    fn new(chain_id: &'a ChainId, keys: &'a K) -> Self {
+        Self {
+            chain_id,
+            keys,
+            doctors: HashMap::new(),
+            points: HashMap::new(),
+            releases: HashSet::new(),
+            pairs: Vec::new(),
+        }
+    }
+
+    fn add_batch(&mut self, batch: &HospitalBatch) -> Result<(), AggregateError> {
+        if batch.txs.is_empty() || batch.txs.len() > MAX_BATCH_TXS {
+            return Err(AggregateError::Malformed(
+                "a batch holds 1 to 1024 releases",
+            ));
+        }
+        let hospital = hospital_key(self.keys, &batch.hospital)?;
+        self.add(
+            hospital,
+            batch_message(self.chain_id, &batch.root(self.chain_id)),
+        )?;
+        for tx in &batch.txs {
+            let htxm = tx.htxm(self.chain_id);
+            if !self.releases.insert(RecordId(htxm)) {
+                return Err(AggregateError::DuplicateRelease(RecordId(htxm)));
+            }
+            let doctor = match self.doctors.get(&(tx.doctor, batch.hospital)) {
+                Some(key) => *key,
+                None => {
+                    let key = doctor_key(self.keys, &tx.doctor, &batch.hospital)?;
+                    self.doctors.insert((tx.doctor, batch.hospital), key);
+                    key
+                }
+            };
+            self.add(doctor, htxm_message(self.chain_id, &htxm))?;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, key: BlsPublicKey, message: Vec<u8>) -> Result<(), AggregateError> {
+        if !self.points.contains_key(&key) {
+            // Group and identity check, once per distinct key.
+            let point = min_pk::PublicKey::key_validate(&key.0)
+                .map_err(|_| AggregateError::Malformed("a signer's key is not a valid G1 point"))?;
+            self.points.insert(key, point);
+        }
+        self.pairs
+            .push((key, union_unique(namespace::MED, &message)));
+        Ok(())
+    }
+
+    fn verify(&self, signature: &BlsSignature) -> Result<(), AggregateError> {
+        let signature = min_pk::Signature::sig_validate(&signature.0, true)
+            .map_err(|_| AggregateError::Malformed("the signature is not a valid G2 point"))?;
+        let messages: Vec<&[u8]> = self.pairs.iter().map(|(_, m)| m.as_slice()).collect();
+        let keys: Vec<&min_pk::PublicKey> = self
+            .pairs
+            .iter()
+            .map(|(key, _)| &self.points[key])
+            .collect();
+        // Keys and signature were validated above.
+        match signature.aggregate_verify(false, &messages, MinPk::MESSAGE, &keys, false) {
+            BLST_ERROR::BLST_SUCCESS => Ok(()),
+            _ => Err(AggregateError::BadSignature),
+        }
+    }
+}
+
+fn hospital_key(
+    keys: &impl SignerKeys,
+    hospital: &Address,
+) -> Result<BlsPublicKey, AggregateError> {
+    keys.hospital(hospital)
+        .map_err(|refusal| AggregateError::Signer {
+            role: SignerRole::Hospital,
+            address: *hospital,
+            refusal,
+        })
+}
+
+fn doctor_key(
+    keys: &impl SignerKeys,
+    doctor: &Address,
+    hospital: &Address,
+) -> Result<BlsPublicKey, AggregateError> {
+    keys.doctor(doctor, hospital)
+        .map_err(|refusal| AggregateError::Signer {
+            role: SignerRole::Doctor,
+            address: *doctor,
+            refusal,
+        })
+}
+
+/// The sum of `signatures`; `None` if there is none or one is not a valid G2 point.
+fn sum(signatures: &[BlsSignature]) -> Option<BlsSignature> {
+    let points = signatures
+        .iter()
+        .map(|signature| bls12381::Signature::decode(Copying(&signature.0)).ok())
+        .collect::<Option<Vec<_>>>()?;
+    let points = NonEmpty::try_new(points.iter().map(|point| point.as_ref()))?;
+    let total = aggregate::combine_signatures::<MinPk, _>(points);
+    let mut bytes = [0u8; BlsSignature::LEN];
+    bytes.copy_from_slice(&total.encode());
+    Some(BlsSignature(bytes))
+}
+
+// A MinPk signature encodes to exactly a `BlsSignature`.
+const _: () = assert!(BlsSignature::LEN == <<MinPk as Variant>::Signature as FixedSize>::SIZE);

@@ -100,6 +100,13 @@ impl BlsVouchingKey {
         ))
     }
 
+    /// Signs a MED chain message (a doctor's release or a hospital's batch root, see the
+    /// `medchain-med` crate's `aggregate` module) under its own namespace, so a release
+    /// signature can never pass for an emergency vouch or the reverse.
+    pub fn sign_med(&self, message: &[u8]) -> BlsSignature {
+        BlsSignature(to_array(self.0.sign(namespace::MED, message).as_ref()))
+    }
+
     /// The proof of possession registered with the key by `address` on `chain_id`.
     pub fn proof_of_possession(&self, chain_id: &ChainId, address: &Address) -> BlsSignature {
         let message = vouching_pop_message(chain_id, address, &self.public());

@@ -74,6 +74,9 @@ pub mod namespace {
     pub const VOUCH_POP: &[u8] = b"_MEDCHAIN_VOUCH_POP_V1";
     /// The doctor's and hospital's vouch for an emergency request tx_ur (S3-emergency).
     pub const EMERGENCY: &[u8] = b"_MEDCHAIN_EMERGENCY_V1";
+    /// A doctor's BLS signature over a release tx_mr and a hospital's over its batch root
+    /// TX_mr, aggregated into one signature per Mblock on the MED chain (S3-release, S3-dual).
+    pub const MED: &[u8] = b"_MEDCHAIN_MED_V1";
     /// A co-owner's signature joining a token transfer (S1-utxo: joint payments), over a
     /// [`crate::token::TransferAuthorization`].
     pub const TOKEN_COSIGN: &[u8] = b"_MEDCHAIN_TOKEN_COSIGN_V1";
