@@ -4,6 +4,11 @@
 
 pub mod aggregate;
 pub mod chain;
+mod error;
 pub mod inclusion;
 pub mod pow;
 pub mod store;
+
+pub use chain::{Inserted, MedChain};
+pub use error::MedError;
+pub use store::MedStore;

@@ -1,0 +1,156 @@
+//! The MED chain's durable part (redb): every Mblock of the tree and the newest checkpointed
+//! Mblock, so a miner restarted from disk rebuilds the same tree, best tip and checkpoint
+//! ([`crate::chain::MedChain::open`]).
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `mblocks` | Mblock hash (32) | encoded [`Mblock`] |
+//! | `meta` | `checkpointed` | hash of the newest checkpointed Mblock (32) |
+//! | `meta` | `best` | hash of the best tip (32): among equal work, the first seen stays best |
+
+use crate::MedError;
+use commonware_codec::{Copying, DecodeExt, Encode};
+use medchain_types::{Hash32, med::Mblock};
+use redb::{
+    Builder, Database, ReadableDatabase as _, ReadableTable as _, TableDefinition,
+    backends::InMemoryBackend,
+};
+use std::{path::Path, sync::Arc};
+
+type Bytes = TableDefinition<'static, &'static [u8], &'static [u8]>;
+const MBLOCKS: Bytes = TableDefinition::new("mblocks");
+const META: Bytes = TableDefinition::new("meta");
+const CHECKPOINTED: &[u8] = b"checkpointed";
+const BEST: &[u8] = b"best";
+
+/// The MED chain's database. Clones share it, so a simulated miner can "restart" on the same
+/// in-memory handle.
+#[derive(Clone)]
+pub struct MedStore {
+    db: Arc<Database>,
+}
+
+impl MedStore {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, MedError> {
+        Self::init(Database::create(path).map_err(database)?)
+    }
+
+    /// A database in memory (tests, simulations): it lives as long as a clone does.
+    pub fn in_memory() -> Result<Self, MedError> {
+        let db = Builder::new()
+            .create_with_backend(InMemoryBackend::new())
+            .map_err(database)?;
+        Self::init(db)
+    }
+
+    fn init(db: Database) -> Result<Self, MedError> {
+        // Both tables exist from the start, so read transactions never meet a missing one.
+        let txn = db.begin_write().map_err(database)?;
+        for table in [MBLOCKS, META] {
+            txn.open_table(table).map_err(database)?;
+        }
+        txn.commit().map_err(database)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Stores `block` under its hash and, when it becomes the best tip, records that too
+    /// (atomically, so a restart never sees a best tip it does not have).
+    pub(crate) fn put_block(
+        &self,
+        hash: &Hash32,
+        block: &Mblock,
+        new_best: bool,
+    ) -> Result<(), MedError> {
+        let txn = self.db.begin_write().map_err(database)?;
+        txn.open_table(MBLOCKS)
+            .map_err(database)?
+            .insert(hash.as_ref(), block.encode().as_ref())
+            .map_err(database)?;
+        if new_best {
+            txn.open_table(META)
+                .map_err(database)?
+                .insert(BEST, hash.as_ref())
+                .map_err(database)?;
+        }
+        txn.commit().map_err(database)?;
+        Ok(())
+    }
+
+    /// The Mblock stored under `hash`.
+    pub(crate) fn block(&self, hash: &Hash32) -> Result<Option<Mblock>, MedError> {
+        let txn = self.db.begin_read().map_err(database)?;
+        let table = txn.open_table(MBLOCKS).map_err(database)?;
+        let Some(value) = table.get(hash.as_ref()).map_err(database)? else {
+            return Ok(None);
+        };
+        decode_block(value.value()).map(Some)
+    }
+
+    /// Every stored Mblock, in no particular order.
+    pub(crate) fn blocks(&self) -> Result<Vec<Mblock>, MedError> {
+        let txn = self.db.begin_read().map_err(database)?;
+        let table = txn.open_table(MBLOCKS).map_err(database)?;
+        let mut blocks = Vec::new();
+        for row in table.iter().map_err(database)? {
+            let (_, value) = row.map_err(database)?;
+            blocks.push(decode_block(value.value())?);
+        }
+        Ok(blocks)
+    }
+
+    /// The newest checkpointed Mblock, if one was ever recorded.
+    pub(crate) fn checkpointed(&self) -> Result<Option<Hash32>, MedError> {
+        self.meta_hash(CHECKPOINTED)
+    }
+
+    /// The best tip last recorded.
+    pub(crate) fn best(&self) -> Result<Option<Hash32>, MedError> {
+        self.meta_hash(BEST)
+    }
+
+    fn meta_hash(&self, key: &[u8]) -> Result<Option<Hash32>, MedError> {
+        let txn = self.db.begin_read().map_err(database)?;
+        let table = txn.open_table(META).map_err(database)?;
+        let Some(value) = table.get(key).map_err(database)? else {
+            return Ok(None);
+        };
+        let bytes = <[u8; 32]>::try_from(value.value()).map_err(|_| {
+            MedError::Corrupt(format!(
+                "meta `{}` is not a 32-byte hash",
+                String::from_utf8_lossy(key)
+            ))
+        })?;
+        Ok(Some(Hash32::from(bytes)))
+    }
+
+    /// Records a new checkpointed Mblock and the best tip after it, and deletes the Mblocks
+    /// it prunes, atomically.
+    pub(crate) fn checkpoint(
+        &self,
+        tip: &Hash32,
+        best: &Hash32,
+        pruned: &[Hash32],
+    ) -> Result<(), MedError> {
+        let txn = self.db.begin_write().map_err(database)?;
+        {
+            let mut blocks = txn.open_table(MBLOCKS).map_err(database)?;
+            for hash in pruned {
+                blocks.remove(hash.as_ref()).map_err(database)?;
+            }
+            let mut meta = txn.open_table(META).map_err(database)?;
+            meta.insert(CHECKPOINTED, tip.as_ref()).map_err(database)?;
+            meta.insert(BEST, best.as_ref()).map_err(database)?;
+        }
+        txn.commit().map_err(database)?;
+        Ok(())
+    }
+}
+
+fn database(error: impl Into<redb::Error>) -> MedError {
+    MedError::Database(error.into())
+}
+
+fn decode_block(bytes: &[u8]) -> Result<Mblock, MedError> {
+    Mblock::decode(Copying(bytes)).map_err(|error| MedError::Corrupt(format!("an Mblock: {error}")))
+}
