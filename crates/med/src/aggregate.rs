@@ -36,7 +36,7 @@ use medchain_types::{
     },
     namespace,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, hash_map::Entry};
 use std::fmt;
 
 /// Tag of a doctor's release message: keeps it apart from a hospital's batch message.
@@ -305,12 +305,10 @@ impl<'a, K: SignerKeys> Pairs<'a, K> {
             if !self.releases.insert(RecordId(htxm)) {
                 return Err(AggregateError::DuplicateRelease(RecordId(htxm)));
             }
-            let doctor = match self.doctors.get(&(tx.doctor, batch.hospital)) {
-                Some(key) => *key,
-                None => {
-                    let key = doctor_key(self.keys, &tx.doctor, &batch.hospital)?;
-                    self.doctors.insert((tx.doctor, batch.hospital), key);
-                    key
+            let doctor = match self.doctors.entry((tx.doctor, batch.hospital)) {
+                Entry::Occupied(known) => *known.get(),
+                Entry::Vacant(slot) => {
+                    *slot.insert(doctor_key(self.keys, &tx.doctor, &batch.hospital)?)
                 }
             };
             self.add(doctor, htxm_message(self.chain_id, &htxm))?;
@@ -319,11 +317,11 @@ impl<'a, K: SignerKeys> Pairs<'a, K> {
     }
 
     fn add(&mut self, key: BlsPublicKey, message: Vec<u8>) -> Result<(), AggregateError> {
-        if !self.points.contains_key(&key) {
+        if let Entry::Vacant(slot) = self.points.entry(key) {
             // Group and identity check, once per distinct key.
             let point = min_pk::PublicKey::key_validate(&key.0)
                 .map_err(|_| AggregateError::Malformed("a signer's key is not a valid G1 point"))?;
-            self.points.insert(key, point);
+            slot.insert(point);
         }
         self.pairs
             .push((key, union_unique(namespace::MED, &message)));
@@ -387,3 +385,456 @@ fn sum(signatures: &[BlsSignature]) -> Option<BlsSignature> {
 
 // A MinPk signature encodes to exactly a `BlsSignature`.
 const _: () = assert!(BlsSignature::LEN == <<MinPk as Variant>::Signature as FixedSize>::SIZE);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::Signer as _;
+    use medchain_types::{ContentHash, PrivateKey, emergency::vouching_key_from};
+
+    fn chain() -> ChainId {
+        ChainId::new("medchain-test").unwrap()
+    }
+
+    /// A doctor or hospital: its address and vouching key, derived from a seed.
+    struct Party {
+        address: Address,
+        key: BlsVouchingKey,
+    }
+
+    fn party(seed: u64) -> Party {
+        let chain_key = PrivateKey::from_seed(seed);
+        Party {
+            address: Address::from(chain_key.public_key()),
+            key: vouching_key_from(&chain_key),
+        }
+    }
+
+    /// SUP's view in miniature: hospitals and their doctors, some of them revoked.
+    #[derive(Default)]
+    struct Registry {
+        hospitals: HashMap<Address, BlsPublicKey>,
+        doctors: HashMap<Address, (Address, BlsPublicKey)>,
+        revoked: HashSet<Address>,
+    }
+
+    impl SignerKeys for Registry {
+        fn doctor(
+            &self,
+            doctor: &Address,
+            hospital: &Address,
+        ) -> Result<BlsPublicKey, SignerRefusal> {
+            if self.revoked.contains(doctor) {
+                return Err(SignerRefusal("the doctor's licence is revoked".into()));
+            }
+            match self.doctors.get(doctor) {
+                Some((member_of, key)) if member_of == hospital => Ok(*key),
+                Some(_) => Err(SignerRefusal("not a member of this hospital".into())),
+                None => Err(SignerRefusal("unknown doctor".into())),
+            }
+        }
+
+        fn hospital(&self, hospital: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+            self.hospitals
+                .get(hospital)
+                .copied()
+                .ok_or_else(|| SignerRefusal("unknown hospital".into()))
+        }
+    }
+
+    /// Two hospitals (seeds 100, 200) with two doctors each (101, 102; 201, 202).
+    struct World {
+        registry: Registry,
+        hospitals: Vec<Party>,
+        doctors: Vec<Party>,
+    }
+
+    fn world() -> World {
+        let mut registry = Registry::default();
+        let hospitals = vec![party(100), party(200)];
+        let doctors = vec![party(101), party(102), party(201), party(202)];
+        for hospital in &hospitals {
+            registry
+                .hospitals
+                .insert(hospital.address, hospital.key.public());
+        }
+        for (i, doctor) in doctors.iter().enumerate() {
+            registry.doctors.insert(
+                doctor.address,
+                (hospitals[i / 2].address, doctor.key.public()),
+            );
+        }
+        World {
+            registry,
+            hospitals,
+            doctors,
+        }
+    }
+
+    fn release(doctor: &Party, n: u64) -> TxMr {
+        TxMr {
+            doctor: doctor.address,
+            patient: party(1_000 + n).address,
+            record_hash: ContentHash::of(&n.to_be_bytes()),
+            issued_at_ms: 1_700_000_000_000 + n,
+        }
+    }
+
+    /// `count` releases through hospital `h` (0 or 1), alternating its two doctors, each
+    /// signed by its doctor.
+    fn signed_releases(
+        world: &World,
+        h: usize,
+        first: u64,
+        count: u64,
+    ) -> Vec<(TxMr, BlsSignature)> {
+        (first..first + count)
+            .map(|n| {
+                let doctor = &world.doctors[2 * h + (n % 2) as usize];
+                let tx = release(doctor, n);
+                let signature = sign_release(&chain(), &doctor.key, &tx);
+                (tx, signature)
+            })
+            .collect()
+    }
+
+    fn sealed(world: &World, h: usize, first: u64, count: u64) -> SignedBatch {
+        let hospital = &world.hospitals[h];
+        seal_batch(
+            &chain(),
+            &hospital.key,
+            hospital.address,
+            signed_releases(world, h, first, count),
+            &world.registry,
+        )
+        .unwrap()
+    }
+
+    fn body(batches: &[SignedBatch]) -> MblockBody {
+        MblockBody {
+            batches: batches.iter().map(|b| b.batch.clone()).collect(),
+            signature: block_signature(batches),
+        }
+    }
+
+    /// The sum of `signatures`, for building aggregates the honest path would not.
+    fn summed(signatures: &[BlsSignature]) -> BlsSignature {
+        sum(signatures).unwrap()
+    }
+
+    #[test]
+    fn an_honest_batch_and_a_block_of_two_hospitals_verify() {
+        let world = world();
+        let first = sealed(&world, 0, 0, 5);
+        let second = sealed(&world, 1, 5, 3);
+        verify_batch(&chain(), &first, &world.registry).unwrap();
+        verify_batch(&chain(), &second, &world.registry).unwrap();
+        let body = body(&[first.clone(), second.clone()]);
+        verify_block(&chain(), &body, &world.registry).unwrap();
+        // Each release's own signature verifies on its own, and only on its chain.
+        let (tx, signature) = signed_releases(&world, 0, 0, 1).remove(0);
+        let key = world.doctors[0].key.public();
+        assert!(verify_release(&chain(), &tx, &key, &signature));
+        let other_chain = ChainId::new("other-chain").unwrap();
+        assert!(!verify_release(&other_chain, &tx, &key, &signature));
+        assert!(!verify_release(
+            &chain(),
+            &tx,
+            &world.doctors[1].key.public(),
+            &signature
+        ));
+        // The same key and message under the emergency namespace is not a release signature.
+        let vouch = world.doctors[0]
+            .key
+            .sign(&htxm_message(&chain(), &tx.htxm(&chain())));
+        assert!(!verify_release(&chain(), &tx, &key, &vouch));
+        // One batch's signature is not the block's.
+        let short = MblockBody {
+            signature: Some(first.signature),
+            ..body
+        };
+        assert!(matches!(
+            verify_block(&chain(), &short, &world.registry),
+            Err(AggregateError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn the_hospital_names_the_bad_doctor_signature() {
+        let world = world();
+        let mut releases = signed_releases(&world, 0, 0, 4);
+        // Release 2 carries the signature of release 0 (a valid signature, of something else).
+        releases[2].1 = releases[0].1;
+        let record = releases[2].0.record_id(&chain());
+        let doctor = releases[2].0.doctor;
+        let hospital = &world.hospitals[0];
+        let error = seal_batch(
+            &chain(),
+            &hospital.key,
+            hospital.address,
+            releases,
+            &world.registry,
+        )
+        .unwrap_err();
+        match error {
+            AggregateError::BadRelease {
+                index,
+                record: named,
+                doctor: by,
+            } => assert_eq!((index, named, by), (2, record, doctor)),
+            other => panic!("expected BadRelease, got {other:?}"),
+        }
+        // Bytes that are not a point are named the same way, without panicking.
+        let mut releases = signed_releases(&world, 0, 0, 2);
+        releases[1].1 = BlsSignature([0xff; BlsSignature::LEN]);
+        assert!(matches!(
+            seal_batch(
+                &chain(),
+                &hospital.key,
+                hospital.address,
+                releases,
+                &world.registry
+            ),
+            Err(AggregateError::BadRelease { index: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn a_block_whose_aggregate_holds_one_bad_signature_is_rejected() {
+        let world = world();
+        let honest = sealed(&world, 0, 0, 4);
+        // The other hospital's batch aggregates one doctor signature made over another
+        // release: the hospital skipped its check (or a miner forged the batch).
+        let releases = signed_releases(&world, 1, 10, 3);
+        let batch = HospitalBatch {
+            hospital: world.hospitals[1].address,
+            txs: releases.iter().map(|(tx, _)| tx.clone()).collect(),
+        };
+        let mut signatures: Vec<BlsSignature> = releases.iter().map(|(_, s)| *s).collect();
+        let forged_over = release(&world.doctors[2], 99);
+        signatures[1] = sign_release(&chain(), &world.doctors[2].key, &forged_over);
+        signatures.push(
+            world.hospitals[1]
+                .key
+                .sign_med(&batch_message(&chain(), &batch.root(&chain()))),
+        );
+        let bad = SignedBatch {
+            batch,
+            signature: summed(&signatures),
+        };
+        assert!(matches!(
+            verify_batch(&chain(), &bad, &world.registry),
+            Err(AggregateError::BadSignature)
+        ));
+        let body = body(&[honest, bad]);
+        assert!(matches!(
+            verify_block(&chain(), &body, &world.registry),
+            Err(AggregateError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn a_refused_signer_rejects_the_batch_and_the_block() {
+        let mut world = world();
+        let batch = sealed(&world, 0, 0, 4);
+        let revoked = world.doctors[1].address;
+        world.registry.revoked.insert(revoked);
+        let refused = |result: Result<(), AggregateError>| matches!(result, Err(AggregateError::Signer { role: SignerRole::Doctor, address, .. }) if address == revoked);
+        assert!(refused(verify_batch(&chain(), &batch, &world.registry)));
+        assert!(refused(verify_block(
+            &chain(),
+            &body(&[batch]),
+            &world.registry
+        )));
+        let hospital = &world.hospitals[0];
+        let sealing = seal_batch(
+            &chain(),
+            &hospital.key,
+            hospital.address,
+            signed_releases(&world, 0, 0, 4),
+            &world.registry,
+        )
+        .map(|_| ());
+        assert!(refused(sealing));
+        // A doctor of one hospital cannot release through the other.
+        let mut foreign = signed_releases(&world, 1, 20, 1);
+        foreign.extend(signed_releases(&world, 0, 22, 1));
+        assert!(matches!(
+            seal_batch(
+                &chain(),
+                &world.hospitals[1].key,
+                world.hospitals[1].address,
+                foreign,
+                &world.registry
+            ),
+            Err(AggregateError::Signer {
+                role: SignerRole::Doctor,
+                ..
+            })
+        ));
+        // An unknown hospital, and a hospital sealing with a key that is not its registered one.
+        let batch = sealed(&world, 1, 30, 2);
+        world.registry.hospitals.remove(&world.hospitals[1].address);
+        assert!(matches!(
+            verify_block(&chain(), &body(&[batch]), &world.registry),
+            Err(AggregateError::Signer {
+                role: SignerRole::Hospital,
+                ..
+            })
+        ));
+        let impostor = party(300);
+        assert!(matches!(
+            seal_batch(
+                &chain(),
+                &impostor.key,
+                world.hospitals[0].address,
+                signed_releases(&world, 0, 40, 2),
+                &world.registry
+            ),
+            Err(AggregateError::Signer {
+                role: SignerRole::Hospital,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_swapped_reordered_or_altered_release_breaks_the_aggregate() {
+        let world = world();
+        let batch = sealed(&world, 0, 0, 4);
+        let rejected = |batch: &SignedBatch| {
+            matches!(
+                verify_batch(&chain(), batch, &world.registry),
+                Err(AggregateError::BadSignature)
+            ) && matches!(
+                verify_block(
+                    &chain(),
+                    &body(std::slice::from_ref(batch)),
+                    &world.registry
+                ),
+                Err(AggregateError::BadSignature)
+            )
+        };
+        let mut swapped = batch.clone();
+        swapped.batch.txs[3] = release(&world.doctors[1], 50);
+        assert!(rejected(&swapped));
+        let mut reordered = batch.clone();
+        reordered.batch.txs.swap(0, 2);
+        assert!(rejected(&reordered));
+        let mut altered = batch.clone();
+        altered.batch.txs[1].issued_at_ms += 1;
+        assert!(rejected(&altered));
+        let mut dropped = batch.clone();
+        dropped.batch.txs.pop();
+        assert!(rejected(&dropped));
+        // The batch, moved to another chain, does not verify there.
+        let other_chain = ChainId::new("other-chain").unwrap();
+        assert!(matches!(
+            verify_batch(&other_chain, &batch, &world.registry),
+            Err(AggregateError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn a_release_appearing_twice_is_refused() {
+        let world = world();
+        let batch = sealed(&world, 0, 0, 3);
+        let record = batch.batch.txs[0].record_id(&chain());
+        // The same batch twice in a block (a miner replaying it).
+        let twice = body(&[batch.clone(), batch.clone()]);
+        assert!(matches!(
+            verify_block(&chain(), &twice, &world.registry),
+            Err(AggregateError::DuplicateRelease(r)) if r == record
+        ));
+        // The same release twice in one batch.
+        let mut releases = signed_releases(&world, 0, 0, 2);
+        releases.push(releases[0].clone());
+        let hospital = &world.hospitals[0];
+        assert!(matches!(
+            seal_batch(&chain(), &hospital.key, hospital.address, releases, &world.registry),
+            Err(AggregateError::DuplicateRelease(r)) if r == record
+        ));
+    }
+
+    #[test]
+    fn an_empty_body_verifies_and_a_mismatched_signature_slot_is_malformed() {
+        let world = world();
+        let empty = MblockBody {
+            batches: Vec::new(),
+            signature: None,
+        };
+        verify_block(&chain(), &empty, &world.registry).unwrap();
+        assert_eq!(block_signature(&[]), None);
+        let batch = sealed(&world, 0, 0, 2);
+        let signed_but_empty = MblockBody {
+            batches: Vec::new(),
+            signature: Some(batch.signature),
+        };
+        let unsigned = MblockBody {
+            batches: vec![batch.batch.clone()],
+            signature: None,
+        };
+        for body in [signed_but_empty, unsigned] {
+            assert!(matches!(
+                verify_block(&chain(), &body, &world.registry),
+                Err(AggregateError::Malformed(_))
+            ));
+        }
+        // A batch without releases.
+        let hospital = &world.hospitals[0];
+        assert!(matches!(
+            seal_batch(
+                &chain(),
+                &hospital.key,
+                hospital.address,
+                Vec::new(),
+                &world.registry
+            ),
+            Err(AggregateError::Malformed(_))
+        ));
+        let mut hollow = batch;
+        hollow.batch.txs.clear();
+        assert!(matches!(
+            verify_batch(&chain(), &hollow, &world.registry),
+            Err(AggregateError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn bytes_that_are_not_points_are_malformed_never_a_panic() {
+        let mut world = world();
+        let batch = sealed(&world, 0, 0, 2);
+        // Not a point, and the point at infinity (compressed flag bits 0b11 then zeros).
+        let mut infinity = [0u8; BlsSignature::LEN];
+        infinity[0] = 0xc0;
+        for signature in [
+            BlsSignature([0xff; BlsSignature::LEN]),
+            BlsSignature(infinity),
+        ] {
+            let forged = SignedBatch {
+                signature,
+                ..batch.clone()
+            };
+            assert!(matches!(
+                verify_batch(&chain(), &forged, &world.registry),
+                Err(AggregateError::Malformed(_))
+            ));
+        }
+        let garbage = SignedBatch {
+            signature: BlsSignature([0xff; BlsSignature::LEN]),
+            ..batch.clone()
+        };
+        assert_eq!(block_signature(&[batch.clone(), garbage]), None);
+        // A registered key that is not a point.
+        let doctor = world.doctors[0].address;
+        let hospital = world.hospitals[0].address;
+        world
+            .registry
+            .doctors
+            .insert(doctor, (hospital, BlsPublicKey([0xff; BlsPublicKey::LEN])));
+        assert!(matches!(
+            verify_batch(&chain(), &batch, &world.registry),
+            Err(AggregateError::Malformed(_))
+        ));
+    }
+}
