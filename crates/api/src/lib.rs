@@ -4,8 +4,13 @@
 
 mod enrolment;
 mod lists;
+mod med;
 
 pub use enrolment::{CommitmentView, EnrolmentRequestView, EnrolmentViewError, PartialKeyView};
+
+pub use med::{
+    BatchAccepted, HeadersQuery, MAX_MED_HEADERS, MblockSummary, MedRecordView, MedStatus,
+};
 
 pub use lists::{
     IdKind, IdMatchesView, IdPrefix, IdPrefixError, ListedEntryView, MAX_ID_MATCHES, MAX_LIST_PAGE,
