@@ -8,7 +8,8 @@ use crate::{LightClient, Verified, VerifyError, http::path_segment};
 mod research;
 use medchain_api::ProvenView;
 use medchain_state::values::{
-    EmergencyRecord, EmrEntryRecord, IdentityRecord, Licence, Revocation, VouchingKey,
+    CheckpointedHeader, EmergencyRecord, EmrEntryRecord, IdentityRecord, Licence, MedTip,
+    Revocation, VouchingKey,
 };
 use medchain_state::{
     StateValue,
@@ -17,8 +18,8 @@ use medchain_state::{
     values::{Candidate, Delegation, Escrow, Output, Unbonding, ValidatorSet},
 };
 use medchain_types::{
-    Address, ConsentId, EmergencyId, EntryId, EscrowId, IdentityName, OrgName, Purpose, RecordId,
-    token::OutPoint,
+    Address, ConsentId, EmergencyId, EntryId, EscrowId, Hash32, IdentityName, OrgName, Purpose,
+    RecordId, token::OutPoint,
 };
 
 /// A provable state read: the endpoint and the key its answer must prove.
@@ -284,6 +285,27 @@ impl StateQuery<Unbonding> {
         Self::new(
             format!("/v1/state/unbonding/{candidate}/{delegator}"),
             keys::unbonding(candidate, delegator),
+        )
+    }
+}
+
+// The MED chain's checkpoints (issue 13, S3-supervise).
+
+impl StateQuery<MedTip> {
+    /// The newest Mblock SUP has checkpointed; proven absent before the first checkpoint
+    /// (the tip is then the MED genesis Mblock).
+    pub fn med_tip() -> Self {
+        Self::new("/v1/state/med/tip".into(), keys::med_tip())
+    }
+}
+
+impl StateQuery<CheckpointedHeader> {
+    /// The header of checkpointed Mblock `hash` and the SUP height that checkpointed it;
+    /// proven absent if SUP never checkpointed it.
+    pub fn med_header(hash: &Hash32) -> Self {
+        Self::new(
+            format!("/v1/state/med/headers/{}", hex::encode(hash)),
+            keys::med_header(hash),
         )
     }
 }

@@ -97,6 +97,7 @@ impl Chain {
                 state_root: Hash32::from(root.0),
                 receipts_root: Hash32::from([0; 32]),
                 events: Vec::new(),
+                checkpoint_events: Vec::new(),
             };
             store.commit(&block).unwrap();
         }

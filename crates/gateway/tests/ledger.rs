@@ -23,6 +23,7 @@ use medchain_gateway::{
     ledger::{ConsortiumLedger, DoctorRelease, LedgerError, RecordLedger},
 };
 use medchain_state::testkit::{Actor, org_name};
+use medchain_state::values::RecordOrigin;
 use medchain_types::{Hash32, RecordId};
 
 const BUNDLE: &[u8] = br#"{"resourceType":"Bundle","type":"collection","entry":[]}"#;
@@ -71,7 +72,12 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
         ),
         (patient.address, doctor.address, release.record_hash)
     );
-    assert_eq!(proven.record.attestation, release.attestation);
+    assert_eq!(
+        proven.record.origin,
+        RecordOrigin::Signed {
+            attestation: release.attestation.clone()
+        }
+    );
     assert_eq!(proven.record.hospital, org_name("Seoul General"));
     assert!(proven.pointer.is_none(), "no pointer filed yet");
 

@@ -196,15 +196,15 @@ where
             return false;
         }
         let chain = self.chain.clone();
-        // Replaying executes every transaction: keep it off the async workers consensus needs.
-        let verdict =
-            runtime
-                .child("verify")
-                .shared(true)
-                .spawn(move |mut rng| async move {
-                    chain.execute(&mut rng, block.inner(), parent.inner())
-                })
-                .await;
+        // Replaying executes the checkpoint and every transaction: keep it off the async
+        // workers consensus needs.
+        let verdict = runtime
+            .child("verify")
+            .shared(true)
+            .spawn(
+                move |mut rng| async move { chain.verify(&mut rng, block.inner(), parent.inner()) },
+            )
+            .await;
         match verdict {
             Ok(Ok(())) => true,
             Ok(Err(error)) => {

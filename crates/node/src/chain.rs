@@ -15,28 +15,32 @@
 //!   committed to redb in one transaction together with the height and digest it reflects
 //!   (issue 2 §4); a redelivered height with the same digest is a no-op.
 //!
-//! Validity of a block is decided here by replaying it: every transaction must verify and
-//! execute successfully, and the header's state root must equal the replayed root.
+//! Validity of a block is decided here by replaying it: its MED checkpoint must apply, every
+//! transaction must verify and execute successfully, and the header's state root must equal
+//! the replayed root. A proposal must also checkpoint only Mblocks this validator knows as
+//! valid ([`CheckpointSource::knows`], S3-supervise).
 
 use crate::{
     gossip::GossipHandle,
+    med_checkpoint::CheckpointSource,
     mempool::{
         AdmissionError, Admitted, Charge, DropReason, Mempool, MempoolStatus, SenderAccount,
     },
 };
-use commonware_codec::EncodeSize as _;
+use commonware_codec::EncodeSize;
 use commonware_cryptography::Digest as _;
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecError, ExecutedBlock, Overlay, StateError, StateRead,
     StateReadExt,
     keys::{self, StateKey},
+    med::CheckpointError,
     research, staking, token,
     values::ValidatorSet,
 };
 use medchain_storage::{CommitBatch, Snapshot, StorageError, Store};
 use medchain_types::{
     Address, Block, ChainId, FeeSchedule, Genesis, Hash32, Header, Payload, Transaction, TxError,
-    TxId, VerifiedTransaction, limits, research::ResearchPayload, verify_batch,
+    TxId, VerifiedTransaction, limits, med::Checkpoint, research::ResearchPayload, verify_batch,
 };
 use rand_core::CryptoRng;
 use std::{
@@ -46,8 +50,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Roots the header must carry until the revocation list (S3-revoke) and the MED chain
-/// (S3-supervise) exist: both fixed, so a block claiming otherwise is invalid.
+/// The root the header's `revocation_root` must carry until the revocation list (S3-revoke)
+/// has one, so a block claiming otherwise is invalid; also `tx_root`'s placeholder before
+/// [`Block::new`] computes it.
 pub const EMPTY_ROOT: Hash32 = Hash32::EMPTY;
 
 /// Why a transaction was not admitted.
@@ -92,6 +97,13 @@ pub enum BlockError {
         /// Which field.
         field: &'static str,
     },
+    /// The block's MED checkpoint breaks the checkpoint rules (S3-supervise).
+    #[error("MED checkpoint: {0}")]
+    Checkpoint(CheckpointError),
+    /// The proposal checkpoints an Mblock this validator does not know as valid (yet): it
+    /// does not vote for it (S3-supervise).
+    #[error("the block checkpoints Mblocks this validator does not know as valid")]
+    UnknownCheckpoint,
     /// The parent's state is not available (not executed, or on a pruned fork).
     #[error("parent {0} has no known state")]
     UnknownParent(Hash32),
@@ -211,6 +223,7 @@ pub struct Chain {
     build_budget: Option<BuildBudget>,
     announcer: OnceLock<GossipHandle>,
     epoch_length: NonZeroU64,
+    med: Option<Arc<dyn CheckpointSource>>,
 }
 
 impl Chain {
@@ -247,7 +260,29 @@ impl Chain {
             build_budget: None,
             announcer: OnceLock::new(),
             epoch_length,
+            med: None,
         })
+    }
+
+    /// This chain, supervising MED (S3-supervise): proposals checkpoint what `source`
+    /// proposes, verification refuses checkpoints `source` does not know, and finalized
+    /// checkpoints are reported to it. Without a source, blocks checkpoint nothing.
+    pub fn with_med(mut self, source: Arc<dyn CheckpointSource>) -> Self {
+        self.med = Some(source);
+        self
+    }
+
+    /// What a block built now checkpoints: the source's proposal, cut to its longest prefix
+    /// that fits [`limits::MAX_CHECKPOINT_BYTES`] (a prefix of a valid branch is one too).
+    fn proposed_checkpoint(&self) -> Checkpoint {
+        let Some(source) = &self.med else {
+            return Checkpoint::default();
+        };
+        let mut checkpoint = source.propose();
+        while checkpoint.encode_size() > limits::MAX_CHECKPOINT_BYTES {
+            checkpoint.branch.pop();
+        }
+        checkpoint
     }
 
     /// This chain, with proposals that stop taking transactions once `budget` is spent (none
@@ -500,6 +535,17 @@ impl Chain {
             account_nonce(&overlay, sender).unwrap_or(u64::MAX)
         });
         let mut executor = BlockExecutor::new(&overlay, env)?;
+        let proposed = self.proposed_checkpoint();
+        let checkpoint = match executor.apply_checkpoint(&proposed) {
+            Ok(_) => proposed,
+            Err(error) if error.is_fatal() => return Err(BlockError::State(error.to_string())),
+            // MED's view ran ahead of or behind this parent's state (e.g. the parent already
+            // checkpoints part of it): nothing is checkpointed this time.
+            Err(error) => {
+                tracing::debug!(%error, "not checkpointing MED in this block");
+                Checkpoint::default()
+            }
+        };
         let mut included = Vec::with_capacity(candidates.len());
         let mut body_bytes = 0;
         let mut failed = Vec::new();
@@ -535,7 +581,7 @@ impl Chain {
             self.mempool.evict_from(&sender, nonce, reason);
         }
         let executed = executor.finish(proposer)?;
-        let block = Block::new(
+        let block = Block::with_checkpoint(
             Header {
                 height: env.height,
                 parent: parent.digest(),
@@ -545,9 +591,10 @@ impl Chain {
                 state_root: executed.state_root,
                 receipts_root: executed.receipts_root,
                 revocation_root: EMPTY_ROOT,
-                med_checkpoint: EMPTY_ROOT,
+                med_checkpoint: EMPTY_ROOT, // computed from the checkpoint
             },
             included,
+            checkpoint,
         );
         self.remember(&block, executed);
         Ok(block)
@@ -578,11 +625,6 @@ impl Chain {
                 field: "revocation_root",
             });
         }
-        if header.med_checkpoint != EMPTY_ROOT {
-            return Err(BlockError::Header {
-                field: "med_checkpoint",
-            });
-        }
         let txs = self.verified_txs(rng, block)?;
         let snapshot = self.store.snapshot()?;
         let layers = self.layers(&snapshot, parent.digest())?;
@@ -592,6 +634,12 @@ impl Chain {
             timestamp_ms: header.timestamp_ms,
         };
         let mut executor = BlockExecutor::new(&overlay, env)?;
+        executor
+            .apply_checkpoint(block.checkpoint())
+            .map_err(|error| match error {
+                CheckpointError::State(error) => BlockError::from(error),
+                invalid => BlockError::Checkpoint(invalid),
+            })?;
         for (index, tx) in txs.iter().enumerate() {
             executor
                 .apply(tx)
@@ -610,6 +658,26 @@ impl Chain {
         }
         self.remember(block, executed);
         Ok(())
+    }
+
+    /// Verifies a proposal before voting for it: every Mblock it checkpoints must be one the
+    /// MED source knows as fully valid (S3-supervise; without a source, only an empty
+    /// checkpoint is), then [`Self::execute`]. Ancestors being replayed and finalized blocks
+    /// skip the first check: the quorum decided them.
+    pub fn verify(
+        &self,
+        rng: &mut impl CryptoRng,
+        block: &Block,
+        parent: &Block,
+    ) -> Result<(), BlockError> {
+        if !self.knows_checkpoint(block.checkpoint()) {
+            return Err(BlockError::UnknownCheckpoint);
+        }
+        self.execute(rng, block, parent)
+    }
+
+    fn knows_checkpoint(&self, checkpoint: &Checkpoint) -> bool {
+        checkpoint.branch.is_empty() || self.med.as_ref().is_some_and(|med| med.knows(checkpoint))
     }
 
     /// The block's transactions as verified transactions: those pending in the mempool were
@@ -693,6 +761,13 @@ impl Chain {
         })?;
         // A crash right here leaves the boundary unpinned; `open` pins it on restart.
         keep_transition(&self.store, self.epoch_length, block.number())?;
+        if let Some(med) = self
+            .med
+            .as_ref()
+            .filter(|_| !block.checkpoint().branch.is_empty())
+        {
+            med.finalized(block.checkpoint());
+        }
         // Keep the block just committed: an execution that took its snapshot before this commit
         // still walks through it to reach that snapshot.
         self.pending()

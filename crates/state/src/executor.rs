@@ -3,21 +3,24 @@
 //! whole block and returns an [`ExecutedBlock`]: the write set, the tree delta and the new
 //! state root, ready to commit or to stack in an [`crate::Overlay`].
 //!
-//! Execution is deterministic: it reads nothing but the state, the transactions and the
+//! A block's MED checkpoint, if any, is applied first ([`BlockExecutor::apply_checkpoint`]).
+//!
+//! Execution is deterministic: it reads nothing but the state, the checkpoint, the transactions and the
 //! block's height and timestamp ([`BlockEnv`], from the header the proposer built and the
 //! validators checked), so every validator computes the same root.
 
 use crate::{
     ExecError, StateError, StateRead, StateReadExt, access, consent,
     context::{BlockWrites, TxContext},
-    emergency, identity, keys, licence, pkg, records, registry, research, revocation, staking,
-    token, tree,
-    values::{BlockInfo, ChainConfig, StateValue, TokenConfig},
+    emergency, identity, keys, licence,
+    med::{self, CheckpointError},
+    pkg, records, registry, research, revocation, staking, token, tree,
+    values::{BlockInfo, ChainConfig, MedConfig, StateValue, TokenConfig},
 };
 use jmt::storage::{TreeReader, TreeUpdateBatch};
 use medchain_types::{
-    Address, Event, Genesis, Hash32, Payload, TxId, VerifiedTransaction, receipt_leaf,
-    receipts_root,
+    Address, Event, Genesis, Hash32, Payload, TxId, VerifiedTransaction, med::Checkpoint,
+    receipt_leaf, receipts_root,
 };
 use std::collections::BTreeMap;
 
@@ -48,6 +51,11 @@ pub struct ExecutedBlock {
     pub receipts_root: Hash32,
     /// Each transaction's id and events, in block order.
     pub events: Vec<(TxId, Vec<Event>)>,
+    /// The events of the block's MED checkpoint (S3-supervise, [`crate::med`]), applied
+    /// before the transactions: a `RecordReleased` per imported tx_mr, a `MedReleaseRefused`
+    /// per skipped one. They belong to no transaction, so no receipt carries them; what they
+    /// record is in the state (`rec/<htxM>`, `med/header/<hash>`).
+    pub checkpoint_events: Vec<Event>,
 }
 
 /// Executes one block on top of `reader` (a committed store, or an [`crate::Overlay`]).
@@ -61,6 +69,7 @@ pub struct BlockExecutor<'r, R> {
     fees: u64,
     writes: BlockWrites,
     events: Vec<(TxId, Vec<Event>)>,
+    checkpoint_events: Vec<Event>,
 }
 
 impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
@@ -94,7 +103,33 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             fees: 0,
             writes: BlockWrites::new(),
             events: Vec::new(),
+            checkpoint_events: Vec::new(),
         })
+    }
+
+    /// Applies the block's MED checkpoint (S3-supervise, [`crate::med`]), before any
+    /// transaction. On success the imported records join the block and the checkpoint's
+    /// events are returned (and kept for [`ExecutedBlock::checkpoint_events`]); on error
+    /// nothing changes and the block is invalid. An empty checkpoint does nothing.
+    pub fn apply_checkpoint(
+        &mut self,
+        checkpoint: &Checkpoint,
+    ) -> Result<Vec<Event>, CheckpointError> {
+        if checkpoint.branch.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.events.is_empty() || !self.checkpoint_events.is_empty() {
+            return Err(CheckpointError::AfterTransactions);
+        }
+        let events = med::import(
+            self.reader,
+            &mut self.writes,
+            self.env,
+            &self.chain,
+            checkpoint,
+        )?;
+        self.checkpoint_events = events.clone();
+        Ok(events)
     }
 
     /// The chain's id and regulator.
@@ -249,6 +284,7 @@ impl<'r, R: StateRead + TreeReader> BlockExecutor<'r, R> {
             state_root,
             receipts_root: receipts_root(&leaves),
             events: self.events,
+            checkpoint_events: self.checkpoint_events,
         })
     }
 
@@ -284,7 +320,7 @@ fn settlement_error(error: ExecError) -> StateError {
 }
 
 /// The genesis state (height 0): the chain config (chain id, regulator, genesis digest and
-/// validators) and the genesis time; with tokens, the token parameters, supply, epoch and
+/// validators) and the genesis time; with a MED chain, its parameters (`cfg/med`); with tokens, the token parameters, supply, epoch and
 /// allocations ([`token`]); the genesis validators as candidates and as the validator set of
 /// epoch 0 ([`staking`]).
 /// Its `state_root` goes into block 0's header.
@@ -330,6 +366,13 @@ pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
         token::genesis_writes(&mut ctx, tokens).map_err(settlement_error)?;
         writes.extend(ctx.into_writes());
     }
+    if let Some(params) = genesis.med {
+        let med = MedConfig {
+            params,
+            genesis_time_ms: genesis.genesis_time_ms,
+        };
+        writes.insert(keys::med_config().as_bytes().to_vec(), Some(med.to_bytes()));
+    }
     staking::genesis_writes(genesis, &mut writes);
     let (state_root, tree_batch) = tree::apply_writes(&empty, &writes, 0)?;
     Ok(ExecutedBlock {
@@ -340,6 +383,7 @@ pub fn genesis(genesis: &Genesis) -> Result<ExecutedBlock, StateError> {
         state_root,
         receipts_root: receipts_root(&[]),
         events: Vec::new(),
+        checkpoint_events: Vec::new(),
     })
 }
 

@@ -66,6 +66,9 @@
 //! | `enrol/<enrolment id>` | [`Enrolment`] | research: an accepted enrolment |
 //! | `studyenrol/<study id><seq u64 BE>` | [`EnrolmentId`] | research: a study's enrolments, in order |
 //! | `reenc/<enrolment id><seq u64 BE>` | [`Address`] | research: the proxies that re-encrypted an enrolment's record |
+//! | `cfg/med` | [`MedConfig`] | med: the MED chain's parameters and genesis time; absent without a MED chain (S3-dual) |
+//! | `med/tip` | [`MedTip`] | med: the newest checkpointed Mblock; absent before the first checkpoint (S3-supervise) |
+//! | `med/header/<Mblock hash>` | [`CheckpointedHeader`] | med: every checkpointed Mblock's header (S3-supervise) |
 //!
 //! The `patrec`, `patcon`, `orgmem`, `orgs`, `entries`, `notif`, `liclist`, `emerglist`,
 //! `grantcon`, `cands`, `orgcands`, `attlist`, `studies`, `studyenrol` and `reenc` keys are
@@ -92,6 +95,7 @@ use crate::values::{
 };
 use crate::values::{AccumulatorState, Attestation, Circuit, Enrolment, Exclusivity, Proxy, Study};
 use crate::values::{Candidate, Delegation, SlashRecord, Unbonding, ValidatorSet};
+use crate::values::{CheckpointedHeader, MedConfig, MedTip};
 use crate::values::{EmergencyRecord, EmrEntryRecord, VouchingKey};
 use crate::values::{EpochState, Escrow, LedgerEntry, Output, Supply, TokenConfig};
 use crate::values::{IdentityRecord, Licence, Revocation};
@@ -232,6 +236,13 @@ pub const ENROLMENT: &[u8] = b"enrol/";
 pub const STUDY_ENROLMENTS: &[u8] = b"studyenrol/";
 /// Namespace of [`reencryptions`].
 pub const REENCRYPTIONS: &[u8] = b"reenc/";
+// The MED chain's checkpoints (issue 13).
+/// Namespace of [`med_config`].
+pub const MED_CONFIG: &[u8] = b"cfg/med";
+/// Namespace of [`med_tip`].
+pub const MED_TIP: &[u8] = b"med/tip";
+/// Namespace of [`med_header`].
+pub const MED_HEADER: &[u8] = b"med/header/";
 
 /// Longest key the layout produces (`grant/` + 32 + 32 + 1); bounds decoding of proofs.
 pub const MAX_KEY_LEN: usize = 128;
@@ -781,6 +792,23 @@ pub fn reencryptions(enrolment: &EnrolmentId) -> StateList<Address> {
     StateList::new(REENCRYPTIONS, enrolment.as_bytes())
 }
 
+// The MED chain's checkpoints (issue 13, S3-dual, S3-supervise).
+
+/// `cfg/med`: the MED chain's parameters, from the genesis; absent on a chain without MED.
+pub fn med_config() -> StateKey<MedConfig> {
+    StateKey::new(&[MED_CONFIG])
+}
+
+/// `med/tip`: the newest checkpointed Mblock; absent before the first checkpoint.
+pub fn med_tip() -> StateKey<MedTip> {
+    StateKey::new(&[MED_TIP])
+}
+
+/// `med/header/<hash>`: the header of checkpointed Mblock `hash`.
+pub fn med_header(hash: &Hash32) -> StateKey<CheckpointedHeader> {
+    StateKey::new(&[MED_HEADER, hash.as_ref()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -850,6 +878,9 @@ mod tests {
             ENROLMENT,
             STUDY_ENROLMENTS,
             REENCRYPTIONS,
+            MED_CONFIG,
+            MED_TIP,
+            MED_HEADER,
         ];
         for (i, a) in namespaces.iter().enumerate() {
             for (j, b) in namespaces.iter().enumerate() {
@@ -998,6 +1029,10 @@ mod tests {
                 .entry(0)
                 .as_bytes()
                 .to_vec(),
+            med_config().as_bytes().to_vec(),
+            med_tip().as_bytes().to_vec(),
+            med_header(&record_id(1).0).as_bytes().to_vec(),
+            med_header(&record_id(2).0).as_bytes().to_vec(),
         ];
         let distinct: BTreeSet<_> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len());

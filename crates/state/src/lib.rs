@@ -7,7 +7,8 @@
 //! [`pkg`] (the threshold PKG's key generation, S3-setup), [`token`] (fees, rewards, the
 //! UTXO set and escrow: S1-tokens, S1-utxo), [`staking`] (delegated proof of stake,
 //! S1-dpos) and [`research`] (study contracts with on-chain zero-knowledge enrolment, S4-flow,
-//! S4-exclusive) — and the authenticated state they
+//! S4-exclusive), [`med`] (the MED chain's checkpoints on SUP, S3-supervise) — and the
+//! authenticated state they
 //! write: a Jellyfish Merkle tree whose root is
 //! in every header (docs/architecture.md § Authenticated state), with inclusion and exclusion
 //! [`proof`]s.
@@ -31,6 +32,7 @@ mod executor;
 pub mod identity;
 pub mod keys;
 pub mod licence;
+pub mod med;
 mod memory;
 pub mod pkg;
 pub mod proof;

@@ -33,7 +33,7 @@ use crate::{
     identity::enrolled,
     keys,
     licence::releasing_doctor,
-    values::{EmrEntryRecord, Record, StoragePointer},
+    values::{EmrEntryRecord, Record, RecordOrigin, StoragePointer},
 };
 use medchain_types::{
     Address, ContentHash, EntryBytes, EntryId, Event, RecordId, RecordPayload, Role, Signature, Uri,
@@ -64,33 +64,72 @@ fn release<R: StateRead>(
     record_hash: &ContentHash,
     attestation: &Signature,
 ) -> Result<Vec<Event>, ExecError> {
-    let doctor = *ctx.sender;
+    let release = Release {
+        id: RecordId::from(ctx.tx_id),
+        doctor: *ctx.sender,
+        patient: *patient,
+        record_hash: *record_hash,
+        origin: RecordOrigin::Signed {
+            attestation: attestation.clone(),
+        },
+    };
+    Ok(vec![file_release(ctx, release)?])
+}
+
+/// A release to file as a record: from a `record.release` transaction, or a tx_mr imported
+/// from a MED checkpoint ([`crate::med`], S3-supervise).
+pub(crate) struct Release {
+    /// The record id: the release transaction's id, or the tx_mr's htxM.
+    pub id: RecordId,
+    /// The releasing doctor's address.
+    pub doctor: Address,
+    /// The patient.
+    pub patient: Address,
+    /// hEMR.
+    pub record_hash: ContentHash,
+    /// How it reached the chain.
+    pub origin: RecordOrigin,
+}
+
+/// Files `release` as a record if the release rule holds at the block's time: the doctor is
+/// practising ([`releasing_doctor`]) and (patient, hEMR) was not released before. Writes the
+/// record, its hash index and the patient's list entry; returns `RecordReleased`.
+pub(crate) fn file_release<R: StateRead>(
+    ctx: &mut TxContext<'_, R>,
+    release: Release,
+) -> Result<Event, ExecError> {
+    let Release {
+        id,
+        doctor,
+        patient,
+        record_hash,
+        origin,
+    } = release;
     let hospital = releasing_doctor(ctx, &doctor, ctx.env.timestamp_ms)?;
-    let by_hash = keys::record_by_hash(patient, record_hash);
+    let by_hash = keys::record_by_hash(&patient, &record_hash);
     if let Some(existing) = ctx.value(&by_hash)? {
         return Err(ExecError::RecordAlreadyReleased(existing));
     }
-    let id = RecordId::from(ctx.tx_id);
     ctx.put(&by_hash, &id);
     ctx.put(
         &keys::record(&id),
         &Record {
-            patient: *patient,
+            patient,
             doctor,
             hospital: hospital.clone(),
-            record_hash: *record_hash,
-            attestation: attestation.clone(),
+            record_hash,
+            origin,
             released_at: ctx.env.height,
             timestamp_ms: ctx.env.timestamp_ms,
         },
     );
-    ctx.append(&keys::patient_records(patient).list, &id)?;
-    Ok(vec![Event::RecordReleased {
+    ctx.append(&keys::patient_records(&patient).list, &id)?;
+    Ok(Event::RecordReleased {
         record: id,
-        patient: *patient,
+        patient,
         doctor,
         hospital,
-    }])
+    })
 }
 
 fn store<R: StateRead>(

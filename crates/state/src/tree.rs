@@ -117,6 +117,7 @@ mod tests {
                 state_root: root,
                 receipts_root: medchain_types::receipts_root(&[]),
                 events: vec![],
+                checkpoint_events: vec![],
             })
             .unwrap();
     }

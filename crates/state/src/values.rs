@@ -14,7 +14,10 @@ use medchain_types::{
     AccessDecision, Address, ChainId, ContentHash, Expiry, G1Point, Hash32, OrgKind, OrgName,
     OrgState, PeerAddress, Purpose, RecordId, Signature, TxId, Uri, limits,
 };
-use medchain_types::{BlsPublicKey, EntryBytes, IdentityName, Role};
+use medchain_types::{
+    BlsPublicKey, EntryBytes, IdentityName, Role,
+    med::{MblockHeader, MedParams},
+};
 use medchain_types::{
     FeeSchedule, StakingParams, TokenGenesis,
     research::{StudyId, ZkBytes},
@@ -168,7 +171,9 @@ value_struct!(
 );
 
 value_struct!(
-    /// A released record (`rec/<record id>`, S1-release): the doctor's signed hEMR for a patient.
+    /// A released record (`rec/<record id>`, S1-release): a doctor's hEMR for a patient,
+    /// released on SUP with the doctor's signature or mined on MED and imported from a SUP
+    /// checkpoint (S3-supervise).
     Record {
         /// Patient pseudonym.
         patient: Address,
@@ -178,15 +183,84 @@ value_struct!(
         hospital: OrgName,
         /// hEMR: hash of the record's plaintext.
         record_hash: ContentHash,
-        /// The doctor's signature over the [`medchain_types::RecordAttestation`].
-        #[serde(with = "serde_hex::codec")]
-        attestation: Signature,
-        /// Height of the releasing block.
+        /// How the release reached the chain, and what proves the doctor made it.
+        origin: RecordOrigin,
+        /// Height of the releasing block (for a mined record: of the SUP block that
+        /// checkpointed its Mblock).
         released_at: u64,
         /// Timestamp of the releasing block, unix milliseconds.
         timestamp_ms: u64,
     }
 );
+
+/// How a [`Record`] was released.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordOrigin {
+    /// A `record.release` transaction on SUP, carrying the doctor's own signature.
+    Signed {
+        /// The doctor's signature over the [`medchain_types::RecordAttestation`].
+        #[serde(with = "serde_hex::codec")]
+        attestation: Signature,
+    },
+    /// A tx_mr mined on MED, imported when a SUP block checkpointed its Mblock
+    /// (S3-supervise). The doctor's signature is inside that Mblock's one aggregate, which
+    /// the SUP validators verified before voting; the record id is its htxM.
+    Mined {
+        /// The Mblock's hash.
+        #[serde(with = "serde_hex::codec")]
+        mblock: Hash32,
+        /// The tx_mr's position among the Mblock's releases, in body order (its leaf in the
+        /// Mblock's `tx_root`).
+        index: u32,
+    },
+}
+
+impl RecordOrigin {
+    const SIGNED: u8 = 0;
+    const MINED: u8 = 1;
+}
+
+impl Write for RecordOrigin {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Self::Signed { attestation } => {
+                Self::SIGNED.write(buf);
+                attestation.write(buf);
+            }
+            Self::Mined { mblock, index } => {
+                Self::MINED.write(buf);
+                mblock.write(buf);
+                index.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for RecordOrigin {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Self::Signed { attestation } => attestation.encode_size(),
+            Self::Mined { mblock, index } => mblock.encode_size() + index.encode_size(),
+        }
+    }
+}
+
+impl Read for RecordOrigin {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        match u8::read(buf)? {
+            Self::SIGNED => Ok(Self::Signed {
+                attestation: Signature::read(buf)?,
+            }),
+            Self::MINED => Ok(Self::Mined {
+                mblock: Hash32::read(buf)?,
+                index: u32::read(buf)?,
+            }),
+            other => Err(CodecError::InvalidEnum(other)),
+        }
+    }
+}
 
 value_struct!(
     /// Where a record's encrypted blob is (`store/<record id>`, S1-storage); the newest wins.
@@ -353,6 +427,47 @@ value_struct!(
         filed_at: u64,
         /// Timestamp of the filing block, unix milliseconds.
         timestamp_ms: u64,
+    }
+);
+
+// The MED chain's checkpoints (issue 13, S3-supervise).
+
+value_struct!(
+    /// The MED chain's configuration (`cfg/med`, S3-dual), from the genesis: what SUP needs
+    /// to recompute the MED genesis Mblock and the difficulty rule. Absent on a chain without
+    /// MED, which checkpoints nothing.
+    #[derive(Copy)]
+    MedConfig {
+        /// The genesis parameters.
+        params: MedParams,
+        /// The genesis time, unix milliseconds (the MED genesis Mblock's timestamp).
+        genesis_time_ms: u64,
+    }
+);
+
+value_struct!(
+    /// The newest Mblock SUP has checkpointed (`med/tip`): the next checkpoint's branch must
+    /// start at its child. Absent before the first checkpoint, when the tip is the MED genesis
+    /// Mblock.
+    MedTip {
+        /// Its hash.
+        #[serde(with = "serde_hex::codec")]
+        hash: Hash32,
+        /// Its MED height.
+        height: u64,
+        /// Height of the SUP block that checkpointed it.
+        checkpointed_at: u64,
+    }
+);
+
+value_struct!(
+    /// A checkpointed Mblock's header (`med/header/<hash>`): what light clients check records
+    /// against, and what the next checkpoint's retarget window is computed from.
+    CheckpointedHeader {
+        /// The header.
+        header: MblockHeader,
+        /// Height of the SUP block that checkpointed it.
+        checkpointed_at: u64,
     }
 );
 
@@ -1023,11 +1138,52 @@ mod tests {
         round_trips(&Record {
             patient: raw(1),
             doctor: raw(2),
-            hospital: name,
+            hospital: name.clone(),
             record_hash: ContentHash::of(b"emr"),
-            attestation: PrivateKey::from_seed(2).sign(b"ns", b"msg"),
+            origin: RecordOrigin::Signed {
+                attestation: PrivateKey::from_seed(2).sign(b"ns", b"msg"),
+            },
             released_at: 5,
             timestamp_ms: 6,
+        });
+        round_trips(&Record {
+            patient: raw(1),
+            doctor: raw(2),
+            hospital: name.clone(),
+            record_hash: ContentHash::of(b"emr"),
+            origin: RecordOrigin::Mined {
+                mblock: ContentHash::of(b"mblock").0,
+                index: 7,
+            },
+            released_at: 5,
+            timestamp_ms: 6,
+        });
+        round_trips(&MedConfig {
+            params: MedParams {
+                target_interval_ms: 1,
+                initial_difficulty: 2,
+                min_difficulty: 3,
+                retarget_window: 4,
+            },
+            genesis_time_ms: 5,
+        });
+        round_trips(&MedTip {
+            hash: ContentHash::of(b"mblock").0,
+            height: 4,
+            checkpointed_at: 9,
+        });
+        round_trips(&CheckpointedHeader {
+            header: MblockHeader {
+                height: 4,
+                parent: ContentHash::of(b"parent").0,
+                tx_root: ContentHash::of(b"txs").0,
+                body_hash: ContentHash::of(b"body").0,
+                timestamp_ms: 5,
+                difficulty: 6,
+                miner: raw(3),
+                nonce: 7,
+            },
+            checkpointed_at: 9,
         });
         round_trips(&StoragePointer {
             record: record_id(1),
@@ -1306,6 +1462,8 @@ mod tests {
             let _ = Org::from_bytes(&bytes);
             let _ = Membership::from_bytes(&bytes);
             let _ = Record::from_bytes(&bytes);
+            let _ = MedTip::from_bytes(&bytes);
+            let _ = CheckpointedHeader::from_bytes(&bytes);
             let _ = StoragePointer::from_bytes(&bytes);
             let _ = Consent::from_bytes(&bytes);
             let _ = AccessLogEntry::from_bytes(&bytes);

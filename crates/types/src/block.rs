@@ -1,12 +1,12 @@
-//! Blocks of the consortium (SUP) chain: a [`Header`] (docs/architecture.md § Block header)
-//! and the transactions.
+//! Blocks of the consortium (SUP) chain: a [`Header`] (docs/architecture.md § Block header),
+//! the transactions, and the MED [`Checkpoint`] the block records (S3-supervise).
 //!
 //! The block digest is the SHA-256 of the encoded header, and the header commits to the body
-//! through `tx_root`. Decoding recomputes `tx_root` and refuses a body that does not match, so a
-//! decoded [`Block`] is always internally consistent: a peer cannot pair a valid header with a
-//! different body under the same digest.
+//! through `tx_root` and `med_checkpoint`. Decoding recomputes both and refuses a body that does
+//! not match, so a decoded [`Block`] is always internally consistent: a peer cannot pair a valid
+//! header with a different body under the same digest.
 
-use crate::{Address, Hash32, Transaction, TxId, limits};
+use crate::{Address, Hash32, Transaction, TxId, limits, med::Checkpoint};
 use bytes::BufMut;
 use commonware_codec::{
     Buf, Encode, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, Write,
@@ -36,7 +36,8 @@ pub struct Header {
     pub receipts_root: Hash32,
     /// Root of the doctor revocation list (S3-revoke); the empty-list root until revocation lands.
     pub revocation_root: Hash32,
-    /// Latest checkpointed MED block (S3-supervise); all zeroes until the MED chain lands.
+    /// [`Checkpoint::root`] of the block's MED checkpoint (S3-supervise): the Merkle root of
+    /// the Mblock hashes it checkpoints, [`Hash32::EMPTY`] when it checkpoints nothing.
     pub med_checkpoint: Hash32,
 }
 
@@ -96,21 +97,34 @@ pub fn tx_root(ids: &[TxId]) -> Hash32 {
 /// Validators sign with it and light clients verify finalization certificates with it.
 pub type ConsensusScheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
 
-/// A block: header plus transactions, with the transaction ids computed once.
+/// A block: header, transactions (with their ids computed once) and the MED checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
     header: Header,
     txs: Vec<Transaction>,
     tx_ids: Vec<TxId>,
+    checkpoint: Checkpoint,
     digest: Hash32,
 }
 
 impl Block {
-    /// Assembles a block, computing `tx_root` from `txs` (the header's `tx_root` is overwritten).
-    pub fn new(mut header: Header, txs: Vec<Transaction>) -> Self {
+    /// Assembles a block that checkpoints nothing, computing `tx_root` from `txs` (the
+    /// header's `tx_root` and `med_checkpoint` are overwritten).
+    pub fn new(header: Header, txs: Vec<Transaction>) -> Self {
+        Self::with_checkpoint(header, txs, Checkpoint::default())
+    }
+
+    /// Assembles a block that checkpoints `checkpoint` (S3-supervise), computing `tx_root`
+    /// from `txs` and `med_checkpoint` from the checkpoint (both overwritten in `header`).
+    pub fn with_checkpoint(
+        mut header: Header,
+        txs: Vec<Transaction>,
+        checkpoint: Checkpoint,
+    ) -> Self {
         let tx_ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
         header.tx_root = tx_root(&tx_ids);
-        Self::from_parts(header, txs, tx_ids)
+        header.med_checkpoint = checkpoint.root();
+        Self::from_parts(header, txs, tx_ids, checkpoint)
     }
 
     /// Block 0 of the chain started from `genesis`, whose genesis state has root `state_root`.
@@ -134,12 +148,18 @@ impl Block {
         )
     }
 
-    fn from_parts(header: Header, txs: Vec<Transaction>, tx_ids: Vec<TxId>) -> Self {
+    fn from_parts(
+        header: Header,
+        txs: Vec<Transaction>,
+        tx_ids: Vec<TxId>,
+        checkpoint: Checkpoint,
+    ) -> Self {
         let digest = header.digest();
         Self {
             header,
             txs,
             tx_ids,
+            checkpoint,
             digest,
         }
     }
@@ -157,6 +177,11 @@ impl Block {
     /// The transaction ids, in execution order.
     pub fn tx_ids(&self) -> &[TxId] {
         &self.tx_ids
+    }
+
+    /// The MED checkpoint (empty when the block checkpoints nothing).
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
     }
 
     /// The block digest (SHA-256 of the encoded header).
@@ -177,12 +202,13 @@ impl Write for Block {
     fn write(&self, buf: &mut impl BufMut) {
         self.header.write(buf);
         self.txs.write(buf);
+        self.checkpoint.write(buf);
     }
 }
 
 impl EncodeSize for Block {
     fn encode_size(&self) -> usize {
-        Header::SIZE + self.txs.encode_size()
+        Header::SIZE + self.txs.encode_size() + self.checkpoint.encode_size()
     }
 }
 
@@ -206,7 +232,20 @@ impl Read for Block {
                 "tx_root does not match the body",
             ));
         }
-        Ok(Self::from_parts(header, txs, tx_ids))
+        let checkpoint = Checkpoint::read(buf)?;
+        if checkpoint.encode_size() > limits::MAX_CHECKPOINT_BYTES {
+            return Err(CodecError::Invalid(
+                "block",
+                "checkpoint exceeds the size limit",
+            ));
+        }
+        if checkpoint.root() != header.med_checkpoint {
+            return Err(CodecError::Invalid(
+                "block",
+                "med_checkpoint does not match the checkpoint",
+            ));
+        }
+        Ok(Self::from_parts(header, txs, tx_ids, checkpoint))
     }
 }
 
@@ -231,9 +270,13 @@ impl ConsensusBlock for Block {
 
 impl BoundedBlock for Block {
     fn max_encode_size(_: &()) -> usize {
-        // Header, a length prefix, the body bound, and one maximal transaction of slack
-        // (the body limit is checked after the transaction that crosses it is read).
-        Header::SIZE + 5 + limits::MAX_BLOCK_BODY_BYTES + limits::MAX_TX_BYTES
+        // Header, a length prefix, the body bound, one maximal transaction of slack (the body
+        // limit is checked after the transaction that crosses it is read), and the checkpoint.
+        Header::SIZE
+            + 5
+            + limits::MAX_BLOCK_BODY_BYTES
+            + limits::MAX_TX_BYTES
+            + limits::MAX_CHECKPOINT_BYTES
     }
 }
 
@@ -241,7 +284,9 @@ impl BoundedBlock for Block {
 mod tests {
     use super::*;
     use crate::fixtures::*;
+    use crate::med::{CheckpointedMblock, MblockHeader, TxMr};
     use commonware_codec::DecodeExt;
+    use commonware_cryptography::Digest as _;
 
     fn header() -> Header {
         Header {
@@ -273,11 +318,16 @@ mod tests {
         let block = Block::new(header(), signed_txs());
         let mut txs = signed_txs();
         txs.swap(0, 1);
-        let forged = Block::from_parts(block.header().clone(), txs, vec![]);
+        let forged = Block::from_parts(block.header().clone(), txs, vec![], Checkpoint::default());
         assert!(Block::decode(forged.encode()).is_err());
         let mut dropped = signed_txs();
         dropped.pop();
-        let forged = Block::from_parts(block.header().clone(), dropped, vec![]);
+        let forged = Block::from_parts(
+            block.header().clone(),
+            dropped,
+            vec![],
+            Checkpoint::default(),
+        );
         assert!(Block::decode(forged.encode()).is_err());
     }
 
@@ -285,6 +335,89 @@ mod tests {
     fn empty_blocks_are_valid_and_bounded_size_covers_the_limit() {
         let block = Block::new(header(), vec![]);
         assert_eq!(Block::decode(block.encode()).unwrap(), block);
-        assert!(Block::max_encode_size(&()) > limits::MAX_BLOCK_BODY_BYTES);
+        assert_eq!(block.header().med_checkpoint, Hash32::EMPTY);
+        assert!(
+            Block::max_encode_size(&())
+                > limits::MAX_BLOCK_BODY_BYTES + limits::MAX_CHECKPOINT_BYTES
+        );
+    }
+
+    /// A linked branch of `blocks` Mblocks with `txs` releases each (the codec checks linkage,
+    /// not proof of work: that is the state's check, S3-supervise).
+    fn branch(blocks: u64, txs: u32) -> Checkpoint {
+        let mut parent = Sha256::hash(&[b"previous checkpoint tip"]);
+        let branch = (1..=blocks)
+            .map(|height| {
+                let txs: Vec<TxMr> = (0..txs)
+                    .map(|n| TxMr {
+                        doctor: address(1),
+                        patient: address(2),
+                        record_hash: crate::ContentHash::of(&n.to_be_bytes()),
+                        issued_at_ms: 1_700_000_000_000 + height,
+                    })
+                    .collect();
+                let header = MblockHeader {
+                    height,
+                    parent,
+                    tx_root: Hash32::EMPTY,
+                    body_hash: Hash32::EMPTY,
+                    timestamp_ms: 1_700_000_000_000 + height,
+                    difficulty: 1,
+                    miner: address(3),
+                    nonce: height,
+                };
+                parent = header.hash();
+                CheckpointedMblock { header, txs }
+            })
+            .collect();
+        Checkpoint { branch }
+    }
+
+    #[test]
+    fn a_block_with_a_checkpoint_round_trips_and_commits_to_it() {
+        let checkpoint = branch(3, 2);
+        let block = Block::with_checkpoint(header(), signed_txs(), checkpoint.clone());
+        assert_eq!(block.header().med_checkpoint, checkpoint.root());
+        assert_ne!(block.header().med_checkpoint, Hash32::EMPTY);
+        let decoded = Block::decode(block.encode()).unwrap();
+        assert_eq!(decoded, block);
+        assert_eq!(decoded.checkpoint(), &checkpoint);
+        assert_eq!(decoded.encode().len(), block.encode_size());
+    }
+
+    #[test]
+    fn a_checkpoint_other_than_the_headers_is_refused() {
+        let block = Block::with_checkpoint(header(), signed_txs(), branch(2, 1));
+        // The same header over another branch, and over no branch at all.
+        for other in [branch(1, 1), Checkpoint::default()] {
+            let forged = Block::from_parts(
+                block.header().clone(),
+                signed_txs(),
+                block.tx_ids().to_vec(),
+                other,
+            );
+            assert!(matches!(
+                Block::decode(forged.encode()),
+                Err(CodecError::Invalid(
+                    "block",
+                    "med_checkpoint does not match the checkpoint"
+                ))
+            ));
+        }
+    }
+
+    #[test]
+    fn an_oversized_checkpoint_is_refused() {
+        let releases = u32::try_from(crate::med::MAX_MBLOCK_TXS).unwrap();
+        let checkpoint = branch(3, releases);
+        assert!(checkpoint.encode_size() > limits::MAX_CHECKPOINT_BYTES);
+        let block = Block::with_checkpoint(header(), vec![], checkpoint);
+        assert!(matches!(
+            Block::decode(block.encode()),
+            Err(CodecError::Invalid(
+                "block",
+                "checkpoint exceeds the size limit"
+            ))
+        ));
     }
 }

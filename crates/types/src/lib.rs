@@ -43,7 +43,7 @@ pub use payload::{
     RevocationPayload, Role, StakePayload, TokenPayload,
 };
 pub use receipt::{
-    AccessDecision, DenyReason, Event, MAX_EVENTS_PER_TX, RECEIPT_PROOF_ITEMS, Receipt,
+    AccessDecision, DenyReason, Event, MAX_EVENTS_PER_TX, MedRefusal, RECEIPT_PROOF_ITEMS, Receipt,
     ReceiptProof, decode_events, encode_events, receipt_leaf, receipts_root, receipts_tree,
 };
 pub use text::{ChainId, IdentityName, OrgName, PeerAddress, TextError, Uri};
@@ -99,6 +99,9 @@ pub mod limits {
     pub const MAX_BLOCK_TXS: usize = 32_768;
     /// Largest encoded block body (sum of encoded transactions).
     pub const MAX_BLOCK_BODY_BYTES: usize = 8 * 1024 * 1024;
+    /// Largest encoded MED checkpoint one SUP block carries (S3-supervise): about 10,000
+    /// tx_mr. A proposer checkpoints a shorter prefix of its branch rather than exceed it.
+    pub const MAX_CHECKPOINT_BYTES: usize = 1024 * 1024;
     /// Most validators a genesis may name.
     pub const MAX_VALIDATORS: usize = 128;
     /// Largest encrypted EMR entry EEE (S3-entry): what fits in a transaction next to its

@@ -370,6 +370,83 @@ pub enum Event {
         /// Tokens paid.
         amount: u64,
     },
+    /// S3-supervise: a tx_mr of a checkpointed Mblock that SUP's release rules refuse; it is
+    /// skipped (no record), the rest of the checkpoint is imported.
+    MedReleaseRefused {
+        /// The record the release would have created (its htxM).
+        record: RecordId,
+        /// Why.
+        reason: MedRefusal,
+    },
+}
+
+/// Why SUP refused to import a checkpointed tx_mr as a record (S3-supervise): the release
+/// rules of `record.release`. The discriminant is the wire tag; new reasons are appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum MedRefusal {
+    /// The doctor has no enrolled identity.
+    NotEnrolled = 0,
+    /// The address's identity is not a doctor's.
+    NotADoctor = 1,
+    /// The doctor is on the revocation list.
+    DoctorRevoked = 2,
+    /// The doctor holds no licence.
+    Unlicensed = 3,
+    /// The doctor's licence had expired at the SUP block's time.
+    LicenceExpired = 4,
+    /// The doctor's organisation is not audited.
+    OrgNotAudited = 5,
+    /// The record (patient, hEMR) was already released.
+    AlreadyReleased = 6,
+}
+
+impl MedRefusal {
+    /// Every reason, in wire-tag order.
+    pub const ALL: [Self; 7] = [
+        Self::NotEnrolled,
+        Self::NotADoctor,
+        Self::DoctorRevoked,
+        Self::Unlicensed,
+        Self::LicenceExpired,
+        Self::OrgNotAudited,
+        Self::AlreadyReleased,
+    ];
+
+    /// The reason in words, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NotEnrolled => "the doctor has no enrolled identity",
+            Self::NotADoctor => "the releasing identity is not a doctor",
+            Self::DoctorRevoked => "the doctor is on the revocation list",
+            Self::Unlicensed => "the doctor holds no licence",
+            Self::LicenceExpired => "the doctor's licence had expired",
+            Self::OrgNotAudited => "the doctor's organisation is not audited",
+            Self::AlreadyReleased => "this record was already released for the patient",
+        }
+    }
+}
+
+impl Write for MedRefusal {
+    fn write(&self, buf: &mut impl BufMut) {
+        (*self as u8).write(buf);
+    }
+}
+
+impl commonware_codec::FixedSize for MedRefusal {
+    const SIZE: usize = 1;
+}
+
+impl Read for MedRefusal {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let tag = u8::read(buf)?;
+        Self::ALL
+            .get(usize::from(tag))
+            .copied()
+            .ok_or(CodecError::InvalidEnum(tag))
+    }
 }
 
 /// The chain's answer to an access request (deny by default, S1-rights).
@@ -761,6 +838,7 @@ fn write_event(event: &Event, buf: &mut impl BufMut) {
             payee,
             amount,
         } => put!(buf; 39u8, *enrolment, payee, *amount),
+        Event::MedReleaseRefused { record, reason } => put!(buf; 40u8, *record, *reason),
     }
 }
 
@@ -946,6 +1024,10 @@ fn read_event(buf: &mut impl Buf) -> Result<Event, CodecError> {
             enrolment: EnrolmentId::read(buf)?,
             payee: Address::read(buf)?,
             amount: u64::read(buf)?,
+        },
+        40 => Event::MedReleaseRefused {
+            record: RecordId::read(buf)?,
+            reason: MedRefusal::read(buf)?,
         },
         other => return Err(CodecError::InvalidEnum(other)),
     })
@@ -1164,6 +1246,14 @@ mod tests {
             purpose: Purpose::Audit,
             decision: AccessDecision::Denied { reason },
         }))
+        .chain(
+            MedRefusal::ALL
+                .iter()
+                .map(|&reason| Event::MedReleaseRefused {
+                    record: record_id(2),
+                    reason,
+                }),
+        )
         .collect()
     }
 
@@ -1241,8 +1331,16 @@ mod tests {
         }
         // An unknown event tag.
         assert!(matches!(
-            decode_events(&[1, 40]),
-            Err(CodecError::InvalidEnum(40))
+            decode_events(&[1, 41]),
+            Err(CodecError::InvalidEnum(41))
+        ));
+        // An unknown MED refusal reason.
+        let mut unknown_reason = vec![1, 40];
+        unknown_reason.extend_from_slice(&[0; 32]);
+        unknown_reason.push(u8::try_from(MedRefusal::ALL.len()).unwrap());
+        assert!(matches!(
+            decode_events(&unknown_reason),
+            Err(CodecError::InvalidEnum(7))
         ));
         // A count above the bound.
         let mut too_many = Vec::new();

@@ -101,6 +101,8 @@ impl ApiState {
         queries::research::enrolment,
         queries::research::study_nullifier,
         queries::research::exclusivity,
+        queries::med::med_tip,
+        queries::med::med_header,
         queries::lists::patient_records,
         queries::lists::patient_consents,
         queries::lists::patient_entries,
@@ -132,7 +134,7 @@ impl ApiState {
     tags(
         (name = "transactions", description = "Submit signed transactions and follow them to finality"),
         (name = "chain", description = "Finalized blocks, chain status, and epoch transitions (how a light client learns each epoch's validator set)"),
-        (name = "state", description = "Consortium state with Merkle proofs against finalized headers: organisations, records, consents, the access log, identities, licences, the doctor revocation list, EMR entries, vouching keys, emergency requests, token outputs and escrows, staking candidates, delegations and validator sets, and the research market: circuits, nullifier keys, attestations, the accumulator, proxies, studies, enrolments, nullifiers and exclusivity"),
+        (name = "state", description = "Consortium state with Merkle proofs against finalized headers: organisations, records, consents, the access log, identities, licences, the doctor revocation list, EMR entries, vouching keys, emergency requests, token outputs and escrows, staking candidates, delegations and validator sets, and the research market: circuits, nullifier keys, attestations, the accumulator, proxies, studies, enrolments, nullifiers and exclusivity; the MED chain's checkpointed tip and headers"),
         (name = "enrolment", description = "Key extraction by the threshold PKG: two rounds, each signed by the enrollee's chain key; partial keys sealed to the enrollee"),
         (name = "lists", description = "Lists of a patient's records, consents, EMR entries and notifications, an organisation's members, the organisations, the licences, every emergency request, the consents granted to an address, an address's token outputs, the validator candidates, the studies, the attested commitments, a study's enrolments and an enrolment's re-encryptions, every entry proven; id-prefix lookups"),
     )

@@ -23,6 +23,7 @@ use std::str::FromStr;
 
 pub(super) mod identity;
 pub(super) mod lists;
+pub(super) mod med;
 pub(super) mod research;
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -30,6 +31,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .merge(lists::routes())
         .merge(identity::routes())
         .merge(research::routes())
+        .merge(med::routes())
         .route("/v1/status", get(chain_status))
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block_by_height))

@@ -305,6 +305,9 @@ pub(crate) fn event(event: &Event) -> Markup {
         } => html! {
             (account(payee)) " claimed " (amount) " tokens for enrolment " code { (enrolment) }
         },
+        Event::MedReleaseRefused { record: id, reason } => html! {
+            "MED release " code { (id) } " not imported: " (reason.describe())
+        },
     }
 }
 

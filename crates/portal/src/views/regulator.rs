@@ -480,7 +480,8 @@ fn names(event: &Event, org: &OrgName, members: &HashSet<Address>) -> bool {
         | Event::StudyRefunded { .. }
         | Event::EnrolmentAcknowledged { .. }
         | Event::EnrolmentDisputed { .. }
-        | Event::DisputeResolved { .. } => (vec![], None),
+        | Event::DisputeResolved { .. }
+        | Event::MedReleaseRefused { .. } => (vec![], None),
         Event::Transferred { .. }
         | Event::RecordStored { .. }
         | Event::ConsentRevoked { .. }

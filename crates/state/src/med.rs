@@ -1,0 +1,912 @@
+//! MED supervision on SUP (S3-supervise, S3-dual): a SUP block may carry a [`Checkpoint`], a
+//! branch of Mblocks (headers and their tx_mr, without the aggregate signatures). Executing
+//! the block applies it *before* the block's transactions, so a consent in the same block can
+//! name a record the checkpoint just imported.
+//!
+//! | step | rule | error (the whole block is invalid) |
+//! |---|---|---|
+//! | any checkpoint | the genesis named MED parameters (`cfg/med`) | `NoMedChain` |
+//! | first Mblock | its parent is the checkpointed tip (`med/tip`; before the first checkpoint, the MED genesis Mblock) | `WrongParent` |
+//! | each Mblock | height, parent hash, difficulty = the retarget rule over its ancestors, proof of work, timestamp after the median time past (`medchain_med::pow::check_header`) | `InvalidMblock` |
+//! | each Mblock | its tx_mr are the ones its `tx_root` commits to | `TxsMismatch` |
+//!
+//! What is not re-checked here, because it is neither cheap nor deterministic: the Mblock's
+//! aggregate signature. The SUP validators vote for a block only if every Mblock of its
+//! checkpoint is one they know as fully valid, aggregate verified, so a finalized checkpoint
+//! was checked by at least f + 1 honest validators.
+//!
+//! Each tx_mr is then imported as a record under SUP's release rules at the SUP block's time
+//! (the doctor is practising — enrolled, licensed, not revoked, organisation audited — and
+//! (patient, hEMR) was not released before): an imported one emits `RecordReleased` and is
+//! stored under `rec/<htxM>` with [`RecordOrigin::Mined`]; one that fails is skipped with
+//! `MedReleaseRefused` — deterministically, and without invalidating the block, since a
+//! doctor revoked on SUP after signing cannot be un-mined from MED.
+//!
+//! Every checkpointed header is kept under `med/header/<hash>` and the newest under
+//! `med/tip`, so light clients verify records against headers SUP vouches for, and the next
+//! checkpoint's retarget window is walked from them.
+//!
+//! [`StateSigners`] answers the MED aggregation's question "whose BLS key signs for this
+//! doctor or hospital now" from the state (S3-release).
+
+use crate::{
+    ExecError, StateError, StateRead, StateReadExt, StateValue,
+    context::{BlockWrites, TxContext},
+    executor::BlockEnv,
+    keys,
+    licence::{hospital_identity, releasing_doctor},
+    records::{self, Release},
+    values::{ChainConfig, CheckpointedHeader, MedConfig, MedTip, RecordOrigin},
+};
+use medchain_med::{
+    MedError,
+    aggregate::{SignerKeys, SignerRefusal},
+    pow,
+};
+use medchain_types::{
+    Address, BlsPublicKey, Event, Hash32, MedRefusal, TxId,
+    med::{Checkpoint, CheckpointedMblock, MblockHeader},
+};
+use std::collections::VecDeque;
+
+/// Why a SUP block's checkpoint is invalid (and with it the block), or could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The chain's genesis names no MED parameters: its blocks checkpoint nothing.
+    #[error(
+        "this chain has no MED chain (its genesis names no MED parameters): a block must checkpoint nothing"
+    )]
+    NoMedChain,
+    /// The branch does not start at the child of the newest checkpointed Mblock.
+    #[error("the checkpoint's first Mblock has parent {got}, not the checkpointed tip {expected}")]
+    WrongParent {
+        /// The checkpointed tip's hash.
+        expected: Hash32,
+        /// The first Mblock's parent.
+        got: Hash32,
+    },
+    /// An Mblock header breaks the MED chain's rules.
+    #[error("Mblock {hash} at MED height {height} is invalid: {reason}")]
+    InvalidMblock {
+        /// Its hash.
+        hash: Hash32,
+        /// Its height.
+        height: u64,
+        /// The rule it breaks.
+        reason: MedError,
+    },
+    /// An Mblock's tx_mr are not the ones its header commits to.
+    #[error("Mblock {hash} at MED height {height}: its releases do not match its tx_root")]
+    TxsMismatch {
+        /// Its hash.
+        hash: Hash32,
+        /// Its height.
+        height: u64,
+    },
+    /// The caller applied the checkpoint after a transaction (a bug in the caller: the
+    /// checkpoint goes first).
+    #[error("a block's checkpoint must be applied before its transactions")]
+    AfterTransactions,
+    /// The state could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl CheckpointError {
+    /// Whether this is a failure of the node's state rather than a verdict on the block.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::State(_))
+    }
+}
+
+/// The newest checkpointed Mblock's hash and header: `med/tip`, or before the first
+/// checkpoint the MED genesis Mblock. `None` on a chain without MED.
+pub fn checkpointed_tip(
+    state: &impl StateRead,
+    chain: &ChainConfig,
+) -> Result<Option<MblockHeader>, StateError> {
+    let Some(config) = state.value(&keys::med_config())? else {
+        return Ok(None);
+    };
+    let genesis = genesis_header(chain, &config);
+    match state.value(&keys::med_tip())? {
+        None => Ok(Some(genesis)),
+        Some(tip) => header_at(state, &genesis, &tip.hash).map(Some),
+    }
+}
+
+/// Imports `checkpoint` into `writes` (the block's writes so far, which it extends only on
+/// success) and returns its events: the checkpoint's part of SUP block `env`.
+pub(crate) fn import(
+    reader: &impl StateRead,
+    writes: &mut BlockWrites,
+    env: BlockEnv,
+    chain: &ChainConfig,
+    checkpoint: &Checkpoint,
+) -> Result<Vec<Event>, CheckpointError> {
+    if checkpoint.branch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut staged = writes.clone();
+    let view = Staged {
+        reader,
+        writes: &staged,
+    };
+    let config = view
+        .value(&keys::med_config())?
+        .ok_or(CheckpointError::NoMedChain)?;
+    let genesis = genesis_header(chain, &config);
+    let mut parent = checkpointed_tip(&view, chain)?.unwrap_or_else(|| genesis.clone());
+    let mut window = retarget_window(&view, &genesis, &parent, config.params.retarget_window)?;
+    let first_parent = checkpoint.branch[0].header.parent;
+    if first_parent != parent.hash() {
+        return Err(CheckpointError::WrongParent {
+            expected: parent.hash(),
+            got: first_parent,
+        });
+    }
+    let mut events = Vec::new();
+    for mblock in &checkpoint.branch {
+        check_mblock(chain, &config, &parent, &window, mblock)?;
+        let hash = mblock.header.hash();
+        events.extend(import_releases(
+            reader,
+            &mut staged,
+            env,
+            chain,
+            hash,
+            mblock,
+        )?);
+        put(
+            &mut staged,
+            &keys::med_header(&hash),
+            &CheckpointedHeader {
+                header: mblock.header.clone(),
+                checkpointed_at: env.height,
+            },
+        );
+        window.push_back((mblock.header.timestamp_ms, mblock.header.difficulty));
+        if window.len() > window_len(config.params.retarget_window) {
+            window.pop_front();
+        }
+        parent = mblock.header.clone();
+    }
+    put(
+        &mut staged,
+        &keys::med_tip(),
+        &MedTip {
+            hash: parent.hash(),
+            height: parent.height,
+            checkpointed_at: env.height,
+        },
+    );
+    *writes = staged;
+    Ok(events)
+}
+
+/// The S3-supervise re-checks of one Mblock against its parent and retarget window.
+fn check_mblock(
+    chain: &ChainConfig,
+    config: &MedConfig,
+    parent: &MblockHeader,
+    window: &VecDeque<(u64, u64)>,
+    mblock: &CheckpointedMblock,
+) -> Result<(), CheckpointError> {
+    let header = &mblock.header;
+    let window: Vec<(u64, u64)> = window.iter().copied().collect();
+    pow::check_header(&config.params, parent, &window, header).map_err(|reason| {
+        CheckpointError::InvalidMblock {
+            hash: header.hash(),
+            height: header.height,
+            reason,
+        }
+    })?;
+    if !mblock.txs_match(&chain.chain_id) {
+        return Err(CheckpointError::TxsMismatch {
+            hash: header.hash(),
+            height: header.height,
+        });
+    }
+    Ok(())
+}
+
+/// Files each tx_mr of `mblock` as a record where SUP's release rules allow it, each on its
+/// own (a refused one writes nothing), in body order.
+fn import_releases(
+    reader: &impl StateRead,
+    writes: &mut BlockWrites,
+    env: BlockEnv,
+    chain: &ChainConfig,
+    hash: Hash32,
+    mblock: &CheckpointedMblock,
+) -> Result<Vec<Event>, StateError> {
+    let mut events = Vec::with_capacity(mblock.txs.len());
+    for (index, tx) in (0u32..).zip(&mblock.txs) {
+        let id = tx.record_id(&chain.chain_id);
+        let mut ctx = TxContext::new(reader, writes, env, chain, None, TxId(id.0), &tx.doctor);
+        let release = Release {
+            id,
+            doctor: tx.doctor,
+            patient: tx.patient,
+            record_hash: tx.record_hash,
+            origin: RecordOrigin::Mined {
+                mblock: hash,
+                index,
+            },
+        };
+        match records::file_release(&mut ctx, release) {
+            Ok(event) => {
+                let filed = ctx.into_writes();
+                writes.extend(filed);
+                events.push(event);
+            }
+            Err(error) => events.push(Event::MedReleaseRefused {
+                record: id,
+                reason: refusal(error)?,
+            }),
+        }
+    }
+    Ok(events)
+}
+
+/// The release rule a refused import broke; a state failure stays one.
+fn refusal(error: ExecError) -> Result<MedRefusal, StateError> {
+    Ok(match error {
+        ExecError::NotEnrolled => MedRefusal::NotEnrolled,
+        ExecError::NotADoctor(_) => MedRefusal::NotADoctor,
+        ExecError::DoctorRevoked(_) => MedRefusal::DoctorRevoked,
+        ExecError::Unlicensed(_) => MedRefusal::Unlicensed,
+        ExecError::LicenceExpired { .. } => MedRefusal::LicenceExpired,
+        ExecError::OrgNotAudited(_) => MedRefusal::OrgNotAudited,
+        ExecError::RecordAlreadyReleased(_) => MedRefusal::AlreadyReleased,
+        ExecError::State(error) => return Err(error),
+        other => {
+            return Err(StateError::Inconsistent(format!(
+                "the release rule failed in an unexpected way: {other}"
+            )));
+        }
+    })
+}
+
+/// The MED genesis Mblock's header, recomputed from the chain id and `cfg/med`.
+fn genesis_header(chain: &ChainConfig, config: &MedConfig) -> MblockHeader {
+    pow::genesis_mblock(&chain.chain_id, config.genesis_time_ms, &config.params).header
+}
+
+/// The header of checkpointed Mblock `hash` (the genesis Mblock is never stored: it is
+/// recomputed).
+fn header_at(
+    state: &impl StateRead,
+    genesis: &MblockHeader,
+    hash: &Hash32,
+) -> Result<MblockHeader, StateError> {
+    if *hash == genesis.hash() {
+        return Ok(genesis.clone());
+    }
+    state
+        .value(&keys::med_header(hash))?
+        .map(|checkpointed| checkpointed.header)
+        .ok_or_else(|| {
+            StateError::Inconsistent(format!("checkpointed Mblock {hash} has no stored header"))
+        })
+}
+
+/// How many entries the retarget window holds (at least the parent).
+fn window_len(retarget_window: u64) -> usize {
+    usize::try_from(retarget_window.max(1)).unwrap_or(usize::MAX)
+}
+
+/// The retarget window ending at `tip`: its last ≤ `retarget_window` ancestors, `tip`
+/// included, oldest first, as (timestamp, difficulty) — what `pow::next_difficulty` and
+/// `pow::median_time_past` take for `tip`'s child.
+fn retarget_window(
+    state: &impl StateRead,
+    genesis: &MblockHeader,
+    tip: &MblockHeader,
+    retarget_window: u64,
+) -> Result<VecDeque<(u64, u64)>, StateError> {
+    let len = window_len(retarget_window);
+    let mut window = VecDeque::with_capacity(len);
+    let mut cursor = tip.clone();
+    loop {
+        window.push_front((cursor.timestamp_ms, cursor.difficulty));
+        if window.len() == len || cursor.height == 0 {
+            return Ok(window);
+        }
+        cursor = header_at(state, genesis, &cursor.parent)?;
+    }
+}
+
+fn put<V: StateValue>(writes: &mut BlockWrites, key: &keys::StateKey<V>, value: &V) {
+    writes.insert(key.as_bytes().to_vec(), Some(value.to_bytes()));
+}
+
+/// The state as the checkpoint import sees it: its own writes over the reader's.
+struct Staged<'a, R> {
+    reader: &'a R,
+    writes: &'a BlockWrites,
+}
+
+impl<R: StateRead> StateRead for Staged<'_, R> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.writes.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => self.reader.get(key),
+        }
+    }
+}
+
+/// The signers of MED releases and batches as the state knows them at `at_ms` (S3-release):
+/// what a hospital checks its doctors' signatures with, and miners and MED validators check
+/// batches and Mblocks with.
+pub struct StateSigners<'a, R: StateRead> {
+    state: &'a R,
+    at_ms: u64,
+}
+
+impl<'a, R: StateRead> StateSigners<'a, R> {
+    /// The signers of `state` at time `at_ms` (unix milliseconds: a licence must be valid then).
+    pub fn new(state: &'a R, at_ms: u64) -> Self {
+        Self { state, at_ms }
+    }
+
+    fn vouching_key(&self, address: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+        self.state
+            .value(&keys::vouching_key(address))
+            .map_err(refused)?
+            .map(|vouching| vouching.key)
+            .ok_or_else(|| SignerRefusal(format!("{address} has registered no BLS vouching key")))
+    }
+}
+
+impl<R: StateRead> SignerKeys for StateSigners<'_, R> {
+    /// An enrolled doctor practising at `at_ms` (licensed, not revoked, organisation audited)
+    /// in the organisation of `hospital`'s hospital identity, with a vouching key.
+    fn doctor(&self, doctor: &Address, hospital: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+        let org = releasing_doctor(self.state, doctor, self.at_ms).map_err(refused)?;
+        let (_, hospital_org) = hospital_identity(self.state, hospital).map_err(refused)?;
+        if org != hospital_org {
+            return Err(SignerRefusal(format!(
+                "doctor {doctor} practises at {org}, not at the batch's hospital {hospital_org}"
+            )));
+        }
+        self.vouching_key(doctor)
+    }
+
+    /// A hospital identity of an audited organisation, with a vouching key.
+    fn hospital(&self, hospital: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+        hospital_identity(self.state, hospital).map_err(refused)?;
+        self.vouching_key(hospital)
+    }
+}
+
+fn refused(error: impl std::fmt::Display) -> SignerRefusal {
+    SignerRefusal(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        BlockExecutor, ExecutedBlock,
+        testkit::{
+            Actor, GENESIS_TIME_MS, HospitalDesk, World, chain_id, genesis_document, org_name,
+            release as release_payload, revoke_doctor, set_vouching_key,
+        },
+    };
+    use medchain_types::{ContentHash, Genesis, RecordId, med::MedParams, med::TxMr};
+
+    /// Low difficulties: a few hashes per Mblock.
+    const PARAMS: MedParams = MedParams {
+        target_interval_ms: 1_000,
+        initial_difficulty: 4,
+        min_difficulty: 2,
+        retarget_window: 4,
+    };
+
+    fn med_genesis() -> Genesis {
+        Genesis {
+            med: Some(PARAMS),
+            ..genesis_document()
+        }
+    }
+
+    struct Setup {
+        world: World,
+        doctor: Actor,
+        patient: Actor,
+    }
+
+    fn setup() -> Setup {
+        let mut world = World::with_genesis(&med_genesis());
+        let doctor = Actor::new(1);
+        world.licensed_hospital(&doctor, &org_name("Seoul General"));
+        Setup {
+            world,
+            doctor,
+            patient: Actor::new(50),
+        }
+    }
+
+    fn tx_mr(doctor: &Actor, patient: &Actor, content: &[u8]) -> TxMr {
+        TxMr {
+            doctor: doctor.address,
+            patient: patient.address,
+            record_hash: ContentHash::of(content),
+            issued_at_ms: GENESIS_TIME_MS,
+        }
+    }
+
+    fn genesis_mblock() -> MblockHeader {
+        pow::genesis_mblock(&chain_id(), GENESIS_TIME_MS, &PARAMS).header
+    }
+
+    /// A miner's view of MED: the headers from genesis to its tip.
+    struct Miner {
+        headers: Vec<MblockHeader>,
+    }
+
+    impl Miner {
+        fn new() -> Self {
+            Self {
+                headers: vec![genesis_mblock()],
+            }
+        }
+
+        fn tip(&self) -> &MblockHeader {
+            self.headers.last().unwrap()
+        }
+
+        fn window(&self) -> Vec<(u64, u64)> {
+            let len = window_len(PARAMS.retarget_window);
+            let start = self.headers.len().saturating_sub(len);
+            self.headers[start..]
+                .iter()
+                .map(|header| (header.timestamp_ms, header.difficulty))
+                .collect()
+        }
+
+        /// The next Mblock on the tip carrying `txs`, mined honestly.
+        fn mine(&mut self, txs: Vec<TxMr>) -> CheckpointedMblock {
+            let parent = self.tip().clone();
+            let mut header = MblockHeader {
+                height: parent.height + 1,
+                parent: parent.hash(),
+                tx_root: medchain_types::med::tx_root(&chain_id(), &txs),
+                body_hash: ContentHash::of(b"body").0,
+                timestamp_ms: parent.timestamp_ms + PARAMS.target_interval_ms,
+                difficulty: pow::next_difficulty(&PARAMS, &self.window()),
+                miner: Actor::new(77).address,
+                nonce: 0,
+            };
+            assert!(pow::mine(&mut header, 1_000_000));
+            self.headers.push(header.clone());
+            CheckpointedMblock { header, txs }
+        }
+    }
+
+    fn checkpoint(branch: Vec<CheckpointedMblock>) -> Checkpoint {
+        Checkpoint { branch }
+    }
+
+    /// Executes an otherwise empty next block carrying `checkpoint`.
+    fn execute(world: &World, checkpoint: &Checkpoint) -> Result<ExecutedBlock, CheckpointError> {
+        let mut executor = BlockExecutor::new(&world.store, world.next_env()).unwrap();
+        executor.apply_checkpoint(checkpoint)?;
+        Ok(executor.finish(world.proposer()).unwrap())
+    }
+
+    fn commit(world: &mut World, checkpoint: &Checkpoint) -> Vec<Event> {
+        let block = execute(world, checkpoint).unwrap();
+        world.store.commit(&block).unwrap();
+        block.checkpoint_events
+    }
+
+    /// Asserts `checkpoint` is refused with an error `expected` accepts, and that the block
+    /// that applied it writes what an empty block writes (nothing of it stays).
+    fn assert_refused(
+        world: &World,
+        checkpoint: &Checkpoint,
+        expected: impl Fn(&CheckpointError) -> bool,
+    ) {
+        let mut executor = BlockExecutor::new(&world.store, world.next_env()).unwrap();
+        match executor.apply_checkpoint(checkpoint) {
+            Err(error) => assert!(expected(&error), "unexpected error {error:?}"),
+            Ok(events) => panic!("checkpoint applied: {events:?}"),
+        }
+        let refused = executor.finish(world.proposer()).unwrap();
+        let empty = execute(world, &Checkpoint::default()).unwrap();
+        assert_eq!(
+            refused.state_root, empty.state_root,
+            "a refusal moved the root"
+        );
+        assert_eq!(refused.writes, empty.writes);
+        assert!(refused.checkpoint_events.is_empty());
+    }
+
+    fn mined_record(world: &World, tx: &TxMr) -> Option<crate::values::Record> {
+        world.value(&keys::record(&tx.record_id(&chain_id())))
+    }
+
+    #[test]
+    fn an_honest_branch_imports_its_releases_as_mined_records() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let mut miner = Miner::new();
+        let releases = [
+            tx_mr(&doctor, &patient, b"EMR 1"),
+            tx_mr(&doctor, &patient, b"EMR 2"),
+        ];
+        let first = miner.mine(vec![releases[0].clone()]);
+        let empty = miner.mine(Vec::new());
+        let second = miner.mine(vec![releases[1].clone()]);
+        let events = commit(
+            &mut world,
+            &checkpoint(vec![first.clone(), empty.clone(), second.clone()]),
+        );
+        let id = |tx: &TxMr| tx.record_id(&chain_id());
+        assert_eq!(
+            events,
+            releases
+                .iter()
+                .map(|tx| Event::RecordReleased {
+                    record: id(tx),
+                    patient: patient.address,
+                    doctor: doctor.address,
+                    hospital: org_name("Seoul General"),
+                })
+                .collect::<Vec<_>>()
+        );
+        let record = mined_record(&world, &releases[1]).unwrap();
+        assert_eq!(
+            record.origin,
+            RecordOrigin::Mined {
+                mblock: second.header.hash(),
+                index: 0
+            }
+        );
+        assert_eq!(record.released_at, world.height());
+        assert_eq!(record.record_hash, releases[1].record_hash);
+        assert_eq!(
+            world.list(&keys::patient_records(&patient.address).list),
+            vec![id(&releases[0]), id(&releases[1])]
+        );
+        assert_eq!(
+            world.value(&keys::med_tip()),
+            Some(MedTip {
+                hash: second.header.hash(),
+                height: 3,
+                checkpointed_at: world.height(),
+            })
+        );
+        for mblock in [&first, &empty, &second] {
+            let stored = world
+                .value(&keys::med_header(&mblock.header.hash()))
+                .unwrap();
+            assert_eq!(stored.header, mblock.header);
+        }
+
+        // The next checkpoint continues from the tip; its retarget window is walked from the
+        // stored headers back to genesis.
+        let third = miner.mine(vec![tx_mr(&doctor, &patient, b"EMR 3")]);
+        let fourth = miner.mine(Vec::new());
+        commit(&mut world, &checkpoint(vec![third, fourth.clone()]));
+        let tip = world.value(&keys::med_tip()).unwrap();
+        assert_eq!((tip.hash, tip.height), (fourth.header.hash(), 5));
+        assert_eq!(
+            checkpointed_tip(&world.store, &world.value(&keys::chain_config()).unwrap()).unwrap(),
+            Some(fourth.header)
+        );
+    }
+
+    #[test]
+    fn a_branch_not_starting_at_the_checkpointed_tip_is_refused() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let mut honest = Miner::new();
+        let first = honest.mine(vec![tx_mr(&doctor, &patient, b"EMR 1")]);
+        let second = honest.mine(Vec::new());
+        // Skipping the first Mblock.
+        assert_refused(&world, &checkpoint(vec![second.clone()]), |e| {
+            matches!(e, CheckpointError::WrongParent { expected, got }
+                if *expected == genesis_mblock().hash() && *got == first.header.hash())
+        });
+        commit(&mut world, &checkpoint(vec![first.clone()]));
+        // A fork from genesis after the first checkpoint: a selfish miner's withheld branch.
+        let mut selfish = Miner::new();
+        let withheld = selfish.mine(Vec::new());
+        assert_refused(&world, &checkpoint(vec![withheld]), |e| {
+            matches!(e, CheckpointError::WrongParent { expected, .. }
+                if *expected == first.header.hash())
+        });
+        // Checkpointing the same Mblock again.
+        assert_refused(&world, &checkpoint(vec![first]), |e| {
+            matches!(e, CheckpointError::WrongParent { .. })
+        });
+        commit(&mut world, &checkpoint(vec![second]));
+    }
+
+    #[test]
+    fn an_mblock_without_its_proof_of_work_is_refused() {
+        let Setup { world, .. } = setup();
+        let mut miner = Miner::new();
+        let mut mblock = miner.mine(Vec::new());
+        while pow::meets_difficulty(&mblock.header.hash(), mblock.header.difficulty) {
+            mblock.header.nonce += 1;
+        }
+        let hash = mblock.header.hash();
+        assert_refused(
+            &world,
+            &checkpoint(vec![mblock]),
+            |e| matches!(e, CheckpointError::InvalidMblock { hash: h, height: 1, .. } if *h == hash),
+        );
+    }
+
+    #[test]
+    fn an_mblock_claiming_another_difficulty_is_refused() {
+        let Setup { world, .. } = setup();
+        let mut miner = Miner::new();
+        let honest = miner.mine(Vec::new());
+        for difficulty in [honest.header.difficulty - 1, honest.header.difficulty * 8] {
+            let mut header = MblockHeader {
+                difficulty,
+                ..honest.header.clone()
+            };
+            assert!(pow::mine(&mut header, 1_000_000));
+            let mblock = CheckpointedMblock {
+                header,
+                txs: Vec::new(),
+            };
+            assert_refused(&world, &checkpoint(vec![mblock]), |e| {
+                matches!(e, CheckpointError::InvalidMblock { height: 1, .. })
+            });
+        }
+    }
+
+    #[test]
+    fn releases_other_than_the_headers_are_refused() {
+        let Setup {
+            world,
+            doctor,
+            patient,
+        } = setup();
+        let mut miner = Miner::new();
+        let mut mblock = miner.mine(vec![tx_mr(&doctor, &patient, b"EMR 1")]);
+        let hash = mblock.header.hash();
+        mblock.txs.push(tx_mr(&doctor, &patient, b"smuggled"));
+        assert_refused(
+            &world,
+            &checkpoint(vec![mblock.clone()]),
+            |e| matches!(e, CheckpointError::TxsMismatch { hash: h, height: 1 } if *h == hash),
+        );
+        mblock.txs.clear();
+        assert_refused(&world, &checkpoint(vec![mblock]), |e| {
+            matches!(e, CheckpointError::TxsMismatch { .. })
+        });
+    }
+
+    #[test]
+    fn a_revoked_doctors_release_is_skipped_and_the_rest_imported() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let colleague = Actor::new(2);
+        world
+            .run(
+                &colleague,
+                crate::testkit::join(&org_name("Seoul General"), &doctor, &colleague),
+            )
+            .unwrap();
+        world.license(&org_name("Seoul General"), &colleague);
+        let desk = HospitalDesk::of(&org_name("Seoul General"));
+        world
+            .run(
+                &desk.actor,
+                revoke_doctor(&crate::testkit::doctor_identity(&doctor)),
+            )
+            .unwrap();
+        let mut miner = Miner::new();
+        let revoked = tx_mr(&doctor, &patient, b"EMR by the revoked");
+        let practising = tx_mr(&colleague, &patient, b"EMR by a colleague");
+        let mblock = miner.mine(vec![revoked.clone(), practising.clone()]);
+        let events = commit(&mut world, &checkpoint(vec![mblock.clone()]));
+        assert_eq!(
+            events,
+            vec![
+                Event::MedReleaseRefused {
+                    record: revoked.record_id(&chain_id()),
+                    reason: MedRefusal::DoctorRevoked,
+                },
+                Event::RecordReleased {
+                    record: practising.record_id(&chain_id()),
+                    patient: patient.address,
+                    doctor: colleague.address,
+                    hospital: org_name("Seoul General"),
+                },
+            ]
+        );
+        assert_eq!(mined_record(&world, &revoked), None);
+        assert_eq!(
+            mined_record(&world, &practising).unwrap().origin,
+            RecordOrigin::Mined {
+                mblock: mblock.header.hash(),
+                index: 1
+            }
+        );
+        // The Mblock is checkpointed all the same: MED cannot un-mine it.
+        assert_eq!(
+            world.value(&keys::med_tip()).unwrap().hash,
+            mblock.header.hash()
+        );
+    }
+
+    #[test]
+    fn an_hemr_already_released_for_the_patient_is_skipped() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let on_sup = world
+            .run(
+                &doctor,
+                release_payload(&doctor, &patient.address, &ContentHash::of(b"EMR 1")),
+            )
+            .unwrap();
+        assert_eq!(on_sup.len(), 1);
+        let mut miner = Miner::new();
+        let again = tx_mr(&doctor, &patient, b"EMR 1");
+        let fresh = tx_mr(&doctor, &patient, b"EMR 2");
+        // The same hEMR released later by the same doctor (another htxM), inside one Mblock.
+        let fresh_twice = TxMr {
+            issued_at_ms: fresh.issued_at_ms + 1,
+            ..fresh.clone()
+        };
+        let mblock = miner.mine(vec![again.clone(), fresh.clone(), fresh_twice.clone()]);
+        let events = commit(&mut world, &checkpoint(vec![mblock]));
+        let refused = |tx: &TxMr| Event::MedReleaseRefused {
+            record: tx.record_id(&chain_id()),
+            reason: MedRefusal::AlreadyReleased,
+        };
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[0], refused(&again));
+        assert!(matches!(events[1], Event::RecordReleased { record, .. }
+            if record == fresh.record_id(&chain_id())));
+        assert_eq!(events[2], refused(&fresh_twice));
+        assert_eq!(mined_record(&world, &again), None);
+        assert_eq!(
+            world
+                .list(&keys::patient_records(&patient.address).list)
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_chain_without_med_refuses_any_checkpoint_but_the_empty_one() {
+        let mut world = World::new();
+        let mut miner = Miner::new();
+        let mblock = miner.mine(Vec::new());
+        assert_refused(&world, &checkpoint(vec![mblock]), |e| {
+            matches!(e, CheckpointError::NoMedChain)
+        });
+        assert!(commit(&mut world, &Checkpoint::default()).is_empty());
+        assert_eq!(world.value(&keys::med_tip()), None);
+        assert_eq!(
+            checkpointed_tip(&world.store, &world.value(&keys::chain_config()).unwrap()).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn the_checkpoint_goes_before_the_transactions() {
+        let Setup {
+            world,
+            doctor,
+            patient,
+        } = setup();
+        let mut miner = Miner::new();
+        let mblock = miner.mine(Vec::new());
+        let tx = world.tx(
+            &doctor,
+            release_payload(&doctor, &patient.address, &ContentHash::of(b"EMR")),
+        );
+        let mut executor = BlockExecutor::new(&world.store, world.next_env()).unwrap();
+        executor.apply(&tx).unwrap();
+        assert!(matches!(
+            executor.apply_checkpoint(&checkpoint(vec![mblock])),
+            Err(CheckpointError::AfterTransactions)
+        ));
+    }
+
+    #[test]
+    fn state_signers_name_practising_doctors_and_audited_hospitals_with_keys() {
+        let Setup {
+            mut world, doctor, ..
+        } = setup();
+        let seoul = HospitalDesk::of(&org_name("Seoul General"));
+        let busan = world.staffed_hospital(&org_name("Busan Clinic"), 60);
+        let at = |world: &World| world.timestamp_ms();
+        {
+            let signers = StateSigners::new(&world.store, at(&world));
+            // No vouching keys yet.
+            assert!(
+                signers
+                    .doctor(&doctor.address, &seoul.actor.address)
+                    .is_err()
+            );
+            assert!(signers.hospital(&seoul.actor.address).is_err());
+        }
+        for party in [&doctor, &seoul.actor, &busan.hospital] {
+            world.run(party, set_vouching_key(party)).unwrap();
+        }
+        let key = |actor: &Actor| medchain_types::emergency::vouching_key_from(&actor.key).public();
+        let signers = StateSigners::new(&world.store, at(&world));
+        assert_eq!(
+            signers.doctor(&doctor.address, &seoul.actor.address),
+            Ok(key(&doctor))
+        );
+        assert_eq!(
+            signers.hospital(&seoul.actor.address),
+            Ok(key(&seoul.actor))
+        );
+        assert_eq!(
+            signers.hospital(&busan.hospital.address),
+            Ok(key(&busan.hospital))
+        );
+        // Another hospital's batch; a doctor is no hospital; a stranger is nobody.
+        assert!(
+            signers
+                .doctor(&doctor.address, &busan.hospital.address)
+                .is_err()
+        );
+        assert!(signers.hospital(&doctor.address).is_err());
+        assert!(
+            signers
+                .doctor(&Actor::new(99).address, &seoul.actor.address)
+                .is_err()
+        );
+        // Revoked: refused from then on.
+        world
+            .run(
+                &seoul.actor,
+                revoke_doctor(&crate::testkit::doctor_identity(&doctor)),
+            )
+            .unwrap();
+        let signers = StateSigners::new(&world.store, at(&world));
+        let refusal = signers
+            .doctor(&doctor.address, &seoul.actor.address)
+            .unwrap_err();
+        assert!(refusal.0.contains("revocation"), "{refusal}");
+    }
+
+    #[test]
+    fn mined_records_are_told_apart_from_signed_ones() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let signed: RecordId = world.released(&doctor, &patient, b"EMR on SUP");
+        assert!(matches!(
+            world.value(&keys::record(&signed)).unwrap().origin,
+            RecordOrigin::Signed { .. }
+        ));
+        let json = serde_json::to_value(RecordOrigin::Mined {
+            mblock: ContentHash::of(b"m").0,
+            index: 3,
+        })
+        .unwrap();
+        assert_eq!(json["kind"], "mined");
+        assert_eq!(json["index"], 3);
+        assert_eq!(json["mblock"].as_str().unwrap().len(), 64);
+    }
+}
