@@ -30,9 +30,24 @@ use medchain_types::{
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 
-/// How far ahead of this node's clock an Mblock's timestamp may be (Bitcoin's two hours):
-/// enough for honest clock skew, too little to drag retargeting far.
+/// The most an Mblock's timestamp may ever run ahead of this node's clock (Bitcoin's two hours).
 pub const MAX_FUTURE_DRIFT_MS: u64 = 2 * 60 * 60 * 1_000;
+/// The least it is allowed to: room for honest clock skew.
+pub const MIN_FUTURE_DRIFT_MS: u64 = 15_000;
+/// Bitcoin's two hours are twelve of its block intervals.
+const FUTURE_DRIFT_INTERVALS: u64 = 12;
+
+/// How far ahead of this node's clock an Mblock's timestamp may be: twelve target intervals,
+/// within [`MIN_FUTURE_DRIFT_MS`]..=[`MAX_FUTURE_DRIFT_MS`]. A flat two hours would be 2,400
+/// intervals of a 3-second chain: a miner stamping its Mblocks that far ahead would drag
+/// retargeting down and push the median time past beyond honest clocks, so that honest
+/// Mblocks (which must follow it) would be refused as too far ahead until time caught up.
+pub fn future_drift_ms(params: &MedParams) -> u64 {
+    params
+        .target_interval_ms
+        .saturating_mul(FUTURE_DRIFT_INTERVALS)
+        .clamp(MIN_FUTURE_DRIFT_MS, MAX_FUTURE_DRIFT_MS)
+}
 
 /// What [`MedChain::insert`] did with a valid Mblock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,11 +166,11 @@ impl MedChain {
         );
     }
 
-    /// Checks `block` and adds it to the tree: it commits to its body, extends a known
-    /// parent that descends from the newest checkpoint, keeps the body limits, passes [`check_header`], and its
-    /// timestamp is at most [`MAX_FUTURE_DRIFT_MS`] after `now_ms`. A refused Mblock changes
-    /// nothing. The aggregate signature is NOT checked here: the caller verifies it
-    /// (`aggregate::verify_block`) before inserting.
+    /// Checks `block` and adds it to the tree: its body keeps the limits and matches the
+    /// header, it extends a known parent that descends from the newest checkpoint, passes
+    /// [`check_header`], and its timestamp is at most [`future_drift_ms`] after `now_ms`. A
+    /// refused Mblock changes nothing. The aggregate signature is NOT checked here: the caller
+    /// verifies it (`aggregate::verify_block`) before inserting.
     pub fn insert(&mut self, block: Mblock, now_ms: u64) -> Result<Inserted, MedError> {
         let hash = block.header.hash();
         if self.nodes.contains_key(&hash) {
@@ -176,7 +191,7 @@ impl MedChain {
         }
         let window = self.window(&block.header.parent);
         check_header(&self.params, &parent.header, &window, &block.header)?;
-        let latest_ms = now_ms.saturating_add(MAX_FUTURE_DRIFT_MS);
+        let latest_ms = now_ms.saturating_add(future_drift_ms(&self.params));
         if block.header.timestamp_ms > latest_ms {
             return Err(MedError::TimestampInFuture {
                 timestamp_ms: block.header.timestamp_ms,
@@ -266,8 +281,7 @@ impl MedChain {
             });
         }
         let pruned = self.pruned_by(&tip);
-        let pruned_set: HashSet<Hash32> = pruned.iter().copied().collect();
-        let best = if pruned_set.contains(&self.best) {
+        let best = if pruned.contains(&self.best) {
             self.heaviest_descendant(tip, None)
         } else {
             self.best
@@ -275,9 +289,6 @@ impl MedChain {
         self.store.checkpoint(&tip, &best, &pruned)?;
         for hash in &pruned {
             self.detach(hash);
-        }
-        for node in self.nodes.values_mut() {
-            node.children.retain(|child| !pruned_set.contains(child));
         }
         let previous = self.checkpointed;
         self.checkpointed = tip;
@@ -308,11 +319,14 @@ impl MedChain {
         pruned
     }
 
-    /// Removes a pruned Mblock from memory (its records included).
+    /// Removes a pruned Mblock from memory: from its parent's children and the record index.
     fn detach(&mut self, hash: &Hash32) {
         let Some(node) = self.nodes.remove(hash) else {
             return;
         };
+        if let Some(parent) = self.nodes.get_mut(&node.header.parent) {
+            parent.children.retain(|child| child != hash);
+        }
         for tx in &node.txs {
             let id = tx.record_id(&self.chain_id);
             if let Some(places) = self.records.get_mut(&id) {
@@ -672,6 +686,26 @@ mod tests {
     }
 
     #[test]
+    fn the_future_drift_scales_with_the_interval() {
+        let drift = |target_interval_ms| {
+            future_drift_ms(&MedParams {
+                target_interval_ms,
+                ..params()
+            })
+        };
+        assert_eq!(drift(1_000), MIN_FUTURE_DRIFT_MS);
+        assert_eq!(drift(3_000), 36_000);
+        assert_eq!(drift(600_000), MAX_FUTURE_DRIFT_MS);
+        assert_eq!(drift(u64::MAX), MAX_FUTURE_DRIFT_MS);
+    }
+
+    #[test]
+    fn the_tree_can_be_shared_across_tasks() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<MedChain>();
+    }
+
+    #[test]
     fn mined_blocks_extend_the_best_chain() {
         let mut chain = fresh();
         let genesis = chain.genesis_hash();
@@ -719,7 +753,8 @@ mod tests {
         let unknown_parent = with_header(&|header| header.parent = Hash32::from([9; 32]));
         let median = median_time_past(&chain.window(&good.header.parent));
         let too_old = with_header(&|header| header.timestamp_ms = median);
-        let too_new = with_header(&|header| header.timestamp_ms = now_ms + MAX_FUTURE_DRIFT_MS + 1);
+        let too_new =
+            with_header(&|header| header.timestamp_ms = now_ms + future_drift_ms(&params()) + 1);
         let mut other_body = good.clone();
         other_body.body = body(&[2]);
         let mut empty_batch = good.clone();
@@ -795,7 +830,8 @@ mod tests {
 
     #[test]
     fn a_checkpoint_prunes_forks_and_refuses_blocks_below_it() {
-        let mut chain = fresh();
+        let store = MedStore::in_memory().unwrap();
+        let mut chain = open(store.clone());
         let ours = extend(&mut chain, 1, 3);
         let mut rival = fresh();
         let theirs = extend(&mut rival, 2, 5);
@@ -823,6 +859,7 @@ mod tests {
             chain.insert(first, now(&chain)),
             Err(MedError::NotAfterCheckpoint { checkpointed, .. }) if checkpointed == ours[1]
         ));
+        assert!(!chain.contains(&theirs[0]) && chain.best_hash() == ours[2]);
         assert!(matches!(
             chain.set_checkpointed(ours[0]),
             Err(MedError::NotAfterCheckpoint { .. })
@@ -835,6 +872,12 @@ mod tests {
         assert!(chain.is_checkpointed(&ours[0]) && chain.is_checkpointed(&ours[1]));
         assert!(!chain.is_checkpointed(&ours[2]));
         assert_eq!(chain.choose_checkpoint().hashes(), [ours[2]]);
+
+        // The pruning is durable: a restart does not bring the fork back.
+        let restarted = open(store);
+        assert_eq!(restarted.checkpointed(), ours[1]);
+        assert_eq!(restarted.best_hash(), ours[2]);
+        assert!(theirs.iter().all(|hash| !restarted.contains(hash)));
     }
 
     /// S3-supervise rule (3): between branches of equal length, the smallest Merkle root wins;
@@ -965,13 +1008,14 @@ mod tests {
     fn a_template_with_a_clock_behind_stays_after_median_time_past() {
         let mut chain = fresh();
         extend(&mut chain, 1, 3);
-        let header = chain.template(Address::from_bytes([1; 32]), Vec::new(), None, 0);
         let median = median_time_past(&chain.window(&chain.best_hash()));
+        let behind_ms = median - 5_000;
+        let header = chain.template(Address::from_bytes([1; 32]), Vec::new(), None, behind_ms);
         assert_eq!(header.timestamp_ms, median + 1);
         let block = Mblock {
             header: remined(header),
             body: body(&[]),
         };
-        chain.insert(block, 0).unwrap();
+        chain.insert(block, behind_ms).unwrap();
     }
 }

@@ -64,8 +64,11 @@ pub fn next_difficulty(params: &MedParams, window: &[(u64, u64)]) -> u64 {
     // Timestamps only have to pass median-time-past, so they may go backwards: a span of at
     // least 1 ms keeps the estimate defined, and the clamp bounds what a skewed clock can do.
     let span_ms = u128::from(parent_time.saturating_sub(first_time).max(1));
-    let work: u128 = window[1..].iter().map(|&(_, d)| u128::from(d)).sum();
-    let estimate = work * u128::from(params.target_interval_ms) / span_ms;
+    // Saturating: absurd genesis parameters must not overflow (u128 holds any real chain).
+    let work = window[1..]
+        .iter()
+        .fold(0u128, |sum, &(_, d)| sum.saturating_add(u128::from(d)));
+    let estimate = work.saturating_mul(u128::from(params.target_interval_ms)) / span_ms;
     let parent = u128::from(parent_difficulty);
     let factor = u128::from(MAX_RETARGET_FACTOR);
     let clamped = estimate.clamp((parent / factor).max(1), parent.saturating_mul(factor));

@@ -154,3 +154,31 @@ fn database(error: impl Into<redb::Error>) -> MedError {
 fn decode_block(bytes: &[u8]) -> Result<Mblock, MedError> {
     Mblock::decode(Copying(bytes)).map_err(|error| MedError::Corrupt(format!("an Mblock: {error}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes raw bytes under `key` in `table`, as a damaged file would hold them.
+    fn damage(store: &MedStore, table: Bytes, key: &[u8], value: &[u8]) {
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(table).unwrap().insert(key, value).unwrap();
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn damaged_rows_are_reported_as_corrupt_not_skipped() {
+        let store = MedStore::in_memory().unwrap();
+        assert!(store.blocks().unwrap().is_empty());
+        assert_eq!(store.checkpointed().unwrap(), None);
+
+        damage(&store, MBLOCKS, &[1; 32], b"not an Mblock");
+        assert!(matches!(store.blocks(), Err(MedError::Corrupt(_))));
+        assert!(matches!(
+            store.block(&Hash32::from([1; 32])),
+            Err(MedError::Corrupt(_))
+        ));
+        damage(&store, META, CHECKPOINTED, &[1; 31]);
+        assert!(matches!(store.checkpointed(), Err(MedError::Corrupt(_))));
+    }
+}
