@@ -15,8 +15,8 @@
 //! an Mblock SUP's validators did not checkpoint (docs/architecture.md § MED chain).
 
 use crate::{Client, ClientError, NodeClient, StateQuery};
-use commonware_codec::{Encode, RangeCfg, Read, ReadExt};
-use medchain_api::med::{BatchAccepted, MedRecordView, MedStatus};
+use commonware_codec::{Copying, Encode, RangeCfg, Read, ReadExt};
+use medchain_api::{BatchAccepted, MedRecordView, MedStatus};
 use medchain_med::{
     MedError,
     inclusion::{InclusionError, RecordInclusion, verify_inclusion},
@@ -528,13 +528,15 @@ pub fn inclusion_of(record: &RecordId, view: MedRecordView) -> Result<RecordIncl
 
 /// The chain id and headers of a headers file.
 fn decode_headers_file(bytes: &[u8]) -> Result<(ChainId, Vec<MblockHeader>), String> {
-    let mut rest = bytes
-        .strip_prefix(HEADERS_FILE_MAGIC.as_slice())
-        .ok_or("it does not start with the headers file tag")?;
+    let mut rest = Copying(
+        bytes
+            .strip_prefix(HEADERS_FILE_MAGIC.as_slice())
+            .ok_or("it does not start with the headers file tag")?,
+    );
     let chain = ChainId::read(&mut rest).map_err(|e| e.to_string())?;
     let headers = Vec::<MblockHeader>::read_cfg(&mut rest, &(RangeCfg::from(1..=MAX_FILE_HEADERS), ()))
         .map_err(|e| e.to_string())?;
-    if !rest.is_empty() {
+    if !rest.0.is_empty() {
         return Err("trailing bytes after the headers".into());
     }
     Ok((chain, headers))
@@ -544,6 +546,7 @@ fn decode_headers_file(bytes: &[u8]) -> Result<(ChainId, Vec<MblockHeader>), Str
 mod tests {
     use super::*;
     use crate::keys::address_of;
+    use commonware_cryptography::Signer as _;
     use medchain_med::{inclusion::prove, pow::{mine, next_difficulty}};
     use medchain_types::{
         Address, BlsSignature, ContentHash, PrivateKey,
@@ -669,7 +672,7 @@ mod tests {
 
         // A valid header that does not follow the newest held: unlinked.
         assert!(matches!(
-            light.extend(&blocks[1..]),
+            light.extend(&headers(&blocks[1..])),
             Err(LightMedError::BadHeader { height: 2, .. })
         ));
         assert_eq!(light.best().height, 0);
