@@ -65,7 +65,12 @@ fn a_record_released_through_the_gateway_is_mined_checkpointed_and_verified_by_t
         "--bundle",
         BUNDLE,
     ]);
-    assert_eq!(written["med"]["status"], "final", "{written}\n{}", gateway.logs());
+    assert_eq!(
+        written["med"]["status"],
+        "final",
+        "{written}\n{}",
+        gateway.logs()
+    );
     let record: RecordId = text(&written["record"]).parse().expect("a record id");
     let checkpointed_at = written["med"]["checkpointed_at"].as_u64().unwrap();
     let mblock_height = written["med"]["mblock_height"].as_u64().unwrap();
@@ -107,15 +112,16 @@ fn a_record_released_through_the_gateway_is_mined_checkpointed_and_verified_by_t
 
     // The patient's light sync verifies it against headers it checked itself.
     let headers = network.path("patient-headers.bin").display().to_string();
-    let synced = network.json(&[
-        "patient", "sync", "--key", &patient, "--headers", &headers,
-    ]);
+    let synced = network.json(&["patient", "sync", "--key", &patient, "--headers", &headers]);
     let records = synced["records"].as_array().unwrap();
     assert_eq!(records.len(), 1, "{synced}");
     assert_eq!(records[0]["record"], written["record"]);
     assert_eq!(records[0]["status"], "verified", "{synced}");
     assert_eq!(records[0]["mblock_height"].as_u64(), Some(mblock_height));
-    assert_eq!(records[0]["checkpointed_at"].as_u64(), Some(checkpointed_at));
+    assert_eq!(
+        records[0]["checkpointed_at"].as_u64(),
+        Some(checkpointed_at)
+    );
     assert!(synced["best"].as_u64().unwrap() >= mblock_height);
 
     // A second sync starts from the kept headers; one altered on disk is refused.

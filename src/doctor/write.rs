@@ -125,8 +125,9 @@ fn signed_release(
     acting: &Acting,
 ) -> Result<Vec<u8>, CliError> {
     if client.light.genesis().med.is_some() {
-        let release = sign_med_release(client, &key, patient, bundle, &sharing::wait_policy(acting))
-            .map_err(|error| sharing::explain(client, error))?;
+        let release =
+            sign_med_release(client, &key, patient, bundle, &sharing::wait_policy(acting))
+                .map_err(|error| sharing::explain(client, error))?;
         return Ok(release.encode().to_vec());
     }
     let release = build::release_record(client.light.chain_id(), &key, patient, bundle);
@@ -152,5 +153,8 @@ fn checkpoint_of(client: &Client, origin: &RecordOrigin) -> Result<Option<(u64, 
                 "SUP holds the record as mined in Mblock {mblock}, but proves that Mblock not checkpointed"
             ))
         })?;
-    Ok(Some((checkpointed.header.height, checkpointed.checkpointed_at)))
+    Ok(Some((
+        checkpointed.header.height,
+        checkpointed.checkpointed_at,
+    )))
 }

@@ -52,7 +52,14 @@ pub fn sync(headers: Option<&Path>, acting: &Acting) -> Result<Status, CliError>
         .map(|Listed { id, value, .. }| check(&client, &med, &light, id, value))
         .collect();
     let failed = checked.iter().filter(|c| c.error.is_some()).count();
-    print(&patient, &path, &report, &checked, &at, acting.connection.json);
+    print(
+        &patient,
+        &path,
+        &report,
+        &checked,
+        &at,
+        acting.connection.json,
+    );
     Ok(if failed == 0 {
         Status::Ok
     } else {
@@ -191,7 +198,10 @@ fn print(
         output::block_phrase(at)
     );
     if failed > 0 {
-        println!("{failed} of {} records could not be verified", checked.len());
+        println!(
+            "{failed} of {} records could not be verified",
+            checked.len()
+        );
     }
 }
 

@@ -79,7 +79,9 @@ pub enum LightMedError {
     },
     /// SUP state is inconsistent with itself: an Mblock below the checkpointed tip is not
     /// proven checkpointed.
-    #[error("SUP state proves Mblock {hash} (height {height}) not checkpointed, below the checkpointed tip")]
+    #[error(
+        "SUP state proves Mblock {hash} (height {height}) not checkpointed, below the checkpointed tip"
+    )]
     CheckpointGap {
         /// The Mblock.
         hash: Hash32,
@@ -125,7 +127,9 @@ pub enum LightMedError {
         source: io::Error,
     },
     /// The headers file is not a headers file of this chain.
-    #[error("headers file {path} is not a MED headers file of chain {chain}: {reason} (delete it to sync from genesis)")]
+    #[error(
+        "headers file {path} is not a MED headers file of chain {chain}: {reason} (delete it to sync from genesis)"
+    )]
     BadFile {
         /// The file.
         path: PathBuf,
@@ -309,7 +313,9 @@ impl LightMed {
 
     /// The newest header held.
     pub fn best(&self) -> &MblockHeader {
-        self.headers.last().expect("the genesis header is always held")
+        self.headers
+            .last()
+            .expect("the genesis header is always held")
     }
 
     /// The header held at `height`.
@@ -377,14 +383,20 @@ impl LightMed {
         let checkpoint = match tip {
             None => None,
             Some(tip) => {
-                if self.header(tip.height).is_none_or(|held| held.hash() != tip.hash) {
+                if self
+                    .header(tip.height)
+                    .is_none_or(|held| held.hash() != tip.hash)
+                {
                     // Checkpointed after the headers were fetched, or the node had moved
                     // branch: follow once more before judging.
                     let (more, less) = self.follow_headers(med)?;
                     added += more;
                     dropped += less;
                 }
-                if self.header(tip.height).is_none_or(|held| held.hash() != tip.hash) {
+                if self
+                    .header(tip.height)
+                    .is_none_or(|held| held.hash() != tip.hash)
+                {
                     return Err(LightMedError::CheckpointNotServed {
                         hash: tip.hash,
                         height: tip.height,
@@ -462,10 +474,7 @@ impl LightMed {
             }
             _ => MedFinality::Pending,
         };
-        Ok(MedRecord {
-            finality,
-            ..proven
-        })
+        Ok(MedRecord { finality, ..proven })
     }
 
     /// The offline half of [`LightMed::verify_record`]: `inclusion` is under the header synced
@@ -508,7 +517,10 @@ impl LightMed {
 }
 
 /// The inclusion a node's record view carries (its proof hex-decoded).
-pub fn inclusion_of(record: &RecordId, view: MedRecordView) -> Result<RecordInclusion, LightMedError> {
+pub fn inclusion_of(
+    record: &RecordId,
+    view: MedRecordView,
+) -> Result<RecordInclusion, LightMedError> {
     let proof = view
         .proof_bytes()
         .map_err(|_| LightMedError::BadInclusion {
@@ -534,8 +546,9 @@ fn decode_headers_file(bytes: &[u8]) -> Result<(ChainId, Vec<MblockHeader>), Str
             .ok_or("it does not start with the headers file tag")?,
     );
     let chain = ChainId::read(&mut rest).map_err(|e| e.to_string())?;
-    let headers = Vec::<MblockHeader>::read_cfg(&mut rest, &(RangeCfg::from(1..=MAX_FILE_HEADERS), ()))
-        .map_err(|e| e.to_string())?;
+    let headers =
+        Vec::<MblockHeader>::read_cfg(&mut rest, &(RangeCfg::from(1..=MAX_FILE_HEADERS), ()))
+            .map_err(|e| e.to_string())?;
     if !rest.0.is_empty() {
         return Err("trailing bytes after the headers".into());
     }
@@ -547,7 +560,10 @@ mod tests {
     use super::*;
     use crate::keys::address_of;
     use commonware_cryptography::Signer as _;
-    use medchain_med::{inclusion::prove, pow::{mine, next_difficulty}};
+    use medchain_med::{
+        inclusion::prove,
+        pow::{mine, next_difficulty},
+    };
     use medchain_types::{
         Address, BlsSignature, ContentHash, PrivateKey,
         med::{HospitalBatch, MblockBody, tx_root},
@@ -634,7 +650,10 @@ mod tests {
     #[test]
     fn synced_headers_prove_a_record_in_them() {
         let mut light = LightMed::new(&genesis()).unwrap();
-        let blocks = mine_chain(&light, &[vec![], vec![release(1), release(2), release(3)], vec![]]);
+        let blocks = mine_chain(
+            &light,
+            &[vec![], vec![release(1), release(2), release(3)], vec![]],
+        );
         assert_eq!(light.extend(&headers(&blocks)).unwrap(), 3);
         assert_eq!(light.best().height, 3);
 
@@ -720,7 +739,13 @@ mod tests {
         ));
 
         assert!(matches!(
-            light.check_inclusion(&record, &RecordInclusion { proof: vec![1, 2, 3], ..honest.clone() }),
+            light.check_inclusion(
+                &record,
+                &RecordInclusion {
+                    proof: vec![1, 2, 3],
+                    ..honest.clone()
+                }
+            ),
             Err(LightMedError::BadInclusion { .. })
         ));
     }
@@ -777,8 +802,14 @@ mod tests {
             LightMed::load(&other, &path),
             Err(LightMedError::BadFile { .. })
         ));
-        let no_med = Genesis { med: None, ..genesis() };
-        assert!(matches!(LightMed::new(&no_med), Err(LightMedError::NoMedChain)));
+        let no_med = Genesis {
+            med: None,
+            ..genesis()
+        };
+        assert!(matches!(
+            LightMed::new(&no_med),
+            Err(LightMedError::NoMedChain)
+        ));
     }
 
     #[test]

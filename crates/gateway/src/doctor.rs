@@ -20,6 +20,7 @@ use crate::{
 use medchain_client::{
     Client, ClientError, FinalizedHeader, ListQuery, StateQuery, WaitPolicy, keys::address_of,
 };
+use medchain_med::aggregate::sign_release;
 use medchain_state::values::{IdentityRecord, Record};
 use medchain_types::{
     Address, ContentHash, EmergencyId, Hash32, IdentityName, IdentityPayload, Payload, PrivateKey,
@@ -27,7 +28,6 @@ use medchain_types::{
     emergency::{BlsVouchingKey, emergency_message, vouching_key_from},
     med::TxMr,
 };
-use medchain_med::aggregate::sign_release;
 use rand_core::OsRng;
 use taka::{
     EmergencyRequest, EmrEntry, EncryptedEntry, EntityKeys, HospitalResponse, PendingEmergency,

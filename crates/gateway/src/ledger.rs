@@ -12,18 +12,18 @@ mod med;
 
 pub use med::{MED_BATCH_RELEASES, MED_BATCH_WINDOW, MedLedger};
 
+use bytes::BufMut;
+use commonware_codec::{
+    Buf, Copying, Decode, Encode, Error as CodecError, FixedSize, Read, ReadExt, Write,
+};
 use medchain_client::{
     Client, ClientError, Confirmed, FinalizedHeader, StateQuery, TxOutcome, WaitPolicy,
     keys::address_of,
 };
 use medchain_state::values::{Record, StoragePointer};
-use bytes::{Buf, BufMut};
-use commonware_codec::{
-    DecodeExt, Encode, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write,
-};
 use medchain_types::{
     Address, BlsSignature, ChainId, ContentHash, Event, Hash32, Payload, PrivateKey, RecordId,
-    RecordPayload, Transaction, TxId, Uri, med::TxMr, research::ResearchPayload,
+    RecordPayload, Transaction, TxError, TxId, Uri, med::TxMr, research::ResearchPayload,
 };
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -77,7 +77,9 @@ pub enum LedgerError {
 /// "pending on MED (Mblock h)", or not mined yet.
 fn pending_phrase(mblock_height: Option<u64>) -> String {
     match mblock_height {
-        Some(height) => format!("pending on MED (Mblock {height}): SUP has not checkpointed it yet"),
+        Some(height) => {
+            format!("pending on MED (Mblock {height}): SUP has not checkpointed it yet")
+        }
         None => "pending on MED: submitted, not mined yet".to_string(),
     }
 }
@@ -125,9 +127,9 @@ impl Read for MedRelease {
 impl DoctorRelease {
     /// Decodes a release as the gateway receives and stores it: a [`MedRelease`] on a chain
     /// with MED (`med`), a transaction otherwise.
-    pub fn from_bytes(bytes: &[u8], med: bool) -> Result<Self, CodecError> {
+    pub fn from_bytes(bytes: &[u8], med: bool) -> Result<Self, ReleaseDecodeError> {
         if med {
-            Ok(Self::Med(MedRelease::decode(bytes)?))
+            Ok(Self::Med(MedRelease::decode_cfg(Copying(bytes), &())?))
         } else {
             Ok(Self::Transaction(Transaction::from_bytes(bytes)?))
         }
@@ -148,6 +150,17 @@ impl DoctorRelease {
             Self::Med(release) => release.tx.record_id(chain_id),
         }
     }
+}
+
+/// Why bytes are not a doctor's release.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseDecodeError {
+    /// Not tx_mr followed by a BLS signature.
+    #[error("not a MED release (tx_mr and the doctor's BLS signature): {0}")]
+    Med(#[from] CodecError),
+    /// Not a signed transaction.
+    #[error("not a signed record.release transaction: {0}")]
+    Transaction(#[from] TxError),
 }
 
 /// Where a released record is final.
@@ -463,7 +476,12 @@ mod tests {
         let DoctorRelease::Med(read) = read else {
             unreachable!()
         };
-        assert!(verify_release(&chain_id, &read.tx, &vouching.public(), &read.signature));
+        assert!(verify_release(
+            &chain_id,
+            &read.tx,
+            &vouching.public(),
+            &read.signature
+        ));
         // On a chain without MED the same bytes are not a release; truncated ones never are.
         assert!(DoctorRelease::from_bytes(&bytes, false).is_err());
         assert!(DoctorRelease::from_bytes(&bytes[..bytes.len() - 1], true).is_err());

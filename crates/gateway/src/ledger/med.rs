@@ -54,8 +54,6 @@ pub struct MedLedger {
     consortium: Arc<ConsortiumLedger>,
     med: MedApi,
     wait: WaitPolicy,
-    /// The doctors' keys, read from SUP for each release.
-    signers: ChainSigners,
     queue: mpsc::Sender<Queued>,
 }
 
@@ -80,19 +78,20 @@ impl MedLedger {
         let (queue, queued) = mpsc::channel();
         let sealer = Sealer {
             med: med.clone(),
-            signers: signers.clone(),
+            signers,
             hospital: vouching,
             address,
         };
         thread::Builder::new()
             .name("med-batches".into())
             .spawn(move || sealer.run(&queued))
-            .map_err(|error| LedgerError::Unavailable(format!("cannot start the batch sealer: {error}")))?;
+            .map_err(|error| {
+                LedgerError::Unavailable(format!("cannot start the batch sealer: {error}"))
+            })?;
         Ok(Self {
             consortium,
             med,
             wait,
-            signers,
             queue,
         })
     }
@@ -332,7 +331,9 @@ impl Sealer {
             }
             Err(error) => {
                 for queued in batch {
-                    let _ = queued.submitted.send(Err(LedgerError::Refused(error.to_string())));
+                    let _ = queued
+                        .submitted
+                        .send(Err(LedgerError::Refused(error.to_string())));
                 }
             }
         }
@@ -340,14 +341,22 @@ impl Sealer {
 
     fn seal(&self, releases: Vec<(TxMr, BlsSignature)>) -> Result<(), LedgerError> {
         let chain_id = self.signers.client.light.chain_id();
-        let sealed = seal_batch(chain_id, &self.hospital, self.address, releases, &self.signers)
-            .map_err(|error| LedgerError::Refused(error.to_string()))?;
+        let sealed = seal_batch(
+            chain_id,
+            &self.hospital,
+            self.address,
+            releases,
+            &self.signers,
+        )
+        .map_err(|error| LedgerError::Refused(error.to_string()))?;
         let root = sealed.batch.root(chain_id);
         tracing::info!(batch = %hex_short(&root), releases = sealed.batch.txs.len(), "MED batch sealed and submitted");
-        self.med.submit_batch(&sealed).map_err(|error| match error {
-            ClientError::Api { .. } => LedgerError::NotAdmitted(error),
-            other => LedgerError::Chain(other),
-        })?;
+        self.med
+            .submit_batch(&sealed)
+            .map_err(|error| match error {
+                ClientError::Api { .. } => LedgerError::NotAdmitted(error),
+                other => LedgerError::Chain(other),
+            })?;
         Ok(())
     }
 }

@@ -24,7 +24,7 @@ use super::{Gateway, ServiceError, now_ms, patient_row};
 use crate::{
     blobs::{OpeningBinding, RecordKey, SealedOpening},
     emr::{self, PatientAddress, RecordCommitment, Release},
-    ledger::{LedgerError, RecordLedger as _},
+    ledger::LedgerError,
     wire::{AttestOutcome, HeldAttestation},
 };
 use chrono::{DateTime, NaiveDate};

@@ -3,7 +3,7 @@
 //! through the record ledger (which keeps the key's nonces across concurrent requests).
 
 use super::ServiceError;
-use crate::ledger::{ConsortiumLedger, DoctorRelease, MedLedger, RecordLedger};
+use crate::ledger::{ConsortiumLedger, DoctorRelease, MedLedger, RecordLedger, ReleaseDecodeError};
 use medchain_client::{Client, Confirmed, StateQuery, WaitPolicy};
 use medchain_state::values::{EmergencyRecord, IdentityRecord, Licence};
 use medchain_types::{Address, BlsPublicKey, EmergencyId, IdentityName, Payload, PrivateKey};
@@ -21,7 +21,11 @@ pub(crate) struct ChainAccess {
 }
 
 impl ChainAccess {
-    pub(crate) fn new(client: Client, wait: WaitPolicy, key: PrivateKey) -> Result<Self, ServiceError> {
+    pub(crate) fn new(
+        client: Client,
+        wait: WaitPolicy,
+        key: PrivateKey,
+    ) -> Result<Self, ServiceError> {
         let consortium = Arc::new(ConsortiumLedger::new(client.clone(), wait));
         let ledger: Arc<dyn RecordLedger + Send + Sync> = if client.light.genesis().med.is_some() {
             Arc::new(MedLedger::new(consortium.clone(), &key, wait)?)
@@ -43,10 +47,7 @@ impl ChainAccess {
 
     /// A doctor's release as sent or stored: tx_mr and signature on a MED chain, a signed
     /// `record.release` otherwise.
-    pub(crate) fn doctor_release(
-        &self,
-        bytes: &[u8],
-    ) -> Result<DoctorRelease, commonware_codec::Error> {
+    pub(crate) fn doctor_release(&self, bytes: &[u8]) -> Result<DoctorRelease, ReleaseDecodeError> {
         DoctorRelease::from_bytes(bytes, self.has_med())
     }
 

@@ -21,7 +21,7 @@ use crate::{
     blobs::{RecordBinding, RecordKey, SealedRecord},
     emr::{self, EmrError, Hemr, Release, ReleaseTxId},
     fhir::{self, PatientRef},
-    ledger::{DoctorRelease, RecordLedger as _},
+    ledger::DoctorRelease,
     wire::{HeldRecord, MedFinal, WriteRecord, WrittenRecord},
 };
 use medchain_med::aggregate::verify_release;
@@ -211,7 +211,9 @@ impl Gateway {
                 }
                 Err(error) => return Err(error),
             },
-            Release::Released { tx } | Release::Stored { tx, .. } => (TxId(Hash32::from(tx.0)), None),
+            Release::Released { tx } | Release::Stored { tx, .. } => {
+                (TxId(Hash32::from(tx.0)), None)
+            }
         };
         let record_id = RecordId::from(release_tx);
         let blob_hash = match &record.release {
