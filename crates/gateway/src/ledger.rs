@@ -88,7 +88,7 @@ fn pending_phrase(mblock_height: Option<u64>) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DoctorRelease {
     /// A `record.release` transaction the doctor signed (S1-release; chains without MED).
-    Transaction(Transaction),
+    Transaction(Box<Transaction>),
     /// tx_mr and the doctor's BLS signature over its htxM (S3-release; chains with MED).
     Med(MedRelease),
 }
@@ -131,7 +131,7 @@ impl DoctorRelease {
         if med {
             Ok(Self::Med(MedRelease::decode_cfg(Copying(bytes), &())?))
         } else {
-            Ok(Self::Transaction(Transaction::from_bytes(bytes)?))
+            Ok(Self::Transaction(Box::new(Transaction::from_bytes(bytes)?)))
         }
     }
 

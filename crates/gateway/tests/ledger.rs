@@ -56,7 +56,7 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
     let signer = client.signer(doctor.key.clone());
     let sign = |nonce| signer.sign(release.payload.clone(), nonce).unwrap();
     let signed = sign(client.next_nonce(&doctor.address).unwrap());
-    let filed = DoctorRelease::Transaction(signed.clone());
+    let filed = DoctorRelease::Transaction(Box::new(signed.clone()));
     let released = ledger.release(&filed).unwrap();
     let id = released.record;
     assert_eq!(id, RecordId::from(signed.id()));
@@ -125,9 +125,9 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
     assert_eq!(opened.as_slice(), BUNDLE);
 
     // The same record (patient, hEMR) in another transaction cannot be released twice.
-    let again = ledger.release(&DoctorRelease::Transaction(sign(
+    let again = ledger.release(&DoctorRelease::Transaction(Box::new(sign(
         client.next_nonce(&doctor.address).unwrap(),
-    )));
+    ))));
     let hint = refusal(again);
     assert!(hint.contains("on chain already"), "{hint}");
 }
