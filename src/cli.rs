@@ -198,6 +198,12 @@ pub struct InitArgs {
     /// network) instead of running the setup, which takes from seconds to minutes.
     #[arg(long, value_name = "DIR", env = "MEDCHAIN_CIRCUIT")]
     pub circuit: Option<PathBuf>,
+    /// Also run the MED proof-of-work record chain (S3-dual): genesis gets the devnet's MED
+    /// parameters (3 s target interval, low difficulty) and every validator mines with a
+    /// fifth of one core. Off by default: without it records are released on the consortium
+    /// chain. `medchain devnet` turns it on.
+    #[arg(long)]
+    pub med: bool,
 }
 
 /// The token economy of a new network (S1-tokens, S1-dpos).

@@ -23,10 +23,10 @@ use crate::{
     error::CliError,
 };
 use medchain_client::keys;
-use medchain_node::config::{ApiConfig, NodeConfig, P2pConfig, PeerConfig};
+use medchain_node::config::{ApiConfig, MedSettings, NodeConfig, P2pConfig, PeerConfig};
 use medchain_types::{
     Address, Allocation, ChainId, Genesis, PrivateKey, StakingParams, TokenGenesis, ValidatorInfo,
-    limits,
+    limits, med::MedParams,
 };
 use std::{
     fs,
@@ -64,6 +64,16 @@ pub fn proxy_url_file(dir: &Path, index: usize) -> PathBuf {
 pub fn proxy_dir(dir: &Path, index: usize) -> PathBuf {
     dir.join(format!("cloud-{index}"))
 }
+
+/// The MED chain of a network made with `--med` (S3-dual): an Mblock every 3 seconds or so
+/// on this machine, starting at a difficulty a fifth of a core finds in well under that, and
+/// retargeting over the last 16 Mblocks.
+pub const MED_PARAMS: MedParams = MedParams {
+    target_interval_ms: 3_000,
+    initial_difficulty: 20_000,
+    min_difficulty: 1_000,
+    retarget_window: 16,
+};
 
 /// Blocks per epoch when `--epoch-length` is not given: about a minute at two blocks a second.
 pub const DEFAULT_EPOCH_LENGTH: u64 = 120;
@@ -245,7 +255,7 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
             })
             .collect(),
         tokens,
-        med: None,
+        med: args.med.then_some(MED_PARAMS),
     };
     genesis
         .validate()
@@ -272,6 +282,11 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
             },
             api: ApiConfig { listen: api[index] },
             dkg: Default::default(),
+            // On a MED network every node mines, standbys included (a hospital's node).
+            med: MedSettings {
+                mine: args.med,
+                ..Default::default()
+            },
         };
         let path = node_config_file(dir, index);
         write_node(&path, key, &config)?;
@@ -479,7 +494,33 @@ mod tests {
                 standby: 0,
             },
             circuit: None,
+            med: false,
         }
+    }
+
+    #[test]
+    fn a_med_network_has_med_parameters_and_every_node_mines() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = init(&InitArgs {
+            med: true,
+            ..args(dir.path(), 2)
+        })
+        .unwrap();
+        let genesis = keys::read_genesis(&layout.genesis).unwrap();
+        assert_eq!(genesis.med, Some(MED_PARAMS));
+        for path in &layout.node_configs {
+            assert!(NodeConfig::load(path).unwrap().config.med.mine, "{path:?}");
+        }
+        let plain = tempfile::tempdir().unwrap();
+        let layout = init(&args(plain.path(), 1)).unwrap();
+        assert_eq!(keys::read_genesis(&layout.genesis).unwrap().med, None);
+        assert!(
+            !NodeConfig::load(&layout.node_configs[0])
+                .unwrap()
+                .config
+                .med
+                .mine
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::{
     error::CliError,
     init,
 };
+use medchain_api::MedStatus;
 use medchain_client::{Client, ClientError, LightClient, NodeClient, StateQuery};
 use medchain_node::{config::NodeConfig, pkg::PublicPkg};
 use medchain_types::{Address, Genesis};
@@ -132,6 +133,8 @@ fn prepare(args: &DevnetArgs) -> Result<Start, CliError> {
         api_base_port: args.api_base_port,
         economy: args.economy.clone(),
         circuit: args.circuit.clone(),
+        // The devnet runs both chains (S3-dual), every validator mining.
+        med: true,
     })?;
     println!(
         "initialised a new {}-validator chain {} in {}",
@@ -442,6 +445,9 @@ fn print_banner(dir: &Path, validators: &[Validator], start: Start) -> Result<()
             }
         );
     }
+    if genesis.med.is_some() {
+        println!("{}", med_status_line(&validators[0].api));
+    }
     let regulator = dir.join("regulator.key");
     println!("regulator key: {}", regulator.display());
     print_accounts(dir, &genesis, &validators[0].api)?;
@@ -529,6 +535,27 @@ fn print_market(dir: &Path, proxies: &[Process], urls: &[String]) -> Result<(), 
         );
     }
     Ok(())
+}
+
+/// One line on the MED chain as the validator at `api` sees it, or where to look if it cannot
+/// say yet.
+fn med_status_line(api: &str) -> String {
+    let route = format!("{api}/v1/med/status");
+    let status = medchain_client::http_endpoint(api, Duration::from_secs(5))
+        .ok()
+        .and_then(|(base, agent)| agent.get(format!("{base}/v1/med/status")).call().ok())
+        .filter(|answer| answer.status().is_success())
+        .and_then(|mut answer| answer.body_mut().read_json::<MedStatus>().ok());
+    match status {
+        Some(status) => format!(
+            "MED chain: every validator mines; best Mblock {} (difficulty now {}), checkpointed by SUP up to Mblock {}, {} batches waiting  (GET {route})",
+            status.best.height,
+            status.difficulty,
+            status.checkpointed.height,
+            status.pending_batches
+        ),
+        None => format!("MED chain: every validator mines; its status: GET {route}"),
+    }
 }
 
 /// The funded accounts with their balance and coins, each verified by a light client against a

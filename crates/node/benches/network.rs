@@ -209,6 +209,7 @@ fn network(
                     listen: free_port(),
                 },
                 dkg: Default::default(),
+                med: Default::default(),
             },
             key,
             genesis: genesis.clone(),

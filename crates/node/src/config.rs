@@ -66,6 +66,35 @@ impl DkgSettings {
     }
 }
 
+/// MED chain settings (`[med]`, optional; S3-dual). They matter only on a chain whose genesis
+/// has MED parameters: every such node follows, verifies and serves the MED chain; these say
+/// whether it also mines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MedSettings {
+    /// Whether this node mines Mblocks.
+    pub mine: bool,
+    /// The share of one core the miner may use, in percent (1 to 100): it hashes in slices of
+    /// at most [`crate::med::miner::MAX_SLICE`] and rests in between so that hashing takes
+    /// this share of the time — a hospital's node must not starve its consensus duties.
+    pub duty_percent: u8,
+}
+
+impl Default for MedSettings {
+    fn default() -> Self {
+        Self {
+            mine: false,
+            duty_percent: crate::med::miner::DEFAULT_DUTY_PERCENT,
+        }
+    }
+}
+
+impl MedSettings {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// The whole node configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeConfig {
@@ -82,6 +111,9 @@ pub struct NodeConfig {
     /// Threshold PKG key generation.
     #[serde(default, skip_serializing_if = "DkgSettings::is_default")]
     pub dkg: DkgSettings,
+    /// MED chain mining.
+    #[serde(default, skip_serializing_if = "MedSettings::is_default")]
+    pub med: MedSettings,
 }
 
 /// Why a configuration could not be loaded.
@@ -118,6 +150,14 @@ pub enum ConfigError {
         path: PathBuf,
         /// What is wrong.
         source: keyfile::KeyFileError,
+    },
+    /// A setting is out of its range.
+    #[error("{path}: {reason}")]
+    Setting {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what is allowed.
+        reason: String,
     },
     /// The key file is readable by other users.
     #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
@@ -168,10 +208,20 @@ impl NodeConfig {
     /// Reads and parses `path` alone (no key, no genesis): e.g. to find a network's API
     /// addresses.
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(&read(path)?).map_err(|source| ConfigError::Toml {
+        let config: Self = toml::from_str(&read(path)?).map_err(|source| ConfigError::Toml {
             path: path.to_path_buf(),
             source,
-        })
+        })?;
+        if !(1..=100).contains(&config.med.duty_percent) {
+            return Err(ConfigError::Setting {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "[med] duty_percent = {} must be 1 to 100 (percent of one core the miner may use)",
+                    config.med.duty_percent
+                ),
+            });
+        }
+        Ok(config)
     }
 
     /// Renders the configuration as TOML.

@@ -58,8 +58,13 @@ pub mod channel {
     /// The threshold PKG's key generation: dealings and acknowledgements between validators
     /// (`crate::pkg`), private thanks to the authenticated, encrypted p2p.
     pub const DKG: u64 = 6;
+    /// MED chain blocks: announcements of newly mined Mblocks, and requests and responses
+    /// for unknown parents by hash (`crate::med`).
+    pub const MED_BLOCKS: u64 = 7;
+    /// MED chain hospital batches waiting for a miner (`crate::med`).
+    pub const MED_BATCHES: u64 = 8;
     /// Every channel with its per-peer rate limit.
-    pub fn all() -> [(u64, commonware_runtime::Quota); 7] {
+    pub fn all() -> [(u64, commonware_runtime::Quota); 9] {
         use super::*;
         [
             (VOTES, Quota::per_second(NZU32!(1_000))),
@@ -69,6 +74,10 @@ pub mod channel {
             (BACKFILL, Quota::per_second(NZU32!(256))),
             (GOSSIP, Quota::per_second(NZU32!(1_000))),
             (DKG, Quota::per_second(NZU32!(64))),
+            // A few blocks a second at most, plus bursts of parent fetches after a partition:
+            // a peer flooding more is throttled by the network, not by us.
+            (MED_BLOCKS, Quota::per_second(NZU32!(64))),
+            (MED_BATCHES, Quota::per_second(NZU32!(64))),
         ]
     }
 }
@@ -129,6 +138,7 @@ pub fn max_message_size(validators: usize) -> u32 {
         )),
         marshal::max_payload_size::<Standard<Block>, ConsensusScheme>(participants, &()),
         crate::gossip::MAX_BATCH_BYTES,
+        crate::med::wire::MAX_MESSAGE_BYTES,
     ])
 }
 

@@ -15,6 +15,7 @@ pub mod enrolment;
 pub mod epochs;
 pub mod finalizer;
 pub mod gossip;
+pub mod med;
 pub mod med_checkpoint;
 pub mod mempool;
 pub mod metrics;

@@ -12,6 +12,7 @@ use crate::{
         self, EpochError, EpochSchemes, Epochs, Orchestrator, OrchestratorConfig, PeerTracker as _,
     },
     finalizer, gossip,
+    med::{self, MedService, MedStartError, miner},
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
     pkg::{self, DkgError, ShareStore},
@@ -36,6 +37,9 @@ const PEER_SET_LIMIT: std::num::NonZeroUsize = NZUsize!(limits::MAX_VALIDATORS +
 
 /// Prefix of every consensus partition under the data directory.
 const PARTITION_PREFIX: &str = "medchain";
+
+/// The MED chain's block store inside the data directory.
+pub const MED_STORE_FILE: &str = "med.redb";
 
 /// Most transactions a proposer puts in one block.
 pub const MAX_BLOCK_TXS: usize = 20_000;
@@ -88,6 +92,9 @@ pub enum NodeError {
     /// The threshold PKG's key generation could not start.
     #[error("threshold PKG: {0}")]
     Pkg(#[from] DkgError),
+    /// The MED chain could not start.
+    #[error(transparent)]
+    Med(#[from] MedStartError),
 }
 
 /// A validator started by [`launch`]: handles for driving it in-process (benchmarks, tests).
@@ -100,6 +107,8 @@ pub struct Running {
     pub shares: ShareStore,
     /// The consensus epochs this node runs.
     pub epochs: Epochs,
+    /// The MED chain, on a chain whose genesis has one.
+    pub med: Option<Arc<MedService>>,
 }
 
 /// Runs a validator until Ctrl-C or SIGTERM.
@@ -151,17 +160,26 @@ pub async fn launch(
     let participants = genesis
         .validator_set()
         .map_err(|e| NodeError::Genesis(e.to_string()))?;
-    let chain = Arc::new(
-        Chain::open(
-            store,
-            &genesis,
-            Mempool::new(MempoolLimits::default()),
-            MAX_BLOCK_TXS,
-        )?
-        .with_build_budget(BuildBudget::wall_clock(
-            tuning.leader_timeout / BUILD_BUDGET_DIVISOR,
-        )),
-    );
+    // The MED chain (when genesis has one) supplies the checkpoints SUP blocks carry.
+    let med = MedService::open(
+        &config.data_dir.join(MED_STORE_FILE),
+        &genesis,
+        store.clone(),
+        med::clock_of(context.child("med_clock")),
+    )?;
+    let mut chain = Chain::open(
+        store,
+        &genesis,
+        Mempool::new(MempoolLimits::default()),
+        MAX_BLOCK_TXS,
+    )?
+    .with_build_budget(BuildBudget::wall_clock(
+        tuning.leader_timeout / BUILD_BUDGET_DIVISOR,
+    ));
+    if let Some((service, _)) = &med {
+        chain = chain.with_med(service.clone());
+    }
+    let chain = Arc::new(chain);
     let metrics = NodeMetrics::register(&context.child("medchain"));
 
     let p2p = p2p_config(&key, &genesis, config.p2p.listen);
@@ -188,8 +206,31 @@ pub async fn launch(
         backfill,
         gossip_channel,
         dkg_channel,
+        med_blocks,
+        med_batches,
     ] = channel::all().map(|(id, quota)| network.register(id, quota));
     network.start();
+    let med = med.map(|(service, mailbox)| {
+        med::start_network(
+            context.child("med"),
+            service.clone(),
+            mailbox,
+            med_blocks,
+            med_batches,
+            oracle.clone(),
+        );
+        if config.med.mine {
+            miner::start(
+                context.child("med_miner"),
+                service.clone(),
+                Address::from(key.public_key()),
+                miner::Pace::DutyCycle {
+                    percent: config.med.duty_percent,
+                },
+            );
+        }
+        service
+    });
 
     let (_gossip, _) = gossip::start(context.child("gossip"), chain.clone(), gossip_channel);
     let (finalizer, deliveries) = finalizer::channel();
@@ -282,13 +323,16 @@ pub async fn launch(
             Address::from(key.public_key()),
             NonceLimits::default(),
         );
-        let state = ApiState::new(
+        let mut state = ApiState::new(
             Box::new(move || registry.encode()),
             chain.clone(),
             genesis,
             metrics,
             enrolment,
         );
+        if let Some(service) = &med {
+            state = state.with_med(service.clone());
+        }
         context
             .child("http")
             .spawn(move |_| api::serve(listener, state));
@@ -299,6 +343,7 @@ pub async fn launch(
         finalizer,
         shares,
         epochs,
+        med,
     })
 }
 

@@ -15,7 +15,7 @@
 //! elected in place of the weakest validator (then read back by a light client); an
 //! equivocating validator slashed and left out of the next set.
 
-use commonware_codec::{Copying, Decode as _};
+use commonware_codec::{Copying, Decode as _, Encode as _};
 use commonware_consensus::{
     Application, marshal::ancestry::Ancestry, simplex::mocks::conflicter, simplex::types::Context,
 };
@@ -27,6 +27,7 @@ use commonware_consensus::{
 use commonware_cryptography::certificate::Verifier as _;
 use commonware_cryptography::{Digested, Hasher as _, Sha256, Signer as _, ed25519};
 use commonware_p2p::{
+    Recipients, Sender as _,
     simulated::{self, Link, Network, Oracle},
     utils::mux::Muxer,
 };
@@ -40,12 +41,14 @@ mod fixtures;
 mod served;
 
 use medchain_client::{Client, LightClient, NodeClient, StateQuery};
+use medchain_med::{MedStore, aggregate, pow};
 use medchain_node::{
     app::ChainApplication,
     chain::Chain,
     engine::{self, Channels, Tuning, channel},
     epochs::{self, EpochSchemes, Epochs, Orchestrator, OrchestratorConfig},
     finalizer, gossip,
+    med::{self as med_service, MedService, miner},
     mempool::{Mempool, MempoolLimits},
     metrics::NodeMetrics,
     pkg::{self as dkg, DkgConfig, ShareStore},
@@ -60,6 +63,7 @@ use medchain_types::{
     Address, Allocation, Block, ConsensusScheme, ConsentId, ContentHash, Event, Expiry,
     FeeSchedule, Genesis, Hash32, OrgKind, OrgState, Purpose, RecordId, StakingParams,
     TokenGenesis, Transaction, TxId, ValidatorInfo,
+    med::{Mblock, MblockBody, MblockHeader, MedParams, SignedBatch, TxMr},
 };
 use rand_core::CryptoRng;
 use std::{
@@ -118,6 +122,8 @@ struct Node {
     chain: Arc<Chain>,
     epochs: Epochs,
     shares: ShareStore,
+    /// Its MED chain, on a cluster whose genesis has one.
+    med: Option<Arc<MedService>>,
 }
 
 type SimSender = simulated::Sender<PublicKey, deterministic::Context>;
@@ -225,6 +231,9 @@ struct Cluster {
     nodes: Vec<Option<Node>>,
     /// Blocks per consensus epoch.
     epoch_length: NonZeroU64,
+    /// Each validator's MED block store, on disk in its data directory (kept across crashes;
+    /// a restarted validator rebuilds its Mblock tree from it). Empty without MED.
+    med_stores: Vec<MedStore>,
 }
 
 fn link() -> Link {
@@ -296,8 +305,22 @@ impl Cluster {
             data_dirs: (0..nodes).map(|_| tempfile::tempdir().unwrap()).collect(),
             nodes: (0..nodes).map(|_| None).collect(),
             epoch_length,
+            med_stores: Vec::new(),
         };
         cluster.set_links(|_, _| true, true).await;
+        cluster
+    }
+
+    /// Four mining validators on a chain with a MED chain of `params`, and one more key on the
+    /// network (node [`VALIDATORS`], never started: a stranger peer for the tests to speak as).
+    async fn with_med(context: deterministic::Context, params: MedParams) -> Self {
+        let mut cluster = Self::with_tokens(context, |_| None, 1).await;
+        cluster.genesis.med = Some(params);
+        cluster.med_stores = cluster
+            .data_dirs
+            .iter()
+            .map(|dir| MedStore::open(dir.path().join("med.redb")).unwrap())
+            .collect();
         cluster
     }
 
@@ -344,6 +367,8 @@ impl Cluster {
         let mut next = || channels.next().unwrap();
         let (votes, certificates, resolver, broadcast, backfill, gossip_channel, dkg_channel) =
             (next(), next(), next(), next(), next(), next(), next());
+        let (med_blocks, med_batches) = (next(), next());
+        let med_store = self.med_stores.get(index).cloned();
         let shares = ShareStore::open(self.data_dirs[index].path()).unwrap();
         let node_shares = shares.clone();
         let signer = self.signers[index].clone();
@@ -357,8 +382,23 @@ impl Cluster {
             .child("validator")
             .with_attribute("index", index)
             .spawn(move |context| async move {
-                let chain =
-                    Arc::new(Chain::open(store, &genesis, Mempool::default(), 2_000).unwrap());
+                let med = med_store.map(|med_store| {
+                    MedService::with_store(
+                        med_store,
+                        &genesis,
+                        store.clone(),
+                        med_service::clock_of(context.child("med_clock")),
+                    )
+                    .unwrap()
+                    .expect("the genesis has MED parameters")
+                });
+                let mut chain = Chain::open(store, &genesis, Mempool::default(), 2_000).unwrap();
+                if let Some((service, _)) = &med {
+                    chain = chain.with_med(service.clone());
+                }
+                let chain = Arc::new(chain);
+                let med_blocker = oracle.control(signer.public_key());
+                let miner_address = Address::from(signer.public_key());
                 let metrics = NodeMetrics::register(&context.child("medchain"));
                 let (_gossip, _) =
                     gossip::start(context.child("gossip"), chain.clone(), gossip_channel);
@@ -418,15 +458,33 @@ impl Cluster {
                     )
                     .unwrap();
                 }
-                let _ = ready.send((chain, epochs));
+                let med = med.map(|(service, mailbox)| {
+                    med_service::start_network(
+                        context.child("med"),
+                        service.clone(),
+                        mailbox,
+                        med_blocks,
+                        med_batches,
+                        med_blocker,
+                    );
+                    miner::start(
+                        context.child("med_miner"),
+                        service.clone(),
+                        miner_address,
+                        SIM_PACE,
+                    );
+                    service
+                });
+                let _ = ready.send((chain, epochs, med));
                 futures::future::pending::<()>().await;
             });
-        let (chain, epochs) = started.await.unwrap();
+        let (chain, epochs, med) = started.await.unwrap();
         self.nodes[index] = Some(Node {
             handle,
             chain,
             epochs,
             shares: node_shares,
+            med,
         });
     }
 
@@ -660,6 +718,16 @@ impl Workload {
             .collect();
         txs.push(self.tx(&doctor, testkit::enrol_doctor(&doctor)));
         txs
+    }
+
+    /// The doctor and the hospital's desk register their BLS vouching keys, with which they
+    /// sign releases and batches on MED (S3-release).
+    fn vouching_keys(&mut self) -> Vec<Transaction> {
+        let (doctor, desk) = (self.doctor.clone(), HospitalDesk::of(&Self::hospital()));
+        vec![
+            self.tx(&doctor, testkit::set_vouching_key(&doctor)),
+            self.tx(&desk.actor, testkit::set_vouching_key(&desk.actor)),
+        ]
     }
 
     /// The desk licenses the doctor (after [`Self::enrol`] is final).
@@ -1547,4 +1615,248 @@ fn the_dkg_completes_with_a_validator_crashed_from_the_start() {
     for seed in 0..env_number("MEDCHAIN_SIM_SEEDS", 20).min(5) {
         run_dkg(seed, Some(1));
     }
+}
+
+// The MED chain (issue 13, S3-dual, S3-supervise): every validator mines at a low
+// difficulty; SUP blocks checkpoint Mblocks; checkpointed releases become SUP records.
+
+/// A low difficulty: the four simulated miners find an Mblock every few hundred milliseconds
+/// at first, and retargeting slows them toward one a second.
+const MED_PARAMS: MedParams = MedParams {
+    target_interval_ms: 1_000,
+    initial_difficulty: 200,
+    min_difficulty: 100,
+    retarget_window: 8,
+};
+
+/// Each simulated miner tries 50 nonces every 10 ms of simulated time (5,000 a second).
+const SIM_PACE: miner::Pace = miner::Pace::Fixed {
+    attempts: 50,
+    rest: Duration::from_millis(10),
+};
+
+impl Cluster {
+    fn med(&self, index: usize) -> Arc<MedService> {
+        self.nodes[index]
+            .as_ref()
+            .and_then(|node| node.med.clone())
+            .expect("a running MED validator")
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.context
+            .current()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    }
+
+    /// The workload's doctor releases a record with `content` for each of `patients`, and its
+    /// hospital's desk seals them into one batch (checking each signature against the
+    /// committed state of validator 0). Returns the batch and the records' ids.
+    fn sealed_batch(
+        &self,
+        workload: &Workload,
+        patients: &[Actor],
+        content: &[u8],
+    ) -> (SignedBatch, Vec<RecordId>) {
+        let chain_id = &self.genesis.chain_id;
+        let doctor_key = medchain_types::emergency::vouching_key_from(&workload.doctor.key);
+        let releases: Vec<(TxMr, medchain_types::BlsSignature)> = patients
+            .iter()
+            .map(|patient| {
+                let tx = TxMr {
+                    doctor: workload.doctor.address,
+                    patient: patient.address,
+                    record_hash: ContentHash::of(content),
+                    issued_at_ms: self.now_ms(),
+                };
+                let signature = aggregate::sign_release(chain_id, &doctor_key, &tx);
+                (tx, signature)
+            })
+            .collect();
+        let records = releases
+            .iter()
+            .map(|(tx, _)| tx.record_id(chain_id))
+            .collect();
+        let desk = HospitalDesk::of(&Workload::hospital());
+        let snapshot = self.stores[0].snapshot().unwrap();
+        let batch = aggregate::seal_batch(
+            chain_id,
+            &medchain_types::emergency::vouching_key_from(&desk.actor.key),
+            desk.actor.address,
+            releases,
+            &medchain_state::med::StateSigners::new(&snapshot, self.now_ms()),
+        )
+        .unwrap();
+        (batch, records)
+    }
+
+    /// Waits until `done` holds for every running validator.
+    async fn wait_until(&self, what: &str, done: impl Fn(&Node) -> bool) {
+        let deadline = self.context.current() + Duration::from_secs(120);
+        while !self.honest().all(&done) {
+            assert!(self.context.current() < deadline, "{what}: not in time");
+            self.context.sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// An Mblock on validator 0's best tip carrying `body`, mined at the difficulty
+    /// retargeting requires there, by the stranger.
+    fn mine_on_best(&self, body: MblockBody) -> Mblock {
+        let status = self.med(0).status().unwrap();
+        let best = status.best.hash.parse::<medchain_types::TxId>().unwrap().0;
+        let parent = self.med(0).block(&best).unwrap().unwrap().header;
+        let difficulty = status.difficulty;
+        let mut header = MblockHeader {
+            height: parent.height + 1,
+            parent: parent.hash(),
+            tx_root: medchain_types::med::tx_root(&self.genesis.chain_id, body.txs()),
+            body_hash: body.hash(),
+            timestamp_ms: self.now_ms(),
+            difficulty,
+            miner: Address::from(self.signers[VALIDATORS].public_key()),
+            nonce: 0,
+        };
+        assert!(pow::mine(&mut header, u64::MAX));
+        Mblock { header, body }
+    }
+}
+
+/// Whether `node` holds `record` on SUP as a record mined on MED.
+fn imported(node: &Node, record: &RecordId) -> bool {
+    let state = node.chain.store().snapshot().unwrap();
+    state
+        .value(&keys::record(record))
+        .unwrap()
+        .is_some_and(|value| {
+            matches!(
+                value.origin,
+                medchain_state::values::RecordOrigin::Mined { .. }
+            )
+        })
+}
+
+fn run_med(seed: u64) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(1_800)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let mut cluster = Cluster::with_med(context, MED_PARAMS).await;
+        for index in 0..VALIDATORS {
+            cluster.start(index).await;
+        }
+        let mut workload = Workload::new();
+        cluster.submit_and_wait(workload.register()).await;
+        cluster.submit_and_wait(workload.approve()).await;
+        cluster.submit_and_wait(workload.enrol()).await;
+        cluster.submit_and_wait(workload.license()).await;
+        cluster.submit_and_wait(workload.vouching_keys()).await;
+
+        // A hospital batch submitted to one validator reaches every miner, lands in an
+        // Mblock, is checkpointed by a SUP block, and its records become SUP records.
+        let patients = workload.patients.clone();
+        let (batch, records) = cluster.sealed_batch(&workload, &patients[..3], b"EMR 1");
+        let root = cluster.med(0).submit_batch(batch.clone(), true).unwrap();
+        assert_eq!(root, batch.batch.root(&cluster.genesis.chain_id));
+        assert_eq!(cluster.med(0).submit_batch(batch, true).unwrap(), root);
+        cluster
+            .wait_until("records imported on SUP", |node| {
+                records.iter().all(|record| imported(node, record))
+            })
+            .await;
+        cluster
+            .wait_until("records final on MED", |node| {
+                let med = node.med.as_ref().unwrap();
+                records
+                    .iter()
+                    .all(|record| matches!(med.record(record), Ok(Some((_, true)))))
+            })
+            .await;
+        for index in 0..VALIDATORS {
+            let status = cluster.med(index).status().unwrap();
+            assert!(status.mining && status.best.height > 0, "{status:?}");
+            assert_eq!(status.pending_batches, 0, "the included batch stays pooled");
+        }
+
+        // A stranger gossips an Mblock whose aggregate signature is not the batch's: refused
+        // by every validator. The same Mblock with the right signature is taken.
+        let mut stranger = cluster.channels(VALIDATORS).await;
+        let (mut blocks, _requests) = stranger.swap_remove(channel::MED_BLOCKS as usize);
+        let (second, second_records) = cluster.sealed_batch(&workload, &patients[3..5], b"EMR 2");
+        let (other, _) = cluster.sealed_batch(&workload, &patients[5..6], b"EMR 3");
+        let forged = cluster.mine_on_best(MblockBody {
+            batches: vec![second.batch.clone()],
+            signature: Some(other.signature),
+        });
+        let announce = |block: &Mblock| {
+            med_service::wire::BlockMessage::Block(Box::new(block.clone())).encode()
+        };
+        blocks.send(Recipients::All, announce(&forged), false);
+        cluster.context.sleep(Duration::from_secs(3)).await;
+        for index in 0..VALIDATORS {
+            let med = cluster.med(index);
+            assert!(
+                med.block(&forged.header.hash()).unwrap().is_none(),
+                "validator {index} took an Mblock with a bad aggregate"
+            );
+        }
+        // Mined on the tip of now: the one above may be below a checkpoint by now.
+        let honest = cluster.mine_on_best(MblockBody {
+            batches: vec![second.batch.clone()],
+            signature: Some(second.signature),
+        });
+        blocks.send(Recipients::All, announce(&honest), false);
+        cluster
+            .wait_until("the honest stranger's Mblock taken", |node| {
+                let med = node.med.as_ref().unwrap();
+                med.block(&honest.header.hash()).unwrap().is_some()
+            })
+            .await;
+        // Its Mblock may lose a race at its height; the batch then goes through the pool (a
+        // batch already on the best chain is refused as such).
+        match cluster.med(0).submit_batch(second, true) {
+            Ok(_) | Err(med_service::BatchRefused::AlreadyOnMed(_)) => {}
+            Err(refused) => panic!("the second batch refused: {refused}"),
+        }
+
+        // A miner crashes and restarts from its store on disk: it keeps its Mblock tree and
+        // goes on following (and mining) the chain.
+        let before = cluster.med(3).status().unwrap();
+        cluster.crash(3);
+        cluster.context.sleep(Duration::from_secs(5)).await;
+        cluster.start(3).await;
+        let after = cluster.med(3).status().unwrap();
+        assert!(
+            after.best.height >= before.best.height,
+            "{after:?} < {before:?}"
+        );
+        assert!(after.checkpointed.height >= before.checkpointed.height);
+        assert!(
+            cluster
+                .med(3)
+                .block(&honest.header.hash())
+                .unwrap()
+                .is_some()
+        );
+        let target = cluster.med(0).status().unwrap().best.height + 2;
+        cluster
+            .wait_until("the restarted miner follows", |node| {
+                node.med.as_ref().unwrap().status().unwrap().best.height >= target
+            })
+            .await;
+        cluster
+            .wait_until("the stranger's records imported on SUP", |node| {
+                second_records.iter().all(|record| imported(node, record))
+            })
+            .await;
+        let top = (0..VALIDATORS).map(|i| cluster.height(i)).max().unwrap();
+        cluster.wait_for_height(top).await;
+        cluster.assert_agreement(&[0, 1, 2, 3]);
+    });
+}
+
+#[test]
+fn med_blocks_are_mined_checkpointed_and_imported() {
+    run_every_seed_with(run_med, "Med");
 }

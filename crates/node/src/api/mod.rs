@@ -11,6 +11,7 @@
 
 mod enrolment;
 mod error;
+mod med;
 mod parse_errors;
 mod queries;
 mod transactions;
@@ -28,6 +29,8 @@ use utoipa::OpenApi;
 #[derive(Clone)]
 pub struct ApiState {
     pub(crate) inner: Arc<ApiInner>,
+    /// The node's MED chain, on a chain whose genesis has MED parameters.
+    pub(crate) med: Option<Arc<crate::med::MedService>>,
 }
 
 /// Renders the node's Prometheus metrics (the runtime's registry).
@@ -58,7 +61,14 @@ impl ApiState {
                 metrics,
                 enrolment,
             }),
+            med: None,
         }
+    }
+
+    /// Serves the MED routes from `med` (without it they answer that the chain has none).
+    pub fn with_med(mut self, med: Arc<crate::med::MedService>) -> Self {
+        self.med = Some(med);
+        self
     }
 }
 
@@ -130,12 +140,18 @@ impl ApiState {
         enrolment::commitments,
         enrolment::partial_keys,
         enrolment::pkg_state,
+        med::submit_batch,
+        med::status,
+        med::headers,
+        med::block,
+        med::record,
     ),
     tags(
         (name = "transactions", description = "Submit signed transactions and follow them to finality"),
         (name = "chain", description = "Finalized blocks, chain status, and epoch transitions (how a light client learns each epoch's validator set)"),
         (name = "state", description = "Consortium state with Merkle proofs against finalized headers: organisations, records, consents, the access log, identities, licences, the doctor revocation list, EMR entries, vouching keys, emergency requests, token outputs and escrows, staking candidates, delegations and validator sets, and the research market: circuits, nullifier keys, attestations, the accumulator, proxies, studies, enrolments, nullifiers and exclusivity; the MED chain's checkpointed tip and headers"),
         (name = "enrolment", description = "Key extraction by the threshold PKG: two rounds, each signed by the enrollee's chain key; partial keys sealed to the enrollee"),
+        (name = "med", description = "The MED proof-of-work chain of record releases: submit hospital batches; read this node's Mblocks, headers and a record's inclusion proof, and whether its Mblock is checkpointed by the consortium chain (final)"),
         (name = "lists", description = "Lists of a patient's records, consents, EMR entries and notifications, an organisation's members, the organisations, the licences, every emergency request, the consents granted to an address, an address's token outputs, the validator candidates, the studies, the attested commitments, a study's enrolments and an enrolment's re-encryptions, every entry proven; id-prefix lookups"),
     )
 )]
@@ -150,6 +166,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(transactions::routes())
         .merge(queries::routes())
         .merge(enrolment::routes())
+        .merge(med::routes())
         .fallback(error::no_such_route)
         .method_not_allowed_fallback(error::wrong_method)
         .with_state(state)

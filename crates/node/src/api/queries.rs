@@ -64,7 +64,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/v1/epochs/{epoch}/transition", get(epoch_transition))
 }
 
-fn parse<T: FromStr>(text: &str, what: &'static str) -> Result<T, ApiError>
+pub(super) fn parse<T: FromStr>(text: &str, what: &'static str) -> Result<T, ApiError>
 where
     T::Err: std::fmt::Display,
 {

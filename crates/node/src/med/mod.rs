@@ -1,0 +1,659 @@
+//! The MED chain on a node (S3-dual, S3-supervise): its Mblock tree on disk, the pool of
+//! verified hospital batches, the miner, the MED channels, and the checkpoint source the SUP
+//! chain proposes and verifies checkpoints with.
+//!
+//! A received Mblock is checked in order of cost, so junk costs its sender more than us:
+//! decode (bounded) → `body_matches` (the header commits to this body) → its parent known
+//! (else it waits, bounded, while the parent is fetched from the sender) → the header's proof
+//! of work, difficulty and timestamps against the parent (`pow::check_header`: forging one
+//! costs real hashing) → the one aggregate signature over every doctor's and hospital's
+//! message, with the signers' keys and standing read from the latest committed SUP state
+//! (`aggregate::verify_block` + `StateSigners`) → `MedChain::insert` (fork choice, refusing
+//! anything that does not descend from the newest SUP checkpoint). A peer whose message fails
+//! a check that depends on nothing but its bytes (undecodable, body mismatch, bad proof of
+//! work) is blocked; the others are dropped, since they may only mean our SUP state lags.
+
+pub mod miner;
+mod network;
+pub mod pool;
+pub mod wire;
+
+pub use network::start as start_network;
+
+use crate::med_checkpoint::CheckpointSource;
+use commonware_codec::EncodeSize as _;
+use futures::channel::mpsc;
+use medchain_med::{
+    MedChain, MedError, MedStore,
+    aggregate::{self, AggregateError},
+    inclusion::{self, RecordInclusion},
+    pow,
+};
+use medchain_state::med::StateSigners;
+use medchain_storage::Store;
+use medchain_types::{
+    Address, ChainId, Genesis, Hash32, PublicKey, RecordId,
+    med::{Checkpoint, MAX_BATCH_TXS, Mblock, MblockBody, MblockHeader, MedParams, SignedBatch},
+};
+use pool::{BatchPool, PoolFull, Pooled};
+use std::{
+    collections::{BTreeMap, HashSet, VecDeque},
+    path::Path,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+};
+use tracing::{debug, info, warn};
+use wire::BlockMessage;
+
+/// Most Mblocks waiting for their parent to arrive, and most bytes they take.
+const MAX_ORPHANS: usize = 256;
+const MAX_ORPHAN_BYTES: usize = 16 << 20;
+/// How long a node waits before asking for the same missing Mblock again, milliseconds.
+const REQUEST_RETRY_MS: u64 = 1_000;
+
+/// Why the MED service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MedStartError {
+    /// The MED block store could not be opened, or holds another chain.
+    #[error("MED chain store {path}: {source}")]
+    Store {
+        /// The store file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: MedError,
+    },
+}
+
+/// Why a hospital batch was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchRefused {
+    /// It has no release or more than a batch may hold.
+    #[error("a batch holds 1 to {MAX_BATCH_TXS} releases; this one has {0}")]
+    Size(usize),
+    /// One of its records is already on the MED chain.
+    #[error("record {0} is already on the MED chain")]
+    AlreadyOnMed(RecordId),
+    /// Its signature or one of its signers is refused.
+    #[error(transparent)]
+    Aggregate(#[from] AggregateError),
+    /// The pool is full.
+    #[error(transparent)]
+    PoolFull(#[from] PoolFull),
+    /// The node could not read its committed SUP state.
+    #[error("cannot read the committed state: {0}")]
+    State(String),
+}
+
+/// Why a received (or mined) Mblock was not added.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockRefused {
+    /// Its header does not commit to its body.
+    #[error("the header does not commit to the body (tx_root or body_hash)")]
+    BodyMismatch,
+    /// Its header is not a valid child of its parent (proof of work, difficulty, timestamp).
+    #[error("invalid header: {0}")]
+    Header(MedError),
+    /// Its aggregate signature or a signer is refused.
+    #[error("invalid signature: {0}")]
+    Aggregate(#[from] AggregateError),
+    /// The chain refused it (e.g. it does not descend from the newest SUP checkpoint).
+    #[error("refused by the MED chain: {0}")]
+    Chain(MedError),
+    /// The node could not read its committed SUP state.
+    #[error("cannot read the committed state: {0}")]
+    State(String),
+}
+
+impl BlockRefused {
+    /// Whether the refusal depends on nothing but the block's bytes and its parent (so its
+    /// sender misbehaves, whatever its view of SUP).
+    pub fn is_objective(&self) -> bool {
+        matches!(self, Self::BodyMismatch | Self::Header(_))
+    }
+}
+
+/// What became of a block handed to [`MedService::accept_block`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// Already known.
+    Known,
+    /// Added to the tree (and, if `new_best`, now the tip of the best chain).
+    Inserted {
+        /// Its hash.
+        hash: Hash32,
+        /// Whether it became the best tip.
+        new_best: bool,
+    },
+    /// Its parent is unknown: it waits while `missing` is fetched.
+    Orphan {
+        /// The parent to fetch.
+        missing: Hash32,
+    },
+}
+
+/// What the network task sends for the service.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A message to every peer.
+    Broadcast(BlockMessage),
+    /// A message to one peer.
+    To(PublicKey, BlockMessage),
+    /// A batch for every miner.
+    Batch(SignedBatch),
+}
+
+/// The MED service's mutable part.
+struct Inner {
+    chain: MedChain,
+    pool: BatchPool,
+    /// Mblocks whose parent is unknown, by parent hash.
+    orphans: BTreeMap<Hash32, Vec<Mblock>>,
+    orphan_count: usize,
+    orphan_bytes: usize,
+    /// A checkpoint SUP finalized whose tip this node has not received yet.
+    pending_checkpoint: Option<Hash32>,
+    /// When each missing Mblock was last requested, milliseconds.
+    requested: BTreeMap<Hash32, u64>,
+}
+
+/// One node's MED chain: shared by the API, the miner, the network task and the SUP chain
+/// (as its [`CheckpointSource`]).
+pub struct MedService {
+    chain_id: ChainId,
+    params: MedParams,
+    /// The SUP chain's committed state, where signers' keys and standing are read.
+    sup: Store,
+    inner: Mutex<Inner>,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    mining: AtomicBool,
+    /// Bumped whenever the best tip or the pool changes: the miner's template is stale.
+    generation: AtomicU64,
+    /// The node's clock, unix milliseconds (simulated time in tests).
+    clock: Box<dyn Fn() -> u64 + Send + Sync>,
+}
+
+/// The node's clock in unix milliseconds, read from a runtime context (simulated time in the
+/// deterministic runtime).
+pub fn clock_of<E>(context: E) -> Box<dyn Fn() -> u64 + Send + Sync>
+where
+    E: commonware_runtime::Clock + Send + Sync + 'static,
+{
+    Box::new(move || {
+        context
+            .current()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            })
+    })
+}
+
+/// The receiving end of a service's messages, consumed by [`start_network`].
+pub struct Mailbox(pub(crate) mpsc::UnboundedReceiver<Outgoing>);
+
+impl MedService {
+    /// Opens the MED chain of `genesis` (which must have MED parameters; `None` otherwise)
+    /// from its store at `path` (created on first use), reading signers from `sup`, the SUP
+    /// chain's store. `clock` is the node's clock in unix milliseconds.
+    pub fn open(
+        path: &Path,
+        genesis: &Genesis,
+        sup: Store,
+        clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    ) -> Result<Option<(Arc<Self>, Mailbox)>, MedStartError> {
+        if genesis.med.is_none() {
+            return Ok(None);
+        }
+        let store = MedStore::open(path).map_err(|source| MedStartError::Store {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::with_store(store, genesis, sup, clock).map_err(|source| MedStartError::Store {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// [`MedService::open`] over an already opened store.
+    pub fn with_store(
+        store: MedStore,
+        genesis: &Genesis,
+        sup: Store,
+        clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    ) -> Result<Option<(Arc<Self>, Mailbox)>, MedError> {
+        let Some(params) = genesis.med else {
+            return Ok(None);
+        };
+        let chain = MedChain::open(
+            store,
+            genesis.chain_id.clone(),
+            genesis.genesis_time_ms,
+            params,
+        )?;
+        info!(
+            height = chain.best().height,
+            checkpointed = %chain.checkpointed(),
+            "MED chain opened"
+        );
+        let (outbox, inbox) = mpsc::unbounded();
+        let service = Self {
+            chain_id: genesis.chain_id.clone(),
+            params,
+            sup,
+            inner: Mutex::new(Inner {
+                chain,
+                pool: BatchPool::default(),
+                orphans: BTreeMap::new(),
+                orphan_count: 0,
+                orphan_bytes: 0,
+                pending_checkpoint: None,
+                requested: BTreeMap::new(),
+            }),
+            outbox,
+            mining: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            clock,
+        };
+        Ok(Some((Arc::new(service), Mailbox(inbox))))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the tree as consistent as the store it is
+        // rebuilt from; keep serving rather than poison every later call.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn now_ms(&self) -> u64 {
+        (self.clock)()
+    }
+
+    fn send(&self, message: Outgoing) {
+        // The network task is gone only when the node stops.
+        let _ = self.outbox.unbounded_send(message);
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The chain id MED messages are bound to.
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    /// The genesis MED parameters.
+    pub fn params(&self) -> &MedParams {
+        &self.params
+    }
+
+    /// Whether a miner runs on this node.
+    pub fn is_mining(&self) -> bool {
+        self.mining.load(Ordering::Acquire)
+    }
+
+    /// The signers' view: the latest committed SUP state, at the node's clock.
+    fn verify_signers<T>(
+        &self,
+        check: impl FnOnce(&StateSigners<'_, medchain_storage::Snapshot>) -> T,
+    ) -> Result<T, String> {
+        let snapshot = self.sup.snapshot().map_err(|e| e.to_string())?;
+        Ok(check(&StateSigners::new(&snapshot, self.now_ms())))
+    }
+
+    /// Takes a hospital batch (from the API or a peer) into the pool after verifying its
+    /// aggregate and signers; a batch from the API is handed on to every peer's miner.
+    /// Returns its TX_mr; a batch already waiting is accepted again (idempotent).
+    pub fn submit_batch(&self, batch: SignedBatch, from_api: bool) -> Result<Hash32, BatchRefused> {
+        let count = batch.batch.txs.len();
+        if count == 0 || count > MAX_BATCH_TXS {
+            return Err(BatchRefused::Size(count));
+        }
+        let root = batch.batch.root(&self.chain_id);
+        let records: Vec<RecordId> = batch
+            .batch
+            .txs
+            .iter()
+            .map(|tx| tx.record_id(&self.chain_id))
+            .collect();
+        {
+            let inner = self.lock();
+            if inner.pool.contains(&root) {
+                return Ok(root);
+            }
+            if let Some(id) = records
+                .iter()
+                .find(|id| inner.chain.find_record(id).is_some())
+            {
+                return Err(BatchRefused::AlreadyOnMed(*id));
+            }
+        }
+        self.verify_signers(|signers| aggregate::verify_batch(&self.chain_id, &batch, signers))
+            .map_err(BatchRefused::State)??;
+        let pooled = self.lock().pool.insert(root, batch.clone(), records)?;
+        if pooled == Pooled::Added {
+            self.changed();
+            if from_api {
+                self.send(Outgoing::Batch(batch));
+            }
+        }
+        Ok(root)
+    }
+
+    /// Checks `block` and adds it to the tree (see the module documentation for the order).
+    /// A block whose parent is unknown waits (bounded) while the caller fetches it.
+    pub fn accept_block(&self, block: Mblock) -> Result<Accepted, BlockRefused> {
+        if !block.body_matches(&self.chain_id) {
+            return Err(BlockRefused::BodyMismatch);
+        }
+        let hash = block.header.hash();
+        {
+            let mut inner = self.lock();
+            if inner.chain.contains(&hash) {
+                return Ok(Accepted::Known);
+            }
+            let parent_hash = block.header.parent;
+            let Some(parent) = inner.chain.header(&parent_hash).cloned() else {
+                // Without its parent the difficulty cannot be checked yet; the work it claims
+                // can, so a waiting block cost its sender real hashing.
+                let difficulty = block.header.difficulty;
+                if difficulty < self.params.min_difficulty
+                    || !pow::meets_difficulty(&hash, difficulty)
+                {
+                    return Err(BlockRefused::Header(MedError::InsufficientWork {
+                        difficulty,
+                    }));
+                }
+                inner.keep_orphan(block);
+                return Ok(Accepted::Orphan {
+                    missing: parent_hash,
+                });
+            };
+            let window = inner.chain.window(&parent_hash);
+            pow::check_header(&self.params, &parent, &window, &block.header)
+                .map_err(BlockRefused::Header)?;
+        }
+        // The pairings run without the lock: the API and the miner keep going meanwhile.
+        self.verify_signers(|signers| {
+            aggregate::verify_block(&self.chain_id, &block.body, signers)
+        })
+        .map_err(BlockRefused::State)??;
+        let included: HashSet<RecordId> = block
+            .body
+            .txs()
+            .map(|tx| tx.record_id(&self.chain_id))
+            .collect();
+        let now = self.now_ms();
+        let mut inner = self.lock();
+        let inserted = match inner.chain.insert(block, now) {
+            Ok(inserted) => inserted,
+            // Another task inserted it while the signatures were checked.
+            Err(MedError::AlreadyKnown(_)) => return Ok(Accepted::Known),
+            Err(refused) => return Err(BlockRefused::Chain(refused)),
+        };
+        inner.pool.evict(&included);
+        inner.requested.remove(&inserted.hash);
+        if inner.pending_checkpoint == Some(inserted.hash) {
+            inner.apply_pending_checkpoint();
+        }
+        drop(inner);
+        self.changed();
+        Ok(Accepted::Inserted {
+            hash: inserted.hash,
+            new_best: inserted.new_best,
+        })
+    }
+
+    /// Accepts `block` and then every waiting block it was the missing parent of, in turn.
+    /// Returns the outcome for `block` itself.
+    pub fn accept_with_descendants(&self, block: Mblock) -> Result<Accepted, BlockRefused> {
+        let outcome = self.accept_block(block)?;
+        let Accepted::Inserted { hash, .. } = outcome else {
+            return Ok(outcome);
+        };
+        let mut ready: VecDeque<Hash32> = VecDeque::from([hash]);
+        while let Some(parent) = ready.pop_front() {
+            let children = self.lock().take_orphans(&parent);
+            for child in children {
+                match self.accept_block(child) {
+                    Ok(Accepted::Inserted { hash, .. }) => ready.push_back(hash),
+                    Ok(_) => {}
+                    Err(refused) => debug!(%refused, "a waiting MED block was refused"),
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Asks peers for the Mblock `hash` (one peer if `from` names it) unless it was asked
+    /// for within the last second.
+    pub fn request(&self, hash: Hash32, from: Option<PublicKey>) {
+        let now = self.now_ms();
+        {
+            let mut inner = self.lock();
+            if inner.chain.contains(&hash) {
+                return;
+            }
+            if inner
+                .requested
+                .get(&hash)
+                .is_some_and(|at| now < at.saturating_add(REQUEST_RETRY_MS))
+            {
+                return;
+            }
+            // Forget old requests so the map stays small.
+            inner
+                .requested
+                .retain(|_, at| now < at.saturating_add(REQUEST_RETRY_MS));
+            inner.requested.insert(hash, now);
+        }
+        let message = BlockMessage::Request(hash);
+        self.send(match from {
+            Some(peer) => Outgoing::To(peer, message),
+            None => Outgoing::Broadcast(message),
+        });
+    }
+
+    /// The Mblock `hash`, if this node has it.
+    pub fn block(&self, hash: &Hash32) -> Result<Option<Mblock>, MedError> {
+        self.lock().chain.block(hash)
+    }
+
+    /// A template for the next Mblock on the best tip, mined by `miner`, with the pool's
+    /// batches and their aggregate; and the generation it reflects.
+    pub fn template(&self, miner: Address) -> (MblockHeader, MblockBody, u64) {
+        let generation = self.generation.load(Ordering::Acquire);
+        let now = self.now_ms();
+        let inner = self.lock();
+        let batches = inner.pool.select();
+        let signature = aggregate::block_signature(&batches);
+        let header = inner.chain.template(
+            miner,
+            batches.iter().map(|batch| batch.batch.clone()).collect(),
+            signature,
+            now,
+        );
+        let body = MblockBody {
+            batches: batches.into_iter().map(|batch| batch.batch).collect(),
+            signature,
+        };
+        (header, body, generation)
+    }
+
+    /// The generation of the best tip and pool (see [`MedService::template`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Adds an Mblock this node mined and announces it. A block refused for a signer (one
+    /// lost its standing since its batch was pooled) clears the pool of batches that no
+    /// longer verify.
+    pub fn mined(&self, block: Mblock) {
+        let announce = BlockMessage::Block(Box::new(block.clone()));
+        match self.accept_block(block) {
+            Ok(Accepted::Inserted { hash, .. }) => {
+                info!(%hash, "mined an Mblock");
+                self.send(Outgoing::Broadcast(announce));
+            }
+            Ok(_) => {}
+            Err(BlockRefused::Aggregate(error)) => {
+                warn!(%error, "a mined Mblock no longer verifies; re-checking the batch pool");
+                self.recheck_pool();
+            }
+            Err(refused) => warn!(%refused, "a mined Mblock was refused"),
+        }
+    }
+
+    /// Drops every pooled batch that no longer verifies against the committed SUP state.
+    fn recheck_pool(&self) {
+        let batches = self.lock().pool.select_all();
+        let failing: HashSet<RecordId> = batches
+            .iter()
+            .filter(|batch| {
+                !matches!(
+                    self.verify_signers(|signers| aggregate::verify_batch(
+                        &self.chain_id,
+                        batch,
+                        signers
+                    )),
+                    Ok(Ok(()))
+                )
+            })
+            .flat_map(|batch| batch.batch.txs.iter())
+            .map(|tx| tx.record_id(&self.chain_id))
+            .collect();
+        self.lock().pool.evict(&failing);
+        self.changed();
+    }
+
+    /// Marks this node as running a miner.
+    pub(crate) fn set_mining(&self, mining: bool) {
+        self.mining.store(mining, Ordering::Release);
+    }
+
+    /// This node's view of the MED chain.
+    pub fn status(&self) -> Result<medchain_api::MedStatus, MedError> {
+        let inner = self.lock();
+        let best_hash = inner.chain.best_hash();
+        let best = inner.summary(&best_hash)?;
+        let checkpointed = inner.summary(&inner.chain.checkpointed())?;
+        let difficulty = pow::next_difficulty(&self.params, &inner.chain.window(&best_hash));
+        Ok(medchain_api::MedStatus {
+            best,
+            checkpointed,
+            pending_batches: inner.pool.len() as u64,
+            mining: self.is_mining(),
+            difficulty,
+        })
+    }
+
+    /// Up to `limit` headers of the best chain from height `from`.
+    pub fn headers(&self, from: u64, limit: usize) -> Vec<MblockHeader> {
+        self.lock().chain.headers(from, limit)
+    }
+
+    /// A record's inclusion in the best chain, and whether its Mblock is checkpointed.
+    pub fn record(&self, id: &RecordId) -> Result<Option<(RecordInclusion, bool)>, MedError> {
+        let inner = self.lock();
+        let Some((hash, index)) = inner.chain.find_record(id) else {
+            return Ok(None);
+        };
+        let Some(block) = inner.chain.block(&hash)? else {
+            return Ok(None);
+        };
+        let checkpointed_height = inner
+            .chain
+            .header(&inner.chain.checkpointed())
+            .map_or(0, |header| header.height);
+        let checkpointed = block.header.height <= checkpointed_height;
+        Ok(inclusion::prove(&self.chain_id, &block, index)
+            .map(|inclusion| (inclusion, checkpointed)))
+    }
+}
+
+impl Inner {
+    /// Keeps a block whose parent is unknown, unless too many wait already.
+    fn keep_orphan(&mut self, block: Mblock) {
+        let bytes = block.encode_size();
+        if self.orphan_count >= MAX_ORPHANS || self.orphan_bytes + bytes > MAX_ORPHAN_BYTES {
+            debug!("too many MED blocks wait for their parent; dropping one");
+            return;
+        }
+        let siblings = self.orphans.entry(block.header.parent).or_default();
+        if siblings.iter().any(|known| known.header == block.header) {
+            return;
+        }
+        siblings.push(block);
+        self.orphan_count += 1;
+        self.orphan_bytes += bytes;
+    }
+
+    fn take_orphans(&mut self, parent: &Hash32) -> Vec<Mblock> {
+        let children = self.orphans.remove(parent).unwrap_or_default();
+        self.orphan_count -= children.len();
+        self.orphan_bytes -= children.iter().map(Mblock::encode_size).sum::<usize>();
+        children
+    }
+
+    /// Applies the checkpoint SUP finalized before its tip arrived.
+    fn apply_pending_checkpoint(&mut self) {
+        let Some(tip) = self.pending_checkpoint.take() else {
+            return;
+        };
+        if let Err(error) = self.chain.set_checkpointed(tip) {
+            warn!(%error, %tip, "cannot apply a finalized MED checkpoint");
+        }
+    }
+
+    fn summary(&self, hash: &Hash32) -> Result<medchain_api::MblockSummary, MedError> {
+        let txs = self
+            .chain
+            .block(hash)?
+            .map_or(0, |block| block.body.txs().count());
+        let header = self
+            .chain
+            .header(hash)
+            .cloned()
+            .unwrap_or_else(|| self.chain.best().clone());
+        Ok(medchain_api::MblockSummary::of(
+            &header,
+            u32::try_from(txs).unwrap_or(u32::MAX),
+        ))
+    }
+}
+
+impl CheckpointSource for MedService {
+    fn propose(&self) -> Checkpoint {
+        self.lock().chain.choose_checkpoint()
+    }
+
+    fn knows(&self, checkpoint: &Checkpoint) -> bool {
+        if self.lock().chain.is_known_extension(checkpoint) {
+            return true;
+        }
+        // Fetch what we lack so the next proposal carrying it is voted for.
+        if let Some(tip) = checkpoint.tip() {
+            self.request(tip.hash(), None);
+        }
+        false
+    }
+
+    fn finalized(&self, checkpoint: &Checkpoint) {
+        let Some(tip) = checkpoint.tip().map(MblockHeader::hash) else {
+            return;
+        };
+        let mut inner = self.lock();
+        inner.pending_checkpoint = Some(tip);
+        if inner.chain.contains(&tip) {
+            inner.apply_pending_checkpoint();
+            drop(inner);
+            self.changed();
+        } else {
+            drop(inner);
+            self.request(tip, None);
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! The MED routes (issue 13, S3-dual) on a real chain: a hospital batch sealed by a licensed
+//! doctor and an audited hospital is accepted (idempotently), mined into an Mblock, and its
+//! record served with an inclusion proof that verifies; batches with a bad aggregate, a signer
+//! that is no hospital, a revoked doctor or no release are refused with typed JSON errors; the
+//! read routes validate their parameters; a chain without MED says so.
+
+// The client tests' fixtures (a dependency of `served`) and a real node API on loopback.
+#[path = "../../client/tests/common/mod.rs"]
+mod fixtures;
+mod served;
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode},
+};
+use commonware_runtime::Runner as _;
+use http_body_util::BodyExt as _;
+use medchain_api::{BatchAccepted, ErrorBody, MedRecordView, MedStatus};
+use medchain_med::{MedStore, aggregate, inclusion, pow};
+use medchain_node::{
+    api::{self, ApiState},
+    chain::Chain,
+    enrolment::{Enrolment, nonces::NonceLimits},
+    med::MedService,
+    mempool::Mempool,
+    metrics::NodeMetrics,
+    pkg::ShareStore,
+};
+use medchain_state::testkit::{
+    self, Actor, HospitalDesk, REGULATOR_SEED, doctor_identity, org_name,
+};
+use medchain_storage::Store;
+use medchain_types::{
+    BlsSignature, ContentHash, Genesis, OrgKind, OrgState, RecordId,
+    emergency::vouching_key_from,
+    med::{Mblock, MblockHeader, MedParams, SignedBatch, TxMr},
+};
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt as _;
+
+/// A few hashes per Mblock.
+const PARAMS: MedParams = MedParams {
+    target_interval_ms: 1_000,
+    initial_difficulty: 16,
+    min_difficulty: 8,
+    retarget_window: 4,
+};
+
+/// The MED service's clock: a day after genesis (later than every served block).
+const NOW_MS: u64 = testkit::GENESIS_TIME_MS + 86_400_000;
+
+fn med_genesis() -> Genesis {
+    Genesis {
+        med: Some(PARAMS),
+        ..fixtures::genesis()
+    }
+}
+
+/// A served chain with MED: Seoul General audited, its desk a hospital identity, its doctor
+/// licensed, both with vouching keys.
+struct Node {
+    router: Router,
+    chain: Arc<Chain>,
+    med: Arc<MedService>,
+    doctor: Actor,
+    desk: HospitalDesk,
+}
+
+fn api_state(chain: Arc<Chain>, genesis: Genesis) -> ApiState {
+    let metrics = commonware_runtime::deterministic::Runner::default()
+        .start(|context| async move { NodeMetrics::register(&context) });
+    let enrolment = Enrolment::new(
+        ShareStore::open(&std::env::temp_dir().join("medchain-med-api-test-no-share")).unwrap(),
+        testkit::address(99),
+        NonceLimits::default(),
+    );
+    ApiState::new(Box::new(String::new), chain, genesis, metrics, enrolment)
+}
+
+fn node() -> Node {
+    let genesis = med_genesis();
+    let store = Store::in_memory().unwrap();
+    let (med, _mailbox) = MedService::with_store(
+        MedStore::in_memory().unwrap(),
+        &genesis,
+        store.clone(),
+        Box::new(|| NOW_MS),
+    )
+    .unwrap()
+    .expect("the genesis has MED");
+    let chain = Arc::new(Chain::open(store, &genesis, Mempool::default(), 100).unwrap());
+    let org = org_name("Seoul General");
+    let (doctor, desk) = (Actor::new(1), HospitalDesk::of(&org));
+    let regulator = Actor::new(REGULATOR_SEED);
+    served::commit(
+        &chain,
+        &[doctor.sign(0, testkit::register(&org, OrgKind::Hospital))],
+    );
+    served::commit(
+        &chain,
+        &[regulator.sign(0, testkit::set_state(&org, OrgState::Audited))],
+    );
+    let [join, enrol] = desk.opening(&org, &doctor);
+    let [(_, enrol_doctor), (_, licence)] = desk.licensing(&doctor);
+    served::commit(
+        &chain,
+        &[
+            desk.actor.sign(0, join),
+            desk.actor.sign(1, enrol),
+            doctor.sign(1, enrol_doctor),
+        ],
+    );
+    served::commit(
+        &chain,
+        &[
+            desk.actor.sign(2, licence),
+            doctor.sign(2, testkit::set_vouching_key(&doctor)),
+            desk.actor.sign(3, testkit::set_vouching_key(&desk.actor)),
+        ],
+    );
+    let router = api::router(api_state(chain.clone(), genesis).with_med(med.clone()));
+    Node {
+        router,
+        chain,
+        med,
+        doctor,
+        desk,
+    }
+}
+
+impl Node {
+    /// The doctor's releases of `contents` (one patient each), sealed by the desk.
+    fn batch(&self, contents: &[&[u8]]) -> (SignedBatch, Vec<RecordId>) {
+        let chain_id = testkit::chain_id();
+        let doctor_key = vouching_key_from(&self.doctor.key);
+        let releases: Vec<(TxMr, BlsSignature)> = contents
+            .iter()
+            .enumerate()
+            .map(|(i, content)| {
+                let tx = TxMr {
+                    doctor: self.doctor.address,
+                    patient: Actor::new(50 + i as u64).address,
+                    record_hash: ContentHash::of(content),
+                    issued_at_ms: NOW_MS,
+                };
+                let signature = aggregate::sign_release(&chain_id, &doctor_key, &tx);
+                (tx, signature)
+            })
+            .collect();
+        let ids = releases
+            .iter()
+            .map(|(tx, _)| tx.record_id(&chain_id))
+            .collect();
+        let snapshot = self.chain.store().snapshot().unwrap();
+        let batch = aggregate::seal_batch(
+            &chain_id,
+            &vouching_key_from(&self.desk.actor.key),
+            self.desk.actor.address,
+            releases,
+            &medchain_state::med::StateSigners::new(&snapshot, NOW_MS),
+        )
+        .unwrap();
+        (batch, ids)
+    }
+
+    /// Mines one Mblock on the best tip with the pool's batches.
+    fn mine(&self) -> MblockHeader {
+        let (mut header, body, _) = self.med.template(testkit::address(7));
+        assert!(pow::mine(&mut header, u64::MAX));
+        self.med.mined(Mblock {
+            header: header.clone(),
+            body,
+        });
+        header
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        call(&self.router, method, path, body).await
+    }
+}
+
+async fn call(
+    router: &Router,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, json)
+}
+
+fn error_code(json: &Value) -> String {
+    let body: ErrorBody = serde_json::from_value(json.clone()).expect("an error body");
+    assert!(!body.hint.is_empty() && !body.message.is_empty());
+    body.error
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap()
+}
+
+#[tokio::test]
+async fn a_sealed_batch_is_accepted_mined_and_its_record_proven() {
+    let node = node();
+    let (batch, records) = node.batch(&[b"EMR 1", b"EMR 2"]);
+    let (status, body) = node
+        .call("POST", "/v1/med/batches", Some(json(&batch)))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let accepted: BatchAccepted = serde_json::from_value(body).unwrap();
+    assert_eq!(
+        accepted,
+        BatchAccepted::of(&batch.batch.root(&testkit::chain_id()))
+    );
+    // Resubmitting a waiting batch is accepted again, once.
+    let (status, again) = node
+        .call("POST", "/v1/med/batches", Some(json(&batch)))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        serde_json::from_value::<BatchAccepted>(again).unwrap(),
+        accepted
+    );
+    let (_, status) = node.call("GET", "/v1/med/status", None).await;
+    let status: MedStatus = serde_json::from_value(status).unwrap();
+    assert_eq!((status.pending_batches, status.best.height), (1, 0));
+    assert!(!status.mining);
+
+    // Not mined yet: 404 with what to do.
+    let path = format!("/v1/med/records/{}", records[1]);
+    let (code, body) = node.call("GET", &path, None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "not_on_med");
+
+    let header = node.mine();
+    let (_, status) = node.call("GET", "/v1/med/status", None).await;
+    let status: MedStatus = serde_json::from_value(status).unwrap();
+    assert_eq!(
+        status.pending_batches, 0,
+        "an included batch leaves the pool"
+    );
+    assert_eq!((status.best.height, status.best.txs), (1, 2));
+    assert_eq!(status.best.hash, hex::encode(header.hash()));
+    assert_eq!(status.checkpointed.height, 0);
+
+    let (code, body) = node.call("GET", &path, None).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let view: MedRecordView = serde_json::from_value(body).unwrap();
+    assert_eq!(
+        (view.record, view.index, view.checkpointed),
+        (records[1], 1, false)
+    );
+    assert_eq!(view.header, header);
+    let proven = inclusion::verify_inclusion(
+        &testkit::chain_id(),
+        &inclusion::RecordInclusion {
+            header: view.header.clone(),
+            index: view.index,
+            tx: view.tx.clone(),
+            proof: view.proof_bytes().unwrap(),
+        },
+    )
+    .unwrap();
+    assert_eq!(proven, records[1]);
+
+    // The Mblock and the headers along the best chain.
+    let (code, body) = node
+        .call(
+            "GET",
+            &format!("/v1/med/blocks/{}", hex::encode(header.hash())),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let block: Mblock = serde_json::from_value(body).unwrap();
+    assert_eq!(block.header, header);
+    assert!(block.body_matches(&testkit::chain_id()));
+    let (code, body) = node
+        .call("GET", "/v1/med/headers?from=1&limit=5", None)
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_value::<Vec<MblockHeader>>(body).unwrap(),
+        vec![header]
+    );
+
+    // The same release again is already on MED.
+    let (code, body) = node
+        .call("POST", "/v1/med/batches", Some(json(&batch)))
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(error_code(&body), "already_on_med");
+}
+
+#[tokio::test]
+async fn refused_batches_get_typed_errors_and_change_nothing() {
+    let node = node();
+    let (batch, _) = node.batch(&[b"EMR 1"]);
+    let (other, _) = node.batch(&[b"EMR 2"]);
+
+    // The aggregate of another batch.
+    let mut forged = batch.clone();
+    forged.signature = other.signature;
+    // A signer that is no hospital identity.
+    let mut stranger = batch.clone();
+    stranger.batch.hospital = node.doctor.address;
+    // No release at all.
+    let mut empty = batch.clone();
+    empty.batch.txs.clear();
+    for (bad, status, code) in [
+        (
+            json(&forged),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_signature",
+        ),
+        (
+            json(&stranger),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "signer_refused",
+        ),
+        (json(&empty), StatusCode::BAD_REQUEST, "bad_batch_size"),
+    ] {
+        let (got, body) = node.call("POST", "/v1/med/batches", Some(bad)).await;
+        assert_eq!((got, error_code(&body).as_str()), (status, code), "{body}");
+    }
+    // Not a batch at all: axum's JSON refusal, still a JSON error.
+    let (got, body) = node
+        .call(
+            "POST",
+            "/v1/med/batches",
+            Some(serde_json::json!({"batch": 1})),
+        )
+        .await;
+    assert!(got.is_client_error(), "{got}");
+    error_code(&body);
+
+    // The hospital revokes its doctor: the doctor's sealed release is refused from then on.
+    served::commit(
+        &node.chain,
+        &[node
+            .desk
+            .actor
+            .sign(4, testkit::revoke_doctor(&doctor_identity(&node.doctor)))],
+    );
+    let (got, body) = node
+        .call("POST", "/v1/med/batches", Some(json(&batch)))
+        .await;
+    assert_eq!(got, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_code(&body), "signer_refused");
+    assert_eq!(node.med.status().unwrap().pending_batches, 0);
+}
+
+#[tokio::test]
+async fn read_routes_validate_their_parameters() {
+    let node = node();
+    for (path, status, code) in [
+        (
+            "/v1/med/headers?limit=0",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/v1/med/headers?limit=2001",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/v1/med/blocks/nothex",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "/v1/med/blocks/0000000000000000000000000000000000000000000000000000000000000000",
+            StatusCode::NOT_FOUND,
+            "unknown_mblock",
+        ),
+        ("/v1/med/records/12", StatusCode::BAD_REQUEST, "bad_request"),
+    ] {
+        let (got, body) = node.call("GET", path, None).await;
+        assert_eq!(
+            (got, error_code(&body).as_str()),
+            (status, code),
+            "{path}: {body}"
+        );
+    }
+    let (got, body) = node.call("GET", "/v1/med/headers", None).await;
+    assert_eq!(got, StatusCode::OK);
+    let headers: Vec<MblockHeader> = serde_json::from_value(body).unwrap();
+    assert_eq!(headers.len(), 1, "only the genesis Mblock");
+    assert_eq!(headers[0].height, 0);
+}
+
+#[tokio::test]
+async fn a_chain_without_med_says_so() {
+    let chain = served::fresh_chain();
+    let router = api::router(api_state(chain, fixtures::genesis()));
+    for (method, path) in [
+        ("GET", "/v1/med/status"),
+        ("GET", "/v1/med/headers"),
+        ("POST", "/v1/med/batches"),
+    ] {
+        let (got, body) = call(&router, method, path, Some(serde_json::json!({}))).await;
+        assert_eq!(got, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(error_code(&body), "no_med_chain");
+    }
+}
