@@ -104,8 +104,7 @@ pub enum AggregateError {
         role: SignerRole,
         /// The signer's address.
         address: Address,
-        /// The reason given by the [`SignerKeys`].
-        #[source]
+        /// The reason given by the [`SignerKeys`] (shown in the message, so not a `source`).
         refusal: SignerRefusal,
     },
     /// One doctor's signature over its release does not verify (found by the hospital).

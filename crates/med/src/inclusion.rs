@@ -65,7 +65,9 @@ pub fn prove(chain_id: &ChainId, block: &Mblock, index: u32) -> Option<RecordInc
     })
 }
 
-/// Checks `inclusion` on `chain_id` and returns the record id (htxM) it proves.
+/// Checks `inclusion` on `chain_id` and returns the record id (htxM) it proves. Only the
+/// Merkle path is checked here: whether the header is a valid Mblock on the chain (proof of
+/// work, linkage, a SUP checkpoint above it) is the caller's, which holds the headers.
 pub fn verify_inclusion(
     chain_id: &ChainId,
     inclusion: &RecordInclusion,
