@@ -41,6 +41,11 @@ pub const MED_BATCH_RELEASES: usize = 64;
 /// again (several Mblock intervals: a batch waits in the pool until a miner includes it).
 const RESUBMIT_AFTER: Duration = Duration::from_secs(30);
 
+/// How long a release may stay absent from SUP after the node reports its Mblock checkpointed
+/// before it counts as refused by SUP's release rules (SUP's certified state trails
+/// finalization slightly).
+const IMPORT_GRACE: Duration = Duration::from_secs(10);
+
 /// A release waiting for its batch, and where to say how submitting it went.
 struct Queued {
     release: MedRelease,
@@ -159,6 +164,7 @@ impl MedLedger {
         let deadline = Instant::now() + self.wait.timeout;
         let mut pause = self.wait.first_interval;
         let mut seen_on_med = Instant::now();
+        let mut checkpointed_since = None;
         let mut mblock_height = None;
         loop {
             if let Some(released) = self.final_on_sup(record)? {
@@ -166,16 +172,18 @@ impl MedLedger {
             }
             match self.med.record(record)? {
                 Some(view) if view.checkpointed => {
-                    // Checkpointed, yet SUP did not import it — unless SUP's state is a block
-                    // behind the node's MED view: judge once more after a pause.
-                    thread::sleep(pause);
-                    if let Some(released) = self.final_on_sup(record)? {
-                        return Ok(released);
+                    // Checkpointed, yet SUP does not hold it: SUP's certified state can trail
+                    // the node's MED view by a block or two, so only a lasting absence means
+                    // SUP's rules refused the release.
+                    let since = *checkpointed_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= IMPORT_GRACE {
+                        return Err(LedgerError::NotImported {
+                            record: *record,
+                            mblock: view.header.hash(),
+                        });
                     }
-                    return Err(LedgerError::NotImported {
-                        record: *record,
-                        mblock: view.header.hash(),
-                    });
+                    mblock_height = Some(view.header.height);
+                    seen_on_med = Instant::now();
                 }
                 Some(view) => {
                     mblock_height = Some(view.header.height);
@@ -351,13 +359,13 @@ impl Sealer {
         .map_err(|error| LedgerError::Refused(error.to_string()))?;
         let root = sealed.batch.root(chain_id);
         tracing::info!(batch = %hex_short(&root), releases = sealed.batch.txs.len(), "MED batch sealed and submitted");
-        self.med
-            .submit_batch(&sealed)
-            .map_err(|error| match error {
-                ClientError::Api { .. } => LedgerError::NotAdmitted(error),
-                other => LedgerError::Chain(other),
-            })?;
-        Ok(())
+        match self.med.submit_batch(&sealed) {
+            Ok(_) => Ok(()),
+            // Submitted again while the first is already mined: nothing to do.
+            Err(ClientError::Api { ref body, .. }) if body.error == "already_on_med" => Ok(()),
+            Err(error @ ClientError::Api { .. }) => Err(LedgerError::NotAdmitted(error)),
+            Err(other) => Err(LedgerError::Chain(other)),
+        }
     }
 }
 
