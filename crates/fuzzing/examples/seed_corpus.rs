@@ -28,6 +28,7 @@ use medchain_types::{
     OrgKind, OrgName, OrgState, Payload, PeerAddress, PkgPayload, Purpose, Receipt, RefusalReason,
     StakePayload, TokenPayload, Transaction, Uri,
     evidence::Equivocation,
+    med::{self, Checkpoint, CheckpointedMblock, MblockHeader, TxMr},
     token::{Lock, LockTime, OutPoint, Payee, TransferAuthorization, TxOutput},
 };
 use serde::Serialize;
@@ -338,7 +339,49 @@ fn blocks(txs: &[Transaction]) -> Vec<Vec<u8>> {
     [Vec::new(), txs[..1].to_vec(), txs.to_vec()]
         .into_iter()
         .map(|body| Block::new(header.clone(), body).encode().to_vec())
+        .chain([
+            Block::with_checkpoint(header.clone(), Vec::new(), checkpoint(&txs[..1]))
+                .encode()
+                .to_vec(),
+            Block::with_checkpoint(header.clone(), txs.to_vec(), checkpoint(txs))
+                .encode()
+                .to_vec(),
+        ])
         .collect()
+}
+
+/// A MED checkpoint (S3-supervise) of one Mblock per transaction of `txs`, each releasing a
+/// record about its sender: linked, as the block decoder checks (proof of work is the state's
+/// check, not the decoder's).
+fn checkpoint(txs: &[Transaction]) -> Checkpoint {
+    let mut parent = Sha256::hash(&[b"checkpointed tip"]);
+    let branch = (1..)
+        .zip(txs)
+        .map(|(height, tx)| {
+            let releases = vec![TxMr {
+                doctor: tx.body.sender,
+                patient: Actor::new(50).address,
+                record_hash: medchain_types::ContentHash::of(&tx.encode()),
+                issued_at_ms: height,
+            }];
+            let header = MblockHeader {
+                height,
+                parent,
+                tx_root: med::tx_root(world_chain(), &releases),
+                body_hash: Sha256::hash(&[b"body"]),
+                timestamp_ms: 1_700_000_000_000 + height,
+                difficulty: 1,
+                miner: tx.body.sender,
+                nonce: height,
+            };
+            parent = header.hash();
+            CheckpointedMblock {
+                header,
+                txs: releases,
+            }
+        })
+        .collect();
+    Checkpoint { branch }
 }
 
 /// A finalization of `digest` by the fixture validators `signers`, assembled as simplex does.

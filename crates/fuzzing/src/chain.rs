@@ -2,8 +2,8 @@
 //! consensus block broadcast decode.
 
 use crate::json_form_agrees;
-use commonware_codec::{Copying, DecodeExt as _, Encode as _};
-use medchain_types::{Block, Payload, Transaction, TxId, tx_root, verify_batch};
+use commonware_codec::{Copying, DecodeExt as _, Encode as _, EncodeSize as _};
+use medchain_types::{Block, Payload, Transaction, TxId, limits, tx_root, verify_batch};
 
 /// A signed transaction, as `POST /v1/transactions` and gossip decode it
 /// ([`Transaction::from_bytes`]): canonical, its id the hash of its bytes, signature checks
@@ -57,7 +57,8 @@ pub fn payload(data: &[u8]) {
 }
 
 /// A block, as consensus broadcast and backfill decode it: canonical, its digest the header's,
-/// its body the one `tx_root` commits to, and every transaction in it one that
+/// its body the one `tx_root` commits to, its MED checkpoint the one `med_checkpoint` commits
+/// to and within its size limit (S3-supervise), and every transaction in it one that
 /// [`Transaction::from_bytes`] would also accept on its own (no block smuggles in a
 /// transaction the mempool's size limit refuses).
 pub fn block(data: &[u8]) {
@@ -72,6 +73,8 @@ pub fn block(data: &[u8]) {
     assert_eq!(block.digest(), block.header().digest());
     assert_eq!(tx_root(block.tx_ids()), block.header().tx_root);
     assert_eq!(block.txs().len(), block.tx_ids().len());
+    assert_eq!(block.checkpoint().root(), block.header().med_checkpoint);
+    assert!(block.checkpoint().encode_size() <= limits::MAX_CHECKPOINT_BYTES);
     for (tx, id) in block.txs().iter().zip(block.tx_ids()) {
         assert_eq!(tx.id(), *id);
         let alone = Transaction::from_bytes(&tx.encode())

@@ -104,3 +104,22 @@ fn the_payload_corpus_holds_every_payload_kind() {
         .collect();
     assert!(missing.is_empty(), "no payload seed for {missing:?}");
 }
+
+/// The `block` corpus decodes in today's format, with and without a MED checkpoint
+/// (S3-supervise), so the block fuzzer mutates both the transactions and the checkpoint.
+#[test]
+fn the_block_corpus_holds_blocks_with_and_without_a_checkpoint() {
+    use commonware_codec::{Copying, DecodeExt as _};
+    use medchain_types::Block;
+    let (mut plain, mut checkpointing) = (0, 0);
+    for entry in fs::read_dir(corpus_dir("block")).expect("block corpus") {
+        let input = fs::read(entry.expect("corpus entry").path()).expect("corpus file");
+        match Block::decode(Copying(&input)) {
+            Ok(block) if block.checkpoint().branch.is_empty() => plain += 1,
+            Ok(_) => checkpointing += 1,
+            Err(_) => {}
+        }
+    }
+    assert!(plain >= 3, "{plain} blocks without a checkpoint decode");
+    assert!(checkpointing >= 2, "{checkpointing} blocks with one decode");
+}

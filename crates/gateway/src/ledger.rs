@@ -186,7 +186,8 @@ pub struct Checkpointed {
 /// A record as the ledger holds it, proven against a finalized header.
 #[derive(Clone, Debug)]
 pub struct ProvenRecord {
-    /// The release: patient, doctor, hospital, hEMR and the doctor's attestation.
+    /// The release: patient, doctor, hospital, hEMR and its origin (the doctor's attestation on
+    /// SUP, or the Mblock it was mined in).
     pub record: Record,
     /// The header the release was proven at.
     pub record_at: FinalizedHeader,

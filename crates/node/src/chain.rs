@@ -99,7 +99,7 @@ pub enum BlockError {
     },
     /// The block's MED checkpoint breaks the checkpoint rules (S3-supervise).
     #[error("MED checkpoint: {0}")]
-    Checkpoint(CheckpointError),
+    Checkpoint(Box<CheckpointError>),
     /// The proposal checkpoints an Mblock this validator does not know as valid (yet): it
     /// does not vote for it (S3-supervise).
     #[error("the block checkpoints Mblocks this validator does not know as valid")]
@@ -638,7 +638,7 @@ impl Chain {
             .apply_checkpoint(block.checkpoint())
             .map_err(|error| match error {
                 CheckpointError::State(error) => BlockError::from(error),
-                invalid => BlockError::Checkpoint(invalid),
+                invalid => BlockError::Checkpoint(Box::new(invalid)),
             })?;
         for (index, tx) in txs.iter().enumerate() {
             executor
@@ -1044,6 +1044,196 @@ mod tests {
         let other = chain();
         assert!(verdict(&other, &block).is_ok());
         assert!(other.knows(&block.digest()));
+    }
+
+    /// A MED source knowing a fixed branch (the node's MED service knows its Mblock tree).
+    #[derive(Default)]
+    struct KnownBranch {
+        branch: Checkpoint,
+        finalized: Mutex<Vec<Checkpoint>>,
+    }
+
+    impl CheckpointSource for KnownBranch {
+        fn propose(&self) -> Checkpoint {
+            self.branch.clone()
+        }
+
+        fn knows(&self, checkpoint: &Checkpoint) -> bool {
+            let known = self.branch.hashes();
+            checkpoint.hashes().iter().all(|hash| known.contains(hash))
+        }
+
+        fn finalized(&self, checkpoint: &Checkpoint) {
+            self.finalized.lock().unwrap().push(checkpoint.clone());
+        }
+    }
+
+    const MED: medchain_types::med::MedParams = medchain_types::med::MedParams {
+        target_interval_ms: 1_000,
+        initial_difficulty: 4,
+        min_difficulty: 2,
+        retarget_window: 4,
+    };
+
+    fn med_genesis() -> Genesis {
+        Genesis {
+            med: Some(MED),
+            ..testkit::genesis_document()
+        }
+    }
+
+    /// A chain started from `genesis`, checkpointing with `source` if any.
+    fn med_chain(genesis: &Genesis, source: Option<Arc<KnownBranch>>) -> Chain {
+        let chain = Chain::open(
+            Store::in_memory().unwrap(),
+            genesis,
+            Mempool::default(),
+            100,
+        )
+        .unwrap();
+        match source {
+            Some(source) => chain.with_med(source),
+            None => chain,
+        }
+    }
+
+    /// `count` empty Mblocks mined honestly on the MED genesis (low difficulty).
+    fn mined_branch(count: u64) -> Checkpoint {
+        use medchain_med::pow;
+        let mut headers =
+            vec![pow::genesis_mblock(&testkit::chain_id(), testkit::GENESIS_TIME_MS, &MED).header];
+        let mut branch = Vec::new();
+        for _ in 0..count {
+            let parent = headers.last().unwrap().clone();
+            let window: Vec<(u64, u64)> = headers
+                .iter()
+                .rev()
+                .take(4)
+                .rev()
+                .map(|header| (header.timestamp_ms, header.difficulty))
+                .collect();
+            let mut header = medchain_types::med::MblockHeader {
+                height: parent.height + 1,
+                parent: parent.hash(),
+                tx_root: medchain_types::med::tx_root(&testkit::chain_id(), []),
+                body_hash: Sha256::hash(&[b"empty body"]),
+                timestamp_ms: parent.timestamp_ms + MED.target_interval_ms,
+                difficulty: pow::next_difficulty(&MED, &window),
+                miner: Actor::new(77).address,
+                nonce: 0,
+            };
+            assert!(pow::mine(&mut header, 1_000_000));
+            headers.push(header.clone());
+            branch.push(medchain_types::med::CheckpointedMblock {
+                header,
+                txs: Vec::new(),
+            });
+        }
+        Checkpoint { branch }
+    }
+
+    #[test]
+    fn without_a_med_source_blocks_checkpoint_nothing_and_refuse_checkpoints() {
+        let (_, block) = with_block();
+        assert!(block.checkpoint().branch.is_empty());
+        assert_eq!(block.header().med_checkpoint, Hash32::EMPTY);
+        let forged = Block::with_checkpoint(
+            block.header().clone(),
+            block.txs().to_vec(),
+            mined_branch(1),
+        );
+        let other = chain();
+        assert!(matches!(
+            other.verify(&mut test_rng(), &forged, other.genesis_block()),
+            Err(BlockError::UnknownCheckpoint)
+        ));
+        // Replayed as an ancestor, the state refuses it: the genesis has no MED chain.
+        assert!(matches!(
+            verdict(&other, &forged),
+            Err(BlockError::Checkpoint(error)) if matches!(*error, CheckpointError::NoMedChain)
+        ));
+        assert!(!other.knows(&forged.digest()));
+    }
+
+    #[test]
+    fn a_proposal_checkpoints_its_sources_branch_and_only_validators_knowing_it_vote() {
+        let genesis = med_genesis();
+        let branch = mined_branch(2);
+        let source = Arc::new(KnownBranch {
+            branch: branch.clone(),
+            ..KnownBranch::default()
+        });
+        let proposer = med_chain(&genesis, Some(source.clone()));
+        let parent = proposer.genesis_block().clone();
+        let block = proposer
+            .build(
+                &parent,
+                testkit::GENESIS_TIME_MS + 1_000,
+                Actor::new(10).address,
+            )
+            .unwrap();
+        assert_eq!(block.checkpoint(), &branch);
+        assert_eq!(block.header().med_checkpoint, branch.root());
+
+        // A validator whose MED node has not seen these Mblocks does not vote for it.
+        let behind = med_chain(&genesis, Some(Arc::new(KnownBranch::default())));
+        assert!(matches!(
+            behind.verify(&mut test_rng(), &block, &parent),
+            Err(BlockError::UnknownCheckpoint)
+        ));
+        // One that knows them replays it, and finalizing reports the checkpoint.
+        let knowing = Arc::new(KnownBranch {
+            branch: branch.clone(),
+            ..KnownBranch::default()
+        });
+        let validator = med_chain(&genesis, Some(knowing.clone()));
+        validator.verify(&mut test_rng(), &block, &parent).unwrap();
+        validator.finalize(&mut test_rng(), &block, None).unwrap();
+        assert_eq!(*knowing.finalized.lock().unwrap(), vec![branch.clone()]);
+        let tip = validator
+            .store()
+            .snapshot()
+            .unwrap()
+            .value(&keys::med_tip())
+            .unwrap()
+            .unwrap();
+        assert_eq!(tip.hash, branch.tip().unwrap().hash());
+        // The validator that missed the Mblocks still commits the block once it is final.
+        behind.finalize(&mut test_rng(), &block, None).unwrap();
+    }
+
+    #[test]
+    fn an_invalid_checkpoint_is_refused_and_never_proposed() {
+        let genesis = med_genesis();
+        let mut branch = mined_branch(1);
+        let header = &mut branch.branch[0].header;
+        while medchain_med::pow::meets_difficulty(&header.hash(), header.difficulty) {
+            header.nonce += 1;
+        }
+        let source = Arc::new(KnownBranch {
+            branch: branch.clone(),
+            ..KnownBranch::default()
+        });
+        let proposer = med_chain(&genesis, Some(source.clone()));
+        let parent = proposer.genesis_block().clone();
+        let block = proposer
+            .build(
+                &parent,
+                testkit::GENESIS_TIME_MS + 1_000,
+                Actor::new(10).address,
+            )
+            .unwrap();
+        assert!(
+            block.checkpoint().branch.is_empty(),
+            "an invalid branch is left out"
+        );
+        let forged = Block::with_checkpoint(block.header().clone(), Vec::new(), branch);
+        let validator = med_chain(&genesis, Some(source));
+        assert!(matches!(
+            validator.verify(&mut test_rng(), &forged, &parent),
+            Err(BlockError::Checkpoint(error))
+                if matches!(*error, CheckpointError::InvalidMblock { height: 1, .. })
+        ));
     }
 
     #[test]

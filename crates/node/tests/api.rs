@@ -388,6 +388,32 @@ async fn queries_validate_parameters_and_prove_answers() {
     assert!(proven.proven.verified_value(&root, &key).unwrap().is_none());
 }
 
+/// The MED chain as SUP checkpointed it (issue 13, S3-supervise): the tip and the headers are
+/// proven like every state read, at the paths the client's queries name, and absent before a
+/// checkpoint; a malformed hash is a 400.
+#[tokio::test]
+async fn med_checkpoint_reads_are_proven_at_the_clients_paths() {
+    use medchain_client::StateQuery;
+    let (router, _) = node();
+    let hash = medchain_types::ContentHash::of(b"an Mblock").0;
+    let tip = StateQuery::med_tip();
+    let header = StateQuery::med_header(&hash);
+    for (path, key) in [
+        (tip.path(), tip.key().as_bytes()),
+        (header.path(), header.key().as_bytes()),
+    ] {
+        let (status, json) = call(&router, "GET", path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {json}");
+        let proven: ProvenView = serde_json::from_value(json).unwrap();
+        assert!(proven.value.is_none(), "{path}: nothing checkpointed yet");
+        assert_eq!(proven.proven.key, key, "{path} proves another key");
+        proven.proven.verify().unwrap();
+    }
+    let (status, json) = call(&router, "GET", "/v1/state/med/headers/xyz", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    error_code(&json);
+}
+
 /// Token and staking routes (issue 11): bad parameters are 400 with a hint, an epoch this node
 /// cannot prove a transition for is 404, and answers carry proofs of the asked key.
 #[tokio::test]
@@ -540,6 +566,8 @@ async fn openapi_and_metrics_are_served() {
         "/v1/lists/attested-commitments",
         "/v1/lists/study-enrolments/{study}",
         "/v1/lists/reencryptions/{enrolment}",
+        "/v1/state/med/tip",
+        "/v1/state/med/headers/{hash}",
     ] {
         assert!(
             paths.contains_key(path),

@@ -72,8 +72,8 @@ pub enum CheckpointError {
         hash: Hash32,
         /// Its height.
         height: u64,
-        /// The rule it breaks.
-        reason: MedError,
+        /// The rule it breaks (boxed: MED's errors are large, and this one is rare).
+        reason: Box<MedError>,
     },
     /// An Mblock's tx_mr are not the ones its header commits to.
     #[error("Mblock {hash} at MED height {height}: its releases do not match its tx_root")]
@@ -166,7 +166,7 @@ pub(crate) fn import(
             },
         );
         window.push_back((mblock.header.timestamp_ms, mblock.header.difficulty));
-        if window.len() > window_len(config.params.retarget_window) {
+        while window.len() > window_len(config.params.retarget_window) {
             window.pop_front();
         }
         parent = mblock.header.clone();
@@ -198,7 +198,7 @@ fn check_mblock(
         CheckpointError::InvalidMblock {
             hash: header.hash(),
             height: header.height,
-            reason,
+            reason: Box::new(reason),
         }
     })?;
     if !mblock.txs_match(&chain.chain_id) {
@@ -291,9 +291,9 @@ fn header_at(
         })
 }
 
-/// How many entries the retarget window holds (at least the parent).
+/// How many entries the retarget window holds at most (as `MedChain::window` counts them).
 fn window_len(retarget_window: u64) -> usize {
-    usize::try_from(retarget_window.max(1)).unwrap_or(usize::MAX)
+    usize::try_from(retarget_window).unwrap_or(usize::MAX)
 }
 
 /// The retarget window ending at `tip`: its last ≤ `retarget_window` ancestors, `tip`
@@ -306,15 +306,16 @@ fn retarget_window(
     retarget_window: u64,
 ) -> Result<VecDeque<(u64, u64)>, StateError> {
     let len = window_len(retarget_window);
-    let mut window = VecDeque::with_capacity(len);
+    let mut window = VecDeque::new();
     let mut cursor = tip.clone();
-    loop {
+    while window.len() < len {
         window.push_front((cursor.timestamp_ms, cursor.difficulty));
-        if window.len() == len || cursor.height == 0 {
-            return Ok(window);
+        if cursor.height == 0 || window.len() == len {
+            break;
         }
         cursor = header_at(state, genesis, &cursor.parent)?;
     }
+    Ok(window)
 }
 
 fn put<V: StateValue>(writes: &mut BlockWrites, key: &keys::StateKey<V>, value: &V) {
@@ -599,6 +600,52 @@ mod tests {
         assert_eq!(
             checkpointed_tip(&world.store, &world.value(&keys::chain_config()).unwrap()).unwrap(),
             Some(fourth.header)
+        );
+    }
+
+    /// SUP's re-checks agree with the MED chain's own rules (`medchain_med::MedChain`) over a
+    /// chain long enough to fill the retarget window and retarget both ways.
+    #[test]
+    fn branches_the_med_chain_accepts_and_chooses_are_imported() {
+        use medchain_med::{MedChain, MedStore};
+        use medchain_types::med::{Mblock, MblockBody};
+        let Setup { mut world, .. } = setup();
+        let mut med = MedChain::open(
+            MedStore::in_memory().unwrap(),
+            chain_id(),
+            GENESIS_TIME_MS,
+            PARAMS,
+        )
+        .unwrap();
+        let mut now = GENESIS_TIME_MS;
+        let mut difficulties = Vec::new();
+        for round in 0..3u64 {
+            // Fast blocks, then slow ones: the difficulty moves up, then down.
+            for _ in 0..6 {
+                now += if round == 1 { 4_000 } else { 100 };
+                let mut header = med.template(Actor::new(77).address, Vec::new(), None, now);
+                assert!(pow::mine(&mut header, 10_000_000));
+                difficulties.push(header.difficulty);
+                let body = MblockBody {
+                    batches: Vec::new(),
+                    signature: None,
+                };
+                med.insert(Mblock { header, body }, now).unwrap();
+            }
+            let checkpoint = med.choose_checkpoint();
+            assert_eq!(checkpoint.branch.len(), 6);
+            commit(&mut world, &checkpoint);
+            let tip = checkpoint.tip().unwrap().hash();
+            med.set_checkpointed(tip).unwrap();
+            assert_eq!(world.value(&keys::med_tip()).unwrap().hash, tip);
+        }
+        let (low, high) = (
+            difficulties.iter().min().unwrap(),
+            difficulties.iter().max().unwrap(),
+        );
+        assert!(
+            low < high,
+            "the difficulty never retargeted: {difficulties:?}"
         );
     }
 

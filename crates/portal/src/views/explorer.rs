@@ -31,7 +31,7 @@ use medchain_api::IdKind;
 use medchain_client::{
     ClientError, ListQuery, Listed, StateQuery, TxOutcome, VerifiedBlock, purpose_name,
 };
-use medchain_state::values::{Membership, Org};
+use medchain_state::values::{Membership, Org, RecordOrigin};
 use medchain_types::{Address, ConsentId, Header, OrgName, RecordId, TxId};
 use rates::{Latency, Sample};
 use search::Readings;
@@ -406,7 +406,16 @@ async fn record(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response
                     dt { "Id" } dd { code { (id) } (layout::copy_button(&id.to_string())) }
                     dt { "Patient" } dd { (links::account(&record.patient)) }
                     dt { "Released by" } dd { "doctor " (links::account(&record.doctor)) " of " (links::org(&record.hospital)) }
-                    dt { "Released" } dd { (layout::time(record.timestamp_ms)) " in block " (links::block(record.released_at)) " by transaction " (links::tx(&release)) }
+                    dt { "Released" } dd {
+                        (layout::time(record.timestamp_ms)) " in block " (links::block(record.released_at))
+                        @match &record.origin {
+                            RecordOrigin::Signed { .. } => { " by transaction " (links::tx(&release)) }
+                            RecordOrigin::Mined { mblock, index } => {
+                                ", mined on MED as release " (index) " of Mblock " code { (hex::encode(mblock)) }
+                                " and imported when this block checkpointed it"
+                            }
+                        }
+                    }
                     dt { "hEMR" } dd { code { (record.record_hash) } }
                     dt { "Stored" } dd {
                         @match &stored {

@@ -39,7 +39,7 @@ pub(in crate::api) async fn med_tip(
 proven_at_route!(
     /// A checkpointed Mblock's header and the SUP height that checkpointed it, with proof;
     /// proven absent if SUP never checkpointed that Mblock.
-    med_header, "/v1/state/med/headers/{hash}", "hash", "Mblock hash (hex SHA-256d)",
+    med_header, "/v1/state/med/headers/{hash}", "hash", "Mblock hash (hex)",
     "^[0-9a-fA-F]{64}$", HexHash, header_key
 );
 
