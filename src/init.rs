@@ -127,6 +127,8 @@ pub struct Layout {
     pub api: Vec<SocketAddr>,
     /// The research circuit's directory (a chain with tokens only), and its id.
     pub circuit: Option<(PathBuf, String)>,
+    /// Whether the network runs the MED chain (`--med`).
+    pub med: bool,
 }
 
 /// The genesis file inside a network directory.
@@ -309,6 +311,7 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
         chain_id,
         api,
         circuit,
+        med: args.med,
     })
 }
 
@@ -459,6 +462,13 @@ pub fn print(layout: &Layout) {
     }
     for account in &layout.accounts {
         println!("account:       {}  (funded at genesis)", account.display());
+    }
+    if layout.med {
+        println!(
+            "MED chain: on — every node mines with {}% of one core ([med] in its node.toml); target an Mblock every {} s",
+            medchain_node::med::miner::DEFAULT_DUTY_PERCENT,
+            MED_PARAMS.target_interval_ms / 1_000
+        );
     }
     if let Some((dir, id)) = &layout.circuit {
         println!(

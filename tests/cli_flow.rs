@@ -586,6 +586,11 @@ fn the_devnet_banner_prints_commands_that_run_as_shown_and_resumes_with_its_own(
         "{fresh}"
     );
     assert_eq!(proxies_listed(&fresh), 3, "{fresh}");
+    // S3-dual: both chains run, every validator mining MED.
+    assert!(
+        fresh.contains("MED chain: every validator mines"),
+        "{fresh}"
+    );
     let keygen = fresh
         .lines()
         .find(|line| line.contains("keygen --out doctor.key"))
@@ -609,5 +614,9 @@ fn the_devnet_banner_prints_commands_that_run_as_shown_and_resumes_with_its_own(
     assert!(resumed.contains("resumed the chain at height"), "{resumed}");
     assert!(resumed.contains("threshold PKG ready"), "{resumed}");
     assert_eq!(proxies_listed(&resumed), 3, "{resumed}");
+    assert!(
+        resumed.contains("MED chain: every validator mines"),
+        "{resumed}"
+    );
     assert!(!resumed.contains("quick start"), "{resumed}");
 }

@@ -2,6 +2,8 @@
 //! input gets a JSON 4xx error with a hint and changes nothing; valid input is accepted;
 //! state answers carry proofs that verify. No input panics a handler.
 
+mod router;
+
 use axum::{
     Router,
     body::Body,
@@ -23,6 +25,7 @@ use medchain_state::testkit::{self, Actor};
 use medchain_storage::Store;
 use medchain_types::{ChainId, OrgKind, Transaction};
 use proptest::prelude::*;
+use router::{call, error_code};
 use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt as _;
@@ -65,34 +68,8 @@ fn no_share_enrolment() -> Enrolment {
     )
 }
 
-async fn call(
-    router: &Router,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes)
-        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, json)
-}
-
 fn submit_body(tx: &Transaction) -> Value {
     serde_json::json!({ "tx": hex::encode(tx.encode()) })
-}
-
-fn error_code(json: &Value) -> String {
-    let body: ErrorBody = serde_json::from_value(json.clone()).expect("an error body");
-    assert!(!body.hint.is_empty() && !body.message.is_empty());
-    body.error
 }
 
 #[tokio::test]

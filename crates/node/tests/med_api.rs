@@ -7,16 +7,12 @@
 // The client tests' fixtures (a dependency of `served`) and a real node API on loopback.
 #[path = "../../client/tests/common/mod.rs"]
 mod fixtures;
+mod router;
 mod served;
 
-use axum::{
-    Router,
-    body::Body,
-    http::{Request, StatusCode},
-};
+use axum::{Router, http::StatusCode};
 use commonware_runtime::Runner as _;
-use http_body_util::BodyExt as _;
-use medchain_api::{BatchAccepted, ErrorBody, MedRecordView, MedStatus};
+use medchain_api::{BatchAccepted, MedRecordView, MedStatus};
 use medchain_med::{MedStore, aggregate, inclusion, pow};
 use medchain_node::{
     api::{self, ApiState},
@@ -36,9 +32,9 @@ use medchain_types::{
     emergency::vouching_key_from,
     med::{Mblock, MblockHeader, MedParams, SignedBatch, TxMr},
 };
+use router::{call, error_code};
 use serde_json::Value;
 use std::sync::Arc;
-use tower::ServiceExt as _;
 
 /// A few hashes per Mblock.
 const PARAMS: MedParams = MedParams {
@@ -179,32 +175,6 @@ impl Node {
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         call(&self.router, method, path, body).await
     }
-}
-
-async fn call(
-    router: &Router,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes)
-        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, json)
-}
-
-fn error_code(json: &Value) -> String {
-    let body: ErrorBody = serde_json::from_value(json.clone()).expect("an error body");
-    assert!(!body.hint.is_empty() && !body.message.is_empty());
-    body.error
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Value {

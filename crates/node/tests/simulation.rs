@@ -1853,6 +1853,23 @@ fn run_med(seed: u64) {
         let top = (0..VALIDATORS).map(|i| cluster.height(i)).max().unwrap();
         cluster.wait_for_height(top).await;
         cluster.assert_agreement(&[0, 1, 2, 3]);
+
+        // Bytes that are no MED message cost the stranger its connections, and nobody else.
+        blocks.send(Recipients::All, vec![0xff, 1, 2, 3], false);
+        cluster.context.sleep(Duration::from_secs(2)).await;
+        let stranger_key = cluster.signers[VALIDATORS].public_key();
+        let blocked = cluster.oracle.blocked().await.unwrap();
+        assert!(
+            blocked.iter().all(|(_, peer)| *peer == stranger_key),
+            "{blocked:?}"
+        );
+        for index in 0..VALIDATORS {
+            let validator = cluster.signers[index].public_key();
+            assert!(
+                blocked.contains(&(validator, stranger_key.clone())),
+                "validator {index} did not block the stranger"
+            );
+        }
     });
 }
 

@@ -5,7 +5,7 @@
 //! fresh template.
 
 use super::MedService;
-use commonware_runtime::{Clock, Handle, Spawner};
+use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
 use medchain_med::pow;
 use medchain_types::{
     Address,
@@ -47,13 +47,16 @@ pub enum Pace {
 /// Starts mining with `address` as the Mblocks' miner.
 pub fn start<E>(context: E, service: Arc<MedService>, address: Address, pace: Pace) -> Handle<()>
 where
-    E: Spawner + Clock,
+    E: Spawner + Clock + Supervisor,
 {
     service.set_mining(true);
     context.spawn(move |context| run(context, service, address, pace))
 }
 
-async fn run<E: Clock>(context: E, service: Arc<MedService>, address: Address, pace: Pace) {
+async fn run<E>(context: E, service: Arc<MedService>, address: Address, pace: Pace)
+where
+    E: Spawner + Clock + Supervisor,
+{
     let mut slicer = Slicer::new(pace);
     loop {
         let (mut header, body, generation) = service.template(address);
@@ -73,7 +76,13 @@ async fn run<E: Clock>(context: E, service: Arc<MedService>, address: Address, p
             }
         };
         if found {
-            service.mined(Mblock { header, body });
+            // Adding it re-verifies its aggregate: on the blocking pool, like a peer's.
+            let service = service.clone();
+            let _ = context
+                .child("med_mined")
+                .shared(true)
+                .spawn(move |_| async move { service.mined(Mblock { header, body }) })
+                .await;
         }
     }
 }

@@ -7,7 +7,7 @@ use super::{Accepted, BlockRefused, Mailbox, MedService, Outgoing, wire::BlockMe
 use commonware_codec::{Copying, Decode, Encode};
 use commonware_macros::select;
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
-use commonware_runtime::{Handle, Spawner};
+use commonware_runtime::{Handle, Spawner, Supervisor};
 use futures::StreamExt;
 use medchain_types::{PublicKey, med::SignedBatch};
 use std::sync::Arc;
@@ -23,21 +23,43 @@ pub fn start<E, S, R, B>(
     blocker: B,
 ) -> Handle<()>
 where
-    E: Spawner,
+    E: Spawner + Supervisor,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
 {
-    context.spawn(move |_| run(service, mailbox, blocks, batches, blocker))
+    context.spawn(move |context| run(context, service, mailbox, blocks, batches, blocker))
 }
 
-async fn run<S, R, B>(
+/// Runs `check` on the runtime's blocking pool: verifying an Mblock's aggregate is up to a
+/// few thousand pairings, which must not hold an async worker consensus shares.
+async fn off_workers<E, T>(
+    context: &E,
+    service: &Arc<MedService>,
+    check: impl FnOnce(&MedService) -> T + Send + 'static,
+) -> Option<T>
+where
+    E: Spawner + Supervisor,
+    T: Send + 'static,
+{
+    let service = service.clone();
+    context
+        .child("med_verify")
+        .shared(true)
+        .spawn(move |_| async move { check(&service) })
+        .await
+        .ok()
+}
+
+async fn run<E, S, R, B>(
+    context: E,
     service: Arc<MedService>,
     Mailbox(mut outbox): Mailbox,
     (mut block_sender, mut block_receiver): (S, R),
     (mut batch_sender, mut batch_receiver): (S, R),
     mut blocker: B,
 ) where
+    E: Spawner + Supervisor,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
@@ -60,7 +82,13 @@ async fn run<S, R, B>(
             },
             message = block_receiver.recv() => {
                 let Ok((peer, payload)) = message else { return };
-                if let Some(reply) = on_block_message(&service, &peer, payload.as_ref()) {
+                let (from, bytes) = (peer.clone(), payload.as_ref().to_vec());
+                let reply = off_workers(&context, &service, move |service| {
+                    on_block_message(service, &from, &bytes)
+                })
+                .await
+                .flatten();
+                if let Some(reply) = reply {
                     match reply {
                         Reply::Send(message) => {
                             block_sender.send(Recipients::One(peer), message.encode(), false);
@@ -73,7 +101,12 @@ async fn run<S, R, B>(
             },
             message = batch_receiver.recv() => {
                 let Ok((peer, payload)) = message else { return };
-                if on_batch(&service, &peer, payload.as_ref()).is_err() {
+                let (from, bytes) = (peer.clone(), payload.as_ref().to_vec());
+                let decoded = off_workers(&context, &service, move |service| {
+                    on_batch(service, &from, &bytes)
+                })
+                .await;
+                if decoded == Some(Err(())) {
                     let _ = blocker.block(peer);
                 }
             },
