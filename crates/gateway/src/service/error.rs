@@ -250,7 +250,7 @@ impl ServiceError {
             E::Med(LedgerError::PendingOnMed { .. }) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "pending_on_med",
-                "the release is on MED and becomes final when SUP checkpoints its Mblock; write the same record again (or list the patient's records) to see it final",
+                "the release is on MED and becomes final when SUP checkpoints its Mblock; the gateway completes it when it next resumes its releases (at start), and `medchain patient sync` shows it final",
             ),
             E::Med(_) => (
                 StatusCode::CONFLICT,
