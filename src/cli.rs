@@ -1220,6 +1220,19 @@ pub enum PatientCommand {
         #[command(flatten)]
         acting: Acting,
     },
+    /// Follow the MED chain as a light node (headers only, proof of work checked, SUP
+    /// checkpoints verified) and verify each of your records against it.
+    #[command(
+        after_help = "Example:\n  medchain patient sync --key patient.key --node http://127.0.0.1:8400"
+    )]
+    Sync {
+        /// Where the synced headers are kept between runs [default: medchain-med-headers.bin
+        /// beside the key file].
+        #[arg(long, value_name = "FILE")]
+        headers: Option<PathBuf>,
+        #[command(flatten)]
+        acting: Acting,
+    },
 }
 
 /// `medchain doctor …`.

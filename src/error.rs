@@ -100,6 +100,10 @@ pub enum CliError {
     /// `medchain cloud` could not start.
     #[error("cloud proxy: {0}")]
     Cloud(String),
+    /// A light MED node stopped: a header or an inclusion proof did not verify, or the node's
+    /// MED chain is not the one SUP checkpointed.
+    #[error("MED: {0}")]
+    Med(medchain_client::med::LightMedError),
     /// A file that is not what the command expects (a hello, a grant, a stored state).
     #[error("{path}: {reason}")]
     BadFile {
@@ -117,6 +121,15 @@ impl From<OpenRecordError> for CliError {
             OpenRecordError::Seal(error) => Self::Sealed(error),
             OpenRecordError::NotYours { .. } => Self::Usage(error.to_string()),
             other => Self::Inconsistent(other.to_string()),
+        }
+    }
+}
+
+impl From<medchain_client::med::LightMedError> for CliError {
+    fn from(error: medchain_client::med::LightMedError) -> Self {
+        match error {
+            medchain_client::med::LightMedError::Client(error) => Self::Client(error),
+            other => Self::Med(other),
         }
     }
 }

@@ -5,13 +5,17 @@
 //! hands it with the bundle to the own hospital's gateway, which validates the bundle, files
 //! the release, encrypts the record under the patient's record key j, stores the blob and
 //! files its pointer. The answer is checked against the chain: the record is released for this
-//! patient, by this doctor, with this hEMR (verified).
+//! patient, by this doctor, with this hEMR (verified). On a chain with a MED chain the doctor
+//! signs tx_mr with its BLS vouching key instead, the gateway batches it onto MED and answers
+//! once SUP checkpointed it; the output names the Mblock and the SUP height that checkpointed
+//! it, both verified.
 
 use crate::{cli::Acting, connect, error::CliError, exit::Status, output, sharing};
 use commonware_codec::Encode as _;
-use medchain_client::{StateQuery, build, keys};
-use medchain_gateway::wire::WriteRecord;
-use medchain_types::{Address, ContentHash, Role};
+use medchain_client::{Client, StateQuery, build, keys};
+use medchain_gateway::{doctor::sign_med_release, wire::WriteRecord};
+use medchain_state::values::RecordOrigin;
+use medchain_types::{Address, ContentHash, PrivateKey, Role};
 use serde_json::json;
 use std::path::Path;
 
@@ -47,21 +51,13 @@ pub fn write(request: &Request<'_>, acting: &Acting) -> Result<Status, CliError>
                 .map_or("no organisation".into(), ToString::to_string)
         )));
     }
-    let release = build::release_record(
-        client.light.chain_id(),
-        &key,
-        request.patient,
-        bundle.as_bytes(),
-    );
-    let nonce = client
-        .next_nonce(&address)
-        .map_err(|error| connect::explain(&client, error))?;
-    let signed = client.signer(key).sign(release.payload, nonce)?;
+    let expected = ContentHash::of(bundle.as_bytes());
+    let release = signed_release(&client, key, request.patient, bundle.as_bytes(), acting)?;
     let written = gateway.write_record(&WriteRecord {
         patient: request.patient,
         fhir_patient: request.fhir_patient.clone(),
         bundle,
-        release: signed.encode().to_vec(),
+        release,
     })?;
 
     let verified = client
@@ -73,7 +69,6 @@ pub fn write(request: &Request<'_>, acting: &Acting) -> Result<Status, CliError>
             written.record, written.record
         ))
     })?;
-    let expected: ContentHash = release.record_hash;
     if on_chain.record_hash != expected
         || on_chain.patient != request.patient
         || on_chain.doctor != address
@@ -83,8 +78,14 @@ pub fn write(request: &Request<'_>, acting: &Acting) -> Result<Status, CliError>
             written.record, on_chain.record_hash, on_chain.patient, on_chain.doctor
         )));
     }
+    let med = checkpoint_of(&client, &on_chain.origin)?;
     if acting.connection.json {
         output::print_json(&json!({
+            "med": med.map(|(mblock_height, checkpointed_at)| json!({
+                "status": "final",
+                "mblock_height": mblock_height,
+                "checkpointed_at": checkpointed_at,
+            })),
             "record": written.record,
             "index": written.index,
             "record_hash": written.record_hash,
@@ -105,6 +106,55 @@ pub fn write(request: &Request<'_>, acting: &Acting) -> Result<Status, CliError>
             output::block_phrase(&verified.at),
             written.blob_hash
         );
+        if let Some((mblock_height, checkpointed_at)) = med {
+            println!(
+                "on MED in Mblock {mblock_height}: final (checkpointed at SUP height {checkpointed_at}, verified)"
+            );
+        }
     }
     Ok(Status::Ok)
+}
+
+/// The doctor's release of the bundle, encoded for the gateway: tx_mr signed with the BLS
+/// vouching key on a chain with a MED chain, a signed `record.release` otherwise.
+fn signed_release(
+    client: &Client,
+    key: PrivateKey,
+    patient: Address,
+    bundle: &[u8],
+    acting: &Acting,
+) -> Result<Vec<u8>, CliError> {
+    if client.light.genesis().med.is_some() {
+        let release =
+            sign_med_release(client, &key, patient, bundle, &sharing::wait_policy(acting))
+                .map_err(|error| sharing::explain(client, error))?;
+        return Ok(release.encode().to_vec());
+    }
+    let release = build::release_record(client.light.chain_id(), &key, patient, bundle);
+    let nonce = client
+        .next_nonce(&keys::address_of(&key))
+        .map_err(|error| connect::explain(client, error))?;
+    let signed = client.signer(key).sign(release.payload, nonce)?;
+    Ok(signed.encode().to_vec())
+}
+
+/// For a record mined on MED: its Mblock's height and the SUP height that checkpointed it,
+/// both read from SUP state (verified).
+fn checkpoint_of(client: &Client, origin: &RecordOrigin) -> Result<Option<(u64, u64)>, CliError> {
+    let RecordOrigin::Mined { mblock, .. } = origin else {
+        return Ok(None);
+    };
+    let checkpointed = client
+        .read(&StateQuery::med_header(mblock))
+        .map_err(|error| connect::explain(client, error))?
+        .value
+        .ok_or_else(|| {
+            CliError::Inconsistent(format!(
+                "SUP holds the record as mined in Mblock {mblock}, but proves that Mblock not checkpointed"
+            ))
+        })?;
+    Ok(Some((
+        checkpointed.header.height,
+        checkpointed.checkpointed_at,
+    )))
 }

@@ -2,7 +2,8 @@
 //! hospital (S3-agree), reading every record (S1-release, S1-storage), the emergency entry
 //! (S3-entry), authorising a doctor (S3-share), the access history and break-glass
 //! notifications (S1-rights, S3-emergency), and the research market: the nullifier key, the
-//! studies the patient's records qualify for and enrolment in one (S4-flow, S4-exclusive).
+//! studies the patient's records qualify for and enrolment in one (S4-flow, S4-exclusive) —
+//! and following the MED chain as a light node to verify its records there (S3-dual).
 
 mod authorize;
 mod enrol;
@@ -10,6 +11,7 @@ mod entry;
 mod history;
 mod records;
 mod research;
+mod sync;
 
 use crate::{cli::PatientCommand, error::CliError, exit::Status, tx};
 
@@ -53,5 +55,6 @@ pub fn run(command: PatientCommand) -> Result<Status, CliError> {
         PatientCommand::Claim { study, acting } => research::claim(&study, &acting),
         PatientCommand::History { acting } => history::history(&acting),
         PatientCommand::Notifications { acting } => history::notifications(&acting),
+        PatientCommand::Sync { headers, acting } => sync::sync(headers.as_deref(), &acting),
     }
 }

@@ -206,6 +206,20 @@ impl NodeClient {
         self.get_text("/metrics")
     }
 
+    /// `GET` of any JSON route (the MED routes' client, `crate::med`, builds on it).
+    pub(crate) fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.get(path)
+    }
+
+    /// `POST` of a JSON body to any JSON route.
+    pub(crate) fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.post(path, body)
+    }
+
     fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

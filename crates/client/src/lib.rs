@@ -19,6 +19,8 @@
 //!   sign → submit → wait-for-finality flow with a verified nonce and a verified inclusion.
 //! - [`enrol::enrol_identity`]: bind an identity on chain, then obtain its identity-based keys
 //!   from t validators (threshold PKG), naming any validator that answers wrongly.
+//! - [`med`]: the MED chain's routes ([`med::MedApi`]) and a patient's light MED node
+//!   ([`med::LightMed`]): headers with their proof of work, SUP checkpoints, record inclusion.
 //! - [`SavedAnswer`]: a node's whole answer saved as a file that verifies again offline;
 //!   [`Client::newest_certified`] and [`Lag`]: how stale an answer is.
 //!
@@ -35,6 +37,7 @@ mod http;
 pub mod keys;
 mod light;
 mod list;
+pub mod med;
 mod query;
 mod reward;
 mod saved;

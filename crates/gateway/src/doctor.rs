@@ -1,6 +1,7 @@
 //! A doctor's side of the gateways, for every front end that does it (`medchain doctor` and
 //! the portal): checking and opening what a holding hospital released (S3-share,
-//! S3-emergency), and the whole break-glass flow (S3-emergency).
+//! S3-emergency), the whole break-glass flow (S3-emergency), and signing a release for the MED
+//! chain (S3-release).
 //!
 //! Nothing a gateway answers is trusted: a release must name the record asked for (htxM = the
 //! record id, index j), the blob must hash to what the gateway named, open under the released
@@ -11,6 +12,7 @@
 use crate::{
     blobs::SealError,
     client::{DoctorSigner, GatewayClient, GatewayClientError},
+    ledger::MedRelease,
     patient::open_sealed,
     service::now_ms,
     wire::{EmergencyFiling, Served},
@@ -18,11 +20,13 @@ use crate::{
 use medchain_client::{
     Client, ClientError, FinalizedHeader, ListQuery, StateQuery, WaitPolicy, keys::address_of,
 };
+use medchain_med::aggregate::sign_release;
 use medchain_state::values::{IdentityRecord, Record};
 use medchain_types::{
     Address, ContentHash, EmergencyId, Hash32, IdentityName, IdentityPayload, Payload, PrivateKey,
     RecordId, Role, TxId,
     emergency::{BlsVouchingKey, emergency_message, vouching_key_from},
+    med::TxMr,
 };
 use rand_core::OsRng;
 use taka::{
@@ -385,6 +389,29 @@ fn open_entry(
             entries: entries.len(),
             at: Box::new(at),
         })
+}
+
+/// S3-release, the doctor's part on a chain with a MED chain: tx_mr for `bundle` about
+/// `patient`, signed with the BLS vouching key derived from the chain key (registered on chain
+/// first, with its proof of possession, if the chain holds another or none). The hospital
+/// checks it against that key before batching it.
+pub fn sign_med_release(
+    client: &Client,
+    chain_key: &PrivateKey,
+    patient: Address,
+    bundle: &[u8],
+    wait: &WaitPolicy,
+) -> Result<MedRelease, DoctorError> {
+    let doctor = address_of(chain_key);
+    let vouching = vouching_key(client, chain_key, &doctor, wait)?;
+    let tx = TxMr {
+        doctor,
+        patient,
+        record_hash: ContentHash::of(bundle),
+        issued_at_ms: now_ms(),
+    };
+    let signature = sign_release(client.light.chain_id(), &vouching, &tx);
+    Ok(MedRelease { tx, signature })
 }
 
 /// The doctor's vouching key, registered on chain (with its proof of possession) unless the

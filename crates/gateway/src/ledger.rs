@@ -2,18 +2,28 @@
 //! (S1-storage) and the hospital's commitment to its attributes (issue 12) are filed, and
 //! where anyone looks them up with a proof.
 //!
-//! [`RecordLedger`] is the boundary the gateway's release and sharing logic talks to. Today
-//! the consortium chain is the ledger ([`ConsortiumLedger`]); a dedicated MED chain can take
-//! record releases over by implementing the same trait, without touching that logic.
+//! [`RecordLedger`] is the boundary the gateway's release and sharing logic talks to. On a chain
+//! without a MED chain the consortium chain is the ledger ([`ConsortiumLedger`]); on a chain
+//! with one, [`MedLedger`] releases records on MED — checked, batched and aggregated by the
+//! hospital, mined, and final once SUP checkpoints them (S3-release, S3-supervise) — and files
+//! storage pointers and attestations on SUP as before.
 
+mod med;
+
+pub use med::{MED_BATCH_RELEASES, MED_BATCH_WINDOW, MedLedger};
+
+use bytes::BufMut;
+use commonware_codec::{
+    Buf, Copying, Decode, Encode, Error as CodecError, FixedSize, Read, ReadExt, Write,
+};
 use medchain_client::{
     Client, ClientError, Confirmed, FinalizedHeader, StateQuery, TxOutcome, WaitPolicy,
     keys::address_of,
 };
 use medchain_state::values::{Record, StoragePointer};
 use medchain_types::{
-    Address, ContentHash, Event, Hash32, Payload, PrivateKey, RecordId, RecordPayload, Transaction,
-    TxId, Uri, research::ResearchPayload,
+    Address, BlsSignature, ChainId, ContentHash, Event, Hash32, Payload, PrivateKey, RecordId,
+    RecordPayload, Transaction, TxError, TxId, Uri, med::TxMr, research::ResearchPayload,
 };
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -36,6 +46,141 @@ pub enum LedgerError {
         /// The event that should have been in its receipt.
         expected: &'static str,
     },
+    /// The release cannot be filed on this ledger and never will be as it is: a bad doctor
+    /// signature, a doctor or hospital the chain does not accept as a signer, or a release of
+    /// the other ledger's kind.
+    #[error("the release was refused: {0}")]
+    Refused(String),
+    /// The ledger cannot work now (its batch sealer stopped).
+    #[error("the record ledger is unavailable: {0}")]
+    Unavailable(String),
+    /// SUP checkpointed the release's Mblock but did not import the release (its rules refused
+    /// it: the doctor no longer practises, or the hEMR was already released for the patient).
+    #[error("record {record} was checkpointed in Mblock {mblock} but SUP refused to import it")]
+    NotImported {
+        /// The record.
+        record: RecordId,
+        /// The Mblock that holds it.
+        mblock: Hash32,
+    },
+    /// The release is on MED but not final yet when the wait ran out: it stays pending and
+    /// filing it again waits for it (it is never released twice).
+    #[error("record {record} is {}", pending_phrase(*.mblock_height))]
+    PendingOnMed {
+        /// The record.
+        record: RecordId,
+        /// The height of the Mblock holding it, if one does yet.
+        mblock_height: Option<u64>,
+    },
+}
+
+/// "pending on MED (Mblock h)", or not mined yet.
+fn pending_phrase(mblock_height: Option<u64>) -> String {
+    match mblock_height {
+        Some(height) => {
+            format!("pending on MED (Mblock {height}): SUP has not checkpointed it yet")
+        }
+        None => "pending on MED: submitted, not mined yet".to_string(),
+    }
+}
+
+/// A doctor's release as a ledger files it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DoctorRelease {
+    /// A `record.release` transaction the doctor signed (S1-release; chains without MED).
+    Transaction(Box<Transaction>),
+    /// tx_mr and the doctor's BLS signature over its htxM (S3-release; chains with MED).
+    Med(MedRelease),
+}
+
+/// tx_mr with the doctor's own signature, as the doctor hands it to its hospital (the
+/// signature is aggregated away once the hospital seals its batch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MedRelease {
+    /// The release.
+    pub tx: TxMr,
+    /// The doctor's BLS signature over `htxm_message(chain, htxM)`.
+    pub signature: BlsSignature,
+}
+
+impl Write for MedRelease {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.tx.write(buf);
+        self.signature.write(buf);
+    }
+}
+
+impl FixedSize for MedRelease {
+    const SIZE: usize = TxMr::SIZE + BlsSignature::SIZE;
+}
+
+impl Read for MedRelease {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            tx: TxMr::read(buf)?,
+            signature: BlsSignature::read(buf)?,
+        })
+    }
+}
+
+impl DoctorRelease {
+    /// Decodes a release as the gateway receives and stores it: a [`MedRelease`] on a chain
+    /// with MED (`med`), a transaction otherwise.
+    pub fn from_bytes(bytes: &[u8], med: bool) -> Result<Self, ReleaseDecodeError> {
+        if med {
+            Ok(Self::Med(MedRelease::decode_cfg(Copying(bytes), &())?))
+        } else {
+            Ok(Self::Transaction(Box::new(Transaction::from_bytes(bytes)?)))
+        }
+    }
+
+    /// The encoding [`DoctorRelease::from_bytes`] reads.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::Transaction(tx) => tx.encode().to_vec(),
+            Self::Med(release) => release.encode().to_vec(),
+        }
+    }
+
+    /// The id the record will have: the transaction's id, or the release's htxM.
+    pub fn record_id(&self, chain_id: &ChainId) -> RecordId {
+        match self {
+            Self::Transaction(tx) => RecordId::from(tx.id()),
+            Self::Med(release) => release.tx.record_id(chain_id),
+        }
+    }
+}
+
+/// Why bytes are not a doctor's release.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseDecodeError {
+    /// Not tx_mr followed by a BLS signature.
+    #[error("not a MED release (tx_mr and the doctor's BLS signature): {0}")]
+    Med(#[from] CodecError),
+    /// Not a signed transaction.
+    #[error("not a signed record.release transaction: {0}")]
+    Transaction(#[from] TxError),
+}
+
+/// Where a released record is final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Released {
+    /// The record.
+    pub record: RecordId,
+    /// On a MED chain: the Mblock holding it and the SUP block that checkpointed it.
+    pub med: Option<Checkpointed>,
+}
+
+/// A record final on MED: its Mblock, and the SUP height that checkpointed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpointed {
+    /// The Mblock holding the release.
+    pub mblock: Hash32,
+    /// Its height.
+    pub mblock_height: u64,
+    /// The SUP height of the block that checkpointed it.
+    pub checkpointed_at: u64,
 }
 
 /// A record as the ledger holds it, proven against a finalized header.
@@ -54,11 +199,11 @@ pub struct ProvenRecord {
 /// Releases records and files and proves their storage pointers. Every method blocks until
 /// the answer is final and verified (async callers run it on a blocking thread).
 pub trait RecordLedger {
-    /// S1-release: files the doctor's signed release (a `record.release` the doctor signed over
-    /// hEMR and the patient) and returns the record's id once it is final. Filing the same
-    /// transaction again — a gateway resuming after a crash — is safe: a release already final
-    /// is found, never doubled.
-    fn release(&self, signed: &Transaction) -> Result<RecordId, LedgerError>;
+    /// S1-release, S3-release: files the doctor's signed release and returns the record once it
+    /// is final (on a MED chain: checkpointed by SUP). Filing the same release again — a
+    /// gateway resuming after a crash — is safe: a release already final is found, one already
+    /// pending is waited for, never doubled.
+    fn release(&self, release: &DoctorRelease) -> Result<Released, LedgerError>;
 
     /// S1-storage: the record's patient, or its hospital's identity (the gateway's key, not a
     /// doctor's), files where its encrypted blob is; returns once final.
@@ -169,16 +314,8 @@ impl ConsortiumLedger {
         self.client.node.submit(&tx).map_err(not_admitted)
     }
 
-    fn forget_nonce(&self, address: &Address) {
-        self.nonces
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(address);
-    }
-}
-
-impl RecordLedger for ConsortiumLedger {
-    fn release(&self, signed: &Transaction) -> Result<RecordId, LedgerError> {
+    /// Files a signed `record.release` (or finds it final) and returns the record once final.
+    pub fn release_transaction(&self, signed: &Transaction) -> Result<RecordId, LedgerError> {
         let id = signed.id();
         let confirmed = match self.client.transaction(&id)? {
             TxOutcome::Finalized(confirmed) => *confirmed,
@@ -197,18 +334,27 @@ impl RecordLedger for ConsortiumLedger {
                 self.client.wait_finalized(&id, &self.wait)?
             }
         };
-        let record = RecordId::from(id);
-        let released =
-            confirmed.receipt.events.iter().any(
-                |event| matches!(event, Event::RecordReleased { record: r, .. } if *r == record),
-            );
-        if !released {
-            return Err(LedgerError::NotApplied {
-                tx: id,
-                expected: "a record release",
-            });
-        }
-        Ok(record)
+        released(confirmed, id)
+    }
+
+    fn forget_nonce(&self, address: &Address) {
+        self.nonces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(address);
+    }
+}
+
+impl RecordLedger for ConsortiumLedger {
+    fn release(&self, release: &DoctorRelease) -> Result<Released, LedgerError> {
+        let DoctorRelease::Transaction(signed) = release else {
+            return Err(LedgerError::Refused(
+                "a MED release (tx_mr) on a chain without a MED chain: sign a record.release"
+                    .into(),
+            ));
+        };
+        let record = self.release_transaction(signed)?;
+        Ok(Released { record, med: None })
     }
 
     fn store_pointer(
@@ -299,5 +445,49 @@ fn not_admitted(error: ClientError) -> LedgerError {
     match error {
         ClientError::Api { .. } => LedgerError::NotAdmitted(error),
         other => LedgerError::Chain(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::Signer as _;
+    use medchain_med::aggregate::{sign_release, verify_release};
+    use medchain_types::emergency::vouching_key_from;
+
+    #[test]
+    fn a_med_release_round_trips_and_is_read_by_the_chains_kind() {
+        let chain_id: ChainId = "medchain-ledger".parse().unwrap();
+        let doctor = PrivateKey::from_seed(1);
+        let tx = TxMr {
+            doctor: Address::from(doctor.public_key()),
+            patient: Address::from(PrivateKey::from_seed(2).public_key()),
+            record_hash: ContentHash::of(b"bundle"),
+            issued_at_ms: 1_700_000_000_000,
+        };
+        let vouching = vouching_key_from(&doctor);
+        let release = DoctorRelease::Med(MedRelease {
+            signature: sign_release(&chain_id, &vouching, &tx),
+            tx: tx.clone(),
+        });
+        let bytes = release.to_bytes();
+        let read = DoctorRelease::from_bytes(&bytes, true).unwrap();
+        assert_eq!(read, release);
+        assert_eq!(read.record_id(&chain_id), tx.record_id(&chain_id));
+        let DoctorRelease::Med(read) = read else {
+            unreachable!()
+        };
+        assert!(verify_release(
+            &chain_id,
+            &read.tx,
+            &vouching.public(),
+            &read.signature
+        ));
+        // On a chain without MED the same bytes are not a release; truncated ones never are.
+        assert!(DoctorRelease::from_bytes(&bytes, false).is_err());
+        assert!(DoctorRelease::from_bytes(&bytes[..bytes.len() - 1], true).is_err());
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(DoctorRelease::from_bytes(&trailing, true).is_err());
     }
 }

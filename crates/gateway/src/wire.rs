@@ -81,8 +81,9 @@ pub struct WriteRecord {
     pub fhir_patient: String,
     /// The FHIR R4 JSON bundle, exactly the bytes hEMR is computed over.
     pub bundle: String,
-    /// The doctor's signed `record.release` transaction (chain codec) for this patient and
-    /// hEMR = SHA-256(`bundle`).
+    /// The doctor's signed release for this patient and hEMR = SHA-256(`bundle`), chain codec:
+    /// a `record.release` transaction, or on a chain with a MED chain the doctor's tx_mr and
+    /// its BLS signature ([`crate::ledger::MedRelease`]).
     #[serde(with = "hex::serde")]
     pub release: Vec<u8>,
 }
@@ -90,7 +91,7 @@ pub struct WriteRecord {
 /// The answer to [`WriteRecord`], once the record is released, sealed, stored and pointed to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrittenRecord {
-    /// The record id on chain (the release transaction's id).
+    /// The record id on chain (the release transaction's id; on MED, its htxM).
     pub record: RecordId,
     /// The record's EMR index j at this hospital (from 1).
     pub index: u64,
@@ -98,12 +99,38 @@ pub struct WrittenRecord {
     pub record_hash: ContentHash,
     /// SHA-256 of the sealed blob (`GET /v1/blobs/{blob_hash}`).
     pub blob_hash: ContentHash,
-    /// The release transaction.
+    /// The release transaction (on MED: the htxM, the record id).
     pub release_tx: TxId,
     /// The commitment to the record's attributes, when the gateway could attest it at once
     /// (the patient has filed its nullifier key and the bundle maps to the schema).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<HeldAttestation>,
+    /// On a chain with a MED chain: the Mblock that holds the release and the SUP height that
+    /// checkpointed it (absent when the record was released before this request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub med: Option<MedFinal>,
+}
+
+/// A record final on MED: the Mblock holding its release, checkpointed by SUP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedFinal {
+    /// The Mblock's hash.
+    #[serde(with = "hex::serde")]
+    pub mblock: [u8; 32],
+    /// Its height.
+    pub mblock_height: u64,
+    /// The SUP height of the block that checkpointed it.
+    pub checkpointed_at: u64,
+}
+
+impl From<crate::ledger::Checkpointed> for MedFinal {
+    fn from(checkpointed: crate::ledger::Checkpointed) -> Self {
+        Self {
+            mblock: checkpointed.mblock.0,
+            mblock_height: checkpointed.mblock_height,
+            checkpointed_at: checkpointed.checkpointed_at,
+        }
+    }
 }
 
 /// A record's attested commitment (issue 12): what the hospital filed in `research.attest`.

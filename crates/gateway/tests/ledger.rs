@@ -20,7 +20,7 @@ use licensed::licensed_doctor_chain;
 use medchain_client::{ClientError, WaitPolicy, build};
 use medchain_gateway::{
     blobs::{BlobStore, RecordBinding, RecordKey, SealedRecord},
-    ledger::{ConsortiumLedger, LedgerError, RecordLedger},
+    ledger::{ConsortiumLedger, DoctorRelease, LedgerError, RecordLedger},
 };
 use medchain_state::testkit::{Actor, org_name};
 use medchain_state::values::RecordOrigin;
@@ -56,10 +56,13 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
     let signer = client.signer(doctor.key.clone());
     let sign = |nonce| signer.sign(release.payload.clone(), nonce).unwrap();
     let signed = sign(client.next_nonce(&doctor.address).unwrap());
-    let id = ledger.release(&signed).unwrap();
+    let filed = DoctorRelease::Transaction(Box::new(signed.clone()));
+    let released = ledger.release(&filed).unwrap();
+    let id = released.record;
     assert_eq!(id, RecordId::from(signed.id()));
+    assert_eq!(released.med, None, "no MED chain: released on SUP");
     // Filed again (a gateway resuming after a crash): found final, not released twice.
-    assert_eq!(ledger.release(&signed).unwrap(), id);
+    assert_eq!(ledger.release(&filed).unwrap(), released);
     let proven = ledger.record(&id).unwrap().expect("released record");
     assert_eq!(
         (
@@ -122,7 +125,9 @@ async fn a_released_record_is_stored_pointed_to_and_proven() {
     assert_eq!(opened.as_slice(), BUNDLE);
 
     // The same record (patient, hEMR) in another transaction cannot be released twice.
-    let again = ledger.release(&sign(client.next_nonce(&doctor.address).unwrap()));
+    let again = ledger.release(&DoctorRelease::Transaction(Box::new(sign(
+        client.next_nonce(&doctor.address).unwrap(),
+    ))));
     let hint = refusal(again);
     assert!(hint.contains("on chain already"), "{hint}");
 }

@@ -358,6 +358,7 @@ fn resumes_unfinished_releases(storage: &Storage) {
             blob_hash: pointer.blob_hash,
             release_tx: tx.id(),
             attestation: None,
+            med: None,
         };
         assert_eq!(Some(pointer.blob_hash), record.blob_hash);
         assert_eq!(

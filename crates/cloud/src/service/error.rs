@@ -102,6 +102,11 @@ impl From<LedgerError> for CloudError {
             LedgerError::Chain(error) => Self::Chain(error),
             LedgerError::NotAdmitted(error) => Self::NotAdmitted(error),
             LedgerError::NotApplied { tx, expected } => Self::NotApplied { tx, expected },
+            // Record releases' outcomes: the proxy files only its own transactions.
+            other @ (LedgerError::Refused(_)
+            | LedgerError::Unavailable(_)
+            | LedgerError::NotImported { .. }
+            | LedgerError::PendingOnMed { .. }) => Self::Internal(other.to_string()),
         }
     }
 }

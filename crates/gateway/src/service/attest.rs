@@ -20,11 +20,11 @@
 //! `POST /v1/patients/{address}/attest` lets the patient ask for that retry after filing its
 //! key.
 
-use super::{Gateway, ServiceError, now_ms, patient_row, release::record_id};
+use super::{Gateway, ServiceError, now_ms, patient_row};
 use crate::{
     blobs::{OpeningBinding, RecordKey, SealedOpening},
     emr::{self, PatientAddress, RecordCommitment, Release},
-    ledger::{LedgerError, RecordLedger as _},
+    ledger::LedgerError,
     wire::{AttestOutcome, HeldAttestation},
 };
 use chrono::{DateTime, NaiveDate};
@@ -145,7 +145,7 @@ impl Gateway {
                 }
             };
             outcomes.push(AttestOutcome {
-                record: record_id(&record)?,
+                record: self.record_id(&record)?,
                 index: record.key.index,
                 attestation,
                 reason,
@@ -183,7 +183,7 @@ impl Gateway {
             .emr
             .get(key)?
             .ok_or_else(|| ServiceError::Internal(format!("record {key} vanished")))?;
-        let record_id = record_id(&record)?;
+        let record_id = self.record_id(&record)?;
         let kept = match record.attestation {
             Some(kept) if kept.attested => return Ok(held(&kept)),
             Some(kept) => kept,

@@ -3,26 +3,52 @@
 //! through the record ledger (which keeps the key's nonces across concurrent requests).
 
 use super::ServiceError;
-use crate::ledger::ConsortiumLedger;
+use crate::ledger::{ConsortiumLedger, DoctorRelease, MedLedger, RecordLedger, ReleaseDecodeError};
 use medchain_client::{Client, Confirmed, StateQuery, WaitPolicy};
 use medchain_state::values::{EmergencyRecord, IdentityRecord, Licence};
 use medchain_types::{Address, BlsPublicKey, EmergencyId, IdentityName, Payload, PrivateKey};
+use std::sync::Arc;
 
 /// The chain as the hospital sees and acts on it.
 pub(crate) struct ChainAccess {
     pub(crate) client: Client,
-    /// Releases, storage pointers and every transaction the hospital files.
-    pub(crate) ledger: ConsortiumLedger,
+    /// Every transaction the hospital files on SUP (one nonce sequence for its key).
+    consortium: Arc<ConsortiumLedger>,
+    /// Releases, storage pointers and attestations: on MED when the chain has a MED chain
+    /// (S3-dual), else on SUP.
+    pub(crate) ledger: Arc<dyn RecordLedger + Send + Sync>,
     key: PrivateKey,
 }
 
 impl ChainAccess {
-    pub(crate) fn new(client: Client, wait: WaitPolicy, key: PrivateKey) -> Self {
-        Self {
-            ledger: ConsortiumLedger::new(client.clone(), wait),
+    pub(crate) fn new(
+        client: Client,
+        wait: WaitPolicy,
+        key: PrivateKey,
+    ) -> Result<Self, ServiceError> {
+        let consortium = Arc::new(ConsortiumLedger::new(client.clone(), wait));
+        let ledger: Arc<dyn RecordLedger + Send + Sync> = if client.light.genesis().med.is_some() {
+            Arc::new(MedLedger::new(consortium.clone(), &key, wait)?)
+        } else {
+            consortium.clone()
+        };
+        Ok(Self {
+            consortium,
+            ledger,
             client,
             key,
-        }
+        })
+    }
+
+    /// Whether records are released on a MED chain (the genesis has MED parameters).
+    pub(crate) fn has_med(&self) -> bool {
+        self.client.light.genesis().med.is_some()
+    }
+
+    /// A doctor's release as sent or stored: tx_mr and signature on a MED chain, a signed
+    /// `record.release` otherwise.
+    pub(crate) fn doctor_release(&self, bytes: &[u8]) -> Result<DoctorRelease, ReleaseDecodeError> {
+        DoctorRelease::from_bytes(bytes, self.has_med())
     }
 
     pub(crate) fn key(&self) -> &PrivateKey {
@@ -100,6 +126,6 @@ impl ChainAccess {
 
     /// Signs `payload` as the hospital, submits it and waits until it is final.
     pub(crate) fn file(&self, payload: Payload) -> Result<Confirmed, ServiceError> {
-        Ok(self.ledger.file(&self.key, payload)?)
+        Ok(self.consortium.file(&self.key, payload)?)
     }
 }

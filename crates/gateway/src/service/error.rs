@@ -104,6 +104,9 @@ pub enum ServiceError {
     /// A transaction was final without its expected effect.
     #[error("transaction {tx} was finalized without {expected}")]
     NotApplied { tx: TxId, expected: &'static str },
+    /// A MED release not final: still pending on MED, or checkpointed but not imported by SUP.
+    #[error("{0}")]
+    Med(LedgerError),
     #[error("the EMR database: {0}")]
     Emr(#[from] EmrError),
     #[error("the blob store: {0}")]
@@ -167,7 +170,7 @@ impl ServiceError {
             E::BadRelease(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "bad_release",
-                "sign a record.release for this patient over exactly the bundle bytes sent (`medchain doctor write` does)",
+                "sign a record.release (on a chain with MED: tx_mr with your BLS vouching key) for this patient over exactly the bundle bytes sent (`medchain doctor write` does)",
             ),
             E::NotEnrolled(_) => (
                 StatusCode::CONFLICT,
@@ -244,6 +247,16 @@ impl ServiceError {
                 "refused",
                 "the refusal is logged on chain; the patient can grant access again",
             ),
+            E::Med(LedgerError::PendingOnMed { .. }) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "pending_on_med",
+                "the release is on MED and becomes final when SUP checkpoints its Mblock; the gateway completes it when it next resumes its releases (at start), and `medchain patient sync` shows it final",
+            ),
+            E::Med(_) => (
+                StatusCode::CONFLICT,
+                "not_imported",
+                "SUP's release rules refused the record (the doctor no longer practises, or the hEMR was released before); check the doctor's licence",
+            ),
             E::Chain(ClientError::Api { .. }) | E::NotAdmitted(_) => (
                 StatusCode::CONFLICT,
                 "chain_refused",
@@ -306,6 +319,11 @@ impl From<LedgerError> for ServiceError {
             LedgerError::Chain(error) => Self::Chain(error),
             LedgerError::NotAdmitted(error) => Self::NotAdmitted(error),
             LedgerError::NotApplied { tx, expected } => Self::NotApplied { tx, expected },
+            LedgerError::Refused(reason) => Self::BadRelease(reason),
+            LedgerError::Unavailable(reason) => Self::Internal(reason),
+            error @ (LedgerError::NotImported { .. } | LedgerError::PendingOnMed { .. }) => {
+                Self::Med(error)
+            }
         }
     }
 }

@@ -204,7 +204,7 @@ impl Gateway {
         let address = address_of(&config.chain_key);
         let max_access_reward =
             served_reward_cap(config.max_access_reward, config.chain.light.genesis());
-        let chain = ChainAccess::new(config.chain, config.wait, config.chain_key);
+        let chain = ChainAccess::new(config.chain, config.wait, config.chain_key)?;
         let identity = chain
             .identity_of(&address)?
             .ok_or(ServiceError::NoIdentity(address))?;

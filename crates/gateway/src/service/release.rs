@@ -3,9 +3,10 @@
 //!
 //! 1. `written`: the doctor's signed release is checked against the bundle's bytes, then the bundle
 //!    is validated (never parsed for an unauthenticated request), and
-//!    the row inserted with its EMR index j and the signed transaction;
-//! 2. `released`: that same transaction is submitted (or found final) and followed to
-//!    finality;
+//!    the row inserted with its EMR index j and the signed release — a `record.release`
+//!    transaction, or on a chain with MED the doctor's tx_mr and BLS signature;
+//! 2. `released`: that same release is filed through the record ledger (or found final) and
+//!    followed to finality — on MED, until SUP checkpointed its Mblock;
 //! 3. `stored`: the bundle is sealed under its record key — HKDF of the encryption factor
 //!    s_α^j of the patient's enrolment (`EncryptionFactor::record_key`) — put in the blob store,
 //!    and the storage pointer filed on chain with the hospital's key.
@@ -20,12 +21,11 @@ use crate::{
     blobs::{RecordBinding, RecordKey, SealedRecord},
     emr::{self, EmrError, Hemr, Release, ReleaseTxId},
     fhir::{self, PatientRef},
-    ledger::RecordLedger as _,
-    wire::{HeldRecord, WriteRecord, WrittenRecord},
+    ledger::DoctorRelease,
+    wire::{HeldRecord, MedFinal, WriteRecord, WrittenRecord},
 };
-use medchain_types::{
-    Address, ContentHash, Hash32, Payload, RecordId, RecordPayload, Role, Transaction, TxId,
-};
+use medchain_med::aggregate::verify_release;
+use medchain_types::{Address, ContentHash, Hash32, Payload, RecordId, RecordPayload, Role, TxId};
 use zeroize::Zeroizing;
 
 impl Gateway {
@@ -100,7 +100,7 @@ impl Gateway {
             .filter(|record| matches!(record.release, Release::Stored { .. }))
             .map(|record| {
                 Ok(HeldRecord {
-                    record: record_id(record)?,
+                    record: self.record_id(record)?,
                     index: record.key.index,
                     record_hash: ContentHash(Hash32::from(record.hemr.0)),
                     blob_hash: match &record.release {
@@ -114,48 +114,31 @@ impl Gateway {
             .collect()
     }
 
-    /// The signed release is a `record.release` of exactly this bundle for this patient, for
-    /// this chain, signed by a doctor of this hospital's organisation; returns the doctor.
+    /// The signed release is a release of exactly this bundle for this patient, for this chain,
+    /// signed by a doctor of this hospital's organisation; returns the doctor.
     fn check_release(
         &self,
         signed: &[u8],
         patient: &Address,
         record_hash: &ContentHash,
     ) -> Result<medchain_types::IdentityName, ServiceError> {
-        let tx = Transaction::from_bytes(signed).map_err(|e| ServiceError::bad("release", e))?;
-        let verified = tx
-            .verify(self.chain.client.light.chain_id())
-            .map_err(|e| ServiceError::BadRelease(e.to_string()))?;
-        let body = verified.body();
-        match &body.payload {
-            Payload::Record(RecordPayload::Release {
-                patient: released_for,
-                record_hash: released_hash,
-                ..
-            }) => {
-                if released_for != patient {
-                    return Err(ServiceError::BadRelease(format!(
-                        "it releases a record of {released_for}, not of {patient}"
-                    )));
-                }
-                if released_hash != record_hash {
-                    return Err(ServiceError::BadRelease(format!(
-                        "it commits to hEMR {released_hash}, the bundle hashes to {record_hash}"
-                    )));
-                }
-            }
-            other => {
-                return Err(ServiceError::BadRelease(format!(
-                    "it is a {}, not a record.release",
-                    other.kind()
-                )));
-            }
+        let release = self
+            .chain
+            .doctor_release(signed)
+            .map_err(|e| ServiceError::bad("release", e))?;
+        let (signer, released_for, released_hash) = self.signed_release(&release)?;
+        if released_for != *patient {
+            return Err(ServiceError::BadRelease(format!(
+                "it releases a record of {released_for}, not of {patient}"
+            )));
         }
-        let doctor = self.chain.identity_of(&body.sender)?.ok_or_else(|| {
-            ServiceError::NotOurDoctor(format!(
-                "no identity is bound to the signer {}",
-                body.sender
-            ))
+        if released_hash != *record_hash {
+            return Err(ServiceError::BadRelease(format!(
+                "it commits to hEMR {released_hash}, the bundle hashes to {record_hash}"
+            )));
+        }
+        let doctor = self.chain.identity_of(&signer)?.ok_or_else(|| {
+            ServiceError::NotOurDoctor(format!("no identity is bound to the signer {signer}"))
         })?;
         let ours = self.chain.identity(&doctor)?.is_some_and(|record| {
             record.role == Role::Doctor && record.org.as_ref() == Some(&self.hospital.org)
@@ -171,12 +154,55 @@ impl Gateway {
         Ok(doctor)
     }
 
+    /// The signer, patient and hEMR of a release whose signature verifies: the transaction's
+    /// (a `record.release` for this chain), or tx_mr's, signed with the doctor's BLS key on
+    /// chain.
+    fn signed_release(
+        &self,
+        release: &DoctorRelease,
+    ) -> Result<(Address, Address, ContentHash), ServiceError> {
+        let chain_id = self.chain.client.light.chain_id();
+        match release {
+            DoctorRelease::Transaction(tx) => {
+                let verified = tx
+                    .verify(chain_id)
+                    .map_err(|e| ServiceError::BadRelease(e.to_string()))?;
+                let body = verified.body();
+                match &body.payload {
+                    Payload::Record(RecordPayload::Release {
+                        patient,
+                        record_hash,
+                        ..
+                    }) => Ok((body.sender, *patient, *record_hash)),
+                    other => Err(ServiceError::BadRelease(format!(
+                        "it is a {}, not a record.release",
+                        other.kind()
+                    ))),
+                }
+            }
+            DoctorRelease::Med(release) => {
+                let doctor = release.tx.doctor;
+                let key = self.chain.vouching_key(&doctor)?.ok_or_else(|| {
+                    ServiceError::BadRelease(format!(
+                        "doctor {doctor} has no BLS key on chain (`medchain doctor write` registers it)"
+                    ))
+                })?;
+                if !verify_release(chain_id, &release.tx, &key, &release.signature) {
+                    return Err(ServiceError::BadRelease(format!(
+                        "the signature does not verify under doctor {doctor}'s BLS key on chain"
+                    )));
+                }
+                Ok((doctor, release.tx.patient, release.tx.record_hash))
+            }
+        }
+    }
+
     /// Takes a record from whatever state it is in to `stored`.
     fn complete_release(&self, record: &emr::Record) -> Result<WrittenRecord, ServiceError> {
-        let release_tx = match &record.release {
+        let (release_tx, med) = match &record.release {
             Release::Written => match self.file_release(record) {
-                Ok(id) => id,
-                Err(refused @ ServiceError::NotAdmitted(_)) => {
+                Ok(filed) => filed,
+                Err(refused @ (ServiceError::NotAdmitted(_) | ServiceError::BadRelease(_))) => {
                     // Never filed, so never executing: retrying it would fail forever and its
                     // hEMR would block the doctor's next write.
                     self.emr.discard_written(&record.key)?;
@@ -185,7 +211,9 @@ impl Gateway {
                 }
                 Err(error) => return Err(error),
             },
-            Release::Released { tx } | Release::Stored { tx, .. } => TxId(Hash32::from(tx.0)),
+            Release::Released { tx } | Release::Stored { tx, .. } => {
+                (TxId(Hash32::from(tx.0)), None)
+            }
         };
         let record_id = RecordId::from(release_tx);
         let blob_hash = match &record.release {
@@ -204,22 +232,43 @@ impl Gateway {
             blob_hash,
             release_tx,
             attestation: held_attestation(record),
+            med,
         })
     }
 
-    /// Step 2: the doctor's release, final on chain (the ledger submits the same signed
-    /// transaction, or finds it final); marks the record `released`.
-    fn file_release(&self, record: &emr::Record) -> Result<TxId, ServiceError> {
+    /// Step 2: the doctor's release, final on chain (the ledger files the same signed
+    /// release, or finds it final); marks the record `released`. Returns the release's id (the
+    /// record id: the transaction's, or on MED the htxM) and, on MED, where it is final.
+    fn file_release(&self, record: &emr::Record) -> Result<(TxId, Option<MedFinal>), ServiceError> {
+        let release = self.stored_release(record)?;
+        let released = self.chain.ledger.release(&release)?;
+        let id = TxId(released.record.0);
+        self.emr.mark_released(&record.key, &ReleaseTxId(id.0.0))?;
+        tracing::info!(record = %id, index = record.key.index, "record released on chain");
+        Ok((id, released.med.map(MedFinal::from)))
+    }
+
+    /// The release a row was written with.
+    fn stored_release(&self, record: &emr::Record) -> Result<DoctorRelease, ServiceError> {
         let signed = record.signed_release.as_deref().ok_or_else(|| {
             ServiceError::Internal(format!("record {} has no signed release", record.key))
         })?;
-        let tx = Transaction::from_bytes(signed)
-            .map_err(|e| ServiceError::Internal(format!("stored release: {e}")))?;
-        self.chain.ledger.release(&tx)?;
-        let id = tx.id();
-        self.emr.mark_released(&record.key, &ReleaseTxId(id.0.0))?;
-        tracing::info!(record = %id, index = record.key.index, "record released on chain");
-        Ok(id)
+        self.chain
+            .doctor_release(signed)
+            .map_err(|e| ServiceError::Internal(format!("stored release: {e}")))
+    }
+
+    /// The record id of a row: its release's once released, else the id its signed release
+    /// will have.
+    pub(crate) fn record_id(&self, record: &emr::Record) -> Result<RecordId, ServiceError> {
+        match &record.release {
+            Release::Released { tx } | Release::Stored { tx, .. } => {
+                Ok(RecordId::from(TxId(Hash32::from(tx.0))))
+            }
+            Release::Written => Ok(self
+                .stored_release(record)?
+                .record_id(self.chain.client.light.chain_id())),
+        }
     }
 
     /// Step 3: the sealed blob stored and its pointer filed; returns the blob's hash.
@@ -265,22 +314,6 @@ impl Gateway {
         let j = taka::RecordIndex::new(index)
             .map_err(|e| ServiceError::Internal(format!("EMR index {index}: {e}")))?;
         Ok(enrolment.factors().factor(j).record_key())
-    }
-}
-
-/// The record id of a row: its release transaction once released, else the signed
-/// release's id (the same transaction).
-pub(crate) fn record_id(record: &emr::Record) -> Result<RecordId, ServiceError> {
-    match &record.release {
-        Release::Released { tx } | Release::Stored { tx, .. } => {
-            Ok(RecordId::from(TxId(Hash32::from(tx.0))))
-        }
-        Release::Written => {
-            let signed = record.signed_release.as_deref().unwrap_or_default();
-            let tx = Transaction::from_bytes(signed)
-                .map_err(|e| ServiceError::Internal(format!("stored release: {e}")))?;
-            Ok(RecordId::from(tx.id()))
-        }
     }
 }
 

@@ -1,0 +1,375 @@
+//! [`MedLedger`]: record releases on the MED chain (S3-release), final once SUP checkpoints
+//! them (S3-supervise).
+//!
+//! The hospital's side of the two-level aggregation: each doctor's tx_mr is checked against
+//! the doctor's BLS key on SUP before it is accepted, releases are collected for a short
+//! window ([`MED_BATCH_WINDOW`] or [`MED_BATCH_RELEASES`], whichever comes first), sealed into
+//! one batch with the hospital's own signature over TX_mr (`aggregate::seal_batch`, the
+//! hospital's key being the vouching key of the gateway's identity key) and handed to the
+//! node's MED pool. A release returns once SUP holds the record — which it imports only from a
+//! checkpointed Mblock — with the Mblock and the SUP height that checkpointed it.
+//!
+//! Filing again is safe: a record SUP already holds is returned at once, one already on MED is
+//! waited for, and a batch that vanished (its Mblock reorganised away before a checkpoint, or
+//! the pool lost it) is submitted again; SUP imports an htxM once.
+
+use super::{
+    Checkpointed, ConsortiumLedger, DoctorRelease, LedgerError, MedRelease, ProvenRecord,
+    RecordLedger, Released,
+};
+use medchain_client::{Client, ClientError, StateQuery, WaitPolicy, keys::address_of, med::MedApi};
+use medchain_med::aggregate::{SignerKeys, SignerRefusal, seal_batch, verify_release};
+use medchain_state::values::RecordOrigin;
+use medchain_types::{
+    Address, BlsPublicKey, BlsSignature, ContentHash, Hash32, PrivateKey, RecordId, Uri,
+    emergency::{BlsVouchingKey, vouching_key_from},
+    med::TxMr,
+};
+use std::{
+    sync::{Arc, mpsc},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// How long the hospital collects releases before sealing a batch.
+pub const MED_BATCH_WINDOW: Duration = Duration::from_millis(250);
+
+/// Most releases in one sealed batch (a batch is sealed at once when it is full).
+pub const MED_BATCH_RELEASES: usize = 64;
+
+/// How long a submitted release may be absent from the node's MED chain before it is submitted
+/// again (several Mblock intervals: a batch waits in the pool until a miner includes it).
+const RESUBMIT_AFTER: Duration = Duration::from_secs(30);
+
+/// How long a release may stay absent from SUP after the node reports its Mblock checkpointed
+/// before it counts as refused by SUP's release rules (SUP's certified state trails
+/// finalization slightly).
+const IMPORT_GRACE: Duration = Duration::from_secs(10);
+
+/// A release waiting for its batch, and where to say how submitting it went.
+struct Queued {
+    release: MedRelease,
+    submitted: mpsc::Sender<Result<(), LedgerError>>,
+}
+
+/// The MED chain as the record ledger; storage pointers and attestations go to SUP through
+/// the [`ConsortiumLedger`] it shares with the gateway's other transactions (one nonce
+/// sequence per key).
+pub struct MedLedger {
+    consortium: Arc<ConsortiumLedger>,
+    med: MedApi,
+    wait: WaitPolicy,
+    queue: mpsc::Sender<Queued>,
+}
+
+impl MedLedger {
+    /// A MED ledger for the hospital whose identity key is `hospital`, and the thread that
+    /// seals and submits its batches. Miners accept the batches only once SUP holds the
+    /// hospital's vouching key (with its proof of possession); the gateway registers it when it
+    /// starts.
+    pub fn new(
+        consortium: Arc<ConsortiumLedger>,
+        hospital: &PrivateKey,
+        wait: WaitPolicy,
+    ) -> Result<Self, LedgerError> {
+        let client = consortium.client().clone();
+        let address = address_of(hospital);
+        let vouching = vouching_key_from(hospital);
+        let med = MedApi::new(client.node.clone());
+        let signers = ChainSigners {
+            client: client.clone(),
+            hospital: (address, vouching.public()),
+        };
+        let (queue, queued) = mpsc::channel();
+        let sealer = Sealer {
+            med: med.clone(),
+            signers,
+            hospital: vouching,
+            address,
+        };
+        thread::Builder::new()
+            .name("med-batches".into())
+            .spawn(move || sealer.run(&queued))
+            .map_err(|error| {
+                LedgerError::Unavailable(format!("cannot start the batch sealer: {error}"))
+            })?;
+        Ok(Self {
+            consortium,
+            med,
+            wait,
+            queue,
+        })
+    }
+
+    fn client(&self) -> &Client {
+        self.consortium.client()
+    }
+
+    /// Where the record is final, if SUP holds it: a mined record with its Mblock's checkpoint,
+    /// or a record released on SUP itself (`None` there).
+    fn final_on_sup(&self, record: &RecordId) -> Result<Option<Released>, LedgerError> {
+        let Some(held) = self.client().read(&StateQuery::record(record))?.value else {
+            return Ok(None);
+        };
+        let med = match held.origin {
+            RecordOrigin::Mined { mblock, .. } => {
+                let checkpointed = self
+                    .client()
+                    .read(&StateQuery::med_header(&mblock))?
+                    .value
+                    .ok_or(LedgerError::NotImported {
+                        record: *record,
+                        mblock,
+                    })?;
+                Some(Checkpointed {
+                    mblock,
+                    mblock_height: checkpointed.header.height,
+                    checkpointed_at: checkpointed.checkpointed_at,
+                })
+            }
+            RecordOrigin::Signed { .. } => None,
+        };
+        Ok(Some(Released {
+            record: *record,
+            med,
+        }))
+    }
+
+    /// The doctor's signature checked against its key on SUP, then the release queued for the
+    /// next batch; returns once the batch is in the node's pool.
+    fn submit(&self, release: &MedRelease) -> Result<(), LedgerError> {
+        let chain_id = self.client().light.chain_id();
+        let doctor = &release.tx.doctor;
+        let key = doctor_key(self.client(), doctor)?.ok_or_else(|| no_key(doctor))?;
+        if !verify_release(chain_id, &release.tx, &key, &release.signature) {
+            return Err(LedgerError::Refused(format!(
+                "the signature of doctor {} does not verify over this tx_mr",
+                release.tx.doctor
+            )));
+        }
+        let (submitted, outcome) = mpsc::channel();
+        self.queue
+            .send(Queued {
+                release: release.clone(),
+                submitted,
+            })
+            .map_err(|_| LedgerError::Unavailable("the batch sealer has stopped".into()))?;
+        outcome
+            .recv()
+            .map_err(|_| LedgerError::Unavailable("the batch sealer has stopped".into()))?
+    }
+
+    /// Waits until SUP holds the record, submitting it again if it stays absent from MED.
+    fn wait_final(&self, release: &MedRelease, record: &RecordId) -> Result<Released, LedgerError> {
+        let deadline = Instant::now() + self.wait.timeout;
+        let mut pause = self.wait.first_interval;
+        let mut seen_on_med = Instant::now();
+        let mut checkpointed_since = None;
+        let mut mblock_height = None;
+        loop {
+            if let Some(released) = self.final_on_sup(record)? {
+                return Ok(released);
+            }
+            match self.med.record(record)? {
+                Some(view) if view.checkpointed => {
+                    // Checkpointed, yet SUP does not hold it: SUP's certified state can trail
+                    // the node's MED view by a block or two, so only a lasting absence means
+                    // SUP's rules refused the release.
+                    let since = *checkpointed_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= IMPORT_GRACE {
+                        return Err(LedgerError::NotImported {
+                            record: *record,
+                            mblock: view.header.hash(),
+                        });
+                    }
+                    mblock_height = Some(view.header.height);
+                    seen_on_med = Instant::now();
+                }
+                Some(view) => {
+                    mblock_height = Some(view.header.height);
+                    seen_on_med = Instant::now();
+                }
+                None if seen_on_med.elapsed() >= RESUBMIT_AFTER => {
+                    mblock_height = None;
+                    self.submit(release)?;
+                    seen_on_med = Instant::now();
+                }
+                None => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(LedgerError::PendingOnMed {
+                    record: *record,
+                    mblock_height,
+                });
+            }
+            thread::sleep(pause);
+            pause = (pause * 2).min(self.wait.max_interval);
+        }
+    }
+}
+
+impl RecordLedger for MedLedger {
+    fn release(&self, release: &DoctorRelease) -> Result<Released, LedgerError> {
+        let release = match release {
+            // SUP still takes record.release: a doctor's transaction is filed there as before.
+            DoctorRelease::Transaction(_) => return self.consortium.release(release),
+            DoctorRelease::Med(release) => release,
+        };
+        let record = release.tx.record_id(self.client().light.chain_id());
+        if let Some(released) = self.final_on_sup(&record)? {
+            return Ok(released);
+        }
+        if self.med.record(&record)?.is_none() {
+            self.submit(release)?;
+        }
+        self.wait_final(release, &record)
+    }
+
+    fn store_pointer(
+        &self,
+        custodian: &PrivateKey,
+        record: RecordId,
+        blob_hash: ContentHash,
+        location: Uri,
+    ) -> Result<(), LedgerError> {
+        self.consortium
+            .store_pointer(custodian, record, blob_hash, location)
+    }
+
+    fn record(&self, id: &RecordId) -> Result<Option<ProvenRecord>, LedgerError> {
+        self.consortium.record(id)
+    }
+
+    fn attest(
+        &self,
+        hospital: &PrivateKey,
+        record: RecordId,
+        commitment: Hash32,
+    ) -> Result<(), LedgerError> {
+        self.consortium.attest(hospital, record, commitment)
+    }
+
+    fn attested(&self, record: &RecordId) -> Result<Option<Hash32>, LedgerError> {
+        self.consortium.attested(record)
+    }
+}
+
+/// The signers' keys as SUP holds them, through verified reads: a doctor's registered
+/// vouching key (the gateway checked before that the doctor is its own and practises), and the
+/// hospital's own key.
+#[derive(Clone)]
+struct ChainSigners {
+    client: Client,
+    hospital: (Address, BlsPublicKey),
+}
+
+impl SignerKeys for ChainSigners {
+    fn doctor(&self, doctor: &Address, _hospital: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+        doctor_key(&self.client, doctor)
+            .map_err(|error| SignerRefusal(format!("cannot read doctor {doctor}'s key: {error}")))?
+            .ok_or_else(|| SignerRefusal(no_key(doctor).to_string()))
+    }
+
+    fn hospital(&self, hospital: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+        if *hospital == self.hospital.0 {
+            Ok(self.hospital.1)
+        } else {
+            Err(SignerRefusal(format!("{hospital} is not this hospital")))
+        }
+    }
+}
+
+/// The doctor's registered vouching key, proven (`None`: proven absent).
+fn doctor_key(client: &Client, doctor: &Address) -> Result<Option<BlsPublicKey>, ClientError> {
+    let registered = client.read(&StateQuery::vouching_key(doctor))?.value;
+    Ok(registered.map(|registered| registered.key))
+}
+
+/// The refusal of a doctor without a registered key.
+fn no_key(doctor: &Address) -> LedgerError {
+    LedgerError::Refused(format!(
+        "doctor {doctor} has no BLS key on chain (`medchain doctor write` registers it)"
+    ))
+}
+
+/// The thread that collects releases into batches, seals and submits them.
+struct Sealer {
+    med: MedApi,
+    signers: ChainSigners,
+    hospital: BlsVouchingKey,
+    address: Address,
+}
+
+impl Sealer {
+    /// Runs until every [`MedLedger`] handle is dropped.
+    fn run(&self, queue: &mpsc::Receiver<Queued>) {
+        while let Ok(first) = queue.recv() {
+            let mut batch = vec![first];
+            let closes = Instant::now() + MED_BATCH_WINDOW;
+            while batch.len() < MED_BATCH_RELEASES {
+                let left = closes.saturating_duration_since(Instant::now());
+                match queue.recv_timeout(left) {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.seal_and_submit(batch);
+        }
+    }
+
+    /// Seals the releases into one batch and submits it; tells each release's caller. A batch
+    /// the hospital cannot seal (a signer's key changed since its release was checked) is
+    /// sealed release by release, so one bad release does not hold the others back.
+    fn seal_and_submit(&self, batch: Vec<Queued>) {
+        let releases: Vec<_> = batch
+            .iter()
+            .map(|queued| (queued.release.tx.clone(), queued.release.signature))
+            .collect();
+        match self.seal(releases) {
+            Ok(()) => {
+                for queued in batch {
+                    let _ = queued.submitted.send(Ok(()));
+                }
+            }
+            Err(_) if batch.len() > 1 => {
+                for queued in batch {
+                    let alone = vec![(queued.release.tx.clone(), queued.release.signature)];
+                    let _ = queued.submitted.send(self.seal(alone));
+                }
+            }
+            Err(error) => {
+                for queued in batch {
+                    let _ = queued
+                        .submitted
+                        .send(Err(LedgerError::Refused(error.to_string())));
+                }
+            }
+        }
+    }
+
+    fn seal(&self, releases: Vec<(TxMr, BlsSignature)>) -> Result<(), LedgerError> {
+        let chain_id = self.signers.client.light.chain_id();
+        let sealed = seal_batch(
+            chain_id,
+            &self.hospital,
+            self.address,
+            releases,
+            &self.signers,
+        )
+        .map_err(|error| LedgerError::Refused(error.to_string()))?;
+        let root = sealed.batch.root(chain_id);
+        tracing::info!(batch = %hex_short(&root), releases = sealed.batch.txs.len(), "MED batch sealed and submitted");
+        match self.med.submit_batch(&sealed) {
+            Ok(_) => Ok(()),
+            // Submitted again while the first is already mined: nothing to do.
+            Err(ClientError::Api { ref body, .. }) if body.error == "already_on_med" => Ok(()),
+            Err(error @ ClientError::Api { .. }) => Err(LedgerError::NotAdmitted(error)),
+            Err(other) => Err(LedgerError::Chain(other)),
+        }
+    }
+}
+
+/// The first bytes of a hash, for logs.
+fn hex_short(hash: &Hash32) -> String {
+    hex::encode(&hash.as_ref()[..6])
+}
