@@ -105,8 +105,11 @@ pub struct MedRecordView {
     /// Hex of the codec-encoded binary Merkle proof of `tx`'s htxM at `index` under
     /// `header.tx_root`.
     pub proof: String,
-    /// Whether the Mblock is at or below this node's newest SUP checkpoint: `true` means the
-    /// record is final; `false`, pending on MED.
+    /// Whether the record is final: its Mblock is at or below this node's newest SUP
+    /// checkpoint AND SUP imported the release as a record mined in that Mblock. `false` for a
+    /// release still pending on MED — and for one SUP's release rules refused at import
+    /// (e.g. its doctor was revoked before the checkpoint), which stays on MED but is no
+    /// record. Clients that must know which verify the SUP record themselves.
     pub checkpointed: bool,
 }
 

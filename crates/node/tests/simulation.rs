@@ -1779,6 +1779,26 @@ fn run_med(seed: u64) {
             assert_eq!(status.pending_batches, 0, "the included batch stays pooled");
         }
 
+        // The same hEMR for the same patient again, under a new htxM: MED mines and SUP
+        // checkpoints it, but SUP's release rules refuse it at import — so it is never
+        // reported final, though its Mblock is checkpointed.
+        let (again, again_records) = cluster.sealed_batch(&workload, &patients[..1], b"EMR 1");
+        assert_ne!(again_records[0], records[0]);
+        cluster.med(0).submit_batch(again, true).unwrap();
+        cluster
+            .wait_until("the repeated release checkpointed", |node| {
+                let med = node.med.as_ref().unwrap();
+                let checkpointed = med.status().unwrap().checkpointed.height;
+                matches!(med.record(&again_records[0]),
+                    Ok(Some((inclusion, false))) if inclusion.header.height <= checkpointed)
+            })
+            .await;
+        assert!(
+            cluster
+                .honest()
+                .all(|node| !imported(node, &again_records[0]))
+        );
+
         // A stranger gossips an Mblock whose aggregate signature is not the batch's: refused
         // by every validator. The same Mblock with the right signature is taken.
         let mut stranger = cluster.channels(VALIDATORS).await;

@@ -29,7 +29,7 @@ use medchain_med::{
     inclusion::{self, RecordInclusion},
     pow,
 };
-use medchain_state::{StateReadExt as _, keys, med::StateSigners};
+use medchain_state::{StateReadExt as _, keys, med::StateSigners, values::RecordOrigin};
 use medchain_storage::Store;
 use medchain_types::{
     Address, ChainId, Genesis, Hash32, PublicKey, RecordId,
@@ -298,6 +298,19 @@ impl MedService {
     /// Whether a miner runs on this node.
     pub fn is_mining(&self) -> bool {
         self.mining.load(Ordering::Acquire)
+    }
+
+    /// Whether the latest committed SUP state holds `record` as a release mined in `mblock`
+    /// (a checkpointed release SUP's rules refused at import is none).
+    fn sup_imported(&self, record: &RecordId, mblock: &Hash32) -> bool {
+        self.sup
+            .snapshot()
+            .ok()
+            .and_then(|state| state.value(&keys::record(record)).ok())
+            .flatten()
+            .is_some_and(|value| {
+                matches!(value.origin, RecordOrigin::Mined { mblock: m, .. } if m == *mblock)
+            })
     }
 
     /// Whether the latest committed SUP state holds `hash` as a checkpointed Mblock.
@@ -616,7 +629,8 @@ impl MedService {
             .chain
             .header(&inner.chain.checkpointed())
             .map_or(0, |header| header.height);
-        let checkpointed = block.header.height <= checkpointed_height;
+        let checkpointed =
+            block.header.height <= checkpointed_height && self.sup_imported(id, &hash);
         Ok(inclusion::prove(&self.chain_id, &block, index)
             .map(|inclusion| (inclusion, checkpointed)))
     }
