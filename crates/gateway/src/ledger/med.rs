@@ -171,27 +171,38 @@ impl MedLedger {
                 return Ok(released);
             }
             match self.med.record(record)? {
-                Some(view) if view.checkpointed => {
-                    // Checkpointed, yet SUP does not hold it: SUP's certified state can trail
-                    // the node's MED view by a block or two, so only a lasting absence means
-                    // SUP's rules refused the release.
-                    let since = *checkpointed_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= IMPORT_GRACE {
-                        return Err(LedgerError::NotImported {
-                            record: *record,
-                            mblock: view.header.hash(),
-                        });
-                    }
-                    mblock_height = Some(view.header.height);
-                    seen_on_med = Instant::now();
-                }
                 Some(view) => {
+                    // Its Mblock proven checkpointed on SUP while the record is proven absent
+                    // there (the node's own `checkpointed` flag is neither proof nor, since it
+                    // means "imported", the question): SUP's certified state can trail a
+                    // checkpoint by a block or two, so only a lasting absence means SUP's
+                    // release rules refused it.
+                    let mblock = view.header.hash();
+                    if self
+                        .client()
+                        .read(&StateQuery::med_header(&mblock))?
+                        .value
+                        .is_some()
+                    {
+                        let since = *checkpointed_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= IMPORT_GRACE {
+                            return Err(LedgerError::NotImported {
+                                record: *record,
+                                mblock,
+                            });
+                        }
+                    }
                     mblock_height = Some(view.header.height);
                     seen_on_med = Instant::now();
                 }
                 None if seen_on_med.elapsed() >= RESUBMIT_AFTER => {
                     mblock_height = None;
-                    self.submit(release)?;
+                    // Submitted once already: other nodes may still mine it, so a refusal now
+                    // (a lagging node, a full pool) is no reason to give the record up — keep
+                    // waiting, and report it pending if the wait runs out.
+                    if let Err(error) = self.submit(release) {
+                        tracing::warn!(%record, %error, "resubmitting a MED release failed; still waiting for it");
+                    }
                     seen_on_med = Instant::now();
                 }
                 None => {}
@@ -363,6 +374,10 @@ impl Sealer {
             Ok(_) => Ok(()),
             // Submitted again while the first is already mined: nothing to do.
             Err(ClientError::Api { ref body, .. }) if body.error == "already_on_med" => Ok(()),
+            // The node is full or failing (503, 500): the batch may be admitted later, and a
+            // release resubmitted after a first acceptance may be mined elsewhere — never a
+            // refusal, which would discard the written record.
+            Err(error @ ClientError::Api { status: 500.., .. }) => Err(LedgerError::Chain(error)),
             Err(error @ ClientError::Api { .. }) => Err(LedgerError::NotAdmitted(error)),
             Err(other) => Err(LedgerError::Chain(other)),
         }
