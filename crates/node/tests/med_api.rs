@@ -372,7 +372,24 @@ async fn refused_batches_get_typed_errors_and_change_nothing() {
     // No release at all.
     let mut empty = batch.clone();
     empty.batch.txs.clear();
+    // Releases no Mblock could carry: issued two hours ago, or dated two hours ahead to stay
+    // pooled for good. Refused before the pairings (their signatures no longer match either).
+    let two_hours = 2 * 60 * 60 * 1_000;
+    let mut stale = batch.clone();
+    stale.batch.txs[0].issued_at_ms = NOW_MS - two_hours;
+    let mut ahead = batch.clone();
+    ahead.batch.txs[0].issued_at_ms = NOW_MS + two_hours;
     for (bad, status, code) in [
+        (
+            json(&stale),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "stale_release",
+        ),
+        (
+            json(&ahead),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "stale_release",
+        ),
         (
             json(&forged),
             StatusCode::UNPROCESSABLE_ENTITY,

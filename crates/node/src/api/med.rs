@@ -86,6 +86,11 @@ fn refused(error: BatchRefused) -> ApiError {
             "the record is already released: look it up with GET /v1/med/records/{record}; a new release needs a new record hash or time",
         ),
         BatchRefused::Aggregate(aggregate) => aggregate_refusal(aggregate),
+        BatchRefused::Stale { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "stale_release",
+            "a release must be issued within an hour of now: check the signing machine's clock, and have the doctor sign it again",
+        ),
         BatchRefused::PoolFull(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "med_pool_full",

@@ -82,6 +82,19 @@ pub enum BatchRefused {
     /// Its signature or one of its signers is refused.
     #[error(transparent)]
     Aggregate(#[from] AggregateError),
+    /// A release's time is further than [`RELEASE_VALIDITY_MS`] from this node's clock: no
+    /// Mblock could carry it, so it would only sit in (and fill) the pool.
+    #[error(
+        "record {record} was issued at {issued_at_ms}, more than an hour from this node's clock ({now_ms})"
+    )]
+    Stale {
+        /// The release.
+        record: RecordId,
+        /// Its time.
+        issued_at_ms: u64,
+        /// This node's clock.
+        now_ms: u64,
+    },
     /// The pool is full.
     #[error(transparent)]
     PoolFull(#[from] PoolFull),
@@ -340,6 +353,21 @@ impl MedService {
         let count = batch.batch.txs.len();
         if count == 0 || count > MAX_BATCH_TXS {
             return Err(BatchRefused::Size(count));
+        }
+        // Before any pairing: a release no Mblock could carry (stale, or dated ahead to stay
+        // pooled for good) is refused for the price of a clock read.
+        let now_ms = self.now_ms();
+        if let Some(tx) = batch
+            .batch
+            .txs
+            .iter()
+            .find(|tx| tx.issued_at_ms.abs_diff(now_ms) > RELEASE_VALIDITY_MS)
+        {
+            return Err(BatchRefused::Stale {
+                record: tx.record_id(&self.chain_id),
+                issued_at_ms: tx.issued_at_ms,
+                now_ms,
+            });
         }
         let root = batch.batch.root(&self.chain_id);
         let records: Vec<RecordId> = batch
