@@ -17,6 +17,7 @@ mod genesis;
 mod ids;
 pub mod keyfile;
 pub mod med;
+#[macro_use]
 mod payload;
 mod receipt;
 pub mod research;

@@ -13,7 +13,7 @@ use crate::{
 };
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{
-    Buf, Copying, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write,
+    Buf, Copying, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, Write,
 };
 use commonware_cryptography::{Hasher, Sha256};
 use commonware_storage::bmt;
@@ -380,40 +380,28 @@ pub enum Event {
     },
 }
 
-/// Why SUP refused to import a checkpointed tx_mr as a record (S3-supervise): the release
-/// rules of `record.release`. The discriminant is the wire tag; new reasons are appended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum MedRefusal {
-    /// The doctor has no enrolled identity.
-    NotEnrolled = 0,
-    /// The address's identity is not a doctor's.
-    NotADoctor = 1,
-    /// The doctor is on the revocation list.
-    DoctorRevoked = 2,
-    /// The doctor holds no licence.
-    Unlicensed = 3,
-    /// The doctor's licence had expired at the SUP block's time.
-    LicenceExpired = 4,
-    /// The doctor's organisation is not audited.
-    OrgNotAudited = 5,
-    /// The record (patient, hEMR) was already released.
-    AlreadyReleased = 6,
-}
+tag_enum!(
+    /// Why SUP refused to import a checkpointed tx_mr as a record (S3-supervise): the release
+    /// rules of `record.release`. The discriminant is the wire tag; new reasons are appended.
+    MedRefusal {
+        /// The doctor has no enrolled identity.
+        NotEnrolled = 0,
+        /// The address's identity is not a doctor's.
+        NotADoctor = 1,
+        /// The doctor is on the revocation list.
+        DoctorRevoked = 2,
+        /// The doctor holds no licence.
+        Unlicensed = 3,
+        /// The doctor's licence had expired at the SUP block's time.
+        LicenceExpired = 4,
+        /// The doctor's organisation is not audited.
+        OrgNotAudited = 5,
+        /// The record (patient, hEMR) was already released.
+        AlreadyReleased = 6,
+    }
+);
 
 impl MedRefusal {
-    /// Every reason, in wire-tag order.
-    pub const ALL: [Self; 7] = [
-        Self::NotEnrolled,
-        Self::NotADoctor,
-        Self::DoctorRevoked,
-        Self::Unlicensed,
-        Self::LicenceExpired,
-        Self::OrgNotAudited,
-        Self::AlreadyReleased,
-    ];
-
     /// The reason in words, for people.
     pub fn describe(self) -> &'static str {
         match self {
@@ -425,27 +413,6 @@ impl MedRefusal {
             Self::OrgNotAudited => "the doctor's organisation is not audited",
             Self::AlreadyReleased => "this record was already released for the patient",
         }
-    }
-}
-
-impl Write for MedRefusal {
-    fn write(&self, buf: &mut impl BufMut) {
-        (*self as u8).write(buf);
-    }
-}
-
-impl commonware_codec::FixedSize for MedRefusal {
-    const SIZE: usize = 1;
-}
-
-impl Read for MedRefusal {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        let tag = u8::read(buf)?;
-        Self::ALL
-            .get(usize::from(tag))
-            .copied()
-            .ok_or(CodecError::InvalidEnum(tag))
     }
 }
 
