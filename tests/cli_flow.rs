@@ -6,17 +6,10 @@
 
 mod common;
 
-use common::Network;
+use common::{Network, text};
 use medchain_types::Role;
 use serde_json::Value;
 use std::fs;
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"))
-        .to_string()
-}
 
 /// `medchain ARGS`: its exit status and standard error.
 fn exit(network: &Network, args: &[&str]) -> (i32, String) {

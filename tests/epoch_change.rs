@@ -8,19 +8,11 @@
 
 mod common;
 
-use common::Network;
+use common::{Network, text};
 use medchain_node::config::NodeConfig;
-use serde_json::Value;
 
 /// Blocks per epoch: short, so the boundary comes soon after the delegation.
 const EPOCH_LENGTH: &str = "30";
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"))
-        .to_string()
-}
 
 #[test]
 fn a_delegation_replaces_the_weakest_validator_at_an_epoch_boundary_without_a_halt() {

@@ -12,11 +12,11 @@ mod common;
 use common::{
     Network,
     hospital::{Storage, fhir_patient},
+    text,
 };
 use medchain_client::{StateQuery, med::MedApi};
 use medchain_state::values::RecordOrigin;
 use medchain_types::RecordId;
-use serde_json::Value;
 use std::{fs, time::Instant};
 
 /// Committed synthetic FHIR R4 bundles.
@@ -28,13 +28,6 @@ const SECOND_BUNDLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/fixtures/fhir/hypertension-13-0000.json"
 );
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"))
-        .to_string()
-}
 
 #[test]
 fn a_record_released_through_the_gateway_is_mined_checkpointed_and_verified_by_the_patients_light_sync()

@@ -16,6 +16,7 @@ mod common;
 use common::{
     Network,
     hospital::{Storage, fhir_patient},
+    text,
 };
 use medchain_client::{ClientError, StateQuery, WaitPolicy, build, keys};
 use medchain_research::derive;
@@ -36,13 +37,6 @@ const BUNDLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/fixtures/fhir/type2_diabetes-2-0000.json"
 );
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"))
-        .to_string()
-}
 
 fn number(value: &Value) -> u64 {
     value

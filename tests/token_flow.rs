@@ -7,20 +7,13 @@
 
 mod common;
 
-use common::{Network, private_key};
+use common::{Network, private_key, text};
 use medchain_client::{WaitPolicy, build, keys};
 use medchain_types::{OrgName, Role, Transaction};
 use serde_json::Value;
 
 /// Exit status of a command the chain or the wallet found unaffordable (src/exit.rs).
 const UNAFFORDABLE: i32 = 9;
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"))
-        .to_string()
-}
 
 fn number(value: &Value) -> u64 {
     value

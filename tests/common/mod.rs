@@ -26,6 +26,14 @@ use std::{
 /// The `medchain` binary under test.
 pub const MEDCHAIN: &str = env!("CARGO_BIN_EXE_medchain");
 
+/// A JSON string field of a command's output, or a failure naming what was there instead.
+pub fn text(value: &serde_json::Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"))
+        .to_string()
+}
+
 /// The passphrase of every key file the tests' `medchain keygen` writes.
 pub const PASSPHRASE: &str = "e2e test passphrase";
 

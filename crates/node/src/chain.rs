@@ -1155,15 +1155,14 @@ mod tests {
         assert!(!other.knows(&forged.digest()));
     }
 
-    #[test]
-    fn a_proposal_checkpoints_its_sources_branch_and_only_validators_knowing_it_vote() {
-        let genesis = med_genesis();
-        let branch = mined_branch(2);
+    /// The first block a proposer builds when its MED source knows `branch`, with its parent
+    /// (the genesis block) and the source.
+    fn proposed_over(genesis: &Genesis, branch: &Checkpoint) -> (Block, Block, Arc<KnownBranch>) {
         let source = Arc::new(KnownBranch {
             branch: branch.clone(),
             ..KnownBranch::default()
         });
-        let proposer = med_chain(&genesis, Some(source.clone()));
+        let proposer = med_chain(genesis, Some(source.clone()));
         let parent = proposer.genesis_block().clone();
         let block = proposer
             .build(
@@ -1172,6 +1171,14 @@ mod tests {
                 Actor::new(10).address,
             )
             .unwrap();
+        (block, parent, source)
+    }
+
+    #[test]
+    fn a_proposal_checkpoints_its_sources_branch_and_only_validators_knowing_it_vote() {
+        let genesis = med_genesis();
+        let branch = mined_branch(2);
+        let (block, parent, _) = proposed_over(&genesis, &branch);
         assert_eq!(block.checkpoint(), &branch);
         assert_eq!(block.header().med_checkpoint, branch.commitment());
 
@@ -1210,19 +1217,7 @@ mod tests {
         while medchain_med::pow::meets_difficulty(&header.hash(), header.difficulty) {
             header.nonce += 1;
         }
-        let source = Arc::new(KnownBranch {
-            branch: branch.clone(),
-            ..KnownBranch::default()
-        });
-        let proposer = med_chain(&genesis, Some(source.clone()));
-        let parent = proposer.genesis_block().clone();
-        let block = proposer
-            .build(
-                &parent,
-                testkit::GENESIS_TIME_MS + 1_000,
-                Actor::new(10).address,
-            )
-            .unwrap();
+        let (block, parent, source) = proposed_over(&genesis, &branch);
         assert!(
             block.checkpoint().branch.is_empty(),
             "an invalid branch is left out"

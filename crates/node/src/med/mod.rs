@@ -764,13 +764,17 @@ impl Inner {
 /// MED view lagging SUP would refuse SUP's next checkpoints and accept forks below them.
 /// Returns the tip still to apply when this node lacks its Mblock (fetched from peers).
 fn catch_up_checkpoint(chain: &mut MedChain, sup: &Store) -> Option<Hash32> {
-    let tip = match sup.snapshot().map(|state| state.value(&keys::med_tip())) {
-        Ok(Ok(Some(tip))) => tip.hash,
-        Ok(Ok(None)) => return None,
-        Ok(Err(error)) => {
-            warn!(%error, "cannot read SUP's MED checkpoint");
-            return None;
-        }
+    let read = sup
+        .snapshot()
+        .map_err(|error| error.to_string())
+        .and_then(|state| {
+            state
+                .value(&keys::med_tip())
+                .map_err(|error| error.to_string())
+        });
+    let tip = match read {
+        Ok(Some(tip)) => tip.hash,
+        Ok(None) => return None,
         Err(error) => {
             warn!(%error, "cannot read SUP's MED checkpoint");
             return None;
