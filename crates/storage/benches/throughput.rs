@@ -8,8 +8,9 @@
 //!
 //! Run: `cargo bench -p medchain-storage --bench throughput` (or build with
 //! `cargo build --release -p medchain-storage --benches` and run the binary).
-//! `MEDCHAIN_BENCH_GROUPS=1,3` picks the group sizes, `MEDCHAIN_BENCH_IN_MEMORY=1` adds a run
-//! on an in-memory database.
+//! `MEDCHAIN_BENCH_GROUPS=1,4` picks the group sizes, `MEDCHAIN_BENCH_IN_MEMORY=1` adds a run
+//! on an in-memory database, `MEDCHAIN_BENCH_CLOCK=cpu` times with the thread's CPU time (for
+//! comparisons on a loaded machine; it leaves out waiting for the disk).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -39,14 +40,16 @@ const TXS_PER_BLOCK: usize = 10_000;
 const QUARTER: usize = TXS_PER_BLOCK / 4;
 const DOCTORS: u64 = 40;
 const GRANTEES: u64 = 40;
-const WARMUP_BLOCKS: usize = 6;
-const MEASURED_BLOCKS: usize = 6;
+const WARMUP_BLOCKS: usize = 4;
+/// A multiple of `medchain_storage::PRUNE_EVERY`, so the measured blocks carry their share of
+/// pruning.
+const MEASURED_BLOCKS: usize = 8;
 /// Small, so that every measured commit also prunes a version (the steady state of a node).
 const KEEP_VERSIONS: u64 = 4;
-/// Blocks per `commit_group`: one (a commit per block), and three (a finalizer that found
-/// three finalized blocks waiting). `MEDCHAIN_BENCH_GROUPS=1,2,3` overrides; each divides the
+/// Blocks per `commit_group`: one (a commit per block), and four (a finalizer that found four
+/// finalized blocks waiting). `MEDCHAIN_BENCH_GROUPS=1,2,4` overrides; each divides the
 /// warm-up and measured block counts.
-const DEFAULT_GROUPS: [usize; 2] = [1, 3];
+const DEFAULT_GROUPS: [usize; 2] = [1, 4];
 
 /// Signs transactions with the right nonces and remembers who released what.
 struct Workload {
@@ -167,6 +170,20 @@ impl Workload {
     }
 }
 
+/// The bench's clock: wall time, or with `MEDCHAIN_BENCH_CLOCK=cpu` the time this thread ran
+/// on a CPU (from `/proc/thread-self/schedstat`), which a loaded machine disturbs less but
+/// which leaves out waiting for the disk.
+fn now() -> Duration {
+    static CPU: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    if *CPU.get_or_init(|| std::env::var("MEDCHAIN_BENCH_CLOCK").as_deref() == Ok("cpu")) {
+        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
+        let nanos = stat.split_whitespace().next().and_then(|n| n.parse().ok());
+        return Duration::from_nanos(nanos.expect("schedstat: on-CPU nanoseconds"));
+    }
+    START.get_or_init(Instant::now).elapsed()
+}
+
 /// Time spent on `txs` transactions, per step.
 #[derive(Clone, Copy, Default)]
 struct Timing {
@@ -195,9 +212,9 @@ impl Timing {
 /// admission verifier), and returns how long that took.
 fn verify(rng: &mut ChaCha8Rng, txs: &[VerifiedTransaction]) -> Duration {
     let unverified: Vec<Transaction> = txs.iter().map(|tx| tx.tx().clone()).collect();
-    let started = Instant::now();
+    let started = now();
     let verified = verify_batch(rng, &testkit::chain_id(), &unverified);
-    let elapsed = started.elapsed();
+    let elapsed = now() - started;
     assert!(verified.iter().all(Result::is_ok), "a signature failed");
     elapsed
 }
@@ -223,17 +240,17 @@ fn run_group(
         };
         let snapshot = store.snapshot().expect("snapshot");
         let base = Overlay::new(snapshot, executed.clone()).expect("overlay");
-        let started = Instant::now();
+        let started = now();
         let mut executor = BlockExecutor::new(&base, env).expect("executor");
         for tx in txs {
             if let Err(e) = executor.apply(tx) {
                 panic!("{} failed: {e}", tx.body().payload.kind());
             }
         }
-        let applied = Instant::now();
+        let applied = now();
         let block_executed = executor.finish(proposer()).expect("finish");
         timing.apply += applied - started;
-        timing.finish += applied.elapsed();
+        timing.finish += now() - applied;
         timing.txs += txs.len();
         built.push(Block::new(
             header(
@@ -256,9 +273,9 @@ fn run_group(
             finalization: Some(&certificate),
         })
         .collect();
-    let committing = Instant::now();
+    let committing = now();
     store.commit_group(&batches).expect("commit");
-    timing.commit = committing.elapsed();
+    timing.commit = now() - committing;
     let last = built.pop().expect("a group has blocks");
     (last, timing)
 }
@@ -287,7 +304,11 @@ fn bench(name: &str, store: Store, group: usize) {
     println!(
         "\n{name}: {TXS_PER_BLOCK} txs per block (release/store/grant/request), \
          {WARMUP_BLOCKS} warm-up blocks, {group} block(s) per commit, proofs kept for \
-         {KEEP_VERSIONS} heights"
+         {KEEP_VERSIONS} heights, {} clock",
+        match std::env::var("MEDCHAIN_BENCH_CLOCK").as_deref() {
+            Ok("cpu") => "thread CPU",
+            _ => "wall",
+        }
     );
     println!(
         "| height | txs | group | apply µs/tx | finish (root) µs/tx | commit µs/tx | verify µs/tx | total µs/tx | total tx/s | state keys |"
@@ -318,9 +339,10 @@ fn bench(name: &str, store: Store, group: usize) {
         total.add(timing);
     }
     print_row("**mean**", &total, group, "");
-    if let Some(best) = measured.iter().min_by(|a, b| {
-        per_tx(a.total(), a.txs).total_cmp(&per_tx(b.total(), b.txs))
-    }) {
+    if let Some(best) = measured
+        .iter()
+        .min_by(|a, b| per_tx(a.total(), a.txs).total_cmp(&per_tx(b.total(), b.txs)))
+    {
         print_row("best", best, group, "");
     }
 }
@@ -351,7 +373,12 @@ fn main() {
     let groups: Vec<usize> = match std::env::var("MEDCHAIN_BENCH_GROUPS") {
         Ok(list) => list
             .split(',')
-            .map(|group| group.trim().parse().expect("MEDCHAIN_BENCH_GROUPS: a list of sizes"))
+            .map(|group| {
+                group
+                    .trim()
+                    .parse()
+                    .expect("MEDCHAIN_BENCH_GROUPS: a list of sizes")
+            })
             .collect(),
         Err(_) => DEFAULT_GROUPS.to_vec(),
     };
