@@ -7,12 +7,17 @@ use common::{Chain, certificate, genesis_block, header, proposer};
 use medchain_state::{
     BlockEnv, BlockExecutor, Overlay, StateReadExt, keys, prove,
     testkit::{
-        Actor, grant, org_name, register, release, request, set_state, store as store_payload,
+        Actor, doctor_identity, grant, lift_revocation, org_name, register, release, request,
+        revoke_doctor, set_state, store as store_payload,
     },
     verify_proof,
 };
-use medchain_storage::{CommitBatch, CommitOutcome, StorageError, Store, StoreOptions};
-use medchain_types::{Block, ContentHash, Expiry, Hash32, OrgKind, OrgState, Purpose, RecordId};
+use medchain_storage::{
+    CommitBatch, CommitOutcome, PRUNE_EVERY, StorageError, Store, StoreOptions,
+};
+use medchain_types::{
+    Block, ContentHash, Expiry, Hash32, OrgKind, OrgState, Purpose, RecordId, VerifiedTransaction,
+};
 use std::{num::NonZeroU64, sync::Arc};
 
 /// A chain with an audited hospital, a released and stored record, a grant and an access.
@@ -520,23 +525,29 @@ fn pruning_bounds_the_tree_and_keeps_recent_proofs() {
         }
     };
     let mut stats = Vec::new();
-    for i in 0..12 {
+    for i in 0..3 * PRUNE_EVERY {
         chain.run(&regulator, set_state(&org_name("Seoul General"), toggle(i)));
         stats.push(chain.store.stats().unwrap());
     }
-    let (settled, later) = (stats[6], stats[11]);
-    assert_eq!(
-        (
-            settled.tree_nodes,
-            settled.history_values,
-            settled.stale_versions
-        ),
-        (later.tree_nodes, later.history_values, later.stale_versions)
-    );
+    // Pruning runs every PRUNE_EVERY heights: one period later, the tables are the same size.
+    let period = PRUNE_EVERY as usize;
+    for i in stats.len() - period..stats.len() {
+        let (settled, later) = (stats[i - period], stats[i]);
+        assert_eq!(
+            (
+                settled.tree_nodes,
+                settled.history_values,
+                settled.stale_versions
+            ),
+            (later.tree_nodes, later.history_values, later.stale_versions)
+        );
+    }
     // Three keys change every block (the regulator's nonce, the org, cfg/block): each keeps
-    // at most `keep` superseded values, not one per block.
+    // at most `keep` superseded values (plus those awaiting the next pruning), not one per
+    // block.
+    let later = stats[stats.len() - 1];
     assert!(
-        later.history_values <= 3 * keep,
+        later.history_values <= 3 * (keep + PRUNE_EVERY),
         "superseded values are pruned: {later:?}"
     );
 
@@ -556,8 +567,9 @@ fn pruning_bounds_the_tree_and_keeps_recent_proofs() {
     assert!(
         matches!(store.get_proven_at(org_key.as_bytes(), pruned), Err(StorageError::Pruned { oldest, .. }) if oldest == last + 1 - keep)
     );
-    // The pruned version's nodes are really gone.
-    assert!(prove(&store.snapshot().unwrap(), org_key.as_bytes(), pruned).is_err());
+    // A version a pruning has passed has its nodes really gone.
+    let gone = pruned + 1 - PRUNE_EVERY;
+    assert!(prove(&store.snapshot().unwrap(), org_key.as_bytes(), gone).is_err());
     assert_eq!(
         store.oldest_provable_height().unwrap(),
         Some(last + 1 - keep)
@@ -772,4 +784,250 @@ fn access_log_pages_in_order() {
     );
     assert_eq!(all[5].entry.tx, txs[4].id());
     assert_eq!(store.access_log(&patient.address, 0, 0).unwrap(), vec![]);
+}
+
+/// One block per transaction after the chain's last, each executed on an overlay of the ones
+/// before it (as a node executes finalized blocks it has not committed yet).
+fn blocks_ahead(
+    populated: &Populated,
+    txs: &[VerifiedTransaction],
+) -> Vec<(Block, medchain_state::ExecutedBlock)> {
+    let chain = &populated.chain;
+    let mut ahead: Vec<(Block, medchain_state::ExecutedBlock)> = Vec::new();
+    for tx in txs {
+        let parent = ahead.last().map_or(&chain.last, |(block, _)| block);
+        let env = BlockEnv {
+            height: parent.header().height + 1,
+            timestamp_ms: parent.header().timestamp_ms + 1,
+        };
+        let layers = ahead
+            .iter()
+            .map(|(_, executed)| Arc::new(executed.clone()))
+            .collect();
+        let overlay = Overlay::new(chain.store.snapshot().unwrap(), layers).unwrap();
+        let mut executor = BlockExecutor::new(&overlay, env).unwrap();
+        executor.apply(tx).unwrap();
+        let executed = executor.finish(proposer()).unwrap();
+        let header = header(
+            env.height,
+            parent.header().digest(),
+            env.timestamp_ms,
+            executed.state_root,
+        );
+        ahead.push((Block::new(header, vec![tx.tx().clone()]), executed));
+    }
+    ahead
+}
+
+/// `n` access requests by the grantee, with consecutive nonces, for [`blocks_ahead`].
+fn requests(populated: &Populated, n: u64) -> Vec<VerifiedTransaction> {
+    let first_nonce = populated.chain.nonce(&populated.grantee);
+    (0..n)
+        .map(|i| {
+            populated.grantee.sign(
+                first_nonce + i,
+                request(&populated.record, Purpose::Research),
+            )
+        })
+        .collect()
+}
+
+fn batches(blocks: &[(Block, medchain_state::ExecutedBlock)]) -> Vec<CommitBatch<'_>> {
+    blocks
+        .iter()
+        .map(|(block, executed)| CommitBatch {
+            block,
+            executed,
+            finalization: Some(b"cert"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_group_commits_its_blocks_in_order_and_each_height_stays_provable() {
+    let populated = populate(Store::in_memory().unwrap());
+    let store = populated.chain.store.clone();
+    let ahead = blocks_ahead(&populated, &requests(&populated, 4));
+    let outcomes = store.commit_group(&batches(&ahead)).unwrap();
+    assert_eq!(outcomes, vec![CommitOutcome::Committed; 4]);
+    let (last_block, _) = ahead.last().unwrap();
+    assert_eq!(
+        store.last_applied().unwrap().unwrap().block_digest,
+        last_block.header().digest()
+    );
+    let nonce_key = keys::account(&populated.grantee.address);
+    for (block, executed) in &ahead {
+        let height = block.header().height;
+        assert_eq!(store.block_by_height(height).unwrap().as_ref(), Some(block));
+        assert_eq!(
+            store.finalization(height).unwrap().as_deref(),
+            Some(&b"cert"[..])
+        );
+        let tx = block.tx_ids()[0];
+        assert_eq!(store.tx_location(&tx).unwrap().unwrap().height, height);
+        let proven = store.get_proven_at(nonce_key.as_bytes(), height).unwrap();
+        assert_eq!(proven.state_root, executed.state_root);
+        verify_proof(
+            &block.header().state_root,
+            nonce_key.as_bytes(),
+            proven.value.as_deref(),
+            &proven.proof,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_group_is_all_or_nothing_when_a_later_batch_fails() {
+    let populated = populate(Store::in_memory().unwrap());
+    let store = populated.chain.store.clone();
+    let before = view(&store, &populated);
+    let stats_before = store.stats().unwrap();
+    let mut ahead = blocks_ahead(&populated, &requests(&populated, 2));
+
+    // The second batch's header and execution agree on a root its tree delta does not give:
+    // it fails inside the transaction, after the first batch's writes.
+    let forged_root = Hash32::from([3; 32]);
+    let (second_block, second_executed) = ahead[1].clone();
+    let mut forged_header = second_block.header().clone();
+    forged_header.state_root = forged_root;
+    let mut forged_executed = second_executed.clone();
+    forged_executed.state_root = forged_root;
+    ahead[1] = (
+        Block::new(forged_header, second_block.txs().to_vec()),
+        forged_executed,
+    );
+    let result = store.commit_group(&batches(&ahead));
+    assert!(
+        matches!(result, Err(StorageError::Mismatch(_))),
+        "{result:?}"
+    );
+    assert_eq!(view(&store, &populated), before);
+    assert_eq!(store.stats().unwrap(), stats_before);
+    assert_eq!(store.receipt(&ahead[0].0.tx_ids()[0]).unwrap(), None);
+
+    // The honest pair commits afterwards.
+    ahead[1] = (second_block, second_executed);
+    let outcomes = store.commit_group(&batches(&ahead)).unwrap();
+    assert_eq!(outcomes, vec![CommitOutcome::Committed; 2]);
+}
+
+#[test]
+fn a_group_redelivering_committed_blocks_commits_only_the_new_ones() {
+    let populated = populate(Store::in_memory().unwrap());
+    let store = populated.chain.store.clone();
+    let ahead = blocks_ahead(&populated, &requests(&populated, 3));
+    store.commit_group(&batches(&ahead[..1])).unwrap();
+    let before = store.stats().unwrap();
+
+    let outcomes = store.commit_group(&batches(&ahead)).unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            CommitOutcome::AlreadyCommitted,
+            CommitOutcome::Committed,
+            CommitOutcome::Committed
+        ]
+    );
+    assert_eq!(store.stats().unwrap().blocks, before.blocks + 2);
+    // All of it again: nothing to do, nothing written.
+    let after = store.stats().unwrap();
+    let outcomes = store.commit_group(&batches(&ahead)).unwrap();
+    assert_eq!(outcomes, vec![CommitOutcome::AlreadyCommitted; 3]);
+    assert_eq!(store.stats().unwrap(), after);
+    assert_eq!(store.commit_group(&[]).unwrap(), vec![]);
+}
+
+#[test]
+fn a_group_with_a_gap_is_refused_whole() {
+    let populated = populate(Store::in_memory().unwrap());
+    let store = populated.chain.store.clone();
+    let before = view(&store, &populated);
+    let height = populated.chain.height();
+    let ahead = blocks_ahead(&populated, &requests(&populated, 3));
+
+    let gap = [ahead[0].clone(), ahead[2].clone()];
+    let result = store.commit_group(&batches(&gap));
+    assert!(
+        matches!(
+            result,
+            Err(StorageError::NotContiguous { expected, got })
+                if expected == height + 2 && got == height + 3
+        ),
+        "{result:?}"
+    );
+    let not_first = [ahead[1].clone(), ahead[2].clone()];
+    assert!(matches!(
+        store.commit_group(&batches(&not_first)),
+        Err(StorageError::NotContiguous { .. })
+    ));
+    assert_eq!(view(&store, &populated), before);
+}
+
+#[test]
+fn group_commits_with_deletions_keep_every_kept_height_provable_and_history_bounded() {
+    let keep = 3;
+    let options = StoreOptions {
+        keep_versions: NonZeroU64::new(keep).unwrap(),
+    };
+    let mut populated = populate(Store::in_memory_with(options).unwrap());
+    let store = populated.chain.store.clone();
+    let regulator = populated.chain.regulator.clone();
+    let doctor = doctor_identity(&populated.doctor);
+    let revocation = keys::revocation(&doctor);
+    let mut revoked_at = std::collections::BTreeMap::new();
+    let mut stats = Vec::new();
+    let rounds = 2 * PRUNE_EVERY;
+    for round in 0..rounds {
+        // Two blocks per group: the doctor is revoked, then the revocation lifted (a deletion).
+        let nonce = populated.chain.nonce(&regulator);
+        let txs = [
+            regulator.sign(nonce, revoke_doctor(&doctor)),
+            regulator.sign(nonce + 1, lift_revocation(&doctor)),
+        ];
+        let ahead = blocks_ahead(&populated, &txs);
+        let outcomes = store.commit_group(&batches(&ahead)).unwrap();
+        assert_eq!(outcomes, vec![CommitOutcome::Committed; 2], "round {round}");
+        for (i, (block, _)) in ahead.iter().enumerate() {
+            revoked_at.insert(block.header().height, i == 0);
+        }
+        populated.chain.last = ahead[1].0.clone();
+        stats.push(store.stats().unwrap());
+
+        let last = populated.chain.height();
+        for height in last + 1 - keep..=last {
+            let block = store.block_by_height(height).unwrap().unwrap();
+            let proven = store.get_proven_at(revocation.as_bytes(), height).unwrap();
+            let value = proven
+                .verified_value(&block.header().state_root, &revocation)
+                .unwrap();
+            // Before the first round the doctor was never revoked.
+            let revoked = revoked_at.get(&height).copied().unwrap_or(false);
+            assert_eq!(value.is_some(), revoked, "height {height}");
+        }
+        let pruned = last - keep;
+        assert!(matches!(
+            store.get_proven_at(revocation.as_bytes(), pruned),
+            Err(StorageError::Pruned { .. })
+        ));
+        let gone = pruned + 1 - PRUNE_EVERY;
+        assert!(prove(&store.snapshot().unwrap(), revocation.as_bytes(), gone).is_err());
+    }
+    // Every group rewrites the same keys (the regulator's nonce, the revocation, cfg/block):
+    // the superseded values and tombstones kept stop growing once pruning has caught up (a
+    // pruning every PRUNE_EVERY heights is every PRUNE_EVERY / 2 groups of two).
+    let period = (PRUNE_EVERY / 2) as usize;
+    let (settled, later) = (stats[stats.len() - 1 - period], stats[stats.len() - 1]);
+    assert_eq!(
+        (
+            settled.tree_nodes,
+            settled.history_values,
+            settled.stale_versions
+        ),
+        (later.tree_nodes, later.history_values, later.stale_versions)
+    );
+    assert!(
+        later.history_values <= 3 * (keep + PRUNE_EVERY),
+        "{later:?}"
+    );
 }
