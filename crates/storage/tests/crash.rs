@@ -1,0 +1,92 @@
+//! Nothing acknowledged is lost to `kill -9`: a child process commits small blocks to a file
+//! store, printing each height once `commit` returned, and is killed with SIGKILL at seeded
+//! pseudo-random moments inside a commit, several rounds on the same file. After each kill the
+//! store reopens at a height at least the last acknowledged one, that block's header carries
+//! the stored root, proofs verify against it, and the chain commits on.
+//!
+//! The child is this test binary run again (`child_commits_until_killed`, ignored unless the
+//! parent asks for it), so the test needs nothing beyond `cargo test`.
+
+mod common;
+mod reopen;
+
+use common::Chain;
+use medchain_storage::Store;
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use reopen::{filers, first_verified_answer, kill_during_commit, next_entries};
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+/// Tells a re-run of this binary that it is the child, and where its store is.
+const CHILD_STORE_ENV: &str = "MEDCHAIN_CRASH_CHILD_STORE";
+const CHILD_TEST: &str = "child_commits_until_killed";
+/// Small blocks keep a debug child fast; a few transactions still make a commit write many
+/// tree nodes, receipts and index rows.
+const FILERS: usize = 8;
+const ROUNDS: u64 = 6;
+const SEED: u64 = 14;
+
+#[test]
+#[ignore = "the crash test's child process: it runs this, then kills it mid-commit"]
+fn child_commits_until_killed() {
+    let Ok(path) = std::env::var(CHILD_STORE_ENV) else {
+        eprintln!("only meaningful when started by the crash test, with {CHILD_STORE_ENV} set");
+        return;
+    };
+    let store = Store::open(path).expect("open the store");
+    reopen::commit_until_killed(store, &filers(FILERS));
+}
+
+fn spawn_child(path: &Path) -> Child {
+    Command::new(std::env::current_exe().expect("this test binary"))
+        .args(["--exact", CHILD_TEST, "--ignored", "--nocapture"])
+        .env(CHILD_STORE_ENV, path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the child")
+}
+
+#[test]
+fn a_store_killed_mid_commit_reopens_with_every_acknowledged_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.redb");
+    let filers = filers(FILERS);
+    // One block before the first child, so the filers' accounts exist for the proofs.
+    let mut chain = Chain::new(Store::open(&path).unwrap());
+    chain.commit(&next_entries(&filers, &mut [0; FILERS], 1));
+    drop(chain);
+
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let mut acknowledged_total = 0;
+    for round in 0..ROUNDS {
+        let commits = rng.random_range(1..=5);
+        let delay = Duration::from_micros(rng.random_range(0..5_000));
+        let acknowledged = kill_during_commit(spawn_child(&path), commits, delay);
+        let last = acknowledged.last.expect("the child acknowledged commits");
+        acknowledged_total += acknowledged.count;
+
+        let (store, answer) = first_verified_answer(&path, &filers[0]);
+        assert!(
+            answer.height >= last,
+            "round {round}: reopened at {} but {last} was acknowledged",
+            answer.height
+        );
+        // A kill lands after the commit or before it, never half-way: one more at most.
+        assert!(
+            answer.height <= last + 1,
+            "round {round}: {}",
+            answer.height
+        );
+
+        let mut chain = Chain::resume(store);
+        let mut nonces: Vec<u64> = filers.iter().map(|filer| chain.nonce(filer)).collect();
+        let (block, _) = chain.commit(&next_entries(&filers, &mut nonces, answer.height + 1));
+        assert_eq!(block.header().height, answer.height + 1);
+        let resumed = chain.store.last_applied().unwrap().unwrap();
+        assert_eq!(resumed.state_root, block.header().state_root);
+    }
+    assert!(acknowledged_total >= ROUNDS);
+}
