@@ -32,7 +32,7 @@ pub struct CommitBatch<'a> {
     pub finalization: Option<&'a [u8]>,
 }
 
-/// What [`crate::Store::commit`] did.
+/// What [`crate::Store::commit`] (or one batch of [`crate::Store::commit_group`]) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommitOutcome {
     /// The block is now the last committed one.

@@ -126,20 +126,46 @@ impl Store {
     /// Idempotent: a block already committed at its height returns `AlreadyCommitted`; a
     /// different block at a committed height is a `Conflict` and nothing is overwritten.
     /// Otherwise the block must be the next height and a child of the last committed block.
-    /// On any error nothing is written.
+    /// On any error nothing is written. The same as [`Self::commit_group`] of one batch.
     pub fn commit(&self, batch: CommitBatch<'_>) -> Result<CommitOutcome, StorageError> {
-        commit::check_batch(&batch)?;
+        let mut outcomes = self.commit_group(&[batch])?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StorageError::Mismatch("a group of one gave no outcome".into()))
+    }
+
+    /// Commits several finalized blocks, in order, in ONE durable write transaction: the
+    /// same outcomes as [`Self::commit`] on each batch in turn (already committed leading
+    /// blocks give `AlreadyCommitted`, the others must follow contiguously), but one fsync
+    /// for all of them, and all-or-nothing: on any error the store is exactly as before.
+    /// Each batch's execution may rest on the previous batch's (an `Overlay`).
+    pub fn commit_group(
+        &self,
+        batches: &[CommitBatch<'_>],
+    ) -> Result<Vec<CommitOutcome>, StorageError> {
+        for batch in batches {
+            commit::check_batch(batch)?;
+        }
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| StorageError::Database(e.into()))?;
-        if let Position::Committed = commit::position(&txn, batch.block)? {
-            txn.abort()?;
-            return Ok(CommitOutcome::AlreadyCommitted);
-        }
+        let mut outcomes = Vec::with_capacity(batches.len());
         // On error `txn` drops uncommitted, which aborts it.
-        commit::write(&txn, &batch, self.options.keep_versions.get())?;
-        txn.commit()?;
-        Ok(CommitOutcome::Committed)
+        for batch in batches {
+            let outcome = match commit::position(&txn, batch.block)? {
+                Position::Committed => CommitOutcome::AlreadyCommitted,
+                Position::Next => {
+                    commit::write(&txn, batch, self.options.keep_versions.get())?;
+                    CommitOutcome::Committed
+                }
+            };
+            outcomes.push(outcome);
+        }
+        match outcomes.contains(&CommitOutcome::Committed) {
+            true => txn.commit()?,
+            false => txn.abort()?,
+        }
+        Ok(outcomes)
     }
 
     /// Whether the block with `digest` is committed at `height`: `true` if so, `false` if

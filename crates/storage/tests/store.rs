@@ -773,3 +773,170 @@ fn access_log_pages_in_order() {
     assert_eq!(all[5].entry.tx, txs[4].id());
     assert_eq!(store.access_log(&patient.address, 0, 0).unwrap(), vec![]);
 }
+
+/// `n` blocks after the chain's last, each with one access request by `grantee`, each
+/// executed on an overlay of the ones before it (as a node executes unfinalized blocks).
+fn blocks_ahead(populated: &Populated, n: u64) -> Vec<(Block, medchain_state::ExecutedBlock)> {
+    let chain = &populated.chain;
+    let first_nonce = chain.nonce(&populated.grantee);
+    let mut ahead: Vec<(Block, medchain_state::ExecutedBlock)> = Vec::new();
+    for i in 0..n {
+        let parent = ahead.last().map_or(&chain.last, |(block, _)| block);
+        let env = BlockEnv {
+            height: parent.header().height + 1,
+            timestamp_ms: parent.header().timestamp_ms + 1,
+        };
+        let layers = ahead
+            .iter()
+            .map(|(_, executed)| Arc::new(executed.clone()))
+            .collect();
+        let overlay = Overlay::new(chain.store.snapshot().unwrap(), layers).unwrap();
+        let mut executor = BlockExecutor::new(&overlay, env).unwrap();
+        let tx = populated.grantee.sign(
+            first_nonce + i,
+            request(&populated.record, Purpose::Research),
+        );
+        executor.apply(&tx).unwrap();
+        let executed = executor.finish(proposer()).unwrap();
+        let header = header(
+            env.height,
+            parent.header().digest(),
+            env.timestamp_ms,
+            executed.state_root,
+        );
+        ahead.push((Block::new(header, vec![tx.tx().clone()]), executed));
+    }
+    ahead
+}
+
+fn batches(blocks: &[(Block, medchain_state::ExecutedBlock)]) -> Vec<CommitBatch<'_>> {
+    blocks
+        .iter()
+        .map(|(block, executed)| CommitBatch {
+            block,
+            executed,
+            finalization: Some(b"cert"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_group_commits_its_blocks_in_order_and_each_height_stays_provable() {
+    let populated = populate(Store::in_memory().unwrap());
+    let store = populated.chain.store.clone();
+    let ahead = blocks_ahead(&populated, 4);
+    let outcomes = store.commit_group(&batches(&ahead)).unwrap();
+    assert_eq!(outcomes, vec![CommitOutcome::Committed; 4]);
+    let (last_block, _) = ahead.last().unwrap();
+    assert_eq!(
+        store.last_applied().unwrap().unwrap().block_digest,
+        last_block.header().digest()
+    );
+    let nonce_key = keys::account(&populated.grantee.address);
+    for (block, executed) in &ahead {
+        let height = block.header().height;
+        assert_eq!(store.block_by_height(height).unwrap().as_ref(), Some(block));
+        assert_eq!(
+            store.finalization(height).unwrap().as_deref(),
+            Some(&b"cert"[..])
+        );
+        let tx = block.tx_ids()[0];
+        assert_eq!(store.tx_location(&tx).unwrap().unwrap().height, height);
+        let proven = store.get_proven_at(nonce_key.as_bytes(), height).unwrap();
+        assert_eq!(proven.state_root, executed.state_root);
+        verify_proof(
+            &block.header().state_root,
+            nonce_key.as_bytes(),
+            proven.value.as_deref(),
+            &proven.proof,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_group_is_all_or_nothing_when_a_later_batch_fails() {
+    let populated = populate(Store::in_memory().unwrap());
+    let store = populated.chain.store.clone();
+    let before = view(&store, &populated);
+    let stats_before = store.stats().unwrap();
+    let mut ahead = blocks_ahead(&populated, 2);
+
+    // The second batch's header and execution agree on a root its tree delta does not give:
+    // it fails inside the transaction, after the first batch's writes.
+    let forged_root = Hash32::from([3; 32]);
+    let (second_block, second_executed) = ahead[1].clone();
+    let mut forged_header = second_block.header().clone();
+    forged_header.state_root = forged_root;
+    let mut forged_executed = second_executed.clone();
+    forged_executed.state_root = forged_root;
+    ahead[1] = (
+        Block::new(forged_header, second_block.txs().to_vec()),
+        forged_executed,
+    );
+    let result = store.commit_group(&batches(&ahead));
+    assert!(
+        matches!(result, Err(StorageError::Mismatch(_))),
+        "{result:?}"
+    );
+    assert_eq!(view(&store, &populated), before);
+    assert_eq!(store.stats().unwrap(), stats_before);
+    assert_eq!(store.receipt(&ahead[0].0.tx_ids()[0]).unwrap(), None);
+
+    // The honest pair commits afterwards.
+    ahead[1] = (second_block, second_executed);
+    let outcomes = store.commit_group(&batches(&ahead)).unwrap();
+    assert_eq!(outcomes, vec![CommitOutcome::Committed; 2]);
+}
+
+#[test]
+fn a_group_redelivering_committed_blocks_commits_only_the_new_ones() {
+    let populated = populate(Store::in_memory().unwrap());
+    let store = populated.chain.store.clone();
+    let ahead = blocks_ahead(&populated, 3);
+    store.commit_group(&batches(&ahead[..1])).unwrap();
+    let before = store.stats().unwrap();
+
+    let outcomes = store.commit_group(&batches(&ahead)).unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            CommitOutcome::AlreadyCommitted,
+            CommitOutcome::Committed,
+            CommitOutcome::Committed
+        ]
+    );
+    assert_eq!(store.stats().unwrap().blocks, before.blocks + 2);
+    // All of it again: nothing to do, nothing written.
+    let after = store.stats().unwrap();
+    let outcomes = store.commit_group(&batches(&ahead)).unwrap();
+    assert_eq!(outcomes, vec![CommitOutcome::AlreadyCommitted; 3]);
+    assert_eq!(store.stats().unwrap(), after);
+    assert_eq!(store.commit_group(&[]).unwrap(), vec![]);
+}
+
+#[test]
+fn a_group_with_a_gap_is_refused_whole() {
+    let populated = populate(Store::in_memory().unwrap());
+    let store = populated.chain.store.clone();
+    let before = view(&store, &populated);
+    let height = populated.chain.height();
+    let ahead = blocks_ahead(&populated, 3);
+
+    let gap = [ahead[0].clone(), ahead[2].clone()];
+    let result = store.commit_group(&batches(&gap));
+    assert!(
+        matches!(
+            result,
+            Err(StorageError::NotContiguous { expected, got })
+                if expected == height + 2 && got == height + 3
+        ),
+        "{result:?}"
+    );
+    let not_first = [ahead[1].clone(), ahead[2].clone()];
+    assert!(matches!(
+        store.commit_group(&batches(&not_first)),
+        Err(StorageError::NotContiguous { .. })
+    ));
+    assert_eq!(view(&store, &populated), before);
+}
