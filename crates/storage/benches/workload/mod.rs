@@ -15,6 +15,8 @@ use std::collections::HashMap;
 /// Transactions in each mixed block.
 pub const TXS_PER_BLOCK: usize = 10_000;
 const QUARTER: usize = TXS_PER_BLOCK / 4;
+/// The first doctor's key seed: a doctor has an account in every history this builds.
+pub const FIRST_DOCTOR_SEED: u64 = 10;
 const DOCTORS: u64 = 40;
 const GRANTEES: u64 = 40;
 
@@ -33,7 +35,9 @@ impl Workload {
     pub fn new() -> Self {
         Self {
             nonces: HashMap::new(),
-            doctors: (0..DOCTORS).map(|i| Actor::new(10 + i)).collect(),
+            doctors: (0..DOCTORS)
+                .map(|i| Actor::new(FIRST_DOCTOR_SEED + i))
+                .collect(),
             grantees: (0..GRANTEES).map(|i| Actor::new(10_000 + i)).collect(),
             released: Vec::new(),
             next_patient: 0,

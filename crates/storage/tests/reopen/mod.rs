@@ -11,9 +11,9 @@ use medchain_state::{keys, testkit::Actor};
 use medchain_storage::Store;
 use medchain_types::{Hash32, VerifiedTransaction};
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{BufRead, BufReader, Write},
     path::Path,
-    process::{Child, ChildStdout},
+    process::Child,
     time::{Duration, Instant},
 };
 
@@ -35,20 +35,33 @@ pub fn filers(count: usize) -> Vec<Actor> {
         .collect()
 }
 
-/// Commits blocks of one EMR entry per filer until the process is killed, printing
-/// `committing <height>` before and `committed <height>` after each `commit` returns.
-/// The filers' nonces are read from the store once, so the loop resumes any earlier run.
-pub fn commit_until_killed(store: Store, filers: &[Actor]) -> ! {
+/// Commits blocks of one EMR entry per filer until the process is killed, `group` blocks
+/// per commit (one `commit`, or one `commit_group` of several), printing
+/// `committing <first height>` before and `committed <height>` for each block after the
+/// commit returns. The filers' nonces are read from the store once, so the loop resumes any
+/// earlier run.
+pub fn commit_until_killed(store: Store, filers: &[Actor], group: usize) -> ! {
     let mut chain = Chain::resume(store);
     let mut nonces: Vec<u64> = filers.iter().map(|filer| chain.nonce(filer)).collect();
     let mut stdout = std::io::stdout().lock();
     loop {
-        let txs = next_entries(filers, &mut nonces, chain.height() + 1);
-        let height = chain.height() + 1;
-        writeln!(stdout, "{COMMITTING} {height}").unwrap();
+        let first = chain.height() + 1;
+        let heights = first..first + group as u64;
+        let blocks: Vec<Vec<VerifiedTransaction>> = heights
+            .clone()
+            .map(|height| next_entries(filers, &mut nonces, height))
+            .collect();
+        writeln!(stdout, "{COMMITTING} {first}").unwrap();
         stdout.flush().unwrap();
-        chain.commit(&txs);
-        writeln!(stdout, "{COMMITTED} {height}").unwrap();
+        match blocks.as_slice() {
+            [block] => {
+                chain.commit(block);
+            }
+            _ => chain.commit_group(&blocks),
+        }
+        for height in heights {
+            writeln!(stdout, "{COMMITTED} {height}").unwrap();
+        }
         stdout.flush().unwrap();
     }
 }
@@ -111,15 +124,6 @@ fn note(seen: &mut Acknowledged, line: &str) {
         seen.last = Some(height.parse().expect("a height"));
         seen.count += 1;
     }
-}
-
-/// Reads a child's whole output (once it has exited) for a line starting with `prefix`.
-pub fn line_starting_with(stdout: ChildStdout, prefix: &str) -> Option<String> {
-    let mut text = String::new();
-    BufReader::new(stdout).read_to_string(&mut text).ok()?;
-    text.lines()
-        .find(|line| line.starts_with(prefix))
-        .map(str::to_owned)
 }
 
 /// A reopened store's first verified answers, and how long they took.
