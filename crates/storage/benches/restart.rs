@@ -294,9 +294,9 @@ fn crash_rounds(path: &Path) {
         "\nkill -9 during a commit of {CRASH_FILERS} transactions, then a new process reopens:"
     );
     println!(
-        "| round | last acknowledged | reopened at | open ms (recovery) | first verified answer ms | process start → answer ms | child RSS MiB |"
+        "| round | killed inside the commit | last acknowledged | reopened at | open ms (recovery) | first verified answer ms | process start → answer ms | child RSS MiB |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut rng = StdRng::seed_from_u64(SEED);
     for round in 0..CRASH_ROUNDS {
         let commits = rng.random_range(1..=3);
@@ -310,7 +310,12 @@ fn crash_rounds(path: &Path) {
             answer.height
         );
         println!(
-            "| {round} | {last} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {round} | {} | {last} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            if acknowledged.killed_inside_commit() {
+                "yes"
+            } else {
+                "no (after it returned)"
+            },
             answer.height,
             answer.open_ms,
             answer.answer_ms,

@@ -69,12 +69,14 @@ fn kill_and_reopen(group: u64, seed: u64) {
 
     let mut rng = StdRng::seed_from_u64(seed);
     let mut acknowledged_total = 0;
+    let mut killed_inside = 0;
     for round in 0..ROUNDS {
         let commits = rng.random_range(1..=5) * group;
         let delay = Duration::from_micros(rng.random_range(0..5_000));
         let acknowledged = kill_during_commit(spawn_child(&path, group), commits, delay);
         let last = acknowledged.last.expect("the child acknowledged commits");
         acknowledged_total += acknowledged.count;
+        killed_inside += u64::from(acknowledged.killed_inside_commit());
 
         let (store, answer) = first_verified_answer(&path, &filers[0]);
         assert!(
@@ -101,6 +103,8 @@ fn kill_and_reopen(group: u64, seed: u64) {
         start = chain.height();
     }
     assert!(acknowledged_total >= ROUNDS * group);
+    // Where a kill lands depends on the machine's speed, so it is reported, not asserted.
+    eprintln!("group {group}: {killed_inside} of {ROUNDS} kills landed inside a commit");
 }
 
 #[test]

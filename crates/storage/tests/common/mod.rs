@@ -162,10 +162,9 @@ impl Chain {
         ahead
     }
 
-    /// Builds the next blocks ([`Self::build_ahead`]) and commits them, with certificates,
-    /// in one `commit_group`.
-    pub fn commit_group(&mut self, blocks: &[Vec<VerifiedTransaction>]) {
-        let ahead = self.build_ahead(blocks);
+    /// Commits blocks built by [`Self::build_ahead`], with certificates: one `commit` for a
+    /// single block, one `commit_group` for several.
+    pub fn commit_built(&mut self, ahead: &[(Block, ExecutedBlock)]) {
         let certificates: Vec<Vec<u8>> =
             ahead.iter().map(|(block, _)| certificate(block)).collect();
         let batches: Vec<CommitBatch<'_>> = ahead
@@ -177,7 +176,10 @@ impl Chain {
                 finalization: Some(certificate),
             })
             .collect();
-        let outcomes = self.store.commit_group(&batches).unwrap();
+        let outcomes = match batches.as_slice() {
+            [batch] => vec![self.store.commit(*batch).unwrap()],
+            _ => self.store.commit_group(&batches).unwrap(),
+        };
         assert_eq!(outcomes, vec![CommitOutcome::Committed; ahead.len()]);
         if let Some((block, _)) = ahead.last() {
             self.last = block.clone();

@@ -36,10 +36,10 @@ pub fn filers(count: usize) -> Vec<Actor> {
 }
 
 /// Commits blocks of one EMR entry per filer until the process is killed, `group` blocks
-/// per commit (one `commit`, or one `commit_group` of several), printing
-/// `committing <first height>` before and `committed <height>` for each block after the
-/// commit returns. The filers' nonces are read from the store once, so the loop resumes any
-/// earlier run.
+/// per commit (one `commit`, or one `commit_group` of several). Once a commit's blocks are
+/// signed and executed it prints `committing <first height>`, so the parent's kill aims at
+/// the store's commit itself; after the commit returns, `committed <height>` for each block.
+/// The filers' nonces are read from the store once, so the loop resumes any earlier run.
 pub fn commit_until_killed(store: Store, filers: &[Actor], group: usize) -> ! {
     let mut chain = Chain::resume(store);
     let mut nonces: Vec<u64> = filers.iter().map(|filer| chain.nonce(filer)).collect();
@@ -51,14 +51,10 @@ pub fn commit_until_killed(store: Store, filers: &[Actor], group: usize) -> ! {
             .clone()
             .map(|height| next_entries(filers, &mut nonces, height))
             .collect();
+        let ahead = chain.build_ahead(&blocks);
         writeln!(stdout, "{COMMITTING} {first}").unwrap();
         stdout.flush().unwrap();
-        match blocks.as_slice() {
-            [block] => {
-                chain.commit(block);
-            }
-            _ => chain.commit_group(&blocks),
-        }
+        chain.commit_built(&ahead);
         for height in heights {
             writeln!(stdout, "{COMMITTED} {height}").unwrap();
         }
@@ -87,6 +83,16 @@ pub struct Acknowledged {
     pub last: Option<u64>,
     /// How many heights it reported committed.
     pub count: u64,
+    /// The first height of the last commit it announced: the kill landed inside that commit
+    /// unless `last` reached it (then it came after the commit returned).
+    pub announced: Option<u64>,
+}
+
+impl Acknowledged {
+    /// Whether the kill came before the last announced commit had returned.
+    pub fn killed_inside_commit(&self) -> bool {
+        self.announced > self.last
+    }
 }
 
 /// Reads `child`'s output until it has acknowledged `commits` heights and then announced the
@@ -120,9 +126,12 @@ pub fn kill_during_commit(mut child: Child, commits: u64, delay: Duration) -> Ac
 }
 
 fn note(seen: &mut Acknowledged, line: &str) {
-    if let Some(height) = line.strip_prefix(COMMITTED).map(str::trim) {
-        seen.last = Some(height.parse().expect("a height"));
+    let height = |text: &str| Some(text.trim().parse().expect("a height"));
+    if let Some(text) = line.strip_prefix(COMMITTED) {
+        seen.last = height(text);
         seen.count += 1;
+    } else if let Some(text) = line.strip_prefix(COMMITTING) {
+        seen.announced = height(text);
     }
 }
 
