@@ -94,12 +94,7 @@ fn commit_child() {
 
 /// This process's peak resident set (`VmHWM`), in KiB.
 fn peak_rss_kib() -> u64 {
-    let status = fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("a VmHWM line")
+    reopen::peak_rss_kib("/proc/self/status")
 }
 
 fn load_average() -> String {
@@ -294,9 +289,9 @@ fn crash_rounds(path: &Path) {
         "\nkill -9 during a commit of {CRASH_FILERS} transactions, then a new process reopens:"
     );
     println!(
-        "| round | killed inside the commit | last acknowledged | reopened at | open ms (recovery) | first verified answer ms | process start → answer ms | child RSS MiB |"
+        "| round | killed inside the commit | committing child RSS MiB | last acknowledged | reopened at | open ms (recovery) | first verified answer ms | process start → answer ms | child RSS MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut rng = StdRng::seed_from_u64(SEED);
     for round in 0..CRASH_ROUNDS {
         let commits = rng.random_range(1..=3);
@@ -310,12 +305,13 @@ fn crash_rounds(path: &Path) {
             answer.height
         );
         println!(
-            "| {round} | {} | {last} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {round} | {} | {:.0} | {last} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
             if acknowledged.killed_inside_commit() {
                 "yes"
             } else {
                 "no (after it returned)"
             },
+            acknowledged.peak_rss_kib as f64 / 1024.0,
             answer.height,
             answer.open_ms,
             answer.answer_ms,

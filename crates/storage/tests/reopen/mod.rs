@@ -86,6 +86,8 @@ pub struct Acknowledged {
     /// The first height of the last commit it announced: the kill landed inside that commit
     /// unless `last` reached it (then it came after the commit returned).
     pub announced: Option<u64>,
+    /// The child's peak resident set (`VmHWM`, KiB) just before the kill.
+    pub peak_rss_kib: u64,
 }
 
 impl Acknowledged {
@@ -115,6 +117,7 @@ pub fn kill_during_commit(mut child: Child, commits: u64, delay: Duration) -> Ac
         "the child stopped before its commit {commits}"
     );
     std::thread::sleep(delay);
+    seen.peak_rss_kib = peak_rss_kib(&format!("/proc/{}/status", child.id()));
     // `Child::kill` is SIGKILL on Unix: no destructor, no flush, no clean redb shutdown.
     child.kill().expect("kill the child");
     let status = child.wait().expect("reap the child");
@@ -133,6 +136,16 @@ fn note(seen: &mut Acknowledged, line: &str) {
     } else if let Some(text) = line.strip_prefix(COMMITTING) {
         seen.announced = height(text);
     }
+}
+
+/// The peak resident set (`VmHWM`, KiB) in a `/proc/<pid>/status` file.
+pub fn peak_rss_kib(status_file: &str) -> u64 {
+    let status = std::fs::read_to_string(status_file).expect("a /proc status file");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmHWM line")
 }
 
 /// A reopened store's first verified answers, and how long they took.
