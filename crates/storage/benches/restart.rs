@@ -52,7 +52,7 @@ const STORE_ENV: &str = "MEDCHAIN_RESTART_STORE";
 const DIR_ENV: &str = "MEDCHAIN_BENCH_DIR";
 const HISTORY_TXS: u64 = 1_000_000;
 const ANSWER_RUNS: usize = 5;
-const CRASH_ROUNDS: usize = 3;
+const CRASH_ROUNDS: usize = 5;
 /// Transactions per block of the killed writer: big enough that a commit on a large store
 /// takes a while, so the kill lands inside one.
 const CRASH_FILERS: usize = 2_000;
