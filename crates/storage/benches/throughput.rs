@@ -26,7 +26,7 @@ use medchain_types::{Block, Transaction, VerifiedTransaction, verify_batch};
 use rand_chacha::{ChaCha8Rng, rand_core::SeedableRng};
 use std::{
     num::NonZeroU64,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 use workload::{TXS_PER_BLOCK, Workload};
@@ -42,18 +42,24 @@ const KEEP_VERSIONS: u64 = 4;
 /// warm-up and measured block counts.
 const DEFAULT_GROUPS: [usize; 2] = [1, 4];
 
-/// The bench's clock: wall time, or with `MEDCHAIN_BENCH_CLOCK=cpu` the time this thread ran
-/// on a CPU (from `/proc/thread-self/schedstat`), which a loaded machine disturbs less but
-/// which leaves out waiting for the disk.
+/// Whether the bench times with the thread's CPU time (`MEDCHAIN_BENCH_CLOCK=cpu`), which a
+/// loaded machine disturbs less but which leaves out waiting for the disk, rather than wall
+/// time.
+fn cpu_clock() -> bool {
+    static CPU: OnceLock<bool> = OnceLock::new();
+    *CPU.get_or_init(|| std::env::var("MEDCHAIN_BENCH_CLOCK").as_deref() == Ok("cpu"))
+}
+
+/// The bench's clock reading ([`cpu_clock`]).
 fn now() -> Duration {
-    static CPU: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    if *CPU.get_or_init(|| std::env::var("MEDCHAIN_BENCH_CLOCK").as_deref() == Ok("cpu")) {
-        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
-        let nanos = stat.split_whitespace().next().and_then(|n| n.parse().ok());
-        return Duration::from_nanos(nanos.expect("schedstat: on-CPU nanoseconds"));
+    static START: OnceLock<Instant> = OnceLock::new();
+    if !cpu_clock() {
+        return START.get_or_init(Instant::now).elapsed();
     }
-    START.get_or_init(Instant::now).elapsed()
+    // The first field is the nanoseconds this thread has run on a CPU.
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
+    let nanos = stat.split_whitespace().next().and_then(|n| n.parse().ok());
+    Duration::from_nanos(nanos.expect("schedstat: on-CPU nanoseconds"))
 }
 
 /// Time spent on `txs` transactions, per step.
@@ -171,10 +177,7 @@ fn bench(name: &str, store: Store, group: usize) {
         "\n{name}: {TXS_PER_BLOCK} txs per block (release/store/grant/request), \
          {WARMUP_BLOCKS} warm-up blocks, {group} block(s) per commit, proofs kept for \
          {KEEP_VERSIONS} heights, {} clock",
-        match std::env::var("MEDCHAIN_BENCH_CLOCK").as_deref() {
-            Ok("cpu") => "thread CPU",
-            _ => "wall",
-        }
+        if cpu_clock() { "thread CPU" } else { "wall" }
     );
     println!(
         "| height | txs | group | apply µs/tx | finish (root) µs/tx | commit µs/tx | verify µs/tx | total µs/tx | total tx/s | state keys |"
@@ -256,7 +259,12 @@ fn main() {
         );
     }
     for group in groups {
-        assert!(group > 0 && MEASURED_BLOCKS.is_multiple_of(group) && WARMUP_BLOCKS.is_multiple_of(group));
+        assert!(
+            group > 0
+                && MEASURED_BLOCKS.is_multiple_of(group)
+                && WARMUP_BLOCKS.is_multiple_of(group),
+            "a group size divides {WARMUP_BLOCKS} and {MEASURED_BLOCKS}"
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bench.redb");
         bench(
