@@ -14,32 +14,23 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod workload;
 
 use common::{genesis_block, header, proposer};
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecutedBlock, Overlay,
-    testkit::{
-        self, Actor, BLOCK_INTERVAL_MS, HospitalDesk, doctor_identity, enrol_doctor, grant,
-        issue_licence, join, org_name, register, release, request, set_state, store,
-    },
+    testkit::{self, BLOCK_INTERVAL_MS},
 };
 use medchain_storage::{CommitBatch, Store, StoreOptions};
-use medchain_types::{
-    Address, Block, ContentHash, Expiry, OrgKind, OrgState, Payload, Purpose, RecordId,
-    Transaction, VerifiedTransaction, verify_batch,
-};
+use medchain_types::{Block, Transaction, VerifiedTransaction, verify_batch};
 use rand_chacha::{ChaCha8Rng, rand_core::SeedableRng};
 use std::{
-    collections::HashMap,
     num::NonZeroU64,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
+use workload::{TXS_PER_BLOCK, Workload};
 
-const TXS_PER_BLOCK: usize = 10_000;
-const QUARTER: usize = TXS_PER_BLOCK / 4;
-const DOCTORS: u64 = 40;
-const GRANTEES: u64 = 40;
 const WARMUP_BLOCKS: usize = 4;
 /// A multiple of `medchain_storage::PRUNE_EVERY`, so the measured blocks carry their share of
 /// pruning.
@@ -50,125 +41,6 @@ const KEEP_VERSIONS: u64 = 4;
 /// finalized blocks waiting). `MEDCHAIN_BENCH_GROUPS=1,2,4` overrides; each divides the
 /// warm-up and measured block counts.
 const DEFAULT_GROUPS: [usize; 2] = [1, 4];
-
-/// Signs transactions with the right nonces and remembers who released what.
-struct Workload {
-    nonces: HashMap<Address, u64>,
-    doctors: Vec<Actor>,
-    grantees: Vec<Actor>,
-    /// Records released per block, with their patients.
-    released: Vec<Vec<(RecordId, Actor)>>,
-    next_patient: u64,
-}
-
-impl Workload {
-    fn sign(&mut self, actor: &Actor, payload: Payload) -> VerifiedTransaction {
-        let nonce = self.nonces.entry(actor.address).or_insert(0);
-        let tx = actor.sign(*nonce, payload);
-        *nonce += 1;
-        tx
-    }
-
-    /// Setup blocks: two audited orgs, doctors and grantees joined, doctors licensed.
-    fn setup_blocks(&mut self) -> Vec<Vec<VerifiedTransaction>> {
-        let regulator = Actor::new(0);
-        let (hospital, lab) = (org_name("Seoul General"), org_name("Genome Lab"));
-        let (doctor_0, grantee_0) = (self.doctors[0].clone(), self.grantees[0].clone());
-        let registrations = vec![
-            self.sign(&doctor_0, register(&hospital, OrgKind::Hospital)),
-            self.sign(&grantee_0, register(&lab, OrgKind::Research)),
-        ];
-        let audits = vec![
-            self.sign(&regulator, set_state(&hospital, OrgState::Audited)),
-            self.sign(&regulator, set_state(&lab, OrgState::Audited)),
-        ];
-        let mut joins = Vec::new();
-        for (members, org) in [
-            (self.doctors.clone(), &hospital),
-            (self.grantees.clone(), &lab),
-        ] {
-            for member in &members[1..] {
-                joins.push(self.sign(member, join(org, &members[0], member)));
-            }
-        }
-        // Releasing needs a licence: the hospital's desk opens, every doctor enrols, then the
-        // desk licenses them.
-        let desk = HospitalDesk::of(&hospital);
-        let mut enrolments: Vec<VerifiedTransaction> = desk
-            .opening(&hospital, &doctor_0)
-            .into_iter()
-            .map(|payload| self.sign(&desk.actor, payload))
-            .collect();
-        for doctor in self.doctors.clone() {
-            enrolments.push(self.sign(&doctor, enrol_doctor(&doctor)));
-        }
-        let licences = self
-            .doctors
-            .clone()
-            .iter()
-            .map(|doctor| {
-                self.sign(
-                    &desk.actor,
-                    issue_licence(&doctor_identity(doctor), u64::MAX),
-                )
-            })
-            .collect();
-        vec![registrations, audits, joins, enrolments, licences]
-    }
-
-    /// The next measured-kind block: releases to new patients, stores and grants by the
-    /// patients of the previous block's records, requests for the records granted before.
-    fn mixed_block(&mut self, height: u64) -> Vec<VerifiedTransaction> {
-        let mut txs = Vec::with_capacity(TXS_PER_BLOCK);
-        let mut released = Vec::with_capacity(QUARTER);
-        for i in 0..QUARTER {
-            let doctor = self.doctors[i % self.doctors.len()].clone();
-            let patient = Actor::new(1_000_000 + self.next_patient);
-            self.next_patient += 1;
-            let tx = self.sign(
-                &doctor,
-                release(
-                    &doctor,
-                    &patient.address,
-                    &ContentHash::of(&self.next_patient.to_be_bytes()),
-                ),
-            );
-            released.push((RecordId::from(tx.id()), patient));
-            txs.push(tx);
-        }
-        if let Some(previous) = self.released.last().cloned() {
-            for (i, (record, patient)) in previous.iter().enumerate() {
-                let grantee = self.grantees[i % self.grantees.len()].address;
-                txs.push(self.sign(
-                    patient,
-                    store(
-                        record,
-                        &ContentHash::of(record.as_bytes()),
-                        "s3://bucket/blob",
-                    ),
-                ));
-                txs.push(self.sign(
-                    patient,
-                    grant(
-                        &grantee,
-                        &[*record],
-                        Purpose::Research,
-                        Expiry::AtHeight(height + 1_000),
-                    ),
-                ));
-            }
-        }
-        if self.released.len() >= 2 {
-            let granted = self.released[self.released.len() - 2].clone();
-            for (i, (record, _)) in granted.iter().enumerate() {
-                let grantee = self.grantees[i % self.grantees.len()].clone();
-                txs.push(self.sign(&grantee, request(record, Purpose::Research)));
-            }
-        }
-        self.released.push(released);
-        txs
-    }
-}
 
 /// Whether the bench times with the thread's CPU time (`MEDCHAIN_BENCH_CLOCK=cpu`), which a
 /// loaded machine disturbs less but which leaves out waiting for the disk, rather than wall
@@ -287,13 +159,7 @@ fn run_group(
 }
 
 fn bench(name: &str, store: Store, group: usize) {
-    let mut workload = Workload {
-        nonces: HashMap::new(),
-        doctors: (0..DOCTORS).map(|i| Actor::new(10 + i)).collect(),
-        grantees: (0..GRANTEES).map(|i| Actor::new(10_000 + i)).collect(),
-        released: Vec::new(),
-        next_patient: 0,
-    };
+    let mut workload = Workload::new();
     let mut rng = ChaCha8Rng::seed_from_u64(14);
     let (genesis, executed) = genesis_block();
     store

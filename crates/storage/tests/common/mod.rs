@@ -4,11 +4,13 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use medchain_state::{
-    BlockEnv, BlockExecutor, ExecutedBlock, StateReadExt, genesis, keys,
+    BlockEnv, BlockExecutor, ExecutedBlock, Overlay, StateRead, StateReadExt, TreeReader, genesis,
+    keys,
     testkit::{Actor, BLOCK_INTERVAL_MS, HospitalDesk, REGULATOR_SEED, genesis_document},
 };
 use medchain_storage::{CommitBatch, CommitOutcome, Store};
 use medchain_types::{Block, Hash32, Header, OrgName, Payload, VerifiedTransaction};
+use std::sync::Arc;
 
 pub struct Chain {
     pub store: Store,
@@ -57,6 +59,30 @@ pub fn genesis_block() -> (Block, ExecutedBlock) {
         ),
         vec![],
     );
+    (block, executed)
+}
+
+/// Executes `txs` (all must succeed) as the child of `parent` at `env` on `reader`.
+fn execute<R: StateRead + TreeReader>(
+    reader: &R,
+    parent: &Block,
+    env: BlockEnv,
+    txs: &[VerifiedTransaction],
+) -> (Block, ExecutedBlock) {
+    let mut executor = BlockExecutor::new(reader, env).unwrap();
+    for tx in txs {
+        if let Err(e) = executor.apply(tx) {
+            panic!("{} failed: {e}", tx.body().payload.kind());
+        }
+    }
+    let executed = executor.finish(proposer()).unwrap();
+    let header = header(
+        env.height,
+        parent.header().digest(),
+        env.timestamp_ms,
+        executed.state_root,
+    );
+    let block = Block::new(header, txs.iter().map(|tx| tx.tx().clone()).collect());
     (block, executed)
 }
 
@@ -112,21 +138,52 @@ impl Chain {
     /// Executes `txs` (all must succeed) as the next block, at `env`, without committing.
     pub fn build_at(&self, env: BlockEnv, txs: &[VerifiedTransaction]) -> (Block, ExecutedBlock) {
         let snapshot = self.store.snapshot().unwrap();
-        let mut executor = BlockExecutor::new(&snapshot, env).unwrap();
-        for tx in txs {
-            if let Err(e) = executor.apply(tx) {
-                panic!("{} failed: {e}", tx.body().payload.kind());
-            }
+        execute(&snapshot, &self.last, env, txs)
+    }
+
+    /// Executes each transaction list as the next heights in turn, each block on an overlay
+    /// of the ones before it (as a node executes blocks not yet finalized), without committing.
+    pub fn build_ahead(&self, blocks: &[Vec<VerifiedTransaction>]) -> Vec<(Block, ExecutedBlock)> {
+        let mut ahead: Vec<(Block, ExecutedBlock)> = Vec::with_capacity(blocks.len());
+        for txs in blocks {
+            let parent = ahead.last().map_or(&self.last, |(block, _)| block);
+            let env = BlockEnv {
+                height: parent.header().height + 1,
+                timestamp_ms: parent.header().timestamp_ms + BLOCK_INTERVAL_MS,
+            };
+            let layers = ahead
+                .iter()
+                .map(|(_, executed)| Arc::new(executed.clone()))
+                .collect();
+            let overlay = Overlay::new(self.store.snapshot().unwrap(), layers).unwrap();
+            let next = execute(&overlay, parent, env, txs);
+            ahead.push(next);
         }
-        let executed = executor.finish(proposer()).unwrap();
-        let header = header(
-            env.height,
-            self.last.header().digest(),
-            env.timestamp_ms,
-            executed.state_root,
-        );
-        let block = Block::new(header, txs.iter().map(|tx| tx.tx().clone()).collect());
-        (block, executed)
+        ahead
+    }
+
+    /// Commits blocks built by [`Self::build_ahead`], with certificates: one `commit` for a
+    /// single block, one `commit_group` for several.
+    pub fn commit_built(&mut self, ahead: &[(Block, ExecutedBlock)]) {
+        let certificates: Vec<Vec<u8>> =
+            ahead.iter().map(|(block, _)| certificate(block)).collect();
+        let batches: Vec<CommitBatch<'_>> = ahead
+            .iter()
+            .zip(&certificates)
+            .map(|((block, executed), certificate)| CommitBatch {
+                block,
+                executed,
+                finalization: Some(certificate),
+            })
+            .collect();
+        let outcomes = match batches.as_slice() {
+            [batch] => vec![self.store.commit(*batch).unwrap()],
+            _ => self.store.commit_group(&batches).unwrap(),
+        };
+        assert_eq!(outcomes, vec![CommitOutcome::Committed; ahead.len()]);
+        if let Some((block, _)) = ahead.last() {
+            self.last = block.clone();
+        }
     }
 
     pub fn build(&self, txs: &[VerifiedTransaction]) -> (Block, ExecutedBlock) {
