@@ -84,14 +84,24 @@ pub fn root_at<R: TreeReader>(reader: &R, version: u64) -> Result<Hash32, StateE
 }
 
 /// Reads `key` at `version` with a proof of its value, or of its absence.
+///
+/// A node the reader cannot load (a damaged row on disk) is an error, never a crash: `jmt` 0.12
+/// unwraps some reader errors while it collects a proof's siblings, so its panic is caught here
+/// and returned as [`StateError::Tree`] — one bad row must not take down a node's query API.
 pub fn prove<R: TreeReader>(
     reader: &R,
     key: &[u8],
     version: u64,
 ) -> Result<(Option<Vec<u8>>, StateProof), StateError> {
-    let (value, proof) = Tree::new(reader)
-        .get_with_proof(key_hash(key), version)
-        .map_err(StateError::tree)?;
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tree::new(reader).get_with_proof(key_hash(key), version)
+    }))
+    .map_err(|_| {
+        StateError::Tree(format!(
+            "the tree at version {version} cannot be read: a node is damaged or missing"
+        ))
+    })?;
+    let (value, proof) = read.map_err(StateError::tree)?;
     Ok((value, StateProof::from(proof)))
 }
 
@@ -120,6 +130,50 @@ mod tests {
                 checkpoint_events: vec![],
             })
             .unwrap();
+    }
+
+    /// A reader whose every node below the root fails to load, as a damaged row on disk does.
+    struct DamagedBelowRoot<'a>(&'a MemoryStore);
+
+    impl TreeReader for DamagedBelowRoot<'_> {
+        fn get_node_option(
+            &self,
+            node_key: &jmt::storage::NodeKey,
+        ) -> anyhow::Result<Option<jmt::storage::Node>> {
+            match node_key.nibble_path().num_nibbles() {
+                0 => self.0.get_node_option(node_key),
+                _ => anyhow::bail!("corrupt tree node"),
+            }
+        }
+
+        fn get_value_option(
+            &self,
+            max_version: jmt::Version,
+            key_hash: KeyHash,
+        ) -> anyhow::Result<Option<jmt::OwnedValue>> {
+            self.0.get_value_option(max_version, key_hash)
+        }
+
+        fn get_rightmost_leaf(
+            &self,
+        ) -> anyhow::Result<Option<(jmt::storage::NodeKey, jmt::storage::LeafNode)>> {
+            self.0.get_rightmost_leaf()
+        }
+    }
+
+    #[test]
+    fn a_damaged_node_is_an_error_not_a_panic() {
+        let mut store = MemoryStore::new();
+        let writes: BTreeMap<_, _> = (0u16..64)
+            .map(|key| (key.to_be_bytes().to_vec(), Some(vec![1])))
+            .collect();
+        let (root, batch) = apply_writes(&store, &writes, 0).unwrap();
+        commit(&mut store, 0, root, batch, writes);
+        assert!(prove(&store, &7u16.to_be_bytes(), 0).is_ok());
+        for key in [7u16, 1_000] {
+            let err = prove(&DamagedBelowRoot(&store), &key.to_be_bytes(), 0).unwrap_err();
+            assert!(matches!(err, StateError::Tree(_)), "{err}");
+        }
     }
 
     proptest! {
