@@ -195,9 +195,23 @@ impl Store {
 
     /// The lowest height whose state is still provable.
     pub fn oldest_provable_height(&self) -> Result<Option<u64>, StorageError> {
-        Ok(self
-            .last_applied()?
-            .map(|last| (last.height + 1).saturating_sub(self.options.keep_versions.get())))
+        let txn = self.read()?;
+        let meta = txn.open_table(tables::META)?;
+        let Some(last) = last_applied_in(&meta)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.oldest_provable(last.height, pruned_below_in(&meta)?),
+        ))
+    }
+
+    /// The newest `keep_versions` heights, but none below the last pruning's horizon: a store
+    /// pruned with a shorter window than the one it is opened with has lost the heights in
+    /// between, until the longer window has moved past them.
+    fn oldest_provable(&self, last: u64, pruned_below: u64) -> u64 {
+        (last + 1)
+            .saturating_sub(self.options.keep_versions.get())
+            .max(pruned_below)
     }
 
     /// The latest value of a state key, without proof.
@@ -232,7 +246,7 @@ impl Store {
                 last: last.height,
             });
         }
-        let oldest = (last.height + 1).saturating_sub(self.options.keep_versions.get());
+        let oldest = self.oldest_provable(last.height, snapshot.pruned_below);
         if height < oldest {
             return Err(StorageError::Pruned { height, oldest });
         }
@@ -444,6 +458,18 @@ pub(crate) fn last_applied_in(
     meta.get(tables::LAST_APPLIED)?
         .map(|bytes| LastApplied::from_bytes(bytes.value()))
         .transpose()
+}
+
+/// The oldest version the last pruning kept (0 before any pruning): versions below it have
+/// lost tree nodes, whatever window the store is opened with now.
+pub(crate) fn pruned_below_in(
+    meta: &impl ReadableTable<tables::Bytes, tables::Bytes>,
+) -> Result<u64, StorageError> {
+    Ok(meta
+        .get(tables::PRUNED_BELOW)?
+        .map(|bytes| tables::read_meta_number(bytes.value(), "pruning horizon"))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 fn decode_block(bytes: &[u8]) -> Result<Block, StorageError> {

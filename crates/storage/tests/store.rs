@@ -1031,3 +1031,90 @@ fn group_commits_with_deletions_keep_every_kept_height_provable_and_history_boun
         "{later:?}"
     );
 }
+
+fn keep(versions: u64) -> StoreOptions {
+    StoreOptions {
+        keep_versions: NonZeroU64::new(versions).unwrap(),
+    }
+}
+
+/// The regulator moves the org between audited and suspended, one block each, `blocks` times.
+fn toggle_org(chain: &mut Chain, org: &medchain_types::OrgName, blocks: u64) {
+    let regulator = chain.regulator.clone();
+    for _ in 0..blocks {
+        let state = match chain.height().is_multiple_of(2) {
+            true => OrgState::Audited,
+            false => OrgState::Suspended,
+        };
+        chain.run(&regulator, set_state(org, state));
+    }
+}
+
+/// The store calls exactly `oldest..=last` provable: every height there proves `key` against
+/// its header's state root, and the height below is `Pruned` (for a proof and for a pin).
+fn assert_provable_from(store: &Store, key: &[u8], oldest: u64) {
+    let last = store.last_applied().unwrap().unwrap().height;
+    assert_eq!(store.oldest_provable_height().unwrap(), Some(oldest));
+    for height in oldest..=last {
+        let root = store
+            .block_by_height(height)
+            .unwrap()
+            .unwrap()
+            .header()
+            .state_root;
+        let proven = store
+            .get_proven_at(key, height)
+            .unwrap_or_else(|e| panic!("height {height} of {oldest}..={last}: {e}"));
+        proven.verify_against(&root).unwrap();
+    }
+    if let Some(below) = oldest.checked_sub(1) {
+        for refused in [store.get_proven_at(key, below), store.pin_proof(key, below)] {
+            assert!(
+                matches!(refused, Err(StorageError::Pruned { height, oldest: said }) if height == below && said == oldest),
+                "height {below}: {refused:?}"
+            );
+        }
+    }
+}
+
+/// A node restarted with a longer retention window than its store was pruned with: the heights
+/// the shorter window pruned stay `Pruned` (their tree nodes are gone), also after the longer
+/// window's own prunings, whose horizon is below the earlier one; the window then grows back
+/// as new heights commit.
+#[test]
+fn reopening_with_a_longer_window_never_claims_pruned_heights() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("window.redb");
+    let (short, long) = (2, 3 * PRUNE_EVERY);
+    let org = org_name("Seoul General");
+    let org_key = keys::org(&org);
+    let mut chain = Chain::new(Store::open_with(&path, keep(short)).unwrap());
+    chain.run(&Actor::new(1), register(&org, OrgKind::Hospital));
+    toggle_org(&mut chain, &org, 3 * PRUNE_EVERY);
+    // The last pruning kept the versions from the newest multiple of PRUNE_EVERY within the
+    // short window on.
+    let last = chain.height();
+    let pruned_below = (last + 1 - short) / PRUNE_EVERY * PRUNE_EVERY;
+    assert!(
+        pruned_below > last + 1 - long,
+        "the test needs a gap to fall in"
+    );
+    drop(chain);
+
+    let mut chain = Chain::resume(Store::open_with(&path, keep(long)).unwrap());
+    assert_provable_from(&chain.store, org_key.as_bytes(), pruned_below);
+    // Up to where the long window reaches the horizon, through the long window's prunings
+    // below it (they keep versions from 8 and 16 on): the horizon holds.
+    while chain.height() + 2 - long <= pruned_below {
+        toggle_org(&mut chain, &org, 1);
+        assert_provable_from(&chain.store, org_key.as_bytes(), pruned_below);
+    }
+    drop(chain);
+    let mut chain = Chain::resume(Store::open_with(&path, keep(long)).unwrap());
+    assert_provable_from(&chain.store, org_key.as_bytes(), pruned_below);
+    // Once the long window has moved past the horizon, it alone decides.
+    toggle_org(&mut chain, &org, PRUNE_EVERY);
+    let oldest = chain.height() + 1 - long;
+    assert!(oldest > pruned_below);
+    assert_provable_from(&chain.store, org_key.as_bytes(), oldest);
+}
