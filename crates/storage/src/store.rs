@@ -22,6 +22,12 @@ use std::{num::NonZeroU64, path::Path, sync::Arc};
 /// How many recent tree versions (heights) keep their nodes, so proofs at those heights work.
 pub const DEFAULT_KEEP_VERSIONS: NonZeroU64 = NonZeroU64::new(64).unwrap();
 
+/// The layout of the tables, recorded in a new store and checked at every open: a build opens
+/// only stores of its own number. Bump it with any change an existing store's rows do not
+/// follow. 1: superseded values listed for pruning in `state_history_expiry`, the pruning
+/// horizon in `meta`.
+pub const STORAGE_FORMAT: u64 = 1;
+
 /// Most access log entries one query returns.
 pub const MAX_LOG_PAGE: usize = 1_000;
 
@@ -107,6 +113,8 @@ impl Store {
         for table in tables::ALL {
             txn.open_table(table)?;
         }
+        // On a refusal `txn` drops uncommitted: the file stays as it was.
+        check_format(&txn)?;
         txn.commit()?;
         Ok(Self {
             db: Arc::new(db),
@@ -470,6 +478,38 @@ pub(crate) fn pruned_below_in(
         .map(|bytes| tables::read_meta_number(bytes.value(), "pruning horizon"))
         .transpose()?
         .unwrap_or(0))
+}
+
+/// Records [`STORAGE_FORMAT`] in a new store (no rows in any table) and refuses a store in
+/// another format, or with data but no number: one written before the number existed, whose
+/// superseded values no expiry list names, so pruning would never delete them.
+fn check_format(txn: &WriteTransaction) -> Result<(), StorageError> {
+    let found = txn
+        .open_table(tables::META)?
+        .get(tables::FORMAT)?
+        .map(|bytes| tables::read_meta_number(bytes.value(), "storage format"))
+        .transpose()?;
+    match found {
+        Some(STORAGE_FORMAT) => Ok(()),
+        None if !holds_data(txn)? => {
+            txn.open_table(tables::META)?
+                .insert(tables::FORMAT, STORAGE_FORMAT.to_be_bytes().as_slice())?;
+            Ok(())
+        }
+        found => Err(StorageError::Format {
+            found,
+            expected: STORAGE_FORMAT,
+        }),
+    }
+}
+
+fn holds_data(txn: &WriteTransaction) -> Result<bool, StorageError> {
+    for table in tables::ALL {
+        if !txn.open_table(table)?.is_empty()? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn decode_block(bytes: &[u8]) -> Result<Block, StorageError> {

@@ -13,7 +13,7 @@ use medchain_state::{
     verify_proof,
 };
 use medchain_storage::{
-    CommitBatch, CommitOutcome, PRUNE_EVERY, StorageError, Store, StoreOptions,
+    CommitBatch, CommitOutcome, PRUNE_EVERY, STORAGE_FORMAT, StorageError, Store, StoreOptions,
 };
 use medchain_types::{
     Block, ContentHash, Expiry, Hash32, OrgKind, OrgState, Purpose, RecordId, VerifiedTransaction,
@@ -1117,4 +1117,116 @@ fn reopening_with_a_longer_window_never_claims_pruned_heights() {
     let oldest = chain.height() + 1 - long;
     assert!(oldest > pruned_below);
     assert_provable_from(&chain.store, org_key.as_bytes(), oldest);
+}
+
+/// Sets (or, with `None`, removes) the `format` row of a closed store file with redb itself,
+/// as a file written by another build of the store would have it.
+fn write_format_row(path: &std::path::Path, value: Option<&[u8]>) {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut meta = txn.open_table(META).unwrap();
+        match value {
+            Some(value) => meta.insert(b"format".as_slice(), value).unwrap(),
+            None => meta.remove(b"format".as_slice()).unwrap(),
+        };
+    }
+    txn.commit().unwrap();
+}
+
+const META: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("meta");
+
+/// The `format` row of a closed store file.
+fn read_format_row(path: &std::path::Path) -> Option<Vec<u8>> {
+    use redb::ReadableDatabase;
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    meta.get(b"format".as_slice())
+        .unwrap()
+        .map(|value| value.value().to_vec())
+}
+
+/// A store with blocks but no format number was written before formats were numbered (its
+/// superseded values were never listed for pruning): refused, with what to do, and left as it
+/// was, so it is refused again.
+#[test]
+fn a_store_from_before_format_numbers_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.redb");
+    drop(populate(Store::open(&path).unwrap()));
+    write_format_row(&path, None);
+    for _ in 0..2 {
+        let refused = Store::open(&path)
+            .err()
+            .expect("an unnumbered store with data opened");
+        assert!(
+            matches!(refused, StorageError::Format { found: None, expected } if expected == STORAGE_FORMAT),
+            "{refused:?}"
+        );
+        let message = refused.to_string();
+        for hint in ["data directory aside", "re-sync", "medchain init"] {
+            assert!(message.contains(hint), "{message:?} lacks {hint:?}");
+        }
+        assert_eq!(read_format_row(&path), None);
+    }
+}
+
+/// Another format number is refused; a damaged one is reported as such; neither is rewritten.
+#[test]
+fn a_store_of_another_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.redb");
+    drop(populate(Store::open(&path).unwrap()));
+    let newer = (STORAGE_FORMAT + 1).to_be_bytes();
+    write_format_row(&path, Some(&newer));
+    let refused = Store::open(&path).err().expect("another format opened");
+    assert!(
+        matches!(refused, StorageError::Format { found: Some(found), expected } if found == STORAGE_FORMAT + 1 && expected == STORAGE_FORMAT),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("format {}", STORAGE_FORMAT + 1))
+    );
+    assert_eq!(read_format_row(&path).as_deref(), Some(newer.as_slice()));
+    write_format_row(&path, Some(b"v1"));
+    assert!(matches!(
+        Store::open(&path),
+        Err(StorageError::Corrupt {
+            what: "storage format",
+            ..
+        })
+    ));
+    // This build's number opens it again, blocks and all.
+    write_format_row(&path, Some(&STORAGE_FORMAT.to_be_bytes()));
+    assert!(
+        Store::open(&path)
+            .unwrap()
+            .last_applied()
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// A new store (a new file, or an empty redb database) records this build's format number, and
+/// reopens with it.
+#[test]
+fn a_new_store_records_its_format_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let new_file = dir.path().join("new.redb");
+    let empty_database = dir.path().join("empty.redb");
+    drop(redb::Database::create(&empty_database).unwrap());
+    for path in [new_file, empty_database] {
+        drop(Store::open(&path).unwrap());
+        assert_eq!(
+            read_format_row(&path),
+            Some(STORAGE_FORMAT.to_be_bytes().to_vec()),
+            "{}",
+            path.display()
+        );
+        drop(populate(Store::open(&path).unwrap()));
+        assert!(Store::open(&path).is_ok());
+    }
 }
