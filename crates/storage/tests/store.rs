@@ -1119,16 +1119,16 @@ fn reopening_with_a_longer_window_never_claims_pruned_heights() {
     assert_provable_from(&chain.store, org_key.as_bytes(), oldest);
 }
 
-/// Sets (or, with `None`, removes) the `format` row of a closed store file with redb itself,
-/// as a file written by another build of the store would have it.
-fn write_format_row(path: &std::path::Path, value: Option<&[u8]>) {
+/// Sets (or, with `None`, removes) a `meta` row of a closed store file with redb itself, as a
+/// file written by another build of the store, or damaged, would have it.
+fn write_meta_row(path: &std::path::Path, key: &[u8], value: Option<&[u8]>) {
     let db = redb::Database::open(path).unwrap();
     let txn = db.begin_write().unwrap();
     {
         let mut meta = txn.open_table(META).unwrap();
         match value {
-            Some(value) => meta.insert(b"format".as_slice(), value).unwrap(),
-            None => meta.remove(b"format".as_slice()).unwrap(),
+            Some(value) => meta.insert(key, value).unwrap(),
+            None => meta.remove(key).unwrap(),
         };
     }
     txn.commit().unwrap();
@@ -1155,7 +1155,7 @@ fn a_store_from_before_format_numbers_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.redb");
     drop(populate(Store::open(&path).unwrap()));
-    write_format_row(&path, None);
+    write_meta_row(&path, b"format", None);
     for _ in 0..2 {
         let refused = Store::open(&path)
             .err()
@@ -1179,7 +1179,7 @@ fn a_store_of_another_format_is_refused() {
     let path = dir.path().join("other.redb");
     drop(populate(Store::open(&path).unwrap()));
     let newer = (STORAGE_FORMAT + 1).to_be_bytes();
-    write_format_row(&path, Some(&newer));
+    write_meta_row(&path, b"format", Some(&newer));
     let refused = Store::open(&path).err().expect("another format opened");
     assert!(
         matches!(refused, StorageError::Format { found: Some(found), expected } if found == STORAGE_FORMAT + 1 && expected == STORAGE_FORMAT),
@@ -1191,7 +1191,7 @@ fn a_store_of_another_format_is_refused() {
             .contains(&format!("format {}", STORAGE_FORMAT + 1))
     );
     assert_eq!(read_format_row(&path).as_deref(), Some(newer.as_slice()));
-    write_format_row(&path, Some(b"v1"));
+    write_meta_row(&path, b"format", Some(b"v1"));
     assert!(matches!(
         Store::open(&path),
         Err(StorageError::Corrupt {
@@ -1200,7 +1200,7 @@ fn a_store_of_another_format_is_refused() {
         })
     ));
     // This build's number opens it again, blocks and all.
-    write_format_row(&path, Some(&STORAGE_FORMAT.to_be_bytes()));
+    write_meta_row(&path, b"format", Some(&STORAGE_FORMAT.to_be_bytes()));
     assert!(
         Store::open(&path)
             .unwrap()
@@ -1229,4 +1229,35 @@ fn a_new_store_records_its_format_number() {
         drop(populate(Store::open(&path).unwrap()));
         assert!(Store::open(&path).is_ok());
     }
+}
+
+/// A `last_applied` whose height is the largest u64 (a damaged row) has no next height: every
+/// query that works from it reports the row as corrupt instead of overflowing.
+#[test]
+fn a_last_applied_height_at_the_end_of_u64_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("end.redb");
+    drop(Chain::new(Store::open_with(&path, keep(3)).unwrap()));
+    write_meta_row(&path, b"last_applied", Some(&[0xff; 72]));
+    let store = Store::open_with(&path, keep(3)).unwrap();
+    let key = keys::block_info();
+    let corrupt = |result: Result<_, StorageError>| {
+        matches!(
+            result,
+            Err(StorageError::Corrupt {
+                what: "last_applied",
+                ..
+            })
+        )
+    };
+    assert!(corrupt(store.oldest_provable_height().map(|_| ())));
+    assert!(corrupt(store.get_proven_at(key.as_bytes(), 0).map(|_| ())));
+    assert!(corrupt(store.last_applied().map(|_| ())));
+    let (genesis, executed) = genesis_block();
+    let batch = CommitBatch {
+        block: &genesis,
+        executed: &executed,
+        finalization: None,
+    };
+    assert!(corrupt(store.commit(batch).map(|_| ())));
 }
