@@ -6,7 +6,7 @@ use crate::{
     LastApplied, StorageError, TxLocation,
     error::hex,
     snapshot::StateTables,
-    store::last_applied_in,
+    store::{last_applied_in, pruned_below_in},
     tables::{self, Def, encode_node_into, node_key},
 };
 use commonware_codec::{Copying, Encode, FixedSize, ReadExt};
@@ -237,6 +237,11 @@ fn write_stale(txn: &WriteTransaction, executed: &ExecutedBlock) -> Result<(), S
 /// A node stale since version `s` belongs to trees of versions `< s` only, and a value
 /// superseded at `s` is read by versions `< s` only, so both go once `s <= oldest kept`: each
 /// is a listed key to remove, with nothing to read or decode first.
+///
+/// The oldest kept version goes to `meta` as the pruning horizon, in the same transaction:
+/// versions below it have lost nodes, so a store reopened with a longer window must not call
+/// them provable. A longer window's prunings below the horizon have nothing left to delete and
+/// leave it where it is.
 fn prune(
     txn: &WriteTransaction,
     state: &mut WriteTables<'_>,
@@ -247,6 +252,10 @@ fn prune(
         return Ok(());
     };
     if !oldest_kept.is_multiple_of(PRUNE_EVERY) {
+        return Ok(());
+    }
+    let mut meta = txn.open_table(tables::META)?;
+    if oldest_kept <= pruned_below_in(&meta)? {
         return Ok(());
     }
     let bound = (oldest_kept + 1).to_be_bytes();
@@ -263,6 +272,7 @@ fn prune(
             state.history.remove(key)?;
         }
     }
+    meta.insert(tables::PRUNED_BELOW, oldest_kept.to_be_bytes().as_slice())?;
     Ok(())
 }
 

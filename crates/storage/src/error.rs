@@ -64,6 +64,19 @@ pub enum StorageError {
         /// The oldest height whose proofs still work.
         oldest: u64,
     },
+    /// The database was written in another layout than this build's ([`crate::STORAGE_FORMAT`]);
+    /// `found` is `None` for a store with data from before the layout was numbered. Nothing
+    /// converts it (the chain is pre-release): the node rebuilds its data from its peers.
+    #[error(
+        "the database is {}, but this build reads storage format {expected} only and cannot convert it: move the node's data directory aside and let the node re-sync from its peers (on a local devnet, re-run `medchain init`)",
+        describe_format(.found)
+    )]
+    Format {
+        /// The format number the database holds.
+        found: Option<u64>,
+        /// The one this build reads.
+        expected: u64,
+    },
     /// The state machine failed on stored data (a proof, a tree read).
     #[error(transparent)]
     State(#[from] medchain_state::StateError),
@@ -83,6 +96,13 @@ impl StorageError {
             what,
             reason: reason.to_string(),
         }
+    }
+}
+
+fn describe_format(found: &Option<u64>) -> String {
+    match found {
+        Some(format) => format!("storage format {format}"),
+        None => "from before storage formats were numbered".into(),
     }
 }
 

@@ -25,4 +25,6 @@ pub use commit::{CommitBatch, CommitOutcome, PRUNE_EVERY};
 pub use error::StorageError;
 pub use meta::{LastApplied, TxLocation};
 pub use snapshot::Snapshot;
-pub use store::{DEFAULT_KEEP_VERSIONS, LogEntry, MAX_LOG_PAGE, Store, StoreOptions, StoreStats};
+pub use store::{
+    DEFAULT_KEEP_VERSIONS, LogEntry, MAX_LOG_PAGE, STORAGE_FORMAT, Store, StoreOptions, StoreStats,
+};

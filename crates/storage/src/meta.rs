@@ -31,8 +31,16 @@ impl LastApplied {
         if bytes.len() != Self::SIZE {
             return Err(StorageError::corrupt("last_applied", "wrong length"));
         }
+        let height = tables::u64_at(bytes, "last_applied")?;
+        // Every use counts from the next height; no chain gets near this one.
+        if height == u64::MAX {
+            return Err(StorageError::corrupt(
+                "last_applied",
+                "no height follows it",
+            ));
+        }
         Ok(Self {
-            height: tables::u64_at(bytes, "last_applied")?,
+            height,
             block_digest: tables::hash_at(&bytes[8..], "last_applied")?,
             state_root: tables::hash_at(&bytes[40..], "last_applied")?,
         })

@@ -93,13 +93,17 @@ impl<T: ReadableTable<tables::Bytes, tables::Bytes>> TreeReader for StateTables<
 /// reused, so take a fresh one per block rather than holding one for long.
 pub struct Snapshot {
     last: Option<LastApplied>,
+    /// The pruning horizon this view's tree was pruned to.
+    pub(crate) pruned_below: u64,
     tables: StateTables<ReadOnlyTable<tables::Bytes, tables::Bytes>>,
 }
 
 impl Snapshot {
     pub(crate) fn new(txn: &redb::ReadTransaction) -> Result<Self, StorageError> {
+        let meta = txn.open_table(tables::META)?;
         Ok(Self {
-            last: crate::store::last_applied_in(&txn.open_table(tables::META)?)?,
+            last: crate::store::last_applied_in(&meta)?,
+            pruned_below: crate::store::pruned_below_in(&meta)?,
             tables: StateTables::open(|table| txn.open_table(table))?,
         })
     }

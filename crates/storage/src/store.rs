@@ -22,6 +22,12 @@ use std::{num::NonZeroU64, path::Path, sync::Arc};
 /// How many recent tree versions (heights) keep their nodes, so proofs at those heights work.
 pub const DEFAULT_KEEP_VERSIONS: NonZeroU64 = NonZeroU64::new(64).unwrap();
 
+/// The layout of the tables, recorded in a new store and checked at every open: a build opens
+/// only stores of its own number. Bump it with any change an existing store's rows do not
+/// follow. 1: superseded values listed for pruning in `state_history_expiry`, the pruning
+/// horizon in `meta`.
+pub const STORAGE_FORMAT: u64 = 1;
+
 /// Most access log entries one query returns.
 pub const MAX_LOG_PAGE: usize = 1_000;
 
@@ -107,6 +113,8 @@ impl Store {
         for table in tables::ALL {
             txn.open_table(table)?;
         }
+        // On a refusal `txn` drops uncommitted: the file stays as it was.
+        check_format(&txn)?;
         txn.commit()?;
         Ok(Self {
             db: Arc::new(db),
@@ -195,9 +203,23 @@ impl Store {
 
     /// The lowest height whose state is still provable.
     pub fn oldest_provable_height(&self) -> Result<Option<u64>, StorageError> {
-        Ok(self
-            .last_applied()?
-            .map(|last| (last.height + 1).saturating_sub(self.options.keep_versions.get())))
+        let txn = self.read()?;
+        let meta = txn.open_table(tables::META)?;
+        let Some(last) = last_applied_in(&meta)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.oldest_provable(last.height, pruned_below_in(&meta)?),
+        ))
+    }
+
+    /// The newest `keep_versions` heights, but none below the last pruning's horizon: a store
+    /// pruned with a shorter window than the one it is opened with has lost the heights in
+    /// between, until the longer window has moved past them.
+    fn oldest_provable(&self, last: u64, pruned_below: u64) -> u64 {
+        (last + 1)
+            .saturating_sub(self.options.keep_versions.get())
+            .max(pruned_below)
     }
 
     /// The latest value of a state key, without proof.
@@ -232,7 +254,7 @@ impl Store {
                 last: last.height,
             });
         }
-        let oldest = (last.height + 1).saturating_sub(self.options.keep_versions.get());
+        let oldest = self.oldest_provable(last.height, snapshot.pruned_below);
         if height < oldest {
             return Err(StorageError::Pruned { height, oldest });
         }
@@ -444,6 +466,50 @@ pub(crate) fn last_applied_in(
     meta.get(tables::LAST_APPLIED)?
         .map(|bytes| LastApplied::from_bytes(bytes.value()))
         .transpose()
+}
+
+/// The oldest version the last pruning kept (0 before any pruning): versions below it have
+/// lost tree nodes, whatever window the store is opened with now.
+pub(crate) fn pruned_below_in(
+    meta: &impl ReadableTable<tables::Bytes, tables::Bytes>,
+) -> Result<u64, StorageError> {
+    Ok(meta
+        .get(tables::PRUNED_BELOW)?
+        .map(|bytes| tables::read_meta_number(bytes.value(), "pruning horizon"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// Records [`STORAGE_FORMAT`] in a new store (no rows in any table) and refuses a store in
+/// another format, or with data but no number: one written before the number existed, whose
+/// superseded values no expiry list names, so pruning would never delete them.
+fn check_format(txn: &WriteTransaction) -> Result<(), StorageError> {
+    let found = txn
+        .open_table(tables::META)?
+        .get(tables::FORMAT)?
+        .map(|bytes| tables::read_meta_number(bytes.value(), "storage format"))
+        .transpose()?;
+    match found {
+        Some(STORAGE_FORMAT) => Ok(()),
+        None if !holds_data(txn)? => {
+            txn.open_table(tables::META)?
+                .insert(tables::FORMAT, STORAGE_FORMAT.to_be_bytes().as_slice())?;
+            Ok(())
+        }
+        found => Err(StorageError::Format {
+            found,
+            expected: STORAGE_FORMAT,
+        }),
+    }
+}
+
+fn holds_data(txn: &WriteTransaction) -> Result<bool, StorageError> {
+    for table in tables::ALL {
+        if !txn.open_table(table)?.is_empty()? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn decode_block(bytes: &[u8]) -> Result<Block, StorageError> {

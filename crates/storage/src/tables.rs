@@ -14,6 +14,8 @@
 //! | `finalizations` | height (8) | finalization certificate (opaque, from the node) |
 //! | `pinned_proofs` | height (8) ‖ state key | encoded `ProvenValue` ([`crate::Store::pin_proof`]) |
 //! | `meta` | `last_applied` | height (8) ‖ block digest (32) ‖ state root (32) |
+//! | `meta` | `format` | [`crate::STORAGE_FORMAT`] of the tables' layout (8), written when the store is created |
+//! | `meta` | `pruned_below` | the oldest version the last pruning kept (8): older ones lost tree nodes |
 //!
 //! Latest values live once, under the key's tree hash, so a block writes each value once and
 //! the tree's value lookups need no second copy; a value moves to `state_history` only when
@@ -55,6 +57,16 @@ pub(crate) const ALL: [Def; 11] = [
 ];
 
 pub(crate) const LAST_APPLIED: &[u8] = b"last_applied";
+pub(crate) const FORMAT: &[u8] = b"format";
+pub(crate) const PRUNED_BELOW: &[u8] = b"pruned_below";
+
+/// A number row of `meta`: exactly 8 bytes, big-endian.
+pub(crate) fn read_meta_number(bytes: &[u8], what: &'static str) -> Result<u64, StorageError> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StorageError::corrupt(what, "not 8 bytes"))?;
+    Ok(u64::from_be_bytes(array))
+}
 
 /// `state` value: the version that wrote it, then the value.
 pub(crate) fn state_row(version: u64, value: &[u8]) -> Vec<u8> {

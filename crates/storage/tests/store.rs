@@ -13,7 +13,7 @@ use medchain_state::{
     verify_proof,
 };
 use medchain_storage::{
-    CommitBatch, CommitOutcome, PRUNE_EVERY, StorageError, Store, StoreOptions,
+    CommitBatch, CommitOutcome, PRUNE_EVERY, STORAGE_FORMAT, StorageError, Store, StoreOptions,
 };
 use medchain_types::{
     Block, ContentHash, Expiry, Hash32, OrgKind, OrgState, Purpose, RecordId, VerifiedTransaction,
@@ -1030,4 +1030,234 @@ fn group_commits_with_deletions_keep_every_kept_height_provable_and_history_boun
         later.history_values <= 3 * (keep + PRUNE_EVERY),
         "{later:?}"
     );
+}
+
+fn keep(versions: u64) -> StoreOptions {
+    StoreOptions {
+        keep_versions: NonZeroU64::new(versions).unwrap(),
+    }
+}
+
+/// The regulator moves the org between audited and suspended, one block each, `blocks` times.
+fn toggle_org(chain: &mut Chain, org: &medchain_types::OrgName, blocks: u64) {
+    let regulator = chain.regulator.clone();
+    for _ in 0..blocks {
+        let state = match chain.height().is_multiple_of(2) {
+            true => OrgState::Audited,
+            false => OrgState::Suspended,
+        };
+        chain.run(&regulator, set_state(org, state));
+    }
+}
+
+/// The store calls exactly `oldest..=last` provable: every height there proves `key` against
+/// its header's state root, and the height below is `Pruned` (for a proof and for a pin).
+fn assert_provable_from(store: &Store, key: &[u8], oldest: u64) {
+    let last = store.last_applied().unwrap().unwrap().height;
+    assert_eq!(store.oldest_provable_height().unwrap(), Some(oldest));
+    for height in oldest..=last {
+        let root = store
+            .block_by_height(height)
+            .unwrap()
+            .unwrap()
+            .header()
+            .state_root;
+        let proven = store
+            .get_proven_at(key, height)
+            .unwrap_or_else(|e| panic!("height {height} of {oldest}..={last}: {e}"));
+        proven.verify_against(&root).unwrap();
+    }
+    if let Some(below) = oldest.checked_sub(1) {
+        for refused in [store.get_proven_at(key, below), store.pin_proof(key, below)] {
+            assert!(
+                matches!(refused, Err(StorageError::Pruned { height, oldest: said }) if height == below && said == oldest),
+                "height {below}: {refused:?}"
+            );
+        }
+    }
+}
+
+/// A node restarted with a longer retention window than its store was pruned with: the heights
+/// the shorter window pruned stay `Pruned` (their tree nodes are gone), also after the longer
+/// window's own prunings, whose horizon is below the earlier one; the window then grows back
+/// as new heights commit.
+#[test]
+fn reopening_with_a_longer_window_never_claims_pruned_heights() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("window.redb");
+    let (short, long) = (2, 3 * PRUNE_EVERY);
+    let org = org_name("Seoul General");
+    let org_key = keys::org(&org);
+    let mut chain = Chain::new(Store::open_with(&path, keep(short)).unwrap());
+    chain.run(&Actor::new(1), register(&org, OrgKind::Hospital));
+    toggle_org(&mut chain, &org, 3 * PRUNE_EVERY);
+    // The last pruning kept the versions from the newest multiple of PRUNE_EVERY within the
+    // short window on.
+    let last = chain.height();
+    let pruned_below = (last + 1 - short) / PRUNE_EVERY * PRUNE_EVERY;
+    assert!(
+        pruned_below > last + 1 - long,
+        "the test needs a gap to fall in"
+    );
+    drop(chain);
+
+    let mut chain = Chain::resume(Store::open_with(&path, keep(long)).unwrap());
+    assert_provable_from(&chain.store, org_key.as_bytes(), pruned_below);
+    // Up to where the long window reaches the horizon, through the long window's prunings
+    // below it (they keep versions from 8 and 16 on): the horizon holds.
+    while chain.height() + 2 - long <= pruned_below {
+        toggle_org(&mut chain, &org, 1);
+        assert_provable_from(&chain.store, org_key.as_bytes(), pruned_below);
+    }
+    drop(chain);
+    let mut chain = Chain::resume(Store::open_with(&path, keep(long)).unwrap());
+    assert_provable_from(&chain.store, org_key.as_bytes(), pruned_below);
+    // Once the long window has moved past the horizon, it alone decides.
+    toggle_org(&mut chain, &org, PRUNE_EVERY);
+    let oldest = chain.height() + 1 - long;
+    assert!(oldest > pruned_below);
+    assert_provable_from(&chain.store, org_key.as_bytes(), oldest);
+}
+
+/// Sets (or, with `None`, removes) a `meta` row of a closed store file with redb itself, as a
+/// file written by another build of the store, or damaged, would have it.
+fn write_meta_row(path: &std::path::Path, key: &[u8], value: Option<&[u8]>) {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut meta = txn.open_table(META).unwrap();
+        match value {
+            Some(value) => meta.insert(key, value).unwrap(),
+            None => meta.remove(key).unwrap(),
+        };
+    }
+    txn.commit().unwrap();
+}
+
+const META: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("meta");
+
+/// The `format` row of a closed store file.
+fn read_format_row(path: &std::path::Path) -> Option<Vec<u8>> {
+    use redb::ReadableDatabase;
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    meta.get(b"format".as_slice())
+        .unwrap()
+        .map(|value| value.value().to_vec())
+}
+
+/// A store with blocks but no format number was written before formats were numbered (its
+/// superseded values were never listed for pruning): refused, with what to do, and left as it
+/// was, so it is refused again.
+#[test]
+fn a_store_from_before_format_numbers_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.redb");
+    drop(populate(Store::open(&path).unwrap()));
+    write_meta_row(&path, b"format", None);
+    for _ in 0..2 {
+        let refused = Store::open(&path)
+            .err()
+            .expect("an unnumbered store with data opened");
+        assert!(
+            matches!(refused, StorageError::Format { found: None, expected } if expected == STORAGE_FORMAT),
+            "{refused:?}"
+        );
+        let message = refused.to_string();
+        for hint in ["data directory aside", "re-sync", "medchain init"] {
+            assert!(message.contains(hint), "{message:?} lacks {hint:?}");
+        }
+        assert_eq!(read_format_row(&path), None);
+    }
+}
+
+/// Another format number is refused; a damaged one is reported as such; neither is rewritten.
+#[test]
+fn a_store_of_another_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.redb");
+    drop(populate(Store::open(&path).unwrap()));
+    let newer = (STORAGE_FORMAT + 1).to_be_bytes();
+    write_meta_row(&path, b"format", Some(&newer));
+    let refused = Store::open(&path).err().expect("another format opened");
+    assert!(
+        matches!(refused, StorageError::Format { found: Some(found), expected } if found == STORAGE_FORMAT + 1 && expected == STORAGE_FORMAT),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("format {}", STORAGE_FORMAT + 1))
+    );
+    assert_eq!(read_format_row(&path).as_deref(), Some(newer.as_slice()));
+    write_meta_row(&path, b"format", Some(b"v1"));
+    assert!(matches!(
+        Store::open(&path),
+        Err(StorageError::Corrupt {
+            what: "storage format",
+            ..
+        })
+    ));
+    // This build's number opens it again, blocks and all.
+    write_meta_row(&path, b"format", Some(&STORAGE_FORMAT.to_be_bytes()));
+    assert!(
+        Store::open(&path)
+            .unwrap()
+            .last_applied()
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// A new store (a new file, or an empty redb database) records this build's format number, and
+/// reopens with it.
+#[test]
+fn a_new_store_records_its_format_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let new_file = dir.path().join("new.redb");
+    let empty_database = dir.path().join("empty.redb");
+    drop(redb::Database::create(&empty_database).unwrap());
+    for path in [new_file, empty_database] {
+        drop(Store::open(&path).unwrap());
+        assert_eq!(
+            read_format_row(&path),
+            Some(STORAGE_FORMAT.to_be_bytes().to_vec()),
+            "{}",
+            path.display()
+        );
+        drop(populate(Store::open(&path).unwrap()));
+        assert!(Store::open(&path).is_ok());
+    }
+}
+
+/// A `last_applied` whose height is the largest u64 (a damaged row) has no next height: every
+/// query that works from it reports the row as corrupt instead of overflowing.
+#[test]
+fn a_last_applied_height_at_the_end_of_u64_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("end.redb");
+    drop(Chain::new(Store::open_with(&path, keep(3)).unwrap()));
+    write_meta_row(&path, b"last_applied", Some(&[0xff; 72]));
+    let store = Store::open_with(&path, keep(3)).unwrap();
+    let key = keys::block_info();
+    let corrupt = |result: Result<_, StorageError>| {
+        matches!(
+            result,
+            Err(StorageError::Corrupt {
+                what: "last_applied",
+                ..
+            })
+        )
+    };
+    assert!(corrupt(store.oldest_provable_height().map(|_| ())));
+    assert!(corrupt(store.get_proven_at(key.as_bytes(), 0).map(|_| ())));
+    assert!(corrupt(store.last_applied().map(|_| ())));
+    let (genesis, executed) = genesis_block();
+    let batch = CommitBatch {
+        block: &genesis,
+        executed: &executed,
+        finalization: None,
+    };
+    assert!(corrupt(store.commit(batch).map(|_| ())));
 }
