@@ -18,7 +18,7 @@ use medchain_node::{
     api::{self, ApiState},
     chain::Chain,
     enrolment::{Enrolment, nonces::NonceLimits},
-    med::{Accepted, BatchRefused, MedService},
+    med::{Accepted, BatchRefused, HOSPITAL_BURST_RELEASES, MedService},
     mempool::Mempool,
     metrics::NodeMetrics,
     pkg::ShareStore,
@@ -34,7 +34,10 @@ use medchain_types::{
 };
 use router::{call, error_code};
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 /// A few hashes per Mblock.
 const PARAMS: MedParams = MedParams {
@@ -76,13 +79,18 @@ fn api_state(chain: Arc<Chain>, genesis: Genesis) -> ApiState {
 }
 
 fn node() -> Node {
+    node_with_clock(Arc::new(AtomicU64::new(NOW_MS)))
+}
+
+/// [`node`] whose MED service reads the time from `clock` (unix milliseconds).
+fn node_with_clock(clock: Arc<AtomicU64>) -> Node {
     let genesis = med_genesis();
     let store = Store::in_memory().unwrap();
     let (med, _mailbox) = MedService::with_store(
         MedStore::in_memory().unwrap(),
         &genesis,
         store.clone(),
-        Box::new(|| NOW_MS),
+        Box::new(move || clock.load(Ordering::Relaxed)),
     )
     .unwrap()
     .expect("the genesis has MED");
@@ -430,6 +438,92 @@ async fn refused_batches_get_typed_errors_and_change_nothing() {
     assert_eq!(got, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(error_code(&body), "signer_refused");
     assert_eq!(node.med.status().unwrap().pending_batches, 0);
+}
+
+/// Review R2: anyone may post batches, and each costs a pairing per release. Before any
+/// pairing, a batch naming no hospital SUP knows is refused, the same refused bytes are
+/// refused from memory, and a hospital's releases beyond its bucket are answered 429 with a
+/// Retry-After, until time refills the bucket.
+#[tokio::test]
+async fn batches_are_throttled_and_refusals_remembered_before_any_pairing() {
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let node = node_with_clock(clock.clone());
+    let (honest, _) = node.batch(&[b"EMR 1"]);
+    // Full batches of the real doctor's releases under a signature that is no aggregate of
+    // theirs: every check but the pairings passes.
+    let forged = |n: u64| {
+        let mut forged = honest.clone();
+        forged.batch.txs = (0..medchain_types::med::MAX_BATCH_TXS as u64)
+            .map(|i| TxMr {
+                record_hash: ContentHash::of(format!("forged {n} {i}").as_bytes()),
+                ..honest.batch.txs[0].clone()
+            })
+            .collect();
+        json(&forged)
+    };
+    let post = |body: Value| node.call("POST", "/v1/med/batches", Some(body));
+
+    let mut stranger = honest.clone();
+    stranger.batch.hospital = testkit::address(42);
+    let (got, body) = post(json(&stranger)).await;
+    assert_eq!(
+        (got, error_code(&body).as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "signer_refused")
+    );
+    assert_eq!(
+        node.med.aggregate_checks(),
+        0,
+        "an unknown hospital costs no pairing"
+    );
+
+    for round in 0..2 {
+        let (got, body) = post(forged(0)).await;
+        assert_eq!(
+            (got, error_code(&body).as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature"),
+            "{round}"
+        );
+        assert_eq!(
+            node.med.aggregate_checks(),
+            1,
+            "the same refused bytes are verified once"
+        );
+    }
+    let burst =
+        (HOSPITAL_BURST_RELEASES.get() as usize).div_ceil(medchain_types::med::MAX_BATCH_TXS);
+    for n in 1..burst as u64 {
+        let (got, _) = post(forged(n)).await;
+        assert_eq!(got, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(node.med.aggregate_checks(), burst as u64);
+
+    // The hospital's bucket is empty: refused before any pairing, with when to retry.
+    let request = axum::http::Request::post("/v1/med/batches")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(forged(99).to_string()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(node.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()[axum::http::header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    let (got, body) = post(json(&honest)).await;
+    assert_eq!(
+        (got, error_code(&body).as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "med_rate_limited")
+    );
+    assert_eq!(node.med.aggregate_checks(), burst as u64);
+
+    // Time refills it: the honest batch is verified and pooled.
+    clock.fetch_add(retry_after * 1_000, Ordering::Relaxed);
+    let (got, body) = post(json(&honest)).await;
+    assert_eq!(got, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(node.med.aggregate_checks(), burst as u64 + 1);
 }
 
 #[tokio::test]

@@ -13,19 +13,25 @@
 //! a check that depends on nothing but its bytes (undecodable, body mismatch, bad proof of
 //! work) is blocked; the others are dropped, since they may only mean our SUP state lags.
 
+mod admission;
 pub mod miner;
 mod network;
 pub mod pool;
 pub mod wire;
 
+pub use admission::{
+    BUSY_RETRY_MS, CONCURRENT_API_VERIFICATIONS, HOSPITAL_BURST_RELEASES,
+    HOSPITAL_RELEASES_PER_SECOND, Throttled,
+};
 pub use network::start as start_network;
 
 use crate::med_checkpoint::CheckpointSource;
+use admission::{Admission, NodeClock};
 use commonware_codec::EncodeSize as _;
 use futures::channel::mpsc;
 use medchain_med::{
     MedChain, MedError, MedStore,
-    aggregate::{self, AggregateError},
+    aggregate::{self, AggregateError, SignerKeys as _, SignerRole},
     inclusion::{self, RecordInclusion},
     pow,
 };
@@ -98,6 +104,10 @@ pub enum BatchRefused {
     /// The pool is full.
     #[error(transparent)]
     PoolFull(#[from] PoolFull),
+    /// The node verifies no more of this hospital's batches, or no more batches at all, for
+    /// now (an API submission only).
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
     /// The node could not read its committed SUP state.
     #[error("cannot read the committed state: {0}")]
     State(String),
@@ -188,7 +198,11 @@ pub struct MedService {
     /// Bumped whenever the best tip or the pool changes: the miner's template is stale.
     generation: AtomicU64,
     /// The node's clock, unix milliseconds (simulated time in tests).
-    clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// What strangers may make this node verify, and what it refused already.
+    admission: Admission,
+    /// Aggregate signature checks run (each a product of pairings).
+    aggregate_checks: AtomicU64,
 }
 
 /// The node's clock in unix milliseconds, read from a runtime context (simulated time in the
@@ -256,6 +270,7 @@ impl MedService {
             "MED chain opened"
         );
         let (outbox, inbox) = mpsc::unbounded();
+        let clock: Arc<dyn Fn() -> u64 + Send + Sync> = Arc::from(clock);
         let service = Self {
             chain_id: genesis.chain_id.clone(),
             params,
@@ -272,7 +287,9 @@ impl MedService {
             outbox,
             mining: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            admission: Admission::new(NodeClock(clock.clone())),
             clock,
+            aggregate_checks: AtomicU64::new(0),
         };
         Ok(Some((Arc::new(service), Mailbox(inbox))))
     }
@@ -344,6 +361,66 @@ impl MedService {
         Ok(check(&StateSigners::new(&snapshot, self.now_ms())))
     }
 
+    /// SUP's committed height (0 before genesis or if unreadable): the version of the signers'
+    /// standing a refusal was judged against.
+    fn sup_height(&self) -> u64 {
+        self.sup
+            .snapshot()
+            .ok()
+            .and_then(|snapshot| snapshot.height())
+            .unwrap_or(0)
+    }
+
+    /// Aggregate signature checks this node ran (batches and Mblocks): each is a product of a
+    /// pairing per signed message, the cost admission control keeps strangers from spending.
+    pub fn aggregate_checks(&self) -> u64 {
+        self.aggregate_checks.load(Ordering::Relaxed)
+    }
+
+    /// The refusal this batch (its TX_mr `root` and signature) got before, if it still holds.
+    fn refused_before(&self, root: Hash32, batch: &SignedBatch) -> Result<(), BatchRefused> {
+        let key = (root, batch.signature);
+        match self
+            .admission
+            .batches
+            .get(&key, self.sup_height(), self.now_ms())
+        {
+            Some(refused) => Err(refused.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Verifies a batch's aggregate, remembering a refusal so the same bytes are refused
+    /// without pairings next time.
+    fn verify_batch(&self, root: Hash32, batch: &SignedBatch) -> Result<(), BatchRefused> {
+        let key = (root, batch.signature);
+        let (sup_height, now_ms) = (self.sup_height(), self.now_ms());
+        self.aggregate_checks.fetch_add(1, Ordering::Relaxed);
+        let verdict = self
+            .verify_signers(|signers| aggregate::verify_batch(&self.chain_id, batch, signers))
+            .map_err(BatchRefused::State)?;
+        if let Err(refused) = &verdict {
+            self.admission
+                .batches
+                .remember(key, refused, sup_height, now_ms);
+        }
+        Ok(verdict?)
+    }
+
+    /// The API's admission of a batch before its pairings: its hospital is one SUP knows (a
+    /// state read), has releases left in its bucket, and a verification slot is free.
+    fn admit_from_api(&self, batch: &SignedBatch) -> Result<(), BatchRefused> {
+        let hospital = batch.batch.hospital;
+        self.verify_signers(|signers| signers.hospital(&hospital))
+            .map_err(BatchRefused::State)?
+            .map_err(|refusal| AggregateError::Signer {
+                role: SignerRole::Hospital,
+                address: hospital,
+                refusal,
+            })?;
+        Ok(self.admission.charge(hospital, batch.batch.txs.len())?)
+    }
+
     /// Takes a hospital batch (from the API or a peer) into the pool after verifying its
     /// aggregate and signers; a batch from the API is handed on to every peer's miner.
     /// Returns its TX_mr; a batch already waiting is accepted again (idempotent). A batch
@@ -393,8 +470,18 @@ impl MedService {
         // stays until a checkpoint makes it final, so that it is mined again if a reorg drops
         // its Mblock — the Mblock keeps only its block's aggregate, not the batch's signature.
         if !pooled {
-            self.verify_signers(|signers| aggregate::verify_batch(&self.chain_id, &batch, signers))
-                .map_err(BatchRefused::State)??;
+            // The cheap refusals first: a full pool, a refusal remembered, and (from the API,
+            // where anyone may call) an unknown hospital, its bucket, a free slot.
+            self.lock().pool.has_room(records.len())?;
+            self.refused_before(root, &batch)?;
+            let slot = if from_api {
+                self.admit_from_api(&batch)?;
+                Some(self.admission.slot()?)
+            } else {
+                None
+            };
+            self.verify_batch(root, &batch)?;
+            drop(slot);
             let added = self.lock().pool.insert(root, batch.clone(), records)?;
             if added == Pooled::Added {
                 self.changed();
