@@ -18,7 +18,7 @@ use medchain_node::{
     api::{self, ApiState},
     chain::Chain,
     enrolment::{Enrolment, nonces::NonceLimits},
-    med::{Accepted, BatchRefused, HOSPITAL_BURST_RELEASES, MedService},
+    med::{Accepted, BatchRefused, HOSPITAL_BURST_RELEASES, MedService, Penalty},
     mempool::Mempool,
     metrics::NodeMetrics,
     pkg::ShareStore,
@@ -524,6 +524,67 @@ async fn batches_are_throttled_and_refusals_remembered_before_any_pairing() {
     let (got, body) = post(json(&honest)).await;
     assert_eq!(got, StatusCode::ACCEPTED, "{body}");
     assert_eq!(node.med.aggregate_checks(), burst as u64 + 1);
+}
+
+/// Review R3: an Mblock refused for its aggregate is remembered by hash, so a peer resending
+/// the same bytes costs no pairings, and the refusal counts against it (a strike: a few get
+/// it blocked); a block whose body is malformed gets its sender blocked at once.
+#[tokio::test]
+async fn a_refused_mblock_is_remembered_and_penalised() {
+    let node = node();
+    let (batch, _) = node.batch(&[b"EMR 1"]);
+    let (other, _) = node.batch(&[b"EMR 2"]);
+    let genesis = node.med.headers(0, 1).remove(0);
+    let forged = Node::peer_block(
+        &[&genesis],
+        MblockBody {
+            batches: vec![batch.batch.clone()],
+            signature: Some(other.signature),
+        },
+        8,
+        NOW_MS,
+    );
+    let checks = node.med.aggregate_checks();
+    for round in 0..3 {
+        let refused = node.med.accept_block(forged.clone()).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                medchain_node::med::BlockRefused::Aggregate(
+                    medchain_med::aggregate::AggregateError::BadSignature
+                )
+            ),
+            "{round}: {refused}"
+        );
+        assert_eq!(refused.penalty(), Penalty::Strike);
+        assert_eq!(node.med.aggregate_checks(), checks + 1, "verified once");
+    }
+    // The same releases twice in one body: wrong whatever the sender's view of SUP.
+    let twice = Node::peer_block(
+        &[&genesis],
+        MblockBody {
+            batches: vec![batch.batch.clone(), batch.batch.clone()],
+            signature: aggregate::block_signature(&[batch.clone(), batch.clone()]),
+        },
+        8,
+        NOW_MS,
+    );
+    let refused = node.med.accept_block(twice).unwrap_err();
+    assert_eq!(refused.penalty(), Penalty::Block, "{refused}");
+    // The honest block with the same releases is not refused for the forgery.
+    let honest = Node::peer_block(
+        &[&genesis],
+        MblockBody {
+            batches: vec![batch.batch.clone()],
+            signature: Some(batch.signature),
+        },
+        8,
+        NOW_MS,
+    );
+    assert!(matches!(
+        node.med.accept_block(honest),
+        Ok(Accepted::Inserted { .. })
+    ));
 }
 
 #[tokio::test]

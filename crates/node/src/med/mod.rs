@@ -23,7 +23,7 @@ pub use admission::{
     BUSY_RETRY_MS, CONCURRENT_API_VERIFICATIONS, HOSPITAL_BURST_RELEASES,
     HOSPITAL_RELEASES_PER_SECOND, Throttled,
 };
-pub use network::start as start_network;
+pub use network::{MAX_STRIKES, MAX_WORKERS, start as start_network};
 
 use crate::med_checkpoint::CheckpointSource;
 use admission::{Admission, NodeClock};
@@ -133,11 +133,54 @@ pub enum BlockRefused {
     State(String),
 }
 
+/// What a refusal says about the peer that sent the refused message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Penalty {
+    /// Nothing: our own SUP view may lag the peer's (a signer's standing), or the refusal is
+    /// ours (a full pool, a state read).
+    None,
+    /// Likely misbehaviour: an aggregate that does not verify over keys our SUP state knows
+    /// (a key replaced in a SUP block one of us has not committed yet would explain one).
+    /// A few of these get the peer blocked.
+    Strike,
+    /// Misbehaviour whatever the peer's view of SUP: the bytes alone are wrong.
+    Block,
+}
+
+/// The penalty of an aggregate refusal.
+fn aggregate_penalty(error: &AggregateError) -> Penalty {
+    match error {
+        AggregateError::Malformed(_) | AggregateError::DuplicateRelease(_) => Penalty::Block,
+        AggregateError::BadSignature | AggregateError::BadRelease { .. } => Penalty::Strike,
+        AggregateError::Signer { .. } => Penalty::None,
+    }
+}
+
 impl BlockRefused {
-    /// Whether the refusal depends on nothing but the block's bytes and its parent (so its
-    /// sender misbehaves, whatever its view of SUP).
-    pub fn is_objective(&self) -> bool {
-        matches!(self, Self::BodyMismatch | Self::Header(_))
+    /// What the refusal says about the block's sender: a block is refused for nothing but its
+    /// bytes and its parent when its header does not commit to its body or is no valid child.
+    pub fn penalty(&self) -> Penalty {
+        match self {
+            Self::BodyMismatch | Self::Header(_) => Penalty::Block,
+            Self::Aggregate(error) => aggregate_penalty(error),
+            Self::Chain(_) | Self::State(_) => Penalty::None,
+        }
+    }
+}
+
+impl BatchRefused {
+    /// What the refusal says about the batch's sender (a peer: the API has no sender to
+    /// penalise).
+    pub fn penalty(&self) -> Penalty {
+        match self {
+            Self::Size(_) => Penalty::Block,
+            Self::Aggregate(error) => aggregate_penalty(error),
+            Self::AlreadyOnMed(_)
+            | Self::Stale { .. }
+            | Self::PoolFull(_)
+            | Self::Throttled(_)
+            | Self::State(_) => Penalty::None,
+        }
     }
 }
 
@@ -503,6 +546,12 @@ impl MedService {
             return Err(BlockRefused::BodyMismatch);
         }
         let hash = block.header.hash();
+        // A block refused before is refused again at the price of a lookup, before anything
+        // else (it may have fallen below the checkpoint since: its sender still sent junk).
+        let sup_height = self.sup_height();
+        if let Some(refused) = self.admission.blocks.get(&hash, sup_height, self.now_ms()) {
+            return Err(refused.into());
+        }
         {
             let mut inner = self.lock();
             if inner.chain.contains(&hash) {
@@ -546,11 +595,7 @@ impl MedService {
         // when it was fresh; checking it again against today's keys and licences could refuse
         // it (a doctor revoked or a key replaced since) and split this node from the chain.
         if !self.sup_checkpointed(&hash) {
-            // The pairings run without the lock: the API and the miner keep going meanwhile.
-            self.verify_signers(|signers| {
-                aggregate::verify_block(&self.chain_id, &block.body, signers)
-            })
-            .map_err(BlockRefused::State)??;
+            self.verify_block(hash, sup_height, &block.body)?;
         }
         let now = self.now_ms();
         let mut inner = self.lock();
@@ -570,6 +615,27 @@ impl MedService {
             hash: inserted.hash,
             new_best: inserted.new_best,
         })
+    }
+
+    /// Verifies an Mblock body's aggregate (without the lock: the API and the miner keep going
+    /// meanwhile), remembering a refusal so the same block sent again costs no pairings.
+    fn verify_block(
+        &self,
+        hash: Hash32,
+        sup_height: u64,
+        body: &MblockBody,
+    ) -> Result<(), BlockRefused> {
+        let now_ms = self.now_ms();
+        self.aggregate_checks.fetch_add(1, Ordering::Relaxed);
+        let verdict = self
+            .verify_signers(|signers| aggregate::verify_block(&self.chain_id, body, signers))
+            .map_err(BlockRefused::State)?;
+        if let Err(refused) = &verdict {
+            self.admission
+                .blocks
+                .remember(hash, refused, sup_height, now_ms);
+        }
+        Ok(verdict?)
     }
 
     /// Accepts `block` and then every waiting block it was the missing parent of, in turn.
