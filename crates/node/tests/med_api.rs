@@ -18,7 +18,11 @@ use medchain_node::{
     api::{self, ApiState},
     chain::Chain,
     enrolment::{Enrolment, nonces::NonceLimits},
-    med::{Accepted, BatchRefused, HOSPITAL_BURST_RELEASES, MedService, Penalty},
+    med::{
+        Accepted, BatchRefused, HOSPITAL_BURST_RELEASES, MIN_CHECKPOINT_AGE_MS, MedService,
+        Penalty, SYNC_WINDOW,
+    },
+    med_checkpoint::CheckpointSource as _,
     mempool::Mempool,
     metrics::NodeMetrics,
     pkg::ShareStore,
@@ -585,6 +589,107 @@ async fn a_refused_mblock_is_remembered_and_penalised() {
         node.med.accept_block(honest),
         Ok(Accepted::Inserted { .. })
     ));
+}
+
+/// Review R4: a proposer checkpoints only Mblocks it has held for
+/// [`MIN_CHECKPOINT_AGE_MS`], so that the other validators had time to receive and verify
+/// them — a fresh one (mined here, or sent to this leader alone) waits for a later SUP block.
+#[tokio::test]
+async fn a_proposer_checkpoints_only_mblocks_it_held_for_a_while() {
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let node = node_with_clock(clock.clone());
+    let first = node.mine();
+    assert!(
+        node.med.propose().branch.is_empty(),
+        "an Mblock mined a moment ago is not checkpointed yet"
+    );
+    clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
+    let second = node.mine();
+    let proposed = node.med.propose();
+    assert_eq!(
+        proposed
+            .branch
+            .iter()
+            .map(|block| block.header.clone())
+            .collect::<Vec<_>>(),
+        vec![first],
+        "the old Mblock is checkpointed, its fresh child is not"
+    );
+    clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
+    assert_eq!(node.med.propose().tip(), Some(&second));
+}
+
+/// Review R5: a node far behind catches up headers first — one answer to its locator tells
+/// it every header it lacks, checked for links and work before any body is asked for; bodies
+/// come [`SYNC_WINDOW`] at a time, oldest first, and the next window is asked once the last
+/// one is in. Headers nobody asked for are ignored; a broken chain costs its sender.
+#[tokio::test]
+async fn a_node_behind_catches_up_headers_first() {
+    // One Mblock per target interval of a shared clock (retargeting keeps the work small).
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let (ahead, behind) = (
+        node_with_clock(clock.clone()),
+        node_with_clock(clock.clone()),
+    );
+    let mined: Vec<MblockHeader> = (0..SYNC_WINDOW + 4)
+        .map(|_| {
+            clock.fetch_add(PARAMS.target_interval_ms, Ordering::Relaxed);
+            ahead.mine()
+        })
+        .collect();
+    let block = |header: &MblockHeader| ahead.med.block(&header.hash()).unwrap().unwrap();
+    let tip = mined.last().unwrap();
+    assert!(matches!(
+        behind.med.accept_block(block(tip)),
+        Ok(Accepted::Orphan { .. })
+    ));
+    let peer = {
+        use commonware_cryptography::Signer as _;
+        commonware_cryptography::ed25519::PrivateKey::from_seed(7).public_key()
+    };
+    let answer = ahead.med.headers_after(&behind.med.locator());
+    assert_eq!(answer, mined);
+    assert!(
+        behind
+            .med
+            .accept_headers(&peer, &answer)
+            .unwrap()
+            .is_empty(),
+        "unsolicited"
+    );
+
+    behind.med.sync_with(peer.clone());
+    let mut broken = answer.clone();
+    broken.swap(3, 4);
+    let refused = behind.med.accept_headers(&peer, &broken).unwrap_err();
+    assert_eq!(refused.penalty(), Penalty::Block, "{refused}");
+
+    behind.med.sync_with(peer.clone());
+    let asked = behind.med.accept_headers(&peer, &answer).unwrap();
+    let first_window: Vec<_> = mined[..SYNC_WINDOW]
+        .iter()
+        .map(MblockHeader::hash)
+        .collect();
+    assert_eq!(asked, first_window);
+    for header in &mined[..SYNC_WINDOW] {
+        assert!(matches!(
+            behind.med.accept_with_descendants(block(header)),
+            Ok(Accepted::Inserted { new_best: true, .. })
+        ));
+    }
+    // The last body of the window asked for the next headers.
+    let answer = ahead.med.headers_after(&behind.med.locator());
+    assert_eq!(answer, mined[SYNC_WINDOW..]);
+    let asked = behind.med.accept_headers(&peer, &answer).unwrap();
+    assert_eq!(asked.len(), 4, "the waiting tip is asked again too");
+    for header in &mined[SYNC_WINDOW..mined.len() - 1] {
+        behind.med.accept_with_descendants(block(header)).unwrap();
+    }
+    assert_eq!(
+        behind.med.status().unwrap().best.hash,
+        hex::encode(tip.hash()),
+        "the waiting tip followed its parent in"
+    );
 }
 
 #[tokio::test]

@@ -267,9 +267,23 @@ fn on_block_message(service: &MedService, peer: &PublicKey, payload: &[u8]) -> O
                 Outcome::Done
             }
         },
+        BlockMessage::GetHeaders(locator) => match service.headers_after(&locator) {
+            headers if headers.is_empty() => Outcome::Done,
+            headers => Outcome::Send(BlockMessage::Headers(headers)),
+        },
+        BlockMessage::Headers(headers) => match service.accept_headers(peer, &headers) {
+            Ok(_) => Outcome::Done,
+            Err(refused) => {
+                debug!(%peer, %refused, "refused a MED header chain");
+                Outcome::Penalty(refused.penalty())
+            }
+        },
         BlockMessage::Block(block) => match service.accept_with_descendants(*block) {
+            // The parent, and whatever else this node lacks of the peer's chain: its parent at
+            // once (the usual gap is one missed announcement), the rest headers first.
             Ok(Accepted::Orphan { missing }) => {
                 service.request(missing, Some(peer.clone()));
+                service.sync_with(peer.clone());
                 Outcome::Done
             }
             Ok(_) => Outcome::Done,
