@@ -141,6 +141,11 @@ fn node_with_clock(clock: Arc<AtomicU64>) -> Node {
 impl Node {
     /// The doctor's releases of `contents` (one patient each), sealed by the desk.
     fn batch(&self, contents: &[&[u8]]) -> (SignedBatch, Vec<RecordId>) {
+        self.batch_at(contents, NOW_MS)
+    }
+
+    /// [`Node::batch`] with releases issued at `issued_at_ms`.
+    fn batch_at(&self, contents: &[&[u8]], issued_at_ms: u64) -> (SignedBatch, Vec<RecordId>) {
         let chain_id = testkit::chain_id();
         let doctor_key = vouching_key_from(&self.doctor.key);
         let releases: Vec<(TxMr, BlsSignature)> = contents
@@ -151,7 +156,7 @@ impl Node {
                     doctor: self.doctor.address,
                     patient: Actor::new(50 + i as u64).address,
                     record_hash: ContentHash::of(content),
-                    issued_at_ms: NOW_MS,
+                    issued_at_ms,
                 };
                 let signature = aggregate::sign_release(&chain_id, &doctor_key, &tx);
                 (tx, signature)
@@ -167,7 +172,7 @@ impl Node {
             &vouching_key_from(&self.desk.actor.key),
             self.desk.actor.address,
             releases,
-            &medchain_state::med::StateSigners::new(&snapshot, NOW_MS),
+            &medchain_state::med::StateSigners::new(&snapshot, issued_at_ms),
         )
         .unwrap();
         (batch, ids)
@@ -689,6 +694,28 @@ async fn a_node_behind_catches_up_headers_first() {
         behind.med.status().unwrap().best.hash,
         hex::encode(tip.hash()),
         "the waiting tip followed its parent in"
+    );
+}
+
+/// Review R6 (part): a batch no Mblock may carry any more (a release issued more than an hour
+/// ago) leaves the pool of every node, not only a miner's, as soon as another batch arrives.
+#[tokio::test]
+async fn stale_batches_leave_a_non_miners_pool() {
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let node = node_with_clock(clock.clone());
+    let (old, _) = node.batch(&[b"EMR 1"]);
+    node.med.submit_batch(old, true).unwrap();
+    assert_eq!(node.med.status().unwrap().pending_batches, 1);
+    clock.fetch_add(
+        medchain_types::med::RELEASE_VALIDITY_MS + 1,
+        Ordering::Relaxed,
+    );
+    let (fresh, _) = node.batch_at(&[b"EMR 2"], clock.load(Ordering::Relaxed));
+    node.med.submit_batch(fresh, true).unwrap();
+    assert_eq!(
+        node.med.status().unwrap().pending_batches,
+        1,
+        "the stale one left"
     );
 }
 

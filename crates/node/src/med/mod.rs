@@ -530,7 +530,12 @@ impl MedService {
         if !pooled {
             // The cheap refusals first: a full pool, a refusal remembered, and (from the API,
             // where anyone may call) an unknown hospital, its bucket, a free slot.
-            self.lock().pool.has_room(records.len())?;
+            // Stale batches leave every node's pool here, not only a miner's template: they
+            // could never be mined, and would hold room honest batches need.
+            let mut inner = self.lock();
+            inner.evict_stale(now_ms);
+            inner.pool.has_room(records.len())?;
+            drop(inner);
             self.refused_before(root, &batch)?;
             let slot = if from_api {
                 self.admit_from_api(&batch)?;
