@@ -95,7 +95,7 @@ impl fmt::Display for SignerRole {
 }
 
 /// Why a release, batch or Mblock body is refused.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AggregateError {
     /// A signer may not sign (unknown, revoked, not practising, no registered key, …).
     #[error("{role} {address} may not sign: {refusal}")]

@@ -58,6 +58,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 /// capped: it is what SUP checkpoints next.
 pub const MAX_SIDE_MBLOCKS: usize = 2 * MAX_CHECKPOINT_MBLOCKS;
 
+/// Most hashes in a sync locator ([`MedChain::locator`]): ten recent Mblocks and then
+/// doubling steps cover a chain of 2^50 Mblocks.
+pub const MAX_LOCATOR: usize = 64;
+
 /// The most an Mblock's timestamp may ever run ahead of this node's clock (Bitcoin's two hours).
 pub const MAX_FUTURE_DRIFT_MS: u64 = 2 * 60 * 60 * 1_000;
 /// The least it is allowed to: room for honest clock skew.
@@ -630,6 +634,36 @@ impl MedChain {
             .is_some_and(|heaviest| self.nodes[heaviest].work >= best_work)
     }
 
+    /// A locator of the best chain for headers-first sync: the hashes of the tip, the nine
+    /// Mblocks below it, then every Mblock at twice the distance of the one before, and the
+    /// genesis Mblock — at most [`MAX_LOCATOR`] hashes, newest first. A peer answers with the
+    /// headers after the newest one on its own best chain ([`Self::headers_after`]).
+    pub fn locator(&self) -> Vec<Hash32> {
+        let mut locator = Vec::new();
+        let mut height = self.best_chain.len() - 1;
+        let mut step = 1;
+        while height > 0 && locator.len() < MAX_LOCATOR - 1 {
+            locator.push(self.best_chain[height]);
+            if locator.len() >= 10 {
+                step *= 2;
+            }
+            height = height.saturating_sub(step);
+        }
+        locator.push(self.best_chain[0]);
+        locator
+    }
+
+    /// Up to `limit` headers of the best chain after the newest Mblock of `locator` that is on
+    /// it (the answer to a peer's [`Self::locator`]); none when the locator shares nothing
+    /// with this chain (not even its genesis Mblock).
+    pub fn headers_after(&self, locator: &[Hash32], limit: usize) -> Vec<MblockHeader> {
+        locator
+            .iter()
+            .find(|hash| self.is_on_best_chain(hash))
+            .map(|hash| self.headers(self.nodes[hash].header.height + 1, limit))
+            .unwrap_or_default()
+    }
+
     /// Up to `limit` headers of the best chain from height `from_height` up.
     pub fn headers(&self, from_height: u64, limit: usize) -> Vec<MblockHeader> {
         self.best_chain
@@ -938,6 +972,51 @@ mod tests {
             chain.block(&genesis).unwrap().unwrap().header.hash(),
             genesis
         );
+    }
+
+    /// Headers-first sync (review R5): a node behind, or on a fork, learns from one answer to
+    /// its locator every header it lacks after the last Mblock both best chains share.
+    #[test]
+    fn a_locator_finds_the_fork_point_and_the_headers_after_it() {
+        let mut ahead = fresh();
+        let shared = extend(&mut ahead, 1, 30);
+        let mut behind = fresh();
+        relay(&ahead, &mut behind, &shared[..12]);
+        let more = extend(&mut ahead, 1, 5);
+
+        let locator = behind.locator();
+        assert_eq!(locator[0], shared[11], "newest first");
+        assert_eq!(*locator.last().unwrap(), behind.genesis_hash());
+        let long = ahead.locator();
+        assert_eq!(
+            long[..10],
+            ahead
+                .headers(26, 10)
+                .iter()
+                .rev()
+                .map(MblockHeader::hash)
+                .collect::<Vec<_>>()[..]
+        );
+        assert!(long.len() < 16, "steps double after ten: {}", long.len());
+        let headers = ahead.headers_after(&locator, 100);
+        assert_eq!(headers.len(), 18 + 5);
+        assert_eq!(headers[0].parent, shared[11]);
+        assert_eq!(headers.last().unwrap().hash(), more[4]);
+        assert_eq!(ahead.headers_after(&locator, 3).len(), 3);
+
+        // Behind mined a fork of its own: the answer starts after the shared part.
+        extend(&mut behind, 2, 2);
+        let headers = ahead.headers_after(&behind.locator(), 100);
+        assert_eq!(headers[0].parent, shared[11]);
+        // Up to date: nothing; another chain entirely: nothing.
+        assert!(ahead.headers_after(&ahead.locator(), 100).is_empty());
+        assert!(
+            ahead
+                .headers_after(&[Hash32::from([9; 32])], 100)
+                .is_empty()
+        );
+        let new = fresh();
+        assert_eq!(new.locator(), vec![new.genesis_hash()]);
     }
 
     #[test]

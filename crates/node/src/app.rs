@@ -195,6 +195,15 @@ where
         {
             return false;
         }
+        // An Mblock the proposal checkpoints may still be on its way here: ask for it and
+        // wait a bounded time rather than refuse the whole block (the verdict below decides).
+        let checkpoint = block.inner().checkpoint();
+        if !checkpoint.branch.is_empty() {
+            crate::med_checkpoint::wait_until_known(&runtime, || {
+                self.chain.knows_checkpoint(checkpoint)
+            })
+            .await;
+        }
         let chain = self.chain.clone();
         // Replaying executes the checkpoint and every transaction: keep it off the async
         // workers consensus needs.

@@ -676,7 +676,9 @@ impl Chain {
         self.execute(rng, block, parent)
     }
 
-    fn knows_checkpoint(&self, checkpoint: &Checkpoint) -> bool {
+    /// Whether this validator may vote for a block checkpointing `checkpoint` (the MED
+    /// source fetches what it lacks when asked).
+    pub fn knows_checkpoint(&self, checkpoint: &Checkpoint) -> bool {
         checkpoint.branch.is_empty() || self.med.as_ref().is_some_and(|med| med.knows(checkpoint))
     }
 

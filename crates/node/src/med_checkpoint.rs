@@ -10,8 +10,21 @@
 //! execution then re-checks what is deterministic (`medchain_state::med`); and once the block
 //! is finalized, [`CheckpointSource::finalized`] moves MED's checkpointed tip, below which no
 //! reorganisation is accepted.
+//!
+//! MED freshness must not veto SUP (review R4): the proposer checkpoints only Mblocks it has
+//! held for a while, and a voter that lacks one asks for it and waits a bounded
+//! [`CHECKPOINT_WAIT`] ([`wait_until_known`]) before judging the proposal — well within the
+//! time simplex gives a vote.
 
+use commonware_runtime::Clock;
 use medchain_types::med::Checkpoint;
+use std::time::Duration;
+
+/// Longest a voter waits for the Mblocks a proposal checkpoints (fetched when `knows` says
+/// no): half the default certification timeout, so the vote still comes in time.
+pub const CHECKPOINT_WAIT: Duration = Duration::from_secs(1);
+/// How often the voter looks again meanwhile.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(50);
 
 /// The MED side of SUP's checkpointing.
 pub trait CheckpointSource: Send + Sync {
@@ -23,4 +36,51 @@ pub trait CheckpointSource: Send + Sync {
     fn knows(&self, checkpoint: &Checkpoint) -> bool;
     /// A finalized SUP block checkpointed `checkpoint`.
     fn finalized(&self, checkpoint: &Checkpoint);
+}
+
+/// Waits until `knows` holds or [`CHECKPOINT_WAIT`] has passed on `clock`; whether it holds.
+/// `knows` asks the MED source, which fetches what it lacks the first time it is asked.
+pub async fn wait_until_known(clock: &impl Clock, knows: impl Fn() -> bool) -> bool {
+    let deadline = clock.current() + CHECKPOINT_WAIT;
+    loop {
+        if knows() {
+            return true;
+        }
+        if clock.current() >= deadline {
+            return false;
+        }
+        clock.sleep(CHECKPOINT_POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, deterministic};
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+
+    /// An Mblock that arrives while the voter waits gets the proposal judged with it; one
+    /// that never arrives ends the wait at [`CHECKPOINT_WAIT`], not later.
+    #[test]
+    fn a_voter_waits_a_bounded_time_for_a_checkpointed_mblock() {
+        deterministic::Runner::default().start(|context| async move {
+            let arrived = Arc::new(AtomicBool::new(false));
+            let delivery = arrived.clone();
+            context.child("delivery").spawn(move |context| async move {
+                context.sleep(CHECKPOINT_WAIT / 2).await;
+                delivery.store(true, Ordering::Release);
+            });
+            let start = context.current();
+            assert!(wait_until_known(&context, || arrived.load(Ordering::Acquire)).await);
+            assert!(context.current() < start + CHECKPOINT_WAIT);
+
+            let start = context.current();
+            assert!(!wait_until_known(&context, || false).await);
+            let waited = context.current().duration_since(start).unwrap();
+            assert!(waited >= CHECKPOINT_WAIT && waited < CHECKPOINT_WAIT + CHECKPOINT_POLL * 2);
+        });
+    }
 }

@@ -18,7 +18,11 @@ use medchain_node::{
     api::{self, ApiState},
     chain::Chain,
     enrolment::{Enrolment, nonces::NonceLimits},
-    med::{Accepted, BatchRefused, MedService},
+    med::{
+        Accepted, BatchRefused, HOSPITAL_BURST_RELEASES, MIN_CHECKPOINT_AGE_MS, MedService,
+        Penalty, SYNC_WINDOW,
+    },
+    med_checkpoint::CheckpointSource as _,
     mempool::Mempool,
     metrics::NodeMetrics,
     pkg::ShareStore,
@@ -34,7 +38,10 @@ use medchain_types::{
 };
 use router::{call, error_code};
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 /// A few hashes per Mblock.
 const PARAMS: MedParams = MedParams {
@@ -76,13 +83,18 @@ fn api_state(chain: Arc<Chain>, genesis: Genesis) -> ApiState {
 }
 
 fn node() -> Node {
+    node_with_clock(Arc::new(AtomicU64::new(NOW_MS)))
+}
+
+/// [`node`] whose MED service reads the time from `clock` (unix milliseconds).
+fn node_with_clock(clock: Arc<AtomicU64>) -> Node {
     let genesis = med_genesis();
     let store = Store::in_memory().unwrap();
     let (med, _mailbox) = MedService::with_store(
         MedStore::in_memory().unwrap(),
         &genesis,
         store.clone(),
-        Box::new(|| NOW_MS),
+        Box::new(move || clock.load(Ordering::Relaxed)),
     )
     .unwrap()
     .expect("the genesis has MED");
@@ -129,6 +141,11 @@ fn node() -> Node {
 impl Node {
     /// The doctor's releases of `contents` (one patient each), sealed by the desk.
     fn batch(&self, contents: &[&[u8]]) -> (SignedBatch, Vec<RecordId>) {
+        self.batch_at(contents, NOW_MS)
+    }
+
+    /// [`Node::batch`] with releases issued at `issued_at_ms`.
+    fn batch_at(&self, contents: &[&[u8]], issued_at_ms: u64) -> (SignedBatch, Vec<RecordId>) {
         let chain_id = testkit::chain_id();
         let doctor_key = vouching_key_from(&self.doctor.key);
         let releases: Vec<(TxMr, BlsSignature)> = contents
@@ -139,7 +156,7 @@ impl Node {
                     doctor: self.doctor.address,
                     patient: Actor::new(50 + i as u64).address,
                     record_hash: ContentHash::of(content),
-                    issued_at_ms: NOW_MS,
+                    issued_at_ms,
                 };
                 let signature = aggregate::sign_release(&chain_id, &doctor_key, &tx);
                 (tx, signature)
@@ -155,7 +172,7 @@ impl Node {
             &vouching_key_from(&self.desk.actor.key),
             self.desk.actor.address,
             releases,
-            &medchain_state::med::StateSigners::new(&snapshot, NOW_MS),
+            &medchain_state::med::StateSigners::new(&snapshot, issued_at_ms),
         )
         .unwrap();
         (batch, ids)
@@ -430,6 +447,276 @@ async fn refused_batches_get_typed_errors_and_change_nothing() {
     assert_eq!(got, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(error_code(&body), "signer_refused");
     assert_eq!(node.med.status().unwrap().pending_batches, 0);
+}
+
+/// Review R2: anyone may post batches, and each costs a pairing per release. Before any
+/// pairing, a batch naming no hospital SUP knows is refused, the same refused bytes are
+/// refused from memory, and a hospital's releases beyond its bucket are answered 429 with a
+/// Retry-After, until time refills the bucket.
+#[tokio::test]
+async fn batches_are_throttled_and_refusals_remembered_before_any_pairing() {
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let node = node_with_clock(clock.clone());
+    let (honest, _) = node.batch(&[b"EMR 1"]);
+    // Full batches of the real doctor's releases under a signature that is no aggregate of
+    // theirs: every check but the pairings passes.
+    let forged = |n: u64| {
+        let mut forged = honest.clone();
+        forged.batch.txs = (0..medchain_types::med::MAX_BATCH_TXS as u64)
+            .map(|i| TxMr {
+                record_hash: ContentHash::of(format!("forged {n} {i}").as_bytes()),
+                ..honest.batch.txs[0].clone()
+            })
+            .collect();
+        json(&forged)
+    };
+    let post = |body: Value| node.call("POST", "/v1/med/batches", Some(body));
+
+    let mut stranger = honest.clone();
+    stranger.batch.hospital = testkit::address(42);
+    let (got, body) = post(json(&stranger)).await;
+    assert_eq!(
+        (got, error_code(&body).as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "signer_refused")
+    );
+    assert_eq!(
+        node.med.aggregate_checks(),
+        0,
+        "an unknown hospital costs no pairing"
+    );
+
+    for round in 0..2 {
+        let (got, body) = post(forged(0)).await;
+        assert_eq!(
+            (got, error_code(&body).as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad_signature"),
+            "{round}"
+        );
+        assert_eq!(
+            node.med.aggregate_checks(),
+            1,
+            "the same refused bytes are verified once"
+        );
+    }
+    let burst =
+        (HOSPITAL_BURST_RELEASES.get() as usize).div_ceil(medchain_types::med::MAX_BATCH_TXS);
+    for n in 1..burst as u64 {
+        let (got, _) = post(forged(n)).await;
+        assert_eq!(got, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(node.med.aggregate_checks(), burst as u64);
+
+    // The hospital's bucket is empty: refused before any pairing, with when to retry.
+    let request = axum::http::Request::post("/v1/med/batches")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(forged(99).to_string()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(node.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()[axum::http::header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    let (got, body) = post(json(&honest)).await;
+    assert_eq!(
+        (got, error_code(&body).as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "med_rate_limited")
+    );
+    assert_eq!(node.med.aggregate_checks(), burst as u64);
+
+    // Time refills it: the honest batch is verified and pooled.
+    clock.fetch_add(retry_after * 1_000, Ordering::Relaxed);
+    let (got, body) = post(json(&honest)).await;
+    assert_eq!(got, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(node.med.aggregate_checks(), burst as u64 + 1);
+}
+
+/// Review R3: an Mblock refused for its aggregate is remembered by hash, so a peer resending
+/// the same bytes costs no pairings, and the refusal counts against it (a strike: a few get
+/// it blocked); a block whose body is malformed gets its sender blocked at once.
+#[tokio::test]
+async fn a_refused_mblock_is_remembered_and_penalised() {
+    let node = node();
+    let (batch, _) = node.batch(&[b"EMR 1"]);
+    let (other, _) = node.batch(&[b"EMR 2"]);
+    let genesis = node.med.headers(0, 1).remove(0);
+    let forged = Node::peer_block(
+        &[&genesis],
+        MblockBody {
+            batches: vec![batch.batch.clone()],
+            signature: Some(other.signature),
+        },
+        8,
+        NOW_MS,
+    );
+    let checks = node.med.aggregate_checks();
+    for round in 0..3 {
+        let refused = node.med.accept_block(forged.clone()).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                medchain_node::med::BlockRefused::Aggregate(
+                    medchain_med::aggregate::AggregateError::BadSignature
+                )
+            ),
+            "{round}: {refused}"
+        );
+        assert_eq!(refused.penalty(), Penalty::Strike);
+        assert_eq!(node.med.aggregate_checks(), checks + 1, "verified once");
+    }
+    // The same releases twice in one body: wrong whatever the sender's view of SUP.
+    let twice = Node::peer_block(
+        &[&genesis],
+        MblockBody {
+            batches: vec![batch.batch.clone(), batch.batch.clone()],
+            signature: aggregate::block_signature(&[batch.clone(), batch.clone()]),
+        },
+        8,
+        NOW_MS,
+    );
+    let refused = node.med.accept_block(twice).unwrap_err();
+    assert_eq!(refused.penalty(), Penalty::Block, "{refused}");
+    // The honest block with the same releases is not refused for the forgery.
+    let honest = Node::peer_block(
+        &[&genesis],
+        MblockBody {
+            batches: vec![batch.batch.clone()],
+            signature: Some(batch.signature),
+        },
+        8,
+        NOW_MS,
+    );
+    assert!(matches!(
+        node.med.accept_block(honest),
+        Ok(Accepted::Inserted { .. })
+    ));
+}
+
+/// Review R4: a proposer checkpoints only Mblocks it has held for
+/// [`MIN_CHECKPOINT_AGE_MS`], so that the other validators had time to receive and verify
+/// them — a fresh one (mined here, or sent to this leader alone) waits for a later SUP block.
+#[tokio::test]
+async fn a_proposer_checkpoints_only_mblocks_it_held_for_a_while() {
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let node = node_with_clock(clock.clone());
+    let first = node.mine();
+    assert!(
+        node.med.propose().branch.is_empty(),
+        "an Mblock mined a moment ago is not checkpointed yet"
+    );
+    clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
+    let second = node.mine();
+    let proposed = node.med.propose();
+    assert_eq!(
+        proposed
+            .branch
+            .iter()
+            .map(|block| block.header.clone())
+            .collect::<Vec<_>>(),
+        vec![first],
+        "the old Mblock is checkpointed, its fresh child is not"
+    );
+    clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
+    assert_eq!(node.med.propose().tip(), Some(&second));
+}
+
+/// Review R5: a node far behind catches up headers first — one answer to its locator tells
+/// it every header it lacks, checked for links and work before any body is asked for; bodies
+/// come [`SYNC_WINDOW`] at a time, oldest first, and the next window is asked once the last
+/// one is in. Headers nobody asked for are ignored; a broken chain costs its sender.
+#[tokio::test]
+async fn a_node_behind_catches_up_headers_first() {
+    // One Mblock per target interval of a shared clock (retargeting keeps the work small).
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let (ahead, behind) = (
+        node_with_clock(clock.clone()),
+        node_with_clock(clock.clone()),
+    );
+    let mined: Vec<MblockHeader> = (0..SYNC_WINDOW + 4)
+        .map(|_| {
+            clock.fetch_add(PARAMS.target_interval_ms, Ordering::Relaxed);
+            ahead.mine()
+        })
+        .collect();
+    let block = |header: &MblockHeader| ahead.med.block(&header.hash()).unwrap().unwrap();
+    let tip = mined.last().unwrap();
+    assert!(matches!(
+        behind.med.accept_block(block(tip)),
+        Ok(Accepted::Orphan { .. })
+    ));
+    let peer = {
+        use commonware_cryptography::Signer as _;
+        commonware_cryptography::ed25519::PrivateKey::from_seed(7).public_key()
+    };
+    let answer = ahead.med.headers_after(&behind.med.locator());
+    assert_eq!(answer, mined);
+    assert!(
+        behind
+            .med
+            .accept_headers(&peer, &answer)
+            .unwrap()
+            .is_empty(),
+        "unsolicited"
+    );
+
+    behind.med.sync_with(peer.clone());
+    let mut broken = answer.clone();
+    broken.swap(3, 4);
+    let refused = behind.med.accept_headers(&peer, &broken).unwrap_err();
+    assert_eq!(refused.penalty(), Penalty::Block, "{refused}");
+
+    behind.med.sync_with(peer.clone());
+    let asked = behind.med.accept_headers(&peer, &answer).unwrap();
+    let first_window: Vec<_> = mined[..SYNC_WINDOW]
+        .iter()
+        .map(MblockHeader::hash)
+        .collect();
+    assert_eq!(asked, first_window);
+    for header in &mined[..SYNC_WINDOW] {
+        assert!(matches!(
+            behind.med.accept_with_descendants(block(header)),
+            Ok(Accepted::Inserted { new_best: true, .. })
+        ));
+    }
+    // The last body of the window asked for the next headers.
+    let answer = ahead.med.headers_after(&behind.med.locator());
+    assert_eq!(answer, mined[SYNC_WINDOW..]);
+    let asked = behind.med.accept_headers(&peer, &answer).unwrap();
+    assert_eq!(asked.len(), 4, "the waiting tip is asked again too");
+    for header in &mined[SYNC_WINDOW..mined.len() - 1] {
+        behind.med.accept_with_descendants(block(header)).unwrap();
+    }
+    assert_eq!(
+        behind.med.status().unwrap().best.hash,
+        hex::encode(tip.hash()),
+        "the waiting tip followed its parent in"
+    );
+}
+
+/// Review R6 (part): a batch no Mblock may carry any more (a release issued more than an hour
+/// ago) leaves the pool of every node, not only a miner's, as soon as another batch arrives.
+#[tokio::test]
+async fn stale_batches_leave_a_non_miners_pool() {
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let node = node_with_clock(clock.clone());
+    let (old, _) = node.batch(&[b"EMR 1"]);
+    node.med.submit_batch(old, true).unwrap();
+    assert_eq!(node.med.status().unwrap().pending_batches, 1);
+    clock.fetch_add(
+        medchain_types::med::RELEASE_VALIDITY_MS + 1,
+        Ordering::Relaxed,
+    );
+    let (fresh, _) = node.batch_at(&[b"EMR 2"], clock.load(Ordering::Relaxed));
+    node.med.submit_batch(fresh, true).unwrap();
+    assert_eq!(
+        node.med.status().unwrap().pending_batches,
+        1,
+        "the stale one left"
+    );
 }
 
 #[tokio::test]

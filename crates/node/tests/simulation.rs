@@ -1874,10 +1874,30 @@ fn run_med(seed: u64) {
         cluster.wait_for_height(top).await;
         cluster.assert_agreement(&[0, 1, 2, 3]);
 
+        // A forged aggregate sent again and again costs validator 0 one verification (the
+        // refusal is remembered) and the stranger its connection to it.
+        let (third, _) = cluster.sealed_batch(&workload, &patients[6..7], b"EMR 4");
+        let forged = cluster.mine_on_best(MblockBody {
+            batches: vec![third.batch.clone()],
+            signature: Some(other.signature),
+        });
+        let stranger_key = cluster.signers[VALIDATORS].public_key();
+        let validator = cluster.signers[0].public_key();
+        for _ in 0..med_service::MAX_STRIKES {
+            blocks.send(Recipients::One(validator.clone()), announce(&forged), false);
+            cluster.context.sleep(Duration::from_millis(500)).await;
+        }
+        cluster.context.sleep(Duration::from_secs(1)).await;
+        let blocked = cluster.oracle.blocked().await.unwrap();
+        assert!(
+            blocked.contains(&(validator, stranger_key.clone())),
+            "validator 0 did not block the stranger after {} forged aggregates: {blocked:?}",
+            med_service::MAX_STRIKES
+        );
+
         // Bytes that are no MED message cost the stranger its connections, and nobody else.
         blocks.send(Recipients::All, vec![0xff, 1, 2, 3], false);
         cluster.context.sleep(Duration::from_secs(2)).await;
-        let stranger_key = cluster.signers[VALIDATORS].public_key();
         let blocked = cluster.oracle.blocked().await.unwrap();
         assert!(
             blocked.iter().all(|(_, peer)| *peer == stranger_key),

@@ -46,6 +46,11 @@ const RESUBMIT_AFTER: Duration = Duration::from_secs(30);
 /// finalization slightly).
 const IMPORT_GRACE: Duration = Duration::from_secs(10);
 
+/// How often, and after how long, a batch the node throttled (429) is submitted again before
+/// the releases are reported not submitted (their records stay written).
+const THROTTLED_RETRIES: usize = 3;
+const THROTTLED_PAUSE: Duration = Duration::from_secs(1);
+
 /// A release waiting for its batch, and where to say how submitting it went.
 struct Queued {
     release: MedRelease,
@@ -370,14 +375,29 @@ impl Sealer {
         .map_err(|error| LedgerError::Refused(error.to_string()))?;
         let root = sealed.batch.root(chain_id);
         tracing::info!(batch = %hex_short(&root), releases = sealed.batch.txs.len(), "MED batch sealed and submitted");
-        match self.med.submit_batch(&sealed) {
+        let mut submitted = self.med.submit_batch(&sealed);
+        // Throttled (429: the node verifies no more of this hospital's batches just now): wait
+        // out a few of its hints before reporting it.
+        for _ in 0..THROTTLED_RETRIES {
+            if !matches!(submitted, Err(ClientError::Api { status: 429, .. })) {
+                break;
+            }
+            thread::sleep(THROTTLED_PAUSE);
+            submitted = self.med.submit_batch(&sealed);
+        }
+        match submitted {
             Ok(_) => Ok(()),
             // Submitted again while the first is already mined: nothing to do.
             Err(ClientError::Api { ref body, .. }) if body.error == "already_on_med" => Ok(()),
-            // The node is full or failing (503, 500): the batch may be admitted later, and a
-            // release resubmitted after a first acceptance may be mined elsewhere — never a
-            // refusal, which would discard the written record.
-            Err(error @ ClientError::Api { status: 500.., .. }) => Err(LedgerError::Chain(error)),
+            // The node is throttling, full or failing (429, 503, 500): the batch may be
+            // admitted later, and a release resubmitted after a first acceptance may be mined
+            // elsewhere — never a refusal, which would discard the written record.
+            Err(
+                error @ ClientError::Api {
+                    status: 429 | 500..,
+                    ..
+                },
+            ) => Err(LedgerError::Chain(error)),
             Err(error @ ClientError::Api { .. }) => Err(LedgerError::NotAdmitted(error)),
             Err(other) => Err(LedgerError::Chain(other)),
         }

@@ -4,12 +4,13 @@
 //! checkpointed by SUP (`checkpointed` says so; the client checks it on SUP's proven state).
 
 use super::{ApiError, ApiState, queries::HexHash};
-use crate::med::{BatchRefused, MedService};
+use crate::med::{BatchRefused, MedService, Throttled};
 use axum::{
     Json, Router,
     extract::rejection::{JsonRejection, PathRejection, QueryRejection},
     extract::{Path, Query, State},
-    http::StatusCode,
+    http::{StatusCode, header},
+    response::{IntoResponse as _, Response},
     routing::{get, post},
 };
 use medchain_api::{BatchAccepted, HeadersQuery, MAX_MED_HEADERS, MedRecordView, MedStatus};
@@ -55,20 +56,28 @@ fn service(state: &ApiState) -> Result<Arc<MedService>, ApiError> {
         (status = 404, description = "This chain has no MED chain", body = medchain_api::ErrorBody),
         (status = 409, description = "A record of the batch is already on the MED chain", body = medchain_api::ErrorBody),
         (status = 422, description = "The aggregate signature or a signer is refused", body = medchain_api::ErrorBody),
+        (status = 429, description = "The hospital's share of verifications is used up, or every verification slot is taken: retry after the `Retry-After` seconds", body = medchain_api::ErrorBody),
         (status = 503, description = "The batch pool is full, or the node unavailable", body = medchain_api::ErrorBody),
     )
 )]
 pub(super) async fn submit_batch(
     State(state): State<ApiState>,
     request: Result<Json<SignedBatch>, JsonRejection>,
-) -> Result<(StatusCode, Json<BatchAccepted>), ApiError> {
-    let med = service(&state)?;
-    let Json(batch) = request?;
-    // Pairings are CPU work: off the async workers consensus shares.
+) -> Result<(StatusCode, Json<BatchAccepted>), Response> {
+    let med = service(&state).map_err(|error| error.into_response())?;
+    let Json(batch) = request.map_err(|error| ApiError::from(error).into_response())?;
+    // Pairings are CPU work: off the async workers consensus shares (the service admits only
+    // a few at a time).
     let root = tokio::task::spawn_blocking(move || med.submit_batch(batch, true))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(refused)?;
+        .map_err(|error| ApiError::internal(error).into_response())?
+        .map_err(|error| match &error {
+            BatchRefused::Throttled(throttled) => {
+                let seconds = throttled.retry_after_ms().div_ceil(1_000).max(1);
+                ([(header::RETRY_AFTER, seconds.to_string())], refused(error)).into_response()
+            }
+            _ => refused(error).into_response(),
+        })?;
     Ok((StatusCode::ACCEPTED, Json(BatchAccepted::of(&root))))
 }
 
@@ -90,6 +99,16 @@ fn refused(error: BatchRefused) -> ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             "stale_release",
             "a release must be issued within an hour of now: check the signing machine's clock, and have the doctor sign it again",
+        ),
+        BatchRefused::Throttled(Throttled::Hospital { .. }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "med_rate_limited",
+            "this hospital's batches arrive faster than this node verifies them for one hospital: retry after the Retry-After seconds, or gather releases into fewer, fuller batches",
+        ),
+        BatchRefused::Throttled(Throttled::Busy { .. }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "med_busy",
+            "the node is verifying other batches: retry after the Retry-After seconds",
         ),
         BatchRefused::PoolFull(_) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -13,19 +13,25 @@
 //! a check that depends on nothing but its bytes (undecodable, body mismatch, bad proof of
 //! work) is blocked; the others are dropped, since they may only mean our SUP state lags.
 
+mod admission;
 pub mod miner;
 mod network;
+mod orphans;
 pub mod pool;
 pub mod wire;
 
-pub use network::start as start_network;
+pub use admission::{
+    BUSY_RETRY_MS, CONCURRENT_API_VERIFICATIONS, HOSPITAL_BURST_RELEASES,
+    HOSPITAL_RELEASES_PER_SECOND, Throttled,
+};
+pub use network::{MAX_STRIKES, MAX_WORKERS, start as start_network};
 
 use crate::med_checkpoint::CheckpointSource;
-use commonware_codec::EncodeSize as _;
+use admission::{Admission, NodeClock};
 use futures::channel::mpsc;
 use medchain_med::{
     MedChain, MedError, MedStore,
-    aggregate::{self, AggregateError},
+    aggregate::{self, AggregateError, SignerKeys as _, SignerRole},
     inclusion::{self, RecordInclusion},
     pow,
 };
@@ -38,6 +44,7 @@ use medchain_types::{
         RELEASE_VALIDITY_MS, SignedBatch,
     },
 };
+use orphans::OrphanPool;
 use pool::{BatchPool, PoolFull, Pooled};
 use std::{
     collections::{BTreeMap, HashSet, VecDeque},
@@ -50,11 +57,16 @@ use std::{
 use tracing::{debug, info, warn};
 use wire::BlockMessage;
 
-/// Most Mblocks waiting for their parent to arrive, and most bytes they take.
-const MAX_ORPHANS: usize = 256;
-const MAX_ORPHAN_BYTES: usize = 16 << 20;
+/// Bodies asked for at a time while syncing from one peer: a few full Mblocks' worth, so the
+/// answers fit the peer's queue on this node (they are verified in order as they come).
+pub const SYNC_WINDOW: usize = 16;
 /// How long a node waits before asking for the same missing Mblock again, milliseconds.
 const REQUEST_RETRY_MS: u64 = 1_000;
+/// How long a proposer holds an Mblock before checkpointing it, milliseconds (review R4): the
+/// time for it to reach the other validators and be verified there (a full body is a few
+/// thousand pairings), so that a fresh Mblock — one a miner sent to the leader alone, say —
+/// does not get the whole SUP proposal refused by voters that lack it.
+pub const MIN_CHECKPOINT_AGE_MS: u64 = 2_000;
 
 /// Why the MED service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +110,10 @@ pub enum BatchRefused {
     /// The pool is full.
     #[error(transparent)]
     PoolFull(#[from] PoolFull),
+    /// The node verifies no more of this hospital's batches, or no more batches at all, for
+    /// now (an API submission only).
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
     /// The node could not read its committed SUP state.
     #[error("cannot read the committed state: {0}")]
     State(String),
@@ -112,6 +128,9 @@ pub enum BlockRefused {
     /// Its header is not a valid child of its parent (proof of work, difficulty, timestamp).
     #[error("invalid header: {0}")]
     Header(MedError),
+    /// Headers sent for a sync are not a chain (each the parent of the next).
+    #[error("the headers are not a chain: each must be the parent of the next")]
+    Unlinked,
     /// Its aggregate signature or a signer is refused.
     #[error("invalid signature: {0}")]
     Aggregate(#[from] AggregateError),
@@ -123,11 +142,54 @@ pub enum BlockRefused {
     State(String),
 }
 
+/// What a refusal says about the peer that sent the refused message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Penalty {
+    /// Nothing: our own SUP view may lag the peer's (a signer's standing), or the refusal is
+    /// ours (a full pool, a state read).
+    None,
+    /// Likely misbehaviour: an aggregate that does not verify over keys our SUP state knows
+    /// (a key replaced in a SUP block one of us has not committed yet would explain one).
+    /// A few of these get the peer blocked.
+    Strike,
+    /// Misbehaviour whatever the peer's view of SUP: the bytes alone are wrong.
+    Block,
+}
+
+/// The penalty of an aggregate refusal.
+fn aggregate_penalty(error: &AggregateError) -> Penalty {
+    match error {
+        AggregateError::Malformed(_) | AggregateError::DuplicateRelease(_) => Penalty::Block,
+        AggregateError::BadSignature | AggregateError::BadRelease { .. } => Penalty::Strike,
+        AggregateError::Signer { .. } => Penalty::None,
+    }
+}
+
 impl BlockRefused {
-    /// Whether the refusal depends on nothing but the block's bytes and its parent (so its
-    /// sender misbehaves, whatever its view of SUP).
-    pub fn is_objective(&self) -> bool {
-        matches!(self, Self::BodyMismatch | Self::Header(_))
+    /// What the refusal says about the block's sender: a block is refused for nothing but its
+    /// bytes and its parent when its header does not commit to its body or is no valid child.
+    pub fn penalty(&self) -> Penalty {
+        match self {
+            Self::BodyMismatch | Self::Header(_) | Self::Unlinked => Penalty::Block,
+            Self::Aggregate(error) => aggregate_penalty(error),
+            Self::Chain(_) | Self::State(_) => Penalty::None,
+        }
+    }
+}
+
+impl BatchRefused {
+    /// What the refusal says about the batch's sender (a peer: the API has no sender to
+    /// penalise).
+    pub fn penalty(&self) -> Penalty {
+        match self {
+            Self::Size(_) => Penalty::Block,
+            Self::Aggregate(error) => aggregate_penalty(error),
+            Self::AlreadyOnMed(_)
+            | Self::Stale { .. }
+            | Self::PoolFull(_)
+            | Self::Throttled(_)
+            | Self::State(_) => Penalty::None,
+        }
     }
 }
 
@@ -165,14 +227,19 @@ pub enum Outgoing {
 struct Inner {
     chain: MedChain,
     pool: BatchPool,
-    /// Mblocks whose parent is unknown, by parent hash.
-    orphans: BTreeMap<Hash32, Vec<Mblock>>,
-    orphan_count: usize,
-    orphan_bytes: usize,
+    /// Mblocks whose parent is unknown.
+    orphans: OrphanPool,
+    /// Peers asked for headers after our locator, and when (their answer is expected).
+    syncing: BTreeMap<PublicKey, u64>,
+    /// The peer a sync goes on with once the last body asked of it is inserted.
+    sync_next: Option<(PublicKey, Hash32)>,
     /// A checkpoint SUP finalized whose tip this node has not received yet.
     pending_checkpoint: Option<Hash32>,
     /// When each missing Mblock was last requested, milliseconds.
     requested: BTreeMap<Hash32, u64>,
+    /// When Mblocks inserted in the last [`MIN_CHECKPOINT_AGE_MS`] arrived, milliseconds (an
+    /// Mblock absent here is old enough to checkpoint).
+    arrived: BTreeMap<Hash32, u64>,
 }
 
 /// One node's MED chain: shared by the API, the miner, the network task and the SUP chain
@@ -188,7 +255,11 @@ pub struct MedService {
     /// Bumped whenever the best tip or the pool changes: the miner's template is stale.
     generation: AtomicU64,
     /// The node's clock, unix milliseconds (simulated time in tests).
-    clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// What strangers may make this node verify, and what it refused already.
+    admission: Admission,
+    /// Aggregate signature checks run (each a product of pairings).
+    aggregate_checks: AtomicU64,
 }
 
 /// The node's clock in unix milliseconds, read from a runtime context (simulated time in the
@@ -256,6 +327,7 @@ impl MedService {
             "MED chain opened"
         );
         let (outbox, inbox) = mpsc::unbounded();
+        let clock: Arc<dyn Fn() -> u64 + Send + Sync> = Arc::from(clock);
         let service = Self {
             chain_id: genesis.chain_id.clone(),
             params,
@@ -263,16 +335,19 @@ impl MedService {
             inner: Mutex::new(Inner {
                 chain,
                 pool: BatchPool::default(),
-                orphans: BTreeMap::new(),
-                orphan_count: 0,
-                orphan_bytes: 0,
+                orphans: OrphanPool::default(),
+                syncing: BTreeMap::new(),
+                sync_next: None,
                 pending_checkpoint,
                 requested: BTreeMap::new(),
+                arrived: BTreeMap::new(),
             }),
             outbox,
             mining: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            admission: Admission::new(NodeClock(clock.clone())),
             clock,
+            aggregate_checks: AtomicU64::new(0),
         };
         Ok(Some((Arc::new(service), Mailbox(inbox))))
     }
@@ -344,6 +419,66 @@ impl MedService {
         Ok(check(&StateSigners::new(&snapshot, self.now_ms())))
     }
 
+    /// SUP's committed height (0 before genesis or if unreadable): the version of the signers'
+    /// standing a refusal was judged against.
+    fn sup_height(&self) -> u64 {
+        self.sup
+            .snapshot()
+            .ok()
+            .and_then(|snapshot| snapshot.height())
+            .unwrap_or(0)
+    }
+
+    /// Aggregate signature checks this node ran (batches and Mblocks): each is a product of a
+    /// pairing per signed message, the cost admission control keeps strangers from spending.
+    pub fn aggregate_checks(&self) -> u64 {
+        self.aggregate_checks.load(Ordering::Relaxed)
+    }
+
+    /// The refusal this batch (its TX_mr `root` and signature) got before, if it still holds.
+    fn refused_before(&self, root: Hash32, batch: &SignedBatch) -> Result<(), BatchRefused> {
+        let key = (root, batch.signature);
+        match self
+            .admission
+            .batches
+            .get(&key, self.sup_height(), self.now_ms())
+        {
+            Some(refused) => Err(refused.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Verifies a batch's aggregate, remembering a refusal so the same bytes are refused
+    /// without pairings next time.
+    fn verify_batch(&self, root: Hash32, batch: &SignedBatch) -> Result<(), BatchRefused> {
+        let key = (root, batch.signature);
+        let (sup_height, now_ms) = (self.sup_height(), self.now_ms());
+        self.aggregate_checks.fetch_add(1, Ordering::Relaxed);
+        let verdict = self
+            .verify_signers(|signers| aggregate::verify_batch(&self.chain_id, batch, signers))
+            .map_err(BatchRefused::State)?;
+        if let Err(refused) = &verdict {
+            self.admission
+                .batches
+                .remember(key, refused, sup_height, now_ms);
+        }
+        Ok(verdict?)
+    }
+
+    /// The API's admission of a batch before its pairings: its hospital is one SUP knows (a
+    /// state read), has releases left in its bucket, and a verification slot is free.
+    fn admit_from_api(&self, batch: &SignedBatch) -> Result<(), BatchRefused> {
+        let hospital = batch.batch.hospital;
+        self.verify_signers(|signers| signers.hospital(&hospital))
+            .map_err(BatchRefused::State)?
+            .map_err(|refusal| AggregateError::Signer {
+                role: SignerRole::Hospital,
+                address: hospital,
+                refusal,
+            })?;
+        Ok(self.admission.charge(hospital, batch.batch.txs.len())?)
+    }
+
     /// Takes a hospital batch (from the API or a peer) into the pool after verifying its
     /// aggregate and signers; a batch from the API is handed on to every peer's miner.
     /// Returns its TX_mr; a batch already waiting is accepted again (idempotent). A batch
@@ -393,8 +528,23 @@ impl MedService {
         // stays until a checkpoint makes it final, so that it is mined again if a reorg drops
         // its Mblock — the Mblock keeps only its block's aggregate, not the batch's signature.
         if !pooled {
-            self.verify_signers(|signers| aggregate::verify_batch(&self.chain_id, &batch, signers))
-                .map_err(BatchRefused::State)??;
+            // The cheap refusals first: a full pool, a refusal remembered, and (from the API,
+            // where anyone may call) an unknown hospital, its bucket, a free slot.
+            // Stale batches leave every node's pool here, not only a miner's template: they
+            // could never be mined, and would hold room honest batches need.
+            let mut inner = self.lock();
+            inner.evict_stale(now_ms);
+            inner.pool.has_room(records.len())?;
+            drop(inner);
+            self.refused_before(root, &batch)?;
+            let slot = if from_api {
+                self.admit_from_api(&batch)?;
+                Some(self.admission.slot()?)
+            } else {
+                None
+            };
+            self.verify_batch(root, &batch)?;
+            drop(slot);
             let added = self.lock().pool.insert(root, batch.clone(), records)?;
             if added == Pooled::Added {
                 self.changed();
@@ -416,6 +566,12 @@ impl MedService {
             return Err(BlockRefused::BodyMismatch);
         }
         let hash = block.header.hash();
+        // A block refused before is refused again at the price of a lookup, before anything
+        // else (it may have fallen below the checkpoint since: its sender still sent junk).
+        let sup_height = self.sup_height();
+        if let Some(refused) = self.admission.blocks.get(&hash, sup_height, self.now_ms()) {
+            return Err(refused.into());
+        }
         {
             let mut inner = self.lock();
             if inner.chain.contains(&hash) {
@@ -423,17 +579,8 @@ impl MedService {
             }
             let parent_hash = block.header.parent;
             if !inner.chain.contains(&parent_hash) {
-                // Without its parent the difficulty cannot be checked yet; the work it claims
-                // can, so a waiting block cost its sender real hashing.
-                let difficulty = block.header.difficulty;
-                if difficulty < self.params.min_difficulty
-                    || !pow::meets_difficulty(&hash, difficulty)
-                {
-                    return Err(BlockRefused::Header(MedError::InsufficientWork {
-                        difficulty,
-                    }));
-                }
-                inner.keep_orphan(block);
+                inner.check_orphan(&hash, &block.header, &self.params)?;
+                inner.orphans.keep(block, self.now_ms());
                 return Ok(Accepted::Orphan {
                     missing: parent_hash,
                 });
@@ -459,11 +606,7 @@ impl MedService {
         // when it was fresh; checking it again against today's keys and licences could refuse
         // it (a doctor revoked or a key replaced since) and split this node from the chain.
         if !self.sup_checkpointed(&hash) {
-            // The pairings run without the lock: the API and the miner keep going meanwhile.
-            self.verify_signers(|signers| {
-                aggregate::verify_block(&self.chain_id, &block.body, signers)
-            })
-            .map_err(BlockRefused::State)??;
+            self.verify_block(hash, sup_height, &block.body)?;
         }
         let now = self.now_ms();
         let mut inner = self.lock();
@@ -474,15 +617,44 @@ impl MedService {
             Err(refused) => return Err(BlockRefused::Chain(refused)),
         };
         inner.requested.remove(&inserted.hash);
+        inner.arrived.insert(inserted.hash, now);
+        let sync_next = inner
+            .sync_next
+            .take_if(|(_, last)| *last == inserted.hash)
+            .map(|(peer, _)| peer);
         if inner.pending_checkpoint == Some(inserted.hash) {
             inner.apply_pending_checkpoint();
         }
         drop(inner);
         self.changed();
+        if let Some(peer) = sync_next {
+            self.sync_with(peer);
+        }
         Ok(Accepted::Inserted {
             hash: inserted.hash,
             new_best: inserted.new_best,
         })
+    }
+
+    /// Verifies an Mblock body's aggregate (without the lock: the API and the miner keep going
+    /// meanwhile), remembering a refusal so the same block sent again costs no pairings.
+    fn verify_block(
+        &self,
+        hash: Hash32,
+        sup_height: u64,
+        body: &MblockBody,
+    ) -> Result<(), BlockRefused> {
+        let now_ms = self.now_ms();
+        self.aggregate_checks.fetch_add(1, Ordering::Relaxed);
+        let verdict = self
+            .verify_signers(|signers| aggregate::verify_block(&self.chain_id, body, signers))
+            .map_err(BlockRefused::State)?;
+        if let Err(refused) = &verdict {
+            self.admission
+                .blocks
+                .remember(hash, refused, sup_height, now_ms);
+        }
+        Ok(verdict?)
     }
 
     /// Accepts `block` and then every waiting block it was the missing parent of, in turn.
@@ -494,7 +666,7 @@ impl MedService {
         };
         let mut ready: VecDeque<Hash32> = VecDeque::from([hash]);
         while let Some(parent) = ready.pop_front() {
-            let children = self.lock().take_orphans(&parent);
+            let children = self.lock().orphans.take(&parent);
             for child in children {
                 match self.accept_block(child) {
                     Ok(Accepted::Inserted { hash, .. }) => ready.push_back(hash),
@@ -533,6 +705,89 @@ impl MedService {
             Some(peer) => Outgoing::To(peer, message),
             None => Outgoing::Broadcast(message),
         });
+    }
+
+    /// Asks `peer` for the headers of its best chain after ours (headers-first sync), unless
+    /// it was asked within the last second. The answer goes to [`MedService::accept_headers`].
+    pub fn sync_with(&self, peer: PublicKey) {
+        let now = self.now_ms();
+        let locator = {
+            let mut inner = self.lock();
+            if inner
+                .syncing
+                .get(&peer)
+                .is_some_and(|at| now < at.saturating_add(REQUEST_RETRY_MS))
+            {
+                return;
+            }
+            // A peer that did not answer within the retry time is asked afresh.
+            inner
+                .syncing
+                .retain(|_, at| now < at.saturating_add(REQUEST_RETRY_MS));
+            inner.syncing.insert(peer.clone(), now);
+            inner.chain.locator()
+        };
+        self.send(Outgoing::To(peer, BlockMessage::GetHeaders(locator)));
+    }
+
+    /// A locator of this node's best chain (see [`MedChain::locator`]).
+    pub fn locator(&self) -> Vec<Hash32> {
+        self.lock().chain.locator()
+    }
+
+    /// The answer to a peer's locator: the headers of this node's best chain after the newest
+    /// Mblock of `locator` on it, up to [`wire::MAX_SYNC_HEADERS`].
+    pub fn headers_after(&self, locator: &[Hash32]) -> Vec<MblockHeader> {
+        self.lock()
+            .chain
+            .headers_after(locator, wire::MAX_SYNC_HEADERS)
+    }
+
+    /// Headers `peer` sent in answer to our locator: each the next one's parent, each with
+    /// the work it claims done, the first one's parent known here. Then the bodies this node
+    /// lacks are asked of `peer`, oldest first, [`SYNC_WINDOW`] at a time (the next window is
+    /// asked once the last of these is inserted). Returns the hashes asked for; headers no one
+    /// asked `peer` for are ignored.
+    pub fn accept_headers(
+        &self,
+        peer: &PublicKey,
+        headers: &[MblockHeader],
+    ) -> Result<Vec<Hash32>, BlockRefused> {
+        let missing = {
+            let mut inner = self.lock();
+            if inner.syncing.remove(peer).is_none() {
+                return Ok(Vec::new());
+            }
+            check_header_chain(headers, &self.params)?;
+            let Some(first) = headers.first() else {
+                return Ok(Vec::new());
+            };
+            // The peer answered a locator we sent, so it starts after an Mblock we have (unless
+            // our chain moved meanwhile): otherwise there is nothing to link the bodies to.
+            if inner
+                .chain
+                .header(&first.parent)
+                .is_none_or(|parent| parent.height + 1 != first.height)
+            {
+                return Ok(Vec::new());
+            }
+            let unknown: Vec<Hash32> = headers
+                .iter()
+                .map(MblockHeader::hash)
+                .filter(|hash| !inner.chain.contains(hash))
+                .collect();
+            let window: Vec<Hash32> = unknown.iter().take(SYNC_WINDOW).copied().collect();
+            let more = unknown.len() > SYNC_WINDOW || headers.len() == wire::MAX_SYNC_HEADERS;
+            inner.sync_next = window
+                .last()
+                .filter(|_| more)
+                .map(|last| (peer.clone(), *last));
+            window
+        };
+        for hash in &missing {
+            self.request(*hash, Some(peer.clone()));
+        }
+        Ok(missing)
     }
 
     /// The Mblock `hash`, if this node has it.
@@ -664,28 +919,58 @@ impl MedService {
     }
 }
 
-impl Inner {
-    /// Keeps a block whose parent is unknown, unless too many wait already.
-    fn keep_orphan(&mut self, block: Mblock) {
-        let bytes = block.encode_size();
-        if self.orphan_count >= MAX_ORPHANS || self.orphan_bytes + bytes > MAX_ORPHAN_BYTES {
-            debug!("too many MED blocks wait for their parent; dropping one");
-            return;
+/// The cheap checks of a peer's headers before any body is asked for: consecutive (each the
+/// parent of the next, one height up), and each meeting the difficulty it claims, at least
+/// the genesis minimum (the retargeted difficulty is checked when the body is inserted).
+fn check_header_chain(headers: &[MblockHeader], params: &MedParams) -> Result<(), BlockRefused> {
+    for pair in headers.windows(2) {
+        if pair[1].parent != pair[0].hash() || pair[1].height != pair[0].height + 1 {
+            return Err(BlockRefused::Unlinked);
         }
-        let siblings = self.orphans.entry(block.header.parent).or_default();
-        if siblings.iter().any(|known| known.header == block.header) {
-            return;
-        }
-        siblings.push(block);
-        self.orphan_count += 1;
-        self.orphan_bytes += bytes;
     }
+    match headers.iter().find(|header| {
+        header.difficulty < params.min_difficulty
+            || !pow::meets_difficulty(&header.hash(), header.difficulty)
+    }) {
+        Some(header) => Err(BlockRefused::Header(MedError::InsufficientWork {
+            difficulty: header.difficulty,
+        })),
+        None => Ok(()),
+    }
+}
 
-    fn take_orphans(&mut self, parent: &Hash32) -> Vec<Mblock> {
-        let children = self.orphans.remove(parent).unwrap_or_default();
-        self.orphan_count -= children.len();
-        self.orphan_bytes -= children.iter().map(Mblock::encode_size).sum::<usize>();
-        children
+impl Inner {
+    /// The cheap checks of an Mblock whose parent is unknown, before it waits: not at or
+    /// below the checkpoint (it could never be accepted, so nothing is fetched for it), and
+    /// the work it claims is done and not far below the best tip's (its difficulty cannot be
+    /// checked without its parent, but a waiting block must cost its sender real hashing).
+    fn check_orphan(
+        &self,
+        hash: &Hash32,
+        header: &MblockHeader,
+        params: &MedParams,
+    ) -> Result<(), BlockRefused> {
+        let checkpointed = self.chain.checkpointed();
+        if self
+            .chain
+            .header(&checkpointed)
+            .is_some_and(|tip| header.height <= tip.height)
+        {
+            return Err(BlockRefused::Chain(MedError::NotAfterCheckpoint {
+                block: *hash,
+                checkpointed,
+            }));
+        }
+        let floor = params
+            .min_difficulty
+            .max(self.chain.best().difficulty / pow::MAX_RETARGET_FACTOR);
+        let difficulty = header.difficulty;
+        if difficulty < floor || !pow::meets_difficulty(hash, difficulty) {
+            return Err(BlockRefused::Header(MedError::InsufficientWork {
+                difficulty,
+            }));
+        }
+        Ok(())
     }
 
     /// Applies the checkpoint SUP finalized before its tip arrived.
@@ -793,8 +1078,24 @@ fn catch_up_checkpoint(chain: &mut MedChain, sup: &Store) -> Option<Hash32> {
 }
 
 impl CheckpointSource for MedService {
+    /// The branch S3-supervise's rules choose, cut before its first Mblock this node has held
+    /// for less than [`MIN_CHECKPOINT_AGE_MS`] (a prefix of the chosen branch is still a valid
+    /// checkpoint: it only leaves the rest for a later SUP block).
     fn propose(&self) -> Checkpoint {
-        self.lock().chain.choose_checkpoint()
+        let now = self.now_ms();
+        let mut inner = self.lock();
+        inner
+            .arrived
+            .retain(|_, at| now < at.saturating_add(MIN_CHECKPOINT_AGE_MS));
+        let mut checkpoint = inner.chain.choose_checkpoint();
+        if let Some(fresh) = checkpoint
+            .branch
+            .iter()
+            .position(|block| inner.arrived.contains_key(&block.header.hash()))
+        {
+            checkpoint.branch.truncate(fresh);
+        }
+        checkpoint
     }
 
     fn knows(&self, checkpoint: &Checkpoint) -> bool {

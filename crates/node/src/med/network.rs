@@ -1,17 +1,38 @@
 //! The MED channels' task: sends what the service queues, answers requests for Mblocks, and
 //! hands received Mblocks and batches to the service (see the module documentation of
-//! [`super`] for the checks). Each channel's per-peer quota bounds what a peer can make us do;
-//! a peer whose bytes are provably bad is blocked.
+//! [`super`] for the checks). Each channel's per-peer quota bounds what a peer can send us.
+//!
+//! The task itself never verifies anything (review R3): a received message joins its peer's
+//! queue (bounded; a peer's messages are handled in order, one at a time) and at most
+//! [`MAX_WORKERS`] messages are handled at once on the runtime's blocking pool, taking peers in
+//! turn. So a peer sending junk that costs pairings delays only its own queue and one worker,
+//! never this node's announcements, answers or other peers' blocks. A peer whose bytes are
+//! provably bad is blocked at once; one whose aggregates fail to verify over keys we know is
+//! blocked after [`MAX_STRIKES`] of them (a refusal remembered counts, so resending the same
+//! junk ends the same way, without the pairings).
 
-use super::{Accepted, BlockRefused, Mailbox, MedService, Outgoing, wire::BlockMessage};
+use super::{Accepted, Mailbox, MedService, Outgoing, Penalty, wire::BlockMessage};
 use commonware_codec::{Copying, Decode, Encode};
 use commonware_macros::select;
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::{Handle, Spawner, Supervisor};
-use futures::StreamExt;
+use futures::{StreamExt, channel::mpsc};
 use medchain_types::{PublicKey, med::SignedBatch};
-use std::sync::Arc;
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    sync::Arc,
+};
 use tracing::debug;
+
+/// Messages handled at the same time (each may verify an aggregate: up to a few thousand
+/// pairings), on the runtime's blocking pool.
+pub const MAX_WORKERS: usize = 2;
+/// Messages waiting per peer, and their bytes (a few full Mblocks): beyond, a peer's newest
+/// messages are dropped (an honest one announces again, or is asked).
+const MAX_QUEUED_PER_PEER: usize = 64;
+const MAX_QUEUED_BYTES_PER_PEER: usize = 8 << 20;
+/// Aggregates that fail to verify before their sender is blocked.
+pub const MAX_STRIKES: u32 = 3;
 
 /// Starts the MED network task on the `blocks` and `batches` channels.
 pub fn start<E, S, R, B>(
@@ -28,141 +49,267 @@ where
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
 {
-    context.spawn(move |context| run(context, service, mailbox, blocks, batches, blocker))
+    context.spawn(move |context| {
+        let task = Task {
+            service,
+            queues: BTreeMap::new(),
+            busy: BTreeSet::new(),
+            strikes: BTreeMap::new(),
+            turn: None,
+        };
+        task.run(context, mailbox, blocks, batches, blocker)
+    })
 }
 
-/// Runs `check` on the runtime's blocking pool: verifying an Mblock's aggregate is up to a
-/// few thousand pairings, which must not hold an async worker consensus shares.
-async fn off_workers<E, T>(
-    context: &E,
-    service: &Arc<MedService>,
-    check: impl FnOnce(&MedService) -> T + Send + 'static,
-) -> Option<T>
-where
-    E: Spawner + Supervisor,
-    T: Send + 'static,
-{
-    let service = service.clone();
-    context
-        .child("med_verify")
-        .shared(true)
-        .spawn(move |_| async move { check(&service) })
-        .await
-        .ok()
+/// On which channel a message came.
+#[derive(Clone, Copy)]
+enum Channel {
+    Blocks,
+    Batches,
 }
 
-async fn run<E, S, R, B>(
-    context: E,
+/// A received message waiting for a worker.
+struct Work {
+    channel: Channel,
+    bytes: Vec<u8>,
+}
+
+/// What a worker found, for the task to act on.
+enum Outcome {
+    /// Nothing to do.
+    Done,
+    /// Answer the peer.
+    Send(BlockMessage),
+    /// Penalise the peer.
+    Penalty(Penalty),
+}
+
+/// A peer's waiting messages.
+#[derive(Default)]
+struct Queue {
+    messages: VecDeque<Work>,
+    bytes: usize,
+}
+
+struct Task {
     service: Arc<MedService>,
-    Mailbox(mut outbox): Mailbox,
-    (mut block_sender, mut block_receiver): (S, R),
-    (mut batch_sender, mut batch_receiver): (S, R),
-    mut blocker: B,
-) where
-    E: Spawner + Supervisor,
-    S: Sender<PublicKey = PublicKey>,
-    R: Receiver<PublicKey = PublicKey>,
-    B: Blocker<PublicKey = PublicKey>,
-{
-    loop {
-        select! {
-            outgoing = outbox.next() => {
-                let Some(outgoing) = outgoing else { return };
-                match outgoing {
-                    Outgoing::Broadcast(message) => {
-                        block_sender.send(Recipients::All, message.encode(), false);
-                    }
-                    Outgoing::To(peer, message) => {
-                        block_sender.send(Recipients::One(peer), message.encode(), false);
-                    }
-                    Outgoing::Batch(batch) => {
-                        batch_sender.send(Recipients::All, batch.encode(), false);
-                    }
-                }
-            },
-            message = block_receiver.recv() => {
-                let Ok((peer, payload)) = message else { return };
-                let (from, bytes) = (peer.clone(), payload.as_ref().to_vec());
-                let reply = off_workers(&context, &service, move |service| {
-                    on_block_message(service, &from, &bytes)
-                })
-                .await
-                .flatten();
-                if let Some(reply) = reply {
-                    match reply {
-                        Reply::Send(message) => {
+    queues: BTreeMap<PublicKey, Queue>,
+    /// Peers with a message being handled.
+    busy: BTreeSet<PublicKey>,
+    strikes: BTreeMap<PublicKey, u32>,
+    /// The peer served last: the next worker goes to the one after it.
+    turn: Option<PublicKey>,
+}
+
+impl Task {
+    async fn run<E, S, R, B>(
+        mut self,
+        context: E,
+        Mailbox(mut outbox): Mailbox,
+        (mut block_sender, mut block_receiver): (S, R),
+        (mut batch_sender, mut batch_receiver): (S, R),
+        mut blocker: B,
+    ) where
+        E: Spawner + Supervisor,
+        S: Sender<PublicKey = PublicKey>,
+        R: Receiver<PublicKey = PublicKey>,
+        B: Blocker<PublicKey = PublicKey>,
+    {
+        let (done, mut finished) = mpsc::unbounded::<(PublicKey, Outcome)>();
+        loop {
+            select! {
+                outgoing = outbox.next() => {
+                    let Some(outgoing) = outgoing else { return };
+                    match outgoing {
+                        Outgoing::Broadcast(message) => {
+                            block_sender.send(Recipients::All, message.encode(), false);
+                        }
+                        Outgoing::To(peer, message) => {
                             block_sender.send(Recipients::One(peer), message.encode(), false);
                         }
-                        Reply::Block => {
-                            let _ = blocker.block(peer);
+                        Outgoing::Batch(batch) => {
+                            batch_sender.send(Recipients::All, batch.encode(), false);
                         }
                     }
-                }
-            },
-            message = batch_receiver.recv() => {
-                let Ok((peer, payload)) = message else { return };
-                let (from, bytes) = (peer.clone(), payload.as_ref().to_vec());
-                let decoded = off_workers(&context, &service, move |service| {
-                    on_batch(service, &from, &bytes)
-                })
-                .await;
-                if decoded == Some(Err(())) {
-                    let _ = blocker.block(peer);
-                }
-            },
+                },
+                message = block_receiver.recv() => {
+                    let Ok((peer, payload)) = message else { return };
+                    self.enqueue(peer, Channel::Blocks, payload.as_ref().to_vec());
+                },
+                message = batch_receiver.recv() => {
+                    let Ok((peer, payload)) = message else { return };
+                    self.enqueue(peer, Channel::Batches, payload.as_ref().to_vec());
+                },
+                result = finished.next() => {
+                    // The task holds a sender itself: the stream never ends.
+                    let Some((peer, outcome)) = result else { return };
+                    self.busy.remove(&peer);
+                    match outcome {
+                        Outcome::Done => {}
+                        Outcome::Send(message) => {
+                            block_sender.send(Recipients::One(peer), message.encode(), false);
+                        }
+                        Outcome::Penalty(penalty) => {
+                            if self.penalise(&peer, penalty) {
+                                let _ = blocker.block(peer);
+                            }
+                        }
+                    }
+                },
+            }
+            self.dispatch(&context, &done);
         }
+    }
+
+    /// Queues a peer's message, unless its queue is full.
+    fn enqueue(&mut self, peer: PublicKey, channel: Channel, bytes: Vec<u8>) {
+        let queue = self.queues.entry(peer).or_default();
+        if queue.messages.len() >= MAX_QUEUED_PER_PEER
+            || queue.bytes + bytes.len() > MAX_QUEUED_BYTES_PER_PEER
+        {
+            debug!("a MED peer's queue is full; dropping its message");
+            return;
+        }
+        queue.bytes += bytes.len();
+        queue.messages.push_back(Work { channel, bytes });
+    }
+
+    /// Records `penalty` against `peer`; whether to block it now (its queue is dropped).
+    fn penalise(&mut self, peer: &PublicKey, penalty: Penalty) -> bool {
+        let block = match penalty {
+            Penalty::None => false,
+            Penalty::Block => true,
+            Penalty::Strike => {
+                let strikes = self.strikes.entry(peer.clone()).or_default();
+                *strikes += 1;
+                *strikes >= MAX_STRIKES
+            }
+        };
+        if block {
+            self.queues.remove(peer);
+            self.strikes.remove(peer);
+        }
+        block
+    }
+
+    /// Hands waiting messages to free workers, taking the peers in turn.
+    fn dispatch<E: Spawner + Supervisor>(
+        &mut self,
+        context: &E,
+        done: &mpsc::UnboundedSender<(PublicKey, Outcome)>,
+    ) {
+        while self.busy.len() < MAX_WORKERS {
+            let Some(peer) = self.next_peer() else { return };
+            let Some(work) = self.take(&peer) else { return };
+            self.busy.insert(peer.clone());
+            self.turn = Some(peer.clone());
+            let (service, done) = (self.service.clone(), done.clone());
+            context
+                .child("med_verify")
+                .shared(true)
+                .spawn(move |_| async move {
+                    let outcome = handle(&service, &peer, work);
+                    // The task is gone only when the node stops.
+                    let _ = done.unbounded_send((peer, outcome));
+                });
+        }
+    }
+
+    /// The first idle peer with a waiting message after the one served last, wrapping round.
+    fn next_peer(&self) -> Option<PublicKey> {
+        let ready = |(peer, queue): (&PublicKey, &Queue)| {
+            (!queue.messages.is_empty() && !self.busy.contains(peer)).then(|| peer.clone())
+        };
+        let after = match &self.turn {
+            Some(turn) => self
+                .queues
+                .range((std::ops::Bound::Excluded(turn), std::ops::Bound::Unbounded))
+                .find_map(ready),
+            None => None,
+        };
+        after.or_else(|| self.queues.iter().find_map(ready))
+    }
+
+    /// A peer's oldest waiting message (an emptied queue is forgotten).
+    fn take(&mut self, peer: &PublicKey) -> Option<Work> {
+        let queue = self.queues.get_mut(peer)?;
+        let work = queue.messages.pop_front()?;
+        queue.bytes -= work.bytes.len();
+        if queue.messages.is_empty() {
+            self.queues.remove(peer);
+        }
+        Some(work)
     }
 }
 
-/// What to do about a peer after its message.
-enum Reply {
-    /// Answer it.
-    Send(BlockMessage),
-    /// Block it: its bytes are provably bad.
-    Block,
+/// Handles one message (on a worker).
+fn handle(service: &MedService, peer: &PublicKey, work: Work) -> Outcome {
+    match work.channel {
+        Channel::Blocks => on_block_message(service, peer, &work.bytes),
+        Channel::Batches => on_batch(service, peer, &work.bytes),
+    }
 }
 
-fn on_block_message(service: &MedService, peer: &PublicKey, payload: &[u8]) -> Option<Reply> {
+fn on_block_message(service: &MedService, peer: &PublicKey, payload: &[u8]) -> Outcome {
     let message = match BlockMessage::decode_cfg(Copying(payload), &()) {
         Ok(message) => message,
         Err(error) => {
             debug!(%peer, %error, "undecodable MED block message");
-            return Some(Reply::Block);
+            return Outcome::Penalty(Penalty::Block);
         }
     };
     match message {
         BlockMessage::Request(hash) => match service.block(&hash) {
-            Ok(Some(block)) => Some(Reply::Send(BlockMessage::Block(Box::new(block)))),
-            Ok(None) => None,
+            Ok(Some(block)) => Outcome::Send(BlockMessage::Block(Box::new(block))),
+            Ok(None) => Outcome::Done,
             Err(error) => {
                 debug!(%error, %hash, "cannot read a requested Mblock");
-                None
+                Outcome::Done
+            }
+        },
+        BlockMessage::GetHeaders(locator) => match service.headers_after(&locator) {
+            headers if headers.is_empty() => Outcome::Done,
+            headers => Outcome::Send(BlockMessage::Headers(headers)),
+        },
+        BlockMessage::Headers(headers) => match service.accept_headers(peer, &headers) {
+            Ok(_) => Outcome::Done,
+            Err(refused) => {
+                debug!(%peer, %refused, "refused a MED header chain");
+                Outcome::Penalty(refused.penalty())
             }
         },
         BlockMessage::Block(block) => match service.accept_with_descendants(*block) {
+            // The parent, and whatever else this node lacks of the peer's chain: its parent at
+            // once (the usual gap is one missed announcement), the rest headers first.
             Ok(Accepted::Orphan { missing }) => {
                 service.request(missing, Some(peer.clone()));
-                None
+                service.sync_with(peer.clone());
+                Outcome::Done
             }
-            Ok(_) => None,
-            Err(refused) => on_refused(peer, &refused),
+            Ok(_) => Outcome::Done,
+            Err(refused) => {
+                debug!(%peer, %refused, "refused an Mblock");
+                Outcome::Penalty(refused.penalty())
+            }
         },
     }
 }
 
-fn on_refused(peer: &PublicKey, refused: &BlockRefused) -> Option<Reply> {
-    debug!(%peer, %refused, "refused an Mblock");
-    refused.is_objective().then_some(Reply::Block)
-}
-
-/// Takes a peer's batch; `Err` when the bytes do not decode (the peer is then blocked). A
-/// batch refused for its signers is only dropped: our SUP state may lag the peer's.
-fn on_batch(service: &MedService, peer: &PublicKey, payload: &[u8]) -> Result<(), ()> {
-    let batch = SignedBatch::decode_cfg(Copying(payload), &()).map_err(|error| {
-        debug!(%peer, %error, "undecodable MED batch");
-    })?;
-    if let Err(refused) = service.submit_batch(batch, false) {
-        debug!(%peer, %refused, "refused a MED batch");
+/// Takes a peer's batch. Bytes that do not decode get the peer blocked; a batch refused for
+/// its signers is only dropped (our SUP state may lag the peer's).
+fn on_batch(service: &MedService, peer: &PublicKey, payload: &[u8]) -> Outcome {
+    let batch = match SignedBatch::decode_cfg(Copying(payload), &()) {
+        Ok(batch) => batch,
+        Err(error) => {
+            debug!(%peer, %error, "undecodable MED batch");
+            return Outcome::Penalty(Penalty::Block);
+        }
+    };
+    match service.submit_batch(batch, false) {
+        Ok(_) => Outcome::Done,
+        Err(refused) => {
+            debug!(%peer, %refused, "refused a MED batch");
+            Outcome::Penalty(refused.penalty())
+        }
     }
-    Ok(())
 }

@@ -63,6 +63,18 @@ impl BatchPool {
         self.waiting.contains_key(root)
     }
 
+    /// Whether a new batch of `releases` would fit (checked before verifying one, so that a
+    /// full pool costs a caller no pairings).
+    pub fn has_room(&self, releases: usize) -> Result<(), PoolFull> {
+        if self.waiting.len() >= MAX_POOL_BATCHES || self.txs + releases > MAX_POOL_TXS {
+            return Err(PoolFull {
+                batches: self.waiting.len(),
+                txs: self.txs,
+            });
+        }
+        Ok(())
+    }
+
     /// Adds a verified batch named by its TX_mr `root`, whose releases have the ids `records`.
     pub fn insert(
         &mut self,
@@ -73,12 +85,7 @@ impl BatchPool {
         if self.waiting.contains_key(&root) {
             return Ok(Pooled::Known);
         }
-        if self.waiting.len() >= MAX_POOL_BATCHES || self.txs + records.len() > MAX_POOL_TXS {
-            return Err(PoolFull {
-                batches: self.waiting.len(),
-                txs: self.txs,
-            });
-        }
+        self.has_room(records.len())?;
         self.txs += records.len();
         self.order.push_back(root);
         self.waiting.insert(root, Waiting { batch, records });

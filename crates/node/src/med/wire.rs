@@ -2,13 +2,19 @@
 //! [`crate::engine::channel::MED_BATCHES`]).
 //!
 //! On `MED_BLOCKS` a node announces each Mblock it mines to every peer, and asks one peer for
-//! an Mblock it lacks by hash (the answer is an ordinary announcement to that peer). On
+//! an Mblock it lacks by hash (the answer is an ordinary announcement to that peer). To catch
+//! up it syncs headers first: it sends a peer a locator of its best chain, the peer answers
+//! with up to [`MAX_SYNC_HEADERS`] headers after the last Mblock they share, and the node
+//! checks their links and proof of work before asking for the bodies, oldest first. On
 //! `MED_BATCHES` it hands the hospital batches it accepted to every miner. Decoding is bounded
 //! by the types' own limits, so an oversized message is refused before anything is allocated
 //! for it.
 
 use bytes::BufMut;
-use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
+use commonware_codec::{
+    Buf, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, Write,
+};
+use medchain_med::chain::MAX_LOCATOR;
 use medchain_types::{
     Address, BlsSignature, Hash32,
     med::{MAX_BATCH_TXS, MAX_MBLOCK_BATCHES, MAX_MBLOCK_TXS, Mblock, MblockHeader, TxMr},
@@ -16,6 +22,9 @@ use medchain_types::{
 
 /// Room for a length prefix (a varint of a `usize`).
 const LENGTH_PREFIX: usize = 5;
+
+/// Most headers in one answer to a locator (a little over 100 KB).
+pub const MAX_SYNC_HEADERS: usize = 1_000;
 
 /// Largest encoded Mblock: a full header, [`MAX_MBLOCK_BATCHES`] hospitals and
 /// [`MAX_MBLOCK_TXS`] releases, and the signature.
@@ -40,6 +49,11 @@ pub enum BlockMessage {
     Block(Box<Mblock>),
     /// "Send me the Mblock with this hash" (a parent this node lacks).
     Request(Hash32),
+    /// "Send me the headers of your best chain after the newest of these you have" (a locator
+    /// of the sender's best chain, newest first).
+    GetHeaders(Vec<Hash32>),
+    /// The answer to [`BlockMessage::GetHeaders`]: consecutive headers, oldest first.
+    Headers(Vec<MblockHeader>),
 }
 
 impl Write for BlockMessage {
@@ -53,6 +67,14 @@ impl Write for BlockMessage {
                 1u8.write(buf);
                 hash.write(buf);
             }
+            Self::GetHeaders(locator) => {
+                2u8.write(buf);
+                locator.write(buf);
+            }
+            Self::Headers(headers) => {
+                3u8.write(buf);
+                headers.write(buf);
+            }
         }
     }
 }
@@ -62,6 +84,8 @@ impl EncodeSize for BlockMessage {
         1 + match self {
             Self::Block(block) => block.encode_size(),
             Self::Request(hash) => hash.encode_size(),
+            Self::GetHeaders(locator) => locator.encode_size(),
+            Self::Headers(headers) => headers.encode_size(),
         }
     }
 }
@@ -73,6 +97,14 @@ impl Read for BlockMessage {
         match u8::read(buf)? {
             0 => Ok(Self::Block(Box::new(Mblock::read(buf)?))),
             1 => Ok(Self::Request(Hash32::read(buf)?)),
+            2 => Ok(Self::GetHeaders(Vec::read_cfg(
+                buf,
+                &(RangeCfg::from(1..=MAX_LOCATOR), ()),
+            )?)),
+            3 => Ok(Self::Headers(Vec::read_cfg(
+                buf,
+                &(RangeCfg::from(1..=MAX_SYNC_HEADERS), ()),
+            )?)),
             tag => Err(CodecError::InvalidEnum(tag)),
         }
     }
@@ -152,7 +184,26 @@ mod tests {
         let block = full_block();
         let decoded = BlockMessage::decode(BlockMessage::Block(Box::new(block.clone())).encode());
         assert!(matches!(decoded, Ok(BlockMessage::Block(b)) if *b == block));
-        assert!(BlockMessage::decode(bytes::Bytes::from_static(&[2u8])).is_err());
+        let locator = BlockMessage::GetHeaders(vec![Hash32::EMPTY; MAX_LOCATOR]);
+        assert!(matches!(
+            BlockMessage::decode(locator.encode()),
+            Ok(BlockMessage::GetHeaders(hashes)) if hashes.len() == MAX_LOCATOR
+        ));
+        let headers = BlockMessage::Headers(vec![block.header.clone(); MAX_SYNC_HEADERS]);
+        assert!(headers.encode_size() <= MAX_MESSAGE_BYTES);
+        assert!(matches!(
+            BlockMessage::decode(headers.encode()),
+            Ok(BlockMessage::Headers(got)) if got.len() == MAX_SYNC_HEADERS
+        ));
+        // Beyond the bounds, or empty: refused.
+        for refused in [
+            BlockMessage::GetHeaders(vec![Hash32::EMPTY; MAX_LOCATOR + 1]),
+            BlockMessage::GetHeaders(Vec::new()),
+            BlockMessage::Headers(vec![block.header.clone(); MAX_SYNC_HEADERS + 1]),
+        ] {
+            assert!(BlockMessage::decode(refused.encode()).is_err());
+        }
+        assert!(BlockMessage::decode(bytes::Bytes::from_static(&[4u8])).is_err());
         assert!(BlockMessage::decode(bytes::Bytes::from_static(&[0u8, 1, 2, 3])).is_err());
     }
 }
