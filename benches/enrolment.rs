@@ -17,7 +17,7 @@
 //!
 //! Measured: the K transactions submitted at once (one thread each, released together by a
 //! barrier, spread over the 4 validators' APIs), and each one's finality as node-0 commits the
-//! block holding it (its status polled every 20 ms). Every enrolment must be accepted: the
+//! block holding it (its status polled every 20 ms from the first submission on). Every enrolment must be accepted: the
 //! bench fails unless each receipt holds `Enrolled` and the study counts K participants. The
 //! validators' CPU time over the run, and — after it, off the clock — the Groth16 verification
 //! of each of the K proofs on this process's one thread, are reported beside it.
@@ -309,40 +309,41 @@ impl Market {
         let watcher = self.network.node_client(0);
         let mut height = watcher.status()?.height;
         let barrier = Barrier::new(prepared.len() + 1);
+        // Known before submission, so node-0 is watched from the first submission on.
+        let ids: Vec<TxId> = prepared.iter().map(|enrolment| enrolment.tx.id()).collect();
+        let refused: Mutex<Vec<String>> = Mutex::default();
         let (submissions, finalized, first) = thread::scope(|scope| -> Fallible<_> {
             let submitters: Vec<_> = prepared
                 .iter()
                 .enumerate()
                 .map(|(at, enrolment)| {
                     let node = self.network.node_client(at % nodes);
-                    let barrier = &barrier;
+                    let (barrier, refused) = (&barrier, &refused);
                     scope.spawn(move || {
                         barrier.wait();
                         let sent = Instant::now();
-                        node.submit(&enrolment.tx)
-                            .map(|id| (id, sent))
-                            .map_err(|error| error.to_string())
+                        if let Err(error) = node.submit(&enrolment.tx) {
+                            refused
+                                .lock()
+                                .expect("the refusals")
+                                .push(error.to_string());
+                        }
+                        sent
                     })
                 })
                 .collect();
             barrier.wait();
             let first = Instant::now();
-            let mut submissions = submitters
-                .into_iter()
-                .map(|submitter| {
-                    submitter
-                        .join()
-                        .unwrap_or_else(|_| Err("the submitting thread panicked".into()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let wanted: HashMap<TxId, Instant> = submissions.drain(..).collect();
             let mut finalized: HashMap<TxId, (Instant, u64)> = HashMap::new();
-            while finalized.len() < wanted.len() {
+            while finalized.len() < ids.len() {
+                if let Some(error) = refused.lock().expect("the refusals").first() {
+                    return Err(format!("an enrolment was refused at submission: {error}").into());
+                }
                 if first.elapsed() > RUN_TIMEOUT {
                     return Err(format!(
                         "{} of {} enrolments not final after {RUN_TIMEOUT:?}",
-                        wanted.len() - finalized.len(),
-                        wanted.len()
+                        ids.len() - finalized.len(),
+                        ids.len()
                     )
                     .into());
                 }
@@ -350,7 +351,7 @@ impl Market {
                 let seen = Instant::now();
                 for at in height + 1..=tip {
                     for id in watcher.block(at)?.tx_ids {
-                        if wanted.contains_key(&id) {
+                        if ids.contains(&id) {
                             finalized.insert(id, (seen, at));
                         }
                     }
@@ -358,7 +359,19 @@ impl Market {
                 height = tip;
                 thread::sleep(POLL);
             }
-            Ok((wanted, finalized, first))
+            let submissions: HashMap<TxId, Instant> = submitters
+                .into_iter()
+                .zip(&ids)
+                .map(|(submitter, id)| {
+                    Ok((
+                        *id,
+                        submitter
+                            .join()
+                            .map_err(|_| "a submitting thread panicked")?,
+                    ))
+                })
+                .collect::<Fallible<_>>()?;
+            Ok((submissions, finalized, first))
         })?;
         let cpu = pids
             .iter()
