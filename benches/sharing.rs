@@ -24,6 +24,9 @@ mod common;
 use common::{
     Network, PASSPHRASE,
     hospital::{GatewayProcess, Storage},
+    measure::{
+        Fallible, command_line, cpu_model, cpu_time, env_count, load_average, percentile, profile,
+    },
 };
 use commonware_codec::Encode as _;
 use medchain_client::{Client, StateQuery, WaitPolicy, build, keys};
@@ -41,7 +44,6 @@ use serde_json::Value;
 use std::{
     fs,
     path::Path,
-    process::Command,
     sync::Barrier,
     thread,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -50,8 +52,6 @@ use taka::{
     Authorization, EntityKeys, HospitalResponse, Identity, Licence, PatientEnrolment, PendingShare,
     PublicParams, PublicPolynomial, RecordIndex,
 };
-
-type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// The typical bundle: a committed synthetic FHIR R4 transaction bundle (~48 KB).
 const TYPICAL: &str = concat!(
@@ -119,16 +119,6 @@ fn main() -> Fallible<()> {
     report.load = (load_before, load_average());
     report.print(samples);
     Ok(())
-}
-
-/// A count from the environment, or `default`.
-fn env_count(name: &str, default: usize) -> Fallible<usize> {
-    match std::env::var(name) {
-        Ok(text) => Ok(text
-            .parse()
-            .map_err(|e| format!("{name}={text:?} is not a count: {e}"))?),
-        Err(_) => Ok(default),
-    }
 }
 
 fn now_ms() -> u64 {
@@ -547,32 +537,6 @@ fn public_params(client: &Client) -> Fallible<PublicParams> {
     Ok(PublicPolynomial::from_compressed_coefficients(&coefficients)?.params())
 }
 
-/// A process's CPU time so far (user + system, every thread, from `/proc/<pid>/stat`).
-fn cpu_time(pid: u32) -> Fallible<Duration> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name (field 2) may hold spaces; fields 14 and 15 count from after it.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .ok_or("unreadable /proc stat")?
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks = |field: usize| -> Fallible<u64> {
-        Ok(fields.get(field - 3).ok_or("short /proc stat")?.parse()?)
-    };
-    let total = ticks(14)? + ticks(15)?;
-    Ok(Duration::from_secs_f64(
-        total as f64 / clock_ticks_per_second(),
-    ))
-}
-
-/// `getconf CLK_TCK` (100 on Linux unless the kernel says otherwise).
-fn clock_ticks_per_second() -> f64 {
-    command_line("getconf", &["CLK_TCK"])
-        .parse()
-        .unwrap_or(100.0)
-}
-
 /// How long one fetch took.
 struct FetchTiming {
     /// The doctor's whole fetch.
@@ -630,14 +594,10 @@ struct Summary {
 impl Summary {
     fn of(mut samples: Vec<Duration>) -> Self {
         samples.sort();
-        let rank = |q: f64| {
-            let index = ((q * samples.len() as f64).ceil() as usize).saturating_sub(1);
-            samples.get(index).copied().unwrap_or_default()
-        };
         Self {
             count: samples.len(),
-            median: rank(0.5),
-            p90: rank(0.9),
+            median: percentile(&samples, 0.5),
+            p90: percentile(&samples, 0.9),
             max: samples.last().copied().unwrap_or_default(),
         }
     }
@@ -686,11 +646,7 @@ impl Report {
         );
         println!(
             "- profile: {} (the bench and the `medchain` binary it starts)",
-            if cfg!(debug_assertions) {
-                "debug"
-            } else {
-                "release"
-            }
+            profile()
         );
         println!("- network: 4 validator processes, 2 gateways (SQLite + local blobs), loopback");
         println!(
@@ -751,39 +707,4 @@ impl Report {
             }
         }
     }
-}
-
-/// A command's first output line, or `?`.
-fn command_line(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.lines().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
-}
-
-fn cpu_model() -> String {
-    fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|| "?".into())
 }

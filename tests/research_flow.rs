@@ -13,11 +13,7 @@
 
 mod common;
 
-use common::{
-    Network,
-    hospital::{Storage, fhir_patient},
-    text,
-};
+use common::{Network, hospital::Storage, text};
 use medchain_client::{ClientError, StateQuery, WaitPolicy, build, keys};
 use medchain_research::derive;
 use medchain_types::{
@@ -28,8 +24,7 @@ use serde_json::Value;
 use std::{
     fs,
     path::Path,
-    thread,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 /// A committed synthetic FHIR R4 bundle: a woman born 1963 with E11.9 and HbA1c 8.4 %.
@@ -89,45 +84,14 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
         network.json(&["patient", "nullifier-key", "--key", &patient])["filed"].is_null(),
         "a second filing is not needed"
     );
-    let written = network.json(&[
-        "doctor",
-        "write",
-        "--key",
-        &doctor.key,
-        "--hospital",
-        &gateway.url,
-        "--patient",
-        &patient_address,
-        "--fhir-patient",
-        &fhir_patient(BUNDLE),
-        "--bundle",
-        BUNDLE,
-    ]);
-    let record = text(&written["record"]);
+    let record_id = network.attested_record(&doctor, &gateway, &patient_address, BUNDLE);
     let client = network.client(0);
-    let record_id = record.parse().expect("a record id");
-    let start = Instant::now();
-    while client
-        .read(&StateQuery::attestation(&record_id))
-        .map_or(true, |attested| attested.value.is_none())
-    {
-        assert!(
-            start.elapsed() < common::READY_TIMEOUT,
-            "the gateway never attested record {record}\n{}",
-            gateway.logs()
-        );
-        thread::sleep(Duration::from_millis(300));
-    }
 
     // The researcher publishes four studies on the three proxies (threshold 2) and funds
     // them: one the record qualifies for, one it does not, an exclusive one, and a follow-up.
     let researcher = network.account("researcher-1").display().to_string();
     let publish = |title: &str, predicate: &str, reward: &str, extra: &[&str]| {
-        let mut args = vec![
-            "research",
-            "publish",
-            "--key",
-            &researcher,
+        let mut terms = vec![
             "--title",
             title,
             "--predicate",
@@ -142,22 +106,10 @@ fn a_patient_enrols_with_a_verified_proof_is_paid_and_the_researcher_reads_throu
             "2",
         ];
         for url in &proxy_urls {
-            args.extend(["--proxy", url]);
+            terms.extend(["--proxy", url]);
         }
-        args.extend(extra);
-        let published = network.json(&args);
-        let id = text(&published["study"]);
-        network.ok(&[
-            "research",
-            "fund",
-            "--key",
-            &researcher,
-            "--study",
-            &id,
-            "--amount",
-            "2000",
-        ]);
-        id
+        terms.extend(extra);
+        network.publish_funded(&researcher, &terms, 2000)
     };
     // A reward must exceed the enrolment's fee (about 520 here), which it pays.
     let diabetes = publish(

@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod hospital;
+pub mod measure;
 pub mod portal;
 pub mod research;
 pub mod tamper;
@@ -239,6 +240,11 @@ impl Network {
             child.kill().expect("SIGKILL");
             child.wait().expect("reap");
         }
+    }
+
+    /// The process id of validator `index`, while it runs.
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.nodes[index].child.as_ref().map(Child::id)
     }
 
     /// Starts validator `index` again on its data directory.

@@ -3,7 +3,13 @@
 //! `init` funded, and `medchain cloud` proxy processes a test can `kill -9` — all through the
 //! binary, as the devnet does it.
 
-use super::{MEDCHAIN, Network, PASSPHRASE, READY_TIMEOUT, tail};
+use super::{
+    MEDCHAIN, Network, PASSPHRASE, READY_TIMEOUT,
+    hospital::{Doctor, GatewayProcess, fhir_patient},
+    tail, text,
+};
+use medchain_client::StateQuery;
+use medchain_types::RecordId;
 use std::{
     fs,
     net::TcpListener,
@@ -49,6 +55,68 @@ impl Network {
             let member = self.account(member).display().to_string();
             self.join_org(&member, name, &founder);
         }
+    }
+
+    /// `medchain research publish --json` by the key file `researcher` with `terms` (title,
+    /// predicate, reward, proxies, …), then `research fund` of `amount`; the study's id.
+    pub fn publish_funded(&self, researcher: &str, terms: &[&str], amount: u64) -> String {
+        let mut args = vec!["research", "publish", "--key", researcher];
+        args.extend(terms);
+        let published = self.json(&args);
+        let id = text(&published["study"]);
+        self.ok(&[
+            "research",
+            "fund",
+            "--key",
+            researcher,
+            "--study",
+            &id,
+            "--amount",
+            &amount.to_string(),
+        ]);
+        id
+    }
+
+    /// `doctor` writes the FHIR bundle file `bundle` for the patient at `patient_address`
+    /// (enrolled at the gateway's hospital, its nullifier key filed) through `gateway`; returns
+    /// the record once the gateway's attestation of it is on chain.
+    pub fn attested_record(
+        &self,
+        doctor: &Doctor,
+        gateway: &GatewayProcess,
+        patient_address: &str,
+        bundle: &str,
+    ) -> RecordId {
+        let written = self.json(&[
+            "doctor",
+            "write",
+            "--key",
+            &doctor.key,
+            "--hospital",
+            &gateway.url,
+            "--patient",
+            patient_address,
+            "--fhir-patient",
+            &fhir_patient(bundle),
+            "--bundle",
+            bundle,
+        ]);
+        let record = text(&written["record"]);
+        let record_id = record.parse().expect("a record id");
+        let client = self.client(0);
+        let start = Instant::now();
+        while client
+            .read(&StateQuery::attestation(&record_id))
+            .map_or(true, |attested| attested.value.is_none())
+        {
+            assert!(
+                start.elapsed() < READY_TIMEOUT,
+                "the gateway never attested record {record}\n{}",
+                gateway.logs()
+            );
+            thread::sleep(Duration::from_millis(300));
+        }
+        record_id
     }
 
     /// Starts `medchain cloud` with the funded account `account` (a member of an audited cloud

@@ -5,10 +5,10 @@ use crate::{AttestedSet, ResearchError, derive, proxies};
 use medchain_client::{Client, ListQuery, StateQuery, WaitPolicy, build, keys::address_of};
 use medchain_state::values::Study;
 use medchain_types::{
-    ContentHash, Event, Hash32, PrivateKey, RecordId, TxId,
+    ContentHash, Event, Hash32, PrivateKey, RecordId, Transaction, TxId,
     research::{EnrolmentId, StudyId},
 };
-use proxy_reencryption::EncryptedRecord;
+use proxy_reencryption::{EncryptedRecord, StudyKeys};
 use zk::{EnrolmentWitness, ProvingKey, RecordOpening};
 
 /// A record of the patient's and its opening (the attributes its hospital committed to),
@@ -194,6 +194,36 @@ pub fn enrol_delivering(
     request: &EnrolRequest<'_>,
     wait: &WaitPolicy,
 ) -> Result<EnrolmentReceipt, ResearchError> {
+    let prepared = prepare(client, chain_key, request)?;
+    file(client, prepared, wait)
+}
+
+/// An enrolment proven and signed by its one-time key, not yet filed: what [`enrol`] sends.
+pub struct PreparedEnrolment {
+    /// The `research.enrol` transaction (nonce 0 of the one-time address).
+    pub tx: Transaction,
+    /// The public inputs the proof was made for: the statement the chain rebuilds and checks
+    /// it against.
+    pub statement: zk::Statement,
+    /// The study's contract when the proof was made.
+    study: Study,
+    /// The per-study Umbral keys the proxies' kfrags come from.
+    keys: StudyKeys,
+    /// The encrypted record the proof binds (its hash is in the transaction).
+    encrypted: EncryptedRecord,
+}
+
+/// Everything [`enrol`] does before filing, after its check of the bundle: checks that the
+/// study is open and the record qualifies, loads the proving key against the chain's
+/// registered digest, rebuilds the accumulator of attested commitments locally, derives the
+/// one-time enrolment key and the per-study Umbral keys, encrypts the bundle, proves and signs.
+/// The proof is about the accumulator root of now: file it while the chain still knows that
+/// root (it keeps every root it had).
+pub fn prepare(
+    client: &Client,
+    chain_key: &PrivateKey,
+    request: &EnrolRequest<'_>,
+) -> Result<PreparedEnrolment, ResearchError> {
     let study_id = request.study;
     let verified = client.read(&StateQuery::study(&study_id))?;
     let study = verified
@@ -264,8 +294,31 @@ pub fn enrol_delivering(
         verifying_key: verifying.to_vec(),
         ciphertext_hash,
     })?;
-    let signer = client.signer(one_time);
-    let tx = signer.sign(payload, 0)?;
+    let tx = client.signer(one_time).sign(payload, 0)?;
+    Ok(PreparedEnrolment {
+        tx,
+        statement,
+        study,
+        keys,
+        encrypted,
+    })
+}
+
+/// Files a [`prepare`]d enrolment, waits until it is final, then hands the study's proxies the
+/// ciphertext and one sealed kfrag each.
+pub fn file(
+    client: &Client,
+    prepared: PreparedEnrolment,
+    wait: &WaitPolicy,
+) -> Result<EnrolmentReceipt, ResearchError> {
+    let PreparedEnrolment {
+        tx,
+        study,
+        keys,
+        encrypted,
+        ..
+    } = prepared;
+    let payee = tx.body.sender;
     let id = client.node.submit(&tx)?;
     let confirmed = client.wait_finalized(&id, wait)?;
     let (advance, owed) = confirmed
