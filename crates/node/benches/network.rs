@@ -612,7 +612,13 @@ fn resident_mib() -> (f64, f64) {
         status
             .lines()
             .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
             .map_or(f64::NAN, |kib| kib / 1024.0)
     };
     (field("VmRSS:"), field("VmHWM:"))
@@ -832,7 +838,10 @@ fn main() {
     }
     println!("| wall time | {:.2} s |", elapsed.as_secs_f64());
     println!("| finalized tx/s (whole run) | {:.0} |", row.whole);
-    println!("| sustained finalized tx/s (10%–90%) | {:.0} |", row.sustained);
+    println!(
+        "| sustained finalized tx/s (10%–90%) | {:.0} |",
+        row.sustained
+    );
     println!("| finality latency p50 | {} ms |", row.p50.as_millis());
     println!("| finality latency p99 | {} ms |", row.p99.as_millis());
     println!(
