@@ -7,7 +7,9 @@
 //! (verifications/s per core × cores ÷ 4), measured in the same run (issue 2 §7).
 //!
 //! Environment: `MEDCHAIN_BENCH_TXS` (timed transactions, default 40000),
-//! `MEDCHAIN_BENCH_INFLIGHT` (most unfinalized submitted transactions, default 20000),
+//! `MEDCHAIN_BENCH_INFLIGHT` (most unfinalized submitted transactions, default 4000: at the
+//! 10,000 tx/s target a second's latency allows about 6,000; each sender's transactions go to one
+//! validator, and at most 1,024 of a sender's may wait, so keep it under ≈ 3 × 16 × 1,024),
 //! `MEDCHAIN_BENCH_FLOOD` (throwaway keys flooding every validator with gapped nonces 1..=64
 //! during the timed run, issue 7 §1; default 0: no flood), `MEDCHAIN_BENCH_FEES` (`free`, the
 //! default: a chain without tokens; `default`: every transaction pays the least fee of a
@@ -702,7 +704,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let count = env_usize("MEDCHAIN_BENCH_TXS", 40_000);
-    let max_in_flight = env_usize("MEDCHAIN_BENCH_INFLIGHT", 20_000);
+    let max_in_flight = env_usize("MEDCHAIN_BENCH_INFLIGHT", 4_000);
     let flood_keys = env_usize("MEDCHAIN_BENCH_FLOOD", 0) as u64;
     let fees = env_choice(
         "MEDCHAIN_BENCH_FEES",

@@ -46,7 +46,7 @@ use rand_core::CryptoRng;
 use std::{
     collections::HashMap,
     num::NonZeroU64,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard},
     time::{Duration, Instant},
 };
 
@@ -222,6 +222,13 @@ pub struct Chain {
     max_block_txs: usize,
     build_budget: Option<BuildBudget>,
     announcer: OnceLock<GossipHandle>,
+    /// Keeps admission's view of committed state no older than the mempool's: an admission
+    /// reads state and admits under it (shared), a finalized block updates the mempool under it
+    /// (exclusive). Without it, a block committed between the two could empty a sender's waiting
+    /// transactions (the mempool then forgets the sender) and the admission would place the
+    /// sender's next transaction against its old nonce: queued behind nonces already committed,
+    /// or refused as too far ahead of them.
+    admission_gate: RwLock<()>,
     epoch_length: NonZeroU64,
     med: Option<Arc<dyn CheckpointSource>>,
 }
@@ -259,6 +266,7 @@ impl Chain {
             max_block_txs,
             build_budget: None,
             announcer: OnceLock::new(),
+            admission_gate: RwLock::default(),
             epoch_length,
             med: None,
         })
@@ -335,6 +343,20 @@ impl Chain {
         &self.mempool
     }
 
+    /// Shared by admissions from reading committed state to admitting against it.
+    fn admission_gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.admission_gate
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Exclusive while a committed block's effects reach the mempool.
+    fn finalization_gate(&self) -> RwLockWriteGuard<'_, ()> {
+        self.admission_gate
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<Hash32, Pending>> {
         self.pending
             .lock()
@@ -358,20 +380,12 @@ impl Chain {
         txs: Vec<Transaction>,
         origin: Origin,
     ) -> Vec<Result<Admission, AdmitError>> {
-        let (snapshot, env) = match self.admission_state() {
-            Ok(state) => state,
-            Err(reason) => {
-                return txs
-                    .iter()
-                    .map(|_| Err(AdmitError::State(reason.clone())))
-                    .collect();
-            }
-        };
         // Transactions already pending were verified when they arrived: skip their signatures.
         let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
         let (known, fresh): (Vec<usize>, Vec<usize>) =
             (0..txs.len()).partition(|&i| self.mempool.contains(&ids[i]));
         let to_verify: Vec<Transaction> = fresh.iter().map(|&i| txs[i].clone()).collect();
+        let verified = verify_batch(rng, &self.chain_id, &to_verify);
         let mut results: Vec<Option<Result<Admission, AdmitError>>> =
             (0..txs.len()).map(|_| None).collect();
         for i in known {
@@ -380,15 +394,16 @@ impl Chain {
                 admitted: Admitted::Duplicate,
             }));
         }
-        for (i, verified) in fresh
-            .into_iter()
-            .zip(verify_batch(rng, &self.chain_id, &to_verify))
-        {
-            results[i] = Some(
-                verified
+        // Committed state is read after verifying, under the gate (see `admission_gate`).
+        let _gate = self.admission_gate();
+        let state = self.admission_state();
+        for (i, verified) in fresh.into_iter().zip(verified) {
+            results[i] = Some(match &state {
+                Ok((snapshot, env)) => verified
                     .map_err(AdmitError::from)
-                    .and_then(|tx| self.admit_verified(&snapshot, env, tx, origin)),
-            );
+                    .and_then(|tx| self.admit_verified(snapshot, *env, tx, origin)),
+                Err(reason) => Err(AdmitError::State(reason.clone())),
+            });
         }
         results.into_iter().flatten().collect()
     }
@@ -786,6 +801,7 @@ impl Chain {
         // still walks through it to reach that snapshot.
         self.pending()
             .retain(|_, entry| entry.executed.height >= last.number());
+        let gate = self.finalization_gate();
         let snapshot = self.store.snapshot()?;
         let included = fresh.iter().flat_map(|(block, _)| {
             block
@@ -799,6 +815,7 @@ impl Chain {
             .on_finalized(last.number(), included, |sender| {
                 account_nonce(&snapshot, sender).unwrap_or(0)
             });
+        drop(gate);
         self.announce(promoted.into_iter().map(|tx| tx.tx().clone()));
         outcomes.extend(fresh.iter().map(|(block, _)| Finalized {
             height: block.number(),
@@ -1374,6 +1391,41 @@ mod tests {
             Err(BlockError::Conflict { height: 1 })
         ));
         assert_eq!(chain.committed_height(), 1);
+    }
+
+    #[test]
+    fn a_sender_s_next_transaction_stays_executable_while_blocks_empty_its_queue() {
+        let chain = Arc::new(chain());
+        let patient = Actor::new(300);
+        let txs: Vec<Transaction> = (0..400)
+            .map(|nonce| {
+                let entry = testkit::entry(format!("entry {nonce}").as_bytes());
+                patient.sign(nonce, entry).tx().clone()
+            })
+            .collect();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Blocks are built and finalized while the sender submits, one transaction at a time:
+        // each block may take every waiting transaction of the sender.
+        let finalizing = {
+            let (chain, done) = (chain.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let block = build_next(&chain);
+                    chain.finalize(&mut test_rng(), &block, None).unwrap();
+                }
+            })
+        };
+        for tx in txs {
+            let nonce = tx.body.nonce;
+            let admitted = chain.admit(&mut test_rng(), vec![tx]).remove(0);
+            // Never queued behind (or refused past) a nonce a block has already committed.
+            assert!(
+                matches!(&admitted, Ok(a) if a.admitted == Admitted::Pending),
+                "nonce {nonce}: {admitted:?}"
+            );
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        finalizing.join().unwrap();
     }
 
     /// Three blocks built one on another by one validator, none finalized.
