@@ -7,17 +7,18 @@ use crate::{
     error::hex,
     snapshot::StateTables,
     store::last_applied_in,
-    tables::{self, Def, decode_node, encode_borsh, node_key},
+    tables::{self, Def, encode_node_into, node_key},
 };
 use commonware_codec::{Copying, Encode, FixedSize, ReadExt};
-use medchain_state::{
-    ExecutedBlock,
-    jmt_types::{KeyHash, Node},
-    root_at,
-};
+use medchain_state::{ExecutedBlock, root_at};
 use medchain_types::{Block, Hash32, Header, encode_events};
 use redb::{ReadableTable, Table, WriteTransaction};
 use std::collections::BTreeMap;
+
+/// Heights between two prunings. The stale nodes and values of one version sit at random
+/// places in their tables, so deleting them dirties a page per entry; deleting several
+/// versions' worth at once shares those pages (and their writes at commit).
+pub const PRUNE_EVERY: u64 = 8;
 
 /// A finalized block to commit: the block, the result of executing it, and the
 /// finalization certificate the node holds for it (kept opaque, for light clients).
@@ -134,7 +135,7 @@ pub(crate) fn write(
 ) -> Result<(), StorageError> {
     let executed = batch.executed;
     let mut state = StateTables::open(|table| txn.open_table(table))?;
-    write_values(&mut state, executed)?;
+    write_values(txn, &mut state, executed)?;
     write_nodes(&mut state.nodes, executed)?;
     write_stale(txn, executed)?;
     prune(txn, &mut state, executed.height, keep_versions)?;
@@ -156,8 +157,16 @@ type WriteTables<'txn> = StateTables<Table<'txn, tables::Bytes, tables::Bytes>>;
 
 /// Each value the block wrote (as the tree batch lists them, by key hash, in key order)
 /// becomes the latest; the value it replaces moves to the history, which proofs at recent
-/// heights read.
-fn write_values(state: &mut WriteTables<'_>, executed: &ExecutedBlock) -> Result<(), StorageError> {
+/// heights read, and is listed under the writing version in `state_history_expiry`: only
+/// versions below that one read it, so it goes when they are pruned. A deletion leaves a
+/// tombstone, listed the same way (versions from the deletion on have no leaf for the key, so
+/// the tree never asks for its value there).
+fn write_values(
+    txn: &WriteTransaction,
+    state: &mut WriteTables<'_>,
+    executed: &ExecutedBlock,
+) -> Result<(), StorageError> {
+    let mut superseded: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     for ((version, key_hash), value) in executed.tree_batch.node_batch.values() {
         let key = key_hash.0.as_slice();
         let replaced = match value {
@@ -167,6 +176,7 @@ fn write_values(state: &mut WriteTables<'_>, executed: &ExecutedBlock) -> Result
             None => state.state.remove(key)?,
         }
         .map(|row| row.value().to_vec());
+        let expiring = superseded.entry(*version).or_default();
         if let Some(row) = replaced {
             let (old_version, old_value) = tables::read_state_row(&row)?;
             let history_key = tables::history_key(&key_hash.0, old_version);
@@ -174,13 +184,19 @@ fn write_values(state: &mut WriteTables<'_>, executed: &ExecutedBlock) -> Result
                 history_key.as_slice(),
                 tables::history_value(Some(old_value)).as_slice(),
             )?;
+            expiring.extend_from_slice(&history_key);
         }
         if value.is_none() {
             let tombstone = tables::history_key(&key_hash.0, *version);
             state
                 .history
                 .insert(tombstone.as_slice(), tables::history_value(None).as_slice())?;
+            expiring.extend_from_slice(&tombstone);
         }
+    }
+    let mut expiry = txn.open_table(tables::STATE_HISTORY_EXPIRY)?;
+    for (version, keys) in superseded.iter().filter(|(_, keys)| !keys.is_empty()) {
+        expiry.insert(version.to_be_bytes().as_slice(), keys.as_slice())?;
     }
     Ok(())
 }
@@ -189,8 +205,10 @@ fn write_nodes(
     nodes: &mut Table<'_, tables::Bytes, tables::Bytes>,
     executed: &ExecutedBlock,
 ) -> Result<(), StorageError> {
+    let mut encoded = Vec::new();
     for (key, node) in executed.tree_batch.node_batch.nodes() {
-        nodes.insert(node_key(key)?.as_slice(), encode_borsh(node)?.as_slice())?;
+        encode_node_into(&mut encoded, node)?;
+        nodes.insert(node_key(key)?.as_slice(), encoded.as_slice())?;
     }
     Ok(())
 }
@@ -212,12 +230,13 @@ fn write_stale(txn: &WriteTransaction, executed: &ExecutedBlock) -> Result<(), S
     Ok(())
 }
 
-/// Deletes tree nodes (and superseded values) needed only by versions below
-/// `height + 1 - keep_versions`, so proofs keep working for the last `keep_versions` heights.
+/// Every [`PRUNE_EVERY`] heights, deletes the tree nodes and superseded values needed only by
+/// versions below `height + 1 - keep_versions`, so proofs keep working for the last
+/// `keep_versions` heights (and a little longer, until the next pruning).
 ///
-/// A node stale since version `s` belongs to trees of versions `< s` only, so it goes once
-/// `s <= oldest kept`. For a stale *leaf* of key `k`, every value of `k` older than the newest
-/// one at or below `s` is needed only by versions `< s` as well, and goes with it.
+/// A node stale since version `s` belongs to trees of versions `< s` only, and a value
+/// superseded at `s` is read by versions `< s` only, so both go once `s <= oldest kept`: each
+/// is a listed key to remove, with nothing to read or decode first.
 fn prune(
     txn: &WriteTransaction,
     state: &mut WriteTables<'_>,
@@ -227,54 +246,36 @@ fn prune(
     let Some(oldest_kept) = (height + 1).checked_sub(keep_versions) else {
         return Ok(());
     };
-    let mut stale = txn.open_table(tables::TREE_STALE)?;
+    if !oldest_kept.is_multiple_of(PRUNE_EVERY) {
+        return Ok(());
+    }
     let bound = (oldest_kept + 1).to_be_bytes();
-    let expired: Vec<(Vec<u8>, Vec<u8>)> = stale
-        .range(..bound.as_slice())?
-        .map(|entry| entry.map(|(key, list)| (key.value().to_vec(), list.value().to_vec())))
-        .collect::<Result<_, _>>()?;
-    for (version, list) in expired {
-        stale.remove(version.as_slice())?;
-        let stale_since = tables::u64_at(&version, "stale index")?;
+    for list in take_expired(&mut txn.open_table(tables::TREE_STALE)?, &bound)? {
         for key in tables::read_stale_list(&list)? {
-            let removed = state
-                .nodes
-                .remove(key)?
-                .map(|node| decode_node(node.value()));
-            if let Some(Node::Leaf(leaf)) = removed.transpose()? {
-                prune_history(state, leaf.key_hash(), stale_since)?;
-            }
+            state.nodes.remove(key)?;
+        }
+    }
+    for list in take_expired(&mut txn.open_table(tables::STATE_HISTORY_EXPIRY)?, &bound)? {
+        if list.len() % tables::HISTORY_KEY_LEN != 0 {
+            return Err(StorageError::corrupt("history expiry list", "truncated"));
+        }
+        for key in list.chunks_exact(tables::HISTORY_KEY_LEN) {
+            state.history.remove(key)?;
         }
     }
     Ok(())
 }
 
-/// Removes the superseded values of `key_hash` that no version from `stale_since` on reads:
-/// all those older than the newest value written at or before `stale_since`.
-fn prune_history(
-    state: &mut WriteTables<'_>,
-    key_hash: KeyHash,
-    stale_since: u64,
-) -> Result<(), StorageError> {
-    let latest_version = match state.state.get(key_hash.0.as_slice())? {
-        Some(row) => Some(tables::read_state_row(row.value())?.0),
-        None => None,
-    };
-    let low = tables::history_key(&key_hash.0, 0);
-    let high = tables::history_key(&key_hash.0, stale_since);
-    let mut superseded: Vec<Vec<u8>> = state
-        .history
-        .range(low.as_slice()..=high.as_slice())?
-        .map(|entry| entry.map(|(key, _)| key.value().to_vec()))
-        .collect::<Result<_, _>>()?;
-    if latest_version.is_none_or(|version| version > stale_since) {
-        // The newest historical value at or below `stale_since` is still read from there on.
-        superseded.pop();
+/// Removes the rows of a version-keyed list table below `bound` and returns their values.
+fn take_expired(
+    table: &mut Table<'_, tables::Bytes, tables::Bytes>,
+    bound: &[u8; 8],
+) -> Result<Vec<Vec<u8>>, StorageError> {
+    let mut lists = Vec::new();
+    for entry in table.extract_from_if(..bound.as_slice(), |_, _| true)? {
+        lists.push(entry?.1.value().to_vec());
     }
-    for key in superseded {
-        state.history.remove(key.as_slice())?;
-    }
-    Ok(())
+    Ok(lists)
 }
 
 /// One row per transaction: its location, then its events. Inserted in tx id order, so the

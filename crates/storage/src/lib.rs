@@ -21,7 +21,7 @@ mod snapshot;
 mod store;
 mod tables;
 
-pub use commit::{CommitBatch, CommitOutcome};
+pub use commit::{CommitBatch, CommitOutcome, PRUNE_EVERY};
 pub use error::StorageError;
 pub use meta::{LastApplied, TxLocation};
 pub use snapshot::Snapshot;

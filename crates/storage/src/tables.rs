@@ -7,6 +7,7 @@
 //! | `state_history` | key hash (32) ‖ version (8) | 1 ‖ superseded value, or 0 (deleted then) |
 //! | `tree_nodes` | version (8) ‖ borsh nibble path ([`node_key`]) | borsh `Node` |
 //! | `tree_stale` | stale-since version (8) | the node keys that version made stale ([`stale_list`]) |
+//! | `state_history_expiry` | version (8) | the `state_history` keys that version superseded, 40 bytes each |
 //! | `receipts` | tx id (32) | height (8) ‖ index in block (4) ‖ encoded events ([`crate::events`]) |
 //! | `blocks` | height (8) | encoded `Block` |
 //! | `block_digests` | block digest (32) | height (8) |
@@ -31,6 +32,7 @@ pub(crate) const STATE: Def = TableDefinition::new("state");
 pub(crate) const STATE_HISTORY: Def = TableDefinition::new("state_history");
 pub(crate) const TREE_NODES: Def = TableDefinition::new("tree_nodes");
 pub(crate) const TREE_STALE: Def = TableDefinition::new("tree_stale");
+pub(crate) const STATE_HISTORY_EXPIRY: Def = TableDefinition::new("state_history_expiry");
 pub(crate) const RECEIPTS: Def = TableDefinition::new("receipts");
 pub(crate) const BLOCKS: Def = TableDefinition::new("blocks");
 pub(crate) const BLOCK_DIGESTS: Def = TableDefinition::new("block_digests");
@@ -38,11 +40,12 @@ pub(crate) const FINALIZATIONS: Def = TableDefinition::new("finalizations");
 pub(crate) const META: Def = TableDefinition::new("meta");
 pub(crate) const PINNED_PROOFS: Def = TableDefinition::new("pinned_proofs");
 
-pub(crate) const ALL: [Def; 10] = [
+pub(crate) const ALL: [Def; 11] = [
     STATE,
     STATE_HISTORY,
     TREE_NODES,
     TREE_STALE,
+    STATE_HISTORY_EXPIRY,
     RECEIPTS,
     BLOCKS,
     BLOCK_DIGESTS,
@@ -65,12 +68,15 @@ pub(crate) fn read_state_row(row: &[u8]) -> Result<(u64, &[u8]), StorageError> {
 }
 
 /// `state_history` key.
-pub(crate) fn history_key(key_hash: &[u8; 32], version: u64) -> [u8; 40] {
-    let mut key = [0u8; 40];
+pub(crate) fn history_key(key_hash: &[u8; 32], version: u64) -> [u8; HISTORY_KEY_LEN] {
+    let mut key = [0u8; HISTORY_KEY_LEN];
     key[..32].copy_from_slice(key_hash);
     key[32..].copy_from_slice(&version.to_be_bytes());
     key
 }
+
+/// Length of a `state_history` key.
+pub(crate) const HISTORY_KEY_LEN: usize = 40;
 
 /// `state_history` value: a presence tag, then the value.
 pub(crate) fn history_value(value: Option<&[u8]>) -> Vec<u8> {
@@ -96,14 +102,20 @@ pub(crate) fn pin_key(height: u64, key: &[u8]) -> Vec<u8> {
 /// `tree_nodes` key: the version first, big-endian, so one block's new nodes land together
 /// at the end of the table (appends, not scattered inserts).
 pub(crate) fn node_key(key: &NodeKey) -> Result<Vec<u8>, StorageError> {
-    let mut bytes = key.version().to_be_bytes().to_vec();
+    // Sized for the longest key up front: a commit builds tens of thousands of them.
+    let mut bytes = Vec::with_capacity(NODE_KEY_MAX_LEN);
+    bytes.extend_from_slice(&key.version().to_be_bytes());
     borsh::to_writer(&mut bytes, key.nibble_path())
         .map_err(|e| StorageError::corrupt("tree node key", e))?;
     Ok(bytes)
 }
 
-/// `tree_stale` value: each node key, length-prefixed (one byte; keys are 8 + 12 + at most
-/// 32 bytes).
+/// The longest [`node_key`]: version (8), then borsh's nibble count (8) and byte vector (4 +
+/// at most 32).
+const NODE_KEY_MAX_LEN: usize = 8 + 8 + 4 + 32;
+
+/// `tree_stale` value: each node key, length-prefixed (one byte; keys are at most
+/// [`NODE_KEY_MAX_LEN`] bytes).
 pub(crate) fn stale_list<'a>(
     node_keys: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<Vec<u8>, StorageError> {
@@ -148,9 +160,11 @@ pub(crate) fn hash_at(bytes: &[u8], what: &'static str) -> Result<Hash32, Storag
     Ok(Hash32::from(array))
 }
 
-/// Borsh, the encoding `jmt` derives for its node keys and nodes.
-pub(crate) fn encode_borsh(value: &impl borsh::BorshSerialize) -> Result<Vec<u8>, StorageError> {
-    borsh::to_vec(value).map_err(|e| StorageError::corrupt("tree entry", e))
+/// Borsh, the encoding `jmt` derives for its nodes, into `buffer` (cleared first), so a commit
+/// reuses one buffer for all its nodes.
+pub(crate) fn encode_node_into(buffer: &mut Vec<u8>, node: &Node) -> Result<(), StorageError> {
+    buffer.clear();
+    borsh::to_writer(buffer, node).map_err(|e| StorageError::corrupt("tree node", e))
 }
 
 pub(crate) fn decode_node(bytes: &[u8]) -> Result<Node, StorageError> {

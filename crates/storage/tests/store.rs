@@ -7,12 +7,17 @@ use common::{Chain, certificate, genesis_block, header, proposer};
 use medchain_state::{
     BlockEnv, BlockExecutor, Overlay, StateReadExt, keys, prove,
     testkit::{
-        Actor, grant, org_name, register, release, request, set_state, store as store_payload,
+        Actor, doctor_identity, grant, lift_revocation, org_name, register, release, request,
+        revoke_doctor, set_state, store as store_payload,
     },
     verify_proof,
 };
-use medchain_storage::{CommitBatch, CommitOutcome, StorageError, Store, StoreOptions};
-use medchain_types::{Block, ContentHash, Expiry, Hash32, OrgKind, OrgState, Purpose, RecordId};
+use medchain_storage::{
+    CommitBatch, CommitOutcome, PRUNE_EVERY, StorageError, Store, StoreOptions,
+};
+use medchain_types::{
+    Block, ContentHash, Expiry, Hash32, OrgKind, OrgState, Purpose, RecordId, VerifiedTransaction,
+};
 use std::{num::NonZeroU64, sync::Arc};
 
 /// A chain with an audited hospital, a released and stored record, a grant and an access.
@@ -520,23 +525,29 @@ fn pruning_bounds_the_tree_and_keeps_recent_proofs() {
         }
     };
     let mut stats = Vec::new();
-    for i in 0..12 {
+    for i in 0..3 * PRUNE_EVERY {
         chain.run(&regulator, set_state(&org_name("Seoul General"), toggle(i)));
         stats.push(chain.store.stats().unwrap());
     }
-    let (settled, later) = (stats[6], stats[11]);
-    assert_eq!(
-        (
-            settled.tree_nodes,
-            settled.history_values,
-            settled.stale_versions
-        ),
-        (later.tree_nodes, later.history_values, later.stale_versions)
-    );
+    // Pruning runs every PRUNE_EVERY heights: one period later, the tables are the same size.
+    let period = PRUNE_EVERY as usize;
+    for i in stats.len() - period..stats.len() {
+        let (settled, later) = (stats[i - period], stats[i]);
+        assert_eq!(
+            (
+                settled.tree_nodes,
+                settled.history_values,
+                settled.stale_versions
+            ),
+            (later.tree_nodes, later.history_values, later.stale_versions)
+        );
+    }
     // Three keys change every block (the regulator's nonce, the org, cfg/block): each keeps
-    // at most `keep` superseded values, not one per block.
+    // at most `keep` superseded values (plus those awaiting the next pruning), not one per
+    // block.
+    let later = stats[stats.len() - 1];
     assert!(
-        later.history_values <= 3 * keep,
+        later.history_values <= 3 * (keep + PRUNE_EVERY),
         "superseded values are pruned: {later:?}"
     );
 
@@ -556,8 +567,9 @@ fn pruning_bounds_the_tree_and_keeps_recent_proofs() {
     assert!(
         matches!(store.get_proven_at(org_key.as_bytes(), pruned), Err(StorageError::Pruned { oldest, .. }) if oldest == last + 1 - keep)
     );
-    // The pruned version's nodes are really gone.
-    assert!(prove(&store.snapshot().unwrap(), org_key.as_bytes(), pruned).is_err());
+    // A version a pruning has passed has its nodes really gone.
+    let gone = pruned + 1 - PRUNE_EVERY;
+    assert!(prove(&store.snapshot().unwrap(), org_key.as_bytes(), gone).is_err());
     assert_eq!(
         store.oldest_provable_height().unwrap(),
         Some(last + 1 - keep)
@@ -774,13 +786,15 @@ fn access_log_pages_in_order() {
     assert_eq!(store.access_log(&patient.address, 0, 0).unwrap(), vec![]);
 }
 
-/// `n` blocks after the chain's last, each with one access request by `grantee`, each
-/// executed on an overlay of the ones before it (as a node executes unfinalized blocks).
-fn blocks_ahead(populated: &Populated, n: u64) -> Vec<(Block, medchain_state::ExecutedBlock)> {
+/// One block per transaction after the chain's last, each executed on an overlay of the ones
+/// before it (as a node executes finalized blocks it has not committed yet).
+fn blocks_ahead(
+    populated: &Populated,
+    txs: &[VerifiedTransaction],
+) -> Vec<(Block, medchain_state::ExecutedBlock)> {
     let chain = &populated.chain;
-    let first_nonce = chain.nonce(&populated.grantee);
     let mut ahead: Vec<(Block, medchain_state::ExecutedBlock)> = Vec::new();
-    for i in 0..n {
+    for tx in txs {
         let parent = ahead.last().map_or(&chain.last, |(block, _)| block);
         let env = BlockEnv {
             height: parent.header().height + 1,
@@ -792,11 +806,7 @@ fn blocks_ahead(populated: &Populated, n: u64) -> Vec<(Block, medchain_state::Ex
             .collect();
         let overlay = Overlay::new(chain.store.snapshot().unwrap(), layers).unwrap();
         let mut executor = BlockExecutor::new(&overlay, env).unwrap();
-        let tx = populated.grantee.sign(
-            first_nonce + i,
-            request(&populated.record, Purpose::Research),
-        );
-        executor.apply(&tx).unwrap();
+        executor.apply(tx).unwrap();
         let executed = executor.finish(proposer()).unwrap();
         let header = header(
             env.height,
@@ -807,6 +817,19 @@ fn blocks_ahead(populated: &Populated, n: u64) -> Vec<(Block, medchain_state::Ex
         ahead.push((Block::new(header, vec![tx.tx().clone()]), executed));
     }
     ahead
+}
+
+/// `n` access requests by the grantee, with consecutive nonces, for [`blocks_ahead`].
+fn requests(populated: &Populated, n: u64) -> Vec<VerifiedTransaction> {
+    let first_nonce = populated.chain.nonce(&populated.grantee);
+    (0..n)
+        .map(|i| {
+            populated.grantee.sign(
+                first_nonce + i,
+                request(&populated.record, Purpose::Research),
+            )
+        })
+        .collect()
 }
 
 fn batches(blocks: &[(Block, medchain_state::ExecutedBlock)]) -> Vec<CommitBatch<'_>> {
@@ -824,7 +847,7 @@ fn batches(blocks: &[(Block, medchain_state::ExecutedBlock)]) -> Vec<CommitBatch
 fn a_group_commits_its_blocks_in_order_and_each_height_stays_provable() {
     let populated = populate(Store::in_memory().unwrap());
     let store = populated.chain.store.clone();
-    let ahead = blocks_ahead(&populated, 4);
+    let ahead = blocks_ahead(&populated, &requests(&populated, 4));
     let outcomes = store.commit_group(&batches(&ahead)).unwrap();
     assert_eq!(outcomes, vec![CommitOutcome::Committed; 4]);
     let (last_block, _) = ahead.last().unwrap();
@@ -860,7 +883,7 @@ fn a_group_is_all_or_nothing_when_a_later_batch_fails() {
     let store = populated.chain.store.clone();
     let before = view(&store, &populated);
     let stats_before = store.stats().unwrap();
-    let mut ahead = blocks_ahead(&populated, 2);
+    let mut ahead = blocks_ahead(&populated, &requests(&populated, 2));
 
     // The second batch's header and execution agree on a root its tree delta does not give:
     // it fails inside the transaction, after the first batch's writes.
@@ -893,7 +916,7 @@ fn a_group_is_all_or_nothing_when_a_later_batch_fails() {
 fn a_group_redelivering_committed_blocks_commits_only_the_new_ones() {
     let populated = populate(Store::in_memory().unwrap());
     let store = populated.chain.store.clone();
-    let ahead = blocks_ahead(&populated, 3);
+    let ahead = blocks_ahead(&populated, &requests(&populated, 3));
     store.commit_group(&batches(&ahead[..1])).unwrap();
     let before = store.stats().unwrap();
 
@@ -921,7 +944,7 @@ fn a_group_with_a_gap_is_refused_whole() {
     let store = populated.chain.store.clone();
     let before = view(&store, &populated);
     let height = populated.chain.height();
-    let ahead = blocks_ahead(&populated, 3);
+    let ahead = blocks_ahead(&populated, &requests(&populated, 3));
 
     let gap = [ahead[0].clone(), ahead[2].clone()];
     let result = store.commit_group(&batches(&gap));
@@ -939,4 +962,72 @@ fn a_group_with_a_gap_is_refused_whole() {
         Err(StorageError::NotContiguous { .. })
     ));
     assert_eq!(view(&store, &populated), before);
+}
+
+#[test]
+fn group_commits_with_deletions_keep_every_kept_height_provable_and_history_bounded() {
+    let keep = 3;
+    let options = StoreOptions {
+        keep_versions: NonZeroU64::new(keep).unwrap(),
+    };
+    let mut populated = populate(Store::in_memory_with(options).unwrap());
+    let store = populated.chain.store.clone();
+    let regulator = populated.chain.regulator.clone();
+    let doctor = doctor_identity(&populated.doctor);
+    let revocation = keys::revocation(&doctor);
+    let mut revoked_at = std::collections::BTreeMap::new();
+    let mut stats = Vec::new();
+    let rounds = 2 * PRUNE_EVERY;
+    for round in 0..rounds {
+        // Two blocks per group: the doctor is revoked, then the revocation lifted (a deletion).
+        let nonce = populated.chain.nonce(&regulator);
+        let txs = [
+            regulator.sign(nonce, revoke_doctor(&doctor)),
+            regulator.sign(nonce + 1, lift_revocation(&doctor)),
+        ];
+        let ahead = blocks_ahead(&populated, &txs);
+        let outcomes = store.commit_group(&batches(&ahead)).unwrap();
+        assert_eq!(outcomes, vec![CommitOutcome::Committed; 2], "round {round}");
+        for (i, (block, _)) in ahead.iter().enumerate() {
+            revoked_at.insert(block.header().height, i == 0);
+        }
+        populated.chain.last = ahead[1].0.clone();
+        stats.push(store.stats().unwrap());
+
+        let last = populated.chain.height();
+        for height in last + 1 - keep..=last {
+            let block = store.block_by_height(height).unwrap().unwrap();
+            let proven = store.get_proven_at(revocation.as_bytes(), height).unwrap();
+            let value = proven
+                .verified_value(&block.header().state_root, &revocation)
+                .unwrap();
+            // Before the first round the doctor was never revoked.
+            let revoked = revoked_at.get(&height).copied().unwrap_or(false);
+            assert_eq!(value.is_some(), revoked, "height {height}");
+        }
+        let pruned = last - keep;
+        assert!(matches!(
+            store.get_proven_at(revocation.as_bytes(), pruned),
+            Err(StorageError::Pruned { .. })
+        ));
+        let gone = pruned + 1 - PRUNE_EVERY;
+        assert!(prove(&store.snapshot().unwrap(), revocation.as_bytes(), gone).is_err());
+    }
+    // Every group rewrites the same keys (the regulator's nonce, the revocation, cfg/block):
+    // the superseded values and tombstones kept stop growing once pruning has caught up (a
+    // pruning every PRUNE_EVERY heights is every PRUNE_EVERY / 2 groups of two).
+    let period = (PRUNE_EVERY / 2) as usize;
+    let (settled, later) = (stats[stats.len() - 1 - period], stats[stats.len() - 1]);
+    assert_eq!(
+        (
+            settled.tree_nodes,
+            settled.history_values,
+            settled.stale_versions
+        ),
+        (later.tree_nodes, later.history_values, later.stale_versions)
+    );
+    assert!(
+        later.history_values <= 3 * (keep + PRUNE_EVERY),
+        "{later:?}"
+    );
 }
