@@ -7,7 +7,9 @@
 //! (verifications/s per core × cores ÷ 4), measured in the same run (issue 2 §7).
 //!
 //! Environment: `MEDCHAIN_BENCH_TXS` (timed transactions, default 40000),
-//! `MEDCHAIN_BENCH_INFLIGHT` (most unfinalized submitted transactions, default 20000),
+//! `MEDCHAIN_BENCH_INFLIGHT` (most unfinalized submitted transactions, default 4000: at the
+//! 10,000 tx/s target a second's latency allows about 6,000; each sender's transactions go to one
+//! validator, and at most 1,024 of a sender's may wait, so keep it under ≈ 3 × 16 × 1,024),
 //! `MEDCHAIN_BENCH_FLOOD` (throwaway keys flooding every validator with gapped nonces 1..=64
 //! during the timed run, issue 7 §1; default 0: no flood), `MEDCHAIN_BENCH_FEES` (`free`, the
 //! default: a chain without tokens; `default`: every transaction pays the least fee of a
@@ -301,21 +303,38 @@ fn least_fee(fees: FeeSchedule, actor: &Actor, payload: &medchain_types::Payload
 /// Submits transactions and watches node 0's committed blocks.
 struct Driver {
     nodes: Vec<Running>,
-    next_node: usize,
+    /// The validator each sender submits to: a client talks to one validator, so its
+    /// transactions reach the others in nonce order by gossip, never ahead of it.
+    home: HashMap<Address, usize>,
     next_height: u64,
     submitted: HashMap<TxId, Instant>,
     latencies: Vec<Duration>,
     finalized: usize,
     blocks: Vec<usize>,
     finalized_at: Vec<Instant>,
+    /// CPU seconds spent in [`Driver::scan`].
+    scan_cpu: f64,
 }
 
 impl Driver {
+    /// Submits `txs` (each sender's in nonce order) to their senders' validators, spreading
+    /// senders over the validators in order of first appearance.
     fn submit(&mut self, txs: &[Transaction]) {
+        let mut by_node: Vec<Vec<Transaction>> = vec![Vec::new(); VALIDATORS];
+        for tx in txs {
+            let next = self.home.len() % VALIDATORS;
+            let node = *self.home.entry(tx.body.sender).or_insert(next);
+            by_node[node].push(tx.clone());
+        }
+        for (node, txs) in by_node.iter().enumerate() {
+            self.admit(node, txs);
+        }
+    }
+
+    fn admit(&mut self, node: usize, txs: &[Transaction]) {
         let mut rng = commonware_utils::sys_rng();
+        let node = &self.nodes[node];
         for chunk in txs.chunks(CHUNK) {
-            let node = &self.nodes[self.next_node % VALIDATORS];
-            self.next_node += 1;
             let now = Instant::now();
             for (tx, result) in chunk.iter().zip(node.chain.admit(&mut rng, chunk.to_vec())) {
                 match result {
@@ -328,10 +347,11 @@ impl Driver {
         }
     }
 
-    /// Reads newly committed blocks of node 0; returns their events.
-    fn scan(&mut self) -> Vec<Vec<Event>> {
+    /// Reads newly committed blocks of node 0, timing the transactions it submitted. The CPU
+    /// this takes is the bench's, not a validator's: it is counted apart.
+    fn scan(&mut self) {
+        let cpu_before = thread_cpu_seconds();
         let store = self.nodes[0].chain.store().clone();
-        let mut events = Vec::new();
         while let Some(block) = store.block_by_height(self.next_height).expect("store") {
             let now = Instant::now();
             for id in block.tx_ids() {
@@ -340,14 +360,11 @@ impl Driver {
                     self.finalized += 1;
                     self.finalized_at.push(now);
                 }
-                if let Some(receipt) = store.receipt(id).expect("store") {
-                    events.push(receipt.events);
-                }
             }
             self.blocks.push(block.txs().len());
             self.next_height += 1;
         }
-        events
+        self.scan_cpu += thread_cpu_seconds() - cpu_before;
     }
 
     /// Submits `txs` and waits until all are committed; returns their events.
@@ -383,6 +400,7 @@ impl Driver {
         self.blocks.clear();
         self.finalized = 0;
         self.finalized_at.clear();
+        self.scan_cpu = 0.0;
     }
 }
 
@@ -588,6 +606,97 @@ fn flood(
     })
 }
 
+/// Resident memory of this process from `/proc/self/status`: (VmRSS, VmHWM) in MiB. The four
+/// validators share the process, so a validator's share is a quarter of it.
+fn resident_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Linux reports `/proc` CPU times in USER_HZ ticks, fixed at 100 per second by its ABI.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// User + system CPU time from a `/proc/.../stat` file (fields 14 and 15).
+fn cpu_seconds(stat_file: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
+    // The command name (field 2) is parenthesised and may hold spaces: count after it.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |field: usize| fields.get(field - 3).and_then(|t| t.parse::<f64>().ok());
+    match (ticks(14), ticks(15)) {
+        (Some(user), Some(system)) => (user + system) / TICKS_PER_SECOND,
+        _ => f64::NAN,
+    }
+}
+
+/// CPU time of the whole process, exited threads included.
+fn process_cpu_seconds() -> f64 {
+    cpu_seconds("/proc/self/stat")
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_seconds() -> f64 {
+    cpu_seconds("/proc/thread-self/stat")
+}
+
+/// One run's figures, as one line of the table `scripts/bench-network` gathers.
+struct Row {
+    sustained: f64,
+    whole: f64,
+    p50: Duration,
+    p99: Duration,
+    blocks: usize,
+    count: usize,
+    bound: f64,
+    rss: f64,
+    hwm: f64,
+    cpu_per_tx: f64,
+}
+
+impl Row {
+    const HEADER: &str = "columns: sustained_tx/s whole_tx/s p50_ms p99_ms blocks mean_txs bound_tx/s sustained/bound rss_MiB hwm_MiB rss/validator_MiB cpu_us/tx/validator projected_1core_tx/s";
+
+    fn mean_block(&self) -> f64 {
+        self.count as f64 / self.blocks.max(1) as f64
+    }
+
+    fn projected(&self) -> f64 {
+        1.0 / self.cpu_per_tx
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "row: {:.0} {:.0} {} {} {} {:.0} {:.0} {:.3} {:.0} {:.0} {:.0} {:.1} {:.0}",
+            self.sustained,
+            self.whole,
+            self.p50.as_millis(),
+            self.p99.as_millis(),
+            self.blocks,
+            self.mean_block(),
+            self.bound,
+            self.sustained / self.bound,
+            self.rss,
+            self.hwm,
+            self.rss / VALIDATORS as f64,
+            self.cpu_per_tx * 1e6,
+            self.projected()
+        )
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -595,7 +704,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let count = env_usize("MEDCHAIN_BENCH_TXS", 40_000);
-    let max_in_flight = env_usize("MEDCHAIN_BENCH_INFLIGHT", 20_000);
+    let max_in_flight = env_usize("MEDCHAIN_BENCH_INFLIGHT", 4_000);
     let flood_keys = env_usize("MEDCHAIN_BENCH_FLOOD", 0) as u64;
     let fees = env_choice(
         "MEDCHAIN_BENCH_FEES",
@@ -615,13 +724,14 @@ fn main() {
     let nodes = start(configs);
     let mut driver = Driver {
         nodes,
-        next_node: 0,
+        home: HashMap::new(),
         next_height: 1,
         submitted: HashMap::new(),
         latencies: Vec::new(),
         finalized: 0,
         blocks: Vec::new(),
         finalized_at: Vec::new(),
+        scan_cpu: 0.0,
     };
     let txs = match workload {
         Workload::Mix => {
@@ -644,9 +754,12 @@ fn main() {
         eprintln!("signing the flood: {flood_keys} keys x 64 gapped nonces...");
         flood(&driver.nodes, flood_keys, people.fees, stop_flood.clone())
     });
+    let cpu_at_start = process_cpu_seconds();
     let started = Instant::now();
     let mut next = 0;
     let mut reported = started;
+    // Resident memory when a quarter, half, three quarters and all of the run is finalized.
+    let mut memory: Vec<(usize, (f64, f64))> = Vec::new();
     while driver.finalized < count {
         if reported.elapsed() > Duration::from_secs(10) {
             reported = Instant::now();
@@ -665,19 +778,39 @@ fn main() {
             std::thread::sleep(Duration::from_millis(2));
         }
         driver.scan();
+        let quarters = (4 * driver.finalized / count).min(4);
+        while memory.len() < quarters {
+            memory.push((25 * (memory.len() + 1), resident_mib()));
+        }
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "timed run did not finish"
         );
     }
     let elapsed = started.elapsed();
+    let validator_cpu = process_cpu_seconds() - cpu_at_start - driver.scan_cpu;
     stop_flood.store(true, Ordering::Relaxed);
     let flood_report = flooding.map(|handle| handle.join().expect("flood thread"));
     let mut latencies = driver.latencies.clone();
     latencies.sort();
     let at = |fraction: f64| driver.finalized_at[((count as f64) * fraction) as usize] - started;
-    let sustained = (0.8 * count as f64) / (at(0.9) - at(0.1)).as_secs_f64();
-    let blocks = driver.blocks.iter().filter(|&&n| n > 0).count();
+    let bound = per_core * cores as f64 / VALIDATORS as f64;
+    let (rss, hwm) = memory.last().map_or((f64::NAN, f64::NAN), |(_, m)| *m);
+    // The validators do the same work (each verifies, executes and commits every block; the
+    // leader and the clients' validator rotate), so each spent a quarter of the process's CPU.
+    let cpu_per_tx = validator_cpu / VALIDATORS as f64 / count as f64;
+    let row = Row {
+        sustained: (0.8 * count as f64) / (at(0.9) - at(0.1)).as_secs_f64(),
+        whole: count as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+        blocks: driver.blocks.iter().filter(|&&n| n > 0).count(),
+        count,
+        bound,
+        rss,
+        hwm,
+        cpu_per_tx,
+    };
     println!("| metric | value |");
     println!("|---|---|");
     println!(
@@ -688,7 +821,7 @@ fn main() {
         Workload::Mix => "1/3 record release, 1/3 consent grant, 1/3 access request",
         Workload::Transfers => "token transfers, 1 input and 2 outputs (payment and change)",
     };
-    println!("| timed transactions | {count} ({mix}) |");
+    println!("| timed transactions | {count} ({mix}), at most {max_in_flight} in flight |");
     println!(
         "| fees | {} |",
         match fees {
@@ -706,28 +839,40 @@ fn main() {
         );
     }
     println!("| wall time | {:.2} s |", elapsed.as_secs_f64());
+    println!("| finalized tx/s (whole run) | {:.0} |", row.whole);
     println!(
-        "| finalized tx/s (whole run) | {:.0} |",
-        count as f64 / elapsed.as_secs_f64()
+        "| sustained finalized tx/s (10%–90%) | {:.0} |",
+        row.sustained
     );
-    println!("| sustained finalized tx/s (10%–90%) | {sustained:.0} |");
+    println!("| finality latency p50 | {} ms |", row.p50.as_millis());
+    println!("| finality latency p99 | {} ms |", row.p99.as_millis());
     println!(
-        "| finality latency p50 | {} ms |",
-        percentile(&latencies, 0.50).as_millis()
-    );
-    println!(
-        "| finality latency p99 | {} ms |",
-        percentile(&latencies, 0.99).as_millis()
-    );
-    println!(
-        "| non-empty blocks | {blocks} (mean {:.0} txs) |",
-        count as f64 / blocks.max(1) as f64
+        "| non-empty blocks | {} (mean {:.0} txs) |",
+        row.blocks,
+        row.mean_block()
     );
     println!("| ed25519 batch verification, one core | {per_core:.0} /s |");
     println!(
-        "| verification bound for {VALIDATORS} validators ({cores} cores) | {:.0} tx/s |",
-        per_core * cores as f64 / VALIDATORS as f64
+        "| verification bound for {VALIDATORS} validators ({cores} cores) | {bound:.0} tx/s (sustained is {:.2} of it) |",
+        row.sustained / bound
     );
+    for (percent, (rss, hwm)) in &memory {
+        println!(
+            "| resident memory at {percent} % finalized | VmRSS {rss:.0} MiB, VmHWM {hwm:.0} MiB (process of {VALIDATORS} validators; ≈ {:.0} MiB each) |",
+            rss / VALIDATORS as f64
+        );
+    }
+    println!(
+        "| CPU per finalized transaction, one validator | {:.1} µs (process CPU {validator_cpu:.1} s in the timed run, less the bench's block scan, ÷ {VALIDATORS} validators ÷ {count}) |",
+        row.cpu_per_tx * 1e6
+    );
+    println!(
+        "| one validator on one dedicated core (projection) | {:.0} tx/s |",
+        row.projected()
+    );
+    println!();
+    println!("{}", Row::HEADER);
+    println!("{}", row.line());
     // Validators run on detached runtime threads; end the process rather than wait for them.
     std::process::exit(0);
 }

@@ -37,7 +37,7 @@ use medchain_state::{
     research, staking, token,
     values::ValidatorSet,
 };
-use medchain_storage::{CommitBatch, Snapshot, StorageError, Store};
+use medchain_storage::{CommitBatch, LastApplied, Snapshot, StorageError, Store};
 use medchain_types::{
     Address, Block, ChainId, FeeSchedule, Genesis, Hash32, Header, Payload, Transaction, TxError,
     TxId, VerifiedTransaction, limits, med::Checkpoint, research::ResearchPayload, verify_batch,
@@ -46,7 +46,7 @@ use rand_core::CryptoRng;
 use std::{
     collections::HashMap,
     num::NonZeroU64,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard},
     time::{Duration, Instant},
 };
 
@@ -222,6 +222,13 @@ pub struct Chain {
     max_block_txs: usize,
     build_budget: Option<BuildBudget>,
     announcer: OnceLock<GossipHandle>,
+    /// Keeps admission's view of committed state no older than the mempool's: an admission
+    /// reads state and admits under it (shared), a finalized block updates the mempool under it
+    /// (exclusive). Without it, a block committed between the two could empty a sender's waiting
+    /// transactions (the mempool then forgets the sender) and the admission would place the
+    /// sender's next transaction against its old nonce: queued behind nonces already committed,
+    /// or refused as too far ahead of them.
+    admission_gate: RwLock<()>,
     epoch_length: NonZeroU64,
     med: Option<Arc<dyn CheckpointSource>>,
 }
@@ -259,6 +266,7 @@ impl Chain {
             max_block_txs,
             build_budget: None,
             announcer: OnceLock::new(),
+            admission_gate: RwLock::default(),
             epoch_length,
             med: None,
         })
@@ -335,6 +343,20 @@ impl Chain {
         &self.mempool
     }
 
+    /// Shared by admissions from reading committed state to admitting against it.
+    fn admission_gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.admission_gate
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Exclusive while a committed block's effects reach the mempool.
+    fn finalization_gate(&self) -> RwLockWriteGuard<'_, ()> {
+        self.admission_gate
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<Hash32, Pending>> {
         self.pending
             .lock()
@@ -358,20 +380,12 @@ impl Chain {
         txs: Vec<Transaction>,
         origin: Origin,
     ) -> Vec<Result<Admission, AdmitError>> {
-        let (snapshot, env) = match self.admission_state() {
-            Ok(state) => state,
-            Err(reason) => {
-                return txs
-                    .iter()
-                    .map(|_| Err(AdmitError::State(reason.clone())))
-                    .collect();
-            }
-        };
         // Transactions already pending were verified when they arrived: skip their signatures.
         let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
         let (known, fresh): (Vec<usize>, Vec<usize>) =
             (0..txs.len()).partition(|&i| self.mempool.contains(&ids[i]));
         let to_verify: Vec<Transaction> = fresh.iter().map(|&i| txs[i].clone()).collect();
+        let verified = verify_batch(rng, &self.chain_id, &to_verify);
         let mut results: Vec<Option<Result<Admission, AdmitError>>> =
             (0..txs.len()).map(|_| None).collect();
         for i in known {
@@ -380,15 +394,16 @@ impl Chain {
                 admitted: Admitted::Duplicate,
             }));
         }
-        for (i, verified) in fresh
-            .into_iter()
-            .zip(verify_batch(rng, &self.chain_id, &to_verify))
-        {
-            results[i] = Some(
-                verified
+        // Committed state is read after verifying, under the gate (see `admission_gate`).
+        let _gate = self.admission_gate();
+        let state = self.admission_state();
+        for (i, verified) in fresh.into_iter().zip(verified) {
+            results[i] = Some(match &state {
+                Ok((snapshot, env)) => verified
                     .map_err(AdmitError::from)
-                    .and_then(|tx| self.admit_verified(&snapshot, env, tx, origin)),
-            );
+                    .and_then(|tx| self.admit_verified(snapshot, *env, tx, origin)),
+                Err(reason) => Err(AdmitError::State(reason.clone())),
+            });
         }
         results.into_iter().flatten().collect()
     }
@@ -730,67 +745,136 @@ impl Chain {
         block: &Block,
         finalization: Option<&[u8]>,
     ) -> Result<Finalized, BlockError> {
+        let mut outcomes = self.finalize_group(rng, &[(block, finalization)])?;
+        outcomes
+            .pop()
+            .ok_or(BlockError::State("a group of one gave no outcome".into()))
+    }
+
+    /// Commits finalized blocks delivered in height order (possibly again after a restart),
+    /// each with its finalization certificate if the node has one, in ONE durable write: each
+    /// is executed unless it was when built or verified (on the previous one's state), then
+    /// all are committed together (one fsync), all or nothing. Already committed blocks may
+    /// only lead the group. Returns once the commit is durable, one outcome per block.
+    pub fn finalize_group(
+        &self,
+        rng: &mut impl CryptoRng,
+        blocks: &[(&Block, Option<&[u8]>)],
+    ) -> Result<Vec<Finalized>, BlockError> {
         let applied = self
             .store
             .last_applied()?
             .ok_or(BlockError::State("store has no genesis".into()))?;
-        if block.number() <= applied.height {
-            return self.redelivered(block);
-        }
-        if block.number() != applied.height + 1 || block.header().parent != applied.block_digest {
-            return Err(BlockError::Conflict {
-                height: block.number(),
-            });
-        }
-        // Bind first: a guard in the match scrutinee would live through `execute`, which locks too.
-        let cached = self.cached(&block.digest());
-        let executed = match cached {
-            Some(executed) => executed,
-            None => {
-                let parent = self
-                    .store
-                    .block_by_height(applied.height)?
-                    .ok_or(BlockError::UnknownParent(applied.block_digest))?;
-                self.execute(rng, block, &parent)?;
-                self.cached(&block.digest())
-                    .ok_or(BlockError::UnknownParent(block.digest()))?
-            }
+        let committed = blocks
+            .iter()
+            .take_while(|(block, _)| block.number() <= applied.height)
+            .count();
+        let mut outcomes = blocks[..committed]
+            .iter()
+            .map(|(block, _)| self.redelivered(block))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fresh = &blocks[committed..];
+        let Some((last, _)) = fresh.last() else {
+            return Ok(outcomes);
         };
-        self.store.commit(CommitBatch {
-            block,
-            executed: &executed,
-            finalization,
-        })?;
-        // A crash right here leaves the boundary unpinned; `open` pins it on restart.
-        keep_transition(&self.store, self.epoch_length, block.number())?;
-        if let Some(med) = self
-            .med
-            .as_ref()
-            .filter(|_| !block.checkpoint().branch.is_empty())
-        {
-            med.finalized(block.checkpoint());
+        let executed = self.executed_group(rng, fresh, &applied)?;
+        let batches: Vec<CommitBatch<'_>> = fresh
+            .iter()
+            .zip(&executed)
+            .map(|((block, finalization), executed)| CommitBatch {
+                block,
+                executed,
+                finalization: *finalization,
+            })
+            .collect();
+        self.store.commit_group(&batches)?;
+        for (block, _) in fresh {
+            // A crash right here leaves the boundary unpinned; `open` pins it on restart.
+            keep_transition(&self.store, self.epoch_length, block.number())?;
+            if let Some(med) = self
+                .med
+                .as_ref()
+                .filter(|_| !block.checkpoint().branch.is_empty())
+            {
+                med.finalized(block.checkpoint());
+            }
         }
-        // Keep the block just committed: an execution that took its snapshot before this commit
+        // Keep the last block committed: an execution that took its snapshot before this commit
         // still walks through it to reach that snapshot.
         self.pending()
-            .retain(|_, entry| entry.executed.height >= block.number());
+            .retain(|_, entry| entry.executed.height >= last.number());
+        let gate = self.finalization_gate();
         let snapshot = self.store.snapshot()?;
-        let included = block
-            .txs()
-            .iter()
-            .zip(block.tx_ids())
-            .map(|(tx, id)| (&tx.body.sender, tx.body.nonce, *id));
+        let included = fresh.iter().flat_map(|(block, _)| {
+            block
+                .txs()
+                .iter()
+                .zip(block.tx_ids())
+                .map(|(tx, id)| (&tx.body.sender, tx.body.nonce, *id))
+        });
         let promoted = self
             .mempool
-            .on_finalized(block.number(), included, |sender| {
+            .on_finalized(last.number(), included, |sender| {
                 account_nonce(&snapshot, sender).unwrap_or(0)
             });
+        drop(gate);
         self.announce(promoted.into_iter().map(|tx| tx.tx().clone()));
-        Ok(Finalized {
+        outcomes.extend(fresh.iter().map(|(block, _)| Finalized {
             height: block.number(),
             txs: block.txs().len(),
             redelivered: false,
-        })
+        }));
+        Ok(outcomes)
+    }
+
+    /// The executions of `blocks`, which must extend the committed tip `applied` one after
+    /// another: cached since each was built or verified, or replayed now on its parent.
+    fn executed_group(
+        &self,
+        rng: &mut impl CryptoRng,
+        blocks: &[(&Block, Option<&[u8]>)],
+        applied: &LastApplied,
+    ) -> Result<Vec<Arc<ExecutedBlock>>, BlockError> {
+        let mut executed = Vec::with_capacity(blocks.len());
+        let mut parent: Option<&Block> = None;
+        for (block, _) in blocks {
+            let (height, digest) = parent.map_or((applied.height, applied.block_digest), |p| {
+                (p.number(), p.digest())
+            });
+            if block.number() != height + 1 || block.header().parent != digest {
+                return Err(BlockError::Conflict {
+                    height: block.number(),
+                });
+            }
+            // Bind first: a guard in a match scrutinee would live through `execute`, which locks too.
+            let cached = self.cached(&block.digest());
+            let execution = match (cached, parent) {
+                (Some(execution), _) => execution,
+                (None, Some(parent)) => self.replay(rng, block, parent)?,
+                (None, None) => {
+                    let parent = self
+                        .store
+                        .block_by_height(applied.height)?
+                        .ok_or(BlockError::UnknownParent(applied.block_digest))?;
+                    self.replay(rng, block, &parent)?
+                }
+            };
+            executed.push(execution);
+            parent = Some(block);
+        }
+        Ok(executed)
+    }
+
+    /// Executes `block` on `parent` and returns what it produced.
+    fn replay(
+        &self,
+        rng: &mut impl CryptoRng,
+        block: &Block,
+        parent: &Block,
+    ) -> Result<Arc<ExecutedBlock>, BlockError> {
+        self.execute(rng, block, parent)?;
+        self.cached(&block.digest())
+            .ok_or(BlockError::UnknownParent(block.digest()))
     }
 
     fn redelivered(&self, block: &Block) -> Result<Finalized, BlockError> {
@@ -1309,6 +1393,129 @@ mod tests {
             Err(BlockError::Conflict { height: 1 })
         ));
         assert_eq!(chain.committed_height(), 1);
+    }
+
+    #[test]
+    fn a_sender_s_next_transaction_stays_executable_while_blocks_empty_its_queue() {
+        let chain = Arc::new(chain());
+        let patient = Actor::new(300);
+        let txs: Vec<Transaction> = (0..400)
+            .map(|nonce| {
+                let entry = testkit::entry(format!("entry {nonce}").as_bytes());
+                patient.sign(nonce, entry).tx().clone()
+            })
+            .collect();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Blocks are built and finalized while the sender submits, one transaction at a time:
+        // each block may take every waiting transaction of the sender.
+        let finalizing = {
+            let (chain, done) = (chain.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let block = build_next(&chain);
+                    chain.finalize(&mut test_rng(), &block, None).unwrap();
+                }
+            })
+        };
+        for tx in txs {
+            let nonce = tx.body.nonce;
+            let admitted = chain.admit(&mut test_rng(), vec![tx]).remove(0);
+            // Never queued behind (or refused past) a nonce a block has already committed.
+            assert!(
+                matches!(&admitted, Ok(a) if a.admitted == Admitted::Pending),
+                "nonce {nonce}: {admitted:?}"
+            );
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        finalizing.join().unwrap();
+    }
+
+    /// Three blocks built one on another by one validator, none finalized.
+    fn three_blocks(chain: &Chain) -> Vec<Block> {
+        let mut parent = chain.genesis_block().clone();
+        (0..3)
+            .map(|i| {
+                let doctor = Actor::new(200 + i);
+                let name = format!("Group {i}");
+                let admitted = chain.admit(&mut test_rng(), vec![register(&doctor, 0, &name)]);
+                assert!(admitted[0].is_ok());
+                let timestamp = parent.header().timestamp_ms + 1_000;
+                let block = chain.build(&parent, timestamp, doctor.address).unwrap();
+                assert_eq!(
+                    block.txs().len(),
+                    1,
+                    "block {i} took the new transaction only"
+                );
+                parent = block.clone();
+                block
+            })
+            .collect()
+    }
+
+    fn group(blocks: &[Block]) -> Vec<(&Block, Option<&[u8]>)> {
+        blocks.iter().map(|block| (block, None)).collect()
+    }
+
+    #[test]
+    fn a_group_of_finalized_blocks_commits_in_one_write_replaying_each_on_the_previous() {
+        let builder = chain();
+        let blocks = three_blocks(&builder);
+        // Another validator never saw them: each is replayed on the one before, uncommitted.
+        let other = chain();
+        let outcomes = other
+            .finalize_group(&mut test_rng(), &group(&blocks))
+            .unwrap();
+        let heights: Vec<(u64, bool)> =
+            outcomes.iter().map(|f| (f.height, f.redelivered)).collect();
+        assert_eq!(heights, [(1, false), (2, false), (3, false)]);
+        assert_eq!(other.committed_height(), 3);
+        let tip = other.store().last_applied().unwrap().unwrap();
+        assert_eq!(tip.block_digest, blocks[2].digest());
+        // The builder commits the first alone, then the group again: it is redelivered.
+        builder
+            .finalize_group(&mut test_rng(), &group(&blocks[..1]))
+            .unwrap();
+        let outcomes = builder
+            .finalize_group(&mut test_rng(), &group(&blocks))
+            .unwrap();
+        let redelivered: Vec<bool> = outcomes.iter().map(|f| f.redelivered).collect();
+        assert_eq!(redelivered, [true, false, false]);
+        assert!(builder.mempool().is_empty(), "included transactions stayed");
+    }
+
+    #[test]
+    fn a_group_with_a_gap_or_a_conflict_commits_nothing() {
+        let builder = chain();
+        let blocks = three_blocks(&builder);
+        let other = chain();
+        let gapped = [blocks[0].clone(), blocks[2].clone()];
+        assert!(matches!(
+            other.finalize_group(&mut test_rng(), &group(&gapped)),
+            Err(BlockError::Conflict { height: 3 })
+        ));
+        assert_eq!(
+            other.committed_height(),
+            0,
+            "the first block was committed alone"
+        );
+        let forked = tampered(&blocks[1], |h, _| h.timestamp_ms += 1);
+        let conflicting = [blocks[0].clone(), forked];
+        assert!(
+            other
+                .finalize_group(&mut test_rng(), &group(&conflicting))
+                .is_err()
+        );
+        assert_eq!(other.committed_height(), 0);
+        // A redelivered block after a fresh one is out of order.
+        other
+            .finalize_group(&mut test_rng(), &group(&blocks[..1]))
+            .unwrap();
+        let backwards = [blocks[1].clone(), blocks[0].clone()];
+        assert!(matches!(
+            other.finalize_group(&mut test_rng(), &group(&backwards)),
+            Err(BlockError::Conflict { height: 1 })
+        ));
+        assert_eq!(other.committed_height(), 1);
     }
 
     /// Admits twenty registrations, one per sender; returns the senders.

@@ -265,7 +265,8 @@ where
             value_write_buffer: io_buffer,
             block_codec_config: (),
             max_repair: NZUsize!(16),
-            max_pending_acks: NZUsize!(1),
+            // The finalizer commits what marshal delivered in one write: let it queue a group.
+            max_pending_acks: crate::finalizer::MAX_GROUP,
             strategy: Sequential,
         },
     )

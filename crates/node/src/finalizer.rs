@@ -14,14 +14,18 @@ use commonware_codec::Encode;
 use commonware_consensus::{Heightable, Reporter, marshal::Update, types::FixedEpocher};
 use commonware_cryptography::Digested;
 use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
-use commonware_utils::{Acknowledgement, acknowledgement::Exact};
+use commonware_utils::{Acknowledgement, NZUsize, acknowledgement::Exact};
 use futures::{StreamExt, channel::mpsc};
 use medchain_types::Block;
 use rand_core::CryptoRng;
-use std::sync::Arc;
+use std::{num::NonZeroUsize, sync::Arc};
 use tracing::{error, info};
 
 type Delivery = (Digested<Block>, Exact);
+
+/// Most finalized blocks committed in one write: marshal hands over this many before it waits
+/// for their acknowledgements (`max_pending_acks`, [`crate::engine`]).
+pub const MAX_GROUP: NonZeroUsize = NZUsize!(16);
 
 /// Marshal's reporter: queues finalized blocks for the commit task.
 #[derive(Clone)]
@@ -78,37 +82,66 @@ where
     E: Spawner + Clock + CryptoRng + Supervisor,
 {
     context.spawn(move |context| async move {
-        while let Some((block, ack)) = inbox.next().await {
-            // Marshal holds the finalization of a block finalized through consensus; a block it
-            // fetched to repair a gap below a later finalization comes without one (`None`),
-            // and the API then serves proofs at the newest height that has a certificate.
-            let finalization = consensus
-                .marshal
-                .get_finalization(block.height())
-                .await
-                .map(|finalization| finalization.encode());
-            let outcome = commit(&context, &chain, &block, finalization).await;
-            let outcome = match outcome {
-                Ok(finalized) => enter_next_epoch(&chain, &mut consensus, block.inner())
+        while let Some(first) = inbox.next().await {
+            let group = drain_group(first, &mut inbox, &consensus.epocher);
+            let mut certified = Vec::with_capacity(group.len());
+            for (block, _) in &group {
+                // Marshal holds the finalization of a block finalized through consensus; a block
+                // it fetched to repair a gap below a later finalization comes without one
+                // (`None`), and the API then serves proofs at the newest height that has a
+                // certificate.
+                let finalization = consensus
+                    .marshal
+                    .get_finalization(block.height())
+                    .await
+                    .map(|finalization| finalization.encode());
+                certified.push((block.clone(), finalization));
+            }
+            let last = certified.last().map(|(block, _)| block.inner().clone());
+            let outcome = match (commit(&context, &chain, certified).await, last) {
+                (Ok(finalized), Some(last)) => enter_next_epoch(&chain, &mut consensus, &last)
                     .await
                     .map(|()| finalized),
-                Err(err) => Err(err),
+                (outcome, _) => outcome,
             };
-            match outcome {
-                Ok(finalized) => {
-                    ack.acknowledge();
-                    if !finalized.redelivered {
-                        metrics.finalized(&context, block.inner(), chain.mempool().len());
-                        info!(height = finalized.height, txs = finalized.txs, "finalized");
-                    }
-                }
+            let finalized = match outcome {
+                Ok(finalized) => finalized,
                 Err(err) => {
-                    error!(%err, height = block.inner().number(), "cannot follow the finalized chain; stopping");
+                    let height = group.first().map(|(block, _)| block.inner().number());
+                    error!(%err, ?height, "cannot follow the finalized chain; stopping");
                     return;
+                }
+            };
+            // Durable (and in the next epoch, after its last block): only now acknowledged.
+            for ((block, ack), finalized) in group.into_iter().zip(finalized) {
+                ack.acknowledge();
+                if !finalized.redelivered {
+                    metrics.finalized(&context, block.inner(), chain.mempool().len());
+                    info!(height = finalized.height, txs = finalized.txs, "finalized");
                 }
             }
         }
     })
+}
+
+/// `first` and the deliveries marshal has already queued behind it, in height order: at most
+/// [`MAX_GROUP`], and ending at the last block of an epoch, since consensus must enter the next
+/// epoch before any of its blocks is taken in.
+fn drain_group(
+    first: Delivery,
+    inbox: &mut mpsc::UnboundedReceiver<Delivery>,
+    epocher: &FixedEpocher,
+) -> Vec<Delivery> {
+    let ends_epoch =
+        |(block, _): &Delivery| epochs::boundary_after(epocher, block.inner().number()).is_some();
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP.get() && !group.last().is_some_and(ends_epoch) {
+        match inbox.try_recv() {
+            Ok(delivery) => group.push(delivery),
+            Err(_) => break,
+        }
+    }
+    group
 }
 
 /// Why a finalized block could not be taken in.
@@ -122,24 +155,26 @@ enum FollowError {
     Epoch(#[from] EpochError),
 }
 
-/// Commits `block`; the commit executes (if needed) and fsyncs, so it runs off the async
-/// workers.
+/// Commits `blocks` in one durable write; it executes (if needed) and fsyncs, so it runs off
+/// the async workers.
 async fn commit<E>(
     context: &E,
     chain: &Arc<Chain>,
-    block: &Digested<Block>,
-    finalization: Option<bytes::Bytes>,
-) -> Result<Finalized, FollowError>
+    blocks: Vec<(Digested<Block>, Option<bytes::Bytes>)>,
+) -> Result<Vec<Finalized>, FollowError>
 where
     E: Spawner + Supervisor + CryptoRng,
 {
     let committing = chain.clone();
-    let delivered = block.clone();
     let outcome = context
         .child("commit")
         .shared(true)
         .spawn(move |mut rng| async move {
-            committing.finalize(&mut rng, delivered.inner(), finalization.as_deref())
+            let group: Vec<(&Block, Option<&[u8]>)> = blocks
+                .iter()
+                .map(|(block, finalization)| (block.inner(), finalization.as_deref()))
+                .collect();
+            committing.finalize_group(&mut rng, &group)
         })
         .await
         .map_err(|e| BlockError::State(e.to_string()))?;
