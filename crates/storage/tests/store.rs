@@ -792,31 +792,8 @@ fn blocks_ahead(
     populated: &Populated,
     txs: &[VerifiedTransaction],
 ) -> Vec<(Block, medchain_state::ExecutedBlock)> {
-    let chain = &populated.chain;
-    let mut ahead: Vec<(Block, medchain_state::ExecutedBlock)> = Vec::new();
-    for tx in txs {
-        let parent = ahead.last().map_or(&chain.last, |(block, _)| block);
-        let env = BlockEnv {
-            height: parent.header().height + 1,
-            timestamp_ms: parent.header().timestamp_ms + 1,
-        };
-        let layers = ahead
-            .iter()
-            .map(|(_, executed)| Arc::new(executed.clone()))
-            .collect();
-        let overlay = Overlay::new(chain.store.snapshot().unwrap(), layers).unwrap();
-        let mut executor = BlockExecutor::new(&overlay, env).unwrap();
-        executor.apply(tx).unwrap();
-        let executed = executor.finish(proposer()).unwrap();
-        let header = header(
-            env.height,
-            parent.header().digest(),
-            env.timestamp_ms,
-            executed.state_root,
-        );
-        ahead.push((Block::new(header, vec![tx.tx().clone()]), executed));
-    }
-    ahead
+    let blocks: Vec<Vec<VerifiedTransaction>> = txs.iter().map(|tx| vec![tx.clone()]).collect();
+    populated.chain.build_ahead(&blocks)
 }
 
 /// `n` access requests by the grantee, with consecutive nonces, for [`blocks_ahead`].
