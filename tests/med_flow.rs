@@ -9,11 +9,7 @@
 
 mod common;
 
-use common::{
-    Network,
-    hospital::{Storage, fhir_patient},
-    text,
-};
+use common::{Network, hospital::Storage, text};
 use medchain_client::{StateQuery, med::MedApi};
 use medchain_state::values::RecordOrigin;
 use medchain_types::RecordId;
@@ -50,22 +46,7 @@ fn a_record_released_through_the_gateway_is_mined_checkpointed_and_verified_by_t
 
     // The doctor signs tx_mr (registering its BLS key first); the gateway answers once SUP
     // checkpointed its Mblock.
-    let write = |bundle: &str| {
-        network.json(&[
-            "doctor",
-            "write",
-            "--key",
-            &doctor.key,
-            "--hospital",
-            &gateway.url,
-            "--patient",
-            &patient_address,
-            "--fhir-patient",
-            &fhir_patient(bundle),
-            "--bundle",
-            bundle,
-        ])
-    };
+    let write = |bundle: &str| network.write_record(&doctor, &gateway, &patient_address, bundle);
     let written = write(BUNDLE);
     assert_eq!(
         written["med"]["status"],

@@ -161,6 +161,31 @@ impl Network {
         gateway.spawn(self);
         gateway
     }
+
+    /// `medchain doctor write --json`: `doctor` writes the FHIR bundle file `bundle` for the
+    /// patient at `patient_address` through `gateway`.
+    pub fn write_record(
+        &self,
+        doctor: &Doctor,
+        gateway: &GatewayProcess,
+        patient_address: &str,
+        bundle: &str,
+    ) -> serde_json::Value {
+        self.json(&[
+            "doctor",
+            "write",
+            "--key",
+            &doctor.key,
+            "--hospital",
+            &gateway.url,
+            "--patient",
+            patient_address,
+            "--fhir-patient",
+            &fhir_patient(bundle),
+            "--bundle",
+            bundle,
+        ])
+    }
 }
 
 /// The Patient reference of a FHIR bundle file (the `fullUrl` of its Patient entry), which

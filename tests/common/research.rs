@@ -5,7 +5,7 @@
 
 use super::{
     MEDCHAIN, Network, PASSPHRASE, READY_TIMEOUT,
-    hospital::{Doctor, GatewayProcess, fhir_patient},
+    hospital::{Doctor, GatewayProcess},
     tail, text,
 };
 use medchain_client::StateQuery;
@@ -87,20 +87,7 @@ impl Network {
         patient_address: &str,
         bundle: &str,
     ) -> RecordId {
-        let written = self.json(&[
-            "doctor",
-            "write",
-            "--key",
-            &doctor.key,
-            "--hospital",
-            &gateway.url,
-            "--patient",
-            patient_address,
-            "--fhir-patient",
-            &fhir_patient(bundle),
-            "--bundle",
-            bundle,
-        ]);
+        let written = self.write_record(doctor, gateway, patient_address, bundle);
         let record = text(&written["record"]);
         let record_id = record.parse().expect("a record id");
         let client = self.client(0);
