@@ -466,7 +466,8 @@ fn decode_commitment(hex_commitment: &str, x: u32) -> Result<NonceCommitment, St
         .ok_or_else(|| format!("its nonce commitment for x = {x} does not decode"))
 }
 
-fn now_ms() -> u64 {
+/// Unix time in milliseconds by this machine's clock.
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {

@@ -3,23 +3,28 @@
 //! - [`MedApi`]: the node's `/v1/med/*` routes — submit a hospital batch, MED status, headers
 //!   along the best chain, an Mblock, a record's inclusion proof. Nothing it answers is trusted.
 //! - [`LightMed`]: a patient's light MED node (S3 "PN"). It follows Mblock headers from the
-//!   genesis Mblock, checking each one's proof of work, difficulty, timestamp and link to the
-//!   previous one (`medchain_med::pow::check_header`), keeps only headers (in a file, between
-//!   runs), follows SUP's checkpoints through verified state reads (`med/tip`,
-//!   `med/header/<hash>`), and verifies a record: its htxM is a leaf of the `tx_root` of a
-//!   header it synced itself, and that header is checkpointed by SUP — or the record is
-//!   reported pending on MED.
+//!   genesis Mblock, checking each one's proof of work, difficulty, timestamp (after the median
+//!   time past, and no further in the future than the MED chain's drift rule allows) and link
+//!   to the previous one (`medchain_med::pow::check_header`), at most [`MAX_SYNC_HEADERS`] per
+//!   sync; keeps only headers and SUP's newest checkpoint (in a file, between runs); follows
+//!   SUP's checkpoints through verified state reads (`med/tip`, `med/header/<hash>`); and
+//!   verifies a record where SUP says it is (Mblock, index): it fetches that Mblock, proves the
+//!   record's htxM a leaf of the `tx_root` of a header it synced itself, and that header is
+//!   checkpointed by SUP — or the record is reported pending on MED.
 //!
-//! A node can withhold headers or serve an older branch; it cannot make a light MED node accept
-//! a header without its proof of work, a release under a header it did not sync, or call final
-//! an Mblock SUP's validators did not checkpoint (docs/architecture.md § MED chain).
+//! A node can withhold headers or Mblocks, or serve an older branch; it cannot make a light MED
+//! node accept a header without its proof of work, a release under a header it did not sync,
+//! another inclusion than the one SUP names, or call final an Mblock SUP's validators did not
+//! checkpoint; nor can it keep a sync going forever or grow the headers file past what a load
+//! accepts (docs/architecture.md § MED chain).
 
-use crate::{Client, ClientError, NodeClient, StateQuery};
+use crate::{Client, ClientError, NodeClient, StateQuery, enrol::now_ms};
 use commonware_codec::{Copying, Encode, RangeCfg, Read, ReadExt};
 use medchain_api::{BatchAccepted, MedRecordView, MedStatus};
 use medchain_med::{
     MedError,
-    inclusion::{InclusionError, RecordInclusion, verify_inclusion},
+    chain::future_drift_ms,
+    inclusion::{InclusionError, RecordInclusion, prove, verify_inclusion},
     pow::{check_header, genesis_mblock},
 };
 use medchain_types::{
@@ -34,12 +39,23 @@ use std::{
 /// Most headers one `GET /v1/med/headers` page may carry (the node's own bound).
 pub const HEADERS_PAGE: usize = 2_000;
 
-/// Most headers a headers file may hold (years of 3 s blocks; bounds what a corrupt or planted
-/// file can make the decoder allocate).
-const MAX_FILE_HEADERS: usize = 64 * 1024 * 1024;
+/// Most headers one sync follows (about 42 hours of 3 s Mblocks): a node serving headers
+/// without end — cheap ones, if it could drive the difficulty down — cannot keep a sync going
+/// or its memory growing. A sync that stops there says so ([`SyncReport::complete`]); the next
+/// one goes on from the headers kept.
+pub const MAX_SYNC_HEADERS: usize = 50_000;
 
-/// Version tag at the start of a headers file.
-const HEADERS_FILE_MAGIC: &[u8; 8] = b"MEDHDRS1";
+/// Most headers a light node holds, and so a headers file (years of 3 s blocks; bounds what a
+/// corrupt or planted file can make the decoder allocate). A light node refuses to grow past
+/// it, so it never writes a file its own load would refuse.
+pub const MAX_FILE_HEADERS: usize = 64 * 1024 * 1024;
+
+/// Version tag at the start of a headers file: the chain id, then the headers.
+const HEADERS_FILE_MAGIC_V1: &[u8; 8] = b"MEDHDRS1";
+
+/// Version tag of the headers file written now: the chain id, SUP's newest checkpoint as
+/// synced (if any), then the headers.
+const HEADERS_FILE_MAGIC: &[u8; 8] = b"MEDHDRS2";
 
 /// Why a light MED node stopped.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +73,15 @@ pub enum LightMedError {
         height: u64,
         /// The rule it breaks.
         source: MedError,
+    },
+    /// The light node holds [`MAX_FILE_HEADERS`] headers already: a longer chain could not be
+    /// saved and loaded again.
+    #[error(
+        "the light MED node holds {limit} headers, the most a headers file may; a node serving more is not following the MED chain's difficulty (ask another node)"
+    )]
+    TooManyHeaders {
+        /// The limit.
+        limit: usize,
     },
     /// The node's headers do not extend the chain held, down to the newest checkpoint (which
     /// no branch may replace): the node follows another MED chain than SUP checkpointed.
@@ -88,11 +113,33 @@ pub enum LightMedError {
         /// Its height.
         height: u64,
     },
-    /// The node has no inclusion proof for the record: it is not on its best MED chain.
-    #[error("record {record} is not on the node's MED chain")]
-    NotOnMed {
+    /// The node does not serve the Mblock SUP names for a record: it withholds it, or does not
+    /// know it.
+    #[error(
+        "the node does not serve Mblock {mblock}, which SUP names for record {record}; ask another node"
+    )]
+    MblockNotServed {
         /// The record.
         record: RecordId,
+        /// The Mblock SUP names.
+        mblock: Hash32,
+    },
+    /// Asked for one Mblock, the node served another.
+    #[error("asked the node for Mblock {asked}, it served Mblock {served}")]
+    WrongMblock {
+        /// The Mblock asked for.
+        asked: Hash32,
+        /// The hash of the one served.
+        served: Hash32,
+    },
+    /// The Mblock served has no release at the index SUP names, or its body is not the one its
+    /// header commits to.
+    #[error("Mblock {mblock} as served holds no release at index {index} under its header")]
+    NotInMblock {
+        /// The Mblock.
+        mblock: Hash32,
+        /// The index SUP names.
+        index: u32,
     },
     /// The inclusion's header is not the one synced at its height.
     #[error(
@@ -197,6 +244,21 @@ pub struct SyncedCheckpoint {
     pub sup_height: u64,
 }
 
+impl SyncedCheckpoint {
+    /// The fields as a headers file keeps them.
+    fn to_tuple(self) -> (Hash32, u64, u64) {
+        (self.hash, self.height, self.sup_height)
+    }
+
+    fn from_tuple((hash, height, sup_height): (Hash32, u64, u64)) -> Self {
+        Self {
+            hash,
+            height,
+            sup_height,
+        }
+    }
+}
+
 /// Where a verified record stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MedFinality {
@@ -237,8 +299,33 @@ pub struct SyncReport {
     pub dropped: usize,
     /// The height of the newest header held.
     pub best: u64,
-    /// SUP's newest checkpoint, if SUP has checkpointed anything.
+    /// SUP's newest checkpoint, if SUP has checkpointed anything (as of the last complete
+    /// sync, when this one stopped at [`MAX_SYNC_HEADERS`]).
     pub checkpoint: Option<SyncedCheckpoint>,
+    /// Whether the node had no newer header; `false` when the sync stopped after
+    /// [`MAX_SYNC_HEADERS`] (sync again to go on).
+    pub complete: bool,
+}
+
+/// Where a light node gets headers: a node's `GET /v1/med/headers` ([`MedApi`]).
+trait HeaderSource {
+    /// At most `limit` headers of the source's best chain from height `from` on.
+    fn headers(&self, from: u64, limit: usize) -> Result<Vec<MblockHeader>, ClientError>;
+}
+
+impl HeaderSource for MedApi {
+    fn headers(&self, from: u64, limit: usize) -> Result<Vec<MblockHeader>, ClientError> {
+        MedApi::headers(self, from, limit)
+    }
+}
+
+/// What following a node's headers did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Followed {
+    added: usize,
+    dropped: usize,
+    /// Stopped at the sync's header budget rather than at the node's newest header.
+    capped: bool,
 }
 
 /// A patient's light MED node: the headers of one MED chain from genesis, each checked, and
@@ -250,6 +337,8 @@ pub struct LightMed {
     /// `headers[h]` is the header at height h; `headers[0]` is the genesis Mblock's.
     headers: Vec<MblockHeader>,
     checkpoint: Option<SyncedCheckpoint>,
+    /// The most headers held ([`MAX_FILE_HEADERS`]; lower in tests).
+    max_headers: usize,
 }
 
 impl LightMed {
@@ -262,11 +351,13 @@ impl LightMed {
             params,
             headers: vec![first.header],
             checkpoint: None,
+            max_headers: MAX_FILE_HEADERS,
         })
     }
 
-    /// The light node saved at `path` (every header checked again: the file is not trusted),
-    /// or a new one if there is no file.
+    /// The light node saved at `path` (every header checked again: the file is not trusted;
+    /// the checkpoint saved with them only if it names a header held), or a new one if there
+    /// is no file.
     pub fn load(genesis: &Genesis, path: &Path) -> Result<Self, LightMedError> {
         let mut light = Self::new(genesis)?;
         let bytes = match fs::read(path) {
@@ -284,23 +375,42 @@ impl LightMed {
             chain: genesis.chain_id.clone(),
             reason,
         };
-        let (chain, headers) = decode_headers_file(&bytes).map_err(bad)?;
-        if chain != genesis.chain_id {
-            return Err(bad(format!("it holds chain {chain}")));
+        let saved = decode_headers_file(&bytes).map_err(bad)?;
+        if saved.chain != genesis.chain_id {
+            return Err(bad(format!("it holds chain {}", saved.chain)));
         }
-        if headers.first() != light.headers.first() {
+        if saved.headers.first() != light.headers.first() {
             return Err(bad("it starts at another genesis Mblock".into()));
         }
         light
-            .extend(&headers[1..])
+            .extend(&saved.headers[1..], now_ms())
             .map_err(|error| bad(error.to_string()))?;
+        if let Some(checkpoint) = saved.checkpoint {
+            if light
+                .header(checkpoint.height)
+                .is_none_or(|held| held.hash() != checkpoint.hash)
+            {
+                return Err(bad(format!(
+                    "its checkpoint names a header at height {} it does not hold",
+                    checkpoint.height
+                )));
+            }
+            light.checkpoint = Some(checkpoint);
+        }
         Ok(light)
     }
 
-    /// Writes the headers to `path` (through a temporary file, so a crash leaves the old one).
+    /// Writes the headers and the checkpoint to `path` (through a temporary file, so a crash
+    /// leaves the old one).
     pub fn save(&self, path: &Path) -> Result<(), LightMedError> {
+        if self.headers.len() > MAX_FILE_HEADERS {
+            return Err(LightMedError::TooManyHeaders {
+                limit: MAX_FILE_HEADERS,
+            });
+        }
         let mut bytes = HEADERS_FILE_MAGIC.to_vec();
         bytes.extend_from_slice(&self.chain_id.encode());
+        bytes.extend_from_slice(&self.checkpoint.map(SyncedCheckpoint::to_tuple).encode());
         bytes.extend_from_slice(&self.headers.encode());
         let temporary = path.with_extension("tmp");
         let file_error = |source| LightMedError::File {
@@ -331,18 +441,33 @@ impl LightMed {
     }
 
     /// Checks and appends `headers`, each the child of the one before (the first a child of
-    /// the newest held). Returns how many were appended; on an invalid header, the ones before
-    /// it stay appended.
-    pub fn extend(&mut self, headers: &[MblockHeader]) -> Result<usize, LightMedError> {
+    /// the newest held), none stamped later than the MED chain's future drift after `now_ms`
+    /// (the rule full nodes apply: without it a node could stamp a branch far ahead and
+    /// retarget its difficulty down to the floor). Returns how many were appended; on an
+    /// invalid header, or at [`MAX_FILE_HEADERS`], the ones before stay appended.
+    pub fn extend(
+        &mut self,
+        headers: &[MblockHeader],
+        now_ms: u64,
+    ) -> Result<usize, LightMedError> {
+        let latest_ms = now_ms.saturating_add(future_drift_ms(&self.params));
         for header in headers {
-            let parent = self.best();
-            let window = self.window();
-            check_header(&self.params, parent, &window, header).map_err(|source| {
-                LightMedError::BadHeader {
-                    height: header.height,
-                    source,
-                }
-            })?;
+            if self.headers.len() >= self.max_headers {
+                return Err(LightMedError::TooManyHeaders {
+                    limit: self.max_headers,
+                });
+            }
+            let bad = |source| LightMedError::BadHeader {
+                height: header.height,
+                source,
+            };
+            check_header(&self.params, self.best(), &self.window(), header).map_err(bad)?;
+            if header.timestamp_ms > latest_ms {
+                return Err(bad(MedError::TimestampInFuture {
+                    timestamp_ms: header.timestamp_ms,
+                    latest_ms,
+                }));
+            }
             self.headers.push(header.clone());
         }
         Ok(headers.len())
@@ -376,60 +501,81 @@ impl LightMed {
         dropped
     }
 
-    /// Follows the node's best MED chain and SUP's newest checkpoint (a verified state read).
+    /// Follows the node's best MED chain — at most [`MAX_SYNC_HEADERS`] new headers — and
+    /// SUP's newest checkpoint (a verified state read).
     pub fn sync(&mut self, client: &Client, med: &MedApi) -> Result<SyncReport, LightMedError> {
-        let (mut added, mut dropped) = self.follow_headers(med)?;
+        let mut budget = MAX_SYNC_HEADERS;
+        let mut followed = self.follow_headers(med, now_ms(), &mut budget)?;
         let tip = client.read(&StateQuery::med_tip())?.value;
         let checkpoint = match tip {
             None => None,
             Some(tip) => {
-                if self
-                    .header(tip.height)
-                    .is_none_or(|held| held.hash() != tip.hash)
-                {
+                if !followed.capped && !self.holds(&tip.hash, tip.height) {
                     // Checkpointed after the headers were fetched, or the node had moved
                     // branch: follow once more before judging.
-                    let (more, less) = self.follow_headers(med)?;
-                    added += more;
-                    dropped += less;
+                    let more = self.follow_headers(med, now_ms(), &mut budget)?;
+                    followed = Followed {
+                        added: followed.added + more.added,
+                        dropped: followed.dropped + more.dropped,
+                        capped: more.capped,
+                    };
                 }
-                if self
-                    .header(tip.height)
-                    .is_none_or(|held| held.hash() != tip.hash)
-                {
+                if self.holds(&tip.hash, tip.height) {
+                    Some(SyncedCheckpoint {
+                        hash: tip.hash,
+                        height: tip.height,
+                        sup_height: tip.checkpointed_at,
+                    })
+                } else if followed.capped && tip.height > self.best().height {
+                    // Not synced that far yet: the checkpoint held stays until a later sync
+                    // reaches SUP's.
+                    self.checkpoint
+                } else {
                     return Err(LightMedError::CheckpointNotServed {
                         hash: tip.hash,
                         height: tip.height,
                     });
                 }
-                Some(SyncedCheckpoint {
-                    hash: tip.hash,
-                    height: tip.height,
-                    sup_height: tip.checkpointed_at,
-                })
             }
         };
         self.checkpoint = checkpoint;
         Ok(SyncReport {
-            added,
-            dropped,
+            added: followed.added,
+            dropped: followed.dropped,
             best: self.best().height,
             checkpoint,
+            complete: !followed.capped,
         })
     }
 
-    /// Fetches and checks headers until the node has no newer one. Where the node's chain no
-    /// longer extends the headers held (it moved to another branch), steps back — twice as far
-    /// each time, never below the checkpoint — and follows the node's branch from there.
-    /// Returns (added, dropped).
-    fn follow_headers(&mut self, med: &MedApi) -> Result<(usize, usize), LightMedError> {
-        let (mut added, mut dropped) = (0, 0);
+    /// Whether the header held at `height` is `hash`.
+    fn holds(&self, hash: &Hash32, height: u64) -> bool {
+        self.header(height).is_some_and(|held| held.hash() == *hash)
+    }
+
+    /// Fetches and checks headers until the node has no newer one, or `budget` headers were
+    /// added. Where the node's chain no longer extends the headers held (it moved to another
+    /// branch), steps back — twice as far each time, never below the checkpoint — and follows
+    /// the node's branch from there.
+    fn follow_headers(
+        &mut self,
+        source: &impl HeaderSource,
+        now_ms: u64,
+        budget: &mut usize,
+    ) -> Result<Followed, LightMedError> {
+        let mut followed = Followed::default();
         let mut step_back = 1u64;
         loop {
+            if *budget == 0 {
+                followed.capped = true;
+                return Ok(followed);
+            }
             let from = self.best().height + 1;
-            let page = med.headers(from, HEADERS_PAGE)?;
+            let mut page = source.headers(from, HEADERS_PAGE.min(*budget))?;
+            // A node answering more than asked is cut to what was asked.
+            page.truncate(HEADERS_PAGE.min(*budget));
             let Some(first) = page.first() else {
-                return Ok((added, dropped));
+                return Ok(followed);
             };
             if first.parent != self.best().hash() || first.height != from {
                 let floor = self.floor();
@@ -438,34 +584,46 @@ impl LightMed {
                         checkpointed: floor,
                     });
                 }
-                dropped += self.truncate_above(self.best().height.saturating_sub(step_back));
+                followed.dropped +=
+                    self.truncate_above(self.best().height.saturating_sub(step_back));
                 step_back = step_back.saturating_mul(2);
                 continue;
             }
-            added += self.extend(&page)?;
+            let added = self.extend(&page, now_ms)?;
+            followed.added += added;
+            *budget = budget.saturating_sub(added);
         }
     }
 
-    /// Verifies `record` on MED: the node's inclusion proof is under a header this node synced
-    /// at that height, and proves the record's htxM against the header's `tx_root`; final when
-    /// the Mblock is at or below SUP's newest checkpoint (with the SUP height that
+    /// Verifies `record` where SUP says it is — release `index` of Mblock `mblock`
+    /// (`RecordOrigin::Mined`): fetches that Mblock and proves the record in it locally
+    /// ([`LightMed::check_mblock`]), so the node chooses nothing and can only withhold. Final
+    /// when the Mblock is at or below SUP's newest checkpoint (with the SUP height that
     /// checkpointed it, a verified read), pending otherwise.
     pub fn verify_record(
         &self,
         client: &Client,
         med: &MedApi,
         record: &RecordId,
+        mblock: &Hash32,
+        index: u32,
     ) -> Result<MedRecord, LightMedError> {
-        let view = med
-            .record(record)?
-            .ok_or(LightMedError::NotOnMed { record: *record })?;
-        let inclusion = inclusion_of(record, view)?;
-        let (mblock, proven) = self.check_inclusion(record, &inclusion)?;
+        let block = match med.block(mblock) {
+            Ok(block) => block,
+            Err(ClientError::Api { status: 404, .. }) => {
+                return Err(LightMedError::MblockNotServed {
+                    record: *record,
+                    mblock: *mblock,
+                });
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let proven = self.check_mblock(record, mblock, index, &block)?;
         let finality = match self.checkpoint {
             Some(checkpoint) if proven.mblock_height <= checkpoint.height => {
-                let checkpointed = client.read(&StateQuery::med_header(&mblock))?.value;
+                let checkpointed = client.read(&StateQuery::med_header(mblock))?.value;
                 let checkpointed = checkpointed.ok_or(LightMedError::CheckpointGap {
-                    hash: mblock,
+                    hash: *mblock,
                     height: proven.mblock_height,
                 })?;
                 MedFinality::Final {
@@ -475,6 +633,32 @@ impl LightMed {
             _ => MedFinality::Pending,
         };
         Ok(MedRecord { finality, ..proven })
+    }
+
+    /// The offline half of [`LightMed::verify_record`]: `block` is the Mblock `mblock`, its
+    /// header is the one synced at its height, and its release `index` — proven against the
+    /// header's `tx_root` from the body — is `record`. Pending until a checkpoint says
+    /// otherwise.
+    pub fn check_mblock(
+        &self,
+        record: &RecordId,
+        mblock: &Hash32,
+        index: u32,
+        block: &Mblock,
+    ) -> Result<MedRecord, LightMedError> {
+        let served = block.header.hash();
+        if served != *mblock {
+            return Err(LightMedError::WrongMblock {
+                asked: *mblock,
+                served,
+            });
+        }
+        let inclusion = prove(&self.chain_id, block, index).ok_or(LightMedError::NotInMblock {
+            mblock: *mblock,
+            index,
+        })?;
+        self.check_inclusion(record, &inclusion)
+            .map(|(_, proven)| proven)
     }
 
     /// The offline half of [`LightMed::verify_record`]: `inclusion` is under the header synced
@@ -516,43 +700,42 @@ impl LightMed {
     }
 }
 
-/// The inclusion a node's record view carries (its proof hex-decoded).
-pub fn inclusion_of(
-    record: &RecordId,
-    view: MedRecordView,
-) -> Result<RecordInclusion, LightMedError> {
-    let proof = view
-        .proof_bytes()
-        .map_err(|_| LightMedError::BadInclusion {
-            record: *record,
-            source: InclusionError::Malformed(commonware_codec::Error::Invalid(
-                "inclusion proof",
-                "not hex",
-            )),
-        })?;
-    Ok(RecordInclusion {
-        header: view.header,
-        index: view.index,
-        tx: view.tx,
-        proof,
-    })
+/// What a headers file holds.
+struct HeadersFile {
+    chain: ChainId,
+    checkpoint: Option<SyncedCheckpoint>,
+    headers: Vec<MblockHeader>,
 }
 
-/// The chain id and headers of a headers file.
-fn decode_headers_file(bytes: &[u8]) -> Result<(ChainId, Vec<MblockHeader>), String> {
-    let mut rest = Copying(
-        bytes
-            .strip_prefix(HEADERS_FILE_MAGIC.as_slice())
-            .ok_or("it does not start with the headers file tag")?,
-    );
+/// Decodes a headers file: this version's, or the first (headers only, no checkpoint).
+fn decode_headers_file(bytes: &[u8]) -> Result<HeadersFile, String> {
+    let (with_checkpoint, rest) = if let Some(rest) = bytes.strip_prefix(HEADERS_FILE_MAGIC) {
+        (true, rest)
+    } else if let Some(rest) = bytes.strip_prefix(HEADERS_FILE_MAGIC_V1) {
+        (false, rest)
+    } else {
+        return Err("it does not start with the headers file tag".into());
+    };
+    let mut rest = Copying(rest);
     let chain = ChainId::read(&mut rest).map_err(|e| e.to_string())?;
+    let checkpoint = if with_checkpoint {
+        Option::<(Hash32, u64, u64)>::read_cfg(&mut rest, &((), (), ()))
+            .map_err(|e| e.to_string())?
+            .map(SyncedCheckpoint::from_tuple)
+    } else {
+        None
+    };
     let headers =
         Vec::<MblockHeader>::read_cfg(&mut rest, &(RangeCfg::from(1..=MAX_FILE_HEADERS), ()))
             .map_err(|e| e.to_string())?;
     if !rest.0.is_empty() {
         return Err("trailing bytes after the headers".into());
     }
-    Ok((chain, headers))
+    Ok(HeadersFile {
+        chain,
+        checkpoint,
+        headers,
+    })
 }
 
 #[cfg(test)]
@@ -570,6 +753,9 @@ mod tests {
     };
 
     const GENESIS_TIME_MS: u64 = 1_700_000_000_000;
+
+    /// The light node's clock in these tests: a day after genesis.
+    const NOW_MS: u64 = GENESIS_TIME_MS + 86_400_000;
 
     fn address(seed: u64) -> Address {
         address_of(&PrivateKey::from_seed(seed))
@@ -601,46 +787,53 @@ mod tests {
     }
 
     /// A MED chain mined on top of `light`'s headers, one Mblock per entry of `bodies`
-    /// (releases of one hospital batch each; empty: an empty Mblock). The aggregate signature
-    /// is a placeholder: a light node never sees it.
+    /// (releases of one hospital batch each; empty: an empty Mblock), one target interval
+    /// apart. The aggregate signature is a placeholder: a light node never sees it.
     fn mine_chain(light: &LightMed, bodies: &[Vec<TxMr>]) -> Vec<Mblock> {
-        let chain_id = genesis().chain_id;
-        let params = genesis().med.unwrap();
         let mut headers = light.headers.clone();
         let mut blocks = Vec::new();
         for txs in bodies {
-            let body = MblockBody {
-                batches: if txs.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![HospitalBatch {
-                        hospital: address(4),
-                        txs: txs.clone(),
-                    }]
-                },
-                signature: (!txs.is_empty()).then_some(BlsSignature([7; BlsSignature::LEN])),
-            };
-            let parent = headers.last().unwrap().clone();
-            let start = headers.len().saturating_sub(4);
-            let window: Vec<_> = headers[start..]
-                .iter()
-                .map(|header| (header.timestamp_ms, header.difficulty))
-                .collect();
-            let mut header = MblockHeader {
-                height: parent.height + 1,
-                parent: parent.hash(),
-                tx_root: tx_root(&chain_id, body.txs()),
-                body_hash: body.hash(),
-                timestamp_ms: parent.timestamp_ms + 1_000,
-                difficulty: next_difficulty(&params, &window),
-                miner: address(5),
-                nonce: 0,
-            };
-            assert!(mine(&mut header, u64::MAX));
-            headers.push(header.clone());
-            blocks.push(Mblock { header, body });
+            let timestamp_ms = headers.last().unwrap().timestamp_ms + 1_000;
+            let block = mine_on(&headers, txs, timestamp_ms);
+            headers.push(block.header.clone());
+            blocks.push(block);
         }
         blocks
+    }
+
+    /// One Mblock holding `txs`, stamped `timestamp_ms`, on top of `headers`.
+    fn mine_on(headers: &[MblockHeader], txs: &[TxMr], timestamp_ms: u64) -> Mblock {
+        let chain_id = genesis().chain_id;
+        let params = genesis().med.unwrap();
+        let body = MblockBody {
+            batches: if txs.is_empty() {
+                Vec::new()
+            } else {
+                vec![HospitalBatch {
+                    hospital: address(4),
+                    txs: txs.to_vec(),
+                }]
+            },
+            signature: (!txs.is_empty()).then_some(BlsSignature([7; BlsSignature::LEN])),
+        };
+        let parent = headers.last().unwrap();
+        let start = headers.len().saturating_sub(4);
+        let window: Vec<_> = headers[start..]
+            .iter()
+            .map(|header| (header.timestamp_ms, header.difficulty))
+            .collect();
+        let mut header = MblockHeader {
+            height: parent.height + 1,
+            parent: parent.hash(),
+            tx_root: tx_root(&chain_id, body.txs()),
+            body_hash: body.hash(),
+            timestamp_ms,
+            difficulty: next_difficulty(&params, &window),
+            miner: address(5),
+            nonce: 0,
+        };
+        assert!(mine(&mut header, u64::MAX));
+        Mblock { header, body }
     }
 
     fn headers(blocks: &[Mblock]) -> Vec<MblockHeader> {
@@ -654,7 +847,7 @@ mod tests {
             &light,
             &[vec![], vec![release(1), release(2), release(3)], vec![]],
         );
-        assert_eq!(light.extend(&headers(&blocks)).unwrap(), 3);
+        assert_eq!(light.extend(&headers(&blocks), NOW_MS).unwrap(), 3);
         assert_eq!(light.best().height, 3);
 
         let chain_id = genesis().chain_id;
@@ -676,7 +869,7 @@ mod tests {
         let mut forged = blocks[0].header.clone();
         forged.tx_root = tx_root(&genesis().chain_id, [&release(9)]);
         assert!(matches!(
-            light.extend(&[forged]),
+            light.extend(&[forged], NOW_MS),
             Err(LightMedError::BadHeader { height: 1, .. })
         ));
 
@@ -685,17 +878,17 @@ mod tests {
         easier.difficulty = 16;
         assert!(mine(&mut easier, u64::MAX));
         assert!(matches!(
-            light.extend(&[easier]),
+            light.extend(&[easier], NOW_MS),
             Err(LightMedError::BadHeader { height: 1, .. })
         ));
 
         // A valid header that does not follow the newest held: unlinked.
         assert!(matches!(
-            light.extend(&headers(&blocks[1..])),
+            light.extend(&headers(&blocks[1..]), NOW_MS),
             Err(LightMedError::BadHeader { height: 2, .. })
         ));
         assert_eq!(light.best().height, 0);
-        light.extend(&headers(&blocks)).unwrap();
+        light.extend(&headers(&blocks), NOW_MS).unwrap();
         assert_eq!(light.best().height, 2);
     }
 
@@ -704,7 +897,7 @@ mod tests {
         let chain_id = genesis().chain_id;
         let mut light = LightMed::new(&genesis()).unwrap();
         let blocks = mine_chain(&light, &[vec![release(1), release(2), release(3)]]);
-        light.extend(&headers(&blocks)).unwrap();
+        light.extend(&headers(&blocks), NOW_MS).unwrap();
         let honest = prove(&chain_id, &blocks[0], 1).unwrap();
         let record = release(2).record_id(&chain_id);
         light.check_inclusion(&record, &honest).unwrap();
@@ -755,7 +948,7 @@ mod tests {
         let chain_id = genesis().chain_id;
         let mut light = LightMed::new(&genesis()).unwrap();
         let ours = mine_chain(&light, &[vec![release(1)]]);
-        light.extend(&headers(&ours)).unwrap();
+        light.extend(&headers(&ours), NOW_MS).unwrap();
         // A valid Mblock of another branch at the same height, holding another release.
         let theirs = mine_chain(&LightMed::new(&genesis()).unwrap(), &[vec![release(2)]]);
         let inclusion = prove(&chain_id, &theirs[0], 0).unwrap();
@@ -778,7 +971,7 @@ mod tests {
         let path = directory.path().join("med-headers.bin");
         let mut light = LightMed::new(&genesis()).unwrap();
         let blocks = mine_chain(&light, &[vec![release(1)], vec![], vec![release(2)]]);
-        light.extend(&headers(&blocks)).unwrap();
+        light.extend(&headers(&blocks), NOW_MS).unwrap();
         light.save(&path).unwrap();
         let loaded = LightMed::load(&genesis(), &path).unwrap();
         assert_eq!(loaded.headers, light.headers);
@@ -816,7 +1009,7 @@ mod tests {
     fn a_reorganisation_never_drops_the_checkpointed_header() {
         let mut light = LightMed::new(&genesis()).unwrap();
         let blocks = mine_chain(&light, &[vec![], vec![], vec![]]);
-        light.extend(&headers(&blocks)).unwrap();
+        light.extend(&headers(&blocks), NOW_MS).unwrap();
         light.checkpoint = Some(SyncedCheckpoint {
             hash: blocks[1].header.hash(),
             height: 2,
@@ -824,5 +1017,192 @@ mod tests {
         });
         assert_eq!(light.truncate_above(0), 1);
         assert_eq!(light.best().height, 2);
+    }
+
+    /// A node's best chain as a header source (what `GET /v1/med/headers` answers).
+    struct Served(Vec<MblockHeader>);
+
+    impl HeaderSource for Served {
+        fn headers(&self, from: u64, limit: usize) -> Result<Vec<MblockHeader>, ClientError> {
+            let from = usize::try_from(from).unwrap();
+            Ok(self.0.iter().skip(from).take(limit).cloned().collect())
+        }
+    }
+
+    /// The genesis header and `blocks`' headers, as a node serves them from height 0.
+    fn served(light: &LightMed, blocks: &[Mblock]) -> Served {
+        let mut all = light.headers.clone();
+        all.extend(headers(blocks));
+        Served(all)
+    }
+
+    #[test]
+    fn a_header_stamped_beyond_the_future_drift_is_refused() {
+        let params = genesis().med.unwrap();
+        let drift = future_drift_ms(&params);
+        let mut light = LightMed::new(&genesis()).unwrap();
+        let now_ms = GENESIS_TIME_MS + 5_000;
+        let too_new = mine_on(&light.headers, &[], now_ms + drift + 1);
+        assert!(matches!(
+            light.extend(std::slice::from_ref(&too_new.header), now_ms),
+            Err(LightMedError::BadHeader {
+                height: 1,
+                source: MedError::TimestampInFuture { .. }
+            })
+        ));
+        assert_eq!(light.best().height, 0);
+        // The same header once the clock caught up, and one at the edge of the drift.
+        light
+            .extend(std::slice::from_ref(&too_new.header), now_ms + 1)
+            .unwrap();
+        let at_edge = mine_on(&light.headers, &[], now_ms + 2 + drift);
+        light
+            .extend(std::slice::from_ref(&at_edge.header), now_ms + 2)
+            .unwrap();
+        assert_eq!(light.best().height, 2);
+    }
+
+    #[test]
+    fn one_sync_follows_a_bounded_number_of_headers() {
+        let mut light = LightMed::new(&genesis()).unwrap();
+        let blocks = mine_chain(&light, &vec![vec![]; 12]);
+        let node = served(&light, &blocks);
+
+        let mut budget = 5;
+        let followed = light.follow_headers(&node, NOW_MS, &mut budget).unwrap();
+        assert_eq!(
+            followed,
+            Followed {
+                added: 5,
+                dropped: 0,
+                capped: true
+            }
+        );
+        assert_eq!((budget, light.best().height), (0, 5));
+
+        // The next sync goes on from the headers held, to the node's newest.
+        let mut budget = 100;
+        let followed = light.follow_headers(&node, NOW_MS, &mut budget).unwrap();
+        assert_eq!((followed.added, followed.capped), (7, false));
+        assert_eq!(light.best().height, 12);
+    }
+
+    #[test]
+    fn a_light_node_never_holds_more_headers_than_a_file_loads() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("med-headers.bin");
+        let mut light = LightMed::new(&genesis()).unwrap();
+        light.max_headers = 4;
+        let blocks = mine_chain(&light, &vec![vec![]; 6]);
+        assert!(matches!(
+            light.extend(&headers(&blocks), NOW_MS),
+            Err(LightMedError::TooManyHeaders { limit: 4 })
+        ));
+        assert_eq!(light.headers.len(), 4);
+        // A sync stops there too, with the headers before kept and saved.
+        let mut budget = MAX_SYNC_HEADERS;
+        assert!(matches!(
+            light.follow_headers(&served(&light, &blocks), NOW_MS, &mut budget),
+            Err(LightMedError::TooManyHeaders { limit: 4 })
+        ));
+        light.save(&path).unwrap();
+        assert_eq!(
+            LightMed::load(&genesis(), &path).unwrap().headers,
+            light.headers
+        );
+    }
+
+    #[test]
+    fn the_synced_checkpoint_is_saved_with_the_headers() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("med-headers.bin");
+        let mut light = LightMed::new(&genesis()).unwrap();
+        let blocks = mine_chain(&light, &[vec![], vec![], vec![]]);
+        light.extend(&headers(&blocks), NOW_MS).unwrap();
+        let checkpoint = SyncedCheckpoint {
+            hash: blocks[1].header.hash(),
+            height: 2,
+            sup_height: 10,
+        };
+        light.checkpoint = Some(checkpoint);
+        light.save(&path).unwrap();
+
+        let mut loaded = LightMed::load(&genesis(), &path).unwrap();
+        assert_eq!(loaded.checkpoint(), Some(checkpoint));
+        // So a reorganisation right after a load still stops at it.
+        assert_eq!(loaded.truncate_above(0), 1);
+        assert_eq!(loaded.best().height, 2);
+
+        // A checkpoint naming a header the file does not hold is refused.
+        light.checkpoint = Some(SyncedCheckpoint {
+            hash: blocks[0].header.hash(),
+            ..checkpoint
+        });
+        light.save(&path).unwrap();
+        assert!(matches!(
+            LightMed::load(&genesis(), &path),
+            Err(LightMedError::BadFile { .. })
+        ));
+
+        // A file of the first version (headers only) still loads, without a checkpoint.
+        let mut first = HEADERS_FILE_MAGIC_V1.to_vec();
+        first.extend_from_slice(&genesis().chain_id.encode());
+        first.extend_from_slice(&light.headers.encode());
+        fs::write(&path, first).unwrap();
+        let loaded = LightMed::load(&genesis(), &path).unwrap();
+        assert_eq!((loaded.best().height, loaded.checkpoint()), (3, None));
+    }
+
+    #[test]
+    fn a_record_is_proven_in_the_mblock_sup_names_not_where_the_node_points() {
+        let chain_id = genesis().chain_id;
+        let mut light = LightMed::new(&genesis()).unwrap();
+        let blocks = mine_chain(
+            &light,
+            &[
+                vec![release(1)],
+                vec![release(2), release(3)],
+                vec![release(3)],
+            ],
+        );
+        light.extend(&headers(&blocks), NOW_MS).unwrap();
+        let record = release(3).record_id(&chain_id);
+        let named = blocks[1].header.hash();
+
+        let proven = light.check_mblock(&record, &named, 1, &blocks[1]).unwrap();
+        assert_eq!(
+            (proven.mblock, proven.mblock_height, proven.index),
+            (named, 2, 1)
+        );
+        assert_eq!(proven.tx, release(3));
+
+        // Another Mblock holding the same release is not the one SUP names.
+        assert!(matches!(
+            light.check_mblock(&record, &named, 0, &blocks[2]),
+            Err(LightMedError::WrongMblock { asked, .. }) if asked == named
+        ));
+        // No release at that index, or another release there.
+        assert!(matches!(
+            light.check_mblock(&record, &named, 2, &blocks[1]),
+            Err(LightMedError::NotInMblock { index: 2, .. })
+        ));
+        assert!(matches!(
+            light.check_mblock(&record, &named, 0, &blocks[1]),
+            Err(LightMedError::WrongRecord { .. })
+        ));
+        // A body that is not the one under the header.
+        let mut swapped = blocks[1].clone();
+        swapped.body.batches[0].txs.reverse();
+        assert!(matches!(
+            light.check_mblock(&record, &named, 1, &swapped),
+            Err(LightMedError::NotInMblock { .. })
+        ));
+        // An Mblock of a branch the light node did not sync.
+        let theirs = mine_chain(&LightMed::new(&genesis()).unwrap(), &[vec![release(3)]]);
+        let side = theirs[0].header.hash();
+        assert!(matches!(
+            light.check_mblock(&record, &side, 0, &theirs[0]),
+            Err(LightMedError::HeaderNotSynced { height: 1 })
+        ));
     }
 }
