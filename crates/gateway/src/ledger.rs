@@ -63,6 +63,19 @@ pub enum LedgerError {
         /// The Mblock that holds it.
         mblock: Hash32,
     },
+    /// The release can no longer be filed: it is absent from SUP and from the node's MED
+    /// chain, and SUP's newest checkpoint is stamped so late (its median time past) that no
+    /// Mblock SUP can still checkpoint may hold a release issued then (`RELEASE_VALIDITY_MS`).
+    /// The doctor signs the release again.
+    #[error(
+        "record {record} was issued at {issued_at_ms} (unix ms) and can no longer be mined: no Mblock SUP can still checkpoint may hold it"
+    )]
+    Expired {
+        /// The record.
+        record: RecordId,
+        /// When the doctor signed the release.
+        issued_at_ms: u64,
+    },
     /// The release is on MED but not final yet when the wait ran out: it stays pending and
     /// filing it again waits for it (it is never released twice).
     #[error("record {record} is {}", pending_phrase(*.mblock_height))]

@@ -14,6 +14,7 @@ mod world;
 
 use commonware_codec::Encode as _;
 use medchain_client::StateQuery;
+use medchain_gateway::service::RESUME_EVERY;
 use medchain_gateway::{
     blobs::{RecordBinding, RecordKey, SealedRecord},
     client::{GatewayClient, GatewayClientError},
@@ -22,6 +23,10 @@ use medchain_gateway::{
 };
 use medchain_types::{
     ContentHash, IdentityPayload, Payload, RecordId, emergency::vouching_key_from,
+};
+use std::{
+    thread,
+    time::{Duration, Instant},
 };
 use world::{Hospital, Party, Storage, World, enrol_at, fixture};
 
@@ -327,10 +332,9 @@ fn resumes_unfinished_releases(storage: &Storage) {
 
     let handle = world.gateway_on(&seoul, dir.path(), storage);
     let gateway = client(&handle);
-    assert!(
-        store.pending().unwrap().is_empty(),
-        "both releases completed at start"
-    );
+    eventually("both releases completed after the start", || {
+        store.pending().unwrap().is_empty()
+    });
     // A record only written is not listed: its release may never execute.
     store
         .insert_record(&row, &Hemr([9; 32]), b"{}", b"not yet released")
@@ -366,6 +370,95 @@ fn resumes_unfinished_releases(storage: &Storage) {
             bundle.as_bytes()
         );
     }
+}
+
+/// Waits until `done` holds, polling; panics naming `what` if it never does (a liveness
+/// bound, far above what it takes: the gateway resumes every `RESUME_EVERY`).
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = Instant::now() + 6 * RESUME_EVERY + world::wait().timeout;
+    while !done() {
+        assert!(Instant::now() < give_up, "never: {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A release that becomes final only after the gateway started — its wait at start runs out —
+/// is completed while the gateway runs, without a restart: the gateway serves meanwhile, and
+/// the record is then sealed, stored and pointed to.
+#[test]
+fn a_release_final_after_the_start_is_completed_while_the_gateway_runs() {
+    let world = World::new();
+    let seoul = world.hospital("Seoul General", 1);
+    let patient = world.patient(50);
+    let dir = tempfile::tempdir().unwrap();
+    let enrolment = {
+        let handle = world.gateway(&seoul, dir.path());
+        enrol_at(&client(&handle), &patient, &seoul.desk.name)
+    };
+    // Written by a gateway stopped before filing it; signed one nonce ahead of the doctor's
+    // account, so it stays queued on chain until the doctor's next transaction fills the gap.
+    let store = EmrStore::open(&EmrLocation::in_data_dir(dir.path())).unwrap();
+    let row = PatientAddress(patient.actor.address.as_bytes().try_into().unwrap());
+    let bundle = fixture("healthy-12-0000.json");
+    let queued = world.signed_release(
+        &seoul.doctor.actor,
+        &patient.actor.address,
+        bundle.as_bytes(),
+        1,
+    );
+    let hemr = Hemr(ContentHash::of(bundle.as_bytes()).0.0);
+    let key = store
+        .insert_record(&row, &hemr, bundle.as_bytes(), &queued.encode())
+        .unwrap();
+
+    let handle = world.gateway(&seoul, dir.path());
+    let gateway = client(&handle);
+    // Serving, with the release not final.
+    assert!(
+        gateway
+            .patient_records(&patient.actor.address)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.pending().unwrap().len(), 1);
+
+    // The doctor's next transaction (a release of another bundle, filed directly).
+    let other = world.signed_release(
+        &seoul.doctor.actor,
+        &patient.actor.address,
+        fixture("hypertension-13-0000.json").as_bytes(),
+        0,
+    );
+    world.client.node.submit(&other).unwrap();
+    eventually(
+        "the queued release completed by the running gateway",
+        || store.pending().unwrap().is_empty(),
+    );
+    let held = gateway.patient_records(&patient.actor.address).unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (held[0].record, held[0].index),
+        (RecordId::from(queued.id()), key.index)
+    );
+    let pointer = world
+        .client
+        .read(&StateQuery::storage(&held[0].record))
+        .unwrap()
+        .value
+        .unwrap();
+    let written = WrittenRecord {
+        record: held[0].record,
+        index: held[0].index,
+        record_hash: held[0].record_hash,
+        blob_hash: pointer.blob_hash,
+        release_tx: queued.id(),
+        attestation: None,
+        med: None,
+    };
+    assert_eq!(
+        open_as_patient(&gateway, &patient, &enrolment, &written),
+        bundle.as_bytes()
+    );
 }
 
 /// Malformed, oversized and misdirected requests are answered with `{code, message, hint}` and

@@ -106,6 +106,7 @@ impl From<LedgerError> for CloudError {
             other @ (LedgerError::Refused(_)
             | LedgerError::Unavailable(_)
             | LedgerError::NotImported { .. }
+            | LedgerError::Expired { .. }
             | LedgerError::PendingOnMed { .. }) => Self::Internal(other.to_string()),
         }
     }

@@ -172,6 +172,10 @@ pub enum RecordState {
     Stored,
     /// Stored, and the hospital's commitment to its attributes is attested on chain.
     Attested,
+    /// Written, and its release can no longer be mined ([`ReleaseEnd::Expired`]).
+    Expired,
+    /// Written, and the chain refused its release for good ([`ReleaseEnd::Refused`]).
+    Refused,
 }
 
 impl RecordState {
@@ -181,6 +185,8 @@ impl RecordState {
             RecordState::Released => "released",
             RecordState::Stored => "stored",
             RecordState::Attested => "attested",
+            RecordState::Expired => "expired",
+            RecordState::Refused => "refused",
         }
     }
 }
@@ -216,6 +222,33 @@ impl Release {
     }
 }
 
+/// How a release that never became final ended; the record stays `written`, no longer resumed,
+/// until the doctor signs its release again ([`EmrStore::renew_release`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseEnd {
+    /// It can no longer be mined (MED: issued too long ago for any Mblock SUP can still
+    /// checkpoint).
+    Expired,
+    /// The chain refused it for good (MED: SUP checkpointed its Mblock but did not import it).
+    Refused,
+}
+
+impl ReleaseEnd {
+    fn state(self) -> RecordState {
+        match self {
+            ReleaseEnd::Expired => RecordState::Expired,
+            ReleaseEnd::Refused => RecordState::Refused,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ReleaseEnd::Expired => "expired",
+            ReleaseEnd::Refused => "refused",
+        }
+    }
+}
+
 /// A stored record's commitment and its opening, sealed for the patient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attestation {
@@ -239,15 +272,19 @@ pub struct Record {
     /// with the same transaction.
     pub signed_release: Option<Vec<u8>>,
     pub release: Release,
+    /// How its release ended, if it never became final.
+    pub ended: Option<ReleaseEnd>,
     /// The commitment kept for a stored record, once there is one.
     pub attestation: Option<Attestation>,
 }
 
 impl Record {
-    /// The record's step: its release's, or `attested` once its attestation is final.
+    /// The record's step: its release's, `attested` once its attestation is final, or how its
+    /// release ended.
     pub fn state(&self) -> RecordState {
-        match &self.attestation {
-            Some(attestation) if attestation.attested => RecordState::Attested,
+        match (&self.attestation, self.ended) {
+            (Some(attestation), _) if attestation.attested => RecordState::Attested,
+            (_, Some(ended)) => ended.state(),
             _ => self.release.state(),
         }
     }
@@ -304,7 +341,7 @@ pub struct EmrStore {
 }
 
 const RECORD_COLUMNS: &str = "patient, emr_index, hemr, bundle, state, release_tx, blob_ref, \
-     release_signed, commitment, attested_as_of, sealed_opening, attestation";
+     release_signed, commitment, attested_as_of, sealed_opening, attestation, release_ended";
 
 impl EmrStore {
     /// Opens the database and brings its schema up to date.
@@ -570,6 +607,56 @@ impl EmrStore {
         })
     }
 
+    /// Marks the release of a `written` record ended (`ended`): it is kept, and no longer
+    /// pending. Repeating the call succeeds; a record past `written` is refused.
+    pub fn mark_ended(&self, key: &RecordKey, ended: ReleaseEnd) -> Result<(), EmrError> {
+        let Ok(index) = i64::try_from(key.index) else {
+            return Err(EmrError::NotFound { key: *key });
+        };
+        self.connection.transaction(Access::Write, |tx| {
+            let updated = tx.exec(
+                "UPDATE records SET release_ended = $3 \
+                 WHERE patient = $1 AND emr_index = $2 AND state = 'written'",
+                &[
+                    Param::Bytes(&key.patient.0),
+                    Param::Int(index),
+                    Param::Text(ended.as_str()),
+                ],
+            )?;
+            if updated == 1 {
+                return Ok(());
+            }
+            let record = read_record(tx, key)?.ok_or(EmrError::NotFound { key: *key })?;
+            Err(EmrError::InvalidTransition {
+                key: *key,
+                from: record.state(),
+                to: ended.state(),
+            })
+        })
+    }
+
+    /// The record whose release ended, pending again with the doctor's new signed release of
+    /// the same bundle (same patient and hEMR, EMR index kept). Returns whether it was renewed:
+    /// `false` for a record whose release has not ended.
+    pub fn renew_release(&self, key: &RecordKey, signed_release: &[u8]) -> Result<bool, EmrError> {
+        let Ok(index) = i64::try_from(key.index) else {
+            return Ok(false);
+        };
+        self.connection.transaction(Access::Write, |tx| {
+            let updated = tx.exec(
+                "UPDATE records SET release_signed = $3, release_ended = NULL \
+                 WHERE patient = $1 AND emr_index = $2 AND state = 'written' \
+                 AND release_ended IS NOT NULL",
+                &[
+                    Param::Bytes(&key.patient.0),
+                    Param::Int(index),
+                    Param::Bytes(signed_release),
+                ],
+            )?;
+            Ok(updated == 1)
+        })
+    }
+
     /// The record, or `None` if there is none under this key.
     pub fn get(&self, key: &RecordKey) -> Result<Option<Record>, EmrError> {
         self.connection
@@ -591,13 +678,14 @@ impl EmrStore {
         })
     }
 
-    /// Records whose release is unfinished (`written` or `released`), by patient and index: what
-    /// the gateway resumes after a restart.
+    /// Records whose release is unfinished (`written` or `released`) and has not ended, by
+    /// patient and index: what the gateway resumes.
     pub fn pending(&self) -> Result<Vec<Record>, EmrError> {
         self.connection.transaction(Access::Read, |tx| {
             tx.select(
                 &format!(
-                    "SELECT {RECORD_COLUMNS} FROM records WHERE state <> 'stored' \
+                    "SELECT {RECORD_COLUMNS} FROM records \
+                     WHERE state <> 'stored' AND release_ended IS NULL \
                      ORDER BY patient, emr_index"
                 ),
                 &[],
@@ -820,6 +908,16 @@ fn record_from_row(row: &Row) -> Result<Record, EmrError> {
         bundle: row.bytes(3)?.to_vec(),
         signed_release: row.optional_bytes(7)?.map(<[u8]>::to_vec),
         release,
+        ended: match row.optional_text(12)? {
+            None => None,
+            Some("expired") => Some(ReleaseEnd::Expired),
+            Some("refused") => Some(ReleaseEnd::Refused),
+            Some(other) => {
+                return Err(EmrError::CorruptRow {
+                    reason: format!("release ended {other:?}"),
+                });
+            }
+        },
         attestation: attestation_from_row(row)?,
     })
 }

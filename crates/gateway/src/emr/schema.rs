@@ -6,7 +6,12 @@
 
 /// `(version, script)` in ascending order; the version recorded in `schema_migrations` is the
 /// highest applied.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, GATEWAY), (3, ATTESTATION)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, INITIAL),
+    (2, GATEWAY),
+    (3, ATTESTATION),
+    (4, RELEASE_ENDED),
+];
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const MIGRATIONS_TABLE: &str =
@@ -96,4 +101,15 @@ ALTER TABLE records ADD COLUMN attestation TEXT CHECK (
 );
 CREATE INDEX records_unattested ON records (patient, emr_index)
     WHERE state = 'stored' AND (attestation IS NULL OR attestation = 'sealed');
+";
+
+/// How a release that never became final ended (issue 13, MED): `expired` (it can no longer be
+/// mined: no Mblock SUP can still checkpoint may hold it) or `refused` (SUP checkpointed its
+/// Mblock but its release rules refused the record). The row stays `written` — bundle, index
+/// and signed release kept, so the doctor can see why and sign the release again — and is no
+/// longer resumed. Only a `written` row ends so.
+const RELEASE_ENDED: &str = "
+ALTER TABLE records ADD COLUMN release_ended TEXT CHECK (
+    release_ended IS NULL OR (release_ended IN ('expired', 'refused') AND state = 'written')
+);
 ";

@@ -67,6 +67,7 @@ on_both_engines!(
     a_refused_release_is_discarded_and_its_index_reused_when_last,
     a_stored_record_keeps_one_opening_then_is_attested,
     schema_forbids_half_kept_attestations,
+    an_ended_release_is_kept_not_pending_until_signed_again,
 );
 
 fn patient(n: u8) -> PatientAddress {
@@ -638,6 +639,77 @@ fn schema_forbids_half_kept_attestations(db: &dyn Database) {
     }
     assert_eq!(store.get(&stored).unwrap().unwrap().attestation, None);
     assert_eq!(store.get(&released).unwrap().unwrap().attestation, None);
+}
+
+fn an_ended_release_is_kept_not_pending_until_signed_again(db: &dyn Database) {
+    let store = db.open();
+    let alice = patient(1);
+    let expired = store
+        .insert_record(&alice, &hemr(1), &bundle(1), RELEASE)
+        .unwrap();
+    let refused = store
+        .insert_record(&alice, &hemr(2), &bundle(2), RELEASE)
+        .unwrap();
+    let released = store
+        .insert_record(&alice, &hemr(3), &bundle(3), RELEASE)
+        .unwrap();
+    store
+        .mark_released(&released, &ReleaseTxId([3; 32]))
+        .unwrap();
+
+    store.mark_ended(&expired, ReleaseEnd::Expired).unwrap();
+    store.mark_ended(&expired, ReleaseEnd::Expired).unwrap();
+    store.mark_ended(&refused, ReleaseEnd::Refused).unwrap();
+    // Kept with how it ended, and no longer resumed.
+    let kept = store.get(&expired).unwrap().unwrap();
+    assert_eq!(
+        (kept.state(), kept.ended, kept.release),
+        (
+            RecordState::Expired,
+            Some(ReleaseEnd::Expired),
+            Release::Written
+        )
+    );
+    assert_eq!(
+        store.get(&refused).unwrap().unwrap().state(),
+        RecordState::Refused
+    );
+    assert_eq!(pending_keys(&store), [released]);
+    // A release on chain never ends so.
+    assert!(matches!(
+        store.mark_ended(&released, ReleaseEnd::Expired),
+        Err(EmrError::InvalidTransition {
+            from: RecordState::Released,
+            to: RecordState::Expired,
+            ..
+        })
+    ));
+    assert!(!store.renew_release(&released, b"signed again").unwrap());
+    // The hEMR stays taken; signed again, the record is pending again at its index.
+    assert!(matches!(
+        store.insert_record(&alice, &hemr(1), &bundle(1), RELEASE),
+        Err(EmrError::DuplicateRecord {
+            existing_index: 1,
+            ..
+        })
+    ));
+    assert!(store.renew_release(&expired, b"signed again").unwrap());
+    let renewed = store.get(&expired).unwrap().unwrap();
+    assert_eq!(
+        (renewed.ended, renewed.signed_release.as_deref()),
+        (None, Some(&b"signed again"[..]))
+    );
+    assert_eq!(pending_keys(&store), [expired, released]);
+    // The schema refuses an ending of a row past `written`, and an unknown ending.
+    for sql in [
+        "UPDATE records SET release_ended = 'expired' WHERE patient = $1 AND state = 'released'",
+        "UPDATE records SET release_ended = 'lost' WHERE patient = $1",
+    ] {
+        assert!(
+            raw_exec(&store, sql, &[Param::Bytes(&alice.0)]).is_err(),
+            "{sql}"
+        );
+    }
 }
 
 fn pending_keys(store: &EmrStore) -> Vec<RecordKey> {

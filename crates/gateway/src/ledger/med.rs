@@ -17,13 +17,15 @@ use super::{
     Checkpointed, ConsortiumLedger, DoctorRelease, LedgerError, MedRelease, ProvenRecord,
     RecordLedger, Released,
 };
+use crate::service::now_ms;
 use medchain_client::{Client, ClientError, StateQuery, WaitPolicy, keys::address_of, med::MedApi};
 use medchain_med::aggregate::{SignerKeys, SignerRefusal, seal_batch, verify_release};
+use medchain_med::pow::{MEDIAN_TIME_SPAN, median_time_past};
 use medchain_state::values::RecordOrigin;
 use medchain_types::{
     Address, BlsPublicKey, BlsSignature, ContentHash, Hash32, PrivateKey, RecordId, Uri,
     emergency::{BlsVouchingKey, vouching_key_from},
-    med::TxMr,
+    med::{RELEASE_VALIDITY_MS, TxMr},
 };
 use std::{
     sync::{Arc, mpsc},
@@ -164,7 +166,8 @@ impl MedLedger {
             .map_err(|_| LedgerError::Unavailable("the batch sealer has stopped".into()))?
     }
 
-    /// Waits until SUP holds the record, submitting it again if it stays absent from MED.
+    /// Waits until SUP holds the record, submitting it again if it stays absent from MED while
+    /// it can still be mined; ends with [`LedgerError::Expired`] once it never can.
     fn wait_final(&self, release: &MedRelease, record: &RecordId) -> Result<Released, LedgerError> {
         let deadline = Instant::now() + self.wait.timeout;
         let mut pause = self.wait.first_interval;
@@ -200,6 +203,21 @@ impl MedLedger {
                     mblock_height = Some(view.header.height);
                     seen_on_med = Instant::now();
                 }
+                None if past_validity(&release.tx, now_ms()) => {
+                    // Miners refuse it now; whether one that SUP can still checkpoint might
+                    // hold it is decided by SUP's newest checkpoint.
+                    mblock_height = None;
+                    if self.outlived(&release.tx)? {
+                        // Read after the checkpoint: a release imported by then is found.
+                        if let Some(released) = self.final_on_sup(record)? {
+                            return Ok(released);
+                        }
+                        return Err(LedgerError::Expired {
+                            record: *record,
+                            issued_at_ms: release.tx.issued_at_ms,
+                        });
+                    }
+                }
                 None if seen_on_med.elapsed() >= RESUBMIT_AFTER => {
                     mblock_height = None;
                     // Submitted once already: other nodes may still mine it, so a refusal now
@@ -224,6 +242,45 @@ impl MedLedger {
     }
 }
 
+impl MedLedger {
+    /// Whether no Mblock SUP can still checkpoint may hold `tx`: every Mblock of a later
+    /// checkpoint descends from SUP's newest checkpointed one, so it is stamped after the
+    /// median time past of that one's window (a median never falls as the window slides on:
+    /// each newer timestamp is above it); past `RELEASE_VALIDITY_MS` after `tx` was issued,
+    /// `check_releases` refuses `tx` in all of them. Only proven headers count, and a window
+    /// shorter than the median's span (the chain's first Mblocks) never decides.
+    fn outlived(&self, tx: &TxMr) -> Result<bool, LedgerError> {
+        let Some(tip) = self.client().read(&StateQuery::med_tip())?.value else {
+            return Ok(false);
+        };
+        let mut window = Vec::with_capacity(MEDIAN_TIME_SPAN);
+        let mut next = Some(tip.hash);
+        while window.len() < MEDIAN_TIME_SPAN
+            && let Some(hash) = next
+        {
+            let Some(checkpointed) = self.client().read(&StateQuery::med_header(&hash))?.value
+            else {
+                break;
+            };
+            window.push((
+                checkpointed.header.timestamp_ms,
+                checkpointed.header.difficulty,
+            ));
+            next = Some(checkpointed.header.parent);
+        }
+        if window.len() < MEDIAN_TIME_SPAN {
+            return Ok(false);
+        }
+        window.reverse();
+        Ok(past_validity(tx, median_time_past(&window)))
+    }
+}
+
+/// Whether a release issued as `tx` says is no longer valid in an Mblock stamped `time_ms`.
+fn past_validity(tx: &TxMr, time_ms: u64) -> bool {
+    tx.issued_at_ms.saturating_add(RELEASE_VALIDITY_MS) < time_ms
+}
+
 impl RecordLedger for MedLedger {
     fn release(&self, release: &DoctorRelease) -> Result<Released, LedgerError> {
         let release = match release {
@@ -235,7 +292,10 @@ impl RecordLedger for MedLedger {
         if let Some(released) = self.final_on_sup(&record)? {
             return Ok(released);
         }
-        if self.med.record(&record)?.is_none() {
+        // A release past its validity is refused by every node: whether it is still final
+        // somewhere, refused or expired is `wait_final`'s to find out, never a refusal that
+        // would discard the record.
+        if !past_validity(&release.tx, now_ms()) && self.med.record(&record)?.is_none() {
             self.submit(release)?;
         }
         self.wait_final(release, &record)

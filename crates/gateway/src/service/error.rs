@@ -1,7 +1,11 @@
 //! The service's errors, each explained at the HTTP edge as `{code, message, hint}`.
 
 use crate::{
-    blobs::BlobError, emr::EmrError, fhir::FhirError, ledger::LedgerError, wire::ErrorBody,
+    blobs::BlobError,
+    emr::{EmrError, ReleaseEnd},
+    fhir::FhirError,
+    ledger::LedgerError,
+    wire::ErrorBody,
 };
 use axum::{
     Json,
@@ -43,6 +47,17 @@ pub enum ServiceError {
     /// The bundle is already held for this patient.
     #[error("patient {patient} already has this record here (EMR index {index})")]
     DuplicateRecord { patient: Address, index: u64 },
+    /// The record is held, but its release ended without becoming final (it expired, or the
+    /// chain refused it); writing it again with the same signed release changes nothing.
+    #[error(
+        "patient {patient}'s record at EMR index {index} is kept, but its release {}",
+        ended_phrase(*ended)
+    )]
+    ReleaseEnded {
+        patient: Address,
+        index: u64,
+        ended: ReleaseEnd,
+    },
     /// The record is not held here, or not finished.
     #[error("record {0} is not held by this hospital")]
     UnknownRecord(RecordId),
@@ -177,6 +192,23 @@ impl ServiceError {
                 "not_enrolled",
                 "the patient enrols first: `medchain patient enrol --hospital URL`",
             ),
+            E::ReleaseEnded {
+                ended: ReleaseEnd::Expired,
+                ..
+            }
+            | E::Med(LedgerError::Expired { .. }) => (
+                StatusCode::CONFLICT,
+                "release_expired",
+                "the release was not mined in time and never will be; the gateway kept the record: sign the release again and write the same bundle again (`medchain doctor write` signs a fresh one)",
+            ),
+            E::ReleaseEnded {
+                ended: ReleaseEnd::Refused,
+                ..
+            } => (
+                StatusCode::CONFLICT,
+                "not_imported",
+                "SUP's release rules refused the record (the doctor no longer practises, or the hEMR was released before); the gateway kept it: a licensed doctor signs the release again and writes the same bundle",
+            ),
             E::DuplicateRecord { .. } => (
                 StatusCode::CONFLICT,
                 "duplicate_record",
@@ -250,7 +282,7 @@ impl ServiceError {
             E::Med(LedgerError::PendingOnMed { .. }) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "pending_on_med",
-                "the release is on MED and becomes final when SUP checkpoints its Mblock; the gateway completes it when it next resumes its releases (at start), and `medchain patient sync` shows it final",
+                "the release is on MED and becomes final when SUP checkpoints its Mblock; the gateway keeps following it and completes it once final (`medchain patient sync` shows it final; GET /v1/patients/{address}/records lists it once stored)",
             ),
             E::Med(_) => (
                 StatusCode::CONFLICT,
@@ -321,10 +353,18 @@ impl From<LedgerError> for ServiceError {
             LedgerError::NotApplied { tx, expected } => Self::NotApplied { tx, expected },
             LedgerError::Refused(reason) => Self::BadRelease(reason),
             LedgerError::Unavailable(reason) => Self::Internal(reason),
-            error @ (LedgerError::NotImported { .. } | LedgerError::PendingOnMed { .. }) => {
-                Self::Med(error)
-            }
+            error @ (LedgerError::NotImported { .. }
+            | LedgerError::PendingOnMed { .. }
+            | LedgerError::Expired { .. }) => Self::Med(error),
         }
+    }
+}
+
+/// How an ended release is told.
+fn ended_phrase(ended: ReleaseEnd) -> &'static str {
+    match ended {
+        ReleaseEnd::Expired => "expired before it was mined: sign it again",
+        ReleaseEnd::Refused => "was refused by SUP's release rules",
     }
 }
 

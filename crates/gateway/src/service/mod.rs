@@ -29,11 +29,13 @@ mod fhir_export;
 mod http;
 mod licence;
 mod release;
+mod resume;
 mod share;
 mod vault;
 
 pub use attest::MAX_ATTESTATIONS_PER_REQUEST;
 pub use error::ServiceError;
+pub use resume::{RESUME_EVERY, RESUME_WORKERS};
 
 use crate::{
     blobs::BlobStore,
@@ -44,6 +46,7 @@ use chain::ChainAccess;
 use enrol::PendingEnrolments;
 use medchain_client::{Client, WaitPolicy, keys::address_of};
 use medchain_types::{Address, Genesis, IdentityName, OrgName, PrivateKey, Role};
+use resume::{Claims, Resumer};
 use std::{
     net::SocketAddr,
     path::PathBuf,
@@ -109,23 +112,30 @@ pub(crate) struct Gateway {
     pub(crate) runtime: tokio::runtime::Handle,
     /// Held while a record is attested, so two requests never file one record twice.
     pub(crate) attesting: Mutex<()>,
+    /// The records a request or the resumer is completing, so one is never completed twice at
+    /// once.
+    pub(crate) completing: Claims,
 }
 
 /// Starts gateways.
 pub struct HospitalService;
 
-/// A running gateway; dropping it stops the server (requests in flight finish first).
+/// A running gateway; dropping it stops the release resumer (the records in hand finish
+/// first), then the server (requests in flight finish first).
 pub struct HospitalHandle {
     addr: SocketAddr,
     public_url: String,
+    // Dropped before the server: the resumer uses the server's runtime for blob writes.
+    _resumer: Resumer,
     server: ServerThread,
 }
 
 impl HospitalService {
     /// Opens the EMR database and blob store, checks the hospital's identity on chain,
-    /// completes every unfinished release (`EmrStore::pending`), attests every stored record
-    /// whose patient has a nullifier key (`EmrStore::unattested`), and serves the API. Returns
-    /// once the gateway is listening. Call it from a plain thread, not from async code: the
+    /// attests every stored record whose patient has a nullifier key (`EmrStore::unattested`),
+    /// serves the API and starts the thread completing unfinished releases while it runs
+    /// (`EmrStore::pending`, at once and every [`RESUME_EVERY`]). Returns once the gateway is
+    /// listening. Call it from a plain thread, not from async code: the
     /// gateway runs its own Tokio runtime.
     pub fn start(config: HospitalConfig) -> Result<HospitalHandle, ServiceError> {
         let name = ServerName {
@@ -133,13 +143,14 @@ impl HospitalService {
             what: "gateway",
         };
         let listen = config.listen;
-        let (server, (addr, public_url)) =
+        let (server, (addr, public_url, resumer)) =
             ServerThread::start(name, listen, move |listener, addr| {
                 open(config, listener, addr)
             })?;
         Ok(HospitalHandle {
             addr,
             public_url,
+            _resumer: resumer,
             server,
         })
     }
@@ -168,26 +179,29 @@ impl HospitalHandle {
     }
 }
 
-/// The gateway opened and its releases resumed on a blocking thread, on the server's runtime.
+/// The gateway opened on a blocking thread, on the server's runtime, and its release resumer
+/// started.
 async fn open(
     config: HospitalConfig,
     listener: TcpListener,
     addr: SocketAddr,
-) -> Result<Opened<(SocketAddr, String), TcpListener>, ServiceError> {
+) -> Result<Opened<(SocketAddr, String, Resumer), TcpListener>, ServiceError> {
     let handle = tokio::runtime::Handle::current();
     let gateway = tokio::task::spawn_blocking(move || {
         let gateway = Gateway::open(config, addr, handle)?;
         gateway.register_vouching_key()?;
-        gateway.resume_releases();
         gateway.resume_attestations();
         Ok::<_, ServiceError>(gateway)
     })
     .await
     .unwrap_or_else(|e| Err(ServiceError::Internal(e.to_string())))?;
     let gateway = Arc::new(gateway);
+    let resumer = Resumer::start(gateway.clone()).map_err(|error| {
+        ServiceError::Internal(format!("cannot start the release resumer: {error}"))
+    })?;
     tracing::info!(%addr, hospital = %gateway.hospital.identity, "gateway serving");
     Ok(Opened {
-        started: (addr, gateway.public_url.clone()),
+        started: (addr, gateway.public_url.clone(), resumer),
         listener,
         router: http::router(gateway),
     })
@@ -262,6 +276,7 @@ impl Gateway {
             max_access_reward,
             runtime,
             attesting: Mutex::new(()),
+            completing: Claims::default(),
         })
     }
 

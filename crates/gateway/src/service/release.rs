@@ -11,22 +11,33 @@
 //!    s_α^j of the patient's enrolment (`EncryptionFactor::record_key`) — put in the blob store,
 //!    and the storage pointer filed on chain with the hospital's key.
 //!
-//! A gateway stopped anywhere resumes each record from its state at start-up
-//! ([`Gateway::resume_releases`]): the release is the same signed transaction (it executes at
-//! most once), and a pointer already filed for a blob this store holds is reused rather than
-//! sealed again. A stored record then goes on to `attested` when it can (`attest.rs`).
+//! A release not final when its request returns, or left by a gateway stopped anywhere, is
+//! resumed from its state by the gateway's resumer while it runs (`resume.rs`): the release is
+//! the same signed transaction (it executes at most once), and a pointer already filed for a
+//! blob this store holds is reused rather than sealed again. A release that can never become
+//! final — on MED, one that expired unmined or that SUP refused to import — ends: the row is
+//! kept as `expired` or `refused`, no longer resumed, until the doctor writes the same bundle
+//! with a newly signed release. A stored record then goes on to `attested` when it can
+//! (`attest.rs`).
 
-use super::{Gateway, ServiceError, attest::held_attestation, patient_row};
+use super::{Gateway, ServiceError, attest::held_attestation, now_ms, patient_row};
 use crate::{
     blobs::{RecordBinding, RecordKey, SealedRecord},
-    emr::{self, EmrError, Hemr, Release, ReleaseTxId},
+    emr::{self, EmrError, Hemr, Release, ReleaseEnd, ReleaseTxId},
     fhir::{self, PatientRef},
-    ledger::DoctorRelease,
+    ledger::{DoctorRelease, LedgerError},
     wire::{HeldRecord, MedFinal, WriteRecord, WrittenRecord},
 };
 use medchain_med::aggregate::verify_release;
-use medchain_types::{Address, ContentHash, Hash32, Payload, RecordId, RecordPayload, Role, TxId};
+use medchain_types::{
+    Address, ContentHash, Hash32, Payload, RecordId, RecordPayload, Role, TxId,
+    med::RELEASE_VALIDITY_MS,
+};
 use zeroize::Zeroizing;
+
+/// How far from the gateway's clock a doctor's MED release may be signed when it is written
+/// (a tenth of the hour miners accept it in).
+const MAX_RELEASE_SKEW_MS: u64 = RELEASE_VALIDITY_MS / 10;
 
 impl Gateway {
     /// `POST /v1/records`.
@@ -42,21 +53,20 @@ impl Gateway {
         let record_hash = ContentHash::of(&bundle);
         let doctor = self.check_release(&request.release, &patient, &record_hash)?;
         fhir::validate_bundle(&bundle, &reference, fhir::DEFAULT_MAX_BUNDLE_BYTES)?;
-        let key = self
-            .emr
-            .insert_record(
-                &patient_row(&patient),
-                &Hemr(record_hash.0.0),
-                &bundle,
-                &request.release,
-            )
-            .map_err(|error| match error {
-                EmrError::DuplicateRecord { existing_index, .. } => ServiceError::DuplicateRecord {
-                    patient,
-                    index: existing_index,
-                },
-                other => other.into(),
-            })?;
+        let hemr = Hemr(record_hash.0.0);
+        // Held until the record is complete: the resumer leaves it to this request.
+        let _claim = self.completing.claim(patient_row(&patient), hemr);
+        let key =
+            match self
+                .emr
+                .insert_record(&patient_row(&patient), &hemr, &bundle, &request.release)
+            {
+                Ok(key) => key,
+                Err(EmrError::DuplicateRecord { existing_index, .. }) => {
+                    self.renew_ended(&patient, existing_index, &request.release)?
+                }
+                Err(other) => return Err(other.into()),
+            };
         tracing::info!(%patient, index = key.index, %doctor, "record written");
         let record = self
             .emr
@@ -69,25 +79,40 @@ impl Gateway {
         })
     }
 
-    /// Every unfinished release, completed; failures are logged and left for the next start.
-    pub(crate) fn resume_releases(&self) {
-        let pending = match self.emr.pending() {
-            Ok(pending) => pending,
-            Err(error) => {
-                tracing::error!(%error, "cannot list unfinished releases");
-                return;
-            }
+    /// The record held at `index` whose release ended, pending again under the doctor's new
+    /// signed release; a record still pending or complete is a duplicate, and one that ended
+    /// under this very release says how it ended.
+    fn renew_ended(
+        &self,
+        patient: &Address,
+        index: u64,
+        signed_release: &[u8],
+    ) -> Result<emr::RecordKey, ServiceError> {
+        let key = emr::RecordKey {
+            patient: patient_row(patient),
+            index,
         };
-        for record in pending {
-            match self.complete_release(&record) {
-                Ok(done) => {
-                    tracing::info!(record = %done.record, index = done.index, "release resumed and completed")
-                }
-                Err(error) => {
-                    tracing::error!(key = %record.key, %error, "release not completed; retried at the next start")
-                }
-            }
+        let duplicate = ServiceError::DuplicateRecord {
+            patient: *patient,
+            index,
+        };
+        let Some(record) = self.emr.get(&key)? else {
+            return Err(duplicate);
+        };
+        let Some(ended) = record.ended else {
+            return Err(duplicate);
+        };
+        if record.signed_release.as_deref() == Some(signed_release)
+            || !self.emr.renew_release(&key, signed_release)?
+        {
+            return Err(ServiceError::ReleaseEnded {
+                patient: *patient,
+                index,
+                ended,
+            });
         }
+        tracing::info!(%key, "release signed again; record pending again");
+        Ok(key)
     }
 
     /// `GET /v1/patients/{address}/records`: the stored records only. The route is not
@@ -181,6 +206,16 @@ impl Gateway {
                 }
             }
             DoctorRelease::Med(release) => {
+                let skew_ms = release.tx.issued_at_ms.abs_diff(now_ms());
+                if skew_ms > MAX_RELEASE_SKEW_MS {
+                    // Miners take a release only within RELEASE_VALIDITY_MS of an Mblock's
+                    // time: one signed this far from now may expire before it is mined.
+                    return Err(ServiceError::BadRelease(format!(
+                        "it was signed at {} (unix ms), {} s from the gateway's clock: sign it again now (check the doctor's clock)",
+                        release.tx.issued_at_ms,
+                        skew_ms / 1_000
+                    )));
+                }
                 let doctor = release.tx.doctor;
                 let key = self.chain.vouching_key(&doctor)?.ok_or_else(|| {
                     ServiceError::BadRelease(format!(
@@ -198,7 +233,10 @@ impl Gateway {
     }
 
     /// Takes a record from whatever state it is in to `stored`.
-    fn complete_release(&self, record: &emr::Record) -> Result<WrittenRecord, ServiceError> {
+    pub(super) fn complete_release(
+        &self,
+        record: &emr::Record,
+    ) -> Result<WrittenRecord, ServiceError> {
         let (release_tx, med) = match &record.release {
             Release::Written => match self.file_release(record) {
                 Ok(filed) => filed,
@@ -208,6 +246,15 @@ impl Gateway {
                     self.emr.discard_written(&record.key)?;
                     tracing::warn!(key = %record.key, error = %refused, "release refused by the chain; record discarded");
                     return Err(refused);
+                }
+                Err(ServiceError::Med(error)) => {
+                    // Filed, and proven never to become final: kept (the doctor may sign it
+                    // again), and no longer resumed.
+                    if let Some(end) = release_end(&error) {
+                        self.emr.mark_ended(&record.key, end)?;
+                        tracing::warn!(key = %record.key, %error, "release ended without becoming final; record kept");
+                    }
+                    return Err(ServiceError::Med(error));
                 }
                 Err(error) => return Err(error),
             },
@@ -314,6 +361,15 @@ impl Gateway {
         let j = taka::RecordIndex::new(index)
             .map_err(|e| ServiceError::Internal(format!("EMR index {index}: {e}")))?;
         Ok(enrolment.factors().factor(j).record_key())
+    }
+}
+
+/// How a ledger's answer ends a release for good, if it does.
+fn release_end(error: &LedgerError) -> Option<ReleaseEnd> {
+    match error {
+        LedgerError::Expired { .. } => Some(ReleaseEnd::Expired),
+        LedgerError::NotImported { .. } => Some(ReleaseEnd::Refused),
+        _ => None,
     }
 }
 

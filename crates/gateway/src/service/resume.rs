@@ -1,0 +1,206 @@
+//! Completing unfinished releases while the gateway runs (S3-release, S3-supervise).
+//!
+//! A release can outlive the request that wrote it: on a MED chain the doctor's wait may run
+//! out before SUP checkpoints the Mblock (503 `pending_on_med`), and a gateway stopped midway
+//! leaves its rows `written` or `released`. The [`Resumer`] thread goes over every unfinished
+//! record ([`crate::emr::EmrStore::pending`]) when the gateway starts — after it serves, so a
+//! long list never holds the start up — and again every [`RESUME_EVERY`], several records at
+//! once ([`RESUME_WORKERS`]): each is completed once final, resubmitted by the ledger if it
+//! vanished from MED, or ended for good (`expired`, `refused`: kept, no longer resumed, the
+//! doctor told when writing it again).
+//!
+//! A record is completed by one thread at a time: a request and the resumer claim it by
+//! (patient, hEMR) first ([`Claims`]), so one record is never sealed, stored or pointed to
+//! twice.
+
+use super::Gateway;
+use crate::{
+    emr::{self, Hemr, PatientAddress, RecordState},
+    ledger::LedgerError,
+    service::ServiceError,
+};
+use std::{
+    collections::HashSet,
+    io,
+    sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
+    thread::{self, JoinHandle},
+    time::Duration,
+};
+
+/// How often the resumer goes over the unfinished releases again.
+pub const RESUME_EVERY: Duration = Duration::from_secs(10);
+
+/// Most unfinished releases one pass follows at once (each may wait for finality up to the
+/// gateway's wait policy).
+pub const RESUME_WORKERS: usize = 4;
+
+/// The thread completing unfinished releases; dropping it stops the thread (after the records
+/// in hand are done) and waits for it.
+pub(crate) struct Resumer {
+    stop: Arc<StopSignal>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Resumer {
+    /// Starts the thread: a first pass at once, then one every [`RESUME_EVERY`].
+    pub(crate) fn start(gateway: Arc<Gateway>) -> io::Result<Self> {
+        let stop = Arc::new(StopSignal::default());
+        let stopping = stop.clone();
+        let thread = thread::Builder::new()
+            .name("release-resumer".into())
+            .spawn(move || {
+                loop {
+                    gateway.resume_releases(&stopping);
+                    if stopping.sleep(RESUME_EVERY) {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Resumer {
+    fn drop(&mut self) {
+        self.stop.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Tells the resumer to stop, and wakes it.
+#[derive(Default)]
+pub(crate) struct StopSignal {
+    stopped: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl StopSignal {
+    fn stop(&self) {
+        *lock(&self.stopped) = true;
+        self.changed.notify_all();
+    }
+
+    fn is_stopped(&self) -> bool {
+        *lock(&self.stopped)
+    }
+
+    /// Waits `timeout` or until stopped; returns whether stopped.
+    fn sleep(&self, timeout: Duration) -> bool {
+        let (stopped, _) = self
+            .changed
+            .wait_timeout_while(lock(&self.stopped), timeout, |stopped| !*stopped)
+            .unwrap_or_else(PoisonError::into_inner);
+        *stopped
+    }
+}
+
+/// The records (patient, hEMR) a thread is completing.
+#[derive(Default)]
+pub(crate) struct Claims {
+    held: Mutex<HashSet<(PatientAddress, Hemr)>>,
+    released: Condvar,
+}
+
+/// A record claimed; the claim is released when this is dropped.
+pub(crate) struct Claim<'a> {
+    claims: &'a Claims,
+    record: (PatientAddress, Hemr),
+}
+
+impl Claims {
+    /// Claims the record, waiting while another thread completes it.
+    pub(crate) fn claim(&self, patient: PatientAddress, hemr: Hemr) -> Claim<'_> {
+        let record = (patient, hemr);
+        let mut held = self
+            .released
+            .wait_while(lock(&self.held), |held| held.contains(&record))
+            .unwrap_or_else(PoisonError::into_inner);
+        held.insert(record);
+        Claim {
+            claims: self,
+            record,
+        }
+    }
+
+    /// Claims the record unless another thread holds it.
+    fn try_claim(&self, patient: PatientAddress, hemr: Hemr) -> Option<Claim<'_>> {
+        let record = (patient, hemr);
+        lock(&self.held).insert(record).then_some(Claim {
+            claims: self,
+            record,
+        })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        lock(&self.claims.held).remove(&self.record);
+        self.claims.released.notify_all();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Gateway {
+    /// One pass over the unfinished releases, [`RESUME_WORKERS`] at a time; a record another
+    /// thread is completing is left to it. Failures are logged and retried at the next pass.
+    pub(crate) fn resume_releases(&self, stop: &StopSignal) {
+        let pending = match self.emr.pending() {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::error!(%error, "cannot list unfinished releases");
+                return;
+            }
+        };
+        let queue = Mutex::new(pending.into_iter());
+        thread::scope(|scope| {
+            for _ in 0..RESUME_WORKERS {
+                scope.spawn(|| {
+                    while !stop.is_stopped() {
+                        let Some(record) = lock(&queue).next() else {
+                            break;
+                        };
+                        self.resume_release(&record);
+                    }
+                });
+            }
+        });
+    }
+
+    /// Completes one unfinished record unless another thread holds it or it moved on since it
+    /// was listed.
+    fn resume_release(&self, listed: &emr::Record) {
+        let Some(_claim) = self.completing.try_claim(listed.key.patient, listed.hemr) else {
+            return;
+        };
+        let record = match self.emr.get(&listed.key) {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(key = %listed.key, %error, "cannot read an unfinished release");
+                return;
+            }
+        };
+        if record.ended.is_some() || record.release.state() == RecordState::Stored {
+            return;
+        }
+        match self.complete_release(&record) {
+            Ok(done) => {
+                tracing::info!(record = %done.record, index = done.index, "release resumed and completed")
+            }
+            Err(ServiceError::Med(pending @ LedgerError::PendingOnMed { .. })) => {
+                tracing::info!(key = %record.key, %pending, "release still pending; followed again at the next pass")
+            }
+            Err(error) => {
+                tracing::warn!(key = %record.key, %error, "release not completed")
+            }
+        }
+    }
+}
