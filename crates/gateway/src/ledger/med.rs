@@ -268,17 +268,58 @@ impl MedLedger {
             ));
             next = Some(checkpointed.header.parent);
         }
-        if window.len() < MEDIAN_TIME_SPAN {
-            return Ok(false);
-        }
-        window.reverse();
-        Ok(past_validity(tx, median_time_past(&window)))
+        Ok(outlives(tx, window))
     }
+}
+
+/// Whether the checkpoint whose window (`(timestamp, difficulty)`, newest first) is
+/// `newest_first` outlives `tx`: its median time past is past `tx`'s validity. A window
+/// shorter than the median's span never decides.
+fn outlives(tx: &TxMr, mut newest_first: Vec<(u64, u64)>) -> bool {
+    if newest_first.len() < MEDIAN_TIME_SPAN {
+        return false;
+    }
+    newest_first.reverse();
+    past_validity(tx, median_time_past(&newest_first))
 }
 
 /// Whether a release issued as `tx` says is no longer valid in an Mblock stamped `time_ms`.
 fn past_validity(tx: &TxMr, time_ms: u64) -> bool {
     tx.issued_at_ms.saturating_add(RELEASE_VALIDITY_MS) < time_ms
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+
+    fn issued_at(issued_at_ms: u64) -> TxMr {
+        TxMr {
+            doctor: Address::from_bytes([1; 32]),
+            patient: Address::from_bytes([2; 32]),
+            record_hash: ContentHash::of(b"bundle"),
+            issued_at_ms,
+        }
+    }
+
+    #[test]
+    fn a_release_expires_once_the_checkpoints_median_time_is_past_its_validity() {
+        // Eleven checkpointed Mblocks a second apart, newest first; the newest stamped far
+        // ahead does not move the median.
+        const START_MS: u64 = 1_700_000_000_000;
+        let mut window: Vec<_> = (0..11u64)
+            .rev()
+            .map(|i| (START_MS + i * 1_000, 1))
+            .collect();
+        window[0].0 = u64::MAX;
+        let median = median_time_past(&window.iter().rev().copied().collect::<Vec<_>>());
+        assert_eq!(median, START_MS + 5_000);
+        let deadline = median - RELEASE_VALIDITY_MS;
+        assert!(outlives(&issued_at(deadline - 1), window.clone()));
+        assert!(!outlives(&issued_at(deadline), window.clone()));
+        // The chain's first Mblocks never decide.
+        window.pop();
+        assert!(!outlives(&issued_at(0), window));
+    }
 }
 
 impl RecordLedger for MedLedger {
