@@ -159,9 +159,10 @@ impl Gateway {
                 return;
             }
         };
+        let workers = pending.len().min(RESUME_WORKERS);
         let queue = Mutex::new(pending.into_iter());
         thread::scope(|scope| {
-            for _ in 0..RESUME_WORKERS {
+            for _ in 0..workers {
                 scope.spawn(|| {
                     while !stop.is_stopped() {
                         let Some(record) = lock(&queue).next() else {
