@@ -396,6 +396,10 @@ async fn refused_batches_get_typed_errors_and_change_nothing() {
     stale.batch.txs[0].issued_at_ms = NOW_MS - two_hours;
     let mut ahead = batch.clone();
     ahead.batch.txs[0].issued_at_ms = NOW_MS + two_hours;
+    // Review R6: dated ahead by more than an Mblock's clock drift — within the hour a release
+    // is valid for, but no honest clock is that far off.
+    let mut drifting = batch.clone();
+    drifting.batch.txs[0].issued_at_ms = NOW_MS + medchain_med::chain::future_drift_ms(&PARAMS) + 1;
     for (bad, status, code) in [
         (
             json(&stale),
@@ -405,7 +409,12 @@ async fn refused_batches_get_typed_errors_and_change_nothing() {
         (
             json(&ahead),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "stale_release",
+            "future_release",
+        ),
+        (
+            json(&drifting),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "future_release",
         ),
         (
             json(&forged),
@@ -716,6 +725,49 @@ async fn stale_batches_leave_a_non_miners_pool() {
         node.med.status().unwrap().pending_batches,
         1,
         "the stale one left"
+    );
+}
+
+/// Review R6: one hospital cannot fill the pool — sealing overlapping subsets of its
+/// releases makes as many valid batches as it likes, at most one of which is ever mined.
+/// Past its share it is refused 503 `med_pool_quota` (naming it) before any pairing, from a
+/// peer as from the API, while the pool still has room for the other hospitals.
+#[tokio::test]
+async fn a_hospital_fills_at_most_its_share_of_the_pool() {
+    use medchain_node::med::pool::{MAX_HOSPITAL_BATCHES, MAX_POOL_BATCHES};
+    let node = node();
+    for n in 0..MAX_HOSPITAL_BATCHES {
+        let (batch, _) = node.batch(&[format!("EMR {n}").as_bytes()]);
+        node.med.submit_batch(batch, false).unwrap();
+    }
+    assert!(MAX_HOSPITAL_BATCHES < MAX_POOL_BATCHES);
+    let (one_more, _) = node.batch(&[b"one more"]);
+    let checks = node.med.aggregate_checks();
+    assert!(matches!(
+        node.med.submit_batch(one_more.clone(), false),
+        Err(BatchRefused::HospitalQuota(quota)) if quota.hospital == node.desk.actor.address
+    ));
+    let (status, body) = node
+        .call("POST", "/v1/med/batches", Some(json(&one_more)))
+        .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "med_pool_quota"),
+        "{body}"
+    );
+    assert!(
+        body.to_string()
+            .contains(&node.desk.actor.address.to_string()),
+        "{body}"
+    );
+    assert_eq!(
+        node.med.aggregate_checks(),
+        checks,
+        "refused before pairing"
+    );
+    assert_eq!(
+        node.med.status().unwrap().pending_batches,
+        MAX_HOSPITAL_BATCHES as u64
     );
 }
 

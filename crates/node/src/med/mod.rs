@@ -32,6 +32,7 @@ use futures::channel::mpsc;
 use medchain_med::{
     MedChain, MedError, MedStore,
     aggregate::{self, AggregateError, SignerKeys as _, SignerRole},
+    chain::future_drift_ms,
     inclusion::{self, RecordInclusion},
     pow,
 };
@@ -45,7 +46,7 @@ use medchain_types::{
     },
 };
 use orphans::OrphanPool;
-use pool::{BatchPool, PoolFull, Pooled};
+use pool::{BatchPool, HospitalQuota, PoolFull, Pooled};
 use std::{
     collections::{BTreeMap, HashSet, VecDeque},
     path::Path,
@@ -94,10 +95,10 @@ pub enum BatchRefused {
     /// Its signature or one of its signers is refused.
     #[error(transparent)]
     Aggregate(#[from] AggregateError),
-    /// A release's time is further than [`RELEASE_VALIDITY_MS`] from this node's clock: no
+    /// A release was issued more than [`RELEASE_VALIDITY_MS`] before this node's clock: no
     /// Mblock could carry it, so it would only sit in (and fill) the pool.
     #[error(
-        "record {record} was issued at {issued_at_ms}, more than an hour from this node's clock ({now_ms})"
+        "record {record} was issued at {issued_at_ms}, more than an hour before this node's clock ({now_ms})"
     )]
     Stale {
         /// The release.
@@ -107,9 +108,26 @@ pub enum BatchRefused {
         /// This node's clock.
         now_ms: u64,
     },
+    /// A release is dated further ahead of this node's clock than an Mblock's timestamp may
+    /// be ([`future_drift_ms`]): an honest signer's clock is not that far off, and a
+    /// release dated ahead stays minable — and pooled — that much longer (review R6).
+    #[error(
+        "record {record} is dated {issued_at_ms}, later than this node's clock allows ({latest_ms})"
+    )]
+    FromFuture {
+        /// The release.
+        record: RecordId,
+        /// Its time.
+        issued_at_ms: u64,
+        /// The latest time this node accepts now.
+        latest_ms: u64,
+    },
     /// The pool is full.
     #[error(transparent)]
     PoolFull(#[from] PoolFull),
+    /// The batch's hospital has its share of the pool waiting already (review R6).
+    #[error(transparent)]
+    HospitalQuota(#[from] HospitalQuota),
     /// The node verifies no more of this hospital's batches, or no more batches at all, for
     /// now (an API submission only).
     #[error(transparent)]
@@ -186,7 +204,9 @@ impl BatchRefused {
             Self::Aggregate(error) => aggregate_penalty(error),
             Self::AlreadyOnMed(_)
             | Self::Stale { .. }
+            | Self::FromFuture { .. }
             | Self::PoolFull(_)
+            | Self::HospitalQuota(_)
             | Self::Throttled(_)
             | Self::State(_) => Penalty::None,
         }
@@ -489,21 +509,8 @@ impl MedService {
         if count == 0 || count > MAX_BATCH_TXS {
             return Err(BatchRefused::Size(count));
         }
-        // Before any pairing: a release no Mblock could carry (stale, or dated ahead to stay
-        // pooled for good) is refused for the price of a clock read.
         let now_ms = self.now_ms();
-        if let Some(tx) = batch
-            .batch
-            .txs
-            .iter()
-            .find(|tx| tx.issued_at_ms.abs_diff(now_ms) > RELEASE_VALIDITY_MS)
-        {
-            return Err(BatchRefused::Stale {
-                record: tx.record_id(&self.chain_id),
-                issued_at_ms: tx.issued_at_ms,
-                now_ms,
-            });
-        }
+        self.check_release_times(&batch, now_ms)?;
         let root = batch.batch.root(&self.chain_id);
         let records: Vec<RecordId> = batch
             .batch
@@ -535,6 +542,9 @@ impl MedService {
             let mut inner = self.lock();
             inner.evict_stale(now_ms);
             inner.pool.has_room(records.len())?;
+            inner
+                .pool
+                .hospital_room(&batch.batch.hospital, records.len())?;
             drop(inner);
             self.refused_before(root, &batch)?;
             let slot = if from_api {
@@ -545,7 +555,14 @@ impl MedService {
             };
             self.verify_batch(root, &batch)?;
             drop(slot);
-            let added = self.lock().pool.insert(root, batch.clone(), records)?;
+            let added = {
+                // Checked again: other batches of the hospital may have come in meanwhile.
+                let mut inner = self.lock();
+                inner
+                    .pool
+                    .hospital_room(&batch.batch.hospital, records.len())?;
+                inner.pool.insert(root, batch.clone(), records)?
+            };
             if added == Pooled::Added {
                 self.changed();
                 if from_api {
@@ -557,6 +574,29 @@ impl MedService {
             Some((id, _)) => Err(BatchRefused::AlreadyOnMed(id)),
             None => Ok(root),
         }
+    }
+
+    /// Before any pairing, for the price of a clock read: every release of `batch` may go in
+    /// an Mblock stamped now — not stale, not dated ahead of honest clocks (review R6).
+    fn check_release_times(&self, batch: &SignedBatch, now_ms: u64) -> Result<(), BatchRefused> {
+        let latest_ms = now_ms.saturating_add(future_drift_ms(&self.params));
+        for tx in &batch.batch.txs {
+            if tx.issued_at_ms.saturating_add(RELEASE_VALIDITY_MS) < now_ms {
+                return Err(BatchRefused::Stale {
+                    record: tx.record_id(&self.chain_id),
+                    issued_at_ms: tx.issued_at_ms,
+                    now_ms,
+                });
+            }
+            if tx.issued_at_ms > latest_ms {
+                return Err(BatchRefused::FromFuture {
+                    record: tx.record_id(&self.chain_id),
+                    issued_at_ms: tx.issued_at_ms,
+                    latest_ms,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Checks `block` and adds it to the tree (see the module documentation for the order).
