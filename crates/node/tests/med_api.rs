@@ -98,7 +98,11 @@ fn node_with_clock(clock: Arc<AtomicU64>) -> Node {
     )
     .unwrap()
     .expect("the genesis has MED");
-    let chain = Arc::new(Chain::open(store, &genesis, Mempool::default(), 100).unwrap());
+    let chain = Arc::new(
+        Chain::open(store, &genesis, Mempool::default(), 100)
+            .unwrap()
+            .with_med(med.clone()),
+    );
     let org = org_name("Seoul General");
     let (doctor, desk) = (Actor::new(1), HospitalDesk::of(&org));
     let regulator = Actor::new(REGULATOR_SEED);
@@ -612,14 +616,15 @@ async fn a_refused_mblock_is_remembered_and_penalised() {
 async fn a_proposer_checkpoints_only_mblocks_it_held_for_a_while() {
     let clock = Arc::new(AtomicU64::new(NOW_MS));
     let node = node_with_clock(clock.clone());
+    let genesis = node.med.headers(0, 1).remove(0).hash();
     let first = node.mine();
     assert!(
-        node.med.propose().branch.is_empty(),
+        node.med.propose(&genesis).branch.is_empty(),
         "an Mblock mined a moment ago is not checkpointed yet"
     );
     clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
     let second = node.mine();
-    let proposed = node.med.propose();
+    let proposed = node.med.propose(&genesis);
     assert_eq!(
         proposed
             .branch
@@ -630,7 +635,7 @@ async fn a_proposer_checkpoints_only_mblocks_it_held_for_a_while() {
         "the old Mblock is checkpointed, its fresh child is not"
     );
     clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
-    assert_eq!(node.med.propose().tip(), Some(&second));
+    assert_eq!(node.med.propose(&genesis).tip(), Some(&second));
 }
 
 /// Review R5: a node far behind catches up headers first — one answer to its locator tells
@@ -740,7 +745,7 @@ async fn a_hospital_fills_at_most_its_share_of_the_pool() {
         let (batch, _) = node.batch(&[format!("EMR {n}").as_bytes()]);
         node.med.submit_batch(batch, false).unwrap();
     }
-    assert!(MAX_HOSPITAL_BATCHES < MAX_POOL_BATCHES);
+    const { assert!(MAX_HOSPITAL_BATCHES < MAX_POOL_BATCHES) };
     let (one_more, _) = node.batch(&[b"one more"]);
     let checks = node.med.aggregate_checks();
     assert!(matches!(
@@ -769,6 +774,47 @@ async fn a_hospital_fills_at_most_its_share_of_the_pool() {
         node.med.status().unwrap().pending_batches,
         MAX_HOSPITAL_BATCHES as u64
     );
+}
+
+/// Review R16: SUP builds on notarized blocks before they are finalized. A block on a parent
+/// that checkpointed Mblocks SUP has not finalized yet checkpoints the Mblocks after the
+/// parent's checkpoint — not a branch from the finalized one, which would no longer apply on
+/// the parent's state (back-to-back blocks could not both checkpoint) — and a voter knows it.
+#[tokio::test]
+async fn a_sup_block_checkpoints_from_its_parents_checkpoint() {
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let node = node_with_clock(clock.clone());
+    let first = node.mine();
+    clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
+    let finalized = node
+        .chain
+        .store()
+        .block_by_height(node.chain.committed_height())
+        .unwrap()
+        .unwrap();
+    // SUP blocks stamped by the same clock as the Mblocks (SUP refuses Mblocks stamped ahead
+    // of its block's time).
+    let build = |parent: &medchain_types::Block| {
+        let now_ms = clock.load(Ordering::Relaxed);
+        node.chain
+            .build(parent, now_ms, parent.header().proposer)
+            .unwrap()
+    };
+    let notarized = build(&finalized);
+    assert_eq!(notarized.checkpoint().hashes(), [first.hash()]);
+
+    let second = node.mine();
+    clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
+    let next = build(&notarized);
+    assert_eq!(
+        next.checkpoint().hashes(),
+        [second.hash()],
+        "from where the notarized parent's checkpoint ends"
+    );
+    assert!(node.chain.knows_checkpoint(&next));
+    node.chain
+        .verify(&mut commonware_utils::test_rng(), &next, &notarized)
+        .unwrap();
 }
 
 #[tokio::test]
