@@ -817,6 +817,47 @@ async fn a_sup_block_checkpoints_from_its_parents_checkpoint() {
         .unwrap();
 }
 
+/// Review R13: a peer's Mblock is judged at its own timestamp, not at this node's clock: a
+/// node receiving it after a licence of its doctors expired (a lagging node, one catching up)
+/// accepts it like the nodes that verified it in time, instead of splitting from them.
+#[tokio::test]
+async fn an_mblock_is_judged_at_its_timestamp_not_at_the_receivers_clock() {
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let node = node_with_clock(clock.clone());
+    let ten_minutes = 10 * 60 * 1_000;
+    served::commit(
+        &node.chain,
+        &[node.desk.actor.sign(
+            4,
+            testkit::renew_licence(&doctor_identity(&node.doctor), NOW_MS + ten_minutes),
+        )],
+    );
+    let (batch, records) = node.batch(&[b"EMR 1"]);
+    let genesis = node.med.headers(0, 1).remove(0);
+    let block = Node::peer_block(
+        &[&genesis],
+        MblockBody {
+            batches: vec![batch.batch.clone()],
+            signature: Some(batch.signature),
+        },
+        8,
+        NOW_MS,
+    );
+    clock.fetch_add(2 * ten_minutes, Ordering::Relaxed);
+    assert!(
+        matches!(
+            node.med.submit_batch(batch, true),
+            Err(BatchRefused::Aggregate(_))
+        ),
+        "a new batch is judged now: the licence has expired"
+    );
+    assert!(matches!(
+        node.med.accept_block(block),
+        Ok(Accepted::Inserted { new_best: true, .. })
+    ));
+    assert!(node.med.record(&records[0]).unwrap().is_some());
+}
+
 #[tokio::test]
 async fn read_routes_validate_their_parameters() {
     let node = node();

@@ -7,9 +7,12 @@
 //! (else it waits, bounded, while the parent is fetched from the sender) → the header's proof
 //! of work, difficulty and timestamps against the parent (`pow::check_header`: forging one
 //! costs real hashing) → the one aggregate signature over every doctor's and hospital's
-//! message, with the signers' keys and standing read from the latest committed SUP state
-//! (`aggregate::verify_block` + `StateSigners`) → `MedChain::insert` (fork choice, refusing
-//! anything that does not descend from the newest SUP checkpoint). A peer whose message fails
+//! message, with the signers' keys and standing read from the latest committed SUP state,
+//! licences judged at the Mblock's timestamp (`aggregate::verify_block` + `StateSigners`) →
+//! `MedChain::insert` (fork choice, refusing anything that does not descend from the newest
+//! SUP checkpoint). An Mblock SUP already checkpointed skips the pairings, the local clock and
+//! the fork cap (`MedChain::insert_supervised`). A missing Mblock is asked of one peer at a
+//! time: the announcer or SUP proposer first, then the peers heard, in turn. A peer whose message fails
 //! a check that depends on nothing but its bytes (undecodable, body mismatch, bad proof of
 //! work) is blocked; the others are dropped, since they may only mean our SUP state lags.
 
@@ -465,8 +468,18 @@ impl MedService {
         &self,
         check: impl FnOnce(&StateSigners<'_, medchain_storage::Snapshot>) -> T,
     ) -> Result<T, String> {
+        self.verify_signers_at(self.now_ms(), check)
+    }
+
+    /// The signers' view: the latest committed SUP state, at time `at_ms` (a licence must be
+    /// valid then).
+    fn verify_signers_at<T>(
+        &self,
+        at_ms: u64,
+        check: impl FnOnce(&StateSigners<'_, medchain_storage::Snapshot>) -> T,
+    ) -> Result<T, String> {
         let snapshot = self.sup.snapshot().map_err(|e| e.to_string())?;
-        Ok(check(&StateSigners::new(&snapshot, self.now_ms())))
+        Ok(check(&StateSigners::new(&snapshot, at_ms)))
     }
 
     /// SUP's committed height (0 before genesis or if unreadable): the version of the signers'
@@ -689,7 +702,7 @@ impl MedService {
             }
         }
         if !supervised {
-            self.verify_block(hash, sup_height, &block.body)?;
+            self.verify_block(hash, sup_height, &block)?;
         }
         let now = self.now_ms();
         let mut inner = self.lock();
@@ -726,16 +739,22 @@ impl MedService {
 
     /// Verifies an Mblock body's aggregate (without the lock: the API and the miner keep going
     /// meanwhile), remembering a refusal so the same block sent again costs no pairings.
+    /// Licences are judged at the Mblock's timestamp, not at this node's clock (review R13):
+    /// every node then judges it alike, however late it receives it — a licence that expired
+    /// meanwhile must not split the nodes that verified it in time from those that did not
+    /// (SUP's import judges the releases again at its own time).
     fn verify_block(
         &self,
         hash: Hash32,
         sup_height: u64,
-        body: &MblockBody,
+        block: &Mblock,
     ) -> Result<(), BlockRefused> {
         let now_ms = self.now_ms();
         self.aggregate_checks.fetch_add(1, Ordering::Relaxed);
         let verdict = self
-            .verify_signers(|signers| aggregate::verify_block(&self.chain_id, body, signers))
+            .verify_signers_at(block.header.timestamp_ms, |signers| {
+                aggregate::verify_block(&self.chain_id, &block.body, signers)
+            })
             .map_err(BlockRefused::State)?;
         if let Err(refused) = &verdict {
             self.admission
