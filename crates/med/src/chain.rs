@@ -51,11 +51,15 @@ use medchain_types::{
 use std::collections::{HashMap, HashSet, VecDeque};
 
 /// The most Mblocks the tree keeps off its best chain (all of them above the checkpoint: a
-/// checkpoint prunes the others). When it is full, a new side Mblock evicts the lightest side
-/// leaf, or is refused ([`MedError::TooManyForks`]) when it is the lightest: forks cost a
-/// miner proof of work each, but without a cap they would cost every node memory (up to
-/// `MAX_MBLOCK_TXS` releases each) until the next checkpoint. The best chain itself is not
-/// capped: it is what SUP checkpoints next.
+/// checkpoint prunes the others). When it is full, a new side Mblock evicts the cheapest
+/// stale side leaf — the lightest, the oldest among equals — unless every side leaf is
+/// heavier than it, when it is refused ([`MedError::TooManyForks`]): forks cost a miner
+/// proof of work each, but without a cap they would cost every node memory (up to
+/// `MAX_MBLOCK_TXS` releases each) until the next checkpoint. A rival as heavy as the side
+/// leaves is never refused (review R10: cheap siblings of the tip would otherwise lock out
+/// every honest equal-work fork), nor is an Mblock SUP checkpointed
+/// ([`MedChain::insert_supervised`]). The best chain itself is not capped: it is what SUP
+/// checkpoints next.
 pub const MAX_SIDE_MBLOCKS: usize = 2 * MAX_CHECKPOINT_MBLOCKS;
 
 /// Most hashes in a sync locator ([`MedChain::locator`]): ten recent Mblocks and then
@@ -90,6 +94,18 @@ pub struct Inserted {
     pub new_best: bool,
 }
 
+/// Which rules an Mblock is held to (see [`MedChain::insert_supervised`]).
+#[derive(Clone, Copy)]
+enum Rules {
+    /// A received or mined Mblock: every rule, its timestamp against this node's clock.
+    Local {
+        /// This node's clock, unix milliseconds.
+        now_ms: u64,
+    },
+    /// An Mblock SUP checkpointed: the rules of its bytes and ancestry only.
+    Supervised,
+}
+
 /// What [`MedChain::check`] found inserting an Mblock would do.
 struct Checked {
     hash: Hash32,
@@ -109,6 +125,9 @@ struct Node {
     txs: Vec<TxMr>,
     /// Known children, in the order they arrived.
     children: Vec<Hash32>,
+    /// When it joined the tree, in insertions since the tree was opened (the older of two
+    /// equally light side leaves is evicted first).
+    arrival: u64,
 }
 
 /// The MED block tree over a [`MedStore`].
@@ -124,6 +143,8 @@ pub struct MedChain {
     checkpointed: Hash32,
     /// Where each record is, in every Mblock of the tree (forks may repeat one).
     records: HashMap<RecordId, Vec<(Hash32, u32)>>,
+    /// Mblocks attached so far: the next one's `arrival`.
+    arrivals: u64,
 }
 
 impl MedChain {
@@ -148,6 +169,7 @@ impl MedChain {
             best_chain: Vec::new(),
             checkpointed: genesis_hash,
             records: HashMap::new(),
+            arrivals: 0,
             genesis,
         };
         chain.attach(genesis_hash, chain.genesis.clone(), 0);
@@ -198,6 +220,7 @@ impl MedChain {
             parent.children.push(hash);
         }
         let txs = block.body.txs().cloned().collect();
+        self.arrivals += 1;
         self.nodes.insert(
             hash,
             Node {
@@ -205,6 +228,7 @@ impl MedChain {
                 work,
                 txs,
                 children: Vec::new(),
+                arrival: self.arrivals,
             },
         );
     }
@@ -213,15 +237,29 @@ impl MedChain {
     /// here (the tree may have changed since). A refused Mblock changes nothing. The aggregate
     /// signature is NOT checked here: the caller verifies it (`aggregate::verify_block`) after
     /// [`Self::precheck`] and before inserting. When the tree already holds
-    /// [`MAX_SIDE_MBLOCKS`] Mblocks off the best chain, a new side Mblock evicts the lightest
-    /// side leaf (memory and database), or is refused if it is the lightest.
+    /// [`MAX_SIDE_MBLOCKS`] Mblocks off the best chain, a new side Mblock evicts the cheapest
+    /// stale side leaf (memory and database), or is refused if every side leaf is heavier.
     pub fn insert(&mut self, block: Mblock, now_ms: u64) -> Result<Inserted, MedError> {
+        self.insert_checked(block, Rules::Local { now_ms })
+    }
+
+    /// Inserts an Mblock of a branch SUP checkpointed (review R10): the rules of its bytes
+    /// and ancestry hold ([`Self::precheck_supervised`]), but not the two that depend on this
+    /// node alone — its timestamp against this node's clock (one running behind would refuse
+    /// the finalized branch until it caught up) and the fork cap (which must never keep a node
+    /// from following SUP: a side leaf is evicted to make room, however heavy, and with none
+    /// the cap is exceeded until the checkpoint prunes the forks).
+    pub fn insert_supervised(&mut self, block: Mblock) -> Result<Inserted, MedError> {
+        self.insert_checked(block, Rules::Supervised)
+    }
+
+    fn insert_checked(&mut self, block: Mblock, rules: Rules) -> Result<Inserted, MedError> {
         let Checked {
             hash,
             work,
             new_best,
             evict,
-        } = self.check(&block, now_ms)?;
+        } = self.check(&block, rules)?;
         self.store.put_block(&hash, &block, new_best)?;
         if let Some(evicted) = evict {
             self.store.remove_blocks(&[evicted])?;
@@ -249,11 +287,17 @@ impl MedChain {
     /// work, on an unknown parent ([`MedError::UnknownParent`]: fetch it, then precheck
     /// again) or below the checkpoint must never reach them.
     pub fn precheck(&self, block: &Mblock, now_ms: u64) -> Result<(), MedError> {
-        self.check(block, now_ms).map(|_| ())
+        self.check(block, Rules::Local { now_ms }).map(|_| ())
+    }
+
+    /// The rules of [`Self::insert_supervised`], without changing anything: those of
+    /// [`Self::precheck`] but the clock and the fork cap.
+    pub fn precheck_supervised(&self, block: &Mblock) -> Result<(), MedError> {
+        self.check(block, Rules::Supervised).map(|_| ())
     }
 
     /// [`Self::precheck`], cheapest rules first, and what inserting would do.
-    fn check(&self, block: &Mblock, now_ms: u64) -> Result<Checked, MedError> {
+    fn check(&self, block: &Mblock, rules: Rules) -> Result<Checked, MedError> {
         let header = &block.header;
         let hash = header.hash();
         if self.nodes.contains_key(&hash) {
@@ -276,12 +320,14 @@ impl MedChain {
         }
         let window = self.window(&header.parent);
         check_header(&self.params, &parent.header, &window, header)?;
-        let latest_ms = now_ms.saturating_add(future_drift_ms(&self.params));
-        if header.timestamp_ms > latest_ms {
-            return Err(MedError::TimestampInFuture {
-                timestamp_ms: header.timestamp_ms,
-                latest_ms,
-            });
+        if let Rules::Local { now_ms } = rules {
+            let latest_ms = now_ms.saturating_add(future_drift_ms(&self.params));
+            if header.timestamp_ms > latest_ms {
+                return Err(MedError::TimestampInFuture {
+                    timestamp_ms: header.timestamp_ms,
+                    latest_ms,
+                });
+            }
         }
         check_body(&block.body)?;
         if !block.body_matches(&self.chain_id) {
@@ -293,7 +339,7 @@ impl MedChain {
         let evict = if new_best {
             None
         } else {
-            self.room_for_side_block(&header.parent, work)
+            self.room_for_side_block(&header.parent, work, rules)
                 .ok_or(MedError::TooManyForks(hash))?
         };
         Ok(Checked {
@@ -349,26 +395,33 @@ impl MedChain {
 
     /// Room for a side Mblock of `work` on `parent`: `Some(None)` while the tree holds fewer
     /// than [`MAX_SIDE_MBLOCKS`] Mblocks off the best chain, or when `parent` is the only side
-    /// leaf; `Some(Some(leaf))` when the lightest other side leaf is lighter and makes room;
-    /// `None` when it is not. A lone side branch may grow past the cap: retargeting and the
-    /// future-drift bound keep its length close to the best chain's (blocks cheaper than the
-    /// best chain's need timestamps spread over real time), and refusing it would stop a node
-    /// from ever following a long heavier branch (a healed partition). The cap is for forks.
-    fn room_for_side_block(&self, parent: &Hash32, work: u128) -> Option<Option<Hash32>> {
+    /// leaf; `Some(Some(leaf))` when the cheapest stale other side leaf — the lightest, the
+    /// oldest among equals — is at most as heavy and makes room (always, for an Mblock SUP
+    /// checkpointed); `None` when every side leaf is heavier. A lone side branch may grow past
+    /// the cap: retargeting and the future-drift bound keep its length close to the best
+    /// chain's (blocks cheaper than the best chain's need timestamps spread over real time),
+    /// and refusing it would stop a node from ever following a long heavier branch (a healed
+    /// partition). The cap is for forks.
+    fn room_for_side_block(
+        &self,
+        parent: &Hash32,
+        work: u128,
+        rules: Rules,
+    ) -> Option<Option<Hash32>> {
         if self.nodes.len() - self.best_chain.len() < MAX_SIDE_MBLOCKS {
             return Some(None);
         }
-        let Some((lightest, node)) = self
+        let Some((cheapest, node)) = self
             .nodes
             .iter()
             .filter(|(hash, node)| {
                 node.children.is_empty() && *hash != parent && !self.is_on_best_chain(hash)
             })
-            .min_by_key(|(hash, node)| (node.work, **hash))
+            .min_by_key(|(_, node)| (node.work, node.arrival))
         else {
             return Some(None);
         };
-        (node.work < work).then_some(Some(*lightest))
+        (matches!(rules, Rules::Supervised) || node.work <= work).then_some(Some(*cheapest))
     }
 
     /// The best tip's header.
@@ -530,11 +583,23 @@ impl MedChain {
     /// heavier one). With one heaviest tip this is the best chain's next stretch. Empty when
     /// nothing new descends from the checkpoint.
     pub fn choose_checkpoint(&self) -> Checkpoint {
-        self.heaviest_tips(self.checkpointed)
+        self.choose_checkpoint_after(&self.checkpointed)
+    }
+
+    /// [`Self::choose_checkpoint`] for a SUP block whose parent checkpointed up to `start`
+    /// (review R16): SUP builds on notarized blocks before they are finalized, so the branch
+    /// must start where the parent's checkpoint ends, not where the finalized one does —
+    /// else back-to-back SUP blocks could not both checkpoint. Empty when `start` is unknown
+    /// here or does not descend from the newest checkpointed Mblock.
+    pub fn choose_checkpoint_after(&self, start: &Hash32) -> Checkpoint {
+        if !self.descends_from(start, &self.checkpointed) {
+            return Checkpoint::default();
+        }
+        self.heaviest_tips(*start)
             .into_iter()
-            .filter(|tip| *tip != self.checkpointed)
+            .filter(|tip| tip != start)
             .map(|tip| {
-                let mut branch: Vec<Hash32> = self.ancestors(&tip, &self.checkpointed).collect();
+                let mut branch: Vec<Hash32> = self.ancestors(&tip, start).collect();
                 branch.reverse();
                 self.checkpoint_of(branch)
             })
@@ -603,11 +668,23 @@ impl MedChain {
     /// A proposer may still checkpoint a prefix of the best chain, or nothing: that only
     /// delays finality. An empty checkpoint asks nothing: true.
     pub fn is_known_extension(&self, checkpoint: &Checkpoint) -> bool {
+        self.is_known_extension_after(&self.checkpointed, checkpoint)
+    }
+
+    /// [`Self::is_known_extension`] for a SUP block whose parent checkpointed up to `start`
+    /// (review R16; see [`Self::choose_checkpoint_after`]): `start` must be a known Mblock at
+    /// or above the newest checkpointed one, and rule (2) is judged among the chains from
+    /// `start` (the parent's checkpoint already chose it). That the branch starts where the
+    /// parent's checkpoint ends is SUP's execution to check, on the parent's state.
+    pub fn is_known_extension_after(&self, start: &Hash32, checkpoint: &Checkpoint) -> bool {
         let releases: usize = checkpoint.branch.iter().map(|block| block.txs.len()).sum();
-        if checkpoint.branch.len() > MAX_CHECKPOINT_MBLOCKS || releases > MAX_CHECKPOINT_TXS {
+        if checkpoint.branch.len() > MAX_CHECKPOINT_MBLOCKS
+            || releases > MAX_CHECKPOINT_TXS
+            || !self.descends_from(start, &self.checkpointed)
+        {
             return false;
         }
-        let mut parent = self.checkpointed;
+        let mut parent = *start;
         for block in &checkpoint.branch {
             let hash = block.header.hash();
             let known = self
@@ -619,19 +696,21 @@ impl MedChain {
             }
             parent = hash;
         }
-        parent == self.checkpointed || self.prunes_no_heavier_chain(&parent)
+        parent == *start || self.prunes_no_heavier_chain(start, &parent)
     }
 
-    /// Whether a checkpoint at the known Mblock `tip` keeps a chain with at least the best
-    /// tip's work.
-    fn prunes_no_heavier_chain(&self, tip: &Hash32) -> bool {
+    /// Whether a checkpoint from `start` to the known Mblock `tip` keeps a chain with at
+    /// least the work of the heaviest from `start` (the best tip's, from the checkpoint).
+    fn prunes_no_heavier_chain(&self, start: &Hash32, tip: &Hash32) -> bool {
         if self.is_on_best_chain(tip) {
             return true;
         }
-        let best_work = self.nodes[&self.best].work;
-        self.heaviest_tips(*tip)
-            .first()
-            .is_some_and(|heaviest| self.nodes[heaviest].work >= best_work)
+        let most_work = |root: &Hash32| {
+            self.heaviest_tips(*root)
+                .first()
+                .map(|heaviest| self.nodes[heaviest].work)
+        };
+        most_work(tip) >= most_work(start)
     }
 
     /// A locator of the best chain for headers-first sync: the hashes of the tip, the nine
@@ -1258,6 +1337,36 @@ mod tests {
         );
     }
 
+    /// Review R16: a SUP block extending a parent whose checkpoint is not finalized yet
+    /// checkpoints, and is voted for, from where the parent's checkpoint ends; never from an
+    /// Mblock this node does not know or one below its newest checkpoint.
+    #[test]
+    fn a_checkpoint_may_start_where_the_parents_checkpoint_ends() {
+        let mut chain = fresh();
+        let [first, second, third] = extend(&mut chain, 1, 3)[..] else {
+            unreachable!()
+        };
+        let after_first = chain.choose_checkpoint_after(&first);
+        assert_eq!(after_first.hashes(), [second, third]);
+        assert!(chain.is_known_extension_after(&first, &after_first));
+        assert!(
+            !chain.is_known_extension(&after_first),
+            "not from the checkpoint"
+        );
+        assert_eq!(
+            chain.choose_checkpoint_after(&chain.checkpointed()),
+            chain.choose_checkpoint()
+        );
+        let unknown = Hash32::from([0xab; 32]);
+        assert!(chain.choose_checkpoint_after(&unknown).branch.is_empty());
+        assert!(!chain.is_known_extension_after(&unknown, &after_first));
+
+        chain.set_checkpointed(second).unwrap();
+        assert!(chain.choose_checkpoint_after(&first).branch.is_empty());
+        assert!(!chain.is_known_extension_after(&first, &after_first));
+        assert_eq!(chain.choose_checkpoint_after(&second).hashes(), [third]);
+    }
+
     #[test]
     fn a_restart_from_disk_keeps_the_tree_the_best_tip_and_the_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
@@ -1592,38 +1701,101 @@ mod tests {
         }
     }
 
-    /// M6: the tree keeps at most MAX_SIDE_MBLOCKS off its best chain: a new side Mblock
-    /// evicts the lightest side leaf, or is refused when it is among the lightest.
-    #[test]
-    fn forks_above_the_checkpoint_are_capped() {
+    /// A tree whose side Mblocks fill the fork cap: a best chain of three fast Mblocks (its
+    /// difficulty climbs: heavier than any fork below) and [`MAX_SIDE_MBLOCKS`] siblings of
+    /// its second Mblock, in arrival order.
+    fn full_of_forks() -> (MedChain, Vec<Hash32>, Vec<Hash32>) {
         let mut chain = fresh();
         let genesis = chain.genesis_hash();
-        // Fast, so its difficulty climbs: heavier than any two-Mblock fork below.
         let best = branch(&mut chain, genesis, 3, GENESIS_MS, 1, None, 0);
-        let sides: Vec<Hash32> = (1..=MAX_SIDE_MBLOCKS as u64)
+        let sides = (1..=MAX_SIDE_MBLOCKS as u64)
             .map(|i| {
-                let side = child_of(&chain, genesis, GENESIS_MS + i, vec![], i << 40);
+                let side = child_of(&chain, best[0], GENESIS_MS + 1 + i, vec![], i << 40);
                 chain.insert(side, u64::MAX / 2).unwrap().hash
             })
             .collect();
-        let one_more = child_of(&chain, genesis, GENESIS_MS + 999, vec![], 999 << 40);
-        let hash = one_more.header.hash();
+        (chain, best, sides)
+    }
+
+    /// M6, review R10: the tree keeps at most MAX_SIDE_MBLOCKS off its best chain: a new side
+    /// Mblock at least as heavy as the cheapest side leaf evicts it — the oldest of equally
+    /// light ones, so that cheap siblings of the tip cannot lock an honest equal-work rival
+    /// out — and one lighter than every side leaf is refused.
+    #[test]
+    fn forks_above_the_checkpoint_are_capped() {
+        let (mut chain, best, sides) = full_of_forks();
+        let genesis = chain.genesis_hash();
+        let gone = |chain: &MedChain| -> Vec<Hash32> {
+            sides
+                .iter()
+                .filter(|hash| !chain.contains(hash))
+                .copied()
+                .collect()
+        };
+        let rival = child_of(&chain, best[0], GENESIS_MS + 999, vec![], 999 << 40);
+        chain.precheck(&rival, u64::MAX / 2).unwrap();
+        let rival = chain.insert(rival, u64::MAX / 2).unwrap();
+        assert!(!rival.new_best && chain.contains(&rival.hash));
+        assert_eq!(
+            gone(&chain),
+            [sides[0]],
+            "the oldest equal-work leaf made room"
+        );
+        assert!(chain.block(&sides[0]).unwrap().is_none(), "gone from disk");
+
+        // Lighter than every side leaf: refused, nothing evicted.
+        let lighter = child_of(&chain, genesis, GENESIS_MS + 1, vec![], 7 << 40);
+        let hash = lighter.header.hash();
         assert!(matches!(
-            chain.precheck(&one_more, u64::MAX / 2),
+            chain.precheck(&lighter, u64::MAX / 2),
             Err(MedError::TooManyForks(refused)) if refused == hash
         ));
-        assert!(chain.insert(one_more, u64::MAX / 2).is_err());
+        assert!(chain.insert(lighter, u64::MAX / 2).is_err());
         assert!(!chain.contains(&hash));
+        assert_eq!(gone(&chain), [sides[0]]);
 
-        // A heavier side Mblock (a child of a side leaf) evicts a lighter side leaf.
-        let heavier = child_of(&chain, sides[0], GENESIS_MS + 2_000, vec![], 0);
+        // A heavier side Mblock (a child of a side leaf) evicts the next cheapest stale one.
+        let heavier = child_of(&chain, sides[1], GENESIS_MS + 2_000, vec![], 0);
         let inserted = chain.insert(heavier, u64::MAX / 2).unwrap();
         assert!(!inserted.new_best);
         assert_eq!(chain.best_hash(), best[2]);
-        assert!(chain.contains(&inserted.hash) && chain.contains(&sides[0]));
-        let evicted: Vec<&Hash32> = sides.iter().filter(|h| !chain.contains(h)).collect();
-        assert_eq!(evicted.len(), 1);
-        assert!(chain.block(evicted[0]).unwrap().is_none(), "gone from disk");
+        assert!(chain.contains(&inserted.hash) && chain.contains(&sides[1]));
+        assert_eq!(gone(&chain), [sides[0], sides[2]]);
+    }
+
+    /// Review R10: a branch SUP checkpointed is inserted whatever the local-only rules say —
+    /// the fork cap (full of heavier side leaves) and this node's clock (behind the branch's
+    /// timestamps) — so that a node never stays stuck below SUP's checkpoint; the rules of its
+    /// bytes and ancestry still hold.
+    #[test]
+    fn a_checkpointed_branch_passes_the_fork_cap_and_the_clock() {
+        let (mut chain, _, sides) = full_of_forks();
+        let genesis = chain.genesis_hash();
+        let now_ms = GENESIS_MS + 10_000;
+        let first = child_of(&chain, genesis, GENESIS_MS + 1, vec![], 7 << 40);
+        assert!(matches!(
+            chain.precheck(&first, now_ms),
+            Err(MedError::TooManyForks(_))
+        ));
+        chain.precheck_supervised(&first).unwrap();
+        let first = chain.insert_supervised(first).unwrap().hash;
+        assert!(!chain.contains(&sides[0]), "a side leaf made room");
+
+        let ahead_ms = now_ms + future_drift_ms(&params()) + 1;
+        let second = child_of(&chain, first, ahead_ms, vec![], 0);
+        assert!(matches!(
+            chain.precheck(&second, now_ms),
+            Err(MedError::TimestampInFuture { .. })
+        ));
+        let second = chain.insert_supervised(second).unwrap().hash;
+        chain.set_checkpointed(second).unwrap();
+        assert_eq!(chain.checkpointed(), second);
+        assert_eq!(chain.best_hash(), second, "the other forks are pruned");
+
+        // Its bytes and ancestry are still checked.
+        let mut forged = child_of(&chain, second, ahead_ms + 1, vec![], 0);
+        forged.header.difficulty += 1;
+        assert!(chain.insert_supervised(forged).is_err());
     }
 
     /// The chosen branch is also cut to MAX_CHECKPOINT_TXS releases (what a checkpoint may

@@ -87,8 +87,9 @@ impl MedStore {
         Ok(())
     }
 
-    /// The Mblock stored under `hash`.
-    pub(crate) fn block(&self, hash: &Hash32) -> Result<Option<Mblock>, MedError> {
+    /// The Mblock stored under `hash` (a read transaction of its own: a clone of the store
+    /// reads without the tree's lock).
+    pub fn block(&self, hash: &Hash32) -> Result<Option<Mblock>, MedError> {
         let txn = self.db.begin_read().map_err(database)?;
         let table = txn.open_table(MBLOCKS).map_err(database)?;
         let Some(value) = table.get(hash.as_ref()).map_err(database)? else {

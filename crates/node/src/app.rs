@@ -200,7 +200,7 @@ where
         let checkpoint = block.inner().checkpoint();
         if !checkpoint.branch.is_empty() {
             crate::med_checkpoint::wait_until_known(&runtime, || {
-                self.chain.knows_checkpoint(checkpoint)
+                self.chain.knows_checkpoint(block.inner())
             })
             .await;
         }

@@ -35,7 +35,7 @@ use medchain_state::{
     keys::{self, StateKey},
     med::CheckpointError,
     research, staking, token,
-    values::ValidatorSet,
+    values::{ChainConfig, ValidatorSet},
 };
 use medchain_storage::{CommitBatch, LastApplied, Snapshot, StorageError, Store};
 use medchain_types::{
@@ -280,13 +280,25 @@ impl Chain {
         self
     }
 
-    /// What a block built now checkpoints: the source's proposal, cut to its longest prefix
-    /// that fits [`limits::MAX_CHECKPOINT_BYTES`] (a prefix of a valid branch is one too).
-    fn proposed_checkpoint(&self) -> Checkpoint {
+    /// What a block built now on the state `parent` checkpoints: the source's proposal from
+    /// where `parent`'s checkpoint ends — not the finalized one (review R16: the parent may be
+    /// notarized only, and a branch from the older checkpoint would not apply on its state,
+    /// so back-to-back blocks could not both checkpoint) — cut to its longest prefix that
+    /// fits [`limits::MAX_CHECKPOINT_BYTES`] (a prefix of a valid branch is one too).
+    fn proposed_checkpoint(&self, parent: &impl StateRead, chain: &ChainConfig) -> Checkpoint {
         let Some(source) = &self.med else {
             return Checkpoint::default();
         };
-        let mut checkpoint = source.propose();
+        let after = match medchain_state::med::checkpointed_tip(parent, chain) {
+            Ok(Some(tip)) => tip.hash(),
+            // No MED chain in this state: nothing to checkpoint.
+            Ok(None) => return Checkpoint::default(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the parent's MED checkpoint");
+                return Checkpoint::default();
+            }
+        };
+        let mut checkpoint = source.propose(&after);
         while checkpoint.encode_size() > limits::MAX_CHECKPOINT_BYTES {
             checkpoint.branch.pop();
         }
@@ -550,7 +562,7 @@ impl Chain {
             account_nonce(&overlay, sender).unwrap_or(u64::MAX)
         });
         let mut executor = BlockExecutor::new(&overlay, env)?;
-        let proposed = self.proposed_checkpoint();
+        let proposed = self.proposed_checkpoint(&overlay, executor.chain());
         let checkpoint = match executor.apply_checkpoint(&proposed) {
             Ok(_) => proposed,
             Err(error) if error.is_fatal() => return Err(BlockError::State(error.to_string())),
@@ -685,16 +697,21 @@ impl Chain {
         block: &Block,
         parent: &Block,
     ) -> Result<(), BlockError> {
-        if !self.knows_checkpoint(block.checkpoint()) {
+        if !self.knows_checkpoint(block) {
             return Err(BlockError::UnknownCheckpoint);
         }
         self.execute(rng, block, parent)
     }
 
-    /// Whether this validator may vote for a block checkpointing `checkpoint` (the MED
-    /// source fetches what it lacks when asked).
-    pub fn knows_checkpoint(&self, checkpoint: &Checkpoint) -> bool {
-        checkpoint.branch.is_empty() || self.med.as_ref().is_some_and(|med| med.knows(checkpoint))
+    /// Whether this validator may vote for `block` as far as its MED checkpoint goes (the MED
+    /// source fetches what it lacks when asked, from the block's proposer first).
+    pub fn knows_checkpoint(&self, block: &Block) -> bool {
+        let checkpoint = block.checkpoint();
+        checkpoint.branch.is_empty()
+            || self
+                .med
+                .as_ref()
+                .is_some_and(|med| med.knows(checkpoint, &block.header().proposer))
     }
 
     /// The block's transactions as verified transactions: those pending in the mempool were
@@ -796,7 +813,7 @@ impl Chain {
                 .as_ref()
                 .filter(|_| !block.checkpoint().branch.is_empty())
             {
-                med.finalized(block.checkpoint());
+                med.finalized(block.checkpoint(), &block.header().proposer);
             }
         }
         // Keep the last block committed: an execution that took its snapshot before this commit
@@ -1140,16 +1157,16 @@ mod tests {
     }
 
     impl CheckpointSource for KnownBranch {
-        fn propose(&self) -> Checkpoint {
+        fn propose(&self, _after: &Hash32) -> Checkpoint {
             self.branch.clone()
         }
 
-        fn knows(&self, checkpoint: &Checkpoint) -> bool {
+        fn knows(&self, checkpoint: &Checkpoint, _proposer: &Address) -> bool {
             let known = self.branch.hashes();
             checkpoint.hashes().iter().all(|hash| known.contains(hash))
         }
 
-        fn finalized(&self, checkpoint: &Checkpoint) {
+        fn finalized(&self, checkpoint: &Checkpoint, _proposer: &Address) {
             self.finalized.lock().unwrap().push(checkpoint.clone());
         }
     }

@@ -17,7 +17,7 @@
 //! time simplex gives a vote.
 
 use commonware_runtime::Clock;
-use medchain_types::med::Checkpoint;
+use medchain_types::{Address, Hash32, med::Checkpoint};
 use std::time::Duration;
 
 /// Longest a voter waits for the Mblocks a proposal checkpoints (fetched when `knows` says
@@ -28,14 +28,17 @@ const CHECKPOINT_POLL: Duration = Duration::from_millis(50);
 
 /// The MED side of SUP's checkpointing.
 pub trait CheckpointSource: Send + Sync {
-    /// What this proposer checkpoints now: the branch chosen by S3-supervise's rules (its
-    /// parent is the newest checkpointed Mblock; the longest; the smallest Merkle root on a
-    /// tie), empty if nothing new.
-    fn propose(&self) -> Checkpoint;
-    /// Whether every Mblock of `checkpoint` is one this validator knows as fully valid.
-    fn knows(&self, checkpoint: &Checkpoint) -> bool;
-    /// A finalized SUP block checkpointed `checkpoint`.
-    fn finalized(&self, checkpoint: &Checkpoint);
+    /// What this proposer checkpoints now in a SUP block whose parent's state checkpointed
+    /// up to the Mblock `after` (finalized or not: SUP builds on notarized blocks): the branch
+    /// chosen by S3-supervise's rules (its first Mblock's parent is `after`; the longest; the
+    /// smallest Merkle root on a tie), empty if nothing new.
+    fn propose(&self, after: &Hash32) -> Checkpoint;
+    /// Whether every Mblock of `checkpoint` is one this validator knows as fully valid (from
+    /// where the branch starts: execution checks that on the parent's state). What it lacks
+    /// is asked of `proposer` first (the block's proposer holds it), not of every peer.
+    fn knows(&self, checkpoint: &Checkpoint, proposer: &Address) -> bool;
+    /// A finalized SUP block proposed by `proposer` checkpointed `checkpoint`.
+    fn finalized(&self, checkpoint: &Checkpoint, proposer: &Address);
 }
 
 /// Waits until `knows` holds or [`CHECKPOINT_WAIT`] has passed on `clock`; whether it holds.

@@ -98,7 +98,11 @@ fn node_with_clock(clock: Arc<AtomicU64>) -> Node {
     )
     .unwrap()
     .expect("the genesis has MED");
-    let chain = Arc::new(Chain::open(store, &genesis, Mempool::default(), 100).unwrap());
+    let chain = Arc::new(
+        Chain::open(store, &genesis, Mempool::default(), 100)
+            .unwrap()
+            .with_med(med.clone()),
+    );
     let org = org_name("Seoul General");
     let (doctor, desk) = (Actor::new(1), HospitalDesk::of(&org));
     let regulator = Actor::new(REGULATOR_SEED);
@@ -396,6 +400,10 @@ async fn refused_batches_get_typed_errors_and_change_nothing() {
     stale.batch.txs[0].issued_at_ms = NOW_MS - two_hours;
     let mut ahead = batch.clone();
     ahead.batch.txs[0].issued_at_ms = NOW_MS + two_hours;
+    // Review R6: dated ahead by more than an Mblock's clock drift — within the hour a release
+    // is valid for, but no honest clock is that far off.
+    let mut drifting = batch.clone();
+    drifting.batch.txs[0].issued_at_ms = NOW_MS + medchain_med::chain::future_drift_ms(&PARAMS) + 1;
     for (bad, status, code) in [
         (
             json(&stale),
@@ -405,7 +413,12 @@ async fn refused_batches_get_typed_errors_and_change_nothing() {
         (
             json(&ahead),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "stale_release",
+            "future_release",
+        ),
+        (
+            json(&drifting),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "future_release",
         ),
         (
             json(&forged),
@@ -603,14 +616,15 @@ async fn a_refused_mblock_is_remembered_and_penalised() {
 async fn a_proposer_checkpoints_only_mblocks_it_held_for_a_while() {
     let clock = Arc::new(AtomicU64::new(NOW_MS));
     let node = node_with_clock(clock.clone());
+    let genesis = node.med.headers(0, 1).remove(0).hash();
     let first = node.mine();
     assert!(
-        node.med.propose().branch.is_empty(),
+        node.med.propose(&genesis).branch.is_empty(),
         "an Mblock mined a moment ago is not checkpointed yet"
     );
     clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
     let second = node.mine();
-    let proposed = node.med.propose();
+    let proposed = node.med.propose(&genesis);
     assert_eq!(
         proposed
             .branch
@@ -621,7 +635,7 @@ async fn a_proposer_checkpoints_only_mblocks_it_held_for_a_while() {
         "the old Mblock is checkpointed, its fresh child is not"
     );
     clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
-    assert_eq!(node.med.propose().tip(), Some(&second));
+    assert_eq!(node.med.propose(&genesis).tip(), Some(&second));
 }
 
 /// Review R5: a node far behind catches up headers first — one answer to its locator tells
@@ -717,6 +731,131 @@ async fn stale_batches_leave_a_non_miners_pool() {
         1,
         "the stale one left"
     );
+}
+
+/// Review R6: one hospital cannot fill the pool — sealing overlapping subsets of its
+/// releases makes as many valid batches as it likes, at most one of which is ever mined.
+/// Past its share it is refused 503 `med_pool_quota` (naming it) before any pairing, from a
+/// peer as from the API, while the pool still has room for the other hospitals.
+#[tokio::test]
+async fn a_hospital_fills_at_most_its_share_of_the_pool() {
+    use medchain_node::med::pool::{MAX_HOSPITAL_BATCHES, MAX_POOL_BATCHES};
+    let node = node();
+    for n in 0..MAX_HOSPITAL_BATCHES {
+        let (batch, _) = node.batch(&[format!("EMR {n}").as_bytes()]);
+        node.med.submit_batch(batch, false).unwrap();
+    }
+    const { assert!(MAX_HOSPITAL_BATCHES < MAX_POOL_BATCHES) };
+    let (one_more, _) = node.batch(&[b"one more"]);
+    let checks = node.med.aggregate_checks();
+    assert!(matches!(
+        node.med.submit_batch(one_more.clone(), false),
+        Err(BatchRefused::HospitalQuota(quota)) if quota.hospital == node.desk.actor.address
+    ));
+    let (status, body) = node
+        .call("POST", "/v1/med/batches", Some(json(&one_more)))
+        .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "med_pool_quota"),
+        "{body}"
+    );
+    assert!(
+        body.to_string()
+            .contains(&node.desk.actor.address.to_string()),
+        "{body}"
+    );
+    assert_eq!(
+        node.med.aggregate_checks(),
+        checks,
+        "refused before pairing"
+    );
+    assert_eq!(
+        node.med.status().unwrap().pending_batches,
+        MAX_HOSPITAL_BATCHES as u64
+    );
+}
+
+/// Review R16: SUP builds on notarized blocks before they are finalized. A block on a parent
+/// that checkpointed Mblocks SUP has not finalized yet checkpoints the Mblocks after the
+/// parent's checkpoint — not a branch from the finalized one, which would no longer apply on
+/// the parent's state (back-to-back blocks could not both checkpoint) — and a voter knows it.
+#[tokio::test]
+async fn a_sup_block_checkpoints_from_its_parents_checkpoint() {
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let node = node_with_clock(clock.clone());
+    let first = node.mine();
+    clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
+    let finalized = node
+        .chain
+        .store()
+        .block_by_height(node.chain.committed_height())
+        .unwrap()
+        .unwrap();
+    // SUP blocks stamped by the same clock as the Mblocks (SUP refuses Mblocks stamped ahead
+    // of its block's time).
+    let build = |parent: &medchain_types::Block| {
+        let now_ms = clock.load(Ordering::Relaxed);
+        node.chain
+            .build(parent, now_ms, parent.header().proposer)
+            .unwrap()
+    };
+    let notarized = build(&finalized);
+    assert_eq!(notarized.checkpoint().hashes(), [first.hash()]);
+
+    let second = node.mine();
+    clock.fetch_add(MIN_CHECKPOINT_AGE_MS, Ordering::Relaxed);
+    let next = build(&notarized);
+    assert_eq!(
+        next.checkpoint().hashes(),
+        [second.hash()],
+        "from where the notarized parent's checkpoint ends"
+    );
+    assert!(node.chain.knows_checkpoint(&next));
+    node.chain
+        .verify(&mut commonware_utils::test_rng(), &next, &notarized)
+        .unwrap();
+}
+
+/// Review R13: a peer's Mblock is judged at its own timestamp, not at this node's clock: a
+/// node receiving it after a licence of its doctors expired (a lagging node, one catching up)
+/// accepts it like the nodes that verified it in time, instead of splitting from them.
+#[tokio::test]
+async fn an_mblock_is_judged_at_its_timestamp_not_at_the_receivers_clock() {
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let node = node_with_clock(clock.clone());
+    let ten_minutes = 10 * 60 * 1_000;
+    served::commit(
+        &node.chain,
+        &[node.desk.actor.sign(
+            4,
+            testkit::renew_licence(&doctor_identity(&node.doctor), NOW_MS + ten_minutes),
+        )],
+    );
+    let (batch, records) = node.batch(&[b"EMR 1"]);
+    let genesis = node.med.headers(0, 1).remove(0);
+    let block = Node::peer_block(
+        &[&genesis],
+        MblockBody {
+            batches: vec![batch.batch.clone()],
+            signature: Some(batch.signature),
+        },
+        8,
+        NOW_MS,
+    );
+    clock.fetch_add(2 * ten_minutes, Ordering::Relaxed);
+    assert!(
+        matches!(
+            node.med.submit_batch(batch, true),
+            Err(BatchRefused::Aggregate(_))
+        ),
+        "a new batch is judged now: the licence has expired"
+    );
+    assert!(matches!(
+        node.med.accept_block(block),
+        Ok(Accepted::Inserted { new_best: true, .. })
+    ));
+    assert!(node.med.record(&records[0]).unwrap().is_some());
 }
 
 #[tokio::test]

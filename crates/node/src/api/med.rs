@@ -57,7 +57,7 @@ fn service(state: &ApiState) -> Result<Arc<MedService>, ApiError> {
         (status = 409, description = "A record of the batch is already on the MED chain", body = medchain_api::ErrorBody),
         (status = 422, description = "The aggregate signature or a signer is refused", body = medchain_api::ErrorBody),
         (status = 429, description = "The hospital's share of verifications is used up, or every verification slot is taken: retry after the `Retry-After` seconds", body = medchain_api::ErrorBody),
-        (status = 503, description = "The batch pool is full, or the node unavailable", body = medchain_api::ErrorBody),
+        (status = 503, description = "The batch pool is full, the hospital has its share of it waiting (`med_pool_quota`), or the node unavailable", body = medchain_api::ErrorBody),
     )
 )]
 pub(super) async fn submit_batch(
@@ -100,6 +100,11 @@ fn refused(error: BatchRefused) -> ApiError {
             "stale_release",
             "a release must be issued within an hour of now: check the signing machine's clock, and have the doctor sign it again",
         ),
+        BatchRefused::FromFuture { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "future_release",
+            "a release may not be dated ahead of the node's clock by more than the MED chain's clock drift: check the signing machine's clock, and have the doctor sign it again",
+        ),
         BatchRefused::Throttled(Throttled::Hospital { .. }) => (
             StatusCode::TOO_MANY_REQUESTS,
             "med_rate_limited",
@@ -114,6 +119,11 @@ fn refused(error: BatchRefused) -> ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             "med_pool_full",
             "retry after the next Mblocks are mined (GET /v1/med/status shows pending_batches)",
+        ),
+        BatchRefused::HospitalQuota(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "med_pool_quota",
+            "this hospital has its share of the node's MED pool waiting: retry once some of its batches are mined and checkpointed (GET /v1/med/status), and gather releases into fewer, fuller batches",
         ),
         BatchRefused::State(_) => return ApiError::internal(error),
     };

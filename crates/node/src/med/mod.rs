@@ -7,9 +7,12 @@
 //! (else it waits, bounded, while the parent is fetched from the sender) → the header's proof
 //! of work, difficulty and timestamps against the parent (`pow::check_header`: forging one
 //! costs real hashing) → the one aggregate signature over every doctor's and hospital's
-//! message, with the signers' keys and standing read from the latest committed SUP state
-//! (`aggregate::verify_block` + `StateSigners`) → `MedChain::insert` (fork choice, refusing
-//! anything that does not descend from the newest SUP checkpoint). A peer whose message fails
+//! message, with the signers' keys and standing read from the latest committed SUP state,
+//! licences judged at the Mblock's timestamp (`aggregate::verify_block` + `StateSigners`) →
+//! `MedChain::insert` (fork choice, refusing anything that does not descend from the newest
+//! SUP checkpoint). An Mblock SUP already checkpointed skips the pairings, the local clock and
+//! the fork cap (`MedChain::insert_supervised`). A missing Mblock is asked of one peer at a
+//! time: the announcer or SUP proposer first, then the peers heard, in turn. A peer whose message fails
 //! a check that depends on nothing but its bytes (undecodable, body mismatch, bad proof of
 //! work) is blocked; the others are dropped, since they may only mean our SUP state lags.
 
@@ -32,6 +35,7 @@ use futures::channel::mpsc;
 use medchain_med::{
     MedChain, MedError, MedStore,
     aggregate::{self, AggregateError, SignerKeys as _, SignerRole},
+    chain::future_drift_ms,
     inclusion::{self, RecordInclusion},
     pow,
 };
@@ -45,9 +49,10 @@ use medchain_types::{
     },
 };
 use orphans::OrphanPool;
-use pool::{BatchPool, PoolFull, Pooled};
+use pool::{BatchPool, HospitalQuota, PoolFull, Pooled};
 use std::{
-    collections::{BTreeMap, HashSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashSet, VecDeque},
+    ops::Bound,
     path::Path,
     sync::{
         Arc, Mutex, MutexGuard,
@@ -60,8 +65,14 @@ use wire::BlockMessage;
 /// Bodies asked for at a time while syncing from one peer: a few full Mblocks' worth, so the
 /// answers fit the peer's queue on this node (they are verified in order as they come).
 pub const SYNC_WINDOW: usize = 16;
-/// How long a node waits before asking for the same missing Mblock again, milliseconds.
-const REQUEST_RETRY_MS: u64 = 1_000;
+/// How long a node waits for a peer asked for a missing Mblock before asking the next one,
+/// milliseconds.
+pub const REQUEST_RETRY_MS: u64 = 1_000;
+/// How long a node remembers whom it asked for a missing Mblock, milliseconds: long enough to
+/// go round a few peers in turn.
+const FETCH_MEMORY_MS: u64 = 30_000;
+/// Most MED peers remembered to ask in turn (the p2p layer only connects known peers).
+const MAX_PEERS: usize = 1_024;
 /// How long a proposer holds an Mblock before checkpointing it, milliseconds (review R4): the
 /// time for it to reach the other validators and be verified there (a full body is a few
 /// thousand pairings), so that a fresh Mblock — one a miner sent to the leader alone, say —
@@ -94,10 +105,10 @@ pub enum BatchRefused {
     /// Its signature or one of its signers is refused.
     #[error(transparent)]
     Aggregate(#[from] AggregateError),
-    /// A release's time is further than [`RELEASE_VALIDITY_MS`] from this node's clock: no
+    /// A release was issued more than [`RELEASE_VALIDITY_MS`] before this node's clock: no
     /// Mblock could carry it, so it would only sit in (and fill) the pool.
     #[error(
-        "record {record} was issued at {issued_at_ms}, more than an hour from this node's clock ({now_ms})"
+        "record {record} was issued at {issued_at_ms}, more than an hour before this node's clock ({now_ms})"
     )]
     Stale {
         /// The release.
@@ -107,9 +118,26 @@ pub enum BatchRefused {
         /// This node's clock.
         now_ms: u64,
     },
+    /// A release is dated further ahead of this node's clock than an Mblock's timestamp may
+    /// be ([`future_drift_ms`]): an honest signer's clock is not that far off, and a
+    /// release dated ahead stays minable — and pooled — that much longer (review R6).
+    #[error(
+        "record {record} is dated {issued_at_ms}, later than this node's clock allows ({latest_ms})"
+    )]
+    FromFuture {
+        /// The release.
+        record: RecordId,
+        /// Its time.
+        issued_at_ms: u64,
+        /// The latest time this node accepts now.
+        latest_ms: u64,
+    },
     /// The pool is full.
     #[error(transparent)]
     PoolFull(#[from] PoolFull),
+    /// The batch's hospital has its share of the pool waiting already (review R6).
+    #[error(transparent)]
+    HospitalQuota(#[from] HospitalQuota),
     /// The node verifies no more of this hospital's batches, or no more batches at all, for
     /// now (an API submission only).
     #[error(transparent)]
@@ -186,7 +214,9 @@ impl BatchRefused {
             Self::Aggregate(error) => aggregate_penalty(error),
             Self::AlreadyOnMed(_)
             | Self::Stale { .. }
+            | Self::FromFuture { .. }
             | Self::PoolFull(_)
+            | Self::HospitalQuota(_)
             | Self::Throttled(_)
             | Self::State(_) => Penalty::None,
         }
@@ -235,11 +265,23 @@ struct Inner {
     sync_next: Option<(PublicKey, Hash32)>,
     /// A checkpoint SUP finalized whose tip this node has not received yet.
     pending_checkpoint: Option<Hash32>,
-    /// When each missing Mblock was last requested, milliseconds.
-    requested: BTreeMap<Hash32, u64>,
+    /// Each missing Mblock asked for: of whom last, and when.
+    requested: BTreeMap<Hash32, Fetch>,
+    /// Peers heard on the MED channels: asked in turn for a missing Mblock when the first
+    /// one asked does not answer.
+    peers: BTreeSet<PublicKey>,
     /// When Mblocks inserted in the last [`MIN_CHECKPOINT_AGE_MS`] arrived, milliseconds (an
     /// Mblock absent here is old enough to checkpoint).
     arrived: BTreeMap<Hash32, u64>,
+}
+
+/// A missing Mblock asked of one peer (review R9: never of every peer at once — each would
+/// answer with the whole Mblock).
+struct Fetch {
+    /// The peer asked last.
+    peer: PublicKey,
+    /// When, milliseconds.
+    at_ms: u64,
 }
 
 /// One node's MED chain: shared by the API, the miner, the network task and the SUP chain
@@ -247,6 +289,11 @@ struct Inner {
 pub struct MedService {
     chain_id: ChainId,
     params: MedParams,
+    /// The Mblock database, read without the lock (review R9: a body is up to a few hundred
+    /// KB, and the lock is what SUP's `propose` and `knows` take).
+    store: MedStore,
+    /// The genesis Mblock (not in the database).
+    genesis: Mblock,
     /// The SUP chain's committed state, where signers' keys and standing are read.
     sup: Store,
     inner: Mutex<Inner>,
@@ -315,12 +362,15 @@ impl MedService {
             return Ok(None);
         };
         let mut chain = MedChain::open(
-            store,
+            store.clone(),
             genesis.chain_id.clone(),
             genesis.genesis_time_ms,
             params,
         )?;
         let pending_checkpoint = catch_up_checkpoint(&mut chain, &sup);
+        let genesis_mblock = chain
+            .block(&chain.genesis_hash())?
+            .ok_or_else(|| MedError::Corrupt("the genesis Mblock is missing".into()))?;
         info!(
             height = chain.best().height,
             checkpointed = %chain.checkpointed(),
@@ -331,6 +381,8 @@ impl MedService {
         let service = Self {
             chain_id: genesis.chain_id.clone(),
             params,
+            store,
+            genesis: genesis_mblock,
             sup,
             inner: Mutex::new(Inner {
                 chain,
@@ -340,6 +392,7 @@ impl MedService {
                 sync_next: None,
                 pending_checkpoint,
                 requested: BTreeMap::new(),
+                peers: BTreeSet::new(),
                 arrived: BTreeMap::new(),
             }),
             outbox,
@@ -415,8 +468,18 @@ impl MedService {
         &self,
         check: impl FnOnce(&StateSigners<'_, medchain_storage::Snapshot>) -> T,
     ) -> Result<T, String> {
+        self.verify_signers_at(self.now_ms(), check)
+    }
+
+    /// The signers' view: the latest committed SUP state, at time `at_ms` (a licence must be
+    /// valid then).
+    fn verify_signers_at<T>(
+        &self,
+        at_ms: u64,
+        check: impl FnOnce(&StateSigners<'_, medchain_storage::Snapshot>) -> T,
+    ) -> Result<T, String> {
         let snapshot = self.sup.snapshot().map_err(|e| e.to_string())?;
-        Ok(check(&StateSigners::new(&snapshot, self.now_ms())))
+        Ok(check(&StateSigners::new(&snapshot, at_ms)))
     }
 
     /// SUP's committed height (0 before genesis or if unreadable): the version of the signers'
@@ -489,21 +552,8 @@ impl MedService {
         if count == 0 || count > MAX_BATCH_TXS {
             return Err(BatchRefused::Size(count));
         }
-        // Before any pairing: a release no Mblock could carry (stale, or dated ahead to stay
-        // pooled for good) is refused for the price of a clock read.
         let now_ms = self.now_ms();
-        if let Some(tx) = batch
-            .batch
-            .txs
-            .iter()
-            .find(|tx| tx.issued_at_ms.abs_diff(now_ms) > RELEASE_VALIDITY_MS)
-        {
-            return Err(BatchRefused::Stale {
-                record: tx.record_id(&self.chain_id),
-                issued_at_ms: tx.issued_at_ms,
-                now_ms,
-            });
-        }
+        self.check_release_times(&batch, now_ms)?;
         let root = batch.batch.root(&self.chain_id);
         let records: Vec<RecordId> = batch
             .batch
@@ -535,6 +585,9 @@ impl MedService {
             let mut inner = self.lock();
             inner.evict_stale(now_ms);
             inner.pool.has_room(records.len())?;
+            inner
+                .pool
+                .hospital_room(&batch.batch.hospital, records.len())?;
             drop(inner);
             self.refused_before(root, &batch)?;
             let slot = if from_api {
@@ -545,7 +598,14 @@ impl MedService {
             };
             self.verify_batch(root, &batch)?;
             drop(slot);
-            let added = self.lock().pool.insert(root, batch.clone(), records)?;
+            let added = {
+                // Checked again: other batches of the hospital may have come in meanwhile.
+                let mut inner = self.lock();
+                inner
+                    .pool
+                    .hospital_room(&batch.batch.hospital, records.len())?;
+                inner.pool.insert(root, batch.clone(), records)?
+            };
             if added == Pooled::Added {
                 self.changed();
                 if from_api {
@@ -559,6 +619,29 @@ impl MedService {
         }
     }
 
+    /// Before any pairing, for the price of a clock read: every release of `batch` may go in
+    /// an Mblock stamped now — not stale, not dated ahead of honest clocks (review R6).
+    fn check_release_times(&self, batch: &SignedBatch, now_ms: u64) -> Result<(), BatchRefused> {
+        let latest_ms = now_ms.saturating_add(future_drift_ms(&self.params));
+        for tx in &batch.batch.txs {
+            if tx.issued_at_ms.saturating_add(RELEASE_VALIDITY_MS) < now_ms {
+                return Err(BatchRefused::Stale {
+                    record: tx.record_id(&self.chain_id),
+                    issued_at_ms: tx.issued_at_ms,
+                    now_ms,
+                });
+            }
+            if tx.issued_at_ms > latest_ms {
+                return Err(BatchRefused::FromFuture {
+                    record: tx.record_id(&self.chain_id),
+                    issued_at_ms: tx.issued_at_ms,
+                    latest_ms,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Checks `block` and adds it to the tree (see the module documentation for the order).
     /// A block whose parent is unknown waits (bounded) while the caller fetches it.
     pub fn accept_block(&self, block: Mblock) -> Result<Accepted, BlockRefused> {
@@ -566,10 +649,21 @@ impl MedService {
             return Err(BlockRefused::BodyMismatch);
         }
         let hash = block.header.hash();
+        // An Mblock SUP already checkpointed was verified by at least f + 1 honest validators
+        // when it was fresh; checking it again against today's keys and licences could refuse
+        // it (a doctor revoked or a key replaced since) and split this node from the chain,
+        // and so could the rules that depend on this node alone (review R10: its clock, its
+        // fork cap): it is held to the rules of its bytes and ancestry only.
+        let supervised = self.sup_checkpointed(&hash);
         // A block refused before is refused again at the price of a lookup, before anything
         // else (it may have fallen below the checkpoint since: its sender still sent junk).
         let sup_height = self.sup_height();
-        if let Some(refused) = self.admission.blocks.get(&hash, sup_height, self.now_ms()) {
+        if let Some(refused) = self
+            .admission
+            .blocks
+            .get(&hash, sup_height, self.now_ms())
+            .filter(|_| !supervised)
+        {
             return Err(refused.into());
         }
         {
@@ -587,7 +681,12 @@ impl MedService {
             }
             // Every cheap rule (work, difficulty, time, checkpoint descent, replays) before
             // the pairings, which cost thousands of times more.
-            match inner.chain.precheck(&block, self.now_ms()) {
+            let checked = if supervised {
+                inner.chain.precheck_supervised(&block)
+            } else {
+                inner.chain.precheck(&block, self.now_ms())
+            };
+            match checked {
                 Err(MedError::AlreadyKnown(_)) => return Ok(Accepted::Known),
                 Err(
                     header @ (MedError::InsufficientWork { .. }
@@ -602,15 +701,17 @@ impl MedService {
                 Ok(()) => {}
             }
         }
-        // An Mblock SUP already checkpointed was verified by at least f + 1 honest validators
-        // when it was fresh; checking it again against today's keys and licences could refuse
-        // it (a doctor revoked or a key replaced since) and split this node from the chain.
-        if !self.sup_checkpointed(&hash) {
-            self.verify_block(hash, sup_height, &block.body)?;
+        if !supervised {
+            self.verify_block(hash, sup_height, &block)?;
         }
         let now = self.now_ms();
         let mut inner = self.lock();
-        let inserted = match inner.chain.insert(block, now) {
+        let inserted = if supervised {
+            inner.chain.insert_supervised(block)
+        } else {
+            inner.chain.insert(block, now)
+        };
+        let inserted = match inserted {
             Ok(inserted) => inserted,
             // Another task inserted it while the signatures were checked.
             Err(MedError::AlreadyKnown(_)) => return Ok(Accepted::Known),
@@ -638,16 +739,22 @@ impl MedService {
 
     /// Verifies an Mblock body's aggregate (without the lock: the API and the miner keep going
     /// meanwhile), remembering a refusal so the same block sent again costs no pairings.
+    /// Licences are judged at the Mblock's timestamp, not at this node's clock (review R13):
+    /// every node then judges it alike, however late it receives it — a licence that expired
+    /// meanwhile must not split the nodes that verified it in time from those that did not
+    /// (SUP's import judges the releases again at its own time).
     fn verify_block(
         &self,
         hash: Hash32,
         sup_height: u64,
-        body: &MblockBody,
+        block: &Mblock,
     ) -> Result<(), BlockRefused> {
         let now_ms = self.now_ms();
         self.aggregate_checks.fetch_add(1, Ordering::Relaxed);
         let verdict = self
-            .verify_signers(|signers| aggregate::verify_block(&self.chain_id, body, signers))
+            .verify_signers_at(block.header.timestamp_ms, |signers| {
+                aggregate::verify_block(&self.chain_id, &block.body, signers)
+            })
             .map_err(BlockRefused::State)?;
         if let Err(refused) = &verdict {
             self.admission
@@ -678,33 +785,56 @@ impl MedService {
         Ok(outcome)
     }
 
-    /// Asks peers for the Mblock `hash` (one peer if `from` names it) unless it was asked
-    /// for within the last second.
-    pub fn request(&self, hash: Hash32, from: Option<PublicKey>) {
+    /// Asks one peer for the Mblock `hash` (review R9): first `first` if given (the peer that
+    /// announced a child of it, or the SUP proposer that checkpointed it: each holds it),
+    /// then, each time the peer asked has not answered within [`REQUEST_RETRY_MS`], the next
+    /// peer heard on the MED channels in turn. Never every peer at once: each would answer
+    /// with the whole Mblock. Nothing is asked while no peer is known.
+    pub fn request(&self, hash: Hash32, first: Option<PublicKey>) {
         let now = self.now_ms();
-        {
+        let peer = {
             let mut inner = self.lock();
             if inner.chain.contains(&hash) {
                 return;
             }
-            if inner
-                .requested
-                .get(&hash)
-                .is_some_and(|at| now < at.saturating_add(REQUEST_RETRY_MS))
-            {
-                return;
-            }
-            // Forget old requests so the map stays small.
+            // Forget old fetches so the map stays small.
             inner
                 .requested
-                .retain(|_, at| now < at.saturating_add(REQUEST_RETRY_MS));
-            inner.requested.insert(hash, now);
+                .retain(|_, fetch| now < fetch.at_ms.saturating_add(FETCH_MEMORY_MS));
+            let asked = inner.requested.get(&hash);
+            if asked.is_some_and(|fetch| now < fetch.at_ms.saturating_add(REQUEST_RETRY_MS)) {
+                return;
+            }
+            let peer = match asked {
+                None => first.or_else(|| inner.next_peer(None)),
+                Some(fetch) => inner.next_peer(Some(&fetch.peer)).or(first),
+            };
+            let Some(peer) = peer else {
+                return;
+            };
+            inner.requested.insert(
+                hash,
+                Fetch {
+                    peer: peer.clone(),
+                    at_ms: now,
+                },
+            );
+            peer
+        };
+        self.send(Outgoing::To(peer, BlockMessage::Request(hash)));
+    }
+
+    /// Notes a peer heard on the MED channels: one to ask in turn for missing Mblocks.
+    pub(crate) fn heard_from(&self, peer: &PublicKey) {
+        let mut inner = self.lock();
+        if inner.peers.len() < MAX_PEERS && !inner.peers.contains(peer) {
+            inner.peers.insert(peer.clone());
         }
-        let message = BlockMessage::Request(hash);
-        self.send(match from {
-            Some(peer) => Outgoing::To(peer, message),
-            None => Outgoing::Broadcast(message),
-        });
+    }
+
+    /// Forgets a peer this node blocked.
+    pub(crate) fn forget_peer(&self, peer: &PublicKey) {
+        self.lock().peers.remove(peer);
     }
 
     /// Asks `peer` for the headers of its best chain after ours (headers-first sync), unless
@@ -790,9 +920,14 @@ impl MedService {
         Ok(missing)
     }
 
-    /// The Mblock `hash`, if this node has it.
+    /// The Mblock `hash`, if this node has it: read from the database without the service's
+    /// lock (review R9), so that peers' and the API's reads never hold up SUP's `propose` and
+    /// `knows`, the miner or the tree's updates.
     pub fn block(&self, hash: &Hash32) -> Result<Option<Mblock>, MedError> {
-        self.lock().chain.block(hash)
+        if *hash == self.genesis.header.hash() {
+            return Ok(Some(self.genesis.clone()));
+        }
+        self.store.block(hash)
     }
 
     /// A template for the next Mblock on the best tip, mined by `miner`, with the pool's
@@ -880,18 +1015,35 @@ impl MedService {
 
     /// This node's view of the MED chain.
     pub fn status(&self) -> Result<medchain_api::MedStatus, MedError> {
-        let inner = self.lock();
-        let best_hash = inner.chain.best_hash();
-        let best = inner.summary(&best_hash)?;
-        let checkpointed = inner.summary(&inner.chain.checkpointed())?;
-        let difficulty = pow::next_difficulty(&self.params, &inner.chain.window(&best_hash));
+        let (best, checkpointed, pending_batches, difficulty) = {
+            let inner = self.lock();
+            let best = inner.chain.best().clone();
+            let checkpointed = inner
+                .chain
+                .header(&inner.chain.checkpointed())
+                .cloned()
+                .unwrap_or_else(|| best.clone());
+            let difficulty = pow::next_difficulty(&self.params, &inner.chain.window(&best.hash()));
+            (best, checkpointed, inner.waiting_batches(), difficulty)
+        };
         Ok(medchain_api::MedStatus {
-            best,
-            checkpointed,
-            pending_batches: inner.waiting_batches() as u64,
+            best: self.summary(&best)?,
+            checkpointed: self.summary(&checkpointed)?,
+            pending_batches: pending_batches as u64,
             mining: self.is_mining(),
             difficulty,
         })
+    }
+
+    /// The API's summary of the Mblock `header` (its body read without the lock).
+    fn summary(&self, header: &MblockHeader) -> Result<medchain_api::MblockSummary, MedError> {
+        let txs = self
+            .block(&header.hash())?
+            .map_or(0, |block| block.body.txs().count());
+        Ok(medchain_api::MblockSummary::of(
+            header,
+            u32::try_from(txs).unwrap_or(u32::MAX),
+        ))
     }
 
     /// Up to `limit` headers of the best chain from height `from`.
@@ -901,17 +1053,20 @@ impl MedService {
 
     /// A record's inclusion in the best chain, and whether its Mblock is checkpointed.
     pub fn record(&self, id: &RecordId) -> Result<Option<(RecordInclusion, bool)>, MedError> {
-        let inner = self.lock();
-        let Some((hash, index)) = inner.chain.find_record(id) else {
+        let (hash, index, checkpointed_height) = {
+            let inner = self.lock();
+            let Some((hash, index)) = inner.chain.find_record(id) else {
+                return Ok(None);
+            };
+            let checkpointed_height = inner
+                .chain
+                .header(&inner.chain.checkpointed())
+                .map_or(0, |header| header.height);
+            (hash, index, checkpointed_height)
+        };
+        let Some(block) = self.block(&hash)? else {
             return Ok(None);
         };
-        let Some(block) = inner.chain.block(&hash)? else {
-            return Ok(None);
-        };
-        let checkpointed_height = inner
-            .chain
-            .header(&inner.chain.checkpointed())
-            .map_or(0, |header| header.height);
         let checkpointed =
             block.header.height <= checkpointed_height && self.sup_imported(id, &hash);
         Ok(inclusion::prove(&self.chain_id, &block, index)
@@ -973,15 +1128,20 @@ impl Inner {
         Ok(())
     }
 
-    /// Applies the checkpoint SUP finalized before its tip arrived.
+    /// Applies the checkpoint SUP finalized before its tip arrived. It stays pending until
+    /// it applies (review R10: a store error must not make the node forget SUP's checkpoint
+    /// until it restarts).
     fn apply_pending_checkpoint(&mut self) {
-        let Some(tip) = self.pending_checkpoint.take() else {
+        let Some(tip) = self.pending_checkpoint else {
             return;
         };
-        if let Err(error) = self.chain.set_checkpointed(tip) {
-            warn!(%error, %tip, "cannot apply a finalized MED checkpoint");
+        match self.chain.set_checkpointed(tip) {
+            Ok(()) => {
+                self.pending_checkpoint = None;
+                self.evict_final();
+            }
+            Err(error) => warn!(%error, %tip, "cannot apply a finalized MED checkpoint yet"),
         }
-        self.evict_final();
     }
 
     /// Drops the pooled batches a checkpoint made final: no reorg can drop them any more.
@@ -1027,20 +1187,17 @@ impl Inner {
             .count()
     }
 
-    fn summary(&self, hash: &Hash32) -> Result<medchain_api::MblockSummary, MedError> {
-        let txs = self
-            .chain
-            .block(hash)?
-            .map_or(0, |block| block.body.txs().count());
-        let header = self
-            .chain
-            .header(hash)
+    /// The next peer to ask for a missing Mblock after `after` (the first one heard when
+    /// none), in turn round the peers heard.
+    fn next_peer(&self, after: Option<&PublicKey>) -> Option<PublicKey> {
+        after
+            .and_then(|after| {
+                self.peers
+                    .range((Bound::Excluded(after), Bound::Unbounded))
+                    .next()
+            })
+            .or_else(|| self.peers.first())
             .cloned()
-            .unwrap_or_else(|| self.chain.best().clone());
-        Ok(medchain_api::MblockSummary::of(
-            &header,
-            u32::try_from(txs).unwrap_or(u32::MAX),
-        ))
     }
 }
 
@@ -1078,16 +1235,23 @@ fn catch_up_checkpoint(chain: &mut MedChain, sup: &Store) -> Option<Hash32> {
 }
 
 impl CheckpointSource for MedService {
-    /// The branch S3-supervise's rules choose, cut before its first Mblock this node has held
-    /// for less than [`MIN_CHECKPOINT_AGE_MS`] (a prefix of the chosen branch is still a valid
+    /// The branch S3-supervise's rules choose from `after` (where the parent SUP block's
+    /// checkpoint ends, review R16), cut before its first Mblock this node has held for less
+    /// than [`MIN_CHECKPOINT_AGE_MS`] (a prefix of the chosen branch is still a valid
     /// checkpoint: it only leaves the rest for a later SUP block).
-    fn propose(&self) -> Checkpoint {
+    fn propose(&self, after: &Hash32) -> Checkpoint {
+        self.retry_pending_checkpoint();
         let now = self.now_ms();
         let mut inner = self.lock();
         inner
             .arrived
             .retain(|_, at| now < at.saturating_add(MIN_CHECKPOINT_AGE_MS));
-        let mut checkpoint = inner.chain.choose_checkpoint();
+        if !inner.chain.contains(after) {
+            drop(inner);
+            self.request(*after, None);
+            return Checkpoint::default();
+        }
+        let mut checkpoint = inner.chain.choose_checkpoint_after(after);
         if let Some(fresh) = checkpoint
             .branch
             .iter()
@@ -1098,18 +1262,29 @@ impl CheckpointSource for MedService {
         checkpoint
     }
 
-    fn knows(&self, checkpoint: &Checkpoint) -> bool {
-        if self.lock().chain.is_known_extension(checkpoint) {
+    fn knows(&self, checkpoint: &Checkpoint, proposer: &Address) -> bool {
+        self.retry_pending_checkpoint();
+        let Some(first) = checkpoint.branch.first() else {
+            return true;
+        };
+        // From where the branch says it starts: SUP's execution checks that this is where
+        // the parent block's checkpoint ends (review R16).
+        if self
+            .lock()
+            .chain
+            .is_known_extension_after(&first.header.parent, checkpoint)
+        {
             return true;
         }
-        // Fetch what we lack so the next proposal carrying it is voted for.
+        // Fetch what we lack so that this proposal, or the next carrying it, is voted for:
+        // from its proposer first, who checkpointed it so holds it.
         if let Some(tip) = checkpoint.tip() {
-            self.request(tip.hash(), None);
+            self.request(tip.hash(), proposer.public_key().ok());
         }
         false
     }
 
-    fn finalized(&self, checkpoint: &Checkpoint) {
+    fn finalized(&self, checkpoint: &Checkpoint, proposer: &Address) {
         let Some(tip) = checkpoint.tip().map(MblockHeader::hash) else {
             return;
         };
@@ -1121,7 +1296,34 @@ impl CheckpointSource for MedService {
             self.changed();
         } else {
             drop(inner);
+            self.request(tip, proposer.public_key().ok());
+        }
+    }
+}
+
+impl MedService {
+    /// Goes on with a checkpoint SUP finalized that this node could not apply yet (review
+    /// R10): asks for its tip again (of the next peer in turn) while it is missing, and
+    /// applies it once it is here. Called on each of SUP's `propose` and `knows`, about once
+    /// a view.
+    fn retry_pending_checkpoint(&self) {
+        let mut inner = self.lock();
+        let Some(tip) = inner.pending_checkpoint else {
+            return;
+        };
+        if inner.chain.contains(&tip) {
+            inner.apply_pending_checkpoint();
+            let applied = inner.pending_checkpoint.is_none();
+            drop(inner);
+            if applied {
+                self.changed();
+            }
+        } else {
+            drop(inner);
             self.request(tip, None);
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

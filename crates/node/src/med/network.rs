@@ -151,6 +151,7 @@ impl Task {
                         }
                         Outcome::Penalty(penalty) => {
                             if self.penalise(&peer, penalty) {
+                                self.service.forget_peer(&peer);
                                 let _ = blocker.block(peer);
                             }
                         }
@@ -244,6 +245,8 @@ impl Task {
 
 /// Handles one message (on a worker).
 fn handle(service: &MedService, peer: &PublicKey, work: Work) -> Outcome {
+    // A peer on the MED channels: one to ask for missing Mblocks in turn (review R9).
+    service.heard_from(peer);
     match work.channel {
         Channel::Blocks => on_block_message(service, peer, &work.bytes),
         Channel::Batches => on_batch(service, peer, &work.bytes),

@@ -4,7 +4,7 @@
 //! dropped when a fork carried it could never be mined again once that fork lost a reorg.
 
 use medchain_types::{
-    Hash32, RecordId,
+    Address, Hash32, RecordId,
     med::{MAX_MBLOCK_BATCHES, MAX_MBLOCK_TXS, SignedBatch},
 };
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -13,6 +13,14 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 pub const MAX_POOL_BATCHES: usize = 1_024;
 /// Most releases a pool holds (sixteen full Mblocks).
 pub const MAX_POOL_TXS: usize = 16 * MAX_MBLOCK_TXS;
+
+/// Most batches one hospital may have waiting: a quarter of the pool (review R6), so that one
+/// hospital — sealing many overlapping subsets of its releases, each a valid batch that can
+/// never be mined beside the others — cannot fill every node's pool (batches are gossiped)
+/// and lock the other hospitals out.
+pub const MAX_HOSPITAL_BATCHES: usize = MAX_POOL_BATCHES / 4;
+/// Most releases one hospital may have waiting: a quarter of the pool.
+pub const MAX_HOSPITAL_TXS: usize = MAX_POOL_TXS / 4;
 
 /// One waiting batch with the ids of its releases.
 struct Waiting {
@@ -47,7 +55,42 @@ pub struct PoolFull {
     pub txs: usize,
 }
 
+/// A hospital has its share of the pool waiting already.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "hospital {hospital} has {batches} batches ({txs} releases) waiting in this node's MED pool: its share is {MAX_HOSPITAL_BATCHES} batches and {MAX_HOSPITAL_TXS} releases"
+)]
+pub struct HospitalQuota {
+    /// The hospital.
+    pub hospital: Address,
+    /// Its batches waiting.
+    pub batches: usize,
+    /// Their releases.
+    pub txs: usize,
+}
+
 impl BatchPool {
+    /// Whether `hospital` may have one more batch of `releases` waiting (see
+    /// [`MAX_HOSPITAL_BATCHES`]). Counted over the pool (at most [`MAX_POOL_BATCHES`]
+    /// batches) rather than kept up to date, so that no eviction path can leave a count wrong.
+    pub fn hospital_room(&self, hospital: &Address, releases: usize) -> Result<(), HospitalQuota> {
+        let (batches, txs) = self
+            .waiting
+            .values()
+            .filter(|waiting| waiting.batch.batch.hospital == *hospital)
+            .fold((0, 0), |(batches, txs), waiting| {
+                (batches + 1, txs + waiting.records.len())
+            });
+        if batches >= MAX_HOSPITAL_BATCHES || txs + releases > MAX_HOSPITAL_TXS {
+            return Err(HospitalQuota {
+                hospital: *hospital,
+                batches,
+                txs,
+            });
+        }
+        Ok(())
+    }
+
     /// Batches waiting.
     pub fn len(&self) -> usize {
         self.waiting.len()
@@ -223,6 +266,32 @@ mod tests {
         assert!(add(&mut pool, u64::MAX - 1, 1).is_err());
         // A known batch is still acknowledged.
         assert_eq!(add(&mut pool, 0, 1), Ok(Pooled::Known));
+    }
+
+    /// Review R6: one hospital's batches take at most a quarter of the pool; the others'
+    /// share is untouched, and the hospital's room comes back as its batches leave.
+    #[test]
+    fn a_hospital_fills_at_most_its_share_of_the_pool() {
+        let mut pool = BatchPool::default();
+        let hospital = batch(0, 1).1.batch.hospital;
+        for i in 0..MAX_HOSPITAL_BATCHES as u64 {
+            assert_eq!(pool.hospital_room(&hospital, 1), Ok(()));
+            add(&mut pool, i, 1).unwrap();
+        }
+        assert_eq!(
+            pool.hospital_room(&hospital, 1),
+            Err(HospitalQuota {
+                hospital,
+                batches: MAX_HOSPITAL_BATCHES,
+                txs: MAX_HOSPITAL_BATCHES,
+            })
+        );
+        assert_eq!(pool.has_room(1), Ok(()), "the pool itself has room");
+        let other = Address::from_bytes([4; 32]);
+        assert_eq!(pool.hospital_room(&other, MAX_HOSPITAL_TXS), Ok(()));
+        assert!(pool.hospital_room(&other, MAX_HOSPITAL_TXS + 1).is_err());
+        pool.evict(&batch(0, 1).2.into_iter().collect());
+        assert_eq!(pool.hospital_room(&hospital, 1), Ok(()));
     }
 
     #[test]
