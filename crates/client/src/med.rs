@@ -566,7 +566,7 @@ mod tests {
     };
     use medchain_types::{
         Address, BlsSignature, ContentHash, PrivateKey,
-        med::{HospitalBatch, MblockBody, tx_root},
+        med::{HospitalBatch, MblockBody, item_root},
     };
 
     const GENESIS_TIME_MS: u64 = 1_700_000_000_000;
@@ -616,6 +616,7 @@ mod tests {
                     vec![HospitalBatch {
                         hospital: address(4),
                         txs: txs.clone(),
+                        entries: Vec::new(),
                     }]
                 },
                 signature: (!txs.is_empty()).then_some(BlsSignature([7; BlsSignature::LEN])),
@@ -629,7 +630,7 @@ mod tests {
             let mut header = MblockHeader {
                 height: parent.height + 1,
                 parent: parent.hash(),
-                tx_root: tx_root(&chain_id, body.txs()),
+                tx_root: body.item_root(&chain_id),
                 body_hash: body.hash(),
                 timestamp_ms: parent.timestamp_ms + 1_000,
                 difficulty: next_difficulty(&params, &window),
@@ -674,7 +675,7 @@ mod tests {
 
         // Another body under the same proof of work: the hash changes, the work does not hold.
         let mut forged = blocks[0].header.clone();
-        forged.tx_root = tx_root(&genesis().chain_id, [&release(9)]);
+        forged.tx_root = item_root(&genesis().chain_id, [&release(9)], []);
         assert!(matches!(
             light.extend(&[forged]),
             Err(LightMedError::BadHeader { height: 1, .. })

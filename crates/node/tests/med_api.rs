@@ -172,6 +172,7 @@ impl Node {
             &vouching_key_from(&self.desk.actor.key),
             self.desk.actor.address,
             releases,
+            Vec::new(),
             &medchain_state::med::StateSigners::new(&snapshot, issued_at_ms),
         )
         .unwrap();
@@ -205,7 +206,7 @@ impl Node {
         let mut header = MblockHeader {
             height: parent.height + 1,
             parent: parent.hash(),
-            tx_root: medchain_types::med::tx_root(&testkit::chain_id(), body.txs()),
+            tx_root: body.item_root(&testkit::chain_id()),
             body_hash: body.hash(),
             timestamp_ms,
             difficulty: pow::next_difficulty(&PARAMS, &window),

@@ -33,6 +33,7 @@ use crate::{
     ExecError, StateError, StateRead, StateReadExt, StateValue,
     context::{BlockWrites, TxContext},
     executor::BlockEnv,
+    identity::enrolled,
     keys,
     licence::{hospital_identity, releasing_doctor},
     records::{self, Release},
@@ -45,7 +46,7 @@ use medchain_med::{
     pow,
 };
 use medchain_types::{
-    Address, BlsPublicKey, Event, Hash32, MedRefusal, TxId,
+    Address, BlsPublicKey, Event, Hash32, MedRefusal, Role, TxId,
     med::{Checkpoint, CheckpointedMblock, MblockHeader},
 };
 use std::collections::VecDeque;
@@ -393,6 +394,21 @@ impl<R: StateRead> SignerKeys for StateSigners<'_, R> {
         hospital_identity(self.state, hospital).map_err(refused)?;
         self.vouching_key(hospital)
     }
+
+    /// An enrolled patient identity with a vouching key (S3-entry). The role is checked: a
+    /// doctor's or hospital's key never signs an entry for an address, and — the other way
+    /// round — [`Self::doctor`] and [`Self::hospital`] check their roles, so a patient's key
+    /// never signs a release or a batch.
+    fn patient(&self, patient: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+        let identity = enrolled(self.state, patient).map_err(refused)?;
+        if identity.role != Role::Patient {
+            return Err(SignerRefusal(format!(
+                "{patient} is enrolled as {}, a {:?}: only patients file entries",
+                identity.identity, identity.role
+            )));
+        }
+        self.vouching_key(patient)
+    }
 }
 
 fn refused(error: impl std::fmt::Display) -> SignerRefusal {
@@ -409,7 +425,10 @@ mod tests {
             release as release_payload, revoke_doctor, set_vouching_key,
         },
     };
-    use medchain_types::{ContentHash, Genesis, RecordId, med::MedParams, med::TxMr};
+    use medchain_types::{
+        ContentHash, Genesis, RecordId,
+        med::{EntryMr, MedParams, TxMr},
+    };
 
     /// Low difficulties: a few hashes per Mblock.
     const PARAMS: MedParams = MedParams {
@@ -483,11 +502,16 @@ mod tests {
 
         /// The next Mblock on the tip carrying `txs`, mined honestly.
         fn mine(&mut self, txs: Vec<TxMr>) -> CheckpointedMblock {
+            self.mine_with(txs, Vec::new())
+        }
+
+        /// The next Mblock on the tip carrying `txs` and `entries`, mined honestly.
+        fn mine_with(&mut self, txs: Vec<TxMr>, entries: Vec<EntryMr>) -> CheckpointedMblock {
             let parent = self.tip().clone();
             let mut header = MblockHeader {
                 height: parent.height + 1,
                 parent: parent.hash(),
-                tx_root: medchain_types::med::tx_root(&chain_id(), &txs),
+                tx_root: medchain_types::med::item_root(&chain_id(), &txs, &entries),
                 body_hash: ContentHash::of(b"body").0,
                 timestamp_ms: parent.timestamp_ms + PARAMS.target_interval_ms,
                 difficulty: pow::next_difficulty(&PARAMS, &self.window()),
@@ -496,7 +520,11 @@ mod tests {
             };
             assert!(pow::mine(&mut header, 1_000_000));
             self.headers.push(header.clone());
-            CheckpointedMblock { header, txs }
+            CheckpointedMblock {
+                header,
+                txs,
+                entries,
+            }
         }
     }
 
@@ -745,6 +773,7 @@ mod tests {
             let mblock = CheckpointedMblock {
                 header,
                 txs: Vec::new(),
+                entries: Vec::new(),
             };
             assert_refused(&world, &checkpoint(vec![mblock]), |e| {
                 matches!(e, CheckpointError::InvalidMblock { height: 1, .. })

@@ -125,22 +125,29 @@ fn aggregate_refusal(error: &AggregateError) -> (StatusCode, &'static str, &'sta
         AggregateError::Signer { .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "signer_refused",
-            "every doctor must be an enrolled, licensed, unrevoked member of the hospital's organisation and the hospital an audited one, each with a registered vouching key (`medchain identity show`); remove the refused doctor's releases and seal the batch again",
+            "every doctor must be an enrolled, licensed, unrevoked member of the hospital's organisation, every patient an enrolled patient and the hospital an audited one, each with a registered vouching key (`medchain identity show`); remove the refused signer's items and seal the batch again",
         ),
-        AggregateError::BadSignature | AggregateError::BadRelease { .. } => (
+        AggregateError::BadSignature
+        | AggregateError::BadRelease { .. }
+        | AggregateError::BadEntry { .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "bad_signature",
-            "the aggregate does not verify: check each doctor's signature over its release's htxM and the hospital's over the batch's TX_mr (seal the batch again)",
+            "the aggregate does not verify: check each doctor's signature over its release's htxM, each patient's over its entry's hentry and the hospital's over the batch's TX_mr (seal the batch again)",
         ),
         AggregateError::DuplicateRelease(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "duplicate_release",
             "list each release once per batch",
         ),
+        AggregateError::DuplicateEntry(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "duplicate_entry",
+            "list each entry once per batch",
+        ),
         AggregateError::Malformed(_) => (
             StatusCode::BAD_REQUEST,
             "malformed_batch",
-            "send a batch sealed by `aggregate::seal_batch`: releases, hospital, and one aggregate signature",
+            "send a batch sealed by `aggregate::seal_batch`: releases and entries, hospital, and one aggregate signature",
         ),
     }
 }

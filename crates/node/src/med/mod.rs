@@ -159,8 +159,12 @@ pub enum Penalty {
 /// The penalty of an aggregate refusal.
 fn aggregate_penalty(error: &AggregateError) -> Penalty {
     match error {
-        AggregateError::Malformed(_) | AggregateError::DuplicateRelease(_) => Penalty::Block,
-        AggregateError::BadSignature | AggregateError::BadRelease { .. } => Penalty::Strike,
+        AggregateError::Malformed(_)
+        | AggregateError::DuplicateRelease(_)
+        | AggregateError::DuplicateEntry(_) => Penalty::Block,
+        AggregateError::BadSignature
+        | AggregateError::BadRelease { .. }
+        | AggregateError::BadEntry { .. } => Penalty::Strike,
         AggregateError::Signer { .. } => Penalty::None,
     }
 }

@@ -174,6 +174,7 @@ mod tests {
         let batch = HospitalBatch {
             hospital: Address::from_bytes([3; 32]),
             txs,
+            entries: Vec::new(),
         };
         let root = batch.root(&chain);
         let signed = SignedBatch {
