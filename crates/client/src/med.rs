@@ -16,14 +16,14 @@
 
 use crate::{Client, ClientError, NodeClient, StateQuery};
 use commonware_codec::{Copying, Encode, RangeCfg, Read, ReadExt};
-use medchain_api::{BatchAccepted, MedRecordView, MedStatus};
+use medchain_api::{BatchAccepted, MedEntryView, MedRecordView, MedStatus};
 use medchain_med::{
     MedError,
     inclusion::{InclusionError, RecordInclusion, verify_inclusion},
     pow::{check_header, genesis_mblock},
 };
 use medchain_types::{
-    ChainId, Genesis, Hash32, RecordId,
+    ChainId, EntryId, Genesis, Hash32, RecordId,
     med::{Mblock, MblockHeader, MedParams, SignedBatch, TxMr},
 };
 use std::{
@@ -181,6 +181,21 @@ impl MedApi {
         match self.node.get_json(&format!("/v1/med/records/{record}")) {
             Ok(view) => Ok(Some(view)),
             Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Where a patient's entry stands on the node's MED chain (S3-entry): pending in its
+    /// pool, mined, final or refused by SUP's import; `None` when the node knows it nowhere
+    /// (an error when the chain has no MED chain). The node's word: a client that must know
+    /// reads `entry/<id>` from SUP's proven state ([`StateQuery::entry`]).
+    pub fn entry_status(&self, entry: &EntryId) -> Result<Option<MedEntryView>, ClientError> {
+        match self.node.get_json(&format!("/v1/med/entries/{entry}")) {
+            Ok(view) => Ok(Some(view)),
+            Err(ClientError::Api {
+                status: 404,
+                ref body,
+            }) if body.error == "not_on_med" => Ok(None),
             Err(error) => Err(error),
         }
     }
