@@ -1029,6 +1029,17 @@ impl MedService {
     }
 }
 
+/// The ids among `ids` that `place` finds in a checkpointed Mblock of `chain`'s best chain.
+fn checkpointed<'a, K: Copy + Eq + std::hash::Hash + 'a>(
+    chain: &MedChain,
+    ids: impl Iterator<Item = &'a K>,
+    place: impl Fn(&K) -> Option<(Hash32, u32)>,
+) -> HashSet<K> {
+    ids.filter(|id| place(id).is_some_and(|(mblock, _)| chain.is_checkpointed(&mblock)))
+        .copied()
+        .collect()
+}
+
 /// The cheap checks of a peer's headers before any body is asked for: consecutive (each the
 /// parent of the next, one height up), and each meeting the difficulty it claims, at least
 /// the genesis minimum (the retargeted difficulty is checked when the body is inserted).
@@ -1097,28 +1108,10 @@ impl Inner {
     /// Drops the pooled batches a checkpoint made final: no reorg can drop them any more.
     fn evict_final(&mut self) {
         let chain = &self.chain;
-        let final_records: HashSet<RecordId> = self
-            .pool
-            .batches()
-            .flat_map(|(_, items)| &items.records)
-            .filter(|id| {
-                chain
-                    .find_record(id)
-                    .is_some_and(|(mblock, _)| chain.is_checkpointed(&mblock))
-            })
-            .copied()
-            .collect();
-        let final_entries: HashSet<EntryId> = self
-            .pool
-            .batches()
-            .flat_map(|(_, items)| &items.entries)
-            .filter(|id| {
-                chain
-                    .find_entry(id)
-                    .is_some_and(|(mblock, _)| chain.is_checkpointed(&mblock))
-            })
-            .copied()
-            .collect();
+        let records = self.pool.batches().flat_map(|(_, items)| &items.records);
+        let final_records = checkpointed(chain, records, |id| chain.find_record(id));
+        let entries = self.pool.batches().flat_map(|(_, items)| &items.entries);
+        let final_entries = checkpointed(chain, entries, |id| chain.find_entry(id));
         self.pool.evict(&final_records);
         self.pool.evict_entries(&final_entries);
     }
