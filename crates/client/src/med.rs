@@ -20,7 +20,7 @@
 
 use crate::{Client, ClientError, NodeClient, StateQuery, enrol::now_ms};
 use commonware_codec::{Copying, Encode, RangeCfg, Read, ReadExt};
-use medchain_api::{BatchAccepted, MedRecordView, MedStatus};
+use medchain_api::{BatchAccepted, MedEntryView, MedRecordView, MedStatus};
 use medchain_med::{
     MedError,
     chain::future_drift_ms,
@@ -28,7 +28,7 @@ use medchain_med::{
     pow::{check_header, genesis_mblock},
 };
 use medchain_types::{
-    ChainId, Genesis, Hash32, RecordId,
+    ChainId, EntryId, Genesis, Hash32, RecordId,
     med::{Mblock, MblockHeader, MedParams, SignedBatch, TxMr},
 };
 use std::{
@@ -228,6 +228,21 @@ impl MedApi {
         match self.node.get_json(&format!("/v1/med/records/{record}")) {
             Ok(view) => Ok(Some(view)),
             Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Where a patient's entry stands on the node's MED chain (S3-entry): pending in its
+    /// pool, mined, final or refused by SUP's import; `None` when the node knows it nowhere
+    /// (an error when the chain has no MED chain). The node's word: a client that must know
+    /// reads `entry/<id>` from SUP's proven state ([`StateQuery::entry`]).
+    pub fn entry_status(&self, entry: &EntryId) -> Result<Option<MedEntryView>, ClientError> {
+        match self.node.get_json(&format!("/v1/med/entries/{entry}")) {
+            Ok(view) => Ok(Some(view)),
+            Err(ClientError::Api {
+                status: 404,
+                ref body,
+            }) if body.error == "not_on_med" => Ok(None),
             Err(error) => Err(error),
         }
     }
@@ -749,7 +764,7 @@ mod tests {
     };
     use medchain_types::{
         Address, BlsSignature, ContentHash, PrivateKey,
-        med::{HospitalBatch, MblockBody, tx_root},
+        med::{HospitalBatch, MblockBody, item_root},
     };
 
     const GENESIS_TIME_MS: u64 = 1_700_000_000_000;
@@ -812,6 +827,7 @@ mod tests {
                 vec![HospitalBatch {
                     hospital: address(4),
                     txs: txs.to_vec(),
+                    entries: Vec::new(),
                 }]
             },
             signature: (!txs.is_empty()).then_some(BlsSignature([7; BlsSignature::LEN])),
@@ -825,7 +841,7 @@ mod tests {
         let mut header = MblockHeader {
             height: parent.height + 1,
             parent: parent.hash(),
-            tx_root: tx_root(&chain_id, body.txs()),
+            tx_root: body.item_root(&chain_id),
             body_hash: body.hash(),
             timestamp_ms,
             difficulty: next_difficulty(&params, &window),
@@ -867,7 +883,7 @@ mod tests {
 
         // Another body under the same proof of work: the hash changes, the work does not hold.
         let mut forged = blocks[0].header.clone();
-        forged.tx_root = tx_root(&genesis().chain_id, [&release(9)]);
+        forged.tx_root = item_root(&genesis().chain_id, [&release(9)], []);
         assert!(matches!(
             light.extend(&[forged], NOW_MS),
             Err(LightMedError::BadHeader { height: 1, .. })

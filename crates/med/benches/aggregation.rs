@@ -26,7 +26,7 @@ use medchain_med::aggregate::{
 use medchain_types::{
     Address, BlsPublicKey, BlsSignature, ChainId, ContentHash, Hash32, PrivateKey,
     emergency::{BlsVouchingKey, vouching_key_from},
-    med::{Mblock, MblockBody, MblockHeader, SignedBatch, TxMr, tx_root},
+    med::{Mblock, MblockBody, MblockHeader, SignedBatch, TxMr},
     namespace,
 };
 use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
@@ -68,6 +68,10 @@ impl SignerKeys for Registry {
             .get(hospital)
             .copied()
             .ok_or_else(|| SignerRefusal("unknown".into()))
+    }
+
+    fn patient(&self, patient: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+        self.hospital(patient)
     }
 }
 
@@ -130,6 +134,7 @@ fn fixture() -> Fixture {
             &hospital.vouching,
             hospital.address,
             signed,
+            Vec::new(),
             &registry,
         )
         .unwrap();
@@ -146,7 +151,7 @@ fn fixture() -> Fixture {
         header: MblockHeader {
             height: 1,
             parent: Hash32::from([0; 32]),
-            tx_root: tx_root(&chain_id, body.txs()),
+            tx_root: body.item_root(&chain_id),
             body_hash: body.hash(),
             timestamp_ms: 1_700_000_000_000,
             difficulty: 20_000,

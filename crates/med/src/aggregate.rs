@@ -1,12 +1,13 @@
 //! Two-level BLS12-381 aggregation of MED signatures (S3-release, S3-dual).
 //!
-//! A doctor signs its release tx_mr ([`htxm_message`]); the hospital checks each doctor's
+//! A doctor signs its release tx_mr ([`htxm_message`]) and a patient its encrypted EMR entry
+//! EEE ([`entry_message`], S3-entry); the hospital checks each doctor's and patient's
 //! signature, signs its batch root TX_mr ([`batch_message`]) and sums everything into one
 //! batch signature ([`seal_batch`]); a miner sums the batch signatures of an Mblock into the
 //! block's one signature ([`block_signature`]); every MED validator checks that signature
 //! against every (key, message) pair of the block at once ([`verify_block`]).
 //!
-//! Keys are the doctors' and hospitals' vouching keys (commonware's bls12381 MinPk: 48-byte
+//! Keys are the doctors', patients' and hospitals' vouching keys (commonware's bls12381 MinPk: 48-byte
 //! G1 keys, 96-byte G2 signatures), registered on SUP with a proof of possession. Signatures
 //! are made with commonware's `sign_message` under [`namespace::MED`]; the aggregate check
 //! over distinct messages and signers is blst's `aggregate_verify` (the IETF BLS
@@ -28,11 +29,12 @@ use commonware_cryptography::{
 };
 use commonware_utils::{iter::NonEmpty, union_unique};
 use medchain_types::{
-    Address, BlsPublicKey, BlsSignature, ChainId, Hash32, RecordId,
+    Address, BlsPublicKey, BlsSignature, ChainId, EntryId, Hash32, RecordId,
     emergency::BlsVouchingKey,
     med::{
-        HospitalBatch, MAX_BATCH_TXS, MAX_MBLOCK_BATCHES, MAX_MBLOCK_TXS, MblockBody, SignedBatch,
-        TxMr,
+        EntryMr, HospitalBatch, MAX_BATCH_ENTRIES, MAX_BATCH_TXS, MAX_MBLOCK_BATCHES,
+        MAX_MBLOCK_ENTRIES, MAX_MBLOCK_TXS, MAX_MED_ENTRY_BYTES, MblockBody, SignedBatch,
+        SignedEntry, TxMr,
     },
     namespace,
 };
@@ -43,6 +45,9 @@ use std::fmt;
 const RELEASE_TAG: u8 = 0;
 /// Tag of a hospital's batch message.
 const BATCH_TAG: u8 = 1;
+/// Tag of a patient's entry message: no entry signature can pass for a release or a batch
+/// signature, whatever the hashes.
+const ENTRY_TAG: u8 = 2;
 
 /// What a doctor signs to release `htxm` (a [`TxMr::htxm`]) on `chain_id`.
 pub fn htxm_message(chain_id: &ChainId, htxm: &Hash32) -> Vec<u8> {
@@ -53,6 +58,12 @@ pub fn htxm_message(chain_id: &ChainId, htxm: &Hash32) -> Vec<u8> {
 /// ([`HospitalBatch::root`]).
 pub fn batch_message(chain_id: &ChainId, tx_mr_root: &Hash32) -> Vec<u8> {
     tagged_message(BATCH_TAG, chain_id, tx_mr_root)
+}
+
+/// What a patient signs to file its entry `hentry` (an [`EntryMr::hentry`]) on `chain_id`
+/// (S3-entry).
+pub fn entry_message(chain_id: &ChainId, hentry: &Hash32) -> Vec<u8> {
+    tagged_message(ENTRY_TAG, chain_id, hentry)
 }
 
 fn tagged_message(tag: u8, chain_id: &ChainId, hash: &Hash32) -> Vec<u8> {
@@ -69,6 +80,9 @@ pub trait SignerKeys {
     fn doctor(&self, doctor: &Address, hospital: &Address) -> Result<BlsPublicKey, SignerRefusal>;
     /// The BLS key of `hospital` if it may sign batches.
     fn hospital(&self, hospital: &Address) -> Result<BlsPublicKey, SignerRefusal>;
+    /// The BLS key of `patient` if it may file entries (S3-entry): an enrolled patient with a
+    /// registered key. Never a doctor's or hospital's key, nor a patient's for them.
+    fn patient(&self, patient: &Address) -> Result<BlsPublicKey, SignerRefusal>;
 }
 
 /// Why a [`SignerKeys`] refused a signer (unknown, not practising, revoked, no key, …).
@@ -76,13 +90,15 @@ pub trait SignerKeys {
 #[error("{0}")]
 pub struct SignerRefusal(pub String);
 
-/// The two kinds of MED signers.
+/// The three kinds of MED signers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignerRole {
     /// A doctor signing a release.
     Doctor,
     /// A hospital signing a batch.
     Hospital,
+    /// A patient signing its entry.
+    Patient,
 }
 
 impl fmt::Display for SignerRole {
@@ -90,6 +106,7 @@ impl fmt::Display for SignerRole {
         f.write_str(match self {
             Self::Doctor => "doctor",
             Self::Hospital => "hospital",
+            Self::Patient => "patient",
         })
     }
 }
@@ -100,7 +117,7 @@ pub enum AggregateError {
     /// A signer may not sign (unknown, revoked, not practising, no registered key, …).
     #[error("{role} {address} may not sign: {refusal}")]
     Signer {
-        /// Doctor or hospital.
+        /// Doctor, hospital or patient.
         role: SignerRole,
         /// The signer's address.
         address: Address,
@@ -117,6 +134,17 @@ pub enum AggregateError {
         /// The doctor that should have signed it.
         doctor: Address,
     },
+    /// A patient's signature over its entry does not verify (found by the gateway or the
+    /// hospital).
+    #[error("entry {index} ({entry}) is not validly signed by patient {patient}")]
+    BadEntry {
+        /// Position of the entry in the batch (0 for an entry checked alone).
+        index: usize,
+        /// The entry's id (its hentry).
+        entry: EntryId,
+        /// The patient that should have signed it.
+        patient: Address,
+    },
     /// The aggregate signature does not verify against the batch's or block's pairs.
     #[error("the aggregate signature does not verify")]
     BadSignature,
@@ -126,6 +154,9 @@ pub enum AggregateError {
     /// The same release appears twice.
     #[error("release {0} appears twice")]
     DuplicateRelease(RecordId),
+    /// The same entry appears twice.
+    #[error("entry {0} appears twice")]
+    DuplicateEntry(EntryId),
 }
 
 /// A doctor's signature over `tx` (it signs `tx`'s htxM).
@@ -141,34 +172,92 @@ pub fn verify_release(
     doctor_key: &BlsPublicKey,
     signature: &BlsSignature,
 ) -> bool {
+    verify_signature(
+        doctor_key,
+        &htxm_message(chain_id, &tx.htxm(chain_id)),
+        signature,
+    )
+}
+
+/// Whether `signature` is `key`'s signature over `message` under [`namespace::MED`]. False
+/// for bytes that are not valid points.
+fn verify_signature(key: &BlsPublicKey, message: &[u8], signature: &BlsSignature) -> bool {
     let (Ok(key), Ok(signature)) = (
-        bls12381::PublicKey::decode(Copying(&doctor_key.0)),
+        bls12381::PublicKey::decode(Copying(&key.0)),
         bls12381::Signature::decode(Copying(&signature.0)),
     ) else {
         return false;
     };
-    key.verify(
-        namespace::MED,
-        &htxm_message(chain_id, &tx.htxm(chain_id)),
-        &signature,
-    )
+    key.verify(namespace::MED, message, &signature)
 }
 
-/// The hospital's side (S3-release): checks each doctor may release through
-/// `hospital_address` and signed its release (the first bad one is named), then sums the
-/// doctors' signatures with its own over the batch root TX_mr into the batch's one signature.
+/// A batch holds 1 to [`MAX_BATCH_TXS`] releases and [`MAX_BATCH_ENTRIES`] entries, at least
+/// one item in all.
+fn check_batch_size(releases: usize, entries: usize) -> Result<(), AggregateError> {
+    if releases + entries == 0 || releases > MAX_BATCH_TXS || entries > MAX_BATCH_ENTRIES {
+        return Err(AggregateError::Malformed(
+            "a batch holds 1 item at least, at most 1024 releases and 64 entries",
+        ));
+    }
+    Ok(())
+}
+
+/// A patient's signature over its entry (it signs the entry's hentry, S3-entry).
+pub fn sign_entry(chain_id: &ChainId, key: &BlsVouchingKey, entry: &EntryMr) -> BlsSignature {
+    key.sign_med(&entry_message(chain_id, &entry.hentry(chain_id)))
+}
+
+/// The gateway's and hospital's check of one patient entry (S3-entry): the entry fits MED's
+/// size limit, `keys` names the patient as one that may file entries (an enrolled patient
+/// with a registered key — never a doctor's or hospital's key), and the signature is that
+/// key's over the entry's hentry on `chain_id`. Checked before the hospital adds the
+/// signature to its batch's aggregate, so a forged entry is named here, not found later as a
+/// batch that fails as a whole.
+pub fn verify_entry(
+    chain_id: &ChainId,
+    signed: &SignedEntry,
+    keys: &impl SignerKeys,
+) -> Result<(), AggregateError> {
+    check_entry_size(&signed.entry)?;
+    let key = patient_key(keys, &signed.entry.patient)?;
+    if !verify_signature(
+        &key,
+        &entry_message(chain_id, &signed.entry.hentry(chain_id)),
+        &signed.signature,
+    ) {
+        return Err(AggregateError::BadEntry {
+            index: 0,
+            entry: signed.entry.entry_id(chain_id),
+            patient: signed.entry.patient,
+        });
+    }
+    Ok(())
+}
+
+/// An entry longer than MED's limit could be signed and aggregated, but no MED node would
+/// decode the batch carrying it.
+fn check_entry_size(entry: &EntryMr) -> Result<(), AggregateError> {
+    if entry.entry.0.is_empty() || entry.entry.0.len() > MAX_MED_ENTRY_BYTES {
+        return Err(AggregateError::Malformed(
+            "an entry on MED holds 1 to 2048 bytes",
+        ));
+    }
+    Ok(())
+}
+
+/// The hospital's side (S3-release, S3-entry): checks each doctor may release through
+/// `hospital_address` and signed its release, and each patient may file and signed its entry
+/// (the first bad one is named), then sums the doctors' and patients' signatures with its own
+/// over the batch root TX_mr into the batch's one signature.
 pub fn seal_batch(
     chain_id: &ChainId,
     hospital: &BlsVouchingKey,
     hospital_address: Address,
     releases: Vec<(TxMr, BlsSignature)>,
+    entries: Vec<SignedEntry>,
     keys: &impl SignerKeys,
 ) -> Result<SignedBatch, AggregateError> {
-    if releases.is_empty() || releases.len() > MAX_BATCH_TXS {
-        return Err(AggregateError::Malformed(
-            "a batch holds 1 to 1024 releases",
-        ));
-    }
+    check_batch_size(releases.len(), entries.len())?;
     let registered = hospital_key(keys, &hospital_address)?;
     if registered != hospital.public() {
         return Err(AggregateError::Signer {
@@ -194,10 +283,33 @@ pub fn seal_batch(
             });
         }
     }
+    let mut filed = HashSet::new();
+    for (index, signed) in entries.iter().enumerate() {
+        let entry = signed.entry.entry_id(chain_id);
+        if !filed.insert(entry) {
+            return Err(AggregateError::DuplicateEntry(entry));
+        }
+        verify_entry(chain_id, signed, keys).map_err(|error| match error {
+            AggregateError::BadEntry { entry, patient, .. } => AggregateError::BadEntry {
+                index,
+                entry,
+                patient,
+            },
+            other => other,
+        })?;
+    }
     let (txs, mut signatures): (Vec<TxMr>, Vec<BlsSignature>) = releases.into_iter().unzip();
+    let entries: Vec<EntryMr> = entries
+        .into_iter()
+        .map(|signed| {
+            signatures.push(signed.signature);
+            signed.entry
+        })
+        .collect();
     let batch = HospitalBatch {
         hospital: hospital_address,
         txs,
+        entries,
     };
     signatures.push(hospital.sign_med(&batch_message(chain_id, &batch.root(chain_id))));
     let signature = sum(&signatures).ok_or(AggregateError::Malformed(
@@ -226,14 +338,15 @@ pub fn block_signature(batches: &[SignedBatch]) -> Option<BlsSignature> {
     sum(&signatures)
 }
 
-/// Every MED validator's check of an Mblock body: each signer may sign, no release appears
-/// twice, and the block's one signature verifies against all (key, message) pairs of all
+/// Every MED validator's check of an Mblock body: each signer may sign, no release or entry
+/// appears twice, and the block's one signature verifies against all (key, message) pairs of all
 /// batches in ONE aggregate check (a pairing per pair plus one, whatever the batch count).
 ///
 /// Summing signatures of different signers is sound only because every key comes with a
 /// proof of possession registered on SUP (a rogue key chosen to cancel another's cannot
-/// carry one). Messages are distinct within a block: releases by their htxM, which is
-/// checked, and batch roots by the hospital and htxM they commit to.
+/// carry one). Messages are distinct within a block: releases by their htxM and entries by
+/// their hentry, which are checked, and batch roots by the hospital and the items they commit
+/// to; the three kinds carry distinct tags.
 pub fn verify_block(
     chain_id: &ChainId,
     body: &MblockBody,
@@ -247,6 +360,11 @@ pub fn verify_block(
     if body.txs().count() > MAX_MBLOCK_TXS {
         return Err(AggregateError::Malformed(
             "an Mblock holds at most 4096 releases",
+        ));
+    }
+    if body.entries().count() > MAX_MBLOCK_ENTRIES {
+        return Err(AggregateError::Malformed(
+            "an Mblock holds at most 256 entries",
         ));
     }
     let signature = match (body.batches.is_empty(), &body.signature) {
@@ -271,8 +389,10 @@ struct Pairs<'a, K> {
     chain_id: &'a ChainId,
     keys: &'a K,
     doctors: HashMap<(Address, Address), BlsPublicKey>,
+    patients: HashMap<Address, BlsPublicKey>,
     points: HashMap<BlsPublicKey, min_pk::PublicKey>,
     releases: HashSet<RecordId>,
+    entries: HashSet<EntryId>,
     pairs: Vec<(BlsPublicKey, Vec<u8>)>,
 }
 
@@ -282,18 +402,16 @@ impl<'a, K: SignerKeys> Pairs<'a, K> {
             chain_id,
             keys,
             doctors: HashMap::new(),
+            patients: HashMap::new(),
             points: HashMap::new(),
             releases: HashSet::new(),
+            entries: HashSet::new(),
             pairs: Vec::new(),
         }
     }
 
     fn add_batch(&mut self, batch: &HospitalBatch) -> Result<(), AggregateError> {
-        if batch.txs.is_empty() || batch.txs.len() > MAX_BATCH_TXS {
-            return Err(AggregateError::Malformed(
-                "a batch holds 1 to 1024 releases",
-            ));
-        }
+        check_batch_size(batch.txs.len(), batch.entries.len())?;
         let hospital = hospital_key(self.keys, &batch.hospital)?;
         self.add(
             hospital,
@@ -312,7 +430,26 @@ impl<'a, K: SignerKeys> Pairs<'a, K> {
             };
             self.add(doctor, htxm_message(self.chain_id, &htxm))?;
         }
+        for entry in &batch.entries {
+            self.add_entry(entry)?;
+        }
         Ok(())
+    }
+
+    /// One (patient key, entry message) pair: the key is the patient's as `keys` knows it
+    /// (looked up once per patient), so an entry signed by anyone else — a doctor or the
+    /// hospital included — fails the aggregate.
+    fn add_entry(&mut self, entry: &EntryMr) -> Result<(), AggregateError> {
+        check_entry_size(entry)?;
+        let hentry = entry.hentry(self.chain_id);
+        if !self.entries.insert(EntryId(hentry)) {
+            return Err(AggregateError::DuplicateEntry(EntryId(hentry)));
+        }
+        let patient = match self.patients.entry(entry.patient) {
+            Entry::Occupied(known) => *known.get(),
+            Entry::Vacant(slot) => *slot.insert(patient_key(self.keys, &entry.patient)?),
+        };
+        self.add(patient, entry_message(self.chain_id, &hentry))
     }
 
     fn add(&mut self, key: BlsPublicKey, message: Vec<u8>) -> Result<(), AggregateError> {
@@ -369,6 +506,15 @@ fn doctor_key(
         })
 }
 
+fn patient_key(keys: &impl SignerKeys, patient: &Address) -> Result<BlsPublicKey, AggregateError> {
+    keys.patient(patient)
+        .map_err(|refusal| AggregateError::Signer {
+            role: SignerRole::Patient,
+            address: *patient,
+            refusal,
+        })
+}
+
 /// The sum of `signatures`; `None` if there is none or one is not a valid G2 point.
 fn sum(signatures: &[BlsSignature]) -> Option<BlsSignature> {
     let points = signatures
@@ -414,6 +560,7 @@ mod tests {
     struct Registry {
         hospitals: HashMap<Address, BlsPublicKey>,
         doctors: HashMap<Address, (Address, BlsPublicKey)>,
+        patients: HashMap<Address, BlsPublicKey>,
         revoked: HashSet<Address>,
     }
 
@@ -439,13 +586,22 @@ mod tests {
                 .copied()
                 .ok_or_else(|| SignerRefusal("unknown hospital".into()))
         }
+
+        fn patient(&self, patient: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+            self.patients
+                .get(patient)
+                .copied()
+                .ok_or_else(|| SignerRefusal("unknown patient".into()))
+        }
     }
 
-    /// Two hospitals (seeds 100, 200) with two doctors each (101, 102; 201, 202).
+    /// Two hospitals (seeds 100, 200) with two doctors each (101, 102; 201, 202), and two
+    /// patients (1, 2) with registered keys.
     struct World {
         registry: Registry,
         hospitals: Vec<Party>,
         doctors: Vec<Party>,
+        patients: Vec<Party>,
     }
 
     fn world() -> World {
@@ -463,10 +619,17 @@ mod tests {
                 (hospitals[i / 2].address, doctor.key.public()),
             );
         }
+        let patients = vec![party(1), party(2)];
+        for patient in &patients {
+            registry
+                .patients
+                .insert(patient.address, patient.key.public());
+        }
         World {
             registry,
             hospitals,
             doctors,
+            patients,
         }
     }
 
@@ -504,6 +667,7 @@ mod tests {
             &hospital.key,
             hospital.address,
             signed_releases(world, h, first, count),
+            Vec::new(),
             &world.registry,
         )
         .unwrap()
@@ -572,6 +736,7 @@ mod tests {
             &hospital.key,
             hospital.address,
             releases,
+            Vec::new(),
             &world.registry,
         )
         .unwrap_err();
@@ -592,6 +757,7 @@ mod tests {
                 &hospital.key,
                 hospital.address,
                 releases,
+                Vec::new(),
                 &world.registry
             ),
             Err(AggregateError::BadRelease { index: 1, .. })
@@ -608,6 +774,7 @@ mod tests {
         let batch = HospitalBatch {
             hospital: world.hospitals[1].address,
             txs: releases.iter().map(|(tx, _)| tx.clone()).collect(),
+            entries: Vec::new(),
         };
         let mut signatures: Vec<BlsSignature> = releases.iter().map(|(_, s)| *s).collect();
         let forged_over = release(&world.doctors[2], 99);
@@ -651,6 +818,7 @@ mod tests {
             &hospital.key,
             hospital.address,
             signed_releases(&world, 0, 0, 4),
+            Vec::new(),
             &world.registry,
         )
         .map(|_| ());
@@ -664,6 +832,7 @@ mod tests {
                 &world.hospitals[1].key,
                 world.hospitals[1].address,
                 foreign,
+                Vec::new(),
                 &world.registry
             ),
             Err(AggregateError::Signer {
@@ -688,6 +857,7 @@ mod tests {
                 &impostor.key,
                 world.hospitals[0].address,
                 signed_releases(&world, 0, 40, 2),
+                Vec::new(),
                 &world.registry
             ),
             Err(AggregateError::Signer {
@@ -750,7 +920,7 @@ mod tests {
         releases.push(releases[0].clone());
         let hospital = &world.hospitals[0];
         assert!(matches!(
-            seal_batch(&chain(), &hospital.key, hospital.address, releases, &world.registry),
+            seal_batch(&chain(), &hospital.key, hospital.address, releases, Vec::new(), &world.registry),
             Err(AggregateError::DuplicateRelease(r)) if r == record
         ));
     }
@@ -786,6 +956,7 @@ mod tests {
                 &chain(),
                 &hospital.key,
                 hospital.address,
+                Vec::new(),
                 Vec::new(),
                 &world.registry
             ),
@@ -833,6 +1004,220 @@ mod tests {
             .insert(doctor, (hospital, BlsPublicKey([0xff; BlsPublicKey::LEN])));
         assert!(matches!(
             verify_batch(&chain(), &batch, &world.registry),
+            Err(AggregateError::Malformed(_))
+        ));
+    }
+
+    fn entry(patient: &Party, n: u8) -> EntryMr {
+        EntryMr {
+            patient: patient.address,
+            entry: medchain_types::EntryBytes(vec![n; 64]),
+            issued_at_ms: 1_700_000_000_000 + u64::from(n),
+        }
+    }
+
+    fn signed_entry(patient: &Party, n: u8) -> SignedEntry {
+        let entry = entry(patient, n);
+        SignedEntry {
+            signature: sign_entry(&chain(), &patient.key, &entry),
+            entry,
+        }
+    }
+
+    fn sealed_with_entries(world: &World, entries: Vec<SignedEntry>) -> SignedBatch {
+        let hospital = &world.hospitals[0];
+        seal_batch(
+            &chain(),
+            &hospital.key,
+            hospital.address,
+            signed_releases(world, 0, 0, 2),
+            entries,
+            &world.registry,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn entries_join_the_batch_and_block_aggregate() {
+        let world = world();
+        let entries = vec![
+            signed_entry(&world.patients[0], 1),
+            signed_entry(&world.patients[1], 2),
+            signed_entry(&world.patients[0], 3),
+        ];
+        for signed in &entries {
+            verify_entry(&chain(), signed, &world.registry).unwrap();
+        }
+        let mixed = sealed_with_entries(&world, entries.clone());
+        assert_eq!(mixed.batch.entries.len(), 3);
+        verify_batch(&chain(), &mixed, &world.registry).unwrap();
+        // A batch of entries alone, next to another hospital's batch of releases.
+        let hospital = &world.hospitals[1];
+        let only_entries = seal_batch(
+            &chain(),
+            &hospital.key,
+            hospital.address,
+            Vec::new(),
+            vec![signed_entry(&world.patients[1], 4)],
+            &world.registry,
+        )
+        .unwrap();
+        verify_batch(&chain(), &only_entries, &world.registry).unwrap();
+        let body = body(&[mixed.clone(), only_entries, sealed(&world, 1, 10, 2)]);
+        verify_block(&chain(), &body, &world.registry).unwrap();
+        // An altered or dropped entry breaks the aggregate.
+        let mut altered = mixed.clone();
+        altered.batch.entries[1].entry.0[0] ^= 1;
+        assert!(matches!(
+            verify_batch(&chain(), &altered, &world.registry),
+            Err(AggregateError::BadSignature)
+        ));
+        let mut dropped = mixed;
+        dropped.batch.entries.pop();
+        assert!(matches!(
+            verify_batch(&chain(), &dropped, &world.registry),
+            Err(AggregateError::BadSignature)
+        ));
+    }
+
+    /// A forged entry is named before it reaches the aggregate: signed by someone else (the
+    /// hospital, a doctor, another patient), or over another chain.
+    #[test]
+    fn a_forged_entry_signature_is_named() {
+        let world = world();
+        let patient = &world.patients[0];
+        let honest = signed_entry(patient, 1);
+        let forgers = [&world.hospitals[0], &world.doctors[0], &world.patients[1]];
+        for forger in forgers {
+            let forged = SignedEntry {
+                signature: sign_entry(&chain(), &forger.key, &honest.entry),
+                ..honest.clone()
+            };
+            assert!(matches!(
+                verify_entry(&chain(), &forged, &world.registry),
+                Err(AggregateError::BadEntry { index: 0, patient: p, .. }) if p == patient.address
+            ));
+        }
+        let other_chain = ChainId::new("other-chain").unwrap();
+        assert!(matches!(
+            verify_entry(&other_chain, &honest, &world.registry),
+            Err(AggregateError::BadEntry { .. })
+        ));
+        // A release signature over the same hash is not an entry signature (distinct tags).
+        let hentry = honest.entry.hentry(&chain());
+        assert_ne!(
+            entry_message(&chain(), &hentry),
+            htxm_message(&chain(), &hentry)
+        );
+        assert_ne!(
+            entry_message(&chain(), &hentry),
+            batch_message(&chain(), &hentry)
+        );
+        let as_release = SignedEntry {
+            signature: patient.key.sign_med(&htxm_message(&chain(), &hentry)),
+            ..honest.clone()
+        };
+        assert!(verify_entry(&chain(), &as_release, &world.registry).is_err());
+        // The hospital names the bad one by its place in the batch.
+        let mut entries = vec![
+            signed_entry(patient, 2),
+            honest.clone(),
+            signed_entry(patient, 3),
+        ];
+        entries[2].signature = entries[0].signature;
+        let hospital = &world.hospitals[0];
+        let refused = seal_batch(
+            &chain(),
+            &hospital.key,
+            hospital.address,
+            Vec::new(),
+            entries,
+            &world.registry,
+        );
+        assert!(matches!(
+            refused,
+            Err(AggregateError::BadEntry { index: 2, .. })
+        ));
+        // Bytes that are not a point: refused, never a panic.
+        let garbage = SignedEntry {
+            signature: BlsSignature([0xff; BlsSignature::LEN]),
+            ..honest
+        };
+        assert!(matches!(
+            verify_entry(&chain(), &garbage, &world.registry),
+            Err(AggregateError::BadEntry { .. })
+        ));
+    }
+
+    #[test]
+    fn an_unknown_patient_a_duplicate_or_an_oversized_entry_is_refused() {
+        let world = world();
+        let stranger = party(3);
+        let unknown = signed_entry(&stranger, 1);
+        assert!(matches!(
+            verify_entry(&chain(), &unknown, &world.registry),
+            Err(AggregateError::Signer { role: SignerRole::Patient, address, .. }) if address == stranger.address
+        ));
+        // A batch smuggling it past the hospital fails at every miner and validator.
+        let mut batch = sealed_with_entries(&world, vec![signed_entry(&world.patients[0], 1)]);
+        batch.batch.entries.push(unknown.entry.clone());
+        assert!(matches!(
+            verify_batch(&chain(), &batch, &world.registry),
+            Err(AggregateError::Signer {
+                role: SignerRole::Patient,
+                ..
+            })
+        ));
+        let twice = signed_entry(&world.patients[0], 5);
+        let id = twice.entry.entry_id(&chain());
+        let hospital = &world.hospitals[0];
+        assert!(matches!(
+            seal_batch(
+                &chain(),
+                &hospital.key,
+                hospital.address,
+                Vec::new(),
+                vec![twice.clone(), twice.clone()],
+                &world.registry
+            ),
+            Err(AggregateError::DuplicateEntry(e)) if e == id
+        ));
+        // The same batch of entries twice in a block (a miner replaying it).
+        let once = seal_batch(
+            &chain(),
+            &hospital.key,
+            hospital.address,
+            Vec::new(),
+            vec![twice],
+            &world.registry,
+        )
+        .unwrap();
+        assert!(matches!(
+            verify_block(&chain(), &body(&[once.clone(), once]), &world.registry),
+            Err(AggregateError::DuplicateEntry(e)) if e == id
+        ));
+        let mut oversized = entry(&world.patients[0], 6);
+        oversized.entry.0 = vec![6; MAX_MED_ENTRY_BYTES + 1];
+        let oversized = SignedEntry {
+            signature: sign_entry(&chain(), &world.patients[0].key, &oversized),
+            entry: oversized,
+        };
+        assert!(matches!(
+            verify_entry(&chain(), &oversized, &world.registry),
+            Err(AggregateError::Malformed(_))
+        ));
+        let too_many: Vec<SignedEntry> = (0..=MAX_BATCH_ENTRIES as u8)
+            .map(|n| signed_entry(&world.patients[0], n))
+            .collect();
+        assert!(matches!(
+            seal_batch(
+                &chain(),
+                &hospital.key,
+                hospital.address,
+                Vec::new(),
+                too_many,
+                &world.registry
+            ),
             Err(AggregateError::Malformed(_))
         ));
     }

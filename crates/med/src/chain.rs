@@ -41,11 +41,12 @@ use crate::{
     store::MedStore,
 };
 use medchain_types::{
-    Address, BlsSignature, ChainId, Hash32, RecordId,
+    Address, BlsSignature, ChainId, EntryId, Hash32, RecordId,
     med::{
-        Checkpoint, CheckpointedMblock, HospitalBatch, MAX_BATCH_TXS, MAX_CHECKPOINT_MBLOCKS,
-        MAX_CHECKPOINT_TXS, MAX_MBLOCK_BATCHES, MAX_MBLOCK_TXS, Mblock, MblockBody, MblockHeader,
-        MedParams, RELEASE_VALIDITY_MS, TxMr, tx_root,
+        Checkpoint, CheckpointedMblock, EntryMr, HospitalBatch, MAX_BATCH_ENTRIES, MAX_BATCH_TXS,
+        MAX_CHECKPOINT_ENTRIES, MAX_CHECKPOINT_MBLOCKS, MAX_CHECKPOINT_TXS, MAX_MBLOCK_BATCHES,
+        MAX_MBLOCK_ENTRIES, MAX_MBLOCK_TXS, Mblock, MblockBody, MblockHeader, MedParams,
+        RELEASE_VALIDITY_MS, TxMr,
     },
 };
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -123,6 +124,8 @@ struct Node {
     /// The releases, kept while the Mblock is above the checkpoint (checkpoints carry them);
     /// emptied once it is checkpointed (the database still has the body).
     txs: Vec<TxMr>,
+    /// The entries (S3-entry), kept and emptied like `txs`.
+    entries: Vec<EntryMr>,
     /// Known children, in the order they arrived.
     children: Vec<Hash32>,
     /// When it joined the tree, in insertions since the tree was opened (the older of two
@@ -142,9 +145,29 @@ pub struct MedChain {
     best_chain: Vec<Hash32>,
     checkpointed: Hash32,
     /// Where each record is, in every Mblock of the tree (forks may repeat one).
-    records: HashMap<RecordId, Vec<(Hash32, u32)>>,
+    records: Places<RecordId>,
+    /// Where each entry is (S3-entry), likewise: its Mblock and index among the entries.
+    entries: Places<EntryId>,
     /// Mblocks attached so far: the next one's `arrival`.
     arrivals: u64,
+}
+
+/// Where each item (record or entry) is: the Mblocks carrying it and its index there.
+type Places<K> = HashMap<K, Vec<(Hash32, u32)>>;
+
+/// Records `id` at `index` of Mblock `hash`.
+fn place<K: std::hash::Hash + Eq>(places: &mut Places<K>, id: K, hash: Hash32, index: u32) {
+    places.entry(id).or_default().push((hash, index));
+}
+
+/// Forgets Mblock `hash` as a place of `id`.
+fn unplace<K: std::hash::Hash + Eq>(places: &mut Places<K>, id: &K, hash: &Hash32) {
+    if let Some(found) = places.get_mut(id) {
+        found.retain(|(block, _)| block != hash);
+        if found.is_empty() {
+            places.remove(id);
+        }
+    }
 }
 
 impl MedChain {
@@ -170,6 +193,7 @@ impl MedChain {
             checkpointed: genesis_hash,
             records: HashMap::new(),
             arrivals: 0,
+            entries: HashMap::new(),
             genesis,
         };
         chain.attach(genesis_hash, chain.genesis.clone(), 0);
@@ -211,22 +235,29 @@ impl MedChain {
     /// Adds a checked Mblock to the tree (memory only).
     fn attach(&mut self, hash: Hash32, block: Mblock, work: u128) {
         for (index, tx) in (0u32..).zip(block.body.txs()) {
-            self.records
-                .entry(tx.record_id(&self.chain_id))
-                .or_default()
-                .push((hash, index));
+            place(&mut self.records, tx.record_id(&self.chain_id), hash, index);
+        }
+        for (index, entry) in (0u32..).zip(block.body.entries()) {
+            place(
+                &mut self.entries,
+                entry.entry_id(&self.chain_id),
+                hash,
+                index,
+            );
         }
         if let Some(parent) = self.nodes.get_mut(&block.header.parent) {
             parent.children.push(hash);
         }
         let txs = block.body.txs().cloned().collect();
         self.arrivals += 1;
+        let entries = block.body.entries().cloned().collect();
         self.nodes.insert(
             hash,
             Node {
                 header: block.header,
                 work,
                 txs,
+                entries,
                 children: Vec::new(),
                 arrival: self.arrivals,
             },
@@ -334,6 +365,7 @@ impl MedChain {
             return Err(MedError::BodyMismatch);
         }
         self.check_releases(&header.parent, header.timestamp_ms, block.body.txs())?;
+        check_entries(&self.chain_id, header.timestamp_ms, block.body.entries())?;
         let work = parent.work + u128::from(header.difficulty);
         let new_best = work > self.nodes[&self.best].work;
         let evict = if new_best {
@@ -542,7 +574,8 @@ impl MedChain {
         pruned
     }
 
-    /// Removes a pruned Mblock from memory: from its parent's children and the record index.
+    /// Removes a pruned Mblock from memory: from its parent's children and the record and
+    /// entry indexes.
     fn detach(&mut self, hash: &Hash32) {
         let Some(node) = self.nodes.remove(hash) else {
             return;
@@ -551,13 +584,10 @@ impl MedChain {
             parent.children.retain(|child| child != hash);
         }
         for tx in &node.txs {
-            let id = tx.record_id(&self.chain_id);
-            if let Some(places) = self.records.get_mut(&id) {
-                places.retain(|(block, _)| block != hash);
-                if places.is_empty() {
-                    self.records.remove(&id);
-                }
-            }
+            unplace(&mut self.records, &tx.record_id(&self.chain_id), hash);
+        }
+        for entry in &node.entries {
+            unplace(&mut self.entries, &entry.entry_id(&self.chain_id), hash);
         }
     }
 
@@ -568,6 +598,7 @@ impl MedChain {
         for hash in newly_checkpointed {
             if let Some(node) = self.nodes.get_mut(&hash) {
                 node.txs = Vec::new();
+                node.entries = Vec::new();
             }
         }
     }
@@ -608,9 +639,10 @@ impl MedChain {
     }
 
     /// The checkpoint of `branch` (oldest first, starting at a child of the checkpoint): its
-    /// longest prefix within [`MAX_CHECKPOINT_MBLOCKS`] and [`MAX_CHECKPOINT_TXS`].
+    /// longest prefix within [`MAX_CHECKPOINT_MBLOCKS`], [`MAX_CHECKPOINT_TXS`] and
+    /// [`MAX_CHECKPOINT_ENTRIES`].
     fn checkpoint_of(&self, branch: Vec<Hash32>) -> Checkpoint {
-        let mut releases = 0;
+        let (mut releases, mut entries) = (0, 0);
         let branch = branch
             .iter()
             .take(MAX_CHECKPOINT_MBLOCKS)
@@ -619,11 +651,13 @@ impl MedChain {
                 CheckpointedMblock {
                     header: node.header.clone(),
                     txs: node.txs.clone(),
+                    entries: node.entries.clone(),
                 }
             })
             .take_while(|block| {
                 releases += block.txs.len();
-                releases <= MAX_CHECKPOINT_TXS
+                entries += block.entries.len();
+                releases <= MAX_CHECKPOINT_TXS && entries <= MAX_CHECKPOINT_ENTRIES
             })
             .collect();
         Checkpoint { branch }
@@ -678,8 +712,14 @@ impl MedChain {
     /// parent's checkpoint ends is SUP's execution to check, on the parent's state.
     pub fn is_known_extension_after(&self, start: &Hash32, checkpoint: &Checkpoint) -> bool {
         let releases: usize = checkpoint.branch.iter().map(|block| block.txs.len()).sum();
+        let entries: usize = checkpoint
+            .branch
+            .iter()
+            .map(|block| block.entries.len())
+            .sum();
         if checkpoint.branch.len() > MAX_CHECKPOINT_MBLOCKS
             || releases > MAX_CHECKPOINT_TXS
+            || entries > MAX_CHECKPOINT_ENTRIES
             || !self.descends_from(start, &self.checkpointed)
         {
             return false;
@@ -690,7 +730,7 @@ impl MedChain {
             let known = self
                 .nodes
                 .get(&hash)
-                .is_some_and(|node| node.txs == block.txs);
+                .is_some_and(|node| node.txs == block.txs && node.entries == block.entries);
             if block.header.parent != parent || !known {
                 return false;
             }
@@ -784,7 +824,7 @@ impl MedChain {
         MblockHeader {
             height: self.best().height + 1,
             parent: self.best,
-            tx_root: tx_root(&self.chain_id, body.txs()),
+            tx_root: body.item_root(&self.chain_id),
             body_hash: body.hash(),
             timestamp_ms: self.template_timestamp(now_ms),
             difficulty: next_difficulty(&self.params, &window),
@@ -803,8 +843,17 @@ impl MedChain {
     /// Where the record `id` is on the best chain: its Mblock and its index among the
     /// Mblock's releases, in body order.
     pub fn find_record(&self, id: &RecordId) -> Option<(Hash32, u32)> {
-        self.records
-            .get(id)?
+        self.on_best_chain(self.records.get(id)?)
+    }
+
+    /// The Mblock of the best chain carrying entry `id` (S3-entry) and its index among that
+    /// Mblock's entries.
+    pub fn find_entry(&self, id: &EntryId) -> Option<(Hash32, u32)> {
+        self.on_best_chain(self.entries.get(id)?)
+    }
+
+    fn on_best_chain(&self, places: &[(Hash32, u32)]) -> Option<(Hash32, u32)> {
+        places
             .iter()
             .copied()
             .find(|(hash, _)| self.is_on_best_chain(hash))
@@ -873,22 +922,46 @@ impl MedChain {
     }
 }
 
+/// Whether `entries` may be the entries of an Mblock stamped `timestamp_ms` (S3-entry): each
+/// issued within [`RELEASE_VALIDITY_MS`] of it, either way, like a release — so a batch of
+/// entries copied from an old Mblock is stale within the hour. An entry filed twice is not
+/// refused here: SUP's import files an entry id once and skips the copy (`MedEntryRefused`).
+pub fn check_entries<'a>(
+    chain_id: &ChainId,
+    timestamp_ms: u64,
+    entries: impl IntoIterator<Item = &'a EntryMr>,
+) -> Result<(), MedError> {
+    for entry in entries {
+        if entry.issued_at_ms.abs_diff(timestamp_ms) > RELEASE_VALIDITY_MS {
+            return Err(MedError::StaleEntry {
+                entry: entry.entry_id(chain_id),
+                issued_at_ms: entry.issued_at_ms,
+                timestamp_ms,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The body limits decoding enforces, for an Mblock that was built rather than decoded.
 fn check_body(body: &MblockBody) -> Result<(), MedError> {
     if body.batches.len() > MAX_MBLOCK_BATCHES {
         return Err(MedError::Malformed("more batches than MAX_MBLOCK_BATCHES"));
     }
-    if body
-        .batches
-        .iter()
-        .any(|batch| batch.txs.is_empty() || batch.txs.len() > MAX_BATCH_TXS)
-    {
+    if body.batches.iter().any(|batch| {
+        (batch.txs.is_empty() && batch.entries.is_empty())
+            || batch.txs.len() > MAX_BATCH_TXS
+            || batch.entries.len() > MAX_BATCH_ENTRIES
+    }) {
         return Err(MedError::Malformed(
-            "a batch without releases or above MAX_BATCH_TXS",
+            "a batch without items or above MAX_BATCH_TXS or MAX_BATCH_ENTRIES",
         ));
     }
     if body.txs().count() > MAX_MBLOCK_TXS {
         return Err(MedError::Malformed("more releases than MAX_MBLOCK_TXS"));
+    }
+    if body.entries().count() > MAX_MBLOCK_ENTRIES {
+        return Err(MedError::Malformed("more entries than MAX_MBLOCK_ENTRIES"));
     }
     if body.batches.is_empty() != body.signature.is_none() {
         return Err(MedError::Malformed(
@@ -952,6 +1025,7 @@ mod tests {
             .then(|| HospitalBatch {
                 hospital: Address::from_bytes([3; 32]),
                 txs: releases.iter().copied().map(release).collect(),
+                entries: Vec::new(),
             })
             .into_iter()
             .collect();
@@ -1127,7 +1201,7 @@ mod tests {
         other_body.body = body(&[2]);
         let mut empty_batch = good.clone();
         empty_batch.body.batches[0].txs.clear();
-        empty_batch.header.tx_root = tx_root(&chain_id(), empty_batch.body.txs());
+        empty_batch.header.tx_root = empty_batch.body.item_root(&chain_id());
         empty_batch.header.body_hash = empty_batch.body.hash();
         empty_batch.header = remined(empty_batch.header);
 
@@ -1454,7 +1528,7 @@ mod tests {
         let mut header = MblockHeader {
             height: chain.header(&parent).unwrap().height + 1,
             parent,
-            tx_root: tx_root(&chain_id(), body.txs()),
+            tx_root: body.item_root(&chain_id()),
             body_hash: body.hash(),
             timestamp_ms,
             difficulty: next_difficulty(chain.params(), &chain.window(&parent)),
@@ -1473,6 +1547,7 @@ mod tests {
             batches: vec![HospitalBatch {
                 hospital: Address::from_bytes([3; 32]),
                 txs,
+                entries: Vec::new(),
             }],
             signature: Some(BlsSignature([7; BlsSignature::LEN])),
         }
@@ -1598,6 +1673,66 @@ mod tests {
         assert_eq!(chosen.root(), merkle_root(&first).min(merkle_root(&second)));
         assert!(chain.is_known_extension(&checkpoint_of(&chain, &first)));
         assert!(chain.is_known_extension(&checkpoint_of(&chain, &second)));
+    }
+
+    /// S3-entry: an Mblock of entries alone is accepted, its entries travel in the checkpoint
+    /// (which validators then match entry for entry), and a stale entry is refused like a
+    /// stale release.
+    #[test]
+    fn entries_are_checkpointed_and_must_be_fresh() {
+        let mut chain = fresh();
+        let genesis = chain.genesis_hash();
+        let t = GENESIS_MS;
+        let entry = |issued_at_ms: u64| EntryMr {
+            patient: Address::from_bytes([2; 32]),
+            entry: medchain_types::EntryBytes(vec![0xee; 16]),
+            issued_at_ms,
+        };
+        let entries_body = |entries: Vec<EntryMr>| MblockBody {
+            batches: vec![HospitalBatch {
+                hospital: Address::from_bytes([3; 32]),
+                txs: Vec::new(),
+                entries,
+            }],
+            signature: Some(BlsSignature([7; BlsSignature::LEN])),
+        };
+        let timestamp_ms = t + 2 * RELEASE_VALIDITY_MS;
+        let stale = child_with(
+            &chain,
+            genesis,
+            timestamp_ms,
+            entries_body(vec![entry(timestamp_ms - RELEASE_VALIDITY_MS - 1)]),
+            0,
+        );
+        assert!(matches!(
+            chain.insert(stale, timestamp_ms),
+            Err(MedError::StaleEntry { .. })
+        ));
+        let fresh_entries = vec![
+            entry(timestamp_ms),
+            entry(timestamp_ms - RELEASE_VALIDITY_MS),
+        ];
+        let block = child_with(
+            &chain,
+            genesis,
+            timestamp_ms,
+            entries_body(fresh_entries.clone()),
+            0,
+        );
+        let hash = block.header.hash();
+        chain.insert(block, timestamp_ms).unwrap();
+        assert_eq!(
+            chain.find_entry(&fresh_entries[1].entry_id(&chain_id())),
+            Some((hash, 1))
+        );
+        let checkpoint = chain.choose_checkpoint();
+        assert_eq!(checkpoint.hashes(), [hash]);
+        assert_eq!(checkpoint.branch[0].entries, fresh_entries);
+        assert!(checkpoint.branch[0].txs_match(&chain_id()));
+        assert!(chain.is_known_extension(&checkpoint));
+        let mut altered = checkpoint;
+        altered.branch[0].entries.pop();
+        assert!(!chain.is_known_extension(&altered));
     }
 
     /// M3: a release is filed once per chain: a later Mblock (above or below the checkpoint)
@@ -1815,6 +1950,7 @@ mod tests {
                         txs: (0..MAX_BATCH_TXS as u64)
                             .map(|n| release(first + b * MAX_BATCH_TXS as u64 + n))
                             .collect(),
+                        entries: Vec::new(),
                     })
                     .collect(),
                 signature: Some(BlsSignature([7; BlsSignature::LEN])),

@@ -1,7 +1,7 @@
 //! Why the MED chain refused an Mblock or a request, typed so callers (the node's gossip, the
 //! miner, the light client) can tell "fetch the parent" from "drop this peer's block".
 
-use medchain_types::{Hash32, RecordId, med::MedParamsError};
+use medchain_types::{EntryId, Hash32, RecordId, med::MedParamsError};
 
 /// A refused Mblock, checkpoint update, or a storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +100,19 @@ pub enum MedError {
         /// The release.
         record: RecordId,
         /// When its doctor says it was issued.
+        issued_at_ms: u64,
+        /// The Mblock's timestamp.
+        timestamp_ms: u64,
+    },
+    /// An entry's `issued_at_ms` is more than `RELEASE_VALIDITY_MS` from its Mblock's
+    /// timestamp: stale (or post-dated); the patient signs it again.
+    #[error(
+        "entry {entry} issued at {issued_at_ms} is too far from the Mblock's timestamp {timestamp_ms}"
+    )]
+    StaleEntry {
+        /// The entry.
+        entry: EntryId,
+        /// When its patient says it was issued.
         issued_at_ms: u64,
         /// The Mblock's timestamp.
         timestamp_ms: u64,

@@ -1,6 +1,6 @@
 //! Proof that a release tx_mr is in an Mblock: a Merkle path from its htxM to the header's
-//! `tx_root` (commonware's binary Merkle tree, as [`medchain_types::med::tx_root`] builds
-//! it). A light node holding only headers checks a record with it (S3 "PN").
+//! `tx_root` (commonware's binary Merkle tree, as [`medchain_types::med::item_root`] builds
+//! it; releases come first, so a release's leaf index is its index in body order). A light node holding only headers checks a record with it (S3 "PN").
 
 use commonware_codec::{Copying, Decode, Encode};
 use commonware_cryptography::Sha256;
@@ -47,9 +47,10 @@ pub enum InclusionError {
 /// htxM, are bound to the chain). `None` if there is no such release or the block's
 /// `tx_root` is not the root of its releases on `chain_id`.
 pub fn prove(chain_id: &ChainId, block: &Mblock, index: u32) -> Option<RecordInclusion> {
-    let mut builder = bmt::Builder::<Sha256>::new(block.body.txs().count());
-    for tx in block.body.txs() {
-        builder.add(&tx.htxm(chain_id));
+    let leaves = block.body.item_leaves(chain_id);
+    let mut builder = bmt::Builder::<Sha256>::new(leaves.len());
+    for leaf in &leaves {
+        builder.add(leaf);
     }
     let tree = builder.build();
     if tree.root() != block.header.tx_root {
@@ -91,7 +92,7 @@ mod tests {
     use commonware_cryptography::{Digest as _, Signer as _};
     use medchain_types::{
         Address, BlsSignature, ContentHash, PrivateKey,
-        med::{HospitalBatch, MblockBody, tx_root},
+        med::{HospitalBatch, MblockBody},
     };
 
     fn chain() -> ChainId {
@@ -111,11 +112,17 @@ mod tests {
         }
     }
 
-    /// An Mblock of two batches holding releases `first..first + count` (5 leaves: an odd
-    /// level on the way up). Inclusion does not look at the signature.
+    /// An Mblock of two batches holding releases `first..first + 5` and an entry each (7
+    /// leaves: an odd level on the way up; the entries' leaves come after every release's).
+    /// Inclusion does not look at the signature.
     fn block(first: u8) -> Mblock {
         let batch = |range: std::ops::Range<u8>| HospitalBatch {
             hospital: address(3),
+            entries: vec![medchain_types::med::EntryMr {
+                patient: address(2),
+                entry: medchain_types::EntryBytes(vec![range.start; 8]),
+                issued_at_ms: 1_700_000_000_000,
+            }],
             txs: range.map(release).collect(),
         };
         let body = MblockBody {
@@ -126,7 +133,7 @@ mod tests {
             header: MblockHeader {
                 height: 1,
                 parent: Hash32::EMPTY,
-                tx_root: tx_root(&chain(), body.txs()),
+                tx_root: body.item_root(&chain()),
                 body_hash: body.hash(),
                 timestamp_ms: 1_700_000_000_000,
                 difficulty: 16,

@@ -14,7 +14,7 @@ use commonware_codec::{Encode, FixedSize};
 use commonware_cryptography::{Hasher, Sha256};
 use medchain_types::{
     Address, ChainId, Hash32,
-    med::{Mblock, MblockBody, MblockHeader, MedParams, tx_root},
+    med::{Mblock, MblockBody, MblockHeader, MedParams},
 };
 
 /// How many recent timestamps the median time past is taken over (Bitcoin's 11).
@@ -129,7 +129,7 @@ pub fn genesis_mblock(chain_id: &ChainId, genesis_time_ms: u64, params: &MedPara
     let header = MblockHeader {
         height: 0,
         parent: Sha256::hash(&[GENESIS_PARENT_DOMAIN, &chain_id.encode()]),
-        tx_root: tx_root(chain_id, body.txs()),
+        tx_root: body.item_root(chain_id),
         body_hash: body.hash(),
         timestamp_ms: genesis_time_ms,
         difficulty: params.initial_difficulty,

@@ -116,6 +116,7 @@ impl Node {
             batches: vec![HospitalBatch {
                 hospital: self.address,
                 txs: vec![release],
+                entries: Vec::new(),
             }],
             signature: Some(BlsSignature([7; BlsSignature::LEN])),
         }

@@ -1218,7 +1218,7 @@ mod tests {
             let mut header = medchain_types::med::MblockHeader {
                 height: parent.height + 1,
                 parent: parent.hash(),
-                tx_root: medchain_types::med::tx_root(&testkit::chain_id(), []),
+                tx_root: medchain_types::med::item_root(&testkit::chain_id(), [], []),
                 body_hash: Sha256::hash(&[b"empty body"]),
                 timestamp_ms: parent.timestamp_ms + MED.target_interval_ms,
                 difficulty: pow::next_difficulty(&MED, &window),
@@ -1230,6 +1230,7 @@ mod tests {
             branch.push(medchain_types::med::CheckpointedMblock {
                 header,
                 txs: Vec::new(),
+                entries: Vec::new(),
             });
         }
         Checkpoint { branch }

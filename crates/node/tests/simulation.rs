@@ -1686,6 +1686,7 @@ impl Cluster {
             &medchain_types::emergency::vouching_key_from(&desk.actor.key),
             desk.actor.address,
             releases,
+            Vec::new(),
             &medchain_state::med::StateSigners::new(&snapshot, self.now_ms()),
         )
         .unwrap();
@@ -1711,7 +1712,7 @@ impl Cluster {
         let mut header = MblockHeader {
             height: parent.height + 1,
             parent: parent.hash(),
-            tx_root: medchain_types::med::tx_root(&self.genesis.chain_id, body.txs()),
+            tx_root: body.item_root(&self.genesis.chain_id),
             body_hash: body.hash(),
             timestamp_ms: self.now_ms(),
             difficulty,

@@ -367,7 +367,11 @@ mod tests {
                     nonce: height,
                 };
                 parent = header.hash();
-                CheckpointedMblock { header, txs }
+                CheckpointedMblock {
+                    header,
+                    txs,
+                    entries: Vec::new(),
+                }
             })
             .collect();
         Checkpoint { branch }

@@ -1,26 +1,32 @@
-//! The MED chain's data (S3-dual): record releases tx_mr, hospital batches, Mblocks, and the
-//! checkpoints the consortium (SUP) chain records of them (S3-supervise).
+//! The MED chain's data (S3-dual): record releases tx_mr, patients' encrypted EMR entries EEE
+//! (S3-entry), hospital batches, Mblocks, and the checkpoints the consortium (SUP) chain
+//! records of them (S3-supervise).
 //!
 //! Only data, encodings and hashes live here — the proof-of-work, fork-choice, aggregation
 //! and checkpoint rules are the `medchain-med` crate's. Decoding checks the structural limits
-//! (counting releases as it reads, so it never allocates past them) and what needs no chain
-//! id: an [`Mblock`]'s body matches its header's `body_hash`, and a [`Checkpoint`]'s Mblocks
-//! each name the previous one as parent. It does NOT check `tx_root` (it depends on the chain
-//! id): [`Mblock::body_matches`] and [`CheckpointedMblock::txs_match`] do, and every consumer
-//! must call them — a decoded [`CheckpointedMblock`] may carry other releases than its header
-//! commits to.
+//! (counting releases and entries as it reads, so it never allocates past them) and what needs
+//! no chain id: an [`Mblock`]'s body matches its header's `body_hash`, and a [`Checkpoint`]'s
+//! Mblocks each name the previous one as parent. It does NOT check `tx_root` (it depends on
+//! the chain id): [`Mblock::body_matches`] and [`CheckpointedMblock::txs_match`] do, and every
+//! consumer must call them — a decoded [`CheckpointedMblock`] may carry other releases or
+//! entries than its header commits to.
 
-use crate::{Address, BlsSignature, ChainId, ContentHash, Hash32, RecordId, serde_hex};
+use crate::{
+    Address, BlsSignature, ChainId, ContentHash, EntryBytes, EntryId, Hash32, RecordId, serde_hex,
+};
 use bytes::BufMut;
 use commonware_codec::{
-    Buf, Encode, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, Write,
+    Buf, Encode, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, ReadRangeExt,
+    Write,
 };
 use commonware_cryptography::{Digest as _, Hasher, Sha256};
 use commonware_storage::bmt;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
 /// Domain of an htxM: the hash a doctor signs for a release.
 const HTXM_DOMAIN: &[u8] = b"_MEDCHAIN_MED_TXMR_V1";
+/// Domain of an hentry: the hash a patient signs for its MED entry (S3-entry).
+const HENTRY_DOMAIN: &[u8] = b"medchain/med/entry/v1";
 /// Domain of TX_mr: the Merkle root a hospital signs for its batch.
 const BATCH_DOMAIN: &[u8] = b"_MEDCHAIN_MED_BATCH_V1";
 /// Domain of a checkpoint's commitment in a SUP header.
@@ -28,16 +34,29 @@ const CHECKPOINT_DOMAIN: &[u8] = b"_MEDCHAIN_MED_CHECKPOINT_V1";
 
 /// Most tx_mr in one hospital batch.
 pub const MAX_BATCH_TXS: usize = 1_024;
+/// Most patient entries EEE in one hospital batch.
+pub const MAX_BATCH_ENTRIES: usize = 64;
+/// Largest encrypted entry EEE on MED (S3-entry). Smaller than SUP's
+/// [`crate::limits::MAX_ENTRY_BYTES`]: entries travel in batches and Mblocks, and SUP
+/// checkpoints carry them whole, so each one is kept to what a biometric-locked summary needs.
+pub const MAX_MED_ENTRY_BYTES: usize = 2_048;
+// Every entry MED accepts is one SUP's `EntryBytes` holds once imported.
+const _: () = assert!(MAX_MED_ENTRY_BYTES < crate::limits::MAX_ENTRY_BYTES);
 /// Most hospital batches in one Mblock.
 pub const MAX_MBLOCK_BATCHES: usize = 64;
 /// Most tx_mr in one Mblock.
 pub const MAX_MBLOCK_TXS: usize = 4_096;
+/// Most patient entries in one Mblock: 256 full entries are half a megabyte.
+pub const MAX_MBLOCK_ENTRIES: usize = 256;
 /// Most Mblocks one SUP block checkpoints.
 pub const MAX_CHECKPOINT_MBLOCKS: usize = 32;
 /// Most tx_mr in one checkpoint, all its Mblocks together: what decoding a checkpoint may
 /// allocate. Two full Mblocks' worth, above what a SUP block's checkpoint bytes can hold, so it
 /// only bounds memory; the checkpoint rules stay within it too.
 pub const MAX_CHECKPOINT_TXS: usize = 2 * MAX_MBLOCK_TXS;
+/// Most entries in one checkpoint, all its Mblocks together: like [`MAX_CHECKPOINT_TXS`], two
+/// full Mblocks' worth, which bounds what decoding a checkpoint may allocate.
+pub const MAX_CHECKPOINT_ENTRIES: usize = 2 * MAX_MBLOCK_ENTRIES;
 /// Most Mblocks the retarget window may span: every insert and every SUP import walks it.
 pub const MAX_RETARGET_WINDOW: u64 = 2_016;
 /// How far a release's `issued_at_ms` may be from the timestamp of the Mblock that carries it,
@@ -199,25 +218,150 @@ pub fn merkle_root(leaves: &[Hash32]) -> Hash32 {
     builder.build().root()
 }
 
-/// The Merkle root over the htxM of `txs`, in order: an Mblock's `tx_root`.
-pub fn tx_root<'a>(chain_id: &ChainId, txs: impl IntoIterator<Item = &'a TxMr>) -> Hash32 {
-    let leaves: Vec<Hash32> = txs.into_iter().map(|tx| tx.htxm(chain_id)).collect();
-    merkle_root(&leaves)
+/// The leaves of an item tree: the htxM of `txs`, then the hentry of `entries`, in order.
+pub fn item_leaves<'a, 'b>(
+    chain_id: &ChainId,
+    txs: impl IntoIterator<Item = &'a TxMr>,
+    entries: impl IntoIterator<Item = &'b EntryMr>,
+) -> Vec<Hash32> {
+    txs.into_iter()
+        .map(|tx| tx.htxm(chain_id))
+        .chain(entries.into_iter().map(|entry| entry.hentry(chain_id)))
+        .collect()
 }
 
-/// A hospital's batch of its doctors' releases (S3-release).
+/// The Merkle root over the htxM of `txs` then the hentry of `entries` ([`item_leaves`]): a
+/// batch's root under TX_mr and, over the whole body (every batch's releases, then every
+/// batch's entries), an Mblock's `tx_root`. Releases keep their body index as leaf index.
+pub fn item_root<'a, 'b>(
+    chain_id: &ChainId,
+    txs: impl IntoIterator<Item = &'a TxMr>,
+    entries: impl IntoIterator<Item = &'b EntryMr>,
+) -> Hash32 {
+    merkle_root(&item_leaves(chain_id, txs, entries))
+}
+
+/// A patient's encrypted EMR entry EEE as the MED chain keeps it (S3-entry, S3-dual): filed
+/// through its hospital's gateway in a batch, without the patient's signature, which the
+/// Mblock's one aggregate replaces. SUP imports it as `entry/<EntryId>` once checkpointed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryMr {
+    /// The patient's pseudonymous address (its BLS key is on SUP).
+    pub patient: Address,
+    /// The encrypted entry, 1 to [`MAX_MED_ENTRY_BYTES`] bytes (hex in JSON).
+    #[serde(deserialize_with = "med_entry_bytes")]
+    pub entry: EntryBytes,
+    /// The patient's clock when it signed, unix milliseconds.
+    pub issued_at_ms: u64,
+}
+
+impl EntryMr {
+    /// hentry: the hash the patient signs and the Merkle leaf, bound to the chain.
+    pub fn hentry(&self, chain_id: &ChainId) -> Hash32 {
+        let mut buf =
+            Vec::with_capacity(HENTRY_DOMAIN.len() + chain_id.encode_size() + self.encode_size());
+        buf.extend_from_slice(HENTRY_DOMAIN);
+        chain_id.write(&mut buf);
+        self.write(&mut buf);
+        Sha256::hash(&[&buf])
+    }
+
+    /// The entry's id: its hentry.
+    pub fn entry_id(&self, chain_id: &ChainId) -> EntryId {
+        EntryId(self.hentry(chain_id))
+    }
+}
+
+/// Refuses an entry longer than [`MAX_MED_ENTRY_BYTES`] in JSON as the codec does, so a
+/// gateway never queues what no MED node would decode.
+fn med_entry_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<EntryBytes, D::Error> {
+    let entry = EntryBytes::deserialize(d)?;
+    if entry.0.len() > MAX_MED_ENTRY_BYTES {
+        return Err(D::Error::custom(format!(
+            "an entry on MED is at most {MAX_MED_ENTRY_BYTES} bytes, got {}",
+            entry.0.len()
+        )));
+    }
+    Ok(entry)
+}
+
+impl Write for EntryMr {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.patient.write(buf);
+        self.entry.write(buf);
+        self.issued_at_ms.write(buf);
+    }
+}
+
+impl EncodeSize for EntryMr {
+    fn encode_size(&self) -> usize {
+        Address::SIZE + self.entry.encode_size() + u64::SIZE
+    }
+}
+
+impl Read for EntryMr {
+    type Cfg = ();
+    /// Refuses an entry over [`MAX_MED_ENTRY_BYTES`] at its length prefix.
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            patient: Address::read(buf)?,
+            entry: EntryBytes(Vec::<u8>::read_range(buf, 1..=MAX_MED_ENTRY_BYTES)?),
+            issued_at_ms: u64::read(buf)?,
+        })
+    }
+}
+
+/// An entry as its patient hands it to its hospital's gateway: the patient's BLS signature
+/// (its vouching key, registered on SUP) over the entry's hentry (S3-entry).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedEntry {
+    /// The entry.
+    pub entry: EntryMr,
+    /// The patient's signature.
+    pub signature: BlsSignature,
+}
+
+impl Write for SignedEntry {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.entry.write(buf);
+        self.signature.write(buf);
+    }
+}
+
+impl EncodeSize for SignedEntry {
+    fn encode_size(&self) -> usize {
+        self.entry.encode_size() + BlsSignature::SIZE
+    }
+}
+
+impl Read for SignedEntry {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            entry: EntryMr::read(buf)?,
+            signature: BlsSignature::read(buf)?,
+        })
+    }
+}
+
+/// A hospital's batch of its doctors' releases (S3-release) and its patients' entries
+/// (S3-entry): at least one item in all.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HospitalBatch {
     /// The hospital identity's address (its BLS key is on SUP) that checked and signed it.
     pub hospital: Address,
-    /// The releases, 1 to [`MAX_BATCH_TXS`].
+    /// The releases, 0 to [`MAX_BATCH_TXS`].
     pub txs: Vec<TxMr>,
+    /// The entries, 0 to [`MAX_BATCH_ENTRIES`].
+    #[serde(default)]
+    pub entries: Vec<EntryMr>,
 }
 
 impl HospitalBatch {
-    /// TX_mr, what the hospital signs: the domain-separated Merkle root of its htxM.
+    /// TX_mr, what the hospital signs: the domain-separated Merkle root of its htxM then its
+    /// hentry ([`item_root`]).
     pub fn root(&self, chain_id: &ChainId) -> Hash32 {
-        let root = tx_root(chain_id, &self.txs);
+        let root = item_root(chain_id, &self.txs, &self.entries);
         let mut buf = Vec::with_capacity(BATCH_DOMAIN.len() + 2 * Hash32::SIZE + 64);
         buf.extend_from_slice(BATCH_DOMAIN);
         chain_id.write(&mut buf);
@@ -231,63 +375,99 @@ impl Write for HospitalBatch {
     fn write(&self, buf: &mut impl BufMut) {
         self.hospital.write(buf);
         self.txs.write(buf);
+        self.entries.write(buf);
     }
 }
 
 impl EncodeSize for HospitalBatch {
     fn encode_size(&self) -> usize {
-        Address::SIZE + self.txs.encode_size()
+        Address::SIZE + self.txs.encode_size() + self.entries.encode_size()
     }
 }
 
 impl HospitalBatch {
-    /// Decodes a batch of at most `max_txs` releases (and at most [`MAX_BATCH_TXS`]), refusing
-    /// a longer one before reading its releases.
-    fn read_at_most(buf: &mut impl Buf, max_txs: usize) -> Result<Self, CodecError> {
-        Ok(Self {
+    /// Decodes a batch within `budget` (and the per-batch limits), refusing a longer one
+    /// before reading its releases or entries, and an empty one.
+    fn read_at_most(buf: &mut impl Buf, budget: Items) -> Result<Self, CodecError> {
+        let batch = Self {
             hospital: Address::read(buf)?,
-            txs: read_txs(buf, 1, max_txs.min(MAX_BATCH_TXS))?,
-        })
+            txs: read_txs(buf, budget.txs.min(MAX_BATCH_TXS))?,
+            entries: read_entries(buf, budget.entries.min(MAX_BATCH_ENTRIES))?,
+        };
+        if batch.txs.is_empty() && batch.entries.is_empty() {
+            return Err(CodecError::Invalid(
+                "hospital batch",
+                "a batch holds at least one release or entry",
+            ));
+        }
+        Ok(batch)
+    }
+
+    fn items(&self) -> Items {
+        Items {
+            txs: self.txs.len(),
+            entries: self.entries.len(),
+        }
     }
 }
 
 impl Read for HospitalBatch {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Self::read_at_most(buf, MAX_BATCH_TXS)
+        Self::read_at_most(
+            buf,
+            Items {
+                txs: MAX_BATCH_TXS,
+                entries: MAX_BATCH_ENTRIES,
+            },
+        )
     }
 }
 
-/// Decodes a list of at most `max_items` items holding at most `max_txs` releases in all:
-/// each item is read by `read` with what is left of the release budget, so a list over the
-/// limit is refused at the length prefix that crosses it, before anything past it is read or
+/// A count of releases and entries: what a list being decoded may still hold.
+#[derive(Clone, Copy, Debug)]
+struct Items {
+    txs: usize,
+    entries: usize,
+}
+
+/// Decodes a list of at most `max_items` items holding at most `budget` releases and entries
+/// in all: each item is read by `read` with what is left of the budget, so a list over a limit
+/// is refused at the length prefix that crosses it, before anything past it is read or
 /// allocated (rather than decoded whole and counted afterwards).
 fn read_within_budget<B: Buf, T>(
     buf: &mut B,
     max_items: usize,
-    max_txs: usize,
-    read: impl Fn(&mut B, usize) -> Result<T, CodecError>,
-    txs_of: impl Fn(&T) -> usize,
+    budget: Items,
+    read: impl Fn(&mut B, Items) -> Result<T, CodecError>,
+    items_of: impl Fn(&T) -> Items,
 ) -> Result<Vec<T>, CodecError> {
     let count = usize::read_cfg(buf, &RangeCfg::from(0..=max_items))?;
     let mut items = Vec::with_capacity(count);
-    let mut left = max_txs;
+    let mut left = budget;
     for _ in 0..count {
         let item = read(buf, left)?;
-        left -= txs_of(&item);
+        let used = items_of(&item);
+        left.txs -= used.txs;
+        left.entries -= used.entries;
         items.push(item);
     }
     Ok(items)
 }
 
-/// Decodes a list of `min..=max` releases; the length prefix is checked before any release is
-/// read or allocated (an empty range, `min > max`, refuses every length).
-fn read_txs(buf: &mut impl Buf, min: usize, max: usize) -> Result<Vec<TxMr>, CodecError> {
-    Vec::<TxMr>::read_cfg(buf, &(RangeCfg::from(min..=max), ()))
+/// Decodes a list of at most `max` releases; the length prefix is checked before any release
+/// is read or allocated.
+fn read_txs(buf: &mut impl Buf, max: usize) -> Result<Vec<TxMr>, CodecError> {
+    Vec::<TxMr>::read_cfg(buf, &(RangeCfg::from(0..=max), ()))
+}
+
+/// Decodes a list of at most `max` entries, checking the length prefix first.
+fn read_entries(buf: &mut impl Buf, max: usize) -> Result<Vec<EntryMr>, CodecError> {
+    Vec::<EntryMr>::read_cfg(buf, &(RangeCfg::from(0..=max), ()))
 }
 
 /// A batch as its hospital hands it to miners: one BLS signature aggregating each doctor's
-/// signature over its htxM and the hospital's over TX_mr.
+/// signature over its htxM, each patient's over its hentry and the hospital's over TX_mr.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedBatch {
     /// The batch.
@@ -327,7 +507,8 @@ pub struct MblockHeader {
     /// Hash of the parent Mblock.
     #[serde(with = "serde_hex")]
     pub parent: Hash32,
-    /// Merkle root over every htxM of the body, batch after batch ([`tx_root`]).
+    /// Merkle root over every htxM of the body, batch after batch, then every hentry, batch
+    /// after batch ([`item_root`]).
     #[serde(with = "serde_hex")]
     pub tx_root: Hash32,
     /// SHA-256 of the encoded body (batch structure and the aggregate signature).
@@ -384,11 +565,12 @@ impl Read for MblockHeader {
     }
 }
 
-/// An Mblock's body: hospital batches and one aggregate signature over every doctor's and
-/// hospital's message in it (absent exactly when there is no batch).
+/// An Mblock's body: hospital batches and one aggregate signature over every doctor's,
+/// patient's and hospital's message in it (absent exactly when there is no batch).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MblockBody {
-    /// The batches, at most [`MAX_MBLOCK_BATCHES`] and [`MAX_MBLOCK_TXS`] releases in all.
+    /// The batches, at most [`MAX_MBLOCK_BATCHES`], [`MAX_MBLOCK_TXS`] releases and
+    /// [`MAX_MBLOCK_ENTRIES`] entries in all.
     pub batches: Vec<HospitalBatch>,
     /// The block's one signature.
     pub signature: Option<BlsSignature>,
@@ -398,6 +580,21 @@ impl MblockBody {
     /// Every release in the body, batch after batch.
     pub fn txs(&self) -> impl Iterator<Item = &TxMr> {
         self.batches.iter().flat_map(|batch| batch.txs.iter())
+    }
+
+    /// Every entry in the body, batch after batch.
+    pub fn entries(&self) -> impl Iterator<Item = &EntryMr> {
+        self.batches.iter().flat_map(|batch| batch.entries.iter())
+    }
+
+    /// The leaves of the header's `tx_root`: every htxM, then every hentry ([`item_leaves`]).
+    pub fn item_leaves(&self, chain_id: &ChainId) -> Vec<Hash32> {
+        item_leaves(chain_id, self.txs(), self.entries())
+    }
+
+    /// The header's `tx_root` for this body on `chain_id`.
+    pub fn item_root(&self, chain_id: &ChainId) -> Hash32 {
+        merkle_root(&self.item_leaves(chain_id))
     }
 
     /// SHA-256 of the encoding.
@@ -425,9 +622,12 @@ impl Read for MblockBody {
         let batches = read_within_budget(
             buf,
             MAX_MBLOCK_BATCHES,
-            MAX_MBLOCK_TXS,
+            Items {
+                txs: MAX_MBLOCK_TXS,
+                entries: MAX_MBLOCK_ENTRIES,
+            },
             HospitalBatch::read_at_most,
-            |batch| batch.txs.len(),
+            HospitalBatch::items,
         )?;
         let signature = Option::<BlsSignature>::read(buf)?;
         let body = Self { batches, signature };
@@ -454,7 +654,7 @@ impl Mblock {
     /// Checks the header commits to this body under `chain_id` (`tx_root`, `body_hash`).
     pub fn body_matches(&self, chain_id: &ChainId) -> bool {
         self.header.body_hash == self.body.hash()
-            && self.header.tx_root == tx_root(chain_id, self.body.txs())
+            && self.header.tx_root == self.body.item_root(chain_id)
     }
 }
 
@@ -488,14 +688,17 @@ impl Read for Mblock {
     }
 }
 
-/// One Mblock as a SUP block checkpoints it: the header and its releases, without the
-/// aggregate signature (SUP validators verified it on MED before voting).
+/// One Mblock as a SUP block checkpoints it: the header, its releases and its entries,
+/// without the aggregate signature (SUP validators verified it on MED before voting).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointedMblock {
     /// The header.
     pub header: MblockHeader,
     /// Every release of the Mblock, in body order.
     pub txs: Vec<TxMr>,
+    /// Every entry of the Mblock, in body order (S3-entry).
+    #[serde(default)]
+    pub entries: Vec<EntryMr>,
 }
 
 impl CheckpointedMblock {
@@ -504,12 +707,20 @@ impl CheckpointedMblock {
         Self {
             header: block.header.clone(),
             txs: block.body.txs().cloned().collect(),
+            entries: block.body.entries().cloned().collect(),
         }
     }
 
-    /// Checks the releases are the ones the header's `tx_root` commits to.
+    /// Checks the releases and entries are the ones the header's `tx_root` commits to.
     pub fn txs_match(&self, chain_id: &ChainId) -> bool {
-        self.header.tx_root == tx_root(chain_id, &self.txs)
+        self.header.tx_root == item_root(chain_id, &self.txs, &self.entries)
+    }
+
+    fn items(&self) -> Items {
+        Items {
+            txs: self.txs.len(),
+            entries: self.entries.len(),
+        }
     }
 }
 
@@ -517,21 +728,23 @@ impl Write for CheckpointedMblock {
     fn write(&self, buf: &mut impl BufMut) {
         self.header.write(buf);
         self.txs.write(buf);
+        self.entries.write(buf);
     }
 }
 
 impl EncodeSize for CheckpointedMblock {
     fn encode_size(&self) -> usize {
-        MblockHeader::SIZE + self.txs.encode_size()
+        MblockHeader::SIZE + self.txs.encode_size() + self.entries.encode_size()
     }
 }
 
 impl CheckpointedMblock {
-    /// Decodes one with at most `max_txs` (and at most [`MAX_MBLOCK_TXS`]) releases.
-    fn read_at_most(buf: &mut impl Buf, max_txs: usize) -> Result<Self, CodecError> {
+    /// Decodes one within `budget` (and the per-Mblock limits).
+    fn read_at_most(buf: &mut impl Buf, budget: Items) -> Result<Self, CodecError> {
         Ok(Self {
             header: MblockHeader::read(buf)?,
-            txs: read_txs(buf, 0, max_txs.min(MAX_MBLOCK_TXS))?,
+            txs: read_txs(buf, budget.txs.min(MAX_MBLOCK_TXS))?,
+            entries: read_entries(buf, budget.entries.min(MAX_MBLOCK_ENTRIES))?,
         })
     }
 }
@@ -540,7 +753,13 @@ impl Read for CheckpointedMblock {
     type Cfg = ();
     /// Does not check `txs_match` (it needs the chain id): the consumer must.
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Self::read_at_most(buf, MAX_MBLOCK_TXS)
+        Self::read_at_most(
+            buf,
+            Items {
+                txs: MAX_MBLOCK_TXS,
+                entries: MAX_MBLOCK_ENTRIES,
+            },
+        )
     }
 }
 
@@ -562,7 +781,7 @@ impl Checkpoint {
     }
 
     /// What a SUP header records of its checkpoint: SHA-256 of the whole encoded checkpoint —
-    /// every header AND every release — so a block digest pins the releases it imports and no
+    /// every header AND every release and entry — so a block digest pins the releases it imports and no
     /// peer can serve another checkpoint under it (the branch root alone covers only the
     /// headers, and decoding cannot check `tx_root` without the chain id);
     /// [`Hash32::EMPTY`] for an empty checkpoint.
@@ -610,9 +829,12 @@ impl Read for Checkpoint {
         let branch = read_within_budget(
             buf,
             MAX_CHECKPOINT_MBLOCKS,
-            MAX_CHECKPOINT_TXS,
+            Items {
+                txs: MAX_CHECKPOINT_TXS,
+                entries: MAX_CHECKPOINT_ENTRIES,
+            },
             CheckpointedMblock::read_at_most,
-            |block| block.txs.len(),
+            CheckpointedMblock::items,
         )?;
         let linked = branch.windows(2).all(|pair| {
             pair[1].header.parent == pair[0].header.hash()
@@ -647,11 +869,24 @@ mod tests {
         }
     }
 
+    fn entry(n: u8, len: usize) -> EntryMr {
+        EntryMr {
+            patient: address(2),
+            entry: EntryBytes(vec![n; len]),
+            issued_at_ms: 1_700_000_000_000 + u64::from(n),
+        }
+    }
+
     fn block(parent: Hash32, height: u64, txs: Vec<TxMr>) -> Mblock {
+        block_with(parent, height, txs, Vec::new())
+    }
+
+    fn block_with(parent: Hash32, height: u64, txs: Vec<TxMr>, entries: Vec<EntryMr>) -> Mblock {
         let body = MblockBody {
             batches: vec![HospitalBatch {
                 hospital: address(3),
                 txs,
+                entries,
             }],
             signature: Some(BlsSignature([7; BlsSignature::LEN])),
         };
@@ -659,7 +894,7 @@ mod tests {
             header: MblockHeader {
                 height,
                 parent,
-                tx_root: tx_root(&chain(), body.txs()),
+                tx_root: body.item_root(&chain()),
                 body_hash: body.hash(),
                 timestamp_ms: 1_700_000_000_000,
                 difficulty: 16,
@@ -777,6 +1012,7 @@ mod tests {
     fn full_batch(from: usize, txs: usize) -> HospitalBatch {
         HospitalBatch {
             hospital: address(3),
+            entries: Vec::new(),
             txs: (from..from + txs)
                 .map(|n| TxMr {
                     issued_at_ms: n as u64,
@@ -821,6 +1057,7 @@ mod tests {
             let mblock = CheckpointedMblock {
                 header: block(parent, height, vec![release(1)]).header,
                 txs: full_batch(0, MAX_MBLOCK_TXS).txs,
+                entries: Vec::new(),
             };
             parent = mblock.header.hash();
             branch.push(mblock);
@@ -845,5 +1082,144 @@ mod tests {
             !decoded.txs_match(&chain()),
             "the consumer must call txs_match"
         );
+    }
+
+    #[test]
+    fn hentry_binds_the_chain_and_every_field_and_differs_from_any_htxm() {
+        let filed = entry(1, 300);
+        let other: ChainId = "other-chain".parse().unwrap();
+        assert_ne!(filed.hentry(&chain()), filed.hentry(&other));
+        let changes: [fn(&mut EntryMr); 3] = [
+            |e| e.patient = address(9),
+            |e| e.entry.0[0] ^= 1,
+            |e| e.issued_at_ms += 1,
+        ];
+        for change in changes {
+            let mut changed = filed.clone();
+            change(&mut changed);
+            assert_ne!(filed.hentry(&chain()), changed.hentry(&chain()));
+        }
+        assert_eq!(filed.entry_id(&chain()), EntryId(filed.hentry(&chain())));
+        assert_ne!(filed.hentry(&chain()), release(1).htxm(&chain()));
+    }
+
+    /// An entry over MAX_MED_ENTRY_BYTES is refused by the codec (at its length prefix) and
+    /// in JSON, though SUP's larger EntryBytes limit would take it.
+    #[test]
+    fn an_entry_over_the_med_limit_is_refused_in_both_encodings() {
+        let at_limit = SignedEntry {
+            entry: entry(1, MAX_MED_ENTRY_BYTES),
+            signature: BlsSignature([7; BlsSignature::LEN]),
+        };
+        assert_eq!(SignedEntry::decode(at_limit.encode()).unwrap(), at_limit);
+        let json = serde_json::to_string(&at_limit).unwrap();
+        assert_eq!(
+            serde_json::from_str::<SignedEntry>(&json).unwrap(),
+            at_limit
+        );
+        let over = SignedEntry {
+            entry: entry(1, MAX_MED_ENTRY_BYTES + 1),
+            ..at_limit
+        };
+        assert!(matches!(
+            SignedEntry::decode(over.encode()),
+            Err(CodecError::InvalidLength(_))
+        ));
+        let json = serde_json::to_string(&over).unwrap();
+        let error = serde_json::from_str::<SignedEntry>(&json).unwrap_err();
+        assert!(error.to_string().contains("at most 2048 bytes"), "{error}");
+        let empty = SignedEntry {
+            entry: entry(1, 0),
+            ..over
+        };
+        assert!(SignedEntry::decode(empty.encode()).is_err());
+    }
+
+    #[test]
+    fn entries_travel_in_batches_mblocks_and_checkpoints_under_the_item_root() {
+        let mblock = block_with(
+            Hash32::EMPTY,
+            1,
+            vec![release(1)],
+            vec![entry(1, 40), entry(2, 50)],
+        );
+        assert!(mblock.body_matches(&chain()));
+        assert_eq!(Mblock::decode(mblock.encode()).unwrap(), mblock);
+        assert_eq!(mblock.body.entries().count(), 2);
+        // Releases first, then entries: a release keeps its body index as leaf index.
+        let leaves = mblock.body.item_leaves(&chain());
+        assert_eq!(leaves[0], release(1).htxm(&chain()));
+        assert_eq!(leaves[2], entry(2, 50).hentry(&chain()));
+        let checkpointed = CheckpointedMblock::of(&mblock);
+        assert!(checkpointed.txs_match(&chain()));
+        let checkpoint = Checkpoint {
+            branch: vec![checkpointed.clone()],
+        };
+        assert_eq!(Checkpoint::decode(checkpoint.encode()).unwrap(), checkpoint);
+        // An altered, dropped or moved entry breaks the commitments.
+        let mut altered = checkpointed.clone();
+        altered.entries[1].entry.0[0] ^= 1;
+        assert!(!altered.txs_match(&chain()));
+        let mut dropped = checkpointed.clone();
+        dropped.entries.pop();
+        assert!(!dropped.txs_match(&chain()));
+        let mut changed = mblock.clone();
+        changed.body.batches[0].entries.swap(0, 1);
+        assert!(!changed.body_matches(&chain()));
+        // The batch root (TX_mr) covers the entries too.
+        let batch = &mblock.body.batches[0];
+        let mut without = batch.clone();
+        without.entries.pop();
+        assert_ne!(batch.root(&chain()), without.root(&chain()));
+    }
+
+    #[test]
+    fn a_batch_holds_one_item_at_least_and_entries_alone_are_enough() {
+        let only_entries = HospitalBatch {
+            hospital: address(3),
+            txs: Vec::new(),
+            entries: vec![entry(1, 10)],
+        };
+        assert_eq!(
+            HospitalBatch::decode(only_entries.encode()).unwrap(),
+            only_entries
+        );
+        let empty = HospitalBatch {
+            entries: Vec::new(),
+            ..only_entries.clone()
+        };
+        assert!(HospitalBatch::decode(empty.encode()).is_err());
+        let too_many = HospitalBatch {
+            entries: (0..=MAX_BATCH_ENTRIES as u8).map(|n| entry(n, 1)).collect(),
+            ..only_entries
+        };
+        assert!(matches!(
+            HospitalBatch::decode(too_many.encode()),
+            Err(CodecError::InvalidLength(_))
+        ));
+    }
+
+    /// Entries have their own Mblock budget, refused at the batch that crosses it.
+    #[test]
+    fn a_body_over_the_entry_limit_is_refused() {
+        let batch = |n: usize| HospitalBatch {
+            hospital: address(3),
+            txs: Vec::new(),
+            entries: (0..MAX_BATCH_ENTRIES)
+                .map(|i| entry((n * MAX_BATCH_ENTRIES + i) as u8, 1))
+                .collect(),
+        };
+        let mut body = MblockBody {
+            batches: (0..MAX_MBLOCK_ENTRIES / MAX_BATCH_ENTRIES)
+                .map(batch)
+                .collect(),
+            signature: Some(BlsSignature([7; BlsSignature::LEN])),
+        };
+        assert_eq!(MblockBody::decode(body.encode()).unwrap(), body);
+        body.batches.push(batch(0));
+        assert!(matches!(
+            MblockBody::decode(body.encode()),
+            Err(CodecError::InvalidLength(_))
+        ));
     }
 }

@@ -23,7 +23,7 @@ use medchain_med::aggregate::{SignerKeys, SignerRefusal, seal_batch, verify_rele
 use medchain_med::pow::{MEDIAN_TIME_SPAN, median_time_past};
 use medchain_state::values::RecordOrigin;
 use medchain_types::{
-    Address, BlsPublicKey, BlsSignature, ContentHash, Hash32, PrivateKey, RecordId, Uri,
+    Address, BlsPublicKey, BlsSignature, ContentHash, Hash32, PrivateKey, RecordId, Role, Uri,
     emergency::{BlsVouchingKey, vouching_key_from},
     med::{RELEASE_VALIDITY_MS, TxMr},
 };
@@ -394,6 +394,40 @@ impl SignerKeys for ChainSigners {
             Err(SignerRefusal(format!("{hospital} is not this hospital")))
         }
     }
+
+    /// An enrolled patient's registered key, proven (S3-entry): the role is read with it, so
+    /// a doctor's or hospital's key never passes for a patient's.
+    fn patient(&self, patient: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+        let unreadable =
+            |error: ClientError| SignerRefusal(format!("cannot read patient {patient}: {error}"));
+        let name = self
+            .client
+            .read(&StateQuery::identity_of(patient))
+            .map_err(unreadable)?
+            .value
+            .ok_or_else(|| SignerRefusal(format!("{patient} is not enrolled")))?;
+        let identity = self
+            .client
+            .read(&StateQuery::identity(&name))
+            .map_err(unreadable)?
+            .value
+            .ok_or_else(|| SignerRefusal(format!("{patient} is not enrolled")))?;
+        if identity.role != Role::Patient {
+            return Err(SignerRefusal(format!(
+                "{patient} is not a patient: only patients file entries"
+            )));
+        }
+        let registered = self
+            .client
+            .read(&StateQuery::vouching_key(patient))
+            .map_err(unreadable)?
+            .value;
+        registered.map(|registered| registered.key).ok_or_else(|| {
+            SignerRefusal(format!(
+                "patient {patient} has no BLS key on chain (`medchain patient entry` registers it)"
+            ))
+        })
+    }
 }
 
 /// The doctor's registered vouching key, proven (`None`: proven absent).
@@ -471,6 +505,7 @@ impl Sealer {
             &self.hospital,
             self.address,
             releases,
+            Vec::new(),
             &self.signers,
         )
         .map_err(|error| LedgerError::Refused(error.to_string()))?;

@@ -17,7 +17,10 @@ use commonware_codec::{
 use medchain_med::chain::MAX_LOCATOR;
 use medchain_types::{
     Address, BlsSignature, Hash32,
-    med::{MAX_BATCH_TXS, MAX_MBLOCK_BATCHES, MAX_MBLOCK_TXS, Mblock, MblockHeader, TxMr},
+    med::{
+        MAX_BATCH_ENTRIES, MAX_BATCH_TXS, MAX_MBLOCK_BATCHES, MAX_MBLOCK_ENTRIES, MAX_MBLOCK_TXS,
+        MAX_MED_ENTRY_BYTES, Mblock, MblockHeader, TxMr,
+    },
 };
 
 /// Room for a length prefix (a varint of a `usize`).
@@ -26,18 +29,25 @@ const LENGTH_PREFIX: usize = 5;
 /// Most headers in one answer to a locator (a little over 100 KB).
 pub const MAX_SYNC_HEADERS: usize = 1_000;
 
-/// Largest encoded Mblock: a full header, [`MAX_MBLOCK_BATCHES`] hospitals and
-/// [`MAX_MBLOCK_TXS`] releases, and the signature.
+/// Largest encoded entry EEE (S3-entry): patient, length-prefixed bytes, issue time.
+const MAX_ENTRY_MR_BYTES: usize = Address::SIZE + LENGTH_PREFIX + MAX_MED_ENTRY_BYTES + 8;
+
+/// Largest encoded Mblock: a full header, [`MAX_MBLOCK_BATCHES`] hospitals,
+/// [`MAX_MBLOCK_TXS`] releases and [`MAX_MBLOCK_ENTRIES`] full entries, and the signature.
 pub const MAX_MBLOCK_BYTES: usize = MblockHeader::SIZE
     + LENGTH_PREFIX
-    + MAX_MBLOCK_BATCHES * (Address::SIZE + LENGTH_PREFIX)
+    + MAX_MBLOCK_BATCHES * (Address::SIZE + 2 * LENGTH_PREFIX)
     + MAX_MBLOCK_TXS * TxMr::SIZE
+    + MAX_MBLOCK_ENTRIES * MAX_ENTRY_MR_BYTES
     + 1
     + BlsSignature::SIZE;
 
 /// Largest encoded hospital batch.
-pub const MAX_BATCH_BYTES: usize =
-    Address::SIZE + LENGTH_PREFIX + MAX_BATCH_TXS * TxMr::SIZE + BlsSignature::SIZE;
+pub const MAX_BATCH_BYTES: usize = Address::SIZE
+    + 2 * LENGTH_PREFIX
+    + MAX_BATCH_TXS * TxMr::SIZE
+    + MAX_BATCH_ENTRIES * MAX_ENTRY_MR_BYTES
+    + BlsSignature::SIZE;
 
 /// Largest message on either MED channel (a tag byte and an Mblock).
 pub const MAX_MESSAGE_BYTES: usize = 1 + MAX_MBLOCK_BYTES;
@@ -116,8 +126,8 @@ mod tests {
     use commonware_codec::{DecodeExt as _, Encode as _};
     use commonware_cryptography::Digest as _;
     use medchain_types::{
-        ContentHash,
-        med::{HospitalBatch, MblockBody, SignedBatch, tx_root},
+        ContentHash, EntryBytes,
+        med::{EntryMr, HospitalBatch, MblockBody, SignedBatch},
     };
 
     fn release(n: u64) -> TxMr {
@@ -129,14 +139,26 @@ mod tests {
         }
     }
 
+    fn entry(n: u64) -> EntryMr {
+        EntryMr {
+            patient: Address::from_bytes([2; 32]),
+            entry: EntryBytes(vec![0xee; MAX_MED_ENTRY_BYTES]),
+            issued_at_ms: n,
+        }
+    }
+
     /// The fullest Mblock the limits allow.
     fn full_block() -> Mblock {
         let per_batch = MAX_MBLOCK_TXS / MAX_MBLOCK_BATCHES;
+        let entries_per_batch = MAX_MBLOCK_ENTRIES / MAX_MBLOCK_BATCHES;
         let batches: Vec<HospitalBatch> = (0..MAX_MBLOCK_BATCHES)
             .map(|b| HospitalBatch {
                 hospital: Address::from_bytes([b as u8; 32]),
                 txs: (0..per_batch)
                     .map(|i| release((b * per_batch + i) as u64))
+                    .collect(),
+                entries: (0..entries_per_batch)
+                    .map(|i| entry((b * entries_per_batch + i) as u64))
                     .collect(),
             })
             .collect();
@@ -149,7 +171,7 @@ mod tests {
             header: MblockHeader {
                 height: u64::MAX,
                 parent: Hash32::EMPTY,
-                tx_root: tx_root(&chain, body.txs()),
+                tx_root: body.item_root(&chain),
                 body_hash: body.hash(),
                 timestamp_ms: u64::MAX,
                 difficulty: u64::MAX,
@@ -168,6 +190,7 @@ mod tests {
             batch: HospitalBatch {
                 hospital: Address::from_bytes([1; 32]),
                 txs: (0..MAX_BATCH_TXS as u64).map(release).collect(),
+                entries: (0..MAX_BATCH_ENTRIES as u64).map(entry).collect(),
             },
             signature: BlsSignature([7; BlsSignature::LEN]),
         };
