@@ -657,6 +657,55 @@ impl EmrStore {
         })
     }
 
+    /// Claims the record for `owner` (one gateway process) until `until_ms` (unix ms), unless
+    /// another owner's claim runs at `now_ms`; returns whether `owner` holds it now. Claiming
+    /// again extends the owner's claim.
+    pub fn claim(
+        &self,
+        key: &RecordKey,
+        owner: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, EmrError> {
+        let Ok(index) = i64::try_from(key.index) else {
+            return Ok(false);
+        };
+        self.connection.transaction(Access::Write, |tx| {
+            let updated = tx.exec(
+                "UPDATE records SET claimed_by = $3, claimed_until = $4 \
+                 WHERE patient = $1 AND emr_index = $2 \
+                 AND (claimed_by IS NULL OR claimed_by = $3 OR claimed_until < $5)",
+                &[
+                    Param::Bytes(&key.patient.0),
+                    Param::Int(index),
+                    Param::Text(owner),
+                    Param::Int(to_column(until_ms)),
+                    Param::Int(to_column(now_ms)),
+                ],
+            )?;
+            Ok(updated == 1)
+        })
+    }
+
+    /// Gives up `owner`'s claim on the record, if it holds one.
+    pub fn unclaim(&self, key: &RecordKey, owner: &str) -> Result<(), EmrError> {
+        let Ok(index) = i64::try_from(key.index) else {
+            return Ok(());
+        };
+        self.connection.transaction(Access::Write, |tx| {
+            tx.exec(
+                "UPDATE records SET claimed_by = NULL, claimed_until = NULL \
+                 WHERE patient = $1 AND emr_index = $2 AND claimed_by = $3",
+                &[
+                    Param::Bytes(&key.patient.0),
+                    Param::Int(index),
+                    Param::Text(owner),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
     /// The record, or `None` if there is none under this key.
     pub fn get(&self, key: &RecordKey) -> Result<Option<Record>, EmrError> {
         self.connection

@@ -11,6 +11,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (2, GATEWAY),
     (3, ATTESTATION),
     (4, RELEASE_ENDED),
+    (5, RELEASE_CLAIM),
 ];
 
 /// The bookkeeping table, created before any migration runs.
@@ -112,4 +113,13 @@ const RELEASE_ENDED: &str = "
 ALTER TABLE records ADD COLUMN release_ended TEXT CHECK (
     release_ended IS NULL OR (release_ended IN ('expired', 'refused') AND state = 'written')
 );
+";
+
+/// Which gateway process is completing a record's release, until when (unix ms): several
+/// gateways may share one database, and each resumes the unfinished releases, so a record is
+/// claimed in the database before it is filed, sealed and pointed, and a claim whose holder
+/// stopped lapses.
+const RELEASE_CLAIM: &str = "
+ALTER TABLE records ADD COLUMN claimed_by TEXT;
+ALTER TABLE records ADD COLUMN claimed_until BIGINT;
 ";

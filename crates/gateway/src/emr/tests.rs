@@ -68,6 +68,7 @@ on_both_engines!(
     a_stored_record_keeps_one_opening_then_is_attested,
     schema_forbids_half_kept_attestations,
     an_ended_release_is_kept_not_pending_until_signed_again,
+    a_release_is_claimed_by_one_gateway_until_its_claim_lapses,
 );
 
 fn patient(n: u8) -> PatientAddress {
@@ -710,6 +711,57 @@ fn an_ended_release_is_kept_not_pending_until_signed_again(db: &dyn Database) {
             "{sql}"
         );
     }
+}
+
+fn a_release_is_claimed_by_one_gateway_until_its_claim_lapses(db: &dyn Database) {
+    const NOW_MS: u64 = 1_700_000_000_000;
+    let first = db.open();
+    // A second gateway process on the same database.
+    let second = db.open();
+    let key = first
+        .insert_record(&patient(1), &hemr(1), &bundle(1), RELEASE)
+        .unwrap();
+    assert!(first.claim(&key, "gw-a", NOW_MS, NOW_MS + 600).unwrap());
+    assert!(
+        !second
+            .claim(&key, "gw-b", NOW_MS + 600, NOW_MS + 1_200)
+            .unwrap()
+    );
+    // Its holder extends it; the other takes it only once it lapsed or was given up.
+    assert!(
+        first
+            .claim(&key, "gw-a", NOW_MS + 600, NOW_MS + 1_000)
+            .unwrap()
+    );
+    assert!(
+        !second
+            .claim(&key, "gw-b", NOW_MS + 1_000, NOW_MS + 2_000)
+            .unwrap()
+    );
+    assert!(
+        second
+            .claim(&key, "gw-b", NOW_MS + 1_001, NOW_MS + 2_000)
+            .unwrap()
+    );
+    first.unclaim(&key, "gw-a").unwrap();
+    assert!(
+        !first
+            .claim(&key, "gw-a", NOW_MS + 1_500, NOW_MS + 3_000)
+            .unwrap()
+    );
+    second.unclaim(&key, "gw-b").unwrap();
+    assert!(
+        first
+            .claim(&key, "gw-a", NOW_MS + 1_500, NOW_MS + 3_000)
+            .unwrap()
+    );
+    // A claim is no state: the record is still pending, and an unknown record is never held.
+    assert_eq!(pending_keys(&second), [key]);
+    let unknown = RecordKey {
+        patient: patient(2),
+        index: 1,
+    };
+    assert!(!first.claim(&unknown, "gw-a", NOW_MS, NOW_MS + 600).unwrap());
 }
 
 fn pending_keys(store: &EmrStore) -> Vec<RecordKey> {

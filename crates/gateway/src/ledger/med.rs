@@ -18,17 +18,21 @@ use super::{
     RecordLedger, Released,
 };
 use crate::service::now_ms;
+use medchain_api::MedRecordView;
 use medchain_client::{Client, ClientError, StateQuery, WaitPolicy, keys::address_of, med::MedApi};
 use medchain_med::aggregate::{SignerKeys, SignerRefusal, seal_batch, verify_release};
+use medchain_med::inclusion::{RecordInclusion, verify_inclusion};
 use medchain_med::pow::{MEDIAN_TIME_SPAN, median_time_past};
 use medchain_state::values::RecordOrigin;
 use medchain_types::{
-    Address, BlsPublicKey, BlsSignature, ContentHash, Hash32, PrivateKey, RecordId, Role, Uri,
+    Address, BlsPublicKey, BlsSignature, ChainId, ContentHash, Hash32, PrivateKey, RecordId, Role,
+    Uri,
     emergency::{BlsVouchingKey, vouching_key_from},
     med::{RELEASE_VALIDITY_MS, TxMr},
 };
 use std::{
-    sync::{Arc, mpsc},
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, mpsc},
     thread,
     time::{Duration, Instant},
 };
@@ -40,8 +44,12 @@ pub const MED_BATCH_WINDOW: Duration = Duration::from_millis(250);
 pub const MED_BATCH_RELEASES: usize = 64;
 
 /// How long a submitted release may be absent from the node's MED chain before it is submitted
-/// again (several Mblock intervals: a batch waits in the pool until a miner includes it).
+/// again (several Mblock intervals: a batch waits in the pool until a miner includes it). Each
+/// further resubmission of the same release waits twice as long, up to [`MAX_RESUBMIT_AFTER`]:
+/// the node answers 404 for a release still pooled, and every re-seal is a new batch in every
+/// node's pool, counted against the hospital's share.
 const RESUBMIT_AFTER: Duration = Duration::from_secs(30);
+const MAX_RESUBMIT_AFTER: Duration = Duration::from_secs(8 * 60);
 
 /// How long a release may stay absent from SUP after the node reports its Mblock checkpointed
 /// before it counts as refused by SUP's release rules (SUP's certified state trails
@@ -67,6 +75,55 @@ pub struct MedLedger {
     med: MedApi,
     wait: WaitPolicy,
     queue: mpsc::Sender<Queued>,
+    submissions: Submissions,
+}
+
+/// The releases this ledger had admitted to the node's pool, and when each may be submitted
+/// again. A release once admitted may be pooled or mined on other nodes, so a later
+/// submission's failure never refuses it (it ends only as proven `Expired` or `NotImported`).
+#[derive(Default)]
+struct Submissions {
+    admitted: Mutex<HashMap<RecordId, Resubmit>>,
+}
+
+/// When an admitted release was last submitted, and how long it waits before the next time.
+#[derive(Clone, Copy)]
+struct Resubmit {
+    at: Instant,
+    after: Duration,
+}
+
+impl Submissions {
+    fn admitted(&self) -> std::sync::MutexGuard<'_, HashMap<RecordId, Resubmit>> {
+        self.admitted.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `record` was admitted to the pool by this ledger.
+    fn was_admitted(&self, record: &RecordId) -> bool {
+        self.admitted().contains_key(record)
+    }
+
+    /// Whether `record` may be submitted now: never admitted, or its wait is over.
+    fn due(&self, record: &RecordId, now: Instant) -> bool {
+        self.admitted()
+            .get(record)
+            .is_none_or(|last| now.duration_since(last.at) >= last.after)
+    }
+
+    /// `record` was just submitted (admitted, or tried again after an admission): the next
+    /// submission waits twice as long as the last.
+    fn submitted(&self, record: RecordId, now: Instant) {
+        let mut admitted = self.admitted();
+        let after = admitted.get(&record).map_or(RESUBMIT_AFTER, |last| {
+            (last.after * 2).min(MAX_RESUBMIT_AFTER)
+        });
+        admitted.insert(record, Resubmit { at: now, after });
+    }
+
+    /// `record` is final or ended: nothing to resubmit any more.
+    fn forget(&self, record: &RecordId) {
+        self.admitted().remove(record);
+    }
 }
 
 impl MedLedger {
@@ -105,6 +162,7 @@ impl MedLedger {
             med,
             wait,
             queue,
+            submissions: Submissions::default(),
         })
     }
 
@@ -112,21 +170,34 @@ impl MedLedger {
         self.consortium.client()
     }
 
-    /// Where the record is final, if SUP holds it: a mined record with its Mblock's checkpoint,
-    /// or a record released on SUP itself (`None` there).
-    fn final_on_sup(&self, record: &RecordId) -> Result<Option<Released>, LedgerError> {
-        let Some(held) = self.client().read(&StateQuery::record(record))?.value else {
-            return Ok(None);
+    /// Where the record is final, if SUP holds it, and the SUP height that answer is proven
+    /// at (`at`, or the node's newest): a mined record with its Mblock's checkpoint read at
+    /// that same height, or a record released on SUP itself (`None` there).
+    fn final_on_sup(
+        &self,
+        record: &RecordId,
+        at: Option<u64>,
+    ) -> Result<(Option<Released>, u64), LedgerError> {
+        let read = self
+            .client()
+            .read(&pinned(StateQuery::record(record), at))?;
+        let height = read.at.header.height;
+        let Some(held) = read.value else {
+            return Ok((None, height));
         };
         let med = match held.origin {
             RecordOrigin::Mined { mblock, .. } => {
+                // SUP imports a release only from an Mblock it checkpoints, in the same state
+                // transition: at one height a record without its checkpoint is a node
+                // answering from two states — an error to retry, never an end.
                 let checkpointed = self
                     .client()
-                    .read(&StateQuery::med_header(&mblock))?
+                    .read(&StateQuery::med_header(&mblock).at_height(height))?
                     .value
-                    .ok_or(LedgerError::NotImported {
-                        record: *record,
-                        mblock,
+                    .ok_or_else(|| {
+                        LedgerError::Unavailable(format!(
+                            "SUP holds record {record} as mined in Mblock {mblock} but not that Mblock's checkpoint at height {height}"
+                        ))
                     })?;
                 Some(Checkpointed {
                     mblock,
@@ -136,10 +207,35 @@ impl MedLedger {
             }
             RecordOrigin::Signed { .. } => None,
         };
-        Ok(Some(Released {
-            record: *record,
-            med,
-        }))
+        Ok((
+            Some(Released {
+                record: *record,
+                med,
+            }),
+            height,
+        ))
+    }
+
+    /// Whether SUP refused to import the record the node places in `view`: the release's
+    /// inclusion in that Mblock is proven from the header (so the node cannot name just any
+    /// checkpointed Mblock), and at ONE SUP height the Mblock is proven checkpointed and the
+    /// record proven absent. `None` when SUP holds the record after all.
+    fn refused_by_sup(
+        &self,
+        record: &RecordId,
+        view: &MedRecordView,
+    ) -> Result<Option<Verdict>, LedgerError> {
+        let mblock = proven_inclusion(self.client().light.chain_id(), record, view)?;
+        let (held, height) = self.final_on_sup(record, None)?;
+        if let Some(released) = held {
+            return Ok(Some(Verdict::Final(released)));
+        }
+        let checkpointed = self
+            .client()
+            .read(&StateQuery::med_header(&mblock).at_height(height))?
+            .value
+            .is_some();
+        Ok(checkpointed.then_some(Verdict::Refused { mblock }))
     }
 
     /// The doctor's signature checked against its key on SUP, then the release queued for the
@@ -175,30 +271,27 @@ impl MedLedger {
         let mut checkpointed_since = None;
         let mut mblock_height = None;
         loop {
-            if let Some(released) = self.final_on_sup(record)? {
+            if let (Some(released), _) = self.final_on_sup(record, None)? {
                 return Ok(released);
             }
             match self.med.record(record)? {
                 Some(view) => {
-                    // Its Mblock proven checkpointed on SUP while the record is proven absent
-                    // there (the node's own `checkpointed` flag is neither proof nor, since it
-                    // means "imported", the question): SUP's certified state can trail a
-                    // checkpoint by a block or two, so only a lasting absence means SUP's
-                    // release rules refused it.
-                    let mblock = view.header.hash();
-                    if self
-                        .client()
-                        .read(&StateQuery::med_header(&mblock))?
-                        .value
-                        .is_some()
-                    {
-                        let since = *checkpointed_since.get_or_insert_with(Instant::now);
-                        if since.elapsed() >= IMPORT_GRACE {
-                            return Err(LedgerError::NotImported {
-                                record: *record,
-                                mblock,
-                            });
+                    // The node's view is only where to look (its `checkpointed` flag is
+                    // neither proof nor, since it means "imported", the question); the
+                    // refusal must be proven, and last: SUP's certified state can trail a
+                    // checkpoint by a block or two.
+                    match self.refused_by_sup(record, &view)? {
+                        Some(Verdict::Final(released)) => return Ok(released),
+                        Some(Verdict::Refused { mblock }) => {
+                            let since = *checkpointed_since.get_or_insert_with(Instant::now);
+                            if since.elapsed() >= IMPORT_GRACE {
+                                return Err(LedgerError::NotImported {
+                                    record: *record,
+                                    mblock,
+                                });
+                            }
                         }
+                        None => checkpointed_since = None,
                     }
                     mblock_height = Some(view.header.height);
                     seen_on_med = Instant::now();
@@ -207,9 +300,10 @@ impl MedLedger {
                     // Miners refuse it now; whether one that SUP can still checkpoint might
                     // hold it is decided by SUP's newest checkpoint.
                     mblock_height = None;
-                    if self.outlived(&release.tx)? {
-                        // Read after the checkpoint: a release imported by then is found.
-                        if let Some(released) = self.final_on_sup(record)? {
+                    if let Some(height) = self.outlived(&release.tx)? {
+                        // The record's absence read at the height the checkpoint's window was
+                        // proven at: imported by then, it is found.
+                        if let (Some(released), _) = self.final_on_sup(record, Some(height))? {
                             return Ok(released);
                         }
                         return Err(LedgerError::Expired {
@@ -218,14 +312,14 @@ impl MedLedger {
                         });
                     }
                 }
-                None if seen_on_med.elapsed() >= RESUBMIT_AFTER => {
+                None if seen_on_med.elapsed() >= RESUBMIT_AFTER
+                    && self.submissions.due(record, Instant::now()) =>
+                {
                     mblock_height = None;
                     // Submitted once already: other nodes may still mine it, so a refusal now
                     // (a lagging node, a full pool) is no reason to give the record up — keep
                     // waiting, and report it pending if the wait runs out.
-                    if let Err(error) = self.submit(release) {
-                        tracing::warn!(%record, %error, "resubmitting a MED release failed; still waiting for it");
-                    }
+                    self.resubmit(release, record);
                     seen_on_med = Instant::now();
                 }
                 None => {}
@@ -243,22 +337,37 @@ impl MedLedger {
 }
 
 impl MedLedger {
-    /// Whether no Mblock SUP can still checkpoint may hold `tx`: every Mblock of a later
+    /// Submits a release admitted before again; a failure is logged, never a refusal.
+    fn resubmit(&self, release: &MedRelease, record: &RecordId) {
+        self.submissions.submitted(*record, Instant::now());
+        if let Err(error) = self.submit(release) {
+            tracing::warn!(%record, %error, "resubmitting a MED release failed; still waiting for it");
+        }
+    }
+
+    /// The SUP height at which no Mblock SUP can still checkpoint may hold `tx`, if that is
+    /// proven: every Mblock of a later
     /// checkpoint descends from SUP's newest checkpointed one, so it is stamped after the
     /// median time past of that one's window (a median never falls as the window slides on:
     /// each newer timestamp is above it); past `RELEASE_VALIDITY_MS` after `tx` was issued,
     /// `check_releases` refuses `tx` in all of them. Only proven headers count, and a window
-    /// shorter than the median's span (the chain's first Mblocks) never decides.
-    fn outlived(&self, tx: &TxMr) -> Result<bool, LedgerError> {
-        let Some(tip) = self.client().read(&StateQuery::med_tip())?.value else {
-            return Ok(false);
+    /// shorter than the median's span (the chain's first Mblocks) never decides. The tip and
+    /// its window are read at one SUP height, the one returned.
+    fn outlived(&self, tx: &TxMr) -> Result<Option<u64>, LedgerError> {
+        let read = self.client().read(&StateQuery::med_tip())?;
+        let height = read.at.header.height;
+        let Some(tip) = read.value else {
+            return Ok(None);
         };
         let mut window = Vec::with_capacity(MEDIAN_TIME_SPAN);
         let mut next = Some(tip.hash);
         while window.len() < MEDIAN_TIME_SPAN
             && let Some(hash) = next
         {
-            let Some(checkpointed) = self.client().read(&StateQuery::med_header(&hash))?.value
+            let Some(checkpointed) = self
+                .client()
+                .read(&StateQuery::med_header(&hash).at_height(height))?
+                .value
             else {
                 break;
             };
@@ -268,8 +377,52 @@ impl MedLedger {
             ));
             next = Some(checkpointed.header.parent);
         }
-        Ok(outlives(tx, window))
+        Ok(outlives(tx, window).then_some(height))
     }
+}
+
+/// What SUP's state at one height says of a release proven in a checkpointed Mblock.
+enum Verdict {
+    /// SUP holds it.
+    Final(Released),
+    /// SUP checkpointed its Mblock without importing it.
+    Refused { mblock: Hash32 },
+}
+
+/// `query` pinned to `height` when one is given.
+fn pinned<V>(query: StateQuery<V>, height: Option<u64>) -> StateQuery<V> {
+    match height {
+        Some(height) => query.at_height(height),
+        None => query,
+    }
+}
+
+/// The Mblock the node's `view` proves `record` in: the release at its index under the
+/// header's `tx_root`, the Mblock being the header's hash. Anything else is the node's word,
+/// which ends nothing.
+fn proven_inclusion(
+    chain_id: &ChainId,
+    record: &RecordId,
+    view: &MedRecordView,
+) -> Result<Hash32, LedgerError> {
+    let unproven = |reason: String| {
+        LedgerError::Unavailable(format!(
+            "the node places record {record} in Mblock {} without proving it: {reason}",
+            view.header.hash()
+        ))
+    };
+    let inclusion = RecordInclusion {
+        header: view.header.clone(),
+        index: view.index,
+        tx: view.tx.clone(),
+        proof: hex::decode(&view.proof).map_err(|error| unproven(error.to_string()))?,
+    };
+    let proven =
+        verify_inclusion(chain_id, &inclusion).map_err(|error| unproven(error.to_string()))?;
+    if proven != *record {
+        return Err(unproven(format!("the proof is of record {proven}")));
+    }
+    Ok(view.header.hash())
 }
 
 /// Whether the checkpoint whose window (`(timestamp, difficulty)`, newest first) is
@@ -320,6 +473,63 @@ mod expiry_tests {
         window.pop();
         assert!(!outlives(&issued_at(0), window));
     }
+
+    /// Review V3: the node's word that a record is in some Mblock ends nothing: the view must
+    /// prove the release under that Mblock's header, or the gateway never calls it refused.
+    #[test]
+    fn a_node_placing_a_record_in_an_mblock_must_prove_it() {
+        use medchain_med::inclusion::prove;
+        use medchain_types::med::{HospitalBatch, Mblock, MblockBody, MblockHeader, item_root};
+        let chain_id = ChainId::new("medchain-test").expect("a chain id");
+        let txs = vec![issued_at(1), issued_at(2)];
+        let block = Mblock {
+            header: MblockHeader {
+                height: 1,
+                parent: Hash32::from([0u8; 32]),
+                tx_root: item_root(&chain_id, &txs, []),
+                body_hash: Hash32::from([0u8; 32]),
+                timestamp_ms: 1,
+                difficulty: 1,
+                miner: Address::from_bytes([3; 32]),
+                nonce: 0,
+            },
+            body: MblockBody {
+                batches: vec![HospitalBatch {
+                    hospital: Address::from_bytes([4; 32]),
+                    txs,
+                    entries: Vec::new(),
+                }],
+                signature: None,
+            },
+        };
+        let inclusion = prove(&chain_id, &block, 1).expect("the release at index 1");
+        let view = |record: RecordId, proof: String| MedRecordView {
+            record,
+            header: inclusion.header.clone(),
+            index: inclusion.index,
+            tx: inclusion.tx.clone(),
+            proof,
+            checkpointed: true,
+        };
+        let in_block = issued_at(2).record_id(&chain_id);
+        let honest = view(in_block, hex::encode(&inclusion.proof));
+        assert_eq!(
+            proven_inclusion(&chain_id, &in_block, &honest).expect("proven"),
+            block.header.hash()
+        );
+        // A lying node names a real Mblock for a record that is not in it.
+        let elsewhere = issued_at(3).record_id(&chain_id);
+        let lie = view(elsewhere, hex::encode(&inclusion.proof));
+        assert!(matches!(
+            proven_inclusion(&chain_id, &elsewhere, &lie),
+            Err(LedgerError::Unavailable(_))
+        ));
+        let garbled = view(in_block, "00".into());
+        assert!(matches!(
+            proven_inclusion(&chain_id, &in_block, &garbled),
+            Err(LedgerError::Unavailable(_))
+        ));
+    }
 }
 
 impl RecordLedger for MedLedger {
@@ -330,16 +540,34 @@ impl RecordLedger for MedLedger {
             DoctorRelease::Med(release) => release,
         };
         let record = release.tx.record_id(self.client().light.chain_id());
-        if let Some(released) = self.final_on_sup(&record)? {
+        if let (Some(released), _) = self.final_on_sup(&record, None)? {
+            self.submissions.forget(&record);
             return Ok(released);
         }
         // A release past its validity is refused by every node: whether it is still final
         // somewhere, refused or expired is `wait_final`'s to find out, never a refusal that
-        // would discard the record.
-        if !past_validity(&release.tx, now_ms()) && self.med.record(&record)?.is_none() {
-            self.submit(release)?;
+        // would discard the record. One admitted before is submitted again only when its
+        // backoff is over, and how that goes never refuses it.
+        let now = Instant::now();
+        if !past_validity(&release.tx, now_ms())
+            && self.submissions.due(&record, now)
+            && self.med.record(&record)?.is_none()
+        {
+            if self.submissions.was_admitted(&record) {
+                self.resubmit(release, &record);
+            } else {
+                self.submit(release)?;
+                self.submissions.submitted(record, now);
+            }
         }
-        self.wait_final(release, &record)
+        let outcome = self.wait_final(release, &record);
+        if matches!(
+            outcome,
+            Ok(_) | Err(LedgerError::Expired { .. } | LedgerError::NotImported { .. })
+        ) {
+            self.submissions.forget(&record);
+        }
+        outcome
     }
 
     fn store_pointer(
@@ -488,11 +716,11 @@ impl Sealer {
                     let _ = queued.submitted.send(self.seal(alone));
                 }
             }
+            // `seal` says what kind of failure it was: a throttled, full or failing node is
+            // not a refusal, which would discard the written record.
             Err(error) => {
-                for queued in batch {
-                    let _ = queued
-                        .submitted
-                        .send(Err(LedgerError::Refused(error.to_string())));
+                if let Some(queued) = batch.into_iter().next() {
+                    let _ = queued.submitted.send(Err(error));
                 }
             }
         }

@@ -28,16 +28,25 @@ use crate::{
     ledger::{DoctorRelease, LedgerError},
     wire::{HeldRecord, MedFinal, WriteRecord, WrittenRecord},
 };
-use medchain_med::aggregate::verify_release;
+use medchain_med::{aggregate::verify_release, chain::future_drift_ms};
 use medchain_types::{
     Address, ContentHash, Hash32, Payload, RecordId, RecordPayload, Role, TxId,
     med::RELEASE_VALIDITY_MS,
 };
 use zeroize::Zeroizing;
 
-/// How far from the gateway's clock a doctor's MED release may be signed when it is written
-/// (a tenth of the hour miners accept it in).
-const MAX_RELEASE_SKEW_MS: u64 = RELEASE_VALIDITY_MS / 10;
+/// How long before the gateway's clock a doctor's MED release may have been signed when it is
+/// written (a tenth of the hour miners accept it in). Ahead of the clock, the bound is the MED
+/// chain's future drift, as nodes apply it to the releases they pool.
+const MAX_RELEASE_AGE_MS: u64 = RELEASE_VALIDITY_MS / 10;
+
+/// Whether a filing of a written row is the write request's own first one, or the resumer
+/// filing it again (after a request that returned pending, or a restart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Filing {
+    First,
+    Again,
+}
 
 impl Gateway {
     /// `POST /v1/records`.
@@ -68,11 +77,12 @@ impl Gateway {
                 Err(other) => return Err(other.into()),
             };
         tracing::info!(%patient, index = key.index, %doctor, "record written");
+        let _stored_claim = self.claim_stored(&key)?;
         let record = self
             .emr
             .get(&key)?
             .ok_or_else(|| ServiceError::Internal(format!("record {key} vanished")))?;
-        let written = self.complete_release(&record)?;
+        let written = self.complete_release(&record, Filing::First)?;
         Ok(WrittenRecord {
             attestation: self.attest_if_possible(&key),
             ..written
@@ -206,15 +216,19 @@ impl Gateway {
                 }
             }
             DoctorRelease::Med(release) => {
-                let skew_ms = release.tx.issued_at_ms.abs_diff(now_ms());
-                if skew_ms > MAX_RELEASE_SKEW_MS {
-                    // Miners take a release only within RELEASE_VALIDITY_MS of an Mblock's
-                    // time: one signed this far from now may expire before it is mined.
-                    return Err(ServiceError::BadRelease(format!(
-                        "it was signed at {} (unix ms), {} s from the gateway's clock: sign it again now (check the doctor's clock)",
-                        release.tx.issued_at_ms,
-                        skew_ms / 1_000
-                    )));
+                // Every MED chain has its parameters in the genesis.
+                let drift_ms = self
+                    .chain
+                    .client
+                    .light
+                    .genesis()
+                    .med
+                    .as_ref()
+                    .map_or(0, future_drift_ms);
+                if let Some(refusal) =
+                    release_time_refusal(release.tx.issued_at_ms, now_ms(), drift_ms)
+                {
+                    return Err(refusal);
                 }
                 let doctor = release.tx.doctor;
                 let key = self.chain.vouching_key(&doctor)?.ok_or_else(|| {
@@ -236,11 +250,12 @@ impl Gateway {
     pub(super) fn complete_release(
         &self,
         record: &emr::Record,
+        filing: Filing,
     ) -> Result<WrittenRecord, ServiceError> {
         let (release_tx, med) = match &record.release {
             Release::Written => match self.file_release(record) {
                 Ok(filed) => filed,
-                Err(refused @ (ServiceError::NotAdmitted(_) | ServiceError::BadRelease(_))) => {
+                Err(refused) if refusal_discards(&refused, filing, self.chain.has_med()) => {
                     // Never filed, so never executing: retrying it would fail forever and its
                     // hEMR would block the doctor's next write.
                     self.emr.discard_written(&record.key)?;
@@ -364,6 +379,48 @@ impl Gateway {
     }
 }
 
+/// Whether a refused filing proves the release can never be final, so that its written row
+/// may go: only a refusal by the chain's rules (never a throttled, full, failing or unreachable
+/// node), and on MED only of the write request's own first submission. A MED release filed
+/// before may have been admitted to a pool and be mined by any node later, whatever one node
+/// answers now; it ends only as `expired` or `refused`, both proven. (On SUP a refused
+/// transaction was first proven not final.)
+fn refusal_discards(error: &ServiceError, filing: Filing, med: bool) -> bool {
+    matches!(
+        error,
+        ServiceError::NotAdmitted(_) | ServiceError::BadRelease(_)
+    ) && (filing == Filing::First || !med)
+}
+
+/// Why a MED release signed at `issued_at_ms` is refused at write, if it is: signed more than
+/// the node's future drift ahead of the gateway's clock (nodes refuse it as from the future),
+/// or so long ago that it may expire before it is mined.
+fn release_time_refusal(
+    issued_at_ms: u64,
+    now_ms: u64,
+    future_drift_ms: u64,
+) -> Option<ServiceError> {
+    let refusal = |how: String| {
+        Some(ServiceError::BadRelease(format!(
+            "it was signed at {issued_at_ms} (unix ms), {how}: sign it again now (check the doctor's clock)"
+        )))
+    };
+    if issued_at_ms > now_ms.saturating_add(future_drift_ms) {
+        return refusal(format!(
+            "{} s ahead of the gateway's clock, and MED nodes take releases at most {} s ahead",
+            (issued_at_ms - now_ms) / 1_000,
+            future_drift_ms / 1_000
+        ));
+    }
+    if now_ms.saturating_sub(issued_at_ms) > MAX_RELEASE_AGE_MS {
+        return refusal(format!(
+            "{} s before the gateway's clock, and it may expire before it is mined",
+            (now_ms - issued_at_ms) / 1_000
+        ));
+    }
+    None
+}
+
 /// How a ledger's answer ends a release for good, if it does.
 fn release_end(error: &LedgerError) -> Option<ReleaseEnd> {
     match error {
@@ -377,4 +434,67 @@ fn parse_blob_ref(blob_ref: &str) -> Result<ContentHash, ServiceError> {
     blob_ref
         .parse()
         .map_err(|_| ServiceError::Internal(format!("blob reference {blob_ref:?} is not a hash")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_api::ErrorBody;
+    use medchain_client::ClientError;
+
+    fn node_answer(status: u16, code: &str) -> ClientError {
+        ClientError::Api {
+            status,
+            body: ErrorBody {
+                error: code.into(),
+                message: String::new(),
+                hint: String::new(),
+            },
+        }
+    }
+
+    /// Review V1: a MED release answered 503 `med_pool_quota`, 429 or 500 — or refused outright
+    /// — when the resumer files it again was admitted before and may be mined by any node:
+    /// its written row must survive. Only the write's own first submission, refused by the
+    /// chain's rules, discards it.
+    #[test]
+    fn a_release_filed_again_is_never_discarded_on_a_node_refusal() {
+        use LedgerError as L;
+        let refiled = [
+            L::Chain(node_answer(503, "med_pool_quota")),
+            L::Chain(node_answer(429, "med_rate_limited")),
+            L::Chain(node_answer(500, "internal")),
+            L::NotAdmitted(node_answer(422, "stale_release")),
+            L::Refused("the signer's key changed".into()),
+        ];
+        for error in refiled {
+            let error = ServiceError::from(error);
+            assert!(
+                !refusal_discards(&error, Filing::Again, true),
+                "a re-filing answered {error} discarded the record"
+            );
+        }
+        for retryable in [503, 429, 500] {
+            let error = ServiceError::from(L::Chain(node_answer(retryable, "busy")));
+            assert!(!refusal_discards(&error, Filing::First, true));
+        }
+        let bad_signature = ServiceError::from(L::NotAdmitted(node_answer(422, "bad_signature")));
+        assert!(refusal_discards(&bad_signature, Filing::First, true));
+        // On SUP the ledger proved the refused transaction not final first.
+        assert!(refusal_discards(&bad_signature, Filing::Again, false));
+    }
+
+    /// Review V7: the gateway takes a release signed ahead of its clock only as far as MED
+    /// nodes do, so that nothing it writes is refused as from the future.
+    #[test]
+    fn a_release_is_taken_only_as_far_ahead_as_med_nodes_take_it() {
+        const NOW_MS: u64 = 1_700_000_000_000;
+        const DRIFT_MS: u64 = 36_000;
+        assert!(release_time_refusal(NOW_MS + DRIFT_MS, NOW_MS, DRIFT_MS).is_none());
+        let ahead = release_time_refusal(NOW_MS + DRIFT_MS + 1, NOW_MS, DRIFT_MS)
+            .expect("a release beyond the drift is refused");
+        assert!(ahead.to_string().contains("at most 36 s ahead"), "{ahead}");
+        assert!(release_time_refusal(NOW_MS - MAX_RELEASE_AGE_MS, NOW_MS, DRIFT_MS).is_none());
+        assert!(release_time_refusal(NOW_MS - MAX_RELEASE_AGE_MS - 1, NOW_MS, DRIFT_MS).is_some());
+    }
 }

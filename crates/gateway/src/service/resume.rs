@@ -11,11 +11,14 @@
 //!
 //! A record is completed by one thread at a time: a request and the resumer claim it by
 //! (patient, hEMR) first ([`Claims`]), so one record is never sealed, stored or pointed to
-//! twice.
+//! twice. Several gateway processes may share one EMR database, each with its resumer, so the
+//! record is then claimed in the database too (`EmrStore::claim`, for [`CLAIM_LEASE`]): a
+//! resumer leaves a record another process holds, a request waits for it, and the claim of a
+//! process that stopped lapses.
 
-use super::Gateway;
+use super::{Gateway, now_ms, release::Filing};
 use crate::{
-    emr::{self, Hemr, PatientAddress, RecordState},
+    emr::{self, EmrError, EmrStore, Hemr, PatientAddress, RecordKey, RecordState},
     ledger::LedgerError,
     service::ServiceError,
 };
@@ -33,6 +36,14 @@ pub const RESUME_EVERY: Duration = Duration::from_secs(10);
 /// Most unfinished releases one pass follows at once (each may wait for finality up to the
 /// gateway's wait policy).
 pub const RESUME_WORKERS: usize = 4;
+
+/// How long a record's claim in the EMR database holds unless its process gives it up: longer
+/// than completing one record takes (the release's wait for finality, then the blob and its
+/// pointer), so that a claim lapses only when its gateway stopped.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(10 * 60);
+
+/// How often a request polls for a record another gateway process holds.
+const CLAIM_POLL: Duration = Duration::from_secs(1);
 
 /// The thread completing unfinished releases; dropping it stops the thread (after the records
 /// in hand are done) and waits for it.
@@ -99,11 +110,48 @@ impl StopSignal {
     }
 }
 
-/// The records (patient, hEMR) a thread is completing.
-#[derive(Default)]
+/// The records (patient, hEMR) a thread is completing, and the name this process claims
+/// records under in the EMR database.
 pub(crate) struct Claims {
     held: Mutex<HashSet<(PatientAddress, Hemr)>>,
     released: Condvar,
+    owner: String,
+}
+
+impl Default for Claims {
+    fn default() -> Self {
+        Self {
+            held: Mutex::default(),
+            released: Condvar::default(),
+            owner: process_owner(),
+        }
+    }
+}
+
+/// A name no other gateway process sharing the database has: random (the process id and the
+/// clock should the system have no randomness to give).
+fn process_owner() -> String {
+    let mut name = [0u8; 16];
+    if getrandom::fill(&mut name).is_err() {
+        name[..4].copy_from_slice(&std::process::id().to_le_bytes());
+        name[4..12].copy_from_slice(&now_ms().to_le_bytes());
+    }
+    hex::encode(name)
+}
+
+/// A record claimed in the EMR database by this process; given up when dropped.
+pub(crate) struct StoredClaim<'a> {
+    emr: &'a EmrStore,
+    key: RecordKey,
+    owner: &'a str,
+}
+
+impl Drop for StoredClaim<'_> {
+    fn drop(&mut self) {
+        if let Err(error) = self.emr.unclaim(&self.key, self.owner) {
+            tracing::warn!(key = %self.key, %error, "cannot give up a record's claim; it lapses");
+        }
+    }
 }
 
 /// A record claimed; the claim is released when this is dropped.
@@ -149,6 +197,33 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Gateway {
+    /// Claims the record in the EMR database for this process, unless another process holds
+    /// it.
+    fn try_claim_stored(&self, key: &RecordKey) -> Result<Option<StoredClaim<'_>>, EmrError> {
+        let now = now_ms();
+        let lease_ms = u64::try_from(CLAIM_LEASE.as_millis()).unwrap_or(u64::MAX);
+        let owner = self.completing.owner.as_str();
+        let held = self
+            .emr
+            .claim(key, owner, now, now.saturating_add(lease_ms))?;
+        Ok(held.then_some(StoredClaim {
+            emr: &self.emr,
+            key: *key,
+            owner,
+        }))
+    }
+
+    /// Claims the record in the EMR database, waiting while another gateway process holds it
+    /// (at most until its claim lapses).
+    pub(crate) fn claim_stored(&self, key: &RecordKey) -> Result<StoredClaim<'_>, EmrError> {
+        loop {
+            if let Some(claim) = self.try_claim_stored(key)? {
+                return Ok(claim);
+            }
+            thread::sleep(CLAIM_POLL);
+        }
+    }
+
     /// One pass over the unfinished releases, [`RESUME_WORKERS`] at a time; a record another
     /// thread is completing is left to it. Failures are logged and retried at the next pass.
     pub(crate) fn resume_releases(&self, stop: &StopSignal) {
@@ -181,6 +256,15 @@ impl Gateway {
         let Some(_claim) = self.completing.try_claim(listed.key.patient, listed.hemr) else {
             return;
         };
+        let _stored = match self.try_claim_stored(&listed.key) {
+            Ok(Some(claim)) => claim,
+            // Another gateway process on this database is completing it.
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(key = %listed.key, %error, "cannot claim an unfinished release");
+                return;
+            }
+        };
         let record = match self.emr.get(&listed.key) {
             Ok(Some(record)) => record,
             Ok(None) => return,
@@ -192,7 +276,7 @@ impl Gateway {
         if record.ended.is_some() || record.release.state() == RecordState::Stored {
             return;
         }
-        match self.complete_release(&record) {
+        match self.complete_release(&record, Filing::Again) {
             Ok(done) => {
                 tracing::info!(record = %done.record, index = done.index, "release resumed and completed")
             }
