@@ -585,9 +585,7 @@ impl MedService {
             let mut inner = self.lock();
             inner.evict_stale(now_ms);
             inner.pool.has_room(records.len())?;
-            inner
-                .pool
-                .hospital_room(&batch.batch.hospital, records.len())?;
+            inner.hospital_room(&batch.batch.hospital, &records)?;
             drop(inner);
             self.refused_before(root, &batch)?;
             let slot = if from_api {
@@ -601,9 +599,7 @@ impl MedService {
             let added = {
                 // Checked again: other batches of the hospital may have come in meanwhile.
                 let mut inner = self.lock();
-                inner
-                    .pool
-                    .hospital_room(&batch.batch.hospital, records.len())?;
+                inner.hospital_room(&batch.batch.hospital, &records)?;
                 inner.pool.insert(root, batch.clone(), records)?
             };
             if added == Pooled::Added {
@@ -1173,6 +1169,13 @@ impl Inner {
             .map(|(_, id)| *id)
             .collect();
         self.pool.evict(&stale);
+    }
+
+    /// Whether `hospital` may pool one more batch releasing `records`
+    /// ([`BatchPool::hospital_room`], mined meaning on the best chain).
+    fn hospital_room(&self, hospital: &Address, records: &[RecordId]) -> Result<(), HospitalQuota> {
+        self.pool
+            .hospital_room(hospital, records, |id| self.chain.find_record(id).is_some())
     }
 
     /// Pooled batches not on the best chain yet.
