@@ -44,10 +44,12 @@ pub fn sync(headers: Option<&Path>, acting: &Acting) -> Result<Status, CliError>
     let path = headers.map_or_else(|| default_headers_file(&acting.key), Path::to_path_buf);
     let mut light = LightMed::load(client.light.genesis(), &path)?;
     let med = MedApi::new(client.node.clone());
-    let report = light
-        .sync(&client, &med)
-        .map_err(|error| explain(&client, error))?;
-    light.save(&path)?;
+    let synced = light.sync(&client, &med);
+    // Saved even when the sync failed part way (review V10): every header held was checked,
+    // and the next run goes on from them instead of downloading them again.
+    let saved = light.save(&path);
+    let report = synced.map_err(|error| explain(&client, error))?;
+    saved?;
     let (listed, at) = sharing::all_pages(&client, &ListQuery::patient_records(&patient))?;
     let checked: Vec<Synced> = listed
         .iter()
@@ -146,6 +148,7 @@ fn print(
             "headers": path,
             "best": report.best,
             "complete": report.complete,
+            "ahead_of_clock": report.ahead_of_clock,
             "checkpointed": report.checkpoint.map(|checkpoint| json!({
                 "mblock_height": checkpoint.height,
                 "sup_height": checkpoint.sup_height,
@@ -162,7 +165,11 @@ fn print(
         report.best,
         path.display()
     );
-    if !report.complete {
+    if report.ahead_of_clock {
+        println!(
+            "stopped at a header stamped ahead of this machine's clock: check the clock (it looks behind), then run `medchain patient sync` again"
+        );
+    } else if !report.complete {
         println!(
             "stopped after {} headers (the most one sync follows): run `medchain patient sync` again to go on",
             report.added
