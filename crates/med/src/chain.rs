@@ -17,7 +17,7 @@
 //!
 //! A record is filed once per chain: an Mblock repeating a release of its ancestry (replayed
 //! from an earlier Mblock) is refused, and every release must be issued within
-//! [`RELEASE_VALIDITY_MS`] of its Mblock's timestamp. The tree keeps at most
+//! [`RELEASE_VALIDITY_MS`](medchain_types::med::RELEASE_VALIDITY_MS) of its Mblock's timestamp. The tree keeps at most
 //! [`MAX_SIDE_MBLOCKS`] Mblocks off its best chain.
 //!
 //! # Checking a received Mblock
@@ -45,7 +45,7 @@ use medchain_types::{
     med::{
         Checkpoint, CheckpointedMblock, HospitalBatch, MAX_BATCH_TXS, MAX_CHECKPOINT_MBLOCKS,
         MAX_CHECKPOINT_TXS, MAX_MBLOCK_BATCHES, MAX_MBLOCK_TXS, Mblock, MblockBody, MblockHeader,
-        MedParams, RELEASE_VALIDITY_MS, TxMr, merkle_root, tx_root,
+        MedParams, TxMr, merkle_root, tx_root,
     },
 };
 use std::{
@@ -281,7 +281,7 @@ impl MedChain {
     /// retargeted difficulty, proof of work, median time past) and its timestamp is at most
     /// [`future_drift_ms`] after `now_ms`; the header commits to the body; no release is
     /// repeated in it or in its ancestry, and each was issued within
-    /// [`RELEASE_VALIDITY_MS`] of its timestamp (see [`Self::check_releases`]); the fork cap
+    /// [`RELEASE_VALIDITY_MS`](medchain_types::med::RELEASE_VALIDITY_MS) of its timestamp (see [`Self::check_releases`]); the fork cap
     /// leaves room for it.
     ///
     /// A node checks a received Mblock in this order: decode → `precheck` →
@@ -354,7 +354,7 @@ impl MedChain {
     }
 
     /// Whether `txs` may be the releases of a child of `parent` stamped `timestamp_ms`: each
-    /// issued within [`RELEASE_VALIDITY_MS`] of it (either way), none twice, and none already
+    /// issued within [`RELEASE_VALIDITY_MS`](medchain_types::med::RELEASE_VALIDITY_MS) of it (either way), none twice, and none already
     /// in `parent` or its ancestors — a release is filed once per chain, so a release or a
     /// whole signed batch copied from an earlier Mblock is refused (the freshness bound makes
     /// such copies stale within the hour anyway). Miners filter their pool with it before
@@ -371,7 +371,7 @@ impl MedChain {
         let mut pending_ancestors: Option<HashSet<Hash32>> = None;
         for tx in txs {
             let record = tx.record_id(&self.chain_id);
-            if tx.issued_at_ms.abs_diff(timestamp_ms) > RELEASE_VALIDITY_MS {
+            if !tx.valid_at(timestamp_ms) {
                 return Err(MedError::StaleRelease {
                     record,
                     issued_at_ms: tx.issued_at_ms,
@@ -935,7 +935,10 @@ fn height_index(height: u64) -> usize {
 mod tests {
     use super::*;
     use crate::pow::{meets_difficulty, mine};
-    use medchain_types::{ContentHash, med::merkle_root};
+    use medchain_types::{
+        ContentHash,
+        med::{RELEASE_VALIDITY_MS, merkle_root},
+    };
 
     const GENESIS_MS: u64 = 1_000_000;
     const INTERVAL_MS: u64 = 1_000;

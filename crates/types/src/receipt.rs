@@ -398,6 +398,9 @@ tag_enum!(
         OrgNotAudited = 5,
         /// The record (patient, hEMR) was already released.
         AlreadyReleased = 6,
+        /// The release was issued more than `RELEASE_VALIDITY_MS` away from its Mblock's
+        /// timestamp.
+        OutsideValidity = 7,
     }
 );
 
@@ -412,6 +415,9 @@ impl MedRefusal {
             Self::LicenceExpired => "the doctor's licence had expired",
             Self::OrgNotAudited => "the doctor's organisation is not audited",
             Self::AlreadyReleased => "this record was already released for the patient",
+            Self::OutsideValidity => {
+                "the release was issued more than an hour away from its Mblock's timestamp"
+            }
         }
     }
 }
