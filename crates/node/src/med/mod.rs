@@ -739,6 +739,15 @@ impl MedService {
     /// every node then judges it alike, however late it receives it — a licence that expired
     /// meanwhile must not split the nodes that verified it in time from those that did not
     /// (SUP's import judges the releases again at its own time).
+    ///
+    /// The timestamp is the miner's choice within the header rules (review V6): above the
+    /// median time past of the parent's last `MEDIAN_TIME_SPAN` (11) Mblocks — about six
+    /// target intervals behind the tip on an honest chain — and at most the future drift
+    /// ahead of the receivers' clocks. So a miner may judge a licence up to about six
+    /// intervals in the past (18 s with 3 s Mblocks, an hour with 10-minute ones), or the
+    /// drift ahead. That only lets junk onto MED: no release becomes a record unless SUP's
+    /// import finds the doctor practising at the SUP block's time (the gateway then ends such
+    /// a release `refused`).
     fn verify_block(
         &self,
         hash: Hash32,
