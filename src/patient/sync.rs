@@ -11,7 +11,7 @@
 use crate::{cli::Acting, connect, error::CliError, exit::Status, output, sharing};
 use medchain_client::{
     Client, FinalizedHeader, ListQuery, Listed, keys,
-    med::{LightMed, LightMedError, MedApi, MedFinality, SyncReport},
+    med::{FetchedMblock, LightMed, LightMedError, MedApi, MedFinality, SyncReport},
 };
 use medchain_state::values::{Record, RecordOrigin};
 use medchain_types::{Address, RecordId};
@@ -50,10 +50,16 @@ pub fn sync(headers: Option<&Path>, acting: &Acting) -> Result<Status, CliError>
     let saved = light.save(&path);
     let report = synced.map_err(|error| explain(&client, error))?;
     saved?;
-    let (listed, at) = sharing::all_pages(&client, &ListQuery::patient_records(&patient))?;
+    let (mut listed, at) = sharing::all_pages(&client, &ListQuery::patient_records(&patient))?;
+    // Mblock by Mblock, so each is downloaded once (review V11).
+    listed.sort_by_key(|listed| match listed.value.origin {
+        RecordOrigin::Mined { mblock, index } => Some((mblock, index)),
+        _ => None,
+    });
+    let mut fetched = FetchedMblock::default();
     let checked: Vec<Synced> = listed
         .iter()
-        .map(|Listed { id, value, .. }| check(&client, &med, &light, id, value))
+        .map(|Listed { id, value, .. }| check(&client, &med, &light, &mut fetched, id, value))
         .collect();
     let failed = checked.iter().filter(|c| c.error.is_some()).count();
     print(
@@ -91,6 +97,7 @@ fn check(
     client: &Client,
     med: &MedApi,
     light: &LightMed,
+    fetched: &mut FetchedMblock,
     id: &RecordId,
     record: &Record,
 ) -> Synced {
@@ -112,7 +119,7 @@ fn check(
         status: "failed",
         error: Some(error),
     };
-    let verified = match light.verify_record(client, med, id, &mblock, index) {
+    let verified = match light.verify_record(client, med, fetched, id, &mblock, index) {
         Ok(verified) => verified,
         Err(error) => return failed(error.to_string()),
     };

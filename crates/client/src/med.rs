@@ -336,6 +336,25 @@ struct Followed {
     ahead: bool,
 }
 
+/// The last Mblock [`LightMed::verify_record`] fetched: one only, so memory stays one Mblock
+/// however many records a patient has (not trusted: every record is proven in it again).
+#[derive(Debug, Default)]
+pub struct FetchedMblock(Option<(Hash32, Mblock)>);
+
+impl FetchedMblock {
+    /// Mblock `hash`: the one held if it is that one, else what `fetch` gives (then held).
+    fn get<E>(
+        &mut self,
+        hash: &Hash32,
+        fetch: impl FnOnce() -> Result<Mblock, E>,
+    ) -> Result<&Mblock, E> {
+        if self.0.as_ref().is_none_or(|(held, _)| held != hash) {
+            self.0 = Some((*hash, fetch()?));
+        }
+        Ok(&self.0.as_ref().expect("just filled").1)
+    }
+}
+
 /// A patient's light MED node: the headers of one MED chain from genesis, each checked, and
 /// SUP's newest checkpoint on it.
 #[derive(Clone, Debug)]
@@ -657,25 +676,25 @@ impl LightMed {
     /// ([`LightMed::check_mblock`]), so the node chooses nothing and can only withhold. Final
     /// when the Mblock is at or below SUP's newest checkpoint (with the SUP height that
     /// checkpointed it, a verified read), pending otherwise.
+    /// The Mblock is taken from `fetched` when it was the last one fetched (review V11:
+    /// check a patient's records Mblock by Mblock and each is downloaded once).
     pub fn verify_record(
         &self,
         client: &Client,
         med: &MedApi,
+        fetched: &mut FetchedMblock,
         record: &RecordId,
         mblock: &Hash32,
         index: u32,
     ) -> Result<MedRecord, LightMedError> {
-        let block = match med.block(mblock) {
-            Ok(block) => block,
-            Err(ClientError::Api { status: 404, .. }) => {
-                return Err(LightMedError::MblockNotServed {
-                    record: *record,
-                    mblock: *mblock,
-                });
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let proven = self.check_mblock(record, mblock, index, &block)?;
+        let block = fetched.get(mblock, || match med.block(mblock) {
+            Err(ClientError::Api { status: 404, .. }) => Err(LightMedError::MblockNotServed {
+                record: *record,
+                mblock: *mblock,
+            }),
+            other => Ok(other?),
+        })?;
+        let proven = self.check_mblock(record, mblock, index, block)?;
         let finality = match self.checkpoint {
             Some(checkpoint) if proven.mblock_height <= checkpoint.height => {
                 let checkpointed = client.read(&StateQuery::med_header(mblock))?.value;
@@ -1239,6 +1258,34 @@ mod tests {
             .follow_headers(&served(&light, &honest), || NOW_MS, &mut budget, checkpoint)
             .unwrap();
         assert_eq!(followed.added, 3);
+    }
+
+    /// Review V11: records of one Mblock checked in a row download it once; another Mblock
+    /// replaces it, and a failed fetch keeps nothing.
+    #[test]
+    fn the_last_mblock_fetched_is_reused() {
+        let light = LightMed::new(&genesis()).unwrap();
+        let blocks = mine_chain(&light, &[vec![release(1)], vec![release(2)]]);
+        let [first, second] = [0, 1].map(|i| blocks[i].header.hash());
+        let fetches = std::cell::Cell::new(0);
+        let fetch = |block: &Mblock| {
+            fetches.set(fetches.get() + 1);
+            Ok::<_, ()>(block.clone())
+        };
+        let mut fetched = FetchedMblock::default();
+        for hash in [first, first, second, second, first] {
+            let block = if hash == first {
+                &blocks[0]
+            } else {
+                &blocks[1]
+            };
+            let got = fetched.get(&hash, || fetch(block)).unwrap();
+            assert_eq!(got.header.hash(), hash);
+        }
+        assert_eq!(fetches.get(), 3);
+        let mut failed = FetchedMblock::default();
+        assert_eq!(failed.get(&first, || Err(())).map(|_| ()), Err(()));
+        assert!(failed.0.is_none());
     }
 
     #[test]
