@@ -1310,10 +1310,11 @@ mod tests {
         // An unknown MED refusal reason.
         let mut unknown_reason = vec![1, 40];
         unknown_reason.extend_from_slice(&[0; 32]);
-        unknown_reason.push(u8::try_from(MedRefusal::ALL.len()).unwrap());
+        let unknown_tag = u8::try_from(MedRefusal::ALL.len()).unwrap();
+        unknown_reason.push(unknown_tag);
         assert!(matches!(
             decode_events(&unknown_reason),
-            Err(CodecError::InvalidEnum(7))
+            Err(CodecError::InvalidEnum(tag)) if tag == unknown_tag
         ));
         // A count above the bound.
         let mut too_many = Vec::new();
