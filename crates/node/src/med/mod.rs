@@ -267,9 +267,6 @@ struct Inner {
     pending_checkpoint: Option<Hash32>,
     /// Each missing Mblock asked for: of whom last, and when.
     requested: BTreeMap<Hash32, Fetch>,
-    /// Peers heard on the MED channels: asked in turn for a missing Mblock when the first
-    /// one asked does not answer.
-    peers: BTreeSet<PublicKey>,
     /// When Mblocks inserted in the last [`MIN_CHECKPOINT_AGE_MS`] arrived, milliseconds (an
     /// Mblock absent here is old enough to checkpoint).
     arrived: BTreeMap<Hash32, u64>,
@@ -297,6 +294,11 @@ pub struct MedService {
     /// The SUP chain's committed state, where signers' keys and standing are read.
     sup: Store,
     inner: Mutex<Inner>,
+    /// Peers heard on the MED channels: asked in turn for a missing Mblock when the first
+    /// one asked does not answer. In a lock of their own (review V9): noted for every
+    /// message, they must not contend with SUP's `propose` and `knows` for `inner`; taken
+    /// after `inner` when both are.
+    peers: Mutex<BTreeSet<PublicKey>>,
     outbox: mpsc::UnboundedSender<Outgoing>,
     mining: AtomicBool,
     /// Bumped whenever the best tip or the pool changes: the miner's template is stale.
@@ -392,9 +394,9 @@ impl MedService {
                 sync_next: None,
                 pending_checkpoint,
                 requested: BTreeMap::new(),
-                peers: BTreeSet::new(),
                 arrived: BTreeMap::new(),
             }),
+            peers: Mutex::default(),
             outbox,
             mining: AtomicBool::new(false),
             generation: AtomicU64::new(0),
@@ -811,8 +813,8 @@ impl MedService {
                 return;
             }
             let peer = match asked {
-                None => first.or_else(|| inner.next_peer(None)),
-                Some(fetch) => inner.next_peer(Some(&fetch.peer)).or(first),
+                None => first.or_else(|| self.next_peer(None)),
+                Some(fetch) => self.next_peer(Some(&fetch.peer)).or(first),
             };
             let Some(peer) = peer else {
                 return;
@@ -831,15 +833,36 @@ impl MedService {
 
     /// Notes a peer heard on the MED channels: one to ask in turn for missing Mblocks.
     pub(crate) fn heard_from(&self, peer: &PublicKey) {
-        let mut inner = self.lock();
-        if inner.peers.len() < MAX_PEERS && !inner.peers.contains(peer) {
-            inner.peers.insert(peer.clone());
+        let mut peers = self.peers();
+        if peers.len() < MAX_PEERS && !peers.contains(peer) {
+            peers.insert(peer.clone());
         }
     }
 
     /// Forgets a peer this node blocked.
     pub(crate) fn forget_peer(&self, peer: &PublicKey) {
-        self.lock().peers.remove(peer);
+        self.peers().remove(peer);
+    }
+
+    fn peers(&self) -> MutexGuard<'_, BTreeSet<PublicKey>> {
+        // A set of keys is consistent whatever panicked while it was held.
+        self.peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The next peer to ask for a missing Mblock after `after` (the first one heard when
+    /// none), in turn round the peers heard.
+    fn next_peer(&self, after: Option<&PublicKey>) -> Option<PublicKey> {
+        let peers = self.peers();
+        after
+            .and_then(|after| {
+                peers
+                    .range((Bound::Excluded(after), Bound::Unbounded))
+                    .next()
+            })
+            .or_else(|| peers.first())
+            .cloned()
     }
 
     /// Asks `peer` for the headers of its best chain after ours (headers-first sync), unless
@@ -1197,19 +1220,6 @@ impl Inner {
                     .any(|id| self.chain.find_record(id).is_none())
             })
             .count()
-    }
-
-    /// The next peer to ask for a missing Mblock after `after` (the first one heard when
-    /// none), in turn round the peers heard.
-    fn next_peer(&self, after: Option<&PublicKey>) -> Option<PublicKey> {
-        after
-            .and_then(|after| {
-                self.peers
-                    .range((Bound::Excluded(after), Bound::Unbounded))
-                    .next()
-            })
-            .or_else(|| self.peers.first())
-            .cloned()
     }
 }
 
