@@ -11,7 +11,7 @@
 use crate::{cli::Acting, connect, error::CliError, exit::Status, output, sharing};
 use medchain_client::{
     Client, FinalizedHeader, ListQuery, Listed, keys,
-    med::{LightMed, LightMedError, MedApi, MedFinality, SyncReport},
+    med::{FetchedMblock, LightMed, LightMedError, MedApi, MedFinality, SyncReport},
 };
 use medchain_state::values::{Record, RecordOrigin};
 use medchain_types::{Address, RecordId};
@@ -44,14 +44,22 @@ pub fn sync(headers: Option<&Path>, acting: &Acting) -> Result<Status, CliError>
     let path = headers.map_or_else(|| default_headers_file(&acting.key), Path::to_path_buf);
     let mut light = LightMed::load(client.light.genesis(), &path)?;
     let med = MedApi::new(client.node.clone());
-    let report = light
-        .sync(&client, &med)
-        .map_err(|error| explain(&client, error))?;
-    light.save(&path)?;
-    let (listed, at) = sharing::all_pages(&client, &ListQuery::patient_records(&patient))?;
+    let synced = light.sync(&client, &med);
+    // Saved even when the sync failed part way (review V10): every header held was checked,
+    // and the next run goes on from them instead of downloading them again.
+    let saved = light.save(&path);
+    let report = synced.map_err(|error| explain(&client, error))?;
+    saved?;
+    let (mut listed, at) = sharing::all_pages(&client, &ListQuery::patient_records(&patient))?;
+    // Mblock by Mblock, so each is downloaded once (review V11).
+    listed.sort_by_key(|listed| match listed.value.origin {
+        RecordOrigin::Mined { mblock, index } => Some((mblock, index)),
+        _ => None,
+    });
+    let mut fetched = FetchedMblock::default();
     let checked: Vec<Synced> = listed
         .iter()
-        .map(|Listed { id, value, .. }| check(&client, &med, &light, id, value))
+        .map(|Listed { id, value, .. }| check(&client, &med, &light, &mut fetched, id, value))
         .collect();
     let failed = checked.iter().filter(|c| c.error.is_some()).count();
     print(
@@ -89,6 +97,7 @@ fn check(
     client: &Client,
     med: &MedApi,
     light: &LightMed,
+    fetched: &mut FetchedMblock,
     id: &RecordId,
     record: &Record,
 ) -> Synced {
@@ -110,7 +119,7 @@ fn check(
         status: "failed",
         error: Some(error),
     };
-    let verified = match light.verify_record(client, med, id, &mblock, index) {
+    let verified = match light.verify_record(client, med, fetched, id, &mblock, index) {
         Ok(verified) => verified,
         Err(error) => return failed(error.to_string()),
     };
@@ -146,6 +155,7 @@ fn print(
             "headers": path,
             "best": report.best,
             "complete": report.complete,
+            "ahead_of_clock": report.ahead_of_clock,
             "checkpointed": report.checkpoint.map(|checkpoint| json!({
                 "mblock_height": checkpoint.height,
                 "sup_height": checkpoint.sup_height,
@@ -162,7 +172,11 @@ fn print(
         report.best,
         path.display()
     );
-    if !report.complete {
+    if report.ahead_of_clock {
+        println!(
+            "stopped at a header stamped ahead of this machine's clock: check the clock (it looks behind), then run `medchain patient sync` again"
+        );
+    } else if !report.complete {
         println!(
             "stopped after {} headers (the most one sync follows): run `medchain patient sync` again to go on",
             report.added

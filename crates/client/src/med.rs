@@ -318,8 +318,13 @@ pub struct SyncReport {
     /// sync, when this one stopped at [`MAX_SYNC_HEADERS`]).
     pub checkpoint: Option<SyncedCheckpoint>,
     /// Whether the node had no newer header; `false` when the sync stopped after
-    /// [`MAX_SYNC_HEADERS`] (sync again to go on).
+    /// [`MAX_SYNC_HEADERS`] or at a header stamped ahead of this machine's clock (sync again
+    /// to go on).
     pub complete: bool,
+    /// The sync stopped at a header stamped later than the MED chain's future drift after
+    /// this machine's clock (review V5): it is not taken yet — the clock may be behind (check
+    /// it), or the node served a header from the future.
+    pub ahead_of_clock: bool,
 }
 
 /// Where a light node gets headers: a node's `GET /v1/med/headers` ([`MedApi`]).
@@ -339,8 +344,30 @@ impl HeaderSource for MedApi {
 struct Followed {
     added: usize,
     dropped: usize,
-    /// Stopped at the sync's header budget rather than at the node's newest header.
+    /// Stopped at the sync's header budget, or at a header ahead of the clock, rather than at
+    /// the node's newest header.
     capped: bool,
+    /// Stopped at a header stamped beyond the future drift after the clock.
+    ahead: bool,
+}
+
+/// The last Mblock [`LightMed::verify_record`] fetched: one only, so memory stays one Mblock
+/// however many records a patient has (not trusted: every record is proven in it again).
+#[derive(Debug, Default)]
+pub struct FetchedMblock(Option<(Hash32, Mblock)>);
+
+impl FetchedMblock {
+    /// Mblock `hash`: the one held if it is that one, else what `fetch` gives (then held).
+    fn get<E>(
+        &mut self,
+        hash: &Hash32,
+        fetch: impl FnOnce() -> Result<Mblock, E>,
+    ) -> Result<&Mblock, E> {
+        if self.0.as_ref().is_none_or(|(held, _)| held != hash) {
+            self.0 = Some((*hash, fetch()?));
+        }
+        Ok(&self.0.as_ref().expect("just filled").1)
+    }
 }
 
 /// A patient's light MED node: the headers of one MED chain from genesis, each checked, and
@@ -397,8 +424,10 @@ impl LightMed {
         if saved.headers.first() != light.headers.first() {
             return Err(bad("it starts at another genesis Mblock".into()));
         }
+        // No future check here (review V5): the headers were within the drift when a sync
+        // took them, and a clock set back since must not make the file unloadable.
         light
-            .extend(&saved.headers[1..], now_ms())
+            .append(&saved.headers[1..], u64::MAX)
             .map_err(|error| bad(error.to_string()))?;
         if let Some(checkpoint) = saved.checkpoint {
             if light
@@ -465,7 +494,16 @@ impl LightMed {
         headers: &[MblockHeader],
         now_ms: u64,
     ) -> Result<usize, LightMedError> {
-        let latest_ms = now_ms.saturating_add(future_drift_ms(&self.params));
+        self.append(headers, self.latest_ms(now_ms))
+    }
+
+    /// The newest timestamp a header may carry when the clock reads `now_ms`.
+    fn latest_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_add(future_drift_ms(&self.params))
+    }
+
+    /// [`Self::extend`] with headers stamped up to `latest_ms`.
+    fn append(&mut self, headers: &[MblockHeader], latest_ms: u64) -> Result<usize, LightMedError> {
         for header in headers {
             if self.headers.len() >= self.max_headers {
                 return Err(LightMedError::TooManyHeaders {
@@ -516,11 +554,19 @@ impl LightMed {
         dropped
     }
 
-    /// Follows the node's best MED chain — at most [`MAX_SYNC_HEADERS`] new headers — and
-    /// SUP's newest checkpoint (a verified state read).
+    /// Follows the node's best MED chain — at most [`MAX_SYNC_HEADERS`] new headers, up to
+    /// the first stamped ahead of this machine's clock — and SUP's newest checkpoint (a
+    /// verified state read). On an error the headers checked before it stay held (save them:
+    /// the next sync goes on from there).
     pub fn sync(&mut self, client: &Client, med: &MedApi) -> Result<SyncReport, LightMedError> {
         let mut budget = MAX_SYNC_HEADERS;
-        let mut followed = self.follow_headers(med, now_ms(), &mut budget)?;
+        // SUP's checkpoint first (review V10), so that a node serving another branch is
+        // caught as soon as the headers followed pass its height, not after the download.
+        let known = client
+            .read(&StateQuery::med_tip())?
+            .value
+            .map(|tip| (tip.hash, tip.height));
+        let mut followed = self.follow_headers(med, now_ms, &mut budget, known)?;
         let tip = client.read(&StateQuery::med_tip())?.value;
         let checkpoint = match tip {
             None => None,
@@ -528,11 +574,11 @@ impl LightMed {
                 if !followed.capped && !self.holds(&tip.hash, tip.height) {
                     // Checkpointed after the headers were fetched, or the node had moved
                     // branch: follow once more before judging.
-                    let more = self.follow_headers(med, now_ms(), &mut budget)?;
+                    let more = self.follow_headers(med, now_ms, &mut budget, known)?;
                     followed = Followed {
                         added: followed.added + more.added,
                         dropped: followed.dropped + more.dropped,
-                        capped: more.capped,
+                        ..more
                     };
                 }
                 if self.holds(&tip.hash, tip.height) {
@@ -560,6 +606,7 @@ impl LightMed {
             best: self.best().height,
             checkpoint,
             complete: !followed.capped,
+            ahead_of_clock: followed.ahead,
         })
     }
 
@@ -568,15 +615,19 @@ impl LightMed {
         self.header(height).is_some_and(|held| held.hash() == *hash)
     }
 
-    /// Fetches and checks headers until the node has no newer one, or `budget` headers were
-    /// added. Where the node's chain no longer extends the headers held (it moved to another
-    /// branch), steps back — twice as far each time, never below the checkpoint — and follows
-    /// the node's branch from there.
+    /// Fetches and checks headers until the node has no newer one, `budget` headers were
+    /// added, or the next is stamped beyond the future drift after `now_ms()` — read for each
+    /// page (review V5: headers mined during a long sync are stamped by the miners' clocks,
+    /// later than the sync's start). Where the node's chain no longer extends the headers
+    /// held (it moved to another branch), steps back — twice as far each time, never below
+    /// the checkpoint — and follows the node's branch from there. Once the headers pass the
+    /// height of `checkpoint` (SUP's, hash and height) they must hold it.
     fn follow_headers(
         &mut self,
         source: &impl HeaderSource,
-        now_ms: u64,
+        now_ms: impl Fn() -> u64,
         budget: &mut usize,
+        checkpoint: Option<(Hash32, u64)>,
     ) -> Result<Followed, LightMedError> {
         let mut followed = Followed::default();
         let mut step_back = 1u64;
@@ -604,10 +655,35 @@ impl LightMed {
                 step_back = step_back.saturating_mul(2);
                 continue;
             }
-            let added = self.extend(&page, now_ms)?;
+            let latest_ms = self.latest_ms(now_ms());
+            let in_time = page
+                .iter()
+                .take_while(|header| header.timestamp_ms <= latest_ms)
+                .count();
+            let added = self.append(&page[..in_time], latest_ms)?;
             followed.added += added;
             *budget = budget.saturating_sub(added);
+            self.check_holds(checkpoint)?;
+            if in_time < page.len() {
+                followed.capped = true;
+                followed.ahead = true;
+                return Ok(followed);
+            }
         }
+    }
+
+    /// Whether the headers held agree with SUP's `checkpoint` (hash, height) once they reach
+    /// its height; if not, the node serves another branch: the headers from that height on
+    /// are dropped (never the light node's own checkpoint) and the sync refused.
+    fn check_holds(&mut self, checkpoint: Option<(Hash32, u64)>) -> Result<(), LightMedError> {
+        let Some((hash, height)) = checkpoint else {
+            return Ok(());
+        };
+        if self.best().height < height || self.holds(&hash, height) {
+            return Ok(());
+        }
+        self.truncate_above(height.saturating_sub(1));
+        Err(LightMedError::CheckpointNotServed { hash, height })
     }
 
     /// Verifies `record` where SUP says it is — release `index` of Mblock `mblock`
@@ -615,25 +691,25 @@ impl LightMed {
     /// ([`LightMed::check_mblock`]), so the node chooses nothing and can only withhold. Final
     /// when the Mblock is at or below SUP's newest checkpoint (with the SUP height that
     /// checkpointed it, a verified read), pending otherwise.
+    /// The Mblock is taken from `fetched` when it was the last one fetched (review V11:
+    /// check a patient's records Mblock by Mblock and each is downloaded once).
     pub fn verify_record(
         &self,
         client: &Client,
         med: &MedApi,
+        fetched: &mut FetchedMblock,
         record: &RecordId,
         mblock: &Hash32,
         index: u32,
     ) -> Result<MedRecord, LightMedError> {
-        let block = match med.block(mblock) {
-            Ok(block) => block,
-            Err(ClientError::Api { status: 404, .. }) => {
-                return Err(LightMedError::MblockNotServed {
-                    record: *record,
-                    mblock: *mblock,
-                });
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let proven = self.check_mblock(record, mblock, index, &block)?;
+        let block = fetched.get(mblock, || match med.block(mblock) {
+            Err(ClientError::Api { status: 404, .. }) => Err(LightMedError::MblockNotServed {
+                record: *record,
+                mblock: *mblock,
+            }),
+            other => Ok(other?),
+        })?;
+        let proven = self.check_mblock(record, mblock, index, block)?;
         let finality = match self.checkpoint {
             Some(checkpoint) if proven.mblock_height <= checkpoint.height => {
                 let checkpointed = client.read(&StateQuery::med_header(mblock))?.value;
@@ -1085,22 +1161,147 @@ mod tests {
         let node = served(&light, &blocks);
 
         let mut budget = 5;
-        let followed = light.follow_headers(&node, NOW_MS, &mut budget).unwrap();
+        let followed = light
+            .follow_headers(&node, || NOW_MS, &mut budget, None)
+            .unwrap();
         assert_eq!(
             followed,
             Followed {
                 added: 5,
                 dropped: 0,
-                capped: true
+                capped: true,
+                ahead: false,
             }
         );
         assert_eq!((budget, light.best().height), (0, 5));
 
         // The next sync goes on from the headers held, to the node's newest.
         let mut budget = 100;
-        let followed = light.follow_headers(&node, NOW_MS, &mut budget).unwrap();
+        let followed = light
+            .follow_headers(&node, || NOW_MS, &mut budget, None)
+            .unwrap();
         assert_eq!((followed.added, followed.capped), (7, false));
         assert_eq!(light.best().height, 12);
+    }
+
+    /// Review V5: the clock is read for each page, so headers mined while a long sync runs
+    /// (stamped by the miners' clocks, later than its start) are taken; and a header beyond
+    /// the drift after this machine's clock ends the sync as "not yet", keeping the ones
+    /// before, instead of failing it.
+    #[test]
+    fn a_sync_reads_the_clock_per_page_and_stops_at_a_header_ahead_of_it() {
+        let mut light = LightMed::new(&genesis()).unwrap();
+        let mut blocks = mine_chain(&light, &vec![vec![]; HEADERS_PAGE]);
+        let first_page_end_ms = blocks.last().unwrap().header.timestamp_ms;
+        let mut held = light.headers.clone();
+        held.extend(headers(&blocks));
+        // Mined an hour into the sync: beyond the drift after the clock at its start.
+        let late_ms = first_page_end_ms + 3_600_000;
+        blocks.push(mine_on(&held, &[], late_ms));
+        let node = served(&light, &blocks);
+
+        // A clock that stands still at the sync's start: the late header is not taken yet.
+        let mut stopped = light.clone();
+        let mut budget = MAX_SYNC_HEADERS;
+        let followed = stopped
+            .follow_headers(&node, || first_page_end_ms, &mut budget, None)
+            .unwrap();
+        assert_eq!(
+            followed,
+            Followed {
+                added: HEADERS_PAGE,
+                dropped: 0,
+                capped: true,
+                ahead: true,
+            }
+        );
+        assert_eq!(stopped.best().height, HEADERS_PAGE as u64);
+
+        // A clock that moves on an hour a page: read per page, every header is taken.
+        let clock = std::cell::Cell::new(first_page_end_ms);
+        let now = || clock.replace(clock.get() + 3_600_000);
+        let mut budget = MAX_SYNC_HEADERS;
+        let followed = light.follow_headers(&node, now, &mut budget, None).unwrap();
+        assert_eq!(
+            (followed.added, followed.capped, followed.ahead),
+            (HEADERS_PAGE + 1, false, false)
+        );
+    }
+
+    /// Review V5: a clock set back after a sync does not make the saved headers unloadable:
+    /// the drift is checked when headers are taken, not when the file is loaded.
+    #[test]
+    fn saved_headers_load_whatever_the_clock_says_now() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("med-headers.bin");
+        let mut light = LightMed::new(&genesis()).unwrap();
+        // Stamped a century ahead of this machine's clock, taken with a clock that agreed.
+        let far_ms = now_ms() + 100 * 365 * 86_400_000;
+        let block = mine_on(&light.headers, &[], far_ms);
+        light
+            .extend(std::slice::from_ref(&block.header), far_ms)
+            .unwrap();
+        light.save(&path).unwrap();
+        let loaded = LightMed::load(&genesis(), &path).unwrap();
+        assert_eq!(loaded.best(), &block.header);
+    }
+
+    /// Review V10: a node serving a branch without SUP's checkpointed Mblock is caught as
+    /// soon as the headers followed pass its height, and that branch is not kept from there.
+    #[test]
+    fn a_branch_without_sups_checkpoint_is_refused_once_followed_past_it() {
+        let mut light = LightMed::new(&genesis()).unwrap();
+        let honest = mine_chain(&light, &vec![vec![]; 3]);
+        let fake = mine_chain(&light, &vec![vec![release(9)]; 5]);
+        assert_ne!(honest[1].header.hash(), fake[1].header.hash());
+        let checkpoint = Some((honest[1].header.hash(), 2));
+        let mut budget = MAX_SYNC_HEADERS;
+        let refused =
+            light.follow_headers(&served(&light, &fake), || NOW_MS, &mut budget, checkpoint);
+        assert!(matches!(
+            refused,
+            Err(LightMedError::CheckpointNotServed { height: 2, .. })
+        ));
+        assert_eq!(
+            light.best(),
+            &fake[0].header,
+            "only below SUP's height kept"
+        );
+
+        // The honest branch, holding it, is followed.
+        let mut light = LightMed::new(&genesis()).unwrap();
+        let followed = light
+            .follow_headers(&served(&light, &honest), || NOW_MS, &mut budget, checkpoint)
+            .unwrap();
+        assert_eq!(followed.added, 3);
+    }
+
+    /// Review V11: records of one Mblock checked in a row download it once; another Mblock
+    /// replaces it, and a failed fetch keeps nothing.
+    #[test]
+    fn the_last_mblock_fetched_is_reused() {
+        let light = LightMed::new(&genesis()).unwrap();
+        let blocks = mine_chain(&light, &[vec![release(1)], vec![release(2)]]);
+        let [first, second] = [0, 1].map(|i| blocks[i].header.hash());
+        let fetches = std::cell::Cell::new(0);
+        let fetch = |block: &Mblock| {
+            fetches.set(fetches.get() + 1);
+            Ok::<_, ()>(block.clone())
+        };
+        let mut fetched = FetchedMblock::default();
+        for hash in [first, first, second, second, first] {
+            let block = if hash == first {
+                &blocks[0]
+            } else {
+                &blocks[1]
+            };
+            let got = fetched.get(&hash, || fetch(block)).unwrap();
+            assert_eq!(got.header.hash(), hash);
+        }
+        assert_eq!(fetches.get(), 3);
+        let mut failed = FetchedMblock::default();
+        assert_eq!(failed.get(&first, || Err(())).map(|_| ()), Err(()));
+        assert!(failed.0.is_none());
     }
 
     #[test]
@@ -1118,7 +1319,7 @@ mod tests {
         // A sync stops there too, with the headers before kept and saved.
         let mut budget = MAX_SYNC_HEADERS;
         assert!(matches!(
-            light.follow_headers(&served(&light, &blocks), NOW_MS, &mut budget),
+            light.follow_headers(&served(&light, &blocks), || NOW_MS, &mut budget, None),
             Err(LightMedError::TooManyHeaders { limit: 4 })
         ));
         light.save(&path).unwrap();

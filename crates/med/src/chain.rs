@@ -17,7 +17,7 @@
 //!
 //! A record is filed once per chain: an Mblock repeating a release of its ancestry (replayed
 //! from an earlier Mblock) is refused, and every release must be issued within
-//! [`RELEASE_VALIDITY_MS`] of its Mblock's timestamp. The tree keeps at most
+//! [`RELEASE_VALIDITY_MS`](medchain_types::med::RELEASE_VALIDITY_MS) of its Mblock's timestamp. The tree keeps at most
 //! [`MAX_SIDE_MBLOCKS`] Mblocks off its best chain.
 //!
 //! # Checking a received Mblock
@@ -46,10 +46,13 @@ use medchain_types::{
         Checkpoint, CheckpointedMblock, EntryMr, HospitalBatch, MAX_BATCH_ENTRIES, MAX_BATCH_TXS,
         MAX_CHECKPOINT_ENTRIES, MAX_CHECKPOINT_MBLOCKS, MAX_CHECKPOINT_TXS, MAX_MBLOCK_BATCHES,
         MAX_MBLOCK_ENTRIES, MAX_MBLOCK_TXS, Mblock, MblockBody, MblockHeader, MedParams,
-        RELEASE_VALIDITY_MS, TxMr,
+        RELEASE_VALIDITY_MS, TxMr, merkle_root,
     },
 };
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::{
+    cmp::Reverse,
+    collections::{HashMap, HashSet, VecDeque},
+};
 
 /// The most Mblocks the tree keeps off its best chain (all of them above the checkpoint: a
 /// checkpoint prunes the others). When it is full, a new side Mblock evicts the cheapest
@@ -128,8 +131,8 @@ struct Node {
     entries: Vec<EntryMr>,
     /// Known children, in the order they arrived.
     children: Vec<Hash32>,
-    /// When it joined the tree, in insertions since the tree was opened (the older of two
-    /// equally light side leaves is evicted first).
+    /// When it joined the tree, in insertions since the tree was opened (of two equally
+    /// light side leaves with the same branch root, the older is evicted first).
     arrival: u64,
 }
 
@@ -309,7 +312,7 @@ impl MedChain {
     /// retargeted difficulty, proof of work, median time past) and its timestamp is at most
     /// [`future_drift_ms`] after `now_ms`; the header commits to the body; no release is
     /// repeated in it or in its ancestry, and each was issued within
-    /// [`RELEASE_VALIDITY_MS`] of its timestamp (see [`Self::check_releases`]); the fork cap
+    /// [`RELEASE_VALIDITY_MS`](medchain_types::med::RELEASE_VALIDITY_MS) of its timestamp (see [`Self::check_releases`]); the fork cap
     /// leaves room for it.
     ///
     /// A node checks a received Mblock in this order: decode → `precheck` →
@@ -383,7 +386,7 @@ impl MedChain {
     }
 
     /// Whether `txs` may be the releases of a child of `parent` stamped `timestamp_ms`: each
-    /// issued within [`RELEASE_VALIDITY_MS`] of it (either way), none twice, and none already
+    /// issued within [`RELEASE_VALIDITY_MS`](medchain_types::med::RELEASE_VALIDITY_MS) of it (either way), none twice, and none already
     /// in `parent` or its ancestors — a release is filed once per chain, so a release or a
     /// whole signed batch copied from an earlier Mblock is refused (the freshness bound makes
     /// such copies stale within the hour anyway). Miners filter their pool with it before
@@ -400,7 +403,7 @@ impl MedChain {
         let mut pending_ancestors: Option<HashSet<Hash32>> = None;
         for tx in txs {
             let record = tx.record_id(&self.chain_id);
-            if tx.issued_at_ms.abs_diff(timestamp_ms) > RELEASE_VALIDITY_MS {
+            if !tx.valid_at(timestamp_ms) {
                 return Err(MedError::StaleRelease {
                     record,
                     issued_at_ms: tx.issued_at_ms,
@@ -427,8 +430,8 @@ impl MedChain {
 
     /// Room for a side Mblock of `work` on `parent`: `Some(None)` while the tree holds fewer
     /// than [`MAX_SIDE_MBLOCKS`] Mblocks off the best chain, or when `parent` is the only side
-    /// leaf; `Some(Some(leaf))` when the cheapest stale other side leaf — the lightest, the
-    /// oldest among equals — is at most as heavy and makes room (always, for an Mblock SUP
+    /// leaf; `Some(Some(leaf))` when the cheapest stale other side leaf — the lightest, among
+    /// equals the one rule (3) would checkpoint last — is at most as heavy and makes room (always, for an Mblock SUP
     /// checkpointed); `None` when every side leaf is heavier. A lone side branch may grow past
     /// the cap: retargeting and the future-drift bound keep its length close to the best
     /// chain's (blocks cheaper than the best chain's need timestamps spread over real time),
@@ -443,17 +446,32 @@ impl MedChain {
         if self.nodes.len() - self.best_chain.len() < MAX_SIDE_MBLOCKS {
             return Some(None);
         }
-        let Some((cheapest, node)) = self
-            .nodes
-            .iter()
-            .filter(|(hash, node)| {
+        let stale_leaves = || {
+            self.nodes.iter().filter(|(hash, node)| {
                 node.children.is_empty() && *hash != parent && !self.is_on_best_chain(hash)
             })
-            .min_by_key(|(_, node)| (node.work, node.arrival))
-        else {
+        };
+        let Some(lightest) = stale_leaves().map(|(_, node)| node.work).min() else {
             return Some(None);
         };
-        (matches!(rules, Rules::Supervised) || node.work <= work).then_some(Some(*cheapest))
+        // Review V4: equally light leaves go in the order rule (3) would checkpoint them
+        // last — the largest branch root first, the oldest among equal roots — so the branch
+        // SUP's proposer would checkpoint is the last to go: cheap siblings mined after it
+        // cannot evict it, and one that displaces it must have a smaller root, which SUP may
+        // then checkpoint as harmlessly.
+        let (cheapest, _) = stale_leaves()
+            .filter(|(_, node)| node.work == lightest)
+            .map(|(hash, node)| (*hash, (self.branch_root(hash), Reverse(node.arrival))))
+            .max_by_key(|(_, order)| *order)?;
+        (matches!(rules, Rules::Supervised) || lightest <= work).then_some(Some(cheapest))
+    }
+
+    /// The root rule (3) compares for the branch from the newest checkpointed Mblock to
+    /// `tip`: that of its checkpoint ([`Self::checkpoint_of`]), without copying its releases.
+    fn branch_root(&self, tip: &Hash32) -> Hash32 {
+        let mut branch: Vec<Hash32> = self.ancestors(tip, &self.checkpointed).collect();
+        branch.reverse();
+        merkle_root(self.checkpoint_prefix(&branch))
     }
 
     /// The best tip's header.
@@ -642,10 +660,9 @@ impl MedChain {
     /// longest prefix within [`MAX_CHECKPOINT_MBLOCKS`], [`MAX_CHECKPOINT_TXS`] and
     /// [`MAX_CHECKPOINT_ENTRIES`].
     fn checkpoint_of(&self, branch: Vec<Hash32>) -> Checkpoint {
-        let (mut releases, mut entries) = (0, 0);
-        let branch = branch
+        let branch = self
+            .checkpoint_prefix(&branch)
             .iter()
-            .take(MAX_CHECKPOINT_MBLOCKS)
             .map(|hash| {
                 let node = &self.nodes[hash];
                 CheckpointedMblock {
@@ -654,13 +671,25 @@ impl MedChain {
                     entries: node.entries.clone(),
                 }
             })
-            .take_while(|block| {
-                releases += block.txs.len();
-                entries += block.entries.len();
-                releases <= MAX_CHECKPOINT_TXS && entries <= MAX_CHECKPOINT_ENTRIES
-            })
             .collect();
         Checkpoint { branch }
+    }
+
+    /// The part of `branch` (oldest first) a checkpoint carries: its longest prefix within
+    /// [`MAX_CHECKPOINT_MBLOCKS`], [`MAX_CHECKPOINT_TXS`] and [`MAX_CHECKPOINT_ENTRIES`].
+    fn checkpoint_prefix<'a>(&self, branch: &'a [Hash32]) -> &'a [Hash32] {
+        let (mut releases, mut entries) = (0, 0);
+        let len = branch
+            .iter()
+            .take(MAX_CHECKPOINT_MBLOCKS)
+            .take_while(|hash| {
+                let node = &self.nodes[*hash];
+                releases += node.txs.len();
+                entries += node.entries.len();
+                releases <= MAX_CHECKPOINT_TXS && entries <= MAX_CHECKPOINT_ENTRIES
+            })
+            .count();
+        &branch[..len]
     }
 
     /// The Mblocks at or below `root` with the most work (`root` itself when it has no
@@ -980,7 +1009,10 @@ fn height_index(height: u64) -> usize {
 mod tests {
     use super::*;
     use crate::pow::{meets_difficulty, mine};
-    use medchain_types::{ContentHash, med::merkle_root};
+    use medchain_types::{
+        ContentHash,
+        med::{RELEASE_VALIDITY_MS, merkle_root},
+    };
 
     const GENESIS_MS: u64 = 1_000_000;
     const INTERVAL_MS: u64 = 1_000;
@@ -1852,10 +1884,20 @@ mod tests {
         (chain, best, sides)
     }
 
-    /// M6, review R10: the tree keeps at most MAX_SIDE_MBLOCKS off its best chain: a new side
-    /// Mblock at least as heavy as the cheapest side leaf evicts it — the oldest of equally
-    /// light ones, so that cheap siblings of the tip cannot lock an honest equal-work rival
-    /// out — and one lighter than every side leaf is refused.
+    /// The side leaf of `leaves` (siblings, children of `parent` on the best chain just above
+    /// genesis) rule (3) would checkpoint last: the one whose branch `[parent, leaf]` has the
+    /// largest Merkle root.
+    fn last_for_rule_3(parent: Hash32, leaves: &[Hash32]) -> Hash32 {
+        *leaves
+            .iter()
+            .max_by_key(|leaf| merkle_root(&[parent, **leaf]))
+            .unwrap()
+    }
+
+    /// M6, review R10 and V4: the tree keeps at most MAX_SIDE_MBLOCKS off its best chain: a
+    /// new side Mblock at least as heavy as the cheapest side leaf evicts it — among equally
+    /// light ones the one rule (3) would checkpoint last — and one lighter than every side
+    /// leaf is refused.
     #[test]
     fn forks_above_the_checkpoint_are_capped() {
         let (mut chain, best, sides) = full_of_forks();
@@ -1867,16 +1909,20 @@ mod tests {
                 .copied()
                 .collect()
         };
+        let first_gone = last_for_rule_3(best[0], &sides);
         let rival = child_of(&chain, best[0], GENESIS_MS + 999, vec![], 999 << 40);
         chain.precheck(&rival, u64::MAX / 2).unwrap();
         let rival = chain.insert(rival, u64::MAX / 2).unwrap();
         assert!(!rival.new_best && chain.contains(&rival.hash));
         assert_eq!(
             gone(&chain),
-            [sides[0]],
-            "the oldest equal-work leaf made room"
+            [first_gone],
+            "the equal-work leaf with the largest branch root made room"
         );
-        assert!(chain.block(&sides[0]).unwrap().is_none(), "gone from disk");
+        assert!(
+            chain.block(&first_gone).unwrap().is_none(),
+            "gone from disk"
+        );
 
         // Lighter than every side leaf: refused, nothing evicted.
         let lighter = child_of(&chain, genesis, GENESIS_MS + 1, vec![], 7 << 40);
@@ -1887,15 +1933,59 @@ mod tests {
         ));
         assert!(chain.insert(lighter, u64::MAX / 2).is_err());
         assert!(!chain.contains(&hash));
-        assert_eq!(gone(&chain), [sides[0]]);
+        assert_eq!(gone(&chain), [first_gone]);
 
-        // A heavier side Mblock (a child of a side leaf) evicts the next cheapest stale one.
-        let heavier = child_of(&chain, sides[1], GENESIS_MS + 2_000, vec![], 0);
+        // A heavier side Mblock (a child of a side leaf) evicts the next cheapest stale one:
+        // of the equally light leaves left (the rival too), not its own parent.
+        let parent = *sides.iter().find(|side| **side != first_gone).unwrap();
+        let candidates: Vec<Hash32> = sides
+            .iter()
+            .copied()
+            .chain([rival.hash])
+            .filter(|side| ![first_gone, parent].contains(side))
+            .collect();
+        let second_gone = last_for_rule_3(best[0], &candidates);
+        let heavier = child_of(&chain, parent, GENESIS_MS + 2_000, vec![], 0);
         let inserted = chain.insert(heavier, u64::MAX / 2).unwrap();
         assert!(!inserted.new_best);
         assert_eq!(chain.best_hash(), best[2]);
-        assert!(chain.contains(&inserted.hash) && chain.contains(&sides[1]));
-        assert_eq!(gone(&chain), [sides[0], sides[2]]);
+        assert!(chain.contains(&inserted.hash) && chain.contains(&parent));
+        assert!(!chain.contains(&second_gone));
+        assert!(
+            candidates
+                .iter()
+                .all(|side| *side == second_gone || chain.contains(side)),
+            "one leaf made room"
+        );
+    }
+
+    /// Review V4: a sibling S of the best tip with the smallest branch root — the branch SUP's
+    /// proposer checkpoints by rule (3) — survives a flood of equal-work siblings mined after
+    /// it (with FIFO eviction it was the first to go).
+    #[test]
+    fn cheap_siblings_mined_later_cannot_evict_the_branch_rule_3_checkpoints() {
+        let mut chain = fresh();
+        let genesis = chain.genesis_hash();
+        let above = branch(&mut chain, genesis, 1, GENESIS_MS, 1, None, 0)[0];
+        let mut siblings: Vec<Mblock> = (1..=MAX_SIDE_MBLOCKS as u64 + 2)
+            .map(|i| child_of(&chain, above, GENESIS_MS + 10 + i, vec![], i << 40))
+            .collect();
+        siblings.sort_by_key(|block| merkle_root(&[above, block.header.hash()]));
+        // The best tip T has the largest root; S, the smallest, arrives right after it; the
+        // flood follows, one more than the cap leaves room for.
+        let tip = siblings.pop().unwrap();
+        let smallest = siblings[0].header.hash();
+        assert!(chain.insert(tip, u64::MAX / 2).unwrap().new_best);
+        for sibling in siblings {
+            let inserted = chain.insert(sibling, u64::MAX / 2).unwrap();
+            assert!(!inserted.new_best);
+        }
+        assert!(chain.contains(&smallest), "S survives the flood");
+        assert_eq!(
+            chain.choose_checkpoint().tip().map(MblockHeader::hash),
+            Some(smallest),
+            "and SUP's proposer still checkpoints it"
+        );
     }
 
     /// Review R10: a branch SUP checkpointed is inserted whatever the local-only rules say —
@@ -1914,7 +2004,11 @@ mod tests {
         ));
         chain.precheck_supervised(&first).unwrap();
         let first = chain.insert_supervised(first).unwrap().hash;
-        assert!(!chain.contains(&sides[0]), "a side leaf made room");
+        assert_eq!(
+            sides.iter().filter(|side| !chain.contains(side)).count(),
+            1,
+            "a side leaf made room"
+        );
 
         let ahead_ms = now_ms + future_drift_ms(&params()) + 1;
         let second = child_of(&chain, first, ahead_ms, vec![], 0);

@@ -18,7 +18,9 @@
 //!
 //! Each tx_mr is then imported as a record under SUP's release rules at the SUP block's time
 //! (the doctor is practising — enrolled, licensed, not revoked, organisation audited — and
-//! (patient, hEMR) was not released before): an imported one emits `RecordReleased` and is
+//! (patient, hEMR) was not released before) and the validity window (issued within
+//! `RELEASE_VALIDITY_MS` of its Mblock's timestamp, which MED nodes check too; here it does
+//! not rest on the voters alone): an imported one emits `RecordReleased` and is
 //! stored under `rec/<htxM>` with [`RecordOrigin::Mined`]; one that fails is skipped with
 //! `MedReleaseRefused` — deterministically, and without invalidating the block, since a
 //! doctor revoked on SUP after signing cannot be un-mined from MED.
@@ -252,6 +254,13 @@ fn import_releases(
     let mut events = Vec::with_capacity(mblock.txs.len());
     for (index, tx) in (0u32..).zip(&mblock.txs) {
         let id = tx.record_id(&chain.chain_id);
+        if !tx.valid_at(mblock.header.timestamp_ms) {
+            events.push(Event::MedReleaseRefused {
+                record: id,
+                reason: MedRefusal::OutsideValidity,
+            });
+            continue;
+        }
         let mut ctx = TxContext::new(reader, writes, env, chain, None, TxId(id.0), &tx.doctor);
         let release = Release {
             id,
@@ -510,7 +519,7 @@ mod tests {
     };
     use medchain_types::{
         ContentHash, Genesis, RecordId,
-        med::{EntryMr, MedParams, TxMr},
+        med::{EntryMr, MedParams, RELEASE_VALIDITY_MS, TxMr},
     };
 
     /// Low difficulties: a few hashes per Mblock.
@@ -983,6 +992,41 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    /// Review V12: the validity window is a SUP rule too: a release issued more than
+    /// RELEASE_VALIDITY_MS away from its Mblock's timestamp is skipped at import with its
+    /// event, whatever the voters checked; one at the edge is imported.
+    #[test]
+    fn a_release_outside_the_validity_window_of_its_mblock_is_skipped() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let mut miner = Miner::new();
+        let timestamp_ms = miner.tip().timestamp_ms + PARAMS.target_interval_ms;
+        let issued = |content: &[u8], issued_at_ms: u64| TxMr {
+            issued_at_ms,
+            ..tx_mr(&doctor, &patient, content)
+        };
+        let too_old = issued(b"old", timestamp_ms - RELEASE_VALIDITY_MS - 1);
+        let too_new = issued(b"new", timestamp_ms + RELEASE_VALIDITY_MS + 1);
+        let at_edge = issued(b"edge", timestamp_ms - RELEASE_VALIDITY_MS);
+        let mblock = miner.mine(vec![too_old.clone(), too_new.clone(), at_edge.clone()]);
+        assert_eq!(mblock.header.timestamp_ms, timestamp_ms);
+        let events = commit(&mut world, &checkpoint(vec![mblock]));
+        let refused = |tx: &TxMr| Event::MedReleaseRefused {
+            record: tx.record_id(&chain_id()),
+            reason: MedRefusal::OutsideValidity,
+        };
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[0], refused(&too_old));
+        assert_eq!(events[1], refused(&too_new));
+        assert!(matches!(events[2], Event::RecordReleased { record, .. }
+            if record == at_edge.record_id(&chain_id())));
+        assert_eq!(mined_record(&world, &too_old), None);
+        assert_eq!(mined_record(&world, &too_new), None);
     }
 
     #[test]

@@ -178,6 +178,13 @@ impl TxMr {
         Sha256::hash(&[&buf])
     }
 
+    /// Whether an Mblock stamped `timestamp_ms` may carry this release: within
+    /// [`RELEASE_VALIDITY_MS`] of its `issued_at_ms`, either way (a MED rule, and a SUP one
+    /// at import).
+    pub fn valid_at(&self, timestamp_ms: u64) -> bool {
+        self.issued_at_ms.abs_diff(timestamp_ms) <= RELEASE_VALIDITY_MS
+    }
+
     /// The record's id: its htxM.
     pub fn record_id(&self, chain_id: &ChainId) -> RecordId {
         RecordId(self.htxm(chain_id))

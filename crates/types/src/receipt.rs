@@ -406,6 +406,9 @@ tag_enum!(
         OrgNotAudited = 5,
         /// The record (patient, hEMR) was already released.
         AlreadyReleased = 6,
+        /// The release was issued more than `RELEASE_VALIDITY_MS` away from its Mblock's
+        /// timestamp.
+        OutsideValidity = 7,
     }
 );
 
@@ -447,6 +450,9 @@ impl MedRefusal {
             Self::LicenceExpired => "the doctor's licence had expired",
             Self::OrgNotAudited => "the doctor's organisation is not audited",
             Self::AlreadyReleased => "this record was already released for the patient",
+            Self::OutsideValidity => {
+                "the release was issued more than an hour away from its Mblock's timestamp"
+            }
         }
     }
 }
@@ -1352,10 +1358,11 @@ mod tests {
         // An unknown MED refusal reason.
         let mut unknown_reason = vec![1, 40];
         unknown_reason.extend_from_slice(&[0; 32]);
-        unknown_reason.push(u8::try_from(MedRefusal::ALL.len()).unwrap());
+        let unknown_tag = u8::try_from(MedRefusal::ALL.len()).unwrap();
+        unknown_reason.push(unknown_tag);
         assert!(matches!(
             decode_events(&unknown_reason),
-            Err(CodecError::InvalidEnum(7))
+            Err(CodecError::InvalidEnum(tag)) if tag == unknown_tag
         ));
         // A count above the bound.
         let mut too_many = Vec::new();

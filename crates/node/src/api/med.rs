@@ -145,7 +145,7 @@ fn refused(error: BatchRefused) -> ApiError {
         BatchRefused::HospitalQuota(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "med_pool_quota",
-            "this hospital has its share of the node's MED pool waiting: retry once some of its batches are mined and checkpointed (GET /v1/med/status), and gather releases into fewer, fuller batches",
+            "this hospital has its share of the node's MED pool taken (batches waiting to be mined, or mined ones waiting for a SUP checkpoint): retry once some of its batches are mined or checkpointed (GET /v1/med/status), and gather releases into fewer, fuller batches",
         ),
         BatchRefused::State(_) => return ApiError::internal(error),
     };

@@ -298,9 +298,6 @@ struct Inner {
     pending_checkpoint: Option<Hash32>,
     /// Each missing Mblock asked for: of whom last, and when.
     requested: BTreeMap<Hash32, Fetch>,
-    /// Peers heard on the MED channels: asked in turn for a missing Mblock when the first
-    /// one asked does not answer.
-    peers: BTreeSet<PublicKey>,
     /// When Mblocks inserted in the last [`MIN_CHECKPOINT_AGE_MS`] arrived, milliseconds (an
     /// Mblock absent here is old enough to checkpoint).
     arrived: BTreeMap<Hash32, u64>,
@@ -328,6 +325,11 @@ pub struct MedService {
     /// The SUP chain's committed state, where signers' keys and standing are read.
     sup: Store,
     inner: Mutex<Inner>,
+    /// Peers heard on the MED channels: asked in turn for a missing Mblock when the first
+    /// one asked does not answer. In a lock of their own (review V9): noted for every
+    /// message, they must not contend with SUP's `propose` and `knows` for `inner`; taken
+    /// after `inner` when both are.
+    peers: Mutex<BTreeSet<PublicKey>>,
     outbox: mpsc::UnboundedSender<Outgoing>,
     mining: AtomicBool,
     /// Bumped whenever the best tip or the pool changes: the miner's template is stale.
@@ -423,9 +425,9 @@ impl MedService {
                 sync_next: None,
                 pending_checkpoint,
                 requested: BTreeMap::new(),
-                peers: BTreeSet::new(),
                 arrived: BTreeMap::new(),
             }),
+            peers: Mutex::default(),
             outbox,
             mining: AtomicBool::new(false),
             generation: AtomicU64::new(0),
@@ -637,9 +639,7 @@ impl MedService {
             let mut inner = self.lock();
             inner.evict_stale(now_ms);
             inner.pool.has_room(&items)?;
-            inner
-                .pool
-                .hospital_room(&batch.batch.hospital, items.records.len())?;
+            inner.hospital_room(&batch.batch.hospital, &items.records)?;
             drop(inner);
             self.refused_before(root, &batch)?;
             let slot = if from_api {
@@ -653,9 +653,7 @@ impl MedService {
             let added = {
                 // Checked again: other batches of the hospital may have come in meanwhile.
                 let mut inner = self.lock();
-                inner
-                    .pool
-                    .hospital_room(&batch.batch.hospital, items.records.len())?;
+                inner.hospital_room(&batch.batch.hospital, &items.records)?;
                 inner.pool.insert(root, batch.clone(), items)?
             };
             if added == Pooled::Added {
@@ -798,6 +796,15 @@ impl MedService {
     /// every node then judges it alike, however late it receives it — a licence that expired
     /// meanwhile must not split the nodes that verified it in time from those that did not
     /// (SUP's import judges the releases again at its own time).
+    ///
+    /// The timestamp is the miner's choice within the header rules (review V6): above the
+    /// median time past of the parent's last `MEDIAN_TIME_SPAN` (11) Mblocks — about six
+    /// target intervals behind the tip on an honest chain — and at most the future drift
+    /// ahead of the receivers' clocks. So a miner may judge a licence up to about six
+    /// intervals in the past (18 s with 3 s Mblocks, an hour with 10-minute ones), or the
+    /// drift ahead. That only lets junk onto MED: no release becomes a record unless SUP's
+    /// import finds the doctor practising at the SUP block's time (the gateway then ends such
+    /// a release `refused`).
     fn verify_block(
         &self,
         hash: Hash32,
@@ -861,8 +868,8 @@ impl MedService {
                 return;
             }
             let peer = match asked {
-                None => first.or_else(|| inner.next_peer(None)),
-                Some(fetch) => inner.next_peer(Some(&fetch.peer)).or(first),
+                None => first.or_else(|| self.next_peer(None)),
+                Some(fetch) => self.next_peer(Some(&fetch.peer)).or(first),
             };
             let Some(peer) = peer else {
                 return;
@@ -881,15 +888,36 @@ impl MedService {
 
     /// Notes a peer heard on the MED channels: one to ask in turn for missing Mblocks.
     pub(crate) fn heard_from(&self, peer: &PublicKey) {
-        let mut inner = self.lock();
-        if inner.peers.len() < MAX_PEERS && !inner.peers.contains(peer) {
-            inner.peers.insert(peer.clone());
+        let mut peers = self.peers();
+        if peers.len() < MAX_PEERS && !peers.contains(peer) {
+            peers.insert(peer.clone());
         }
     }
 
     /// Forgets a peer this node blocked.
     pub(crate) fn forget_peer(&self, peer: &PublicKey) {
-        self.lock().peers.remove(peer);
+        self.peers().remove(peer);
+    }
+
+    fn peers(&self) -> MutexGuard<'_, BTreeSet<PublicKey>> {
+        // A set of keys is consistent whatever panicked while it was held.
+        self.peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The next peer to ask for a missing Mblock after `after` (the first one heard when
+    /// none), in turn round the peers heard.
+    fn next_peer(&self, after: Option<&PublicKey>) -> Option<PublicKey> {
+        let peers = self.peers();
+        after
+            .and_then(|after| {
+                peers
+                    .range((Bound::Excluded(after), Bound::Unbounded))
+                    .next()
+            })
+            .or_else(|| peers.first())
+            .cloned()
     }
 
     /// Asks `peer` for the headers of its best chain after ours (headers-first sync), unless
@@ -1302,6 +1330,13 @@ impl Inner {
         self.pool.evict_entries(&stale_entries);
     }
 
+    /// Whether `hospital` may pool one more batch releasing `records`
+    /// ([`BatchPool::hospital_room`], mined meaning on the best chain).
+    fn hospital_room(&self, hospital: &Address, records: &[RecordId]) -> Result<(), HospitalQuota> {
+        self.pool
+            .hospital_room(hospital, records, |id| self.chain.find_record(id).is_some())
+    }
+
     /// Pooled batches not on the best chain yet.
     fn waiting_batches(&self) -> usize {
         self.pool
@@ -1339,19 +1374,6 @@ impl Inner {
                 ))
             })
         })
-    }
-
-    /// The next peer to ask for a missing Mblock after `after` (the first one heard when
-    /// none), in turn round the peers heard.
-    fn next_peer(&self, after: Option<&PublicKey>) -> Option<PublicKey> {
-        after
-            .and_then(|after| {
-                self.peers
-                    .range((Bound::Excluded(after), Bound::Unbounded))
-                    .next()
-            })
-            .or_else(|| self.peers.first())
-            .cloned()
     }
 }
 

@@ -23,6 +23,11 @@ pub const MAX_POOL_ENTRIES: usize = 16 * MAX_MBLOCK_ENTRIES;
 pub const MAX_HOSPITAL_BATCHES: usize = MAX_POOL_BATCHES / 4;
 /// Most releases one hospital may have waiting: a quarter of the pool.
 pub const MAX_HOSPITAL_TXS: usize = MAX_POOL_TXS / 4;
+/// Most batches of one hospital kept pooled once mined on the best chain, until a checkpoint
+/// makes them final (review V2): counted apart from those waiting to be mined, so that an
+/// honest busy hospital is not locked out of new writes while SUP's checkpointing lags. Half
+/// the pool: room for minutes of lag at one batch a second.
+pub const MAX_HOSPITAL_MINED_BATCHES: usize = MAX_POOL_BATCHES / 2;
 
 /// The ids of a batch's items: its releases' record ids and its entries' ids (S3-entry).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -94,35 +99,58 @@ pub struct PoolFull {
 /// A hospital has its share of the pool waiting already.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "hospital {hospital} has {batches} batches ({txs} releases) waiting in this node's MED pool: its share is {MAX_HOSPITAL_BATCHES} batches and {MAX_HOSPITAL_TXS} releases"
+    "hospital {hospital} has {batches} batches ({txs} releases) waiting to be mined in this node's MED pool and {mined} mined but not yet checkpointed: its share is {MAX_HOSPITAL_BATCHES} batches and {MAX_HOSPITAL_TXS} releases waiting, {MAX_HOSPITAL_MINED_BATCHES} batches mined"
 )]
 pub struct HospitalQuota {
     /// The hospital.
     pub hospital: Address,
-    /// Its batches waiting.
+    /// Its batches waiting to be mined.
     pub batches: usize,
     /// Their releases.
     pub txs: usize,
+    /// Its batches mined on the best chain, kept until a checkpoint makes them final.
+    pub mined: usize,
 }
 
 impl BatchPool {
-    /// Whether `hospital` may have one more batch of `releases` waiting (see
-    /// [`MAX_HOSPITAL_BATCHES`]). Counted over the pool (at most [`MAX_POOL_BATCHES`]
-    /// batches) rather than kept up to date, so that no eviction path can leave a count wrong.
-    pub fn hospital_room(&self, hospital: &Address, releases: usize) -> Result<(), HospitalQuota> {
-        let (batches, txs) = self
+    /// Whether `hospital` may have one more batch releasing `records` pooled. A batch whose
+    /// releases are all `mined` (on the best chain) counts toward
+    /// [`MAX_HOSPITAL_MINED_BATCHES`], any other toward [`MAX_HOSPITAL_BATCHES`] and
+    /// [`MAX_HOSPITAL_TXS`] (review V2: what was mined no longer takes the share of what
+    /// waits). Counted over the pool (at most [`MAX_POOL_BATCHES`] batches) rather than kept
+    /// up to date, so that no eviction or reorg can leave a count wrong.
+    pub fn hospital_room(
+        &self,
+        hospital: &Address,
+        records: &[RecordId],
+        mined: impl Fn(&RecordId) -> bool,
+    ) -> Result<(), HospitalQuota> {
+        let all_mined = |records: &[RecordId]| records.iter().all(&mined);
+        let mut quota = HospitalQuota {
+            hospital: *hospital,
+            batches: 0,
+            txs: 0,
+            mined: 0,
+        };
+        for waiting in self
             .waiting
             .values()
             .filter(|waiting| waiting.batch.batch.hospital == *hospital)
-            .fold((0, 0), |(batches, txs), waiting| {
-                (batches + 1, txs + waiting.items.records.len())
-            });
-        if batches >= MAX_HOSPITAL_BATCHES || txs + releases > MAX_HOSPITAL_TXS {
-            return Err(HospitalQuota {
-                hospital: *hospital,
-                batches,
-                txs,
-            });
+        {
+            if all_mined(&waiting.items.records) {
+                quota.mined += 1;
+            } else {
+                quota.batches += 1;
+                quota.txs += waiting.items.records.len();
+            }
+        }
+        let full = if all_mined(records) {
+            quota.mined >= MAX_HOSPITAL_MINED_BATCHES
+        } else {
+            quota.batches >= MAX_HOSPITAL_BATCHES || quota.txs + records.len() > MAX_HOSPITAL_TXS
+        };
+        if full {
+            return Err(quota);
         }
         Ok(())
     }
@@ -345,16 +373,23 @@ mod tests {
     fn a_hospital_fills_at_most_its_share_of_the_pool() {
         let mut pool = BatchPool::default();
         let hospital = batch(0, 1).1.batch.hospital;
+        let nothing_mined = |_: &RecordId| false;
+        let one = |n: u64| batch(n, 1).2.records;
         for i in 0..MAX_HOSPITAL_BATCHES as u64 {
-            assert_eq!(pool.hospital_room(&hospital, 1), Ok(()));
+            assert_eq!(
+                pool.hospital_room(&hospital, &one(i), nothing_mined),
+                Ok(())
+            );
             add(&mut pool, i, 1).unwrap();
         }
+        let next = one(u64::MAX - 1);
         assert_eq!(
-            pool.hospital_room(&hospital, 1),
+            pool.hospital_room(&hospital, &next, nothing_mined),
             Err(HospitalQuota {
                 hospital,
                 batches: MAX_HOSPITAL_BATCHES,
                 txs: MAX_HOSPITAL_BATCHES,
+                mined: 0,
             })
         );
         assert_eq!(
@@ -363,10 +398,51 @@ mod tests {
             "the pool itself has room"
         );
         let other = Address::from_bytes([4; 32]);
-        assert_eq!(pool.hospital_room(&other, MAX_HOSPITAL_TXS), Ok(()));
-        assert!(pool.hospital_room(&other, MAX_HOSPITAL_TXS + 1).is_err());
+        let records = |count: usize| batch(1 << 40, count as u64).2.records;
+        assert_eq!(
+            pool.hospital_room(&other, &records(MAX_HOSPITAL_TXS), nothing_mined),
+            Ok(())
+        );
+        assert!(
+            pool.hospital_room(&other, &records(MAX_HOSPITAL_TXS + 1), nothing_mined)
+                .is_err()
+        );
         pool.evict(&batch(0, 1).2.records.into_iter().collect());
-        assert_eq!(pool.hospital_room(&hospital, 1), Ok(()));
+        assert_eq!(pool.hospital_room(&hospital, &next, nothing_mined), Ok(()));
+    }
+
+    /// Review V2: batches already mined on the best chain, kept pooled until a checkpoint
+    /// makes them final, do not take the share of those waiting: with its quarter of the pool
+    /// all mined, a hospital's next batch is admitted — and mined ones have their own bound.
+    #[test]
+    fn mined_batches_do_not_lock_a_hospital_out_while_checkpointing_lags() {
+        let mut pool = BatchPool::default();
+        let hospital = batch(0, 1).1.batch.hospital;
+        let mined: HashSet<RecordId> = (0..MAX_HOSPITAL_MINED_BATCHES as u64)
+            .flat_map(|i| {
+                add(&mut pool, i, 1).unwrap();
+                batch(i, 1).2.records
+            })
+            .collect();
+        let on_best_chain = |id: &RecordId| mined.contains(id);
+        let new = batch(u64::MAX - 1, 1).2.records;
+        assert_eq!(pool.hospital_room(&hospital, &new, on_best_chain), Ok(()));
+        // A mined batch sealed again (another re-filing) meets the mined bound.
+        let again = batch(0, 1).2.records;
+        assert_eq!(
+            pool.hospital_room(&hospital, &again, on_best_chain),
+            Err(HospitalQuota {
+                hospital,
+                batches: 0,
+                txs: 0,
+                mined: MAX_HOSPITAL_MINED_BATCHES,
+            })
+        );
+        // Once a reorg drops them from the best chain they wait again, and count so.
+        assert!(
+            pool.hospital_room(&hospital, &new, |_: &RecordId| false)
+                .is_err()
+        );
     }
 
     #[test]
