@@ -8,8 +8,8 @@
 //! state `med/tip`, `med/header/<hash>`).
 
 use medchain_types::{
-    Hash32, RecordId,
-    med::{MblockHeader, TxMr},
+    EntryId, Hash32, RecordId,
+    med::{EntryMr, MblockHeader, TxMr},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -111,6 +111,21 @@ pub struct MedRecordView {
     /// (e.g. its doctor was revoked before the checkpoint), which stays on MED but is no
     /// record. Clients that must know which verify the SUP record themselves.
     pub checkpointed: bool,
+}
+
+/// `GET /v1/med/entries/{entry}`: a patient's entry EEE on the MED chain (S3-entry): the Mblock
+/// header of the node's best chain that holds it. Nothing it says is trusted: a client reads
+/// SUP's `entry/<id>` (verified) for finality.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MedEntryView {
+    /// The entry's id: its hentry.
+    pub entry: EntryId,
+    /// The Mblock that holds it.
+    #[schema(value_type = Object)]
+    pub header: MblockHeader,
+    /// The entry.
+    #[schema(value_type = Object)]
+    pub mr: EntryMr,
 }
 
 impl MedRecordView {

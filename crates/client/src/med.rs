@@ -16,14 +16,14 @@
 
 use crate::{Client, ClientError, NodeClient, StateQuery};
 use commonware_codec::{Copying, Encode, RangeCfg, Read, ReadExt};
-use medchain_api::{BatchAccepted, MedRecordView, MedStatus};
+use medchain_api::{BatchAccepted, MedEntryView, MedRecordView, MedStatus};
 use medchain_med::{
     MedError,
     inclusion::{InclusionError, RecordInclusion, verify_inclusion},
     pow::{check_header, genesis_mblock},
 };
 use medchain_types::{
-    ChainId, Genesis, Hash32, RecordId,
+    ChainId, EntryId, Genesis, Hash32, RecordId,
     med::{Mblock, MblockHeader, MedParams, SignedBatch, TxMr},
 };
 use std::{
@@ -179,6 +179,18 @@ impl MedApi {
     /// chain, `None` when the node answers 404.
     pub fn record(&self, record: &RecordId) -> Result<Option<MedRecordView>, ClientError> {
         match self.node.get_json(&format!("/v1/med/records/{record}")) {
+            Ok(view) => Ok(Some(view)),
+            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+impl MedApi {
+    /// `GET /v1/med/entries/{id}`: the Mblock of the node's best chain holding the entry,
+    /// `None` when the node answers 404.
+    pub fn entry(&self, entry: &EntryId) -> Result<Option<MedEntryView>, ClientError> {
+        match self.node.get_json(&format!("/v1/med/entries/{entry}")) {
             Ok(view) => Ok(Some(view)),
             Err(ClientError::Api { status: 404, .. }) => Ok(None),
             Err(error) => Err(error),

@@ -6,7 +6,12 @@
 
 /// `(version, script)` in ascending order; the version recorded in `schema_migrations` is the
 /// highest applied.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, GATEWAY), (3, ATTESTATION)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, INITIAL),
+    (2, GATEWAY),
+    (3, ATTESTATION),
+    (4, MED_ENTRIES),
+];
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const MIGRATIONS_TABLE: &str =
@@ -96,4 +101,23 @@ ALTER TABLE records ADD COLUMN attestation TEXT CHECK (
 );
 CREATE INDEX records_unattested ON records (patient, emr_index)
     WHERE state = 'stored' AND (attestation IS NULL OR attestation = 'sealed');
+";
+
+/// The encrypted EMR entries EEE patients filed through this gateway on MED (S3-entry):
+///
+/// - `entry`: its id (`EntryMr::entry_id`), `patient` the patient who signed it;
+/// - `signed`: the patient's `SignedEntry` as JSON, kept so that a restarted gateway submits
+///   the very same entry again (the chain files an id once);
+/// - `state`: `queued` once the gateway accepted it (its batch in the node's pool), `final`
+///   once SUP imported it from a checkpointed Mblock, `refused` if SUP checkpointed its Mblock
+///   without importing it.
+const MED_ENTRIES: &str = "
+CREATE TABLE entries (
+    entry BYTEA PRIMARY KEY,
+    patient BYTEA NOT NULL REFERENCES patients (address),
+    signed TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'final', 'refused')),
+    received_at_ms BIGINT NOT NULL
+);
+CREATE INDEX entries_queued ON entries (received_at_ms) WHERE state = 'queued';
 ";
