@@ -9,8 +9,8 @@ mod med;
 pub use enrolment::{CommitmentView, EnrolmentRequestView, EnrolmentViewError, PartialKeyView};
 
 pub use med::{
-    BatchAccepted, HeadersQuery, MAX_MED_HEADERS, MblockSummary, MedEntryView, MedRecordView,
-    MedStatus,
+    BatchAccepted, HeadersQuery, MAX_MED_HEADERS, MblockSummary, MedEntryStatus, MedEntryView,
+    MedRecordView, MedStatus,
 };
 
 pub use lists::{

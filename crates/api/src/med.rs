@@ -9,7 +9,7 @@
 
 use medchain_types::{
     EntryId, Hash32, RecordId,
-    med::{EntryMr, MblockHeader, TxMr},
+    med::{MblockHeader, TxMr},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -113,19 +113,35 @@ pub struct MedRecordView {
     pub checkpointed: bool,
 }
 
-/// `GET /v1/med/entries/{entry}`: a patient's entry EEE on the MED chain (S3-entry): the Mblock
-/// header of the node's best chain that holds it. Nothing it says is trusted: a client reads
-/// SUP's `entry/<id>` (verified) for finality.
+/// Where a patient's entry EEE stands on MED (S3-entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MedEntryStatus {
+    /// Verified and waiting in this node's batch pool for a miner.
+    Pending,
+    /// In an Mblock of the best MED chain that SUP has not checkpointed yet: a reorg may
+    /// still drop it (it stays pooled and is mined again then).
+    Mined,
+    /// In a checkpointed Mblock and filed by SUP as `entry/<id>`: final.
+    Final,
+    /// In a checkpointed Mblock, but SUP did not file it (`MedEntryRefused`: e.g. the patient
+    /// lost its key before the checkpoint). It stays on MED but is no entry.
+    Refused,
+}
+
+/// `GET /v1/med/entries/{entry}`: a patient's entry on this node's MED chain (S3-entry).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MedEntryView {
     /// The entry's id: its hentry.
     pub entry: EntryId,
-    /// The Mblock that holds it.
-    #[schema(value_type = Object)]
-    pub header: MblockHeader,
-    /// The entry.
-    #[schema(value_type = Object)]
-    pub mr: EntryMr,
+    /// Where it stands.
+    pub status: MedEntryStatus,
+    /// The Mblock of the best chain that holds it (absent while pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mblock: Option<MblockSummary>,
+    /// The SUP height whose checkpoint filed it (final entries only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filed_at: Option<u64>,
 }
 
 impl MedRecordView {
@@ -179,5 +195,34 @@ mod tests {
             ..view
         };
         assert!(bad.proof_bytes().is_err());
+    }
+
+    #[test]
+    fn an_entry_view_names_its_status_in_snake_case_and_omits_what_it_lacks() {
+        let pending = MedEntryView {
+            entry: EntryId(Hash32::EMPTY),
+            status: MedEntryStatus::Pending,
+            mblock: None,
+            filed_at: None,
+        };
+        let json = serde_json::to_value(&pending).unwrap();
+        assert_eq!(json["status"], "pending");
+        assert!(json.get("mblock").is_none() && json.get("filed_at").is_none());
+        let final_view = MedEntryView {
+            status: MedEntryStatus::Final,
+            mblock: Some(MblockSummary {
+                hash: "00".repeat(32),
+                height: 4,
+                timestamp_ms: 1,
+                txs: 0,
+            }),
+            filed_at: Some(9),
+            ..pending
+        };
+        let json = serde_json::to_string(&final_view).unwrap();
+        assert_eq!(
+            serde_json::from_str::<MedEntryView>(&json).unwrap(),
+            final_view
+        );
     }
 }

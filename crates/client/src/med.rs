@@ -184,15 +184,18 @@ impl MedApi {
             Err(error) => Err(error),
         }
     }
-}
 
-impl MedApi {
-    /// `GET /v1/med/entries/{id}`: the Mblock of the node's best chain holding the entry,
-    /// `None` when the node answers 404.
-    pub fn entry(&self, entry: &EntryId) -> Result<Option<MedEntryView>, ClientError> {
+    /// Where a patient's entry stands on the node's MED chain (S3-entry): pending in its
+    /// pool, mined, final or refused by SUP's import; `None` when the node knows it nowhere
+    /// (an error when the chain has no MED chain). The node's word: a client that must know
+    /// reads `entry/<id>` from SUP's proven state ([`StateQuery::entry`]).
+    pub fn entry_status(&self, entry: &EntryId) -> Result<Option<MedEntryView>, ClientError> {
         match self.node.get_json(&format!("/v1/med/entries/{entry}")) {
             Ok(view) => Ok(Some(view)),
-            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(ClientError::Api {
+                status: 404,
+                ref body,
+            }) if body.error == "not_on_med" => Ok(None),
             Err(error) => Err(error),
         }
     }

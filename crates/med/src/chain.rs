@@ -41,7 +41,7 @@ use crate::{
     store::MedStore,
 };
 use medchain_types::{
-    Address, BlsSignature, ChainId, Hash32, RecordId,
+    Address, BlsSignature, ChainId, EntryId, Hash32, RecordId,
     med::{
         Checkpoint, CheckpointedMblock, EntryMr, HospitalBatch, MAX_BATCH_ENTRIES, MAX_BATCH_TXS,
         MAX_CHECKPOINT_ENTRIES, MAX_CHECKPOINT_MBLOCKS, MAX_CHECKPOINT_TXS, MAX_MBLOCK_BATCHES,
@@ -126,7 +126,27 @@ pub struct MedChain {
     best_chain: Vec<Hash32>,
     checkpointed: Hash32,
     /// Where each record is, in every Mblock of the tree (forks may repeat one).
-    records: HashMap<RecordId, Vec<(Hash32, u32)>>,
+    records: Places<RecordId>,
+    /// Where each entry is (S3-entry), likewise: its Mblock and index among the entries.
+    entries: Places<EntryId>,
+}
+
+/// Where each item (record or entry) is: the Mblocks carrying it and its index there.
+type Places<K> = HashMap<K, Vec<(Hash32, u32)>>;
+
+/// Records `id` at `index` of Mblock `hash`.
+fn place<K: std::hash::Hash + Eq>(places: &mut Places<K>, id: K, hash: Hash32, index: u32) {
+    places.entry(id).or_default().push((hash, index));
+}
+
+/// Forgets Mblock `hash` as a place of `id`.
+fn unplace<K: std::hash::Hash + Eq>(places: &mut Places<K>, id: &K, hash: &Hash32) {
+    if let Some(found) = places.get_mut(id) {
+        found.retain(|(block, _)| block != hash);
+        if found.is_empty() {
+            places.remove(id);
+        }
+    }
 }
 
 impl MedChain {
@@ -151,6 +171,7 @@ impl MedChain {
             best_chain: Vec::new(),
             checkpointed: genesis_hash,
             records: HashMap::new(),
+            entries: HashMap::new(),
             genesis,
         };
         chain.attach(genesis_hash, chain.genesis.clone(), 0);
@@ -192,10 +213,15 @@ impl MedChain {
     /// Adds a checked Mblock to the tree (memory only).
     fn attach(&mut self, hash: Hash32, block: Mblock, work: u128) {
         for (index, tx) in (0u32..).zip(block.body.txs()) {
-            self.records
-                .entry(tx.record_id(&self.chain_id))
-                .or_default()
-                .push((hash, index));
+            place(&mut self.records, tx.record_id(&self.chain_id), hash, index);
+        }
+        for (index, entry) in (0u32..).zip(block.body.entries()) {
+            place(
+                &mut self.entries,
+                entry.entry_id(&self.chain_id),
+                hash,
+                index,
+            );
         }
         if let Some(parent) = self.nodes.get_mut(&block.header.parent) {
             parent.children.push(hash);
@@ -495,7 +521,8 @@ impl MedChain {
         pruned
     }
 
-    /// Removes a pruned Mblock from memory: from its parent's children and the record index.
+    /// Removes a pruned Mblock from memory: from its parent's children and the record and
+    /// entry indexes.
     fn detach(&mut self, hash: &Hash32) {
         let Some(node) = self.nodes.remove(hash) else {
             return;
@@ -504,13 +531,10 @@ impl MedChain {
             parent.children.retain(|child| child != hash);
         }
         for tx in &node.txs {
-            let id = tx.record_id(&self.chain_id);
-            if let Some(places) = self.records.get_mut(&id) {
-                places.retain(|(block, _)| block != hash);
-                if places.is_empty() {
-                    self.records.remove(&id);
-                }
-            }
+            unplace(&mut self.records, &tx.record_id(&self.chain_id), hash);
+        }
+        for entry in &node.entries {
+            unplace(&mut self.entries, &entry.entry_id(&self.chain_id), hash);
         }
     }
 
@@ -742,8 +766,17 @@ impl MedChain {
     /// Where the record `id` is on the best chain: its Mblock and its index among the
     /// Mblock's releases, in body order.
     pub fn find_record(&self, id: &RecordId) -> Option<(Hash32, u32)> {
-        self.records
-            .get(id)?
+        self.on_best_chain(self.records.get(id)?)
+    }
+
+    /// The Mblock of the best chain carrying entry `id` (S3-entry) and its index among that
+    /// Mblock's entries.
+    pub fn find_entry(&self, id: &EntryId) -> Option<(Hash32, u32)> {
+        self.on_best_chain(self.entries.get(id)?)
+    }
+
+    fn on_best_chain(&self, places: &[(Hash32, u32)]) -> Option<(Hash32, u32)> {
+        places
             .iter()
             .copied()
             .find(|(hash, _)| self.is_on_best_chain(hash))
@@ -1581,6 +1614,10 @@ mod tests {
         );
         let hash = block.header.hash();
         chain.insert(block, timestamp_ms).unwrap();
+        assert_eq!(
+            chain.find_entry(&fresh_entries[1].entry_id(&chain_id())),
+            Some((hash, 1))
+        );
         let checkpoint = chain.choose_checkpoint();
         assert_eq!(checkpoint.hashes(), [hash]);
         assert_eq!(checkpoint.branch[0].entries, fresh_entries);

@@ -12,7 +12,7 @@ mod served;
 
 use axum::{Router, http::StatusCode};
 use commonware_runtime::Runner as _;
-use medchain_api::{BatchAccepted, MedRecordView, MedStatus};
+use medchain_api::{BatchAccepted, MedEntryStatus, MedEntryView, MedRecordView, MedStatus};
 use medchain_med::{MedStore, aggregate, inclusion, pow};
 use medchain_node::{
     api::{self, ApiState},
@@ -32,9 +32,9 @@ use medchain_state::testkit::{
 };
 use medchain_storage::Store;
 use medchain_types::{
-    BlsSignature, ContentHash, Genesis, OrgKind, OrgState, RecordId,
+    BlsSignature, ContentHash, EntryBytes, Genesis, OrgKind, OrgState, RecordId,
     emergency::vouching_key_from,
-    med::{Mblock, MblockBody, MblockHeader, MedParams, SignedBatch, TxMr},
+    med::{EntryMr, Mblock, MblockBody, MblockHeader, MedParams, SignedBatch, SignedEntry, TxMr},
 };
 use router::{call, error_code};
 use serde_json::Value;
@@ -773,4 +773,161 @@ async fn a_chain_without_med_says_so() {
         assert_eq!(got, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(error_code(&body), "no_med_chain");
     }
+}
+
+impl Node {
+    /// `patient` enrols as a patient and registers its key (S3-entry).
+    fn keyed_patient(&self, patient: &Actor) {
+        served::commit(
+            &self.chain,
+            &[patient.sign(0, testkit::enrol_patient(patient))],
+        );
+        served::commit(
+            &self.chain,
+            &[patient.sign(1, testkit::set_vouching_key(patient))],
+        );
+    }
+
+    /// `patient`'s entry `bytes`, signed by it, issued at `issued_at_ms`.
+    fn signed_entry(patient: &Actor, bytes: &[u8], issued_at_ms: u64) -> SignedEntry {
+        let entry = EntryMr {
+            patient: patient.address,
+            entry: EntryBytes(bytes.to_vec()),
+            issued_at_ms,
+        };
+        SignedEntry {
+            signature: aggregate::sign_entry(
+                &testkit::chain_id(),
+                &vouching_key_from(&patient.key),
+                &entry,
+            ),
+            entry,
+        }
+    }
+
+    /// A batch of `entries` alone, sealed by the desk without checking them (as a careless
+    /// or hostile hospital would): the node's checks are the ones under test.
+    fn entries_batch(&self, entries: &[SignedEntry]) -> SignedBatch {
+        let chain_id = testkit::chain_id();
+        let batch = medchain_types::med::HospitalBatch {
+            hospital: self.desk.actor.address,
+            txs: Vec::new(),
+            entries: entries.iter().map(|signed| signed.entry.clone()).collect(),
+        };
+        let hospital = vouching_key_from(&self.desk.actor.key)
+            .sign_med(&aggregate::batch_message(&chain_id, &batch.root(&chain_id)));
+        let signatures: Vec<BlsSignature> = entries
+            .iter()
+            .map(|signed| signed.signature)
+            .chain([hospital])
+            .collect();
+        SignedBatch {
+            batch,
+            signature: summed(&signatures),
+        }
+    }
+
+    async fn entry_status(&self, entry: &EntryMr) -> (StatusCode, Value) {
+        let id = entry.entry_id(&testkit::chain_id());
+        self.call("GET", &format!("/v1/med/entries/{id}"), None)
+            .await
+    }
+}
+
+/// The sum of BLS signatures (a batch aggregate built by hand).
+fn summed(signatures: &[BlsSignature]) -> BlsSignature {
+    let (first, rest) = signatures.split_first().expect("one signature at least");
+    rest.iter().fold(*first, |sum, next| {
+        medchain_types::emergency::aggregate(&sum, next).expect("valid signatures")
+    })
+}
+
+/// S3-entry: a batch of patients' entries is accepted, reported pending, mined and reported
+/// in its Mblock; an entry of a patient SUP does not know, a forged patient signature, a
+/// stale entry and an empty batch are refused with typed errors before they reach the pool.
+#[tokio::test]
+async fn entries_are_pooled_mined_and_followed_and_bad_ones_refused() {
+    let node = node();
+    let patient = Actor::new(60);
+    node.keyed_patient(&patient);
+    let entries = [
+        Node::signed_entry(&patient, b"EEE one", NOW_MS),
+        Node::signed_entry(&patient, b"EEE two", NOW_MS),
+    ];
+    let batch = node.entries_batch(&entries);
+    let (status, body) = node
+        .call("POST", "/v1/med/batches", Some(json(&batch)))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (code, body) = node.entry_status(&entries[1].entry).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let view: MedEntryView = serde_json::from_value(body).unwrap();
+    assert_eq!(view.status, MedEntryStatus::Pending);
+    assert_eq!(view.mblock, None);
+
+    let header = node.mine();
+    let (_, body) = node.entry_status(&entries[1].entry).await;
+    let view: MedEntryView = serde_json::from_value(body).unwrap();
+    assert_eq!(view.status, MedEntryStatus::Mined);
+    let mblock = view.mblock.unwrap();
+    assert_eq!(
+        (mblock.hash, mblock.height),
+        (hex::encode(header.hash()), 1)
+    );
+    assert_eq!(view.filed_at, None);
+    let block = node.med.block(&header.hash()).unwrap().unwrap();
+    assert_eq!(block.body.entries().count(), 2);
+    assert_eq!(node.med.status().unwrap().pending_batches, 0);
+    // The same entries again: already on MED.
+    let (code, body) = node
+        .call("POST", "/v1/med/batches", Some(json(&batch)))
+        .await;
+    assert_eq!(
+        (code, error_code(&body).as_str()),
+        (StatusCode::CONFLICT, "entry_on_med")
+    );
+
+    let stranger = Actor::new(61);
+    let unknown = node.entries_batch(&[Node::signed_entry(&stranger, b"EEE", NOW_MS)]);
+    // The patient's entry signed by the hospital's key instead.
+    let mut forged_entry = Node::signed_entry(&patient, b"EEE forged", NOW_MS);
+    forged_entry.signature = aggregate::sign_entry(
+        &testkit::chain_id(),
+        &vouching_key_from(&node.desk.actor.key),
+        &forged_entry.entry,
+    );
+    let forged = node.entries_batch(&[forged_entry.clone()]);
+    let two_hours = 2 * 60 * 60 * 1_000;
+    let stale = node.entries_batch(&[Node::signed_entry(&patient, b"EEE old", NOW_MS - two_hours)]);
+    let mut empty = stale.clone();
+    empty.batch.entries.clear();
+    for (bad, status, code) in [
+        (
+            json(&unknown),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "signer_refused",
+        ),
+        (
+            json(&forged),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_signature",
+        ),
+        (
+            json(&stale),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "stale_entry",
+        ),
+        (json(&empty), StatusCode::BAD_REQUEST, "bad_batch_size"),
+    ] {
+        let (got, body) = node.call("POST", "/v1/med/batches", Some(bad)).await;
+        assert_eq!((got, error_code(&body).as_str()), (status, code), "{body}");
+    }
+    assert_eq!(node.med.status().unwrap().pending_batches, 0);
+    let (code, body) = node.entry_status(&forged_entry.entry).await;
+    assert_eq!(
+        (code, error_code(&body).as_str()),
+        (StatusCode::NOT_FOUND, "not_on_med")
+    );
+    let (code, _) = node.call("GET", "/v1/med/entries/not-hex", None).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
 }

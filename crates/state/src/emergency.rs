@@ -138,8 +138,8 @@ fn vouching_key(state: &impl StateRead, address: &Address) -> Result<BlsPublicKe
 mod tests {
     use super::*;
     use crate::testkit::{
-        Actor, BLOCK_INTERVAL_MS, EmergencyAsk, Sharing, doctor_identity, org_name, renew_licence,
-        revoke_doctor, set_vouching_key,
+        Actor, BLOCK_INTERVAL_MS, EmergencyAsk, Sharing, doctor_identity, enrol_patient, org_name,
+        renew_licence, revoke_doctor, set_vouching_key,
     };
     use medchain_types::{ContentHash, Payload, limits::EMERGENCY_CLOCK_SKEW_MS};
 
@@ -326,6 +326,33 @@ mod tests {
         };
         let desk = s.desk.actor.clone();
         s.world.run(&desk, edge.signed_by(&s.both())).unwrap();
+    }
+
+    /// S3-entry lets a patient register a key (it signs its MED entries with it); that key
+    /// never vouches: a patient neither files as the hospital nor is named as the doctor, even
+    /// with a valid aggregate of its own key and the other party's.
+    #[test]
+    fn a_patient_key_never_vouches_for_an_emergency() {
+        let mut s = setup();
+        let patient = s.patient.clone();
+        s.world.run(&patient, enrol_patient(&patient)).unwrap();
+        s.world.run(&patient, set_vouching_key(&patient)).unwrap();
+        let pseudonym = IdentityName::patient_pseudonym(&patient.address);
+        let mut as_hospital = s.request();
+        as_hospital.hospital = pseudonym.clone();
+        let vouch = as_hospital.signed_by(&[&s.doctor, &patient]);
+        s.world.assert_rejected(
+            &patient,
+            vouch,
+            |e| matches!(e, ExecError::NotAHospital(n) if *n == pseudonym),
+        );
+        let mut as_doctor = s.request();
+        as_doctor.doctor = pseudonym.clone();
+        let vouch = as_doctor.signed_by(&[&patient, &s.desk.actor]);
+        s.rejected(
+            vouch,
+            |e| matches!(e, ExecError::NotADoctor(n) if *n == pseudonym),
+        );
     }
 
     #[test]

@@ -157,6 +157,13 @@ pub enum ExecError {
     /// S1-release: this record hash was already released for this patient.
     #[error("record already released as {0}")]
     RecordAlreadyReleased(RecordId),
+    /// S3-dual, S3-release, S3-entry: this chain has a MED chain (its genesis names MED
+    /// parameters), which keeps record releases and EMR entries; SUP files them only from
+    /// MED checkpoints, never from a transaction.
+    #[error(
+        "this chain keeps {0} on its MED chain: file it through the hospital gateway, it goes on MED"
+    )]
+    FiledOnMed(&'static str),
     /// No record has this id.
     #[error("unknown record {0}")]
     UnknownRecord(RecordId),
@@ -359,9 +366,6 @@ pub enum ExecError {
         "sender is neither the patient of {0} nor the hospital identity of the organisation that released it"
     )]
     NotRecordCustodian(RecordId),
-    /// S3-emergency: only doctor and hospital identities vouch for emergency requests.
-    #[error("{0} is not a doctor or hospital identity, so it cannot vouch")]
-    CannotVouch(IdentityName),
     /// S3-emergency: the vouching key's proof of possession does not verify for the sender.
     #[error("the vouching key's proof of possession does not verify for the sender on this chain")]
     BadVouchingProof,
@@ -756,6 +760,7 @@ impl ExecError {
             Self::EndorserNotMember(_) => "endorser_not_member",
             Self::NotAuditedHospitalMember => "not_audited_hospital_member",
             Self::RecordAlreadyReleased(_) => "record_already_released",
+            Self::FiledOnMed(_) => "filed_on_med",
             Self::UnknownRecord(_) => "unknown_record",
             Self::NotPatient(_) => "not_patient",
             Self::EmptyGrant => "empty_grant",
@@ -806,7 +811,6 @@ impl ExecError {
             Self::AlreadySlashed => "already_slashed",
             Self::UnknownEpoch(_) => "unknown_epoch",
             Self::NotRecordCustodian(_) => "not_record_custodian",
-            Self::CannotVouch(_) => "cannot_vouch",
             Self::BadVouchingProof => "bad_vouching_proof",
             Self::NoVouchingKey(_) => "no_vouching_key",
             Self::StaleEmergency { .. } => "stale_emergency",

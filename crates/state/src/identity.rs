@@ -9,12 +9,15 @@
 //! | enrol a patient | the identity is the sender's pseudonym (S4-ca: no name on chain) | `PseudonymMismatch` |
 //! | enrol a doctor or hospital | the name is outside the patients' namespace | `ReservedIdentity` |
 //! | enrol a doctor or hospital | the sender is a member of an audited hospital organisation | `NotAuditedHospitalMember` |
-//! | vouching key | the sender has an enrolled identity (S3-emergency) | `NotEnrolled` |
-//! | vouching key | that identity is a doctor's or a hospital's | `CannotVouch` |
+//! | vouching key | the sender has an enrolled identity (S3-emergency, S3-entry) | `NotEnrolled` |
 //! | vouching key | the proof is the key's signature over [`medchain_types::emergency::vouching_pop_message`] for the sender and this chain | `BadVouchingProof` |
 //!
 //! A vouching key ([`medchain_types::emergency`]) is stored under `vouch/<address>` and may be
-//! replaced by a new one with its own proof. The proof of possession is what makes summing
+//! replaced by a new one with its own proof. Doctors and hospitals vouch for emergency requests
+//! and sign releases and batches on MED with it; patients sign their MED entries with it
+//! (S3-entry). Registering a key grants no role: whoever checks a key checks the owner's role
+//! first (an emergency vouch names a doctor and a hospital identity, a MED signer lookup asks
+//! for a doctor, hospital or patient), so a patient's key never vouches nor releases. The proof of possession is what makes summing
 //! the doctor's and the hospital's keys safe when an emergency request's aggregate vouch is
 //! checked ([`crate::emergency`]): without it a party could register a key that cancels the
 //! other's.
@@ -58,10 +61,7 @@ fn set_vouching_key<R: StateRead>(
     proof: &BlsSignature,
 ) -> Result<Vec<Event>, ExecError> {
     let address = *ctx.sender;
-    let identity = enrolled(ctx, &address)?;
-    if identity.role == Role::Patient {
-        return Err(ExecError::CannotVouch(identity.identity));
-    }
+    enrolled(ctx, &address)?;
     if !verify_proof_of_possession(&ctx.chain.chain_id, &address, key, proof) {
         return Err(ExecError::BadVouchingProof);
     }
@@ -415,7 +415,7 @@ mod tests {
     }
 
     #[test]
-    fn only_enrolled_doctors_and_hospitals_vouch() {
+    fn only_enrolled_identities_register_a_key_patients_included() {
         let (mut world, founder) = world();
         // Not enrolled at all (a member of an audited hospital is not enough).
         world.assert_rejected(&founder, set_vouching_key(&founder), |e| {
@@ -426,12 +426,9 @@ mod tests {
         world
             .run(&patient, enrol(&pseudonym, Role::Patient, key_part(2)))
             .unwrap();
-        world.assert_rejected(
-            &patient,
-            set_vouching_key(&patient),
-            |e| matches!(e, ExecError::CannotVouch(n) if *n == pseudonym),
-        );
-        assert!(world.value(&keys::vouching_key(&patient.address)).is_none());
+        // A patient registers the key it signs its MED entries with (S3-entry).
+        world.run(&patient, set_vouching_key(&patient)).unwrap();
+        assert!(world.value(&keys::vouching_key(&patient.address)).is_some());
     }
 
     #[test]

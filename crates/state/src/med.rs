@@ -1,5 +1,6 @@
 //! MED supervision on SUP (S3-supervise, S3-dual): a SUP block may carry a [`Checkpoint`], a
-//! branch of Mblocks (headers and their tx_mr, without the aggregate signatures). Executing
+//! branch of Mblocks (headers, their tx_mr and their entries EEE, without the aggregate
+//! signatures). Executing
 //! the block applies it *before* the block's transactions, so a consent in the same block can
 //! name a record the checkpoint just imported.
 //!
@@ -8,7 +9,7 @@
 //! | any checkpoint | the genesis named MED parameters (`cfg/med`) | `NoMedChain` |
 //! | first Mblock | its parent is the checkpointed tip (`med/tip`; before the first checkpoint, the MED genesis Mblock) | `WrongParent` |
 //! | each Mblock | height, parent hash, difficulty = the retarget rule over its ancestors, proof of work, timestamp after the median time past (`medchain_med::pow::check_header`) | `InvalidMblock` |
-//! | each Mblock | its tx_mr are the ones its `tx_root` commits to | `TxsMismatch` |
+//! | each Mblock | its tx_mr and entries are the ones its `tx_root` (the item root) commits to | `TxsMismatch` |
 //!
 //! What is not re-checked here, because it is neither cheap nor deterministic: the Mblock's
 //! aggregate signature. The SUP validators vote for a block only if every Mblock of its
@@ -22,12 +23,18 @@
 //! `MedReleaseRefused` — deterministically, and without invalidating the block, since a
 //! doctor revoked on SUP after signing cannot be un-mined from MED.
 //!
+//! Each entry EEE (S3-entry) of the Mblock is then filed as `entry/<hentry>` at the SUP
+//! block's height and time, listed for its patient, with `EntryFiled` — if its patient is an
+//! enrolled patient identity with a registered key at the SUP block and the id is not filed
+//! yet; otherwise it is skipped with `MedEntryRefused`, the block staying valid like for a
+//! refused release. Break-glass access reads entries from `entry/<id>` as before.
+//!
 //! Every checkpointed header is kept under `med/header/<hash>` and the newest under
 //! `med/tip`, so light clients verify records against headers SUP vouches for, and the next
 //! checkpoint's retarget window is walked from them.
 //!
 //! [`StateSigners`] answers the MED aggregation's question "whose BLS key signs for this
-//! doctor or hospital now" from the state (S3-release).
+//! doctor, hospital or patient now" from the state (S3-release, S3-entry).
 
 use crate::{
     ExecError, StateError, StateRead, StateReadExt, StateValue,
@@ -46,8 +53,8 @@ use medchain_med::{
     pow,
 };
 use medchain_types::{
-    Address, BlsPublicKey, Event, Hash32, MedRefusal, Role, TxId,
-    med::{Checkpoint, CheckpointedMblock, MblockHeader},
+    Address, BlsPublicKey, EntryId, Event, Hash32, MedEntryRefusal, MedRefusal, Role, TxId,
+    med::{Checkpoint, CheckpointedMblock, EntryMr, MblockHeader},
 };
 use std::collections::VecDeque;
 
@@ -159,6 +166,13 @@ pub(crate) fn import(
             hash,
             mblock,
         )?);
+        events.extend(import_entries(
+            reader,
+            &mut staged,
+            env,
+            chain,
+            &mblock.entries,
+        )?);
         put(
             &mut staged,
             &keys::med_header(&hash),
@@ -262,6 +276,74 @@ fn import_releases(
         }
     }
     Ok(events)
+}
+
+/// Files each entry of an Mblock where its patient may file (see [`entry_refusal`]), each on
+/// its own, in body order (S3-entry).
+fn import_entries(
+    reader: &impl StateRead,
+    writes: &mut BlockWrites,
+    env: BlockEnv,
+    chain: &ChainConfig,
+    entries: &[EntryMr],
+) -> Result<Vec<Event>, StateError> {
+    let mut events = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let id = entry.entry_id(&chain.chain_id);
+        let mut ctx = TxContext::new(reader, writes, env, chain, None, TxId(id.0), &entry.patient);
+        if let Some(reason) = entry_refusal(&ctx, entry, &id)? {
+            events.push(Event::MedEntryRefused { entry: id, reason });
+            continue;
+        }
+        let filed =
+            records::file_entry(&mut ctx, id, entry.patient, &entry.entry).map_err(|error| {
+                match error {
+                    ExecError::State(error) => error,
+                    other => StateError::Inconsistent(format!("filing entry {id} failed: {other}")),
+                }
+            })?;
+        let written = ctx.into_writes();
+        writes.extend(written);
+        events.push(filed);
+    }
+    Ok(events)
+}
+
+/// Why SUP does not file `entry` now, if it does not (S3-entry): its patient must be an
+/// enrolled patient identity with a registered key at this SUP block — the signer MED
+/// validators checked the aggregate against, which may have changed since (nothing is
+/// filed for an address that is not a patient's, so a doctor's or hospital's key never
+/// files an entry) — and the id (the hentry, which binds patient, bytes and issue time)
+/// must not be filed yet, so an entry replayed in a later Mblock is filed once.
+fn entry_refusal(
+    state: &impl StateRead,
+    entry: &EntryMr,
+    id: &EntryId,
+) -> Result<Option<MedEntryRefusal>, StateError> {
+    let identity = match enrolled(state, &entry.patient) {
+        Ok(identity) => identity,
+        Err(ExecError::NotEnrolled) => return Ok(Some(MedEntryRefusal::NotEnrolled)),
+        Err(ExecError::State(error)) => return Err(error),
+        Err(other) => {
+            return Err(StateError::Inconsistent(format!(
+                "reading patient {}'s identity failed: {other}",
+                entry.patient
+            )));
+        }
+    };
+    if identity.role != Role::Patient {
+        return Ok(Some(MedEntryRefusal::NotAPatient));
+    }
+    if state
+        .get(keys::vouching_key(&entry.patient).as_bytes())?
+        .is_none()
+    {
+        return Ok(Some(MedEntryRefusal::NoPatientKey));
+    }
+    if state.get(keys::entry(id).as_bytes())?.is_some() {
+        return Ok(Some(MedEntryRefusal::AlreadyFiled));
+    }
+    Ok(None)
 }
 
 /// The release rule a refused import broke; a state failure stays one.
@@ -421,8 +503,9 @@ mod tests {
     use crate::{
         BlockExecutor, ExecutedBlock,
         testkit::{
-            Actor, GENESIS_TIME_MS, HospitalDesk, World, chain_id, genesis_document, org_name,
-            release as release_payload, revoke_doctor, set_vouching_key,
+            Actor, GENESIS_TIME_MS, HospitalDesk, World, chain_id, enrol_patient,
+            entry as entry_payload, genesis_document, org_name, release as release_payload,
+            revoke_doctor, set_vouching_key,
         },
     };
     use medchain_types::{
@@ -867,15 +950,15 @@ mod tests {
             doctor,
             patient,
         } = setup();
-        let on_sup = world
-            .run(
-                &doctor,
-                release_payload(&doctor, &patient.address, &ContentHash::of(b"EMR 1")),
-            )
-            .unwrap();
-        assert_eq!(on_sup.len(), 1);
         let mut miner = Miner::new();
-        let again = tx_mr(&doctor, &patient, b"EMR 1");
+        let first = tx_mr(&doctor, &patient, b"EMR 1");
+        let mblock = miner.mine(vec![first.clone()]);
+        commit(&mut world, &checkpoint(vec![mblock]));
+        // The same hEMR released again later (another htxM), in a later checkpoint.
+        let again = TxMr {
+            issued_at_ms: first.issued_at_ms + 1,
+            ..first
+        };
         let fresh = tx_mr(&doctor, &patient, b"EMR 2");
         // The same hEMR released later by the same doctor (another htxM), inside one Mblock.
         let fresh_twice = TxMr {
@@ -920,17 +1003,10 @@ mod tests {
 
     #[test]
     fn the_checkpoint_goes_before_the_transactions() {
-        let Setup {
-            world,
-            doctor,
-            patient,
-        } = setup();
+        let Setup { world, patient, .. } = setup();
         let mut miner = Miner::new();
         let mblock = miner.mine(Vec::new());
-        let tx = world.tx(
-            &doctor,
-            release_payload(&doctor, &patient.address, &ContentHash::of(b"EMR")),
-        );
+        let tx = world.tx(&patient, enrol_patient(&patient));
         let mut executor = BlockExecutor::new(&world.store, world.next_env()).unwrap();
         executor.apply(&tx).unwrap();
         assert!(matches!(
@@ -1002,12 +1078,11 @@ mod tests {
 
     #[test]
     fn mined_records_are_told_apart_from_signed_ones() {
-        let Setup {
-            mut world,
-            doctor,
-            patient,
-        } = setup();
-        let signed: RecordId = world.released(&doctor, &patient, b"EMR on SUP");
+        // Signed releases exist on chains without MED only.
+        let mut world = World::new();
+        let doctor = Actor::new(1);
+        world.licensed_hospital(&doctor, &org_name("Seoul General"));
+        let signed: RecordId = world.released(&doctor, &Actor::new(50), b"EMR on SUP");
         assert!(matches!(
             world.value(&keys::record(&signed)).unwrap().origin,
             RecordOrigin::Signed { .. }
@@ -1020,5 +1095,213 @@ mod tests {
         assert_eq!(json["kind"], "mined");
         assert_eq!(json["index"], 3);
         assert_eq!(json["mblock"].as_str().unwrap().len(), 64);
+    }
+
+    /// A patient enrolled with a registered key (S3-entry).
+    fn keyed_patient(world: &mut World, patient: &Actor) {
+        world.run(patient, enrol_patient(patient)).unwrap();
+        world.run(patient, set_vouching_key(patient)).unwrap();
+    }
+
+    fn entry_mr(patient: &Actor, bytes: &[u8]) -> EntryMr {
+        EntryMr {
+            patient: patient.address,
+            entry: medchain_types::EntryBytes(bytes.to_vec()),
+            issued_at_ms: GENESIS_TIME_MS,
+        }
+    }
+
+    /// S3-entry: a checkpointed Mblock's entries are filed under their hentry at the SUP
+    /// block's height and time and listed for the patient, after the Mblock's releases.
+    #[test]
+    fn checkpointed_entries_are_filed_for_their_patient() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        keyed_patient(&mut world, &patient);
+        let mut miner = Miner::new();
+        let release = tx_mr(&doctor, &patient, b"EMR 1");
+        let entries = [
+            entry_mr(&patient, b"EEE one"),
+            entry_mr(&patient, b"EEE two"),
+        ];
+        let mblock = miner.mine_with(vec![release.clone()], entries.to_vec());
+        let events = commit(&mut world, &checkpoint(vec![mblock]));
+        let id = |entry: &EntryMr| entry.entry_id(&chain_id());
+        assert_eq!(events.len(), 3);
+        assert!(matches!(events[0], Event::RecordReleased { record, .. }
+            if record == release.record_id(&chain_id())));
+        assert_eq!(
+            events[1..],
+            entries
+                .iter()
+                .map(|entry| Event::EntryFiled {
+                    entry: id(entry),
+                    patient: patient.address,
+                })
+                .collect::<Vec<_>>()
+        );
+        let stored = world.value(&keys::entry(&id(&entries[1]))).unwrap();
+        assert_eq!(stored.patient, patient.address);
+        assert_eq!(stored.entry, entries[1].entry);
+        assert_eq!(stored.filed_at, world.height());
+        assert_eq!(stored.timestamp_ms, world.timestamp_ms());
+        assert_eq!(
+            world.list(&keys::patient_entries(&patient.address).list),
+            entries.iter().map(id).collect::<Vec<_>>()
+        );
+    }
+
+    /// An entry SUP may not file is skipped with its reason, the block staying valid: the
+    /// patient unknown, a doctor's address (its key is no patient's), a patient without a
+    /// key, and an id filed already — in the same checkpoint or an earlier one.
+    #[test]
+    fn entries_sup_may_not_file_are_skipped_with_their_reason() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        world.run(&doctor, set_vouching_key(&doctor)).unwrap();
+        let keyless = Actor::new(51);
+        world.run(&keyless, enrol_patient(&keyless)).unwrap();
+        keyed_patient(&mut world, &patient);
+        let mut miner = Miner::new();
+        let filed = entry_mr(&patient, b"EEE");
+        let first = miner.mine_with(Vec::new(), vec![filed.clone()]);
+        commit(&mut world, &checkpoint(vec![first]));
+        let before = world.list(&keys::patient_entries(&patient.address).list);
+
+        let unknown = entry_mr(&Actor::new(99), b"EEE of nobody");
+        let by_doctor = entry_mr(&doctor, b"EEE of a doctor");
+        let without_key = entry_mr(&keyless, b"EEE without key");
+        let new = entry_mr(&patient, b"EEE new");
+        let second = miner.mine_with(
+            Vec::new(),
+            vec![unknown.clone(), by_doctor.clone(), without_key.clone()],
+        );
+        let third = miner.mine_with(Vec::new(), vec![filed.clone(), new.clone()]);
+        let fourth = miner.mine_with(Vec::new(), vec![new.clone()]);
+        let events = commit(&mut world, &checkpoint(vec![second, third, fourth.clone()]));
+        let refused = |entry: &EntryMr, reason| Event::MedEntryRefused {
+            entry: entry.entry_id(&chain_id()),
+            reason,
+        };
+        assert_eq!(
+            events,
+            vec![
+                refused(&unknown, MedEntryRefusal::NotEnrolled),
+                refused(&by_doctor, MedEntryRefusal::NotAPatient),
+                refused(&without_key, MedEntryRefusal::NoPatientKey),
+                refused(&filed, MedEntryRefusal::AlreadyFiled),
+                Event::EntryFiled {
+                    entry: new.entry_id(&chain_id()),
+                    patient: patient.address,
+                },
+                refused(&new, MedEntryRefusal::AlreadyFiled),
+            ]
+        );
+        for skipped in [&unknown, &by_doctor, &without_key] {
+            assert!(
+                world
+                    .value(&keys::entry(&skipped.entry_id(&chain_id())))
+                    .is_none()
+            );
+        }
+        let mut expected = before;
+        expected.push(new.entry_id(&chain_id()));
+        assert_eq!(
+            world.list(&keys::patient_entries(&patient.address).list),
+            expected
+        );
+        assert_eq!(
+            world.value(&keys::med_tip()).unwrap().hash,
+            fourth.header.hash()
+        );
+    }
+
+    /// A checkpoint whose entries are not the ones the header commits to is invalid.
+    #[test]
+    fn a_checkpoint_with_other_entries_than_its_header_commits_to_is_refused() {
+        let Setup {
+            mut world, patient, ..
+        } = setup();
+        keyed_patient(&mut world, &patient);
+        let mut miner = Miner::new();
+        let mut mblock = miner.mine_with(Vec::new(), vec![entry_mr(&patient, b"EEE")]);
+        mblock.entries[0].entry.0.push(0);
+        assert_refused(&world, &checkpoint(vec![mblock]), |e| {
+            matches!(e, CheckpointError::TxsMismatch { height: 1, .. })
+        });
+    }
+
+    /// S3-dual: on a chain with MED, SUP refuses a direct release and a direct entry — nothing
+    /// is written, not even the nonce — and keeps every other record action.
+    #[test]
+    fn a_med_chain_refuses_releases_and_entries_filed_on_sup() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let release = release_payload(&doctor, &patient.address, &ContentHash::of(b"EMR"));
+        world.assert_rejected(
+            &doctor,
+            release,
+            |e| matches!(e, ExecError::FiledOnMed(what) if what.contains("release")),
+        );
+        world.assert_rejected(
+            &patient,
+            entry_payload(b"EEE"),
+            |e| matches!(e, ExecError::FiledOnMed(what) if what.contains("entries")),
+        );
+        let message = ExecError::FiledOnMed("EMR entries").to_string();
+        assert!(message.contains("hospital gateway"), "{message}");
+        assert!(message.contains("MED"), "{message}");
+        // A chain without MED keeps both.
+        let mut plain = World::new();
+        plain.licensed_hospital(&doctor, &org_name("Seoul General"));
+        plain
+            .run(
+                &doctor,
+                release_payload(&doctor, &patient.address, &ContentHash::of(b"EMR")),
+            )
+            .unwrap();
+        plain.run(&patient, entry_payload(b"EEE")).unwrap();
+    }
+
+    /// A patient's key signs its entries only: never as a doctor or hospital, and a doctor's
+    /// or hospital's key never as a patient's.
+    #[test]
+    fn state_signers_keep_patient_keys_apart_from_doctors_and_hospitals() {
+        let Setup {
+            mut world,
+            doctor,
+            patient,
+        } = setup();
+        let seoul = HospitalDesk::of(&org_name("Seoul General"));
+        let unkeyed = Actor::new(51);
+        world.run(&unkeyed, enrol_patient(&unkeyed)).unwrap();
+        keyed_patient(&mut world, &patient);
+        for party in [&doctor, &seoul.actor] {
+            world.run(party, set_vouching_key(party)).unwrap();
+        }
+        let signers = StateSigners::new(&world.store, world.timestamp_ms());
+        let key = medchain_types::emergency::vouching_key_from(&patient.key).public();
+        assert_eq!(signers.patient(&patient.address), Ok(key));
+        assert!(
+            signers
+                .doctor(&patient.address, &seoul.actor.address)
+                .is_err()
+        );
+        assert!(signers.hospital(&patient.address).is_err());
+        for not_a_patient in [&doctor, &seoul.actor] {
+            let refusal = signers.patient(&not_a_patient.address).unwrap_err();
+            assert!(refusal.0.contains("only patients"), "{refusal}");
+        }
+        assert!(signers.patient(&unkeyed.address).is_err());
+        assert!(signers.patient(&Actor::new(99).address).is_err());
     }
 }

@@ -13,6 +13,7 @@
 //! | store | the record exists | `UnknownRecord` |
 //! | store | the sender is the record's patient, or the hospital identity of the organisation that released it (its gateway stores the blob; its doctors and staff may not) | `NotRecordCustodian` |
 //! | entry | none beyond the entry's size (1 to `MAX_ENTRY_BYTES`, checked when decoding): an entry is about its sender | — |
+//! | release, entry | the chain has no MED chain (S3-dual): with one, both are MED transactions | `FiledOnMed` |
 //!
 //! A release also appends the record id to the patient's record list
 //! ([`keys::patient_records`]), so a patient can list (and prove) its records without knowing
@@ -26,6 +27,13 @@
 //! patient's biometric template recovers, it is stored under `entry/<id>` (the id is the
 //! filing transaction's) and appended to the patient's entry list ([`keys::patient_entries`]),
 //! where a treating doctor finds it in an emergency ([`crate::emergency`]).
+//!
+//! On a chain whose genesis names MED parameters (`cfg/med`), releases tx_mr (S3-release) and
+//! entries EEE (S3-entry) live on MED: a doctor's release and a patient's entry go through the
+//! hospital's gateway into a batch with one aggregate signature, and SUP files them only when
+//! it checkpoints their Mblock ([`crate::med`]). A `record.release` or entry transaction is
+//! refused there (`FiledOnMed`, nothing written): filed on SUP too, a release or entry would
+//! bypass the MED chain that light clients verify records against.
 
 use crate::{
     ExecError, StateRead, StateReadExt,
@@ -48,14 +56,35 @@ pub(crate) fn execute<R: StateRead>(
             patient,
             record_hash,
             attestation,
-        } => release(ctx, patient, record_hash, attestation),
+        } => {
+            ensure_no_med_chain(ctx, "record releases")?;
+            release(ctx, patient, record_hash, attestation)
+        }
         RecordPayload::Store {
             record,
             blob_hash,
             location,
         } => store(ctx, record, blob_hash, location),
-        RecordPayload::Entry { entry } => file_entry(ctx, entry),
+        RecordPayload::Entry { entry } => {
+            ensure_no_med_chain(ctx, "EMR entries")?;
+            let patient = *ctx.sender;
+            Ok(vec![file_entry(
+                ctx,
+                EntryId::from(ctx.tx_id),
+                patient,
+                entry,
+            )?])
+        }
     }
+}
+
+/// Refuses a transaction filing `what` on SUP when the chain has a MED chain (S3-dual): its
+/// genesis wrote `cfg/med`, and from then on releases and entries are filed on MED only.
+fn ensure_no_med_chain(state: &impl StateRead, what: &'static str) -> Result<(), ExecError> {
+    if state.get(keys::med_config().as_bytes())?.is_some() {
+        return Err(ExecError::FiledOnMed(what));
+    }
+    Ok(())
 }
 
 fn release<R: StateRead>(
@@ -157,12 +186,15 @@ fn store<R: StateRead>(
     }])
 }
 
-fn file_entry<R: StateRead>(
+/// Files `entry` about `patient` as `entry/<id>` at the block's height and time, and lists it
+/// for the patient: an entry transaction (the id is the transaction's) or an entry imported
+/// from a MED checkpoint (the id is its hentry; [`crate::med`] checks the patient first).
+pub(crate) fn file_entry<R: StateRead>(
     ctx: &mut TxContext<'_, R>,
+    id: EntryId,
+    patient: Address,
     entry: &EntryBytes,
-) -> Result<Vec<Event>, ExecError> {
-    let patient = *ctx.sender;
-    let id = EntryId::from(ctx.tx_id);
+) -> Result<Event, ExecError> {
     ctx.put(
         &keys::entry(&id),
         &EmrEntryRecord {
@@ -173,7 +205,7 @@ fn file_entry<R: StateRead>(
         },
     );
     ctx.append(&keys::patient_entries(&patient).list, &id)?;
-    Ok(vec![Event::EntryFiled { entry: id, patient }])
+    Ok(Event::EntryFiled { entry: id, patient })
 }
 
 /// Whether `address` may file a record's storage pointer: its patient, or the hospital

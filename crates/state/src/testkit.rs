@@ -460,6 +460,15 @@ pub fn enrol(identity: &IdentityName, role: Role, key_part: G1Point) -> Payload 
     })
 }
 
+/// `patient` enrols as a patient under its pseudonym with the key part [`key_part_of`] it.
+pub fn enrol_patient(patient: &Actor) -> Payload {
+    enrol(
+        &IdentityName::patient_pseudonym(&patient.address),
+        Role::Patient,
+        key_part_of(&patient.address),
+    )
+}
+
 /// `actor` enrols as the doctor [`doctor_identity`] with the key part [`key_part_of`] it.
 pub fn enrol_doctor(doctor: &Actor) -> Payload {
     enrol(
@@ -1339,13 +1348,7 @@ impl Market {
                 world.fund(&party.address, MARKET_FUNDS);
             }
         }
-        let pseudonym = IdentityName::patient_pseudonym(&patient.address);
-        world
-            .run(
-                &patient,
-                enrol(&pseudonym, Role::Patient, key_part_of(&patient.address)),
-            )
-            .unwrap();
+        world.run(&patient, enrol_patient(&patient)).unwrap();
         world.audited_org(&researcher, &org_name("Yonsei Research"), OrgKind::Research);
         let cloud = org_name("Cloud One");
         world.audited_org(&proxies[0], &cloud, OrgKind::Cloud);
@@ -1514,14 +1517,7 @@ impl ResearchPatient {
         if market.world.value(&keys::token_config()).is_some() {
             market.world.fund(&actor.address, MARKET_FUNDS);
         }
-        let pseudonym = IdentityName::patient_pseudonym(&actor.address);
-        market
-            .world
-            .run(
-                &actor,
-                enrol(&pseudonym, Role::Patient, key_part_of(&actor.address)),
-            )
-            .unwrap();
+        market.world.run(&actor, enrol_patient(&actor)).unwrap();
         Self::with_record(market, actor, "55", "7.1")
     }
 

@@ -44,8 +44,9 @@ pub use payload::{
     RevocationPayload, Role, StakePayload, TokenPayload,
 };
 pub use receipt::{
-    AccessDecision, DenyReason, Event, MAX_EVENTS_PER_TX, MedRefusal, RECEIPT_PROOF_ITEMS, Receipt,
-    ReceiptProof, decode_events, encode_events, receipt_leaf, receipts_root, receipts_tree,
+    AccessDecision, DenyReason, Event, MAX_EVENTS_PER_TX, MedEntryRefusal, MedRefusal,
+    RECEIPT_PROOF_ITEMS, Receipt, ReceiptProof, decode_events, encode_events, receipt_leaf,
+    receipts_root, receipts_tree,
 };
 pub use text::{ChainId, IdentityName, OrgName, PeerAddress, TextError, Uri};
 pub use tx::{

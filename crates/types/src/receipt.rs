@@ -378,6 +378,14 @@ pub enum Event {
         /// Why.
         reason: MedRefusal,
     },
+    /// S3-entry, S3-supervise: an entry EEE of a checkpointed Mblock that SUP does not file;
+    /// it is skipped (no `entry/<id>`), the rest of the checkpoint is imported.
+    MedEntryRefused {
+        /// The entry's id (its hentry).
+        entry: EntryId,
+        /// Why.
+        reason: MedEntryRefusal,
+    },
 }
 
 tag_enum!(
@@ -400,6 +408,33 @@ tag_enum!(
         AlreadyReleased = 6,
     }
 );
+
+tag_enum!(
+    /// Why SUP refused to file a checkpointed entry EEE (S3-entry). The discriminant is the
+    /// wire tag; new reasons are appended.
+    MedEntryRefusal {
+        /// The patient has no enrolled identity at the SUP block.
+        NotEnrolled = 0,
+        /// The address's identity is not a patient's.
+        NotAPatient = 1,
+        /// The patient has registered no BLS key.
+        NoPatientKey = 2,
+        /// An entry with this id was filed already.
+        AlreadyFiled = 3,
+    }
+);
+
+impl MedEntryRefusal {
+    /// The reason in words, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NotEnrolled => "the patient has no enrolled identity",
+            Self::NotAPatient => "the filing identity is not a patient",
+            Self::NoPatientKey => "the patient has registered no BLS key",
+            Self::AlreadyFiled => "this entry was filed already",
+        }
+    }
+}
 
 impl MedRefusal {
     /// The reason in words, for people.
@@ -806,6 +841,7 @@ fn write_event(event: &Event, buf: &mut impl BufMut) {
             amount,
         } => put!(buf; 39u8, *enrolment, payee, *amount),
         Event::MedReleaseRefused { record, reason } => put!(buf; 40u8, *record, *reason),
+        Event::MedEntryRefused { entry, reason } => put!(buf; 41u8, *entry, *reason),
     }
 }
 
@@ -995,6 +1031,10 @@ fn read_event(buf: &mut impl Buf) -> Result<Event, CodecError> {
         40 => Event::MedReleaseRefused {
             record: RecordId::read(buf)?,
             reason: MedRefusal::read(buf)?,
+        },
+        41 => Event::MedEntryRefused {
+            entry: EntryId::read(buf)?,
+            reason: MedEntryRefusal::read(buf)?,
         },
         other => return Err(CodecError::InvalidEnum(other)),
     })
@@ -1218,6 +1258,14 @@ mod tests {
                 .iter()
                 .map(|&reason| Event::MedReleaseRefused {
                     record: record_id(2),
+                    reason,
+                }),
+        )
+        .chain(
+            MedEntryRefusal::ALL
+                .iter()
+                .map(|&reason| Event::MedEntryRefused {
+                    entry: EntryId(record_id(3).0),
                     reason,
                 }),
         )

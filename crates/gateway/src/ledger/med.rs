@@ -327,7 +327,7 @@ impl RecordLedger for MedLedger {
             .map_err(|error| LedgerError::Refused(error.to_string()))?;
         let id = entry.entry.entry_id(chain_id);
         let held = self.client().read(&StateQuery::entry(&id))?.value;
-        let submitted = held.is_none() && self.med.entry(&id)?.is_none();
+        let submitted = held.is_none() && self.med.entry_status(&id)?.is_none();
         if submitted {
             self.submit_entry(id, entry)?;
         }
@@ -338,55 +338,55 @@ impl RecordLedger for MedLedger {
     }
 
     fn entry_status(&self, id: &EntryId) -> Result<EntryStatus, LedgerError> {
-        // Read in this order: the node's Mblock, then whether SUP checkpointed it, then SUP's
-        // entry. SUP imports an entry in the very block that checkpoints its Mblock, and each
-        // verified read is at a finalized height no lower than the one before, so an entry
-        // absent after its Mblock was seen checkpointed was refused at import.
-        let mined = self.med.entry(id)?.map(|view| view.header);
+        // The node's word says where to look; finality is read from SUP, verified, in this
+        // order: whether SUP checkpointed the entry's Mblock, then SUP's `entry/<id>`. SUP
+        // imports an entry in the very block that checkpoints its Mblock, and each verified
+        // read is at a finalized height no lower than the one before, so an entry absent after
+        // its Mblock was seen checkpointed was refused at import.
+        let known = self.med.entry_status(id)?;
+        let mined = known
+            .as_ref()
+            .and_then(|view| view.mblock.as_ref())
+            .map(|summary| Ok::<_, LedgerError>((mblock_hash(&summary.hash)?, summary.height)))
+            .transpose()?;
         let checkpointed = match &mined {
-            Some(header) => self
+            Some((mblock, _)) => self
                 .client()
-                .read(&StateQuery::med_header(&header.hash()))?
+                .read(&StateQuery::med_header(mblock))?
                 .value
                 .is_some(),
             None => false,
         };
         let held = self.client().read(&StateQuery::entry(id))?.value;
         let status = match (held, mined) {
-            (Some(held), Some(header)) => EntryStatus::Final(Checkpointed {
-                mblock: header.hash(),
-                mblock_height: header.height,
+            (Some(held), Some((mblock, mblock_height))) => EntryStatus::Final(Checkpointed {
+                mblock,
+                mblock_height,
                 checkpointed_at: held.filed_at,
             }),
             // Final on SUP after the node was asked: the next question finds its Mblock.
             (Some(_), None) => EntryStatus::Pending {
                 mblock_height: None,
             },
-            (None, Some(header)) if checkpointed => EntryStatus::Refused {
-                mblock: header.hash(),
+            (None, Some((mblock, _))) if checkpointed => EntryStatus::Refused { mblock },
+            (None, Some((_, mblock_height))) => EntryStatus::Pending {
+                mblock_height: Some(mblock_height),
             },
-            (None, Some(header)) => EntryStatus::Pending {
-                mblock_height: Some(header.height),
+            (None, None) => EntryStatus::Pending {
+                mblock_height: None,
             },
-            (None, None) => {
-                self.resubmit_entry_if_lost(id);
-                EntryStatus::Pending {
-                    mblock_height: None,
+        };
+        match status {
+            EntryStatus::Pending { .. } if known.is_some() => {
+                // In the node's pool or on MED: the clock of absence starts again.
+                if let Some((_, seen)) = self.pending_entries().get_mut(id) {
+                    *seen = Instant::now();
                 }
             }
-        };
-        if matches!(
-            status,
-            EntryStatus::Pending {
-                mblock_height: Some(_)
+            EntryStatus::Pending { .. } => self.resubmit_entry_if_lost(id),
+            EntryStatus::Final(_) | EntryStatus::Refused { .. } => {
+                self.pending_entries().remove(id);
             }
-        ) {
-            // On MED: the clock of absence starts again.
-            if let Some((_, seen)) = self.pending_entries().get_mut(id) {
-                *seen = Instant::now();
-            }
-        } else if !matches!(status, EntryStatus::Pending { .. }) {
-            self.pending_entries().remove(id);
         }
         Ok(status)
     }
@@ -560,6 +560,19 @@ impl Sealer {
             Err(other) => Err(LedgerError::Chain(other)),
         }
     }
+}
+
+/// An Mblock hash as the node's API spells it (hex).
+fn mblock_hash(hex_hash: &str) -> Result<Hash32, LedgerError> {
+    let bytes: [u8; 32] = hex::decode(hex_hash)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| {
+            LedgerError::Unavailable(format!(
+                "the node names an entry's Mblock {hex_hash:?}, not a 32-byte hex hash"
+            ))
+        })?;
+    Ok(Hash32::from(bytes))
 }
 
 /// A batch's items as `seal_batch` takes them: the releases, then the entries.

@@ -248,6 +248,9 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         E::RecordAlreadyReleased(_) => {
             "this record is on chain already: use the record id in the message"
         }
+        E::FiledOnMed(_) => {
+            "doctors release with `medchain doctor write` and patients file entries with `medchain patient entry`: both go through the hospital's gateway (POST /v1/entries for entries) onto MED, and SUP imports them when it checkpoints their Mblock"
+        }
         E::UnknownRecord(_) => {
             "check the record id: it is the id of the release transaction (GET /v1/state/records/{id})"
         }
@@ -358,9 +361,6 @@ fn rejection_hint(rejection: &ExecError) -> &'static str {
         // EMR entries, vouching keys, emergencies and served access (issue 9).
         E::NotRecordCustodian(_) => {
             "sign with the key of the record's patient, or file through the gateway of the hospital that released it (only its hospital identity may; GET /v1/state/records/{id} names the hospital)"
-        }
-        E::CannotVouch(_) => {
-            "only doctor and hospital identities register vouching keys (GET /v1/state/identities/by-address/{address})"
         }
         E::BadVouchingProof => {
             "sign the proof of possession with the vouching key itself, for the sender's address and this chain's id"

@@ -1,5 +1,6 @@
-//! The MED chain's routes (S3-dual): hospitals submit signed batches; anyone reads this node's
-//! MED chain — status, headers, Mblocks and a record's inclusion proof. MED answers are this
+//! The MED chain's routes (S3-dual): hospitals submit signed batches of releases and their
+//! patients' entries (S3-entry); anyone reads this node's MED chain — status, headers, Mblocks,
+//! a record's inclusion proof and where an entry stands. MED answers are this
 //! node's current view, not finalized state: a record is final once its Mblock is
 //! checkpointed by SUP (`checkpointed` says so; the client checks it on SUP's proven state).
 
@@ -13,16 +14,22 @@ use axum::{
     response::{IntoResponse as _, Response},
     routing::{get, post},
 };
-use medchain_api::{BatchAccepted, HeadersQuery, MAX_MED_HEADERS, MedRecordView, MedStatus};
+use medchain_api::{
+    BatchAccepted, HeadersQuery, MAX_MED_HEADERS, MedEntryView, MedRecordView, MedStatus,
+};
 use medchain_med::aggregate::AggregateError;
 use medchain_types::{
-    RecordId,
-    med::{Mblock, MblockHeader, SignedBatch},
+    EntryId, RecordId,
+    med::{
+        MAX_BATCH_ENTRIES, MAX_BATCH_TXS, MAX_MED_ENTRY_BYTES, Mblock, MblockHeader, SignedBatch,
+    },
 };
 use std::sync::Arc;
 
-/// Largest batch body: a full batch of releases as JSON (each about 300 bytes) with room.
-const MAX_BATCH_BODY_BYTES: usize = medchain_types::med::MAX_BATCH_TXS * 512 + 64 * 1024;
+/// Largest batch body: a full batch of releases (each about 300 bytes as JSON) and of full
+/// entries (hex: twice their bytes), with room.
+const MAX_BATCH_BODY_BYTES: usize =
+    MAX_BATCH_TXS * 512 + MAX_BATCH_ENTRIES * (2 * MAX_MED_ENTRY_BYTES + 256) + 64 * 1024;
 
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
@@ -31,6 +38,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/v1/med/headers", get(headers))
         .route("/v1/med/blocks/{hash}", get(block))
         .route("/v1/med/records/{record}", get(record))
+        .route("/v1/med/entries/{entry}", get(entry))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES))
 }
 
@@ -46,15 +54,19 @@ fn service(state: &ApiState) -> Result<Arc<MedService>, ApiError> {
     })
 }
 
-/// Submit a hospital batch of releases (tx_mr) with its one aggregate signature.
+/// Submit a hospital batch of releases (tx_mr) and entries (EEE, S3-entry) with its one
+/// aggregate signature. Before any pairing the node checks, cheaply: the counts, every item's
+/// time (within an hour of its clock), no item already final on MED, and — for a batch from
+/// this API — that SUP knows the hospital and every entry's patient (an enrolled patient with
+/// a registered key) and that the hospital has verifications left.
 #[utoipa::path(
     post, path = "/v1/med/batches", tag = "med",
-    request_body(content = Object, description = "A `SignedBatch`: `{\"batch\": {\"hospital\": address, \"txs\": [{\"doctor\", \"patient\", \"record_hash\", \"issued_at_ms\"}…]}, \"signature\": hex}`; 1 to 1024 releases"),
+    request_body(content = Object, description = "A `SignedBatch`: `{\"batch\": {\"hospital\": address, \"txs\": [{\"doctor\", \"patient\", \"record_hash\", \"issued_at_ms\"}…], \"entries\": [{\"patient\", \"entry\": hex, \"issued_at_ms\"}…]}, \"signature\": hex}`; up to 1024 releases and 64 entries of 1 to 2048 bytes, one item at least"),
     responses(
         (status = 202, description = "Verified and waiting for a miner (resubmitting a waiting batch is accepted again)", body = BatchAccepted),
         (status = 400, description = "Not the documented JSON shape or size", body = medchain_api::ErrorBody),
         (status = 404, description = "This chain has no MED chain", body = medchain_api::ErrorBody),
-        (status = 409, description = "A record of the batch is already on the MED chain", body = medchain_api::ErrorBody),
+        (status = 409, description = "A record or entry of the batch is already on the MED chain", body = medchain_api::ErrorBody),
         (status = 422, description = "The aggregate signature or a signer is refused", body = medchain_api::ErrorBody),
         (status = 429, description = "The hospital's share of verifications is used up, or every verification slot is taken: retry after the `Retry-After` seconds", body = medchain_api::ErrorBody),
         (status = 503, description = "The batch pool is full, or the node unavailable", body = medchain_api::ErrorBody),
@@ -84,10 +96,20 @@ pub(super) async fn submit_batch(
 /// The API error for a refused batch, with what to do next.
 fn refused(error: BatchRefused) -> ApiError {
     let (status, code, hint) = match &error {
-        BatchRefused::Size(_) => (
+        BatchRefused::Size { .. } => (
             StatusCode::BAD_REQUEST,
             "bad_batch_size",
-            "send 1 to 1024 releases per batch; split larger ones",
+            "send 1 item at least, at most 1024 releases and 64 entries per batch; split larger ones",
+        ),
+        BatchRefused::EntryOnMed(_) => (
+            StatusCode::CONFLICT,
+            "entry_on_med",
+            "the entry is already on MED: follow it with GET /v1/med/entries/{entry}; a new entry needs new bytes or a new time",
+        ),
+        BatchRefused::StaleEntry { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "stale_entry",
+            "an entry must be issued within an hour of now: check the patient's clock, and have the patient sign it again",
         ),
         BatchRefused::AlreadyOnMed(_) => (
             StatusCode::CONFLICT,
@@ -234,4 +256,29 @@ pub(super) async fn record(
         proof: hex::encode(inclusion.proof),
         checkpointed,
     }))
+}
+
+/// Where a patient's entry EEE stands on this node's MED chain (S3-entry): pending in the
+/// batch pool, mined in an Mblock of the best chain, or final (checkpointed and filed by SUP).
+#[utoipa::path(get, path = "/v1/med/entries/{entry}", tag = "med",
+    params(("entry" = String, Path, description = "Entry id: the entry's hentry (hex)", pattern = "^[0-9a-fA-F]{64}$")),
+    responses((status = 200, body = MedEntryView), (status = 400, body = medchain_api::ErrorBody), (status = 404, body = medchain_api::ErrorBody)))]
+pub(super) async fn entry(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<MedEntryView>, ApiError> {
+    let med = service(&state)?;
+    let Path(entry) = path?;
+    let entry: EntryId = super::queries::parse(&entry, "entry id")?;
+    med.entry(&entry)
+        .map_err(ApiError::internal)?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::with_hint(
+                StatusCode::NOT_FOUND,
+                "not_on_med",
+                format!("entry {entry} is neither pooled nor in an Mblock of this node's best MED chain"),
+                "the patient's gateway submits it in its next batch; if the gateway refused it or it went stale (older than an hour), sign and submit it again (`medchain patient entry`)",
+            )
+        })
 }

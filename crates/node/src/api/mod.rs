@@ -145,13 +145,14 @@ impl ApiState {
         med::headers,
         med::block,
         med::record,
+        med::entry,
     ),
     tags(
         (name = "transactions", description = "Submit signed transactions and follow them to finality"),
         (name = "chain", description = "Finalized blocks, chain status, and epoch transitions (how a light client learns each epoch's validator set)"),
         (name = "state", description = "Consortium state with Merkle proofs against finalized headers: organisations, records, consents, the access log, identities, licences, the doctor revocation list, EMR entries, vouching keys, emergency requests, token outputs and escrows, staking candidates, delegations and validator sets, and the research market: circuits, nullifier keys, attestations, the accumulator, proxies, studies, enrolments, nullifiers and exclusivity; the MED chain's checkpointed tip and headers"),
         (name = "enrolment", description = "Key extraction by the threshold PKG: two rounds, each signed by the enrollee's chain key; partial keys sealed to the enrollee"),
-        (name = "med", description = "The MED proof-of-work chain of record releases: submit hospital batches; read this node's Mblocks, headers and a record's inclusion proof, and whether its Mblock is checkpointed by the consortium chain (final)"),
+        (name = "med", description = "The MED proof-of-work chain of record releases and patients' EMR entries: submit hospital batches; read this node's Mblocks, headers, a record's inclusion proof and where an entry stands, and whether their Mblock is checkpointed by the consortium chain (final)"),
         (name = "lists", description = "Lists of a patient's records, consents, EMR entries and notifications, an organisation's members, the organisations, the licences, every emergency request, the consents granted to an address, an address's token outputs, the validator candidates, the studies, the attested commitments, a study's enrolments and an enrolment's re-encryptions, every entry proven; id-prefix lookups"),
     )
 )]

@@ -29,23 +29,25 @@ pub use network::{MAX_STRIKES, MAX_WORKERS, start as start_network};
 use crate::med_checkpoint::CheckpointSource;
 use admission::{Admission, NodeClock};
 use futures::channel::mpsc;
+use medchain_api::{MedEntryStatus, MedEntryView};
 use medchain_med::{
     MedChain, MedError, MedStore,
     aggregate::{self, AggregateError, SignerKeys as _, SignerRole},
+    chain::check_entries,
     inclusion::{self, RecordInclusion},
     pow,
 };
 use medchain_state::{StateReadExt as _, keys, med::StateSigners, values::RecordOrigin};
 use medchain_storage::Store;
 use medchain_types::{
-    Address, ChainId, Genesis, Hash32, PublicKey, RecordId,
+    Address, ChainId, EntryId, Genesis, Hash32, PublicKey, RecordId,
     med::{
-        Checkpoint, MAX_BATCH_TXS, Mblock, MblockBody, MblockHeader, MedParams,
+        Checkpoint, MAX_BATCH_ENTRIES, MAX_BATCH_TXS, Mblock, MblockBody, MblockHeader, MedParams,
         RELEASE_VALIDITY_MS, SignedBatch,
     },
 };
 use orphans::OrphanPool;
-use pool::{BatchPool, PoolFull, Pooled};
+use pool::{BatchItems, BatchPool, PoolFull, Pooled};
 use std::{
     collections::{BTreeMap, HashSet, VecDeque},
     path::Path,
@@ -84,13 +86,37 @@ pub enum MedStartError {
 /// Why a hospital batch was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchRefused {
-    /// It has no release or more than a batch may hold.
-    #[error("a batch holds 1 to {MAX_BATCH_TXS} releases; this one has {0}")]
-    Size(usize),
+    /// It has no item, or more releases or entries than a batch may hold.
+    #[error(
+        "a batch holds 1 item at least, at most {MAX_BATCH_TXS} releases and {MAX_BATCH_ENTRIES} entries; this one has {releases} releases and {entries} entries"
+    )]
+    Size {
+        /// Its releases.
+        releases: usize,
+        /// Its entries.
+        entries: usize,
+    },
     /// One of its records is already on the MED chain's best branch (the batch stays pooled
     /// until that record is final, in case a reorg drops its Mblock).
     #[error("record {0} is already on the MED chain")]
     AlreadyOnMed(RecordId),
+    /// One of its entries is already on the MED chain's best branch (S3-entry; pooled like a
+    /// record until final).
+    #[error("entry {0} is already on the MED chain")]
+    EntryOnMed(EntryId),
+    /// An entry's time is further than [`RELEASE_VALIDITY_MS`] from this node's clock
+    /// (S3-entry): no Mblock could carry it.
+    #[error(
+        "entry {entry} was issued at {issued_at_ms}, more than an hour from this node's clock ({now_ms})"
+    )]
+    StaleEntry {
+        /// The entry.
+        entry: EntryId,
+        /// Its time.
+        issued_at_ms: u64,
+        /// This node's clock.
+        now_ms: u64,
+    },
     /// Its signature or one of its signers is refused.
     #[error(transparent)]
     Aggregate(#[from] AggregateError),
@@ -186,10 +212,12 @@ impl BatchRefused {
     /// penalise).
     pub fn penalty(&self) -> Penalty {
         match self {
-            Self::Size(_) => Penalty::Block,
+            Self::Size { .. } => Penalty::Block,
             Self::Aggregate(error) => aggregate_penalty(error),
             Self::AlreadyOnMed(_)
+            | Self::EntryOnMed(_)
             | Self::Stale { .. }
+            | Self::StaleEntry { .. }
             | Self::PoolFull(_)
             | Self::Throttled(_)
             | Self::State(_) => Penalty::None,
@@ -469,8 +497,10 @@ impl MedService {
         Ok(verdict?)
     }
 
-    /// The API's admission of a batch before its pairings: its hospital is one SUP knows (a
-    /// state read), has releases left in its bucket, and a verification slot is free.
+    /// The API's admission of a batch before its pairings: its hospital and the patients of
+    /// its entries are ones SUP knows (state reads: an enrolled patient with a key, S3-entry),
+    /// its hospital has items left in its bucket (releases and entries count alike: each is a
+    /// pairing), and a verification slot is free.
     fn admit_from_api(&self, batch: &SignedBatch) -> Result<(), BatchRefused> {
         let hospital = batch.batch.hospital;
         self.verify_signers(|signers| signers.hospital(&hospital))
@@ -480,7 +510,23 @@ impl MedService {
                 address: hospital,
                 refusal,
             })?;
-        Ok(self.admission.charge(hospital, batch.batch.txs.len())?)
+        let patients: HashSet<Address> = batch
+            .batch
+            .entries
+            .iter()
+            .map(|entry| entry.patient)
+            .collect();
+        for patient in patients {
+            self.verify_signers(|signers| signers.patient(&patient))
+                .map_err(BatchRefused::State)?
+                .map_err(|refusal| AggregateError::Signer {
+                    role: SignerRole::Patient,
+                    address: patient,
+                    refusal,
+                })?;
+        }
+        let items = batch.batch.txs.len() + batch.batch.entries.len();
+        Ok(self.admission.charge(hospital, items)?)
     }
 
     /// Takes a hospital batch (from the API or a peer) into the pool after verifying its
@@ -489,9 +535,9 @@ impl MedService {
     /// with a release already on the best chain is refused as [`BatchRefused::AlreadyOnMed`],
     /// but kept pooled while that release is not final, in case a reorg drops it.
     pub fn submit_batch(&self, batch: SignedBatch, from_api: bool) -> Result<Hash32, BatchRefused> {
-        let count = batch.batch.txs.len();
-        if count == 0 || count > MAX_BATCH_TXS {
-            return Err(BatchRefused::Size(count));
+        let (releases, entries) = (batch.batch.txs.len(), batch.batch.entries.len());
+        if releases + entries == 0 || releases > MAX_BATCH_TXS || entries > MAX_BATCH_ENTRIES {
+            return Err(BatchRefused::Size { releases, entries });
         }
         // Before any pairing: a release no Mblock could carry (stale, or dated ahead to stay
         // pooled for good) is refused for the price of a clock read.
@@ -508,26 +554,29 @@ impl MedService {
                 now_ms,
             });
         }
+        if let Err(MedError::StaleEntry {
+            entry,
+            issued_at_ms,
+            ..
+        }) = check_entries(&self.chain_id, now_ms, &batch.batch.entries)
+        {
+            return Err(BatchRefused::StaleEntry {
+                entry,
+                issued_at_ms,
+                now_ms,
+            });
+        }
         let root = batch.batch.root(&self.chain_id);
-        let records: Vec<RecordId> = batch
-            .batch
-            .txs
-            .iter()
-            .map(|tx| tx.record_id(&self.chain_id))
-            .collect();
+        let items = BatchItems::of(&self.chain_id, &batch);
         let (on_med, pooled) = {
             let inner = self.lock();
-            let on_med = records.iter().find_map(|id| {
-                let (mblock, _) = inner.chain.find_record(id)?;
-                Some((*id, inner.chain.is_checkpointed(&mblock)))
-            });
-            (on_med, inner.pool.contains(&root))
+            (inner.on_med(&items), inner.pool.contains(&root))
         };
-        match on_med {
-            Some((id, true)) => return Err(BatchRefused::AlreadyOnMed(id)),
+        let on_med = match on_med {
+            Some((refusal, true)) => return Err(refusal),
             None if pooled => return Ok(root),
-            _ => {}
-        }
+            on_med => on_med.map(|(refusal, _)| refusal),
+        };
         // A batch on the best chain but not final yet is still pooled (and passed on): it
         // stays until a checkpoint makes it final, so that it is mined again if a reorg drops
         // its Mblock — the Mblock keeps only its block's aggregate, not the batch's signature.
@@ -538,7 +587,7 @@ impl MedService {
             // could never be mined, and would hold room honest batches need.
             let mut inner = self.lock();
             inner.evict_stale(now_ms);
-            inner.pool.has_room(records.len())?;
+            inner.pool.has_room(&items)?;
             drop(inner);
             self.refused_before(root, &batch)?;
             let slot = if from_api {
@@ -549,7 +598,7 @@ impl MedService {
             };
             self.verify_batch(root, &batch)?;
             drop(slot);
-            let added = self.lock().pool.insert(root, batch.clone(), records)?;
+            let added = self.lock().pool.insert(root, batch.clone(), items)?;
             if added == Pooled::Added {
                 self.changed();
                 if from_api {
@@ -558,7 +607,7 @@ impl MedService {
             }
         }
         match on_med {
-            Some((id, _)) => Err(BatchRefused::AlreadyOnMed(id)),
+            Some(refusal) => Err(refusal),
             None => Ok(root),
         }
     }
@@ -816,6 +865,7 @@ impl MedService {
                 .chain
                 .check_releases(&tip, timestamp, &batch.batch.txs)
                 .is_ok()
+                && check_entries(&self.chain_id, timestamp, &batch.batch.entries).is_ok()
         });
         let signature = aggregate::block_signature(&batches);
         let header = inner.chain.template(
@@ -858,7 +908,7 @@ impl MedService {
     /// Drops every pooled batch that no longer verifies against the committed SUP state.
     fn recheck_pool(&self) {
         let batches = self.lock().pool.select_all();
-        let failing: HashSet<RecordId> = batches
+        let failing: Vec<BatchItems> = batches
             .iter()
             .filter(|batch| {
                 !matches!(
@@ -870,10 +920,22 @@ impl MedService {
                     Ok(Ok(()))
                 )
             })
-            .flat_map(|batch| batch.batch.txs.iter())
-            .map(|tx| tx.record_id(&self.chain_id))
+            .map(|batch| BatchItems::of(&self.chain_id, batch))
             .collect();
-        self.lock().pool.evict(&failing);
+        let mut inner = self.lock();
+        inner.pool.evict(
+            &failing
+                .iter()
+                .flat_map(|items| items.records.clone())
+                .collect(),
+        );
+        inner.pool.evict_entries(
+            &failing
+                .iter()
+                .flat_map(|items| items.entries.clone())
+                .collect(),
+        );
+        drop(inner);
         self.changed();
     }
 
@@ -903,6 +965,50 @@ impl MedService {
         self.lock().chain.headers(from, limit)
     }
 
+    /// Where entry `id` stands (S3-entry): in an Mblock of the best chain — final once SUP
+    /// filed it from a checkpoint, refused if checkpointed but not filed, mined otherwise —
+    /// or pending in this node's pool; `None` if this node knows it nowhere.
+    pub fn entry(&self, id: &EntryId) -> Result<Option<MedEntryView>, MedError> {
+        let inner = self.lock();
+        let Some((hash, _)) = inner.chain.find_entry(id) else {
+            let pending = inner
+                .pool
+                .batches()
+                .any(|(_, items)| items.entries.contains(id));
+            return Ok(pending.then_some(MedEntryView {
+                entry: *id,
+                status: MedEntryStatus::Pending,
+                mblock: None,
+                filed_at: None,
+            }));
+        };
+        let mblock = inner.summary(&hash)?;
+        let checkpointed = inner.chain.is_checkpointed(&hash);
+        drop(inner);
+        let filed_at = self.sup_filed(id);
+        let status = match (checkpointed, filed_at) {
+            (false, _) => MedEntryStatus::Mined,
+            (true, Some(_)) => MedEntryStatus::Final,
+            (true, None) => MedEntryStatus::Refused,
+        };
+        Ok(Some(MedEntryView {
+            entry: *id,
+            status,
+            mblock: Some(mblock),
+            filed_at: filed_at.filter(|_| checkpointed),
+        }))
+    }
+
+    /// The SUP height at which the latest committed SUP state filed entry `id`, if it did.
+    fn sup_filed(&self, id: &EntryId) -> Option<u64> {
+        self.sup
+            .snapshot()
+            .ok()
+            .and_then(|state| state.value(&keys::entry(id)).ok())
+            .flatten()
+            .map(|filed| filed.filed_at)
+    }
+
     /// A record's inclusion in the best chain, and whether its Mblock is checkpointed.
     pub fn record(&self, id: &RecordId) -> Result<Option<(RecordInclusion, bool)>, MedError> {
         let inner = self.lock();
@@ -921,6 +1027,17 @@ impl MedService {
         Ok(inclusion::prove(&self.chain_id, &block, index)
             .map(|inclusion| (inclusion, checkpointed)))
     }
+}
+
+/// The ids among `ids` that `place` finds in a checkpointed Mblock of `chain`'s best chain.
+fn checkpointed<'a, K: Copy + Eq + std::hash::Hash + 'a>(
+    chain: &MedChain,
+    ids: impl Iterator<Item = &'a K>,
+    place: impl Fn(&K) -> Option<(Hash32, u32)>,
+) -> HashSet<K> {
+    ids.filter(|id| place(id).is_some_and(|(mblock, _)| chain.is_checkpointed(&mblock)))
+        .copied()
+        .collect()
 }
 
 /// The cheap checks of a peer's headers before any body is asked for: consecutive (each the
@@ -991,44 +1108,73 @@ impl Inner {
     /// Drops the pooled batches a checkpoint made final: no reorg can drop them any more.
     fn evict_final(&mut self) {
         let chain = &self.chain;
-        let final_records: HashSet<RecordId> = self
-            .pool
-            .batches()
-            .flat_map(|(_, records)| records)
-            .filter(|id| {
-                chain
-                    .find_record(id)
-                    .is_some_and(|(mblock, _)| chain.is_checkpointed(&mblock))
-            })
-            .copied()
-            .collect();
+        let records = self.pool.batches().flat_map(|(_, items)| &items.records);
+        let final_records = checkpointed(chain, records, |id| chain.find_record(id));
+        let entries = self.pool.batches().flat_map(|(_, items)| &items.entries);
+        let final_entries = checkpointed(chain, entries, |id| chain.find_entry(id));
         self.pool.evict(&final_records);
+        self.pool.evict_entries(&final_entries);
     }
 
-    /// Drops the pooled batches with a release issued more than [`RELEASE_VALIDITY_MS`]
-    /// before `now_ms`: no Mblock may carry them any more.
+    /// Drops the pooled batches with a release or entry issued more than
+    /// [`RELEASE_VALIDITY_MS`] before `now_ms`: no Mblock may carry them any more.
     fn evict_stale(&mut self, now_ms: u64) {
         let oldest_ms = now_ms.saturating_sub(RELEASE_VALIDITY_MS);
         let stale: HashSet<RecordId> = self
             .pool
             .batches()
-            .flat_map(|(batch, records)| batch.batch.txs.iter().zip(records))
+            .flat_map(|(batch, items)| batch.batch.txs.iter().zip(&items.records))
             .filter(|(tx, _)| tx.issued_at_ms < oldest_ms)
             .map(|(_, id)| *id)
             .collect();
+        let stale_entries: HashSet<EntryId> = self
+            .pool
+            .batches()
+            .flat_map(|(batch, items)| batch.batch.entries.iter().zip(&items.entries))
+            .filter(|(entry, _)| entry.issued_at_ms < oldest_ms)
+            .map(|(_, id)| *id)
+            .collect();
         self.pool.evict(&stale);
+        self.pool.evict_entries(&stale_entries);
     }
 
     /// Pooled batches not on the best chain yet.
     fn waiting_batches(&self) -> usize {
         self.pool
             .batches()
-            .filter(|(_, records)| {
-                records
+            .filter(|(_, items)| {
+                items
+                    .records
                     .iter()
                     .any(|id| self.chain.find_record(id).is_none())
+                    || items
+                        .entries
+                        .iter()
+                        .any(|id| self.chain.find_entry(id).is_none())
             })
             .count()
+    }
+
+    /// The refusal of a batch with an item already on the best chain, and whether that item
+    /// is final (its Mblock checkpointed).
+    fn on_med(&self, items: &BatchItems) -> Option<(BatchRefused, bool)> {
+        let chain = &self.chain;
+        let record = items.records.iter().find_map(|id| {
+            let (mblock, _) = chain.find_record(id)?;
+            Some((
+                BatchRefused::AlreadyOnMed(*id),
+                chain.is_checkpointed(&mblock),
+            ))
+        });
+        record.or_else(|| {
+            items.entries.iter().find_map(|id| {
+                let (mblock, _) = chain.find_entry(id)?;
+                Some((
+                    BatchRefused::EntryOnMed(*id),
+                    chain.is_checkpointed(&mblock),
+                ))
+            })
+        })
     }
 
     fn summary(&self, hash: &Hash32) -> Result<medchain_api::MblockSummary, MedError> {

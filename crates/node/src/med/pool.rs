@@ -1,11 +1,11 @@
-//! The pool of verified hospital batches waiting for an Mblock: bounded, deduplicated by
-//! TX_mr, in arrival order. A batch stays pooled until its releases are final (checkpointed)
-//! or stale: an Mblock only holds the block's aggregate signature, not the batch's, so a batch
+//! The pool of verified hospital batches waiting for an Mblock: bounded (in batches, releases
+//! and entries), deduplicated by TX_mr, in arrival order. A batch stays pooled until its
+//! releases or entries are final (checkpointed) or stale: an Mblock only holds the block's aggregate signature, not the batch's, so a batch
 //! dropped when a fork carried it could never be mined again once that fork lost a reorg.
 
 use medchain_types::{
-    Hash32, RecordId,
-    med::{MAX_MBLOCK_BATCHES, MAX_MBLOCK_TXS, SignedBatch},
+    ChainId, EntryId, Hash32, RecordId,
+    med::{MAX_MBLOCK_BATCHES, MAX_MBLOCK_ENTRIES, MAX_MBLOCK_TXS, SignedBatch},
 };
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
@@ -13,11 +13,42 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 pub const MAX_POOL_BATCHES: usize = 1_024;
 /// Most releases a pool holds (sixteen full Mblocks).
 pub const MAX_POOL_TXS: usize = 16 * MAX_MBLOCK_TXS;
+/// Most entries a pool holds (sixteen full Mblocks; up to 2 KB each, 8 MB in all).
+pub const MAX_POOL_ENTRIES: usize = 16 * MAX_MBLOCK_ENTRIES;
 
-/// One waiting batch with the ids of its releases.
+/// The ids of a batch's items: its releases' record ids and its entries' ids (S3-entry).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchItems {
+    /// The releases' record ids (htxM), in batch order.
+    pub records: Vec<RecordId>,
+    /// The entries' ids (hentry), in batch order.
+    pub entries: Vec<EntryId>,
+}
+
+impl BatchItems {
+    /// The items of `batch` on `chain_id`.
+    pub fn of(chain_id: &ChainId, batch: &SignedBatch) -> Self {
+        Self {
+            records: batch
+                .batch
+                .txs
+                .iter()
+                .map(|tx| tx.record_id(chain_id))
+                .collect(),
+            entries: batch
+                .batch
+                .entries
+                .iter()
+                .map(|entry| entry.entry_id(chain_id))
+                .collect(),
+        }
+    }
+}
+
+/// One waiting batch with the ids of its items.
 struct Waiting {
     batch: SignedBatch,
-    records: Vec<RecordId>,
+    items: BatchItems,
 }
 
 /// Verified batches not yet in an Mblock.
@@ -26,6 +57,7 @@ pub struct BatchPool {
     waiting: BTreeMap<Hash32, Waiting>,
     order: VecDeque<Hash32>,
     txs: usize,
+    entries: usize,
 }
 
 /// Whether [`BatchPool::insert`] took a batch.
@@ -39,12 +71,16 @@ pub enum Pooled {
 
 /// The pool cannot take a batch.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("the MED batch pool is full ({batches} batches, {txs} releases waiting)")]
+#[error(
+    "the MED batch pool is full ({batches} batches, {txs} releases, {entries} entries waiting)"
+)]
 pub struct PoolFull {
     /// Batches waiting.
     pub batches: usize,
     /// Releases waiting.
     pub txs: usize,
+    /// Entries waiting.
+    pub entries: usize,
 }
 
 impl BatchPool {
@@ -63,41 +99,48 @@ impl BatchPool {
         self.waiting.contains_key(root)
     }
 
-    /// Whether a new batch of `releases` would fit (checked before verifying one, so that a
+    /// Whether a new batch of `items` would fit (checked before verifying one, so that a
     /// full pool costs a caller no pairings).
-    pub fn has_room(&self, releases: usize) -> Result<(), PoolFull> {
-        if self.waiting.len() >= MAX_POOL_BATCHES || self.txs + releases > MAX_POOL_TXS {
+    pub fn has_room(&self, items: &BatchItems) -> Result<(), PoolFull> {
+        if self.waiting.len() >= MAX_POOL_BATCHES
+            || self.txs + items.records.len() > MAX_POOL_TXS
+            || self.entries + items.entries.len() > MAX_POOL_ENTRIES
+        {
             return Err(PoolFull {
                 batches: self.waiting.len(),
                 txs: self.txs,
+                entries: self.entries,
             });
         }
         Ok(())
     }
 
-    /// Adds a verified batch named by its TX_mr `root`, whose releases have the ids `records`.
+    /// Adds a verified batch named by its TX_mr `root`, whose items have the ids `items`.
     pub fn insert(
         &mut self,
         root: Hash32,
         batch: SignedBatch,
-        records: Vec<RecordId>,
+        items: BatchItems,
     ) -> Result<Pooled, PoolFull> {
         if self.waiting.contains_key(&root) {
             return Ok(Pooled::Known);
         }
-        self.has_room(records.len())?;
-        self.txs += records.len();
+        self.has_room(&items)?;
+        self.txs += items.records.len();
+        self.entries += items.entries.len();
         self.order.push_back(root);
-        self.waiting.insert(root, Waiting { batch, records });
+        self.waiting.insert(root, Waiting { batch, items });
         Ok(Pooled::Added)
     }
 
     /// The batches for the next Mblock: oldest first, those `admissible` (not yet on the
     /// chain the Mblock extends, fresh), within the Mblock's limits, never two that release
-    /// the same record (an Mblock must not, and the second would be refused).
+    /// the same record or file the same entry (an Mblock must not, and the second would be
+    /// refused).
     pub fn select(&self, admissible: impl Fn(&SignedBatch) -> bool) -> Vec<SignedBatch> {
         let mut chosen = Vec::new();
         let mut records = HashSet::new();
+        let mut entries = HashSet::new();
         for root in &self.order {
             let Some(waiting) = self.waiting.get(root) else {
                 continue;
@@ -105,13 +148,17 @@ impl BatchPool {
             if chosen.len() == MAX_MBLOCK_BATCHES {
                 break;
             }
-            if records.len() + waiting.records.len() > MAX_MBLOCK_TXS
-                || waiting.records.iter().any(|id| records.contains(id))
+            let items = &waiting.items;
+            if records.len() + items.records.len() > MAX_MBLOCK_TXS
+                || entries.len() + items.entries.len() > MAX_MBLOCK_ENTRIES
+                || items.records.iter().any(|id| records.contains(id))
+                || items.entries.iter().any(|id| entries.contains(id))
                 || !admissible(&waiting.batch)
             {
                 continue;
             }
-            records.extend(waiting.records.iter().copied());
+            records.extend(items.records.iter().copied());
+            entries.extend(items.entries.iter().copied());
             chosen.push(waiting.batch.clone());
         }
         chosen
@@ -122,30 +169,42 @@ impl BatchPool {
         self.batches().map(|(batch, _)| batch.clone()).collect()
     }
 
-    /// Every waiting batch with the ids of its releases, oldest first.
-    pub fn batches(&self) -> impl Iterator<Item = (&SignedBatch, &[RecordId])> {
+    /// Every waiting batch with the ids of its items, oldest first.
+    pub fn batches(&self) -> impl Iterator<Item = (&SignedBatch, &BatchItems)> {
         self.order
             .iter()
             .filter_map(|root| self.waiting.get(root))
-            .map(|waiting| (&waiting.batch, waiting.records.as_slice()))
+            .map(|waiting| (&waiting.batch, &waiting.items))
     }
 
     /// Drops every batch that releases one of `included` (final, stale or no longer signed
     /// validly: the batch itself, or another carrying the same release, which would be
     /// refused as a replay).
     pub fn evict(&mut self, included: &HashSet<RecordId>) {
-        if included.is_empty() {
-            return;
+        if !included.is_empty() {
+            self.evict_if(|items| items.records.iter().any(|id| included.contains(id)));
         }
-        let gone: Vec<Hash32> = self
+    }
+
+    /// Drops every batch that files one of `included` (S3-entry; final, stale or no longer
+    /// signed validly).
+    pub fn evict_entries(&mut self, included: &HashSet<EntryId>) {
+        if !included.is_empty() {
+            self.evict_if(|items| items.entries.iter().any(|id| included.contains(id)));
+        }
+    }
+
+    fn evict_if(&mut self, gone: impl Fn(&BatchItems) -> bool) {
+        let roots: Vec<Hash32> = self
             .waiting
             .iter()
-            .filter(|(_, waiting)| waiting.records.iter().any(|id| included.contains(id)))
+            .filter(|(_, waiting)| gone(&waiting.items))
             .map(|(root, _)| *root)
             .collect();
-        for root in &gone {
+        for root in &roots {
             if let Some(waiting) = self.waiting.remove(root) {
-                self.txs -= waiting.records.len();
+                self.txs -= waiting.items.records.len();
+                self.entries -= waiting.items.entries.len();
             }
         }
         self.order.retain(|root| self.waiting.contains_key(root));
@@ -156,11 +215,16 @@ impl BatchPool {
 mod tests {
     use super::*;
     use medchain_types::{
-        Address, BlsSignature, ContentHash,
-        med::{HospitalBatch, TxMr},
+        Address, BlsSignature, ContentHash, EntryBytes,
+        med::{EntryMr, HospitalBatch, MAX_BATCH_ENTRIES, TxMr},
     };
 
-    fn batch(first: u64, count: u64) -> (Hash32, SignedBatch, Vec<RecordId>) {
+    fn batch(first: u64, count: u64) -> (Hash32, SignedBatch, BatchItems) {
+        with_entries(first, count, 0)
+    }
+
+    /// A batch of `count` releases from `first` and `entries` entries from `first`.
+    fn with_entries(first: u64, count: u64, entries: u64) -> (Hash32, SignedBatch, BatchItems) {
         let txs: Vec<TxMr> = (first..first + count)
             .map(|n| TxMr {
                 doctor: Address::from_bytes([1; 32]),
@@ -170,23 +234,29 @@ mod tests {
             })
             .collect();
         let chain = "medchain-test".parse().unwrap();
-        let records = txs.iter().map(|tx| tx.record_id(&chain)).collect();
         let batch = HospitalBatch {
             hospital: Address::from_bytes([3; 32]),
             txs,
-            entries: Vec::new(),
+            entries: (first..first + entries)
+                .map(|n| EntryMr {
+                    patient: Address::from_bytes([2; 32]),
+                    entry: EntryBytes(n.to_be_bytes().to_vec()),
+                    issued_at_ms: n,
+                })
+                .collect(),
         };
         let root = batch.root(&chain);
         let signed = SignedBatch {
             batch,
             signature: BlsSignature([7; BlsSignature::LEN]),
         };
-        (root, signed, records)
+        let items = BatchItems::of(&chain, &signed);
+        (root, signed, items)
     }
 
     fn add(pool: &mut BatchPool, first: u64, count: u64) -> Result<Pooled, PoolFull> {
-        let (root, signed, records) = batch(first, count);
-        pool.insert(root, signed, records)
+        let (root, signed, items) = batch(first, count);
+        pool.insert(root, signed, items)
     }
 
     #[test]
@@ -207,10 +277,10 @@ mod tests {
         let fresh = pool.select(|waiting| *waiting != first);
         assert_eq!(fresh, vec![batch(2, 2).1, batch(10, 1).1]);
         // An Mblock carried release 3: the overlapping batch goes, the others stay.
-        pool.evict(&batch(3, 1).2.into_iter().collect());
+        pool.evict(&batch(3, 1).2.records.into_iter().collect());
         assert_eq!(pool.len(), 2);
         assert!(!pool.contains(&batch(2, 2).0));
-        pool.evict(&batch(0, 11).2.into_iter().collect());
+        pool.evict(&batch(0, 11).2.records.into_iter().collect());
         assert!(pool.is_empty());
         assert!(pool.select(|_| true).is_empty());
     }
@@ -240,5 +310,46 @@ mod tests {
         add(&mut big, 10 * half, 1).unwrap();
         let selected = big.select(|_| true);
         assert_eq!(selected.len(), 2, "the one that would overflow is skipped");
+    }
+
+    /// S3-entry: entries count against the pool's and the Mblock's entry limits, two batches
+    /// filing the same entry never go in one Mblock, and a batch goes once an entry of it is
+    /// final or stale.
+    #[test]
+    fn entries_are_counted_deduplicated_and_evicted() {
+        let mut pool = BatchPool::default();
+        let (root, signed, items) = with_entries(0, 0, 3);
+        pool.insert(root, signed.clone(), items.clone()).unwrap();
+        // Releases 10.. with entry 2 again: never with the first batch.
+        let (overlap_root, overlap, overlap_items) = with_entries(2, 0, 1);
+        pool.insert(overlap_root, overlap.clone(), overlap_items)
+            .unwrap();
+        let (mixed_root, mixed, mixed_items) = with_entries(100, 2, 1);
+        pool.insert(mixed_root, mixed.clone(), mixed_items).unwrap();
+        assert_eq!(pool.select(|_| true), vec![signed.clone(), mixed.clone()]);
+        assert_eq!(
+            pool.select(|waiting| *waiting != signed),
+            vec![overlap, mixed]
+        );
+        pool.evict_entries(&[items.entries[2]].into_iter().collect());
+        assert!(!pool.contains(&root) && !pool.contains(&overlap_root));
+        assert!(pool.contains(&mixed_root));
+        // The entry budget: a full Mblock's worth, then the next batch is skipped.
+        let mut big = BatchPool::default();
+        let per = MAX_BATCH_ENTRIES as u64;
+        for b in 0..(MAX_MBLOCK_ENTRIES as u64 / per + 1) {
+            let (root, signed, items) = with_entries(b * per, 0, per);
+            big.insert(root, signed, items).unwrap();
+        }
+        assert_eq!(
+            big.select(|_| true).len(),
+            MAX_MBLOCK_ENTRIES / MAX_BATCH_ENTRIES
+        );
+        let full = BatchPool {
+            entries: MAX_POOL_ENTRIES,
+            ..BatchPool::default()
+        };
+        assert!(full.has_room(&with_entries(0, 0, 1).2).is_err());
+        assert!(full.has_room(&batch(0, 1).2).is_ok());
     }
 }

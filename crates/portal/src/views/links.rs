@@ -308,6 +308,9 @@ pub(crate) fn event(event: &Event) -> Markup {
         Event::MedReleaseRefused { record: id, reason } => html! {
             "MED release " code { (id) } " not imported: " (reason.describe())
         },
+        Event::MedEntryRefused { entry, reason } => html! {
+            "MED entry " code { (entry) } " not filed: " (reason.describe())
+        },
     }
 }
 

@@ -481,7 +481,8 @@ fn names(event: &Event, org: &OrgName, members: &HashSet<Address>) -> bool {
         | Event::EnrolmentAcknowledged { .. }
         | Event::EnrolmentDisputed { .. }
         | Event::DisputeResolved { .. }
-        | Event::MedReleaseRefused { .. } => (vec![], None),
+        | Event::MedReleaseRefused { .. }
+        | Event::MedEntryRefused { .. } => (vec![], None),
         Event::Transferred { .. }
         | Event::RecordStored { .. }
         | Event::ConsentRevoked { .. }
