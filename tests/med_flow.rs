@@ -175,6 +175,9 @@ fn an_entry_goes_through_the_gateway_onto_med_and_opens_in_an_emergency(
     let template = network.path("thumb.bin");
     fs::write(&template, [7u8; 64]).unwrap();
     let template = template.display().to_string();
+    // The time from sealing (Argon2id) and signing to SUP's checkpoint is printed for
+    // docs/benchmarks.md, never asserted.
+    let filing = Instant::now();
     let filed = network.json(&[
         "patient",
         "entry",
@@ -192,6 +195,10 @@ fn an_entry_goes_through_the_gateway_onto_med_and_opens_in_an_emergency(
         "final",
         "{filed}\n{}",
         parties.gateway.logs()
+    );
+    eprintln!(
+        "entry to checkpoint through the gateway (its BLS key registered first): {:?}",
+        filing.elapsed()
     );
     let entry: EntryId = text(&filed["entry"]).parse().expect("an entry id");
     let checkpointed_at = filed["med"]["checkpointed_at"].as_u64().unwrap();
@@ -279,7 +286,7 @@ fn a_forged_entry_is_refused_and_nothing_is_kept(network: &Network, parties: &Pa
         (422, "bad_entry"),
         "{refused}"
     );
-    assert!(body.message.contains("signature"), "{refused}");
+    assert!(body.message.contains("not validly signed"), "{refused}");
     let id = forged.entry.entry_id(client.light.chain_id());
     let GatewayClientError::Api { status, body } = gateway.entry(&id).unwrap_err() else {
         panic!("the gateway answered for an entry it refused");
