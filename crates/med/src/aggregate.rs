@@ -1182,10 +1182,19 @@ mod tests {
             ),
             Err(AggregateError::DuplicateEntry(e)) if e == id
         ));
-        let once = sealed_with_entries(&world, vec![twice]);
+        // The same batch of entries twice in a block (a miner replaying it).
+        let once = seal_batch(
+            &chain(),
+            &hospital.key,
+            hospital.address,
+            Vec::new(),
+            vec![twice],
+            &world.registry,
+        )
+        .unwrap();
         assert!(matches!(
             verify_block(&chain(), &body(&[once.clone(), once]), &world.registry),
-            Err(AggregateError::DuplicateRelease(_) | AggregateError::DuplicateEntry(_))
+            Err(AggregateError::DuplicateEntry(e)) if e == id
         ));
         let mut oversized = entry(&world.patients[0], 6);
         oversized.entry.0 = vec![6; MAX_MED_ENTRY_BYTES + 1];
