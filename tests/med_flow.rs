@@ -15,15 +15,18 @@
 mod common;
 
 use common::{
-    Network,
+    Network, READY_TIMEOUT,
     hospital::{Doctor, GatewayProcess, HospitalOrg, Storage},
     private_key, text,
 };
 use medchain_client::{Client, StateQuery, WaitPolicy, build, med::MedApi};
-use medchain_gateway::client::{GatewayClient, GatewayClientError};
+use medchain_gateway::{
+    client::{GatewayClient, GatewayClientError},
+    wire::EntryProgress,
+};
 use medchain_state::values::RecordOrigin;
 use medchain_types::{Address, EntryId, Hash32, RecordId, emergency::vouching_key_from};
-use std::{fs, path::Path, time::Instant};
+use std::{fs, path::Path, thread, time::Duration, time::Instant};
 
 /// Committed synthetic FHIR R4 bundles.
 const BUNDLE: &str = concat!(
@@ -41,7 +44,7 @@ fn records_and_entries_go_through_the_gateway_onto_med_and_are_final_once_sup_ch
     network.wait_for_pkg();
     let (hospital, mut doctors) = network.hospital("Seoul General", "seoul-general", &["dr-kim"]);
     let doctor = doctors.pop().unwrap();
-    let gateway = network.start_gateway(&hospital, &Storage::Embedded);
+    let mut gateway = network.start_gateway(&hospital, &Storage::Embedded);
     let (patient, patient_address) = network.keygen("patient.key");
     network.ok(&["identity", "enrol", "--key", &patient, "--role", "patient"]);
     network.ok(&[
@@ -153,6 +156,12 @@ fn records_and_entries_go_through_the_gateway_onto_med_and_are_final_once_sup_ch
     );
     a_forged_entry_is_refused_and_nothing_is_kept(&network, &parties);
     sup_refuses_releases_and_entries_filed_on_it_directly(&network, &parties);
+    a_kept_entry_survives_a_gateway_killed_after_accepting_it(
+        &network,
+        &mut gateway,
+        &patient,
+        &record,
+    );
 }
 
 /// Who takes part in the MED flow.
@@ -325,4 +334,50 @@ fn sup_refuses_releases_and_entries_filed_on_it_directly(network: &Network, part
         )
         .unwrap_err();
     assert!(refused.to_string().contains("gateway"), "{refused}");
+}
+
+/// `patient entry --no-wait` returns once the gateway kept and queued the entry; the gateway
+/// is then `kill -9`ed and restarted on its data: it still answers for the entry (kept in its
+/// EMR database, submitted again at start) and follows it to final.
+fn a_kept_entry_survives_a_gateway_killed_after_accepting_it(
+    network: &Network,
+    gateway: &mut GatewayProcess,
+    patient: &str,
+    record: &RecordId,
+) {
+    let template = network.path("thumb-2.bin");
+    fs::write(&template, [9u8; 64]).unwrap();
+    let queued = network.json(&[
+        "patient",
+        "entry",
+        "--key",
+        patient,
+        "--record",
+        &record.to_string(),
+        "--template",
+        &template.display().to_string(),
+        "--no-wait",
+    ]);
+    assert_eq!(queued["med"]["status"], "pending", "{queued}");
+    let entry: EntryId = text(&queued["entry"]).parse().expect("an entry id");
+    gateway.kill();
+    gateway.restart(network);
+    let restarted = GatewayClient::new(&gateway.url).unwrap();
+    let waiting = Instant::now();
+    loop {
+        let filed = restarted
+            .entry(&entry)
+            .unwrap_or_else(|error| panic!("{error}\n{}", gateway.logs()));
+        match filed.progress {
+            EntryProgress::Final(_) => return,
+            EntryProgress::Pending { .. } => {}
+            EntryProgress::Refused { .. } => panic!("SUP refused the entry: {filed:?}"),
+        }
+        assert!(
+            waiting.elapsed() < READY_TIMEOUT,
+            "the restarted gateway never saw entry {entry} final\n{}",
+            gateway.logs()
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
 }
