@@ -10,7 +10,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, INITIAL),
     (2, GATEWAY),
     (3, ATTESTATION),
-    (4, MED_ENTRIES),
+    // 4 and 5: the release-end and release-claim migrations (gateway MED release fixes).
+    (6, MED_ENTRIES),
 ];
 
 /// The bookkeeping table, created before any migration runs.
