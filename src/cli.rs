@@ -1114,8 +1114,11 @@ pub enum PatientCommand {
         #[command(flatten)]
         acting: Acting,
     },
-    /// File your encrypted EMR entry for a record on chain (S3-entry): what a doctor who
-    /// treats you in an emergency opens with your biometric template to find the record.
+    /// File your encrypted EMR entry for a record (S3-entry): what a doctor who treats you in
+    /// an emergency opens with your biometric template to find the record. On a chain with MED
+    /// it goes through the hospital's gateway onto MED, signed with your BLS key (registered on
+    /// SUP first if needed), and is final once SUP checkpoints its Mblock; otherwise you file it
+    /// on SUP.
     #[command(
         after_help = "Example:\n  medchain patient entry --key patient.key --record 3fa2 --template thumb.bin --keywords diabetes,insulin"
     )]
@@ -1130,6 +1133,14 @@ pub enum PatientCommand {
         /// Keywords an emergency doctor sees once the entry opens, comma separated.
         #[arg(long, value_delimiter = ',')]
         keywords: Vec<String>,
+        /// On a chain with MED: the gateway that files the entry [default: the gateway of the
+        /// hospital holding the record, from your key file].
+        #[arg(long, value_name = "URL")]
+        gateway: Option<String>,
+        /// On a chain with MED: return once the gateway queued the entry ("pending on MED")
+        /// instead of waiting until SUP checkpointed it.
+        #[arg(long)]
+        no_wait: bool,
         #[command(flatten)]
         acting: Acting,
     },
@@ -1630,10 +1641,39 @@ mod tests {
             "diabetes,insulin",
         ])
         .unwrap();
-        let Command::Patient(PatientCommand::Entry { keywords, .. }) = cli.command else {
+        let Command::Patient(PatientCommand::Entry {
+            keywords,
+            gateway,
+            no_wait,
+            ..
+        }) = cli.command
+        else {
             panic!("not patient entry");
         };
         assert_eq!(keywords, ["diabetes", "insulin"]);
+        assert_eq!((gateway, no_wait), (None, false));
+        let cli = parse(&[
+            "patient",
+            "entry",
+            "--key",
+            "p.key",
+            "--record",
+            "3fa2",
+            "--template",
+            "t.bin",
+            "--gateway",
+            "http://127.0.0.1:9101",
+            "--no-wait",
+        ])
+        .unwrap();
+        let Command::Patient(PatientCommand::Entry {
+            gateway, no_wait, ..
+        }) = cli.command
+        else {
+            panic!("not patient entry");
+        };
+        assert_eq!(gateway.as_deref(), Some("http://127.0.0.1:9101"));
+        assert!(no_wait);
 
         for args in [
             &[

@@ -24,8 +24,19 @@ pub fn run(command: PatientCommand) -> Result<Status, CliError> {
             record,
             template,
             keywords,
+            gateway,
+            no_wait,
             acting,
-        } => entry::entry(&record, &template, keywords, &acting),
+        } => entry::entry(
+            &entry::Request {
+                record: &record,
+                template: &template,
+                keywords,
+                gateway: gateway.as_deref(),
+                wait: !no_wait,
+            },
+            &acting,
+        ),
         PatientCommand::Consent(command) => tx::consent(command),
         PatientCommand::Authorize {
             hello,

@@ -5,6 +5,8 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use commonware_codec::{Copying, DecodeExt as _, Encode as _};
+use medchain_med::aggregate::sign_entry;
+use medchain_types::med::{EntryMr, MAX_MED_ENTRY_BYTES, SignedEntry};
 use medchain_types::{
     AccessGrounds, BlsSignature, EmergencyPayload, EntryBytes, Hash32, IdentityName,
     IdentityPayload, LicencePayload, RevocationPayload, emergency,
@@ -39,6 +41,9 @@ pub enum BuildError {
     /// An EMR entry must be 1 to `MAX_ENTRY_BYTES` bytes (S3-entry).
     #[error("an EMR entry is 1 to {max} bytes, got {0}", max = limits::MAX_ENTRY_BYTES)]
     EntrySize(usize),
+    /// An EMR entry on MED must be 1 to `MAX_MED_ENTRY_BYTES` bytes (S3-entry).
+    #[error("an EMR entry on MED is 1 to {MAX_MED_ENTRY_BYTES} bytes, got {0}")]
+    MedEntrySize(usize),
     /// A vouching signature that is not a BLS12-381 G2 point (e.g. corrupted in transit).
     #[error("the {0} vouching signature is not a valid BLS signature")]
     Vouch(&'static str),
@@ -268,6 +273,31 @@ pub fn file_entry(entry: &[u8]) -> Result<Payload, BuildError> {
     Ok(Payload::Record(RecordPayload::Entry {
         entry: EntryBytes(entry.to_vec()),
     }))
+}
+
+/// S3-entry on a chain with MED: the patient's entry EEE for its hospital's gateway (`POST
+/// /v1/entries`), signed with `vouching`, the patient's BLS key (`Client::ensure_vouching_key`
+/// registers it on SUP first). The hospital seals it into a MED batch; SUP files it as
+/// `entry/<id>` once it checkpoints the Mblock.
+pub fn med_entry(
+    chain_id: &ChainId,
+    vouching: &emergency::BlsVouchingKey,
+    patient: Address,
+    entry: &[u8],
+    issued_at_ms: u64,
+) -> Result<SignedEntry, BuildError> {
+    if entry.is_empty() || entry.len() > MAX_MED_ENTRY_BYTES {
+        return Err(BuildError::MedEntrySize(entry.len()));
+    }
+    let entry = EntryMr {
+        patient,
+        entry: EntryBytes(entry.to_vec()),
+        issued_at_ms,
+    };
+    Ok(SignedEntry {
+        signature: sign_entry(chain_id, vouching, &entry),
+        entry,
+    })
 }
 
 /// S3-emergency: the holder of `chain_key` (a doctor or hospital identity) registers the
@@ -671,8 +701,9 @@ pub fn parse_deadline(text: &str) -> Result<ExpirySpec, BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use medchain_med::aggregate::{SignerKeys, SignerRefusal, verify_entry};
     use medchain_state::testkit::{address, chain_id, key, record_id};
-    use medchain_types::{Transaction, TxBody, TxError};
+    use medchain_types::{BlsPublicKey, Transaction, TxBody, TxError};
 
     fn signed(payload: Payload, sender: u64) -> Transaction {
         TxBody {
@@ -1067,6 +1098,55 @@ mod tests {
                 file_entry(&vec![1; len]),
                 Err(BuildError::EntrySize(got)) if got == len
             ));
+        }
+    }
+
+    #[test]
+    fn med_entries_are_bounded_and_signed_by_the_patients_key() {
+        let vouching = emergency::vouching_key_from(&key(7));
+        let patient = address(7);
+        let signed = med_entry(
+            &chain_id(),
+            &vouching,
+            patient,
+            &[1; MAX_MED_ENTRY_BYTES],
+            5,
+        )
+        .expect("the largest entry MED takes");
+        assert_eq!(signed.entry.patient, patient);
+        assert_eq!(signed.entry.issued_at_ms, 5);
+        let keys = PatientOnly(patient, vouching.public());
+        assert!(verify_entry(&chain_id(), &signed, &keys).is_ok());
+        // Another key (here another party's) does not sign for this patient.
+        let other = emergency::vouching_key_from(&key(8));
+        let forged = med_entry(&chain_id(), &other, patient, b"EEE", 5).unwrap();
+        assert!(verify_entry(&chain_id(), &forged, &keys).is_err());
+        for len in [0, MAX_MED_ENTRY_BYTES + 1] {
+            assert_eq!(
+                med_entry(&chain_id(), &vouching, patient, &vec![1; len], 5),
+                Err(BuildError::MedEntrySize(len))
+            );
+        }
+    }
+
+    /// Signer keys that know one patient only.
+    struct PatientOnly(Address, BlsPublicKey);
+
+    impl SignerKeys for PatientOnly {
+        fn doctor(&self, doctor: &Address, _: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+            Err(SignerRefusal(format!("{doctor} is no doctor")))
+        }
+
+        fn hospital(&self, hospital: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+            Err(SignerRefusal(format!("{hospital} is no hospital")))
+        }
+
+        fn patient(&self, patient: &Address) -> Result<BlsPublicKey, SignerRefusal> {
+            if *patient == self.0 {
+                Ok(self.1)
+            } else {
+                Err(SignerRefusal(format!("{patient} is unknown")))
+            }
         }
     }
 

@@ -9,7 +9,10 @@ use medchain_state::{
     StateValue,
     values::{AccessLogEntry, Account},
 };
-use medchain_types::{AccessDecision, Address, Event, PrivateKey, Receipt, RecordId, TxId};
+use medchain_types::{
+    AccessDecision, Address, Event, PrivateKey, Receipt, RecordId, TxId,
+    emergency::{BlsVouchingKey, vouching_key_from},
+};
 use serde::{Deserialize, Serialize};
 use std::{
     thread,
@@ -244,6 +247,24 @@ impl Client {
     /// A signer acting with `key` through this client.
     pub fn signer(&self, key: PrivateKey) -> Signer<'_> {
         Signer::new(self, key)
+    }
+
+    /// The BLS vouching key derived from `chain_key` (a doctor's, a hospital's, a patient's
+    /// entry key), registered on chain with its proof of possession first — and waited final —
+    /// unless the chain already holds exactly it (verified read).
+    pub fn ensure_vouching_key(
+        &self,
+        chain_key: &PrivateKey,
+        wait: &WaitPolicy,
+    ) -> Result<BlsVouchingKey, ClientError> {
+        let vouching = vouching_key_from(chain_key);
+        let address = crate::keys::address_of(chain_key);
+        let registered = self.read(&StateQuery::vouching_key(&address))?.value;
+        if registered.is_none_or(|stored| stored.key != vouching.public()) {
+            let payload = crate::build::set_vouching_key(self.light.chain_id(), chain_key);
+            self.signer(chain_key.clone()).send(payload, Some(wait))?;
+        }
+        Ok(vouching)
     }
 
     /// Where a transaction is; a finalized one comes with its verified inclusion and receipt.

@@ -7,12 +7,12 @@ use crate::doctor_request::{DoctorRequest, DoctorRoute};
 use crate::service::now_ms;
 use crate::wire::{
     AttestOutcome, EmergencyAccess, EmergencyFiled, EmergencyFiling, Enrolled, EnrolmentConfirm,
-    EnrolmentHello, EnrolmentSession, EnrolmentStarted, ErrorBody, GatewayInfo, HeldRecord,
-    LicenceIssued, Notification, Served, ShareRecord, WriteRecord, WrittenRecord,
+    EnrolmentHello, EnrolmentSession, EnrolmentStarted, ErrorBody, FiledEntry, GatewayInfo,
+    HeldRecord, LicenceIssued, Notification, Served, ShareRecord, WriteRecord, WrittenRecord,
 };
 use medchain_types::{
-    Address, ChainId, ContentHash, EmergencyId, Hash32, IdentityName, PrivateKey, Purpose,
-    RecordId, TxId,
+    Address, ChainId, ContentHash, EmergencyId, EntryId, Hash32, IdentityName, PrivateKey, Purpose,
+    RecordId, TxId, med::SignedEntry,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
@@ -163,6 +163,17 @@ impl GatewayClient {
     /// S1-release: writes a record; returns once it is released, stored and pointed to.
     pub fn write_record(&self, request: &WriteRecord) -> Result<WrittenRecord, GatewayClientError> {
         self.post("/v1/records", request)
+    }
+
+    /// `POST /v1/entries`: hands the patient's signed entry to its hospital for MED; answers
+    /// once it is queued (pending), with its id.
+    pub fn file_entry(&self, entry: &SignedEntry) -> Result<FiledEntry, GatewayClientError> {
+        self.post("/v1/entries", entry)
+    }
+
+    /// `GET /v1/entries/{entry}`: where an entry filed through this gateway is.
+    pub fn entry(&self, entry: &EntryId) -> Result<FiledEntry, GatewayClientError> {
+        self.get(&format!("/v1/entries/{entry}"))
     }
 
     /// The patient's records held here.

@@ -23,10 +23,8 @@ use medchain_client::{
 use medchain_med::aggregate::sign_release;
 use medchain_state::values::{IdentityRecord, Record};
 use medchain_types::{
-    Address, ContentHash, EmergencyId, Hash32, IdentityName, IdentityPayload, Payload, PrivateKey,
-    RecordId, Role, TxId,
-    emergency::{BlsVouchingKey, emergency_message, vouching_key_from},
-    med::TxMr,
+    Address, ContentHash, EmergencyId, Hash32, IdentityName, PrivateKey, RecordId, Role, TxId,
+    emergency::emergency_message, med::TxMr,
 };
 use rand_core::OsRng;
 use taka::{
@@ -313,7 +311,7 @@ pub fn break_glass(
     }
 
     let own_info = request.own.info()?;
-    let vouching = vouching_key(client, doctor.key, &address, request.wait)?;
+    let vouching = client.ensure_vouching_key(doctor.key, request.wait)?;
     let eta = EmergencyRequest::new(patient_id, entry.record(), &mut OsRng);
     let hur = eta.hur();
     let issued_at_ms = now_ms();
@@ -403,7 +401,7 @@ pub fn sign_med_release(
     wait: &WaitPolicy,
 ) -> Result<MedRelease, DoctorError> {
     let doctor = address_of(chain_key);
-    let vouching = vouching_key(client, chain_key, &doctor, wait)?;
+    let vouching = client.ensure_vouching_key(chain_key, wait)?;
     let tx = TxMr {
         doctor,
         patient,
@@ -412,24 +410,4 @@ pub fn sign_med_release(
     };
     let signature = sign_release(client.light.chain_id(), &vouching, &tx);
     Ok(MedRelease { tx, signature })
-}
-
-/// The doctor's vouching key, registered on chain (with its proof of possession) unless the
-/// chain already holds it.
-fn vouching_key(
-    client: &Client,
-    chain_key: &PrivateKey,
-    address: &Address,
-    wait: &WaitPolicy,
-) -> Result<BlsVouchingKey, DoctorError> {
-    let vouching = vouching_key_from(chain_key);
-    let registered = client.read(&StateQuery::vouching_key(address))?.value;
-    if registered.is_none_or(|stored| stored.key != vouching.public()) {
-        let payload = Payload::Identity(IdentityPayload::SetVouchingKey {
-            key: vouching.public(),
-            proof: vouching.proof_of_possession(client.light.chain_id(), address),
-        });
-        client.signer(chain_key.clone()).send(payload, Some(wait))?;
-    }
-    Ok(vouching)
 }

@@ -10,7 +10,7 @@
 
 mod med;
 
-pub use med::{MED_BATCH_RELEASES, MED_BATCH_WINDOW, MedLedger};
+pub use med::{MED_BATCH_ITEMS, MED_BATCH_WINDOW, MedLedger};
 
 use bytes::BufMut;
 use commonware_codec::{
@@ -22,8 +22,10 @@ use medchain_client::{
 };
 use medchain_state::values::{Record, StoragePointer};
 use medchain_types::{
-    Address, BlsSignature, ChainId, ContentHash, Event, Hash32, Payload, PrivateKey, RecordId,
-    RecordPayload, Transaction, TxError, TxId, Uri, med::TxMr, research::ResearchPayload,
+    Address, BlsSignature, ChainId, ContentHash, EntryId, Event, Hash32, Payload, PrivateKey,
+    RecordId, RecordPayload, Transaction, TxError, TxId, Uri,
+    med::{SignedEntry, TxMr},
+    research::ResearchPayload,
 };
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -243,6 +245,45 @@ pub trait RecordLedger {
 
     /// The commitment attested for the record, proven; `None` when proven absent.
     fn attested(&self, record: &RecordId) -> Result<Option<Hash32>, LedgerError>;
+
+    /// S3-entry on MED: checks a patient's signed entry EEE (its signature against the
+    /// patient's key on SUP) and queues it with the releases of the next sealed batch; returns
+    /// once the batch is in the node's pool, without waiting for finality
+    /// ([`RecordLedger::entry_status`] follows it). Filing the same entry again is safe: one
+    /// already on MED or final is not submitted twice.
+    fn file_entry(&self, entry: &SignedEntry) -> Result<EntryTicket, LedgerError>;
+
+    /// Where a filed entry is: pending on MED, final (SUP imported it from a checkpointed
+    /// Mblock), or refused by SUP at import.
+    fn entry_status(&self, entry: &EntryId) -> Result<EntryStatus, LedgerError>;
+}
+
+/// An entry [`RecordLedger::file_entry`] accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryTicket {
+    /// Its id (`EntryMr::entry_id`).
+    pub entry: EntryId,
+    /// Whether this call submitted it; `false` when it was on MED or final already.
+    pub submitted: bool,
+}
+
+/// Where an entry filed through [`RecordLedger::file_entry`] is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryStatus {
+    /// Not final yet: in the pool (`None`) or in an Mblock of that height SUP has not
+    /// checkpointed.
+    Pending {
+        /// The height of the Mblock holding it, if one does yet.
+        mblock_height: Option<u64>,
+    },
+    /// SUP imported it from the Mblock it checkpointed: `entry/<id>` holds it.
+    Final(Checkpointed),
+    /// SUP checkpointed its Mblock but did not import it (the patient lost its enrolment or
+    /// key before the checkpoint, or the entry was filed before).
+    Refused {
+        /// The Mblock holding it.
+        mblock: Hash32,
+    },
 }
 
 /// The consortium chain as the record ledger, through the client SDK: transactions signed
@@ -433,6 +474,22 @@ impl RecordLedger for ConsortiumLedger {
         let attestation = self.client.read(&StateQuery::attestation(record))?;
         Ok(attestation.value.map(|attestation| attestation.commitment))
     }
+
+    fn file_entry(&self, _entry: &SignedEntry) -> Result<EntryTicket, LedgerError> {
+        Err(no_med_entries())
+    }
+
+    fn entry_status(&self, _entry: &EntryId) -> Result<EntryStatus, LedgerError> {
+        Err(no_med_entries())
+    }
+}
+
+/// Entries through a gateway on a chain without MED: the patient files them on SUP itself.
+fn no_med_entries() -> LedgerError {
+    LedgerError::Refused(
+        "this chain has no MED chain: the patient files its entry on SUP itself (`medchain patient entry`)"
+            .into(),
+    )
 }
 
 /// The record a final release transaction released, if its receipt shows it.

@@ -3,7 +3,8 @@
 //! messages in their canonical encodings, transactions in the chain's codec.
 
 use medchain_types::{
-    Address, BlsSignature, ContentHash, EmergencyId, IdentityName, OrgName, Purpose, RecordId, TxId,
+    Address, BlsSignature, ContentHash, EmergencyId, EntryId, IdentityName, OrgName, Purpose,
+    RecordId, TxId,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -129,6 +130,49 @@ impl From<crate::ledger::Checkpointed> for MedFinal {
             mblock: checkpointed.mblock.0,
             mblock_height: checkpointed.mblock_height,
             checkpointed_at: checkpointed.checkpointed_at,
+        }
+    }
+}
+
+/// `POST /v1/entries` (answered 202) and `GET /v1/entries/{entry}`: where a patient's entry
+/// EEE filed through this gateway on MED is (S3-entry). The request body is the patient's
+/// `medchain_types::med::SignedEntry`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiledEntry {
+    /// The entry's id on chain (`EntryMr::entry_id`).
+    pub entry: EntryId,
+    /// Where it is.
+    #[serde(flatten)]
+    pub progress: EntryProgress,
+}
+
+/// How far an entry is, as `status` says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum EntryProgress {
+    /// In the node's pool (`mblock_height` null) or in an Mblock SUP has not checkpointed.
+    Pending {
+        /// The height of the Mblock holding it, if one does yet.
+        mblock_height: Option<u64>,
+    },
+    /// SUP imported it from a checkpointed Mblock: `doctor emergency` can open it.
+    Final(MedFinal),
+    /// SUP checkpointed its Mblock without importing it (the patient was no longer enrolled,
+    /// or had no key, at the checkpoint; or the same entry was filed before).
+    Refused {
+        /// The Mblock holding it.
+        #[serde(with = "hex::serde")]
+        mblock: [u8; 32],
+    },
+}
+
+impl From<crate::ledger::EntryStatus> for EntryProgress {
+    fn from(status: crate::ledger::EntryStatus) -> Self {
+        use crate::ledger::EntryStatus;
+        match status {
+            EntryStatus::Pending { mblock_height } => Self::Pending { mblock_height },
+            EntryStatus::Final(checkpointed) => Self::Final(checkpointed.into()),
+            EntryStatus::Refused { mblock } => Self::Refused { mblock: mblock.0 },
         }
     }
 }

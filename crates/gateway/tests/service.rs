@@ -559,6 +559,30 @@ fn bad_requests_are_typed_errors_and_never_stop_the_gateway() {
         bad("bad_request")
     );
 
+    // Entries go through a gateway onto MED only: on this chain without MED a well-formed
+    // signed entry is refused with the reason, and none is kept.
+    assert_eq!(
+        code(post("/v1/entries", br#"{"entry": 5}"#.to_vec())),
+        bad("bad_request")
+    );
+    let signed = medchain_client::build::med_entry(
+        world.client.light.chain_id(),
+        &vouching_key_from(&patient.actor.key),
+        patient.actor.address,
+        b"EEE",
+        1_700_000_000_000,
+    )
+    .unwrap();
+    assert_eq!(
+        code(post("/v1/entries", serde_json::to_vec(&signed).unwrap())),
+        (409, "no_med_chain".to_owned())
+    );
+    let id = signed.entry.entry_id(world.client.light.chain_id());
+    let Err(GatewayClientError::Api { status, body }) = client(&handle).entry(&id) else {
+        panic!("a refused entry is not kept");
+    };
+    assert_eq!((status, body.code.as_str()), (404, "unknown_entry"));
+
     let gateway = client(&handle);
     // An enrolment hello for another hospital.
     let elsewhere = taka::Identity::new(busan.desk.name.as_str()).unwrap();

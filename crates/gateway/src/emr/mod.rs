@@ -27,9 +27,18 @@
 //! `research.attest` is final (`attested`). A record that cannot be attested (its bundle does
 //! not map to the schema, its patient has no nullifier key yet) stays `stored`;
 //! [`EmrStore::unattested`] lists what is left to attest.
+//!
+//! # Entries on MED (S3-entry)
+//!
+//! A patient's signed entry EEE the gateway accepted is kept `queued` ([`EmrStore::keep_entry`])
+//! until the chain says where it ended: `final` or `refused` ([`EmrStore::settle_entry`]);
+//! [`EmrStore::queued_entries`] lists what a restarted gateway submits again.
 
 mod backend;
+mod entries;
 mod schema;
+
+pub use entries::{EntryState, StoredEntry};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (3, ATTESTATION),
     (4, RELEASE_ENDED),
     (5, RELEASE_CLAIM),
+    (6, MED_ENTRIES),
 ];
 
 /// The bookkeeping table, created before any migration runs.
@@ -122,4 +123,23 @@ ALTER TABLE records ADD COLUMN release_ended TEXT CHECK (
 const RELEASE_CLAIM: &str = "
 ALTER TABLE records ADD COLUMN claimed_by TEXT;
 ALTER TABLE records ADD COLUMN claimed_until BIGINT;
+";
+
+/// The encrypted EMR entries EEE patients filed through this gateway on MED (S3-entry):
+///
+/// - `entry`: its id (`EntryMr::entry_id`), `patient` the patient who signed it;
+/// - `signed`: the patient's `SignedEntry` as JSON, kept so that a restarted gateway submits
+///   the very same entry again (the chain files an id once);
+/// - `state`: `queued` once the gateway accepted it (its batch in the node's pool), `final`
+///   once SUP imported it from a checkpointed Mblock, `refused` if SUP checkpointed its Mblock
+///   without importing it.
+const MED_ENTRIES: &str = "
+CREATE TABLE entries (
+    entry BYTEA PRIMARY KEY,
+    patient BYTEA NOT NULL REFERENCES patients (address),
+    signed TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'final', 'refused')),
+    received_at_ms BIGINT NOT NULL
+);
+CREATE INDEX entries_queued ON entries (received_at_ms) WHERE state = 'queued';
 ";

@@ -69,6 +69,7 @@ on_both_engines!(
     schema_forbids_half_kept_attestations,
     an_ended_release_is_kept_not_pending_until_signed_again,
     a_release_is_claimed_by_one_gateway_until_its_claim_lapses,
+    a_kept_entry_stays_queued_until_settled_once,
 );
 
 fn patient(n: u8) -> PatientAddress {
@@ -806,4 +807,59 @@ fn unusable_databases_are_typed_errors() {
         "{:?}",
         unreachable.err()
     );
+}
+
+fn a_kept_entry_stays_queued_until_settled_once(db: &dyn Database) {
+    let store = db.open();
+    let (first, second) = ([1u8; 32], [2u8; 32]);
+    store
+        .keep_entry(&first, &patient(1), "{\"a\":1}", 10)
+        .unwrap();
+    store
+        .keep_entry(&second, &patient(1), "{\"b\":2}", 20)
+        .unwrap();
+    // Kept again (a retried request): nothing changes, the first signed entry stays.
+    store
+        .keep_entry(&first, &patient(1), "{\"other\":3}", 30)
+        .unwrap();
+    let queued = store.queued_entries().unwrap();
+    assert_eq!(
+        queued.iter().map(|kept| kept.entry).collect::<Vec<_>>(),
+        vec![first, second]
+    );
+    assert_eq!(queued[0].signed, "{\"a\":1}");
+    assert_eq!(queued[0].received_at_ms, 10);
+    assert_eq!(queued[0].state, EntryState::Queued);
+
+    // A reopened store (a restarted gateway) still has both queued.
+    drop(store);
+    let store = db.open();
+    assert_eq!(store.queued_entries().unwrap().len(), 2);
+
+    store.settle_entry(&first, EntryState::Final).unwrap();
+    // Settled once: a later answer cannot turn it into another state.
+    store.settle_entry(&first, EntryState::Refused).unwrap();
+    assert_eq!(
+        store.entry(&first).unwrap().unwrap().state,
+        EntryState::Final
+    );
+    assert_eq!(
+        store
+            .queued_entries()
+            .unwrap()
+            .iter()
+            .map(|kept| kept.entry)
+            .collect::<Vec<_>>(),
+        vec![second]
+    );
+    assert_eq!(store.entry(&[9; 32]).unwrap(), None);
+
+    // The schema refuses a state it does not know.
+    let refused = store.connection.transaction(Access::Write, |tx| {
+        tx.exec(
+            "UPDATE entries SET state = 'lost' WHERE entry = $1",
+            &[Param::Bytes(&second)],
+        )
+    });
+    assert!(refused.is_err());
 }

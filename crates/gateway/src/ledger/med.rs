@@ -2,33 +2,37 @@
 //! them (S3-supervise).
 //!
 //! The hospital's side of the two-level aggregation: each doctor's tx_mr is checked against
-//! the doctor's BLS key on SUP before it is accepted, releases are collected for a short
-//! window ([`MED_BATCH_WINDOW`] or [`MED_BATCH_RELEASES`], whichever comes first), sealed into
-//! one batch with the hospital's own signature over TX_mr (`aggregate::seal_batch`, the
-//! hospital's key being the vouching key of the gateway's identity key) and handed to the
-//! node's MED pool. A release returns once SUP holds the record — which it imports only from a
-//! checkpointed Mblock — with the Mblock and the SUP height that checkpointed it.
+//! the doctor's BLS key on SUP before it is accepted, and so is each patient's entry EEE
+//! against the patient's (S3-entry); releases and entries are collected for a short window
+//! ([`MED_BATCH_WINDOW`] or [`MED_BATCH_ITEMS`], whichever comes first), sealed into one batch
+//! with the hospital's own signature over TX_mr (`aggregate::seal_batch`, the hospital's key
+//! being the vouching key of the gateway's identity key) and handed to the node's MED pool. A
+//! release returns once SUP holds the record — which it imports only from a checkpointed
+//! Mblock — with the Mblock and the SUP height that checkpointed it; an entry returns once it is
+//! in the pool, and [`MedLedger`]'s `entry_status` follows it to SUP's `entry/<id>`.
 //!
 //! Filing again is safe: a record SUP already holds is returned at once, one already on MED is
 //! waited for, and a batch that vanished (its Mblock reorganised away before a checkpoint, or
 //! the pool lost it) is submitted again; SUP imports an htxM once.
 
 use super::{
-    Checkpointed, ConsortiumLedger, DoctorRelease, LedgerError, MedRelease, ProvenRecord,
-    RecordLedger, Released,
+    Checkpointed, ConsortiumLedger, DoctorRelease, EntryStatus, EntryTicket, LedgerError,
+    MedRelease, ProvenRecord, RecordLedger, Released,
 };
 use crate::service::now_ms;
 use medchain_api::MedRecordView;
 use medchain_client::{Client, ClientError, StateQuery, WaitPolicy, keys::address_of, med::MedApi};
-use medchain_med::aggregate::{SignerKeys, SignerRefusal, seal_batch, verify_release};
+use medchain_med::aggregate::{
+    SignerKeys, SignerRefusal, seal_batch, verify_entry, verify_release,
+};
 use medchain_med::inclusion::{RecordInclusion, verify_inclusion};
 use medchain_med::pow::{MEDIAN_TIME_SPAN, median_time_past};
 use medchain_state::values::RecordOrigin;
 use medchain_types::{
-    Address, BlsPublicKey, BlsSignature, ChainId, ContentHash, Hash32, PrivateKey, RecordId, Role,
-    Uri,
+    Address, BlsPublicKey, BlsSignature, ChainId, ContentHash, EntryId, Hash32, PrivateKey,
+    RecordId, Role, Uri,
     emergency::{BlsVouchingKey, vouching_key_from},
-    med::{RELEASE_VALIDITY_MS, TxMr},
+    med::{RELEASE_VALIDITY_MS, SignedEntry, TxMr},
 };
 use std::{
     collections::HashMap,
@@ -40,8 +44,9 @@ use std::{
 /// How long the hospital collects releases before sealing a batch.
 pub const MED_BATCH_WINDOW: Duration = Duration::from_millis(250);
 
-/// Most releases in one sealed batch (a batch is sealed at once when it is full).
-pub const MED_BATCH_RELEASES: usize = 64;
+/// Most releases and entries in one sealed batch (a batch is sealed at once when it is full;
+/// at most `MAX_BATCH_ENTRIES` of them can be entries, so entries never overflow it).
+pub const MED_BATCH_ITEMS: usize = 64;
 
 /// How long a submitted release may be absent from the node's MED chain before it is submitted
 /// again (several Mblock intervals: a batch waits in the pool until a miner includes it). Each
@@ -61,9 +66,16 @@ const IMPORT_GRACE: Duration = Duration::from_secs(10);
 const THROTTLED_RETRIES: usize = 3;
 const THROTTLED_PAUSE: Duration = Duration::from_secs(1);
 
-/// A release waiting for its batch, and where to say how submitting it went.
+/// What a hospital batch carries: doctors' releases and patients' entries.
+#[derive(Clone)]
+enum BatchItem {
+    Release(MedRelease),
+    Entry(SignedEntry),
+}
+
+/// An item waiting for its batch, and where to say how submitting it went.
 struct Queued {
-    release: MedRelease,
+    item: BatchItem,
     submitted: mpsc::Sender<Result<(), LedgerError>>,
 }
 
@@ -75,6 +87,11 @@ pub struct MedLedger {
     med: MedApi,
     wait: WaitPolicy,
     queue: mpsc::Sender<Queued>,
+    signers: ChainSigners,
+    /// The entries this ledger submitted and not yet saw final, with when they were last
+    /// submitted: one absent from MED for [`RESUBMIT_AFTER`] is submitted again when its
+    /// status is asked.
+    entries: Mutex<HashMap<EntryId, (SignedEntry, Instant)>>,
     submissions: Submissions,
 }
 
@@ -147,7 +164,7 @@ impl MedLedger {
         let (queue, queued) = mpsc::channel();
         let sealer = Sealer {
             med: med.clone(),
-            signers,
+            signers: signers.clone(),
             hospital: vouching,
             address,
         };
@@ -163,6 +180,8 @@ impl MedLedger {
             wait,
             queue,
             submissions: Submissions::default(),
+            signers,
+            entries: Mutex::default(),
         })
     }
 
@@ -243,23 +262,54 @@ impl MedLedger {
     fn submit(&self, release: &MedRelease) -> Result<(), LedgerError> {
         let chain_id = self.client().light.chain_id();
         let doctor = &release.tx.doctor;
-        let key = doctor_key(self.client(), doctor)?.ok_or_else(|| no_key(doctor))?;
+        let key = registered_key(self.client(), doctor)?.ok_or_else(|| no_key(doctor))?;
         if !verify_release(chain_id, &release.tx, &key, &release.signature) {
             return Err(LedgerError::Refused(format!(
                 "the signature of doctor {} does not verify over this tx_mr",
                 release.tx.doctor
             )));
         }
+        self.enqueue(BatchItem::Release(release.clone()))
+    }
+
+    /// Queues an item for the next batch; returns once the batch is in the node's pool.
+    fn enqueue(&self, item: BatchItem) -> Result<(), LedgerError> {
         let (submitted, outcome) = mpsc::channel();
         self.queue
-            .send(Queued {
-                release: release.clone(),
-                submitted,
-            })
+            .send(Queued { item, submitted })
             .map_err(|_| LedgerError::Unavailable("the batch sealer has stopped".into()))?;
         outcome
             .recv()
             .map_err(|_| LedgerError::Unavailable("the batch sealer has stopped".into()))?
+    }
+
+    /// Queues an entry (again) and remembers when, for [`MedLedger::entry_status`].
+    fn submit_entry(&self, id: EntryId, entry: &SignedEntry) -> Result<(), LedgerError> {
+        self.enqueue(BatchItem::Entry(entry.clone()))?;
+        self.pending_entries()
+            .insert(id, (entry.clone(), Instant::now()));
+        Ok(())
+    }
+
+    fn pending_entries(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<EntryId, (SignedEntry, Instant)>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An entry this ledger submitted that has been absent from MED for [`RESUBMIT_AFTER`]
+    /// (its batch left the pool unmined, or its Mblock was reorganised away), submitted again.
+    fn resubmit_entry_if_lost(&self, id: &EntryId) {
+        let lost = self
+            .pending_entries()
+            .get(id)
+            .filter(|(_, submitted)| submitted.elapsed() >= RESUBMIT_AFTER)
+            .map(|(entry, _)| entry.clone());
+        if let Some(entry) = lost
+            && let Err(error) = self.submit_entry(*id, &entry)
+        {
+            tracing::warn!(entry = %id, %error, "resubmitting a MED entry failed; still pending");
+        }
     }
 
     /// Waits until SUP holds the record, submitting it again if it stays absent from MED while
@@ -597,6 +647,76 @@ impl RecordLedger for MedLedger {
     fn attested(&self, record: &RecordId) -> Result<Option<Hash32>, LedgerError> {
         self.consortium.attested(record)
     }
+
+    fn file_entry(&self, entry: &SignedEntry) -> Result<EntryTicket, LedgerError> {
+        let chain_id = self.client().light.chain_id();
+        verify_entry(chain_id, entry, &self.signers)
+            .map_err(|error| LedgerError::Refused(error.to_string()))?;
+        let id = entry.entry.entry_id(chain_id);
+        let held = self.client().read(&StateQuery::entry(&id))?.value;
+        let submitted = held.is_none() && self.med.entry_status(&id)?.is_none();
+        if submitted {
+            self.submit_entry(id, entry)?;
+        }
+        Ok(EntryTicket {
+            entry: id,
+            submitted,
+        })
+    }
+
+    fn entry_status(&self, id: &EntryId) -> Result<EntryStatus, LedgerError> {
+        // The node's word says where to look; finality is read from SUP, verified, in this
+        // order: whether SUP checkpointed the entry's Mblock, then SUP's `entry/<id>`. SUP
+        // imports an entry in the very block that checkpoints its Mblock, and each verified
+        // read is at a finalized height no lower than the one before, so an entry absent after
+        // its Mblock was seen checkpointed was refused at import.
+        let known = self.med.entry_status(id)?;
+        let mined = known
+            .as_ref()
+            .and_then(|view| view.mblock.as_ref())
+            .map(|summary| Ok::<_, LedgerError>((mblock_hash(&summary.hash)?, summary.height)))
+            .transpose()?;
+        let checkpointed = match &mined {
+            Some((mblock, _)) => self
+                .client()
+                .read(&StateQuery::med_header(mblock))?
+                .value
+                .is_some(),
+            None => false,
+        };
+        let held = self.client().read(&StateQuery::entry(id))?.value;
+        let status = match (held, mined) {
+            (Some(held), Some((mblock, mblock_height))) => EntryStatus::Final(Checkpointed {
+                mblock,
+                mblock_height,
+                checkpointed_at: held.filed_at,
+            }),
+            // Final on SUP after the node was asked: the next question finds its Mblock.
+            (Some(_), None) => EntryStatus::Pending {
+                mblock_height: None,
+            },
+            (None, Some((mblock, _))) if checkpointed => EntryStatus::Refused { mblock },
+            (None, Some((_, mblock_height))) => EntryStatus::Pending {
+                mblock_height: Some(mblock_height),
+            },
+            (None, None) => EntryStatus::Pending {
+                mblock_height: None,
+            },
+        };
+        match status {
+            EntryStatus::Pending { .. } if known.is_some() => {
+                // In the node's pool or on MED: the clock of absence starts again.
+                if let Some((_, seen)) = self.pending_entries().get_mut(id) {
+                    *seen = Instant::now();
+                }
+            }
+            EntryStatus::Pending { .. } => self.resubmit_entry_if_lost(id),
+            EntryStatus::Final(_) | EntryStatus::Refused { .. } => {
+                self.pending_entries().remove(id);
+            }
+        }
+        Ok(status)
+    }
 }
 
 /// The signers' keys as SUP holds them, through verified reads: a doctor's registered
@@ -610,7 +730,7 @@ struct ChainSigners {
 
 impl SignerKeys for ChainSigners {
     fn doctor(&self, doctor: &Address, _hospital: &Address) -> Result<BlsPublicKey, SignerRefusal> {
-        doctor_key(&self.client, doctor)
+        registered_key(&self.client, doctor)
             .map_err(|error| SignerRefusal(format!("cannot read doctor {doctor}'s key: {error}")))?
             .ok_or_else(|| SignerRefusal(no_key(doctor).to_string()))
     }
@@ -623,44 +743,42 @@ impl SignerKeys for ChainSigners {
         }
     }
 
-    /// An enrolled patient's registered key, proven (S3-entry): the role is read with it, so
-    /// a doctor's or hospital's key never passes for a patient's.
+    /// An enrolled patient's registered key: another role's key never signs an entry.
     fn patient(&self, patient: &Address) -> Result<BlsPublicKey, SignerRefusal> {
         let unreadable =
             |error: ClientError| SignerRefusal(format!("cannot read patient {patient}: {error}"));
-        let name = self
+        let role = match self
             .client
             .read(&StateQuery::identity_of(patient))
             .map_err(unreadable)?
             .value
-            .ok_or_else(|| SignerRefusal(format!("{patient} is not enrolled")))?;
-        let identity = self
-            .client
-            .read(&StateQuery::identity(&name))
-            .map_err(unreadable)?
-            .value
-            .ok_or_else(|| SignerRefusal(format!("{patient} is not enrolled")))?;
-        if identity.role != Role::Patient {
+        {
+            Some(name) => self
+                .client
+                .read(&StateQuery::identity(&name))
+                .map_err(unreadable)?
+                .value
+                .map(|identity| identity.role),
+            None => None,
+        };
+        if role != Some(Role::Patient) {
             return Err(SignerRefusal(format!(
-                "{patient} is not a patient: only patients file entries"
+                "{patient} is not an enrolled patient (`medchain identity enrol --role patient`)"
             )));
         }
-        let registered = self
-            .client
-            .read(&StateQuery::vouching_key(patient))
+        registered_key(&self.client, patient)
             .map_err(unreadable)?
-            .value;
-        registered.map(|registered| registered.key).ok_or_else(|| {
-            SignerRefusal(format!(
-                "patient {patient} has no BLS key on chain (`medchain patient entry` registers it)"
-            ))
-        })
+            .ok_or_else(|| {
+                SignerRefusal(format!(
+                    "patient {patient} has no BLS key on chain (`medchain patient entry` registers it)"
+                ))
+            })
     }
 }
 
-/// The doctor's registered vouching key, proven (`None`: proven absent).
-fn doctor_key(client: &Client, doctor: &Address) -> Result<Option<BlsPublicKey>, ClientError> {
-    let registered = client.read(&StateQuery::vouching_key(doctor))?.value;
+/// A signer's registered vouching key, proven (`None`: proven absent).
+fn registered_key(client: &Client, signer: &Address) -> Result<Option<BlsPublicKey>, ClientError> {
+    let registered = client.read(&StateQuery::vouching_key(signer))?.value;
     Ok(registered.map(|registered| registered.key))
 }
 
@@ -671,7 +789,7 @@ fn no_key(doctor: &Address) -> LedgerError {
     ))
 }
 
-/// The thread that collects releases into batches, seals and submits them.
+/// The thread that collects releases and entries into batches, seals and submits them.
 struct Sealer {
     med: MedApi,
     signers: ChainSigners,
@@ -685,7 +803,7 @@ impl Sealer {
         while let Ok(first) = queue.recv() {
             let mut batch = vec![first];
             let closes = Instant::now() + MED_BATCH_WINDOW;
-            while batch.len() < MED_BATCH_RELEASES {
+            while batch.len() < MED_BATCH_ITEMS {
                 let left = closes.saturating_duration_since(Instant::now());
                 match queue.recv_timeout(left) {
                     Ok(next) => batch.push(next),
@@ -696,15 +814,12 @@ impl Sealer {
         }
     }
 
-    /// Seals the releases into one batch and submits it; tells each release's caller. A batch
-    /// the hospital cannot seal (a signer's key changed since its release was checked) is
-    /// sealed release by release, so one bad release does not hold the others back.
+    /// Seals the items into one batch and submits it; tells each item's caller. A batch the
+    /// hospital cannot seal (a signer's key changed since its item was checked) is sealed item
+    /// by item, so one bad release or entry does not hold the others back.
     fn seal_and_submit(&self, batch: Vec<Queued>) {
-        let releases: Vec<_> = batch
-            .iter()
-            .map(|queued| (queued.release.tx.clone(), queued.release.signature))
-            .collect();
-        match self.seal(releases) {
+        let items: Vec<_> = batch.iter().map(|queued| queued.item.clone()).collect();
+        match self.seal(items) {
             Ok(()) => {
                 for queued in batch {
                     let _ = queued.submitted.send(Ok(()));
@@ -712,7 +827,7 @@ impl Sealer {
             }
             Err(_) if batch.len() > 1 => {
                 for queued in batch {
-                    let alone = vec![(queued.release.tx.clone(), queued.release.signature)];
+                    let alone = vec![queued.item];
                     let _ = queued.submitted.send(self.seal(alone));
                 }
             }
@@ -726,19 +841,25 @@ impl Sealer {
         }
     }
 
-    fn seal(&self, releases: Vec<(TxMr, BlsSignature)>) -> Result<(), LedgerError> {
+    fn seal(&self, items: Vec<BatchItem>) -> Result<(), LedgerError> {
         let chain_id = self.signers.client.light.chain_id();
+        let (releases, entries) = split_items(items);
         let sealed = seal_batch(
             chain_id,
             &self.hospital,
             self.address,
             releases,
-            Vec::new(),
+            entries,
             &self.signers,
         )
         .map_err(|error| LedgerError::Refused(error.to_string()))?;
         let root = sealed.batch.root(chain_id);
-        tracing::info!(batch = %hex_short(&root), releases = sealed.batch.txs.len(), "MED batch sealed and submitted");
+        tracing::info!(
+            batch = %hex_short(&root),
+            releases = sealed.batch.txs.len(),
+            entries = sealed.batch.entries.len(),
+            "MED batch sealed and submitted"
+        );
         let mut submitted = self.med.submit_batch(&sealed);
         // Throttled (429: the node verifies no more of this hospital's batches just now): wait
         // out a few of its hints before reporting it.
@@ -766,6 +887,32 @@ impl Sealer {
             Err(other) => Err(LedgerError::Chain(other)),
         }
     }
+}
+
+/// An Mblock hash as the node's API spells it (hex).
+fn mblock_hash(hex_hash: &str) -> Result<Hash32, LedgerError> {
+    let bytes: [u8; 32] = hex::decode(hex_hash)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| {
+            LedgerError::Unavailable(format!(
+                "the node names an entry's Mblock {hex_hash:?}, not a 32-byte hex hash"
+            ))
+        })?;
+    Ok(Hash32::from(bytes))
+}
+
+/// A batch's items as `seal_batch` takes them: the releases, then the entries.
+fn split_items(items: Vec<BatchItem>) -> (Vec<(TxMr, BlsSignature)>, Vec<SignedEntry>) {
+    let mut releases = Vec::new();
+    let mut entries = Vec::new();
+    for item in items {
+        match item {
+            BatchItem::Release(release) => releases.push((release.tx, release.signature)),
+            BatchItem::Entry(entry) => entries.push(entry),
+        }
+    }
+    (releases, entries)
 }
 
 /// The first bytes of a hash, for logs.

@@ -41,6 +41,16 @@ pub enum ServiceError {
     /// The signed release does not release this bundle for this patient.
     #[error("the release transaction does not fit the record: {0}")]
     BadRelease(String),
+    /// The patient's signed entry does not verify, or its signer is not an enrolled patient
+    /// with a registered key: nothing was kept.
+    #[error("the entry was refused: {0}")]
+    BadEntry(String),
+    /// This gateway accepted no such entry.
+    #[error("this gateway accepted no entry {0}")]
+    UnknownEntry(medchain_types::EntryId),
+    /// Entries go through a gateway only on a chain with MED.
+    #[error("this chain has no MED chain: entries are filed on SUP by the patient")]
+    NoMedChain,
     /// The patient has no enrolment at this hospital (S3-agree comes first).
     #[error("patient {0} is not enrolled at this hospital")]
     NotEnrolled(Address),
@@ -186,6 +196,21 @@ impl ServiceError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "bad_release",
                 "sign a record.release (on a chain with MED: tx_mr with your BLS vouching key) for this patient over exactly the bundle bytes sent (`medchain doctor write` does)",
+            ),
+            E::BadEntry(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_entry",
+                "sign the entry with your own BLS vouching key, registered on SUP, as an enrolled patient (`medchain patient entry` does both)",
+            ),
+            E::UnknownEntry(_) => (
+                StatusCode::NOT_FOUND,
+                "unknown_entry",
+                "ask the gateway you filed the entry through (POST /v1/entries answers its id)",
+            ),
+            E::NoMedChain => (
+                StatusCode::CONFLICT,
+                "no_med_chain",
+                "file the entry on SUP yourself: `medchain patient entry` does on a chain without MED",
             ),
             E::NotEnrolled(_) => (
                 StatusCode::CONFLICT,

@@ -9,7 +9,7 @@
 
 use super::{Gateway, ServiceError};
 use crate::wire::{
-    AttestOutcome, EmergencyFiled, Enrolled, EnrolmentStarted, GatewayInfo, HeldRecord,
+    AttestOutcome, EmergencyFiled, Enrolled, EnrolmentStarted, FiledEntry, GatewayInfo, HeldRecord,
     LicenceIssued, MAX_REQUEST_BYTES, MAX_SMALL_REQUEST_BYTES, Notification, Served, WrittenRecord,
 };
 use axum::{
@@ -21,7 +21,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use medchain_types::{Address, ContentHash, IdentityName, RecordId};
+use medchain_types::{Address, ContentHash, EntryId, IdentityName, RecordId};
 use serde::{Serialize, de::DeserializeOwned};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Semaphore;
@@ -53,6 +53,8 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/blobs/{hash}", get(blob))
         .route("/v1/licences/{doctor}", get(licence))
         .route("/v1/shares", post(share))
+        .route("/v1/entries", post(file_entry))
+        .route("/v1/entries/{entry}", get(entry_progress))
         .route("/v1/emergencies", post(file_emergency))
         .route("/v1/emergency-access", post(emergency_access))
         .route("/v1/patients/{address}/notifications", get(notifications))
@@ -235,4 +237,21 @@ async fn emergency_access(gateway: Shared, body: Result<Bytes, BytesRejection>) 
 async fn notifications(gateway: Shared, Path(patient): Path<String>) -> Answer<Vec<Notification>> {
     let patient = address(&patient)?;
     blocking(gateway, move |g| g.notifications(&patient)).await
+}
+
+/// 202: the entry is accepted and queued, not final (`GET /v1/entries/{entry}` follows it).
+async fn file_entry(
+    gateway: Shared,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<FiledEntry>), ServiceError> {
+    let signed = json_body(body)?;
+    let filed = blocking(gateway, move |g| g.file_entry(signed)).await?;
+    Ok((StatusCode::ACCEPTED, filed))
+}
+
+async fn entry_progress(gateway: Shared, Path(entry): Path<String>) -> Answer<FiledEntry> {
+    let entry: EntryId = entry
+        .parse()
+        .map_err(|e| ServiceError::bad("entry id", e))?;
+    blocking(gateway, move |g| g.entry_progress(&entry)).await
 }

@@ -13,6 +13,8 @@
 //! - sharing (S3-share, S1-sharing, S1-rights, `share.rs`): a doctor's TAKA request checked
 //!   against the chain, the access filed and decided on chain, the record key released;
 //! - licences (S3-register): ρ signed for the doctors the chain says this hospital licenses;
+//! - entries on MED (S3-entry, `entry.rs`): a patient's signed entry EEE checked, kept and
+//!   sealed into the hospital's next MED batch with the releases;
 //! - break-glass (S3-emergency, `emergency.rs`): tx_ur vouched and filed for the hospital's
 //!   doctors, and emergency access served and notified for the records it holds;
 //! - FHIR R4 exports of a patient's consents and access log (`fhir_export.rs`).
@@ -24,6 +26,7 @@ mod attest;
 mod chain;
 mod emergency;
 mod enrol;
+mod entry;
 mod error;
 mod fhir_export;
 mod http;

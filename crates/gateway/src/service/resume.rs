@@ -53,13 +53,17 @@ pub(crate) struct Resumer {
 }
 
 impl Resumer {
-    /// Starts the thread: a first pass at once, then one every [`RESUME_EVERY`].
+    /// Starts the thread: the entries a stopped gateway left queued are submitted again once
+    /// (S3-entry: re-sealing them on every pass would only fill the node's pool with new batch
+    /// roots of the same entries), then a first release pass at once, then one every
+    /// [`RESUME_EVERY`].
     pub(crate) fn start(gateway: Arc<Gateway>) -> io::Result<Self> {
         let stop = Arc::new(StopSignal::default());
         let stopping = stop.clone();
         let thread = thread::Builder::new()
             .name("release-resumer".into())
             .spawn(move || {
+                gateway.resume_entries();
                 loop {
                     gateway.resume_releases(&stopping);
                     if stopping.sleep(RESUME_EVERY) {
