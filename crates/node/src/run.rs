@@ -5,7 +5,7 @@ use crate::{
     api::{self, ApiState},
     app::ChainApplication,
     chain::{BlockError, BuildBudget, Chain},
-    config::LoadedConfig,
+    config::{LoadedConfig, NodeConfig},
     engine::{self, EngineError, Tuning, channel},
     enrolment::{Enrolment, nonces::NonceLimits},
     epochs::{
@@ -142,6 +142,15 @@ pub fn runtime_for(loaded: &LoadedConfig) -> Result<tokio::Runner, NodeError> {
     ))
 }
 
+/// The state database of the node `config` describes, with its `[storage]` settings.
+pub fn open_state(config: &NodeConfig) -> Result<Store, NodeError> {
+    Store::open_with(
+        config.data_dir.join("state.redb"),
+        config.storage.store_options(),
+    )
+    .map_err(|e| NodeError::State(e.to_string()))
+}
+
 /// Starts every part of a validator on `context`: state, p2p, gossip, consensus, the finalizer
 /// and (when `api` is given) the HTTP API. Returns once all are running.
 pub async fn launch(
@@ -155,8 +164,7 @@ pub async fn launch(
         key,
         genesis,
     } = loaded;
-    let store = Store::open(config.data_dir.join("state.redb"))
-        .map_err(|e| NodeError::State(e.to_string()))?;
+    let store = open_state(&config)?;
     let participants = genesis
         .validator_set()
         .map_err(|e| NodeError::Genesis(e.to_string()))?;
