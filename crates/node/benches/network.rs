@@ -3,8 +3,10 @@
 //! redb state on disk) driven with signed registry, record, consent and access transactions.
 //!
 //! Prints sustained finalized tx/s, finality latency (submission to commit, p50/p99), block
-//! statistics, and this machine's ed25519 batch-verification bound for 4 validators
-//! (verifications/s per core × cores ÷ 4), measured in the same run (issue 2 §7).
+//! statistics (heights finalized per second; node 0's consensus views entered, nullified and
+//! timed out, from its simplex voter's metrics), and this machine's ed25519
+//! batch-verification bound for 4 validators (verifications/s per core × cores ÷ 4), measured
+//! in the same run (issue 2 §7).
 //!
 //! Environment: `MEDCHAIN_BENCH_TXS` (timed transactions, default 40000),
 //! `MEDCHAIN_BENCH_INFLIGHT` (most unfinalized submitted transactions, default 4000: at the
@@ -14,6 +16,7 @@
 //! during the timed run, issue 7 §1; default 0: no flood), `MEDCHAIN_BENCH_FEES` (`free`, the
 //! default: a chain without tokens; `default`: every transaction pays the least fee of a
 //! 10 + 1-per-byte schedule and every actor is funded at genesis, issue 11 §7),
+//! `MEDCHAIN_BENCH_METRICS` (a file to write node 0's metrics to at the end),
 //! `MEDCHAIN_BENCH_WORKLOAD` (`mix`, the default; `transfers`: every timed transaction is a
 //! token transfer of 1 from one patient's coin to the next patient, with change — S1-utxo).
 
@@ -273,11 +276,11 @@ impl Views {
             let (Some(name), Ok(value)) = (series.split('{').next(), value.parse::<f64>()) else {
                 continue;
             };
-            if name.ends_with("_voter_current_view") {
+            if name.ends_with("current_view") {
                 views.current = views.current.max(value);
-            } else if name.ends_with("_voter_nullifications_total") {
+            } else if name.ends_with("nullifications_total") {
                 views.nullified += value;
-            } else if name.ends_with("_voter_timeouts_total") {
+            } else if name.contains("voter") && name.ends_with("timeouts_total") {
                 views.timed_out += value;
             }
         }
@@ -852,6 +855,9 @@ fn main() {
     let elapsed = started.elapsed();
     let validator_cpu = process_cpu_seconds() - cpu_at_start - driver.scan_cpu;
     let views = Views::read(&contexts[0]).since(views_at_start);
+    if let Some(path) = std::env::var_os("MEDCHAIN_BENCH_METRICS") {
+        std::fs::write(path, contexts[0].encode()).expect("MEDCHAIN_BENCH_METRICS: writable");
+    }
     stop_flood.store(true, Ordering::Relaxed);
     let flood_report = flooding.map(|handle| handle.join().expect("flood thread"));
     let mut latencies = driver.latencies.clone();

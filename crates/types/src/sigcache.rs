@@ -209,7 +209,9 @@ mod tests {
     fn a_cached_verdict_never_vouches_for_another_transaction_of_the_same_sender() {
         let [tx] = <[Transaction; 1]>::try_from(from_senders(1)).unwrap();
         let cache = cache(1024, 1024);
-        assert!(cache.verify_batch(&mut test_rng(), &chain(), &[tx.clone()])[0].is_ok());
+        assert!(
+            cache.verify_batch(&mut test_rng(), &chain(), std::slice::from_ref(&tx))[0].is_ok()
+        );
         // The same signature on another body (nonce 1): its key is cached, its verdict not.
         let mut other = tx.clone();
         other.body.nonce = 1;
