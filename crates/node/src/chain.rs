@@ -1659,29 +1659,29 @@ mod tests {
         *EPOCH.get_or_init(Instant::now)
     }
 
-    #[test]
-    fn a_build_stops_while_what_it_applied_can_still_be_rooted_within_the_budget() {
+    /// A block built from twenty waiting registrations with a 5 ms budget on a frozen clock,
+    /// assuming `root_cost` of rooting per transaction.
+    fn built_with_root_cost(root_cost: Duration) -> Block {
         let budget = BuildBudget::with_clock(Duration::from_millis(5), frozen_clock)
-            .with_root_cost(Duration::from_millis(1));
+            .with_root_cost(root_cost);
         let chain = chain().with_build_budget(budget);
         let senders = twenty_registrations(&chain);
-        let block = chain
+        chain
             .build(chain.genesis_block(), 1_700_000_001_000, senders[0].address)
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn a_build_stops_while_what_it_applied_can_still_be_rooted_within_the_budget() {
+        let block = built_with_root_cost(Duration::from_millis(1));
         // Applying took no time, but rooting a sixth transaction would pass 5 ms.
         assert_eq!(block.txs().len(), 5);
-        assert!(verdict(&self::chain(), &block).is_ok());
+        assert!(verdict(&chain(), &block).is_ok());
     }
 
     #[test]
     fn a_build_takes_one_transaction_even_if_its_root_alone_exceeds_the_budget() {
-        let budget = BuildBudget::with_clock(Duration::from_millis(5), frozen_clock)
-            .with_root_cost(Duration::from_secs(1));
-        let chain = chain().with_build_budget(budget);
-        let senders = twenty_registrations(&chain);
-        let block = chain
-            .build(chain.genesis_block(), 1_700_000_001_000, senders[0].address)
-            .unwrap();
+        let block = built_with_root_cost(Duration::from_secs(1));
         assert_eq!(block.txs().len(), 1, "a block always makes progress");
     }
 
