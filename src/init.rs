@@ -289,6 +289,7 @@ pub fn init(args: &InitArgs) -> Result<Layout, CliError> {
                 mine: args.med,
                 ..Default::default()
             },
+            storage: Default::default(),
         };
         let path = node_config_file(dir, index);
         write_node(&path, key, &config)?;

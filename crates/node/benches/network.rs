@@ -3,8 +3,10 @@
 //! redb state on disk) driven with signed registry, record, consent and access transactions.
 //!
 //! Prints sustained finalized tx/s, finality latency (submission to commit, p50/p99), block
-//! statistics, and this machine's ed25519 batch-verification bound for 4 validators
-//! (verifications/s per core × cores ÷ 4), measured in the same run (issue 2 §7).
+//! statistics (heights finalized per second; node 0's consensus views entered, nullified and
+//! timed out, from its simplex voter's metrics), and this machine's ed25519
+//! batch-verification bound for 4 validators (verifications/s per core × cores ÷ 4), measured
+//! in the same run (issue 2 §7).
 //!
 //! Environment: `MEDCHAIN_BENCH_TXS` (timed transactions, default 40000),
 //! `MEDCHAIN_BENCH_INFLIGHT` (most unfinalized submitted transactions, default 4000: at the
@@ -14,12 +16,13 @@
 //! during the timed run, issue 7 §1; default 0: no flood), `MEDCHAIN_BENCH_FEES` (`free`, the
 //! default: a chain without tokens; `default`: every transaction pays the least fee of a
 //! 10 + 1-per-byte schedule and every actor is funded at genesis, issue 11 §7),
+//! `MEDCHAIN_BENCH_METRICS` (a file to write node 0's metrics to at the end),
 //! `MEDCHAIN_BENCH_WORKLOAD` (`mix`, the default; `transfers`: every timed transaction is a
 //! token transfer of 1 from one patient's coin to the next patient, with change — S1-utxo).
 
 use commonware_codec::EncodeSize as _;
 use commonware_cryptography::Signer as _;
-use commonware_runtime::Runner as _;
+use commonware_runtime::{Metrics as _, Runner as _, Supervisor as _, tokio};
 use medchain_node::{
     config::{ApiConfig, LoadedConfig, NodeConfig, P2pConfig, PeerConfig},
     engine::Tuning,
@@ -212,6 +215,7 @@ fn network(
                 },
                 dkg: Default::default(),
                 med: Default::default(),
+                storage: Default::default(),
             },
             key,
             genesis: genesis.clone(),
@@ -219,27 +223,77 @@ fn network(
         .collect()
 }
 
-/// Starts each validator on its own runtime thread; returns their handles.
-fn start(configs: Vec<LoadedConfig>) -> Vec<Running> {
+/// Starts each validator on its own runtime thread; returns their handles and runtime
+/// contexts (to read their metrics).
+fn start(configs: Vec<LoadedConfig>) -> Vec<(Running, tokio::Context)> {
     let (sender, receiver) = mpsc::channel();
     for (index, loaded) in configs.into_iter().enumerate() {
         let sender = sender.clone();
         std::thread::spawn(move || {
             let runtime = runtime_for(&loaded).expect("runtime");
             runtime.start(|context| async move {
+                // Any context of the runtime encodes the whole runtime's metrics.
+                let metrics = context.child("bench");
                 let running = launch(context, loaded, Tuning::default(), None)
                     .await
                     .expect("launch");
-                sender.send((index, running)).expect("report");
+                sender.send((index, (running, metrics))).expect("report");
                 futures::future::pending::<()>().await;
             });
         });
     }
-    let mut nodes: Vec<(usize, Running)> = (0..VALIDATORS)
+    let mut nodes: Vec<(usize, (Running, tokio::Context))> = (0..VALIDATORS)
         .map(|_| receiver.recv().expect("validator started"))
         .collect();
     nodes.sort_by_key(|(index, _)| *index);
-    nodes.into_iter().map(|(_, running)| running).collect()
+    nodes.into_iter().map(|(_, node)| node).collect()
+}
+
+/// Consensus progress of one validator, from its simplex voter's metrics.
+#[derive(Clone, Copy, Debug, Default)]
+struct Views {
+    /// The view it is in.
+    current: f64,
+    /// Nullifications it has seen (views that finalized nothing).
+    nullified: f64,
+    /// Views it timed out in, for any reason.
+    timed_out: f64,
+}
+
+impl Views {
+    /// Reads the voter's `current_view` gauge and its `nullifications` and `timeouts`
+    /// families from the Prometheus text of a runtime's metrics.
+    fn read(context: &tokio::Context) -> Self {
+        let mut views = Self::default();
+        for line in context
+            .encode()
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+        {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let (Some(name), Ok(value)) = (series.split('{').next(), value.parse::<f64>()) else {
+                continue;
+            };
+            if name.ends_with("current_view") {
+                views.current = views.current.max(value);
+            } else if name.ends_with("nullifications_total") {
+                views.nullified += value;
+            } else if name.contains("voter") && name.ends_with("timeouts_total") {
+                views.timed_out += value;
+            }
+        }
+        views
+    }
+
+    fn since(self, start: Self) -> Self {
+        Self {
+            current: self.current - start.current,
+            nullified: self.nullified - start.nullified,
+            timed_out: self.timed_out - start.timed_out,
+        }
+    }
 }
 
 /// Everyone in the workload, their next nonces, and what each transaction must pay.
@@ -664,10 +718,15 @@ struct Row {
     rss: f64,
     hwm: f64,
     cpu_per_tx: f64,
+    /// Heights node 0 committed in the timed run, empty blocks included.
+    heights: usize,
+    /// Node 0's consensus views over the timed run.
+    views: Views,
+    elapsed: Duration,
 }
 
 impl Row {
-    const HEADER: &str = "columns: sustained_tx/s whole_tx/s p50_ms p99_ms blocks mean_txs bound_tx/s sustained/bound rss_MiB hwm_MiB rss/validator_MiB cpu_us/tx/validator projected_1core_tx/s";
+    const HEADER: &str = "columns: sustained_tx/s whole_tx/s p50_ms p99_ms blocks mean_txs bound_tx/s sustained/bound rss_MiB hwm_MiB rss/validator_MiB cpu_us/tx/validator projected_1core_tx/s heights heights/s views nullified timed_out";
 
     fn mean_block(&self) -> f64 {
         self.count as f64 / self.blocks.max(1) as f64
@@ -679,7 +738,7 @@ impl Row {
 
     fn line(&self) -> String {
         format!(
-            "row: {:.0} {:.0} {} {} {} {:.0} {:.0} {:.3} {:.0} {:.0} {:.0} {:.1} {:.0}",
+            "row: {:.0} {:.0} {} {} {} {:.0} {:.0} {:.3} {:.0} {:.0} {:.0} {:.1} {:.0} {} {:.2} {:.0} {:.0} {:.0}",
             self.sustained,
             self.whole,
             self.p50.as_millis(),
@@ -692,7 +751,12 @@ impl Row {
             self.hwm,
             self.rss / VALIDATORS as f64,
             self.cpu_per_tx * 1e6,
-            self.projected()
+            self.projected(),
+            self.heights,
+            self.heights as f64 / self.elapsed.as_secs_f64(),
+            self.views.current,
+            self.views.nullified,
+            self.views.timed_out,
         )
     }
 }
@@ -721,7 +785,7 @@ fn main() {
     let configs = network(dir.path(), fees, workload, &people);
     let genesis = configs[0].genesis.clone();
     people.fees = genesis.fee_schedule();
-    let nodes = start(configs);
+    let (nodes, contexts): (Vec<Running>, Vec<tokio::Context>) = start(configs).into_iter().unzip();
     let mut driver = Driver {
         nodes,
         home: HashMap::new(),
@@ -755,6 +819,7 @@ fn main() {
         flood(&driver.nodes, flood_keys, people.fees, stop_flood.clone())
     });
     let cpu_at_start = process_cpu_seconds();
+    let views_at_start = Views::read(&contexts[0]);
     let started = Instant::now();
     let mut next = 0;
     let mut reported = started;
@@ -789,6 +854,10 @@ fn main() {
     }
     let elapsed = started.elapsed();
     let validator_cpu = process_cpu_seconds() - cpu_at_start - driver.scan_cpu;
+    let views = Views::read(&contexts[0]).since(views_at_start);
+    if let Some(path) = std::env::var_os("MEDCHAIN_BENCH_METRICS") {
+        std::fs::write(path, contexts[0].encode()).expect("MEDCHAIN_BENCH_METRICS: writable");
+    }
     stop_flood.store(true, Ordering::Relaxed);
     let flood_report = flooding.map(|handle| handle.join().expect("flood thread"));
     let mut latencies = driver.latencies.clone();
@@ -810,6 +879,9 @@ fn main() {
         rss,
         hwm,
         cpu_per_tx,
+        heights: driver.blocks.len(),
+        views,
+        elapsed,
     };
     println!("| metric | value |");
     println!("|---|---|");
@@ -850,6 +922,16 @@ fn main() {
         "| non-empty blocks | {} (mean {:.0} txs) |",
         row.blocks,
         row.mean_block()
+    );
+    println!(
+        "| heights finalized (node 0) | {} in {:.1} s: {:.2} a second |",
+        row.heights,
+        elapsed.as_secs_f64(),
+        row.heights as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "| consensus views (node 0) | {:.0} entered, {:.0} nullified, {:.0} timed out |",
+        row.views.current, row.views.nullified, row.views.timed_out
     );
     println!("| ed25519 batch verification, one core | {per_core:.0} /s |");
     println!(

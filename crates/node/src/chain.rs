@@ -39,14 +39,18 @@ use medchain_state::{
 };
 use medchain_storage::{CommitBatch, LastApplied, Snapshot, StorageError, Store};
 use medchain_types::{
-    Address, Block, ChainId, FeeSchedule, Genesis, Hash32, Header, Payload, Transaction, TxError,
-    TxId, VerifiedTransaction, limits, med::Checkpoint, research::ResearchPayload, verify_batch,
+    Address, Block, ChainId, FeeSchedule, Genesis, Hash32, Header, Payload, SignatureCache,
+    SignatureCacheLimits, Transaction, TxError, TxId, VerifiedTransaction, limits, med::Checkpoint,
+    research::ResearchPayload,
 };
 use rand_core::CryptoRng;
 use std::{
     collections::HashMap,
     num::NonZeroU64,
-    sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    sync::{
+        Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -178,21 +182,35 @@ pub struct Finalized {
     pub redelivered: bool,
 }
 
-/// How long a proposer may spend applying candidates to a block before it stops adding more
-/// (liveness): a block's cost is not bounded by its transaction count (a token
-/// transfer deletes its spent output, which takes the Jellyfish tree's per-key path, several
-/// times dearer than a batch of inserts), and a block that takes longer to build, root and
-/// replay than the view's timeouts is nullified in every view, for good. The remaining
-/// transactions wait for the next block.
+/// How long a proposer may spend building a block — applying candidates, then computing the
+/// state root of what it applied — before it stops adding more (liveness): a block's cost is
+/// not bounded by its transaction count (a token transfer deletes its spent output, which
+/// takes the Jellyfish tree's per-key path, several times dearer than a batch of inserts), and
+/// a block that takes longer to build, root and replay than the view's timeouts is nullified
+/// in every view, for good. The remaining transactions wait for the next block.
+///
+/// Applying is timed as it happens; the root comes after the last transaction, so the build
+/// stops while what it has applied can still be rooted inside the limit, by the rooting cost
+/// per transaction this validator last measured (build and replay alike, smoothed).
 ///
 /// The clock is a plain function so a test can make time pass; the node uses the wall clock
 /// ([`BuildBudget::wall_clock`]). The deterministic simulator sets none: its blocks stay bounded
 /// by count only, so its runs stay reproducible.
-#[derive(Clone)]
 pub struct BuildBudget {
     limit: Duration,
     clock: fn() -> Instant,
+    /// Rooting cost per applied transaction, nanoseconds.
+    root_ns_per_tx: AtomicU64,
 }
+
+/// The rooting cost a budget assumes until it has measured one: the storage bench's
+/// Jellyfish update and root per transaction on this project's machine under load
+/// (≈ 16–19 µs of CPU), with room for four validators sharing two cores.
+pub const INITIAL_ROOT_COST_PER_TX: Duration = Duration::from_micros(40);
+
+/// Blocks with fewer transactions do not update the rooting estimate: the root's fixed cost
+/// (receipts, block info) would dominate their per-transaction figure.
+const MIN_TXS_TO_MEASURE_ROOT: usize = 64;
 
 impl BuildBudget {
     /// `limit` of wall-clock time.
@@ -202,13 +220,60 @@ impl BuildBudget {
 
     /// `limit` measured by `clock`.
     pub fn with_clock(limit: Duration, clock: fn() -> Instant) -> Self {
-        Self { limit, clock }
+        Self {
+            limit,
+            clock,
+            root_ns_per_tx: AtomicU64::new(nanos(INITIAL_ROOT_COST_PER_TX)),
+        }
     }
 
-    fn start(&self) -> impl Fn() -> bool {
-        let (started, limit, clock) = ((self.clock)(), self.limit, self.clock);
-        move || clock().saturating_duration_since(started) >= limit
+    /// This budget, assuming `per_tx` of rooting per applied transaction until it measures.
+    pub fn with_root_cost(self, per_tx: Duration) -> Self {
+        self.root_ns_per_tx.store(nanos(per_tx), Ordering::Relaxed);
+        self
     }
+
+    /// The rooting cost per transaction assumed now.
+    pub fn root_cost_per_tx(&self) -> Duration {
+        Duration::from_nanos(self.root_ns_per_tx.load(Ordering::Relaxed))
+    }
+
+    /// Starts a build: the returned check says whether the budget is spent once `applied`
+    /// transactions are in (applying another one, and rooting it, would exceed it).
+    fn start(&self) -> impl Fn(usize) -> bool {
+        let (started, limit, clock) = ((self.clock)(), self.limit, self.clock);
+        let root_per_tx = self.root_cost_per_tx();
+        move |applied| {
+            let rooting =
+                root_per_tx.saturating_mul(u32::try_from(applied + 1).unwrap_or(u32::MAX));
+            clock().saturating_duration_since(started) + rooting > limit
+        }
+    }
+
+    /// Times `finish`, a state root over `txs` applied transactions, and learns its cost.
+    fn time_root<T>(&self, txs: usize, finish: impl FnOnce() -> T) -> T {
+        let started = (self.clock)();
+        let result = finish();
+        self.record_root(txs, (self.clock)().saturating_duration_since(started));
+        result
+    }
+
+    /// Moves the estimate a quarter of the way to what rooting `txs` transactions took.
+    fn record_root(&self, txs: usize, took: Duration) {
+        if txs < MIN_TXS_TO_MEASURE_ROOT {
+            return;
+        }
+        let measured = nanos(took) / txs as u64;
+        // One writer at a time in practice (builds and replays are serialised by consensus);
+        // a lost update only delays learning by a block.
+        let old = self.root_ns_per_tx.load(Ordering::Relaxed);
+        self.root_ns_per_tx
+            .store((3 * old + measured) / 4, Ordering::Relaxed);
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The execution driver shared by the consensus application, the finalizer, gossip and the API.
@@ -221,6 +286,10 @@ pub struct Chain {
     pending: Mutex<HashMap<Hash32, Pending>>,
     max_block_txs: usize,
     build_budget: Option<BuildBudget>,
+    /// Which transactions verified, and signers' decompressed keys: each transaction's
+    /// signatures are checked once per validator, whether it came by admission, in a
+    /// proposal or in a finalized block first.
+    signatures: SignatureCache,
     announcer: OnceLock<GossipHandle>,
     /// Keeps admission's view of committed state no older than the mempool's: an admission
     /// reads state and admits under it (shared), a finalized block updates the mempool under it
@@ -265,6 +334,7 @@ impl Chain {
             pending: Mutex::default(),
             max_block_txs,
             build_budget: None,
+            signatures: SignatureCache::new(SignatureCacheLimits::default()),
             announcer: OnceLock::new(),
             admission_gate: RwLock::default(),
             epoch_length,
@@ -392,12 +462,15 @@ impl Chain {
         txs: Vec<Transaction>,
         origin: Origin,
     ) -> Vec<Result<Admission, AdmitError>> {
-        // Transactions already pending were verified when they arrived: skip their signatures.
+        // Transactions already pending were verified when they arrived: skip their signatures
+        // (and the cache skips those verified in a block before their gossip arrived).
         let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
         let (known, fresh): (Vec<usize>, Vec<usize>) =
             (0..txs.len()).partition(|&i| self.mempool.contains(&ids[i]));
         let to_verify: Vec<Transaction> = fresh.iter().map(|&i| txs[i].clone()).collect();
-        let verified = verify_batch(rng, &self.chain_id, &to_verify);
+        let verified = self
+            .signatures
+            .verify_batch(rng, &self.chain_id, &to_verify);
         let mut results: Vec<Option<Result<Admission, AdmitError>>> =
             (0..txs.len()).map(|_| None).collect();
         for i in known {
@@ -584,7 +657,7 @@ impl Chain {
             }
             // Checked before each candidate, so the first is always tried: a block always
             // makes progress however slow this validator is.
-            if !included.is_empty() && spent.as_ref().is_some_and(|spent| spent()) {
+            if !included.is_empty() && spent.as_ref().is_some_and(|spent| spent(included.len())) {
                 break;
             }
             match executor.apply(&tx) {
@@ -607,7 +680,7 @@ impl Chain {
             };
             self.mempool.evict_from(&sender, nonce, reason);
         }
-        let executed = executor.finish(proposer)?;
+        let executed = self.root(included.len(), || executor.finish(proposer))?;
         let block = Block::with_checkpoint(
             Header {
                 height: env.height,
@@ -672,7 +745,7 @@ impl Chain {
                 .apply(tx)
                 .map_err(|source| BlockError::Execution { index, source })?;
         }
-        let executed = executor.finish(header.proposer)?;
+        let executed = self.root(txs.len(), || executor.finish(header.proposer))?;
         if executed.state_root != header.state_root {
             return Err(BlockError::Header {
                 field: "state_root",
@@ -715,7 +788,8 @@ impl Chain {
     }
 
     /// The block's transactions as verified transactions: those pending in the mempool were
-    /// verified on admission; the rest are batch-verified now.
+    /// verified on admission; the rest are batch-verified now, unless this validator verified
+    /// them before (see [`SignatureCache`]).
     fn verified_txs(
         &self,
         rng: &mut impl CryptoRng,
@@ -728,14 +802,24 @@ impl Chain {
             .collect();
         let unknown: Vec<usize> = (0..known.len()).filter(|&i| known[i].is_none()).collect();
         let to_verify: Vec<Transaction> = unknown.iter().map(|&i| block.txs()[i].clone()).collect();
-        for (&index, result) in unknown
-            .iter()
-            .zip(verify_batch(rng, &self.chain_id, &to_verify))
-        {
+        for (&index, result) in unknown.iter().zip(self.signatures.verify_batch(
+            rng,
+            &self.chain_id,
+            &to_verify,
+        )) {
             known[index] =
                 Some(result.map_err(|source| BlockError::BadTransaction { index, source })?);
         }
         Ok(known.into_iter().flatten().collect())
+    }
+
+    /// Runs `finish` (the state root over `applied` transactions), teaching the build budget
+    /// what rooting costs on this validator.
+    fn root<T>(&self, applied: usize, finish: impl FnOnce() -> T) -> T {
+        match &self.build_budget {
+            Some(budget) => budget.time_root(applied, finish),
+            None => finish(),
+        }
     }
 
     fn cached(&self, digest: &Hash32) -> Option<Arc<ExecutedBlock>> {
@@ -986,6 +1070,7 @@ fn check_transfer_inputs(snapshot: &Snapshot, tx: &VerifiedTransaction) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use commonware_codec::Encode;
     use commonware_cryptography::{Hasher as _, Sha256};
     use commonware_utils::test_rng;
     use medchain_state::testkit::{self, Actor};
@@ -1584,6 +1669,119 @@ mod tests {
             .unwrap();
         assert!(!second.txs().is_empty());
         assert!(second.txs().iter().all(|tx| !first.txs().contains(tx)));
+    }
+
+    /// A clock that never moves: applying costs nothing, only the rooting estimate counts.
+    fn frozen_clock() -> Instant {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        *EPOCH.get_or_init(Instant::now)
+    }
+
+    /// A block built from twenty waiting registrations with a 5 ms budget on a frozen clock,
+    /// assuming `root_cost` of rooting per transaction.
+    fn built_with_root_cost(root_cost: Duration) -> Block {
+        let budget = BuildBudget::with_clock(Duration::from_millis(5), frozen_clock)
+            .with_root_cost(root_cost);
+        let chain = chain().with_build_budget(budget);
+        let senders = twenty_registrations(&chain);
+        chain
+            .build(chain.genesis_block(), 1_700_000_001_000, senders[0].address)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_build_stops_while_what_it_applied_can_still_be_rooted_within_the_budget() {
+        let block = built_with_root_cost(Duration::from_millis(1));
+        // Applying took no time, but rooting a sixth transaction would pass 5 ms.
+        assert_eq!(block.txs().len(), 5);
+        assert!(verdict(&chain(), &block).is_ok());
+    }
+
+    #[test]
+    fn a_build_takes_one_transaction_even_if_its_root_alone_exceeds_the_budget() {
+        let block = built_with_root_cost(Duration::from_secs(1));
+        assert_eq!(block.txs().len(), 1, "a block always makes progress");
+    }
+
+    #[test]
+    fn the_rooting_estimate_follows_measured_roots_of_large_enough_blocks() {
+        let budget = BuildBudget::wall_clock(Duration::from_millis(100))
+            .with_root_cost(Duration::from_micros(40));
+        // A small block's root is mostly fixed cost: it teaches nothing.
+        budget.record_root(MIN_TXS_TO_MEASURE_ROOT - 1, Duration::from_secs(1));
+        assert_eq!(budget.root_cost_per_tx(), Duration::from_micros(40));
+        // 1 ms a transaction measured: a quarter of the way from 40 µs.
+        budget.record_root(100, Duration::from_millis(100));
+        assert_eq!(budget.root_cost_per_tx(), Duration::from_micros(280));
+        // The estimate shrinks again as faster roots are measured.
+        for _ in 0..40 {
+            budget.record_root(1_000, Duration::from_millis(10));
+        }
+        assert!(budget.root_cost_per_tx() < Duration::from_micros(11));
+    }
+
+    #[test]
+    fn a_replayed_block_teaches_the_budget_what_rooting_costs_here() {
+        let budget = BuildBudget::with_clock(Duration::from_secs(10), slow_clock)
+            .with_root_cost(Duration::from_secs(1));
+        let chain = chain().with_build_budget(budget);
+        let actors: Vec<Actor> = (0..MIN_TXS_TO_MEASURE_ROOT as u64)
+            .map(|i| Actor::new(500 + i))
+            .collect();
+        let txs = actors
+            .iter()
+            .enumerate()
+            .map(|(i, actor)| register(actor, 0, &format!("Clinic {i}")))
+            .collect();
+        let producer = self::chain();
+        assert!(
+            producer
+                .admit(&mut test_rng(), txs)
+                .iter()
+                .all(Result::is_ok)
+        );
+        let block = producer
+            .build(
+                producer.genesis_block(),
+                1_700_000_001_000,
+                actors[0].address,
+            )
+            .unwrap();
+        assert_eq!(block.txs().len(), MIN_TXS_TO_MEASURE_ROOT);
+        assert!(verdict(&chain, &block).is_ok());
+        // The slow clock gives the root a millisecond or so, far below the assumed second.
+        let learned = chain.build_budget.as_ref().unwrap().root_cost_per_tx();
+        assert!(learned < Duration::from_millis(800), "{learned:?}");
+    }
+
+    #[test]
+    fn a_verdict_cached_at_admission_never_covers_a_tampered_copy_in_a_block() {
+        let (chain, block) = with_block();
+        assert_eq!(chain.signatures.verdicts(), 1);
+        // The admitted transaction's signature with one bit flipped: another id.
+        let forged = tampered(&block, |_, txs| {
+            let mut bytes = txs[0].encode().to_vec();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            txs[0] = Transaction::from_bytes(&bytes).unwrap();
+        });
+        assert!(matches!(
+            verdict(&chain, &forged),
+            Err(BlockError::BadTransaction { index: 0, .. })
+        ));
+        assert!(verdict(&chain, &block).is_ok());
+    }
+
+    #[test]
+    fn a_transaction_verified_in_a_block_is_admitted_later_on_its_cached_verdict() {
+        let (_, block) = with_block();
+        let voter = chain();
+        assert!(verdict(&voter, &block).is_ok());
+        assert_eq!(voter.signatures.verdicts(), 1);
+        // Its gossip arrives after the block: admitted on the cached verdict.
+        let admitted = voter.admit(&mut test_rng(), block.txs().to_vec());
+        assert!(admitted[0].is_ok(), "{:?}", admitted[0]);
+        assert_eq!(voter.signatures.verdicts(), 1);
     }
 
     #[test]

@@ -95,6 +95,40 @@ impl MedSettings {
     }
 }
 
+/// State database settings (`[storage]`, optional).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageSettings {
+    /// MiB of page cache for the state database (redb). Its pages are allocated as they are
+    /// touched and kept up to this size: it bounds the largest part of a validator's memory.
+    pub cache_mib: usize,
+}
+
+/// Largest `[storage] cache_mib` accepted: 64 GiB.
+pub const MAX_CACHE_MIB: usize = 64 << 10;
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            cache_mib: medchain_storage::DEFAULT_CACHE_BYTES >> 20,
+        }
+    }
+}
+
+impl StorageSettings {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The store options these settings give.
+    pub fn store_options(&self) -> medchain_storage::StoreOptions {
+        medchain_storage::StoreOptions {
+            cache_bytes: self.cache_mib << 20,
+            ..Default::default()
+        }
+    }
+}
+
 /// The whole node configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeConfig {
@@ -114,6 +148,9 @@ pub struct NodeConfig {
     /// MED chain mining.
     #[serde(default, skip_serializing_if = "MedSettings::is_default")]
     pub med: MedSettings,
+    /// The state database.
+    #[serde(default, skip_serializing_if = "StorageSettings::is_default")]
+    pub storage: StorageSettings,
 }
 
 /// Why a configuration could not be loaded.
@@ -221,6 +258,15 @@ impl NodeConfig {
                 ),
             });
         }
+        if !(1..=MAX_CACHE_MIB).contains(&config.storage.cache_mib) {
+            return Err(ConfigError::Setting {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "[storage] cache_mib = {} must be 1 to {MAX_CACHE_MIB} (MiB of page cache for the state database)",
+                    config.storage.cache_mib
+                ),
+            });
+        }
         Ok(config)
     }
 
@@ -307,6 +353,74 @@ mod tests {
     use super::*;
     use commonware_cryptography::Signer as _;
     use keyfile::{KdfParams, KeyFileError, KeyMaterial};
+
+    /// A configuration whose data directory is `dir`; writes it to `dir/node.toml`.
+    fn written(dir: &Path, storage: StorageSettings) -> PathBuf {
+        let listen: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let config = NodeConfig {
+            data_dir: dir.to_path_buf(),
+            key_file: "validator.key".into(),
+            genesis_file: "genesis.json".into(),
+            p2p: P2pConfig {
+                listen,
+                peers: Vec::new(),
+            },
+            api: ApiConfig { listen },
+            dkg: DkgSettings::default(),
+            med: MedSettings::default(),
+            storage,
+        };
+        let path = dir.join("node.toml");
+        std::fs::write(&path, config.to_toml()).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_storage_cache_setting_reaches_the_state_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = written(dir.path(), StorageSettings { cache_mib: 16 });
+        let config = NodeConfig::read(&path).unwrap();
+        assert_eq!(config.storage.cache_mib, 16);
+        let store = crate::run::open_state(&config).unwrap();
+        assert_eq!(store.options().cache_bytes, 16 << 20);
+    }
+
+    #[test]
+    fn without_a_storage_section_the_default_cache_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = written(dir.path(), StorageSettings::default());
+        assert!(
+            !std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("[storage]")
+        );
+        let config = NodeConfig::read(&path).unwrap();
+        let store = crate::run::open_state(&config).unwrap();
+        assert_eq!(
+            store.options().cache_bytes,
+            medchain_storage::DEFAULT_CACHE_BYTES
+        );
+    }
+
+    #[test]
+    fn a_cache_size_out_of_range_is_refused_with_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        for cache_mib in [0, MAX_CACHE_MIB + 1] {
+            let path = written(dir.path(), StorageSettings { cache_mib });
+            match NodeConfig::read(&path) {
+                Err(ConfigError::Setting { reason, .. }) => {
+                    assert!(
+                        reason.contains("cache_mib") && reason.contains("1 to"),
+                        "{reason}"
+                    );
+                }
+                other => panic!(
+                    "{cache_mib} MiB: expected a setting error, got {:?}",
+                    other.err()
+                ),
+            }
+        }
+    }
 
     #[test]
     fn validator_keys_load_plain_or_with_the_passphrase_of_an_encrypted_file() {

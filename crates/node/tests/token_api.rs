@@ -62,6 +62,7 @@ fn finalize_next(chain: &Chain) -> usize {
 fn served_at(height: u64) -> (Arc<Chain>, Client) {
     let options = StoreOptions {
         keep_versions: KEEP_VERSIONS,
+        ..StoreOptions::default()
     };
     let chain = Arc::new(
         Chain::open(

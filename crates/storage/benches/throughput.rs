@@ -1,14 +1,16 @@
 //! Per-transaction cost of a validator for blocks of 10,000 mixed transactions (a quarter
 //! each of release, store, grant and access request), on a state that grows by ~20,000 keys
-//! a block: batch ed25519 verification of the block's transactions (the node's admission
-//! verifier), applying them, `finish` (one tree update and the state root), and the durable
+//! a block: batch ed25519 verification of the block's transactions (the node's verifier, with
+//! its cache of decompressed keys; a last column shows the same check decompressing every
+//! key), applying them, `finish` (one tree update and the state root), and the durable
 //! redb commit — of one block, or of a group of blocks in one `commit_group`, as a node's
 //! finalizer does when several finalized blocks wait. Single-threaded; signing happens before
 //! the clock starts.
 //!
 //! Run: `cargo bench -p medchain-storage --bench throughput` (or build with
 //! `cargo build --release -p medchain-storage --benches` and run the binary).
-//! `MEDCHAIN_BENCH_GROUPS=1,4` picks the group sizes, `MEDCHAIN_BENCH_IN_MEMORY=1` adds a run
+//! `MEDCHAIN_BENCH_GROUPS=1,4` picks the group sizes, `MEDCHAIN_BENCH_CACHE_MIB=1024` the size
+//! of redb's page cache (default: the store's default), `MEDCHAIN_BENCH_IN_MEMORY=1` adds a run
 //! on an in-memory database, `MEDCHAIN_BENCH_CLOCK=cpu` times with the thread's CPU time (for
 //! comparisons on a loaded machine; it leaves out waiting for the disk).
 
@@ -21,8 +23,10 @@ use medchain_state::{
     BlockEnv, BlockExecutor, ExecutedBlock, Overlay,
     testkit::{self, BLOCK_INTERVAL_MS},
 };
-use medchain_storage::{CommitBatch, Store, StoreOptions};
-use medchain_types::{Block, Transaction, VerifiedTransaction, verify_batch};
+use medchain_storage::{CommitBatch, DEFAULT_CACHE_BYTES, Store, StoreOptions};
+use medchain_types::{
+    Block, SignatureCache, SignatureCacheLimits, Transaction, VerifiedTransaction, verify_batch,
+};
 use rand_chacha::{ChaCha8Rng, rand_core::SeedableRng};
 use std::{
     num::NonZeroU64,
@@ -70,6 +74,8 @@ struct Timing {
     finish: Duration,
     commit: Duration,
     verify: Duration,
+    /// Verification decompressing every signer's key (not counted in the total).
+    verify_uncached_keys: Duration,
 }
 
 impl Timing {
@@ -83,18 +89,28 @@ impl Timing {
         self.finish += other.finish;
         self.commit += other.commit;
         self.verify += other.verify;
+        self.verify_uncached_keys += other.verify_uncached_keys;
     }
 }
 
-/// Batch-verifies the block's transactions as a validator does when they arrive (the node's
-/// admission verifier), and returns how long that took.
-fn verify(rng: &mut ChaCha8Rng, txs: &[VerifiedTransaction]) -> Duration {
+/// Batch-verifies the block's transactions as a validator does when they first arrive (the
+/// node's verifier, keeping decompressed keys of earlier blocks' signers in `cache`), and
+/// returns how long that took, and how long the same check takes decompressing every key.
+fn verify(
+    rng: &mut ChaCha8Rng,
+    cache: &SignatureCache,
+    txs: &[VerifiedTransaction],
+) -> (Duration, Duration) {
     let unverified: Vec<Transaction> = txs.iter().map(|tx| tx.tx().clone()).collect();
     let started = now();
-    let verified = verify_batch(rng, &testkit::chain_id(), &unverified);
-    let elapsed = now() - started;
+    let verified = cache.verify_batch(rng, &testkit::chain_id(), &unverified);
+    let cached = now() - started;
     assert!(verified.iter().all(Result::is_ok), "a signature failed");
-    elapsed
+    let started = now();
+    let verified = verify_batch(rng, &testkit::chain_id(), &unverified);
+    let decompressing = now() - started;
+    assert!(verified.iter().all(Result::is_ok), "a signature failed");
+    (cached, decompressing)
 }
 
 /// Executes each of `blocks` in turn as the next block after `parent` (each on the ones
@@ -105,13 +121,16 @@ fn run_group(
     parent: &Block,
     blocks: &[Vec<VerifiedTransaction>],
     rng: &mut ChaCha8Rng,
+    cache: &SignatureCache,
 ) -> (Block, Timing) {
     let mut timing = Timing::default();
     let mut executed: Vec<Arc<ExecutedBlock>> = Vec::with_capacity(blocks.len());
     let mut built: Vec<Block> = Vec::with_capacity(blocks.len());
     for txs in blocks {
         let parent = built.last().unwrap_or(parent);
-        timing.verify += verify(rng, txs);
+        let (verify, uncached_keys) = verify(rng, cache, txs);
+        timing.verify += verify;
+        timing.verify_uncached_keys += uncached_keys;
         let env = BlockEnv {
             height: parent.header().height + 1,
             timestamp_ms: parent.header().timestamp_ms + BLOCK_INTERVAL_MS,
@@ -161,6 +180,8 @@ fn run_group(
 fn bench(name: &str, store: Store, group: usize) {
     let mut workload = Workload::new();
     let mut rng = ChaCha8Rng::seed_from_u64(14);
+    // Each block is verified once, so only the key half of the cache can hit.
+    let cache = SignatureCache::new(SignatureCacheLimits::default());
     let (genesis, executed) = genesis_block();
     store
         .commit(CommitBatch {
@@ -171,7 +192,7 @@ fn bench(name: &str, store: Store, group: usize) {
         .expect("genesis");
     let mut parent = genesis;
     for txs in workload.setup_blocks() {
-        parent = run_group(&store, &parent, &[txs], &mut rng).0;
+        parent = run_group(&store, &parent, &[txs], &mut rng, &cache).0;
     }
     println!(
         "\n{name}: {TXS_PER_BLOCK} txs per block (release/store/grant/request), \
@@ -180,16 +201,16 @@ fn bench(name: &str, store: Store, group: usize) {
         if cpu_clock() { "thread CPU" } else { "wall" }
     );
     println!(
-        "| height | txs | group | apply µs/tx | finish (root) µs/tx | commit µs/tx | verify µs/tx | total µs/tx | total tx/s | state keys |"
+        "| height | txs | group | apply µs/tx | finish (root) µs/tx | commit µs/tx | verify µs/tx | total µs/tx | total tx/s | state keys | verify, every key decompressed µs/tx |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut measured = Vec::new();
     let mut block_index = 0;
     while block_index < WARMUP_BLOCKS + MEASURED_BLOCKS {
         let blocks: Vec<Vec<VerifiedTransaction>> = (0..group)
             .map(|i| workload.mixed_block(parent.header().height + 1 + i as u64))
             .collect();
-        let (block, timing) = run_group(&store, &parent, &blocks, &mut rng);
+        let (block, timing) = run_group(&store, &parent, &blocks, &mut rng, &cache);
         parent = block;
         if block_index >= WARMUP_BLOCKS {
             let keys = store.stats().expect("stats").state_entries;
@@ -224,7 +245,7 @@ fn per_tx(elapsed: Duration, txs: usize) -> f64 {
 fn print_row(label: &str, timing: &Timing, group: usize, keys: &str) {
     let us = |elapsed| per_tx(elapsed, timing.txs);
     println!(
-        "| {label} | {} | {group} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {keys} |",
+        "| {label} | {} | {group} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {keys} | {:.1} |",
         timing.txs,
         us(timing.apply),
         us(timing.finish),
@@ -232,12 +253,21 @@ fn print_row(label: &str, timing: &Timing, group: usize, keys: &str) {
         us(timing.verify),
         us(timing.total()),
         1e6 / us(timing.total()),
+        us(timing.verify_uncached_keys),
     );
 }
 
 fn main() {
+    let cache_bytes =
+        std::env::var("MEDCHAIN_BENCH_CACHE_MIB").map_or(DEFAULT_CACHE_BYTES, |mib| {
+            mib.parse::<usize>()
+                .expect("MEDCHAIN_BENCH_CACHE_MIB: mebibytes")
+                << 20
+        });
+    println!("redb page cache: {} MiB", cache_bytes >> 20);
     let options = StoreOptions {
         keep_versions: NonZeroU64::new(KEEP_VERSIONS).expect("non-zero"),
+        cache_bytes,
     };
     let groups: Vec<usize> = match std::env::var("MEDCHAIN_BENCH_GROUPS") {
         Ok(list) => list

@@ -26,5 +26,6 @@ pub use error::StorageError;
 pub use meta::{LastApplied, TxLocation};
 pub use snapshot::Snapshot;
 pub use store::{
-    DEFAULT_KEEP_VERSIONS, LogEntry, MAX_LOG_PAGE, STORAGE_FORMAT, Store, StoreOptions, StoreStats,
+    DEFAULT_CACHE_BYTES, DEFAULT_KEEP_VERSIONS, LogEntry, MAX_LOG_PAGE, STORAGE_FORMAT, Store,
+    StoreOptions, StoreStats,
 };

@@ -37,12 +37,22 @@ pub struct StoreOptions {
     /// Heights whose state stays provable (the newest one included); older tree nodes are
     /// pruned as new blocks commit.
     pub keep_versions: NonZeroU64,
+    /// Bytes of redb's page cache (read cache and write buffer), allocated as pages are
+    /// touched and kept up to this size.
+    pub cache_bytes: usize,
 }
+
+/// The page cache of a store by default. redb's own default (1 GiB) is per database, so a
+/// validator's resident memory grew with its file; the storage bench (10,000-transaction
+/// blocks, 113k → 305k keys) spends 1–3 µs more per transaction committing with 256 MiB than
+/// with 1 GiB, and 5–7 µs more with 64 MiB (docs/benchmarks.md, issue 14).
+pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             keep_versions: DEFAULT_KEEP_VERSIONS,
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -90,7 +100,10 @@ impl Store {
 
     /// Opens (or creates) the database file at `path`.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, StorageError> {
-        Self::init(Database::create(path)?, options)
+        let db = Builder::new()
+            .set_cache_size(options.cache_bytes)
+            .create(path)?;
+        Self::init(db, options)
     }
 
     /// A database in memory, for deterministic simulations: it lives as long as a clone of
@@ -102,7 +115,9 @@ impl Store {
     /// [`Self::in_memory`] with options.
     pub fn in_memory_with(options: StoreOptions) -> Result<Self, StorageError> {
         Self::init(
-            Builder::new().create_with_backend(InMemoryBackend::new())?,
+            Builder::new()
+                .set_cache_size(options.cache_bytes)
+                .create_with_backend(InMemoryBackend::new())?,
             options,
         )
     }
@@ -125,6 +140,12 @@ impl Store {
     /// The options in force.
     pub fn options(&self) -> StoreOptions {
         self.options
+    }
+
+    /// Bytes redb holds in its page cache now. Counted only when redb's `cache_metrics`
+    /// feature is on (this crate's tests turn it on); 0 otherwise.
+    pub fn page_cache_bytes(&self) -> usize {
+        self.db.cache_stats().used_bytes()
     }
 
     /// Commits a finalized block in one durable write transaction: state writes, tree nodes

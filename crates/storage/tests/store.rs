@@ -508,6 +508,7 @@ fn pruning_bounds_the_tree_and_keeps_recent_proofs() {
     let keep = 3;
     let options = StoreOptions {
         keep_versions: NonZeroU64::new(keep).unwrap(),
+        ..StoreOptions::default()
     };
     let mut chain = Chain::new(Store::in_memory_with(options).unwrap());
     let founder = Actor::new(1);
@@ -582,6 +583,7 @@ fn a_pinned_proof_outlives_the_retention_window_and_a_reopen() {
     let path = dir.path().join("pinned.redb");
     let options = StoreOptions {
         keep_versions: NonZeroU64::new(2).unwrap(),
+        ..StoreOptions::default()
     };
     let mut chain = Chain::new(Store::open_with(&path, options).unwrap());
     let name = org_name("Seoul General");
@@ -946,6 +948,7 @@ fn group_commits_with_deletions_keep_every_kept_height_provable_and_history_boun
     let keep = 3;
     let options = StoreOptions {
         keep_versions: NonZeroU64::new(keep).unwrap(),
+        ..StoreOptions::default()
     };
     let mut populated = populate(Store::in_memory_with(options).unwrap());
     let store = populated.chain.store.clone();
@@ -1012,6 +1015,7 @@ fn group_commits_with_deletions_keep_every_kept_height_provable_and_history_boun
 fn keep(versions: u64) -> StoreOptions {
     StoreOptions {
         keep_versions: NonZeroU64::new(versions).unwrap(),
+        ..StoreOptions::default()
     }
 }
 
@@ -1237,4 +1241,43 @@ fn a_last_applied_height_at_the_end_of_u64_is_corrupt() {
         finalization: None,
     };
     assert!(corrupt(store.commit(batch).map(|_| ())));
+}
+
+#[test]
+fn the_page_cache_stays_within_its_configured_size() {
+    // Commits 8 blocks of 100 releases, reads every block back; returns the bytes cached.
+    let cached_after_work = |cache_bytes: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            cache_bytes,
+            ..StoreOptions::default()
+        };
+        let store = Store::open_with(dir.path().join("state.redb"), options).unwrap();
+        assert_eq!(store.options().cache_bytes, cache_bytes);
+        let mut populated = populate(store.clone());
+        let doctor = populated.doctor.clone();
+        for block in 0..8u64 {
+            let nonce = populated.chain.nonce(&doctor);
+            let txs: Vec<VerifiedTransaction> = (0..100u64)
+                .map(|i| {
+                    let patient = Actor::new(1_000 + block * 100 + i);
+                    let emr = ContentHash::of(&(block * 100 + i).to_be_bytes());
+                    doctor.sign(nonce + i, release(&doctor, &patient.address, &emr))
+                })
+                .collect();
+            populated.chain.commit(&txs);
+        }
+        for height in 0..=populated.chain.height() {
+            assert!(store.block_by_height(height).unwrap().is_some());
+        }
+        store.page_cache_bytes()
+    };
+    let cap = 256 << 10;
+    let uncapped = cached_after_work(StoreOptions::default().cache_bytes);
+    assert!(
+        uncapped > cap,
+        "the work should fill more than {cap} bytes of cache: {uncapped}"
+    );
+    let capped = cached_after_work(cap);
+    assert!(capped <= cap, "{capped} bytes cached over a {cap}-byte cap");
 }

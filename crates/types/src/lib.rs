@@ -22,6 +22,7 @@ mod payload;
 mod receipt;
 pub mod research;
 mod serde_hex;
+mod sigcache;
 mod text;
 pub mod token;
 mod tx;
@@ -48,6 +49,7 @@ pub use receipt::{
     RECEIPT_PROOF_ITEMS, Receipt, ReceiptProof, decode_events, encode_events, receipt_leaf,
     receipts_root, receipts_tree,
 };
+pub use sigcache::{SignatureCache, SignatureCacheLimits};
 pub use text::{ChainId, IdentityName, OrgName, PeerAddress, TextError, Uri};
 pub use tx::{
     CandidateEndorsement, JoinEndorsement, RecordAttestation, Transaction, TxBody, TxError,

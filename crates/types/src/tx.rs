@@ -180,8 +180,18 @@ impl Transaction {
     /// Checks the chain id and every signature the transaction carries (S1-release: the
     /// doctor's attestation; S2-register: the member's endorsement).
     pub fn verify(&self, chain_id: &ChainId) -> Result<VerifiedTransaction, TxError> {
+        self.verify_with(chain_id, self.id(), &Decompress)
+    }
+
+    /// [`Self::verify`] with the id already computed and signers' keys from `keys`.
+    pub(crate) fn verify_with(
+        &self,
+        chain_id: &ChainId,
+        id: TxId,
+        keys: &impl KeySource,
+    ) -> Result<VerifiedTransaction, TxError> {
         self.check_chain(chain_id)?;
-        for check in self.signature_checks()? {
+        for check in self.signature_checks(keys)? {
             if !check
                 .public_key
                 .verify(check.namespace, &check.message, check.signature)
@@ -190,12 +200,12 @@ impl Transaction {
             }
         }
         Ok(VerifiedTransaction {
-            id: self.id(),
+            id,
             tx: self.clone(),
         })
     }
 
-    fn check_chain(&self, chain_id: &ChainId) -> Result<(), TxError> {
+    pub(crate) fn check_chain(&self, chain_id: &ChainId) -> Result<(), TxError> {
         if &self.body.chain_id != chain_id {
             return Err(TxError::WrongChain {
                 expected: chain_id.clone(),
@@ -210,12 +220,10 @@ impl Transaction {
     /// Fails if a signer's address, or any other address the payload names, is not a valid
     /// public key: the chain accepts exactly the addresses the API's text form accepts
     /// ([`Address`]'s `FromStr`), so nothing finalized is unreadable through the API.
-    fn signature_checks(&self) -> Result<Vec<SignatureCheck<'_>>, TxError> {
-        self.check_named_addresses()?;
+    fn signature_checks(&self, keys: &impl KeySource) -> Result<Vec<SignatureCheck<'_>>, TxError> {
+        self.check_named_addresses(keys)?;
         let sender = &self.body.sender;
-        let sender_key = sender
-            .public_key()
-            .map_err(|_| TxError::BadSignature(*sender))?;
+        let sender_key = keys.key(sender).ok_or(TxError::BadSignature(*sender))?;
         let mut checks = vec![SignatureCheck {
             namespace: namespace::TX,
             message: self.body.encode().to_vec(),
@@ -255,9 +263,9 @@ impl Transaction {
                 }
                 .encode()
                 .to_vec(),
-                public_key: endorser
-                    .public_key()
-                    .map_err(|_| TxError::BadEndorsement(*endorser))?,
+                public_key: keys
+                    .key(endorser)
+                    .ok_or(TxError::BadEndorsement(*endorser))?,
                 signature: endorsement,
                 error: TxError::BadEndorsement(*endorser),
             }),
@@ -275,9 +283,9 @@ impl Transaction {
                 }
                 .encode()
                 .to_vec(),
-                public_key: endorser
-                    .public_key()
-                    .map_err(|_| TxError::BadCandidateEndorsement(*endorser))?,
+                public_key: keys
+                    .key(endorser)
+                    .ok_or(TxError::BadCandidateEndorsement(*endorser))?,
                 signature: endorsement,
                 error: TxError::BadCandidateEndorsement(*endorser),
             }),
@@ -305,9 +313,7 @@ impl Transaction {
                     checks.push(SignatureCheck {
                         namespace: namespace::TOKEN_COSIGN,
                         message: message.clone(),
-                        public_key: signer
-                            .public_key()
-                            .map_err(|_| TxError::BadCosignature(signer))?,
+                        public_key: keys.key(&signer).ok_or(TxError::BadCosignature(signer))?,
                         signature: &cosignature.signature,
                         error: TxError::BadCosignature(signer),
                     });
@@ -322,7 +328,7 @@ impl Transaction {
 impl Transaction {
     /// Checks the addresses the payload names that no signature check decompresses: coins
     /// or rights given to 32 bytes that are not a key could never be used.
-    fn check_named_addresses(&self) -> Result<(), TxError> {
+    fn check_named_addresses(&self, keys: &impl KeySource) -> Result<(), TxError> {
         let named: Vec<(&'static str, &Address)> = match &self.body.payload {
             Payload::Record(RecordPayload::Release { patient, .. }) => vec![("patient", patient)],
             Payload::Consent(crate::ConsentPayload::Grant { grantee, .. }) => {
@@ -357,7 +363,7 @@ impl Transaction {
             _ => return Ok(()),
         };
         for (role, address) in named {
-            address.public_key().map_err(|_| TxError::NotAKey {
+            keys.key(address).ok_or(TxError::NotAKey {
                 role,
                 address: *address,
             })?;
@@ -407,6 +413,11 @@ pub struct VerifiedTransaction {
 }
 
 impl VerifiedTransaction {
+    /// `tx`, whose id is `id`, verified before (see [`crate::SignatureCache`]).
+    pub(crate) fn trusted(id: TxId, tx: Transaction) -> Self {
+        Self { id, tx }
+    }
+
     /// The transaction id.
     pub fn id(&self) -> TxId {
         self.id
@@ -423,23 +434,58 @@ impl VerifiedTransaction {
     }
 }
 
+/// Where signature checks take signers' public keys from: an address is a compressed ed25519
+/// point, and decompressing it costs about as much as the signature check itself.
+pub(crate) trait KeySource {
+    /// The decompressed key, or `None` if the address is not a valid key.
+    fn key(&self, address: &Address) -> Option<PublicKey>;
+}
+
+/// Decompresses every key anew.
+pub(crate) struct Decompress;
+
+impl KeySource for Decompress {
+    fn key(&self, address: &Address) -> Option<PublicKey> {
+        address.public_key().ok()
+    }
+}
+
 /// Verifies many transactions with one ed25519 batch check, falling back to one-by-one checks
 /// only when the batch fails, to name the bad transactions. Results are in input order.
 ///
 /// `rng` randomises the batch equation (so crafted signature pairs cannot cancel out); it does
-/// not influence the outcome for honest input.
+/// not influence the outcome for honest input. A validator verifying the same transactions
+/// more than once uses [`crate::SignatureCache::verify_batch`] instead.
 pub fn verify_batch(
     rng: &mut impl CryptoRng,
     chain_id: &ChainId,
     txs: &[Transaction],
 ) -> Vec<Result<VerifiedTransaction, TxError>> {
-    if txs.iter().any(|tx| tx.check_chain(chain_id).is_err()) || !batch_ok(rng, txs) {
-        return txs.iter().map(|tx| tx.verify(chain_id)).collect();
+    let ids: Vec<TxId> = txs.iter().map(Transaction::id).collect();
+    verify_batch_with(rng, chain_id, txs, &ids, &Decompress)
+}
+
+/// [`verify_batch`] with the transactions' ids (`ids[i]` is `txs[i].id()`) and signers' keys
+/// from `keys`.
+pub(crate) fn verify_batch_with(
+    rng: &mut impl CryptoRng,
+    chain_id: &ChainId,
+    txs: &[Transaction],
+    ids: &[TxId],
+    keys: &impl KeySource,
+) -> Vec<Result<VerifiedTransaction, TxError>> {
+    if txs.iter().any(|tx| tx.check_chain(chain_id).is_err()) || !batch_ok(rng, txs, keys) {
+        return txs
+            .iter()
+            .zip(ids)
+            .map(|(tx, id)| tx.verify_with(chain_id, *id, keys))
+            .collect();
     }
     txs.iter()
-        .map(|tx| {
+        .zip(ids)
+        .map(|(tx, id)| {
             Ok(VerifiedTransaction {
-                id: tx.id(),
+                id: *id,
                 tx: tx.clone(),
             })
         })
@@ -448,13 +494,13 @@ pub fn verify_batch(
 
 /// One batch equation over every signature in `txs` (transaction and embedded signatures).
 /// False if any signer's address is not a key (the one-by-one pass then names it).
-fn batch_ok(rng: &mut impl CryptoRng, txs: &[Transaction]) -> bool {
+fn batch_ok(rng: &mut impl CryptoRng, txs: &[Transaction], keys: &impl KeySource) -> bool {
     if txs.is_empty() {
         return true;
     }
     let Ok(checks) = txs
         .iter()
-        .map(Transaction::signature_checks)
+        .map(|tx| tx.signature_checks(keys))
         .collect::<Result<Vec<_>, _>>()
     else {
         return false;
@@ -787,7 +833,11 @@ mod tests {
     #[test]
     fn a_joint_payment_verifies_singly_and_in_a_batch() {
         let tx = joint_transfer(2, 4);
-        assert_eq!(tx.signature_checks().unwrap().len(), 2, "sender + cosigner");
+        assert_eq!(
+            tx.signature_checks(&Decompress).unwrap().len(),
+            2,
+            "sender + cosigner"
+        );
         tx.verify(&chain()).unwrap();
         let mut txs = signed_txs();
         txs.push(tx);
