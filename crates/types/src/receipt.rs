@@ -1350,10 +1350,10 @@ mod tests {
         for cut in [1, bytes.len() / 2, bytes.len() - 1] {
             assert!(decode_events(&bytes[..cut]).is_err());
         }
-        // An unknown event tag.
+        // An unknown event tag (41, MedEntryRefused, is the last one).
         assert!(matches!(
-            decode_events(&[1, 41]),
-            Err(CodecError::InvalidEnum(41))
+            decode_events(&[1, 42]),
+            Err(CodecError::InvalidEnum(42))
         ));
         // An unknown MED refusal reason.
         let mut unknown_reason = vec![1, 40];
@@ -1363,6 +1363,14 @@ mod tests {
         assert!(matches!(
             decode_events(&unknown_reason),
             Err(CodecError::InvalidEnum(tag)) if tag == unknown_tag
+        ));
+        // An unknown MED entry refusal reason.
+        let mut unknown_entry_reason = vec![1, 41];
+        unknown_entry_reason.extend_from_slice(&[0; 32]);
+        unknown_entry_reason.push(u8::try_from(MedEntryRefusal::ALL.len()).unwrap());
+        assert!(matches!(
+            decode_events(&unknown_entry_reason),
+            Err(CodecError::InvalidEnum(4))
         ));
         // A count above the bound.
         let mut too_many = Vec::new();
