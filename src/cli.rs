@@ -261,6 +261,11 @@ pub struct DevnetArgs {
     /// run only; a chain without tokens runs none) [default: the API base port + 801, 9201].
     #[arg(long)]
     pub cloud_base_port: Option<u16>,
+    /// Run the consortium chain alone, without the MED record chain (first run only): records
+    /// are then released on the consortium chain directly (`medchain record release`, the
+    /// walkthrough of docs/cli.md §4), which a chain with MED refuses.
+    #[arg(long)]
+    pub no_med: bool,
 }
 
 /// `medchain hospital`.
@@ -1592,6 +1597,17 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The devnet runs MED unless `--no-med` asks for the consortium chain alone.
+    #[test]
+    fn the_devnet_runs_med_unless_told_not_to() {
+        let no_med = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Devnet(devnet) => devnet.no_med,
+            other => panic!("not devnet: {other:?}"),
+        };
+        assert!(!no_med(&["devnet"]));
+        assert!(no_med(&["devnet", "--no-med"]));
     }
 
     #[test]

@@ -133,8 +133,8 @@ fn prepare(args: &DevnetArgs) -> Result<Start, CliError> {
         api_base_port: args.api_base_port,
         economy: args.economy.clone(),
         circuit: args.circuit.clone(),
-        // The devnet runs both chains (S3-dual), every validator mining.
-        med: true,
+        // The devnet runs both chains (S3-dual), every validator mining, unless asked not to.
+        med: !args.no_med,
     })?;
     println!(
         "initialised a new {}-validator chain {} in {}",
