@@ -44,7 +44,7 @@ pub fn sync(headers: Option<&Path>, acting: &Acting) -> Result<Status, CliError>
     let path = headers.map_or_else(|| default_headers_file(&acting.key), Path::to_path_buf);
     let mut light = LightMed::load(client.light.genesis(), &path)?;
     let med = MedApi::new(client.node.clone());
-    let synced = light.sync(&client, &med);
+    let synced = light.sync_settled(&client, &med);
     // Saved even when the sync failed part way (review V10): every header held was checked,
     // and the next run goes on from them instead of downloading them again.
     let saved = light.save(&path);

@@ -34,6 +34,7 @@ use medchain_types::{
 use std::{
     fs, io,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 /// Most headers one `GET /v1/med/headers` page may carry (the node's own bound).
@@ -49,6 +50,15 @@ pub const MAX_SYNC_HEADERS: usize = 50_000;
 /// corrupt or planted file can make the decoder allocate). A light node refuses to grow past
 /// it, so it never writes a file its own load would refuse.
 pub const MAX_FILE_HEADERS: usize = 64 * 1024 * 1024;
+
+/// How long [`LightMed::sync_settled`] waits before each new try when the node has not
+/// adopted SUP's newest checkpoint yet (3.5 s in all, about one Mblock interval of the
+/// devnet, longer than a node takes to fetch a checkpointed Mblock it lacked).
+pub const SETTLE_WAITS: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_millis(1_000),
+    Duration::from_millis(2_000),
+];
 
 /// Version tag at the start of a headers file: the chain id, then the headers.
 const HEADERS_FILE_MAGIC_V1: &[u8; 8] = b"MEDHDRS1";
@@ -610,6 +620,21 @@ impl LightMed {
         })
     }
 
+    /// [`LightMed::sync`], tried again after each of [`SETTLE_WAITS`] while the node does not
+    /// serve SUP's newest checkpoint. A node commits a SUP block before its MED chain adopts
+    /// the checkpoint the block carries (fetching the Mblock first if another miner's branch
+    /// won), so for a moment after each checkpoint an honest node answers with its previous
+    /// branch; a node that keeps serving another branch is still refused, a few seconds later.
+    /// Each try starts from the headers the last one left (a refused branch is dropped above
+    /// the light node's own checkpoint, which only a served checkpoint moves).
+    pub fn sync_settled(
+        &mut self,
+        client: &Client,
+        med: &MedApi,
+    ) -> Result<SyncReport, LightMedError> {
+        settle(&SETTLE_WAITS, || self.sync(client, med))
+    }
+
     /// Whether the header held at `height` is `hash`.
     fn holds(&self, hash: &Hash32, height: u64) -> bool {
         self.header(height).is_some_and(|held| held.hash() == *hash)
@@ -827,6 +852,21 @@ fn decode_headers_file(bytes: &[u8]) -> Result<HeadersFile, String> {
         checkpoint,
         headers,
     })
+}
+
+/// `attempt`, tried again after each of `waits` while it answers
+/// [`LightMedError::CheckpointNotServed`]; any other answer is returned at once.
+fn settle<T>(
+    waits: &[Duration],
+    mut attempt: impl FnMut() -> Result<T, LightMedError>,
+) -> Result<T, LightMedError> {
+    for wait in waits {
+        match attempt() {
+            Err(LightMedError::CheckpointNotServed { .. }) => std::thread::sleep(*wait),
+            answer => return answer,
+        }
+    }
+    attempt()
 }
 
 #[cfg(test)]
@@ -1421,5 +1461,48 @@ mod tests {
             light.check_mblock(&record, &side, 0, &theirs[0]),
             Err(LightMedError::HeaderNotSynced { height: 1 })
         ));
+    }
+
+    fn not_served() -> LightMedError {
+        LightMedError::CheckpointNotServed {
+            hash: Hash32::from([9; 32]),
+            height: 7,
+        }
+    }
+
+    /// A node that adopts the checkpoint on the third try is answered; one that never does is
+    /// refused after the last wait; any other error is not retried.
+    #[test]
+    fn settling_retries_only_an_unserved_checkpoint() {
+        let waits = [Duration::ZERO; 3];
+        let mut tries = 0;
+        let settled = settle(&waits, || {
+            tries += 1;
+            if tries < 3 {
+                Err(not_served())
+            } else {
+                Ok(tries)
+            }
+        });
+        assert_eq!(settled.unwrap(), 3);
+
+        let mut tries = 0;
+        let refused: Result<(), _> = settle(&waits, || {
+            tries += 1;
+            Err(not_served())
+        });
+        assert!(matches!(
+            refused,
+            Err(LightMedError::CheckpointNotServed { height: 7, .. })
+        ));
+        assert_eq!(tries, waits.len() + 1);
+
+        let mut tries = 0;
+        let diverged: Result<(), _> = settle(&waits, || {
+            tries += 1;
+            Err(LightMedError::Diverged { checkpointed: 3 })
+        });
+        assert!(matches!(diverged, Err(LightMedError::Diverged { .. })));
+        assert_eq!(tries, 1);
     }
 }

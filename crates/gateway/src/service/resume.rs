@@ -180,9 +180,15 @@ impl Claims {
     }
 
     /// Claims the record unless another thread holds it.
+    ///
+    /// The guard is built only when the record was free, and after the lock is given back:
+    /// a `Claim` built (and dropped) for a held record would remove the holder's claim, and
+    /// its drop would take the lock this thread still held — the deadlock that once hung
+    /// every request of a gateway whose resumer met a record a request was completing.
     fn try_claim(&self, patient: PatientAddress, hemr: Hemr) -> Option<Claim<'_>> {
         let record = (patient, hemr);
-        lock(&self.held).insert(record).then_some(Claim {
+        let free = lock(&self.held).insert(record);
+        free.then(|| Claim {
             claims: self,
             record,
         })
@@ -210,7 +216,9 @@ impl Gateway {
         let held = self
             .emr
             .claim(key, owner, now, now.saturating_add(lease_ms))?;
-        Ok(held.then_some(StoredClaim {
+        // Built only when claimed: dropping one would give up the holder's claim (a request
+        // of this very process holds its records under the same owner name).
+        Ok(held.then(|| StoredClaim {
             emr: &self.emr,
             key: *key,
             owner,
@@ -291,5 +299,61 @@ impl Gateway {
                 tracing::warn!(key = %record.key, %error, "release not completed")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn record(byte: u8) -> (PatientAddress, Hemr) {
+        (PatientAddress([byte; 32]), Hemr([byte; 32]))
+    }
+
+    /// Runs `work` on its own thread; fails the test if it has not finished within 10 s (a
+    /// deadlock would otherwise hang the test run).
+    fn within_seconds<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || sender.send(work()));
+        receiver
+            .recv_timeout(Duration::from_secs(10))
+            .expect("claims deadlocked")
+    }
+
+    /// The resumer meeting a record a request holds: refused, without removing the request's
+    /// claim and without deadlocking (both happened when the guard was built eagerly).
+    #[test]
+    fn a_held_record_is_refused_and_stays_held() {
+        let outcome = within_seconds(|| {
+            let claims = Claims::default();
+            let (patient, hemr) = record(1);
+            let request = claims.claim(patient, hemr);
+            let first_try = claims.try_claim(patient, hemr).is_none();
+            let second_try = claims.try_claim(patient, hemr).is_none();
+            let other = claims.try_claim(record(2).0, record(2).1).is_some();
+            drop(request);
+            let after_release = claims.try_claim(patient, hemr).is_some();
+            (first_try, second_try, other, after_release)
+        });
+        assert_eq!(outcome, (true, true, true, true));
+    }
+
+    /// A request waiting for a record the resumer holds goes on once the resumer drops it.
+    #[test]
+    fn a_waiting_claim_proceeds_when_released() {
+        let claims = Arc::new(Claims::default());
+        let (patient, hemr) = record(3);
+        let resumer = claims.try_claim(patient, hemr).expect("free");
+        let waiting = {
+            let claims = claims.clone();
+            std::thread::spawn(move || {
+                let _claim = claims.claim(patient, hemr);
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiting.is_finished(), "claimed twice");
+        drop(resumer);
+        within_seconds(move || waiting.join().expect("waiter"));
     }
 }
