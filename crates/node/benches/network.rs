@@ -18,13 +18,15 @@
 //! 10 + 1-per-byte schedule and every actor is funded at genesis, issue 11 §7),
 //! `MEDCHAIN_BENCH_METRICS` (a file to write node 0's metrics to at the end),
 //! `MEDCHAIN_BENCH_WORKLOAD` (`mix`, the default; `transfers`: every timed transaction is a
-//! token transfer of 1 from one patient's coin to the next patient, with change — S1-utxo).
+//! token transfer of 1 from one patient's coin to the next patient, with change — S1-utxo),
+//! `MEDCHAIN_BENCH_CACHE_MIB` (each validator's redb page cache, `[storage] cache_mib`;
+//! default the node's, 256 MiB).
 
 use commonware_codec::EncodeSize as _;
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{Metrics as _, Runner as _, Supervisor as _, tokio};
 use medchain_node::{
-    config::{ApiConfig, LoadedConfig, NodeConfig, P2pConfig, PeerConfig},
+    config::{ApiConfig, LoadedConfig, NodeConfig, P2pConfig, PeerConfig, StorageSettings},
     engine::Tuning,
     run::{Running, launch, runtime_for},
 };
@@ -215,7 +217,12 @@ fn network(
                 },
                 dkg: Default::default(),
                 med: Default::default(),
-                storage: Default::default(),
+                storage: StorageSettings {
+                    cache_mib: env_usize(
+                        "MEDCHAIN_BENCH_CACHE_MIB",
+                        StorageSettings::default().cache_mib,
+                    ),
+                },
             },
             key,
             genesis: genesis.clone(),
