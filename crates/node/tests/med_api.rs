@@ -610,6 +610,67 @@ async fn a_refused_mblock_is_remembered_and_penalised() {
     ));
 }
 
+/// Validators that start mining a few seconds apart (a devnet on a loaded machine): the first
+/// one's tip retargets up while a later one still mines its first, cheap Mblocks. Such a block
+/// reaching the first one before its parent claims less than a quarter of the tip's difficulty
+/// there, so it does not wait for its parent — but its sender is honest, so it is only dropped.
+/// Blocking it cut the whole p2p connection, SUP's consensus channels included, for 30
+/// minutes: validators blocked each other this way and SUP never finalized a block. A block
+/// whose hash misses the work it claims still gets its sender blocked.
+#[tokio::test]
+async fn a_later_miners_cheap_mblock_is_dropped_without_blocking_it() {
+    let clock = Arc::new(AtomicU64::new(NOW_MS));
+    let early = node_with_clock(clock.clone());
+    let genesis = early.med.headers(0, 1).remove(0);
+    let empty = || MblockBody {
+        batches: Vec::new(),
+        signature: None,
+    };
+    // The later miner's first two Mblocks, a target interval apart.
+    let first = Node::peer_block(&[&genesis], empty(), 9, NOW_MS);
+    let second = Node::peer_block(
+        &[&genesis, &first.header],
+        empty(),
+        9,
+        NOW_MS + PARAMS.target_interval_ms,
+    );
+    // The early miner mines a block a millisecond: its difficulty climbs fourfold a block.
+    let mut tip = genesis.clone();
+    for _ in 0..16 {
+        if tip.difficulty / pow::MAX_RETARGET_FACTOR > second.header.difficulty {
+            break;
+        }
+        clock.fetch_add(1, Ordering::Relaxed);
+        tip = early.mine();
+    }
+    assert!(
+        tip.difficulty / pow::MAX_RETARGET_FACTOR > second.header.difficulty,
+        "the early tip's difficulty {} never left the later miner's {} behind",
+        tip.difficulty,
+        second.header.difficulty
+    );
+
+    let refused = early
+        .med
+        .accept_with_descendants(second.clone())
+        .unwrap_err();
+    assert_eq!(refused.penalty(), Penalty::None, "{refused}");
+    assert!(
+        matches!(refused, medchain_node::med::BlockRefused::LowWork { .. }),
+        "{refused}"
+    );
+
+    // Claiming work its hash does not have is wrong whatever the tip: blocked.
+    let mut forged = second;
+    forged.header.difficulty = u64::MAX;
+    assert!(!pow::meets_difficulty(
+        &forged.header.hash(),
+        forged.header.difficulty
+    ));
+    let refused = early.med.accept_with_descendants(forged).unwrap_err();
+    assert_eq!(refused.penalty(), Penalty::Block, "{refused}");
+}
+
 /// Review R4: a proposer checkpoints only Mblocks it has held for
 /// [`MIN_CHECKPOINT_AGE_MS`], so that the other validators had time to receive and verify
 /// them — a fresh one (mined here, or sent to this leader alone) waits for a later SUP block.

@@ -184,6 +184,19 @@ pub enum BlockRefused {
     /// Headers sent for a sync are not a chain (each the parent of the next).
     #[error("the headers are not a chain: each must be the parent of the next")]
     Unlinked,
+    /// Its parent is unknown here and it claims less work than a waiting block must: below a
+    /// quarter (`pow::MAX_RETARGET_FACTOR`) of this node's best tip's difficulty. Judged
+    /// against this node's tip, not the block's own ancestry, so an honest peer sends such
+    /// blocks (the early, cheap Mblocks of its own branch, mined before it heard of ours).
+    #[error(
+        "its parent is unknown here and it claims difficulty {difficulty}, below the {floor} a waiting Mblock must claim"
+    )]
+    LowWork {
+        /// The difficulty it claims (and its hash meets).
+        difficulty: u64,
+        /// The least a block waiting for its parent must claim here now.
+        floor: u64,
+    },
     /// Its aggregate signature or a signer is refused.
     #[error("invalid signature: {0}")]
     Aggregate(#[from] AggregateError),
@@ -229,7 +242,11 @@ impl BlockRefused {
         match self {
             Self::BodyMismatch | Self::Header(_) | Self::Unlinked => Penalty::Block,
             Self::Aggregate(error) => aggregate_penalty(error),
-            Self::Chain(_) | Self::State(_) => Penalty::None,
+            // Blocking is for the whole p2p connection (consensus too), for 30 minutes: a
+            // peer is never blocked for what only our own tip makes wrong. Validators that
+            // started mining a few seconds apart blocked each other this way and SUP never
+            // finalized a block.
+            Self::LowWork { .. } | Self::Chain(_) | Self::State(_) => Penalty::None,
         }
     }
 }
@@ -1269,14 +1286,19 @@ impl Inner {
                 checkpointed,
             }));
         }
-        let floor = params
-            .min_difficulty
-            .max(self.chain.best().difficulty / pow::MAX_RETARGET_FACTOR);
         let difficulty = header.difficulty;
-        if difficulty < floor || !pow::meets_difficulty(hash, difficulty) {
+        // Wrong whatever the sender's chain: its hash does not meet what it claims, or no
+        // Mblock may claim so little.
+        if difficulty < params.min_difficulty || !pow::meets_difficulty(hash, difficulty) {
             return Err(BlockRefused::Header(MedError::InsufficientWork {
                 difficulty,
             }));
+        }
+        // Cheap for our tip is not wrong: the sender's branch may have retargeted less (a
+        // miner that started later), so this one is only dropped.
+        let floor = self.chain.best().difficulty / pow::MAX_RETARGET_FACTOR;
+        if difficulty < floor {
+            return Err(BlockRefused::LowWork { difficulty, floor });
         }
         Ok(())
     }

@@ -22,7 +22,7 @@ use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
     sync::Arc,
 };
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// Messages handled at the same time (each may verify an aggregate: up to a few thousand
 /// pairings), on the runtime's blocking pool.
@@ -80,8 +80,8 @@ enum Outcome {
     Done,
     /// Answer the peer.
     Send(BlockMessage),
-    /// Penalise the peer.
-    Penalty(Penalty),
+    /// Penalise the peer, for this refusal.
+    Penalty(Penalty, String),
 }
 
 /// A peer's waiting messages.
@@ -149,8 +149,11 @@ impl Task {
                         Outcome::Send(message) => {
                             block_sender.send(Recipients::One(peer), message.encode(), false);
                         }
-                        Outcome::Penalty(penalty) => {
+                        Outcome::Penalty(penalty, refused) => {
                             if self.penalise(&peer, penalty) {
+                                // Blocking cuts the peer's whole connection, consensus
+                                // included: never silently.
+                                warn!(%peer, %refused, "blocking a MED peer");
                                 self.service.forget_peer(&peer);
                                 let _ = blocker.block(peer);
                             }
@@ -258,7 +261,7 @@ fn on_block_message(service: &MedService, peer: &PublicKey, payload: &[u8]) -> O
         Ok(message) => message,
         Err(error) => {
             debug!(%peer, %error, "undecodable MED block message");
-            return Outcome::Penalty(Penalty::Block);
+            return Outcome::Penalty(Penalty::Block, format!("undecodable: {error}"));
         }
     };
     match message {
@@ -278,7 +281,7 @@ fn on_block_message(service: &MedService, peer: &PublicKey, payload: &[u8]) -> O
             Ok(_) => Outcome::Done,
             Err(refused) => {
                 debug!(%peer, %refused, "refused a MED header chain");
-                Outcome::Penalty(refused.penalty())
+                Outcome::Penalty(refused.penalty(), refused.to_string())
             }
         },
         BlockMessage::Block(block) => match service.accept_with_descendants(*block) {
@@ -292,7 +295,7 @@ fn on_block_message(service: &MedService, peer: &PublicKey, payload: &[u8]) -> O
             Ok(_) => Outcome::Done,
             Err(refused) => {
                 debug!(%peer, %refused, "refused an Mblock");
-                Outcome::Penalty(refused.penalty())
+                Outcome::Penalty(refused.penalty(), refused.to_string())
             }
         },
     }
@@ -305,14 +308,14 @@ fn on_batch(service: &MedService, peer: &PublicKey, payload: &[u8]) -> Outcome {
         Ok(batch) => batch,
         Err(error) => {
             debug!(%peer, %error, "undecodable MED batch");
-            return Outcome::Penalty(Penalty::Block);
+            return Outcome::Penalty(Penalty::Block, format!("undecodable batch: {error}"));
         }
     };
     match service.submit_batch(batch, false) {
         Ok(_) => Outcome::Done,
         Err(refused) => {
             debug!(%peer, %refused, "refused a MED batch");
-            Outcome::Penalty(refused.penalty())
+            Outcome::Penalty(refused.penalty(), refused.to_string())
         }
     }
 }
