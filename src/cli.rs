@@ -1644,50 +1644,32 @@ mod tests {
         assert!(acting.connection.json);
         assert_eq!(acting.timeout, 60);
 
-        let cli = parse(&[
-            "patient",
-            "entry",
-            "--key",
-            "p.key",
-            "--record",
-            "3fa2",
-            "--template",
-            "t.bin",
-            "--keywords",
-            "diabetes,insulin",
-        ])
-        .unwrap();
-        let Command::Patient(PatientCommand::Entry {
-            keywords,
-            gateway,
-            no_wait,
-            ..
-        }) = cli.command
-        else {
-            panic!("not patient entry");
+        let entry = |extra: &[&str]| {
+            let mut args = vec![
+                "patient",
+                "entry",
+                "--key",
+                "p.key",
+                "--record",
+                "3fa2",
+                "--template",
+                "t.bin",
+            ];
+            args.extend_from_slice(extra);
+            match parse(&args).unwrap().command {
+                Command::Patient(PatientCommand::Entry {
+                    keywords,
+                    gateway,
+                    no_wait,
+                    ..
+                }) => (keywords, gateway, no_wait),
+                other => panic!("not patient entry: {other:?}"),
+            }
         };
+        let (keywords, gateway, no_wait) = entry(&["--keywords", "diabetes,insulin"]);
         assert_eq!(keywords, ["diabetes", "insulin"]);
         assert_eq!((gateway, no_wait), (None, false));
-        let cli = parse(&[
-            "patient",
-            "entry",
-            "--key",
-            "p.key",
-            "--record",
-            "3fa2",
-            "--template",
-            "t.bin",
-            "--gateway",
-            "http://127.0.0.1:9101",
-            "--no-wait",
-        ])
-        .unwrap();
-        let Command::Patient(PatientCommand::Entry {
-            gateway, no_wait, ..
-        }) = cli.command
-        else {
-            panic!("not patient entry");
-        };
+        let (_, gateway, no_wait) = entry(&["--gateway", "http://127.0.0.1:9101", "--no-wait"]);
         assert_eq!(gateway.as_deref(), Some("http://127.0.0.1:9101"));
         assert!(no_wait);
 
