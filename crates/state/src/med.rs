@@ -659,6 +659,11 @@ mod tests {
         assert!(refused.checkpoint_events.is_empty());
     }
 
+    /// The hash of the newest Mblock SUP checkpointed.
+    fn med_tip(world: &World) -> Hash32 {
+        world.value(&keys::med_tip()).unwrap().hash
+    }
+
     fn mined_record(world: &World, tx: &TxMr) -> Option<crate::values::Record> {
         world.value(&keys::record(&tx.record_id(&chain_id())))
     }
@@ -775,7 +780,7 @@ mod tests {
             commit(&mut world, &checkpoint);
             let tip = checkpoint.tip().unwrap().hash();
             med.set_checkpointed(tip).unwrap();
-            assert_eq!(world.value(&keys::med_tip()).unwrap().hash, tip);
+            assert_eq!(med_tip(&world), tip);
         }
         let (low, high) = (
             difficulties.iter().min().unwrap(),
@@ -946,10 +951,7 @@ mod tests {
             }
         );
         // The Mblock is checkpointed all the same: MED cannot un-mine it.
-        assert_eq!(
-            world.value(&keys::med_tip()).unwrap().hash,
-            mblock.header.hash()
-        );
+        assert_eq!(med_tip(&world), mblock.header.hash());
     }
 
     #[test]
@@ -1260,10 +1262,7 @@ mod tests {
             world.list(&keys::patient_entries(&patient.address).list),
             expected
         );
-        assert_eq!(
-            world.value(&keys::med_tip()).unwrap().hash,
-            fourth.header.hash()
-        );
+        assert_eq!(med_tip(&world), fourth.header.hash());
     }
 
     /// A checkpoint whose entries are not the ones the header commits to is invalid.
