@@ -22,6 +22,10 @@
 //! `MEDCHAIN_BENCH_CACHE_MIB` (each validator's redb page cache, `[storage] cache_mib`;
 //! default the node's, 256 MiB).
 
+/// The `medchain` binary's allocator, so that the bench measures what a validator runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use commonware_codec::EncodeSize as _;
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{Metrics as _, Runner as _, Supervisor as _, tokio};

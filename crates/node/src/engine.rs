@@ -64,15 +64,26 @@ pub mod channel {
     /// MED chain hospital batches waiting for a miner (`crate::med`).
     pub const MED_BATCHES: u64 = 8;
     /// Every channel with its per-peer rate limit.
+    ///
+    /// The burst is what a peer may send at once; commonware's network preallocates, per
+    /// channel, a mailbox slot for a whole burst from each of the 129 peers the chain could
+    /// ever elect (`MAX_VALIDATORS` and this node), and as many again in the shared outbound mailbox. With bursts
+    /// equal to the rates (governor's default) that was 129 × 3,960 slots twice, ≈ 1.2 GiB
+    /// resident per validator before its first block (issue 14 §4). The bursts below cover
+    /// what an honest node sends at once — a view's votes and certificates, a 10 ms gossip
+    /// batch, a block and its backfill — and the rates are unchanged; a sender over its burst
+    /// is delayed by the receiver, not cut off. Outbound, a message over the burst is dropped
+    /// by commonware's sender, so no burst may be below what one protocol step sends a peer.
     pub fn all() -> [(u64, commonware_runtime::Quota); 9] {
         use super::*;
+        let quota = |per_second, burst| Quota::per_second(per_second).allow_burst(burst);
         [
-            (VOTES, Quota::per_second(NZU32!(1_000))),
-            (CERTIFICATES, Quota::per_second(NZU32!(1_000))),
-            (RESOLVER, Quota::per_second(NZU32!(256))),
-            (BROADCAST, Quota::per_second(NZU32!(256))),
-            (BACKFILL, Quota::per_second(NZU32!(256))),
-            (GOSSIP, Quota::per_second(NZU32!(1_000))),
+            (VOTES, quota(NZU32!(1_000), NZU32!(128))),
+            (CERTIFICATES, quota(NZU32!(1_000), NZU32!(128))),
+            (RESOLVER, quota(NZU32!(256), NZU32!(64))),
+            (BROADCAST, quota(NZU32!(256), NZU32!(64))),
+            (BACKFILL, quota(NZU32!(256), NZU32!(64))),
+            (GOSSIP, quota(NZU32!(1_000), NZU32!(128))),
             (DKG, Quota::per_second(NZU32!(64))),
             // A few blocks a second at most, plus bursts of parent fetches after a partition:
             // a peer flooding more is throttled by the network, not by us.
@@ -322,4 +333,45 @@ pub enum EngineError {
     /// The consensus archives could not be opened.
     #[error("consensus storage: {0}")]
     Storage(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::channel;
+    use medchain_types::limits::MAX_VALIDATORS;
+
+    /// Slots commonware's network preallocates for our channels: one burst per channel from
+    /// every peer the chain could elect, inbound and again in the shared outbound mailbox.
+    fn preallocated_slots() -> usize {
+        let bursts: usize = channel::all()
+            .iter()
+            .map(|(_, quota)| quota.burst_size().get() as usize)
+            .sum();
+        2 * (MAX_VALIDATORS + 1) * bursts
+    }
+
+    #[test]
+    fn bursts_keep_the_preallocated_mailboxes_small() {
+        // Bursts equal to the rates preallocated 1,021,680 slots (≈ 1.2 GiB a validator).
+        assert!(
+            preallocated_slots() <= 200_000,
+            "{} slots",
+            preallocated_slots()
+        );
+    }
+
+    #[test]
+    fn bursts_cover_a_protocol_step_and_never_exceed_the_rate() {
+        for (id, quota) in channel::all() {
+            let burst = quota.burst_size().get();
+            let per_second = quota.replenish_interval().as_nanos() * u128::from(burst);
+            assert!(burst >= 64, "channel {id}: burst {burst}");
+            assert!(per_second <= 1_000_000_000, "channel {id}: burst above a second's rate");
+        }
+        // A gossip batch leaves every 10 ms: a burst holds at least a second's tenth of them.
+        let gossip = channel::all()[channel::GOSSIP as usize].1;
+        let flushes = std::time::Duration::from_millis(100).as_millis()
+            / crate::gossip::FLUSH_INTERVAL.as_millis();
+        assert!(u128::from(gossip.burst_size().get()) >= flushes);
+    }
 }

@@ -18,6 +18,10 @@
 mod common;
 mod workload;
 
+/// The `medchain` binary's allocator, so that the bench measures what a validator runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use common::{genesis_block, header, proposer};
 use medchain_state::{
     BlockEnv, BlockExecutor, ExecutedBlock, Overlay,
