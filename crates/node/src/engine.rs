@@ -366,7 +366,10 @@ mod tests {
             let burst = quota.burst_size().get();
             let per_second = quota.replenish_interval().as_nanos() * u128::from(burst);
             assert!(burst >= 64, "channel {id}: burst {burst}");
-            assert!(per_second <= 1_000_000_000, "channel {id}: burst above a second's rate");
+            assert!(
+                per_second <= 1_000_000_000,
+                "channel {id}: burst above a second's rate"
+            );
         }
         // A gossip batch leaves every 10 ms: a burst holds at least a second's tenth of them.
         let gossip = channel::all()[channel::GOSSIP as usize].1;

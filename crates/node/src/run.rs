@@ -226,7 +226,6 @@ pub async fn launch(
             mailbox,
             med_blocks,
             med_batches,
-            oracle.clone(),
         );
         if config.med.mine {
             miner::start(

@@ -593,7 +593,7 @@ async fn a_refused_mblock_is_remembered_and_penalised() {
         NOW_MS,
     );
     let refused = node.med.accept_block(twice).unwrap_err();
-    assert_eq!(refused.penalty(), Penalty::Block, "{refused}");
+    assert_eq!(refused.penalty(), Penalty::Mute, "{refused}");
     // The honest block with the same releases is not refused for the forgery.
     let honest = Node::peer_block(
         &[&genesis],
@@ -668,7 +668,7 @@ async fn a_later_miners_cheap_mblock_is_dropped_without_blocking_it() {
         forged.header.difficulty
     ));
     let refused = early.med.accept_with_descendants(forged).unwrap_err();
-    assert_eq!(refused.penalty(), Penalty::Block, "{refused}");
+    assert_eq!(refused.penalty(), Penalty::Mute, "{refused}");
 }
 
 /// Review R4: a proposer checkpoints only Mblocks it has held for
@@ -743,7 +743,7 @@ async fn a_node_behind_catches_up_headers_first() {
     let mut broken = answer.clone();
     broken.swap(3, 4);
     let refused = behind.med.accept_headers(&peer, &broken).unwrap_err();
-    assert_eq!(refused.penalty(), Penalty::Block, "{refused}");
+    assert_eq!(refused.penalty(), Penalty::Mute, "{refused}");
 
     behind.med.sync_with(peer.clone());
     let asked = behind.med.accept_headers(&peer, &answer).unwrap();

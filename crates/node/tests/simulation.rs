@@ -397,7 +397,6 @@ impl Cluster {
                     chain = chain.with_med(service.clone());
                 }
                 let chain = Arc::new(chain);
-                let med_blocker = oracle.control(signer.public_key());
                 let miner_address = Address::from(signer.public_key());
                 let metrics = NodeMetrics::register(&context.child("medchain"));
                 let (_gossip, _) =
@@ -465,7 +464,6 @@ impl Cluster {
                         mailbox,
                         med_blocks,
                         med_batches,
-                        med_blocker,
                     );
                     miner::start(
                         context.child("med_miner"),
@@ -1876,41 +1874,46 @@ fn run_med(seed: u64) {
         cluster.assert_agreement(&[0, 1, 2, 3]);
 
         // A forged aggregate sent again and again costs validator 0 one verification (the
-        // refusal is remembered) and the stranger its connection to it.
+        // refusal is remembered) and the stranger its MED messages to it for a while: a valid
+        // Mblock it announces next is not heard.
         let (third, _) = cluster.sealed_batch(&workload, &patients[6..7], b"EMR 4");
         let forged = cluster.mine_on_best(MblockBody {
             batches: vec![third.batch.clone()],
             signature: Some(other.signature),
         });
-        let stranger_key = cluster.signers[VALIDATORS].public_key();
         let validator = cluster.signers[0].public_key();
         for _ in 0..med_service::MAX_STRIKES {
             blocks.send(Recipients::One(validator.clone()), announce(&forged), false);
             cluster.context.sleep(Duration::from_millis(500)).await;
         }
         cluster.context.sleep(Duration::from_secs(1)).await;
-        let blocked = cluster.oracle.blocked().await.unwrap();
+        let unheard = cluster.mine_on_best(MblockBody {
+            batches: vec![third.batch.clone()],
+            signature: Some(third.signature),
+        });
+        blocks.send(Recipients::One(validator), announce(&unheard), false);
+        cluster.context.sleep(Duration::from_secs(3)).await;
         assert!(
-            blocked.contains(&(validator, stranger_key.clone())),
-            "validator 0 did not block the stranger after {} forged aggregates: {blocked:?}",
+            cluster
+                .med(0)
+                .block(&unheard.header.hash())
+                .unwrap()
+                .is_none(),
+            "validator 0 heard the stranger after {} forged aggregates",
             med_service::MAX_STRIKES
         );
 
-        // Bytes that are no MED message cost the stranger its connections, and nobody else.
+        // Bytes that are no MED message get the stranger muted by everyone and its connection
+        // cut by no one: a MED refusal never reaches the p2p blocker, whose block would cut
+        // SUP consensus too (two honest validators misjudged that way left SUP without a
+        // quorum once).
         blocks.send(Recipients::All, vec![0xff, 1, 2, 3], false);
         cluster.context.sleep(Duration::from_secs(2)).await;
         let blocked = cluster.oracle.blocked().await.unwrap();
         assert!(
-            blocked.iter().all(|(_, peer)| *peer == stranger_key),
-            "{blocked:?}"
+            blocked.is_empty(),
+            "MED refusals blocked peers: {blocked:?}"
         );
-        for index in 0..VALIDATORS {
-            let validator = cluster.signers[index].public_key();
-            assert!(
-                blocked.contains(&(validator, stranger_key.clone())),
-                "validator {index} did not block the stranger"
-            );
-        }
     });
 }
 

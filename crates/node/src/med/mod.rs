@@ -14,7 +14,8 @@
 //! the fork cap (`MedChain::insert_supervised`). A missing Mblock is asked of one peer at a
 //! time: the announcer or SUP proposer first, then the peers heard, in turn. A peer whose message fails
 //! a check that depends on nothing but its bytes (undecodable, body mismatch, bad proof of
-//! work) is blocked; the others are dropped, since they may only mean our SUP state lags.
+//! work) is muted for a while (its MED messages dropped; its connection, which SUP shares,
+//! stays up); the others are dropped, since they may only mean our SUP state lags.
 
 mod admission;
 pub mod miner;
@@ -216,10 +217,12 @@ pub enum Penalty {
     None,
     /// Likely misbehaviour: an aggregate that does not verify over keys our SUP state knows
     /// (a key replaced in a SUP block one of us has not committed yet would explain one).
-    /// A few of these get the peer blocked.
+    /// A few of these get the peer muted.
     Strike,
-    /// Misbehaviour whatever the peer's view of SUP: the bytes alone are wrong.
-    Block,
+    /// Misbehaviour whatever the peer's view of SUP: the bytes alone are wrong. The peer's
+    /// MED messages are dropped for a while (`network::MUTE_DURATION`); its p2p connection,
+    /// which SUP consensus shares, is never cut for MED.
+    Mute,
 }
 
 /// The penalty of an aggregate refusal.
@@ -227,7 +230,7 @@ fn aggregate_penalty(error: &AggregateError) -> Penalty {
     match error {
         AggregateError::Malformed(_)
         | AggregateError::DuplicateRelease(_)
-        | AggregateError::DuplicateEntry(_) => Penalty::Block,
+        | AggregateError::DuplicateEntry(_) => Penalty::Mute,
         AggregateError::BadSignature
         | AggregateError::BadRelease { .. }
         | AggregateError::BadEntry { .. } => Penalty::Strike,
@@ -240,12 +243,11 @@ impl BlockRefused {
     /// bytes and its parent when its header does not commit to its body or is no valid child.
     pub fn penalty(&self) -> Penalty {
         match self {
-            Self::BodyMismatch | Self::Header(_) | Self::Unlinked => Penalty::Block,
+            Self::BodyMismatch | Self::Header(_) | Self::Unlinked => Penalty::Mute,
             Self::Aggregate(error) => aggregate_penalty(error),
-            // Blocking is for the whole p2p connection (consensus too), for 30 minutes: a
-            // peer is never blocked for what only our own tip makes wrong. Validators that
-            // started mining a few seconds apart blocked each other this way and SUP never
-            // finalized a block.
+            // A peer is never penalised for what only our own tip makes wrong: validators
+            // that started mining a few seconds apart once blocked each other this way (when
+            // MED still blocked whole connections) and SUP never finalized a block.
             Self::LowWork { .. } | Self::Chain(_) | Self::State(_) => Penalty::None,
         }
     }
@@ -256,7 +258,7 @@ impl BatchRefused {
     /// penalise).
     pub fn penalty(&self) -> Penalty {
         match self {
-            Self::Size { .. } => Penalty::Block,
+            Self::Size { .. } => Penalty::Mute,
             Self::Aggregate(error) => aggregate_penalty(error),
             Self::AlreadyOnMed(_)
             | Self::EntryOnMed(_)
@@ -911,7 +913,7 @@ impl MedService {
         }
     }
 
-    /// Forgets a peer this node blocked.
+    /// Forgets a peer this node muted.
     pub(crate) fn forget_peer(&self, peer: &PublicKey) {
         self.peers().remove(peer);
     }

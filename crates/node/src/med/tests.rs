@@ -118,7 +118,7 @@ fn a_missing_mblock_is_asked_of_one_peer_at_a_time_in_turn() {
             "then the next peer heard, in turn"
         );
     }
-    // A blocked peer is asked no more.
+    // A muted peer is asked no more.
     service.forget_peer(&peers[2]);
     clock.fetch_add(REQUEST_RETRY_MS, Ordering::Relaxed);
     assert!(!service.knows(&checkpoint, &proposer));
