@@ -67,9 +67,9 @@ pub mod channel {
     ///
     /// The burst is what a peer may send at once; commonware's network preallocates, per
     /// channel, a mailbox slot for a whole burst from each of the 129 peers the chain could
-    /// ever elect (`MAX_VALIDATORS` and this node), and as many again in the shared outbound mailbox. With bursts
-    /// equal to the rates (governor's default) that was 129 × 3,960 slots twice, ≈ 1.2 GiB
-    /// resident per validator before its first block (issue 14 §4). The bursts below cover
+    /// ever elect (`MAX_VALIDATORS` and this node), and as many again in the shared outbound
+    /// mailbox. With bursts equal to the rates (governor's default) that was 129 × 3,960 slots
+    /// twice, ≈ 1.2 GiB resident per validator before its first block (issue 14 §4). The bursts below cover
     /// what an honest node sends at once — a view's votes and certificates, a 10 ms gossip
     /// batch, a block and its backfill — and the rates are unchanged; a sender over its burst
     /// is delayed by the receiver, not cut off. Outbound, a message over the burst is dropped
@@ -371,7 +371,7 @@ mod tests {
                 "channel {id}: burst above a second's rate"
             );
         }
-        // A gossip batch leaves every 10 ms: a burst holds at least a second's tenth of them.
+        // A gossip batch leaves every 10 ms: a burst holds at least 100 ms of them.
         let gossip = channel::all()[channel::GOSSIP as usize].1;
         let flushes = std::time::Duration::from_millis(100).as_millis()
             / crate::gossip::FLUSH_INTERVAL.as_millis();
